@@ -1,0 +1,106 @@
+# chatplane: a plain GNU Makefile. `make` builds build/chatplane.
+#
+# Variants build into their own directories so they never mix objects:
+#   build/          the release build (O=build)
+#   build/asan/     AddressSanitizer + UndefinedBehaviorSanitizer
+#   build/cov/      coverage instrumentation
+# Distribution flags given as CFLAGS/LDFLAGS on the command line still apply
+# because the project's own flags are added with +=.
+
+O       ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+
+PKGS := libevent libevent_pthreads libcurl jansson sqlite3 libpq
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+           -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
+           -Isrc -I$(O)/gen -MMD -MP
+CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+TEST_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
+TEST_LDLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+SRC      := $(sort $(wildcard src/lib/*.c src/core/*.c src/store/*.c))
+MAIN_SRC := src/main.c
+OBJ      := $(SRC:%.c=$(O)/%.o)
+MAIN_OBJ := $(MAIN_SRC:%.c=$(O)/%.o)
+LIB      := $(O)/libchatplane.a
+BIN      := $(O)/chatplane
+
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRC:%.c=$(O)/%)
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+.PHONY: all run test unit unit-asan coverage format format-check install clean deps deps-test
+
+all: $(BIN)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN): $(MAIN_OBJ) $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/tests/unit/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(TEST_LDLIBS) $(LDLIBS)
+
+unit-bins: $(UNIT_BINS)
+
+deps:
+	@scripts/install-deps build
+
+deps-test:
+	@scripts/install-deps test
+
+run: deps
+	$(MAKE) all
+	$(BIN) serve --listen 127.0.0.1:8080 --db sqlite:chatplane.db
+
+# `make test` installs what is missing, then runs every suite: unit tests
+# plain and under the sanitizers.
+test: deps-test
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) unit-asan
+	@scripts/summary
+
+unit: unit-bins
+	@scripts/run-unit $(O)/tests/unit plain
+
+unit-asan:
+	$(MAKE) O=build/asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" unit-bins
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  scripts/run-unit build/asan/tests/unit asan
+
+coverage: deps-test
+	rm -rf build/cov
+	$(MAKE) O=build/cov CFLAGS="-O0 -g --coverage" LDFLAGS="--coverage" unit-bins
+	@scripts/run-unit build/cov/tests/unit coverage
+	@scripts/coverage-report build/cov
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/chatplane
+
+clean:
+	rm -rf build
+
+-include $(OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d)

@@ -1,0 +1,121 @@
+/*
+ * event: the typed records of a session's event log (contract section 5).
+ *
+ * An event is built on the loop by one of the typed constructors below, gets
+ * its seq from the store when it is committed, and is then encoded once
+ * (event_encode) into the one-line JSON that is stored, replayed and sent to
+ * every subscriber. The envelope comes first, then the type's fields in the
+ * contract's order:
+ *   {"type","seq","session_id","run_id","ts", …fields}
+ *
+ * Ownership: constructors return a new event with one reference; json_t
+ * arguments are borrowed (copied or referenced as needed); strings are
+ * copied. event_unref frees the event when the last reference goes.
+ * Reference counting is atomic, so an event may be shared across threads;
+ * its fields must not be changed once it is shared.
+ */
+#ifndef CHATPLANE_EVENT_H
+#define CHATPLANE_EVENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/budget.h"
+#include "core/guard.h"
+#include "core/mode.h"
+#include "core/status.h"
+#include "core/stop.h"
+
+typedef enum event_type {
+    EVENT_MESSAGE,
+    EVENT_RUN_STARTED,
+    EVENT_STATUS,
+    EVENT_TOKEN,
+    EVENT_TOOL_STARTED,
+    EVENT_TOOL_PROGRESS,
+    EVENT_TOOL_FINISHED,
+    EVENT_BUDGET,
+    EVENT_GUARDRAIL,
+    EVENT_ERROR,
+    EVENT_RUN_STOPPED,
+    EVENT__COUNT
+} event_type;
+
+/* The largest `result` a tool_finished event carries (16 KiB); longer
+ * results are cut at a UTF-8 character boundary and marked truncated. */
+#define EVENT_RESULT_MAX 16384
+
+typedef struct event {
+    int refs;           /* atomic reference count */
+    event_type type;
+    int64_t seq;        /* 0 until the store assigns it */
+    int64_t ts_ms;      /* Unix time in milliseconds */
+    char *session_id;   /* owned */
+    char *run_id;       /* owned; NULL encodes as null */
+    json_t *fields;     /* owned: the type's own fields, in contract order */
+    char *json;         /* owned: the encoded event once event_encode ran */
+    size_t json_len;
+} event;
+
+/* Where and when an event happens; strings are borrowed. */
+typedef struct event_origin {
+    const char *session_id;
+    const char *run_id;
+    int64_t ts_ms;
+} event_origin;
+
+/* Contract names: "message", "run_started", …, "run_stopped". */
+const char *event_type_name(event_type t);
+/* Returns 0 and sets *out, or -1 for an unknown name. */
+int event_type_parse(const char *name, event_type *out);
+
+/* Builds an event of any type from its fields (a reference is stolen). */
+event *event_new(event_type type, const event_origin *o, json_t *fields);
+event *event_ref(event *e);
+void event_unref(event *e);
+
+/* role is "user", "assistant" or "tool"; tool_calls (assistant) and
+ * tool_call_id (tool) may be NULL and then encode as null. */
+event *event_message(const event_origin *o, const char *message_id, const char *role,
+                     const char *content, const json_t *tool_calls, const char *tool_call_id,
+                     bool partial);
+/* continues is the previous run's id for a continue, else NULL. */
+event *event_run_started(const event_origin *o, const char *mode, const mode_limits *limits,
+                         const char *continues);
+/* detail may be NULL (encodes as null). */
+event *event_status(const event_origin *o, run_status status, const char *detail);
+event *event_token(const event_origin *o, const char *message_id, const char *text, size_t len);
+event *event_tool_started(const event_origin *o, const char *execution_id, int step,
+                          const char *server, const char *tool, const json_t *arguments);
+/* total < 0 and message NULL encode as null. */
+event *event_tool_progress(const event_origin *o, const char *execution_id, double progress,
+                           double total, const char *message);
+/* status is "ok", "error", "timeout" or "cancelled"; result is cut to
+ * EVENT_RESULT_MAX bytes (truncated: true then); error may be NULL. */
+event *event_tool_finished(const event_origin *o, const char *execution_id, int step,
+                           const char *server, const char *tool, const char *status,
+                           const char *result, const char *error, int64_t duration_ms);
+/* limits, usage and the dimensions currently past 80 % as warnings. */
+event *event_budget(const event_origin *o, const budget *b);
+event *event_guardrail(const event_origin *o, const guard_verdict *v);
+/* message_id may be NULL (encodes as null). */
+event *event_error(const event_origin *o, const char *code, const char *message,
+                   bool retryable, const char *message_id);
+event *event_run_stopped(const event_origin *o, stop_reason reason, const char *detail,
+                         const char *recovery_suggestion, const json_t *actions,
+                         bool wrapped_up, const budget_usage *usage);
+
+/* Encodes the event (its seq must be set) into e->json, once; later calls
+ * return at once. Returns 0, or -1 when jansson fails. */
+int event_encode(event *e);
+
+/*
+ * Parses one encoded event (as event_encode writes it) back into a new event
+ * whose json is the given text. Returns NULL and writes a message naming
+ * the problem into err on bad input.
+ */
+event *event_parse(const char *json, size_t len, char *err, size_t errlen);
+
+#endif

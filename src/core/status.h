@@ -1,0 +1,22 @@
+/*
+ * status: what a run is doing right now (contract section 4.4), as carried
+ * by `status` events. A session with no run is "idle".
+ */
+#ifndef CHATPLANE_STATUS_H
+#define CHATPLANE_STATUS_H
+
+typedef enum run_status {
+    STATUS_THINKING,     /* model called, nothing received yet */
+    STATUS_RESPONDING,   /* text arriving */
+    STATUS_TOOL_RUNNING, /* a tool is executing; detail names it */
+    STATUS_RETRYING,     /* waiting to repeat a failed model call */
+    STATUS_STOPPING,     /* a stop was requested */
+    STATUS__COUNT
+} run_status;
+
+/* Returns the contract name ("thinking", …). */
+const char *status_name(run_status s);
+/* Returns 0 and sets *out, or -1 for an unknown name. */
+int status_parse(const char *name, run_status *out);
+
+#endif

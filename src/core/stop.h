@@ -1,0 +1,60 @@
+/*
+ * stop: why a run ended (contract section 4.3), what to tell the person and
+ * which actions to offer.
+ */
+#ifndef CHATPLANE_STOP_H
+#define CHATPLANE_STOP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "core/mode.h"
+
+struct budget_usage;
+
+typedef enum stop_reason {
+    STOP_COMPLETED,
+    STOP_USER_STOPPED,
+    STOP_MAX_STEPS,
+    STOP_MAX_SECONDS,
+    STOP_MAX_TOKENS,
+    STOP_MAX_TOOL_CALLS,
+    STOP_MAX_COST,
+    STOP_MAX_RETRIES,
+    STOP_LOOP_DETECTED,
+    STOP_REPEATED_FAILURES,
+    STOP_NO_PROGRESS,
+    STOP_LLM_ERROR,
+    STOP_INTERRUPTED,
+    STOP__COUNT
+} stop_reason;
+
+/* Returns the contract name ("completed", "max_steps", …). */
+const char *stop_reason_name(stop_reason r);
+/* Returns 0 and sets *out, or -1 for an unknown name. */
+int stop_reason_parse(const char *name, stop_reason *out);
+/* True for the max_* reasons that a budget dimension causes (not retries). */
+bool stop_reason_is_budget(stop_reason r);
+
+/* Returns the recovery suggestion for r in a run of mode mode_name: one or
+ * two sentences telling the person what to do. Static storage. */
+const char *stop_recovery(stop_reason r, const char *mode_name);
+
+/*
+ * Returns a new JSON array of actions for r:
+ *   [{"kind":"continue","label":"Continue"},
+ *    {"kind":"switch_mode","mode":"deep","label":"Switch to deep mode"}, …]
+ * switch_mode names mode_next_larger(mode_name) and is left out when there
+ * is no larger mode.
+ */
+json_t *stop_actions(stop_reason r, const char *mode_name);
+
+/*
+ * Returns a new string describing how a budget ran out, with numbers:
+ * "used 10 of 10 steps", "used 121.3 of 120 seconds", "used 50210 of 50000
+ * tokens", "used 15 of 15 tool calls", "spent $0.0213 of $0.0200",
+ * "used 3 of 3 retries". r must be a max_* reason.
+ */
+char *stop_budget_detail(stop_reason r, const mode_limits *limits, const struct budget_usage *usage);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * buf: a growable byte buffer with a hard cap.
+ *
+ * Every buffer that grows from outside input (HTTP bodies, SSE lines,
+ * JSON-RPC frames, model streams) is a buf with a cap, so a hostile or broken
+ * peer can never make chatplane grow without bound. Appending past the cap
+ * fails with BUF_TOOBIG and leaves the contents unchanged. The data is always
+ * NUL-terminated (the NUL is not counted in len), so it can be passed to
+ * string functions directly.
+ */
+#ifndef CHATPLANE_BUF_H
+#define CHATPLANE_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#define BUF_TOOBIG (-1)
+
+typedef struct buf {
+    char *data;   /* NULL until the first append; owned */
+    size_t len;   /* bytes used, not counting the trailing NUL */
+    size_t alloc; /* bytes allocated */
+    size_t cap;   /* most bytes len may reach */
+} buf;
+
+/* Initializes an empty buffer that may hold at most cap bytes. */
+void buf_init(buf *b, size_t cap);
+/* Frees the contents; the buffer may be reused after buf_init. */
+void buf_cleanup(buf *b);
+/* Empties the buffer, keeping its allocation. */
+void buf_reset(buf *b);
+
+/* Each returns 0, or BUF_TOOBIG when the result would exceed the cap. */
+int buf_append(buf *b, const void *data, size_t len);
+int buf_append_str(buf *b, const char *s);
+int buf_append_char(buf *b, char c);
+int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf_vprintf(buf *b, const char *fmt, va_list ap);
+
+/* Removes the first n bytes (n <= len). */
+void buf_consume(buf *b, size_t n);
+
+/* Hands the contents to the caller (who frees them) and empties the buffer.
+ * Returns an empty string rather than NULL for an empty buffer. */
+char *buf_detach(buf *b, size_t *len);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * chatplane: the command line. Each command is one row of the table below;
+ * `help` lists exactly these rows, so help never names a command that does
+ * not exist.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "version.h"
+
+typedef struct command {
+    const char *name;
+    const char *usage;
+    const char *summary;
+    const char *help; /* the long text of `chatplane help NAME` */
+    int (*run)(int argc, char **argv);
+} command;
+
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+static const command commands[] = {
+    {"help", "chatplane help [COMMAND]", "show help for chatplane or one command",
+     "Without a command, lists every command. With one, shows its usage and\n"
+     "options.\n\nExample:\n  chatplane help help\n",
+     cmd_help},
+    {"--version", "chatplane --version", "print the version and exit",
+     "Prints \"chatplane VERSION\" on standard output.\n", cmd_version},
+};
+
+#define COMMAND_COUNT (sizeof commands / sizeof commands[0])
+
+static const command *command_find(const char *name)
+{
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    return NULL;
+}
+
+static void usage_all(FILE *f)
+{
+    fprintf(f, "chatplane %s: a control plane for AI agent chats\n\n", CHATPLANE_VERSION);
+    fprintf(f, "Usage:\n");
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        fprintf(f, "  %-34s %s\n", commands[i].usage, commands[i].summary);
+    fprintf(f, "\nRun 'chatplane help COMMAND' for the options of one command.\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage_all(stdout);
+        return 0;
+    }
+    const command *c = command_find(argv[1]);
+    if (!c) {
+        fprintf(stderr, "chatplane: no command named '%s'; run 'chatplane help'\n", argv[1]);
+        return 2;
+    }
+    printf("Usage: %s\n\n%s.\n\n%s", c->usage, c->summary, c->help);
+    return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("chatplane %s\n", CHATPLANE_VERSION);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage_all(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) name = "help";
+    if (strcmp(name, "-V") == 0 || strcmp(name, "version") == 0) name = "--version";
+    const command *c = command_find(name);
+    if (!c) {
+        fprintf(stderr, "chatplane: unknown command '%s'; run 'chatplane help'\n", argv[1]);
+        return 2;
+    }
+    return c->run(argc - 1, argv + 1);
+}

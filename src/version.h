@@ -1,0 +1,4 @@
+#ifndef CHATPLANE_VERSION_H
+#define CHATPLANE_VERSION_H
+#define CHATPLANE_VERSION "0.1.0"
+#endif
