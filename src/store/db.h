@@ -1,0 +1,79 @@
+/*
+ * db: the small driver interface under the store. Two drivers implement it,
+ * db_sqlite.c and db_pg.c; everything above (store.c) is written once.
+ *
+ * Values cross this interface as text: parameters are NUL-terminated strings
+ * or NULL for SQL NULL; results are read as strings (NULL for SQL NULL).
+ * SQL is written with `?` placeholders; the PostgreSQL driver rewrites them
+ * to $1, $2, … (outside quoted literals) when it prepares a statement.
+ * Statements are prepared once per connection and cached by their SQL text.
+ *
+ * A db connection belongs to one thread at a time; it is not thread-safe.
+ */
+#ifndef CHATPLANE_DB_H
+#define CHATPLANE_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum db_kind { DB_SQLITE, DB_POSTGRES } db_kind;
+
+/* Error codes, all negative. */
+#define DB_ERR (-1)        /* any failure; db_errmsg says what */
+#define DB_ERR_CONFLICT (-2) /* a unique or primary key constraint failed */
+#define DB_ERR_BUSY (-3)     /* locked, or a serialization failure: retry later */
+#define DB_ERR_CONN (-4)     /* the connection is lost (PostgreSQL) */
+#define DB_ERR_FULL (-5)     /* the disk is full or the file read-only */
+
+typedef struct db db;
+typedef struct db_result db_result;
+
+/*
+ * Opens a connection for a URL: "sqlite:PATH", "sqlite::memory:",
+ * "postgres://…" or "postgresql://…". On failure returns a negative code,
+ * *out stays NULL, and err holds a message that names the URL with its
+ * password masked and the reason.
+ */
+int db_open(const char *url, db **out, char *err, size_t errlen);
+void db_close(db *d);
+db_kind db_get_kind(const db *d);
+
+/* The last error message of this connection (never NULL). */
+const char *db_errmsg(const db *d);
+
+/*
+ * Runs one statement with n text parameters. With res non-NULL, rows are
+ * returned in a new result the caller frees with db_result_free; with res
+ * NULL, rows are discarded. Returns the number of rows changed (>= 0) or a
+ * negative DB_ERR_* code.
+ */
+int db_exec(db *d, const char *sql, int n, const char *const *params, db_result **res);
+
+/* Runs a script of statements separated by semicolons, no parameters
+ * (used by migrations). Returns 0 or a negative code. */
+int db_exec_script(db *d, const char *sql);
+
+int db_begin(db *d);
+int db_commit(db *d);
+int db_rollback(db *d);
+
+/* Takes and releases the migration lock: a PostgreSQL advisory lock held by
+ * this connection (waits for another holder); a no-op on SQLite, where the
+ * migration transaction itself is exclusive. */
+int db_lock_migrations(db *d);
+int db_unlock_migrations(db *d);
+
+size_t db_result_rows(const db_result *r);
+size_t db_result_cols(const db_result *r);
+/* The value at (row, col) as text, or NULL for SQL NULL. Valid until free. */
+const char *db_result_get(const db_result *r, size_t row, size_t col);
+/* Convenience readers: NULL reads as def. */
+int64_t db_result_int(const db_result *r, size_t row, size_t col, int64_t def);
+/* Booleans read "1", "t", "true" as true. */
+int db_result_bool(const db_result *r, size_t row, size_t col);
+void db_result_free(db_result *r);
+
+/* Returns a new copy of url with the password (if any) replaced by "***". */
+char *db_url_redact(const char *url);
+
+#endif

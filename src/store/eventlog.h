@@ -1,0 +1,74 @@
+/*
+ * eventlog: the writer thread. Everything chatplane writes goes through it
+ * in order: events, and the row changes that go with them (a run stopping,
+ * a message stored). The writer commits queued operations in batches (one
+ * transaction per batch) and only then hands them back to the loop thread,
+ * so an event is published to subscribers only after it is committed.
+ *
+ * Batching is group commit: when the writer is free it takes everything
+ * queued (at most EVENTLOG_BATCH_MAX events) and commits it at once, so a
+ * lone event is committed without waiting, and under load a batch closes
+ * when the previous commit finishes.
+ *
+ * Threads: eventlog_submit/eventlog_append and eventlog_drain are called on
+ * the loop thread; apply callbacks run on the writer thread with its own
+ * store connection; done callbacks run on the loop thread inside
+ * eventlog_drain, in submission order. eventlog_fd becomes readable when
+ * there is something to drain.
+ */
+#ifndef CHATPLANE_EVENTLOG_H
+#define CHATPLANE_EVENTLOG_H
+
+#include "core/event.h"
+#include "store/store.h"
+
+#define EVENTLOG_BATCH_MAX 1000
+
+typedef struct eventlog eventlog;
+
+/*
+ * One queued write. apply (may be NULL for a pure event) runs on the writer
+ * inside the batch transaction; a negative return fails the whole batch.
+ * ev (may be NULL) is appended after apply. done (may be NULL) runs on the
+ * loop thread with status 0 when committed, negative when the batch failed
+ * (ev->seq is then meaningless). The eventlog takes the op's reference to ev.
+ */
+typedef struct eventlog_op {
+    int (*apply)(store *s, void *arg);
+    void (*done)(void *arg, event *ev, int status);
+    void *arg;
+    event *ev;
+} eventlog_op;
+
+/* Called on the loop thread, in commit order, for every committed event
+ * (after its op's done). */
+typedef void (*eventlog_publish_cb)(void *ud, event *ev);
+
+/* Starts the writer thread on its own connection to url. */
+int eventlog_start(const char *url, eventlog_publish_cb publish, void *ud, eventlog **out,
+                   char *err, size_t errlen);
+/* Commits everything queued, stops the thread, runs the remaining done and
+ * publish callbacks, and frees the log. */
+void eventlog_stop(eventlog *log);
+
+void eventlog_submit(eventlog *log, const eventlog_op *op);
+/* Shorthand for an op that only appends ev (reference taken). */
+void eventlog_append(eventlog *log, event *ev);
+
+/* The fd that becomes readable when committed work waits for drain. */
+int eventlog_fd(const eventlog *log);
+/* Runs done and publish callbacks of committed batches. */
+void eventlog_drain(eventlog *log);
+/* Blocks until everything submitted so far is committed and drained. */
+void eventlog_flush(eventlog *log);
+
+/* Figures for /metrics and benchmarks. */
+typedef struct eventlog_stats {
+    uint64_t batches, events, failures;
+    uint64_t commit_ns_total;
+} eventlog_stats;
+void eventlog_get_stats(const eventlog *log, eventlog_stats *out);
+/* Called on the writer thread after every commit with its duration. */
+void eventlog_set_commit_observer(eventlog *log, void (*cb)(void *ud, double seconds), void *ud);
+
+#endif

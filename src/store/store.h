@@ -1,0 +1,194 @@
+/*
+ * store: chatplane's persistent state (contract section 9) behind one
+ * interface, written once over the db driver (db.h) for SQLite and
+ * PostgreSQL alike.
+ *
+ * A store wraps one db connection and, like it, belongs to one thread at a
+ * time. Functions return 0 (or a count) on success and a negative code on
+ * failure: STORE_NOT_FOUND, STORE_CONFLICT, or a DB_ERR_* code from db.h
+ * (store_errmsg says what happened). Row structs are filled with owned
+ * strings and JSON references; release them with their _cleanup function.
+ * Times are Unix milliseconds; 0 means NULL for optional times.
+ */
+#ifndef CHATPLANE_STORE_H
+#define CHATPLANE_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/event.h"
+#include "core/mode.h"
+#include "store/db.h"
+
+#define STORE_NOT_FOUND (-100)
+#define STORE_CONFLICT (-101)   /* e.g. a run is already active in the session */
+#define STORE_TOO_NEW (-102)    /* the schema is newer than this binary */
+
+typedef struct store store;
+
+/* Opens url (see db_open). err names the URL (password masked) and reason. */
+int store_open(const char *url, store **out, char *err, size_t errlen);
+void store_close(store *s);
+db *store_db(store *s);
+const char *store_errmsg(const store *s);
+
+/*
+ * Applies pending migrations, each in its own transaction, under the
+ * migration lock; cb (may be NULL) is called for each version applied.
+ * A schema newer than the binary gives STORE_TOO_NEW with a message saying
+ * which version the database has and which this binary knows.
+ */
+typedef void (*store_migrate_cb)(void *ud, int version, const char *name);
+int store_migrate(store *s, store_migrate_cb cb, void *ud, char *err, size_t errlen);
+/* The newest migration version this binary carries. */
+int store_schema_latest(void);
+/* 0 when the database answers a trivial query. */
+int store_ping(store *s);
+
+int store_begin(store *s);
+int store_commit(store *s);
+int store_rollback(store *s);
+
+/* ---- sessions (chat_sessions) ---- */
+typedef struct store_session {
+    char *id, *owner, *title, *mode, *status, *active_run_id;
+    int64_t last_seq;
+    int64_t created_ms, updated_ms;
+} store_session;
+void store_session_cleanup(store_session *s);
+
+int store_session_insert(store *s, const store_session *row);
+/* owner NULL matches any owner; another owner's session is STORE_NOT_FOUND. */
+int store_session_get(store *s, const char *id, const char *owner, store_session *out);
+/* Newest first (by created_ms, then id); before_id pages (NULL for the first
+ * page). *out is a new array of *n rows; free with store_session_list_free. */
+int store_session_list(store *s, const char *owner, int limit, const char *before_id,
+                       store_session **out, size_t *n);
+void store_session_list_free(store_session *rows, size_t n);
+/* Writes title, mode and updated_ms. */
+int store_session_update(store *s, const store_session *row);
+/* Deletes the session and everything that belongs to it. */
+int store_session_delete(store *s, const char *id);
+/* Marks run_id the session's active run (status running) only if none is
+ * active: the database enforces one active run per session.
+ * STORE_CONFLICT when another run is active. */
+int store_session_claim_run(store *s, const char *session_id, const char *run_id, int64_t now_ms);
+/* Clears the active run (status idle) if it is run_id. */
+int store_session_release_run(store *s, const char *session_id, const char *run_id,
+                              int64_t now_ms);
+
+/* ---- runs ---- */
+typedef struct store_run {
+    char *id, *session_id, *mode, *status;
+    char *stop_reason, *stop_detail, *recovery_suggestion; /* NULL while running */
+    json_t *actions, *limits, *usage;                      /* owned references */
+    bool wrapped_up;
+    char *owner_instance, *continues;
+    int64_t heartbeat_ms, started_ms, ended_ms;
+} store_run;
+void store_run_cleanup(store_run *r);
+
+int store_run_insert(store *s, const store_run *row);
+/* Writes status, stop fields, actions, wrapped_up, limits, usage, ended_ms. */
+int store_run_update(store *s, const store_run *row);
+int store_run_get(store *s, const char *id, store_run *out);
+/* Newest first. */
+int store_run_list(store *s, const char *session_id, store_run **out, size_t *n);
+void store_run_list_free(store_run *rows, size_t n);
+/* Runs with status running whose heartbeat is older than stale_before_ms
+ * (INT64_MAX: all running runs), oldest first. */
+int store_run_list_running(store *s, int64_t stale_before_ms, store_run **out, size_t *n);
+/* Sets heartbeat_at for every running run owned by instance. */
+int store_run_heartbeat(store *s, const char *instance, int64_t now_ms);
+
+/* ---- messages (chat_messages) ---- */
+typedef struct store_message {
+    char *id, *session_id, *run_id, *role, *content, *tool_call_id;
+    json_t *tool_calls; /* owned reference or NULL */
+    bool partial;
+    int64_t created_ms;
+} store_message;
+void store_message_cleanup(store_message *m);
+
+int store_message_insert(store *s, const store_message *row);
+/* Oldest first. */
+int store_message_list(store *s, const char *session_id, store_message **out, size_t *n);
+void store_message_list_free(store_message *rows, size_t n);
+
+/* ---- tool executions ---- */
+typedef struct store_tool_exec {
+    char *id, *session_id, *run_id, *server, *tool, *status, *result, *error;
+    int step;
+    json_t *arguments; /* owned reference */
+    int64_t started_ms, finished_ms, duration_ms; /* finished/duration 0 while running */
+} store_tool_exec;
+void store_tool_exec_cleanup(store_tool_exec *t);
+
+int store_tool_exec_insert(store *s, const store_tool_exec *row);
+/* Writes status, result, error, finished_ms, duration_ms. */
+int store_tool_exec_finish(store *s, const store_tool_exec *row);
+/* Oldest first; run_id NULL for every run of the session. */
+int store_tool_exec_list(store *s, const char *session_id, const char *run_id,
+                         store_tool_exec **out, size_t *n);
+void store_tool_exec_list_free(store_tool_exec *rows, size_t n);
+
+/* ---- modes (chat_budgets) ---- */
+/* The modes, smallest first as seeded (quick, standard, deep, then others
+ * by name). *out is a new array the caller frees with free(). */
+int store_mode_list(store *s, mode **out, size_t *n);
+int store_mode_get(store *s, const char *name, mode *out);
+/* Inserts or replaces the mode. */
+int store_mode_put(store *s, const mode *m, int64_t now_ms);
+
+/* ---- events (stream_events) ---- */
+/*
+ * Appends events inside the caller's transaction: assigns each its seq
+ * (per session, gapless, by raising chat_sessions.last_seq), encodes it
+ * (event_encode) and inserts it. On failure the caller rolls back, and the
+ * events' seq fields must be considered meaningless.
+ */
+int store_event_append(store *s, event *const *evs, size_t n);
+/* Calls cb for every event of the session with seq > after, in seq order,
+ * at most limit of them (limit <= 0: no limit). cb returns non-zero to stop.
+ * json is the stored encoded event. */
+typedef int (*store_event_cb)(void *ud, int64_t seq, const char *type, const char *json,
+                              size_t len);
+int store_event_after(store *s, const char *session_id, int64_t after, int limit,
+                      store_event_cb cb, void *ud);
+/* Deletes the token events of a finished run whose assistant message
+ * events are stored. Returns the number deleted. */
+int store_event_compact(store *s, const char *run_id);
+
+/* ---- API tokens ---- */
+typedef struct store_token {
+    char *name;
+    char *token_sha256; /* 64 lowercase hex digits */
+    bool admin;
+    int64_t created_ms, revoked_ms;
+} store_token;
+void store_token_cleanup(store_token *t);
+
+int store_token_insert(store *s, const store_token *row);
+/* The unrevoked token with this hash, else STORE_NOT_FOUND. */
+int store_token_find(store *s, const char *token_sha256, store_token *out);
+int store_token_list(store *s, store_token **out, size_t *n);
+void store_token_list_free(store_token *rows, size_t n);
+int store_token_revoke(store *s, const char *name, int64_t now_ms);
+/* The number of unrevoked tokens. */
+int store_token_count(store *s);
+
+/* ---- crash recovery ---- */
+/*
+ * Stops with `interrupted` every run still marked running whose heartbeat is
+ * older than stale_before_ms (INT64_MAX: every running run, as on SQLite at
+ * start-up): appends an error-free run_stopped event (after a `message`
+ * event with partial: true holding the assistant text of the run's token
+ * events that no stored message covers, saved as a partial message), marks
+ * the run stopped and releases the session. Each run in its own
+ * transaction. Returns the number of runs stopped.
+ */
+int store_recover_interrupted(store *s, int64_t stale_before_ms, int64_t now_ms);
+
+#endif
