@@ -25,7 +25,8 @@ void log_write(log_level level, const char *msg, const char *kvfmt, ...)
         va_start(ap, kvfmt);
         int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, kvfmt, ap);
         va_end(ap);
-        if (m > 0) n += (m < (int)(sizeof line - (size_t)n - 1)) ? m : (int)(sizeof line - (size_t)n - 2);
+        if (m > 0)
+            n += (m < (int)(sizeof line - (size_t)n - 1)) ? m : (int)(sizeof line - (size_t)n - 2);
     }
     line[n++] = '\n';
     fwrite(line, 1, (size_t)n, stderr);

@@ -15,9 +15,9 @@ extern log_level log_min_level;
 void log_write(log_level level, const char *msg, const char *kvfmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define LOG(level, msg, ...)                                                   \
-    do {                                                                       \
-        if ((level) >= log_min_level) log_write((level), (msg), __VA_ARGS__);  \
+#define LOG(level, msg, ...)                                                                       \
+    do {                                                                                           \
+        if ((level) >= log_min_level) log_write((level), (msg), __VA_ARGS__);                      \
     } while (0)
 
 /* Parses "debug", "info", "warn" or "error"; returns 0 or -1. */

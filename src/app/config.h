@@ -1,0 +1,78 @@
+/*
+ * config: chatplane's settings (contract section 2), from one option table
+ * that drives command-line flags, environment variables, the JSON config
+ * file, the built-in defaults and the help text.
+ *
+ * Precedence, highest first: flag, environment, config file, default.
+ * Loading is pure apart from reading the config file: the environment is
+ * read through a callback, so tests pass their own.
+ */
+#ifndef CHATPLANE_CONFIG_H
+#define CHATPLANE_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/budget.h"
+
+typedef struct config {
+    char *listen; /* HOST:PORT */
+    char *db;     /* database URL */
+    char *config_file;
+    char *web_root;     /* NULL: the embedded page */
+    char *llm_base_url; /* NULL: the demo brain */
+    char *llm_api_key;  /* never logged */
+    char *llm_model;
+    char *llm_system_prompt;
+    int64_t llm_context_tokens;
+    budget_price price;  /* llm.price_per_mtok */
+    json_t *mcp_servers; /* owned; the "mcpServers" object or NULL */
+    json_t *modes;       /* owned; the "modes" overrides or NULL */
+    int64_t demo_delay_ms;
+    int64_t body_bytes, message_bytes, active_runs, subscriber_buffer_bytes;
+    bool insecure_no_auth;
+} config;
+
+/* Reads an environment variable; returns NULL when unset. */
+typedef const char *(*config_getenv_fn)(const char *name);
+
+/* Sets every field to its built-in default. */
+void config_init(config *c);
+void config_cleanup(config *c);
+
+/*
+ * Applies a config file's JSON text. Unknown keys are an error naming the
+ * key ("unknown config key 'llm.modle'"); text that is not valid JSON is an
+ * error naming the line and column; a value of the wrong type names the key
+ * and the expected type. Returns 0 or -1 with err filled; on error *c keeps
+ * what it had before the call.
+ */
+int config_apply_json_text(config *c, const char *text, size_t len, const char *origin, char *err,
+                           size_t errlen);
+/* Applies the environment variables of the option table. */
+int config_apply_env(config *c, config_getenv_fn get, char *err, size_t errlen);
+
+/*
+ * Parses the flags that a command accepts (names listed in allowed, e.g.
+ * {"listen", "db", "config", NULL}) from argv[0..argc); other arguments are
+ * left in order in rest[0..*nrest) (rest must hold argc pointers). A flag
+ * that is not allowed or lacks its value is an error naming it.
+ * Flag values are recorded in flags (a config used only as a holder).
+ */
+int config_parse_flags(config *flags, const char *const *allowed, int argc, char **argv,
+                       char **rest, int *nrest, char *err, size_t errlen);
+
+/*
+ * The whole load for a command: defaults, then the config file (the
+ * --config flag, else CHATPLANE_CONFIG), then the environment, then the
+ * flags already parsed into flags. Returns 0 or -1 with err filled.
+ */
+int config_load(config *c, const config *flags, config_getenv_fn get, char *err, size_t errlen);
+
+/* Prints the options a command accepts, one per line, for help texts. */
+void config_print_flags(FILE *f, const char *const *allowed);
+
+#endif

@@ -1,0 +1,219 @@
+/* Unit tests for app/config: precedence, validation and error messages. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "app/config.h"
+
+/* A fake environment: pairs of name, value, ending with NULL. */
+static const char *const *fake_env;
+
+static const char *get_fake(const char *name)
+{
+    for (const char *const *p = fake_env; p && *p; p += 2)
+        if (strcmp(p[0], name) == 0) return p[1];
+    return NULL;
+}
+
+static const char *get_none(const char *name)
+{
+    (void)name;
+    return NULL;
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    config c;
+    config_init(&c);
+    assert_string_equal(c.listen, "127.0.0.1:8080");
+    assert_string_equal(c.db, "sqlite:chatplane.db");
+    assert_null(c.llm_base_url);
+    assert_int_equal(c.llm_context_tokens, 32000);
+    assert_int_equal(c.demo_delay_ms, 25);
+    assert_int_equal(c.body_bytes, 1048576);
+    assert_int_equal(c.message_bytes, 65536);
+    assert_int_equal(c.active_runs, 256);
+    assert_int_equal(c.subscriber_buffer_bytes, 8388608);
+    assert_false(c.price.set);
+    assert_false(c.insecure_no_auth);
+    config_cleanup(&c);
+}
+
+static void test_file_keys(void **state)
+{
+    (void)state;
+    config c;
+    config_init(&c);
+    char err[256] = "";
+    const char *text = "{\"listen\":\"0.0.0.0:9000\",\"llm\":{\"base_url\":\"http://x/v1\","
+                       "\"model\":\"m\",\"context_tokens\":4096,"
+                       "\"price_per_mtok\":{\"input\":0.5,\"output\":1.5}},"
+                       "\"demo\":{\"delay_ms\":0},\"limits\":{\"active_runs\":3},"
+                       "\"mcpServers\":{\"fs\":{\"command\":\"x\"}},\"modes\":{}}";
+    assert_int_equal(config_apply_json_text(&c, text, strlen(text), "f.json", err, sizeof err), 0);
+    assert_string_equal(c.listen, "0.0.0.0:9000");
+    assert_string_equal(c.llm_base_url, "http://x/v1");
+    assert_string_equal(c.llm_model, "m");
+    assert_int_equal(c.llm_context_tokens, 4096);
+    assert_true(c.price.set);
+    assert_true(c.price.input_per_mtok == 0.5);
+    assert_true(c.price.output_per_mtok == 1.5);
+    assert_int_equal(c.demo_delay_ms, 0);
+    assert_int_equal(c.active_runs, 3);
+    assert_non_null(json_object_get(c.mcp_servers, "fs"));
+    config_cleanup(&c);
+}
+
+static void test_file_errors_name_the_problem(void **state)
+{
+    (void)state;
+    config c;
+    config_init(&c);
+    char err[256];
+    const char *unknown = "{\"listen\":\"1.2.3.4:1\",\"llm\":{\"modle\":\"x\"}}";
+    assert_int_equal(
+        config_apply_json_text(&c, unknown, strlen(unknown), "f.json", err, sizeof err), -1);
+    assert_string_equal(err, "f.json: unknown config key 'llm.modle'");
+    /* Nothing of a rejected file is applied. */
+    assert_string_equal(c.listen, "127.0.0.1:8080");
+
+    const char *bad = "{\n  \"listen\": \"x\",\n  oops\n}";
+    assert_int_equal(config_apply_json_text(&c, bad, strlen(bad), "f.json", err, sizeof err), -1);
+    assert_non_null(strstr(err, "f.json: invalid JSON at line 3, column"));
+
+    const char *type = "{\"limits\":{\"active_runs\":\"many\"}}";
+    assert_int_equal(config_apply_json_text(&c, type, strlen(type), "f.json", err, sizeof err), -1);
+    assert_string_equal(
+        err, "f.json: config key 'limits.active_runs' must be a whole number from 1 to 1000000");
+
+    const char *top = "{\"nope\":1}";
+    assert_int_equal(config_apply_json_text(&c, top, strlen(top), "f.json", err, sizeof err), -1);
+    assert_string_equal(err, "f.json: unknown config key 'nope'");
+
+    const char *arr = "[1]";
+    assert_int_equal(config_apply_json_text(&c, arr, strlen(arr), "f.json", err, sizeof err), -1);
+    assert_string_equal(err, "f.json: the config must be a JSON object");
+
+    const char *price = "{\"llm\":{\"price_per_mtok\":{\"input\":1}}}";
+    assert_int_equal(config_apply_json_text(&c, price, strlen(price), "f.json", err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "'llm.price_per_mtok' must be"));
+    config_cleanup(&c);
+}
+
+static void test_env_and_fallback(void **state)
+{
+    (void)state;
+    config c;
+    config_init(&c);
+    char err[256];
+    const char *env[] = {"OPENAI_BASE_URL",
+                         "http://fallback/v1",
+                         "OPENAI_API_KEY",
+                         "k1",
+                         "CHATPLANE_LLM_API_KEY",
+                         "k2",
+                         "CHATPLANE_DEMO_DELAY_MS",
+                         "5",
+                         NULL};
+    fake_env = env;
+    assert_int_equal(config_apply_env(&c, get_fake, err, sizeof err), 0);
+    assert_string_equal(c.llm_base_url, "http://fallback/v1");
+    assert_string_equal(c.llm_api_key, "k2"); /* the primary name wins */
+    assert_int_equal(c.demo_delay_ms, 5);
+
+    const char *bad[] = {"CHATPLANE_DEMO_DELAY_MS", "soon", NULL};
+    fake_env = bad;
+    assert_int_equal(config_apply_env(&c, get_fake, err, sizeof err), -1);
+    assert_string_equal(err,
+                        "CHATPLANE_DEMO_DELAY_MS: 'soon' is not a whole number from 0 to 60000");
+    config_cleanup(&c);
+}
+
+static void test_flags(void **state)
+{
+    (void)state;
+    config flags;
+    memset(&flags, 0, sizeof flags);
+    const char *allowed[] = {"listen", "db", "insecure-no-auth", NULL};
+    char *argv[] = {"--listen", "127.0.0.1:0",        "--db=sqlite::memory:", "--mode", "quick",
+                    "hello",    "--insecure-no-auth", "--web-root",           "x"};
+    char *rest[9];
+    int nrest;
+    char err[256];
+    assert_int_equal(config_parse_flags(&flags, allowed, 9, argv, rest, &nrest, err, sizeof err),
+                     0);
+    assert_string_equal(flags.listen, "127.0.0.1:0");
+    assert_string_equal(flags.db, "sqlite::memory:");
+    assert_true(flags.insecure_no_auth);
+    /* Flags the command does not take are left for it, in order. */
+    assert_int_equal(nrest, 5);
+    assert_string_equal(rest[0], "--mode");
+    assert_string_equal(rest[1], "quick");
+    assert_string_equal(rest[2], "hello");
+    assert_string_equal(rest[3], "--web-root");
+    assert_string_equal(rest[4], "x");
+
+    char *missing[] = {"--db"};
+    assert_int_equal(config_parse_flags(&flags, allowed, 1, missing, rest, &nrest, err, sizeof err),
+                     -1);
+    assert_string_equal(err, "--db needs a value");
+    config_cleanup(&flags);
+}
+
+static void test_precedence(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/chatplane-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text =
+        "{\"listen\":\"file:1\",\"db\":\"sqlite:file.db\",\"llm\":{\"model\":\"file-model\"}}";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+
+    config flags, c;
+    memset(&flags, 0, sizeof flags);
+    flags.config_file = path;
+    flags.listen = "flag:2";
+    const char *env[] = {"CHATPLANE_LISTEN", "env:3", "CHATPLANE_DB", "sqlite:env.db", NULL};
+    fake_env = env;
+    config_init(&c);
+    char err[256];
+    assert_int_equal(config_load(&c, &flags, get_fake, err, sizeof err), 0);
+    assert_string_equal(c.listen, "flag:2");        /* flag beats environment */
+    assert_string_equal(c.db, "sqlite:env.db");     /* environment beats file */
+    assert_string_equal(c.llm_model, "file-model"); /* file beats default */
+    assert_string_equal(c.config_file, path);
+    config_cleanup(&c);
+    unlink(path);
+
+    config_init(&c);
+    flags.listen = NULL;
+    flags.config_file = "/nonexistent/chatplane.json";
+    assert_int_equal(config_load(&c, &flags, get_none, err, sizeof err), -1);
+    assert_string_equal(
+        err, "cannot read config file /nonexistent/chatplane.json: No such file or directory");
+    config_cleanup(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_file_keys),
+        cmocka_unit_test(test_file_errors_name_the_problem),
+        cmocka_unit_test(test_env_and_fallback),
+        cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_precedence),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
