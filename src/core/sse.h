@@ -41,10 +41,10 @@ typedef int (*sse_event_cb)(void *ud, const sse_event *ev);
 typedef struct sse_parser {
     sse_event_cb on_event;
     void *ud;
-    buf line;     /* the line being read */
-    buf data;     /* data lines of the event being read, joined by LF */
-    buf event;    /* event field of the event being read */
-    buf last_id;  /* last event id, persists */
+    buf line;         /* the line being read */
+    buf data;         /* data lines of the event being read, joined by LF */
+    buf event;        /* event field of the event being read */
+    buf last_id;      /* last event id, persists */
     int64_t retry_ms; /* last valid retry field, -1 when none */
     int data_seen;    /* a data field was seen for the current event */
     int after_cr;     /* the previous byte was a CR: a following LF is part of it */
@@ -56,7 +56,10 @@ void sse_parser_init(sse_parser *p, size_t max_bytes, sse_event_cb cb, void *ud)
 void sse_parser_cleanup(sse_parser *p);
 
 /* Feeds bytes; calls cb for each complete event. Returns 0, SSE_ERR_TOOBIG,
- * or the callback's non-zero return. */
+ * or the callback's non-zero return. After SSE_ERR_TOOBIG the parser's state
+ * is unspecified and the caller must drop the stream; after a non-zero
+ * callback return the rest of this feed is not read. An event still
+ * incomplete when the stream ends is never dispatched. */
 int sse_parser_feed(sse_parser *p, const char *data, size_t len);
 
 #endif
