@@ -15,16 +15,16 @@ CC      ?= cc
 PKGS := libevent libevent_pthreads libcurl jansson sqlite3 libpq
 
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+override CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
            -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
            -Isrc -I$(O)/gen -MMD -MP
-CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+override CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+override LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 TEST_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 TEST_LDLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
-SRC      := $(sort $(wildcard src/lib/*.c src/core/*.c src/app/*.c src/store/*.c))
+SRC      := $(sort $(wildcard src/lib/*.c src/core/*.c src/app/*.c src/store/*.c src/cli/*.c))
 MAIN_SRC := src/main.c
 OBJ      := $(SRC:%.c=$(O)/%.o)
 MAIN_OBJ := $(MAIN_SRC:%.c=$(O)/%.o)

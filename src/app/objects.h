@@ -1,0 +1,30 @@
+/*
+ * objects: the JSON objects of the API (contract section 3.2), built from
+ * store rows in one place so that the HTTP API, the engine and the command
+ * line show the same shapes. Each returns a new reference.
+ */
+#ifndef CHATPLANE_OBJECTS_H
+#define CHATPLANE_OBJECTS_H
+
+#include <jansson.h>
+
+#include "core/mode.h"
+#include "store/store.h"
+
+/* {"id","title","mode","status","active_run_id","last_seq","created_at",
+ *  "updated_at","last_run"}; last_run may be NULL (encodes as null). */
+json_t *objects_session(const store_session *s, const store_run *last_run);
+/* {"id","session_id","mode","status","stop_reason","stop_detail",
+ *  "recovery_suggestion","actions","wrapped_up","limits","usage",
+ *  "started_at","ended_at","continues"} */
+json_t *objects_run(const store_run *r);
+/* {"id","session_id","run_id","role","content","tool_calls","tool_call_id",
+ *  "partial","created_at"} */
+json_t *objects_message(const store_message *m);
+/* {"id","session_id","run_id","step","server","tool","arguments","status",
+ *  "result","error","started_at","finished_at","duration_ms"} */
+json_t *objects_tool_exec(const store_tool_exec *t);
+/* {"name","description","limits","guard"} */
+json_t *objects_mode(const mode *m);
+
+#endif

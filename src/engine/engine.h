@@ -1,0 +1,87 @@
+/*
+ * engine: runs. It owns every active run of this instance, each an explicit
+ * state machine on the loop thread driven by callbacks (model text arrived,
+ * model turn done, tool finished, timer fired, stop requested), so one
+ * thread drives thousands of runs. Every step is governed by the budget
+ * ledger and the guardrails of src/core and recorded as events through the
+ * eventlog; rows (runs, messages, tool executions) are written in the same
+ * ordered stream.
+ */
+#ifndef CHATPLANE_ENGINE_H
+#define CHATPLANE_ENGINE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "app/config.h"
+#include "core/mode.h"
+#include "core/stop.h"
+#include "engine/llm.h"
+#include "engine/tool.h"
+#include "store/dbpool.h"
+#include "store/eventlog.h"
+
+struct event_base;
+
+typedef struct engine engine;
+
+typedef struct engine_deps {
+    struct event_base *base;
+    eventlog *log;
+    dbpool *pool;
+    llm *model;
+    toolset *tools;
+    const config *cfg;
+    const char *instance_id;
+} engine_deps;
+
+engine *engine_new(const engine_deps *deps);
+/* Stops every active run with `interrupted`, waits for their events to be
+ * committed, and frees the engine. */
+void engine_free(engine *e);
+
+/* The modes the engine runs with (from chat_budgets, with config
+ * overrides); PUT /api/modes updates them through engine_put_mode. */
+const mode *engine_mode(engine *e, const char *name);
+size_t engine_mode_count(const engine *e);
+const mode *engine_mode_at(const engine *e, size_t i);
+int engine_load_modes(engine *e, const mode *modes, size_t n);
+
+/* Error codes of the calls below, all negative. */
+#define ENGINE_ERR_RUN_ACTIVE (-1)   /* 409 run_active */
+#define ENGINE_ERR_NO_RUN (-2)       /* 409 no_active_run */
+#define ENGINE_ERR_NOTHING (-3)      /* 409 nothing_to_continue */
+#define ENGINE_ERR_TOO_MANY (-4)     /* 429 too_many_runs */
+#define ENGINE_ERR_UNAVAILABLE (-5)  /* 503: the database failed or shutting down */
+#define ENGINE_ERR_NOT_FOUND (-6)    /* 404 */
+#define ENGINE_ERR_BAD_MODE (-7)     /* 400: unknown mode */
+
+/*
+ * Called once the run row and its first events are committed (status 0,
+ * run is the run object of contract 3.2, borrowed) or when starting failed
+ * (status < 0, run NULL).
+ */
+typedef void (*engine_start_cb)(void *ud, int status, const json_t *run);
+
+/*
+ * Starts a run in session_id for a user message (message non-NULL) or as a
+ * continue of the session's last run (message NULL). mode NULL keeps the
+ * session's mode; otherwise the session's mode changes to it.
+ */
+void engine_start_run(engine *e, const char *session_id, const char *message, const char *mode,
+                      engine_start_cb cb, void *ud);
+
+/* Requests a stop of the session's active run; the run object (status
+ * still running, stop requested) is passed to cb. */
+void engine_stop_run(engine *e, const char *session_id, engine_start_cb cb, void *ud);
+
+/* A mode change of a session: an active run's limits and guard thresholds
+ * change at once (a `budget` event follows). */
+void engine_session_mode_changed(engine *e, const char *session_id, const char *mode);
+
+/* The active run of a session on this instance, or NULL. */
+const char *engine_active_run_id(const engine *e, const char *session_id);
+size_t engine_active_count(const engine *e);
+
+#endif
