@@ -17,10 +17,12 @@
 
 #include "lib/buf.h"
 
-/* Appends the canonical form of v to out. Returns 0 or BUF_TOOBIG. */
+/* Appends the canonical form of v to out. Returns 0 or BUF_TOOBIG (over
+ * out's cap, or nested deeper than 2048); on failure out is unchanged. */
 int canon_json(const json_t *v, buf *out);
 
-/* Returns the canonical form of v as a new string; caller frees. */
+/* Returns the canonical form of v as a new string; caller frees. Returns
+ * NULL when it would exceed 16 MiB or nest deeper than 2048. */
 char *canon_json_str(const json_t *v);
 
 /* 64-bit FNV-1a over len bytes, continuing from h (start with CANON_HASH_SEED). */
