@@ -18,6 +18,7 @@
 #define CHATPLANE_EVENT_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,19 +44,24 @@ typedef enum event_type {
     EVENT__COUNT
 } event_type;
 
+/* The jansson flags of every JSON text the event log writes: compact, with
+ * reals printed to 15 significant digits so that 0.1 reads "0.1" and not
+ * "0.10000000000000001". Use them wherever the same objects are dumped. */
+#define EVENT_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
 /* The largest `result` a tool_finished event carries (16 KiB); longer
  * results are cut at a UTF-8 character boundary and marked truncated. */
 #define EVENT_RESULT_MAX 16384
 
 typedef struct event {
-    int refs;           /* atomic reference count */
+    _Atomic int refs; /* reference count, changed with atomic operations */
     event_type type;
-    int64_t seq;        /* 0 until the store assigns it */
-    int64_t ts_ms;      /* Unix time in milliseconds */
-    char *session_id;   /* owned */
-    char *run_id;       /* owned; NULL encodes as null */
-    json_t *fields;     /* owned: the type's own fields, in contract order */
-    char *json;         /* owned: the encoded event once event_encode ran */
+    int64_t seq;      /* 0 until the store assigns it */
+    int64_t ts_ms;    /* Unix time in milliseconds */
+    char *session_id; /* owned */
+    char *run_id;     /* owned; NULL encodes as null */
+    json_t *fields;   /* owned: the type's own fields, in contract order */
+    char *json;       /* owned: the encoded event once event_encode ran */
     size_t json_len;
 } event;
 
@@ -76,20 +82,28 @@ event *event_new(event_type type, const event_origin *o, json_t *fields);
 event *event_ref(event *e);
 void event_unref(event *e);
 
+/*
+ * Text that comes from models and tools (content, token text, results,
+ * errors, details) may hold any bytes: ill-formed UTF-8 is replaced by
+ * U+FFFD, since every event must be valid JSON. A NULL string that the
+ * contract does not allow to be null encodes as "".
+ */
+
 /* role is "user", "assistant" or "tool"; tool_calls (assistant) and
  * tool_call_id (tool) may be NULL and then encode as null. */
 event *event_message(const event_origin *o, const char *message_id, const char *role,
                      const char *content, const json_t *tool_calls, const char *tool_call_id,
                      bool partial);
 /* continues is the previous run's id for a continue, else NULL. */
-event *event_run_started(const event_origin *o, const char *mode, const mode_limits *limits,
+event *event_run_started(const event_origin *o, const char *mode_name, const mode_limits *limits,
                          const char *continues);
 /* detail may be NULL (encodes as null). */
 event *event_status(const event_origin *o, run_status status, const char *detail);
 event *event_token(const event_origin *o, const char *message_id, const char *text, size_t len);
 event *event_tool_started(const event_origin *o, const char *execution_id, int step,
                           const char *server, const char *tool, const json_t *arguments);
-/* total < 0 and message NULL encode as null. */
+/* total < 0 and message NULL encode as null; a progress or total that
+ * holds a whole number encodes as an integer. */
 event *event_tool_progress(const event_origin *o, const char *execution_id, double progress,
                            double total, const char *message);
 /* status is "ok", "error", "timeout" or "cancelled"; result is cut to
@@ -101,20 +115,27 @@ event *event_tool_finished(const event_origin *o, const char *execution_id, int 
 event *event_budget(const event_origin *o, const budget *b);
 event *event_guardrail(const event_origin *o, const guard_verdict *v);
 /* message_id may be NULL (encodes as null). */
-event *event_error(const event_origin *o, const char *code, const char *message,
-                   bool retryable, const char *message_id);
+event *event_error(const event_origin *o, const char *code, const char *message, bool retryable,
+                   const char *message_id);
 event *event_run_stopped(const event_origin *o, stop_reason reason, const char *detail,
-                         const char *recovery_suggestion, const json_t *actions,
-                         bool wrapped_up, const budget_usage *usage);
+                         const char *recovery_suggestion, const json_t *actions, bool wrapped_up,
+                         const budget_usage *usage);
 
 /* Encodes the event (its seq must be set) into e->json, once; later calls
- * return at once. Returns 0, or -1 when jansson fails. */
+ * return at once. Returns 0, or -1 when seq is not set or the text would
+ * pass 64 MiB. Encode an event before sharing it: two threads must not
+ * encode the same event at once. */
 int event_encode(event *e);
 
 /*
  * Parses one encoded event (as event_encode writes it) back into a new event
- * whose json is the given text. Returns NULL and writes a message naming
- * the problem into err on bad input.
+ * whose json is the given text and whose fields are every key outside the
+ * envelope, in their order. Returns NULL and writes a message naming the
+ * problem into err (which may be NULL) on bad input: "invalid JSON at line L
+ * column C: …", "an event must be a JSON object", "type must be a string",
+ * "unknown event type \"x\"", "seq must be a positive integer",
+ * "session_id must be a string", "run_id must be a string or null",
+ * "ts must be an RFC 3339 time".
  */
 event *event_parse(const char *json, size_t len, char *err, size_t errlen);
 

@@ -37,7 +37,10 @@ int stop_reason_parse(const char *name, stop_reason *out);
 bool stop_reason_is_budget(stop_reason r);
 
 /* Returns the recovery suggestion for r in a run of mode mode_name: one or
- * two sentences telling the person what to do. Static storage. */
+ * two sentences telling the person what to do. For the budget reasons it
+ * suggests switching to mode_next_larger(mode_name), and leaves that out when
+ * there is none (deep, or a mode that is not a preset). Static storage: one
+ * fixed string per reason and possible larger mode; never freed. */
 const char *stop_recovery(stop_reason r, const char *mode_name);
 
 /*
@@ -53,8 +56,12 @@ json_t *stop_actions(stop_reason r, const char *mode_name);
  * Returns a new string describing how a budget ran out, with numbers:
  * "used 10 of 10 steps", "used 121.3 of 120 seconds", "used 50210 of 50000
  * tokens", "used 15 of 15 tool calls", "spent $0.0213 of $0.0200",
- * "used 3 of 3 retries". r must be a max_* reason.
+ * "used 3 of 3 retries". The unit is singular for a limit of 1 ("used 1 of
+ * 1 retry"); an unlimited dimension reads "used 3 retries". r must be a
+ * max_* reason (max_retries included); other reasons return NULL. Caller
+ * frees.
  */
-char *stop_budget_detail(stop_reason r, const mode_limits *limits, const struct budget_usage *usage);
+char *stop_budget_detail(stop_reason r, const mode_limits *limits,
+                         const struct budget_usage *usage);
 
 #endif

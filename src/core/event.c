@@ -1,0 +1,563 @@
+#include "core/event.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/timefmt.h"
+#include "lib/buf.h"
+#include "lib/xmalloc.h"
+
+/* The largest encoded event. Every field that comes from outside is capped
+ * well below this by the API and the engine; the cap only stops a bug from
+ * turning into an unbounded allocation. */
+#define EVENT_JSON_MAX (64u * 1024 * 1024)
+
+static const char *const event__names[EVENT__COUNT] = {
+    [EVENT_MESSAGE] = "message",
+    [EVENT_RUN_STARTED] = "run_started",
+    [EVENT_STATUS] = "status",
+    [EVENT_TOKEN] = "token",
+    [EVENT_TOOL_STARTED] = "tool_started",
+    [EVENT_TOOL_PROGRESS] = "tool_progress",
+    [EVENT_TOOL_FINISHED] = "tool_finished",
+    [EVENT_BUDGET] = "budget",
+    [EVENT_GUARDRAIL] = "guardrail",
+    [EVENT_ERROR] = "error",
+    [EVENT_RUN_STOPPED] = "run_stopped",
+};
+
+const char *event_type_name(event_type t)
+{
+    if ((unsigned)t >= EVENT__COUNT) return "unknown";
+    return event__names[t];
+}
+
+int event_type_parse(const char *name, event_type *out)
+{
+    if (!name) return -1;
+    for (int i = 0; i < EVENT__COUNT; i++) {
+        if (strcmp(event__names[i], name) == 0) {
+            *out = (event_type)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------------------
+ * UTF-8
+ */
+
+/*
+ * Measures the UTF-8 character at s[0..n). Returns its length (1 to 4) when
+ * it is well formed (no overlong forms, no surrogates, nothing above
+ * U+10FFFF: the rules jansson enforces). Otherwise returns 0 and sets *bad to
+ * the length of the maximal ill-formed prefix, which is replaced by one
+ * U+FFFD as browsers' decoders do.
+ */
+static size_t event__utf8_char(const unsigned char *s, size_t n, size_t *bad)
+{
+    unsigned c = s[0];
+    size_t need;
+    unsigned lo = 0x80, hi = 0xBF; /* the range of the second byte */
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else {
+        *bad = 1;
+        return 0;
+    }
+    size_t i = 1;
+    for (; i < need && i < n; i++) {
+        unsigned b = s[i];
+        if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF)) break;
+    }
+    if (i == need) return need;
+    *bad = i;
+    return 0;
+}
+
+/* Returns the length of the longest well-formed UTF-8 prefix of s[0..n). */
+static size_t event__utf8_valid_prefix(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, bad;
+    while (i < n) {
+        size_t k = event__utf8_char(p + i, n - i, &bad);
+        if (k == 0) break;
+        i += k;
+    }
+    return i;
+}
+
+/*
+ * Returns a new JSON string of s[0..len), which may hold any bytes: text from
+ * models and tools is not trusted to be UTF-8, and jansson refuses a string
+ * that is not. Ill-formed sequences become U+FFFD.
+ */
+static json_t *event__string(const char *s, size_t len)
+{
+    size_t ok = event__utf8_valid_prefix(s, len);
+    if (ok == len) return json_stringn_nocheck(s, len);
+
+    /* A replacement is at most three bytes for every byte it replaces. */
+    buf b;
+    buf_init(&b, len * 3);
+    buf_append(&b, s, ok);
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = ok, bad = 0;
+    while (i < len) {
+        size_t k = event__utf8_char(p + i, len - i, &bad);
+        if (k) {
+            buf_append(&b, s + i, k);
+            i += k;
+        } else {
+            buf_append(&b, "\xEF\xBF\xBD", 3);
+            i += bad;
+        }
+    }
+    json_t *j = json_stringn_nocheck(b.data, b.len);
+    buf_cleanup(&b);
+    return j;
+}
+
+/* A JSON string of s, or "" for NULL. */
+static json_t *event__str(const char *s)
+{
+    return s ? event__string(s, strlen(s)) : json_string("");
+}
+
+/* A JSON string of s, or null for NULL. */
+static json_t *event__str_or_null(const char *s)
+{
+    return s ? event__string(s, strlen(s)) : json_null();
+}
+
+/* A deep copy of v, or dflt (a new reference) for NULL, so that an event
+ * never shares a mutable value with its caller. */
+static json_t *event__copy(const json_t *v, json_t *dflt)
+{
+    if (!v) return dflt;
+    json_decref(dflt);
+    return json_deep_copy(v);
+}
+
+/* A number as an integer when it holds one exactly (progress 3 of 10 reads
+ * "3" and "10"), else as a real; null for NaN and infinities, which JSON
+ * cannot carry. */
+static json_t *event__number(double v)
+{
+    if (!isfinite(v)) return json_null();
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) return json_integer((json_int_t)v);
+    return json_real(v);
+}
+
+/* ------------------------------------------------------------------------
+ * Life cycle
+ */
+
+event *event_new(event_type type, const event_origin *o, json_t *fields)
+{
+    event *e = xcalloc(1, sizeof *e);
+    atomic_init(&e->refs, 1);
+    e->type = type;
+    e->ts_ms = o->ts_ms;
+    e->session_id = xstrdup(o->session_id ? o->session_id : "");
+    e->run_id = o->run_id ? xstrdup(o->run_id) : NULL;
+    e->fields = fields ? fields : json_object();
+    return e;
+}
+
+event *event_ref(event *e)
+{
+    atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+    return e;
+}
+
+/* The last reference frees; acquire-release ordering makes every write of
+ * the other holders visible before the memory is released. */
+void event_unref(event *e)
+{
+    if (!e) return;
+    if (atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) != 1) return;
+    free(e->session_id);
+    free(e->run_id);
+    json_decref(e->fields);
+    free(e->json);
+    free(e);
+}
+
+/* ------------------------------------------------------------------------
+ * Typed constructors: fields in the order of contract section 5.
+ */
+
+event *event_message(const event_origin *o, const char *message_id, const char *role,
+                     const char *content, const json_t *tool_calls, const char *tool_call_id,
+                     bool partial)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "message_id", event__str(message_id));
+    json_object_set_new(f, "role", event__str(role));
+    json_object_set_new(f, "content", event__str(content));
+    json_object_set_new(f, "tool_calls", event__copy(tool_calls, json_null()));
+    json_object_set_new(f, "tool_call_id", event__str_or_null(tool_call_id));
+    json_object_set_new(f, "partial", json_boolean(partial));
+    return event_new(EVENT_MESSAGE, o, f);
+}
+
+event *event_run_started(const event_origin *o, const char *mode_name, const mode_limits *limits,
+                         const char *continues)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "mode", event__str(mode_name));
+    json_object_set_new(f, "limits", mode_limits_to_json(limits));
+    json_object_set_new(f, "continues", event__str_or_null(continues));
+    return event_new(EVENT_RUN_STARTED, o, f);
+}
+
+event *event_status(const event_origin *o, run_status status, const char *detail)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "status", json_string(status_name(status)));
+    json_object_set_new(f, "detail", event__str_or_null(detail));
+    return event_new(EVENT_STATUS, o, f);
+}
+
+event *event_token(const event_origin *o, const char *message_id, const char *text, size_t len)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "message_id", event__str(message_id));
+    json_object_set_new(f, "text", text ? event__string(text, len) : json_string(""));
+    return event_new(EVENT_TOKEN, o, f);
+}
+
+event *event_tool_started(const event_origin *o, const char *execution_id, int step,
+                          const char *server, const char *tool, const json_t *arguments)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "execution_id", event__str(execution_id));
+    json_object_set_new(f, "step", json_integer(step));
+    json_object_set_new(f, "server", event__str(server));
+    json_object_set_new(f, "tool", event__str(tool));
+    json_object_set_new(f, "arguments", event__copy(arguments, json_object()));
+    return event_new(EVENT_TOOL_STARTED, o, f);
+}
+
+event *event_tool_progress(const event_origin *o, const char *execution_id, double progress,
+                           double total, const char *message)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "execution_id", event__str(execution_id));
+    json_object_set_new(f, "progress", event__number(progress));
+    json_object_set_new(f, "total", total < 0 ? json_null() : event__number(total));
+    json_object_set_new(f, "message", event__str_or_null(message));
+    return event_new(EVENT_TOOL_PROGRESS, o, f);
+}
+
+/*
+ * Makes the result field: the text made valid UTF-8 first, so that the cut
+ * measures the bytes that are actually sent, then cut to EVENT_RESULT_MAX
+ * bytes at a character boundary. Sets *truncated when anything was cut.
+ */
+static json_t *event__result(const char *result, bool *truncated)
+{
+    if (!result) result = "";
+    /* Repairing a byte never makes the text shorter, so bytes past
+     * EVENT_RESULT_MAX + 4 (a full character past the cut) cannot reach the
+     * event; results of up to 1 MiB are not scanned past that. */
+    size_t len = strnlen(result, EVENT_RESULT_MAX + 4);
+    json_t *full = event__string(result, len);
+    size_t slen = json_string_length(full);
+    *truncated = slen > EVENT_RESULT_MAX;
+    if (!*truncated) return full;
+    const char *s = json_string_value(full);
+    size_t cut = EVENT_RESULT_MAX;
+    /* Back up over continuation bytes to the start of the character that
+     * straddles the limit. */
+    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) cut--;
+    json_t *part = json_stringn_nocheck(s, cut);
+    json_decref(full);
+    return part;
+}
+
+event *event_tool_finished(const event_origin *o, const char *execution_id, int step,
+                           const char *server, const char *tool, const char *status,
+                           const char *result, const char *error, int64_t duration_ms)
+{
+    bool truncated;
+    json_t *res = event__result(result, &truncated);
+    json_t *f = json_object();
+    json_object_set_new(f, "execution_id", event__str(execution_id));
+    json_object_set_new(f, "step", json_integer(step));
+    json_object_set_new(f, "server", event__str(server));
+    json_object_set_new(f, "tool", event__str(tool));
+    json_object_set_new(f, "status", event__str(status));
+    json_object_set_new(f, "result", res);
+    json_object_set_new(f, "truncated", json_boolean(truncated));
+    json_object_set_new(f, "error", event__str_or_null(error));
+    json_object_set_new(f, "duration_ms", json_integer(duration_ms));
+    return event_new(EVENT_TOOL_FINISHED, o, f);
+}
+
+event *event_budget(const event_origin *o, const budget *b)
+{
+    return event_new(EVENT_BUDGET, o, budget_to_json(b));
+}
+
+event *event_guardrail(const event_origin *o, const guard_verdict *v)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "check", json_string(guard_check_name(v->check)));
+    json_object_set_new(f, "action", json_string(guard_action_name(v->action)));
+    json_object_set_new(f, "detail", event__str(v->detail));
+    json_object_set_new(f, "evidence", event__copy(v->evidence, json_object()));
+    return event_new(EVENT_GUARDRAIL, o, f);
+}
+
+event *event_error(const event_origin *o, const char *code, const char *message, bool retryable,
+                   const char *message_id)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "code", event__str(code));
+    json_object_set_new(f, "message", event__str(message));
+    json_object_set_new(f, "retryable", json_boolean(retryable));
+    json_object_set_new(f, "message_id", event__str_or_null(message_id));
+    return event_new(EVENT_ERROR, o, f);
+}
+
+event *event_run_stopped(const event_origin *o, stop_reason reason, const char *detail,
+                         const char *recovery_suggestion, const json_t *actions, bool wrapped_up,
+                         const budget_usage *usage)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "reason", json_string(stop_reason_name(reason)));
+    json_object_set_new(f, "detail", event__str_or_null(detail));
+    json_object_set_new(f, "recovery_suggestion", event__str_or_null(recovery_suggestion));
+    json_object_set_new(f, "actions", event__copy(actions, json_array()));
+    json_object_set_new(f, "wrapped_up", json_boolean(wrapped_up));
+    json_object_set_new(f, "usage", budget_usage_to_json(usage));
+    return event_new(EVENT_RUN_STOPPED, o, f);
+}
+
+/* ------------------------------------------------------------------------
+ * Encoding
+ */
+
+/*
+ * Appends s[0..len) as a JSON string, escaped as jansson escapes with
+ * EVENT_JSON_FLAGS: '"', '\\' and control characters only, the common ones
+ * by letter and the rest as \u00XX. s must be valid UTF-8, which every
+ * string of an event is. Writing strings directly keeps the hot path (token
+ * events, a few bytes each) free of a jansson dump per string.
+ */
+static int event__append_string(buf *out, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = buf_append_char(out, '"');
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        rc |= buf_append(out, s + run, i - run);
+        run = i + 1;
+        char esc[7] = {'\\', 0};
+        size_t n = 2;
+        switch (c) {
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0xF];
+            n = 6;
+        }
+        rc |= buf_append(out, esc, n);
+    }
+    rc |= buf_append(out, s + run, len - run);
+    rc |= buf_append_char(out, '"');
+    return rc;
+}
+
+static int event__dump_cb(const char *data, size_t size, void *arg)
+{
+    return buf_append(arg, data, size);
+}
+
+/* Appends a field value: strings by hand, everything else through jansson. */
+static int event__append_value(buf *out, const json_t *v)
+{
+    if (json_is_string(v))
+        return event__append_string(out, json_string_value(v), json_string_length(v));
+    return json_dump_callback(v, event__dump_cb, out, EVENT_JSON_FLAGS | JSON_ENCODE_ANY);
+}
+
+/*
+ * Writes the envelope by hand and then each field in its stored order. A
+ * failed append leaves the buffer as it was, so the return codes can be
+ * gathered and checked once at the end.
+ */
+int event_encode(event *e)
+{
+    if (e->json) return 0;
+    if (e->seq < 1) return -1;
+    char ts[TIMEFMT_LEN];
+    timefmt_rfc3339(e->ts_ms, ts);
+
+    buf out;
+    buf_init(&out, EVENT_JSON_MAX);
+    int rc =
+        buf_printf(&out, "{\"type\":\"%s\",\"seq\":%lld,\"session_id\":", event_type_name(e->type),
+                   (long long)e->seq);
+    rc |= event__append_string(&out, e->session_id, strlen(e->session_id));
+    rc |= buf_append_str(&out, ",\"run_id\":");
+    if (e->run_id)
+        rc |= event__append_string(&out, e->run_id, strlen(e->run_id));
+    else
+        rc |= buf_append_str(&out, "null");
+    rc |= buf_printf(&out, ",\"ts\":\"%s\"", ts);
+
+    const char *key;
+    json_t *v;
+    json_object_foreach(e->fields, key, v)
+    {
+        rc |= buf_append_char(&out, ',');
+        rc |= event__append_string(&out, key, strlen(key));
+        rc |= buf_append_char(&out, ':');
+        rc |= event__append_value(&out, v);
+    }
+    rc |= buf_append_char(&out, '}');
+    if (rc != 0) {
+        buf_cleanup(&out);
+        return -1;
+    }
+    e->json = buf_detach(&out, &e->json_len);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Parsing
+ */
+
+static bool event__is_envelope_key(const char *key)
+{
+    return strcmp(key, "type") == 0 || strcmp(key, "seq") == 0 || strcmp(key, "session_id") == 0 ||
+           strcmp(key, "run_id") == 0 || strcmp(key, "ts") == 0;
+}
+
+/* Reads and checks the envelope of obj into e's envelope fields. Returns 0,
+ * or -1 with a message. */
+static int event__parse_envelope(const json_t *obj, event_type *type, int64_t *seq, int64_t *ts_ms,
+                                 char *err, size_t errlen)
+{
+    const json_t *t = json_object_get(obj, "type");
+    if (!json_is_string(t)) {
+        snprintf(err, errlen, "type must be a string");
+        return -1;
+    }
+    if (event_type_parse(json_string_value(t), type) != 0) {
+        snprintf(err, errlen, "unknown event type \"%s\"", json_string_value(t));
+        return -1;
+    }
+    const json_t *s = json_object_get(obj, "seq");
+    if (!json_is_integer(s) || json_integer_value(s) < 1) {
+        snprintf(err, errlen, "seq must be a positive integer");
+        return -1;
+    }
+    *seq = (int64_t)json_integer_value(s);
+    if (!json_is_string(json_object_get(obj, "session_id"))) {
+        snprintf(err, errlen, "session_id must be a string");
+        return -1;
+    }
+    const json_t *r = json_object_get(obj, "run_id");
+    if (!json_is_string(r) && !json_is_null(r)) {
+        snprintf(err, errlen, "run_id must be a string or null");
+        return -1;
+    }
+    const json_t *ts = json_object_get(obj, "ts");
+    if (!json_is_string(ts) || timefmt_parse(json_string_value(ts), ts_ms) != 0) {
+        snprintf(err, errlen, "ts must be an RFC 3339 time");
+        return -1;
+    }
+    return 0;
+}
+
+event *event_parse(const char *json, size_t len, char *err, size_t errlen)
+{
+    char dummy[1];
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    json_error_t jerr;
+    /* JSON_ALLOW_NUL: token text may carry NUL characters, which the
+     * encoder writes as \u0000. */
+    json_t *obj = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (!obj) {
+        snprintf(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                 jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(obj)) {
+        snprintf(err, errlen, "an event must be a JSON object");
+        json_decref(obj);
+        return NULL;
+    }
+    event_type type;
+    int64_t seq, ts_ms;
+    if (event__parse_envelope(obj, &type, &seq, &ts_ms, err, errlen) != 0) {
+        json_decref(obj);
+        return NULL;
+    }
+
+    json_t *fields = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        if (!event__is_envelope_key(key)) json_object_set(fields, key, v);
+    }
+
+    const json_t *run = json_object_get(obj, "run_id");
+    event_origin o = {
+        .session_id = json_string_value(json_object_get(obj, "session_id")),
+        .run_id = json_is_string(run) ? json_string_value(run) : NULL,
+        .ts_ms = ts_ms,
+    };
+    event *e = event_new(type, &o, fields);
+    e->seq = seq;
+    e->json = xmalloc(len + 1);
+    memcpy(e->json, json, len);
+    e->json[len] = '\0';
+    e->json_len = len;
+    json_decref(obj);
+    return e;
+}
