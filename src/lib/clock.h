@@ -1,0 +1,18 @@
+/*
+ * clock: the two clocks chatplane reads. Budgets and timers use the
+ * monotonic clock, which never jumps; timestamps shown to people use the
+ * wall clock. Only adapters read clocks; the core takes time as arguments.
+ */
+#ifndef CHATPLANE_CLOCK_H
+#define CHATPLANE_CLOCK_H
+
+#include <stdint.h>
+
+/* Milliseconds of the monotonic clock (arbitrary epoch). */
+int64_t clock_mono_ms(void);
+/* Nanoseconds of the monotonic clock, for measuring short durations. */
+int64_t clock_mono_ns(void);
+/* Unix time in milliseconds. */
+int64_t clock_wall_ms(void);
+
+#endif

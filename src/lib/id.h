@@ -1,0 +1,22 @@
+/*
+ * id: opaque identifiers such as "ses_0193a4f2c1b0e4d1f0a9c3b2". After the
+ * prefix come 12 hex digits of the Unix time in milliseconds and 12 hex
+ * digits (48 bits) from the OS random source, so ids sort by creation time
+ * and do not collide in practice.
+ */
+#ifndef CHATPLANE_ID_H
+#define CHATPLANE_ID_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ID_MAX 40
+
+/* Writes prefix + "_" + 24 hex digits into out (ID_MAX bytes). */
+void id_new(char out[ID_MAX], const char *prefix, int64_t unix_ms);
+
+/* Fills buf with n bytes from the OS random source; aborts if it fails,
+ * which only happens on a broken system. */
+void id_random_bytes(void *buf, size_t n);
+
+#endif
