@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "version.h"
 
 typedef struct command {
@@ -14,18 +15,26 @@ typedef struct command {
     const char *summary;
     const char *help; /* the long text of `chatplane help NAME` */
     int (*run)(int argc, char **argv);
+    const char *const *config_flags; /* settings it takes, printed from the option table */
 } command;
 
 static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
+static const char *const flags_db[] = {"db", "config", NULL};
+
 static const command commands[] = {
     {"help", "chatplane help [COMMAND]", "show help for chatplane or one command",
      "Without a command, lists every command. With one, shows its usage and\n"
      "options.\n\nExample:\n  chatplane help help\n",
-     cmd_help},
+     cmd_help, NULL},
+    {"migrate", "chatplane migrate [--db URL]", "apply pending database migrations",
+     "Applies every migration the database lacks, each in its own transaction,\n"
+     "and prints each version applied. `serve` does this by itself at start.\n\n"
+     "Example:\n  chatplane migrate --db postgres://chatplane@127.0.0.1/chatplane\n",
+     cmd_migrate, flags_db},
     {"--version", "chatplane --version", "print the version and exit",
-     "Prints \"chatplane VERSION\" on standard output.\n", cmd_version},
+     "Prints \"chatplane VERSION\" on standard output.\n", cmd_version, NULL},
 };
 
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
@@ -58,6 +67,10 @@ static int cmd_help(int argc, char **argv)
         return 2;
     }
     printf("Usage: %s\n\n%s.\n\n%s", c->usage, c->summary, c->help);
+    if (c->config_flags) {
+        printf("\nOptions:\n");
+        config_print_flags(stdout, c->config_flags);
+    }
     return 0;
 }
 

@@ -37,8 +37,14 @@ typedef struct engine_deps {
 } engine_deps;
 
 engine *engine_new(const engine_deps *deps);
-/* Stops every active run with `interrupted`, waits for their events to be
- * committed, and frees the engine. */
+/*
+ * Shutting down, in this order: engine_shutdown stops every active run with
+ * `interrupted` and refuses new ones; then the caller stops the dbpool (a
+ * run whose start was in flight starts and is interrupted at once); then
+ * engine_free waits for the runs' last events to commit and frees the
+ * engine; then the eventlog may stop.
+ */
+void engine_shutdown(engine *e);
 void engine_free(engine *e);
 
 /* The modes the engine runs with (from chat_budgets, with config
@@ -49,13 +55,13 @@ const mode *engine_mode_at(const engine *e, size_t i);
 int engine_load_modes(engine *e, const mode *modes, size_t n);
 
 /* Error codes of the calls below, all negative. */
-#define ENGINE_ERR_RUN_ACTIVE (-1)   /* 409 run_active */
-#define ENGINE_ERR_NO_RUN (-2)       /* 409 no_active_run */
-#define ENGINE_ERR_NOTHING (-3)      /* 409 nothing_to_continue */
-#define ENGINE_ERR_TOO_MANY (-4)     /* 429 too_many_runs */
-#define ENGINE_ERR_UNAVAILABLE (-5)  /* 503: the database failed or shutting down */
-#define ENGINE_ERR_NOT_FOUND (-6)    /* 404 */
-#define ENGINE_ERR_BAD_MODE (-7)     /* 400: unknown mode */
+#define ENGINE_ERR_RUN_ACTIVE  (-1) /* 409 run_active */
+#define ENGINE_ERR_NO_RUN      (-2) /* 409 no_active_run */
+#define ENGINE_ERR_NOTHING     (-3) /* 409 nothing_to_continue */
+#define ENGINE_ERR_TOO_MANY    (-4) /* 429 too_many_runs */
+#define ENGINE_ERR_UNAVAILABLE (-5) /* 503: the database failed or shutting down */
+#define ENGINE_ERR_NOT_FOUND   (-6) /* 404 */
+#define ENGINE_ERR_BAD_MODE    (-7) /* 400: unknown mode */
 
 /*
  * Called once the run row and its first events are committed (status 0,
@@ -69,7 +75,7 @@ typedef void (*engine_start_cb)(void *ud, int status, const json_t *run);
  * continue of the session's last run (message NULL). mode NULL keeps the
  * session's mode; otherwise the session's mode changes to it.
  */
-void engine_start_run(engine *e, const char *session_id, const char *message, const char *mode,
+void engine_start_run(engine *e, const char *session_id, const char *message, const char *mode_name,
                       engine_start_cb cb, void *ud);
 
 /* Requests a stop of the session's active run; the run object (status
@@ -78,7 +84,7 @@ void engine_stop_run(engine *e, const char *session_id, engine_start_cb cb, void
 
 /* A mode change of a session: an active run's limits and guard thresholds
  * change at once (a `budget` event follows). */
-void engine_session_mode_changed(engine *e, const char *session_id, const char *mode);
+void engine_session_mode_changed(engine *e, const char *session_id, const char *mode_name);
 
 /* The active run of a session on this instance, or NULL. */
 const char *engine_active_run_id(const engine *e, const char *session_id);

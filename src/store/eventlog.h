@@ -19,7 +19,7 @@
 #ifndef CHATPLANE_EVENTLOG_H
 #define CHATPLANE_EVENTLOG_H
 
-#include "core/event.h"
+#include "core/evt.h"
 #include "store/store.h"
 
 #define EVENTLOG_BATCH_MAX 1000
@@ -29,20 +29,22 @@ typedef struct eventlog eventlog;
 /*
  * One queued write. apply (may be NULL for a pure event) runs on the writer
  * inside the batch transaction; a negative return fails the whole batch.
+ * A batch that failed because of one op is written again one op per
+ * transaction, so apply may run twice and must only write through s.
  * ev (may be NULL) is appended after apply. done (may be NULL) runs on the
  * loop thread with status 0 when committed, negative when the batch failed
  * (ev->seq is then meaningless). The eventlog takes the op's reference to ev.
  */
 typedef struct eventlog_op {
     int (*apply)(store *s, void *arg);
-    void (*done)(void *arg, event *ev, int status);
+    void (*done)(void *arg, evt *ev, int status);
     void *arg;
-    event *ev;
+    evt *ev;
 } eventlog_op;
 
-/* Called on the loop thread, in commit order, for every committed event
+/* Called on the loop thread, in commit order, for every committed evt
  * (after its op's done). */
-typedef void (*eventlog_publish_cb)(void *ud, event *ev);
+typedef void (*eventlog_publish_cb)(void *ud, evt *ev);
 
 /* Starts the writer thread on its own connection to url. */
 int eventlog_start(const char *url, eventlog_publish_cb publish, void *ud, eventlog **out,
@@ -53,7 +55,7 @@ void eventlog_stop(eventlog *log);
 
 void eventlog_submit(eventlog *log, const eventlog_op *op);
 /* Shorthand for an op that only appends ev (reference taken). */
-void eventlog_append(eventlog *log, event *ev);
+void eventlog_append(eventlog *log, evt *ev);
 
 /* The fd that becomes readable when committed work waits for drain. */
 int eventlog_fd(const eventlog *log);
@@ -62,7 +64,8 @@ void eventlog_drain(eventlog *log);
 /* Blocks until everything submitted so far is committed and drained. */
 void eventlog_flush(eventlog *log);
 
-/* Figures for /metrics and benchmarks. */
+/* Figures for /metrics and benchmarks: committed transactions, committed
+ * events, ops that failed, and the time spent writing transactions. */
 typedef struct eventlog_stats {
     uint64_t batches, events, failures;
     uint64_t commit_ns_total;

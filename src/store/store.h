@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/event.h"
+#include "core/evt.h"
 #include "core/mode.h"
 #include "store/db.h"
 
@@ -146,10 +146,10 @@ int store_mode_put(store *s, const mode *m, int64_t now_ms);
 /*
  * Appends events inside the caller's transaction: assigns each its seq
  * (per session, gapless, by raising chat_sessions.last_seq), encodes it
- * (event_encode) and inserts it. On failure the caller rolls back, and the
+ * (evt_encode) and inserts it. On failure the caller rolls back, and the
  * events' seq fields must be considered meaningless.
  */
-int store_event_append(store *s, event *const *evs, size_t n);
+int store_event_append(store *s, evt *const *evs, size_t n);
 /* Calls cb for every event of the session with seq > after, in seq order,
  * at most limit of them (limit <= 0: no limit). cb returns non-zero to stop.
  * json is the stored encoded event. */

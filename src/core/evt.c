@@ -1,4 +1,4 @@
-#include "core/event.h"
+#include "core/evt.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -14,32 +14,32 @@
  * turning into an unbounded allocation. */
 #define EVENT_JSON_MAX (64u * 1024 * 1024)
 
-static const char *const event__names[EVENT__COUNT] = {
-    [EVENT_MESSAGE] = "message",
-    [EVENT_RUN_STARTED] = "run_started",
-    [EVENT_STATUS] = "status",
-    [EVENT_TOKEN] = "token",
-    [EVENT_TOOL_STARTED] = "tool_started",
-    [EVENT_TOOL_PROGRESS] = "tool_progress",
-    [EVENT_TOOL_FINISHED] = "tool_finished",
-    [EVENT_BUDGET] = "budget",
-    [EVENT_GUARDRAIL] = "guardrail",
-    [EVENT_ERROR] = "error",
-    [EVENT_RUN_STOPPED] = "run_stopped",
+static const char *const evt__names[EVT__COUNT] = {
+    [EVT_MESSAGE] = "message",
+    [EVT_RUN_STARTED] = "run_started",
+    [EVT_STATUS] = "status",
+    [EVT_TOKEN] = "token",
+    [EVT_TOOL_STARTED] = "tool_started",
+    [EVT_TOOL_PROGRESS] = "tool_progress",
+    [EVT_TOOL_FINISHED] = "tool_finished",
+    [EVT_BUDGET] = "budget",
+    [EVT_GUARDRAIL] = "guardrail",
+    [EVT_ERROR] = "error",
+    [EVT_RUN_STOPPED] = "run_stopped",
 };
 
-const char *event_type_name(event_type t)
+const char *evt_type_name(evt_type t)
 {
-    if ((unsigned)t >= EVENT__COUNT) return "unknown";
-    return event__names[t];
+    if ((unsigned)t >= EVT__COUNT) return "unknown";
+    return evt__names[t];
 }
 
-int event_type_parse(const char *name, event_type *out)
+int evt_type_parse(const char *name, evt_type *out)
 {
     if (!name) return -1;
-    for (int i = 0; i < EVENT__COUNT; i++) {
-        if (strcmp(event__names[i], name) == 0) {
-            *out = (event_type)i;
+    for (int i = 0; i < EVT__COUNT; i++) {
+        if (strcmp(evt__names[i], name) == 0) {
+            *out = (evt_type)i;
             return 0;
         }
     }
@@ -57,7 +57,7 @@ int event_type_parse(const char *name, event_type *out)
  * the length of the maximal ill-formed prefix, which is replaced by one
  * U+FFFD as browsers' decoders do.
  */
-static size_t event__utf8_char(const unsigned char *s, size_t n, size_t *bad)
+static size_t evt__utf8_char(const unsigned char *s, size_t n, size_t *bad)
 {
     unsigned c = s[0];
     size_t need;
@@ -88,12 +88,12 @@ static size_t event__utf8_char(const unsigned char *s, size_t n, size_t *bad)
 }
 
 /* Returns the length of the longest well-formed UTF-8 prefix of s[0..n). */
-static size_t event__utf8_valid_prefix(const char *s, size_t n)
+static size_t evt__utf8_valid_prefix(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0, bad;
     while (i < n) {
-        size_t k = event__utf8_char(p + i, n - i, &bad);
+        size_t k = evt__utf8_char(p + i, n - i, &bad);
         if (k == 0) break;
         i += k;
     }
@@ -105,9 +105,9 @@ static size_t event__utf8_valid_prefix(const char *s, size_t n)
  * models and tools is not trusted to be UTF-8, and jansson refuses a string
  * that is not. Ill-formed sequences become U+FFFD.
  */
-static json_t *event__string(const char *s, size_t len)
+static json_t *evt__string(const char *s, size_t len)
 {
-    size_t ok = event__utf8_valid_prefix(s, len);
+    size_t ok = evt__utf8_valid_prefix(s, len);
     if (ok == len) return json_stringn_nocheck(s, len);
 
     /* A replacement is at most three bytes for every byte it replaces. */
@@ -117,7 +117,7 @@ static json_t *event__string(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = ok, bad = 0;
     while (i < len) {
-        size_t k = event__utf8_char(p + i, len - i, &bad);
+        size_t k = evt__utf8_char(p + i, len - i, &bad);
         if (k) {
             buf_append(&b, s + i, k);
             i += k;
@@ -132,20 +132,20 @@ static json_t *event__string(const char *s, size_t len)
 }
 
 /* A JSON string of s, or "" for NULL. */
-static json_t *event__str(const char *s)
+static json_t *evt__str(const char *s)
 {
-    return s ? event__string(s, strlen(s)) : json_string("");
+    return s ? evt__string(s, strlen(s)) : json_string("");
 }
 
 /* A JSON string of s, or null for NULL. */
-static json_t *event__str_or_null(const char *s)
+static json_t *evt__str_or_null(const char *s)
 {
-    return s ? event__string(s, strlen(s)) : json_null();
+    return s ? evt__string(s, strlen(s)) : json_null();
 }
 
-/* A deep copy of v, or dflt (a new reference) for NULL, so that an event
+/* A deep copy of v, or dflt (a new reference) for NULL, so that an evt
  * never shares a mutable value with its caller. */
-static json_t *event__copy(const json_t *v, json_t *dflt)
+static json_t *evt__copy(const json_t *v, json_t *dflt)
 {
     if (!v) return dflt;
     json_decref(dflt);
@@ -155,7 +155,7 @@ static json_t *event__copy(const json_t *v, json_t *dflt)
 /* A number as an integer when it holds one exactly (progress 3 of 10 reads
  * "3" and "10"), else as a real; null for NaN and infinities, which JSON
  * cannot carry. */
-static json_t *event__number(double v)
+static json_t *evt__number(double v)
 {
     if (!isfinite(v)) return json_null();
     if (v == floor(v) && fabs(v) < 9007199254740992.0) return json_integer((json_int_t)v);
@@ -166,9 +166,9 @@ static json_t *event__number(double v)
  * Life cycle
  */
 
-event *event_new(event_type type, const event_origin *o, json_t *fields)
+evt *evt_new(evt_type type, const evt_origin *o, json_t *fields)
 {
-    event *e = xcalloc(1, sizeof *e);
+    evt *e = xcalloc(1, sizeof *e);
     atomic_init(&e->refs, 1);
     e->type = type;
     e->ts_ms = o->ts_ms;
@@ -178,7 +178,7 @@ event *event_new(event_type type, const event_origin *o, json_t *fields)
     return e;
 }
 
-event *event_ref(event *e)
+evt *evt_ref(evt *e)
 {
     atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
     return e;
@@ -186,7 +186,7 @@ event *event_ref(event *e)
 
 /* The last reference frees; acquire-release ordering makes every write of
  * the other holders visible before the memory is released. */
-void event_unref(event *e)
+void evt_unref(evt *e)
 {
     if (!e) return;
     if (atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) != 1) return;
@@ -201,87 +201,87 @@ void event_unref(event *e)
  * Typed constructors: fields in the order of contract section 5.
  */
 
-event *event_message(const event_origin *o, const char *message_id, const char *role,
+evt *evt_message(const evt_origin *o, const char *message_id, const char *role,
                      const char *content, const json_t *tool_calls, const char *tool_call_id,
                      bool partial)
 {
     json_t *f = json_object();
-    json_object_set_new(f, "message_id", event__str(message_id));
-    json_object_set_new(f, "role", event__str(role));
-    json_object_set_new(f, "content", event__str(content));
-    json_object_set_new(f, "tool_calls", event__copy(tool_calls, json_null()));
-    json_object_set_new(f, "tool_call_id", event__str_or_null(tool_call_id));
+    json_object_set_new(f, "message_id", evt__str(message_id));
+    json_object_set_new(f, "role", evt__str(role));
+    json_object_set_new(f, "content", evt__str(content));
+    json_object_set_new(f, "tool_calls", evt__copy(tool_calls, json_null()));
+    json_object_set_new(f, "tool_call_id", evt__str_or_null(tool_call_id));
     json_object_set_new(f, "partial", json_boolean(partial));
-    return event_new(EVENT_MESSAGE, o, f);
+    return evt_new(EVT_MESSAGE, o, f);
 }
 
-event *event_run_started(const event_origin *o, const char *mode_name, const mode_limits *limits,
+evt *evt_run_started(const evt_origin *o, const char *mode_name, const mode_limits *limits,
                          const char *continues)
 {
     json_t *f = json_object();
-    json_object_set_new(f, "mode", event__str(mode_name));
+    json_object_set_new(f, "mode", evt__str(mode_name));
     json_object_set_new(f, "limits", mode_limits_to_json(limits));
-    json_object_set_new(f, "continues", event__str_or_null(continues));
-    return event_new(EVENT_RUN_STARTED, o, f);
+    json_object_set_new(f, "continues", evt__str_or_null(continues));
+    return evt_new(EVT_RUN_STARTED, o, f);
 }
 
-event *event_status(const event_origin *o, run_status status, const char *detail)
+evt *evt_status(const evt_origin *o, run_status status, const char *detail)
 {
     json_t *f = json_object();
     json_object_set_new(f, "status", json_string(status_name(status)));
-    json_object_set_new(f, "detail", event__str_or_null(detail));
-    return event_new(EVENT_STATUS, o, f);
+    json_object_set_new(f, "detail", evt__str_or_null(detail));
+    return evt_new(EVT_STATUS, o, f);
 }
 
-event *event_token(const event_origin *o, const char *message_id, const char *text, size_t len)
+evt *evt_token(const evt_origin *o, const char *message_id, const char *text, size_t len)
 {
     json_t *f = json_object();
-    json_object_set_new(f, "message_id", event__str(message_id));
-    json_object_set_new(f, "text", text ? event__string(text, len) : json_string(""));
-    return event_new(EVENT_TOKEN, o, f);
+    json_object_set_new(f, "message_id", evt__str(message_id));
+    json_object_set_new(f, "text", text ? evt__string(text, len) : json_string(""));
+    return evt_new(EVT_TOKEN, o, f);
 }
 
-event *event_tool_started(const event_origin *o, const char *execution_id, int step,
+evt *evt_tool_started(const evt_origin *o, const char *execution_id, int step,
                           const char *server, const char *tool, const json_t *arguments)
 {
     json_t *f = json_object();
-    json_object_set_new(f, "execution_id", event__str(execution_id));
+    json_object_set_new(f, "execution_id", evt__str(execution_id));
     json_object_set_new(f, "step", json_integer(step));
-    json_object_set_new(f, "server", event__str(server));
-    json_object_set_new(f, "tool", event__str(tool));
-    json_object_set_new(f, "arguments", event__copy(arguments, json_object()));
-    return event_new(EVENT_TOOL_STARTED, o, f);
+    json_object_set_new(f, "server", evt__str(server));
+    json_object_set_new(f, "tool", evt__str(tool));
+    json_object_set_new(f, "arguments", evt__copy(arguments, json_object()));
+    return evt_new(EVT_TOOL_STARTED, o, f);
 }
 
-event *event_tool_progress(const event_origin *o, const char *execution_id, double progress,
+evt *evt_tool_progress(const evt_origin *o, const char *execution_id, double progress,
                            double total, const char *message)
 {
     json_t *f = json_object();
-    json_object_set_new(f, "execution_id", event__str(execution_id));
-    json_object_set_new(f, "progress", event__number(progress));
-    json_object_set_new(f, "total", total < 0 ? json_null() : event__number(total));
-    json_object_set_new(f, "message", event__str_or_null(message));
-    return event_new(EVENT_TOOL_PROGRESS, o, f);
+    json_object_set_new(f, "execution_id", evt__str(execution_id));
+    json_object_set_new(f, "progress", evt__number(progress));
+    json_object_set_new(f, "total", total < 0 ? json_null() : evt__number(total));
+    json_object_set_new(f, "message", evt__str_or_null(message));
+    return evt_new(EVT_TOOL_PROGRESS, o, f);
 }
 
 /*
  * Makes the result field: the text made valid UTF-8 first, so that the cut
- * measures the bytes that are actually sent, then cut to EVENT_RESULT_MAX
+ * measures the bytes that are actually sent, then cut to EVT_RESULT_MAX
  * bytes at a character boundary. Sets *truncated when anything was cut.
  */
-static json_t *event__result(const char *result, bool *truncated)
+static json_t *evt__result(const char *result, bool *truncated)
 {
     if (!result) result = "";
     /* Repairing a byte never makes the text shorter, so bytes past
-     * EVENT_RESULT_MAX + 4 (a full character past the cut) cannot reach the
+     * EVT_RESULT_MAX + 4 (a full character past the cut) cannot reach the
      * event; results of up to 1 MiB are not scanned past that. */
-    size_t len = strnlen(result, EVENT_RESULT_MAX + 4);
-    json_t *full = event__string(result, len);
+    size_t len = strnlen(result, EVT_RESULT_MAX + 4);
+    json_t *full = evt__string(result, len);
     size_t slen = json_string_length(full);
-    *truncated = slen > EVENT_RESULT_MAX;
+    *truncated = slen > EVT_RESULT_MAX;
     if (!*truncated) return full;
     const char *s = json_string_value(full);
-    size_t cut = EVENT_RESULT_MAX;
+    size_t cut = EVT_RESULT_MAX;
     /* Back up over continuation bytes to the start of the character that
      * straddles the limit. */
     while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) cut--;
@@ -290,63 +290,63 @@ static json_t *event__result(const char *result, bool *truncated)
     return part;
 }
 
-event *event_tool_finished(const event_origin *o, const char *execution_id, int step,
+evt *evt_tool_finished(const evt_origin *o, const char *execution_id, int step,
                            const char *server, const char *tool, const char *status,
                            const char *result, const char *error, int64_t duration_ms)
 {
     bool truncated;
-    json_t *res = event__result(result, &truncated);
+    json_t *res = evt__result(result, &truncated);
     json_t *f = json_object();
-    json_object_set_new(f, "execution_id", event__str(execution_id));
+    json_object_set_new(f, "execution_id", evt__str(execution_id));
     json_object_set_new(f, "step", json_integer(step));
-    json_object_set_new(f, "server", event__str(server));
-    json_object_set_new(f, "tool", event__str(tool));
-    json_object_set_new(f, "status", event__str(status));
+    json_object_set_new(f, "server", evt__str(server));
+    json_object_set_new(f, "tool", evt__str(tool));
+    json_object_set_new(f, "status", evt__str(status));
     json_object_set_new(f, "result", res);
     json_object_set_new(f, "truncated", json_boolean(truncated));
-    json_object_set_new(f, "error", event__str_or_null(error));
+    json_object_set_new(f, "error", evt__str_or_null(error));
     json_object_set_new(f, "duration_ms", json_integer(duration_ms));
-    return event_new(EVENT_TOOL_FINISHED, o, f);
+    return evt_new(EVT_TOOL_FINISHED, o, f);
 }
 
-event *event_budget(const event_origin *o, const budget *b)
+evt *evt_budget(const evt_origin *o, const budget *b)
 {
-    return event_new(EVENT_BUDGET, o, budget_to_json(b));
+    return evt_new(EVT_BUDGET, o, budget_to_json(b));
 }
 
-event *event_guardrail(const event_origin *o, const guard_verdict *v)
+evt *evt_guardrail(const evt_origin *o, const guard_verdict *v)
 {
     json_t *f = json_object();
     json_object_set_new(f, "check", json_string(guard_check_name(v->check)));
     json_object_set_new(f, "action", json_string(guard_action_name(v->action)));
-    json_object_set_new(f, "detail", event__str(v->detail));
-    json_object_set_new(f, "evidence", event__copy(v->evidence, json_object()));
-    return event_new(EVENT_GUARDRAIL, o, f);
+    json_object_set_new(f, "detail", evt__str(v->detail));
+    json_object_set_new(f, "evidence", evt__copy(v->evidence, json_object()));
+    return evt_new(EVT_GUARDRAIL, o, f);
 }
 
-event *event_error(const event_origin *o, const char *code, const char *message, bool retryable,
+evt *evt_error(const evt_origin *o, const char *code, const char *message, bool retryable,
                    const char *message_id)
 {
     json_t *f = json_object();
-    json_object_set_new(f, "code", event__str(code));
-    json_object_set_new(f, "message", event__str(message));
+    json_object_set_new(f, "code", evt__str(code));
+    json_object_set_new(f, "message", evt__str(message));
     json_object_set_new(f, "retryable", json_boolean(retryable));
-    json_object_set_new(f, "message_id", event__str_or_null(message_id));
-    return event_new(EVENT_ERROR, o, f);
+    json_object_set_new(f, "message_id", evt__str_or_null(message_id));
+    return evt_new(EVT_ERROR, o, f);
 }
 
-event *event_run_stopped(const event_origin *o, stop_reason reason, const char *detail,
+evt *evt_run_stopped(const evt_origin *o, stop_reason reason, const char *detail,
                          const char *recovery_suggestion, const json_t *actions, bool wrapped_up,
                          const budget_usage *usage)
 {
     json_t *f = json_object();
     json_object_set_new(f, "reason", json_string(stop_reason_name(reason)));
-    json_object_set_new(f, "detail", event__str_or_null(detail));
-    json_object_set_new(f, "recovery_suggestion", event__str_or_null(recovery_suggestion));
-    json_object_set_new(f, "actions", event__copy(actions, json_array()));
+    json_object_set_new(f, "detail", evt__str_or_null(detail));
+    json_object_set_new(f, "recovery_suggestion", evt__str_or_null(recovery_suggestion));
+    json_object_set_new(f, "actions", evt__copy(actions, json_array()));
     json_object_set_new(f, "wrapped_up", json_boolean(wrapped_up));
     json_object_set_new(f, "usage", budget_usage_to_json(usage));
-    return event_new(EVENT_RUN_STOPPED, o, f);
+    return evt_new(EVT_RUN_STOPPED, o, f);
 }
 
 /* ------------------------------------------------------------------------
@@ -355,12 +355,12 @@ event *event_run_stopped(const event_origin *o, stop_reason reason, const char *
 
 /*
  * Appends s[0..len) as a JSON string, escaped as jansson escapes with
- * EVENT_JSON_FLAGS: '"', '\\' and control characters only, the common ones
+ * EVT_JSON_FLAGS: '"', '\\' and control characters only, the common ones
  * by letter and the rest as \u00XX. s must be valid UTF-8, which every
  * string of an event is. Writing strings directly keeps the hot path (token
  * events, a few bytes each) free of a jansson dump per string.
  */
-static int event__append_string(buf *out, const char *s, size_t len)
+static int evt__append_string(buf *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
     int rc = buf_append_char(out, '"');
@@ -407,17 +407,17 @@ static int event__append_string(buf *out, const char *s, size_t len)
     return rc;
 }
 
-static int event__dump_cb(const char *data, size_t size, void *arg)
+static int evt__dump_cb(const char *data, size_t size, void *arg)
 {
     return buf_append(arg, data, size);
 }
 
 /* Appends a field value: strings by hand, everything else through jansson. */
-static int event__append_value(buf *out, const json_t *v)
+static int evt__append_value(buf *out, const json_t *v)
 {
     if (json_is_string(v))
-        return event__append_string(out, json_string_value(v), json_string_length(v));
-    return json_dump_callback(v, event__dump_cb, out, EVENT_JSON_FLAGS | JSON_ENCODE_ANY);
+        return evt__append_string(out, json_string_value(v), json_string_length(v));
+    return json_dump_callback(v, evt__dump_cb, out, EVT_JSON_FLAGS | JSON_ENCODE_ANY);
 }
 
 /*
@@ -425,7 +425,7 @@ static int event__append_value(buf *out, const json_t *v)
  * failed append leaves the buffer as it was, so the return codes can be
  * gathered and checked once at the end.
  */
-int event_encode(event *e)
+int evt_encode(evt *e)
 {
     if (e->json) return 0;
     if (e->seq < 1) return -1;
@@ -435,12 +435,12 @@ int event_encode(event *e)
     buf out;
     buf_init(&out, EVENT_JSON_MAX);
     int rc =
-        buf_printf(&out, "{\"type\":\"%s\",\"seq\":%lld,\"session_id\":", event_type_name(e->type),
+        buf_printf(&out, "{\"type\":\"%s\",\"seq\":%lld,\"session_id\":", evt_type_name(e->type),
                    (long long)e->seq);
-    rc |= event__append_string(&out, e->session_id, strlen(e->session_id));
+    rc |= evt__append_string(&out, e->session_id, strlen(e->session_id));
     rc |= buf_append_str(&out, ",\"run_id\":");
     if (e->run_id)
-        rc |= event__append_string(&out, e->run_id, strlen(e->run_id));
+        rc |= evt__append_string(&out, e->run_id, strlen(e->run_id));
     else
         rc |= buf_append_str(&out, "null");
     rc |= buf_printf(&out, ",\"ts\":\"%s\"", ts);
@@ -450,9 +450,9 @@ int event_encode(event *e)
     json_object_foreach(e->fields, key, v)
     {
         rc |= buf_append_char(&out, ',');
-        rc |= event__append_string(&out, key, strlen(key));
+        rc |= evt__append_string(&out, key, strlen(key));
         rc |= buf_append_char(&out, ':');
-        rc |= event__append_value(&out, v);
+        rc |= evt__append_value(&out, v);
     }
     rc |= buf_append_char(&out, '}');
     if (rc != 0) {
@@ -467,7 +467,7 @@ int event_encode(event *e)
  * Parsing
  */
 
-static bool event__is_envelope_key(const char *key)
+static bool evt__is_envelope_key(const char *key)
 {
     return strcmp(key, "type") == 0 || strcmp(key, "seq") == 0 || strcmp(key, "session_id") == 0 ||
            strcmp(key, "run_id") == 0 || strcmp(key, "ts") == 0;
@@ -475,7 +475,7 @@ static bool event__is_envelope_key(const char *key)
 
 /* Reads and checks the envelope of obj into e's envelope fields. Returns 0,
  * or -1 with a message. */
-static int event__parse_envelope(const json_t *obj, event_type *type, int64_t *seq, int64_t *ts_ms,
+static int evt__parse_envelope(const json_t *obj, evt_type *type, int64_t *seq, int64_t *ts_ms,
                                  char *err, size_t errlen)
 {
     const json_t *t = json_object_get(obj, "type");
@@ -483,7 +483,7 @@ static int event__parse_envelope(const json_t *obj, event_type *type, int64_t *s
         snprintf(err, errlen, "type must be a string");
         return -1;
     }
-    if (event_type_parse(json_string_value(t), type) != 0) {
+    if (evt_type_parse(json_string_value(t), type) != 0) {
         snprintf(err, errlen, "unknown event type \"%s\"", json_string_value(t));
         return -1;
     }
@@ -510,7 +510,7 @@ static int event__parse_envelope(const json_t *obj, event_type *type, int64_t *s
     return 0;
 }
 
-event *event_parse(const char *json, size_t len, char *err, size_t errlen)
+evt *evt_parse(const char *json, size_t len, char *err, size_t errlen)
 {
     char dummy[1];
     if (!err || errlen == 0) {
@@ -531,9 +531,9 @@ event *event_parse(const char *json, size_t len, char *err, size_t errlen)
         json_decref(obj);
         return NULL;
     }
-    event_type type;
+    evt_type type;
     int64_t seq, ts_ms;
-    if (event__parse_envelope(obj, &type, &seq, &ts_ms, err, errlen) != 0) {
+    if (evt__parse_envelope(obj, &type, &seq, &ts_ms, err, errlen) != 0) {
         json_decref(obj);
         return NULL;
     }
@@ -543,16 +543,16 @@ event *event_parse(const char *json, size_t len, char *err, size_t errlen)
     json_t *v;
     json_object_foreach(obj, key, v)
     {
-        if (!event__is_envelope_key(key)) json_object_set(fields, key, v);
+        if (!evt__is_envelope_key(key)) json_object_set(fields, key, v);
     }
 
     const json_t *run = json_object_get(obj, "run_id");
-    event_origin o = {
+    evt_origin o = {
         .session_id = json_string_value(json_object_get(obj, "session_id")),
         .run_id = json_is_string(run) ? json_string_value(run) : NULL,
         .ts_ms = ts_ms,
     };
-    event *e = event_new(type, &o, fields);
+    evt *e = evt_new(type, &o, fields);
     e->seq = seq;
     e->json = xmalloc(len + 1);
     memcpy(e->json, json, len);

@@ -1,21 +1,24 @@
 /*
- * event: the typed records of a session's event log (contract section 5).
+ * evt: the typed records of a session's event log (contract section 5).
+ *
+ * (The module is named evt, not event, because libevent owns `struct event`
+ * and event_new, and the engine and the SSE hub use both.)
  *
  * An event is built on the loop by one of the typed constructors below, gets
  * its seq from the store when it is committed, and is then encoded once
- * (event_encode) into the one-line JSON that is stored, replayed and sent to
+ * (evt_encode) into the one-line JSON that is stored, replayed and sent to
  * every subscriber. The envelope comes first, then the type's fields in the
  * contract's order:
  *   {"type","seq","session_id","run_id","ts", …fields}
  *
  * Ownership: constructors return a new event with one reference; json_t
  * arguments are borrowed (copied or referenced as needed); strings are
- * copied. event_unref frees the event when the last reference goes.
+ * copied. evt_unref frees the event when the last reference goes.
  * Reference counting is atomic, so an event may be shared across threads;
  * its fields must not be changed once it is shared.
  */
-#ifndef CHATPLANE_EVENT_H
-#define CHATPLANE_EVENT_H
+#ifndef CHATPLANE_EVT_H
+#define CHATPLANE_EVT_H
 
 #include <jansson.h>
 #include <stdatomic.h>
@@ -29,58 +32,58 @@
 #include "core/status.h"
 #include "core/stop.h"
 
-typedef enum event_type {
-    EVENT_MESSAGE,
-    EVENT_RUN_STARTED,
-    EVENT_STATUS,
-    EVENT_TOKEN,
-    EVENT_TOOL_STARTED,
-    EVENT_TOOL_PROGRESS,
-    EVENT_TOOL_FINISHED,
-    EVENT_BUDGET,
-    EVENT_GUARDRAIL,
-    EVENT_ERROR,
-    EVENT_RUN_STOPPED,
-    EVENT__COUNT
-} event_type;
+typedef enum evt_type {
+    EVT_MESSAGE,
+    EVT_RUN_STARTED,
+    EVT_STATUS,
+    EVT_TOKEN,
+    EVT_TOOL_STARTED,
+    EVT_TOOL_PROGRESS,
+    EVT_TOOL_FINISHED,
+    EVT_BUDGET,
+    EVT_GUARDRAIL,
+    EVT_ERROR,
+    EVT_RUN_STOPPED,
+    EVT__COUNT
+} evt_type;
 
 /* The jansson flags of every JSON text the event log writes: compact, with
  * reals printed to 15 significant digits so that 0.1 reads "0.1" and not
  * "0.10000000000000001". Use them wherever the same objects are dumped. */
-#define EVENT_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+#define EVT_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 
 /* The largest `result` a tool_finished event carries (16 KiB); longer
  * results are cut at a UTF-8 character boundary and marked truncated. */
-#define EVENT_RESULT_MAX 16384
+#define EVT_RESULT_MAX 16384
 
-typedef struct event {
+typedef struct evt {
     _Atomic int refs; /* reference count, changed with atomic operations */
-    event_type type;
+    evt_type type;
     int64_t seq;      /* 0 until the store assigns it */
     int64_t ts_ms;    /* Unix time in milliseconds */
     char *session_id; /* owned */
     char *run_id;     /* owned; NULL encodes as null */
     json_t *fields;   /* owned: the type's own fields, in contract order */
-    char *json;       /* owned: the encoded event once event_encode ran */
+    char *json;       /* owned: the encoded event once evt_encode ran */
     size_t json_len;
-} event;
+} evt;
 
 /* Where and when an event happens; strings are borrowed. */
-typedef struct event_origin {
+typedef struct evt_origin {
     const char *session_id;
     const char *run_id;
     int64_t ts_ms;
-} event_origin;
+} evt_origin;
 
 /* Contract names: "message", "run_started", …, "run_stopped". */
-const char *event_type_name(event_type t);
+const char *evt_type_name(evt_type t);
 /* Returns 0 and sets *out, or -1 for an unknown name. */
-int event_type_parse(const char *name, event_type *out);
+int evt_type_parse(const char *name, evt_type *out);
 
 /* Builds an event of any type from its fields (a reference is stolen). */
-event *event_new(event_type type, const event_origin *o, json_t *fields);
-event *event_ref(event *e);
-void event_unref(event *e);
+evt *evt_new(evt_type type, const evt_origin *o, json_t *fields);
+evt *evt_ref(evt *e);
+void evt_unref(evt *e);
 
 /*
  * Text that comes from models and tools (content, token text, results,
@@ -91,33 +94,33 @@ void event_unref(event *e);
 
 /* role is "user", "assistant" or "tool"; tool_calls (assistant) and
  * tool_call_id (tool) may be NULL and then encode as null. */
-event *event_message(const event_origin *o, const char *message_id, const char *role,
+evt *evt_message(const evt_origin *o, const char *message_id, const char *role,
                      const char *content, const json_t *tool_calls, const char *tool_call_id,
                      bool partial);
 /* continues is the previous run's id for a continue, else NULL. */
-event *event_run_started(const event_origin *o, const char *mode_name, const mode_limits *limits,
+evt *evt_run_started(const evt_origin *o, const char *mode_name, const mode_limits *limits,
                          const char *continues);
 /* detail may be NULL (encodes as null). */
-event *event_status(const event_origin *o, run_status status, const char *detail);
-event *event_token(const event_origin *o, const char *message_id, const char *text, size_t len);
-event *event_tool_started(const event_origin *o, const char *execution_id, int step,
+evt *evt_status(const evt_origin *o, run_status status, const char *detail);
+evt *evt_token(const evt_origin *o, const char *message_id, const char *text, size_t len);
+evt *evt_tool_started(const evt_origin *o, const char *execution_id, int step,
                           const char *server, const char *tool, const json_t *arguments);
 /* total < 0 and message NULL encode as null; a progress or total that
  * holds a whole number encodes as an integer. */
-event *event_tool_progress(const event_origin *o, const char *execution_id, double progress,
+evt *evt_tool_progress(const evt_origin *o, const char *execution_id, double progress,
                            double total, const char *message);
 /* status is "ok", "error", "timeout" or "cancelled"; result is cut to
- * EVENT_RESULT_MAX bytes (truncated: true then); error may be NULL. */
-event *event_tool_finished(const event_origin *o, const char *execution_id, int step,
+ * EVT_RESULT_MAX bytes (truncated: true then); error may be NULL. */
+evt *evt_tool_finished(const evt_origin *o, const char *execution_id, int step,
                            const char *server, const char *tool, const char *status,
                            const char *result, const char *error, int64_t duration_ms);
 /* limits, usage and the dimensions currently past 80 % as warnings. */
-event *event_budget(const event_origin *o, const budget *b);
-event *event_guardrail(const event_origin *o, const guard_verdict *v);
+evt *evt_budget(const evt_origin *o, const budget *b);
+evt *evt_guardrail(const evt_origin *o, const guard_verdict *v);
 /* message_id may be NULL (encodes as null). */
-event *event_error(const event_origin *o, const char *code, const char *message, bool retryable,
+evt *evt_error(const evt_origin *o, const char *code, const char *message, bool retryable,
                    const char *message_id);
-event *event_run_stopped(const event_origin *o, stop_reason reason, const char *detail,
+evt *evt_run_stopped(const evt_origin *o, stop_reason reason, const char *detail,
                          const char *recovery_suggestion, const json_t *actions, bool wrapped_up,
                          const budget_usage *usage);
 
@@ -125,10 +128,10 @@ event *event_run_stopped(const event_origin *o, stop_reason reason, const char *
  * return at once. Returns 0, or -1 when seq is not set or the text would
  * pass 64 MiB. Encode an event before sharing it: two threads must not
  * encode the same event at once. */
-int event_encode(event *e);
+int evt_encode(evt *e);
 
 /*
- * Parses one encoded event (as event_encode writes it) back into a new event
+ * Parses one encoded event (as evt_encode writes it) back into a new evt
  * whose json is the given text and whose fields are every key outside the
  * envelope, in their order. Returns NULL and writes a message naming the
  * problem into err (which may be NULL) on bad input: "invalid JSON at line L
@@ -137,6 +140,6 @@ int event_encode(event *e);
  * "session_id must be a string", "run_id must be a string or null",
  * "ts must be an RFC 3339 time".
  */
-event *event_parse(const char *json, size_t len, char *err, size_t errlen);
+evt *evt_parse(const char *json, size_t len, char *err, size_t errlen);
 
 #endif

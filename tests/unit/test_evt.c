@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "core/event.h"
+#include "core/evt.h"
 #include "lib/xmalloc.h"
 
 /* 2026-11-24T10:00:00.123Z */
@@ -22,7 +22,7 @@
     "{\"type\":\"" type "\",\"seq\":" #seq ",\"session_id\":\"s1\",\"run_id\":\"r1\","             \
     "\"ts\":\"2026-11-24T10:00:00.123Z\""
 
-static const event_origin origin = {.session_id = "s1", .run_id = "r1", .ts_ms = TS_MS};
+static const evt_origin origin = {.session_id = "s1", .run_id = "r1", .ts_ms = TS_MS};
 
 static json_t *parse_json(const char *text)
 {
@@ -37,15 +37,15 @@ static json_t *parse_json(const char *text)
  * round trip: parsing the text gives the same envelope and fields, and an
  * event built from the parsed fields encodes to the same bytes. Frees e.
  */
-static void assert_encodes(event *e, int64_t seq, const char *expected)
+static void assert_encodes(evt *e, int64_t seq, const char *expected)
 {
     e->seq = seq;
-    assert_int_equal(event_encode(e), 0);
+    assert_int_equal(evt_encode(e), 0);
     assert_string_equal(e->json, expected);
     assert_int_equal(e->json_len, strlen(expected));
 
     char err[256] = "";
-    event *p = event_parse(e->json, e->json_len, err, sizeof err);
+    evt *p = evt_parse(e->json, e->json_len, err, sizeof err);
     assert_non_null(p);
     assert_string_equal(err, "");
     assert_int_equal(p->type, e->type);
@@ -59,45 +59,45 @@ static void assert_encodes(event *e, int64_t seq, const char *expected)
     assert_true(json_equal(p->fields, e->fields));
     assert_memory_equal(p->json, e->json, e->json_len + 1);
 
-    event_origin o = {.session_id = p->session_id, .run_id = p->run_id, .ts_ms = p->ts_ms};
-    event *again = event_new(p->type, &o, json_incref(p->fields));
+    evt_origin o = {.session_id = p->session_id, .run_id = p->run_id, .ts_ms = p->ts_ms};
+    evt *again = evt_new(p->type, &o, json_incref(p->fields));
     again->seq = p->seq;
-    assert_int_equal(event_encode(again), 0);
+    assert_int_equal(evt_encode(again), 0);
     assert_string_equal(again->json, expected);
-    event_unref(again);
-    event_unref(p);
-    event_unref(e);
+    evt_unref(again);
+    evt_unref(p);
+    evt_unref(e);
 }
 
 static void test_type_names(void **state)
 {
     (void)state;
-    static const char *const names[EVENT__COUNT] = {
+    static const char *const names[EVT__COUNT] = {
         "message",       "run_started", "status",    "token", "tool_started", "tool_progress",
         "tool_finished", "budget",      "guardrail", "error", "run_stopped"};
-    for (int i = 0; i < EVENT__COUNT; i++) {
-        assert_string_equal(event_type_name((event_type)i), names[i]);
-        event_type t = EVENT__COUNT;
-        assert_int_equal(event_type_parse(names[i], &t), 0);
+    for (int i = 0; i < EVT__COUNT; i++) {
+        assert_string_equal(evt_type_name((evt_type)i), names[i]);
+        evt_type t = EVT__COUNT;
+        assert_int_equal(evt_type_parse(names[i], &t), 0);
         assert_int_equal(t, i);
     }
-    event_type t = EVENT_TOKEN;
-    assert_int_equal(event_type_parse("tokens", &t), -1);
-    assert_int_equal(event_type_parse(NULL, &t), -1);
-    assert_int_equal(t, EVENT_TOKEN);
+    evt_type t = EVT_TOKEN;
+    assert_int_equal(evt_type_parse("tokens", &t), -1);
+    assert_int_equal(evt_type_parse(NULL, &t), -1);
+    assert_int_equal(t, EVT_TOKEN);
 }
 
 static void test_message_events(void **state)
 {
     (void)state;
-    assert_encodes(event_message(&origin, "m1", "user", "What is 2+2?", NULL, NULL, false), 1,
+    assert_encodes(evt_message(&origin, "m1", "user", "What is 2+2?", NULL, NULL, false), 1,
                    ENV("message", 1) ",\"message_id\":\"m1\",\"role\":\"user\",\"content\":"
                                      "\"What is 2+2?\",\"tool_calls\":null,\"tool_call_id\":null,"
                                      "\"partial\":false}");
 
     json_t *calls = parse_json("[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":"
                                "\"calc\",\"arguments\":\"{\\\"expression\\\":\\\"2+2\\\"}\"}}]");
-    event *e = event_message(&origin, "m2", "assistant", NULL, calls, NULL, false);
+    evt *e = evt_message(&origin, "m2", "assistant", NULL, calls, NULL, false);
     /* The event holds its own copy: later changes by the caller do not show. */
     json_array_append_new(calls, json_string("changed"));
     json_decref(calls);
@@ -108,11 +108,11 @@ static void test_message_events(void **state)
                                      "expression\\\":\\\"2+2\\\"}\"}}],\"tool_call_id\":null,"
                                      "\"partial\":false}");
 
-    assert_encodes(event_message(&origin, "m3", "tool", "4", NULL, "c1", false), 3,
+    assert_encodes(evt_message(&origin, "m3", "tool", "4", NULL, "c1", false), 3,
                    ENV("message", 3) ",\"message_id\":\"m3\",\"role\":\"tool\",\"content\":\"4\","
                                      "\"tool_calls\":null,\"tool_call_id\":\"c1\","
                                      "\"partial\":false}");
-    assert_encodes(event_message(&origin, "m4", "assistant", "The answ", NULL, NULL, true), 4,
+    assert_encodes(evt_message(&origin, "m4", "assistant", "The answ", NULL, NULL, true), 4,
                    ENV("message", 4) ",\"message_id\":\"m4\",\"role\":\"assistant\",\"content\":"
                                      "\"The answ\",\"tool_calls\":null,\"tool_call_id\":null,"
                                      "\"partial\":true}");
@@ -122,14 +122,14 @@ static void test_run_started_events(void **state)
 {
     (void)state;
     assert_encodes(
-        event_run_started(&origin, "standard", &mode_preset("standard")->limits, NULL), 5,
+        evt_run_started(&origin, "standard", &mode_preset("standard")->limits, NULL), 5,
         ENV("run_started", 5) ",\"mode\":\"standard\",\"limits\":{\"steps\":10,\"seconds\":120,"
                               "\"tokens\":50000,\"tool_calls\":15,\"retries\":3,\"cost_usd\":"
                               "null},\"continues\":null}");
     mode_limits l = mode_preset("deep")->limits;
     l.cost_usd = 0.1;
     l.steps = MODE_UNLIMITED;
-    assert_encodes(event_run_started(&origin, "deep", &l, "r0"), 6,
+    assert_encodes(evt_run_started(&origin, "deep", &l, "r0"), 6,
                    ENV("run_started", 6) ",\"mode\":\"deep\",\"limits\":{\"steps\":null,"
                                          "\"seconds\":900,\"tokens\":400000,\"tool_calls\":80,"
                                          "\"retries\":6,\"cost_usd\":0.1},\"continues\":\"r0\"}");
@@ -138,11 +138,11 @@ static void test_run_started_events(void **state)
 static void test_status_events(void **state)
 {
     (void)state;
-    assert_encodes(event_status(&origin, STATUS_THINKING, NULL), 7,
+    assert_encodes(evt_status(&origin, STATUS_THINKING, NULL), 7,
                    ENV("status", 7) ",\"status\":\"thinking\",\"detail\":null}");
-    assert_encodes(event_status(&origin, STATUS_TOOL_RUNNING, "calc"), 8,
+    assert_encodes(evt_status(&origin, STATUS_TOOL_RUNNING, "calc"), 8,
                    ENV("status", 8) ",\"status\":\"tool_running\",\"detail\":\"calc\"}");
-    assert_encodes(event_status(&origin, STATUS_RETRYING, "attempt 2 in 1.0 s"), 9,
+    assert_encodes(evt_status(&origin, STATUS_RETRYING, "attempt 2 in 1.0 s"), 9,
                    ENV("status", 9) ",\"status\":\"retrying\",\"detail\":\"attempt 2 in 1.0 s\"}");
 }
 
@@ -150,23 +150,23 @@ static void test_token_events(void **state)
 {
     (void)state;
     const char text[] = "He said \"hi\"\\\n\t\x01\x1f\x7f/ caf\xc3\xa9 \xe2\x80\xa8";
-    assert_encodes(event_token(&origin, "m1", text, sizeof text - 1), 10,
+    assert_encodes(evt_token(&origin, "m1", text, sizeof text - 1), 10,
                    ENV("token", 10) ",\"message_id\":\"m1\",\"text\":\"He said \\\"hi\\\"\\\\\\n"
                                     "\\t\\u0001\\u001F\x7f/ caf\xc3\xa9 \xe2\x80\xa8\"}");
     /* Only len bytes are taken, NUL bytes included. */
-    assert_encodes(event_token(&origin, "m1", "a\0bcdef", 3), 11,
+    assert_encodes(evt_token(&origin, "m1", "a\0bcdef", 3), 11,
                    ENV("token", 11) ",\"message_id\":\"m1\",\"text\":\"a\\u0000b\"}");
-    assert_encodes(event_token(&origin, "m1", "", 0), 12,
+    assert_encodes(evt_token(&origin, "m1", "", 0), 12,
                    ENV("token", 12) ",\"message_id\":\"m1\",\"text\":\"\"}");
 }
 
 /* Returns the text field of a token event of s[0..len); the caller frees. */
 static char *token_text(const char *s, size_t len)
 {
-    event *e = event_token(&origin, "m1", s, len);
+    evt *e = evt_token(&origin, "m1", s, len);
     char *out = xstrndup(json_string_value(json_object_get(e->fields, "text")),
                          json_string_length(json_object_get(e->fields, "text")));
-    event_unref(e);
+    evt_unref(e);
     return out;
 }
 
@@ -200,7 +200,7 @@ static void test_invalid_utf8_is_replaced(void **state)
     assert_repaired("\xf0\x9f\x98\x80\xff\xc3\xa9", 7, "\xf0\x9f\x98\x80" FFFD "\xc3\xa9");
     assert_repaired("\xed\x9f\xbf\xf4\x8f\xbf\xbf", 8, "\xed\x9f\xbf\xf4\x8f\xbf\xbf");
 
-    event *e = event_token(&origin, "m\xff", "\xfe", 1);
+    evt *e = evt_token(&origin, "m\xff", "\xfe", 1);
     assert_encodes(e, 13, ENV("token", 13) ",\"message_id\":\"m" FFFD "\",\"text\":\"" FFFD "\"}");
 }
 
@@ -208,33 +208,33 @@ static void test_tool_events(void **state)
 {
     (void)state;
     json_t *args = parse_json("{\"expression\":\"2+2\",\"precise\":true}");
-    assert_encodes(event_tool_started(&origin, "x1", 2, "builtin", "calc", args), 14,
+    assert_encodes(evt_tool_started(&origin, "x1", 2, "builtin", "calc", args), 14,
                    ENV("tool_started", 14) ",\"execution_id\":\"x1\",\"step\":2,\"server\":"
                                            "\"builtin\",\"tool\":\"calc\",\"arguments\":{"
                                            "\"expression\":\"2+2\",\"precise\":true}}");
     json_decref(args);
-    assert_encodes(event_tool_started(&origin, "x2", 3, "fake", "lookup", NULL), 15,
+    assert_encodes(evt_tool_started(&origin, "x2", 3, "fake", "lookup", NULL), 15,
                    ENV("tool_started", 15) ",\"execution_id\":\"x2\",\"step\":3,\"server\":"
                                            "\"fake\",\"tool\":\"lookup\",\"arguments\":{}}");
 
-    assert_encodes(event_tool_progress(&origin, "x2", 3, 10, "page 3 of 10"), 16,
+    assert_encodes(evt_tool_progress(&origin, "x2", 3, 10, "page 3 of 10"), 16,
                    ENV("tool_progress", 16) ",\"execution_id\":\"x2\",\"progress\":3,\"total\":10,"
                                             "\"message\":\"page 3 of 10\"}");
-    assert_encodes(event_tool_progress(&origin, "x2", 0.25, -1, NULL), 17,
+    assert_encodes(evt_tool_progress(&origin, "x2", 0.25, -1, NULL), 17,
                    ENV("tool_progress", 17) ",\"execution_id\":\"x2\",\"progress\":0.25,"
                                             "\"total\":null,\"message\":null}");
 
-    assert_encodes(event_tool_progress(&origin, "x2", NAN, INFINITY, ""), 29,
+    assert_encodes(evt_tool_progress(&origin, "x2", NAN, INFINITY, ""), 29,
                    ENV("tool_progress", 29) ",\"execution_id\":\"x2\",\"progress\":null,"
                                             "\"total\":null,\"message\":\"\"}");
 
-    assert_encodes(event_tool_finished(&origin, "x1", 2, "builtin", "calc", "ok", "4", NULL, 12),
+    assert_encodes(evt_tool_finished(&origin, "x1", 2, "builtin", "calc", "ok", "4", NULL, 12),
                    18,
                    ENV("tool_finished", 18) ",\"execution_id\":\"x1\",\"step\":2,\"server\":"
                                             "\"builtin\",\"tool\":\"calc\",\"status\":\"ok\","
                                             "\"result\":\"4\",\"truncated\":false,\"error\":null,"
                                             "\"duration_ms\":12}");
-    assert_encodes(event_tool_finished(&origin, "x3", 4, "builtin", "calc", "error",
+    assert_encodes(evt_tool_finished(&origin, "x3", 4, "builtin", "calc", "error",
                                        "division by zero", "division by zero", 3),
                    19,
                    ENV("tool_finished", 19) ",\"execution_id\":\"x3\",\"step\":4,\"server\":"
@@ -242,7 +242,7 @@ static void test_tool_events(void **state)
                                             "\"result\":\"division by zero\",\"truncated\":false,"
                                             "\"error\":\"division by zero\",\"duration_ms\":3}");
     assert_encodes(
-        event_tool_finished(&origin, "x4", 5, "fake", "slow", "cancelled", NULL, NULL, 60000), 20,
+        evt_tool_finished(&origin, "x4", 5, "fake", "slow", "cancelled", NULL, NULL, 60000), 20,
         ENV("tool_finished", 20) ",\"execution_id\":\"x4\",\"step\":5,\"server\":"
                                  "\"fake\",\"tool\":\"slow\",\"status\":\"cancelled\","
                                  "\"result\":\"\",\"truncated\":false,\"error\":null,"
@@ -257,13 +257,13 @@ static size_t cut_result(size_t before, const char *tail, bool *truncated, char 
     char *s = xmalloc(before + tl + 1);
     memset(s, 'a', before);
     memcpy(s + before, tail, tl + 1);
-    event *e = event_tool_finished(&origin, "x", 1, "builtin", "calc", "ok", s, NULL, 1);
+    evt *e = evt_tool_finished(&origin, "x", 1, "builtin", "calc", "ok", s, NULL, 1);
     free(s);
     json_t *r = json_object_get(e->fields, "result");
     *truncated = json_is_true(json_object_get(e->fields, "truncated"));
     size_t len = json_string_length(r);
     *out = xstrndup(json_string_value(r), len);
-    event_unref(e);
+    evt_unref(e);
     return len;
 }
 
@@ -272,7 +272,7 @@ static void test_result_cut_at_character_boundary(void **state)
     (void)state;
     bool t;
     char *r;
-    assert_int_equal(EVENT_RESULT_MAX, 16384);
+    assert_int_equal(EVT_RESULT_MAX, 16384);
     /* Exactly the limit: kept whole. */
     assert_int_equal(cut_result(16384, "", &t, &r), 16384);
     assert_false(t);
@@ -327,7 +327,7 @@ static void test_budget_event(void **state)
     budget_on_tool_call(&b);
     budget_on_tool_call(&b);
     budget_tick(&b, 9500);
-    assert_encodes(event_budget(&origin, &b), 21,
+    assert_encodes(evt_budget(&origin, &b), 21,
                    ENV("budget", 21) ",\"limits\":{\"steps\":3,\"seconds\":30,\"tokens\":8000,"
                                      "\"tool_calls\":3,\"retries\":1,\"cost_usd\":null},\"usage\":"
                                      "{\"steps\":1,\"seconds\":4.5,\"tokens\":1500,\"tool_calls\":"
@@ -347,7 +347,7 @@ static void test_guardrail_event(void **state)
         .evidence =
             parse_json("{\"tool\":\"calc\",\"arguments\":{\"expression\":\"1/0\"},\"count\":4}"),
     };
-    assert_encodes(event_guardrail(&origin, &v), 22,
+    assert_encodes(evt_guardrail(&origin, &v), 22,
                    ENV("guardrail", 22) ",\"check\":\"loop\",\"action\":\"stop\",\"detail\":"
                                         "\"calc was called 4 times with {\\\"expression\\\":"
                                         "\\\"1/0\\\"}\",\"evidence\":{\"tool\":\"calc\","
@@ -357,13 +357,13 @@ static void test_guardrail_event(void **state)
     v.action = GUARD_WARN;
     v.detail = "2 tool calls failed in a row";
     v.evidence = NULL;
-    assert_encodes(event_guardrail(&origin, &v), 23,
+    assert_encodes(evt_guardrail(&origin, &v), 23,
                    ENV("guardrail", 23) ",\"check\":\"repeated_failure\",\"action\":\"warn\","
                                         "\"detail\":\"2 tool calls failed in a row\","
                                         "\"evidence\":{}}");
     v.check = GUARD_NO_PROGRESS;
     v.detail = "empty turn";
-    assert_encodes(event_guardrail(&origin, &v), 24,
+    assert_encodes(evt_guardrail(&origin, &v), 24,
                    ENV("guardrail", 24) ",\"check\":\"no_progress\",\"action\":\"warn\","
                                         "\"detail\":\"empty turn\",\"evidence\":{}}");
 }
@@ -371,13 +371,13 @@ static void test_guardrail_event(void **state)
 static void test_error_events(void **state)
 {
     (void)state;
-    assert_encodes(event_error(&origin, "upstream_unavailable",
+    assert_encodes(evt_error(&origin, "upstream_unavailable",
                                "HTTP 503 from http://127.0.0.1:9/v1/chat/completions", true, "m7"),
                    25,
                    ENV("error", 25) ",\"code\":\"upstream_unavailable\",\"message\":\"HTTP 503 "
                                     "from http://127.0.0.1:9/v1/chat/completions\",\"retryable\":"
                                     "true,\"message_id\":\"m7\"}");
-    assert_encodes(event_error(&origin, "llm_error", "HTTP 401: Incorrect API key", false, NULL),
+    assert_encodes(evt_error(&origin, "llm_error", "HTTP 401: Incorrect API key", false, NULL),
                    26,
                    ENV("error", 26) ",\"code\":\"llm_error\",\"message\":\"HTTP 401: Incorrect "
                                     "API key\",\"retryable\":false,\"message_id\":null}");
@@ -394,7 +394,7 @@ static void test_run_stopped_events(void **state)
                       .cost_usd = 0.0125};
     json_t *actions = stop_actions(STOP_MAX_STEPS, "standard");
     assert_encodes(
-        event_run_stopped(&origin, STOP_MAX_STEPS, "used 10 of 10 steps",
+        evt_run_stopped(&origin, STOP_MAX_STEPS, "used 10 of 10 steps",
                           stop_recovery(STOP_MAX_STEPS, "standard"), actions, true, &u),
         27,
         ENV("run_stopped", 27) ",\"reason\":\"max_steps\",\"detail\":\"used 10 of 10 steps\","
@@ -407,7 +407,7 @@ static void test_run_stopped_events(void **state)
                                "\"tool_calls\":9,\"retries\":1,\"cost_usd\":0.0125}}");
     json_decref(actions);
     budget_usage zero = {0};
-    assert_encodes(event_run_stopped(&origin, STOP_COMPLETED, NULL, NULL, NULL, false, &zero), 28,
+    assert_encodes(evt_run_stopped(&origin, STOP_COMPLETED, NULL, NULL, NULL, false, &zero), 28,
                    ENV("run_stopped", 28) ",\"reason\":\"completed\",\"detail\":null,"
                                           "\"recovery_suggestion\":null,\"actions\":[],"
                                           "\"wrapped_up\":false,\"usage\":{\"steps\":0,"
@@ -418,8 +418,8 @@ static void test_run_stopped_events(void **state)
 static void test_envelope_variants(void **state)
 {
     (void)state;
-    event_origin o = {.session_id = "s\"2\\", .run_id = NULL, .ts_ms = 0};
-    assert_encodes(event_new(EVENT_STATUS, &o, NULL), 9007199254740993,
+    evt_origin o = {.session_id = "s\"2\\", .run_id = NULL, .ts_ms = 0};
+    assert_encodes(evt_new(EVT_STATUS, &o, NULL), 9007199254740993,
                    "{\"type\":\"status\",\"seq\":9007199254740993,\"session_id\":\"s\\\"2\\\\\","
                    "\"run_id\":null,\"ts\":\"1970-01-01T00:00:00.000Z\"}");
 }
@@ -427,24 +427,24 @@ static void test_envelope_variants(void **state)
 static void test_encode_needs_seq_and_runs_once(void **state)
 {
     (void)state;
-    event *e = event_status(&origin, STATUS_STOPPING, NULL);
-    assert_int_equal(event_encode(e), -1);
+    evt *e = evt_status(&origin, STATUS_STOPPING, NULL);
+    assert_int_equal(evt_encode(e), -1);
     assert_null(e->json);
     e->seq = 3;
-    assert_int_equal(event_encode(e), 0);
+    assert_int_equal(evt_encode(e), 0);
     char *first = e->json;
     /* Later calls keep the text already made, even if seq changed. */
     e->seq = 4;
-    assert_int_equal(event_encode(e), 0);
+    assert_int_equal(evt_encode(e), 0);
     assert_ptr_equal(e->json, first);
     assert_string_equal(e->json, ENV("status", 3) ",\"status\":\"stopping\",\"detail\":null}");
-    event_unref(e);
+    evt_unref(e);
 }
 
 static void expect_parse_error(const char *text, const char *expected)
 {
     char err[256] = "";
-    event *e = event_parse(text, strlen(text), err, sizeof err);
+    evt *e = evt_parse(text, strlen(text), err, sizeof err);
     assert_null(e);
     assert_string_equal(err, expected);
 }
@@ -483,12 +483,12 @@ static void test_parse_errors(void **state)
                        "ts must be an RFC 3339 time");
     /* A good envelope parses; a NULL err is allowed for bad input. */
     snprintf(text, sizeof text, "{\"type\":\"token\",\"seq\":1%s", tail);
-    event *e = event_parse(text, strlen(text), NULL, 0);
+    evt *e = evt_parse(text, strlen(text), NULL, 0);
     assert_non_null(e);
     assert_null(e->run_id);
     assert_int_equal(json_object_size(e->fields), 0);
-    event_unref(e);
-    assert_null(event_parse("{", 1, NULL, 0));
+    evt_unref(e);
+    assert_null(evt_parse("{", 1, NULL, 0));
 }
 
 static void test_parse_keeps_fields_in_order(void **state)
@@ -500,10 +500,10 @@ static void test_parse_keeps_fields_in_order(void **state)
     size_t len = strlen(text);
     char *copy = xmalloc(len);
     memcpy(copy, text, len);
-    event *e = event_parse(copy, len, NULL, 0);
+    evt *e = evt_parse(copy, len, NULL, 0);
     free(copy);
     assert_non_null(e);
-    assert_int_equal(e->type, EVENT_TOKEN);
+    assert_int_equal(e->type, EVT_TOKEN);
     assert_int_equal(e->seq, 42);
     assert_int_equal(e->ts_ms, TS_MS - 123);
     assert_string_equal(e->session_id, "s9");
@@ -514,23 +514,23 @@ static void test_parse_keeps_fields_in_order(void **state)
     assert_string_equal(f, "{\"b\":1,\"a\":[2],\"text\":\"x\"}");
     free(f);
     /* encode keeps the parsed text. */
-    assert_int_equal(event_encode(e), 0);
+    assert_int_equal(evt_encode(e), 0);
     assert_string_equal(e->json, text);
-    event_unref(e);
+    evt_unref(e);
 }
 
 static void test_refcount(void **state)
 {
     (void)state;
-    event *e = event_token(&origin, "m1", "hi", 2);
-    assert_ptr_equal(event_ref(e), e);
-    assert_ptr_equal(event_ref(e), e);
+    evt *e = evt_token(&origin, "m1", "hi", 2);
+    assert_ptr_equal(evt_ref(e), e);
+    assert_ptr_equal(evt_ref(e), e);
     assert_int_equal(atomic_load(&e->refs), 3);
-    event_unref(e);
-    event_unref(e);
+    evt_unref(e);
+    evt_unref(e);
     assert_int_equal(atomic_load(&e->refs), 1);
-    event_unref(e); /* freed: ASan reports a leak or a double free otherwise */
-    event_unref(NULL);
+    evt_unref(e); /* freed: ASan reports a leak or a double free otherwise */
+    evt_unref(NULL);
 }
 
 #define REF_THREADS 8
@@ -538,27 +538,27 @@ static void test_refcount(void **state)
 
 static void *ref_worker(void *arg)
 {
-    event *e = arg;
+    evt *e = arg;
     for (int i = 0; i < REF_ROUNDS; i++) {
-        event_ref(e);
-        event_unref(e);
+        evt_ref(e);
+        evt_unref(e);
     }
-    event_unref(e); /* the reference this thread was given */
+    evt_unref(e); /* the reference this thread was given */
     return NULL;
 }
 
 static void test_refcount_across_threads(void **state)
 {
     (void)state;
-    event *e = event_token(&origin, "m1", "shared", 6);
+    evt *e = evt_token(&origin, "m1", "shared", 6);
     e->seq = 1;
-    assert_int_equal(event_encode(e), 0);
+    assert_int_equal(evt_encode(e), 0);
     pthread_t t[REF_THREADS];
     for (int i = 0; i < REF_THREADS; i++)
-        assert_int_equal(pthread_create(&t[i], NULL, ref_worker, event_ref(e)), 0);
+        assert_int_equal(pthread_create(&t[i], NULL, ref_worker, evt_ref(e)), 0);
     for (int i = 0; i < REF_THREADS; i++) pthread_join(t[i], NULL);
     assert_int_equal(atomic_load(&e->refs), 1);
-    event_unref(e);
+    evt_unref(e);
 }
 
 int main(void)

@@ -1,0 +1,40 @@
+/* chatplane migrate: applies pending migrations and prints each one. */
+#include <stdio.h>
+
+#include "cli/cli.h"
+#include "store/store.h"
+
+static void migrate__print(void *ud, int version, const char *name)
+{
+    (void)ud;
+    printf("applied %04d %s\n", version, name);
+    fflush(stdout);
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+    static const char *const allowed[] = {"db", "config", NULL};
+    config cfg;
+    char *rest[argc > 0 ? argc : 1];
+    int nrest, rc = cli_load_config("migrate", allowed, argc - 1, argv + 1, &cfg, rest, &nrest);
+    if (rc != CLI_EXIT_OK) goto out;
+    if (nrest > 0) {
+        rc = cli_fail("migrate", CLI_EXIT_USAGE, "unexpected argument '%s'", rest[0]);
+        goto out;
+    }
+    char err[512];
+    store *s = NULL;
+    if (store_open(cfg.db, &s, err, sizeof err) != 0) {
+        rc = cli_fail("migrate", CLI_EXIT_FAIL, "%s", err);
+        goto out;
+    }
+    if (store_migrate(s, migrate__print, NULL, err, sizeof err) != 0) {
+        rc = cli_fail("migrate", CLI_EXIT_FAIL, "%s", err);
+    } else {
+        printf("schema is at version %d\n", store_schema_latest());
+    }
+    store_close(s);
+out:
+    config_cleanup(&cfg);
+    return rc;
+}

@@ -1,0 +1,481 @@
+#include "engine/engine.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/objects.h"
+#include "core/context.h"
+#include "engine/run.h"
+#include "lib/clock.h"
+#include "lib/id.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+
+#define ENGINE_TITLE_CHARS 60
+
+/* One entry of the registry of active runs. */
+typedef struct engine_entry {
+    run *r;
+    struct engine_entry *next;
+} engine_entry;
+
+struct engine {
+    engine_deps d;
+    mode *modes;
+    size_t nmodes;
+    engine_entry *runs;
+    size_t active;
+    size_t starting; /* start jobs in flight */
+    bool closing;
+};
+
+/* ---- modes ---- */
+
+const mode *engine_mode(engine *e, const char *name)
+{
+    for (size_t i = 0; name && i < e->nmodes; i++)
+        if (strcmp(e->modes[i].name, name) == 0) return &e->modes[i];
+    return NULL;
+}
+
+size_t engine_mode_count(const engine *e)
+{
+    return e->nmodes;
+}
+
+const mode *engine_mode_at(const engine *e, size_t i)
+{
+    return i < e->nmodes ? &e->modes[i] : NULL;
+}
+
+int engine_load_modes(engine *e, const mode *modes, size_t n)
+{
+    mode *copy = xcalloc(n ? n : 1, sizeof *copy);
+    memcpy(copy, modes, n * sizeof *copy);
+    free(e->modes);
+    e->modes = copy;
+    e->nmodes = n;
+    /* Active runs of a changed mode take its new limits at once. */
+    for (engine_entry *x = e->runs; x; x = x->next) {
+        json_t *o = run_to_json(x->r);
+        const mode *m = engine_mode(e, json_string_value(json_object_get(o, "mode")));
+        json_decref(o);
+        if (m) run_set_mode(x->r, m);
+    }
+    return 0;
+}
+
+/* ---- registry ---- */
+
+static run *engine__find(const engine *e, const char *session_id)
+{
+    for (engine_entry *x = e->runs; x; x = x->next)
+        if (strcmp(run_get_session_id(x->r), session_id) == 0) return x->r;
+    return NULL;
+}
+
+const char *engine_active_run_id(const engine *e, const char *session_id)
+{
+    run *r = engine__find(e, session_id);
+    return r ? run_get_id(r) : NULL;
+}
+
+size_t engine_active_count(const engine *e)
+{
+    return e->active;
+}
+
+static void engine__on_finished(void *ud, run *r)
+{
+    engine *e = ud;
+    for (engine_entry **p = &e->runs; *p; p = &(*p)->next) {
+        if ((*p)->r == r) {
+            engine_entry *x = *p;
+            *p = x->next;
+            free(x);
+            e->active--;
+            break;
+        }
+    }
+    run_free(r);
+}
+
+/* ---- starting a run ---- */
+
+/* The work of a start, done on a pool thread in one transaction: check the
+ * session, claim it for the run, write the run row and the user message,
+ * and read the history the model will see. */
+typedef struct engine_start {
+    engine *e;
+    engine_start_cb cb;
+    void *ud;
+    /* in */
+    char *session_id, *message, *mode_req;
+    mode *modes;
+    size_t nmodes;
+    char run_id[ID_MAX], message_id[ID_MAX];
+    char *instance_id;
+    int64_t now_ms;
+    /* out */
+    int status;
+    mode mode;
+    char *continues;
+    store_message *msgs;
+    size_t nmsgs;
+} engine_start;
+
+static const mode *engine__pick(const engine_start *j, const char *name)
+{
+    for (size_t i = 0; name && i < j->nmodes; i++)
+        if (strcmp(j->modes[i].name, name) == 0) return &j->modes[i];
+    return NULL;
+}
+
+/* The first ENGINE_TITLE_CHARS characters (not bytes) of a message. */
+static char *engine__title(const char *message)
+{
+    size_t chars = 0, i = 0;
+    while (message[i] && chars < ENGINE_TITLE_CHARS) {
+        i++;
+        while (((unsigned char)message[i] & 0xC0) == 0x80) i++;
+        chars++;
+    }
+    char *t = xstrndup(message, i);
+    for (char *p = t; *p; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
+    return t;
+}
+
+static int engine__start_tx(store *s, engine_start *j)
+{
+    store_session ses = {0};
+    int rc = store_session_get(s, j->session_id, NULL, &ses);
+    if (rc == STORE_NOT_FOUND) return ENGINE_ERR_NOT_FOUND;
+    if (rc < 0) return ENGINE_ERR_UNAVAILABLE;
+
+    const mode *m = engine__pick(j, j->mode_req ? j->mode_req : ses.mode);
+    if (!m) m = engine__pick(j, MODE_DEFAULT);
+    if (!m) {
+        store_session_cleanup(&ses);
+        return ENGINE_ERR_BAD_MODE;
+    }
+    j->mode = *m;
+
+    if (!j->message) {
+        /* A continue carries on from the newest run, unless it completed. */
+        store_run *runs = NULL;
+        size_t n = 0;
+        rc = store_run_list(s, j->session_id, &runs, &n);
+        if (rc < 0) {
+            store_session_cleanup(&ses);
+            return ENGINE_ERR_UNAVAILABLE;
+        }
+        bool can = n > 0 && !(runs[0].stop_reason && strcmp(runs[0].stop_reason, "completed") == 0);
+        if (can) j->continues = xstrdup(runs[0].id);
+        store_run_list_free(runs, n);
+        if (!can && !(ses.active_run_id)) {
+            store_session_cleanup(&ses);
+            return ENGINE_ERR_NOTHING;
+        }
+    }
+
+    rc = store_session_claim_run(s, j->session_id, j->run_id, j->now_ms);
+    if (rc == STORE_CONFLICT) {
+        store_session_cleanup(&ses);
+        return ENGINE_ERR_RUN_ACTIVE;
+    }
+    if (rc < 0) goto unavailable;
+
+    bool changed = false;
+    if (strcmp(ses.mode ? ses.mode : "", j->mode.name) != 0) {
+        free(ses.mode);
+        ses.mode = xstrdup(j->mode.name);
+        changed = true;
+    }
+    if (j->message && (!ses.title || !*ses.title)) {
+        free(ses.title);
+        ses.title = engine__title(j->message);
+        changed = true;
+    }
+    if (changed) {
+        ses.updated_ms = j->now_ms;
+        if (store_session_update(s, &ses) < 0) goto unavailable;
+    }
+
+    budget_usage zero = {0};
+    store_run row = {
+        .id = j->run_id,
+        .session_id = j->session_id,
+        .mode = j->mode.name,
+        .status = "running",
+        .limits = mode_limits_to_json(&j->mode.limits),
+        .usage = budget_usage_to_json(&zero),
+        .actions = json_array(),
+        .owner_instance = j->instance_id,
+        .continues = j->continues,
+        .heartbeat_ms = j->now_ms,
+        .started_ms = j->now_ms,
+    };
+    rc = store_run_insert(s, &row);
+    json_decref(row.limits);
+    json_decref(row.usage);
+    json_decref(row.actions);
+    if (rc < 0) goto unavailable;
+
+    if (j->message) {
+        store_message um = {.id = j->message_id,
+                            .session_id = j->session_id,
+                            .run_id = j->run_id,
+                            .role = "user",
+                            .content = j->message,
+                            .created_ms = j->now_ms};
+        if (store_message_insert(s, &um) < 0) goto unavailable;
+    }
+    store_session_cleanup(&ses);
+    return 0;
+unavailable:
+    store_session_cleanup(&ses);
+    return ENGINE_ERR_UNAVAILABLE;
+}
+
+static void engine__start_work(store *s, void *arg)
+{
+    engine_start *j = arg;
+    if (store_begin(s) < 0) {
+        j->status = ENGINE_ERR_UNAVAILABLE;
+        return;
+    }
+    j->status = engine__start_tx(s, j);
+    if (j->status == 0 && store_commit(s) < 0) j->status = ENGINE_ERR_UNAVAILABLE;
+    if (j->status != 0) {
+        store_rollback(s);
+        return;
+    }
+    if (store_message_list(s, j->session_id, &j->msgs, &j->nmsgs) < 0)
+        j->status = ENGINE_ERR_UNAVAILABLE;
+}
+
+/* The session's stored messages as the model sees them. Sets *keep_from to
+ * the index of the message with id keep_id (the run's user message), else
+ * to the length of the history. */
+static json_t *engine__history(const store_message *msgs, size_t n, const char *keep_id,
+                               size_t *keep_from)
+{
+    json_t *h = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const store_message *m = &msgs[i];
+        json_t *x;
+        if (strcmp(m->role, "user") == 0) {
+            x = context_user(m->content);
+        } else if (strcmp(m->role, "assistant") == 0) {
+            x = context_assistant(m->content, m->tool_calls);
+        } else {
+            x = context_tool(m->tool_call_id, m->content ? m->content : "",
+                             m->content ? strlen(m->content) : 0);
+        }
+        json_array_append_new(h, x);
+    }
+    context_repair(h);
+    *keep_from = json_array_size(h);
+    if (keep_id) {
+        /* The run's user message is the last user message of the history. */
+        for (size_t i = json_array_size(h); i-- > 0;) {
+            const char *role = json_string_value(json_object_get(json_array_get(h, i), "role"));
+            if (role && strcmp(role, "user") == 0) {
+                *keep_from = i;
+                break;
+            }
+        }
+    }
+    return h;
+}
+
+static void engine__start_free(engine_start *j)
+{
+    free(j->session_id);
+    free(j->message);
+    free(j->mode_req);
+    free(j->modes);
+    free(j->instance_id);
+    free(j->continues);
+    store_message_list_free(j->msgs, j->nmsgs);
+    free(j);
+}
+
+static void engine__start_done(void *arg)
+{
+    engine_start *j = arg;
+    engine *e = j->e;
+    e->starting--;
+    if (j->status != 0) {
+        j->cb(j->ud, j->status, NULL);
+        engine__start_free(j);
+        return;
+    }
+    size_t keep_from = 0;
+    json_t *history =
+        engine__history(j->msgs, j->nmsgs, j->message ? j->message_id : NULL, &keep_from);
+    run_env env = {e->d.base, e->d.log,         e->d.model,          e->d.tools,
+                   e->d.cfg,  e->d.instance_id, engine__on_finished, e};
+    run_init init = {
+        .id = j->run_id,
+        .session_id = j->session_id,
+        .continues = j->continues,
+        .mode = &j->mode,
+        .history = history,
+        .keep_from = keep_from,
+        .user_message_id = j->message ? j->message_id : NULL,
+        .user_message = j->message,
+        .started_wall_ms = j->now_ms,
+    };
+    run *r = run_new(&env, &init);
+    engine_entry *x = xcalloc(1, sizeof *x);
+    x->r = r;
+    x->next = e->runs;
+    e->runs = x;
+    e->active++;
+    run_begin(r);
+    json_t *obj = run_to_json(r);
+    j->cb(j->ud, 0, obj);
+    json_decref(obj);
+    /* A run that started while the server was closing ends at once. */
+    if (e->closing)
+        run_stop(r, STOP_INTERRUPTED, "the server shut down during the run", NULL, NULL);
+    engine__start_free(j);
+}
+
+void engine_start_run(engine *e, const char *session_id, const char *message, const char *mode_name,
+                      engine_start_cb cb, void *ud)
+{
+    if (e->closing) {
+        cb(ud, ENGINE_ERR_UNAVAILABLE, NULL);
+        return;
+    }
+    if (mode_name && !engine_mode(e, mode_name)) {
+        cb(ud, ENGINE_ERR_BAD_MODE, NULL);
+        return;
+    }
+    if (engine__find(e, session_id)) {
+        cb(ud, ENGINE_ERR_RUN_ACTIVE, NULL);
+        return;
+    }
+    if (e->active + e->starting >= (size_t)e->d.cfg->active_runs) {
+        cb(ud, ENGINE_ERR_TOO_MANY, NULL);
+        return;
+    }
+    engine_start *j = xcalloc(1, sizeof *j);
+    j->e = e;
+    j->cb = cb;
+    j->ud = ud;
+    j->session_id = xstrdup(session_id);
+    j->message = message ? xstrdup(message) : NULL;
+    j->mode_req = mode_name ? xstrdup(mode_name) : NULL;
+    j->modes = xcalloc(e->nmodes ? e->nmodes : 1, sizeof *j->modes);
+    memcpy(j->modes, e->modes, e->nmodes * sizeof *j->modes);
+    j->nmodes = e->nmodes;
+    j->instance_id = xstrdup(e->d.instance_id);
+    j->now_ms = clock_wall_ms();
+    id_new(j->run_id, "run", j->now_ms);
+    id_new(j->message_id, "msg", j->now_ms);
+    e->starting++;
+    dbpool_submit(e->d.pool, engine__start_work, engine__start_done, j);
+}
+
+/* ---- stopping ---- */
+
+typedef struct engine_stop {
+    engine_start_cb cb;
+    void *ud;
+    char *session_id;
+    int status;
+} engine_stop;
+
+static void engine__stop_reply(void *ud, const json_t *obj)
+{
+    engine_stop *s = ud;
+    s->cb(s->ud, 0, obj);
+    free(s->session_id);
+    free(s);
+}
+
+/* With no run here, the answer depends on whether the session exists. */
+static void engine__stop_check(store *st, void *arg)
+{
+    engine_stop *s = arg;
+    store_session ses = {0};
+    int rc = store_session_get(st, s->session_id, NULL, &ses);
+    s->status = rc == STORE_NOT_FOUND ? ENGINE_ERR_NOT_FOUND
+                : rc < 0              ? ENGINE_ERR_UNAVAILABLE
+                                      : ENGINE_ERR_NO_RUN;
+    store_session_cleanup(&ses);
+}
+
+static void engine__stop_checked(void *arg)
+{
+    engine_stop *s = arg;
+    s->cb(s->ud, s->status, NULL);
+    free(s->session_id);
+    free(s);
+}
+
+void engine_stop_run(engine *e, const char *session_id, engine_start_cb cb, void *ud)
+{
+    engine_stop *s = xcalloc(1, sizeof *s);
+    s->cb = cb;
+    s->ud = ud;
+    s->session_id = xstrdup(session_id);
+    run *r = engine__find(e, session_id);
+    if (!r) {
+        dbpool_submit(e->d.pool, engine__stop_check, engine__stop_checked, s);
+        return;
+    }
+    char detail[128];
+    json_t *o = run_to_json(r);
+    json_t *usage = json_object_get(o, "usage");
+    snprintf(detail, sizeof detail, "stopped on request after %lld step%s",
+             (long long)json_integer_value(json_object_get(usage, "steps")),
+             json_integer_value(json_object_get(usage, "steps")) == 1 ? "" : "s");
+    json_decref(o);
+    run_stop(r, STOP_USER_STOPPED, detail, engine__stop_reply, s);
+}
+
+void engine_session_mode_changed(engine *e, const char *session_id, const char *mode_name)
+{
+    run *r = engine__find(e, session_id);
+    const mode *m = engine_mode(e, mode_name);
+    if (r && m) run_set_mode(r, m);
+}
+
+/* ---- life cycle ---- */
+
+engine *engine_new(const engine_deps *deps)
+{
+    engine *e = xcalloc(1, sizeof *e);
+    e->d = *deps;
+    engine_load_modes(e, mode_presets(), MODE_PRESET_COUNT);
+    return e;
+}
+
+void engine_shutdown(engine *e)
+{
+    e->closing = true;
+    for (engine_entry *x = e->runs; x; x = x->next)
+        run_stop(x->r, STOP_INTERRUPTED, "the server shut down during the run", NULL, NULL);
+}
+
+void engine_free(engine *e)
+{
+    if (!e) return;
+    engine_shutdown(e);
+    /* The runs' last events commit, and their done callbacks free them. */
+    eventlog_flush(e->d.log);
+    while (e->runs) {
+        engine_entry *x = e->runs;
+        e->runs = x->next;
+        run_free(x->r);
+        free(x);
+    }
+    free(e->modes);
+    free(e);
+}

@@ -1,0 +1,23 @@
+/*
+ * record: the engine's writes. Each function queues one eventlog operation
+ * that writes a row (a message, a tool execution, a run) together with the
+ * event that announces it, so the row and the event commit in the same
+ * transaction and in the order the run produced them. Rows are copied; the
+ * event reference is taken.
+ */
+#ifndef CHATPLANE_RECORD_H
+#define CHATPLANE_RECORD_H
+
+#include "store/eventlog.h"
+#include "store/store.h"
+
+void record_event(eventlog *log, evt *ev);
+void record_message(eventlog *log, const store_message *m, evt *ev);
+void record_tool_started(eventlog *log, const store_tool_exec *t, evt *ev);
+void record_tool_finished(eventlog *log, const store_tool_exec *t, evt *ev);
+/* Writes the run row and, when the run has stopped, releases its session.
+ * done (may be NULL) runs on the loop after commit with the status. */
+void record_run(eventlog *log, const store_run *r, evt *ev, void (*done)(void *ud, int status),
+                void *ud);
+
+#endif

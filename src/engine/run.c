@@ -1,0 +1,876 @@
+#include "engine/run.h"
+
+#include <event2/event.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/objects.h"
+#include "core/budget.h"
+#include "core/context.h"
+#include "core/evt.h"
+#include "core/guard.h"
+#include "engine/record.h"
+#include "lib/buf.h"
+#include "lib/clock.h"
+#include "lib/id.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+
+#define RUN_TEXT_MAX       (4u << 20) /* the most assistant text one turn may stream */
+#define RUN_SKIPPED_RESULT "skipped: tool-call budget exhausted"
+#define RUN_DEFAULT_SYSTEM_PROMPT                                                                  \
+    "You are a helpful assistant. Use the tools when they help, and answer plainly when they "     \
+    "do not."
+
+typedef enum run_phase {
+    PHASE_NEW,
+    PHASE_MODEL, /* a model call is in flight */
+    PHASE_RETRY, /* waiting to repeat a failed model call */
+    PHASE_TOOLS, /* executing the turn's tool calls */
+    PHASE_DONE   /* run_stopped recorded; waiting for its commit */
+} run_phase;
+
+/* Someone waiting for the run to be stopped and committed. */
+typedef struct run_waiter {
+    run_object_cb cb;
+    void *ud;
+    struct run_waiter *next;
+} run_waiter;
+
+struct run {
+    run_env env;
+    char id[ID_MAX];
+    char *session_id, *continues;
+    mode mode;
+    budget budget;
+    guard *guard;
+    run_phase phase;
+    int64_t started_wall_ms, ended_wall_ms;
+    char *user_message_id, *user_message;
+
+    json_t *history; /* the conversation as the model sees it */
+    size_t keep_from;
+    json_t *notes; /* nudges for the next model call */
+    json_t *tools; /* the tool list offered, cached */
+
+    bool wrap_up;
+    budget_dim wrap_dim;
+
+    /* The model call of the current step. */
+    llm_call *call;
+    bool call_pending; /* true from llm_call_start until its on_done */
+    char message_id[ID_MAX];
+    buf text;
+    bool responding;
+    int64_t call_started_ns;
+    int64_t est_prompt_tokens;
+
+    /* The tool calls of the current turn. */
+    llm_tool_call *calls;
+    size_t ncalls, next_call;
+    char *turn_text;
+    tool_call *tool;
+    bool tool_pending;
+    char exec_id[ID_MAX];
+    int exec_step;
+    const tool_def *exec_def;
+    char *exec_name;
+    json_t *exec_args;
+    int64_t exec_started_wall_ms, exec_started_mono_ms;
+
+    /* Timers: the hard deadline, the 80 % seconds warning, the retry wait,
+     * and a kick that continues the machine from a fresh loop iteration. */
+    struct event *deadline_ev, *warn_ev, *retry_ev, *kick_ev;
+    void (*kick_fn)(run *r);
+
+    /* The outcome, once decided. */
+    stop_reason reason;
+    char *detail;
+    bool wrapped_up;
+    run_waiter *waiters;
+};
+
+static void run__step(run *r);
+static void run__finish(run *r, stop_reason reason, char *detail, bool wrapped_up);
+static void run__next_tool(run *r);
+
+/* ---- small helpers ---- */
+
+static evt_origin run__origin(const run *r)
+{
+    evt_origin o = {r->session_id, r->id, clock_wall_ms()};
+    return o;
+}
+
+static void run__emit(run *r, evt *ev)
+{
+    record_event(r->env.log, ev);
+}
+
+static void run__status(run *r, run_status s, const char *detail)
+{
+    evt_origin o = run__origin(r);
+    run__emit(r, evt_status(&o, s, detail));
+}
+
+static void run__budget_event(run *r)
+{
+    budget_tick(&r->budget, clock_mono_ms());
+    budget_new_warnings(&r->budget); /* reported now: the timer need not repeat it */
+    evt_origin o = run__origin(r);
+    run__emit(r, evt_budget(&o, &r->budget));
+}
+
+static void run__on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    run *r = arg;
+    void (*fn)(run *) = r->kick_fn;
+    r->kick_fn = NULL;
+    if (fn && r->phase != PHASE_DONE) fn(r);
+}
+
+/* Continues with fn from the loop rather than from inside a callback, so
+ * that a tool or model that answers synchronously never recurses. */
+static void run__kick(run *r, void (*fn)(run *))
+{
+    r->kick_fn = fn;
+    event_active(r->kick_ev, EV_TIMEOUT, 0);
+}
+
+static void run__arm(struct event *ev, int64_t delay_ms)
+{
+    if (delay_ms < 0) delay_ms = 0;
+    struct timeval tv = {(time_t)(delay_ms / 1000), (suseconds_t)((delay_ms % 1000) * 1000)};
+    event_add(ev, &tv);
+}
+
+static void run__free_calls(run *r)
+{
+    for (size_t i = 0; i < r->ncalls; i++) {
+        free(r->calls[i].id);
+        free(r->calls[i].name);
+        free(r->calls[i].arguments);
+    }
+    free(r->calls);
+    r->calls = NULL;
+    r->ncalls = r->next_call = 0;
+    free(r->turn_text);
+    r->turn_text = NULL;
+}
+
+static void run__clear_exec(run *r)
+{
+    free(r->exec_name);
+    r->exec_name = NULL;
+    json_decref(r->exec_args);
+    r->exec_args = NULL;
+    r->exec_def = NULL;
+    r->tool = NULL;
+}
+
+/* Stores a message row and its message event. */
+static void run__record_message(run *r, const char *message_id, const char *role,
+                                const char *content, const json_t *tool_calls,
+                                const char *tool_call_id, bool partial)
+{
+    evt_origin o = run__origin(r);
+    store_message m = {
+        .id = (char *)message_id,
+        .session_id = r->session_id,
+        .run_id = r->id,
+        .role = (char *)role,
+        .content = (char *)content,
+        .tool_call_id = (char *)tool_call_id,
+        .tool_calls = (json_t *)tool_calls,
+        .partial = partial,
+        .created_ms = o.ts_ms,
+    };
+    record_message(r->env.log, &m,
+                   evt_message(&o, message_id, role, content, tool_calls, tool_call_id, partial));
+}
+
+/* Fills a store_run that borrows the run's fields; limits/usage/actions
+ * are new references the caller releases. */
+static void run__row(const run *r, store_run *row)
+{
+    memset(row, 0, sizeof *row);
+    row->id = (char *)r->id;
+    row->session_id = r->session_id;
+    row->mode = (char *)r->mode.name;
+    row->status = r->phase == PHASE_DONE ? "stopped" : "running";
+    row->continues = r->continues;
+    row->owner_instance = (char *)r->env.instance_id;
+    row->limits = mode_limits_to_json(&r->budget.limits);
+    row->usage = budget_usage_to_json(&r->budget.usage);
+    row->started_ms = r->started_wall_ms;
+    row->heartbeat_ms = clock_wall_ms();
+    if (r->phase == PHASE_DONE) {
+        row->stop_reason = (char *)stop_reason_name(r->reason);
+        row->stop_detail = r->detail;
+        row->recovery_suggestion = (char *)stop_recovery(r->reason, r->mode.name);
+        row->actions = stop_actions(r->reason, r->mode.name);
+        row->wrapped_up = r->wrapped_up;
+        row->ended_ms = r->ended_wall_ms;
+    } else {
+        row->actions = json_array();
+    }
+}
+
+static void run__row_release(store_run *row)
+{
+    json_decref(row->limits);
+    json_decref(row->usage);
+    json_decref(row->actions);
+}
+
+json_t *run_to_json(const run *r)
+{
+    store_run row;
+    run__row(r, &row);
+    json_t *o = objects_run(&row);
+    run__row_release(&row);
+    return o;
+}
+
+/* ---- the model call ---- */
+
+static void run__on_text(void *ud, const char *text, size_t len)
+{
+    run *r = ud;
+    if (r->phase != PHASE_MODEL || len == 0) return;
+    if (!r->responding) {
+        r->responding = true;
+        run__status(r, STATUS_RESPONDING, NULL);
+    }
+    /* Past the cap the text is still streamed but no longer kept. */
+    buf_append(&r->text, text, len);
+    evt_origin o = run__origin(r);
+    run__emit(r, evt_token(&o, r->message_id, text, len));
+}
+
+/* The backoff before retry number n (1-based): 0.5 s * 2^(n-1), capped at
+ * 8 s, with "equal jitter" (half fixed, half random); Retry-After wins when
+ * given, up to 60 s. */
+static int64_t run__backoff_ms(int64_t n, int64_t retry_after_ms)
+{
+    if (retry_after_ms >= 0) return retry_after_ms < 60000 ? retry_after_ms : 60000;
+    int64_t base = 500;
+    for (int64_t i = 1; i < n && base < 8000; i++) base *= 2;
+    if (base > 8000) base = 8000;
+    unsigned char rnd[2];
+    id_random_bytes(rnd, sizeof rnd);
+    int64_t jitter = ((int64_t)rnd[0] << 8 | rnd[1]) % (base / 2 + 1);
+    return base / 2 + jitter;
+}
+
+static void run__call_model(run *r);
+
+static void run__on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    run *r = arg;
+    if (r->phase == PHASE_RETRY) run__call_model(r);
+}
+
+/* A failed model call: retry it as the same step, or end the run. */
+static void run__model_failed(run *r, const llm_result *res)
+{
+    evt_origin o = run__origin(r);
+    const char *msg = res->error_message ? res->error_message : "the model call failed";
+    if (!res->retryable) {
+        run__emit(r, evt_error(&o, "llm_error", msg, false, r->responding ? r->message_id : NULL));
+        run__finish(r, STOP_LLM_ERROR, xstrdup(msg), false);
+        return;
+    }
+    /* The text this attempt streamed is discarded: its message_id is named
+     * in the error event and never becomes a stored message. */
+    if (!budget_take_retry(&r->budget)) {
+        run__emit(r, evt_error(&o, "llm_error", msg, false, r->message_id));
+        run__finish(
+            r, STOP_MAX_RETRIES,
+            xasprintf("the model endpoint kept failing; used %lld of %lld retries (last: %s)",
+                      (long long)r->budget.usage.retries, (long long)r->budget.limits.retries, msg),
+            false);
+        return;
+    }
+    run__emit(r, evt_error(&o, "llm_retryable", msg, true, r->message_id));
+    int64_t n = r->budget.usage.retries;
+    int64_t wait = run__backoff_ms(n, res->retry_after_ms);
+    char detail[160];
+    if (r->budget.limits.retries != MODE_UNLIMITED) {
+        snprintf(detail, sizeof detail, "attempt %lld of %lld, waiting %.1f s", (long long)n + 1,
+                 (long long)r->budget.limits.retries + 1, (double)wait / 1000.0);
+    } else {
+        snprintf(detail, sizeof detail, "attempt %lld, waiting %.1f s", (long long)n + 1,
+                 (double)wait / 1000.0);
+    }
+    run__status(r, STATUS_RETRYING, detail);
+    r->phase = PHASE_RETRY;
+    run__arm(r->retry_ev, wait);
+}
+
+/* The OpenAI-form tool_calls of a turn, for the assistant message. */
+static json_t *run__tool_calls_json(const llm_tool_call *calls, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *fn = json_pack("{s:s, s:s}", "name", calls[i].name ? calls[i].name : "",
+                               "arguments", calls[i].arguments ? calls[i].arguments : "");
+        if (!fn) fn = json_pack("{s:s, s:s}", "name", "invalid", "arguments", "{}");
+        json_array_append_new(a, json_pack("{s:s, s:s, s:o}", "id", calls[i].id ? calls[i].id : "",
+                                           "type", "function", "function", fn));
+    }
+    return a;
+}
+
+static void run__take_calls(run *r, const llm_result *res)
+{
+    r->calls = xcalloc(res->ncalls ? res->ncalls : 1, sizeof *r->calls);
+    for (size_t i = 0; i < res->ncalls; i++) {
+        r->calls[i].id = xstrdup(res->calls[i].id ? res->calls[i].id : "");
+        r->calls[i].name = xstrdup(res->calls[i].name ? res->calls[i].name : "");
+        r->calls[i].arguments = xstrdup(res->calls[i].arguments ? res->calls[i].arguments : "");
+    }
+    r->ncalls = res->ncalls;
+    r->next_call = 0;
+}
+
+/* Reports a turn to the guardrails; returns true when the run goes on. */
+static bool run__guard_turn(run *r, const char *text, size_t ncalls);
+
+static void run__turn_done(run *r)
+{
+    if (!run__guard_turn(r, r->turn_text, r->ncalls)) return;
+    run__free_calls(r);
+    run__step(r);
+}
+
+static void run__on_model_done(void *ud, const llm_result *res)
+{
+    run *r = ud;
+    r->call_pending = false;
+    r->call = NULL;
+    if (r->phase != PHASE_MODEL) return;
+    if (!res->ok) {
+        run__model_failed(r, res);
+        return;
+    }
+    /* Tokens as reported, else estimated as bytes / 4. */
+    int64_t prompt = res->prompt_tokens >= 0 ? res->prompt_tokens : r->est_prompt_tokens;
+    int64_t completion = res->completion_tokens;
+    if (completion < 0) {
+        size_t bytes = res->text_len;
+        for (size_t i = 0; i < res->ncalls; i++)
+            bytes += (res->calls[i].arguments ? strlen(res->calls[i].arguments) : 0) +
+                     (res->calls[i].name ? strlen(res->calls[i].name) : 0);
+        completion = (int64_t)((bytes + 3) / 4);
+    }
+    budget_on_tokens(&r->budget, prompt, completion);
+    /* The nudges reached the model: each is said once. */
+    json_array_clear(r->notes);
+
+    const char *text = res->text ? res->text : "";
+    /* Tool calls on a wrap-up step (no tools were offered) are ignored. */
+    size_t ncalls = r->wrap_up ? 0 : res->ncalls;
+    json_t *calls_json = ncalls ? run__tool_calls_json(res->calls, ncalls) : NULL;
+    if (*text || ncalls) {
+        run__record_message(r, r->message_id, "assistant", text, calls_json, NULL, false);
+        json_array_append_new(r->history, context_assistant(text, calls_json));
+    }
+    json_decref(calls_json);
+    run__budget_event(r);
+    buf_reset(&r->text);
+
+    if (ncalls == 0) {
+        bool empty = strspn(text, " \t\r\n") == strlen(text);
+        if (r->wrap_up) {
+            run__finish(r, budget_dim_reason(r->wrap_dim),
+                        stop_budget_detail(budget_dim_reason(r->wrap_dim), &r->budget.limits,
+                                           &r->budget.usage),
+                        true);
+            return;
+        }
+        if (!empty) {
+            run__finish(r, STOP_COMPLETED,
+                        xasprintf("answered in %lld step%s with %lld tool call%s",
+                                  (long long)r->budget.usage.steps,
+                                  r->budget.usage.steps == 1 ? "" : "s",
+                                  (long long)r->budget.usage.tool_calls,
+                                  r->budget.usage.tool_calls == 1 ? "" : "s"),
+                        false);
+            return;
+        }
+        if (run__guard_turn(r, text, 0)) run__kick(r, run__step);
+        return;
+    }
+    run__take_calls(r, res);
+    r->turn_text = xstrdup(text);
+    r->phase = PHASE_TOOLS;
+    run__kick(r, run__next_tool);
+}
+
+static const llm_callbacks run__llm_cb = {run__on_text, run__on_model_done};
+
+/* Builds the messages of this step's call; returns a new array. */
+static json_t *run__messages(run *r, bool with_tools, int64_t *est)
+{
+    char *note = context_budget_note(&r->budget, clock_mono_ms());
+    json_t *notes = json_deep_copy(r->notes);
+    if (!with_tools) json_array_append_new(notes, json_string(CONTEXT_WRAP_UP_NOTE));
+    const char *sys =
+        r->env.cfg->llm_system_prompt ? r->env.cfg->llm_system_prompt : RUN_DEFAULT_SYSTEM_PROMPT;
+    context_params p = {
+        .system_prompt = sys,
+        .budget_note = note,
+        .history = r->history,
+        .keep_from = r->keep_from,
+        .notes = notes,
+        .context_tokens = r->env.cfg->llm_context_tokens,
+        .reserved_tokens = with_tools ? context_estimate_tokens(r->tools) : 0,
+    };
+    json_t *m = context_build(&p, est);
+    json_decref(notes);
+    free(note);
+    return m;
+}
+
+static void run__call_model(run *r)
+{
+    int64_t est = 0;
+    bool with_tools = !r->wrap_up && json_array_size(r->tools) > 0;
+    json_t *messages = run__messages(r, !r->wrap_up, &est);
+    r->est_prompt_tokens = est;
+    llm_request req = {
+        .messages = messages,
+        .tools = with_tools ? r->tools : NULL,
+        .max_completion_tokens = budget_max_completion_tokens(&r->budget, est),
+    };
+    id_new(r->message_id, "msg", clock_wall_ms());
+    buf_reset(&r->text);
+    r->responding = false;
+    r->phase = PHASE_MODEL;
+    run__status(r, STATUS_THINKING, NULL);
+    r->call_started_ns = clock_mono_ns();
+    r->call_pending = true;
+    llm_call *c = llm_call_start(r->env.model, &req, &run__llm_cb, r);
+    if (r->call_pending) r->call = c;
+    json_decref(messages);
+}
+
+/* Starts the next step, or ends the run when the budget says so. */
+static void run__step(run *r)
+{
+    if (r->phase == PHASE_DONE) return;
+    int64_t now = clock_mono_ms(), est = 0;
+    json_t *probe = run__messages(r, true, &est);
+    json_decref(probe);
+    budget_decision d = budget_check_step(&r->budget, now, est);
+    if (d.verdict == BUDGET_STOP) {
+        stop_reason reason = budget_dim_reason(d.dim);
+        run__finish(r, reason, stop_budget_detail(reason, &r->budget.limits, &r->budget.usage),
+                    false);
+        return;
+    }
+    if (d.verdict == BUDGET_WRAP_UP) {
+        r->wrap_up = true;
+        r->wrap_dim = d.dim;
+    }
+    budget_on_step(&r->budget);
+    run__call_model(r);
+}
+
+/* ---- guardrails ---- */
+
+/* Records the verdicts: a warning becomes a guardrail event and a nudge; a
+ * stop ends the run. Returns false when the run was stopped. */
+static bool run__apply_verdicts(run *r, guard_verdict *v, size_t n)
+{
+    bool go_on = true;
+    for (size_t i = 0; i < n; i++) {
+        evt_origin o = run__origin(r);
+        run__emit(r, evt_guardrail(&o, &v[i]));
+        if (v[i].action == GUARD_WARN && v[i].nudge) {
+            json_array_append_new(r->notes, json_string(v[i].nudge));
+        } else if (v[i].action == GUARD_STOP && go_on) {
+            go_on = false;
+            run__finish(r, v[i].reason, xstrdup(v[i].detail ? v[i].detail : ""), false);
+        }
+    }
+    for (size_t i = 0; i < n; i++) guard_verdict_cleanup(&v[i]);
+    return go_on;
+}
+
+static bool run__guard_turn(run *r, const char *text, size_t ncalls)
+{
+    guard_verdict v[GUARD_MAX_VERDICTS];
+    size_t n = guard_on_turn(r->guard, (int)r->budget.usage.steps, text, ncalls, v);
+    return run__apply_verdicts(r, v, n);
+}
+
+/* ---- tools ---- */
+
+static void run__tool_row(const run *r, store_tool_exec *t, const char *status, const char *result,
+                          size_t result_len, const char *error)
+{
+    memset(t, 0, sizeof *t);
+    t->id = (char *)r->exec_id;
+    t->session_id = r->session_id;
+    t->run_id = (char *)r->id;
+    t->server = r->exec_def ? r->exec_def->server : "unknown";
+    t->tool = r->exec_def ? r->exec_def->tool : r->exec_name;
+    t->status = (char *)status;
+    t->result = (char *)result;
+    (void)result_len;
+    t->error = (char *)error;
+    t->step = r->exec_step;
+    t->arguments = r->exec_args;
+    t->started_ms = r->exec_started_wall_ms;
+}
+
+/* Records a finished execution: its event and row, the tool message the
+ * model sees, a budget event, and the guardrails' verdicts. Returns false
+ * when the run stopped. */
+static bool run__tool_finished(run *r, tool_status st, const char *text, size_t len,
+                               const char *error, const char *call_id)
+{
+    int64_t now_wall = clock_wall_ms();
+    int64_t duration = clock_mono_ms() - r->exec_started_mono_ms;
+    const char *status = tool_status_name(st);
+    size_t keep = len < TOOL_RESULT_MAX ? len : TOOL_RESULT_MAX;
+    char *stored = xstrndup(text, keep);
+
+    store_tool_exec t;
+    run__tool_row(r, &t, status, stored, keep, error);
+    t.finished_ms = now_wall;
+    t.duration_ms = duration;
+    evt_origin o = run__origin(r);
+    record_tool_finished(r->env.log, &t,
+                         evt_tool_finished(&o, r->exec_id, r->exec_step, t.server, t.tool, status,
+                                           stored, error, duration));
+
+    if (st != TOOL_CANCELLED) {
+        json_t *m = context_tool(call_id, text, len);
+        char mid[ID_MAX];
+        id_new(mid, "msg", now_wall);
+        run__record_message(r, mid, "tool", json_string_value(json_object_get(m, "content")), NULL,
+                            call_id, false);
+        json_array_append_new(r->history, m);
+        run__budget_event(r);
+    }
+    free(stored);
+
+    bool go_on = true;
+    if (st != TOOL_CANCELLED) {
+        guard_verdict v[GUARD_MAX_VERDICTS];
+        size_t n = guard_on_tool_result(r->guard, r->exec_step, r->exec_name, r->exec_args, status,
+                                        error && st != TOOL_OK ? error : text, v);
+        go_on = run__apply_verdicts(r, v, n);
+    }
+    run__clear_exec(r);
+    return go_on;
+}
+
+static void run__on_tool_progress(void *ud, double progress, double total, const char *message)
+{
+    run *r = ud;
+    if (r->phase != PHASE_TOOLS) return;
+    evt_origin o = run__origin(r);
+    run__emit(r, evt_tool_progress(&o, r->exec_id, progress, total, message));
+}
+
+static void run__on_tool_done(void *ud, const tool_result *res)
+{
+    run *r = ud;
+    r->tool_pending = false;
+    r->tool = NULL;
+    if (r->phase != PHASE_TOOLS) return;
+    const llm_tool_call *c = &r->calls[r->next_call - 1];
+    if (run__tool_finished(r, res->status, res->text ? res->text : "", res->text_len, res->error,
+                           c->id))
+        run__kick(r, run__next_tool);
+}
+
+static const tool_callbacks run__tool_cb = {run__on_tool_progress, run__on_tool_done};
+
+/* Answers a tool call that does not run (budget exhausted) so that the
+ * model still gets a result for every call it made. */
+static void run__skip_call(run *r, const llm_tool_call *c)
+{
+    char mid[ID_MAX];
+    id_new(mid, "msg", clock_wall_ms());
+    run__record_message(r, mid, "tool", RUN_SKIPPED_RESULT, NULL, c->id, false);
+    json_array_append_new(r->history,
+                          context_tool(c->id, RUN_SKIPPED_RESULT, strlen(RUN_SKIPPED_RESULT)));
+}
+
+static void run__next_tool(run *r)
+{
+    if (r->phase != PHASE_TOOLS) return;
+    if (r->next_call >= r->ncalls) {
+        run__turn_done(r);
+        return;
+    }
+    const llm_tool_call *c = &r->calls[r->next_call++];
+    budget_decision d = budget_check_tool(&r->budget, clock_mono_ms());
+    if (d.verdict == BUDGET_STOP) {
+        stop_reason reason = budget_dim_reason(d.dim);
+        run__finish(r, reason, stop_budget_detail(reason, &r->budget.limits, &r->budget.usage),
+                    false);
+        return;
+    }
+    if (d.verdict == BUDGET_SKIP) {
+        run__skip_call(r, c);
+        run__kick(r, run__next_tool);
+        return;
+    }
+
+    /* The execution starts: it is counted, recorded, and shown. */
+    json_error_t je;
+    json_t *args = json_loads(*c->arguments ? c->arguments : "{}", JSON_DECODE_ANY, &je);
+    bool args_ok = args && json_is_object(args);
+    r->exec_args = args_ok ? args : json_object();
+    if (!args_ok) json_decref(args);
+    r->exec_name = xstrdup(c->name);
+    r->exec_def = toolset_find(r->env.tools, c->name);
+    r->exec_step = (int)r->budget.usage.steps;
+    r->exec_started_wall_ms = clock_wall_ms();
+    r->exec_started_mono_ms = clock_mono_ms();
+    id_new(r->exec_id, "exe", r->exec_started_wall_ms);
+    budget_on_tool_call(&r->budget);
+
+    store_tool_exec t;
+    run__tool_row(r, &t, "running", NULL, 0, NULL);
+    evt_origin o = run__origin(r);
+    record_tool_started(
+        r->env.log, &t,
+        evt_tool_started(&o, r->exec_id, r->exec_step, t.server, t.tool, r->exec_args));
+    char detail[160];
+    snprintf(detail, sizeof detail, "running %s", c->name);
+    run__status(r, STATUS_TOOL_RUNNING, detail);
+
+    if (!args_ok) {
+        char *msg = xasprintf("invalid JSON arguments for %s: %s", c->name,
+                              args ? "arguments must be a JSON object" : je.text);
+        bool go_on = run__tool_finished(r, TOOL_ERROR, msg, strlen(msg), msg, c->id);
+        free(msg);
+        if (go_on) run__kick(r, run__next_tool);
+        return;
+    }
+    r->tool_pending = true;
+    tool_call *h = toolset_call(r->env.tools, c->name, r->exec_args, 0, &run__tool_cb, r);
+    if (r->tool_pending) r->tool = h;
+}
+
+/* ---- ending ---- */
+
+static void run__committed(void *ud, int status)
+{
+    run *r = ud;
+    if (status < 0)
+        LOG(LOG_ERROR, "the end of a run could not be written", "run_id=%s status=%d", r->id,
+            status);
+    json_t *obj = run_to_json(r);
+    for (run_waiter *w = r->waiters, *next; w; w = next) {
+        next = w->next;
+        w->cb(w->ud, obj);
+        free(w);
+    }
+    r->waiters = NULL;
+    json_decref(obj);
+    r->env.on_finished(r->env.ud, r);
+}
+
+/* Aborts what is in flight and keeps what it produced so far. */
+static void run__abort_in_flight(run *r)
+{
+    if (r->phase == PHASE_MODEL && r->call) {
+        llm_call_abort(r->env.model, r->call);
+        r->call = NULL;
+        r->call_pending = false;
+        /* The partial text of a stopped turn is kept, marked partial. */
+        if (r->text.len > 0) {
+            run__record_message(r, r->message_id, "assistant", r->text.data, NULL, NULL, true);
+            json_array_append_new(r->history, context_assistant(r->text.data, NULL));
+        }
+    }
+    if (r->phase == PHASE_TOOLS && r->exec_name) {
+        if (r->tool) tool_call_cancel(r->tool);
+        r->tool = NULL;
+        r->tool_pending = false;
+        static const char cancelled[] = "cancelled: the run stopped";
+        run__tool_finished(r, TOOL_CANCELLED, cancelled, sizeof cancelled - 1, cancelled, NULL);
+    }
+    event_del(r->retry_ev);
+    event_del(r->deadline_ev);
+    event_del(r->warn_ev);
+    event_del(r->kick_ev);
+}
+
+static void run__finish(run *r, stop_reason reason, char *detail, bool wrapped_up)
+{
+    if (r->phase == PHASE_DONE) {
+        free(detail);
+        return;
+    }
+    run__abort_in_flight(r);
+    budget_tick(&r->budget, clock_mono_ms());
+    r->phase = PHASE_DONE;
+    r->reason = reason;
+    r->detail = detail ? detail : xstrdup("");
+    r->wrapped_up = wrapped_up;
+    r->ended_wall_ms = clock_wall_ms();
+
+    store_run row;
+    run__row(r, &row);
+    evt_origin o = run__origin(r);
+    evt *ev = evt_run_stopped(&o, reason, r->detail, row.recovery_suggestion, row.actions,
+                              wrapped_up, &r->budget.usage);
+    record_run(r->env.log, &row, ev, run__committed, r);
+    run__row_release(&row);
+    LOG(LOG_INFO, "run stopped", "run_id=%s session_id=%s reason=%s", r->id, r->session_id,
+        stop_reason_name(reason));
+}
+
+void run_stop(run *r, stop_reason reason, const char *detail, run_object_cb cb, void *ud)
+{
+    if (cb) {
+        run_waiter *w = xcalloc(1, sizeof *w);
+        w->cb = cb;
+        w->ud = ud;
+        w->next = r->waiters;
+        r->waiters = w;
+    }
+    if (r->phase == PHASE_DONE) return;
+    if (reason == STOP_USER_STOPPED) run__status(r, STATUS_STOPPING, NULL);
+    run__finish(r, reason, xstrdup(detail), false);
+}
+
+/* ---- timers ---- */
+
+static void run__on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    run *r = arg;
+    budget_tick(&r->budget, clock_mono_ms());
+    run__finish(r, STOP_MAX_SECONDS,
+                stop_budget_detail(STOP_MAX_SECONDS, &r->budget.limits, &r->budget.usage), false);
+}
+
+static void run__on_warn(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    run *r = arg;
+    budget_tick(&r->budget, clock_mono_ms());
+    if (budget_warnings(&r->budget) & ~r->budget.warned) run__budget_event(r);
+}
+
+/* Arms the deadline and the 80 % warning for the current seconds limit. */
+static void run__arm_timers(run *r)
+{
+    event_del(r->deadline_ev);
+    event_del(r->warn_ev);
+    int64_t deadline = budget_deadline_ms(&r->budget);
+    if (deadline == INT64_MAX) return;
+    int64_t now = clock_mono_ms();
+    run__arm(r->deadline_ev, deadline - now);
+    int64_t warn_at = r->budget.started_ms + r->budget.limits.seconds * 800;
+    if (warn_at > now) run__arm(r->warn_ev, warn_at - now);
+}
+
+void run_set_mode(run *r, const mode *m)
+{
+    if (r->phase == PHASE_DONE) return;
+    r->mode = *m;
+    budget_set_limits(&r->budget, &m->limits);
+    guard_set_thresholds(r->guard, &m->guard);
+    run__arm_timers(r);
+    run__budget_event(r);
+}
+
+/* ---- life cycle ---- */
+
+run *run_new(const run_env *env, const run_init *init)
+{
+    run *r = xcalloc(1, sizeof *r);
+    r->env = *env;
+    snprintf(r->id, sizeof r->id, "%s", init->id);
+    r->session_id = xstrdup(init->session_id);
+    r->continues = init->continues ? xstrdup(init->continues) : NULL;
+    r->mode = *init->mode;
+    r->started_wall_ms = init->started_wall_ms;
+    budget_init(&r->budget, &init->mode->limits, &env->cfg->price, clock_mono_ms());
+    r->guard = guard_new(&init->mode->guard);
+    r->history = init->history;
+    r->keep_from = init->keep_from;
+    r->notes = json_array();
+    r->tools = toolset_openai_tools(env->tools);
+    r->user_message_id = init->user_message_id ? xstrdup(init->user_message_id) : NULL;
+    r->user_message = init->user_message ? xstrdup(init->user_message) : NULL;
+    buf_init(&r->text, RUN_TEXT_MAX);
+    r->deadline_ev = evtimer_new(env->base, run__on_deadline, r);
+    r->warn_ev = evtimer_new(env->base, run__on_warn, r);
+    r->retry_ev = evtimer_new(env->base, run__on_retry_timer, r);
+    r->kick_ev = event_new(env->base, -1, 0, run__on_kick, r);
+    return r;
+}
+
+void run_begin(run *r)
+{
+    evt_origin o = run__origin(r);
+    if (r->user_message_id) {
+        run__emit(r,
+                  evt_message(&o, r->user_message_id, "user", r->user_message, NULL, NULL, false));
+    }
+    run__emit(r, evt_run_started(&o, r->mode.name, &r->budget.limits, r->continues));
+    run__arm_timers(r);
+    LOG(LOG_INFO, "run started", "run_id=%s session_id=%s mode=%s", r->id, r->session_id,
+        r->mode.name);
+    run__kick(r, run__step);
+}
+
+void run_free(run *r)
+{
+    if (!r) return;
+    for (run_waiter *w = r->waiters, *next; w; w = next) {
+        next = w->next;
+        free(w);
+    }
+    event_free(r->deadline_ev);
+    event_free(r->warn_ev);
+    event_free(r->retry_ev);
+    event_free(r->kick_ev);
+    run__free_calls(r);
+    run__clear_exec(r);
+    guard_free(r->guard);
+    json_decref(r->history);
+    json_decref(r->notes);
+    json_decref(r->tools);
+    buf_cleanup(&r->text);
+    free(r->session_id);
+    free(r->continues);
+    free(r->detail);
+    free(r->user_message_id);
+    free(r->user_message);
+    free(r);
+}
+
+const char *run_get_id(const run *r)
+{
+    return r->id;
+}
+
+const char *run_get_session_id(const run *r)
+{
+    return r->session_id;
+}
+
+bool run_is_finishing(const run *r)
+{
+    return r->phase == PHASE_DONE;
+}

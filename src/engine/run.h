@@ -1,0 +1,80 @@
+/*
+ * run: one run as an explicit state machine on the loop thread (contract
+ * section 4). Private to src/engine/: the engine creates runs and keeps
+ * them in its registry; a run calls back when it has finished.
+ *
+ * Phases: a step starts with the budget check and a model call; text
+ * streams as token events; a finished turn either ends the run or executes
+ * its tool calls one after another, each checked against the budget and
+ * reported to the guardrails; then the next step. A retryable model error
+ * waits with backoff and repeats the call as the same step. A stop, a
+ * deadline or a guardrail ends the run at any point: what is in flight is
+ * aborted, partial text is kept, and exactly one run_stopped is recorded.
+ */
+#ifndef CHATPLANE_RUN_H
+#define CHATPLANE_RUN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "app/config.h"
+#include "core/mode.h"
+#include "core/stop.h"
+#include "engine/llm.h"
+#include "engine/tool.h"
+#include "store/eventlog.h"
+
+struct event_base;
+
+typedef struct run run;
+
+/* What a run uses from the engine; everything borrowed and outliving it. */
+typedef struct run_env {
+    struct event_base *base;
+    eventlog *log;
+    llm *model;
+    toolset *tools;
+    const config *cfg;
+    const char *instance_id;
+    /* Called on the loop once the run's run_stopped event is committed;
+     * the engine unregisters and frees the run there. */
+    void (*on_finished)(void *ud, run *r);
+    void *ud;
+} run_env;
+
+typedef struct run_init {
+    const char *id;
+    const char *session_id;
+    const char *continues; /* previous run for a continue, else NULL */
+    const mode *mode;
+    json_t *history;             /* OpenAI-form messages; reference stolen */
+    size_t keep_from;            /* index of the run's user message in history */
+    const char *user_message_id; /* the stored user message, or NULL (continue) */
+    const char *user_message;
+    int64_t started_wall_ms;
+} run_init;
+
+run *run_new(const run_env *env, const run_init *init);
+void run_free(run *r);
+
+/* Records the user message and run_started events and starts step 1. */
+void run_begin(run *r);
+
+/* Callback with the run object (contract 3.2), borrowed. */
+typedef void (*run_object_cb)(void *ud, const json_t *run);
+
+/* Ends the run with reason (user_stopped, interrupted) and detail; cb (may
+ * be NULL) gets the stopped run once run_stopped is committed. */
+void run_stop(run *r, stop_reason reason, const char *detail, run_object_cb cb, void *ud);
+
+/* A mode change mid-run: new limits and guard thresholds at once. */
+void run_set_mode(run *r, const mode *m);
+
+/* The run object as it stands now; a new reference. */
+json_t *run_to_json(const run *r);
+const char *run_get_id(const run *r);
+const char *run_get_session_id(const run *r);
+bool run_is_finishing(const run *r);
+
+#endif
