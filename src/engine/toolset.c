@@ -1,0 +1,175 @@
+/*
+ * toolset: the tools of every source in one list, found by the name the
+ * model sees. The toolset only routes: each call goes to the source that
+ * offers the tool, and each handle back to the source that made it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/tool_source.h"
+#include "lib/buf.h"
+#include "lib/xmalloc.h"
+
+#define TOOL_NAME_MAX 64 /* the longest function name OpenAI-style APIs accept */
+
+struct toolset {
+    struct event_base *base;
+    tool_source **sources;
+    size_t nsources;
+};
+
+const char *tool_status_name(tool_status s)
+{
+    switch (s) {
+    case TOOL_OK:
+        return "ok";
+    case TOOL_ERROR:
+        return "error";
+    case TOOL_TIMEOUT:
+        return "timeout";
+    case TOOL_CANCELLED:
+        return "cancelled";
+    }
+    return "error";
+}
+
+toolset *toolset_new(struct event_base *base)
+{
+    toolset *ts = xcalloc(1, sizeof *ts);
+    ts->base = base;
+    toolset_add_source(ts, tool_builtin_new(base));
+    return ts;
+}
+
+void toolset_add_source(toolset *ts, tool_source *src)
+{
+    ts->sources = xrealloc(ts->sources, (ts->nsources + 1) * sizeof *ts->sources);
+    ts->sources[ts->nsources++] = src;
+}
+
+void toolset_free(toolset *ts)
+{
+    if (!ts) return;
+    for (size_t i = 0; i < ts->nsources; i++) ts->sources[i]->ops->free(ts->sources[i]);
+    free(ts->sources);
+    free(ts);
+}
+
+size_t toolset_count(const toolset *ts)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ts->nsources; i++) n += ts->sources[i]->ops->count(ts->sources[i]);
+    return n;
+}
+
+const tool_def *toolset_get(const toolset *ts, size_t i)
+{
+    for (size_t s = 0; s < ts->nsources; s++) {
+        size_t n = ts->sources[s]->ops->count(ts->sources[s]);
+        if (i < n) return ts->sources[s]->ops->get(ts->sources[s], i);
+        i -= n;
+    }
+    return NULL;
+}
+
+/* Finds the first tool named model_name: its source and its index there. */
+static int toolset__locate(const toolset *ts, const char *model_name, tool_source **src,
+                           size_t *index)
+{
+    if (!model_name) return -1;
+    for (size_t s = 0; s < ts->nsources; s++) {
+        tool_source *source = ts->sources[s];
+        size_t n = source->ops->count(source);
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(source->ops->get(source, i)->name, model_name) == 0) {
+                *src = source;
+                *index = i;
+                return 0;
+            }
+        }
+    }
+    return -1;
+}
+
+const tool_def *toolset_find(const toolset *ts, const char *model_name)
+{
+    tool_source *src;
+    size_t i;
+    if (toolset__locate(ts, model_name, &src, &i) < 0) return NULL;
+    return src->ops->get(src, i);
+}
+
+/* A hidden duplicate name is left out, as toolset_find would never reach it. */
+json_t *toolset_openai_tools(const toolset *ts)
+{
+    json_t *tools = json_array();
+    size_t n = toolset_count(ts);
+    for (size_t i = 0; i < n; i++) {
+        const tool_def *d = toolset_get(ts, i);
+        if (toolset_find(ts, d->name) != d) continue;
+        json_t *fn = json_object();
+        json_object_set_new(fn, "name", json_string(d->name));
+        json_object_set_new(fn, "description", json_string(d->description));
+        json_object_set(fn, "parameters", d->input_schema);
+        json_t *tool = json_object();
+        json_object_set_new(tool, "type", json_string("function"));
+        json_object_set_new(tool, "function", fn);
+        json_array_append_new(tools, tool);
+    }
+    return tools;
+}
+
+void tool__done_error(const tool_callbacks *cb, void *ud, const char *msg)
+{
+    tool_result r = {.status = TOOL_ERROR, .text = msg, .text_len = strlen(msg), .error = msg};
+    cb->on_done(ud, &r);
+}
+
+tool_call *toolset_call(toolset *ts, const char *model_name, const json_t *arguments,
+                        int64_t timeout_ms, const tool_callbacks *cb, void *ud)
+{
+    tool_source *src;
+    size_t i;
+    if (toolset__locate(ts, model_name, &src, &i) < 0) {
+        char *msg = xasprintf("unknown tool '%s'", model_name ? model_name : "");
+        tool__done_error(cb, ud, msg);
+        free(msg);
+        return NULL;
+    }
+    return src->ops->call(src, i, arguments, timeout_ms, cb, ud);
+}
+
+void tool_call_cancel(tool_call *c)
+{
+    if (c) c->source->ops->cancel(c);
+}
+
+/* Appends the characters of s, each outside [A-Za-z0-9_-] as one '_', for as
+ * long as the buffer's cap allows. The bytes of a UTF-8 sequence after its
+ * first one are dropped, so a character becomes a single '_'. */
+static void tool__append_sanitized(buf *b, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char c = (char)*p;
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-';
+        bool continuation = (*p & 0xc0) == 0x80 && p != (const unsigned char *)s && p[-1] >= 0x80;
+        if (continuation) continue;
+        if (buf_append_char(b, ok ? c : '_') < 0) return;
+    }
+}
+
+char *tool_model_name(const char *server, const char *tool)
+{
+    buf b;
+    buf_init(&b, TOOL_NAME_MAX);
+    if (server) {
+        tool__append_sanitized(&b, server);
+        /* One byte at a time, so the cut falls at exactly 64 bytes even
+         * inside the separator. */
+        buf_append_char(&b, '_');
+        buf_append_char(&b, '_');
+    }
+    tool__append_sanitized(&b, tool ? tool : "");
+    return buf_detach(&b, NULL);
+}
