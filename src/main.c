@@ -33,6 +33,19 @@ static const command commands[] = {
      "and prints each version applied. `serve` does this by itself at start.\n\n"
      "Example:\n  chatplane migrate --db postgres://chatplane@127.0.0.1/chatplane\n",
      cmd_migrate, flags_db},
+    {"ask", "chatplane ask [--mode M] [--session ID] [--json] MESSAGE",
+     "run one turn in-process and print the answer",
+     "Runs one turn with the configured model, tools and database, without a\n"
+     "server. The answer streams to stdout; status, tool calls, guardrail\n"
+     "warnings, budget and the stop reason go to stderr. MESSAGE - reads the\n"
+     "message from stdin.\n\n"
+     "  --mode M       quick, standard or deep (default: the session's mode)\n"
+     "  --session ID   continue this session instead of starting a new one\n"
+     "  --json         print every event of the run as one JSON line on stdout\n\n"
+     "Exit status: 0 completed, 3 stopped by a budget or guardrail, 4 stopped\n"
+     "by Ctrl-C (user_stopped), 1 any other error, 2 a usage error.\n\n"
+     "Examples:\n  chatplane ask 'what is 6*7?'\n  echo 'demo loop' | chatplane ask --json -\n",
+     cmd_ask, flags_db},
     {"--version", "chatplane --version", "print the version and exit",
      "Prints \"chatplane VERSION\" on standard output.\n", cmd_version, NULL},
 };

@@ -29,7 +29,8 @@ json_t *objects_session(const store_session *s, const store_run *last_run)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", objects__str(s->id));
-    json_object_set_new(o, "title", objects__str(s->title));
+    /* A session keeps an empty title until its first message names it. */
+    json_object_set_new(o, "title", json_string(s->title && *s->title ? s->title : "New chat"));
     json_object_set_new(o, "mode", objects__str(s->mode));
     json_object_set_new(o, "status", objects__str(s->status));
     json_object_set_new(o, "active_run_id", objects__str(s->active_run_id));

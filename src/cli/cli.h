@@ -28,5 +28,6 @@ int cli_fail(const char *name, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 int cmd_migrate(int argc, char **argv);
+int cmd_ask(int argc, char **argv);
 
 #endif

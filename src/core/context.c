@@ -66,12 +66,12 @@ json_t *context_tool(const char *tool_call_id, const char *content, size_t len)
     return m;
 }
 
-char *context_budget_note(const budget *b, int64_t now_ms)
+char *context_budget_note(const budget *b, int64_t step, int64_t now_ms)
 {
     buf out;
     buf_init(&out, 256);
     const mode_limits *l = &b->limits;
-    buf_printf(&out, "step %lld", (long long)(b->usage.steps + 1));
+    buf_printf(&out, "step %lld", (long long)step);
     if (l->steps != MODE_UNLIMITED) buf_printf(&out, " of %lld", (long long)l->steps);
     bool left = false;
     if (l->seconds != MODE_UNLIMITED) {

@@ -43,10 +43,11 @@ json_t *context_build(const context_params *p, int64_t *est_tokens);
  * rounded up. */
 int64_t context_estimate_tokens(const json_t *v);
 
-/* "step 3 of 10, 95 s, 12 tool calls left": the step about to start, and
- * what is left of seconds and tool calls; unlimited dimensions are left
- * out ("step 3"). Returns a new string. */
-char *context_budget_note(const budget *b, int64_t now_ms);
+/* "step 3 of 10, 95 s, 12 tool calls left": the step being called (a
+ * retried call keeps its step number), and what is left of seconds and tool
+ * calls; unlimited dimensions are left out ("step 3"). Returns a new
+ * string. */
+char *context_budget_note(const budget *b, int64_t step, int64_t now_ms);
 
 /* Message constructors in OpenAI form; each returns a new object. */
 json_t *context_user(const char *content);

@@ -27,6 +27,7 @@ struct engine {
     engine_entry *runs;
     size_t active;
     size_t starting; /* start jobs in flight */
+    recorder rec;
     bool closing;
 };
 
@@ -86,9 +87,11 @@ size_t engine_active_count(const engine *e)
     return e->active;
 }
 
-static void engine__on_finished(void *ud, run *r)
+static void engine__on_finished(void *ud, run *r, int status)
 {
     engine *e = ud;
+    if (e->d.on_run_finished)
+        e->d.on_run_finished(e->d.ud, run_get_session_id(r), run_get_id(r), status);
     for (engine_entry **p = &e->runs; *p; p = &(*p)->next) {
         if ((*p)->r == r) {
             engine_entry *x = *p;
@@ -316,8 +319,14 @@ static void engine__start_done(void *arg)
     size_t keep_from = 0;
     json_t *history =
         engine__history(j->msgs, j->nmsgs, j->message ? j->message_id : NULL, &keep_from);
-    run_env env = {e->d.base, e->d.log,         e->d.model,          e->d.tools,
-                   e->d.cfg,  e->d.instance_id, engine__on_finished, e};
+    run_env env = {.base = e->d.base,
+                   .rec = &e->rec,
+                   .model = e->d.model,
+                   .tools = e->d.tools,
+                   .cfg = e->d.cfg,
+                   .instance_id = e->d.instance_id,
+                   .on_finished = engine__on_finished,
+                   .ud = e};
     run_init init = {
         .id = j->run_id,
         .session_id = j->session_id,
@@ -449,10 +458,32 @@ void engine_session_mode_changed(engine *e, const char *session_id, const char *
 
 /* ---- life cycle ---- */
 
+/* A write of a run failed (a read-only or full disk, a lost database): the
+ * run cannot go on being recorded, so it stops. Its last write will most
+ * likely fail too; the run still ends and its session is recovered at the
+ * next start. */
+static void engine__write_failed(void *ud, const char *run_id, int status)
+{
+    engine *e = ud;
+    for (engine_entry *x = e->runs; x; x = x->next) {
+        if (strcmp(run_get_id(x->r), run_id) != 0) continue;
+        if (!run_is_finishing(x->r)) {
+            LOG(LOG_ERROR, "a write of the run failed; stopping it", "run_id=%s status=%d", run_id,
+                status);
+            run_stop(x->r, STOP_INTERRUPTED, "the database refused a write, so the run stopped",
+                     NULL, NULL);
+        }
+        return;
+    }
+}
+
 engine *engine_new(const engine_deps *deps)
 {
     engine *e = xcalloc(1, sizeof *e);
     e->d = *deps;
+    e->rec.log = deps->log;
+    e->rec.on_fail = engine__write_failed;
+    e->rec.ud = e;
     engine_load_modes(e, mode_presets(), MODE_PRESET_COUNT);
     return e;
 }

@@ -34,6 +34,10 @@ typedef struct engine_deps {
     toolset *tools;
     const config *cfg;
     const char *instance_id;
+    /* Called (may be NULL) when a run has ended and its last write is done,
+     * whether or not that write succeeded (status < 0: it failed). */
+    void (*on_run_finished)(void *ud, const char *session_id, const char *run_id, int status);
+    void *ud;
 } engine_deps;
 
 engine *engine_new(const engine_deps *deps);

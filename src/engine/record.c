@@ -16,24 +16,40 @@ static json_t *record__ref(json_t *v)
     return v ? json_deep_copy(v) : NULL;
 }
 
+/* Every row-carrying op keeps the recorder next to its row copy, so that
+ * its done callback can report a failure. */
+static void record__failed(recorder *rec, const evt *ev, const char *run_id, int status)
+{
+    if (status >= 0 || !rec->on_fail) return;
+    const char *id = ev && ev->run_id ? ev->run_id : run_id;
+    if (id) rec->on_fail(rec->ud, id, status);
+}
+
 /* ---- messages ---- */
+
+typedef struct record__message_arg {
+    store_message row;
+    recorder *rec;
+} record__message_arg;
 
 static int record__message_apply(store *s, void *arg)
 {
-    return store_message_insert(s, arg);
+    return store_message_insert(s, &((record__message_arg *)arg)->row);
 }
 
 static void record__message_done(void *arg, evt *ev, int status)
 {
-    (void)ev;
-    (void)status;
-    store_message_cleanup(arg);
-    free(arg);
+    record__message_arg *a = arg;
+    record__failed(a->rec, ev, a->row.run_id, status);
+    store_message_cleanup(&a->row);
+    free(a);
 }
 
-void record_message(eventlog *log, const store_message *m, evt *ev)
+void record_message(recorder *rec, const store_message *m, evt *ev)
 {
-    store_message *c = xcalloc(1, sizeof *c);
+    record__message_arg *a = xcalloc(1, sizeof *a);
+    a->rec = rec;
+    store_message *c = &a->row;
     c->id = record__dup(m->id);
     c->session_id = record__dup(m->session_id);
     c->run_id = record__dup(m->run_id);
@@ -43,15 +59,22 @@ void record_message(eventlog *log, const store_message *m, evt *ev)
     c->tool_calls = record__ref(m->tool_calls);
     c->partial = m->partial;
     c->created_ms = m->created_ms;
-    eventlog_op op = {record__message_apply, record__message_done, c, ev};
-    eventlog_submit(log, &op);
+    eventlog_op op = {record__message_apply, record__message_done, a, ev};
+    eventlog_submit(rec->log, &op);
 }
 
 /* ---- tool executions ---- */
 
-static store_tool_exec *record__tool_copy(const store_tool_exec *t)
+typedef struct record__tool_arg {
+    store_tool_exec row;
+    recorder *rec;
+} record__tool_arg;
+
+static record__tool_arg *record__tool_copy(recorder *rec, const store_tool_exec *t)
 {
-    store_tool_exec *c = xcalloc(1, sizeof *c);
+    record__tool_arg *a = xcalloc(1, sizeof *a);
+    a->rec = rec;
+    store_tool_exec *c = &a->row;
     c->id = record__dup(t->id);
     c->session_id = record__dup(t->session_id);
     c->run_id = record__dup(t->run_id);
@@ -65,37 +88,37 @@ static store_tool_exec *record__tool_copy(const store_tool_exec *t)
     c->started_ms = t->started_ms;
     c->finished_ms = t->finished_ms;
     c->duration_ms = t->duration_ms;
-    return c;
+    return a;
 }
 
 static int record__tool_insert_apply(store *s, void *arg)
 {
-    return store_tool_exec_insert(s, arg);
+    return store_tool_exec_insert(s, &((record__tool_arg *)arg)->row);
 }
 
 static int record__tool_finish_apply(store *s, void *arg)
 {
-    return store_tool_exec_finish(s, arg);
+    return store_tool_exec_finish(s, &((record__tool_arg *)arg)->row);
 }
 
 static void record__tool_done(void *arg, evt *ev, int status)
 {
-    (void)ev;
-    (void)status;
-    store_tool_exec_cleanup(arg);
-    free(arg);
+    record__tool_arg *a = arg;
+    record__failed(a->rec, ev, a->row.run_id, status);
+    store_tool_exec_cleanup(&a->row);
+    free(a);
 }
 
-void record_tool_started(eventlog *log, const store_tool_exec *t, evt *ev)
+void record_tool_started(recorder *rec, const store_tool_exec *t, evt *ev)
 {
-    eventlog_op op = {record__tool_insert_apply, record__tool_done, record__tool_copy(t), ev};
-    eventlog_submit(log, &op);
+    eventlog_op op = {record__tool_insert_apply, record__tool_done, record__tool_copy(rec, t), ev};
+    eventlog_submit(rec->log, &op);
 }
 
-void record_tool_finished(eventlog *log, const store_tool_exec *t, evt *ev)
+void record_tool_finished(recorder *rec, const store_tool_exec *t, evt *ev)
 {
-    eventlog_op op = {record__tool_finish_apply, record__tool_done, record__tool_copy(t), ev};
-    eventlog_submit(log, &op);
+    eventlog_op op = {record__tool_finish_apply, record__tool_done, record__tool_copy(rec, t), ev};
+    eventlog_submit(rec->log, &op);
 }
 
 /* ---- runs ---- */
@@ -127,7 +150,7 @@ static void record__run_done(void *arg, evt *ev, int status)
     free(a);
 }
 
-void record_run(eventlog *log, const store_run *r, evt *ev, void (*done)(void *ud, int status),
+void record_run(recorder *rec, const store_run *r, evt *ev, void (*done)(void *ud, int status),
                 void *ud)
 {
     record__run_arg *a = xcalloc(1, sizeof *a);
@@ -151,10 +174,16 @@ void record_run(eventlog *log, const store_run *r, evt *ev, void (*done)(void *u
     a->done = done;
     a->ud = ud;
     eventlog_op op = {record__run_apply, record__run_done, a, ev};
-    eventlog_submit(log, &op);
+    eventlog_submit(rec->log, &op);
 }
 
-void record_event(eventlog *log, evt *ev)
+static void record__event_done(void *arg, evt *ev, int status)
 {
-    eventlog_append(log, ev);
+    record__failed(arg, ev, NULL, status);
+}
+
+void record_event(recorder *rec, evt *ev)
+{
+    eventlog_op op = {NULL, record__event_done, rec, ev};
+    eventlog_submit(rec->log, &op);
 }

@@ -11,13 +11,21 @@
 #include "store/eventlog.h"
 #include "store/store.h"
 
-void record_event(eventlog *log, evt *ev);
-void record_message(eventlog *log, const store_message *m, evt *ev);
-void record_tool_started(eventlog *log, const store_tool_exec *t, evt *ev);
-void record_tool_finished(eventlog *log, const store_tool_exec *t, evt *ev);
+/* Where writes go, and who hears of a write that failed (on the loop, with
+ * the run it belonged to), so that a run that cannot write stops. */
+typedef struct recorder {
+    eventlog *log;
+    void (*on_fail)(void *ud, const char *run_id, int status);
+    void *ud;
+} recorder;
+
+void record_event(recorder *rec, evt *ev);
+void record_message(recorder *rec, const store_message *m, evt *ev);
+void record_tool_started(recorder *rec, const store_tool_exec *t, evt *ev);
+void record_tool_finished(recorder *rec, const store_tool_exec *t, evt *ev);
 /* Writes the run row and, when the run has stopped, releases its session.
  * done (may be NULL) runs on the loop after commit with the status. */
-void record_run(eventlog *log, const store_run *r, evt *ev, void (*done)(void *ud, int status),
+void record_run(recorder *rec, const store_run *r, evt *ev, void (*done)(void *ud, int status),
                 void *ud);
 
 #endif

@@ -105,7 +105,7 @@ static evt_origin run__origin(const run *r)
 
 static void run__emit(run *r, evt *ev)
 {
-    record_event(r->env.log, ev);
+    record_event(r->env.rec, ev);
 }
 
 static void run__status(run *r, run_status s, const char *detail)
@@ -188,7 +188,7 @@ static void run__record_message(run *r, const char *message_id, const char *role
         .partial = partial,
         .created_ms = o.ts_ms,
     };
-    record_message(r->env.log, &m,
+    record_message(r->env.rec, &m,
                    evt_message(&o, message_id, role, content, tool_calls, tool_call_id, partial));
 }
 
@@ -416,9 +416,9 @@ static void run__on_model_done(void *ud, const llm_result *res)
 static const llm_callbacks run__llm_cb = {run__on_text, run__on_model_done};
 
 /* Builds the messages of this step's call; returns a new array. */
-static json_t *run__messages(run *r, bool with_tools, int64_t *est)
+static json_t *run__messages(run *r, bool with_tools, int64_t step, int64_t *est)
 {
-    char *note = context_budget_note(&r->budget, clock_mono_ms());
+    char *note = context_budget_note(&r->budget, step, clock_mono_ms());
     json_t *notes = json_deep_copy(r->notes);
     if (!with_tools) json_array_append_new(notes, json_string(CONTEXT_WRAP_UP_NOTE));
     const char *sys =
@@ -442,7 +442,7 @@ static void run__call_model(run *r)
 {
     int64_t est = 0;
     bool with_tools = !r->wrap_up && json_array_size(r->tools) > 0;
-    json_t *messages = run__messages(r, !r->wrap_up, &est);
+    json_t *messages = run__messages(r, !r->wrap_up, r->budget.usage.steps, &est);
     r->est_prompt_tokens = est;
     llm_request req = {
         .messages = messages,
@@ -466,7 +466,7 @@ static void run__step(run *r)
 {
     if (r->phase == PHASE_DONE) return;
     int64_t now = clock_mono_ms(), est = 0;
-    json_t *probe = run__messages(r, true, &est);
+    json_t *probe = run__messages(r, true, r->budget.usage.steps + 1, &est);
     json_decref(probe);
     budget_decision d = budget_check_step(&r->budget, now, est);
     if (d.verdict == BUDGET_STOP) {
@@ -548,7 +548,7 @@ static bool run__tool_finished(run *r, tool_status st, const char *text, size_t 
     t.finished_ms = now_wall;
     t.duration_ms = duration;
     evt_origin o = run__origin(r);
-    record_tool_finished(r->env.log, &t,
+    record_tool_finished(r->env.rec, &t,
                          evt_tool_finished(&o, r->exec_id, r->exec_step, t.server, t.tool, status,
                                            stored, error, duration));
 
@@ -563,15 +563,15 @@ static bool run__tool_finished(run *r, tool_status st, const char *text, size_t 
     }
     free(stored);
 
-    bool go_on = true;
-    if (st != TOOL_CANCELLED) {
-        guard_verdict v[GUARD_MAX_VERDICTS];
-        size_t n = guard_on_tool_result(r->guard, r->exec_step, r->exec_name, r->exec_args, status,
-                                        error && st != TOOL_OK ? error : text, v);
-        go_on = run__apply_verdicts(r, v, n);
-    }
+    /* The execution is over before the verdicts apply: a stop they cause
+     * must not find it still in flight. */
+    guard_verdict v[GUARD_MAX_VERDICTS];
+    size_t n = 0;
+    if (st != TOOL_CANCELLED)
+        n = guard_on_tool_result(r->guard, r->exec_step, r->exec_name, r->exec_args, status,
+                                 error && st != TOOL_OK ? error : text, v);
     run__clear_exec(r);
-    return go_on;
+    return run__apply_verdicts(r, v, n);
 }
 
 static void run__on_tool_progress(void *ud, double progress, double total, const char *message)
@@ -646,7 +646,7 @@ static void run__next_tool(run *r)
     run__tool_row(r, &t, "running", NULL, 0, NULL);
     evt_origin o = run__origin(r);
     record_tool_started(
-        r->env.log, &t,
+        r->env.rec, &t,
         evt_tool_started(&o, r->exec_id, r->exec_step, t.server, t.tool, r->exec_args));
     char detail[160];
     snprintf(detail, sizeof detail, "running %s", c->name);
@@ -681,7 +681,7 @@ static void run__committed(void *ud, int status)
     }
     r->waiters = NULL;
     json_decref(obj);
-    r->env.on_finished(r->env.ud, r);
+    r->env.on_finished(r->env.ud, r, status);
 }
 
 /* Aborts what is in flight and keeps what it produced so far. */
@@ -729,7 +729,7 @@ static void run__finish(run *r, stop_reason reason, char *detail, bool wrapped_u
     evt_origin o = run__origin(r);
     evt *ev = evt_run_stopped(&o, reason, r->detail, row.recovery_suggestion, row.actions,
                               wrapped_up, &r->budget.usage);
-    record_run(r->env.log, &row, ev, run__committed, r);
+    record_run(r->env.rec, &row, ev, run__committed, r);
     run__row_release(&row);
     LOG(LOG_INFO, "run stopped", "run_id=%s session_id=%s reason=%s", r->id, r->session_id,
         stop_reason_name(reason));

@@ -22,6 +22,7 @@
 #include "core/mode.h"
 #include "core/stop.h"
 #include "engine/llm.h"
+#include "engine/record.h"
 #include "engine/tool.h"
 #include "store/eventlog.h"
 
@@ -32,14 +33,15 @@ typedef struct run run;
 /* What a run uses from the engine; everything borrowed and outliving it. */
 typedef struct run_env {
     struct event_base *base;
-    eventlog *log;
+    recorder *rec;
     llm *model;
     toolset *tools;
     const config *cfg;
     const char *instance_id;
-    /* Called on the loop once the run's run_stopped event is committed;
-     * the engine unregisters and frees the run there. */
-    void (*on_finished)(void *ud, run *r);
+    /* Called on the loop once the run's run_stopped event is committed
+     * (status 0) or failed to be (status < 0); the engine unregisters and
+     * frees the run there. */
+    void (*on_finished)(void *ud, run *r, int status);
     void *ud;
 } run_env;
 

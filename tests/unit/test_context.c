@@ -113,16 +113,16 @@ static void test_budget_note(void **state)
     budget_init(&b, &l, NULL, 1000);
     b.usage.steps = 2;
     b.usage.tool_calls = 3;
-    char *s = context_budget_note(&b, 1000 + 25500);
+    char *s = context_budget_note(&b, 3, 1000 + 25500);
     assert_string_equal(s, "step 3 of 10, 94 s, 12 tool calls left");
     free(s);
     b.usage.tool_calls = 14;
-    s = context_budget_note(&b, 1000 + 200000);
+    s = context_budget_note(&b, 3, 1000 + 200000);
     assert_string_equal(s, "step 3 of 10, 0 s, 1 tool call left");
     free(s);
     const mode_limits open = {-1, -1, -1, -1, -1, -1};
     budget_set_limits(&b, &open);
-    s = context_budget_note(&b, 0);
+    s = context_budget_note(&b, 3, 0);
     assert_string_equal(s, "step 3");
     free(s);
 }

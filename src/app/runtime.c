@@ -1,0 +1,154 @@
+#include "app/runtime.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/log.h"
+
+#define RUNTIME_POOL_THREADS 2
+
+static void runtime__on_log_fd(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    eventlog_drain(arg);
+}
+
+static void runtime__on_pool_fd(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    dbpool_drain(arg);
+}
+
+static void runtime__publish(void *ud, evt *ev)
+{
+    runtime *rt = ud;
+    if (rt->publish) rt->publish(rt->publish_ud, ev);
+}
+
+static void runtime__migrated(void *ud, int version, const char *name)
+{
+    (void)ud;
+    LOG(LOG_INFO, "migration applied", "version=%d name=%s", version, name);
+}
+
+/* The modes: the stored ones, with the config file's "modes" overrides. */
+static int runtime__load_modes(runtime *rt, char *err, size_t errlen)
+{
+    mode *modes = NULL;
+    size_t n = 0;
+    if (store_mode_list(rt->db, &modes, &n) < 0) {
+        snprintf(err, errlen, "cannot read the modes: %s", store_errmsg(rt->db));
+        return -1;
+    }
+    const char *name;
+    json_t *over;
+    json_object_foreach(rt->cfg->modes, name, over)
+    {
+        mode *m = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(modes[i].name, name) == 0) m = &modes[i];
+        char prefix[MODE_NAME_MAX + 16], msg[256];
+        snprintf(prefix, sizeof prefix, "modes.%s", name);
+        if (!m || !json_is_object(over) ||
+            mode_limits_apply_json(&m->limits, over, prefix, msg, sizeof msg) != 0) {
+            snprintf(err, errlen, "config key 'modes.%s': %s", name,
+                     !m                      ? "no such mode"
+                     : !json_is_object(over) ? "must be an object"
+                                             : msg);
+            free(modes);
+            return -1;
+        }
+    }
+    engine_load_modes(rt->engine, modes, n);
+    free(modes);
+    return 0;
+}
+
+int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
+                  const runtime_options *opt, char *err, size_t errlen)
+{
+    memset(rt, 0, sizeof *rt);
+    rt->cfg = cfg;
+    rt->base = base;
+    rt->publish = opt->publish;
+    rt->publish_ud = opt->publish_ud;
+    id_new(rt->instance_id, "ins", clock_wall_ms());
+
+    if (store_open(cfg->db, &rt->db, err, errlen) != 0) goto fail;
+    if (store_migrate(rt->db, opt->announce ? runtime__migrated : NULL, NULL, err, errlen) != 0)
+        goto fail;
+    if (opt->recover) {
+        /* On SQLite only one server uses the file, so every run still marked
+         * running was left by a crash; PostgreSQL instances share the
+         * database and only runs whose owner stopped beating are orphans. */
+        int64_t stale =
+            db_get_kind(store_db(rt->db)) == DB_SQLITE ? INT64_MAX : clock_wall_ms() - 30000;
+        int n = store_recover_interrupted(rt->db, stale, clock_wall_ms());
+        if (n < 0) {
+            snprintf(err, errlen, "cannot recover interrupted runs: %s", store_errmsg(rt->db));
+            goto fail;
+        }
+        if (n > 0) LOG(LOG_WARN, "runs interrupted by a crash were stopped", "count=%d", n);
+    }
+    if (eventlog_start(cfg->db, runtime__publish, rt, &rt->log, err, errlen) != 0) goto fail;
+    if (dbpool_start(cfg->db, RUNTIME_POOL_THREADS, &rt->pool, err, errlen) != 0) goto fail;
+    rt->log_ev =
+        event_new(base, eventlog_fd(rt->log), EV_READ | EV_PERSIST, runtime__on_log_fd, rt->log);
+    rt->pool_ev =
+        event_new(base, dbpool_fd(rt->pool), EV_READ | EV_PERSIST, runtime__on_pool_fd, rt->pool);
+    event_add(rt->log_ev, NULL);
+    event_add(rt->pool_ev, NULL);
+
+    if (cfg->llm_base_url) {
+        rt->model = llm_openai_new(base, cfg->llm_base_url, cfg->llm_api_key,
+                                   cfg->llm_model ? cfg->llm_model : "default");
+        if (opt->announce)
+            LOG(LOG_INFO, "using an OpenAI-compatible model", "base_url=%s model=%s",
+                cfg->llm_base_url, cfg->llm_model ? cfg->llm_model : "default");
+    } else {
+        rt->model = llm_demo_new(base, cfg->demo_delay_ms);
+        if (opt->announce)
+            LOG(LOG_INFO, "using the demo brain: no llm.base_url configured",
+                "hint=\"set CHATPLANE_LLM_URL to an OpenAI-compatible endpoint\"");
+    }
+    rt->tools = toolset_new(base);
+    engine_deps deps = {base,           rt->log, rt->pool,        rt->model,
+                        rt->tools,      cfg,     rt->instance_id, opt->on_run_finished,
+                        opt->publish_ud};
+    rt->engine = engine_new(&deps);
+    if (runtime__load_modes(rt, err, errlen) != 0) goto fail;
+    return 0;
+fail:
+    runtime_stop(rt);
+    return -1;
+}
+
+void runtime_stop(runtime *rt)
+{
+    if (rt->engine) engine_shutdown(rt->engine);
+    if (rt->pool) {
+        dbpool_stop(rt->pool);
+        rt->pool = NULL;
+    }
+    if (rt->engine) {
+        engine_free(rt->engine);
+        rt->engine = NULL;
+    }
+    if (rt->log) {
+        eventlog_stop(rt->log);
+        rt->log = NULL;
+    }
+    if (rt->log_ev) event_free(rt->log_ev);
+    if (rt->pool_ev) event_free(rt->pool_ev);
+    rt->log_ev = rt->pool_ev = NULL;
+    toolset_free(rt->tools);
+    rt->tools = NULL;
+    llm_free(rt->model);
+    rt->model = NULL;
+    store_close(rt->db);
+    rt->db = NULL;
+}

@@ -1,0 +1,54 @@
+/*
+ * runtime: everything a run needs, started on one event loop: the store
+ * (migrated), the writer thread, the read pool, the model provider, the
+ * tools and the engine. `serve` puts the HTTP server in front of it; `ask`
+ * drives one run in-process. Both start and stop it the same way.
+ */
+#ifndef CHATPLANE_RUNTIME_H
+#define CHATPLANE_RUNTIME_H
+
+#include <stdbool.h>
+
+#include "app/config.h"
+#include "engine/engine.h"
+#include "lib/id.h"
+#include "store/dbpool.h"
+#include "store/eventlog.h"
+#include "store/store.h"
+
+struct event_base;
+struct event;
+
+typedef struct runtime {
+    const config *cfg;
+    struct event_base *base;
+    store *db; /* the loop thread's own connection, for start-up work */
+    eventlog *log;
+    dbpool *pool;
+    llm *model;
+    toolset *tools;
+    engine *engine;
+    char instance_id[ID_MAX];
+    struct event *log_ev, *pool_ev;
+    eventlog_publish_cb publish; /* where committed events go (the hub, ask's view) */
+    void *publish_ud;
+} runtime;
+
+typedef struct runtime_options {
+    bool recover;  /* stop runs left running by a crash (serve at start-up) */
+    bool announce; /* log migrations and the model provider */
+    eventlog_publish_cb publish;
+    void *publish_ud;
+    /* Passed to the engine (engine_deps.on_run_finished); may be NULL. */
+    void (*on_run_finished)(void *ud, const char *session_id, const char *run_id, int status);
+} runtime_options;
+
+/* Starts the runtime. On failure returns -1 with err naming the problem
+ * (the database URL with its password masked and the reason), and
+ * everything started so far is stopped again. */
+int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
+                  const runtime_options *opt, char *err, size_t errlen);
+/* Interrupts active runs, commits their last events and stops everything. */
+void runtime_stop(runtime *rt);
+
+#endif
