@@ -29,6 +29,8 @@ MAIN_SRC := src/main.c
 OBJ      := $(SRC:%.c=$(O)/%.o)
 MAIN_OBJ := $(MAIN_SRC:%.c=$(O)/%.o)
 LIB      := $(O)/libchatplane.a
+MIGRATIONS := $(sort $(wildcard migrations/*/*.sql))
+GEN_OBJ  := $(O)/gen/migrations.o
 BIN      := $(O)/chatplane
 
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
@@ -36,7 +38,7 @@ UNIT_BINS := $(UNIT_SRC:%.c=$(O)/%)
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all run test unit unit-asan coverage format format-check install clean deps deps-test
+.PHONY: all run test unit unit-asan store-tests store-tests-asan store-test-bins coverage format format-check install clean deps deps-test
 
 all: $(BIN)
 
@@ -44,10 +46,22 @@ $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(LIB): $(OBJ)
+$(LIB): $(OBJ) $(GEN_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	$(AR) rcs $@ $^
+
+# Files compiled into the binary: tools/embed writes them as a C table.
+$(O)/tools/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+$(O)/gen/migrations.c: $(MIGRATIONS) $(O)/tools/embed
+	@mkdir -p $(dir $@)
+	$(O)/tools/embed migrations_files $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+$(O)/gen/%.o: $(O)/gen/%.c
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BIN): $(MAIN_OBJ) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -57,6 +71,21 @@ $(O)/tests/unit/%: tests/unit/%.c $(LIB)
 	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(TEST_LDLIBS) $(LDLIBS)
 
 unit-bins: $(UNIT_BINS)
+
+# The store suite: tests/store/*.c against a real database, and the crash
+# test script, which finds kill_writer beside it.
+STORE_TEST_BINS := $(patsubst %.c,$(O)/%,$(sort $(wildcard tests/store/*.c))) \
+                   $(O)/tests/store/test_kill.sh
+
+$(O)/tests/store/%: tests/store/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(TEST_LDLIBS) $(LDLIBS)
+
+$(O)/tests/store/%.sh: tests/store/%.sh
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+store-test-bins: $(STORE_TEST_BINS)
 
 deps:
 	@scripts/install-deps build
@@ -74,6 +103,8 @@ test: deps-test
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) unit-asan
+	$(MAKE) store-tests
+	$(MAKE) store-tests-asan
 	@scripts/summary
 
 unit: unit-bins
@@ -83,6 +114,16 @@ unit-asan:
 	$(MAKE) O=build/asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" unit-bins
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  scripts/run-unit build/asan/tests/unit asan
+
+# The store suite on SQLite, a fresh file per test. CHATPLANE_TEST_DB_URL is
+# cleared here; a run against another database sets it on its own target.
+store-tests: store-test-bins
+	@env -u CHATPLANE_TEST_DB_URL scripts/run-unit $(O)/tests/store store-sqlite
+
+store-tests-asan:
+	$(MAKE) O=build/asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" store-test-bins
+	@env -u CHATPLANE_TEST_DB_URL ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1 scripts/run-unit build/asan/tests/store store-asan
 
 coverage: deps-test
 	rm -rf build/cov

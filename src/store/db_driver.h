@@ -36,6 +36,9 @@ struct db_result {
 };
 
 db_result *db__result_new(size_t rows, size_t cols);
+/* Appends a row of NULL cells (for drivers that learn the row count as they
+ * step) and returns its index. */
+size_t db__result_add_row(db_result *r);
 /* Copies len bytes of value (NULL for SQL NULL) into cell (row, col). */
 void db__result_set(db_result *r, size_t row, size_t col, const char *value, size_t len);
 

@@ -1,0 +1,343 @@
+/*
+ * db_sqlite: the SQLite driver behind db.h.
+ *
+ * Every connection runs in WAL mode with synchronous=NORMAL (a commit
+ * survives a killed process; only a power cut may lose the last ones),
+ * waits up to 5 s for a lock, and enforces foreign keys. Statements are
+ * prepared once and kept in a small cache keyed by their SQL text; the
+ * least recently used one is finalized when the cache is full.
+ *
+ * Two SQL functions make the store's SQL the same for both dialects:
+ * chatplane_ts(ms) turns Unix milliseconds into a stored time and
+ * chatplane_ms(t) turns a stored time back. SQLite stores times as integer
+ * milliseconds, so both are the identity here; PostgreSQL defines them in
+ * its first migration over timestamptz.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "lib/xmalloc.h"
+#include "store/db_driver.h"
+
+#define SQ_STMT_MAX        64
+#define SQ_BUSY_TIMEOUT_MS 5000
+
+typedef struct sq_stmt {
+    char *sql; /* the cache key; owned */
+    uint64_t hash;
+    sqlite3_stmt *stmt;
+    uint64_t used; /* the tick of the last use, for eviction */
+} sq_stmt;
+
+typedef struct sq_db {
+    db base;
+    sqlite3 *conn;
+    char *url_shown; /* owned */
+    sq_stmt cache[SQ_STMT_MAX];
+    size_t ncache;
+    uint64_t tick;
+} sq_db;
+
+static uint64_t sq_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Maps an extended SQLite result code to a DB_ERR_* code. */
+static int sq_code(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+        return (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+                   ? DB_ERR_CONFLICT
+                   : DB_ERR;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return DB_ERR_BUSY;
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+        return DB_ERR_FULL;
+    default:
+        return DB_ERR;
+    }
+}
+
+/* Records the connection's last error and returns its DB_ERR_* code. */
+static int sq_fail(sq_db *q)
+{
+    int rc = sqlite3_extended_errcode(q->conn);
+    db__set_error(&q->base, "%s", sqlite3_errmsg(q->conn));
+    return sq_code(rc);
+}
+
+static void sq_stmt_drop(sq_stmt *e)
+{
+    sqlite3_finalize(e->stmt);
+    free(e->sql);
+    memset(e, 0, sizeof *e);
+}
+
+/* The cache slot to fill: a free one, else the least recently used one,
+ * emptied. */
+static sq_stmt *sq_cache_slot(sq_db *q)
+{
+    if (q->ncache < SQ_STMT_MAX) return &q->cache[q->ncache++];
+    sq_stmt *old = &q->cache[0];
+    for (size_t i = 1; i < SQ_STMT_MAX; i++)
+        if (q->cache[i].used < old->used) old = &q->cache[i];
+    sq_stmt_drop(old);
+    return old;
+}
+
+static bool sq_blank(const char *s)
+{
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\n' && *s != '\t' && *s != '\r' && *s != ';') return false;
+    return true;
+}
+
+/*
+ * Finds sql in the cache or prepares it. One call runs one statement, so
+ * text after the first statement is refused rather than silently dropped.
+ */
+static int sq_prepare(sq_db *q, const char *sql, sqlite3_stmt **out)
+{
+    uint64_t hash = sq_hash(sql);
+    for (size_t i = 0; i < q->ncache; i++) {
+        sq_stmt *e = &q->cache[i];
+        if (e->hash == hash && strcmp(e->sql, sql) == 0) {
+            e->used = ++q->tick;
+            *out = e->stmt;
+            return 0;
+        }
+    }
+    sqlite3_stmt *st = NULL;
+    const char *tail = NULL;
+    if (sqlite3_prepare_v3(q->conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail) != SQLITE_OK)
+        return sq_fail(q);
+    if (!st || (tail && !sq_blank(tail))) {
+        sqlite3_finalize(st);
+        db__set_error(&q->base, "db_exec runs exactly one statement; use db_exec_script for "
+                                "a script");
+        return DB_ERR;
+    }
+    sq_stmt *e = sq_cache_slot(q);
+    e->sql = xstrdup(sql);
+    e->hash = hash;
+    e->stmt = st;
+    e->used = ++q->tick;
+    *out = st;
+    return 0;
+}
+
+static int sq_bind(sq_db *q, sqlite3_stmt *st, int n, const char *const *params)
+{
+    int want = sqlite3_bind_parameter_count(st);
+    if (want != n) {
+        db__set_error(&q->base, "the statement has %d placeholders but %d parameters were given",
+                      want, n);
+        return DB_ERR;
+    }
+    for (int i = 0; i < n; i++) {
+        int rc = params[i] ? sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_STATIC)
+                           : sqlite3_bind_null(st, i + 1);
+        if (rc != SQLITE_OK) return sq_fail(q);
+    }
+    return 0;
+}
+
+/* Copies the current row of st into a new row of r. */
+static void sq_copy_row(sqlite3_stmt *st, db_result *r)
+{
+    size_t row = db__result_add_row(r);
+    for (size_t c = 0; c < r->cols; c++) {
+        const unsigned char *v = sqlite3_column_text(st, (int)c);
+        db__result_set(r, row, c, (const char *)v, (size_t)sqlite3_column_bytes(st, (int)c));
+    }
+}
+
+/* Steps st to the end, collecting rows into a new *res when res is
+ * non-NULL. Returns the rows changed or a negative code. */
+static int sq_step_all(sq_db *q, sqlite3_stmt *st, db_result **res)
+{
+    db_result *r = res ? db__result_new(0, (size_t)sqlite3_column_count(st)) : NULL;
+    for (;;) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            if (r) sq_copy_row(st, r);
+        } else if (rc == SQLITE_DONE) {
+            break;
+        } else {
+            db_result_free(r);
+            return sq_fail(q);
+        }
+    }
+    if (res) *res = r;
+    return sqlite3_stmt_readonly(st) ? 0 : sqlite3_changes(q->conn);
+}
+
+/*
+ * A statement that fails on a full or read-only disk may roll the
+ * transaction back by itself; the caller's ROLLBACK then finds none, which
+ * is the state it asked for rather than an error.
+ */
+static bool sq_rollback_done(sq_db *q, const char *sql)
+{
+    return strcmp(sql, "ROLLBACK") == 0 && sqlite3_get_autocommit(q->conn);
+}
+
+static int sq_exec(db *d, const char *sql, int n, const char *const *params, db_result **res)
+{
+    sq_db *q = (sq_db *)d;
+    if (sq_rollback_done(q, sql)) {
+        if (res) *res = db__result_new(0, 0);
+        return 0;
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sq_prepare(q, sql, &st);
+    if (rc < 0) return rc;
+    rc = sq_bind(q, st, n, params);
+    if (rc == 0) rc = sq_step_all(q, st, res);
+    /* Reset at once: a statement left mid-way holds its read snapshot. */
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+static int sq_exec_script(db *d, const char *sql)
+{
+    sq_db *q = (sq_db *)d;
+    char *msg = NULL;
+    int rc = sqlite3_exec(q->conn, sql, NULL, NULL, &msg);
+    if (rc == SQLITE_OK) return 0;
+    db__set_error(d, "%s", msg ? msg : sqlite3_errmsg(q->conn));
+    sqlite3_free(msg);
+    return sq_code(sqlite3_extended_errcode(q->conn));
+}
+
+/* SQLite needs no lock of its own: the migration transaction (BEGIN
+ * IMMEDIATE) already excludes every other writer. */
+static int sq_lock_migrations(db *d)
+{
+    (void)d;
+    return 0;
+}
+
+static void sq_close(db *d)
+{
+    sq_db *q = (sq_db *)d;
+    for (size_t i = 0; i < q->ncache; i++) sq_stmt_drop(&q->cache[i]);
+    sqlite3_close_v2(q->conn);
+    free(q->url_shown);
+    free(q);
+}
+
+static const db_ops sq_ops = {
+    .exec = sq_exec,
+    .exec_script = sq_exec_script,
+    .lock_migrations = sq_lock_migrations,
+    .unlock_migrations = sq_lock_migrations,
+    .close = sq_close,
+};
+
+/* chatplane_ts and chatplane_ms: times are integer milliseconds already. */
+static void sq_fn_time(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+        sqlite3_result_null(ctx);
+    } else {
+        sqlite3_result_int64(ctx, sqlite3_value_int64(argv[0]));
+    }
+}
+
+static int sq_register_functions(sqlite3 *conn)
+{
+    const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+    int rc = sqlite3_create_function(conn, "chatplane_ts", 1, flags, NULL, sq_fn_time, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function(conn, "chatplane_ms", 1, flags, NULL, sq_fn_time, NULL, NULL);
+    return rc;
+}
+
+/*
+ * Applies the connection settings. WAL is the first statement that reads
+ * the file, so a file that is not a database fails here. A read-only file
+ * cannot switch to WAL; it stays readable, and writes fail later with
+ * DB_ERR_FULL.
+ */
+static int sq_configure(sq_db *q)
+{
+    sqlite3_extended_result_codes(q->conn, 1);
+    sqlite3_busy_timeout(q->conn, SQ_BUSY_TIMEOUT_MS);
+    if (sq_register_functions(q->conn) != SQLITE_OK) return sq_fail(q);
+    db_result *r = NULL;
+    int rc = sq_exec(&q->base, "PRAGMA journal_mode=WAL", 0, NULL, &r);
+    db_result_free(r);
+    if (rc < 0 && rc != DB_ERR_FULL) return rc;
+    rc = sq_exec_script(&q->base, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON");
+    return rc < 0 ? rc : 0;
+}
+
+/* Explains why path could not be opened, naming a missing directory. */
+static void sq_open_reason(const char *path, sqlite3 *conn, char *out, size_t outlen)
+{
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    struct stat stbuf;
+    if (slash && slash != dir) *slash = '\0';
+    if (slash && stat(dir, &stbuf) != 0 && errno == ENOENT) {
+        snprintf(out, outlen, "the directory %s does not exist", dir);
+    } else {
+        int sys = conn ? sqlite3_system_errno(conn) : 0;
+        char why[128] = "";
+        if (sys) strerror_r(sys, why, sizeof why);
+        snprintf(out, outlen, "%s%s%s", conn ? sqlite3_errmsg(conn) : "out of memory",
+                 *why ? ": " : "", why);
+    }
+    free(dir);
+}
+
+/*
+ * Opens (creating if needed) the database file at path, or an in-memory
+ * database for ":memory:". On failure err names url_shown and the reason.
+ */
+int db__sqlite_open(const char *path, const char *url_shown, db **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    sqlite3 *conn = NULL;
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &conn, flags, NULL) != SQLITE_OK) {
+        char why[DB_ERRMSG_MAX];
+        sq_open_reason(path, conn, why, sizeof why);
+        snprintf(err, errlen, "cannot open database %s: %s", url_shown, why);
+        sqlite3_close_v2(conn);
+        return DB_ERR;
+    }
+    sq_db *q = xcalloc(1, sizeof *q);
+    q->base.ops = &sq_ops;
+    q->base.kind = DB_SQLITE;
+    q->conn = conn;
+    q->url_shown = xstrdup(url_shown);
+    int rc = sq_configure(q);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot open database %s: %s", url_shown, q->base.errmsg);
+        sq_close(&q->base);
+        return rc;
+    }
+    *out = &q->base;
+    return 0;
+}

@@ -1,0 +1,349 @@
+/*
+ * eventlog: the writer thread (see eventlog.h).
+ *
+ * Two queues under one mutex: `pending` holds submitted operations the
+ * writer has not taken yet, `done` holds operations whose batch finished
+ * (committed or failed) and that wait for eventlog_drain on the loop
+ * thread. The writer takes everything pending (up to EVENTLOG_BATCH_MAX
+ * operations), writes it in one transaction, moves it to `done` and wakes
+ * the loop through an eventfd. Nothing reaches a publish callback before
+ * its transaction committed.
+ *
+ * A batch that fails because of one operation (a constraint, a session
+ * that was deleted, an apply that refused) is written again one operation
+ * per transaction, so only the operations that fail on their own report
+ * failure. A batch that fails because of the database as a whole (busy,
+ * full or read-only, connection lost) fails every operation in it at once.
+ */
+#include "store/eventlog.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+
+typedef struct el_item {
+    eventlog_op op;
+    int status;
+    struct el_item *next;
+} el_item;
+
+typedef struct el_queue {
+    el_item *head, *tail;
+} el_queue;
+
+struct eventlog {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t work;     /* the writer waits here for operations or stop */
+    pthread_cond_t finished; /* eventlog_flush waits here for the writer */
+    el_queue pending;
+    el_queue done;
+    uint64_t submitted;    /* operations ever submitted */
+    uint64_t finished_ops; /* operations ever moved to done */
+    bool stopping;
+    int efd;
+    store *st; /* the writer's connection, used only by the writer thread */
+    eventlog_publish_cb publish;
+    void *ud;
+    eventlog_stats stats;
+    void (*observer)(void *ud, double seconds);
+    void *observer_ud;
+};
+
+static void el_push(el_queue *q, el_item *it)
+{
+    it->next = NULL;
+    if (q->tail) {
+        q->tail->next = it;
+    } else {
+        q->head = it;
+    }
+    q->tail = it;
+}
+
+/* Moves every item of src to the end of dst. */
+static void el_splice(el_queue *dst, el_queue *src)
+{
+    if (!src->head) return;
+    if (dst->tail) {
+        dst->tail->next = src->head;
+    } else {
+        dst->head = src->head;
+    }
+    dst->tail = src->tail;
+    src->head = src->tail = NULL;
+}
+
+/* Takes at most max items from the front of q into batch; returns how many. */
+static size_t el_take(el_queue *q, el_queue *batch, size_t max)
+{
+    size_t n = 0;
+    batch->head = batch->tail = NULL;
+    while (q->head && n < max) {
+        el_item *it = q->head;
+        q->head = it->next;
+        el_push(batch, it);
+        n++;
+    }
+    if (!q->head) q->tail = NULL;
+    return n;
+}
+
+static uint64_t el_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------------
+ * The writer thread
+ */
+
+/*
+ * Writes the n items from first in one transaction: each apply runs after
+ * every event queued before it is appended, so an operation sees the
+ * writes of those before it; runs of plain events go in as one multi-row
+ * append. Returns 0 when committed, else a negative code (rolled back).
+ */
+static int el_write(store *st, el_item *first, size_t n)
+{
+    evt **evs = xmalloc(n * sizeof *evs);
+    size_t nev = 0;
+    int rc = store_begin(st);
+    el_item *it = first;
+    for (size_t i = 0; rc == 0 && i < n; i++, it = it->next) {
+        if (it->op.apply) {
+            rc = store_event_append(st, evs, nev);
+            nev = 0;
+            if (rc == 0) rc = it->op.apply(st, it->op.arg);
+        }
+        if (rc == 0 && it->op.ev) evs[nev++] = it->op.ev;
+    }
+    if (rc == 0) rc = store_event_append(st, evs, nev);
+    if (rc == 0) rc = store_commit(st);
+    if (rc < 0) store_rollback(st);
+    free(evs);
+    return rc;
+}
+
+/* True for failures of the database as a whole rather than of one
+ * operation: writing operations one by one would only fail again. */
+static bool el_global_failure(int rc)
+{
+    return rc == DB_ERR_BUSY || rc == DB_ERR_FULL || rc == DB_ERR_CONN;
+}
+
+static size_t el_count_events(const el_item *it, size_t n, int status)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++, it = it->next)
+        if (it->op.ev && it->status == status) k++;
+    return k;
+}
+
+/* Writes a batch and sets every item's status; returns the transactions
+ * committed. */
+static uint64_t el_write_batch(eventlog *log, el_queue *batch, size_t n)
+{
+    int rc = el_write(log->st, batch->head, n);
+    for (el_item *it = batch->head; it; it = it->next) it->status = rc;
+    if (rc == 0) return 1;
+    LOG(LOG_WARN, "Event log batch failed.", "ops=%zu code=%d error=\"%s\"", n, rc,
+        store_errmsg(log->st));
+    if (n == 1 || el_global_failure(rc)) return 0;
+    uint64_t commits = 0;
+    for (el_item *it = batch->head; it; it = it->next) {
+        it->status = el_write(log->st, it, 1);
+        if (it->status == 0) commits++;
+    }
+    return commits;
+}
+
+static void el_wake_loop(eventlog *log)
+{
+    uint64_t one = 1;
+    while (write(log->efd, &one, sizeof one) < 0 && errno == EINTR) continue;
+}
+
+/* Waits for work; returns false when stopping with nothing left to write. */
+static bool el_next_batch(eventlog *log, el_queue *batch, size_t *n)
+{
+    pthread_mutex_lock(&log->mu);
+    while (!log->pending.head && !log->stopping) pthread_cond_wait(&log->work, &log->mu);
+    *n = el_take(&log->pending, batch, EVENTLOG_BATCH_MAX);
+    pthread_mutex_unlock(&log->mu);
+    return *n > 0;
+}
+
+/* Hands a written batch to the loop thread and records its figures. */
+static void el_finish_batch(eventlog *log, el_queue *batch, size_t n, uint64_t commits, uint64_t ns)
+{
+    size_t ok_events = el_count_events(batch->head, n, 0);
+    size_t failed_ops = 0;
+    for (el_item *it = batch->head; it; it = it->next)
+        if (it->status != 0) failed_ops++;
+    pthread_mutex_lock(&log->mu);
+    el_splice(&log->done, batch);
+    log->finished_ops += n;
+    log->stats.batches += commits;
+    log->stats.events += ok_events;
+    log->stats.failures += failed_ops;
+    log->stats.commit_ns_total += ns;
+    void (*observer)(void *, double) = log->observer;
+    void *observer_ud = log->observer_ud;
+    /* Woken under the lock: a flush that drains this batch then also
+     * consumes its wake-up, and leaves the fd quiet. */
+    el_wake_loop(log);
+    pthread_cond_broadcast(&log->finished);
+    pthread_mutex_unlock(&log->mu);
+    if (observer && commits) observer(observer_ud, (double)ns / 1e9);
+}
+
+static void *el_writer(void *arg)
+{
+    eventlog *log = arg;
+    el_queue batch;
+    size_t n;
+    while (el_next_batch(log, &batch, &n)) {
+        uint64_t t0 = el_now_ns();
+        uint64_t commits = el_write_batch(log, &batch, n);
+        el_finish_batch(log, &batch, n, commits, el_now_ns() - t0);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * The loop side
+ */
+
+int eventlog_start(const char *url, eventlog_publish_cb publish, void *ud, eventlog **out,
+                   char *err, size_t errlen)
+{
+    *out = NULL;
+    store *st = NULL;
+    int rc = store_open(url, &st, err, errlen);
+    if (rc < 0) return rc;
+    int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd < 0) {
+        snprintf(err, errlen, "cannot create the event log's eventfd: %s", strerror(errno));
+        store_close(st);
+        return DB_ERR;
+    }
+    eventlog *log = xcalloc(1, sizeof *log);
+    log->st = st;
+    log->efd = efd;
+    log->publish = publish;
+    log->ud = ud;
+    pthread_mutex_init(&log->mu, NULL);
+    pthread_cond_init(&log->work, NULL);
+    pthread_cond_init(&log->finished, NULL);
+    rc = pthread_create(&log->thread, NULL, el_writer, log);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the event log's writer thread: %s", strerror(rc));
+        pthread_cond_destroy(&log->finished);
+        pthread_cond_destroy(&log->work);
+        pthread_mutex_destroy(&log->mu);
+        close(efd);
+        store_close(st);
+        free(log);
+        return DB_ERR;
+    }
+    *out = log;
+    return 0;
+}
+
+void eventlog_stop(eventlog *log)
+{
+    if (!log) return;
+    pthread_mutex_lock(&log->mu);
+    log->stopping = true;
+    pthread_cond_signal(&log->work);
+    pthread_mutex_unlock(&log->mu);
+    pthread_join(log->thread, NULL);
+    eventlog_drain(log);
+    store_close(log->st);
+    close(log->efd);
+    pthread_cond_destroy(&log->finished);
+    pthread_cond_destroy(&log->work);
+    pthread_mutex_destroy(&log->mu);
+    free(log);
+}
+
+void eventlog_submit(eventlog *log, const eventlog_op *op)
+{
+    el_item *it = xcalloc(1, sizeof *it);
+    it->op = *op;
+    pthread_mutex_lock(&log->mu);
+    el_push(&log->pending, it);
+    log->submitted++;
+    pthread_cond_signal(&log->work);
+    pthread_mutex_unlock(&log->mu);
+}
+
+void eventlog_append(eventlog *log, evt *ev)
+{
+    eventlog_op op = {.ev = ev};
+    eventlog_submit(log, &op);
+}
+
+int eventlog_fd(const eventlog *log)
+{
+    return log->efd;
+}
+
+/*
+ * The eventfd is read before the queue is taken: a batch that lands in
+ * between is drained now and leaves one spurious wake-up, never a missed
+ * one.
+ */
+void eventlog_drain(eventlog *log)
+{
+    uint64_t count;
+    while (read(log->efd, &count, sizeof count) < 0 && errno == EINTR) continue;
+    pthread_mutex_lock(&log->mu);
+    el_item *it = log->done.head;
+    log->done.head = log->done.tail = NULL;
+    pthread_mutex_unlock(&log->mu);
+    while (it) {
+        el_item *next = it->next;
+        if (it->op.done) it->op.done(it->op.arg, it->op.ev, it->status);
+        if (it->status == 0 && it->op.ev && log->publish) log->publish(log->ud, it->op.ev);
+        if (it->op.ev) evt_unref(it->op.ev);
+        free(it);
+        it = next;
+    }
+}
+
+void eventlog_flush(eventlog *log)
+{
+    pthread_mutex_lock(&log->mu);
+    uint64_t target = log->submitted;
+    while (log->finished_ops < target) pthread_cond_wait(&log->finished, &log->mu);
+    pthread_mutex_unlock(&log->mu);
+    eventlog_drain(log);
+}
+
+void eventlog_get_stats(const eventlog *log, eventlog_stats *out)
+{
+    pthread_mutex_lock((pthread_mutex_t *)&log->mu);
+    *out = log->stats;
+    pthread_mutex_unlock((pthread_mutex_t *)&log->mu);
+}
+
+void eventlog_set_commit_observer(eventlog *log, void (*cb)(void *ud, double seconds), void *ud)
+{
+    pthread_mutex_lock(&log->mu);
+    log->observer = cb;
+    log->observer_ud = ud;
+    pthread_mutex_unlock(&log->mu);
+}

@@ -1,0 +1,1567 @@
+/*
+ * The store suite: store/store.c and store/eventlog.c against a real
+ * database, the same tests for both backends.
+ *
+ * CHATPLANE_TEST_DB_URL names the database (a postgres:// URL runs the
+ * suite on PostgreSQL); without it every test gets a fresh SQLite file in a
+ * temporary directory. Tests create their own rows with unique ids and
+ * owners, so they also pass on a shared database that other runs use at
+ * the same time; tests that need a database of their own (schema refusal
+ * committed for real, preset edits, faults) run on SQLite only.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/budget.h"
+#include "core/evt.h"
+#include "core/mode.h"
+#include "lib/embed.h"
+#include "lib/id.h"
+#include "store/eventlog.h"
+#include "store/store.h"
+
+EMBED_TABLE(migrations_files);
+
+typedef struct fx {
+    char dir[PATH_MAX]; /* the temporary directory of a SQLite run, else "" */
+    char url[PATH_MAX + 16];
+    store *s;
+    char applied[256]; /* "version:name " for each migration the setup applied */
+} fx;
+
+/* ------------------------------------------------------------------------
+ * Fixture and helpers
+ */
+
+static void note_applied(void *ud, int version, const char *name)
+{
+    char *out = ud;
+    size_t len = strlen(out);
+    snprintf(out + len, 256 - len, "%d:%s ", version, name);
+}
+
+static store *open_store(const char *url)
+{
+    store *s = NULL;
+    char err[512] = "";
+    int rc = store_open(url, &s, err, sizeof err);
+    if (rc != 0) fail_msg("store_open(%s): %s", url, err);
+    return s;
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    const char *env = getenv("CHATPLANE_TEST_DB_URL");
+    if (env && *env) {
+        snprintf(f->url, sizeof f->url, "%s", env);
+    } else {
+        snprintf(f->dir, sizeof f->dir, "/tmp/chatplane-store-XXXXXX");
+        if (!mkdtemp(f->dir)) return -1;
+        snprintf(f->url, sizeof f->url, "sqlite:%s/test.db", f->dir);
+    }
+    f->s = open_store(f->url);
+    char err[512] = "";
+    if (store_migrate(f->s, note_applied, f->applied, err, sizeof err) != 0) {
+        print_error("store_migrate: %s\n", err);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[PATH_MAX + 32];
+    chmod(dir, 0700);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) print_error("cannot remove %s\n", dir);
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    store_close(f->s);
+    if (*f->dir) remove_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+static bool on_sqlite(const fx *f)
+{
+    return *f->dir != '\0';
+}
+
+static void skip_unless_sqlite(const fx *f)
+{
+    if (!on_sqlite(f)) {
+        print_message("needs a SQLite database of its own; skipping\n");
+        skip();
+    }
+}
+
+/* A new unique id with a prefix: tests never collide on a shared database. */
+static char *uid(const char *prefix)
+{
+    static int counter;
+    char id[ID_MAX];
+    id_new(id, prefix, 1700000000000 + counter++);
+    return strdup(id);
+}
+
+static char *make_session(store *s, const char *owner, int64_t created_ms)
+{
+    char *id = uid("ses");
+    store_session row = {.id = id,
+                         .owner = (char *)owner,
+                         .title = "New chat",
+                         .mode = "standard",
+                         .created_ms = created_ms,
+                         .updated_ms = created_ms};
+    assert_int_equal(store_session_insert(s, &row), 0);
+    return id;
+}
+
+static char *make_run(store *s, const char *session_id, int64_t started_ms, int64_t heartbeat_ms)
+{
+    char *id = uid("run");
+    json_t *limits = mode_limits_to_json(&mode_preset("quick")->limits);
+    json_t *usage = json_pack("{s:i,s:f,s:i,s:i,s:i,s:f}", "steps", 2, "seconds", 1.5, "tokens",
+                              120, "tool_calls", 1, "retries", 0, "cost_usd", 0.0);
+    store_run row = {.id = id,
+                     .session_id = (char *)session_id,
+                     .mode = "quick",
+                     .status = "running",
+                     .limits = limits,
+                     .usage = usage,
+                     .owner_instance = "test-instance",
+                     .heartbeat_ms = heartbeat_ms,
+                     .started_ms = started_ms};
+    assert_int_equal(store_run_insert(s, &row), 0);
+    json_decref(limits);
+    json_decref(usage);
+    return id;
+}
+
+static evt_origin origin(const char *sid, const char *rid, int64_t ts)
+{
+    return (evt_origin){sid, rid, ts};
+}
+
+static evt *tok(const char *sid, const char *rid, const char *mid, const char *text)
+{
+    evt_origin o = origin(sid, rid, 1000);
+    return evt_token(&o, mid, text, strlen(text));
+}
+
+/* Appends evs in one transaction and drops the caller's references. */
+static int append_all(store *s, evt **evs, size_t n)
+{
+    int rc = store_begin(s);
+    if (rc == 0) rc = store_event_append(s, evs, n);
+    if (rc == 0) {
+        rc = store_commit(s);
+    } else {
+        store_rollback(s);
+    }
+    return rc;
+}
+
+static void unref_all(evt **evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) evt_unref(evs[i]);
+}
+
+/* Every replayed event, in order. */
+typedef struct replay {
+    size_t n, stop_at;
+    int64_t *seqs;
+    char **types, **json;
+} replay;
+
+static int replay_cb(void *ud, int64_t seq, const char *type, const char *json, size_t len)
+{
+    replay *r = ud;
+    r->seqs = realloc(r->seqs, (r->n + 1) * sizeof *r->seqs);
+    r->types = realloc(r->types, (r->n + 1) * sizeof *r->types);
+    r->json = realloc(r->json, (r->n + 1) * sizeof *r->json);
+    r->seqs[r->n] = seq;
+    r->types[r->n] = strdup(type);
+    r->json[r->n] = strndup(json, len);
+    assert_int_equal(strlen(r->json[r->n]), len);
+    r->n++;
+    return r->stop_at && r->n == r->stop_at;
+}
+
+static void replay_free(replay *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->types[i]);
+        free(r->json[i]);
+    }
+    free(r->seqs);
+    free(r->types);
+    free(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+static replay replay_all(store *s, const char *sid)
+{
+    replay r = {0};
+    int n = store_event_after(s, sid, 0, 0, replay_cb, &r);
+    assert_int_equal(n, (int)r.n);
+    return r;
+}
+
+static int64_t count_rows(store *s, const char *sql, const char *param)
+{
+    db_result *r = NULL;
+    const char *p[] = {param};
+    int rc = db_exec(store_db(s), sql, param ? 1 : 0, p, &r);
+    if (rc < 0) fail_msg("%s: %s", sql, db_errmsg(store_db(s)));
+    int64_t n = db_result_int(r, 0, 0, -1);
+    db_result_free(r);
+    return n;
+}
+
+/* ------------------------------------------------------------------------
+ * Migrations
+ */
+
+static void test_migrations_apply_once(void **state)
+{
+    fx *f = *state;
+    if (on_sqlite(f)) assert_string_equal(f->applied, "1:init ");
+    char applied[256] = "";
+    char err[512] = "";
+    assert_int_equal(store_migrate(f->s, note_applied, applied, err, sizeof err), 0);
+    assert_string_equal(applied, "");
+    db_result *r = NULL;
+    assert_int_equal(db_exec(store_db(f->s),
+                             "SELECT version, name, chatplane_ms(applied_at) FROM "
+                             "schema_migrations ORDER BY version",
+                             0, NULL, &r),
+                     0);
+    assert_int_equal(db_result_rows(r), 1);
+    assert_string_equal(db_result_get(r, 0, 0), "1");
+    assert_string_equal(db_result_get(r, 0, 1), "init");
+    assert_true(db_result_int(r, 0, 2, 0) > 1600000000000);
+    db_result_free(r);
+    assert_int_equal(store_schema_latest(), 1);
+}
+
+static void test_embedded_migrations_cover_both_dialects(void **state)
+{
+    (void)state;
+    const char *want[] = {"migrations/postgres/0001_init.sql", "migrations/sqlite/0001_init.sql"};
+    assert_int_equal(migrations_files_count, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_string_equal(migrations_files[i].path, want[i]);
+        assert_int_equal(strlen((const char *)migrations_files[i].data), migrations_files[i].len);
+        assert_non_null(
+            strstr((const char *)migrations_files[i].data, "CREATE TABLE stream_events"));
+    }
+}
+
+typedef struct migrator {
+    const char *url;
+    int rc, applied;
+} migrator;
+
+static void count_applied(void *ud, int version, const char *name)
+{
+    (void)version;
+    (void)name;
+    ((migrator *)ud)->applied++;
+}
+
+static void *migrate_thread(void *arg)
+{
+    migrator *m = arg;
+    store *s = NULL;
+    char err[512];
+    m->rc = store_open(m->url, &s, err, sizeof err);
+    if (m->rc == 0) m->rc = store_migrate(s, count_applied, m, err, sizeof err);
+    store_close(s);
+    return NULL;
+}
+
+/* Two processes starting at once apply each migration exactly once. */
+static void test_concurrent_migrations_apply_once(void **state)
+{
+    fx *f = *state;
+    char url[PATH_MAX + 32];
+    if (on_sqlite(f)) {
+        snprintf(url, sizeof url, "sqlite:%s/race.db", f->dir);
+    } else {
+        snprintf(url, sizeof url, "%s", f->url);
+    }
+    migrator a = {url, -1, 0}, b = {url, -1, 0};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, migrate_thread, &a);
+    pthread_create(&tb, NULL, migrate_thread, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(b.rc, 0);
+    assert_int_equal(a.applied + b.applied, on_sqlite(f) ? 1 : 0);
+}
+
+static void test_schema_too_new_is_refused(void **state)
+{
+    fx *f = *state;
+    const char *want = "database schema version 9999 is newer than this chatplane (knows up to "
+                       "1); upgrade chatplane";
+    const char *ins = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, "
+                      "'future', chatplane_ts(1))";
+    char err[512] = "";
+    if (on_sqlite(f)) {
+        /* Committed for real, then seen by a fresh connection. */
+        assert_true(db_exec(store_db(f->s), ins, 0, NULL, NULL) >= 0);
+        store *again = open_store(f->url);
+        assert_int_equal(store_migrate(again, NULL, NULL, err, sizeof err), STORE_TOO_NEW);
+        assert_string_equal(err, want);
+        assert_string_equal(store_errmsg(again), want);
+        store_close(again);
+        return;
+    }
+    /* A shared database only sees the row inside this transaction. */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_true(db_exec(store_db(f->s), ins, 0, NULL, NULL) >= 0);
+    assert_int_equal(store_migrate(f->s, NULL, NULL, err, sizeof err), STORE_TOO_NEW);
+    assert_string_equal(err, want);
+    assert_int_equal(store_rollback(f->s), 0);
+}
+
+/* ------------------------------------------------------------------------
+ * Sessions
+ */
+
+static void test_session_crud(void **state)
+{
+    fx *f = *state;
+    char *owner = uid("own");
+    char *id = make_session(f->s, owner, 1700000000123);
+
+    store_session got;
+    assert_int_equal(store_session_get(f->s, id, owner, &got), 0);
+    assert_string_equal(got.id, id);
+    assert_string_equal(got.owner, owner);
+    assert_string_equal(got.title, "New chat");
+    assert_string_equal(got.mode, "standard");
+    assert_string_equal(got.status, "idle");
+    assert_null(got.active_run_id);
+    assert_int_equal(got.last_seq, 0);
+    assert_int_equal(got.created_ms, 1700000000123);
+    assert_int_equal(got.updated_ms, 1700000000123);
+    store_session_cleanup(&got);
+
+    assert_int_equal(store_session_get(f->s, id, NULL, &got), 0);
+    store_session_cleanup(&got);
+    assert_int_equal(store_session_get(f->s, id, "someone-else", &got), STORE_NOT_FOUND);
+
+    store_session upd = {.id = id, .title = "Renamed", .mode = "deep", .updated_ms = 1700000009999};
+    assert_int_equal(store_session_update(f->s, &upd), 0);
+    assert_int_equal(store_session_get(f->s, id, owner, &got), 0);
+    assert_string_equal(got.title, "Renamed");
+    assert_string_equal(got.mode, "deep");
+    assert_int_equal(got.created_ms, 1700000000123);
+    assert_int_equal(got.updated_ms, 1700000009999);
+    store_session_cleanup(&got);
+
+    store_session dup = {.id = id, .title = "x", .mode = "quick", .created_ms = 1};
+    assert_int_equal(store_session_insert(f->s, &dup), STORE_CONFLICT);
+
+    assert_int_equal(store_session_delete(f->s, id), 0);
+    assert_int_equal(store_session_get(f->s, id, NULL, &got), STORE_NOT_FOUND);
+    assert_int_equal(store_session_delete(f->s, id), STORE_NOT_FOUND);
+    upd.id = id;
+    assert_int_equal(store_session_update(f->s, &upd), STORE_NOT_FOUND);
+    assert_non_null(strstr(store_errmsg(f->s), id));
+    free(id);
+    free(owner);
+}
+
+static void test_session_list_pages_newest_first(void **state)
+{
+    fx *f = *state;
+    char *owner = uid("own");
+    char *ids[5];
+    for (int i = 0; i < 5; i++) ids[i] = make_session(f->s, owner, 1000 + i * 10);
+    char *other = make_session(f->s, "another-owner", 5000);
+
+    store_session *rows;
+    size_t n;
+    assert_int_equal(store_session_list(f->s, owner, 2, NULL, &rows, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].id, ids[4]);
+    assert_string_equal(rows[1].id, ids[3]);
+    char *cursor = strdup(rows[1].id);
+    store_session_list_free(rows, n);
+
+    assert_int_equal(store_session_list(f->s, owner, 2, cursor, &rows, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].id, ids[2]);
+    assert_string_equal(rows[1].id, ids[1]);
+    free(cursor);
+    cursor = strdup(rows[1].id);
+    store_session_list_free(rows, n);
+
+    assert_int_equal(store_session_list(f->s, owner, 2, cursor, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].id, ids[0]);
+    store_session_list_free(rows, n);
+
+    assert_int_equal(store_session_list(f->s, owner, 0, NULL, &rows, &n), 0);
+    assert_int_equal(n, 5);
+    store_session_list_free(rows, n);
+    free(cursor);
+    for (int i = 0; i < 5; i++) free(ids[i]);
+    free(other);
+    free(owner);
+}
+
+/* Sessions created in the same millisecond page by id, none lost. */
+static void test_session_list_ties_by_id(void **state)
+{
+    fx *f = *state;
+    char *owner = uid("own");
+    char *a = make_session(f->s, owner, 7000);
+    char *b = make_session(f->s, owner, 7000);
+    const char *hi = strcmp(a, b) > 0 ? a : b, *lo = strcmp(a, b) > 0 ? b : a;
+    store_session *rows;
+    size_t n;
+    assert_int_equal(store_session_list(f->s, owner, 1, NULL, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].id, hi);
+    store_session_list_free(rows, n);
+    assert_int_equal(store_session_list(f->s, owner, 1, hi, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].id, lo);
+    store_session_list_free(rows, n);
+    free(a);
+    free(b);
+    free(owner);
+}
+
+static void test_claim_run_conflict(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "claims", 1000);
+    store_session got;
+    assert_int_equal(store_session_claim_run(f->s, sid, "run-a", 2000), 0);
+    assert_int_equal(store_session_get(f->s, sid, NULL, &got), 0);
+    assert_string_equal(got.status, "running");
+    assert_string_equal(got.active_run_id, "run-a");
+    assert_int_equal(got.updated_ms, 2000);
+    store_session_cleanup(&got);
+
+    assert_int_equal(store_session_claim_run(f->s, sid, "run-b", 2001), STORE_CONFLICT);
+    char want[256];
+    snprintf(want, sizeof want, "a run is already active in session %s", sid);
+    assert_string_equal(store_errmsg(f->s), want);
+    assert_int_equal(store_session_claim_run(f->s, sid, "run-a", 2002), 0);
+
+    /* Releasing a run that is not the active one changes nothing. */
+    assert_int_equal(store_session_release_run(f->s, sid, "run-b", 2003), 0);
+    assert_int_equal(store_session_get(f->s, sid, NULL, &got), 0);
+    assert_string_equal(got.active_run_id, "run-a");
+    store_session_cleanup(&got);
+
+    assert_int_equal(store_session_release_run(f->s, sid, "run-a", 2004), 0);
+    assert_int_equal(store_session_get(f->s, sid, NULL, &got), 0);
+    assert_string_equal(got.status, "idle");
+    assert_null(got.active_run_id);
+    store_session_cleanup(&got);
+    assert_int_equal(store_session_claim_run(f->s, sid, "run-b", 2005), 0);
+    assert_int_equal(store_session_claim_run(f->s, "no-such-session", "run-c", 1), STORE_NOT_FOUND);
+    free(sid);
+}
+
+/* ------------------------------------------------------------------------
+ * Runs, messages, tool executions
+ */
+
+static void test_run_crud(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "runs", 1000);
+    char *r1 = make_run(f->s, sid, 2000, 2500);
+    char *r2 = make_run(f->s, sid, 3000, 0);
+
+    store_run got;
+    assert_int_equal(store_run_get(f->s, r1, &got), 0);
+    assert_string_equal(got.session_id, sid);
+    assert_string_equal(got.mode, "quick");
+    assert_string_equal(got.status, "running");
+    assert_null(got.stop_reason);
+    assert_false(got.wrapped_up);
+    assert_string_equal(got.owner_instance, "test-instance");
+    assert_null(got.continues);
+    assert_int_equal(got.heartbeat_ms, 2500);
+    assert_int_equal(got.started_ms, 2000);
+    assert_int_equal(got.ended_ms, 0);
+    /* JSON comes back byte for byte, keys in the order they were written. */
+    char *limits = json_dumps(got.limits, JSON_COMPACT);
+    assert_string_equal(limits, "{\"steps\":3,\"seconds\":30,\"tokens\":8000,\"tool_calls\":3,"
+                                "\"retries\":1,\"cost_usd\":null}");
+    free(limits);
+    char *usage = json_dumps(got.usage, EVT_JSON_FLAGS);
+    assert_string_equal(usage, "{\"steps\":2,\"seconds\":1.5,\"tokens\":120,\"tool_calls\":1,"
+                               "\"retries\":0,\"cost_usd\":0.0}");
+    free(usage);
+    assert_int_equal(json_array_size(got.actions), 0);
+
+    free(got.status);
+    got.status = strdup("stopped");
+    got.stop_reason = strdup("max_steps");
+    got.stop_detail = strdup("used 3 of 3 steps");
+    got.recovery_suggestion = strdup("Continue.");
+    json_decref(got.actions);
+    got.actions = json_pack("[{s:s,s:s}]", "kind", "continue", "label", "Continue");
+    got.wrapped_up = true;
+    got.ended_ms = 4000;
+    assert_int_equal(store_run_update(f->s, &got), 0);
+    store_run_cleanup(&got);
+
+    assert_int_equal(store_run_get(f->s, r1, &got), 0);
+    assert_string_equal(got.status, "stopped");
+    assert_string_equal(got.stop_reason, "max_steps");
+    assert_string_equal(got.stop_detail, "used 3 of 3 steps");
+    assert_string_equal(got.recovery_suggestion, "Continue.");
+    assert_true(got.wrapped_up);
+    assert_int_equal(got.ended_ms, 4000);
+    char *actions = json_dumps(got.actions, JSON_COMPACT);
+    assert_string_equal(actions, "[{\"kind\":\"continue\",\"label\":\"Continue\"}]");
+    free(actions);
+    store_run_cleanup(&got);
+
+    store_run *rows;
+    size_t n;
+    assert_int_equal(store_run_list(f->s, sid, &rows, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].id, r2);
+    assert_string_equal(rows[1].id, r1);
+    store_run_list_free(rows, n);
+
+    assert_int_equal(store_run_get(f->s, "no-such-run", &got), STORE_NOT_FOUND);
+    assert_string_equal(store_errmsg(f->s), "run no-such-run not found");
+    store_run missing = {.id = "no-such-run", .status = "stopped"};
+    assert_int_equal(store_run_update(f->s, &missing), STORE_NOT_FOUND);
+    free(r1);
+    free(r2);
+    free(sid);
+}
+
+static bool list_has_run(const store_run *rows, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rows[i].id, id) == 0) return true;
+    return false;
+}
+
+static void test_running_runs_and_heartbeat(void **state)
+{
+    fx *f = *state;
+    /* Times above every cut-off the recovery tests use, so that a recovery
+     * running at the same time on a shared database leaves these runs be. */
+    char *sid = make_session(f->s, "beats", 10000);
+    char *instance = uid("inst");
+    char *old = make_run(f->s, sid, 10000, 10100);
+    char *never = make_run(f->s, sid, 10200, 0);
+    char *fresh = make_run(f->s, sid, 10300, 1700000000000);
+    const char *p[] = {instance, old};
+    assert_int_equal(
+        db_exec(store_db(f->s), "UPDATE runs SET owner_instance = ? WHERE id = ?", 2, p, NULL), 1);
+
+    store_run *rows;
+    size_t n;
+    assert_int_equal(store_run_list_running(f->s, 10500, &rows, &n), 0);
+    assert_true(list_has_run(rows, n, old));
+    assert_true(list_has_run(rows, n, never)); /* counts from its start */
+    assert_false(list_has_run(rows, n, fresh));
+    store_run_list_free(rows, n);
+
+    assert_int_equal(store_run_list_running(f->s, INT64_MAX, &rows, &n), 0);
+    assert_true(list_has_run(rows, n, fresh));
+    store_run_list_free(rows, n);
+
+    assert_int_equal(store_run_heartbeat(f->s, instance, 10600), 1);
+    store_run got;
+    assert_int_equal(store_run_get(f->s, old, &got), 0);
+    assert_int_equal(got.heartbeat_ms, 10600);
+    store_run_cleanup(&got);
+    assert_int_equal(store_run_list_running(f->s, 10500, &rows, &n), 0);
+    assert_false(list_has_run(rows, n, old));
+    store_run_list_free(rows, n);
+    free(old);
+    free(never);
+    free(fresh);
+    free(instance);
+    free(sid);
+}
+
+static void test_messages_keep_stored_order(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "msgs", 1000);
+    json_t *calls = json_pack("[{s:s,s:s,s:{s:s,s:s}}]", "id", "call_1", "type", "function",
+                              "function", "name", "calc", "arguments", "{\"expression\":\"1+1\"}");
+    char *ids[3] = {uid("msg"), uid("msg"), uid("msg")};
+    store_message rows[3] = {
+        {.id = ids[0],
+         .session_id = sid,
+         .role = "user",
+         .content = "what is 1+1?",
+         .created_ms = 5000},
+        {.id = ids[1],
+         .session_id = sid,
+         .run_id = "run-1",
+         .role = "assistant",
+         .content = "",
+         .tool_calls = calls,
+         .created_ms = 6000},
+        {.id = ids[2],
+         .session_id = sid,
+         .run_id = "run-1",
+         .role = "tool",
+         .content = "2",
+         .tool_call_id = "call_1",
+         .partial = false,
+         .created_ms = 6000},
+    };
+    /* Stored in order; the last two share a millisecond. */
+    for (int i = 0; i < 3; i++) assert_int_equal(store_message_insert(f->s, &rows[i]), 0);
+    store_message partial = {.id = uid("msg"),
+                             .session_id = sid,
+                             .role = "assistant",
+                             .content = "The answ",
+                             .partial = true,
+                             .created_ms = 6000};
+    assert_int_equal(store_message_insert(f->s, &partial), 0);
+    assert_int_equal(store_message_insert(f->s, &partial), STORE_CONFLICT);
+
+    store_message *got;
+    size_t n;
+    assert_int_equal(store_message_list(f->s, sid, &got, &n), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(got[0].id, ids[0]);
+    assert_string_equal(got[0].role, "user");
+    assert_string_equal(got[0].content, "what is 1+1?");
+    assert_null(got[0].run_id);
+    assert_null(got[0].tool_calls);
+    assert_false(got[0].partial);
+    assert_int_equal(got[0].created_ms, 5000);
+    assert_string_equal(got[1].id, ids[1]);
+    char *text = json_dumps(got[1].tool_calls, JSON_COMPACT);
+    assert_string_equal(text, "[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":"
+                              "\"calc\",\"arguments\":\"{\\\"expression\\\":\\\"1+1\\\"}\"}}]");
+    free(text);
+    assert_string_equal(got[2].id, ids[2]);
+    assert_string_equal(got[2].tool_call_id, "call_1");
+    assert_string_equal(got[3].content, "The answ");
+    assert_true(got[3].partial);
+    store_message_list_free(got, n);
+    json_decref(calls);
+    for (int i = 0; i < 3; i++) free(ids[i]);
+    free(partial.id);
+    free(sid);
+}
+
+static void test_tool_executions(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "tools", 1000);
+    json_t *args = json_pack("{s:s}", "expression", "1/0");
+    char *t1 = uid("exe"), *t2 = uid("exe");
+    store_tool_exec a = {.id = t1,
+                         .session_id = sid,
+                         .run_id = "run-1",
+                         .step = 1,
+                         .server = "builtin",
+                         .tool = "calc",
+                         .arguments = args,
+                         .status = "running",
+                         .started_ms = 2000};
+    store_tool_exec b = {.id = t2,
+                         .session_id = sid,
+                         .run_id = "run-2",
+                         .step = 1,
+                         .server = "fake",
+                         .tool = "lookup",
+                         .arguments = args,
+                         .status = "running",
+                         .started_ms = 3000};
+    assert_int_equal(store_tool_exec_insert(f->s, &a), 0);
+    assert_int_equal(store_tool_exec_insert(f->s, &b), 0);
+    a.status = "error";
+    a.error = "division by zero";
+    a.result = "";
+    a.finished_ms = 2042;
+    a.duration_ms = 42;
+    assert_int_equal(store_tool_exec_finish(f->s, &a), 0);
+
+    store_tool_exec *rows;
+    size_t n;
+    assert_int_equal(store_tool_exec_list(f->s, sid, NULL, &rows, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].id, t1);
+    assert_string_equal(rows[0].status, "error");
+    assert_string_equal(rows[0].error, "division by zero");
+    assert_string_equal(rows[0].result, "");
+    assert_string_equal(rows[0].server, "builtin");
+    assert_string_equal(rows[0].tool, "calc");
+    assert_int_equal(rows[0].step, 1);
+    assert_int_equal(rows[0].started_ms, 2000);
+    assert_int_equal(rows[0].finished_ms, 2042);
+    assert_int_equal(rows[0].duration_ms, 42);
+    char *text = json_dumps(rows[0].arguments, JSON_COMPACT);
+    assert_string_equal(text, "{\"expression\":\"1/0\"}");
+    free(text);
+    assert_string_equal(rows[1].id, t2);
+    assert_string_equal(rows[1].status, "running");
+    assert_null(rows[1].result);
+    assert_int_equal(rows[1].finished_ms, 0);
+    store_tool_exec_list_free(rows, n);
+
+    assert_int_equal(store_tool_exec_list(f->s, sid, "run-2", &rows, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].id, t2);
+    store_tool_exec_list_free(rows, n);
+    store_tool_exec missing = {.id = "nope", .status = "ok"};
+    assert_int_equal(store_tool_exec_finish(f->s, &missing), STORE_NOT_FOUND);
+    json_decref(args);
+    free(t1);
+    free(t2);
+    free(sid);
+}
+
+static void test_session_delete_cascades(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "cascade", 1000);
+    char *rid = make_run(f->s, sid, 2000, 0);
+    char *mid = uid("msg");
+    store_message m = {
+        .id = mid, .session_id = sid, .role = "user", .content = "hi", .created_ms = 2000};
+    assert_int_equal(store_message_insert(f->s, &m), 0);
+    evt *ev = tok(sid, rid, "m1", "x");
+    assert_int_equal(append_all(f->s, &ev, 1), 0);
+    evt_unref(ev);
+
+    assert_int_equal(store_session_delete(f->s, sid), 0);
+    store_run run;
+    assert_int_equal(store_run_get(f->s, rid, &run), STORE_NOT_FOUND);
+    assert_int_equal(
+        count_rows(f->s, "SELECT COUNT(*) FROM chat_messages WHERE session_id = ?", sid), 0);
+    assert_int_equal(
+        count_rows(f->s, "SELECT COUNT(*) FROM stream_events WHERE session_id = ?", sid), 0);
+    free(mid);
+    free(rid);
+    free(sid);
+}
+
+/* ------------------------------------------------------------------------
+ * Modes and tokens
+ */
+
+static void assert_mode_equal(const mode *a, const mode *b)
+{
+    assert_string_equal(a->name, b->name);
+    assert_string_equal(a->description, b->description);
+    assert_int_equal(a->limits.steps, b->limits.steps);
+    assert_int_equal(a->limits.seconds, b->limits.seconds);
+    assert_int_equal(a->limits.tokens, b->limits.tokens);
+    assert_int_equal(a->limits.tool_calls, b->limits.tool_calls);
+    assert_int_equal(a->limits.retries, b->limits.retries);
+    assert_true(a->limits.cost_usd == b->limits.cost_usd);
+    assert_int_equal(a->guard.loop_warn, b->guard.loop_warn);
+    assert_int_equal(a->guard.loop_stop, b->guard.loop_stop);
+    assert_int_equal(a->guard.fail_warn, b->guard.fail_warn);
+    assert_int_equal(a->guard.fail_stop, b->guard.fail_stop);
+    assert_int_equal(a->guard.stale_steps, b->guard.stale_steps);
+}
+
+static void test_modes_seeded_from_presets(void **state)
+{
+    fx *f = *state;
+    mode *modes;
+    size_t n;
+    assert_int_equal(store_mode_list(f->s, &modes, &n), 0);
+    assert_true(n >= MODE_PRESET_COUNT);
+    if (on_sqlite(f)) assert_int_equal(n, MODE_PRESET_COUNT);
+    for (size_t i = 0; i < MODE_PRESET_COUNT; i++) assert_mode_equal(&modes[i], &mode_presets()[i]);
+    free(modes);
+    mode m;
+    assert_int_equal(store_mode_get(f->s, "deep", &m), 0);
+    assert_mode_equal(&m, mode_preset("deep"));
+    assert_int_equal(store_mode_get(f->s, "nonexistent", &m), STORE_NOT_FOUND);
+    assert_string_equal(store_errmsg(f->s), "mode nonexistent not found");
+}
+
+static void test_mode_edits_persist(void **state)
+{
+    fx *f = *state;
+    mode m = *mode_preset("standard");
+    char *name = uid("mode");
+    snprintf(m.name, sizeof m.name, "%s", name);
+    assert_int_equal(store_mode_put(f->s, &m, 1000), 0);
+    m.limits.steps = MODE_UNLIMITED;
+    m.limits.cost_usd = 0.25;
+    m.guard.loop_stop = 9;
+    snprintf(m.description, sizeof m.description, "Edited.");
+    assert_int_equal(store_mode_put(f->s, &m, 2000), 0);
+
+    store *again = open_store(f->url);
+    mode got;
+    assert_int_equal(store_mode_get(again, name, &got), 0);
+    assert_mode_equal(&got, &m);
+    mode *modes;
+    size_t n;
+    assert_int_equal(store_mode_list(again, &modes, &n), 0);
+    assert_string_equal(modes[0].name, "quick");
+    assert_string_equal(modes[1].name, "standard");
+    assert_string_equal(modes[2].name, "deep");
+    free(modes);
+    store_close(again);
+    free(name);
+}
+
+/* An edited preset survives a restart: seeding never overwrites a row. */
+static void test_preset_edit_survives_migrate(void **state)
+{
+    fx *f = *state;
+    skip_unless_sqlite(f);
+    mode m = *mode_preset("quick");
+    m.limits.steps = 5;
+    assert_int_equal(store_mode_put(f->s, &m, 3000), 0);
+    store_close(f->s);
+    f->s = open_store(f->url);
+    char err[512];
+    assert_int_equal(store_migrate(f->s, NULL, NULL, err, sizeof err), 0);
+    mode got;
+    assert_int_equal(store_mode_get(f->s, "quick", &got), 0);
+    assert_int_equal(got.limits.steps, 5);
+}
+
+static void test_tokens(void **state)
+{
+    fx *f = *state;
+    char *a = uid("tok"), *b = uid("tok");
+    char hash_a[65], hash_b[65];
+    snprintf(hash_a, sizeof hash_a, "%064x", 0);
+    memcpy(hash_a, a, strlen(a));
+    snprintf(hash_b, sizeof hash_b, "%064x", 1);
+    memcpy(hash_b, b, strlen(b));
+    /* Exact counts need a database of its own; a shared one may gain
+     * tokens from elsewhere while this runs. */
+    int before = store_token_count(f->s);
+    assert_true(before >= 0);
+    bool exact = on_sqlite(f);
+    store_token ta = {.name = a, .token_sha256 = hash_a, .admin = true, .created_ms = 1000};
+    store_token tb = {.name = b, .token_sha256 = hash_b, .created_ms = 2000};
+    assert_int_equal(store_token_insert(f->s, &ta), 0);
+    assert_int_equal(store_token_insert(f->s, &tb), 0);
+    assert_int_equal(store_token_insert(f->s, &ta), STORE_CONFLICT);
+    if (exact) assert_int_equal(store_token_count(f->s), before + 2);
+
+    store_token got;
+    assert_int_equal(store_token_find(f->s, hash_a, &got), 0);
+    assert_string_equal(got.name, a);
+    assert_true(got.admin);
+    assert_int_equal(got.created_ms, 1000);
+    assert_int_equal(got.revoked_ms, 0);
+    store_token_cleanup(&got);
+
+    assert_int_equal(store_token_revoke(f->s, a, 3000), 0);
+    assert_int_equal(store_token_find(f->s, hash_a, &got), STORE_NOT_FOUND);
+    assert_int_equal(store_token_revoke(f->s, a, 3001), STORE_NOT_FOUND);
+    if (exact) assert_int_equal(store_token_count(f->s), before + 1);
+
+    store_token *rows;
+    size_t n;
+    assert_int_equal(store_token_list(f->s, &rows, &n), 0);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(rows[i].name, a) == 0) {
+            assert_int_equal(rows[i].revoked_ms, 3000);
+            seen++;
+        } else if (strcmp(rows[i].name, b) == 0) {
+            assert_false(rows[i].admin);
+            assert_int_equal(rows[i].revoked_ms, 0);
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 2);
+    store_token_list_free(rows, n);
+    free(a);
+    free(b);
+}
+
+/* ------------------------------------------------------------------------
+ * Events
+ */
+
+static void test_event_seq_gapless_across_batches_and_sessions(void **state)
+{
+    fx *f = *state;
+    char *a = make_session(f->s, "seq", 1000), *b = make_session(f->s, "seq", 1000);
+    evt *first[5] = {tok(a, "r", "m", "a1"), tok(b, "r", "m", "b1"), tok(a, "r", "m", "a2"),
+                     tok(a, "r", "m", "a3"), tok(b, "r", "m", "b2")};
+    assert_int_equal(append_all(f->s, first, 5), 0);
+    assert_int_equal(first[0]->seq, 1);
+    assert_int_equal(first[1]->seq, 1);
+    assert_int_equal(first[2]->seq, 2);
+    assert_int_equal(first[3]->seq, 3);
+    assert_int_equal(first[4]->seq, 2);
+    char want[512];
+    snprintf(want, sizeof want,
+             "{\"type\":\"token\",\"seq\":3,\"session_id\":\"%s\",\"run_id\":\"r\","
+             "\"ts\":\"1970-01-01T00:00:01.000Z\",\"message_id\":\"m\",\"text\":\"a3\"}",
+             a);
+    assert_string_equal(first[3]->json, want);
+    unref_all(first, 5);
+
+    /* A batch of 600 crosses the multi-row INSERT chunks. */
+    enum { BIG = 600 };
+    evt *big[BIG];
+    for (int i = 0; i < BIG; i++) big[i] = tok(i % 3 ? a : b, "r", "m", "x");
+    assert_int_equal(append_all(f->s, big, BIG), 0);
+    unref_all(big, BIG);
+
+    replay ra = replay_all(f->s, a), rb = replay_all(f->s, b);
+    assert_int_equal(ra.n, 3 + 400);
+    assert_int_equal(rb.n, 2 + 200);
+    for (size_t i = 0; i < ra.n; i++) assert_int_equal(ra.seqs[i], (int64_t)i + 1);
+    for (size_t i = 0; i < rb.n; i++) assert_int_equal(rb.seqs[i], (int64_t)i + 1);
+    assert_string_equal(ra.json[2], want);
+    assert_string_equal(ra.types[2], "token");
+    replay_free(&ra);
+    replay_free(&rb);
+
+    store_session got;
+    assert_int_equal(store_session_get(f->s, a, NULL, &got), 0);
+    assert_int_equal(got.last_seq, 403);
+    store_session_cleanup(&got);
+    free(a);
+    free(b);
+}
+
+static void test_event_append_to_missing_session_fails_whole_batch(void **state)
+{
+    fx *f = *state;
+    char *a = make_session(f->s, "seq", 1000);
+    evt *evs[2] = {tok(a, "r", "m", "ok"), tok("no-such-session", "r", "m", "bad")};
+    assert_int_equal(append_all(f->s, evs, 2), STORE_NOT_FOUND);
+    assert_string_equal(store_errmsg(f->s), "session no-such-session not found");
+    unref_all(evs, 2);
+    replay r = replay_all(f->s, a);
+    assert_int_equal(r.n, 0);
+    replay_free(&r);
+    /* The seq the failed batch reserved was rolled back with it. */
+    evt *ok = tok(a, "r", "m", "again");
+    assert_int_equal(append_all(f->s, &ok, 1), 0);
+    assert_int_equal(ok->seq, 1);
+    evt_unref(ok);
+    free(a);
+}
+
+static void test_event_after_with_limit(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "replay", 1000);
+    enum { N = 1500 };
+    evt **evs = malloc(N * sizeof *evs);
+    for (int i = 0; i < N; i++) evs[i] = tok(sid, "r", "m", "t");
+    assert_int_equal(append_all(f->s, evs, N), 0);
+    unref_all(evs, N);
+    free(evs);
+
+    replay r = {0};
+    assert_int_equal(store_event_after(f->s, sid, 3, 2, replay_cb, &r), 2);
+    assert_int_equal(r.seqs[0], 4);
+    assert_int_equal(r.seqs[1], 5);
+    replay_free(&r);
+
+    /* Past one page of the replay query, in order. */
+    assert_int_equal(store_event_after(f->s, sid, 100, 0, replay_cb, &r), N - 100);
+    for (size_t i = 0; i < r.n; i++) assert_int_equal(r.seqs[i], (int64_t)i + 101);
+    replay_free(&r);
+
+    r.stop_at = 3;
+    assert_int_equal(store_event_after(f->s, sid, 0, 10, replay_cb, &r), 3);
+    replay_free(&r);
+    assert_int_equal(store_event_after(f->s, sid, N, 10, replay_cb, &r), 0);
+    replay_free(&r);
+    free(sid);
+}
+
+static void stop_run(store *s, const char *rid)
+{
+    store_run run;
+    assert_int_equal(store_run_get(s, rid, &run), 0);
+    free(run.status);
+    run.status = strdup("stopped");
+    run.stop_reason = strdup("completed");
+    run.ended_ms = 9000;
+    assert_int_equal(store_run_update(s, &run), 0);
+    store_run_cleanup(&run);
+}
+
+static void test_compaction_keeps_message_events(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "compact", 1000);
+    char *rid = make_run(f->s, sid, 2000, 0);
+    evt_origin o = origin(sid, rid, 3000);
+    evt *evs[] = {
+        tok(sid, rid, "m1", "Hel"),
+        tok(sid, rid, "m1", "lo"),
+        evt_message(&o, "m1", "assistant", "Hello", NULL, NULL, false),
+        tok(sid, rid, "m2", "dropped attempt"),
+        evt_error(&o, "upstream", "HTTP 502", true, "m2"),
+        tok(sid, rid, "m3", "Wor"),
+        tok(sid, rid, "m3", "ld"),
+        evt_message(&o, "m3", "assistant", "World", NULL, NULL, false),
+    };
+    size_t n = sizeof evs / sizeof evs[0];
+    assert_int_equal(append_all(f->s, evs, n), 0);
+    unref_all(evs, n);
+
+    /* A running run keeps everything. */
+    assert_int_equal(store_event_compact(f->s, rid), 0);
+    stop_run(f->s, rid);
+    assert_int_equal(store_event_compact(f->s, rid), 4);
+    replay r = replay_all(f->s, sid);
+    assert_int_equal(r.n, 4);
+    assert_int_equal(r.seqs[0], 3);
+    assert_string_equal(r.types[0], "message");
+    assert_int_equal(r.seqs[1], 4);
+    assert_string_equal(r.types[1], "token"); /* the discarded attempt stays */
+    assert_string_equal(r.types[2], "error");
+    assert_int_equal(r.seqs[3], 8);
+    assert_string_equal(r.types[3], "message");
+    replay_free(&r);
+    assert_int_equal(store_event_compact(f->s, rid), 0);
+    assert_int_equal(store_event_compact(f->s, "no-such-run"), STORE_NOT_FOUND);
+    free(rid);
+    free(sid);
+}
+
+/* ------------------------------------------------------------------------
+ * Recovery
+ */
+
+static void test_recovery_stops_interrupted_run(void **state)
+{
+    fx *f = *state;
+    /* Set up in one transaction: a recovery running at the same time on a
+     * shared database sees the whole run or none of it, and stops it just
+     * as this test's own call would. */
+    assert_int_equal(store_begin(f->s), 0);
+    char *sid = make_session(f->s, "recover", 1000);
+    char *rid = make_run(f->s, sid, 1000, 1100);
+    char *live = make_run(f->s, sid, 1000, 1700000000000);
+    assert_int_equal(store_session_claim_run(f->s, sid, rid, 1000), 0);
+    char *exe = uid("exe");
+    json_t *args = json_pack("{s:s}", "expression", "2+2");
+    store_tool_exec t = {.id = exe,
+                         .session_id = sid,
+                         .run_id = rid,
+                         .step = 1,
+                         .server = "builtin",
+                         .tool = "calc",
+                         .arguments = args,
+                         .status = "running",
+                         .started_ms = 1500};
+    assert_int_equal(store_tool_exec_insert(f->s, &t), 0);
+    json_decref(args);
+    /* Message ids are unique in the database, as the engine makes them. */
+    char *gone = uid("msg"), *mid = uid("msg");
+    evt_origin o = origin(sid, rid, 1200);
+    evt *evs[] = {
+        evt_message(&o, "u1", "user", "hi", NULL, NULL, false),
+        tok(sid, rid, gone, "gone"),
+        evt_error(&o, "upstream", "HTTP 502", true, gone),
+        tok(sid, rid, mid, "Hel"),
+        tok(sid, rid, mid, "lo"),
+    };
+    assert_int_equal(store_event_append(f->s, evs, 5), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    unref_all(evs, 5);
+
+    int stopped = store_recover_interrupted(f->s, 2000, 1700000005000);
+    assert_true(stopped >= 0);
+    if (on_sqlite(f)) assert_int_equal(stopped, 1);
+
+    store_run run;
+    assert_int_equal(store_run_get(f->s, rid, &run), 0);
+    assert_string_equal(run.status, "stopped");
+    assert_string_equal(run.stop_reason, "interrupted");
+    assert_string_equal(run.stop_detail, "the server stopped while the run was going");
+    assert_string_equal(run.recovery_suggestion,
+                        "The server stopped while the run was going. Continue to pick up where "
+                        "it left off.");
+    char *actions = json_dumps(run.actions, JSON_COMPACT);
+    assert_string_equal(actions, "[{\"kind\":\"continue\",\"label\":\"Continue\"}]");
+    free(actions);
+    assert_int_equal(run.ended_ms, 1700000005000);
+    store_run_cleanup(&run);
+    assert_int_equal(store_run_get(f->s, live, &run), 0);
+    assert_string_equal(run.status, "running");
+    store_run_cleanup(&run);
+
+    store_session ses;
+    assert_int_equal(store_session_get(f->s, sid, NULL, &ses), 0);
+    assert_string_equal(ses.status, "idle");
+    assert_null(ses.active_run_id);
+    assert_int_equal(ses.last_seq, 8);
+    store_session_cleanup(&ses);
+
+    store_message *msgs;
+    size_t n;
+    assert_int_equal(store_message_list(f->s, sid, &msgs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(msgs[0].id, mid);
+    assert_string_equal(msgs[0].role, "assistant");
+    assert_string_equal(msgs[0].content, "Hello");
+    assert_true(msgs[0].partial);
+    store_message_list_free(msgs, n);
+
+    store_tool_exec *tools;
+    assert_int_equal(store_tool_exec_list(f->s, sid, rid, &tools, &n), 0);
+    assert_string_equal(tools[0].status, "cancelled");
+    assert_string_equal(tools[0].error, "the server stopped while the tool was running");
+    assert_int_equal(tools[0].duration_ms, 1700000005000 - 1500);
+    store_tool_exec_list_free(tools, n);
+
+    replay r = {0};
+    assert_int_equal(store_event_after(f->s, sid, 5, 0, replay_cb, &r), 3);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "{\"type\":\"message\",\"seq\":7,\"session_id\":\"%s\",\"run_id\":\"%s\","
+             "\"ts\":\"2023-11-14T22:13:25.000Z\",\"message_id\":\"%s\",\"role\":\"assistant\","
+             "\"content\":\"Hello\",\"tool_calls\":null,\"tool_call_id\":null,\"partial\":true}",
+             sid, rid, mid);
+    assert_string_equal(r.types[0], "tool_finished");
+    assert_non_null(strstr(r.json[0], "\"status\":\"cancelled\""));
+    assert_string_equal(r.json[1], want);
+    snprintf(want, sizeof want,
+             "{\"type\":\"run_stopped\",\"seq\":8,\"session_id\":\"%s\",\"run_id\":\"%s\","
+             "\"ts\":\"2023-11-14T22:13:25.000Z\",\"reason\":\"interrupted\",\"detail\":\"the "
+             "server stopped while the run was going\",\"recovery_suggestion\":\"The server "
+             "stopped while the run was going. Continue to pick up where it left off.\","
+             "\"actions\":[{\"kind\":\"continue\",\"label\":\"Continue\"}],\"wrapped_up\":false,"
+             "\"usage\":{\"steps\":2,\"seconds\":1.5,\"tokens\":120,\"tool_calls\":1,"
+             "\"retries\":0,\"cost_usd\":0.0}}",
+             sid, rid);
+    assert_string_equal(r.json[2], want);
+    replay_free(&r);
+
+    /* Recovering again finds nothing left to stop in this session. */
+    store_recover_interrupted(f->s, 2000, 1700000006000);
+    assert_int_equal(store_session_get(f->s, sid, NULL, &ses), 0);
+    assert_int_equal(ses.last_seq, 8);
+    store_session_cleanup(&ses);
+    free(gone);
+    free(mid);
+    free(exe);
+    free(live);
+    free(rid);
+    free(sid);
+}
+
+/* At SQLite start-up every running run is interrupted, whatever its beat. */
+static void test_recovery_of_every_running_run(void **state)
+{
+    fx *f = *state;
+    skip_unless_sqlite(f);
+    char *sid = make_session(f->s, "recover", 1000);
+    char *rid = make_run(f->s, sid, 1000, 1700000000000);
+    assert_int_equal(store_recover_interrupted(f->s, INT64_MAX, 1700000000001), 1);
+    store_run run;
+    assert_int_equal(store_run_get(f->s, rid, &run), 0);
+    assert_string_equal(run.stop_reason, "interrupted");
+    store_run_cleanup(&run);
+    replay r = replay_all(f->s, sid);
+    assert_int_equal(r.n, 1); /* no tokens: no partial message */
+    assert_string_equal(r.types[0], "run_stopped");
+    replay_free(&r);
+    free(rid);
+    free(sid);
+}
+
+/* ------------------------------------------------------------------------
+ * The event log (writer thread)
+ */
+
+typedef struct trace {
+    store *reader; /* a second connection: what others can see */
+    char lines[64][96];
+    size_t n;
+    int failed_visible; /* published events not yet readable elsewhere */
+} trace;
+
+static void trace_line(trace *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void trace_line(trace *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (t->n < 64) vsnprintf(t->lines[t->n++], sizeof t->lines[0], fmt, ap);
+    va_end(ap);
+}
+
+static int count_cb(void *ud, int64_t seq, const char *type, const char *json, size_t len)
+{
+    (void)seq;
+    (void)type;
+    (void)json;
+    (void)len;
+    (*(int *)ud)++;
+    return 0;
+}
+
+static void on_publish(void *ud, evt *ev)
+{
+    trace *t = ud;
+    int found = 0;
+    store_event_after(t->reader, ev->session_id, ev->seq - 1, 1, count_cb, &found);
+    if (!found) t->failed_visible++;
+    trace_line(t, "publish %" PRId64 " %s", ev->seq, evt_type_name(ev->type));
+}
+
+static void on_done(void *arg, evt *ev, int status)
+{
+    trace *t = arg;
+    trace_line(t, "done %" PRId64 " %d", status == 0 && ev ? ev->seq : 0, status);
+}
+
+static int apply_fail(store *s, void *arg)
+{
+    (void)s;
+    (void)arg;
+    return -42;
+}
+
+static int apply_message(store *s, void *arg)
+{
+    store_message *m = arg;
+    return store_message_insert(s, m);
+}
+
+static eventlog *start_log(const fx *f, trace *t)
+{
+    eventlog *log = NULL;
+    char err[512] = "";
+    if (eventlog_start(f->url, on_publish, t, &log, err, sizeof err) != 0)
+        fail_msg("eventlog_start: %s", err);
+    return log;
+}
+
+static void test_eventlog_commits_then_publishes_in_order(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "log", 1000);
+    trace t = {.reader = f->s};
+    eventlog *log = start_log(f, &t);
+    for (int i = 0; i < 5; i++) {
+        eventlog_op op = {.done = on_done, .arg = &t, .ev = tok(sid, "r", "m", "x")};
+        eventlog_submit(log, &op);
+    }
+    eventlog_append(log, tok(sid, "r", "m", "y"));
+    eventlog_flush(log);
+    const char *want[] = {"done 1 0", "publish 1 token", "done 2 0",       "publish 2 token",
+                          "done 3 0", "publish 3 token", "done 4 0",       "publish 4 token",
+                          "done 5 0", "publish 5 token", "publish 6 token"};
+    assert_int_equal(t.n, 11);
+    for (size_t i = 0; i < 11; i++) assert_string_equal(t.lines[i], want[i]);
+    assert_int_equal(t.failed_visible, 0);
+
+    /* The fd wakes the loop for work committed later. */
+    struct pollfd pfd = {.fd = eventlog_fd(log), .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 0), 0);
+    eventlog_append(log, tok(sid, "r", "m", "z"));
+    assert_int_equal(poll(&pfd, 1, 5000), 1);
+    eventlog_drain(log);
+    assert_int_equal(t.n, 12);
+    assert_string_equal(t.lines[11], "publish 7 token");
+    assert_int_equal(poll(&pfd, 1, 0), 0);
+
+    eventlog_stats st;
+    eventlog_get_stats(log, &st);
+    assert_int_equal(st.events, 7);
+    assert_int_equal(st.failures, 0);
+    assert_true(st.batches >= 2 && st.batches <= 7);
+    eventlog_stop(log);
+    free(sid);
+}
+
+/* An op that fails alone fails alone: the others of its batch commit. */
+static void test_eventlog_failed_op_is_isolated(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "log", 1000);
+    char *mid = uid("msg");
+    trace t = {.reader = f->s};
+    store_message m = {
+        .id = mid, .session_id = sid, .role = "user", .content = "hi", .created_ms = 1000};
+    eventlog *log = start_log(f, &t);
+    eventlog_op ops[] = {
+        {.done = on_done, .arg = &t, .ev = tok(sid, "r", "m", "a")},
+        {.apply = apply_fail, .done = on_done, .arg = &t, .ev = tok(sid, "r", "m", "b")},
+        {.done = on_done, .arg = &t, .ev = tok("no-such-session", "r", "m", "c")},
+        {.apply = apply_message, .done = NULL, .arg = &m, .ev = tok(sid, "r", "m", "d")},
+        {.done = on_done, .arg = &t, .ev = NULL},
+    };
+    for (size_t i = 0; i < 5; i++) eventlog_submit(log, &ops[i]);
+    eventlog_flush(log);
+    const char *want[] = {"done 1 0",    "publish 1 token", "done 0 -42",
+                          "done 0 -100", "publish 2 token", "done 0 0"};
+    assert_int_equal(t.n, 6);
+    for (size_t i = 0; i < 6; i++) assert_string_equal(t.lines[i], want[i]);
+    assert_int_equal(count_rows(f->s, "SELECT COUNT(*) FROM chat_messages WHERE id = ?", mid), 1);
+    eventlog_stats st;
+    eventlog_get_stats(log, &st);
+    assert_int_equal(st.events, 2);
+    assert_int_equal(st.failures, 2);
+    eventlog_stop(log);
+    free(mid);
+    free(sid);
+}
+
+static void count_commit(void *ud, double seconds)
+{
+    assert_true(seconds >= 0);
+    (*(int *)ud)++;
+}
+
+/* eventlog_stop commits what is queued and runs the callbacks. */
+static void test_eventlog_stop_commits_queue(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "log", 1000);
+    trace t = {.reader = f->s};
+    int commits = 0;
+    eventlog *log = start_log(f, &t);
+    eventlog_set_commit_observer(log, count_commit, &commits);
+    for (int i = 0; i < 40; i++) eventlog_append(log, tok(sid, "r", "m", "q"));
+    eventlog_stop(log);
+    assert_int_equal(t.n, 40);
+    assert_string_equal(t.lines[39], "publish 40 token");
+    assert_true(commits >= 1 && commits <= 40);
+    replay r = replay_all(f->s, sid);
+    assert_int_equal(r.n, 40);
+    replay_free(&r);
+    free(sid);
+}
+
+/* ------------------------------------------------------------------------
+ * Faults (SQLite)
+ */
+
+static void test_missing_directory_names_url(void **state)
+{
+    (void)state;
+    store *s = (store *)1;
+    char err[512];
+    assert_int_equal(
+        store_open("sqlite:/nonexistent-chatplane-dir/sub/chat.db", &s, err, sizeof err), DB_ERR);
+    assert_null(s);
+    assert_string_equal(err, "cannot open database sqlite:/nonexistent-chatplane-dir/sub/chat.db: "
+                             "the directory /nonexistent-chatplane-dir/sub does not exist");
+    assert_int_equal(store_open("sqlite:/etc/passwd/chat.db", &s, err, sizeof err), DB_ERR);
+    assert_string_equal(err, "cannot open database sqlite:/etc/passwd/chat.db: unable to open "
+                             "database file: Not a directory");
+}
+
+static int apply_fill_disk(store *s, void *arg)
+{
+    (void)arg;
+    /* The database may not grow past the pages it has: the next write that
+     * needs a page fails as on a full disk. */
+    db_result *r = NULL;
+    int rc = db_exec(store_db(s), "PRAGMA page_count", 0, NULL, &r);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %s", rc < 0 ? "1" : db_result_get(r, 0, 0));
+    db_result_free(r);
+    rc = db_exec(store_db(s), sql, 0, NULL, NULL);
+    return rc < 0 ? rc : 0;
+}
+
+static int apply_free_disk(store *s, void *arg)
+{
+    (void)arg;
+    int rc = db_exec(store_db(s), "PRAGMA max_page_count = 1073741823", 0, NULL, NULL);
+    return rc < 0 ? rc : 0;
+}
+
+static void test_full_disk_fails_run_keeps_reads(void **state)
+{
+    fx *f = *state;
+    skip_unless_sqlite(f);
+    char *sid = make_session(f->s, "full", 1000);
+    trace t = {.reader = f->s};
+    eventlog *log = start_log(f, &t);
+    eventlog_append(log, tok(sid, "r", "m", "before"));
+    eventlog_op fill = {.apply = apply_fill_disk, .done = on_done, .arg = &t};
+    eventlog_submit(log, &fill);
+    eventlog_flush(log);
+    assert_int_equal(t.n, 2);
+
+    /* A batch too large for the pages left: all or nothing. */
+    static char big[8000];
+    memset(big, 'x', sizeof big - 1);
+    for (int i = 0; i < 50; i++) {
+        eventlog_op op = {.done = on_done, .arg = &t, .ev = tok(sid, "r", "m", big)};
+        eventlog_submit(log, &op);
+    }
+    eventlog_flush(log);
+    assert_int_equal(t.n, 52);
+    for (size_t i = 2; i < 52; i++) assert_string_equal(t.lines[i], "done 0 -5");
+
+    /* Reads keep working, and nothing of the failed batch is visible. */
+    replay r = replay_all(f->s, sid);
+    assert_int_equal(r.n, 1);
+    replay_free(&r);
+    store_session ses;
+    assert_int_equal(store_session_get(f->s, sid, NULL, &ses), 0);
+    assert_int_equal(ses.last_seq, 1);
+    store_session_cleanup(&ses);
+
+    /* Once there is room again the writer goes on where it was. */
+    eventlog_op room = {.apply = apply_free_disk, .done = on_done, .arg = &t};
+    eventlog_submit(log, &room);
+    eventlog_append(log, tok(sid, "r", "m", "after"));
+    eventlog_flush(log);
+    assert_string_equal(t.lines[t.n - 1], "publish 2 token");
+    eventlog_stop(log);
+    free(sid);
+}
+
+/*
+ * The checks on a read-only database file; plain return codes rather than
+ * cmocka assertions, since they may run in a child process. Returns 0, or
+ * the number of the check that failed.
+ */
+static int readonly_checks(const char *url, const char *sid)
+{
+    store *s = NULL;
+    char err[512];
+    if (store_open(url, &s, err, sizeof err) != 0) return 1;
+    store_session ses;
+    if (store_session_get(s, sid, NULL, &ses) != 0 || ses.last_seq != 1) return 2;
+    store_session_cleanup(&ses);
+    evt *ev = tok(sid, "r", "m", "blocked");
+    int rc = append_all(s, &ev, 1);
+    evt_unref(ev);
+    if (rc != DB_ERR_FULL) return 3;
+    if (!strstr(store_errmsg(s), "readonly")) return 4;
+    int n = 0;
+    if (store_event_after(s, sid, 0, 0, count_cb, &n) != 1 || n != 1) return 5;
+    store_close(s);
+
+    trace t = {0};
+    if (store_open(url, &t.reader, err, sizeof err) != 0) return 6;
+    eventlog *log = NULL;
+    if (eventlog_start(url, on_publish, &t, &log, err, sizeof err) != 0) return 7;
+    eventlog_op op = {.done = on_done, .arg = &t, .ev = tok(sid, "r", "m", "blocked")};
+    eventlog_submit(log, &op);
+    eventlog_flush(log);
+    eventlog_stop(log);
+    store_close(t.reader);
+    if (t.n != 1 || strcmp(t.lines[0], "done 0 -5") != 0) return 8;
+    return 0;
+}
+
+static void test_readonly_database_fails_writes_keeps_reads(void **state)
+{
+    fx *f = *state;
+    skip_unless_sqlite(f);
+    char *sid = make_session(f->s, "ro", 1000);
+    evt *ev = tok(sid, "r", "m", "kept");
+    assert_int_equal(append_all(f->s, &ev, 1), 0);
+    evt_unref(ev);
+    store_close(f->s);
+    f->s = NULL;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/test.db", f->dir);
+    assert_int_equal(chmod(path, 0444), 0);
+    /* SQLite needs to create the -shm file beside a WAL database to read it. */
+    assert_int_equal(chmod(f->dir, 0777), 0);
+
+    int result;
+    if (geteuid() != 0) {
+        result = readonly_checks(f->url, sid);
+    } else {
+        /* Permission bits do not bind root: check as nobody instead. */
+        pid_t pid = fork();
+        if (pid == 0) {
+            if (setgid(65534) != 0 || setuid(65534) != 0) _exit(100);
+            _exit(readonly_checks(f->url, sid));
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        result = WEXITSTATUS(status);
+        if (result == 100) {
+            print_message("cannot drop root privileges here; skipping\n");
+            skip();
+        }
+    }
+    assert_int_equal(result, 0);
+    f->s = open_store(f->url);
+    free(sid);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_migrations_apply_once),
+        T(test_embedded_migrations_cover_both_dialects),
+        T(test_concurrent_migrations_apply_once),
+        T(test_schema_too_new_is_refused),
+        T(test_session_crud),
+        T(test_session_list_pages_newest_first),
+        T(test_session_list_ties_by_id),
+        T(test_claim_run_conflict),
+        T(test_run_crud),
+        T(test_running_runs_and_heartbeat),
+        T(test_messages_keep_stored_order),
+        T(test_tool_executions),
+        T(test_session_delete_cascades),
+        T(test_modes_seeded_from_presets),
+        T(test_mode_edits_persist),
+        T(test_preset_edit_survives_migrate),
+        T(test_tokens),
+        T(test_event_seq_gapless_across_batches_and_sessions),
+        T(test_event_append_to_missing_session_fails_whole_batch),
+        T(test_event_after_with_limit),
+        T(test_compaction_keeps_message_events),
+        T(test_recovery_stops_interrupted_run),
+        T(test_recovery_of_every_running_run),
+        T(test_eventlog_commits_then_publishes_in_order),
+        T(test_eventlog_failed_op_is_isolated),
+        T(test_eventlog_stop_commits_queue),
+        T(test_missing_directory_names_url),
+        T(test_full_disk_fails_run_keeps_reads),
+        T(test_readonly_database_fails_writes_keeps_reads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
