@@ -22,6 +22,8 @@ static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
 static const char *const flags_db[] = {"db", "config", NULL};
+static const char *const flags_serve[] = {"listen", "db", "config", "web-root", "insecure-no-auth",
+                                          NULL};
 
 static const command commands[] = {
     {"help", "chatplane help [COMMAND]", "show help for chatplane or one command",
@@ -33,6 +35,15 @@ static const command commands[] = {
      "and prints each version applied. `serve` does this by itself at start.\n\n"
      "Example:\n  chatplane migrate --db postgres://chatplane@127.0.0.1/chatplane\n",
      cmd_migrate, flags_db},
+    {"serve", "chatplane serve [--listen HOST:PORT] [--db URL] [--config FILE]",
+     "run the HTTP server",
+     "Migrates the database, stops runs a crash left running, and serves the\n"
+     "API, the live event streams and the page until SIGTERM or SIGINT, which\n"
+     "stop active runs as `interrupted` and exit 0. Without llm.base_url it\n"
+     "answers with the built-in demo brain. It refuses a non-loopback listen\n"
+     "address unless given --insecure-no-auth.\n\n"
+     "Example:\n  chatplane serve --listen 127.0.0.1:8080 --db sqlite:chatplane.db\n",
+     cmd_serve, flags_serve},
     {"ask", "chatplane ask [--mode M] [--session ID] [--json] MESSAGE",
      "run one turn in-process and print the answer",
      "Runs one turn with the configured model, tools and database, without a\n"

@@ -29,5 +29,6 @@ int cli_fail(const char *name, int code, const char *fmt, ...)
 
 int cmd_migrate(int argc, char **argv);
 int cmd_ask(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -1,0 +1,209 @@
+#include "app/server.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+
+#include "app/metrics.h"
+#include "app/runtime.h"
+#include "lib/log.h"
+#include "net/api.h"
+#include "net/http.h"
+#include "net/hub.h"
+
+#define SERVER__TIMEOUT_S 30
+#define SERVER__FLUSH_MS  500
+
+typedef struct server {
+    const config *cfg;
+    struct event_base *base;
+    runtime rt;
+    bool rt_started;
+    hub *hub;
+    http_server *http;
+    api api;
+    bool stopping;
+} server;
+
+int server_parse_listen(const char *listen, char *host, size_t hostlen, int *port, char *err,
+                        size_t errlen)
+{
+    const char *colon = strrchr(listen, ':');
+    const char *h = listen;
+    size_t hl = colon ? (size_t)(colon - listen) : 0;
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (!close || close[1] != ':') colon = NULL;
+        h = listen + 1;
+        hl = close ? (size_t)(close - h) : 0;
+    }
+    char *end = NULL;
+    long p = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || hl == 0 || hl >= hostlen || !end || *end || colon[1] == '\0' || p < 0 ||
+        p > 65535) {
+        snprintf(err, errlen, "listen address '%s' is not HOST:PORT", listen);
+        return -1;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+int server_is_loopback(const char *host)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) return 0;
+    int ok = 1;
+    for (struct addrinfo *a = res; a; a = a->ai_next) {
+        if (a->ai_family == AF_INET) {
+            uint32_t ip = ntohl(((struct sockaddr_in *)a->ai_addr)->sin_addr.s_addr);
+            if ((ip >> 24) != 127) ok = 0;
+        } else if (a->ai_family == AF_INET6) {
+            if (!IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr)) ok = 0;
+        } else {
+            ok = 0;
+        }
+    }
+    freeaddrinfo(res);
+    return ok;
+}
+
+/* Every committed event: counted, then fanned out to the streams. Runs and
+ * tool executions are counted from their events, so /metrics agrees with
+ * the event log. */
+static void server__publish(void *ud, evt *ev)
+{
+    server *s = ud;
+    metrics_event(evt_type_name(ev->type));
+    if (ev->type == EVT_RUN_STARTED) {
+        metrics_run_started();
+    } else if (ev->type == EVT_RUN_STOPPED) {
+        const char *reason = json_string_value(json_object_get(ev->fields, "reason"));
+        metrics_run_stopped(reason ? reason : "unknown");
+    } else if (ev->type == EVT_TOOL_FINISHED) {
+        const char *status = json_string_value(json_object_get(ev->fields, "status"));
+        json_int_t ms = json_integer_value(json_object_get(ev->fields, "duration_ms"));
+        metrics_tool_call(status ? status : "unknown", (double)ms / 1000.0);
+    }
+    if (s->hub) hub_publish(s->hub, ev);
+}
+
+static void server__commit_observed(void *ud, double seconds)
+{
+    (void)ud;
+    metrics_store_commit(seconds);
+}
+
+/* Raises the open-file limit to its hard limit: every SSE subscriber holds
+ * a socket, and a thousand of them is a normal load. */
+static void server__raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            LOG(LOG_WARN, "cannot raise the open file limit", "limit=%llu",
+                (unsigned long long)rl.rlim_cur);
+    }
+}
+
+/*
+ * SIGTERM or SIGINT: stop accepting, interrupt the runs and commit their
+ * last events (the streams get them), end every stream, and leave the loop
+ * once the last bytes had a moment to go out.
+ */
+static void server__on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    server *s = arg;
+    if (s->stopping) return;
+    s->stopping = true;
+    LOG(LOG_INFO, "shutting down", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    http_stop_accepting(s->http);
+    s->api.stopping = true;
+    hub_shutdown(s->hub);
+    runtime_stop(&s->rt);
+    s->rt_started = false;
+    hub_close_all(s->hub);
+    struct timeval tv = {0, SERVER__FLUSH_MS * 1000};
+    event_base_loopexit(s->base, &tv);
+}
+
+static int server__listen(server *s, char *err, size_t errlen)
+{
+    char host[256];
+    int port = 0, bound = 0;
+    if (server_parse_listen(s->cfg->listen, host, sizeof host, &port, err, errlen) != 0) return -1;
+    if (!server_is_loopback(host) && !s->cfg->insecure_no_auth) {
+        snprintf(err, errlen,
+                 "refusing to listen on %s: it is not a loopback address and this server has no "
+                 "authentication yet; listen on 127.0.0.1 or pass --insecure-no-auth",
+                 s->cfg->listen);
+        return -1;
+    }
+    if (http_listen(s->http, host, port, &bound, err, errlen) != 0) return -1;
+    bool v6 = strchr(host, ':') != NULL;
+    LOG(LOG_INFO, "listening", "url=http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", bound);
+    return 0;
+}
+
+int server_run(const config *cfg)
+{
+    signal(SIGPIPE, SIG_IGN);
+    server__raise_nofile();
+    server s;
+    memset(&s, 0, sizeof s);
+    s.cfg = cfg;
+    s.base = event_base_new();
+    char err[512];
+    int rc = 1;
+    struct event *sigterm = NULL, *sigint = NULL;
+
+    runtime_options opt = {
+        .recover = true, .announce = true, .publish = server__publish, .publish_ud = &s};
+    if (runtime_start(&s.rt, cfg, s.base, &opt, err, sizeof err) != 0) {
+        LOG(LOG_ERROR, "cannot start", "error=\"%s\"", err);
+        goto out;
+    }
+    s.rt_started = true;
+    eventlog_set_commit_observer(s.rt.log, server__commit_observed, NULL);
+    s.hub = hub_new(s.base, s.rt.pool, (size_t)cfg->subscriber_buffer_bytes);
+    http_options ho = {(size_t)cfg->body_bytes, SERVER__TIMEOUT_S};
+    s.http = http_server_new(s.base, &ho);
+    s.api.rt = &s.rt;
+    s.api.hub = s.hub;
+    s.api.web_root = cfg->web_root;
+    api_register(s.http, &s.api);
+    if (server__listen(&s, err, sizeof err) != 0) {
+        LOG(LOG_ERROR, "cannot listen", "error=\"%s\"", err);
+        goto out;
+    }
+    sigterm = evsignal_new(s.base, SIGTERM, server__on_signal, &s);
+    sigint = evsignal_new(s.base, SIGINT, server__on_signal, &s);
+    event_add(sigterm, NULL);
+    event_add(sigint, NULL);
+    event_base_dispatch(s.base);
+    rc = 0;
+    LOG(LOG_INFO, "stopped", "%s", "");
+out:
+    if (sigterm) event_free(sigterm);
+    if (sigint) event_free(sigint);
+    s.api.stopping = true;
+    if (s.hub) hub_shutdown(s.hub);
+    if (s.rt_started) runtime_stop(&s.rt);
+    http_server_free(s.http);
+    hub_free(s.hub);
+    event_base_free(s.base);
+    return rc;
+}

@@ -1,0 +1,254 @@
+/* The run routes: start a run (202, or its events as SSE), stop, continue,
+ * a session's events (SSE or JSON), and the seed system's streaming routes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/clock.h"
+#include "lib/id.h"
+#include "lib/xmalloc.h"
+#include "net/api.h"
+
+#define API__EVENTS_PAGE 1000
+
+/* One start, stop or continue waiting for the engine. */
+typedef struct api__start {
+    api *a;
+    http_req *r;
+    hub_sub *watch; /* the run-scoped stream, or NULL for a 202 answer */
+    char *session_id;
+    char *message, *mode;
+    bool stream; /* stream whatever the Accept header says */
+} api__start;
+
+static void api__start_free(api__start *st)
+{
+    free(st->session_id);
+    free(st->message);
+    free(st->mode);
+    free(st);
+}
+
+static void api__started(void *ud, int status, const json_t *run)
+{
+    api__start *st = ud;
+    if (status < 0 || !run) {
+        if (st->watch) hub_watch_cancel(st->watch);
+        api__engine_error(st->r, status < 0 ? status : ENGINE_ERR_UNAVAILABLE, st->session_id);
+    } else if (st->watch) {
+        const char *run_id = json_string_value(json_object_get(run, "id"));
+        hub_watch_start(st->watch, run_id ? run_id : "");
+    } else {
+        http_reply_json(st->r, 202, json_deep_copy(run));
+    }
+    api__start_free(st);
+}
+
+/* Starts the run, watching its events first when the client asked for a
+ * stream, so not one of them is missed. */
+static void api__start_run(api__start *st)
+{
+    if (st->stream || http_req_accepts(st->r, "text/event-stream"))
+        st->watch = hub_watch(st->a->hub, st->r, st->session_id);
+    engine_start_run(st->a->rt->engine, st->session_id, st->message, st->mode, api__started, st);
+}
+
+static api__start *api__start_new(api *a, http_req *r, const char *session_id, const json_t *body)
+{
+    api__start *st = xcalloc(1, sizeof *st);
+    st->a = a;
+    st->r = r;
+    st->session_id = session_id ? xstrdup(session_id) : NULL;
+    const char *message = validate_get_string(body, "message");
+    const char *mode_name = validate_get_string(body, "mode");
+    st->message = message ? xstrdup(message) : NULL;
+    st->mode = mode_name ? xstrdup(mode_name) : NULL;
+    return st;
+}
+
+/* POST /api/sessions/{id}/runs */
+static void api__post_run(http_req *r, void *ud)
+{
+    api *a = ud;
+    json_t *body = api__body(a, r, &validate_run_start);
+    if (!body) return;
+    api__start *st = api__start_new(a, r, http_req_param(r, "id"), body);
+    json_decref(body);
+    api__start_run(st);
+}
+
+/* POST /api/sessions/{id}/continue */
+static void api__continue(http_req *r, void *ud)
+{
+    api *a = ud;
+    json_t *body = api__body(a, r, &validate_continue);
+    if (!body) return;
+    api__start *st = api__start_new(a, r, http_req_param(r, "id"), body);
+    json_decref(body);
+    api__start_run(st);
+}
+
+/* POST /api/sessions/{id}/stop */
+static void api__stop(http_req *r, void *ud)
+{
+    api *a = ud;
+    json_t *body = api__body(a, r, &validate_stop);
+    if (!body) return;
+    json_decref(body);
+    api__start *st = api__start_new(a, r, http_req_param(r, "id"), NULL);
+    engine_stop_run(a->rt->engine, st->session_id, api__started, st);
+}
+
+/* ---- the seed system's streaming routes ---- */
+
+typedef struct api__brain {
+    api__start *st;
+    store_session row;
+} api__brain;
+
+static int api__brain_apply(store *s, void *arg)
+{
+    api__brain *b = arg;
+    return store_session_insert(s, &b->row);
+}
+
+static void api__brain_done(void *arg, evt *ev, int status)
+{
+    (void)ev;
+    api__brain *b = arg;
+    api__start *st = b->st;
+    store_session_cleanup(&b->row);
+    free(b);
+    if (status < 0 || st->a->stopping) {
+        http_reply_error(st->r, 503, "unavailable", "the session could not be stored");
+        api__start_free(st);
+        return;
+    }
+    api__start_run(st);
+}
+
+/* POST /api/brain/stream and /api/brain/unified/consult/stream: like POST
+ * …/runs with Accept: text/event-stream, creating a session when the body
+ * names none. */
+static void api__brain_stream(http_req *r, void *ud)
+{
+    api *a = ud;
+    json_t *body = api__body(a, r, &validate_brain_stream);
+    if (!body) return;
+    const char *sid = validate_get_string(body, "session_id");
+    api__start *st = api__start_new(a, r, sid, body);
+    json_decref(body);
+    st->stream = true;
+    if (sid) {
+        api__start_run(st);
+        return;
+    }
+    api__brain *b = xcalloc(1, sizeof *b);
+    b->st = st;
+    char id[ID_MAX];
+    int64_t now = clock_wall_ms();
+    id_new(id, "ses", now);
+    st->session_id = xstrdup(id);
+    b->row.id = xstrdup(id);
+    b->row.title = xstrdup("");
+    b->row.mode = xstrdup(st->mode ? st->mode : MODE_DEFAULT);
+    b->row.status = xstrdup("idle");
+    b->row.created_ms = b->row.updated_ms = now;
+    eventlog_op op = {api__brain_apply, api__brain_done, b, NULL};
+    eventlog_submit(a->rt->log, &op);
+}
+
+/* ---- GET /api/sessions/{id}/events ---- */
+
+typedef struct api__events_out {
+    buf out;
+    size_t n;
+} api__events_out;
+
+static int api__events_row(void *ud, int64_t seq, const char *type, const char *json, size_t len)
+{
+    (void)seq;
+    (void)type;
+    api__events_out *e = ud;
+    if (e->n++ > 0) buf_append_char(&e->out, ',');
+    buf_append(&e->out, json, len);
+    return 0;
+}
+
+static void api__events_work(store *st, api__job *j)
+{
+    store_session ses = {0};
+    int rc = store_session_get(st, j->id, NULL, &ses);
+    if (rc < 0) {
+        char what[128];
+        snprintf(what, sizeof what, "session %.80s", j->id);
+        api__job_store_error(j, st, rc, what);
+        return;
+    }
+    store_session_cleanup(&ses);
+    if (!j->ud) return; /* SSE: the hub replays */
+    api__events_out *e = j->ud;
+    buf_append_str(&e->out, "{\"events\":[");
+    rc = store_event_after(st, j->id, j->num, API__EVENTS_PAGE, api__events_row, e);
+    if (rc < 0) {
+        api__job_store_error(j, st, rc, "events");
+        return;
+    }
+    buf_append_str(&e->out, "]}");
+}
+
+static void api__events_then(api__job *j)
+{
+    api__events_out *e = j->ud;
+    if (j->code) {
+        http_reply_error(j->r, j->status, j->code, "%s", j->msg);
+    } else if (e) {
+        http_reply_json_text(j->r, 200, e->out.data, e->out.len);
+    } else {
+        hub_subscribe(j->a->hub, j->r, j->id, j->num);
+    }
+    if (e) {
+        buf_cleanup(&e->out);
+        free(e);
+    }
+    api__job_free(j);
+}
+
+static void api__events(http_req *r, void *ud)
+{
+    api *a = ud;
+    int64_t after = 0;
+    char err[256];
+    const char *last = http_req_header(r, "Last-Event-ID");
+    const char *q = http_req_query(r, "after");
+    if (last && *last) {
+        if (validate_query_int("Last-Event-ID", last, 0, INT64_MAX, &after, err, sizeof err) != 0) {
+            http_reply_error(r, 400, "bad_request", "%s", err);
+            return;
+        }
+    } else if (q && validate_query_int("after", q, 0, INT64_MAX, &after, err, sizeof err) != 0) {
+        http_reply_error(r, 400, "bad_request", "%s", err);
+        return;
+    }
+    api__job *j = api__job_new(a, r, http_req_param(r, "id"), api__events_work);
+    j->num = after;
+    j->then = api__events_then;
+    if (http_req_accepts(r, "application/json") && !http_req_accepts(r, "text/event-stream")) {
+        api__events_out *e = xcalloc(1, sizeof *e);
+        /* 1000 events of at most a few hundred KiB each. */
+        buf_init(&e->out, (size_t)1 << 31);
+        j->ud = e;
+    }
+    api__job_submit(j);
+}
+
+void api__register_runs(http_server *s, api *a)
+{
+    http_route(s, "POST", "/api/sessions/{id}/runs", api__post_run, a);
+    http_route(s, "POST", "/api/sessions/{id}/stop", api__stop, a);
+    http_route(s, "POST", "/api/sessions/{id}/continue", api__continue, a);
+    http_route(s, "GET", "/api/sessions/{id}/events", api__events, a);
+    http_route(s, "POST", "/api/brain/stream", api__brain_stream, a);
+    http_route(s, "POST", "/api/brain/unified/consult/stream", api__brain_stream, a);
+}

@@ -1,0 +1,601 @@
+#include "net/hub.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "app/metrics.h"
+#include "core/sse.h"
+#include "lib/buf.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+
+#define HUB__BUCKETS       1024
+#define HUB__SESSIONS_MAX  1024 /* sessions kept without subscribers, for their tails */
+#define HUB__PUMP_RETRY_MS 20
+#define HUB__FRAME_MAX     (96u << 20)
+
+/*
+ * One encoded SSE frame, shared by reference: by the session's tail, by
+ * subscribers' backlogs and by connection output buffers (each holds one
+ * reference, released when the bytes are written or dropped). Only the
+ * loop thread touches refs.
+ */
+typedef struct hub_frame {
+    int refs;
+    int64_t seq;
+    bool run_stopped;
+    char *run_id; /* NULL for frames replayed from the store */
+    size_t len;
+    char data[];
+} hub_frame;
+
+typedef struct hub_session {
+    char *id;
+    hub_frame *tail[HUB_TAIL_EVENTS]; /* a ring, oldest at tail_head */
+    size_t tail_head, tail_n, tail_bytes;
+    hub_sub *subs; /* doubly linked */
+    size_t nsubs;
+    uint64_t used;            /* when last touched, for eviction */
+    struct hub_session *next; /* bucket chain */
+} hub_session;
+
+enum { HUB__WATCHING, HUB__REPLAY, HUB__LIVE };
+
+struct hub_sub {
+    hub *h;
+    hub_session *hs;
+    http_req *r;
+    int state;
+    int64_t sent_seq;
+    char *run_id; /* run-scoped: the run whose events go out */
+    bool run_scoped;
+    bool streaming;  /* the response has started */
+    bool querying;   /* a store query is in flight */
+    bool dead;       /* ended; freed once no query is in flight */
+    bool more_in_db; /* the last page was full */
+    bool db_checked; /* a page shorter than HUB_PAGE was read */
+    int64_t last_write_ms;
+    hub_frame **backlog; /* frames waiting to go out, in order */
+    size_t bl_pos, bl_n, bl_cap, bl_bytes;
+    struct event *pump_timer;
+    hub_sub *prev, *next;
+};
+
+struct hub {
+    struct event_base *base;
+    dbpool *pool;
+    size_t limit;
+    hub_session *buckets[HUB__BUCKETS];
+    size_t nsessions;
+    size_t nsubs;
+    uint64_t clock;
+    bool stopping;
+    struct event *ping_timer;
+};
+
+static void hub__advance(hub_sub *s);
+
+/* ---- frames ---- */
+
+static hub_frame *hub__frame_new(int64_t seq, const char *type, const char *json, size_t len,
+                                 const char *run_id)
+{
+    buf b;
+    buf_init(&b, HUB__FRAME_MAX);
+    if (sse_frame(&b, seq, type, json, len) != 0) {
+        buf_cleanup(&b);
+        return NULL;
+    }
+    hub_frame *f = xmalloc(sizeof *f + b.len + 1);
+    f->refs = 1;
+    f->seq = seq;
+    f->run_stopped = strcmp(type, "run_stopped") == 0;
+    f->run_id = run_id ? xstrdup(run_id) : NULL;
+    f->len = b.len;
+    memcpy(f->data, b.data, b.len + 1);
+    buf_cleanup(&b);
+    return f;
+}
+
+static void hub__frame_unref(hub_frame *f)
+{
+    if (f && --f->refs == 0) {
+        free(f->run_id);
+        free(f);
+    }
+}
+
+/* The release callback of a frame handed to a connection by reference. */
+static void hub__frame_release(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    hub__frame_unref(arg);
+}
+
+/* ---- sessions ---- */
+
+static size_t hub__hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (size_t)(h % HUB__BUCKETS);
+}
+
+static hub_session *hub__find(hub *h, const char *id)
+{
+    for (hub_session *hs = h->buckets[hub__hash(id)]; hs; hs = hs->next)
+        if (strcmp(hs->id, id) == 0) return hs;
+    return NULL;
+}
+
+static void hub__session_free(hub *h, hub_session *hs)
+{
+    hub_session **pp = &h->buckets[hub__hash(hs->id)];
+    while (*pp != hs) pp = &(*pp)->next;
+    *pp = hs->next;
+    for (size_t i = 0; i < hs->tail_n; i++)
+        hub__frame_unref(hs->tail[(hs->tail_head + i) % HUB_TAIL_EVENTS]);
+    free(hs->id);
+    free(hs);
+    h->nsessions--;
+}
+
+/* Drops the least recently used session that has no subscriber, so tails
+ * of sessions nobody watches do not pile up. */
+static void hub__evict(hub *h)
+{
+    hub_session *victim = NULL;
+    for (size_t b = 0; b < HUB__BUCKETS; b++)
+        for (hub_session *hs = h->buckets[b]; hs; hs = hs->next)
+            if (hs->nsubs == 0 && (!victim || hs->used < victim->used)) victim = hs;
+    if (victim) hub__session_free(h, victim);
+}
+
+static hub_session *hub__get(hub *h, const char *id)
+{
+    hub_session *hs = hub__find(h, id);
+    if (!hs) {
+        if (h->nsessions >= HUB__SESSIONS_MAX) hub__evict(h);
+        hs = xcalloc(1, sizeof *hs);
+        hs->id = xstrdup(id);
+        size_t b = hub__hash(id);
+        hs->next = h->buckets[b];
+        h->buckets[b] = hs;
+        h->nsessions++;
+    }
+    hs->used = ++h->clock;
+    return hs;
+}
+
+static hub_frame *hub__tail_at(const hub_session *hs, size_t i)
+{
+    return hs->tail[(hs->tail_head + i) % HUB_TAIL_EVENTS];
+}
+
+/* Appends a frame to the tail (taking a reference), dropping the oldest
+ * ones beyond the tail's limits. */
+static void hub__tail_push(hub_session *hs, hub_frame *f)
+{
+    while (hs->tail_n > 0 &&
+           (hs->tail_n == HUB_TAIL_EVENTS || hs->tail_bytes + f->len > HUB_TAIL_BYTES)) {
+        hub_frame *old = hs->tail[hs->tail_head];
+        hs->tail_bytes -= old->len;
+        hub__frame_unref(old);
+        hs->tail_head = (hs->tail_head + 1) % HUB_TAIL_EVENTS;
+        hs->tail_n--;
+    }
+    f->refs++;
+    hs->tail[(hs->tail_head + hs->tail_n) % HUB_TAIL_EVENTS] = f;
+    hs->tail_n++;
+    hs->tail_bytes += f->len;
+}
+
+/* ---- subscribers ---- */
+
+static void hub__backlog_clear(hub_sub *s)
+{
+    for (size_t i = s->bl_pos; i < s->bl_n; i++) hub__frame_unref(s->backlog[i]);
+    s->bl_pos = s->bl_n = s->bl_bytes = 0;
+}
+
+static void hub__backlog_push(hub_sub *s, hub_frame *f)
+{
+    if (s->bl_pos > 0 && s->bl_pos == s->bl_n) s->bl_pos = s->bl_n = 0;
+    if (s->bl_n == s->bl_cap) {
+        if (s->bl_pos > 0) {
+            memmove(s->backlog, s->backlog + s->bl_pos, (s->bl_n - s->bl_pos) * sizeof f);
+            s->bl_n -= s->bl_pos;
+            s->bl_pos = 0;
+        }
+        if (s->bl_n == s->bl_cap) {
+            s->bl_cap = s->bl_cap ? 2 * s->bl_cap : 16;
+            s->backlog = xrealloc(s->backlog, s->bl_cap * sizeof f);
+        }
+    }
+    f->refs++;
+    s->backlog[s->bl_n++] = f;
+    s->bl_bytes += f->len;
+}
+
+static void hub__sub_free(hub_sub *s)
+{
+    hub__backlog_clear(s);
+    free(s->backlog);
+    if (s->pump_timer) event_free(s->pump_timer);
+    free(s->run_id);
+    free(s);
+}
+
+/* Takes s out of its session and the counts; frees it unless a query
+ * still refers to it. how: 0 end the response, 1 drop the connection, 2
+ * leave the request alone (not started, the caller answers it). */
+static void hub__sub_end(hub_sub *s, int how)
+{
+    if (s->dead) return;
+    s->dead = true;
+    hub *h = s->h;
+    if (s->prev)
+        s->prev->next = s->next;
+    else if (s->hs->subs == s)
+        s->hs->subs = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    s->hs->nsubs--;
+    h->nsubs--;
+    if (s->streaming) metrics_sse_subscribers_add(-1);
+    if (s->pump_timer) event_del(s->pump_timer);
+    hub__backlog_clear(s);
+    http_req *r = s->r;
+    s->r = NULL;
+    if (r && how == 0) http_stream_end(r);
+    if (r && how == 1) http_stream_abort(r);
+    if (!s->querying) hub__sub_free(s);
+}
+
+/* The peer went away. */
+static void hub__on_close(void *ud)
+{
+    hub__sub_end(ud, 0);
+}
+
+static void hub__start_stream(hub_sub *s)
+{
+    s->streaming = true;
+    metrics_sse_subscribers_add(1);
+    http_stream_start(s->r, "text/event-stream", hub__on_close, s);
+    s->last_write_ms = clock_mono_ms();
+}
+
+/* Sends one frame by reference, or cuts the subscriber off when its
+ * connection already holds more than the limit of unsent bytes. */
+static void hub__write(hub_sub *s, hub_frame *f)
+{
+    size_t pending = http_stream_pending(s->r);
+    if (pending > 0 && pending + f->len > s->h->limit) {
+        LOG(LOG_WARN, "disconnecting a slow event stream subscriber",
+            "session_id=%s pending_bytes=%zu last_sent_seq=%lld request_id=%s", s->hs->id, pending,
+            (long long)s->sent_seq, http_req_id(s->r));
+        hub__sub_end(s, 1);
+        return;
+    }
+    f->refs++;
+    if (http_stream_write_ref(s->r, f->data, f->len, hub__frame_release, f) != 0) {
+        f->refs--;
+        return;
+    }
+    if (f->seq > s->sent_seq) s->sent_seq = f->seq;
+    s->last_write_ms = clock_mono_ms();
+    if (s->run_scoped && f->run_stopped) hub__sub_end(s, 0);
+}
+
+static void hub__pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    hub__advance(arg);
+}
+
+/* Sends the backlog while the connection keeps up. Returns 0 when the
+ * backlog is empty, 1 when the subscriber must wait (a retry is
+ * scheduled) or ended. */
+static int hub__pump(hub_sub *s)
+{
+    size_t high = s->h->limit / 2;
+    while (s->bl_pos < s->bl_n) {
+        hub_frame *f = s->backlog[s->bl_pos];
+        size_t pending = http_stream_pending(s->r);
+        if (pending > 0 && (pending >= high || pending + f->len > s->h->limit)) {
+            if (!s->pump_timer) s->pump_timer = evtimer_new(s->h->base, hub__pump_cb, s);
+            struct timeval tv = {0, HUB__PUMP_RETRY_MS * 1000};
+            evtimer_add(s->pump_timer, &tv);
+            return 1;
+        }
+        s->bl_pos++;
+        s->bl_bytes -= f->len;
+        bool send = s->run_scoped ? (s->run_id && f->run_id && strcmp(f->run_id, s->run_id) == 0)
+                                  : f->seq > s->sent_seq;
+        if (send) hub__write(s, f);
+        hub__frame_unref(f);
+        if (s->dead) return 1;
+    }
+    s->bl_pos = s->bl_n = s->bl_bytes = 0;
+    return 0;
+}
+
+/* ---- replay from the store ---- */
+
+typedef struct hub__query {
+    hub_sub *sub;
+    char *session_id;
+    int64_t after;
+    hub_frame **frames;
+    size_t n, cap;
+    int rc;
+} hub__query;
+
+static int hub__query_row(void *ud, int64_t seq, const char *type, const char *json, size_t len)
+{
+    hub__query *q = ud;
+    hub_frame *f = hub__frame_new(seq, type, json, len, NULL);
+    if (!f) return 0;
+    if (q->n == q->cap) {
+        q->cap = q->cap ? 2 * q->cap : 64;
+        q->frames = xrealloc(q->frames, q->cap * sizeof *q->frames);
+    }
+    q->frames[q->n++] = f;
+    return 0;
+}
+
+/* On a pool thread: reads one page of events. Touches only the query. */
+static void hub__query_work(store *st, void *arg)
+{
+    hub__query *q = arg;
+    q->rc = store_event_after(st, q->session_id, q->after, HUB_PAGE, hub__query_row, q);
+}
+
+static void hub__query_free(hub__query *q)
+{
+    for (size_t i = 0; i < q->n; i++) hub__frame_unref(q->frames[i]);
+    free(q->frames);
+    free(q->session_id);
+    free(q);
+}
+
+/* On the loop: queues the page and goes on. */
+static void hub__query_done(void *arg)
+{
+    hub__query *q = arg;
+    hub_sub *s = q->sub;
+    s->querying = false;
+    if (s->dead) {
+        hub__query_free(q);
+        hub__sub_free(s);
+        return;
+    }
+    if (q->rc < 0) {
+        LOG(LOG_ERROR, "cannot replay events", "session_id=%s", q->session_id);
+        hub__query_free(q);
+        hub__sub_end(s, 1);
+        return;
+    }
+    for (size_t i = 0; i < q->n; i++) hub__backlog_push(s, q->frames[i]);
+    s->more_in_db = q->n >= HUB_PAGE;
+    s->db_checked = true;
+    hub__query_free(q);
+    hub__advance(s);
+}
+
+static void hub__query_start(hub_sub *s)
+{
+    if (s->h->stopping) {
+        hub__sub_end(s, 0);
+        return;
+    }
+    hub__query *q = xcalloc(1, sizeof *q);
+    q->sub = s;
+    q->session_id = xstrdup(s->hs->id);
+    q->after = s->sent_seq;
+    s->querying = true;
+    dbpool_submit(s->h->pool, hub__query_work, hub__query_done, q);
+}
+
+/*
+ * Moves a replaying subscriber forward: sends its backlog, then either
+ * reads the next page from the store or serves the frames the tail holds
+ * past what was sent, and goes live once nothing is left. Live frames
+ * published meanwhile land in the tail, which is why the tail is checked
+ * last: nothing falls between the replay and the live stream.
+ */
+static void hub__advance(hub_sub *s)
+{
+    while (!s->dead) {
+        if (s->bl_pos < s->bl_n && hub__pump(s) != 0) return;
+        if (s->run_scoped) return;
+        if (s->more_in_db) {
+            hub__query_start(s);
+            return;
+        }
+        hub_session *hs = s->hs;
+        if (hs->tail_n > 0 && hub__tail_at(hs, 0)->seq <= s->sent_seq + 1) {
+            for (size_t i = 0; i < hs->tail_n; i++) {
+                hub_frame *f = hub__tail_at(hs, i);
+                if (f->seq > s->sent_seq) hub__backlog_push(s, f);
+            }
+            if (s->bl_n == 0) {
+                s->state = HUB__LIVE;
+                return;
+            }
+            continue;
+        }
+        if (hs->tail_n == 0 && s->db_checked) {
+            s->state = HUB__LIVE;
+            return;
+        }
+        hub__query_start(s);
+        return;
+    }
+}
+
+static hub_sub *hub__sub_new(hub *h, http_req *r, const char *session_id)
+{
+    hub_session *hs = hub__get(h, session_id);
+    hub_sub *s = xcalloc(1, sizeof *s);
+    s->h = h;
+    s->hs = hs;
+    s->r = r;
+    s->next = hs->subs;
+    if (hs->subs) hs->subs->prev = s;
+    hs->subs = s;
+    hs->nsubs++;
+    h->nsubs++;
+    return s;
+}
+
+void hub_subscribe(hub *h, http_req *r, const char *session_id, int64_t after)
+{
+    hub_sub *s = hub__sub_new(h, r, session_id);
+    s->state = HUB__REPLAY;
+    s->sent_seq = after;
+    hub__start_stream(s);
+    buf b;
+    buf_init(&b, 64);
+    sse_frame_retry(&b, HUB_RETRY_MS);
+    http_stream_write(r, b.data, b.len);
+    buf_cleanup(&b);
+    hub__advance(s);
+}
+
+hub_sub *hub_watch(hub *h, http_req *r, const char *session_id)
+{
+    hub_sub *s = hub__sub_new(h, r, session_id);
+    s->state = HUB__WATCHING;
+    s->run_scoped = true;
+    return s;
+}
+
+void hub_watch_start(hub_sub *s, const char *run_id)
+{
+    s->run_id = xstrdup(run_id);
+    s->state = HUB__LIVE;
+    hub__start_stream(s);
+    hub__advance(s);
+}
+
+void hub_watch_cancel(hub_sub *s)
+{
+    hub__sub_end(s, 2);
+}
+
+void hub_publish(hub *h, const evt *ev)
+{
+    if (!ev->json) return;
+    hub_frame *f =
+        hub__frame_new(ev->seq, evt_type_name(ev->type), ev->json, ev->json_len, ev->run_id);
+    if (!f) {
+        LOG(LOG_ERROR, "an event is too large to stream", "session_id=%s seq=%lld", ev->session_id,
+            (long long)ev->seq);
+        return;
+    }
+    hub_session *hs = hub__get(h, ev->session_id);
+    hub__tail_push(hs, f);
+    hub_sub *next;
+    for (hub_sub *s = hs->subs; s; s = next) {
+        next = s->next;
+        if (s->run_scoped) {
+            if (s->state == HUB__LIVE && (!f->run_id || strcmp(f->run_id, s->run_id) != 0))
+                continue;
+            if (s->bl_bytes + f->len > h->limit) {
+                LOG(LOG_WARN, "disconnecting a slow run stream", "session_id=%s request_id=%s",
+                    hs->id, http_req_id(s->r));
+                hub__sub_end(s, s->streaming ? 1 : 2);
+                continue;
+            }
+            hub__backlog_push(s, f);
+            if (s->state == HUB__LIVE) hub__advance(s);
+        } else if (s->state == HUB__LIVE && f->seq > s->sent_seq) {
+            hub__write(s, f);
+        }
+    }
+    hub__frame_unref(f);
+}
+
+void hub_session_deleted(hub *h, const char *session_id)
+{
+    hub_session *hs = hub__find(h, session_id);
+    if (!hs) return;
+    while (hs->subs) hub__sub_end(hs->subs, hs->subs->streaming ? 0 : 2);
+    hub__session_free(h, hs);
+}
+
+void hub_close_all(hub *h)
+{
+    h->stopping = true;
+    for (size_t b = 0; b < HUB__BUCKETS; b++)
+        for (hub_session *hs = h->buckets[b]; hs; hs = hs->next)
+            while (hs->subs) {
+                hub_sub *s = hs->subs;
+                if (!s->streaming) {
+                    http_req *r = s->r;
+                    hub__sub_end(s, 2);
+                    http_reply_error(r, 503, "unavailable", "the server is shutting down");
+                } else {
+                    hub__sub_end(s, 0);
+                }
+            }
+}
+
+void hub_shutdown(hub *h)
+{
+    h->stopping = true;
+}
+
+size_t hub_subscriber_count(const hub *h)
+{
+    return h->nsubs;
+}
+
+/* Every second: ": ping" to each stream that has been quiet for 15 s. */
+static void hub__ping_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    hub *h = arg;
+    static const char ping[] = ": ping\n\n";
+    int64_t now = clock_mono_ms();
+    for (size_t b = 0; b < HUB__BUCKETS; b++)
+        for (hub_session *hs = h->buckets[b]; hs; hs = hs->next)
+            for (hub_sub *s = hs->subs; s; s = s->next)
+                if (s->streaming && now - s->last_write_ms >= HUB_PING_MS &&
+                    http_stream_pending(s->r) == 0) {
+                    http_stream_write(s->r, ping, sizeof ping - 1);
+                    s->last_write_ms = now;
+                }
+}
+
+hub *hub_new(struct event_base *base, dbpool *pool, size_t subscriber_buffer_bytes)
+{
+    hub *h = xcalloc(1, sizeof *h);
+    h->base = base;
+    h->pool = pool;
+    h->limit = subscriber_buffer_bytes;
+    h->ping_timer = event_new(base, -1, EV_PERSIST, hub__ping_cb, h);
+    struct timeval tv = {1, 0};
+    event_add(h->ping_timer, &tv);
+    return h;
+}
+
+void hub_free(hub *h)
+{
+    if (!h) return;
+    hub_close_all(h);
+    for (size_t b = 0; b < HUB__BUCKETS; b++)
+        while (h->buckets[b]) hub__session_free(h, h->buckets[b]);
+    event_free(h->ping_timer);
+    free(h);
+}

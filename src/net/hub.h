@@ -1,0 +1,82 @@
+/*
+ * hub: the live event streams (contract section 3.4). It keeps the SSE
+ * subscribers of every session and fans committed events out to them.
+ *
+ * Each committed event is framed once ("id: …\nevent: …\ndata: …\n\n")
+ * into a reference-counted frame that every subscriber's connection sends
+ * by reference, never copied per subscriber. Each session keeps an
+ * in-memory tail of its recent frames (at most HUB_TAIL_EVENTS events and
+ * HUB_TAIL_BYTES bytes) that serves most reconnects without a query.
+ *
+ * A subscriber is registered before its replay starts: it replays from the
+ * tail, or from the store through the dbpool in pages of 1000, and then
+ * switches to live frames, skipping every seq it already sent, so it sees
+ * no gap and no duplicate. A subscriber whose connection holds more than
+ * the subscriber buffer of unsent bytes is disconnected; it reconnects with
+ * Last-Event-ID and loses nothing. Nobody waits for a slow subscriber.
+ * After 15 s without a write a subscriber gets ": ping".
+ *
+ * Everything runs on the loop thread.
+ */
+#ifndef CHATPLANE_HUB_H
+#define CHATPLANE_HUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/evt.h"
+#include "net/http.h"
+#include "store/dbpool.h"
+
+struct event_base;
+
+#define HUB_TAIL_EVENTS 512
+#define HUB_TAIL_BYTES  (1u << 20)
+#define HUB_PAGE        1000
+#define HUB_PING_MS     15000
+#define HUB_RETRY_MS    2000
+
+typedef struct hub hub;
+typedef struct hub_sub hub_sub;
+
+hub *hub_new(struct event_base *base, dbpool *pool, size_t subscriber_buffer_bytes);
+/* Ends every stream and frees the hub. Subscribers still waiting for a
+ * dbpool query are freed by that query's done callback. */
+void hub_free(hub *h);
+
+/* A committed event (seq set, encoded) to fan out; called from the
+ * eventlog's publish callback in commit order. */
+void hub_publish(hub *h, const evt *ev);
+
+/*
+ * Answers r with the session's event stream: "retry: 2000", the events with
+ * seq > after, then live events. The caller checked that the session
+ * exists. r is owned by the hub from now on.
+ */
+void hub_subscribe(hub *h, http_req *r, const char *session_id, int64_t after);
+
+/*
+ * A run-scoped stream (POST …/runs with Accept: text/event-stream). Call
+ * hub_watch before starting the run, so none of its events is missed; then
+ * either hub_watch_start with the run id (the hub answers 200 and streams
+ * that run's events up to its run_stopped, then ends the response) or
+ * hub_watch_cancel (the caller answers r itself).
+ */
+hub_sub *hub_watch(hub *h, http_req *r, const char *session_id);
+void hub_watch_start(hub_sub *s, const char *run_id);
+void hub_watch_cancel(hub_sub *s);
+
+/* Ends the streams of a deleted session and forgets its tail. */
+void hub_session_deleted(hub *h, const char *session_id);
+
+/* Shutting down: from now on a subscriber that would need a store query
+ * is ended instead (the read pool is about to stop). Live streams go on. */
+void hub_shutdown(hub *h);
+
+/* Ends every stream (at shutdown). */
+void hub_close_all(hub *h);
+
+/* Open streams. */
+size_t hub_subscriber_count(const hub *h);
+
+#endif
