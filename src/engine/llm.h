@@ -83,6 +83,10 @@ void llm_free(llm *p);
  * api_key may be NULL. */
 llm *llm_openai_new(struct event_base *base, const char *base_url, const char *api_key,
                     const char *model);
+/* How long a streaming call may go without a byte before it fails as a
+ * retryable stall (default 30 s); tests shorten it. */
+void llm_openai_set_stall_timeout_ms(llm *p, int64_t ms);
+
 /* The demo brain, streaming a token every delay_ms. */
 llm *llm_demo_new(struct event_base *base, int64_t delay_ms);
 

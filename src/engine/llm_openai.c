@@ -1,0 +1,651 @@
+/*
+ * llm_openai: the OpenAI-compatible streaming client. Every call is a libcurl
+ * easy handle on one multi handle driven by the libevent loop through the
+ * multi socket interface: libcurl says which sockets to watch and when to
+ * wake it (on_socket, on_timer), the loop tells libcurl what happened
+ * (on_event, on_timeout). Many calls share one thread and no call blocks.
+ *
+ * Bytes of a 200 response go through the SSE parser into llm_stream, which
+ * reports text pieces as they arrive and keeps the turn; any other status
+ * keeps up to 64 KiB of the body for its error message. When a transfer
+ * ends, the outcome is decided in one place (openai__outcome) and handed to
+ * on_done. Retries, backoff and budgets belong to the engine.
+ *
+ * A stalled stream is caught by a loop timer per call, re-armed by every
+ * byte that arrives: libcurl's own low-speed check averages over several
+ * seconds and counts whole seconds, this one says exactly "no byte for
+ * stall_ms".
+ *
+ * Re-entrancy: libcurl forbids removing or adding handles from inside its
+ * own callbacks. While the client is inside curl_multi_socket_action
+ * (depth > 0), an abort only marks the call and a start only queues it;
+ * both are carried out as soon as libcurl returns.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <stdio.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "core/sse.h"
+#include "engine/llm.h"
+#include "engine/llm_stream.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+#include "version.h"
+
+#define OPENAI_STALL_MS_DEFAULT 30000
+#define OPENAI_ERROR_BODY_MAX   (64 * 1024)
+/* One SSE event holds one chunk; a chunk may carry a whole call's
+ * arguments (1 MiB, more once JSON-escaped) or a long text piece. */
+#define OPENAI_SSE_EVENT_MAX    (6 * 1024 * 1024)
+#define OPENAI_HEADER_VALUE_MAX 64
+
+typedef struct llm_openai llm_openai;
+
+/* A socket libcurl asked the loop to watch. */
+typedef struct openai__sock {
+    llm_openai *owner;
+    curl_socket_t fd;
+    struct event *ev;
+    struct openai__sock *prev, *next;
+} openai__sock;
+
+struct llm_call {
+    llm_openai *owner;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    sse_parser sse;
+    llm_stream *stream;
+    buf errbody; /* the body of a non-200 response, truncated at its cap */
+    long status; /* of the last status line, 0 before one came */
+    char retry_after_ms[OPENAI_HEADER_VALUE_MAX];
+    char retry_after[OPENAI_HEADER_VALUE_MAX];
+    struct event *stall; /* fires after stall_ms without a byte */
+    bool sse_toobig;     /* an event went past OPENAI_SSE_EVENT_MAX */
+    bool added;          /* the handle is on the multi handle */
+    bool aborted;        /* no callback may run any more; freed when safe */
+    bool finishing;      /* on_done is running */
+    llm_callbacks cb;
+    void *ud;
+    char errbuf[CURL_ERROR_SIZE];
+    llm_call *prev, *next;
+};
+
+struct llm_openai {
+    llm base;
+    struct event_base *evbase;
+    CURLM *multi;
+    struct event *timer;
+    char *url;         /* <base_url>/chat/completions */
+    char *display_url; /* the same without user:password@, for messages */
+    char *auth;        /* "Authorization: Bearer …", or NULL; never logged */
+    char *model;
+    int64_t stall_ms;
+    int depth;           /* > 0 while inside curl_multi_socket_action */
+    llm_call *calls;     /* every call not yet freed */
+    openai__sock *socks; /* every watched socket */
+};
+
+static const llm_ops openai_ops;
+
+/* ---- list helpers ---- */
+
+static void openai__link(llm_call **head, llm_call *c)
+{
+    c->prev = NULL;
+    c->next = *head;
+    if (*head) (*head)->prev = c;
+    *head = c;
+}
+
+static void openai__unlink(llm_call **head, llm_call *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        *head = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+/* ---- the life of a call ---- */
+
+/* Takes the call off the multi handle and the list and frees it. Only
+ * outside libcurl's callbacks. */
+static void openai__destroy(llm_call *c)
+{
+    llm_openai *o = c->owner;
+
+    if (c->added) curl_multi_remove_handle(o->multi, c->easy);
+    openai__unlink(&o->calls, c);
+    if (c->stall) event_free(c->stall);
+    curl_easy_cleanup(c->easy);
+    curl_slist_free_all(c->headers);
+    free(c->body);
+    sse_parser_cleanup(&c->sse);
+    llm_stream_free(c->stream);
+    buf_cleanup(&c->errbody);
+    free(c);
+}
+
+/* (Re)starts the stall timer of a call. */
+static void openai__arm_stall(llm_call *c)
+{
+    int64_t ms = c->owner->stall_ms;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(c->stall, &tv);
+}
+
+/* Hands a text piece from llm_stream to the caller unless the call was
+ * aborted meanwhile (possibly by an earlier piece of the same feed). */
+static void openai__on_text(void *ud, const char *text, size_t len)
+{
+    llm_call *c = ud;
+    if (!c->aborted && c->cb.on_text) c->cb.on_text(c->ud, text, len);
+}
+
+/* One SSE event: its data is one chunk, an error object, or [DONE]. Stops
+ * the parse once the stream is done or failed. */
+static int openai__on_sse(void *ud, const sse_event *ev)
+{
+    llm_call *c = ud;
+    if (c->aborted) return 1;
+    return llm_stream_feed(c->stream, ev->data, ev->data_len) == LLM_STREAM_MORE ? 0 : 1;
+}
+
+/*
+ * libcurl's write callback. Returning less than it was given ends the
+ * transfer (CURLE_WRITE_ERROR), which is how an aborted call, an oversized
+ * event and a failed stream stop reading at once.
+ */
+static size_t openai__on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    llm_call *c = ud;
+    size_t n = size * nmemb;
+
+    if (c->aborted) return 0;
+    openai__arm_stall(c);
+    if (c->status != 200) {
+        size_t room = c->errbody.cap - c->errbody.len;
+        buf_append(&c->errbody, ptr, n < room ? n : room);
+        return n;
+    }
+    if (llm_stream_state(c->stream) == LLM_STREAM_DONE) return n;
+    if (sse_parser_feed(&c->sse, ptr, n) == SSE_ERR_TOOBIG) {
+        c->sse_toobig = true;
+        return 0;
+    }
+    if (c->aborted || llm_stream_state(c->stream) == LLM_STREAM_FAILED) return 0;
+    return n;
+}
+
+/* Copies a header's value, trimmed, when the line is "name: value". */
+static bool openai__header_value(const char *line, size_t len, const char *name, char *out,
+                                 size_t outsz)
+{
+    size_t nl = strlen(name);
+    if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0) return false;
+    const char *v = line + nl + 1;
+    const char *end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t')) v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t n = (size_t)(end - v);
+    if (n >= outsz) n = outsz - 1;
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return true;
+}
+
+/*
+ * libcurl's header callback: the status of each status line (a 1xx
+ * response is followed by another, which starts the headers afresh) and
+ * the Retry-After headers.
+ */
+static size_t openai__on_header(char *line, size_t size, size_t nmemb, void *ud)
+{
+    llm_call *c = ud;
+    size_t n = size * nmemb;
+
+    openai__arm_stall(c);
+    if (n > 5 && strncmp(line, "HTTP/", 5) == 0) {
+        const char *sp = memchr(line, ' ', n);
+        c->status = 0;
+        if (sp) {
+            for (const char *p = sp + 1; p < line + n && *p >= '0' && *p <= '9'; p++)
+                c->status = c->status * 10 + (*p - '0');
+        }
+        c->retry_after[0] = c->retry_after_ms[0] = '\0';
+        return n;
+    }
+    if (!openai__header_value(line, n, "retry-after-ms", c->retry_after_ms,
+                              sizeof c->retry_after_ms))
+        openai__header_value(line, n, "retry-after", c->retry_after, sizeof c->retry_after);
+    return n;
+}
+
+static int64_t openai__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The text of a transport failure: the OS's reason when there is one,
+ * libcurl's message otherwise. */
+static const char *openai__why(llm_call *c, CURLcode code)
+{
+    long oserr = 0;
+    curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &oserr);
+    if (code == CURLE_COULDNT_CONNECT && oserr == ECONNREFUSED) return "connection refused";
+    if (c->errbuf[0]) return c->errbuf;
+    return curl_easy_strerror(code);
+}
+
+/* Writes the failure of a transfer that libcurl ended with an error. */
+static void openai__transport_failure(llm_call *c, CURLcode code, llm_result *r)
+{
+    const char *url = c->owner->display_url;
+    const char *why = openai__why(c, code);
+
+    switch (code) {
+    case CURLE_COULDNT_CONNECT:
+        llm_stream_fail(r, true, 0, NULL, "could not connect to %s: %s", url, why);
+        break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        llm_stream_fail(r, true, 0, NULL, "could not resolve the host of %s: %s", url, why);
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        llm_stream_fail(r, true, 0, NULL, "timed out waiting for %s: %s", url, why);
+        break;
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        llm_stream_fail(r, false, 0, NULL, "the model URL %s cannot be used: %s", url, why);
+        break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+        llm_stream_fail(r, false, 0, NULL, "TLS verification of %s failed: %s", url, why);
+        break;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_GOT_NOTHING:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        llm_stream_fail(r, true, 0, NULL, "the connection to %s broke: %s", url, why);
+        break;
+    default:
+        llm_stream_fail(r, true, 0, NULL, "the request to %s failed: %s", url, why);
+        break;
+    }
+}
+
+/*
+ * Decides the outcome of a finished transfer, most specific first: what
+ * the stream itself said (an error object, a cap, [DONE] — a stream that
+ * reached [DONE] succeeded even if the connection broke after it), then the
+ * HTTP status, then the transport error, then a body that ended early.
+ */
+static void openai__outcome(llm_call *c, CURLcode code, llm_result *r)
+{
+    int state = llm_stream_state(c->stream);
+
+    if (c->sse_toobig) {
+        llm_stream_fail(r, false, 200, NULL, "an event of the model stream from %s exceeded %d MiB",
+                        c->owner->display_url, OPENAI_SSE_EVENT_MAX >> 20);
+    } else if (c->status == 200 && state != LLM_STREAM_MORE) {
+        llm_stream_finish(c->stream, r);
+        if (!r->ok) r->http_status = 200;
+    } else if (c->status != 0 && c->status != 200) {
+        int64_t wait =
+            llm_stream_retry_after_ms(c->retry_after_ms[0] ? c->retry_after_ms : NULL,
+                                      c->retry_after[0] ? c->retry_after : NULL, openai__now_ms());
+        llm_stream_http_error(r, (int)c->status, c->owner->display_url, c->errbody.data,
+                              c->errbody.len, wait);
+    } else if (code != CURLE_OK) {
+        openai__transport_failure(c, code, r);
+    } else {
+        llm_stream_finish(c->stream, r);
+        if (!r->ok) r->http_status = (int)c->status;
+    }
+}
+
+/* Hands the outcome to on_done and frees the call; the call's handle
+ * leaves the multi handle first. Outside libcurl's callbacks only. */
+static void openai__finish(llm_call *c, llm_result *r)
+{
+    if (c->added) {
+        curl_multi_remove_handle(c->owner->multi, c->easy);
+        c->added = false;
+    }
+    if (!r->ok)
+        LOG(LOG_DEBUG, "model call failed", "retryable=%d status=%d", r->retryable, r->http_status);
+    c->finishing = true;
+    c->cb.on_done(c->ud, r);
+    llm_result_cleanup(r);
+    openai__destroy(c);
+}
+
+/* Writes a duration for messages: "30 s", "1.5 s". */
+static const char *openai__duration(char out[32], int64_t ms)
+{
+    if (ms % 1000 == 0)
+        snprintf(out, 32, "%lld s", (long long)(ms / 1000));
+    else
+        snprintf(out, 32, "%.3g s", (double)ms / 1000.0);
+    return out;
+}
+
+/* Reports every transfer libcurl has finished. Runs outside libcurl's
+ * callbacks, so on_done may start and abort calls. */
+static void openai__check_done(llm_openai *o)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(o->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        CURL *easy = msg->easy_handle;
+        CURLcode code = msg->data.result;
+        char *priv = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+        llm_call *c = (llm_call *)priv;
+        if (!c || c->aborted) continue;
+
+        llm_result r;
+        openai__outcome(c, code, &r);
+        openai__finish(c, &r);
+    }
+}
+
+/* A call went stall_ms without a byte: it fails as a retryable time-out.
+ * Runs from the loop, outside libcurl. */
+static void openai__on_stall(evutil_socket_t fd, short what, void *arg)
+{
+    llm_call *c = arg;
+    llm_openai *o = c->owner;
+    llm_result r;
+    char dur[32];
+    (void)fd;
+    (void)what;
+
+    if (c->aborted || c->finishing) return;
+    if (llm_stream_state(c->stream) == LLM_STREAM_DONE && c->status == 200) {
+        /* The answer is complete; only the end of the body is missing. */
+        llm_stream_finish(c->stream, &r);
+    } else if (c->status) {
+        llm_stream_fail(&r, true, 0, NULL, "the model stream from %s stalled: no data for %s",
+                        o->display_url, openai__duration(dur, o->stall_ms));
+    } else {
+        llm_stream_fail(&r, true, 0, NULL, "timed out waiting for %s: no response in %s",
+                        o->display_url, openai__duration(dur, o->stall_ms));
+    }
+    openai__finish(c, &r);
+}
+
+/* Adds queued calls and frees aborted ones, once libcurl has returned. */
+static void openai__settle(llm_openai *o)
+{
+    llm_call *next;
+    for (llm_call *c = o->calls; c; c = next) {
+        next = c->next;
+        if (c->aborted) openai__destroy(c);
+    }
+    for (llm_call *c = o->calls; c; c = next) {
+        next = c->next;
+        if (c->added || c->finishing) continue;
+        if (curl_multi_add_handle(o->multi, c->easy) == CURLM_OK) {
+            c->added = true;
+            continue;
+        }
+        llm_result r;
+        llm_stream_fail(&r, true, 0, NULL, "the request to %s could not be queued", o->display_url);
+        openai__finish(c, &r);
+        next = o->calls; /* on_done may have aborted the call saved in next */
+    }
+}
+
+/* Tells libcurl about a socket event or a time-out, then reports. */
+static void openai__action(llm_openai *o, curl_socket_t fd, int ev_bitmask)
+{
+    int running = 0;
+
+    o->depth++;
+    curl_multi_socket_action(o->multi, fd, ev_bitmask, &running);
+    o->depth--;
+    openai__settle(o);
+    openai__check_done(o);
+}
+
+/* ---- libevent <-> libcurl ---- */
+
+static void openai__on_event(evutil_socket_t fd, short what, void *arg)
+{
+    int mask =
+        ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    openai__action(arg, fd, mask);
+}
+
+static void openai__on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    openai__action(arg, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static void openai__sock_free(llm_openai *o, openai__sock *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        o->socks = s->next;
+    if (s->next) s->next->prev = s->prev;
+    event_free(s->ev);
+    free(s);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch fd for what libcurl wants, or stop. */
+static int openai__on_socket(CURL *easy, curl_socket_t fd, int what, void *ud, void *sockp)
+{
+    llm_openai *o = ud;
+    openai__sock *s = sockp;
+    (void)easy;
+
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            curl_multi_assign(o->multi, fd, NULL);
+            openai__sock_free(o, s);
+        }
+        return 0;
+    }
+    if (!s) {
+        s = xcalloc(1, sizeof *s);
+        s->owner = o;
+        s->fd = fd;
+        s->next = o->socks;
+        if (o->socks) o->socks->prev = s;
+        o->socks = s;
+        curl_multi_assign(o->multi, fd, s);
+    } else {
+        event_free(s->ev);
+    }
+    short kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
+                 ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+    s->ev = event_new(o->evbase, fd, kind, openai__on_event, o);
+    event_add(s->ev, NULL);
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: one loop timer, re-armed as libcurl asks. */
+static int openai__on_timer(CURLM *multi, long timeout_ms, void *ud)
+{
+    llm_openai *o = ud;
+    (void)multi;
+
+    if (timeout_ms < 0) {
+        evtimer_del(o->timer);
+    } else {
+        struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+        evtimer_add(o->timer, &tv);
+    }
+    return 0;
+}
+
+/* ---- the provider ---- */
+
+/* Configures the easy handle of a call. */
+static void openai__setup(llm_openai *o, llm_call *c, size_t body_len)
+{
+    CURL *e = c->easy;
+
+    c->headers = curl_slist_append(c->headers, "Content-Type: application/json");
+    c->headers = curl_slist_append(c->headers, "Accept: text/event-stream");
+    c->headers = curl_slist_append(c->headers, "Expect:");
+    if (o->auth) c->headers = curl_slist_append(c->headers, o->auth);
+
+    curl_easy_setopt(e, CURLOPT_URL, o->url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "chatplane/" CHATPLANE_VERSION);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->stall_ms);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, openai__on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, openai__on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+}
+
+/*
+ * Starts a call: builds the body, sets up the handle and puts it on the
+ * multi handle (or queues it while inside libcurl). The first bytes go out
+ * on the next turn of the loop. Returns NULL after calling on_done only
+ * when libcurl cannot make or take the handle.
+ */
+static llm_call *openai__start(llm *p, const llm_request *req, const llm_callbacks *cb, void *ud)
+{
+    llm_openai *o = (llm_openai *)p;
+    llm_call *c = xcalloc(1, sizeof *c);
+    size_t body_len;
+
+    c->owner = o;
+    c->cb = *cb;
+    c->ud = ud;
+    c->body = llm_stream_request_body(o->model, req, &body_len);
+    c->stream = llm_stream_new(openai__on_text, c);
+    sse_parser_init(&c->sse, OPENAI_SSE_EVENT_MAX, openai__on_sse, c);
+    buf_init(&c->errbody, OPENAI_ERROR_BODY_MAX);
+    c->easy = curl_easy_init();
+    c->stall = evtimer_new(o->evbase, openai__on_stall, c);
+    openai__link(&o->calls, c);
+
+    if (c->easy) {
+        openai__setup(o, c, body_len);
+        openai__arm_stall(c);
+        if (o->depth > 0) return c; /* added by openai__settle */
+        if (curl_multi_add_handle(o->multi, c->easy) == CURLM_OK) {
+            c->added = true;
+            return c;
+        }
+    }
+    llm_result r;
+    llm_stream_fail(&r, true, 0, NULL, "the request to %s could not be set up", o->display_url);
+    openai__finish(c, &r);
+    return NULL;
+}
+
+/* Aborts a call: no callback runs afterwards. Freed at once, or right
+ * after libcurl returns when called from inside one of its callbacks. */
+static void openai__abort(llm_call *c)
+{
+    if (c->finishing || c->aborted) return;
+    c->aborted = true;
+    if (c->owner->depth == 0) openai__destroy(c);
+}
+
+/* Frees the client and every call in flight, without callbacks. Not to be
+ * called from inside a callback of this client. */
+static void openai__free(llm *p)
+{
+    llm_openai *o = (llm_openai *)p;
+
+    while (o->calls) openai__destroy(o->calls);
+    curl_multi_cleanup(o->multi);
+    while (o->socks) openai__sock_free(o, o->socks);
+    event_free(o->timer);
+    free(o->url);
+    free(o->display_url);
+    free(o->auth);
+    free(o->model);
+    free(o);
+}
+
+static const llm_ops openai_ops = {
+    .start = openai__start,
+    .abort = openai__abort,
+    .free = openai__free,
+};
+
+/* The URL without "user:password@", so that messages never carry it. */
+static char *openai__display_url(const char *url)
+{
+    const char *scheme = strstr(url, "://");
+    if (!scheme) return xstrdup(url);
+    const char *host = scheme + 3;
+    const char *end = host + strcspn(host, "/?#");
+    const char *at = NULL;
+    for (const char *q = host; q < end; q++) {
+        if (*q == '@') at = q;
+    }
+    if (!at) return xstrdup(url);
+    return xasprintf("%.*s%s", (int)(host - url), url, at + 1);
+}
+
+llm *llm_openai_new(struct event_base *base, const char *base_url, const char *api_key,
+                    const char *model)
+{
+    static bool curl_ready;
+    if (!curl_ready) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        curl_ready = true;
+    }
+
+    llm_openai *o = xcalloc(1, sizeof *o);
+    size_t n = strlen(base_url);
+    while (n > 0 && base_url[n - 1] == '/') n--;
+
+    o->base.ops = &openai_ops;
+    o->base.provider = "openai";
+    o->model = xstrdup(model ? model : "");
+    o->base.model = o->model;
+    o->evbase = base;
+    o->url = xasprintf("%.*s/chat/completions", (int)n, base_url);
+    o->display_url = openai__display_url(o->url);
+    o->auth = api_key && *api_key ? xasprintf("Authorization: Bearer %s", api_key) : NULL;
+    o->stall_ms = OPENAI_STALL_MS_DEFAULT;
+    o->timer = evtimer_new(base, openai__on_timeout, o);
+    o->multi = curl_multi_init();
+    curl_multi_setopt(o->multi, CURLMOPT_SOCKETFUNCTION, openai__on_socket);
+    curl_multi_setopt(o->multi, CURLMOPT_SOCKETDATA, o);
+    curl_multi_setopt(o->multi, CURLMOPT_TIMERFUNCTION, openai__on_timer);
+    curl_multi_setopt(o->multi, CURLMOPT_TIMERDATA, o);
+    return &o->base;
+}
+
+void llm_openai_set_stall_timeout_ms(llm *p, int64_t ms)
+{
+    if (p && p->ops == &openai_ops && ms > 0) ((llm_openai *)p)->stall_ms = ms;
+}

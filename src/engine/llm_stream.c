@@ -1,0 +1,721 @@
+/*
+ * llm_stream: reading the chat.completion.chunk stream, error bodies and
+ * Retry-After headers of an OpenAI-compatible server, and writing its
+ * request body. Pure: the transport hands bytes and the time in.
+ *
+ * The accumulation is lenient about what servers that speak the API do
+ * differently (protocols.md section 1): Ollama's whole calls with a repeated
+ * role, vLLM's missing or empty ids, calls sent whole at the end, usage in
+ * any chunk. It is strict about size: every buffer is capped and going past
+ * a cap fails the call with a message naming the limit.
+ */
+#include "engine/llm_stream.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/xmalloc.h"
+
+/* One tool call being accumulated. index is the wire index, -1 when the
+ * server sent none. */
+typedef struct stream__call {
+    int64_t index;
+    buf id;
+    buf name;
+    buf args;
+} stream__call;
+
+struct llm_stream {
+    llm_stream_text_cb on_text;
+    void *ud;
+    int state;
+    buf text;
+    stream__call *calls;
+    size_t ncalls;
+    size_t calls_alloc;
+    char *finish_reason;
+    int64_t prompt_tokens;
+    int64_t completion_tokens;
+    /* The failure, once state is LLM_STREAM_FAILED. */
+    bool fail_retryable;
+    char *fail_code;
+    char *fail_message;
+};
+
+llm_stream *llm_stream_new(llm_stream_text_cb on_text, void *ud)
+{
+    llm_stream *s = xcalloc(1, sizeof *s);
+    s->on_text = on_text;
+    s->ud = ud;
+    s->state = LLM_STREAM_MORE;
+    buf_init(&s->text, LLM_STREAM_MAX_TEXT);
+    s->prompt_tokens = -1;
+    s->completion_tokens = -1;
+    return s;
+}
+
+static void stream__free_calls(llm_stream *s)
+{
+    for (size_t i = 0; i < s->ncalls; i++) {
+        buf_cleanup(&s->calls[i].id);
+        buf_cleanup(&s->calls[i].name);
+        buf_cleanup(&s->calls[i].args);
+    }
+    free(s->calls);
+    s->calls = NULL;
+    s->ncalls = s->calls_alloc = 0;
+}
+
+void llm_stream_free(llm_stream *s)
+{
+    if (!s) return;
+    buf_cleanup(&s->text);
+    stream__free_calls(s);
+    free(s->finish_reason);
+    free(s->fail_code);
+    free(s->fail_message);
+    free(s);
+}
+
+int llm_stream_state(const llm_stream *s)
+{
+    return s->state;
+}
+
+/* Marks the stream failed with a formatted message; the first failure wins. */
+static int stream__fail(llm_stream *s, bool retryable, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int stream__fail(llm_stream *s, bool retryable, const char *code, const char *fmt, ...)
+{
+    if (s->state == LLM_STREAM_FAILED) return s->state;
+    buf m;
+    va_list ap;
+    buf_init(&m, 4096);
+    va_start(ap, fmt);
+    buf_vprintf(&m, fmt, ap);
+    va_end(ap);
+    s->state = LLM_STREAM_FAILED;
+    s->fail_retryable = retryable;
+    s->fail_code = code ? xstrdup(code) : NULL;
+    s->fail_message = buf_detach(&m, NULL);
+    return s->state;
+}
+
+/* ---- text sanitising shared by the error paths ---- */
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
+static size_t stream__utf8_len(const unsigned char *p, size_t n)
+{
+    size_t need;
+    unsigned min;
+    unsigned cp;
+
+    if (p[0] < 0x80) return 1;
+    if ((p[0] & 0xE0) == 0xC0) {
+        need = 2, min = 0x80, cp = p[0] & 0x1F;
+    } else if ((p[0] & 0xF0) == 0xE0) {
+        need = 3, min = 0x800, cp = p[0] & 0x0F;
+    } else if ((p[0] & 0xF8) == 0xF0) {
+        need = 4, min = 0x10000, cp = p[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < need) return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return need;
+}
+
+/*
+ * Appends at most max bytes of text to out as one clean line: control
+ * characters become spaces, runs of spaces shrink to one, the ends are
+ * trimmed, invalid UTF-8 bytes become '?', and a character is never cut in
+ * half. The result can go into a JSON string and a log line as it is.
+ */
+static void stream__append_clean(buf *out, const char *text, size_t len, size_t max)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t start = out->len;
+    size_t i = 0;
+    bool space = true; /* pending trim at the start */
+
+    while (i < len) {
+        size_t n = stream__utf8_len(p + i, len - i);
+        if (n == 0) {
+            if (out->len - start + 1 > max) break;
+            buf_append_char(out, '?');
+            space = false;
+            i++;
+            continue;
+        }
+        if (n == 1 && (p[i] < 0x20 || p[i] == 0x7F || p[i] == ' ')) {
+            if (!space) {
+                if (out->len - start + 1 > max) break;
+                buf_append_char(out, ' ');
+            }
+            space = true;
+            i++;
+            continue;
+        }
+        if (out->len - start + n > max) break;
+        buf_append(out, p + i, n);
+        space = false;
+        i += n;
+    }
+    while (out->len > start && out->data[out->len - 1] == ' ') out->len--;
+    if (out->data) out->data[out->len] = '\0';
+}
+
+/* ---- the chunk stream ---- */
+
+/* A string member that is present and non-empty, else NULL: servers send ""
+ * where they mean "absent" (vLLM's later ids). */
+static const char *stream__nonempty(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_string(v) || json_string_length(v) == 0) return NULL;
+    return json_string_value(v);
+}
+
+static stream__call *stream__new_call(llm_stream *s, int64_t index)
+{
+    if (s->ncalls == LLM_STREAM_MAX_CALLS) {
+        stream__fail(s, false, NULL, "the model sent more than %d tool calls in one turn",
+                     LLM_STREAM_MAX_CALLS);
+        return NULL;
+    }
+    if (s->ncalls == s->calls_alloc) {
+        s->calls_alloc = s->calls_alloc ? s->calls_alloc * 2 : 4;
+        s->calls = xrealloc(s->calls, s->calls_alloc * sizeof *s->calls);
+    }
+    stream__call *c = &s->calls[s->ncalls++];
+    c->index = index;
+    buf_init(&c->id, LLM_STREAM_MAX_NAME);
+    buf_init(&c->name, LLM_STREAM_MAX_NAME);
+    buf_init(&c->args, LLM_STREAM_MAX_ARGS);
+    return c;
+}
+
+/*
+ * Finds the call a tool_calls delta continues, or starts a new one.
+ *
+ * With an index: the latest call with that index, unless the delta carries
+ * an id or a function name different from that call's (Ollama numbers each
+ * whole call 0 in its own chunk; an id or name that changes means a new
+ * call). Without an index: a
+ * delta that names an id or a function starts a new call unless it repeats
+ * the current call's id or the current call has no name yet; anything else
+ * continues the last call.
+ */
+static stream__call *stream__find_call(llm_stream *s, int64_t index, const char *id,
+                                       const char *name)
+{
+    stream__call *last = s->ncalls ? &s->calls[s->ncalls - 1] : NULL;
+
+    if (index >= 0) {
+        for (size_t i = s->ncalls; i-- > 0;) {
+            stream__call *c = &s->calls[i];
+            if (c->index != index) continue;
+            if (id && c->id.len && strcmp(c->id.data, id) != 0) break;
+            if (!id && name && c->name.len && strcmp(c->name.data, name) != 0) break;
+            return c;
+        }
+        return stream__new_call(s, index);
+    }
+    if (last && last->index < 0) {
+        if (id && last->id.len) {
+            if (strcmp(last->id.data, id) == 0) return last;
+        } else if (!id && (!name || last->name.len == 0)) {
+            return last;
+        } else if (id && last->id.len == 0 && last->name.len == 0) {
+            return last;
+        }
+    }
+    if (!last || id || name) return stream__new_call(s, -1);
+    return last;
+}
+
+/* Reads one element of delta.tool_calls. Returns the stream state. */
+static int stream__tool_delta(llm_stream *s, const json_t *tc)
+{
+    if (!json_is_object(tc)) return s->state;
+    const json_t *jindex = json_object_get(tc, "index");
+    int64_t index = json_is_integer(jindex) && json_integer_value(jindex) >= 0
+                        ? (int64_t)json_integer_value(jindex)
+                        : -1;
+    const char *id = stream__nonempty(tc, "id");
+    const json_t *fn = json_object_get(tc, "function");
+    const char *name = json_is_object(fn) ? stream__nonempty(fn, "name") : NULL;
+    const json_t *jargs = json_is_object(fn) ? json_object_get(fn, "arguments") : NULL;
+
+    stream__call *c = stream__find_call(s, index, id, name);
+    if (!c) return s->state;
+    size_t pos = (size_t)(c - s->calls);
+
+    if (id && c->id.len == 0 && buf_append(&c->id, id, strlen(id)) != 0)
+        return stream__fail(s, false, NULL, "the id of tool call %zu exceeded %d bytes", pos,
+                            LLM_STREAM_MAX_NAME);
+    if (name && c->name.len == 0 && buf_append(&c->name, name, strlen(name)) != 0)
+        return stream__fail(s, false, NULL, "the name of tool call %zu exceeded %d bytes", pos,
+                            LLM_STREAM_MAX_NAME);
+
+    int rc = 0;
+    if (json_is_string(jargs)) {
+        rc = buf_append(&c->args, json_string_value(jargs), json_string_length(jargs));
+    } else if (json_is_object(jargs) || json_is_array(jargs)) {
+        /* Some servers send the arguments as the object itself. */
+        char *dump = json_dumps(jargs, JSON_COMPACT | JSON_ENCODE_ANY);
+        rc = dump ? buf_append(&c->args, dump, strlen(dump)) : 0;
+        free(dump);
+    }
+    if (rc != 0)
+        return stream__fail(s, false, NULL, "the arguments of tool call %zu (%s) exceeded 1 MiB",
+                            pos, c->name.len ? c->name.data : "unnamed");
+    return s->state;
+}
+
+/* Reads choices[0]: text, tool call deltas and the finish reason. */
+static int stream__choice(llm_stream *s, const json_t *choice)
+{
+    const json_t *delta = json_object_get(choice, "delta");
+    /* A few servers put the last piece in "message" rather than "delta". */
+    if (!json_is_object(delta)) delta = json_object_get(choice, "message");
+
+    if (json_is_object(delta)) {
+        const json_t *content = json_object_get(delta, "content");
+        if (json_is_string(content) && json_string_length(content) > 0) {
+            const char *t = json_string_value(content);
+            size_t n = json_string_length(content);
+            if (buf_append(&s->text, t, n) != 0)
+                return stream__fail(s, false, NULL, "the model's text exceeded 4 MiB");
+            if (s->on_text) s->on_text(s->ud, t, n);
+        }
+        const json_t *tcs = json_object_get(delta, "tool_calls");
+        size_t i;
+        const json_t *tc;
+        if (json_is_array(tcs)) {
+            json_array_foreach(tcs, i, tc)
+            {
+                if (stream__tool_delta(s, tc) != LLM_STREAM_MORE) return s->state;
+            }
+        }
+    }
+    const char *fr = stream__nonempty(choice, "finish_reason");
+    if (fr) {
+        free(s->finish_reason);
+        s->finish_reason = xstrdup(fr);
+    }
+    return s->state;
+}
+
+/* Takes the token counts of a usage object; absent counts stay as they were. */
+static void stream__usage(llm_stream *s, const json_t *usage)
+{
+    const json_t *p = json_object_get(usage, "prompt_tokens");
+    const json_t *c = json_object_get(usage, "completion_tokens");
+    if (json_is_integer(p) && json_integer_value(p) >= 0) s->prompt_tokens = json_integer_value(p);
+    if (json_is_integer(c) && json_integer_value(c) >= 0)
+        s->completion_tokens = json_integer_value(c);
+}
+
+/*
+ * Reads an error object sent inside a 200 stream: {"error": {...}},
+ * {"error": "text"}, or vLLM's {"object": "error", "message": ...}.
+ * Returns true when the chunk was one.
+ */
+static bool stream__in_stream_error(llm_stream *s, const json_t *chunk)
+{
+    const json_t *err = json_object_get(chunk, "error");
+    const json_t *obj = json_object_get(chunk, "object");
+    const char *msg = NULL;
+    const char *code = NULL;
+    char codebuf[32];
+
+    if (json_is_object(err)) {
+        msg = stream__nonempty(err, "message");
+        code = stream__nonempty(err, "code");
+        const json_t *jcode = json_object_get(err, "code");
+        if (json_is_integer(jcode)) {
+            snprintf(codebuf, sizeof codebuf, "%lld", (long long)json_integer_value(jcode));
+            code = codebuf;
+        }
+    } else if (json_is_string(err)) {
+        msg = json_string_value(err);
+    } else if (json_is_string(obj) && strcmp(json_string_value(obj), "error") == 0) {
+        msg = stream__nonempty(chunk, "message");
+    } else {
+        return false;
+    }
+    buf m;
+    buf_init(&m, LLM_STREAM_MAX_UPSTREAM_MSG);
+    if (msg) stream__append_clean(&m, msg, strlen(msg), LLM_STREAM_MAX_UPSTREAM_MSG);
+    stream__fail(s, true, code, "the model stream carried an error: %s",
+                 m.len ? m.data : "no message");
+    buf_cleanup(&m);
+    return true;
+}
+
+/* True when the payload is "[DONE]", allowing surrounding white space. */
+static bool stream__is_done(const char *data, size_t len)
+{
+    while (len && isspace((unsigned char)data[0])) data++, len--;
+    while (len && isspace((unsigned char)data[len - 1])) len--;
+    return len == 6 && memcmp(data, "[DONE]", 6) == 0;
+}
+
+/*
+ * Reads one SSE data payload. Chunks whose choices hold no entry for index
+ * 0 still count for their usage; unknown fields are ignored throughout.
+ */
+int llm_stream_feed(llm_stream *s, const char *data, size_t len)
+{
+    if (s->state != LLM_STREAM_MORE) return s->state;
+    if (len == 0) return s->state;
+    if (stream__is_done(data, len)) {
+        s->state = LLM_STREAM_DONE;
+        return s->state;
+    }
+
+    json_error_t jerr;
+    json_t *chunk = json_loadb(data, len, 0, &jerr);
+    if (!chunk) {
+        /* jansson quotes the offending input, which may be any bytes. */
+        buf why;
+        buf_init(&why, sizeof jerr.text);
+        stream__append_clean(&why, jerr.text, strlen(jerr.text), sizeof jerr.text);
+        stream__fail(s, true, NULL,
+                     "the model stream sent a chunk that is not JSON (%s at byte %d)",
+                     why.data ? why.data : "", jerr.position);
+        buf_cleanup(&why);
+        return s->state;
+    }
+    if (!json_is_object(chunk)) {
+        json_decref(chunk);
+        return stream__fail(s, true, NULL, "the model stream sent a chunk that is not an object");
+    }
+    if (stream__in_stream_error(s, chunk)) {
+        json_decref(chunk);
+        return s->state;
+    }
+
+    const json_t *choices = json_object_get(chunk, "choices");
+    size_t i;
+    const json_t *choice;
+    if (json_is_array(choices)) {
+        json_array_foreach(choices, i, choice)
+        {
+            if (!json_is_object(choice)) continue;
+            const json_t *ci = json_object_get(choice, "index");
+            if (ci && !(json_is_integer(ci) && json_integer_value(ci) == 0)) continue;
+            if (stream__choice(s, choice) != LLM_STREAM_MORE) break;
+        }
+    }
+    const json_t *usage = json_object_get(chunk, "usage");
+    if (json_is_object(usage) && s->state == LLM_STREAM_MORE) stream__usage(s, usage);
+    json_decref(chunk);
+    return s->state;
+}
+
+void llm_stream_fail(llm_result *r, bool retryable, int http_status, const char *code,
+                     const char *fmt, ...)
+{
+    buf m;
+    va_list ap;
+
+    memset(r, 0, sizeof *r);
+    buf_init(&m, 8192);
+    va_start(ap, fmt);
+    buf_vprintf(&m, fmt, ap);
+    va_end(ap);
+    r->ok = false;
+    r->retryable = retryable;
+    r->http_status = http_status;
+    r->error_code = code ? xstrdup(code) : NULL;
+    r->error_message = buf_detach(&m, NULL);
+    r->prompt_tokens = r->completion_tokens = -1;
+    r->retry_after_ms = -1;
+}
+
+/* True when id is taken in the turn: by a call already moved into r (those
+ * before i) or by one still to come (those after i). */
+static bool stream__id_taken(const llm_stream *s, const llm_result *r, size_t i, const char *id)
+{
+    for (size_t k = 0; k < i; k++) {
+        if (strcmp(r->calls[k].id, id) == 0) return true;
+    }
+    for (size_t k = i + 1; k < s->ncalls; k++) {
+        if (s->calls[k].id.len && strcmp(s->calls[k].id.data, id) == 0) return true;
+    }
+    return false;
+}
+
+/*
+ * Moves the accumulated calls into the result, making up the ids the
+ * server never sent and replacing one it sent twice (tool results are
+ * matched to calls by id, so ids must be unique in a turn). Fails when a call never got a function
+ * name: nothing could run it.
+ */
+static int stream__take_calls(llm_stream *s, llm_result *r)
+{
+    for (size_t i = 0; i < s->ncalls; i++) {
+        if (s->calls[i].name.len == 0) {
+            stream__fail(s, false, NULL, "the model sent tool call %zu without a function name", i);
+            return -1;
+        }
+    }
+    if (s->ncalls == 0) return 0;
+    r->calls = xcalloc(s->ncalls, sizeof *r->calls);
+    r->ncalls = s->ncalls;
+    for (size_t i = 0; i < s->ncalls; i++) {
+        stream__call *c = &s->calls[i];
+        bool dup = false;
+        for (size_t k = 0; k < i && c->id.len; k++) {
+            if (strcmp(r->calls[k].id, c->id.data) == 0) dup = true;
+        }
+        if (c->id.len == 0 || dup) {
+            char id[48];
+            size_t n = i;
+            do snprintf(id, sizeof id, "call_%zu", n++);
+            while (stream__id_taken(s, r, i, id));
+            buf_reset(&c->id);
+            buf_append_str(&c->id, id);
+        }
+        if (c->args.len == 0) buf_append_str(&c->args, "{}");
+        r->calls[i].id = buf_detach(&c->id, NULL);
+        r->calls[i].name = buf_detach(&c->name, NULL);
+        r->calls[i].arguments = buf_detach(&c->args, NULL);
+    }
+    return 0;
+}
+
+void llm_stream_finish(llm_stream *s, llm_result *r)
+{
+    memset(r, 0, sizeof *r);
+    if (s->state == LLM_STREAM_MORE)
+        stream__fail(s, true, NULL, "the model stream ended before [DONE]");
+    if (s->state == LLM_STREAM_DONE && stream__take_calls(s, r) != 0) llm_result_cleanup(r);
+    if (s->state == LLM_STREAM_FAILED) {
+        llm_stream_fail(r, s->fail_retryable, 0, s->fail_code, "%s", s->fail_message);
+        return;
+    }
+    r->ok = true;
+    r->text = buf_detach(&s->text, &r->text_len);
+    r->finish_reason = s->finish_reason;
+    s->finish_reason = NULL;
+    r->prompt_tokens = s->prompt_tokens;
+    r->completion_tokens = s->completion_tokens;
+    r->retry_after_ms = -1;
+}
+
+/* ---- error responses ---- */
+
+/*
+ * Finds the upstream message and code in an error body. Writes the cleaned
+ * message to out and returns the code (a new string) or NULL. *quota tells
+ * whether the code or the type says insufficient_quota (servers differ in
+ * which one carries it).
+ */
+static char *stream__error_body(const char *body, size_t len, buf *out, bool *quota)
+{
+    json_t *root = len ? json_loadb(body, len, 0, NULL) : NULL;
+    const char *msg = NULL;
+    char *code = NULL;
+
+    *quota = false;
+    if (json_is_object(root)) {
+        const json_t *err = json_object_get(root, "error");
+        if (json_is_object(err)) {
+            msg = stream__nonempty(err, "message");
+            const json_t *jcode = json_object_get(err, "code");
+            const char *type = stream__nonempty(err, "type");
+            if (json_is_string(jcode) && json_string_length(jcode))
+                code = xstrdup(json_string_value(jcode));
+            else if (json_is_integer(jcode))
+                code = xasprintf("%lld", (long long)json_integer_value(jcode));
+            *quota = (code && strcmp(code, "insufficient_quota") == 0) ||
+                     (type && strcmp(type, "insufficient_quota") == 0);
+        } else if (json_is_string(err)) {
+            msg = json_string_value(err);
+        }
+        if (!msg) msg = stream__nonempty(root, "message");
+        if (!msg) msg = stream__nonempty(root, "detail");
+    }
+    if (msg)
+        stream__append_clean(out, msg, strlen(msg), LLM_STREAM_MAX_UPSTREAM_MSG);
+    else
+        stream__append_clean(out, body, len, LLM_STREAM_MAX_RAW_BODY);
+    json_decref(root);
+    return code;
+}
+
+void llm_stream_http_error(llm_result *r, int status, const char *url, const char *body, size_t len,
+                           int64_t retry_after_ms)
+{
+    buf msg;
+    bool quota;
+    bool retryable;
+
+    buf_init(&msg, LLM_STREAM_MAX_UPSTREAM_MSG);
+    char *code = stream__error_body(body ? body : "", body ? len : 0, &msg, &quota);
+    if (status == 429)
+        retryable = !quota;
+    else
+        retryable = status >= 500 && status <= 599 && status != 501 && status != 505;
+    if (msg.len)
+        llm_stream_fail(r, retryable, status, code, "HTTP %d from %s: %s", status, url, msg.data);
+    else
+        llm_stream_fail(r, retryable, status, code, "HTTP %d from %s", status, url);
+    r->retry_after_ms = retry_after_ms;
+    free(code);
+    buf_cleanup(&msg);
+}
+
+/* ---- Retry-After ---- */
+
+/* Parses digits with an optional fraction ("1", "1.5", ".5"), white space
+ * around allowed; returns the value times unit_ms rounded up and capped, or
+ * -1. Done by hand rather than with strtod so that no locale, exponent,
+ * sign, "inf" or hex form slips through. */
+static int64_t stream__number_ms(const char *s, int64_t unit_ms)
+{
+    const char *p = s;
+    bool digits = false;
+    int64_t whole = 0;    /* the integer part, saturated */
+    int64_t frac_num = 0; /* the fraction as frac_num / frac_den */
+    int64_t frac_den = 1;
+    bool beyond = false; /* a non-zero digit past the ninth of the fraction */
+
+    while (*p == ' ' || *p == '\t') p++;
+    for (; isdigit((unsigned char)*p); p++) {
+        digits = true;
+        if (whole < LLM_STREAM_MAX_RETRY_AFTER_MS) whole = whole * 10 + (*p - '0');
+    }
+    if (*p == '.') {
+        for (p++; isdigit((unsigned char)*p); p++) {
+            digits = true;
+            if (frac_den < 1000000000) {
+                frac_num = frac_num * 10 + (*p - '0');
+                frac_den *= 10;
+            } else if (*p != '0') {
+                beyond = true;
+            }
+        }
+    }
+    while (*p == ' ' || *p == '\t') p++;
+    if (!digits || *p != '\0') return -1;
+    if (whole >= LLM_STREAM_MAX_RETRY_AFTER_MS) return LLM_STREAM_MAX_RETRY_AFTER_MS;
+    /* Rounding up: past the ninth digit the value exceeds frac_num/frac_den,
+     * so the ceiling is the floor plus one. */
+    int64_t part =
+        beyond ? frac_num * unit_ms / frac_den + 1 : (frac_num * unit_ms + frac_den - 1) / frac_den;
+    int64_t ms = whole * unit_ms + part;
+    return ms > LLM_STREAM_MAX_RETRY_AFTER_MS ? LLM_STREAM_MAX_RETRY_AFTER_MS : ms;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil), so that no time zone or libc state is involved. */
+static int64_t stream__days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int stream__month(const char *mon)
+{
+    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    for (int i = 0; i < 12; i++) {
+        if (strncmp(mon, names + i * 3, 3) == 0 && mon[3] == '\0') return i + 1;
+    }
+    return 0;
+}
+
+/*
+ * Parses an HTTP date in any of the three forms RFC 9110 asks recipients to
+ * accept: IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", RFC 850 "Sunday,
+ * 06-Nov-94 08:49:37 GMT" and asctime "Sun Nov  6 08:49:37 1994". Writes
+ * Unix milliseconds and returns 0, or -1.
+ */
+static int stream__http_date_ms(const char *s, int64_t *out)
+{
+    char mon[4] = "";
+    int d = 0, y = 0, hh = 0, mm = 0, ss = 0, n = 0;
+
+    if (sscanf(s, "%*3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d GMT%n", &d, mon, &y, &hh, &mm, &ss,
+               &n) == 6 &&
+        n > 0) {
+    } else if (sscanf(s, "%*[A-Za-z], %2d-%3[A-Za-z]-%2d %2d:%2d:%2d GMT%n", &d, mon, &y, &hh, &mm,
+                      &ss, &n) == 6 &&
+               n > 0) {
+        y += y < 70 ? 2000 : 1900;
+    } else if (sscanf(s, "%*3[A-Za-z] %3[A-Za-z] %2d %2d:%2d:%2d %4d%n", mon, &d, &hh, &mm, &ss, &y,
+                      &n) == 6 &&
+               n > 0) {
+    } else {
+        return -1;
+    }
+    while (s[n] == ' ' || s[n] == '\t') n++;
+    int m = stream__month(mon);
+    if (s[n] != '\0' || m == 0 || d < 1 || d > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 ||
+        ss < 0 || ss > 60 || y < 1970)
+        return -1;
+    int64_t days = stream__days_from_civil(y, m, d);
+    *out = ((days * 24 + hh) * 60 + mm) * 60000 + (int64_t)ss * 1000;
+    return 0;
+}
+
+int64_t llm_stream_retry_after_ms(const char *retry_after_ms, const char *retry_after,
+                                  int64_t now_ms)
+{
+    int64_t v;
+
+    if (retry_after_ms && (v = stream__number_ms(retry_after_ms, 1)) >= 0) return v;
+    if (!retry_after) return -1;
+    if ((v = stream__number_ms(retry_after, 1000)) >= 0) return v;
+
+    int64_t at;
+    if (stream__http_date_ms(retry_after, &at) != 0) return -1;
+    v = at - now_ms;
+    if (v < 0) return 0;
+    return v > LLM_STREAM_MAX_RETRY_AFTER_MS ? LLM_STREAM_MAX_RETRY_AFTER_MS : v;
+}
+
+/* ---- the request ---- */
+
+char *llm_stream_request_body(const char *model, const llm_request *req, size_t *len)
+{
+    json_t *o = json_object();
+    json_t *opts = json_object();
+
+    /* The request borrows the caller's arrays: a reference is taken for the
+     * lifetime of o instead of copying a long history. */
+    json_object_set_new(o, "model", json_string(model));
+    json_object_set_new(o, "messages",
+                        req->messages ? json_incref((json_t *)req->messages) : json_array());
+    if (req->tools && json_array_size(req->tools) > 0) {
+        json_object_set(o, "tools", (json_t *)req->tools);
+        json_object_set_new(o, "tool_choice", json_string("auto"));
+    }
+    json_object_set_new(o, "stream", json_true());
+    json_object_set_new(opts, "include_usage", json_true());
+    json_object_set_new(o, "stream_options", opts);
+    if (req->max_completion_tokens >= 0)
+        json_object_set_new(o, "max_completion_tokens",
+                            json_integer((json_int_t)req->max_completion_tokens));
+    char *body = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!body) body = xstrdup("{}"); /* only when a value cannot be encoded */
+    *len = strlen(body);
+    return body;
+}
