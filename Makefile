@@ -24,7 +24,7 @@ override LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 TEST_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 TEST_LDLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
-SRC      := $(sort $(wildcard src/lib/*.c src/core/*.c src/app/*.c src/store/*.c src/cli/*.c src/engine/*.c))
+SRC      := $(sort $(wildcard src/lib/*.c src/core/*.c src/app/*.c src/store/*.c src/cli/*.c src/engine/*.c src/net/*.c))
 MAIN_SRC := src/main.c
 OBJ      := $(SRC:%.c=$(O)/%.o)
 MAIN_OBJ := $(MAIN_SRC:%.c=$(O)/%.o)
