@@ -23,6 +23,7 @@
 
 #include <sqlite3.h>
 
+#include "core/canon.h"
 #include "lib/xmalloc.h"
 #include "store/db_driver.h"
 
@@ -44,16 +45,6 @@ typedef struct sq_db {
     size_t ncache;
     uint64_t tick;
 } sq_db;
-
-static uint64_t sq_hash(const char *s)
-{
-    uint64_t h = 14695981039346656037ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 /* Maps an extended SQLite result code to a DB_ERR_* code. */
 static int sq_code(int rc)
@@ -115,7 +106,7 @@ static bool sq_blank(const char *s)
  */
 static int sq_prepare(sq_db *q, const char *sql, sqlite3_stmt **out)
 {
-    uint64_t hash = sq_hash(sql);
+    uint64_t hash = canon_hash(CANON_HASH_SEED, sql, strlen(sql));
     for (size_t i = 0; i < q->ncache; i++) {
         sq_stmt *e = &q->cache[i];
         if (e->hash == hash && strcmp(e->sql, sql) == 0) {

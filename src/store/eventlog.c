@@ -125,7 +125,9 @@ static int el_write(store *st, el_item *first, size_t n)
         if (it->op.apply) {
             rc = store_event_append(st, evs, nev);
             nev = 0;
-            if (rc == 0) rc = it->op.apply(st, it->op.arg);
+            /* Only a negative return fails; an apply may return a count. */
+            int applied = rc == 0 ? it->op.apply(st, it->op.arg) : 0;
+            if (applied < 0) rc = applied;
         }
         if (rc == 0 && it->op.ev) evs[nev++] = it->op.ev;
     }

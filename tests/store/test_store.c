@@ -1258,10 +1258,13 @@ static int apply_fail(store *s, void *arg)
     return -42;
 }
 
+/* Inserts a message and returns a count, as store functions may: only a
+ * negative return fails an op. */
 static int apply_message(store *s, void *arg)
 {
     store_message *m = arg;
-    return store_message_insert(s, m);
+    int rc = store_message_insert(s, m);
+    return rc < 0 ? rc : 1;
 }
 
 static eventlog *start_log(const fx *f, trace *t)
