@@ -38,7 +38,7 @@ UNIT_BINS := $(UNIT_SRC:%.c=$(O)/%)
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all run test unit unit-asan store-tests store-tests-asan store-test-bins coverage format format-check install clean deps deps-test
+.PHONY: all run test unit unit-asan store-tests store-tests-asan store-test-bins engine-tests engine-tests-asan engine-test-bins coverage format format-check install clean deps deps-test
 
 all: $(BIN)
 
@@ -71,6 +71,16 @@ $(O)/tests/unit/%: tests/unit/%.c $(LIB)
 	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(TEST_LDLIBS) $(LDLIBS)
 
 unit-bins: $(UNIT_BINS)
+
+# The engine suite: tests/engine/*.c on a real event loop against the mock
+# model server (tests/mock-llm/server.mjs), which scripts/run-engine starts.
+ENGINE_TEST_BINS := $(patsubst %.c,$(O)/%,$(sort $(wildcard tests/engine/*.c)))
+
+$(O)/tests/engine/%: tests/engine/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(TEST_LDLIBS) $(LDLIBS)
+
+engine-test-bins: $(ENGINE_TEST_BINS)
 
 # The store suite: tests/store/*.c against a real database, and the crash
 # test script, which finds kill_writer beside it.
@@ -105,6 +115,8 @@ test: deps-test
 	$(MAKE) unit-asan
 	$(MAKE) store-tests
 	$(MAKE) store-tests-asan
+	$(MAKE) engine-tests
+	$(MAKE) engine-tests-asan
 	@scripts/summary
 
 unit: unit-bins
@@ -124,6 +136,14 @@ store-tests-asan:
 	$(MAKE) O=build/asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" store-test-bins
 	@env -u CHATPLANE_TEST_DB_URL ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1 scripts/run-unit build/asan/tests/store store-asan
+
+engine-tests: engine-test-bins
+	@scripts/run-engine $(O)/tests/engine plain
+
+engine-tests-asan:
+	$(MAKE) O=build/asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" engine-test-bins
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  scripts/run-engine build/asan/tests/engine asan
 
 coverage: deps-test
 	rm -rf build/cov
