@@ -174,15 +174,22 @@ static void http__rewrite_cb(struct evbuffer *out, const struct evbuffer_cb_info
     http_server *s = arg;
     static const char page[] = "<HTML><HEAD>\n<TITLE>";
     if (s->rewriting || info->n_added < sizeof page - 1) return;
-    size_t total = evbuffer_get_length(out);
-    if (info->orig_size + info->n_added != total) return;
+    if (info->orig_size + info->n_added != evbuffer_get_length(out)) return;
+    /* A socket bufferevent keeps the start of its output frozen between
+     * writes; the rewrite lifts that for as long as it works. */
     char head[sizeof page - 1 + 3];
     struct evbuffer_ptr at;
     if (evbuffer_ptr_set(out, &at, info->orig_size, EVBUFFER_PTR_SET) != 0) return;
-    if (evbuffer_copyout_from(out, &at, head, sizeof head) != (ev_ssize_t)sizeof head) return;
-    if (memcmp(head, page, sizeof page - 1) != 0) return;
+    bool thawed = false;
+    if (evbuffer_copyout_from(out, &at, head, sizeof head) < 0) {
+        evbuffer_unfreeze(out, 1);
+        thawed = true;
+        evbuffer_ptr_set(out, &at, info->orig_size, EVBUFFER_PTR_SET);
+        if (evbuffer_copyout_from(out, &at, head, sizeof head) != (ev_ssize_t)sizeof head) goto out;
+    }
+    if (memcmp(head, page, sizeof page - 1) != 0) goto out;
     int status = atoi(head + sizeof page - 1);
-    if (status < 400 || status > 599) return;
+    if (status < 400 || status > 599) goto out;
 
     /* Find the status line of this response. */
     size_t from = info->orig_size > 4096 ? info->orig_size - 4096 : 0;
@@ -195,7 +202,7 @@ static void http__rewrite_cb(struct evbuffer *out, const struct evbuffer_cb_info
         last = f;
         if (evbuffer_ptr_set(out, &p, (size_t)f.pos + 1, EVBUFFER_PTR_SET) != 0) break;
     }
-    if (last.pos < 0) return;
+    if (last.pos < 0) goto out;
     char version[9] = "HTTP/1.1";
     evbuffer_copyout_from(out, &last, version, 8);
 
@@ -217,6 +224,8 @@ static void http__rewrite_cb(struct evbuffer *out, const struct evbuffer_cb_info
     s->rewriting = 0;
     metrics_http_request(status);
     LOG(LOG_INFO, "request", "method=- path=- status=%d duration_ms=0.0 request_id=-", status);
+out:
+    if (thawed) evbuffer_freeze(out, 1);
 }
 
 /* Creates each connection's bufferevent so the rewrite can watch it. */
