@@ -38,7 +38,7 @@ UNIT_BINS := $(UNIT_SRC:%.c=$(O)/%)
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all run test unit unit-asan store-tests store-tests-asan store-test-bins engine-tests engine-tests-asan engine-test-bins coverage format format-check install clean deps deps-test
+.PHONY: all run test scenarios unit unit-asan store-tests store-tests-asan store-test-bins engine-tests engine-tests-asan engine-test-bins coverage format format-check install clean deps deps-test
 
 all: $(BIN)
 
@@ -110,6 +110,7 @@ run: deps
 # `make test` installs what is missing, then runs every suite: unit tests
 # plain and under the sanitizers.
 test: deps-test
+	@rm -f build/results.txt
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) unit-asan
@@ -117,6 +118,7 @@ test: deps-test
 	$(MAKE) store-tests-asan
 	$(MAKE) engine-tests
 	$(MAKE) engine-tests-asan
+	$(MAKE) scenarios
 	@scripts/summary
 
 unit: unit-bins
@@ -144,6 +146,10 @@ engine-tests-asan:
 	$(MAKE) O=build/asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" engine-test-bins
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  scripts/run-engine build/asan/tests/engine asan
+
+# The engine end to end: `chatplane ask --json` against the mock model.
+scenarios: all
+	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests scenarios tests/scenarios/
 
 coverage: deps-test
 	rm -rf build/cov
