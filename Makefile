@@ -38,7 +38,7 @@ UNIT_BINS := $(UNIT_SRC:%.c=$(O)/%)
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all run test scenarios unit unit-asan store-tests store-tests-asan store-test-bins engine-tests engine-tests-asan engine-test-bins coverage format format-check install clean deps deps-test
+.PHONY: all run test scenarios integration unit unit-asan store-tests store-tests-asan store-test-bins engine-tests engine-tests-asan engine-test-bins coverage format format-check install clean deps deps-test
 
 all: $(BIN)
 
@@ -119,6 +119,7 @@ test: deps-test
 	$(MAKE) engine-tests
 	$(MAKE) engine-tests-asan
 	$(MAKE) scenarios
+	$(MAKE) integration
 	@scripts/summary
 
 unit: unit-bins
@@ -150,6 +151,11 @@ engine-tests-asan:
 # The engine end to end: `chatplane ask --json` against the mock model.
 scenarios: all
 	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests scenarios tests/scenarios/
+
+# The HTTP suite: the real `chatplane serve` on a free loopback port, talked
+# to with fetch, raw requests and a real EventSource (tests/integration/).
+integration: all
+	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests integration tests/integration/
 
 coverage: deps-test
 	rm -rf build/cov

@@ -185,14 +185,16 @@ int server_run(const config *cfg)
     s.api.hub = s.hub;
     s.api.web_root = cfg->web_root;
     api_register(s.http, &s.api);
-    if (server__listen(&s, err, sizeof err) != 0) {
-        LOG(LOG_ERROR, "cannot listen", "error=\"%s\"", err);
-        goto out;
-    }
+    /* The handlers are in place before the "listening" line, which is what
+     * a supervisor waits for before it may signal. */
     sigterm = evsignal_new(s.base, SIGTERM, server__on_signal, &s);
     sigint = evsignal_new(s.base, SIGINT, server__on_signal, &s);
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
+    if (server__listen(&s, err, sizeof err) != 0) {
+        LOG(LOG_ERROR, "cannot listen", "error=\"%s\"", err);
+        goto out;
+    }
     event_base_dispatch(s.base);
     rc = 0;
     LOG(LOG_INFO, "stopped", "%s", "");

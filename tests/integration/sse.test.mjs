@@ -1,0 +1,203 @@
+// The event stream (contract 3.4): exact framing, replay after
+// Last-Event-ID or `after`, reconnects of a real EventSource during and
+// after a run with no gap and no duplicate, and the idle ping.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { EventSource } from 'eventsource';
+
+import { api, newSession, parseFrames, raw, sse, startServer, until, waitIdle } from './lib/server.mjs';
+
+const FRAME = /id: (\d+)\nevent: ([a-z_]+)\ndata: ([^\n]*)\n\n/gy;
+
+// Checks text byte for byte against the contract's framing; returns the
+// frames' [id, type, data text].
+function strictFrames(text, prefix = 'retry: 2000\n\n') {
+  assert.ok(text.startsWith(prefix), JSON.stringify(text.slice(0, 40)));
+  const out = [];
+  let pos = prefix.length;
+  FRAME.lastIndex = pos;
+  let m;
+  while ((m = FRAME.exec(text)) !== null) {
+    out.push([Number(m[1]), m[2], m[3]]);
+    pos = FRAME.lastIndex;
+  }
+  assert.equal(pos, text.length, `unframed bytes: ${JSON.stringify(text.slice(pos, pos + 80))}`);
+  for (const [id, type, data] of out) {
+    const ev = JSON.parse(data);
+    assert.equal(ev.seq, id);
+    assert.equal(ev.type, type);
+  }
+  return out;
+}
+
+// A session with one finished run; resolves to {id, n} (n events).
+async function finishedSession(url) {
+  const s = await newSession(url);
+  await api(url, 'POST', `/api/sessions/${s.id}/runs`, { message: 'what is 6*7?' });
+  const done = await waitIdle(url, s.id);
+  return { id: s.id, n: done.last_seq };
+}
+
+// Collects an EventSource's events into an array of {id, type, seq}.
+function collect(es, out, types = ['message', 'run_started', 'status', 'token', 'tool_started',
+  'tool_progress', 'tool_finished', 'budget', 'guardrail', 'error', 'run_stopped']) {
+  for (const t of types) {
+    es.addEventListener(t, (e) => {
+      // EventSource's own connection errors share the name "error".
+      if (e.data === undefined) return;
+      const d = JSON.parse(e.data);
+      out.push({ id: Number(e.lastEventId), type: t, seq: d.seq });
+    });
+  }
+}
+
+function assertConsecutive(events, from, to) {
+  assert.deepEqual(events.map((e) => e.id), Array.from({ length: to - from + 1 }, (_, i) => from + i));
+  for (const e of events) assert.equal(e.id, e.seq);
+}
+
+describe('event stream', () => {
+  let srv;
+  before(async () => {
+    srv = await startServer({ env: { CHATPLANE_DEMO_DELAY_MS: '20' } });
+  });
+  after(async () => {
+    await srv.stop();
+    srv.cleanup();
+  });
+
+  test('framing byte for byte, and the same stored JSON as the JSON replay', async () => {
+    const { id, n } = await finishedSession(srv.url);
+    const res = await sse(srv.port, `/api/sessions/${id}/events`, { done: (t) => t.includes('event: run_stopped') });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['content-type'], 'text/event-stream');
+    assert.equal(res.headers['cache-control'], 'no-cache');
+    assert.equal(res.headers['x-accel-buffering'], 'no');
+    const frames = strictFrames(res.text);
+    assert.deepEqual(frames.map((f) => f[0]), Array.from({ length: n }, (_, i) => i + 1));
+    const json = await raw(srv.port, 'GET', `/api/sessions/${id}/events`, { headers: { Accept: 'application/json' } });
+    assert.equal(json.status, 200);
+    assert.equal(json.body.toString(), `{"events":[${frames.map((f) => f[2]).join(',')}]}`);
+  });
+
+  test('replay starts after Last-Event-ID, else after the `after` parameter', async () => {
+    const { id, n } = await finishedSession(srv.url);
+    const done = (t) => t.includes('event: run_stopped');
+    let res = await sse(srv.port, `/api/sessions/${id}/events?after=3`, { done });
+    assert.deepEqual(strictFrames(res.text).map((f) => f[0]), Array.from({ length: n - 3 }, (_, i) => i + 4));
+    res = await sse(srv.port, `/api/sessions/${id}/events?after=1`, { done, headers: { 'Last-Event-ID': String(n - 2) } });
+    assert.deepEqual(strictFrames(res.text).map((f) => f[0]), [n - 1, n]);
+    // Nothing after the last event: only the retry line until something happens.
+    res = await sse(srv.port, `/api/sessions/${id}/events`, { headers: { 'Last-Event-ID': String(n) }, done: (t) => t.length >= 13 });
+    assert.equal(res.text, 'retry: 2000\n\n');
+  });
+
+  test('live events follow the replay with no gap and no duplicate', async () => {
+    const s = await newSession(srv.url);
+    const streams = [0, 1, 2].map(() => sse(srv.port, `/api/sessions/${s.id}/events`, {
+      done: (t) => t.includes('event: run_stopped'),
+    }));
+    await until(async () => (await api(srv.url, 'GET', '/metrics')).text.includes('chatplane_sse_subscribers 3'));
+    await api(srv.url, 'POST', `/api/sessions/${s.id}/runs`, { message: 'what is 7*8?' });
+    const done = await waitIdle(srv.url, s.id);
+    for (const st of await Promise.all(streams)) {
+      assert.deepEqual(strictFrames(st.text).map((f) => f[0]), Array.from({ length: done.last_seq }, (_, i) => i + 1));
+    }
+  });
+
+  test('EventSource reconnecting with Last-Event-ID during a run misses nothing', async (t) => {
+    // Slow tokens, so the run outlasts the 2 s reconnect delay.
+    const srv = await startServer({ env: { CHATPLANE_DEMO_DELAY_MS: '150' } });
+    t.after(async () => {
+      await srv.stop();
+      srv.cleanup();
+    });
+    const s = await newSession(srv.url);
+    const requests = [];
+    let cut = false;
+    // The first response breaks off after 1500 bytes, as a dropped network
+    // connection would; the EventSource reconnects by itself.
+    const fetchWithDrop = async (input, init) => {
+      requests.push({ lastEventId: init.headers['Last-Event-ID'] ?? null, at: Date.now() });
+      const res = await fetch(input, init);
+      if (cut) return res;
+      cut = true;
+      const reader = res.body.getReader();
+      let seen = 0;
+      const body = new ReadableStream({
+        async pull(controller) {
+          const { value, done } = await reader.read();
+          if (done) return controller.close();
+          if (seen + value.length >= 1500) {
+            controller.enqueue(value.subarray(0, 1500 - seen));
+            await reader.cancel();
+            controller.error(new Error('connection dropped'));
+            return;
+          }
+          seen += value.length;
+          controller.enqueue(value);
+        },
+      });
+      return new Response(body, { status: res.status, headers: res.headers });
+    };
+    const events = [];
+    const es = new EventSource(`${srv.url}/api/sessions/${s.id}/events`, { fetch: fetchWithDrop });
+    collect(es, events);
+    await new Promise((resolve) => es.addEventListener('open', resolve, { once: true }));
+    const runStarted = Date.now();
+    await api(srv.url, 'POST', `/api/sessions/${s.id}/runs`, { message: 'demo long' });
+    const done = await waitIdle(srv.url, s.id, 60000);
+    await until(() => events.some((e) => e.type === 'run_stopped'), 10000);
+    es.close();
+    assert.equal(requests.length, 2);
+    assert.equal(requests[0].lastEventId, null);
+    assert.ok(Number(requests[1].lastEventId) > 0);
+    const endedAt = Date.parse(done.last_run.ended_at);
+    assert.ok(requests[1].at < endedAt, `reconnected ${requests[1].at - runStarted} ms after the start, run ended ${endedAt - runStarted} ms after`);
+    assertConsecutive(events, 1, done.last_seq);
+  });
+
+  test('EventSource picking up after a run with Last-Event-ID gets exactly the rest', async () => {
+    const s = await newSession(srv.url);
+    const first = [];
+    const es1 = new EventSource(`${srv.url}/api/sessions/${s.id}/events`);
+    collect(es1, first);
+    await new Promise((resolve) => es1.addEventListener('open', resolve, { once: true }));
+    await api(srv.url, 'POST', `/api/sessions/${s.id}/runs`, { message: 'hello' });
+    await until(() => first.length >= 5);
+    es1.close();
+    const last = first.at(-1).id;
+    const done = await waitIdle(srv.url, s.id);
+    const rest = [];
+    const es2 = new EventSource(`${srv.url}/api/sessions/${s.id}/events`, {
+      fetch: (input, init) => fetch(input, { ...init, headers: { ...init.headers, 'Last-Event-ID': String(last) } }),
+    });
+    collect(es2, rest);
+    await until(() => rest.some((e) => e.type === 'run_stopped'));
+    es2.close();
+    assertConsecutive([...first, ...rest], 1, done.last_seq);
+  });
+
+  test('closing a stream never stops the run', async () => {
+    const s = await newSession(srv.url);
+    const res = await sse(srv.port, `/api/sessions/${s.id}/runs`, {
+      method: 'POST', body: JSON.stringify({ message: 'hello' }),
+      headers: { 'Content-Type': 'application/json' }, done: (t) => t.includes('event: token'),
+    });
+    assert.equal(res.ended, false);
+    const done = await waitIdle(srv.url, s.id);
+    assert.equal(done.last_run.stop_reason, 'completed');
+  });
+
+  test('": ping" after 15 s without an event', { timeout: 30000 }, async () => {
+    const { id, n } = await finishedSession(srv.url);
+    const t0 = Date.now();
+    const res = await sse(srv.port, `/api/sessions/${id}/events`, {
+      headers: { 'Last-Event-ID': String(n) }, done: (t) => t.includes(': ping'), timeoutMs: 25000,
+    });
+    const waited = Date.now() - t0;
+    assert.equal(res.text, 'retry: 2000\n\n: ping\n\n');
+    assert.ok(waited >= 14500 && waited < 17500, `ping after ${waited} ms`);
+  });
+});
