@@ -120,6 +120,7 @@ test: deps-test
 	$(MAKE) engine-tests-asan
 	$(MAKE) scenarios
 	$(MAKE) integration
+	$(MAKE) cli-tests
 	@scripts/summary
 
 unit: unit-bins
@@ -156,6 +157,13 @@ scenarios: all
 # to with fetch, raw requests and a real EventSource (tests/integration/).
 integration: all
 	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests integration tests/integration/
+
+# The command line: ask, events and sessions run as a user runs them, plain,
+# as JSON and under a pseudo-terminal (util-linux script), against the mock
+# model server.
+.PHONY: cli-tests
+cli-tests: all
+	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests cli tests/cli/
 
 coverage: deps-test
 	rm -rf build/cov

@@ -22,8 +22,8 @@ static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
 static const char *const flags_db[] = {"db", "config", NULL};
-static const char *const flags_serve[] = {"listen", "db", "config", "web-root", "insecure-no-auth",
-                                          NULL};
+static const char *const flags_serve[] = {"listen",           "db", "config", "web-root",
+                                          "insecure-no-auth", NULL};
 
 static const command commands[] = {
     {"help", "chatplane help [COMMAND]", "show help for chatplane or one command",
@@ -51,12 +51,50 @@ static const command commands[] = {
      "warnings, budget and the stop reason go to stderr. MESSAGE - reads the\n"
      "message from stdin.\n\n"
      "  --mode M       quick, standard or deep (default: the session's mode)\n"
-     "  --session ID   continue this session instead of starting a new one\n"
+     "  --session ID   continue this session: the model sees its messages\n"
      "  --json         print every event of the run as one JSON line on stdout\n\n"
+     "On a terminal, stderr shows one status line redrawn in place (status,\n"
+     "elapsed time, steps, tool calls and tokens against the mode's limits),\n"
+     "a line per tool call and guardrail warning, and at the end the stop\n"
+     "reason, what to do next and the command that continues the session.\n"
+     "NO_COLOR=1 turns colours off. Otherwise stderr gets plain lines:\n"
+     "  status: thinking\n"
+     "  tool: calc ok 0ms\n"
+     "  budget: steps 1/10, tokens 238/50000, tool_calls 1/15, retries 0/3, seconds 0.0\n"
+     "  guardrail: loop warn: calc was called 3 times with {\"expression\":\"2+2\"}\n"
+     "  stopped: completed: answered in 2 steps with 1 tool call\n"
+     "  suggestion: The run finished with an answer. Send a new message to go on.\n\n"
+     "Ctrl-C (or SIGTERM) stops the run cleanly: the partial answer is kept and\n"
+     "the run ends user_stopped; a second Ctrl-C quits at once.\n\n"
      "Exit status: 0 completed, 3 stopped by a budget or guardrail, 4 stopped\n"
      "by Ctrl-C (user_stopped), 1 any other error, 2 a usage error.\n\n"
-     "Examples:\n  chatplane ask 'what is 6*7?'\n  echo 'demo loop' | chatplane ask --json -\n",
+     "Examples:\n  chatplane ask 'what is 6*7?'\n"
+     "  chatplane ask --mode quick --session ses_0193a4f2c1b0e4d1f0a9c3b2 'and times 2?'\n"
+     "  echo 'demo loop' | chatplane ask --json -\n",
      cmd_ask, flags_db},
+    {"events", "chatplane events SESSION [--after N] [--follow]",
+     "print a session's events as JSON lines",
+     "Prints every stored event of the session, oldest first, one JSON object\n"
+     "per line, exactly as stored (contract section 5).\n\n"
+     "  --after N   only events with seq greater than N\n"
+     "  --follow    keep printing new events as they are written (by a serve\n"
+     "              or an ask on the same database) until Ctrl-C or SIGTERM\n\n"
+     "Exit status: 0, also when --follow is stopped or the reader of stdout\n"
+     "goes away; 1 when the session does not exist or the database fails;\n"
+     "2 a usage error.\n\n"
+     "Examples:\n  chatplane events ses_0193a4f2c1b0e4d1f0a9c3b2\n"
+     "  chatplane events ses_0193a4f2c1b0e4d1f0a9c3b2 --after 40 --follow | jq -c 'select(.type == "
+     "\"tool_finished\")'\n",
+     cmd_events, flags_db},
+    {"sessions", "chatplane sessions", "list sessions, newest first",
+     "Prints a table of the sessions, newest first: id, title, mode, status,\n"
+     "the stop reason of the newest stopped run, and when the session last\n"
+     "changed. On a terminal the title takes the width left and times are\n"
+     "relative; otherwise titles are cut at 40 characters and times are\n"
+     "RFC 3339 UTC, for scripts.\n\n"
+     "Examples:\n  chatplane sessions\n  chatplane sessions --db "
+     "sqlite:/var/lib/chatplane/chat.db\n",
+     cmd_sessions, flags_db},
     {"--version", "chatplane --version", "print the version and exit",
      "Prints \"chatplane VERSION\" on standard output.\n", cmd_version, NULL},
 };
@@ -74,8 +112,13 @@ static void usage_all(FILE *f)
 {
     fprintf(f, "chatplane %s: a control plane for AI agent chats\n\n", CHATPLANE_VERSION);
     fprintf(f, "Usage:\n");
-    for (size_t i = 0; i < COMMAND_COUNT; i++)
-        fprintf(f, "  %-34s %s\n", commands[i].usage, commands[i].summary);
+    for (size_t i = 0; i < COMMAND_COUNT; i++) {
+        /* A usage too long for its column puts the summary on a line of its own. */
+        if (strlen(commands[i].usage) > 34)
+            fprintf(f, "  %s\n  %-34s %s\n", commands[i].usage, "", commands[i].summary);
+        else
+            fprintf(f, "  %-34s %s\n", commands[i].usage, commands[i].summary);
+    }
     fprintf(f, "\nRun 'chatplane help COMMAND' for the options of one command.\n");
 }
 
@@ -119,6 +162,14 @@ int main(int argc, char **argv)
     if (!c) {
         fprintf(stderr, "chatplane: unknown command '%s'; run 'chatplane help'\n", argv[1]);
         return 2;
+    }
+    /* "chatplane ask --help" is "chatplane help ask"; after "--" the words
+     * belong to the command. */
+    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            char *help_argv[] = {"help", (char *)c->name, NULL};
+            return cmd_help(2, help_argv);
+        }
     }
     return c->run(argc - 1, argv + 1);
 }

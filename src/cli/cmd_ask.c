@@ -1,19 +1,19 @@
 /*
  * chatplane ask: runs one turn in-process, with the configured model, tools
- * and database, and no server. The assistant text goes to stdout as it
- * streams; status, tool lines, guardrail warnings, budget and the stop
- * reason go to stderr as plain lines. With --json every event of the run is
- * printed as one JSON line on stdout instead.
+ * and database, and no server. This file parses the command line, finds or
+ * creates the session, starts the run, handles Ctrl-C and turns the stop
+ * reason into the exit code; ask_view.c renders the run's events (JSON
+ * lines, plain lines, or the live status line on a terminal).
  */
 #include <event2/event.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "app/runtime.h"
+#include "cli/ask_view.h"
 #include "cli/cli.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
@@ -28,20 +28,14 @@
 typedef struct ask {
     runtime rt;
     struct event_base *base;
-    bool json;
+    ask_view *view;
     char session_id[ID_MAX];
     char *run_id;
     int exit_code;
     int interrupts;
+    bool stop_pending; /* Ctrl-C came before the run had started */
     bool done;
-    bool at_line_start; /* stdout's last byte was a newline (or nothing yet) */
 } ask;
-
-static const char *ask__str(const json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
 
 static int ask__exit_for(const char *reason)
 {
@@ -53,99 +47,15 @@ static int ask__exit_for(const char *reason)
     return CLI_EXIT_FAIL; /* llm_error, interrupted */
 }
 
-/* One plain line on stderr, after ending the assistant text's line. */
-static void ask__line(ask *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ask__line(ask *a, const char *fmt, ...)
-{
-    if (!a->at_line_start) {
-        fputc('\n', stdout);
-        fflush(stdout);
-        a->at_line_start = true;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-static void ask__budget_line(ask *a, const json_t *f)
-{
-    const json_t *l = json_object_get(f, "limits"), *u = json_object_get(f, "usage");
-    static const char *const dims[] = {"steps", "tokens", "tool_calls", "retries"};
-    buf b;
-    buf_init(&b, 512);
-    for (size_t i = 0; i < 4; i++) {
-        const json_t *lim = json_object_get(l, dims[i]);
-        buf_printf(&b, "%s%s %lld", i ? ", " : "", dims[i],
-                   (long long)json_integer_value(json_object_get(u, dims[i])));
-        if (json_is_integer(lim)) buf_printf(&b, "/%lld", (long long)json_integer_value(lim));
-    }
-    buf_printf(&b, ", seconds %.1f", json_number_value(json_object_get(u, "seconds")));
-    ask__line(a, "budget: %s", b.data);
-    buf_cleanup(&b);
-}
-
-/* Renders one event of the run in the plain view. */
-static void ask__plain(ask *a, const evt *ev)
-{
-    const json_t *f = ev->fields;
-    switch (ev->type) {
-    case EVT_TOKEN: {
-        const char *t = ask__str(f, "text");
-        size_t n = strlen(t);
-        fwrite(t, 1, n, stdout);
-        fflush(stdout);
-        if (n) a->at_line_start = t[n - 1] == '\n';
-        break;
-    }
-    case EVT_STATUS:
-        if (json_is_string(json_object_get(f, "detail")))
-            ask__line(a, "status: %s (%s)", ask__str(f, "status"), ask__str(f, "detail"));
-        else
-            ask__line(a, "status: %s", ask__str(f, "status"));
-        break;
-    case EVT_TOOL_FINISHED:
-        ask__line(a, "tool: %s %s %lldms%s%s", ask__str(f, "tool"), ask__str(f, "status"),
-                  (long long)json_integer_value(json_object_get(f, "duration_ms")),
-                  json_is_string(json_object_get(f, "error")) ? ": " : "", ask__str(f, "error"));
-        break;
-    case EVT_BUDGET:
-        ask__budget_line(a, f);
-        break;
-    case EVT_GUARDRAIL:
-        ask__line(a, "guardrail: %s %s: %s", ask__str(f, "check"), ask__str(f, "action"),
-                  ask__str(f, "detail"));
-        break;
-    case EVT_ERROR:
-        ask__line(a, "error: %s%s", ask__str(f, "message"),
-                  json_is_true(json_object_get(f, "retryable")) ? " (retrying)" : "");
-        break;
-    case EVT_RUN_STOPPED:
-        ask__line(a, "stopped: %s: %s%s", ask__str(f, "reason"), ask__str(f, "detail"),
-                  json_is_true(json_object_get(f, "wrapped_up")) ? " (wrapped up)" : "");
-        if (*ask__str(f, "recovery_suggestion"))
-            ask__line(a, "suggestion: %s", ask__str(f, "recovery_suggestion"));
-        break;
-    default:
-        break;
-    }
-}
-
 static void ask__publish(void *ud, evt *ev)
 {
     ask *a = ud;
     if (strcmp(ev->session_id, a->session_id) != 0) return;
     if (!a->run_id || !ev->run_id || strcmp(ev->run_id, a->run_id) != 0) return;
-    if (a->json) {
-        fwrite(ev->json, 1, ev->json_len, stdout);
-        fputc('\n', stdout);
-        fflush(stdout);
-    } else {
-        ask__plain(a, ev);
-    }
+    ask_view_event(a->view, ev);
     if (ev->type == EVT_RUN_STOPPED) {
-        a->exit_code = ask__exit_for(ask__str(ev->fields, "reason"));
+        const char *reason = json_string_value(json_object_get(ev->fields, "reason"));
+        a->exit_code = ask__exit_for(reason ? reason : "");
         a->done = true;
         event_base_loopbreak(a->base);
     }
@@ -158,10 +68,18 @@ static void ask__finished(void *ud, const char *session_id, const char *run_id, 
     ask *a = ud;
     (void)session_id;
     if (!a->run_id || strcmp(run_id, a->run_id) != 0 || status >= 0) return;
+    ask_view_end(a->view);
     cli_fail("ask", CLI_EXIT_FAIL, "the run's last events could not be written to the database");
     a->exit_code = CLI_EXIT_FAIL;
     a->done = true;
     event_base_loopbreak(a->base);
+}
+
+static void ask__stopped(void *ud, int status, const json_t *run)
+{
+    (void)ud;
+    (void)status;
+    (void)run;
 }
 
 static void ask__started(void *ud, int status, const json_t *run)
@@ -184,24 +102,27 @@ static void ask__started(void *ud, int status, const json_t *run)
         event_base_loopbreak(a->base);
         return;
     }
-    a->run_id = xstrdup(ask__str(run, "id"));
+    const char *id = json_string_value(json_object_get(run, "id"));
+    a->run_id = xstrdup(id ? id : "");
+    if (a->stop_pending) engine_stop_run(a->rt.engine, a->session_id, ask__stopped, a);
 }
 
-static void ask__stopped(void *ud, int status, const json_t *run)
-{
-    (void)ud;
-    (void)status;
-    (void)run;
-}
-
-static void ask__on_sigint(evutil_socket_t fd, short what, void *arg)
+/* SIGINT and SIGTERM. The first stops the run cleanly (it ends
+ * user_stopped, exit 4); a second one leaves at once. */
+static void ask__on_signal(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     ask *a = arg;
-    /* The first Ctrl-C stops the run cleanly; a second one leaves at once. */
-    if (++a->interrupts > 1) _exit(ASK_EXIT_USER);
-    engine_stop_run(a->rt.engine, a->session_id, ask__stopped, a);
+    if (++a->interrupts > 1) {
+        ask_view_end(a->view);
+        _exit(ASK_EXIT_USER);
+    }
+    ask_view_interrupted(a->view);
+    if (a->run_id)
+        engine_stop_run(a->rt.engine, a->session_id, ask__stopped, a);
+    else
+        a->stop_pending = true;
 }
 
 /* Reads all of standard input (the message "-"), at most max bytes. */
@@ -222,7 +143,22 @@ static char *ask__read_stdin(size_t max)
     return buf_detach(&b, NULL);
 }
 
-/* Finds or creates the session the turn runs in. */
+/* A --mode the engine does not know is a usage error listing the modes
+ * (the engine itself would fall back to the default mode). */
+static int ask__check_mode(ask *a, const char *mode_name)
+{
+    if (!mode_name || engine_mode(a->rt.engine, mode_name)) return CLI_EXIT_OK;
+    buf names;
+    buf_init(&names, 4096);
+    for (size_t i = 0; i < engine_mode_count(a->rt.engine); i++)
+        buf_printf(&names, "%s%s", i ? ", " : "", engine_mode_at(a->rt.engine, i)->name);
+    cli_fail("ask", CLI_EXIT_USAGE, "--mode: no mode '%s' (the modes are %s)", mode_name,
+             names.data ? names.data : "none");
+    buf_cleanup(&names);
+    return CLI_EXIT_USAGE;
+}
+
+/* Finds the session of --session, or creates a new one. */
 static int ask__session(ask *a, const char *session, const char *mode_name)
 {
     store *s = a->rt.db;
@@ -231,7 +167,7 @@ static int ask__session(ask *a, const char *session, const char *mode_name)
         int rc = store_session_get(s, session, NULL, &ses);
         store_session_cleanup(&ses);
         if (rc == STORE_NOT_FOUND)
-            return cli_fail("ask", CLI_EXIT_USAGE, "no session '%s'", session);
+            return cli_fail("ask", CLI_EXIT_USAGE, "--session: no session '%s'", session);
         if (rc < 0) return cli_fail("ask", CLI_EXIT_FAIL, "%s", store_errmsg(s));
         snprintf(a->session_id, sizeof a->session_id, "%s", session);
         return CLI_EXIT_OK;
@@ -250,43 +186,63 @@ static int ask__session(ask *a, const char *session, const char *mode_name)
     return CLI_EXIT_OK;
 }
 
+/* Runs the turn on the loop until its run_stopped event (or a failure to
+ * start it) and returns the exit code. */
+static int ask__run(ask *a, const char *message, const char *mode_name, bool json)
+{
+    ask_view_opts vo;
+    ask_view_detect(&vo, json, a->base);
+    a->view = ask_view_new(&vo);
+    struct event *sigint = evsignal_new(a->base, SIGINT, ask__on_signal, a);
+    struct event *sigterm = evsignal_new(a->base, SIGTERM, ask__on_signal, a);
+    event_add(sigint, NULL);
+    event_add(sigterm, NULL);
+    engine_start_run(a->rt.engine, a->session_id, message, mode_name, ask__started, a);
+    if (!a->done) event_base_dispatch(a->base);
+    event_free(sigint);
+    event_free(sigterm);
+    ask_view_end(a->view);
+    ask_view_free(a->view);
+    a->view = NULL;
+    return a->exit_code;
+}
+
 int cmd_ask(int argc, char **argv)
 {
     static const char *const allowed[] = {"db", "config", NULL};
-    ask a = {.exit_code = CLI_EXIT_FAIL, .at_line_start = true};
+    ask a = {.exit_code = CLI_EXIT_FAIL};
     config cfg;
-    char *rest[argc > 0 ? argc : 1];
-    int nrest, rc = cli_load_config("ask", allowed, argc - 1, argv + 1, &cfg, rest, &nrest);
+    char *rest[argc > 0 ? argc : 1], *pos[argc > 0 ? argc : 1];
+    int nrest, npos, rc = cli_load_config("ask", allowed, argc - 1, argv + 1, &cfg, rest, &nrest);
     char *message = NULL;
-    const char *mode_name = NULL, *session = NULL, *text = NULL;
+    const char *mode_name = NULL, *session = NULL;
+    bool json = false;
     if (rc != CLI_EXIT_OK) goto out;
-    for (int i = 0; i < nrest; i++) {
-        const char *arg = rest[i];
-        if (strcmp(arg, "--json") == 0) {
-            a.json = true;
-        } else if (strcmp(arg, "--mode") == 0 || strcmp(arg, "--session") == 0) {
-            if (i + 1 >= nrest) {
-                rc = cli_fail("ask", CLI_EXIT_USAGE, "%s needs a value", arg);
-                goto out;
-            }
-            *(arg[2] == 'm' ? &mode_name : &session) = rest[++i];
-        } else if (arg[0] == '-' && arg[1] == '-') {
-            rc = cli_fail("ask", CLI_EXIT_USAGE, "unknown option '%s'; see 'chatplane help ask'",
-                          arg);
-            goto out;
-        } else if (!text) {
-            text = arg;
-        } else {
-            rc = cli_fail("ask", CLI_EXIT_USAGE, "unexpected argument '%s' (quote the message)",
-                          arg);
-            goto out;
-        }
-    }
-    if (!text) {
+    const cli_opt opts[] = {{"--json", NULL, &json},
+                            {"--mode", &mode_name, NULL},
+                            {"--session", &session, NULL},
+                            {NULL, NULL, NULL}};
+    rc = cli_parse_opts("ask", opts, nrest, rest, pos, &npos);
+    if (rc != CLI_EXIT_OK) goto out;
+    if (npos == 0) {
         rc = cli_fail("ask", CLI_EXIT_USAGE, "a MESSAGE is needed (or - to read it from stdin)");
         goto out;
     }
-    message = strcmp(text, "-") == 0 ? ask__read_stdin((size_t)cfg.message_bytes) : xstrdup(text);
+    if (npos > 1) {
+        rc =
+            cli_fail("ask", CLI_EXIT_USAGE, "unexpected argument '%s' (quote the message)", pos[1]);
+        goto out;
+    }
+    if (mode_name && !*mode_name) {
+        rc = cli_fail("ask", CLI_EXIT_USAGE, "--mode needs a value");
+        goto out;
+    }
+    if (session && !*session) {
+        rc = cli_fail("ask", CLI_EXIT_USAGE, "--session needs a value");
+        goto out;
+    }
+    message =
+        strcmp(pos[0], "-") == 0 ? ask__read_stdin((size_t)cfg.message_bytes) : xstrdup(pos[0]);
     if (!message || !*message || strlen(message) > (size_t)cfg.message_bytes) {
         rc = cli_fail("ask", CLI_EXIT_USAGE, "the message must be between 1 and %lld bytes",
                       (long long)cfg.message_bytes);
@@ -303,16 +259,9 @@ int cmd_ask(int argc, char **argv)
         event_base_free(a.base);
         goto out;
     }
-    rc = ask__session(&a, session, mode_name);
-    if (rc == CLI_EXIT_OK) {
-        struct event *sig = evsignal_new(a.base, SIGINT, ask__on_sigint, &a);
-        event_add(sig, NULL);
-        engine_start_run(a.rt.engine, a.session_id, message, mode_name, ask__started, &a);
-        if (!a.done) event_base_dispatch(a.base);
-        event_free(sig);
-        rc = a.exit_code;
-        if (!a.json && !a.at_line_start) fputc('\n', stdout);
-    }
+    rc = ask__check_mode(&a, mode_name);
+    if (rc == CLI_EXIT_OK) rc = ask__session(&a, session, mode_name);
+    if (rc == CLI_EXIT_OK) rc = ask__run(&a, message, mode_name, json);
     runtime_stop(&a.rt);
     event_base_free(a.base);
 out:
