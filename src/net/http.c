@@ -188,7 +188,7 @@ static void http__rewrite_cb(struct evbuffer *out, const struct evbuffer_cb_info
         if (evbuffer_copyout_from(out, &at, head, sizeof head) != (ev_ssize_t)sizeof head) goto out;
     }
     if (memcmp(head, page, sizeof page - 1) != 0) goto out;
-    int status = atoi(head + sizeof page - 1);
+    int status = (head[20] - '0') * 100 + (head[21] - '0') * 10 + (head[22] - '0');
     if (status < 400 || status > 599) goto out;
 
     /* Find the status line of this response. */

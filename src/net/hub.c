@@ -56,7 +56,8 @@ struct hub_sub {
     bool run_scoped;
     bool streaming;  /* the response has started */
     bool querying;   /* a store query is in flight */
-    bool dead;       /* ended; freed once no query is in flight */
+    bool dead;       /* ended; freed once no query is in flight and not pinned */
+    int pinned;      /* hub__advance is working on it: not freed yet */
     bool more_in_db; /* the last page was full */
     bool db_checked; /* a page shorter than HUB_PAGE was read */
     int64_t last_write_ms;
@@ -255,7 +256,7 @@ static void hub__sub_end(hub_sub *s, int how)
     s->r = NULL;
     if (r && how == 0) http_stream_end(r);
     if (r && how == 1) http_stream_abort(r);
-    if (!s->querying) hub__sub_free(s);
+    if (!s->querying && !s->pinned) hub__sub_free(s);
 }
 
 /* The peer went away. */
@@ -412,7 +413,7 @@ static void hub__query_start(hub_sub *s)
  * published meanwhile land in the tail, which is why the tail is checked
  * last: nothing falls between the replay and the live stream.
  */
-static void hub__advance(hub_sub *s)
+static void hub__advance_pinned(hub_sub *s)
 {
     while (!s->dead) {
         if (s->bl_pos < s->bl_n && hub__pump(s) != 0) return;
@@ -440,6 +441,15 @@ static void hub__advance(hub_sub *s)
         hub__query_start(s);
         return;
     }
+}
+
+/* Sending may end the subscriber (cut off, or its run's last event), so it
+ * stays pinned until the work is done and is freed here if it ended. */
+static void hub__advance(hub_sub *s)
+{
+    s->pinned++;
+    hub__advance_pinned(s);
+    if (--s->pinned == 0 && s->dead && !s->querying) hub__sub_free(s);
 }
 
 static hub_sub *hub__sub_new(hub *h, http_req *r, const char *session_id)

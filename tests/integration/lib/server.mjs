@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 
 const root = path.resolve(import.meta.dirname, '..', '..', '..');
-export const binary = path.join(root, process.env.CHATPLANE_BIN || 'build/chatplane');
+export const binary = path.resolve(root, process.env.CHATPLANE_BIN || 'build/chatplane');
 
 // Starts a server. opts: config (object written as the config file), env
 // (extra environment), args (extra flags), dir (reuse a directory, keeping
