@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine/mcp.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 
@@ -116,6 +117,10 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
                 "hint=\"set CHATPLANE_LLM_URL to an OpenAI-compatible endpoint\"");
     }
     rt->tools = toolset_new(base);
+    /* The MCP servers start here; start-up waits (bounded) for their first
+     * tool lists, so that the first model call already offers their tools. */
+    if (mcp_add_servers(rt->tools, base, cfg->mcp_servers, MCP_START_WAIT_MS, err, errlen) != 0)
+        goto fail;
     engine_deps deps = {base,           rt->log, rt->pool,        rt->model,
                         rt->tools,      cfg,     rt->instance_id, opt->on_run_finished,
                         opt->publish_ud};

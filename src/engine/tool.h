@@ -25,16 +25,16 @@ typedef enum tool_status { TOOL_OK, TOOL_ERROR, TOOL_TIMEOUT, TOOL_CANCELLED } t
 const char *tool_status_name(tool_status s);
 
 typedef struct tool_def {
-    char *name;        /* as offered to the model: "calc", "fs__read_file" */
-    char *server;      /* "builtin" or the MCP server's configured name */
-    char *tool;        /* the tool's own name */
+    char *name;   /* as offered to the model: "calc", "fs__read_file" */
+    char *server; /* "builtin" or the MCP server's configured name */
+    char *tool;   /* the tool's own name */
     char *description;
     json_t *input_schema; /* owned reference */
 } tool_def;
 
 typedef struct tool_result {
     tool_status status;
-    const char *text;  /* result text ("" for none); for errors the error text */
+    const char *text; /* result text ("" for none); for errors the error text */
     size_t text_len;
     const char *error; /* NULL unless status != TOOL_OK */
 } tool_result;
@@ -58,6 +58,10 @@ const tool_def *toolset_find(const toolset *ts, const char *model_name);
 /* Returns a new JSON array of the tools in OpenAI form
  * [{"type":"function","function":{"name","description","parameters"}}]. */
 json_t *toolset_openai_tools(const toolset *ts);
+/* Returns a new JSON array with one object per MCP server, in configuration
+ * order: [{"name","status":"ready|starting|failed|restarting","error","tools"}]
+ * ("error" is null unless the last start failed; "tools" counts its tools). */
+json_t *toolset_servers_json(const toolset *ts);
 
 /* Calls the tool the model named. An unknown name ends at once with an error
  * result. timeout_ms <= 0 uses the source's own time-out. Returns a handle

@@ -26,6 +26,9 @@ typedef struct tool_source_ops {
     /* Cancels a call in flight; no callback runs for it afterwards. */
     void (*cancel)(tool_call *c);
     void (*free)(tool_source *s);
+    /* Optional: a new JSON object describing the source for GET /api/info
+     * (an MCP server: {"name","status","error","tools"}); NULL: nothing. */
+    json_t *(*info)(const tool_source *s);
 } tool_source_ops;
 
 /* Every source starts with this. */

@@ -119,6 +119,17 @@ json_t *toolset_openai_tools(const toolset *ts)
     return tools;
 }
 
+json_t *toolset_servers_json(const toolset *ts)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < ts->nsources; i++) {
+        const tool_source *src = ts->sources[i];
+        json_t *o = src->ops->info ? src->ops->info(src) : NULL;
+        if (o) json_array_append_new(list, o);
+    }
+    return list;
+}
+
 void tool__done_error(const tool_callbacks *cb, void *ud, const char *msg)
 {
     tool_result r = {.status = TOOL_ERROR, .text = msg, .text_len = strlen(msg), .error = msg};
