@@ -38,7 +38,7 @@ UNIT_BINS := $(UNIT_SRC:%.c=$(O)/%)
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all run test scenarios integration unit unit-asan store-tests store-tests-asan store-test-bins engine-tests engine-tests-asan engine-test-bins coverage format format-check install clean deps deps-test
+.PHONY: all run test scenarios integration integration-asan unit unit-asan store-tests store-tests-asan store-test-bins engine-tests engine-tests-asan engine-test-bins coverage format format-check install clean deps deps-test
 
 all: $(BIN)
 
@@ -120,6 +120,7 @@ test: deps-test
 	$(MAKE) engine-tests-asan
 	$(MAKE) scenarios
 	$(MAKE) integration
+	$(MAKE) integration-asan
 	$(MAKE) cli-tests
 	@scripts/summary
 
@@ -157,6 +158,13 @@ scenarios: all
 # to with fetch, raw requests and a real EventSource (tests/integration/).
 integration: all
 	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests integration tests/integration/
+
+# The same suite against a sanitizer build of the server, leak checks on: a
+# server that leaks exits non-zero and fails the shutdown tests.
+integration-asan:
+	$(MAKE) O=build/asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" build/asan/chatplane
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  CHATPLANE_BIN=build/asan/chatplane scripts/run-node-tests integration-asan tests/integration/
 
 # The command line: ask, events and sessions run as a user runs them, plain,
 # as JSON and under a pseudo-terminal (util-linux script), against the mock

@@ -33,7 +33,7 @@ void api__register_runs(http_server *s, api *a);
 void api__register_misc(http_server *s, api *a);
 
 /* The validation context: limits and the names of the engine's modes.
- * names must hold MODE_NAMES_MAX pointers. */
+ * names must hold API__MODES_MAX pointers. */
 #define API__MODES_MAX 64
 void api__validate_ctx(api *a, validate_ctx *ctx, const char **names);
 /* Reads the JSON body and validates it; on failure answers r (freed) and
