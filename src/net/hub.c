@@ -520,10 +520,13 @@ void hub_publish(hub *h, const evt *ev)
         if (s->run_scoped) {
             if (s->state == HUB__LIVE && (!f->run_id || strcmp(f->run_id, s->run_id) != 0))
                 continue;
-            if (s->bl_bytes + f->len > h->limit) {
+            /* Before its start is confirmed a watcher only holds the few
+             * events that come before it; it is never ended here, since its
+             * start callback still refers to it. */
+            if (s->streaming && s->bl_bytes + f->len > h->limit) {
                 LOG(LOG_WARN, "disconnecting a slow run stream", "session_id=%s request_id=%s",
                     hs->id, http_req_id(s->r));
-                hub__sub_end(s, s->streaming ? 1 : 2);
+                hub__sub_end(s, 1);
                 continue;
             }
             hub__backlog_push(s, f);
@@ -539,8 +542,23 @@ void hub_session_deleted(hub *h, const char *session_id)
 {
     hub_session *hs = hub__find(h, session_id);
     if (!hs) return;
-    while (hs->subs) hub__sub_end(hs->subs, hs->subs->streaming ? 0 : 2);
-    hub__session_free(h, hs);
+    hub_sub *next;
+    for (hub_sub *s = hs->subs; s; s = next) {
+        next = s->next;
+        if (s->streaming) hub__sub_end(s, 0);
+    }
+    /* A run stream still waiting for its start keeps the entry: its start
+     * callback (which will report the missing session) still refers to it. */
+    if (hs->nsubs == 0) {
+        hub__session_free(h, hs);
+        return;
+    }
+    while (hs->tail_n > 0) {
+        hub__frame_unref(hs->tail[hs->tail_head]);
+        hs->tail_head = (hs->tail_head + 1) % HUB_TAIL_EVENTS;
+        hs->tail_n--;
+    }
+    hs->tail_bytes = 0;
 }
 
 void hub_close_all(hub *h)
