@@ -21,33 +21,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/mcp_config.h"
 #include "engine/tool.h"
 
 struct event_base;
 
-#define MCP_DEFAULT_TIMEOUT_MS 60000      /* timeout_seconds when not configured */
-#define MCP_START_WAIT_MS      5000       /* start-up waits this long for first listings */
-#define MCP_LINE_MAX           (4u << 20) /* the longest message line a server may send */
-
-typedef struct mcp_server_config {
-    char *name;
-    char *command;
-    char **args; /* NULL-terminated */
-    char **env;  /* "K=V", NULL-terminated */
-    int64_t timeout_ms;
-    bool disabled;
-} mcp_server_config;
-
-/*
- * Reads the "mcpServers" object: {"NAME": {"command": "…", "args": ["…"],
- * "env": {"K": "V"}, "timeout_seconds": 60, "type": "stdio",
- * "disabled": false}}. Errors name the key: "config key
- * 'mcpServers.fs.command' must be a string". NULL servers is an empty list.
- * Returns 0 with a new array in *out (free with mcp_config_free), or -1.
- */
-int mcp_config_parse(const json_t *servers, mcp_server_config **out, size_t *n, char *err,
-                     size_t errlen);
-void mcp_config_free(mcp_server_config *cfgs, size_t n);
+#define MCP_START_WAIT_MS 5000       /* start-up waits this long for first listings */
+#define MCP_LINE_MAX      (4u << 20) /* the longest message line a server may send */
 
 /*
  * Adds a source to ts for each server of the "mcpServers" object, starts

@@ -108,6 +108,7 @@ int mcp_reader_feed(mcp_reader *r, const char *data, size_t len, mcp_line_fn fn,
         size_t n = nl ? (size_t)(nl - p) : len - i;
         int rc = 0;
         if (r->skipping) {
+            frame__head_add(r, p, n);
             frame__tail_add(r, p, n);
             r->skipped += n;
         } else if (r->line.len + n > r->cap) {

@@ -101,6 +101,22 @@ static void test_toobig_line_in_pieces_finds_id_at_end(void **state)
     mcp_reader_cleanup(&r);
 }
 
+/* The head keeps filling after skipping began, so an id early in the line
+ * is found however the line was cut into feeds. */
+static void test_toobig_head_fills_across_feeds(void **state)
+{
+    (void)state;
+    mcp_reader r;
+    lines ls = {0};
+    mcp_reader_init(&r, 4);
+    const char *parts[] = {"{\"a\"", ":1,\"", "id\":5,\"b\":\"", "zzz\"}\n"};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(mcp_reader_feed(&r, parts[i], strlen(parts[i]), collect, &ls), 0);
+    assert_int_equal(ls.n, 1);
+    assert_string_equal(ls.got[0], "TOOBIG 24 5 {\"a\":1,\"id\":5,\"b\":\"zzz\"}");
+    mcp_reader_cleanup(&r);
+}
+
 static void test_callback_stop_drops_rest(void **state)
 {
     (void)state;
@@ -323,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_lines_split_across_feeds),
         cmocka_unit_test(test_line_at_cap_is_kept_one_over_is_not),
         cmocka_unit_test(test_toobig_line_in_pieces_finds_id_at_end),
+        cmocka_unit_test(test_toobig_head_fills_across_feeds),
         cmocka_unit_test(test_callback_stop_drops_rest),
         cmocka_unit_test(test_sniff_head),
         cmocka_unit_test(test_sniff_tail),
