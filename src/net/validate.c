@@ -203,33 +203,3 @@ int validate_query_int(const char *name, const char *value, int64_t min, int64_t
     *out = v;
     return 0;
 }
-
-void validate_title_from_message(const char *message, char *out, size_t outlen)
-{
-    size_t n = 0, chars = 0;
-    int space = 0;
-    const unsigned char *p = (const unsigned char *)message;
-    while (*p) {
-        if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\f' || *p == '\v') {
-            space = n > 0;
-            p++;
-            continue;
-        }
-        size_t clen = *p >= 0xF0 ? 4 : *p >= 0xE0 ? 3 : *p >= 0xC0 ? 2 : 1;
-        size_t extra = space ? 1 : 0;
-        if (chars + extra + 1 > 60 || n + extra + clen + 1 > outlen) break;
-        if (space) {
-            out[n++] = ' ';
-            chars++;
-            space = 0;
-        }
-        /* A character's bytes go in whole. */
-        for (size_t k = 0; k < clen && *p; k++) out[n++] = (char)*p++;
-        chars++;
-    }
-    if (n == 0) {
-        snprintf(out, outlen, "New chat");
-        return;
-    }
-    out[n] = '\0';
-}

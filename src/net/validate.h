@@ -78,12 +78,4 @@ int validate_query_int(const char *name, const char *value, int64_t min, int64_t
 /* The number of UTF-8 characters in s (bytes that do not continue one). */
 size_t validate_utf8_chars(const char *s, size_t len);
 
-/*
- * Writes into out (at most outlen bytes with the NUL) the title a session
- * gets from its first message: the first 60 characters with every run of
- * white space turned into one space and the ends trimmed; "New chat" when
- * that leaves nothing.
- */
-void validate_title_from_message(const char *message, char *out, size_t outlen);
-
 #endif
