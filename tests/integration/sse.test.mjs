@@ -201,3 +201,44 @@ describe('event stream', () => {
     assert.ok(waited >= 14500 && waited < 17500, `ping after ${waited} ms`);
   });
 });
+
+describe('long replays', () => {
+  test('more than a page of events, from the tail, from the store, and after a restart', { timeout: 90000 }, async () => {
+    let srv = await startServer();
+    try {
+      const s = await newSession(srv.url);
+      let n = 0;
+      let runs = 0;
+      while (n <= 1100) {
+        await api(srv.url, 'POST', `/api/sessions/${s.id}/runs`, { message: 'demo long' });
+        n = (await waitIdle(srv.url, s.id)).last_seq;
+        runs++;
+      }
+      const all = Array.from({ length: n }, (_, i) => i + 1);
+      const upTo = (last) => (t) => t.includes(`id: ${last}\n`) && t.endsWith('\n\n');
+      // Older than the tail: two pages from the store, then the tail.
+      let res = await sse(srv.port, `/api/sessions/${s.id}/events`, { done: upTo(n) });
+      assert.deepEqual(strictFrames(res.text).map((f) => f[0]), all);
+      // Inside the tail.
+      res = await sse(srv.port, `/api/sessions/${s.id}/events?after=${n - 10}`, { done: upTo(n) });
+      assert.deepEqual(strictFrames(res.text).map((f) => f[0]), all.slice(n - 10));
+
+      // After a restart the tail is empty: everything comes from the store,
+      // and the same stream goes on live.
+      await srv.stop();
+      srv = await startServer({ dir: srv.dir });
+      const live = sse(srv.port, `/api/sessions/${s.id}/events?after=5`, {
+        done: (t) => t.split('event: run_stopped\n').length - 1 === runs + 1 && t.endsWith('\n\n'),
+        timeoutMs: 30000,
+      });
+      await until(async () => /^chatplane_sse_subscribers 1$/m.test((await api(srv.url, 'GET', '/metrics')).text));
+      await api(srv.url, 'POST', `/api/sessions/${s.id}/runs`, { message: 'what is 1+1?' });
+      const m = (await waitIdle(srv.url, s.id)).last_seq;
+      res = await live;
+      assert.deepEqual(strictFrames(res.text).map((f) => f[0]), Array.from({ length: m - 5 }, (_, i) => i + 6));
+    } finally {
+      await srv.stop();
+      srv.cleanup();
+    }
+  });
+});
