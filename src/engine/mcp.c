@@ -774,7 +774,8 @@ static void srv__on_ping_timeout(evutil_socket_t fd, short what, void *arg)
 static void srv__on_progress(mcp_server *s, const json_t *params)
 {
     const json_t *token = json_object_get(params, "progressToken");
-    if (!json_is_integer(token)) return;
+    /* Queued calls have id 0, and no token was ever 0. */
+    if (!json_is_integer(token) || json_integer_value(token) <= 0) return;
     mcp_call *c = srv__find_call(s, json_integer_value(token));
     if (!c || !c->cb.on_progress) return;
     const json_t *total = json_object_get(params, "total");
@@ -872,8 +873,10 @@ static void srv__on_message(mcp_server *s, const char *line, size_t len)
     char err[160];
     if (mcp_msg_parse(line, len, &m, err, sizeof err) != 0) {
         char *q = mcp__quoted(line, len < 200 ? len : 200);
-        LOG(LOG_WARN, "mcp unreadable message ignored", "server=%s error=\"%s\" line=%s",
-            s->cfg.name, err, q);
+        char *e = mcp__quoted(err, strlen(err));
+        LOG(LOG_WARN, "mcp unreadable message ignored", "server=%s error=%s line=%s", s->cfg.name,
+            e, q);
+        free(e);
         free(q);
         mcp_msg_cleanup(&m);
         return;
