@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/metrics.h"
 #include "app/objects.h"
 #include "core/budget.h"
 #include "core/context.h"
@@ -243,6 +244,7 @@ static void run__on_text(void *ud, const char *text, size_t len)
     if (r->phase != PHASE_MODEL || len == 0) return;
     if (!r->responding) {
         r->responding = true;
+        metrics_llm_first_token((double)(clock_mono_ns() - r->call_started_ns) / 1e9);
         run__status(r, STATUS_RESPONDING, NULL);
     }
     /* Past the cap the text is still streamed but no longer kept. */
@@ -370,6 +372,7 @@ static void run__on_model_done(void *ud, const llm_result *res)
         completion = (int64_t)((bytes + 3) / 4);
     }
     budget_on_tokens(&r->budget, prompt, completion);
+    metrics_llm_tokens(prompt, completion);
     /* The nudges reached the model: each is said once. */
     json_array_clear(r->notes);
 
