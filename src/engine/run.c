@@ -75,7 +75,7 @@ struct run {
     bool tool_pending;
     char exec_id[ID_MAX];
     int exec_step;
-    const tool_def *exec_def;
+    char *exec_server, *exec_tool; /* copied: a tool source may replace its list mid-call */
     char *exec_name;
     json_t *exec_args;
     int64_t exec_started_wall_ms, exec_started_mono_ms;
@@ -168,7 +168,9 @@ static void run__clear_exec(run *r)
     r->exec_name = NULL;
     json_decref(r->exec_args);
     r->exec_args = NULL;
-    r->exec_def = NULL;
+    free(r->exec_server);
+    free(r->exec_tool);
+    r->exec_server = r->exec_tool = NULL;
     r->tool = NULL;
 }
 
@@ -523,8 +525,8 @@ static void run__tool_row(const run *r, store_tool_exec *t, const char *status, 
     t->id = (char *)r->exec_id;
     t->session_id = r->session_id;
     t->run_id = (char *)r->id;
-    t->server = r->exec_def ? r->exec_def->server : "unknown";
-    t->tool = r->exec_def ? r->exec_def->tool : r->exec_name;
+    t->server = r->exec_server;
+    t->tool = r->exec_tool;
     t->status = (char *)status;
     t->result = (char *)result;
     (void)result_len;
@@ -638,7 +640,9 @@ static void run__next_tool(run *r)
     r->exec_args = args_ok ? args : json_object();
     if (!args_ok) json_decref(args);
     r->exec_name = xstrdup(c->name);
-    r->exec_def = toolset_find(r->env.tools, c->name);
+    const tool_def *def = toolset_find(r->env.tools, c->name);
+    r->exec_server = xstrdup(def ? def->server : "unknown");
+    r->exec_tool = xstrdup(def ? def->tool : c->name);
     r->exec_step = (int)r->budget.usage.steps;
     r->exec_started_wall_ms = clock_wall_ms();
     r->exec_started_mono_ms = clock_mono_ms();
