@@ -30,7 +30,8 @@ OBJ      := $(SRC:%.c=$(O)/%.o)
 MAIN_OBJ := $(MAIN_SRC:%.c=$(O)/%.o)
 LIB      := $(O)/libchatplane.a
 MIGRATIONS := $(sort $(wildcard migrations/*/*.sql))
-GEN_OBJ  := $(O)/gen/migrations.o
+WEB_FILES := $(sort $(wildcard web/*.html web/*.css web/*.js web/*.svg))
+GEN_OBJ  := $(O)/gen/migrations.o $(O)/gen/web.o
 BIN      := $(O)/chatplane
 
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
@@ -59,6 +60,11 @@ $(O)/tools/embed: tools/embed.c
 $(O)/gen/migrations.c: $(MIGRATIONS) $(O)/tools/embed
 	@mkdir -p $(dir $@)
 	$(O)/tools/embed migrations_files $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+# The page (web/): net/page.c serves it when no --web-root is given.
+$(O)/gen/web.c: $(WEB_FILES) $(O)/tools/embed
+	@mkdir -p $(dir $@)
+	$(O)/tools/embed web_files $(WEB_FILES) > $@.tmp && mv $@.tmp $@
 
 $(O)/gen/%.o: $(O)/gen/%.c
 	$(CC) $(CFLAGS) -c $< -o $@
@@ -120,6 +126,7 @@ test: deps-test
 	$(MAKE) engine-tests-asan
 	$(MAKE) scenarios
 	$(MAKE) integration
+	$(MAKE) browser
 	$(MAKE) integration-asan
 	$(MAKE) cli-tests
 	@scripts/summary
@@ -158,6 +165,16 @@ scenarios: all
 # to with fetch, raw requests and a real EventSource (tests/integration/).
 integration: all
 	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests integration tests/integration/
+
+# The page in a real browser: playwright-core driving Debian's chromium
+# against the real server and the mock model server. `make screenshots`
+# refreshes the pictures in docs/.
+.PHONY: browser screenshots
+browser: all
+	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests browser tests/browser/
+
+screenshots: all
+	@CHATPLANE_BIN=$(BIN) node tests/browser/screenshots.mjs docs
 
 # The same suite against a sanitizer build of the server, leak checks on: a
 # server that leaks exits non-zero and fails the shutdown tests.

@@ -16,6 +16,7 @@
 #include "lib/clock.h"
 #include "lib/xmalloc.h"
 #include "net/api.h"
+#include "net/page.h"
 #include "version.h"
 
 #define API__STATIC_MAX (16u << 20)
@@ -165,13 +166,6 @@ static void api__metrics(http_req *r, void *ud)
 
 /* ---- the page ---- */
 
-static const char api__page[] =
-    "<!doctype html>\n"
-    "<html lang=\"en\"><head><meta charset=\"utf-8\"><title>chatplane</title></head>\n"
-    "<body><h1>chatplane is running</h1>\n"
-    "<p>The page is not built into this binary yet. The API answers at "
-    "<a href=\"/api/info\">/api/info</a>.</p></body></html>\n";
-
 static const char *api__content_type(const char *path)
 {
     static const char *const types[][2] = {
@@ -211,16 +205,30 @@ static bool api__safe_path(const char *p)
     return true;
 }
 
+/* Answers a file of the page built into the binary, or 304 when the
+ * browser's copy is current. */
+static void api__embedded(http_req *r, const char *path)
+{
+    const page_file *f = page_find(path);
+    if (!f) {
+        http_reply_error(r, 404, "not_found", "no file %s", path);
+        return;
+    }
+    http_reply_header(r, "ETag", f->etag);
+    http_reply_header(r, "Cache-Control", "no-cache");
+    if (page_etag_matches(http_req_header(r, "If-None-Match"), f->etag)) {
+        http_reply(r, 304, NULL, NULL, 0);
+        return;
+    }
+    http_reply(r, 200, api__content_type(f->path), f->data, f->len);
+}
+
 static void api__static(http_req *r, void *ud)
 {
     api *a = ud;
     const char *raw = http_req_path(r);
     if (!a->web_root) {
-        if (strcmp(raw, "/") == 0) {
-            http_reply(r, 200, "text/html; charset=utf-8", api__page, sizeof api__page - 1);
-            return;
-        }
-        http_reply_error(r, 404, "not_found", "no file %s", raw);
+        api__embedded(r, raw);
         return;
     }
     size_t dlen = 0;

@@ -298,16 +298,29 @@ describe('routes', () => {
     assert.equal(r.body.length, 0);
   });
 
-  test('GET / answers the built-in page; other files 404 without --web-root', async () => {
+  test('GET / answers the built-in page and its files, with ETags; unknown files 404', async () => {
     let r = await api(srv.url, 'GET', '/');
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('content-type'), 'text/html; charset=utf-8');
-    assert.match(r.text, /chatplane is running/);
-    assert.match(r.text, /href="\/api\/info"/);
-    assert.doesNotMatch(r.text, /<script|<style|style=/);
+    assert.match(r.text, /<script type="module" src="app.js"><\/script>/);
+    // The page runs under default-src 'self': no inline script or style.
+    assert.doesNotMatch(r.text, /<script(?![^>]*\bsrc=)|<style|style=/);
     for (const [k, v] of Object.entries(SECURITY)) assert.equal(r.headers.get(k), v, k);
+    const etag = r.headers.get('etag');
+    assert.match(etag, /^"[0-9a-f]{16}"$/);
+    r = await raw(srv.port, 'GET', '/', { headers: { 'If-None-Match': etag } });
+    assert.equal(r.status, 304);
+    assert.equal(r.body.length, 0);
     r = await api(srv.url, 'GET', '/app.js');
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    for (const [k, v] of Object.entries(SECURITY)) assert.equal(r.headers.get(k), v, k);
+    r = await api(srv.url, 'GET', '/app.css');
+    assert.equal(r.headers.get('content-type'), 'text/css; charset=utf-8');
+    r = await api(srv.url, 'GET', '/nope.js');
     assertError(r, 404, 'not_found');
+    r = await api(srv.url, 'GET', '/../Makefile');
+    assert.equal(r.status, 404);
   });
 });
 

@@ -1,0 +1,36 @@
+/*
+ * page: the web page's files (web/), compiled into the binary by
+ * tools/embed as the table web_files, looked up by URL path for the static
+ * handler when no --web-root is given.
+ *
+ * Each file has a strong ETag made from its bytes (64-bit FNV-1a as hex), so
+ * a browser revalidating with If-None-Match gets 304 until the binary
+ * changes.
+ */
+#ifndef CHATPLANE_PAGE_H
+#define CHATPLANE_PAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct page_file {
+    const char *path;          /* the embedded path, e.g. "web/index.html" */
+    const unsigned char *data; /* len bytes, NUL-terminated */
+    size_t len;
+    const char *etag; /* "\"<16 hex digits>\"", quotes included */
+} page_file;
+
+/*
+ * The file for a URL path ("/" is "/index.html"), or NULL when the page has
+ * no such file. The path is compared as sent: no decoding, and no path with
+ * "..", "//" or a backslash ever matches. The result is static; the first
+ * call computes the ETags, so call it from one thread (the loop).
+ */
+const page_file *page_find(const char *url_path);
+
+/* True when an If-None-Match header value names etag: "*", the tag
+ * itself, or a comma-separated list holding it (weak "W/" tags compare
+ * equal, as RFC 9110 says for If-None-Match). */
+bool page_etag_matches(const char *if_none_match, const char *etag);
+
+#endif

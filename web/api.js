@@ -1,0 +1,62 @@
+// The HTTP API of contract section 3, as the page uses it. Every call sends
+// and expects JSON; an error answer becomes an ApiError carrying the
+// contract's status, code and message. A 401 also tells the page to show
+// the login form.
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+let unauthorized = () => {};
+
+export function onUnauthorized(fn) {
+  unauthorized = fn;
+}
+
+export async function api(method, path, body) {
+  const init = { method, headers: { Accept: 'application/json' }, credentials: 'same-origin' };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, 'network', 'The server cannot be reached.');
+  }
+  if (res.status === 204) return null;
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    if (res.status === 401) unauthorized();
+    const e = data && data.error;
+    throw new ApiError(res.status, (e && e.code) || `http_${res.status}`, (e && e.message) || `The server answered ${res.status}.`);
+  }
+  return data;
+}
+
+const sid = (id) => encodeURIComponent(id);
+
+export const getInfo = () => api('GET', '/api/info');
+export const listModes = () => api('GET', '/api/modes');
+export const listSessions = () => api('GET', '/api/sessions?limit=50');
+export const createSession = (body) => api('POST', '/api/sessions', body);
+export const getSession = (id) => api('GET', `/api/sessions/${sid(id)}`);
+export const patchSession = (id, body) => api('PATCH', `/api/sessions/${sid(id)}`, body);
+export const getMessages = (id) => api('GET', `/api/sessions/${sid(id)}/messages`);
+export const getTools = (id) => api('GET', `/api/sessions/${sid(id)}/tools`);
+export const getRuns = (id) => api('GET', `/api/sessions/${sid(id)}/runs`);
+export const startRun = (id, message, mode) => api('POST', `/api/sessions/${sid(id)}/runs`, mode ? { message, mode } : { message });
+export const stopRun = (id) => api('POST', `/api/sessions/${sid(id)}/stop`, {});
+export const continueRun = (id, mode) => api('POST', `/api/sessions/${sid(id)}/continue`, mode ? { mode } : {});
+export const login = (token) => api('POST', '/api/login', { token });
+export const eventsUrl = (id, after) => `/api/sessions/${sid(id)}/events?after=${after}`;

@@ -1,0 +1,548 @@
+// The page: wires the API, the event stream of the open session and the
+// panels together.
+//
+// `/` opens the newest chat, `/#/sessions/{id}` that one. Opening a chat
+// reads its messages, tool executions and runs, then subscribes to its
+// events after the snapshot's last_seq; from then on every change arrives
+// as an event and goes through state.js, and the panels redraw the parts
+// that changed.
+
+import * as API from './api.js';
+import { $, h } from './dom.js';
+import { icon } from './icons.js';
+import { SessionStream } from './stream.js';
+import { createSessionState, loadSnapshot, applyEvent, previewMode, isRunning } from './state.js';
+import { REASON_TITLES } from './format.js';
+import { createSessionList } from './sessions.js';
+import { createMessageList } from './messages.js';
+import { createStatusIndicator } from './status.js';
+import { createRunControls } from './controls.js';
+import { createBudgetDisplay } from './budget.js';
+import { createTimeline } from './timeline.js';
+import { createWhyIdle } from './whyidle.js';
+
+const SESSION_POLL_MS = 5000;
+const ALL_AREAS = ['messages', 'timeline', 'status', 'budget', 'idle', 'session', 'sessions'];
+
+const app = {
+  info: null,
+  modes: [],
+  sessions: [],
+  current: null, // the open session's state (state.js), or null
+  stream: null,
+  pendingMode: 'standard', // the mode for a chat not created yet
+  opening: 0, // bumps on each open, so late answers for another chat are dropped
+  booted: false,
+};
+
+// ---- small page helpers ----
+
+const input = $('#message-input');
+const liveRegion = $('#live-region');
+
+function announce(text) {
+  // Clearing first makes screen readers repeat an identical message.
+  liveRegion.textContent = '';
+  setTimeout(() => (liveRegion.textContent = text), 30);
+}
+
+function toast(text, tone = 'bad') {
+  const t = h('div', { class: `toast toast-${tone}` }, icon(tone === 'bad' ? 'alert' : 'info'), h('span', null, text));
+  $('#toasts').appendChild(t);
+  setTimeout(() => t.classList.add('leaving'), 4200);
+  setTimeout(() => t.remove(), 4600);
+}
+
+function report(err) {
+  if (err && err.status === 401) return; // the login form shows instead
+  toast(err && err.message ? err.message : String(err));
+}
+
+function fillIcons(root = document) {
+  for (const slot of root.querySelectorAll('.icon-slot[data-icon]')) {
+    slot.replaceWith(icon(slot.getAttribute('data-icon')));
+  }
+}
+
+function autosize() {
+  input.style.height = 'auto';
+  input.style.height = `${Math.min(input.scrollHeight, 220)}px`;
+}
+
+function focusInput() {
+  setTab('chat');
+  input.focus();
+}
+
+// ---- panels ----
+
+const sessionList = createSessionList({
+  list: $('#session-list'),
+  empty: $('#session-empty'),
+  onOpen: (id) => navigate(id),
+});
+
+const messageList = createMessageList({
+  scroll: $('#message-scroll'),
+  list: $('#message-list'),
+  empty: $('#empty-state'),
+  onSuggestion: (text) => {
+    input.value = text;
+    autosize();
+    controls.update();
+    input.focus();
+  },
+  onShowWhy: () => {
+    setTab('control');
+    const why = $('#why-idle-panel');
+    why.scrollIntoView({ block: 'nearest' });
+    const first = why.querySelector('button');
+    if (first) first.focus();
+  },
+});
+
+const statusIndicator = createStatusIndicator({
+  root: $('#status-indicator'),
+  badge: $('#status-badge'),
+  label: $('#status-label'),
+  detail: $('#status-detail'),
+  elapsed: $('#status-elapsed'),
+  tabDot: $('#tab-dot'),
+  announce,
+});
+
+const controls = createRunControls({
+  runButton: $('#run-button'),
+  runLabel: $('#run-label'),
+  stopButton: $('#stop-button'),
+  select: $('#mode-select'),
+  description: $('#mode-desc'),
+  input,
+  onRun: () => run(),
+  onStop: () => stop(),
+  onMode: (mode) => changeMode(mode),
+});
+
+const budget = createBudgetDisplay({ meters: $('#meters'), sub: $('#budget-sub') });
+
+const timeline = createTimeline({
+  scroll: $('#timeline-scroll'),
+  list: $('#tool-timeline'),
+  empty: $('#timeline-empty'),
+  count: $('#timeline-count'),
+});
+
+const whyIdle = createWhyIdle({ root: $('#why-idle-panel'), body: $('#why-body'), onAction: (a) => action(a) });
+
+// ---- drawing, batched per frame ----
+
+const dirty = new Set();
+let frame = 0;
+let frameTimer = 0;
+
+function schedule(areas) {
+  for (const a of areas) dirty.add(a);
+  if (frame || frameTimer || !dirty.size) return;
+  // requestAnimationFrame does not run in a hidden tab; the timer does.
+  const go = () => {
+    cancelAnimationFrame(frame);
+    clearTimeout(frameTimer);
+    frame = 0;
+    frameTimer = 0;
+    draw();
+  };
+  frame = requestAnimationFrame(go);
+  frameTimer = setTimeout(go, 100);
+}
+
+function draw() {
+  const st = app.current;
+  const areas = new Set(dirty);
+  dirty.clear();
+  if (areas.has('messages') || areas.has('idle')) messageList.render(st, app.info);
+  if (areas.has('timeline')) timeline.render(st);
+  if (areas.has('status')) statusIndicator.render(st);
+  if (areas.has('budget')) budget.render(st);
+  if (areas.has('idle')) whyIdle.render(st);
+  if (areas.has('status') || areas.has('idle') || areas.has('session') || areas.has('budget')) controls.render(st, app.modes, app.pendingMode);
+  if (areas.has('session')) drawHeader();
+  if (areas.has('sessions') || areas.has('session')) sessionList.render(mergedSessions(), st ? st.id : null);
+}
+
+function drawHeader() {
+  const st = app.current;
+  const s = st && st.session;
+  $('#chat-title').textContent = s ? s.title || 'New chat' : 'New chat';
+  const chip = $('#chat-mode');
+  chip.hidden = !s;
+  if (s) chip.textContent = s.mode;
+  document.title = s && s.title && s.title !== 'New chat' ? `${s.title} · chatplane` : 'chatplane';
+}
+
+// The list as polled, with the open chat's live state laid over it.
+function mergedSessions() {
+  const st = app.current;
+  const list = app.sessions.slice();
+  if (st && st.session) {
+    const k = list.findIndex((s) => s.id === st.id);
+    if (k >= 0) {
+      const live = st.session;
+      list[k] = { ...list[k], status: live.status, active_run_id: live.active_run_id, mode: live.mode, last_run: live.last_run };
+    }
+    else list.unshift(st.session);
+  }
+  return list;
+}
+
+// ---- sessions ----
+
+async function refreshSessions() {
+  try {
+    const r = await API.listSessions();
+    app.sessions = r.sessions || [];
+    // The server names a chat after its first message: take the title.
+    const st = app.current;
+    const mine = st && st.session && app.sessions.find((s) => s.id === st.id);
+    if (mine && mine.title !== st.session.title) {
+      st.session.title = mine.title;
+      schedule(['session']);
+    }
+    schedule(['sessions']);
+  } catch (e) {
+    if (e.status !== 401 && e.status !== 0) report(e);
+  }
+}
+
+function sessionFromHash() {
+  const m = /^#\/sessions\/([^/?#]+)/.exec(location.hash);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
+function navigate(id) {
+  const hash = `#/sessions/${encodeURIComponent(id)}`;
+  if (location.hash !== hash) location.hash = hash;
+  else openSession(id);
+  setTab('chat');
+}
+
+function closeStream() {
+  if (app.stream) app.stream.close();
+  app.stream = null;
+  setConnection('open');
+}
+
+function showNoSession() {
+  closeStream();
+  app.opening++;
+  app.current = null;
+  schedule(ALL_AREAS);
+}
+
+// Opens a chat: its snapshot first, then its live events after last_seq.
+async function openSession(id) {
+  const token = ++app.opening;
+  closeStream();
+  let session, messages, tools, runs;
+  try {
+    session = await API.getSession(id);
+    [messages, tools, runs] = await Promise.all([API.getMessages(id), API.getTools(id), API.getRuns(id)]);
+  } catch (e) {
+    if (token !== app.opening) return;
+    if (e.status === 404) {
+      toast('That chat no longer exists.');
+      app.sessions = app.sessions.filter((s) => s.id !== id);
+      history.replaceState(null, '', location.pathname);
+      openDefault();
+      return;
+    }
+    report(e);
+    return;
+  }
+  if (token !== app.opening) return;
+  const st = createSessionState(id);
+  loadSnapshot(st, { session, messages: messages.messages, tools: tools.tool_executions, runs: runs.runs });
+  app.current = st;
+  schedule(ALL_AREAS);
+  messageList.scrollToEnd();
+  app.stream = new SessionStream(id, st.lastSeq, {
+    onEvent: (ev) => onEvent(st, ev),
+    onState: (s) => setConnection(s),
+    // The browser gave up on the stream: an expired login shows the form.
+    onClosed: () => API.getInfo().catch(() => {}),
+  }).start();
+}
+
+function openDefault() {
+  const id = sessionFromHash();
+  if (id) return openSession(id);
+  if (app.sessions.length) return navigate(app.sessions[0].id);
+  showNoSession();
+}
+
+function onEvent(st, ev) {
+  if (st !== app.current) return;
+  const areas = applyEvent(st, ev);
+  if (!areas.length) return;
+  if (ev.type === 'run_stopped') {
+    announce(`Run stopped: ${REASON_TITLES[ev.reason] || ev.reason}. ${ev.detail || ''}`);
+    refreshSessions();
+  } else if (ev.type === 'run_started') {
+    refreshSessions();
+  }
+  if (ev.type === 'status') {
+    // Drawn at once, so even a status that lasts a moment is shown (and
+    // announced) rather than merged into the next frame.
+    statusIndicator.render(st);
+  }
+  schedule(areas);
+}
+
+let connTimer = 0;
+function setConnection(state) {
+  const notice = $('#conn-notice');
+  clearTimeout(connTimer);
+  if (state === 'reconnecting') {
+    // A blip shorter than this is not worth a notice.
+    connTimer = setTimeout(() => (notice.hidden = false), 300);
+  } else {
+    notice.hidden = true;
+  }
+}
+
+// ---- actions ----
+
+async function ensureSession() {
+  if (app.current) return app.current.id;
+  const s = await API.createSession({ mode: app.pendingMode });
+  app.sessions.unshift(s);
+  history.replaceState(null, '', `#/sessions/${encodeURIComponent(s.id)}`);
+  await openSession(s.id);
+  return s.id;
+}
+
+async function send() {
+  const text = input.value.trim();
+  if (!text) return;
+  if (app.current && isRunning(app.current)) {
+    toast('A run is going in this chat. Stop it first, or wait for it to finish.', 'info');
+    return;
+  }
+  const before = input.value;
+  input.value = '';
+  autosize();
+  controls.update();
+  try {
+    const id = await ensureSession();
+    await API.startRun(id, text);
+  } catch (e) {
+    if (!input.value) {
+      input.value = before;
+      autosize();
+      controls.update();
+    }
+    report(e);
+  }
+}
+
+async function run() {
+  if (input.value.trim()) return send();
+  if (!app.current) return;
+  try {
+    await API.continueRun(app.current.id);
+  } catch (e) {
+    report(e);
+  }
+}
+
+async function stop() {
+  if (!app.current) return;
+  try {
+    await API.stopRun(app.current.id);
+  } catch (e) {
+    if (e.code !== 'no_active_run') report(e);
+  }
+}
+
+async function changeMode(mode) {
+  const st = app.current;
+  if (!st) {
+    app.pendingMode = mode;
+    const m = app.modes.find((x) => x.name === mode);
+    announce(`Mode ${mode}`);
+    if (m) {
+      // Shown on an empty chat too, so the limits are known before a run.
+      const tmp = createSessionState(null);
+      previewMode(tmp, m);
+      budget.render(tmp);
+    }
+    return;
+  }
+  try {
+    const s = await API.patchSession(st.id, { mode });
+    if (st !== app.current) return;
+    st.session = { ...st.session, ...s, last_seq: st.session.last_seq, status: st.session.status, active_run_id: st.session.active_run_id };
+    // A running run takes the new mode's limits at once (its budget event
+    // brings the numbers).
+    if (isRunning(st) && st.run) st.run.mode = mode;
+    const areas = ['session', 'budget'];
+    if (!isRunning(st)) areas.push(...previewMode(st, app.modes.find((x) => x.name === mode)));
+    schedule(areas);
+    announce(`Mode ${mode}`);
+  } catch (e) {
+    report(e);
+    schedule(['session']);
+  }
+}
+
+async function action(a) {
+  const st = app.current;
+  if (!st) return;
+  if (a.kind === 'rephrase') {
+    if (!input.value.trim()) {
+      const last = [...st.messages].reverse().find((m) => m.role === 'user');
+      if (last) input.value = last.content;
+    }
+    autosize();
+    controls.update();
+    focusInput();
+    input.select();
+    return;
+  }
+  try {
+    if (a.kind === 'switch_mode' && a.mode) await API.continueRun(st.id, a.mode);
+    else await API.continueRun(st.id);
+  } catch (e) {
+    report(e);
+  }
+}
+
+// ---- tabs (narrow screens) ----
+
+function setTab(name) {
+  document.body.setAttribute('data-tab', name);
+  for (const t of document.querySelectorAll('.tabs [role="tab"]')) {
+    const on = t.getAttribute('data-tab') === name;
+    t.setAttribute('aria-selected', on ? 'true' : 'false');
+    t.tabIndex = on ? 0 : -1;
+  }
+}
+
+function wireTabs() {
+  const tabs = [...document.querySelectorAll('.tabs [role="tab"]')];
+  for (const t of tabs) {
+    t.addEventListener('click', () => setTab(t.getAttribute('data-tab')));
+    t.addEventListener('keydown', (e) => {
+      const k = tabs.indexOf(t);
+      let next = null;
+      if (e.key === 'ArrowRight') next = tabs[(k + 1) % tabs.length];
+      if (e.key === 'ArrowLeft') next = tabs[(k + tabs.length - 1) % tabs.length];
+      if (e.key === 'Home') next = tabs[0];
+      if (e.key === 'End') next = tabs[tabs.length - 1];
+      if (next) {
+        e.preventDefault();
+        setTab(next.getAttribute('data-tab'));
+        next.focus();
+      }
+    });
+  }
+}
+
+// ---- login ----
+
+function showLogin() {
+  closeStream();
+  $('#login-backdrop').hidden = false;
+  $('#login-token').focus();
+}
+
+function wireLogin() {
+  $('#login-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const err = $('#login-error');
+    err.hidden = true;
+    try {
+      await API.login($('#login-token').value.trim());
+      $('#login-backdrop').hidden = true;
+      $('#login-token').value = '';
+      boot();
+    } catch (ex) {
+      err.textContent = ex.status === 401 ? 'That token is not valid.' : ex.message;
+      err.hidden = false;
+    }
+  });
+}
+
+// ---- start ----
+
+function drawModelBadge() {
+  const badge = $('#model-badge');
+  const llm = app.info && app.info.llm;
+  if (!llm) return;
+  badge.hidden = false;
+  badge.replaceChildren(h('span', { class: 'dot', 'data-tone': llm.provider === 'demo' ? 'warn' : 'good', 'aria-hidden': 'true' }),
+    llm.provider === 'demo' ? 'Demo brain' : llm.model || llm.provider);
+  badge.title = llm.provider === 'demo'
+    ? 'No model is configured: the built-in demo brain answers. Set CHATPLANE_LLM_URL to connect an OpenAI-compatible endpoint.'
+    : `Model ${llm.model} (${llm.provider})`;
+}
+
+async function boot() {
+  try {
+    const [info, modes] = await Promise.all([API.getInfo(), API.listModes()]);
+    app.info = info;
+    app.modes = modes.modes || [];
+    if (!app.modes.some((m) => m.name === app.pendingMode) && app.modes.length) app.pendingMode = app.modes[0].name;
+    drawModelBadge();
+    await refreshSessions();
+  } catch (e) {
+    report(e);
+    return;
+  }
+  if (!app.booted) {
+    app.booted = true;
+    setInterval(() => {
+      if (document.visibilityState === 'visible' && $('#login-backdrop').hidden) refreshSessions();
+    }, SESSION_POLL_MS);
+  }
+  await openDefault();
+  schedule(ALL_AREAS);
+}
+
+function wire() {
+  fillIcons();
+  wireTabs();
+  wireLogin();
+  API.onUnauthorized(showLogin);
+
+  $('#composer').addEventListener('submit', (e) => {
+    e.preventDefault();
+    send();
+  });
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      send();
+    }
+  });
+  input.addEventListener('input', autosize);
+
+  $('#new-session').addEventListener('click', async () => {
+    try {
+      // A new chat starts in the server's default mode.
+      const s = await API.createSession({});
+      app.sessions.unshift(s);
+      navigate(s.id);
+      focusInput();
+    } catch (e) {
+      report(e);
+    }
+  });
+
+  window.addEventListener('hashchange', () => {
+    const id = sessionFromHash();
+    if (id && (!app.current || app.current.id !== id)) openSession(id);
+  });
+}
+
+wire();
+boot();

@@ -1,0 +1,334 @@
+// The state of one open session, kept in step with the server by the typed
+// events of contract section 5. No DOM here: the panels read this state and
+// draw it, and tests drive it with plain event objects.
+//
+// Every change is idempotent: messages are keyed by id, tool executions by
+// execution id, notices by seq, and events at or below lastSeq are ignored.
+// So reading the session's messages, timeline and runs and then replaying
+// events the snapshot already holds never shows anything twice.
+
+export const DIMENSIONS = ['steps', 'seconds', 'tokens', 'tool_calls', 'retries', 'cost_usd'];
+
+export const RUNNING_STATUSES = new Set(['thinking', 'responding', 'tool_running', 'retrying', 'stopping']);
+
+// How many events before the snapshot's last_seq a session that is running
+// when opened replays, so that the text already streamed and the current
+// status show up.
+export const JOIN_REPLAY = 400;
+
+const zeroUsage = () => ({ steps: 0, seconds: 0, tokens: 0, tool_calls: 0, retries: 0, cost_usd: 0 });
+
+export function createSessionState(id) {
+  return {
+    id,
+    session: null,
+    lastSeq: 0,
+    messages: [],
+    messageIndex: new Map(),
+    timeline: [],
+    timelineIndex: new Map(),
+    run: null,
+    status: 'idle',
+    detail: null,
+    runStartedAt: null,
+    budget: null,
+    // Bumped on each change, per area, so panels redraw only what changed.
+    version: { messages: 0, timeline: 0, status: 0, budget: 0, idle: 0, session: 0 },
+  };
+}
+
+function touch(st, ...areas) {
+  for (const a of areas) st.version[a]++;
+  return areas;
+}
+
+function tsMs(ts) {
+  const n = Date.parse(ts);
+  return Number.isFinite(n) ? n : null;
+}
+
+function upsertMessage(st, m) {
+  const cur = st.messageIndex.get(m.id);
+  if (cur) {
+    Object.assign(cur, m);
+    return cur;
+  }
+  st.messages.push(m);
+  st.messageIndex.set(m.id, m);
+  return m;
+}
+
+function removeMessage(st, id) {
+  if (!st.messageIndex.has(id)) return false;
+  st.messageIndex.delete(id);
+  st.messages = st.messages.filter((m) => m.id !== id);
+  return true;
+}
+
+function upsertItem(st, item) {
+  const cur = st.timelineIndex.get(item.id);
+  if (cur) {
+    Object.assign(cur, item);
+    return cur;
+  }
+  st.timeline.push(item);
+  st.timelineIndex.set(item.id, item);
+  return item;
+}
+
+function runFromApi(r) {
+  return {
+    id: r.id,
+    mode: r.mode,
+    status: r.status,
+    stop_reason: r.stop_reason,
+    stop_detail: r.stop_detail,
+    recovery_suggestion: r.recovery_suggestion,
+    actions: r.actions || [],
+    wrapped_up: !!r.wrapped_up,
+    limits: r.limits,
+    usage: r.usage,
+    started_at: r.started_at,
+    ended_at: r.ended_at,
+    continues: r.continues,
+  };
+}
+
+function toolFromApi(t) {
+  return {
+    kind: 'tool',
+    id: t.id,
+    run_id: t.run_id,
+    step: t.step,
+    server: t.server,
+    tool: t.tool,
+    arguments: t.arguments,
+    status: t.status,
+    result: t.result,
+    error: t.error,
+    truncated: false,
+    duration_ms: t.duration_ms,
+    started_at: t.started_at,
+    progress: null,
+  };
+}
+
+// Fills st from the API: the session object, its messages (oldest first),
+// its tool executions (oldest first) and its runs (newest first).
+export function loadSnapshot(st, { session, messages = [], tools = [], runs = [] }) {
+  st.session = session;
+  for (const m of messages) {
+    upsertMessage(st, {
+      id: m.id,
+      run_id: m.run_id,
+      role: m.role,
+      content: m.content ?? '',
+      tool_calls: m.tool_calls,
+      partial: !!m.partial,
+      streaming: false,
+    });
+  }
+  for (const t of tools) upsertItem(st, toolFromApi(t));
+  const last = runs[0] || session.last_run || null;
+  st.run = last ? runFromApi(last) : null;
+  const running = session.status === 'running' || (st.run && st.run.status === 'running');
+  if (running) {
+    st.status = 'thinking';
+    st.detail = null;
+    st.runStartedAt = st.run ? tsMs(st.run.started_at) : null;
+  } else {
+    st.status = 'idle';
+    st.detail = null;
+    st.runStartedAt = null;
+  }
+  st.budget = st.run ? { limits: st.run.limits, usage: st.run.usage, warnings: [], preview: null } : null;
+  const seq = session.last_seq || 0;
+  st.lastSeq = running ? Math.max(0, seq - JOIN_REPLAY) : seq;
+  touch(st, 'messages', 'timeline', 'status', 'budget', 'idle', 'session');
+  return st;
+}
+
+// Applies one event; returns the names of the areas it changed.
+export function applyEvent(st, ev) {
+  if (typeof ev.seq === 'number') {
+    if (ev.seq <= st.lastSeq) return [];
+    st.lastSeq = ev.seq;
+  }
+  if (st.session) st.session.last_seq = Math.max(st.session.last_seq || 0, ev.seq || 0);
+  switch (ev.type) {
+    case 'message': {
+      const cur = st.messageIndex.get(ev.message_id);
+      upsertMessage(st, {
+        id: ev.message_id,
+        run_id: ev.run_id,
+        role: ev.role,
+        content: ev.content ?? '',
+        tool_calls: ev.tool_calls ?? null,
+        partial: !!ev.partial,
+        streaming: false,
+      });
+      const areas = ['messages'];
+      if (ev.role === 'user' && !cur) areas.push('session');
+      return touch(st, ...areas);
+    }
+    case 'token': {
+      const cur = st.messageIndex.get(ev.message_id);
+      if (cur && !cur.streaming) return []; // already complete
+      if (cur) cur.content += ev.text;
+      else upsertMessage(st, { id: ev.message_id, run_id: ev.run_id, role: 'assistant', content: ev.text, tool_calls: null, partial: false, streaming: true });
+      return touch(st, 'messages');
+    }
+    case 'run_started': {
+      st.run = {
+        id: ev.run_id,
+        mode: ev.mode,
+        status: 'running',
+        stop_reason: null,
+        stop_detail: null,
+        recovery_suggestion: null,
+        actions: [],
+        wrapped_up: false,
+        limits: ev.limits,
+        usage: zeroUsage(),
+        started_at: ev.ts,
+        ended_at: null,
+        continues: ev.continues ?? null,
+      };
+      st.status = 'thinking';
+      st.detail = null;
+      st.runStartedAt = tsMs(ev.ts) ?? Date.now();
+      st.budget = { limits: ev.limits, usage: zeroUsage(), warnings: [], preview: null };
+      if (st.session) {
+        st.session.status = 'running';
+        st.session.active_run_id = ev.run_id;
+        st.session.mode = ev.mode;
+      }
+      return touch(st, 'status', 'budget', 'idle', 'session');
+    }
+    case 'status':
+      st.status = ev.status;
+      st.detail = ev.detail ?? null;
+      if (st.runStartedAt === null) st.runStartedAt = tsMs(ev.ts);
+      return touch(st, 'status');
+    case 'tool_started':
+      // A replayed start of an execution already known changes nothing.
+      if (st.timelineIndex.has(ev.execution_id)) return [];
+      upsertItem(st, {
+        kind: 'tool',
+        id: ev.execution_id,
+        run_id: ev.run_id,
+        step: ev.step,
+        server: ev.server,
+        tool: ev.tool,
+        arguments: ev.arguments,
+        status: 'running',
+        result: null,
+        error: null,
+        truncated: false,
+        duration_ms: null,
+        started_at: ev.ts,
+        progress: null,
+      });
+      return touch(st, 'timeline');
+    case 'tool_progress': {
+      const t = st.timelineIndex.get(ev.execution_id);
+      if (!t || t.status !== 'running') return [];
+      t.progress = { progress: ev.progress, total: ev.total ?? null, message: ev.message ?? null };
+      return touch(st, 'timeline');
+    }
+    case 'tool_finished':
+      upsertItem(st, {
+        kind: 'tool',
+        id: ev.execution_id,
+        run_id: ev.run_id,
+        step: ev.step,
+        server: ev.server,
+        tool: ev.tool,
+        status: ev.status,
+        result: ev.result,
+        error: ev.error ?? null,
+        truncated: !!ev.truncated,
+        duration_ms: ev.duration_ms,
+        progress: null,
+      });
+      return touch(st, 'timeline');
+    case 'budget':
+      st.budget = { limits: ev.limits, usage: ev.usage, warnings: ev.warnings || [], preview: null };
+      if (st.run && st.run.id === ev.run_id) {
+        st.run.limits = ev.limits;
+        st.run.usage = ev.usage;
+      }
+      return touch(st, 'budget');
+    case 'guardrail':
+      upsertItem(st, { kind: 'guardrail', id: 'guardrail-' + ev.seq, run_id: ev.run_id, check: ev.check, action: ev.action, detail: ev.detail, evidence: ev.evidence });
+      return touch(st, 'timeline');
+    case 'error': {
+      const areas = ['timeline'];
+      if (ev.message_id && removeMessage(st, ev.message_id)) areas.push('messages');
+      upsertItem(st, { kind: 'error', id: 'error-' + ev.seq, run_id: ev.run_id, code: ev.code, message: ev.message, retryable: !!ev.retryable });
+      return touch(st, ...areas);
+    }
+    case 'run_stopped': {
+      const areas = ['status', 'budget', 'idle', 'session'];
+      if (!st.run || st.run.id !== ev.run_id) {
+        st.run = { id: ev.run_id, mode: st.session?.mode ?? null, limits: st.budget?.limits ?? null, started_at: null, continues: null };
+      }
+      Object.assign(st.run, {
+        status: 'stopped',
+        stop_reason: ev.reason,
+        stop_detail: ev.detail,
+        recovery_suggestion: ev.recovery_suggestion,
+        actions: ev.actions || [],
+        wrapped_up: !!ev.wrapped_up,
+        usage: ev.usage ?? st.run.usage,
+        ended_at: ev.ts,
+      });
+      st.status = 'idle';
+      st.detail = null;
+      st.runStartedAt = null;
+      if (st.run.limits) st.budget = { limits: st.run.limits, usage: st.run.usage, warnings: st.budget?.warnings || [], preview: null };
+      // Text of this run that never became a stored message is gone.
+      const before = st.messages.length;
+      st.messages = st.messages.filter((m) => !(m.streaming && m.run_id === ev.run_id));
+      if (st.messages.length !== before) {
+        st.messageIndex = new Map(st.messages.map((m) => [m.id, m]));
+        areas.push('messages');
+      }
+      // Executions still marked running were cancelled with the run.
+      for (const t of st.timeline) {
+        if (t.kind === 'tool' && t.status === 'running' && t.run_id === ev.run_id) {
+          t.status = 'cancelled';
+          areas.push('timeline');
+        }
+      }
+      if (st.session) {
+        st.session.status = 'idle';
+        st.session.active_run_id = null;
+        st.session.last_run = { ...st.run };
+      }
+      return touch(st, ...new Set(areas));
+    }
+    default:
+      return [];
+  }
+}
+
+// Shows the limits of another mode in the budget display while no run is
+// going, so a mode switch shows at once what the next run may use.
+export function previewMode(st, mode) {
+  if (isRunning(st) || !mode) return [];
+  st.budget = { limits: mode.limits, usage: zeroUsage(), warnings: [], preview: mode.name };
+  return touch(st, 'budget');
+}
+
+export function isRunning(st) {
+  return st.status !== 'idle';
+}
+
+// 'ok', 'warn' (past 80 %) or 'over' (at or past the limit) for a meter.
+export function meterLevel(used, limit) {
+  if (limit === null || limit === undefined || !(limit > 0)) return 'ok';
+  if (used >= limit) return 'over';
+  if (used > limit * 0.8) return 'warn';
+  return 'ok';
+}
