@@ -162,11 +162,18 @@ function draw() {
   if (areas.has('messages') || areas.has('idle')) messageList.render(st, app.info);
   if (areas.has('timeline')) timeline.render(st);
   if (areas.has('status')) statusIndicator.render(st);
-  if (areas.has('budget')) budget.render(st);
+  if (areas.has('budget')) budget.render(st || pendingPreview());
   if (areas.has('idle')) whyIdle.render(st);
   if (areas.has('status') || areas.has('idle') || areas.has('session') || areas.has('budget')) controls.render(st, app.modes, app.pendingMode);
   if (areas.has('session')) drawHeader();
   if (areas.has('sessions') || areas.has('session')) sessionList.render(mergedSessions(), st ? st.id : null);
+}
+
+// Before there is a chat, the meters show the limits a first run would get.
+function pendingPreview() {
+  const tmp = createSessionState(null);
+  previewMode(tmp, app.modes.find((m) => m.name === app.pendingMode));
+  return tmp;
 }
 
 function drawHeader() {
@@ -261,6 +268,7 @@ async function openSession(id) {
   if (token !== app.opening) return;
   const st = createSessionState(id);
   loadSnapshot(st, { session, messages: messages.messages, tools: tools.tool_executions, runs: runs.runs });
+  if (!st.run) previewMode(st, app.modes.find((m) => m.name === session.mode));
   app.current = st;
   schedule(ALL_AREAS);
   messageList.scrollToEnd();
@@ -369,12 +377,7 @@ async function changeMode(mode) {
     app.pendingMode = mode;
     const m = app.modes.find((x) => x.name === mode);
     announce(`Mode ${mode}`);
-    if (m) {
-      // Shown on an empty chat too, so the limits are known before a run.
-      const tmp = createSessionState(null);
-      previewMode(tmp, m);
-      budget.render(tmp);
-    }
+    if (m) schedule(['budget']);
     return;
   }
   try {

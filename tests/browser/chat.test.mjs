@@ -4,6 +4,7 @@
 import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 
+import { startServer } from '../integration/lib/server.mjs';
 import { launchBrowser, startStack, openPage, tid, send, waitStopped, openSessionId, recordStatuses, newChat, api } from './lib.mjs';
 
 const SECURITY = {
@@ -188,6 +189,45 @@ describe('the conversation', () => {
     assert.equal(await page.evaluate(() => window.__pwned), undefined);
     assert.equal(await page.locator('main img, main script').count(), 0);
     assert.equal(await page.locator('main a[href^="javascript:"]').count(), 0);
+    p.assertClean();
+    await p.close();
+  });
+});
+
+describe('the demo brain', () => {
+  let browser, srv;
+
+  before(async () => {
+    browser = await launchBrowser();
+    srv = await startServer(process.env.CHATPLANE_WEB_ROOT ? { args: ['--web-root', process.env.CHATPLANE_WEB_ROOT] } : {});
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (srv) {
+      await srv.stop();
+      srv.cleanup();
+    }
+  });
+
+  test('without a model the page says so, and a suggested question runs through the real engine', async () => {
+    const p = await openPage(browser, srv.url + '/');
+    const { page } = p;
+    await page.locator('#empty-state h2').waitFor();
+    assert.equal(await page.locator('#model-badge').textContent(), 'Demo brain');
+    assert.match(await page.locator('#empty-state').textContent(), /built-in demo brain answers/);
+    await page.locator('#empty-state .chip-button', { hasText: 'What is 6*7?' }).click();
+    assert.equal(await page.locator(tid('message-input')).inputValue(), 'What is 6*7?');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'message-input');
+    await page.keyboard.press('Enter');
+    await waitStopped(page, 'completed');
+    assert.equal(await page.locator(`${tid('message')}[data-role="assistant"]`).textContent(), '6*7 = 42.');
+    assert.equal(await page.locator(tid('tool-execution')).count(), 1);
+    assert.equal(await page.locator(`${tid('tool-execution')} .tool-args`).textContent(), 'expression: 6*7');
+    assert.equal(await page.locator(tid('tool-call-note')).textContent(), 'Called calc');
+    // The chat was made by the first message, and the address names it.
+    const id = await openSessionId(page);
+    assert.equal((await api(srv.url, 'GET', `/api/sessions/${id}`)).body.title, 'What is 6*7?');
     p.assertClean();
     await p.close();
   });
