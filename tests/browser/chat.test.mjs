@@ -5,7 +5,7 @@ import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startServer } from '../integration/lib/server.mjs';
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, openSessionId, recordStatuses, newChat, api } from './lib.mjs';
+import { launchBrowser, startStack, openPage, tid, send, waitStopped, openSessionId, recordStatuses, newChat, api, until } from './lib.mjs';
 
 const SECURITY = {
   'content-security-policy': "default-src 'self'",
@@ -95,6 +95,30 @@ describe('the conversation', () => {
     assert.deepEqual(log.find((s) => s[0] === 'tool_running'), ['tool_running', 'running calc']);
     // The session list shows the chat, titled after the message.
     await page.locator(`${tid('session-item')}[data-session-id="${id}"] .session-title`).filter({ hasText: 'count for me' }).waitFor();
+    p.assertClean();
+    await p.close();
+  });
+
+  test('opening a chat while its run streams shows the text so far and follows it to the end', async () => {
+    const answer = 'Joined in the middle, this answer still arrives whole and only once. '.repeat(3).trim();
+    await stack.mock.script([{ text: answer, piece_chars: 5, delay_ms: 60 }]);
+    const s = (await api(stack.url, 'POST', '/api/sessions', {})).body;
+    await api(stack.url, 'POST', `/api/sessions/${s.id}/runs`, { message: 'started elsewhere' });
+    // Wait until part of the answer is stored, then open the page.
+    await until(async () => {
+      const r = await api(stack.url, 'GET', `/api/sessions/${s.id}/events`, undefined, { Accept: 'application/json' });
+      return r.body.events.filter((e) => e.type === 'token').length >= 4;
+    });
+    const p = await openPage(browser, `${stack.url}/#/sessions/${s.id}`);
+    const { page } = p;
+    const streaming = page.locator(`${tid('message')}[data-role="assistant"].streaming`);
+    await streaming.waitFor();
+    const early = await streaming.textContent();
+    assert.ok(early.length >= 20 && answer.startsWith(early), `joined with: ${early}`);
+    assert.equal(await page.locator(tid('status-indicator')).getAttribute('data-status'), 'responding');
+    await waitStopped(page, 'completed');
+    assert.deepEqual(await page.locator(tid('message')).evaluateAll((els) => els.map((e) => [e.getAttribute('data-role'), e.textContent])),
+      [['user', 'started elsewhere'], ['assistant', answer]]);
     p.assertClean();
     await p.close();
   });
