@@ -39,7 +39,7 @@ UNIT_BINS := $(UNIT_SRC:%.c=$(O)/%)
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all run test scenarios integration integration-asan unit unit-asan store-tests store-tests-asan store-test-bins engine-tests engine-tests-asan engine-test-bins coverage format format-check install clean deps deps-test
+.PHONY: all run test scenarios integration integration-asan unit unit-asan store-tests store-tests-asan store-tests-postgres bench-store store-test-bins engine-tests engine-tests-asan engine-test-bins coverage format format-check install clean deps deps-test
 
 all: $(BIN)
 
@@ -122,6 +122,7 @@ test: deps-test
 	$(MAKE) unit-asan
 	$(MAKE) store-tests
 	$(MAKE) store-tests-asan
+	$(MAKE) store-tests-postgres
 	$(MAKE) engine-tests
 	$(MAKE) engine-tests-asan
 	$(MAKE) scenarios
@@ -148,6 +149,20 @@ store-tests-asan:
 	$(MAKE) O=build/asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" store-test-bins
 	@env -u CHATPLANE_TEST_DB_URL ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1 scripts/run-unit build/asan/tests/store store-asan
+
+# The store suite again on a throwaway PostgreSQL cluster, which is stopped
+# however the tests end, then two `chatplane migrate` racing on one database.
+store-tests-postgres: store-test-bins $(BIN)
+	@scripts/pg-test-cluster run scripts/run-store-postgres $(O)
+
+# `make bench-store`: events committed per second through the event log on
+# SQLite and on a throwaway PostgreSQL cluster (see docs/benchmarks.md).
+$(O)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+bench-store: $(O)/bench/bench_store
+	@PG_TEST_DURABLE=1 scripts/pg-test-cluster run $(O)/bench/bench_store
 
 engine-tests: engine-test-bins
 	@scripts/run-engine $(O)/tests/engine plain
