@@ -59,4 +59,5 @@ export const startRun = (id, message, mode) => api('POST', `/api/sessions/${sid(
 export const stopRun = (id) => api('POST', `/api/sessions/${sid(id)}/stop`, {});
 export const continueRun = (id, mode) => api('POST', `/api/sessions/${sid(id)}/continue`, mode ? { mode } : {});
 export const login = (token) => api('POST', '/api/login', { token });
+export const logout = () => api('POST', '/api/logout');
 export const eventsUrl = (id, after) => `/api/sessions/${sid(id)}/events?after=${after}`;

@@ -459,6 +459,19 @@ function showLogin() {
 }
 
 function wireLogin() {
+  $('#logout').addEventListener('click', async () => {
+    try {
+      await API.logout();
+    } catch (e) {
+      report(e);
+      return;
+    }
+    app.current = null;
+    app.sessions = [];
+    schedule(ALL_AREAS);
+    showLogin();
+  });
+
   $('#login-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const err = $('#login-error');
@@ -496,6 +509,7 @@ async function boot() {
     app.modes = modes.modes || [];
     if (!app.modes.some((m) => m.name === app.pendingMode) && app.modes.length) app.pendingMode = app.modes[0].name;
     drawModelBadge();
+    $('#logout').hidden = !info.auth;
     await refreshSessions();
   } catch (e) {
     report(e);

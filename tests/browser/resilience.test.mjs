@@ -4,8 +4,13 @@
 import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startServer } from '../integration/lib/server.mjs';
+import path from 'node:path';
+
+import { startServer, runBinary } from '../integration/lib/server.mjs';
 import { startMock } from '../scenarios/lib.mjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+
 import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, api } from './lib.mjs';
 
 // What the browser logs while the server is away.
@@ -209,5 +214,61 @@ describe('layout, theme, keyboard and login', () => {
     assert.equal(await page.locator('#model-badge').textContent(), 'mock-model');
     assert.deepEqual(errors, []);
     await context.close();
+  });
+});
+
+describe('signing in with a real token', () => {
+  let browser, mock, srv, dir, token;
+
+  before(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'chatplane-browser-auth-'));
+    const made = await runBinary(['token', 'create', 'alice', '--db', `sqlite:${path.join(dir, 'chat.db')}`]);
+    if (made.code !== 0) return; // a binary without tokens: the test below says so
+    token = made.stdout.trim().split('\n').pop();
+    browser = await launchBrowser();
+    mock = await startMock();
+    const webRoot = process.env.CHATPLANE_WEB_ROOT ? ['--web-root', process.env.CHATPLANE_WEB_ROOT] : [];
+    srv = await startServer({ dir, args: webRoot, config: { llm: { base_url: mock.url, model: 'mock-model' } } });
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (srv) await srv.stop();
+    mock?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the form takes a token, the chat and its live events work with the cookie, and Sign out ends it', async (t) => {
+    if (!token) return t.skip('this build has no `chatplane token`');
+    const p = await openPage(browser, srv.url + '/');
+    const { page, context } = p;
+    const form = page.locator(tid('login-form'));
+    await form.waitFor();
+    await page.locator('#login-token').fill('cpt_wrong');
+    await page.keyboard.press('Enter');
+    await page.locator('#login-error').waitFor();
+    await page.locator('#login-token').fill(token);
+    await page.keyboard.press('Enter');
+    await form.waitFor({ state: 'hidden' });
+    const cookie = (await context.cookies()).find((c) => c.name === 'chatplane_session');
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.sameSite, 'Strict');
+    assert.equal(await page.locator('#logout').isVisible(), true);
+
+    await newChat(page);
+    await mock.script([{ tool_calls: [{ name: 'calc', arguments: { expression: '5*5' } }] }, { text: 'Twenty-five.', piece_chars: 3, delay_ms: 20 }]);
+    await send(page, 'signed in');
+    await waitStopped(page, 'completed');
+    assert.equal(await page.locator(`${tid('message')}[data-role="assistant"]`).textContent(), 'Twenty-five.');
+    assert.equal(await page.locator(tid('tool-execution')).count(), 1);
+
+    await page.locator('#logout').click();
+    await form.waitFor();
+    await page.reload();
+    await form.waitFor();
+    assert.equal(await page.locator(tid('message')).count(), 0);
+    // Only the page's own 401s, which are how it learns to show the form.
+    p.assertClean(/status of 401/);
+    await p.close();
   });
 });
