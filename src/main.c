@@ -41,7 +41,8 @@ static const command commands[] = {
      "API, the live event streams and the page until SIGTERM or SIGINT, which\n"
      "stop active runs as `interrupted` and exit 0. Without llm.base_url it\n"
      "answers with the built-in demo brain. It refuses a non-loopback listen\n"
-     "address unless given --insecure-no-auth.\n\n"
+     "address while no API token exists (see `chatplane help token`) unless\n"
+     "given --insecure-no-auth.\n\n"
      "Example:\n  chatplane serve --listen 127.0.0.1:8080 --db sqlite:chatplane.db\n",
      cmd_serve, flags_serve},
     {"ask", "chatplane ask [--mode M] [--session ID] [--json] MESSAGE",
@@ -95,6 +96,26 @@ static const command commands[] = {
      "Examples:\n  chatplane sessions\n  chatplane sessions --db "
      "sqlite:/var/lib/chatplane/chat.db\n",
      cmd_sessions, flags_db},
+    {"token", "chatplane token create NAME [--admin] | list | revoke NAME",
+     "make, list and revoke API tokens",
+     "API tokens let clients in once authentication is on: as soon as one\n"
+     "token exists, or when serve listens on a non-loopback address, every\n"
+     "/api/ request needs `Authorization: Bearer TOKEN` or the cookie that\n"
+     "POST /api/login sets. Each token's name owns the sessions made with it;\n"
+     "another token gets 404 for them. A running server notices a new token\n"
+     "within a second and a revoked one at once.\n\n"
+     "  create NAME   make a token (256 random bits) and print it alone on the\n"
+     "                last line of stdout; only its SHA-256 is stored, so it\n"
+     "                is shown this once. NAME: letters, digits and . _ @ -\n"
+     "  --admin       with create: the token may also edit modes\n"
+     "  list          name, admin, created and revoked times of every token\n"
+     "  revoke NAME   the token stops working at once; its name stays taken\n\n"
+     "Exit status: 0; 1 when the name is taken, no such active token exists\n"
+     "or the database fails; 2 a usage error.\n\n"
+     "Examples:\n  chatplane token create alice\n"
+     "  chatplane token create ops --admin --db sqlite:/var/lib/chatplane/chat.db\n"
+     "  chatplane token revoke alice\n",
+     cmd_token, flags_db},
     {"--version", "chatplane --version", "print the version and exit",
      "Prints \"chatplane VERSION\" on standard output.\n", cmd_version, NULL},
 };

@@ -59,6 +59,10 @@ static const option options[] = {
      "most runs at once"},
     {NULL, NULL, NULL, "limits.subscriber_buffer_bytes", OPT_INT, F(subscriber_buffer_bytes),
      "8388608", 4096, INT64_C(1) << 32, "how far an SSE subscriber may fall behind"},
+    {NULL, NULL, NULL, "limits.subscribers_per_session", OPT_INT, F(subscribers_per_session),
+     "2000", 1, 1000000, "most open event streams of one session"},
+    {NULL, NULL, NULL, "limits.subscribers_per_token", OPT_INT, F(subscribers_per_token), "2000", 1,
+     1000000, "most open event streams of one token"},
 };
 
 #define OPTION_COUNT (sizeof options / sizeof options[0])

@@ -14,6 +14,7 @@
 
 #include "app/metrics.h"
 #include "app/runtime.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "net/api.h"
 #include "net/http.h"
@@ -140,18 +141,40 @@ static void server__on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(s->base, &tv);
 }
 
+/*
+ * Binds the listen address. A non-loopback address needs a token (or
+ * --insecure-no-auth): a server reachable from elsewhere is never open by
+ * accident. Logs whether authentication is on.
+ */
 static int server__listen(server *s, char *err, size_t errlen)
 {
     char host[256];
     int port = 0, bound = 0;
     if (server_parse_listen(s->cfg->listen, host, sizeof host, &port, err, errlen) != 0) return -1;
-    if (!server_is_loopback(host) && !s->cfg->insecure_no_auth) {
+    int tokens = store_token_count(s->rt.db);
+    if (tokens < 0) {
+        snprintf(err, errlen, "cannot count the API tokens: %s", store_errmsg(s->rt.db));
+        return -1;
+    }
+    s->api.public_listen = !server_is_loopback(host);
+    s->api.insecure_no_auth = s->cfg->insecure_no_auth;
+    s->api.tokens = tokens;
+    s->api.tokens_seen_ms = clock_mono_ms();
+    if (s->api.public_listen && tokens == 0 && !s->cfg->insecure_no_auth) {
         snprintf(err, errlen,
-                 "refusing to listen on %s: it is not a loopback address and this server has no "
-                 "authentication yet; listen on 127.0.0.1 or pass --insecure-no-auth",
+                 "refusing to listen on %s: it is not a loopback address and no API token "
+                 "exists; create one with 'chatplane token create NAME', listen on 127.0.0.1, "
+                 "or pass --insecure-no-auth",
                  s->cfg->listen);
         return -1;
     }
+    if (tokens > 0)
+        LOG(LOG_INFO, "authentication is on", "tokens=%d", tokens);
+    else if (!s->api.public_listen)
+        LOG(LOG_INFO, "authentication is off until a token is created", "tokens=0");
+    else
+        LOG(LOG_WARN, "serving a non-loopback address without authentication",
+            "listen=%s reason=--insecure-no-auth", s->cfg->listen);
     if (http_listen(s->http, host, port, &bound, err, errlen) != 0) return -1;
     bool v6 = strchr(host, ':') != NULL;
     LOG(LOG_INFO, "listening", "url=http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", bound);
@@ -179,11 +202,13 @@ int server_run(const config *cfg)
     s.rt_started = true;
     eventlog_set_commit_observer(s.rt.log, server__commit_observed, NULL);
     s.hub = hub_new(s.base, s.rt.pool, (size_t)cfg->subscriber_buffer_bytes);
+    hub_set_limits(s.hub, (size_t)cfg->subscribers_per_session, (size_t)cfg->subscribers_per_token);
     http_options ho = {(size_t)cfg->body_bytes, SERVER__TIMEOUT_S};
     s.http = http_server_new(s.base, &ho);
     s.api.rt = &s.rt;
     s.api.hub = s.hub;
     s.api.web_root = cfg->web_root;
+    s.api.tokens = -1;
     api_register(s.http, &s.api);
     /* The handlers are in place before the "listening" line, which is what
      * a supervisor waits for before it may signal. */

@@ -65,5 +65,6 @@ int cmd_ask(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_sessions(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 
 #endif

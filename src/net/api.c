@@ -12,6 +12,8 @@ void api_register(http_server *s, api *a)
     api__register_sessions(s, a);
     api__register_runs(s, a);
     api__register_misc(s, a);
+    api__register_auth(s, a);
+    http_set_guard(s, api__guard, a);
 }
 
 void api__validate_ctx(api *a, validate_ctx *ctx, const char **names)
@@ -79,6 +81,8 @@ api__job *api__job_new(api *a, http_req *r, const char *id, api__work_fn work)
     j->a = a;
     j->r = r;
     j->id = id ? xstrdup(id) : NULL;
+    const char *owner = http_req_owner(r);
+    j->owner = owner ? xstrdup(owner) : NULL;
     j->work = work;
     j->status = 200;
     return j;
@@ -88,6 +92,7 @@ void api__job_free(api__job *j)
 {
     json_decref(j->body);
     free(j->id);
+    free(j->owner);
     free(j->arg);
     free(j);
 }
@@ -137,10 +142,10 @@ void api__job_store_error(api__job *j, store *st, int rc, const char *what)
     }
 }
 
-int api__session_object(store *st, const char *id, json_t **out)
+int api__session_object(store *st, const char *id, const char *owner, json_t **out)
 {
     store_session ses = {0};
-    int rc = store_session_get(st, id, NULL, &ses);
+    int rc = store_session_get(st, id, owner, &ses);
     if (rc < 0) return rc;
     store_run *runs = NULL;
     size_t n = 0;
@@ -161,7 +166,7 @@ int api__session_object(store *st, const char *id, json_t **out)
 
 static void api__session_work(store *st, api__job *j)
 {
-    int rc = api__session_object(st, j->id, &j->body);
+    int rc = api__session_object(st, j->id, j->owner, &j->body);
     if (rc < 0) {
         char what[128];
         snprintf(what, sizeof what, "session %.80s", j->id);

@@ -21,9 +21,15 @@ typedef struct api {
     hub *hub;
     const char *web_root; /* NULL: the built-in page */
     bool stopping;        /* shutting down: the runtime may be gone */
+    /* Authentication (contract section 6, docs/security.md). */
+    bool public_listen;     /* the listen address is not a loopback one */
+    bool insecure_no_auth;  /* --insecure-no-auth */
+    int tokens;             /* unrevoked tokens at the last look, -1 before any */
+    int64_t tokens_seen_ms; /* when that was (monotonic) */
 } api;
 
-/* Registers every route on s; a must outlive s. */
+/* Registers every route on s, and the guard that checks tokens and
+ * ownership before each of them; a must outlive s. */
 void api_register(http_server *s, api *a);
 
 /* ---- shared by the api_*.c files ---- */
@@ -31,6 +37,13 @@ void api_register(http_server *s, api *a);
 void api__register_sessions(http_server *s, api *a);
 void api__register_runs(http_server *s, api *a);
 void api__register_misc(http_server *s, api *a);
+void api__register_auth(http_server *s, api *a);
+
+/* The guard of every route (api_auth.c): see http_set_guard. */
+void api__guard(http_req *r, http_handler next, void *next_ud, void *ud);
+
+/* Answers 429 too_many_subscribers (a stream limit was reached). */
+void api__too_many_subscribers(http_req *r);
 
 /* The validation context: limits and the names of the engine's modes.
  * names must hold API__MODES_MAX pointers. */
@@ -54,6 +67,7 @@ struct api__job {
     api *a;
     http_req *r;
     char *id;    /* the path's id, copied */
+    char *owner; /* the request's owner (http_req_owner), copied, or NULL */
     char *arg;   /* a second string argument, copied, or NULL */
     int64_t num; /* a number argument */
     api__work_fn work;
@@ -70,8 +84,9 @@ void api__job_free(api__job *j);
 /* Fills j with a store error: 404 for STORE_NOT_FOUND (naming what), else 503. */
 void api__job_store_error(api__job *j, store *st, int rc, const char *what);
 
-/* The session object with its newest run, or a negative store code. */
-int api__session_object(store *st, const char *id, json_t **out);
+/* The session object with its newest run, or a negative store code;
+ * owner as for store_session_get. */
+int api__session_object(store *st, const char *id, const char *owner, json_t **out);
 
 /* Answers GET /api/sessions/{id} for id (used after writes too). */
 void api__reply_session(api *a, http_req *r, const char *id, int status);

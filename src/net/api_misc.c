@@ -42,7 +42,7 @@ static void api__info(http_req *r, void *ud)
         json_array_append_new(tools, td);
     }
     json_object_set_new(o, "tools", tools);
-    json_object_set_new(o, "auth", json_false());
+    json_object_set_new(o, "auth", json_boolean(http_req_auth_on(r)));
     http_reply_json(r, 200, o);
 }
 
@@ -97,6 +97,10 @@ static void api__mode_done(void *arg, evt *ev, int status)
 static void api__mode_put_route(http_req *r, void *ud)
 {
     api *a = ud;
+    if (http_req_auth_on(r) && !http_req_admin(r)) {
+        http_reply_error(r, 403, "forbidden", "only an admin token may edit modes");
+        return;
+    }
     json_t *body = api__body(a, r, &validate_mode_put);
     if (!body) return;
     const char *name = http_req_param(r, "name");

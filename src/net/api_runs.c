@@ -49,8 +49,14 @@ static void api__started(void *ud, int status, const json_t *run)
  * stream, so not one of them is missed. */
 static void api__start_run(api__start *st)
 {
-    if (st->stream || http_req_accepts(st->r, "text/event-stream"))
-        st->watch = hub_watch(st->a->hub, st->r, st->session_id);
+    if (st->stream || http_req_accepts(st->r, "text/event-stream")) {
+        st->watch = hub_watch(st->a->hub, st->r, st->session_id, http_req_owner(st->r));
+        if (!st->watch) {
+            api__too_many_subscribers(st->r);
+            api__start_free(st);
+            return;
+        }
+    }
     engine_start_run(st->a->rt->engine, st->session_id, st->message, st->mode, api__started, st);
 }
 
@@ -128,6 +134,32 @@ static void api__brain_done(void *arg, evt *ev, int status)
     api__start_run(st);
 }
 
+/* A session named in the body is checked like the path's id is by the
+ * guard: another owner's session is not found. */
+static void api__brain_owned_work(store *s, api__job *j)
+{
+    store_session ses = {0};
+    int rc = store_session_get(s, j->id, j->owner, &ses);
+    store_session_cleanup(&ses);
+    if (rc < 0) {
+        char what[128];
+        snprintf(what, sizeof what, "session %.80s", j->id);
+        api__job_store_error(j, s, rc, what);
+    }
+}
+
+static void api__brain_owned_then(api__job *j)
+{
+    api__start *st = j->ud;
+    if (j->code) {
+        http_reply_error(j->r, j->status, j->code, "%s", j->msg);
+        api__start_free(st);
+    } else {
+        api__start_run(st);
+    }
+    api__job_free(j);
+}
+
 /* POST /api/brain/stream and /api/brain/unified/consult/stream: like POST
  * …/runs with Accept: text/event-stream, creating a session when the body
  * names none. */
@@ -140,7 +172,19 @@ static void api__brain_stream(http_req *r, void *ud)
     api__start *st = api__start_new(a, r, sid, body);
     json_decref(body);
     st->stream = true;
-    if (sid) {
+    if (st->session_id && http_req_owner(r)) {
+        if (a->stopping) {
+            http_reply_error(r, 503, "unavailable", "the server is shutting down");
+            api__start_free(st);
+            return;
+        }
+        api__job *j = api__job_new(a, r, st->session_id, api__brain_owned_work);
+        j->then = api__brain_owned_then;
+        j->ud = st;
+        api__job_submit(j);
+        return;
+    }
+    if (st->session_id) {
         api__start_run(st);
         return;
     }
@@ -151,6 +195,8 @@ static void api__brain_stream(http_req *r, void *ud)
     id_new(id, "ses", now);
     st->session_id = xstrdup(id);
     b->row.id = xstrdup(id);
+    const char *owner = http_req_owner(r);
+    b->row.owner = owner ? xstrdup(owner) : NULL;
     b->row.title = xstrdup("");
     b->row.mode = xstrdup(st->mode ? st->mode : MODE_DEFAULT);
     b->row.status = xstrdup("idle");
@@ -179,7 +225,7 @@ static int api__events_row(void *ud, int64_t seq, const char *type, const char *
 static void api__events_work(store *st, api__job *j)
 {
     store_session ses = {0};
-    int rc = store_session_get(st, j->id, NULL, &ses);
+    int rc = store_session_get(st, j->id, j->owner, &ses);
     if (rc < 0) {
         char what[128];
         snprintf(what, sizeof what, "session %.80s", j->id);
@@ -205,8 +251,8 @@ static void api__events_then(api__job *j)
         http_reply_error(j->r, j->status, j->code, "%s", j->msg);
     } else if (e) {
         http_reply_json_text(j->r, 200, e->out.data, e->out.len);
-    } else {
-        hub_subscribe(j->a->hub, j->r, j->id, j->num);
+    } else if (hub_subscribe(j->a->hub, j->r, j->id, j->owner, j->num) != 0) {
+        api__too_many_subscribers(j->r);
     }
     if (e) {
         buf_cleanup(&e->out);

@@ -75,6 +75,8 @@ static void api__create(http_req *r, void *ud)
     const char *title = validate_get_string(body, "title");
     const char *mode_name = validate_get_string(body, "mode");
     w->row.id = xstrdup(id);
+    const char *owner = http_req_owner(r);
+    w->row.owner = owner ? xstrdup(owner) : NULL;
     w->row.title = xstrdup(title ? title : "");
     w->row.mode = xstrdup(mode_name ? mode_name : MODE_DEFAULT);
     w->row.status = xstrdup("idle");
@@ -90,7 +92,7 @@ static void api__list_work(store *st, api__job *j)
 {
     store_session *rows = NULL;
     size_t n = 0;
-    int rc = store_session_list(st, NULL, (int)j->num, j->arg, &rows, &n);
+    int rc = store_session_list(st, j->owner, (int)j->num, j->arg, &rows, &n);
     if (rc < 0) {
         api__job_store_error(j, st, rc, "such session");
         return;
@@ -98,7 +100,7 @@ static void api__list_work(store *st, api__job *j)
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *o = NULL;
-        if (api__session_object(st, rows[i].id, &o) == 0) json_array_append_new(list, o);
+        if (api__session_object(st, rows[i].id, j->owner, &o) == 0) json_array_append_new(list, o);
     }
     store_session_list_free(rows, n);
     j->body = json_object();
@@ -140,6 +142,7 @@ static void api__get(http_req *r, void *ud)
 typedef struct api__patch_op {
     api__write w;
     char *id;
+    char *owner; /* NULL: any */
 } api__patch_op;
 
 static int api__patch_apply_real(store *s, void *arg)
@@ -150,7 +153,7 @@ static int api__patch_apply_real(store *s, void *arg)
     memset(&w->row, 0, sizeof w->row);
     w->not_found = false;
     w->mode_changed = false;
-    int rc = store_session_get(s, p->id, NULL, &w->row);
+    int rc = store_session_get(s, p->id, p->owner, &w->row);
     if (rc == STORE_NOT_FOUND) {
         w->not_found = true;
         return 0;
@@ -185,6 +188,7 @@ static void api__patch_done(void *arg, evt *ev, int status)
         api__reply_session(w->a, w->r, p->id, 200);
     }
     free(p->id);
+    free(p->owner);
     store_session_cleanup(&w->row);
     free(w->title);
     free(w->mode);
@@ -198,6 +202,8 @@ static void api__patch(http_req *r, void *ud)
     if (!body) return;
     api__patch_op *p = xcalloc(1, sizeof *p);
     p->id = xstrdup(http_req_param(r, "id"));
+    const char *owner = http_req_owner(r);
+    p->owner = owner ? xstrdup(owner) : NULL;
     p->w.a = a;
     p->w.r = r;
     const char *title = validate_get_string(body, "title");
@@ -295,7 +301,7 @@ static void api__delete(http_req *r, void *ud)
 static bool api__session_exists(store *st, api__job *j)
 {
     store_session ses = {0};
-    int rc = store_session_get(st, j->id, NULL, &ses);
+    int rc = store_session_get(st, j->id, j->owner, &ses);
     if (rc < 0) {
         char what[128];
         snprintf(what, sizeof what, "session %.80s", j->id);
@@ -361,6 +367,13 @@ static void api__run_work(store *st, api__job *j)
 {
     store_run run = {0};
     int rc = store_run_get(st, j->id, &run);
+    /* A run belongs to its session's owner; another owner sees no run. */
+    if (rc == 0 && j->owner) {
+        store_session ses = {0};
+        rc = store_session_get(st, run.session_id, j->owner, &ses);
+        store_session_cleanup(&ses);
+        if (rc < 0) store_run_cleanup(&run);
+    }
     if (rc < 0) {
         char what[128];
         snprintf(what, sizeof what, "run %.80s", j->id);

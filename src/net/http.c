@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -25,15 +26,13 @@
 #include "lib/id.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
+#include "net/route.h"
 
-#define HTTP__MAX_SEGS               8
-#define HTTP__MAX_PARAMS             4
+#define HTTP__MAX_PARAMS             ROUTE_MAX_PARAMS
 #define HTTP__STREAM_WRITE_TIMEOUT_S 60
 
+/* A route's target in the table: its handler. */
 typedef struct http__route {
-    char method[8];
-    char *segs[HTTP__MAX_SEGS];
-    int nseg;
     http_handler h;
     void *ud;
     struct http__route *next;
@@ -43,9 +42,12 @@ struct http_server {
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
-    http__route *routes, *routes_tail;
+    route_table *table;
+    http__route *routes; /* the targets, freed with the server */
     http_handler fallback;
     void *fallback_ud;
+    http_guard guard;
+    void *guard_ud;
     http_options opts;
     bool draining;
     int rewriting; /* guards the error rewrite against its own callback */
@@ -64,6 +66,9 @@ struct http_req {
     char id[65];
     struct timespec start;
     int status;
+    /* Set by the guard. */
+    bool auth_on, admin;
+    char *owner;
     /* Streams. */
     bool streaming;
     bool peer_gone; /* the connection closed before the owner ended the stream */
@@ -281,6 +286,7 @@ static bool http__sane_id(const char *s)
 static void http__req_free(http_req *r)
 {
     free(r->path);
+    free(r->owner);
     for (int i = 0; i < r->nparams; i++) {
         free(r->param_names[i]);
         free(r->param_values[i]);
@@ -396,6 +402,29 @@ const char *http_req_id(const http_req *r)
     return r->id;
 }
 
+void http_req_set_auth(http_req *r, bool on, const char *owner, bool admin)
+{
+    r->auth_on = on;
+    free(r->owner);
+    r->owner = owner ? xstrdup(owner) : NULL;
+    r->admin = admin;
+}
+
+bool http_req_auth_on(const http_req *r)
+{
+    return r->auth_on;
+}
+
+const char *http_req_owner(const http_req *r)
+{
+    return r->owner;
+}
+
+bool http_req_admin(const http_req *r)
+{
+    return r->admin;
+}
+
 bool http_req_accepts(const http_req *r, const char *media_type)
 {
     const char *a = http_req_header(r, "Accept");
@@ -476,6 +505,14 @@ void http_stream_start(http_req *r, const char *content_type, http_close_cb on_c
     http_reply_header(r, "Connection", "close");
     evhttp_send_reply_start(r->ev, 200, "OK");
     struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
+    /* No error page of evhttp's can follow on this connection, and the
+     * rewrite's look at every write would cost a walk over the whole
+     * output buffer per frame, quadratic in a backlog. */
+    evbuffer_remove_cb(bufferevent_get_output(bev), http__rewrite_cb, r->srv);
+    /* Each event must leave at once, not wait for the ACK of the previous
+     * one (Nagle), which a delayed ACK can hold back by tens of ms. */
+    int one = 1;
+    setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct timeval wtv = {HTTP__STREAM_WRITE_TIMEOUT_S, 0};
     bufferevent_set_timeouts(bev, NULL, &wtv);
     evhttp_connection_set_closecb(r->evcon, http__stream_closed, r);
@@ -531,34 +568,17 @@ void http_stream_abort(http_req *r)
 
 /* ---- routing ---- */
 
-static int http__split(const char *path, char **segs, int max)
-{
-    int n = 0;
-    if (*path != '/') return -1;
-    const char *p = path + 1;
-    for (;;) {
-        const char *slash = strchr(p, '/');
-        size_t len = slash ? (size_t)(slash - p) : strlen(p);
-        if (n == max) return -1;
-        segs[n++] = xstrndup(p, len);
-        if (!slash) break;
-        p = slash + 1;
-    }
-    return n;
-}
-
 void http_route(http_server *s, const char *method, const char *pattern, http_handler h, void *ud)
 {
     http__route *rt = xcalloc(1, sizeof *rt);
-    snprintf(rt->method, sizeof rt->method, "%s", method);
-    rt->nseg = http__split(pattern, rt->segs, HTTP__MAX_SEGS);
     rt->h = h;
     rt->ud = ud;
-    if (s->routes_tail)
-        s->routes_tail->next = rt;
-    else
-        s->routes = rt;
-    s->routes_tail = rt;
+    rt->next = s->routes;
+    s->routes = rt;
+    if (route_add(s->table, method, pattern, rt) != 0) {
+        LOG(LOG_ERROR, "a route pattern is malformed", "method=%s pattern=%s", method, pattern);
+        abort();
+    }
 }
 
 void http_set_fallback(http_server *s, http_handler h, void *ud)
@@ -567,68 +587,47 @@ void http_set_fallback(http_server *s, http_handler h, void *ud)
     s->fallback_ud = ud;
 }
 
-/* True when the route's pattern matches the path segments; fills r's
- * params when r is non-NULL. */
-static bool http__match(const http__route *rt, char **segs, int nseg, http_req *r)
+void http_set_guard(http_server *s, http_guard g, void *ud)
 {
-    if (rt->nseg != nseg) return false;
-    for (int i = 0; i < nseg; i++) {
-        if (rt->segs[i][0] == '{') {
-            if (segs[i][0] == '\0') return false;
-        } else if (strcmp(rt->segs[i], segs[i]) != 0) {
-            return false;
-        }
-    }
-    if (!r) return true;
-    for (int i = 0; i < nseg && r->nparams < HTTP__MAX_PARAMS; i++) {
-        if (rt->segs[i][0] != '{') continue;
-        size_t nl = strlen(rt->segs[i]);
-        r->param_names[r->nparams] = xstrndup(rt->segs[i] + 1, nl - 2);
-        char *dec = evhttp_uridecode(segs[i], 0, NULL);
-        r->param_values[r->nparams++] = xstrdup(dec ? dec : segs[i]);
-        free(dec);
-    }
-    return true;
+    s->guard = g;
+    s->guard_ud = ud;
+}
+
+/* Runs a handler, behind the guard when there is one. */
+static void http__run(http_server *s, http_req *r, http_handler h, void *ud)
+{
+    if (s->guard)
+        s->guard(r, h, ud, s->guard_ud);
+    else
+        h(r, ud);
 }
 
 /* Finds the route for r and runs it, or answers 404/405. */
 static void http__dispatch(http_server *s, http_req *r)
 {
-    char *segs[HTTP__MAX_SEGS];
-    int nseg = http__split(r->path, segs, HTTP__MAX_SEGS);
-    const char *want = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
-    char allow[128] = "";
-    http__route *found = NULL;
-    for (http__route *rt = s->routes; rt && nseg > 0; rt = rt->next) {
-        if (!http__match(rt, segs, nseg, NULL)) continue;
-        if (strcmp(rt->method, want) == 0) {
-            found = rt;
-            break;
+    route_match m;
+    route_find(s->table, r->method, r->path, &m);
+    if (m.target) {
+        for (int i = 0; i < m.nparams; i++) {
+            r->param_names[i] = m.names[i];
+            r->param_values[i] = m.values[i];
         }
-        if (!strstr(allow, rt->method)) {
-            size_t n = strlen(allow);
-            snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", rt->method);
-            if (strcmp(rt->method, "GET") == 0) {
-                n = strlen(allow);
-                snprintf(allow + n, sizeof allow - n, ", HEAD");
-            }
-        }
-    }
-    if (found) http__match(found, segs, nseg, r);
-    for (int i = 0; i < nseg; i++) free(segs[i]);
-    if (found) {
-        found->h(r, found->ud);
+        r->nparams = m.nparams;
+        m.nparams = 0;
+        http__route *rt = m.target;
+        http__run(s, r, rt->h, rt->ud);
         return;
     }
-    if (allow[0]) {
-        http_reply_header(r, "Allow", allow);
+    if (m.allow[0]) {
+        http_reply_header(r, "Allow", m.allow);
         http_reply_error(r, 405, "method_not_allowed", "%s is not allowed on %s; allowed: %s",
-                         r->method, r->path, allow);
+                         r->method, r->path, m.allow);
         return;
     }
     bool page = strncmp(r->path, "/api/", 5) != 0 && strcmp(r->path, "/api") != 0;
-    if (page && s->fallback && strcmp(want, "GET") == 0) {
-        s->fallback(r, s->fallback_ud);
+    bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+    if (page && s->fallback && get) {
+        http__run(s, r, s->fallback, s->fallback_ud);
         return;
     }
     if (page && s->fallback) {
@@ -676,6 +675,7 @@ http_server *http_server_new(struct event_base *base, const http_options *o)
     http_server *s = xcalloc(1, sizeof *s);
     s->base = base;
     s->opts = *o;
+    s->table = route_table_new();
     s->http = evhttp_new(base);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
@@ -698,10 +698,10 @@ void http_server_free(http_server *s)
 {
     if (!s) return;
     evhttp_free(s->http);
+    route_table_free(s->table);
     http__route *rt = s->routes;
     while (rt) {
         http__route *next = rt->next;
-        for (int i = 0; i < rt->nseg; i++) free(rt->segs[i]);
         free(rt);
         rt = next;
     }

@@ -1,12 +1,11 @@
 /*
  * http: the HTTP server on libevent's evhttp, on the loop thread.
  *
- * A router maps a method and a path pattern ("/api/sessions/{id}/runs") to a
- * handler; a path that exists with other methods answers 405 with an Allow
- * header, an unknown one 404, both as JSON errors (contract 3.1). Every
- * response carries the security headers of contract section 6 and the
- * request id (an incoming X-Request-Id of sane form, else a new one), is
- * counted for /metrics and written to the access log as one line:
+ * A router (route.h) maps a method and a path pattern
+ * ("/api/sessions/{id}/runs") to a handler; a path that exists with other methods answers 405 with
+ * an Allow header, an unknown one 404, both as JSON errors (contract 3.1). Every response carries
+ * the security headers of contract section 6 and the request id (an incoming X-Request-Id of sane
+ * form, else a new one), is counted for /metrics and written to the access log as one line:
  *   level=info msg="request" method=GET path=/api/x status=200 duration_ms=1.2 request_id=…
  *
  * Errors that evhttp produces by itself (a body over the limit, a header it
@@ -51,6 +50,15 @@ void http_route(http_server *s, const char *method, const char *pattern, http_ha
 void http_set_fallback(http_server *s, http_handler h, void *ud);
 
 /*
+ * A guard runs before every route's handler and before the fallback (not
+ * before the 404 and 405 answers, which reveal nothing). It either answers
+ * r itself (refused) or calls next(r, next_ud), at once or later from a
+ * callback; authentication and ownership checks live there.
+ */
+typedef void (*http_guard)(http_req *r, http_handler next, void *next_ud, void *ud);
+void http_set_guard(http_server *s, http_guard g, void *ud);
+
+/*
  * Binds host:port (port 0: any free port, written to *bound_port). Returns
  * 0, or -1 with err naming the address and the reason.
  */
@@ -68,6 +76,14 @@ const char *http_req_param(const http_req *r, const char *name);
 const char *http_req_query(const http_req *r, const char *name);
 const char *http_req_header(const http_req *r, const char *name);
 const char *http_req_id(const http_req *r);
+/* What the guard found out about the sender: whether authentication is
+ * on, the name of the token used (the owner of what the request makes
+ * and the only one who may see it; NULL when authentication is off) and
+ * whether that token is an admin token. owner is copied. */
+void http_req_set_auth(http_req *r, bool on, const char *owner, bool admin);
+bool http_req_auth_on(const http_req *r);
+const char *http_req_owner(const http_req *r);
+bool http_req_admin(const http_req *r);
 /* True when the Accept header names the media type (e.g. "text/event-stream"). */
 bool http_req_accepts(const http_req *r, const char *media_type);
 

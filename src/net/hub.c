@@ -44,11 +44,19 @@ typedef struct hub_session {
     struct hub_session *next; /* bucket chain */
 } hub_session;
 
+/* The streams one owner holds, for the per-owner limit. */
+typedef struct hub_owner {
+    char *name;
+    size_t nsubs;
+    struct hub_owner *next;
+} hub_owner;
+
 enum { HUB__WATCHING, HUB__REPLAY, HUB__LIVE };
 
 struct hub_sub {
     hub *h;
     hub_session *hs;
+    hub_owner *owner; /* NULL when authentication is off */
     http_req *r;
     int state;
     int64_t sent_seq;
@@ -71,6 +79,8 @@ struct hub {
     struct event_base *base;
     dbpool *pool;
     size_t limit;
+    size_t per_session, per_owner; /* 0: no limit */
+    hub_owner *owners;             /* those holding a stream */
     hub_session *buckets[HUB__BUCKETS];
     size_t nsessions;
     size_t nsubs;
@@ -197,6 +207,40 @@ static void hub__tail_push(hub_session *hs, hub_frame *f)
     hs->tail_bytes += f->len;
 }
 
+/* ---- owners ---- */
+
+static hub_owner *hub__owner_find(hub *h, const char *name)
+{
+    for (hub_owner *o = h->owners; o; o = o->next)
+        if (strcmp(o->name, name) == 0) return o;
+    return NULL;
+}
+
+/* Counts one more stream of name, making its entry when it is the first. */
+static hub_owner *hub__owner_add(hub *h, const char *name)
+{
+    hub_owner *o = hub__owner_find(h, name);
+    if (!o) {
+        o = xcalloc(1, sizeof *o);
+        o->name = xstrdup(name);
+        o->next = h->owners;
+        h->owners = o;
+    }
+    o->nsubs++;
+    return o;
+}
+
+/* Counts one stream less; the entry goes with the owner's last stream. */
+static void hub__owner_drop(hub *h, hub_owner *o)
+{
+    if (--o->nsubs > 0) return;
+    hub_owner **pp = &h->owners;
+    while (*pp != o) pp = &(*pp)->next;
+    *pp = o->next;
+    free(o->name);
+    free(o);
+}
+
 /* ---- subscribers ---- */
 
 static void hub__backlog_clear(hub_sub *s)
@@ -249,6 +293,8 @@ static void hub__sub_end(hub_sub *s, int how)
     s->prev = s->next = NULL;
     s->hs->nsubs--;
     h->nsubs--;
+    if (s->owner) hub__owner_drop(h, s->owner);
+    s->owner = NULL;
     if (s->streaming) metrics_sse_subscribers_add(-1);
     if (s->pump_timer) event_del(s->pump_timer);
     hub__backlog_clear(s);
@@ -452,12 +498,18 @@ static void hub__advance(hub_sub *s)
     if (--s->pinned == 0 && s->dead && !s->querying) hub__sub_free(s);
 }
 
-static hub_sub *hub__sub_new(hub *h, http_req *r, const char *session_id)
+/* A new subscriber of the session, or NULL when the session or the owner
+ * already holds its limit of streams. */
+static hub_sub *hub__sub_new(hub *h, http_req *r, const char *session_id, const char *owner)
 {
+    hub_owner *o = owner ? hub__owner_find(h, owner) : NULL;
+    if (h->per_owner && o && o->nsubs >= h->per_owner) return NULL;
     hub_session *hs = hub__get(h, session_id);
+    if (h->per_session && hs->nsubs >= h->per_session) return NULL;
     hub_sub *s = xcalloc(1, sizeof *s);
     s->h = h;
     s->hs = hs;
+    s->owner = owner ? hub__owner_add(h, owner) : NULL;
     s->r = r;
     s->next = hs->subs;
     if (hs->subs) hs->subs->prev = s;
@@ -467,9 +519,14 @@ static hub_sub *hub__sub_new(hub *h, http_req *r, const char *session_id)
     return s;
 }
 
-void hub_subscribe(hub *h, http_req *r, const char *session_id, int64_t after)
+int hub_subscribe(hub *h, http_req *r, const char *session_id, const char *owner, int64_t after)
 {
-    hub_sub *s = hub__sub_new(h, r, session_id);
+    hub_sub *s = hub__sub_new(h, r, session_id, owner);
+    if (!s) {
+        LOG(LOG_WARN, "refusing an event stream over the limit", "session_id=%s request_id=%s",
+            session_id, http_req_id(r));
+        return -1;
+    }
     s->state = HUB__REPLAY;
     s->sent_seq = after;
     hub__start_stream(s);
@@ -479,11 +536,17 @@ void hub_subscribe(hub *h, http_req *r, const char *session_id, int64_t after)
     http_stream_write(r, b.data, b.len);
     buf_cleanup(&b);
     hub__advance(s);
+    return 0;
 }
 
-hub_sub *hub_watch(hub *h, http_req *r, const char *session_id)
+hub_sub *hub_watch(hub *h, http_req *r, const char *session_id, const char *owner)
 {
-    hub_sub *s = hub__sub_new(h, r, session_id);
+    hub_sub *s = hub__sub_new(h, r, session_id, owner);
+    if (!s) {
+        LOG(LOG_WARN, "refusing a run stream over the limit", "session_id=%s request_id=%s",
+            session_id, http_req_id(r));
+        return NULL;
+    }
     s->state = HUB__WATCHING;
     s->run_scoped = true;
     return s;
@@ -616,6 +679,12 @@ hub *hub_new(struct event_base *base, dbpool *pool, size_t subscriber_buffer_byt
     struct timeval tv = {1, 0};
     event_add(h->ping_timer, &tv);
     return h;
+}
+
+void hub_set_limits(hub *h, size_t per_session, size_t per_owner)
+{
+    h->per_session = per_session;
+    h->per_owner = per_owner;
 }
 
 void hub_free(hub *h)

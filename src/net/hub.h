@@ -16,6 +16,10 @@
  * Last-Event-ID and loses nothing. Nobody waits for a slow subscriber.
  * After 15 s without a write a subscriber gets ": ping".
  *
+ * A session, and an owner (a token's name), each hold at most a limit of
+ * streams at once (limits.subscribers_per_session and
+ * limits.subscribers_per_token); a stream over either is refused.
+ *
  * Everything runs on the loop thread.
  */
 #ifndef CHATPLANE_HUB_H
@@ -40,6 +44,9 @@ typedef struct hub hub;
 typedef struct hub_sub hub_sub;
 
 hub *hub_new(struct event_base *base, dbpool *pool, size_t subscriber_buffer_bytes);
+/* The most streams one session and one owner may hold (0: no limit, the
+ * default). */
+void hub_set_limits(hub *h, size_t per_session, size_t per_owner);
 /* Ends every stream and frees the hub. Subscribers still waiting for a
  * dbpool query are freed by that query's done callback. */
 void hub_free(hub *h);
@@ -51,18 +58,21 @@ void hub_publish(hub *h, const evt *ev);
 /*
  * Answers r with the session's event stream: "retry: 2000", the events with
  * seq > after, then live events. The caller checked that the session
- * exists. r is owned by the hub from now on.
+ * exists (and belongs to owner, NULL when authentication is off). Returns
+ * 0 and r is owned by the hub from now on; or -1 when the session or the
+ * owner already holds its limit of streams, and the caller answers r.
  */
-void hub_subscribe(hub *h, http_req *r, const char *session_id, int64_t after);
+int hub_subscribe(hub *h, http_req *r, const char *session_id, const char *owner, int64_t after);
 
 /*
  * A run-scoped stream (POST …/runs with Accept: text/event-stream). Call
  * hub_watch before starting the run, so none of its events is missed; then
  * either hub_watch_start with the run id (the hub answers 200 and streams
  * that run's events up to its run_stopped, then ends the response) or
- * hub_watch_cancel (the caller answers r itself).
+ * hub_watch_cancel (the caller answers r itself). NULL when the session or
+ * the owner already holds its limit of streams: the caller answers r.
  */
-hub_sub *hub_watch(hub *h, http_req *r, const char *session_id);
+hub_sub *hub_watch(hub *h, http_req *r, const char *session_id, const char *owner);
 void hub_watch_start(hub_sub *s, const char *run_id);
 void hub_watch_cancel(hub_sub *s);
 
