@@ -230,6 +230,7 @@ out:
     if (s.hub) hub_shutdown(s.hub);
     if (s.rt_started) runtime_stop(&s.rt);
     http_server_free(s.http);
+    api_cleanup(&s.api);
     hub_free(s.hub);
     event_base_free(s.base);
     return rc;

@@ -87,6 +87,7 @@ struct llm_openai {
     char *url;         /* <base_url>/chat/completions */
     char *display_url; /* the same without user:password@, for messages */
     char *auth;        /* "Authorization: Bearer …", or NULL; never logged */
+    char *api_key;     /* the key alone, to keep it out of upstream messages; or NULL */
     char *model;
     int64_t stall_ms;
     int depth;           /* > 0 while inside curl_multi_socket_action */
@@ -318,6 +319,28 @@ static void openai__outcome(llm_call *c, CURLcode code, llm_result *r)
     }
 }
 
+/* Replaces every occurrence of secret in *s with "[redacted]". An
+ * upstream that echoes the API key in its error text ("Incorrect API key
+ * provided: sk-…") must not put it into events and logs. */
+static void openai__redact(char **s, const char *secret)
+{
+    static const char mark[] = "[redacted]";
+    size_t sl = secret ? strlen(secret) : 0;
+    if (!*s || sl < 4 || !strstr(*s, secret)) return;
+    buf b;
+    buf_init(&b, strlen(*s) * (sizeof mark) + 1);
+    for (const char *p = *s; *p;) {
+        const char *hit = strstr(p, secret);
+        size_t n = hit ? (size_t)(hit - p) : strlen(p);
+        buf_append(&b, p, n);
+        if (!hit) break;
+        buf_append_str(&b, mark);
+        p = hit + sl;
+    }
+    free(*s);
+    *s = buf_detach(&b, NULL);
+}
+
 /* Hands the outcome to on_done and frees the call; the call's handle
  * leaves the multi handle first. Outside libcurl's callbacks only. */
 static void openai__finish(llm_call *c, llm_result *r)
@@ -326,8 +349,11 @@ static void openai__finish(llm_call *c, llm_result *r)
         curl_multi_remove_handle(c->owner->multi, c->easy);
         c->added = false;
     }
-    if (!r->ok)
+    if (!r->ok) {
+        openai__redact(&r->error_message, c->owner->api_key);
+        openai__redact(&r->error_code, c->owner->api_key);
         LOG(LOG_DEBUG, "model call failed", "retryable=%d status=%d", r->retryable, r->http_status);
+    }
     c->finishing = true;
     c->cb.on_done(c->ud, r);
     llm_result_cleanup(r);
@@ -589,6 +615,7 @@ static void openai__free(llm *p)
     free(o->url);
     free(o->display_url);
     free(o->auth);
+    free(o->api_key);
     free(o->model);
     free(o);
 }
@@ -635,6 +662,7 @@ llm *llm_openai_new(struct event_base *base, const char *base_url, const char *a
     o->url = xasprintf("%.*s/chat/completions", (int)n, base_url);
     o->display_url = openai__display_url(o->url);
     o->auth = api_key && *api_key ? xasprintf("Authorization: Bearer %s", api_key) : NULL;
+    o->api_key = api_key && *api_key ? xstrdup(api_key) : NULL;
     o->stall_ms = OPENAI_STALL_MS_DEFAULT;
     o->timer = evtimer_new(base, openai__on_timeout, o);
     o->multi = curl_multi_init();

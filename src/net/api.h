@@ -26,11 +26,15 @@ typedef struct api {
     bool insecure_no_auth;  /* --insecure-no-auth */
     int tokens;             /* unrevoked tokens at the last look, -1 before any */
     int64_t tokens_seen_ms; /* when that was (monotonic) */
+    struct event *sweep;    /* ends the streams of revoked tokens */
+    bool sweeping;          /* a sweep is on the read pool */
 } api;
 
 /* Registers every route on s, and the guard that checks tokens and
  * ownership before each of them; a must outlive s. */
 void api_register(http_server *s, api *a);
+/* Frees what api_register made; after the HTTP server is freed. */
+void api_cleanup(api *a);
 
 /* ---- shared by the api_*.c files ---- */
 

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <event2/event.h>
+
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
@@ -22,6 +24,7 @@
 #include "net/auth.h"
 
 #define API__TOKENS_TTL_MS 1000
+#define API__SWEEP_MS      1000
 
 /* One guard check on the read pool. */
 typedef struct api__guard_job {
@@ -231,6 +234,77 @@ void api__guard(http_req *r, http_handler next, void *next_ud, void *ud)
     dbpool_submit(a->rt->pool, api__guard_work, api__guard_done, g);
 }
 
+/* ---- the streams of revoked tokens ---- */
+
+/*
+ * A request with a revoked token is refused at once, but a stream opened
+ * before the revocation would go on sending. Every API__SWEEP_MS, while
+ * any stream belongs to a token, the pool reads which of those owners
+ * still have an unrevoked token, and the streams of the others end.
+ */
+typedef struct api__sweep_job {
+    api *a;
+    char **names;
+    bool *revoked;
+    size_t n;
+    bool failed;
+} api__sweep_job;
+
+static void api__sweep_work(store *st, void *arg)
+{
+    api__sweep_job *w = arg;
+    store_token *rows = NULL;
+    size_t n = 0;
+    if (store_token_list(st, &rows, &n) < 0) {
+        w->failed = true;
+        return;
+    }
+    for (size_t i = 0; i < w->n; i++) {
+        w->revoked[i] = true;
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(rows[k].name, w->names[i]) == 0 && rows[k].revoked_ms == 0)
+                w->revoked[i] = false;
+    }
+    store_token_list_free(rows, n);
+}
+
+static void api__sweep_done(void *arg)
+{
+    api__sweep_job *w = arg;
+    api *a = w->a;
+    a->sweeping = false;
+    for (size_t i = 0; i < w->n; i++) {
+        if (!a->stopping && !w->failed && w->revoked[i]) {
+            size_t ended = hub_end_owner(a->hub, w->names[i]);
+            if (ended)
+                LOG(LOG_INFO, "ended the event streams of a revoked token", "token=%s streams=%zu",
+                    w->names[i], ended);
+        }
+        free(w->names[i]);
+    }
+    free(w->names);
+    free(w->revoked);
+    free(w);
+}
+
+static void api__sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    api *a = arg;
+    if (a->stopping || a->sweeping) return;
+    char **names = NULL;
+    size_t n = hub_owners(a->hub, &names);
+    if (n == 0) return;
+    api__sweep_job *w = xcalloc(1, sizeof *w);
+    w->a = a;
+    w->names = names;
+    w->n = n;
+    w->revoked = xcalloc(n, sizeof *w->revoked);
+    a->sweeping = true;
+    dbpool_submit(a->rt->pool, api__sweep_work, api__sweep_done, w);
+}
+
 /* ---- POST /api/login, POST /api/logout ---- */
 
 /* True when the request came over HTTPS, as a TLS-terminating proxy
@@ -323,4 +397,13 @@ void api__register_auth(http_server *s, api *a)
 {
     http_route(s, "POST", "/api/login", api__login, a);
     http_route(s, "POST", "/api/logout", api__logout, a);
+    a->sweep = event_new(a->rt->base, -1, EV_PERSIST, api__sweep_cb, a);
+    struct timeval tv = {0, API__SWEEP_MS * 1000};
+    event_add(a->sweep, &tv);
+}
+
+void api_cleanup(api *a)
+{
+    if (a->sweep) event_free(a->sweep);
+    a->sweep = NULL;
 }

@@ -624,6 +624,39 @@ void hub_session_deleted(hub *h, const char *session_id)
     hs->tail_bytes = 0;
 }
 
+size_t hub_owners(const hub *h, char ***out)
+{
+    size_t n = 0;
+    for (const hub_owner *o = h->owners; o; o = o->next) n++;
+    *out = n ? xcalloc(n, sizeof **out) : NULL;
+    size_t i = 0;
+    for (const hub_owner *o = h->owners; o; o = o->next) (*out)[i++] = xstrdup(o->name);
+    return n;
+}
+
+size_t hub_end_owner(hub *h, const char *owner)
+{
+    hub_owner *o = hub__owner_find(h, owner);
+    if (!o) return 0;
+    size_t ended = 0;
+    for (size_t b = 0; b < HUB__BUCKETS && hub__owner_find(h, owner); b++)
+        for (hub_session *hs = h->buckets[b]; hs; hs = hs->next) {
+            hub_sub *next;
+            for (hub_sub *s = hs->subs; s; s = next) {
+                next = s->next;
+                /* A run stream still waiting for its start is left to its
+                 * start callback, which still refers to it. */
+                if (s->owner == o && s->streaming) {
+                    bool last = o->nsubs == 1;
+                    hub__sub_end(s, 0);
+                    ended++;
+                    if (last) return ended;
+                }
+            }
+        }
+    return ended;
+}
+
 void hub_close_all(hub *h)
 {
     h->stopping = true;

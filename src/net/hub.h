@@ -76,6 +76,13 @@ hub_sub *hub_watch(hub *h, http_req *r, const char *session_id, const char *owne
 void hub_watch_start(hub_sub *s, const char *run_id);
 void hub_watch_cancel(hub_sub *s);
 
+/* The names of the owners holding at least one stream: a new array of
+ * copies in *out (free each and the array); returns the count. */
+size_t hub_owners(const hub *h, char ***out);
+/* Ends every started stream of owner (its token was revoked). Returns how
+ * many. */
+size_t hub_end_owner(hub *h, const char *owner);
+
 /* Ends the streams of a deleted session and forgets its tail. */
 void hub_session_deleted(hub *h, const char *session_id);
 
