@@ -130,6 +130,7 @@ test: deps-test
 	$(MAKE) browser
 	$(MAKE) integration-asan
 	$(MAKE) cli-tests
+	$(MAKE) bench-smoke
 	@scripts/summary
 
 unit: unit-bins
@@ -163,6 +164,26 @@ $(O)/bench/%: bench/%.c $(LIB)
 
 bench-store: $(O)/bench/bench_store
 	@PG_TEST_DURABLE=1 scripts/pg-test-cluster run $(O)/bench/bench_store
+
+# `make bench`: chatplane against a direct call to a mock model, side by
+# side, under load (bench/run-bench, docs/benchmarks.md); about 5 minutes,
+# the PostgreSQL rows on a throwaway cluster. `make bench-engine`: the
+# relay cost per token and the added time to first token alone.
+# `bench-smoke`, part of make test: everything small, about 10 seconds.
+BENCH_BINS := $(O)/bench/loadgen $(O)/bench/mock_upstream $(O)/bench/fill_session \
+              $(O)/bench/report
+
+.PHONY: bench bench-engine bench-smoke bench-bins
+bench-bins: $(BIN) $(BENCH_BINS)
+
+bench: bench-bins
+	@PG_TEST_DURABLE=1 scripts/pg-test-cluster run bench/run-bench full $(O)
+
+bench-engine: bench-bins
+	@bench/run-bench engine $(O)
+
+bench-smoke: bench-bins
+	@bench/run-bench smoke $(O)
 
 engine-tests: engine-test-bins
 	@scripts/run-engine $(O)/tests/engine plain

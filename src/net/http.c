@@ -30,6 +30,7 @@
 
 #define HTTP__MAX_PARAMS             ROUTE_MAX_PARAMS
 #define HTTP__STREAM_WRITE_TIMEOUT_S 60
+#define HTTP__STREAM_COPY_MAX        4096 /* stream writes up to this size are copied */
 
 /* A route's target in the table: its handler. */
 typedef struct http__route {
@@ -530,6 +531,16 @@ int http_stream_write_ref(http_req *r, const void *data, size_t len,
                           void (*release)(const void *data, size_t len, void *arg), void *arg)
 {
     if (r->peer_gone) return -1;
+    /* A small frame is copied: evhttp frames every write as a chunk, and
+     * the chunk's size line and CRLF cannot share a read-only reference's
+     * buffer, so a reference costs two buffers of its own (over 1 KiB)
+     * where a copy lands in the free space of the last one. */
+    if (len <= HTTP__STREAM_COPY_MAX) {
+        evbuffer_add(r->scratch, data, len);
+        evhttp_send_reply_chunk(r->ev, r->scratch);
+        release(data, len, arg);
+        return 0;
+    }
     evbuffer_add_reference(r->scratch, data, len, release, arg);
     evhttp_send_reply_chunk(r->ev, r->scratch);
     return 0;

@@ -123,8 +123,8 @@ void http_stream_start(http_req *r, const char *content_type, http_close_cb on_c
 /* Sends bytes (copied). Returns 0, or -1 when the peer is gone. */
 int http_stream_write(http_req *r, const void *data, size_t len);
 /* Sends bytes by reference: release(data, len, arg) runs once they are
- * written or dropped. Returns 0, or -1 (release not called) when the peer
- * is gone. */
+ * written or dropped (at once for small writes, which are copied). Returns
+ * 0, or -1 (release not called) when the peer is gone. */
 int http_stream_write_ref(http_req *r, const void *data, size_t len,
                           void (*release)(const void *data, size_t len, void *arg), void *arg);
 /* Bytes accepted but not yet handed to the kernel. */
