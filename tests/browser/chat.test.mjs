@@ -50,7 +50,7 @@ describe('the conversation', () => {
   });
 
   test('text streams in before the run ends, and the status indicator follows the run live', async () => {
-    const answer = 'Streaming works: here is a sentence that arrives a few characters at a time.';
+    const answer = 'Streaming works: here is a sentence that arrives a few characters at a time. '.repeat(3).trim();
     await stack.mock.script([
       { tool_calls: [{ name: 'calc', arguments: { expression: '2+2' } }], first_delay_ms: 300 },
       { text: answer, piece_chars: 6, delay_ms: 90 },
@@ -101,7 +101,7 @@ describe('the conversation', () => {
 
   test('opening a chat while its run streams shows the text so far and follows it to the end', async () => {
     const answer = 'Joined in the middle, this answer still arrives whole and only once. '.repeat(3).trim();
-    await stack.mock.script([{ text: answer, piece_chars: 5, delay_ms: 60 }]);
+    await stack.mock.script([{ text: answer, piece_chars: 5, delay_ms: 100 }]);
     const s = (await api(stack.url, 'POST', '/api/sessions', {})).body;
     await api(stack.url, 'POST', `/api/sessions/${s.id}/runs`, { message: 'started elsewhere' });
     // Wait until part of the answer is stored, then open the page.

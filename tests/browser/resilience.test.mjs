@@ -108,7 +108,7 @@ describe('layout, theme, keyboard and login', () => {
     assert.deepEqual(await visible(), ['panel-chat']);
     assert.equal(await page.locator('#tab-chat').getAttribute('aria-selected'), 'true');
 
-    await stack.mock.script([{ text: 'A short answer that streams for a moment. '.repeat(6), piece_chars: 6, delay_ms: 40 }]);
+    await stack.mock.script([{ text: 'A short answer that streams for a moment. '.repeat(6), piece_chars: 6, delay_ms: 60 }]);
     await send(page, 'hello from a phone');
     // The Control tab shows that a run is going without opening it.
     await page.locator('#tab-dot[data-status="responding"]').waitFor();
@@ -253,7 +253,7 @@ describe('signing in with a real token', () => {
     const cookie = (await context.cookies()).find((c) => c.name === 'chatplane_session');
     assert.equal(cookie.httpOnly, true);
     assert.equal(cookie.sameSite, 'Strict');
-    assert.equal(await page.locator('#logout').isVisible(), true);
+    await page.locator('#logout').waitFor();
 
     await newChat(page);
     await mock.script([{ tool_calls: [{ name: 'calc', arguments: { expression: '5*5' } }] }, { text: 'Twenty-five.', piece_chars: 3, delay_ms: 20 }]);
