@@ -73,7 +73,7 @@ export function createTimeline({ scroll, list, empty, count }) {
 
   function toolItem(t) {
     const open = expanded.has(t.id);
-    const head = h('button', { type: 'button', class: 'tool-head', 'aria-expanded': open ? 'true' : 'false', 'aria-controls': `details-${t.id}` },
+    const head = h('button', { type: 'button', class: 'tool-head', 'aria-expanded': open ? 'true' : 'false', 'aria-controls': open ? `details-${t.id}` : null },
       h('span', { class: 'tool-status', 'data-status': t.status, title: STATUS_WORDS[t.status] || t.status }, icon(STATUS_ICONS[t.status] || 'info'), h('span', { class: 'sr-only' }, STATUS_WORDS[t.status] || t.status)),
       h('span', { class: 'tool-main' },
         h('span', { class: 'tool-line' }, h('span', { class: 'tool-name' }, t.tool), h('span', { class: 'tool-server' }, t.server)),
