@@ -7,6 +7,13 @@
  * prepared once and kept in a small cache keyed by their SQL text; the
  * least recently used one is finalized when the cache is full.
  *
+ * Write transactions of one process queue on a lock of the process (see
+ * sq_wl_acquire) before SQLite's own: SQLite makes a writer that finds the
+ * database locked sleep and retry with growing pauses (1, 2, 5, 10 … 100
+ * ms), so a run starting on a pool thread while the event log's writer
+ * commits batch after batch waited tens of milliseconds or more. Other
+ * processes still meet SQLite's lock and its busy timeout.
+ *
  * Two SQL functions make the store's SQL the same for both dialects:
  * chatplane_ts(ms) turns Unix milliseconds into a stored time and
  * chatplane_ms(t) turns a stored time back. SQLite stores times as integer
@@ -14,12 +21,14 @@
  * its first migration over timestamptz.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -44,7 +53,78 @@ typedef struct sq_db {
     sq_stmt cache[SQ_STMT_MAX];
     size_t ncache;
     uint64_t tick;
+    bool wl_held; /* this connection's transaction holds the process's write lock */
 } sq_db;
+
+/*
+ * The process's write lock. A release while threads wait hands the lock to
+ * one of them (handoff): the releasing thread, typically the event log's
+ * writer about to start its next batch, queues behind them instead of
+ * taking the lock straight back.
+ */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool held, handoff;
+    unsigned waiting;
+} sq_wl = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, 0};
+
+/* A thread that holds the lock through one connection and begins on
+ * another does not wait for itself: SQLite decides, as before. */
+static _Thread_local bool sq_wl_mine;
+
+/*
+ * Takes the write lock, waiting at most the busy timeout. Returns false
+ * when it was not taken (this thread holds it already, or the wait timed
+ * out); BEGIN IMMEDIATE then meets SQLite's lock as it would without this
+ * one, so nothing can wait forever here.
+ */
+static bool sq_wl_acquire(void)
+{
+    if (sq_wl_mine) return false;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += SQ_BUSY_TIMEOUT_MS / 1000;
+    bool queued = false, got = false, late = false;
+    pthread_mutex_lock(&sq_wl.mu);
+    for (;;) {
+        if (!sq_wl.held && (!sq_wl.handoff || queued)) {
+            sq_wl.held = got = true;
+            sq_wl.handoff = false;
+            break;
+        }
+        if (late) break;
+        if (!queued) {
+            queued = true;
+            sq_wl.waiting++;
+        }
+        late = pthread_cond_timedwait(&sq_wl.cv, &sq_wl.mu, &dl) == ETIMEDOUT;
+    }
+    if (queued && --sq_wl.waiting == 0 && !sq_wl.held) sq_wl.handoff = false;
+    pthread_mutex_unlock(&sq_wl.mu);
+    sq_wl_mine = got;
+    return got;
+}
+
+static void sq_wl_release(void)
+{
+    pthread_mutex_lock(&sq_wl.mu);
+    sq_wl.held = false;
+    sq_wl.handoff = sq_wl.waiting > 0;
+    pthread_cond_broadcast(&sq_wl.cv);
+    pthread_mutex_unlock(&sq_wl.mu);
+    sq_wl_mine = false;
+}
+
+/* Releases the write lock once the connection's transaction has ended,
+ * however it ended (COMMIT, ROLLBACK, or SQLite rolling back by itself). */
+static void sq_wl_settle(sq_db *q)
+{
+    if (q->wl_held && sqlite3_get_autocommit(q->conn)) {
+        q->wl_held = false;
+        sq_wl_release();
+    }
+}
 
 /* Maps an extended SQLite result code to a DB_ERR_* code. */
 static int sq_code(int rc)
@@ -194,17 +274,22 @@ static int sq_exec(db *d, const char *sql, int n, const char *const *params, db_
 {
     sq_db *q = (sq_db *)d;
     if (sq_rollback_done(q, sql)) {
+        sq_wl_settle(q);
         if (res) *res = db__result_new(0, 0);
         return 0;
     }
+    if (!q->wl_held && strncmp(sql, "BEGIN IMMEDIATE", 15) == 0 && sqlite3_get_autocommit(q->conn))
+        q->wl_held = sq_wl_acquire();
     sqlite3_stmt *st = NULL;
     int rc = sq_prepare(q, sql, &st);
-    if (rc < 0) return rc;
-    rc = sq_bind(q, st, n, params);
+    if (rc == 0) rc = sq_bind(q, st, n, params);
     if (rc == 0) rc = sq_step_all(q, st, res);
     /* Reset at once: a statement left mid-way holds its read snapshot. */
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+    sq_wl_settle(q);
     return rc;
 }
 
@@ -213,6 +298,7 @@ static int sq_exec_script(db *d, const char *sql)
     sq_db *q = (sq_db *)d;
     char *msg = NULL;
     int rc = sqlite3_exec(q->conn, sql, NULL, NULL, &msg);
+    sq_wl_settle(q);
     if (rc == SQLITE_OK) return 0;
     db__set_error(d, "%s", msg ? msg : sqlite3_errmsg(q->conn));
     sqlite3_free(msg);
@@ -232,6 +318,7 @@ static void sq_close(db *d)
     sq_db *q = (sq_db *)d;
     for (size_t i = 0; i < q->ncache; i++) sq_stmt_drop(&q->cache[i]);
     sqlite3_close_v2(q->conn);
+    if (q->wl_held) sq_wl_release();
     free(q->url_shown);
     free(q);
 }
