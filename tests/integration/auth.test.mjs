@@ -251,6 +251,41 @@ describe('authorization of every route', () => {
   });
 });
 
+describe('chatplane token', () => {
+  test('usage errors exit 2, a missing token or database exits 1, each with its message', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'chatplane-auth-'));
+    try {
+      const db = `sqlite:${path.join(dir, 'chat.db')}`;
+      const cases = [
+        [['token'], 2, 'chatplane token: a subcommand is needed; use create NAME, list or revoke NAME\n'],
+        [['token', 'make', 'x'], 2, "chatplane token: unknown subcommand 'make'; use create NAME, list or revoke NAME\n"],
+        [['token', 'create', '--db', db], 2, 'chatplane token: create needs a token NAME\n'],
+        [['token', 'create', 'a', 'b', '--db', db], 2, 'chatplane token: create takes no more arguments\n'],
+        [['token', 'create', 'a b', '--db', db], 2, "chatplane token: token name 'a b' must be 1 to 64 characters of letters, digits and . _ @ -\n"],
+        [['token', 'list', '--admin', '--db', db], 2, 'chatplane token: --admin goes with create\n'],
+        [['token', 'list', '--db', db], 1, `chatplane token: no database at ${path.join(dir, 'chat.db')}; give --db or run 'chatplane migrate' to create one\n`],
+      ];
+      for (const [args, code, stderr] of cases) {
+        const r = await runBinary(args);
+        assert.equal(r.code, code, args.join(' '));
+        assert.equal(r.stderr, stderr);
+        assert.equal(r.stdout, '');
+      }
+      // create makes the database when there is none yet.
+      const made = await runBinary(['token', 'create', 'ops', '--admin', '--db', db]);
+      assert.equal(made.code, 0, made.stderr);
+      assert.match(made.stdout, /^created admin token 'ops'; it is shown only this once, keep it now:\ncpt_[0-9a-f]{64}\n$/);
+      const gone = await runBinary(['token', 'revoke', 'nobody', '--db', db]);
+      assert.equal(gone.code, 1);
+      assert.equal(gone.stderr, "chatplane token: no active token named 'nobody'\n");
+      const list = await runBinary(['token', 'list', '--db', db]);
+      assert.match(list.stdout, /^NAME  ADMIN  CREATED                   REVOKED\nops   yes    \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z  -\n$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('authentication turns on and off with the tokens', () => {
   let srv;
   before(async () => {
