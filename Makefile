@@ -129,6 +129,7 @@ test: deps-test
 	$(MAKE) integration
 	$(MAKE) browser
 	$(MAKE) integration-asan
+	$(MAKE) fuzz-smoke
 	$(MAKE) cli-tests
 	$(MAKE) bench-smoke
 	@scripts/summary
@@ -225,6 +226,32 @@ integration-asan:
 .PHONY: cli-tests
 cli-tests: all
 	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests cli tests/cli/
+
+# Fuzzing: each tests/fuzz/fuzz_*.c is a libFuzzer target, built by clang
+# against the library compiled with the fuzzer's coverage and the
+# sanitizers (build/fuzz). `make fuzz` runs each for FUZZ_SECONDS;
+# `fuzz-smoke`, part of make test, for FUZZ_SMOKE_SECONDS. Both start from a
+# copy of the committed seed corpus (scripts/run-fuzz).
+FUZZ_SRC           := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SAN           := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+                      -fno-omit-frame-pointer
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+
+.PHONY: fuzz fuzz-smoke fuzz-bins
+$(O)/tests/fuzz/%: tests/fuzz/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+fuzz-bins:
+	$(MAKE) O=build/fuzz CC=clang CFLAGS="-O1 -g $(FUZZ_SAN)" LDFLAGS="-fsanitize=address,undefined" \
+	  $(FUZZ_SRC:%.c=build/fuzz/%)
+
+fuzz: fuzz-bins
+	@scripts/run-fuzz build/fuzz/tests/fuzz $(FUZZ_SECONDS) fuzz
+
+fuzz-smoke: fuzz-bins
+	@scripts/run-fuzz build/fuzz/tests/fuzz $(FUZZ_SMOKE_SECONDS) fuzz
 
 coverage: deps-test
 	rm -rf build/cov
