@@ -47,12 +47,20 @@ static int ask__exit_for(const char *reason)
     return CLI_EXIT_FAIL; /* llm_error, interrupted */
 }
 
+static void ask__stopped(void *ud, int status, const json_t *run);
+
 static void ask__publish(void *ud, evt *ev)
 {
     ask *a = ud;
     if (strcmp(ev->session_id, a->session_id) != 0) return;
     if (!a->run_id || !ev->run_id || strcmp(ev->run_id, a->run_id) != 0) return;
     ask_view_event(a->view, ev);
+    /* Whoever read the answer is gone (`ask … | head`): stop the run
+     * cleanly, as Ctrl-C does, instead of leaving it running. */
+    if (ferror(stdout) && a->interrupts == 0 && ev->type != EVT_RUN_STOPPED) {
+        a->interrupts = 1;
+        engine_stop_run(a->rt.engine, a->session_id, ask__stopped, a);
+    }
     if (ev->type == EVT_RUN_STOPPED) {
         const char *reason = json_string_value(json_object_get(ev->fields, "reason"));
         a->exit_code = ask__exit_for(reason ? reason : "");
@@ -191,6 +199,9 @@ static int ask__session(ask *a, const char *session, const char *mode_name)
 static int ask__run(ask *a, const char *message, const char *mode_name, bool json)
 {
     ask_view_opts vo;
+    /* A closed stdout shows up as a write error (see ask__publish), not as
+     * a signal that kills the process mid-run. */
+    signal(SIGPIPE, SIG_IGN);
     ask_view_detect(&vo, json, a->base);
     a->view = ask_view_new(&vo);
     struct event *sigint = evsignal_new(a->base, SIGINT, ask__on_signal, a);

@@ -2,9 +2,10 @@
 // alone on stdout, plain lines on stderr, --json, the exit codes of the
 // contract, Ctrl-C, stdin, continuing a session, and usage errors.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 
-import { jsonLines, run, startMock, workspace } from './helpers.mjs';
+import { binary, jsonLines, run, shq, startMock, workspace } from './helpers.mjs';
 
 let mock;
 let ws;
@@ -158,6 +159,21 @@ describe('exit codes', () => {
     const r = await run(['ask', '--db', 'sqlite:/nonexistent-dir/x.db', 'hi'], { env: demoEnv() });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^chatplane ask: .*nonexistent-dir/m);
+  });
+});
+
+describe('a reader that goes away', () => {
+  test('a closed stdout stops the run cleanly instead of leaving it running', async () => {
+    // The shell closes the pipe after the first line, as `| head -1` does.
+    const cmd = `${shq(binary)} ask --json 'demo long' | head -1 >/dev/null; echo "exit=\${PIPESTATUS[0]}"`;
+    const r = spawnSync('bash', ['-c', cmd], {
+      env: { PATH: process.env.PATH, ...ws.env, CHATPLANE_DEMO_DELAY_MS: '30' },
+      encoding: 'utf8',
+      timeout: 30000,
+    });
+    assert.match(r.stdout, /^exit=4$/m, r.stderr);
+    const sessions = await run(['sessions'], { env: ws.env });
+    assert.match(sessions.stdout, /user_stopped/);
   });
 });
 
