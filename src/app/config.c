@@ -63,6 +63,8 @@ static const option options[] = {
      "2000", 1, 1000000, "most open event streams of one session"},
     {NULL, NULL, NULL, "limits.subscribers_per_token", OPT_INT, F(subscribers_per_token), "2000", 1,
      1000000, "most open event streams of one token"},
+    {NULL, NULL, NULL, "cluster.orphan_timeout_seconds", OPT_INT, F(orphan_timeout_s), "30", 1,
+     86400, "PostgreSQL: seconds without a heartbeat after which another instance stops a run"},
 };
 
 #define OPTION_COUNT (sizeof options / sizeof options[0])
@@ -222,7 +224,7 @@ static int config__json_value(config *c, const option *o, const json_t *v, bool 
     return -1;
 }
 
-/* Walks the file's object: sections (llm, demo, limits) one level deep,
+/* Walks the file's object: sections (llm, demo, limits, cluster) one level deep,
  * every leaf matched against the option table by its dotted key. */
 static int config__walk(config *c, const json_t *obj, const char *prefix, bool apply, char *err,
                         size_t errlen)
@@ -239,7 +241,7 @@ static int config__walk(config *c, const json_t *obj, const char *prefix, bool a
             continue;
         }
         bool section = !*prefix && (strcmp(k, "llm") == 0 || strcmp(k, "demo") == 0 ||
-                                    strcmp(k, "limits") == 0);
+                                    strcmp(k, "limits") == 0 || strcmp(k, "cluster") == 0);
         if (section && json_is_object(v)) {
             if (config__walk(c, v, k, apply, err, errlen) != 0) return -1;
             continue;

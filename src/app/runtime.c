@@ -82,12 +82,13 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
     if (store_open(cfg->db, &rt->db, err, errlen) != 0) goto fail;
     if (store_migrate(rt->db, opt->announce ? runtime__migrated : NULL, NULL, err, errlen) != 0)
         goto fail;
+    bool shared = db_get_kind(store_db(rt->db)) == DB_POSTGRES;
+    int64_t orphan_ms = cfg->orphan_timeout_s * 1000;
     if (opt->recover) {
         /* On SQLite only one server uses the file, so every run still marked
          * running was left by a crash; PostgreSQL instances share the
          * database and only runs whose owner stopped beating are orphans. */
-        int64_t stale =
-            db_get_kind(store_db(rt->db)) == DB_SQLITE ? INT64_MAX : clock_wall_ms() - 30000;
+        int64_t stale = shared ? clock_wall_ms() - orphan_ms : INT64_MAX;
         int n = store_recover_interrupted(rt->db, stale, clock_wall_ms());
         if (n < 0) {
             snprintf(err, errlen, "cannot recover interrupted runs: %s", store_errmsg(rt->db));
@@ -121,11 +122,29 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
      * tool lists, so that the first model call already offers their tools. */
     if (mcp_add_servers(rt->tools, base, cfg->mcp_servers, MCP_START_WAIT_MS, err, errlen) != 0)
         goto fail;
-    engine_deps deps = {base,           rt->log, rt->pool,        rt->model,
-                        rt->tools,      cfg,     rt->instance_id, opt->on_run_finished,
-                        opt->publish_ud};
+    engine_deps deps = {.base = base,
+                        .log = rt->log,
+                        .pool = rt->pool,
+                        .model = rt->model,
+                        .tools = rt->tools,
+                        .cfg = cfg,
+                        .instance_id = rt->instance_id,
+                        .on_run_finished = opt->on_run_finished,
+                        .ud = opt->publish_ud,
+                        .cluster = shared};
     rt->engine = engine_new(&deps);
     if (runtime__load_modes(rt, err, errlen) != 0) goto fail;
+    if (shared) {
+        cluster_deps cd = {.base = base,
+                           .url = cfg->db,
+                           .engine = rt->engine,
+                           .orphan_timeout_ms = orphan_ms,
+                           .sweep = opt->recover,
+                           .on_events = opt->on_events,
+                           .on_up = opt->on_listening,
+                           .ud = opt->publish_ud};
+        if (cluster_start(&cd, &rt->cluster, err, errlen) != 0) goto fail;
+    }
     return 0;
 fail:
     runtime_stop(rt);
@@ -135,6 +154,9 @@ fail:
 void runtime_stop(runtime *rt)
 {
     if (rt->engine) engine_shutdown(rt->engine);
+    /* Its heartbeat callbacks still reach the engine, which is freed below. */
+    cluster_stop(rt->cluster);
+    rt->cluster = NULL;
     if (rt->pool) {
         dbpool_stop(rt->pool);
         rt->pool = NULL;
@@ -156,4 +178,9 @@ void runtime_stop(runtime *rt)
     rt->model = NULL;
     store_close(rt->db);
     rt->db = NULL;
+}
+
+bool runtime_healthy(const runtime *rt)
+{
+    return cluster_healthy(rt->cluster);
 }

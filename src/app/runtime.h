@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 
+#include "app/cluster.h"
 #include "app/config.h"
 #include "engine/engine.h"
 #include "lib/id.h"
@@ -28,6 +29,7 @@ typedef struct runtime {
     llm *model;
     toolset *tools;
     engine *engine;
+    cluster *cluster; /* PostgreSQL only: notifications, heartbeats, orphans */
     char instance_id[ID_MAX];
     struct event *log_ev, *pool_ev;
     eventlog_publish_cb publish; /* where committed events go (the hub, ask's view) */
@@ -41,6 +43,11 @@ typedef struct runtime_options {
     void *publish_ud;
     /* Passed to the engine (engine_deps.on_run_finished); may be NULL. */
     void (*on_run_finished)(void *ud, const char *session_id, const char *run_id, int status);
+    /* PostgreSQL (may be NULL, called with publish_ud): another instance
+     * committed a session's events up to seq; listening started (again),
+     * so notifications may have been missed. */
+    void (*on_events)(void *ud, const char *session_id, int64_t seq);
+    void (*on_listening)(void *ud);
 } runtime_options;
 
 /* Starts the runtime. On failure returns -1 with err naming the problem
@@ -50,5 +57,8 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
                   const runtime_options *opt, char *err, size_t errlen);
 /* Interrupts active runs, commits their last events and stops everything. */
 void runtime_stop(runtime *rt);
+/* False while an instance on PostgreSQL does not listen to the others
+ * (its notification connection is down). */
+bool runtime_healthy(const runtime *rt);
 
 #endif

@@ -100,6 +100,19 @@ static void server__publish(void *ud, evt *ev)
     if (s->hub) hub_publish(s->hub, ev);
 }
 
+/* PostgreSQL: events another instance committed, read by the hub. */
+static void server__events_notified(void *ud, const char *session_id, int64_t seq)
+{
+    server *s = ud;
+    if (s->hub) hub_notify(s->hub, session_id, seq);
+}
+
+static void server__listening(void *ud)
+{
+    server *s = ud;
+    if (s->hub) hub_catch_up(s->hub);
+}
+
 static void server__commit_observed(void *ud, double seconds)
 {
     (void)ud;
@@ -193,8 +206,12 @@ int server_run(const config *cfg)
     int rc = 1;
     struct event *sigterm = NULL, *sigint = NULL;
 
-    runtime_options opt = {
-        .recover = true, .announce = true, .publish = server__publish, .publish_ud = &s};
+    runtime_options opt = {.recover = true,
+                           .announce = true,
+                           .publish = server__publish,
+                           .publish_ud = &s,
+                           .on_events = server__events_notified,
+                           .on_listening = server__listening};
     if (runtime_start(&s.rt, cfg, s.base, &opt, err, sizeof err) != 0) {
         LOG(LOG_ERROR, "cannot start", "error=\"%s\"", err);
         goto out;

@@ -29,6 +29,8 @@ struct engine {
     size_t starting; /* start jobs in flight */
     recorder rec;
     bool closing;
+    bool beating;              /* a heartbeat is in flight */
+    struct engine_stop *waits; /* stop requests waiting for another instance */
 };
 
 /* ---- modes ---- */
@@ -65,6 +67,61 @@ int engine_load_modes(engine *e, const mode *modes, size_t n)
         if (m) run_set_mode(x->r, m);
     }
     return 0;
+}
+
+/* Replaces the mode of m's name; false when there is none. */
+static bool engine__replace_mode(engine *e, const mode *m)
+{
+    if (!engine_mode(e, m->name)) return false;
+    mode *all = xcalloc(e->nmodes ? e->nmodes : 1, sizeof *all);
+    for (size_t i = 0; i < e->nmodes; i++)
+        all[i] = strcmp(e->modes[i].name, m->name) == 0 ? *m : e->modes[i];
+    engine_load_modes(e, all, e->nmodes);
+    free(all);
+    return true;
+}
+
+static void engine__notify_work(store *st, void *arg)
+{
+    if (store_notify(st, STORE_CONTROL_CHANNEL, arg) < 0)
+        LOG(LOG_WARN, "cannot tell the other instances of a mode change", "error=\"%s\"",
+            store_errmsg(st));
+}
+
+void engine_put_mode(engine *e, const mode *m)
+{
+    engine__replace_mode(e, m);
+    if (!e->d.cluster || e->closing) return;
+    json_t *o = json_object();
+    json_object_set_new(o, "instance", json_string("*"));
+    json_object_set_new(o, "from", json_string(e->d.instance_id));
+    json_object_set_new(o, "action", json_string("put_mode"));
+    json_object_set_new(o, "mode", mode_to_json(m));
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    dbpool_submit(e->d.pool, engine__notify_work, free, text);
+}
+
+/* A mode another instance stored: the same edit here. */
+static void engine__mode_put_from(engine *e, const json_t *o)
+{
+    const char *from = json_string_value(json_object_get(o, "from"));
+    const json_t *mj = json_object_get(o, "mode");
+    const mode *cur = engine_mode(e, json_string_value(json_object_get(mj, "name")));
+    if (!from || strcmp(from, e->d.instance_id) == 0 || !cur) return;
+    mode m = *cur;
+    char err[256];
+    const char *desc = json_string_value(json_object_get(mj, "description"));
+    if (mode_limits_apply_json(&m.limits, json_object_get(mj, "limits"), "limits", err,
+                               sizeof err) != 0 ||
+        mode_guard_apply_json(&m.guard, json_object_get(mj, "guard"), "guard", err, sizeof err) !=
+            0) {
+        LOG(LOG_WARN, "ignoring a mode change from another instance", "error=\"%s\"", err);
+        return;
+    }
+    if (desc) snprintf(m.description, sizeof m.description, "%s", desc);
+    LOG(LOG_INFO, "mode changed by another instance", "mode=%s instance=%s", m.name, from);
+    engine__replace_mode(e, &m);
 }
 
 /* ---- registry ---- */
@@ -393,22 +450,93 @@ void engine_start_run(engine *e, const char *session_id, const char *message, co
 
 /* ---- stopping ---- */
 
+/*
+ * A stop request. With no run of the session here, a pool job looks at the
+ * session: it does not exist, it has no active run, or (deps.cluster) its
+ * active run belongs to another instance, which is then sent a control
+ * message; the request waits for that run to stop (polling its row) for at
+ * most ENGINE_REMOTE_WAIT_MS before it answers.
+ */
 typedef struct engine_stop {
+    engine *e;
     engine_start_cb cb;
     void *ud;
     char *session_id;
     int status;
+    bool remote;      /* the run is another instance's */
+    bool reading;     /* a read of its row is in flight */
+    store_run row;    /* the remote run as last read */
+    int64_t deadline; /* monotonic ms */
+    struct event *timer;
+    struct engine_stop *next; /* in e->waits */
 } engine_stop;
+
+#define ENGINE_REMOTE_POLL_MS 50
+
+static void engine__stop_free(engine_stop *s)
+{
+    if (s->timer) event_free(s->timer);
+    store_run_cleanup(&s->row);
+    free(s->session_id);
+    free(s);
+}
 
 static void engine__stop_reply(void *ud, const json_t *obj)
 {
     engine_stop *s = ud;
     s->cb(s->ud, 0, obj);
-    free(s->session_id);
-    free(s);
+    engine__stop_free(s);
 }
 
-/* With no run here, the answer depends on whether the session exists. */
+/* Returns a new JSON text (free with free) of a control message. */
+static char *engine__control_text(const char *instance, const char *run_id, const char *action,
+                                  const char *mode_name)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "instance", json_string(instance));
+    json_object_set_new(o, "run_id", json_string(run_id));
+    json_object_set_new(o, "action", json_string(action));
+    if (mode_name) json_object_set_new(o, "mode", json_string(mode_name));
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}
+
+/*
+ * On a pool thread: when the session's active run is running on another
+ * instance, sends that instance a control message and returns 1 with the
+ * run in *out; 0 when there is nothing to send; negative on failure.
+ */
+static int engine__notify_owner(store *st, const char *session_id, const char *instance,
+                                const char *action, const char *mode_name, store_run *out)
+{
+    store_session ses = {0};
+    int rc = store_session_get(st, session_id, NULL, &ses);
+    if (rc < 0 || !ses.active_run_id) {
+        store_session_cleanup(&ses);
+        return rc < 0 ? rc : 0;
+    }
+    store_run row = {0};
+    rc = store_run_get(st, ses.active_run_id, &row);
+    store_session_cleanup(&ses);
+    if (rc == STORE_NOT_FOUND) return 0;
+    if (rc < 0) return rc;
+    int sent = 0;
+    if (strcmp(row.status, "running") == 0 && row.owner_instance &&
+        strcmp(row.owner_instance, instance) != 0) {
+        char *text = engine__control_text(row.owner_instance, row.id, action, mode_name);
+        sent = store_notify(st, STORE_CONTROL_CHANNEL, text) < 0 ? DB_ERR : 1;
+        free(text);
+    }
+    if (sent == 1 && out) {
+        *out = row;
+    } else {
+        store_run_cleanup(&row);
+    }
+    return sent;
+}
+
+/* With no run here, the answer depends on the session. */
 static void engine__stop_check(store *st, void *arg)
 {
     engine_stop *s = arg;
@@ -417,20 +545,109 @@ static void engine__stop_check(store *st, void *arg)
     s->status = rc == STORE_NOT_FOUND ? ENGINE_ERR_NOT_FOUND
                 : rc < 0              ? ENGINE_ERR_UNAVAILABLE
                                       : ENGINE_ERR_NO_RUN;
+    bool active = rc == 0 && ses.active_run_id;
     store_session_cleanup(&ses);
+    if (!active || !s->e->d.cluster) return;
+    rc = engine__notify_owner(st, s->session_id, s->e->d.instance_id, "stop", NULL, &s->row);
+    if (rc < 0) s->status = ENGINE_ERR_UNAVAILABLE;
+    if (rc == 1) {
+        s->remote = true;
+        s->status = 0;
+    }
+}
+
+static void engine__wait_unlink(engine_stop *s)
+{
+    for (engine_stop **pp = &s->e->waits; *pp; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+}
+
+/* Answers a remote stop with the run as last read. */
+static void engine__wait_answer(engine_stop *s)
+{
+    engine__wait_unlink(s);
+    json_t *obj = objects_run(&s->row);
+    s->cb(s->ud, 0, obj);
+    json_decref(obj);
+    engine__stop_free(s);
+}
+
+static void engine__wait_read(store *st, void *arg)
+{
+    engine_stop *s = arg;
+    store_run row = {0};
+    if (store_run_get(st, s->row.id, &row) == 0) {
+        store_run_cleanup(&s->row);
+        s->row = row;
+    }
+}
+
+static void engine__wait_read_done(void *arg)
+{
+    engine_stop *s = arg;
+    s->reading = false;
+    if (s->e->closing || strcmp(s->row.status, "running") != 0 || clock_mono_ms() >= s->deadline) {
+        engine__wait_answer(s);
+        return;
+    }
+    struct timeval tv = {0, ENGINE_REMOTE_POLL_MS * 1000};
+    evtimer_add(s->timer, &tv);
+}
+
+static void engine__wait_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    engine_stop *s = arg;
+    s->reading = true;
+    dbpool_submit(s->e->d.pool, engine__wait_read, engine__wait_read_done, s);
 }
 
 static void engine__stop_checked(void *arg)
 {
     engine_stop *s = arg;
-    s->cb(s->ud, s->status, NULL);
-    free(s->session_id);
-    free(s);
+    engine *e = s->e;
+    if (!s->remote) {
+        s->cb(s->ud, s->status, NULL);
+        engine__stop_free(s);
+        return;
+    }
+    LOG(LOG_INFO, "stop sent to the run's instance", "run_id=%s instance=%s", s->row.id,
+        s->row.owner_instance);
+    s->next = e->waits;
+    e->waits = s;
+    if (e->closing) {
+        engine__wait_answer(s);
+        return;
+    }
+    s->deadline = clock_mono_ms() + ENGINE_REMOTE_WAIT_MS;
+    s->timer = evtimer_new(e->d.base, engine__wait_tick, s);
+    struct timeval tv = {0, ENGINE_REMOTE_POLL_MS * 1000};
+    evtimer_add(s->timer, &tv);
+}
+
+/* Stops a run of this instance on request; cb (may be NULL) gets the run
+ * once its run_stopped is committed. */
+static void engine__stop_local(run *r, run_object_cb cb, void *ud)
+{
+    char detail[128];
+    json_t *o = run_to_json(r);
+    json_t *usage = json_object_get(o, "usage");
+    snprintf(detail, sizeof detail, "stopped on request after %lld step%s",
+             (long long)json_integer_value(json_object_get(usage, "steps")),
+             json_integer_value(json_object_get(usage, "steps")) == 1 ? "" : "s");
+    json_decref(o);
+    run_stop(r, STOP_USER_STOPPED, detail, cb, ud);
 }
 
 void engine_stop_run(engine *e, const char *session_id, engine_start_cb cb, void *ud)
 {
     engine_stop *s = xcalloc(1, sizeof *s);
+    s->e = e;
     s->cb = cb;
     s->ud = ud;
     s->session_id = xstrdup(session_id);
@@ -439,21 +656,123 @@ void engine_stop_run(engine *e, const char *session_id, engine_start_cb cb, void
         dbpool_submit(e->d.pool, engine__stop_check, engine__stop_checked, s);
         return;
     }
-    char detail[128];
-    json_t *o = run_to_json(r);
-    json_t *usage = json_object_get(o, "usage");
-    snprintf(detail, sizeof detail, "stopped on request after %lld step%s",
-             (long long)json_integer_value(json_object_get(usage, "steps")),
-             json_integer_value(json_object_get(usage, "steps")) == 1 ? "" : "s");
-    json_decref(o);
-    run_stop(r, STOP_USER_STOPPED, detail, engine__stop_reply, s);
+    engine__stop_local(r, engine__stop_reply, s);
+}
+
+/* ---- mode changes and control messages ---- */
+
+typedef struct engine_mode_job {
+    char *session_id, *mode_name;
+    const char *instance_id; /* the engine's, which outlives the job */
+} engine_mode_job;
+
+static void engine__mode_work(store *st, void *arg)
+{
+    engine_mode_job *j = arg;
+    int rc = engine__notify_owner(st, j->session_id, j->instance_id, "mode", j->mode_name, NULL);
+    if (rc < 0)
+        LOG(LOG_WARN, "cannot pass a mode change to the run's instance",
+            "session_id=%s error=\"%s\"", j->session_id, store_errmsg(st));
+}
+
+static void engine__mode_done(void *arg)
+{
+    engine_mode_job *j = arg;
+    free(j->session_id);
+    free(j->mode_name);
+    free(j);
 }
 
 void engine_session_mode_changed(engine *e, const char *session_id, const char *mode_name)
 {
     run *r = engine__find(e, session_id);
     const mode *m = engine_mode(e, mode_name);
-    if (r && m) run_set_mode(r, m);
+    if (r && m) {
+        run_set_mode(r, m);
+        return;
+    }
+    if (r || !m || !e->d.cluster || e->closing) return;
+    engine_mode_job *j = xcalloc(1, sizeof *j);
+    j->session_id = xstrdup(session_id);
+    j->mode_name = xstrdup(mode_name);
+    j->instance_id = e->d.instance_id;
+    dbpool_submit(e->d.pool, engine__mode_work, engine__mode_done, j);
+}
+
+static run *engine__find_id(const engine *e, const char *run_id)
+{
+    for (engine_entry *x = e->runs; x; x = x->next)
+        if (strcmp(run_get_id(x->r), run_id) == 0) return x->r;
+    return NULL;
+}
+
+void engine_control(engine *e, const char *payload)
+{
+    json_t *o = json_loads(payload, 0, NULL);
+    const char *instance = json_string_value(json_object_get(o, "instance"));
+    const char *run_id = json_string_value(json_object_get(o, "run_id"));
+    const char *action = json_string_value(json_object_get(o, "action"));
+    const char *mode_name = json_string_value(json_object_get(o, "mode"));
+    run *r = NULL;
+    if (instance && action && strcmp(instance, "*") == 0 && strcmp(action, "put_mode") == 0)
+        engine__mode_put_from(e, o);
+    if (instance && run_id && action && strcmp(instance, e->d.instance_id) == 0)
+        r = engine__find_id(e, run_id);
+    if (r && !run_is_finishing(r)) {
+        if (strcmp(action, "stop") == 0) {
+            LOG(LOG_INFO, "stop requested through another instance", "run_id=%s", run_id);
+            engine__stop_local(r, NULL, NULL);
+        } else if (strcmp(action, "mode") == 0 && engine_mode(e, mode_name)) {
+            run_set_mode(r, engine_mode(e, mode_name));
+        }
+    }
+    json_decref(o);
+}
+
+/* ---- heartbeats ---- */
+
+typedef struct engine_beat {
+    engine *e;
+    char (*ids)[ID_MAX];
+    int *alive; /* per run: 1 still running, 0 stopped elsewhere, < 0 failed */
+    size_t n;
+    int64_t now_ms;
+} engine_beat;
+
+static void engine__beat_work(store *st, void *arg)
+{
+    engine_beat *b = arg;
+    for (size_t i = 0; i < b->n; i++) b->alive[i] = store_run_beat(st, b->ids[i], b->now_ms);
+}
+
+static void engine__beat_done(void *arg)
+{
+    engine_beat *b = arg;
+    engine *e = b->e;
+    e->beating = false;
+    for (size_t i = 0; i < b->n && !e->closing; i++) {
+        if (b->alive[i] != 0) continue;
+        run *r = engine__find_id(e, b->ids[i]);
+        if (r && !run_is_finishing(r))
+            run_abandon(r, "another instance stopped the run while this one could not record it");
+    }
+    free(b->ids);
+    free(b->alive);
+    free(b);
+}
+
+void engine_heartbeat(engine *e, dbpool *pool)
+{
+    if (e->beating || e->closing || e->active == 0) return;
+    engine_beat *b = xcalloc(1, sizeof *b);
+    b->e = e;
+    b->ids = xcalloc(e->active, sizeof *b->ids);
+    b->alive = xcalloc(e->active, sizeof *b->alive);
+    b->now_ms = clock_wall_ms();
+    for (engine_entry *x = e->runs; x && b->n < e->active; x = x->next)
+        if (!run_is_finishing(x->r)) snprintf(b->ids[b->n++], ID_MAX, "%s", run_get_id(x->r));
+    e->beating = true;
+    dbpool_submit(pool, engine__beat_work, engine__beat_done, b);
 }
 
 /* ---- life cycle ---- */
@@ -493,6 +812,12 @@ void engine_shutdown(engine *e)
     e->closing = true;
     for (engine_entry *x = e->runs; x; x = x->next)
         run_stop(x->r, STOP_INTERRUPTED, "the server shut down during the run", NULL, NULL);
+    /* Stop requests waiting for another instance answer now; one whose
+     * read is in flight answers when it returns. */
+    for (engine_stop *s = e->waits, *next; s; s = next) {
+        next = s->next;
+        if (!s->reading) engine__wait_answer(s);
+    }
 }
 
 void engine_free(engine *e)

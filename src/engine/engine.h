@@ -38,6 +38,10 @@ typedef struct engine_deps {
      * whether or not that write succeeded (status < 0: it failed). */
     void (*on_run_finished)(void *ud, const char *session_id, const char *run_id, int status);
     void *ud;
+    /* Other instances share the database (PostgreSQL): a stop or a mode
+     * change for a run that another instance owns is sent to it as a
+     * control message (engine_control on its side). */
+    bool cluster;
 } engine_deps;
 
 engine *engine_new(const engine_deps *deps);
@@ -57,6 +61,10 @@ const mode *engine_mode(engine *e, const char *name);
 size_t engine_mode_count(const engine *e);
 const mode *engine_mode_at(const engine *e, size_t i);
 int engine_load_modes(engine *e, const mode *modes, size_t n);
+/* Replaces the mode of that name (an edit that is stored already): active
+ * runs of the mode take its new limits at once. With deps.cluster the
+ * other instances are told to do the same. */
+void engine_put_mode(engine *e, const mode *m);
 
 /* Error codes of the calls below, all negative. */
 #define ENGINE_ERR_RUN_ACTIVE  (-1) /* 409 run_active */
@@ -82,13 +90,38 @@ typedef void (*engine_start_cb)(void *ud, int status, const json_t *run);
 void engine_start_run(engine *e, const char *session_id, const char *message, const char *mode_name,
                       engine_start_cb cb, void *ud);
 
-/* Requests a stop of the session's active run; the run object (status
- * still running, stop requested) is passed to cb. */
+/*
+ * Requests a stop of the session's active run; the run object (status
+ * still running, stop requested) is passed to cb. With deps.cluster, a run
+ * that another instance owns is stopped by a control message to its
+ * owner; cb then gets the run once it has stopped, or as it is after
+ * ENGINE_REMOTE_WAIT_MS.
+ */
+#define ENGINE_REMOTE_WAIT_MS 2000
 void engine_stop_run(engine *e, const char *session_id, engine_start_cb cb, void *ud);
 
 /* A mode change of a session: an active run's limits and guard thresholds
- * change at once (a `budget` event follows). */
+ * change at once (a `budget` event follows), also when another instance
+ * owns the run (deps.cluster). */
 void engine_session_mode_changed(engine *e, const char *session_id, const char *mode_name);
+
+/*
+ * A control message from another instance (the JSON text of a
+ * STORE_CONTROL_CHANNEL notification): {"instance","run_id","action":
+ * "stop"|"mode","mode"?} for a run, or {"instance":"*","from","action":
+ * "put_mode","mode":{mode object}} for every instance but the sender.
+ * Messages for other instances, for runs this instance no longer has, and
+ * malformed ones are ignored.
+ */
+void engine_control(engine *e, const char *payload);
+
+/*
+ * Heart-beats this instance's active runs (heartbeat_at) through pool. A
+ * run whose row is no longer running was stopped by another instance
+ * (interrupted, while this one could not beat it): it is abandoned here
+ * without writing anything more. At most one heartbeat is in flight.
+ */
+void engine_heartbeat(engine *e, dbpool *pool);
 
 /* The active run of a session on this instance, or NULL. */
 const char *engine_active_run_id(const engine *e, const char *session_id);

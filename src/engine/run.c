@@ -674,12 +674,9 @@ static void run__next_tool(run *r)
 
 /* ---- ending ---- */
 
-static void run__committed(void *ud, int status)
+/* Hands the ended run to its waiters and to the engine, which frees it. */
+static void run__ended(run *r, int status)
 {
-    run *r = ud;
-    if (status < 0)
-        LOG(LOG_ERROR, "the end of a run could not be written", "run_id=%s status=%d", r->id,
-            status);
     json_t *obj = run_to_json(r);
     for (run_waiter *w = r->waiters, *next; w; w = next) {
         next = w->next;
@@ -689,6 +686,15 @@ static void run__committed(void *ud, int status)
     r->waiters = NULL;
     json_decref(obj);
     r->env.on_finished(r->env.ud, r, status);
+}
+
+static void run__committed(void *ud, int status)
+{
+    run *r = ud;
+    if (status < 0)
+        LOG(LOG_ERROR, "the end of a run could not be written", "run_id=%s status=%d", r->id,
+            status);
+    run__ended(r, status);
 }
 
 /* Aborts what is in flight and keeps what it produced so far. */
@@ -740,6 +746,30 @@ static void run__finish(run *r, stop_reason reason, char *detail, bool wrapped_u
     run__row_release(&row);
     LOG(LOG_INFO, "run stopped", "run_id=%s session_id=%s reason=%s", r->id, r->session_id,
         stop_reason_name(reason));
+}
+
+void run_abandon(run *r, const char *detail)
+{
+    if (r->phase == PHASE_DONE) return;
+    if (r->phase == PHASE_MODEL && r->call) llm_call_abort(r->env.model, r->call);
+    r->call = NULL;
+    r->call_pending = false;
+    if (r->phase == PHASE_TOOLS && r->tool) tool_call_cancel(r->tool);
+    r->tool = NULL;
+    r->tool_pending = false;
+    event_del(r->retry_ev);
+    event_del(r->deadline_ev);
+    event_del(r->warn_ev);
+    event_del(r->kick_ev);
+    budget_tick(&r->budget, clock_mono_ms());
+    r->phase = PHASE_DONE;
+    r->reason = STOP_INTERRUPTED;
+    free(r->detail);
+    r->detail = xstrdup(detail);
+    r->ended_wall_ms = clock_wall_ms();
+    LOG(LOG_WARN, "run abandoned: its end is recorded elsewhere", "run_id=%s session_id=%s", r->id,
+        r->session_id);
+    run__ended(r, STORE_CONFLICT);
 }
 
 void run_stop(run *r, stop_reason reason, const char *detail, run_object_cb cb, void *ud)

@@ -70,6 +70,15 @@ typedef void (*run_object_cb)(void *ud, const json_t *run);
  * be NULL) gets the stopped run once run_stopped is committed. */
 void run_stop(run *r, stop_reason reason, const char *detail, run_object_cb cb, void *ud);
 
+/*
+ * Ends the run without writing anything more: its end is already recorded
+ * elsewhere (another instance stopped it as interrupted while this one
+ * could not heart-beat it). What is in flight is aborted and dropped;
+ * waiters get the run object and on_finished runs (status STORE_CONFLICT)
+ * before this returns, so r is freed by then.
+ */
+void run_abandon(run *r, const char *detail);
+
 /* A mode change mid-run: new limits and guard thresholds at once. */
 void run_set_mode(run *r, const mode *m);
 

@@ -81,15 +81,7 @@ static void api__mode_done(void *arg, evt *ev, int status)
         free(p);
         return;
     }
-    engine *e = p->a->rt->engine;
-    size_t n = engine_mode_count(e);
-    mode *all = xcalloc(n ? n : 1, sizeof *all);
-    for (size_t i = 0; i < n; i++) {
-        const mode *m = engine_mode_at(e, i);
-        all[i] = strcmp(m->name, p->m.name) == 0 ? p->m : *m;
-    }
-    engine_load_modes(e, all, n);
-    free(all);
+    engine_put_mode(p->a->rt->engine, &p->m);
     http_reply_json(p->r, 200, objects_mode(&p->m));
     free(p);
 }
@@ -153,6 +145,15 @@ static void api__health_work(store *st, api__job *j)
 
 static void api__health(http_req *r, void *ud)
 {
+    api *a = ud;
+    /* An instance that does not hear the others would serve stale streams. */
+    if (!runtime_healthy(a->rt)) {
+        json_t *o =
+            json_pack("{s:s,s:{s:s,s:s}}", "status", "unavailable", "error", "code", "unavailable",
+                      "message", "the connection that listens to other instances is down");
+        http_reply_json(r, 503, o);
+        return;
+    }
     api__job_submit(api__job_new(ud, r, NULL, api__health_work));
 }
 

@@ -290,7 +290,9 @@ static void api__delete(http_req *r, void *ud)
     w->a = a;
     w->r = r;
     w->row.id = xstrdup(http_req_param(r, "id"));
-    if (engine_active_run_id(a->rt->engine, w->row.id))
+    /* With several instances the run may be another one's: the engine
+     * finds it in the database and asks its owner to stop it. */
+    if (engine_active_run_id(a->rt->engine, w->row.id) || a->rt->cluster)
         engine_stop_run(a->rt->engine, w->row.id, api__delete_stopped, w);
     else
         api__delete_write(w);

@@ -34,13 +34,29 @@ typedef struct hub_frame {
     char data[];
 } hub_frame;
 
+/*
+ * A session's frames go out in seq order without a gap, whichever instance
+ * committed them: `seq` is the last one delivered (to the tail and the live
+ * subscribers) once `known`. A local event past a gap waits in `held`
+ * while the events before it, committed by another instance, are read
+ * from the store (`fetch`); a notification of events up to `notified`
+ * starts such a read too.
+ */
 typedef struct hub_session {
     char *id;
     hub_frame *tail[HUB_TAIL_EVENTS]; /* a ring, oldest at tail_head */
     size_t tail_head, tail_n, tail_bytes;
     hub_sub *subs; /* doubly linked */
     size_t nsubs;
-    uint64_t used;            /* when last touched, for eviction */
+    uint64_t used; /* when last touched, for eviction */
+    bool known;    /* seq holds the last seq delivered */
+    int64_t seq;
+    int64_t notified; /* the highest seq another instance announced */
+    bool due;         /* a notification asks for a read */
+    bool refetch;     /* read the store again: notifications may have been missed */
+    hub_frame **held; /* local frames past a gap, ascending */
+    size_t held_n, held_cap;
+    struct hub__query *fetch; /* the catch-up read in flight */
     struct hub_session *next; /* bucket chain */
 } hub_session;
 
@@ -87,9 +103,12 @@ struct hub {
     uint64_t clock;
     bool stopping;
     struct event *ping_timer;
+    struct event *notify_timer; /* reads for notified sessions, shortly after */
+    bool notify_armed;
 };
 
 static void hub__advance(hub_sub *s);
+static void hub__fetch(hub *h, hub_session *hs);
 
 /* ---- frames ---- */
 
@@ -152,6 +171,8 @@ static void hub__session_free(hub *h, hub_session *hs)
     *pp = hs->next;
     for (size_t i = 0; i < hs->tail_n; i++)
         hub__frame_unref(hs->tail[(hs->tail_head + i) % HUB_TAIL_EVENTS]);
+    for (size_t i = 0; i < hs->held_n; i++) hub__frame_unref(hs->held[i]);
+    free(hs->held);
     free(hs->id);
     free(hs);
     h->nsessions--;
@@ -205,6 +226,33 @@ static void hub__tail_push(hub_session *hs, hub_frame *f)
     hs->tail[(hs->tail_head + hs->tail_n) % HUB_TAIL_EVENTS] = f;
     hs->tail_n++;
     hs->tail_bytes += f->len;
+}
+
+static void hub__tail_clear(hub_session *hs)
+{
+    while (hs->tail_n > 0) {
+        hub__frame_unref(hs->tail[hs->tail_head]);
+        hs->tail_head = (hs->tail_head + 1) % HUB_TAIL_EVENTS;
+        hs->tail_n--;
+    }
+    hs->tail_bytes = 0;
+}
+
+/* Keeps a local frame that came past a gap, in seq order (reference
+ * taken); a seq already held is not kept twice. */
+static void hub__hold(hub_session *hs, hub_frame *f)
+{
+    size_t i = hs->held_n;
+    while (i > 0 && hs->held[i - 1]->seq > f->seq) i--;
+    if (i > 0 && hs->held[i - 1]->seq == f->seq) return;
+    if (hs->held_n == hs->held_cap) {
+        hs->held_cap = hs->held_cap ? 2 * hs->held_cap : 16;
+        hs->held = xrealloc(hs->held, hs->held_cap * sizeof *hs->held);
+    }
+    memmove(hs->held + i + 1, hs->held + i, (hs->held_n - i) * sizeof *hs->held);
+    f->refs++;
+    hs->held[i] = f;
+    hs->held_n++;
 }
 
 /* ---- owners ---- */
@@ -375,21 +423,38 @@ static int hub__pump(hub_sub *s)
     return 0;
 }
 
-/* ---- replay from the store ---- */
+/* ---- reads from the store ---- */
 
+/* A page of events read on a pool thread: for a replaying subscriber
+ * (sub), or a catch-up read of a session (sub NULL) whose frames carry
+ * their run ids, since run streams pick their events by run. */
 typedef struct hub__query {
+    hub *h;
     hub_sub *sub;
     char *session_id;
     int64_t after;
+    int64_t notified; /* the session's notified mark when the read began */
     hub_frame **frames;
     size_t n, cap;
     int rc;
 } hub__query;
 
+/* The run_id of an encoded event, or NULL; a new string. */
+static char *hub__run_id_of(const char *json, size_t len)
+{
+    json_t *o = json_loadb(json, len, 0, NULL);
+    const char *id = json_string_value(json_object_get(o, "run_id"));
+    char *out = id ? xstrdup(id) : NULL;
+    json_decref(o);
+    return out;
+}
+
 static int hub__query_row(void *ud, int64_t seq, const char *type, const char *json, size_t len)
 {
     hub__query *q = ud;
-    hub_frame *f = hub__frame_new(seq, type, json, len, NULL);
+    char *run_id = q->sub ? NULL : hub__run_id_of(json, len);
+    hub_frame *f = hub__frame_new(seq, type, json, len, run_id);
+    free(run_id);
     if (!f) return 0;
     if (q->n == q->cap) {
         q->cap = q->cap ? 2 * q->cap : 64;
@@ -414,11 +479,17 @@ static void hub__query_free(hub__query *q)
     free(q);
 }
 
+static void hub__fetch_done(hub__query *q);
+
 /* On the loop: queues the page and goes on. */
 static void hub__query_done(void *arg)
 {
     hub__query *q = arg;
     hub_sub *s = q->sub;
+    if (!s) {
+        hub__fetch_done(q);
+        return;
+    }
     s->querying = false;
     if (s->dead) {
         hub__query_free(q);
@@ -445,11 +516,27 @@ static void hub__query_start(hub_sub *s)
         return;
     }
     hub__query *q = xcalloc(1, sizeof *q);
+    q->h = s->h;
     q->sub = s;
     q->session_id = xstrdup(s->hs->id);
     q->after = s->sent_seq;
     s->querying = true;
     dbpool_submit(s->h->pool, hub__query_work, hub__query_done, q);
+}
+
+/* A replaying subscriber has everything up to the session's last
+ * delivered frame: it takes live frames from now on. A session that had
+ * delivered nothing yet starts at what the subscriber read from the store;
+ * events announced meanwhile are read at once. */
+static void hub__go_live(hub_sub *s)
+{
+    hub_session *hs = s->hs;
+    s->state = HUB__LIVE;
+    if (!hs->known) {
+        hs->known = true;
+        hs->seq = s->sent_seq;
+    }
+    if (hs->refetch || hs->notified > hs->seq) hub__fetch(s->h, hs);
 }
 
 /*
@@ -475,13 +562,15 @@ static void hub__advance_pinned(hub_sub *s)
                 if (f->seq > s->sent_seq) hub__backlog_push(s, f);
             }
             if (s->bl_n == 0) {
-                s->state = HUB__LIVE;
+                hub__go_live(s);
                 return;
             }
             continue;
         }
-        if (hs->tail_n == 0 && s->db_checked) {
-            s->state = HUB__LIVE;
+        /* With nothing in the tail, the store read must have reached the
+         * last frame the session delivered. */
+        if (hs->tail_n == 0 && s->db_checked && (!hs->known || s->sent_seq >= hs->seq)) {
+            hub__go_live(s);
             return;
         }
         hub__query_start(s);
@@ -565,18 +654,13 @@ void hub_watch_cancel(hub_sub *s)
     hub__sub_end(s, 2);
 }
 
-void hub_publish(hub *h, const evt *ev)
+/* Appends f (the session's next seq) to the tail and sends it to the
+ * live subscribers. */
+static void hub__deliver(hub *h, hub_session *hs, hub_frame *f)
 {
-    if (!ev->json) return;
-    hub_frame *f =
-        hub__frame_new(ev->seq, evt_type_name(ev->type), ev->json, ev->json_len, ev->run_id);
-    if (!f) {
-        LOG(LOG_ERROR, "an event is too large to stream", "session_id=%s seq=%lld", ev->session_id,
-            (long long)ev->seq);
-        return;
-    }
-    hub_session *hs = hub__get(h, ev->session_id);
     hub__tail_push(hs, f);
+    hs->known = true;
+    hs->seq = f->seq;
     hub_sub *next;
     for (hub_sub *s = hs->subs; s; s = next) {
         next = s->next;
@@ -598,7 +682,157 @@ void hub_publish(hub *h, const evt *ev)
             hub__write(s, f);
         }
     }
+}
+
+/* Delivers the held frames that the session has reached, dropping those
+ * it has already delivered. */
+static void hub__deliver_held(hub *h, hub_session *hs)
+{
+    size_t i = 0;
+    for (; i < hs->held_n && hs->held[i]->seq <= hs->seq + 1; i++) {
+        if (hs->held[i]->seq == hs->seq + 1) hub__deliver(h, hs, hs->held[i]);
+        hub__frame_unref(hs->held[i]);
+    }
+    if (i == 0) return;
+    hs->held_n -= i;
+    memmove(hs->held, hs->held + i, hs->held_n * sizeof *hs->held);
+}
+
+void hub_publish(hub *h, const evt *ev)
+{
+    if (!ev->json) return;
+    hub_session *hs = hub__get(h, ev->session_id);
+    /* Read from the store already, after a notification. */
+    if (hs->known && ev->seq <= hs->seq) return;
+    hub_frame *f =
+        hub__frame_new(ev->seq, evt_type_name(ev->type), ev->json, ev->json_len, ev->run_id);
+    if (!f) {
+        LOG(LOG_ERROR, "an event is too large to stream", "session_id=%s seq=%lld", ev->session_id,
+            (long long)ev->seq);
+        if (hs->known && ev->seq == hs->seq + 1) hs->seq = ev->seq;
+        return;
+    }
+    if (hs->known && ev->seq > hs->seq + 1) {
+        /* Another instance committed the events in between. Subscribers
+         * wait for them; a session nobody watches restarts its tail. */
+        if (hs->nsubs > 0) {
+            hub__hold(hs, f);
+            hub__frame_unref(f);
+            hub__fetch(h, hs);
+            return;
+        }
+        hub__tail_clear(hs);
+    }
+    hub__deliver(h, hs, f);
     hub__frame_unref(f);
+    hub__deliver_held(h, hs);
+}
+
+/* ---- events committed by other instances ---- */
+
+/* Reads the session's events after the last one delivered, unless a read
+ * is in flight already or nothing has been delivered yet (a replaying
+ * subscriber then reads the store itself). */
+static void hub__fetch(hub *h, hub_session *hs)
+{
+    if (hs->fetch || !hs->known || h->stopping) return;
+    hub__query *q = xcalloc(1, sizeof *q);
+    q->h = h;
+    q->session_id = xstrdup(hs->id);
+    q->after = hs->seq;
+    q->notified = hs->notified;
+    hs->fetch = q;
+    hs->refetch = false;
+    hs->due = false;
+    dbpool_submit(h->pool, hub__query_work, hub__query_done, q);
+}
+
+/*
+ * Delivers a catch-up page in seq order. A read that found nothing new
+ * while no newer notification came settles the notified mark (the events
+ * it announced are gone with their session); held frames the store does
+ * not lead up to are then delivered as they are. Reads again while there
+ * is more to read; a failed read is retried by the ping timer.
+ */
+static void hub__fetch_done(hub__query *q)
+{
+    hub *h = q->h;
+    hub_session *hs = hub__find(h, q->session_id);
+    if (!hs || hs->fetch != q) {
+        hub__query_free(q);
+        return;
+    }
+    hs->fetch = NULL;
+    if (q->rc < 0) {
+        LOG(LOG_WARN, "cannot read the events another instance committed", "session_id=%s",
+            q->session_id);
+        hub__query_free(q);
+        return;
+    }
+    int64_t before = hs->seq;
+    for (size_t i = 0; i < q->n; i++)
+        if (q->frames[i]->seq > hs->seq) hub__deliver(h, hs, q->frames[i]);
+    hub__deliver_held(h, hs);
+    bool progress = hs->seq > before;
+    if (!progress) {
+        while (hs->held_n > 0) {
+            hub__deliver(h, hs, hs->held[0]);
+            hub__deliver_held(h, hs);
+        }
+        if (hs->notified == q->notified && hs->notified > hs->seq) hs->notified = hs->seq;
+    }
+    bool more = q->n >= HUB_PAGE;
+    hub__query_free(q);
+    if (hs->nsubs > 0 && (more || hs->refetch || hs->notified > hs->seq || hs->held_n > 0))
+        hub__fetch(h, hs);
+}
+
+/* Shortly after notifications: reads the sessions they named. The delay
+ * gathers a burst into one read, and lets this instance's own events
+ * (which it also hears of) be published locally first. */
+static void hub__notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    hub *h = arg;
+    h->notify_armed = false;
+    for (size_t b = 0; b < HUB__BUCKETS; b++)
+        for (hub_session *hs = h->buckets[b]; hs; hs = hs->next) {
+            if (!hs->due) continue;
+            hs->due = false;
+            if (hs->nsubs > 0 && hs->notified > hs->seq) hub__fetch(h, hs);
+        }
+}
+
+void hub_notify(hub *h, const char *session_id, int64_t seq)
+{
+    hub_session *hs = hub__find(h, session_id);
+    if (!hs) return;
+    if (seq > hs->notified) hs->notified = seq;
+    if (hs->nsubs == 0 || !hs->known || seq <= hs->seq || hs->due) return;
+    hs->due = true;
+    if (!h->notify_armed) {
+        h->notify_armed = true;
+        struct timeval tv = {0, HUB_NOTIFY_DELAY_MS * 1000};
+        evtimer_add(h->notify_timer, &tv);
+    }
+}
+
+void hub_catch_up(hub *h)
+{
+    for (size_t b = 0; b < HUB__BUCKETS; b++) {
+        hub_session *next;
+        for (hub_session *hs = h->buckets[b]; hs; hs = next) {
+            next = hs->next;
+            if (hs->nsubs == 0) {
+                /* Only a cache: a later subscriber reads the store. */
+                if (!hs->fetch) hub__session_free(h, hs);
+                continue;
+            }
+            hs->refetch = true;
+            hub__fetch(h, hs);
+        }
+    }
 }
 
 void hub_session_deleted(hub *h, const char *session_id)
@@ -616,12 +850,12 @@ void hub_session_deleted(hub *h, const char *session_id)
         hub__session_free(h, hs);
         return;
     }
-    while (hs->tail_n > 0) {
-        hub__frame_unref(hs->tail[hs->tail_head]);
-        hs->tail_head = (hs->tail_head + 1) % HUB_TAIL_EVENTS;
-        hs->tail_n--;
-    }
-    hs->tail_bytes = 0;
+    hub__tail_clear(hs);
+    for (size_t i = 0; i < hs->held_n; i++) hub__frame_unref(hs->held[i]);
+    hs->held_n = 0;
+    hs->known = hs->due = hs->refetch = false;
+    hs->seq = hs->notified = 0;
+    hs->fetch = NULL; /* its answer is dropped */
 }
 
 size_t hub_owners(const hub *h, char ***out)
@@ -693,13 +927,18 @@ static void hub__ping_cb(evutil_socket_t fd, short what, void *arg)
     static const char ping[] = ": ping\n\n";
     int64_t now = clock_mono_ms();
     for (size_t b = 0; b < HUB__BUCKETS; b++)
-        for (hub_session *hs = h->buckets[b]; hs; hs = hs->next)
+        for (hub_session *hs = h->buckets[b]; hs; hs = hs->next) {
             for (hub_sub *s = hs->subs; s; s = s->next)
                 if (s->streaming && now - s->last_write_ms >= HUB_PING_MS &&
                     http_stream_pending(s->r) == 0) {
                     http_stream_write(s->r, ping, sizeof ping - 1);
                     s->last_write_ms = now;
                 }
+            /* A catch-up read that failed is tried again. */
+            if (hs->nsubs > 0 && !hs->fetch &&
+                (hs->refetch || hs->held_n > 0 || hs->notified > hs->seq))
+                hub__fetch(h, hs);
+        }
 }
 
 hub *hub_new(struct event_base *base, dbpool *pool, size_t subscriber_buffer_bytes)
@@ -711,6 +950,7 @@ hub *hub_new(struct event_base *base, dbpool *pool, size_t subscriber_buffer_byt
     h->ping_timer = event_new(base, -1, EV_PERSIST, hub__ping_cb, h);
     struct timeval tv = {1, 0};
     event_add(h->ping_timer, &tv);
+    h->notify_timer = evtimer_new(base, hub__notify_cb, h);
     return h;
 }
 
@@ -727,5 +967,6 @@ void hub_free(hub *h)
     for (size_t b = 0; b < HUB__BUCKETS; b++)
         while (h->buckets[b]) hub__session_free(h, h->buckets[b]);
     event_free(h->ping_timer);
+    event_free(h->notify_timer);
     free(h);
 }

@@ -20,6 +20,13 @@
  * streams at once (limits.subscribers_per_session and
  * limits.subscribers_per_token); a stream over either is refused.
  *
+ * Several instances on one PostgreSQL: events another instance committed
+ * are announced (hub_notify) and read from the store by seq; a session's
+ * frames go out in seq order whoever committed them, with no gap and no
+ * duplicate, since the hub delivers each seq once and a local event that
+ * comes past a gap waits for the events before it. Missed notifications
+ * (the listening connection was lost) are made up by hub_catch_up.
+ *
  * Everything runs on the loop thread.
  */
 #ifndef CHATPLANE_HUB_H
@@ -39,6 +46,9 @@ struct event_base;
 #define HUB_PAGE        1000
 #define HUB_PING_MS     15000
 #define HUB_RETRY_MS    2000
+/* How long after a notification the store is read: a burst becomes one
+ * read, and this instance's own events are usually published by then. */
+#define HUB_NOTIFY_DELAY_MS 10
 
 typedef struct hub hub;
 typedef struct hub_sub hub_sub;
@@ -54,6 +64,14 @@ void hub_free(hub *h);
 /* A committed event (seq set, encoded) to fan out; called from the
  * eventlog's publish callback in commit order. */
 void hub_publish(hub *h, const evt *ev);
+
+/* Another instance committed the session's events up to seq: sessions
+ * with subscribers read what they have not delivered yet. */
+void hub_notify(hub *h, const char *session_id, int64_t seq);
+/* Notifications may have been missed: every session with subscribers
+ * reads the store after its last delivered event, and the tails of the
+ * others are forgotten. */
+void hub_catch_up(hub *h);
 
 /*
  * Answers r with the session's event stream: "retry: 2000", the events with

@@ -8,7 +8,9 @@
  * files), booleans bound as "1"/"0", JSON bound as text, and CAST(? AS TEXT)
  * wherever a parameter is only tested for NULL, since PostgreSQL must infer
  * every parameter's type. The only dialect-specific text is the bootstrap of
- * schema_migrations and the migration files themselves.
+ * schema_migrations, the migration files themselves, and the notifications
+ * that PostgreSQL instances send each other (NOTIFY has no SQLite form, and
+ * a SQLite database has one instance).
  *
  * Each row type has one column list and one reader, shared by its get and
  * list functions.
@@ -218,6 +220,16 @@ int store_ping(store *s)
 {
     db_result *r = NULL;
     int rc = store__query(s, "SELECT 1", 0, NULL, &r);
+    db_result_free(r);
+    return rc;
+}
+
+int store_notify(store *s, const char *channel, const char *payload)
+{
+    if (db_get_kind(s->d) != DB_POSTGRES) return 0;
+    const char *p[] = {channel, payload};
+    db_result *r = NULL;
+    int rc = store__query(s, "SELECT pg_notify(?, ?)", 2, p, &r);
     db_result_free(r);
     return rc;
 }
@@ -712,10 +724,19 @@ int store_run_update(store *s, const store_run *row)
     int rc = store__exec(s,
                          "UPDATE runs SET status = ?, stop_reason = ?, stop_detail = ?, "
                          "recovery_suggestion = ?, actions = ?, wrapped_up = ?, limits = ?, "
-                         "usage = ?, ended_at = chatplane_ts(?) WHERE id = ?",
+                         "usage = ?, ended_at = chatplane_ts(?) WHERE id = ? AND status = "
+                         "'running'",
                          10, p);
     run_json_cleanup(&j);
-    return store__changed_one(s, rc, "run", row->id);
+    if (rc != 0) return rc < 0 ? rc : 0;
+    /* Nothing changed: the run is missing, or it stopped already, which on
+     * a shared database means another instance interrupted it. */
+    store_run cur;
+    rc = store_run_get(s, row->id, &cur);
+    if (rc < 0) return rc;
+    store_run_cleanup(&cur);
+    snprintf(s->err, sizeof s->err, "run %s has already stopped", row->id);
+    return STORE_CONFLICT;
 }
 
 int store_run_get(store *s, const char *id, store_run *out)
@@ -752,6 +773,17 @@ int store_run_list_running(store *s, int64_t stale_before_ms, store_run **out, s
                          "SELECT " RUN_COLS " FROM runs WHERE status = 'running' AND "
                          "" RUN_STALE_COND " ORDER BY started_at, id",
                          1, p, sizeof **out, run_read, (void **)out, n);
+}
+
+int store_run_beat(store *s, const char *run_id, int64_t now_ms)
+{
+    store_num t;
+    const char *p[] = {num_i64(&t, now_ms), run_id};
+    int rc = store__exec(s,
+                         "UPDATE runs SET heartbeat_at = chatplane_ts(?) WHERE id = ? AND status "
+                         "= 'running'",
+                         2, p);
+    return rc < 0 ? rc : rc > 0;
 }
 
 int store_run_heartbeat(store *s, const char *instance, int64_t now_ms)
@@ -1032,16 +1064,27 @@ static int event_slot_cmp(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* Raises the session's last_seq by k and returns the new value in *last. */
+/*
+ * Raises the session's last_seq by k and returns the new value in *last.
+ * On PostgreSQL the same statement announces the new last_seq to the other
+ * instances (NOTIFY on STORE_EVENTS_CHANNEL, "session_id:last_seq"); the
+ * server delivers a notification only when its transaction commits, so no
+ * instance hears of events it cannot read yet. The row lock this UPDATE
+ * takes also makes the transactions that append to one session commit in
+ * seq order, so a reader never sees a later seq without the earlier ones.
+ */
 static int store__reserve_seqs(store *s, const char *session_id, size_t k, int64_t *last)
 {
     store_num nk;
     const char *p[] = {num_i64(&nk, (int64_t)k), session_id};
     db_result *r = NULL;
-    int rc = store__query(s,
-                          "UPDATE chat_sessions SET last_seq = last_seq + ? WHERE id = ? "
-                          "RETURNING last_seq",
-                          2, p, &r);
+    const char *sql = db_get_kind(s->d) == DB_POSTGRES
+                          ? "UPDATE chat_sessions SET last_seq = last_seq + ? WHERE id = ? "
+                            "RETURNING last_seq, pg_notify('" STORE_EVENTS_CHANNEL
+                            "', id || ':' || last_seq)"
+                          : "UPDATE chat_sessions SET last_seq = last_seq + ? WHERE id = ? "
+                            "RETURNING last_seq";
+    int rc = store__query(s, sql, 2, p, &r);
     if (rc == 0 && db_result_rows(r) == 0) rc = store__not_found(s, "session", session_id);
     if (rc == 0) *last = db_result_int(r, 0, 0, 0);
     db_result_free(r);

@@ -26,6 +26,12 @@
 #define STORE_CONFLICT (-101)   /* e.g. a run is already active in the session */
 #define STORE_TOO_NEW (-102)    /* the schema is newer than this binary */
 
+/* The PostgreSQL notification channels instances share: new events of a
+ * session ("session_id:last_seq", sent by store_event_append) and control
+ * messages for a run owned by another instance (JSON). */
+#define STORE_EVENTS_CHANNEL  "chatplane_events"
+#define STORE_CONTROL_CHANNEL "chatplane_control"
+
 typedef struct store store;
 
 /* Opens url (see db_open). err names the URL (password masked) and reason. */
@@ -46,6 +52,11 @@ int store_migrate(store *s, store_migrate_cb cb, void *ud, char *err, size_t err
 int store_schema_latest(void);
 /* 0 when the database answers a trivial query. */
 int store_ping(store *s);
+
+/* On PostgreSQL sends payload on channel (pg_notify), delivered when the
+ * current transaction commits (at once outside one); a no-op on SQLite,
+ * where only one instance uses the database. */
+int store_notify(store *s, const char *channel, const char *payload);
 
 int store_begin(store *s);
 int store_commit(store *s);
@@ -91,7 +102,10 @@ typedef struct store_run {
 void store_run_cleanup(store_run *r);
 
 int store_run_insert(store *s, const store_run *row);
-/* Writes status, stop fields, actions, wrapped_up, limits, usage, ended_ms. */
+/* Writes status, stop fields, actions, wrapped_up, limits, usage, ended_ms,
+ * only while the stored run is still running: a run that stopped already
+ * (another instance may have stopped it as interrupted) is STORE_CONFLICT,
+ * so a run is never stopped twice. */
 int store_run_update(store *s, const store_run *row);
 int store_run_get(store *s, const char *id, store_run *out);
 /* Newest first. */
@@ -102,6 +116,9 @@ void store_run_list_free(store_run *rows, size_t n);
 int store_run_list_running(store *s, int64_t stale_before_ms, store_run **out, size_t *n);
 /* Sets heartbeat_at for every running run owned by instance. */
 int store_run_heartbeat(store *s, const char *instance, int64_t now_ms);
+/* Sets heartbeat_at of one run if it is still running. Returns 1 when it
+ * is, 0 when it stopped or is gone. */
+int store_run_beat(store *s, const char *run_id, int64_t now_ms);
 
 /* ---- messages (chat_messages) ---- */
 typedef struct store_message {
@@ -146,8 +163,10 @@ int store_mode_put(store *s, const mode *m, int64_t now_ms);
 /*
  * Appends events inside the caller's transaction: assigns each its seq
  * (per session, gapless, by raising chat_sessions.last_seq), encodes it
- * (evt_encode) and inserts it. On failure the caller rolls back, and the
- * events' seq fields must be considered meaningless.
+ * (evt_encode) and inserts it. On PostgreSQL each session's new last seq
+ * is announced on STORE_EVENTS_CHANNEL when the transaction commits. On
+ * failure the caller rolls back, and the events' seq fields must be
+ * considered meaningless.
  */
 int store_event_append(store *s, evt *const *evs, size_t n);
 /* Calls cb for every event of the session with seq > after, in seq order,

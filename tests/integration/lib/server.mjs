@@ -13,12 +13,13 @@ export const binary = path.resolve(root, process.env.CHATPLANE_BIN || 'build/cha
 
 // Starts a server. opts: config (object written as the config file), env
 // (extra environment), args (extra flags), dir (reuse a directory, keeping
-// its database), listen (default 127.0.0.1:0).
+// its database), db (a database URL instead of the directory's SQLite
+// file), listen (default 127.0.0.1:0).
 // Resolves to {url, port, dir, lines, proc, stop(signal), exited}.
 export async function startServer(opts = {}) {
   const dir = opts.dir || mkdtempSync(path.join(tmpdir(), 'chatplane-http-'));
   const args = ['serve', '--listen', opts.listen || '127.0.0.1:0', '--db',
-    `sqlite:${path.join(dir, 'chat.db')}`, ...(opts.args || [])];
+    opts.db || `sqlite:${path.join(dir, 'chat.db')}`, ...(opts.args || [])];
   if (opts.config) {
     const file = path.join(dir, 'config.json');
     writeFileSync(file, JSON.stringify(opts.config));
