@@ -72,6 +72,29 @@ static void test_file_keys(void **state)
     config_cleanup(&c);
 }
 
+/* cluster.orphan_timeout_seconds: 30 unless the file says otherwise, and
+ * only whole seconds from 1 to a day. */
+static void test_orphan_timeout(void **state)
+{
+    (void)state;
+    config c;
+    config_init(&c);
+    assert_int_equal(c.orphan_timeout_s, 30);
+    char err[256] = "";
+    const char *ok = "{\"cluster\":{\"orphan_timeout_seconds\":3}}";
+    assert_int_equal(config_apply_json_text(&c, ok, strlen(ok), "f.json", err, sizeof err), 0);
+    assert_int_equal(c.orphan_timeout_s, 3);
+    const char *zero = "{\"cluster\":{\"orphan_timeout_seconds\":0}}";
+    assert_int_equal(config_apply_json_text(&c, zero, strlen(zero), "f.json", err, sizeof err), -1);
+    assert_string_equal(err, "f.json: config key 'cluster.orphan_timeout_seconds' must be a "
+                             "whole number from 1 to 86400");
+    const char *typo = "{\"cluster\":{\"orphan_timeout\":5}}";
+    assert_int_equal(config_apply_json_text(&c, typo, strlen(typo), "f.json", err, sizeof err), -1);
+    assert_string_equal(err, "f.json: unknown config key 'cluster.orphan_timeout'");
+    assert_int_equal(c.orphan_timeout_s, 3);
+    config_cleanup(&c);
+}
+
 static void test_file_errors_name_the_problem(void **state)
 {
     (void)state;
@@ -210,6 +233,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_file_keys),
+        cmocka_unit_test(test_orphan_timeout),
         cmocka_unit_test(test_file_errors_name_the_problem),
         cmocka_unit_test(test_env_and_fallback),
         cmocka_unit_test(test_flags),
