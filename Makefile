@@ -167,7 +167,7 @@ bench-store: $(O)/bench/bench_store
 	@PG_TEST_DURABLE=1 scripts/pg-test-cluster run $(O)/bench/bench_store
 
 # `make bench`: chatplane against a direct call to a mock model, side by
-# side, under load (bench/run-bench, docs/benchmarks.md); about 5 minutes,
+# side, under load (bench/run-bench, docs/benchmarks.md); about 1.5 minutes,
 # the PostgreSQL rows on a throwaway cluster. `make bench-engine`: the
 # relay cost per token and the added time to first token alone.
 # `bench-smoke`, part of make test: everything small, about 10 seconds.

@@ -656,8 +656,19 @@ static json_t *lg_phase_json(const lg_phase *ph)
     return o;
 }
 
+/* The 1-minute load average: the conditions a scenario ran in. */
+static double lg_loadavg(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f && fscanf(f, "%lf", &l) != 1) l = -1;
+    if (f) fclose(f);
+    return l;
+}
+
 static void lg_write_json(lg *g, json_t *o)
 {
+    json_object_set_new(o, "load_average", json_real(lg_loadavg()));
     if (g->json_path) {
         FILE *f = fopen(g->json_path, "a");
         if (!f) lg_die(g->json_path, strerror(errno));

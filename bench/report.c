@@ -117,6 +117,7 @@ static void row(const json_t *s)
                name, ok ? "ok" : "FAIL", at(s, "events"), at(s, "events_per_s_median"),
                at(s, "events_per_s_best"), at(s, "server_cpu_us_per_event"));
     }
+    printf("    %-30s %12.2f\n", "load average (1 min) at end", at(s, "load_average"));
 }
 
 /* Prints each target of the scenario and returns a JSON list of them. */
