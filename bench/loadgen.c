@@ -581,8 +581,8 @@ static void lg_measure(lg *g, lg_phase *ph, void (*start)(lg *g))
         ph->failed++;
         if (!ph->first_fail) ph->first_fail = "the phase did not end before --timeout-s";
     }
-    qsort(ph->ttft.v, ph->ttft.n, sizeof *ph->ttft.v, lg_cmp);
-    qsort(ph->gaps.v, ph->gaps.n, sizeof *ph->gaps.v, lg_cmp);
+    if (ph->ttft.n) qsort(ph->ttft.v, ph->ttft.n, sizeof *ph->ttft.v, lg_cmp);
+    if (ph->gaps.n) qsort(ph->gaps.v, ph->gaps.n, sizeof *ph->gaps.v, lg_cmp);
 }
 
 static void lg_begin_runs(lg *g)
@@ -626,6 +626,12 @@ static json_t *lg_pcts_json(const lg_vec *v)
     json_object_set_new(o, "p999", json_real(lg_pct(v, 0.999)));
     json_object_set_new(o, "max", json_real(lg_pct(v, 1.0)));
     return o;
+}
+
+static void lg_phase_free(lg_phase *ph)
+{
+    free(ph->ttft.v);
+    free(ph->gaps.v);
 }
 
 static double lg_seconds(const lg_phase *ph)
@@ -787,6 +793,8 @@ static int lg_runs(lg *g)
               (g->no_direct || direct.streams == (size_t)g->runs);
     json_object_set_new(o, "ok", json_boolean(ok));
     lg_write_json(g, o);
+    lg_phase_free(&direct);
+    lg_phase_free(&through);
     return ok ? 0 : 1;
 }
 
@@ -919,6 +927,8 @@ static int lg_idle(lg *g)
               saw_end == (size_t)g->subscribers;
     json_object_set_new(o, "ok", json_boolean(ok));
     lg_write_json(g, o);
+    lg_phase_free(&open);
+    lg_phase_free(&fan);
     return ok ? 0 : 1;
 }
 
@@ -981,7 +991,7 @@ static int lg_replay(lg *g)
         /* Rates kept as events per second, in the vector's integer units. */
         lg_vec_push(&rates, (int64_t)((double)g->replay_events / ((double)(t1 - t0) / 1e9)));
     }
-    qsort(rates.v, rates.n, sizeof *rates.v, lg_cmp);
+    if (rates.n) qsort(rates.v, rates.n, sizeof *rates.v, lg_cmp);
     int64_t median = rates.n ? rates.v[(rates.n - 1) / 2] : 0;
     int64_t best = rates.n ? rates.v[rates.n - 1] : 0;
     double cpu_ev = cpu_total * 1e6 / ((double)g->replay_events * (double)rates.n);
