@@ -127,10 +127,11 @@ test: deps-test
 	$(MAKE) engine-tests-asan
 	$(MAKE) scenarios
 	$(MAKE) integration
-	$(MAKE) browser
 	$(MAKE) integration-asan
 	$(MAKE) fuzz-smoke
+	$(MAKE) browser
 	$(MAKE) cli-tests
+	$(MAKE) multi-tests
 	$(MAKE) bench-smoke
 	@scripts/summary
 
@@ -203,6 +204,13 @@ scenarios: all
 integration: all
 	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests integration tests/integration/
 
+# The same suite against a sanitizer build of the server, leak checks on: a
+# server that leaks exits non-zero and fails the shutdown tests.
+integration-asan:
+	$(MAKE) O=build/asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" build/asan/chatplane
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  CHATPLANE_BIN=build/asan/chatplane scripts/run-node-tests integration-asan tests/integration/
+
 # The page in a real browser: playwright-core driving Debian's chromium
 # against the real server and the mock model server. `make screenshots`
 # refreshes the pictures in docs/.
@@ -213,12 +221,13 @@ browser: all
 screenshots: all
 	@CHATPLANE_BIN=$(BIN) node tests/browser/screenshots.mjs docs
 
-# The same suite against a sanitizer build of the server, leak checks on: a
-# server that leaks exits non-zero and fails the shutdown tests.
-integration-asan:
-	$(MAKE) O=build/asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" build/asan/chatplane
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  CHATPLANE_BIN=build/asan/chatplane scripts/run-node-tests integration-asan tests/integration/
+# Several `chatplane serve` processes on one throwaway PostgreSQL cluster
+# (tests/multi/): a run watched from every instance, stops and mode changes
+# sent to an instance that does not own the run, one active run per session,
+# an instance killed mid-run, PostgreSQL restarted under load. About 40 s.
+.PHONY: multi-tests
+multi-tests: all
+	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests multi tests/multi/
 
 # The command line: ask, events and sessions run as a user runs them, plain,
 # as JSON and under a pseudo-terminal (util-linux script), against the mock
