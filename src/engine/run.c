@@ -827,7 +827,15 @@ void run_set_mode(run *r, const mode *m)
     budget_set_limits(&r->budget, &m->limits);
     guard_set_thresholds(r->guard, &m->guard);
     run__arm_timers(r);
-    run__budget_event(r);
+    /* The run row takes the new mode and limits together with the budget
+     * event that announces them, so the API and the event log agree. */
+    budget_tick(&r->budget, clock_mono_ms());
+    budget_new_warnings(&r->budget);
+    store_run row;
+    run__row(r, &row);
+    evt_origin o = run__origin(r);
+    record_run(r->env.rec, &row, evt_budget(&o, &r->budget), NULL, NULL);
+    run__row_release(&row);
 }
 
 /* ---- life cycle ---- */

@@ -711,7 +711,8 @@ int store_run_update(store *s, const store_run *row)
     run_json j;
     run_json_init(&j, row);
     store_num en;
-    const char *p[] = {row->status,
+    const char *p[] = {row->mode,
+                       row->status,
                        row->stop_reason,
                        row->stop_detail,
                        row->recovery_suggestion,
@@ -722,11 +723,11 @@ int store_run_update(store *s, const store_run *row)
                        num_time_opt(&en, row->ended_ms),
                        row->id};
     int rc = store__exec(s,
-                         "UPDATE runs SET status = ?, stop_reason = ?, stop_detail = ?, "
-                         "recovery_suggestion = ?, actions = ?, wrapped_up = ?, limits = ?, "
-                         "usage = ?, ended_at = chatplane_ts(?) WHERE id = ? AND status = "
-                         "'running'",
-                         10, p);
+                         "UPDATE runs SET mode = ?, status = ?, stop_reason = ?, "
+                         "stop_detail = ?, recovery_suggestion = ?, actions = ?, wrapped_up = ?, "
+                         "limits = ?, usage = ?, ended_at = chatplane_ts(?) WHERE id = ? AND "
+                         "status = 'running'",
+                         11, p);
     run_json_cleanup(&j);
     if (rc != 0) return rc < 0 ? rc : 0;
     /* Nothing changed: the run is missing, or it stopped already, which on

@@ -102,7 +102,7 @@ typedef struct store_run {
 void store_run_cleanup(store_run *r);
 
 int store_run_insert(store *s, const store_run *row);
-/* Writes status, stop fields, actions, wrapped_up, limits, usage, ended_ms,
+/* Writes mode, status, stop fields, actions, wrapped_up, limits, usage, ended_ms,
  * only while the stored run is still running: a run that stopped already
  * (another instance may have stopped it as interrupted) is STORE_CONFLICT,
  * so a run is never stopped twice. */

@@ -26,6 +26,30 @@ describe('runs', () => {
     srv.cleanup();
   });
 
+  test('a mode change mid-run: the stored run shows the new mode and limits at once', async () => {
+    const s = await newSession(srv.url);
+    const r = await api(srv.url, 'POST', `/api/sessions/${s.id}/runs`, { message: 'demo long' });
+    assert.equal(r.status, 202, r.text);
+    assert.equal(r.body.limits.steps, 10);
+    const p = await api(srv.url, 'PATCH', `/api/sessions/${s.id}`, { mode: 'deep' });
+    assert.equal(p.status, 200, p.text);
+    const run = await until(async () => {
+      const g = await api(srv.url, 'GET', `/api/runs/${r.body.id}`);
+      return g.body.limits.steps === 40 ? g.body : null;
+    }, 3000);
+    assert.equal(run.status, 'running');
+    assert.equal(run.mode, 'deep');
+    assert.equal(run.limits.tool_calls, 80);
+    const stop = await api(srv.url, 'POST', `/api/sessions/${s.id}/stop`);
+    assert.equal(stop.status, 202, stop.text);
+    const done = await waitIdle(srv.url, s.id);
+    assert.equal(done.last_run.mode, 'deep');
+    assert.equal(done.last_run.stop_reason, 'user_stopped');
+    const ev = await api(srv.url, 'GET', `/api/sessions/${s.id}/events`, undefined, { Accept: 'application/json' });
+    const budgets = ev.body.events.filter((e) => e.type === 'budget');
+    assert.ok(budgets.some((b) => b.limits.steps === 40), 'a budget event announces the new limits');
+  });
+
   test('a run: 202 with the run, then its messages, tools, runs and events', async () => {
     const s = await newSession(srv.url);
     const r = await api(srv.url, 'POST', `/api/sessions/${s.id}/runs`, { message: 'what is 6*7?' });
