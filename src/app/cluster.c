@@ -11,7 +11,9 @@
 #include "app/cluster.h"
 
 #include <event2/event.h>
+#include <jansson.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -113,10 +115,42 @@ static void cluster__on_events(void *ud, const char *session_id, int64_t seq)
     if (c->d.on_events) c->d.on_events(c->d.ud, session_id, seq);
 }
 
+/* Session deletions are the cluster's own messages; everything else is
+ * about runs and goes to the engine. */
 static void cluster__on_control(void *ud, const char *payload)
 {
     cluster *c = ud;
-    engine_control(c->d.engine, payload);
+    json_t *o = json_loads(payload, 0, NULL);
+    const char *action = json_string_value(json_object_get(o, "action"));
+    if (action && strcmp(action, "session_deleted") == 0) {
+        const char *from = json_string_value(json_object_get(o, "from"));
+        const char *sid = json_string_value(json_object_get(o, "session_id"));
+        if (from && sid && strcmp(from, c->d.instance_id) != 0 && c->d.on_session_deleted)
+            c->d.on_session_deleted(c->d.ud, sid);
+    } else {
+        engine_control(c->d.engine, payload);
+    }
+    json_decref(o);
+}
+
+static void cluster__notify_work(store *s, void *arg)
+{
+    if (store_notify(s, STORE_CONTROL_CHANNEL, arg) < 0)
+        LOG(LOG_WARN, "cannot tell the other instances of a deleted session", "error=\"%s\"",
+            store_errmsg(s));
+}
+
+void cluster_session_deleted(cluster *c, const char *session_id)
+{
+    if (!c) return;
+    json_t *o = json_object();
+    json_object_set_new(o, "instance", json_string("*"));
+    json_object_set_new(o, "from", json_string(c->d.instance_id));
+    json_object_set_new(o, "action", json_string("session_deleted"));
+    json_object_set_new(o, "session_id", json_string(session_id));
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    dbpool_submit(c->pool, cluster__notify_work, free, text);
 }
 
 static void cluster__on_up(void *ud)

@@ -4,7 +4,8 @@
  *
  * - It listens (pgnotify): a session's new events go to the on_events hook
  *   (the hub reads them from the store), control messages for runs go to
- *   the engine (engine_control), and every time listening starts again the
+ *   the engine (engine_control), a session deleted elsewhere goes to the
+ *   on_session_deleted hook, and every time listening starts again the
  *   on_up hook runs (notifications sent meanwhile were missed).
  * - It heart-beats this instance's runs (engine_heartbeat) every
  *   cluster_interval_ms.
@@ -36,11 +37,13 @@ typedef struct cluster_deps {
     struct event_base *base;
     const char *url;
     engine *engine;
+    const char *instance_id;
     int64_t orphan_timeout_ms;
     bool sweep;
     /* Hooks (may be NULL), on the loop thread. */
     void (*on_events)(void *ud, const char *session_id, int64_t seq);
     void (*on_up)(void *ud);
+    void (*on_session_deleted)(void *ud, const char *session_id); /* by another instance */
     void *ud;
 } cluster_deps;
 
@@ -57,5 +60,8 @@ int cluster_start(const cluster_deps *d, cluster **out, char *err, size_t errlen
 void cluster_stop(cluster *c);
 /* False while the notification connection is down. */
 bool cluster_healthy(const cluster *c);
+/* Tells the other instances that this one deleted a session, so that they
+ * end its streams (their on_session_deleted hook). */
+void cluster_session_deleted(cluster *c, const char *session_id);
 
 #endif

@@ -138,10 +138,12 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
         cluster_deps cd = {.base = base,
                            .url = cfg->db,
                            .engine = rt->engine,
+                           .instance_id = rt->instance_id,
                            .orphan_timeout_ms = orphan_ms,
                            .sweep = opt->recover,
                            .on_events = opt->on_events,
                            .on_up = opt->on_listening,
+                           .on_session_deleted = opt->on_session_deleted,
                            .ud = opt->publish_ud};
         if (cluster_start(&cd, &rt->cluster, err, errlen) != 0) goto fail;
     }
@@ -183,4 +185,9 @@ void runtime_stop(runtime *rt)
 bool runtime_healthy(const runtime *rt)
 {
     return cluster_healthy(rt->cluster);
+}
+
+void runtime_session_deleted(runtime *rt, const char *session_id)
+{
+    cluster_session_deleted(rt->cluster, session_id);
 }

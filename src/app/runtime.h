@@ -48,6 +48,8 @@ typedef struct runtime_options {
      * so notifications may have been missed. */
     void (*on_events)(void *ud, const char *session_id, int64_t seq);
     void (*on_listening)(void *ud);
+    /* PostgreSQL (may be NULL): another instance deleted a session. */
+    void (*on_session_deleted)(void *ud, const char *session_id);
 } runtime_options;
 
 /* Starts the runtime. On failure returns -1 with err naming the problem
@@ -60,5 +62,7 @@ void runtime_stop(runtime *rt);
 /* False while an instance on PostgreSQL does not listen to the others
  * (its notification connection is down). */
 bool runtime_healthy(const runtime *rt);
+/* This instance deleted a session: on PostgreSQL the others are told. */
+void runtime_session_deleted(runtime *rt, const char *session_id);
 
 #endif

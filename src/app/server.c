@@ -113,6 +113,12 @@ static void server__listening(void *ud)
     if (s->hub) hub_catch_up(s->hub);
 }
 
+static void server__session_deleted(void *ud, const char *session_id)
+{
+    server *s = ud;
+    if (s->hub) hub_session_deleted(s->hub, session_id);
+}
+
 static void server__commit_observed(void *ud, double seconds)
 {
     (void)ud;
@@ -211,7 +217,8 @@ int server_run(const config *cfg)
                            .publish = server__publish,
                            .publish_ud = &s,
                            .on_events = server__events_notified,
-                           .on_listening = server__listening};
+                           .on_listening = server__listening,
+                           .on_session_deleted = server__session_deleted};
     if (runtime_start(&s.rt, cfg, s.base, &opt, err, sizeof err) != 0) {
         LOG(LOG_ERROR, "cannot start", "error=\"%s\"", err);
         goto out;

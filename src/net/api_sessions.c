@@ -239,6 +239,7 @@ static void api__delete_done(void *arg, evt *ev, int status)
         http_reply_error(w->r, 404, "not_found", "no session %s", w->row.id);
     } else {
         hub_session_deleted(w->a->hub, w->row.id);
+        runtime_session_deleted(w->a->rt, w->row.id);
         http_reply_no_content(w->r);
     }
     api__write_free(w);

@@ -147,7 +147,7 @@ describe('several instances on one PostgreSQL', () => {
 
   test('a session deleted on B while A runs it: the run stops first, then it is gone everywhere', async () => {
     const ses = await newSession(a.url);
-    const onA = watch(a, ses.id);
+    const onA = watch(a, ses.id), onC = watch(c, ses.id);
     const r = await api(a.url, 'POST', `/api/sessions/${ses.id}/runs`, { message: 'hello' });
     assert.equal(r.status, 202, r.text);
     await onA.until((evs) => evs.some((e) => e.event === 'token'));
@@ -157,6 +157,10 @@ describe('several instances on one PostgreSQL', () => {
     assert.equal(ev.data.reason, 'user_stopped');
     for (const inst of [a, b, c])
       assert.equal((await api(inst.url, 'GET', `/api/sessions/${ses.id}`)).status, 404);
+    // The streams on the other instances end; reopened, they find no session.
+    for (const s of [onA, onC]) await s.until(() => s.statuses.includes(404), 2000);
+    assert.deepEqual(onA.statuses.slice(0, 2), [200, 404]);
+    assert.deepEqual(onC.statuses.slice(0, 2), [200, 404]);
     assert.ok(!a.lines.some((l) => l.includes('could not be written')), 'A wrote the end of its run');
   });
 

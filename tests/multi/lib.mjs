@@ -65,11 +65,12 @@ export async function waitHealthy(base, timeoutMs = 20000) {
 }
 
 // Follows a session's event stream on one instance. Every frame is kept in
-// `events` ({id, event, data}) in the order received; a stream that ends or
-// breaks is opened again after 100 ms with Last-Event-ID, as EventSource
-// does. close() stops following.
+// `events` ({id, event, data}) in the order received, and the status of
+// every response in `statuses`; a stream that ends or breaks is opened
+// again after 100 ms with Last-Event-ID, as EventSource does. close() stops
+// following.
 export function follow(port, sessionId) {
-  const sub = { events: [], connects: 0, closed: false, req: null };
+  const sub = { events: [], statuses: [], connects: 0, closed: false, req: null };
   let buffer = '';
   const parseBlock = (block) => {
     const ev = {};
@@ -93,6 +94,7 @@ export function follow(port, sessionId) {
     if (last !== null) headers['Last-Event-ID'] = String(last);
     const req = http.request({ host: '127.0.0.1', port, path: `/api/sessions/${sessionId}/events`,
       headers, agent: false }, (res) => {
+      sub.statuses.push(res.statusCode);
       res.setEncoding('utf8');
       res.on('data', (c) => {
         buffer += c;
