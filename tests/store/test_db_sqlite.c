@@ -1,0 +1,191 @@
+/*
+ * The SQLite driver's in-process write lock (store/db_sqlite.c): a write
+ * transaction that waits for another thread's gets the database as soon as
+ * that one ends, instead of after SQLite's busy backoff, and the lock is
+ * released however a transaction ends. Each test uses a fresh file in a
+ * temporary directory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/db.h"
+
+/* Long enough that SQLite's own backoff (sleeps of 1, 2, 5, 10, 15, 20,
+ * 25, 25, 25, 50 ms) would take the lock 48 ms after it was released. */
+#define HOLD_MS     130
+#define LATE_MAX_MS 30
+
+typedef struct fx {
+    char dir[64];
+    char url[128];
+} fx;
+
+typedef struct holder {
+    const char *url;
+    int hold_ms;
+    bool commit; /* false: close the connection inside the transaction */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool begun;
+    int64_t ending_ns; /* when it began to end the transaction */
+    int rc_begin, rc_end;
+} holder;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static db *open_db(const char *url)
+{
+    char err[256];
+    db *d = NULL;
+    assert_int_equal(db_open(url, &d, err, sizeof err), 0);
+    return d;
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/chatplane-dbsq.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->url, sizeof f->url, "sqlite:%s/t.db", f->dir);
+    db *d = open_db(f->url);
+    assert_int_equal(db_exec_script(d, "CREATE TABLE t (v INTEGER)"), 0);
+    db_close(d);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* Begins a write transaction, says so, holds it, then commits or closes
+ * the connection inside it. */
+static void *hold(void *arg)
+{
+    holder *h = arg;
+    db *d = open_db(h->url);
+    h->rc_begin = db_begin(d);
+    db_exec(d, "INSERT INTO t VALUES (1)", 0, NULL, NULL);
+    pthread_mutex_lock(&h->mu);
+    h->begun = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    usleep((useconds_t)h->hold_ms * 1000);
+    h->ending_ns = now_ns();
+    h->rc_end = h->commit ? db_commit(d) : 0;
+    db_close(d);
+    return NULL;
+}
+
+/* Runs hold() on a thread and returns once its transaction has begun. */
+static void start_holder(holder *h, pthread_t *th)
+{
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    assert_int_equal(pthread_create(th, NULL, hold, h), 0);
+    pthread_mutex_lock(&h->mu);
+    while (!h->begun) pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void finish_holder(holder *h, pthread_t th)
+{
+    pthread_join(th, NULL);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
+    assert_int_equal(h->rc_begin, 0);
+    assert_int_equal(h->rc_end, 0);
+}
+
+/* A second writer waits for the first and gets the database within
+ * LATE_MAX_MS of its commit, where SQLite's backoff would take 48 ms. */
+static void test_waiter_goes_next_at_commit(void **state)
+{
+    fx *f = *state;
+    holder h = {.url = f->url, .hold_ms = HOLD_MS, .commit = true};
+    pthread_t th;
+    start_holder(&h, &th);
+    db *d = open_db(f->url);
+    int64_t t0 = now_ns();
+    assert_int_equal(db_begin(d), 0);
+    int64_t got = now_ns();
+    assert_int_equal(db_exec(d, "INSERT INTO t VALUES (2)", 0, NULL, NULL), 1);
+    assert_int_equal(db_commit(d), 0);
+    finish_holder(&h, th);
+    assert_true(got >= h.ending_ns);
+    assert_true(got - t0 >= (int64_t)(HOLD_MS - 20) * 1000000);
+    assert_true(got - h.ending_ns < (int64_t)LATE_MAX_MS * 1000000);
+    db_result *r = NULL;
+    assert_int_equal(db_exec(d, "SELECT count(*) FROM t", 0, NULL, &r), 0);
+    assert_string_equal(db_result_get(r, 0, 0), "2");
+    db_result_free(r);
+    db_close(d);
+}
+
+/* A connection closed inside its transaction releases the lock: the next
+ * writer does not wait out the 5 s busy timeout. */
+static void test_close_inside_transaction_releases(void **state)
+{
+    fx *f = *state;
+    holder h = {.url = f->url, .hold_ms = 20, .commit = false};
+    pthread_t th;
+    start_holder(&h, &th);
+    db *d = open_db(f->url);
+    int64_t t0 = now_ns();
+    assert_int_equal(db_begin(d), 0);
+    assert_true(now_ns() - t0 < 1000000000);
+    assert_int_equal(db_rollback(d), 0);
+    finish_holder(&h, th);
+    db_close(d);
+}
+
+/* ROLLBACK releases the lock, and a transaction after it begins at once. */
+static void test_rollback_releases(void **state)
+{
+    fx *f = *state;
+    db *a = open_db(f->url);
+    assert_int_equal(db_begin(a), 0);
+    assert_int_equal(db_rollback(a), 0);
+    holder h = {.url = f->url, .hold_ms = 0, .commit = true};
+    pthread_t th;
+    int64_t t0 = now_ns();
+    start_holder(&h, &th);
+    finish_holder(&h, th);
+    assert_true(now_ns() - t0 < 1000000000);
+    assert_int_equal(db_begin(a), 0);
+    assert_int_equal(db_commit(a), 0);
+    db_close(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_waiter_goes_next_at_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_inside_transaction_releases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_releases, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
