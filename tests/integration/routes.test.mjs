@@ -38,7 +38,8 @@ describe('routes', () => {
   test('GET /api/info names the demo brain, the built-in tools and no auth', async () => {
     const r = await api(srv.url, 'GET', '/api/info');
     assert.equal(r.status, 200);
-    assert.deepEqual(Object.keys(r.body), ['version', 'llm', 'tools', 'auth']);
+    assert.deepEqual(Object.keys(r.body), ['version', 'llm', 'tools', 'servers', 'auth']);
+    assert.deepEqual(r.body.servers, [], 'no MCP server is configured');
     assert.match(r.body.version, /^\d+\.\d+\.\d+/);
     assert.deepEqual(r.body.llm, { provider: 'demo', model: 'demo' });
     assert.deepEqual(r.body.tools.map((t) => [t.name, t.server]), [['calc', 'builtin'], ['clock', 'builtin']]);
