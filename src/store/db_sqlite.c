@@ -14,6 +14,9 @@
  * commits batch after batch waited tens of milliseconds or more. Other
  * processes still meet SQLite's lock and its busy timeout.
  *
+ * Checkpoints run on a thread of their own, not inside the commit that
+ * makes the WAL long (store/db_sqlite_ckpt.c).
+ *
  * Two SQL functions make the store's SQL the same for both dialects:
  * chatplane_ts(ms) turns Unix milliseconds into a stored time and
  * chatplane_ms(t) turns a stored time back. SQLite stores times as integer
@@ -35,6 +38,7 @@
 #include "core/canon.h"
 #include "lib/xmalloc.h"
 #include "store/db_driver.h"
+#include "store/db_sqlite_ckpt.h"
 
 #define SQ_STMT_MAX        64
 #define SQ_BUSY_TIMEOUT_MS 5000
@@ -53,7 +57,8 @@ typedef struct sq_db {
     sq_stmt cache[SQ_STMT_MAX];
     size_t ncache;
     uint64_t tick;
-    bool wl_held; /* this connection's transaction holds the process's write lock */
+    bool wl_held;         /* this connection's transaction holds the process's write lock */
+    db_sqlite_ckpt *ckpt; /* its file's checkpointer; NULL in memory or off WAL */
 } sq_db;
 
 /*
@@ -318,6 +323,7 @@ static void sq_close(db *d)
     sq_db *q = (sq_db *)d;
     for (size_t i = 0; i < q->ncache; i++) sq_stmt_drop(&q->cache[i]);
     sqlite3_close_v2(q->conn);
+    db__sqlite_ckpt_detach(q->ckpt);
     if (q->wl_held) sq_wl_release();
     free(q->url_shown);
     free(q);
@@ -366,6 +372,7 @@ static int sq_configure(sq_db *q)
     int rc = sq_exec(&q->base, "PRAGMA journal_mode=WAL", 0, NULL, &r);
     db_result_free(r);
     if (rc < 0 && rc != DB_ERR_FULL) return rc;
+    if (rc == 0) q->ckpt = db__sqlite_ckpt_attach(q->conn);
     rc = sq_exec_script(&q->base, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON");
     return rc < 0 ? rc : 0;
 }

@@ -2,8 +2,11 @@
  * The SQLite driver's in-process write lock (store/db_sqlite.c): a write
  * transaction that waits for another thread's gets the database as soon as
  * that one ends, instead of after SQLite's busy backoff, and the lock is
- * released however a transaction ends. Each test uses a fresh file in a
- * temporary directory.
+ * released however a transaction ends; and its checkpoints
+ * (store/db_sqlite_ckpt.c), which a thread of their own runs while the WAL
+ * stays bounded, falling back to the committing connection when that
+ * thread is held back. Each test uses a fresh file in a temporary
+ * directory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,10 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "store/db.h"
+#include "store/db_sqlite_ckpt.h"
 
 /* Long enough that SQLite's own backoff (sleeps of 1, 2, 5, 10, 15, 20,
  * 25, 25, 25, 50 ms) would take the lock 48 ms after it was released. */
@@ -180,12 +185,94 @@ static void test_rollback_releases(void **state)
     db_close(a);
 }
 
+/* The WAL's length in frames of a 4 KiB page, from its file's size. */
+static long wal_frames(const fx *f)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/t.db-wal", f->dir);
+    struct stat st;
+    if (stat(path, &st) != 0) return 0;
+    return st.st_size <= 32 ? 0 : (long)((st.st_size - 32) / (4096 + 24));
+}
+
+/*
+ * Commits n rows of 3,000 random bytes, one per transaction, and returns
+ * the longest WAL seen after a commit. It pauses 50 ms every 100 commits:
+ * a checkpoint that runs while commits go on cannot copy what they add, and
+ * SQLite reuses the WAL from its start only once a checkpoint has copied
+ * all of it.
+ */
+static long write_rows(db *d, const fx *f, int n)
+{
+    long longest = 0;
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(db_begin(d), 0);
+        assert_int_equal(db_exec(d, "INSERT INTO t VALUES (randomblob(3000))", 0, NULL, NULL), 1);
+        assert_int_equal(db_commit(d), 0);
+        long frames = wal_frames(f);
+        if (frames > longest) longest = frames;
+        if (i % 100 == 99) usleep(50000);
+    }
+    return longest;
+}
+
+/*
+ * With the checkpointer woken at 100 pages and no fallback before 100,000,
+ * 3,000 commits that write over 3,000 pages leave a WAL far shorter than
+ * that: the checkpointer ran and the WAL's frames were reused.
+ */
+static void test_checkpointer_bounds_wal(void **state)
+{
+    fx *f = *state;
+    unsigned long bg0, fb0, bg1, fb1;
+    db__sqlite_ckpt_tune(100, 100000, false);
+    db__sqlite_ckpt_counts(&bg0, &fb0);
+    db *d = open_db(f->url);
+    long longest = write_rows(d, f, 3000);
+    db_result *r = NULL;
+    assert_int_equal(db_exec(d, "PRAGMA page_count", 0, NULL, &r), 0);
+    long pages = atol(db_result_get(r, 0, 0));
+    db_result_free(r);
+    db_close(d);
+    db__sqlite_ckpt_counts(&bg1, &fb1);
+    db__sqlite_ckpt_tune(0, 0, false);
+    assert_true(pages > 3000);
+    assert_true(bg1 > bg0);
+    assert_int_equal(fb1, fb0);
+    assert_true(longest > 100);
+    assert_true(longest < pages / 2);
+}
+
+/*
+ * With the checkpointer held back, the committing connection checkpoints
+ * once the WAL reaches 200 pages, and the WAL never grows past that bound
+ * by more than one commit's pages.
+ */
+static void test_fallback_when_checkpointer_held(void **state)
+{
+    fx *f = *state;
+    unsigned long bg0, fb0, bg1, fb1;
+    db__sqlite_ckpt_tune(50, 200, true);
+    db__sqlite_ckpt_counts(&bg0, &fb0);
+    db *d = open_db(f->url);
+    long longest = write_rows(d, f, 1000);
+    db__sqlite_ckpt_counts(&bg1, &fb1);
+    db_close(d);
+    db__sqlite_ckpt_tune(0, 0, false);
+    assert_int_equal(bg1, bg0);
+    assert_true(fb1 > fb0);
+    assert_true(longest >= 200);
+    assert_true(longest <= 210);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_waiter_goes_next_at_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_inside_transaction_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_releases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpointer_bounds_wal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fallback_when_checkpointer_held, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

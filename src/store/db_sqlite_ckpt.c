@@ -1,0 +1,174 @@
+/*
+ * db_sqlite_ckpt: WAL checkpoints off the committing connection.
+ *
+ * SQLite's automatic checkpoint runs inside the commit that takes the WAL
+ * past 1,000 pages: that commit copies the WAL back into the database and
+ * syncs it, 10 to 25 ms on the event log's writer thread, and every stream
+ * waits for it. Here each connection turns automatic checkpoints off and
+ * registers a WAL hook instead. A commit that leaves the WAL at
+ * DB_SQLITE_CKPT_SOFT pages or more wakes the checkpointer of its database
+ * file: one thread per file in the process, started at the first wake-up,
+ * with a connection of its own, running PASSIVE checkpoints, which go on
+ * while the writer commits. So that the WAL stays bounded when that thread
+ * falls behind (or cannot open the file), a commit that leaves it at
+ * DB_SQLITE_CKPT_HARD pages or more runs a PASSIVE checkpoint itself, as
+ * SQLite would have.
+ *
+ * The registry of checkpointers, their flags and the tuning for tests are
+ * guarded by one mutex; commits take it only past the soft length.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/xmalloc.h"
+#include "store/db_sqlite_ckpt.h"
+
+struct db_sqlite_ckpt {
+    struct db_sqlite_ckpt *next;
+    char *path; /* the database file's full name; owned */
+    unsigned refs;
+    pthread_cond_t cv;
+    pthread_t thread;
+    bool started, pending, stop;
+};
+
+static struct {
+    pthread_mutex_t mu;
+    db_sqlite_ckpt *list;
+    unsigned soft, hard;
+    bool paused;
+} ck = {PTHREAD_MUTEX_INITIALIZER, NULL, DB_SQLITE_CKPT_SOFT, DB_SQLITE_CKPT_HARD, false};
+
+static atomic_ulong ck_background, ck_fallback;
+
+/*
+ * Opens the checkpointer's connection. A new connection has not read the
+ * file yet and would take a checkpoint for a no-op, so it reads the
+ * schema version once, which opens the WAL.
+ */
+static int ck_open(const char *path, sqlite3 **conn)
+{
+    int rc = sqlite3_open_v2(path, conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(*conn, "PRAGMA schema_version", NULL, NULL, NULL);
+    return rc;
+}
+
+/*
+ * The checkpointer's thread: waits for a wake-up, checkpoints, and closes
+ * its connection when told to stop. Its connection is opened at the first
+ * checkpoint; if that fails it tries again at the next wake-up, and the
+ * writers' fallback bounds the WAL meanwhile.
+ */
+static void *ck_main(void *arg)
+{
+    db_sqlite_ckpt *c = arg;
+    sqlite3 *conn = NULL;
+    pthread_mutex_lock(&ck.mu);
+    for (;;) {
+        while (!c->stop && (!c->pending || ck.paused)) pthread_cond_wait(&c->cv, &ck.mu);
+        if (c->stop) break;
+        c->pending = false;
+        pthread_mutex_unlock(&ck.mu);
+        if (!conn && ck_open(c->path, &conn) != SQLITE_OK) {
+            sqlite3_close_v2(conn);
+            conn = NULL;
+        }
+        if (conn && sqlite3_wal_checkpoint_v2(conn, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
+                        SQLITE_OK)
+            atomic_fetch_add(&ck_background, 1);
+        pthread_mutex_lock(&ck.mu);
+    }
+    pthread_mutex_unlock(&ck.mu);
+    sqlite3_close_v2(conn);
+    return NULL;
+}
+
+/*
+ * The WAL hook, called after every commit with the WAL's length in pages.
+ * Past the hard length the committing connection checkpoints itself;
+ * past the soft one it wakes the checkpointer, starting it the first time.
+ */
+static int ck_hook(void *arg, sqlite3 *conn, const char *schema, int pages)
+{
+    db_sqlite_ckpt *c = arg;
+    pthread_mutex_lock(&ck.mu);
+    unsigned soft = ck.soft, hard = ck.hard;
+    if ((unsigned)pages >= soft) {
+        if (!c->started) c->started = pthread_create(&c->thread, NULL, ck_main, c) == 0;
+        c->pending = true;
+        pthread_cond_signal(&c->cv);
+    }
+    pthread_mutex_unlock(&ck.mu);
+    if ((unsigned)pages >= hard &&
+        sqlite3_wal_checkpoint_v2(conn, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
+        atomic_fetch_add(&ck_fallback, 1);
+    return SQLITE_OK;
+}
+
+db_sqlite_ckpt *db__sqlite_ckpt_attach(sqlite3 *conn)
+{
+    const char *path = sqlite3_db_filename(conn, "main");
+    if (!path || !*path) return NULL;
+    if (sqlite3_exec(conn, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL) != SQLITE_OK)
+        return NULL;
+    pthread_mutex_lock(&ck.mu);
+    db_sqlite_ckpt *c = ck.list;
+    while (c && strcmp(c->path, path) != 0) c = c->next;
+    if (!c) {
+        c = xcalloc(1, sizeof *c);
+        c->path = xstrdup(path);
+        pthread_cond_init(&c->cv, NULL);
+        c->next = ck.list;
+        ck.list = c;
+    }
+    c->refs++;
+    pthread_mutex_unlock(&ck.mu);
+    sqlite3_wal_hook(conn, ck_hook, c);
+    return c;
+}
+
+/*
+ * Drops one reference. The last one unlinks the checkpointer, so that a
+ * new connection to the same file gets a new one, then stops and joins its
+ * thread outside the registry's mutex, which the thread needs to see the
+ * stop.
+ */
+void db__sqlite_ckpt_detach(db_sqlite_ckpt *c)
+{
+    if (!c) return;
+    pthread_mutex_lock(&ck.mu);
+    if (--c->refs > 0) {
+        pthread_mutex_unlock(&ck.mu);
+        return;
+    }
+    db_sqlite_ckpt **p = &ck.list;
+    while (*p != c) p = &(*p)->next;
+    *p = c->next;
+    c->stop = true;
+    pthread_cond_signal(&c->cv);
+    bool started = c->started;
+    pthread_mutex_unlock(&ck.mu);
+    if (started) pthread_join(c->thread, NULL);
+    pthread_cond_destroy(&c->cv);
+    free(c->path);
+    free(c);
+}
+
+void db__sqlite_ckpt_tune(unsigned soft, unsigned hard, bool paused)
+{
+    pthread_mutex_lock(&ck.mu);
+    ck.soft = soft ? soft : DB_SQLITE_CKPT_SOFT;
+    ck.hard = hard ? hard : DB_SQLITE_CKPT_HARD;
+    ck.paused = paused;
+    for (db_sqlite_ckpt *c = ck.list; c; c = c->next) pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&ck.mu);
+}
+
+void db__sqlite_ckpt_counts(unsigned long *background, unsigned long *fallback)
+{
+    *background = atomic_load(&ck_background);
+    *fallback = atomic_load(&ck_fallback);
+}

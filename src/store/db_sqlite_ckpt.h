@@ -1,0 +1,42 @@
+/*
+ * db_sqlite_ckpt: WAL checkpoints of the SQLite driver, run by a thread of
+ * their own instead of inside the commit that makes the WAL long.
+ */
+#ifndef CHATPLANE_STORE_DB_SQLITE_CKPT_H
+#define CHATPLANE_STORE_DB_SQLITE_CKPT_H
+
+#include <stdbool.h>
+
+#include <sqlite3.h>
+
+/* The WAL length, in pages, at which a commit wakes the checkpointer. */
+#define DB_SQLITE_CKPT_SOFT 1000
+/* The WAL length at which the committing connection checkpoints itself. */
+#define DB_SQLITE_CKPT_HARD 16000
+
+typedef struct db_sqlite_ckpt db_sqlite_ckpt;
+
+/*
+ * Turns off SQLite's automatic checkpoints on conn and hands them to the
+ * checkpointer of conn's database file. Returns the handle to pass to
+ * db__sqlite_ckpt_detach, or NULL for a database without a file
+ * (":memory:"), which needs none.
+ */
+db_sqlite_ckpt *db__sqlite_ckpt_attach(sqlite3 *conn);
+
+/* Called after conn is closed; the last detach of a file stops and joins
+ * its checkpointer. NULL is ignored. */
+void db__sqlite_ckpt_detach(db_sqlite_ckpt *c);
+
+/*
+ * For tests: sets the two lengths (0 keeps the default) and holds every
+ * checkpointer back while paused is true, so that only the committing
+ * connection's own checkpoint can bound the WAL.
+ */
+void db__sqlite_ckpt_tune(unsigned soft, unsigned hard, bool paused);
+
+/* For tests: the checkpoints run so far by checkpointers and by
+ * committing connections past the hard length. */
+void db__sqlite_ckpt_counts(unsigned long *background, unsigned long *fallback);
+
+#endif
