@@ -368,9 +368,20 @@ static int sq_configure(sq_db *q)
     sqlite3_extended_result_codes(q->conn, 1);
     sqlite3_busy_timeout(q->conn, SQ_BUSY_TIMEOUT_MS);
     if (sq_register_functions(q->conn) != SQLITE_OK) return sq_fail(q);
-    db_result *r = NULL;
-    int rc = sq_exec(&q->base, "PRAGMA journal_mode=WAL", 0, NULL, &r);
-    db_result_free(r);
+    /* Switching a new file to WAL takes a lock for which SQLite does not
+     * call the busy handler, so two connections opening the same new file
+     * at once (two processes migrating it) see "database is locked": wait
+     * and try again, for as long as the busy timeout allows. */
+    int rc = DB_ERR_BUSY;
+    for (int waited = 0; rc == DB_ERR_BUSY && waited <= SQ_BUSY_TIMEOUT_MS; waited += 10) {
+        if (waited > 0) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        db_result *r = NULL;
+        rc = sq_exec(&q->base, "PRAGMA journal_mode=WAL", 0, NULL, &r);
+        db_result_free(r);
+    }
     if (rc < 0 && rc != DB_ERR_FULL) return rc;
     if (rc == 0) q->ckpt = db__sqlite_ckpt_attach(q->conn);
     rc = sq_exec_script(&q->base, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON");
