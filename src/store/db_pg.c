@@ -5,7 +5,9 @@
  * and prepares each distinct SQL text once per connection (PQprepare, names
  * s1, s2, …), keeping at most PG_STMT_MAX of them. Parameters and results
  * travel as text, so the server infers each parameter's type from where it
- * is used.
+ * is used. Every `?` outside quotes and comments is a placeholder, so SQL
+ * given to this driver cannot use PostgreSQL's jsonb operators ?, ?| and ?&
+ * (jsonb_exists() and friends do the same).
  *
  * A lost connection is reported as DB_ERR_CONN; the next call tries to
  * reconnect once. The prepared statements died with the old server session,
