@@ -384,7 +384,11 @@ static int sq_configure(sq_db *q)
     }
     if (rc < 0 && rc != DB_ERR_FULL) return rc;
     if (rc == 0) q->ckpt = db__sqlite_ckpt_attach(q->conn);
-    rc = sq_exec_script(&q->base, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON");
+    /* Statement journals (the undo copy a multi-row insert keeps inside a
+     * transaction) stay in memory: on disk they wrote more than the WAL
+     * itself at 100 sessions (docs/benchmarks.md, Storage). */
+    rc = sq_exec_script(
+        &q->base, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY");
     return rc < 0 ? rc : 0;
 }
 
