@@ -33,32 +33,19 @@
 #include "store/pgnotify.h"
 #include "store/store.h"
 
+#include "fixture.h"
+
 typedef struct fx {
     char dir[PATH_MAX]; /* the temporary directory of a SQLite run, else "" */
     char url[PATH_MAX + 16];
     store *s;
 } fx;
 
-static store *open_store(const char *url)
-{
-    store *s = NULL;
-    char err[512] = "";
-    if (store_open(url, &s, err, sizeof err) != 0) fail_msg("store_open(%s): %s", url, err);
-    return s;
-}
-
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    const char *env = getenv("CHATPLANE_TEST_DB_URL");
-    if (env && *env) {
-        snprintf(f->url, sizeof f->url, "%s", env);
-    } else {
-        snprintf(f->dir, sizeof f->dir, "/tmp/chatplane-instances-XXXXXX");
-        if (!mkdtemp(f->dir)) return -1;
-        snprintf(f->url, sizeof f->url, "sqlite:%s/test.db", f->dir);
-    }
-    f->s = open_store(f->url);
+    if (fixture_db_url(f->url, sizeof f->url, f->dir, "chatplane-instances") != 0) return -1;
+    f->s = fixture_open(f->url);
     char err[512] = "";
     if (store_migrate(f->s, NULL, NULL, err, sizeof err) != 0) {
         print_error("store_migrate: %s\n", err);
@@ -72,11 +59,7 @@ static int teardown(void **state)
 {
     fx *f = *state;
     store_close(f->s);
-    if (*f->dir) {
-        char cmd[PATH_MAX + 16];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-        if (system(cmd) != 0) print_error("cannot remove %s\n", f->dir);
-    }
+    fixture_remove_dir(f->dir);
     free(f);
     return 0;
 }
@@ -463,7 +446,7 @@ typedef struct racer {
 static void *recover_racer(void *arg)
 {
     racer *x = arg;
-    store *s = open_store(x->url);
+    store *s = fixture_open(x->url);
     pthread_barrier_wait(x->go);
     x->rc = store_recover_interrupted(s, x->stale_before, 1700000009000);
     store_close(s);
@@ -504,7 +487,7 @@ static void test_concurrent_recovery_stops_a_run_once(void **state)
 static void *append_racer(void *arg)
 {
     racer *x = arg;
-    store *s = open_store(x->url);
+    store *s = fixture_open(x->url);
     pthread_barrier_wait(x->go);
     for (int i = 0; i < 50 && x->rc == 0; i++) x->rc = append_tokens(s, x->sid, x->rid, 3);
     store_close(s);

@@ -35,6 +35,8 @@
 #include "store/eventlog.h"
 #include "store/store.h"
 
+#include "fixture.h"
+
 EMBED_TABLE(migrations_files);
 
 typedef struct fx {
@@ -55,27 +57,11 @@ static void note_applied(void *ud, int version, const char *name)
     snprintf(out + len, 256 - len, "%d:%s ", version, name);
 }
 
-static store *open_store(const char *url)
-{
-    store *s = NULL;
-    char err[512] = "";
-    int rc = store_open(url, &s, err, sizeof err);
-    if (rc != 0) fail_msg("store_open(%s): %s", url, err);
-    return s;
-}
-
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    const char *env = getenv("CHATPLANE_TEST_DB_URL");
-    if (env && *env) {
-        snprintf(f->url, sizeof f->url, "%s", env);
-    } else {
-        snprintf(f->dir, sizeof f->dir, "/tmp/chatplane-store-XXXXXX");
-        if (!mkdtemp(f->dir)) return -1;
-        snprintf(f->url, sizeof f->url, "sqlite:%s/test.db", f->dir);
-    }
-    f->s = open_store(f->url);
+    if (fixture_db_url(f->url, sizeof f->url, f->dir, "chatplane-store") != 0) return -1;
+    f->s = fixture_open(f->url);
     char err[512] = "";
     if (store_migrate(f->s, note_applied, f->applied, err, sizeof err) != 0) {
         print_error("store_migrate: %s\n", err);
@@ -85,19 +71,11 @@ static int setup(void **state)
     return 0;
 }
 
-static void remove_dir(const char *dir)
-{
-    char cmd[PATH_MAX + 32];
-    chmod(dir, 0700);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) print_error("cannot remove %s\n", dir);
-}
-
 static int teardown(void **state)
 {
     fx *f = *state;
     store_close(f->s);
-    if (*f->dir) remove_dir(f->dir);
+    fixture_remove_dir(f->dir);
     free(f);
     return 0;
 }
@@ -333,7 +311,7 @@ static void test_schema_too_new_is_refused(void **state)
     if (on_sqlite(f)) {
         /* Committed for real, then seen by a fresh connection. */
         assert_true(db_exec(store_db(f->s), ins, 0, NULL, NULL) >= 0);
-        store *again = open_store(f->url);
+        store *again = fixture_open(f->url);
         assert_int_equal(store_migrate(again, NULL, NULL, err, sizeof err), STORE_TOO_NEW);
         assert_string_equal(err, want);
         assert_string_equal(store_errmsg(again), want);
@@ -827,7 +805,7 @@ static void test_mode_edits_persist(void **state)
     snprintf(m.description, sizeof m.description, "Edited.");
     assert_int_equal(store_mode_put(f->s, &m, 2000), 0);
 
-    store *again = open_store(f->url);
+    store *again = fixture_open(f->url);
     mode got;
     assert_int_equal(store_mode_get(again, name, &got), 0);
     assert_mode_equal(&got, &m);
@@ -851,7 +829,7 @@ static void test_preset_edit_survives_migrate(void **state)
     m.limits.steps = 5;
     assert_int_equal(store_mode_put(f->s, &m, 3000), 0);
     store_close(f->s);
-    f->s = open_store(f->url);
+    f->s = fixture_open(f->url);
     char err[512];
     assert_int_equal(store_migrate(f->s, NULL, NULL, err, sizeof err), 0);
     mode got;
@@ -1527,7 +1505,7 @@ static void test_readonly_database_fails_writes_keeps_reads(void **state)
         }
     }
     assert_int_equal(result, 0);
-    f->s = open_store(f->url);
+    f->s = fixture_open(f->url);
     free(sid);
 }
 
