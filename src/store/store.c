@@ -36,6 +36,9 @@ EMBED_TABLE(migrations_files);
 /* Rows per multi-row INSERT of events: a power of two, so a batch is cut
  * into at most a handful of distinct statements that the drivers cache. */
 #define STORE_EVENT_CHUNK 256
+/* Sessions per UPDATE that reserves seqs, a power of two for the same
+ * reason: 100 sessions go in as 64 + 32 + 4. */
+#define STORE_SEQ_CHUNK 64
 /* Events fetched per query when replaying without a limit. */
 #define STORE_REPLAY_PAGE          1000
 #define STORE_SESSION_PAGE_DEFAULT 50
@@ -1065,59 +1068,128 @@ static int event_slot_cmp(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/*
- * Raises the session's last_seq by k and returns the new value in *last.
- * On PostgreSQL the same statement announces the new last_seq to the other
- * instances (NOTIFY on STORE_EVENTS_CHANNEL, "session_id:last_seq"); the
- * server delivers a notification only when its transaction commits, so no
- * instance hears of events it cannot read yet. The row lock this UPDATE
- * takes also makes the transactions that append to one session commit in
- * seq order, so a reader never sees a later seq without the earlier ones.
- */
-static int store__reserve_seqs(store *s, const char *session_id, size_t k, int64_t *last)
+/* One session of a batch: its events are slots[first .. first + count). */
+typedef struct seq_group {
+    const char *session_id;
+    size_t first, count;
+    int64_t last; /* last_seq after the reservation */
+    bool found;
+} seq_group;
+
+static int seq_group_cmp(const void *key, const void *elem)
 {
-    store_num nk;
-    const char *p[] = {num_i64(&nk, (int64_t)k), session_id};
+    return strcmp(key, ((const seq_group *)elem)->session_id);
+}
+
+/*
+ * Raises last_seq of the k sessions g[0..k) (sorted by id) by their event
+ * counts with one UPDATE … FROM (VALUES …) … RETURNING and sets each
+ * group's last. A session that is not in the result does not exist.
+ *
+ * On PostgreSQL the same statement announces each new last_seq to the
+ * other instances (NOTIFY on STORE_EVENTS_CHANNEL, "session_id:last_seq");
+ * the server delivers a notification only when its transaction commits, so
+ * no instance hears of events it cannot read yet. The row lock this UPDATE
+ * takes on each session also makes the transactions that append to one
+ * session commit in seq order, so a reader never sees a later seq without
+ * the earlier ones.
+ *
+ * The order in which one statement locks its rows is the order its plan
+ * yields them: the VALUES order (sorted by id) under a nested loop over the
+ * primary key, the table's physical order under a hash join over a scan of
+ * the table, which PostgreSQL 15 chose here for tables of up to a thousand
+ * sessions. So two transactions that both update the same two sessions can
+ * deadlock, and sorting the list alone does not prevent it. They seldom
+ * can: only the event log's writer updates several sessions in one
+ * transaction (one writer per instance, one transaction at a time; a run
+ * start and the recovery of a run touch one session each), and an instance
+ * appends events only to sessions whose runs it owns, with one active run
+ * per session. Two writers share two sessions only while a run is taken
+ * over (a paused instance commits events of runs another one already
+ * interrupted, docs/architecture.md), or through a batch's own operations
+ * (a session renamed, deleted or released), which lock their sessions in
+ * the order they were queued and never followed the ids' order. There
+ * PostgreSQL breaks the deadlock after deadlock_timeout by failing one of
+ * the two transactions (DB_ERR_BUSY), and the event log fails that batch's
+ * operations, which stops their runs. Through the operations this could
+ * happen before; while a run is taken over it is new, since one UPDATE per
+ * session in the ids' order kept two writers' reservations from deadlocking
+ * each other. Locking the rows in order first (SELECT … ORDER BY id FOR
+ * UPDATE) would close it at the cost of a second pass over the rows in
+ * every batch. SQLite has one writer per database and no row locks.
+ */
+static int store__reserve_seqs(store *s, seq_group *g, size_t k)
+{
+    buf sql;
+    buf_init(&sql, 256 + k * 32);
+    buf_append_str(&sql, "UPDATE chat_sessions SET last_seq = last_seq + v.column2 FROM (VALUES ");
+    const char **p = xmalloc(k * 2 * sizeof *p);
+    store_num *nums = xmalloc(k * sizeof *nums);
+    for (size_t i = 0; i < k; i++) {
+        buf_append_str(&sql, i ? ", (?, CAST(? AS BIGINT))" : "(?, CAST(? AS BIGINT))");
+        p[i * 2] = g[i].session_id;
+        p[i * 2 + 1] = num_i64(&nums[i], (int64_t)g[i].count);
+    }
+    buf_append_str(&sql, ") AS v WHERE chat_sessions.id = v.column1 RETURNING chat_sessions.id, "
+                         "chat_sessions.last_seq");
+    if (db_get_kind(s->d) == DB_POSTGRES)
+        buf_append_str(&sql, ", pg_notify('" STORE_EVENTS_CHANNEL
+                             "', chat_sessions.id || ':' || chat_sessions.last_seq)");
     db_result *r = NULL;
-    const char *sql = db_get_kind(s->d) == DB_POSTGRES
-                          ? "UPDATE chat_sessions SET last_seq = last_seq + ? WHERE id = ? "
-                            "RETURNING last_seq, pg_notify('" STORE_EVENTS_CHANNEL
-                            "', id || ':' || last_seq)"
-                          : "UPDATE chat_sessions SET last_seq = last_seq + ? WHERE id = ? "
-                            "RETURNING last_seq";
-    int rc = store__query(s, sql, 2, p, &r);
-    if (rc == 0 && db_result_rows(r) == 0) rc = store__not_found(s, "session", session_id);
-    if (rc == 0) *last = db_result_int(r, 0, 0, 0);
+    int rc = store__query(s, sql.data, (int)(k * 2), p, &r);
+    for (size_t i = 0; rc == 0 && i < db_result_rows(r); i++) {
+        seq_group *x = bsearch(db_result_get(r, i, 0), g, k, sizeof *g, seq_group_cmp);
+        if (x) {
+            x->last = db_result_int(r, i, 1, 0);
+            x->found = true;
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < k; i++)
+        if (!g[i].found) rc = store__not_found(s, "session", g[i].session_id);
     db_result_free(r);
+    free(nums);
+    free(p);
+    buf_cleanup(&sql);
     return rc;
 }
 
 /*
- * Gives every event its seq: one UPDATE … RETURNING per session in the
- * batch reserves a block of seqs, handed out in the caller's order. Any
- * earlier encoding is dropped, since it carried the seq of a batch that
- * was rolled back.
+ * Gives every event its seq: each session in the batch reserves a block of
+ * seqs, handed out in the caller's order. The sessions go in sorted by id,
+ * in chunks of a power of two sessions, largest first, so few distinct
+ * statements are prepared. Any earlier encoding is dropped, since it
+ * carried the seq of a batch that was rolled back.
  */
 static int store__assign_seqs(store *s, evt *const *evs, size_t n)
 {
     event_slot *slots = xmalloc(n * sizeof *slots);
     for (size_t i = 0; i < n; i++) slots[i] = (event_slot){evs[i], i};
     qsort(slots, n, sizeof *slots, event_slot_cmp);
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0;) {
+    seq_group *groups = xmalloc(n * sizeof *groups);
+    size_t ng = 0;
+    for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         while (j < n && strcmp(slots[j].ev->session_id, slots[i].ev->session_id) == 0) j++;
-        int64_t last = 0;
-        rc = store__reserve_seqs(s, slots[i].ev->session_id, j - i, &last);
-        for (size_t k = i; rc == 0 && k < j; k++) {
-            evt *e = evs[slots[k].index];
+        groups[ng++] = (seq_group){slots[i].ev->session_id, i, j - i, 0, false};
+        i = j;
+    }
+    int rc = 0;
+    for (size_t done = 0; rc == 0 && done < ng;) {
+        size_t k = STORE_SEQ_CHUNK;
+        while (k > ng - done) k /= 2;
+        rc = store__reserve_seqs(s, groups + done, k);
+        done += k;
+    }
+    for (size_t g = 0; rc == 0 && g < ng; g++) {
+        for (size_t k = 0; k < groups[g].count; k++) {
+            evt *e = evs[slots[groups[g].first + k].index];
             free(e->json);
             e->json = NULL;
             e->json_len = 0;
-            e->seq = last - (int64_t)(j - k) + 1;
+            e->seq = groups[g].last - (int64_t)(groups[g].count - k) + 1;
         }
-        i = j;
     }
+    free(groups);
     free(slots);
     return rc;
 }

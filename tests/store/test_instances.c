@@ -292,6 +292,55 @@ static void test_events_are_announced_on_commit_only(void **state)
     free(sid);
 }
 
+/* Whether the space-separated list has word. */
+static bool has_word(const char *list, const char *word)
+{
+    size_t len = strlen(word);
+    for (const char *w = strstr(list, word); w; w = strstr(w + 1, word))
+        if ((w == list || w[-1] == ' ') && (w[len] == ' ' || w[len] == '\0')) return true;
+    return false;
+}
+
+/* One batch over 70 sessions (their seqs reserved in chunks of 64, 4 and
+ * 2 sessions): each session is announced once, with its own last seq, at
+ * commit. */
+static void test_every_session_of_a_batch_is_announced(void **state)
+{
+    fx *f = *state;
+    skip_unless_postgres(f);
+    enum { SESSIONS = 70 };
+    PGconn *c = listen_on(f, STORE_EVENTS_CHANNEL);
+    char *sids[SESSIONS];
+    for (int i = 0; i < SESSIONS; i++) sids[i] = make_session(f->s);
+    char *rid = make_run(f->s, sids[0], 1000);
+    evt *evs[SESSIONS * 2];
+    size_t n = 0;
+    for (int i = SESSIONS - 1; i >= 0; i--) {
+        /* Odd sessions get two events, even ones one. */
+        evs[n++] = tok(sids[i], rid, "a");
+        if (i % 2) evs[n++] = tok(sids[i], rid, "b");
+    }
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_event_append(f->s, evs, n), 0);
+    char got[8192];
+    collect(c, "ses_", 200, got, sizeof got);
+    assert_string_equal(got, "");
+    assert_int_equal(store_commit(f->s), 0);
+    collect(c, "ses_", 500, got, sizeof got);
+    size_t words = *got ? 1 : 0;
+    for (const char *p = got; *p; p++) words += *p == ' ';
+    assert_int_equal(words, SESSIONS);
+    for (int i = 0; i < SESSIONS; i++) {
+        char want[128];
+        snprintf(want, sizeof want, "%s:%d", sids[i], i % 2 ? 2 : 1);
+        if (!has_word(got, want)) fail_msg("%s was not announced in: %s", want, got);
+    }
+    for (size_t i = 0; i < n; i++) evt_unref(evs[i]);
+    for (int i = 0; i < SESSIONS; i++) free(sids[i]);
+    PQfinish(c);
+    free(rid);
+}
+
 static void test_control_messages_are_sent(void **state)
 {
     fx *f = *state;
@@ -531,6 +580,7 @@ int main(void)
         T(test_beat_one_run),
         T(test_notify_outside_postgres_does_nothing),
         T(test_events_are_announced_on_commit_only),
+        T(test_every_session_of_a_batch_is_announced),
         T(test_control_messages_are_sent),
         T(test_pgnotify_hears_and_reconnects),
         T(test_pgnotify_without_a_server),

@@ -940,6 +940,60 @@ static void test_event_seq_gapless_across_batches_and_sessions(void **state)
     free(b);
 }
 
+/* A batch over 100 sessions reserves their seqs in three statements (64 +
+ * 32 + 4 sessions); each session's events still get their seqs in the
+ * order the caller gave them, whatever order the sessions come in. */
+static void test_event_seq_across_many_sessions(void **state)
+{
+    fx *f = *state;
+    enum { SESSIONS = 100, ROUNDS = 3 };
+    char *ids[SESSIONS];
+    for (int i = 0; i < SESSIONS; i++) ids[i] = make_session(f->s, "many", 1000);
+    evt *evs[SESSIONS * ROUNDS];
+    char text[32];
+    for (int r = 0; r < ROUNDS; r++)
+        for (int i = 0; i < SESSIONS; i++) {
+            /* Each round visits the sessions in another order. */
+            int sess = r % 2 ? SESSIONS - 1 - i : (i * 37) % SESSIONS;
+            snprintf(text, sizeof text, "%d", r);
+            evs[r * SESSIONS + i] = tok(ids[sess], "r", "m", text);
+        }
+    assert_int_equal(append_all(f->s, evs, SESSIONS * ROUNDS), 0);
+    for (int r = 0; r < ROUNDS; r++)
+        for (int i = 0; i < SESSIONS; i++) assert_int_equal(evs[r * SESSIONS + i]->seq, r + 1);
+    unref_all(evs, SESSIONS * ROUNDS);
+    for (int i = 0; i < SESSIONS; i++) {
+        replay rp = replay_all(f->s, ids[i]);
+        assert_int_equal(rp.n, ROUNDS);
+        for (size_t k = 0; k < rp.n; k++) {
+            assert_int_equal(rp.seqs[k], (int64_t)k + 1);
+            snprintf(text, sizeof text, "\"text\":\"%zu\"", k);
+            assert_non_null(strstr(rp.json[k], text));
+        }
+        replay_free(&rp);
+        store_session got;
+        assert_int_equal(store_session_get(f->s, ids[i], NULL, &got), 0);
+        assert_int_equal(got.last_seq, ROUNDS);
+        store_session_cleanup(&got);
+    }
+
+    /* A missing session that sorts first, inside the chunk of 64, fails
+     * the whole batch with its name; the other sessions keep their seqs. */
+    evt *more[SESSIONS + 1];
+    for (int i = 0; i < SESSIONS; i++) more[i] = tok(ids[i], "r", "m", "x");
+    more[SESSIONS] = tok("ses_00missing", "r", "m", "bad");
+    assert_int_equal(append_all(f->s, more, SESSIONS + 1), STORE_NOT_FOUND);
+    assert_string_equal(store_errmsg(f->s), "session ses_00missing not found");
+    unref_all(more, SESSIONS + 1);
+    for (int i = 0; i < SESSIONS; i++) {
+        store_session got;
+        assert_int_equal(store_session_get(f->s, ids[i], NULL, &got), 0);
+        assert_int_equal(got.last_seq, ROUNDS);
+        store_session_cleanup(&got);
+        free(ids[i]);
+    }
+}
+
 static void test_event_append_to_missing_session_fails_whole_batch(void **state)
 {
     fx *f = *state;
@@ -1532,6 +1586,7 @@ int main(void)
         T(test_preset_edit_survives_migrate),
         T(test_tokens),
         T(test_event_seq_gapless_across_batches_and_sessions),
+        T(test_event_seq_across_many_sessions),
         T(test_event_append_to_missing_session_fails_whole_batch),
         T(test_event_after_with_limit),
         T(test_compaction_keeps_message_events),
