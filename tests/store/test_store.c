@@ -224,7 +224,7 @@ static int64_t count_rows(store *s, const char *sql, const char *param)
 static void test_migrations_apply_once(void **state)
 {
     fx *f = *state;
-    if (on_sqlite(f)) assert_string_equal(f->applied, "1:init ");
+    if (on_sqlite(f)) assert_string_equal(f->applied, "1:init 2:time_functions ");
     char applied[256] = "";
     char err[512] = "";
     assert_int_equal(store_migrate(f->s, note_applied, applied, err, sizeof err), 0);
@@ -235,24 +235,33 @@ static void test_migrations_apply_once(void **state)
                              "schema_migrations ORDER BY version",
                              0, NULL, &r),
                      0);
-    assert_int_equal(db_result_rows(r), 1);
+    assert_int_equal(db_result_rows(r), 2);
     assert_string_equal(db_result_get(r, 0, 0), "1");
     assert_string_equal(db_result_get(r, 0, 1), "init");
     assert_true(db_result_int(r, 0, 2, 0) > 1600000000000);
+    assert_string_equal(db_result_get(r, 1, 0), "2");
+    assert_string_equal(db_result_get(r, 1, 1), "time_functions");
+    assert_true(db_result_int(r, 1, 2, 0) >= db_result_int(r, 0, 2, 0));
     db_result_free(r);
-    assert_int_equal(store_schema_latest(), 1);
+    assert_int_equal(store_schema_latest(), 2);
 }
 
 static void test_embedded_migrations_cover_both_dialects(void **state)
 {
     (void)state;
-    const char *want[] = {"migrations/postgres/0001_init.sql", "migrations/sqlite/0001_init.sql"};
-    assert_int_equal(migrations_files_count, 2);
-    for (size_t i = 0; i < 2; i++) {
+    /* Each version exists for both dialects, even where one has nothing to
+     * change, so that a version names one schema. */
+    const char *want[] = {"migrations/postgres/0001_init.sql",
+                          "migrations/postgres/0002_time_functions.sql",
+                          "migrations/sqlite/0001_init.sql",
+                          "migrations/sqlite/0002_time_functions.sql"};
+    const char *has[] = {"CREATE TABLE stream_events", "LANGUAGE plpgsql",
+                         "CREATE TABLE stream_events", "no change"};
+    assert_int_equal(migrations_files_count, 4);
+    for (size_t i = 0; i < 4; i++) {
         assert_string_equal(migrations_files[i].path, want[i]);
         assert_int_equal(strlen((const char *)migrations_files[i].data), migrations_files[i].len);
-        assert_non_null(
-            strstr((const char *)migrations_files[i].data, "CREATE TABLE stream_events"));
+        assert_non_null(strstr((const char *)migrations_files[i].data, has[i]));
     }
 }
 
@@ -297,14 +306,79 @@ static void test_concurrent_migrations_apply_once(void **state)
     pthread_join(tb, NULL);
     assert_int_equal(a.rc, 0);
     assert_int_equal(b.rc, 0);
-    assert_int_equal(a.applied + b.applied, on_sqlite(f) ? 1 : 0);
+    assert_int_equal(a.applied + b.applied, on_sqlite(f) ? 2 : 0);
+}
+
+/* A database at version 1 is brought to version 2: on PostgreSQL the two
+ * time functions become PL/pgSQL and still convert exactly. */
+static void test_version_1_database_is_upgraded(void **state)
+{
+    fx *f = *state;
+    bool pg = !on_sqlite(f);
+    /* Back to version 1: its row removed and, on PostgreSQL, its SQL
+     * functions put back as 0001_init.sql made them. */
+    assert_true(db_exec(store_db(f->s), "DELETE FROM schema_migrations WHERE version = 2", 0, NULL,
+                        NULL) >= 0);
+    if (pg) {
+        assert_int_equal(
+            db_exec_script(store_db(f->s),
+                           "CREATE OR REPLACE FUNCTION chatplane_ts(ms bigint) RETURNS "
+                           "timestamptz LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT "
+                           "timestamptz 'epoch' + ms * interval '1 millisecond' $$; CREATE OR "
+                           "REPLACE FUNCTION chatplane_ms(t timestamptz) RETURNS bigint LANGUAGE "
+                           "sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT floor(extract(epoch "
+                           "FROM t) * 1000)::bigint $$"),
+            0);
+    }
+    char applied[256] = "";
+    char err[512] = "";
+    assert_int_equal(store_migrate(f->s, note_applied, applied, err, sizeof err), 0);
+    assert_string_equal(applied, "2:time_functions ");
+    db_result *r = NULL;
+    if (pg) {
+        assert_int_equal(db_exec(store_db(f->s),
+                                 "SELECT p.proname, l.lanname, p.provolatile, p.proisstrict, "
+                                 "p.proparallel FROM pg_proc p JOIN pg_language l ON l.oid = "
+                                 "p.prolang WHERE p.proname IN ('chatplane_ts', 'chatplane_ms') "
+                                 "ORDER BY p.proname",
+                                 0, NULL, &r),
+                         0);
+        assert_int_equal(db_result_rows(r), 2);
+        for (size_t i = 0; i < 2; i++) {
+            assert_string_equal(db_result_get(r, i, 0), i ? "chatplane_ts" : "chatplane_ms");
+            assert_string_equal(db_result_get(r, i, 1), "plpgsql");
+            assert_string_equal(db_result_get(r, i, 2), "i");
+            assert_string_equal(db_result_get(r, i, 3), "t");
+            assert_string_equal(db_result_get(r, i, 4), "s");
+        }
+        db_result_free(r);
+        r = NULL;
+    }
+    const char *p[] = {"1700000000123", "-1001"};
+    assert_int_equal(db_exec(store_db(f->s),
+                             "SELECT chatplane_ms(chatplane_ts(?)), chatplane_ms(chatplane_ts(?)), "
+                             "chatplane_ts(NULL) IS NULL, chatplane_ms(NULL) IS NULL",
+                             2, p, &r),
+                     0);
+    assert_string_equal(db_result_get(r, 0, 0), "1700000000123");
+    assert_string_equal(db_result_get(r, 0, 1), "-1001");
+    assert_true(db_result_int(r, 0, 2, 0) == 1 || strcmp(db_result_get(r, 0, 2), "t") == 0);
+    assert_true(db_result_int(r, 0, 3, 0) == 1 || strcmp(db_result_get(r, 0, 3), "t") == 0);
+    db_result_free(r);
+    int version = 0;
+    assert_int_equal(db_exec(store_db(f->s), "SELECT MAX(version) FROM schema_migrations", 0,
+                             NULL, &r),
+                     0);
+    version = (int)db_result_int(r, 0, 0, 0);
+    db_result_free(r);
+    assert_int_equal(version, 2);
 }
 
 static void test_schema_too_new_is_refused(void **state)
 {
     fx *f = *state;
     const char *want = "database schema version 9999 is newer than this chatplane (knows up to "
-                       "1); upgrade chatplane";
+                       "2); upgrade chatplane";
     const char *ins = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, "
                       "'future', chatplane_ts(1))";
     char err[512] = "";
@@ -1571,6 +1645,7 @@ int main(void)
         T(test_migrations_apply_once),
         T(test_embedded_migrations_cover_both_dialects),
         T(test_concurrent_migrations_apply_once),
+        T(test_version_1_database_is_upgraded),
         T(test_schema_too_new_is_refused),
         T(test_session_crud),
         T(test_session_list_pages_newest_first),

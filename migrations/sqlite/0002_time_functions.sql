@@ -1,0 +1,8 @@
+-- chatplane schema, version 2, SQLite dialect: no change.
+--
+-- Version 2 rewrites chatplane_ts and chatplane_ms on PostgreSQL as PL/pgSQL
+-- functions (migrations/postgres/0002_time_functions.sql). SQLite's are
+-- registered in C by the driver, so there is nothing to do here; the file
+-- exists because the store applies every version from 1 to the newest it
+-- knows on either dialect, so that a version number names the same schema
+-- on both.
