@@ -52,6 +52,10 @@ struct http_server {
     http_options opts;
     bool draining;
     int rewriting; /* guards the error rewrite against its own callback */
+    /* Streams with frames waiting in their own buffer, written together
+     * by flush_ev once the current callbacks of the loop have run. */
+    struct event *flush_ev;
+    http_req *dirty;
 };
 
 struct http_req {
@@ -74,9 +78,12 @@ struct http_req {
     bool streaming;
     bool peer_gone; /* the connection closed before the owner ended the stream */
     bool ev_owned;  /* evhttp detached the request: freeing it is ours */
+    bool chunked;   /* evhttp chose chunked transfer coding for the reply */
+    bool is_dirty;  /* linked in srv->dirty */
+    http_req *dirty_prev, *dirty_next;
     http_close_cb on_close;
     void *close_ud;
-    struct evbuffer *scratch;
+    struct evbuffer *scratch; /* framed bytes not yet handed to the connection */
 };
 
 static double http__ms_since(const struct timespec *t0)
@@ -284,8 +291,11 @@ static bool http__sane_id(const char *s)
     return n > 0;
 }
 
+static void http__undirty(http_req *r);
+
 static void http__req_free(http_req *r)
 {
+    http__undirty(r);
     free(r->path);
     free(r->owner);
     for (int i = 0; i < r->nparams; i++) {
@@ -505,6 +515,9 @@ void http_stream_start(http_req *r, const char *content_type, http_close_cb on_c
      * below never apply to a later request. */
     http_reply_header(r, "Connection", "close");
     evhttp_send_reply_start(r->ev, 200, "OK");
+    const char *te =
+        evhttp_find_header(evhttp_request_get_output_headers(r->ev), "Transfer-Encoding");
+    r->chunked = te && strcasecmp(te, "chunked") == 0;
     struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
     /* No error page of evhttp's can follow on this connection, and the
      * rewrite's look at every write would cost a walk over the whole
@@ -519,41 +532,119 @@ void http_stream_start(http_req *r, const char *content_type, http_close_cb on_c
     evhttp_connection_set_closecb(r->evcon, http__stream_closed, r);
 }
 
-int http_stream_write(http_req *r, const void *data, size_t len)
+/*
+ * Stream frames are not handed to evhttp one by one. Each write frames the
+ * data (chunked when evhttp chose that coding) into the request's own
+ * buffer and marks the stream dirty; once the loop has run the callbacks
+ * that are due (typically the publication of one committed batch), one
+ * flush writes each dirty stream's frames with a single writev straight to
+ * its socket. Handing every frame to the bufferevent instead would cost a
+ * loop iteration and two epoll_ctl calls per frame (the write event is
+ * armed when data arrives and disarmed once it is written), and one
+ * syscall per frame where a batch holds several. Only what the socket does
+ * not take at once goes to the bufferevent, which then writes it with its
+ * write time-out as before; frames never overtake it, since the direct
+ * write happens only while its output is empty.
+ */
+static void http__undirty(http_req *r)
+{
+    if (!r->is_dirty) return;
+    if (r->dirty_prev) {
+        r->dirty_prev->dirty_next = r->dirty_next;
+    } else {
+        r->srv->dirty = r->dirty_next;
+    }
+    if (r->dirty_next) r->dirty_next->dirty_prev = r->dirty_prev;
+    r->dirty_prev = r->dirty_next = NULL;
+    r->is_dirty = false;
+}
+
+static void http__mark_dirty(http_req *r)
+{
+    if (r->is_dirty) return;
+    http_server *s = r->srv;
+    if (!s->dirty) event_active(s->flush_ev, EV_WRITE, 0);
+    r->dirty_prev = NULL;
+    r->dirty_next = s->dirty;
+    if (s->dirty) s->dirty->dirty_prev = r;
+    s->dirty = r;
+    r->is_dirty = true;
+}
+
+/* Moves the stream's framed bytes towards its socket (see above). */
+static void http__stream_push(http_req *r)
+{
+    http__undirty(r);
+    if (evbuffer_get_length(r->scratch) == 0) return;
+    if (r->peer_gone) {
+        evbuffer_drain(r->scratch, evbuffer_get_length(r->scratch));
+        return;
+    }
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
+    struct evbuffer *out = bufferevent_get_output(bev);
+    if (evbuffer_get_length(out) == 0) {
+        /* A failure other than EAGAIN leaves the bytes in place; the
+         * bufferevent meets the same error on its own write and reports
+         * the closed connection through evhttp as usual. */
+        (void)evbuffer_write(r->scratch, bufferevent_getfd(bev));
+        if (evbuffer_get_length(r->scratch) == 0) return;
+    }
+    evbuffer_add_buffer(out, r->scratch);
+    if (!(bufferevent_get_enabled(bev) & EV_WRITE)) bufferevent_enable(bev, EV_WRITE);
+}
+
+static void http__flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    http_server *s = arg;
+    while (s->dirty) http__stream_push(s->dirty);
+}
+
+/* Frames data into the stream's buffer: by reference when release is set
+ * and the frame is large, else as a copy (a small copy costs less than a
+ * reference's bookkeeping). */
+static int http__stream_frame(http_req *r, const void *data, size_t len,
+                              void (*release)(const void *, size_t, void *), void *arg)
 {
     if (r->peer_gone) return -1;
-    evbuffer_add(r->scratch, data, len);
-    evhttp_send_reply_chunk(r->ev, r->scratch);
+    if (len == 0) {
+        if (release) release(data, len, arg);
+        return 0;
+    }
+    if (r->chunked) evbuffer_add_printf(r->scratch, "%zx\r\n", len);
+    if (release && len > HTTP__STREAM_COPY_MAX) {
+        evbuffer_add_reference(r->scratch, data, len, release, arg);
+    } else {
+        evbuffer_add(r->scratch, data, len);
+        if (release) release(data, len, arg);
+    }
+    if (r->chunked) evbuffer_add(r->scratch, "\r\n", 2);
+    http__mark_dirty(r);
     return 0;
+}
+
+int http_stream_write(http_req *r, const void *data, size_t len)
+{
+    return http__stream_frame(r, data, len, NULL, NULL);
 }
 
 int http_stream_write_ref(http_req *r, const void *data, size_t len,
                           void (*release)(const void *data, size_t len, void *arg), void *arg)
 {
-    if (r->peer_gone) return -1;
-    /* A small frame is copied: evhttp frames every write as a chunk, and
-     * the chunk's size line and CRLF cannot share a read-only reference's
-     * buffer, so a reference costs two buffers of its own (over 1 KiB)
-     * where a copy lands in the free space of the last one. */
-    if (len <= HTTP__STREAM_COPY_MAX) {
-        evbuffer_add(r->scratch, data, len);
-        evhttp_send_reply_chunk(r->ev, r->scratch);
-        release(data, len, arg);
-        return 0;
-    }
-    evbuffer_add_reference(r->scratch, data, len, release, arg);
-    evhttp_send_reply_chunk(r->ev, r->scratch);
-    return 0;
+    return http__stream_frame(r, data, len, release, arg);
 }
 
 size_t http_stream_pending(const http_req *r)
 {
     if (r->peer_gone) return 0;
-    return evbuffer_get_length(bufferevent_get_output(evhttp_connection_get_bufferevent(r->evcon)));
+    return evbuffer_get_length(r->scratch) +
+           evbuffer_get_length(bufferevent_get_output(evhttp_connection_get_bufferevent(r->evcon)));
 }
 
 void http_stream_end(http_req *r)
 {
+    http__stream_push(r);
     if (!r->peer_gone) {
         evhttp_connection_set_closecb(r->evcon, NULL, NULL);
         evhttp_send_reply_end(r->ev);
@@ -702,6 +793,7 @@ http_server *http_server_new(struct event_base *base, const http_options *o)
     evhttp_set_timeout_tv(s->http, &tv);
     evhttp_set_bevcb(s->http, http__bevcb, s);
     evhttp_set_gencb(s->http, http__gencb, s);
+    s->flush_ev = event_new(base, -1, 0, http__flush_cb, s);
     return s;
 }
 
@@ -709,6 +801,7 @@ void http_server_free(http_server *s)
 {
     if (!s) return;
     evhttp_free(s->http);
+    event_free(s->flush_ev);
     route_table_free(s->table);
     http__route *rt = s->routes;
     while (rt) {
