@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/textchunk.h"
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
 
@@ -381,6 +382,17 @@ int llm_stream_feed(llm_stream *s, const char *data, size_t len)
     if (len == 0) return s->state;
     if (stream__is_done(data, len)) {
         s->state = LLM_STREAM_DONE;
+        return s->state;
+    }
+
+    /* The plain text chunk, nearly every chunk of a reply, is read without
+     * building a tree (core/textchunk); everything else in full below. */
+    size_t before = s->text.len;
+    int fast = textchunk_read(data, len, &s->text);
+    if (fast == BUF_TOOBIG) return stream__fail(s, false, NULL, "the model's text exceeded 4 MiB");
+    if (fast == 1) {
+        if (s->text.len > before && s->on_text)
+            s->on_text(s->ud, s->text.data + before, s->text.len - before);
         return s->state;
     }
 

@@ -1,0 +1,461 @@
+/*
+ * textchunk: see textchunk.h. The scanner is a recursive-descent pass over
+ * RFC 8259 JSON that declines (returns false) both on invalid input and on
+ * anything outside the plain text-chunk shape; the full parser then decides.
+ * It is deliberately stricter than jansson where the two could differ: an
+ * exponent or a long number (jansson rejects integers beyond 64 bits and
+ * reals that overflow), \u0000 (rejected by jansson without JSON_ALLOW_NUL),
+ * a lone surrogate, deep nesting.
+ */
+#include "core/textchunk.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#define TC_MAX_DEPTH  32 /* deeper input is left to the full parser */
+#define TC_MAX_NUMBER 15 /* characters; longer numbers too */
+#define TC_KEY_MAX    24 /* keys this long or longer are none of ours */
+
+typedef struct tc {
+    const unsigned char *p, *end;
+    int depth;
+    int rc; /* BUF_TOOBIG once the text overflowed its cap */
+} tc;
+
+/* Where a string's decoded bytes go: the text buffer, a small array for a
+ * key, or nowhere. */
+typedef struct tc_sink {
+    buf *b;
+    char *fix;
+    size_t fixcap, fixlen;
+} tc_sink;
+
+static bool tc_emit(tc *s, tc_sink *k, const void *d, size_t n)
+{
+    if (!k) return true;
+    if (k->b) {
+        if (buf_append(k->b, d, n) != 0) {
+            s->rc = BUF_TOOBIG;
+            return false;
+        }
+        return true;
+    }
+    /* A key too long for the array cannot be one we look for; its length
+     * is still counted so it never compares equal to a known name. */
+    if (k->fixlen + n < k->fixcap) memcpy(k->fix + k->fixlen, d, n);
+    k->fixlen += n;
+    return true;
+}
+
+static void tc_ws(tc *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+/* Consumes c (after white space) or fails. */
+static bool tc_expect(tc *s, unsigned char c)
+{
+    tc_ws(s);
+    if (s->p >= s->end || *s->p != c) return false;
+    s->p++;
+    return true;
+}
+
+static bool tc_word(tc *s, const char *w)
+{
+    size_t n = strlen(w);
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0) return false;
+    s->p += n;
+    return true;
+}
+
+/* The length of the well-formed UTF-8 sequence at p (first byte >= 0x80),
+ * or 0: no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t tc_utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    size_t avail = (size_t)(end - p);
+    unsigned char c = p[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (avail < n || p[1] < lo || p[1] > hi) return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF) return 0;
+    return n;
+}
+
+static int tc_hex4(const unsigned char *p)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = p[i], d;
+        if (c >= '0' && c <= '9') {
+            d = c - '0';
+        } else if (c >= 'a' && c <= 'f') {
+            d = c - 'a' + 10;
+        } else if (c >= 'A' && c <= 'F') {
+            d = c - 'A' + 10;
+        } else {
+            return -1;
+        }
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* Reads \uXXXX (and the low half of a surrogate pair) at p, just past the
+ * backslash; returns the code point, or -1 to decline. */
+static long tc_unicode(tc *s)
+{
+    if (s->end - s->p < 5) return -1;
+    int cp = tc_hex4(s->p + 1);
+    if (cp <= 0) return -1; /* invalid, or \u0000 */
+    s->p += 5;
+    if (cp >= 0xDC00 && cp <= 0xDFFF) return -1;
+    if (cp < 0xD800 || cp > 0xDBFF) return cp;
+    if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u') return -1;
+    int low = tc_hex4(s->p + 2);
+    if (low < 0xDC00 || low > 0xDFFF) return -1;
+    s->p += 6;
+    return 0x10000L + (((long)cp - 0xD800) << 10) + (low - 0xDC00);
+}
+
+static bool tc_emit_cp(tc *s, tc_sink *k, long cp)
+{
+    unsigned char u[4];
+    size_t n;
+    if (cp < 0x80) {
+        u[0] = (unsigned char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (unsigned char)(0xC0 | (cp >> 6));
+        u[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (unsigned char)(0xE0 | (cp >> 12));
+        u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        u[0] = (unsigned char)(0xF0 | (cp >> 18));
+        u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+        u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        u[3] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    return tc_emit(s, k, u, n);
+}
+
+/* Reads a string at s->p (its opening quote), decoding it into k (or
+ * nowhere when k is NULL). Runs of plain bytes are emitted at once. */
+static bool tc_string(tc *s, tc_sink *k)
+{
+    if (s->p >= s->end || *s->p != '"') return false;
+    s->p++;
+    const unsigned char *run = s->p;
+    while (s->p < s->end) {
+        unsigned char c = *s->p;
+        if (c == '"') {
+            bool ok = tc_emit(s, k, run, (size_t)(s->p - run));
+            s->p++;
+            return ok;
+        }
+        if (c < 0x20) return false;
+        if (c >= 0x80) {
+            size_t n = tc_utf8_len(s->p, s->end);
+            if (n == 0) return false;
+            s->p += n;
+            continue;
+        }
+        if (c != '\\') {
+            s->p++;
+            continue;
+        }
+        if (!tc_emit(s, k, run, (size_t)(s->p - run))) return false;
+        if (s->end - s->p < 2) return false;
+        static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+        const char *e = memchr(from, s->p[1], sizeof from - 1);
+        if (e) {
+            if (!tc_emit(s, k, &to[e - from], 1)) return false;
+            s->p += 2;
+        } else if (s->p[1] == 'u') {
+            s->p++;
+            long cp = tc_unicode(s);
+            if (cp < 0 || !tc_emit_cp(s, k, cp)) return false;
+        } else {
+            return false;
+        }
+        run = s->p;
+    }
+    return false;
+}
+
+/* Reads a number; copies its text into tok (TC_MAX_NUMBER + 1 bytes). */
+static bool tc_number(tc *s, char *tok)
+{
+    const unsigned char *start = s->p;
+    if (s->p < s->end && *s->p == '-') s->p++;
+    if (s->p < s->end && *s->p == '0') {
+        s->p++;
+    } else if (s->p < s->end && *s->p >= '1' && *s->p <= '9') {
+        while (s->p < s->end && *s->p >= '0' && *s->p <= '9') s->p++;
+    } else {
+        return false;
+    }
+    if (s->p < s->end && *s->p == '.') {
+        s->p++;
+        const unsigned char *frac = s->p;
+        while (s->p < s->end && *s->p >= '0' && *s->p <= '9') s->p++;
+        if (s->p == frac) return false;
+    }
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) return false;
+    size_t n = (size_t)(s->p - start);
+    if (n > TC_MAX_NUMBER) return false;
+    memcpy(tok, start, n);
+    tok[n] = '\0';
+    return true;
+}
+
+static bool tc_value(tc *s);
+
+/* Reads a key and the colon after it; the key's decoded text goes to key
+ * (TC_KEY_MAX bytes, NUL-terminated), or "" when it is longer. */
+static bool tc_key(tc *s, char *key)
+{
+    tc_ws(s);
+    tc_sink k = {.fix = key, .fixcap = TC_KEY_MAX};
+    if (!tc_string(s, &k)) return false;
+    key[k.fixlen < TC_KEY_MAX ? k.fixlen : 0] = '\0';
+    return tc_expect(s, ':');
+}
+
+/* After a member: true with *more set when a comma follows, false when the
+ * object (close '}') or array (close ']') is not properly continued. */
+static bool tc_next(tc *s, unsigned char close, bool *more)
+{
+    tc_ws(s);
+    if (s->p < s->end && *s->p == ',') {
+        s->p++;
+        *more = true;
+        return true;
+    }
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        *more = false;
+        return true;
+    }
+    return false;
+}
+
+/* Opens an object or array at s->p, counting depth; *empty when it closes
+ * at once. */
+static bool tc_open(tc *s, unsigned char open, unsigned char close, bool *empty)
+{
+    tc_ws(s);
+    if (s->p >= s->end || *s->p != open) return false;
+    if (++s->depth > TC_MAX_DEPTH) return false;
+    s->p++;
+    tc_ws(s);
+    *empty = s->p < s->end && *s->p == close;
+    if (*empty) {
+        s->p++;
+        s->depth--;
+    }
+    return true;
+}
+
+static bool tc_object(tc *s)
+{
+    bool more;
+    if (!tc_open(s, '{', '}', &more)) return false;
+    if (more) return true; /* empty */
+    char key[TC_KEY_MAX];
+    do {
+        if (!tc_key(s, key) || !tc_value(s) || !tc_next(s, '}', &more)) return false;
+    } while (more);
+    s->depth--;
+    return true;
+}
+
+static bool tc_array(tc *s)
+{
+    bool more;
+    if (!tc_open(s, '[', ']', &more)) return false;
+    if (more) return true; /* empty */
+    do {
+        if (!tc_value(s) || !tc_next(s, ']', &more)) return false;
+    } while (more);
+    s->depth--;
+    return true;
+}
+
+/* Validates any value. */
+static bool tc_value(tc *s)
+{
+    tc_ws(s);
+    if (s->p >= s->end) return false;
+    char tok[TC_MAX_NUMBER + 1];
+    switch (*s->p) {
+    case '"':
+        return tc_string(s, NULL);
+    case '{':
+        return tc_object(s);
+    case '[':
+        return tc_array(s);
+    case 't':
+        return tc_word(s, "true");
+    case 'f':
+        return tc_word(s, "false");
+    case 'n':
+        return tc_word(s, "null");
+    default:
+        return tc_number(s, tok);
+    }
+}
+
+/* True when the value at s->p is null (consumed). */
+static bool tc_null(tc *s)
+{
+    tc_ws(s);
+    return tc_word(s, "null");
+}
+
+/* delta: "content" (a string, or null) is the text; "tool_calls" may only
+ * be null; anything else is ignored as the full parser ignores it. */
+static bool tc_delta(tc *s, buf *text)
+{
+    bool more;
+    if (!tc_open(s, '{', '}', &more)) return false;
+    if (more) return true;
+    bool seen_content = false, seen_tools = false;
+    char key[TC_KEY_MAX];
+    do {
+        if (!tc_key(s, key)) return false;
+        if (strcmp(key, "content") == 0) {
+            if (seen_content) return false;
+            seen_content = true;
+            tc_ws(s);
+            tc_sink k = {.b = text};
+            if (!(s->p < s->end && *s->p == '"' ? tc_string(s, &k) : tc_null(s))) return false;
+        } else if (strcmp(key, "tool_calls") == 0) {
+            if (seen_tools || !tc_null(s)) return false;
+            seen_tools = true;
+        } else if (!tc_value(s)) {
+            return false;
+        }
+        if (!tc_next(s, '}', &more)) return false;
+    } while (more);
+    s->depth--;
+    return true;
+}
+
+/* One choice: index 0 (or none), a delta object, finish_reason null. */
+static bool tc_choice(tc *s, buf *text)
+{
+    bool more;
+    if (!tc_open(s, '{', '}', &more)) return false;
+    if (more) return true;
+    bool seen_index = false, seen_delta = false, seen_finish = false;
+    char key[TC_KEY_MAX];
+    do {
+        if (!tc_key(s, key)) return false;
+        if (strcmp(key, "index") == 0) {
+            char tok[TC_MAX_NUMBER + 1];
+            tc_ws(s);
+            if (seen_index || !tc_number(s, tok) || strcmp(tok, "0") != 0) return false;
+            seen_index = true;
+        } else if (strcmp(key, "delta") == 0) {
+            if (seen_delta || !tc_delta(s, text)) return false;
+            seen_delta = true;
+        } else if (strcmp(key, "finish_reason") == 0) {
+            if (seen_finish || !tc_null(s)) return false;
+            seen_finish = true;
+        } else if (strcmp(key, "message") == 0) {
+            return false;
+        } else if (!tc_value(s)) {
+            return false;
+        }
+        if (!tc_next(s, '}', &more)) return false;
+    } while (more);
+    s->depth--;
+    return true;
+}
+
+/* choices: empty, or exactly one choice. */
+static bool tc_choices(tc *s, buf *text)
+{
+    bool more;
+    if (!tc_open(s, '[', ']', &more)) return false;
+    if (more) return true;
+    if (!tc_choice(s, text) || !tc_next(s, ']', &more) || more) return false;
+    s->depth--;
+    return true;
+}
+
+/* The top-level object. "error" declines, as does "object": "error" (the
+ * two forms of an error inside a stream) and a usage that is not null. */
+static bool tc_chunk(tc *s, buf *text)
+{
+    bool more;
+    if (!tc_open(s, '{', '}', &more)) return false;
+    if (!more) {
+        bool seen_choices = false, seen_usage = false, seen_object = false;
+        char key[TC_KEY_MAX];
+        do {
+            if (!tc_key(s, key)) return false;
+            if (strcmp(key, "choices") == 0) {
+                if (seen_choices || !tc_choices(s, text)) return false;
+                seen_choices = true;
+            } else if (strcmp(key, "usage") == 0) {
+                if (seen_usage || !tc_null(s)) return false;
+                seen_usage = true;
+            } else if (strcmp(key, "error") == 0) {
+                return false;
+            } else if (strcmp(key, "object") == 0) {
+                if (seen_object) return false;
+                seen_object = true;
+                tc_ws(s);
+                char obj[TC_KEY_MAX];
+                tc_sink k = {.fix = obj, .fixcap = sizeof obj};
+                if (s->p < s->end && *s->p == '"') {
+                    if (!tc_string(s, &k)) return false;
+                    if (k.fixlen == 5 && memcmp(obj, "error", 5) == 0) return false;
+                } else if (!tc_value(s)) {
+                    return false;
+                }
+            } else if (!tc_value(s)) {
+                return false;
+            }
+            if (!tc_next(s, '}', &more)) return false;
+        } while (more);
+        s->depth--;
+    }
+    tc_ws(s);
+    return s->p == s->end;
+}
+
+int textchunk_read(const char *data, size_t len, buf *text)
+{
+    tc s = {(const unsigned char *)data, (const unsigned char *)data + len, 0, 0};
+    size_t mark = text->len;
+    if (tc_chunk(&s, text)) return 1;
+    /* Declined after some text was appended: take it back. */
+    if (text->data) {
+        text->len = mark;
+        text->data[mark] = '\0';
+    }
+    return s.rc == BUF_TOOBIG ? BUF_TOOBIG : 0;
+}

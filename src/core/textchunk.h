@@ -1,0 +1,33 @@
+/*
+ * textchunk: reads the common chunk of an OpenAI-compatible stream, the one
+ * that carries only a piece of text, without building a JSON tree.
+ *
+ * Nearly every chunk a model streams is
+ *   {"id":…,"object":"chat.completion.chunk",…,"choices":[{"index":0,
+ *    "delta":{"content":"…"},"finish_reason":null}]}
+ * and building a jansson tree for it (a dozen allocations, then freeing
+ * them) was the largest single cost of relaying a token. This scanner
+ * checks the whole text against the JSON grammar and extracts the content
+ * in one pass, with no allocation beyond the output buffer. It accepts only
+ * that plain shape: anything that could mean more (tool calls, a finish
+ * reason, usage, an error, several choices, a duplicate key, a number or
+ * string jansson might judge differently) makes it decline, and the caller
+ * parses the chunk in full. So for every chunk it accepts, the full parse
+ * would have found valid JSON and the same text and nothing else.
+ */
+#ifndef CHATPLANE_CORE_TEXTCHUNK_H
+#define CHATPLANE_CORE_TEXTCHUNK_H
+
+#include <stddef.h>
+
+#include "lib/buf.h"
+
+/*
+ * Reads data[0..len). Returns 1 when it is a plain text chunk: the decoded
+ * content (UTF-8, possibly empty) was appended to text. Returns 0 when the
+ * chunk must be parsed in full; text is then unchanged. Returns BUF_TOOBIG
+ * when the content does not fit the cap of text (text unchanged).
+ */
+int textchunk_read(const char *data, size_t len, buf *text);
+
+#endif

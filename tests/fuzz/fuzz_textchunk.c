@@ -1,0 +1,73 @@
+/*
+ * libFuzzer target for core/textchunk, checked against jansson.
+ *
+ * Whenever the scanner reads a chunk itself, the full parse the stream
+ * reader would otherwise do must agree: the bytes are JSON, the top level
+ * is an object, it carries no error, usage, tool call or finish reason,
+ * and the text of choice 0 is exactly what the scanner decoded. When the
+ * scanner declines, its output must be untouched.
+ *
+ *   make O=build/fuzz fuzz-bins && build/fuzz/tests/fuzz/fuzz_textchunk
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "core/textchunk.h"
+
+/* The text the stream reader's full parse takes from a chunk, appended to
+ * out; aborts when the chunk carries anything the scanner must not have
+ * accepted. */
+static void fuzz_full_parse(json_t *chunk, buf *out)
+{
+    if (!json_is_object(chunk)) abort();
+    if (json_object_get(chunk, "error")) abort();
+    const json_t *obj = json_object_get(chunk, "object");
+    if (json_is_string(obj) && strcmp(json_string_value(obj), "error") == 0) abort();
+    if (json_is_object(json_object_get(chunk, "usage"))) abort();
+    const json_t *choices = json_object_get(chunk, "choices");
+    size_t i;
+    const json_t *choice;
+    json_array_foreach(choices, i, choice)
+    {
+        if (!json_is_object(choice)) continue;
+        const json_t *ci = json_object_get(choice, "index");
+        if (ci && !(json_is_integer(ci) && json_integer_value(ci) == 0)) continue;
+        const json_t *fr = json_object_get(choice, "finish_reason");
+        if (json_is_string(fr) && json_string_length(fr) > 0) abort();
+        const json_t *delta = json_object_get(choice, "delta");
+        if (!json_is_object(delta)) delta = json_object_get(choice, "message");
+        if (!json_is_object(delta)) continue;
+        if (json_is_array(json_object_get(delta, "tool_calls"))) abort();
+        const json_t *content = json_object_get(delta, "content");
+        if (json_is_string(content))
+            buf_append(out, json_string_value(content), json_string_length(content));
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    buf fast;
+    buf_init(&fast, 1 << 20);
+    buf_append_str(&fast, "x");
+    int rc = textchunk_read((const char *)data, size, &fast);
+    if (rc == 0) {
+        if (fast.len != 1 || strcmp(fast.data, "x") != 0) abort();
+    } else if (rc == 1) {
+        json_t *chunk = json_loadb((const char *)data, size, 0, NULL);
+        if (!chunk) abort();
+        buf full;
+        buf_init(&full, 1 << 20);
+        buf_append_str(&full, "x");
+        fuzz_full_parse(chunk, &full);
+        if (full.len != fast.len || memcmp(full.data, fast.data, fast.len) != 0) abort();
+        buf_cleanup(&full);
+        json_decref(chunk);
+    } else {
+        abort(); /* the cap of 1 MiB cannot be reached by a 16 KiB input */
+    }
+    buf_cleanup(&fast);
+    return 0;
+}
