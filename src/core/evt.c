@@ -12,7 +12,8 @@
 /* The largest encoded event. Every field that comes from outside is capped
  * well below this by the API and the engine; the cap only stops a bug from
  * turning into an unbounded allocation. */
-#define EVENT_JSON_MAX (64u * 1024 * 1024)
+#define EVENT_JSON_MAX  (64u * 1024 * 1024)
+#define EVT__JSON_GUESS 480 /* bytes: a token event with its envelope and a long piece */
 
 static const char *const evt__names[EVT__COUNT] = {
     [EVT_MESSAGE] = "message",
@@ -201,9 +202,8 @@ void evt_unref(evt *e)
  * Typed constructors: fields in the order of contract section 5.
  */
 
-evt *evt_message(const evt_origin *o, const char *message_id, const char *role,
-                     const char *content, const json_t *tool_calls, const char *tool_call_id,
-                     bool partial)
+evt *evt_message(const evt_origin *o, const char *message_id, const char *role, const char *content,
+                 const json_t *tool_calls, const char *tool_call_id, bool partial)
 {
     json_t *f = json_object();
     json_object_set_new(f, "message_id", evt__str(message_id));
@@ -216,7 +216,7 @@ evt *evt_message(const evt_origin *o, const char *message_id, const char *role,
 }
 
 evt *evt_run_started(const evt_origin *o, const char *mode_name, const mode_limits *limits,
-                         const char *continues)
+                     const char *continues)
 {
     json_t *f = json_object();
     json_object_set_new(f, "mode", evt__str(mode_name));
@@ -241,8 +241,8 @@ evt *evt_token(const evt_origin *o, const char *message_id, const char *text, si
     return evt_new(EVT_TOKEN, o, f);
 }
 
-evt *evt_tool_started(const evt_origin *o, const char *execution_id, int step,
-                          const char *server, const char *tool, const json_t *arguments)
+evt *evt_tool_started(const evt_origin *o, const char *execution_id, int step, const char *server,
+                      const char *tool, const json_t *arguments)
 {
     json_t *f = json_object();
     json_object_set_new(f, "execution_id", evt__str(execution_id));
@@ -253,8 +253,8 @@ evt *evt_tool_started(const evt_origin *o, const char *execution_id, int step,
     return evt_new(EVT_TOOL_STARTED, o, f);
 }
 
-evt *evt_tool_progress(const evt_origin *o, const char *execution_id, double progress,
-                           double total, const char *message)
+evt *evt_tool_progress(const evt_origin *o, const char *execution_id, double progress, double total,
+                       const char *message)
 {
     json_t *f = json_object();
     json_object_set_new(f, "execution_id", evt__str(execution_id));
@@ -290,9 +290,9 @@ static json_t *evt__result(const char *result, bool *truncated)
     return part;
 }
 
-evt *evt_tool_finished(const evt_origin *o, const char *execution_id, int step,
-                           const char *server, const char *tool, const char *status,
-                           const char *result, const char *error, int64_t duration_ms)
+evt *evt_tool_finished(const evt_origin *o, const char *execution_id, int step, const char *server,
+                       const char *tool, const char *status, const char *result, const char *error,
+                       int64_t duration_ms)
 {
     bool truncated;
     json_t *res = evt__result(result, &truncated);
@@ -325,7 +325,7 @@ evt *evt_guardrail(const evt_origin *o, const guard_verdict *v)
 }
 
 evt *evt_error(const evt_origin *o, const char *code, const char *message, bool retryable,
-                   const char *message_id)
+               const char *message_id)
 {
     json_t *f = json_object();
     json_object_set_new(f, "code", evt__str(code));
@@ -336,8 +336,8 @@ evt *evt_error(const evt_origin *o, const char *code, const char *message, bool 
 }
 
 evt *evt_run_stopped(const evt_origin *o, stop_reason reason, const char *detail,
-                         const char *recovery_suggestion, const json_t *actions, bool wrapped_up,
-                         const budget_usage *usage)
+                     const char *recovery_suggestion, const json_t *actions, bool wrapped_up,
+                     const budget_usage *usage)
 {
     json_t *f = json_object();
     json_object_set_new(f, "reason", json_string(stop_reason_name(reason)));
@@ -434,16 +434,22 @@ int evt_encode(evt *e)
 
     buf out;
     buf_init(&out, EVENT_JSON_MAX);
-    int rc =
-        buf_printf(&out, "{\"type\":\"%s\",\"seq\":%lld,\"session_id\":", evt_type_name(e->type),
-                   (long long)e->seq);
+    /* Most events (tokens) fit here, so the buffer is allocated once. */
+    int rc = buf_reserve(&out, EVT__JSON_GUESS);
+    rc |= buf_append_str(&out, "{\"type\":\"");
+    rc |= buf_append_str(&out, evt_type_name(e->type));
+    rc |= buf_append_str(&out, "\",\"seq\":");
+    rc |= buf_append_i64(&out, e->seq);
+    rc |= buf_append_str(&out, ",\"session_id\":");
     rc |= evt__append_string(&out, e->session_id, strlen(e->session_id));
     rc |= buf_append_str(&out, ",\"run_id\":");
     if (e->run_id)
         rc |= evt__append_string(&out, e->run_id, strlen(e->run_id));
     else
         rc |= buf_append_str(&out, "null");
-    rc |= buf_printf(&out, ",\"ts\":\"%s\"", ts);
+    rc |= buf_append_str(&out, ",\"ts\":\"");
+    rc |= buf_append(&out, ts, strlen(ts));
+    rc |= buf_append_char(&out, '"');
 
     const char *key;
     json_t *v;
@@ -476,7 +482,7 @@ static bool evt__is_envelope_key(const char *key)
 /* Reads and checks the envelope of obj into e's envelope fields. Returns 0,
  * or -1 with a message. */
 static int evt__parse_envelope(const json_t *obj, evt_type *type, int64_t *seq, int64_t *ts_ms,
-                                 char *err, size_t errlen)
+                               char *err, size_t errlen)
 {
     const json_t *t = json_object_get(obj, "type");
     if (!json_is_string(t)) {

@@ -42,6 +42,35 @@ static int buf__reserve(buf *b, size_t extra)
     return 0;
 }
 
+int buf_reserve(buf *b, size_t extra)
+{
+    return buf__reserve(b, extra);
+}
+
+size_t buf_i64_text(char out[BUF_I64_LEN], int64_t v)
+{
+    char tmp[BUF_I64_LEN];
+    size_t n = 0;
+    /* Digits of the magnitude, taken as unsigned so INT64_MIN works. */
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t len = 0;
+    if (v < 0) out[len++] = '-';
+    while (n) out[len++] = tmp[--n];
+    out[len] = '\0';
+    return len;
+}
+
+int buf_append_i64(buf *b, int64_t v)
+{
+    char t[BUF_I64_LEN];
+    size_t n = buf_i64_text(t, v);
+    return buf_append(b, t, n);
+}
+
 int buf_append(buf *b, const void *data, size_t len)
 {
     if (buf__reserve(b, len) != 0) return BUF_TOOBIG;

@@ -195,6 +195,10 @@ static void el_finish_batch(eventlog *log, el_queue *batch, size_t n, uint64_t c
     for (el_item *it = batch->head; it; it = it->next)
         if (it->status != 0) failed_ops++;
     pthread_mutex_lock(&log->mu);
+    /* A loop that has batches waiting has been woken already and takes
+     * this one with them: one write to the eventfd (and one wake-up) per
+     * drain, not per batch. */
+    bool wake = log->done.head == NULL;
     el_splice(&log->done, batch);
     log->finished_ops += n;
     log->stats.batches += commits;
@@ -205,7 +209,7 @@ static void el_finish_batch(eventlog *log, el_queue *batch, size_t n, uint64_t c
     void *observer_ud = log->observer_ud;
     /* Woken under the lock: a flush that drains this batch then also
      * consumes its wake-up, and leaves the fd quiet. */
-    el_wake_loop(log);
+    if (wake) el_wake_loop(log);
     pthread_cond_broadcast(&log->finished);
     pthread_mutex_unlock(&log->mu);
     if (observer && commits) observer(observer_ud, (double)ns / 1e9);

@@ -71,13 +71,58 @@ static void test_detach(void **state)
     free(s);
 }
 
+static void test_i64_text(void **state)
+{
+    (void)state;
+    char t[BUF_I64_LEN];
+    assert_int_equal(buf_i64_text(t, 0), 1);
+    assert_string_equal(t, "0");
+    assert_int_equal(buf_i64_text(t, 7), 1);
+    assert_string_equal(t, "7");
+    assert_int_equal(buf_i64_text(t, -42), 3);
+    assert_string_equal(t, "-42");
+    assert_int_equal(buf_i64_text(t, 1732000000123), 13);
+    assert_string_equal(t, "1732000000123");
+    assert_int_equal(buf_i64_text(t, INT64_MAX), 19);
+    assert_string_equal(t, "9223372036854775807");
+    assert_int_equal(buf_i64_text(t, INT64_MIN), 20);
+    assert_string_equal(t, "-9223372036854775808");
+
+    buf b;
+    buf_init(&b, 6);
+    assert_int_equal(buf_append_i64(&b, -12345), 0);
+    assert_string_equal(b.data, "-12345");
+    /* Past the cap: refused whole, the contents unchanged. */
+    buf_reset(&b);
+    assert_int_equal(buf_append_str(&b, "ab"), 0);
+    assert_int_equal(buf_append_i64(&b, 12345), BUF_TOOBIG);
+    assert_string_equal(b.data, "ab");
+    buf_cleanup(&b);
+}
+
+static void test_reserve(void **state)
+{
+    (void)state;
+    buf b;
+    buf_init(&b, 1000);
+    assert_int_equal(buf_reserve(&b, 300), 0);
+    assert_true(b.alloc >= 301);
+    char *before = b.data;
+    for (int i = 0; i < 300; i++) assert_int_equal(buf_append_char(&b, 'x'), 0);
+    /* No growth was needed for what was reserved. */
+    assert_ptr_equal(b.data, before);
+    assert_int_equal(b.len, 300);
+    assert_int_equal(buf_reserve(&b, 701), BUF_TOOBIG);
+    assert_int_equal(buf_reserve(&b, 700), 0);
+    buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_append_and_nul),
-        cmocka_unit_test(test_cap_is_exact),
-        cmocka_unit_test(test_consume_and_reset),
-        cmocka_unit_test(test_detach),
+        cmocka_unit_test(test_append_and_nul),    cmocka_unit_test(test_cap_is_exact),
+        cmocka_unit_test(test_consume_and_reset), cmocka_unit_test(test_detach),
+        cmocka_unit_test(test_i64_text),          cmocka_unit_test(test_reserve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
