@@ -19,11 +19,14 @@
 typedef enum db_kind { DB_SQLITE, DB_POSTGRES } db_kind;
 
 /* Error codes, all negative. */
-#define DB_ERR (-1)        /* any failure; db_errmsg says what */
+#define DB_ERR          (-1) /* any failure; db_errmsg says what */
 #define DB_ERR_CONFLICT (-2) /* a unique or primary key constraint failed */
-#define DB_ERR_BUSY (-3)     /* locked, or a serialization failure: retry later */
-#define DB_ERR_CONN (-4)     /* the connection is lost (PostgreSQL) */
-#define DB_ERR_FULL (-5)     /* the disk is full or the file read-only */
+#define DB_ERR_BUSY     (-3) /* locked, or a serialization failure: retry later */
+#define DB_ERR_CONN     (-4) /* the connection is lost (PostgreSQL) */
+#define DB_ERR_FULL     (-5) /* the disk is full or the file read-only */
+#define DB_ERR_RETRY                                                                               \
+    (-6) /* rolled back as a deadlock victim or a serialization failure:                           \
+            the same transaction may succeed if run again at once */
 
 typedef struct db db;
 typedef struct db_result db_result;

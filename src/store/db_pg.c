@@ -263,8 +263,9 @@ static int pg_fail(pg_db *p, const PGresult *r)
         code = DB_ERR_CONN;
     } else if (strcmp(state, "23505") == 0) {
         code = DB_ERR_CONFLICT;
-    } else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-               strcmp(state, "55P03") == 0) {
+    } else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
+        code = DB_ERR_RETRY;
+    } else if (strcmp(state, "55P03") == 0) {
         code = DB_ERR_BUSY;
     } else if (strcmp(state, "53100") == 0 || strcmp(state, "25006") == 0) {
         code = DB_ERR_FULL;

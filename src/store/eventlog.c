@@ -142,7 +142,7 @@ static int el_write(store *st, el_item *first, size_t n)
  * operation: writing operations one by one would only fail again. */
 static bool el_global_failure(int rc)
 {
-    return rc == DB_ERR_BUSY || rc == DB_ERR_FULL || rc == DB_ERR_CONN;
+    return rc == DB_ERR_BUSY || rc == DB_ERR_RETRY || rc == DB_ERR_FULL || rc == DB_ERR_CONN;
 }
 
 static size_t el_count_events(const el_item *it, size_t n, int status)
@@ -158,6 +158,14 @@ static size_t el_count_events(const el_item *it, size_t n, int status)
 static uint64_t el_write_batch(eventlog *log, el_queue *batch, size_t n)
 {
     int rc = el_write(log->st, batch->head, n);
+    /* A batch PostgreSQL rolled back to break a deadlock (or a
+     * serialization failure) is written again: the other transaction has
+     * then gone ahead, and the second attempt normally commits. */
+    for (int tries = 1; rc == DB_ERR_RETRY && tries < EVENTLOG_RETRY_MAX; tries++) {
+        LOG(LOG_WARN, "Event log batch rolled back by the database; writing it again.",
+            "ops=%zu attempt=%d error=\"%s\"", n, tries + 1, store_errmsg(log->st));
+        rc = el_write(log->st, batch->head, n);
+    }
     for (el_item *it = batch->head; it; it = it->next) it->status = rc;
     if (rc == 0) return 1;
     LOG(LOG_WARN, "Event log batch failed.", "ops=%zu code=%d error=\"%s\"", n, rc,

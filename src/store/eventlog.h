@@ -23,6 +23,8 @@
 #include "store/store.h"
 
 #define EVENTLOG_BATCH_MAX 1000
+/* How many times a batch the database rolled back (DB_ERR_RETRY) is written. */
+#define EVENTLOG_RETRY_MAX 3
 
 typedef struct eventlog eventlog;
 

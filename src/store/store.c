@@ -1110,13 +1110,13 @@ static int seq_group_cmp(const void *key, const void *elem)
  * (a session renamed, deleted or released), which lock their sessions in
  * the order they were queued and never followed the ids' order. There
  * PostgreSQL breaks the deadlock after deadlock_timeout by failing one of
- * the two transactions (DB_ERR_BUSY), and the event log fails that batch's
- * operations, which stops their runs. Through the operations this could
- * happen before; while a run is taken over it is new, since one UPDATE per
- * session in the ids' order kept two writers' reservations from deadlocking
- * each other. Locking the rows in order first (SELECT … ORDER BY id FOR
- * UPDATE) would close it at the cost of a second pass over the rows in
- * every batch. SQLite has one writer per database and no row locks.
+ * the two transactions (DB_ERR_RETRY), and the event log writes that batch
+ * again (eventlog.c), which then finds the other writer's rows released.
+ * Locking the rows in order first (SELECT … ORDER BY id FOR UPDATE) would
+ * avoid the deadlock itself at the cost of a second pass over the rows in
+ * every batch; a deadlock needs two writers on the same two sessions at
+ * once, which is rare enough for the retry to be the cheaper cure. SQLite has one writer per
+ * database and no row locks.
  */
 static int store__reserve_seqs(store *s, seq_group *g, size_t k)
 {
@@ -1721,7 +1721,8 @@ int store_recover_interrupted(store *s, int64_t stale_before_ms, int64_t now_ms)
         int one = store__recover_run(s, &runs[i], stale_before_ms, now_ms);
         if (one > 0) {
             stopped++;
-        } else if (one == DB_ERR_BUSY || one == DB_ERR_FULL || one == DB_ERR_CONN) {
+        } else if (one == DB_ERR_BUSY || one == DB_ERR_RETRY || one == DB_ERR_FULL ||
+                   one == DB_ERR_CONN) {
             rc = one;
         } else if (one < 0) {
             LOG(LOG_WARN, "Cannot stop an interrupted run.", "run=%s error=\"%s\"", runs[i].id,

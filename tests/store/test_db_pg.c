@@ -226,6 +226,52 @@ static void test_lock_not_available_is_busy(void **state)
     db_close(a);
 }
 
+typedef struct dl_arg {
+    db *d;
+    int rc;
+} dl_arg;
+
+static void *dl_lock_second(void *arg)
+{
+    dl_arg *a = arg;
+    a->rc = db_exec(a->d, "SELECT id FROM t_dl WHERE id = 2 FOR UPDATE", 0, NULL, NULL);
+    return NULL;
+}
+
+/* Two transactions that each wait for the other's row: PostgreSQL fails
+ * one of them (SQLSTATE 40P01), which is DB_ERR_RETRY, and the other goes
+ * on. */
+static void test_deadlock_is_retry(void **state)
+{
+    (void)state;
+    db *a = connect_or_skip();
+    db *b = connect_or_skip();
+    assert_int_equal(db_exec_script(a, "DROP TABLE IF EXISTS t_dl;"
+                                       "CREATE TABLE t_dl (id int PRIMARY KEY);"
+                                       "INSERT INTO t_dl VALUES (1), (2)"),
+                     0);
+    assert_int_equal(db_begin(a), 0);
+    assert_int_equal(db_exec(a, "SELECT id FROM t_dl WHERE id = 1 FOR UPDATE", 0, NULL, NULL), 0);
+    assert_int_equal(db_begin(b), 0);
+    assert_int_equal(db_exec(b, "SELECT id FROM t_dl WHERE id = 2 FOR UPDATE", 0, NULL, NULL), 0);
+    dl_arg arg = {a, 1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, dl_lock_second, &arg), 0);
+    /* Let a wait for row 2 first, then close the cycle. */
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    int rc_b = db_exec(b, "SELECT id FROM t_dl WHERE id = 1 FOR UPDATE", 0, NULL, NULL);
+    pthread_join(t, NULL);
+    /* Exactly one of the two was the victim. */
+    assert_true((arg.rc == DB_ERR_RETRY && rc_b == 0) || (arg.rc == 0 && rc_b == DB_ERR_RETRY));
+    assert_non_null(strstr(db_errmsg(arg.rc == DB_ERR_RETRY ? a : b), "(SQLSTATE 40P01)"));
+    assert_int_equal(db_rollback(a), 0);
+    assert_int_equal(db_rollback(b), 0);
+    assert_int_equal(db_exec_script(a, "DROP TABLE t_dl"), 0);
+    db_close(b);
+    db_close(a);
+}
+
 static void test_transactions(void **state)
 {
     (void)state;
@@ -380,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_changed_rows_and_results),
         cmocka_unit_test(test_error_codes),
         cmocka_unit_test(test_lock_not_available_is_busy),
+        cmocka_unit_test(test_deadlock_is_retry),
         cmocka_unit_test(test_transactions),
         cmocka_unit_test(test_statement_cache_is_capped),
         cmocka_unit_test(test_reconnects_after_connection_loss),
