@@ -117,6 +117,7 @@ run: deps
 # plain and under the sanitizers.
 test: deps-test
 	@rm -f build/results.txt
+	@scripts/check-layers
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) unit-asan
@@ -134,6 +135,11 @@ test: deps-test
 	$(MAKE) multi-tests
 	$(MAKE) bench-smoke
 	@scripts/summary
+
+# No folder of src/ includes one above it (docs/architecture.md, Layers).
+.PHONY: check-layers
+check-layers:
+	@scripts/check-layers
 
 unit: unit-bins
 	@scripts/run-unit $(O)/tests/unit plain

@@ -12,10 +12,10 @@
 
 #include <event2/event.h>
 
-#include "app/metrics.h"
 #include "app/runtime.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "net/api.h"
 #include "net/http.h"
 #include "net/hub.h"
@@ -80,22 +80,65 @@ int server_is_loopback(const char *host)
     return ok;
 }
 
+/* The families of /metrics that the server observes itself, from the
+ * committed events and the eventlog's commits. */
+static struct {
+    metrics_family *runs_active, *runs_started, *runs_stopped, *events, *tool_calls,
+        *tool_duration, *store_commit;
+} server__m;
+
+/* Registers every family of /metrics, in the order they are shown
+ * (docs/api.md, Metrics), before any thread starts. */
+void server_metrics_register(void)
+{
+    static const double tool_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                         1,     2.5,  5,     10,   30,  60};
+    static const double commit_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                           0.025,  0.05,  0.1,    0.25,  1};
+    static const char *const tool_statuses[] = {"ok", "error", "timeout", "cancelled"};
+    server__m.runs_active = metrics_gauge_new("chatplane_runs_active", "Runs going on now.");
+    server__m.runs_started = metrics_counter_new("chatplane_runs_started_total", "Runs started.",
+                                                 NULL);
+    server__m.runs_stopped = metrics_counter_new("chatplane_runs_stopped_total",
+                                                 "Runs stopped, by stop reason.", "reason");
+    for (int r = 0; r < STOP__COUNT; r++)
+        metrics_seed(server__m.runs_stopped, stop_reason_name((stop_reason)r));
+    server__m.events = metrics_counter_new("chatplane_events_total", "Events committed, by type.",
+                                           "type");
+    for (int t = 0; t < EVT__COUNT; t++) metrics_seed(server__m.events, evt_type_name((evt_type)t));
+    hub_metrics_register();
+    server__m.tool_calls = metrics_counter_new("chatplane_tool_calls_total",
+                                               "Tool executions finished, by status.", "status");
+    for (int i = 0; i < 4; i++) metrics_seed(server__m.tool_calls, tool_statuses[i]);
+    server__m.tool_duration = metrics_histogram_new(
+        "chatplane_tool_duration_seconds", "How long tool executions took.", tool_bounds,
+        (int)(sizeof tool_bounds / sizeof tool_bounds[0]));
+    engine_metrics_register();
+    server__m.store_commit = metrics_histogram_new(
+        "chatplane_store_commit_seconds", "How long one event log batch took to commit.",
+        commit_bounds, (int)(sizeof commit_bounds / sizeof commit_bounds[0]));
+    http_metrics_register();
+}
+
 /* Every committed event: counted, then fanned out to the streams. Runs and
  * tool executions are counted from their events, so /metrics agrees with
  * the event log. */
 static void server__publish(void *ud, evt *ev)
 {
     server *s = ud;
-    metrics_event(evt_type_name(ev->type));
+    metrics_add(server__m.events, evt_type_name(ev->type), 1);
     if (ev->type == EVT_RUN_STARTED) {
-        metrics_run_started();
+        metrics_add(server__m.runs_started, NULL, 1);
+        metrics_add(server__m.runs_active, NULL, 1);
     } else if (ev->type == EVT_RUN_STOPPED) {
         const char *reason = json_string_value(json_object_get(ev->fields, "reason"));
-        metrics_run_stopped(reason ? reason : "unknown");
+        metrics_add(server__m.runs_active, NULL, -1);
+        metrics_add(server__m.runs_stopped, reason, 1);
     } else if (ev->type == EVT_TOOL_FINISHED) {
         const char *status = json_string_value(json_object_get(ev->fields, "status"));
         json_int_t ms = json_integer_value(json_object_get(ev->fields, "duration_ms"));
-        metrics_tool_call(status ? status : "unknown", (double)ms / 1000.0);
+        metrics_add(server__m.tool_calls, status, 1);
+        metrics_observe(server__m.tool_duration, (double)ms / 1000.0);
     }
     if (s->hub) hub_publish(s->hub, ev);
 }
@@ -122,7 +165,17 @@ static void server__session_deleted(void *ud, const char *session_id)
 static void server__commit_observed(void *ud, double seconds)
 {
     (void)ud;
-    metrics_store_commit(seconds);
+    metrics_observe(server__m.store_commit, seconds);
+}
+
+static bool server__healthy(void *ud)
+{
+    return runtime_healthy(ud);
+}
+
+static void server__session_deleted_here(void *ud, const char *session_id)
+{
+    runtime_session_deleted(ud, session_id);
 }
 
 /* Raises the open-file limit to its hard limit: every SSE subscriber holds
@@ -204,6 +257,7 @@ int server_run(const config *cfg)
 {
     signal(SIGPIPE, SIG_IGN);
     server__raise_nofile();
+    server_metrics_register();
     server s;
     memset(&s, 0, sizeof s);
     s.cfg = cfg;
@@ -229,7 +283,17 @@ int server_run(const config *cfg)
     hub_set_limits(s.hub, (size_t)cfg->subscribers_per_session, (size_t)cfg->subscribers_per_token);
     http_options ho = {(size_t)cfg->body_bytes, SERVER__TIMEOUT_S};
     s.http = http_server_new(s.base, &ho);
-    s.api.rt = &s.rt;
+    s.api.d = (api_deps){.base = s.base,
+                         .pool = s.rt.pool,
+                         .log = s.rt.log,
+                         .engine = s.rt.engine,
+                         .model = s.rt.model,
+                         .tools = s.rt.tools,
+                         .message_bytes = cfg->message_bytes,
+                         .shared = s.rt.cluster != NULL,
+                         .healthy = server__healthy,
+                         .session_deleted = server__session_deleted_here,
+                         .ud = &s.rt};
     s.api.hub = s.hub;
     s.api.web_root = cfg->web_root;
     s.api.tokens = -1;

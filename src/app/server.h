@@ -14,6 +14,10 @@
  * shutdown, 1 when it could not start). */
 int server_run(const config *cfg);
 
+/* Registers every family of /metrics in the order they are shown; server_run
+ * does it first thing. Registering again changes nothing. */
+void server_metrics_register(void);
+
 /*
  * Splits "HOST:PORT" (or "[V6]:PORT") into host and port. Returns 0, or -1
  * with err naming the problem.

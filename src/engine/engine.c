@@ -380,7 +380,7 @@ static void engine__start_done(void *arg)
                    .rec = &e->rec,
                    .model = e->d.model,
                    .tools = e->d.tools,
-                   .cfg = e->d.cfg,
+                   .opt = &e->d.opt,
                    .instance_id = e->d.instance_id,
                    .on_finished = engine__on_finished,
                    .ud = e};
@@ -426,7 +426,7 @@ void engine_start_run(engine *e, const char *session_id, const char *message, co
         cb(ud, ENGINE_ERR_RUN_ACTIVE, NULL);
         return;
     }
-    if (e->active + e->starting >= (size_t)e->d.cfg->active_runs) {
+    if (e->active + e->starting >= (size_t)e->d.opt.active_runs) {
         cb(ud, ENGINE_ERR_TOO_MANY, NULL);
         return;
     }
@@ -794,6 +794,11 @@ static void engine__write_failed(void *ud, const char *run_id, int status)
         }
         return;
     }
+}
+
+void engine_metrics_register(void)
+{
+    run_metrics_register();
 }
 
 engine *engine_new(const engine_deps *deps)

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "app/config.h"
+#include "core/budget.h"
 #include "core/mode.h"
 #include "core/stop.h"
 #include "engine/llm.h"
@@ -26,13 +26,21 @@ struct event_base;
 
 typedef struct engine engine;
 
+/* The settings a run follows (docs/config.md); strings borrowed. */
+typedef struct engine_options {
+    int64_t active_runs;       /* limits.active_runs: most runs at once */
+    int64_t context_tokens;    /* llm.context_tokens: the model context's size */
+    const char *system_prompt; /* llm.system_prompt, or NULL for the built-in one */
+    budget_price price;        /* llm.price_per_mtok */
+} engine_options;
+
 typedef struct engine_deps {
     struct event_base *base;
     eventlog *log;
     dbpool *pool;
     llm *model;
     toolset *tools;
-    const config *cfg;
+    engine_options opt;
     const char *instance_id;
     /* Called (may be NULL) when a run has ended and its last write is done,
      * whether or not that write succeeded (status < 0: it failed). */
@@ -45,6 +53,9 @@ typedef struct engine_deps {
 } engine_deps;
 
 engine *engine_new(const engine_deps *deps);
+/* Registers the engine's metrics on /metrics (the model's first-token time
+ * and tokens). Call before threads start. */
+void engine_metrics_register(void);
 /*
  * Shutting down, in this order: engine_shutdown stops every active run with
  * `interrupted` and refuses new ones; then the caller stops the dbpool (a

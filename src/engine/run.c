@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/metrics.h"
 #include "app/objects.h"
 #include "core/budget.h"
 #include "core/context.h"
@@ -16,6 +15,7 @@
 #include "lib/clock.h"
 #include "lib/id.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xmalloc.h"
 
 #define RUN_TEXT_MAX       (4u << 20) /* the most assistant text one turn may stream */
@@ -240,13 +240,30 @@ json_t *run_to_json(const run *r)
 
 /* ---- the model call ---- */
 
+/* The model's figures on /metrics; NULL (nothing counted) until
+ * run_metrics_register. */
+static metrics_family *run__first_token, *run__tokens;
+
+void run_metrics_register(void)
+{
+    static const double bounds[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30};
+    run__first_token = metrics_histogram_new(
+        "chatplane_llm_first_token_seconds",
+        "Time from a model request to its first streamed piece.", bounds,
+        (int)(sizeof bounds / sizeof bounds[0]));
+    run__tokens = metrics_counter_new("chatplane_llm_tokens_total",
+                                      "Model tokens, prompt and completion.", "kind");
+    metrics_seed(run__tokens, "prompt");
+    metrics_seed(run__tokens, "completion");
+}
+
 static void run__on_text(void *ud, const char *text, size_t len)
 {
     run *r = ud;
     if (r->phase != PHASE_MODEL || len == 0) return;
     if (!r->responding) {
         r->responding = true;
-        metrics_llm_first_token((double)(clock_mono_ns() - r->call_started_ns) / 1e9);
+        metrics_observe(run__first_token, (double)(clock_mono_ns() - r->call_started_ns) / 1e9);
         run__status(r, STATUS_RESPONDING, NULL);
     }
     /* Past the cap the text is still streamed but no longer kept. */
@@ -374,7 +391,8 @@ static void run__on_model_done(void *ud, const llm_result *res)
         completion = (int64_t)((bytes + 3) / 4);
     }
     budget_on_tokens(&r->budget, prompt, completion);
-    metrics_llm_tokens(prompt, completion);
+    if (prompt > 0) metrics_add(run__tokens, "prompt", (double)prompt);
+    if (completion > 0) metrics_add(run__tokens, "completion", (double)completion);
     /* The nudges reached the model: each is said once. */
     json_array_clear(r->notes);
 
@@ -427,14 +445,14 @@ static json_t *run__messages(run *r, bool with_tools, int64_t step, int64_t *est
     json_t *notes = json_deep_copy(r->notes);
     if (!with_tools) json_array_append_new(notes, json_string(CONTEXT_WRAP_UP_NOTE));
     const char *sys =
-        r->env.cfg->llm_system_prompt ? r->env.cfg->llm_system_prompt : RUN_DEFAULT_SYSTEM_PROMPT;
+        r->env.opt->system_prompt ? r->env.opt->system_prompt : RUN_DEFAULT_SYSTEM_PROMPT;
     context_params p = {
         .system_prompt = sys,
         .budget_note = note,
         .history = r->history,
         .keep_from = r->keep_from,
         .notes = notes,
-        .context_tokens = r->env.cfg->llm_context_tokens,
+        .context_tokens = r->env.opt->context_tokens,
         .reserved_tokens = with_tools ? context_estimate_tokens(r->tools) : 0,
     };
     json_t *m = context_build(&p, est);
@@ -849,7 +867,7 @@ run *run_new(const run_env *env, const run_init *init)
     r->continues = init->continues ? xstrdup(init->continues) : NULL;
     r->mode = *init->mode;
     r->started_wall_ms = init->started_wall_ms;
-    budget_init(&r->budget, &init->mode->limits, &env->cfg->price, clock_mono_ms());
+    budget_init(&r->budget, &init->mode->limits, &env->opt->price, clock_mono_ms());
     r->guard = guard_new(&init->mode->guard);
     r->history = init->history;
     r->keep_from = init->keep_from;

@@ -18,9 +18,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "app/config.h"
 #include "core/mode.h"
 #include "core/stop.h"
+#include "engine/engine.h"
 #include "engine/llm.h"
 #include "engine/record.h"
 #include "engine/tool.h"
@@ -36,7 +36,7 @@ typedef struct run_env {
     recorder *rec;
     llm *model;
     toolset *tools;
-    const config *cfg;
+    const engine_options *opt;
     const char *instance_id;
     /* Called on the loop once the run's run_stopped event is committed
      * (status 0) or failed to be (status < 0); the engine unregisters and
@@ -58,6 +58,10 @@ typedef struct run_init {
 } run_init;
 
 run *run_new(const run_env *env, const run_init *init);
+
+/* Registers the model's metrics (first-token time, tokens); until then the
+ * runs count nothing. Call before any thread starts. */
+void run_metrics_register(void);
 void run_free(run *r);
 
 /* Records the user message and run_started events and starts step 1. */

@@ -1,4 +1,4 @@
-#include "net/api.h"
+#include "net/api_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +18,12 @@ void api_register(http_server *s, api *a)
 
 void api__validate_ctx(api *a, validate_ctx *ctx, const char **names)
 {
-    size_t n = engine_mode_count(a->rt->engine);
+    size_t n = engine_mode_count(a->d.engine);
     if (n > API__MODES_MAX) n = API__MODES_MAX;
-    for (size_t i = 0; i < n; i++) names[i] = engine_mode_at(a->rt->engine, i)->name;
+    for (size_t i = 0; i < n; i++) names[i] = engine_mode_at(a->d.engine, i)->name;
     ctx->modes = names;
     ctx->nmodes = n;
-    ctx->message_bytes = (size_t)a->rt->cfg->message_bytes;
+    ctx->message_bytes = (size_t)a->d.message_bytes;
 }
 
 json_t *api__body(api *a, http_req *r, const validate_schema *schema)
@@ -126,7 +126,7 @@ void api__job_submit(api__job *j)
         api__job_free(j);
         return;
     }
-    dbpool_submit(j->a->rt->pool, api__job_work, api__job_done, j);
+    dbpool_submit(j->a->d.pool, api__job_work, api__job_done, j);
 }
 
 void api__job_store_error(api__job *j, store *st, int rc, const char *what)

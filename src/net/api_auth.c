@@ -20,7 +20,7 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
-#include "net/api.h"
+#include "net/api_int.h"
 #include "net/auth.h"
 
 #define API__TOKENS_TTL_MS 1000
@@ -231,7 +231,7 @@ void api__guard(http_req *r, http_handler next, void *next_ud, void *ud)
     const char *id = http_req_param(r, "id");
     if (id && strncmp(path, "/api/sessions/", 14) == 0) g->session_id = xstrdup(id);
     if (id && strncmp(path, "/api/runs/", 10) == 0) g->run_id = xstrdup(id);
-    dbpool_submit(a->rt->pool, api__guard_work, api__guard_done, g);
+    dbpool_submit(a->d.pool, api__guard_work, api__guard_done, g);
 }
 
 /* ---- the streams of revoked tokens ---- */
@@ -302,7 +302,7 @@ static void api__sweep_cb(evutil_socket_t fd, short what, void *arg)
     w->n = n;
     w->revoked = xcalloc(n, sizeof *w->revoked);
     a->sweeping = true;
-    dbpool_submit(a->rt->pool, api__sweep_work, api__sweep_done, w);
+    dbpool_submit(a->d.pool, api__sweep_work, api__sweep_done, w);
 }
 
 /* ---- POST /api/login, POST /api/logout ---- */
@@ -397,7 +397,7 @@ void api__register_auth(http_server *s, api *a)
 {
     http_route(s, "POST", "/api/login", api__login, a);
     http_route(s, "POST", "/api/logout", api__logout, a);
-    a->sweep = event_new(a->rt->base, -1, EV_PERSIST, api__sweep_cb, a);
+    a->sweep = event_new(a->d.base, -1, EV_PERSIST, api__sweep_cb, a);
     struct timeval tv = {0, API__SWEEP_MS * 1000};
     event_add(a->sweep, &tv);
 }

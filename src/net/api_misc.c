@@ -10,12 +10,12 @@
 
 #include <event2/http.h>
 
-#include "app/metrics.h"
 #include "app/objects.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
+#include "lib/metrics.h"
 #include "lib/xmalloc.h"
-#include "net/api.h"
+#include "net/api_int.h"
 #include "net/page.h"
 #include "version.h"
 
@@ -29,12 +29,12 @@ static void api__info(http_req *r, void *ud)
     json_t *o = json_object();
     json_object_set_new(o, "version", json_string(CHATPLANE_VERSION));
     json_t *l = json_object();
-    json_object_set_new(l, "provider", json_string(a->rt->model->provider));
-    json_object_set_new(l, "model", json_string(a->rt->model->model ? a->rt->model->model : ""));
+    json_object_set_new(l, "provider", json_string(a->d.model->provider));
+    json_object_set_new(l, "model", json_string(a->d.model->model ? a->d.model->model : ""));
     json_object_set_new(o, "llm", l);
     json_t *tools = json_array();
-    for (size_t i = 0; i < toolset_count(a->rt->tools); i++) {
-        const tool_def *t = toolset_get(a->rt->tools, i);
+    for (size_t i = 0; i < toolset_count(a->d.tools); i++) {
+        const tool_def *t = toolset_get(a->d.tools, i);
         json_t *td = json_object();
         json_object_set_new(td, "name", json_string(t->name));
         json_object_set_new(td, "server", json_string(t->server));
@@ -44,7 +44,7 @@ static void api__info(http_req *r, void *ud)
     json_object_set_new(o, "tools", tools);
     /* Beyond the contract: each MCP server's state, so a server that failed
      * to start is visible with its reason. */
-    json_object_set_new(o, "servers", toolset_servers_json(a->rt->tools));
+    json_object_set_new(o, "servers", toolset_servers_json(a->d.tools));
     json_object_set_new(o, "auth", json_boolean(http_req_auth_on(r)));
     http_reply_json(r, 200, o);
 }
@@ -55,8 +55,8 @@ static void api__modes(http_req *r, void *ud)
 {
     api *a = ud;
     json_t *list = json_array();
-    for (size_t i = 0; i < engine_mode_count(a->rt->engine); i++)
-        json_array_append_new(list, objects_mode(engine_mode_at(a->rt->engine, i)));
+    for (size_t i = 0; i < engine_mode_count(a->d.engine); i++)
+        json_array_append_new(list, objects_mode(engine_mode_at(a->d.engine, i)));
     json_t *o = json_object();
     json_object_set_new(o, "modes", list);
     http_reply_json(r, 200, o);
@@ -84,7 +84,7 @@ static void api__mode_done(void *arg, evt *ev, int status)
         free(p);
         return;
     }
-    engine_put_mode(p->a->rt->engine, &p->m);
+    engine_put_mode(p->a->d.engine, &p->m);
     http_reply_json(p->r, 200, objects_mode(&p->m));
     free(p);
 }
@@ -99,7 +99,7 @@ static void api__mode_put_route(http_req *r, void *ud)
     json_t *body = api__body(a, r, &validate_mode_put);
     if (!body) return;
     const char *name = http_req_param(r, "name");
-    const mode *cur = engine_mode(a->rt->engine, name);
+    const mode *cur = engine_mode(a->d.engine, name);
     if (!cur) {
         json_decref(body);
         http_reply_error(r, 404, "not_found", "no mode %s", name);
@@ -126,7 +126,7 @@ static void api__mode_put_route(http_req *r, void *ud)
     if (desc) snprintf(p->m.description, sizeof p->m.description, "%s", desc);
     json_decref(body);
     eventlog_op op = {api__mode_apply, api__mode_done, p, NULL};
-    eventlog_submit(a->rt->log, &op);
+    eventlog_submit(a->d.log, &op);
 }
 
 /* ---- GET /healthz ---- */
@@ -150,7 +150,7 @@ static void api__health(http_req *r, void *ud)
 {
     api *a = ud;
     /* An instance that does not hear the others would serve stale streams. */
-    if (!runtime_healthy(a->rt)) {
+    if (a->d.healthy && !a->d.healthy(a->d.ud)) {
         json_t *o =
             json_pack("{s:s,s:{s:s,s:s}}", "status", "unavailable", "error", "code", "unavailable",
                       "message", "the connection that listens to other instances is down");

@@ -8,7 +8,7 @@
 #include "lib/clock.h"
 #include "lib/id.h"
 #include "lib/xmalloc.h"
-#include "net/api.h"
+#include "net/api_int.h"
 
 #define API__EVENTS_PAGE 1000
 
@@ -57,7 +57,7 @@ static void api__start_run(api__start *st)
             return;
         }
     }
-    engine_start_run(st->a->rt->engine, st->session_id, st->message, st->mode, api__started, st);
+    engine_start_run(st->a->d.engine, st->session_id, st->message, st->mode, api__started, st);
 }
 
 static api__start *api__start_new(api *a, http_req *r, const char *session_id, const json_t *body)
@@ -103,7 +103,7 @@ static void api__stop(http_req *r, void *ud)
     if (!body) return;
     json_decref(body);
     api__start *st = api__start_new(a, r, http_req_param(r, "id"), NULL);
-    engine_stop_run(a->rt->engine, st->session_id, api__started, st);
+    engine_stop_run(a->d.engine, st->session_id, api__started, st);
 }
 
 /* ---- the seed system's streaming routes ---- */
@@ -202,7 +202,7 @@ static void api__brain_stream(http_req *r, void *ud)
     b->row.status = xstrdup("idle");
     b->row.created_ms = b->row.updated_ms = now;
     eventlog_op op = {api__brain_apply, api__brain_done, b, NULL};
-    eventlog_submit(a->rt->log, &op);
+    eventlog_submit(a->d.log, &op);
 }
 
 /* ---- GET /api/sessions/{id}/events ---- */

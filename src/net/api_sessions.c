@@ -11,7 +11,7 @@
 #include "lib/id.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
-#include "net/api.h"
+#include "net/api_int.h"
 
 #define API__LIST_DEFAULT   50
 #define API__LIST_MAX       200
@@ -83,7 +83,7 @@ static void api__create(http_req *r, void *ud)
     w->row.created_ms = w->row.updated_ms = now;
     json_decref(body);
     eventlog_op op = {api__create_apply, api__create_done, w, NULL};
-    eventlog_submit(a->rt->log, &op);
+    eventlog_submit(a->d.log, &op);
 }
 
 /* ---- GET /api/sessions ---- */
@@ -184,7 +184,7 @@ static void api__patch_done(void *arg, evt *ev, int status)
     } else if (w->a->stopping) {
         http_reply_error(w->r, 503, "unavailable", "the server is shutting down");
     } else {
-        if (w->mode_changed) engine_session_mode_changed(w->a->rt->engine, p->id, w->mode);
+        if (w->mode_changed) engine_session_mode_changed(w->a->d.engine, p->id, w->mode);
         api__reply_session(w->a, w->r, p->id, 200);
     }
     free(p->id);
@@ -212,7 +212,7 @@ static void api__patch(http_req *r, void *ud)
     p->w.mode = mode_name ? xstrdup(mode_name) : NULL;
     json_decref(body);
     eventlog_op op = {api__patch_apply_real, api__patch_done, p, NULL};
-    eventlog_submit(a->rt->log, &op);
+    eventlog_submit(a->d.log, &op);
 }
 
 /* ---- DELETE /api/sessions/{id} ---- */
@@ -239,7 +239,7 @@ static void api__delete_done(void *arg, evt *ev, int status)
         http_reply_error(w->r, 404, "not_found", "no session %s", w->row.id);
     } else {
         hub_session_deleted(w->a->hub, w->row.id);
-        runtime_session_deleted(w->a->rt, w->row.id);
+        if (w->a->d.session_deleted) w->a->d.session_deleted(w->a->d.ud, w->row.id);
         http_reply_no_content(w->r);
     }
     api__write_free(w);
@@ -248,7 +248,7 @@ static void api__delete_done(void *arg, evt *ev, int status)
 static void api__delete_write(api__write *w)
 {
     eventlog_op op = {api__delete_apply, api__delete_done, w, NULL};
-    eventlog_submit(w->a->rt->log, &op);
+    eventlog_submit(w->a->d.log, &op);
 }
 
 /* Waits for the session's run to stop, then deletes. A run that does not
@@ -264,7 +264,7 @@ static void api__delete_poll(evutil_socket_t fd, short what, void *arg)
         api__write_free(w);
         return;
     }
-    if (engine_active_run_id(w->a->rt->engine, w->row.id) && w->waited_ms < API__DELETE_WAIT_MS) {
+    if (engine_active_run_id(w->a->d.engine, w->row.id) && w->waited_ms < API__DELETE_WAIT_MS) {
         struct timeval tv = {0, API__DELETE_POLL_MS * 1000};
         evtimer_add(w->timer, &tv);
         return;
@@ -280,7 +280,7 @@ static void api__delete_stopped(void *ud, int status, const json_t *run)
     (void)status;
     (void)run;
     api__write *w = ud;
-    w->timer = evtimer_new(w->a->rt->base, api__delete_poll, w);
+    w->timer = evtimer_new(w->a->d.base, api__delete_poll, w);
     api__delete_poll(-1, 0, w);
 }
 
@@ -293,8 +293,8 @@ static void api__delete(http_req *r, void *ud)
     w->row.id = xstrdup(http_req_param(r, "id"));
     /* With several instances the run may be another one's: the engine
      * finds it in the database and asks its owner to stop it. */
-    if (engine_active_run_id(a->rt->engine, w->row.id) || a->rt->cluster)
-        engine_stop_run(a->rt->engine, w->row.id, api__delete_stopped, w);
+    if (engine_active_run_id(a->d.engine, w->row.id) || a->d.shared)
+        engine_stop_run(a->d.engine, w->row.id, api__delete_stopped, w);
     else
         api__delete_write(w);
 }

@@ -20,13 +20,15 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 
-#include "app/metrics.h"
 #include "core/evt.h"
 #include "lib/buf.h"
 #include "lib/id.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xmalloc.h"
 #include "net/route.h"
+
+static void http__count(int status);
 
 #define HTTP__MAX_PARAMS             ROUTE_MAX_PARAMS
 #define HTTP__STREAM_WRITE_TIMEOUT_S 60
@@ -237,7 +239,7 @@ static void http__rewrite_cb(struct evbuffer *out, const struct evbuffer_cb_info
     evbuffer_add_buffer(out, keep);
     evbuffer_free(keep);
     s->rewriting = 0;
-    metrics_http_request(status);
+    http__count(status);
     LOG(LOG_INFO, "request", "method=- path=- status=%d duration_ms=0.0 request_id=-", status);
 out:
     if (thawed) evbuffer_freeze(out, 1);
@@ -307,6 +309,22 @@ static void http__req_free(http_req *r)
     free(r);
 }
 
+/* Responses by status on /metrics; NULL until http_metrics_register. */
+static metrics_family *http__responses;
+
+void http_metrics_register(void)
+{
+    http__responses = metrics_counter_new("chatplane_http_requests_total",
+                                          "HTTP responses sent, by status code.", "code");
+}
+
+static void http__count(int status)
+{
+    char v[BUF_I64_LEN];
+    buf_i64_text(v, status);
+    metrics_add(http__responses, v, 1);
+}
+
 /* Writes the access log line and counts the response. */
 static void http__log(http_req *r)
 {
@@ -315,7 +333,7 @@ static void http__log(http_req *r)
     for (const char *p = r->path; *p && n < sizeof path - 1; p++)
         path[n++] = (*p > ' ' && *p != '"' && (unsigned char)*p < 0x7f) ? *p : '?';
     path[n] = '\0';
-    metrics_http_request(r->status);
+    http__count(r->status);
     LOG(LOG_INFO, "request", "method=%s path=%s status=%d duration_ms=%.1f request_id=%s",
         r->method, path, r->status, http__ms_since(&r->start), r->id);
 }

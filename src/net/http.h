@@ -40,6 +40,8 @@ typedef struct http_options {
 http_server *http_server_new(struct event_base *base, const http_options *o);
 /* Frees the server and closes every connection still open. */
 void http_server_free(http_server *s);
+/* Registers the response counter on /metrics. Call before threads start. */
+void http_metrics_register(void);
 
 /* Registers a route. method is "GET", "POST", "PUT", "PATCH" or "DELETE"
  * (a GET route answers HEAD too); a pattern segment "{name}" matches one

@@ -7,11 +7,11 @@
 
 #include <event2/event.h>
 
-#include "app/metrics.h"
 #include "core/sse.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xmalloc.h"
 
 #define HUB__BUCKETS       1024
@@ -106,6 +106,14 @@ struct hub {
     struct event *notify_timer; /* reads for notified sessions, shortly after */
     bool notify_armed;
 };
+
+/* Open event streams on /metrics; NULL until hub_metrics_register. */
+static metrics_family *hub__streams;
+
+void hub_metrics_register(void)
+{
+    hub__streams = metrics_gauge_new("chatplane_sse_subscribers", "Open event streams.");
+}
 
 static void hub__advance(hub_sub *s);
 static void hub__fetch(hub *h, hub_session *hs);
@@ -343,7 +351,7 @@ static void hub__sub_end(hub_sub *s, int how)
     h->nsubs--;
     if (s->owner) hub__owner_drop(h, s->owner);
     s->owner = NULL;
-    if (s->streaming) metrics_sse_subscribers_add(-1);
+    if (s->streaming) metrics_add(hub__streams, NULL, -1);
     if (s->pump_timer) event_del(s->pump_timer);
     hub__backlog_clear(s);
     http_req *r = s->r;
@@ -362,7 +370,7 @@ static void hub__on_close(void *ud)
 static void hub__start_stream(hub_sub *s)
 {
     s->streaming = true;
-    metrics_sse_subscribers_add(1);
+    metrics_add(hub__streams, NULL, 1);
     http_stream_start(s->r, "text/event-stream", hub__on_close, s);
     s->last_write_ms = clock_mono_ms();
 }

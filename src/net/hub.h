@@ -54,6 +54,8 @@ typedef struct hub hub;
 typedef struct hub_sub hub_sub;
 
 hub *hub_new(struct event_base *base, dbpool *pool, size_t subscriber_buffer_bytes);
+/* Registers the open-stream gauge on /metrics. Call before threads start. */
+void hub_metrics_register(void);
 /* The most streams one session and one owner may hold (0: no limit, the
  * default). */
 void hub_set_limits(hub *h, size_t per_session, size_t per_owner);

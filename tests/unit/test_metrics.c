@@ -1,4 +1,5 @@
-/* Unit tests for app/metrics: the Prometheus text exposition. */
+/* Unit tests for lib/metrics (the registry and its Prometheus text) and for
+ * the families the server registers (app/server.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +9,8 @@
 
 #include <cmocka.h>
 
-#include "app/metrics.h"
+#include "app/server.h"
+#include "lib/metrics.h"
 
 static char *render(void)
 {
@@ -27,71 +29,116 @@ static void assert_has(const char *text, const char *line)
 static void test_counters_and_gauges(void **state)
 {
     (void)state;
+    metrics_family *c = metrics_counter_new("t_plain_total", "Plain.", NULL);
+    metrics_family *l = metrics_counter_new("t_labelled_total", "Labelled.", "code");
+    metrics_family *g = metrics_gauge_new("t_gauge", "A gauge.");
     metrics_reset();
-    metrics_run_started();
-    metrics_run_started();
-    metrics_run_stopped("completed");
-    metrics_event("token");
-    metrics_event("token");
-    metrics_event("message");
-    metrics_http_request(200);
-    metrics_http_request(404);
-    metrics_http_request(200);
-    metrics_sse_subscribers_add(3);
-    metrics_sse_subscribers_add(-1);
-    metrics_llm_tokens(100, 20);
+    metrics_seed(l, "500");
+    metrics_add(c, NULL, 1);
+    metrics_add(c, NULL, 1);
+    metrics_add(l, "200", 1);
+    metrics_add(l, "404", 1);
+    metrics_add(l, "200", 1);
+    metrics_add(l, NULL, 1);
+    metrics_add(g, NULL, 3);
+    metrics_add(g, NULL, -1);
     char *t = render();
-    assert_has(t, "# HELP chatplane_runs_active Runs going on now.\n"
-                  "# TYPE chatplane_runs_active gauge\nchatplane_runs_active 1\n");
-    assert_has(t, "# TYPE chatplane_runs_started_total counter\nchatplane_runs_started_total 2\n");
-    assert_has(t, "chatplane_runs_stopped_total{reason=\"completed\"} 1\n");
-    assert_has(t, "chatplane_runs_stopped_total{reason=\"max_steps\"} 0\n");
-    assert_has(t, "chatplane_events_total{type=\"token\"} 2\n");
-    assert_has(t, "chatplane_events_total{type=\"message\"} 1\n");
-    assert_has(t, "chatplane_events_total{type=\"run_stopped\"} 0\n");
-    assert_has(t, "chatplane_sse_subscribers 2\n");
-    assert_has(t, "chatplane_http_requests_total{code=\"200\"} 2\n");
-    assert_has(t, "chatplane_http_requests_total{code=\"404\"} 1\n");
-    assert_has(t, "chatplane_llm_tokens_total{kind=\"prompt\"} 100\n");
-    assert_has(t, "chatplane_llm_tokens_total{kind=\"completion\"} 20\n");
-    assert_has(t, "chatplane_tool_calls_total{status=\"timeout\"} 0\n");
+    assert_has(t, "# HELP t_plain_total Plain.\n# TYPE t_plain_total counter\nt_plain_total 2\n");
+    assert_has(t, "# TYPE t_labelled_total counter\n"
+                  "t_labelled_total{code=\"500\"} 0\n"
+                  "t_labelled_total{code=\"200\"} 2\n"
+                  "t_labelled_total{code=\"404\"} 1\n"
+                  "t_labelled_total{code=\"unknown\"} 1\n");
+    assert_has(t, "# TYPE t_gauge gauge\nt_gauge 2\n");
+    free(t);
+    /* A gauge never goes below zero; a reset keeps only seeded series. */
+    metrics_add(g, NULL, -5);
+    metrics_reset();
+    t = render();
+    assert_has(t, "t_gauge 0\n");
+    assert_has(t, "t_labelled_total{code=\"500\"} 0\n# HELP");
+    assert_null(strstr(t, "code=\"200\""));
     free(t);
 }
 
 static void test_histograms(void **state)
 {
     (void)state;
+    static const double bounds[] = {0.005, 0.01, 0.25, 0.5, 60};
+    metrics_family *h = metrics_histogram_new("t_seconds", "Durations.", bounds, 5);
     metrics_reset();
-    metrics_tool_call("ok", 0.004);
-    metrics_tool_call("error", 0.3);
-    metrics_tool_call("ok", 100);
-    metrics_store_commit(0.002);
+    metrics_observe(h, 0.004);
+    metrics_observe(h, 0.3);
+    metrics_observe(h, 100);
+    metrics_add(h, NULL, 1); /* not a counter: ignored */
     char *t = render();
-    assert_has(t, "# TYPE chatplane_tool_duration_seconds histogram\n"
-                  "chatplane_tool_duration_seconds_bucket{le=\"0.005\"} 1\n"
-                  "chatplane_tool_duration_seconds_bucket{le=\"0.01\"} 1\n");
-    assert_has(t, "chatplane_tool_duration_seconds_bucket{le=\"0.25\"} 1\n"
-                  "chatplane_tool_duration_seconds_bucket{le=\"0.5\"} 2\n");
-    assert_has(t, "chatplane_tool_duration_seconds_bucket{le=\"60\"} 2\n"
-                  "chatplane_tool_duration_seconds_bucket{le=\"+Inf\"} 3\n"
-                  "chatplane_tool_duration_seconds_sum 100.304\n"
-                  "chatplane_tool_duration_seconds_count 3\n");
-    assert_has(t, "chatplane_tool_calls_total{status=\"ok\"} 2\n");
-    assert_has(t, "chatplane_store_commit_seconds_bucket{le=\"0.001\"} 0\n"
-                  "chatplane_store_commit_seconds_bucket{le=\"0.0025\"} 1\n");
-    assert_has(t, "chatplane_llm_first_token_seconds_count 0\n");
+    assert_has(t, "# HELP t_seconds Durations.\n# TYPE t_seconds histogram\n"
+                  "t_seconds_bucket{le=\"0.005\"} 1\n"
+                  "t_seconds_bucket{le=\"0.01\"} 1\n"
+                  "t_seconds_bucket{le=\"0.25\"} 1\n"
+                  "t_seconds_bucket{le=\"0.5\"} 2\n"
+                  "t_seconds_bucket{le=\"60\"} 2\n"
+                  "t_seconds_bucket{le=\"+Inf\"} 3\n"
+                  "t_seconds_sum 100.304\n"
+                  "t_seconds_count 3\n");
     free(t);
 }
 
 static void test_label_table_is_capped(void **state)
 {
     (void)state;
+    metrics_family *l = metrics_counter_new("t_many_total", "Many.", "v");
     metrics_reset();
-    for (int i = 0; i < 200; i++) metrics_http_request(1000 + i);
+    char v[16];
+    for (int i = 0; i < 200; i++) {
+        snprintf(v, sizeof v, "%d", 1000 + i);
+        metrics_add(l, v, 1);
+    }
     char *t = render();
-    assert_has(t, "chatplane_http_requests_total{code=\"1062\"} 1\n");
-    assert_has(t, "chatplane_http_requests_total{code=\"other\"} 137\n");
-    assert_null(strstr(t, "code=\"1063\""));
+    assert_has(t, "t_many_total{v=\"1062\"} 1\n");
+    assert_has(t, "t_many_total{v=\"other\"} 137\n");
+    assert_null(strstr(t, "v=\"1063\""));
+    free(t);
+}
+
+static void test_same_name_same_family_and_null_is_inert(void **state)
+{
+    (void)state;
+    metrics_family *a = metrics_counter_new("t_shared_total", "Shared.", NULL);
+    assert_ptr_equal(metrics_counter_new("t_shared_total", "Shared.", NULL), a);
+    metrics_add(NULL, "x", 1);
+    metrics_observe(NULL, 1);
+    metrics_seed(NULL, "x");
+}
+
+/* The server's families, in the order /metrics shows them, seeded. */
+static void test_server_families(void **state)
+{
+    (void)state;
+    server_metrics_register();
+    server_metrics_register();
+    metrics_reset();
+    char *t = render();
+    static const char *const order[] = {
+        "chatplane_runs_active 0\n",
+        "chatplane_runs_started_total 0\n",
+        "chatplane_runs_stopped_total{reason=\"max_steps\"} 0\n",
+        "chatplane_events_total{type=\"run_stopped\"} 0\n",
+        "chatplane_sse_subscribers 0\n",
+        "chatplane_tool_calls_total{status=\"timeout\"} 0\n",
+        "chatplane_tool_duration_seconds_bucket{le=\"0.005\"} 0\n",
+        "chatplane_llm_first_token_seconds_count 0\n",
+        "chatplane_llm_tokens_total{kind=\"prompt\"} 0\n"
+        "chatplane_llm_tokens_total{kind=\"completion\"} 0\n",
+        "chatplane_store_commit_seconds_bucket{le=\"0.0005\"} 0\n",
+        "# TYPE chatplane_http_requests_total counter\n",
+    };
+    const char *at = t;
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        const char *p = strstr(at, order[i]);
+        if (!p) fail_msg("missing or out of order: %s\nin:\n%s", order[i], t);
+        at = p;
+    }
     free(t);
 }
 
@@ -101,6 +148,8 @@ int main(void)
         cmocka_unit_test(test_counters_and_gauges),
         cmocka_unit_test(test_histograms),
         cmocka_unit_test(test_label_table_is_capped),
+        cmocka_unit_test(test_same_name_same_family_and_null_is_inert),
+        cmocka_unit_test(test_server_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,71 @@
+/*
+ * api_int: what the api_*.c files share and nothing else uses (the public
+ * side is net/api.h).
+ */
+#ifndef CHATPLANE_API_INT_H
+#define CHATPLANE_API_INT_H
+
+#include <jansson.h>
+
+#include "net/api.h"
+#include "net/validate.h"
+#include "store/store.h"
+
+void api__register_sessions(http_server *s, api *a);
+void api__register_runs(http_server *s, api *a);
+void api__register_misc(http_server *s, api *a);
+void api__register_auth(http_server *s, api *a);
+
+/* The guard of every route (api_auth.c): see http_set_guard. */
+void api__guard(http_req *r, http_handler next, void *next_ud, void *ud);
+
+/* Answers 429 too_many_subscribers (a stream limit was reached). */
+void api__too_many_subscribers(http_req *r);
+
+/* The validation context: limits and the names of the engine's modes.
+ * names must hold API__MODES_MAX pointers. */
+#define API__MODES_MAX 64
+void api__validate_ctx(api *a, validate_ctx *ctx, const char **names);
+/* Reads the JSON body and validates it; on failure answers r (freed) and
+ * returns NULL. Returns a new reference. */
+json_t *api__body(api *a, http_req *r, const validate_schema *schema);
+
+/* Answers the error that an engine call reported. */
+void api__engine_error(http_req *r, int status, const char *session_id);
+
+/*
+ * A read on a pool thread. work runs there with the thread's store and
+ * fills the job: body (a new JSON value) and status on success, or status
+ * with code and msg on failure. The reply goes out on the loop.
+ */
+typedef struct api__job api__job;
+typedef void (*api__work_fn)(store *st, api__job *j);
+struct api__job {
+    api *a;
+    http_req *r;
+    char *id;    /* the path's id, copied */
+    char *owner; /* the request's owner (http_req_owner), copied, or NULL */
+    char *arg;   /* a second string argument, copied, or NULL */
+    int64_t num; /* a number argument */
+    api__work_fn work;
+    int status;
+    const char *code; /* an error code, NULL on success */
+    char msg[512];
+    json_t *body;
+    void (*then)(api__job *j); /* on the loop instead of the reply, or NULL */
+    void *ud;
+};
+api__job *api__job_new(api *a, http_req *r, const char *id, api__work_fn work);
+void api__job_submit(api__job *j);
+void api__job_free(api__job *j);
+/* Fills j with a store error: 404 for STORE_NOT_FOUND (naming what), else 503. */
+void api__job_store_error(api__job *j, store *st, int rc, const char *what);
+
+/* The session object with its newest run, or a negative store code;
+ * owner as for store_session_get. */
+int api__session_object(store *st, const char *id, const char *owner, json_t **out);
+
+/* Answers GET /api/sessions/{id} for id (used after writes too). */
+void api__reply_session(api *a, http_req *r, const char *id, int status);
+
+#endif
