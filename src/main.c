@@ -76,7 +76,7 @@ static const command commands[] = {
     {"events", "chatplane events SESSION [--after N] [--follow]",
      "print a session's events as JSON lines",
      "Prints every stored event of the session, oldest first, one JSON object\n"
-     "per line, exactly as stored (contract section 5).\n\n"
+     "per line, exactly as stored (docs/events.md).\n\n"
      "  --after N   only events with seq greater than N\n"
      "  --follow    keep printing new events as they are written (by a serve\n"
      "              or an ask on the same database) until Ctrl-C or SIGTERM\n\n"

@@ -1,6 +1,6 @@
-// The HTTP API of contract section 3, as the page uses it. Every call sends
+// The HTTP API of docs/api.md, as the page uses it. Every call sends
 // and expects JSON; an error answer becomes an ApiError carrying the
-// contract's status, code and message. A 401 also tells the page to show
+// answer's status, code and message (docs/api.md, Errors). A 401 also tells the page to show
 // the login form.
 
 export class ApiError extends Error {

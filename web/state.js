@@ -1,5 +1,5 @@
 // The state of one open session, kept in step with the server by the typed
-// events of contract section 5. No DOM here: the panels read this state and
+// events of docs/events.md. No DOM here: the panels read this state and
 // draw it, and tests drive it with plain event objects.
 //
 // Every change is idempotent: messages are keyed by id, tool executions by

@@ -1,5 +1,5 @@
 /*
- * config: chatplane's settings (contract section 2), from one option table
+ * config: chatplane's settings (docs/config.md), from one option table
  * that drives command-line flags, environment variables, the JSON config
  * file, the built-in defaults and the help text.
  *

@@ -1,5 +1,5 @@
 /*
- * objects: the JSON objects of the API (contract section 3.2), built from
+ * objects: the JSON objects of the API (docs/api.md, Objects), built from
  * store rows in one place so that the HTTP API, the engine and the command
  * line show the same shapes. Each returns a new reference.
  */

@@ -21,7 +21,7 @@
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
-/* Exit codes of contract section 1. */
+/* Exit codes of docs/cli.md, ask. */
 #define ASK_EXIT_STOPPED 3 /* a budget or guardrail stop */
 #define ASK_EXIT_USER    4 /* user_stopped (Ctrl-C) */
 

@@ -1,5 +1,5 @@
 /*
- * chatplane token create|list|revoke: the API tokens of contract section 6.
+ * chatplane token create|list|revoke: the API tokens of docs/security.md.
  * create prints the new token once, alone on the last line of stdout; the
  * database keeps only its SHA-256.
  */

@@ -3,9 +3,10 @@
 #include <math.h>
 #include <string.h>
 
-/* Completion tokens a step is assumed to need on top of its prompt (4.1 c). */
+/* Completion tokens a step is assumed to need on top of its prompt
+ * (docs/runs.md, Wrap-up, rule c). */
 #define BUDGET_ANSWER_TOKENS 1024
-/* The wrap-up margin of the seconds budget: max(10 %, 5 s) (4.1 b). */
+/* The wrap-up margin of the seconds budget: max(10 %, 5 s) (rule b). */
 #define BUDGET_WRAP_MIN_MS 5000
 
 static const char *const budget__names[BUDGET__COUNT] = {

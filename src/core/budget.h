@@ -1,5 +1,5 @@
 /*
- * budget: the ledger of one run (contract section 4.1).
+ * budget: the ledger of one run (docs/runs.md, Budgets).
  *
  * Pure: time is passed in as milliseconds (any monotonic epoch, the same one
  * for every call on a ledger). The engine asks before every model call
@@ -51,7 +51,7 @@ typedef struct budget {
     unsigned warned; /* bit per budget_dim already reported past 80 % */
 } budget;
 
-/* Contract names of the dimensions: "steps", "seconds", "tokens",
+/* Names of the dimensions in the API: "steps", "seconds", "tokens",
  * "tool_calls", "retries", "cost_usd". */
 const char *budget_dim_name(budget_dim d);
 /* The stop reason a dimension causes (max_steps, …, max_retries, max_cost). */
@@ -116,7 +116,7 @@ unsigned budget_new_warnings(budget *b);
 /* Returns a new JSON object {"limits":{…},"usage":{…},"warnings":[…]}, the
  * fields of a `budget` event. */
 json_t *budget_to_json(const budget *b);
-/* Returns a new JSON object of usage in the contract's shape
+/* Returns a new JSON object of usage in the API's shape
  * {"steps","seconds","tokens","tool_calls","retries","cost_usd"}. */
 json_t *budget_usage_to_json(const budget_usage *u);
 /* Returns a new JSON array of the names of the dimensions in mask. */

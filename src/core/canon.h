@@ -1,5 +1,5 @@
 /*
- * canon: canonical JSON and tool-call fingerprints (contract section 4.2).
+ * canon: canonical JSON and tool-call fingerprints (docs/runs.md, Guardrails).
  *
  * Canonical JSON has object keys sorted by their UTF-8 bytes, no
  * insignificant white space, strings escaped minimally (only '"', '\\' and

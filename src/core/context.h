@@ -1,5 +1,5 @@
 /*
- * context: the messages of one model call (contract section 4.5), built
+ * context: the messages of one model call (docs/runs.md, Model context), built
  * from a session's history in OpenAI chat form.
  *
  * Layout: the system prompt, a system note with the budget left, the

@@ -199,7 +199,7 @@ void evt_unref(evt *e)
 }
 
 /* ------------------------------------------------------------------------
- * Typed constructors: fields in the order of contract section 5.
+ * Typed constructors: fields in the order of docs/events.md.
  */
 
 evt *evt_message(const evt_origin *o, const char *message_id, const char *role, const char *content,

@@ -1,5 +1,5 @@
 /*
- * evt: the typed records of a session's event log (contract section 5).
+ * evt: the typed records of a session's event log (docs/events.md).
  *
  * (The module is named evt, not event, because libevent owns `struct event`
  * and event_new, and the engine and the SSE hub use both.)
@@ -8,7 +8,7 @@
  * its seq from the store when it is committed, and is then encoded once
  * (evt_encode) into the one-line JSON that is stored, replayed and sent to
  * every subscriber. The envelope comes first, then the type's fields in the
- * contract's order:
+ * order of docs/events.md:
  *   {"type","seq","session_id","run_id","ts", …fields}
  *
  * Ownership: constructors return a new event with one reference; json_t
@@ -63,7 +63,7 @@ typedef struct evt {
     int64_t ts_ms;    /* Unix time in milliseconds */
     char *session_id; /* owned */
     char *run_id;     /* owned; NULL encodes as null */
-    json_t *fields;   /* owned: the type's own fields, in contract order */
+    json_t *fields;   /* owned: the type's own fields, in documented order */
     char *json;       /* owned: the encoded event once evt_encode ran */
     size_t json_len;
 } evt;
@@ -75,7 +75,7 @@ typedef struct evt_origin {
     int64_t ts_ms;
 } evt_origin;
 
-/* Contract names: "message", "run_started", …, "run_stopped". */
+/* Type names of docs/events.md: "message", "run_started", …, "run_stopped". */
 const char *evt_type_name(evt_type t);
 /* Returns 0 and sets *out, or -1 for an unknown name. */
 int evt_type_parse(const char *name, evt_type *out);
@@ -88,8 +88,8 @@ void evt_unref(evt *e);
 /*
  * Text that comes from models and tools (content, token text, results,
  * errors, details) may hold any bytes: ill-formed UTF-8 is replaced by
- * U+FFFD, since every event must be valid JSON. A NULL string that the
- * contract does not allow to be null encodes as "".
+ * U+FFFD, since every event must be valid JSON. A NULL string that
+ * docs/events.md does not allow to be null encodes as "".
  */
 
 /* role is "user", "assistant" or "tool"; tool_calls (assistant) and

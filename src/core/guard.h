@@ -1,5 +1,5 @@
 /*
- * guard: the guardrails of one run (contract section 4.2).
+ * guard: the guardrails of one run (docs/runs.md, Guardrails).
  *
  * Pure: the engine reports every finished tool execution and every finished
  * model turn; the guard answers with verdicts. A WARN verdict carries a nudge
@@ -64,7 +64,7 @@ void guard_free(guard *g);
 /* A mode change mid-run: new thresholds apply from the next report on. */
 void guard_set_thresholds(guard *g, const mode_guard *thresholds);
 
-/* Returns the contract names: "loop", "repeated_failure", "no_progress";
+/* Returns the names events carry: "loop", "repeated_failure", "no_progress";
  * "warn", "stop". */
 const char *guard_check_name(guard_check c);
 const char *guard_action_name(guard_action a);

@@ -20,7 +20,7 @@ const char *const MODE_DEFAULT = "standard";
         .loop_warn = 3, .loop_stop = 4, .fail_warn = 2, .fail_stop = 3, .stale_steps = 4           \
     }
 
-/* Contract section 4.1, smallest first; mode_next_larger relies on the order. */
+/* The modes of docs/runs.md, smallest first; mode_next_larger relies on the order. */
 static const mode mode__presets[MODE_PRESET_COUNT] = {
     {
         .name = "quick",

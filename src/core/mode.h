@@ -1,6 +1,6 @@
 /*
- * mode: the named budget presets of a run (contract section 4.1) and their
- * guardrail thresholds (section 4.2), with their JSON form.
+ * mode: the named budget presets of a run (docs/runs.md, Modes) and their
+ * guardrail thresholds (docs/runs.md, Guardrails), with their JSON form.
  *
  * A limit of MODE_UNLIMITED (JSON null) means the dimension is not limited.
  */

@@ -1,7 +1,7 @@
 /*
- * sse: Server-Sent Events framing (contract section 3.4) and an incremental
- * parser that reads a stream as browsers do (protocols.md section 3), used
- * by the model client and by tests.
+ * sse: Server-Sent Events framing (docs/events.md, The stream) and an
+ * incremental parser that reads a stream as browsers do (docs/events.md,
+ * Reading the stream), used by the model client and by tests.
  */
 #ifndef CHATPLANE_SSE_H
 #define CHATPLANE_SSE_H

@@ -1,5 +1,5 @@
 /*
- * status: what a run is doing right now (contract section 4.4), as carried
+ * status: what a run is doing right now (docs/runs.md, Statuses), as carried
  * by `status` events. A session with no run is "idle".
  */
 #ifndef CHATPLANE_STATUS_H
@@ -14,7 +14,7 @@ typedef enum run_status {
     STATUS__COUNT
 } run_status;
 
-/* Returns the contract name ("thinking", …). */
+/* Returns the name that events carry ("thinking", …). */
 const char *status_name(run_status s);
 /* Returns 0 and sets *out, or -1 for an unknown name. */
 int status_parse(const char *name, run_status *out);

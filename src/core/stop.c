@@ -124,7 +124,7 @@ static void stop__add_action(json_t *actions, const char *kind, const char *mode
     json_array_append_new(actions, a);
 }
 
-/* The actions of contract section 4.3, in the contract's order. */
+/* The actions of docs/runs.md, Stop reasons, in the order listed there. */
 json_t *stop_actions(stop_reason r, const char *mode_name)
 {
     json_t *actions = json_array();

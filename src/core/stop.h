@@ -1,5 +1,5 @@
 /*
- * stop: why a run ended (contract section 4.3), what to tell the person and
+ * stop: why a run ended (docs/runs.md, Stop reasons), what to tell the person and
  * which actions to offer.
  */
 #ifndef CHATPLANE_STOP_H
@@ -29,7 +29,7 @@ typedef enum stop_reason {
     STOP__COUNT
 } stop_reason;
 
-/* Returns the contract name ("completed", "max_steps", …). */
+/* Returns the name the API uses ("completed", "max_steps", …). */
 const char *stop_reason_name(stop_reason r);
 /* Returns 0 and sets *out, or -1 for an unknown name. */
 int stop_reason_parse(const char *name, stop_reason *out);

@@ -88,7 +88,7 @@ void engine_put_mode(engine *e, const mode *m);
 
 /*
  * Called once the run row and its first events are committed (status 0,
- * run is the run object of contract 3.2, borrowed) or when starting failed
+ * run is the run object of docs/api.md, Run, borrowed) or when starting failed
  * (status < 0, run NULL).
  */
 typedef void (*engine_start_cb)(void *ud, int status, const json_t *run);

@@ -5,7 +5,7 @@
  * the way a real model's answer does. It reads the conversation's last user
  * message and what came after it (its own tool calls and their results), and
  * whether tools are offered at all (none offered is the engine's wrap-up
- * step). The behaviours (contract 4.6):
+ * step). The behaviours (docs/runs.md, Demo brain):
  *   an arithmetic expression  -> calc, then "6*7 = 42."
  *   the time or the date      -> clock, then "It is …"
  *   "demo loop"               -> calc {"expression":"2+2"} every turn

@@ -4,7 +4,7 @@
  * request body. Pure: the transport hands bytes and the time in.
  *
  * The accumulation is lenient about what servers that speak the API do
- * differently (protocols.md section 1): Ollama's whole calls with a repeated
+ * differently (docs/runs.md, The model endpoint): Ollama's whole calls with a repeated
  * role, vLLM's missing or empty ids, calls sent whole at the end, usage in
  * any chunk. It is strict about size: every buffer is capped and going past
  * a cap fails the call with a message naming the limit.

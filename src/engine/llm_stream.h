@@ -1,6 +1,6 @@
 /*
- * llm_stream: the pure half of the OpenAI-compatible client (protocols.md
- * section 1). It reads the chat.completion.chunk stream one SSE data payload
+ * llm_stream: the pure half of the OpenAI-compatible client (docs/runs.md,
+ * The model endpoint). It reads the chat.completion.chunk stream one SSE data payload
  * at a time and accumulates the turn; it parses and classifies error
  * responses, reads Retry-After headers and builds the request body. No
  * sockets, no clock: the transport (llm_openai.c) feeds it and passes the

@@ -1,5 +1,5 @@
 /*
- * mcp: MCP servers over stdio as tool sources (protocols.md section 2).
+ * mcp: MCP servers over stdio as tool sources (docs/mcp.md, Protocol).
  *
  * Each configured server ("mcpServers" in the config file, the shape other
  * MCP clients use) becomes one tool source of the toolset. Its child

@@ -1,6 +1,6 @@
 /*
- * mcp_config: the "mcpServers" section of the config file (contract section
- * 2), the shape other MCP clients use. Pure: no I/O.
+ * mcp_config: the "mcpServers" section of the config file (docs/mcp.md,
+ * Configuration), the shape other MCP clients use. Pure: no I/O.
  */
 #ifndef CHATPLANE_MCP_CONFIG_H
 #define CHATPLANE_MCP_CONFIG_H

@@ -1,5 +1,5 @@
 /*
- * mcp_frame: the pure part of the MCP stdio client (protocols.md section 2).
+ * mcp_frame: the pure part of the MCP stdio client (docs/mcp.md, Protocol).
  *
  * - A line reader with a hard cap: one JSON-RPC message per line. A line
  *   longer than the cap is reported as an error and skipped up to the next

@@ -1,6 +1,6 @@
 /*
- * run: one run as an explicit state machine on the loop thread (contract
- * section 4). Private to src/engine/: the engine creates runs and keeps
+ * run: one run as an explicit state machine on the loop thread
+ * (docs/runs.md). Private to src/engine/: the engine creates runs and keeps
  * them in its registry; a run calls back when it has finished.
  *
  * Phases: a step starts with the budget check and a model call; text
@@ -67,7 +67,7 @@ void run_free(run *r);
 /* Records the user message and run_started events and starts step 1. */
 void run_begin(run *r);
 
-/* Callback with the run object (contract 3.2), borrowed. */
+/* Callback with the run object (docs/api.md, Run), borrowed. */
 typedef void (*run_object_cb)(void *ud, const json_t *run);
 
 /* Ends the run with reason (user_stopped, interrupted) and detail; cb (may

@@ -18,7 +18,7 @@ typedef struct tool_source tool_source;
 typedef struct tool_source_ops {
     size_t (*count)(const tool_source *s);
     const tool_def *(*get)(const tool_source *s, size_t i);
-    /* Calls tool i of the source, under the contract of toolset_call: one
+    /* Calls tool i of the source, under the rules of toolset_call: one
      * on_done (possibly before returning, then the result is NULL), or a
      * handle that cancel accepts until on_done has run. */
     tool_call *(*call)(tool_source *s, size_t i, const json_t *arguments, int64_t timeout_ms,

@@ -1,5 +1,5 @@
 /*
- * api: the routes of contract section 3.3 on the HTTP server. Handlers
+ * api: the routes of docs/api.md on the HTTP server. Handlers
  * validate their input first (validate.h), so a request with bad input
  * never changes state; they read through the dbpool and write through the
  * eventlog, so nothing on the loop waits for the database.
@@ -49,7 +49,7 @@ typedef struct api {
     hub *hub;
     const char *web_root; /* NULL: the built-in page */
     bool stopping;        /* shutting down: the runtime may be gone */
-    /* Authentication (contract section 6, docs/security.md). */
+    /* Authentication (docs/security.md). */
     bool public_listen;     /* the listen address is not a loopback one */
     bool insecure_no_auth;  /* --insecure-no-auth */
     int tokens;             /* unrevoked tokens at the last look, -1 before any */

@@ -1,5 +1,5 @@
 /*
- * Authentication and isolation (contract section 6, docs/security.md): the
+ * Authentication and isolation (docs/security.md): the
  * guard that runs before every route, POST /api/login and POST
  * /api/logout.
  *

@@ -42,8 +42,8 @@ static void api__info(http_req *r, void *ud)
         json_array_append_new(tools, td);
     }
     json_object_set_new(o, "tools", tools);
-    /* Beyond the contract: each MCP server's state, so a server that failed
-     * to start is visible with its reason. */
+    /* Each MCP server's state (docs/api.md, GET /api/info), so a server
+     * that failed to start is visible with its reason. */
     json_object_set_new(o, "servers", toolset_servers_json(a->d.tools));
     json_object_set_new(o, "auth", json_boolean(http_req_auth_on(r)));
     http_reply_json(r, 200, o);

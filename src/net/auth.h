@@ -1,6 +1,6 @@
 /*
  * auth: API tokens and the request facts authentication rests on
- * (contract section 6), without I/O apart from the OS random source that
+ * (docs/security.md), without I/O apart from the OS random source that
  * auth_token_new reads.
  *
  * A token is "cpt_" and 64 hex digits: 256 bits from the OS random source.

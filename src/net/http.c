@@ -141,7 +141,7 @@ const char *http_reason(int status)
     }
 }
 
-/* The error code of contract 3.1 for a status evhttp chose by itself. */
+/* The error code (docs/api.md, Errors) for a status evhttp chose by itself. */
 static const char *http__code_for(int status)
 {
     switch (status) {

@@ -3,9 +3,10 @@
  *
  * A router (route.h) maps a method and a path pattern
  * ("/api/sessions/{id}/runs") to a handler; a path that exists with other methods answers 405 with
- * an Allow header, an unknown one 404, both as JSON errors (contract 3.1). Every response carries
- * the security headers of contract section 6 and the request id (an incoming X-Request-Id of sane
- * form, else a new one), is counted for /metrics and written to the access log as one line:
+ * an Allow header, an unknown one 404, both as JSON errors (docs/api.md, Errors). Every response
+ * carries the security headers of docs/api.md, Responses, and the request id (an incoming
+ * X-Request-Id of sane form, else a new one), is counted for /metrics and written to the access
+ * log as one line:
  *   level=info msg="request" method=GET path=/api/x status=200 duration_ms=1.2 request_id=…
  *
  * Errors that evhttp produces by itself (a body over the limit, a header it

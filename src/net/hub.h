@@ -1,5 +1,5 @@
 /*
- * hub: the live event streams (contract section 3.4). It keeps the SSE
+ * hub: the live event streams (docs/events.md, The stream). It keeps the SSE
  * subscribers of every session and fans committed events out to them.
  *
  * Each committed event is framed once ("id: …\nevent: …\ndata: …\n\n")

@@ -1,6 +1,6 @@
 /*
  * validate: the checks of every request body and query parameter of the
- * API in one place (contract section 3.1). Each body has a schema, a table
+ * API in one place (docs/api.md, Requests). Each body has a schema, a table
  * of its fields; validate_body checks a parsed body against it and writes
  * one message that names the field ("message must be a non-empty string",
  * "title must be at most 200 characters", "unknown field 'foo'").

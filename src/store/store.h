@@ -1,5 +1,5 @@
 /*
- * store: chatplane's persistent state (contract section 9) behind one
+ * store: chatplane's persistent state (docs/storage.md) behind one
  * interface, written once over the db driver (db.h) for SQLite and
  * PostgreSQL alike.
  *

@@ -1,6 +1,6 @@
 // `chatplane ask` run as a user runs it, without a terminal: the answer
-// alone on stdout, plain lines on stderr, --json, the exit codes of the
-// contract, Ctrl-C, stdin, continuing a session, and usage errors.
+// alone on stdout, plain lines on stderr, --json, the exit codes that
+// docs/cli.md lists, Ctrl-C, stdin, continuing a session, and usage errors.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';

@@ -27,7 +27,7 @@ async function askJson(args) {
 }
 
 // The lines of events that the store keeps for good: token events may be
-// dropped once the run's assistant messages are stored (contract 5).
+// dropped once the run's assistant messages are stored (docs/events.md).
 const kept = (ls) => ls.filter((l) => JSON.parse(l).type !== 'token');
 
 // Checks that printed equals what ask printed, allowing dropped tokens.

@@ -1,5 +1,5 @@
-// Authentication and isolation (contract section 6) against the real
-// server: every route of contract 3.3, walked from one table, with no
+// Authentication and isolation (docs/security.md) against the real
+// server: every route of docs/api.md, walked from one table, with no
 // token (401), another owner's token (404, or 403 for admin-only) and the
 // right token (success); tokens made and revoked while the server runs;
 // the login cookie and the Origin rules; the open loopback server.
@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { api, raw, runBinary, sse, startServer, until } from './lib/server.mjs';
 
 // Makes a token with the real command; resolves to the token, read from
-// the last line of stdout as the contract promises.
+// the last line of stdout as docs/cli.md promises.
 async function makeToken(dir, name, admin = false) {
   const r = await runBinary(['token', 'create', name, ...(admin ? ['--admin'] : []), '--db', `sqlite:${path.join(dir, 'chat.db')}`]);
   assert.equal(r.code, 0, r.stderr);
@@ -64,7 +64,7 @@ async function call(srv, route, c, token) {
   return { status: r.status, body: json, text: r.text, headers: r.headers };
 }
 
-// Every route of contract 3.3 but /api/login, which is open by design, and
+// Every route of docs/api.md but /api/login, which is open by design, and
 // the page, /healthz and /metrics, which are outside /api/. owned: another
 // owner gets 404. admin: a non-admin token gets 403. ok: the status of a
 // success; then(): waits for what the success started.
@@ -125,7 +125,7 @@ describe('authorization of every route', () => {
 
   const resolved = (route) => ({ ...route, body: typeof route.body === 'function' ? route.body(c) : route.body });
 
-  test('the table covers every route of contract 3.3 under /api/ but login', () => {
+  test('the table covers every route of docs/api.md under /api/ but login', () => {
     const names = new Set(ROUTES.map((r) => r.name.replace(/ \(.*\)$/, '')));
     assert.deepEqual([...names].sort(), [
       'DELETE /api/sessions/{id}', 'GET /api/info', 'GET /api/modes', 'GET /api/runs/{id}', 'GET /api/sessions',

@@ -1,4 +1,4 @@
-// Every route without runs, and every error code of contract 3.1 that needs
+// Every route without runs, and every error code of docs/api.md that needs
 // no run, against the real server.
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';

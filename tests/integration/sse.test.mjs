@@ -1,4 +1,4 @@
-// The event stream (contract 3.4): exact framing, replay after
+// The event stream (docs/events.md): exact framing, replay after
 // Last-Event-ID or `after`, reconnects of a real EventSource during and
 // after a run with no gap and no duplicate, and the idle ping.
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import { api, newSession, parseFrames, raw, sse, startServer, until, waitIdle } 
 
 const FRAME = /id: (\d+)\nevent: ([a-z_]+)\ndata: ([^\n]*)\n\n/gy;
 
-// Checks text byte for byte against the contract's framing; returns the
+// Checks text byte for byte against the framing of docs/events.md; returns the
 // frames' [id, type, data text].
 function strictFrames(text, prefix = 'retry: 2000\n\n') {
   assert.ok(text.startsWith(prefix), JSON.stringify(text.slice(0, 40)));

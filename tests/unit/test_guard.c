@@ -1,4 +1,4 @@
-/* Unit tests for core/guard: the guardrails of a run (contract section 4.2). */
+/* Unit tests for core/guard: the guardrails of a run (docs/runs.md). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -28,7 +28,7 @@ static json_t *parse(const char *text)
     return v;
 }
 
-static void test_presets_match_contract(void **state)
+static void test_presets_match_docs(void **state)
 {
     (void)state;
     const mode *m = mode_presets();
@@ -195,7 +195,7 @@ static void test_guard_apply_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_presets_match_contract),
+        cmocka_unit_test(test_presets_match_docs),
         cmocka_unit_test(test_preset_lookup_and_next_larger),
         cmocka_unit_test(test_mode_to_json),
         cmocka_unit_test(test_limits_unlimited_and_cost),

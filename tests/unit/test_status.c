@@ -1,4 +1,4 @@
-/* Unit tests for core/status: the run statuses of contract section 4.4. */
+/* Unit tests for core/status: the run statuses of docs/runs.md. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* Unit tests for tool_model_name: the names the model sees for MCP tools
- * (contract 4.5). */
+ * (docs/runs.md, Model context). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
