@@ -1,4 +1,4 @@
--- chatplane schema, version 1, PostgreSQL dialect (contract section 9).
+-- chatplane schema, version 1, PostgreSQL dialect (docs/storage.md).
 --
 -- The same tables exist in migrations/sqlite/0001_init.sql with that
 -- dialect's types, and the store's SQL (src/store/store.c) is written once
@@ -13,7 +13,7 @@
 --   * JSON columns are json, not jsonb: json keeps the text the store wrote
 --     byte for byte, keys in their order, so runs, messages and tool
 --     executions read back exactly as on SQLite and the API shows fields in
---     the contract's order. stream_events.payload must be byte-identical
+--     the order of docs/api.md. stream_events.payload must be byte-identical
 --     for replay in any case.
 --   * Integers are bigint; a NULL limit in chat_budgets means unlimited.
 -- Children of a session refer to it with ON DELETE CASCADE, so deleting a

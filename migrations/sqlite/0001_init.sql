@@ -1,4 +1,4 @@
--- chatplane schema, version 1, SQLite dialect (contract section 9).
+-- chatplane schema, version 1, SQLite dialect (docs/storage.md).
 --
 -- The same tables exist in migrations/postgres/0001_init.sql with that
 -- dialect's types, and the store's SQL (src/store/store.c) is written once
