@@ -2,7 +2,7 @@
  * mcp_proc: the child processes of MCP servers, at the level of system
  * calls: finding the command, building its environment, starting it on
  * three pipes in its own process group, learning how it ended, and the
- * bounded stop at shutdown. The event loop side is in mcp.c.
+ * bounded stop at shutdown. The event loop side is in mcp_stdio.c.
  *
  * Children never outlive chatplane: each one asks the kernel for SIGKILL
  * when chatplane dies (PR_SET_PDEATHSIG), is stopped with its whole process

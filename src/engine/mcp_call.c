@@ -1,0 +1,197 @@
+/*
+ * mcp_call: tools/call on an MCP server: the server's list of calls, queued
+ * (id 0) or sent, each with its time-out timer; progress; cancellation; and
+ * the answers. See mcp_int.h for the rules the list follows.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/mcp_int.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+
+static void unlink_call(mcp_call *c)
+{
+    mcp_server *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->calls = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+/* The engine still reads the tool_def of a call just after it ended or was
+ * cancelled, so retired lists are freed on the next loop turn, not here. */
+void mcp__call_free(mcp_call *c)
+{
+    mcp_server *s = c->srv;
+    unlink_call(c);
+    event_free(c->timer);
+    free(c->tool);
+    json_decref(c->args);
+    free(c);
+    if (!s->calls && s->retired) mcp__timer(s->retire_ev, 0);
+}
+
+/* Ends a call with a result: the call is freed first, then on_done runs. */
+static void finish(mcp_call *c, tool_status st, const char *text, size_t len, const char *error)
+{
+    tool_callbacks cb = c->cb;
+    void *ud = c->ud;
+    mcp__call_free(c);
+    tool_result r = {.status = st, .text = text, .text_len = len, .error = error};
+    cb.on_done(ud, &r);
+}
+
+void mcp__call_fail(mcp_call *c, tool_status st, const char *msg)
+{
+    finish(c, st, msg, strlen(msg), msg);
+}
+
+mcp_call *mcp__call_find(mcp_server *s, int64_t id)
+{
+    for (mcp_call *c = s->calls; c; c = c->next)
+        if (c->id == id) return c;
+    return NULL;
+}
+
+/* The list is searched again after each callback, which may change it. */
+void mcp__calls_fail(mcp_server *s, bool queued, const char *msg)
+{
+    for (;;) {
+        mcp_call *c = s->calls;
+        while (c && (c->id == 0) != queued) c = c->next;
+        if (!c) return;
+        mcp__call_fail(c, TOOL_ERROR, msg);
+    }
+}
+
+/* Tells the server a sent call is abandoned; a transport that is closed
+ * refuses the notice, which is then not needed. */
+static void cancelled_notice(mcp_call *c, const char *reason)
+{
+    if (c->id == 0) return;
+    mcp__server_notify(c->srv, "notifications/cancelled",
+                       json_pack("{s:I,s:s}", "requestId", (json_int_t)c->id, "reason", reason));
+}
+
+/* Sends a queued call; the request id is its progress token too. Fails it
+ * when the server cannot take it; returns -1 then (c is freed). */
+static int send_call(mcp_call *c)
+{
+    mcp_server *s = c->srv;
+    int64_t id = s->next_id;
+    json_t *params = json_pack("{s:s,s:O,s:{s:I}}", "name", c->tool, "arguments", c->args, "_meta",
+                               "progressToken", (json_int_t)id);
+    if (mcp__server_request(s, "tools/call", params) < 0) {
+        char *msg = xasprintf("the MCP server '%s' is not taking input", s->cfg.name);
+        mcp__call_fail(c, TOOL_ERROR, msg);
+        free(msg);
+        return -1;
+    }
+    c->id = id;
+    return 0;
+}
+
+void mcp__calls_send_queued(mcp_server *s)
+{
+    for (;;) {
+        mcp_call *c = s->calls;
+        while (c && c->id != 0) c = c->next;
+        if (!c) return;
+        send_call(c);
+    }
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    mcp_call *c = arg;
+    mcp_server *s = c->srv;
+    char *secs = mcp__seconds(c->timeout_ms);
+    char *msg = xasprintf("timed out after %s", secs);
+    bool was_sent = c->id != 0;
+    cancelled_notice(c, msg);
+    mcp__call_fail(c, TOOL_TIMEOUT, msg);
+    free(msg);
+    free(secs);
+    /* A server that let a call time out may have stopped answering at all. */
+    if (was_sent) mcp__server_ping(s);
+}
+
+void mcp__calls_on_progress(mcp_server *s, const json_t *params)
+{
+    const json_t *token = json_object_get(params, "progressToken");
+    /* Queued calls have id 0, and no token was ever 0. */
+    if (!json_is_integer(token) || json_integer_value(token) <= 0) return;
+    mcp_call *c = mcp__call_find(s, json_integer_value(token));
+    if (!c || !c->cb.on_progress) return;
+    const json_t *total = json_object_get(params, "total");
+    c->cb.on_progress(c->ud, json_number_value(json_object_get(params, "progress")),
+                      json_is_number(total) ? json_number_value(total) : -1,
+                      json_string_value(json_object_get(params, "message")));
+}
+
+void mcp__calls_on_response(mcp_server *s, const mcp_msg *m)
+{
+    int64_t id = m->id_int;
+    mcp_call *c = id > 0 ? mcp__call_find(s, id) : NULL;
+    if (!c) {
+        /* A late answer to a call that was cancelled or timed out. */
+        LOG(LOG_DEBUG, "mcp answer to no pending request", "server=%s id=%lld", s->cfg.name,
+            (long long)id);
+        return;
+    }
+    if (m->kind == MCP_MSG_ERROR) {
+        char *t = mcp_msg_error_text(m);
+        mcp__call_fail(c, TOOL_ERROR, t);
+        free(t);
+        return;
+    }
+    buf text;
+    buf_init(&text, TOOL_RESULT_MAX);
+    bool is_error = mcp_frame_result_text(m->result, &text);
+    const char *str = text.data ? text.data : "";
+    if (is_error)
+        finish(c, TOOL_ERROR, str, text.len, *str ? str : "the tool reported an error");
+    else
+        finish(c, TOOL_OK, str, text.len, NULL);
+    buf_cleanup(&text);
+}
+
+tool_call *mcp__call_start(tool_source *src, size_t i, const json_t *arguments,
+                           int64_t timeout_ms, const tool_callbacks *cb, void *ud)
+{
+    mcp_server *s = (mcp_server *)src;
+    mcp_call *c = xcalloc(1, sizeof *c);
+    c->base.source = src;
+    c->srv = s;
+    c->tool = xstrdup(s->defs[i].tool);
+    c->args = arguments ? json_deep_copy(arguments) : json_object();
+    c->cb = *cb;
+    c->ud = ud;
+    c->timeout_ms = timeout_ms > 0 ? timeout_ms : s->cfg.timeout_ms;
+    c->timer = evtimer_new(s->evb, on_timeout, c);
+    c->next = s->calls;
+    if (s->calls) s->calls->prev = c;
+    s->calls = c;
+    mcp__timer(c->timer, c->timeout_ms);
+
+    if (s->state == MCP__READY) {
+        if (send_call(c) != 0) return NULL;
+    } else if (s->state == MCP__DOWN) {
+        mcp__server_schedule_restart(s);
+    }
+    return &c->base;
+}
+
+void mcp__call_cancel(tool_call *tc)
+{
+    mcp_call *c = (mcp_call *)tc;
+    cancelled_notice(c, "the run stopped");
+    mcp__call_free(c);
+}
