@@ -163,8 +163,8 @@ void mcp__calls_on_response(mcp_server *s, const mcp_msg *m)
     buf_cleanup(&text);
 }
 
-tool_call *mcp__call_start(tool_source *src, size_t i, const json_t *arguments,
-                           int64_t timeout_ms, const tool_callbacks *cb, void *ud)
+tool_call *mcp__call_start(tool_source *src, size_t i, const json_t *arguments, int64_t timeout_ms,
+                           const tool_callbacks *cb, void *ud)
 {
     mcp_server *s = (mcp_server *)src;
     mcp_call *c = xcalloc(1, sizeof *c);

@@ -142,8 +142,8 @@ void mcp__server_ping(mcp_server *s);
 /* ---- calls (mcp_call.c) ---- */
 
 /* The tool_source call and cancel operations. */
-tool_call *mcp__call_start(tool_source *src, size_t i, const json_t *arguments,
-                           int64_t timeout_ms, const tool_callbacks *cb, void *ud);
+tool_call *mcp__call_start(tool_source *src, size_t i, const json_t *arguments, int64_t timeout_ms,
+                           const tool_callbacks *cb, void *ud);
 void mcp__call_cancel(tool_call *tc);
 /* Frees a call without calling back (the server is being freed). */
 void mcp__call_free(mcp_call *c);

@@ -571,10 +571,10 @@ static const tool_def *src_get(const tool_source *src, size_t i)
 static json_t *src_info(const tool_source *src)
 {
     const mcp_server *s = (const mcp_server *)src;
-    const char *status = s->state == MCP__READY                         ? "ready"
-                         : s->error                                     ? "failed"
+    const char *status = s->state == MCP__READY                        ? "ready"
+                         : s->error                                    ? "failed"
                          : s->state == MCP__STARTING && !s->ever_ready ? "starting"
-                                                                        : "restarting";
+                                                                       : "restarting";
     return json_pack("{s:s,s:s,s:o,s:I}", "name", s->cfg.name, "status", status, "error",
                      s->error ? json_string(s->error) : json_null(), "tools", (json_int_t)s->ndefs);
 }

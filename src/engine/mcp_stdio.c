@@ -56,8 +56,8 @@ typedef struct mcp_stdio {
     struct event *out_ev, *err_ev, *in_ev;
     mcp_reader out_rd, err_rd;
     buf wbuf;
-    unsigned gen;   /* bumped whenever a connection is closed */
-    bool ended;     /* stdout ended; waiting for the exit status */
+    unsigned gen; /* bumped whenever a connection is closed */
+    bool ended;   /* stdout ended; waiting for the exit status */
     struct event *exit_ev;
     int64_t exit_deadline_ms;
 } mcp_stdio;
