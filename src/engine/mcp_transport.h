@@ -4,8 +4,10 @@
  * mcp_group.c) speaks in whole messages through this interface and never
  * touches a pipe, a process or a socket; each way of reaching a server is
  * one implementation. Today there is one, stdio (mcp_stdio.h: a child
- * process, one message per line on its pipes); the HTTP transports of the
- * specification fit the same shape (see docs/mcp.md).
+ * process, one message per line on its pipes). Streamable HTTP (each
+ * message a POST answered with JSON or an SSE stream, a session id from
+ * initialize) and the older HTTP+SSE transport (messages POSTed, answers
+ * on one SSE stream) fit the same shape, connecting asynchronously.
  *
  * A transport belongs to one server for the server's whole life and is
  * reused across restarts: start opens a new connection (spawns a new
