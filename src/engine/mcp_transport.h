@@ -17,9 +17,10 @@
  * - send queues one message as mcp_frame encodes it: compact JSON ending
  *   in a newline, which is stdio's framing and harmless in an HTTP body.
  *   It may be called right after start even when the transport connects
- *   asynchronously: it then keeps the message until it can deliver it. It fails (-1) only when the
- *   message can never go out on this connection (closed, or over the
- *   transport's cap); it reports nothing about the peer's answer.
+ *   asynchronously: it then keeps the message until it can deliver it.
+ *   It fails (-1) only when the message can never go out on this
+ *   connection (closed, or over the transport's cap); it reports nothing
+ *   about the peer's answer.
  * - on_frame delivers one message from the peer, whatever carried it: a
  *   line of a child's stdout, one HTTP answer's JSON body, or one event of
  *   one of several SSE streams open at once. Messages the transport could
@@ -28,8 +29,9 @@
  * - on_eof says that no further message will arrive on this connection
  *   (the peer is going away); on_closed follows, once the transport knows
  *   how it ended ("exited (status 1)"), and is the last callback of the
- *   connection. Callbacks run from the event loop, never from within
- *   start, send or close.
+ *   connection. A connection that fails before it carried anything (a
+ *   refused HTTP connection) may report on_closed alone. Callbacks run
+ *   from the event loop, never from within start, send or close.
  * - close ends the connection at once (a child still running is killed);
  *   nothing of that connection calls back afterwards, even when close is
  *   called from inside one of its callbacks.
