@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/objects.h"
+#include "store/objects.h"
 #include "core/context.h"
 #include "engine/run.h"
 #include "lib/clock.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/objects.h"
+#include "store/objects.h"
 #include "core/budget.h"
 #include "core/context.h"
 #include "core/evt.h"

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/objects.h"
+#include "store/objects.h"
 #include "lib/xmalloc.h"
 
 void api_register(http_server *s, api *a)

@@ -10,7 +10,7 @@
 
 #include <event2/http.h>
 
-#include "app/objects.h"
+#include "store/objects.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/metrics.h"

@@ -6,7 +6,7 @@
 
 #include <event2/event.h>
 
-#include "app/objects.h"
+#include "store/objects.h"
 #include "lib/clock.h"
 #include "lib/id.h"
 #include "lib/log.h"

@@ -23,8 +23,8 @@
 #include "store/db.h"
 
 #define STORE_NOT_FOUND (-100)
-#define STORE_CONFLICT (-101)   /* e.g. a run is already active in the session */
-#define STORE_TOO_NEW (-102)    /* the schema is newer than this binary */
+#define STORE_CONFLICT  (-101) /* e.g. a run is already active in the session */
+#define STORE_TOO_NEW   (-102) /* the schema is newer than this binary */
 
 /* The PostgreSQL notification channels instances share: new events of a
  * session ("session_id:last_seq", sent by store_event_append) and control
@@ -62,11 +62,52 @@ int store_begin(store *s);
 int store_commit(store *s);
 int store_rollback(store *s);
 
+/*
+ * The rows. Each row type is one list of its columns, and that list is the
+ * only place a column is named in C: it declares the struct's fields and
+ * drives the SELECT and INSERT column lists, reading a result into the
+ * struct, freeing it, and the API object built from it (objects.h). A new
+ * column is one line in its list plus its migration (and a mention in an
+ * UPDATE if it changes after the row is inserted).
+ *
+ * X(field, kind, column, json, default):
+ *   field    the struct member;
+ *   kind     TEXT: char *, owned;
+ *            JSON, JSON_OBJECT, JSON_ARRAY: json_t *, an owned reference,
+ *              shown in the API as null, {} and [] respectively when NULL;
+ *            BOOL: bool; INT: int; I64: int64_t;
+ *            TIME: int64_t Unix milliseconds, always written;
+ *            TIME_OPT: the same, where 0 is written as NULL;
+ *   column   the table column;
+ *   json     the member of the API object, NULL when the API never shows it;
+ *   default  the text written instead of a NULL TEXT or JSON field, or NULL.
+ * The API object has its members in the order of the list.
+ */
+#define STORE__CTYPE_TEXT                             char *
+#define STORE__CTYPE_JSON                             json_t *
+#define STORE__CTYPE_JSON_OBJECT                      json_t *
+#define STORE__CTYPE_JSON_ARRAY                       json_t *
+#define STORE__CTYPE_BOOL                             bool
+#define STORE__CTYPE_INT                              int
+#define STORE__CTYPE_I64                              int64_t
+#define STORE__CTYPE_TIME                             int64_t
+#define STORE__CTYPE_TIME_OPT                         int64_t
+#define STORE__FIELD(field, kind, column, json, dflt) STORE__CTYPE_##kind field;
+
 /* ---- sessions (chat_sessions) ---- */
+#define STORE_SESSION_COLUMNS(X)                                                                   \
+    X(id, TEXT, "id", "id", NULL)                                                                  \
+    X(owner, TEXT, "owner", NULL, NULL)                                                            \
+    X(title, TEXT, "title", "title", NULL)                                                         \
+    X(mode, TEXT, "mode", "mode", NULL)                                                            \
+    X(status, TEXT, "status", "status", "idle")                                                    \
+    X(active_run_id, TEXT, "active_run_id", "active_run_id", NULL)                                 \
+    X(last_seq, I64, "last_seq", "last_seq", NULL)                                                 \
+    X(created_ms, TIME, "created_at", "created_at", NULL)                                          \
+    X(updated_ms, TIME, "updated_at", "updated_at", NULL) /* 0 on insert: created_ms */
+
 typedef struct store_session {
-    char *id, *owner, *title, *mode, *status, *active_run_id;
-    int64_t last_seq;
-    int64_t created_ms, updated_ms;
+    STORE_SESSION_COLUMNS(STORE__FIELD)
 } store_session;
 void store_session_cleanup(store_session *s);
 
@@ -87,17 +128,30 @@ int store_session_delete(store *s, const char *id);
  * STORE_CONFLICT when another run is active. */
 int store_session_claim_run(store *s, const char *session_id, const char *run_id, int64_t now_ms);
 /* Clears the active run (status idle) if it is run_id. */
-int store_session_release_run(store *s, const char *session_id, const char *run_id,
-                              int64_t now_ms);
+int store_session_release_run(store *s, const char *session_id, const char *run_id, int64_t now_ms);
 
 /* ---- runs ---- */
+/* The stop fields are NULL while the run is running. */
+#define STORE_RUN_COLUMNS(X)                                                                       \
+    X(id, TEXT, "id", "id", NULL)                                                                  \
+    X(session_id, TEXT, "session_id", "session_id", NULL)                                          \
+    X(mode, TEXT, "mode", "mode", NULL)                                                            \
+    X(status, TEXT, "status", "status", "running")                                                 \
+    X(stop_reason, TEXT, "stop_reason", "stop_reason", NULL)                                       \
+    X(stop_detail, TEXT, "stop_detail", "stop_detail", NULL)                                       \
+    X(recovery_suggestion, TEXT, "recovery_suggestion", "recovery_suggestion", NULL)               \
+    X(actions, JSON_ARRAY, "actions", "actions", "[]")                                             \
+    X(wrapped_up, BOOL, "wrapped_up", "wrapped_up", NULL)                                          \
+    X(limits, JSON_OBJECT, "limits", "limits", NULL)                                               \
+    X(usage, JSON_OBJECT, "usage", "usage", NULL)                                                  \
+    X(started_ms, TIME, "started_at", "started_at", NULL)                                          \
+    X(ended_ms, TIME_OPT, "ended_at", "ended_at", NULL)                                            \
+    X(continues, TEXT, "continues", "continues", NULL)                                             \
+    X(owner_instance, TEXT, "owner_instance", NULL, NULL)                                          \
+    X(heartbeat_ms, TIME_OPT, "heartbeat_at", NULL, NULL)
+
 typedef struct store_run {
-    char *id, *session_id, *mode, *status;
-    char *stop_reason, *stop_detail, *recovery_suggestion; /* NULL while running */
-    json_t *actions, *limits, *usage;                      /* owned references */
-    bool wrapped_up;
-    char *owner_instance, *continues;
-    int64_t heartbeat_ms, started_ms, ended_ms;
+    STORE_RUN_COLUMNS(STORE__FIELD)
 } store_run;
 void store_run_cleanup(store_run *r);
 
@@ -121,11 +175,19 @@ int store_run_heartbeat(store *s, const char *instance, int64_t now_ms);
 int store_run_beat(store *s, const char *run_id, int64_t now_ms);
 
 /* ---- messages (chat_messages) ---- */
+#define STORE_MESSAGE_COLUMNS(X)                                                                   \
+    X(id, TEXT, "id", "id", NULL)                                                                  \
+    X(session_id, TEXT, "session_id", "session_id", NULL)                                          \
+    X(run_id, TEXT, "run_id", "run_id", NULL)                                                      \
+    X(role, TEXT, "role", "role", NULL)                                                            \
+    X(content, TEXT, "content", "content", "")                                                     \
+    X(tool_calls, JSON, "tool_calls", "tool_calls", NULL)                                          \
+    X(tool_call_id, TEXT, "tool_call_id", "tool_call_id", NULL)                                    \
+    X(partial, BOOL, "partial", "partial", NULL)                                                   \
+    X(created_ms, TIME, "created_at", "created_at", NULL)
+
 typedef struct store_message {
-    char *id, *session_id, *run_id, *role, *content, *tool_call_id;
-    json_t *tool_calls; /* owned reference or NULL */
-    bool partial;
-    int64_t created_ms;
+    STORE_MESSAGE_COLUMNS(STORE__FIELD)
 } store_message;
 void store_message_cleanup(store_message *m);
 
@@ -135,11 +197,25 @@ int store_message_list(store *s, const char *session_id, store_message **out, si
 void store_message_list_free(store_message *rows, size_t n);
 
 /* ---- tool executions ---- */
+/* finished_ms and duration_ms are 0 while the tool runs; duration_ms is
+ * then written as NULL and shown as null. */
+#define STORE_TOOL_EXEC_COLUMNS(X)                                                                 \
+    X(id, TEXT, "id", "id", NULL)                                                                  \
+    X(session_id, TEXT, "session_id", "session_id", NULL)                                          \
+    X(run_id, TEXT, "run_id", "run_id", NULL)                                                      \
+    X(step, INT, "step", "step", NULL)                                                             \
+    X(server, TEXT, "server", "server", NULL)                                                      \
+    X(tool, TEXT, "tool", "tool", NULL)                                                            \
+    X(arguments, JSON_OBJECT, "arguments", "arguments", "{}")                                      \
+    X(status, TEXT, "status", "status", "running")                                                 \
+    X(result, TEXT, "result", "result", NULL)                                                      \
+    X(error, TEXT, "error", "error", NULL)                                                         \
+    X(started_ms, TIME, "started_at", "started_at", NULL)                                          \
+    X(finished_ms, TIME_OPT, "finished_at", "finished_at", NULL)                                   \
+    X(duration_ms, I64, "duration_ms", "duration_ms", NULL)
+
 typedef struct store_tool_exec {
-    char *id, *session_id, *run_id, *server, *tool, *status, *result, *error;
-    int step;
-    json_t *arguments; /* owned reference */
-    int64_t started_ms, finished_ms, duration_ms; /* finished/duration 0 while running */
+    STORE_TOOL_EXEC_COLUMNS(STORE__FIELD)
 } store_tool_exec;
 void store_tool_exec_cleanup(store_tool_exec *t);
 
@@ -174,18 +250,24 @@ int store_event_append(store *s, evt *const *evs, size_t n);
  * json is the stored encoded event. */
 typedef int (*store_event_cb)(void *ud, int64_t seq, const char *type, const char *json,
                               size_t len);
-int store_event_after(store *s, const char *session_id, int64_t after, int limit,
-                      store_event_cb cb, void *ud);
+int store_event_after(store *s, const char *session_id, int64_t after, int limit, store_event_cb cb,
+                      void *ud);
 /* Deletes the token events of a finished run whose assistant message
  * events are stored. Returns the number deleted. */
 int store_event_compact(store *s, const char *run_id);
 
 /* ---- API tokens ---- */
+/* token_sha256 is 64 lowercase hex digits. The API shows tokens in its own
+ * shape (never the hash), so no column has a JSON name. */
+#define STORE_TOKEN_COLUMNS(X)                                                                     \
+    X(name, TEXT, "name", NULL, NULL)                                                              \
+    X(token_sha256, TEXT, "token_sha256", NULL, NULL)                                              \
+    X(admin, BOOL, "admin", NULL, NULL)                                                            \
+    X(created_ms, TIME, "created_at", NULL, NULL)                                                  \
+    X(revoked_ms, TIME_OPT, "revoked_at", NULL, NULL)
+
 typedef struct store_token {
-    char *name;
-    char *token_sha256; /* 64 lowercase hex digits */
-    bool admin;
-    int64_t created_ms, revoked_ms;
+    STORE_TOKEN_COLUMNS(STORE__FIELD)
 } store_token;
 void store_token_cleanup(store_token *t);
 

@@ -1,7 +1,8 @@
 /*
  * objects: the JSON objects of the API (docs/api.md, Objects), built from
  * store rows in one place so that the HTTP API, the engine and the command
- * line show the same shapes. Each returns a new reference.
+ * line show the same shapes. The members and their order come from the row
+ * lists of store.h. Each returns a new reference.
  */
 #ifndef CHATPLANE_OBJECTS_H
 #define CHATPLANE_OBJECTS_H

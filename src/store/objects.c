@@ -1,0 +1,45 @@
+/*
+ * objects: the API objects, built from the row lists of store.h by
+ * store__row_json; only what no column says (a session's default title,
+ * a running tool's null duration, a session's last run) is written here.
+ */
+#include "store/objects.h"
+
+#include "store/store_int.h"
+
+json_t *objects_session(const store_session *s, const store_run *last_run)
+{
+    json_t *o = json_object();
+    store__row_json(&store__session_table, s, o);
+    /* A session keeps an empty title until its first message names it. */
+    json_object_set_new(o, "title", json_string(s->title && *s->title ? s->title : "New chat"));
+    json_object_set_new(o, "last_run", last_run ? objects_run(last_run) : json_null());
+    return o;
+}
+
+json_t *objects_run(const store_run *r)
+{
+    json_t *o = json_object();
+    store__row_json(&store__run_table, r, o);
+    return o;
+}
+
+json_t *objects_message(const store_message *m)
+{
+    json_t *o = json_object();
+    store__row_json(&store__message_table, m, o);
+    return o;
+}
+
+json_t *objects_tool_exec(const store_tool_exec *t)
+{
+    json_t *o = json_object();
+    store__row_json(&store__tool_exec_table, t, o);
+    if (!t->finished_ms) json_object_set_new(o, "duration_ms", json_null());
+    return o;
+}
+
+json_t *objects_mode(const mode *m)
+{
+    return mode_to_json(m);
+}

@@ -1,0 +1,329 @@
+/*
+ * store_event: the stream_events table, the log every client replays. Each
+ * session's events are numbered by seq, gapless, reserved by raising
+ * chat_sessions.last_seq in the transaction that inserts them; a finished
+ * run's token events are compacted away once its messages are stored.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/xmalloc.h"
+#include "store/store.h"
+#include "store/store_int.h"
+
+/* Rows per multi-row INSERT of events: a power of two, so a batch is cut
+ * into at most a handful of distinct statements that the drivers cache. */
+#define STORE_EVENT_CHUNK 256
+/* Sessions per UPDATE that reserves seqs, a power of two for the same
+ * reason: 100 sessions go in as 64 + 32 + 4. */
+#define STORE_SEQ_CHUNK 64
+/* Events fetched per query when replaying without a limit. */
+#define STORE_REPLAY_PAGE 1000
+
+typedef struct event_slot {
+    const evt *ev;
+    size_t index; /* position in the caller's array */
+} event_slot;
+
+/* Orders events by session, and within a session as the caller gave them. */
+static int event_slot_cmp(const void *a, const void *b)
+{
+    const event_slot *x = a, *y = b;
+    int c = strcmp(x->ev->session_id, y->ev->session_id);
+    if (c) return c;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* One session of a batch: its events are slots[first .. first + count). */
+typedef struct seq_group {
+    const char *session_id;
+    size_t first, count;
+    int64_t last; /* last_seq after the reservation */
+    bool found;
+} seq_group;
+
+static int seq_group_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const seq_group *)elem)->session_id);
+}
+
+/*
+ * Raises last_seq of the k sessions g[0..k) (sorted by id) by their event
+ * counts with one UPDATE … FROM (VALUES …) … RETURNING and sets each
+ * group's last. A session that is not in the result does not exist.
+ *
+ * On PostgreSQL the same statement announces each new last_seq to the
+ * other instances (NOTIFY on STORE_EVENTS_CHANNEL, "session_id:last_seq");
+ * the server delivers a notification only when its transaction commits, so
+ * no instance hears of events it cannot read yet. The row lock this UPDATE
+ * takes on each session also makes the transactions that append to one
+ * session commit in seq order, so a reader never sees a later seq without
+ * the earlier ones.
+ *
+ * The order in which one statement locks its rows is the order its plan
+ * yields them: the VALUES order (sorted by id) under a nested loop over the
+ * primary key, the table's physical order under a hash join over a scan of
+ * the table, which PostgreSQL 15 chose here for tables of up to a thousand
+ * sessions. So two transactions that both update the same two sessions can
+ * deadlock, and sorting the list alone does not prevent it. They seldom
+ * can: only the event log's writer updates several sessions in one
+ * transaction (one writer per instance, one transaction at a time; a run
+ * start and the recovery of a run touch one session each), and an instance
+ * appends events only to sessions whose runs it owns, with one active run
+ * per session. Two writers share two sessions only while a run is taken
+ * over (a paused instance commits events of runs another one already
+ * interrupted, docs/architecture.md), or through a batch's own operations
+ * (a session renamed, deleted or released), which lock their sessions in
+ * the order they were queued and never followed the ids' order. There
+ * PostgreSQL breaks the deadlock after deadlock_timeout by failing one of
+ * the two transactions (DB_ERR_RETRY), and the event log writes that batch
+ * again (eventlog.c), which then finds the other writer's rows released.
+ * Locking the rows in order first (SELECT … ORDER BY id FOR UPDATE) would
+ * avoid the deadlock itself at the cost of a second pass over the rows in
+ * every batch; a deadlock needs two writers on the same two sessions at
+ * once, which is rare enough for the retry to be the cheaper cure. SQLite has one writer per
+ * database and no row locks.
+ */
+static int reserve_seqs(store *s, seq_group *g, size_t k)
+{
+    buf sql;
+    buf_init(&sql, 256 + k * 32);
+    buf_append_str(&sql, "UPDATE chat_sessions SET last_seq = last_seq + v.column2 FROM (VALUES ");
+    const char **p = xmalloc(k * 2 * sizeof *p);
+    store_num *nums = xmalloc(k * sizeof *nums);
+    for (size_t i = 0; i < k; i++) {
+        buf_append_str(&sql, i ? ", (?, CAST(? AS BIGINT))" : "(?, CAST(? AS BIGINT))");
+        p[i * 2] = g[i].session_id;
+        p[i * 2 + 1] = store__num_i64(&nums[i], (int64_t)g[i].count);
+    }
+    buf_append_str(&sql, ") AS v WHERE chat_sessions.id = v.column1 RETURNING chat_sessions.id, "
+                         "chat_sessions.last_seq");
+    if (db_get_kind(s->d) == DB_POSTGRES)
+        buf_append_str(&sql, ", pg_notify('" STORE_EVENTS_CHANNEL
+                             "', chat_sessions.id || ':' || chat_sessions.last_seq)");
+    db_result *r = NULL;
+    int rc = store__query(s, sql.data, (int)(k * 2), p, &r);
+    for (size_t i = 0; rc == 0 && i < db_result_rows(r); i++) {
+        seq_group *x = bsearch(db_result_get(r, i, 0), g, k, sizeof *g, seq_group_cmp);
+        if (x) {
+            x->last = db_result_int(r, i, 1, 0);
+            x->found = true;
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < k; i++)
+        if (!g[i].found) rc = store__not_found(s, "session", g[i].session_id);
+    db_result_free(r);
+    free(nums);
+    free(p);
+    buf_cleanup(&sql);
+    return rc;
+}
+
+/*
+ * Gives every event its seq: each session in the batch reserves a block of
+ * seqs, handed out in the caller's order. The sessions go in sorted by id,
+ * in chunks of a power of two sessions, largest first, so few distinct
+ * statements are prepared. Any earlier encoding is dropped, since it
+ * carried the seq of a batch that was rolled back.
+ */
+static int assign_seqs(store *s, evt *const *evs, size_t n)
+{
+    event_slot *slots = xmalloc(n * sizeof *slots);
+    for (size_t i = 0; i < n; i++) slots[i] = (event_slot){evs[i], i};
+    qsort(slots, n, sizeof *slots, event_slot_cmp);
+    seq_group *groups = xmalloc(n * sizeof *groups);
+    size_t ng = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && strcmp(slots[j].ev->session_id, slots[i].ev->session_id) == 0) j++;
+        groups[ng++] = (seq_group){slots[i].ev->session_id, i, j - i, 0, false};
+        i = j;
+    }
+    int rc = 0;
+    for (size_t done = 0; rc == 0 && done < ng;) {
+        size_t k = STORE_SEQ_CHUNK;
+        while (k > ng - done) k /= 2;
+        rc = reserve_seqs(s, groups + done, k);
+        done += k;
+    }
+    for (size_t g = 0; rc == 0 && g < ng; g++) {
+        for (size_t k = 0; k < groups[g].count; k++) {
+            evt *e = evs[slots[groups[g].first + k].index];
+            free(e->json);
+            e->json = NULL;
+            e->json_len = 0;
+            e->seq = groups[g].last - (int64_t)(groups[g].count - k) + 1;
+        }
+    }
+    free(groups);
+    free(slots);
+    return rc;
+}
+
+/* Inserts evs[0..k) with one multi-row INSERT. */
+static int insert_events(store *s, evt *const *evs, size_t k)
+{
+    buf sql;
+    buf_init(&sql, 128 + k * 64);
+    buf_append_str(&sql, "INSERT INTO stream_events (session_id, seq, run_id, type, payload, "
+                         "created_at) VALUES ");
+    const char **p = xmalloc(k * 6 * sizeof *p);
+    store_num *nums = xmalloc(k * 2 * sizeof *nums);
+    for (size_t i = 0; i < k; i++) {
+        const evt *e = evs[i];
+        buf_append_str(&sql, i ? ", (?, ?, ?, ?, ?, chatplane_ts(?))"
+                               : "(?, ?, ?, ?, ?, chatplane_ts(?))");
+        p[i * 6 + 0] = e->session_id;
+        p[i * 6 + 1] = store__num_i64(&nums[i * 2], e->seq);
+        p[i * 6 + 2] = e->run_id;
+        p[i * 6 + 3] = evt_type_name(e->type);
+        p[i * 6 + 4] = e->json;
+        p[i * 6 + 5] = store__num_i64(&nums[i * 2 + 1], e->ts_ms);
+    }
+    int rc = store__exec(s, sql.data, (int)(k * 6), p);
+    free(nums);
+    free(p);
+    buf_cleanup(&sql);
+    return rc < 0 ? rc : 0;
+}
+
+static int encode_events(store *s, evt *const *evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (evt_encode(evs[i]) < 0) {
+            snprintf(s->err, sizeof s->err, "cannot encode %s event %" PRId64 " of session %s",
+                     evt_type_name(evs[i]->type), evs[i]->seq, evs[i]->session_id);
+            return DB_ERR;
+        }
+    }
+    return 0;
+}
+
+int store_event_append(store *s, evt *const *evs, size_t n)
+{
+    if (n == 0) return 0;
+    int rc = assign_seqs(s, evs, n);
+    if (rc == 0) rc = encode_events(s, evs, n);
+    /* Chunks of a power of two rows, largest first: 600 events go in as
+     * 256 + 256 + 64 + 16 + 8, so few distinct statements are prepared. */
+    for (size_t done = 0; rc == 0 && done < n;) {
+        size_t k = STORE_EVENT_CHUNK;
+        while (k > n - done) k /= 2;
+        rc = insert_events(s, evs + done, k);
+        done += k;
+    }
+    return rc;
+}
+
+/* Calls cb for rows of a replay page; returns the rows delivered, and sets
+ * *stop when cb asked to stop. */
+static size_t deliver(const db_result *r, store_event_cb cb, void *ud, int64_t *last, bool *stop)
+{
+    size_t rows = db_result_rows(r);
+    for (size_t i = 0; i < rows; i++) {
+        const char *json = db_result_get(r, i, 2);
+        *last = db_result_int(r, i, 0, 0);
+        if (cb(ud, *last, db_result_get(r, i, 1), json, strlen(json))) {
+            *stop = true;
+            return i + 1;
+        }
+    }
+    return rows;
+}
+
+/*
+ * Replays in pages, so a long session is never held in memory at once.
+ * Returns the number of events delivered.
+ */
+int store_event_after(store *s, const char *session_id, int64_t after, int limit, store_event_cb cb,
+                      void *ud)
+{
+    size_t total = 0;
+    bool stop = false;
+    while (!stop) {
+        size_t want = STORE_REPLAY_PAGE;
+        if (limit > 0 && (size_t)limit - total < want) want = (size_t)limit - total;
+        if (want == 0) break;
+        store_num a, l;
+        const char *p[] = {session_id, store__num_i64(&a, after),
+                           store__num_i64(&l, (int64_t)want)};
+        db_result *r = NULL;
+        int rc = store__query(s,
+                              "SELECT seq, type, payload FROM stream_events WHERE session_id = ? "
+                              "AND seq > ? ORDER BY seq LIMIT ?",
+                              3, p, &r);
+        if (rc < 0) return rc;
+        size_t got = deliver(r, cb, ud, &after, &stop);
+        size_t rows = db_result_rows(r);
+        db_result_free(r);
+        total += got;
+        if (rows < want) break;
+    }
+    return (int)total;
+}
+/* True for a token event whose message has a stored `message` event. */
+static bool run_log_token_stored(const store_run_log *l, const store_log_item *it)
+{
+    return it->type == EVT_TOKEN && it->message_id &&
+           store__name_in(l->stored, l->nstored, it->message_id);
+}
+
+/* Looks up the session and status of a run. */
+static int run_owner(store *s, const char *run_id, char **session_id, bool *stopped)
+{
+    const char *p[] = {run_id};
+    db_result *r = NULL;
+    int rc = store__query(s, "SELECT session_id, status FROM runs WHERE id = ?", 1, p, &r);
+    if (rc == 0 && db_result_rows(r) == 0) rc = store__not_found(s, "run", run_id);
+    if (rc == 0) {
+        *session_id = store__col_str(r, 0, 0);
+        *stopped = strcmp(db_result_get(r, 0, 1), "stopped") == 0;
+    }
+    db_result_free(r);
+    return rc;
+}
+
+static int delete_tokens(store *s, const char *session_id, const char *run_id, int64_t lo,
+                         int64_t hi)
+{
+    store_num a, b;
+    const char *p[] = {session_id, run_id, store__num_i64(&a, lo), store__num_i64(&b, hi)};
+    return store__exec(s,
+                       "DELETE FROM stream_events WHERE session_id = ? AND run_id = ? AND type = "
+                       "'token' AND seq BETWEEN ? AND ?",
+                       4, p);
+}
+
+/*
+ * Deletes the token events whose message has a stored `message` event, as
+ * ranges of seqs: a range closes at a token that must stay (the text of an
+ * attempt that was discarded, or of a message never stored).
+ */
+int store_event_compact(store *s, const char *run_id)
+{
+    char *session_id = NULL;
+    bool stopped = false;
+    store_run_log l = {0};
+    int rc = run_owner(s, run_id, &session_id, &stopped);
+    if (rc == 0 && stopped) rc = store__run_log_read(s, session_id, run_id, &l);
+    int deleted = 0;
+    int64_t lo = 0, hi = 0;
+    for (size_t i = 0; rc >= 0 && i <= l.n; i++) {
+        const store_log_item *it = i < l.n ? &l.items[i] : NULL;
+        if (it && it->type != EVT_TOKEN) continue;
+        if (it && run_log_token_stored(&l, it)) {
+            if (!lo) lo = it->seq;
+            hi = it->seq;
+        } else if (lo) {
+            rc = delete_tokens(s, session_id, run_id, lo, hi);
+            deleted += rc > 0 ? rc : 0;
+            lo = 0;
+        }
+    }
+    store__run_log_cleanup(&l);
+    free(session_id);
+    return rc < 0 ? rc : deleted;
+}

@@ -1,0 +1,107 @@
+/*
+ * store_run: the runs table, and the heartbeats that tell instances which
+ * runs are still owned by a live one.
+ */
+#include <stdio.h>
+
+#include "store/store.h"
+#include "store/store_int.h"
+
+#define COL(field, kind, column, json, dflt) STORE__COL(store_run, field, kind, column, json, dflt)
+static const store_col cols[] = {STORE_RUN_COLUMNS(COL)};
+#undef COL
+const store_table store__run_table = STORE__TABLE("runs", store_run, cols);
+
+#define INDEX(field, kind, column, json, dflt) COL_##field,
+enum { STORE_RUN_COLUMNS(INDEX) };
+#undef INDEX
+
+void store_run_cleanup(store_run *x)
+{
+    store__row_cleanup(&store__run_table, x);
+}
+
+void store_run_list_free(store_run *rows, size_t n)
+{
+    store__rows_free(&store__run_table, rows, n);
+}
+
+int store_run_insert(store *s, const store_run *row)
+{
+    store_params p;
+    store__params_init(&p);
+    store__params_row(&p, &store__run_table, row);
+    int rc = store__insert(s, &store__run_table, &p, NULL, NULL);
+    store__params_cleanup(&p);
+    return rc;
+}
+
+/* The columns a run's owner writes as it goes and when it stops. */
+static const int run_update_cols[] = {
+    COL_mode,    COL_status,     COL_stop_reason, COL_stop_detail, COL_recovery_suggestion,
+    COL_actions, COL_wrapped_up, COL_limits,      COL_usage,       COL_ended_ms};
+
+int store_run_update(store *s, const store_run *row)
+{
+    const char *p[] = {row->id};
+    int rc = store__update(s, &store__run_table, row, run_update_cols,
+                           sizeof run_update_cols / sizeof run_update_cols[0],
+                           "WHERE id = ? AND status = 'running'", 1, p);
+    if (rc != 0) return rc < 0 ? rc : 0;
+    /* Nothing changed: the run is missing, or it stopped already, which on
+     * a shared database means another instance interrupted it. */
+    store_run cur;
+    rc = store_run_get(s, row->id, &cur);
+    if (rc < 0) return rc;
+    store_run_cleanup(&cur);
+    snprintf(s->err, sizeof s->err, "run %s has already stopped", row->id);
+    return STORE_CONFLICT;
+}
+
+int store_run_get(store *s, const char *id, store_run *out)
+{
+    const char *p[] = {id};
+    return store__row(s, &store__run_table, "WHERE id = ?", 1, p, out, "run", id);
+}
+
+int store_run_list(store *s, const char *session_id, store_run **out, size_t *n)
+{
+    const char *p[] = {session_id};
+    return store__rows(s, &store__run_table,
+                       "WHERE session_id = ? ORDER BY started_at DESC, id DESC", 1, p, (void **)out,
+                       n);
+}
+
+int store_run_list_running(store *s, int64_t stale_before_ms, store_run **out, size_t *n)
+{
+    store_num t;
+    const char *p[] = {store__num_i64(&t, stale_before_ms)};
+    if (stale_before_ms == INT64_MAX)
+        return store__rows(s, &store__run_table, "WHERE status = 'running' ORDER BY started_at, id",
+                           0, NULL, (void **)out, n);
+    return store__rows(s, &store__run_table,
+                       "WHERE status = 'running' AND " STORE__RUN_STALE_COND
+                       " ORDER BY started_at, id",
+                       1, p, (void **)out, n);
+}
+
+int store_run_beat(store *s, const char *run_id, int64_t now_ms)
+{
+    store_num t;
+    const char *p[] = {store__num_i64(&t, now_ms), run_id};
+    int rc = store__exec(s,
+                         "UPDATE runs SET heartbeat_at = chatplane_ts(?) WHERE id = ? AND status "
+                         "= 'running'",
+                         2, p);
+    return rc < 0 ? rc : rc > 0;
+}
+
+int store_run_heartbeat(store *s, const char *instance, int64_t now_ms)
+{
+    store_num t;
+    const char *p[] = {store__num_i64(&t, now_ms), instance};
+    return store__exec(s,
+                       "UPDATE runs SET heartbeat_at = chatplane_ts(?) WHERE owner_instance = ? "
+                       "AND status = 'running'",
+                       2, p);
+}

@@ -1,0 +1,121 @@
+/*
+ * store_session: the chat_sessions table, and the claim that makes a run
+ * the one active run of its session.
+ */
+#include <stdio.h>
+
+#include "store/store.h"
+#include "store/store_int.h"
+
+#define STORE_SESSION_PAGE_DEFAULT 50
+
+#define COL(field, kind, column, json, dflt)                                                       \
+    STORE__COL(store_session, field, kind, column, json, dflt)
+static const store_col cols[] = {STORE_SESSION_COLUMNS(COL)};
+#undef COL
+const store_table store__session_table = STORE__TABLE("chat_sessions", store_session, cols);
+
+#define INDEX(field, kind, column, json, dflt) COL_##field,
+enum { STORE_SESSION_COLUMNS(INDEX) };
+#undef INDEX
+
+void store_session_cleanup(store_session *x)
+{
+    store__row_cleanup(&store__session_table, x);
+}
+
+void store_session_list_free(store_session *rows, size_t n)
+{
+    store__rows_free(&store__session_table, rows, n);
+}
+
+int store_session_insert(store *s, const store_session *row)
+{
+    store_params p;
+    store__params_init(&p);
+    store__params_row(&p, &store__session_table, row);
+    /* A new session was last updated when it was created. */
+    if (!row->updated_ms) p.v[COL_updated_ms] = p.v[COL_created_ms];
+    int rc = store__insert(s, &store__session_table, &p, NULL, NULL);
+    store__params_cleanup(&p);
+    return rc;
+}
+
+int store_session_get(store *s, const char *id, const char *owner, store_session *out)
+{
+    const char *p[] = {id, owner, owner};
+    return store__row(s, &store__session_table,
+                      "WHERE id = ? AND (CAST(? AS TEXT) IS NULL OR owner = ?)", 3, p, out,
+                      "session", id);
+}
+
+int store_session_list(store *s, const char *owner, int limit, const char *before_id,
+                       store_session **out, size_t *n)
+{
+    store_num lim;
+    const char *p[] = {owner, owner, before_id, before_id,
+                       store__num_i64(&lim, limit > 0 ? limit : STORE_SESSION_PAGE_DEFAULT)};
+    return store__rows(s, &store__session_table,
+                       "WHERE (CAST(? AS TEXT) IS NULL OR owner = ?) AND (CAST(? AS TEXT) IS NULL "
+                       "OR (created_at, id) < (SELECT created_at, id FROM chat_sessions WHERE id "
+                       "= ?)) ORDER BY created_at DESC, id DESC LIMIT ?",
+                       5, p, (void **)out, n);
+}
+
+int store_session_update(store *s, const store_session *row)
+{
+    static const int set[] = {COL_title, COL_mode, COL_updated_ms};
+    const char *p[] = {row->id};
+    int rc = store__update(s, &store__session_table, row, set, sizeof set / sizeof set[0],
+                           "WHERE id = ?", 1, p);
+    return store__changed_one(s, rc, "session", row->id);
+}
+
+int store_session_delete(store *s, const char *id)
+{
+    const char *p[] = {id};
+    int rc = store__exec(s, "DELETE FROM chat_sessions WHERE id = ?", 1, p);
+    return store__changed_one(s, rc, "session", id);
+}
+
+static int session_exists(store *s, const char *id)
+{
+    const char *p[] = {id};
+    db_result *r = NULL;
+    int rc = store__query(s, "SELECT 1 FROM chat_sessions WHERE id = ?", 1, p, &r);
+    if (rc == 0 && db_result_rows(r) == 0) rc = store__not_found(s, "session", id);
+    db_result_free(r);
+    return rc;
+}
+
+/*
+ * The conditional UPDATE is the whole claim: the database applies it to
+ * the row atomically, so of two runs claiming one session at once exactly
+ * one changes the row. Claiming the run that is already active succeeds.
+ */
+int store_session_claim_run(store *s, const char *session_id, const char *run_id, int64_t now_ms)
+{
+    store_num u;
+    const char *p[] = {run_id, store__num_i64(&u, now_ms), session_id, run_id};
+    int rc = store__exec(s,
+                         "UPDATE chat_sessions SET active_run_id = ?, status = 'running', "
+                         "updated_at = chatplane_ts(?) WHERE id = ? AND (active_run_id IS NULL "
+                         "OR active_run_id = ?)",
+                         4, p);
+    if (rc != 0) return rc < 0 ? rc : 0;
+    rc = session_exists(s, session_id);
+    if (rc < 0) return rc;
+    snprintf(s->err, sizeof s->err, "a run is already active in session %s", session_id);
+    return STORE_CONFLICT;
+}
+
+int store_session_release_run(store *s, const char *session_id, const char *run_id, int64_t now_ms)
+{
+    store_num u;
+    const char *p[] = {store__num_i64(&u, now_ms), session_id, run_id};
+    int rc = store__exec(s,
+                         "UPDATE chat_sessions SET active_run_id = NULL, status = 'idle', "
+                         "updated_at = chatplane_ts(?) WHERE id = ? AND active_run_id = ?",
+                         3, p);
+    return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,56 @@
+/*
+ * store_tool: the tool_executions table, one row per tool call a run made.
+ */
+#include "store/store.h"
+#include "store/store_int.h"
+
+#define COL(field, kind, column, json, dflt)                                                       \
+    STORE__COL(store_tool_exec, field, kind, column, json, dflt)
+static const store_col cols[] = {STORE_TOOL_EXEC_COLUMNS(COL)};
+#undef COL
+const store_table store__tool_exec_table = STORE__TABLE("tool_executions", store_tool_exec, cols);
+
+#define INDEX(field, kind, column, json, dflt) COL_##field,
+enum { STORE_TOOL_EXEC_COLUMNS(INDEX) };
+#undef INDEX
+
+void store_tool_exec_cleanup(store_tool_exec *x)
+{
+    store__row_cleanup(&store__tool_exec_table, x);
+}
+
+void store_tool_exec_list_free(store_tool_exec *rows, size_t n)
+{
+    store__rows_free(&store__tool_exec_table, rows, n);
+}
+
+int store_tool_exec_insert(store *s, const store_tool_exec *row)
+{
+    store_params p;
+    store__params_init(&p);
+    store__params_row(&p, &store__tool_exec_table, row);
+    /* A tool still running has no duration yet. */
+    if (!row->finished_ms) p.v[COL_duration_ms] = NULL;
+    int rc = store__insert(s, &store__tool_exec_table, &p, NULL, NULL);
+    store__params_cleanup(&p);
+    return rc;
+}
+
+int store_tool_exec_finish(store *s, const store_tool_exec *row)
+{
+    static const int set[] = {COL_status, COL_result, COL_error, COL_finished_ms, COL_duration_ms};
+    const char *p[] = {row->id};
+    int rc = store__update(s, &store__tool_exec_table, row, set, sizeof set / sizeof set[0],
+                           "WHERE id = ?", 1, p);
+    return store__changed_one(s, rc, "tool execution", row->id);
+}
+
+int store_tool_exec_list(store *s, const char *session_id, const char *run_id,
+                         store_tool_exec **out, size_t *n)
+{
+    const char *p[] = {session_id, run_id, run_id};
+    return store__rows(s, &store__tool_exec_table,
+                       "WHERE session_id = ? AND (CAST(? AS TEXT) IS NULL OR run_id = ?) ORDER BY "
+                       "started_at, step, id",
+                       3, p, (void **)out, n);
+}
