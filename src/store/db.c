@@ -41,14 +41,14 @@ int db_open(const char *url, db **out, char *err, size_t errlen)
     if (db__has_prefix(url, "sqlite:")) {
         const char *path = url + strlen("sqlite:");
         if (*path) {
-            rc = db__sqlite_open(path, shown, out, err, errlen);
+            rc = db_sqlite_open(path, shown, out, err, errlen);
         } else {
             snprintf(err, errlen, "cannot open database %s: the path is empty; use " DB_URL_FORMS,
                      shown);
             rc = DB_ERR;
         }
     } else if (db__has_prefix(url, "postgres://") || db__has_prefix(url, "postgresql://")) {
-        rc = db__pg_open(url, shown, out, err, errlen);
+        rc = db_pg_open(url, shown, out, err, errlen);
     } else {
         snprintf(err, errlen, "cannot open database %s: unknown kind of URL; use " DB_URL_FORMS,
                  shown);

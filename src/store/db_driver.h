@@ -47,7 +47,7 @@ void db__set_error(db *d, const char *fmt, ...) __attribute__((format(printf, 2,
 
 /* Driver constructors, called by db_open for their URL scheme. url_shown is
  * the redacted URL for messages. */
-int db__sqlite_open(const char *path, const char *url_shown, db **out, char *err, size_t errlen);
-int db__pg_open(const char *conninfo, const char *url_shown, db **out, char *err, size_t errlen);
+int db_sqlite_open(const char *path, const char *url_shown, db **out, char *err, size_t errlen);
+int db_pg_open(const char *conninfo, const char *url_shown, db **out, char *err, size_t errlen);
 
 #endif

@@ -8,7 +8,7 @@
  * least recently used one is finalized when the cache is full.
  *
  * Write transactions of one process queue on a lock of the process (see
- * sq_wl_acquire) before SQLite's own: SQLite makes a writer that finds the
+ * write_lock_acquire) before SQLite's own: SQLite makes a writer that finds the
  * database locked sleep and retry with growing pauses (1, 2, 5, 10 … 100
  * ms), so a run starting on a pool thread while the event log's writer
  * commits batch after batch waited tens of milliseconds or more. Other
@@ -72,11 +72,11 @@ static struct {
     pthread_cond_t cv;
     bool held, handoff;
     unsigned waiting;
-} sq_wl = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, 0};
+} write_lock = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, 0};
 
 /* A thread that holds the lock through one connection and begins on
  * another does not wait for itself: SQLite decides, as before. */
-static _Thread_local bool sq_wl_mine;
+static _Thread_local bool write_lock_mine;
 
 /*
  * Takes the write lock, waiting at most the busy timeout. Returns false
@@ -84,55 +84,55 @@ static _Thread_local bool sq_wl_mine;
  * out); BEGIN IMMEDIATE then meets SQLite's lock as it would without this
  * one, so nothing can wait forever here.
  */
-static bool sq_wl_acquire(void)
+static bool write_lock_acquire(void)
 {
-    if (sq_wl_mine) return false;
+    if (write_lock_mine) return false;
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
     dl.tv_sec += SQ_BUSY_TIMEOUT_MS / 1000;
     bool queued = false, got = false, late = false;
-    pthread_mutex_lock(&sq_wl.mu);
+    pthread_mutex_lock(&write_lock.mu);
     for (;;) {
-        if (!sq_wl.held && (!sq_wl.handoff || queued)) {
-            sq_wl.held = got = true;
-            sq_wl.handoff = false;
+        if (!write_lock.held && (!write_lock.handoff || queued)) {
+            write_lock.held = got = true;
+            write_lock.handoff = false;
             break;
         }
         if (late) break;
         if (!queued) {
             queued = true;
-            sq_wl.waiting++;
+            write_lock.waiting++;
         }
-        late = pthread_cond_timedwait(&sq_wl.cv, &sq_wl.mu, &dl) == ETIMEDOUT;
+        late = pthread_cond_timedwait(&write_lock.cv, &write_lock.mu, &dl) == ETIMEDOUT;
     }
-    if (queued && --sq_wl.waiting == 0 && !sq_wl.held) sq_wl.handoff = false;
-    pthread_mutex_unlock(&sq_wl.mu);
-    sq_wl_mine = got;
+    if (queued && --write_lock.waiting == 0 && !write_lock.held) write_lock.handoff = false;
+    pthread_mutex_unlock(&write_lock.mu);
+    write_lock_mine = got;
     return got;
 }
 
-static void sq_wl_release(void)
+static void write_lock_release(void)
 {
-    pthread_mutex_lock(&sq_wl.mu);
-    sq_wl.held = false;
-    sq_wl.handoff = sq_wl.waiting > 0;
-    pthread_cond_broadcast(&sq_wl.cv);
-    pthread_mutex_unlock(&sq_wl.mu);
-    sq_wl_mine = false;
+    pthread_mutex_lock(&write_lock.mu);
+    write_lock.held = false;
+    write_lock.handoff = write_lock.waiting > 0;
+    pthread_cond_broadcast(&write_lock.cv);
+    pthread_mutex_unlock(&write_lock.mu);
+    write_lock_mine = false;
 }
 
 /* Releases the write lock once the connection's transaction has ended,
  * however it ended (COMMIT, ROLLBACK, or SQLite rolling back by itself). */
-static void sq_wl_settle(sq_db *q)
+static void write_lock_settle(sq_db *q)
 {
     if (q->wl_held && sqlite3_get_autocommit(q->conn)) {
         q->wl_held = false;
-        sq_wl_release();
+        write_lock_release();
     }
 }
 
 /* Maps an extended SQLite result code to a DB_ERR_* code. */
-static int sq_code(int rc)
+static int map_code(int rc)
 {
     switch (rc & 0xff) {
     case SQLITE_CONSTRAINT:
@@ -152,14 +152,14 @@ static int sq_code(int rc)
 }
 
 /* Records the connection's last error and returns its DB_ERR_* code. */
-static int sq_fail(sq_db *q)
+static int fail(sq_db *q)
 {
     int rc = sqlite3_extended_errcode(q->conn);
     db__set_error(&q->base, "%s", sqlite3_errmsg(q->conn));
-    return sq_code(rc);
+    return map_code(rc);
 }
 
-static void sq_stmt_drop(sq_stmt *e)
+static void stmt_drop(sq_stmt *e)
 {
     sqlite3_finalize(e->stmt);
     free(e->sql);
@@ -168,17 +168,17 @@ static void sq_stmt_drop(sq_stmt *e)
 
 /* The cache slot to fill: a free one, else the least recently used one,
  * emptied. */
-static sq_stmt *sq_cache_slot(sq_db *q)
+static sq_stmt *cache_slot(sq_db *q)
 {
     if (q->ncache < SQ_STMT_MAX) return &q->cache[q->ncache++];
     sq_stmt *old = &q->cache[0];
     for (size_t i = 1; i < SQ_STMT_MAX; i++)
         if (q->cache[i].used < old->used) old = &q->cache[i];
-    sq_stmt_drop(old);
+    stmt_drop(old);
     return old;
 }
 
-static bool sq_blank(const char *s)
+static bool is_blank(const char *s)
 {
     for (; *s; s++)
         if (*s != ' ' && *s != '\n' && *s != '\t' && *s != '\r' && *s != ';') return false;
@@ -189,7 +189,7 @@ static bool sq_blank(const char *s)
  * Finds sql in the cache or prepares it. One call runs one statement, so
  * text after the first statement is refused rather than silently dropped.
  */
-static int sq_prepare(sq_db *q, const char *sql, sqlite3_stmt **out)
+static int prepare(sq_db *q, const char *sql, sqlite3_stmt **out)
 {
     uint64_t hash = canon_hash(CANON_HASH_SEED, sql, strlen(sql));
     for (size_t i = 0; i < q->ncache; i++) {
@@ -203,14 +203,14 @@ static int sq_prepare(sq_db *q, const char *sql, sqlite3_stmt **out)
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
     if (sqlite3_prepare_v3(q->conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail) != SQLITE_OK)
-        return sq_fail(q);
-    if (!st || (tail && !sq_blank(tail))) {
+        return fail(q);
+    if (!st || (tail && !is_blank(tail))) {
         sqlite3_finalize(st);
         db__set_error(&q->base, "db_exec runs exactly one statement; use db_exec_script for "
                                 "a script");
         return DB_ERR;
     }
-    sq_stmt *e = sq_cache_slot(q);
+    sq_stmt *e = cache_slot(q);
     e->sql = xstrdup(sql);
     e->hash = hash;
     e->stmt = st;
@@ -219,7 +219,7 @@ static int sq_prepare(sq_db *q, const char *sql, sqlite3_stmt **out)
     return 0;
 }
 
-static int sq_bind(sq_db *q, sqlite3_stmt *st, int n, const char *const *params)
+static int bind_params(sq_db *q, sqlite3_stmt *st, int n, const char *const *params)
 {
     int want = sqlite3_bind_parameter_count(st);
     if (want != n) {
@@ -230,13 +230,13 @@ static int sq_bind(sq_db *q, sqlite3_stmt *st, int n, const char *const *params)
     for (int i = 0; i < n; i++) {
         int rc = params[i] ? sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_STATIC)
                            : sqlite3_bind_null(st, i + 1);
-        if (rc != SQLITE_OK) return sq_fail(q);
+        if (rc != SQLITE_OK) return fail(q);
     }
     return 0;
 }
 
 /* Copies the current row of st into a new row of r. */
-static void sq_copy_row(sqlite3_stmt *st, db_result *r)
+static void copy_row(sqlite3_stmt *st, db_result *r)
 {
     size_t row = db__result_add_row(r);
     for (size_t c = 0; c < r->cols; c++) {
@@ -247,18 +247,18 @@ static void sq_copy_row(sqlite3_stmt *st, db_result *r)
 
 /* Steps st to the end, collecting rows into a new *res when res is
  * non-NULL. Returns the rows changed or a negative code. */
-static int sq_step_all(sq_db *q, sqlite3_stmt *st, db_result **res)
+static int step_all(sq_db *q, sqlite3_stmt *st, db_result **res)
 {
     db_result *r = res ? db__result_new(0, (size_t)sqlite3_column_count(st)) : NULL;
     for (;;) {
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
-            if (r) sq_copy_row(st, r);
+            if (r) copy_row(st, r);
         } else if (rc == SQLITE_DONE) {
             break;
         } else {
             db_result_free(r);
-            return sq_fail(q);
+            return fail(q);
         }
     }
     if (res) *res = r;
@@ -270,75 +270,81 @@ static int sq_step_all(sq_db *q, sqlite3_stmt *st, db_result **res)
  * transaction back by itself; the caller's ROLLBACK then finds none, which
  * is the state it asked for rather than an error.
  */
-static bool sq_rollback_done(sq_db *q, const char *sql)
+static bool rollback_done(sq_db *q, const char *sql)
 {
     return strcmp(sql, "ROLLBACK") == 0 && sqlite3_get_autocommit(q->conn);
 }
 
-static int sq_exec(db *d, const char *sql, int n, const char *const *params, db_result **res)
+static int exec_sql(db *d, const char *sql, int n, const char *const *params, db_result **res)
 {
     sq_db *q = (sq_db *)d;
-    if (sq_rollback_done(q, sql)) {
-        sq_wl_settle(q);
+    if (rollback_done(q, sql)) {
+        write_lock_settle(q);
         if (res) *res = db__result_new(0, 0);
         return 0;
     }
     if (!q->wl_held && strncmp(sql, "BEGIN IMMEDIATE", 15) == 0 && sqlite3_get_autocommit(q->conn))
-        q->wl_held = sq_wl_acquire();
+        q->wl_held = write_lock_acquire();
     sqlite3_stmt *st = NULL;
-    int rc = sq_prepare(q, sql, &st);
-    if (rc == 0) rc = sq_bind(q, st, n, params);
-    if (rc == 0) rc = sq_step_all(q, st, res);
+    int rc = prepare(q, sql, &st);
+    if (rc == 0) rc = bind_params(q, st, n, params);
+    if (rc == 0) rc = step_all(q, st, res);
     /* Reset at once: a statement left mid-way holds its read snapshot. */
     if (st) {
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
     }
-    sq_wl_settle(q);
+    write_lock_settle(q);
     return rc;
 }
 
-static int sq_exec_script(db *d, const char *sql)
+static int exec_script(db *d, const char *sql)
 {
     sq_db *q = (sq_db *)d;
     char *msg = NULL;
     int rc = sqlite3_exec(q->conn, sql, NULL, NULL, &msg);
-    sq_wl_settle(q);
+    write_lock_settle(q);
     if (rc == SQLITE_OK) return 0;
     db__set_error(d, "%s", msg ? msg : sqlite3_errmsg(q->conn));
     sqlite3_free(msg);
-    return sq_code(sqlite3_extended_errcode(q->conn));
+    return map_code(sqlite3_extended_errcode(q->conn));
 }
 
-/* SQLite needs no lock of its own: the migration transaction (BEGIN
- * IMMEDIATE) already excludes every other writer. */
-static int sq_lock_migrations(db *d)
+/*
+ * SQLite needs no migration lock, so taking and releasing it both do
+ * nothing: each migration runs in a transaction that begins with BEGIN
+ * IMMEDIATE, which takes the database's write lock and so excludes every
+ * other writer, and store_migrate checks a migration's version again inside
+ * that transaction, so a process that lost the race skips what the winner
+ * applied. (PostgreSQL has several writers and takes an advisory lock.)
+ */
+static int migration_lock_none(db *d)
 {
     (void)d;
     return 0;
 }
 
-static void sq_close(db *d)
+static void close_db(db *d)
 {
     sq_db *q = (sq_db *)d;
-    for (size_t i = 0; i < q->ncache; i++) sq_stmt_drop(&q->cache[i]);
+    for (size_t i = 0; i < q->ncache; i++) stmt_drop(&q->cache[i]);
     sqlite3_close_v2(q->conn);
     db__sqlite_ckpt_detach(q->ckpt);
-    if (q->wl_held) sq_wl_release();
+    if (q->wl_held) write_lock_release();
     free(q->url_shown);
     free(q);
 }
 
-static const db_ops sq_ops = {
-    .exec = sq_exec,
-    .exec_script = sq_exec_script,
-    .lock_migrations = sq_lock_migrations,
-    .unlock_migrations = sq_lock_migrations,
-    .close = sq_close,
+static const db_ops driver_ops = {
+    .exec = exec_sql,
+    .exec_script = exec_script,
+    .lock_migrations = migration_lock_none,
+    .unlock_migrations = migration_lock_none,
+    .close = close_db,
 };
 
 /* chatplane_ts and chatplane_ms: times are integer milliseconds already. */
-static void sq_fn_time(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+static void fn_time(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc;
     if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
@@ -348,12 +354,12 @@ static void sq_fn_time(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     }
 }
 
-static int sq_register_functions(sqlite3 *conn)
+static int register_functions(sqlite3 *conn)
 {
     const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
-    int rc = sqlite3_create_function(conn, "chatplane_ts", 1, flags, NULL, sq_fn_time, NULL, NULL);
+    int rc = sqlite3_create_function(conn, "chatplane_ts", 1, flags, NULL, fn_time, NULL, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_create_function(conn, "chatplane_ms", 1, flags, NULL, sq_fn_time, NULL, NULL);
+        rc = sqlite3_create_function(conn, "chatplane_ms", 1, flags, NULL, fn_time, NULL, NULL);
     return rc;
 }
 
@@ -363,11 +369,11 @@ static int sq_register_functions(sqlite3 *conn)
  * cannot switch to WAL; it stays readable, and writes fail later with
  * DB_ERR_FULL.
  */
-static int sq_configure(sq_db *q)
+static int configure(sq_db *q)
 {
     sqlite3_extended_result_codes(q->conn, 1);
     sqlite3_busy_timeout(q->conn, SQ_BUSY_TIMEOUT_MS);
-    if (sq_register_functions(q->conn) != SQLITE_OK) return sq_fail(q);
+    if (register_functions(q->conn) != SQLITE_OK) return fail(q);
     /* Switching a new file to WAL takes a lock for which SQLite does not
      * call the busy handler, so two connections opening the same new file
      * at once (two processes migrating it) see "database is locked": wait
@@ -379,7 +385,7 @@ static int sq_configure(sq_db *q)
             nanosleep(&ts, NULL);
         }
         db_result *r = NULL;
-        rc = sq_exec(&q->base, "PRAGMA journal_mode=WAL", 0, NULL, &r);
+        rc = exec_sql(&q->base, "PRAGMA journal_mode=WAL", 0, NULL, &r);
         db_result_free(r);
     }
     if (rc < 0 && rc != DB_ERR_FULL) return rc;
@@ -387,13 +393,13 @@ static int sq_configure(sq_db *q)
     /* Statement journals (the undo copy a multi-row insert keeps inside a
      * transaction) stay in memory: on disk they wrote more than the WAL
      * itself at 100 sessions (docs/benchmarks.md, Storage). */
-    rc = sq_exec_script(
-        &q->base, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY");
+    rc = exec_script(&q->base,
+                     "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY");
     return rc < 0 ? rc : 0;
 }
 
 /* Explains why path could not be opened, naming a missing directory. */
-static void sq_open_reason(const char *path, sqlite3 *conn, char *out, size_t outlen)
+static void open_reason(const char *path, sqlite3 *conn, char *out, size_t outlen)
 {
     char *dir = xstrdup(path);
     char *slash = strrchr(dir, '/');
@@ -415,27 +421,27 @@ static void sq_open_reason(const char *path, sqlite3 *conn, char *out, size_t ou
  * Opens (creating if needed) the database file at path, or an in-memory
  * database for ":memory:". On failure err names url_shown and the reason.
  */
-int db__sqlite_open(const char *path, const char *url_shown, db **out, char *err, size_t errlen)
+int db_sqlite_open(const char *path, const char *url_shown, db **out, char *err, size_t errlen)
 {
     *out = NULL;
     sqlite3 *conn = NULL;
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &conn, flags, NULL) != SQLITE_OK) {
         char why[DB_ERRMSG_MAX];
-        sq_open_reason(path, conn, why, sizeof why);
+        open_reason(path, conn, why, sizeof why);
         snprintf(err, errlen, "cannot open database %s: %s", url_shown, why);
         sqlite3_close_v2(conn);
         return DB_ERR;
     }
     sq_db *q = xcalloc(1, sizeof *q);
-    q->base.ops = &sq_ops;
+    q->base.ops = &driver_ops;
     q->base.kind = DB_SQLITE;
     q->conn = conn;
     q->url_shown = xstrdup(url_shown);
-    int rc = sq_configure(q);
+    int rc = configure(q);
     if (rc < 0) {
         snprintf(err, errlen, "cannot open database %s: %s", url_shown, q->base.errmsg);
-        sq_close(&q->base);
+        close_db(&q->base);
         return rc;
     }
     *out = &q->base;

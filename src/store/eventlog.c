@@ -24,29 +24,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
-typedef struct el_item {
+typedef struct eventlog_item {
     eventlog_op op;
     int status;
-    struct el_item *next;
-} el_item;
+    struct eventlog_item *next;
+} eventlog_item;
 
-typedef struct el_queue {
-    el_item *head, *tail;
-} el_queue;
+typedef struct eventlog_queue {
+    eventlog_item *head, *tail;
+} eventlog_queue;
 
 struct eventlog {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t work;     /* the writer waits here for operations or stop */
     pthread_cond_t finished; /* eventlog_flush waits here for the writer */
-    el_queue pending;
-    el_queue done;
+    eventlog_queue pending;
+    eventlog_queue done;
     uint64_t submitted;    /* operations ever submitted */
     uint64_t finished_ops; /* operations ever moved to done */
     bool stopping;
@@ -59,7 +59,7 @@ struct eventlog {
     void *observer_ud;
 };
 
-static void el_push(el_queue *q, el_item *it)
+static void queue_push(eventlog_queue *q, eventlog_item *it)
 {
     it->next = NULL;
     if (q->tail) {
@@ -71,7 +71,7 @@ static void el_push(el_queue *q, el_item *it)
 }
 
 /* Moves every item of src to the end of dst. */
-static void el_splice(el_queue *dst, el_queue *src)
+static void queue_splice(eventlog_queue *dst, eventlog_queue *src)
 {
     if (!src->head) return;
     if (dst->tail) {
@@ -84,25 +84,18 @@ static void el_splice(el_queue *dst, el_queue *src)
 }
 
 /* Takes at most max items from the front of q into batch; returns how many. */
-static size_t el_take(el_queue *q, el_queue *batch, size_t max)
+static size_t queue_take(eventlog_queue *q, eventlog_queue *batch, size_t max)
 {
     size_t n = 0;
     batch->head = batch->tail = NULL;
     while (q->head && n < max) {
-        el_item *it = q->head;
+        eventlog_item *it = q->head;
         q->head = it->next;
-        el_push(batch, it);
+        queue_push(batch, it);
         n++;
     }
     if (!q->head) q->tail = NULL;
     return n;
-}
-
-static uint64_t el_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* ------------------------------------------------------------------------
@@ -115,12 +108,12 @@ static uint64_t el_now_ns(void)
  * writes of those before it; runs of plain events go in as one multi-row
  * append. Returns 0 when committed, else a negative code (rolled back).
  */
-static int el_write(store *st, el_item *first, size_t n)
+static int commit_ops(store *st, eventlog_item *first, size_t n)
 {
     evt **evs = xmalloc(n * sizeof *evs);
     size_t nev = 0;
     int rc = store_begin(st);
-    el_item *it = first;
+    eventlog_item *it = first;
     for (size_t i = 0; rc == 0 && i < n; i++, it = it->next) {
         if (it->op.apply) {
             rc = store_event_append(st, evs, nev);
@@ -140,12 +133,12 @@ static int el_write(store *st, el_item *first, size_t n)
 
 /* True for failures of the database as a whole rather than of one
  * operation: writing operations one by one would only fail again. */
-static bool el_global_failure(int rc)
+static bool global_failure(int rc)
 {
     return rc == DB_ERR_BUSY || rc == DB_ERR_RETRY || rc == DB_ERR_FULL || rc == DB_ERR_CONN;
 }
 
-static size_t el_count_events(const el_item *it, size_t n, int status)
+static size_t count_events(const eventlog_item *it, size_t n, int status)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++, it = it->next)
@@ -155,59 +148,60 @@ static size_t el_count_events(const el_item *it, size_t n, int status)
 
 /* Writes a batch and sets every item's status; returns the transactions
  * committed. */
-static uint64_t el_write_batch(eventlog *log, el_queue *batch, size_t n)
+static uint64_t write_batch(eventlog *log, eventlog_queue *batch, size_t n)
 {
-    int rc = el_write(log->st, batch->head, n);
+    int rc = commit_ops(log->st, batch->head, n);
     /* A batch PostgreSQL rolled back to break a deadlock (or a
      * serialization failure) is written again: the other transaction has
      * then gone ahead, and the second attempt normally commits. */
     for (int tries = 1; rc == DB_ERR_RETRY && tries < EVENTLOG_RETRY_MAX; tries++) {
         LOG(LOG_WARN, "Event log batch rolled back by the database; writing it again.",
             "ops=%zu attempt=%d error=\"%s\"", n, tries + 1, store_errmsg(log->st));
-        rc = el_write(log->st, batch->head, n);
+        rc = commit_ops(log->st, batch->head, n);
     }
-    for (el_item *it = batch->head; it; it = it->next) it->status = rc;
+    for (eventlog_item *it = batch->head; it; it = it->next) it->status = rc;
     if (rc == 0) return 1;
     LOG(LOG_WARN, "Event log batch failed.", "ops=%zu code=%d error=\"%s\"", n, rc,
         store_errmsg(log->st));
-    if (n == 1 || el_global_failure(rc)) return 0;
+    if (n == 1 || global_failure(rc)) return 0;
     uint64_t commits = 0;
-    for (el_item *it = batch->head; it; it = it->next) {
-        it->status = el_write(log->st, it, 1);
+    for (eventlog_item *it = batch->head; it; it = it->next) {
+        it->status = commit_ops(log->st, it, 1);
         if (it->status == 0) commits++;
     }
     return commits;
 }
 
-static void el_wake_loop(eventlog *log)
+static void wake_loop(eventlog *log)
 {
     uint64_t one = 1;
     while (write(log->efd, &one, sizeof one) < 0 && errno == EINTR) continue;
 }
 
 /* Waits for work; returns false when stopping with nothing left to write. */
-static bool el_next_batch(eventlog *log, el_queue *batch, size_t *n)
+static bool next_batch(eventlog *log, eventlog_queue *batch, size_t *n)
 {
     pthread_mutex_lock(&log->mu);
     while (!log->pending.head && !log->stopping) pthread_cond_wait(&log->work, &log->mu);
-    *n = el_take(&log->pending, batch, EVENTLOG_BATCH_MAX);
+    *n = queue_take(&log->pending, batch, EVENTLOG_BATCH_MAX);
     pthread_mutex_unlock(&log->mu);
     return *n > 0;
 }
 
 /* Hands a written batch to the loop thread and records its figures. */
-static void el_finish_batch(eventlog *log, el_queue *batch, size_t n, uint64_t commits, uint64_t ns)
+static void finish_batch(eventlog *log, eventlog_queue *batch, size_t n, uint64_t commits,
+                         uint64_t ns)
 {
-    size_t ok_events = el_count_events(batch->head, n, 0);
+    size_t ok_events = count_events(batch->head, n, 0);
     size_t failed_ops = 0;
-    for (el_item *it = batch->head; it; it = it->next)
+    for (eventlog_item *it = batch->head; it; it = it->next)
         if (it->status != 0) failed_ops++;
     pthread_mutex_lock(&log->mu);
     /* A loop that has batches waiting has been woken already and takes
      * this one with them: one write to the eventfd (and one wake-up) per
      * drain, not per batch. */
     bool wake = log->done.head == NULL;
-    el_splice(&log->done, batch);
+    queue_splice(&log->done, batch);
     log->finished_ops += n;
     log->stats.batches += commits;
     log->stats.events += ok_events;
@@ -217,21 +211,21 @@ static void el_finish_batch(eventlog *log, el_queue *batch, size_t n, uint64_t c
     void *observer_ud = log->observer_ud;
     /* Woken under the lock: a flush that drains this batch then also
      * consumes its wake-up, and leaves the fd quiet. */
-    if (wake) el_wake_loop(log);
+    if (wake) wake_loop(log);
     pthread_cond_broadcast(&log->finished);
     pthread_mutex_unlock(&log->mu);
     if (observer && commits) observer(observer_ud, (double)ns / 1e9);
 }
 
-static void *el_writer(void *arg)
+static void *writer_main(void *arg)
 {
     eventlog *log = arg;
-    el_queue batch;
+    eventlog_queue batch;
     size_t n;
-    while (el_next_batch(log, &batch, &n)) {
-        uint64_t t0 = el_now_ns();
-        uint64_t commits = el_write_batch(log, &batch, n);
-        el_finish_batch(log, &batch, n, commits, el_now_ns() - t0);
+    while (next_batch(log, &batch, &n)) {
+        uint64_t t0 = (uint64_t)clock_mono_ns();
+        uint64_t commits = write_batch(log, &batch, n);
+        finish_batch(log, &batch, n, commits, (uint64_t)clock_mono_ns() - t0);
     }
     return NULL;
 }
@@ -261,7 +255,7 @@ int eventlog_start(const char *url, eventlog_publish_cb publish, void *ud, event
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->work, NULL);
     pthread_cond_init(&log->finished, NULL);
-    rc = pthread_create(&log->thread, NULL, el_writer, log);
+    rc = pthread_create(&log->thread, NULL, writer_main, log);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the event log's writer thread: %s", strerror(rc));
         pthread_cond_destroy(&log->finished);
@@ -295,10 +289,10 @@ void eventlog_stop(eventlog *log)
 
 void eventlog_submit(eventlog *log, const eventlog_op *op)
 {
-    el_item *it = xcalloc(1, sizeof *it);
+    eventlog_item *it = xcalloc(1, sizeof *it);
     it->op = *op;
     pthread_mutex_lock(&log->mu);
-    el_push(&log->pending, it);
+    queue_push(&log->pending, it);
     log->submitted++;
     pthread_cond_signal(&log->work);
     pthread_mutex_unlock(&log->mu);
@@ -325,11 +319,11 @@ void eventlog_drain(eventlog *log)
     uint64_t count;
     while (read(log->efd, &count, sizeof count) < 0 && errno == EINTR) continue;
     pthread_mutex_lock(&log->mu);
-    el_item *it = log->done.head;
+    eventlog_item *it = log->done.head;
     log->done.head = log->done.tail = NULL;
     pthread_mutex_unlock(&log->mu);
     while (it) {
-        el_item *next = it->next;
+        eventlog_item *next = it->next;
         if (it->op.done) it->op.done(it->op.arg, it->op.ev, it->status);
         if (it->status == 0 && it->op.ev && log->publish) log->publish(log->ud, it->op.ev);
         if (it->op.ev) evt_unref(it->op.ev);

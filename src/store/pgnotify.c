@@ -39,8 +39,8 @@ struct pgnotify {
     bool down_logged; /* the current outage has been logged */
 };
 
-static void pgn__on_io(evutil_socket_t fd, short what, void *arg);
-static void pgn__connect(pgnotify *n);
+static void on_io(evutil_socket_t fd, short what, void *arg);
+static void open_conn(pgnotify *n);
 
 int pgnotify_parse_events(const char *payload, char *session_id, size_t len, int64_t *seq)
 {
@@ -59,7 +59,7 @@ int pgnotify_parse_events(const char *payload, char *session_id, size_t len, int
     return 0;
 }
 
-static void pgn__arm(struct event *ev, int64_t ms)
+static void arm(struct event *ev, int64_t ms)
 {
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000)};
     event_add(ev, &tv);
@@ -67,15 +67,15 @@ static void pgn__arm(struct event *ev, int64_t ms)
 
 /* Watches the connection's socket for what (EV_READ, EV_WRITE, with
  * EV_PERSIST once listening). */
-static void pgn__watch(pgnotify *n, short what)
+static void watch(pgnotify *n, short what)
 {
     if (n->io) event_free(n->io);
-    n->io = event_new(n->base, PQsocket(n->conn), what, pgn__on_io, n);
+    n->io = event_new(n->base, PQsocket(n->conn), what, on_io, n);
     event_add(n->io, NULL);
 }
 
 /* Drops the connection and schedules the next attempt. */
-static void pgn__fail(pgnotify *n, const char *why)
+static void fail(pgnotify *n, const char *why)
 {
     char reason[256];
     snprintf(reason, sizeof reason, "%s", why && *why ? why : "unknown error");
@@ -94,12 +94,12 @@ static void pgn__fail(pgnotify *n, const char *why)
     n->conn = NULL;
     n->state = PGN_WAIT;
     event_del(n->timer);
-    pgn__arm(n->timer, n->backoff_ms);
+    arm(n->timer, n->backoff_ms);
     n->backoff_ms *= 2;
     if (n->backoff_ms > PGNOTIFY_BACKOFF_MAX_MS) n->backoff_ms = PGNOTIFY_BACKOFF_MAX_MS;
 }
 
-static void pgn__dispatch(pgnotify *n, const PGnotify *nt)
+static void dispatch(pgnotify *n, const PGnotify *nt)
 {
     if (strcmp(nt->relname, STORE_EVENTS_CHANNEL) == 0) {
         char session_id[PGNOTIFY_SESSION_MAX];
@@ -117,10 +117,10 @@ static void pgn__dispatch(pgnotify *n, const PGnotify *nt)
 
 /* Reads what arrived; returns -1 when the connection failed (and has
  * been dropped). */
-static int pgn__read(pgnotify *n)
+static int drain_input(pgnotify *n)
 {
     if (!PQconsumeInput(n->conn)) {
-        pgn__fail(n, PQerrorMessage(n->conn));
+        fail(n, PQerrorMessage(n->conn));
         return -1;
     }
     while (!PQisBusy(n->conn)) {
@@ -131,7 +131,7 @@ static int pgn__read(pgnotify *n)
             char why[256];
             snprintf(why, sizeof why, "%s", PQresultErrorMessage(r));
             PQclear(r);
-            pgn__fail(n, why);
+            fail(n, why);
             return -1;
         }
         PQclear(r);
@@ -140,7 +140,7 @@ static int pgn__read(pgnotify *n)
 }
 
 /* The LISTEN results are in: the connection is up. */
-static void pgn__up(pgnotify *n)
+static void became_up(pgnotify *n)
 {
     n->state = PGN_UP;
     event_del(n->timer);
@@ -148,115 +148,115 @@ static void pgn__up(pgnotify *n)
     if (n->down_logged)
         LOG(LOG_INFO, "listening to PostgreSQL notifications again", "url=%s", n->url_shown);
     n->down_logged = false;
-    pgn__watch(n, EV_READ | EV_PERSIST);
+    watch(n, EV_READ | EV_PERSIST);
     if (n->h.on_up) n->h.on_up(n->h.ud);
 }
 
 /* Connected: sends the LISTEN commands without waiting for them. */
-static void pgn__listen(pgnotify *n)
+static void start_listen(pgnotify *n)
 {
     if (PQsetnonblocking(n->conn, 1) != 0 ||
         !PQsendQuery(n->conn, "LISTEN " STORE_EVENTS_CHANNEL "; LISTEN " STORE_CONTROL_CHANNEL)) {
-        pgn__fail(n, PQerrorMessage(n->conn));
+        fail(n, PQerrorMessage(n->conn));
         return;
     }
     n->state = PGN_LISTENING;
     int f = PQflush(n->conn);
     if (f < 0) {
-        pgn__fail(n, PQerrorMessage(n->conn));
+        fail(n, PQerrorMessage(n->conn));
         return;
     }
-    pgn__watch(n, f == 1 ? EV_WRITE : EV_READ);
+    watch(n, f == 1 ? EV_WRITE : EV_READ);
 }
 
-static void pgn__step_connect(pgnotify *n)
+static void step_connect(pgnotify *n)
 {
     switch (PQconnectPoll(n->conn)) {
     case PGRES_POLLING_READING:
-        pgn__watch(n, EV_READ);
+        watch(n, EV_READ);
         return;
     case PGRES_POLLING_WRITING:
-        pgn__watch(n, EV_WRITE);
+        watch(n, EV_WRITE);
         return;
     case PGRES_POLLING_OK:
-        pgn__listen(n);
+        start_listen(n);
         return;
     default:
-        pgn__fail(n, PQerrorMessage(n->conn));
+        fail(n, PQerrorMessage(n->conn));
         return;
     }
 }
 
 /* While listening: flushes what is left to send, then waits for the
  * results of both LISTEN commands. */
-static void pgn__step_listen(pgnotify *n)
+static void step_listen(pgnotify *n)
 {
     int f = PQflush(n->conn);
     if (f < 0) {
-        pgn__fail(n, PQerrorMessage(n->conn));
+        fail(n, PQerrorMessage(n->conn));
         return;
     }
     if (f == 1) {
-        pgn__watch(n, EV_WRITE);
+        watch(n, EV_WRITE);
         return;
     }
     if (!PQconsumeInput(n->conn)) {
-        pgn__fail(n, PQerrorMessage(n->conn));
+        fail(n, PQerrorMessage(n->conn));
         return;
     }
     while (!PQisBusy(n->conn)) {
         PGresult *r = PQgetResult(n->conn);
         if (!r) {
-            pgn__up(n);
+            became_up(n);
             return;
         }
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             char why[256];
             snprintf(why, sizeof why, "LISTEN failed: %s", PQresultErrorMessage(r));
             PQclear(r);
-            pgn__fail(n, why);
+            fail(n, why);
             return;
         }
         PQclear(r);
     }
-    pgn__watch(n, EV_READ);
+    watch(n, EV_READ);
 }
 
-static void pgn__on_io(evutil_socket_t fd, short what, void *arg)
+static void on_io(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     pgnotify *n = arg;
     if (n->state == PGN_CONNECTING) {
-        pgn__step_connect(n);
+        step_connect(n);
     } else if (n->state == PGN_LISTENING) {
-        pgn__step_listen(n);
+        step_listen(n);
     } else if (n->state == PGN_UP) {
-        if (pgn__read(n) != 0) return;
+        if (drain_input(n) != 0) return;
         PGnotify *nt;
         while (n->state == PGN_UP && (nt = PQnotifies(n->conn)) != NULL) {
-            pgn__dispatch(n, nt);
+            dispatch(n, nt);
             PQfreemem(nt);
         }
         if (n->state == PGN_UP && PQstatus(n->conn) == CONNECTION_BAD)
-            pgn__fail(n, PQerrorMessage(n->conn));
+            fail(n, PQerrorMessage(n->conn));
     }
 }
 
-static void pgn__on_timer(evutil_socket_t fd, short what, void *arg)
+static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     pgnotify *n = arg;
     if (n->state == PGN_WAIT) {
-        pgn__connect(n);
+        open_conn(n);
     } else if (n->state != PGN_UP) {
-        pgn__fail(n, "timed out connecting");
+        fail(n, "timed out connecting");
     }
 }
 
 /* libpq prints notices to stderr by default; they go to the log instead. */
-static void pgn__notice(void *arg, const char *message)
+static void notice(void *arg, const char *message)
 {
     (void)arg;
     char line[256];
@@ -265,7 +265,7 @@ static void pgn__notice(void *arg, const char *message)
     LOG(LOG_DEBUG, "PostgreSQL notice on the notification connection", "text=\"%s\"", line);
 }
 
-static void pgn__connect(pgnotify *n)
+static void open_conn(pgnotify *n)
 {
     /* Entries before dbname are defaults the URL may override: the
      * keepalives notice a server that vanished without closing the
@@ -276,14 +276,14 @@ static void pgn__connect(pgnotify *n)
     const char *const vals[] = {"10", "5", "3", "chatplane", n->url, NULL};
     n->conn = PQconnectStartParams(keys, vals, 1);
     if (!n->conn || PQstatus(n->conn) == CONNECTION_BAD) {
-        pgn__fail(n, n->conn ? PQerrorMessage(n->conn) : "out of memory");
+        fail(n, n->conn ? PQerrorMessage(n->conn) : "out of memory");
         return;
     }
-    PQsetNoticeProcessor(n->conn, pgn__notice, NULL);
+    PQsetNoticeProcessor(n->conn, notice, NULL);
     n->state = PGN_CONNECTING;
-    pgn__arm(n->timer, PGNOTIFY_CONNECT_TIMEOUT_MS);
+    arm(n->timer, PGNOTIFY_CONNECT_TIMEOUT_MS);
     /* The first poll comes once the socket is writable (libpq's rule). */
-    pgn__watch(n, EV_WRITE);
+    watch(n, EV_WRITE);
 }
 
 pgnotify *pgnotify_start(struct event_base *base, const char *url, const pgnotify_handlers *h)
@@ -294,8 +294,8 @@ pgnotify *pgnotify_start(struct event_base *base, const char *url, const pgnotif
     n->url_shown = db_url_redact(url);
     if (h) n->h = *h;
     n->backoff_ms = PGNOTIFY_BACKOFF_MIN_MS;
-    n->timer = evtimer_new(base, pgn__on_timer, n);
-    pgn__connect(n);
+    n->timer = evtimer_new(base, on_timer, n);
+    open_conn(n);
     return n;
 }
 
