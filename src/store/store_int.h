@@ -98,13 +98,29 @@ typedef struct store_table {
     size_t ncols;
 } store_table;
 
-/* Expands a row list of store.h into an array of store_col for the row
- * struct `type`: STORE__COLS(store_run, STORE_RUN_COLUMNS). */
-#define STORE__COL(type, field, kind, column, json, dflt)                                          \
-    {column, json, STORE_KIND_##kind, offsetof(type, field), dflt},
-#define STORE__TABLE(name, type, cols)                                                             \
+/* One entry of a row list as a store_col of the struct STORE__ROW, which
+ * the file defining the row type names first (see STORE__DEFINE_ROW). */
+#define STORE__COL(field, kind, column, json, dflt)                                                \
+    {column, json, STORE_KIND_##kind, offsetof(STORE__ROW, field), dflt},
+/* One entry of a row list as COL_<field>, its index in the table. */
+#define STORE__INDEX(field, kind, column, json, dflt) COL_##field,
+
+/*
+ * Defines a row type's column table store__<name>_table for the SQL table
+ * `table` from the row list LIST, and the type's public <type>_cleanup and
+ * <type>_list_free (store.h). Needs #define STORE__ROW <type> before it.
+ */
+#define STORE__DEFINE_ROW(type, name, table, LIST)                                                 \
+    static const store_col name##_cols[] = {LIST(STORE__COL)};                                     \
+    const store_table store__##name##_table = {table, sizeof(type), name##_cols,                   \
+                                               sizeof name##_cols / sizeof name##_cols[0]};        \
+    void type##_cleanup(type *x)                                                                   \
     {                                                                                              \
-        name, sizeof(type), cols, sizeof cols / sizeof cols[0]                                     \
+        store__row_cleanup(&store__##name##_table, x);                                             \
+    }                                                                                              \
+    void type##_list_free(type *rows, size_t n)                                                    \
+    {                                                                                              \
+        store__rows_free(&store__##name##_table, rows, n);                                         \
     }
 
 extern const store_table store__session_table;
@@ -155,6 +171,8 @@ int store__row(store *s, const store_table *t, const char *rest, int np, const c
  * whose parameters follow in p; both may be NULL. */
 int store__insert(store *s, const store_table *t, const store_params *p, const char *extra_cols,
                   const char *extra_values);
+/* Inserts row with every column of its list. */
+int store__insert_row(store *s, const store_table *t, const void *row);
 /* Writes the columns set[0..nset) of row, "UPDATE <table> SET c = ?, ...
  * <where>", with the where clause's parameters wp[0..nw). Returns the rows
  * changed or a store error. */

@@ -5,21 +5,8 @@
 #include "store/store.h"
 #include "store/store_int.h"
 
-#define COL(field, kind, column, json, dflt)                                                       \
-    STORE__COL(store_message, field, kind, column, json, dflt)
-static const store_col cols[] = {STORE_MESSAGE_COLUMNS(COL)};
-#undef COL
-const store_table store__message_table = STORE__TABLE("chat_messages", store_message, cols);
-
-void store_message_cleanup(store_message *x)
-{
-    store__row_cleanup(&store__message_table, x);
-}
-
-void store_message_list_free(store_message *rows, size_t n)
-{
-    store__rows_free(&store__message_table, rows, n);
-}
+#define STORE__ROW store_message
+STORE__DEFINE_ROW(store_message, message, "chat_messages", STORE_MESSAGE_COLUMNS)
 
 /* position numbers the session's messages in the order they are stored,
  * which is their order whenever created_at ties. */

@@ -7,33 +7,13 @@
 #include "store/store.h"
 #include "store/store_int.h"
 
-#define COL(field, kind, column, json, dflt) STORE__COL(store_run, field, kind, column, json, dflt)
-static const store_col cols[] = {STORE_RUN_COLUMNS(COL)};
-#undef COL
-const store_table store__run_table = STORE__TABLE("runs", store_run, cols);
-
-#define INDEX(field, kind, column, json, dflt) COL_##field,
-enum { STORE_RUN_COLUMNS(INDEX) };
-#undef INDEX
-
-void store_run_cleanup(store_run *x)
-{
-    store__row_cleanup(&store__run_table, x);
-}
-
-void store_run_list_free(store_run *rows, size_t n)
-{
-    store__rows_free(&store__run_table, rows, n);
-}
+#define STORE__ROW store_run
+STORE__DEFINE_ROW(store_run, run, "runs", STORE_RUN_COLUMNS)
+enum { STORE_RUN_COLUMNS(STORE__INDEX) };
 
 int store_run_insert(store *s, const store_run *row)
 {
-    store_params p;
-    store__params_init(&p);
-    store__params_row(&p, &store__run_table, row);
-    int rc = store__insert(s, &store__run_table, &p, NULL, NULL);
-    store__params_cleanup(&p);
-    return rc;
+    return store__insert_row(s, &store__run_table, row);
 }
 
 /* The columns a run's owner writes as it goes and when it stops. */

@@ -9,25 +9,9 @@
 
 #define STORE_SESSION_PAGE_DEFAULT 50
 
-#define COL(field, kind, column, json, dflt)                                                       \
-    STORE__COL(store_session, field, kind, column, json, dflt)
-static const store_col cols[] = {STORE_SESSION_COLUMNS(COL)};
-#undef COL
-const store_table store__session_table = STORE__TABLE("chat_sessions", store_session, cols);
-
-#define INDEX(field, kind, column, json, dflt) COL_##field,
-enum { STORE_SESSION_COLUMNS(INDEX) };
-#undef INDEX
-
-void store_session_cleanup(store_session *x)
-{
-    store__row_cleanup(&store__session_table, x);
-}
-
-void store_session_list_free(store_session *rows, size_t n)
-{
-    store__rows_free(&store__session_table, rows, n);
-}
+#define STORE__ROW store_session
+STORE__DEFINE_ROW(store_session, session, "chat_sessions", STORE_SESSION_COLUMNS)
+enum { STORE_SESSION_COLUMNS(STORE__INDEX) };
 
 int store_session_insert(store *s, const store_session *row)
 {

@@ -207,6 +207,16 @@ int store__insert(store *s, const store_table *t, const store_params *p, const c
     return rc < 0 ? rc : 0;
 }
 
+int store__insert_row(store *s, const store_table *t, const void *row)
+{
+    store_params p;
+    store__params_init(&p);
+    store__params_row(&p, t, row);
+    int rc = store__insert(s, t, &p, NULL, NULL);
+    store__params_cleanup(&p);
+    return rc;
+}
+
 int store__update(store *s, const store_table *t, const void *row, const int *set, size_t nset,
                   const char *where, int nw, const char *const *wp)
 {

@@ -5,30 +5,12 @@
 #include "store/store.h"
 #include "store/store_int.h"
 
-#define COL(field, kind, column, json, dflt)                                                       \
-    STORE__COL(store_token, field, kind, column, json, dflt)
-static const store_col cols[] = {STORE_TOKEN_COLUMNS(COL)};
-#undef COL
-const store_table store__token_table = STORE__TABLE("api_tokens", store_token, cols);
-
-void store_token_cleanup(store_token *x)
-{
-    store__row_cleanup(&store__token_table, x);
-}
-
-void store_token_list_free(store_token *rows, size_t n)
-{
-    store__rows_free(&store__token_table, rows, n);
-}
+#define STORE__ROW store_token
+STORE__DEFINE_ROW(store_token, token, "api_tokens", STORE_TOKEN_COLUMNS)
 
 int store_token_insert(store *s, const store_token *row)
 {
-    store_params p;
-    store__params_init(&p);
-    store__params_row(&p, &store__token_table, row);
-    int rc = store__insert(s, &store__token_table, &p, NULL, NULL);
-    store__params_cleanup(&p);
-    return rc;
+    return store__insert_row(s, &store__token_table, row);
 }
 
 int store_token_find(store *s, const char *token_sha256, store_token *out)

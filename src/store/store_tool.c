@@ -4,25 +4,9 @@
 #include "store/store.h"
 #include "store/store_int.h"
 
-#define COL(field, kind, column, json, dflt)                                                       \
-    STORE__COL(store_tool_exec, field, kind, column, json, dflt)
-static const store_col cols[] = {STORE_TOOL_EXEC_COLUMNS(COL)};
-#undef COL
-const store_table store__tool_exec_table = STORE__TABLE("tool_executions", store_tool_exec, cols);
-
-#define INDEX(field, kind, column, json, dflt) COL_##field,
-enum { STORE_TOOL_EXEC_COLUMNS(INDEX) };
-#undef INDEX
-
-void store_tool_exec_cleanup(store_tool_exec *x)
-{
-    store__row_cleanup(&store__tool_exec_table, x);
-}
-
-void store_tool_exec_list_free(store_tool_exec *rows, size_t n)
-{
-    store__rows_free(&store__tool_exec_table, rows, n);
-}
+#define STORE__ROW store_tool_exec
+STORE__DEFINE_ROW(store_tool_exec, tool_exec, "tool_executions", STORE_TOOL_EXEC_COLUMNS)
+enum { STORE_TOOL_EXEC_COLUMNS(STORE__INDEX) };
 
 int store_tool_exec_insert(store *s, const store_tool_exec *row)
 {
