@@ -15,14 +15,10 @@ enum { STORE_SESSION_COLUMNS(STORE__INDEX) };
 
 int store_session_insert(store *s, const store_session *row)
 {
-    store_params p;
-    store__params_init(&p);
-    store__params_row(&p, &store__session_table, row);
     /* A new session was last updated when it was created. */
-    if (!row->updated_ms) p.v[COL_updated_ms] = p.v[COL_created_ms];
-    int rc = store__insert(s, &store__session_table, &p, NULL, NULL);
-    store__params_cleanup(&p);
-    return rc;
+    store_session r = *row;
+    if (!r.updated_ms) r.updated_ms = r.created_ms;
+    return store__insert_row(s, &store__session_table, &r);
 }
 
 int store_session_get(store *s, const char *id, const char *owner, store_session *out)

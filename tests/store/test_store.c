@@ -251,10 +251,9 @@ static void test_embedded_migrations_cover_both_dialects(void **state)
     (void)state;
     /* Each version exists for both dialects, even where one has nothing to
      * change, so that a version names one schema. */
-    const char *want[] = {"migrations/postgres/0001_init.sql",
-                          "migrations/postgres/0002_time_functions.sql",
-                          "migrations/sqlite/0001_init.sql",
-                          "migrations/sqlite/0002_time_functions.sql"};
+    const char *want[] = {
+        "migrations/postgres/0001_init.sql", "migrations/postgres/0002_time_functions.sql",
+        "migrations/sqlite/0001_init.sql", "migrations/sqlite/0002_time_functions.sql"};
     const char *has[] = {"CREATE TABLE stream_events", "LANGUAGE plpgsql",
                          "CREATE TABLE stream_events", "no change"};
     assert_int_equal(migrations_files_count, 4);
@@ -366,9 +365,8 @@ static void test_version_1_database_is_upgraded(void **state)
     assert_true(db_result_int(r, 0, 3, 0) == 1 || strcmp(db_result_get(r, 0, 3), "t") == 0);
     db_result_free(r);
     int version = 0;
-    assert_int_equal(db_exec(store_db(f->s), "SELECT MAX(version) FROM schema_migrations", 0,
-                             NULL, &r),
-                     0);
+    assert_int_equal(
+        db_exec(store_db(f->s), "SELECT MAX(version) FROM schema_migrations", 0, NULL, &r), 0);
     version = (int)db_result_int(r, 0, 0, 0);
     db_result_free(r);
     assert_int_equal(version, 2);
@@ -617,6 +615,81 @@ static void test_run_crud(void **state)
     assert_int_equal(store_run_update(f->s, &missing), STORE_NOT_FOUND);
     free(r1);
     free(r2);
+    free(sid);
+}
+
+/* What the column lists of store.h write for a field the caller left
+ * unset: a TEXT or JSON column's default, NULL for an unset optional time,
+ * and the rules no column states (a session's updated_at, a running tool's
+ * duration_ms); and that every column, continues included, reads back. */
+static void test_row_defaults_and_round_trip(void **state)
+{
+    fx *f = *state;
+    char *sid = uid("ses");
+    store_session ses = {
+        .id = sid, .owner = "cols", .title = "", .mode = "quick", .created_ms = 1000};
+    assert_int_equal(store_session_insert(f->s, &ses), 0);
+    store_session gs;
+    assert_int_equal(store_session_get(f->s, sid, NULL, &gs), 0);
+    assert_string_equal(gs.status, "idle");
+    assert_int_equal(gs.updated_ms, 1000);
+    assert_null(gs.active_run_id);
+    store_session_cleanup(&gs);
+
+    char *rid = uid("run");
+    store_run run = {.id = rid,
+                     .session_id = sid,
+                     .mode = "quick",
+                     .continues = "run-before",
+                     .started_ms = 2000};
+    assert_int_equal(store_run_insert(f->s, &run), 0);
+    assert_int_equal(count_rows(f->s,
+                                "SELECT COUNT(*) FROM runs WHERE id = ? AND status = 'running' "
+                                "AND actions = '[]' AND limits IS NULL AND usage IS NULL AND "
+                                "heartbeat_at IS NULL AND ended_at IS NULL",
+                                rid),
+                     1);
+    store_run gr;
+    assert_int_equal(store_run_get(f->s, rid, &gr), 0);
+    assert_string_equal(gr.continues, "run-before");
+    assert_string_equal(gr.session_id, sid);
+    assert_null(gr.owner_instance);
+    assert_null(gr.limits);
+    assert_int_equal(json_array_size(gr.actions), 0);
+    store_run_cleanup(&gr);
+
+    char *tid = uid("exe");
+    store_tool_exec t = {.id = tid,
+                         .session_id = sid,
+                         .run_id = rid,
+                         .step = 3,
+                         .server = "builtin",
+                         .tool = "calc",
+                         .started_ms = 3000,
+                         .duration_ms = 99};
+    assert_int_equal(store_tool_exec_insert(f->s, &t), 0);
+    assert_int_equal(count_rows(f->s,
+                                "SELECT COUNT(*) FROM tool_executions WHERE id = ? AND status = "
+                                "'running' AND arguments = '{}' AND duration_ms IS NULL AND "
+                                "finished_at IS NULL",
+                                tid),
+                     1);
+
+    char *mid = uid("msg");
+    store_message m = {
+        .id = mid, .session_id = sid, .run_id = rid, .role = "assistant", .created_ms = 4000};
+    assert_int_equal(store_message_insert(f->s, &m), 0);
+    store_message *ms;
+    size_t n;
+    assert_int_equal(store_message_list(f->s, sid, &ms, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(ms[0].content, "");
+    assert_null(ms[0].tool_calls);
+    assert_false(ms[0].partial);
+    store_message_list_free(ms, n);
+    free(mid);
+    free(tid);
+    free(rid);
     free(sid);
 }
 
@@ -1652,6 +1725,7 @@ int main(void)
         T(test_session_list_ties_by_id),
         T(test_claim_run_conflict),
         T(test_run_crud),
+        T(test_row_defaults_and_round_trip),
         T(test_running_runs_and_heartbeat),
         T(test_messages_keep_stored_order),
         T(test_tool_executions),
