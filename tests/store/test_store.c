@@ -645,8 +645,8 @@ static void test_row_defaults_and_round_trip(void **state)
     assert_int_equal(store_run_insert(f->s, &run), 0);
     assert_int_equal(count_rows(f->s,
                                 "SELECT COUNT(*) FROM runs WHERE id = ? AND status = 'running' "
-                                "AND actions = '[]' AND limits IS NULL AND usage IS NULL AND "
-                                "heartbeat_at IS NULL AND ended_at IS NULL",
+                                "AND CAST(actions AS TEXT) = '[]' AND limits IS NULL AND usage "
+                                "IS NULL AND heartbeat_at IS NULL AND ended_at IS NULL",
                                 rid),
                      1);
     store_run gr;
@@ -670,8 +670,8 @@ static void test_row_defaults_and_round_trip(void **state)
     assert_int_equal(store_tool_exec_insert(f->s, &t), 0);
     assert_int_equal(count_rows(f->s,
                                 "SELECT COUNT(*) FROM tool_executions WHERE id = ? AND status = "
-                                "'running' AND arguments = '{}' AND duration_ms IS NULL AND "
-                                "finished_at IS NULL",
+                                "'running' AND CAST(arguments AS TEXT) = '{}' AND duration_ms "
+                                "IS NULL AND finished_at IS NULL",
                                 tid),
                      1);
 
