@@ -42,7 +42,7 @@ static struct {
     bool paused;
 } ck = {PTHREAD_MUTEX_INITIALIZER, NULL, DB_SQLITE_CKPT_SOFT, DB_SQLITE_CKPT_HARD, false};
 
-static atomic_ulong ck_background, ck_fallback;
+static atomic_ulong background_checkpoints, fallback_checkpoints;
 
 /*
  * Opens the checkpointer's connection. A new connection has not read the
@@ -78,7 +78,7 @@ static void *checkpointer_main(void *arg)
         }
         if (conn && sqlite3_wal_checkpoint_v2(conn, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
                         SQLITE_OK)
-            atomic_fetch_add(&ck_background, 1);
+            atomic_fetch_add(&background_checkpoints, 1);
         pthread_mutex_lock(&ck.mu);
     }
     pthread_mutex_unlock(&ck.mu);
@@ -104,7 +104,7 @@ static int on_wal_commit(void *arg, sqlite3 *conn, const char *schema, int pages
     pthread_mutex_unlock(&ck.mu);
     if ((unsigned)pages >= hard &&
         sqlite3_wal_checkpoint_v2(conn, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
-        atomic_fetch_add(&ck_fallback, 1);
+        atomic_fetch_add(&fallback_checkpoints, 1);
     return SQLITE_OK;
 }
 
@@ -169,6 +169,6 @@ void db__sqlite_ckpt_tune(unsigned soft, unsigned hard, bool paused)
 
 void db__sqlite_ckpt_counts(unsigned long *background, unsigned long *fallback)
 {
-    *background = atomic_load(&ck_background);
-    *fallback = atomic_load(&ck_fallback);
+    *background = atomic_load(&background_checkpoints);
+    *fallback = atomic_load(&fallback_checkpoints);
 }
