@@ -67,8 +67,9 @@ int store_rollback(store *s);
  * only place a column is named in C: it declares the struct's fields and
  * drives the SELECT and INSERT column lists, reading a result into the
  * struct, freeing it, and the API object built from it (objects.h). A new
- * column is one line in its list plus its migration (and a mention in an
- * UPDATE if it changes after the row is inserted).
+ * column is one line in its list plus its migration; a column that changes
+ * after the row is inserted is also named (as COL_<field>) in the column
+ * set of the update that writes it.
  *
  * X(field, kind, column, json, default):
  *   field    the struct member;
