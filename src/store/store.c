@@ -1,5 +1,5 @@
 /*
- * store: chatplane's tables (contract section 9) over the db driver, with
+ * store: chatplane's tables (docs/storage.md) over the db driver, with
  * every statement written once for SQLite and PostgreSQL alike. This file
  * holds the connection and the helpers the other store files share
  * (store_int.h); each table has its own file (store_session.c, store_run.c,
