@@ -36,7 +36,7 @@ typedef struct sse_event {
 /* Returns 0 to go on, non-zero to stop parsing (sse_parser_feed returns it). */
 typedef int (*sse_event_cb)(void *ud, const sse_event *ev);
 
-#define SSE_ERR_TOOBIG (-1) /* a line or an event's data exceeded the cap */
+#define SSE_ERR_TOOBIG ERR_TOOBIG /* a line or an event's data exceeded the cap */
 
 typedef struct sse_parser {
     sse_event_cb on_event;

@@ -19,6 +19,7 @@
 #include "core/stop.h"
 #include "engine/llm.h"
 #include "engine/tool.h"
+#include "lib/err.h"
 #include "store/dbpool.h"
 #include "store/eventlog.h"
 
@@ -78,13 +79,13 @@ int engine_load_modes(engine *e, const mode *modes, size_t n);
 void engine_put_mode(engine *e, const mode *m);
 
 /* Error codes of the calls below, all negative. */
-#define ENGINE_ERR_RUN_ACTIVE  (-1) /* 409 run_active */
-#define ENGINE_ERR_NO_RUN      (-2) /* 409 no_active_run */
-#define ENGINE_ERR_NOTHING     (-3) /* 409 nothing_to_continue */
-#define ENGINE_ERR_TOO_MANY    (-4) /* 429 too_many_runs */
-#define ENGINE_ERR_UNAVAILABLE (-5) /* 503: the database failed or shutting down */
-#define ENGINE_ERR_NOT_FOUND   (-6) /* 404 */
-#define ENGINE_ERR_BAD_MODE    (-7) /* 400: unknown mode */
+#define ENGINE_ERR_RUN_ACTIVE  ERR_RUN_ACTIVE  /* 409 run_active */
+#define ENGINE_ERR_NO_RUN      ERR_NO_RUN      /* 409 no_active_run */
+#define ENGINE_ERR_NOTHING     ERR_NOTHING     /* 409 nothing_to_continue */
+#define ENGINE_ERR_TOO_MANY    ERR_TOO_MANY    /* 429 too_many_runs */
+#define ENGINE_ERR_UNAVAILABLE ERR_UNAVAILABLE /* 503: the database failed or shutting down */
+#define ENGINE_ERR_NOT_FOUND   ERR_NOT_FOUND   /* 404 */
+#define ENGINE_ERR_BAD_MODE    ERR_BAD_MODE    /* 400: unknown mode */
 
 /*
  * Called once the run row and its first events are committed (status 0,

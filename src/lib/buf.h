@@ -15,7 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BUF_TOOBIG  (-1)
+#include "lib/err.h"
+
+#define BUF_TOOBIG  ERR_TOOBIG
 #define BUF_I64_LEN 21 /* "-9223372036854775808" and its NUL */
 
 typedef struct buf {

@@ -69,7 +69,7 @@ void api__engine_error(http_req *r, int status, const char *session_id)
                          "the database did not answer or the server is shutting down");
         break;
     default:
-        http_reply_error(r, 500, "internal", "the run could not be started (error %d)", status);
+        http_reply_error(r, 500, "internal", "the run could not be started (%s)", err_name(status));
     }
 }
 

@@ -16,17 +16,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/err.h"
+
 typedef enum db_kind { DB_SQLITE, DB_POSTGRES } db_kind;
 
-/* Error codes, all negative. */
-#define DB_ERR          (-1) /* any failure; db_errmsg says what */
-#define DB_ERR_CONFLICT (-2) /* a unique or primary key constraint failed */
-#define DB_ERR_BUSY     (-3) /* locked, or a serialization failure: retry later */
-#define DB_ERR_CONN     (-4) /* the connection is lost (PostgreSQL) */
-#define DB_ERR_FULL     (-5) /* the disk is full or the file read-only */
-#define DB_ERR_RETRY                                                                               \
-    (-6) /* rolled back as a deadlock victim or a serialization failure:                           \
-            the same transaction may succeed if run again at once */
+/* Error codes (lib/err.h): any failure, db_errmsg says what; a unique or
+ * primary key constraint failed; locked or a serialization failure, retry
+ * later; the connection is lost (PostgreSQL); the disk is full or the file
+ * read-only; rolled back as a deadlock victim or a serialization failure,
+ * so the same transaction may succeed if run again at once. */
+#define DB_ERR          ERR_DB
+#define DB_ERR_CONFLICT ERR_DB_CONFLICT
+#define DB_ERR_BUSY     ERR_DB_BUSY
+#define DB_ERR_CONN     ERR_DB_CONN
+#define DB_ERR_FULL     ERR_DB_FULL
+#define DB_ERR_RETRY    ERR_DB_RETRY
 
 typedef struct db db;
 typedef struct db_result db_result;

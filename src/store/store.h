@@ -22,9 +22,10 @@
 #include "core/mode.h"
 #include "store/db.h"
 
-#define STORE_NOT_FOUND (-100)
-#define STORE_CONFLICT  (-101) /* e.g. a run is already active in the session */
-#define STORE_TOO_NEW   (-102) /* the schema is newer than this binary */
+/* Error codes besides the driver's DB_ERR_* (lib/err.h). */
+#define STORE_NOT_FOUND ERR_NOT_FOUND
+#define STORE_CONFLICT  ERR_CONFLICT /* e.g. a run is already active in the session */
+#define STORE_TOO_NEW   ERR_TOO_NEW  /* the schema is newer than this binary */
 
 /* The PostgreSQL notification channels instances share: new events of a
  * session ("session_id:last_seq", sent by store_event_append) and control

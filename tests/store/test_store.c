@@ -1513,7 +1513,7 @@ static void test_eventlog_failed_op_is_isolated(void **state)
     for (size_t i = 0; i < 5; i++) eventlog_submit(log, &ops[i]);
     eventlog_flush(log);
     const char *want[] = {"done 1 0",    "publish 1 token", "done 0 -42",
-                          "done 0 -100", "publish 2 token", "done 0 0"};
+                          "done 0 -8", "publish 2 token", "done 0 0"};
     assert_int_equal(t.n, 6);
     for (size_t i = 0; i < 6; i++) assert_string_equal(t.lines[i], want[i]);
     assert_int_equal(count_rows(f->s, "SELECT COUNT(*) FROM chat_messages WHERE id = ?", mid), 1);
@@ -1614,7 +1614,7 @@ static void test_full_disk_fails_run_keeps_reads(void **state)
     }
     eventlog_flush(log);
     assert_int_equal(t.n, 52);
-    for (size_t i = 2; i < 52; i++) assert_string_equal(t.lines[i], "done 0 -5");
+    for (size_t i = 2; i < 52; i++) assert_string_equal(t.lines[i], "done 0 -6");
 
     /* Reads keep working, and nothing of the failed batch is visible. */
     replay r = replay_all(f->s, sid);
@@ -1666,7 +1666,7 @@ static int readonly_checks(const char *url, const char *sid)
     eventlog_flush(log);
     eventlog_stop(log);
     store_close(t.reader);
-    if (t.n != 1 || strcmp(t.lines[0], "done 0 -5") != 0) return 8;
+    if (t.n != 1 || strcmp(t.lines[0], "done 0 -6") != 0) return 8;
     return 0;
 }
 
