@@ -10,6 +10,7 @@
 #include "lib/clock.h"
 #include "lib/id.h"
 #include "lib/log.h"
+#include "lib/utf8.h"
 #include "lib/xmalloc.h"
 
 #define ENGINE_TITLE_CHARS 60
@@ -195,13 +196,7 @@ static const mode *engine__pick(const engine_start *j, const char *name)
 /* The first ENGINE_TITLE_CHARS characters (not bytes) of a message. */
 static char *engine__title(const char *message)
 {
-    size_t chars = 0, i = 0;
-    while (message[i] && chars < ENGINE_TITLE_CHARS) {
-        i++;
-        while (((unsigned char)message[i] & 0xC0) == 0x80) i++;
-        chars++;
-    }
-    char *t = xstrndup(message, i);
+    char *t = xstrndup(message, utf8_skip(message, strlen(message), ENGINE_TITLE_CHARS));
     for (char *p = t; *p; p++)
         if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
     return t;

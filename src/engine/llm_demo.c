@@ -31,6 +31,7 @@
 #include "core/calc.h"
 #include "engine/llm.h"
 #include "lib/buf.h"
+#include "lib/utf8.h"
 #include "lib/xmalloc.h"
 
 #define DEMO__TEXT_MAX  (64 * 1024) /* the longest answer it builds */
@@ -301,9 +302,9 @@ static size_t demo__piece_len(const char *s, size_t len)
     size_t word = 0;
     while (word < len && !isspace((unsigned char)s[word])) word++;
     if (word > DEMO__WORD_MAX) {
-        size_t n = DEMO__CHUNK;
-        while (n < word && ((unsigned char)s[n] & 0xc0) == 0x80) n++;
-        return n;
+        /* The cut before the chunk's end, then the whole character there. */
+        size_t n = utf8_cut(s, word, DEMO__CHUNK);
+        return n < DEMO__CHUNK ? n + utf8_next(s + n, word - n) : n;
     }
     while (word < len && isspace((unsigned char)s[word])) word++;
     return word;
@@ -382,8 +383,7 @@ static void demo__on_timer(evutil_socket_t fd, short what, void *arg)
 static void demo__limit(demo_call *c, int64_t max_tokens)
 {
     if (max_tokens < 0 || c->ncalls > 0 || (int64_t)c->text_len <= max_tokens * 4) return;
-    size_t n = (size_t)max_tokens * 4;
-    while (n > 0 && ((unsigned char)c->text[n] & 0xc0) == 0x80) n--;
+    size_t n = utf8_cut(c->text, c->text_len, (size_t)max_tokens * 4);
     c->text[n] = '\0';
     c->text_len = n;
     c->finish_reason = "length";

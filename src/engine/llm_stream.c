@@ -19,6 +19,7 @@
 
 #include "core/textchunk.h"
 #include "lib/buf.h"
+#include "lib/utf8.h"
 #include "lib/xmalloc.h"
 
 /* One tool call being accumulated. index is the wire index, -1 when the
@@ -109,32 +110,6 @@ static int stream__fail(llm_stream *s, bool retryable, const char *code, const c
 
 /* ---- text sanitising shared by the error paths ---- */
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t stream__utf8_len(const unsigned char *p, size_t n)
-{
-    size_t need;
-    unsigned min;
-    unsigned cp;
-
-    if (p[0] < 0x80) return 1;
-    if ((p[0] & 0xE0) == 0xC0) {
-        need = 2, min = 0x80, cp = p[0] & 0x1F;
-    } else if ((p[0] & 0xF0) == 0xE0) {
-        need = 3, min = 0x800, cp = p[0] & 0x0F;
-    } else if ((p[0] & 0xF8) == 0xF0) {
-        need = 4, min = 0x10000, cp = p[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < need) return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return need;
-}
-
 /*
  * Appends at most max bytes of text to out as one clean line: control
  * characters become spaces, runs of spaces shrink to one, the ends are
@@ -149,7 +124,7 @@ static void stream__append_clean(buf *out, const char *text, size_t len, size_t 
     bool space = true; /* pending trim at the start */
 
     while (i < len) {
-        size_t n = stream__utf8_len(p + i, len - i);
+        size_t n = utf8_seq(text + i, len - i);
         if (n == 0) {
             if (out->len - start + 1 > max) break;
             buf_append_char(out, '?');
