@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/civil.h"
 #include "core/textchunk.h"
 #include "lib/buf.h"
 #include "lib/utf8.h"
@@ -607,18 +608,6 @@ static int64_t stream__number_ms(const char *s, int64_t unit_ms)
     return ms > LLM_STREAM_MAX_RETRY_AFTER_MS ? LLM_STREAM_MAX_RETRY_AFTER_MS : ms;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
- * days_from_civil), so that no time zone or libc state is involved. */
-static int64_t stream__days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int stream__month(const char *mon)
 {
     static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
@@ -657,7 +646,7 @@ static int stream__http_date_ms(const char *s, int64_t *out)
     if (s[n] != '\0' || m == 0 || d < 1 || d > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 ||
         ss < 0 || ss > 60 || y < 1970)
         return -1;
-    int64_t days = stream__days_from_civil(y, m, d);
+    int64_t days = civil_days_from(y, m, d);
     *out = ((days * 24 + hh) * 60 + mm) * 60000 + (int64_t)ss * 1000;
     return 0;
 }
