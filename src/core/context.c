@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/tokens.h"
 #include "lib/buf.h"
 #include "lib/utf8.h"
 #include "lib/xmalloc.h"
@@ -14,8 +15,7 @@ const char *const CONTEXT_WRAP_UP_NOTE =
 
 int64_t context_estimate_tokens(const json_t *v)
 {
-    size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-    return (int64_t)((n + 3) / 4);
+    return tokens_estimate(json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY));
 }
 
 static json_t *context__system(const char *text)

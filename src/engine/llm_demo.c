@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "core/calc.h"
+#include "core/tokens.h"
 #include "engine/llm.h"
 #include "lib/buf.h"
 #include "lib/utf8.h"
@@ -330,11 +331,6 @@ static void demo__arm(demo_call *c)
     evtimer_add(c->timer, &tv);
 }
 
-static int64_t demo__tokens(size_t bytes)
-{
-    return (int64_t)((bytes + 3) / 4);
-}
-
 /* Ends the turn; the call is freed afterwards whatever the callback did. */
 static void demo__finish(demo_call *c)
 {
@@ -349,7 +345,7 @@ static void demo__finish(demo_call *c)
         .ncalls = c->ncalls,
         .finish_reason = (char *)c->finish_reason,
         .prompt_tokens = c->prompt_tokens,
-        .completion_tokens = demo__tokens(out_bytes),
+        .completion_tokens = tokens_estimate(out_bytes),
         .retry_after_ms = -1,
     };
     c->in_callback = true;
@@ -378,12 +374,12 @@ static void demo__on_timer(evutil_socket_t fd, short what, void *arg)
     demo__arm(c);
 }
 
-/* Cuts the answer to what max_completion_tokens allows (4 bytes a token),
- * at a UTF-8 boundary, as a model stops at its limit. */
+/* Cuts the answer to what max_completion_tokens allows (the estimate's
+ * bytes a token), at a UTF-8 boundary, as a model stops at its limit. */
 static void demo__limit(demo_call *c, int64_t max_tokens)
 {
-    if (max_tokens < 0 || c->ncalls > 0 || (int64_t)c->text_len <= max_tokens * 4) return;
-    size_t n = utf8_cut(c->text, c->text_len, (size_t)max_tokens * 4);
+    if (max_tokens < 0 || c->ncalls > 0 || tokens_estimate(c->text_len) <= max_tokens) return;
+    size_t n = utf8_cut(c->text, c->text_len, (size_t)max_tokens * TOKENS_BYTES_PER_TOKEN);
     c->text[n] = '\0';
     c->text_len = n;
     c->finish_reason = "length";
@@ -407,7 +403,7 @@ static llm_call *demo__start(llm *base, const llm_request *req, const llm_callba
 
     char *prompt = json_dumps(req->messages, JSON_COMPACT);
     char *tools = req->tools ? json_dumps(req->tools, JSON_COMPACT) : NULL;
-    c->prompt_tokens = demo__tokens((prompt ? strlen(prompt) : 0) + (tools ? strlen(tools) : 0));
+    c->prompt_tokens = tokens_estimate((prompt ? strlen(prompt) : 0) + (tools ? strlen(tools) : 0));
     free(prompt);
     free(tools);
 
