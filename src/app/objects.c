@@ -1,5 +1,6 @@
 #include "app/objects.h"
 
+#include "core/stop.h"
 #include "core/timefmt.h"
 
 /* A time as an RFC 3339 string, or null for 0 (not set). */
@@ -23,6 +24,15 @@ static json_t *objects__json(json_t *v, json_t *fallback)
     if (!v) return fallback;
     json_decref(fallback);
     return json_incref(v);
+}
+
+/* The tone of a stop reason's name (core/stop.h), or null while the run
+ * goes on or for a reason this version does not know. */
+static json_t *objects__stop_tone(const char *reason)
+{
+    stop_reason r;
+    if (!reason || stop_reason_parse(reason, &r) != 0) return json_null();
+    return json_string(stop_tone_name(stop_reason_tone(r)));
 }
 
 json_t *objects_session(const store_session *s, const store_run *last_run)
@@ -49,6 +59,7 @@ json_t *objects_run(const store_run *r)
     json_object_set_new(o, "mode", objects__str(r->mode));
     json_object_set_new(o, "status", objects__str(r->status));
     json_object_set_new(o, "stop_reason", objects__str(r->stop_reason));
+    json_object_set_new(o, "stop_tone", objects__stop_tone(r->stop_reason));
     json_object_set_new(o, "stop_detail", objects__str(r->stop_detail));
     json_object_set_new(o, "recovery_suggestion", objects__str(r->recovery_suggestion));
     json_object_set_new(o, "actions", objects__json(r->actions, json_array()));
