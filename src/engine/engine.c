@@ -94,10 +94,8 @@ void engine_put_mode(engine *e, const mode *m)
     engine__replace_mode(e, m);
     if (!e->d.cluster || e->closing) return;
     json_t *mj = mode_to_json(m);
-    control_msg msg = {.kind = CONTROL_PUT_MODE,
-                       .instance = CONTROL_EVERY,
-                       .from = e->d.instance_id,
-                       .mode = mj};
+    control_msg msg = {
+        .kind = CONTROL_PUT_MODE, .instance = CONTROL_EVERY, .from = e->d.instance_id, .mode = mj};
     char *text = control_encode(&msg);
     json_decref(mj);
     if (!text) {
@@ -510,10 +508,8 @@ static int engine__notify_owner(store *st, const char *session_id, const char *i
     int sent = 0;
     if (strcmp(row.status, "running") == 0 && row.owner_instance &&
         strcmp(row.owner_instance, instance) != 0) {
-        control_msg msg = {.kind = kind,
-                           .instance = row.owner_instance,
-                           .run_id = row.id,
-                           .mode_name = mode_name};
+        control_msg msg = {
+            .kind = kind, .instance = row.owner_instance, .run_id = row.id, .mode_name = mode_name};
         char *text = control_encode(&msg);
         sent = !text || store_notify(st, STORE_CONTROL_CHANNEL, text) < 0 ? DB_ERR : 1;
         free(text);
@@ -538,8 +534,7 @@ static void engine__stop_check(store *st, void *arg)
     bool active = rc == 0 && ses.active_run_id;
     store_session_cleanup(&ses);
     if (!active || !s->e->d.cluster) return;
-    rc = engine__notify_owner(st, s->session_id, s->e->d.instance_id, CONTROL_STOP, NULL,
-                              &s->row);
+    rc = engine__notify_owner(st, s->session_id, s->e->d.instance_id, CONTROL_STOP, NULL, &s->row);
     if (rc < 0) s->status = ENGINE_ERR_UNAVAILABLE;
     if (rc == 1) {
         s->remote = true;
@@ -660,7 +655,8 @@ typedef struct engine_mode_job {
 static void engine__mode_work(store *st, void *arg)
 {
     engine_mode_job *j = arg;
-    int rc = engine__notify_owner(st, j->session_id, j->instance_id, CONTROL_MODE, j->mode_name, NULL);
+    int rc =
+        engine__notify_owner(st, j->session_id, j->instance_id, CONTROL_MODE, j->mode_name, NULL);
     if (rc < 0)
         LOG(LOG_WARN, "cannot pass a mode change to the run's instance",
             "session_id=%s error=\"%s\"", j->session_id, store_errmsg(st));

@@ -120,8 +120,10 @@ static void test_query_int(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_start),    cmocka_unit_test(test_titles),
-        cmocka_unit_test(test_other_bodies), cmocka_unit_test(test_query_int),
+        cmocka_unit_test(test_run_start),
+        cmocka_unit_test(test_titles),
+        cmocka_unit_test(test_other_bodies),
+        cmocka_unit_test(test_query_int),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
