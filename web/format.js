@@ -26,13 +26,24 @@ export const REASON_TITLES = {
   interrupted: 'Interrupted',
 };
 
-// The tone of a stop reason: how the page colours it.
-export function reasonTone(reason) {
-  if (!reason) return 'neutral';
-  if (reason === 'completed') return 'good';
-  if (reason === 'user_stopped' || reason === 'interrupted') return 'neutral';
-  if (reason.startsWith('max_') && reason !== 'max_retries') return 'warn';
-  return 'bad';
+// The tone of a run's stop: how the page colours it. The server sends it
+// as run.stop_tone (docs/api.md); a run the page built from a run_stopped
+// event has none, and then the reason's tone is worked out here, by the
+// same table as the server's.
+const REASON_TONES = {
+  completed: 'good',
+  user_stopped: 'neutral',
+  interrupted: 'neutral',
+  max_steps: 'warn',
+  max_seconds: 'warn',
+  max_tokens: 'warn',
+  max_tool_calls: 'warn',
+  max_cost: 'warn',
+};
+
+export function stopTone(run) {
+  if (!run || !run.stop_reason) return 'neutral';
+  return run.stop_tone || REASON_TONES[run.stop_reason] || 'bad';
 }
 
 export const DIMENSION_LABELS = {

@@ -5,7 +5,7 @@
 import { h, clear, nearBottom } from './dom.js';
 import { renderMarkdown } from './markdown.js';
 import { icon } from './icons.js';
-import { REASON_TITLES, reasonTone } from './format.js';
+import { REASON_TITLES, stopTone } from './format.js';
 
 // Where the streaming caret goes: at the end of the last line of text, not
 // on a line of its own below it.
@@ -40,7 +40,7 @@ export function createMessageList({ scroll, list, empty, onSuggestion, onShowWhy
     }
     if (!show) return;
     if (!runNote) {
-      const tone = reasonTone(run.stop_reason);
+      const tone = stopTone(run);
       const li = h('li', { class: 'run-note', 'data-testid': 'run-note', 'data-tone': tone },
         h('button', { type: 'button', onclick: () => onShowWhy() }, icon(tone === 'neutral' ? 'pause' : 'alert'), REASON_TITLES[run.stop_reason] || run.stop_reason));
       runNote = { li, key };

@@ -2,13 +2,13 @@
 // the "New chat" button.
 
 import { h, clear } from './dom.js';
-import { formatRelative, reasonTone, REASON_TITLES } from './format.js';
+import { formatRelative, stopTone, REASON_TITLES } from './format.js';
 
 export function createSessionList({ list, empty, onOpen }) {
   function item(s, current) {
     const running = s.status === 'running';
     const reason = s.last_run ? s.last_run.stop_reason : null;
-    const tone = running ? 'running' : reason ? reasonTone(reason) : 'none';
+    const tone = running ? 'running' : reason ? stopTone(s.last_run) : 'none';
     const state = running ? 'running' : reason ? REASON_TITLES[reason] || reason : 'no runs yet';
     const btn = h(
       'button',

@@ -82,6 +82,7 @@ function runFromApi(r) {
     mode: r.mode,
     status: r.status,
     stop_reason: r.stop_reason,
+    stop_tone: r.stop_tone ?? null,
     stop_detail: r.stop_detail,
     recovery_suggestion: r.recovery_suggestion,
     actions: r.actions || [],
@@ -184,6 +185,7 @@ export function applyEvent(st, ev) {
         mode: ev.mode,
         status: 'running',
         stop_reason: null,
+        stop_tone: null,
         stop_detail: null,
         recovery_suggestion: null,
         actions: [],
@@ -276,6 +278,7 @@ export function applyEvent(st, ev) {
       Object.assign(st.run, {
         status: 'stopped',
         stop_reason: ev.reason,
+        stop_tone: null, // the event has none: stopTone falls back to the reason
         stop_detail: ev.detail,
         recovery_suggestion: ev.recovery_suggestion,
         actions: ev.actions || [],

@@ -3,7 +3,7 @@
 
 import { h, clear } from './dom.js';
 import { icon } from './icons.js';
-import { REASON_TITLES, reasonTone } from './format.js';
+import { REASON_TITLES, stopTone } from './format.js';
 
 const TONE_ICONS = { good: 'check', warn: 'gauge', bad: 'alert', neutral: 'pause' };
 const ACTION_ICONS = { continue: 'play', switch_mode: 'gauge', retry: 'refresh', rephrase: 'pen' };
@@ -29,7 +29,7 @@ export function createWhyIdle({ root, body, onAction }) {
         body.appendChild(h('p', { class: 'muted why-empty' }, 'Nothing has run in this chat yet. Send a message to start a run.'));
         return;
       }
-      const tone = reasonTone(run.stop_reason);
+      const tone = stopTone(run);
       root.setAttribute('data-tone', tone);
       body.append(
         h('div', { class: 'why-head' },

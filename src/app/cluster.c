@@ -11,10 +11,10 @@
 #include "app/cluster.h"
 
 #include <event2/event.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/control.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
@@ -116,21 +116,24 @@ static void cluster__on_events(void *ud, const char *session_id, int64_t seq)
 }
 
 /* Session deletions are the cluster's own messages; everything else is
- * about runs and goes to the engine. */
+ * about runs and modes and goes to the engine. A message this instance
+ * cannot read (a newer version's, or a broken one) is logged and dropped. */
 static void cluster__on_control(void *ud, const char *payload)
 {
     cluster *c = ud;
-    json_t *o = json_loads(payload, 0, NULL);
-    const char *action = json_string_value(json_object_get(o, "action"));
-    if (action && strcmp(action, "session_deleted") == 0) {
-        const char *from = json_string_value(json_object_get(o, "from"));
-        const char *sid = json_string_value(json_object_get(o, "session_id"));
-        if (from && sid && strcmp(from, c->d.instance_id) != 0 && c->d.on_session_deleted)
-            c->d.on_session_deleted(c->d.ud, sid);
-    } else {
-        engine_control(c->d.engine, payload);
+    control_msg m;
+    char err[160];
+    if (control_decode(payload, strlen(payload), &m, err, sizeof err) != 0) {
+        LOG(LOG_WARN, "ignoring a control notification", "error=\"%s\"", err);
+        return;
     }
-    json_decref(o);
+    if (m.kind == CONTROL_SESSION_DELETED) {
+        if (strcmp(m.from, c->d.instance_id) != 0 && c->d.on_session_deleted)
+            c->d.on_session_deleted(c->d.ud, m.session_id);
+    } else {
+        engine_control(c->d.engine, &m);
+    }
+    control_msg_cleanup(&m);
 }
 
 static void cluster__notify_work(store *s, void *arg)
@@ -143,13 +146,16 @@ static void cluster__notify_work(store *s, void *arg)
 void cluster_session_deleted(cluster *c, const char *session_id)
 {
     if (!c) return;
-    json_t *o = json_object();
-    json_object_set_new(o, "instance", json_string("*"));
-    json_object_set_new(o, "from", json_string(c->d.instance_id));
-    json_object_set_new(o, "action", json_string("session_deleted"));
-    json_object_set_new(o, "session_id", json_string(session_id));
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
+    control_msg m = {.kind = CONTROL_SESSION_DELETED,
+                     .instance = CONTROL_EVERY,
+                     .from = c->d.instance_id,
+                     .session_id = session_id};
+    char *text = control_encode(&m);
+    if (!text) {
+        LOG(LOG_WARN, "cannot tell the other instances of a deleted session", "session_id=%s",
+            session_id);
+        return;
+    }
     dbpool_submit(c->pool, cluster__notify_work, free, text);
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/term.h"
+#include "core/stop.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/xmalloc.h"
@@ -505,13 +506,19 @@ static void tty__error(ask_view *v, const json_t *f)
     tty__permanent(v, &l);
 }
 
-/* The colour of a stop reason: green for an answer, yellow for a stop the
- * user can carry on from, red for an error. */
+/* The colour of a stop reason, by its tone (core/stop.h): green for an
+ * answer, none for a neutral stop, yellow for a spent budget, red for the
+ * rest and for a reason this version does not know. */
 static const char *tty__reason_sgr(const char *reason)
 {
-    if (strcmp(reason, "completed") == 0) return SGR_GREEN;
-    if (strcmp(reason, "llm_error") == 0 || strcmp(reason, "interrupted") == 0) return SGR_RED;
-    return SGR_YELLOW;
+    static const char *const sgr[STOP__TONE_COUNT] = {
+        [STOP_TONE_GOOD] = SGR_GREEN,
+        [STOP_TONE_NEUTRAL] = NULL,
+        [STOP_TONE_WARN] = SGR_YELLOW,
+        [STOP_TONE_BAD] = SGR_RED,
+    };
+    stop_reason r;
+    return stop_reason_parse(reason, &r) == 0 ? sgr[stop_reason_tone(r)] : SGR_RED;
 }
 
 /* The end: the stop reason with its detail, the usage, the recovery

@@ -15,15 +15,20 @@
 #include "app/runtime.h"
 #include "cli/ask_view.h"
 #include "cli/cli.h"
+#include "core/stop.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/id.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
-/* Exit codes of docs/cli.md, ask. */
-#define ASK_EXIT_STOPPED 3 /* a budget or guardrail stop */
-#define ASK_EXIT_USER    4 /* user_stopped (Ctrl-C) */
+/* Exit codes of a run's stop (docs/cli.md), by its exit class. */
+static const int ask__exit_codes[] = {
+    [STOP_EXIT_COMPLETED] = CLI_EXIT_OK,
+    [STOP_EXIT_STOPPED] = 3, /* a budget or guardrail stop */
+    [STOP_EXIT_USER] = 4,    /* user_stopped (Ctrl-C) */
+    [STOP_EXIT_FAILED] = CLI_EXIT_FAIL,
+};
 
 typedef struct ask {
     runtime rt;
@@ -37,14 +42,13 @@ typedef struct ask {
     bool done;
 } ask;
 
+/* The exit code after a stop of this reason; a reason this version does not
+ * know is a failure. */
 static int ask__exit_for(const char *reason)
 {
-    if (strcmp(reason, "completed") == 0) return CLI_EXIT_OK;
-    if (strcmp(reason, "user_stopped") == 0) return ASK_EXIT_USER;
-    if (strncmp(reason, "max_", 4) == 0 || strcmp(reason, "loop_detected") == 0 ||
-        strcmp(reason, "repeated_failures") == 0 || strcmp(reason, "no_progress") == 0)
-        return ASK_EXIT_STOPPED;
-    return CLI_EXIT_FAIL; /* llm_error, interrupted */
+    stop_reason r;
+    if (stop_reason_parse(reason, &r) != 0) return CLI_EXIT_FAIL;
+    return ask__exit_codes[stop_reason_exit(r)];
 }
 
 static void ask__stopped(void *ud, int status, const json_t *run);
@@ -124,7 +128,7 @@ static void ask__on_signal(evutil_socket_t fd, short what, void *arg)
     ask *a = arg;
     if (++a->interrupts > 1) {
         ask_view_end(a->view);
-        _exit(ASK_EXIT_USER);
+        _exit(ask__exit_codes[STOP_EXIT_USER]);
     }
     ask_view_interrupted(a->view);
     if (a->run_id)

@@ -7,30 +7,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A byte that continues a UTF-8 sequence. */
-static bool term__cont(unsigned char c)
-{
-    return (c & 0xC0) == 0x80;
-}
+#include "lib/utf8.h"
 
+/* A terminal shows one glyph per character, and one U+FFFD per unit of
+ * bytes that is not UTF-8: a column each. */
 size_t term_cols(const char *s, size_t len)
 {
-    size_t cols = 0;
-    for (size_t i = 0; i < len; i++)
-        if (!term__cont((unsigned char)s[i])) cols++;
-    return cols;
+    return utf8_count(s, len);
 }
 
 size_t term_fit(const char *s, size_t len, size_t cols)
 {
-    size_t used = 0, i = 0;
-    while (i < len) {
-        if (used == cols) break;
-        i++;
-        while (i < len && term__cont((unsigned char)s[i])) i++;
-        used++;
-    }
-    return i;
+    return utf8_skip(s, len, cols);
 }
 
 int term_clean(buf *b, const char *s, size_t len, const char *keep, const char *repl)
@@ -39,6 +27,7 @@ int term_clean(buf *b, const char *s, size_t len, const char *keep, const char *
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         size_t skip = 0;
+        uint32_t cp;
         if (c == '\r' && i + 1 < len && s[i + 1] == '\n' && strchr(keep, '\n')) {
             /* A CR before a kept LF is a line end written the DOS way. */
             if (buf_append(b, s + start, i - start) != 0) return BUF_TOOBIG;
@@ -47,8 +36,7 @@ int term_clean(buf *b, const char *s, size_t len, const char *keep, const char *
         }
         if ((c < 0x20 && (c == 0 || !strchr(keep, c))) || c == 0x7F)
             skip = 1;
-        else if (c == 0xC2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
-                 (unsigned char)s[i + 1] <= 0x9F)
+        else if (c == 0xC2 && utf8_decode(s + i, len - i, &cp) == 2 && cp <= 0x9F)
             skip = 2; /* U+0080..U+009F */
         if (!skip) continue;
         if (buf_append(b, s + start, i - start) != 0 || buf_append_str(b, repl) != 0)

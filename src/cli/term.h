@@ -4,7 +4,8 @@
  * came from a model or a tool, and what the environment says about the
  * terminal (its width, UTF-8, colour).
  *
- * Columns are counted one per character. Wide (East Asian) characters and
+ * Columns are counted one per character, and one per unit of bytes that is
+ * not UTF-8 (lib/utf8.h), which a terminal shows as U+FFFD. Wide (East Asian) characters and
  * combining marks are counted as one column too; a line holding them may
  * end up a little shorter or longer than asked, never broken in the middle
  * of a character.

@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/utf8.h"
+
 typedef struct calc__parser {
     const char *s;
     size_t len;
@@ -70,23 +72,13 @@ static bool calc__is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* The byte length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t calc__utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
-    if (len == 0 || len > n) return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    return len;
-}
-
 /* Notes "unexpected character" at the current position. The character is
  * shown as is when printable (a whole UTF-8 sequence counts as one), else as
  * a \xNN escape, so the message stays readable and valid text. */
 static int calc__unexpected(calc__parser *p)
 {
     const unsigned char *c = (const unsigned char *)p->s + p->pos;
-    size_t u = *c >= 0x80 ? calc__utf8_len(c, p->len - p->pos) : 0;
+    size_t u = *c >= 0x80 ? utf8_seq((const char *)c, p->len - p->pos) : 0;
     char shown[8];
     if (*c > 0x20 && *c < 0x7f)
         snprintf(shown, sizeof shown, "%c", *c);

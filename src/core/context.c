@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/tokens.h"
 #include "lib/buf.h"
+#include "lib/utf8.h"
 #include "lib/xmalloc.h"
 
 const char *const CONTEXT_WRAP_UP_NOTE =
@@ -13,8 +15,7 @@ const char *const CONTEXT_WRAP_UP_NOTE =
 
 int64_t context_estimate_tokens(const json_t *v)
 {
-    size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-    return (int64_t)((n + 3) / 4);
+    return tokens_estimate(json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY));
 }
 
 static json_t *context__system(const char *text)
@@ -37,19 +38,11 @@ json_t *context_assistant(const char *text, const json_t *tool_calls)
     return m;
 }
 
-/* The length of the longest prefix of s[0..len) that ends on a UTF-8
- * character boundary. */
-static size_t context__utf8_cut(const char *s, size_t len)
-{
-    while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80) len--;
-    return len;
-}
-
 json_t *context_tool(const char *tool_call_id, const char *content, size_t len)
 {
     json_t *c;
     if (len > CONTEXT_TOOL_RESULT_MAX) {
-        size_t cut = context__utf8_cut(content, CONTEXT_TOOL_RESULT_MAX);
+        size_t cut = utf8_cut(content, len, CONTEXT_TOOL_RESULT_MAX);
         char *t =
             xasprintf("%.*s\n[result cut: %zu of %zu bytes shown]", (int)cut, content, cut, len);
         c = json_string(t);

@@ -39,8 +39,7 @@ typedef struct context_params {
  * messages plus reserved_tokens. */
 json_t *context_build(const context_params *p, int64_t *est_tokens);
 
-/* The token estimate of a JSON value: its compact encoding's bytes / 4,
- * rounded up. */
+/* The token estimate (core/tokens.h) of a JSON value's compact encoding. */
 int64_t context_estimate_tokens(const json_t *v);
 
 /* "step 3 of 10, 95 s, 12 tool calls left": the step being called (a

@@ -7,6 +7,7 @@
 
 #include "core/timefmt.h"
 #include "lib/buf.h"
+#include "lib/utf8.h"
 #include "lib/xmalloc.h"
 
 /* The largest encoded event. Every field that comes from outside is capped
@@ -47,60 +48,6 @@ int evt_type_parse(const char *name, evt_type *out)
     return -1;
 }
 
-/* ------------------------------------------------------------------------
- * UTF-8
- */
-
-/*
- * Measures the UTF-8 character at s[0..n). Returns its length (1 to 4) when
- * it is well formed (no overlong forms, no surrogates, nothing above
- * U+10FFFF: the rules jansson enforces). Otherwise returns 0 and sets *bad to
- * the length of the maximal ill-formed prefix, which is replaced by one
- * U+FFFD as browsers' decoders do.
- */
-static size_t evt__utf8_char(const unsigned char *s, size_t n, size_t *bad)
-{
-    unsigned c = s[0];
-    size_t need;
-    unsigned lo = 0x80, hi = 0xBF; /* the range of the second byte */
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else {
-        *bad = 1;
-        return 0;
-    }
-    size_t i = 1;
-    for (; i < need && i < n; i++) {
-        unsigned b = s[i];
-        if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF)) break;
-    }
-    if (i == need) return need;
-    *bad = i;
-    return 0;
-}
-
-/* Returns the length of the longest well-formed UTF-8 prefix of s[0..n). */
-static size_t evt__utf8_valid_prefix(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, bad;
-    while (i < n) {
-        size_t k = evt__utf8_char(p + i, n - i, &bad);
-        if (k == 0) break;
-        i += k;
-    }
-    return i;
-}
-
 /*
  * Returns a new JSON string of s[0..len), which may hold any bytes: text from
  * models and tools is not trusted to be UTF-8, and jansson refuses a string
@@ -108,24 +55,19 @@ static size_t evt__utf8_valid_prefix(const char *s, size_t n)
  */
 static json_t *evt__string(const char *s, size_t len)
 {
-    size_t ok = evt__utf8_valid_prefix(s, len);
+    size_t ok = utf8_valid_prefix(s, len);
     if (ok == len) return json_stringn_nocheck(s, len);
 
     /* A replacement is at most three bytes for every byte it replaces. */
     buf b;
     buf_init(&b, len * 3);
     buf_append(&b, s, ok);
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = ok, bad = 0;
-    while (i < len) {
-        size_t k = evt__utf8_char(p + i, len - i, &bad);
-        if (k) {
+    for (size_t i = ok, k; i < len; i += k) {
+        k = utf8_next(s + i, len - i);
+        if (utf8_seq(s + i, k) == k)
             buf_append(&b, s + i, k);
-            i += k;
-        } else {
-            buf_append(&b, "\xEF\xBF\xBD", 3);
-            i += bad;
-        }
+        else
+            buf_append(&b, UTF8_REPLACEMENT, 3);
     }
     json_t *j = json_stringn_nocheck(b.data, b.len);
     buf_cleanup(&b);
@@ -281,10 +223,7 @@ static json_t *evt__result(const char *result, bool *truncated)
     *truncated = slen > EVT_RESULT_MAX;
     if (!*truncated) return full;
     const char *s = json_string_value(full);
-    size_t cut = EVT_RESULT_MAX;
-    /* Back up over continuation bytes to the start of the character that
-     * straddles the limit. */
-    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) cut--;
+    size_t cut = utf8_cut(s, slen, EVT_RESULT_MAX);
     json_t *part = json_stringn_nocheck(s, cut);
     json_decref(full);
     return part;

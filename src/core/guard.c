@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/canon.h"
+#include "lib/utf8.h"
 #include "lib/xmalloc.h"
 
 /* The alternating pattern spans this many finished calls: A,B,A,B,A,B. */
@@ -124,24 +125,14 @@ static uint64_t guard__outcome(const char *status, const char *result)
  */
 static char *guard__excerpt(const char *s, size_t len, size_t max)
 {
-    size_t n = len;
-    bool cut = false;
-    if (len > max) {
-        n = max;
-        /* Step back over at most three continuation bytes to the lead byte. */
-        for (int k = 0; k < 3 && n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80; k++) n--;
-        cut = true;
-    }
+    size_t n = utf8_cut(s, len, max);
+    bool cut = n < len;
     char *out = xmalloc(n + sizeof "…");
     memcpy(out, s, n);
     out[n] = '\0';
-    json_t *probe = json_stringn(out, n);
-    if (probe) {
-        json_decref(probe);
-    } else {
+    if (!utf8_valid(out, n))
         for (size_t i = 0; i < n; i++)
             if ((unsigned char)out[i] >= 0x80) out[i] = '?';
-    }
     if (cut) memcpy(out + n, "…", sizeof "…");
     return out;
 }

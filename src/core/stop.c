@@ -7,32 +7,73 @@
 #include "core/budget.h"
 #include "lib/xmalloc.h"
 
-static const char *const stop__names[STOP__COUNT] = {
-    [STOP_COMPLETED] = "completed",         [STOP_USER_STOPPED] = "user_stopped",
-    [STOP_MAX_STEPS] = "max_steps",         [STOP_MAX_SECONDS] = "max_seconds",
-    [STOP_MAX_TOKENS] = "max_tokens",       [STOP_MAX_TOOL_CALLS] = "max_tool_calls",
-    [STOP_MAX_COST] = "max_cost",           [STOP_MAX_RETRIES] = "max_retries",
-    [STOP_LOOP_DETECTED] = "loop_detected", [STOP_REPEATED_FAILURES] = "repeated_failures",
-    [STOP_NO_PROGRESS] = "no_progress",     [STOP_LLM_ERROR] = "llm_error",
-    [STOP_INTERRUPTED] = "interrupted",
+/*
+ * What each reason is called and how it is shown: the tone the page and the
+ * terminal colour it with, and how `chatplane ask` exits (docs/cli.md). A
+ * finished answer is good; a stop the person asked for, or a server stop
+ * that can be continued, is neutral; a spent budget is a warning; a
+ * guardrail, a model that kept failing or refused is bad. The exit class
+ * follows the contract's grouping instead: every max_* (retries too) and
+ * every guardrail is a stop, llm_error and interrupted are failures.
+ */
+static const struct {
+    const char *name;
+    stop_tone tone;
+    stop_exit exit;
+} stop__table[STOP__COUNT] = {
+    [STOP_COMPLETED] = {"completed", STOP_TONE_GOOD, STOP_EXIT_COMPLETED},
+    [STOP_USER_STOPPED] = {"user_stopped", STOP_TONE_NEUTRAL, STOP_EXIT_USER},
+    [STOP_MAX_STEPS] = {"max_steps", STOP_TONE_WARN, STOP_EXIT_STOPPED},
+    [STOP_MAX_SECONDS] = {"max_seconds", STOP_TONE_WARN, STOP_EXIT_STOPPED},
+    [STOP_MAX_TOKENS] = {"max_tokens", STOP_TONE_WARN, STOP_EXIT_STOPPED},
+    [STOP_MAX_TOOL_CALLS] = {"max_tool_calls", STOP_TONE_WARN, STOP_EXIT_STOPPED},
+    [STOP_MAX_COST] = {"max_cost", STOP_TONE_WARN, STOP_EXIT_STOPPED},
+    [STOP_MAX_RETRIES] = {"max_retries", STOP_TONE_BAD, STOP_EXIT_STOPPED},
+    [STOP_LOOP_DETECTED] = {"loop_detected", STOP_TONE_BAD, STOP_EXIT_STOPPED},
+    [STOP_REPEATED_FAILURES] = {"repeated_failures", STOP_TONE_BAD, STOP_EXIT_STOPPED},
+    [STOP_NO_PROGRESS] = {"no_progress", STOP_TONE_BAD, STOP_EXIT_STOPPED},
+    [STOP_LLM_ERROR] = {"llm_error", STOP_TONE_BAD, STOP_EXIT_FAILED},
+    [STOP_INTERRUPTED] = {"interrupted", STOP_TONE_NEUTRAL, STOP_EXIT_FAILED},
+};
+
+static const char *const stop__tone_names[STOP__TONE_COUNT] = {
+    [STOP_TONE_GOOD] = "good",
+    [STOP_TONE_NEUTRAL] = "neutral",
+    [STOP_TONE_WARN] = "warn",
+    [STOP_TONE_BAD] = "bad",
 };
 
 const char *stop_reason_name(stop_reason r)
 {
     if ((unsigned)r >= STOP__COUNT) return "unknown";
-    return stop__names[r];
+    return stop__table[r].name;
 }
 
 int stop_reason_parse(const char *name, stop_reason *out)
 {
     if (!name) return -1;
     for (int i = 0; i < STOP__COUNT; i++) {
-        if (strcmp(stop__names[i], name) == 0) {
+        if (strcmp(stop__table[i].name, name) == 0) {
             *out = (stop_reason)i;
             return 0;
         }
     }
     return -1;
+}
+
+stop_tone stop_reason_tone(stop_reason r)
+{
+    return (unsigned)r < STOP__COUNT ? stop__table[r].tone : STOP_TONE_BAD;
+}
+
+const char *stop_tone_name(stop_tone t)
+{
+    return (unsigned)t < STOP__TONE_COUNT ? stop__tone_names[t] : "bad";
+}
+
+stop_exit stop_reason_exit(stop_reason r)
+{
+    return (unsigned)r < STOP__COUNT ? stop__table[r].exit : STOP_EXIT_FAILED;
 }
 
 bool stop_reason_is_budget(stop_reason r)

@@ -29,10 +29,33 @@ typedef enum stop_reason {
     STOP__COUNT
 } stop_reason;
 
+/* How a stop is coloured (the run object's stop_tone, docs/api.md). */
+typedef enum stop_tone {
+    STOP_TONE_GOOD,    /* an answer */
+    STOP_TONE_NEUTRAL, /* stopped on request, or by the server: continue carries on */
+    STOP_TONE_WARN,    /* a budget ran out */
+    STOP_TONE_BAD,     /* a guardrail, or a model that failed or refused */
+    STOP__TONE_COUNT
+} stop_tone;
+
+/* How `chatplane ask` exits after the stop (docs/cli.md). */
+typedef enum stop_exit {
+    STOP_EXIT_COMPLETED, /* 0 */
+    STOP_EXIT_STOPPED,   /* 3: a budget or guardrail stop */
+    STOP_EXIT_USER,      /* 4: user_stopped */
+    STOP_EXIT_FAILED,    /* 1: llm_error, interrupted */
+} stop_exit;
+
 /* Returns the name the API uses ("completed", "max_steps", …). */
 const char *stop_reason_name(stop_reason r);
 /* Returns 0 and sets *out, or -1 for an unknown name. */
 int stop_reason_parse(const char *name, stop_reason *out);
+/* The tone of r; STOP_TONE_BAD for a value outside the enum. */
+stop_tone stop_reason_tone(stop_reason r);
+/* "good", "neutral", "warn" or "bad". */
+const char *stop_tone_name(stop_tone t);
+/* The exit class of r; STOP_EXIT_FAILED for a value outside the enum. */
+stop_exit stop_reason_exit(stop_reason r);
 /* True for the max_* reasons that a budget dimension causes (not retries). */
 bool stop_reason_is_budget(stop_reason r);
 

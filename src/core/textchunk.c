@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "lib/utf8.h"
+
 #define TC_MAX_DEPTH  32 /* deeper input is left to the full parser */
 #define TC_MAX_NUMBER 15 /* characters; longer numbers too */
 #define TC_KEY_MAX    24 /* keys this long or longer are none of ours */
@@ -70,33 +72,6 @@ static bool tc_word(tc *s, const char *w)
     return true;
 }
 
-/* The length of the well-formed UTF-8 sequence at p (first byte >= 0x80),
- * or 0: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t tc_utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    size_t avail = (size_t)(end - p);
-    unsigned char c = p[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (avail < n || p[1] < lo || p[1] > hi) return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF) return 0;
-    return n;
-}
-
 static int tc_hex4(const unsigned char *p)
 {
     int v = 0;
@@ -135,28 +110,9 @@ static long tc_unicode(tc *s)
 
 static bool tc_emit_cp(tc *s, tc_sink *k, long cp)
 {
-    unsigned char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (unsigned char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (unsigned char)(0xC0 | (cp >> 6));
-        u[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (unsigned char)(0xE0 | (cp >> 12));
-        u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (unsigned char)(0xF0 | (cp >> 18));
-        u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    return tc_emit(s, k, u, n);
+    char u[UTF8_SEQ_MAX];
+    size_t n = utf8_encode((uint32_t)cp, u);
+    return n > 0 && tc_emit(s, k, u, n);
 }
 
 /* Reads a string at s->p (its opening quote), decoding it into k (or
@@ -175,7 +131,7 @@ static bool tc_string(tc *s, tc_sink *k)
         }
         if (c < 0x20) return false;
         if (c >= 0x80) {
-            size_t n = tc_utf8_len(s->p, s->end);
+            size_t n = utf8_seq((const char *)s->p, (size_t)(s->end - s->p));
             if (n == 0) return false;
             s->p += n;
             continue;

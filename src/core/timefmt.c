@@ -3,55 +3,19 @@
  *
  * The calendar arithmetic is done here rather than through gmtime_r and
  * timegm: it needs no time zone state, cannot fail, behaves the same on every
- * libc, and handles times before 1970. The day/date conversions are Howard
- * Hinnant's days_from_civil and civil_from_days for the proleptic Gregorian
- * calendar.
+ * libc, and handles times before 1970 (core/civil.h).
  */
 #include "core/timefmt.h"
 
 #include <string.h>
+
+#include "core/civil.h"
 
 #define TIMEFMT__MS_PER_DAY INT64_C(86400000)
 /* The range a four-digit year can show: 0000-01-01T00:00:00.000Z and
  * 9999-12-31T23:59:59.999Z. */
 #define TIMEFMT__MIN_MS INT64_C(-62167219200000)
 #define TIMEFMT__MAX_MS INT64_C(253402300799999)
-
-/* Days since 1970-01-01 of the date y-m-d (m 1..12, d 1..31). */
-static int64_t timefmt__days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* The date of the day z days after 1970-01-01 (z may be negative). */
-static void timefmt__civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-static int timefmt__is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int timefmt__days_in_month(int64_t y, int m)
-{
-    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && timefmt__is_leap(y) ? 29 : days[m - 1];
-}
 
 /* Writes v as exactly width decimal digits (v is within range). */
 static void timefmt__put(char *out, int64_t v, int width)
@@ -81,7 +45,7 @@ void timefmt_rfc3339(int64_t unix_ms, char out[TIMEFMT_LEN])
     }
     int64_t y;
     int m, d;
-    timefmt__civil_from_days(days, &y, &m, &d);
+    civil_from_days(days, &y, &m, &d);
 
     memcpy(out, "0000-00-00T00:00:00.000Z", TIMEFMT_LEN);
     timefmt__put(out, y, 4);
@@ -132,9 +96,9 @@ int timefmt_parse(const char *s, int64_t *unix_ms)
     if (y < 0 || ms < 0 || mo < 1 || mo > 12 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 ||
         sec > 59)
         return -1;
-    if (d < 1 || d > timefmt__days_in_month(y, (int)mo)) return -1;
+    if (d < 1 || d > civil_month_days(y, (int)mo)) return -1;
 
-    int64_t days = timefmt__days_from_civil(y, (int)mo, (int)d);
+    int64_t days = civil_days_from(y, (int)mo, (int)d);
     *unix_ms = days * TIMEFMT__MS_PER_DAY + ((h * 60 + mi) * 60 + sec) * 1000 + ms;
     return 0;
 }

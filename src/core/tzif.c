@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "core/civil.h"
+
 #define TZIF__HEADER_LEN 44
 #define TZIF__DAY        INT64_C(86400)
 /* Times are clamped to about ±300000 years so the calendar arithmetic cannot
@@ -27,37 +29,6 @@ static uint32_t tzif__be32(const unsigned char *p)
 static int64_t tzif__be64(const unsigned char *p)
 {
     return (int64_t)((uint64_t)tzif__be32(p) << 32 | tzif__be32(p + 4));
-}
-
-/* Days since 1970-01-01 of y-m-d (m 1..12), proleptic Gregorian. */
-static int64_t tzif__days(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-}
-
-static bool tzif__leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int tzif__month_days(int64_t y, int m)
-{
-    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && tzif__leap(y) ? 29 : days[m - 1];
-}
-
-/* The year that day number `days` (since 1970-01-01) falls in. */
-static int64_t tzif__year_of(int64_t days)
-{
-    int64_t q = days * 400;
-    int64_t y = 1970 + (q >= 0 ? q / 146097 : (q - 146096) / 146097);
-    while (tzif__days(y + 1, 1, 1) <= days) y++;
-    while (tzif__days(y, 1, 1) > days) y--;
-    return y;
 }
 
 /* ---- POSIX TZ strings ---- */
@@ -182,14 +153,14 @@ static int64_t tzif__rule_time(const tzif__rule *r, int64_t y)
 {
     int64_t day;
     if (r->kind == 'J') {
-        day = tzif__days(y, 1, 1) + r->n - 1 + (tzif__leap(y) && r->n >= 60);
+        day = civil_days_from(y, 1, 1) + r->n - 1 + (civil_is_leap(y) && r->n >= 60);
     } else if (r->kind == 'N') {
-        day = tzif__days(y, 1, 1) + r->n;
+        day = civil_days_from(y, 1, 1) + r->n;
     } else {
-        int64_t first = tzif__days(y, r->month, 1);
+        int64_t first = civil_days_from(y, r->month, 1);
         int64_t first_wday = ((first + 4) % 7 + 7) % 7; /* 1970-01-01 was a Thursday */
         day = first + (r->wday - first_wday + 7) % 7 + 7 * (r->week - 1);
-        while (day >= first + tzif__month_days(y, r->month)) day -= 7;
+        while (day >= first + civil_month_days(y, r->month)) day -= 7;
     }
     return day * TZIF__DAY + r->time;
 }
@@ -199,7 +170,9 @@ static int32_t tzif__posix_at(const tzif__posix *z, int64_t t)
     if (!z->has_dst) return z->std_east;
     int64_t local = t + z->std_east;
     int64_t days = local >= 0 ? local / TZIF__DAY : (local - TZIF__DAY + 1) / TZIF__DAY;
-    int64_t y = tzif__year_of(days);
+    int64_t y;
+    int m, d;
+    civil_from_days(days, &y, &m, &d);
     /* The start is given in standard local time, the end in daylight time. */
     int64_t start = tzif__rule_time(&z->start, y) - z->std_east;
     int64_t end = tzif__rule_time(&z->end, y) - z->dst_east;

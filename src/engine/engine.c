@@ -10,6 +10,7 @@
 #include "lib/clock.h"
 #include "lib/id.h"
 #include "lib/log.h"
+#include "lib/utf8.h"
 #include "lib/xmalloc.h"
 
 #define ENGINE_TITLE_CHARS 60
@@ -92,23 +93,26 @@ void engine_put_mode(engine *e, const mode *m)
 {
     engine__replace_mode(e, m);
     if (!e->d.cluster || e->closing) return;
-    json_t *o = json_object();
-    json_object_set_new(o, "instance", json_string("*"));
-    json_object_set_new(o, "from", json_string(e->d.instance_id));
-    json_object_set_new(o, "action", json_string("put_mode"));
-    json_object_set_new(o, "mode", mode_to_json(m));
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
+    json_t *mj = mode_to_json(m);
+    control_msg msg = {
+        .kind = CONTROL_PUT_MODE, .instance = CONTROL_EVERY, .from = e->d.instance_id, .mode = mj};
+    char *text = control_encode(&msg);
+    json_decref(mj);
+    if (!text) {
+        LOG(LOG_WARN, "cannot tell the other instances of a mode change: the message is too long",
+            "mode=%s", m->name);
+        return;
+    }
     dbpool_submit(e->d.pool, engine__notify_work, free, text);
 }
 
 /* A mode another instance stored: the same edit here. */
-static void engine__mode_put_from(engine *e, const json_t *o)
+static void engine__mode_put_from(engine *e, const control_msg *c)
 {
-    const char *from = json_string_value(json_object_get(o, "from"));
-    const json_t *mj = json_object_get(o, "mode");
-    const mode *cur = engine_mode(e, json_string_value(json_object_get(mj, "name")));
-    if (!from || strcmp(from, e->d.instance_id) == 0 || !cur) return;
+    const char *from = c->from;
+    const json_t *mj = c->mode;
+    const mode *cur = engine_mode(e, c->mode_name);
+    if (strcmp(from, e->d.instance_id) == 0 || !cur) return;
     mode m = *cur;
     char err[256];
     const char *desc = json_string_value(json_object_get(mj, "description"));
@@ -195,13 +199,7 @@ static const mode *engine__pick(const engine_start *j, const char *name)
 /* The first ENGINE_TITLE_CHARS characters (not bytes) of a message. */
 static char *engine__title(const char *message)
 {
-    size_t chars = 0, i = 0;
-    while (message[i] && chars < ENGINE_TITLE_CHARS) {
-        i++;
-        while (((unsigned char)message[i] & 0xC0) == 0x80) i++;
-        chars++;
-    }
-    char *t = xstrndup(message, i);
+    char *t = xstrndup(message, utf8_skip(message, strlen(message), ENGINE_TITLE_CHARS));
     for (char *p = t; *p; p++)
         if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
     return t;
@@ -488,27 +486,13 @@ static void engine__stop_reply(void *ud, const json_t *obj)
     engine__stop_free(s);
 }
 
-/* Returns a new JSON text (free with free) of a control message. */
-static char *engine__control_text(const char *instance, const char *run_id, const char *action,
-                                  const char *mode_name)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "instance", json_string(instance));
-    json_object_set_new(o, "run_id", json_string(run_id));
-    json_object_set_new(o, "action", json_string(action));
-    if (mode_name) json_object_set_new(o, "mode", json_string(mode_name));
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return text;
-}
-
 /*
  * On a pool thread: when the session's active run is running on another
  * instance, sends that instance a control message and returns 1 with the
  * run in *out; 0 when there is nothing to send; negative on failure.
  */
 static int engine__notify_owner(store *st, const char *session_id, const char *instance,
-                                const char *action, const char *mode_name, store_run *out)
+                                control_kind kind, const char *mode_name, store_run *out)
 {
     store_session ses = {0};
     int rc = store_session_get(st, session_id, NULL, &ses);
@@ -524,8 +508,10 @@ static int engine__notify_owner(store *st, const char *session_id, const char *i
     int sent = 0;
     if (strcmp(row.status, "running") == 0 && row.owner_instance &&
         strcmp(row.owner_instance, instance) != 0) {
-        char *text = engine__control_text(row.owner_instance, row.id, action, mode_name);
-        sent = store_notify(st, STORE_CONTROL_CHANNEL, text) < 0 ? DB_ERR : 1;
+        control_msg msg = {
+            .kind = kind, .instance = row.owner_instance, .run_id = row.id, .mode_name = mode_name};
+        char *text = control_encode(&msg);
+        sent = !text || store_notify(st, STORE_CONTROL_CHANNEL, text) < 0 ? DB_ERR : 1;
         free(text);
     }
     if (sent == 1 && out) {
@@ -548,7 +534,7 @@ static void engine__stop_check(store *st, void *arg)
     bool active = rc == 0 && ses.active_run_id;
     store_session_cleanup(&ses);
     if (!active || !s->e->d.cluster) return;
-    rc = engine__notify_owner(st, s->session_id, s->e->d.instance_id, "stop", NULL, &s->row);
+    rc = engine__notify_owner(st, s->session_id, s->e->d.instance_id, CONTROL_STOP, NULL, &s->row);
     if (rc < 0) s->status = ENGINE_ERR_UNAVAILABLE;
     if (rc == 1) {
         s->remote = true;
@@ -669,7 +655,8 @@ typedef struct engine_mode_job {
 static void engine__mode_work(store *st, void *arg)
 {
     engine_mode_job *j = arg;
-    int rc = engine__notify_owner(st, j->session_id, j->instance_id, "mode", j->mode_name, NULL);
+    int rc =
+        engine__notify_owner(st, j->session_id, j->instance_id, CONTROL_MODE, j->mode_name, NULL);
     if (rc < 0)
         LOG(LOG_WARN, "cannot pass a mode change to the run's instance",
             "session_id=%s error=\"%s\"", j->session_id, store_errmsg(st));
@@ -706,27 +693,22 @@ static run *engine__find_id(const engine *e, const char *run_id)
     return NULL;
 }
 
-void engine_control(engine *e, const char *payload)
+void engine_control(engine *e, const control_msg *m)
 {
-    json_t *o = json_loads(payload, 0, NULL);
-    const char *instance = json_string_value(json_object_get(o, "instance"));
-    const char *run_id = json_string_value(json_object_get(o, "run_id"));
-    const char *action = json_string_value(json_object_get(o, "action"));
-    const char *mode_name = json_string_value(json_object_get(o, "mode"));
-    run *r = NULL;
-    if (instance && action && strcmp(instance, "*") == 0 && strcmp(action, "put_mode") == 0)
-        engine__mode_put_from(e, o);
-    if (instance && run_id && action && strcmp(instance, e->d.instance_id) == 0)
-        r = engine__find_id(e, run_id);
-    if (r && !run_is_finishing(r)) {
-        if (strcmp(action, "stop") == 0) {
-            LOG(LOG_INFO, "stop requested through another instance", "run_id=%s", run_id);
-            engine__stop_local(r, NULL, NULL);
-        } else if (strcmp(action, "mode") == 0 && engine_mode(e, mode_name)) {
-            run_set_mode(r, engine_mode(e, mode_name));
-        }
+    if (m->kind == CONTROL_PUT_MODE) {
+        if (strcmp(m->instance, CONTROL_EVERY) == 0) engine__mode_put_from(e, m);
+        return;
     }
-    json_decref(o);
+    if (m->kind != CONTROL_STOP && m->kind != CONTROL_MODE) return;
+    if (strcmp(m->instance, e->d.instance_id) != 0) return;
+    run *r = engine__find_id(e, m->run_id);
+    if (!r || run_is_finishing(r)) return;
+    if (m->kind == CONTROL_STOP) {
+        LOG(LOG_INFO, "stop requested through another instance", "run_id=%s", m->run_id);
+        engine__stop_local(r, NULL, NULL);
+    } else if (engine_mode(e, m->mode_name)) {
+        run_set_mode(r, engine_mode(e, m->mode_name));
+    }
 }
 
 /* ---- heartbeats ---- */

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "core/budget.h"
+#include "core/control.h"
 #include "core/mode.h"
 #include "core/stop.h"
 #include "engine/llm.h"
@@ -118,14 +119,13 @@ void engine_stop_run(engine *e, const char *session_id, engine_start_cb cb, void
 void engine_session_mode_changed(engine *e, const char *session_id, const char *mode_name);
 
 /*
- * A control message from another instance (the JSON text of a
- * STORE_CONTROL_CHANNEL notification): {"instance","run_id","action":
- * "stop"|"mode","mode"?} for a run, or {"instance":"*","from","action":
- * "put_mode","mode":{mode object}} for every instance but the sender.
- * Messages for other instances, for runs this instance no longer has, and
- * malformed ones are ignored.
+ * A control message from another instance (core/control.h, decoded from a
+ * STORE_CONTROL_CHANNEL notification): stop or mode for a run this
+ * instance owns, or put_mode for every instance but the sender. Messages
+ * for other instances, for runs this instance no longer has, and of other
+ * kinds are ignored.
  */
-void engine_control(engine *e, const char *payload);
+void engine_control(engine *e, const control_msg *m);
 
 /*
  * Heart-beats this instance's active runs (heartbeat_at) through pool. A

@@ -29,8 +29,10 @@
 #include <string.h>
 
 #include "core/calc.h"
+#include "core/tokens.h"
 #include "engine/llm.h"
 #include "lib/buf.h"
+#include "lib/utf8.h"
 #include "lib/xmalloc.h"
 
 #define DEMO__TEXT_MAX  (64 * 1024) /* the longest answer it builds */
@@ -301,9 +303,9 @@ static size_t demo__piece_len(const char *s, size_t len)
     size_t word = 0;
     while (word < len && !isspace((unsigned char)s[word])) word++;
     if (word > DEMO__WORD_MAX) {
-        size_t n = DEMO__CHUNK;
-        while (n < word && ((unsigned char)s[n] & 0xc0) == 0x80) n++;
-        return n;
+        /* The cut before the chunk's end, then the whole character there. */
+        size_t n = utf8_cut(s, word, DEMO__CHUNK);
+        return n < DEMO__CHUNK ? n + utf8_next(s + n, word - n) : n;
     }
     while (word < len && isspace((unsigned char)s[word])) word++;
     return word;
@@ -329,11 +331,6 @@ static void demo__arm(demo_call *c)
     evtimer_add(c->timer, &tv);
 }
 
-static int64_t demo__tokens(size_t bytes)
-{
-    return (int64_t)((bytes + 3) / 4);
-}
-
 /* Ends the turn; the call is freed afterwards whatever the callback did. */
 static void demo__finish(demo_call *c)
 {
@@ -348,7 +345,7 @@ static void demo__finish(demo_call *c)
         .ncalls = c->ncalls,
         .finish_reason = (char *)c->finish_reason,
         .prompt_tokens = c->prompt_tokens,
-        .completion_tokens = demo__tokens(out_bytes),
+        .completion_tokens = tokens_estimate(out_bytes),
         .retry_after_ms = -1,
     };
     c->in_callback = true;
@@ -377,13 +374,12 @@ static void demo__on_timer(evutil_socket_t fd, short what, void *arg)
     demo__arm(c);
 }
 
-/* Cuts the answer to what max_completion_tokens allows (4 bytes a token),
- * at a UTF-8 boundary, as a model stops at its limit. */
+/* Cuts the answer to what max_completion_tokens allows (the estimate's
+ * bytes a token), at a UTF-8 boundary, as a model stops at its limit. */
 static void demo__limit(demo_call *c, int64_t max_tokens)
 {
-    if (max_tokens < 0 || c->ncalls > 0 || (int64_t)c->text_len <= max_tokens * 4) return;
-    size_t n = (size_t)max_tokens * 4;
-    while (n > 0 && ((unsigned char)c->text[n] & 0xc0) == 0x80) n--;
+    if (max_tokens < 0 || c->ncalls > 0 || tokens_estimate(c->text_len) <= max_tokens) return;
+    size_t n = utf8_cut(c->text, c->text_len, (size_t)max_tokens * TOKENS_BYTES_PER_TOKEN);
     c->text[n] = '\0';
     c->text_len = n;
     c->finish_reason = "length";
@@ -407,7 +403,7 @@ static llm_call *demo__start(llm *base, const llm_request *req, const llm_callba
 
     char *prompt = json_dumps(req->messages, JSON_COMPACT);
     char *tools = req->tools ? json_dumps(req->tools, JSON_COMPACT) : NULL;
-    c->prompt_tokens = demo__tokens((prompt ? strlen(prompt) : 0) + (tools ? strlen(tools) : 0));
+    c->prompt_tokens = tokens_estimate((prompt ? strlen(prompt) : 0) + (tools ? strlen(tools) : 0));
     free(prompt);
     free(tools);
 

@@ -30,12 +30,12 @@
 #include <strings.h>
 #include <stdio.h>
 #include <sys/time.h>
-#include <time.h>
 
 #include "core/sse.h"
 #include "engine/llm.h"
 #include "engine/llm_stream.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 #include "version.h"
@@ -233,13 +233,6 @@ static size_t openai__on_header(char *line, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-static int64_t openai__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The text of a transport failure: the OS's reason when there is one,
  * libcurl's message otherwise. */
 static const char *openai__why(llm_call *c, CURLcode code)
@@ -308,7 +301,7 @@ static void openai__outcome(llm_call *c, CURLcode code, llm_result *r)
     } else if (c->status != 0 && c->status != 200) {
         int64_t wait =
             llm_stream_retry_after_ms(c->retry_after_ms[0] ? c->retry_after_ms : NULL,
-                                      c->retry_after[0] ? c->retry_after : NULL, openai__now_ms());
+                                      c->retry_after[0] ? c->retry_after : NULL, clock_wall_ms());
         llm_stream_http_error(r, (int)c->status, c->owner->display_url, c->errbody.data,
                               c->errbody.len, wait);
     } else if (code != CURLE_OK) {

@@ -17,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/civil.h"
 #include "core/textchunk.h"
 #include "lib/buf.h"
+#include "lib/utf8.h"
 #include "lib/xmalloc.h"
 
 /* One tool call being accumulated. index is the wire index, -1 when the
@@ -109,32 +111,6 @@ static int stream__fail(llm_stream *s, bool retryable, const char *code, const c
 
 /* ---- text sanitising shared by the error paths ---- */
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t stream__utf8_len(const unsigned char *p, size_t n)
-{
-    size_t need;
-    unsigned min;
-    unsigned cp;
-
-    if (p[0] < 0x80) return 1;
-    if ((p[0] & 0xE0) == 0xC0) {
-        need = 2, min = 0x80, cp = p[0] & 0x1F;
-    } else if ((p[0] & 0xF0) == 0xE0) {
-        need = 3, min = 0x800, cp = p[0] & 0x0F;
-    } else if ((p[0] & 0xF8) == 0xF0) {
-        need = 4, min = 0x10000, cp = p[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < need) return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return need;
-}
-
 /*
  * Appends at most max bytes of text to out as one clean line: control
  * characters become spaces, runs of spaces shrink to one, the ends are
@@ -149,7 +125,7 @@ static void stream__append_clean(buf *out, const char *text, size_t len, size_t 
     bool space = true; /* pending trim at the start */
 
     while (i < len) {
-        size_t n = stream__utf8_len(p + i, len - i);
+        size_t n = utf8_seq(text + i, len - i);
         if (n == 0) {
             if (out->len - start + 1 > max) break;
             buf_append_char(out, '?');
@@ -632,18 +608,6 @@ static int64_t stream__number_ms(const char *s, int64_t unit_ms)
     return ms > LLM_STREAM_MAX_RETRY_AFTER_MS ? LLM_STREAM_MAX_RETRY_AFTER_MS : ms;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
- * days_from_civil), so that no time zone or libc state is involved. */
-static int64_t stream__days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int stream__month(const char *mon)
 {
     static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
@@ -682,7 +646,7 @@ static int stream__http_date_ms(const char *s, int64_t *out)
     if (s[n] != '\0' || m == 0 || d < 1 || d > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 ||
         ss < 0 || ss > 60 || y < 1970)
         return -1;
-    int64_t days = stream__days_from_civil(y, m, d);
+    int64_t days = civil_days_from(y, m, d);
     *out = ((days * 24 + hh) * 60 + mm) * 60000 + (int64_t)ss * 1000;
     return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/utf8.h"
 #include "lib/xmalloc.h"
 
 /* After a line this large, the reader gives its memory back instead of
@@ -430,10 +431,7 @@ char *mcp_frame_answer(const mcp_msg *request, size_t *len)
 static void frame__append_capped(buf *out, const char *s, size_t n)
 {
     size_t room = out->cap > out->len ? out->cap - out->len : 0;
-    if (n > room) {
-        n = room;
-        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) n--;
-    }
+    n = utf8_cut(s, n, room);
     if (n) buf_append(out, s, n);
 }
 

@@ -10,6 +10,7 @@
 #include "core/context.h"
 #include "core/evt.h"
 #include "core/guard.h"
+#include "core/tokens.h"
 #include "engine/record.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
@@ -380,7 +381,7 @@ static void run__on_model_done(void *ud, const llm_result *res)
         run__model_failed(r, res);
         return;
     }
-    /* Tokens as reported, else estimated as bytes / 4. */
+    /* Tokens as reported, else estimated from the bytes. */
     int64_t prompt = res->prompt_tokens >= 0 ? res->prompt_tokens : r->est_prompt_tokens;
     int64_t completion = res->completion_tokens;
     if (completion < 0) {
@@ -388,7 +389,7 @@ static void run__on_model_done(void *ud, const llm_result *res)
         for (size_t i = 0; i < res->ncalls; i++)
             bytes += (res->calls[i].arguments ? strlen(res->calls[i].arguments) : 0) +
                      (res->calls[i].name ? strlen(res->calls[i].name) : 0);
-        completion = (int64_t)((bytes + 3) / 4);
+        completion = tokens_estimate(bytes);
     }
     budget_on_tokens(&r->budget, prompt, completion);
     if (prompt > 0) metrics_add(run__tokens, "prompt", (double)prompt);

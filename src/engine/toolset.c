@@ -8,6 +8,7 @@
 
 #include "engine/tool_source.h"
 #include "lib/buf.h"
+#include "lib/utf8.h"
 #include "lib/xmalloc.h"
 
 #define TOOL_NAME_MAX 64 /* the longest function name OpenAI-style APIs accept */
@@ -156,16 +157,16 @@ void tool_call_cancel(tool_call *c)
 }
 
 /* Appends the characters of s, each outside [A-Za-z0-9_-] as one '_', for as
- * long as the buffer's cap allows. The bytes of a UTF-8 sequence after its
- * first one are dropped, so a character becomes a single '_'. */
+ * long as the buffer's cap allows. A character of several bytes becomes a
+ * single '_', and so does each unit of bytes that is not UTF-8. */
 static void tool__append_sanitized(buf *b, const char *s)
 {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char c = (char)*p;
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-';
-        bool continuation = (*p & 0xc0) == 0x80 && p != (const unsigned char *)s && p[-1] >= 0x80;
-        if (continuation) continue;
+    size_t len = strlen(s);
+    for (size_t i = 0, k; i < len; i += k) {
+        k = utf8_next(s + i, len - i);
+        char c = s[i];
+        bool ok = k == 1 && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                             (c >= '0' && c <= '9') || c == '_' || c == '-');
         if (buf_append_char(b, ok ? c : '_') < 0) return;
     }
 }

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -22,6 +21,7 @@
 
 #include "core/evt.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/id.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
@@ -71,7 +71,7 @@ struct http_req {
     int nparams;
     struct evkeyvalq query;
     char id[65];
-    struct timespec start;
+    int64_t start_ns; /* the monotonic clock when the request arrived */
     int status;
     /* Set by the guard. */
     bool auth_on, admin;
@@ -88,11 +88,9 @@ struct http_req {
     struct evbuffer *scratch; /* framed bytes not yet handed to the connection */
 };
 
-static double http__ms_since(const struct timespec *t0)
+static double http__ms_since(int64_t start_ns)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+    return (double)(clock_mono_ns() - start_ns) / 1e6;
 }
 
 const char *http_reason(int status)
@@ -335,7 +333,7 @@ static void http__log(http_req *r)
     path[n] = '\0';
     http__count(r->status);
     LOG(LOG_INFO, "request", "method=%s path=%s status=%d duration_ms=%.1f request_id=%s",
-        r->method, path, r->status, http__ms_since(&r->start), r->id);
+        r->method, path, r->status, http__ms_since(r->start_ns), r->id);
 }
 
 static void http__common_headers(http_req *r)
@@ -764,7 +762,7 @@ static void http__gencb(struct evhttp_request *ev, void *arg)
 {
     http_server *s = arg;
     http_req *r = xcalloc(1, sizeof *r);
-    clock_gettime(CLOCK_MONOTONIC, &r->start);
+    r->start_ns = clock_mono_ns();
     r->srv = s;
     r->ev = ev;
     r->evcon = evhttp_request_get_connection(ev);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/buf.h"
+#include "lib/utf8.h"
 
 #define F(name, kind, req)                                                                         \
     {                                                                                              \
@@ -50,14 +51,6 @@ const validate_schema validate_stop = {NULL, 0};
 const validate_schema validate_mode_put = SCHEMA(validate__mode_fields);
 const validate_schema validate_brain_stream = SCHEMA(validate__brain_fields);
 const validate_schema validate_login = SCHEMA(validate__login_fields);
-
-size_t validate_utf8_chars(const char *s, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80) n++;
-    return n;
-}
 
 /* Writes "mode 'x' is not one of a, b, c" into err. */
 static void validate__mode_error(const char *name, const validate_ctx *ctx, char *err,
@@ -108,7 +101,7 @@ static int validate__value(const validate_field *f, const json_t *v, const valid
             snprintf(err, errlen, "%s must not be empty", f->name);
             return -1;
         }
-        if (validate_utf8_chars(s, len) > VALIDATE_TITLE_MAX) {
+        if (utf8_count(s, len) > VALIDATE_TITLE_MAX) {
             snprintf(err, errlen, "%s must be at most %d characters", f->name, VALIDATE_TITLE_MAX);
             return -1;
         }
@@ -137,7 +130,7 @@ static int validate__value(const validate_field *f, const json_t *v, const valid
             return -1;
         }
         if (f->max_chars &&
-            validate_utf8_chars(json_string_value(v), json_string_length(v)) > f->max_chars) {
+            utf8_count(json_string_value(v), json_string_length(v)) > f->max_chars) {
             snprintf(err, errlen, "%s must be at most %zu characters", f->name, f->max_chars);
             return -1;
         }

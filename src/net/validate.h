@@ -75,7 +75,4 @@ const char *validate_get_string(const json_t *body, const char *name);
 int validate_query_int(const char *name, const char *value, int64_t min, int64_t max, int64_t *out,
                        char *err, size_t errlen);
 
-/* The number of UTF-8 characters in s (bytes that do not continue one). */
-size_t validate_utf8_chars(const char *s, size_t len);
-
 #endif

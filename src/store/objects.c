@@ -5,7 +5,19 @@
  */
 #include "store/objects.h"
 
+#include <string.h>
+
+#include "core/stop.h"
 #include "store/store_int.h"
+
+/* The tone of a stop reason's name (core/stop.h), or null while the run
+ * goes on or for a reason this version does not know. */
+static json_t *objects__stop_tone(const char *reason)
+{
+    stop_reason r;
+    if (!reason || stop_reason_parse(reason, &r) != 0) return json_null();
+    return json_string(stop_tone_name(stop_reason_tone(r)));
+}
 
 json_t *objects_session(const store_session *s, const store_run *last_run)
 {
@@ -19,8 +31,19 @@ json_t *objects_session(const store_session *s, const store_run *last_run)
 
 json_t *objects_run(const store_run *r)
 {
+    json_t *cols = json_object();
+    store__row_json(&store__run_table, r, cols);
+    /* stop_tone is derived, not a column; it goes right after stop_reason,
+     * and JSON objects keep the order their keys were set in. */
     json_t *o = json_object();
-    store__row_json(&store__run_table, r, o);
+    const char *key;
+    json_t *v;
+    json_object_foreach(cols, key, v) {
+        json_object_set(o, key, v);
+        if (strcmp(key, "stop_reason") == 0)
+            json_object_set_new(o, "stop_tone", objects__stop_tone(r->stop_reason));
+    }
+    json_decref(cols);
     return o;
 }
 

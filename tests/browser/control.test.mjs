@@ -244,6 +244,7 @@ describe('the control plane', () => {
     const run = await lastRun(stack.url, id);
     const panel = page.locator(tid('why-idle-panel'));
     assert.equal(await panel.getAttribute('data-tone'), 'bad');
+    assert.equal(run.stop_tone, 'bad');
     assert.equal(await panel.locator(tid('stop-reason')).textContent(), 'Stopped a loop');
     assert.equal(await panel.locator('.stop-detail').textContent(), run.stop_detail);
     assert.equal(await panel.locator(tid('recovery-suggestion')).textContent(), run.recovery_suggestion);

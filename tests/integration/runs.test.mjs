@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { api, newSession, parseFrames, sse, startServer, until, waitIdle } from './lib/server.mjs';
 
-const RUN_KEYS = ['id', 'session_id', 'mode', 'status', 'stop_reason', 'stop_detail', 'recovery_suggestion',
+const RUN_KEYS = ['id', 'session_id', 'mode', 'status', 'stop_reason', 'stop_tone', 'stop_detail', 'recovery_suggestion',
   'actions', 'wrapped_up', 'limits', 'usage', 'started_at', 'ended_at', 'continues'];
 
 function assertError(r, status, code) {
@@ -57,12 +57,14 @@ describe('runs', () => {
     assert.deepEqual(Object.keys(r.body), RUN_KEYS);
     assert.equal(r.body.session_id, s.id);
     assert.equal(r.body.status, 'running');
+    assert.equal(r.body.stop_tone, null);
     assert.equal(r.body.mode, 'standard');
     assert.equal(r.body.continues, null);
     const done = await waitIdle(srv.url, s.id);
     assert.equal(done.title, 'what is 6*7?');
     assert.equal(done.last_run.id, r.body.id);
     assert.equal(done.last_run.stop_reason, 'completed');
+    assert.equal(done.last_run.stop_tone, 'good');
 
     const run = await api(srv.url, 'GET', `/api/runs/${r.body.id}`);
     assert.equal(run.status, 200);
@@ -106,6 +108,7 @@ describe('runs', () => {
     const idle = await waitIdle(srv.url, s.id);
     assert.equal(idle.title, 'kept');
     assert.equal(idle.last_run.stop_reason, 'user_stopped');
+    assert.equal(idle.last_run.stop_tone, 'neutral');
     const st2 = await api(srv.url, 'POST', `/api/sessions/${s.id}/stop`, {});
     assertError(st2, 409, 'no_active_run');
     const cont = await api(srv.url, 'POST', `/api/sessions/${s.id}/continue`, { mode: 'quick' });

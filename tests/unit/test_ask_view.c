@@ -315,6 +315,41 @@ static void test_tty_colours(void **state)
     close_view(&x);
 }
 
+/* The stop line takes the colour of its reason's tone (core/stop.h):
+ * green, none, yellow, red; a reason this version does not know is red. */
+static void test_tty_stop_colours(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *reason, *line;
+    } cases[] = {
+        {"completed", "\033[32m■\033[0m \033[32mcompleted\033[0m: d\n"},
+        {"user_stopped", "■ user_stopped: d\n"},
+        {"interrupted", "■ interrupted: d\n"},
+        {"max_cost", "\033[33m■\033[0m \033[33mmax_cost\033[0m: d\n"},
+        {"max_retries", "\033[31m■\033[0m \033[31mmax_retries\033[0m: d\n"},
+        {"loop_detected", "\033[31m■\033[0m \033[31mloop_detected\033[0m: d\n"},
+        {"llm_error", "\033[31m■\033[0m \033[31mllm_error\033[0m: d\n"},
+        {"owner_budget", "\033[31m■\033[0m \033[31mowner_budget\033[0m: d\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fixture x;
+        open_view(&x, ASK_VIEW_TTY, false, true, true, 100);
+        char fields[512];
+        snprintf(fields, sizeof fields,
+                 "{\"reason\":\"%s\",\"detail\":\"d\",\"recovery_suggestion\":\"\","
+                 "\"actions\":[],\"wrapped_up\":false,\"usage\":" USAGE(1, 0, 9, 0.5) "}",
+                 cases[i].reason);
+        feed(&x, EVT_RUN_STOPPED, fields);
+        const char *err = capture_text(&x.err);
+        const char *line = strstr(err, "\r\033[K") ? strstr(err, "\r\033[K") + 4 : err;
+        if (strncmp(line, cases[i].line, strlen(cases[i].line)) != 0)
+            fail_msg("%s: got \"%s\"", cases[i].reason, line);
+        ask_view_end(x.v);
+        close_view(&x);
+    }
+}
+
 static void test_tty_interrupt_note(void **state)
 {
     (void)state;
@@ -341,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_tty_permanent_lines),
         cmocka_unit_test(test_tty_end_of_run),
         cmocka_unit_test(test_tty_colours),
+        cmocka_unit_test(test_tty_stop_colours),
         cmocka_unit_test(test_tty_interrupt_note),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -157,6 +157,12 @@ static void test_syntax_errors(void **state)
     check_error("3 \xc3\xa9", "unexpected character '\xc3\xa9' at position 3");
     check_error("3\x01", "unexpected character '\\x01' at position 2");
     check_error("3\xff", "unexpected character '\\xff' at position 2");
+    /* Only a well-formed character is shown as is: a surrogate, an
+     * overlong form and a code point above U+10FFFF are not text. */
+    check_error("3\xed\xa0\x80", "unexpected character '\\xed' at position 2");
+    check_error("3\xe0\x80\xaf", "unexpected character '\\xe0' at position 2");
+    check_error("3\xf4\x90\x80\x80", "unexpected character '\\xf4' at position 2");
+    check_error("3\xf0\x9f\x98\x80", "unexpected character '\xf0\x9f\x98\x80' at position 2");
     check_error("3'", "unexpected character ''' at position 2");
 }
 

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,17 +35,17 @@ static const char *const want[] = {
     "{\"id\":\"s1\",\"title\":\"Hello\",\"mode\":\"quick\",\"status\":\"idle\",\"active_run_id\":"
     "\"r1\",\"last_seq\":42,\"created_at\":\"2023-11-14T22:13:20.123Z\",\"updated_at\":\"2023-11-"
     "14T22:13:21.000Z\",\"last_run\":{\"id\":\"r1\",\"session_id\":\"s1\",\"mode\":\"deep\","
-    "\"status\":\"stopped\",\"stop_reason\":\"done\",\"stop_detail\":\"d\",\"recovery_suggestion\":"
+    "\"status\":\"stopped\",\"stop_reason\":\"done\",\"stop_tone\":null,\"stop_detail\":\"d\",\"recovery_suggestion\":"
     "\"x\",\"actions\":[\"retry\"],\"wrapped_up\":true,\"limits\":{\"steps\":3},\"usage\":{\"cost_"
     "usd\":0.5},\"started_at\":\"2023-11-14T22:13:20.000Z\",\"ended_at\":\"2023-11-14T22:13:22."
     "000Z\",\"continues\":\"r0\"}}",
     /* empty run */
-    "{\"id\":null,\"session_id\":null,\"mode\":null,\"status\":null,\"stop_reason\":null,\"stop_"
+    "{\"id\":null,\"session_id\":null,\"mode\":null,\"status\":null,\"stop_reason\":null,\"stop_tone\":null,\"stop_"
     "detail\":null,\"recovery_suggestion\":null,\"actions\":[],\"wrapped_up\":false,\"limits\":{},"
     "\"usage\":{},\"started_at\":null,\"ended_at\":null,\"continues\":null}",
     /* stopped run */
     "{\"id\":\"r1\",\"session_id\":\"s1\",\"mode\":\"deep\",\"status\":\"stopped\",\"stop_reason\":"
-    "\"done\",\"stop_detail\":\"d\",\"recovery_suggestion\":\"x\",\"actions\":[\"retry\"],"
+    "\"done\",\"stop_tone\":null,\"stop_detail\":\"d\",\"recovery_suggestion\":\"x\",\"actions\":[\"retry\"],"
     "\"wrapped_up\":true,\"limits\":{\"steps\":3},\"usage\":{\"cost_usd\":0.5},\"started_at\":"
     "\"2023-11-14T22:13:20.000Z\",\"ended_at\":\"2023-11-14T22:13:22.000Z\",\"continues\":\"r0\"}",
     /* empty message */
@@ -132,6 +133,22 @@ static void test_run(void **state)
                    .ended_ms = 1700000002000};
     assert_json(objects_run(&empty), want[2]);
     assert_json(objects_run(&r), want[3]);
+    /* A known reason carries its tone right after it. */
+    static const char *const tones[][2] = {{"completed", "good"},
+                                           {"user_stopped", "neutral"},
+                                           {"max_steps", "warn"},
+                                           {"loop_detected", "bad"}};
+    for (size_t i = 0; i < 4; i++) {
+        r.stop_reason = (char *)tones[i][0];
+        json_t *o = objects_run(&r);
+        char *text = json_dumps(o, JSON_COMPACT);
+        char want_part[96];
+        snprintf(want_part, sizeof want_part, "\"stop_reason\":\"%s\",\"stop_tone\":\"%s\",",
+                 tones[i][0], tones[i][1]);
+        if (!strstr(text, want_part)) fail_msg("%s not in %s", want_part, text);
+        free(text);
+        json_decref(o);
+    }
     json_decref(r.actions);
     json_decref(r.limits);
     json_decref(r.usage);

@@ -54,6 +54,39 @@ static void test_is_budget(void **state)
     }
 }
 
+/* Every reason's tone, as the page and the terminal colour it. The
+ * guardrails and max_retries are bad, not warnings, and interrupted is
+ * neutral: it is continued like a stop on request. */
+static void test_tone_of_every_reason(void **state)
+{
+    (void)state;
+    static const char *const tones[STOP__COUNT] = {
+        "good", "neutral", "warn", "warn", "warn", "warn",    "warn",
+        "bad",  "bad",     "bad",  "bad",  "bad",  "neutral",
+    };
+    for (int i = 0; i < STOP__COUNT; i++)
+        assert_string_equal(stop_tone_name(stop_reason_tone((stop_reason)i)), tones[i]);
+    assert_int_equal(stop_reason_tone(STOP__COUNT), STOP_TONE_BAD);
+    assert_string_equal(stop_tone_name(STOP_TONE_GOOD), "good");
+    assert_string_equal(stop_tone_name(STOP__TONE_COUNT), "bad");
+}
+
+/* Every reason's exit class (docs/cli.md): max_retries is a budget stop
+ * like the other max_*, interrupted a failure. */
+static void test_exit_of_every_reason(void **state)
+{
+    (void)state;
+    static const stop_exit exits[STOP__COUNT] = {
+        STOP_EXIT_COMPLETED, STOP_EXIT_USER,    STOP_EXIT_STOPPED, STOP_EXIT_STOPPED,
+        STOP_EXIT_STOPPED,   STOP_EXIT_STOPPED, STOP_EXIT_STOPPED, STOP_EXIT_STOPPED,
+        STOP_EXIT_STOPPED,   STOP_EXIT_STOPPED, STOP_EXIT_STOPPED, STOP_EXIT_FAILED,
+        STOP_EXIT_FAILED,
+    };
+    for (int i = 0; i < STOP__COUNT; i++)
+        assert_int_equal(stop_reason_exit((stop_reason)i), exits[i]);
+    assert_int_equal(stop_reason_exit(STOP__COUNT), STOP_EXIT_FAILED);
+}
+
 static void test_actions_of_every_reason(void **state)
 {
     (void)state;
@@ -195,6 +228,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_round_trip),
         cmocka_unit_test(test_is_budget),
+        cmocka_unit_test(test_tone_of_every_reason),
+        cmocka_unit_test(test_exit_of_every_reason),
         cmocka_unit_test(test_actions_of_every_reason),
         cmocka_unit_test(test_switch_mode_goes_one_larger),
         cmocka_unit_test(test_recovery_text),

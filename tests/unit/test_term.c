@@ -18,6 +18,10 @@ static void test_cols_count_characters(void **state)
     assert_int_equal(term_cols("a·b", strlen("a·b")), 3);
     assert_int_equal(term_cols("⠋ x", strlen("⠋ x")), 3);
     assert_int_equal(term_cols("😀", 4), 1);
+    /* Bytes that are not UTF-8 take the column of the U+FFFD shown for
+     * them: stray continuation bytes one each, a cut-off character one. */
+    assert_int_equal(term_cols("\x80\x80", 2), 2);
+    assert_int_equal(term_cols("a\xe2\x82", 3), 2);
 }
 
 static void test_fit_ends_on_a_character(void **state)
@@ -29,6 +33,7 @@ static void test_fit_ends_on_a_character(void **state)
     assert_int_equal(term_fit(s, strlen(s), 2), 3); /* "a·" */
     assert_int_equal(term_fit(s, strlen(s), 3), 4);
     assert_int_equal(term_fit(s, strlen(s), 99), strlen(s));
+    assert_int_equal(term_fit("\x80\x80x", 3, 1), 1);
 }
 
 /* Cleans s with keep and repl and compares with want. */

@@ -45,6 +45,11 @@ static void test_sanitized(void **state)
     check_name("\xe2\x82\xac", "\xf0\x9f\x99\x82x", "____x");
     /* A stray continuation byte after ASCII is a character of its own. */
     check_name("\x80x", "y", "_x__y");
+    /* Bytes that are not UTF-8 are taken as a decoder takes them: each
+     * stray byte and each overlong form's byte is one '_', a lead byte and
+     * the continuation bytes that could have completed it one together. */
+    check_name("\x80\x80", "\xc0\xaf", "______");
+    check_name("\xe2\x82x", "\xed\xa0\x80", "_x_____");
 }
 
 static void test_cut_at_64(void **state)
