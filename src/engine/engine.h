@@ -19,7 +19,7 @@
 #include "core/mode.h"
 #include "core/stop.h"
 #include "engine/llm.h"
-#include "engine/tool.h"
+#include "engine/toolset.h"
 #include "lib/err.h"
 #include "store/dbpool.h"
 #include "store/eventlog.h"

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "engine/mcp_config.h"
-#include "engine/tool.h"
+#include "engine/toolset.h"
 
 struct event_base;
 

@@ -23,7 +23,7 @@
 #include "engine/engine.h"
 #include "engine/llm.h"
 #include "engine/record.h"
-#include "engine/tool.h"
+#include "engine/toolset.h"
 #include "store/eventlog.h"
 
 struct event_base;

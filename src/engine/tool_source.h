@@ -1,7 +1,7 @@
 /*
  * tool_source: what a provider of tools implements to join a toolset (the
  * built-in tools here, an MCP server later). Private to the tool module and
- * its sources; the engine sees only tool.h.
+ * its sources; the engine sees only tool.h and toolset.h.
  *
  * A source owns its tool_defs; the list may change between calls on the
  * loop thread (an MCP server announcing new tools), so the toolset asks the
@@ -11,7 +11,7 @@
 #ifndef CHATPLANE_TOOL_SOURCE_H
 #define CHATPLANE_TOOL_SOURCE_H
 
-#include "engine/tool.h"
+#include "engine/toolset.h"
 
 typedef struct tool_source tool_source;
 

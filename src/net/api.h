@@ -17,7 +17,7 @@
 
 #include "engine/engine.h"
 #include "engine/llm.h"
-#include "engine/tool.h"
+#include "engine/toolset.h"
 #include "net/http.h"
 #include "net/hub.h"
 #include "store/dbpool.h"

@@ -12,7 +12,7 @@
 #include <event2/event.h>
 
 #include "engine/llm.h"
-#include "engine/tool.h"
+#include "engine/toolset.h"
 #include "lib/clock.h"
 #include "lib/xmalloc.h"
 

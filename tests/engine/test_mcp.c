@@ -18,7 +18,7 @@
 #include <event2/event.h>
 
 #include "engine/mcp.h"
-#include "engine/tool.h"
+#include "engine/toolset.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
