@@ -6,6 +6,7 @@
  * title is cut at a fixed width and times are RFC 3339, so that scripts
  * read the same text whatever the terminal.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,21 +135,23 @@ static size_t sessions__cols(const char *s)
 }
 
 /* One cell padded (or, for the title, cut) to width; the last column is
- * not padded, so lines carry no trailing blanks. */
-static void sessions__put(buf *line, const char *text, size_t width, bool last, const char *ell)
+ * not padded, so lines carry no trailing blanks. Returns 0 or BUF_TOOBIG. */
+static int sessions__put(buf *line, const char *text, size_t width, bool last, const char *ell)
 {
     size_t cols = sessions__cols(text), len = strlen(text);
+    int rc;
     if (cols > width) {
         size_t ell_cols = sessions__cols(ell);
         len = term_fit(text, len, width > ell_cols ? width - ell_cols : 0);
-        buf_append(line, text, len);
-        buf_append_str(line, ell);
+        rc = buf_append(line, text, len);
+        rc |= buf_append_str(line, ell);
         cols = term_cols(text, len) + ell_cols;
     } else {
-        buf_append(line, text, len);
+        rc = buf_append(line, text, len);
     }
-    if (last) return;
-    for (size_t i = cols; i < width + 2; i++) buf_append_char(line, ' ');
+    if (last) return rc;
+    for (size_t i = cols; i < width + 2; i++) rc |= buf_append_char(line, ' ');
+    return rc;
 }
 
 static void sessions__print(const sessions_table *t)
@@ -171,14 +174,18 @@ static void sessions__print(const sessions_table *t)
     if (w[COL_TITLE] > title) w[COL_TITLE] = title;
     const char *ell = t->tty && term_env_utf8() ? "…" : "...";
 
+    /* A cell holds at most SESSIONS_CELL_MAX bytes (and an ellipsis) and is
+     * padded by at most as many columns again, so a line always fits. */
     buf line;
-    buf_init(&line, 1 << 20);
+    buf_init(&line, (size_t)COL__COUNT * 3 * SESSIONS_CELL_MAX + 1);
     for (size_t i = 0; i <= t->n; i++) {
         buf_reset(&line);
+        int rc = 0;
         for (int c = 0; c < COL__COUNT; c++)
-            sessions__put(&line, i == 0 ? col_head[c] : t->rows[i - 1].cell[c], w[c],
-                          c == COL__COUNT - 1, ell);
-        buf_append_char(&line, '\n');
+            rc |= sessions__put(&line, i == 0 ? col_head[c] : t->rows[i - 1].cell[c], w[c],
+                                c == COL__COUNT - 1, ell);
+        rc |= buf_append_char(&line, '\n');
+        assert(rc == 0);
         fwrite(line.data, 1, line.len, stdout);
     }
     buf_cleanup(&line);

@@ -1,5 +1,6 @@
 #include "core/context.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,20 +65,24 @@ char *context_budget_note(const budget *b, int64_t step, int64_t now_ms)
     buf out;
     buf_init(&out, 256);
     const mode_limits *l = &b->limits;
-    buf_printf(&out, "step %lld", (long long)step);
-    if (l->steps != MODE_UNLIMITED) buf_printf(&out, " of %lld", (long long)l->steps);
+    /* Three numbers of at most 20 digits and the words fit in 256 bytes, so
+     * the appends cannot fail; rc says so if that ever stops being true. */
+    int rc = buf_printf(&out, "step %lld", (long long)step);
+    if (l->steps != MODE_UNLIMITED) rc |= buf_printf(&out, " of %lld", (long long)l->steps);
     bool left = false;
     if (l->seconds != MODE_UNLIMITED) {
         int64_t ms = b->started_ms + l->seconds * 1000 - now_ms;
-        buf_printf(&out, ", %lld s", (long long)(ms > 0 ? ms / 1000 : 0));
+        rc |= buf_printf(&out, ", %lld s", (long long)(ms > 0 ? ms / 1000 : 0));
         left = true;
     }
     if (l->tool_calls != MODE_UNLIMITED) {
         int64_t n = l->tool_calls - b->usage.tool_calls;
-        buf_printf(&out, ", %lld tool call%s", (long long)(n > 0 ? n : 0), n == 1 ? "" : "s");
+        rc |= buf_printf(&out, ", %lld tool call%s", (long long)(n > 0 ? n : 0),
+                         n == 1 ? "" : "s");
         left = true;
     }
-    if (left) buf_append_str(&out, " left");
+    if (left) rc |= buf_append_str(&out, " left");
+    assert(rc == 0);
     return buf_detach(&out, NULL);
 }
 

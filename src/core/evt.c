@@ -1,5 +1,6 @@
 #include "core/evt.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,14 +62,15 @@ static json_t *evt__string(const char *s, size_t len)
     /* A replacement is at most three bytes for every byte it replaces. */
     buf b;
     buf_init(&b, len * 3);
-    buf_append(&b, s, ok);
+    int rc = buf_append(&b, s, ok);
     for (size_t i = ok, k; i < len; i += k) {
         k = utf8_next(s + i, len - i);
         if (utf8_seq(s + i, k) == k)
-            buf_append(&b, s + i, k);
+            rc |= buf_append(&b, s + i, k);
         else
-            buf_append(&b, UTF8_REPLACEMENT, 3);
+            rc |= buf_append(&b, UTF8_REPLACEMENT, 3);
     }
+    assert(rc == 0); /* the cap is what the worst case needs */
     json_t *j = json_stringn_nocheck(b.data, b.len);
     buf_cleanup(&b);
     return j;

@@ -8,6 +8,7 @@
  */
 #include "core/sse.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,13 +30,15 @@ int sse_frame(buf *out, int64_t id, const char *type, const char *data, size_t d
     size_t room = out->cap - out->len;
 
     if (fixed > room || data_len > room - fixed) return BUF_TOOBIG;
-    buf_append_str(out, "id: ");
-    buf_append(out, idtxt, (size_t)idlen);
-    buf_append_str(out, "\nevent: ");
-    buf_append(out, type, typelen);
-    buf_append_str(out, "\ndata: ");
-    buf_append(out, data, data_len);
-    buf_append_str(out, "\n\n");
+    /* The room was checked above, so none of these can fail. */
+    int rc = buf_append_str(out, "id: ");
+    rc |= buf_append(out, idtxt, (size_t)idlen);
+    rc |= buf_append_str(out, "\nevent: ");
+    rc |= buf_append(out, type, typelen);
+    rc |= buf_append_str(out, "\ndata: ");
+    rc |= buf_append(out, data, data_len);
+    rc |= buf_append_str(out, "\n\n");
+    assert(rc == 0);
     return 0;
 }
 
@@ -166,11 +169,11 @@ static int sse__line(sse_parser *p)
         p->data_seen = 1;
     } else if (sse__field_is(line, flen, "event")) {
         buf_reset(&p->event);
-        buf_append(&p->event, v, vlen);
+        if (buf_append(&p->event, v, vlen) != 0) return SSE_ERR_TOOBIG;
     } else if (sse__field_is(line, flen, "id")) {
         if (!memchr(v, '\0', vlen)) {
             buf_reset(&p->last_id);
-            buf_append(&p->last_id, v, vlen);
+            if (buf_append(&p->last_id, v, vlen) != 0) return SSE_ERR_TOOBIG;
         }
     } else if (sse__field_is(line, flen, "retry")) {
         sse__set_retry(p, v, vlen);

@@ -51,13 +51,14 @@ char *tool_model_name(const char *server, const char *tool)
 {
     buf b;
     buf_init(&b, TOOL_NAME_MAX);
+    /* A full buffer is the cut at 64 bytes: what does not fit is left out,
+     * one byte at a time, so the cut falls at exactly 64 bytes even inside
+     * the separator. */
+    bool full = false;
     if (server) {
         tool__append_sanitized(&b, server);
-        /* One byte at a time, so the cut falls at exactly 64 bytes even
-         * inside the separator. */
-        buf_append_char(&b, '_');
-        buf_append_char(&b, '_');
+        full = buf_append_char(&b, '_') != 0 || buf_append_char(&b, '_') != 0;
     }
-    tool__append_sanitized(&b, tool ? tool : "");
+    if (!full) tool__append_sanitized(&b, tool ? tool : "");
     return buf_detach(&b, NULL);
 }

@@ -217,9 +217,8 @@ static int api__events_row(void *ud, int64_t seq, const char *type, const char *
     (void)seq;
     (void)type;
     api__events_out *e = ud;
-    if (e->n++ > 0) buf_append_char(&e->out, ',');
-    buf_append(&e->out, json, len);
-    return 0;
+    if (e->n++ > 0 && buf_append_char(&e->out, ',') != 0) return BUF_TOOBIG;
+    return buf_append(&e->out, json, len);
 }
 
 static void api__events_work(store *st, api__job *j)
@@ -235,13 +234,16 @@ static void api__events_work(store *st, api__job *j)
     store_session_cleanup(&ses);
     if (!j->ud) return; /* SSE: the hub replays */
     api__events_out *e = j->ud;
-    buf_append_str(&e->out, "{\"events\":[");
-    rc = store_event_after(st, j->id, j->num, API__EVENTS_PAGE, api__events_row, e);
-    if (rc < 0) {
+    rc = buf_append_str(&e->out, "{\"events\":[");
+    if (rc == 0) rc = store_event_after(st, j->id, j->num, API__EVENTS_PAGE, api__events_row, e);
+    if (rc == 0) rc = buf_append_str(&e->out, "]}");
+    if (rc == BUF_TOOBIG) {
+        j->status = 500;
+        j->code = "internal";
+        snprintf(j->msg, sizeof j->msg, "the page of events is larger than the answer may be");
+    } else if (rc < 0) {
         api__job_store_error(j, st, rc, "events");
-        return;
     }
-    buf_append_str(&e->out, "]}");
 }
 
 static void api__events_then(api__job *j)

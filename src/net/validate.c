@@ -59,8 +59,10 @@ static void validate__mode_error(const char *name, const validate_ctx *ctx, char
     buf b;
     buf_init(&b, errlen > 0 ? errlen - 1 : 0);
     if (buf_printf(&b, "mode '%s' is not one of ", name) != 0) {
-        buf_reset(&b);
-        buf_append_str(&b, "mode is not the name of a known mode");
+        /* The name is too long to repeat: say it without the name. */
+        snprintf(err, errlen, "mode is not the name of a known mode");
+        buf_cleanup(&b);
+        return;
     } else {
         for (size_t i = 0; i < ctx->nmodes; i++)
             if (buf_printf(&b, "%s%s", i ? ", " : "", ctx->modes[i]) != 0) break;

@@ -149,19 +149,28 @@ void store__rows_free(const store_table *t, void *rows, size_t n)
     free(rows);
 }
 
+/* The statements are built from the fixed column lists, so one that does
+ * not fit STORE_TABLE_SQL_MAX is a mistake in the code: it aborts rather
+ * than run a cut statement. */
+static void sql_fits(int rc)
+{
+    if (rc != 0) abort();
+}
+
 /* "SELECT <columns> FROM <table> <rest>" into sql. */
 static void select_sql(buf *sql, const store_table *t, const char *rest)
 {
-    buf_append_str(sql, "SELECT ");
+    int rc = buf_append_str(sql, "SELECT ");
     for (size_t i = 0; i < t->ncols; i++) {
         const store_col *c = &t->cols[i];
-        if (i) buf_append_str(sql, ", ");
+        if (i) rc |= buf_append_str(sql, ", ");
         if (is_time(c->kind))
-            buf_printf(sql, "chatplane_ms(%s)", c->column);
+            rc |= buf_printf(sql, "chatplane_ms(%s)", c->column);
         else
-            buf_append_str(sql, c->column);
+            rc |= buf_append_str(sql, c->column);
     }
-    buf_printf(sql, " FROM %s %s", t->name, rest);
+    rc |= buf_printf(sql, " FROM %s %s", t->name, rest);
+    sql_fits(rc);
 }
 
 int store__rows(store *s, const store_table *t, const char *rest, int np, const char *const *p,
@@ -191,17 +200,18 @@ int store__insert(store *s, const store_table *t, const store_params *p, const c
 {
     buf sql;
     buf_init(&sql, STORE_TABLE_SQL_MAX);
-    buf_printf(&sql, "INSERT INTO %s (", t->name);
+    int bad = buf_printf(&sql, "INSERT INTO %s (", t->name);
     for (size_t i = 0; i < t->ncols; i++) {
-        if (i) buf_append_str(&sql, ", ");
-        buf_append_str(&sql, t->cols[i].column);
+        if (i) bad |= buf_append_str(&sql, ", ");
+        bad |= buf_append_str(&sql, t->cols[i].column);
     }
-    buf_printf(&sql, "%s) VALUES (", extra_cols ? extra_cols : "");
+    bad |= buf_printf(&sql, "%s) VALUES (", extra_cols ? extra_cols : "");
     for (size_t i = 0; i < t->ncols; i++) {
-        if (i) buf_append_str(&sql, ", ");
-        buf_append_str(&sql, is_time(t->cols[i].kind) ? "chatplane_ts(?)" : "?");
+        if (i) bad |= buf_append_str(&sql, ", ");
+        bad |= buf_append_str(&sql, is_time(t->cols[i].kind) ? "chatplane_ts(?)" : "?");
     }
-    buf_printf(&sql, "%s)", extra_values ? extra_values : "");
+    bad |= buf_printf(&sql, "%s)", extra_values ? extra_values : "");
+    sql_fits(bad);
     int rc = store__exec(s, sql.data, p->n, p->v);
     buf_cleanup(&sql);
     return rc < 0 ? rc : 0;
@@ -224,14 +234,15 @@ int store__update(store *s, const store_table *t, const void *row, const int *se
     store__params_init(&p);
     buf sql;
     buf_init(&sql, STORE_TABLE_SQL_MAX);
-    buf_printf(&sql, "UPDATE %s SET ", t->name);
+    int bad = buf_printf(&sql, "UPDATE %s SET ", t->name);
     for (size_t i = 0; i < nset; i++) {
         const store_col *c = &t->cols[set[i]];
-        buf_printf(&sql, "%s%s = %s", i ? ", " : "", c->column,
-                   is_time(c->kind) ? "chatplane_ts(?)" : "?");
+        bad |= buf_printf(&sql, "%s%s = %s", i ? ", " : "", c->column,
+                          is_time(c->kind) ? "chatplane_ts(?)" : "?");
         store__params_col(&p, t, (size_t)set[i], row);
     }
-    buf_printf(&sql, " %s", where);
+    bad |= buf_printf(&sql, " %s", where);
+    sql_fits(bad);
     for (int i = 0; i < nw; i++) store__params_add(&p, wp[i]);
     int rc = store__exec(s, sql.data, p.n, p.v);
     buf_cleanup(&sql);
