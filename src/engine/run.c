@@ -10,6 +10,7 @@
 #include "core/context.h"
 #include "core/evt.h"
 #include "core/guard.h"
+#include "core/progress.h"
 #include "core/tokens.h"
 #include "engine/record.h"
 #include "lib/buf.h"
@@ -80,6 +81,8 @@ struct run {
     char *exec_name;
     json_t *exec_args;
     int64_t exec_started_wall_ms, exec_started_mono_ms;
+    progress_pace progress;    /* paces the execution's tool_progress events */
+    struct event *progress_ev; /* shows a held update when its interval ends */
 
     /* Timers: the hard deadline, the 80 % seconds warning, the retry wait,
      * and a kick that continues the machine from a fresh loop iteration. */
@@ -173,6 +176,8 @@ static void run__clear_exec(run *r)
     free(r->exec_tool);
     r->exec_server = r->exec_tool = NULL;
     r->tool = NULL;
+    progress_reset(&r->progress);
+    if (r->progress_ev) event_del(r->progress_ev);
 }
 
 /* Stores a message row and its message event. */
@@ -555,6 +560,13 @@ static void run__tool_row(const run *r, store_tool_exec *t, const char *status, 
     t->started_ms = r->exec_started_wall_ms;
 }
 
+static void run__emit_progress(run *r, progress_update *u)
+{
+    evt_origin o = run__origin(r);
+    run__emit(r, evt_tool_progress(&o, r->exec_id, u->progress, u->total, u->message));
+    free(u->message);
+}
+
 /* Records a finished execution: its event and row, the tool message the
  * model sees, a budget event, and the guardrails' verdicts. Returns false
  * when the run stopped. */
@@ -566,6 +578,11 @@ static bool run__tool_finished(run *r, tool_status st, const char *text, size_t 
     const char *status = tool_status_name(st);
     size_t keep = len < TOOL_RESULT_MAX ? len : TOOL_RESULT_MAX;
     char *stored = xstrndup(text, keep);
+
+    /* The last update the tool reported is shown before its end, even when
+     * its interval has not ended yet. */
+    progress_update u;
+    if (progress_drain(&r->progress, &u)) run__emit_progress(r, &u);
 
     store_tool_exec t;
     run__tool_row(r, &t, status, stored, keep, error);
@@ -598,12 +615,37 @@ static bool run__tool_finished(run *r, tool_status st, const char *text, size_t 
     return run__apply_verdicts(r, v, n);
 }
 
-static void run__on_tool_progress(void *ud, double progress, double total, const char *message)
+/* Shows the held progress update if its interval has ended, or arms the
+ * timer for when it does (docs/mcp.md, Progress). */
+static void run__pace_progress(run *r)
+{
+    int64_t now = clock_mono_ms();
+    progress_update u;
+    if (progress_take(&r->progress, now, &u)) {
+        run__emit_progress(r, &u);
+        return;
+    }
+    int64_t due = progress_due(&r->progress);
+    if (due >= 0 && !evtimer_pending(r->progress_ev, NULL)) {
+        struct timeval tv = {(time_t)((due - now) / 1000),
+                             (suseconds_t)((due - now) % 1000 * 1000)};
+        evtimer_add(r->progress_ev, &tv);
+    }
+}
+
+static void run__on_progress_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    run__pace_progress(arg);
+}
+
+static void run__on_tool_progress(void *ud, double value, double total, const char *message)
 {
     run *r = ud;
     if (r->phase != PHASE_TOOLS) return;
-    evt_origin o = run__origin(r);
-    run__emit(r, evt_tool_progress(&o, r->exec_id, progress, total, message));
+    progress_offer(&r->progress, value, total, message);
+    run__pace_progress(r);
 }
 
 static void run__on_tool_done(void *ud, const tool_result *res)
@@ -881,6 +923,8 @@ run *run_new(const run_env *env, const run_init *init)
     r->warn_ev = evtimer_new(env->base, run__on_warn, r);
     r->retry_ev = evtimer_new(env->base, run__on_retry_timer, r);
     r->kick_ev = event_new(env->base, -1, 0, run__on_kick, r);
+    progress_init(&r->progress, PROGRESS_INTERVAL_MS);
+    r->progress_ev = evtimer_new(env->base, run__on_progress_timer, r);
     return r;
 }
 
@@ -911,6 +955,8 @@ void run_free(run *r)
     event_free(r->kick_ev);
     run__free_calls(r);
     run__clear_exec(r);
+    progress_cleanup(&r->progress);
+    if (r->progress_ev) event_free(r->progress_ev);
     guard_free(r->guard);
     json_decref(r->history);
     json_decref(r->notes);
