@@ -41,6 +41,17 @@
 #include "engine/mcp_frame.h"
 #include "engine/mcp_transport.h"
 #include "engine/tool_source.h"
+#include "lib/log.h"
+
+/* What one server may write to chatplane's log (docs/mcp.md, Log limits): per
+ * stream (its stderr; its log notifications and unreadable lines), a burst
+ * of MCP_LOG_BURST lines, then MCP_LOG_RATE a second; what is dropped is
+ * summed up in one line per MCP_LOG_SUMMARY_MS. A line is cut at
+ * MCP_LOG_LINE_MAX bytes. */
+#define MCP_LOG_RATE       20
+#define MCP_LOG_BURST      200
+#define MCP_LOG_SUMMARY_MS 10000
+#define MCP_LOG_LINE_MAX   1024
 
 typedef enum mcp__state { MCP__DOWN, MCP__STARTING, MCP__READY, MCP__EXITING } mcp__state;
 
@@ -105,6 +116,9 @@ struct mcp_server {
     int failures; /* starts in a row that ended early */
     int64_t down_ms;
     struct event *restart_ev;
+
+    log_limit log_limit;          /* its log notifications and unreadable lines */
+    struct event *log_summary_ev; /* writes the summary of what log_limit dropped */
 };
 
 /* ---- helpers (mcp_server.c) ---- */
@@ -116,6 +130,14 @@ char *mcp__quoted(const char *s, size_t n);
 void mcp__timer(struct event *ev, int64_t ms);
 /* "1.5 s"; caller frees. */
 char *mcp__seconds(int64_t ms);
+/* Whether a line of level from server output limited by l may be written
+ * now. A dropped line is counted, and summary_ev armed for its summary,
+ * which mcp__log_summary writes. Lines the log level hides anyway are
+ * neither written nor counted. */
+bool mcp__log_admit(log_limit *l, struct event *summary_ev, log_level level);
+/* Writes the summary of the lines l dropped, if any: one warning naming
+ * the server and the stream ("stderr", "messages"). */
+void mcp__log_summary(log_limit *l, const char *server, const char *stream);
 
 /* ---- the server (mcp_server.c) ---- */
 

@@ -55,6 +55,36 @@ char *mcp__seconds(int64_t ms)
     return xasprintf("%g s", (double)ms / 1000.0);
 }
 
+bool mcp__log_admit(log_limit *l, struct event *summary_ev, log_level level)
+{
+    if (level < log_min_level) return false;
+    int64_t now = clock_mono_ms();
+    if (log_limit_take(l, now)) return true;
+    if (!evtimer_pending(summary_ev, NULL)) {
+        int64_t wait = log_limit_due(l, MCP_LOG_SUMMARY_MS) - now;
+        mcp__timer(summary_ev, wait > 0 ? wait : 0);
+    }
+    return false;
+}
+
+void mcp__log_summary(log_limit *l, const char *server, const char *stream)
+{
+    int64_t span_ms;
+    int64_t n = log_limit_flush(l, clock_mono_ms(), &span_ms);
+    if (n > 0)
+        LOG(LOG_WARN, "mcp server output dropped: over the rate limit",
+            "server=%s stream=%s dropped=%lld seconds=%.1f", server, stream, (long long)n,
+            (double)span_ms / 1000.0);
+}
+
+static void on_log_summary(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    mcp_server *s = arg;
+    mcp__log_summary(&s->log_limit, s->cfg.name, "messages");
+}
+
 static void free_defs(tool_def *defs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -398,11 +428,18 @@ static void on_notification(mcp_server *s, const mcp_msg *m)
         /* Before the first listing the server is about to be listed anyway. */
         if (s->state == MCP__READY) list(s);
     } else if (strcmp(m->method, "notifications/message") == 0) {
+        if (!mcp__log_admit(&s->log_limit, s->log_summary_ev, LOG_INFO)) return;
         const char *level = json_string_value(json_object_get(m->params, "level"));
         char *data = json_dumps(json_object_get(m->params, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
-        char *q = mcp__quoted(data ? data : "", data ? strlen(data) : 0);
-        LOG(LOG_INFO, "mcp log", "server=%s level=%s data=%s", s->cfg.name, level ? level : "info",
-            q);
+        size_t len = data ? strlen(data) : 0;
+        char *q = mcp__quoted(data ? data : "", len < MCP_LOG_LINE_MAX ? len : MCP_LOG_LINE_MAX);
+        char *lv = mcp__quoted(level ? level : "info", strlen(level ? level : "info"));
+        if (len > MCP_LOG_LINE_MAX)
+            LOG(LOG_INFO, "mcp log", "server=%s level=%s data=%s truncated=%zu", s->cfg.name, lv, q,
+                len);
+        else
+            LOG(LOG_INFO, "mcp log", "server=%s level=%s data=%s", s->cfg.name, lv, q);
+        free(lv);
         free(q);
         free(data);
     }
@@ -464,13 +501,14 @@ static void on_frame(void *ud, const char *data, size_t len)
     mcp_msg m;
     char err[160];
     if (mcp_msg_parse(data, len, &m, err, sizeof err) != 0) {
+        mcp_msg_cleanup(&m);
+        if (!mcp__log_admit(&s->log_limit, s->log_summary_ev, LOG_WARN)) return;
         char *q = mcp__quoted(data, len < 200 ? len : 200);
         char *e = mcp__quoted(err, strlen(err));
         LOG(LOG_WARN, "mcp unreadable message ignored", "server=%s error=%s line=%s", s->cfg.name,
             e, q);
         free(e);
         free(q);
-        mcp_msg_cleanup(&m);
         return;
     }
     switch (m.kind) {
@@ -591,6 +629,8 @@ static void src_free(tool_source *src)
     event_free(s->ping_ev);
     event_free(s->restart_ev);
     event_free(s->retire_ev);
+    mcp__log_summary(&s->log_limit, s->cfg.name, "messages");
+    event_free(s->log_summary_ev);
     free_defs(s->defs, s->ndefs);
     free_retired(s);
     free(s->error);
@@ -627,6 +667,8 @@ mcp_server *mcp__server_new(mcp_group *g, struct event_base *base, mcp_server_co
     s->ping_ev = evtimer_new(base, on_ping_timeout, s);
     s->restart_ev = evtimer_new(base, on_restart, s);
     s->retire_ev = evtimer_new(base, on_retire, s);
+    s->log_summary_ev = evtimer_new(base, on_log_summary, s);
+    log_limit_init(&s->log_limit, MCP_LOG_RATE, MCP_LOG_BURST, clock_mono_ms());
     g->servers = xrealloc(g->servers, (g->nservers + 1) * sizeof *g->servers);
     g->servers[g->nservers++] = s;
     g->refs++;

@@ -27,7 +27,7 @@
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
-#define STDERR_LINE_MAX 1024
+#define STDERR_LINE_MAX MCP_LOG_LINE_MAX
 #define WRITE_MAX       (16u << 20) /* bytes queued for a child's stdin */
 #define READ_CHUNK      65536
 #define READS_PER_WAKE  16
@@ -60,6 +60,8 @@ typedef struct mcp_stdio {
     bool ended;   /* stdout ended; waiting for the exit status */
     struct event *exit_ev;
     int64_t exit_deadline_ms;
+    log_limit err_limit;          /* the stderr lines logged, across connections */
+    struct event *err_summary_ev; /* writes the summary of what err_limit dropped */
 } mcp_stdio;
 
 /* ---- the reaper ---- */
@@ -112,10 +114,19 @@ static void close_events(mcp_stdio *t)
     }
 }
 
-/* Logs the child's stderr line by line. */
+static void on_err_summary(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    mcp_stdio *t = arg;
+    mcp__log_summary(&t->err_limit, t->base.name, "stderr");
+}
+
+/* Logs the child's stderr line by line, as far as its limit allows. */
 static int on_err_line(void *ud, const mcp_line *l)
 {
     mcp_stdio *t = ud;
+    if (!mcp__log_admit(&t->err_limit, t->err_summary_ev, LOG_INFO)) return 0;
     char *q = l->toobig ? mcp__quoted(l->head, l->head_len) : mcp__quoted(l->data, l->len);
     if (l->toobig)
         LOG(LOG_INFO, "mcp stderr", "server=%s line=%s truncated=%zu", t->base.name, q, l->len);
@@ -365,6 +376,8 @@ static void stdio_free(mcp_transport *tr)
     mcp_stdio *t = (mcp_stdio *)tr;
     stdio_close(tr);
     event_free(t->exit_ev);
+    mcp__log_summary(&t->err_limit, t->base.name, "stderr");
+    event_free(t->err_summary_ev);
     buf_cleanup(&t->wbuf);
     mcp_reader_cleanup(&t->out_rd);
     mcp_reader_cleanup(&t->err_rd);
@@ -407,5 +420,7 @@ mcp_transport *mcp_stdio_new(struct event_base *base, const mcp_server_config *c
     t->proc.in_fd = t->proc.out_fd = t->proc.err_fd = -1;
     buf_init(&t->wbuf, WRITE_MAX);
     t->exit_ev = evtimer_new(base, on_exit_poll, t);
+    t->err_summary_ev = evtimer_new(base, on_err_summary, t);
+    log_limit_init(&t->err_limit, MCP_LOG_RATE, MCP_LOG_BURST, clock_mono_ms());
     return &t->base;
 }

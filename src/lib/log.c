@@ -42,3 +42,43 @@ int log_level_parse(const char *s, log_level *out)
     }
     return -1;
 }
+
+void log_limit_init(log_limit *l, int64_t rate, int64_t burst, int64_t now_ms)
+{
+    l->rate = rate > 0 ? rate : 1;
+    l->burst = burst > 0 ? burst : 1;
+    l->milli = l->burst * 1000;
+    l->refilled_ms = now_ms;
+    l->dropped = 0;
+    l->first_drop_ms = 0;
+}
+
+bool log_limit_take(log_limit *l, int64_t now_ms)
+{
+    /* rate lines a second is rate thousandths of a line a millisecond. A
+     * clock that went back adds nothing. */
+    if (now_ms > l->refilled_ms) {
+        int64_t cap = l->burst * 1000, elapsed = now_ms - l->refilled_ms;
+        l->milli = elapsed >= (cap - l->milli) / l->rate + 1 ? cap : l->milli + elapsed * l->rate;
+        l->refilled_ms = now_ms;
+    }
+    if (l->milli >= 1000) {
+        l->milli -= 1000;
+        return true;
+    }
+    if (l->dropped++ == 0) l->first_drop_ms = now_ms;
+    return false;
+}
+
+int64_t log_limit_due(const log_limit *l, int64_t every_ms)
+{
+    return l->dropped ? l->first_drop_ms + every_ms : -1;
+}
+
+int64_t log_limit_flush(log_limit *l, int64_t now_ms, int64_t *span_ms)
+{
+    int64_t n = l->dropped;
+    *span_ms = n ? now_ms - l->first_drop_ms : 0;
+    l->dropped = 0;
+    return n;
+}

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <event2/event.h>
@@ -648,6 +649,94 @@ static void test_group_stops_all_connections_at_once(void **state)
     assert_int_equal(o.done, 0);
 }
 
+/* ---- what a server may write to the log ---- */
+
+/* Runs fn with stderr going to a file, returns what was written there. */
+static char *capture_stderr(void (*fn)(fixture *), fixture *f)
+{
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    int saved = dup(fileno(stderr));
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(tmp), fileno(stderr)) >= 0);
+    log_level was = log_min_level;
+    log_min_level = LOG_INFO;
+    fn(f);
+    log_min_level = was;
+    fflush(stderr);
+    assert_true(dup2(saved, fileno(stderr)) >= 0);
+    close(saved);
+    long n = ftell(tmp);
+    assert_true(n >= 0);
+    char *out = xcalloc(1, (size_t)n + 1);
+    rewind(tmp);
+    assert_int_equal(fread(out, 1, (size_t)n, tmp), (size_t)n);
+    fclose(tmp);
+    return out;
+}
+
+static void flood_log(fixture *f)
+{
+    fake *p = &f->peers[0];
+    handshake(f, 0, 1);
+    /* A level that tries to end the line, and data over the line cap. */
+    peer(p, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{"
+            "\"level\":\"x\\\"\\nlevel=error\",\"data\":1}}");
+    char *big = xasprintf("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{"
+                          "\"level\":\"info\",\"data\":\"%0*d\"}}",
+                          3000, 7);
+    peer(p, big);
+    free(big);
+    for (int i = 0; i < 248; i++)
+        peer(p, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{"
+                "\"level\":\"debug\",\"data\":{\"n\":1}}}");
+    for (int i = 0; i < 3; i++) peer(p, "not json");
+    /* Freeing the server writes the summary of what was dropped. */
+    free_toolset(f);
+}
+
+static void test_log_notifications_are_limited(void **state)
+{
+    fixture *f = *state;
+    char *out = capture_stderr(flood_log, f);
+    static const char log_line[] = "level=info msg=\"mcp log\" server=fx ";
+    static const char summary[] = "level=warn msg=\"mcp server output dropped: over the rate "
+                                  "limit\" server=fx stream=messages dropped=";
+    int written = 0, unreadable = 0, summaries = 0;
+    long dropped = 0;
+    char *save = NULL;
+    for (char *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(l, log_line, sizeof log_line - 1) == 0) {
+            if (written == 0)
+                assert_string_equal(l, "level=info msg=\"mcp log\" server=fx level=\"x\\\" "
+                                       "level=error\" data=\"1\"");
+            if (written == 1) {
+                char *want = xasprintf("level=info msg=\"mcp log\" server=fx level=\"info\" "
+                                       "data=\"\\\"%0*d\" truncated=3002",
+                                       MCP_LOG_LINE_MAX - 1, 0);
+                assert_string_equal(l, want);
+                free(want);
+            }
+            if (written == 2)
+                assert_string_equal(l, "level=info msg=\"mcp log\" server=fx level=\"debug\" "
+                                       "data=\"{\\\"n\\\":1}\"");
+            written++;
+        } else if (strstr(l, "msg=\"mcp unreadable message ignored\" server=fx")) {
+            unreadable++;
+        } else if (strncmp(l, summary, sizeof summary - 1) == 0) {
+            summaries++;
+            dropped += strtol(l + sizeof summary - 1, NULL, 10);
+        }
+    }
+    free(out);
+    /* The burst is written (a slow machine may refill a line or two), the
+     * rest is counted in one summary. */
+    assert_true(written >= MCP_LOG_BURST && written <= MCP_LOG_BURST + 3);
+    assert_int_equal(summaries, 1);
+    assert_int_equal(written + unreadable + dropped, 250 + 3);
+}
+
 int main(void)
 {
     log_min_level = LOG_ERROR;
@@ -670,6 +759,7 @@ int main(void)
             test_connection_end_fails_sent_calls_and_restarts_for_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_restart_fails_queued_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_stops_all_connections_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_notifications_are_limited, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <event2/event.h>
@@ -226,6 +227,68 @@ static void test_stop_all_ends_every_child(void **state)
     assert_string_equal(b.log, "");
 }
 
+/* The lines of stderr_lines, over two connections of the same transport:
+ * 150 lines each, then the transport is freed. */
+static void stderr_twice(fixture *f)
+{
+    seen s = {0};
+    mcp_transport *t =
+        new_sh(f, "i=0; while [ $i -lt 150 ]; do echo \"err $i\" >&2; i=$((i+1)); done", &s);
+    char err[256] = "";
+    for (int round = 1; round <= 2; round++) {
+        assert_int_equal(mcp_transport_start(t, err, sizeof err), 0);
+        wait_for(f, &s.closes, round, 5000);
+        mcp_transport_close(t);
+    }
+    /* Freeing the transport writes the summary of what was dropped. */
+    mcp_transport_free(t);
+}
+
+/* The stderr lines logged are limited across connections: the burst is
+ * written, the rest is counted in one summary. */
+static void test_stderr_lines_are_limited(void **state)
+{
+    fixture *f = *state;
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    int saved = dup(fileno(stderr));
+    assert_true(saved >= 0 && dup2(fileno(tmp), fileno(stderr)) >= 0);
+    log_min_level = LOG_INFO;
+    stderr_twice(f);
+    log_min_level = LOG_ERROR;
+    fflush(stderr);
+    assert_true(dup2(saved, fileno(stderr)) >= 0);
+    close(saved);
+    long n = ftell(tmp);
+    char *out = xcalloc(1, (size_t)n + 1);
+    rewind(tmp);
+    assert_int_equal(fread(out, 1, (size_t)n, tmp), (size_t)n);
+    fclose(tmp);
+
+    static const char line[] = "level=info msg=\"mcp stderr\" server=t line=";
+    static const char summary[] = "level=warn msg=\"mcp server output dropped: over the rate "
+                                  "limit\" server=t stream=stderr dropped=";
+    int written = 0, summaries = 0;
+    long dropped = 0;
+    char *save = NULL;
+    for (char *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(l, line, sizeof line - 1) == 0) {
+            if (written == 0) assert_string_equal(l + sizeof line - 1, "\"err 0\"");
+            if (written == 150) assert_string_equal(l + sizeof line - 1, "\"err 0\"");
+            written++;
+        } else if (strncmp(l, summary, sizeof summary - 1) == 0) {
+            summaries++;
+            dropped += strtol(l + sizeof summary - 1, NULL, 10);
+        }
+    }
+    free(out);
+    /* A slow machine may refill a few lines (20 a second) meanwhile. */
+    assert_true(written >= 200 && written <= 210);
+    assert_int_equal(summaries, 1);
+    assert_int_equal(written + dropped, 300);
+}
+
 int main(void)
 {
     log_min_level = LOG_ERROR;
@@ -238,6 +301,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_start_failure_says_why, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_all_ends_every_child, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stderr_lines_are_limited, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
