@@ -31,7 +31,9 @@
 //                           newest first
 //   paginate                tools/list gives one tool per page, with nextCursor
 //   slow-progress           every tools/call sends 4 progress notifications
-//                           150 ms apart before answering
+//                           300 ms apart before answering (further apart
+//                           than chatplane's progress interval, so that
+//                           every one of them is shown)
 //   huge-line               the first tools/call of the process is answered
 //                           with a 5 MiB line; later ones normally
 //   notifications-before-initialize
@@ -45,6 +47,11 @@
 //   old-protocol            answers initialize with protocol 2024-11-05
 //   bad-protocol            answers initialize with protocol 1999-01-01
 //   stderr-noise            writes lines to stderr, one of them 5000 bytes
+//   flood                   every tools/call first sends 100,000
+//                           notifications/progress (progress 1..100000 of
+//                           100000), 100,000 notifications/message and
+//                           100,000 stderr lines of 500 bytes (50 MB), as
+//                           fast as the pipes take them, then answers
 import { appendFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
@@ -89,13 +96,32 @@ function crash() {
   setTimeout(() => process.exit(1), 20);
 }
 
+// The flood mode: FLOOD progress notifications, as many log notifications
+// and as many stderr lines of 500 bytes, interleaved, waiting whenever a
+// pipe is full so that the server's memory stays flat. The last progress
+// is FLOOD of FLOOD, message "flood FLOOD".
+const FLOOD = 100000;
+async function flood(id) {
+  const pad = 'e'.repeat(470);
+  const drained = (stream) => new Promise((r) => stream.once('drain', r));
+  for (let i = 1; i <= FLOOD; i++) {
+    const okOut = process.stdout.write(
+      JSON.stringify({ method: 'notifications/progress', params: { progressToken: id, progress: i, total: FLOOD, message: `flood ${i}` }, jsonrpc: '2.0' }) + '\n' +
+      JSON.stringify({ method: 'notifications/message', params: { level: 'info', logger: 'flood', data: `log record ${i}` }, jsonrpc: '2.0' }) + '\n');
+    const okErr = process.stderr.write(`flood stderr line ${String(i).padStart(6, '0')} ${pad}\n`);
+    if (!okOut) await drained(process.stdout);
+    if (!okErr) await drained(process.stderr);
+  }
+}
+
 async function call(id, name, args) {
   calls++;
+  if (mode === 'flood') await flood(id);
   if (mode === 'crash-mid-call') return crash();
   if (mode === 'never-answer') return;
   if (mode === 'slow-progress') {
     for (let i = 1; i <= 4; i++) {
-      await sleep(150);
+      await sleep(300);
       send({ method: 'notifications/progress', params: { progressToken: id, progress: i, total: 4, message: `step ${i}` }, jsonrpc: '2.0' });
     }
   }
