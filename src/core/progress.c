@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/utf8.h"
 #include "lib/xmalloc.h"
 
 void progress_init(progress_pace *p, int64_t interval_ms)
@@ -24,23 +25,17 @@ void progress_reset(progress_pace *p)
     progress_init(p, p->interval_ms);
 }
 
-/* The length of s cut to at most max bytes without splitting a UTF-8
- * sequence: continuation bytes (10xxxxxx) at the cut are given back. */
-static size_t progress__cut(const char *s, size_t max)
-{
-    size_t n = strnlen(s, max + 1);
-    if (n <= max) return n;
-    n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
-    return n;
-}
-
 void progress_offer(progress_pace *p, double value, double total, const char *message)
 {
     free(p->u.message);
     p->u.progress = value;
     p->u.total = total;
-    p->u.message = message ? xstrndup(message, progress__cut(message, PROGRESS_MESSAGE_MAX)) : NULL;
+    p->u.message = NULL;
+    if (message) {
+        /* Enough bytes to see a character that straddles the cut. */
+        size_t n = strnlen(message, PROGRESS_MESSAGE_MAX + UTF8_SEQ_MAX);
+        p->u.message = xstrndup(message, utf8_cut(message, n, PROGRESS_MESSAGE_MAX));
+    }
     p->held = true;
 }
 

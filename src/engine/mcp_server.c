@@ -12,6 +12,7 @@
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/utf8.h"
 #include "lib/xmalloc.h"
 #include "version.h"
 
@@ -432,7 +433,7 @@ static void on_notification(mcp_server *s, const mcp_msg *m)
         const char *level = json_string_value(json_object_get(m->params, "level"));
         char *data = json_dumps(json_object_get(m->params, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
         size_t len = data ? strlen(data) : 0;
-        char *q = mcp__quoted(data ? data : "", len < MCP_LOG_LINE_MAX ? len : MCP_LOG_LINE_MAX);
+        char *q = mcp__quoted(data ? data : "", utf8_cut(data ? data : "", len, MCP_LOG_LINE_MAX));
         char *lv = mcp__quoted(level ? level : "info", strlen(level ? level : "info"));
         if (len > MCP_LOG_LINE_MAX)
             LOG(LOG_INFO, "mcp log", "server=%s level=%s data=%s truncated=%zu", s->cfg.name, lv, q,
