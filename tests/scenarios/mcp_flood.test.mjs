@@ -56,7 +56,8 @@ test('a progress flood becomes a few paced tool_progress events ending with the 
     assert.deepEqual(shown(progress.at(-1)), [FLOOD, FLOOD, `flood ${FLOOD}`]);
     for (let i = 1; i < progress.length; i++) assert.ok(progress[i].progress > progress[i - 1].progress);
     assert.ok(progress[0].seq > started.seq && progress.at(-1).seq < fin.seq, 'progress comes between start and end');
-    assert.ok(r.events.length < 40, `${r.events.length} events in all`);
+    const others = r.events.length - progress.length;
+    assert.ok(others < 25, `${others} events besides tool_progress`);
 
     // The stored run stays small (100,000 stored events made 42 MB).
     const bytes = fileSize(path.join(ws.dir, 'chat.db')) + fileSize(path.join(ws.dir, 'chat.db-wal'));
@@ -101,7 +102,7 @@ test('stderr and log notification floods leave a bounded log with the drops summ
     assert.equal(written.length + dropped, FLOOD, `${stream}: ${written.length} written, ${dropped} dropped`);
     assert.ok(written.length <= LOG_BURST + LOG_RATE * seconds, `${stream}: ${written.length} lines in ${seconds} s`);
     assert.ok(summaries.length >= 1 && summaries.length <= 1 + seconds / 10, `${stream}: ${summaries.length} summaries`);
-    assert.ok(summaries.every((m) => Number(m[3]) <= 10.5), `${stream}: a summary covers at most 10 s`);
+    assert.ok(summaries.every((m) => Number(m[3]) <= 11), `${stream}: a summary covers about 10 s at most`);
   }
   // The lines written are the first ones, as they came, each cut at 1 KiB.
   assert.match(lines.find((l) => l.includes('msg="mcp stderr" server=f ')), /^level=info msg="mcp stderr" server=f line="flood stderr line 000001 e{470}"$/);
