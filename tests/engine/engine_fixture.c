@@ -78,6 +78,9 @@ efix *efix_new(const scripted_step *steps, size_t n, const engine_options *opt)
     if (store_migrate(f->db, NULL, NULL, err, sizeof err) != 0) fail_msg("migrate: %s", err);
     f->events = json_array();
     f->base = event_base_new();
+    /* Two priorities, everything of the engine at the default (1): a test
+     * can run a callback of its own first in a loop iteration (0). */
+    if (event_base_priority_init(f->base, 2) != 0) fail_msg("event_base_priority_init failed");
     if (eventlog_start(f->url, efix__publish, f, &f->log, err, sizeof err) != 0)
         fail_msg("eventlog_start: %s", err);
     if (dbpool_start(f->url, 2, &f->pool, err, sizeof err) != 0) fail_msg("dbpool_start: %s", err);

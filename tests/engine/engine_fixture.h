@@ -56,7 +56,8 @@ typedef struct efix {
  * short system prompt, no price). */
 engine_options efix_default_options(void);
 
-/* Sets everything up with the model playing steps[0..n). */
+/* Sets everything up with the model playing steps[0..n). The loop has two
+ * priorities; the engine's events all have the default, 1. */
 efix *efix_new(const scripted_step *steps, size_t n, const engine_options *opt);
 /* Shuts the engine down (as the runtime does) and frees everything. */
 void efix_free(efix *f);

@@ -143,3 +143,11 @@ int scripted_tool_finish(scripted_tool *t, tool_status status, const char *text)
     free(c);
     return 0;
 }
+
+int scripted_tool_progress(scripted_tool *t, double progress, double total, const char *message)
+{
+    held_call *c = t->calls;
+    if (!c) return -1;
+    c->cb.on_progress(c->ud, progress, total, message);
+    return 0;
+}

@@ -26,5 +26,8 @@ size_t scripted_tool_cancelled(const scripted_tool *t);
 /* Ends the oldest call in flight with status and text (the error too when
  * status is not TOOL_OK). Returns 0, or -1 when none is in flight. */
 int scripted_tool_finish(scripted_tool *t, tool_status status, const char *text);
+/* Reports progress of the oldest call in flight (total < 0: unknown;
+ * message may be NULL). Returns 0, or -1 when none is in flight. */
+int scripted_tool_progress(scripted_tool *t, double progress, double total, const char *message);
 
 #endif

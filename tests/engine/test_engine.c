@@ -286,6 +286,82 @@ static void test_heartbeat_abandons_a_run_stopped_elsewhere(void **state)
     store_run_cleanup(&row);
 }
 
+
+/* A write of the run that the database refuses (its session was deleted
+ * underneath it) stops the run as interrupted, cancelling the tool in
+ * flight; its last write fails too, and the engine still lets the run go,
+ * reporting the failure. */
+static void test_a_refused_write_stops_the_run(void **state)
+{
+    static const scripted_step script[] = {{.calls = {{"h", "hold", "{}"}}}};
+    efix *f = begin(state, script, N(script), NULL);
+    char sid[ID_MAX], rid[ID_MAX];
+    efix_session(f, "standard", sid);
+    assert_int_equal(efix_start(f, sid, "go", NULL, rid), 0);
+    efix_wait_tool(f);
+    eventlog_flush(f->log);
+    eventlog_drain(f->log);
+    size_t before = json_array_size(f->events);
+    assert_int_equal(store_session_delete(f->db, sid), 0);
+    /* The progress event cannot be stored. */
+    assert_int_equal(scripted_tool_progress(f->held, 1, -1, NULL), 0);
+    efix_loop_until(f, finished_once, NULL, 5000, "the run to give up");
+    assert_true(f->finished_status < 0);
+    assert_int_equal(engine_active_count(f->e), 0);
+    assert_null(engine_active_run_id(f->e, sid));
+    assert_int_equal(scripted_tool_cancelled(f->held), 1);
+    eventlog_flush(f->log);
+    eventlog_drain(f->log);
+    /* Nothing after the refusal was committed. */
+    assert_int_equal(json_array_size(f->events), before);
+    store_run row = {0};
+    assert_int_equal(store_run_get(f->db, rid, &row), STORE_NOT_FOUND);
+}
+
+/* ---- known bugs: run only with CHATPLANE_KNOWN_BUGS=1 ---- */
+
+/* Editing one mode must not touch runs of other modes; today every active
+ * run takes its own unchanged mode again, with a budget event and a write
+ * of its row. */
+static void test_known_bug_put_mode_touches_runs_of_other_modes(void **state)
+{
+    static const scripted_step script[] = {{.end = SCRIPTED_STALL}, {.end = SCRIPTED_STALL}};
+    efix *f = begin(state, script, N(script), NULL);
+    char a[ID_MAX], b[ID_MAX], ra[ID_MAX], rb[ID_MAX];
+    efix_session(f, "standard", a);
+    efix_session(f, "quick", b);
+    assert_int_equal(efix_start(f, a, "one", NULL, ra), 0);
+    assert_int_equal(efix_start(f, b, "two", NULL, rb), 0);
+    efix_wait_model(f);
+    mode q = *mode_preset("quick");
+    q.limits.steps = 2;
+    engine_put_mode(f->e, &q);
+    engine_shutdown(f->e);
+    efix_wait_stopped(f, ra);
+    efix_wait_stopped(f, rb);
+    assert_int_equal(efix_count(f, rb, "budget"), 1);
+    assert_int_equal(efix_count(f, ra, "budget"), 0);
+}
+
+
+/* Every refused write of a run stops it (docs/architecture.md); the row
+ * write of a mid-run mode change (record_run) does not report its failure,
+ * so the run goes on unrecorded. */
+static void test_known_bug_a_refused_run_row_write_goes_unnoticed(void **state)
+{
+    static const scripted_step script[] = {{.end = SCRIPTED_STALL, .pieces = {"So far"}}};
+    efix *f = begin(state, script, N(script), NULL);
+    char sid[ID_MAX], rid[ID_MAX];
+    efix_session(f, "standard", sid);
+    assert_int_equal(efix_start(f, sid, "go", NULL, rid), 0);
+    efix_wait_model(f);
+    eventlog_flush(f->log);
+    eventlog_drain(f->log);
+    assert_int_equal(store_session_delete(f->db, sid), 0);
+    engine_session_mode_changed(f->e, sid, "quick");
+    efix_loop_until(f, finished_once, NULL, 2000, "the run to give up");
+}
+
 #define T(name) cmocka_unit_test_teardown(name, teardown)
 
 int main(void)
@@ -298,6 +374,12 @@ int main(void)
         T(test_put_mode_reaches_running_runs),
         T(test_control_messages),
         T(test_heartbeat_abandons_a_run_stopped_elsewhere),
+        T(test_a_refused_write_stops_the_run),
     };
+    const struct CMUnitTest known_bugs[] = {
+        T(test_known_bug_put_mode_touches_runs_of_other_modes),
+        T(test_known_bug_a_refused_run_row_write_goes_unnoticed),
+    };
+    if (getenv("CHATPLANE_KNOWN_BUGS")) return cmocka_run_group_tests(known_bugs, NULL, NULL);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
