@@ -96,7 +96,7 @@ engine-test-bins: $(ENGINE_TEST_BINS)
 # The store suite: tests/store/*.c against a real database, and the crash
 # test script, which finds kill_writer beside it.
 STORE_TEST_BINS := $(patsubst %.c,$(O)/%,$(sort $(wildcard tests/store/*.c))) \
-                   $(O)/tests/store/test_kill.sh
+                   $(O)/tests/store/test_eventlog_kill.sh
 
 $(O)/tests/store/%: tests/store/%.c $(LIB)
 	@mkdir -p $(dir $@)
