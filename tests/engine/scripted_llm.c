@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/xmalloc.h"
 
 typedef struct scripted_call scripted_call;
@@ -141,6 +142,7 @@ static llm_call *scripted__start(llm *base, const llm_request *req, const llm_ca
     rq->ntools = req->tools ? json_array_size(req->tools) : 0;
     rq->max_completion_tokens = req->max_completion_tokens;
     rq->aborted = false;
+    rq->started_ms = clock_mono_ms();
 
     scripted_call *c = xcalloc(1, sizeof *c);
     c->p = p;

@@ -56,7 +56,8 @@ typedef struct scripted_request {
     bool tools;       /* a tool list was offered */
     size_t ntools;
     int64_t max_completion_tokens;
-    bool aborted; /* the caller aborted the call */
+    bool aborted;       /* the caller aborted the call */
+    int64_t started_ms; /* clock_mono_ms() when the call started */
 } scripted_request;
 
 typedef struct scripted_llm scripted_llm;

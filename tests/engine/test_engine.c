@@ -251,6 +251,51 @@ static void test_control_messages(void **state)
     efix_assert_stored_events(f, sid);
 }
 
+typedef struct stops {
+    int answers;
+    char reasons[2][32];
+} stops;
+
+static void stop_answer(void *ud, int status, const json_t *run)
+{
+    stops *s = ud;
+    assert_int_equal(status, 0);
+    assert_true(s->answers < 2);
+    snprintf(s->reasons[s->answers++], sizeof s->reasons[0], "%s",
+             json_string_value(json_object_get(run, "stop_reason")));
+}
+
+static bool two_answers(efix *f, const void *arg)
+{
+    (void)f;
+    return ((const stops *)arg)->answers == 2;
+}
+
+/* Two stop requests before the first is committed: both are answered with
+ * the stopped run, and the run stops once. */
+static void test_two_stops_stop_once(void **state)
+{
+    static const scripted_step script[] = {{.end = SCRIPTED_STALL}};
+    efix *f = begin(state, script, N(script), NULL);
+    char sid[ID_MAX], rid[ID_MAX];
+    efix_session(f, "standard", sid);
+    assert_int_equal(efix_start(f, sid, "go", NULL, rid), 0);
+    efix_wait_model(f);
+    stops s = {0};
+    engine_stop_run(f->e, sid, stop_answer, &s);
+    engine_stop_run(f->e, sid, stop_answer, &s);
+    assert_int_equal(s.answers, 0);
+    efix_loop_until(f, two_answers, &s, 5000, "both stops to be answered");
+    assert_string_equal(s.reasons[0], "user_stopped");
+    assert_string_equal(s.reasons[1], "user_stopped");
+    efix_wait_stopped(f, rid);
+    efix_assert_events(f, rid,
+                       "message:user run_started status:thinking status:stopping "
+                       "run_stopped:user_stopped");
+    assert_int_equal(f->finished, 1);
+    efix_assert_stored_events(f, sid);
+}
+
 /* A run that another instance stopped (here: recovery on the test's own
  * connection) is given up at the next heartbeat without writing more. */
 static void test_heartbeat_abandons_a_run_stopped_elsewhere(void **state)
@@ -373,6 +418,7 @@ int main(void)
         T(test_shutdown_interrupts_every_run),
         T(test_put_mode_reaches_running_runs),
         T(test_control_messages),
+        T(test_two_stops_stop_once),
         T(test_heartbeat_abandons_a_run_stopped_elsewhere),
         T(test_a_refused_write_stops_the_run),
     };

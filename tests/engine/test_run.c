@@ -414,6 +414,73 @@ static void test_fatal_error_after_text(void **state)
     store_message_list_free(ms, n);
 }
 
+/* Arguments that are not a JSON object never reach the tool: the
+ * execution is recorded as an error the model reads, and the run goes on. */
+static void test_invalid_tool_arguments(void **state)
+{
+    static const scripted_step script[] = {
+        {.calls = {{"c1", "calc", "{\"expression\": "}, {"c2", "calc", "[1]"}}},
+        {.pieces = {"Sorry."}},
+    };
+    char sid[ID_MAX], rid[ID_MAX];
+    efix *f = begin(state, script, N(script), NULL, NULL, sid);
+    assert_int_equal(efix_start(f, sid, "go", NULL, rid), 0);
+    efix_wait_stopped(f, rid);
+    efix_assert_events(f, rid,
+                       "message:user run_started status:thinking message:assistant+calls budget "
+                       "tool_started:calc status:tool_running tool_finished:calc:error "
+                       "message:tool budget tool_started:calc status:tool_running "
+                       "tool_finished:calc:error message:tool budget "
+                       "guardrail:repeated_failure:warn status:thinking status:responding token "
+                       "message:assistant budget run_stopped:completed");
+    check_end(f, sid, rid);
+    const char *e1 = str_of(efix_event(f, rid, "tool_finished", 0), "error");
+    assert_non_null(strstr(e1, "invalid JSON arguments for calc: "));
+    assert_string_equal(str_of(efix_event(f, rid, "tool_finished", 1), "error"),
+                        "invalid JSON arguments for calc: arguments must be a JSON object");
+    /* Both were started as executions with empty arguments. */
+    assert_int_equal(json_object_size(json_object_get(efix_event(f, rid, "tool_started", 0),
+                                                      "arguments")),
+                     0);
+    /* Step 2 reads both errors, then the failure nudge. */
+    assert_sent(f, 1, sent_count(f, 1) - 3, "tool", e1);
+    assert_sent(f, 1, sent_count(f, 1) - 2, "tool",
+                "invalid JSON arguments for calc: arguments must be a JSON object");
+    assert_sent(f, 1, sent_count(f, 1) - 1, "system", NULL);
+}
+
+static bool two_calls(efix *f, const void *arg)
+{
+    (void)arg;
+    return scripted_llm_calls(f->model) == 2;
+}
+
+/* Without Retry-After the first retry waits 0.25 to 0.5 s (0.5 s with
+ * equal jitter), and says so. */
+static void test_retry_backs_off(void **state)
+{
+    static const scripted_step script[] = {
+        {.end = SCRIPTED_RETRYABLE, .error = "HTTP 502", .retry_after_ms = -1},
+        {.pieces = {"Back."}},
+    };
+    char sid[ID_MAX], rid[ID_MAX];
+    efix *f = begin(state, script, N(script), NULL, NULL, sid);
+    assert_int_equal(efix_start(f, sid, "hi", NULL, rid), 0);
+    efix_loop_until(f, two_calls, NULL, 5000, "the retried call");
+    efix_wait_stopped(f, rid);
+    check_end(f, sid, rid);
+    json_t *retrying = efix_event(f, rid, "status", 1);
+    assert_string_equal(str_of(retrying, "status"), "retrying");
+    double wait = 0;
+    assert_int_equal(sscanf(str_of(retrying, "detail"), "attempt 2 of 4, waiting %lf s", &wait), 1);
+    assert_true(wait >= 0.2 && wait <= 0.5);
+    /* And it did wait that long (libevent's timers may run a few
+     * milliseconds early by the monotonic clock). */
+    int64_t gap = scripted_llm_request(f->model, 1)->started_ms -
+                  scripted_llm_request(f->model, 0)->started_ms;
+    assert_true(gap >= (int64_t)(wait * 1000) - 60 && gap < 1000);
+}
+
 /* ---- budgets ---- */
 
 static void test_max_steps_wraps_up(void **state)
@@ -988,6 +1055,8 @@ int main(void)
         T(test_retries_run_out),
         T(test_fatal_error_stops_with_llm_error),
         T(test_fatal_error_after_text),
+        T(test_retry_backs_off),
+        T(test_invalid_tool_arguments),
         T(test_max_steps_wraps_up),
         T(test_token_budget_wraps_up),
         T(test_token_budget_used_up_stops),
