@@ -26,9 +26,8 @@
 
 engine_options efix_default_options(void)
 {
-    engine_options o = {.active_runs = 4,
-                        .context_tokens = 100000,
-                        .system_prompt = EFIX_SYSTEM_PROMPT};
+    engine_options o = {
+        .active_runs = 4, .context_tokens = 100000, .system_prompt = EFIX_SYSTEM_PROMPT};
     return o;
 }
 
@@ -84,10 +83,10 @@ efix *efix_new(const scripted_step *steps, size_t n, const engine_options *opt)
     if (eventlog_start(f->url, efix__publish, f, &f->log, err, sizeof err) != 0)
         fail_msg("eventlog_start: %s", err);
     if (dbpool_start(f->url, 2, &f->pool, err, sizeof err) != 0) fail_msg("dbpool_start: %s", err);
-    f->log_ev = event_new(f->base, eventlog_fd(f->log), EV_READ | EV_PERSIST, efix__on_log_fd,
-                          f->log);
-    f->pool_ev = event_new(f->base, dbpool_fd(f->pool), EV_READ | EV_PERSIST, efix__on_pool_fd,
-                           f->pool);
+    f->log_ev =
+        event_new(f->base, eventlog_fd(f->log), EV_READ | EV_PERSIST, efix__on_log_fd, f->log);
+    f->pool_ev =
+        event_new(f->base, dbpool_fd(f->pool), EV_READ | EV_PERSIST, efix__on_pool_fd, f->pool);
     event_add(f->log_ev, NULL);
     event_add(f->pool_ev, NULL);
     f->tools = toolset_new(f->base);
@@ -333,7 +332,9 @@ size_t efix_count(const efix *f, const char *run_id, const char *type)
     size_t n = 0, i;
     json_t *ev;
     json_array_foreach(f->events, i, ev)
-    if (efix__of_run(ev, run_id) && strcmp(efix__str(ev, "type"), type) == 0) n++;
+    {
+        if (efix__of_run(ev, run_id) && strcmp(efix__str(ev, "type"), type) == 0) n++;
+    }
     return n;
 }
 
@@ -344,8 +345,7 @@ typedef struct efix_stored {
     int64_t seq;
 } efix_stored;
 
-static int efix__stored_event(void *ud, int64_t seq, const char *type, const char *json,
-                              size_t len)
+static int efix__stored_event(void *ud, int64_t seq, const char *type, const char *json, size_t len)
 {
     efix_stored *s = ud;
     json_t *ev = NULL;
@@ -356,8 +356,8 @@ static int efix__stored_event(void *ud, int64_t seq, const char *type, const cha
             break;
         }
     }
-    if (!ev) fail_msg("the store holds event %lld (%s) that was never published", (long long)seq,
-                      type);
+    if (!ev)
+        fail_msg("the store holds event %lld (%s) that was never published", (long long)seq, type);
     assert_int_equal(seq, ++s->seq);
     assert_int_equal(json_integer_value(json_object_get(ev, "seq")), seq);
     json_t *stored = json_loadb(json, len, 0, NULL);

@@ -23,6 +23,8 @@ struct scripted_llm {
     scripted_request *reqs;
     size_t nreqs;
     scripted_call *flying; /* calls in flight */
+    void (*after_done)(void *ud);
+    void *after_done_ud;
 };
 
 struct scripted_call {
@@ -103,7 +105,9 @@ static void scripted__finish(scripted_call *c)
     c->cb.on_done(c->ud, &r);
     buf_cleanup(&text);
     free(missing);
+    scripted_llm *p = c->p;
     scripted__call_free(c);
+    if (p->after_done) p->after_done(p->after_done_ud);
 }
 
 static void scripted__on_timer(evutil_socket_t fd, short what, void *arg)
@@ -227,6 +231,12 @@ void scripted_llm_release(scripted_llm *s)
             scripted__arm(c);
         }
     }
+}
+
+void scripted_llm_after_done(scripted_llm *s, void (*fn)(void *ud), void *ud)
+{
+    s->after_done = fn;
+    s->after_done_ud = ud;
 }
 
 size_t scripted_llm_in_flight(const scripted_llm *s)

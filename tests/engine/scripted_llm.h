@@ -41,7 +41,7 @@ typedef struct scripted_tool_call {
 /* One model call. Strings are borrowed and must outlive the provider. */
 typedef struct scripted_step {
     scripted_end end;
-    const char *pieces[SCRIPTED_PIECES_MAX]; /* streamed in order; NULL ends */
+    const char *pieces[SCRIPTED_PIECES_MAX];      /* streamed in order; NULL ends */
     scripted_tool_call calls[SCRIPTED_CALLS_MAX]; /* name NULL ends */
     bool usage; /* report the tokens below; otherwise both are -1 (not reported) */
     int64_t prompt_tokens, completion_tokens;
@@ -76,6 +76,12 @@ bool scripted_llm_waiting(const scripted_llm *s);
 /* Ends the held wait of the call in flight, which then ends as its step
  * says. */
 void scripted_llm_release(scripted_llm *s);
+
+/* Sets a function called right after each call's on_done returns, inside
+ * the same loop callback, so that a test acts before anything else on the
+ * loop runs (the caller's reaction to the end of the call is then as far
+ * as on_done took it). */
+void scripted_llm_after_done(scripted_llm *s, void (*fn)(void *ud), void *ud);
 
 /* The number of calls still in flight (started, neither done nor aborted). */
 size_t scripted_llm_in_flight(const scripted_llm *s);

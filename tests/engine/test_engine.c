@@ -56,6 +56,18 @@ static bool finished_once(efix *f, const void *arg)
     return f->finished >= 1;
 }
 
+static bool calls_waiting(efix *f, const void *arg)
+{
+    size_t n = *(const size_t *)arg;
+    return scripted_llm_calls(f->model) == n && scripted_llm_in_flight(f->model) == n;
+}
+
+/* Runs the loop until n model calls are in flight. */
+static void wait_calls(efix *f, size_t n)
+{
+    efix_loop_until(f, calls_waiting, &n, 5000, "the model calls to start");
+}
+
 static void test_start_claims_the_session_and_names_it(void **state)
 {
     static const scripted_step script[] = {{.hold = true, .pieces = {"Done."}}};
@@ -114,8 +126,8 @@ static void test_start_with_a_mode_changes_the_session(void **state)
     store_session_cleanup(&ses);
     json_t *started = efix_event(f, rid, "run_started", 0);
     assert_string_equal(str_of(started, "mode"), "quick");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(started, "limits"), "steps")),
-                     3);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(started, "limits"), "steps")), 3);
 }
 
 static void test_refusals(void **state)
@@ -163,7 +175,7 @@ static void test_shutdown_interrupts_every_run(void **state)
     efix_session(f, "standard", b);
     assert_int_equal(efix_start(f, a, "one", NULL, ra), 0);
     assert_int_equal(efix_start(f, b, "two", NULL, rb), 0);
-    efix_wait_model(f);
+    wait_calls(f, 2);
     engine_shutdown(f->e);
     efix_wait_stopped(f, ra);
     efix_wait_stopped(f, rb);
@@ -331,7 +343,6 @@ static void test_heartbeat_abandons_a_run_stopped_elsewhere(void **state)
     store_run_cleanup(&row);
 }
 
-
 /* A write of the run that the database refuses (its session was deleted
  * underneath it) stops the run as interrupted, cancelling the tool in
  * flight; its last write fails too, and the engine still lets the run go,
@@ -377,7 +388,7 @@ static void test_known_bug_put_mode_touches_runs_of_other_modes(void **state)
     efix_session(f, "quick", b);
     assert_int_equal(efix_start(f, a, "one", NULL, ra), 0);
     assert_int_equal(efix_start(f, b, "two", NULL, rb), 0);
-    efix_wait_model(f);
+    wait_calls(f, 2);
     mode q = *mode_preset("quick");
     q.limits.steps = 2;
     engine_put_mode(f->e, &q);
@@ -387,7 +398,6 @@ static void test_known_bug_put_mode_touches_runs_of_other_modes(void **state)
     assert_int_equal(efix_count(f, rb, "budget"), 1);
     assert_int_equal(efix_count(f, ra, "budget"), 0);
 }
-
 
 /* Every refused write of a run stops it (docs/architecture.md); the row
  * write of a mid-run mode change (record_run) does not report its failure,

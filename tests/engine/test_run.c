@@ -140,7 +140,10 @@ static json_t *usage_of(const json_t *stopped)
 static void test_one_step_completes(void **state)
 {
     static const scripted_step script[] = {
-        {.pieces = {"Hello", " world"}, .usage = true, .prompt_tokens = 100, .completion_tokens = 5},
+        {.pieces = {"Hello", " world"},
+         .usage = true,
+         .prompt_tokens = 100,
+         .completion_tokens = 5},
     };
     char sid[ID_MAX], rid[ID_MAX];
     efix *f = begin(state, script, N(script), NULL, NULL, sid);
@@ -439,9 +442,8 @@ static void test_invalid_tool_arguments(void **state)
     assert_string_equal(str_of(efix_event(f, rid, "tool_finished", 1), "error"),
                         "invalid JSON arguments for calc: arguments must be a JSON object");
     /* Both were started as executions with empty arguments. */
-    assert_int_equal(json_object_size(json_object_get(efix_event(f, rid, "tool_started", 0),
-                                                      "arguments")),
-                     0);
+    assert_int_equal(
+        json_object_size(json_object_get(efix_event(f, rid, "tool_started", 0), "arguments")), 0);
     /* Step 2 reads both errors, then the failure nudge. */
     assert_sent(f, 1, sent_count(f, 1) - 3, "tool", e1);
     assert_sent(f, 1, sent_count(f, 1) - 2, "tool",
@@ -608,8 +610,7 @@ static void test_cost_budget_wraps_up(void **state)
                        "run_stopped:max_cost");
     json_t *stopped = check_end(f, sid, rid);
     assert_true(json_is_true(json_object_get(stopped, "wrapped_up")));
-    assert_float_equal(json_real_value(json_object_get(usage_of(stopped), "cost_usd")), 2.02,
-                       1e-9);
+    assert_float_equal(json_real_value(json_object_get(usage_of(stopped), "cost_usd")), 2.02, 1e-9);
     assert_string_equal(str_of(stopped, "detail"), "spent $2.0200 of $2.5000");
     assert_false(scripted_llm_request(f->model, 1)->tools);
 }
@@ -618,7 +619,10 @@ static void test_cost_budget_wraps_up(void **state)
 
 static void test_loop_guard_nudges_then_stops(void **state)
 {
-#define SAME_CALL {.calls = {{"c", "calc", "{\"expression\":\"2+2\"}"}}}
+#define SAME_CALL                                                                                  \
+    {                                                                                              \
+        .calls = { {"c", "calc", "{\"expression\":\"2+2\"}"} }                                     \
+    }
     static const scripted_step script[] = {SAME_CALL, SAME_CALL, SAME_CALL, SAME_CALL};
 #undef SAME_CALL
     mode m = test_mode();
@@ -630,7 +634,7 @@ static void test_loop_guard_nudges_then_stops(void **state)
     efix_wait_stopped(f, rid);
 
 #define STEP                                                                                       \
-    "status:thinking message:assistant+calls budget tool_started:calc status:tool_running "      \
+    "status:thinking message:assistant+calls budget tool_started:calc status:tool_running "        \
     "tool_finished:calc:ok message:tool budget "
     efix_assert_events(f, rid,
                        "message:user run_started " STEP STEP "guardrail:loop:warn " STEP
@@ -670,7 +674,7 @@ static void test_failure_guard_nudges_then_stops(void **state)
     efix_wait_stopped(f, rid);
 
 #define STEP                                                                                       \
-    "status:thinking message:assistant+calls budget tool_started:calc status:tool_running "      \
+    "status:thinking message:assistant+calls budget tool_started:calc status:tool_running "        \
     "tool_finished:calc:error message:tool budget "
     efix_assert_events(f, rid,
                        "message:user run_started " STEP STEP "guardrail:repeated_failure:warn " STEP
@@ -746,22 +750,27 @@ static void test_stop_mid_model_call_keeps_partial(void **state)
     store_message_list_free(ms, n);
 }
 
+static bool third_status(efix *f, const void *run_id)
+{
+    return efix_event(f, run_id, "status", 2) != NULL;
+}
+
 /* A stop while the retry waits: the discarded text stays discarded and no
  * call follows. */
 static void test_stop_during_retry_wait(void **state)
 {
     static const scripted_step script[] = {
-        {.end = SCRIPTED_RETRYABLE, .pieces = {"Lost"}, .error = "HTTP 429", .retry_after_ms = 60000},
+        {.end = SCRIPTED_RETRYABLE,
+         .pieces = {"Lost"},
+         .error = "HTTP 429",
+         .retry_after_ms = 60000},
     };
     char sid[ID_MAX], rid[ID_MAX];
     efix *f = begin(state, script, N(script), NULL, NULL, sid);
     assert_int_equal(efix_start(f, sid, "hi", NULL, rid), 0);
-    json_t *retry = NULL;
-    while (!retry) {
-        event_base_loop(f->base, EVLOOP_ONCE);
-        json_t *st = efix_event(f, rid, "status", 2);
-        if (st && strcmp(str_of(st, "status"), "retrying") == 0) retry = st;
-    }
+    efix_loop_until(f, third_status, rid, 5000, "the retrying status");
+    json_t *retry = efix_event(f, rid, "status", 2);
+    assert_string_equal(str_of(retry, "status"), "retrying");
     assert_string_equal(str_of(retry, "detail"), "attempt 2 of 4, waiting 60.0 s");
     assert_int_equal(efix_stop(f, sid), 0);
     efix_wait_stopped(f, rid);
@@ -901,10 +910,30 @@ static void test_context_drops_old_history(void **state)
     store_message_list_free(ms, n);
 }
 
-static bool model_idle(efix *f, const void *arg)
+typedef struct late_stop {
+    efix *f;
+    const char *sid, *rid;
+    int asked;             /* stops asked */
+    size_t stopped_at_ask; /* run_stopped events committed when the stop was asked */
+    int answers, status;
+    char reason[32];
+} late_stop;
+
+static void late_stop_answer(void *ud, int status, const json_t *run)
 {
-    (void)arg;
-    return scripted_llm_calls(f->model) == 1 && scripted_llm_in_flight(f->model) == 0;
+    late_stop *l = ud;
+    l->answers++;
+    l->status = status;
+    snprintf(l->reason, sizeof l->reason, "%s", str_of(run, "stop_reason"));
+}
+
+/* Inside the model's callback: the run has just decided its end. */
+static void stop_after_done(void *ud)
+{
+    late_stop *l = ud;
+    l->asked++;
+    l->stopped_at_ask = efix_count(l->f, l->rid, "run_stopped");
+    engine_stop_run(l->f->e, l->sid, late_stop_answer, l);
 }
 
 /* A stop that arrives after the run decided its end, before that end is
@@ -914,12 +943,15 @@ static void test_stop_while_finishing(void **state)
     static const scripted_step script[] = {{.pieces = {"Done."}}};
     char sid[ID_MAX], rid[ID_MAX];
     efix *f = begin(state, script, N(script), NULL, NULL, sid);
+    late_stop l = {.f = f, .sid = sid, .rid = rid};
+    scripted_llm_after_done(f->model, stop_after_done, &l);
     assert_int_equal(efix_start(f, sid, "hi", NULL, rid), 0);
-    efix_loop_until(f, model_idle, NULL, 5000, "the model call to end");
-    assert_int_equal(efix_count(f, rid, "run_stopped"), 0);
-    assert_int_equal(efix_stop(f, sid), 0);
-    assert_string_equal(str_of(f->run, "stop_reason"), "completed");
     efix_wait_stopped(f, rid);
+    assert_int_equal(l.asked, 1);
+    assert_int_equal(l.stopped_at_ask, 0);
+    assert_int_equal(l.answers, 1);
+    assert_int_equal(l.status, 0);
+    assert_string_equal(l.reason, "completed");
     efix_assert_events(f, rid,
                        "message:user run_started status:thinking status:responding token "
                        "message:assistant budget run_stopped:completed");
@@ -1015,7 +1047,6 @@ static void test_deadline_aborts_a_stalled_call(void **state)
     assert_false(scripted_llm_request(f->model, 0)->tools);
     assert_true(scripted_llm_request(f->model, 0)->aborted);
 }
-
 
 /* ---- known bugs: run only with CHATPLANE_KNOWN_BUGS=1 ----
  *
