@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <event2/event.h>
@@ -20,6 +21,7 @@
 #include "core/context.h"
 #include "engine_fixture.h"
 #include "lib/clock.h"
+#include "store/dbpool.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -1022,11 +1024,12 @@ static void test_deadline_aborts_a_stalled_call(void **state)
     assert_true(took >= 1000 && took < 2000);
 
     /* The 80 % warning comes as a budget event on its own timer, before
-     * the partial message. It is not always there: libevent measures timers
-     * with CLOCK_MONOTONIC_COARSE (4 ms steps here), so the 80 % timer can
-     * fire a few milliseconds before the run's own clock reads 80 %, and
-     * run.c then sends nothing and does not arm it again. The sequence is
-     * checked with and without it until that is fixed. */
+     * the partial message. It is not always there: the timer can fire a
+     * little before the run's own clock reads 80 % (the known bug
+     * test_known_bug_seconds_timers_fire_early_after_a_slow_callback makes
+     * that happen every time), and run.c then sends nothing and does not
+     * arm it again. The sequence is checked with and without it until
+     * that is fixed. */
     char *got = efix_signature(f, rid);
     const char *with = "message:user run_started status:thinking status:responding token budget "
                        "message:assistant:partial run_stopped:max_seconds";
@@ -1074,6 +1077,47 @@ static void test_known_bug_error_names_a_message_that_never_streamed(void **stat
     assert_true(json_is_null(json_object_get(efix_event(f, rid, "error", 1), "message_id")));
 }
 
+static void sleep_first(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    struct timespec ts = {0, 150 * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/*
+ * The seconds timers are armed with delays computed from the run's own
+ * clock read, but libevent adds them to the time it cached when the loop
+ * iteration began. When other callbacks of that iteration ran for a while
+ * before the run started (here 150 ms; on a busy server any burst of
+ * work), both timers fire early by that much: the 80 % timer finds less
+ * than 80 % used, sends nothing and is not armed again, and the deadline
+ * stops the run before its seconds are used up.
+ */
+static void test_known_bug_seconds_timers_fire_early_after_a_slow_callback(void **state)
+{
+    static const scripted_step script[] = {{.end = SCRIPTED_STALL}};
+    mode m = test_mode();
+    m.limits.seconds = 1;
+    char sid[ID_MAX], rid[ID_MAX];
+    efix *f = begin(state, script, N(script), &m, NULL, sid);
+    /* Added after the pool's own event on the same descriptor, it runs
+     * first in the iteration whose pool callback starts the run. */
+    struct event *slow = event_new(f->base, dbpool_fd(f->pool), EV_READ, sleep_first, NULL);
+    event_add(slow, NULL);
+    assert_int_equal(efix_start(f, sid, "hi", NULL, rid), 0);
+    event_free(slow);
+    efix_wait_stopped(f, rid);
+    json_t *stopped = efix_event(f, rid, "run_stopped", 0);
+    assert_string_equal(str_of(stopped, "reason"), "max_seconds");
+    double used = json_number_value(json_object_get(usage_of(stopped), "seconds"));
+    print_message("stopped after %.3f s with %zu budget events\n", used,
+                  efix_count(f, rid, "budget"));
+    assert_true(used >= 1.0);
+    assert_int_equal(efix_count(f, rid, "budget"), 1);
+}
+
 #define T(name) cmocka_unit_test_teardown(name, teardown)
 
 int main(void)
@@ -1106,6 +1150,7 @@ int main(void)
     };
     const struct CMUnitTest known_bugs[] = {
         T(test_known_bug_error_names_a_message_that_never_streamed),
+        T(test_known_bug_seconds_timers_fire_early_after_a_slow_callback),
     };
     if (getenv("CHATPLANE_KNOWN_BUGS")) return cmocka_run_group_tests(known_bugs, NULL, NULL);
     return cmocka_run_group_tests(tests, NULL, NULL);
