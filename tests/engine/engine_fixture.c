@@ -171,12 +171,23 @@ static bool efix__answered(efix *f, const void *arg)
     return f->answered;
 }
 
-int efix_start(efix *f, const char *session_id, const char *message, const char *mode_name,
-               char run_id[ID_MAX])
+void efix_start_async(efix *f, const char *session_id, const char *message, const char *mode_name)
 {
     f->answered = false;
     engine_start_run(f->e, session_id, message, mode_name, efix__answer, f);
-    efix_loop_until(f, efix__answered, NULL, 5000, "the answer to a start");
+}
+
+int efix_wait_answer(efix *f)
+{
+    efix_loop_until(f, efix__answered, NULL, 5000, "the answer to a request");
+    return f->status;
+}
+
+int efix_start(efix *f, const char *session_id, const char *message, const char *mode_name,
+               char run_id[ID_MAX])
+{
+    efix_start_async(f, session_id, message, mode_name);
+    efix_wait_answer(f);
     if (f->status == 0 && run_id) {
         const char *id = json_string_value(json_object_get(f->run, "id"));
         assert_non_null(id);

@@ -74,6 +74,10 @@ void efix_session(efix *f, const char *mode_name, char out[ID_MAX]);
  * and run_id is not NULL). */
 int efix_start(efix *f, const char *session_id, const char *message, const char *mode_name,
                char run_id[ID_MAX]);
+/* Only asks for the start; efix_wait_answer waits for its answer and
+ * returns the status. */
+void efix_start_async(efix *f, const char *session_id, const char *message, const char *mode_name);
+int efix_wait_answer(efix *f);
 /* Asks for a stop and waits for the answer (f->status, f->run). */
 int efix_stop(efix *f, const char *session_id);
 

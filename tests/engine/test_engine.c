@@ -194,6 +194,30 @@ static void test_shutdown_interrupts_every_run(void **state)
     assert_int_equal(efix_start(f, a, "three", NULL, NULL), ENGINE_ERR_UNAVAILABLE);
 }
 
+/* A start whose transaction is in flight when the engine shuts down still
+ * starts (its rows are written) and is interrupted at once. */
+static void test_a_start_in_flight_at_shutdown_is_interrupted(void **state)
+{
+    static const scripted_step script[] = {{.end = SCRIPTED_STALL}};
+    efix *f = begin(state, script, N(script), NULL);
+    char sid[ID_MAX];
+    efix_session(f, "standard", sid);
+    efix_start_async(f, sid, "late", NULL);
+    assert_false(f->answered);
+    engine_shutdown(f->e);
+    assert_int_equal(efix_wait_answer(f), 0);
+    char rid[ID_MAX];
+    snprintf(rid, sizeof rid, "%s", str_of(f->run, "id"));
+    efix_wait_stopped(f, rid);
+    efix_assert_events(f, rid, "message:user run_started run_stopped:interrupted");
+    assert_int_equal(scripted_llm_calls(f->model), 0);
+    store_session ses = {0};
+    assert_int_equal(store_session_get(f->db, sid, NULL, &ses), 0);
+    assert_null(ses.active_run_id);
+    store_session_cleanup(&ses);
+    efix_assert_stored_events(f, sid);
+}
+
 static void test_put_mode_reaches_running_runs(void **state)
 {
     static const scripted_step script[] = {
@@ -426,6 +450,7 @@ int main(void)
         T(test_start_with_a_mode_changes_the_session),
         T(test_refusals),
         T(test_shutdown_interrupts_every_run),
+        T(test_a_start_in_flight_at_shutdown_is_interrupted),
         T(test_put_mode_reaches_running_runs),
         T(test_control_messages),
         T(test_two_stops_stop_once),
