@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
+#include "core/control.h"
 #include "engine_fixture.h"
 #include "lib/clock.h"
 
@@ -254,25 +255,23 @@ static void test_control_messages(void **state)
     efix_session(f, "standard", sid);
     assert_int_equal(efix_start(f, sid, "go", NULL, rid), 0);
     efix_wait_model(f);
-    char msg[256];
-    /* Malformed messages and messages for another instance are ignored. */
-    engine_control(f->e, "not json");
-    snprintf(msg, sizeof msg, "{\"instance\":\"ins_other\",\"run_id\":\"%s\",\"action\":\"stop\"}",
-             rid);
-    engine_control(f->e, msg);
-    snprintf(msg, sizeof msg,
-             "{\"instance\":\"ins_test\",\"run_id\":\"%s\",\"action\":\"mode\",\"mode\":\"nope\"}",
-             rid);
-    engine_control(f->e, msg);
+    /* Messages for another instance, for a run this instance does not
+     * have, and a mode it does not know are ignored. */
+    control_msg other = {.kind = CONTROL_STOP, .instance = "ins_other", .run_id = rid};
+    control_msg gone = {.kind = CONTROL_STOP, .instance = "ins_test", .run_id = "run_gone"};
+    control_msg unknown = {
+        .kind = CONTROL_MODE, .instance = "ins_test", .run_id = rid, .mode_name = "nope"};
+    engine_control(f->e, &other);
+    engine_control(f->e, &gone);
+    engine_control(f->e, &unknown);
     assert_string_equal(engine_active_run_id(f->e, sid), rid);
+    assert_int_equal(scripted_llm_in_flight(f->model), 1);
     /* A mode change, then a stop, for this instance's run. */
-    snprintf(msg, sizeof msg,
-             "{\"instance\":\"ins_test\",\"run_id\":\"%s\",\"action\":\"mode\",\"mode\":\"quick\"}",
-             rid);
-    engine_control(f->e, msg);
-    snprintf(msg, sizeof msg, "{\"instance\":\"ins_test\",\"run_id\":\"%s\",\"action\":\"stop\"}",
-             rid);
-    engine_control(f->e, msg);
+    control_msg to_quick = {
+        .kind = CONTROL_MODE, .instance = "ins_test", .run_id = rid, .mode_name = "quick"};
+    control_msg stop = {.kind = CONTROL_STOP, .instance = "ins_test", .run_id = rid};
+    engine_control(f->e, &to_quick);
+    engine_control(f->e, &stop);
     efix_wait_stopped(f, rid);
     efix_assert_events(f, rid,
                        "message:user run_started status:thinking status:responding token budget "
