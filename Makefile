@@ -78,20 +78,25 @@ $(O)/tests/unit/%: tests/unit/%.c $(LIB)
 
 unit-bins: $(UNIT_BINS)
 
-# The engine suite: tests/engine/*.c on a real event loop against the mock
-# model server (tests/mock-llm/server.mjs), which scripts/run-engine starts.
-ENGINE_TEST_BINS := $(patsubst %.c,$(O)/%,$(sort $(wildcard tests/engine/*.c)))
+# The engine suite: tests/engine/test_*.c on a real event loop against the
+# mock model server (tests/mock-llm/server.mjs), which scripts/run-engine
+# starts. The other files there are test helpers (a scripted model, a held
+# tool, the engine on a temporary database), linked into every engine test.
+ENGINE_TEST_BINS    := $(patsubst %.c,$(O)/%,$(sort $(wildcard tests/engine/test_*.c)))
+ENGINE_TEST_HELPERS := $(patsubst %.c,$(O)/%.o,$(sort $(filter-out tests/engine/test_%.c,$(wildcard tests/engine/*.c))))
 
-$(O)/tests/engine/%: tests/engine/%.c $(LIB)
+$(ENGINE_TEST_HELPERS): override CFLAGS += $(TEST_CFLAGS)
+
+$(O)/tests/engine/%: tests/engine/%.c $(LIB) $(ENGINE_TEST_HELPERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(TEST_LDLIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(ENGINE_TEST_HELPERS) $(LIB) $(TEST_LDLIBS) $(LDLIBS)
 
 engine-test-bins: $(ENGINE_TEST_BINS)
 
 # The store suite: tests/store/*.c against a real database, and the crash
 # test script, which finds kill_writer beside it.
 STORE_TEST_BINS := $(patsubst %.c,$(O)/%,$(sort $(wildcard tests/store/*.c))) \
-                   $(O)/tests/store/test_kill.sh
+                   $(O)/tests/store/test_eventlog_kill.sh
 
 $(O)/tests/store/%: tests/store/%.c $(LIB)
 	@mkdir -p $(dir $@)
@@ -287,4 +292,5 @@ install: $(BIN)
 clean:
 	rm -rf build
 
--include $(OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d)
+-include $(OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d) $(ENGINE_TEST_BINS:=.d) \
+         $(ENGINE_TEST_HELPERS:.o=.d)

@@ -1,5 +1,5 @@
 /*
- * kill_writer: the two halves of the crash test (tests/store/test_kill.sh).
+ * kill_writer: the two halves of the crash test (tests/store/test_eventlog_kill.sh).
  *
  *   kill_writer write URL        creates a session and a running run, then
  *                                streams token events through an eventlog

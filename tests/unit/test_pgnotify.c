@@ -1,6 +1,6 @@
 /* Unit tests for store/pgnotify: the events payload "session_id:seq" that
  * instances send each other, parsed exactly. (The connection itself is
- * tested against a real server in tests/store/test_instances.c.) */
+ * tested against a real server in tests/store/test_pgnotify.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -3,7 +3,7 @@
 # PostgreSQL database must apply every migration exactly once between them:
 # the migration lock makes the second wait, and it then finds nothing left
 # to do.
-#   tests/store/test_migrate_race.sh BIN URL [ROUNDS]
+#   tests/store/test_store_migrate_race.sh BIN URL [ROUNDS]
 # BIN is the chatplane binary; URL a postgres:// URL of a server where the
 # URL's user may create databases (scripts/pg-test-cluster gives one). Each
 # round drops and recreates the database chatplane_race on that server.
@@ -15,7 +15,7 @@ bin=$1 url=$2 rounds=${3:-5}
 case "$url" in
 postgres://* | postgresql://*) ;;
 *)
-  echo "test_migrate_race: URL must be a postgres:// URL, got '$url'" >&2
+  echo "test_store_migrate_race: URL must be a postgres:// URL, got '$url'" >&2
   exit 2
   ;;
 esac

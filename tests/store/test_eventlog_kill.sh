@@ -22,7 +22,7 @@ pid=$!
 for _ in $(seq 1 600); do
   [ "$(wc -l <"$tmp/out")" -gt 2000 ] && break
   if ! kill -0 "$pid" 2>/dev/null; then
-    echo "test_kill: the writer exited before it was killed:" >&2
+    echo "test_eventlog_kill: the writer exited before it was killed:" >&2
     cat "$tmp/err" >&2
     exit 1
   fi
