@@ -32,7 +32,7 @@ typedef struct tc_sink {
     size_t fixcap, fixlen;
 } tc_sink;
 
-static bool tc_emit(tc *s, tc_sink *k, const void *d, size_t n)
+static bool textchunk__emit(tc *s, tc_sink *k, const void *d, size_t n)
 {
     if (!k) return true;
     if (k->b) {
@@ -49,22 +49,22 @@ static bool tc_emit(tc *s, tc_sink *k, const void *d, size_t n)
     return true;
 }
 
-static void tc_ws(tc *s)
+static void textchunk__ws(tc *s)
 {
     while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
         s->p++;
 }
 
 /* Consumes c (after white space) or fails. */
-static bool tc_expect(tc *s, unsigned char c)
+static bool textchunk__expect(tc *s, unsigned char c)
 {
-    tc_ws(s);
+    textchunk__ws(s);
     if (s->p >= s->end || *s->p != c) return false;
     s->p++;
     return true;
 }
 
-static bool tc_word(tc *s, const char *w)
+static bool textchunk__word(tc *s, const char *w)
 {
     size_t n = strlen(w);
     if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0) return false;
@@ -72,7 +72,7 @@ static bool tc_word(tc *s, const char *w)
     return true;
 }
 
-static int tc_hex4(const unsigned char *p)
+static int textchunk__hex4(const unsigned char *p)
 {
     int v = 0;
     for (int i = 0; i < 4; i++) {
@@ -93,31 +93,31 @@ static int tc_hex4(const unsigned char *p)
 
 /* Reads \uXXXX (and the low half of a surrogate pair) at p, just past the
  * backslash; returns the code point, or -1 to decline. */
-static long tc_unicode(tc *s)
+static long textchunk__unicode(tc *s)
 {
     if (s->end - s->p < 5) return -1;
-    int cp = tc_hex4(s->p + 1);
+    int cp = textchunk__hex4(s->p + 1);
     if (cp <= 0) return -1; /* invalid, or \u0000 */
     s->p += 5;
     if (cp >= 0xDC00 && cp <= 0xDFFF) return -1;
     if (cp < 0xD800 || cp > 0xDBFF) return cp;
     if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u') return -1;
-    int low = tc_hex4(s->p + 2);
+    int low = textchunk__hex4(s->p + 2);
     if (low < 0xDC00 || low > 0xDFFF) return -1;
     s->p += 6;
     return 0x10000L + (((long)cp - 0xD800) << 10) + (low - 0xDC00);
 }
 
-static bool tc_emit_cp(tc *s, tc_sink *k, long cp)
+static bool textchunk__emit_cp(tc *s, tc_sink *k, long cp)
 {
     char u[UTF8_SEQ_MAX];
     size_t n = utf8_encode((uint32_t)cp, u);
-    return n > 0 && tc_emit(s, k, u, n);
+    return n > 0 && textchunk__emit(s, k, u, n);
 }
 
 /* Reads a string at s->p (its opening quote), decoding it into k (or
  * nowhere when k is NULL). Runs of plain bytes are emitted at once. */
-static bool tc_string(tc *s, tc_sink *k)
+static bool textchunk__string(tc *s, tc_sink *k)
 {
     if (s->p >= s->end || *s->p != '"') return false;
     s->p++;
@@ -125,7 +125,7 @@ static bool tc_string(tc *s, tc_sink *k)
     while (s->p < s->end) {
         unsigned char c = *s->p;
         if (c == '"') {
-            bool ok = tc_emit(s, k, run, (size_t)(s->p - run));
+            bool ok = textchunk__emit(s, k, run, (size_t)(s->p - run));
             s->p++;
             return ok;
         }
@@ -140,17 +140,17 @@ static bool tc_string(tc *s, tc_sink *k)
             s->p++;
             continue;
         }
-        if (!tc_emit(s, k, run, (size_t)(s->p - run))) return false;
+        if (!textchunk__emit(s, k, run, (size_t)(s->p - run))) return false;
         if (s->end - s->p < 2) return false;
         static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
         const char *e = memchr(from, s->p[1], sizeof from - 1);
         if (e) {
-            if (!tc_emit(s, k, &to[e - from], 1)) return false;
+            if (!textchunk__emit(s, k, &to[e - from], 1)) return false;
             s->p += 2;
         } else if (s->p[1] == 'u') {
             s->p++;
-            long cp = tc_unicode(s);
-            if (cp < 0 || !tc_emit_cp(s, k, cp)) return false;
+            long cp = textchunk__unicode(s);
+            if (cp < 0 || !textchunk__emit_cp(s, k, cp)) return false;
         } else {
             return false;
         }
@@ -160,7 +160,7 @@ static bool tc_string(tc *s, tc_sink *k)
 }
 
 /* Reads a number; copies its text into tok (TC_MAX_NUMBER + 1 bytes). */
-static bool tc_number(tc *s, char *tok)
+static bool textchunk__number(tc *s, char *tok)
 {
     const unsigned char *start = s->p;
     if (s->p < s->end && *s->p == '-') s->p++;
@@ -185,24 +185,24 @@ static bool tc_number(tc *s, char *tok)
     return true;
 }
 
-static bool tc_value(tc *s);
+static bool textchunk__value(tc *s);
 
 /* Reads a key and the colon after it; the key's decoded text goes to key
  * (TC_KEY_MAX bytes, NUL-terminated), or "" when it is longer. */
-static bool tc_key(tc *s, char *key)
+static bool textchunk__key(tc *s, char *key)
 {
-    tc_ws(s);
+    textchunk__ws(s);
     tc_sink k = {.fix = key, .fixcap = TC_KEY_MAX};
-    if (!tc_string(s, &k)) return false;
+    if (!textchunk__string(s, &k)) return false;
     key[k.fixlen < TC_KEY_MAX ? k.fixlen : 0] = '\0';
-    return tc_expect(s, ':');
+    return textchunk__expect(s, ':');
 }
 
 /* After a member: true with *more set when a comma follows, false when the
  * object (close '}') or array (close ']') is not properly continued. */
-static bool tc_next(tc *s, unsigned char close, bool *more)
+static bool textchunk__next(tc *s, unsigned char close, bool *more)
 {
-    tc_ws(s);
+    textchunk__ws(s);
     if (s->p < s->end && *s->p == ',') {
         s->p++;
         *more = true;
@@ -218,13 +218,13 @@ static bool tc_next(tc *s, unsigned char close, bool *more)
 
 /* Opens an object or array at s->p, counting depth; *empty when it closes
  * at once. */
-static bool tc_open(tc *s, unsigned char open, unsigned char close, bool *empty)
+static bool textchunk__open(tc *s, unsigned char open, unsigned char close, bool *empty)
 {
-    tc_ws(s);
+    textchunk__ws(s);
     if (s->p >= s->end || *s->p != open) return false;
     if (++s->depth > TC_MAX_DEPTH) return false;
     s->p++;
-    tc_ws(s);
+    textchunk__ws(s);
     *empty = s->p < s->end && *s->p == close;
     if (*empty) {
         s->p++;
@@ -233,173 +233,173 @@ static bool tc_open(tc *s, unsigned char open, unsigned char close, bool *empty)
     return true;
 }
 
-static bool tc_object(tc *s)
+static bool textchunk__object(tc *s)
 {
     bool more;
-    if (!tc_open(s, '{', '}', &more)) return false;
+    if (!textchunk__open(s, '{', '}', &more)) return false;
     if (more) return true; /* empty */
     char key[TC_KEY_MAX];
     do {
-        if (!tc_key(s, key) || !tc_value(s) || !tc_next(s, '}', &more)) return false;
+        if (!textchunk__key(s, key) || !textchunk__value(s) || !textchunk__next(s, '}', &more)) return false;
     } while (more);
     s->depth--;
     return true;
 }
 
-static bool tc_array(tc *s)
+static bool textchunk__array(tc *s)
 {
     bool more;
-    if (!tc_open(s, '[', ']', &more)) return false;
+    if (!textchunk__open(s, '[', ']', &more)) return false;
     if (more) return true; /* empty */
     do {
-        if (!tc_value(s) || !tc_next(s, ']', &more)) return false;
+        if (!textchunk__value(s) || !textchunk__next(s, ']', &more)) return false;
     } while (more);
     s->depth--;
     return true;
 }
 
 /* Validates any value. */
-static bool tc_value(tc *s)
+static bool textchunk__value(tc *s)
 {
-    tc_ws(s);
+    textchunk__ws(s);
     if (s->p >= s->end) return false;
     char tok[TC_MAX_NUMBER + 1];
     switch (*s->p) {
     case '"':
-        return tc_string(s, NULL);
+        return textchunk__string(s, NULL);
     case '{':
-        return tc_object(s);
+        return textchunk__object(s);
     case '[':
-        return tc_array(s);
+        return textchunk__array(s);
     case 't':
-        return tc_word(s, "true");
+        return textchunk__word(s, "true");
     case 'f':
-        return tc_word(s, "false");
+        return textchunk__word(s, "false");
     case 'n':
-        return tc_word(s, "null");
+        return textchunk__word(s, "null");
     default:
-        return tc_number(s, tok);
+        return textchunk__number(s, tok);
     }
 }
 
 /* True when the value at s->p is null (consumed). */
-static bool tc_null(tc *s)
+static bool textchunk__null(tc *s)
 {
-    tc_ws(s);
-    return tc_word(s, "null");
+    textchunk__ws(s);
+    return textchunk__word(s, "null");
 }
 
 /* delta: "content" (a string, or null) is the text; "tool_calls" may only
  * be null; anything else is ignored as the full parser ignores it. */
-static bool tc_delta(tc *s, buf *text)
+static bool textchunk__delta(tc *s, buf *text)
 {
     bool more;
-    if (!tc_open(s, '{', '}', &more)) return false;
+    if (!textchunk__open(s, '{', '}', &more)) return false;
     if (more) return true;
     bool seen_content = false, seen_tools = false;
     char key[TC_KEY_MAX];
     do {
-        if (!tc_key(s, key)) return false;
+        if (!textchunk__key(s, key)) return false;
         if (strcmp(key, "content") == 0) {
             if (seen_content) return false;
             seen_content = true;
-            tc_ws(s);
+            textchunk__ws(s);
             tc_sink k = {.b = text};
-            if (!(s->p < s->end && *s->p == '"' ? tc_string(s, &k) : tc_null(s))) return false;
+            if (!(s->p < s->end && *s->p == '"' ? textchunk__string(s, &k) : textchunk__null(s))) return false;
         } else if (strcmp(key, "tool_calls") == 0) {
-            if (seen_tools || !tc_null(s)) return false;
+            if (seen_tools || !textchunk__null(s)) return false;
             seen_tools = true;
-        } else if (!tc_value(s)) {
+        } else if (!textchunk__value(s)) {
             return false;
         }
-        if (!tc_next(s, '}', &more)) return false;
+        if (!textchunk__next(s, '}', &more)) return false;
     } while (more);
     s->depth--;
     return true;
 }
 
 /* One choice: index 0 (or none), a delta object, finish_reason null. */
-static bool tc_choice(tc *s, buf *text)
+static bool textchunk__choice(tc *s, buf *text)
 {
     bool more;
-    if (!tc_open(s, '{', '}', &more)) return false;
+    if (!textchunk__open(s, '{', '}', &more)) return false;
     if (more) return true;
     bool seen_index = false, seen_delta = false, seen_finish = false;
     char key[TC_KEY_MAX];
     do {
-        if (!tc_key(s, key)) return false;
+        if (!textchunk__key(s, key)) return false;
         if (strcmp(key, "index") == 0) {
             char tok[TC_MAX_NUMBER + 1];
-            tc_ws(s);
-            if (seen_index || !tc_number(s, tok) || strcmp(tok, "0") != 0) return false;
+            textchunk__ws(s);
+            if (seen_index || !textchunk__number(s, tok) || strcmp(tok, "0") != 0) return false;
             seen_index = true;
         } else if (strcmp(key, "delta") == 0) {
-            if (seen_delta || !tc_delta(s, text)) return false;
+            if (seen_delta || !textchunk__delta(s, text)) return false;
             seen_delta = true;
         } else if (strcmp(key, "finish_reason") == 0) {
-            if (seen_finish || !tc_null(s)) return false;
+            if (seen_finish || !textchunk__null(s)) return false;
             seen_finish = true;
         } else if (strcmp(key, "message") == 0) {
             return false;
-        } else if (!tc_value(s)) {
+        } else if (!textchunk__value(s)) {
             return false;
         }
-        if (!tc_next(s, '}', &more)) return false;
+        if (!textchunk__next(s, '}', &more)) return false;
     } while (more);
     s->depth--;
     return true;
 }
 
 /* choices: empty, or exactly one choice. */
-static bool tc_choices(tc *s, buf *text)
+static bool textchunk__choices(tc *s, buf *text)
 {
     bool more;
-    if (!tc_open(s, '[', ']', &more)) return false;
+    if (!textchunk__open(s, '[', ']', &more)) return false;
     if (more) return true;
-    if (!tc_choice(s, text) || !tc_next(s, ']', &more) || more) return false;
+    if (!textchunk__choice(s, text) || !textchunk__next(s, ']', &more) || more) return false;
     s->depth--;
     return true;
 }
 
 /* The top-level object. "error" declines, as does "object": "error" (the
  * two forms of an error inside a stream) and a usage that is not null. */
-static bool tc_chunk(tc *s, buf *text)
+static bool textchunk__chunk(tc *s, buf *text)
 {
     bool more;
-    if (!tc_open(s, '{', '}', &more)) return false;
+    if (!textchunk__open(s, '{', '}', &more)) return false;
     if (!more) {
         bool seen_choices = false, seen_usage = false, seen_object = false;
         char key[TC_KEY_MAX];
         do {
-            if (!tc_key(s, key)) return false;
+            if (!textchunk__key(s, key)) return false;
             if (strcmp(key, "choices") == 0) {
-                if (seen_choices || !tc_choices(s, text)) return false;
+                if (seen_choices || !textchunk__choices(s, text)) return false;
                 seen_choices = true;
             } else if (strcmp(key, "usage") == 0) {
-                if (seen_usage || !tc_null(s)) return false;
+                if (seen_usage || !textchunk__null(s)) return false;
                 seen_usage = true;
             } else if (strcmp(key, "error") == 0) {
                 return false;
             } else if (strcmp(key, "object") == 0) {
                 if (seen_object) return false;
                 seen_object = true;
-                tc_ws(s);
+                textchunk__ws(s);
                 char obj[TC_KEY_MAX];
                 tc_sink k = {.fix = obj, .fixcap = sizeof obj};
                 if (s->p < s->end && *s->p == '"') {
-                    if (!tc_string(s, &k)) return false;
+                    if (!textchunk__string(s, &k)) return false;
                     if (k.fixlen == 5 && memcmp(obj, "error", 5) == 0) return false;
-                } else if (!tc_value(s)) {
+                } else if (!textchunk__value(s)) {
                     return false;
                 }
-            } else if (!tc_value(s)) {
+            } else if (!textchunk__value(s)) {
                 return false;
             }
-            if (!tc_next(s, '}', &more)) return false;
+            if (!textchunk__next(s, '}', &more)) return false;
         } while (more);
         s->depth--;
     }
-    tc_ws(s);
+    textchunk__ws(s);
     return s->p == s->end;
 }
 
@@ -407,7 +407,7 @@ int textchunk_read(const char *data, size_t len, buf *text)
 {
     tc s = {(const unsigned char *)data, (const unsigned char *)data + len, 0, 0};
     size_t mark = text->len;
-    if (tc_chunk(&s, text)) return 1;
+    if (textchunk__chunk(&s, text)) return 1;
     /* Declined after some text was appended: take it back. */
     if (text->data) {
         text->len = mark;

@@ -12,7 +12,7 @@
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
-static void unlink_call(mcp_call *c)
+static void mcp_call__unlink_call(mcp_call *c)
 {
     mcp_server *s = c->srv;
     if (c->prev)
@@ -28,7 +28,7 @@ static void unlink_call(mcp_call *c)
 void mcp__call_free(mcp_call *c)
 {
     mcp_server *s = c->srv;
-    unlink_call(c);
+    mcp_call__unlink_call(c);
     event_free(c->timer);
     free(c->tool);
     json_decref(c->args);
@@ -37,7 +37,7 @@ void mcp__call_free(mcp_call *c)
 }
 
 /* Ends a call with a result: the call is freed first, then on_done runs. */
-static void finish(mcp_call *c, tool_status st, const char *text, size_t len, const char *error)
+static void mcp_call__finish(mcp_call *c, tool_status st, const char *text, size_t len, const char *error)
 {
     tool_callbacks cb = c->cb;
     void *ud = c->ud;
@@ -48,7 +48,7 @@ static void finish(mcp_call *c, tool_status st, const char *text, size_t len, co
 
 void mcp__call_fail(mcp_call *c, tool_status st, const char *msg)
 {
-    finish(c, st, msg, strlen(msg), msg);
+    mcp_call__finish(c, st, msg, strlen(msg), msg);
 }
 
 mcp_call *mcp__call_find(mcp_server *s, int64_t id)
@@ -71,7 +71,7 @@ void mcp__calls_fail(mcp_server *s, bool queued, const char *msg)
 
 /* Tells the server a sent call is abandoned; a transport that is closed
  * refuses the notice, which is then not needed. */
-static void cancelled_notice(mcp_call *c, const char *reason)
+static void mcp_call__cancelled_notice(mcp_call *c, const char *reason)
 {
     if (c->id == 0) return;
     mcp__server_notify(c->srv, "notifications/cancelled",
@@ -80,7 +80,7 @@ static void cancelled_notice(mcp_call *c, const char *reason)
 
 /* Sends a queued call; the request id is its progress token too. Fails it
  * when the server cannot take it; returns -1 then (c is freed). */
-static int send_call(mcp_call *c)
+static int mcp_call__send_call(mcp_call *c)
 {
     mcp_server *s = c->srv;
     int64_t id = s->next_id;
@@ -102,11 +102,11 @@ void mcp__calls_send_queued(mcp_server *s)
         mcp_call *c = s->calls;
         while (c && c->id != 0) c = c->next;
         if (!c) return;
-        send_call(c);
+        mcp_call__send_call(c);
     }
 }
 
-static void on_timeout(evutil_socket_t fd, short what, void *arg)
+static void mcp_call__on_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -115,7 +115,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     char *secs = mcp__seconds(c->timeout_ms);
     char *msg = xasprintf("timed out after %s", secs);
     bool was_sent = c->id != 0;
-    cancelled_notice(c, msg);
+    mcp_call__cancelled_notice(c, msg);
     mcp__call_fail(c, TOOL_TIMEOUT, msg);
     free(msg);
     free(secs);
@@ -157,9 +157,9 @@ void mcp__calls_on_response(mcp_server *s, const mcp_msg *m)
     bool is_error = mcp_frame_result_text(m->result, &text);
     const char *str = text.data ? text.data : "";
     if (is_error)
-        finish(c, TOOL_ERROR, str, text.len, *str ? str : "the tool reported an error");
+        mcp_call__finish(c, TOOL_ERROR, str, text.len, *str ? str : "the tool reported an error");
     else
-        finish(c, TOOL_OK, str, text.len, NULL);
+        mcp_call__finish(c, TOOL_OK, str, text.len, NULL);
     buf_cleanup(&text);
 }
 
@@ -175,14 +175,14 @@ tool_call *mcp__call_start(tool_source *src, size_t i, const json_t *arguments, 
     c->cb = *cb;
     c->ud = ud;
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : s->cfg.timeout_ms;
-    c->timer = evtimer_new(s->evb, on_timeout, c);
+    c->timer = evtimer_new(s->evb, mcp_call__on_timeout, c);
     c->next = s->calls;
     if (s->calls) s->calls->prev = c;
     s->calls = c;
     mcp__timer(c->timer, c->timeout_ms);
 
     if (s->state == MCP__READY) {
-        if (send_call(c) != 0) return NULL;
+        if (mcp_call__send_call(c) != 0) return NULL;
     } else if (s->state == MCP__DOWN) {
         mcp__server_schedule_restart(s);
     }
@@ -192,6 +192,6 @@ tool_call *mcp__call_start(tool_source *src, size_t i, const json_t *arguments, 
 void mcp__call_cancel(tool_call *tc)
 {
     mcp_call *c = (mcp_call *)tc;
-    cancelled_notice(c, "the run stopped");
+    mcp_call__cancelled_notice(c, "the run stopped");
     mcp__call_free(c);
 }

@@ -52,14 +52,14 @@ void mcp__group_leave(mcp_group *g, mcp_server *s)
     free(g);
 }
 
-static bool settled(const mcp_group *g)
+static bool mcp_group__settled(const mcp_group *g)
 {
     for (size_t i = 0; i < g->nservers; i++)
         if (!g->servers[i]->settled) return false;
     return true;
 }
 
-static void on_wait_over(evutil_socket_t fd, short what, void *arg)
+static void mcp_group__on_wait_over(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -100,9 +100,9 @@ int mcp_add_servers(toolset *ts, struct event_base *base, const json_t *servers,
 
     if (wait_ms > 0) {
         bool over = false;
-        struct event *deadline = evtimer_new(base, on_wait_over, &over);
+        struct event *deadline = evtimer_new(base, mcp_group__on_wait_over, &over);
         mcp__timer(deadline, wait_ms);
-        while (!over && !settled(g)) event_base_loop(base, EVLOOP_ONCE);
+        while (!over && !mcp_group__settled(g)) event_base_loop(base, EVLOOP_ONCE);
         event_free(deadline);
     }
     return 0;

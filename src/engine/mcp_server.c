@@ -26,8 +26,8 @@
 
 static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
 
-static void fail_start(mcp_server *s, const char *why);
-static void list(mcp_server *s);
+static void mcp_server__fail_start(mcp_server *s, const char *why);
+static void mcp_server__list(mcp_server *s);
 
 /* ---- small helpers ---- */
 
@@ -78,7 +78,7 @@ void mcp__log_summary(log_limit *l, const char *server, const char *stream)
             (double)span_ms / 1000.0);
 }
 
-static void on_log_summary(evutil_socket_t fd, short what, void *arg)
+static void mcp_server__on_log_summary(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -86,7 +86,7 @@ static void on_log_summary(evutil_socket_t fd, short what, void *arg)
     mcp__log_summary(&s->log_limit, s->cfg.name, "messages");
 }
 
-static void free_defs(tool_def *defs, size_t n)
+static void mcp_server__free_defs(tool_def *defs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(defs[i].name);
@@ -102,7 +102,7 @@ static void free_defs(tool_def *defs, size_t n)
 
 /* Hands one encoded message to the transport, which copies it; frees it.
  * Returns -1 when the transport cannot take it. */
-static int send_msg(mcp_server *s, char *msg, size_t len)
+static int mcp_server__send_msg(mcp_server *s, char *msg, size_t len)
 {
     int rc = mcp_transport_send(s->tr, msg, len);
     free(msg);
@@ -114,14 +114,14 @@ int64_t mcp__server_request(mcp_server *s, const char *method, json_t *params)
     int64_t id = s->next_id++;
     size_t len;
     char *msg = mcp_frame_request(id, method, params, &len);
-    return send_msg(s, msg, len) == 0 ? id : -1;
+    return mcp_server__send_msg(s, msg, len) == 0 ? id : -1;
 }
 
 void mcp__server_notify(mcp_server *s, const char *method, json_t *params)
 {
     size_t len;
     char *msg = mcp_frame_notification(method, params, &len);
-    send_msg(s, msg, len);
+    mcp_server__send_msg(s, msg, len);
 }
 
 /*
@@ -129,7 +129,7 @@ void mcp__server_notify(mcp_server *s, const char *method, json_t *params)
  * transport closed (nothing of it calls back afterwards), and the handshake
  * and ping forgotten.
  */
-static void teardown(mcp_server *s)
+static void mcp_server__teardown(mcp_server *s)
 {
     mcp_transport_close(s->tr);
     event_del(s->hs_ev);
@@ -140,27 +140,27 @@ static void teardown(mcp_server *s)
     s->relist = false;
 }
 
-static void free_retired(mcp_server *s)
+static void mcp_server__free_retired(mcp_server *s)
 {
     while (s->retired) {
         mcp__retired *r = s->retired;
         s->retired = r->next;
-        free_defs(r->defs, r->n);
+        mcp_server__free_defs(r->defs, r->n);
         free(r);
     }
 }
 
-static void on_retire(evutil_socket_t fd, short what, void *arg)
+static void mcp_server__on_retire(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     mcp_server *s = arg;
-    if (!s->calls) free_retired(s);
+    if (!s->calls) mcp_server__free_retired(s);
 }
 
 /* ---- restarts ---- */
 
-static int64_t backoff_ms(const mcp_server *s)
+static int64_t mcp_server__backoff_ms(const mcp_server *s)
 {
     if (s->failures <= 0) return 0;
     int64_t d = BACKOFF_MIN_MS;
@@ -168,7 +168,7 @@ static int64_t backoff_ms(const mcp_server *s)
     return d < BACKOFF_MAX_MS ? d : BACKOFF_MAX_MS;
 }
 
-static void on_restart(evutil_socket_t fd, short what, void *arg)
+static void mcp_server__on_restart(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -181,7 +181,7 @@ static void on_restart(evutil_socket_t fd, short what, void *arg)
 void mcp__server_schedule_restart(mcp_server *s)
 {
     if (evtimer_pending(s->restart_ev, NULL)) return;
-    int64_t wait = s->down_ms + backoff_ms(s) - clock_mono_ms();
+    int64_t wait = s->down_ms + mcp_server__backoff_ms(s) - clock_mono_ms();
     if (wait < 0) wait = 0;
     LOG(LOG_INFO, "mcp server restarting", "server=%s delay_ms=%lld", s->cfg.name, (long long)wait);
     mcp__timer(s->restart_ev, wait);
@@ -189,18 +189,18 @@ void mcp__server_schedule_restart(mcp_server *s)
 
 /* The connection is gone (how: what, e.g. "exited (status 1)"): calls in
  * flight fail, and the server waits for the next call to start again. */
-static void down(mcp_server *s, const char *what)
+static void mcp_server__down(mcp_server *s, const char *what)
 {
     bool was_ready = s->instance_ready;
     int64_t now = clock_mono_ms();
-    teardown(s);
+    mcp_server__teardown(s);
     s->instance_ready = false;
     s->state = MCP__DOWN;
     s->down_ms = now;
     s->failures = now - s->started_ms < HEALTHY_MS ? s->failures + 1 : 1;
     if (!was_ready) {
         char *why = xasprintf("%s during start-up", what);
-        fail_start(s, why);
+        mcp_server__fail_start(s, why);
         free(why);
         return;
     }
@@ -213,10 +213,10 @@ static void down(mcp_server *s, const char *what)
 
 /* A start that did not reach a tool list: the reason is kept for
  * /api/info, and the calls waiting for the server fail. */
-static void fail_start(mcp_server *s, const char *why)
+static void mcp_server__fail_start(mcp_server *s, const char *why)
 {
     if (s->state != MCP__DOWN) {
-        teardown(s);
+        mcp_server__teardown(s);
         s->state = MCP__DOWN;
         s->down_ms = clock_mono_ms();
         s->failures++;
@@ -236,7 +236,7 @@ static void fail_start(mcp_server *s, const char *why)
 /* ---- tools ---- */
 
 /* Turns the gathered listing into the server's tool list. */
-static void install_tools(mcp_server *s)
+static void mcp_server__install_tools(mcp_server *s)
 {
     size_t n = json_array_size(s->listing), k = 0;
     tool_def *defs = xcalloc(n ? n : 1, sizeof *defs);
@@ -267,7 +267,7 @@ static void install_tools(mcp_server *s)
         r->next = s->retired;
         s->retired = r;
     } else {
-        free_defs(s->defs, s->ndefs);
+        mcp_server__free_defs(s->defs, s->ndefs);
     }
     s->defs = defs;
     s->ndefs = k;
@@ -275,19 +275,19 @@ static void install_tools(mcp_server *s)
     s->listing = NULL;
 }
 
-static void list_page(mcp_server *s, const char *cursor)
+static void mcp_server__list_page(mcp_server *s, const char *cursor)
 {
     json_t *params = cursor ? json_pack("{s:s}", "cursor", cursor) : json_object();
     s->list_id = mcp__server_request(s, "tools/list", params);
     if (s->list_id < 0) {
         s->list_id = 0;
-        if (s->state == MCP__STARTING) fail_start(s, "it closed its input");
+        if (s->state == MCP__STARTING) mcp_server__fail_start(s, "it closed its input");
         return;
     }
     mcp__timer(s->hs_ev, s->cfg.timeout_ms);
 }
 
-static void list(mcp_server *s)
+static void mcp_server__list(mcp_server *s)
 {
     if (s->list_id) {
         s->relist = true;
@@ -296,11 +296,11 @@ static void list(mcp_server *s)
     json_decref(s->listing);
     s->listing = json_array();
     s->list_pages = 0;
-    list_page(s, NULL);
+    mcp_server__list_page(s, NULL);
 }
 
 /* The listing in progress is abandoned; the tools listed before stay. */
-static void drop_listing(mcp_server *s)
+static void mcp_server__drop_listing(mcp_server *s)
 {
     event_del(s->hs_ev);
     s->list_id = 0;
@@ -308,18 +308,18 @@ static void drop_listing(mcp_server *s)
     s->listing = NULL;
 }
 
-static void on_list_result(mcp_server *s, const json_t *result)
+static void mcp_server__on_list_result(mcp_server *s, const json_t *result)
 {
     event_del(s->hs_ev);
     s->list_id = 0;
     const json_t *tools = json_object_get(result, "tools");
     if (!json_is_array(tools)) {
         if (s->state == MCP__STARTING) {
-            fail_start(s, "its tools/list answer has no \"tools\" array");
+            mcp_server__fail_start(s, "its tools/list answer has no \"tools\" array");
             return;
         }
         LOG(LOG_WARN, "mcp tools/list answer without tools", "server=%s", s->cfg.name);
-        drop_listing(s);
+        mcp_server__drop_listing(s);
         return;
     }
     size_t i;
@@ -330,10 +330,10 @@ static void on_list_result(mcp_server *s, const json_t *result)
     }
     const char *cursor = json_string_value(json_object_get(result, "nextCursor"));
     if (cursor && ++s->list_pages < MAX_PAGES && json_array_size(s->listing) < MAX_TOOLS) {
-        list_page(s, cursor);
+        mcp_server__list_page(s, cursor);
         return;
     }
-    install_tools(s);
+    mcp_server__install_tools(s);
     if (s->state == MCP__STARTING) {
         s->state = MCP__READY;
         s->instance_ready = s->ever_ready = s->settled = true;
@@ -345,13 +345,13 @@ static void on_list_result(mcp_server *s, const json_t *result)
     }
     if (s->relist && s->state == MCP__READY) {
         s->relist = false;
-        list(s);
+        mcp_server__list(s);
     }
 }
 
 /* ---- the handshake ---- */
 
-static void on_init_result(mcp_server *s, const json_t *result)
+static void mcp_server__on_init_result(mcp_server *s, const json_t *result)
 {
     event_del(s->hs_ev);
     s->init_id = 0;
@@ -363,18 +363,18 @@ static void on_init_result(mcp_server *s, const json_t *result)
         char *why = xasprintf("it answered with protocol version '%s', which chatplane does "
                               "not speak",
                               version ? version : "(none)");
-        fail_start(s, why);
+        mcp_server__fail_start(s, why);
         free(why);
         return;
     }
     LOG(LOG_DEBUG, "mcp server initialized", "server=%s protocol=%s", s->cfg.name, version);
     if (s->tr->ops->negotiated) s->tr->ops->negotiated(s->tr, version);
     mcp__server_notify(s, "notifications/initialized", NULL);
-    list(s);
+    mcp_server__list(s);
 }
 
 /* A handshake request or a tools/list page went unanswered. */
-static void on_hs_timeout(evutil_socket_t fd, short what, void *arg)
+static void mcp_server__on_hs_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -383,12 +383,12 @@ static void on_hs_timeout(evutil_socket_t fd, short what, void *arg)
     const char *method = s->init_id ? "initialize" : "tools/list";
     if (s->state == MCP__STARTING) {
         char *why = xasprintf("it did not answer %s within %s", method, secs);
-        fail_start(s, why);
+        mcp_server__fail_start(s, why);
         free(why);
     } else {
         LOG(LOG_WARN, "mcp tools/list went unanswered; keeping the tools listed before",
             "server=%s", s->cfg.name);
-        drop_listing(s);
+        mcp_server__drop_listing(s);
     }
     free(secs);
 }
@@ -409,25 +409,25 @@ void mcp__server_ping(mcp_server *s)
 
 /* The ping after a time-out went unanswered too: the server is stuck. Its
  * connection is closed; the next call starts it again. */
-static void on_ping_timeout(evutil_socket_t fd, short what, void *arg)
+static void mcp_server__on_ping_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     mcp_server *s = arg;
     s->ping_id = 0;
     LOG(LOG_WARN, "mcp server stopped answering; stopping it", "server=%s", s->cfg.name);
-    down(s, "stopped answering");
+    mcp_server__down(s, "stopped answering");
 }
 
 /* ---- messages from the server ---- */
 
-static void on_notification(mcp_server *s, const mcp_msg *m)
+static void mcp_server__on_notification(mcp_server *s, const mcp_msg *m)
 {
     if (strcmp(m->method, "notifications/progress") == 0) {
         mcp__calls_on_progress(s, m->params);
     } else if (strcmp(m->method, "notifications/tools/list_changed") == 0) {
         /* Before the first listing the server is about to be listed anyway. */
-        if (s->state == MCP__READY) list(s);
+        if (s->state == MCP__READY) mcp_server__list(s);
     } else if (strcmp(m->method, "notifications/message") == 0) {
         if (!mcp__log_admit(&s->log_limit, s->log_summary_ev, LOG_INFO)) return;
         const char *level = json_string_value(json_object_get(m->params, "level"));
@@ -447,20 +447,20 @@ static void on_notification(mcp_server *s, const mcp_msg *m)
 }
 
 /* An answer to initialize or to a tools/list page. */
-static void on_handshake_response(mcp_server *s, const mcp_msg *m)
+static void mcp_server__on_handshake_response(mcp_server *s, const mcp_msg *m)
 {
     int64_t id = m->id_int;
     if (m->kind != MCP_MSG_ERROR) {
         if (id == s->init_id)
-            on_init_result(s, m->result);
+            mcp_server__on_init_result(s, m->result);
         else
-            on_list_result(s, m->result);
+            mcp_server__on_list_result(s, m->result);
         return;
     }
     char *t = mcp_msg_error_text(m);
     char *why = xasprintf("%s failed: %s", id == s->init_id ? "initialize" : "tools/list", t);
     if (s->state == MCP__STARTING) {
-        fail_start(s, why);
+        mcp_server__fail_start(s, why);
     } else {
         char *q = mcp__quoted(t, strlen(t));
         LOG(LOG_WARN, "mcp tools/list failed", "server=%s error=%s", s->cfg.name, q);
@@ -472,7 +472,7 @@ static void on_handshake_response(mcp_server *s, const mcp_msg *m)
     free(t);
 }
 
-static void on_response(mcp_server *s, const mcp_msg *m)
+static void mcp_server__on_response(mcp_server *s, const mcp_msg *m)
 {
     if (!m->id_is_int) {
         if (m->kind == MCP_MSG_ERROR) {
@@ -486,7 +486,7 @@ static void on_response(mcp_server *s, const mcp_msg *m)
     }
     int64_t id = m->id_int;
     if (id == s->init_id || id == s->list_id) {
-        on_handshake_response(s, m);
+        mcp_server__on_handshake_response(s, m);
     } else if (id == s->ping_id) {
         event_del(s->ping_ev);
         s->ping_id = 0;
@@ -496,7 +496,7 @@ static void on_response(mcp_server *s, const mcp_msg *m)
 }
 
 /* The transport's on_frame: one message from the server. */
-static void on_frame(void *ud, const char *data, size_t len)
+static void mcp_server__on_frame(void *ud, const char *data, size_t len)
 {
     mcp_server *s = ud;
     mcp_msg m;
@@ -516,15 +516,15 @@ static void on_frame(void *ud, const char *data, size_t len)
     case MCP_MSG_REQUEST: {
         size_t n;
         char *answer = mcp_frame_answer(&m, &n);
-        send_msg(s, answer, n);
+        mcp_server__send_msg(s, answer, n);
         break;
     }
     case MCP_MSG_NOTIFICATION:
-        on_notification(s, &m);
+        mcp_server__on_notification(s, &m);
         break;
     case MCP_MSG_RESULT:
     case MCP_MSG_ERROR:
-        on_response(s, &m);
+        mcp_server__on_response(s, &m);
         break;
     case MCP_MSG_INVALID:
         break;
@@ -534,7 +534,7 @@ static void on_frame(void *ud, const char *data, size_t len)
 
 /* The transport's on_toobig: a message over its cap. The call it answers
  * fails (the transport found its id); the server lives on. */
-static void on_toobig(void *ud, size_t len, size_t max, int64_t id)
+static void mcp_server__on_toobig(void *ud, size_t len, size_t max, int64_t id)
 {
     mcp_server *s = ud;
     char *msg = xasprintf("the MCP server '%s' sent a message of %zu bytes, more than the "
@@ -547,25 +547,25 @@ static void on_toobig(void *ud, size_t len, size_t max, int64_t id)
         mcp__call_fail(c, TOOL_ERROR, msg);
     } else if (id > 0 && (id == s->init_id || id == s->list_id)) {
         if (s->state == MCP__STARTING)
-            fail_start(s, msg);
+            mcp_server__fail_start(s, msg);
         else
-            drop_listing(s);
+            mcp_server__drop_listing(s);
     }
     free(msg);
 }
 
 /* The transport's on_eof: the connection is ending; calls made from now on
  * wait for how it ended (and a restart). */
-static void on_eof(void *ud)
+static void mcp_server__on_eof(void *ud)
 {
     mcp_server *s = ud;
     s->state = MCP__EXITING;
 }
 
 /* The transport's on_closed. */
-static void on_closed(void *ud, const char *how)
+static void mcp_server__on_closed(void *ud, const char *how)
 {
-    down(ud, how);
+    mcp_server__down(ud, how);
 }
 
 /* ---- starting ---- */
@@ -576,7 +576,7 @@ void mcp__server_start(mcp_server *s)
     if (mcp_transport_start(s->tr, err, sizeof err) != 0) {
         s->down_ms = clock_mono_ms();
         s->failures++;
-        fail_start(s, err);
+        mcp_server__fail_start(s, err);
         return;
     }
     s->state = MCP__STARTING;
@@ -588,7 +588,7 @@ void mcp__server_start(mcp_server *s)
     s->init_id = mcp__server_request(s, "initialize", params);
     if (s->init_id < 0) {
         s->init_id = 0;
-        fail_start(s, "it closed its input");
+        mcp_server__fail_start(s, "it closed its input");
         return;
     }
     mcp__timer(s->hs_ev, s->cfg.timeout_ms);
@@ -596,18 +596,18 @@ void mcp__server_start(mcp_server *s)
 
 /* ---- the source ---- */
 
-static size_t src_count(const tool_source *src)
+static size_t mcp_server__src_count(const tool_source *src)
 {
     return ((const mcp_server *)src)->ndefs;
 }
 
-static const tool_def *src_get(const tool_source *src, size_t i)
+static const tool_def *mcp_server__src_get(const tool_source *src, size_t i)
 {
     const mcp_server *s = (const mcp_server *)src;
     return i < s->ndefs ? &s->defs[i] : NULL;
 }
 
-static json_t *src_info(const tool_source *src)
+static json_t *mcp_server__src_info(const tool_source *src)
 {
     const mcp_server *s = (const mcp_server *)src;
     const char *status = s->state == MCP__READY                        ? "ready"
@@ -618,13 +618,13 @@ static json_t *src_info(const tool_source *src)
                      s->error ? json_string(s->error) : json_null(), "tools", (json_int_t)s->ndefs);
 }
 
-static void src_free(tool_source *src)
+static void mcp_server__src_free(tool_source *src)
 {
     mcp_server *s = (mcp_server *)src;
     mcp__group_stop(s->group);
     /* The engine has stopped its runs; calls left have nobody to tell. */
     while (s->calls) mcp__call_free(s->calls);
-    teardown(s);
+    mcp_server__teardown(s);
     mcp_transport_free(s->tr);
     event_free(s->hs_ev);
     event_free(s->ping_ev);
@@ -632,8 +632,8 @@ static void src_free(tool_source *src)
     event_free(s->retire_ev);
     mcp__log_summary(&s->log_limit, s->cfg.name, "messages");
     event_free(s->log_summary_ev);
-    free_defs(s->defs, s->ndefs);
-    free_retired(s);
+    mcp_server__free_defs(s->defs, s->ndefs);
+    mcp_server__free_retired(s);
     free(s->error);
     mcp_config_cleanup(&s->cfg);
     mcp__group_leave(s->group, s);
@@ -641,12 +641,12 @@ static void src_free(tool_source *src)
 }
 
 static const tool_source_ops src_ops = {
-    .count = src_count,
-    .get = src_get,
+    .count = mcp_server__src_count,
+    .get = mcp_server__src_get,
     .call = mcp__call_start,
     .cancel = mcp__call_cancel,
-    .free = src_free,
-    .info = src_info,
+    .free = mcp_server__src_free,
+    .info = mcp_server__src_info,
 };
 
 mcp_server *mcp__server_new(mcp_group *g, struct event_base *base, mcp_server_config *cfg,
@@ -661,14 +661,14 @@ mcp_server *mcp__server_new(mcp_group *g, struct event_base *base, mcp_server_co
     s->tr = t;
     t->name = s->cfg.name;
     t->cb = (mcp_transport_callbacks){
-        .on_frame = on_frame, .on_toobig = on_toobig, .on_eof = on_eof, .on_closed = on_closed};
+        .on_frame = mcp_server__on_frame, .on_toobig = mcp_server__on_toobig, .on_eof = mcp_server__on_eof, .on_closed = mcp_server__on_closed};
     t->ud = s;
     s->next_id = 1;
-    s->hs_ev = evtimer_new(base, on_hs_timeout, s);
-    s->ping_ev = evtimer_new(base, on_ping_timeout, s);
-    s->restart_ev = evtimer_new(base, on_restart, s);
-    s->retire_ev = evtimer_new(base, on_retire, s);
-    s->log_summary_ev = evtimer_new(base, on_log_summary, s);
+    s->hs_ev = evtimer_new(base, mcp_server__on_hs_timeout, s);
+    s->ping_ev = evtimer_new(base, mcp_server__on_ping_timeout, s);
+    s->restart_ev = evtimer_new(base, mcp_server__on_restart, s);
+    s->retire_ev = evtimer_new(base, mcp_server__on_retire, s);
+    s->log_summary_ev = evtimer_new(base, mcp_server__on_log_summary, s);
     log_limit_init(&s->log_limit, MCP_LOG_RATE, MCP_LOG_BURST, clock_mono_ms());
     g->servers = xrealloc(g->servers, (g->nservers + 1) * sizeof *g->servers);
     g->servers[g->nservers++] = s;

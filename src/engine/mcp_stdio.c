@@ -66,7 +66,7 @@ typedef struct mcp_stdio {
 
 /* ---- the reaper ---- */
 
-static void on_reap(evutil_socket_t fd, short what, void *arg)
+static void mcp_stdio__on_reap(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -84,7 +84,7 @@ mcp_stdio_reaper *mcp_stdio_reaper_new(struct event_base *base)
 {
     mcp_stdio_reaper *r = xcalloc(1, sizeof *r);
     r->refs = 1;
-    r->ev = evtimer_new(base, on_reap, r);
+    r->ev = evtimer_new(base, mcp_stdio__on_reap, r);
     return r;
 }
 
@@ -96,7 +96,7 @@ void mcp_stdio_reaper_release(mcp_stdio_reaper *r)
     free(r);
 }
 
-static void reaper_add(mcp_stdio_reaper *r, pid_t pid)
+static void mcp_stdio__reaper_add(mcp_stdio_reaper *r, pid_t pid)
 {
     r->pids = xrealloc(r->pids, (r->npids + 1) * sizeof *r->pids);
     r->pids[r->npids++] = pid;
@@ -105,7 +105,7 @@ static void reaper_add(mcp_stdio_reaper *r, pid_t pid)
 
 /* ---- the pipes ---- */
 
-static void close_events(mcp_stdio *t)
+static void mcp_stdio__close_events(mcp_stdio *t)
 {
     struct event **evs[] = {&t->out_ev, &t->err_ev, &t->in_ev};
     for (size_t i = 0; i < 3; i++) {
@@ -114,7 +114,7 @@ static void close_events(mcp_stdio *t)
     }
 }
 
-static void on_err_summary(evutil_socket_t fd, short what, void *arg)
+static void mcp_stdio__on_err_summary(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -123,7 +123,7 @@ static void on_err_summary(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Logs the child's stderr line by line, as far as its limit allows. */
-static int on_err_line(void *ud, const mcp_line *l)
+static int mcp_stdio__on_err_line(void *ud, const mcp_line *l)
 {
     mcp_stdio *t = ud;
     if (!mcp__log_admit(&t->err_limit, t->err_summary_ev, LOG_INFO)) return 0;
@@ -137,13 +137,13 @@ static int on_err_line(void *ud, const mcp_line *l)
 }
 
 /* Reads what stderr has now; returns false at its end. */
-static bool read_stderr(mcp_stdio *t)
+static bool mcp_stdio__read_stderr(mcp_stdio *t)
 {
     char chunk[4096];
     for (int i = 0; i < READS_PER_WAKE; i++) {
         ssize_t n = read(t->proc.err_fd, chunk, sizeof chunk);
         if (n > 0) {
-            mcp_reader_feed(&t->err_rd, chunk, (size_t)n, on_err_line, t);
+            mcp_reader_feed(&t->err_rd, chunk, (size_t)n, mcp_stdio__on_err_line, t);
             continue;
         }
         if (n < 0 && (errno == EINTR)) continue;
@@ -152,12 +152,12 @@ static bool read_stderr(mcp_stdio *t)
     return true;
 }
 
-static void on_stderr(evutil_socket_t fd, short what, void *arg)
+static void mcp_stdio__on_stderr(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     mcp_stdio *t = arg;
-    if (!read_stderr(t)) {
+    if (!mcp_stdio__read_stderr(t)) {
         event_free(t->err_ev);
         t->err_ev = NULL;
         close(t->proc.err_fd);
@@ -168,7 +168,7 @@ static void on_stderr(evutil_socket_t fd, short what, void *arg)
 /* Writes what is queued until the pipe is full. A write error means the
  * child closed its stdin (it is exiting): the queue is dropped and further
  * sends fail; its output ending will tell the rest. */
-static void flush(mcp_stdio *t)
+static void mcp_stdio__flush(mcp_stdio *t)
 {
     while (t->wbuf.len > 0 && t->proc.in_fd >= 0) {
         ssize_t n = write(t->proc.in_fd, t->wbuf.data, t->wbuf.len);
@@ -191,17 +191,17 @@ static void flush(mcp_stdio *t)
     }
 }
 
-static void on_writable(evutil_socket_t fd, short what, void *arg)
+static void mcp_stdio__on_writable(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    flush(arg);
+    mcp_stdio__flush(arg);
 }
 
 /* ---- the end of a connection ---- */
 
 /* Waiting for the exit status after the output ended. */
-static void on_exit_poll(evutil_socket_t fd, short what, void *arg)
+static void mcp_stdio__on_exit_poll(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -222,15 +222,15 @@ static void on_exit_poll(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The child's stdout ended: it is exiting. */
-static void output_ended(mcp_stdio *t)
+static void mcp_stdio__output_ended(mcp_stdio *t)
 {
-    close_events(t);
+    mcp_stdio__close_events(t);
     if (t->ended) return;
     t->ended = true;
     t->exit_deadline_ms = clock_mono_ms() + EXIT_WAIT_MS;
     unsigned gen = t->gen;
     t->base.cb.on_eof(t->base.ud);
-    if (t->gen == gen) on_exit_poll(-1, 0, t);
+    if (t->gen == gen) mcp_stdio__on_exit_poll(-1, 0, t);
 }
 
 typedef struct line_ctx {
@@ -238,7 +238,7 @@ typedef struct line_ctx {
     unsigned gen;
 } line_ctx;
 
-static int on_line(void *ud, const mcp_line *l)
+static int mcp_stdio__on_line(void *ud, const mcp_line *l)
 {
     line_ctx *ctx = ud;
     mcp_stdio *t = ctx->t;
@@ -250,7 +250,7 @@ static int on_line(void *ud, const mcp_line *l)
     return t->gen != ctx->gen ? 1 : 0;
 }
 
-static void on_readable(evutil_socket_t fd, short what, void *arg)
+static void mcp_stdio__on_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -260,12 +260,12 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     for (int i = 0; i < READS_PER_WAKE && t->gen == ctx.gen; i++) {
         ssize_t n = read(t->proc.out_fd, chunk, READ_CHUNK);
         if (n > 0) {
-            if (mcp_reader_feed(&t->out_rd, chunk, (size_t)n, on_line, &ctx) != 0) break;
+            if (mcp_reader_feed(&t->out_rd, chunk, (size_t)n, mcp_stdio__on_line, &ctx) != 0) break;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-        output_ended(t);
+        mcp_stdio__output_ended(t);
         break;
     }
     free(chunk);
@@ -273,17 +273,17 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the operations ---- */
 
-static const char *env_path(char **envp)
+static const char *mcp_stdio__env_path(char **envp)
 {
     for (char **p = envp; *p; p++)
         if (strncmp(*p, "PATH=", 5) == 0) return *p + 5;
     return NULL;
 }
 
-static int stdio_start(mcp_transport *tr, char *err, size_t errlen)
+static int mcp_stdio__stdio_start(mcp_transport *tr, char *err, size_t errlen)
 {
     mcp_stdio *t = (mcp_stdio *)tr;
-    char *file = mcp_proc_resolve(t->command, env_path(t->envp), err, errlen);
+    char *file = mcp_proc_resolve(t->command, mcp_stdio__env_path(t->envp), err, errlen);
     if (!file || mcp_proc_spawn(file, t->args, t->envp, &t->proc, err, errlen) != 0) {
         free(file);
         return -1;
@@ -296,9 +296,9 @@ static int stdio_start(mcp_transport *tr, char *err, size_t errlen)
     mcp_reader_cleanup(&t->err_rd);
     mcp_reader_init(&t->out_rd, MCP_LINE_MAX);
     mcp_reader_init(&t->err_rd, STDERR_LINE_MAX);
-    t->out_ev = event_new(t->evb, t->proc.out_fd, EV_READ | EV_PERSIST, on_readable, t);
-    t->err_ev = event_new(t->evb, t->proc.err_fd, EV_READ | EV_PERSIST, on_stderr, t);
-    t->in_ev = event_new(t->evb, t->proc.in_fd, EV_WRITE, on_writable, t);
+    t->out_ev = event_new(t->evb, t->proc.out_fd, EV_READ | EV_PERSIST, mcp_stdio__on_readable, t);
+    t->err_ev = event_new(t->evb, t->proc.err_fd, EV_READ | EV_PERSIST, mcp_stdio__on_stderr, t);
+    t->in_ev = event_new(t->evb, t->proc.in_fd, EV_WRITE, mcp_stdio__on_writable, t);
     event_add(t->out_ev, NULL);
     event_add(t->err_ev, NULL);
     snprintf(t->base.peer, sizeof t->base.peer, "pid=%ld", (long)t->proc.pid);
@@ -308,11 +308,11 @@ static int stdio_start(mcp_transport *tr, char *err, size_t errlen)
 }
 
 /* Queues one line for the child's stdin. */
-static int stdio_send(mcp_transport *tr, const char *msg, size_t len)
+static int mcp_stdio__stdio_send(mcp_transport *tr, const char *msg, size_t len)
 {
     mcp_stdio *t = (mcp_stdio *)tr;
     if (t->proc.in_fd < 0 || buf_append(&t->wbuf, msg, len) != 0) return -1;
-    flush(t);
+    mcp_stdio__flush(t);
     return 0;
 }
 
@@ -321,18 +321,18 @@ static int stdio_send(mcp_transport *tr, const char *msg, size_t len)
  * killed and handed to the reaper. Nothing of this connection calls back
  * afterwards.
  */
-static void stdio_close(mcp_transport *tr)
+static void mcp_stdio__stdio_close(mcp_transport *tr)
 {
     mcp_stdio *t = (mcp_stdio *)tr;
-    close_events(t);
-    if (t->proc.err_fd >= 0) read_stderr(t); /* its last words, e.g. a stack trace */
+    mcp_stdio__close_events(t);
+    if (t->proc.err_fd >= 0) mcp_stdio__read_stderr(t); /* its last words, e.g. a stack trace */
     mcp_proc_close(&t->proc);
     event_del(t->exit_ev);
     if (t->proc.pid > 0) {
         int status;
         if (!mcp_proc_poll(t->proc.pid, &status)) {
             mcp_proc_kill(t->proc.pid);
-            reaper_add(t->reaper, t->proc.pid);
+            mcp_stdio__reaper_add(t->reaper, t->proc.pid);
         }
     }
     t->proc.pid = 0;
@@ -344,14 +344,14 @@ static void stdio_close(mcp_transport *tr)
 
 /* Shutdown: every child's stdin closed, a bounded wait, then SIGTERM and
  * SIGKILL, for the children and for those the reapers still wait for. */
-static void stdio_stop_all(mcp_transport **ts, size_t n)
+static void mcp_stdio__stdio_stop_all(mcp_transport **ts, size_t n)
 {
     size_t cap = n + 1, k = 0;
     for (size_t i = 0; i < n; i++) cap += ((mcp_stdio *)ts[i])->reaper->npids;
     pid_t *pids = xcalloc(cap, sizeof *pids);
     for (size_t i = 0; i < n; i++) {
         mcp_stdio *t = (mcp_stdio *)ts[i];
-        close_events(t);
+        mcp_stdio__close_events(t);
         mcp_proc_close_stdin(&t->proc);
         if (t->proc.pid > 0) pids[k++] = t->proc.pid;
     }
@@ -364,17 +364,17 @@ static void stdio_stop_all(mcp_transport **ts, size_t n)
     mcp_proc_stop_all(pids, k, STOP_GRACE_MS, STOP_TERM_MS);
     for (size_t i = 0; i < n; i++) {
         mcp_stdio *t = (mcp_stdio *)ts[i];
-        if (t->proc.err_fd >= 0) read_stderr(t);
+        if (t->proc.err_fd >= 0) mcp_stdio__read_stderr(t);
         mcp_proc_close(&t->proc);
         t->proc.pid = 0;
     }
     free(pids);
 }
 
-static void stdio_free(mcp_transport *tr)
+static void mcp_stdio__stdio_free(mcp_transport *tr)
 {
     mcp_stdio *t = (mcp_stdio *)tr;
-    stdio_close(tr);
+    mcp_stdio__stdio_close(tr);
     event_free(t->exit_ev);
     mcp__log_summary(&t->err_limit, t->base.name, "stderr");
     event_free(t->err_summary_ev);
@@ -389,14 +389,14 @@ static void stdio_free(mcp_transport *tr)
 }
 
 static const mcp_transport_ops stdio_ops = {
-    .start = stdio_start,
-    .send = stdio_send,
-    .close = stdio_close,
-    .stop_all = stdio_stop_all,
-    .free = stdio_free,
+    .start = mcp_stdio__stdio_start,
+    .send = mcp_stdio__stdio_send,
+    .close = mcp_stdio__stdio_close,
+    .stop_all = mcp_stdio__stdio_stop_all,
+    .free = mcp_stdio__stdio_free,
 };
 
-static const char *env_get(const char *name)
+static const char *mcp_stdio__env_get(const char *name)
 {
     return getenv(name);
 }
@@ -413,14 +413,14 @@ mcp_transport *mcp_stdio_new(struct event_base *base, const mcp_server_config *c
     while (cfg->args && cfg->args[n]) n++;
     t->args = xcalloc(n + 1, sizeof *t->args);
     for (size_t i = 0; i < n; i++) t->args[i] = xstrdup(cfg->args[i]);
-    t->envp = mcp_proc_env(env_get, cfg->env);
+    t->envp = mcp_proc_env(mcp_stdio__env_get, cfg->env);
     t->reaper = r;
     r->refs++;
     t->proc.pid = 0;
     t->proc.in_fd = t->proc.out_fd = t->proc.err_fd = -1;
     buf_init(&t->wbuf, WRITE_MAX);
-    t->exit_ev = evtimer_new(base, on_exit_poll, t);
-    t->err_summary_ev = evtimer_new(base, on_err_summary, t);
+    t->exit_ev = evtimer_new(base, mcp_stdio__on_exit_poll, t);
+    t->err_summary_ev = evtimer_new(base, mcp_stdio__on_err_summary, t);
     log_limit_init(&t->err_limit, MCP_LOG_RATE, MCP_LOG_BURST, clock_mono_ms());
     return &t->base;
 }

@@ -49,7 +49,7 @@ static atomic_ulong background_checkpoints, fallback_checkpoints;
  * file yet and would take a checkpoint for a no-op, so it reads the
  * schema version once, which opens the WAL.
  */
-static int open_conn(const char *path, sqlite3 **conn)
+static int db_sqlite_ckpt__open_conn(const char *path, sqlite3 **conn)
 {
     int rc = sqlite3_open_v2(path, conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_exec(*conn, "PRAGMA schema_version", NULL, NULL, NULL);
@@ -62,7 +62,7 @@ static int open_conn(const char *path, sqlite3 **conn)
  * checkpoint; if that fails it tries again at the next wake-up, and the
  * writers' fallback bounds the WAL meanwhile.
  */
-static void *checkpointer_main(void *arg)
+static void *db_sqlite_ckpt__checkpointer_main(void *arg)
 {
     db_sqlite_ckpt *c = arg;
     sqlite3 *conn = NULL;
@@ -72,7 +72,7 @@ static void *checkpointer_main(void *arg)
         if (c->stop) break;
         c->pending = false;
         pthread_mutex_unlock(&ck.mu);
-        if (!conn && open_conn(c->path, &conn) != SQLITE_OK) {
+        if (!conn && db_sqlite_ckpt__open_conn(c->path, &conn) != SQLITE_OK) {
             sqlite3_close_v2(conn);
             conn = NULL;
         }
@@ -91,13 +91,13 @@ static void *checkpointer_main(void *arg)
  * Past the hard length the committing connection checkpoints itself;
  * past the soft one it wakes the checkpointer, starting it the first time.
  */
-static int on_wal_commit(void *arg, sqlite3 *conn, const char *schema, int pages)
+static int db_sqlite_ckpt__on_wal_commit(void *arg, sqlite3 *conn, const char *schema, int pages)
 {
     db_sqlite_ckpt *c = arg;
     pthread_mutex_lock(&ck.mu);
     unsigned soft = ck.soft, hard = ck.hard;
     if ((unsigned)pages >= soft) {
-        if (!c->started) c->started = pthread_create(&c->thread, NULL, checkpointer_main, c) == 0;
+        if (!c->started) c->started = pthread_create(&c->thread, NULL, db_sqlite_ckpt__checkpointer_main, c) == 0;
         c->pending = true;
         pthread_cond_signal(&c->cv);
     }
@@ -126,7 +126,7 @@ db_sqlite_ckpt *db__sqlite_ckpt_attach(sqlite3 *conn)
     }
     c->refs++;
     pthread_mutex_unlock(&ck.mu);
-    sqlite3_wal_hook(conn, on_wal_commit, c);
+    sqlite3_wal_hook(conn, db_sqlite_ckpt__on_wal_commit, c);
     return c;
 }
 

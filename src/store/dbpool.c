@@ -48,7 +48,7 @@ struct dbpool {
     dbpool_worker workers[DBPOOL_MAX_THREADS];
 };
 
-static void queue_push(dbpool_queue *q, dbpool_item *it)
+static void dbpool__queue_push(dbpool_queue *q, dbpool_item *it)
 {
     it->next = NULL;
     if (q->tail)
@@ -58,7 +58,7 @@ static void queue_push(dbpool_queue *q, dbpool_item *it)
     q->tail = it;
 }
 
-static dbpool_item *queue_pop(dbpool_queue *q)
+static dbpool_item *dbpool__queue_pop(dbpool_queue *q)
 {
     dbpool_item *it = q->head;
     if (it) {
@@ -68,7 +68,7 @@ static dbpool_item *queue_pop(dbpool_queue *q)
     return it;
 }
 
-static void wake_loop(dbpool *p)
+static void dbpool__wake_loop(dbpool *p)
 {
     uint64_t one = 1;
     /* A full counter still wakes the loop, so a failed write is harmless. */
@@ -76,20 +76,20 @@ static void wake_loop(dbpool *p)
     (void)n;
 }
 
-static void *worker_main(void *arg)
+static void *dbpool__worker_main(void *arg)
 {
     dbpool_worker *w = arg;
     dbpool *p = w->pool;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->todo.head && !p->stopping) pthread_cond_wait(&p->work, &p->mu);
-        dbpool_item *it = queue_pop(&p->todo);
+        dbpool_item *it = dbpool__queue_pop(&p->todo);
         if (!it) break; /* stopping with nothing left to do */
         pthread_mutex_unlock(&p->mu);
         it->work(w->st, it->arg);
         pthread_mutex_lock(&p->mu);
-        queue_push(&p->done, it);
-        wake_loop(p);
+        dbpool__queue_push(&p->done, it);
+        dbpool__wake_loop(p);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -113,7 +113,7 @@ int dbpool_start(const char *url, int threads, dbpool **out, char *err, size_t e
         dbpool_worker *w = &p->workers[i];
         w->pool = p;
         if (store_open(url, &w->st, err, errlen) != 0) goto fail;
-        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        if (pthread_create(&w->thread, NULL, dbpool__worker_main, w) != 0) {
             store_close(w->st);
             snprintf(err, errlen, "cannot start a read pool thread");
             goto fail;
@@ -153,7 +153,7 @@ void dbpool_submit(dbpool *p, dbpool_work_fn work, dbpool_done_fn done, void *ar
     it->done = done;
     it->arg = arg;
     pthread_mutex_lock(&p->mu);
-    queue_push(&p->todo, it);
+    dbpool__queue_push(&p->todo, it);
     pthread_cond_signal(&p->work);
     pthread_mutex_unlock(&p->mu);
 }

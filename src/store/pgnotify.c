@@ -39,8 +39,8 @@ struct pgnotify {
     bool down_logged; /* the current outage has been logged */
 };
 
-static void on_io(evutil_socket_t fd, short what, void *arg);
-static void open_conn(pgnotify *n);
+static void pgnotify__on_io(evutil_socket_t fd, short what, void *arg);
+static void pgnotify__open_conn(pgnotify *n);
 
 int pgnotify_parse_events(const char *payload, char *session_id, size_t len, int64_t *seq)
 {
@@ -59,7 +59,7 @@ int pgnotify_parse_events(const char *payload, char *session_id, size_t len, int
     return 0;
 }
 
-static void arm(struct event *ev, int64_t ms)
+static void pgnotify__arm(struct event *ev, int64_t ms)
 {
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000)};
     event_add(ev, &tv);
@@ -67,15 +67,15 @@ static void arm(struct event *ev, int64_t ms)
 
 /* Watches the connection's socket for what (EV_READ, EV_WRITE, with
  * EV_PERSIST once listening). */
-static void watch(pgnotify *n, short what)
+static void pgnotify__watch(pgnotify *n, short what)
 {
     if (n->io) event_free(n->io);
-    n->io = event_new(n->base, PQsocket(n->conn), what, on_io, n);
+    n->io = event_new(n->base, PQsocket(n->conn), what, pgnotify__on_io, n);
     event_add(n->io, NULL);
 }
 
 /* Drops the connection and schedules the next attempt. */
-static void fail(pgnotify *n, const char *why)
+static void pgnotify__fail(pgnotify *n, const char *why)
 {
     char reason[256];
     snprintf(reason, sizeof reason, "%s", why && *why ? why : "unknown error");
@@ -94,12 +94,12 @@ static void fail(pgnotify *n, const char *why)
     n->conn = NULL;
     n->state = PGN_WAIT;
     event_del(n->timer);
-    arm(n->timer, n->backoff_ms);
+    pgnotify__arm(n->timer, n->backoff_ms);
     n->backoff_ms *= 2;
     if (n->backoff_ms > PGNOTIFY_BACKOFF_MAX_MS) n->backoff_ms = PGNOTIFY_BACKOFF_MAX_MS;
 }
 
-static void dispatch(pgnotify *n, const PGnotify *nt)
+static void pgnotify__dispatch(pgnotify *n, const PGnotify *nt)
 {
     if (strcmp(nt->relname, STORE_EVENTS_CHANNEL) == 0) {
         char session_id[PGNOTIFY_SESSION_MAX];
@@ -117,10 +117,10 @@ static void dispatch(pgnotify *n, const PGnotify *nt)
 
 /* Reads what arrived; returns -1 when the connection failed (and has
  * been dropped). */
-static int drain_input(pgnotify *n)
+static int pgnotify__drain_input(pgnotify *n)
 {
     if (!PQconsumeInput(n->conn)) {
-        fail(n, PQerrorMessage(n->conn));
+        pgnotify__fail(n, PQerrorMessage(n->conn));
         return -1;
     }
     while (!PQisBusy(n->conn)) {
@@ -131,7 +131,7 @@ static int drain_input(pgnotify *n)
             char why[256];
             snprintf(why, sizeof why, "%s", PQresultErrorMessage(r));
             PQclear(r);
-            fail(n, why);
+            pgnotify__fail(n, why);
             return -1;
         }
         PQclear(r);
@@ -140,7 +140,7 @@ static int drain_input(pgnotify *n)
 }
 
 /* The LISTEN results are in: the connection is up. */
-static void became_up(pgnotify *n)
+static void pgnotify__became_up(pgnotify *n)
 {
     n->state = PGN_UP;
     event_del(n->timer);
@@ -148,115 +148,115 @@ static void became_up(pgnotify *n)
     if (n->down_logged)
         LOG(LOG_INFO, "listening to PostgreSQL notifications again", "url=%s", n->url_shown);
     n->down_logged = false;
-    watch(n, EV_READ | EV_PERSIST);
+    pgnotify__watch(n, EV_READ | EV_PERSIST);
     if (n->h.on_up) n->h.on_up(n->h.ud);
 }
 
 /* Connected: sends the LISTEN commands without waiting for them. */
-static void start_listen(pgnotify *n)
+static void pgnotify__start_listen(pgnotify *n)
 {
     if (PQsetnonblocking(n->conn, 1) != 0 ||
         !PQsendQuery(n->conn, "LISTEN " STORE_EVENTS_CHANNEL "; LISTEN " STORE_CONTROL_CHANNEL)) {
-        fail(n, PQerrorMessage(n->conn));
+        pgnotify__fail(n, PQerrorMessage(n->conn));
         return;
     }
     n->state = PGN_LISTENING;
     int f = PQflush(n->conn);
     if (f < 0) {
-        fail(n, PQerrorMessage(n->conn));
+        pgnotify__fail(n, PQerrorMessage(n->conn));
         return;
     }
-    watch(n, f == 1 ? EV_WRITE : EV_READ);
+    pgnotify__watch(n, f == 1 ? EV_WRITE : EV_READ);
 }
 
-static void step_connect(pgnotify *n)
+static void pgnotify__step_connect(pgnotify *n)
 {
     switch (PQconnectPoll(n->conn)) {
     case PGRES_POLLING_READING:
-        watch(n, EV_READ);
+        pgnotify__watch(n, EV_READ);
         return;
     case PGRES_POLLING_WRITING:
-        watch(n, EV_WRITE);
+        pgnotify__watch(n, EV_WRITE);
         return;
     case PGRES_POLLING_OK:
-        start_listen(n);
+        pgnotify__start_listen(n);
         return;
     default:
-        fail(n, PQerrorMessage(n->conn));
+        pgnotify__fail(n, PQerrorMessage(n->conn));
         return;
     }
 }
 
 /* While listening: flushes what is left to send, then waits for the
  * results of both LISTEN commands. */
-static void step_listen(pgnotify *n)
+static void pgnotify__step_listen(pgnotify *n)
 {
     int f = PQflush(n->conn);
     if (f < 0) {
-        fail(n, PQerrorMessage(n->conn));
+        pgnotify__fail(n, PQerrorMessage(n->conn));
         return;
     }
     if (f == 1) {
-        watch(n, EV_WRITE);
+        pgnotify__watch(n, EV_WRITE);
         return;
     }
     if (!PQconsumeInput(n->conn)) {
-        fail(n, PQerrorMessage(n->conn));
+        pgnotify__fail(n, PQerrorMessage(n->conn));
         return;
     }
     while (!PQisBusy(n->conn)) {
         PGresult *r = PQgetResult(n->conn);
         if (!r) {
-            became_up(n);
+            pgnotify__became_up(n);
             return;
         }
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             char why[256];
             snprintf(why, sizeof why, "LISTEN failed: %s", PQresultErrorMessage(r));
             PQclear(r);
-            fail(n, why);
+            pgnotify__fail(n, why);
             return;
         }
         PQclear(r);
     }
-    watch(n, EV_READ);
+    pgnotify__watch(n, EV_READ);
 }
 
-static void on_io(evutil_socket_t fd, short what, void *arg)
+static void pgnotify__on_io(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     pgnotify *n = arg;
     if (n->state == PGN_CONNECTING) {
-        step_connect(n);
+        pgnotify__step_connect(n);
     } else if (n->state == PGN_LISTENING) {
-        step_listen(n);
+        pgnotify__step_listen(n);
     } else if (n->state == PGN_UP) {
-        if (drain_input(n) != 0) return;
+        if (pgnotify__drain_input(n) != 0) return;
         PGnotify *nt;
         while (n->state == PGN_UP && (nt = PQnotifies(n->conn)) != NULL) {
-            dispatch(n, nt);
+            pgnotify__dispatch(n, nt);
             PQfreemem(nt);
         }
         if (n->state == PGN_UP && PQstatus(n->conn) == CONNECTION_BAD)
-            fail(n, PQerrorMessage(n->conn));
+            pgnotify__fail(n, PQerrorMessage(n->conn));
     }
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+static void pgnotify__on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     pgnotify *n = arg;
     if (n->state == PGN_WAIT) {
-        open_conn(n);
+        pgnotify__open_conn(n);
     } else if (n->state != PGN_UP) {
-        fail(n, "timed out connecting");
+        pgnotify__fail(n, "timed out connecting");
     }
 }
 
 /* libpq prints notices to stderr by default; they go to the log instead. */
-static void notice(void *arg, const char *message)
+static void pgnotify__notice(void *arg, const char *message)
 {
     (void)arg;
     char line[256];
@@ -265,7 +265,7 @@ static void notice(void *arg, const char *message)
     LOG(LOG_DEBUG, "PostgreSQL notice on the notification connection", "text=\"%s\"", line);
 }
 
-static void open_conn(pgnotify *n)
+static void pgnotify__open_conn(pgnotify *n)
 {
     /* Entries before dbname are defaults the URL may override: the
      * keepalives notice a server that vanished without closing the
@@ -276,14 +276,14 @@ static void open_conn(pgnotify *n)
     const char *const vals[] = {"10", "5", "3", "chatplane", n->url, NULL};
     n->conn = PQconnectStartParams(keys, vals, 1);
     if (!n->conn || PQstatus(n->conn) == CONNECTION_BAD) {
-        fail(n, n->conn ? PQerrorMessage(n->conn) : "out of memory");
+        pgnotify__fail(n, n->conn ? PQerrorMessage(n->conn) : "out of memory");
         return;
     }
-    PQsetNoticeProcessor(n->conn, notice, NULL);
+    PQsetNoticeProcessor(n->conn, pgnotify__notice, NULL);
     n->state = PGN_CONNECTING;
-    arm(n->timer, PGNOTIFY_CONNECT_TIMEOUT_MS);
+    pgnotify__arm(n->timer, PGNOTIFY_CONNECT_TIMEOUT_MS);
     /* The first poll comes once the socket is writable (libpq's rule). */
-    watch(n, EV_WRITE);
+    pgnotify__watch(n, EV_WRITE);
 }
 
 pgnotify *pgnotify_start(struct event_base *base, const char *url, const pgnotify_handlers *h)
@@ -294,8 +294,8 @@ pgnotify *pgnotify_start(struct event_base *base, const char *url, const pgnotif
     n->url_shown = db_url_redact(url);
     if (h) n->h = *h;
     n->backoff_ms = PGNOTIFY_BACKOFF_MIN_MS;
-    n->timer = evtimer_new(base, on_timer, n);
-    open_conn(n);
+    n->timer = evtimer_new(base, pgnotify__on_timer, n);
+    pgnotify__open_conn(n);
     return n;
 }
 

@@ -21,7 +21,7 @@ typedef struct store_migration {
     const char *sql;
 } store_migration;
 
-static const char *dialect_name(db_kind k)
+static const char *store_migrate__dialect_name(db_kind k)
 {
     return k == DB_SQLITE ? "sqlite" : "postgres";
 }
@@ -30,7 +30,7 @@ static const char *dialect_name(db_kind k)
  * Parses an embedded path "migrations/<dialect>/NNNN_name.sql". Returns 0
  * when it belongs to dialect (NULL: any) and fills m.
  */
-static int migration_parse(const embed_file *f, const char *dialect, store_migration *m)
+static int store_migrate__migration_parse(const embed_file *f, const char *dialect, store_migration *m)
 {
     const char *base = strrchr(f->path, '/');
     if (!base || strncmp(f->path, "migrations/", 11) != 0) return -1;
@@ -55,14 +55,14 @@ int store_schema_latest(void)
     int latest = 0;
     store_migration m;
     for (size_t i = 0; i < migrations_files_count; i++)
-        if (migration_parse(&migrations_files[i], NULL, &m) == 0 && m.version > latest)
+        if (store_migrate__migration_parse(&migrations_files[i], NULL, &m) == 0 && m.version > latest)
             latest = m.version;
     return latest;
 }
 
 /* The one table that must exist before the migrations can be read; its
  * time type differs by dialect like every other time column. */
-static int migrations_table(store *s)
+static int store_migrate__migrations_table(store *s)
 {
     const char *sql = db_get_kind(s->d) == DB_SQLITE
                           ? "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY "
@@ -73,7 +73,7 @@ static int migrations_table(store *s)
     return rc < 0 ? rc : 0;
 }
 
-static int schema_version(store *s, int *version)
+static int store_migrate__schema_version(store *s, int *version)
 {
     db_result *r = NULL;
     int rc = store__query(s, "SELECT MAX(version) FROM schema_migrations", 0, NULL, &r);
@@ -88,7 +88,7 @@ static int schema_version(store *s, int *version)
  * to the lock (SQLite has none) skips it instead of applying it twice.
  * Returns 1 when applied, 0 when it already was, or a negative code.
  */
-static int apply(store *s, const store_migration *m)
+static int store_migrate__apply(store *s, const store_migration *m)
 {
     store_num v, now;
     const char *pv[] = {store__num_i64(&v, m->version)};
@@ -121,22 +121,22 @@ out:
 }
 
 /* Applies every migration of this dialect newer than `from`, in order. */
-static int apply_pending(store *s, int from, store_migrate_cb cb, void *ud)
+static int store_migrate__apply_pending(store *s, int from, store_migrate_cb cb, void *ud)
 {
-    const char *dialect = dialect_name(db_get_kind(s->d));
+    const char *dialect = store_migrate__dialect_name(db_get_kind(s->d));
     int latest = store_schema_latest();
     for (int v = from + 1; v <= latest; v++) {
         store_migration m;
         size_t i = 0;
         while (i < migrations_files_count &&
-               !(migration_parse(&migrations_files[i], dialect, &m) == 0 && m.version == v))
+               !(store_migrate__migration_parse(&migrations_files[i], dialect, &m) == 0 && m.version == v))
             i++;
         if (i == migrations_files_count) {
             snprintf(s->err, sizeof s->err, "migration %d for %s is missing from this build", v,
                      dialect);
             return DB_ERR;
         }
-        int rc = apply(s, &m);
+        int rc = store_migrate__apply(s, &m);
         if (rc < 0) {
             char why[STORE_ERRMSG_MAX];
             memcpy(why, s->err, sizeof why);
@@ -157,8 +157,8 @@ int store_migrate(store *s, store_migrate_cb cb, void *ud, char *err, size_t err
         return rc;
     }
     int version = 0;
-    rc = migrations_table(s);
-    if (rc == 0) rc = schema_version(s, &version);
+    rc = store_migrate__migrations_table(s);
+    if (rc == 0) rc = store_migrate__schema_version(s, &version);
     if (rc == 0 && version > store_schema_latest()) {
         snprintf(s->err, sizeof s->err,
                  "database schema version %d is newer than this chatplane (knows up to %d); "
@@ -166,7 +166,7 @@ int store_migrate(store *s, store_migrate_cb cb, void *ud, char *err, size_t err
                  version, store_schema_latest());
         rc = STORE_TOO_NEW;
     }
-    if (rc == 0) rc = apply_pending(s, version, cb, ud);
+    if (rc == 0) rc = store_migrate__apply_pending(s, version, cb, ud);
     db_unlock_migrations(s->d);
     if (rc < 0) snprintf(err, errlen, "%s", s->err);
     return rc;

@@ -11,12 +11,12 @@
 #include "store/store_int.h"
 
 /* A limit: a negative value (unlimited) is NULL. */
-static const char *limit_text(store_num *n, int64_t v)
+static const char *store_mode__limit_text(store_num *n, int64_t v)
 {
     return v < 0 ? NULL : store__num_i64(n, v);
 }
 
-static const char *cost_text(store_num *n, double v)
+static const char *store_mode__cost_text(store_num *n, double v)
 {
     if (v < 0) return NULL;
     snprintf(n->text, sizeof n->text, "%.17g", v);
@@ -29,17 +29,17 @@ static const char *cost_text(store_num *n, double v)
     "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, chatplane_ts(?)) ON CONFLICT (mode) "
 
 /* Writes mode m with sql (MODE_INSERT_SQL and its conflict action). */
-static int mode_write(store *s, const char *sql, const mode *m, int64_t now_ms)
+static int store_mode__mode_write(store *s, const char *sql, const mode *m, int64_t now_ms)
 {
     store_num n[12];
     const char *p[] = {m->name,
                        m->description,
-                       limit_text(&n[0], m->limits.steps),
-                       limit_text(&n[1], m->limits.seconds),
-                       limit_text(&n[2], m->limits.tokens),
-                       limit_text(&n[3], m->limits.tool_calls),
-                       limit_text(&n[4], m->limits.retries),
-                       cost_text(&n[5], m->limits.cost_usd),
+                       store_mode__limit_text(&n[0], m->limits.steps),
+                       store_mode__limit_text(&n[1], m->limits.seconds),
+                       store_mode__limit_text(&n[2], m->limits.tokens),
+                       store_mode__limit_text(&n[3], m->limits.tool_calls),
+                       store_mode__limit_text(&n[4], m->limits.retries),
+                       store_mode__cost_text(&n[5], m->limits.cost_usd),
                        store__num_i64(&n[6], m->guard.loop_warn),
                        store__num_i64(&n[7], m->guard.loop_stop),
                        store__num_i64(&n[8], m->guard.fail_warn),
@@ -54,7 +54,7 @@ int store__mode_seed(store *s, int64_t now_ms)
 {
     const mode *presets = mode_presets();
     for (size_t i = 0; i < MODE_PRESET_COUNT; i++) {
-        int rc = mode_write(s, MODE_INSERT_SQL "DO NOTHING", &presets[i], now_ms);
+        int rc = store_mode__mode_write(s, MODE_INSERT_SQL "DO NOTHING", &presets[i], now_ms);
         if (rc < 0) return rc;
     }
     return 0;
@@ -64,7 +64,7 @@ int store__mode_seed(store *s, int64_t now_ms)
     "mode, description, steps, seconds, tokens, tool_calls, retries, cost_usd, loop_warn, "        \
     "loop_stop, fail_warn, fail_stop, stale_steps"
 
-static void mode_read(const void *ctx, const db_result *r, size_t i, void *out)
+static void store_mode__mode_read(const void *ctx, const db_result *r, size_t i, void *out)
 {
     (void)ctx;
     mode *m = out;
@@ -88,16 +88,16 @@ static void mode_read(const void *ctx, const db_result *r, size_t i, void *out)
 
 /* Built-in modes first, smallest first, as mode_presets orders them; then
  * the others by name. */
-static size_t mode_rank(const mode *m)
+static size_t store_mode__mode_rank(const mode *m)
 {
     const mode *p = mode_preset(m->name);
     return p ? (size_t)(p - mode_presets()) : MODE_PRESET_COUNT;
 }
 
-static int mode_cmp(const void *a, const void *b)
+static int store_mode__mode_cmp(const void *a, const void *b)
 {
     const mode *x = a, *y = b;
-    size_t rx = mode_rank(x), ry = mode_rank(y);
+    size_t rx = store_mode__mode_rank(x), ry = store_mode__mode_rank(y);
     if (rx != ry) return rx < ry ? -1 : 1;
     return strcmp(x->name, y->name);
 }
@@ -105,8 +105,8 @@ static int mode_cmp(const void *a, const void *b)
 int store_mode_list(store *s, mode **out, size_t *n)
 {
     int rc = store__select(s, "SELECT " MODE_COLS " FROM chat_budgets ORDER BY mode", 0, NULL,
-                           sizeof **out, mode_read, NULL, (void **)out, n);
-    if (rc == 0) qsort(*out, *n, sizeof **out, mode_cmp);
+                           sizeof **out, store_mode__mode_read, NULL, (void **)out, n);
+    if (rc == 0) qsort(*out, *n, sizeof **out, store_mode__mode_cmp);
     return rc;
 }
 
@@ -114,12 +114,12 @@ int store_mode_get(store *s, const char *name, mode *out)
 {
     const char *p[] = {name};
     return store__select_one(s, "SELECT " MODE_COLS " FROM chat_budgets WHERE mode = ?", 1, p,
-                             sizeof *out, mode_read, NULL, out, "mode", name);
+                             sizeof *out, store_mode__mode_read, NULL, out, "mode", name);
 }
 
 int store_mode_put(store *s, const mode *m, int64_t now_ms)
 {
-    return mode_write(s,
+    return store_mode__mode_write(s,
                       MODE_INSERT_SQL
                       "DO UPDATE SET description = excluded.description, steps = "
                       "excluded.steps, seconds = excluded.seconds, tokens = "

@@ -22,13 +22,13 @@ void store__run_log_cleanup(store_run_log *l)
     memset(l, 0, sizeof *l);
 }
 
-static char *json_str_field(const json_t *obj, const char *key)
+static char *store_runlog__json_str_field(const json_t *obj, const char *key)
 {
     const char *v = json_string_value(json_object_get(obj, key));
     return v ? xstrdup(v) : NULL;
 }
 
-static void log_item_read(const void *ctx, const db_result *r, size_t i, void *out)
+static void store_runlog__log_item_read(const void *ctx, const db_result *r, size_t i, void *out)
 {
     (void)ctx;
     store_log_item *it = out;
@@ -37,8 +37,8 @@ static void log_item_read(const void *ctx, const db_result *r, size_t i, void *o
     it->seq = db_result_int(r, i, 0, 0);
     if (!type || evt_type_parse(type, &it->type) < 0) it->type = EVT__COUNT;
     json_t *obj = payload ? json_loads(payload, 0, NULL) : NULL;
-    it->message_id = json_str_field(obj, "message_id");
-    if (it->type == EVT_TOKEN) it->text = json_str_field(obj, "text");
+    it->message_id = store_runlog__json_str_field(obj, "message_id");
+    if (it->type == EVT_TOKEN) it->text = store_runlog__json_str_field(obj, "text");
     json_decref(obj);
 }
 
@@ -61,7 +61,7 @@ int store__run_log_read(store *s, const char *session_id, const char *run_id, st
     int rc = store__select(s,
                            "SELECT seq, type, payload FROM stream_events WHERE session_id = ? AND "
                            "run_id = ? AND type IN ('token', 'message', 'error') ORDER BY seq",
-                           2, p, sizeof *l->items, log_item_read, NULL, (void **)&l->items, &l->n);
+                           2, p, sizeof *l->items, store_runlog__log_item_read, NULL, (void **)&l->items, &l->n);
     for (size_t i = 0; rc == 0 && i < l->n; i++) {
         const store_log_item *it = &l->items[i];
         if (it->type == EVT_MESSAGE && it->message_id)

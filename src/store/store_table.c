@@ -23,17 +23,17 @@
 #define STORE_TABLE_SQL_MAX 4096
 
 /* The field of row that col describes. */
-static void *field(const store_col *col, const void *row)
+static void *store_table__field(const store_col *col, const void *row)
 {
     return (char *)row + col->offset;
 }
 
-static bool is_json(store_kind k)
+static bool store_table__is_json(store_kind k)
 {
     return k == STORE_KIND_JSON || k == STORE_KIND_JSON_OBJECT || k == STORE_KIND_JSON_ARRAY;
 }
 
-static bool is_time(store_kind k)
+static bool store_table__is_time(store_kind k)
 {
     return k == STORE_KIND_TIME || k == STORE_KIND_TIME_OPT;
 }
@@ -62,7 +62,7 @@ void store__params_add(store_params *p, const char *text)
 void store__params_col(store_params *p, const store_table *t, size_t i, const void *row)
 {
     const store_col *c = &t->cols[i];
-    const void *f = field(c, row);
+    const void *f = store_table__field(c, row);
     store_num *num = &p->num[p->n];
     switch (c->kind) {
     case STORE_KIND_TEXT: {
@@ -105,7 +105,7 @@ void store__row_read(const void *table, const db_result *r, size_t row, void *ou
     const store_table *t = table;
     for (size_t i = 0; i < t->ncols; i++) {
         const store_col *c = &t->cols[i];
-        void *f = field(c, out);
+        void *f = store_table__field(c, out);
         switch (c->kind) {
         case STORE_KIND_TEXT:
             *(char **)f = store__col_str(r, row, i);
@@ -137,8 +137,8 @@ void store__row_cleanup(const store_table *t, void *row)
     if (!row) return;
     for (size_t i = 0; i < t->ncols; i++) {
         const store_col *c = &t->cols[i];
-        if (c->kind == STORE_KIND_TEXT) free(*(char **)field(c, row));
-        if (is_json(c->kind)) json_decref(*(json_t **)field(c, row));
+        if (c->kind == STORE_KIND_TEXT) free(*(char **)store_table__field(c, row));
+        if (store_table__is_json(c->kind)) json_decref(*(json_t **)store_table__field(c, row));
     }
     memset(row, 0, t->size);
 }
@@ -152,25 +152,25 @@ void store__rows_free(const store_table *t, void *rows, size_t n)
 /* The statements are built from the fixed column lists, so one that does
  * not fit STORE_TABLE_SQL_MAX is a mistake in the code: it aborts rather
  * than run a cut statement. */
-static void sql_fits(int rc)
+static void store_table__sql_fits(int rc)
 {
     if (rc != 0) abort();
 }
 
 /* "SELECT <columns> FROM <table> <rest>" into sql. */
-static void select_sql(buf *sql, const store_table *t, const char *rest)
+static void store_table__select_sql(buf *sql, const store_table *t, const char *rest)
 {
     int rc = buf_append_str(sql, "SELECT ");
     for (size_t i = 0; i < t->ncols; i++) {
         const store_col *c = &t->cols[i];
         if (i) rc |= buf_append_str(sql, ", ");
-        if (is_time(c->kind))
+        if (store_table__is_time(c->kind))
             rc |= buf_printf(sql, "chatplane_ms(%s)", c->column);
         else
             rc |= buf_append_str(sql, c->column);
     }
     rc |= buf_printf(sql, " FROM %s %s", t->name, rest);
-    sql_fits(rc);
+    store_table__sql_fits(rc);
 }
 
 int store__rows(store *s, const store_table *t, const char *rest, int np, const char *const *p,
@@ -178,7 +178,7 @@ int store__rows(store *s, const store_table *t, const char *rest, int np, const 
 {
     buf sql;
     buf_init(&sql, STORE_TABLE_SQL_MAX);
-    select_sql(&sql, t, rest);
+    store_table__select_sql(&sql, t, rest);
     int rc = store__select(s, sql.data, np, p, t->size, store__row_read, t, out, n);
     buf_cleanup(&sql);
     return rc;
@@ -189,7 +189,7 @@ int store__row(store *s, const store_table *t, const char *rest, int np, const c
 {
     buf sql;
     buf_init(&sql, STORE_TABLE_SQL_MAX);
-    select_sql(&sql, t, rest);
+    store_table__select_sql(&sql, t, rest);
     int rc = store__select_one(s, sql.data, np, p, t->size, store__row_read, t, out, what, id);
     buf_cleanup(&sql);
     return rc;
@@ -208,10 +208,10 @@ int store__insert(store *s, const store_table *t, const store_params *p, const c
     bad |= buf_printf(&sql, "%s) VALUES (", extra_cols ? extra_cols : "");
     for (size_t i = 0; i < t->ncols; i++) {
         if (i) bad |= buf_append_str(&sql, ", ");
-        bad |= buf_append_str(&sql, is_time(t->cols[i].kind) ? "chatplane_ts(?)" : "?");
+        bad |= buf_append_str(&sql, store_table__is_time(t->cols[i].kind) ? "chatplane_ts(?)" : "?");
     }
     bad |= buf_printf(&sql, "%s)", extra_values ? extra_values : "");
-    sql_fits(bad);
+    store_table__sql_fits(bad);
     int rc = store__exec(s, sql.data, p->n, p->v);
     buf_cleanup(&sql);
     return rc < 0 ? rc : 0;
@@ -238,11 +238,11 @@ int store__update(store *s, const store_table *t, const void *row, const int *se
     for (size_t i = 0; i < nset; i++) {
         const store_col *c = &t->cols[set[i]];
         bad |= buf_printf(&sql, "%s%s = %s", i ? ", " : "", c->column,
-                          is_time(c->kind) ? "chatplane_ts(?)" : "?");
+                          store_table__is_time(c->kind) ? "chatplane_ts(?)" : "?");
         store__params_col(&p, t, (size_t)set[i], row);
     }
     bad |= buf_printf(&sql, " %s", where);
-    sql_fits(bad);
+    store_table__sql_fits(bad);
     for (int i = 0; i < nw; i++) store__params_add(&p, wp[i]);
     int rc = store__exec(s, sql.data, p.n, p.v);
     buf_cleanup(&sql);
@@ -251,7 +251,7 @@ int store__update(store *s, const store_table *t, const void *row, const int *se
 }
 
 /* A time as an RFC 3339 string, or null for 0 (not set). */
-static json_t *json_time(int64_t ms)
+static json_t *store_table__json_time(int64_t ms)
 {
     if (ms == 0) return json_null();
     char t[TIMEFMT_LEN];
@@ -260,7 +260,7 @@ static json_t *json_time(int64_t ms)
 }
 
 /* A JSON field as a new reference, or the kind's value for NULL. */
-static json_t *json_value(store_kind k, json_t *v)
+static json_t *store_table__json_value(store_kind k, json_t *v)
 {
     if (v) return json_incref(v);
     if (k == STORE_KIND_JSON_OBJECT) return json_object();
@@ -273,7 +273,7 @@ void store__row_json(const store_table *t, const void *row, json_t *o)
     for (size_t i = 0; i < t->ncols; i++) {
         const store_col *c = &t->cols[i];
         if (!c->json) continue;
-        const void *f = field(c, row);
+        const void *f = store_table__field(c, row);
         json_t *v = NULL;
         switch (c->kind) {
         case STORE_KIND_TEXT: {
@@ -284,7 +284,7 @@ void store__row_json(const store_table *t, const void *row, json_t *o)
         case STORE_KIND_JSON:
         case STORE_KIND_JSON_OBJECT:
         case STORE_KIND_JSON_ARRAY:
-            v = json_value(c->kind, *(json_t *const *)f);
+            v = store_table__json_value(c->kind, *(json_t *const *)f);
             break;
         case STORE_KIND_BOOL:
             v = json_boolean(*(const bool *)f);
@@ -297,7 +297,7 @@ void store__row_json(const store_table *t, const void *row, json_t *o)
             break;
         case STORE_KIND_TIME:
         case STORE_KIND_TIME_OPT:
-            v = json_time(*(const int64_t *)f);
+            v = store_table__json_time(*(const int64_t *)f);
             break;
         }
         json_object_set_new(o, c->json, v);
