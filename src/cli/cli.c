@@ -39,6 +39,16 @@ int cli_load_config(const char *name, const char *const *allowed, int argc, char
     return CLI_EXIT_OK;
 }
 
+int cli_load_config_only(const char *name, const char *const *allowed, int argc, char **argv,
+                         config *cfg)
+{
+    char *rest[argc > 0 ? argc : 1];
+    int nrest = 0, rc = cli_load_config(name, allowed, argc, argv, cfg, rest, &nrest);
+    if (rc == CLI_EXIT_OK && nrest > 0)
+        rc = cli_fail(name, CLI_EXIT_USAGE, "unexpected argument '%s'", rest[0]);
+    return rc;
+}
+
 int cli_parse_opts(const char *name, const cli_opt *opts, int n, char **args, char **pos, int *npos)
 {
     *npos = 0;

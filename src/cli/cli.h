@@ -25,6 +25,10 @@
  */
 int cli_load_config(const char *name, const char *const *allowed, int argc, char **argv,
                     config *cfg, char **rest, int *nrest);
+/* The same for a command that takes nothing but config flags: any other
+ * argument is a usage error. cfg needs config_cleanup either way. */
+int cli_load_config_only(const char *name, const char *const *allowed, int argc, char **argv,
+                         config *cfg);
 
 /* Prints "chatplane NAME: MESSAGE" to stderr and returns code. */
 int cli_fail(const char *name, int code, const char *fmt, ...)

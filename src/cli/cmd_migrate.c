@@ -15,13 +15,8 @@ int cmd_migrate(int argc, char **argv)
 {
     static const char *const allowed[] = {"db", "config", NULL};
     config cfg;
-    char *rest[argc > 0 ? argc : 1];
-    int nrest, rc = cli_load_config("migrate", allowed, argc - 1, argv + 1, &cfg, rest, &nrest);
+    int rc = cli_load_config_only("migrate", allowed, argc - 1, argv + 1, &cfg);
     if (rc != CLI_EXIT_OK) goto out;
-    if (nrest > 0) {
-        rc = cli_fail("migrate", CLI_EXIT_USAGE, "unexpected argument '%s'", rest[0]);
-        goto out;
-    }
     char err[512];
     store *s = NULL;
     if (store_open(cfg.db, &s, err, sizeof err) != 0) {

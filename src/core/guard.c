@@ -311,26 +311,18 @@ void guard_set_thresholds(guard *g, const mode_guard *thresholds)
 
 const char *guard_check_name(guard_check c)
 {
-    switch (c) {
-    case GUARD_LOOP:
-        return "loop";
-    case GUARD_REPEATED_FAILURE:
-        return "repeated_failure";
-    case GUARD_NO_PROGRESS:
-        return "no_progress";
-    }
-    return "";
+    static const char *const names[] = {
+        [GUARD_LOOP] = "loop",
+        [GUARD_REPEATED_FAILURE] = "repeated_failure",
+        [GUARD_NO_PROGRESS] = "no_progress",
+    };
+    return (unsigned)c < sizeof names / sizeof names[0] ? names[c] : "";
 }
 
 const char *guard_action_name(guard_action a)
 {
-    switch (a) {
-    case GUARD_WARN:
-        return "warn";
-    case GUARD_STOP:
-        return "stop";
-    }
-    return "";
+    static const char *const names[] = {[GUARD_WARN] = "warn", [GUARD_STOP] = "stop"};
+    return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "";
 }
 
 /* Records the outcome for the stale rule under the step it belongs to. */
