@@ -22,7 +22,7 @@
 
 static volatile sig_atomic_t events__quit;
 
-static void events__on_signal(int sig)
+static void cmd_events__on_signal(int sig)
 {
     (void)sig;
     events__quit = 1;
@@ -35,7 +35,7 @@ typedef struct events_out {
 } events_out;
 
 /* Writes one stored event and its newline; a failed write ends the paging. */
-static int events__print(void *ud, int64_t seq, const char *type, const char *json, size_t len)
+static int cmd_events__print(void *ud, int64_t seq, const char *type, const char *json, size_t len)
 {
     events_out *o = ud;
     (void)type;
@@ -50,7 +50,7 @@ static int events__print(void *ud, int64_t seq, const char *type, const char *js
 }
 
 /* Parses --after: a whole number >= 0. */
-static int events__parse_after(const char *text, int64_t *out)
+static int cmd_events__parse_after(const char *text, int64_t *out)
 {
     char *end;
     errno = 0;
@@ -64,7 +64,7 @@ static int events__parse_after(const char *text, int64_t *out)
 /* Waits one polling pause. Returns false when the wait should end the
  * follow: a signal came or stdout's reader went away (a pipe whose read end
  * closed reports POLLERR even when no output is asked for). */
-static bool events__pause(void)
+static bool cmd_events__pause(void)
 {
     struct pollfd p = {.fd = STDOUT_FILENO, .events = 0};
     int rc = poll(&p, 1, EVENTS_POLL_MS);
@@ -74,10 +74,10 @@ static bool events__pause(void)
 
 /* Prints the session's events after o->after, page by page; with follow,
  * keeps polling. Returns an exit code. */
-static int events__loop(store *s, const char *session, bool follow, events_out *o)
+static int cmd_events__loop(store *s, const char *session, bool follow, events_out *o)
 {
     for (;;) {
-        int n = store_event_after(s, session, o->after, EVENTS_PAGE, events__print, o);
+        int n = store_event_after(s, session, o->after, EVENTS_PAGE, cmd_events__print, o);
         if (!o->closed && fflush(stdout) == EOF) {
             o->closed = true;
             o->write_errno = errno;
@@ -92,7 +92,7 @@ static int events__loop(store *s, const char *session, bool follow, events_out *
         if (n < 0 && !(follow && n == DB_ERR_BUSY))
             return cli_fail("events", CLI_EXIT_FAIL, "%s", store_errmsg(s));
         if (n == EVENTS_PAGE) continue;
-        if (!follow || !events__pause()) return CLI_EXIT_OK;
+        if (!follow || !cmd_events__pause()) return CLI_EXIT_OK;
     }
 }
 
@@ -117,7 +117,7 @@ int cmd_events(int argc, char **argv)
                        : cli_fail("events", CLI_EXIT_USAGE, "unexpected argument '%s'", pos[1]);
         goto out;
     }
-    if (after_text && (rc = events__parse_after(after_text, &o.after)) != CLI_EXIT_OK) goto out;
+    if (after_text && (rc = cmd_events__parse_after(after_text, &o.after)) != CLI_EXIT_OK) goto out;
     if ((rc = cli_open_store("events", cfg.db, &s)) != CLI_EXIT_OK) goto out;
 
     store_session ses = {0};
@@ -134,12 +134,12 @@ int cmd_events(int argc, char **argv)
     if (follow) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
-        sa.sa_handler = events__on_signal;
+        sa.sa_handler = cmd_events__on_signal;
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
     }
-    rc = events__loop(s, pos[0], follow, &o);
+    rc = cmd_events__loop(s, pos[0], follow, &o);
 out:
     store_close(s);
     config_cleanup(&cfg);

@@ -4,7 +4,7 @@
 #include "cli/cli.h"
 #include "store/store.h"
 
-static void migrate__print(void *ud, int version, const char *name)
+static void cmd_migrate__print(void *ud, int version, const char *name)
 {
     (void)ud;
     printf("applied %04d %s\n", version, name);
@@ -23,7 +23,7 @@ int cmd_migrate(int argc, char **argv)
         rc = cli_fail("migrate", CLI_EXIT_FAIL, "%s", err);
         goto out;
     }
-    if (store_migrate(s, migrate__print, NULL, err, sizeof err) != 0) {
+    if (store_migrate(s, cmd_migrate__print, NULL, err, sizeof err) != 0) {
         rc = cli_fail("migrate", CLI_EXIT_FAIL, "%s", err);
     } else {
         printf("schema is at version %d\n", store_schema_latest());

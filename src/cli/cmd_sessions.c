@@ -41,7 +41,7 @@ typedef struct sessions_table {
 
 /* A cell's text: control characters (a title may hold any text) become
  * spaces. Returns a new string. */
-static char *sessions__cell(const char *s)
+static char *cmd_sessions__cell(const char *s)
 {
     buf b;
     buf_init(&b, SESSIONS_CELL_MAX);
@@ -51,7 +51,7 @@ static char *sessions__cell(const char *s)
 
 /* "just now", "42 s ago", "5 min ago", "3 h ago", "12 d ago", then the
  * date. */
-static char *sessions__relative(int64_t then_ms, int64_t now_ms)
+static char *cmd_sessions__relative(int64_t then_ms, int64_t now_ms)
 {
     int64_t s = (now_ms - then_ms) / 1000;
     if (s < 5) return xstrdup("just now");
@@ -65,7 +65,7 @@ static char *sessions__relative(int64_t then_ms, int64_t now_ms)
 }
 
 /* The stop reason of the session's newest stopped run, or "-". */
-static int sessions__last_stop(store *s, const char *session_id, char **out)
+static int cmd_sessions__last_stop(store *s, const char *session_id, char **out)
 {
     store_run *runs = NULL;
     size_t n = 0;
@@ -78,12 +78,12 @@ static int sessions__last_stop(store *s, const char *session_id, char **out)
             break;
         }
     }
-    *out = sessions__cell(reason);
+    *out = cmd_sessions__cell(reason);
     store_run_list_free(runs, n);
     return 0;
 }
 
-static int sessions__add(sessions_table *t, store *s, const store_session *ses, int64_t now_ms)
+static int cmd_sessions__add(sessions_table *t, store *s, const store_session *ses, int64_t now_ms)
 {
     if (t->n == t->alloc) {
         t->alloc = t->alloc ? t->alloc * 2 : 64;
@@ -91,14 +91,14 @@ static int sessions__add(sessions_table *t, store *s, const store_session *ses, 
     }
     sessions_row *r = &t->rows[t->n];
     memset(r, 0, sizeof *r);
-    int rc = sessions__last_stop(s, ses->id, &r->cell[COL_STOP]);
+    int rc = cmd_sessions__last_stop(s, ses->id, &r->cell[COL_STOP]);
     if (rc < 0) return rc;
-    r->cell[COL_ID] = sessions__cell(ses->id);
-    r->cell[COL_TITLE] = sessions__cell(ses->title && *ses->title ? ses->title : "-");
-    r->cell[COL_MODE] = sessions__cell(ses->mode ? ses->mode : "-");
-    r->cell[COL_STATUS] = sessions__cell(ses->status ? ses->status : "-");
+    r->cell[COL_ID] = cmd_sessions__cell(ses->id);
+    r->cell[COL_TITLE] = cmd_sessions__cell(ses->title && *ses->title ? ses->title : "-");
+    r->cell[COL_MODE] = cmd_sessions__cell(ses->mode ? ses->mode : "-");
+    r->cell[COL_STATUS] = cmd_sessions__cell(ses->status ? ses->status : "-");
     if (t->tty) {
-        r->cell[COL_UPDATED] = sessions__relative(ses->updated_ms, now_ms);
+        r->cell[COL_UPDATED] = cmd_sessions__relative(ses->updated_ms, now_ms);
     } else {
         char ts[TIMEFMT_LEN];
         timefmt_rfc3339(ses->updated_ms, ts);
@@ -109,7 +109,7 @@ static int sessions__add(sessions_table *t, store *s, const store_session *ses, 
 }
 
 /* Reads every session, newest first, page by page. */
-static int sessions__read(sessions_table *t, store *s)
+static int cmd_sessions__read(sessions_table *t, store *s)
 {
     int64_t now = clock_wall_ms();
     char *before = NULL;
@@ -119,7 +119,7 @@ static int sessions__read(sessions_table *t, store *s)
         size_t n = 0;
         rc = store_session_list(s, NULL, SESSIONS_PAGE, before, &page, &n);
         if (rc < 0) break;
-        for (size_t i = 0; i < n && rc >= 0; i++) rc = sessions__add(t, s, &page[i], now);
+        for (size_t i = 0; i < n && rc >= 0; i++) rc = cmd_sessions__add(t, s, &page[i], now);
         free(before);
         before = n > 0 ? xstrdup(page[n - 1].id) : NULL;
         store_session_list_free(page, n);
@@ -129,19 +129,19 @@ static int sessions__read(sessions_table *t, store *s)
     return rc < 0 ? rc : 0;
 }
 
-static size_t sessions__cols(const char *s)
+static size_t cmd_sessions__cols(const char *s)
 {
     return term_cols(s, strlen(s));
 }
 
 /* One cell padded (or, for the title, cut) to width; the last column is
  * not padded, so lines carry no trailing blanks. Returns 0 or BUF_TOOBIG. */
-static int sessions__put(buf *line, const char *text, size_t width, bool last, const char *ell)
+static int cmd_sessions__put(buf *line, const char *text, size_t width, bool last, const char *ell)
 {
-    size_t cols = sessions__cols(text), len = strlen(text);
+    size_t cols = cmd_sessions__cols(text), len = strlen(text);
     int rc;
     if (cols > width) {
-        size_t ell_cols = sessions__cols(ell);
+        size_t ell_cols = cmd_sessions__cols(ell);
         len = term_fit(text, len, width > ell_cols ? width - ell_cols : 0);
         rc = buf_append(line, text, len);
         rc |= buf_append_str(line, ell);
@@ -154,13 +154,13 @@ static int sessions__put(buf *line, const char *text, size_t width, bool last, c
     return rc;
 }
 
-static void sessions__print(const sessions_table *t)
+static void cmd_sessions__print(const sessions_table *t)
 {
     size_t w[COL__COUNT];
     for (int c = 0; c < COL__COUNT; c++) {
-        w[c] = sessions__cols(col_head[c]);
+        w[c] = cmd_sessions__cols(col_head[c]);
         for (size_t i = 0; i < t->n; i++) {
-            size_t cols = sessions__cols(t->rows[i].cell[c]);
+            size_t cols = cmd_sessions__cols(t->rows[i].cell[c]);
             if (cols > w[c]) w[c] = cols;
         }
     }
@@ -182,7 +182,7 @@ static void sessions__print(const sessions_table *t)
         buf_reset(&line);
         int rc = 0;
         for (int c = 0; c < COL__COUNT; c++)
-            rc |= sessions__put(&line, i == 0 ? col_head[c] : t->rows[i - 1].cell[c], w[c],
+            rc |= cmd_sessions__put(&line, i == 0 ? col_head[c] : t->rows[i - 1].cell[c], w[c],
                                 c == COL__COUNT - 1, ell);
         rc |= buf_append_char(&line, '\n');
         assert(rc == 0);
@@ -191,7 +191,7 @@ static void sessions__print(const sessions_table *t)
     buf_cleanup(&line);
 }
 
-static void sessions__free(sessions_table *t)
+static void cmd_sessions__free(sessions_table *t)
 {
     for (size_t i = 0; i < t->n; i++)
         for (int c = 0; c < COL__COUNT; c++) free(t->rows[i].cell[c]);
@@ -216,17 +216,17 @@ int cmd_sessions(int argc, char **argv)
         goto out;
     }
     if ((rc = cli_open_store("sessions", cfg.db, &s)) != CLI_EXIT_OK) goto out;
-    if (sessions__read(&t, s) < 0) {
+    if (cmd_sessions__read(&t, s) < 0) {
         rc = cli_fail("sessions", CLI_EXIT_FAIL, "%s", store_errmsg(s));
         goto out;
     }
     if (t.n == 0)
         fprintf(stderr, "no sessions yet; start one with: chatplane ask MESSAGE\n");
     else
-        sessions__print(&t);
+        cmd_sessions__print(&t);
     if (fflush(stdout) == EOF) rc = cli_fail("sessions", CLI_EXIT_FAIL, "cannot write");
 out:
-    sessions__free(&t);
+    cmd_sessions__free(&t);
     store_close(s);
     config_cleanup(&cfg);
     return rc;

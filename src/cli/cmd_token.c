@@ -15,7 +15,7 @@
 /* True when a token of this name exists, revoked or not (names are never
  * reused, so a session's owner always means the same token). *err is set
  * when the database fails. */
-static bool token__exists(store *s, const char *name, bool *err)
+static bool cmd_token__exists(store *s, const char *name, bool *err)
 {
     store_token *rows = NULL;
     size_t n = 0;
@@ -30,7 +30,7 @@ static bool token__exists(store *s, const char *name, bool *err)
 /* Opens and migrates the database; unlike the read-only commands, create
  * may make a new SQLite file, since a token is often the first thing set
  * up. */
-static int token__open_create(const char *url, store **out)
+static int cmd_token__open_create(const char *url, store **out)
 {
     char err[512];
     *out = NULL;
@@ -44,7 +44,7 @@ static int token__open_create(const char *url, store **out)
     return CLI_EXIT_OK;
 }
 
-static int token__create(const config *cfg, const char *name, bool admin)
+static int cmd_token__create(const config *cfg, const char *name, bool admin)
 {
     if (!auth_name_valid(name))
         return cli_fail("token", CLI_EXIT_USAGE,
@@ -52,10 +52,10 @@ static int token__create(const config *cfg, const char *name, bool admin)
                         "@ -",
                         name, AUTH_NAME_MAX);
     store *s = NULL;
-    int rc = token__open_create(cfg->db, &s);
+    int rc = cmd_token__open_create(cfg->db, &s);
     if (rc != CLI_EXIT_OK) return rc;
     bool err = false;
-    if (token__exists(s, name, &err)) {
+    if (cmd_token__exists(s, name, &err)) {
         rc = cli_fail("token", CLI_EXIT_FAIL,
                       "a token named '%s' already exists (a revoked token keeps its name)", name);
         goto out;
@@ -81,7 +81,7 @@ out:
     return rc;
 }
 
-static int token__list(const config *cfg)
+static int cmd_token__list(const config *cfg)
 {
     store *s = NULL;
     int rc = cli_open_store("token", cfg->db, &s);
@@ -114,7 +114,7 @@ out:
     return rc;
 }
 
-static int token__revoke(const config *cfg, const char *name)
+static int cmd_token__revoke(const config *cfg, const char *name)
 {
     store *s = NULL;
     int rc = cli_open_store("token", cfg->db, &s);
@@ -160,11 +160,11 @@ int cmd_token(int argc, char **argv)
         goto out;
     }
     if (strcmp(sub, "create") == 0)
-        rc = token__create(&cfg, pos[1], admin);
+        rc = cmd_token__create(&cfg, pos[1], admin);
     else if (strcmp(sub, "list") == 0)
-        rc = token__list(&cfg);
+        rc = cmd_token__list(&cfg);
     else
-        rc = token__revoke(&cfg, pos[1]);
+        rc = cmd_token__revoke(&cfg, pos[1]);
 out:
     config_cleanup(&cfg);
     return rc;

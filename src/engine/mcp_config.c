@@ -12,7 +12,7 @@
 
 #include "lib/xmalloc.h"
 
-static void config__strv_free(char **v)
+static void mcp_config__strv_free(char **v)
 {
     if (!v) return;
     for (char **p = v; *p; p++) free(*p);
@@ -23,8 +23,8 @@ void mcp_config_cleanup(mcp_server_config *c)
 {
     free(c->name);
     free(c->command);
-    config__strv_free(c->args);
-    config__strv_free(c->env);
+    mcp_config__strv_free(c->args);
+    mcp_config__strv_free(c->env);
     memset(c, 0, sizeof *c);
 }
 
@@ -35,7 +35,7 @@ void mcp_config_free(mcp_server_config *cfgs, size_t n)
     free(cfgs);
 }
 
-static bool config__known_key(const char *k)
+static bool mcp_config__known_key(const char *k)
 {
     static const char *const keys[] = {"command", "args",     "env",
                                        "type",    "disabled", "timeout_seconds"};
@@ -45,7 +45,7 @@ static bool config__known_key(const char *k)
 }
 
 /* Fills c from the object v of server name; on error fills err. */
-static int config__one(const char *name, const json_t *v, mcp_server_config *c, char *err,
+static int mcp_config__one(const char *name, const json_t *v, mcp_server_config *c, char *err,
                        size_t errlen)
 {
     c->name = xstrdup(name);
@@ -58,7 +58,7 @@ static int config__one(const char *name, const json_t *v, mcp_server_config *c, 
     const json_t *x;
     json_object_foreach((json_t *)v, key, x)
     {
-        if (!config__known_key(key)) {
+        if (!mcp_config__known_key(key)) {
             snprintf(err, errlen, "unknown config key 'mcpServers.%s.%s'", name, key);
             return -1;
         }
@@ -173,7 +173,7 @@ int mcp_config_parse(const json_t *servers, mcp_server_config **out, size_t *n, 
             mcp_config_free(cfgs, count);
             return -1;
         }
-        if (config__one(name, v, &cfgs[count++], err, errlen) != 0) {
+        if (mcp_config__one(name, v, &cfgs[count++], err, errlen) != 0) {
             mcp_config_free(cfgs, count);
             return -1;
         }

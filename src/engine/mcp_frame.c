@@ -30,7 +30,7 @@ void mcp_reader_cleanup(mcp_reader *r)
 }
 
 /* Keeps the last MCP_FRAME_SNIFF bytes seen of an over-long line. */
-static void frame__tail_add(mcp_reader *r, const char *p, size_t n)
+static void mcp_frame__tail_add(mcp_reader *r, const char *p, size_t n)
 {
     if (n >= MCP_FRAME_SNIFF) {
         memcpy(r->tail, p + n - MCP_FRAME_SNIFF, MCP_FRAME_SNIFF);
@@ -46,7 +46,7 @@ static void frame__tail_add(mcp_reader *r, const char *p, size_t n)
     r->tail_len += n;
 }
 
-static void frame__head_add(mcp_reader *r, const char *p, size_t n)
+static void mcp_frame__head_add(mcp_reader *r, const char *p, size_t n)
 {
     size_t room = MCP_FRAME_SNIFF - r->head_len;
     if (n > room) n = room;
@@ -56,20 +56,20 @@ static void frame__head_add(mcp_reader *r, const char *p, size_t n)
 
 /* The line being read turned out longer than the cap: keep its ends, drop
  * the rest, and skip up to the LF. */
-static void frame__start_skipping(mcp_reader *r, const char *p, size_t n)
+static void mcp_frame__start_skipping(mcp_reader *r, const char *p, size_t n)
 {
     r->skipping = true;
     r->head_len = r->tail_len = 0;
-    frame__head_add(r, r->line.data ? r->line.data : "", r->line.len);
-    frame__head_add(r, p, n);
-    frame__tail_add(r, r->line.data ? r->line.data : "", r->line.len);
-    frame__tail_add(r, p, n);
+    mcp_frame__head_add(r, r->line.data ? r->line.data : "", r->line.len);
+    mcp_frame__head_add(r, p, n);
+    mcp_frame__tail_add(r, r->line.data ? r->line.data : "", r->line.len);
+    mcp_frame__tail_add(r, p, n);
     r->skipped = r->line.len + n;
     buf_cleanup(&r->line);
     buf_init(&r->line, r->cap);
 }
 
-static int frame__emit_toobig(mcp_reader *r, mcp_line_fn fn, void *ud)
+static int mcp_frame__emit_toobig(mcp_reader *r, mcp_line_fn fn, void *ud)
 {
     mcp_line l = {.data = NULL,
                   .len = r->skipped,
@@ -82,7 +82,7 @@ static int frame__emit_toobig(mcp_reader *r, mcp_line_fn fn, void *ud)
     return fn(ud, &l);
 }
 
-static int frame__emit_line(mcp_reader *r, mcp_line_fn fn, void *ud)
+static int mcp_frame__emit_line(mcp_reader *r, mcp_line_fn fn, void *ud)
 {
     buf *b = &r->line;
     if (b->len > 0 && b->data[b->len - 1] == '\r') b->data[--b->len] = '\0';
@@ -109,17 +109,17 @@ int mcp_reader_feed(mcp_reader *r, const char *data, size_t len, mcp_line_fn fn,
         size_t n = nl ? (size_t)(nl - p) : len - i;
         int rc = 0;
         if (r->skipping) {
-            frame__head_add(r, p, n);
-            frame__tail_add(r, p, n);
+            mcp_frame__head_add(r, p, n);
+            mcp_frame__tail_add(r, p, n);
             r->skipped += n;
         } else if (r->line.len + n > r->cap) {
-            frame__start_skipping(r, p, n);
+            mcp_frame__start_skipping(r, p, n);
         } else {
             buf_append(&r->line, p, n);
         }
         if (!nl) return 0;
         i += n + 1;
-        rc = r->skipping ? frame__emit_toobig(r, fn, ud) : frame__emit_line(r, fn, ud);
+        rc = r->skipping ? mcp_frame__emit_toobig(r, fn, ud) : mcp_frame__emit_line(r, fn, ud);
         if (rc != 0) return rc;
     }
     return 0;
@@ -127,12 +127,12 @@ int mcp_reader_feed(mcp_reader *r, const char *data, size_t len, mcp_line_fn fn,
 
 /* ---- id sniffing ---- */
 
-static bool frame__ws(char c)
+static bool mcp_frame__ws(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static bool frame__digit(char c)
+static bool mcp_frame__digit(char c)
 {
     return c >= '0' && c <= '9';
 }
@@ -140,20 +140,20 @@ static bool frame__digit(char c)
 /* Reads a non-negative integer of at most 18 digits at s[*i]; it must be
  * followed by a byte that ends a JSON number, so a number cut off by the end
  * of the window is not taken for a shorter one. */
-static int64_t frame__read_id(const char *s, size_t n, size_t *i)
+static int64_t mcp_frame__read_id(const char *s, size_t n, size_t *i)
 {
     size_t j = *i, start = j;
     int64_t v = 0;
-    while (j < n && frame__digit(s[j]) && j - start < 18) v = v * 10 + (s[j++] - '0');
+    while (j < n && mcp_frame__digit(s[j]) && j - start < 18) v = v * 10 + (s[j++] - '0');
     if (j == start || j >= n) return -1;
-    if (!(frame__ws(s[j]) || s[j] == ',' || s[j] == '}')) return -1;
+    if (!(mcp_frame__ws(s[j]) || s[j] == ',' || s[j] == '}')) return -1;
     *i = j;
     return v;
 }
 
 /* Skips a JSON string starting at s[*i] == '"'; false when it does not end
  * inside the window. */
-static bool frame__skip_string(const char *s, size_t n, size_t *i)
+static bool mcp_frame__skip_string(const char *s, size_t n, size_t *i)
 {
     size_t j = *i + 1;
     while (j < n) {
@@ -172,17 +172,17 @@ static bool frame__skip_string(const char *s, size_t n, size_t *i)
 
 /* Skips one JSON value of any kind; false when it does not end inside the
  * window. Nested values are skipped by counting brackets outside strings. */
-static bool frame__skip_value(const char *s, size_t n, size_t *i)
+static bool mcp_frame__skip_value(const char *s, size_t n, size_t *i)
 {
     size_t j = *i;
     if (j >= n) return false;
-    if (s[j] == '"') return frame__skip_string(s, n, i);
+    if (s[j] == '"') return mcp_frame__skip_string(s, n, i);
     if (s[j] == '{' || s[j] == '[') {
         int depth = 0;
         while (j < n) {
             char c = s[j];
             if (c == '"') {
-                if (!frame__skip_string(s, n, &j)) return false;
+                if (!mcp_frame__skip_string(s, n, &j)) return false;
                 continue;
             }
             if (c == '{' || c == '[') depth++;
@@ -195,49 +195,49 @@ static bool frame__skip_value(const char *s, size_t n, size_t *i)
         }
         return false;
     }
-    while (j < n && !frame__ws(s[j]) && s[j] != ',' && s[j] != '}' && s[j] != ']') j++;
+    while (j < n && !mcp_frame__ws(s[j]) && s[j] != ',' && s[j] != '}' && s[j] != ']') j++;
     if (j >= n) return false;
     *i = j;
     return true;
 }
 
-static size_t frame__skip_ws(const char *s, size_t n, size_t i)
+static size_t mcp_frame__skip_ws(const char *s, size_t n, size_t i)
 {
-    while (i < n && frame__ws(s[i])) i++;
+    while (i < n && mcp_frame__ws(s[i])) i++;
     return i;
 }
 
 /* Reads the top-level members from the front until "id" or the window ends. */
-static int64_t frame__sniff_head(const char *s, size_t n)
+static int64_t mcp_frame__sniff_head(const char *s, size_t n)
 {
-    size_t i = frame__skip_ws(s, n, 0);
+    size_t i = mcp_frame__skip_ws(s, n, 0);
     if (i >= n || s[i] != '{') return -1;
     i++;
     for (;;) {
-        i = frame__skip_ws(s, n, i);
+        i = mcp_frame__skip_ws(s, n, i);
         if (i >= n || s[i] != '"') return -1;
         size_t key = i;
-        if (!frame__skip_string(s, n, &i)) return -1;
+        if (!mcp_frame__skip_string(s, n, &i)) return -1;
         bool is_id = i - key == 4 && memcmp(s + key, "\"id\"", 4) == 0;
-        i = frame__skip_ws(s, n, i);
+        i = mcp_frame__skip_ws(s, n, i);
         if (i >= n || s[i] != ':') return -1;
-        i = frame__skip_ws(s, n, i + 1);
-        if (is_id) return frame__read_id(s, n, &i);
-        if (!frame__skip_value(s, n, &i)) return -1;
-        i = frame__skip_ws(s, n, i);
+        i = mcp_frame__skip_ws(s, n, i + 1);
+        if (is_id) return mcp_frame__read_id(s, n, &i);
+        if (!mcp_frame__skip_value(s, n, &i)) return -1;
+        i = mcp_frame__skip_ws(s, n, i);
         if (i >= n || s[i] != ',') return -1;
         i++;
     }
 }
 
-static size_t frame__skip_ws_back(const char *s, size_t j)
+static size_t mcp_frame__skip_ws_back(const char *s, size_t j)
 {
-    while (j > 0 && frame__ws(s[j - 1])) j--;
+    while (j > 0 && mcp_frame__ws(s[j - 1])) j--;
     return j;
 }
 
 /* Whether s[..j) ends with lit; on success moves j before it. */
-static bool frame__ends_with(const char *s, size_t *j, const char *lit)
+static bool mcp_frame__ends_with(const char *s, size_t *j, const char *lit)
 {
     size_t n = strlen(lit);
     if (*j < n || memcmp(s + *j - n, lit, n) != 0) return false;
@@ -250,43 +250,43 @@ static bool frame__ends_with(const char *s, size_t *j, const char *lit)
  * be last or be followed by "jsonrpc":"2.0", as the reference servers write
  * it. A key is taken only when preceded by ',' or '{', which a quote inside
  * a string never is (it would be escaped). */
-static int64_t frame__sniff_tail(const char *s, size_t n)
+static int64_t mcp_frame__sniff_tail(const char *s, size_t n)
 {
-    size_t j = frame__skip_ws_back(s, n);
+    size_t j = mcp_frame__skip_ws_back(s, n);
     if (j == 0 || s[j - 1] != '}') return -1;
     j--;
     for (int member = 0; member < 2; member++) {
-        j = frame__skip_ws_back(s, j);
-        if (j > 0 && frame__digit(s[j - 1])) {
+        j = mcp_frame__skip_ws_back(s, j);
+        if (j > 0 && mcp_frame__digit(s[j - 1])) {
             size_t end = j;
-            while (j > 0 && frame__digit(s[j - 1]) && end - j < 18) j--;
-            if (j == 0 || frame__digit(s[j - 1]) || s[j - 1] == '-' || s[j - 1] == '.') return -1;
+            while (j > 0 && mcp_frame__digit(s[j - 1]) && end - j < 18) j--;
+            if (j == 0 || mcp_frame__digit(s[j - 1]) || s[j - 1] == '-' || s[j - 1] == '.') return -1;
             size_t digits = j;
-            j = frame__skip_ws_back(s, j);
-            if (!frame__ends_with(s, &j, ":")) return -1;
-            j = frame__skip_ws_back(s, j);
-            if (!frame__ends_with(s, &j, "\"id\"")) return -1;
-            j = frame__skip_ws_back(s, j);
+            j = mcp_frame__skip_ws_back(s, j);
+            if (!mcp_frame__ends_with(s, &j, ":")) return -1;
+            j = mcp_frame__skip_ws_back(s, j);
+            if (!mcp_frame__ends_with(s, &j, "\"id\"")) return -1;
+            j = mcp_frame__skip_ws_back(s, j);
             if (j == 0 || (s[j - 1] != ',' && s[j - 1] != '{')) return -1;
             int64_t v = 0;
             for (size_t k = digits; k < end; k++) v = v * 10 + (s[k] - '0');
             return v;
         }
-        if (!frame__ends_with(s, &j, "\"2.0\"")) return -1;
-        j = frame__skip_ws_back(s, j);
-        if (!frame__ends_with(s, &j, ":")) return -1;
-        j = frame__skip_ws_back(s, j);
-        if (!frame__ends_with(s, &j, "\"jsonrpc\"")) return -1;
-        j = frame__skip_ws_back(s, j);
-        if (!frame__ends_with(s, &j, ",")) return -1;
+        if (!mcp_frame__ends_with(s, &j, "\"2.0\"")) return -1;
+        j = mcp_frame__skip_ws_back(s, j);
+        if (!mcp_frame__ends_with(s, &j, ":")) return -1;
+        j = mcp_frame__skip_ws_back(s, j);
+        if (!mcp_frame__ends_with(s, &j, "\"jsonrpc\"")) return -1;
+        j = mcp_frame__skip_ws_back(s, j);
+        if (!mcp_frame__ends_with(s, &j, ",")) return -1;
     }
     return -1;
 }
 
 int64_t mcp_frame_sniff_id(const char *head, size_t head_len, const char *tail, size_t tail_len)
 {
-    int64_t id = frame__sniff_head(head, head_len);
-    return id >= 0 ? id : frame__sniff_tail(tail, tail_len);
+    int64_t id = mcp_frame__sniff_head(head, head_len);
+    return id >= 0 ? id : mcp_frame__sniff_tail(tail, tail_len);
 }
 
 /* ---- messages ---- */
@@ -377,7 +377,7 @@ char *mcp_msg_error_text(const mcp_msg *m)
 /* ---- encoding ---- */
 
 /* Dumps msg (taking it over) as one compact line ending in LF. */
-static char *frame__line(json_t *msg, size_t *len)
+static char *mcp_frame__line(json_t *msg, size_t *len)
 {
     char *text = json_dumps(msg, JSON_COMPACT);
     json_decref(msg);
@@ -394,7 +394,7 @@ char *mcp_frame_request(int64_t id, const char *method, json_t *params, size_t *
     json_object_set_new(msg, "id", json_integer(id));
     json_object_set_new(msg, "method", json_string(method));
     if (params) json_object_set_new(msg, "params", params);
-    return frame__line(msg, len);
+    return mcp_frame__line(msg, len);
 }
 
 char *mcp_frame_notification(const char *method, json_t *params, size_t *len)
@@ -403,7 +403,7 @@ char *mcp_frame_notification(const char *method, json_t *params, size_t *len)
     json_object_set_new(msg, "jsonrpc", json_string("2.0"));
     json_object_set_new(msg, "method", json_string(method));
     if (params) json_object_set_new(msg, "params", params);
-    return frame__line(msg, len);
+    return mcp_frame__line(msg, len);
 }
 
 char *mcp_frame_answer(const mcp_msg *request, size_t *len)
@@ -421,14 +421,14 @@ char *mcp_frame_answer(const mcp_msg *request, size_t *len)
         json_object_set_new(msg, "error", error);
         free(text);
     }
-    return frame__line(msg, len);
+    return mcp_frame__line(msg, len);
 }
 
 /* ---- tools ---- */
 
 /* Appends as much of s[0..n) as the cap allows, cut at a UTF-8 character
  * boundary. */
-static void frame__append_capped(buf *out, const char *s, size_t n)
+static void mcp_frame__append_capped(buf *out, const char *s, size_t n)
 {
     size_t room = out->cap > out->len ? out->cap - out->len : 0;
     n = utf8_cut(s, n, room);
@@ -436,7 +436,7 @@ static void frame__append_capped(buf *out, const char *s, size_t n)
 }
 
 /* The text one content part contributes; caller frees. */
-static char *frame__part_text(const json_t *part)
+static char *mcp_frame__part_text(const json_t *part)
 {
     const char *type = json_string_value(json_object_get(part, "type"));
     if (!type) return xstrdup("[content without a type]");
@@ -471,16 +471,16 @@ bool mcp_frame_result_text(const json_t *result, buf *out)
     if (json_is_array(content)) {
         json_array_foreach(content, i, part)
         {
-            char *text = frame__part_text(part);
-            if (parts++) frame__append_capped(out, "\n", 1);
-            frame__append_capped(out, text, strlen(text));
+            char *text = mcp_frame__part_text(part);
+            if (parts++) mcp_frame__append_capped(out, "\n", 1);
+            mcp_frame__append_capped(out, text, strlen(text));
             free(text);
         }
     }
     const json_t *structured = json_object_get(result, "structuredContent");
     if (parts == 0 && structured) {
         char *text = json_dumps(structured, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (text) frame__append_capped(out, text, strlen(text));
+        if (text) mcp_frame__append_capped(out, text, strlen(text));
         free(text);
     }
     return is_error;

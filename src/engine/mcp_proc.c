@@ -38,7 +38,7 @@
 /* ---- environment and command ---- */
 
 /* Index of the entry of v[0..n) named like "K=…" for pair "K=V", or n. */
-static size_t proc__env_find(char **v, size_t n, const char *pair)
+static size_t mcp_proc__env_find(char **v, size_t n, const char *pair)
 {
     const char *eq = strchr(pair, '=');
     size_t klen = eq ? (size_t)(eq - pair) : strlen(pair);
@@ -59,7 +59,7 @@ char **mcp_proc_env(const char *(*get)(const char *name), char *const *configure
         if (val) v[n++] = xasprintf("%s=%s", inherited[i], val);
     }
     for (size_t i = 0; i < ncfg; i++) {
-        size_t at = proc__env_find(v, n, configured[i]);
+        size_t at = mcp_proc__env_find(v, n, configured[i]);
         if (at < n) {
             free(v[at]);
             v[at] = xstrdup(configured[i]);
@@ -78,7 +78,7 @@ void mcp_proc_strv_free(char **v)
     free(v);
 }
 
-static bool proc__executable(const char *file)
+static bool mcp_proc__executable(const char *file)
 {
     struct stat st;
     return stat(file, &st) == 0 && S_ISREG(st.st_mode) && access(file, X_OK) == 0;
@@ -91,7 +91,7 @@ char *mcp_proc_resolve(const char *command, const char *path, char *err, size_t 
         return NULL;
     }
     if (strchr(command, '/')) {
-        if (proc__executable(command)) return xstrdup(command);
+        if (mcp_proc__executable(command)) return xstrdup(command);
         snprintf(err, errlen, "cannot run '%s': %s", command,
                  access(command, F_OK) == 0 ? "not an executable file" : strerror(ENOENT));
         return NULL;
@@ -103,7 +103,7 @@ char *mcp_proc_resolve(const char *command, const char *path, char *err, size_t 
         size_t dlen = colon ? (size_t)(colon - p) : strlen(p);
         /* An empty entry means the working directory, as in execvp. */
         char *file = dlen ? xasprintf("%.*s/%s", (int)dlen, p, command) : xstrdup(command);
-        if (proc__executable(file)) return file;
+        if (mcp_proc__executable(file)) return file;
         free(file);
         if (!colon) break;
         p = colon + 1;
@@ -114,7 +114,7 @@ char *mcp_proc_resolve(const char *command, const char *path, char *err, size_t 
 
 /* ---- spawning ---- */
 
-static void proc__close_fd(int *fd)
+static void mcp_proc__close_fd(int *fd)
 {
     if (*fd >= 0) close(*fd);
     *fd = -1;
@@ -124,7 +124,7 @@ static void proc__close_fd(int *fd)
  * The child between fork and exec: async-signal-safe calls only. fds holds
  * the child's ends of stdin, stdout, stderr and the exec-status pipe.
  */
-static void proc__child(const char *file, char *const argv[], char *const envp[], int fds[4],
+static void mcp_proc__child(const char *file, char *const argv[], char *const envp[], int fds[4],
                         pid_t parent, long max_fd)
 {
     /* Its own process group, so that stopping it reaches whatever it starts,
@@ -168,7 +168,7 @@ static void proc__child(const char *file, char *const argv[], char *const envp[]
     _exit(127);
 }
 
-static int proc__nonblock(int fd)
+static int mcp_proc__nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
     return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -195,28 +195,28 @@ int mcp_proc_spawn(const char *file, char *const argv[], char *const envp[], mcp
     }
     if (pid == 0) {
         int fds[4] = {in[0], out[1], errp[1], st[1]};
-        proc__child(file, argv, envp, fds, parent, max_fd);
+        mcp_proc__child(file, argv, envp, fds, parent, max_fd);
     }
     /* Also here, so the group exists before anyone signals it. */
     setpgid(pid, pid);
-    proc__close_fd(&in[0]);
-    proc__close_fd(&out[1]);
-    proc__close_fd(&errp[1]);
-    proc__close_fd(&st[1]);
+    mcp_proc__close_fd(&in[0]);
+    mcp_proc__close_fd(&out[1]);
+    mcp_proc__close_fd(&errp[1]);
+    mcp_proc__close_fd(&st[1]);
 
     int child_errno = 0;
     ssize_t n;
     do {
         n = read(st[0], &child_errno, sizeof child_errno);
     } while (n < 0 && errno == EINTR);
-    proc__close_fd(&st[0]);
+    mcp_proc__close_fd(&st[0]);
     if (n == (ssize_t)sizeof child_errno) {
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
         }
         snprintf(err, errlen, "cannot run '%s': %s", file, strerror(child_errno));
         goto fail;
     }
-    if (proc__nonblock(in[1]) != 0 || proc__nonblock(out[0]) != 0 || proc__nonblock(errp[0]) != 0) {
+    if (mcp_proc__nonblock(in[1]) != 0 || mcp_proc__nonblock(out[0]) != 0 || mcp_proc__nonblock(errp[0]) != 0) {
         snprintf(err, errlen, "cannot set up the pipes: %s", strerror(errno));
         mcp_proc_kill(pid);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
@@ -230,24 +230,24 @@ int mcp_proc_spawn(const char *file, char *const argv[], char *const envp[], mcp
     return 0;
 fail:
     for (int i = 0; i < 2; i++) {
-        proc__close_fd(&in[i]);
-        proc__close_fd(&out[i]);
-        proc__close_fd(&errp[i]);
-        proc__close_fd(&st[i]);
+        mcp_proc__close_fd(&in[i]);
+        mcp_proc__close_fd(&out[i]);
+        mcp_proc__close_fd(&errp[i]);
+        mcp_proc__close_fd(&st[i]);
     }
     return -1;
 }
 
 void mcp_proc_close_stdin(mcp_proc *p)
 {
-    proc__close_fd(&p->in_fd);
+    mcp_proc__close_fd(&p->in_fd);
 }
 
 void mcp_proc_close(mcp_proc *p)
 {
-    proc__close_fd(&p->in_fd);
-    proc__close_fd(&p->out_fd);
-    proc__close_fd(&p->err_fd);
+    mcp_proc__close_fd(&p->in_fd);
+    mcp_proc__close_fd(&p->out_fd);
+    mcp_proc__close_fd(&p->err_fd);
 }
 
 /* ---- ending ---- */
@@ -288,7 +288,7 @@ char *mcp_proc_status_text(int status)
 }
 
 /* Reaps every child of pids that has ended; returns how many still run. */
-static size_t proc__reap_ended(pid_t *pids, size_t n)
+static size_t mcp_proc__reap_ended(pid_t *pids, size_t n)
 {
     size_t left = 0;
     for (size_t i = 0; i < n; i++) {
@@ -303,11 +303,11 @@ static size_t proc__reap_ended(pid_t *pids, size_t n)
 }
 
 /* Polls until every child ended or ms passed; returns how many still run. */
-static size_t proc__wait(pid_t *pids, size_t n, int64_t ms)
+static size_t mcp_proc__wait(pid_t *pids, size_t n, int64_t ms)
 {
     int64_t deadline = clock_mono_ms() + ms;
     for (;;) {
-        size_t left = proc__reap_ended(pids, n);
+        size_t left = mcp_proc__reap_ended(pids, n);
         if (left == 0 || clock_mono_ms() >= deadline) return left;
         struct timespec ts = {0, PROC__POLL_NS};
         nanosleep(&ts, NULL);
@@ -316,10 +316,10 @@ static size_t proc__wait(pid_t *pids, size_t n, int64_t ms)
 
 void mcp_proc_stop_all(pid_t *pids, size_t n, int64_t grace_ms, int64_t term_ms)
 {
-    if (proc__wait(pids, n, grace_ms) == 0) return;
+    if (mcp_proc__wait(pids, n, grace_ms) == 0) return;
     for (size_t i = 0; i < n; i++)
         if (pids[i] > 0) kill(-pids[i], SIGTERM);
-    if (proc__wait(pids, n, term_ms) == 0) return;
+    if (mcp_proc__wait(pids, n, term_ms) == 0) return;
     for (size_t i = 0; i < n; i++) mcp_proc_kill(pids[i]);
-    proc__wait(pids, n, 1000);
+    mcp_proc__wait(pids, n, 1000);
 }

@@ -35,19 +35,19 @@ typedef struct builtin_source {
     tool_def defs[BUILTIN__N];
 } builtin_source;
 
-static size_t builtin__count(const tool_source *s)
+static size_t tool_builtin__count(const tool_source *s)
 {
     (void)s;
     return BUILTIN__N;
 }
 
-static const tool_def *builtin__get(const tool_source *s, size_t i)
+static const tool_def *tool_builtin__get(const tool_source *s, size_t i)
 {
     const builtin_source *b = (const builtin_source *)s;
     return i < BUILTIN__N ? &b->defs[i] : NULL;
 }
 
-static void builtin__done_ok(const tool_callbacks *cb, void *ud, const char *text)
+static void tool_builtin__done_ok(const tool_callbacks *cb, void *ud, const char *text)
 {
     tool_result r = {.status = TOOL_OK, .text = text, .text_len = strlen(text)};
     cb->on_done(ud, &r);
@@ -55,7 +55,7 @@ static void builtin__done_ok(const tool_callbacks *cb, void *ud, const char *tex
 
 /* calc {"expression": "…"}: the value as calc_format writes it, or the
  * evaluator's error message as both the text and the error. */
-static void builtin__calc(const json_t *args, const tool_callbacks *cb, void *ud)
+static void tool_builtin__calc(const json_t *args, const tool_callbacks *cb, void *ud)
 {
     const char *expr = json_string_value(json_object_get(args, "expression"));
     if (!expr) {
@@ -70,13 +70,13 @@ static void builtin__calc(const json_t *args, const tool_callbacks *cb, void *ud
     }
     char text[CALC_FORMAT_LEN];
     calc_format(v, text);
-    builtin__done_ok(cb, ud, text);
+    tool_builtin__done_ok(cb, ud, text);
 }
 
 /* A zone name that may be looked up under the zoneinfo directory: letters,
  * digits, '_', '+', '-' and '/' between non-empty parts. With no '.' at all,
  * "..", hidden files and the *.tab files cannot be named. */
-static bool builtin__zone_name_ok(const char *name)
+static bool tool_builtin__zone_name_ok(const char *name)
 {
     size_t n = strlen(name);
     if (n == 0 || n > BUILTIN__ZONE_NAME_MAX || name[0] == '/' || name[n - 1] == '/') return false;
@@ -92,7 +92,7 @@ static bool builtin__zone_name_ok(const char *name)
 
 /* Reads the zone file of name; returns its bytes (caller frees) or NULL when
  * it is missing, not a regular file, or larger than any zone file. */
-static unsigned char *builtin__read_zone(const char *name, size_t *len)
+static unsigned char *tool_builtin__read_zone(const char *name, size_t *len)
 {
     char path[sizeof BUILTIN__ZONEINFO + BUILTIN__ZONE_NAME_MAX + 1];
     snprintf(path, sizeof path, "%s/%s", BUILTIN__ZONEINFO, name);
@@ -118,7 +118,7 @@ out:
 /* Writes "2026-11-24T10:00:00+01:00" for unix time t at the given offset; an
  * offset with seconds (only historical local mean times have them) shows
  * them as ":ss". */
-static void builtin__format_time(int64_t t, int32_t offset, char *out, size_t outlen)
+static void tool_builtin__format_time(int64_t t, int32_t offset, char *out, size_t outlen)
 {
     time_t local = (time_t)(t + offset);
     struct tm tm;
@@ -137,7 +137,7 @@ static void builtin__format_time(int64_t t, int32_t offset, char *out, size_t ou
  * "UTC" reads its file like any zone but falls back to +00:00 when the zone
  * files are not installed.
  */
-static void builtin__clock(const json_t *args, const tool_callbacks *cb, void *ud)
+static void tool_builtin__clock(const json_t *args, const tool_callbacks *cb, void *ud)
 {
     const json_t *tz = json_object_get(args, "timezone");
     if (tz && !json_is_null(tz) && !json_is_string(tz)) {
@@ -151,7 +151,7 @@ static void builtin__clock(const json_t *args, const tool_callbacks *cb, void *u
         zone = "UTC";
     } else {
         size_t len = 0;
-        unsigned char *data = builtin__zone_name_ok(zone) ? builtin__read_zone(zone, &len) : NULL;
+        unsigned char *data = tool_builtin__zone_name_ok(zone) ? tool_builtin__read_zone(zone, &len) : NULL;
         int rc = data ? tzif_offset(data, len, now, &offset) : -1;
         free(data);
         if (rc < 0 && strcmp(zone, "UTC") != 0) {
@@ -163,13 +163,13 @@ static void builtin__clock(const json_t *args, const tool_callbacks *cb, void *u
         if (rc < 0) offset = 0;
     }
     char when[48];
-    builtin__format_time(now, offset, when, sizeof when);
+    tool_builtin__format_time(now, offset, when, sizeof when);
     char *text = xasprintf("%s (%s)", when, zone);
-    builtin__done_ok(cb, ud, text);
+    tool_builtin__done_ok(cb, ud, text);
     free(text);
 }
 
-static tool_call *builtin__call(tool_source *s, size_t i, const json_t *arguments,
+static tool_call *tool_builtin__call(tool_source *s, size_t i, const json_t *arguments,
                                 int64_t timeout_ms, const tool_callbacks *cb, void *ud)
 {
     (void)s;
@@ -182,19 +182,19 @@ static tool_call *builtin__call(tool_source *s, size_t i, const json_t *argument
         return NULL;
     }
     if (i == BUILTIN__CALC)
-        builtin__calc(arguments, cb, ud);
+        tool_builtin__calc(arguments, cb, ud);
     else
-        builtin__clock(arguments, cb, ud);
+        tool_builtin__clock(arguments, cb, ud);
     return NULL;
 }
 
 /* Built-in calls never outlive toolset_call, so there is nothing to cancel. */
-static void builtin__cancel(tool_call *c)
+static void tool_builtin__cancel(tool_call *c)
 {
     (void)c;
 }
 
-static void builtin__free(tool_source *s)
+static void tool_builtin__free(tool_source *s)
 {
     builtin_source *b = (builtin_source *)s;
     for (size_t i = 0; i < BUILTIN__N; i++) {
@@ -208,14 +208,14 @@ static void builtin__free(tool_source *s)
 }
 
 static const tool_source_ops builtin__ops = {
-    .count = builtin__count,
-    .get = builtin__get,
-    .call = builtin__call,
-    .cancel = builtin__cancel,
-    .free = builtin__free,
+    .count = tool_builtin__count,
+    .get = tool_builtin__get,
+    .call = tool_builtin__call,
+    .cancel = tool_builtin__cancel,
+    .free = tool_builtin__free,
 };
 
-static void builtin__def(tool_def *d, const char *name, const char *description, json_t *schema)
+static void tool_builtin__def(tool_def *d, const char *name, const char *description, json_t *schema)
 {
     d->name = xstrdup(name);
     d->server = xstrdup("builtin");
@@ -229,14 +229,14 @@ tool_source *tool_builtin_new(struct event_base *base)
     (void)base;
     builtin_source *b = xcalloc(1, sizeof *b);
     b->base.ops = &builtin__ops;
-    builtin__def(&b->defs[BUILTIN__CALC], "calc",
+    tool_builtin__def(&b->defs[BUILTIN__CALC], "calc",
                  "Evaluates an arithmetic expression and returns its value. Supports + - * / "
                  "% (remainder) ^ (power), parentheses, unary minus and decimal numbers such as "
                  "2.5 or 1e3.",
                  json_pack("{s:s, s:{s:{s:s, s:s}}, s:[s]}", "type", "object", "properties",
                            "expression", "type", "string", "description",
                            "The expression, e.g. \"(2+3)^2 / 7\"", "required", "expression"));
-    builtin__def(&b->defs[BUILTIN__CLOCK], "clock",
+    tool_builtin__def(&b->defs[BUILTIN__CLOCK], "clock",
                  "Returns the current date and time, in UTC or in the given IANA time zone.",
                  json_pack("{s:s, s:{s:{s:s, s:s}}}", "type", "object", "properties", "timezone",
                            "type", "string", "description",
