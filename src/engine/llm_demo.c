@@ -7,12 +7,16 @@
  * whether tools are offered at all (none offered is the engine's wrap-up
  * step). The behaviours (docs/runs.md, Demo brain):
  *   an arithmetic expression  -> calc, then "6*7 = 42."
- *   the time or the date      -> clock, then "It is …"
+ *   the time or the date      -> clock, then "It is …"; in the zone the
+ *                                message names ("Europe/Paris") or of a
+ *                                well-known city it names ("Tokyo")
  *   "demo loop"               -> calc {"expression":"2+2"} every turn
  *   "demo fail"               -> calc {"expression":"1/0"} every turn
  *   "demo long"               -> calc "1+1", "2+2", "3+3", … one per turn
  *   no tools offered          -> a wrap-up answer saying how far it got
  *   anything else             -> a short note on how to connect a model
+ * An answer the conversation already holds the start of (a stopped answer,
+ * then continued) resumes after that start instead of repeating it.
  * Turns that call tools carry no text, so that the repeated turns of the
  * demo commands are stopped by the loop, failure and step guardrails the
  * commands exist to show, not by the monologue check.
@@ -70,6 +74,7 @@ typedef struct demo__view {
     const char *result;    /* the last of them, or NULL */
     const char *call_name; /* the call it answers, when found */
     const char *call_args;
+    char *given; /* the assistant text after the last user or tool message: owned */
 } demo__view;
 
 /* ---- reading the request ---- */
@@ -139,6 +144,22 @@ static void demo__read(const json_t *messages, demo__view *v)
         v->call_name = v->call_args = NULL;
         demo__find_call(messages, i, json_string_value(json_object_get(m, "tool_call_id")), v);
     }
+    /* The answer given so far: the assistant text at the end of the
+     * conversation, after its last user or tool message (a stopped answer
+     * and any continuations of it). */
+    size_t from = n;
+    while (from > 0 && from - 1 > user && user < n &&
+           strcmp(demo__role(json_array_get(messages, from - 1)), "assistant") == 0)
+        from--;
+    buf given;
+    buf_init(&given, DEMO__TEXT_MAX);
+    for (size_t i = from; i < n; i++) {
+        char *t = demo__content_text(json_object_get(json_array_get(messages, i), "content"));
+        int rc = buf_append_str(&given, t);
+        free(t);
+        if (rc < 0) break;
+    }
+    v->given = buf_detach(&given, NULL);
 }
 
 static bool demo__offers(const json_t *tools, const char *name)
@@ -172,10 +193,49 @@ static bool demo__asks_time(const char *lower)
            demo__has_word(lower, "clock") || demo__has_word(lower, "what day");
 }
 
+/* Well-known cities and their zones, for questions like "what time is it in
+ * Tokyo?". The list is in docs/cli.md. Names are lower case; a name matches
+ * as whole words. */
+static const struct {
+    const char *city, *zone;
+} demo__cities[] = {
+    {"tokyo", "Asia/Tokyo"},
+    {"osaka", "Asia/Tokyo"},
+    {"seoul", "Asia/Seoul"},
+    {"beijing", "Asia/Shanghai"},
+    {"shanghai", "Asia/Shanghai"},
+    {"hong kong", "Asia/Hong_Kong"},
+    {"singapore", "Asia/Singapore"},
+    {"mumbai", "Asia/Kolkata"},
+    {"delhi", "Asia/Kolkata"},
+    {"dubai", "Asia/Dubai"},
+    {"moscow", "Europe/Moscow"},
+    {"istanbul", "Europe/Istanbul"},
+    {"cairo", "Africa/Cairo"},
+    {"johannesburg", "Africa/Johannesburg"},
+    {"london", "Europe/London"},
+    {"paris", "Europe/Paris"},
+    {"berlin", "Europe/Berlin"},
+    {"madrid", "Europe/Madrid"},
+    {"rome", "Europe/Rome"},
+    {"amsterdam", "Europe/Amsterdam"},
+    {"new york", "America/New_York"},
+    {"toronto", "America/Toronto"},
+    {"chicago", "America/Chicago"},
+    {"denver", "America/Denver"},
+    {"los angeles", "America/Los_Angeles"},
+    {"san francisco", "America/Los_Angeles"},
+    {"mexico city", "America/Mexico_City"},
+    {"sao paulo", "America/Sao_Paulo"},
+    {"sydney", "Australia/Sydney"},
+    {"auckland", "Pacific/Auckland"},
+};
+
 /* A time zone named in the text: the first word with a '/' made of zone
- * name characters ("Europe/Paris", "America/New_York"), else "UTC" when the
- * word appears. Returns a new string, or NULL. */
-static char *demo__zone_in(const char *text)
+ * name characters ("Europe/Paris", "America/New_York"), else the zone of a
+ * well-known city named in the lower-cased text, else "UTC" when the word
+ * appears. Returns a new string, or NULL. */
+static char *demo__zone_in(const char *text, const char *lower)
 {
     const char *chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-/";
     for (const char *p = text; *p;) {
@@ -187,6 +247,8 @@ static char *demo__zone_in(const char *text)
         if (memchr(p, '/', n) && p[0] != '/' && p[n - 1] != '/') return xstrndup(p, n);
         p += n;
     }
+    for (size_t i = 0; i < sizeof demo__cities / sizeof demo__cities[0]; i++)
+        if (demo__has_word(lower, demo__cities[i].city)) return xstrdup(demo__cities[i].zone);
     return demo__has_word(text, "UTC") ? xstrdup("UTC") : NULL;
 }
 
@@ -253,6 +315,21 @@ static const char demo__intro[] =
     "a real model, set CHATPLANE_LLM_URL (or llm.base_url) to an OpenAI-compatible endpoint, "
     "e.g. http://127.0.0.1:11434/v1 for Ollama, and CHATPLANE_LLM_MODEL to the model's name.";
 
+/* An answer whose start was already given (a stopped answer, continued)
+ * goes on after that start. An answer given whole already is not repeated:
+ * a short line says so, as the turn must carry some text. */
+static void demo__resume(const demo__view *v, buf *out)
+{
+    size_t n = strlen(v->given);
+    if (n == 0 || out->len < n || memcmp(out->data, v->given, n) != 0) return;
+    if (n == out->len) {
+        buf_reset(out);
+        buf_append_str(out, "That was the whole answer.");
+        return;
+    }
+    buf_consume(out, n);
+}
+
 /*
  * Decides the turn: tool calls into c->calls, or answer text into out. A
  * demo command whose tool is not offered (a toolset without calc) falls
@@ -283,14 +360,16 @@ static void demo__decide(demo *p, demo_call *c, const llm_request *req, buf *out
     } else if (calc && calc_find_expression(v.user, expr, sizeof expr) == 0) {
         demo__add_call(p, c, "calc", json_pack("{s:s}", "expression", expr));
     } else if (demo__offers(req->tools, "clock") && demo__asks_time(lower)) {
-        char *zone = demo__zone_in(v.user);
+        char *zone = demo__zone_in(v.user, lower);
         demo__add_call(p, c, "clock", zone ? json_pack("{s:s}", "timezone", zone) : json_object());
         free(zone);
     } else {
         buf_append_str(out, demo__intro);
     }
+    demo__resume(&v, out);
     free(lower);
     free(v.user);
+    free(v.given);
 }
 
 /* ---- streaming ---- */

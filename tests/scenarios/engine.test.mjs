@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 
 import { ask, ofType, startMock, stopped, types, workspace } from './lib.mjs';
+import { api, newSession, startServer, until, waitIdle } from '../integration/lib/server.mjs';
 
 let mock;
 let ws;
@@ -395,5 +396,55 @@ describe('the demo brain', () => {
     assert.equal(r.code, 0);
     const answer = ofType(r.events, 'message').find((m) => m.role === 'assistant');
     assert.match(answer.content, /demo/i);
+  });
+
+  test('the time in a well-known city asks the clock in that city\'s zone', async () => {
+    for (const [message, zone] of [['what time is it in Tokyo?', 'Asia/Tokyo'], ['And the time in New York now?', 'America/New_York'], ['time in Europe/Paris', 'Europe/Paris']]) {
+      const r = await demo(message);
+      assert.equal(r.code, 0, r.stderr);
+      const started = ofType(r.events, 'tool_started');
+      assert.equal(started.length, 1, message);
+      assert.equal(started[0].tool, 'clock');
+      assert.deepEqual(started[0].arguments, { timezone: zone }, message);
+      const finished = ofType(r.events, 'tool_finished')[0];
+      assert.equal(finished.status, 'ok', finished.result);
+      const answer = ofType(r.events, 'message').filter((m) => m.role === 'assistant').at(-1);
+      assert.equal(answer.content, `It is ${finished.result}.`);
+    }
+    // Without a place or zone the clock is asked for UTC, as before.
+    const r = await demo('what time is it?');
+    assert.deepEqual(ofType(r.events, 'tool_started')[0].arguments, {});
+  });
+
+  test('a stopped answer, continued, resumes after the text already given', async () => {
+    const srv = await startServer({ env: { CHATPLANE_DEMO_DELAY_MS: '40' } });
+    try {
+      const id = (await newSession(srv.url)).id;
+      assert.equal((await api(srv.url, 'POST', `/api/sessions/${id}/runs`, { message: 'hello' })).status, 202);
+      const events = async () => (await api(srv.url, 'GET', `/api/sessions/${id}/events`, undefined, { Accept: 'application/json' })).body.events;
+      await until(async () => ofType(await events(), 'token').length >= 6);
+      assert.equal((await api(srv.url, 'POST', `/api/sessions/${id}/stop`, {})).status, 202);
+      await waitIdle(srv.url, id);
+      let msgs = (await api(srv.url, 'GET', `/api/sessions/${id}/messages`)).body.messages;
+      const partial = msgs.find((m) => m.role === 'assistant');
+      assert.equal(partial.partial, true);
+      assert.ok(partial.content.length > 0);
+
+      assert.equal((await api(srv.url, 'POST', `/api/sessions/${id}/continue`, {})).status, 202);
+      await until(async () => ofType(await events(), 'run_stopped').length === 2, 20000);
+      msgs = (await api(srv.url, 'GET', `/api/sessions/${id}/messages`)).body.messages;
+      const answers = msgs.filter((m) => m.role === 'assistant');
+      assert.equal(answers.length, 2);
+      const rest = answers[1].content;
+      assert.equal(answers[1].partial, false);
+      // The rest starts where the stopped text ended: together they are the
+      // whole answer, which a run that was never stopped gives.
+      const whole = ofType((await demo('hello')).events, 'message').find((m) => m.role === 'assistant').content;
+      assert.equal(partial.content + rest, whole);
+      assert.ok(!rest.startsWith(partial.content.slice(0, 20)), rest);
+    } finally {
+      await srv.stop();
+      srv.cleanup();
+    }
   });
 });
