@@ -39,6 +39,10 @@ const app = {
 
 const input = $('#message-input');
 const liveRegion = $('#live-region');
+const composer = $('#composer');
+const composerHint = $('#composer-hint');
+const HINT_IDLE = 'Enter to send · Shift+Enter for a new line';
+const HINT_RUNNING = 'A run is going: wait for it, or press Escape or Stop to end it';
 
 function announce(text) {
   // Clearing first makes screen readers repeat an identical message.
@@ -64,6 +68,28 @@ function fillIcons(root = document) {
   }
 }
 
+// A notice in the chat column, in the page's flow so it covers nothing;
+// it stays until the person does something else.
+function chatNotice(text) {
+  const n = $('#chat-notice');
+  n.textContent = text || '';
+  n.hidden = !text;
+}
+
+// The composer says whether a message can be sent now: during a run the
+// send button gives way to Stop and the hint says what to do.
+function drawComposer(st) {
+  const running = !!st && isRunning(st);
+  composer.setAttribute('data-running', String(running));
+  const stopBtn = $('#composer-stop');
+  const sendBtn = $('#send-button');
+  const moveFocus = running ? document.activeElement === sendBtn : document.activeElement === stopBtn;
+  sendBtn.hidden = running;
+  stopBtn.hidden = !running;
+  composerHint.textContent = running ? HINT_RUNNING : HINT_IDLE;
+  if (moveFocus) input.focus();
+}
+
 function autosize() {
   input.style.height = 'auto';
   input.style.height = `${Math.min(input.scrollHeight, 220)}px`;
@@ -79,7 +105,10 @@ function focusInput() {
 const sessionList = createSessionList({
   list: $('#session-list'),
   empty: $('#session-empty'),
-  onOpen: (id) => navigate(id),
+  onOpen: (id) => {
+    chatNotice(null);
+    navigate(id);
+  },
 });
 
 const messageList = createMessageList({
@@ -165,6 +194,7 @@ function draw() {
   if (areas.has('budget')) budget.render(st || pendingPreview());
   if (areas.has('idle')) whyIdle.render(st);
   if (areas.has('status') || areas.has('idle') || areas.has('session') || areas.has('budget')) controls.render(st, app.modes, app.pendingMode);
+  if (areas.has('status') || areas.has('idle')) drawComposer(st);
   if (areas.has('session')) drawHeader();
   if (areas.has('sessions') || areas.has('session')) sessionList.render(mergedSessions(), st ? st.id : null);
 }
@@ -256,7 +286,7 @@ async function openSession(id) {
   } catch (e) {
     if (token !== app.opening) return;
     if (e.status === 404) {
-      toast('That chat no longer exists.');
+      chatNotice('That chat no longer exists.');
       app.sessions = app.sessions.filter((s) => s.id !== id);
       history.replaceState(null, '', location.pathname);
       openDefault();
@@ -275,9 +305,28 @@ async function openSession(id) {
   app.stream = new SessionStream(id, st.lastSeq, {
     onEvent: (ev) => onEvent(st, ev),
     onState: (s) => setConnection(s),
-    // The browser gave up on the stream: an expired login shows the form.
-    onClosed: () => API.getInfo().catch(() => {}),
+    // The browser gave up on the stream. Asking for the chat tells why: a
+    // 404 is a chat deleted elsewhere, a 401 an expired login (the form
+    // shows); anything else is a drop the stream retries.
+    onClosed: () =>
+      API.getSession(id).catch((e) => {
+        if (e.status === 404) sessionGone(id);
+      }),
   }).start();
+}
+
+// The open chat was deleted (in another tab, or through the API): it leaves
+// the list, the page opens the newest other chat or the empty state, and a
+// notice says what happened.
+function sessionGone(id) {
+  if (!app.current || app.current.id !== id) return;
+  closeStream();
+  app.sessions = app.sessions.filter((s) => s.id !== id);
+  app.current = null;
+  chatNotice('This chat was deleted.');
+  history.replaceState(null, '', location.pathname);
+  if (app.sessions.length) navigate(app.sessions[0].id);
+  else showNoSession();
 }
 
 function openDefault() {
@@ -289,6 +338,10 @@ function openDefault() {
 
 function onEvent(st, ev) {
   if (st !== app.current) return;
+  if (ev.type === 'session_deleted') {
+    sessionGone(st.id);
+    return;
+  }
   const areas = applyEvent(st, ev);
   if (!areas.length) return;
   if (ev.type === 'run_stopped') {
@@ -331,10 +384,13 @@ async function ensureSession() {
 async function send() {
   const text = input.value.trim();
   if (!text) return;
+  // The composer already shows that a run is going (Stop instead of Send,
+  // and the hint); the typed text stays for later.
   if (app.current && isRunning(app.current)) {
-    toast('A run is going in this chat. Stop it first, or wait for it to finish.', 'info');
+    announce(HINT_RUNNING);
     return;
   }
+  chatNotice(null);
   const before = input.value;
   input.value = '';
   autosize();
@@ -348,7 +404,8 @@ async function send() {
       autosize();
       controls.update();
     }
-    report(e);
+    if (e.status === 404 && app.current) sessionGone(app.current.id);
+    else report(e);
   }
 }
 
@@ -364,6 +421,11 @@ async function run() {
 
 async function stop() {
   if (!app.current) return;
+  // The Stop button is about to turn disabled, which would drop the focus
+  // to the page: it goes to the message box, or on a narrow screen's
+  // Control tab to the status it changes.
+  if (input.offsetParent !== null) input.focus();
+  else $('#status-indicator').focus();
   try {
     await API.stopRun(app.current.id);
   } catch (e) {
@@ -452,13 +514,41 @@ function wireTabs() {
 
 // ---- login ----
 
+// The login form is a modal dialog: the page behind it is inert (no focus,
+// no clicks, hidden from assistive technology) while it shows, and Tab
+// cycles inside it.
+const BEHIND_LOGIN = ['.skip-link', '.topbar', '.tabs', '.layout'];
+
+function setLoginOpen(open) {
+  $('#login-backdrop').hidden = !open;
+  for (const sel of BEHIND_LOGIN) $(sel).inert = open;
+}
+
 function showLogin() {
   closeStream();
-  $('#login-backdrop').hidden = false;
+  setLoginOpen(true);
   $('#login-token').focus();
 }
 
+function trapLoginFocus(e) {
+  if (e.key !== 'Tab') return;
+  const all = [...$('#login-backdrop').querySelectorAll('input, button, select, textarea, a[href], [tabindex]:not([tabindex="-1"])')]
+    .filter((x) => !x.disabled && x.offsetParent !== null);
+  if (!all.length) return;
+  const first = all[0];
+  const last = all[all.length - 1];
+  const at = all.indexOf(document.activeElement);
+  if (e.shiftKey && at <= 0) {
+    e.preventDefault();
+    last.focus();
+  } else if (!e.shiftKey && (at === -1 || at === all.length - 1)) {
+    e.preventDefault();
+    first.focus();
+  }
+}
+
 function wireLogin() {
+  $('#login-backdrop').addEventListener('keydown', trapLoginFocus);
   $('#logout').addEventListener('click', async () => {
     try {
       await API.logout();
@@ -478,7 +568,7 @@ function wireLogin() {
     err.hidden = true;
     try {
       await API.login($('#login-token').value.trim());
-      $('#login-backdrop').hidden = true;
+      setLoginOpen(false);
       $('#login-token').value = '';
       boot();
     } catch (ex) {
@@ -540,10 +630,18 @@ function wire() {
       e.preventDefault();
       send();
     }
+    // Escape in an empty message box stops the run; with text typed it is
+    // left alone, so nothing typed is at risk.
+    if (e.key === 'Escape' && !input.value && app.current && isRunning(app.current)) {
+      e.preventDefault();
+      stop();
+    }
   });
+  $('#composer-stop').addEventListener('click', () => stop());
   input.addEventListener('input', autosize);
 
   $('#new-session').addEventListener('click', async () => {
+    chatNotice(null);
     try {
       // A new chat starts in the server's default mode.
       const s = await API.createSession({});

@@ -1,8 +1,11 @@
 // One meter per budget dimension: used / limit, amber past 80 %, red at the
-// limit. While a run goes, the time meter ticks on between budget events.
+// limit. While a run goes, the time meter ticks on between budget events,
+// and the others follow the run's events (state.js liveUsage). The cost
+// meter shows when a cost limit is set or when the run spent something,
+// which it does only when prices are configured.
 
 import { h, clear } from './dom.js';
-import { DIMENSIONS, meterLevel } from './state.js';
+import { DIMENSIONS, meterLevel, liveUsage } from './state.js';
 import { DIMENSION_LABELS, formatAmount, formatLimit } from './format.js';
 
 export function createBudgetDisplay({ meters, sub }) {
@@ -31,9 +34,10 @@ export function createBudgetDisplay({ meters, sub }) {
     }
     if (!rows.size) clear(meters);
     const running = st.status !== 'idle';
+    const usage = liveUsage(st);
     for (const dim of DIMENSIONS) {
       const limit = b.limits[dim];
-      if (dim === 'cost_usd' && (limit === null || limit === undefined)) {
+      if (dim === 'cost_usd' && (limit === null || limit === undefined) && !(usage.cost_usd > 0)) {
         if (rows.has(dim)) {
           rows.get(dim).root.remove();
           rows.delete(dim);
@@ -46,7 +50,7 @@ export function createBudgetDisplay({ meters, sub }) {
         rows.set(dim, r);
       }
       meters.appendChild(r.root); // keeps the order of DIMENSIONS
-      let used = (b.usage && b.usage[dim]) || 0;
+      let used = usage[dim] || 0;
       if (dim === 'seconds' && running && st.runStartedAt) used = Math.max(used, (Date.now() - st.runStartedAt) / 1000);
       const level = meterLevel(used, limit);
       const pct = limit > 0 ? Math.min(100, (used / limit) * 100) : 0;

@@ -5,6 +5,9 @@
 export function createRunControls({ runButton, runLabel, stopButton, select, description, input, onRun, onStop, onMode }) {
   let modesKey = '';
   let canContinue = false;
+  // The word of the stopped run's own action for going on ("Continue" or
+  // "Retry"), so the button and the why-idle panel name it alike.
+  let continueLabel = 'Continue';
   let running = false;
 
   runButton.addEventListener('click', () => onRun());
@@ -13,9 +16,9 @@ export function createRunControls({ runButton, runLabel, stopButton, select, des
 
   function update() {
     const hasText = input.value.trim() !== '';
-    runLabel.textContent = !hasText && canContinue ? 'Continue' : 'Run';
+    runLabel.textContent = !hasText && canContinue ? continueLabel : 'Run';
     runButton.disabled = running || (!hasText && !canContinue);
-    runButton.title = !hasText && canContinue ? 'Continue the stopped run' : 'Send the message and start a run';
+    runButton.title = !hasText && canContinue ? `${continueLabel}: go on with the stopped run` : 'Send the message and start a run';
     stopButton.disabled = !running;
   }
   input.addEventListener('input', update);
@@ -39,6 +42,8 @@ export function createRunControls({ runButton, runLabel, stopButton, select, des
       const m = modes.find((x) => x.name === select.value);
       description.textContent = m ? m.description || '' : '';
       canContinue = !!(st && st.run && st.run.status === 'stopped' && st.run.stop_reason && st.run.stop_reason !== 'completed');
+      const own = canContinue ? (st.run.actions || []).find((a) => (a.kind === 'continue' || a.kind === 'retry') && a.label) : null;
+      continueLabel = own ? own.label : 'Continue';
       update();
     },
     update,

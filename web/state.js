@@ -32,6 +32,9 @@ export function createSessionState(id) {
     detail: null,
     runStartedAt: null,
     budget: null,
+    // What the events of the running run show before its next budget event:
+    // the steps begun (a "thinking" status that is not a retry).
+    live: { runId: null, steps: 0 },
     // Bumped on each change, per area, so panels redraw only what changed.
     version: { messages: 0, timeline: 0, status: 0, budget: 0, idle: 0, session: 0 },
   };
@@ -177,7 +180,7 @@ export function applyEvent(st, ev) {
       if (cur && !cur.streaming) return []; // already complete
       if (cur) cur.content += ev.text;
       else upsertMessage(st, { id: ev.message_id, run_id: ev.run_id, role: 'assistant', content: ev.text, tool_calls: null, partial: false, streaming: true });
-      return touch(st, 'messages');
+      return touch(st, 'messages', 'budget');
     }
     case 'run_started': {
       st.run = {
@@ -200,6 +203,7 @@ export function applyEvent(st, ev) {
       st.detail = null;
       st.runStartedAt = tsMs(ev.ts) ?? Date.now();
       st.budget = { limits: ev.limits, usage: zeroUsage(), warnings: [], preview: null };
+      st.live = { runId: ev.run_id, steps: 0 };
       if (st.session) {
         st.session.status = 'running';
         st.session.active_run_id = ev.run_id;
@@ -207,11 +211,20 @@ export function applyEvent(st, ev) {
       }
       return touch(st, 'status', 'budget', 'idle', 'session');
     }
-    case 'status':
+    case 'status': {
+      // Each step starts with "thinking"; a retry of the same step comes
+      // after "retrying" and is not a new step.
+      const areas = ['status'];
+      if (ev.status === 'thinking' && st.status !== 'retrying' && st.run && st.run.id === ev.run_id) {
+        if (st.live.runId !== ev.run_id) st.live = { runId: ev.run_id, steps: 0 };
+        st.live.steps++;
+        areas.push('budget');
+      }
       st.status = ev.status;
       st.detail = ev.detail ?? null;
       if (st.runStartedAt === null) st.runStartedAt = tsMs(ev.ts);
-      return touch(st, 'status');
+      return touch(st, ...areas);
+    }
     case 'tool_started':
       // A replayed start of an execution already known changes nothing.
       if (st.timelineIndex.has(ev.execution_id)) return [];
@@ -231,7 +244,7 @@ export function applyEvent(st, ev) {
         started_at: ev.ts,
         progress: null,
       });
-      return touch(st, 'timeline');
+      return touch(st, 'timeline', 'budget');
     case 'tool_progress': {
       const t = st.timelineIndex.get(ev.execution_id);
       if (!t || t.status !== 'running') return [];
@@ -322,6 +335,38 @@ export function previewMode(st, mode) {
   if (isRunning(st) || !mode) return [];
   st.budget = { limits: mode.limits, usage: zeroUsage(), warnings: [], preview: mode.name };
   return touch(st, 'budget');
+}
+
+// The bytes of a string in UTF-8, for the token estimate.
+const encoder = new TextEncoder();
+
+// The usage the meters show: the last budget event's numbers, raised to
+// what the run's events already show before its next budget event comes.
+// The server counts a step when it starts, a tool call when it starts and
+// tokens when a model call ends, but says so only after the step or the
+// call: so the steps begun, the executions started and the text streamed so
+// far (about 4 bytes a token, as the server estimates an unreported count)
+// are laid over it. Never lower than the server's own numbers.
+export function liveUsage(st) {
+  const b = st && st.budget;
+  if (!b) return null;
+  const u = { ...zeroUsage(), ...(b.usage || {}) };
+  const run = st.run;
+  if (b.preview || !run) return u;
+  if (st.live.runId === run.id) u.steps = Math.max(u.steps, st.live.steps);
+  let started = 0;
+  for (const t of st.timeline) {
+    if (t.kind !== 'tool' || t.run_id !== run.id) continue;
+    started++;
+    if (typeof t.step === 'number') u.steps = Math.max(u.steps, t.step);
+  }
+  u.tool_calls = Math.max(u.tool_calls, started);
+  if (isRunning(st)) {
+    let bytes = 0;
+    for (const m of st.messages) if (m.streaming && m.run_id === run.id) bytes += encoder.encode(m.content).length;
+    u.tokens += Math.ceil(bytes / 4);
+  }
+  return u;
 }
 
 export function isRunning(st) {

@@ -765,8 +765,11 @@ static void run__abort_in_flight(run *r)
         llm_call_abort(r->env.model, r->call);
         r->call = NULL;
         r->call_pending = false;
-        /* The partial text of a stopped turn is kept, marked partial. */
+        /* The partial text of a stopped turn is kept, marked partial, and
+         * counted: the model read the prompt and wrote that much (estimated
+         * as bytes / 4, as for an answer that reports no usage). */
         if (r->text.len > 0) {
+            budget_on_tokens(&r->budget, r->est_prompt_tokens, (int64_t)((r->text.len + 3) / 4));
             run__record_message(r, r->message_id, "assistant", r->text.data, NULL, NULL, true);
             json_array_append_new(r->history, context_assistant(r->text.data, NULL));
         }

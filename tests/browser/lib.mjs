@@ -4,6 +4,8 @@
 // the browser is the system's.
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 import { startServer, api, until, sleep } from '../integration/lib/server.mjs';
 import { startMock } from '../scenarios/lib.mjs';
@@ -113,4 +115,27 @@ export async function recordStatuses(page) {
     new MutationObserver(note).observe(el, { attributes: true, childList: true, subtree: true, characterData: true });
     note();
   });
+}
+
+// axe-core (a devDependency) run inside the page. The script is evaluated
+// through the debugging protocol, which the page's Content-Security-Policy
+// does not govern, so the page needs no inline-script exception for it.
+// Resolves to the violations: [{id, impact, help, targets}], none when
+// the page passes every rule axe runs by default.
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+export async function axeViolations(page) {
+  const has = await page.evaluate(() => typeof window.axe === 'object');
+  if (!has) await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(' ')) }));
+  });
+}
+
+// Fails with every violation spelled out when axe finds any.
+export async function assertAxeClean(page, state) {
+  const v = await axeViolations(page);
+  const lines = v.map((x) => `${x.id} (${x.impact}, ${x.targets.length}): ${x.help}: ${x.targets.slice(0, 6).join(', ')}`);
+  assert.deepEqual(lines, [], `axe violations in the ${state} state`);
 }

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { createSessionState, loadSnapshot, applyEvent, previewMode, meterLevel, JOIN_REPLAY } from '../../web/state.js';
+import { createSessionState, loadSnapshot, applyEvent, previewMode, meterLevel, liveUsage, JOIN_REPLAY } from '../../web/state.js';
 
 const LIMITS = { steps: 10, seconds: 120, tokens: 50000, tool_calls: 15, retries: 3, cost_usd: null };
 const ZERO = { steps: 0, seconds: 0, tokens: 0, tool_calls: 0, retries: 0, cost_usd: 0 };
@@ -152,4 +152,44 @@ test('meter levels: amber past 80 %, red at the limit, none without one', () => 
   assert.equal(meterLevel(11, 10), 'over');
   assert.equal(meterLevel(5, null), 'ok');
   assert.equal(meterLevel(5, 0), 'ok');
+});
+
+test('the meters follow the events before the budget event: steps begun, tools started, text streamed', () => {
+  const st = createSessionState('s1');
+  loadSnapshot(st, { session: session() });
+  const evs = runEvents();
+  const upTo = (k) => play(st, evs.slice(0, k));
+  upTo(3); // user message, run_started, thinking
+  assert.deepEqual([liveUsage(st).steps, liveUsage(st).tokens, liveUsage(st).tool_calls], [1, 0, 0]);
+  play(st, evs.slice(3, 6)); // the calls, budget (steps 1), tool_started
+  assert.equal(liveUsage(st).tool_calls, 1, 'a started tool counts before its budget event');
+  assert.equal(liveUsage(st).steps, 1);
+  play(st, evs.slice(6, 12)); // ... the first token "6*7 " (4 bytes)
+  // The second step began with no "thinking" in this script: the step of
+  // the tool says 1, the budget says 1; the streamed text adds a token.
+  assert.equal(liveUsage(st).tokens, 18 + 1);
+  assert.equal(liveUsage(st).tool_calls, 1);
+  play(st, evs.slice(12));
+  assert.deepEqual(liveUsage(st), { ...ZERO, steps: 2, tokens: 36, tool_calls: 1, seconds: 0.3 });
+
+  // A retry's "thinking" is the same step again.
+  const r = createSessionState('s1');
+  loadSnapshot(r, { session: session() });
+  let seq = 0;
+  const ev = (type, fields) => applyEvent(r, { type, seq: ++seq, session_id: 's1', run_id: 'r2', ts: '2026-11-24T10:00:00.000Z', ...fields });
+  ev('run_started', { mode: 'standard', limits: LIMITS, continues: null });
+  ev('status', { status: 'thinking', detail: null });
+  ev('status', { status: 'retrying', detail: 'attempt 2 of 4' });
+  ev('status', { status: 'thinking', detail: null });
+  assert.equal(liveUsage(r).steps, 1);
+  ev('token', { message_id: 'mx', text: 'x'.repeat(41) });
+  assert.equal(liveUsage(r).tokens, 11);
+  // Never below the server's own numbers.
+  ev('budget', { limits: LIMITS, usage: { ...ZERO, steps: 3, tokens: 500, tool_calls: 2 }, warnings: [] });
+  assert.deepEqual([liveUsage(r).steps, liveUsage(r).tool_calls], [3, 2]);
+  // While idle with a preview, the preview's zeros.
+  ev('run_stopped', { reason: 'user_stopped', detail: '', recovery_suggestion: '', actions: [], wrapped_up: false, usage: { ...ZERO, steps: 3, tokens: 520, tool_calls: 2 } });
+  assert.equal(liveUsage(r).tokens, 520);
+  previewMode(r, { name: 'deep', limits: LIMITS });
+  assert.deepEqual(liveUsage(r), ZERO);
 });
