@@ -85,7 +85,7 @@ describe('accessibility (axe-core)', () => {
     await send(page, 'hello from a phone');
     await page.locator(`${tid('message')}[data-role="assistant"]:not(.streaming)`).waitFor();
     await page.locator(`${tid('status-indicator')}[data-status="idle"]`).waitFor({ state: 'attached' });
-    await page.locator(`${tid('session-item')}[data-status="idle"]`).waitFor({ state: 'attached' });
+    await page.locator(`${tid('session-item')}[aria-current="page"][data-status="idle"]`).waitFor({ state: 'attached' });
     for (const tab of ['chat', 'control', 'sessions']) {
       await page.locator(`#tab-${tab}`).click();
       await check(t, page, `narrow ${tab} tab`);

@@ -43,6 +43,10 @@ describe('long tool calls', () => {
     assert.equal(await row.locator('.tool-server').textContent(), 'everything');
     assert.match(await row.locator(tid('tool-progress')).textContent(), /[1-4]\/4$/);
     assert.equal(await page.locator(tid('status-indicator')).getAttribute('data-status'), 'tool_running');
+    // The meters count the call and its step while it runs, before the
+    // budget event that follows its result.
+    assert.equal(await page.locator(tid('budget-tool_calls')).getAttribute('data-used'), '1');
+    assert.equal(await page.locator(tid('budget-steps')).getAttribute('data-used'), '1');
     // The bar fills as progress arrives.
     const width = () => row.locator(`${tid('tool-progress')} .meter-fill`).evaluate((e) => parseFloat(e.style.width));
     const first = await width();
