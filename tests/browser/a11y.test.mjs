@@ -5,7 +5,7 @@
 import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, axeViolations } from './lib.mjs';
+import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, axeViolations, api } from './lib.mjs';
 
 // Asserts no violation; the figures also go to the test's diagnostics so a
 // run shows how many there were per state.
@@ -78,10 +78,10 @@ describe('accessibility (axe-core)', () => {
 
   test('the narrow layout passes axe on each tab', async (t) => {
     await stack.mock.script([{ text: 'A short answer.' }]);
-    const p = await openPage(browser, stack.url + '/', { viewport: { width: 390, height: 844 } });
+    const chat = (await api(stack.url, 'POST', '/api/sessions', {})).body;
+    const p = await openPage(browser, `${stack.url}/#/sessions/${chat.id}`, { viewport: { width: 390, height: 844 } });
     const { page } = p;
-    await page.locator('#tab-sessions').click();
-    await newChat(page);
+    await page.locator('#empty-state h2').waitFor();
     await send(page, 'hello from a phone');
     await page.locator(`${tid('message')}[data-role="assistant"]:not(.streaming)`).waitFor();
     await page.locator(`${tid('status-indicator')}[data-status="idle"]`).waitFor({ state: 'attached' });

@@ -133,9 +133,3 @@ export async function axeViolations(page) {
   });
 }
 
-// Fails with every violation spelled out when axe finds any.
-export async function assertAxeClean(page, state) {
-  const v = await axeViolations(page);
-  const lines = v.map((x) => `${x.id} (${x.impact}, ${x.targets.length}): ${x.help}: ${x.targets.slice(0, 6).join(', ')}`);
-  assert.deepEqual(lines, [], `axe violations in the ${state} state`);
-}

@@ -64,10 +64,10 @@ describe('steering a run', () => {
 
   test('on a narrow screen the Chat tab has Stop, sending during a run is explained in the composer, and Escape stops', async () => {
     await stack.mock.script([{ text: LONG_TEXT, piece_chars: 5, delay_ms: 50 }]);
-    const p = await openPage(browser, stack.url + '/', { viewport: { width: 390, height: 844 } });
+    const chat = (await api(stack.url, 'POST', '/api/sessions', {})).body;
+    const p = await openPage(browser, `${stack.url}/#/sessions/${chat.id}`, { viewport: { width: 390, height: 844 } });
     const { page } = p;
-    await page.locator('#tab-sessions').click();
-    await newChat(page);
+    await page.locator('#empty-state h2').waitFor();
     await send(page, 'write a lot');
     await page.locator(`${tid('message')}[data-role="assistant"].streaming`).waitFor();
     const stop = page.locator(tid('composer-stop'));
