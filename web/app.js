@@ -42,7 +42,7 @@ const liveRegion = $('#live-region');
 const composer = $('#composer');
 const composerHint = $('#composer-hint');
 const HINT_IDLE = 'Enter to send · Shift+Enter for a new line';
-const HINT_RUNNING = 'A run is going: wait for it, or press Escape or Stop to end it';
+const HINT_RUNNING = 'A run is going: wait for it, or Stop it (Escape, with the box empty)';
 
 function announce(text) {
   // Clearing first makes screen readers repeat an identical message.

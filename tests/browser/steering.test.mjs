@@ -62,6 +62,25 @@ describe('steering a run', () => {
     await p.close();
   });
 
+  test('sending into a chat deleted elsewhere shows the notice, not a raw error, and keeps the text', async () => {
+    const p = await openPage(browser, stack.url + '/');
+    const { page } = p;
+    const id = await newChat(page);
+    // The stream is cut off, so only the send can find out.
+    await page.route('**/events?**', (route) => route.abort());
+    assert.equal((await api(stack.url, 'DELETE', `/api/sessions/${id}`)).status, 204);
+    await send(page, 'are you there?');
+    const notice = page.locator(tid('chat-notice'));
+    await notice.waitFor();
+    assert.equal(await notice.textContent(), 'This chat was deleted.');
+    assert.equal(await page.locator(tid('message-input')).inputValue(), 'are you there?');
+    assert.equal(await page.locator('#toasts > *').count(), 0, 'no raw error');
+    assert.equal(await page.locator(`${tid('session-item')}[data-session-id="${id}"]`).count(), 0);
+    assert.notEqual(await page.evaluate(() => location.hash), `#/sessions/${id}`);
+    p.assertClean(/404|ERR_FAILED/);
+    await p.close();
+  });
+
   test('on a narrow screen the Chat tab has Stop, sending during a run is explained in the composer, and Escape stops', async () => {
     await stack.mock.script([{ text: LONG_TEXT, piece_chars: 5, delay_ms: 50 }]);
     const chat = (await api(stack.url, 'POST', '/api/sessions', {})).body;
@@ -80,7 +99,7 @@ describe('steering a run', () => {
     assert.equal(await page.locator(tid('message-input')).inputValue(), 'one more thing');
     const hint = page.locator('#composer-hint');
     assert.equal(await hint.isVisible(), true);
-    assert.match(await hint.textContent(), /run is going.*Escape or Stop/);
+    assert.equal(await hint.textContent(), 'A run is going: wait for it, or Stop it (Escape, with the box empty)');
     assert.equal(await page.locator('#toasts > *').count(), 0);
     const boxes = await Promise.all(['#composer-hint', '#message-input', '#composer-stop'].map((s) => page.locator(s).boundingBox()));
     assert.equal(overlaps(boxes[0], boxes[1]), false, 'hint and text box');
