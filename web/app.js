@@ -517,7 +517,7 @@ function wireTabs() {
 // The login form is a modal dialog: the page behind it is inert (no focus,
 // no clicks, hidden from assistive technology) while it shows, and Tab
 // cycles inside it.
-const BEHIND_LOGIN = ['.skip-link', '.topbar', '.tabs', '.layout'];
+const BEHIND_LOGIN = ['.skip-link', '.topbar', '.tabs-nav', '.layout'];
 
 function setLoginOpen(open) {
   $('#login-backdrop').hidden = !open;

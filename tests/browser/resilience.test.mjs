@@ -212,6 +212,8 @@ describe('layout, theme, keyboard and login', () => {
     await form.waitFor({ state: 'hidden' });
     await page.locator('#model-badge').waitFor();
     assert.equal(await page.locator('#model-badge').textContent(), 'mock-model');
+    // The page behind the dialog is usable again.
+    assert.equal(await page.evaluate(() => document.querySelector('.layout').inert), false);
     assert.deepEqual(errors, []);
     await context.close();
   });

@@ -44,7 +44,7 @@ describe('steering a run', () => {
     assert.equal(await notice.textContent(), 'This chat was deleted.');
     assert.equal(await notice.getAttribute('role'), 'status');
     await page.waitForFunction((id) => location.hash === `#/sessions/${id}`, first);
-    assert.equal(await page.locator(`${tid('session-item')}[data-session-id="${second}"]`).count(), 0);
+    await page.locator(`${tid('session-item')}[data-session-id="${second}"]`).waitFor({ state: 'detached' });
     assert.equal(await page.locator('#conn-notice').isHidden(), true);
 
     // The last chat deleted: the empty state, and sending makes a new chat.
@@ -75,7 +75,7 @@ describe('steering a run', () => {
     assert.equal(await notice.textContent(), 'This chat was deleted.');
     assert.equal(await page.locator(tid('message-input')).inputValue(), 'are you there?');
     assert.equal(await page.locator('#toasts > *').count(), 0, 'no raw error');
-    assert.equal(await page.locator(`${tid('session-item')}[data-session-id="${id}"]`).count(), 0);
+    await page.locator(`${tid('session-item')}[data-session-id="${id}"]`).waitFor({ state: 'detached' });
     assert.notEqual(await page.evaluate(() => location.hash), `#/sessions/${id}`);
     p.assertClean(/404|ERR_FAILED/);
     await p.close();
