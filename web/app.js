@@ -442,6 +442,10 @@ async function changeMode(mode) {
     if (m) schedule(['budget']);
     return;
   }
+  // The chat takes the new mode at once, so a redraw while the change is
+  // on its way (a token during a run) does not put the old one back.
+  const before = st.session.mode;
+  st.session.mode = mode;
   try {
     const s = await API.patchSession(st.id, { mode });
     if (st !== app.current) return;
@@ -454,6 +458,7 @@ async function changeMode(mode) {
     schedule(areas);
     announce(`Mode ${mode}`);
   } catch (e) {
+    if (st.session.mode === mode) st.session.mode = before;
     report(e);
     schedule(['session']);
   }
