@@ -78,12 +78,17 @@ export async function send(page, text) {
 }
 
 // Opens a new, empty chat with the "New chat" button; resolves to its id.
+// The id is the one the server gave the new chat: the address alone may
+// still be changing to the newest older chat the page opened on load.
 export async function newChat(page) {
-  const before = await page.evaluate(() => location.hash);
+  const created = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/api/sessions');
   await page.locator(tid('new-session')).click();
-  await page.waitForFunction((h) => /^#\/sessions\//.test(location.hash) && location.hash !== h, before);
+  const { id } = await (await created).json();
+  await page.waitForFunction((want) => location.hash === want, `#/sessions/${encodeURIComponent(id)}`);
+  // Open: the list marks it as the current chat once its snapshot is in.
+  await page.locator(`${tid('session-item')}[aria-current="page"][data-session-id="${id}"]`).waitFor({ state: 'attached' });
   await page.locator('#empty-state h2').waitFor();
-  return openSessionId(page);
+  return id;
 }
 
 // Waits until the page shows the session idle after a run: the
