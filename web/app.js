@@ -443,24 +443,27 @@ async function changeMode(mode) {
     return;
   }
   // The chat takes the new mode at once, so a redraw while the change is
-  // on its way (a token during a run) does not put the old one back.
+  // on its way (a token during a run) does not put the old one back. A
+  // running run takes the new mode's limits at once (its budget event
+  // brings the numbers, which may come before this answer).
   const before = st.session.mode;
+  const run = isRunning(st) ? st.run : null;
+  const runBefore = run ? run.mode : null;
   st.session.mode = mode;
+  if (run) run.mode = mode;
   try {
     const s = await API.patchSession(st.id, { mode });
     if (st !== app.current) return;
     st.session = { ...st.session, ...s, last_seq: st.session.last_seq, status: st.session.status, active_run_id: st.session.active_run_id };
-    // A running run takes the new mode's limits at once (its budget event
-    // brings the numbers).
-    if (isRunning(st) && st.run) st.run.mode = mode;
     const areas = ['session', 'budget'];
     if (!isRunning(st)) areas.push(...previewMode(st, app.modes.find((x) => x.name === mode)));
     schedule(areas);
     announce(`Mode ${mode}`);
   } catch (e) {
     if (st.session.mode === mode) st.session.mode = before;
+    if (run && run.mode === mode) run.mode = runBefore;
     report(e);
-    schedule(['session']);
+    schedule(['session', 'budget']);
   }
 }
 
