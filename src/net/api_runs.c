@@ -235,8 +235,9 @@ static void api__events_work(store *st, api__job *j)
     if (!j->ud) return; /* SSE: the hub replays */
     api__events_out *e = j->ud;
     rc = buf_append_str(&e->out, "{\"events\":[");
+    /* store_event_after answers the number of events delivered. */
     if (rc == 0) rc = store_event_after(st, j->id, j->num, API__EVENTS_PAGE, api__events_row, e);
-    if (rc == 0) rc = buf_append_str(&e->out, "]}");
+    if (rc >= 0) rc = buf_append_str(&e->out, "]}");
     if (rc == BUF_TOOBIG) {
         j->status = 500;
         j->code = "internal";
