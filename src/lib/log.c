@@ -2,7 +2,10 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "lib/redact.h"
 
 log_level log_min_level = LOG_INFO;
 
@@ -28,8 +31,11 @@ void log_write(log_level level, const char *msg, const char *kvfmt, ...)
         if (m > 0)
             n += (m < (int)(sizeof line - (size_t)n - 1)) ? m : (int)(sizeof line - (size_t)n - 2);
     }
-    line[n++] = '\n';
-    fwrite(line, 1, (size_t)n, stderr);
+    size_t out_len;
+    char *out = redact_string(line, (size_t)n, &out_len);
+    out[out_len] = '\n';
+    fwrite(out, 1, out_len + 1, stderr);
+    free(out);
 }
 
 int log_level_parse(const char *s, log_level *out)

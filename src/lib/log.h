@@ -3,6 +3,10 @@
  *
  * LOG() checks the level before anything is formatted, so a debug line on a
  * hot path costs one comparison when debug logging is off.
+ *
+ * Every line goes through the secret registry (lib/redact.h) before it is
+ * written: values logged from outside (a tool server's error, a URL) may
+ * carry a key or a password, whole or in part.
  */
 #ifndef CHATPLANE_LOG_H
 #define CHATPLANE_LOG_H
@@ -10,7 +14,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+/* LOG_OFF is a minimum level only: nothing is written at all (`ask --json`,
+ * whose stderr stays empty). */
+typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_OFF } log_level;
 
 extern log_level log_min_level;
 
