@@ -41,11 +41,12 @@ typedef struct llm_result {
     char *finish_reason;       /* as sent, or NULL */
     int64_t prompt_tokens;     /* as reported, or -1 when not reported */
     int64_t completion_tokens; /* as reported, or -1 */
+    size_t dropped_calls;      /* tool calls past LLM_STREAM_MAX_CALLS, not in calls */
     /* !ok: the failure */
     bool retryable;
-    int http_status;      /* 0 when there was no HTTP status (connection, time-out) */
-    char *error_code;     /* upstream error code ("rate_limit_exceeded"), or NULL */
-    char *error_message;  /* what happened, naming the status and the upstream message */
+    int http_status;        /* 0 when there was no HTTP status (connection, time-out) */
+    char *error_code;       /* upstream error code ("rate_limit_exceeded"), or NULL */
+    char *error_message;    /* what happened, naming the status and the upstream message */
     int64_t retry_after_ms; /* from retry-after-ms or Retry-After, -1 when absent */
 } llm_result;
 
@@ -86,6 +87,16 @@ llm *llm_openai_new(struct event_base *base, const char *base_url, const char *a
 /* How long a streaming call may go without a byte before it fails as a
  * retryable stall (default 30 s); tests shorten it. */
 void llm_openai_set_stall_timeout_ms(llm *p, int64_t ms);
+
+/*
+ * Asks GET {base_url}/models (blocking, at most timeout_ms; for start-up,
+ * before the loop runs) which models the endpoint serves. Returns the id of
+ * the only one listed (a new string, caller frees), or NULL with err naming
+ * the URL (password hidden) and what went wrong: the request failed, the
+ * status, no model, or several (named).
+ */
+char *llm_openai_only_model(const char *base_url, const char *api_key, int64_t timeout_ms,
+                            char *err, size_t errlen);
 
 /* The demo brain, streaming a token every delay_ms. */
 llm *llm_demo_new(struct event_base *base, int64_t delay_ms);

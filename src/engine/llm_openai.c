@@ -37,6 +37,7 @@
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/redact.h"
 #include "lib/xmalloc.h"
 #include "version.h"
 
@@ -87,7 +88,6 @@ struct llm_openai {
     char *url;         /* <base_url>/chat/completions */
     char *display_url; /* the same without user:password@, for messages */
     char *auth;        /* "Authorization: Bearer …", or NULL; never logged */
-    char *api_key;     /* the key alone, to keep it out of upstream messages; or NULL */
     char *model;
     int64_t stall_ms;
     int depth;           /* > 0 while inside curl_multi_socket_action */
@@ -284,8 +284,9 @@ static void openai__transport_failure(llm_call *c, CURLcode code, llm_result *r)
 
 /*
  * Decides the outcome of a finished transfer, most specific first: what
- * the stream itself said (an error object, a cap, [DONE] — a stream that
- * reached [DONE] succeeded even if the connection broke after it), then the
+ * the stream itself said (an error object, a cap, [DONE] or a finish
+ * reason — a stream that completed its turn succeeded even if the
+ * connection broke after it), then the
  * HTTP status, then the transport error, then a body that ended early.
  */
 static void openai__outcome(llm_call *c, CURLcode code, llm_result *r)
@@ -295,7 +296,8 @@ static void openai__outcome(llm_call *c, CURLcode code, llm_result *r)
     if (c->sse_toobig) {
         llm_stream_fail(r, false, 200, NULL, "an event of the model stream from %s exceeded %d MiB",
                         c->owner->display_url, OPENAI_SSE_EVENT_MAX >> 20);
-    } else if (c->status == 200 && state != LLM_STREAM_MORE) {
+    } else if (c->status == 200 &&
+               (state != LLM_STREAM_MORE || llm_stream_turn_complete(c->stream))) {
         llm_stream_finish(c->stream, r);
         if (!r->ok) r->http_status = 200;
     } else if (c->status != 0 && c->status != 200) {
@@ -312,28 +314,6 @@ static void openai__outcome(llm_call *c, CURLcode code, llm_result *r)
     }
 }
 
-/* Replaces every occurrence of secret in *s with "[redacted]". An
- * upstream that echoes the API key in its error text ("Incorrect API key
- * provided: sk-…") must not put it into events and logs. */
-static void openai__redact(char **s, const char *secret)
-{
-    static const char mark[] = "[redacted]";
-    size_t sl = secret ? strlen(secret) : 0;
-    if (!*s || sl < 4 || !strstr(*s, secret)) return;
-    buf b;
-    buf_init(&b, strlen(*s) * (sizeof mark) + 1);
-    for (const char *p = *s; *p;) {
-        const char *hit = strstr(p, secret);
-        size_t n = hit ? (size_t)(hit - p) : strlen(p);
-        buf_append(&b, p, n);
-        if (!hit) break;
-        buf_append_str(&b, mark);
-        p = hit + sl;
-    }
-    free(*s);
-    *s = buf_detach(&b, NULL);
-}
-
 /* Hands the outcome to on_done and frees the call; the call's handle
  * leaves the multi handle first. Outside libcurl's callbacks only. */
 static void openai__finish(llm_call *c, llm_result *r)
@@ -343,9 +323,15 @@ static void openai__finish(llm_call *c, llm_result *r)
         c->added = false;
     }
     if (!r->ok) {
-        openai__redact(&r->error_message, c->owner->api_key);
-        openai__redact(&r->error_code, c->owner->api_key);
+        /* The upstream parts were masked before they were cut to length
+         * (llm_stream); this pass catches what the transport added, such
+         * as libcurl's error text. */
+        redact_in_place(&r->error_message);
+        redact_in_place(&r->error_code);
         LOG(LOG_DEBUG, "model call failed", "retryable=%d status=%d", r->retryable, r->http_status);
+    } else if (r->dropped_calls) {
+        LOG(LOG_WARN, "the model sent more tool calls than a turn keeps; the rest were dropped",
+            "kept=%zu dropped=%zu", r->ncalls, r->dropped_calls);
     }
     c->finishing = true;
     c->cb.on_done(c->ud, r);
@@ -397,7 +383,7 @@ static void openai__on_stall(evutil_socket_t fd, short what, void *arg)
     (void)what;
 
     if (c->aborted || c->finishing) return;
-    if (llm_stream_state(c->stream) == LLM_STREAM_DONE && c->status == 200) {
+    if (llm_stream_turn_complete(c->stream) && c->status == 200) {
         /* The answer is complete; only the end of the body is missing. */
         llm_stream_finish(c->stream, &r);
     } else if (c->status) {
@@ -608,7 +594,6 @@ static void openai__free(llm *p)
     free(o->url);
     free(o->display_url);
     free(o->auth);
-    free(o->api_key);
     free(o->model);
     free(o);
 }
@@ -618,6 +603,16 @@ static const llm_ops openai_ops = {
     .abort = openai__abort,
     .free = openai__free,
 };
+
+/* libcurl's global set-up, once, on the main thread before any transfer. */
+static void openai__curl_init(void)
+{
+    static bool curl_ready;
+    if (!curl_ready) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        curl_ready = true;
+    }
+}
 
 /* The URL without "user:password@", so that messages never carry it. */
 static char *openai__display_url(const char *url)
@@ -637,11 +632,7 @@ static char *openai__display_url(const char *url)
 llm *llm_openai_new(struct event_base *base, const char *base_url, const char *api_key,
                     const char *model)
 {
-    static bool curl_ready;
-    if (!curl_ready) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        curl_ready = true;
-    }
+    openai__curl_init();
 
     llm_openai *o = xcalloc(1, sizeof *o);
     size_t n = strlen(base_url);
@@ -655,7 +646,10 @@ llm *llm_openai_new(struct event_base *base, const char *base_url, const char *a
     o->url = xasprintf("%.*s/chat/completions", (int)n, base_url);
     o->display_url = openai__display_url(o->url);
     o->auth = api_key && *api_key ? xasprintf("Authorization: Bearer %s", api_key) : NULL;
-    o->api_key = api_key && *api_key ? xstrdup(api_key) : NULL;
+    /* The key and the URL's password join the secret registry (the runtime
+     * registers them too; a client made on its own must not leak either). */
+    if (api_key) redact_register(api_key);
+    redact_register_url(base_url);
     o->stall_ms = OPENAI_STALL_MS_DEFAULT;
     o->timer = evtimer_new(base, openai__on_timeout, o);
     o->multi = curl_multi_init();
@@ -669,4 +663,76 @@ llm *llm_openai_new(struct event_base *base, const char *base_url, const char *a
 void llm_openai_set_stall_timeout_ms(llm *p, int64_t ms)
 {
     if (p && p->ops == &openai_ops && ms > 0) ((llm_openai *)p)->stall_ms = ms;
+}
+
+/* ---- the model list, at start-up ---- */
+
+#define OPENAI_MODELS_BODY_MAX (1024 * 1024)
+
+static size_t openai__collect(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    size_t n = size * nmemb;
+    /* Past the cap the transfer ends: no model list is that long. */
+    return buf_append(ud, ptr, n) == 0 ? n : 0;
+}
+
+char *llm_openai_only_model(const char *base_url, const char *api_key, int64_t timeout_ms,
+                            char *err, size_t errlen)
+{
+    openai__curl_init();
+    size_t n = strlen(base_url);
+    while (n > 0 && base_url[n - 1] == '/') n--;
+    char *url = xasprintf("%.*s/models", (int)n, base_url);
+    char *shown = openai__display_url(url);
+    char *auth = api_key && *api_key ? xasprintf("Authorization: Bearer %s", api_key) : NULL;
+    struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
+    char errbuf[CURL_ERROR_SIZE] = "";
+    char why[256];
+    char *model = NULL;
+    long status = 0;
+    buf body;
+
+    if (auth) headers = curl_slist_append(headers, auth);
+    buf_init(&body, OPENAI_MODELS_BODY_MAX);
+    CURL *e = curl_easy_init();
+    if (!e) {
+        snprintf(err, errlen, "cannot list the models of %s: libcurl failed", shown);
+        goto out;
+    }
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "chatplane/" CHATPLANE_VERSION);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, openai__collect);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode code = curl_easy_perform(e);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    if (code != CURLE_OK) {
+        long oserr = 0;
+        curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &oserr);
+        const char *reason = code == CURLE_COULDNT_CONNECT && oserr == ECONNREFUSED
+                                 ? "connection refused"
+                             : code == CURLE_WRITE_ERROR ? "the answer exceeded 1 MiB"
+                             : errbuf[0]                 ? errbuf
+                                                         : curl_easy_strerror(code);
+        snprintf(err, errlen, "cannot list the models of %s: %s", shown, reason);
+    } else if (status != 200) {
+        llm_result r;
+        llm_stream_http_error(&r, (int)status, shown, body.data, body.len, -1);
+        snprintf(err, errlen, "cannot list the models: %s", r.error_message);
+        llm_result_cleanup(&r);
+    } else if (!(model = llm_stream_only_model(body.data, body.len, why, sizeof why))) {
+        snprintf(err, errlen, "%s %s", shown, why);
+    }
+    curl_easy_cleanup(e);
+out:
+    buf_cleanup(&body);
+    curl_slist_free_all(headers);
+    free(auth);
+    free(shown);
+    free(url);
+    return model;
 }

@@ -20,6 +20,7 @@
 #include "core/civil.h"
 #include "core/textchunk.h"
 #include "lib/buf.h"
+#include "lib/redact.h"
 #include "lib/utf8.h"
 #include "lib/xmalloc.h"
 
@@ -40,6 +41,12 @@ struct llm_stream {
     stream__call *calls;
     size_t ncalls;
     size_t calls_alloc;
+    /* Calls past LLM_STREAM_MAX_CALLS: counted, not kept. While dropping,
+     * fragments that continue the latest dropped call (drop_index, its wire
+     * index or -1) are ignored rather than appended to a kept call. */
+    size_t dropped_calls;
+    bool dropping;
+    int64_t drop_index;
     char *finish_reason;
     int64_t prompt_tokens;
     int64_t completion_tokens;
@@ -58,6 +65,7 @@ llm_stream *llm_stream_new(llm_stream_text_cb on_text, void *ud)
     buf_init(&s->text, LLM_STREAM_MAX_TEXT);
     s->prompt_tokens = -1;
     s->completion_tokens = -1;
+    s->drop_index = -1;
     return s;
 }
 
@@ -112,13 +120,17 @@ static int stream__fail(llm_stream *s, bool retryable, const char *code, const c
 /* ---- text sanitising shared by the error paths ---- */
 
 /*
- * Appends at most max bytes of text to out as one clean line: control
- * characters become spaces, runs of spaces shrink to one, the ends are
- * trimmed, invalid UTF-8 bytes become '?', and a character is never cut in
- * half. The result can go into a JSON string and a log line as it is.
+ * Appends at most max bytes of text to out as one clean line: known secrets
+ * masked (lib/redact.h), control characters become spaces, runs of spaces
+ * shrink to one, the ends are trimmed, invalid UTF-8 bytes become '?', and
+ * a character is never cut in half. The result can go into a JSON string
+ * and a log line as it is. Secrets are masked first, on the whole text: a
+ * secret cut by the length limit would no longer match whole.
  */
-static void stream__append_clean(buf *out, const char *text, size_t len, size_t max)
+static void stream__append_clean(buf *out, const char *raw, size_t raw_len, size_t max)
 {
+    size_t len;
+    char *text = redact_string(raw, raw_len, &len);
     const unsigned char *p = (const unsigned char *)text;
     size_t start = out->len;
     size_t i = 0;
@@ -149,6 +161,7 @@ static void stream__append_clean(buf *out, const char *text, size_t len, size_t 
     }
     while (out->len > start && out->data[out->len - 1] == ' ') out->len--;
     if (out->data) out->data[out->len] = '\0';
+    free(text);
 }
 
 /* ---- the chunk stream ---- */
@@ -162,13 +175,24 @@ static const char *stream__nonempty(const json_t *obj, const char *key)
     return json_string_value(v);
 }
 
-static stream__call *stream__new_call(llm_stream *s, int64_t index)
+/*
+ * Starts a call, or drops it when the turn already holds
+ * LLM_STREAM_MAX_CALLS: the turn goes on with the calls kept (the engine
+ * runs what the budget allows of them) and the result counts the dropped
+ * ones (starts: the delta names an id or a function, as the first delta
+ * of a call does). Returns NULL for a dropped call.
+ */
+static stream__call *stream__new_call(llm_stream *s, int64_t index, bool starts)
 {
     if (s->ncalls == LLM_STREAM_MAX_CALLS) {
-        stream__fail(s, false, NULL, "the model sent more than %d tool calls in one turn",
-                     LLM_STREAM_MAX_CALLS);
+        /* Only a delta that names an id or a function begins a call;
+         * counting the others would count fragments. */
+        if (starts) s->dropped_calls++;
+        s->dropping = true;
+        s->drop_index = index;
         return NULL;
     }
+    s->dropping = false;
     if (s->ncalls == s->calls_alloc) {
         s->calls_alloc = s->calls_alloc ? s->calls_alloc * 2 : 4;
         s->calls = xrealloc(s->calls, s->calls_alloc * sizeof *s->calls);
@@ -197,6 +221,9 @@ static stream__call *stream__find_call(llm_stream *s, int64_t index, const char 
 {
     stream__call *last = s->ncalls ? &s->calls[s->ncalls - 1] : NULL;
 
+    /* A fragment of the call being dropped: neither a new call nor a part
+     * of a kept one. */
+    if (s->dropping && !id && !name && index == s->drop_index) return NULL;
     if (index >= 0) {
         for (size_t i = s->ncalls; i-- > 0;) {
             stream__call *c = &s->calls[i];
@@ -205,7 +232,7 @@ static stream__call *stream__find_call(llm_stream *s, int64_t index, const char 
             if (!id && name && c->name.len && strcmp(c->name.data, name) != 0) break;
             return c;
         }
-        return stream__new_call(s, index);
+        return stream__new_call(s, index, id || name);
     }
     if (last && last->index < 0) {
         if (id && last->id.len) {
@@ -216,7 +243,7 @@ static stream__call *stream__find_call(llm_stream *s, int64_t index, const char 
             return last;
         }
     }
-    if (!last || id || name) return stream__new_call(s, -1);
+    if (!last || id || name) return stream__new_call(s, -1, id || name);
     return last;
 }
 
@@ -360,6 +387,14 @@ int llm_stream_feed(llm_stream *s, const char *data, size_t len)
         s->state = LLM_STREAM_DONE;
         return s->state;
     }
+    /* A NUL byte is never part of a chunk (JSON has no raw control
+     * characters): the server sends something else than the protocol, and
+     * asking again would get the same, so the turn fails for good. */
+    const char *nul = memchr(data, '\0', len);
+    if (nul)
+        return stream__fail(s, false, NULL,
+                            "the model stream sent a chunk with a NUL byte (at byte %zu)",
+                            (size_t)(nul - data));
 
     /* The plain text chunk, nearly every chunk of a reply, is read without
      * building a tree (core/textchunk); everything else in full below. */
@@ -374,6 +409,9 @@ int llm_stream_feed(llm_stream *s, const char *data, size_t len)
 
     json_error_t jerr;
     json_t *chunk = json_loadb(data, len, 0, &jerr);
+    if (!chunk && json_error_code(&jerr) == json_error_null_character)
+        return stream__fail(s, false, NULL,
+                            "the model stream sent a chunk with a NUL character (\\u0000)");
     if (!chunk) {
         /* jansson quotes the offending input, which may be any bytes. */
         buf why;
@@ -484,9 +522,17 @@ static int stream__take_calls(llm_stream *s, llm_result *r)
     return 0;
 }
 
+bool llm_stream_turn_complete(const llm_stream *s)
+{
+    return s->state == LLM_STREAM_DONE || (s->state == LLM_STREAM_MORE && s->finish_reason);
+}
+
 void llm_stream_finish(llm_stream *s, llm_result *r)
 {
     memset(r, 0, sizeof *r);
+    /* A finish reason ends the turn: a server that then closes without
+     * [DONE] (or without the usage chunk) sent a complete answer. */
+    if (s->state == LLM_STREAM_MORE && s->finish_reason) s->state = LLM_STREAM_DONE;
     if (s->state == LLM_STREAM_MORE)
         stream__fail(s, true, NULL, "the model stream ended before [DONE]");
     if (s->state == LLM_STREAM_DONE && stream__take_calls(s, r) != 0) llm_result_cleanup(r);
@@ -500,6 +546,7 @@ void llm_stream_finish(llm_stream *s, llm_result *r)
     s->finish_reason = NULL;
     r->prompt_tokens = s->prompt_tokens;
     r->completion_tokens = s->completion_tokens;
+    r->dropped_calls = s->dropped_calls;
     r->retry_after_ms = -1;
 }
 
@@ -665,6 +712,50 @@ int64_t llm_stream_retry_after_ms(const char *retry_after_ms, const char *retry_
     v = at - now_ms;
     if (v < 0) return 0;
     return v > LLM_STREAM_MAX_RETRY_AFTER_MS ? LLM_STREAM_MAX_RETRY_AFTER_MS : v;
+}
+
+/* ---- the model list ---- */
+
+char *llm_stream_only_model(const char *body, size_t len, char *err, size_t errlen)
+{
+    json_t *root = len ? json_loadb(body, len, 0, NULL) : NULL;
+    const json_t *data = json_object_get(root, "data");
+    char *only = NULL;
+    buf names;
+    size_t n = 0, i;
+    const json_t *m;
+
+    buf_init(&names, LLM_STREAM_MAX_MODEL_NAMES);
+    if (!json_is_array(data)) {
+        snprintf(err, errlen, "answered with something that is not a model list");
+        goto out;
+    }
+    /* The ids listed, as far as they are strings; others are not models. */
+    json_array_foreach(data, i, m)
+    {
+        const char *id = stream__nonempty(m, "id");
+        if (!id) continue;
+        if (n == 0) only = xstrdup(id);
+        if (n < 5) {
+            buf name;
+            buf_init(&name, LLM_STREAM_MAX_NAME);
+            stream__append_clean(&name, id, strlen(id), 64);
+            buf_printf(&names, "%s%s", n ? ", " : "", name.data ? name.data : "");
+            buf_cleanup(&name);
+        }
+        n++;
+    }
+    if (n == 0) {
+        snprintf(err, errlen, "lists no models");
+    } else if (n > 1) {
+        snprintf(err, errlen, "lists %zu models (%s%s)", n, names.data, n > 5 ? ", …" : "");
+        free(only);
+        only = NULL;
+    }
+out:
+    buf_cleanup(&names);
+    json_decref(root);
+    return only;
 }
 
 /* ---- the request ---- */

@@ -15,11 +15,14 @@
 
 #include "engine/llm.h"
 
-/* Limits of one turn; going past one fails the call, not retryable. */
-#define LLM_STREAM_MAX_TEXT  ((size_t)4 << 20) /* assistant text */
-#define LLM_STREAM_MAX_ARGS  ((size_t)1 << 20) /* arguments of one tool call */
-#define LLM_STREAM_MAX_CALLS 128               /* tool calls in one turn */
-#define LLM_STREAM_MAX_NAME  1024              /* a tool call's id or name */
+/* Limits of one turn; going past one fails the call, not retryable (but
+ * see LLM_STREAM_MAX_CALLS). */
+#define LLM_STREAM_MAX_TEXT ((size_t)4 << 20) /* assistant text */
+#define LLM_STREAM_MAX_ARGS ((size_t)1 << 20) /* arguments of one tool call */
+/* Tool calls kept of one turn; later ones are dropped and counted in
+ * llm_result.dropped_calls, the turn does not fail. */
+#define LLM_STREAM_MAX_CALLS 128
+#define LLM_STREAM_MAX_NAME  1024 /* a tool call's id or name */
 /* Longest upstream error text kept in a message (a body that is not JSON
  * contributes its first 200 bytes). */
 #define LLM_STREAM_MAX_UPSTREAM_MSG 1000
@@ -50,13 +53,22 @@ int llm_stream_feed(llm_stream *s, const char *data, size_t len);
 int llm_stream_state(const llm_stream *s);
 
 /*
+ * True when the turn is complete: [DONE] was read, or a finish_reason was
+ * and the stream has not failed. A body that ends (or stalls) after that
+ * still gives the turn, with its usage if it came.
+ */
+bool llm_stream_turn_complete(const llm_stream *s);
+
+/*
  * Ends the stream at the end of the body and writes the outcome into r:
- * the turn (ok), the failure that stopped the stream, or a retryable
- * failure when [DONE] never came. Tool calls that never got an id get one
- * made up ("call_<n>", n their position, unique in the turn); calls whose
- * arguments never came get "{}". A turn with tool calls is a tool turn
- * whatever its finish_reason says. r is overwritten; the caller releases it
- * with llm_result_cleanup. The stream must not be fed afterwards.
+ * the turn (ok; also when the body ended without [DONE] after a
+ * finish_reason), the failure that stopped the stream, or a retryable
+ * failure when neither [DONE] nor a finish_reason came. A chunk holding a
+ * NUL byte (raw or as \u0000) fails the turn, not retryable. Tool calls that never got an id get
+ * one made up ("call_<n>", n their position, unique in the turn); calls whose arguments never came
+ * get "{}". A turn with tool calls is a tool turn whatever its finish_reason says. r is
+ * overwritten; the caller releases it with llm_result_cleanup. The stream must not be fed
+ * afterwards.
  */
 void llm_stream_finish(llm_stream *s, llm_result *r);
 
@@ -99,5 +111,15 @@ int64_t llm_stream_retry_after_ms(const char *retry_after_ms, const char *retry_
  * and its length in *len.
  */
 char *llm_stream_request_body(const char *model, const llm_request *req, size_t *len);
+
+/*
+ * Reads the answer of GET {base_url}/models, {"data": [{"id": …}, …]}.
+ * Returns the id of the only model listed (a new string, caller frees), or
+ * NULL with err saying what the list holds instead: "lists no models",
+ * "lists 3 models (a, b, c)" (at most five names, each cleaned and cut to
+ * 64 bytes) or "answered with something that is not a model list".
+ */
+#define LLM_STREAM_MAX_MODEL_NAMES 512
+char *llm_stream_only_model(const char *body, size_t len, char *err, size_t errlen);
 
 #endif

@@ -425,6 +425,69 @@ static void test_401_not_retryable(void **state)
     assert_null(strstr(g->message, API_KEY));
 }
 
+/* An upstream that echoes most of the key, at a place where the length
+ * limit cuts it: what is left of it is masked all the same. */
+static void test_401_echoes_key_in_part(void **state)
+{
+    (void)state;
+    char pad[1000];
+    char script[1400];
+    memset(pad, 'x', 985);
+    pad[985] = '\0';
+    /* The message is the padding, a space and the key; cut at 1000 bytes,
+     * 14 bytes of the key would be left. */
+    snprintf(script, sizeof script,
+             "[{\"status\":401,\"body\":{\"error\":{\"message\":\"%s %s\","
+             "\"code\":\"invalid_api_key\"}}}]",
+             pad, API_KEY);
+    mock_script(script);
+    got *g = one_call(&req_plain, 5000);
+    char want[1200];
+    snprintf(want, sizeof want, "HTTP 401 from %s: %s [redacted]", endpoint, pad);
+    assert_false(g->ok);
+    assert_string_equal(g->message, want);
+    assert_null(strstr(g->message, "sk-test-secret"));
+}
+
+/* At start-up, the only model an endpoint lists is the model. */
+static void test_only_model(void **state)
+{
+    (void)state;
+    char err[512];
+    char want[512];
+    char *m = llm_openai_only_model(llm_url, API_KEY, 5000, err, sizeof err);
+    assert_non_null(m);
+    assert_string_equal(m, "mock-model");
+    free(m);
+
+    json_decref(mock_call("/__models", "[\"big\",\"small\"]"));
+    assert_null(llm_openai_only_model(llm_url, NULL, 5000, err, sizeof err));
+    snprintf(want, sizeof want, "%s/models lists 2 models (big, small)", llm_url);
+    assert_string_equal(err, want);
+
+    json_decref(mock_call("/__models", "[]"));
+    assert_null(llm_openai_only_model(llm_url, NULL, 5000, err, sizeof err));
+    snprintf(want, sizeof want, "%s/models lists no models", llm_url);
+    assert_string_equal(err, want);
+
+    json_decref(mock_call("/__models", "{\"status\":401,\"body\":{\"error\":{\"message\":"
+                                       "\"bad key\"}}}"));
+    assert_null(llm_openai_only_model(llm_url, NULL, 5000, err, sizeof err));
+    snprintf(want, sizeof want, "cannot list the models: HTTP 401 from %s/models: bad key",
+             llm_url);
+    assert_string_equal(err, want);
+
+    /* The password of the URL is not shown. */
+    char url[160];
+    snprintf(url, sizeof url, "http://user:pw@127.0.0.1:%d/v1/", mock_port);
+    assert_null(llm_openai_only_model(url, NULL, 5000, err, sizeof err));
+    assert_string_equal(err, want);
+
+    assert_null(llm_openai_only_model("http://127.0.0.1:1/v1", NULL, 5000, err, sizeof err));
+    assert_string_equal(err, "cannot list the models of http://127.0.0.1:1/v1/models: "
+                             "connection refused");
+}
+
 static void test_error_in_stream(void **state)
 {
     (void)state;
@@ -439,10 +502,50 @@ static void test_error_in_stream(void **state)
     assert_string_equal(pieces_of(g), "part|ial|");
 }
 
+/* A body that ends after the finish reason without [DONE] is a complete
+ * turn, and so is one whose connection breaks or stalls right after it. */
+static void test_finish_without_done(void **state)
+{
+    (void)state;
+    llm_openai_set_stall_timeout_ms(model, 500);
+    /* The whole body but [DONE]; role, "abc" and the finish chunk, then the
+     * socket is destroyed; the same, then silence. */
+    mock_script("[{\"text\":\"abc\",\"no_done\":true},"
+                "{\"text\":\"abc\",\"cut_after\":3},"
+                "{\"text\":\"abc\",\"stall_after\":3}]");
+    for (int i = 0; i < 3; i++) {
+        start(&calls[i], &req_plain);
+        assert_false(run_loop(5000));
+        assert_int_equal(calls[i].ndone, 1);
+        assert_true(calls[i].ok);
+        assert_string_equal(calls[i].text, "abc");
+        assert_string_equal(calls[i].finish, "stop");
+    }
+    /* Only the first got as far as the usage chunk. */
+    assert_int_equal(calls[0].prompt_tokens, 11);
+    assert_int_equal(calls[1].prompt_tokens, -1);
+    assert_int_equal(calls[2].prompt_tokens, -1);
+}
+
+/* A NUL byte in a chunk fails the call for good, not as retryable. */
+static void test_nul_byte(void **state)
+{
+    (void)state;
+    mock_script("[{\"chunks\":[{\"content\":\"ok\"},"
+                "\"{\\\"choices\\\":[{\\\"index\\\":0,\\\"delta\\\":{\\\"content\\\":"
+                "\\\"a\\u0000b\\\"}}]}\"]}]");
+    got *g = one_call(&req_plain, 5000);
+    assert_false(g->ok);
+    assert_false(g->retryable);
+    assert_int_equal(g->status, 200);
+    assert_string_equal(g->message, "the model stream sent a chunk with a NUL byte (at byte 44)");
+    assert_string_equal(pieces_of(g), "ok|");
+}
+
 static void test_no_done(void **state)
 {
     (void)state;
-    mock_script("[{\"text\":\"abc\",\"no_done\":true}]");
+    mock_script("[{\"text\":\"abc\",\"finish_reason\":null,\"no_done\":true}]");
     got *g = one_call(&req_plain, 5000);
     assert_false(g->ok);
     assert_true(g->retryable);
@@ -670,6 +773,10 @@ int main(void)
         T(test_503_retryable),
         T(test_401_not_retryable),
         T(test_error_in_stream),
+        T(test_finish_without_done),
+        T(test_nul_byte),
+        T(test_401_echoes_key_in_part),
+        T(test_only_model),
         T(test_no_done),
         T(test_cut_connection),
         T(test_stalled_stream),

@@ -16,7 +16,14 @@
 //   GET  /__requests  every /chat/completions request received, oldest first:
 //                     [{"path", "headers": {lower-case name: value},
 //                       "raw": "<body text>", "body": <parsed body or null>}]
-//   POST /__reset     empties the queue and the request log
+//   POST /__reset     empties the queue and the request log, and lists the
+//                     default models again
+//   GET  <anything>/models  the model list, {"object": "list", "data":
+//                     [{"id", "object": "model", "created", "owned_by"}]},
+//                     by default the one model "mock-model"
+//   POST /__models    body: the ids the model list holds from now on (an
+//                     array of strings), or {"status", "body"} to answer
+//                     the list with that error instead
 //
 // A scripted response (every field optional):
 //   status          HTTP status, default 200. For a non-200 status the body
@@ -68,10 +75,12 @@ import http from 'node:http';
 
 const DEFAULT_RESPONSE = { text: 'Hello from the mock model.' };
 const DEFAULT_USAGE = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
+const DEFAULT_MODELS = ['mock-model'];
 
 let queue = [];
 let requests = [];
 let served = 0;
+let models = DEFAULT_MODELS;
 
 function parseArgs(argv) {
   let port = 0;
@@ -259,7 +268,24 @@ async function handle(req, res) {
   if (req.method === 'POST' && path === '/__reset') {
     queue = [];
     requests = [];
+    models = DEFAULT_MODELS;
     return sendJson(res, 200, { reset: true });
+  }
+  if (req.method === 'POST' && path === '/__models') {
+    try { models = JSON.parse(raw); } catch { return sendJson(res, 400, { error: 'not JSON' }); }
+    return sendJson(res, 200, { models });
+  }
+  if (req.method === 'GET' && path.endsWith('/models')) {
+    if (!Array.isArray(models)) {
+      const text = typeof models.body === 'string' ? models.body : JSON.stringify(models.body ?? {});
+      res.writeHead(models.status || 500, { 'Content-Type': 'application/json' });
+      return res.end(text);
+    }
+    const created = Math.floor(Date.now() / 1000);
+    return sendJson(res, 200, {
+      object: 'list',
+      data: models.map((id) => ({ id, object: 'model', created, owned_by: 'mock' })),
+    });
   }
   if (req.method === 'POST' && path.endsWith('/chat/completions')) return serveCompletion(req, res, raw);
   return sendJson(res, 404, { error: { message: `no route ${req.method} ${path}`, type: 'not_found', param: null, code: null } });

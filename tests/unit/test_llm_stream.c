@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 
 #include "engine/llm_stream.h"
 #include "lib/buf.h"
+#include "lib/redact.h"
 #include "lib/xmalloc.h"
 
 #define URL "http://127.0.0.1:1234/v1/chat/completions"
@@ -449,10 +451,51 @@ static void test_error_in_stream_other_shapes(void **state)
     llm_result_cleanup(&r);
 }
 
-static void test_no_done(void **state)
+/* A body that ends after the finish reason but without [DONE] (or the
+ * usage chunk) carries a complete turn. */
+static void test_finish_without_done(void **state)
 {
     (void)state;
     const char *in[] = {CHUNK("{\"content\":\"Hi\"}"), FINISH("stop"), NULL};
+    llm_result r;
+    int n = 0;
+    llm_stream *s = llm_stream_new(on_text, &n);
+    feed_all(s, in, LLM_STREAM_MORE);
+    assert_true(llm_stream_turn_complete(s));
+    llm_stream_finish(s, &r);
+    llm_stream_free(s);
+    assert_true(r.ok);
+    assert_string_equal(r.text, "Hi");
+    assert_string_equal(r.finish_reason, "stop");
+    assert_int_equal(r.prompt_tokens, -1);
+    llm_result_cleanup(&r);
+
+    /* A tool turn likewise. */
+    const char *t[] = {
+        CHUNK("{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"function\":{\"name\":\"calc\","
+              "\"arguments\":\"{}\"}}]}"),
+        FINISH("tool_calls"), USAGE(5, 2), NULL};
+    run(t, LLM_STREAM_MORE, &r, &n);
+    assert_true(r.ok);
+    assert_int_equal(r.ncalls, 1);
+    assert_int_equal(r.prompt_tokens, 5);
+    llm_result_cleanup(&r);
+
+    /* An error after the finish reason still fails the turn. */
+    const char *e[] = {CHUNK("{\"content\":\"Hi\"}"), FINISH("stop"), "{\"error\":\"late\"}", NULL};
+    s = llm_stream_new(NULL, NULL);
+    feed_all(s, e, LLM_STREAM_FAILED);
+    assert_false(llm_stream_turn_complete(s));
+    llm_stream_finish(s, &r);
+    llm_stream_free(s);
+    assert_false(r.ok);
+    llm_result_cleanup(&r);
+}
+
+static void test_no_done(void **state)
+{
+    (void)state;
+    const char *in[] = {CHUNK("{\"content\":\"Hi\"}"), USAGE(3, 1), NULL};
     llm_result r;
     int n = 0;
     run(in, LLM_STREAM_MORE, &r, &n);
@@ -463,6 +506,7 @@ static void test_no_done(void **state)
     assert_string_equal(r.error_message, "the model stream ended before [DONE]");
     assert_int_equal(r.retry_after_ms, -1);
     assert_int_equal(r.prompt_tokens, -1);
+    assert_null(r.text);
     llm_result_cleanup(&r);
 
     /* Nothing at all. */
@@ -490,6 +534,79 @@ static void test_not_json(void **state)
     run(b, LLM_STREAM_FAILED, &r, &n);
     assert_string_equal(r.error_message, "the model stream sent a chunk that is not an object");
     llm_result_cleanup(&r);
+}
+
+/* A NUL byte in a chunk is not the protocol: the turn fails once, not
+ * retryable, whether the byte is raw or escaped. */
+static void test_nul_byte(void **state)
+{
+    (void)state;
+    static const char raw[] = "{\"choices\":[{\"delta\":{\"content\":\"a\0b\"}}]}";
+    llm_stream *s = llm_stream_new(NULL, NULL);
+    assert_int_equal(llm_stream_feed(s, raw, sizeof raw - 1), LLM_STREAM_FAILED);
+    llm_result r;
+    llm_stream_finish(s, &r);
+    llm_stream_free(s);
+    assert_false(r.ok);
+    assert_false(r.retryable);
+    assert_string_equal(r.error_message,
+                        "the model stream sent a chunk with a NUL byte (at byte 34)");
+    llm_result_cleanup(&r);
+
+    int n = 0;
+    const char *esc[] = {CHUNK("{\"content\":\"ok\"}"),
+                         "{\"choices\":[{\"delta\":{\"content\":\"a\\u0000b\"}}]}", NULL};
+    run(esc, LLM_STREAM_FAILED, &r, &n);
+    assert_false(r.ok);
+    assert_false(r.retryable);
+    assert_string_equal(r.error_message,
+                        "the model stream sent a chunk with a NUL character (\\u0000)");
+    llm_result_cleanup(&r);
+}
+
+/* Upstream text is masked before it is cut to length: a key whose start
+ * falls before the cut must not leave its first bytes in the message. */
+static void test_secret_masked_before_cut(void **state)
+{
+    (void)state;
+    static const char key[] = "sk-live-S3CR3Tk3y0123456789abcdWXYZ";
+    char msg[1100];
+    char body[1200];
+    char want[1200];
+    llm_result r;
+
+    redact_reset();
+    assert_int_equal(redact_register(key), REDACT_ADDED);
+    /* The key starts at byte 985 of the message: cut first, 15 of its
+     * bytes would be left, too many to be told apart from text. */
+    memset(msg, 'x', 957);
+    snprintf(msg + 957, sizeof msg - 957, " Incorrect API key provided: %.31s", key);
+    snprintf(body, sizeof body, "{\"error\":{\"message\":\"%s\",\"code\":\"invalid_api_key\"}}",
+             msg);
+    llm_stream_http_error(&r, 401, URL, body, strlen(body), -1);
+    snprintf(want, sizeof want,
+             "HTTP 401 from " URL ": %.957s Incorrect API key provided: [redacted]", msg);
+    assert_string_equal(r.error_message, want);
+    llm_result_cleanup(&r);
+
+    /* A body that is not JSON, cut at 200 bytes. */
+    snprintf(body, sizeof body, "%.180s%s", msg, key);
+    llm_stream_http_error(&r, 401, URL, body, strlen(body), -1);
+    snprintf(want, sizeof want, "HTTP 401 from " URL ": %.180s[redacted]", msg);
+    assert_string_equal(r.error_message, want);
+    llm_result_cleanup(&r);
+
+    /* An error inside the stream. */
+    int n = 0;
+    snprintf(body, sizeof body, "{\"error\":{\"message\":\"%s\"}}", msg);
+    const char *in[] = {body, NULL};
+    run(in, LLM_STREAM_FAILED, &r, &n);
+    snprintf(want, sizeof want,
+             "the model stream carried an error: %.957s Incorrect API key provided: [redacted]",
+             msg);
+    assert_string_equal(r.error_message, want);
+    llm_result_cleanup(&r);
+    redact_reset();
 }
 
 static void test_call_without_name(void **state)
@@ -576,41 +693,114 @@ static void test_args_cap(void **state)
     free(other);
 }
 
+/* A call delta with an id and a name (a call's first delta); index < 0:
+ * no index. */
+static char *first_delta(int idx, int id)
+{
+    if (idx < 0)
+        return xasprintf("{\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"c%d\","
+                         "\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}",
+                         id);
+    return xasprintf("{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":%d,\"id\":\"c%d\","
+                     "\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}",
+                     idx, id);
+}
+
+/* A continuation delta carrying arguments only. */
+static char *more_args(int idx, const char *args)
+{
+    if (idx < 0)
+        return xasprintf("{\"choices\":[{\"delta\":{\"tool_calls\":[{\"function\":"
+                         "{\"arguments\":\"%s\"}}]}}]}",
+                         args);
+    return xasprintf("{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":%d,\"function\":"
+                     "{\"arguments\":\"%s\"}}]}}]}",
+                     idx, args);
+}
+
+static void feed_owned(llm_stream *s, char *payload)
+{
+    assert_int_equal(llm_stream_feed(s, payload, strlen(payload)), LLM_STREAM_MORE);
+    free(payload);
+}
+
+/* Calls past the cap are dropped and counted; the turn goes on with the
+ * first LLM_STREAM_MAX_CALLS, and fragments of a dropped call never land
+ * in a kept one. Both with indexes and without. */
 static void test_calls_cap(void **state)
 {
     (void)state;
+    for (int with_index = 1; with_index >= 0; with_index--) {
+        llm_stream *s = llm_stream_new(NULL, NULL);
+        for (int i = 0; i < LLM_STREAM_MAX_CALLS + 3; i++) {
+            int idx = with_index ? i : -1;
+            feed_owned(s, first_delta(idx, i));
+            feed_owned(s, more_args(idx, "{\\\"n\\\":"));
+            feed_owned(s, more_args(idx, "1}"));
+        }
+        assert_int_equal(llm_stream_feed(s, FINISH("tool_calls"), strlen(FINISH("tool_calls"))),
+                         LLM_STREAM_MORE);
+        assert_int_equal(llm_stream_feed(s, "[DONE]", 6), LLM_STREAM_DONE);
+        llm_result r;
+        llm_stream_finish(s, &r);
+        llm_stream_free(s);
+        assert_true(r.ok);
+        assert_int_equal(r.ncalls, LLM_STREAM_MAX_CALLS);
+        assert_int_equal(r.dropped_calls, 3);
+        assert_string_equal(r.calls[0].id, "c0");
+        assert_string_equal(r.calls[127].id, "c127");
+        assert_string_equal(r.calls[127].arguments, "{\"n\":1}");
+        llm_result_cleanup(&r);
+    }
+
+    /* 128 calls are kept whole, none dropped. */
     llm_stream *s = llm_stream_new(NULL, NULL);
     for (int i = 0; i < LLM_STREAM_MAX_CALLS; i++) {
         char *c = args_chunk(i, 2);
-        assert_int_equal(llm_stream_feed(s, c, strlen(c)), 0);
-        free(c);
-    }
-    char *c = args_chunk(LLM_STREAM_MAX_CALLS, 2);
-    assert_int_equal(llm_stream_feed(s, c, strlen(c)), LLM_STREAM_FAILED);
-    free(c);
-    llm_result r;
-    llm_stream_finish(s, &r);
-    llm_stream_free(s);
-    assert_false(r.ok);
-    assert_false(r.retryable);
-    assert_string_equal(r.error_message, "the model sent more than 128 tool calls in one turn");
-    llm_result_cleanup(&r);
-
-    /* 128 calls are fine. */
-    s = llm_stream_new(NULL, NULL);
-    for (int i = 0; i < LLM_STREAM_MAX_CALLS; i++) {
-        c = args_chunk(i, 2);
         llm_stream_feed(s, c, strlen(c));
         free(c);
     }
     llm_stream_feed(s, "[DONE]", 6);
+    llm_result r;
     llm_stream_finish(s, &r);
     llm_stream_free(s);
     assert_true(r.ok);
     assert_int_equal(r.ncalls, 128);
+    assert_int_equal(r.dropped_calls, 0);
     assert_string_equal(r.calls[127].id, "call_127");
     assert_string_equal(r.calls[127].arguments, "aa");
     llm_result_cleanup(&r);
+}
+
+/* The answer of GET /models. */
+static void check_models(const char *body, const char *want_model, const char *want_err)
+{
+    char err[256] = "";
+    char *m = llm_stream_only_model(body, strlen(body), err, sizeof err);
+    if (want_model) {
+        assert_non_null(m);
+        assert_string_equal(m, want_model);
+    } else {
+        assert_null(m);
+        assert_string_equal(err, want_err);
+    }
+    free(m);
+}
+
+static void test_only_model(void **state)
+{
+    (void)state;
+    check_models("{\"object\":\"list\",\"data\":[{\"id\":\"llama3.1:8b\",\"object\":\"model\"}]}",
+                 "llama3.1:8b", NULL);
+    check_models("{\"object\":\"list\",\"data\":[]}", NULL, "lists no models");
+    check_models("{\"data\":[{\"id\":\"a\"},{\"id\":\"b\"},{\"name\":\"no id\"}]}", NULL,
+                 "lists 2 models (a, b)");
+    check_models("{\"data\":[{\"id\":\"m1\"},{\"id\":\"m2\"},{\"id\":\"m3\"},{\"id\":\"m4\"},"
+                 "{\"id\":\"m5\"},{\"id\":\"m\\nsix\"}]}",
+                 NULL, "lists 6 models (m1, m2, m3, m4, m5, …)");
+    check_models("{\"models\":[\"x\"]}", NULL, "answered with something that is not a model list");
+    check_models("not json", NULL, "answered with something that is not a model list");
+    check_models("", NULL, "answered with something that is not a model list");
 }
 
 /* ---- error responses ---- */
@@ -871,12 +1061,16 @@ int main(void)
         T(test_after_done_ignored),
         T(test_error_in_stream),
         T(test_error_in_stream_other_shapes),
+        T(test_finish_without_done),
         T(test_no_done),
+        T(test_nul_byte),
+        T(test_secret_masked_before_cut),
         T(test_not_json),
         T(test_call_without_name),
         T(test_text_cap),
         T(test_args_cap),
         T(test_calls_cap),
+        T(test_only_model),
         T(test_http_errors_not_retryable),
         T(test_http_429),
         T(test_http_5xx),
