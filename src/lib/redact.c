@@ -55,7 +55,10 @@ int redact_set_add(redact_set *s, const char *secret, size_t len)
     if (s->n == REDACT_MAX_COUNT) return REDACT_FULL;
     s->secrets = xrealloc(s->secrets, (s->n + 1) * sizeof *s->secrets);
     s->lens = xrealloc(s->lens, (s->n + 1) * sizeof *s->lens);
-    s->secrets[s->n] = xstrndup(secret, len);
+    /* Copied as bytes: a secret may hold a NUL, which xstrndup stops at. */
+    s->secrets[s->n] = xmalloc(len + 1);
+    memcpy(s->secrets[s->n], secret, len);
+    s->secrets[s->n][len] = '\0';
     s->lens[s->n] = len;
     s->n++;
     if (len >= REDACT_MIN_RUN) {

@@ -157,6 +157,15 @@ static void test_bytes_kept_as_they_are(void **state)
     assert_memory_equal(out, want, n);
     assert_int_equal(out[n], '\0');
     free(out);
+    /* A secret may hold a NUL byte too. */
+    redact_set s2;
+    redact_set_init(&s2);
+    assert_int_equal(redact_set_add(&s2, "ab\0cdefghij", 11), REDACT_ADDED);
+    out = redact_text(&s2, "x ab\0cdefgh y", 14, &n, &found);
+    assert_true(found);
+    assert_string_equal(out, "x [redacted] y");
+    free(out);
+    redact_set_cleanup(&s2);
     /* An empty set and an empty text copy. */
     redact_set empty;
     redact_set_init(&empty);
