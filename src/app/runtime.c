@@ -2,13 +2,18 @@
 
 #include <event2/event.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/mcp.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/redact.h"
+#include "lib/xmalloc.h"
 
 #define RUNTIME_POOL_THREADS 2
+/* How long start-up waits for the model endpoint's list of models. */
+#define RUNTIME_MODELS_TIMEOUT_MS 10000
 
 static void runtime__on_log_fd(evutil_socket_t fd, short what, void *arg)
 {
@@ -34,6 +39,36 @@ static void runtime__migrated(void *ud, int version, const char *name)
 {
     (void)ud;
     LOG(LOG_INFO, "migration applied", "version=%d name=%s", version, name);
+}
+
+/* The secrets of the configuration join the registry (lib/redact.h)
+ * before anything can show outside text: the model key and the passwords
+ * of the model and database URLs. */
+static void runtime__register_secrets(const config *cfg)
+{
+    if (cfg->llm_api_key) redact_register(cfg->llm_api_key);
+    redact_register_url(cfg->llm_base_url);
+    redact_register_url(cfg->db);
+}
+
+/*
+ * The model name sent upstream: llm.model, or else the only model the
+ * endpoint lists. A guess ("default") would be refused by most servers at
+ * the first message, long after start-up, so start-up refuses instead,
+ * naming the setting. Returns a new string or NULL with err set.
+ */
+static char *runtime__model_name(const config *cfg, char *err, size_t errlen)
+{
+    if (cfg->llm_model && *cfg->llm_model) return xstrdup(cfg->llm_model);
+    char why[400];
+    char *model = llm_openai_only_model(cfg->llm_base_url, cfg->llm_api_key,
+                                        RUNTIME_MODELS_TIMEOUT_MS, why, sizeof why);
+    if (!model)
+        snprintf(err, errlen,
+                 "no model name: llm.model (CHATPLANE_LLM_MODEL) is not set and %s; set it to "
+                 "the model to use",
+                 why);
+    return model;
 }
 
 /* The modes: the stored ones, with the config file's "modes" overrides. */
@@ -78,6 +113,9 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
     rt->publish = opt->publish;
     rt->publish_ud = opt->publish_ud;
     id_new(rt->instance_id, "ins", clock_wall_ms());
+    runtime__register_secrets(cfg);
+    char *model_name = NULL;
+    if (cfg->llm_base_url && !(model_name = runtime__model_name(cfg, err, errlen))) return -1;
 
     if (store_open(cfg->db, &rt->db, err, errlen) != 0) goto fail;
     if (store_migrate(rt->db, opt->announce ? runtime__migrated : NULL, NULL, err, errlen) != 0)
@@ -106,11 +144,14 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
     event_add(rt->pool_ev, NULL);
 
     if (cfg->llm_base_url) {
-        rt->model = llm_openai_new(base, cfg->llm_base_url, cfg->llm_api_key,
-                                   cfg->llm_model ? cfg->llm_model : "default");
-        if (opt->announce)
-            LOG(LOG_INFO, "using an OpenAI-compatible model", "base_url=%s model=%s",
-                cfg->llm_base_url, cfg->llm_model ? cfg->llm_model : "default");
+        rt->model = llm_openai_new(base, cfg->llm_base_url, cfg->llm_api_key, model_name);
+        if (opt->announce) {
+            /* The URL's password never reaches a message. */
+            char *shown = db_url_redact(cfg->llm_base_url);
+            LOG(LOG_INFO, "using an OpenAI-compatible model", "base_url=%s model=%s from=%s", shown,
+                model_name, cfg->llm_model && *cfg->llm_model ? "llm.model" : "endpoint");
+            free(shown);
+        }
     } else {
         rt->model = llm_demo_new(base, cfg->demo_delay_ms);
         if (opt->announce)
@@ -122,6 +163,8 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
      * tool lists, so that the first model call already offers their tools. */
     if (mcp_add_servers(rt->tools, base, cfg->mcp_servers, MCP_START_WAIT_MS, err, errlen) != 0)
         goto fail;
+    free(model_name);
+    model_name = NULL;
     engine_deps deps = {.base = base,
                         .log = rt->log,
                         .pool = rt->pool,
@@ -152,6 +195,7 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
     }
     return 0;
 fail:
+    free(model_name);
     runtime_stop(rt);
     return -1;
 }

@@ -264,7 +264,11 @@ int cmd_ask(int argc, char **argv)
         goto out;
     }
 
-    log_min_level = LOG_WARN; /* the run itself is the output */
+    /* The run itself is the output. With --json, stdout carries every
+     * event and stderr stays empty, so a script that reads both sees JSON
+     * only: no log line at all, and only a failure that ends ask early
+     * writes its one message there. */
+    log_min_level = json ? LOG_OFF : LOG_WARN;
     a.base = event_base_new();
     char err[512];
     runtime_options opt = {

@@ -13,8 +13,10 @@
  * finished answer is good; a stop the person asked for, or a server stop
  * that can be continued, is neutral; a spent budget is a warning; a
  * guardrail, a model that kept failing or refused is bad. The exit class
- * follows the contract's grouping instead: every max_* (retries too) and
- * every guardrail is a stop, llm_error and interrupted are failures.
+ * follows what the person can do about it: a budget they set (every max_*
+ * but max_retries) or a guardrail is a stop; llm_error, max_retries (an
+ * endpoint that stayed down, which a larger budget does not fix) and
+ * interrupted are failures.
  */
 static const struct {
     const char *name;
@@ -28,7 +30,7 @@ static const struct {
     [STOP_MAX_TOKENS] = {"max_tokens", STOP_TONE_WARN, STOP_EXIT_STOPPED},
     [STOP_MAX_TOOL_CALLS] = {"max_tool_calls", STOP_TONE_WARN, STOP_EXIT_STOPPED},
     [STOP_MAX_COST] = {"max_cost", STOP_TONE_WARN, STOP_EXIT_STOPPED},
-    [STOP_MAX_RETRIES] = {"max_retries", STOP_TONE_BAD, STOP_EXIT_STOPPED},
+    [STOP_MAX_RETRIES] = {"max_retries", STOP_TONE_BAD, STOP_EXIT_FAILED},
     [STOP_LOOP_DETECTED] = {"loop_detected", STOP_TONE_BAD, STOP_EXIT_STOPPED},
     [STOP_REPEATED_FAILURES] = {"repeated_failures", STOP_TONE_BAD, STOP_EXIT_STOPPED},
     [STOP_NO_PROGRESS] = {"no_progress", STOP_TONE_BAD, STOP_EXIT_STOPPED},

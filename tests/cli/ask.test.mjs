@@ -2,7 +2,9 @@
 // alone on stdout, plain lines on stderr, --json, the exit codes that
 // docs/cli.md lists, Ctrl-C, stdin, continuing a session, and usage errors.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 
 import { binary, jsonLines, run, shq, startMock, workspace } from './helpers.mjs';
@@ -159,6 +161,102 @@ describe('exit codes', () => {
     const r = await run(['ask', '--db', 'sqlite:/nonexistent-dir/x.db', 'hi'], { env: demoEnv() });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^chatplane ask: .*nonexistent-dir/m);
+  });
+
+  test('1 when the model endpoint cannot be reached and the retries run out (max_retries)', async () => {
+    const env = { ...ws.env, CHATPLANE_LLM_URL: 'http://127.0.0.1:1/v1', CHATPLANE_LLM_MODEL: 'm' };
+    const r = await run(['ask', '--mode', 'quick', 'hi'], { env });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^stopped: max_retries: the model endpoint kept failing; used 1 of 1 retries \(last: could not connect to http:\/\/127\.0\.0\.1:1\/v1\/chat\/completions: connection refused\)$/m);
+  });
+});
+
+describe('logs', () => {
+  const broken = () => {
+    const file = path.join(ws.dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ mcpServers: { broken: { command: 'chatplane-no-such-mcp-server' } } }));
+    return { ...mockEnv(), CHATPLANE_CONFIG: file };
+  };
+
+  test('--json writes nothing to stderr, not even a warning of a tool server', async () => {
+    await mock.script([{ text: 'fine' }]);
+    const r = await run(['ask', '--json', 'hi'], { env: broken() });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    assert.equal(jsonLines(r.stdout).at(-1).reason, 'completed');
+  });
+
+  test('without --json the same warning is logged on stderr', async () => {
+    await mock.script([{ text: 'fine' }]);
+    const r = await run(['ask', 'hi'], { env: broken() });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^level=error msg="mcp server failed to start" server=broken error="command 'chatplane-no-such-mcp-server' not found in PATH"$/m);
+  });
+});
+
+describe('the model name', () => {
+  const noModel = () => ({ ...ws.env, CHATPLANE_LLM_URL: mock.url });
+
+  test('without llm.model the only model the endpoint lists is used', async () => {
+    await mock.script([{ text: 'hi' }]);
+    const r = await run(['ask', 'hi'], { env: noModel() });
+    assert.equal(r.code, 0, r.stderr);
+    const [req] = await mock.requests();
+    assert.equal(req.body.model, 'mock-model');
+  });
+
+  test('several models listed: ask refuses to start, naming the setting', async () => {
+    await mock.setModels(['big', 'small']);
+    const r = await run(['ask', 'hi'], { env: noModel() });
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, `chatplane ask: no model name: llm.model (CHATPLANE_LLM_MODEL) is not set and ${mock.url}/models lists 2 models (big, small); set it to the model to use\n`);
+    assert.equal((await mock.requests()).length, 0);
+  });
+
+  test('no model listed, or no list: refuses to start too', async () => {
+    await mock.setModels([]);
+    let r = await run(['ask', 'hi'], { env: noModel() });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /no model name: llm\.model \(CHATPLANE_LLM_MODEL\) is not set and .*\/v1\/models lists no models/);
+    r = await run(['ask', 'hi'], { env: { ...ws.env, CHATPLANE_LLM_URL: 'http://127.0.0.1:1/v1' } });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cannot list the models of http:\/\/127\.0\.0\.1:1\/v1\/models: connection refused; set it/);
+  });
+
+  test('a model set by llm.model is used without asking the endpoint', async () => {
+    await mock.setModels(['big', 'small']);
+    await mock.script([{ text: 'hi' }]);
+    const r = await run(['ask', 'hi'], { env: mockEnv() });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await mock.requests())[0].body.model, 'mock-1');
+  });
+});
+
+describe('serve start-up', () => {
+  test('the start-up log masks the password of the model URL', async () => {
+    const password = 'S3cretModelPassw0rd';
+    const url = mock.url.replace('http://', `http://user:${password}@`);
+    const child = spawn(binary, ['serve', '--listen', '127.0.0.1:0'], {
+      env: { PATH: process.env.PATH, ...ws.env, CHATPLANE_LLM_URL: url },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no listening line:\n${stderr}`)), 10000);
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (/msg="listening"/.test(stderr)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+    const port = new URL(mock.url).port;
+    assert.match(stderr, new RegExp(`^level=info msg="using an OpenAI-compatible model" base_url=http://user:\\*\\*\\*@127\\.0\\.0\\.1:${port}/v1 model=mock-model from=endpoint$`, 'm'));
+    assert.ok(!stderr.includes(password.slice(0, 8)), stderr);
   });
 });
 

@@ -236,6 +236,28 @@ describe('budgets', () => {
     assert.equal(reqs[1].body.tools, undefined);
   });
 
+  test('more than 128 calls in one turn: 128 are kept, the budget runs 3 and skips the rest', async () => {
+    const many = Array.from({ length: 131 }, (_, i) => calc(`${i}+1`, `m${i}`));
+    await mock.script([{ tool_calls: many }, { text: 'Done with what fit.' }]);
+    const r = await run('many', { args: ['--mode', 'quick'] });
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(ofType(r.events, 'error').length, 0, 'the turn did not fail');
+    const assistant = ofType(r.events, 'message').find((m) => m.role === 'assistant');
+    assert.equal(assistant.tool_calls.length, 128);
+    assert.equal(assistant.tool_calls[127].id, 'm127');
+    const toolMsgs = ofType(r.events, 'message').filter((m) => m.role === 'tool');
+    assert.equal(toolMsgs.length, 128);
+    assert.deepEqual(toolMsgs.slice(0, 3).map((m) => m.content), ['1', '2', '3']);
+    assert.ok(toolMsgs.slice(3).every((m) => m.content === 'skipped: tool-call budget exhausted'));
+    assert.deepEqual(toolMsgs.map((m) => m.tool_call_id), assistant.tool_calls.map((c) => c.id));
+    const s = stopped(r.events);
+    assert.deepEqual([s.reason, s.wrapped_up, s.usage.tool_calls], ['max_tool_calls', true, 3]);
+    // The model is told about every call it is shown to have made, no more.
+    const reqs = await mock.requests();
+    assert.equal(reqs.length, 2);
+    assert.equal(reqs[1].body.messages.filter((m) => m.role === 'tool').length, 128);
+  });
+
   test('tokens: a step that would not fit wraps up, and the request caps completion', async () => {
     await mock.script([
       { tool_calls: [calc('1+1')], usage: { prompt_tokens: 2900, completion_tokens: 100, total_tokens: 3000 } },
@@ -307,14 +329,65 @@ describe('model endpoint faults', () => {
     assert.match(retrying.detail, /waiting 0\.7 s$/);
   });
 
-  test('retries run out: max_retries', async () => {
+  test('retries run out: max_retries, an error (exit 1)', async () => {
     await mock.script([{ status: 503 }, { status: 502 }, { status: 500 }]);
     const r = await run('down', { args: ['--mode', 'quick'] });
-    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.code, 1, r.stderr);
     const s = stopped(r.events);
     assert.equal(s.reason, 'max_retries');
     assert.deepEqual(s.actions.map((a) => a.kind), ['retry']);
     assert.equal(s.usage.retries, 1);
+  });
+
+  test('a stream that ends without [DONE] after its finish reason completes, no retry', async () => {
+    await mock.script([{ text: 'All there.', no_done: true }, { text: 'never asked for' }]);
+    const r = await run('no done');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(ofType(r.events, 'error').length, 0);
+    assert.equal(stopped(r.events).usage.retries, 0);
+    assert.equal(ofType(r.events, 'message')[1].content, 'All there.');
+    assert.equal((await mock.requests()).length, 1);
+  });
+
+  test('a NUL byte in a chunk ends the run llm_error at once, no retry', async () => {
+    await mock.script([
+      { chunks: [{ content: 'ok' }, '{"choices":[{"index":0,"delta":{"content":"a\u0000b"}}]}'] },
+      { text: 'never asked for' },
+    ]);
+    const r = await run('nul');
+    assert.equal(r.code, 1, r.stderr);
+    const s = stopped(r.events);
+    assert.equal(s.reason, 'llm_error');
+    assert.equal(s.detail, 'the model stream sent a chunk with a NUL byte (at byte 44)');
+    const errors = ofType(r.events, 'error');
+    assert.deepEqual(errors.map((e) => [e.code, e.retryable]), [['llm_error', false]]);
+    assert.equal((await mock.requests()).length, 1);
+  });
+
+  test('a 401 that echoes the key in part shows no 8 characters of it anywhere', async () => {
+    const key = 'sk-live-S3CR3Tk3y0123456789abcdWXYZ';
+    // 31 of the 35 characters, placed where the 1,000-byte limit cuts them.
+    const message = `${'x'.repeat(950)} Incorrect API key provided: ${key.slice(0, 31)}`;
+    await mock.script([{ status: 401, body: { error: { message, type: 'invalid_request_error', code: 'invalid_api_key' } } }]);
+    ws = workspace();
+    let r;
+    try {
+      const env = { ...ws.env, CHATPLANE_LLM_URL: mock.url, CHATPLANE_LLM_MODEL: 'mock-1', CHATPLANE_LLM_API_KEY: key };
+      r = await ask(['auth'], { env });
+    } finally {
+      ws.cleanup();
+    }
+    assert.equal(r.code, 1);
+    const s = stopped(r.events);
+    assert.equal(s.reason, 'llm_error');
+    assert.match(s.detail, /: x{950} Incorrect API key provided: \[redacted\]$/);
+    const all = JSON.stringify(r.events) + r.stderr;
+    for (let i = 0; i + 8 <= key.length; i++) {
+      assert.ok(!all.includes(key.slice(i, i + 8)), `no fragment ${key.slice(i, i + 8)}`);
+    }
+    // The key itself still went to the model endpoint.
+    const [req] = await mock.requests();
+    assert.equal(req.headers.authorization, `Bearer ${key}`);
   });
 
   test('an error inside the stream is retried', async () => {

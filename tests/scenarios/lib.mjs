@@ -32,6 +32,8 @@ export async function startMock() {
     url: `${base}/v1`,
     reset: () => post('/__reset'),
     script: (responses) => post('/__script', responses),
+    // The ids GET /v1/models lists from now on (until reset).
+    setModels: (ids) => post('/__models', ids),
     requests: async () => (await fetch(base + '/__requests')).json(),
     stop: () => child.kill('SIGTERM'),
   };

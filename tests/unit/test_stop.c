@@ -71,14 +71,15 @@ static void test_tone_of_every_reason(void **state)
     assert_string_equal(stop_tone_name(STOP__TONE_COUNT), "bad");
 }
 
-/* Every reason's exit class (docs/cli.md): max_retries is a budget stop
- * like the other max_*, interrupted a failure. */
+/* Every reason's exit class (docs/cli.md): max_retries is a failure like
+ * llm_error, not a budget stop like the other max_*; interrupted a
+ * failure. */
 static void test_exit_of_every_reason(void **state)
 {
     (void)state;
     static const stop_exit exits[STOP__COUNT] = {
         STOP_EXIT_COMPLETED, STOP_EXIT_USER,    STOP_EXIT_STOPPED, STOP_EXIT_STOPPED,
-        STOP_EXIT_STOPPED,   STOP_EXIT_STOPPED, STOP_EXIT_STOPPED, STOP_EXIT_STOPPED,
+        STOP_EXIT_STOPPED,   STOP_EXIT_STOPPED, STOP_EXIT_STOPPED, STOP_EXIT_FAILED,
         STOP_EXIT_STOPPED,   STOP_EXIT_STOPPED, STOP_EXIT_STOPPED, STOP_EXIT_FAILED,
         STOP_EXIT_FAILED,
     };
