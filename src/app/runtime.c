@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/llm_stream.h"
 #include "engine/mcp.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -60,7 +61,7 @@ static void runtime__register_secrets(const config *cfg)
 static char *runtime__model_name(const config *cfg, char *err, size_t errlen)
 {
     if (cfg->llm_model && *cfg->llm_model) return xstrdup(cfg->llm_model);
-    char why[400];
+    char why[LLM_STREAM_MODELS_ERR_MAX + 160]; /* the URL and the message */
     char *model = llm_openai_only_model(cfg->llm_base_url, cfg->llm_api_key,
                                         RUNTIME_MODELS_TIMEOUT_MS, why, sizeof why);
     if (!model)

@@ -687,7 +687,7 @@ char *llm_openai_only_model(const char *base_url, const char *api_key, int64_t t
     char *auth = api_key && *api_key ? xasprintf("Authorization: Bearer %s", api_key) : NULL;
     struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
     char errbuf[CURL_ERROR_SIZE] = "";
-    char why[256];
+    char why[LLM_STREAM_MODELS_ERR_MAX];
     char *model = NULL;
     long status = 0;
     buf body;

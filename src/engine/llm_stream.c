@@ -716,6 +716,18 @@ int64_t llm_stream_retry_after_ms(const char *retry_after_ms, const char *retry_
 
 /* ---- the model list ---- */
 
+/* True when a model id can be used as it is: at most LLM_STREAM_MAX_NAME
+ * bytes, no control character. */
+static bool stream__plain_name(const char *id)
+{
+    size_t n = strlen(id);
+    if (n > LLM_STREAM_MAX_NAME) return false;
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)id[i] < 0x20 || id[i] == 0x7F) return false;
+    }
+    return true;
+}
+
 char *llm_stream_only_model(const char *body, size_t len, char *err, size_t errlen)
 {
     json_t *root = len ? json_loadb(body, len, 0, NULL) : NULL;
@@ -739,7 +751,7 @@ char *llm_stream_only_model(const char *body, size_t len, char *err, size_t errl
         if (n < 5) {
             buf name;
             buf_init(&name, LLM_STREAM_MAX_NAME);
-            stream__append_clean(&name, id, strlen(id), 64);
+            stream__append_clean(&name, id, strlen(id), LLM_STREAM_MODEL_NAME_SHOWN);
             buf_printf(&names, "%s%s", n ? ", " : "", name.data ? name.data : "");
             buf_cleanup(&name);
         }
@@ -747,6 +759,11 @@ char *llm_stream_only_model(const char *body, size_t len, char *err, size_t errl
     }
     if (n == 0) {
         snprintf(err, errlen, "lists no models");
+    } else if (n == 1 && !stream__plain_name(only)) {
+        /* The name goes into requests and the start-up log as it is. */
+        snprintf(err, errlen, "lists one model whose id cannot be used (%s)", names.data);
+        free(only);
+        only = NULL;
     } else if (n > 1) {
         snprintf(err, errlen, "lists %zu models (%s%s)", n, names.data, n > 5 ? ", …" : "");
         free(only);

@@ -117,9 +117,16 @@ char *llm_stream_request_body(const char *model, const llm_request *req, size_t 
  * Returns the id of the only model listed (a new string, caller frees), or
  * NULL with err saying what the list holds instead: "lists no models",
  * "lists 3 models (a, b, c)" (at most five names, each cleaned and cut to
- * 64 bytes) or "answered with something that is not a model list".
+ * LLM_STREAM_MODEL_NAME_SHOWN bytes), "lists one model whose id cannot be used (…)" (longer than
+ * LLM_STREAM_MAX_NAME or holding a control character) or "answered with
+ * something that is not a model list".
  */
-#define LLM_STREAM_MAX_MODEL_NAMES 512
+#define LLM_STREAM_MAX_MODEL_NAMES  512
+#define LLM_STREAM_MODEL_NAME_SHOWN 40
+/* An err of this size holds every message whole (five names of
+ * LLM_STREAM_MODEL_NAME_SHOWN bytes and the words around them), so none is
+ * cut inside a character. */
+#define LLM_STREAM_MODELS_ERR_MAX 256
 char *llm_stream_only_model(const char *body, size_t len, char *err, size_t errlen);
 
 #endif

@@ -4,10 +4,10 @@
  * The input is a model response body: it goes through the SSE parser into
  * llm_stream as the client feeds it, in two feeds split where the first
  * byte says. The same bytes also go to the error-body parser (with a status
- * taken from the second byte) and, cut at the first NUL, to the Retry-After
- * parser. Every outcome must hold the invariants the engine relies on:
- * text pieces join into the text, calls have ids (unique), names and
- * arguments, limits hold, and messages are clean one-line UTF-8.
+ * taken from the second byte), to the model-list reader and, cut at the
+ * first NUL, to the Retry-After parser. Every outcome must hold the invariants the engine relies
+ * on: text pieces join into the text, calls have ids (unique), names and arguments, limits hold,
+ * and messages are clean one-line UTF-8.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_DEFAULT_SOURCE -Isrc \
  *     tests/fuzz/fuzz_llm_stream.c src/engine/llm_stream.c src/engine/llm.c \
@@ -118,6 +118,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check_message(r.error_message);
     if (r.ok || r.http_status != status) abort();
     llm_result_cleanup(&r);
+
+    /* And as a model list: one usable id, or a clean reason. */
+    char why[LLM_STREAM_MODELS_ERR_MAX] = "";
+    char *model = llm_stream_only_model(in, len, why, sizeof why);
+    if (model ? why[0] != '\0' || strlen(model) > LLM_STREAM_MAX_NAME : why[0] == '\0') abort();
+    if (!model) fuzz_check_message(why);
+    free(model);
 
     /* And as Retry-After values: the text up to the first NUL, and the
      * rest after it. */

@@ -798,6 +798,8 @@ static void test_only_model(void **state)
     check_models("{\"data\":[{\"id\":\"m1\"},{\"id\":\"m2\"},{\"id\":\"m3\"},{\"id\":\"m4\"},"
                  "{\"id\":\"m5\"},{\"id\":\"m\\nsix\"}]}",
                  NULL, "lists 6 models (m1, m2, m3, m4, m5, …)");
+    check_models("{\"data\":[{\"id\":\"bad\\nname\"}]}", NULL,
+                 "lists one model whose id cannot be used (bad name)");
     check_models("{\"models\":[\"x\"]}", NULL, "answered with something that is not a model list");
     check_models("not json", NULL, "answered with something that is not a model list");
     check_models("", NULL, "answered with something that is not a model list");
