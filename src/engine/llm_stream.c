@@ -11,6 +11,7 @@
  */
 #include "engine/llm_stream.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -716,6 +717,9 @@ int64_t llm_stream_retry_after_ms(const char *retry_after_ms, const char *retry_
 
 /* ---- the model list ---- */
 
+_Static_assert(5 * (LLM_STREAM_MODEL_NAME_SHOWN + 2) <= LLM_STREAM_MAX_MODEL_NAMES,
+               "five shown names fit the list of names");
+
 /* True when a model id can be used as it is: at most LLM_STREAM_MAX_NAME
  * bytes, no control character. */
 static bool stream__plain_name(const char *id)
@@ -752,7 +756,10 @@ char *llm_stream_only_model(const char *body, size_t len, char *err, size_t errl
             buf name;
             buf_init(&name, LLM_STREAM_MAX_NAME);
             stream__append_clean(&name, id, strlen(id), LLM_STREAM_MODEL_NAME_SHOWN);
-            buf_printf(&names, "%s%s", n ? ", " : "", name.data ? name.data : "");
+            /* Five names of LLM_STREAM_MODEL_NAME_SHOWN bytes fit the cap. */
+            int rc = buf_printf(&names, "%s%s", n ? ", " : "", name.data ? name.data : "");
+            assert(rc == 0);
+            (void)rc;
             buf_cleanup(&name);
         }
         n++;
