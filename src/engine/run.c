@@ -308,23 +308,25 @@ static void run__model_failed(run *r, const llm_result *res)
 {
     evt_origin o = run__origin(r);
     const char *msg = res->error_message ? res->error_message : "the model call failed";
+    /* The text this attempt streamed is discarded: its message_id is named
+     * in the error event and never becomes a stored message. An attempt
+     * that streamed nothing is named by no event, so the error names none. */
+    const char *failed_id = r->responding ? r->message_id : NULL;
     if (!res->retryable) {
-        run__emit(r, evt_error(&o, "llm_error", msg, false, r->responding ? r->message_id : NULL));
+        run__emit(r, evt_error(&o, "llm_error", msg, false, failed_id));
         run__finish(r, STOP_LLM_ERROR, xstrdup(msg), false);
         return;
     }
-    /* The text this attempt streamed is discarded: its message_id is named
-     * in the error event and never becomes a stored message. */
     if (!budget_take_retry(&r->budget)) {
-        run__emit(r, evt_error(&o, "llm_error", msg, false, r->message_id));
-        run__finish(
-            r, STOP_MAX_RETRIES,
-            xasprintf("the model endpoint kept failing; used %lld of %lld retries (last: %s)",
-                      (long long)r->budget.usage.retries, (long long)r->budget.limits.retries, msg),
-            false);
+        run__emit(r, evt_error(&o, "llm_error", msg, false, failed_id));
+        /* The count in the shared budget wording ("used 1 of 1 retry"). */
+        char *used = stop_budget_detail(STOP_MAX_RETRIES, &r->budget.limits, &r->budget.usage);
+        run__finish(r, STOP_MAX_RETRIES,
+                    xasprintf("the model endpoint kept failing; %s (last: %s)", used, msg), false);
+        free(used);
         return;
     }
-    run__emit(r, evt_error(&o, "llm_retryable", msg, true, r->message_id));
+    run__emit(r, evt_error(&o, "llm_retryable", msg, true, failed_id));
     int64_t n = r->budget.usage.retries;
     int64_t wait = run__backoff_ms(n, res->retry_after_ms);
     char detail[160];

@@ -363,13 +363,34 @@ static void test_retries_run_out(void **state)
                        "status:retrying status:thinking error:llm_error run_stopped:max_retries");
     json_t *stopped = check_end(f, sid, rid);
     assert_string_equal(str_of(stopped, "detail"),
-                        "the model endpoint kept failing; used 1 of 1 retries (last: HTTP 503: "
+                        "the model endpoint kept failing; used 1 of 1 retry (last: HTTP 503: "
                         "still overloaded)");
     assert_int_equal(int_of(usage_of(stopped), "retries"), 1);
     json_t *err = efix_event(f, rid, "error", 1);
     assert_false(json_is_true(json_object_get(err, "retryable")));
     assert_string_equal(str_of(efix_event(f, rid, "status", 1), "detail"),
                         "attempt 2 of 2, waiting 0.0 s");
+}
+
+/* The max_retries detail counts in the budget's own words: "1 retry" in
+ * the singular (above), "2 retries" in the plural. */
+static void test_retries_run_out_detail_in_plural(void **state)
+{
+    static const scripted_step script[] = {
+        {.end = SCRIPTED_RETRYABLE, .error = "HTTP 503"},
+        {.end = SCRIPTED_RETRYABLE, .error = "HTTP 502"},
+        {.end = SCRIPTED_RETRYABLE, .error = "HTTP 504"},
+    };
+    mode m = test_mode();
+    m.limits.retries = 2;
+    char sid[ID_MAX], rid[ID_MAX];
+    efix *f = begin(state, script, N(script), &m, NULL, sid);
+    assert_int_equal(efix_start(f, sid, "hi", NULL, rid), 0);
+    efix_wait_stopped(f, rid);
+    json_t *stopped = check_end(f, sid, rid);
+    assert_string_equal(str_of(stopped, "reason"), "max_retries");
+    assert_string_equal(str_of(stopped, "detail"),
+                        "the model endpoint kept failing; used 2 of 2 retries (last: HTTP 504)");
 }
 
 static void test_fatal_error_stops_with_llm_error(void **state)
@@ -1039,16 +1060,11 @@ static void test_deadline_aborts_a_stalled_call(void **state)
     assert_true(scripted_llm_request(f->model, 0)->aborted);
 }
 
-/* ---- known bugs: run only with CHATPLANE_KNOWN_BUGS=1 ----
- *
- * Each of these asserts what the event stream promises and fails on
- * today's run.c; they stay out of the default run until it is fixed. */
-
 /* An error event names the failed attempt's message only when that attempt
  * streamed something: its message_id is null when there is no discarded
- * text. The fatal path does so; the retryable path and the max_retries
- * path name the attempt's id always, an id no event ever carried. */
-static void test_known_bug_error_names_a_message_that_never_streamed(void **state)
+ * text, on the retryable path and the max_retries path alike (an id no
+ * other event carried would name nothing). */
+static void test_error_names_no_message_when_nothing_streamed(void **state)
 {
     static const scripted_step script[] = {
         {.end = SCRIPTED_RETRYABLE, .error = "HTTP 503"},
@@ -1121,6 +1137,7 @@ int main(void)
         T(test_tool_budget_skips_then_wraps_up),
         T(test_retryable_error_then_success),
         T(test_retries_run_out),
+        T(test_retries_run_out_detail_in_plural),
         T(test_fatal_error_stops_with_llm_error),
         T(test_fatal_error_after_text),
         T(test_retry_backs_off),
@@ -1140,11 +1157,8 @@ int main(void)
         T(test_context_drops_old_history),
         T(test_mode_change_mid_run),
         T(test_deadline_aborts_a_stalled_call),
+        T(test_error_names_no_message_when_nothing_streamed),
         T(test_seconds_timers_keep_time_after_a_slow_callback),
     };
-    const struct CMUnitTest known_bugs[] = {
-        T(test_known_bug_error_names_a_message_that_never_streamed),
-    };
-    if (getenv("CHATPLANE_KNOWN_BUGS")) return cmocka_run_group_tests(known_bugs, NULL, NULL);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
