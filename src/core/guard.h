@@ -9,7 +9,8 @@
  * Rules, with the mode's thresholds (defaults in brackets):
  *  loop (repeat): the n-th call of this run with the same fingerprint
  *    (tool name + canonical arguments) and the same outcome (status + result
- *    text): n == loop_warn [3] warns, n >= loop_stop [4] stops loop_detected.
+ *    text): every n from loop_warn [3] up to loop_stop - 1 warns (a nudge
+ *    each time), n >= loop_stop [4] stops loop_detected.
  *  loop (alternating): the last 6 finished calls have fingerprints
  *    A,B,A,B,A,B with A != B, and every A had one outcome and every B one
  *    outcome: stop loop_detected.

@@ -60,7 +60,7 @@ int engine_load_modes(engine *e, const mode *modes, size_t n)
     free(e->modes);
     e->modes = copy;
     e->nmodes = n;
-    /* Active runs of a changed mode take its new limits at once. */
+    /* Every active run takes its mode again, as loaded, at once. */
     for (engine_entry *x = e->runs; x; x = x->next) {
         json_t *o = run_to_json(x->r);
         const mode *m = engine_mode(e, json_string_value(json_object_get(o, "mode")));
@@ -70,15 +70,23 @@ int engine_load_modes(engine *e, const mode *modes, size_t n)
     return 0;
 }
 
-/* Replaces the mode of m's name; false when there is none. */
+/* Replaces the mode of m's name; false when there is none. Only the
+ * active runs of that mode take it: a run of another mode has nothing new
+ * to announce, so it gets no budget event and no row write. */
 static bool engine__replace_mode(engine *e, const mode *m)
 {
-    if (!engine_mode(e, m->name)) return false;
-    mode *all = xcalloc(e->nmodes ? e->nmodes : 1, sizeof *all);
-    for (size_t i = 0; i < e->nmodes; i++)
-        all[i] = strcmp(e->modes[i].name, m->name) == 0 ? *m : e->modes[i];
-    engine_load_modes(e, all, e->nmodes);
-    free(all);
+    mode *cur = NULL;
+    for (size_t i = 0; !cur && i < e->nmodes; i++)
+        if (strcmp(e->modes[i].name, m->name) == 0) cur = &e->modes[i];
+    if (!cur) return false;
+    *cur = *m;
+    for (engine_entry *x = e->runs; x; x = x->next) {
+        json_t *o = run_to_json(x->r);
+        const char *name = json_string_value(json_object_get(o, "mode"));
+        bool same = name && strcmp(name, cur->name) == 0;
+        json_decref(o);
+        if (same) run_set_mode(x->r, cur);
+    }
     return true;
 }
 

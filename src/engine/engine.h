@@ -104,11 +104,13 @@ void engine_start_run(engine *e, const char *session_id, const char *message, co
                       engine_start_cb cb, void *ud);
 
 /*
- * Requests a stop of the session's active run; the run object (status
- * still running, stop requested) is passed to cb. With deps.cluster, a run
- * that another instance owns is stopped by a control message to its
- * owner; cb then gets the run once it has stopped, or as it is after
- * ENGINE_REMOTE_WAIT_MS.
+ * Requests a stop of the session's active run. cb gets the run object
+ * after the write of the run's end (its run_stopped event and row) is done:
+ * status stopped, with the reason it stopped for (user_stopped, unless it
+ * was already ending for another reason). Without an active run cb gets a
+ * negative ENGINE_ERR_* and NULL. With deps.cluster, a run that another
+ * instance owns is stopped by a control message to its owner; cb then gets
+ * the run once it has stopped, or as it is after ENGINE_REMOTE_WAIT_MS.
  */
 #define ENGINE_REMOTE_WAIT_MS 2000
 void engine_stop_run(engine *e, const char *session_id, engine_start_cb cb, void *ud);

@@ -308,23 +308,25 @@ static void run__model_failed(run *r, const llm_result *res)
 {
     evt_origin o = run__origin(r);
     const char *msg = res->error_message ? res->error_message : "the model call failed";
+    /* The text this attempt streamed is discarded: its message_id is named
+     * in the error event and never becomes a stored message. An attempt
+     * that streamed nothing is named by no event, so the error names none. */
+    const char *failed_id = r->responding ? r->message_id : NULL;
     if (!res->retryable) {
-        run__emit(r, evt_error(&o, "llm_error", msg, false, r->responding ? r->message_id : NULL));
+        run__emit(r, evt_error(&o, "llm_error", msg, false, failed_id));
         run__finish(r, STOP_LLM_ERROR, xstrdup(msg), false);
         return;
     }
-    /* The text this attempt streamed is discarded: its message_id is named
-     * in the error event and never becomes a stored message. */
     if (!budget_take_retry(&r->budget)) {
-        run__emit(r, evt_error(&o, "llm_error", msg, false, r->message_id));
-        run__finish(
-            r, STOP_MAX_RETRIES,
-            xasprintf("the model endpoint kept failing; used %lld of %lld retries (last: %s)",
-                      (long long)r->budget.usage.retries, (long long)r->budget.limits.retries, msg),
-            false);
+        run__emit(r, evt_error(&o, "llm_error", msg, false, failed_id));
+        /* The count in the shared budget wording ("used 1 of 1 retry"). */
+        char *used = stop_budget_detail(STOP_MAX_RETRIES, &r->budget.limits, &r->budget.usage);
+        run__finish(r, STOP_MAX_RETRIES,
+                    xasprintf("the model endpoint kept failing; %s (last: %s)", used, msg), false);
+        free(used);
         return;
     }
-    run__emit(r, evt_error(&o, "llm_retryable", msg, true, r->message_id));
+    run__emit(r, evt_error(&o, "llm_retryable", msg, true, failed_id));
     int64_t n = r->budget.usage.retries;
     int64_t wait = run__backoff_ms(n, res->retry_after_ms);
     char detail[160];
@@ -850,13 +852,42 @@ void run_stop(run *r, stop_reason reason, const char *detail, run_object_cb cb, 
     run__finish(r, reason, xstrdup(detail), false);
 }
 
-/* ---- timers ---- */
+/* ---- timers ----
+ *
+ * The seconds timers are due at times of the run's own clock, but libevent
+ * adds a delay to the time it cached when the loop iteration began, so a
+ * timer armed after other work of that iteration fires early by as long as
+ * that work took. Each timer therefore checks the run's clock when it fires
+ * and, when early, arms itself again for the rest. Computing the delays
+ * against libevent's cached time (event_base_gettimeofday_cached) instead
+ * would tie the budget to a clock it does not measure with: that call
+ * answers in wall-clock time, which may jump, while the budget counts on
+ * the monotonic clock. The check on firing holds whatever the loop did
+ * before and whichever clock libevent keeps.
+ */
+
+/* When the 80 % seconds warning is due. */
+static int64_t run__warn_at(const run *r)
+{
+    return r->budget.started_ms + r->budget.limits.seconds * 800;
+}
+
+/* Arms ev again for the rest of the time until due and returns true when
+ * the run's clock has not reached due yet. */
+static bool run__early(struct event *ev, int64_t due)
+{
+    int64_t now = clock_mono_ms();
+    if (now >= due) return false;
+    run__arm(ev, due - now);
+    return true;
+}
 
 static void run__on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     run *r = arg;
+    if (run__early(r->deadline_ev, budget_deadline_ms(&r->budget))) return;
     budget_tick(&r->budget, clock_mono_ms());
     run__finish(r, STOP_MAX_SECONDS,
                 stop_budget_detail(STOP_MAX_SECONDS, &r->budget.limits, &r->budget.usage), false);
@@ -867,6 +898,7 @@ static void run__on_warn(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     run *r = arg;
+    if (run__early(r->warn_ev, run__warn_at(r))) return;
     budget_tick(&r->budget, clock_mono_ms());
     if (budget_warnings(&r->budget) & ~r->budget.warned) run__budget_event(r);
 }
@@ -880,7 +912,7 @@ static void run__arm_timers(run *r)
     if (deadline == INT64_MAX) return;
     int64_t now = clock_mono_ms();
     run__arm(r->deadline_ev, deadline - now);
-    int64_t warn_at = r->budget.started_ms + r->budget.limits.seconds * 800;
+    int64_t warn_at = run__warn_at(r);
     if (warn_at > now) run__arm(r->warn_ev, warn_at - now);
 }
 

@@ -397,12 +397,10 @@ static void test_a_refused_write_stops_the_run(void **state)
     assert_int_equal(store_run_get(f->db, rid, &row), STORE_NOT_FOUND);
 }
 
-/* ---- known bugs: run only with CHATPLANE_KNOWN_BUGS=1 ---- */
-
-/* Editing one mode must not touch runs of other modes; today every active
- * run takes its own unchanged mode again, with a budget event and a write
- * of its row. */
-static void test_known_bug_put_mode_touches_runs_of_other_modes(void **state)
+/* Editing one mode touches only the runs of that mode: the run of the
+ * edited mode gets a budget event with the new limits, the run of another
+ * mode gets nothing. */
+static void test_put_mode_touches_only_runs_of_that_mode(void **state)
 {
     static const scripted_step script[] = {{.end = SCRIPTED_STALL}, {.end = SCRIPTED_STALL}};
     efix *f = begin(state, script, N(script), NULL);
@@ -419,8 +417,15 @@ static void test_known_bug_put_mode_touches_runs_of_other_modes(void **state)
     efix_wait_stopped(f, ra);
     efix_wait_stopped(f, rb);
     assert_int_equal(efix_count(f, rb, "budget"), 1);
+    json_t *limits = json_object_get(efix_event(f, rb, "budget", 0), "limits");
+    assert_int_equal(json_integer_value(json_object_get(limits, "steps")), 2);
     assert_int_equal(efix_count(f, ra, "budget"), 0);
+    assert_int_equal(engine_mode(f->e, "quick")->limits.steps, 2);
+    assert_int_equal(engine_mode(f->e, "standard")->limits.steps,
+                     mode_preset("standard")->limits.steps);
 }
+
+/* ---- known bugs: run only with CHATPLANE_KNOWN_BUGS=1 ---- */
 
 /* Every refused write of a run stops it (docs/architecture.md); the row
  * write of a mid-run mode change (record_run) does not report its failure,
@@ -455,9 +460,9 @@ int main(void)
         T(test_two_stops_stop_once),
         T(test_heartbeat_abandons_a_run_stopped_elsewhere),
         T(test_a_refused_write_stops_the_run),
+        T(test_put_mode_touches_only_runs_of_that_mode),
     };
     const struct CMUnitTest known_bugs[] = {
-        T(test_known_bug_put_mode_touches_runs_of_other_modes),
         T(test_known_bug_a_refused_run_row_write_goes_unnoticed),
     };
     if (getenv("CHATPLANE_KNOWN_BUGS")) return cmocka_run_group_tests(known_bugs, NULL, NULL);

@@ -363,13 +363,34 @@ static void test_retries_run_out(void **state)
                        "status:retrying status:thinking error:llm_error run_stopped:max_retries");
     json_t *stopped = check_end(f, sid, rid);
     assert_string_equal(str_of(stopped, "detail"),
-                        "the model endpoint kept failing; used 1 of 1 retries (last: HTTP 503: "
+                        "the model endpoint kept failing; used 1 of 1 retry (last: HTTP 503: "
                         "still overloaded)");
     assert_int_equal(int_of(usage_of(stopped), "retries"), 1);
     json_t *err = efix_event(f, rid, "error", 1);
     assert_false(json_is_true(json_object_get(err, "retryable")));
     assert_string_equal(str_of(efix_event(f, rid, "status", 1), "detail"),
                         "attempt 2 of 2, waiting 0.0 s");
+}
+
+/* The max_retries detail counts in the budget's own words: "1 retry" in
+ * the singular (above), "2 retries" in the plural. */
+static void test_retries_run_out_detail_in_plural(void **state)
+{
+    static const scripted_step script[] = {
+        {.end = SCRIPTED_RETRYABLE, .error = "HTTP 503"},
+        {.end = SCRIPTED_RETRYABLE, .error = "HTTP 502"},
+        {.end = SCRIPTED_RETRYABLE, .error = "HTTP 504"},
+    };
+    mode m = test_mode();
+    m.limits.retries = 2;
+    char sid[ID_MAX], rid[ID_MAX];
+    efix *f = begin(state, script, N(script), &m, NULL, sid);
+    assert_int_equal(efix_start(f, sid, "hi", NULL, rid), 0);
+    efix_wait_stopped(f, rid);
+    json_t *stopped = check_end(f, sid, rid);
+    assert_string_equal(str_of(stopped, "reason"), "max_retries");
+    assert_string_equal(str_of(stopped, "detail"),
+                        "the model endpoint kept failing; used 2 of 2 retries (last: HTTP 504)");
 }
 
 static void test_fatal_error_stops_with_llm_error(void **state)
@@ -1024,43 +1045,26 @@ static void test_deadline_aborts_a_stalled_call(void **state)
     assert_true(took >= 1000 && took < 2000);
 
     /* The 80 % warning comes as a budget event on its own timer, before
-     * the partial message. It is not always there: the timer can fire a
-     * little before the run's own clock reads 80 % (the known bug
-     * test_known_bug_seconds_timers_fire_early_after_a_slow_callback makes
-     * that happen every time), and run.c then sends nothing and does not
-     * arm it again. The sequence is checked with and without it until
-     * that is fixed. */
-    char *got = efix_signature(f, rid);
-    const char *with = "message:user run_started status:thinking status:responding token budget "
-                       "message:assistant:partial run_stopped:max_seconds";
-    const char *without = "message:user run_started status:thinking status:responding token "
-                          "message:assistant:partial run_stopped:max_seconds";
-    bool warned = strcmp(got, with) == 0;
-    if (!warned) assert_string_equal(got, without);
-    free(got);
+     * the partial message. */
+    efix_assert_events(f, rid,
+                       "message:user run_started status:thinking status:responding token budget "
+                       "message:assistant:partial run_stopped:max_seconds");
     json_t *stopped = check_end(f, sid, rid);
     assert_false(json_is_true(json_object_get(stopped, "wrapped_up")));
-    if (warned) {
-        json_t *warnings = json_object_get(efix_event(f, rid, "budget", 0), "warnings");
-        assert_int_equal(json_array_size(warnings), 1);
-        assert_string_equal(json_string_value(json_array_get(warnings, 0)), "seconds");
-    }
+    json_t *warnings = json_object_get(efix_event(f, rid, "budget", 0), "warnings");
+    assert_int_equal(json_array_size(warnings), 1);
+    assert_string_equal(json_string_value(json_array_get(warnings, 0)), "seconds");
     assert_string_equal(str_of(efix_event(f, rid, "message", 1), "content"), "Thinking");
     /* With less than 5 s left the only step is a wrap-up step. */
     assert_false(scripted_llm_request(f->model, 0)->tools);
     assert_true(scripted_llm_request(f->model, 0)->aborted);
 }
 
-/* ---- known bugs: run only with CHATPLANE_KNOWN_BUGS=1 ----
- *
- * Each of these asserts what the event stream promises and fails on
- * today's run.c; they stay out of the default run until it is fixed. */
-
 /* An error event names the failed attempt's message only when that attempt
  * streamed something: its message_id is null when there is no discarded
- * text. The fatal path does so; the retryable path and the max_retries
- * path name the attempt's id always, an id no event ever carried. */
-static void test_known_bug_error_names_a_message_that_never_streamed(void **state)
+ * text, on the retryable path and the max_retries path alike (an id no
+ * other event carried would name nothing). */
+static void test_error_names_no_message_when_nothing_streamed(void **state)
 {
     static const scripted_step script[] = {
         {.end = SCRIPTED_RETRYABLE, .error = "HTTP 503"},
@@ -1091,11 +1095,11 @@ static void sleep_first(evutil_socket_t fd, short what, void *arg)
  * clock read, but libevent adds them to the time it cached when the loop
  * iteration began. When other callbacks of that iteration ran for a while
  * before the run started (here 150 ms; on a busy server any burst of
- * work), both timers fire early by that much: the 80 % timer finds less
- * than 80 % used, sends nothing and is not armed again, and the deadline
- * stops the run before its seconds are used up.
+ * work), both timers fire early by that much; each must then wait for the
+ * rest of its time: the 80 % warning is still sent, and the deadline stops
+ * the run only when its seconds are used up.
  */
-static void test_known_bug_seconds_timers_fire_early_after_a_slow_callback(void **state)
+static void test_seconds_timers_keep_time_after_a_slow_callback(void **state)
 {
     static const scripted_step script[] = {{.end = SCRIPTED_STALL}};
     mode m = test_mode();
@@ -1112,10 +1116,15 @@ static void test_known_bug_seconds_timers_fire_early_after_a_slow_callback(void 
     json_t *stopped = efix_event(f, rid, "run_stopped", 0);
     assert_string_equal(str_of(stopped, "reason"), "max_seconds");
     double used = json_number_value(json_object_get(usage_of(stopped), "seconds"));
-    print_message("stopped after %.3f s with %zu budget events\n", used,
-                  efix_count(f, rid, "budget"));
-    assert_true(used >= 1.0);
+    assert_true(used >= 1.0 && used < 2.0);
+    /* The warning came once, at 80 % by the run's clock, not before. */
     assert_int_equal(efix_count(f, rid, "budget"), 1);
+    json_t *warning = efix_event(f, rid, "budget", 0);
+    double warned_at = json_number_value(json_object_get(usage_of(warning), "seconds"));
+    assert_true(warned_at >= 0.8 && warned_at < 1.0);
+    json_t *warnings = json_object_get(warning, "warnings");
+    assert_int_equal(json_array_size(warnings), 1);
+    assert_string_equal(json_string_value(json_array_get(warnings, 0)), "seconds");
 }
 
 #define T(name) cmocka_unit_test_teardown(name, teardown)
@@ -1128,6 +1137,7 @@ int main(void)
         T(test_tool_budget_skips_then_wraps_up),
         T(test_retryable_error_then_success),
         T(test_retries_run_out),
+        T(test_retries_run_out_detail_in_plural),
         T(test_fatal_error_stops_with_llm_error),
         T(test_fatal_error_after_text),
         T(test_retry_backs_off),
@@ -1147,11 +1157,8 @@ int main(void)
         T(test_context_drops_old_history),
         T(test_mode_change_mid_run),
         T(test_deadline_aborts_a_stalled_call),
+        T(test_error_names_no_message_when_nothing_streamed),
+        T(test_seconds_timers_keep_time_after_a_slow_callback),
     };
-    const struct CMUnitTest known_bugs[] = {
-        T(test_known_bug_error_names_a_message_that_never_streamed),
-        T(test_known_bug_seconds_timers_fire_early_after_a_slow_callback),
-    };
-    if (getenv("CHATPLANE_KNOWN_BUGS")) return cmocka_run_group_tests(known_bugs, NULL, NULL);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
