@@ -18,6 +18,7 @@
 #include "lib/id.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "lib/redact.h"
 #include "lib/xmalloc.h"
 
 #define RUN_TEXT_MAX       (4u << 20) /* the most assistant text one turn may stream */
@@ -564,6 +565,7 @@ static void run__tool_row(const run *r, store_tool_exec *t, const char *status, 
 
 static void run__emit_progress(run *r, progress_update *u)
 {
+    redact_in_place(&u->message);
     evt_origin o = run__origin(r);
     run__emit(r, evt_tool_progress(&o, r->exec_id, u->progress, u->total, u->message));
     free(u->message);
@@ -572,12 +574,18 @@ static void run__emit_progress(run *r, progress_update *u)
 /* Records a finished execution: its event and row, the tool message the
  * model sees, a budget event, and the guardrails' verdicts. Returns false
  * when the run stopped. */
-static bool run__tool_finished(run *r, tool_status st, const char *text, size_t len,
-                               const char *error, const char *call_id)
+static bool run__tool_finished(run *r, tool_status st, const char *raw, size_t raw_len,
+                               const char *raw_error, const char *call_id)
 {
     int64_t now_wall = clock_wall_ms();
     int64_t duration = clock_mono_ms() - r->exec_started_mono_ms;
     const char *status = tool_status_name(st);
+    /* A tool server's text may echo a secret (docs/security.md): it is
+     * masked before it is cut, so a cut fragment is masked too, and the
+     * masked text is what is stored, shown and sent to the model. */
+    size_t len;
+    char *text = redact_string(raw, raw_len, &len);
+    char *error = raw_error ? redact_string(raw_error, strlen(raw_error), NULL) : NULL;
     size_t keep = len < TOOL_RESULT_MAX ? len : TOOL_RESULT_MAX;
     char *stored = xstrndup(text, keep);
 
@@ -613,6 +621,8 @@ static bool run__tool_finished(run *r, tool_status st, const char *text, size_t 
     if (st != TOOL_CANCELLED)
         n = guard_on_tool_result(r->guard, r->exec_step, r->exec_name, r->exec_args, status,
                                  error && st != TOOL_OK ? error : text, v);
+    free(text);
+    free(error);
     run__clear_exec(r);
     return run__apply_verdicts(r, v, n);
 }

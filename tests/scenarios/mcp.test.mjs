@@ -67,13 +67,13 @@ async function waitGone(marker, ms = 3000) {
 // async; dir is the test's own directory). Asserts that no process carrying
 // one of the markers is left once ask has exited; inspect(dir, result) runs
 // before the directory is removed.
-async function run(message, makeServers, { markers = [], signalAfter, inspect } = {}) {
+async function run(message, makeServers, { markers = [], signalAfter, inspect, extraEnv = {} } = {}) {
   const ws = workspace();
   try {
     const config = { mcpServers: await makeServers(ws.dir) };
     const file = path.join(ws.dir, 'config.json');
     writeFileSync(file, JSON.stringify(config));
-    const env = { ...ws.env, CHATPLANE_CONFIG: file, CHATPLANE_LLM_URL: mock.url, CHATPLANE_LLM_MODEL: 'mock-1' };
+    const env = { ...ws.env, CHATPLANE_CONFIG: file, CHATPLANE_LLM_URL: mock.url, CHATPLANE_LLM_MODEL: 'mock-1', ...extraEnv };
     const r = await ask([message], { env, signalAfter });
     for (const m of [...markers, ws.dir]) {
       assert.deepEqual(processesWith(m), [], `no process with ${m} outlives ask`);
@@ -89,6 +89,28 @@ const toolCall = (name, args, id) => ({ tool_calls: [{ name, arguments: args, ..
 const finished = (r) => ofType(r.events, 'tool_finished');
 
 describe('server-everything', () => {
+  test('a tool result that echoes part of the model key is masked before it is stored or shown', async () => {
+    const marker = newMarker();
+    const key = 'sk-live-S3CR3Tk3y0123456789abcd';
+    // 22 of the key's 30 characters, cut at both ends.
+    await mock.script([toolCall('everything__echo', { message: `key was ${key.slice(4, 26)}!` }, 'call_k'), { text: 'done' }]);
+    const r = await run('echo the key', () => ({ everything: everything(marker) }), {
+      markers: [marker],
+      extraEnv: { CHATPLANE_LLM_API_KEY: key },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const [fin] = finished(r);
+    assert.equal(fin.result, 'Echo: key was [redacted]!');
+    // What the model got back as the tool's answer is the masked text too.
+    const second = (await mock.requests())[1];
+    const toolMsg = second.body.messages.find((m) => m.role === 'tool');
+    assert.equal(toolMsg.content, 'Echo: key was [redacted]!');
+    // No event after the call carries 8 characters of the key.
+    const later = r.events.filter((e) => e.type !== 'tool_started' && !(e.type === 'message' && e.role === 'assistant'));
+    const text = JSON.stringify(later);
+    for (let i = 0; i + 8 <= key.length; i++) assert.ok(!text.includes(key.slice(i, i + 8)), `fragment ${key.slice(i, i + 8)}`);
+  });
+
   test('echo: the model sees server__tool names and the result comes back', async () => {
     const marker = newMarker();
     await mock.script([toolCall('everything__echo', { message: 'hi there' }, 'call_e'), { text: 'It said hi.' }]);
