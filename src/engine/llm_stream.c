@@ -513,9 +513,10 @@ static int stream__take_calls(llm_stream *s, llm_result *r)
             do snprintf(id, sizeof id, "call_%zu", n++);
             while (stream__id_taken(s, r, i, id));
             buf_reset(&c->id);
-            buf_append_str(&c->id, id);
+            /* "call_" and a number fit any name's cap. */
+            if (buf_append_str(&c->id, id) != 0) abort();
         }
-        if (c->args.len == 0) buf_append_str(&c->args, "{}");
+        if (c->args.len == 0 && buf_append_str(&c->args, "{}") != 0) abort();
         r->calls[i].id = buf_detach(&c->id, NULL);
         r->calls[i].name = buf_detach(&c->name, NULL);
         r->calls[i].arguments = buf_detach(&c->args, NULL);

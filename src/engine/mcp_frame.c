@@ -112,10 +112,8 @@ int mcp_reader_feed(mcp_reader *r, const char *data, size_t len, mcp_line_fn fn,
             mcp_frame__head_add(r, p, n);
             mcp_frame__tail_add(r, p, n);
             r->skipped += n;
-        } else if (r->line.len + n > r->cap) {
+        } else if (r->line.len + n > r->cap || buf_append(&r->line, p, n) != 0) {
             mcp_frame__start_skipping(r, p, n);
-        } else {
-            buf_append(&r->line, p, n);
         }
         if (!nl) return 0;
         i += n + 1;
@@ -432,7 +430,8 @@ static void mcp_frame__append_capped(buf *out, const char *s, size_t n)
 {
     size_t room = out->cap > out->len ? out->cap - out->len : 0;
     n = utf8_cut(s, n, room);
-    if (n) buf_append(out, s, n);
+    /* n fits the room, so the append cannot fail. */
+    if (n && buf_append(out, s, n) != 0) abort();
 }
 
 /* The text one content part contributes; caller frees. */

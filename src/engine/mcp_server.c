@@ -5,6 +5,7 @@
  * rules are described in mcp_int.h; calls are in mcp_call.c.
  */
 #include <stdio.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,15 +34,18 @@ static void mcp_server__list(mcp_server *s);
 
 char *mcp__quoted(const char *s, size_t n)
 {
+    /* Each byte becomes at most two, with two quotes around: the cap is the
+     * worst case, so no append can fail. */
     buf b;
     buf_init(&b, 2 * n + 3);
-    buf_append_char(&b, '"');
+    int rc = buf_append_char(&b, '"');
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (c == '"' || c == '\\') buf_append_char(&b, '\\');
-        buf_append_char(&b, (unsigned char)c < 0x20 || c == 0x7f ? ' ' : c);
+        if (c == '"' || c == '\\') rc |= buf_append_char(&b, '\\');
+        rc |= buf_append_char(&b, (unsigned char)c < 0x20 || c == 0x7f ? ' ' : c);
     }
-    buf_append_char(&b, '"');
+    rc |= buf_append_char(&b, '"');
+    assert(rc == 0);
     return buf_detach(&b, NULL);
 }
 
