@@ -162,6 +162,17 @@ static void server__session_deleted(void *ud, const char *session_id)
     if (s->hub) hub_session_deleted(s->hub, session_id);
 }
 
+/* A run whose end could not be stored (status < 0): its run streams end
+ * now rather than wait for a run_stopped that may come much later. A run
+ * another instance stopped (STORE_CONFLICT) gets its run_stopped from
+ * there. */
+static void server__run_finished(void *ud, const char *session_id, const char *run_id, int status)
+{
+    server *s = ud;
+    if (s->hub && status < 0 && status != STORE_CONFLICT)
+        hub_run_unrecorded(s->hub, session_id, run_id);
+}
+
 static void server__commit_observed(void *ud, double seconds)
 {
     (void)ud;
@@ -272,6 +283,7 @@ int server_run(const config *cfg)
                            .publish_ud = &s,
                            .on_events = server__events_notified,
                            .on_listening = server__listening,
+                           .on_run_finished = server__run_finished,
                            .on_session_deleted = server__session_deleted};
     if (runtime_start(&s.rt, cfg, s.base, &opt, err, sizeof err) != 0) {
         LOG(LOG_ERROR, "cannot start", "error=\"%s\"", err);

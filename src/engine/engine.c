@@ -159,7 +159,8 @@ size_t engine_active_count(const engine *e)
 static void engine__on_finished(void *ud, run *r, int status)
 {
     engine *e = ud;
-    if (e->d.on_run_finished)
+    /* An unrecorded run was reported when its last write was refused. */
+    if (e->d.on_run_finished && !run_is_unrecorded(r))
         e->d.on_run_finished(e->d.ud, run_get_session_id(r), run_get_id(r), status);
     for (engine_entry **p = &e->runs; *p; p = &(*p)->next) {
         if ((*p)->r == r) {
@@ -171,6 +172,16 @@ static void engine__on_finished(void *ud, run *r, int status)
         }
     }
     run_free(r);
+}
+
+/* The database refused a run's last write: the run is over for its
+ * clients (whoever follows it hears so now), while its end waits for the
+ * database and the run keeps its place in the registry. */
+static void engine__on_unrecorded(void *ud, run *r, int status)
+{
+    engine *e = ud;
+    if (e->d.on_run_finished)
+        e->d.on_run_finished(e->d.ud, run_get_session_id(r), run_get_id(r), status);
 }
 
 /* ---- starting a run ---- */
@@ -389,6 +400,7 @@ static void engine__start_done(void *arg)
                    .opt = &e->d.opt,
                    .instance_id = e->d.instance_id,
                    .on_finished = engine__on_finished,
+                   .on_unrecorded = engine__on_unrecorded,
                    .ud = e};
     run_init init = {
         .id = j->run_id,
@@ -769,8 +781,8 @@ void engine_heartbeat(engine *e, dbpool *pool)
 
 /* A write of a run failed (a read-only or full disk, a lost database): the
  * run cannot go on being recorded, so it stops. Its last write will most
- * likely fail too; the run still ends and its session is recovered at the
- * next start. */
+ * likely fail too; the run then waits, unrecorded, until the database
+ * takes that write (run.c), so that its session is released with it. */
 static void engine__write_failed(void *ud, const char *run_id, int status)
 {
     engine *e = ud;
@@ -779,8 +791,7 @@ static void engine__write_failed(void *ud, const char *run_id, int status)
         if (!run_is_finishing(x->r)) {
             LOG(LOG_ERROR, "a write of the run failed; stopping it", "run_id=%s status=%d", run_id,
                 status);
-            run_stop(x->r, STOP_INTERRUPTED, "the database refused a write, so the run stopped",
-                     NULL, NULL);
+            run_stop(x->r, STOP_INTERRUPTED, RUN_WRITE_FAILED_DETAIL, NULL, NULL);
         }
         return;
     }
@@ -805,8 +816,13 @@ engine *engine_new(const engine_deps *deps)
 void engine_shutdown(engine *e)
 {
     e->closing = true;
-    for (engine_entry *x = e->runs; x; x = x->next)
+    /* A run whose end waits for the database gets one last try; if it
+     * fails, the next start (or another instance) recovers the run as
+     * after a crash. */
+    for (engine_entry *x = e->runs; x; x = x->next) {
         run_stop(x->r, STOP_INTERRUPTED, "the server shut down during the run", NULL, NULL);
+        run_last_try(x->r);
+    }
     /* Stop requests waiting for another instance answer now; one whose
      * read is in flight answers when it returns. */
     for (engine_stop *s = e->waits, *next; s; s = next) {

@@ -44,8 +44,12 @@ typedef struct engine_deps {
     toolset *tools;
     engine_options opt;
     const char *instance_id;
-    /* Called (may be NULL) when a run has ended and its last write is done,
-     * whether or not that write succeeded (status < 0: it failed). */
+    /* Called (may be NULL) once per run: when it has ended and its last
+     * write is done, whether or not that write succeeded (status < 0: it
+     * failed). A last write the database refused for a while (full,
+     * unreachable) is reported at once, with its status; the run then
+     * stays registered, holding its session, and its write is tried again
+     * until it commits or the engine shuts down (docs/runs.md). */
     void (*on_run_finished)(void *ud, const char *session_id, const char *run_id, int status);
     void *ud;
     /* Other instances share the database (PostgreSQL): a stop or a mode

@@ -22,6 +22,10 @@
 #include "lib/xmalloc.h"
 
 #define RUN_TEXT_MAX       (4u << 20) /* the most assistant text one turn may stream */
+/* The wait before the next try of a run's last write that the database
+ * refused: doubling from the first to the last. */
+#define RUN_END_RETRY_FIRST_MS 250
+#define RUN_END_RETRY_MAX_MS   2000
 #define RUN_SKIPPED_RESULT "skipped: tool-call budget exhausted"
 #define RUN_DEFAULT_SYSTEM_PROMPT                                                                  \
     "You are a helpful assistant. Use the tools when they help, and answer plainly when they "     \
@@ -95,6 +99,16 @@ struct run {
     char *detail;
     bool wrapped_up;
     run_waiter *waiters;
+
+    /* The last write (run_stopped with the run row and the session's
+     * release). When the database refuses it, the run is unrecorded: it
+     * stays registered, holding its session, and the write is tried again
+     * on end_retry_ev until it commits. */
+    bool end_writing; /* a write of the end is queued */
+    bool unrecorded;
+    bool end_last_try; /* shutting down: the write queued is the last one */
+    int end_tries;
+    struct event *end_retry_ev;
 };
 
 static void run__step(run *r);
@@ -748,7 +762,50 @@ static void run__next_tool(run *r)
 /* ---- ending ---- */
 
 /* Hands the ended run to its waiters and to the engine, which frees it. */
+static void run__answer_waiters(run *r);
+
 static void run__ended(run *r, int status)
+{
+    run__answer_waiters(r);
+    r->env.on_finished(r->env.ud, r, status);
+}
+
+static void run__committed(void *ud, int status);
+
+/* Queues the run's last write: the stopped row, the session's release and
+ * run_stopped, stamped with the time the run ended (a later try says when
+ * the run ended, not when the database took it). */
+static void run__write_end(run *r)
+{
+    store_run row;
+    run__row(r, &row);
+    evt_origin o = {r->session_id, r->id, r->ended_wall_ms};
+    evt *ev = evt_run_stopped(&o, r->reason, r->detail, row.recovery_suggestion, row.actions,
+                              r->wrapped_up, &r->budget.usage);
+    r->end_writing = true;
+    record_run(r->env.rec, &row, ev, run__committed, r);
+    run__row_release(&row);
+}
+
+static void run__on_end_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    run *r = arg;
+    if (!r->end_writing) run__write_end(r);
+}
+
+/* True for a refusal by the database as a whole (full, read-only, busy,
+ * unreachable), which a later try can overcome; a run another instance
+ * stopped (STORE_CONFLICT) or a missing row cannot be written later. */
+static bool run__end_retryable(int status)
+{
+    return status == DB_ERR_FULL || status == DB_ERR_BUSY || status == DB_ERR_RETRY ||
+           status == DB_ERR_CONN;
+}
+
+/* Answers every stop request waiting for the run with the run as it ends. */
+static void run__answer_waiters(run *r)
 {
     json_t *obj = run_to_json(r);
     for (run_waiter *w = r->waiters, *next; w; w = next) {
@@ -758,15 +815,51 @@ static void run__ended(run *r, int status)
     }
     r->waiters = NULL;
     json_decref(obj);
-    r->env.on_finished(r->env.ud, r, status);
+}
+
+/*
+ * The database refused the run's last write. The run is over for its
+ * clients: its end becomes `interrupted` by the refused write (what the
+ * run wrote before may be missing from the log, so it cannot claim to have
+ * completed), stop requests are answered, and the engine hears of it once
+ * (its streams end). The run keeps its session, as the stored row still
+ * does, and the write is tried again with backoff until it commits, the
+ * database answers that it cannot be written, or the server shuts down.
+ */
+static void run__end_refused(run *r, int status)
+{
+    if (!r->unrecorded) {
+        r->unrecorded = true;
+        r->reason = STOP_INTERRUPTED;
+        free(r->detail);
+        r->detail = xstrdup(RUN_WRITE_FAILED_DETAIL);
+        r->wrapped_up = false;
+        LOG(LOG_ERROR, "the end of a run could not be written; trying again until it is",
+            "run_id=%s session_id=%s status=%d", r->id, r->session_id, status);
+        run__answer_waiters(r);
+        r->env.on_unrecorded(r->env.ud, r, status);
+    }
+    int64_t wait = RUN_END_RETRY_FIRST_MS;
+    for (int i = 0; i < r->end_tries && wait < RUN_END_RETRY_MAX_MS; i++) wait *= 2;
+    if (wait > RUN_END_RETRY_MAX_MS) wait = RUN_END_RETRY_MAX_MS;
+    r->end_tries++;
+    run__arm(r->end_retry_ev, wait);
 }
 
 static void run__committed(void *ud, int status)
 {
     run *r = ud;
+    r->end_writing = false;
+    if (status < 0 && run__end_retryable(status) && !r->end_last_try) {
+        run__end_refused(r, status);
+        return;
+    }
     if (status < 0)
         LOG(LOG_ERROR, "the end of a run could not be written", "run_id=%s status=%d", r->id,
             status);
+    else if (r->unrecorded)
+        LOG(LOG_INFO, "the end of a run was written at last", "run_id=%s tries=%d", r->id,
+            r->end_tries + 1);
     run__ended(r, status);
 }
 
@@ -812,14 +905,7 @@ static void run__finish(run *r, stop_reason reason, char *detail, bool wrapped_u
     r->detail = detail ? detail : xstrdup("");
     r->wrapped_up = wrapped_up;
     r->ended_wall_ms = clock_wall_ms();
-
-    store_run row;
-    run__row(r, &row);
-    evt_origin o = run__origin(r);
-    evt *ev = evt_run_stopped(&o, reason, r->detail, row.recovery_suggestion, row.actions,
-                              wrapped_up, &r->budget.usage);
-    record_run(r->env.rec, &row, ev, run__committed, r);
-    run__row_release(&row);
+    run__write_end(r);
     LOG(LOG_INFO, "run stopped", "run_id=%s session_id=%s reason=%s", r->id, r->session_id,
         stop_reason_name(reason));
 }
@@ -850,6 +936,16 @@ void run_abandon(run *r, const char *detail)
 
 void run_stop(run *r, stop_reason reason, const char *detail, run_object_cb cb, void *ud)
 {
+    if (r->unrecorded) {
+        /* Its end is decided and waits only for the database: answered now
+         * rather than whenever the database takes writes again. */
+        if (cb) {
+            json_t *obj = run_to_json(r);
+            cb(ud, obj);
+            json_decref(obj);
+        }
+        return;
+    }
     if (cb) {
         run_waiter *w = xcalloc(1, sizeof *w);
         w->cb = cb;
@@ -860,6 +956,19 @@ void run_stop(run *r, stop_reason reason, const char *detail, run_object_cb cb, 
     if (r->phase == PHASE_DONE) return;
     if (reason == STOP_USER_STOPPED) run__status(r, STATUS_STOPPING, NULL);
     run__finish(r, reason, xstrdup(detail), false);
+}
+
+void run_last_try(run *r)
+{
+    if (!r->unrecorded || r->end_last_try) return;
+    r->end_last_try = true;
+    event_del(r->end_retry_ev);
+    if (!r->end_writing) run__write_end(r);
+}
+
+bool run_is_unrecorded(const run *r)
+{
+    return r->unrecorded;
 }
 
 /* ---- timers ----
@@ -970,6 +1079,7 @@ run *run_new(const run_env *env, const run_init *init)
     r->kick_ev = event_new(env->base, -1, 0, run__on_kick, r);
     progress_init(&r->progress, PROGRESS_INTERVAL_MS);
     r->progress_ev = evtimer_new(env->base, run__on_progress_timer, r);
+    r->end_retry_ev = evtimer_new(env->base, run__on_end_retry, r);
     return r;
 }
 
@@ -998,6 +1108,7 @@ void run_free(run *r)
     event_free(r->warn_ev);
     event_free(r->retry_ev);
     event_free(r->kick_ev);
+    event_free(r->end_retry_ev);
     run__free_calls(r);
     run__clear_exec(r);
     progress_cleanup(&r->progress);

@@ -30,6 +30,9 @@ struct event_base;
 
 typedef struct run run;
 
+/* The detail of a run stopped because the database refused a write. */
+#define RUN_WRITE_FAILED_DETAIL "the database refused a write, so the run stopped"
+
 /* What a run uses from the engine; everything borrowed and outliving it. */
 typedef struct run_env {
     struct event_base *base;
@@ -42,6 +45,12 @@ typedef struct run_env {
      * (status 0) or failed to be (status < 0); the engine unregisters and
      * frees the run there. */
     void (*on_finished)(void *ud, run *r, int status);
+    /* Called on the loop when the database refused the run's last write
+     * (status, < 0) for a reason a later try can overcome: the run is over
+     * for its clients but stays registered, holding its session, while
+     * the write is tried again; on_finished follows once it commits, the
+     * database answers that it never can, or run_last_try's write is done. */
+    void (*on_unrecorded)(void *ud, run *r, int status);
     void *ud;
 } run_env;
 
@@ -71,7 +80,8 @@ void run_begin(run *r);
 typedef void (*run_object_cb)(void *ud, const json_t *run);
 
 /* Ends the run with reason (user_stopped, interrupted) and detail; cb (may
- * be NULL) gets the stopped run once run_stopped is committed. */
+ * be NULL) gets the stopped run once run_stopped is committed, or at once
+ * for an unrecorded run (its end only waits for the database). */
 void run_stop(run *r, stop_reason reason, const char *detail, run_object_cb cb, void *ud);
 
 /*
@@ -91,5 +101,11 @@ json_t *run_to_json(const run *r);
 const char *run_get_id(const run *r);
 const char *run_get_session_id(const run *r);
 bool run_is_finishing(const run *r);
+/* True once the database refused the run's last write (on_unrecorded). */
+bool run_is_unrecorded(const run *r);
+/* Shutting down: an unrecorded run's last write is tried once more now,
+ * and not again; on_finished follows when it is done, whatever it gave.
+ * Does nothing for another run. */
+void run_last_try(run *r);
 
 #endif

@@ -82,6 +82,7 @@ struct hub_sub {
     bool querying;   /* a store query is in flight */
     bool dead;       /* ended; freed once no query is in flight and not pinned */
     int pinned;      /* hub__advance is working on it: not freed yet */
+    bool unrecorded; /* run-scoped: its run ended without a stored run_stopped */
     bool more_in_db; /* the last page was full */
     bool db_checked; /* a page shorter than HUB_PAGE was read */
     int64_t last_write_ms;
@@ -547,6 +548,12 @@ static void hub__go_live(hub_sub *s)
     if (hs->refetch || hs->notified > hs->seq) hub__fetch(s->h, hs);
 }
 
+/* The last frame of a run stream whose run_stopped could not be stored:
+ * a comment, since an event frame carries a stored seq. */
+static const char hub__unrecorded_note[] =
+    ": the database refused a write, so the run stopped; its run_stopped event is stored and "
+    "sent on the session's stream once the database takes writes again\n\n";
+
 /*
  * Moves a replaying subscriber forward: sends its backlog, then either
  * reads the next page from the store or serves the frames the tail holds
@@ -558,7 +565,14 @@ static void hub__advance_pinned(hub_sub *s)
 {
     while (!s->dead) {
         if (s->bl_pos < s->bl_n && hub__pump(s) != 0) return;
-        if (s->run_scoped) return;
+        if (s->run_scoped) {
+            /* What the run committed went out first. */
+            if (s->unrecorded) {
+                http_stream_write(s->r, hub__unrecorded_note, sizeof hub__unrecorded_note - 1);
+                hub__sub_end(s, 0);
+            }
+            return;
+        }
         if (s->more_in_db) {
             hub__query_start(s);
             return;
@@ -840,6 +854,20 @@ void hub_catch_up(hub *h)
             hs->refetch = true;
             hub__fetch(h, hs);
         }
+    }
+}
+
+void hub_run_unrecorded(hub *h, const char *session_id, const char *run_id)
+{
+    hub_session *hs = hub__find(h, session_id);
+    if (!hs) return;
+    hub_sub *next;
+    for (hub_sub *s = hs->subs; s; s = next) {
+        next = s->next;
+        if (!s->run_scoped || !s->run_id || strcmp(s->run_id, run_id) != 0) continue;
+        s->unrecorded = true;
+        /* A stream still waiting to send is ended by its pump. */
+        if (!s->pump_timer || !evtimer_pending(s->pump_timer, NULL)) hub__advance(s);
     }
 }
 

@@ -103,6 +103,13 @@ size_t hub_owners(const hub *h, char ***out);
  * many. */
 size_t hub_end_owner(hub *h, const char *owner);
 
+/* The run ended but its run_stopped could not be stored (the database
+ * refuses writes; it is stored later or recovered at the next start). Its
+ * run streams send what they hold, then a comment saying so, and end.
+ * The session's streams go on: they get the run_stopped when it is
+ * stored. */
+void hub_run_unrecorded(hub *h, const char *session_id, const char *run_id);
+
 /* Ends the streams of a deleted session and forgets its tail. */
 void hub_session_deleted(hub *h, const char *session_id);
 
