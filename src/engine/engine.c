@@ -202,6 +202,7 @@ typedef struct engine_start {
     int64_t now_ms;
     /* out */
     int status;
+    bool history_lost; /* the run started but its history could not be read */
     mode mode;
     char *continues;
     store_message *msgs;
@@ -316,6 +317,45 @@ unavailable:
     return ENGINE_ERR_UNAVAILABLE;
 }
 
+/*
+ * Waits (on a pool thread) while the connection is lost: returns false once
+ * the database has been away since started_ms for as long as the event log
+ * waits for it (EVENTLOG_RECONNECT_MAX_MS), else pauses (doubling *pause_ms)
+ * and returns true to try again.
+ */
+static bool engine__wait_for_database(int64_t started_ms, int64_t *pause_ms)
+{
+    if (clock_mono_ms() + *pause_ms - started_ms > EVENTLOG_RECONNECT_MAX_MS) return false;
+    clock_sleep_ms(*pause_ms);
+    *pause_ms = *pause_ms * 2 < EVENTLOG_RECONNECT_PAUSE_MAX_MS ? *pause_ms * 2
+                                                                 : EVENTLOG_RECONNECT_PAUSE_MAX_MS;
+    return true;
+}
+
+/* After a start whose COMMIT went unanswered (the connection was lost):
+ * the run row is there only if it committed. Returns 1 committed, 0 not,
+ * or a negative code when the database did not come back to say. */
+static int engine__start_committed(store *s, const char *run_id)
+{
+    int64_t started = clock_mono_ms(), pause = EVENTLOG_RECONNECT_PAUSE_MS;
+    for (;;) {
+        store_run row = {0};
+        int rc = store_run_get(s, run_id, &row);
+        store_run_cleanup(&row);
+        if (rc == 0) return 1;
+        if (rc == STORE_NOT_FOUND) return 0;
+        if (rc != DB_ERR_CONN || !engine__wait_for_database(started, &pause)) return rc;
+    }
+}
+
+/*
+ * A start is one transaction; once it committed, the run exists for the
+ * database and must reach the engine, whatever fails next, or its session
+ * would stay claimed by a run that never logs a run_started. So a COMMIT
+ * whose answer was lost is checked, and a history that cannot be read
+ * while the connection is lost is read again once it is back; a run whose
+ * history still cannot be read starts and stops at once (history_lost).
+ */
 static void engine__start_work(store *s, void *arg)
 {
     engine_start *j = arg;
@@ -324,13 +364,26 @@ static void engine__start_work(store *s, void *arg)
         return;
     }
     j->status = engine__start_tx(s, j);
-    if (j->status == 0 && store_commit(s) < 0) j->status = ENGINE_ERR_UNAVAILABLE;
-    if (j->status != 0) {
+    int rc = j->status == 0 ? store_commit(s) : 0;
+    if (j->status != 0 || rc < 0) {
         store_rollback(s);
-        return;
+        bool committed = rc == DB_ERR_CONN && engine__start_committed(s, j->run_id) == 1;
+        if (!committed) {
+            if (j->status == 0) j->status = ENGINE_ERR_UNAVAILABLE;
+            return;
+        }
+        LOG(LOG_WARN, "a run start committed although its answer was lost", "run_id=%s",
+            j->run_id);
     }
-    if (store_message_list(s, j->session_id, &j->msgs, &j->nmsgs) < 0)
-        j->status = ENGINE_ERR_UNAVAILABLE;
+    int64_t started = clock_mono_ms(), pause = EVENTLOG_RECONNECT_PAUSE_MS;
+    while ((rc = store_message_list(s, j->session_id, &j->msgs, &j->nmsgs)) == DB_ERR_CONN &&
+           engine__wait_for_database(started, &pause))
+        continue;
+    if (rc < 0) {
+        LOG(LOG_ERROR, "cannot read the history of a run that started; stopping it", "run_id=%s",
+            j->run_id);
+        j->history_lost = true;
+    }
 }
 
 /* The session's stored messages as the model sees them. Sets *keep_from to
@@ -423,9 +476,13 @@ static void engine__start_done(void *arg)
     json_t *obj = run_to_json(r);
     j->cb(j->ud, 0, obj);
     json_decref(obj);
-    /* A run that started while the server was closing ends at once. */
+    /* A run that started while the server was closing ends at once, and so
+     * does one whose history could not be read. */
     if (e->closing)
         run_stop(r, STOP_INTERRUPTED, "the server shut down during the run", NULL, NULL);
+    else if (j->history_lost)
+        run_stop(r, STOP_INTERRUPTED, "the database did not answer, so the run stopped", NULL,
+                 NULL);
     engine__start_free(j);
 }
 

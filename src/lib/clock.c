@@ -1,5 +1,6 @@
 #include "lib/clock.h"
 
+#include <errno.h>
 #include <time.h>
 
 int64_t clock_mono_ns(void)
@@ -19,4 +20,10 @@ int64_t clock_wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void clock_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) continue;
 }

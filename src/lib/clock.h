@@ -14,5 +14,8 @@ int64_t clock_mono_ms(void);
 int64_t clock_mono_ns(void);
 /* Unix time in milliseconds. */
 int64_t clock_wall_ms(void);
+/* Blocks the calling thread for ms milliseconds (a worker thread waiting
+ * for a database to come back; never the loop thread). */
+void clock_sleep_ms(int64_t ms);
 
 #endif

@@ -316,6 +316,16 @@ static int session_setup(PGconn *conn, char *err, size_t errlen)
  */
 static int ready(pg_db *p, const char *sql)
 {
+    /* A transaction whose connection died was rolled back by the server:
+     * the caller's ROLLBACK has nothing left to do and must not depend on
+     * reconnecting, or a failed reconnection would leave the connection
+     * refusing every later statement as if still in that transaction. */
+    if ((p->txn_lost || (p->in_txn && PQstatus(p->conn) != CONNECTION_OK)) &&
+        starts_with(sql, "ROLLBACK")) {
+        p->txn_lost = false;
+        p->in_txn = false;
+        return 1;
+    }
     if (PQstatus(p->conn) != CONNECTION_OK) {
         if (p->in_txn) p->txn_lost = true;
         p->in_txn = false;
@@ -334,10 +344,6 @@ static int ready(pg_db *p, const char *sql)
         LOG(LOG_WARN, "Reconnected to PostgreSQL.", "url=%s", p->url_shown);
     }
     if (p->txn_lost) {
-        if (starts_with(sql, "ROLLBACK")) {
-            p->txn_lost = false;
-            return 1;
-        }
         if (!starts_with(sql, "BEGIN") && !starts_with(sql, "START")) {
             db__set_error(&p->base,
                           "the connection to %s was lost inside a transaction, which the "

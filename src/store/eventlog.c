@@ -13,7 +13,17 @@
  * that was deleted, an apply that refused) is written again one operation
  * per transaction, so only the operations that fail on their own report
  * failure. A batch that fails because of the database as a whole (busy,
- * full or read-only, connection lost) fails every operation in it at once.
+ * full or read-only) fails every operation in it at once.
+ *
+ * A batch whose connection was lost (PostgreSQL restarted or unreachable)
+ * is written again once the connection is back, waiting with backoff for
+ * at most EVENTLOG_RECONNECT_MAX_MS from the moment it was lost; only then
+ * do its operations fail. A lost answer to COMMIT leaves it unknown whether
+ * the batch committed, so before writing it again the writer reads back
+ * its first event: the row at that event's session and seq holds the very
+ * same encoded text (which carries the seq and the time in milliseconds)
+ * only if this batch put it there. The batch is then either reported
+ * committed or written again, never twice.
  */
 #include "store/eventlog.h"
 
@@ -57,6 +67,7 @@ struct eventlog {
     eventlog_stats stats;
     void (*observer)(void *ud, double seconds);
     void *observer_ud;
+    int64_t conn_lost_ms; /* when the connection was lost (monotonic), 0 while it is up */
 };
 
 static void queue_push(eventlog_queue *q, eventlog_item *it)
@@ -106,10 +117,12 @@ static size_t queue_take(eventlog_queue *q, eventlog_queue *batch, size_t max)
  * Writes the n items from first in one transaction: each apply runs after
  * every event queued before it is appended, so an operation sees the
  * writes of those before it; runs of plain events go in as one multi-row
- * append. Returns 0 when committed, else a negative code (rolled back).
+ * append. Returns 0 when committed, else a negative code (rolled back,
+ * except that a connection lost at COMMIT, *at_commit, may have committed).
  */
-static int commit_ops(store *st, eventlog_item *first, size_t n)
+static int commit_ops(store *st, eventlog_item *first, size_t n, bool *at_commit)
 {
+    *at_commit = false;
     evt **evs = xmalloc(n * sizeof *evs);
     size_t nev = 0;
     int rc = store_begin(st);
@@ -125,7 +138,10 @@ static int commit_ops(store *st, eventlog_item *first, size_t n)
         if (rc == 0 && it->op.ev) evs[nev++] = it->op.ev;
     }
     if (rc == 0) rc = store_event_append(st, evs, nev);
-    if (rc == 0) rc = store_commit(st);
+    if (rc == 0) {
+        rc = store_commit(st);
+        *at_commit = rc < 0;
+    }
     if (rc < 0) store_rollback(st);
     free(evs);
     return rc;
@@ -138,6 +154,37 @@ static bool global_failure(int rc)
     return rc == DB_ERR_BUSY || rc == DB_ERR_RETRY || rc == DB_ERR_FULL || rc == DB_ERR_CONN;
 }
 
+/* The event a lost COMMIT may have stored, and whether the store has it. */
+typedef struct event_probe {
+    const evt *ev;
+    bool same;
+} event_probe;
+
+static int probe_event(void *ud, int64_t seq, const char *type, const char *json, size_t len)
+{
+    (void)type;
+    event_probe *p = ud;
+    p->same = seq == p->ev->seq && len == p->ev->json_len && memcmp(json, p->ev->json, len) == 0;
+    return 1;
+}
+
+/*
+ * After a connection lost at COMMIT: 1 when the batch of n items from
+ * first committed, 0 when it did not, or a negative code when the
+ * database cannot tell yet. DB_ERR when nothing can tell: the batch holds
+ * no event.
+ */
+static int batch_committed(store *st, eventlog_item *first, size_t n)
+{
+    event_probe p = {NULL, false};
+    for (size_t i = 0; !p.ev && i < n; i++, first = first->next)
+        if (first->op.ev && first->op.ev->json) p.ev = first->op.ev;
+    if (!p.ev) return DB_ERR;
+    int rc = store_event_after(st, p.ev->session_id, p.ev->seq - 1, 1, probe_event, &p);
+    if (rc < 0) return rc;
+    return p.same ? 1 : 0;
+}
+
 static size_t count_events(const eventlog_item *it, size_t n, int status)
 {
     size_t k = 0;
@@ -146,19 +193,75 @@ static size_t count_events(const eventlog_item *it, size_t n, int status)
     return k;
 }
 
-/* Writes a batch and sets every item's status; returns the transactions
- * committed. */
-static uint64_t write_batch(eventlog *log, eventlog_queue *batch, size_t n)
+/*
+ * The connection was lost while n items from first were written: waits
+ * for it with backoff (the driver reconnects on the next statement) and
+ * writes them again, first making sure that a batch whose COMMIT went
+ * unanswered did not commit after all. Gives up once the connection has
+ * been lost for EVENTLOG_RECONNECT_MAX_MS, counted from the first batch
+ * that lost it, so that a database that stays away fails later batches at
+ * their first try instead of stalling each one.
+ */
+static int write_reconnected(eventlog *log, eventlog_item *first, size_t n, bool at_commit)
 {
-    int rc = commit_ops(log->st, batch->head, n);
+    if (log->conn_lost_ms == 0) log->conn_lost_ms = clock_mono_ms();
+    LOG(LOG_WARN, "Event log batch lost its database connection; writing it again once it is back.",
+        "ops=%zu at_commit=%d error=\"%s\"", n, at_commit, store_errmsg(log->st));
+    int rc = DB_ERR_CONN;
+    int64_t pause = EVENTLOG_RECONNECT_PAUSE_MS;
+    int tries = 0;
+    while ((rc == DB_ERR_CONN || rc == DB_ERR_RETRY) &&
+           clock_mono_ms() - log->conn_lost_ms < EVENTLOG_RECONNECT_MAX_MS) {
+        clock_sleep_ms(pause);
+        pause = pause * 2 < EVENTLOG_RECONNECT_PAUSE_MAX_MS ? pause * 2 : EVENTLOG_RECONNECT_PAUSE_MAX_MS;
+        tries++;
+        if (at_commit) {
+            int found = batch_committed(log->st, first, n);
+            if (found == DB_ERR_CONN) continue;
+            if (found < 0) {
+                LOG(LOG_ERROR, "Cannot tell whether an event log batch committed.",
+                    "ops=%zu code=%d error=\"%s\"", n, found, store_errmsg(log->st));
+                return DB_ERR_CONN;
+            }
+            at_commit = false;
+            if (found == 1) {
+                rc = 0;
+                break;
+            }
+        }
+        rc = commit_ops(log->st, first, n, &at_commit);
+    }
+    if (rc != DB_ERR_CONN) log->conn_lost_ms = 0;
+    if (rc == 0)
+        LOG(LOG_INFO, "Event log batch written after the connection came back.",
+            "ops=%zu tries=%d", n, tries);
+    return rc;
+}
+
+/* Writes n items from first in one transaction as commit_ops does, and
+ * again when the database asks for it or the connection comes back. */
+static int write_ops(eventlog *log, eventlog_item *first, size_t n)
+{
+    bool at_commit;
+    int rc = commit_ops(log->st, first, n, &at_commit);
     /* A batch PostgreSQL rolled back to break a deadlock (or a
      * serialization failure) is written again: the other transaction has
      * then gone ahead, and the second attempt normally commits. */
     for (int tries = 1; rc == DB_ERR_RETRY && tries < EVENTLOG_RETRY_MAX; tries++) {
         LOG(LOG_WARN, "Event log batch rolled back by the database; writing it again.",
             "ops=%zu attempt=%d error=\"%s\"", n, tries + 1, store_errmsg(log->st));
-        rc = commit_ops(log->st, batch->head, n);
+        rc = commit_ops(log->st, first, n, &at_commit);
     }
+    if (rc == DB_ERR_CONN) return write_reconnected(log, first, n, at_commit);
+    log->conn_lost_ms = 0;
+    return rc;
+}
+
+/* Writes a batch and sets every item's status; returns the transactions
+ * committed. */
+static uint64_t write_batch(eventlog *log, eventlog_queue *batch, size_t n)
+{
+    int rc = write_ops(log, batch->head, n);
     for (eventlog_item *it = batch->head; it; it = it->next) it->status = rc;
     if (rc == 0) return 1;
     LOG(LOG_WARN, "Event log batch failed.", "ops=%zu code=%d error=\"%s\"", n, rc,
@@ -166,7 +269,7 @@ static uint64_t write_batch(eventlog *log, eventlog_queue *batch, size_t n)
     if (n == 1 || global_failure(rc)) return 0;
     uint64_t commits = 0;
     for (eventlog_item *it = batch->head; it; it = it->next) {
-        it->status = commit_ops(log->st, it, 1);
+        it->status = write_ops(log, it, 1);
         if (it->status == 0) commits++;
     }
     return commits;

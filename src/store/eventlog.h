@@ -25,6 +25,13 @@
 #define EVENTLOG_BATCH_MAX 1000
 /* How many times a batch the database rolled back (DB_ERR_RETRY) is written. */
 #define EVENTLOG_RETRY_MAX 3
+/* A batch whose connection was lost is written again once it is back,
+ * trying every EVENTLOG_RECONNECT_PAUSE_MS doubling to
+ * EVENTLOG_RECONNECT_PAUSE_MAX_MS, until the connection has been lost
+ * this long; its operations fail after that. */
+#define EVENTLOG_RECONNECT_MAX_MS      30000
+#define EVENTLOG_RECONNECT_PAUSE_MS    50
+#define EVENTLOG_RECONNECT_PAUSE_MAX_MS 1000
 
 typedef struct eventlog eventlog;
 

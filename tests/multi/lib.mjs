@@ -13,9 +13,9 @@ import { api, startServer, until } from '../integration/lib/server.mjs';
 const root = path.resolve(import.meta.dirname, '..', '..');
 const clusterScript = path.join(root, 'scripts', 'pg-test-cluster');
 
-function run(cmd, args) {
+function run(cmd, args, env = {}) {
   return new Promise((resolve) => {
-    const proc = spawn(cmd, args);
+    const proc = spawn(cmd, args, { env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (d) => { stdout += d; });
@@ -24,17 +24,21 @@ function run(cmd, args) {
   });
 }
 
-// Starts a PostgreSQL cluster; resolves to {url, restart(secondsDown), stop()}.
-// The directory is a direct child of the temporary directory, which the
-// cluster's owner (postgres, when the tests run as root) can reach.
-export async function startCluster() {
+// Starts a PostgreSQL cluster; resolves to {url, restart(secondsDown, mode),
+// stop()}. mode is 'fast' (clients are disconnected, a checkpoint is
+// written) or 'immediate' (the server quits as in a crash). durable keeps
+// synchronous commit on: without it an immediate stop may lose commits
+// the server had already acknowledged. The directory is a direct child of
+// the temporary directory, which the cluster's owner (postgres, when the
+// tests run as root) can reach.
+export async function startCluster({ durable = false } = {}) {
   const dir = path.join(tmpdir(), `chatplane-multi-${process.pid}-${Date.now()}`);
-  const r = await run(clusterScript, ['start', dir]);
+  const r = await run(clusterScript, ['start', dir], durable ? { PG_TEST_DURABLE: '1' } : {});
   if (r.code !== 0) throw new Error(`pg-test-cluster start failed:\n${r.stderr}`);
   return {
     url: r.stdout.trim(),
-    async restart(secondsDown = 0) {
-      const x = await run(clusterScript, ['restart', dir, String(secondsDown)]);
+    async restart(secondsDown = 0, mode = 'fast') {
+      const x = await run(clusterScript, ['restart', dir, String(secondsDown), mode]);
       if (x.code !== 0) throw new Error(`pg-test-cluster restart failed:\n${x.stderr}`);
     },
     async stop() {

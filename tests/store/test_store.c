@@ -93,6 +93,14 @@ static void skip_unless_sqlite(const fx *f)
     }
 }
 
+static void skip_unless_postgres(const fx *f)
+{
+    if (on_sqlite(f)) {
+        print_message("needs PostgreSQL; skipping\n");
+        skip();
+    }
+}
+
 /* A new unique id with a prefix: tests never collide on a shared database. */
 static char *uid(const char *prefix)
 {
@@ -1553,6 +1561,114 @@ static void test_eventlog_stop_commits_queue(void **state)
 }
 
 /* ------------------------------------------------------------------------
+ * Lost connections (PostgreSQL)
+ */
+
+/* Ends the writer's own server session the first time it runs, as a
+ * database restart would in the middle of a batch. */
+static int apply_kill_once(store *s, void *arg)
+{
+    int *calls = arg;
+    if ((*calls)++ > 0) return 0;
+    int rc = db_exec(store_db(s), "SELECT pg_terminate_backend(pg_backend_pid())", 0, NULL, NULL);
+    return rc < 0 ? rc : 0;
+}
+
+static void assert_tokens(store *s, const char *sid, size_t n)
+{
+    replay r = replay_all(s, sid);
+    assert_int_equal(r.n, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(r.seqs[i], (int64_t)i + 1);
+        assert_string_equal(r.types[i], "token");
+    }
+    replay_free(&r);
+}
+
+/* A batch whose connection dies mid-way is written again once it is back:
+ * every op reports success and every event is stored once. */
+static void test_eventlog_writes_again_after_lost_connection(void **state)
+{
+    fx *f = *state;
+    skip_unless_postgres(f);
+    char *sid = make_session(f->s, "lost", 1000);
+    trace t = {.reader = f->s};
+    int calls = 0;
+    eventlog *log = start_log(f, &t);
+    eventlog_op ops[] = {
+        {.done = on_done, .arg = &t, .ev = tok(sid, "r", "m", "a")},
+        {.apply = apply_kill_once, .done = NULL, .arg = &calls, .ev = tok(sid, "r", "m", "b")},
+        {.done = on_done, .arg = &t, .ev = tok(sid, "r", "m", "c")},
+    };
+    for (size_t i = 0; i < 3; i++) eventlog_submit(log, &ops[i]);
+    eventlog_flush(log);
+    assert_int_equal(calls, 2);
+    const char *want[] = {"done 1 0", "publish 1 token", "publish 2 token", "done 3 0",
+                          "publish 3 token"};
+    assert_int_equal(t.n, 5);
+    for (size_t i = 0; i < 5; i++) assert_string_equal(t.lines[i], want[i]);
+    assert_int_equal(t.failed_visible, 0);
+    assert_tokens(f->s, sid, 3);
+    eventlog_stats st;
+    eventlog_get_stats(log, &st);
+    assert_int_equal(st.failures, 0);
+    eventlog_stop(log);
+    free(sid);
+}
+
+/*
+ * The connection dies at COMMIT (a deferred trigger ends the session the
+ * first time it fires, so the transaction did not commit): the writer reads
+ * the batch's first event back, finds it missing, and writes the batch
+ * again, once. The trigger only fires for this test's session.
+ */
+static void test_eventlog_checks_a_lost_commit_before_writing_again(void **state)
+{
+    fx *f = *state;
+    skip_unless_postgres(f);
+    char *sid = make_session(f->s, "commit", 1000);
+    char *name = uid("kill");
+    for (char *c = name; *c; c++)
+        if (*c == '-') *c = '_';
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "CREATE SEQUENCE %1$s_n; "
+             "CREATE FUNCTION %1$s() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+             "IF nextval('%1$s_n') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); "
+             "END IF; RETURN NULL; END $$; "
+             "CREATE CONSTRAINT TRIGGER %1$s AFTER INSERT ON stream_events DEFERRABLE "
+             "INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.session_id = '%2$s') EXECUTE FUNCTION "
+             "%1$s()",
+             name, sid);
+    assert_int_equal(db_exec_script(store_db(f->s), sql), 0);
+
+    trace t = {.reader = f->s};
+    eventlog *log = start_log(f, &t);
+    for (int i = 0; i < 3; i++) {
+        eventlog_op op = {.done = on_done, .arg = &t, .ev = tok(sid, "r", "m", "x")};
+        eventlog_submit(log, &op);
+    }
+    eventlog_flush(log);
+    eventlog_stop(log);
+    snprintf(sql, sizeof sql, "SELECT last_value FROM %s_n", name);
+    assert_true(count_rows(f->s, sql, NULL) > 1);
+    snprintf(sql, sizeof sql,
+             "DROP TRIGGER %1$s ON stream_events; DROP FUNCTION %1$s(); DROP SEQUENCE %1$s_n",
+             name);
+    assert_int_equal(db_exec_script(store_db(f->s), sql), 0);
+
+    assert_int_equal(t.n, 6);
+    for (size_t i = 0; i < 3; i++) {
+        char line[32];
+        snprintf(line, sizeof line, "done %zu 0", i + 1);
+        assert_string_equal(t.lines[i * 2], line);
+    }
+    assert_tokens(f->s, sid, 3);
+    free(name);
+    free(sid);
+}
+
+/* ------------------------------------------------------------------------
  * Faults (SQLite)
  */
 
@@ -1744,6 +1860,8 @@ int main(void)
         T(test_eventlog_commits_then_publishes_in_order),
         T(test_eventlog_failed_op_is_isolated),
         T(test_eventlog_stop_commits_queue),
+        T(test_eventlog_writes_again_after_lost_connection),
+        T(test_eventlog_checks_a_lost_commit_before_writing_again),
         T(test_missing_directory_names_url),
         T(test_full_disk_fails_run_keeps_reads),
         T(test_readonly_database_fails_writes_keeps_reads),
