@@ -837,7 +837,7 @@ static void run__end_refused(run *r, int status)
         LOG(LOG_ERROR, "the end of a run could not be written; trying again until it is",
             "run_id=%s session_id=%s status=%d", r->id, r->session_id, status);
         run__answer_waiters(r);
-        r->env.on_unrecorded(r->env.ud, r, status);
+        if (r->env.on_unrecorded) r->env.on_unrecorded(r->env.ud, r, status);
     }
     int64_t wait = RUN_END_RETRY_FIRST_MS;
     for (int i = 0; i < r->end_tries && wait < RUN_END_RETRY_MAX_MS; i++) wait *= 2;

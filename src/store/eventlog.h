@@ -39,7 +39,9 @@ typedef struct eventlog eventlog;
  * One queued write. apply (may be NULL for a pure event) runs on the writer
  * inside the batch transaction; a negative return fails the whole batch.
  * A batch that failed because of one op is written again one op per
- * transaction, so apply may run twice and must only write through s.
+ * transaction, and a batch whose connection was lost is written again once
+ * it is back (EVENTLOG_RECONNECT_MAX_MS), so apply may run several times
+ * and must only write through s.
  * ev (may be NULL) is appended after apply. done (may be NULL) runs on the
  * loop thread with status 0 when committed, negative when the batch failed
  * (ev->seq is then meaningless). The eventlog takes the op's reference to ev.
