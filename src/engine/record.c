@@ -125,6 +125,7 @@ void record_tool_finished(recorder *rec, const store_tool_exec *t, evt *ev)
 
 typedef struct record__run_arg {
     store_run row;
+    recorder *rec;
     void (*done)(void *ud, int status);
     void *ud;
 } record__run_arg;
@@ -141,11 +142,16 @@ static int record__run_apply(store *s, void *arg)
     return 0;
 }
 
+/* A run row written with a done callback (the run's last write) reports
+ * its own outcome there; any other run row that fails is a failed write of
+ * the run like every other (docs/architecture.md). */
 static void record__run_done(void *arg, evt *ev, int status)
 {
-    (void)ev;
     record__run_arg *a = arg;
-    if (a->done) a->done(a->ud, status);
+    if (a->done)
+        a->done(a->ud, status);
+    else
+        record__failed(a->rec, ev, a->row.id, status);
     store_run_cleanup(&a->row);
     free(a);
 }
@@ -154,6 +160,7 @@ void record_run(recorder *rec, const store_run *r, evt *ev, void (*done)(void *u
                 void *ud)
 {
     record__run_arg *a = xcalloc(1, sizeof *a);
+    a->rec = rec;
     store_run *c = &a->row;
     c->id = record__dup(r->id);
     c->session_id = record__dup(r->session_id);

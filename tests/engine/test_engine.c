@@ -425,12 +425,11 @@ static void test_put_mode_touches_only_runs_of_that_mode(void **state)
                      mode_preset("standard")->limits.steps);
 }
 
-/* ---- known bugs: run only with CHATPLANE_KNOWN_BUGS=1 ---- */
 
 /* Every refused write of a run stops it (docs/architecture.md); the row
  * write of a mid-run mode change (record_run) does not report its failure,
  * so the run goes on unrecorded. */
-static void test_known_bug_a_refused_run_row_write_goes_unnoticed(void **state)
+static void test_a_refused_run_row_write_stops_the_run(void **state)
 {
     static const scripted_step script[] = {{.end = SCRIPTED_STALL, .pieces = {"So far"}}};
     efix *f = begin(state, script, N(script), NULL);
@@ -461,10 +460,7 @@ int main(void)
         T(test_heartbeat_abandons_a_run_stopped_elsewhere),
         T(test_a_refused_write_stops_the_run),
         T(test_put_mode_touches_only_runs_of_that_mode),
+        T(test_a_refused_run_row_write_stops_the_run),
     };
-    const struct CMUnitTest known_bugs[] = {
-        T(test_known_bug_a_refused_run_row_write_goes_unnoticed),
-    };
-    if (getenv("CHATPLANE_KNOWN_BUGS")) return cmocka_run_group_tests(known_bugs, NULL, NULL);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
