@@ -67,18 +67,18 @@ struct ask_view {
     view_tool *tools;
 };
 
-static const char *view__str(const json_t *o, const char *key)
+static const char *ask_view__str(const json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));
     return s ? s : "";
 }
 
-static long long view__int(const json_t *o, const char *key)
+static long long ask_view__int(const json_t *o, const char *key)
 {
     return (long long)json_integer_value(json_object_get(o, key));
 }
 
-static int64_t view__now(const ask_view *v)
+static int64_t ask_view__now(const ask_view *v)
 {
     return v->o.now_ms ? v->o.now_ms() : clock_mono_ms();
 }
@@ -87,7 +87,7 @@ static int64_t view__now(const ask_view *v)
  * The json view.
  */
 
-static void json__event(ask_view *v, const evt *ev)
+static void ask_view__json_event(ask_view *v, const evt *ev)
 {
     fwrite(ev->json, 1, ev->json_len, v->o.out);
     fputc('\n', v->o.out);
@@ -100,7 +100,7 @@ static void json__event(ask_view *v, const evt *ev)
 
 /* Ends the answer's line on out before a line on err, so that the two
  * streams read well when they go to the same place. */
-static void view__end_text_line(ask_view *v)
+static void ask_view__end_text_line(ask_view *v)
 {
     if (v->at_line_start) return;
     fputc('\n', v->o.out);
@@ -110,10 +110,10 @@ static void view__end_text_line(ask_view *v)
 
 /* One line on err. Text from models and tools may hold control
  * characters; they become spaces, so a line stays one plain line. */
-static void plain__line(ask_view *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void plain__line(ask_view *v, const char *fmt, ...)
+static void ask_view__plain_line(ask_view *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ask_view__plain_line(ask_view *v, const char *fmt, ...)
 {
-    view__end_text_line(v);
+    ask_view__end_text_line(v);
     buf raw, clean;
     buf_init(&raw, VIEW_LINE_MAX);
     buf_init(&clean, VIEW_LINE_MAX);
@@ -129,7 +129,7 @@ static void plain__line(ask_view *v, const char *fmt, ...)
     buf_cleanup(&clean);
 }
 
-static void plain__budget(ask_view *v, const json_t *f)
+static void ask_view__plain_budget(ask_view *v, const json_t *f)
 {
     const json_t *l = json_object_get(f, "limits"), *u = json_object_get(f, "usage");
     static const char *const dims[] = {"steps", "tokens", "tool_calls", "retries"};
@@ -137,20 +137,20 @@ static void plain__budget(ask_view *v, const json_t *f)
     buf_init(&b, 512);
     for (size_t i = 0; i < 4; i++) {
         const json_t *lim = json_object_get(l, dims[i]);
-        buf_printf(&b, "%s%s %lld", i ? ", " : "", dims[i], view__int(u, dims[i]));
+        buf_printf(&b, "%s%s %lld", i ? ", " : "", dims[i], ask_view__int(u, dims[i]));
         if (json_is_integer(lim)) buf_printf(&b, "/%lld", (long long)json_integer_value(lim));
     }
     buf_printf(&b, ", seconds %.1f", json_number_value(json_object_get(u, "seconds")));
-    plain__line(v, "budget: %s", b.data);
+    ask_view__plain_line(v, "budget: %s", b.data);
     buf_cleanup(&b);
 }
 
-static void plain__event(ask_view *v, const evt *ev)
+static void ask_view__plain_event(ask_view *v, const evt *ev)
 {
     const json_t *f = ev->fields;
     switch (ev->type) {
     case EVT_TOKEN: {
-        const char *t = view__str(f, "text");
+        const char *t = ask_view__str(f, "text");
         size_t n = strlen(t);
         fwrite(t, 1, n, v->o.out);
         fflush(v->o.out);
@@ -159,31 +159,31 @@ static void plain__event(ask_view *v, const evt *ev)
     }
     case EVT_STATUS:
         if (json_is_string(json_object_get(f, "detail")))
-            plain__line(v, "status: %s (%s)", view__str(f, "status"), view__str(f, "detail"));
+            ask_view__plain_line(v, "status: %s (%s)", ask_view__str(f, "status"), ask_view__str(f, "detail"));
         else
-            plain__line(v, "status: %s", view__str(f, "status"));
+            ask_view__plain_line(v, "status: %s", ask_view__str(f, "status"));
         break;
     case EVT_TOOL_FINISHED:
-        plain__line(v, "tool: %s %s %lldms%s%s", view__str(f, "tool"), view__str(f, "status"),
-                    view__int(f, "duration_ms"),
-                    json_is_string(json_object_get(f, "error")) ? ": " : "", view__str(f, "error"));
+        ask_view__plain_line(v, "tool: %s %s %lldms%s%s", ask_view__str(f, "tool"), ask_view__str(f, "status"),
+                    ask_view__int(f, "duration_ms"),
+                    json_is_string(json_object_get(f, "error")) ? ": " : "", ask_view__str(f, "error"));
         break;
     case EVT_BUDGET:
-        plain__budget(v, f);
+        ask_view__plain_budget(v, f);
         break;
     case EVT_GUARDRAIL:
-        plain__line(v, "guardrail: %s %s: %s", view__str(f, "check"), view__str(f, "action"),
-                    view__str(f, "detail"));
+        ask_view__plain_line(v, "guardrail: %s %s: %s", ask_view__str(f, "check"), ask_view__str(f, "action"),
+                    ask_view__str(f, "detail"));
         break;
     case EVT_ERROR:
-        plain__line(v, "error: %s%s", view__str(f, "message"),
+        ask_view__plain_line(v, "error: %s%s", ask_view__str(f, "message"),
                     json_is_true(json_object_get(f, "retryable")) ? " (retrying)" : "");
         break;
     case EVT_RUN_STOPPED:
-        plain__line(v, "stopped: %s: %s%s", view__str(f, "reason"), view__str(f, "detail"),
+        ask_view__plain_line(v, "stopped: %s: %s%s", ask_view__str(f, "reason"), ask_view__str(f, "detail"),
                     json_is_true(json_object_get(f, "wrapped_up")) ? " (wrapped up)" : "");
-        if (*view__str(f, "recovery_suggestion"))
-            plain__line(v, "suggestion: %s", view__str(f, "recovery_suggestion"));
+        if (*ask_view__str(f, "recovery_suggestion"))
+            ask_view__plain_line(v, "suggestion: %s", ask_view__str(f, "recovery_suggestion"));
         break;
     default:
         break;
@@ -260,7 +260,7 @@ static void vline_num(vline *l, const char *sgr, const json_t *n)
         vline_printf(l, sgr, "%g", json_number_value(n));
 }
 
-static bool tty__warned(const json_t *names, const char *name)
+static bool ask_view__tty_warned(const json_t *names, const char *name)
 {
     size_t i;
     const json_t *x;
@@ -270,10 +270,10 @@ static bool tty__warned(const json_t *names, const char *name)
 
 /* "steps 2/10 · tools 1/15 · tokens 523/50000"; a dimension past 80 % in
  * yellow, an unlimited one without its limit. */
-static void tty__usage(ask_view *v, vline *l, const json_t *usage)
+static void ask_view__tty_usage(ask_view *v, vline *l, const json_t *usage)
 {
     for (int i = 0; i < DIM__COUNT; i++) {
-        const char *sgr = tty__warned(v->warnings, dim_key[i]) ? SGR_YELLOW : NULL;
+        const char *sgr = ask_view__tty_warned(v->warnings, dim_key[i]) ? SGR_YELLOW : NULL;
         vline_put(l, NULL, v->g->sep);
         vline_printf(l, sgr, "%s ", dim_label[i]);
         vline_num(l, sgr, json_object_get(usage, dim_key[i]));
@@ -286,7 +286,7 @@ static void tty__usage(ask_view *v, vline *l, const json_t *usage)
 }
 
 /* Seconds since the run started, with the limit: "3.2s/120s". */
-static void tty__elapsed(ask_view *v, vline *l, double seconds)
+static void ask_view__tty_elapsed(ask_view *v, vline *l, double seconds)
 {
     vline_printf(l, NULL, "%.1fs", seconds);
     const json_t *lim = json_object_get(v->limits, "seconds");
@@ -297,7 +297,7 @@ static void tty__elapsed(ask_view *v, vline *l, double seconds)
     }
 }
 
-static void tty__hide(ask_view *v)
+static void ask_view__tty_hide(ask_view *v)
 {
     if (!v->shown) return;
     fputs("\r\033[K", v->o.err);
@@ -308,7 +308,7 @@ static void tty__hide(ask_view *v)
 /* Draws the status line over the current line of err: the cursor goes back
  * to column 0, the line is written, the rest of the old one is cleared. It
  * is one column narrower than the terminal, so it never wraps. */
-static void tty__draw(ask_view *v)
+static void ask_view__tty_draw(ask_view *v)
 {
     if (v->stopped || (v->o.shared && !v->at_line_start)) return;
     int width = v->o.width > 0 ? v->o.width : term_width(fileno(v->o.err), VIEW_WIDTH_DEFAULT);
@@ -318,8 +318,8 @@ static void tty__draw(ask_view *v)
     vline_put(&l, NULL, " ");
     vline_put(&l, SGR_BOLD, v->status ? v->status : "starting");
     vline_put(&l, NULL, v->g->sep);
-    tty__elapsed(v, &l, (double)(view__now(v) - v->t0_ms) / 1000.0);
-    tty__usage(v, &l, v->usage);
+    ask_view__tty_elapsed(v, &l, (double)(ask_view__now(v) - v->t0_ms) / 1000.0);
+    ask_view__tty_usage(v, &l, v->usage);
     fputc('\r', v->o.err);
     fwrite(l.b.data, 1, l.b.len, v->o.err);
     fputs("\033[K", v->o.err);
@@ -331,29 +331,29 @@ static void tty__draw(ask_view *v)
 /* Prints a permanent line above the status line: the status line is
  * cleared, the answer's line ended, the line printed, the status line
  * drawn again below it. */
-static void tty__permanent(ask_view *v, vline *l)
+static void ask_view__tty_permanent(ask_view *v, vline *l)
 {
-    tty__hide(v);
-    view__end_text_line(v);
+    ask_view__tty_hide(v);
+    ask_view__end_text_line(v);
     fwrite(l->b.data, 1, l->b.len, v->o.err);
     fputc('\n', v->o.err);
     fflush(v->o.err);
     buf_cleanup(&l->b);
-    tty__draw(v);
+    ask_view__tty_draw(v);
 }
 
-static int tty__width(const ask_view *v)
+static int ask_view__tty_width(const ask_view *v)
 {
     return v->o.width > 0 ? v->o.width : term_width(fileno(v->o.err), VIEW_WIDTH_DEFAULT);
 }
 
 /* The assistant's text, with control characters other than newlines and
  * tabs replaced: a model must not be able to drive the terminal. */
-static void tty__text(ask_view *v, const char *t)
+static void ask_view__tty_text(ask_view *v, const char *t)
 {
     size_t n = strlen(t);
     if (!n) return;
-    if (v->o.shared) tty__hide(v);
+    if (v->o.shared) ask_view__tty_hide(v);
     buf clean;
     buf_init(&clean, VIEW_LINE_MAX);
     term_clean(&clean, t, n, "\n\t", v->g->repl);
@@ -363,9 +363,9 @@ static void tty__text(ask_view *v, const char *t)
     buf_cleanup(&clean);
 }
 
-static void tty__set_status(ask_view *v, const json_t *f)
+static void ask_view__tty_set_status(ask_view *v, const json_t *f)
 {
-    const char *st = view__str(f, "status");
+    const char *st = ask_view__str(f, "status");
     const json_t *detail = json_object_get(f, "detail");
     free(v->status);
     if (strcmp(st, "tool_running") == 0 && json_is_string(detail))
@@ -376,7 +376,7 @@ static void tty__set_status(ask_view *v, const json_t *f)
         v->status = xstrdup(st);
 }
 
-static void tty__set_budget(ask_view *v, const json_t *f)
+static void ask_view__tty_set_budget(ask_view *v, const json_t *f)
 {
     json_t *limits = json_object_get(f, "limits"), *usage = json_object_get(f, "usage");
     json_t *warnings = json_object_get(f, "warnings");
@@ -395,14 +395,14 @@ static void tty__set_budget(ask_view *v, const json_t *f)
 }
 
 /* A permanent line for each budget dimension that newly crossed 80 %. */
-static void tty__budget_warnings(ask_view *v)
+static void ask_view__tty_budget_warnings(ask_view *v)
 {
     size_t i;
     const json_t *w;
     json_array_foreach(v->warnings, i, w)
     {
         const char *name = json_string_value(w);
-        if (!name || tty__warned(v->announced, name)) continue;
+        if (!name || ask_view__tty_warned(v->announced, name)) continue;
         json_array_append_new(v->announced, json_string(name));
         vline l;
         vline_init(&l, v, 0);
@@ -412,14 +412,14 @@ static void tty__budget_warnings(ask_view *v)
         vline_put(&l, SGR_YELLOW, " of ");
         vline_num(&l, SGR_YELLOW, json_object_get(v->limits, name));
         vline_put(&l, SGR_YELLOW, ")");
-        tty__permanent(v, &l);
+        ask_view__tty_permanent(v, &l);
     }
 }
 
-static void tty__tool_started(ask_view *v, const json_t *f)
+static void ask_view__tty_tool_started(ask_view *v, const json_t *f)
 {
     view_tool *t = xcalloc(1, sizeof *t);
-    t->id = xstrdup(view__str(f, "execution_id"));
+    t->id = xstrdup(ask_view__str(f, "execution_id"));
     t->args = json_dumps(json_object_get(f, "arguments"), JSON_COMPACT | JSON_ENCODE_ANY);
     if (!t->args) t->args = xstrdup("");
     t->next = v->tools;
@@ -428,7 +428,7 @@ static void tty__tool_started(ask_view *v, const json_t *f)
 
 /* Takes the arguments remembered for an execution (the caller frees them),
  * or NULL. */
-static char *tty__tool_args(ask_view *v, const char *id)
+static char *ask_view__tty_tool_args(ask_view *v, const char *id)
 {
     for (view_tool **p = &v->tools; *p; p = &(*p)->next) {
         view_tool *t = *p;
@@ -443,12 +443,12 @@ static char *tty__tool_args(ask_view *v, const char *id)
 }
 
 /* "✓ calc ok 3 ms  {"expression":"6*7"}", or with the error at the end. */
-static void tty__tool_finished(ask_view *v, const json_t *f)
+static void ask_view__tty_tool_finished(ask_view *v, const json_t *f)
 {
-    const char *status = view__str(f, "status"), *server = view__str(f, "server");
+    const char *status = ask_view__str(f, "status"), *server = ask_view__str(f, "server");
     bool ok = strcmp(status, "ok") == 0, cancelled = strcmp(status, "cancelled") == 0;
     vline l;
-    vline_init(&l, v, (size_t)tty__width(v) - 1);
+    vline_init(&l, v, (size_t)ask_view__tty_width(v) - 1);
     vline_put(&l,
               ok          ? SGR_GREEN
               : cancelled ? SGR_YELLOW
@@ -458,14 +458,14 @@ static void tty__tool_finished(ask_view *v, const json_t *f)
                           : v->g->fail);
     vline_put(&l, NULL, " ");
     if (*server && strcmp(server, "builtin") != 0) vline_printf(&l, SGR_BOLD, "%s/", server);
-    vline_put(&l, SGR_BOLD, view__str(f, "tool"));
+    vline_put(&l, SGR_BOLD, ask_view__str(f, "tool"));
     vline_printf(&l, NULL, " %s ", status);
-    long long ms = view__int(f, "duration_ms");
+    long long ms = ask_view__int(f, "duration_ms");
     if (ms < 1000)
         vline_printf(&l, NULL, "%lld ms", ms);
     else
         vline_printf(&l, NULL, "%.1f s", (double)ms / 1000.0);
-    char *args = tty__tool_args(v, view__str(f, "execution_id"));
+    char *args = ask_view__tty_tool_args(v, ask_view__str(f, "execution_id"));
     if (args && *args) {
         vline a;
         vline_init(&a, v, VIEW_ARGS_COLS);
@@ -477,39 +477,39 @@ static void tty__tool_finished(ask_view *v, const json_t *f)
     free(args);
     if (json_is_string(json_object_get(f, "error"))) {
         vline_put(&l, NULL, ": ");
-        vline_put(&l, SGR_RED, view__str(f, "error"));
+        vline_put(&l, SGR_RED, ask_view__str(f, "error"));
     }
-    tty__permanent(v, &l);
+    ask_view__tty_permanent(v, &l);
 }
 
-static void tty__guardrail(ask_view *v, const json_t *f)
+static void ask_view__tty_guardrail(ask_view *v, const json_t *f)
 {
-    bool stop = strcmp(view__str(f, "action"), "stop") == 0;
+    bool stop = strcmp(ask_view__str(f, "action"), "stop") == 0;
     const char *sgr = stop ? SGR_RED : SGR_YELLOW;
     vline l;
     vline_init(&l, v, 0);
     vline_put(&l, sgr, v->g->warn);
-    vline_printf(&l, sgr, " guardrail %s %s: ", view__str(f, "check"), view__str(f, "action"));
-    vline_put(&l, NULL, view__str(f, "detail"));
-    tty__permanent(v, &l);
+    vline_printf(&l, sgr, " guardrail %s %s: ", ask_view__str(f, "check"), ask_view__str(f, "action"));
+    vline_put(&l, NULL, ask_view__str(f, "detail"));
+    ask_view__tty_permanent(v, &l);
 }
 
-static void tty__error(ask_view *v, const json_t *f)
+static void ask_view__tty_error(ask_view *v, const json_t *f)
 {
     bool retry = json_is_true(json_object_get(f, "retryable"));
     vline l;
     vline_init(&l, v, 0);
     vline_put(&l, retry ? SGR_YELLOW : SGR_RED, v->g->warn);
     vline_put(&l, retry ? SGR_YELLOW : SGR_RED, " error: ");
-    vline_put(&l, NULL, view__str(f, "message"));
+    vline_put(&l, NULL, ask_view__str(f, "message"));
     if (retry) vline_put(&l, SGR_DIM, " (retrying)");
-    tty__permanent(v, &l);
+    ask_view__tty_permanent(v, &l);
 }
 
 /* The colour of a stop reason, by its tone (core/stop.h): green for an
  * answer, none for a neutral stop, yellow for a spent budget, red for the
  * rest and for a reason this version does not know. */
-static const char *tty__reason_sgr(const char *reason)
+static const char *ask_view__tty_reason_sgr(const char *reason)
 {
     static const char *const sgr[STOP__TONE_COUNT] = {
         [STOP_TONE_GOOD] = SGR_GREEN,
@@ -523,11 +523,11 @@ static const char *tty__reason_sgr(const char *reason)
 
 /* The end: the stop reason with its detail, the usage, the recovery
  * suggestion and the command that carries on in this session. */
-static void tty__stopped(ask_view *v, const evt *ev)
+static void ask_view__tty_stopped(ask_view *v, const evt *ev)
 {
     const json_t *f = ev->fields, *usage = json_object_get(f, "usage");
-    const char *reason = view__str(f, "reason"), *sgr = tty__reason_sgr(reason);
-    tty__hide(v);
+    const char *reason = ask_view__str(f, "reason"), *sgr = ask_view__tty_reason_sgr(reason);
+    ask_view__tty_hide(v);
     v->stopped = true;
     if (v->timer) event_del(v->timer);
 
@@ -537,86 +537,86 @@ static void tty__stopped(ask_view *v, const evt *ev)
     vline_put(&l, NULL, " ");
     vline_put(&l, sgr, reason);
     vline_put(&l, NULL, ": ");
-    vline_put(&l, NULL, view__str(f, "detail"));
+    vline_put(&l, NULL, ask_view__str(f, "detail"));
     if (json_is_true(json_object_get(f, "wrapped_up"))) vline_put(&l, NULL, " (wrapped up)");
-    tty__permanent(v, &l);
+    ask_view__tty_permanent(v, &l);
 
     vline_init(&l, v, 0);
     vline_put(&l, NULL, "  ");
-    tty__elapsed(v, &l, json_number_value(json_object_get(usage, "seconds")));
-    tty__usage(v, &l, usage);
-    tty__permanent(v, &l);
+    ask_view__tty_elapsed(v, &l, json_number_value(json_object_get(usage, "seconds")));
+    ask_view__tty_usage(v, &l, usage);
+    ask_view__tty_permanent(v, &l);
 
-    if (*view__str(f, "recovery_suggestion")) {
+    if (*ask_view__str(f, "recovery_suggestion")) {
         vline_init(&l, v, 0);
         vline_put(&l, NULL, v->g->arrow);
         vline_put(&l, NULL, " ");
-        vline_put(&l, NULL, view__str(f, "recovery_suggestion"));
-        tty__permanent(v, &l);
+        vline_put(&l, NULL, ask_view__str(f, "recovery_suggestion"));
+        ask_view__tty_permanent(v, &l);
     }
 
     const char *to_mode = NULL;
     size_t i;
     const json_t *a;
     json_array_foreach(json_object_get(f, "actions"), i,
-                       a) if (strcmp(view__str(a, "kind"), "switch_mode") == 0) to_mode =
-        view__str(a, "mode");
+                       a) if (strcmp(ask_view__str(a, "kind"), "switch_mode") == 0) to_mode =
+        ask_view__str(a, "mode");
     vline_init(&l, v, 0);
     vline_printf(&l, SGR_DIM, "  chatplane ask --session %s%s%s MESSAGE", ev->session_id,
                  to_mode ? " --mode " : "", to_mode ? to_mode : "");
-    tty__permanent(v, &l);
+    ask_view__tty_permanent(v, &l);
 }
 
-static void tty__event(ask_view *v, const evt *ev)
+static void ask_view__tty_event(ask_view *v, const evt *ev)
 {
     const json_t *f = ev->fields;
     switch (ev->type) {
     case EVT_RUN_STARTED:
-        v->t0_ms = view__now(v);
-        tty__set_budget(v, f);
-        tty__draw(v);
+        v->t0_ms = ask_view__now(v);
+        ask_view__tty_set_budget(v, f);
+        ask_view__tty_draw(v);
         break;
     case EVT_STATUS:
-        tty__set_status(v, f);
-        tty__draw(v);
+        ask_view__tty_set_status(v, f);
+        ask_view__tty_draw(v);
         break;
     case EVT_TOKEN:
-        tty__text(v, view__str(f, "text"));
+        ask_view__tty_text(v, ask_view__str(f, "text"));
         break;
     case EVT_MESSAGE:
         /* The assistant's message is complete: its line ends, and the
          * status line may come back below it. */
-        if (strcmp(view__str(f, "role"), "assistant") == 0) {
-            view__end_text_line(v);
-            tty__draw(v);
+        if (strcmp(ask_view__str(f, "role"), "assistant") == 0) {
+            ask_view__end_text_line(v);
+            ask_view__tty_draw(v);
         }
         break;
     case EVT_TOOL_STARTED:
-        tty__tool_started(v, f);
+        ask_view__tty_tool_started(v, f);
         break;
     case EVT_TOOL_FINISHED:
-        tty__tool_finished(v, f);
+        ask_view__tty_tool_finished(v, f);
         break;
     case EVT_BUDGET:
-        tty__set_budget(v, f);
-        tty__budget_warnings(v);
-        tty__draw(v);
+        ask_view__tty_set_budget(v, f);
+        ask_view__tty_budget_warnings(v);
+        ask_view__tty_draw(v);
         break;
     case EVT_GUARDRAIL:
-        tty__guardrail(v, f);
+        ask_view__tty_guardrail(v, f);
         break;
     case EVT_ERROR:
-        tty__error(v, f);
+        ask_view__tty_error(v, f);
         break;
     case EVT_RUN_STOPPED:
-        tty__stopped(v, ev);
+        ask_view__tty_stopped(v, ev);
         break;
     default:
         break;
     }
 }
 
-static void tty__on_timer(evutil_socket_t fd, short what, void *arg)
+static void ask_view__tty_on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -650,13 +650,13 @@ ask_view *ask_view_new(const ask_view_opts *o)
     v->o = *o;
     v->at_line_start = true;
     v->g = o->utf8 ? &glyphs_utf8 : &glyphs_ascii;
-    v->t0_ms = view__now(v);
+    v->t0_ms = ask_view__now(v);
     v->limits = json_object();
     v->usage = json_object();
     v->warnings = json_array();
     v->announced = json_array();
     if (o->kind == ASK_VIEW_TTY && o->base) {
-        v->timer = event_new(o->base, -1, EV_PERSIST, tty__on_timer, v);
+        v->timer = event_new(o->base, -1, EV_PERSIST, ask_view__tty_on_timer, v);
         struct timeval tick = {0, VIEW_TICK_MS * 1000};
         event_add(v->timer, &tick);
     }
@@ -667,7 +667,7 @@ void ask_view_free(ask_view *v)
 {
     if (!v) return;
     if (v->timer) event_free(v->timer);
-    while (v->tools) free(tty__tool_args(v, v->tools->id));
+    while (v->tools) free(ask_view__tty_tool_args(v, v->tools->id));
     free(v->status);
     json_decref(v->limits);
     json_decref(v->usage);
@@ -680,13 +680,13 @@ void ask_view_event(ask_view *v, const evt *ev)
 {
     switch (v->o.kind) {
     case ASK_VIEW_JSON:
-        json__event(v, ev);
+        ask_view__json_event(v, ev);
         break;
     case ASK_VIEW_PLAIN:
-        plain__event(v, ev);
+        ask_view__plain_event(v, ev);
         break;
     case ASK_VIEW_TTY:
-        tty__event(v, ev);
+        ask_view__tty_event(v, ev);
         break;
     }
 }
@@ -695,7 +695,7 @@ void ask_view_tick(ask_view *v)
 {
     if (v->o.kind != ASK_VIEW_TTY || v->stopped) return;
     v->frame++;
-    tty__draw(v);
+    ask_view__tty_draw(v);
 }
 
 void ask_view_interrupted(ask_view *v)
@@ -704,12 +704,12 @@ void ask_view_interrupted(ask_view *v)
     vline l;
     vline_init(&l, v, 0);
     vline_put(&l, SGR_DIM, "stopping; press Ctrl-C again to quit at once");
-    tty__permanent(v, &l);
+    ask_view__tty_permanent(v, &l);
 }
 
 void ask_view_end(ask_view *v)
 {
     if (v->o.kind == ASK_VIEW_JSON) return;
-    if (v->o.kind == ASK_VIEW_TTY) tty__hide(v);
-    view__end_text_line(v);
+    if (v->o.kind == ASK_VIEW_TTY) ask_view__tty_hide(v);
+    ask_view__end_text_line(v);
 }

@@ -44,16 +44,16 @@ typedef struct ask {
 
 /* The exit code after a stop of this reason; a reason this version does not
  * know is a failure. */
-static int ask__exit_for(const char *reason)
+static int cmd_ask__exit_for(const char *reason)
 {
     stop_reason r;
     if (stop_reason_parse(reason, &r) != 0) return CLI_EXIT_FAIL;
     return ask__exit_codes[stop_reason_exit(r)];
 }
 
-static void ask__stopped(void *ud, int status, const json_t *run);
+static void cmd_ask__stopped(void *ud, int status, const json_t *run);
 
-static void ask__publish(void *ud, evt *ev)
+static void cmd_ask__publish(void *ud, evt *ev)
 {
     ask *a = ud;
     if (strcmp(ev->session_id, a->session_id) != 0) return;
@@ -63,11 +63,11 @@ static void ask__publish(void *ud, evt *ev)
      * cleanly, as Ctrl-C does, instead of leaving it running. */
     if (ferror(stdout) && a->interrupts == 0 && ev->type != EVT_RUN_STOPPED) {
         a->interrupts = 1;
-        engine_stop_run(a->rt.engine, a->session_id, ask__stopped, a);
+        engine_stop_run(a->rt.engine, a->session_id, cmd_ask__stopped, a);
     }
     if (ev->type == EVT_RUN_STOPPED) {
         const char *reason = json_string_value(json_object_get(ev->fields, "reason"));
-        a->exit_code = ask__exit_for(reason ? reason : "");
+        a->exit_code = cmd_ask__exit_for(reason ? reason : "");
         a->done = true;
         event_base_loopbreak(a->base);
     }
@@ -75,7 +75,7 @@ static void ask__publish(void *ud, evt *ev)
 
 /* The run ended; when its last events could not be written, the published
  * run_stopped never comes, so this ends the wait. */
-static void ask__finished(void *ud, const char *session_id, const char *run_id, int status)
+static void cmd_ask__finished(void *ud, const char *session_id, const char *run_id, int status)
 {
     ask *a = ud;
     (void)session_id;
@@ -87,14 +87,14 @@ static void ask__finished(void *ud, const char *session_id, const char *run_id, 
     event_base_loopbreak(a->base);
 }
 
-static void ask__stopped(void *ud, int status, const json_t *run)
+static void cmd_ask__stopped(void *ud, int status, const json_t *run)
 {
     (void)ud;
     (void)status;
     (void)run;
 }
 
-static void ask__started(void *ud, int status, const json_t *run)
+static void cmd_ask__started(void *ud, int status, const json_t *run)
 {
     ask *a = ud;
     if (status < 0) {
@@ -116,12 +116,12 @@ static void ask__started(void *ud, int status, const json_t *run)
     }
     const char *id = json_string_value(json_object_get(run, "id"));
     a->run_id = xstrdup(id ? id : "");
-    if (a->stop_pending) engine_stop_run(a->rt.engine, a->session_id, ask__stopped, a);
+    if (a->stop_pending) engine_stop_run(a->rt.engine, a->session_id, cmd_ask__stopped, a);
 }
 
 /* SIGINT and SIGTERM. The first stops the run cleanly (it ends
  * user_stopped, exit 4); a second one leaves at once. */
-static void ask__on_signal(evutil_socket_t fd, short what, void *arg)
+static void cmd_ask__on_signal(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -132,13 +132,13 @@ static void ask__on_signal(evutil_socket_t fd, short what, void *arg)
     }
     ask_view_interrupted(a->view);
     if (a->run_id)
-        engine_stop_run(a->rt.engine, a->session_id, ask__stopped, a);
+        engine_stop_run(a->rt.engine, a->session_id, cmd_ask__stopped, a);
     else
         a->stop_pending = true;
 }
 
 /* Reads all of standard input (the message "-"), at most max bytes. */
-static char *ask__read_stdin(size_t max)
+static char *cmd_ask__read_stdin(size_t max)
 {
     buf b;
     buf_init(&b, max);
@@ -157,7 +157,7 @@ static char *ask__read_stdin(size_t max)
 
 /* A --mode the engine does not know is a usage error listing the modes
  * (the engine itself would fall back to the default mode). */
-static int ask__check_mode(ask *a, const char *mode_name)
+static int cmd_ask__check_mode(ask *a, const char *mode_name)
 {
     if (!mode_name || engine_mode(a->rt.engine, mode_name)) return CLI_EXIT_OK;
     buf names;
@@ -171,7 +171,7 @@ static int ask__check_mode(ask *a, const char *mode_name)
 }
 
 /* Finds the session of --session, or creates a new one. */
-static int ask__session(ask *a, const char *session, const char *mode_name)
+static int cmd_ask__session(ask *a, const char *session, const char *mode_name)
 {
     store *s = a->rt.db;
     if (session) {
@@ -200,7 +200,7 @@ static int ask__session(ask *a, const char *session, const char *mode_name)
 
 /* Runs the turn on the loop until its run_stopped event (or a failure to
  * start it) and returns the exit code. */
-static int ask__run(ask *a, const char *message, const char *mode_name, bool json)
+static int cmd_ask__run(ask *a, const char *message, const char *mode_name, bool json)
 {
     ask_view_opts vo;
     /* A closed stdout shows up as a write error (see ask__publish), not as
@@ -208,11 +208,11 @@ static int ask__run(ask *a, const char *message, const char *mode_name, bool jso
     signal(SIGPIPE, SIG_IGN);
     ask_view_detect(&vo, json, a->base);
     a->view = ask_view_new(&vo);
-    struct event *sigint = evsignal_new(a->base, SIGINT, ask__on_signal, a);
-    struct event *sigterm = evsignal_new(a->base, SIGTERM, ask__on_signal, a);
+    struct event *sigint = evsignal_new(a->base, SIGINT, cmd_ask__on_signal, a);
+    struct event *sigterm = evsignal_new(a->base, SIGTERM, cmd_ask__on_signal, a);
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
-    engine_start_run(a->rt.engine, a->session_id, message, mode_name, ask__started, a);
+    engine_start_run(a->rt.engine, a->session_id, message, mode_name, cmd_ask__started, a);
     if (!a->done) event_base_dispatch(a->base);
     event_free(sigint);
     event_free(sigterm);
@@ -257,7 +257,7 @@ int cmd_ask(int argc, char **argv)
         goto out;
     }
     message =
-        strcmp(pos[0], "-") == 0 ? ask__read_stdin((size_t)cfg.message_bytes) : xstrdup(pos[0]);
+        strcmp(pos[0], "-") == 0 ? cmd_ask__read_stdin((size_t)cfg.message_bytes) : xstrdup(pos[0]);
     if (!message || !*message || strlen(message) > (size_t)cfg.message_bytes) {
         rc = cli_fail("ask", CLI_EXIT_USAGE, "the message must be between 1 and %lld bytes",
                       (long long)cfg.message_bytes);
@@ -272,15 +272,15 @@ int cmd_ask(int argc, char **argv)
     a.base = event_base_new();
     char err[512];
     runtime_options opt = {
-        .publish = ask__publish, .publish_ud = &a, .on_run_finished = ask__finished};
+        .publish = cmd_ask__publish, .publish_ud = &a, .on_run_finished = cmd_ask__finished};
     if (runtime_start(&a.rt, &cfg, a.base, &opt, err, sizeof err) != 0) {
         rc = cli_fail("ask", CLI_EXIT_FAIL, "%s", err);
         event_base_free(a.base);
         goto out;
     }
-    rc = ask__check_mode(&a, mode_name);
-    if (rc == CLI_EXIT_OK) rc = ask__session(&a, session, mode_name);
-    if (rc == CLI_EXIT_OK) rc = ask__run(&a, message, mode_name, json);
+    rc = cmd_ask__check_mode(&a, mode_name);
+    if (rc == CLI_EXIT_OK) rc = cmd_ask__session(&a, session, mode_name);
+    if (rc == CLI_EXIT_OK) rc = cmd_ask__run(&a, message, mode_name, json);
     runtime_stop(&a.rt);
     event_base_free(a.base);
 out:

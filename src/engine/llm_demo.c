@@ -81,7 +81,7 @@ typedef struct demo__view {
 
 /* The text of a message's content: a string, or the "text" parts of an
  * array of content parts. Returns a new string. */
-static char *demo__content_text(const json_t *content)
+static char *llm_demo__content_text(const json_t *content)
 {
     if (json_is_string(content)) return xstrdup(json_string_value(content));
     buf b;
@@ -96,7 +96,7 @@ static char *demo__content_text(const json_t *content)
     return buf_detach(&b, NULL);
 }
 
-static const char *demo__role(const json_t *m)
+static const char *llm_demo__role(const json_t *m)
 {
     const char *r = json_string_value(json_object_get(m, "role"));
     return r ? r : "";
@@ -104,7 +104,7 @@ static const char *demo__role(const json_t *m)
 
 /* Finds the assistant tool call with this id, searching back from message
  * `before`, and sets its function name and arguments text. */
-static void demo__find_call(const json_t *messages, size_t before, const char *id, demo__view *v)
+static void llm_demo__find_call(const json_t *messages, size_t before, const char *id, demo__view *v)
 {
     for (size_t i = before; id && i-- > 0;) {
         const json_t *calls = json_object_get(json_array_get(messages, i), "tool_calls");
@@ -122,39 +122,39 @@ static void demo__find_call(const json_t *messages, size_t before, const char *i
     }
 }
 
-static void demo__read(const json_t *messages, demo__view *v)
+static void llm_demo__read(const json_t *messages, demo__view *v)
 {
     memset(v, 0, sizeof *v);
     size_t n = json_array_size(messages), user = n;
     for (size_t i = n; i-- > 0;) {
-        if (strcmp(demo__role(json_array_get(messages, i)), "user") == 0) {
+        if (strcmp(llm_demo__role(json_array_get(messages, i)), "user") == 0) {
             user = i;
             break;
         }
     }
     v->user = user < n
-                  ? demo__content_text(json_object_get(json_array_get(messages, user), "content"))
+                  ? llm_demo__content_text(json_object_get(json_array_get(messages, user), "content"))
                   : xstrdup("");
     for (size_t i = user < n ? user + 1 : n; i < n; i++) {
         const json_t *m = json_array_get(messages, i);
-        if (strcmp(demo__role(m), "tool") != 0) continue;
+        if (strcmp(llm_demo__role(m), "tool") != 0) continue;
         v->nresults++;
         v->result = json_string_value(json_object_get(m, "content"));
         if (!v->result) v->result = "";
         v->call_name = v->call_args = NULL;
-        demo__find_call(messages, i, json_string_value(json_object_get(m, "tool_call_id")), v);
+        llm_demo__find_call(messages, i, json_string_value(json_object_get(m, "tool_call_id")), v);
     }
     /* The answer given so far: the assistant text at the end of the
      * conversation, after its last user or tool message (a stopped answer
      * and any continuations of it). */
     size_t from = n;
     while (from > 0 && from - 1 > user && user < n &&
-           strcmp(demo__role(json_array_get(messages, from - 1)), "assistant") == 0)
+           strcmp(llm_demo__role(json_array_get(messages, from - 1)), "assistant") == 0)
         from--;
     buf given;
     buf_init(&given, DEMO__TEXT_MAX);
     for (size_t i = from; i < n; i++) {
-        char *t = demo__content_text(json_object_get(json_array_get(messages, i), "content"));
+        char *t = llm_demo__content_text(json_object_get(json_array_get(messages, i), "content"));
         int rc = buf_append_str(&given, t);
         free(t);
         if (rc < 0) break;
@@ -162,7 +162,7 @@ static void demo__read(const json_t *messages, demo__view *v)
     v->given = buf_detach(&given, NULL);
 }
 
-static bool demo__offers(const json_t *tools, const char *name)
+static bool llm_demo__offers(const json_t *tools, const char *name)
 {
     size_t i;
     const json_t *t;
@@ -176,7 +176,7 @@ static bool demo__offers(const json_t *tools, const char *name)
 
 /* Whether word occurs in the lower-cased text with no letter right before
  * or after it ("date" is in "what date is it", not in "update"). */
-static bool demo__has_word(const char *text, const char *word)
+static bool llm_demo__has_word(const char *text, const char *word)
 {
     size_t n = strlen(word);
     for (const char *p = strstr(text, word); p; p = strstr(p + 1, word)) {
@@ -187,10 +187,10 @@ static bool demo__has_word(const char *text, const char *word)
     return false;
 }
 
-static bool demo__asks_time(const char *lower)
+static bool llm_demo__asks_time(const char *lower)
 {
-    return demo__has_word(lower, "time") || demo__has_word(lower, "date") ||
-           demo__has_word(lower, "clock") || demo__has_word(lower, "what day");
+    return llm_demo__has_word(lower, "time") || llm_demo__has_word(lower, "date") ||
+           llm_demo__has_word(lower, "clock") || llm_demo__has_word(lower, "what day");
 }
 
 /* Well-known cities and their zones, for questions like "what time is it in
@@ -235,7 +235,7 @@ static const struct {
  * name characters ("Europe/Paris", "America/New_York"), else the zone of a
  * well-known city named in the lower-cased text, else "UTC" when the word
  * appears. Returns a new string, or NULL. */
-static char *demo__zone_in(const char *text, const char *lower)
+static char *llm_demo__zone_in(const char *text, const char *lower)
 {
     const char *chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-/";
     for (const char *p = text; *p;) {
@@ -248,13 +248,13 @@ static char *demo__zone_in(const char *text, const char *lower)
         p += n;
     }
     for (size_t i = 0; i < sizeof demo__cities / sizeof demo__cities[0]; i++)
-        if (demo__has_word(lower, demo__cities[i].city)) return xstrdup(demo__cities[i].zone);
-    return demo__has_word(text, "UTC") ? xstrdup("UTC") : NULL;
+        if (llm_demo__has_word(lower, demo__cities[i].city)) return xstrdup(demo__cities[i].zone);
+    return llm_demo__has_word(text, "UTC") ? xstrdup("UTC") : NULL;
 }
 
 /* ---- building the turn ---- */
 
-static void demo__add_call(demo *p, demo_call *c, const char *name, json_t *args)
+static void llm_demo__add_call(demo *p, demo_call *c, const char *name, json_t *args)
 {
     c->calls = xrealloc(c->calls, (c->ncalls + 1) * sizeof *c->calls);
     llm_tool_call *tc = &c->calls[c->ncalls++];
@@ -264,7 +264,7 @@ static void demo__add_call(demo *p, demo_call *c, const char *name, json_t *args
     json_decref(args);
 }
 
-static bool demo__is_number(const char *s)
+static bool llm_demo__is_number(const char *s)
 {
     char *end;
     if (!*s || isspace((unsigned char)*s)) return false;
@@ -273,14 +273,14 @@ static bool demo__is_number(const char *s)
 }
 
 /* The answer to the last tool result, by the tool that produced it. */
-static void demo__answer_result(const demo__view *v, buf *out)
+static void llm_demo__answer_result(const demo__view *v, buf *out)
 {
     const char *name = v->call_name ? v->call_name : "the";
     if (strcmp(name, "calc") == 0) {
         json_t *args = json_loads(v->call_args ? v->call_args : "", 0, NULL);
         const char *expr = json_string_value(json_object_get(args, "expression"));
         if (!expr) expr = "that";
-        if (demo__is_number(v->result))
+        if (llm_demo__is_number(v->result))
             buf_printf(out, "%s = %s.", expr, v->result);
         else
             buf_printf(out, "I could not compute %s: %s.", expr, v->result);
@@ -296,7 +296,7 @@ static void demo__answer_result(const demo__view *v, buf *out)
 }
 
 /* The wrap-up answer, given when no tools are offered. */
-static void demo__wrap_up(const demo__view *v, buf *out)
+static void llm_demo__wrap_up(const demo__view *v, buf *out)
 {
     buf_append_str(out, "I have to stop here: the budget for this run is nearly spent. So far: ");
     if (v->nresults == 0) {
@@ -318,7 +318,7 @@ static const char demo__intro[] =
 /* An answer whose start was already given (a stopped answer, continued)
  * goes on after that start. An answer given whole already is not repeated:
  * a short line says so, as the turn must carry some text. */
-static void demo__resume(const demo__view *v, buf *out)
+static void llm_demo__resume(const demo__view *v, buf *out)
 {
     size_t n = strlen(v->given);
     if (n == 0 || out->len < n || memcmp(out->data, v->given, n) != 0) return;
@@ -335,38 +335,38 @@ static void demo__resume(const demo__view *v, buf *out)
  * demo command whose tool is not offered (a toolset without calc) falls
  * through to a text answer, so the turn is never empty.
  */
-static void demo__decide(demo *p, demo_call *c, const llm_request *req, buf *out)
+static void llm_demo__decide(demo *p, demo_call *c, const llm_request *req, buf *out)
 {
     demo__view v;
-    demo__read(req->messages, &v);
+    llm_demo__read(req->messages, &v);
     char *lower = xstrdup(v.user);
     for (char *q = lower; *q; q++) *q = (char)tolower((unsigned char)*q);
     char expr[CALC_MAX_LEN + 1];
     bool tools = json_array_size(req->tools) > 0;
-    bool calc = demo__offers(req->tools, "calc");
+    bool calc = llm_demo__offers(req->tools, "calc");
 
     if (!tools) {
-        demo__wrap_up(&v, out);
+        llm_demo__wrap_up(&v, out);
     } else if (calc && strstr(lower, "demo loop")) {
-        demo__add_call(p, c, "calc", json_pack("{s:s}", "expression", "2+2"));
+        llm_demo__add_call(p, c, "calc", json_pack("{s:s}", "expression", "2+2"));
     } else if (calc && strstr(lower, "demo fail")) {
-        demo__add_call(p, c, "calc", json_pack("{s:s}", "expression", "1/0"));
+        llm_demo__add_call(p, c, "calc", json_pack("{s:s}", "expression", "1/0"));
     } else if (calc && strstr(lower, "demo long")) {
         char *e = xasprintf("%zu+%zu", v.nresults + 1, v.nresults + 1);
-        demo__add_call(p, c, "calc", json_pack("{s:s}", "expression", e));
+        llm_demo__add_call(p, c, "calc", json_pack("{s:s}", "expression", e));
         free(e);
     } else if (v.result) {
-        demo__answer_result(&v, out);
+        llm_demo__answer_result(&v, out);
     } else if (calc && calc_find_expression(v.user, expr, sizeof expr) == 0) {
-        demo__add_call(p, c, "calc", json_pack("{s:s}", "expression", expr));
-    } else if (demo__offers(req->tools, "clock") && demo__asks_time(lower)) {
-        char *zone = demo__zone_in(v.user, lower);
-        demo__add_call(p, c, "clock", zone ? json_pack("{s:s}", "timezone", zone) : json_object());
+        llm_demo__add_call(p, c, "calc", json_pack("{s:s}", "expression", expr));
+    } else if (llm_demo__offers(req->tools, "clock") && llm_demo__asks_time(lower)) {
+        char *zone = llm_demo__zone_in(v.user, lower);
+        llm_demo__add_call(p, c, "clock", zone ? json_pack("{s:s}", "timezone", zone) : json_object());
         free(zone);
     } else {
         buf_append_str(out, demo__intro);
     }
-    demo__resume(&v, out);
+    llm_demo__resume(&v, out);
     free(lower);
     free(v.user);
     free(v.given);
@@ -377,7 +377,7 @@ static void demo__decide(demo *p, demo_call *c, const llm_request *req, buf *out
 /* The length of the next piece of text at s (len bytes left): a word and the
  * white space after it, or the first few bytes of a long word, never ending
  * inside a UTF-8 sequence. */
-static size_t demo__piece_len(const char *s, size_t len)
+static size_t llm_demo__piece_len(const char *s, size_t len)
 {
     size_t word = 0;
     while (word < len && !isspace((unsigned char)s[word])) word++;
@@ -390,7 +390,7 @@ static size_t demo__piece_len(const char *s, size_t len)
     return word;
 }
 
-static void demo__call_free(demo_call *c)
+static void llm_demo__call_free(demo_call *c)
 {
     event_free(c->timer);
     free(c->text);
@@ -403,7 +403,7 @@ static void demo__call_free(demo_call *c)
     free(c);
 }
 
-static void demo__arm(demo_call *c)
+static void llm_demo__arm(demo_call *c)
 {
     struct timeval tv = {(time_t)(c->p->delay_ms / 1000),
                          (suseconds_t)(c->p->delay_ms % 1000 * 1000)};
@@ -411,7 +411,7 @@ static void demo__arm(demo_call *c)
 }
 
 /* Ends the turn; the call is freed afterwards whatever the callback did. */
-static void demo__finish(demo_call *c)
+static void llm_demo__finish(demo_call *c)
 {
     size_t out_bytes = c->text_len;
     for (size_t i = 0; i < c->ncalls; i++)
@@ -429,33 +429,33 @@ static void demo__finish(demo_call *c)
     };
     c->in_callback = true;
     c->cb.on_done(c->ud, &r);
-    demo__call_free(c);
+    llm_demo__call_free(c);
 }
 
-static void demo__on_timer(evutil_socket_t fd, short what, void *arg)
+static void llm_demo__on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     demo_call *c = arg;
     if (c->sent >= c->text_len) {
-        demo__finish(c);
+        llm_demo__finish(c);
         return;
     }
-    size_t n = demo__piece_len(c->text + c->sent, c->text_len - c->sent);
+    size_t n = llm_demo__piece_len(c->text + c->sent, c->text_len - c->sent);
     c->in_callback = true;
     c->cb.on_text(c->ud, c->text + c->sent, n);
     c->in_callback = false;
     if (c->aborted) {
-        demo__call_free(c);
+        llm_demo__call_free(c);
         return;
     }
     c->sent += n;
-    demo__arm(c);
+    llm_demo__arm(c);
 }
 
 /* Cuts the answer to what max_completion_tokens allows (the estimate's
  * bytes a token), at a UTF-8 boundary, as a model stops at its limit. */
-static void demo__limit(demo_call *c, int64_t max_tokens)
+static void llm_demo__limit(demo_call *c, int64_t max_tokens)
 {
     if (max_tokens < 0 || c->ncalls > 0 || tokens_estimate(c->text_len) <= max_tokens) return;
     size_t n = utf8_cut(c->text, c->text_len, (size_t)max_tokens * TOKENS_BYTES_PER_TOKEN);
@@ -464,21 +464,21 @@ static void demo__limit(demo_call *c, int64_t max_tokens)
     c->finish_reason = "length";
 }
 
-static llm_call *demo__start(llm *base, const llm_request *req, const llm_callbacks *cb, void *ud)
+static llm_call *llm_demo__start(llm *base, const llm_request *req, const llm_callbacks *cb, void *ud)
 {
     demo *p = (demo *)base;
     demo_call *c = xcalloc(1, sizeof *c);
     c->p = p;
     c->cb = *cb;
     c->ud = ud;
-    c->timer = evtimer_new(p->eb, demo__on_timer, c);
+    c->timer = evtimer_new(p->eb, llm_demo__on_timer, c);
 
     buf out;
     buf_init(&out, DEMO__TEXT_MAX);
-    demo__decide(p, c, req, &out);
+    llm_demo__decide(p, c, req, &out);
     c->text = buf_detach(&out, &c->text_len);
     c->finish_reason = c->ncalls > 0 ? "tool_calls" : "stop";
-    demo__limit(c, req->max_completion_tokens);
+    llm_demo__limit(c, req->max_completion_tokens);
 
     char *prompt = json_dumps(req->messages, JSON_COMPACT);
     char *tools = req->tools ? json_dumps(req->tools, JSON_COMPACT) : NULL;
@@ -486,28 +486,28 @@ static llm_call *demo__start(llm *base, const llm_request *req, const llm_callba
     free(prompt);
     free(tools);
 
-    demo__arm(c);
+    llm_demo__arm(c);
     return (llm_call *)c;
 }
 
-static void demo__abort(llm_call *lc)
+static void llm_demo__abort(llm_call *lc)
 {
     demo_call *c = (demo_call *)lc;
     if (c->in_callback)
         c->aborted = true;
     else
-        demo__call_free(c);
+        llm_demo__call_free(c);
 }
 
-static void demo__free(llm *base)
+static void llm_demo__free(llm *base)
 {
     free(base);
 }
 
 static const llm_ops demo__ops = {
-    .start = demo__start,
-    .abort = demo__abort,
-    .free = demo__free,
+    .start = llm_demo__start,
+    .abort = llm_demo__abort,
+    .free = llm_demo__free,
 };
 
 llm *llm_demo_new(struct event_base *base, int64_t delay_ms)

@@ -99,7 +99,7 @@ static const llm_ops openai_ops;
 
 /* ---- list helpers ---- */
 
-static void openai__link(llm_call **head, llm_call *c)
+static void llm_openai__link(llm_call **head, llm_call *c)
 {
     c->prev = NULL;
     c->next = *head;
@@ -107,7 +107,7 @@ static void openai__link(llm_call **head, llm_call *c)
     *head = c;
 }
 
-static void openai__unlink(llm_call **head, llm_call *c)
+static void llm_openai__unlink(llm_call **head, llm_call *c)
 {
     if (c->prev)
         c->prev->next = c->next;
@@ -121,12 +121,12 @@ static void openai__unlink(llm_call **head, llm_call *c)
 
 /* Takes the call off the multi handle and the list and frees it. Only
  * outside libcurl's callbacks. */
-static void openai__destroy(llm_call *c)
+static void llm_openai__destroy(llm_call *c)
 {
     llm_openai *o = c->owner;
 
     if (c->added) curl_multi_remove_handle(o->multi, c->easy);
-    openai__unlink(&o->calls, c);
+    llm_openai__unlink(&o->calls, c);
     if (c->stall) event_free(c->stall);
     curl_easy_cleanup(c->easy);
     curl_slist_free_all(c->headers);
@@ -138,7 +138,7 @@ static void openai__destroy(llm_call *c)
 }
 
 /* (Re)starts the stall timer of a call. */
-static void openai__arm_stall(llm_call *c)
+static void llm_openai__arm_stall(llm_call *c)
 {
     int64_t ms = c->owner->stall_ms;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
@@ -147,7 +147,7 @@ static void openai__arm_stall(llm_call *c)
 
 /* Hands a text piece from llm_stream to the caller unless the call was
  * aborted meanwhile (possibly by an earlier piece of the same feed). */
-static void openai__on_text(void *ud, const char *text, size_t len)
+static void llm_openai__on_text(void *ud, const char *text, size_t len)
 {
     llm_call *c = ud;
     if (!c->aborted && c->cb.on_text) c->cb.on_text(c->ud, text, len);
@@ -155,7 +155,7 @@ static void openai__on_text(void *ud, const char *text, size_t len)
 
 /* One SSE event: its data is one chunk, an error object, or [DONE]. Stops
  * the parse once the stream is done or failed. */
-static int openai__on_sse(void *ud, const sse_event *ev)
+static int llm_openai__on_sse(void *ud, const sse_event *ev)
 {
     llm_call *c = ud;
     if (c->aborted) return 1;
@@ -167,13 +167,13 @@ static int openai__on_sse(void *ud, const sse_event *ev)
  * transfer (CURLE_WRITE_ERROR), which is how an aborted call, an oversized
  * event and a failed stream stop reading at once.
  */
-static size_t openai__on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+static size_t llm_openai__on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     llm_call *c = ud;
     size_t n = size * nmemb;
 
     if (c->aborted) return 0;
-    openai__arm_stall(c);
+    llm_openai__arm_stall(c);
     if (c->status != 200) {
         size_t room = c->errbody.cap - c->errbody.len;
         buf_append(&c->errbody, ptr, n < room ? n : room);
@@ -189,7 +189,7 @@ static size_t openai__on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 }
 
 /* Copies a header's value, trimmed, when the line is "name: value". */
-static bool openai__header_value(const char *line, size_t len, const char *name, char *out,
+static bool llm_openai__header_value(const char *line, size_t len, const char *name, char *out,
                                  size_t outsz)
 {
     size_t nl = strlen(name);
@@ -211,12 +211,12 @@ static bool openai__header_value(const char *line, size_t len, const char *name,
  * response is followed by another, which starts the headers afresh) and
  * the Retry-After headers.
  */
-static size_t openai__on_header(char *line, size_t size, size_t nmemb, void *ud)
+static size_t llm_openai__on_header(char *line, size_t size, size_t nmemb, void *ud)
 {
     llm_call *c = ud;
     size_t n = size * nmemb;
 
-    openai__arm_stall(c);
+    llm_openai__arm_stall(c);
     if (n > 5 && strncmp(line, "HTTP/", 5) == 0) {
         const char *sp = memchr(line, ' ', n);
         c->status = 0;
@@ -227,15 +227,15 @@ static size_t openai__on_header(char *line, size_t size, size_t nmemb, void *ud)
         c->retry_after[0] = c->retry_after_ms[0] = '\0';
         return n;
     }
-    if (!openai__header_value(line, n, "retry-after-ms", c->retry_after_ms,
+    if (!llm_openai__header_value(line, n, "retry-after-ms", c->retry_after_ms,
                               sizeof c->retry_after_ms))
-        openai__header_value(line, n, "retry-after", c->retry_after, sizeof c->retry_after);
+        llm_openai__header_value(line, n, "retry-after", c->retry_after, sizeof c->retry_after);
     return n;
 }
 
 /* The text of a transport failure: the OS's reason when there is one,
  * libcurl's message otherwise. */
-static const char *openai__why(llm_call *c, CURLcode code)
+static const char *llm_openai__why(llm_call *c, CURLcode code)
 {
     long oserr = 0;
     curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &oserr);
@@ -245,10 +245,10 @@ static const char *openai__why(llm_call *c, CURLcode code)
 }
 
 /* Writes the failure of a transfer that libcurl ended with an error. */
-static void openai__transport_failure(llm_call *c, CURLcode code, llm_result *r)
+static void llm_openai__transport_failure(llm_call *c, CURLcode code, llm_result *r)
 {
     const char *url = c->owner->display_url;
-    const char *why = openai__why(c, code);
+    const char *why = llm_openai__why(c, code);
 
     switch (code) {
     case CURLE_COULDNT_CONNECT:
@@ -289,7 +289,7 @@ static void openai__transport_failure(llm_call *c, CURLcode code, llm_result *r)
  * connection broke after it), then the
  * HTTP status, then the transport error, then a body that ended early.
  */
-static void openai__outcome(llm_call *c, CURLcode code, llm_result *r)
+static void llm_openai__outcome(llm_call *c, CURLcode code, llm_result *r)
 {
     int state = llm_stream_state(c->stream);
 
@@ -307,7 +307,7 @@ static void openai__outcome(llm_call *c, CURLcode code, llm_result *r)
         llm_stream_http_error(r, (int)c->status, c->owner->display_url, c->errbody.data,
                               c->errbody.len, wait);
     } else if (code != CURLE_OK) {
-        openai__transport_failure(c, code, r);
+        llm_openai__transport_failure(c, code, r);
     } else {
         llm_stream_finish(c->stream, r);
         if (!r->ok) r->http_status = (int)c->status;
@@ -316,7 +316,7 @@ static void openai__outcome(llm_call *c, CURLcode code, llm_result *r)
 
 /* Hands the outcome to on_done and frees the call; the call's handle
  * leaves the multi handle first. Outside libcurl's callbacks only. */
-static void openai__finish(llm_call *c, llm_result *r)
+static void llm_openai__finish(llm_call *c, llm_result *r)
 {
     if (c->added) {
         curl_multi_remove_handle(c->owner->multi, c->easy);
@@ -336,11 +336,11 @@ static void openai__finish(llm_call *c, llm_result *r)
     c->finishing = true;
     c->cb.on_done(c->ud, r);
     llm_result_cleanup(r);
-    openai__destroy(c);
+    llm_openai__destroy(c);
 }
 
 /* Writes a duration for messages: "30 s", "1.5 s". */
-static const char *openai__duration(char out[32], int64_t ms)
+static const char *llm_openai__duration(char out[32], int64_t ms)
 {
     if (ms % 1000 == 0)
         snprintf(out, 32, "%lld s", (long long)(ms / 1000));
@@ -351,7 +351,7 @@ static const char *openai__duration(char out[32], int64_t ms)
 
 /* Reports every transfer libcurl has finished. Runs outside libcurl's
  * callbacks, so on_done may start and abort calls. */
-static void openai__check_done(llm_openai *o)
+static void llm_openai__check_done(llm_openai *o)
 {
     CURLMsg *msg;
     int left;
@@ -366,14 +366,14 @@ static void openai__check_done(llm_openai *o)
         if (!c || c->aborted) continue;
 
         llm_result r;
-        openai__outcome(c, code, &r);
-        openai__finish(c, &r);
+        llm_openai__outcome(c, code, &r);
+        llm_openai__finish(c, &r);
     }
 }
 
 /* A call went stall_ms without a byte: it fails as a retryable time-out.
  * Runs from the loop, outside libcurl. */
-static void openai__on_stall(evutil_socket_t fd, short what, void *arg)
+static void llm_openai__on_stall(evutil_socket_t fd, short what, void *arg)
 {
     llm_call *c = arg;
     llm_openai *o = c->owner;
@@ -388,21 +388,21 @@ static void openai__on_stall(evutil_socket_t fd, short what, void *arg)
         llm_stream_finish(c->stream, &r);
     } else if (c->status) {
         llm_stream_fail(&r, true, 0, NULL, "the model stream from %s stalled: no data for %s",
-                        o->display_url, openai__duration(dur, o->stall_ms));
+                        o->display_url, llm_openai__duration(dur, o->stall_ms));
     } else {
         llm_stream_fail(&r, true, 0, NULL, "timed out waiting for %s: no response in %s",
-                        o->display_url, openai__duration(dur, o->stall_ms));
+                        o->display_url, llm_openai__duration(dur, o->stall_ms));
     }
-    openai__finish(c, &r);
+    llm_openai__finish(c, &r);
 }
 
 /* Adds queued calls and frees aborted ones, once libcurl has returned. */
-static void openai__settle(llm_openai *o)
+static void llm_openai__settle(llm_openai *o)
 {
     llm_call *next;
     for (llm_call *c = o->calls; c; c = next) {
         next = c->next;
-        if (c->aborted) openai__destroy(c);
+        if (c->aborted) llm_openai__destroy(c);
     }
     for (llm_call *c = o->calls; c; c = next) {
         next = c->next;
@@ -413,40 +413,40 @@ static void openai__settle(llm_openai *o)
         }
         llm_result r;
         llm_stream_fail(&r, true, 0, NULL, "the request to %s could not be queued", o->display_url);
-        openai__finish(c, &r);
+        llm_openai__finish(c, &r);
         next = o->calls; /* on_done may have aborted the call saved in next */
     }
 }
 
 /* Tells libcurl about a socket event or a time-out, then reports. */
-static void openai__action(llm_openai *o, curl_socket_t fd, int ev_bitmask)
+static void llm_openai__action(llm_openai *o, curl_socket_t fd, int ev_bitmask)
 {
     int running = 0;
 
     o->depth++;
     curl_multi_socket_action(o->multi, fd, ev_bitmask, &running);
     o->depth--;
-    openai__settle(o);
-    openai__check_done(o);
+    llm_openai__settle(o);
+    llm_openai__check_done(o);
 }
 
 /* ---- libevent <-> libcurl ---- */
 
-static void openai__on_event(evutil_socket_t fd, short what, void *arg)
+static void llm_openai__on_event(evutil_socket_t fd, short what, void *arg)
 {
     int mask =
         ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
-    openai__action(arg, fd, mask);
+    llm_openai__action(arg, fd, mask);
 }
 
-static void openai__on_timeout(evutil_socket_t fd, short what, void *arg)
+static void llm_openai__on_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    openai__action(arg, CURL_SOCKET_TIMEOUT, 0);
+    llm_openai__action(arg, CURL_SOCKET_TIMEOUT, 0);
 }
 
-static void openai__sock_free(llm_openai *o, openai__sock *s)
+static void llm_openai__sock_free(llm_openai *o, openai__sock *s)
 {
     if (s->prev)
         s->prev->next = s->next;
@@ -458,7 +458,7 @@ static void openai__sock_free(llm_openai *o, openai__sock *s)
 }
 
 /* CURLMOPT_SOCKETFUNCTION: watch fd for what libcurl wants, or stop. */
-static int openai__on_socket(CURL *easy, curl_socket_t fd, int what, void *ud, void *sockp)
+static int llm_openai__on_socket(CURL *easy, curl_socket_t fd, int what, void *ud, void *sockp)
 {
     llm_openai *o = ud;
     openai__sock *s = sockp;
@@ -467,7 +467,7 @@ static int openai__on_socket(CURL *easy, curl_socket_t fd, int what, void *ud, v
     if (what == CURL_POLL_REMOVE) {
         if (s) {
             curl_multi_assign(o->multi, fd, NULL);
-            openai__sock_free(o, s);
+            llm_openai__sock_free(o, s);
         }
         return 0;
     }
@@ -484,13 +484,13 @@ static int openai__on_socket(CURL *easy, curl_socket_t fd, int what, void *ud, v
     }
     short kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
                  ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
-    s->ev = event_new(o->evbase, fd, kind, openai__on_event, o);
+    s->ev = event_new(o->evbase, fd, kind, llm_openai__on_event, o);
     event_add(s->ev, NULL);
     return 0;
 }
 
 /* CURLMOPT_TIMERFUNCTION: one loop timer, re-armed as libcurl asks. */
-static int openai__on_timer(CURLM *multi, long timeout_ms, void *ud)
+static int llm_openai__on_timer(CURLM *multi, long timeout_ms, void *ud)
 {
     llm_openai *o = ud;
     (void)multi;
@@ -507,7 +507,7 @@ static int openai__on_timer(CURLM *multi, long timeout_ms, void *ud)
 /* ---- the provider ---- */
 
 /* Configures the easy handle of a call. */
-static void openai__setup(llm_openai *o, llm_call *c, size_t body_len)
+static void llm_openai__setup(llm_openai *o, llm_call *c, size_t body_len)
 {
     CURL *e = c->easy;
 
@@ -526,9 +526,9 @@ static void openai__setup(llm_openai *o, llm_call *c, size_t body_len)
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->stall_ms);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, openai__on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, llm_openai__on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, openai__on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, llm_openai__on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, c);
@@ -540,7 +540,7 @@ static void openai__setup(llm_openai *o, llm_call *c, size_t body_len)
  * on the next turn of the loop. Returns NULL after calling on_done only
  * when libcurl cannot make or take the handle.
  */
-static llm_call *openai__start(llm *p, const llm_request *req, const llm_callbacks *cb, void *ud)
+static llm_call *llm_openai__start(llm *p, const llm_request *req, const llm_callbacks *cb, void *ud)
 {
     llm_openai *o = (llm_openai *)p;
     llm_call *c = xcalloc(1, sizeof *c);
@@ -550,16 +550,16 @@ static llm_call *openai__start(llm *p, const llm_request *req, const llm_callbac
     c->cb = *cb;
     c->ud = ud;
     c->body = llm_stream_request_body(o->model, req, &body_len);
-    c->stream = llm_stream_new(openai__on_text, c);
-    sse_parser_init(&c->sse, OPENAI_SSE_EVENT_MAX, openai__on_sse, c);
+    c->stream = llm_stream_new(llm_openai__on_text, c);
+    sse_parser_init(&c->sse, OPENAI_SSE_EVENT_MAX, llm_openai__on_sse, c);
     buf_init(&c->errbody, OPENAI_ERROR_BODY_MAX);
     c->easy = curl_easy_init();
-    c->stall = evtimer_new(o->evbase, openai__on_stall, c);
-    openai__link(&o->calls, c);
+    c->stall = evtimer_new(o->evbase, llm_openai__on_stall, c);
+    llm_openai__link(&o->calls, c);
 
     if (c->easy) {
-        openai__setup(o, c, body_len);
-        openai__arm_stall(c);
+        llm_openai__setup(o, c, body_len);
+        llm_openai__arm_stall(c);
         if (o->depth > 0) return c; /* added by openai__settle */
         if (curl_multi_add_handle(o->multi, c->easy) == CURLM_OK) {
             c->added = true;
@@ -568,28 +568,28 @@ static llm_call *openai__start(llm *p, const llm_request *req, const llm_callbac
     }
     llm_result r;
     llm_stream_fail(&r, true, 0, NULL, "the request to %s could not be set up", o->display_url);
-    openai__finish(c, &r);
+    llm_openai__finish(c, &r);
     return NULL;
 }
 
 /* Aborts a call: no callback runs afterwards. Freed at once, or right
  * after libcurl returns when called from inside one of its callbacks. */
-static void openai__abort(llm_call *c)
+static void llm_openai__abort(llm_call *c)
 {
     if (c->finishing || c->aborted) return;
     c->aborted = true;
-    if (c->owner->depth == 0) openai__destroy(c);
+    if (c->owner->depth == 0) llm_openai__destroy(c);
 }
 
 /* Frees the client and every call in flight, without callbacks. Not to be
  * called from inside a callback of this client. */
-static void openai__free(llm *p)
+static void llm_openai__free(llm *p)
 {
     llm_openai *o = (llm_openai *)p;
 
-    while (o->calls) openai__destroy(o->calls);
+    while (o->calls) llm_openai__destroy(o->calls);
     curl_multi_cleanup(o->multi);
-    while (o->socks) openai__sock_free(o, o->socks);
+    while (o->socks) llm_openai__sock_free(o, o->socks);
     event_free(o->timer);
     free(o->url);
     free(o->display_url);
@@ -599,13 +599,13 @@ static void openai__free(llm *p)
 }
 
 static const llm_ops openai_ops = {
-    .start = openai__start,
-    .abort = openai__abort,
-    .free = openai__free,
+    .start = llm_openai__start,
+    .abort = llm_openai__abort,
+    .free = llm_openai__free,
 };
 
 /* libcurl's global set-up, once, on the main thread before any transfer. */
-static void openai__curl_init(void)
+static void llm_openai__curl_init(void)
 {
     static bool curl_ready;
     if (!curl_ready) {
@@ -615,7 +615,7 @@ static void openai__curl_init(void)
 }
 
 /* The URL without "user:password@", so that messages never carry it. */
-static char *openai__display_url(const char *url)
+static char *llm_openai__display_url(const char *url)
 {
     const char *scheme = strstr(url, "://");
     if (!scheme) return xstrdup(url);
@@ -632,7 +632,7 @@ static char *openai__display_url(const char *url)
 llm *llm_openai_new(struct event_base *base, const char *base_url, const char *api_key,
                     const char *model)
 {
-    openai__curl_init();
+    llm_openai__curl_init();
 
     llm_openai *o = xcalloc(1, sizeof *o);
     size_t n = strlen(base_url);
@@ -644,18 +644,18 @@ llm *llm_openai_new(struct event_base *base, const char *base_url, const char *a
     o->base.model = o->model;
     o->evbase = base;
     o->url = xasprintf("%.*s/chat/completions", (int)n, base_url);
-    o->display_url = openai__display_url(o->url);
+    o->display_url = llm_openai__display_url(o->url);
     o->auth = api_key && *api_key ? xasprintf("Authorization: Bearer %s", api_key) : NULL;
     /* The key and the URL's password join the secret registry (the runtime
      * registers them too; a client made on its own must not leak either). */
     if (api_key) redact_register(api_key);
     redact_register_url(base_url);
     o->stall_ms = OPENAI_STALL_MS_DEFAULT;
-    o->timer = evtimer_new(base, openai__on_timeout, o);
+    o->timer = evtimer_new(base, llm_openai__on_timeout, o);
     o->multi = curl_multi_init();
-    curl_multi_setopt(o->multi, CURLMOPT_SOCKETFUNCTION, openai__on_socket);
+    curl_multi_setopt(o->multi, CURLMOPT_SOCKETFUNCTION, llm_openai__on_socket);
     curl_multi_setopt(o->multi, CURLMOPT_SOCKETDATA, o);
-    curl_multi_setopt(o->multi, CURLMOPT_TIMERFUNCTION, openai__on_timer);
+    curl_multi_setopt(o->multi, CURLMOPT_TIMERFUNCTION, llm_openai__on_timer);
     curl_multi_setopt(o->multi, CURLMOPT_TIMERDATA, o);
     return &o->base;
 }
@@ -669,7 +669,7 @@ void llm_openai_set_stall_timeout_ms(llm *p, int64_t ms)
 
 #define OPENAI_MODELS_BODY_MAX (1024 * 1024)
 
-static size_t openai__collect(char *ptr, size_t size, size_t nmemb, void *ud)
+static size_t llm_openai__collect(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     size_t n = size * nmemb;
     /* Past the cap the transfer ends: no model list is that long. */
@@ -679,11 +679,11 @@ static size_t openai__collect(char *ptr, size_t size, size_t nmemb, void *ud)
 char *llm_openai_only_model(const char *base_url, const char *api_key, int64_t timeout_ms,
                             char *err, size_t errlen)
 {
-    openai__curl_init();
+    llm_openai__curl_init();
     size_t n = strlen(base_url);
     while (n > 0 && base_url[n - 1] == '/') n--;
     char *url = xasprintf("%.*s/models", (int)n, base_url);
-    char *shown = openai__display_url(url);
+    char *shown = llm_openai__display_url(url);
     char *auth = api_key && *api_key ? xasprintf("Authorization: Bearer %s", api_key) : NULL;
     struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -705,7 +705,7 @@ char *llm_openai_only_model(const char *base_url, const char *api_key, int64_t t
     curl_easy_setopt(e, CURLOPT_USERAGENT, "chatplane/" CHATPLANE_VERSION);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, openai__collect);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, llm_openai__collect);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
     CURLcode code = curl_easy_perform(e);

@@ -70,7 +70,7 @@ llm_stream *llm_stream_new(llm_stream_text_cb on_text, void *ud)
     return s;
 }
 
-static void stream__free_calls(llm_stream *s)
+static void llm_stream__free_calls(llm_stream *s)
 {
     for (size_t i = 0; i < s->ncalls; i++) {
         buf_cleanup(&s->calls[i].id);
@@ -86,7 +86,7 @@ void llm_stream_free(llm_stream *s)
 {
     if (!s) return;
     buf_cleanup(&s->text);
-    stream__free_calls(s);
+    llm_stream__free_calls(s);
     free(s->finish_reason);
     free(s->fail_code);
     free(s->fail_message);
@@ -99,10 +99,10 @@ int llm_stream_state(const llm_stream *s)
 }
 
 /* Marks the stream failed with a formatted message; the first failure wins. */
-static int stream__fail(llm_stream *s, bool retryable, const char *code, const char *fmt, ...)
+static int llm_stream__fail(llm_stream *s, bool retryable, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static int stream__fail(llm_stream *s, bool retryable, const char *code, const char *fmt, ...)
+static int llm_stream__fail(llm_stream *s, bool retryable, const char *code, const char *fmt, ...)
 {
     if (s->state == LLM_STREAM_FAILED) return s->state;
     buf m;
@@ -128,7 +128,7 @@ static int stream__fail(llm_stream *s, bool retryable, const char *code, const c
  * and a log line as it is. Secrets are masked first, on the whole text: a
  * secret cut by the length limit would no longer match whole.
  */
-static void stream__append_clean(buf *out, const char *raw, size_t raw_len, size_t max)
+static void llm_stream__append_clean(buf *out, const char *raw, size_t raw_len, size_t max)
 {
     size_t len;
     char *text = redact_string(raw, raw_len, &len);
@@ -169,7 +169,7 @@ static void stream__append_clean(buf *out, const char *raw, size_t raw_len, size
 
 /* A string member that is present and non-empty, else NULL: servers send ""
  * where they mean "absent" (vLLM's later ids). */
-static const char *stream__nonempty(const json_t *obj, const char *key)
+static const char *llm_stream__nonempty(const json_t *obj, const char *key)
 {
     const json_t *v = json_object_get(obj, key);
     if (!json_is_string(v) || json_string_length(v) == 0) return NULL;
@@ -183,7 +183,7 @@ static const char *stream__nonempty(const json_t *obj, const char *key)
  * ones (starts: the delta names an id or a function, as the first delta
  * of a call does). Returns NULL for a dropped call.
  */
-static stream__call *stream__new_call(llm_stream *s, int64_t index, bool starts)
+static stream__call *llm_stream__new_call(llm_stream *s, int64_t index, bool starts)
 {
     if (s->ncalls == LLM_STREAM_MAX_CALLS) {
         /* Only a delta that names an id or a function begins a call;
@@ -217,7 +217,7 @@ static stream__call *stream__new_call(llm_stream *s, int64_t index, bool starts)
  * the current call's id or the current call has no name yet; anything else
  * continues the last call.
  */
-static stream__call *stream__find_call(llm_stream *s, int64_t index, const char *id,
+static stream__call *llm_stream__find_call(llm_stream *s, int64_t index, const char *id,
                                        const char *name)
 {
     stream__call *last = s->ncalls ? &s->calls[s->ncalls - 1] : NULL;
@@ -233,7 +233,7 @@ static stream__call *stream__find_call(llm_stream *s, int64_t index, const char 
             if (!id && name && c->name.len && strcmp(c->name.data, name) != 0) break;
             return c;
         }
-        return stream__new_call(s, index, id || name);
+        return llm_stream__new_call(s, index, id || name);
     }
     if (last && last->index < 0) {
         if (id && last->id.len) {
@@ -244,32 +244,32 @@ static stream__call *stream__find_call(llm_stream *s, int64_t index, const char 
             return last;
         }
     }
-    if (!last || id || name) return stream__new_call(s, -1, id || name);
+    if (!last || id || name) return llm_stream__new_call(s, -1, id || name);
     return last;
 }
 
 /* Reads one element of delta.tool_calls. Returns the stream state. */
-static int stream__tool_delta(llm_stream *s, const json_t *tc)
+static int llm_stream__tool_delta(llm_stream *s, const json_t *tc)
 {
     if (!json_is_object(tc)) return s->state;
     const json_t *jindex = json_object_get(tc, "index");
     int64_t index = json_is_integer(jindex) && json_integer_value(jindex) >= 0
                         ? (int64_t)json_integer_value(jindex)
                         : -1;
-    const char *id = stream__nonempty(tc, "id");
+    const char *id = llm_stream__nonempty(tc, "id");
     const json_t *fn = json_object_get(tc, "function");
-    const char *name = json_is_object(fn) ? stream__nonempty(fn, "name") : NULL;
+    const char *name = json_is_object(fn) ? llm_stream__nonempty(fn, "name") : NULL;
     const json_t *jargs = json_is_object(fn) ? json_object_get(fn, "arguments") : NULL;
 
-    stream__call *c = stream__find_call(s, index, id, name);
+    stream__call *c = llm_stream__find_call(s, index, id, name);
     if (!c) return s->state;
     size_t pos = (size_t)(c - s->calls);
 
     if (id && c->id.len == 0 && buf_append(&c->id, id, strlen(id)) != 0)
-        return stream__fail(s, false, NULL, "the id of tool call %zu exceeded %d bytes", pos,
+        return llm_stream__fail(s, false, NULL, "the id of tool call %zu exceeded %d bytes", pos,
                             LLM_STREAM_MAX_NAME);
     if (name && c->name.len == 0 && buf_append(&c->name, name, strlen(name)) != 0)
-        return stream__fail(s, false, NULL, "the name of tool call %zu exceeded %d bytes", pos,
+        return llm_stream__fail(s, false, NULL, "the name of tool call %zu exceeded %d bytes", pos,
                             LLM_STREAM_MAX_NAME);
 
     int rc = 0;
@@ -282,13 +282,13 @@ static int stream__tool_delta(llm_stream *s, const json_t *tc)
         free(dump);
     }
     if (rc != 0)
-        return stream__fail(s, false, NULL, "the arguments of tool call %zu (%s) exceeded 1 MiB",
+        return llm_stream__fail(s, false, NULL, "the arguments of tool call %zu (%s) exceeded 1 MiB",
                             pos, c->name.len ? c->name.data : "unnamed");
     return s->state;
 }
 
 /* Reads choices[0]: text, tool call deltas and the finish reason. */
-static int stream__choice(llm_stream *s, const json_t *choice)
+static int llm_stream__choice(llm_stream *s, const json_t *choice)
 {
     const json_t *delta = json_object_get(choice, "delta");
     /* A few servers put the last piece in "message" rather than "delta". */
@@ -300,7 +300,7 @@ static int stream__choice(llm_stream *s, const json_t *choice)
             const char *t = json_string_value(content);
             size_t n = json_string_length(content);
             if (buf_append(&s->text, t, n) != 0)
-                return stream__fail(s, false, NULL, "the model's text exceeded 4 MiB");
+                return llm_stream__fail(s, false, NULL, "the model's text exceeded 4 MiB");
             if (s->on_text) s->on_text(s->ud, t, n);
         }
         const json_t *tcs = json_object_get(delta, "tool_calls");
@@ -309,11 +309,11 @@ static int stream__choice(llm_stream *s, const json_t *choice)
         if (json_is_array(tcs)) {
             json_array_foreach(tcs, i, tc)
             {
-                if (stream__tool_delta(s, tc) != LLM_STREAM_MORE) return s->state;
+                if (llm_stream__tool_delta(s, tc) != LLM_STREAM_MORE) return s->state;
             }
         }
     }
-    const char *fr = stream__nonempty(choice, "finish_reason");
+    const char *fr = llm_stream__nonempty(choice, "finish_reason");
     if (fr) {
         free(s->finish_reason);
         s->finish_reason = xstrdup(fr);
@@ -322,7 +322,7 @@ static int stream__choice(llm_stream *s, const json_t *choice)
 }
 
 /* Takes the token counts of a usage object; absent counts stay as they were. */
-static void stream__usage(llm_stream *s, const json_t *usage)
+static void llm_stream__usage(llm_stream *s, const json_t *usage)
 {
     const json_t *p = json_object_get(usage, "prompt_tokens");
     const json_t *c = json_object_get(usage, "completion_tokens");
@@ -336,7 +336,7 @@ static void stream__usage(llm_stream *s, const json_t *usage)
  * {"error": "text"}, or vLLM's {"object": "error", "message": ...}.
  * Returns true when the chunk was one.
  */
-static bool stream__in_stream_error(llm_stream *s, const json_t *chunk)
+static bool llm_stream__in_stream_error(llm_stream *s, const json_t *chunk)
 {
     const json_t *err = json_object_get(chunk, "error");
     const json_t *obj = json_object_get(chunk, "object");
@@ -345,8 +345,8 @@ static bool stream__in_stream_error(llm_stream *s, const json_t *chunk)
     char codebuf[32];
 
     if (json_is_object(err)) {
-        msg = stream__nonempty(err, "message");
-        code = stream__nonempty(err, "code");
+        msg = llm_stream__nonempty(err, "message");
+        code = llm_stream__nonempty(err, "code");
         const json_t *jcode = json_object_get(err, "code");
         if (json_is_integer(jcode)) {
             snprintf(codebuf, sizeof codebuf, "%lld", (long long)json_integer_value(jcode));
@@ -355,21 +355,21 @@ static bool stream__in_stream_error(llm_stream *s, const json_t *chunk)
     } else if (json_is_string(err)) {
         msg = json_string_value(err);
     } else if (json_is_string(obj) && strcmp(json_string_value(obj), "error") == 0) {
-        msg = stream__nonempty(chunk, "message");
+        msg = llm_stream__nonempty(chunk, "message");
     } else {
         return false;
     }
     buf m;
     buf_init(&m, LLM_STREAM_MAX_UPSTREAM_MSG);
-    if (msg) stream__append_clean(&m, msg, strlen(msg), LLM_STREAM_MAX_UPSTREAM_MSG);
-    stream__fail(s, true, code, "the model stream carried an error: %s",
+    if (msg) llm_stream__append_clean(&m, msg, strlen(msg), LLM_STREAM_MAX_UPSTREAM_MSG);
+    llm_stream__fail(s, true, code, "the model stream carried an error: %s",
                  m.len ? m.data : "no message");
     buf_cleanup(&m);
     return true;
 }
 
 /* True when the payload is "[DONE]", allowing surrounding white space. */
-static bool stream__is_done(const char *data, size_t len)
+static bool llm_stream__is_done(const char *data, size_t len)
 {
     while (len && isspace((unsigned char)data[0])) data++, len--;
     while (len && isspace((unsigned char)data[len - 1])) len--;
@@ -384,7 +384,7 @@ int llm_stream_feed(llm_stream *s, const char *data, size_t len)
 {
     if (s->state != LLM_STREAM_MORE) return s->state;
     if (len == 0) return s->state;
-    if (stream__is_done(data, len)) {
+    if (llm_stream__is_done(data, len)) {
         s->state = LLM_STREAM_DONE;
         return s->state;
     }
@@ -393,7 +393,7 @@ int llm_stream_feed(llm_stream *s, const char *data, size_t len)
      * asking again would get the same, so the turn fails for good. */
     const char *nul = memchr(data, '\0', len);
     if (nul)
-        return stream__fail(s, false, NULL,
+        return llm_stream__fail(s, false, NULL,
                             "the model stream sent a chunk with a NUL byte (at byte %zu)",
                             (size_t)(nul - data));
 
@@ -401,7 +401,7 @@ int llm_stream_feed(llm_stream *s, const char *data, size_t len)
      * building a tree (core/textchunk); everything else in full below. */
     size_t before = s->text.len;
     int fast = textchunk_read(data, len, &s->text);
-    if (fast == BUF_TOOBIG) return stream__fail(s, false, NULL, "the model's text exceeded 4 MiB");
+    if (fast == BUF_TOOBIG) return llm_stream__fail(s, false, NULL, "the model's text exceeded 4 MiB");
     if (fast == 1) {
         if (s->text.len > before && s->on_text)
             s->on_text(s->ud, s->text.data + before, s->text.len - before);
@@ -411,14 +411,14 @@ int llm_stream_feed(llm_stream *s, const char *data, size_t len)
     json_error_t jerr;
     json_t *chunk = json_loadb(data, len, 0, &jerr);
     if (!chunk && json_error_code(&jerr) == json_error_null_character)
-        return stream__fail(s, false, NULL,
+        return llm_stream__fail(s, false, NULL,
                             "the model stream sent a chunk with a NUL character (\\u0000)");
     if (!chunk) {
         /* jansson quotes the offending input, which may be any bytes. */
         buf why;
         buf_init(&why, sizeof jerr.text);
-        stream__append_clean(&why, jerr.text, strlen(jerr.text), sizeof jerr.text);
-        stream__fail(s, true, NULL,
+        llm_stream__append_clean(&why, jerr.text, strlen(jerr.text), sizeof jerr.text);
+        llm_stream__fail(s, true, NULL,
                      "the model stream sent a chunk that is not JSON (%s at byte %d)",
                      why.data ? why.data : "", jerr.position);
         buf_cleanup(&why);
@@ -426,9 +426,9 @@ int llm_stream_feed(llm_stream *s, const char *data, size_t len)
     }
     if (!json_is_object(chunk)) {
         json_decref(chunk);
-        return stream__fail(s, true, NULL, "the model stream sent a chunk that is not an object");
+        return llm_stream__fail(s, true, NULL, "the model stream sent a chunk that is not an object");
     }
-    if (stream__in_stream_error(s, chunk)) {
+    if (llm_stream__in_stream_error(s, chunk)) {
         json_decref(chunk);
         return s->state;
     }
@@ -442,11 +442,11 @@ int llm_stream_feed(llm_stream *s, const char *data, size_t len)
             if (!json_is_object(choice)) continue;
             const json_t *ci = json_object_get(choice, "index");
             if (ci && !(json_is_integer(ci) && json_integer_value(ci) == 0)) continue;
-            if (stream__choice(s, choice) != LLM_STREAM_MORE) break;
+            if (llm_stream__choice(s, choice) != LLM_STREAM_MORE) break;
         }
     }
     const json_t *usage = json_object_get(chunk, "usage");
-    if (json_is_object(usage) && s->state == LLM_STREAM_MORE) stream__usage(s, usage);
+    if (json_is_object(usage) && s->state == LLM_STREAM_MORE) llm_stream__usage(s, usage);
     json_decref(chunk);
     return s->state;
 }
@@ -473,7 +473,7 @@ void llm_stream_fail(llm_result *r, bool retryable, int http_status, const char 
 
 /* True when id is taken in the turn: by a call already moved into r (those
  * before i) or by one still to come (those after i). */
-static bool stream__id_taken(const llm_stream *s, const llm_result *r, size_t i, const char *id)
+static bool llm_stream__id_taken(const llm_stream *s, const llm_result *r, size_t i, const char *id)
 {
     for (size_t k = 0; k < i; k++) {
         if (strcmp(r->calls[k].id, id) == 0) return true;
@@ -490,11 +490,11 @@ static bool stream__id_taken(const llm_stream *s, const llm_result *r, size_t i,
  * matched to calls by id, so ids must be unique in a turn). Fails when a call never got a function
  * name: nothing could run it.
  */
-static int stream__take_calls(llm_stream *s, llm_result *r)
+static int llm_stream__take_calls(llm_stream *s, llm_result *r)
 {
     for (size_t i = 0; i < s->ncalls; i++) {
         if (s->calls[i].name.len == 0) {
-            stream__fail(s, false, NULL, "the model sent tool call %zu without a function name", i);
+            llm_stream__fail(s, false, NULL, "the model sent tool call %zu without a function name", i);
             return -1;
         }
     }
@@ -511,7 +511,7 @@ static int stream__take_calls(llm_stream *s, llm_result *r)
             char id[48];
             size_t n = i;
             do snprintf(id, sizeof id, "call_%zu", n++);
-            while (stream__id_taken(s, r, i, id));
+            while (llm_stream__id_taken(s, r, i, id));
             buf_reset(&c->id);
             /* "call_" and a number fit any name's cap. */
             if (buf_append_str(&c->id, id) != 0) abort();
@@ -536,8 +536,8 @@ void llm_stream_finish(llm_stream *s, llm_result *r)
      * [DONE] (or without the usage chunk) sent a complete answer. */
     if (s->state == LLM_STREAM_MORE && s->finish_reason) s->state = LLM_STREAM_DONE;
     if (s->state == LLM_STREAM_MORE)
-        stream__fail(s, true, NULL, "the model stream ended before [DONE]");
-    if (s->state == LLM_STREAM_DONE && stream__take_calls(s, r) != 0) llm_result_cleanup(r);
+        llm_stream__fail(s, true, NULL, "the model stream ended before [DONE]");
+    if (s->state == LLM_STREAM_DONE && llm_stream__take_calls(s, r) != 0) llm_result_cleanup(r);
     if (s->state == LLM_STREAM_FAILED) {
         llm_stream_fail(r, s->fail_retryable, 0, s->fail_code, "%s", s->fail_message);
         return;
@@ -560,7 +560,7 @@ void llm_stream_finish(llm_stream *s, llm_result *r)
  * whether the code or the type says insufficient_quota (servers differ in
  * which one carries it).
  */
-static char *stream__error_body(const char *body, size_t len, buf *out, bool *quota)
+static char *llm_stream__error_body(const char *body, size_t len, buf *out, bool *quota)
 {
     json_t *root = len ? json_loadb(body, len, 0, NULL) : NULL;
     const char *msg = NULL;
@@ -570,9 +570,9 @@ static char *stream__error_body(const char *body, size_t len, buf *out, bool *qu
     if (json_is_object(root)) {
         const json_t *err = json_object_get(root, "error");
         if (json_is_object(err)) {
-            msg = stream__nonempty(err, "message");
+            msg = llm_stream__nonempty(err, "message");
             const json_t *jcode = json_object_get(err, "code");
-            const char *type = stream__nonempty(err, "type");
+            const char *type = llm_stream__nonempty(err, "type");
             if (json_is_string(jcode) && json_string_length(jcode))
                 code = xstrdup(json_string_value(jcode));
             else if (json_is_integer(jcode))
@@ -582,13 +582,13 @@ static char *stream__error_body(const char *body, size_t len, buf *out, bool *qu
         } else if (json_is_string(err)) {
             msg = json_string_value(err);
         }
-        if (!msg) msg = stream__nonempty(root, "message");
-        if (!msg) msg = stream__nonempty(root, "detail");
+        if (!msg) msg = llm_stream__nonempty(root, "message");
+        if (!msg) msg = llm_stream__nonempty(root, "detail");
     }
     if (msg)
-        stream__append_clean(out, msg, strlen(msg), LLM_STREAM_MAX_UPSTREAM_MSG);
+        llm_stream__append_clean(out, msg, strlen(msg), LLM_STREAM_MAX_UPSTREAM_MSG);
     else
-        stream__append_clean(out, body, len, LLM_STREAM_MAX_RAW_BODY);
+        llm_stream__append_clean(out, body, len, LLM_STREAM_MAX_RAW_BODY);
     json_decref(root);
     return code;
 }
@@ -601,7 +601,7 @@ void llm_stream_http_error(llm_result *r, int status, const char *url, const cha
     bool retryable;
 
     buf_init(&msg, LLM_STREAM_MAX_UPSTREAM_MSG);
-    char *code = stream__error_body(body ? body : "", body ? len : 0, &msg, &quota);
+    char *code = llm_stream__error_body(body ? body : "", body ? len : 0, &msg, &quota);
     if (status == 429)
         retryable = !quota;
     else
@@ -621,7 +621,7 @@ void llm_stream_http_error(llm_result *r, int status, const char *url, const cha
  * around allowed; returns the value times unit_ms rounded up and capped, or
  * -1. Done by hand rather than with strtod so that no locale, exponent,
  * sign, "inf" or hex form slips through. */
-static int64_t stream__number_ms(const char *s, int64_t unit_ms)
+static int64_t llm_stream__number_ms(const char *s, int64_t unit_ms)
 {
     const char *p = s;
     bool digits = false;
@@ -657,7 +657,7 @@ static int64_t stream__number_ms(const char *s, int64_t unit_ms)
     return ms > LLM_STREAM_MAX_RETRY_AFTER_MS ? LLM_STREAM_MAX_RETRY_AFTER_MS : ms;
 }
 
-static int stream__month(const char *mon)
+static int llm_stream__month(const char *mon)
 {
     static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     for (int i = 0; i < 12; i++) {
@@ -672,7 +672,7 @@ static int stream__month(const char *mon)
  * 06-Nov-94 08:49:37 GMT" and asctime "Sun Nov  6 08:49:37 1994". Writes
  * Unix milliseconds and returns 0, or -1.
  */
-static int stream__http_date_ms(const char *s, int64_t *out)
+static int llm_stream__http_date_ms(const char *s, int64_t *out)
 {
     char mon[4] = "";
     int d = 0, y = 0, hh = 0, mm = 0, ss = 0, n = 0;
@@ -691,7 +691,7 @@ static int stream__http_date_ms(const char *s, int64_t *out)
         return -1;
     }
     while (s[n] == ' ' || s[n] == '\t') n++;
-    int m = stream__month(mon);
+    int m = llm_stream__month(mon);
     if (s[n] != '\0' || m == 0 || d < 1 || d > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 ||
         ss < 0 || ss > 60 || y < 1970)
         return -1;
@@ -705,12 +705,12 @@ int64_t llm_stream_retry_after_ms(const char *retry_after_ms, const char *retry_
 {
     int64_t v;
 
-    if (retry_after_ms && (v = stream__number_ms(retry_after_ms, 1)) >= 0) return v;
+    if (retry_after_ms && (v = llm_stream__number_ms(retry_after_ms, 1)) >= 0) return v;
     if (!retry_after) return -1;
-    if ((v = stream__number_ms(retry_after, 1000)) >= 0) return v;
+    if ((v = llm_stream__number_ms(retry_after, 1000)) >= 0) return v;
 
     int64_t at;
-    if (stream__http_date_ms(retry_after, &at) != 0) return -1;
+    if (llm_stream__http_date_ms(retry_after, &at) != 0) return -1;
     v = at - now_ms;
     if (v < 0) return 0;
     return v > LLM_STREAM_MAX_RETRY_AFTER_MS ? LLM_STREAM_MAX_RETRY_AFTER_MS : v;
@@ -723,7 +723,7 @@ _Static_assert(5 * (LLM_STREAM_MODEL_NAME_SHOWN + 2) <= LLM_STREAM_MAX_MODEL_NAM
 
 /* True when a model id can be used as it is: at most LLM_STREAM_MAX_NAME
  * bytes, no control character. */
-static bool stream__plain_name(const char *id)
+static bool llm_stream__plain_name(const char *id)
 {
     size_t n = strlen(id);
     if (n > LLM_STREAM_MAX_NAME) return false;
@@ -750,13 +750,13 @@ char *llm_stream_only_model(const char *body, size_t len, char *err, size_t errl
     /* The ids listed, as far as they are strings; others are not models. */
     json_array_foreach(data, i, m)
     {
-        const char *id = stream__nonempty(m, "id");
+        const char *id = llm_stream__nonempty(m, "id");
         if (!id) continue;
         if (n == 0) only = xstrdup(id);
         if (n < 5) {
             buf name;
             buf_init(&name, LLM_STREAM_MAX_NAME);
-            stream__append_clean(&name, id, strlen(id), LLM_STREAM_MODEL_NAME_SHOWN);
+            llm_stream__append_clean(&name, id, strlen(id), LLM_STREAM_MODEL_NAME_SHOWN);
             /* Five names of LLM_STREAM_MODEL_NAME_SHOWN bytes fit the cap. */
             int rc = buf_printf(&names, "%s%s", n ? ", " : "", name.data ? name.data : "");
             assert(rc == 0);
@@ -767,7 +767,7 @@ char *llm_stream_only_model(const char *body, size_t len, char *err, size_t errl
     }
     if (n == 0) {
         snprintf(err, errlen, "lists no models");
-    } else if (n == 1 && !stream__plain_name(only)) {
+    } else if (n == 1 && !llm_stream__plain_name(only)) {
         /* The name goes into requests and the start-up log as it is. */
         snprintf(err, errlen, "lists one model whose id cannot be used (%s)", names.data);
         free(only);

@@ -60,14 +60,14 @@ typedef struct pg_db {
 } pg_db;
 
 /* FNV-1a (the core's), 64 bits: the cache hash and the migration lock key. */
-static uint64_t sql_hash(const char *s)
+static uint64_t db_pg__sql_hash(const char *s)
 {
     return canon_hash(CANON_HASH_SEED, s, strlen(s));
 }
 
 /* Copies the first line of a libpq message (they end in newlines and often
  * carry a second line of hints) into out. */
-static void first_line(const char *msg, char *out, size_t outlen)
+static void db_pg__first_line(const char *msg, char *out, size_t outlen)
 {
     if (!msg || !*msg) msg = "unknown error";
     size_t n = strcspn(msg, "\n");
@@ -76,7 +76,7 @@ static void first_line(const char *msg, char *out, size_t outlen)
     out[n] = '\0';
 }
 
-static bool is_ident_char(char c)
+static bool db_pg__is_ident_char(char c)
 {
     return isalnum((unsigned char)c) || c == '_' || c == '$' || (unsigned char)c >= 0x80;
 }
@@ -86,7 +86,7 @@ static bool is_ident_char(char c)
  * or 0 when s does not open one. A tag cannot start with a digit, which is
  * what tells it from a $1 parameter.
  */
-static size_t dollar_tag(const char *s)
+static size_t db_pg__dollar_tag(const char *s)
 {
     size_t i = 1;
     if (isdigit((unsigned char)s[1])) return 0;
@@ -105,7 +105,7 @@ static size_t dollar_tag(const char *s)
  * or returns NULL when there are more placeholders than the protocol
  * allows.
  */
-static char *rewrite_placeholders(const char *sql, int *nparams)
+static char *db_pg__rewrite_placeholders(const char *sql, int *nparams)
 {
     size_t len = strlen(sql);
     buf out;
@@ -116,7 +116,7 @@ static char *rewrite_placeholders(const char *sql, int *nparams)
         char c = *p;
         if (c == '\'') {
             bool esc = p > sql && (p[-1] == 'E' || p[-1] == 'e') &&
-                       (p - 1 == sql || !is_ident_char(p[-2]));
+                       (p - 1 == sql || !db_pg__is_ident_char(p[-2]));
             const char *q = p + 1;
             for (; *q; q++) {
                 if (esc && *q == '\\' && q[1]) {
@@ -157,8 +157,8 @@ static char *rewrite_placeholders(const char *sql, int *nparams)
             }
             buf_append(&out, p, (size_t)(q - p));
             p = q;
-        } else if (c == '$' && (p == sql || !is_ident_char(p[-1])) && dollar_tag(p)) {
-            size_t tl = dollar_tag(p);
+        } else if (c == '$' && (p == sql || !db_pg__is_ident_char(p[-1])) && db_pg__dollar_tag(p)) {
+            size_t tl = db_pg__dollar_tag(p);
             const char *q = p + tl;
             const char *end = NULL;
             for (; *q; q++) {
@@ -187,14 +187,14 @@ static char *rewrite_placeholders(const char *sql, int *nparams)
 }
 
 /* True when sql starts with the keyword kw (any case) as a whole word. */
-static bool starts_with(const char *sql, const char *kw)
+static bool db_pg__starts_with(const char *sql, const char *kw)
 {
     while (isspace((unsigned char)*sql)) sql++;
     size_t n = strlen(kw);
-    return strncasecmp(sql, kw, n) == 0 && !is_ident_char(sql[n]);
+    return strncasecmp(sql, kw, n) == 0 && !db_pg__is_ident_char(sql[n]);
 }
 
-static void cache_drop(pg_db *p)
+static void db_pg__cache_drop(pg_db *p)
 {
     for (size_t i = 0; i < PG_BUCKETS; i++) {
         pg_stmt *st = p->buckets[i];
@@ -210,7 +210,7 @@ static void cache_drop(pg_db *p)
     p->count = 0;
 }
 
-static pg_stmt *cache_find(pg_db *p, const char *sql, uint64_t hash)
+static pg_stmt *db_pg__cache_find(pg_db *p, const char *sql, uint64_t hash)
 {
     for (pg_stmt *st = p->buckets[hash % PG_BUCKETS]; st; st = st->next)
         if (st->hash == hash && strcmp(st->sql, sql) == 0) return st;
@@ -223,7 +223,7 @@ static pg_stmt *cache_find(pg_db *p, const char *sql, uint64_t hash)
  * then stays on the server until the connection closes, which is harmless
  * because names are never reused.
  */
-static void cache_evict(pg_db *p)
+static void db_pg__cache_evict(pg_db *p)
 {
     pg_stmt *old = p->order[p->order_head];
     p->order_head = (p->order_head + 1) % PG_STMT_MAX;
@@ -245,15 +245,15 @@ static void cache_evict(pg_db *p)
  * message. Connection trouble is recognised by the connection's state as
  * well as by SQLSTATE, since a dropped socket yields no SQLSTATE at all.
  */
-static int fail(pg_db *p, const PGresult *r)
+static int db_pg__fail(pg_db *p, const PGresult *r)
 {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     char msg[DB_ERRMSG_MAX - 64];
     if (primary) {
-        first_line(primary, msg, sizeof msg);
+        db_pg__first_line(primary, msg, sizeof msg);
     } else {
-        first_line(r ? PQresultErrorMessage(r) : PQerrorMessage(p->conn), msg, sizeof msg);
+        db_pg__first_line(r ? PQresultErrorMessage(r) : PQerrorMessage(p->conn), msg, sizeof msg);
     }
     if (!state) state = "";
 
@@ -287,7 +287,7 @@ static int fail(pg_db *p, const PGresult *r)
 
 /* Notices below warning are filtered by the server; a warning that a
  * ROLLBACK found no transaction is routine after a failed BEGIN. */
-static void on_notice(void *arg, const PGresult *r)
+static void db_pg__on_notice(void *arg, const PGresult *r)
 {
     (void)arg;
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -298,12 +298,12 @@ static void on_notice(void *arg, const PGresult *r)
 }
 
 /* Settings every connection (and every reconnection) starts with. */
-static int session_setup(PGconn *conn, char *err, size_t errlen)
+static int db_pg__session_setup(PGconn *conn, char *err, size_t errlen)
 {
-    PQsetNoticeReceiver(conn, on_notice, NULL);
+    PQsetNoticeReceiver(conn, db_pg__on_notice, NULL);
     PGresult *r = PQexec(conn, "SET client_min_messages = warning; SET TIME ZONE 'UTC'");
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!ok) first_line(PQresultErrorMessage(r), err, errlen);
+    if (!ok) db_pg__first_line(PQresultErrorMessage(r), err, errlen);
     PQclear(r);
     return ok ? 0 : DB_ERR_CONN;
 }
@@ -314,14 +314,14 @@ static int session_setup(PGconn *conn, char *err, size_t errlen)
  * on, 1 when sql is a ROLLBACK that the lost connection has already done,
  * or a negative code.
  */
-static int ready(pg_db *p, const char *sql)
+static int db_pg__ready(pg_db *p, const char *sql)
 {
     /* A transaction whose connection died was rolled back by the server:
      * the caller's ROLLBACK has nothing left to do and must not depend on
      * reconnecting, or a failed reconnection would leave the connection
      * refusing every later statement as if still in that transaction. */
     if ((p->txn_lost || (p->in_txn && PQstatus(p->conn) != CONNECTION_OK)) &&
-        starts_with(sql, "ROLLBACK")) {
+        db_pg__starts_with(sql, "ROLLBACK")) {
         p->txn_lost = false;
         p->in_txn = false;
         return 1;
@@ -329,22 +329,22 @@ static int ready(pg_db *p, const char *sql)
     if (PQstatus(p->conn) != CONNECTION_OK) {
         if (p->in_txn) p->txn_lost = true;
         p->in_txn = false;
-        cache_drop(p);
+        db_pg__cache_drop(p);
         PQreset(p->conn);
         char why[DB_ERRMSG_MAX - 64];
         if (PQstatus(p->conn) != CONNECTION_OK) {
-            first_line(PQerrorMessage(p->conn), why, sizeof why);
+            db_pg__first_line(PQerrorMessage(p->conn), why, sizeof why);
             db__set_error(&p->base, "cannot reconnect to %s: %s", p->url_shown, why);
             return DB_ERR_CONN;
         }
-        if (session_setup(p->conn, why, sizeof why) < 0) {
+        if (db_pg__session_setup(p->conn, why, sizeof why) < 0) {
             db__set_error(&p->base, "cannot set up the session on %s: %s", p->url_shown, why);
             return DB_ERR_CONN;
         }
         LOG(LOG_WARN, "Reconnected to PostgreSQL.", "url=%s", p->url_shown);
     }
     if (p->txn_lost) {
-        if (!starts_with(sql, "BEGIN") && !starts_with(sql, "START")) {
+        if (!db_pg__starts_with(sql, "BEGIN") && !db_pg__starts_with(sql, "START")) {
             db__set_error(&p->base,
                           "the connection to %s was lost inside a transaction, which the "
                           "server rolled back; roll back before going on",
@@ -361,11 +361,11 @@ static int ready(pg_db *p, const char *sql)
  * changed (0 for a SELECT, whose command tag counts rows read), with the
  * rows copied into a new db_result when res is non-NULL.
  */
-static int finish(pg_db *p, PGresult *r, db_result **res)
+static int db_pg__finish(pg_db *p, PGresult *r, db_result **res)
 {
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        int code = fail(p, r);
+        int code = db_pg__fail(p, r);
         PQclear(r);
         return code;
     }
@@ -396,17 +396,17 @@ static int finish(pg_db *p, PGresult *r, db_result **res)
 /* Finds sql in the cache or prepares it, evicting the oldest statement when
  * the cache is full. Sets *out to NULL (and returns 0) when the statement
  * should run unprepared: the cache is full inside a failed transaction. */
-static int prepare(pg_db *p, const char *sql, pg_stmt **out)
+static int db_pg__prepare(pg_db *p, const char *sql, pg_stmt **out)
 {
     *out = NULL;
-    uint64_t hash = sql_hash(sql);
-    pg_stmt *st = cache_find(p, sql, hash);
+    uint64_t hash = db_pg__sql_hash(sql);
+    pg_stmt *st = db_pg__cache_find(p, sql, hash);
     if (st) {
         *out = st;
         return 0;
     }
     int nparams;
-    char *text = rewrite_placeholders(sql, &nparams);
+    char *text = db_pg__rewrite_placeholders(sql, &nparams);
     if (!text) {
         db__set_error(&p->base, "more than %d parameters in one statement", PG_PARAMS_MAX);
         return DB_ERR;
@@ -416,14 +416,14 @@ static int prepare(pg_db *p, const char *sql, pg_stmt **out)
             free(text);
             return 0;
         }
-        cache_evict(p);
+        db_pg__cache_evict(p);
     }
     st = xcalloc(1, sizeof *st);
     snprintf(st->name, sizeof st->name, "s%" PRIu64, ++p->next_name);
     PGresult *r = PQprepare(p->conn, st->name, text, 0, NULL);
     free(text);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        int code = fail(p, r);
+        int code = db_pg__fail(p, r);
         PQclear(r);
         free(st);
         return code;
@@ -440,11 +440,11 @@ static int prepare(pg_db *p, const char *sql, pg_stmt **out)
     return 0;
 }
 
-static int exec_sql(db *d, const char *sql, int n, const char *const *params, db_result **res)
+static int db_pg__exec_sql(db *d, const char *sql, int n, const char *const *params, db_result **res)
 {
     pg_db *p = (pg_db *)d;
     if (res) *res = NULL;
-    int rc = ready(p, sql);
+    int rc = db_pg__ready(p, sql);
     if (rc < 0) return rc;
     if (rc == 1) {
         if (res) *res = db__result_new(0, 0);
@@ -452,7 +452,7 @@ static int exec_sql(db *d, const char *sql, int n, const char *const *params, db
     }
 
     pg_stmt *st;
-    rc = prepare(p, sql, &st);
+    rc = db_pg__prepare(p, sql, &st);
     if (rc < 0) return rc;
     PGresult *r;
     if (st) {
@@ -464,7 +464,7 @@ static int exec_sql(db *d, const char *sql, int n, const char *const *params, db
         r = PQexecPrepared(p->conn, st->name, n, params, NULL, NULL, 0);
     } else {
         int nparams;
-        char *text = rewrite_placeholders(sql, &nparams);
+        char *text = db_pg__rewrite_placeholders(sql, &nparams);
         if (nparams != n) {
             free(text);
             db__set_error(d, "the statement has %d placeholders but %d parameters were given",
@@ -474,56 +474,56 @@ static int exec_sql(db *d, const char *sql, int n, const char *const *params, db
         r = PQexecParams(p->conn, text, n, NULL, params, NULL, NULL, 0);
         free(text);
     }
-    return finish(p, r, res);
+    return db_pg__finish(p, r, res);
 }
 
 /* Runs a script of several statements in one simple-protocol round trip. */
-static int exec_script(db *d, const char *sql)
+static int db_pg__exec_script(db *d, const char *sql)
 {
     pg_db *p = (pg_db *)d;
-    int rc = ready(p, sql);
+    int rc = db_pg__ready(p, sql);
     if (rc < 0) return rc;
     if (rc == 1) return 0;
-    rc = finish(p, PQexec(p->conn, sql), NULL);
+    rc = db_pg__finish(p, PQexec(p->conn, sql), NULL);
     return rc < 0 ? rc : 0;
 }
 
 /* The advisory lock key every chatplane instance agrees on: the FNV-1a hash
  * of "chatplane.migrations" read as a signed 64-bit number. */
-static int advisory(db *d, const char *fn)
+static int db_pg__advisory(db *d, const char *fn)
 {
     char sql[96];
     snprintf(sql, sizeof sql, "SELECT %s(%" PRId64 ")", fn,
-             (int64_t)sql_hash("chatplane.migrations"));
-    int rc = exec_sql(d, sql, 0, NULL, NULL);
+             (int64_t)db_pg__sql_hash("chatplane.migrations"));
+    int rc = db_pg__exec_sql(d, sql, 0, NULL, NULL);
     return rc < 0 ? rc : 0;
 }
 
-static int lock_migrations(db *d)
+static int db_pg__lock_migrations(db *d)
 {
-    return advisory(d, "pg_advisory_lock");
+    return db_pg__advisory(d, "pg_advisory_lock");
 }
 
-static int unlock_migrations(db *d)
+static int db_pg__unlock_migrations(db *d)
 {
-    return advisory(d, "pg_advisory_unlock");
+    return db_pg__advisory(d, "pg_advisory_unlock");
 }
 
-static void close_db(db *d)
+static void db_pg__close_db(db *d)
 {
     pg_db *p = (pg_db *)d;
-    cache_drop(p);
+    db_pg__cache_drop(p);
     PQfinish(p->conn);
     free(p->url_shown);
     free(p);
 }
 
 static const db_ops driver_ops = {
-    .exec = exec_sql,
-    .exec_script = exec_script,
-    .lock_migrations = lock_migrations,
-    .unlock_migrations = unlock_migrations,
-    .close = close_db,
+    .exec = db_pg__exec_sql,
+    .exec_script = db_pg__exec_script,
+    .lock_migrations = db_pg__lock_migrations,
+    .unlock_migrations = db_pg__unlock_migrations,
+    .close = db_pg__close_db,
 };
 
 /*
@@ -541,12 +541,12 @@ int db_pg_open(const char *conninfo, const char *url_shown, db **out, char *err,
     PGconn *conn = PQconnectdbParams(keys, vals, 1);
     char why[DB_ERRMSG_MAX];
     if (!conn || PQstatus(conn) != CONNECTION_OK) {
-        first_line(conn ? PQerrorMessage(conn) : "out of memory", why, sizeof why);
+        db_pg__first_line(conn ? PQerrorMessage(conn) : "out of memory", why, sizeof why);
         snprintf(err, errlen, "cannot connect to %s: %s", url_shown, why);
         PQfinish(conn);
         return DB_ERR_CONN;
     }
-    if (session_setup(conn, why, sizeof why) < 0) {
+    if (db_pg__session_setup(conn, why, sizeof why) < 0) {
         snprintf(err, errlen, "cannot set up the session on %s: %s", url_shown, why);
         PQfinish(conn);
         return DB_ERR_CONN;

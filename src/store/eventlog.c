@@ -70,7 +70,7 @@ struct eventlog {
     int64_t conn_lost_ms; /* when the connection was lost (monotonic), 0 while it is up */
 };
 
-static void queue_push(eventlog_queue *q, eventlog_item *it)
+static void eventlog__queue_push(eventlog_queue *q, eventlog_item *it)
 {
     it->next = NULL;
     if (q->tail) {
@@ -82,7 +82,7 @@ static void queue_push(eventlog_queue *q, eventlog_item *it)
 }
 
 /* Moves every item of src to the end of dst. */
-static void queue_splice(eventlog_queue *dst, eventlog_queue *src)
+static void eventlog__queue_splice(eventlog_queue *dst, eventlog_queue *src)
 {
     if (!src->head) return;
     if (dst->tail) {
@@ -95,14 +95,14 @@ static void queue_splice(eventlog_queue *dst, eventlog_queue *src)
 }
 
 /* Takes at most max items from the front of q into batch; returns how many. */
-static size_t queue_take(eventlog_queue *q, eventlog_queue *batch, size_t max)
+static size_t eventlog__queue_take(eventlog_queue *q, eventlog_queue *batch, size_t max)
 {
     size_t n = 0;
     batch->head = batch->tail = NULL;
     while (q->head && n < max) {
         eventlog_item *it = q->head;
         q->head = it->next;
-        queue_push(batch, it);
+        eventlog__queue_push(batch, it);
         n++;
     }
     if (!q->head) q->tail = NULL;
@@ -120,7 +120,7 @@ static size_t queue_take(eventlog_queue *q, eventlog_queue *batch, size_t max)
  * append. Returns 0 when committed, else a negative code (rolled back,
  * except that a connection lost at COMMIT, *at_commit, may have committed).
  */
-static int commit_ops(store *st, eventlog_item *first, size_t n, bool *at_commit)
+static int eventlog__commit_ops(store *st, eventlog_item *first, size_t n, bool *at_commit)
 {
     *at_commit = false;
     evt **evs = xmalloc(n * sizeof *evs);
@@ -149,7 +149,7 @@ static int commit_ops(store *st, eventlog_item *first, size_t n, bool *at_commit
 
 /* True for failures of the database as a whole rather than of one
  * operation: writing operations one by one would only fail again. */
-static bool global_failure(int rc)
+static bool eventlog__global_failure(int rc)
 {
     return rc == DB_ERR_BUSY || rc == DB_ERR_RETRY || rc == DB_ERR_FULL || rc == DB_ERR_CONN;
 }
@@ -160,7 +160,7 @@ typedef struct event_probe {
     bool same;
 } event_probe;
 
-static int probe_event(void *ud, int64_t seq, const char *type, const char *json, size_t len)
+static int eventlog__probe_event(void *ud, int64_t seq, const char *type, const char *json, size_t len)
 {
     (void)type;
     event_probe *p = ud;
@@ -174,18 +174,18 @@ static int probe_event(void *ud, int64_t seq, const char *type, const char *json
  * database cannot tell yet. DB_ERR when nothing can tell: the batch holds
  * no event.
  */
-static int batch_committed(store *st, eventlog_item *first, size_t n)
+static int eventlog__batch_committed(store *st, eventlog_item *first, size_t n)
 {
     event_probe p = {NULL, false};
     for (size_t i = 0; !p.ev && i < n; i++, first = first->next)
         if (first->op.ev && first->op.ev->json) p.ev = first->op.ev;
     if (!p.ev) return DB_ERR;
-    int rc = store_event_after(st, p.ev->session_id, p.ev->seq - 1, 1, probe_event, &p);
+    int rc = store_event_after(st, p.ev->session_id, p.ev->seq - 1, 1, eventlog__probe_event, &p);
     if (rc < 0) return rc;
     return p.same ? 1 : 0;
 }
 
-static size_t count_events(const eventlog_item *it, size_t n, int status)
+static size_t eventlog__count_events(const eventlog_item *it, size_t n, int status)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++, it = it->next)
@@ -202,7 +202,7 @@ static size_t count_events(const eventlog_item *it, size_t n, int status)
  * that lost it, so that a database that stays away fails later batches at
  * their first try instead of stalling each one.
  */
-static int write_reconnected(eventlog *log, eventlog_item *first, size_t n, bool at_commit)
+static int eventlog__write_reconnected(eventlog *log, eventlog_item *first, size_t n, bool at_commit)
 {
     if (log->conn_lost_ms == 0) log->conn_lost_ms = clock_mono_ms();
     LOG(LOG_WARN, "Event log batch lost its database connection; writing it again once it is back.",
@@ -216,7 +216,7 @@ static int write_reconnected(eventlog *log, eventlog_item *first, size_t n, bool
         pause = pause * 2 < EVENTLOG_RECONNECT_PAUSE_MAX_MS ? pause * 2 : EVENTLOG_RECONNECT_PAUSE_MAX_MS;
         tries++;
         if (at_commit) {
-            int found = batch_committed(log->st, first, n);
+            int found = eventlog__batch_committed(log->st, first, n);
             if (found == DB_ERR_CONN) continue;
             if (found < 0) {
                 LOG(LOG_ERROR, "Cannot tell whether an event log batch committed.",
@@ -229,7 +229,7 @@ static int write_reconnected(eventlog *log, eventlog_item *first, size_t n, bool
                 break;
             }
         }
-        rc = commit_ops(log->st, first, n, &at_commit);
+        rc = eventlog__commit_ops(log->st, first, n, &at_commit);
     }
     if (rc != DB_ERR_CONN) log->conn_lost_ms = 0;
     if (rc == 0)
@@ -240,62 +240,62 @@ static int write_reconnected(eventlog *log, eventlog_item *first, size_t n, bool
 
 /* Writes n items from first in one transaction as commit_ops does, and
  * again when the database asks for it or the connection comes back. */
-static int write_ops(eventlog *log, eventlog_item *first, size_t n)
+static int eventlog__write_ops(eventlog *log, eventlog_item *first, size_t n)
 {
     bool at_commit;
-    int rc = commit_ops(log->st, first, n, &at_commit);
+    int rc = eventlog__commit_ops(log->st, first, n, &at_commit);
     /* A batch PostgreSQL rolled back to break a deadlock (or a
      * serialization failure) is written again: the other transaction has
      * then gone ahead, and the second attempt normally commits. */
     for (int tries = 1; rc == DB_ERR_RETRY && tries < EVENTLOG_RETRY_MAX; tries++) {
         LOG(LOG_WARN, "Event log batch rolled back by the database; writing it again.",
             "ops=%zu attempt=%d error=\"%s\"", n, tries + 1, store_errmsg(log->st));
-        rc = commit_ops(log->st, first, n, &at_commit);
+        rc = eventlog__commit_ops(log->st, first, n, &at_commit);
     }
-    if (rc == DB_ERR_CONN) return write_reconnected(log, first, n, at_commit);
+    if (rc == DB_ERR_CONN) return eventlog__write_reconnected(log, first, n, at_commit);
     log->conn_lost_ms = 0;
     return rc;
 }
 
 /* Writes a batch and sets every item's status; returns the transactions
  * committed. */
-static uint64_t write_batch(eventlog *log, eventlog_queue *batch, size_t n)
+static uint64_t eventlog__write_batch(eventlog *log, eventlog_queue *batch, size_t n)
 {
-    int rc = write_ops(log, batch->head, n);
+    int rc = eventlog__write_ops(log, batch->head, n);
     for (eventlog_item *it = batch->head; it; it = it->next) it->status = rc;
     if (rc == 0) return 1;
     LOG(LOG_WARN, "Event log batch failed.", "ops=%zu code=%d error=\"%s\"", n, rc,
         store_errmsg(log->st));
-    if (n == 1 || global_failure(rc)) return 0;
+    if (n == 1 || eventlog__global_failure(rc)) return 0;
     uint64_t commits = 0;
     for (eventlog_item *it = batch->head; it; it = it->next) {
-        it->status = write_ops(log, it, 1);
+        it->status = eventlog__write_ops(log, it, 1);
         if (it->status == 0) commits++;
     }
     return commits;
 }
 
-static void wake_loop(eventlog *log)
+static void eventlog__wake_loop(eventlog *log)
 {
     uint64_t one = 1;
     while (write(log->efd, &one, sizeof one) < 0 && errno == EINTR) continue;
 }
 
 /* Waits for work; returns false when stopping with nothing left to write. */
-static bool next_batch(eventlog *log, eventlog_queue *batch, size_t *n)
+static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n)
 {
     pthread_mutex_lock(&log->mu);
     while (!log->pending.head && !log->stopping) pthread_cond_wait(&log->work, &log->mu);
-    *n = queue_take(&log->pending, batch, EVENTLOG_BATCH_MAX);
+    *n = eventlog__queue_take(&log->pending, batch, EVENTLOG_BATCH_MAX);
     pthread_mutex_unlock(&log->mu);
     return *n > 0;
 }
 
 /* Hands a written batch to the loop thread and records its figures. */
-static void finish_batch(eventlog *log, eventlog_queue *batch, size_t n, uint64_t commits,
+static void eventlog__finish_batch(eventlog *log, eventlog_queue *batch, size_t n, uint64_t commits,
                          uint64_t ns)
 {
-    size_t ok_events = count_events(batch->head, n, 0);
+    size_t ok_events = eventlog__count_events(batch->head, n, 0);
     size_t failed_ops = 0;
     for (eventlog_item *it = batch->head; it; it = it->next)
         if (it->status != 0) failed_ops++;
@@ -304,7 +304,7 @@ static void finish_batch(eventlog *log, eventlog_queue *batch, size_t n, uint64_
      * this one with them: one write to the eventfd (and one wake-up) per
      * drain, not per batch. */
     bool wake = log->done.head == NULL;
-    queue_splice(&log->done, batch);
+    eventlog__queue_splice(&log->done, batch);
     log->finished_ops += n;
     log->stats.batches += commits;
     log->stats.events += ok_events;
@@ -314,21 +314,21 @@ static void finish_batch(eventlog *log, eventlog_queue *batch, size_t n, uint64_
     void *observer_ud = log->observer_ud;
     /* Woken under the lock: a flush that drains this batch then also
      * consumes its wake-up, and leaves the fd quiet. */
-    if (wake) wake_loop(log);
+    if (wake) eventlog__wake_loop(log);
     pthread_cond_broadcast(&log->finished);
     pthread_mutex_unlock(&log->mu);
     if (observer && commits) observer(observer_ud, (double)ns / 1e9);
 }
 
-static void *writer_main(void *arg)
+static void *eventlog__writer_main(void *arg)
 {
     eventlog *log = arg;
     eventlog_queue batch;
     size_t n;
-    while (next_batch(log, &batch, &n)) {
+    while (eventlog__next_batch(log, &batch, &n)) {
         uint64_t t0 = (uint64_t)clock_mono_ns();
-        uint64_t commits = write_batch(log, &batch, n);
-        finish_batch(log, &batch, n, commits, (uint64_t)clock_mono_ns() - t0);
+        uint64_t commits = eventlog__write_batch(log, &batch, n);
+        eventlog__finish_batch(log, &batch, n, commits, (uint64_t)clock_mono_ns() - t0);
     }
     return NULL;
 }
@@ -358,7 +358,7 @@ int eventlog_start(const char *url, eventlog_publish_cb publish, void *ud, event
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->work, NULL);
     pthread_cond_init(&log->finished, NULL);
-    rc = pthread_create(&log->thread, NULL, writer_main, log);
+    rc = pthread_create(&log->thread, NULL, eventlog__writer_main, log);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the event log's writer thread: %s", strerror(rc));
         pthread_cond_destroy(&log->finished);
@@ -395,7 +395,7 @@ void eventlog_submit(eventlog *log, const eventlog_op *op)
     eventlog_item *it = xcalloc(1, sizeof *it);
     it->op = *op;
     pthread_mutex_lock(&log->mu);
-    queue_push(&log->pending, it);
+    eventlog__queue_push(&log->pending, it);
     log->submitted++;
     pthread_cond_signal(&log->work);
     pthread_mutex_unlock(&log->mu);

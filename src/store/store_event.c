@@ -29,7 +29,7 @@ typedef struct event_slot {
 } event_slot;
 
 /* Orders events by session, and within a session as the caller gave them. */
-static int event_slot_cmp(const void *a, const void *b)
+static int store_event__event_slot_cmp(const void *a, const void *b)
 {
     const event_slot *x = a, *y = b;
     int c = strcmp(x->ev->session_id, y->ev->session_id);
@@ -45,7 +45,7 @@ typedef struct seq_group {
     bool found;
 } seq_group;
 
-static int seq_group_cmp(const void *key, const void *elem)
+static int store_event__seq_group_cmp(const void *key, const void *elem)
 {
     return strcmp(key, ((const seq_group *)elem)->session_id);
 }
@@ -87,7 +87,7 @@ static int seq_group_cmp(const void *key, const void *elem)
  * once, which is rare enough for the retry to be the cheaper cure. SQLite has one writer per
  * database and no row locks.
  */
-static int reserve_seqs(store *s, seq_group *g, size_t k)
+static int store_event__reserve_seqs(store *s, seq_group *g, size_t k)
 {
     buf sql;
     buf_init(&sql, 256 + k * 32);
@@ -107,7 +107,7 @@ static int reserve_seqs(store *s, seq_group *g, size_t k)
     db_result *r = NULL;
     int rc = store__query(s, sql.data, (int)(k * 2), p, &r);
     for (size_t i = 0; rc == 0 && i < db_result_rows(r); i++) {
-        seq_group *x = bsearch(db_result_get(r, i, 0), g, k, sizeof *g, seq_group_cmp);
+        seq_group *x = bsearch(db_result_get(r, i, 0), g, k, sizeof *g, store_event__seq_group_cmp);
         if (x) {
             x->last = db_result_int(r, i, 1, 0);
             x->found = true;
@@ -129,11 +129,11 @@ static int reserve_seqs(store *s, seq_group *g, size_t k)
  * statements are prepared. Any earlier encoding is dropped, since it
  * carried the seq of a batch that was rolled back.
  */
-static int assign_seqs(store *s, evt *const *evs, size_t n)
+static int store_event__assign_seqs(store *s, evt *const *evs, size_t n)
 {
     event_slot *slots = xmalloc(n * sizeof *slots);
     for (size_t i = 0; i < n; i++) slots[i] = (event_slot){evs[i], i};
-    qsort(slots, n, sizeof *slots, event_slot_cmp);
+    qsort(slots, n, sizeof *slots, store_event__event_slot_cmp);
     seq_group *groups = xmalloc(n * sizeof *groups);
     size_t ng = 0;
     for (size_t i = 0; i < n;) {
@@ -146,7 +146,7 @@ static int assign_seqs(store *s, evt *const *evs, size_t n)
     for (size_t done = 0; rc == 0 && done < ng;) {
         size_t k = STORE_SEQ_CHUNK;
         while (k > ng - done) k /= 2;
-        rc = reserve_seqs(s, groups + done, k);
+        rc = store_event__reserve_seqs(s, groups + done, k);
         done += k;
     }
     for (size_t g = 0; rc == 0 && g < ng; g++) {
@@ -164,7 +164,7 @@ static int assign_seqs(store *s, evt *const *evs, size_t n)
 }
 
 /* Inserts evs[0..k) with one multi-row INSERT. */
-static int insert_events(store *s, evt *const *evs, size_t k)
+static int store_event__insert_events(store *s, evt *const *evs, size_t k)
 {
     buf sql;
     buf_init(&sql, 128 + k * 64);
@@ -190,7 +190,7 @@ static int insert_events(store *s, evt *const *evs, size_t k)
     return rc < 0 ? rc : 0;
 }
 
-static int encode_events(store *s, evt *const *evs, size_t n)
+static int store_event__encode_events(store *s, evt *const *evs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (evt_encode(evs[i]) < 0) {
@@ -205,14 +205,14 @@ static int encode_events(store *s, evt *const *evs, size_t n)
 int store_event_append(store *s, evt *const *evs, size_t n)
 {
     if (n == 0) return 0;
-    int rc = assign_seqs(s, evs, n);
-    if (rc == 0) rc = encode_events(s, evs, n);
+    int rc = store_event__assign_seqs(s, evs, n);
+    if (rc == 0) rc = store_event__encode_events(s, evs, n);
     /* Chunks of a power of two rows, largest first: 600 events go in as
      * 256 + 256 + 64 + 16 + 8, so few distinct statements are prepared. */
     for (size_t done = 0; rc == 0 && done < n;) {
         size_t k = STORE_EVENT_CHUNK;
         while (k > n - done) k /= 2;
-        rc = insert_events(s, evs + done, k);
+        rc = store_event__insert_events(s, evs + done, k);
         done += k;
     }
     return rc;
@@ -220,7 +220,7 @@ int store_event_append(store *s, evt *const *evs, size_t n)
 
 /* Calls cb for rows of a replay page; returns the rows delivered, and sets
  * *stop when cb asked to stop. */
-static size_t deliver(const db_result *r, store_event_cb cb, void *ud, int64_t *last, bool *stop)
+static size_t store_event__deliver(const db_result *r, store_event_cb cb, void *ud, int64_t *last, bool *stop)
 {
     size_t rows = db_result_rows(r);
     for (size_t i = 0; i < rows; i++) {
@@ -256,7 +256,7 @@ int store_event_after(store *s, const char *session_id, int64_t after, int limit
                               "AND seq > ? ORDER BY seq LIMIT ?",
                               3, p, &r);
         if (rc < 0) return rc;
-        size_t got = deliver(r, cb, ud, &after, &stop);
+        size_t got = store_event__deliver(r, cb, ud, &after, &stop);
         size_t rows = db_result_rows(r);
         db_result_free(r);
         total += got;
@@ -265,14 +265,14 @@ int store_event_after(store *s, const char *session_id, int64_t after, int limit
     return (int)total;
 }
 /* True for a token event whose message has a stored `message` event. */
-static bool run_log_token_stored(const store_run_log *l, const store_log_item *it)
+static bool store_event__run_log_token_stored(const store_run_log *l, const store_log_item *it)
 {
     return it->type == EVT_TOKEN && it->message_id &&
            store__name_in(l->stored, l->nstored, it->message_id);
 }
 
 /* Looks up the session and status of a run. */
-static int run_owner(store *s, const char *run_id, char **session_id, bool *stopped)
+static int store_event__run_owner(store *s, const char *run_id, char **session_id, bool *stopped)
 {
     const char *p[] = {run_id};
     db_result *r = NULL;
@@ -286,7 +286,7 @@ static int run_owner(store *s, const char *run_id, char **session_id, bool *stop
     return rc;
 }
 
-static int delete_tokens(store *s, const char *session_id, const char *run_id, int64_t lo,
+static int store_event__delete_tokens(store *s, const char *session_id, const char *run_id, int64_t lo,
                          int64_t hi)
 {
     store_num a, b;
@@ -307,18 +307,18 @@ int store_event_compact(store *s, const char *run_id)
     char *session_id = NULL;
     bool stopped = false;
     store_run_log l = {0};
-    int rc = run_owner(s, run_id, &session_id, &stopped);
+    int rc = store_event__run_owner(s, run_id, &session_id, &stopped);
     if (rc == 0 && stopped) rc = store__run_log_read(s, session_id, run_id, &l);
     int deleted = 0;
     int64_t lo = 0, hi = 0;
     for (size_t i = 0; rc >= 0 && i <= l.n; i++) {
         const store_log_item *it = i < l.n ? &l.items[i] : NULL;
         if (it && it->type != EVT_TOKEN) continue;
-        if (it && run_log_token_stored(&l, it)) {
+        if (it && store_event__run_log_token_stored(&l, it)) {
             if (!lo) lo = it->seq;
             hi = it->seq;
         } else if (lo) {
-            rc = delete_tokens(s, session_id, run_id, lo, hi);
+            rc = store_event__delete_tokens(s, session_id, run_id, lo, hi);
             deleted += rc > 0 ? rc : 0;
             lo = 0;
         }

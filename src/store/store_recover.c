@@ -25,13 +25,13 @@ typedef struct event_list {
     size_t n;
 } event_list;
 
-static void event_list_add(event_list *l, evt *e)
+static void store_recover__event_list_add(event_list *l, evt *e)
 {
     l->evs = xrealloc(l->evs, (l->n + 1) * sizeof *l->evs);
     l->evs[l->n++] = e;
 }
 
-static void event_list_cleanup(event_list *l)
+static void store_recover__event_list_cleanup(event_list *l)
 {
     for (size_t i = 0; i < l->n; i++) evt_unref(l->evs[i]);
     free(l->evs);
@@ -43,7 +43,7 @@ static void event_list_cleanup(event_list *l)
  * for a stale_before_ms below INT64_MAX, still stale). Returns 1 when this
  * call stopped it, 0 when another instance got there first.
  */
-static int mark_interrupted(store *s, const store_run *run, int64_t stale_before_ms, int64_t now_ms)
+static int store_recover__mark_interrupted(store *s, const store_run *run, int64_t stale_before_ms, int64_t now_ms)
 {
     json_t *actions = stop_actions(STOP_INTERRUPTED, run->mode);
     char *actions_text = store__json_text(actions);
@@ -69,7 +69,7 @@ static int mark_interrupted(store *s, const store_run *run, int64_t stale_before
 
 /* Records the run's unfinished tool executions as cancelled, each with its
  * tool_finished event. */
-static int cancel_tools(store *s, const store_run *run, int64_t now_ms, event_list *out)
+static int store_recover__cancel_tools(store *s, const store_run *run, int64_t now_ms, event_list *out)
 {
     store_tool_exec *tools = NULL;
     size_t n = 0;
@@ -86,7 +86,7 @@ static int cancel_tools(store *s, const store_run *run, int64_t now_ms, event_li
         t->duration_ms = now_ms - t->started_ms;
         rc = store_tool_exec_finish(s, t);
         if (rc == 0)
-            event_list_add(out,
+            store_recover__event_list_add(out,
                            evt_tool_finished(&o, t->id, t->step, t->server, t->tool, t->status,
                                              t->result ? t->result : "", t->error, t->duration_ms));
     }
@@ -96,7 +96,7 @@ static int cancel_tools(store *s, const store_run *run, int64_t now_ms, event_li
 
 /* Saves the text of one assistant message that was still streaming as a
  * partial message, with its `message` event. */
-static int save_partial(store *s, const store_run *run, const char *message_id, const char *text,
+static int store_recover__save_partial(store *s, const store_run *run, const char *message_id, const char *text,
                         int64_t now_ms, event_list *out)
 {
     store_message m = {.id = (char *)message_id,
@@ -109,11 +109,11 @@ static int save_partial(store *s, const store_run *run, const char *message_id, 
     int rc = store_message_insert(s, &m);
     if (rc < 0) return rc;
     evt_origin o = {run->session_id, run->id, now_ms};
-    event_list_add(out, evt_message(&o, message_id, "assistant", text, NULL, NULL, true));
+    store_recover__event_list_add(out, evt_message(&o, message_id, "assistant", text, NULL, NULL, true));
     return 0;
 }
 
-static bool message_stored(store *s, const char *run_id, const char *id)
+static bool store_recover__message_stored(store *s, const char *run_id, const char *id)
 {
     const char *p[] = {id, run_id};
     db_result *r = NULL;
@@ -128,7 +128,7 @@ static bool message_stored(store *s, const char *run_id, const char *id)
  * that no stored message covers and no error discarded, one partial
  * message per message_id, in the order their first tokens came.
  */
-static int save_partials(store *s, const store_run *run, int64_t now_ms, event_list *out)
+static int store_recover__save_partials(store *s, const store_run *run, int64_t now_ms, event_list *out)
 {
     store_run_log l = {0};
     const char **seen = NULL;
@@ -139,7 +139,7 @@ static int save_partials(store *s, const store_run *run, int64_t now_ms, event_l
         if (l.items[i].type != EVT_TOKEN || !id || store__name_in(seen, nseen, id)) continue;
         store__name_add(&seen, &nseen, id);
         if (store__name_in(l.stored, l.nstored, id) ||
-            store__name_in(l.discarded, l.ndiscarded, id) || message_stored(s, run->id, id))
+            store__name_in(l.discarded, l.ndiscarded, id) || store_recover__message_stored(s, run->id, id))
             continue;
         buf text;
         buf_init(&text, STORE_PARTIAL_MAX);
@@ -147,7 +147,7 @@ static int save_partials(store *s, const store_run *run, int64_t now_ms, event_l
             if (l.items[j].type == EVT_TOKEN && l.items[j].message_id && l.items[j].text &&
                 strcmp(l.items[j].message_id, id) == 0)
                 buf_append_str(&text, l.items[j].text);
-        if (text.len) rc = save_partial(s, run, id, text.data, now_ms, out);
+        if (text.len) rc = store_recover__save_partial(s, run, id, text.data, now_ms, out);
         buf_cleanup(&text);
     }
     free(seen);
@@ -156,7 +156,7 @@ static int save_partials(store *s, const store_run *run, int64_t now_ms, event_l
 }
 
 /* The usage a run had recorded, for its run_stopped event. */
-static void usage_from_json(const json_t *u, budget_usage *out)
+static void store_recover__usage_from_json(const json_t *u, budget_usage *out)
 {
     memset(out, 0, sizeof *out);
     out->steps = json_integer_value(json_object_get(u, "steps"));
@@ -169,28 +169,28 @@ static void usage_from_json(const json_t *u, budget_usage *out)
 
 /* Stops one interrupted run in its own transaction. Returns 1 when it was
  * stopped here, 0 when it no longer needed it. */
-static int recover_run(store *s, const store_run *run, int64_t stale_before_ms, int64_t now_ms)
+static int store_recover__recover_run(store *s, const store_run *run, int64_t stale_before_ms, int64_t now_ms)
 {
     event_list evs = {0};
     int rc = store_begin(s);
     if (rc < 0) return rc;
-    int marked = mark_interrupted(s, run, stale_before_ms, now_ms);
+    int marked = store_recover__mark_interrupted(s, run, stale_before_ms, now_ms);
     rc = marked;
-    if (marked == 1) rc = cancel_tools(s, run, now_ms, &evs);
-    if (marked == 1 && rc == 0) rc = save_partials(s, run, now_ms, &evs);
+    if (marked == 1) rc = store_recover__cancel_tools(s, run, now_ms, &evs);
+    if (marked == 1 && rc == 0) rc = store_recover__save_partials(s, run, now_ms, &evs);
     if (marked == 1 && rc == 0) {
         budget_usage usage;
-        usage_from_json(run->usage, &usage);
+        store_recover__usage_from_json(run->usage, &usage);
         json_t *actions = stop_actions(STOP_INTERRUPTED, run->mode);
         evt_origin o = {run->session_id, run->id, now_ms};
-        event_list_add(&evs, evt_run_stopped(&o, STOP_INTERRUPTED, STORE_INTERRUPTED_DETAIL,
+        store_recover__event_list_add(&evs, evt_run_stopped(&o, STOP_INTERRUPTED, STORE_INTERRUPTED_DETAIL,
                                              stop_recovery(STOP_INTERRUPTED, run->mode), actions,
                                              false, &usage));
         json_decref(actions);
         rc = store_event_append(s, evs.evs, evs.n);
     }
     if (marked == 1 && rc == 0) rc = store_session_release_run(s, run->session_id, run->id, now_ms);
-    event_list_cleanup(&evs);
+    store_recover__event_list_cleanup(&evs);
     if (rc < 0 || marked != 1) {
         db_rollback(s->d);
         return rc < 0 ? rc : 0;
@@ -211,7 +211,7 @@ int store_recover_interrupted(store *s, int64_t stale_before_ms, int64_t now_ms)
     int rc = store_run_list_running(s, stale_before_ms, &runs, &n);
     int stopped = 0;
     for (size_t i = 0; rc >= 0 && i < n; i++) {
-        int one = recover_run(s, &runs[i], stale_before_ms, now_ms);
+        int one = store_recover__recover_run(s, &runs[i], stale_before_ms, now_ms);
         if (one > 0) {
             stopped++;
         } else if (one == DB_ERR_BUSY || one == DB_ERR_RETRY || one == DB_ERR_FULL ||
