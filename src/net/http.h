@@ -34,8 +34,9 @@ typedef struct http_req http_req;
 typedef void (*http_handler)(http_req *r, void *ud);
 
 typedef struct http_options {
-    size_t body_bytes;   /* the largest request body (limits.body_bytes) */
-    int timeout_seconds; /* a request sender idle this long is dropped */
+    size_t body_bytes;      /* the largest request body (limits.body_bytes) */
+    int timeout_seconds;    /* a request sender idle this long is dropped */
+    size_t max_connections; /* accepting pauses at this many open connections; 0: no cap */
 } http_options;
 
 http_server *http_server_new(struct event_base *base, const http_options *o);
