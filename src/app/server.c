@@ -199,7 +199,7 @@ static void server__raise_nofile(void)
  * children and their pipes, the log and the loop's own, whatever the
  * clients do.
  */
-#define SERVER__FD_RESERVE 64
+#define SERVER__FD_RESERVE      64
 #define SERVER__MIN_CONNECTIONS 8
 static size_t server__connection_cap(const config *cfg)
 {

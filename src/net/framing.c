@@ -177,13 +177,13 @@ int framing_split(const char *head, size_t len, framing_header *h, int max)
 /* ---- chunked bodies ---- */
 
 enum {
-    FRAMING__SIZE,     /* reading the size's hex digits */
-    FRAMING__SIZE_WS,  /* spaces after the size */
-    FRAMING__SIZE_LF,  /* CR seen after the size */
-    FRAMING__DATA,     /* the chunk's data */
-    FRAMING__DATA_CR,  /* the CR (or LF) after the data */
-    FRAMING__DATA_LF,  /* the LF after the data's CR */
-    FRAMING__TRAILER,  /* a trailer line, or the empty line that ends the body */
+    FRAMING__SIZE,    /* reading the size's hex digits */
+    FRAMING__SIZE_WS, /* spaces after the size */
+    FRAMING__SIZE_LF, /* CR seen after the size */
+    FRAMING__DATA,    /* the chunk's data */
+    FRAMING__DATA_CR, /* the CR (or LF) after the data */
+    FRAMING__DATA_LF, /* the LF after the data's CR */
+    FRAMING__TRAILER, /* a trailer line, or the empty line that ends the body */
     FRAMING__TRAILER_LF,
     FRAMING__END
 };
@@ -235,7 +235,8 @@ int framing_chunks_feed(framing_chunks *c, const char *p, size_t len, size_t *us
                 i++;
                 break;
             }
-            if (c->digits == 0) return framing__bad(err, errlen, "a chunk size must be hex digits", ch);
+            if (c->digits == 0)
+                return framing__bad(err, errlen, "a chunk size must be hex digits", ch);
             if (c->left > c->limit || c->total + c->left > c->limit) return FRAMING_TOO_LARGE;
             c->total += c->left;
             if (ch == ';')
@@ -258,7 +259,8 @@ int framing_chunks_feed(framing_chunks *c, const char *p, size_t len, size_t *us
             }
             break;
         case FRAMING__SIZE_LF:
-            if (ch != '\n') return framing__bad(err, errlen, "a chunk size line must end in CRLF", ch);
+            if (ch != '\n')
+                return framing__bad(err, errlen, "a chunk size line must end in CRLF", ch);
             framing__size_done(c);
             i++;
             break;

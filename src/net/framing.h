@@ -33,10 +33,10 @@ typedef struct framing_header {
 
 /* The decision about one request's head. status 0: acceptable. */
 typedef struct framing_verdict {
-    int status;       /* 0, 400, 413 or 501 */
-    const char *code; /* "bad_request", "payload_too_large", "not_implemented" */
+    int status;        /* 0, 400, 413 or 501 */
+    const char *code;  /* "bad_request", "payload_too_large", "not_implemented" */
     char message[256]; /* may hold bytes of the request, not always UTF-8 */
-    bool chunked;     /* the body is chunked */
+    bool chunked;      /* the body is chunked */
 } framing_verdict;
 
 /* Applies the rules above to n headers; body_limit is limits.body_bytes. */
@@ -60,11 +60,11 @@ int framing_split(const char *head, size_t len, framing_header *h, int max);
 /* The incremental reader of a chunked body. */
 typedef struct framing_chunks {
     int state;
-    int digits;      /* hex digits of the size read so far */
-    uint64_t left;   /* bytes of the current chunk's data still to come */
-    uint64_t total;  /* the sum of the sizes so far */
-    uint64_t limit;  /* the largest total accepted */
-    size_t line;     /* length of the trailer line being read */
+    int digits;     /* hex digits of the size read so far */
+    uint64_t left;  /* bytes of the current chunk's data still to come */
+    uint64_t total; /* the sum of the sizes so far */
+    uint64_t limit; /* the largest total accepted */
+    size_t line;    /* length of the trailer line being read */
 } framing_chunks;
 
 enum { FRAMING_MORE = 0, FRAMING_DONE = 1, FRAMING_BAD = -1, FRAMING_TOO_LARGE = -2 };

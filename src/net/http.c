@@ -35,10 +35,9 @@ static void http__count(int status);
 
 #define HTTP__MAX_PARAMS             ROUTE_MAX_PARAMS
 #define HTTP__STREAM_WRITE_TIMEOUT_S 60
-#define HTTP__STREAM_COPY_MAX        4096 /* stream writes up to this size are copied */
+#define HTTP__STREAM_COPY_MAX        4096        /* stream writes up to this size are copied */
 #define HTTP__HEADERS_MAX            (64 * 1024) /* evhttp's cap on a request's headers */
 #define HTTP__HEAD_COPY_MAX          (HTTP__HEADERS_MAX + 8192) /* with the request line */
-#define HTTP__HEADER_LINES_MAX       128 /* header lines the framing rules read */
 #define HTTP__DRAIN_MAX              (16u << 20) /* bytes discarded after an early refusal */
 #define HTTP__RESUME_MS              250   /* accepting is retried this long after a failure */
 #define HTTP__PAUSE_LOG_MS           10000 /* at most one line about pausing per interval */
@@ -131,12 +130,12 @@ struct http_req {
     char *owner;
     /* Streams. */
     bool streaming;
-    bool peer_gone; /* the connection closed before the owner ended the stream */
-    bool ev_owned;  /* evhttp detached the request: freeing it is ours */
-    bool chunked;   /* evhttp chose chunked transfer coding for the reply */
-    bool is_dirty;  /* linked in srv->dirty */
-    bool close;     /* the answer closes the connection */
-    bool head;      /* a HEAD request: no body is ever sent */
+    bool peer_gone;   /* the connection closed before the owner ended the stream */
+    bool ev_owned;    /* evhttp detached the request: freeing it is ours */
+    bool chunked;     /* evhttp chose chunked transfer coding for the reply */
+    bool is_dirty;    /* linked in srv->dirty */
+    bool close;       /* the answer closes the connection */
+    bool head;        /* a HEAD request: no body is ever sent */
     http__conn *conn; /* NULL when the connection was not adopted */
     http_req *dirty_prev, *dirty_next;
     http_close_cb on_close;
@@ -403,8 +402,9 @@ static void http__log_pause(http_server *s, const char *reason)
     int64_t now = clock_mono_ms();
     if (s->pause_logged_ms && now - s->pause_logged_ms < HTTP__PAUSE_LOG_MS) return;
     s->pause_logged_ms = now;
-    LOG(LOG_WARN, "accepting connections paused", "reason=\"%s\" connections=%zu limit=%zu failures=%lu",
-        reason, s->nconns, s->opts.max_connections, s->accept_failures);
+    LOG(LOG_WARN, "accepting connections paused",
+        "reason=\"%s\" connections=%zu limit=%zu failures=%lu", reason, s->nconns,
+        s->opts.max_connections, s->accept_failures);
     s->accept_failures = 0;
 }
 

@@ -117,8 +117,8 @@ static bool page__inside(const char *root, const char *path)
 int page_read_file(const char *root, const char *url_path, size_t max, char **data, size_t *len)
 {
     size_t ul = strlen(url_path);
-    char *file = xasprintf("%s%s%s", root, url_path,
-                           ul && url_path[ul - 1] == '/' ? "index.html" : "");
+    char *file =
+        xasprintf("%s%s%s", root, url_path, ul && url_path[ul - 1] == '/' ? "index.html" : "");
     char *real = realpath(file, NULL);
     free(file);
     if (!real) return -1;

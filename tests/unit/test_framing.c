@@ -56,8 +56,8 @@ static void test_rules(void **state)
     assert_true(v.chunked);
     check("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n", 100, &v);
     assert_int_equal(v.status, 400);
-    check("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 100,
-          &v);
+    check("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+          100, &v);
     assert_int_equal(v.status, 501);
 }
 
@@ -115,16 +115,17 @@ static void test_chunks(void **state)
     assert_int_equal(feed("2\n{}\n0\n\n", 1, 10, &at, err), FRAMING_DONE);
     assert_int_equal(feed("5\r\nhel", 2, 10, &at, err), FRAMING_MORE);
     assert_int_equal(feed("zz\r\n", 1, 10, &at, err), FRAMING_BAD);
-    assert_string_equal(err, "the chunked body is malformed: a chunk size must be hex digits, not 'z'");
+    assert_string_equal(err,
+                        "the chunked body is malformed: a chunk size must be hex digits, not 'z'");
     assert_int_equal(feed("-2\r\n", 1, 10, &at, err), FRAMING_BAD);
     assert_int_equal(feed("0x2\r\n", 1, 10, &at, err), FRAMING_BAD);
     assert_int_equal(feed("2;a=b\r\n", 1, 10, &at, err), FRAMING_BAD);
     assert_int_equal(feed("2\r\nabX", 1, 10, &at, err), FRAMING_BAD);
-    assert_string_equal(err,
-                        "the chunked body is malformed: a chunk's data must be followed by CRLF, not 'X'");
+    assert_string_equal(
+        err, "the chunked body is malformed: a chunk's data must be followed by CRLF, not 'X'");
     assert_int_equal(feed("2\r\x01", 1, 10, &at, err), FRAMING_BAD);
-    assert_string_equal(err,
-                        "the chunked body is malformed: a chunk size line must end in CRLF, not byte 0x01");
+    assert_string_equal(
+        err, "the chunked body is malformed: a chunk size line must end in CRLF, not byte 0x01");
     assert_int_equal(feed("fffffffffffffffff\r\n", 4, UINT64_MAX, &at, err), FRAMING_TOO_LARGE);
 }
 

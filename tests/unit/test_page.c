@@ -124,8 +124,8 @@ static const char *web_tree(void)
 
 static void web_tree_remove(const char *top)
 {
-    const char *names[] = {"root/index.html", "root/fifo", "root/out", "root/in.html", "secret",
-                           "root"};
+    const char *names[] = {"root/index.html", "root/fifo", "root/out",
+                           "root/in.html",    "secret",    "root"};
     char p[512];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", top, names[i]);
