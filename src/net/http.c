@@ -1270,8 +1270,9 @@ http_server *http_server_new(struct event_base *base, const http_options *o)
     evhttp_set_max_body_size(s->http, (ev_ssize_t)o->body_bytes);
     evhttp_set_max_headers_size(s->http, HTTP__HEADERS_MAX);
     evhttp_set_default_content_type(s->http, NULL);
-    /* Read a refused body to its end before answering, so the client is
-     * not reset while it still sends and can read the 413. */
+    /* A body over the limit that the framing checks did not see first (a
+     * pipelined request's) is read to its end before evhttp answers, so
+     * the client is not reset while it still sends and can read the 413. */
     evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
     struct timeval tv = {o->timeout_seconds > 0 ? o->timeout_seconds : 30, 0};
     evhttp_set_timeout_tv(s->http, &tv);
