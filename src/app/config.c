@@ -63,6 +63,8 @@ static const option options[] = {
      "2000", 1, 1000000, "most open event streams of one session"},
     {NULL, NULL, NULL, "limits.subscribers_per_token", OPT_INT, F(subscribers_per_token), "2000", 1,
      1000000, "most open event streams of one token"},
+    {NULL, NULL, NULL, "limits.connections", OPT_INT, F(connections), "1024", 8, 1000000,
+     "most open HTTP connections; lowered to the open file limit less 64"},
     {NULL, NULL, NULL, "cluster.orphan_timeout_seconds", OPT_INT, F(orphan_timeout_s), "30", 1,
      86400, "PostgreSQL: seconds without a heartbeat after which another instance stops a run"},
 };

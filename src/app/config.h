@@ -33,6 +33,7 @@ typedef struct config {
     json_t *modes;       /* owned; the "modes" overrides or NULL */
     int64_t demo_delay_ms;
     int64_t body_bytes, message_bytes, active_runs, subscriber_buffer_bytes;
+    int64_t connections; /* limits.connections: most open HTTP connections */
     int64_t subscribers_per_session, subscribers_per_token; /* open event streams at most */
     int64_t orphan_timeout_s; /* PostgreSQL: a run not beaten this long is stopped */
     bool insecure_no_auth;

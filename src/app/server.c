@@ -19,6 +19,7 @@
 #include "net/api.h"
 #include "net/http.h"
 #include "net/hub.h"
+#include "net/page.h"
 
 #define SERVER__TIMEOUT_S 30
 #define SERVER__FLUSH_MS  500
@@ -31,6 +32,7 @@ typedef struct server {
     hub *hub;
     http_server *http;
     api api;
+    char *web_root; /* the real path of --web-root, or NULL */
     bool stopping;
 } server;
 
@@ -203,6 +205,31 @@ static void server__raise_nofile(void)
 }
 
 /*
+ * The cap on open HTTP connections: limits.connections, lowered so that
+ * SERVER__FD_RESERVE descriptors stay free for the database, the MCP
+ * children and their pipes, the log and the loop's own, whatever the
+ * clients do.
+ */
+#define SERVER__FD_RESERVE      64
+#define SERVER__MIN_CONNECTIONS 8
+static size_t server__connection_cap(const config *cfg)
+{
+    size_t cap = (size_t)cfg->connections;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return cap;
+    size_t room = rl.rlim_cur > SERVER__FD_RESERVE + SERVER__MIN_CONNECTIONS
+                      ? (size_t)rl.rlim_cur - SERVER__FD_RESERVE
+                      : SERVER__MIN_CONNECTIONS;
+    if (room < cap) {
+        LOG(LOG_INFO, "connection limit lowered to fit the open file limit",
+            "limits.connections=%zu open_file_limit=%llu connections=%zu", cap,
+            (unsigned long long)rl.rlim_cur, room);
+        cap = room;
+    }
+    return cap;
+}
+
+/*
  * SIGTERM or SIGINT: stop accepting, interrupt the runs and commit their
  * last events (the streams get them), end every stream, and leave the loop
  * once the last bytes had a moment to go out.
@@ -277,6 +304,13 @@ int server_run(const config *cfg)
     int rc = 1;
     struct event *sigterm = NULL, *sigint = NULL;
 
+    /* A web root that is missing would otherwise only show as a 404 for
+     * every file of the page. */
+    if (cfg->web_root && !(s.web_root = page_root_resolve(cfg->web_root, err, sizeof err))) {
+        LOG(LOG_ERROR, "cannot start", "error=\"%s\"", err);
+        goto out;
+    }
+
     runtime_options opt = {.recover = true,
                            .announce = true,
                            .publish = server__publish,
@@ -293,7 +327,7 @@ int server_run(const config *cfg)
     eventlog_set_commit_observer(s.rt.log, server__commit_observed, NULL);
     s.hub = hub_new(s.base, s.rt.pool, (size_t)cfg->subscriber_buffer_bytes);
     hub_set_limits(s.hub, (size_t)cfg->subscribers_per_session, (size_t)cfg->subscribers_per_token);
-    http_options ho = {(size_t)cfg->body_bytes, SERVER__TIMEOUT_S};
+    http_options ho = {(size_t)cfg->body_bytes, SERVER__TIMEOUT_S, server__connection_cap(cfg)};
     s.http = http_server_new(s.base, &ho);
     s.api.d = (api_deps){.base = s.base,
                          .pool = s.rt.pool,
@@ -307,7 +341,7 @@ int server_run(const config *cfg)
                          .session_deleted = server__session_deleted_here,
                          .ud = &s.rt};
     s.api.hub = s.hub;
-    s.api.web_root = cfg->web_root;
+    s.api.web_root = s.web_root;
     s.api.tokens = -1;
     api_register(s.http, &s.api);
     /* The handlers are in place before the "listening" line, which is what
@@ -333,5 +367,6 @@ out:
     api_cleanup(&s.api);
     hub_free(s.hub);
     event_base_free(s.base);
+    free(s.web_root);
     return rc;
 }

@@ -246,30 +246,19 @@ static void api__static(http_req *r, void *ud)
         http_reply_error(r, 404, "not_found", "no file %s", raw);
         return;
     }
-    char *file =
-        xasprintf("%s%s%s", a->web_root, path, path[strlen(path) - 1] == '/' ? "index.html" : "");
-    free(path);
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > API__STATIC_MAX) {
-        if (fd >= 0) close(fd);
-        free(file);
+    char *data;
+    size_t len;
+    int rc = page_read_file(a->web_root, path, API__STATIC_MAX, &data, &len);
+    if (rc != 0) {
+        free(path);
         http_reply_error(r, 404, "not_found", "no file %s", raw);
         return;
     }
-    char *data = xmalloc((size_t)st.st_size + 1);
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += (size_t)n;
-    }
-    close(fd);
     http_reply_header(r, "Cache-Control", "no-cache");
-    http_reply(r, 200, api__content_type(file), data, got);
+    http_reply(r, 200, api__content_type(path[strlen(path) - 1] == '/' ? "index.html" : path), data,
+               len);
     free(data);
-    free(file);
+    free(path);
 }
 
 void api__register_misc(http_server *s, api *a)

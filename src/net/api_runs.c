@@ -254,6 +254,10 @@ static void api__events_then(api__job *j)
         http_reply_error(j->r, j->status, j->code, "%s", j->msg);
     } else if (e) {
         http_reply_json_text(j->r, 200, e->out.data, e->out.len);
+    } else if (strcmp(http_req_method(j->r), "HEAD") == 0) {
+        /* The head of a stream without the stream: a HEAD never subscribes. */
+        http_reply_header(j->r, "Cache-Control", "no-cache");
+        http_reply(j->r, 200, "text/event-stream", NULL, 0);
     } else if (hub_subscribe(j->a->hub, j->r, j->id, j->owner, j->num) != 0) {
         api__too_many_subscribers(j->r);
     }

@@ -13,6 +13,13 @@
  * cannot parse) would be HTML pages; the server rewrites them into the same
  * JSON error form before they leave.
  *
+ * Every byte a connection receives is seen before evhttp parses it, so the
+ * framing rules (framing.h) refuse a request before its body is read: the
+ * answer goes straight to the socket and the connection ends. The same
+ * rules run on the parsed headers of every request. Connections are counted
+ * from creation to close; at http_options.max_connections, and while accept
+ * fails for want of descriptors, the listener pauses instead of spinning.
+ *
  * A handler owns its request until it answers it with one of the reply
  * functions (at once or later, from a callback); answering frees it. A
  * streamed reply (SSE) starts with http_stream_start and ends with
@@ -34,8 +41,9 @@ typedef struct http_req http_req;
 typedef void (*http_handler)(http_req *r, void *ud);
 
 typedef struct http_options {
-    size_t body_bytes;   /* the largest request body (limits.body_bytes) */
-    int timeout_seconds; /* a request sender idle this long is dropped */
+    size_t body_bytes;      /* the largest request body (limits.body_bytes) */
+    int timeout_seconds;    /* a request sender idle this long is dropped */
+    size_t max_connections; /* accepting pauses at this many open connections; 0: no cap */
 } http_options;
 
 http_server *http_server_new(struct event_base *base, const http_options *o);

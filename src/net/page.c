@@ -1,10 +1,17 @@
 #include "net/page.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lib/embed.h"
+#include "lib/xmalloc.h"
 
 EMBED_TABLE(web_files);
 
@@ -81,4 +88,59 @@ bool page_etag_matches(const char *inm, const char *etag)
         if ((size_t)(end - p) == elen && memcmp(p, etag, elen) == 0) return true;
         p = end;
     }
+}
+
+char *page_root_resolve(const char *root, char *err, size_t errlen)
+{
+    char *real = realpath(root, NULL);
+    if (!real) {
+        snprintf(err, errlen, "cannot serve the web root %s: %s", root, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "cannot serve the web root %s: it is not a directory", root);
+        free(real);
+        return NULL;
+    }
+    return real;
+}
+
+/* True when path is root or lies below it. */
+static bool page__inside(const char *root, const char *path)
+{
+    size_t n = strlen(root);
+    if (strncmp(root, path, n) != 0) return false;
+    return path[n] == '/' || path[n] == '\0' || (n == 1 && root[0] == '/');
+}
+
+int page_read_file(const char *root, const char *url_path, size_t max, char **data, size_t *len)
+{
+    size_t ul = strlen(url_path);
+    char *file =
+        xasprintf("%s%s%s", root, url_path, ul && url_path[ul - 1] == '/' ? "index.html" : "");
+    char *real = realpath(file, NULL);
+    free(file);
+    if (!real) return -1;
+    int fd = -1;
+    if (page__inside(root, real)) fd = open(real, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    free(real);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    char *buf = xmalloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *data = buf;
+    *len = got;
+    return 0;
 }

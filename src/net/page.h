@@ -33,4 +33,26 @@ const page_file *page_find(const char *url_path);
  * equal, as RFC 9110 says for If-None-Match). */
 bool page_etag_matches(const char *if_none_match, const char *etag);
 
+/*
+ * --web-root: the page served from a directory instead.
+ *
+ * page_root_resolve checks the directory at start-up and returns its real
+ * path (symbolic links resolved; a new string, the caller frees it), or
+ * NULL with err naming the path and the reason.
+ *
+ * page_read_file reads root (a real path from page_root_resolve) joined
+ * with url_path, a decoded path the caller has checked for "..", hidden
+ * and empty segments. Only a regular file of at most max bytes whose real
+ * path lies inside root is read: a FIFO, a device or a directory is no
+ * file (a FIFO's open would block the loop; it is opened non-blocking and
+ * refused after fstat), and a symbolic link is followed only when its
+ * target is inside root too. The check compares real paths, then opens
+ * the resolved path with O_NOFOLLOW; someone who can swap a directory of
+ * the root for a link between the two could still escape, and can already
+ * change what the page serves. Returns 0 with *data (a new buffer, NUL-
+ * terminated) and *len, or -1 when there is no such file.
+ */
+char *page_root_resolve(const char *root, char *err, size_t errlen);
+int page_read_file(const char *root, const char *url_path, size_t max, char **data, size_t *len);
+
 #endif

@@ -12,6 +12,10 @@
 
 #include "net/page.c"
 
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 static void test_fnv1a_known_answers(void **state)
 {
     (void)state;
@@ -88,6 +92,82 @@ static void test_if_none_match(void **state)
     assert_false(page_etag_matches(", ,", tag));
 }
 
+/* A web root with a file, a FIFO and links in and out, under a new
+ * temporary directory; returns the directory's path (static). */
+static const char *web_tree(void)
+{
+    static char top[] = "/tmp/chatplane-page-XXXXXX";
+    assert_non_null(mkdtemp(top));
+    char p[512];
+    snprintf(p, sizeof p, "%s/root", top);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof p, "%s/root/index.html", top);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("page", f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/secret", top);
+    f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("secret", f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/root/fifo", top);
+    assert_int_equal(mkfifo(p, 0600), 0);
+    char target[512];
+    snprintf(target, sizeof target, "%s/secret", top);
+    snprintf(p, sizeof p, "%s/root/out", top);
+    assert_int_equal(symlink(target, p), 0);
+    snprintf(p, sizeof p, "%s/root/in.html", top);
+    assert_int_equal(symlink("index.html", p), 0);
+    return top;
+}
+
+static void web_tree_remove(const char *top)
+{
+    const char *names[] = {"root/index.html", "root/fifo", "root/out",
+                           "root/in.html",    "secret",    "root"};
+    char p[512];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", top, names[i]);
+        assert_int_equal(remove(p), 0);
+    }
+    assert_int_equal(rmdir(top), 0);
+}
+
+static void test_web_root_files(void **state)
+{
+    (void)state;
+    const char *top = web_tree();
+    char p[512], err[256];
+    snprintf(p, sizeof p, "%s/root", top);
+    char *root = page_root_resolve(p, err, sizeof err);
+    assert_non_null(root);
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(page_read_file(root, "/", 100, &data, &len), 0);
+    assert_string_equal(data, "page");
+    free(data);
+    assert_int_equal(page_read_file(root, "/in.html", 100, &data, &len), 0);
+    assert_int_equal(len, 4);
+    free(data);
+    /* A FIFO: refused at once, not waited on. */
+    assert_int_equal(page_read_file(root, "/fifo", 100, &data, &len), -1);
+    assert_int_equal(page_read_file(root, "/out", 100, &data, &len), -1);
+    assert_int_equal(page_read_file(root, "/index.html", 3, &data, &len), -1);
+    assert_int_equal(page_read_file(root, "/none", 100, &data, &len), -1);
+    free(root);
+    snprintf(p, sizeof p, "%s/root/index.html", top);
+    assert_null(page_root_resolve(p, err, sizeof err));
+    char want[600];
+    snprintf(want, sizeof want, "cannot serve the web root %s: it is not a directory", p);
+    assert_string_equal(err, want);
+    snprintf(p, sizeof p, "%s/nonexistent", top);
+    assert_null(page_root_resolve(p, err, sizeof err));
+    snprintf(want, sizeof want, "cannot serve the web root %s: No such file or directory", p);
+    assert_string_equal(err, want);
+    web_tree_remove(top);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -96,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_etag_is_the_hash_of_the_bytes),
         cmocka_unit_test(test_unknown_and_unsafe_paths),
         cmocka_unit_test(test_if_none_match),
+        cmocka_unit_test(test_web_root_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

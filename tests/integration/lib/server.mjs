@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -14,7 +15,7 @@ export const binary = path.resolve(root, process.env.CHATPLANE_BIN || 'build/cha
 // Starts a server. opts: config (object written as the config file), env
 // (extra environment), args (extra flags), dir (reuse a directory, keeping
 // its database), db (a database URL instead of the directory's SQLite
-// file), listen (default 127.0.0.1:0).
+// file), listen (default 127.0.0.1:0), nofile (the open file limit).
 // Resolves to {url, port, dir, lines, proc, stop(signal), exited}.
 export async function startServer(opts = {}) {
   const dir = opts.dir || mkdtempSync(path.join(tmpdir(), 'chatplane-http-'));
@@ -29,7 +30,12 @@ export async function startServer(opts = {}) {
   delete env.CHATPLANE_LLM_URL;
   delete env.OPENAI_BASE_URL;
   delete env.CHATPLANE_CONFIG;
-  const proc = spawn(binary, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  // nofile: the server runs under `ulimit -n nofile` (through sh, which
+  // execs it, so proc.pid is the server's).
+  const proc = opts.nofile
+    ? spawn('sh', ['-c', `ulimit -n ${Number(opts.nofile)} && exec "$0" "$@"`, binary, ...args],
+      { env, stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(binary, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
   const lines = [];
   const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
   const rl = createInterface({ input: proc.stderr });
@@ -112,6 +118,40 @@ export function raw(port, method, p, { headers = {}, body } = {}) {
     req.on('error', reject);
     if (body !== undefined) req.write(body);
     req.end();
+  });
+}
+
+// Sends raw request bytes on a fresh connection and reads while it
+// writes; resolves to {status, head, body, text, ms} once the server ends
+// the connection. A server that answers before the whole request is sent
+// and then closes may make the write fail with EPIPE or ECONNRESET; that
+// is the end of the exchange once a status line was read, and an error
+// before it.
+export function rawExchange(port, bytes, { timeoutMs = 10000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const sock = net.connect(port, '127.0.0.1');
+    const chunks = [];
+    let settled = false;
+    const finish = (err) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      sock.destroy();
+      const text = Buffer.concat(chunks).toString('latin1');
+      const m = /^HTTP\/1\.[01] (\d{3}) /.exec(text);
+      if (!m) return reject(err || new Error(`no status line in ${JSON.stringify(text.slice(0, 200))}`));
+      const at = text.indexOf('\r\n\r\n');
+      const head = at < 0 ? text : text.slice(0, at);
+      const body = at < 0 ? '' : Buffer.concat(chunks).subarray(Buffer.byteLength(text.slice(0, at + 4), 'latin1')).toString();
+      resolve({ status: Number(m[1]), head, body, text, ms: Date.now() - t0 });
+    };
+    const timer = setTimeout(() => finish(new Error('no answer in time')), timeoutMs);
+    sock.on('data', (c) => chunks.push(c));
+    sock.on('end', () => finish());
+    sock.on('close', () => finish());
+    sock.on('error', finish);
+    sock.write(bytes);
   });
 }
 
