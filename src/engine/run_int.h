@@ -1,0 +1,170 @@
+/*
+ * run_int: what the files of one run's state machine share (run.c: the
+ * life cycle, helpers, guardrails, ending and timers; run_model.c: the model
+ * call; run_tool.c: the turn's tool calls). Nothing outside them includes
+ * it (docs/architecture.md, Runs).
+ */
+#ifndef CHATPLANE_RUN_INT_H
+#define CHATPLANE_RUN_INT_H
+
+#include "engine/run.h"
+
+#include <event2/event.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/objects.h"
+#include "core/budget.h"
+#include "core/context.h"
+#include "core/evt.h"
+#include "core/guard.h"
+#include "core/progress.h"
+#include "core/tokens.h"
+#include "engine/record.h"
+#include "lib/buf.h"
+#include "lib/clock.h"
+#include "lib/id.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+#include "lib/redact.h"
+#include "lib/xmalloc.h"
+
+#define RUN_TEXT_MAX (4u << 20) /* the most assistant text one turn may stream */
+/* The wait before the next try of a run's last write that the database
+ * refused: doubling from the first to the last. */
+#define RUN_END_RETRY_FIRST_MS 250
+#define RUN_END_RETRY_MAX_MS   2000
+#define RUN_SKIPPED_RESULT     "skipped: tool-call budget exhausted"
+#define RUN_DEFAULT_SYSTEM_PROMPT                                                                  \
+    "You are a helpful assistant. Use the tools when they help, and answer plainly when they "     \
+    "do not."
+
+typedef enum run_phase {
+    PHASE_NEW,
+    PHASE_MODEL, /* a model call is in flight */
+    PHASE_RETRY, /* waiting to repeat a failed model call */
+    PHASE_TOOLS, /* executing the turn's tool calls */
+    PHASE_DONE   /* run_stopped recorded; waiting for its commit */
+} run_phase;
+
+/* Someone waiting for the run to be stopped and committed. */
+typedef struct run_waiter {
+    run_object_cb cb;
+    void *ud;
+    struct run_waiter *next;
+} run_waiter;
+
+struct run {
+    run_env env;
+    char id[ID_MAX];
+    char *session_id, *continues;
+    mode mode;
+    budget budget;
+    guard *guard;
+    run_phase phase;
+    int64_t started_wall_ms, ended_wall_ms;
+    char *user_message_id, *user_message;
+
+    json_t *history; /* the conversation as the model sees it */
+    size_t keep_from;
+    json_t *notes; /* nudges for the next model call */
+    json_t *tools; /* the tool list offered, cached */
+
+    bool wrap_up;
+    budget_dim wrap_dim;
+
+    /* The model call of the current step. */
+    llm_call *call;
+    bool call_pending; /* true from llm_call_start until its on_done */
+    char message_id[ID_MAX];
+    buf text;
+    bool responding;
+    int64_t call_started_ns;
+    int64_t est_prompt_tokens;
+
+    /* The tool calls of the current turn. */
+    llm_tool_call *calls;
+    size_t ncalls, next_call;
+    char *turn_text;
+    tool_call *tool;
+    bool tool_pending;
+    char exec_id[ID_MAX];
+    int exec_step;
+    char *exec_server, *exec_tool; /* copied: a tool source may replace its list mid-call */
+    char *exec_name;
+    json_t *exec_args;
+    int64_t exec_started_wall_ms, exec_started_mono_ms;
+    progress_pace progress;    /* paces the execution's tool_progress events */
+    struct event *progress_ev; /* shows a held update when its interval ends */
+
+    /* Timers: the hard deadline, the 80 % seconds warning, the retry wait,
+     * and a kick that continues the machine from a fresh loop iteration. */
+    struct event *deadline_ev, *warn_ev, *retry_ev, *kick_ev;
+    void (*kick_fn)(run *r);
+
+    /* The outcome, once decided. */
+    stop_reason reason;
+    char *detail;
+    bool wrapped_up;
+    run_waiter *waiters;
+
+    /* The last write (run_stopped with the run row and the session's
+     * release). When the database refuses it, the run is unrecorded: it
+     * stays registered, holding its session, and the write is tried again
+     * on end_retry_ev until it commits. */
+    bool end_writing; /* a write of the end is queued */
+    bool unrecorded;
+    bool end_last_try; /* shutting down: the write queued is the last one */
+    int end_tries;
+    struct event *end_retry_ev;
+};
+
+evt_origin run__origin(const run *r);
+
+void run__emit(run *r, evt *ev);
+
+void run__status(run *r, run_status s, const char *detail);
+
+void run__budget_event(run *r);
+
+/* Continues with fn from the loop rather than from inside a callback, so
+ * that a tool or model that answers synchronously never recurses. */
+void run__kick(run *r, void (*fn)(run *));
+
+void run__arm(struct event *ev, int64_t delay_ms);
+
+void run__free_calls(run *r);
+
+void run__clear_exec(run *r);
+
+/* Stores a message row and its message event. */
+void run__record_message(run *r, const char *message_id, const char *role, const char *content,
+                         const json_t *tool_calls, const char *tool_call_id, bool partial);
+
+/* Records the verdicts: a warning becomes a guardrail event and a nudge; a
+ * stop ends the run. Returns false when the run was stopped. */
+bool run__apply_verdicts(run *r, guard_verdict *v, size_t n);
+
+bool run__guard_turn(run *r, const char *text, size_t ncalls);
+
+void run__on_retry_timer(evutil_socket_t fd, short what, void *arg);
+
+void run__turn_done(run *r);
+
+/* Starts the next step, or ends the run when the budget says so. */
+void run__step(run *r);
+
+/* Records a finished execution: its event and row, the tool message the
+ * model sees, a budget event, and the guardrails' verdicts. Returns false
+ * when the run stopped. */
+bool run__tool_finished(run *r, tool_status st, const char *raw, size_t raw_len,
+                        const char *raw_error, const char *call_id);
+
+void run__on_progress_timer(evutil_socket_t fd, short what, void *arg);
+
+void run__next_tool(run *r);
+
+void run__finish(run *r, stop_reason reason, char *detail, bool wrapped_up);
+
+#endif
