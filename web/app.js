@@ -346,6 +346,7 @@ function onEvent(st, ev) {
   if (!areas.length) return;
   if (ev.type === 'run_stopped') {
     announce(`Run stopped: ${REASON_TITLES[ev.reason] || ev.reason}. ${ev.detail || ''}`);
+    noteModelOutcome(ev);
     refreshSessions();
   } else if (ev.type === 'run_started') {
     refreshSessions();
@@ -588,16 +589,34 @@ function wireLogin() {
 
 // ---- start ----
 
+// The badge turns bad when the last run the page saw end was stopped by the
+// model endpoint (it failed, or kept failing), and good again when a run
+// reaches the model fine; the page has no other view of the endpoint's health.
+const MODEL_TROUBLE = new Set(['llm_error', 'max_retries']);
+
+function noteModelOutcome(ev) {
+  const trouble = MODEL_TROUBLE.has(ev.reason) ? (ev.detail || ev.reason) : null;
+  if (trouble === null && !['completed', 'max_steps', 'max_tokens', 'max_tool_calls', 'max_cost'].includes(ev.reason)) return;
+  if ((app.modelTrouble || null) === trouble) return;
+  app.modelTrouble = trouble;
+  drawModelBadge();
+}
+
 function drawModelBadge() {
   const badge = $('#model-badge');
   const llm = app.info && app.info.llm;
   if (!llm) return;
   badge.hidden = false;
-  badge.replaceChildren(h('span', { class: 'dot', 'data-tone': llm.provider === 'demo' ? 'warn' : 'good', 'aria-hidden': 'true' }),
-    llm.provider === 'demo' ? 'Demo brain' : llm.model || llm.provider);
-  badge.title = llm.provider === 'demo'
-    ? 'No model is configured: the built-in demo brain answers. Set CHATPLANE_LLM_URL to connect an OpenAI-compatible endpoint.'
-    : `Model ${llm.model} (${llm.provider})`;
+  const demo = llm.provider === 'demo';
+  const tone = app.modelTrouble ? 'bad' : demo ? 'warn' : 'good';
+  badge.dataset.tone = tone;
+  badge.replaceChildren(h('span', { class: 'dot', 'data-tone': tone, 'aria-hidden': 'true' }),
+    demo ? 'Demo brain' : llm.model || llm.provider);
+  badge.title = app.modelTrouble
+    ? `The model endpoint failed on the last run: ${app.modelTrouble}`
+    : demo
+      ? 'No model is configured: the built-in demo brain answers. Set CHATPLANE_LLM_URL to connect an OpenAI-compatible endpoint.'
+      : `Model ${llm.model} (${llm.provider})`;
 }
 
 async function boot() {

@@ -159,8 +159,12 @@ describe('steering a run', () => {
     await newChat(page);
     await page.locator(tid('mode-select')).selectOption('quick');
     await page.locator(`${tid('budget-steps')}[data-limit="3"]`).waitFor();
+    assert.equal(await page.locator('#model-badge').getAttribute('data-tone'), 'good');
     await send(page, 'down');
     await waitStopped(page, 'max_retries');
+    // The endpoint kept failing: the model badge says so until a run gets through.
+    assert.equal(await page.locator('#model-badge').getAttribute('data-tone'), 'bad');
+    assert.match(await page.locator('#model-badge').getAttribute('title'), /^The model endpoint failed on the last run: /);
     const action = page.locator(tid('action-button'));
     assert.equal(await action.textContent(), 'Retry');
     assert.equal(await page.locator('#run-label').textContent(), 'Retry');
@@ -173,6 +177,7 @@ describe('steering a run', () => {
     ]);
     await send(page, 'three steps');
     await waitStopped(page, 'max_steps');
+    assert.equal(await page.locator('#model-badge').getAttribute('data-tone'), 'good');
     assert.equal(await page.locator(`${tid('action-button')}[data-kind="continue"]`).textContent(), 'Continue');
     assert.equal(await page.locator('#run-label').textContent(), 'Continue');
     p.assertClean();
