@@ -200,6 +200,7 @@ typedef struct engine_start {
     char run_id[ID_MAX], message_id[ID_MAX];
     char *instance_id;
     int64_t now_ms;
+    int64_t context_tokens;
     /* out */
     int status;
     bool history_lost; /* the run started but its history could not be read */
@@ -242,16 +243,15 @@ static int engine__start_tx(store *s, engine_start *j)
 
     if (!j->message) {
         /* A continue carries on from the newest run, unless it completed. */
-        store_run *runs = NULL;
-        size_t n = 0;
-        rc = store_run_list(s, j->session_id, &runs, &n);
-        if (rc < 0) {
+        store_run last = {0};
+        rc = store_run_latest(s, j->session_id, &last);
+        if (rc < 0 && rc != STORE_NOT_FOUND) {
             store_session_cleanup(&ses);
             return ENGINE_ERR_UNAVAILABLE;
         }
-        bool can = n > 0 && !(runs[0].stop_reason && strcmp(runs[0].stop_reason, "completed") == 0);
-        if (can) j->continues = xstrdup(runs[0].id);
-        store_run_list_free(runs, n);
+        bool can = rc == 0 && !(last.stop_reason && strcmp(last.stop_reason, "completed") == 0);
+        if (can) j->continues = xstrdup(last.id);
+        store_run_cleanup(&last);
         if (!can && !(ses.active_run_id)) {
             store_session_cleanup(&ses);
             return ENGINE_ERR_NOTHING;
@@ -375,8 +375,13 @@ static void engine__start_work(store *s, void *arg)
         LOG(LOG_WARN, "a run start committed although its answer was lost", "run_id=%s",
             j->run_id);
     }
+    /* Only the newest messages that trimming to context_tokens can keep
+     * (docs/runs.md, Trimming): the token estimate is at least a quarter of
+     * the content's bytes, and the run's own message is kept besides. */
+    int64_t min_bytes = j->context_tokens * 4 + (j->message ? (int64_t)strlen(j->message) : 0);
     int64_t started = clock_mono_ms(), pause = EVENTLOG_RECONNECT_PAUSE_MS;
-    while ((rc = store_message_list(s, j->session_id, &j->msgs, &j->nmsgs)) == DB_ERR_CONN &&
+    while ((rc = store_message_list_recent(s, j->session_id, min_bytes, &j->msgs, &j->nmsgs)) ==
+               DB_ERR_CONN &&
            engine__wait_for_database(started, &pause))
         continue;
     if (rc < 0) {
@@ -517,6 +522,7 @@ void engine_start_run(engine *e, const char *session_id, const char *message, co
     j->nmodes = e->nmodes;
     j->instance_id = xstrdup(e->d.instance_id);
     j->now_ms = clock_wall_ms();
+    j->context_tokens = e->d.opt.context_tokens;
     id_new(j->run_id, "run", j->now_ms);
     id_new(j->message_id, "msg", j->now_ms);
     e->starting++;

@@ -167,6 +167,9 @@ int store_run_get(store *s, const char *id, store_run *out);
 /* Newest first. */
 int store_run_list(store *s, const char *session_id, store_run **out, size_t *n);
 void store_run_list_free(store_run *rows, size_t n);
+/* The newest run of the session (the first of store_run_list), read by an
+ * index whatever the session's length; STORE_NOT_FOUND when it has none. */
+int store_run_latest(store *s, const char *session_id, store_run *out);
 /* Runs with status running whose heartbeat is older than stale_before_ms
  * (INT64_MAX: all running runs), oldest first. */
 int store_run_list_running(store *s, int64_t stale_before_ms, store_run **out, size_t *n);
@@ -197,6 +200,21 @@ int store_message_insert(store *s, const store_message *row);
 /* Oldest first. */
 int store_message_list(store *s, const char *session_id, store_message **out, size_t *n);
 void store_message_list_free(store_message *rows, size_t n);
+/*
+ * The newest messages of the session, oldest first, as a run's model
+ * context needs them: read backwards (in pages, by an index) until their
+ * content adds up to at least min_bytes, and never starting at a tool
+ * result, so an assistant message is never parted from its results; all of
+ * them when the session holds less. A tool result counts what the model
+ * can see of it (at most CONTEXT_TOOL_RESULT_MAX bytes), and only once the
+ * assistant message that made its call is read, since a result answering no
+ * call is dropped from the context. Counting only the content, which a
+ * message's token estimate always exceeds, makes the read a superset of
+ * what trimming to min_bytes / 4 tokens keeps. *out is a new array of *n
+ * rows; free with store_message_list_free.
+ */
+int store_message_list_recent(store *s, const char *session_id, int64_t min_bytes,
+                              store_message **out, size_t *n);
 
 /* ---- tool executions ---- */
 /* finished_ms and duration_ms are 0 while the tool runs; duration_ms is

@@ -2,6 +2,12 @@
  * store_message: the chat_messages table, the conversation a run reads
  * back as its model context.
  */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/context.h"
+#include "lib/xmalloc.h"
 #include "store/store.h"
 #include "store/store_int.h"
 
@@ -28,4 +34,108 @@ int store_message_list(store *s, const char *session_id, store_message **out, si
     const char *p[] = {session_id};
     return store__rows(s, &store__message_table,
                        "WHERE session_id = ? ORDER BY created_at, position", 1, p, (void **)out, n);
+}
+
+/* The first page of a backward read, and the largest: pages double, so a
+ * short session costs one small query and a long one a few. */
+#define STORE_MESSAGE_PAGE_FIRST 32
+#define STORE_MESSAGE_PAGE_MAX   1024
+
+/* The bytes of a tool result that the model sees: context_tool cuts it to
+ * CONTEXT_TOOL_RESULT_MAX at a character boundary (up to 3 bytes less). */
+static int64_t message__tool_bytes(const store_message *m)
+{
+    int64_t len = m->content ? (int64_t)strlen(m->content) : 0;
+    return len < CONTEXT_TOOL_RESULT_MAX - 3 ? len : CONTEXT_TOOL_RESULT_MAX - 3;
+}
+
+/* True when the assistant message m made the call that tool result t
+ * answers. */
+static bool message__answers(const store_message *m, const store_message *t)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(m->tool_calls, i, c)
+    {
+        const char *id = json_string_value(json_object_get(c, "id"));
+        if (id && t->tool_call_id && strcmp(id, t->tool_call_id) == 0) return true;
+    }
+    return false;
+}
+
+/* One page of the session's messages, newest first, older than the
+ * message before_id (NULL: the newest). */
+static int message__page(store *s, const char *session_id, const char *before_id, int limit,
+                         store_message **out, size_t *n)
+{
+    store_num lim;
+    const char *p[] = {session_id, before_id, store__num_i64(&lim, limit)};
+    if (!before_id) {
+        p[1] = p[2];
+        return store__rows(s, &store__message_table,
+                           "WHERE session_id = ? ORDER BY created_at DESC, position DESC LIMIT ?",
+                           2, p, (void **)out, n);
+    }
+    return store__rows(s, &store__message_table,
+                       "WHERE session_id = ? AND (created_at, position) < (SELECT created_at, "
+                       "position FROM chat_messages WHERE id = ?) ORDER BY created_at DESC, "
+                       "position DESC LIMIT ?",
+                       3, p, (void **)out, n);
+}
+
+/*
+ * Walks the session's messages newest first, page by page, moving each
+ * row into a growing array. The content of tool results waits in `pending`
+ * until the message before them is read: only an assistant message that
+ * made their calls lets them count. The walk may stop only after a message
+ * that is not a tool result, once the count reaches min_bytes.
+ */
+int store_message_list_recent(store *s, const char *session_id, int64_t min_bytes,
+                              store_message **out, size_t *n)
+{
+    store_message *all = NULL;
+    size_t nall = 0, cap = 0, first_tool = 0;
+    int64_t counted = 0;
+    bool done = false;
+    int limit = STORE_MESSAGE_PAGE_FIRST, rc = 0;
+    while (!done) {
+        store_message *page = NULL;
+        size_t np = 0;
+        rc = message__page(s, session_id, nall ? all[nall - 1].id : NULL, limit, &page, &np);
+        if (rc < 0) break;
+        size_t i = 0;
+        for (; i < np && !done; i++) {
+            if (nall == cap) {
+                cap = cap ? 2 * cap : STORE_MESSAGE_PAGE_FIRST;
+                all = xrealloc(all, cap * sizeof *all);
+            }
+            store_message *m = &all[nall++];
+            *m = page[i];
+            if (strcmp(m->role, "tool") == 0) continue;
+            if (strcmp(m->role, "assistant") == 0) {
+                for (size_t k = first_tool; k < nall - 1; k++)
+                    if (message__answers(m, &all[k])) counted += message__tool_bytes(&all[k]);
+            }
+            first_tool = nall;
+            counted += m->content ? (int64_t)strlen(m->content) : 0;
+            done = counted >= min_bytes;
+        }
+        /* The rows not moved (the walk stopped inside the page) are freed. */
+        for (size_t k = i; k < np; k++) store_message_cleanup(&page[k]);
+        free(page);
+        if (np < (size_t)limit) break;
+        if (limit < STORE_MESSAGE_PAGE_MAX) limit *= 2;
+    }
+    if (rc < 0) {
+        store_message_list_free(all, nall);
+        return rc;
+    }
+    for (size_t i = 0; i < nall / 2; i++) {
+        store_message t = all[i];
+        all[i] = all[nall - 1 - i];
+        all[nall - 1 - i] = t;
+    }
+    *out = all ? all : xcalloc(1, sizeof *all);
+    *n = nall;
+    return 0;
 }
