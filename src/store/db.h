@@ -95,7 +95,7 @@ void db_result_free(db_result *r);
  * docs/deploy.md), nor does sqlite::memory:, which no other process can
  * open: *out is then NULL, which db_claim_release accepts.
  */
-#define DB_ERR_CLAIMED (-7)
+#define DB_ERR_CLAIMED ERR_DB_CLAIMED
 typedef struct db_claim db_claim;
 int db_claim_take(const char *url, db_claim **out, char *err, size_t errlen);
 void db_claim_release(db_claim *c);

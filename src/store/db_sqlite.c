@@ -487,7 +487,7 @@ struct db_claim {
 };
 
 /* Appends " (pid N)" to out when the lock file names a process. */
-static void claim_holder(int fd, char *out, size_t outlen)
+static void db_sqlite__claim_holder(int fd, char *out, size_t outlen)
 {
     char text[32];
     ssize_t n = pread(fd, text, sizeof text - 1, 0);
@@ -522,7 +522,7 @@ int db_sqlite_claim(const char *path, const char *url_shown, db_claim **out, cha
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno == EWOULDBLOCK) {
             char holder[48];
-            claim_holder(fd, holder, sizeof holder);
+            db_sqlite__claim_holder(fd, holder, sizeof holder);
             snprintf(err, errlen,
                      "cannot use database %s: another chatplane process%s is using it and holds "
                      "its lock file %s; only one process at a time may serve, ask or migrate on a "

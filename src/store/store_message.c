@@ -43,7 +43,7 @@ int store_message_list(store *s, const char *session_id, store_message **out, si
 
 /* The bytes of a tool result that the model sees: context_tool cuts it to
  * CONTEXT_TOOL_RESULT_MAX at a character boundary (up to 3 bytes less). */
-static int64_t message__tool_bytes(const store_message *m)
+static int64_t store_message__tool_bytes(const store_message *m)
 {
     int64_t len = m->content ? (int64_t)strlen(m->content) : 0;
     return len < CONTEXT_TOOL_RESULT_MAX - 3 ? len : CONTEXT_TOOL_RESULT_MAX - 3;
@@ -51,7 +51,7 @@ static int64_t message__tool_bytes(const store_message *m)
 
 /* True when the assistant message m made the call that tool result t
  * answers. */
-static bool message__answers(const store_message *m, const store_message *t)
+static bool store_message__answers(const store_message *m, const store_message *t)
 {
     size_t i;
     json_t *c;
@@ -65,7 +65,7 @@ static bool message__answers(const store_message *m, const store_message *t)
 
 /* One page of the session's messages, newest first, older than the
  * message before_id (NULL: the newest). */
-static int message__page(store *s, const char *session_id, const char *before_id, int limit,
+static int store_message__page(store *s, const char *session_id, const char *before_id, int limit,
                          store_message **out, size_t *n)
 {
     store_num lim;
@@ -101,7 +101,7 @@ int store_message_list_recent(store *s, const char *session_id, int64_t min_byte
     while (!done) {
         store_message *page = NULL;
         size_t np = 0;
-        rc = message__page(s, session_id, nall ? all[nall - 1].id : NULL, limit, &page, &np);
+        rc = store_message__page(s, session_id, nall ? all[nall - 1].id : NULL, limit, &page, &np);
         if (rc < 0) break;
         size_t i = 0;
         for (; i < np && !done; i++) {
@@ -114,7 +114,7 @@ int store_message_list_recent(store *s, const char *session_id, int64_t min_byte
             if (strcmp(m->role, "tool") == 0) continue;
             if (strcmp(m->role, "assistant") == 0) {
                 for (size_t k = first_tool; k < nall - 1; k++)
-                    if (message__answers(m, &all[k])) counted += message__tool_bytes(&all[k]);
+                    if (store_message__answers(m, &all[k])) counted += store_message__tool_bytes(&all[k]);
             }
             first_tool = nall;
             counted += m->content ? (int64_t)strlen(m->content) : 0;

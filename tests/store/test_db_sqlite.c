@@ -384,7 +384,7 @@ static void test_claim_is_exclusive(void **state)
         db_claim_release(c);
     }
     assert_int_equal(db_claim_take("sqlite:/nonexistent-chatplane-dir/x.db", &c, err, sizeof err),
-                     -1);
+                     DB_ERR);
     assert_string_equal(err, "cannot use database sqlite:/nonexistent-chatplane-dir/x.db: cannot "
                              "open its lock file /nonexistent-chatplane-dir/x.db.lock: No such "
                              "file or directory");
