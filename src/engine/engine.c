@@ -317,6 +317,42 @@ unavailable:
     return ENGINE_ERR_UNAVAILABLE;
 }
 
+/* A stored message as the model sees it (a new reference). */
+static json_t *engine__context_message(const store_message *m)
+{
+    if (strcmp(m->role, "user") == 0) return context_user(m->content);
+    if (strcmp(m->role, "assistant") == 0) return context_assistant(m->content, m->tool_calls);
+    return context_tool(m->tool_call_id, m->content ? m->content : "",
+                        m->content ? strlen(m->content) : 0);
+}
+
+/*
+ * At most the token estimate that trimming counts for a message
+ * (context_estimate_tokens of engine__context_message), without building
+ * it: the bytes of its JSON with its texts unescaped, which escaping only
+ * lengthens, and of a tool result the part the model sees. Building each
+ * message to measure it cost as much again as reading it.
+ */
+static int64_t engine__message_tokens(const store_message *m, void *ud)
+{
+    (void)ud;
+    size_t len = m->content ? strlen(m->content) : 0, bytes;
+    if (strcmp(m->role, "user") == 0) {
+        bytes = sizeof "{\"role\":\"user\",\"content\":\"\"}" - 1 + len;
+    } else if (strcmp(m->role, "assistant") == 0) {
+        bytes = len ? sizeof "{\"role\":\"assistant\",\"content\":\"\"}" - 1 + len
+                    : sizeof "{\"role\":\"assistant\",\"content\":null}" - 1;
+        if (json_array_size(m->tool_calls) > 0)
+            bytes +=
+                sizeof ",\"tool_calls\":" - 1 + json_dumpb(m->tool_calls, NULL, 0, JSON_COMPACT);
+    } else {
+        size_t shown = len < CONTEXT_TOOL_RESULT_MAX - 3 ? len : CONTEXT_TOOL_RESULT_MAX - 3;
+        bytes = sizeof "{\"role\":\"tool\",\"tool_call_id\":\"\",\"content\":\"\"}" - 1 + shown +
+                (m->tool_call_id ? strlen(m->tool_call_id) : 0);
+    }
+    return (int64_t)((bytes + 3) / 4);
+}
+
 /*
  * Waits (on a pool thread) while the connection is lost: returns false once
  * the database has been away since started_ms for as long as the event log
@@ -376,12 +412,18 @@ static void engine__start_work(store *s, void *arg)
             j->run_id);
     }
     /* Only the newest messages that trimming to context_tokens can keep
-     * (docs/runs.md, Trimming): the token estimate is at least a quarter of
-     * the content's bytes, and the run's own message is kept besides. */
-    int64_t min_bytes = j->context_tokens * 4 + (j->message ? (int64_t)strlen(j->message) : 0);
+     * (docs/runs.md, Trimming): once the messages read are estimated at
+     * context_tokens, with the run's own message besides, an older one
+     * could only be dropped again. */
+    int64_t min = j->context_tokens;
+    if (j->message) {
+        json_t *own = context_user(j->message);
+        min += context_estimate_tokens(own);
+        json_decref(own);
+    }
     int64_t started = clock_mono_ms(), pause = EVENTLOG_RECONNECT_PAUSE_MS;
-    while ((rc = store_message_list_recent(s, j->session_id, min_bytes, &j->msgs, &j->nmsgs)) ==
-               DB_ERR_CONN &&
+    while ((rc = store_message_list_recent(s, j->session_id, min, engine__message_tokens, NULL,
+                                           &j->msgs, &j->nmsgs)) == DB_ERR_CONN &&
            engine__wait_for_database(started, &pause))
         continue;
     if (rc < 0) {
@@ -398,19 +440,7 @@ static json_t *engine__history(const store_message *msgs, size_t n, const char *
                                size_t *keep_from)
 {
     json_t *h = json_array();
-    for (size_t i = 0; i < n; i++) {
-        const store_message *m = &msgs[i];
-        json_t *x;
-        if (strcmp(m->role, "user") == 0) {
-            x = context_user(m->content);
-        } else if (strcmp(m->role, "assistant") == 0) {
-            x = context_assistant(m->content, m->tool_calls);
-        } else {
-            x = context_tool(m->tool_call_id, m->content ? m->content : "",
-                             m->content ? strlen(m->content) : 0);
-        }
-        json_array_append_new(h, x);
-    }
+    for (size_t i = 0; i < n; i++) json_array_append_new(h, engine__context_message(&msgs[i]));
     context_repair(h);
     *keep_from = json_array_size(h);
     if (keep_id) {

@@ -203,18 +203,19 @@ void store_message_list_free(store_message *rows, size_t n);
 /*
  * The newest messages of the session, oldest first, as a run's model
  * context needs them: read backwards (in pages, by an index) until their
- * content adds up to at least min_bytes, and never starting at a tool
- * result, so an assistant message is never parted from its results; all of
- * them when the session holds less. A tool result counts what the model
- * can see of it (at most CONTEXT_TOOL_RESULT_MAX bytes), and only once the
- * assistant message that made its call is read, since a result answering no
- * call is dropped from the context. Counting only the content, which a
- * message's token estimate always exceeds, makes the read a superset of
- * what trimming to min_bytes / 4 tokens keeps. *out is a new array of *n
- * rows; free with store_message_list_free.
+ * costs add up to at least min, and never starting at a tool result, so an
+ * assistant message is never parted from its results; all of them when the
+ * session holds less. A tool result counts only once the assistant message
+ * that made its call is read, since a result answering no call is dropped
+ * from the context. cost gives a message's cost (called with ud); NULL
+ * counts the bytes of its content, a tool result's at most the
+ * CONTEXT_TOOL_RESULT_MAX bytes the model sees of it. *out is a new array
+ * of *n rows; free with store_message_list_free.
  */
-int store_message_list_recent(store *s, const char *session_id, int64_t min_bytes,
-                              store_message **out, size_t *n);
+typedef int64_t (*store_message_cost_fn)(const store_message *m, void *ud);
+int store_message_list_recent(store *s, const char *session_id, int64_t min,
+                              store_message_cost_fn cost, void *ud, store_message **out,
+                              size_t *n);
 
 /* ---- tool executions ---- */
 /* finished_ms and duration_ms are 0 while the tool runs; duration_ms is

@@ -36,16 +36,34 @@ int store_message_list(store *s, const char *session_id, store_message **out, si
                        "WHERE session_id = ? ORDER BY created_at, position", 1, p, (void **)out, n);
 }
 
-/* The first page of a backward read, and the largest: pages double, so a
- * short session costs one small query and a long one a few. */
+/* The first page of a backward read, and the largest. */
 #define STORE_MESSAGE_PAGE_FIRST 32
 #define STORE_MESSAGE_PAGE_MAX   1024
 
-/* The bytes of a tool result that the model sees: context_tool cuts it to
- * CONTEXT_TOOL_RESULT_MAX at a character boundary (up to 3 bytes less). */
-static int64_t store_message__tool_bytes(const store_message *m)
+/*
+ * The size of the next page: the rows that, at the cost per row read so
+ * far, cover what is still missing, and a quarter more. Doubling instead
+ * read up to twice the rows needed (every row is copied and decoded), and
+ * a fixed small page cost a query per few rows.
+ */
+static int store_message__next_page(int64_t counted, size_t rows, int64_t min)
 {
+    int64_t per_row = rows && counted > 0 ? counted / (int64_t)rows : 0;
+    if (per_row < 1) per_row = 1;
+    int64_t want = (min - counted) / per_row;
+    want += want / 4 + 8;
+    if (want < STORE_MESSAGE_PAGE_FIRST) want = STORE_MESSAGE_PAGE_FIRST;
+    return want > STORE_MESSAGE_PAGE_MAX ? STORE_MESSAGE_PAGE_MAX : (int)want;
+}
+
+/* The default cost: the bytes of the content, of a tool result what the
+ * model sees (context_tool cuts it to CONTEXT_TOOL_RESULT_MAX at a
+ * character boundary, up to 3 bytes less). */
+static int64_t store_message__bytes(const store_message *m, void *ud)
+{
+    (void)ud;
     int64_t len = m->content ? (int64_t)strlen(m->content) : 0;
+    if (strcmp(m->role, "tool") != 0) return len;
     return len < CONTEXT_TOOL_RESULT_MAX - 3 ? len : CONTEXT_TOOL_RESULT_MAX - 3;
 }
 
@@ -85,14 +103,16 @@ static int store_message__page(store *s, const char *session_id, const char *bef
 
 /*
  * Walks the session's messages newest first, page by page, moving each
- * row into a growing array. The content of tool results waits in `pending`
- * until the message before them is read: only an assistant message that
- * made their calls lets them count. The walk may stop only after a message
- * that is not a tool result, once the count reaches min_bytes.
+ * row into a growing array. Tool results wait (from first_tool on) until
+ * the message before them is read: only an assistant message that made
+ * their calls lets them count. The walk may stop only after a message that
+ * is not a tool result, once the count reaches min.
  */
-int store_message_list_recent(store *s, const char *session_id, int64_t min_bytes,
-                              store_message **out, size_t *n)
+int store_message_list_recent(store *s, const char *session_id, int64_t min,
+                              store_message_cost_fn cost, void *ud, store_message **out,
+                              size_t *n)
 {
+    if (!cost) cost = store_message__bytes;
     store_message *all = NULL;
     size_t nall = 0, cap = 0, first_tool = 0;
     int64_t counted = 0;
@@ -114,17 +134,17 @@ int store_message_list_recent(store *s, const char *session_id, int64_t min_byte
             if (strcmp(m->role, "tool") == 0) continue;
             if (strcmp(m->role, "assistant") == 0) {
                 for (size_t k = first_tool; k < nall - 1; k++)
-                    if (store_message__answers(m, &all[k])) counted += store_message__tool_bytes(&all[k]);
+                    if (store_message__answers(m, &all[k])) counted += cost(&all[k], ud);
             }
             first_tool = nall;
-            counted += m->content ? (int64_t)strlen(m->content) : 0;
-            done = counted >= min_bytes;
+            counted += cost(m, ud);
+            done = counted >= min;
         }
         /* The rows not moved (the walk stopped inside the page) are freed. */
         for (size_t k = i; k < np; k++) store_message_cleanup(&page[k]);
         free(page);
         if (np < (size_t)limit) break;
-        if (limit < STORE_MESSAGE_PAGE_MAX) limit *= 2;
+        limit = store_message__next_page(counted, nall, min);
     }
     if (rc < 0) {
         store_message_list_free(all, nall);

@@ -70,9 +70,10 @@ describe('history', () => {
     const ctx = 1500;
     const ws = workspace({ llm: { context_tokens: ctx } });
     try {
-      // 16 turns of 300 bytes each way, about 2,700 tokens: the last run
-      // reads the newest 21 of its 31 messages (6,000 bytes for 1,500
-      // tokens, and its own 300) and trimming keeps fewer than that.
+      // 16 turns of 300 bytes each way, about 83 tokens a message: the
+      // last run reads the newest 20 of its 31 messages (their estimate
+      // covers the 1,500 tokens and its own message's 82), and trimming
+      // keeps fewer than that.
       const pad = (s) => (s + ' ' + 'lorem ipsum dolor sit amet '.repeat(12)).slice(0, 300);
       const history = [];
       let sid;

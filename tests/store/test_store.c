@@ -951,38 +951,38 @@ static void test_message_list_recent_reads_only_the_newest(void **state)
     store_message *got;
     size_t n;
     /* The newest 3 messages hold 700 bytes, the newest 4 800. */
-    assert_int_equal(store_message_list_recent(f->s, sid, 700, &got, &n), 0);
+    assert_int_equal(store_message_list_recent(f->s, sid, 700, NULL, NULL, &got, &n), 0);
     assert_tail(got, n, ids, nids, nids - 3);
     store_message_list_free(got, n);
-    assert_int_equal(store_message_list_recent(f->s, sid, 701, &got, &n), 0);
+    assert_int_equal(store_message_list_recent(f->s, sid, 701, NULL, NULL, &got, &n), 0);
     assert_tail(got, n, ids, nids, nids - 4);
     assert_string_equal(got[0].role, "user");
     assert_int_equal(strlen(got[3].content), 300);
     store_message_list_free(got, n);
     /* 800 is reached by those 4 exactly; 801 takes one more message. */
-    assert_int_equal(store_message_list_recent(f->s, sid, 800, &got, &n), 0);
+    assert_int_equal(store_message_list_recent(f->s, sid, 800, NULL, NULL, &got, &n), 0);
     assert_tail(got, n, ids, nids, nids - 4);
     store_message_list_free(got, n);
-    assert_int_equal(store_message_list_recent(f->s, sid, 801, &got, &n), 0);
+    assert_int_equal(store_message_list_recent(f->s, sid, 801, NULL, NULL, &got, &n), 0);
     assert_tail(got, n, ids, nids, nids - 5);
     store_message_list_free(got, n);
     /* The tool result is 7th and 8th from the end with its call: a budget
      * reached inside it takes the call too, and the result counts only
      * once the call is read (800 + 300 + 1,000 + 20 = 2,120). */
-    assert_int_equal(store_message_list_recent(f->s, sid, 1101, &got, &n), 0);
+    assert_int_equal(store_message_list_recent(f->s, sid, 1101, NULL, NULL, &got, &n), 0);
     assert_tail(got, n, ids, nids, nids - 7);
     assert_string_equal(got[0].role, "assistant");
     assert_non_null(got[0].tool_calls);
     assert_string_equal(got[1].role, "tool");
     store_message_list_free(got, n);
-    assert_int_equal(store_message_list_recent(f->s, sid, 2120, &got, &n), 0);
+    assert_int_equal(store_message_list_recent(f->s, sid, 2120, NULL, NULL, &got, &n), 0);
     assert_tail(got, n, ids, nids, nids - 7);
     store_message_list_free(got, n);
-    assert_int_equal(store_message_list_recent(f->s, sid, 2121, &got, &n), 0);
+    assert_int_equal(store_message_list_recent(f->s, sid, 2121, NULL, NULL, &got, &n), 0);
     assert_tail(got, n, ids, nids, nids - 8);
     store_message_list_free(got, n);
     /* Past the first pages (32, then 64 rows): 150 turns of 400 bytes. */
-    assert_int_equal(store_message_list_recent(f->s, sid, 150 * 400 + 1020, &got, &n), 0);
+    assert_int_equal(store_message_list_recent(f->s, sid, 150 * 400 + 1020, NULL, NULL, &got, &n), 0);
     assert_tail(got, n, ids, nids, nids - 302);
     store_message_list_free(got, n);
     /* More than the session holds: all of it, as store_message_list. */
@@ -990,20 +990,28 @@ static void test_message_list_recent_reads_only_the_newest(void **state)
     size_t nall;
     assert_int_equal(store_message_list(f->s, sid, &all, &nall), 0);
     assert_int_equal(nall, nids);
-    assert_int_equal(store_message_list_recent(f->s, sid, INT64_MAX, &got, &n), 0);
+    assert_int_equal(store_message_list_recent(f->s, sid, INT64_MAX, NULL, NULL, &got, &n), 0);
     assert_tail(got, n, ids, nids, 0);
     for (size_t i = 0; i < n; i++) assert_string_equal(got[i].id, all[i].id);
     store_message_list_free(got, n);
     store_message_list_free(all, nall);
     /* A session without messages. */
     char *empty = make_session(f->s, "recent", 1000);
-    assert_int_equal(store_message_list_recent(f->s, empty, 100, &got, &n), 0);
+    assert_int_equal(store_message_list_recent(f->s, empty, 100, NULL, NULL, &got, &n), 0);
     assert_int_equal(n, 0);
     store_message_list_free(got, n);
     free(empty);
     json_decref(calls);
     for (size_t i = 0; i < nids; i++) free(ids[i]);
     free(sid);
+}
+
+/* A cost of one per message, counting its calls in *ud. */
+static int64_t one_each(const store_message *m, void *ud)
+{
+    (void)m;
+    (*(int *)ud)++;
+    return 1;
 }
 
 /* A tool result counts at most what the model sees of it, and not at all
@@ -1024,14 +1032,27 @@ static void test_message_list_recent_counts_what_the_model_sees(void **state)
     store_message *got;
     size_t n;
     /* The orphan result (5,000 bytes) counts nothing: 10 + 0 + 0. */
-    assert_int_equal(store_message_list_recent(f->s, sid, 11, &got, &n), 0);
+    assert_int_equal(store_message_list_recent(f->s, sid, 11, NULL, NULL, &got, &n), 0);
     assert_tail(got, n, ids, nids, 1);
     store_message_list_free(got, n);
     /* The big result counts 32,765 bytes: with the newest 10, 32,775. */
-    assert_int_equal(store_message_list_recent(f->s, sid, 32775, &got, &n), 0);
+    assert_int_equal(store_message_list_recent(f->s, sid, 32775, NULL, NULL, &got, &n), 0);
     assert_tail(got, n, ids, nids, 1);
     store_message_list_free(got, n);
-    assert_int_equal(store_message_list_recent(f->s, sid, 32776, &got, &n), 0);
+    assert_int_equal(store_message_list_recent(f->s, sid, 32776, NULL, NULL, &got, &n), 0);
+    assert_tail(got, n, ids, nids, 0);
+    store_message_list_free(got, n);
+    /* With a cost of its own (here one per message, counted in ud): the
+     * orphan result still counts nothing, the big one as much as any. */
+    int calls_made = 0;
+    assert_int_equal(store_message_list_recent(f->s, sid, 2, one_each, &calls_made, &got, &n), 0);
+    assert_tail(got, n, ids, nids, 3);
+    assert_int_equal(calls_made, 2);
+    store_message_list_free(got, n);
+    assert_int_equal(store_message_list_recent(f->s, sid, 3, one_each, &calls_made, &got, &n), 0);
+    assert_tail(got, n, ids, nids, 1);
+    store_message_list_free(got, n);
+    assert_int_equal(store_message_list_recent(f->s, sid, 5, one_each, &calls_made, &got, &n), 0);
     assert_tail(got, n, ids, nids, 0);
     store_message_list_free(got, n);
     json_decref(calls);
