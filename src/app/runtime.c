@@ -119,6 +119,9 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
     if (cfg->llm_base_url && !(model_name = runtime__model_name(cfg, err, errlen))) return -1;
 
     if (store_open(cfg->db, &rt->db, err, errlen) != 0) goto fail;
+    /* Before migrating or recovering anything: a second process on the same
+     * SQLite file would stop the runs of the first as interrupted. */
+    if (db_claim_take(cfg->db, &rt->claim, err, errlen) != 0) goto fail;
     if (store_migrate(rt->db, opt->announce ? runtime__migrated : NULL, NULL, err, errlen) != 0)
         goto fail;
     bool shared = db_get_kind(store_db(rt->db)) == DB_POSTGRES;
@@ -228,6 +231,8 @@ void runtime_stop(runtime *rt)
     rt->model = NULL;
     store_close(rt->db);
     rt->db = NULL;
+    db_claim_release(rt->claim);
+    rt->claim = NULL;
 }
 
 bool runtime_healthy(const runtime *rt)

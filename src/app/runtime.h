@@ -24,6 +24,7 @@ typedef struct runtime {
     const config *cfg;
     struct event_base *base;
     store *db; /* the loop thread's own connection, for start-up work */
+    db_claim *claim; /* this process's claim on a SQLite file (db_claim_take) */
     eventlog *log;
     dbpool *pool;
     llm *model;

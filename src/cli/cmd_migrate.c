@@ -23,12 +23,18 @@ int cmd_migrate(int argc, char **argv)
         rc = cli_fail("migrate", CLI_EXIT_FAIL, "%s", err);
         goto out;
     }
-    if (store_migrate(s, cmd_migrate__print, NULL, err, sizeof err) != 0) {
+    /* Not under a running server: it migrated at its start, and a newer
+     * schema under it would not be what it reads and writes. */
+    db_claim *claim = NULL;
+    if (db_claim_take(cfg.db, &claim, err, sizeof err) != 0) {
+        rc = cli_fail("migrate", CLI_EXIT_FAIL, "%s", err);
+    } else if (store_migrate(s, cmd_migrate__print, NULL, err, sizeof err) != 0) {
         rc = cli_fail("migrate", CLI_EXIT_FAIL, "%s", err);
     } else {
         printf("schema is at version %d\n", store_schema_latest());
     }
     store_close(s);
+    db_claim_release(claim);
 out:
     config_cleanup(&cfg);
     return rc;

@@ -200,6 +200,7 @@ typedef struct engine_start {
     char run_id[ID_MAX], message_id[ID_MAX];
     char *instance_id;
     int64_t now_ms;
+    int64_t context_tokens;
     /* out */
     int status;
     bool history_lost; /* the run started but its history could not be read */
@@ -242,16 +243,15 @@ static int engine__start_tx(store *s, engine_start *j)
 
     if (!j->message) {
         /* A continue carries on from the newest run, unless it completed. */
-        store_run *runs = NULL;
-        size_t n = 0;
-        rc = store_run_list(s, j->session_id, &runs, &n);
-        if (rc < 0) {
+        store_run last = {0};
+        rc = store_run_latest(s, j->session_id, &last);
+        if (rc < 0 && rc != STORE_NOT_FOUND) {
             store_session_cleanup(&ses);
             return ENGINE_ERR_UNAVAILABLE;
         }
-        bool can = n > 0 && !(runs[0].stop_reason && strcmp(runs[0].stop_reason, "completed") == 0);
-        if (can) j->continues = xstrdup(runs[0].id);
-        store_run_list_free(runs, n);
+        bool can = rc == 0 && !(last.stop_reason && strcmp(last.stop_reason, "completed") == 0);
+        if (can) j->continues = xstrdup(last.id);
+        store_run_cleanup(&last);
         if (!can && !(ses.active_run_id)) {
             store_session_cleanup(&ses);
             return ENGINE_ERR_NOTHING;
@@ -317,6 +317,42 @@ unavailable:
     return ENGINE_ERR_UNAVAILABLE;
 }
 
+/* A stored message as the model sees it (a new reference). */
+static json_t *engine__context_message(const store_message *m)
+{
+    if (strcmp(m->role, "user") == 0) return context_user(m->content);
+    if (strcmp(m->role, "assistant") == 0) return context_assistant(m->content, m->tool_calls);
+    return context_tool(m->tool_call_id, m->content ? m->content : "",
+                        m->content ? strlen(m->content) : 0);
+}
+
+/*
+ * At most the token estimate that trimming counts for a message
+ * (context_estimate_tokens of engine__context_message), without building
+ * it: the bytes of its JSON with its texts unescaped, which escaping only
+ * lengthens, and of a tool result the part the model sees. Building each
+ * message to measure it cost as much again as reading it.
+ */
+static int64_t engine__message_tokens(const store_message *m, void *ud)
+{
+    (void)ud;
+    size_t len = m->content ? strlen(m->content) : 0, bytes;
+    if (strcmp(m->role, "user") == 0) {
+        bytes = sizeof "{\"role\":\"user\",\"content\":\"\"}" - 1 + len;
+    } else if (strcmp(m->role, "assistant") == 0) {
+        bytes = len ? sizeof "{\"role\":\"assistant\",\"content\":\"\"}" - 1 + len
+                    : sizeof "{\"role\":\"assistant\",\"content\":null}" - 1;
+        if (json_array_size(m->tool_calls) > 0)
+            bytes +=
+                sizeof ",\"tool_calls\":" - 1 + json_dumpb(m->tool_calls, NULL, 0, JSON_COMPACT);
+    } else {
+        size_t shown = len < CONTEXT_TOOL_RESULT_MAX - 3 ? len : CONTEXT_TOOL_RESULT_MAX - 3;
+        bytes = sizeof "{\"role\":\"tool\",\"tool_call_id\":\"\",\"content\":\"\"}" - 1 + shown +
+                (m->tool_call_id ? strlen(m->tool_call_id) : 0);
+    }
+    return (int64_t)((bytes + 3) / 4);
+}
+
 /*
  * Waits (on a pool thread) while the connection is lost: returns false once
  * the database has been away since started_ms for as long as the event log
@@ -375,8 +411,19 @@ static void engine__start_work(store *s, void *arg)
         LOG(LOG_WARN, "a run start committed although its answer was lost", "run_id=%s",
             j->run_id);
     }
+    /* Only the newest messages that trimming to context_tokens can keep
+     * (docs/runs.md, Trimming): once the messages read are estimated at
+     * context_tokens, with the run's own message besides, an older one
+     * could only be dropped again. */
+    int64_t min = j->context_tokens;
+    if (j->message) {
+        json_t *own = context_user(j->message);
+        min += context_estimate_tokens(own);
+        json_decref(own);
+    }
     int64_t started = clock_mono_ms(), pause = EVENTLOG_RECONNECT_PAUSE_MS;
-    while ((rc = store_message_list(s, j->session_id, &j->msgs, &j->nmsgs)) == DB_ERR_CONN &&
+    while ((rc = store_message_list_recent(s, j->session_id, min, engine__message_tokens, NULL,
+                                           &j->msgs, &j->nmsgs)) == DB_ERR_CONN &&
            engine__wait_for_database(started, &pause))
         continue;
     if (rc < 0) {
@@ -393,19 +440,7 @@ static json_t *engine__history(const store_message *msgs, size_t n, const char *
                                size_t *keep_from)
 {
     json_t *h = json_array();
-    for (size_t i = 0; i < n; i++) {
-        const store_message *m = &msgs[i];
-        json_t *x;
-        if (strcmp(m->role, "user") == 0) {
-            x = context_user(m->content);
-        } else if (strcmp(m->role, "assistant") == 0) {
-            x = context_assistant(m->content, m->tool_calls);
-        } else {
-            x = context_tool(m->tool_call_id, m->content ? m->content : "",
-                             m->content ? strlen(m->content) : 0);
-        }
-        json_array_append_new(h, x);
-    }
+    for (size_t i = 0; i < n; i++) json_array_append_new(h, engine__context_message(&msgs[i]));
     context_repair(h);
     *keep_from = json_array_size(h);
     if (keep_id) {
@@ -517,6 +552,7 @@ void engine_start_run(engine *e, const char *session_id, const char *message, co
     j->nmodes = e->nmodes;
     j->instance_id = xstrdup(e->d.instance_id);
     j->now_ms = clock_wall_ms();
+    j->context_tokens = e->d.opt.context_tokens;
     id_new(j->run_id, "run", j->now_ms);
     id_new(j->message_id, "msg", j->now_ms);
     e->starting++;

@@ -27,7 +27,8 @@ enum {
     ERR_TOO_MANY = -14,    /* the server runs its limit of runs */
     ERR_UNAVAILABLE = -15, /* the database failed, or the server is shutting down */
     ERR_BAD_MODE = -16,    /* not the name of a known mode */
-    ERR__LAST = -16
+    ERR_DB_CLAIMED = -17,  /* another process holds the database file's claim */
+    ERR__LAST = -17
 };
 
 /* The code's name ("toobig", "db_full", …), or "unknown" for anything else

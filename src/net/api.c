@@ -147,18 +147,17 @@ int api__session_object(store *st, const char *id, const char *owner, json_t **o
     store_session ses = {0};
     int rc = store_session_get(st, id, owner, &ses);
     if (rc < 0) return rc;
-    store_run *runs = NULL;
-    size_t n = 0;
-    rc = store_run_list(st, id, &runs, &n);
-    if (rc < 0) {
+    store_run last = {0};
+    rc = store_run_latest(st, id, &last);
+    if (rc < 0 && rc != STORE_NOT_FOUND) {
         store_session_cleanup(&ses);
         return rc;
     }
-    json_t *o = objects_session(&ses, n > 0 ? &runs[0] : NULL);
+    json_t *o = objects_session(&ses, rc == 0 ? &last : NULL);
     /* A session created without a title shows "New chat" until its first
      * message names it. */
     if (!ses.title || !*ses.title) json_object_set_new(o, "title", json_string("New chat"));
-    store_run_list_free(runs, n);
+    store_run_cleanup(&last);
     store_session_cleanup(&ses);
     *out = o;
     return 0;

@@ -15,6 +15,9 @@
 #include "lib/xmalloc.h"
 #include "store/db_driver.h"
 
+/* The URL forms db_open knows, named in its errors. sqlite::memory: is one
+ * database shared by every connection of the process, gone when its last
+ * connection closes (db_sqlite.c). */
 #define DB_URL_FORMS                                                                               \
     "sqlite:PATH, sqlite::memory:, postgres://user:pass@host:port/db or "                          \
     "postgresql://user:pass@host:port/db"
@@ -56,6 +59,23 @@ int db_open(const char *url, db **out, char *err, size_t errlen)
     }
     free(shown);
     return rc;
+}
+
+int db_claim_take(const char *url, db_claim **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!url || !db__has_prefix(url, "sqlite:")) return 0;
+    const char *path = url + strlen("sqlite:");
+    if (!*path || strcmp(path, ":memory:") == 0) return 0;
+    char *shown = db_url_redact(url);
+    int rc = db_sqlite_claim(path, shown, out, err, errlen);
+    free(shown);
+    return rc;
+}
+
+void db_claim_release(db_claim *c)
+{
+    db_sqlite_claim_release(c);
 }
 
 void db_close(db *d)

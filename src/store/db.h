@@ -80,6 +80,26 @@ int64_t db_result_int(const db_result *r, size_t row, size_t col, int64_t def);
 int db_result_bool(const db_result *r, size_t row, size_t col);
 void db_result_free(db_result *r);
 
+/*
+ * The claim of one process on a SQLite database: the commands that run runs
+ * or change the schema (serve, ask, migrate) take it before they start, so
+ * that two of them never share a file (a second server would stop the
+ * first one's runs as interrupted while the first kept writing to them).
+ * It is an exclusive flock(2) on the file PATH.lock beside the database,
+ * holding the owner's process id, and held until db_claim_release or the
+ * process ends, however it ends. A second claim on the same file, from any
+ * process (this one included), is refused with DB_ERR_CLAIMED and err
+ * naming the database, the lock file and the holder's process id.
+ *
+ * PostgreSQL needs no claim (several instances share one database, see
+ * docs/deploy.md), nor does sqlite::memory:, which no other process can
+ * open: *out is then NULL, which db_claim_release accepts.
+ */
+#define DB_ERR_CLAIMED ERR_DB_CLAIMED
+typedef struct db_claim db_claim;
+int db_claim_take(const char *url, db_claim **out, char *err, size_t errlen);
+void db_claim_release(db_claim *c);
+
 /* Returns a new copy of url with the password (if any) replaced by "***". */
 char *db_url_redact(const char *url);
 

@@ -49,5 +49,9 @@ void db__set_error(db *d, const char *fmt, ...) __attribute__((format(printf, 2,
  * the redacted URL for messages. */
 int db_sqlite_open(const char *path, const char *url_shown, db **out, char *err, size_t errlen);
 int db_pg_open(const char *conninfo, const char *url_shown, db **out, char *err, size_t errlen);
+/* The SQLite side of db_claim_take for the file path (not ":memory:"). */
+int db_sqlite_claim(const char *path, const char *url_shown, db_claim **out, char *err,
+                    size_t errlen);
+void db_sqlite_claim_release(db_claim *c);
 
 #endif

@@ -17,6 +17,19 @@
  * Checkpoints run on a thread of their own, not inside the commit that
  * makes the WAL long (store/db_sqlite_ckpt.c).
  *
+ * ":memory:" is one database for the whole process, not one per
+ * connection: the writer, the read pool and the start-up connection of a
+ * server must all see the same tables. It lives in SQLite's memdb VFS
+ * under a name of the process's own, which every connection of the process
+ * opens, and lasts until the last of them closes. It has no WAL (so no
+ * checkpoints): readers and writers take turns on its locks, with the same
+ * busy timeout as a file.
+ *
+ * A process that runs runs on a database file first claims it
+ * (db_sqlite_claim): a lock file beside it, so that a second server
+ * started on the same file refuses to start instead of stopping the first
+ * one's runs.
+ *
  * Two SQL functions make the store's SQL the same for both dialects:
  * chatplane_ts(ms) turns Unix milliseconds into a stored time and
  * chatplane_ms(t) turns a stored time back. SQLite stores times as integer
@@ -24,14 +37,17 @@
  * its first migration over timestamptz.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -379,17 +395,23 @@ static int configure(sq_db *q)
      * at once (two processes migrating it) see "database is locked": wait
      * and try again, for as long as the busy timeout allows. */
     int rc = DB_ERR_BUSY;
+    db_result *r = NULL;
     for (int waited = 0; rc == DB_ERR_BUSY && waited <= SQ_BUSY_TIMEOUT_MS; waited += 10) {
         if (waited > 0) {
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
-        db_result *r = NULL;
-        rc = exec_sql(&q->base, "PRAGMA journal_mode=WAL", 0, NULL, &r);
         db_result_free(r);
+        r = NULL;
+        rc = exec_sql(&q->base, "PRAGMA journal_mode=WAL", 0, NULL, &r);
     }
+    /* An in-memory database keeps its own journal mode and needs no
+     * checkpoints. */
+    const char *jm = rc == 0 ? db_result_get(r, 0, 0) : NULL;
+    bool wal = jm && strcmp(jm, "wal") == 0;
+    db_result_free(r);
     if (rc < 0 && rc != DB_ERR_FULL) return rc;
-    if (rc == 0) q->ckpt = db__sqlite_ckpt_attach(q->conn);
+    if (wal) q->ckpt = db__sqlite_ckpt_attach(q->conn);
     /* Statement journals (the undo copy a multi-row insert keeps inside a
      * transaction) stay in memory: on disk they wrote more than the WAL
      * itself at 100 sessions (docs/benchmarks.md, Storage). */
@@ -418,15 +440,25 @@ static void open_reason(const char *path, sqlite3 *conn, char *out, size_t outle
 }
 
 /*
- * Opens (creating if needed) the database file at path, or an in-memory
- * database for ":memory:". On failure err names url_shown and the reason.
+ * Opens (creating if needed) the database file at path, or the process's
+ * in-memory database for ":memory:". On failure err names url_shown and
+ * the reason.
  */
 int db_sqlite_open(const char *path, const char *url_shown, db **out, char *err, size_t errlen)
 {
     *out = NULL;
     sqlite3 *conn = NULL;
-    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &conn, flags, NULL) != SQLITE_OK) {
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    /* A memdb name starting with '/' is shared by the process's
+     * connections; the process id keeps it the process's own. */
+    char memname[64];
+    const char *name = path;
+    if (strcmp(path, ":memory:") == 0) {
+        snprintf(memname, sizeof memname, "file:/chatplane-%ld?vfs=memdb", (long)getpid());
+        name = memname;
+        flags |= SQLITE_OPEN_URI;
+    }
+    if (sqlite3_open_v2(name, &conn, flags, NULL) != SQLITE_OK) {
         char why[DB_ERRMSG_MAX];
         open_reason(path, conn, why, sizeof why);
         snprintf(err, errlen, "cannot open database %s: %s", url_shown, why);
@@ -446,4 +478,86 @@ int db_sqlite_open(const char *path, const char *url_shown, db **out, char *err,
     }
     *out = &q->base;
     return 0;
+}
+
+/* ---- the claim on a database file ---- */
+
+struct db_claim {
+    int fd; /* the lock file, locked */
+};
+
+/* Appends " (pid N)" to out when the lock file names a process. */
+static void db_sqlite__claim_holder(int fd, char *out, size_t outlen)
+{
+    char text[32];
+    ssize_t n = pread(fd, text, sizeof text - 1, 0);
+    out[0] = '\0';
+    if (n <= 0) return;
+    text[n] = '\0';
+    char *end = NULL;
+    long pid = strtol(text, &end, 10);
+    if (pid > 0 && end != text && (*end == '\n' || *end == '\0'))
+        snprintf(out, outlen, " (pid %ld)", pid);
+}
+
+/*
+ * flock, not fcntl: an fcntl lock belongs to the process and is dropped
+ * when any descriptor of the file closes, and a second claim in the same
+ * process would succeed. The lock file is left in place when released:
+ * removing it could let a process that opened it before the removal lock a
+ * file no one else sees.
+ */
+int db_sqlite_claim(const char *path, const char *url_shown, db_claim **out, char *err,
+                    size_t errlen)
+{
+    *out = NULL;
+    char *lock = xasprintf("%s.lock", path);
+    int rc = DB_ERR;
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot use database %s: cannot open its lock file %s: %s",
+                 url_shown, lock, strerror(errno));
+        goto out;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            char holder[48];
+            db_sqlite__claim_holder(fd, holder, sizeof holder);
+            snprintf(err, errlen,
+                     "cannot use database %s: another chatplane process%s is using it and holds "
+                     "its lock file %s; only one process at a time may serve, ask or migrate on a "
+                     "SQLite database",
+                     url_shown, holder, lock);
+            rc = DB_ERR_CLAIMED;
+        } else {
+            snprintf(err, errlen, "cannot use database %s: cannot lock %s: %s", url_shown, lock,
+                     strerror(errno));
+        }
+        close(fd);
+        goto out;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        /* The lock holds without the id; a refused process just cannot
+         * name this one. */
+    }
+    db_claim *c = xcalloc(1, sizeof *c);
+    c->fd = fd;
+    *out = c;
+    rc = 0;
+out:
+    free(lock);
+    return rc;
+}
+
+void db_sqlite_claim_release(db_claim *c)
+{
+    if (!c) return;
+    /* The id goes first, so that no one is named as holding a free lock. */
+    if (ftruncate(c->fd, 0) != 0) {
+        /* Closing releases the lock all the same. */
+    }
+    close(c->fd);
+    free(c);
 }

@@ -167,6 +167,9 @@ int store_run_get(store *s, const char *id, store_run *out);
 /* Newest first. */
 int store_run_list(store *s, const char *session_id, store_run **out, size_t *n);
 void store_run_list_free(store_run *rows, size_t n);
+/* The newest run of the session (the first of store_run_list), read by an
+ * index whatever the session's length; STORE_NOT_FOUND when it has none. */
+int store_run_latest(store *s, const char *session_id, store_run *out);
 /* Runs with status running whose heartbeat is older than stale_before_ms
  * (INT64_MAX: all running runs), oldest first. */
 int store_run_list_running(store *s, int64_t stale_before_ms, store_run **out, size_t *n);
@@ -197,6 +200,22 @@ int store_message_insert(store *s, const store_message *row);
 /* Oldest first. */
 int store_message_list(store *s, const char *session_id, store_message **out, size_t *n);
 void store_message_list_free(store_message *rows, size_t n);
+/*
+ * The newest messages of the session, oldest first, as a run's model
+ * context needs them: read backwards (in pages, by an index) until their
+ * costs add up to at least min, and never starting at a tool result, so an
+ * assistant message is never parted from its results; all of them when the
+ * session holds less. A tool result counts only once the assistant message
+ * that made its call is read, since a result answering no call is dropped
+ * from the context. cost gives a message's cost (called with ud); NULL
+ * counts the bytes of its content, a tool result's at most the
+ * CONTEXT_TOOL_RESULT_MAX bytes the model sees of it. *out is a new array
+ * of *n rows; free with store_message_list_free.
+ */
+typedef int64_t (*store_message_cost_fn)(const store_message *m, void *ud);
+int store_message_list_recent(store *s, const char *session_id, int64_t min,
+                              store_message_cost_fn cost, void *ud, store_message **out,
+                              size_t *n);
 
 /* ---- tool executions ---- */
 /* finished_ms and duration_ms are 0 while the tool runs; duration_ms is

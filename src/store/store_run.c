@@ -52,6 +52,14 @@ int store_run_list(store *s, const char *session_id, store_run **out, size_t *n)
                        n);
 }
 
+int store_run_latest(store *s, const char *session_id, store_run *out)
+{
+    const char *p[] = {session_id};
+    return store__row(s, &store__run_table,
+                      "WHERE session_id = ? ORDER BY started_at DESC, id DESC LIMIT 1", 1, p, out,
+                      "run of session", session_id);
+}
+
 int store_run_list_running(store *s, int64_t stale_before_ms, store_run **out, size_t *n)
 {
     store_num t;

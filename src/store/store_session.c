@@ -33,13 +33,22 @@ int store_session_list(store *s, const char *owner, int limit, const char *befor
                        store_session **out, size_t *n)
 {
     store_num lim;
-    const char *p[] = {owner, owner, before_id, before_id,
+    /* The cursor is looked up among the owner's sessions only: another
+     * owner's id pages like an id that does not exist (an empty page), so
+     * the answer never tells that it exists or when it was made. */
+    const char *p[] = {owner,
+                       owner,
+                       before_id,
+                       before_id,
+                       owner,
+                       owner,
                        store__num_i64(&lim, limit > 0 ? limit : STORE_SESSION_PAGE_DEFAULT)};
     return store__rows(s, &store__session_table,
                        "WHERE (CAST(? AS TEXT) IS NULL OR owner = ?) AND (CAST(? AS TEXT) IS NULL "
                        "OR (created_at, id) < (SELECT created_at, id FROM chat_sessions WHERE id "
-                       "= ?)) ORDER BY created_at DESC, id DESC LIMIT ?",
-                       5, p, (void **)out, n);
+                       "= ? AND (CAST(? AS TEXT) IS NULL OR owner = ?))) ORDER BY created_at "
+                       "DESC, id DESC LIMIT ?",
+                       7, p, (void **)out, n);
 }
 
 int store_session_update(store *s, const store_session *row)

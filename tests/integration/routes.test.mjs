@@ -51,6 +51,7 @@ describe('routes', () => {
   test('the start-up log names the demo brain and the migration', () => {
     assert.ok(srv.lines.includes('level=info msg="migration applied" version=1 name=init'), srv.lines.join('\n'));
     assert.ok(srv.lines.includes('level=info msg="migration applied" version=2 name=time_functions'), srv.lines.join('\n'));
+    assert.ok(srv.lines.includes('level=info msg="migration applied" version=3 name=recent_reads'), srv.lines.join('\n'));
     assert.ok(srv.lines.some((l) => l.startsWith('level=info msg="using the demo brain: no llm.base_url configured"')));
   });
 

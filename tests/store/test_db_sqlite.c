@@ -6,7 +6,8 @@
  * (store/db_sqlite_ckpt.c), which a thread of their own runs while the WAL
  * stays bounded, falling back to the committing connection when that
  * thread is held back. Each test uses a fresh file in a temporary
- * directory.
+ * directory. Also sqlite::memory:, one database for the whole process,
+ * and the claim a process takes on a database file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -265,6 +267,129 @@ static void test_fallback_when_checkpointer_held(void **state)
     assert_true(longest <= 210);
 }
 
+/* The text of a small file, or "" when it cannot be read. */
+static void read_small(const char *path, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return;
+    ssize_t n = read(fd, out, outlen - 1);
+    out[n > 0 ? n : 0] = '\0';
+    close(fd);
+}
+
+static int64_t count_t(db *d)
+{
+    db_result *r = NULL;
+    assert_int_equal(db_exec(d, "SELECT COUNT(*) FROM t", 0, NULL, &r), 0);
+    int64_t n = db_result_int(r, 0, 0, -1);
+    db_result_free(r);
+    return n;
+}
+
+/*
+ * Every connection of the process to sqlite::memory: sees one database:
+ * what one commits the others read; without a WAL, a reader waits (within
+ * the busy timeout) for another connection's open write transaction and
+ * then reads what it committed, and a second writer waits the same way; no
+ * checkpoint ever runs; and the database is gone once its last connection
+ * closes.
+ */
+static void test_memory_is_one_database_for_the_process(void **state)
+{
+    (void)state;
+    const char *url = "sqlite::memory:";
+    unsigned long bg0, fb0, bg1, fb1;
+    db__sqlite_ckpt_tune(1, 2, false);
+    db__sqlite_ckpt_counts(&bg0, &fb0);
+    db *a = open_db(url), *b = open_db(url);
+    db_result *r = NULL;
+    assert_int_equal(db_exec(a, "PRAGMA journal_mode", 0, NULL, &r), 0);
+    assert_string_equal(db_result_get(r, 0, 0), "memory");
+    db_result_free(r);
+    assert_int_equal(db_exec_script(a, "CREATE TABLE t (v INTEGER)"), 0);
+    for (int i = 0; i < 50; i++) {
+        assert_int_equal(db_begin(a), 0);
+        assert_int_equal(db_exec(a, "INSERT INTO t VALUES (1)", 0, NULL, NULL), 1);
+        assert_int_equal(db_commit(a), 0);
+    }
+    assert_int_equal(count_t(b), 50);
+
+    holder h = {.url = url, .hold_ms = HOLD_MS, .commit = true};
+    pthread_t th;
+    start_holder(&h, &th);
+    int64_t t0 = now_ns();
+    assert_int_equal(count_t(b), 51);
+    assert_true(now_ns() - t0 > (int64_t)(HOLD_MS / 2) * 1000000);
+    assert_int_equal(db_begin(b), 0);
+    assert_int_equal(db_exec(b, "INSERT INTO t VALUES (2)", 0, NULL, NULL), 1);
+    assert_int_equal(db_commit(b), 0);
+    finish_holder(&h, th);
+    assert_int_equal(count_t(a), 52);
+
+    db__sqlite_ckpt_counts(&bg1, &fb1);
+    db__sqlite_ckpt_tune(0, 0, false);
+    assert_int_equal(bg1, bg0);
+    assert_int_equal(fb1, fb0);
+    db_close(a);
+    db_close(b);
+    db *c = open_db(url);
+    assert_true(db_exec(c, "SELECT COUNT(*) FROM t", 0, NULL, NULL) < 0);
+    assert_non_null(strstr(db_errmsg(c), "no such table: t"));
+    db_close(c);
+}
+
+/*
+ * The claim on a database file: held, it names this process in the lock
+ * file and refuses a second claim, naming the database, the process and
+ * the lock file; released, it can be taken again. URLs that need no claim
+ * give none.
+ */
+static void test_claim_is_exclusive(void **state)
+{
+    fx *f = *state;
+    char err[512], lock[160], text[64], want[512];
+    snprintf(lock, sizeof lock, "%s/t.db.lock", f->dir);
+    db_claim *c = NULL, *again = NULL;
+    assert_int_equal(db_claim_take(f->url, &c, err, sizeof err), 0);
+    assert_non_null(c);
+    read_small(lock, text, sizeof text);
+    char pid[32];
+    snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    assert_string_equal(text, pid);
+
+    assert_int_equal(db_claim_take(f->url, &again, err, sizeof err), DB_ERR_CLAIMED);
+    assert_null(again);
+    snprintf(want, sizeof want,
+             "cannot use database %s: another chatplane process (pid %ld) is using it and holds "
+             "its lock file %s; only one process at a time may serve, ask or migrate on a SQLite "
+             "database",
+             f->url, (long)getpid(), lock);
+    assert_string_equal(err, want);
+    /* The database itself still opens: the claim is for whole processes. */
+    db_close(open_db(f->url));
+
+    db_claim_release(c);
+    read_small(lock, text, sizeof text);
+    assert_string_equal(text, "");
+    assert_int_equal(db_claim_take(f->url, &again, err, sizeof err), 0);
+    assert_non_null(again);
+    db_claim_release(again);
+
+    for (const char *const *u = (const char *const[]){"sqlite::memory:", "postgres://h/db", NULL};
+         *u; u++) {
+        c = (db_claim *)1;
+        assert_int_equal(db_claim_take(*u, &c, err, sizeof err), 0);
+        assert_null(c);
+        db_claim_release(c);
+    }
+    assert_int_equal(db_claim_take("sqlite:/nonexistent-chatplane-dir/x.db", &c, err, sizeof err),
+                     DB_ERR);
+    assert_string_equal(err, "cannot use database sqlite:/nonexistent-chatplane-dir/x.db: cannot "
+                             "open its lock file /nonexistent-chatplane-dir/x.db.lock: No such "
+                             "file or directory");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +398,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rollback_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpointer_bounds_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fallback_when_checkpointer_held, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_is_one_database_for_the_process, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_claim_is_exclusive, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -232,7 +232,7 @@ static int64_t count_rows(store *s, const char *sql, const char *param)
 static void test_migrations_apply_once(void **state)
 {
     fx *f = *state;
-    if (on_sqlite(f)) assert_string_equal(f->applied, "1:init 2:time_functions ");
+    if (on_sqlite(f)) assert_string_equal(f->applied, "1:init 2:time_functions 3:recent_reads ");
     char applied[256] = "";
     char err[512] = "";
     assert_int_equal(store_migrate(f->s, note_applied, applied, err, sizeof err), 0);
@@ -243,15 +243,17 @@ static void test_migrations_apply_once(void **state)
                              "schema_migrations ORDER BY version",
                              0, NULL, &r),
                      0);
-    assert_int_equal(db_result_rows(r), 2);
+    assert_int_equal(db_result_rows(r), 3);
     assert_string_equal(db_result_get(r, 0, 0), "1");
     assert_string_equal(db_result_get(r, 0, 1), "init");
     assert_true(db_result_int(r, 0, 2, 0) > 1600000000000);
     assert_string_equal(db_result_get(r, 1, 0), "2");
     assert_string_equal(db_result_get(r, 1, 1), "time_functions");
     assert_true(db_result_int(r, 1, 2, 0) >= db_result_int(r, 0, 2, 0));
+    assert_string_equal(db_result_get(r, 2, 0), "3");
+    assert_string_equal(db_result_get(r, 2, 1), "recent_reads");
     db_result_free(r);
-    assert_int_equal(store_schema_latest(), 2);
+    assert_int_equal(store_schema_latest(), 3);
 }
 
 static void test_embedded_migrations_cover_both_dialects(void **state)
@@ -261,11 +263,16 @@ static void test_embedded_migrations_cover_both_dialects(void **state)
      * change, so that a version names one schema. */
     const char *want[] = {
         "migrations/postgres/0001_init.sql", "migrations/postgres/0002_time_functions.sql",
-        "migrations/sqlite/0001_init.sql", "migrations/sqlite/0002_time_functions.sql"};
-    const char *has[] = {"CREATE TABLE stream_events", "LANGUAGE plpgsql",
-                         "CREATE TABLE stream_events", "no change"};
-    assert_int_equal(migrations_files_count, 4);
-    for (size_t i = 0; i < 4; i++) {
+        "migrations/postgres/0003_recent_reads.sql", "migrations/sqlite/0001_init.sql",
+        "migrations/sqlite/0002_time_functions.sql", "migrations/sqlite/0003_recent_reads.sql"};
+    const char *has[] = {"CREATE TABLE stream_events",
+                         "LANGUAGE plpgsql",
+                         "chat_messages_session_position",
+                         "CREATE TABLE stream_events",
+                         "no change",
+                         "chat_messages_session_position"};
+    assert_int_equal(migrations_files_count, 6);
+    for (size_t i = 0; i < 6; i++) {
         assert_string_equal(migrations_files[i].path, want[i]);
         assert_int_equal(strlen((const char *)migrations_files[i].data), migrations_files[i].len);
         assert_non_null(strstr((const char *)migrations_files[i].data, has[i]));
@@ -313,7 +320,7 @@ static void test_concurrent_migrations_apply_once(void **state)
     pthread_join(tb, NULL);
     assert_int_equal(a.rc, 0);
     assert_int_equal(b.rc, 0);
-    assert_int_equal(a.applied + b.applied, on_sqlite(f) ? 2 : 0);
+    assert_int_equal(a.applied + b.applied, on_sqlite(f) ? 3 : 0);
 }
 
 /* A database at version 1 is brought to version 2: on PostgreSQL the two
@@ -322,10 +329,18 @@ static void test_version_1_database_is_upgraded(void **state)
 {
     fx *f = *state;
     bool pg = !on_sqlite(f);
-    /* Back to version 1: its row removed and, on PostgreSQL, its SQL
-     * functions put back as 0001_init.sql made them. */
-    assert_true(db_exec(store_db(f->s), "DELETE FROM schema_migrations WHERE version = 2", 0, NULL,
-                        NULL) >= 0);
+    /* Back to version 1: the later rows removed, version 1's indexes put
+     * back and, on PostgreSQL, its SQL functions as 0001_init.sql made
+     * them. */
+    assert_true(db_exec(store_db(f->s), "DELETE FROM schema_migrations WHERE version >= 2", 0,
+                        NULL, NULL) >= 0);
+    assert_int_equal(
+        db_exec_script(store_db(f->s),
+                       "DROP INDEX runs_session_started; CREATE INDEX runs_session_started ON "
+                       "runs (session_id, started_at); DROP INDEX chat_messages_session_created; "
+                       "CREATE INDEX chat_messages_session_created ON chat_messages (session_id, "
+                       "created_at); DROP INDEX chat_messages_session_position"),
+        0);
     if (pg) {
         assert_int_equal(
             db_exec_script(store_db(f->s),
@@ -340,7 +355,7 @@ static void test_version_1_database_is_upgraded(void **state)
     char applied[256] = "";
     char err[512] = "";
     assert_int_equal(store_migrate(f->s, note_applied, applied, err, sizeof err), 0);
-    assert_string_equal(applied, "2:time_functions ");
+    assert_string_equal(applied, "2:time_functions 3:recent_reads ");
     db_result *r = NULL;
     if (pg) {
         assert_int_equal(db_exec(store_db(f->s),
@@ -377,14 +392,14 @@ static void test_version_1_database_is_upgraded(void **state)
         db_exec(store_db(f->s), "SELECT MAX(version) FROM schema_migrations", 0, NULL, &r), 0);
     version = (int)db_result_int(r, 0, 0, 0);
     db_result_free(r);
-    assert_int_equal(version, 2);
+    assert_int_equal(version, 3);
 }
 
 static void test_schema_too_new_is_refused(void **state)
 {
     fx *f = *state;
     const char *want = "database schema version 9999 is newer than this chatplane (knows up to "
-                       "2); upgrade chatplane";
+                       "3); upgrade chatplane";
     const char *ins = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, "
                       "'future', chatplane_ts(1))";
     char err[512] = "";
@@ -515,6 +530,39 @@ static void test_session_list_ties_by_id(void **state)
     free(a);
     free(b);
     free(owner);
+}
+
+/* Another owner's session id as the cursor pages like an id that does not
+ * exist: an empty page, which tells nothing of it. */
+static void test_session_list_cursor_of_another_owner(void **state)
+{
+    fx *f = *state;
+    char *mine = uid("own"), *theirs = uid("own");
+    char *older = make_session(f->s, mine, 1000);
+    char *other = make_session(f->s, theirs, 2000);
+    char *newer = make_session(f->s, mine, 3000);
+    store_session *rows;
+    size_t n;
+    assert_int_equal(store_session_list(f->s, mine, 10, other, &rows, &n), 0);
+    assert_int_equal(n, 0);
+    store_session_list_free(rows, n);
+    assert_int_equal(store_session_list(f->s, mine, 10, "ses_no_such_session", &rows, &n), 0);
+    assert_int_equal(n, 0);
+    store_session_list_free(rows, n);
+    /* The owner's own cursor still pages, and without an owner any id does. */
+    assert_int_equal(store_session_list(f->s, mine, 10, newer, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].id, older);
+    store_session_list_free(rows, n);
+    assert_int_equal(store_session_list(f->s, NULL, 1, newer, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].id, other);
+    store_session_list_free(rows, n);
+    free(older);
+    free(other);
+    free(newer);
+    free(mine);
+    free(theirs);
 }
 
 static void test_claim_run_conflict(void **state)
@@ -813,6 +861,202 @@ static void test_messages_keep_stored_order(void **state)
     json_decref(calls);
     for (int i = 0; i < 3; i++) free(ids[i]);
     free(partial.id);
+    free(sid);
+}
+
+/* The newest run, ties on started_at broken by id as store_run_list does. */
+static void test_run_latest(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "latest", 1000);
+    store_run got;
+    assert_int_equal(store_run_latest(f->s, sid, &got), STORE_NOT_FOUND);
+    char *a = make_run(f->s, sid, 2000, 0);
+    char *b = make_run(f->s, sid, 3000, 0);
+    char *c = make_run(f->s, sid, 3000, 0);
+    char *d = make_run(f->s, sid, 2500, 0);
+    assert_int_equal(store_run_latest(f->s, sid, &got), 0);
+    assert_string_equal(got.id, strcmp(b, c) > 0 ? b : c);
+    assert_int_equal(got.started_ms, 3000);
+    store_run *rows;
+    size_t n;
+    assert_int_equal(store_run_list(f->s, sid, &rows, &n), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(rows[0].id, got.id);
+    store_run_list_free(rows, n);
+    store_run_cleanup(&got);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+    free(sid);
+}
+
+/* Appends a message with content of len bytes ('x' repeated) or text. */
+static char *add_message(store *s, const char *sid, const char *role, size_t len, const char *text,
+                         const json_t *calls, const char *call_id, int64_t ms)
+{
+    char *id = uid("msg");
+    char *content = text ? strdup(text) : calloc(1, len + 1);
+    if (!text) memset(content, 'x', len);
+    store_message m = {.id = id,
+                       .session_id = (char *)sid,
+                       .role = (char *)role,
+                       .content = content,
+                       .tool_calls = (json_t *)calls,
+                       .tool_call_id = (char *)call_id,
+                       .created_ms = ms};
+    assert_int_equal(store_message_insert(s, &m), 0);
+    free(content);
+    return id;
+}
+
+static json_t *one_call(const char *id)
+{
+    return json_pack("[{s:s,s:s,s:{s:s,s:s}}]", "id", id, "type", "function", "function", "name",
+                     "calc", "arguments", "{}");
+}
+
+/* Checks that got[0..n) are the messages ids[from..nids), in order. */
+static void assert_tail(const store_message *got, size_t n, char **ids, size_t nids, size_t from)
+{
+    assert_int_equal(n, nids - from);
+    for (size_t i = 0; i < n; i++) assert_string_equal(got[i].id, ids[from + i]);
+}
+
+/*
+ * A long session: 200 turns of a 100-byte user message and a 300-byte
+ * answer, with a tool call of 1,000 bytes of result in the middle. The
+ * recent read returns exactly the newest messages whose content reaches
+ * min_bytes, and moves back over tool results to the call they answer.
+ */
+static void test_message_list_recent_reads_only_the_newest(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "recent", 1000);
+    enum { TURNS = 200 };
+    char *ids[2 * TURNS + 2];
+    size_t nids = 0;
+    json_t *calls = one_call("call_r");
+    for (int t = 0; t < TURNS; t++) {
+        /* Same millisecond for every pair: position keeps the order. */
+        int64_t ms = 10000 + t;
+        ids[nids++] = add_message(f->s, sid, "user", 100, NULL, NULL, NULL, ms);
+        if (t == TURNS - 3) {
+            ids[nids++] = add_message(f->s, sid, "assistant", 20, NULL, calls, NULL, ms);
+            ids[nids++] = add_message(f->s, sid, "tool", 1000, NULL, NULL, "call_r", ms);
+        }
+        ids[nids++] = add_message(f->s, sid, "assistant", 300, NULL, NULL, NULL, ms);
+    }
+    store_message *got;
+    size_t n;
+    /* The newest 3 messages hold 700 bytes, the newest 4 800. */
+    assert_int_equal(store_message_list_recent(f->s, sid, 700, NULL, NULL, &got, &n), 0);
+    assert_tail(got, n, ids, nids, nids - 3);
+    store_message_list_free(got, n);
+    assert_int_equal(store_message_list_recent(f->s, sid, 701, NULL, NULL, &got, &n), 0);
+    assert_tail(got, n, ids, nids, nids - 4);
+    assert_string_equal(got[0].role, "user");
+    assert_int_equal(strlen(got[3].content), 300);
+    store_message_list_free(got, n);
+    /* 800 is reached by those 4 exactly; 801 takes one more message. */
+    assert_int_equal(store_message_list_recent(f->s, sid, 800, NULL, NULL, &got, &n), 0);
+    assert_tail(got, n, ids, nids, nids - 4);
+    store_message_list_free(got, n);
+    assert_int_equal(store_message_list_recent(f->s, sid, 801, NULL, NULL, &got, &n), 0);
+    assert_tail(got, n, ids, nids, nids - 5);
+    store_message_list_free(got, n);
+    /* The tool result is 7th and 8th from the end with its call: a budget
+     * reached inside it takes the call too, and the result counts only
+     * once the call is read (800 + 300 + 1,000 + 20 = 2,120). */
+    assert_int_equal(store_message_list_recent(f->s, sid, 1101, NULL, NULL, &got, &n), 0);
+    assert_tail(got, n, ids, nids, nids - 7);
+    assert_string_equal(got[0].role, "assistant");
+    assert_non_null(got[0].tool_calls);
+    assert_string_equal(got[1].role, "tool");
+    store_message_list_free(got, n);
+    assert_int_equal(store_message_list_recent(f->s, sid, 2120, NULL, NULL, &got, &n), 0);
+    assert_tail(got, n, ids, nids, nids - 7);
+    store_message_list_free(got, n);
+    assert_int_equal(store_message_list_recent(f->s, sid, 2121, NULL, NULL, &got, &n), 0);
+    assert_tail(got, n, ids, nids, nids - 8);
+    store_message_list_free(got, n);
+    /* Past the first pages (32, then 64 rows): 150 turns of 400 bytes. */
+    assert_int_equal(store_message_list_recent(f->s, sid, 150 * 400 + 1020, NULL, NULL, &got, &n), 0);
+    assert_tail(got, n, ids, nids, nids - 302);
+    store_message_list_free(got, n);
+    /* More than the session holds: all of it, as store_message_list. */
+    store_message *all;
+    size_t nall;
+    assert_int_equal(store_message_list(f->s, sid, &all, &nall), 0);
+    assert_int_equal(nall, nids);
+    assert_int_equal(store_message_list_recent(f->s, sid, INT64_MAX, NULL, NULL, &got, &n), 0);
+    assert_tail(got, n, ids, nids, 0);
+    for (size_t i = 0; i < n; i++) assert_string_equal(got[i].id, all[i].id);
+    store_message_list_free(got, n);
+    store_message_list_free(all, nall);
+    /* A session without messages. */
+    char *empty = make_session(f->s, "recent", 1000);
+    assert_int_equal(store_message_list_recent(f->s, empty, 100, NULL, NULL, &got, &n), 0);
+    assert_int_equal(n, 0);
+    store_message_list_free(got, n);
+    free(empty);
+    json_decref(calls);
+    for (size_t i = 0; i < nids; i++) free(ids[i]);
+    free(sid);
+}
+
+/* A cost of one per message, counting its calls in *ud. */
+static int64_t one_each(const store_message *m, void *ud)
+{
+    (void)m;
+    (*(int *)ud)++;
+    return 1;
+}
+
+/* A tool result counts at most what the model sees of it, and not at all
+ * when the message before it made no such call (the context drops it). */
+static void test_message_list_recent_counts_what_the_model_sees(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "recent", 1000);
+    json_t *calls = one_call("call_big");
+    char *ids[8];
+    size_t nids = 0;
+    ids[nids++] = add_message(f->s, sid, "user", 10, NULL, NULL, NULL, 1);
+    ids[nids++] = add_message(f->s, sid, "assistant", 0, "", calls, NULL, 2);
+    ids[nids++] = add_message(f->s, sid, "tool", 100000, NULL, NULL, "call_big", 3);
+    ids[nids++] = add_message(f->s, sid, "assistant", 0, "", calls, NULL, 4);
+    ids[nids++] = add_message(f->s, sid, "tool", 5000, NULL, NULL, "call_other", 5);
+    ids[nids++] = add_message(f->s, sid, "user", 10, NULL, NULL, NULL, 6);
+    store_message *got;
+    size_t n;
+    /* The orphan result (5,000 bytes) counts nothing: 10 + 0 + 0. */
+    assert_int_equal(store_message_list_recent(f->s, sid, 11, NULL, NULL, &got, &n), 0);
+    assert_tail(got, n, ids, nids, 1);
+    store_message_list_free(got, n);
+    /* The big result counts 32,765 bytes: with the newest 10, 32,775. */
+    assert_int_equal(store_message_list_recent(f->s, sid, 32775, NULL, NULL, &got, &n), 0);
+    assert_tail(got, n, ids, nids, 1);
+    store_message_list_free(got, n);
+    assert_int_equal(store_message_list_recent(f->s, sid, 32776, NULL, NULL, &got, &n), 0);
+    assert_tail(got, n, ids, nids, 0);
+    store_message_list_free(got, n);
+    /* With a cost of its own (here one per message, counted in ud): the
+     * orphan result still counts nothing, the big one as much as any. */
+    int calls_made = 0;
+    assert_int_equal(store_message_list_recent(f->s, sid, 2, one_each, &calls_made, &got, &n), 0);
+    assert_tail(got, n, ids, nids, 3);
+    assert_int_equal(calls_made, 2);
+    store_message_list_free(got, n);
+    assert_int_equal(store_message_list_recent(f->s, sid, 3, one_each, &calls_made, &got, &n), 0);
+    assert_tail(got, n, ids, nids, 1);
+    store_message_list_free(got, n);
+    assert_int_equal(store_message_list_recent(f->s, sid, 5, one_each, &calls_made, &got, &n), 0);
+    assert_tail(got, n, ids, nids, 0);
+    store_message_list_free(got, n);
+    json_decref(calls);
+    for (size_t i = 0; i < nids; i++) free(ids[i]);
     free(sid);
 }
 
@@ -1839,11 +2083,15 @@ int main(void)
         T(test_session_crud),
         T(test_session_list_pages_newest_first),
         T(test_session_list_ties_by_id),
+        T(test_session_list_cursor_of_another_owner),
         T(test_claim_run_conflict),
         T(test_run_crud),
         T(test_row_defaults_and_round_trip),
         T(test_running_runs_and_heartbeat),
         T(test_messages_keep_stored_order),
+        T(test_run_latest),
+        T(test_message_list_recent_reads_only_the_newest),
+        T(test_message_list_recent_counts_what_the_model_sees),
         T(test_tool_executions),
         T(test_session_delete_cascades),
         T(test_modes_seeded_from_presets),

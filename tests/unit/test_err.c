@@ -26,7 +26,8 @@ static void test_codes_are_distinct(void **state)
                          STORE_CONFLICT,       STORE_TOO_NEW,
                          ENGINE_ERR_RUN_ACTIVE, ENGINE_ERR_NO_RUN,
                          ENGINE_ERR_NOTHING,   ENGINE_ERR_TOO_MANY,
-                         ENGINE_ERR_UNAVAILABLE, ENGINE_ERR_BAD_MODE};
+                         ENGINE_ERR_UNAVAILABLE, ENGINE_ERR_BAD_MODE,
+                         DB_ERR_CLAIMED};
     size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
         assert_true(codes[i] < 0);
@@ -47,6 +48,7 @@ static void test_names(void **state)
     assert_string_equal(err_name(STORE_NOT_FOUND), "not_found");
     assert_string_equal(err_name(ENGINE_ERR_NO_RUN), "no_run");
     assert_string_equal(err_name(ENGINE_ERR_BAD_MODE), "bad_mode");
+    assert_string_equal(err_name(DB_ERR_CLAIMED), "db_claimed");
     assert_string_equal(err_name(ERR__LAST - 1), "unknown");
     assert_string_equal(err_name(1), "unknown");
     for (int c = ERR__LAST; c <= 0; c++) assert_string_not_equal(err_name(c), "unknown");
