@@ -167,7 +167,7 @@ describe('exit codes', () => {
     const env = { ...ws.env, CHATPLANE_LLM_URL: 'http://127.0.0.1:1/v1', CHATPLANE_LLM_MODEL: 'm' };
     const r = await run(['ask', '--mode', 'quick', 'hi'], { env });
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /^stopped: max_retries: the model endpoint kept failing; used 1 of 1 retries \(last: could not connect to http:\/\/127\.0\.0\.1:1\/v1\/chat\/completions: connection refused\)$/m);
+    assert.match(r.stderr, /^stopped: max_retries: the model endpoint kept failing; used 1 of 1 retry \(last: could not connect to http:\/\/127\.0\.0\.1:1\/v1\/chat\/completions: connection refused\)$/m);
   });
 });
 
