@@ -98,6 +98,21 @@ int llm_stream_state(const llm_stream *s)
     return s->state;
 }
 
+/* A formatted message of at most cap bytes, cut at a character boundary
+ * when it is longer (a message that does not fit is cut, not lost).
+ * Returns a new string. */
+static char *llm_stream__vformat(size_t cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static char *llm_stream__vformat(size_t cap, const char *fmt, va_list ap)
+{
+    char *m = xmalloc(cap + 1);
+    int n = vsnprintf(m, cap + 1, fmt, ap);
+    size_t len = n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap;
+    m[utf8_cut(m, len, cap)] = '\0';
+    return m;
+}
+
 /* Marks the stream failed with a formatted message; the first failure wins. */
 static int llm_stream__fail(llm_stream *s, bool retryable, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -105,16 +120,13 @@ static int llm_stream__fail(llm_stream *s, bool retryable, const char *code, con
 static int llm_stream__fail(llm_stream *s, bool retryable, const char *code, const char *fmt, ...)
 {
     if (s->state == LLM_STREAM_FAILED) return s->state;
-    buf m;
     va_list ap;
-    buf_init(&m, 4096);
     va_start(ap, fmt);
-    buf_vprintf(&m, fmt, ap);
+    s->fail_message = llm_stream__vformat(4096, fmt, ap);
     va_end(ap);
     s->state = LLM_STREAM_FAILED;
     s->fail_retryable = retryable;
     s->fail_code = code ? xstrdup(code) : NULL;
-    s->fail_message = buf_detach(&m, NULL);
     return s->state;
 }
 
@@ -454,19 +466,15 @@ int llm_stream_feed(llm_stream *s, const char *data, size_t len)
 void llm_stream_fail(llm_result *r, bool retryable, int http_status, const char *code,
                      const char *fmt, ...)
 {
-    buf m;
     va_list ap;
-
     memset(r, 0, sizeof *r);
-    buf_init(&m, 8192);
     va_start(ap, fmt);
-    buf_vprintf(&m, fmt, ap);
+    r->error_message = llm_stream__vformat(8192, fmt, ap);
     va_end(ap);
     r->ok = false;
     r->retryable = retryable;
     r->http_status = http_status;
     r->error_code = code ? xstrdup(code) : NULL;
-    r->error_message = buf_detach(&m, NULL);
     r->prompt_tokens = r->completion_tokens = -1;
     r->retry_after_ms = -1;
 }

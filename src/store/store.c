@@ -50,6 +50,13 @@ int store__exec(store *s, const char *sql, int n, const char *const *p)
     return rc < 0 ? store__fail(s, rc) : rc;
 }
 
+int store__exec_at(store *s, const char *sql, int64_t at_ms, const char *id)
+{
+    store_num t;
+    const char *p[] = {store__num_i64(&t, at_ms), id};
+    return store__exec(s, sql, 2, p);
+}
+
 int store__query(store *s, const char *sql, int n, const char *const *p, db_result **r)
 {
     int rc = db_exec(s->d, sql, n, p, r);

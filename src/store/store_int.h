@@ -31,6 +31,9 @@ int store__fail(store *s, int rc);
 int store__not_found(store *s, const char *what, const char *id);
 /* Runs a statement; returns the rows changed or a store error. */
 int store__exec(store *s, const char *sql, int n, const char *const *p);
+/* Runs a statement whose two parameters are a time (chatplane_ts(?)) and
+ * an id, in that order: marking one row at a moment. */
+int store__exec_at(store *s, const char *sql, int64_t at_ms, const char *id);
 /* Runs a query; on success *r is a new result the caller frees. */
 int store__query(store *s, const char *sql, int n, const char *const *p, db_result **r);
 /* For the rc of a statement that changes one row: 0 when it changed one,

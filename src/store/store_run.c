@@ -75,12 +75,10 @@ int store_run_list_running(store *s, int64_t stale_before_ms, store_run **out, s
 
 int store_run_beat(store *s, const char *run_id, int64_t now_ms)
 {
-    store_num t;
-    const char *p[] = {store__num_i64(&t, now_ms), run_id};
-    int rc = store__exec(s,
-                         "UPDATE runs SET heartbeat_at = chatplane_ts(?) WHERE id = ? AND status "
-                         "= 'running'",
-                         2, p);
+    int rc = store__exec_at(s,
+                            "UPDATE runs SET heartbeat_at = chatplane_ts(?) WHERE id = ? AND "
+                            "status = 'running'",
+                            now_ms, run_id);
     return rc < 0 ? rc : rc > 0;
 }
 

@@ -28,12 +28,10 @@ int store_token_list(store *s, store_token **out, size_t *n)
 
 int store_token_revoke(store *s, const char *name, int64_t now_ms)
 {
-    store_num t;
-    const char *p[] = {store__num_i64(&t, now_ms), name};
-    int rc = store__exec(s,
-                         "UPDATE api_tokens SET revoked_at = chatplane_ts(?) WHERE name = ? AND "
-                         "revoked_at IS NULL",
-                         2, p);
+    int rc = store__exec_at(s,
+                            "UPDATE api_tokens SET revoked_at = chatplane_ts(?) WHERE name = ? AND "
+                            "revoked_at IS NULL",
+                            now_ms, name);
     return store__changed_one(s, rc, "active token", name);
 }
 
