@@ -9,6 +9,7 @@
 
 #include "core/evt.h"
 #include "lib/log.h"
+#include "lib/utf8.h"
 #include "net/http_int.h"
 
 /* The error code (docs/api.md, Errors) for a status evhttp chose by itself. */
@@ -34,52 +35,26 @@ static const char *http_error__code_for(int status)
 
 /* ---- error bodies ---- */
 
-/* The length of the valid UTF-8 sequence at p (n bytes left), or 0. */
-static size_t http_error__utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0) lo = 0xa0;
-        if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0) lo = 0x90;
-        if (c == 0xf4) hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (n < len || p[1] < lo || p[1] > hi) return 0;
-    for (size_t i = 2; i < len; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf) return 0;
-    return len;
-}
-
 /*
  * Copies src into dst (cap bytes, NUL-terminated) with every byte that does
- * not start a valid UTF-8 sequence replaced by U+FFFD. Messages quote
- * paths, ids and header values as sent, and a JSON string must be UTF-8:
- * jansson refuses anything else, which would leave the error without its
- * message.
+ * not start a well-formed UTF-8 character (lib/utf8) replaced by U+FFFD, as
+ * much of it as fits without splitting a character or a replacement.
+ * Messages quote paths, ids and header values as sent, and a JSON string
+ * must be UTF-8: jansson refuses anything else, which would leave the error
+ * without its message. The replacement is per byte, not per ill-formed
+ * unit, so a sequence cut short shows one U+FFFD for each of its bytes.
  */
 static void http_error__utf8_clean(char *dst, size_t cap, const char *src)
 {
-    const unsigned char *p = (const unsigned char *)src;
-    size_t n = strlen(src), o = 0;
-    while (n > 0) {
-        size_t len = http_error__utf8_len(p, n);
-        const char *from = len ? (const char *)p : "\xef\xbf\xbd";
-        size_t out = len ? len : 3;
-        if (o + out >= cap) break;
-        memcpy(dst + o, from, out);
-        o += out;
-        p += len ? len : 1;
-        n -= len ? len : 1;
+    size_t n = strlen(src), i = 0, o = 0;
+    while (i < n) {
+        size_t k = utf8_seq(src + i, n - i);
+        const char *from = k ? src + i : UTF8_REPLACEMENT;
+        size_t len = k ? k : sizeof UTF8_REPLACEMENT - 1;
+        if (o + len >= cap) break;
+        memcpy(dst + o, from, len);
+        o += len;
+        i += k ? k : 1;
     }
     dst[o] = '\0';
 }
