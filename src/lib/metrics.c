@@ -51,14 +51,15 @@ static metrics_family *metrics__register(metrics__kind kind, const char *name, c
         if (strcmp(metrics__families[i]->name, name) == 0) f = metrics__families[i];
     if (!f) {
         if (metrics__nfamilies == METRICS__FAMILIES_MAX || nbounds > METRICS_BUCKETS_MAX) abort();
-        f = xcalloc(1, sizeof *f);
-        f->kind = kind;
-        f->name = name;
-        f->help = help;
-        f->label = label;
-        f->bounds = bounds;
-        f->nbounds = nbounds;
-        if (!label && kind != METRICS__HISTOGRAM) f->n = 1; /* the one unlabelled series */
+        f = xmalloc(sizeof *f);
+        /* A family without a label has its one series from the start. */
+        *f = (metrics_family){.kind = kind,
+                              .name = name,
+                              .help = help,
+                              .label = label,
+                              .bounds = bounds,
+                              .nbounds = nbounds,
+                              .n = !label && kind != METRICS__HISTOGRAM};
         metrics__families[metrics__nfamilies++] = f;
     }
     pthread_mutex_unlock(&metrics__mu);
@@ -158,8 +159,8 @@ static int metrics__render_histogram(buf *out, const metrics_family *f)
             rc |= buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", f->name, f->bounds[i],
                              (unsigned long long)cum);
         else
-            rc |= buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", f->name,
-                             (unsigned long long)cum);
+            rc |=
+                buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", f->name, (unsigned long long)cum);
     }
     rc |= buf_printf(out, "%s_sum ", f->name);
     rc |= metrics__num(out, f->sum);
