@@ -202,7 +202,7 @@ typedef struct vline {
     bool full;
 } vline;
 
-static void vline_init(vline *l, const ask_view *v, size_t max)
+static void ask_view__vline_init(vline *l, const ask_view *v, size_t max)
 {
     l->v = v;
     buf_init(&l->b, VIEW_LINE_MAX);
@@ -213,7 +213,7 @@ static void vline_init(vline *l, const ask_view *v, size_t max)
 
 /* Appends s in colour sgr (NULL: none), control characters made spaces,
  * cut with an ellipsis where the line is full. */
-static void vline_put(vline *l, const char *sgr, const char *s)
+static void ask_view__vline_put(vline *l, const char *sgr, const char *s)
 {
     if (l->full || !*s) return;
     buf t;
@@ -237,9 +237,9 @@ static void vline_put(vline *l, const char *sgr, const char *s)
     buf_cleanup(&t);
 }
 
-static void vline_printf(vline *l, const char *sgr, const char *fmt, ...)
+static void ask_view__vline_printf(vline *l, const char *sgr, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void vline_printf(vline *l, const char *sgr, const char *fmt, ...)
+static void ask_view__vline_printf(vline *l, const char *sgr, const char *fmt, ...)
 {
     buf t;
     buf_init(&t, VIEW_LINE_MAX);
@@ -247,17 +247,17 @@ static void vline_printf(vline *l, const char *sgr, const char *fmt, ...)
     va_start(ap, fmt);
     buf_vprintf(&t, fmt, ap);
     va_end(ap);
-    vline_put(l, sgr, t.data ? t.data : "");
+    ask_view__vline_put(l, sgr, t.data ? t.data : "");
     buf_cleanup(&t);
 }
 
 /* A number of the budget objects as people write it: 120, 0.25. */
-static void vline_num(vline *l, const char *sgr, const json_t *n)
+static void ask_view__vline_num(vline *l, const char *sgr, const json_t *n)
 {
     if (json_is_integer(n))
-        vline_printf(l, sgr, "%lld", (long long)json_integer_value(n));
+        ask_view__vline_printf(l, sgr, "%lld", (long long)json_integer_value(n));
     else
-        vline_printf(l, sgr, "%g", json_number_value(n));
+        ask_view__vline_printf(l, sgr, "%g", json_number_value(n));
 }
 
 static bool ask_view__tty_warned(const json_t *names, const char *name)
@@ -274,13 +274,13 @@ static void ask_view__tty_usage(ask_view *v, vline *l, const json_t *usage)
 {
     for (int i = 0; i < DIM__COUNT; i++) {
         const char *sgr = ask_view__tty_warned(v->warnings, dim_key[i]) ? SGR_YELLOW : NULL;
-        vline_put(l, NULL, v->g->sep);
-        vline_printf(l, sgr, "%s ", dim_label[i]);
-        vline_num(l, sgr, json_object_get(usage, dim_key[i]));
+        ask_view__vline_put(l, NULL, v->g->sep);
+        ask_view__vline_printf(l, sgr, "%s ", dim_label[i]);
+        ask_view__vline_num(l, sgr, json_object_get(usage, dim_key[i]));
         const json_t *lim = json_object_get(v->limits, dim_key[i]);
         if (json_is_number(lim)) {
-            vline_put(l, sgr, "/");
-            vline_num(l, sgr, lim);
+            ask_view__vline_put(l, sgr, "/");
+            ask_view__vline_num(l, sgr, lim);
         }
     }
 }
@@ -288,12 +288,12 @@ static void ask_view__tty_usage(ask_view *v, vline *l, const json_t *usage)
 /* Seconds since the run started, with the limit: "3.2s/120s". */
 static void ask_view__tty_elapsed(ask_view *v, vline *l, double seconds)
 {
-    vline_printf(l, NULL, "%.1fs", seconds);
+    ask_view__vline_printf(l, NULL, "%.1fs", seconds);
     const json_t *lim = json_object_get(v->limits, "seconds");
     if (json_is_number(lim)) {
-        vline_put(l, NULL, "/");
-        vline_num(l, NULL, lim);
-        vline_put(l, NULL, "s");
+        ask_view__vline_put(l, NULL, "/");
+        ask_view__vline_num(l, NULL, lim);
+        ask_view__vline_put(l, NULL, "s");
     }
 }
 
@@ -313,11 +313,11 @@ static void ask_view__tty_draw(ask_view *v)
     if (v->stopped || (v->o.shared && !v->at_line_start)) return;
     int width = v->o.width > 0 ? v->o.width : term_width(fileno(v->o.err), VIEW_WIDTH_DEFAULT);
     vline l;
-    vline_init(&l, v, width > 1 ? (size_t)width - 1 : 1);
-    vline_put(&l, SGR_CYAN, v->g->spin[v->frame % v->g->nspin]);
-    vline_put(&l, NULL, " ");
-    vline_put(&l, SGR_BOLD, v->status ? v->status : "starting");
-    vline_put(&l, NULL, v->g->sep);
+    ask_view__vline_init(&l, v, width > 1 ? (size_t)width - 1 : 1);
+    ask_view__vline_put(&l, SGR_CYAN, v->g->spin[v->frame % v->g->nspin]);
+    ask_view__vline_put(&l, NULL, " ");
+    ask_view__vline_put(&l, SGR_BOLD, v->status ? v->status : "starting");
+    ask_view__vline_put(&l, NULL, v->g->sep);
     ask_view__tty_elapsed(v, &l, (double)(ask_view__now(v) - v->t0_ms) / 1000.0);
     ask_view__tty_usage(v, &l, v->usage);
     fputc('\r', v->o.err);
@@ -405,13 +405,13 @@ static void ask_view__tty_budget_warnings(ask_view *v)
         if (!name || ask_view__tty_warned(v->announced, name)) continue;
         json_array_append_new(v->announced, json_string(name));
         vline l;
-        vline_init(&l, v, 0);
-        vline_put(&l, SGR_YELLOW, v->g->warn);
-        vline_printf(&l, SGR_YELLOW, " budget: %s past 80 %% (", name);
-        vline_num(&l, SGR_YELLOW, json_object_get(v->usage, name));
-        vline_put(&l, SGR_YELLOW, " of ");
-        vline_num(&l, SGR_YELLOW, json_object_get(v->limits, name));
-        vline_put(&l, SGR_YELLOW, ")");
+        ask_view__vline_init(&l, v, 0);
+        ask_view__vline_put(&l, SGR_YELLOW, v->g->warn);
+        ask_view__vline_printf(&l, SGR_YELLOW, " budget: %s past 80 %% (", name);
+        ask_view__vline_num(&l, SGR_YELLOW, json_object_get(v->usage, name));
+        ask_view__vline_put(&l, SGR_YELLOW, " of ");
+        ask_view__vline_num(&l, SGR_YELLOW, json_object_get(v->limits, name));
+        ask_view__vline_put(&l, SGR_YELLOW, ")");
         ask_view__tty_permanent(v, &l);
     }
 }
@@ -448,36 +448,36 @@ static void ask_view__tty_tool_finished(ask_view *v, const json_t *f)
     const char *status = ask_view__str(f, "status"), *server = ask_view__str(f, "server");
     bool ok = strcmp(status, "ok") == 0, cancelled = strcmp(status, "cancelled") == 0;
     vline l;
-    vline_init(&l, v, (size_t)ask_view__tty_width(v) - 1);
-    vline_put(&l,
+    ask_view__vline_init(&l, v, (size_t)ask_view__tty_width(v) - 1);
+    ask_view__vline_put(&l,
               ok          ? SGR_GREEN
               : cancelled ? SGR_YELLOW
                           : SGR_RED,
               ok          ? v->g->ok
               : cancelled ? v->g->cancel
                           : v->g->fail);
-    vline_put(&l, NULL, " ");
-    if (*server && strcmp(server, "builtin") != 0) vline_printf(&l, SGR_BOLD, "%s/", server);
-    vline_put(&l, SGR_BOLD, ask_view__str(f, "tool"));
-    vline_printf(&l, NULL, " %s ", status);
+    ask_view__vline_put(&l, NULL, " ");
+    if (*server && strcmp(server, "builtin") != 0) ask_view__vline_printf(&l, SGR_BOLD, "%s/", server);
+    ask_view__vline_put(&l, SGR_BOLD, ask_view__str(f, "tool"));
+    ask_view__vline_printf(&l, NULL, " %s ", status);
     long long ms = ask_view__int(f, "duration_ms");
     if (ms < 1000)
-        vline_printf(&l, NULL, "%lld ms", ms);
+        ask_view__vline_printf(&l, NULL, "%lld ms", ms);
     else
-        vline_printf(&l, NULL, "%.1f s", (double)ms / 1000.0);
+        ask_view__vline_printf(&l, NULL, "%.1f s", (double)ms / 1000.0);
     char *args = ask_view__tty_tool_args(v, ask_view__str(f, "execution_id"));
     if (args && *args) {
         vline a;
-        vline_init(&a, v, VIEW_ARGS_COLS);
-        vline_put(&a, NULL, args);
-        vline_put(&l, NULL, "  ");
-        vline_put(&l, SGR_DIM, a.b.data);
+        ask_view__vline_init(&a, v, VIEW_ARGS_COLS);
+        ask_view__vline_put(&a, NULL, args);
+        ask_view__vline_put(&l, NULL, "  ");
+        ask_view__vline_put(&l, SGR_DIM, a.b.data);
         buf_cleanup(&a.b);
     }
     free(args);
     if (json_is_string(json_object_get(f, "error"))) {
-        vline_put(&l, NULL, ": ");
-        vline_put(&l, SGR_RED, ask_view__str(f, "error"));
+        ask_view__vline_put(&l, NULL, ": ");
+        ask_view__vline_put(&l, SGR_RED, ask_view__str(f, "error"));
     }
     ask_view__tty_permanent(v, &l);
 }
@@ -487,10 +487,10 @@ static void ask_view__tty_guardrail(ask_view *v, const json_t *f)
     bool stop = strcmp(ask_view__str(f, "action"), "stop") == 0;
     const char *sgr = stop ? SGR_RED : SGR_YELLOW;
     vline l;
-    vline_init(&l, v, 0);
-    vline_put(&l, sgr, v->g->warn);
-    vline_printf(&l, sgr, " guardrail %s %s: ", ask_view__str(f, "check"), ask_view__str(f, "action"));
-    vline_put(&l, NULL, ask_view__str(f, "detail"));
+    ask_view__vline_init(&l, v, 0);
+    ask_view__vline_put(&l, sgr, v->g->warn);
+    ask_view__vline_printf(&l, sgr, " guardrail %s %s: ", ask_view__str(f, "check"), ask_view__str(f, "action"));
+    ask_view__vline_put(&l, NULL, ask_view__str(f, "detail"));
     ask_view__tty_permanent(v, &l);
 }
 
@@ -498,11 +498,11 @@ static void ask_view__tty_error(ask_view *v, const json_t *f)
 {
     bool retry = json_is_true(json_object_get(f, "retryable"));
     vline l;
-    vline_init(&l, v, 0);
-    vline_put(&l, retry ? SGR_YELLOW : SGR_RED, v->g->warn);
-    vline_put(&l, retry ? SGR_YELLOW : SGR_RED, " error: ");
-    vline_put(&l, NULL, ask_view__str(f, "message"));
-    if (retry) vline_put(&l, SGR_DIM, " (retrying)");
+    ask_view__vline_init(&l, v, 0);
+    ask_view__vline_put(&l, retry ? SGR_YELLOW : SGR_RED, v->g->warn);
+    ask_view__vline_put(&l, retry ? SGR_YELLOW : SGR_RED, " error: ");
+    ask_view__vline_put(&l, NULL, ask_view__str(f, "message"));
+    if (retry) ask_view__vline_put(&l, SGR_DIM, " (retrying)");
     ask_view__tty_permanent(v, &l);
 }
 
@@ -532,26 +532,26 @@ static void ask_view__tty_stopped(ask_view *v, const evt *ev)
     if (v->timer) event_del(v->timer);
 
     vline l;
-    vline_init(&l, v, 0);
-    vline_put(&l, sgr, v->g->stop);
-    vline_put(&l, NULL, " ");
-    vline_put(&l, sgr, reason);
-    vline_put(&l, NULL, ": ");
-    vline_put(&l, NULL, ask_view__str(f, "detail"));
-    if (json_is_true(json_object_get(f, "wrapped_up"))) vline_put(&l, NULL, " (wrapped up)");
+    ask_view__vline_init(&l, v, 0);
+    ask_view__vline_put(&l, sgr, v->g->stop);
+    ask_view__vline_put(&l, NULL, " ");
+    ask_view__vline_put(&l, sgr, reason);
+    ask_view__vline_put(&l, NULL, ": ");
+    ask_view__vline_put(&l, NULL, ask_view__str(f, "detail"));
+    if (json_is_true(json_object_get(f, "wrapped_up"))) ask_view__vline_put(&l, NULL, " (wrapped up)");
     ask_view__tty_permanent(v, &l);
 
-    vline_init(&l, v, 0);
-    vline_put(&l, NULL, "  ");
+    ask_view__vline_init(&l, v, 0);
+    ask_view__vline_put(&l, NULL, "  ");
     ask_view__tty_elapsed(v, &l, json_number_value(json_object_get(usage, "seconds")));
     ask_view__tty_usage(v, &l, usage);
     ask_view__tty_permanent(v, &l);
 
     if (*ask_view__str(f, "recovery_suggestion")) {
-        vline_init(&l, v, 0);
-        vline_put(&l, NULL, v->g->arrow);
-        vline_put(&l, NULL, " ");
-        vline_put(&l, NULL, ask_view__str(f, "recovery_suggestion"));
+        ask_view__vline_init(&l, v, 0);
+        ask_view__vline_put(&l, NULL, v->g->arrow);
+        ask_view__vline_put(&l, NULL, " ");
+        ask_view__vline_put(&l, NULL, ask_view__str(f, "recovery_suggestion"));
         ask_view__tty_permanent(v, &l);
     }
 
@@ -561,8 +561,8 @@ static void ask_view__tty_stopped(ask_view *v, const evt *ev)
     json_array_foreach(json_object_get(f, "actions"), i,
                        a) if (strcmp(ask_view__str(a, "kind"), "switch_mode") == 0) to_mode =
         ask_view__str(a, "mode");
-    vline_init(&l, v, 0);
-    vline_printf(&l, SGR_DIM, "  chatplane ask --session %s%s%s MESSAGE", ev->session_id,
+    ask_view__vline_init(&l, v, 0);
+    ask_view__vline_printf(&l, SGR_DIM, "  chatplane ask --session %s%s%s MESSAGE", ev->session_id,
                  to_mode ? " --mode " : "", to_mode ? to_mode : "");
     ask_view__tty_permanent(v, &l);
 }
@@ -702,8 +702,8 @@ void ask_view_interrupted(ask_view *v)
 {
     if (v->o.kind != ASK_VIEW_TTY || v->stopped) return;
     vline l;
-    vline_init(&l, v, 0);
-    vline_put(&l, SGR_DIM, "stopping; press Ctrl-C again to quit at once");
+    ask_view__vline_init(&l, v, 0);
+    ask_view__vline_put(&l, SGR_DIM, "stopping; press Ctrl-C again to quit at once");
     ask_view__tty_permanent(v, &l);
 }
 

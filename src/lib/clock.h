@@ -18,4 +18,9 @@ int64_t clock_wall_ms(void);
  * for a database to come back; never the loop thread). */
 void clock_sleep_ms(int64_t ms);
 
+struct timespec;
+/* The wall-clock time ms from now as a timespec: the deadline
+ * pthread_cond_timedwait takes (it waits on CLOCK_REALTIME). */
+void clock_deadline(struct timespec *out, int64_t ms);
+
 #endif

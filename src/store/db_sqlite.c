@@ -52,6 +52,7 @@
 #include <sqlite3.h>
 
 #include "core/canon.h"
+#include "lib/clock.h"
 #include "lib/xmalloc.h"
 #include "store/db_driver.h"
 #include "store/db_sqlite_ckpt.h"
@@ -100,12 +101,11 @@ static _Thread_local bool write_lock_mine;
  * out); BEGIN IMMEDIATE then meets SQLite's lock as it would without this
  * one, so nothing can wait forever here.
  */
-static bool write_lock_acquire(void)
+static bool db_sqlite__write_lock_acquire(void)
 {
     if (write_lock_mine) return false;
     struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += SQ_BUSY_TIMEOUT_MS / 1000;
+    clock_deadline(&dl, SQ_BUSY_TIMEOUT_MS);
     bool queued = false, got = false, late = false;
     pthread_mutex_lock(&write_lock.mu);
     for (;;) {
@@ -127,7 +127,7 @@ static bool write_lock_acquire(void)
     return got;
 }
 
-static void write_lock_release(void)
+static void db_sqlite__write_lock_release(void)
 {
     pthread_mutex_lock(&write_lock.mu);
     write_lock.held = false;
@@ -139,16 +139,16 @@ static void write_lock_release(void)
 
 /* Releases the write lock once the connection's transaction has ended,
  * however it ended (COMMIT, ROLLBACK, or SQLite rolling back by itself). */
-static void write_lock_settle(sq_db *q)
+static void db_sqlite__write_lock_settle(sq_db *q)
 {
     if (q->wl_held && sqlite3_get_autocommit(q->conn)) {
         q->wl_held = false;
-        write_lock_release();
+        db_sqlite__write_lock_release();
     }
 }
 
 /* Maps an extended SQLite result code to a DB_ERR_* code. */
-static int map_code(int rc)
+static int db_sqlite__map_code(int rc)
 {
     switch (rc & 0xff) {
     case SQLITE_CONSTRAINT:
@@ -168,14 +168,14 @@ static int map_code(int rc)
 }
 
 /* Records the connection's last error and returns its DB_ERR_* code. */
-static int fail(sq_db *q)
+static int db_sqlite__fail(sq_db *q)
 {
     int rc = sqlite3_extended_errcode(q->conn);
     db__set_error(&q->base, "%s", sqlite3_errmsg(q->conn));
-    return map_code(rc);
+    return db_sqlite__map_code(rc);
 }
 
-static void stmt_drop(sq_stmt *e)
+static void db_sqlite__stmt_drop(sq_stmt *e)
 {
     sqlite3_finalize(e->stmt);
     free(e->sql);
@@ -184,17 +184,17 @@ static void stmt_drop(sq_stmt *e)
 
 /* The cache slot to fill: a free one, else the least recently used one,
  * emptied. */
-static sq_stmt *cache_slot(sq_db *q)
+static sq_stmt *db_sqlite__cache_slot(sq_db *q)
 {
     if (q->ncache < SQ_STMT_MAX) return &q->cache[q->ncache++];
     sq_stmt *old = &q->cache[0];
     for (size_t i = 1; i < SQ_STMT_MAX; i++)
         if (q->cache[i].used < old->used) old = &q->cache[i];
-    stmt_drop(old);
+    db_sqlite__stmt_drop(old);
     return old;
 }
 
-static bool is_blank(const char *s)
+static bool db_sqlite__is_blank(const char *s)
 {
     for (; *s; s++)
         if (*s != ' ' && *s != '\n' && *s != '\t' && *s != '\r' && *s != ';') return false;
@@ -205,7 +205,7 @@ static bool is_blank(const char *s)
  * Finds sql in the cache or prepares it. One call runs one statement, so
  * text after the first statement is refused rather than silently dropped.
  */
-static int prepare(sq_db *q, const char *sql, sqlite3_stmt **out)
+static int db_sqlite__prepare(sq_db *q, const char *sql, sqlite3_stmt **out)
 {
     uint64_t hash = canon_hash(CANON_HASH_SEED, sql, strlen(sql));
     for (size_t i = 0; i < q->ncache; i++) {
@@ -219,14 +219,14 @@ static int prepare(sq_db *q, const char *sql, sqlite3_stmt **out)
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
     if (sqlite3_prepare_v3(q->conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail) != SQLITE_OK)
-        return fail(q);
-    if (!st || (tail && !is_blank(tail))) {
+        return db_sqlite__fail(q);
+    if (!st || (tail && !db_sqlite__is_blank(tail))) {
         sqlite3_finalize(st);
         db__set_error(&q->base, "db_exec runs exactly one statement; use db_exec_script for "
                                 "a script");
         return DB_ERR;
     }
-    sq_stmt *e = cache_slot(q);
+    sq_stmt *e = db_sqlite__cache_slot(q);
     e->sql = xstrdup(sql);
     e->hash = hash;
     e->stmt = st;
@@ -235,7 +235,7 @@ static int prepare(sq_db *q, const char *sql, sqlite3_stmt **out)
     return 0;
 }
 
-static int bind_params(sq_db *q, sqlite3_stmt *st, int n, const char *const *params)
+static int db_sqlite__bind_params(sq_db *q, sqlite3_stmt *st, int n, const char *const *params)
 {
     int want = sqlite3_bind_parameter_count(st);
     if (want != n) {
@@ -246,13 +246,13 @@ static int bind_params(sq_db *q, sqlite3_stmt *st, int n, const char *const *par
     for (int i = 0; i < n; i++) {
         int rc = params[i] ? sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_STATIC)
                            : sqlite3_bind_null(st, i + 1);
-        if (rc != SQLITE_OK) return fail(q);
+        if (rc != SQLITE_OK) return db_sqlite__fail(q);
     }
     return 0;
 }
 
 /* Copies the current row of st into a new row of r. */
-static void copy_row(sqlite3_stmt *st, db_result *r)
+static void db_sqlite__copy_row(sqlite3_stmt *st, db_result *r)
 {
     size_t row = db__result_add_row(r);
     for (size_t c = 0; c < r->cols; c++) {
@@ -263,18 +263,18 @@ static void copy_row(sqlite3_stmt *st, db_result *r)
 
 /* Steps st to the end, collecting rows into a new *res when res is
  * non-NULL. Returns the rows changed or a negative code. */
-static int step_all(sq_db *q, sqlite3_stmt *st, db_result **res)
+static int db_sqlite__step_all(sq_db *q, sqlite3_stmt *st, db_result **res)
 {
     db_result *r = res ? db__result_new(0, (size_t)sqlite3_column_count(st)) : NULL;
     for (;;) {
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
-            if (r) copy_row(st, r);
+            if (r) db_sqlite__copy_row(st, r);
         } else if (rc == SQLITE_DONE) {
             break;
         } else {
             db_result_free(r);
-            return fail(q);
+            return db_sqlite__fail(q);
         }
     }
     if (res) *res = r;
@@ -286,44 +286,44 @@ static int step_all(sq_db *q, sqlite3_stmt *st, db_result **res)
  * transaction back by itself; the caller's ROLLBACK then finds none, which
  * is the state it asked for rather than an error.
  */
-static bool rollback_done(sq_db *q, const char *sql)
+static bool db_sqlite__rollback_done(sq_db *q, const char *sql)
 {
     return strcmp(sql, "ROLLBACK") == 0 && sqlite3_get_autocommit(q->conn);
 }
 
-static int exec_sql(db *d, const char *sql, int n, const char *const *params, db_result **res)
+static int db_sqlite__exec_sql(db *d, const char *sql, int n, const char *const *params, db_result **res)
 {
     sq_db *q = (sq_db *)d;
-    if (rollback_done(q, sql)) {
-        write_lock_settle(q);
+    if (db_sqlite__rollback_done(q, sql)) {
+        db_sqlite__write_lock_settle(q);
         if (res) *res = db__result_new(0, 0);
         return 0;
     }
     if (!q->wl_held && strncmp(sql, "BEGIN IMMEDIATE", 15) == 0 && sqlite3_get_autocommit(q->conn))
-        q->wl_held = write_lock_acquire();
+        q->wl_held = db_sqlite__write_lock_acquire();
     sqlite3_stmt *st = NULL;
-    int rc = prepare(q, sql, &st);
-    if (rc == 0) rc = bind_params(q, st, n, params);
-    if (rc == 0) rc = step_all(q, st, res);
+    int rc = db_sqlite__prepare(q, sql, &st);
+    if (rc == 0) rc = db_sqlite__bind_params(q, st, n, params);
+    if (rc == 0) rc = db_sqlite__step_all(q, st, res);
     /* Reset at once: a statement left mid-way holds its read snapshot. */
     if (st) {
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
     }
-    write_lock_settle(q);
+    db_sqlite__write_lock_settle(q);
     return rc;
 }
 
-static int exec_script(db *d, const char *sql)
+static int db_sqlite__exec_script(db *d, const char *sql)
 {
     sq_db *q = (sq_db *)d;
     char *msg = NULL;
     int rc = sqlite3_exec(q->conn, sql, NULL, NULL, &msg);
-    write_lock_settle(q);
+    db_sqlite__write_lock_settle(q);
     if (rc == SQLITE_OK) return 0;
     db__set_error(d, "%s", msg ? msg : sqlite3_errmsg(q->conn));
     sqlite3_free(msg);
-    return map_code(sqlite3_extended_errcode(q->conn));
+    return db_sqlite__map_code(sqlite3_extended_errcode(q->conn));
 }
 
 /*
@@ -334,33 +334,33 @@ static int exec_script(db *d, const char *sql)
  * that transaction, so a process that lost the race skips what the winner
  * applied. (PostgreSQL has several writers and takes an advisory lock.)
  */
-static int migration_lock_none(db *d)
+static int db_sqlite__migration_lock_none(db *d)
 {
     (void)d;
     return 0;
 }
 
-static void close_db(db *d)
+static void db_sqlite__close_db(db *d)
 {
     sq_db *q = (sq_db *)d;
-    for (size_t i = 0; i < q->ncache; i++) stmt_drop(&q->cache[i]);
+    for (size_t i = 0; i < q->ncache; i++) db_sqlite__stmt_drop(&q->cache[i]);
     sqlite3_close_v2(q->conn);
     db__sqlite_ckpt_detach(q->ckpt);
-    if (q->wl_held) write_lock_release();
+    if (q->wl_held) db_sqlite__write_lock_release();
     free(q->url_shown);
     free(q);
 }
 
 static const db_ops driver_ops = {
-    .exec = exec_sql,
-    .exec_script = exec_script,
-    .lock_migrations = migration_lock_none,
-    .unlock_migrations = migration_lock_none,
-    .close = close_db,
+    .exec = db_sqlite__exec_sql,
+    .exec_script = db_sqlite__exec_script,
+    .lock_migrations = db_sqlite__migration_lock_none,
+    .unlock_migrations = db_sqlite__migration_lock_none,
+    .close = db_sqlite__close_db,
 };
 
 /* chatplane_ts and chatplane_ms: times are integer milliseconds already. */
-static void fn_time(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+static void db_sqlite__fn_time(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc;
     if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
@@ -370,12 +370,12 @@ static void fn_time(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     }
 }
 
-static int register_functions(sqlite3 *conn)
+static int db_sqlite__register_functions(sqlite3 *conn)
 {
     const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
-    int rc = sqlite3_create_function(conn, "chatplane_ts", 1, flags, NULL, fn_time, NULL, NULL);
+    int rc = sqlite3_create_function(conn, "chatplane_ts", 1, flags, NULL, db_sqlite__fn_time, NULL, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_create_function(conn, "chatplane_ms", 1, flags, NULL, fn_time, NULL, NULL);
+        rc = sqlite3_create_function(conn, "chatplane_ms", 1, flags, NULL, db_sqlite__fn_time, NULL, NULL);
     return rc;
 }
 
@@ -385,11 +385,11 @@ static int register_functions(sqlite3 *conn)
  * cannot switch to WAL; it stays readable, and writes fail later with
  * DB_ERR_FULL.
  */
-static int configure(sq_db *q)
+static int db_sqlite__configure(sq_db *q)
 {
     sqlite3_extended_result_codes(q->conn, 1);
     sqlite3_busy_timeout(q->conn, SQ_BUSY_TIMEOUT_MS);
-    if (register_functions(q->conn) != SQLITE_OK) return fail(q);
+    if (db_sqlite__register_functions(q->conn) != SQLITE_OK) return db_sqlite__fail(q);
     /* Switching a new file to WAL takes a lock for which SQLite does not
      * call the busy handler, so two connections opening the same new file
      * at once (two processes migrating it) see "database is locked": wait
@@ -403,7 +403,7 @@ static int configure(sq_db *q)
         }
         db_result_free(r);
         r = NULL;
-        rc = exec_sql(&q->base, "PRAGMA journal_mode=WAL", 0, NULL, &r);
+        rc = db_sqlite__exec_sql(&q->base, "PRAGMA journal_mode=WAL", 0, NULL, &r);
     }
     /* An in-memory database keeps its own journal mode and needs no
      * checkpoints. */
@@ -415,13 +415,13 @@ static int configure(sq_db *q)
     /* Statement journals (the undo copy a multi-row insert keeps inside a
      * transaction) stay in memory: on disk they wrote more than the WAL
      * itself at 100 sessions (docs/benchmarks.md, Storage). */
-    rc = exec_script(&q->base,
+    rc = db_sqlite__exec_script(&q->base,
                      "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY");
     return rc < 0 ? rc : 0;
 }
 
 /* Explains why path could not be opened, naming a missing directory. */
-static void open_reason(const char *path, sqlite3 *conn, char *out, size_t outlen)
+static void db_sqlite__open_reason(const char *path, sqlite3 *conn, char *out, size_t outlen)
 {
     char *dir = xstrdup(path);
     char *slash = strrchr(dir, '/');
@@ -460,7 +460,7 @@ int db_sqlite_open(const char *path, const char *url_shown, db **out, char *err,
     }
     if (sqlite3_open_v2(name, &conn, flags, NULL) != SQLITE_OK) {
         char why[DB_ERRMSG_MAX];
-        open_reason(path, conn, why, sizeof why);
+        db_sqlite__open_reason(path, conn, why, sizeof why);
         snprintf(err, errlen, "cannot open database %s: %s", url_shown, why);
         sqlite3_close_v2(conn);
         return DB_ERR;
@@ -470,10 +470,10 @@ int db_sqlite_open(const char *path, const char *url_shown, db **out, char *err,
     q->base.kind = DB_SQLITE;
     q->conn = conn;
     q->url_shown = xstrdup(url_shown);
-    int rc = configure(q);
+    int rc = db_sqlite__configure(q);
     if (rc < 0) {
         snprintf(err, errlen, "cannot open database %s: %s", url_shown, q->base.errmsg);
-        close_db(&q->base);
+        db_sqlite__close_db(&q->base);
         return rc;
     }
     *out = &q->base;

@@ -67,7 +67,7 @@ int store_session_delete(store *s, const char *id)
     return store__changed_one(s, rc, "session", id);
 }
 
-static int session_exists(store *s, const char *id)
+static int store_session__session_exists(store *s, const char *id)
 {
     const char *p[] = {id};
     db_result *r = NULL;
@@ -92,7 +92,7 @@ int store_session_claim_run(store *s, const char *session_id, const char *run_id
                          "OR active_run_id = ?)",
                          4, p);
     if (rc != 0) return rc < 0 ? rc : 0;
-    rc = session_exists(s, session_id);
+    rc = store_session__session_exists(s, session_id);
     if (rc < 0) return rc;
     snprintf(s->err, sizeof s->err, "a run is already active in session %s", session_id);
     return STORE_CONFLICT;
