@@ -165,6 +165,7 @@ static void store_recover__usage_from_json(const json_t *u, budget_usage *out)
     out->tool_calls = json_integer_value(json_object_get(u, "tool_calls"));
     out->retries = json_integer_value(json_object_get(u, "retries"));
     out->cost_usd = json_number_value(json_object_get(u, "cost_usd"));
+    out->waiting_seconds = json_number_value(json_object_get(u, "waiting_seconds"));
 }
 
 /* Stops one interrupted run in its own transaction. Returns 1 when it was

@@ -74,7 +74,8 @@ static void test_type_names(void **state)
     (void)state;
     static const char *const names[EVT__COUNT] = {
         "message",       "run_started", "status",    "token", "tool_started", "tool_progress",
-        "tool_finished", "budget",      "guardrail", "error", "run_stopped"};
+        "tool_finished", "budget",      "guardrail", "error", "run_stopped",
+        "approval_requested", "approval_decided"};
     for (int i = 0; i < EVT__COUNT; i++) {
         assert_string_equal(evt_type_name((evt_type)i), names[i]);
         evt_type t = EVT__COUNT;
@@ -331,7 +332,8 @@ static void test_budget_event(void **state)
                    ENV("budget", 21) ",\"limits\":{\"steps\":3,\"seconds\":30,\"tokens\":8000,"
                                      "\"tool_calls\":3,\"retries\":1,\"cost_usd\":null},\"usage\":"
                                      "{\"steps\":1,\"seconds\":4.5,\"tokens\":1500,\"tool_calls\":"
-                                     "3,\"retries\":0,\"cost_usd\":0.0},\"warnings\":["
+                                     "3,\"retries\":0,\"cost_usd\":0.0,\"waiting_seconds\":"
+                                     "0.0},\"warnings\":["
                                      "\"tool_calls\"]}");
 }
 
@@ -404,7 +406,8 @@ static void test_run_stopped_events(void **state)
                                "\"label\":\"Continue\"},{\"kind\":\"switch_mode\",\"mode\":"
                                "\"deep\",\"label\":\"Switch to deep mode\"}],\"wrapped_up\":true,"
                                "\"usage\":{\"steps\":10,\"seconds\":61.235,\"tokens\":9000,"
-                               "\"tool_calls\":9,\"retries\":1,\"cost_usd\":0.0125}}");
+                               "\"tool_calls\":9,\"retries\":1,\"cost_usd\":0.0125,"
+                               "\"waiting_seconds\":0.0}}");
     json_decref(actions);
     budget_usage zero = {0};
     assert_encodes(evt_run_stopped(&origin, STOP_COMPLETED, NULL, NULL, NULL, false, &zero), 28,
@@ -412,7 +415,8 @@ static void test_run_stopped_events(void **state)
                                           "\"recovery_suggestion\":null,\"actions\":[],"
                                           "\"wrapped_up\":false,\"usage\":{\"steps\":0,"
                                           "\"seconds\":0.0,\"tokens\":0,\"tool_calls\":0,"
-                                          "\"retries\":0,\"cost_usd\":0.0}}");
+                                          "\"retries\":0,\"cost_usd\":0.0,"
+                                          "\"waiting_seconds\":0.0}}");
 }
 
 static void test_envelope_variants(void **state)
