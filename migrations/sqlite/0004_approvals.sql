@@ -1,4 +1,4 @@
--- chatplane schema, version 3, SQLite dialect: tool approvals.
+-- chatplane schema, version 4, SQLite dialect: tool approvals.
 --
 -- approvals holds one row per tool call the approval policy decided to ask
 -- about or a remembered decision answered (docs/storage.md, approvals).
