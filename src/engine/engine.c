@@ -7,6 +7,7 @@
 #include "store/objects.h"
 #include "core/context.h"
 #include "engine/run.h"
+#include "engine/tool_source.h"
 #include "lib/clock.h"
 #include "lib/id.h"
 #include "lib/log.h"
@@ -132,6 +133,9 @@ static void engine__mode_put_from(engine *e, const control_msg *c)
         return;
     }
     if (desc) snprintf(m.description, sizeof m.description, "%s", desc);
+    /* An instance of an older version sends no approval: the mode keeps
+     * its own. */
+    approval_policy_parse(json_string_value(json_object_get(mj, "approval")), &m.approval);
     LOG(LOG_INFO, "mode changed by another instance", "mode=%s instance=%s", m.name, from);
     engine__replace_mode(e, &m);
 }
@@ -208,6 +212,7 @@ typedef struct engine_start {
     char *continues;
     store_message *msgs;
     size_t nmsgs;
+    json_t *remembered; /* the session's remembered decisions (run_init) */
 } engine_start;
 
 static const mode *engine__pick(const engine_start *j, const char *name)
@@ -384,6 +389,32 @@ static int engine__start_committed(store *s, const char *run_id)
     }
 }
 
+/* Reads the decisions a person made for the rest of the session into
+ * out: model tool name -> {"approve", "reason", "remember"}, a later
+ * decision replacing an earlier one. */
+static int engine__remembered(store *s, const char *session_id, json_t *out)
+{
+    store_approval *rows = NULL;
+    size_t n = 0;
+    int rc = store_approval_list(s, session_id, NULL, &rows, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const store_approval *a = &rows[i];
+        bool approved = strcmp(a->status, "approved") == 0;
+        if (strcmp(a->remember, "session") != 0 || (!approved && strcmp(a->status, "denied") != 0))
+            continue;
+        char *name = strcmp(a->server, "builtin") == 0 ? xstrdup(a->tool)
+                                                        : tool_model_name(a->server, a->tool);
+        json_object_set_new(out, name,
+                            json_pack("{s:b, s:o, s:s}", "approve", approved, "reason",
+                                      a->decision_reason ? json_string(a->decision_reason)
+                                                         : json_null(),
+                                      "remember", "session"));
+        free(name);
+    }
+    store_approval_list_free(rows, n);
+    return rc;
+}
+
 /*
  * A start is one transaction; once it committed, the run exists for the
  * database and must reach the engine, whatever fails next, or its session
@@ -431,6 +462,12 @@ static void engine__start_work(store *s, void *arg)
             j->run_id);
         j->history_lost = true;
     }
+    /* A session's remembered decisions that cannot be read are asked
+     * again: safe, if less convenient. */
+    j->remembered = json_object();
+    if (!j->history_lost && engine__remembered(s, j->session_id, j->remembered) < 0)
+        LOG(LOG_WARN, "cannot read the session's remembered approvals; they are asked again",
+            "run_id=%s", j->run_id);
 }
 
 /* The session's stored messages as the model sees them. Sets *keep_from to
@@ -465,6 +502,7 @@ static void engine__start_free(engine_start *j)
     free(j->instance_id);
     free(j->continues);
     store_message_list_free(j->msgs, j->nmsgs);
+    json_decref(j->remembered);
     free(j);
 }
 
@@ -500,7 +538,9 @@ static void engine__start_done(void *arg)
         .user_message_id = j->message ? j->message_id : NULL,
         .user_message = j->message,
         .started_wall_ms = j->now_ms,
+        .remembered = j->remembered,
     };
+    j->remembered = NULL; /* the run took it */
     run *r = run_new(&env, &init);
     engine_entry *x = xcalloc(1, sizeof *x);
     x->r = r;
@@ -756,6 +796,15 @@ void engine_stop_run(engine *e, const char *session_id, engine_start_cb cb, void
         return;
     }
     engine__stop_local(r, engine__stop_reply, s);
+}
+
+/* ---- approvals ---- */
+
+void engine_decide_approval(engine *e, const char *session_id, const engine_decision *d,
+                            engine_approval_cb cb, void *ud)
+{
+    run *r = engine__find(e, session_id);
+    if (!r || run_decide(r, d, cb, ud) != 0) cb(ud, ENGINE_ERR_NOT_FOUND, NULL);
 }
 
 /* ---- mode changes and control messages ---- */

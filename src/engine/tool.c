@@ -22,6 +22,8 @@ const char *tool_status_name(tool_status s)
         return "timeout";
     case TOOL_CANCELLED:
         return "cancelled";
+    case TOOL_DENIED:
+        return "denied";
     }
     return "error";
 }

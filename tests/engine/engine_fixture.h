@@ -53,7 +53,8 @@ typedef struct efix {
 
 /* Options a test may change before efix_new; efix_default_options gives
  * the ones the suites use (4 active runs, a context of 100000 tokens, a
- * short system prompt, no price). */
+ * short system prompt, no price, and a rule that allows the held tool
+ * hold without asking). */
 engine_options efix_default_options(void);
 
 /* Sets everything up with the model playing steps[0..n). The loop has two
