@@ -7,7 +7,6 @@
 #include "store/objects.h"
 #include "core/context.h"
 #include "engine/run.h"
-#include "engine/tool_source.h"
 #include "lib/clock.h"
 #include "lib/id.h"
 #include "lib/log.h"
@@ -390,8 +389,7 @@ static int engine__start_committed(store *s, const char *run_id)
 }
 
 /* Reads the decisions a person made for the rest of the session into
- * out: model tool name -> {"approve", "reason", "remember"}, a later
- * decision replacing an earlier one. */
+ * the array out, oldest first: {"server", "tool", "approve", "reason"}. */
 static int engine__remembered(store *s, const char *session_id, json_t *out)
 {
     store_approval *rows = NULL;
@@ -402,17 +400,39 @@ static int engine__remembered(store *s, const char *session_id, json_t *out)
         bool approved = strcmp(a->status, "approved") == 0;
         if (strcmp(a->remember, "session") != 0 || (!approved && strcmp(a->status, "denied") != 0))
             continue;
-        char *name = strcmp(a->server, "builtin") == 0 ? xstrdup(a->tool)
-                                                        : tool_model_name(a->server, a->tool);
-        json_object_set_new(out, name,
-                            json_pack("{s:b, s:o, s:s}", "approve", approved, "reason",
-                                      a->decision_reason ? json_string(a->decision_reason)
-                                                         : json_null(),
-                                      "remember", "session"));
-        free(name);
+        json_array_append_new(out, json_pack("{s:s, s:s, s:b, s:o}", "server", a->server, "tool",
+                                             a->tool, "approve", approved, "reason",
+                                             a->decision_reason
+                                                 ? json_string(a->decision_reason)
+                                                 : json_null()));
     }
     store_approval_list_free(rows, n);
     return rc;
+}
+
+/* The session's remembered decisions by the name the model calls each tool
+ * now (run_init.remembered), a later decision replacing an earlier one; a
+ * tool that is gone is left out. Returns a new object. */
+static json_t *engine__remembered_by_name(const toolset *tools, const json_t *rows)
+{
+    json_t *out = json_object();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const char *server = json_string_value(json_object_get(row, "server"));
+        const char *tool = json_string_value(json_object_get(row, "tool"));
+        for (size_t k = 0; k < toolset_count(tools); k++) {
+            const tool_def *d = toolset_get(tools, k);
+            if (strcmp(d->server, server) != 0 || strcmp(d->tool, tool) != 0) continue;
+            json_object_set_new(out, d->name,
+                                json_pack("{s:O, s:O, s:s}", "approve",
+                                          json_object_get(row, "approve"), "reason",
+                                          json_object_get(row, "reason"), "remember", "session"));
+            break;
+        }
+    }
+    return out;
 }
 
 /*
@@ -464,7 +484,7 @@ static void engine__start_work(store *s, void *arg)
     }
     /* A session's remembered decisions that cannot be read are asked
      * again: safe, if less convenient. */
-    j->remembered = json_object();
+    j->remembered = json_array();
     if (!j->history_lost && engine__remembered(s, j->session_id, j->remembered) < 0)
         LOG(LOG_WARN, "cannot read the session's remembered approvals; they are asked again",
             "run_id=%s", j->run_id);
@@ -538,9 +558,8 @@ static void engine__start_done(void *arg)
         .user_message_id = j->message ? j->message_id : NULL,
         .user_message = j->message,
         .started_wall_ms = j->now_ms,
-        .remembered = j->remembered,
+        .remembered = engine__remembered_by_name(e->d.tools, j->remembered),
     };
-    j->remembered = NULL; /* the run took it */
     run *r = run_new(&env, &init);
     engine_entry *x = xcalloc(1, sizeof *x);
     x->r = r;

@@ -315,6 +315,11 @@ char *efix_signature(const efix *f, const char *run_id)
             buf_printf(&b, "error:%s", efix__str(ev, "code"));
         } else if (strcmp(type, "run_stopped") == 0) {
             buf_printf(&b, "run_stopped:%s", efix__str(ev, "reason"));
+        } else if (strcmp(type, "approval_requested") == 0) {
+            buf_printf(&b, "approval_requested:%s", efix__str(ev, "tool"));
+        } else if (strcmp(type, "approval_decided") == 0) {
+            buf_printf(&b, "approval_decided:%s:%s", efix__str(ev, "decision"),
+                       efix__str(ev, "decided_by"));
         } else {
             buf_append_str(&b, type);
         }

@@ -99,7 +99,8 @@ void efix_wait_tool(efix *f);
  * status:thinking token message:assistant budget run_stopped:completed":
  * message:<role>[+calls][:partial], status:<status>, tool_started:<tool>,
  * tool_finished:<tool>:<status>, guardrail:<check>:<action>,
- * error:<code>, run_stopped:<reason>, and the bare type otherwise.
+ * error:<code>, run_stopped:<reason>, approval_requested:<tool>,
+ * approval_decided:<decision>:<decided_by>, and the bare type otherwise.
  * Returns a new string. */
 char *efix_signature(const efix *f, const char *run_id);
 /* Asserts the run's signature. */
