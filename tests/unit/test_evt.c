@@ -385,6 +385,43 @@ static void test_error_events(void **state)
                                     "API key\",\"retryable\":false,\"message_id\":null}");
 }
 
+/* The approval events in their exact wire form (docs/events.md). */
+static void test_approval_events(void **state)
+{
+    (void)state;
+    json_t *args = parse_json("{\"path\":\"/tmp/x\"}");
+    json_t *ann = parse_json("{\"readOnlyHint\":false}");
+    assert_encodes(evt_approval_requested(&origin, "apr_1", "exe_1", 2, "files", "delete", args,
+                                          "the tool is not marked read-only", ann,
+                                          TS_MS + 900000),
+                   30,
+                   ENV("approval_requested", 30) ",\"approval_id\":\"apr_1\",\"execution_id\":"
+                                                 "\"exe_1\",\"step\":2,\"server\":\"files\","
+                                                 "\"tool\":\"delete\",\"arguments\":{\"path\":"
+                                                 "\"/tmp/x\"},\"reason\":\"the tool is not "
+                                                 "marked read-only\",\"annotations\":{"
+                                                 "\"readOnlyHint\":false},\"expires_at\":"
+                                                 "\"2026-11-24T10:15:00.123Z\"}");
+    assert_encodes(evt_approval_requested(&origin, "apr_2", "exe_2", 1, "builtin", "calc", NULL,
+                                          "rule calc", NULL, TS_MS),
+                   31,
+                   ENV("approval_requested", 31) ",\"approval_id\":\"apr_2\",\"execution_id\":"
+                                                 "\"exe_2\",\"step\":1,\"server\":\"builtin\","
+                                                 "\"tool\":\"calc\",\"arguments\":{},\"reason\":"
+                                                 "\"rule calc\",\"annotations\":null,"
+                                                 "\"expires_at\":\"2026-11-24T10:00:00.123Z\"}");
+    assert_encodes(evt_approval_decided(&origin, "apr_1", "denied", "alice", "not now", "run"), 32,
+                   ENV("approval_decided", 32) ",\"approval_id\":\"apr_1\",\"decision\":"
+                                               "\"denied\",\"decided_by\":\"alice\",\"reason\":"
+                                               "\"not now\",\"remember\":\"run\"}");
+    assert_encodes(evt_approval_decided(&origin, "apr_2", "expired", "timeout", NULL, "once"), 33,
+                   ENV("approval_decided", 33) ",\"approval_id\":\"apr_2\",\"decision\":"
+                                               "\"expired\",\"decided_by\":\"timeout\","
+                                               "\"reason\":null,\"remember\":\"once\"}");
+    json_decref(args);
+    json_decref(ann);
+}
+
 static void test_run_stopped_events(void **state)
 {
     (void)state;
@@ -577,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_tool_events),
         cmocka_unit_test(test_result_cut_at_character_boundary),
         cmocka_unit_test(test_budget_event),
+        cmocka_unit_test(test_approval_events),
         cmocka_unit_test(test_guardrail_event),
         cmocka_unit_test(test_error_events),
         cmocka_unit_test(test_run_stopped_events),
