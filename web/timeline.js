@@ -8,7 +8,7 @@ import { h, clear, nearBottom } from './dom.js';
 import { icon, STATUS_ICONS } from './icons.js';
 import { formatDuration, prettyJson, argsSummary, CHECK_LABELS } from './format.js';
 
-const STATUS_WORDS = { running: 'running', ok: 'succeeded', error: 'failed', timeout: 'timed out', cancelled: 'cancelled' };
+const STATUS_WORDS = { running: 'running', ok: 'succeeded', error: 'failed', timeout: 'timed out', cancelled: 'cancelled', denied: 'denied' };
 
 // The text the copy button puts on the clipboard.
 export function copyText(t) {
