@@ -163,6 +163,8 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
                 "hint=\"set CHATPLANE_LLM_URL to an OpenAI-compatible endpoint\"");
     }
     rt->tools = toolset_new(base);
+    /* The demo brain's own tools let it show an approval and a long call. */
+    if (!cfg->llm_base_url) toolset_add_demo_tools(rt->tools);
     /* The MCP servers start here; start-up waits (bounded) for their first
      * tool lists, so that the first model call already offers their tools. */
     if (mcp_add_servers(rt->tools, base, cfg->mcp_servers, MCP_START_WAIT_MS, err, errlen) != 0)
