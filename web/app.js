@@ -160,6 +160,13 @@ const timeline = createTimeline({
   list: $('#tool-timeline'),
   empty: $('#timeline-empty'),
   count: $('#timeline-count'),
+  onShowApproval: (id) => {
+    const card = document.querySelector(`#approval-list [data-approval-id="${CSS.escape(id)}"]`);
+    if (!card) return;
+    setTab('chat');
+    card.scrollIntoView({ block: 'nearest' });
+    card.focus();
+  },
 });
 
 const approvalCards = createApprovalCards({ list: $('#approval-list'), onDecide: (a, body) => decideApproval(a, body) });
@@ -192,7 +199,7 @@ function draw() {
   const areas = new Set(dirty);
   dirty.clear();
   if (areas.has('messages') || areas.has('idle')) messageList.render(st, app.info);
-  if (areas.has('timeline')) timeline.render(st);
+  if (areas.has('timeline') || areas.has('approvals')) timeline.render(st);
   if (areas.has('status')) statusIndicator.render(st);
   if (areas.has('budget')) budget.render(st || pendingPreview());
   if (areas.has('idle')) whyIdle.render(st);

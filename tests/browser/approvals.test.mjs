@@ -48,14 +48,19 @@ describe('tool approvals', () => {
     await page.locator(`${tid('status-indicator')}[data-status="waiting_for_approval"]`).waitFor();
     assert.equal(await page.locator('#status-label').textContent(), 'Waiting for you');
     await page.waitForFunction(() => document.title.startsWith('(Approval needed) '));
-    // Nothing ran yet.
+    // Nothing ran yet; the timeline says what waits and leads to the card.
     assert.equal(await page.locator(tid('tool-execution')).count(), 0);
+    const notice = page.locator(tid('approval-notice'));
+    assert.equal(await notice.locator('strong').textContent(), 'calc waits for your approval');
+    await notice.locator('button').click();
+    await page.waitForFunction(() => document.activeElement && document.activeElement.getAttribute('data-testid') === 'approval-card');
 
     await pending.locator(tid('approve-button')).click();
     const decided = page.locator(card('approved'));
     await decided.waitFor();
     assert.equal(await decided.locator(tid('approve-button')).count(), 0);
     assert.equal(await decided.locator(tid('approval-decision')).textContent(), 'Approved by local');
+    await notice.waitFor({ state: 'detached' });
     await waitStopped(page, 'completed');
     assert.equal(await page.locator(tid('tool-execution')).getAttribute('data-status'), 'ok');
     assert.equal(await page.locator(`${tid('message')}[data-role="assistant"]`).last().textContent(), 'It is 42.');
