@@ -6,16 +6,6 @@
 #include "lib/clock.h"
 #include "lib/xmalloc.h"
 
-static char *record__dup(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
-static json_t *record__ref(json_t *v)
-{
-    return v ? json_deep_copy(v) : NULL;
-}
-
 /* Every row-carrying op keeps the recorder next to its row copy, so that
  * its done callback can report a failure. */
 static void record__failed(recorder *rec, const evt *ev, const char *run_id, int status)
@@ -49,16 +39,7 @@ void record_message(recorder *rec, const store_message *m, evt *ev)
 {
     record__message_arg *a = xcalloc(1, sizeof *a);
     a->rec = rec;
-    store_message *c = &a->row;
-    c->id = record__dup(m->id);
-    c->session_id = record__dup(m->session_id);
-    c->run_id = record__dup(m->run_id);
-    c->role = record__dup(m->role);
-    c->content = record__dup(m->content);
-    c->tool_call_id = record__dup(m->tool_call_id);
-    c->tool_calls = record__ref(m->tool_calls);
-    c->partial = m->partial;
-    c->created_ms = m->created_ms;
+    store_message_copy(&a->row, m);
     eventlog_op op = {record__message_apply, record__message_done, a, ev};
     eventlog_submit(rec->log, &op);
 }
@@ -74,20 +55,7 @@ static record__tool_arg *record__tool_copy(recorder *rec, const store_tool_exec 
 {
     record__tool_arg *a = xcalloc(1, sizeof *a);
     a->rec = rec;
-    store_tool_exec *c = &a->row;
-    c->id = record__dup(t->id);
-    c->session_id = record__dup(t->session_id);
-    c->run_id = record__dup(t->run_id);
-    c->server = record__dup(t->server);
-    c->tool = record__dup(t->tool);
-    c->status = record__dup(t->status);
-    c->result = record__dup(t->result);
-    c->error = record__dup(t->error);
-    c->step = t->step;
-    c->arguments = record__ref(t->arguments);
-    c->started_ms = t->started_ms;
-    c->finished_ms = t->finished_ms;
-    c->duration_ms = t->duration_ms;
+    store_tool_exec_copy(&a->row, t);
     return a;
 }
 
@@ -161,23 +129,7 @@ void record_run(recorder *rec, const store_run *r, evt *ev, void (*done)(void *u
 {
     record__run_arg *a = xcalloc(1, sizeof *a);
     a->rec = rec;
-    store_run *c = &a->row;
-    c->id = record__dup(r->id);
-    c->session_id = record__dup(r->session_id);
-    c->mode = record__dup(r->mode);
-    c->status = record__dup(r->status);
-    c->stop_reason = record__dup(r->stop_reason);
-    c->stop_detail = record__dup(r->stop_detail);
-    c->recovery_suggestion = record__dup(r->recovery_suggestion);
-    c->actions = record__ref(r->actions);
-    c->limits = record__ref(r->limits);
-    c->usage = record__ref(r->usage);
-    c->wrapped_up = r->wrapped_up;
-    c->owner_instance = record__dup(r->owner_instance);
-    c->continues = record__dup(r->continues);
-    c->heartbeat_ms = r->heartbeat_ms;
-    c->started_ms = r->started_ms;
-    c->ended_ms = r->ended_ms;
+    store_run_copy(&a->row, r);
     a->done = done;
     a->ud = ud;
     eventlog_op op = {record__run_apply, record__run_done, a, ev};

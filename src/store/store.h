@@ -121,6 +121,8 @@ int store_session_get(store *s, const char *id, const char *owner, store_session
 int store_session_list(store *s, const char *owner, int limit, const char *before_id,
                        store_session **out, size_t *n);
 void store_session_list_free(store_session *rows, size_t n);
+/* Makes dst a deep copy of src; free it with store_session_cleanup. */
+void store_session_copy(store_session *dst, const store_session *src);
 /* Writes title, mode and updated_ms. */
 int store_session_update(store *s, const store_session *row);
 /* Deletes the session and everything that belongs to it. */
@@ -167,6 +169,8 @@ int store_run_get(store *s, const char *id, store_run *out);
 /* Newest first. */
 int store_run_list(store *s, const char *session_id, store_run **out, size_t *n);
 void store_run_list_free(store_run *rows, size_t n);
+/* Makes dst a deep copy of src; free it with store_run_cleanup. */
+void store_run_copy(store_run *dst, const store_run *src);
 /* The newest run of the session (the first of store_run_list), read by an
  * index whatever the session's length; STORE_NOT_FOUND when it has none. */
 int store_run_latest(store *s, const char *session_id, store_run *out);
@@ -200,6 +204,8 @@ int store_message_insert(store *s, const store_message *row);
 /* Oldest first. */
 int store_message_list(store *s, const char *session_id, store_message **out, size_t *n);
 void store_message_list_free(store_message *rows, size_t n);
+/* Makes dst a deep copy of src; free it with store_message_cleanup. */
+void store_message_copy(store_message *dst, const store_message *src);
 /*
  * The newest messages of the session, oldest first, as a run's model
  * context needs them: read backwards (in pages, by an index) until their
@@ -247,6 +253,8 @@ int store_tool_exec_finish(store *s, const store_tool_exec *row);
 int store_tool_exec_list(store *s, const char *session_id, const char *run_id,
                          store_tool_exec **out, size_t *n);
 void store_tool_exec_list_free(store_tool_exec *rows, size_t n);
+/* Makes dst a deep copy of src; free it with store_tool_exec_cleanup. */
+void store_tool_exec_copy(store_tool_exec *dst, const store_tool_exec *src);
 
 /* ---- modes (chat_budgets) ---- */
 /* The modes, smallest first as seeded (quick, standard, deep, then others
@@ -297,6 +305,8 @@ int store_token_insert(store *s, const store_token *row);
 int store_token_find(store *s, const char *token_sha256, store_token *out);
 int store_token_list(store *s, store_token **out, size_t *n);
 void store_token_list_free(store_token *rows, size_t n);
+/* Makes dst a deep copy of src; free it with store_token_cleanup. */
+void store_token_copy(store_token *dst, const store_token *src);
 int store_token_revoke(store *s, const char *name, int64_t now_ms);
 /* The number of unrevoked tokens. */
 int store_token_count(store *s);

@@ -110,8 +110,8 @@ typedef struct store_table {
 
 /*
  * Defines a row type's column table store__<name>_table for the SQL table
- * `table` from the row list LIST, and the type's public <type>_cleanup and
- * <type>_list_free (store.h). Needs #define STORE__ROW <type> before it.
+ * `table` from the row list LIST, and the type's public <type>_cleanup,
+ * <type>_list_free and <type>_copy (store.h). Needs #define STORE__ROW <type> before it.
  */
 #define STORE__DEFINE_ROW(type, name, table, LIST)                                                 \
     static const store_col name##_cols[] = {LIST(STORE__COL)};                                     \
@@ -124,6 +124,10 @@ typedef struct store_table {
     void type##_list_free(type *rows, size_t n)                                                    \
     {                                                                                              \
         store__rows_free(&store__##name##_table, rows, n);                                         \
+    }                                                                                              \
+    void type##_copy(type *dst, const type *src)                                                   \
+    {                                                                                              \
+        store__row_copy(&store__##name##_table, dst, src);                                         \
     }
 
 extern const store_table store__session_table;
@@ -158,6 +162,8 @@ void store__params_row(store_params *p, const store_table *t, const void *row);
 /* Reads one result row, whose columns are the table's in order. */
 void store__row_read(const void *table, const db_result *r, size_t row, void *out);
 /* Frees the owned fields of row and zeroes it. NULL is allowed. */
+/* Makes dst a deep copy of src (dst's old contents are not freed). */
+void store__row_copy(const store_table *t, void *dst, const void *src);
 void store__row_cleanup(const store_table *t, void *row);
 /* Cleans up rows[0..n) and frees the array. */
 void store__rows_free(const store_table *t, void *rows, size_t n);

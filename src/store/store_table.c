@@ -143,6 +143,18 @@ void store__row_cleanup(const store_table *t, void *row)
     memset(row, 0, t->size);
 }
 
+void store__row_copy(const store_table *t, void *dst, const void *src)
+{
+    memcpy(dst, src, t->size);
+    for (size_t i = 0; i < t->ncols; i++) {
+        const store_col *c = &t->cols[i];
+        void *f = store_table__field(c, dst);
+        if (c->kind == STORE_KIND_TEXT && *(char **)f) *(char **)f = xstrdup(*(char **)f);
+        if (store_table__is_json(c->kind) && *(json_t **)f)
+            *(json_t **)f = json_deep_copy(*(json_t **)f);
+    }
+}
+
 void store__rows_free(const store_table *t, void *rows, size_t n)
 {
     for (size_t i = 0; rows && i < n; i++) store__row_cleanup(t, (char *)rows + i * t->size);
