@@ -92,14 +92,7 @@ static void mcp_server__on_log_summary(evutil_socket_t fd, short what, void *arg
 
 static void mcp_server__free_defs(tool_def *defs, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(defs[i].name);
-        free(defs[i].server);
-        free(defs[i].tool);
-        free(defs[i].description);
-        json_decref(defs[i].input_schema);
-        json_decref(defs[i].annotations);
-    }
+    tool__defs_cleanup(defs, n);
     free(defs);
 }
 

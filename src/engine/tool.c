@@ -3,6 +3,7 @@
  * the error result a source gives for a call it cannot make.
  */
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/tool_source.h"
@@ -63,4 +64,16 @@ char *tool_model_name(const char *server, const char *tool)
     }
     if (!full) tool__append_sanitized(&b, tool ? tool : "");
     return buf_detach(&b, NULL);
+}
+
+void tool__defs_cleanup(tool_def *defs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(defs[i].name);
+        free(defs[i].server);
+        free(defs[i].tool);
+        free(defs[i].description);
+        json_decref(defs[i].input_schema);
+        json_decref(defs[i].annotations);
+    }
 }

@@ -197,13 +197,7 @@ static void tool_builtin__cancel(tool_call *c)
 static void tool_builtin__free(tool_source *s)
 {
     builtin_source *b = (builtin_source *)s;
-    for (size_t i = 0; i < BUILTIN__N; i++) {
-        free(b->defs[i].name);
-        free(b->defs[i].server);
-        free(b->defs[i].tool);
-        free(b->defs[i].description);
-        json_decref(b->defs[i].input_schema);
-    }
+    tool__defs_cleanup(b->defs, BUILTIN__N);
     free(b);
 }
 

@@ -66,4 +66,7 @@ char *tool_model_name(const char *server, const char *tool);
 /* Ends a call at once with an error result whose text and error are msg. */
 void tool__done_error(const tool_callbacks *cb, void *ud, const char *msg);
 
+/* Frees what the n tool_defs of defs hold (not defs itself). */
+void tool__defs_cleanup(tool_def *defs, size_t n);
+
 #endif
