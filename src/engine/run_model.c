@@ -73,6 +73,11 @@ static void run_model__model_failed(run *r, const llm_result *res)
      * in the error event and never becomes a stored message. An attempt
      * that streamed nothing is named by no event, so the error names none. */
     const char *failed_id = r->responding ? r->message_id : NULL;
+    r->fail_status = res->http_status;
+    free(r->fail_code);
+    r->fail_code = res->error_code ? xstrdup(res->error_code) : NULL;
+    free(r->fail_text);
+    r->fail_text = xstrdup(msg);
     if (!res->retryable) {
         run__emit(r, evt_error(&o, "llm_error", msg, false, failed_id));
         run__finish(r, STOP_LLM_ERROR, xstrdup(msg), false);
