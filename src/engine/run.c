@@ -588,6 +588,11 @@ const char *run_get_session_id(const run *r)
     return r->session_id;
 }
 
+stop_reason run_get_reason(const run *r)
+{
+    return r->reason;
+}
+
 bool run_is_finishing(const run *r)
 {
     return r->phase == PHASE_DONE;

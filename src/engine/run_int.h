@@ -84,6 +84,7 @@ struct run {
     buf text;
     bool responding;
     int64_t call_started_ns;
+    int64_t first_token_ns; /* when the call's first piece of text came, if responding */
     int64_t est_prompt_tokens;
 
     /* The tool calls of the current turn. */
