@@ -174,7 +174,7 @@ const approvalCards = createApprovalCards({ list: $('#approval-list'), onDecide:
 
 const whyIdle = createWhyIdle({ root: $('#why-idle-panel'), body: $('#why-body'), onAction: (a) => action(a) });
 
-const health = createHealth({ button: $('#health-indicator'), panel: $('#health-panel'), body: $('#health-body'), fetchHealth: API.getHealth });
+const health = createHealth({ button: $('#health-indicator'), panel: $('#health-panel'), body: $('#health-body'), fetchHealth: API.getHealth, restartServer: API.restartServer });
 
 // ---- drawing, batched per frame ----
 

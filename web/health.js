@@ -11,22 +11,39 @@ const HEALTH_POLL_MS = 15000;
 const STATE_TONES = { ok: 'good', ready: 'good', degraded: 'warn', starting: 'warn', restarting: 'warn', unknown: 'none', down: 'bad', failed: 'bad', unauthorized: 'bad' };
 const STATUS_LABELS = { ok: 'Healthy', degraded: 'Degraded', down: 'Down' };
 
-function row(testid, name, state, lines) {
+function row(testid, name, state, lines, extra = null) {
   return h('li', { class: 'health-row', 'data-testid': testid, 'data-name': name, 'data-state': state },
     h('span', { class: 'dot', 'data-tone': STATE_TONES[state] || 'none', 'aria-hidden': 'true' }),
     h('div', { class: 'health-row-body' },
       h('div', { class: 'health-row-head' }, h('strong', null, name), h('span', { class: 'health-state' }, state)),
-      lines.filter(Boolean).map((l) => h('p', { class: 'health-line muted' }, l))));
+      lines.filter(Boolean).map((l) => h('p', { class: 'health-line muted' }, l)),
+      extra));
 }
+
+// A tool server that does not work can be started again from here.
+const RESTARTABLE = new Set(['failed', 'restarting', 'unauthorized']);
 
 function section(title, items) {
   return h('section', { class: 'health-section' }, h('h3', null, title),
     items.length ? h('ul', { class: 'health-list' }, items) : h('p', { class: 'muted health-line' }, 'None configured.'));
 }
 
-export function createHealth({ button, panel, body, fetchHealth }) {
+export function createHealth({ button, panel, body, fetchHealth, restartServer }) {
   let last = null;
   let inFlight = null;
+  const restartErrors = new Map(); // server name -> why the last restart was refused
+
+  async function restart(name) {
+    restartErrors.delete(name);
+    try {
+      await restartServer(name);
+    } catch (e) {
+      restartErrors.set(name, e.message);
+    }
+    await refresh();
+    const b = body.querySelector(`[data-testid="health-mcp"][data-name="${CSS.escape(name)}"] button`);
+    if (b) b.focus();
+  }
 
   function draw(hl) {
     last = hl;
@@ -46,7 +63,10 @@ export function createHealth({ button, panel, body, fetchHealth }) {
       section('Tool servers', hl.mcp.map((s) => row('health-mcp', s.name, s.state, [
         `${s.transport} · ${s.tools} tool${s.tools === 1 ? '' : 's'}` + (s.restarts ? ` · restarted ${s.restarts} time${s.restarts === 1 ? '' : 's'}` : ''),
         s.last_error ? `Last error: ${s.last_error}` : null,
-      ]))),
+        restartErrors.has(s.name) ? `Could not restart: ${restartErrors.get(s.name)}` : null,
+      ], RESTARTABLE.has(s.state)
+        ? h('button', { type: 'button', class: 'btn btn-secondary btn-small', 'data-testid': 'restart-server', onclick: () => restart(s.name) }, `Restart ${s.name}`)
+        : null))),
       section('Store', [row('health-store', hl.store.backend, hl.store.state, [`Commits take ${hl.store.commit_ms_p99.toFixed(1)} ms or less (99th percentile)`])]),
       h('p', { class: 'muted health-line', 'data-testid': 'health-runs' },
         `${hl.runs.active} run${hl.runs.active === 1 ? '' : 's'} active; stopped in the last hour: ` +

@@ -115,6 +115,12 @@ struct mcp_server {
     mcp_call *calls;
     int failures; /* starts in a row that ended early */
     int64_t down_ms;
+    /* For the health (docs/health.md): starts after the first, the last
+     * way the server failed, and since when it has been down (wall clock,
+     * 0 while it works). */
+    int starts, restarts;
+    char *last_error;
+    int64_t down_since_wall_ms;
     struct event *restart_ev;
 
     log_limit log_limit;          /* its log notifications and unreadable lines */

@@ -11,6 +11,7 @@
 
 #include "engine/mcp_int.h"
 #include "lib/buf.h"
+#include "core/timefmt.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/utf8.h"
@@ -158,6 +159,14 @@ static void mcp_server__on_retire(evutil_socket_t fd, short what, void *arg)
 
 /* ---- restarts ---- */
 
+/* Keeps how the server last failed, and since when it is down. */
+static void mcp_server__note_down(mcp_server *s, const char *what)
+{
+    free(s->last_error);
+    s->last_error = xstrdup(what);
+    if (!s->down_since_wall_ms) s->down_since_wall_ms = clock_wall_ms();
+}
+
 static int64_t mcp_server__backoff_ms(const mcp_server *s)
 {
     if (s->failures <= 0) return 0;
@@ -203,6 +212,7 @@ static void mcp_server__down(mcp_server *s, const char *what)
         return;
     }
     LOG(LOG_WARN, "mcp server ended", "server=%s how=\"%s\"", s->cfg.name, what);
+    mcp_server__note_down(s, what);
     char *msg = xasprintf("the MCP server '%s' %s during the call", s->cfg.name, what);
     mcp__calls_fail(s, false, msg);
     free(msg);
@@ -222,6 +232,7 @@ static void mcp_server__fail_start(mcp_server *s, const char *why)
     free(s->error);
     s->error = xstrdup(why);
     s->settled = true;
+    mcp_server__note_down(s, why);
     char *q = mcp__quoted(why, strlen(why));
     LOG(LOG_ERROR, "mcp server failed to start", "server=%s error=%s", s->cfg.name, q);
     free(q);
@@ -342,6 +353,7 @@ static void mcp_server__on_list_result(mcp_server *s, const json_t *result)
         s->instance_ready = s->ever_ready = s->settled = true;
         free(s->error);
         s->error = NULL;
+        s->down_since_wall_ms = 0;
         LOG(LOG_INFO, "mcp server ready", "server=%s %s tools=%zu", s->cfg.name, s->tr->peer,
             s->ndefs);
         mcp__calls_send_queued(s);
@@ -576,6 +588,7 @@ static void mcp_server__on_closed(void *ud, const char *how)
 void mcp__server_start(mcp_server *s)
 {
     char err[512];
+    if (s->starts++ > 0) s->restarts++;
     if (mcp_transport_start(s->tr, err, sizeof err) != 0) {
         s->down_ms = clock_mono_ms();
         s->failures++;
@@ -617,8 +630,40 @@ static json_t *mcp_server__src_info(const tool_source *src)
                          : s->error                                    ? "failed"
                          : s->state == MCP__STARTING && !s->ever_ready ? "starting"
                                                                        : "restarting";
-    return json_pack("{s:s,s:s,s:o,s:I}", "name", s->cfg.name, "status", status, "error",
-                     s->error ? json_string(s->error) : json_null(), "tools", (json_int_t)s->ndefs);
+    json_t *o =
+        json_pack("{s:s,s:s,s:o,s:I}", "name", s->cfg.name, "status", status, "error",
+                  s->error ? json_string(s->error) : json_null(), "tools", (json_int_t)s->ndefs);
+    json_object_set_new(o, "restarts", json_integer(s->restarts));
+    json_object_set_new(o, "last_error", s->last_error ? json_string(s->last_error) : json_null());
+    char since[TIMEFMT_LEN];
+    if (s->down_since_wall_ms) timefmt_rfc3339(s->down_since_wall_ms, since);
+    json_object_set_new(o, "down_since", s->down_since_wall_ms ? json_string(since) : json_null());
+    return o;
+}
+
+/* A restart asked by a person (POST /api/mcp/{name}/restart): the
+ * connection in use, if any, is closed, its calls failing with that
+ * reason, and a new one starts at once, without the backoff of the
+ * restarts after failures. Calls queued for the server wait for it. */
+static void mcp_server__src_restart(tool_source *src)
+{
+    mcp_server *s = (mcp_server *)src;
+    LOG(LOG_INFO, "mcp server restarting on request", "server=%s", s->cfg.name);
+    if (s->state != MCP__DOWN) {
+        mcp_server__teardown(s);
+        s->state = MCP__DOWN;
+        char *msg =
+            xasprintf("the MCP server '%s' was restarted on request during the call", s->cfg.name);
+        mcp__calls_fail(s, false, msg);
+        free(msg);
+    }
+    event_del(s->restart_ev);
+    s->failures = 0;
+    /* The failed start is history now (last_error keeps it): the server
+     * shows as starting until this start ends one way or the other. */
+    free(s->error);
+    s->error = NULL;
+    mcp__server_start(s);
 }
 
 static void mcp_server__src_free(tool_source *src)
@@ -638,6 +683,7 @@ static void mcp_server__src_free(tool_source *src)
     mcp_server__free_defs(s->defs, s->ndefs);
     mcp_server__free_retired(s);
     free(s->error);
+    free(s->last_error);
     mcp_config_cleanup(&s->cfg);
     mcp__group_leave(s->group, s);
     free(s);
@@ -650,6 +696,7 @@ static const tool_source_ops src_ops = {
     .cancel = mcp__call_cancel,
     .free = mcp_server__src_free,
     .info = mcp_server__src_info,
+    .restart = mcp_server__src_restart,
 };
 
 mcp_server *mcp__server_new(mcp_group *g, struct event_base *base, mcp_server_config *cfg,
@@ -663,8 +710,10 @@ mcp_server *mcp__server_new(mcp_group *g, struct event_base *base, mcp_server_co
     memset(cfg, 0, sizeof *cfg);
     s->tr = t;
     t->name = s->cfg.name;
-    t->cb = (mcp_transport_callbacks){
-        .on_frame = mcp_server__on_frame, .on_toobig = mcp_server__on_toobig, .on_eof = mcp_server__on_eof, .on_closed = mcp_server__on_closed};
+    t->cb = (mcp_transport_callbacks){.on_frame = mcp_server__on_frame,
+                                      .on_toobig = mcp_server__on_toobig,
+                                      .on_eof = mcp_server__on_eof,
+                                      .on_closed = mcp_server__on_closed};
     t->ud = s;
     s->next_id = 1;
     s->hs_ev = evtimer_new(base, mcp_server__on_hs_timeout, s);

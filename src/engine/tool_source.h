@@ -29,6 +29,9 @@ typedef struct tool_source_ops {
     /* Optional: a new JSON object describing the source for GET /api/info
      * (an MCP server: {"name","status","error","tools"}); NULL: nothing. */
     json_t *(*info)(const tool_source *s);
+    /* Optional: starts the source again now (an MCP server: a new
+     * connection), at a person's request. */
+    void (*restart)(tool_source *s);
 } tool_source_ops;
 
 /* Every source starts with this. */

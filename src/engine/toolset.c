@@ -117,6 +117,22 @@ json_t *toolset_servers_json(const toolset *ts)
     return list;
 }
 
+json_t *toolset_restart_server(toolset *ts, const char *name)
+{
+    for (size_t i = 0; i < ts->nsources; i++) {
+        tool_source *src = ts->sources[i];
+        if (!src->ops->info || !src->ops->restart) continue;
+        json_t *o = src->ops->info(src);
+        const char *n = json_string_value(json_object_get(o, "name"));
+        bool match = n && strcmp(n, name) == 0;
+        json_decref(o);
+        if (!match) continue;
+        src->ops->restart(src);
+        return src->ops->info(src);
+    }
+    return NULL;
+}
+
 tool_call *toolset_call(toolset *ts, const char *model_name, const json_t *arguments,
                         int64_t timeout_ms, const tool_callbacks *cb, void *ud)
 {

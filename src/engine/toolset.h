@@ -31,6 +31,10 @@ json_t *toolset_openai_tools(const toolset *ts);
  * order: [{"name","status":"ready|starting|failed|restarting","error","tools"}]
  * ("error" is null unless the last start failed; "tools" counts its tools). */
 json_t *toolset_servers_json(const toolset *ts);
+/* Restarts the tool server called name now (docs/health.md) and returns
+ * its object as toolset_servers_json shows it after the restart began, or
+ * NULL when no restartable server has that name. */
+json_t *toolset_restart_server(toolset *ts, const char *name);
 
 /* Calls the tool the model named. An unknown name ends at once with an error
  * result. timeout_ms <= 0 uses the source's own time-out. Returns a handle

@@ -1,5 +1,7 @@
 /*
- * GET /api/health (docs/health.md): what is wrong with the server, if
+ * GET /api/health and POST /api/mcp/{name}/restart (docs/health.md).
+ *
+ * The health says what is wrong with the server, if
  * anything, from what it already saw: the model's calls of the last five
  * minutes, the tool servers' states, the store's answer to a ping and its
  * commit times, and the runs active and stopped in the last hour. Cheap
@@ -133,7 +135,26 @@ static void api_health__get(http_req *r, void *ud)
     api__job_submit(j);
 }
 
+/* ---- POST /api/mcp/{name}/restart ---- */
+
+static void api_health__restart(http_req *r, void *ud)
+{
+    api *a = ud;
+    if (http_req_auth_on(r) && !http_req_admin(r)) {
+        http_reply_error(r, 403, "forbidden", "only an admin token may restart tool servers");
+        return;
+    }
+    const char *name = http_req_param(r, "name");
+    json_t *o = toolset_restart_server(a->d.tools, name);
+    if (!o) {
+        http_reply_error(r, 404, "not_found", "no tool server '%.80s'", name);
+        return;
+    }
+    http_reply_json(r, 202, o);
+}
+
 void api__register_health(http_server *s, api *a)
 {
     http_route(s, "GET", "/api/health", api_health__get, a);
+    http_route(s, "POST", "/api/mcp/{name}/restart", api_health__restart, a);
 }

@@ -59,6 +59,16 @@ describe('health indicator', () => {
     const v = await axeViolations(page);
     assert.deepEqual(v.map((x) => `${x.id}: ${x.targets.join(', ')}`), []);
 
+    // Restart: the server is asked to start again (it cannot: it is still
+    // missing), and the panel counts the restart.
+    await files.locator(tid('restart-server')).click();
+    await page.waitForFunction(() => {
+      const row = document.querySelector('[data-testid="health-mcp"][data-name="files"]');
+      return row && row.textContent.includes('restarted 1 time');
+    });
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('data-testid')), 'restart-server');
+    assert.equal(await panel.locator(`${tid('health-mcp')} ${tid('restart-server')}`).textContent(), 'Restart files');
+
     await page.keyboard.press('Escape');
     assert.equal(await panel.isHidden(), true);
     assert.equal(await page.evaluate(() => document.activeElement.id), 'health-indicator');

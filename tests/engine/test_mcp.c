@@ -148,9 +148,18 @@ static outcome call_wait(fixture *f, const char *name, const char *args, int ms)
     return o;
 }
 
+/* Each server's first four members; the health's three (restarts,
+ * last_error, down_since) are checked where they change. */
 static char *servers_json(fixture *f)
 {
     json_t *s = toolset_servers_json(f->ts);
+    size_t i;
+    json_t *o;
+    json_array_foreach(s, i, o) {
+        json_object_del(o, "restarts");
+        json_object_del(o, "last_error");
+        json_object_del(o, "down_since");
+    }
     char *text = json_dumps(s, JSON_COMPACT);
     json_decref(s);
     return text;
@@ -248,6 +257,13 @@ static void test_crash_mid_call_then_restart(void **state)
     assert_string_equal(p2.tool, "c/pid");
     assert_string_not_equal(p1.text, p2.text);
     expect_servers(f, "[{\"name\":\"c\",\"status\":\"ready\",\"error\":null,\"tools\":9}]");
+    /* The health counts the restart and keeps how the server failed. */
+    json_t *s = toolset_servers_json(f->ts);
+    json_t *c = json_array_get(s, 0);
+    assert_int_equal(json_integer_value(json_object_get(c, "restarts")), 1);
+    assert_string_equal(json_string_value(json_object_get(c, "last_error")), "exited (status 1)");
+    assert_true(json_is_null(json_object_get(c, "down_since")));
+    json_decref(s);
 }
 
 static void test_crash_mode_fails_every_call_with_backoff(void **state)

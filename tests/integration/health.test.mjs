@@ -3,6 +3,8 @@
 // stopped in the last hour by reason, and the store. (That it needs a token
 // once authentication is on is in auth.test.mjs, with every route.)
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
@@ -10,14 +12,19 @@ import { api, startServer, until } from './lib/server.mjs';
 import { startMock } from '../scenarios/lib.mjs';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
-let srv, mock;
+let srv, mock, dir;
 
+// "broken" starts only once its flag file exists: it fails at start-up
+// until the test creates the file and asks for a restart.
 before(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'chatplane-health-'));
+  const everything = path.join(root, 'node_modules/.bin/mcp-server-everything');
+  const script = `test -f '${dir}/fixed' && exec '${everything}' stdio || { echo 'not fixed yet' >&2; exit 3; }`;
   mock = await startMock();
   srv = await startServer({
     config: {
       llm: { base_url: mock.url, model: 'mock-model' },
-      mcpServers: { broken: { command: '/nonexistent/mcp-server', args: [] } },
+      mcpServers: { broken: { command: 'sh', args: ['-c', script] } },
     },
   });
 });
@@ -25,6 +32,7 @@ after(async () => {
   await srv?.stop();
   srv?.cleanup();
   mock?.stop();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 async function runOnce(message) {
@@ -46,7 +54,7 @@ test('before any run: the model is unknown, the failed tool server degrades the 
   assert.equal(r.body.mcp.length, 1);
   const broken = r.body.mcp[0];
   assert.deepEqual([broken.name, broken.transport, broken.state, broken.tools], ['broken', 'stdio', 'failed', 0]);
-  assert.match(broken.last_error, /nonexistent|No such file|not found/i);
+  assert.equal(broken.last_error, 'exited (status 3) during start-up');
   assert.deepEqual(Object.keys(r.body.store), ['backend', 'state', 'commit_ms_p99']);
   assert.deepEqual([r.body.store.backend, r.body.store.state], ['sqlite', 'ok']);
   assert.equal(typeof r.body.store.commit_ms_p99, 'number');
@@ -73,4 +81,26 @@ test('answers and a refused key: requests, errors, the last error and the stops 
   assert.match(p.last_error, /HTTP 401 .*Incorrect API key provided/);
   assert.deepEqual(h.runs.stopped_1h, { completed: 1, llm_error: 1 });
   assert.equal(h.status, 'degraded');
+});
+
+test('a restart on request: 202 with the server, then ready, counted, no longer down', async () => {
+  writeFileSync(path.join(dir, 'fixed'), '');
+  const r = await api(srv.url, 'POST', '/api/mcp/broken/restart');
+  assert.equal(r.status, 202, r.text);
+  assert.equal(r.body.name, 'broken');
+  assert.equal(r.body.status, 'starting');
+  assert.equal(r.body.restarts, 1);
+  const h = await until(async () => {
+    const got = (await api(srv.url, 'GET', '/api/health')).body;
+    return got.mcp[0].state === 'ready' ? got : null;
+  }, 15000);
+  const s = h.mcp[0];
+  assert.deepEqual([s.name, s.state, s.restarts, s.last_error], ['broken', 'ready', 1, 'exited (status 3) during start-up']);
+  assert.ok(s.tools > 0);
+  const info = (await api(srv.url, 'GET', '/api/info')).body.servers[0];
+  assert.deepEqual([info.status, info.error, info.down_since], ['ready', null, null]);
+  assert.ok(srv.lines.some((l) => l === 'level=info msg="mcp server restarting on request" server=broken'));
+  const missing = await api(srv.url, 'POST', '/api/mcp/nothing/restart');
+  assert.equal(missing.status, 404);
+  assert.deepEqual(missing.body.error, { code: 'not_found', message: "no tool server 'nothing'" });
 });

@@ -270,12 +270,38 @@ static json_t *info(fixture *f, int i)
     return f->srv[i]->base.ops->info(&f->srv[i]->base);
 }
 
+/* The four members every server had from the start; the health's three
+ * (restarts, last_error, down_since) are checked by assert_health. */
 static void assert_info(fixture *f, int i, const char *want)
 {
     json_t *j = info(f, i);
+    json_object_del(j, "restarts");
+    json_object_del(j, "last_error");
+    json_object_del(j, "down_since");
     char *got = json_dumps(j, JSON_COMPACT);
     assert_string_equal(got, want);
     free(got);
+    json_decref(j);
+}
+
+/* restarts and last_error exactly; down_since null, or a time when down. */
+static void assert_health(fixture *f, int i, int restarts, const char *last_error, bool down)
+{
+    json_t *j = info(f, i);
+    assert_int_equal(json_integer_value(json_object_get(j, "restarts")), restarts);
+    json_t *le = json_object_get(j, "last_error");
+    if (last_error)
+        assert_string_equal(json_string_value(le), last_error);
+    else
+        assert_true(json_is_null(le));
+    const char *since = json_string_value(json_object_get(j, "down_since"));
+    if (down) {
+        assert_non_null(since);
+        assert_int_equal(strlen(since), 24);
+        assert_int_equal(since[23], 'Z');
+    } else {
+        assert_true(json_is_null(json_object_get(j, "down_since")));
+    }
     json_decref(j);
 }
 
@@ -585,13 +611,17 @@ static void test_connection_end_fails_sent_calls_and_restarts_for_queued(void **
     assert_string_equal(a.error, "the MCP server 'fx' exited (status 1) during the call");
     assert_int_equal(b.done, 0);
     assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2}");
+    assert_health(f, 0, 0, "exited (status 1)", true);
     /* The backoff after one short life is half a second. */
     run_for(f, 300);
     assert_int_equal(p->starts, 1);
     run_for(f, 400);
     assert_int_equal(p->starts, 2);
     assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2}");
+    assert_health(f, 0, 1, "exited (status 1)", true);
     answer_handshake(p, 4);
+    /* Working again: counted, no longer down, the last failure kept. */
+    assert_health(f, 0, 1, "exited (status 1)", false);
     /* Ready again: the queued call goes out with the next id. */
     assert_string_equal(last_sent(p),
                         "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\",\"params\":{"
@@ -622,6 +652,26 @@ static void test_failed_restart_fails_queued_calls(void **state)
     assert_info(f, 0,
                 "{\"name\":\"fx\",\"status\":\"failed\",\"error\":\"command 'x' not found in "
                 "PATH\",\"tools\":2}");
+    assert_health(f, 0, 1, "command 'x' not found in PATH", true);
+}
+
+/* A restart asked by a person: the connection in use closes, its call
+ * fails saying why, and a new start begins at once, without a backoff. */
+static void test_restart_on_request(void **state)
+{
+    fixture *f = *state;
+    fake *p = &f->peers[0];
+    handshake(f, 0, 1);
+    outcome o = {0};
+    call(f, "fx__slow", "{}", 0, &o);
+    f->srv[0]->base.ops->restart(&f->srv[0]->base);
+    assert_int_equal(p->closes, 1);
+    assert_int_equal(o.done, 1);
+    assert_int_equal(o.status, TOOL_ERROR);
+    assert_string_equal(o.error, "the MCP server 'fx' was restarted on request during the call");
+    assert_int_equal(p->starts, 2);
+    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2}");
+    assert_health(f, 0, 1, NULL, false);
 }
 
 /* ---- the group ---- */
@@ -742,6 +792,7 @@ int main(void)
     log_min_level = LOG_ERROR;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_handshake_lists_tools_in_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_on_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_protocol_version_fails_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transport_start_failure_is_the_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_initialize_error_and_silence, setup, teardown),
