@@ -5,6 +5,7 @@
  * listings, and at shutdown stops every connection in one bounded wait.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,14 @@ int mcp_add_servers(toolset *ts, struct event_base *base, const json_t *servers,
     mcp_server_config *cfgs;
     size_t n;
     if (mcp_config_parse(servers, &cfgs, &n, err, errlen) != 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (cfgs[i].disabled || cfgs[i].transport == MCP_TRANSPORT_STDIO) continue;
+        snprintf(err, errlen,
+                 "config key 'mcpServers.%s.url': remote MCP servers are not supported yet",
+                 cfgs[i].name);
+        mcp_config_free(cfgs, n);
+        return -1;
+    }
     size_t enabled = 0;
     for (size_t i = 0; i < n; i++) enabled += !cfgs[i].disabled;
     if (enabled == 0) {
