@@ -5,11 +5,11 @@
  * listings, and at shutdown stops every connection in one bounded wait.
  */
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/mcp.h"
+#include "engine/mcp_http.h"
 #include "engine/mcp_int.h"
 #include "engine/mcp_stdio.h"
 #include "lib/xmalloc.h"
@@ -73,14 +73,6 @@ int mcp_add_servers(toolset *ts, struct event_base *base, const json_t *servers,
     mcp_server_config *cfgs;
     size_t n;
     if (mcp_config_parse(servers, &cfgs, &n, err, errlen) != 0) return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (cfgs[i].disabled || cfgs[i].transport == MCP_TRANSPORT_STDIO) continue;
-        snprintf(err, errlen,
-                 "config key 'mcpServers.%s.url': remote MCP servers are not supported yet",
-                 cfgs[i].name);
-        mcp_config_free(cfgs, n);
-        return -1;
-    }
     size_t enabled = 0;
     for (size_t i = 0; i < n; i++) enabled += !cfgs[i].disabled;
     if (enabled == 0) {
@@ -93,7 +85,10 @@ int mcp_add_servers(toolset *ts, struct event_base *base, const json_t *servers,
     mcp_stdio_reaper *reaper = mcp_stdio_reaper_new(base);
     for (size_t i = 0; i < n; i++) {
         if (cfgs[i].disabled) continue;
-        mcp_transport *t = mcp_stdio_new(base, &cfgs[i], reaper);
+        mcp_config_register_secrets(&cfgs[i]);
+        mcp_transport *t = cfgs[i].transport == MCP_TRANSPORT_HTTP
+                               ? mcp_http_new(base, &cfgs[i])
+                               : mcp_stdio_new(base, &cfgs[i], reaper);
         mcp_server *s = mcp__server_new(g, base, &cfgs[i], t);
         toolset_add_source(ts, &s->base);
     }

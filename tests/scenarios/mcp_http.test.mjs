@@ -1,0 +1,217 @@
+// Remote MCP servers over Streamable HTTP: the real binary (`chatplane ask
+// --json`) and the mock model, with an SDK server (tests/mcp/http-server.mjs)
+// on 127.0.0.1 as the peer.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, beforeEach, describe, test } from 'node:test';
+
+import { api, startServer as startChatplane, until } from '../integration/lib/server.mjs';
+import { ask, ofType, startMock, stopped, workspace } from './lib.mjs';
+
+const root = path.resolve(import.meta.dirname, '..', '..');
+const serverScript = path.join(root, 'tests', 'mcp', 'http-server.mjs');
+
+// One mock model for the file, emptied before each test.
+let mock;
+before(async () => void (mock = await startMock()));
+beforeEach(() => mock.reset());
+after(() => mock.stop());
+
+// Starts the SDK server with args; resolves to {url, log, forget, stop}.
+async function startServer(args = []) {
+  const child = spawn(process.execPath, [serverScript, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', (line) => {
+      const m = /^listening (\d+)$/.exec(line);
+      m ? resolve(Number(m[1])) : reject(new Error(`server said: ${line}`));
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    url: `${base}/mcp`,
+    log: async () => (await fetch(`${base}/__log`)).json(),
+    forget: () => fetch(`${base}/__forget`, { method: 'POST' }),
+    forgetBeforeCall: () => fetch(`${base}/__forget-before-call`, { method: 'POST' }),
+    stop: () => child.kill('SIGTERM'),
+  };
+}
+
+// One turn of ask with mcpServers; extraEnv adds to its environment.
+async function run(message, mcpServers, { signalAfter, extraEnv = {} } = {}) {
+  const ws = workspace();
+  try {
+    const file = path.join(ws.dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ mcpServers }));
+    const env = { ...ws.env, CHATPLANE_CONFIG: file, CHATPLANE_LLM_URL: mock.url, CHATPLANE_LLM_MODEL: 'mock-1', ...extraEnv };
+    return await ask([message], { env, signalAfter });
+  } finally {
+    ws.cleanup();
+  }
+}
+
+const toolCall = (name, args, id) => ({ tool_calls: [{ name, arguments: args, ...(id ? { id } : {}) }] });
+const finished = (r) => ofType(r.events, 'tool_finished');
+
+describe('Streamable HTTP', () => {
+  let srv;
+  before(async () => {
+    srv = await startServer();
+  });
+  after(() => srv.stop());
+
+  test('tools are listed and called; the session and version go on every later request', async () => {
+    await mock.script([toolCall('remote__echo', { message: 'hi there' }, 'call_e'), { text: 'It said hi.' }]);
+    const r = await run('echo', { remote: { url: srv.url } });
+    assert.equal(r.code, 0, r.stderr);
+    const [fin] = finished(r);
+    assert.deepEqual([fin.server, fin.tool, fin.status, fin.result], ['remote', 'echo', 'ok', 'Echo: hi there']);
+    const [first] = await mock.requests();
+    const names = first.body.tools.map((t) => t.function.name);
+    assert.ok(names.includes('remote__echo') && names.includes('remote__slow'), names.join(','));
+
+    const log = (await srv.log()).filter((l) => l.http);
+    const init = log.find((l) => l.method === 'initialize');
+    assert.deepEqual([init.session, init.version, init.accept], [null, null, 'application/json, text/event-stream']);
+    const later = log.slice(log.indexOf(init) + 1).filter((l) => l.http === 'POST');
+    assert.deepEqual(later.map((l) => l.method), ['notifications/initialized', 'tools/list', 'tools/call']);
+    const sid = later[0].session;
+    assert.match(sid, /^[0-9a-f-]{36}$/);
+    for (const l of later) assert.deepEqual([l.session, l.version], [sid, '2025-11-25']);
+    // The session is ended when ask exits.
+    assert.deepEqual(log.at(-1), { ...log.at(-1), http: 'DELETE', session: sid });
+  });
+
+  test('progress arrives on the SSE answer before the result', async () => {
+    await mock.script([toolCall('remote__slow', { steps: 3, ms: 400 }), { text: 'Done.' }]);
+    const r = await run('count', { remote: { url: srv.url } });
+    assert.equal(r.code, 0, r.stderr);
+    const progress = ofType(r.events, 'tool_progress');
+    assert.deepEqual(progress.map((p) => [p.progress, p.total]), [[1, 3], [2, 3], [3, 3]]);
+    assert.deepEqual([finished(r)[0].status, finished(r)[0].result], ['ok', 'counted 3']);
+  });
+
+  test('a stop cancels the call on the server', async () => {
+    await mock.script([toolCall('remote__slow', { steps: 100, ms: 100 })]);
+    const t0 = Date.now();
+    const r = await run('count', { remote: { url: srv.url } }, { signalAfter: (ev) => ev.type === 'tool_progress' });
+    assert.equal(r.code, 4, r.stderr);
+    assert.ok(Date.now() - t0 < 8000, 'ask did not wait for the operation');
+    const [fin] = finished(r);
+    assert.deepEqual([fin.status, fin.error], ['cancelled', 'cancelled: the run stopped']);
+    assert.equal(stopped(r.events).reason, 'user_stopped');
+    const log = await srv.log();
+    assert.ok(log.some((l) => l.method === 'notifications/cancelled'), 'the cancellation was POSTed');
+  });
+
+  test('a server that forgot the session (404): initialize again and send the call once more', async () => {
+    await mock.script([toolCall('remote__echo', { message: 'one' }, 'call_1'), { text: 'Done.' }]);
+    const before = (await srv.log()).length;
+    // The server forgets its sessions when the call arrives.
+    await srv.forgetBeforeCall();
+    const r = await run('echo', { remote: { url: srv.url } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(finished(r).map((f) => [f.status, f.result]), [['ok', 'Echo: one']]);
+    const posts = (await srv.log()).slice(before).filter((l) => l.http === 'POST').map((l) => l.method);
+    const handshake = ['initialize', 'notifications/initialized', 'tools/list'];
+    assert.deepEqual(posts, [...handshake, 'tools/call', ...handshake, 'tools/call']);
+  });
+
+  test('an answer stream cut before the response fails the call with a clear error', async () => {
+    await mock.script([toolCall('remote__slow', { steps: 30, ms: 100 }, 'call_1'), { text: 'Done.' }]);
+    let forgot = false;
+    const r = await run('count', { remote: { url: srv.url } }, {
+      signalAfter: (ev) => {
+        if (ev.type === 'tool_progress' && !forgot) {
+          forgot = true;
+          srv.forget();
+        }
+        return false;
+      },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const [fin] = finished(r);
+    assert.equal(fin.status, 'error');
+    assert.match(fin.error, /^JSON-RPC error -32000: the MCP server 'remote' ended its answer at http:\/\/127\.0\.0\.1:\d+\/mcp before the response$/);
+  });
+});
+
+describe('Streamable HTTP with JSON answers', () => {
+  test('a JSON answer is read as one message', async () => {
+    const srv = await startServer(['--json']);
+    try {
+      await mock.script([toolCall('remote__echo', { message: 'json' }), { text: 'ok' }]);
+      const r = await run('echo', { remote: { url: srv.url } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(finished(r)[0].result, 'Echo: json');
+    } finally {
+      srv.stop();
+    }
+  });
+});
+
+describe('headers and authorization', () => {
+  const token = 'tok-S3CR3T-http-header-0042';
+  let srv;
+  before(async () => {
+    srv = await startServer(['--token', token]);
+  });
+  after(() => srv.stop());
+
+  test('a header from the environment is sent and never shown', async () => {
+    await mock.script([toolCall('remote__echo', { message: 'with auth' }), { text: 'ok' }]);
+    const r = await run('echo', { remote: { url: srv.url, headers: { Authorization: 'Bearer ${MCP_TOKEN}' } } }, {
+      extraEnv: { MCP_TOKEN: token, CHATPLANE_LOG_LEVEL: 'debug' },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(finished(r)[0].result, 'Echo: with auth');
+    assert.ok((await srv.log()).every((l) => l.auth === `Bearer ${token}`));
+    assert.ok(!r.stderr.includes(token.slice(4, 16)), 'not in the log');
+    assert.ok(!JSON.stringify(r.events).includes(token.slice(4, 16)), 'not in the events');
+  });
+
+  test('a wrong token: 401 makes the server unauthorized, with the challenge in its error', async () => {
+    await mock.script([toolCall('remote__echo', { message: 'x' }), { text: 'no' }]);
+    const r = await run('echo', { remote: { url: srv.url, headers: { Authorization: 'Bearer wrong-token-123456' } } });
+    assert.equal(r.code, 0, r.stderr);
+    const [fin] = finished(r);
+    // The server never listed its tools.
+    assert.deepEqual([fin.status, fin.error], ['error', "unknown tool 'remote__echo'"]);
+    assert.ok(!r.stderr.includes('wrong-token-123456') && !JSON.stringify(r.events).includes('wrong-token-123456'));
+  });
+
+  test('/api/info shows the server unauthorized, its transport, and no header value', async () => {
+    const s = await startChatplane({
+      config: { mcpServers: { remote: { url: srv.url, headers: { Authorization: 'Bearer wrong-token-123456' } } } },
+    });
+    try {
+      const info = await until(async () => {
+        const r = await api(s.url, 'GET', '/api/info');
+        return r.body.servers[0].status === 'unauthorized' ? r : null;
+      });
+      assert.deepEqual(info.body.servers, [
+        {
+          name: 'remote',
+          status: 'unauthorized',
+          error:
+            'refused the request: HTTP 401 Unauthorized (WWW-Authenticate: Bearer realm="http-test", error="invalid_token") during start-up',
+          tools: 0,
+          transport: 'http',
+        },
+      ]);
+      assert.ok(!info.text.includes('wrong-token'));
+    } finally {
+      await s.stop();
+      s.cleanup();
+    }
+  });
+
+  test('an unset variable is a start-up error naming it', async () => {
+    const r = await run('echo', { remote: { url: srv.url, headers: { Authorization: 'Bearer ${MCP_NOT_SET}' } } });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /config key 'mcpServers\.remote\.headers\.Authorization' names the environment variable 'MCP_NOT_SET', which is not set/);
+  });
+});
