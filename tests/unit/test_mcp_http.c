@@ -1,0 +1,214 @@
+/* Unit tests for engine/mcp_http: what reaches the server logic from a
+ * connection that cannot be made, the caps on requests, the URL shown in
+ * messages, and how answer headers and SSE events are read. The exchange
+ * with a real server is in tests/scenarios/mcp_http.test.mjs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine/mcp_http.c"
+
+typedef struct seen {
+    int frames, eofs, closes;
+    char how[512];
+    char last[512];
+} seen;
+
+static void on_frame(void *ud, const char *data, size_t len)
+{
+    seen *s = ud;
+    s->frames++;
+    snprintf(s->last, sizeof s->last, "%.*s", (int)len, data);
+}
+
+static void on_toobig(void *ud, size_t len, size_t max, int64_t id)
+{
+    (void)ud;
+    (void)len;
+    (void)max;
+    (void)id;
+    fail_msg("no message is too big here");
+}
+
+static void on_eof(void *ud)
+{
+    ((seen *)ud)->eofs++;
+}
+
+static void on_closed(void *ud, const char *how)
+{
+    seen *s = ud;
+    s->closes++;
+    snprintf(s->how, sizeof s->how, "%s", how);
+}
+
+static mcp_transport *new_transport(struct event_base *base, const char *url, seen *s)
+{
+    char *headers[] = {"Authorization: Bearer t0k3n-unit-test", NULL};
+    mcp_server_config cfg = {.name = "remote",
+                             .transport = MCP_TRANSPORT_HTTP,
+                             .url = (char *)url,
+                             .headers = headers,
+                             .tls_verify = true,
+                             .timeout_ms = 2000};
+    mcp_transport *t = mcp_http_new(base, &cfg);
+    t->name = "remote";
+    t->cb = (mcp_transport_callbacks){on_frame, on_toobig, on_eof, on_closed};
+    t->ud = s;
+    return t;
+}
+
+static const char init_msg[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\"}\n";
+static const char call_msg[] = "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\"}\n";
+
+static void test_unreachable_initialize_closes(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    seen s = {0};
+    /* Port 1 on loopback: nothing listens there. */
+    mcp_transport *t = new_transport(base, "http://user:pw@127.0.0.1:1/mcp?key=x", &s);
+    char err[128];
+    assert_int_equal(mcp_transport_start(t, err, sizeof err), 0);
+    assert_string_equal(t->peer, "url=http://127.0.0.1:1/mcp");
+    assert_int_equal(mcp_transport_send(t, init_msg, strlen(init_msg)), 0);
+    /* Nothing is reported from within send. */
+    assert_int_equal(s.closes, 0);
+    for (int i = 0; i < 1000 && s.closes == 0; i++) event_base_loop(base, EVLOOP_ONCE);
+    assert_int_equal(s.closes, 1);
+    assert_int_equal(s.eofs, 1);
+    assert_int_equal(s.frames, 0);
+    assert_string_equal(s.how,
+                        "could not be reached at http://127.0.0.1:1/mcp: Couldn't connect to server");
+    assert_false(mcp_http_unauthorized(t));
+    assert_int_equal(mcp_http_take_rejected(t), -1);
+    /* The connection is over: nothing more is taken until start. */
+    assert_int_equal(mcp_transport_send(t, call_msg, strlen(call_msg)), -1);
+    mcp_transport_free(t);
+    event_base_free(base);
+}
+
+static void test_unreachable_call_fails_alone(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    seen s = {0};
+    mcp_transport *t = new_transport(base, "http://127.0.0.1:1/mcp", &s);
+    char err[128];
+    assert_int_equal(mcp_transport_start(t, err, sizeof err), 0);
+    /* A request other than initialize: only its call fails, as an error
+     * answer to its id. */
+    assert_int_equal(mcp_transport_send(t, call_msg, strlen(call_msg)), 0);
+    for (int i = 0; i < 1000 && s.frames == 0; i++) event_base_loop(base, EVLOOP_ONCE);
+    assert_int_equal(s.frames, 1);
+    assert_int_equal(s.closes, 0);
+    assert_string_equal(s.last, "{\"jsonrpc\":\"2.0\",\"id\":2,\"error\":{\"code\":-32000,\"message\":"
+                                "\"the MCP server 'remote' could not be reached at "
+                                "http://127.0.0.1:1/mcp: Couldn't connect to server\"}}");
+    mcp_transport_free(t);
+    event_base_free(base);
+}
+
+static void test_caps_and_close(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    seen s = {0};
+    mcp_transport *t = new_transport(base, "http://127.0.0.1:1/mcp", &s);
+    char err[128];
+    assert_int_equal(mcp_transport_send(t, call_msg, strlen(call_msg)), -1); /* not started */
+    assert_int_equal(mcp_transport_start(t, err, sizeof err), 0);
+    mcp_http *h = (mcp_http *)t;
+    for (int i = 0; i < MCP_HTTP_MAX_ACTIVE + MCP_HTTP_MAX_WAITING; i++)
+        assert_int_equal(mcp_transport_send(t, call_msg, strlen(call_msg)), 0);
+    assert_int_equal(h->nactive, MCP_HTTP_MAX_ACTIVE);
+    assert_int_equal(h->nwaiting, MCP_HTTP_MAX_WAITING);
+    assert_int_equal(mcp_transport_send(t, call_msg, strlen(call_msg)), -1);
+    /* A cancellation ends the transfer of the request it names. */
+    const char cancel[] = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                          "\"params\":{\"requestId\":2}}\n";
+    mcp_transport_close(t);
+    assert_int_equal(mcp_transport_start(t, err, sizeof err), 0);
+    assert_int_equal(mcp_transport_send(t, call_msg, strlen(call_msg)), 0);
+    assert_int_equal(mcp_transport_send(t, cancel, strlen(cancel)), 0);
+    assert_int_equal(h->nactive, 1);
+    assert_int_equal(h->reqs->id, -1);
+    assert_null(h->reqs->next);
+    /* close: nothing of the connection calls back afterwards. */
+    mcp_transport_close(t);
+    assert_null(h->reqs);
+    assert_string_equal(t->peer, "");
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(s.frames + s.eofs + s.closes, 0);
+    mcp_transport_free(t);
+    event_base_free(base);
+}
+
+static void test_display_url(void **state)
+{
+    (void)state;
+    const char *cases[][2] = {
+        {"https://h.example/mcp", "https://h.example/mcp"},
+        {"https://u:secret@h.example:8443/a/mcp?token=abc#frag", "https://h.example:8443/a/mcp"},
+        {"http://h?x=1", "http://h"},
+        {"http://a@b@h/p", "http://h/p"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *d = mcp_http__display(cases[i][0]);
+        assert_string_equal(d, cases[i][1]);
+        free(d);
+    }
+}
+
+static void test_headers_and_events(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    seen s = {0};
+    mcp_transport *t = new_transport(base, "http://127.0.0.1:1/mcp", &s);
+    mcp_http *h = (mcp_http *)t;
+    mcp_http__req r = {.t = h, .id = 7};
+    char l1[] = "content-type:  text/event-stream; charset=utf-8\r\n";
+    char l2[] = "WWW-Authenticate: Bearer realm=\"x\"\r\n";
+    char l3[] = "X-Other: 1\r\n";
+    mcp_http__on_header(l1, 1, strlen(l1), &r);
+    mcp_http__on_header(l2, 1, strlen(l2), &r);
+    mcp_http__on_header(l3, 1, strlen(l3), &r);
+    assert_string_equal(r.ctype, "text/event-stream; charset=utf-8");
+    assert_string_equal(r.auth, "Bearer realm=\"x\"");
+
+    /* Events of an answer stream: each message is queued, other event
+     * types and empty data are not; the response to the request's id marks
+     * it answered. */
+    sse_event note = {.event = "message", .data = "{\"method\":\"n\"}", .data_len = 14};
+    sse_event other = {.event = "ping", .data = "{}", .data_len = 2};
+    sse_event answer = {.event = "message", .data = "{\"id\":7,\"result\":{}}", .data_len = 20};
+    mcp_http__on_sse(&r, &note);
+    assert_false(r.answered);
+    mcp_http__on_sse(&r, &other);
+    mcp_http__on_sse(&r, &answer);
+    assert_true(r.answered);
+    assert_string_equal(h->items->data, "{\"method\":\"n\"}");
+    assert_string_equal(h->items->next->data, "{\"id\":7,\"result\":{}}");
+    assert_null(h->items->next->next);
+    mcp_transport_free(t);
+    event_base_free(base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unreachable_initialize_closes),
+        cmocka_unit_test(test_unreachable_call_fails_alone),
+        cmocka_unit_test(test_caps_and_close),
+        cmocka_unit_test(test_display_url),
+        cmocka_unit_test(test_headers_and_events),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
