@@ -132,6 +132,16 @@ static void mcp_http__items_free(mcp_http *t)
     t->items_tail = &t->items;
 }
 
+/* A NUL-terminated copy of the len bytes of data, NUL bytes inside kept,
+ * so that the length given with it stays true. */
+static char *mcp_http__dup(const char *data, size_t len)
+{
+    char *s = xmalloc(len + 1);
+    memcpy(s, data, len);
+    s[len] = '\0';
+    return s;
+}
+
 /* An error answer to request id, so that only the call that made it fails. */
 static void mcp_http__push_error(mcp_http *t, int64_t id, const char *why)
 {
@@ -215,7 +225,7 @@ static int mcp_http__on_sse(void *ud, const sse_event *ev)
         (json_object_get(v, "result") || json_object_get(v, "error")))
         r->answered = true;
     json_decref(v);
-    mcp_http__push(r->t, MCP_HTTP__FRAME, xstrndup(ev->data, ev->data_len), ev->data_len, -1);
+    mcp_http__push(r->t, MCP_HTTP__FRAME, mcp_http__dup(ev->data, ev->data_len), ev->data_len, -1);
     return 0;
 }
 
@@ -285,7 +295,8 @@ static size_t mcp_http__on_header(char *line, size_t size, size_t nmemb, void *u
     size_t name_len = (size_t)(colon - line);
     const char *v = colon + 1, *end = line + n;
     while (v < end && (*v == ' ' || *v == '\t')) v++;
-    while (end > v && strchr("\r\n \t", end[-1])) end--;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
     size_t vlen = (size_t)(end - v);
 #define MCP_HTTP__IS(name) (name_len == strlen(name) && strncasecmp(line, name, name_len) == 0)
     if (MCP_HTTP__IS("Content-Type")) {
@@ -439,7 +450,7 @@ static void mcp_http__finished(mcp_http *t, mcp_http__req *r, CURLcode code)
     } else if (status < 200 || status > 299) {
         why = mcp_http__status_text(r, status);
     } else if (r->body == MCP_HTTP__JSON && r->in.len > 0) {
-        mcp_http__push(t, MCP_HTTP__FRAME, xstrndup(r->in.data, r->in.len), r->in.len, -1);
+        mcp_http__push(t, MCP_HTTP__FRAME, mcp_http__dup(r->in.data, r->in.len), r->in.len, -1);
         return;
     } else if (r->id >= 0 && !r->answered && r->body != MCP_HTTP__JSON) {
         why = xasprintf("ended its answer at %s before the response", t->display);
