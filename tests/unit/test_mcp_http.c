@@ -197,6 +197,13 @@ static void test_headers_and_events(void **state)
     assert_string_equal(h->items->data, "{\"method\":\"n\"}");
     assert_string_equal(h->items->next->data, "{\"id\":7,\"result\":{}}");
     assert_null(h->items->next->next);
+    /* A NUL byte inside an event's data is kept in the copy, so the length
+     * given with the message stays true (found by fuzz_mcp_http). */
+    sse_event nul = {.event = "message", .data = "{\"a\":1}\0x", .data_len = 9};
+    mcp_http__on_sse(&r, &nul);
+    mcp_http__item *last = h->items->next->next;
+    assert_int_equal(last->len, 9);
+    assert_memory_equal(last->data, "{\"a\":1}\0x", 10);
     mcp_transport_free(t);
     event_base_free(base);
 }
