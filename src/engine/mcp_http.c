@@ -146,8 +146,8 @@ static char *mcp_http__dup(const char *data, size_t len)
 static void mcp_http__push_error(mcp_http *t, int64_t id, const char *why)
 {
     char *text = xasprintf("the MCP server '%s' %s", t->base.name, why);
-    json_t *e = json_pack("{s:s,s:I,s:{s:i,s:s}}", "jsonrpc", "2.0", "id", (json_int_t)id,
-                          "error", "code", -32000, "message", text);
+    json_t *e = json_pack("{s:s,s:I,s:{s:i,s:s}}", "jsonrpc", "2.0", "id", (json_int_t)id, "error",
+                          "code", -32000, "message", text);
     free(text);
     char *s = json_dumps(e, JSON_COMPACT);
     json_decref(e);

@@ -84,8 +84,8 @@ static void test_unreachable_initialize_closes(void **state)
     assert_int_equal(s.closes, 1);
     assert_int_equal(s.eofs, 1);
     assert_int_equal(s.frames, 0);
-    assert_string_equal(s.how,
-                        "could not be reached at http://127.0.0.1:1/mcp: Couldn't connect to server");
+    assert_string_equal(
+        s.how, "could not be reached at http://127.0.0.1:1/mcp: Couldn't connect to server");
     assert_false(mcp_http_unauthorized(t));
     assert_int_equal(mcp_http_take_rejected(t), -1);
     /* The connection is over: nothing more is taken until start. */
@@ -108,9 +108,10 @@ static void test_unreachable_call_fails_alone(void **state)
     for (int i = 0; i < 1000 && s.frames == 0; i++) event_base_loop(base, EVLOOP_ONCE);
     assert_int_equal(s.frames, 1);
     assert_int_equal(s.closes, 0);
-    assert_string_equal(s.last, "{\"jsonrpc\":\"2.0\",\"id\":2,\"error\":{\"code\":-32000,\"message\":"
-                                "\"the MCP server 'remote' could not be reached at "
-                                "http://127.0.0.1:1/mcp: Couldn't connect to server\"}}");
+    assert_string_equal(s.last,
+                        "{\"jsonrpc\":\"2.0\",\"id\":2,\"error\":{\"code\":-32000,\"message\":"
+                        "\"the MCP server 'remote' could not be reached at "
+                        "http://127.0.0.1:1/mcp: Couldn't connect to server\"}}");
     mcp_transport_free(t);
     event_base_free(base);
 }
