@@ -217,3 +217,23 @@ describe('headers and authorization', () => {
     assert.match(r.stderr, /config key 'mcpServers\.remote\.headers\.Authorization' names the environment variable 'MCP_NOT_SET', which is not set/);
   });
 });
+
+describe('TLS', () => {
+  test('tls_verify: false is a warning in the log, with the URL shown without its query', async () => {
+    const s = await startChatplane({
+      config: { mcpServers: { insecure: { url: 'https://127.0.0.1:1/mcp?key=s3cr3t-query-value', tls_verify: false } } },
+    });
+    try {
+      const info = await until(async () => {
+        const r = await api(s.url, 'GET', '/api/info');
+        return r.body.servers[0].status === 'failed' ? r : null;
+      });
+      assert.match(info.body.servers[0].error, /^could not be reached at https:\/\/127\.0\.0\.1:1\/mcp: Couldn't connect to server during start-up$/);
+      assert.ok(s.lines.includes('level=warn msg="mcp server certificate not verified" server=insecure url=https://127.0.0.1:1/mcp'), s.lines.join('\n'));
+      assert.ok(!s.lines.join('\n').includes('s3cr3t-query-value'));
+    } finally {
+      await s.stop();
+      s.cleanup();
+    }
+  });
+});
