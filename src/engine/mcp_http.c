@@ -452,7 +452,9 @@ static void mcp_http__finished(mcp_http *t, mcp_http__req *r, CURLcode code)
     } else if (r->body == MCP_HTTP__JSON && r->in.len > 0) {
         mcp_http__push(t, MCP_HTTP__FRAME, mcp_http__dup(r->in.data, r->in.len), r->in.len, -1);
         return;
-    } else if (r->id >= 0 && !r->answered && r->body != MCP_HTTP__JSON) {
+    } else if (r->id >= 0 && !r->answered) {
+        /* An SSE answer without the response, an empty JSON body, or a
+         * body of another type: the call would wait for nothing. */
         why = xasprintf("ended its answer at %s before the response", t->display);
     }
     if (why && t->open) {
