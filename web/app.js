@@ -11,7 +11,8 @@ import * as API from './api.js';
 import { $, h } from './dom.js';
 import { icon } from './icons.js';
 import { SessionStream } from './stream.js';
-import { createSessionState, loadSnapshot, applyEvent, previewMode, isRunning } from './state.js';
+import { createSessionState, loadSnapshot, loadApprovals, applyEvent, previewMode, isRunning } from './state.js';
+import { createApprovalCards } from './approvals.js';
 import { REASON_TITLES } from './format.js';
 import { createSessionList } from './sessions.js';
 import { createMessageList } from './messages.js';
@@ -22,7 +23,7 @@ import { createTimeline } from './timeline.js';
 import { createWhyIdle } from './whyidle.js';
 
 const SESSION_POLL_MS = 5000;
-const ALL_AREAS = ['messages', 'timeline', 'status', 'budget', 'idle', 'session', 'sessions'];
+const ALL_AREAS = ['messages', 'timeline', 'status', 'budget', 'idle', 'session', 'sessions', 'approvals'];
 
 const app = {
   info: null,
@@ -159,7 +160,16 @@ const timeline = createTimeline({
   list: $('#tool-timeline'),
   empty: $('#timeline-empty'),
   count: $('#timeline-count'),
+  onShowApproval: (id) => {
+    const card = document.querySelector(`#approval-list [data-approval-id="${CSS.escape(id)}"]`);
+    if (!card) return;
+    setTab('chat');
+    card.scrollIntoView({ block: 'nearest' });
+    card.focus();
+  },
 });
+
+const approvalCards = createApprovalCards({ list: $('#approval-list'), onDecide: (a, body) => decideApproval(a, body) });
 
 const whyIdle = createWhyIdle({ root: $('#why-idle-panel'), body: $('#why-body'), onAction: (a) => action(a) });
 
@@ -189,13 +199,22 @@ function draw() {
   const areas = new Set(dirty);
   dirty.clear();
   if (areas.has('messages') || areas.has('idle')) messageList.render(st, app.info);
-  if (areas.has('timeline')) timeline.render(st);
+  if (areas.has('timeline') || areas.has('approvals')) timeline.render(st);
   if (areas.has('status')) statusIndicator.render(st);
   if (areas.has('budget')) budget.render(st || pendingPreview());
   if (areas.has('idle')) whyIdle.render(st);
   if (areas.has('status') || areas.has('idle') || areas.has('session') || areas.has('budget')) controls.render(st, app.modes, app.pendingMode);
   if (areas.has('status') || areas.has('idle')) drawComposer(st);
-  if (areas.has('session')) drawHeader();
+  if (areas.has('approvals')) {
+    const fresh = approvalCards.render(st);
+    if (fresh) {
+      setTab('chat');
+      fresh.scrollIntoView({ block: 'nearest' });
+      fresh.focus();
+      announce(`A tool call waits for your approval: ${fresh.getAttribute('data-tool')}`);
+    }
+  }
+  if (areas.has('session') || areas.has('status')) drawHeader();
   if (areas.has('sessions') || areas.has('session')) sessionList.render(mergedSessions(), st ? st.id : null);
 }
 
@@ -213,7 +232,9 @@ function drawHeader() {
   const chip = $('#chat-mode');
   chip.hidden = !s;
   if (s) chip.textContent = s.mode;
-  document.title = s && s.title && s.title !== 'New chat' ? `${s.title} · chatplane` : 'chatplane';
+  const base = s && s.title && s.title !== 'New chat' ? `${s.title} · chatplane` : 'chatplane';
+  // A run that waits for the person says so in the tab, seen from other tabs.
+  document.title = st && st.status === 'waiting_for_approval' ? `(Approval needed) ${base}` : base;
 }
 
 // The list as polled, with the open chat's live state laid over it.
@@ -279,10 +300,12 @@ function showNoSession() {
 async function openSession(id) {
   const token = ++app.opening;
   closeStream();
-  let session, messages, tools, runs;
+  let session, messages, tools, runs, approvals;
   try {
     session = await API.getSession(id);
     [messages, tools, runs] = await Promise.all([API.getMessages(id), API.getTools(id), API.getRuns(id)]);
+    // Only a running chat can wait for a person.
+    if (session.status === 'running') approvals = await API.getApprovals(id, 'pending');
   } catch (e) {
     if (token !== app.opening) return;
     if (e.status === 404) {
@@ -298,6 +321,7 @@ async function openSession(id) {
   if (token !== app.opening) return;
   const st = createSessionState(id);
   loadSnapshot(st, { session, messages: messages.messages, tools: tools.tool_executions, runs: runs.runs });
+  if (approvals) loadApprovals(st, approvals.approvals);
   if (!st.run) previewMode(st, app.modes.find((m) => m.name === session.mode));
   app.current = st;
   schedule(ALL_AREAS);
@@ -416,6 +440,26 @@ async function run() {
   try {
     await API.continueRun(app.current.id);
   } catch (e) {
+    report(e);
+  }
+}
+
+// Sends a person's answer to a pending approval. A 409 means it was decided
+// elsewhere (another tab, the terminal): the card takes that decision.
+async function decideApproval(a, body) {
+  const st = app.current;
+  try {
+    await API.decideApproval(st.id, a.id, body);
+  } catch (e) {
+    if (e.status === 409 && st === app.current) {
+      try {
+        const r = await API.getApprovals(st.id);
+        schedule(loadApprovals(st, r.approvals));
+      } catch {
+        // the approval_decided event will still come
+      }
+      return;
+    }
     report(e);
   }
 }

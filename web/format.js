@@ -8,6 +8,7 @@ export const STATUS_LABELS = {
   tool_running: 'Running a tool',
   retrying: 'Retrying',
   stopping: 'Stopping',
+  waiting_for_approval: 'Waiting for you',
 };
 
 export const REASON_TITLES = {
@@ -24,6 +25,7 @@ export const REASON_TITLES = {
   no_progress: 'No progress',
   llm_error: 'The model refused the request',
   interrupted: 'Interrupted',
+  approval_timeout: 'Nobody answered the approval',
 };
 
 // The tone of a run's stop: how the page colours it. The server sends it

@@ -56,4 +56,6 @@ export const STATUS_ICONS = {
   tool_running: 'wrench',
   retrying: 'refresh',
   stopping: 'stop',
+  waiting_for_approval: 'alert',
+  denied: 'ban',
 };

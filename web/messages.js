@@ -95,7 +95,7 @@ export function createMessageList({ scroll, list, empty, onSuggestion, onShowWhy
     if (empty.getAttribute('data-demo') === String(demo)) return;
     empty.setAttribute('data-demo', String(demo));
     clear(empty);
-    const tries = demo ? ['What is 6*7?', 'What time is it in Tokyo?', 'demo loop'] : ['Summarise what you can do', 'What is 17% of 2,340?'];
+    const tries = demo ? ['What is 6*7?', 'What time is it in Tokyo?', 'demo loop', 'demo approve'] : ['Summarise what you can do', 'What is 17% of 2,340?'];
     empty.append(
       h('div', { class: 'empty-icon' }, icon('chat')),
       h('h2', null, 'Start a conversation'),

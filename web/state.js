@@ -9,7 +9,7 @@
 
 export const DIMENSIONS = ['steps', 'seconds', 'tokens', 'tool_calls', 'retries', 'cost_usd'];
 
-export const RUNNING_STATUSES = new Set(['thinking', 'responding', 'tool_running', 'retrying', 'stopping']);
+export const RUNNING_STATUSES = new Set(['thinking', 'responding', 'tool_running', 'retrying', 'stopping', 'waiting_for_approval']);
 
 // How many events before the snapshot's last_seq a session that is running
 // when opened replays, so that the text already streamed and the current
@@ -27,6 +27,10 @@ export function createSessionState(id) {
     messageIndex: new Map(),
     timeline: [],
     timelineIndex: new Map(),
+    // Tool calls that asked a person (docs/runs.md, Approvals), oldest
+    // first, keyed by approval id: pending ones wait for the page's answer.
+    approvals: [],
+    approvalIndex: new Map(),
     run: null,
     status: 'idle',
     detail: null,
@@ -36,7 +40,7 @@ export function createSessionState(id) {
     // the steps begun (a "thinking" status that is not a retry).
     live: { runId: null, steps: 0 },
     // Bumped on each change, per area, so panels redraw only what changed.
-    version: { messages: 0, timeline: 0, status: 0, budget: 0, idle: 0, session: 0 },
+    version: { messages: 0, timeline: 0, status: 0, budget: 0, idle: 0, session: 0, approvals: 0 },
   };
 }
 
@@ -77,6 +81,54 @@ function upsertItem(st, item) {
   st.timeline.push(item);
   st.timelineIndex.set(item.id, item);
   return item;
+}
+
+function upsertApproval(st, a) {
+  const cur = st.approvalIndex.get(a.id);
+  if (cur) {
+    Object.assign(cur, a);
+    return cur;
+  }
+  st.approvals.push(a);
+  st.approvalIndex.set(a.id, a);
+  return a;
+}
+
+// Adds approvals as GET /api/sessions/{id}/approvals lists them, so a
+// reload while a run waits shows the pending card again.
+export function loadApprovals(st, list = []) {
+  for (const a of list) {
+    upsertApproval(st, {
+      id: a.id,
+      run_id: a.run_id,
+      execution_id: a.execution_id,
+      step: a.step,
+      server: a.server,
+      tool: a.tool,
+      arguments: a.arguments,
+      reason: a.reason,
+      status: a.status,
+      decided_by: a.decided_by ?? null,
+      decision_reason: a.decision_reason ?? null,
+      remember: a.remember ?? 'once',
+      expires_at: a.expires_at ?? null,
+    });
+  }
+  // The snapshot says only that the run is going: a pending approval says
+  // what it is doing, until the replayed or live events say more.
+  const p = pendingApproval(st);
+  if (p && st.status === 'thinking') {
+    st.status = 'waiting_for_approval';
+    st.detail = p.tool;
+    return touch(st, 'approvals', 'status');
+  }
+  return touch(st, 'approvals');
+}
+
+// The approval a person has to answer now, if any (calls are asked one at
+// a time).
+export function pendingApproval(st) {
+  return (st && st.approvals.find((a) => a.status === 'pending')) || null;
 }
 
 function runFromApi(r) {
@@ -148,7 +200,7 @@ export function loadSnapshot(st, { session, messages = [], tools = [], runs = []
   st.budget = st.run ? { limits: st.run.limits, usage: st.run.usage, warnings: [], preview: null } : null;
   const seq = session.last_seq || 0;
   st.lastSeq = running ? Math.max(0, seq - JOIN_REPLAY) : seq;
-  touch(st, 'messages', 'timeline', 'status', 'budget', 'idle', 'session');
+  touch(st, 'messages', 'timeline', 'status', 'budget', 'idle', 'session', 'approvals');
   return st;
 }
 
@@ -267,6 +319,30 @@ export function applyEvent(st, ev) {
         progress: null,
       });
       return touch(st, 'timeline');
+    case 'approval_requested':
+      upsertApproval(st, {
+        id: ev.approval_id,
+        run_id: ev.run_id,
+        execution_id: ev.execution_id,
+        step: ev.step,
+        server: ev.server,
+        tool: ev.tool,
+        arguments: ev.arguments,
+        reason: ev.reason,
+        status: 'pending',
+        decided_by: null,
+        decision_reason: null,
+        remember: 'once',
+        expires_at: ev.expires_at ?? null,
+      });
+      return touch(st, 'approvals');
+    case 'approval_decided': {
+      // A remembered decision has no request before it: nothing to show.
+      const a = st.approvalIndex.get(ev.approval_id);
+      if (!a) return [];
+      Object.assign(a, { status: ev.decision, decided_by: ev.decided_by ?? null, decision_reason: ev.reason ?? null, remember: ev.remember ?? 'once' });
+      return touch(st, 'approvals');
+    }
     case 'budget':
       st.budget = { limits: ev.limits, usage: ev.usage, warnings: ev.warnings || [], preview: null };
       if (st.run && st.run.id === ev.run_id) {
@@ -309,6 +385,13 @@ export function applyEvent(st, ev) {
       if (st.messages.length !== before) {
         st.messageIndex = new Map(st.messages.map((m) => [m.id, m]));
         areas.push('messages');
+      }
+      // An approval still pending was cancelled or expired with the run.
+      for (const a of st.approvals) {
+        if (a.status === 'pending' && a.run_id === ev.run_id) {
+          a.status = ev.reason === 'approval_timeout' ? 'expired' : 'cancelled';
+          areas.push('approvals');
+        }
       }
       // Executions still marked running were cancelled with the run.
       for (const t of st.timeline) {

@@ -2,13 +2,14 @@
 // duration, oldest first, following along at the bottom. An execution
 // expands to its arguments and result (pretty-printed when JSON, always as
 // text) with a button that copies both. Guardrail warnings and upstream
-// errors appear in line, where they happened.
+// errors appear in line, where they happened. A call waiting for the
+// person's approval shows last, with a button to its card.
 
 import { h, clear, nearBottom } from './dom.js';
 import { icon, STATUS_ICONS } from './icons.js';
 import { formatDuration, prettyJson, argsSummary, CHECK_LABELS } from './format.js';
 
-const STATUS_WORDS = { running: 'running', ok: 'succeeded', error: 'failed', timeout: 'timed out', cancelled: 'cancelled' };
+const STATUS_WORDS = { running: 'running', ok: 'succeeded', error: 'failed', timeout: 'timed out', cancelled: 'cancelled', denied: 'denied' };
 
 // The text the copy button puts on the clipboard.
 export function copyText(t) {
@@ -41,8 +42,9 @@ async function writeClipboard(text) {
   return ok;
 }
 
-export function createTimeline({ scroll, list, empty, count }) {
+export function createTimeline({ scroll, list, empty, count, onShowApproval }) {
   const nodes = new Map();
+  const waiting = new Map(); // approval id -> li of a pending approval
   const expanded = new Set();
   let sessionId = null;
 
@@ -109,6 +111,15 @@ export function createTimeline({ scroll, list, empty, count }) {
       icon(n.retryable ? 'refresh' : 'x'), h('span', null, h('strong', null, n.retryable ? 'Model error, retrying' : 'Model error'), ' ', n.message || n.code || ''));
   }
 
+  // A call that waits for the person, last in the timeline until decided;
+  // its button leads to the card in the conversation.
+  function approvalItem(a) {
+    return h('li', { class: 'notice notice-warn approval-notice', 'data-testid': 'approval-notice', 'data-approval-id': a.id },
+      icon('alert'),
+      h('span', null, h('strong', null, `${a.tool} waits for your approval`), ' ',
+        h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => onShowApproval(a.id) }, 'Answer')));
+  }
+
   function signature(t) {
     return JSON.stringify([t.status, t.duration_ms, t.progress, t.result, t.error, expanded.has(t.id)]);
   }
@@ -126,6 +137,7 @@ export function createTimeline({ scroll, list, empty, count }) {
     render(st) {
       if (!st || st.id !== sessionId) {
         nodes.clear();
+        waiting.clear();
         expanded.clear();
         clear(list);
         sessionId = st ? st.id : null;
@@ -141,9 +153,26 @@ export function createTimeline({ scroll, list, empty, count }) {
         }
         if (list.children[k] !== li) list.insertBefore(li, list.children[k] || null);
       });
+      const pending = st ? st.approvals.filter((a) => a.status === 'pending') : [];
+      const keep = new Set(pending.map((a) => a.id));
+      for (const [id, li] of waiting) {
+        if (!keep.has(id)) {
+          li.remove();
+          waiting.delete(id);
+        }
+      }
+      pending.forEach((a, k) => {
+        let li = waiting.get(a.id);
+        if (!li) {
+          li = approvalItem(a);
+          waiting.set(a.id, li);
+        }
+        const at = items.length + k;
+        if (list.children[at] !== li) list.insertBefore(li, list.children[at] || null);
+      });
       const tools = items.filter((t) => t.kind === 'tool').length;
       count.textContent = tools ? `${tools} call${tools === 1 ? '' : 's'}` : '';
-      empty.hidden = items.length > 0;
+      empty.hidden = items.length + pending.length > 0;
       if (follow) scroll.scrollTop = scroll.scrollHeight;
     },
   };

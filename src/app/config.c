@@ -7,7 +7,14 @@
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
 
-typedef enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_PRICE, OPT_OBJECT } opt_type;
+typedef enum opt_type {
+    OPT_STRING,
+    OPT_INT,
+    OPT_BOOL,
+    OPT_PRICE,
+    OPT_OBJECT,
+    OPT_RULES /* approvals.rules: the field is approval_rules, the count follows it */
+} opt_type;
 
 /* One setting: where it may come from and where it lands in struct config. */
 typedef struct option {
@@ -49,6 +56,10 @@ static const option options[] = {
      "{\"input\": USD, \"output\": USD} per million tokens"},
     {NULL, NULL, NULL, "mcpServers", OPT_OBJECT, F(mcp_servers), NULL, 0, 0, "MCP tool servers"},
     {NULL, NULL, NULL, "modes", OPT_OBJECT, F(modes), NULL, 0, 0, "overrides of mode limits"},
+    {NULL, NULL, NULL, "approvals.rules", OPT_RULES, F(approval_rules), NULL, 0, 0,
+     "[{\"tool\": GLOB, \"action\": \"allow|ask|deny\"}], the first match deciding"},
+    {NULL, NULL, NULL, "approvals.timeout_seconds", OPT_INT, F(approval_timeout_s), "900", 1,
+     604800, "seconds a person has to answer an approval"},
     {NULL, "CHATPLANE_DEMO_DELAY_MS", NULL, "demo.delay_ms", OPT_INT, F(demo_delay_ms), "25", 0,
      60000, "demo brain delay between streamed tokens"},
     {NULL, NULL, NULL, "limits.body_bytes", OPT_INT, F(body_bytes), "1048576", 1024,
@@ -132,6 +143,7 @@ static int config__set_text(config *c, const option *o, const char *value, const
         return 0;
     case OPT_PRICE:
     case OPT_OBJECT:
+    case OPT_RULES:
         break;
     }
     snprintf(err, errlen, "%s cannot be set from text", origin);
@@ -159,6 +171,53 @@ void config_cleanup(config *c)
             *(json_t **)field = NULL;
         }
     }
+    free(c->approval_rules);
+    c->approval_rules = NULL;
+    c->approval_nrules = 0;
+}
+
+/* Checks approvals.rules and, with apply, stores them: an array of at most
+ * APPROVAL_RULES_MAX objects {"tool": a non-empty glob, "action": allow,
+ * ask or deny} and nothing else. */
+static int config__rules(config *c, const char *key, const json_t *v, bool apply, char *err,
+                         size_t errlen)
+{
+    if (!json_is_array(v) || json_array_size(v) > APPROVAL_RULES_MAX) {
+        snprintf(err, errlen, "config key '%s' must be an array of at most %d rules", key,
+                 APPROVAL_RULES_MAX);
+        return -1;
+    }
+    size_t n = json_array_size(v);
+    approval_rule *rules = xcalloc(n ? n : 1, sizeof *rules);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *r = json_array_get(v, i);
+        const char *tool = json_string_value(json_object_get(r, "tool"));
+        const char *action = json_string_value(json_object_get(r, "action"));
+        const char *bad = NULL;
+        if (!json_is_object(r)) {
+            bad = "must be an object {\"tool\", \"action\"}";
+        } else if (!tool || !*tool || strlen(tool) > APPROVAL_PATTERN_MAX) {
+            bad = "needs \"tool\": a glob of 1 to 128 characters";
+        } else if (!action || approval_action_parse(action, &rules[i].action) != 0) {
+            bad = "needs \"action\": \"allow\", \"ask\" or \"deny\"";
+        } else if (json_object_size(r) != 2) {
+            bad = "may have only \"tool\" and \"action\"";
+        }
+        if (bad) {
+            snprintf(err, errlen, "config key '%s[%zu]' %s", key, i, bad);
+            free(rules);
+            return -1;
+        }
+        snprintf(rules[i].pattern, sizeof rules[i].pattern, "%s", tool);
+    }
+    if (!apply) {
+        free(rules);
+        return 0;
+    }
+    free(c->approval_rules);
+    c->approval_rules = rules;
+    c->approval_nrules = n;
+    return 0;
 }
 
 /* Checks (apply == false) or stores (apply == true) one JSON value. */
@@ -212,6 +271,8 @@ static int config__json_value(config *c, const option *o, const json_t *v, bool 
         }
         return 0;
     }
+    case OPT_RULES:
+        return config__rules(c, o->key, v, apply, err, errlen);
     case OPT_OBJECT:
         if (!json_is_object(v)) {
             snprintf(err, errlen, "config key '%s' must be an object", o->key);
@@ -243,7 +304,8 @@ static int config__walk(config *c, const json_t *obj, const char *prefix, bool a
             continue;
         }
         bool section = !*prefix && (strcmp(k, "llm") == 0 || strcmp(k, "demo") == 0 ||
-                                    strcmp(k, "limits") == 0 || strcmp(k, "cluster") == 0);
+                                    strcmp(k, "limits") == 0 || strcmp(k, "cluster") == 0 ||
+                                    strcmp(k, "approvals") == 0);
         if (section && json_is_object(v)) {
             if (config__walk(c, v, k, apply, err, errlen) != 0) return -1;
             continue;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/approval.h"
 #include "core/budget.h"
 
 typedef struct config {
@@ -32,6 +33,9 @@ typedef struct config {
     json_t *mcp_servers; /* owned; the "mcpServers" object or NULL */
     json_t *modes;       /* owned; the "modes" overrides or NULL */
     int64_t demo_delay_ms;
+    approval_rule *approval_rules; /* owned; approvals.rules in order */
+    size_t approval_nrules;
+    int64_t approval_timeout_s; /* approvals.timeout_seconds */
     int64_t body_bytes, message_bytes, active_runs, subscriber_buffer_bytes;
     int64_t connections; /* limits.connections: most open HTTP connections */
     int64_t subscribers_per_session, subscribers_per_token; /* open event streams at most */

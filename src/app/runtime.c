@@ -163,6 +163,8 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
                 "hint=\"set CHATPLANE_LLM_URL to an OpenAI-compatible endpoint\"");
     }
     rt->tools = toolset_new(base);
+    /* The demo brain's own tools let it show an approval and a long call. */
+    if (!cfg->llm_base_url) toolset_add_demo_tools(rt->tools);
     /* The MCP servers start here; start-up waits (bounded) for their first
      * tool lists, so that the first model call already offers their tools. */
     if (mcp_add_servers(rt->tools, base, cfg->mcp_servers, MCP_START_WAIT_MS, err, errlen) != 0)
@@ -177,7 +179,10 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
                         .opt = {.active_runs = cfg->active_runs,
                                 .context_tokens = cfg->llm_context_tokens,
                                 .system_prompt = cfg->llm_system_prompt,
-                                .price = cfg->price},
+                                .price = cfg->price,
+                                .approval_rules = cfg->approval_rules,
+                                .approval_nrules = cfg->approval_nrules,
+                                .approval_timeout_ms = cfg->approval_timeout_s * 1000},
                         .instance_id = rt->instance_id,
                         .on_run_finished = opt->on_run_finished,
                         .ud = opt->publish_ud,

@@ -86,7 +86,7 @@ int server_is_loopback(const char *host)
  * committed events and the eventlog's commits. */
 static struct {
     metrics_family *runs_active, *runs_started, *runs_stopped, *events, *tool_calls,
-        *tool_duration, *store_commit;
+        *tool_duration, *store_commit, *approvals;
 } server__m;
 
 /* Registers every family of /metrics, in the order they are shown
@@ -97,7 +97,8 @@ void server_metrics_register(void)
                                          1,     2.5,  5,     10,   30,  60};
     static const double commit_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
                                            0.025,  0.05,  0.1,    0.25,  1};
-    static const char *const tool_statuses[] = {"ok", "error", "timeout", "cancelled"};
+    static const char *const tool_statuses[] = {"ok", "error", "timeout", "cancelled", "denied"};
+    static const char *const decisions[] = {"approved", "denied", "expired", "cancelled"};
     server__m.runs_active = metrics_gauge_new("chatplane_runs_active", "Runs going on now.");
     server__m.runs_started = metrics_counter_new("chatplane_runs_started_total", "Runs started.",
                                                  NULL);
@@ -111,7 +112,10 @@ void server_metrics_register(void)
     hub_metrics_register();
     server__m.tool_calls = metrics_counter_new("chatplane_tool_calls_total",
                                                "Tool executions finished, by status.", "status");
-    for (int i = 0; i < 4; i++) metrics_seed(server__m.tool_calls, tool_statuses[i]);
+    for (int i = 0; i < 5; i++) metrics_seed(server__m.tool_calls, tool_statuses[i]);
+    server__m.approvals = metrics_counter_new("chatplane_approvals_total",
+                                              "Approvals decided, by decision.", "decision");
+    for (int i = 0; i < 4; i++) metrics_seed(server__m.approvals, decisions[i]);
     server__m.tool_duration = metrics_histogram_new(
         "chatplane_tool_duration_seconds", "How long tool executions took.", tool_bounds,
         (int)(sizeof tool_bounds / sizeof tool_bounds[0]));
@@ -141,6 +145,9 @@ static void server__publish(void *ud, evt *ev)
         json_int_t ms = json_integer_value(json_object_get(ev->fields, "duration_ms"));
         metrics_add(server__m.tool_calls, status, 1);
         metrics_observe(server__m.tool_duration, (double)ms / 1000.0);
+    } else if (ev->type == EVT_APPROVAL_DECIDED) {
+        const char *decision = json_string_value(json_object_get(ev->fields, "decision"));
+        metrics_add(server__m.approvals, decision, 1);
     }
     if (s->hub) hub_publish(s->hub, ev);
 }

@@ -446,7 +446,9 @@ static char *ask_view__tty_tool_args(ask_view *v, const char *id)
 static void ask_view__tty_tool_finished(ask_view *v, const json_t *f)
 {
     const char *status = ask_view__str(f, "status"), *server = ask_view__str(f, "server");
-    bool ok = strcmp(status, "ok") == 0, cancelled = strcmp(status, "cancelled") == 0;
+    /* A denied call did not fail: it is shown as one that did not run. */
+    bool ok = strcmp(status, "ok") == 0,
+         cancelled = strcmp(status, "cancelled") == 0 || strcmp(status, "denied") == 0;
     vline l;
     ask_view__vline_init(&l, v, (size_t)ask_view__tty_width(v) - 1);
     ask_view__vline_put(&l,

@@ -40,7 +40,10 @@ typedef struct ask {
     int interrupts;
     bool stop_pending; /* Ctrl-C came before the run had started */
     bool done;
+    const char *approve; /* --approve: "all", "none", or NULL to ask or deny */
 } ask;
+
+#define ASK__NO_ONE "no one to approve in a non-interactive ask"
 
 /* The exit code after a stop of this reason; a reason this version does not
  * know is a failure. */
@@ -53,12 +56,73 @@ static int cmd_ask__exit_for(const char *reason)
 
 static void cmd_ask__stopped(void *ud, int status, const json_t *run);
 
+static void cmd_ask__decided(void *ud, int status, const json_t *approval)
+{
+    (void)ud;
+    (void)approval;
+    if (status < 0) LOG(LOG_WARN, "an approval could not be decided", "status=%d", status);
+}
+
+/*
+ * Asks on the terminal about the call of an approval_requested event.
+ * Returns 'y', 'n' or 'a'; end of input counts as 'n'. The loop waits
+ * meanwhile, which is what the run does too.
+ */
+static int cmd_ask__prompt(ask *a, const evt *ev)
+{
+    const char *server = json_string_value(json_object_get(ev->fields, "server"));
+    const char *tool = json_string_value(json_object_get(ev->fields, "tool"));
+    const char *reason = json_string_value(json_object_get(ev->fields, "reason"));
+    char *args = json_dumps(json_object_get(ev->fields, "arguments"), JSON_COMPACT);
+    bool builtin = server && strcmp(server, "builtin") == 0;
+    ask_view_end(a->view);
+    for (;;) {
+        fprintf(stderr, "approve %s%s%s %.200s%s ? [y]es/[n]o/[a]lways (%s) ",
+                builtin ? "" : (server ? server : ""), builtin ? "" : "__", tool ? tool : "?",
+                args ? args : "{}", args && strlen(args) > 200 ? "…" : "", reason ? reason : "");
+        fflush(stderr);
+        char line[64];
+        if (!fgets(line, sizeof line, stdin)) {
+            fputc('\n', stderr);
+            free(args);
+            return 'n';
+        }
+        int c = line[0] >= 'A' && line[0] <= 'Z' ? line[0] - 'A' + 'a' : line[0];
+        if (c == 'y' || c == 'n' || c == 'a') {
+            free(args);
+            return c;
+        }
+    }
+}
+
+/* A tool call waits for approval: --approve decides it, else the person at
+ * the terminal, else nobody can and it is denied. */
+static void cmd_ask__approval(ask *a, const evt *ev)
+{
+    const char *id = json_string_value(json_object_get(ev->fields, "approval_id"));
+    if (!id) return;
+    engine_decision d = {.approval_id = id, .remember = APPROVAL_ONCE, .decided_by = "local"};
+    if (a->approve) {
+        d.approve = strcmp(a->approve, "all") == 0;
+        if (!d.approve) d.reason = "ask --approve none";
+    } else if (isatty(STDIN_FILENO) && isatty(STDERR_FILENO)) {
+        int c = cmd_ask__prompt(a, ev);
+        d.approve = c != 'n';
+        if (c == 'a') d.remember = APPROVAL_REMEMBER_RUN;
+    } else {
+        d.approve = false;
+        d.reason = ASK__NO_ONE;
+    }
+    engine_decide_approval(a->rt.engine, a->session_id, &d, cmd_ask__decided, a);
+}
+
 static void cmd_ask__publish(void *ud, evt *ev)
 {
     ask *a = ud;
     if (strcmp(ev->session_id, a->session_id) != 0) return;
     if (!a->run_id || !ev->run_id || strcmp(ev->run_id, a->run_id) != 0) return;
     ask_view_event(a->view, ev);
+    if (ev->type == EVT_APPROVAL_REQUESTED && a->interrupts == 0) cmd_ask__approval(a, ev);
     /* Whoever read the answer is gone (`ask … | head`): stop the run
      * cleanly, as Ctrl-C does, instead of leaving it running. */
     if (ferror(stdout) && a->interrupts == 0 && ev->type != EVT_RUN_STOPPED) {
@@ -236,6 +300,7 @@ int cmd_ask(int argc, char **argv)
     const cli_opt opts[] = {{"--json", NULL, &json},
                             {"--mode", &mode_name, NULL},
                             {"--session", &session, NULL},
+                            {"--approve", &a.approve, NULL},
                             {NULL, NULL, NULL}};
     rc = cli_parse_opts("ask", opts, nrest, rest, pos, &npos);
     if (rc != CLI_EXIT_OK) goto out;
@@ -250,6 +315,10 @@ int cmd_ask(int argc, char **argv)
     }
     if (mode_name && !*mode_name) {
         rc = cli_fail("ask", CLI_EXIT_USAGE, "--mode needs a value");
+        goto out;
+    }
+    if (a.approve && strcmp(a.approve, "all") != 0 && strcmp(a.approve, "none") != 0) {
+        rc = cli_fail("ask", CLI_EXIT_USAGE, "--approve: '%s' is not all or none", a.approve);
         goto out;
     }
     if (session && !*session) {

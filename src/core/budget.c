@@ -204,6 +204,13 @@ json_t *budget_dims_to_json(unsigned mask)
     return a;
 }
 
+void budget_on_wait(budget *b, int64_t waited_ms)
+{
+    if (waited_ms <= 0) return;
+    b->started_ms += waited_ms;
+    b->usage.waiting_seconds += (double)waited_ms / 1000.0;
+}
+
 json_t *budget_usage_to_json(const budget_usage *u)
 {
     json_t *o = json_object();
@@ -214,6 +221,8 @@ json_t *budget_usage_to_json(const budget_usage *u)
     json_object_set_new(o, "tool_calls", json_integer(u->tool_calls));
     json_object_set_new(o, "retries", json_integer(u->retries));
     json_object_set_new(o, "cost_usd", json_real(u->cost_usd));
+    json_object_set_new(o, "waiting_seconds",
+                        json_real(round(u->waiting_seconds * 1000.0) / 1000.0));
     return o;
 }
 

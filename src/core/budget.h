@@ -35,6 +35,7 @@ typedef struct budget_usage {
     double cost_usd;
     int64_t prompt_tokens;     /* part of tokens, for metrics and cost */
     int64_t completion_tokens; /* part of tokens */
+    double waiting_seconds;    /* time spent waiting for a person, not in seconds */
 } budget_usage;
 
 typedef struct budget_price {
@@ -95,6 +96,10 @@ budget_decision budget_check_tool(budget *b, int64_t now_ms);
 void budget_on_step(budget *b);
 /* Records tokens the model reported (or the bytes/4 estimate) and their cost. */
 void budget_on_tokens(budget *b, int64_t prompt_tokens, int64_t completion_tokens);
+/* Records that the run waited waited_ms for a person: the time is added to
+ * usage.waiting_seconds and taken out of the seconds budget, so the
+ * deadline moves by as much. */
+void budget_on_wait(budget *b, int64_t waited_ms);
 /* Records that a tool execution started. */
 void budget_on_tool_call(budget *b);
 /* Asks to retry a failed model call: true (and one retry charged) when a

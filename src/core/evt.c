@@ -29,6 +29,8 @@ static const char *const evt__names[EVT__COUNT] = {
     [EVT_GUARDRAIL] = "guardrail",
     [EVT_ERROR] = "error",
     [EVT_RUN_STOPPED] = "run_stopped",
+    [EVT_APPROVAL_REQUESTED] = "approval_requested",
+    [EVT_APPROVAL_DECIDED] = "approval_decided",
 };
 
 const char *evt_type_name(evt_type t)
@@ -195,6 +197,38 @@ evt *evt_tool_started(const evt_origin *o, const char *execution_id, int step, c
     json_object_set_new(f, "tool", evt__str(tool));
     json_object_set_new(f, "arguments", evt__copy(arguments, json_object()));
     return evt_new(EVT_TOOL_STARTED, o, f);
+}
+
+evt *evt_approval_requested(const evt_origin *o, const char *approval_id,
+                            const char *execution_id, int step, const char *server,
+                            const char *tool, const json_t *arguments, const char *reason,
+                            const json_t *annotations, int64_t expires_ms)
+{
+    char ts[TIMEFMT_LEN];
+    timefmt_rfc3339(expires_ms, ts);
+    json_t *f = json_object();
+    json_object_set_new(f, "approval_id", evt__str(approval_id));
+    json_object_set_new(f, "execution_id", evt__str(execution_id));
+    json_object_set_new(f, "step", json_integer(step));
+    json_object_set_new(f, "server", evt__str(server));
+    json_object_set_new(f, "tool", evt__str(tool));
+    json_object_set_new(f, "arguments", evt__copy(arguments, json_object()));
+    json_object_set_new(f, "reason", evt__str(reason));
+    json_object_set_new(f, "annotations", evt__copy(annotations, json_null()));
+    json_object_set_new(f, "expires_at", json_string(ts));
+    return evt_new(EVT_APPROVAL_REQUESTED, o, f);
+}
+
+evt *evt_approval_decided(const evt_origin *o, const char *approval_id, const char *decision,
+                          const char *decided_by, const char *reason, const char *remember)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "approval_id", evt__str(approval_id));
+    json_object_set_new(f, "decision", evt__str(decision));
+    json_object_set_new(f, "decided_by", evt__str(decided_by));
+    json_object_set_new(f, "reason", reason ? evt__str(reason) : json_null());
+    json_object_set_new(f, "remember", evt__str(remember));
+    return evt_new(EVT_APPROVAL_DECIDED, o, f);
 }
 
 evt *evt_tool_progress(const evt_origin *o, const char *execution_id, double progress, double total,

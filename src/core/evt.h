@@ -44,6 +44,8 @@ typedef enum evt_type {
     EVT_GUARDRAIL,
     EVT_ERROR,
     EVT_RUN_STOPPED,
+    EVT_APPROVAL_REQUESTED,
+    EVT_APPROVAL_DECIDED,
     EVT__COUNT
 } evt_type;
 
@@ -123,6 +125,14 @@ evt *evt_error(const evt_origin *o, const char *code, const char *message, bool 
 evt *evt_run_stopped(const evt_origin *o, stop_reason reason, const char *detail,
                          const char *recovery_suggestion, const json_t *actions, bool wrapped_up,
                          const budget_usage *usage);
+/* annotations may be NULL (null); expires_ms is a wall-clock time. */
+evt *evt_approval_requested(const evt_origin *o, const char *approval_id,
+                            const char *execution_id, int step, const char *server,
+                            const char *tool, const json_t *arguments, const char *reason,
+                            const json_t *annotations, int64_t expires_ms);
+/* reason may be NULL (null). */
+evt *evt_approval_decided(const evt_origin *o, const char *approval_id, const char *decision,
+                          const char *decided_by, const char *reason, const char *remember);
 
 /* Encodes the event (its seq must be set) into e->json, once; later calls
  * return at once. Returns 0, or -1 when seq is not set or the text would

@@ -32,6 +32,7 @@ static const mode mode__presets[MODE_PRESET_COUNT] = {
                    .retries = 1,
                    .cost_usd = MODE_UNLIMITED},
         .guard = MODE_GUARD_DEFAULTS,
+        .approval = APPROVAL_RISKY,
     },
     {
         .name = "standard",
@@ -43,6 +44,7 @@ static const mode mode__presets[MODE_PRESET_COUNT] = {
                    .retries = 3,
                    .cost_usd = MODE_UNLIMITED},
         .guard = MODE_GUARD_DEFAULTS,
+        .approval = APPROVAL_RISKY,
     },
     {
         .name = "deep",
@@ -54,6 +56,7 @@ static const mode mode__presets[MODE_PRESET_COUNT] = {
                    .retries = 6,
                    .cost_usd = MODE_UNLIMITED},
         .guard = MODE_GUARD_DEFAULTS,
+        .approval = APPROVAL_RISKY,
     },
 };
 
@@ -113,6 +116,7 @@ json_t *mode_to_json(const mode *m)
     json_object_set_new(o, "description", json_string(m->description));
     json_object_set_new(o, "limits", mode_limits_to_json(&m->limits));
     json_object_set_new(o, "guard", mode_guard_to_json(&m->guard));
+    json_object_set_new(o, "approval", json_string(approval_policy_name(m->approval)));
     return o;
 }
 

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/approval.h"
+
 #define MODE_UNLIMITED (-1)
 #define MODE_NAME_MAX 32
 #define MODE_DESCRIPTION_MAX 512
@@ -37,6 +39,7 @@ typedef struct mode {
     char description[MODE_DESCRIPTION_MAX];
     mode_limits limits;
     mode_guard guard;
+    approval_policy approval; /* which tool calls are asked of a person */
 } mode;
 
 /* The built-in presets, smallest first: quick, standard, deep. */
@@ -55,7 +58,7 @@ const char *mode_next_larger(const char *name);
 json_t *mode_limits_to_json(const mode_limits *l);
 /* Returns a new JSON object {"loop_warn":…,…}. */
 json_t *mode_guard_to_json(const mode_guard *g);
-/* Returns a new JSON object {"name","description","limits","guard"}. */
+/* Returns a new JSON object {"name","description","limits","guard","approval"}. */
 json_t *mode_to_json(const mode *m);
 
 /*

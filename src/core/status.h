@@ -11,6 +11,7 @@ typedef enum run_status {
     STATUS_TOOL_RUNNING, /* a tool is executing; detail names it */
     STATUS_RETRYING,     /* waiting to repeat a failed model call */
     STATUS_STOPPING,     /* a stop was requested */
+    STATUS_WAITING_FOR_APPROVAL, /* a tool call waits for a person; detail names the tool */
     STATUS__COUNT
 } run_status;
 

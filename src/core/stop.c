@@ -36,6 +36,7 @@ static const struct {
     [STOP_NO_PROGRESS] = {"no_progress", STOP_TONE_BAD, STOP_EXIT_STOPPED},
     [STOP_LLM_ERROR] = {"llm_error", STOP_TONE_BAD, STOP_EXIT_FAILED},
     [STOP_INTERRUPTED] = {"interrupted", STOP_TONE_NEUTRAL, STOP_EXIT_FAILED},
+    [STOP_APPROVAL_TIMEOUT] = {"approval_timeout", STOP_TONE_NEUTRAL, STOP_EXIT_STOPPED},
 };
 
 static const char *const stop__tone_names[STOP__TONE_COUNT] = {
@@ -139,6 +140,8 @@ static const char *const stop__recovery[STOP__COUNT] = {
                        "message again.",
     [STOP_INTERRUPTED] = "The server stopped while the run was going. Continue to pick up where "
                          "it left off.",
+    [STOP_APPROVAL_TIMEOUT] = "Nobody answered the approval request in time. Continue to ask "
+                              "again, or change the approval rules so the call needs no answer.",
 };
 
 /* Which variant of a budget suggestion fits a run of mode_name. */
@@ -174,6 +177,7 @@ json_t *stop_actions(stop_reason r, const char *mode_name)
     switch (r) {
     case STOP_USER_STOPPED:
     case STOP_INTERRUPTED:
+    case STOP_APPROVAL_TIMEOUT:
         stop__add_action(actions, "continue", NULL, "Continue");
         break;
     case STOP_MAX_STEPS:

@@ -26,6 +26,7 @@ typedef enum stop_reason {
     STOP_NO_PROGRESS,
     STOP_LLM_ERROR,
     STOP_INTERRUPTED,
+    STOP_APPROVAL_TIMEOUT,
     STOP__COUNT
 } stop_reason;
 

@@ -132,6 +132,9 @@ static void engine__mode_put_from(engine *e, const control_msg *c)
         return;
     }
     if (desc) snprintf(m.description, sizeof m.description, "%s", desc);
+    /* An instance of an older version sends no approval: the mode keeps
+     * its own. */
+    approval_policy_parse(json_string_value(json_object_get(mj, "approval")), &m.approval);
     LOG(LOG_INFO, "mode changed by another instance", "mode=%s instance=%s", m.name, from);
     engine__replace_mode(e, &m);
 }
@@ -208,6 +211,7 @@ typedef struct engine_start {
     char *continues;
     store_message *msgs;
     size_t nmsgs;
+    json_t *remembered; /* the session's remembered decisions (run_init) */
 } engine_start;
 
 static const mode *engine__pick(const engine_start *j, const char *name)
@@ -384,6 +388,53 @@ static int engine__start_committed(store *s, const char *run_id)
     }
 }
 
+/* Reads the decisions a person made for the rest of the session into
+ * the array out, oldest first: {"server", "tool", "approve", "reason"}. */
+static int engine__remembered(store *s, const char *session_id, json_t *out)
+{
+    store_approval *rows = NULL;
+    size_t n = 0;
+    int rc = store_approval_list(s, session_id, NULL, &rows, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const store_approval *a = &rows[i];
+        bool approved = strcmp(a->status, "approved") == 0;
+        if (strcmp(a->remember, "session") != 0 || (!approved && strcmp(a->status, "denied") != 0))
+            continue;
+        json_array_append_new(out, json_pack("{s:s, s:s, s:b, s:o}", "server", a->server, "tool",
+                                             a->tool, "approve", approved, "reason",
+                                             a->decision_reason
+                                                 ? json_string(a->decision_reason)
+                                                 : json_null()));
+    }
+    store_approval_list_free(rows, n);
+    return rc;
+}
+
+/* The session's remembered decisions by the name the model calls each tool
+ * now (run_init.remembered), a later decision replacing an earlier one; a
+ * tool that is gone is left out. Returns a new object. */
+static json_t *engine__remembered_by_name(const toolset *tools, const json_t *rows)
+{
+    json_t *out = json_object();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const char *server = json_string_value(json_object_get(row, "server"));
+        const char *tool = json_string_value(json_object_get(row, "tool"));
+        for (size_t k = 0; k < toolset_count(tools); k++) {
+            const tool_def *d = toolset_get(tools, k);
+            if (strcmp(d->server, server) != 0 || strcmp(d->tool, tool) != 0) continue;
+            json_object_set_new(out, d->name,
+                                json_pack("{s:O, s:O, s:s}", "approve",
+                                          json_object_get(row, "approve"), "reason",
+                                          json_object_get(row, "reason"), "remember", "session"));
+            break;
+        }
+    }
+    return out;
+}
+
 /*
  * A start is one transaction; once it committed, the run exists for the
  * database and must reach the engine, whatever fails next, or its session
@@ -431,6 +482,12 @@ static void engine__start_work(store *s, void *arg)
             j->run_id);
         j->history_lost = true;
     }
+    /* A session's remembered decisions that cannot be read are asked
+     * again: safe, if less convenient. */
+    j->remembered = json_array();
+    if (!j->history_lost && engine__remembered(s, j->session_id, j->remembered) < 0)
+        LOG(LOG_WARN, "cannot read the session's remembered approvals; they are asked again",
+            "run_id=%s", j->run_id);
 }
 
 /* The session's stored messages as the model sees them. Sets *keep_from to
@@ -465,6 +522,7 @@ static void engine__start_free(engine_start *j)
     free(j->instance_id);
     free(j->continues);
     store_message_list_free(j->msgs, j->nmsgs);
+    json_decref(j->remembered);
     free(j);
 }
 
@@ -500,6 +558,7 @@ static void engine__start_done(void *arg)
         .user_message_id = j->message ? j->message_id : NULL,
         .user_message = j->message,
         .started_wall_ms = j->now_ms,
+        .remembered = engine__remembered_by_name(e->d.tools, j->remembered),
     };
     run *r = run_new(&env, &init);
     engine_entry *x = xcalloc(1, sizeof *x);
@@ -756,6 +815,15 @@ void engine_stop_run(engine *e, const char *session_id, engine_start_cb cb, void
         return;
     }
     engine__stop_local(r, engine__stop_reply, s);
+}
+
+/* ---- approvals ---- */
+
+void engine_decide_approval(engine *e, const char *session_id, const engine_decision *d,
+                            engine_approval_cb cb, void *ud)
+{
+    run *r = engine__find(e, session_id);
+    if (!r || run_decide(r, d, cb, ud) != 0) cb(ud, ENGINE_ERR_NOT_FOUND, NULL);
 }
 
 /* ---- mode changes and control messages ---- */

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/approval.h"
 #include "core/budget.h"
 #include "core/control.h"
 #include "core/mode.h"
@@ -34,6 +35,9 @@ typedef struct engine_options {
     int64_t context_tokens;    /* llm.context_tokens: the model context's size */
     const char *system_prompt; /* llm.system_prompt, or NULL for the built-in one */
     budget_price price;        /* llm.price_per_mtok */
+    const approval_rule *approval_rules; /* approvals.rules, in order */
+    size_t approval_nrules;
+    int64_t approval_timeout_ms; /* approvals.timeout_seconds; <= 0: 900 s */
 } engine_options;
 
 typedef struct engine_deps {
@@ -118,6 +122,25 @@ void engine_start_run(engine *e, const char *session_id, const char *message, co
  */
 #define ENGINE_REMOTE_WAIT_MS 2000
 void engine_stop_run(engine *e, const char *session_id, engine_start_cb cb, void *ud);
+
+/*
+ * A person's decision on an approval of the session (docs/runs.md,
+ * Approvals). Strings are borrowed for the call.
+ */
+typedef struct engine_decision {
+    const char *approval_id;
+    bool approve;
+    const char *reason; /* may be NULL */
+    approval_remember remember;
+    const char *decided_by; /* the owner's name, or "local" without authentication */
+} engine_decision;
+/* Called with status 0 and the decided approval object (docs/api.md,
+ * Approvals; borrowed) once the decision is committed, or with a negative
+ * ENGINE_ERR_* and NULL: ENGINE_ERR_NOT_FOUND when no run of this instance
+ * waits for that approval (the caller then reads the stored one). */
+typedef void (*engine_approval_cb)(void *ud, int status, const json_t *approval);
+void engine_decide_approval(engine *e, const char *session_id, const engine_decision *d,
+                            engine_approval_cb cb, void *ud);
 
 /* A mode change of a session: an active run's limits and guard thresholds
  * change at once (a `budget` event follows), also when another instance

@@ -13,6 +13,9 @@
  *   "demo loop"               -> calc {"expression":"2+2"} every turn
  *   "demo fail"               -> calc {"expression":"1/0"} every turn
  *   "demo long"               -> calc "1+1", "2+2", "3+3", … one per turn
+ *   "demo approve"            -> pretend_delete once, which the default
+ *                                policy asks about, then says how it went
+ *   "demo sleep"              -> sleep 5 seconds once, then says so
  *   no tools offered          -> a wrap-up answer saying how far it got
  *   anything else             -> a short note on how to connect a model
  * An answer the conversation already holds the start of (a stopped answer,
@@ -285,6 +288,11 @@ static void llm_demo__answer_result(const demo__view *v, buf *out)
         else
             buf_printf(out, "I could not compute %s: %s.", expr, v->result);
         json_decref(args);
+    } else if (strcmp(name, "pretend_delete") == 0) {
+        if (strncmp(v->result, "deleted ", 8) == 0)
+            buf_printf(out, "Done: %.*s. Nothing was really touched.", DEMO__QUOTE_MAX, v->result);
+        else
+            buf_printf(out, "I did not delete it: %.*s", DEMO__QUOTE_MAX, v->result);
     } else if (strcmp(name, "clock") == 0) {
         if (isdigit((unsigned char)v->result[0]))
             buf_printf(out, "It is %s.", v->result);
@@ -311,7 +319,8 @@ static void llm_demo__wrap_up(const demo__view *v, buf *out)
 static const char demo__intro[] =
     "This is the demo brain of chatplane: no language model is connected, so it follows a few "
     "scripts. Ask it to compute something like 6*7 or for the time, or send \"demo loop\", "
-    "\"demo fail\" or \"demo long\" to watch the guardrails and budgets stop a run. To connect "
+    "\"demo fail\" or \"demo long\" to watch the guardrails and budgets stop a run, \"demo approve\" "
+    "to be asked before a tool call, or \"demo sleep\" for a call to stop half way. To connect "
     "a real model, set CHATPLANE_LLM_URL (or llm.base_url) to an OpenAI-compatible endpoint, "
     "e.g. http://127.0.0.1:11434/v1 for Ollama, and CHATPLANE_LLM_MODEL to the model's name.";
 
@@ -357,6 +366,10 @@ static void llm_demo__decide(demo *p, demo_call *c, const llm_request *req, buf 
         free(e);
     } else if (v.result) {
         llm_demo__answer_result(&v, out);
+    } else if (llm_demo__offers(req->tools, "pretend_delete") && strstr(lower, "demo approve")) {
+        llm_demo__add_call(p, c, "pretend_delete", json_pack("{s:s}", "path", "notes/old-draft.txt"));
+    } else if (llm_demo__offers(req->tools, "sleep") && strstr(lower, "demo sleep")) {
+        llm_demo__add_call(p, c, "sleep", json_pack("{s:i}", "seconds", 5));
     } else if (calc && calc_find_expression(v.user, expr, sizeof expr) == 0) {
         llm_demo__add_call(p, c, "calc", json_pack("{s:s}", "expression", expr));
     } else if (llm_demo__offers(req->tools, "clock") && llm_demo__asks_time(lower)) {

@@ -266,6 +266,11 @@ static void mcp_server__install_tools(mcp_server *s)
         d->input_schema = json_is_object(schema)
                               ? json_incref(schema)
                               : json_pack("{s:s,s:{}}", "type", "object", "properties");
+        /* Annotations are hints from the server; only an explicit true
+         * marks a tool read-only (docs/runs.md, Approvals). */
+        json_t *ann = json_object_get(t, "annotations");
+        d->annotations = json_is_object(ann) ? json_deep_copy(ann) : NULL;
+        d->read_only = json_is_true(json_object_get(ann, "readOnlyHint"));
     }
     if (s->calls) {
         mcp__retired *r = xcalloc(1, sizeof *r);

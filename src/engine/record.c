@@ -89,6 +89,59 @@ void record_tool_finished(recorder *rec, const store_tool_exec *t, evt *ev)
     eventlog_submit(rec->log, &op);
 }
 
+/* ---- approvals ---- */
+
+typedef struct record__approval_arg {
+    store_approval row;
+    recorder *rec;
+    void (*done)(void *ud, int status);
+    void *ud;
+} record__approval_arg;
+
+static record__approval_arg *record__approval_copy(recorder *rec, const store_approval *x)
+{
+    record__approval_arg *a = xcalloc(1, sizeof *a);
+    a->rec = rec;
+    store_approval_copy(&a->row, x);
+    return a;
+}
+
+static int record__approval_insert_apply(store *s, void *arg)
+{
+    return store_approval_insert(s, &((record__approval_arg *)arg)->row);
+}
+
+static int record__approval_decide_apply(store *s, void *arg)
+{
+    return store_approval_decide(s, &((record__approval_arg *)arg)->row);
+}
+
+static void record__approval_done(void *arg, evt *ev, int status)
+{
+    record__approval_arg *a = arg;
+    record__failed(a->rec, ev, a->row.run_id, status);
+    if (a->done) a->done(a->ud, status);
+    store_approval_cleanup(&a->row);
+    free(a);
+}
+
+void record_approval_requested(recorder *rec, const store_approval *x, evt *ev)
+{
+    eventlog_op op = {record__approval_insert_apply, record__approval_done,
+                      record__approval_copy(rec, x), ev};
+    eventlog_submit(rec->log, &op);
+}
+
+void record_approval_decided(recorder *rec, const store_approval *x, evt *ev,
+                             void (*done)(void *ud, int status), void *ud)
+{
+    record__approval_arg *a = record__approval_copy(rec, x);
+    a->done = done;
+    a->ud = ud;
+    eventlog_op op = {record__approval_decide_apply, record__approval_done, a, ev};
+    eventlog_submit(rec->log, &op);
+}
+
 /* ---- runs ---- */
 
 typedef struct record__run_arg {

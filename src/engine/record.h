@@ -23,6 +23,12 @@ void record_event(recorder *rec, evt *ev);
 void record_message(recorder *rec, const store_message *m, evt *ev);
 void record_tool_started(recorder *rec, const store_tool_exec *t, evt *ev);
 void record_tool_finished(recorder *rec, const store_tool_exec *t, evt *ev);
+/* Inserts an approval row (record_approval_requested) or writes its
+ * decision, only while it is pending (record_approval_decided); done (may be
+ * NULL) runs on the loop after commit with the status. */
+void record_approval_requested(recorder *rec, const store_approval *a, evt *ev);
+void record_approval_decided(recorder *rec, const store_approval *a, evt *ev,
+                             void (*done)(void *ud, int status), void *ud);
 /* Writes the run row and, when the run has stopped, releases its session.
  * done (may be NULL) runs on the loop after commit with the status. */
 void record_run(recorder *rec, const store_run *r, evt *ev, void (*done)(void *ud, int status),

@@ -75,6 +75,10 @@ void run__clear_exec(run *r)
     free(r->exec_server);
     free(r->exec_tool);
     r->exec_server = r->exec_tool = NULL;
+    free(r->exec_args_error);
+    r->exec_args_error = NULL;
+    free(r->apr_reason);
+    r->apr_reason = NULL;
     r->tool = NULL;
     progress_reset(&r->progress);
     if (r->progress_ev) event_del(r->progress_ev);
@@ -291,6 +295,7 @@ static void run__abort_in_flight(run *r)
             json_array_append_new(r->history, context_assistant(r->text.data, NULL));
         }
     }
+    if (r->phase == PHASE_APPROVAL) run__cancel_approval(r);
     if (r->phase == PHASE_TOOLS && r->exec_name) {
         if (r->tool) tool_call_cancel(r->tool);
         r->tool = NULL;
@@ -335,6 +340,7 @@ void run_abandon(run *r, const char *detail)
     event_del(r->deadline_ev);
     event_del(r->warn_ev);
     event_del(r->kick_ev);
+    event_del(r->approval_ev);
     budget_tick(&r->budget, clock_mono_ms());
     r->phase = PHASE_DONE;
     r->reason = STOP_INTERRUPTED;
@@ -434,11 +440,12 @@ static void run__on_warn(evutil_socket_t fd, short what, void *arg)
     if (budget_warnings(&r->budget) & ~r->budget.warned) run__budget_event(r);
 }
 
-/* Arms the deadline and the 80 % warning for the current seconds limit. */
-static void run__arm_timers(run *r)
+void run__arm_timers(run *r)
 {
     event_del(r->deadline_ev);
     event_del(r->warn_ev);
+    /* The seconds budget stands still while the run waits for a person. */
+    if (r->phase == PHASE_APPROVAL) return;
     int64_t deadline = budget_deadline_ms(&r->budget);
     if (deadline == INT64_MAX) return;
     int64_t now = clock_mono_ms();
@@ -492,6 +499,8 @@ run *run_new(const run_env *env, const run_init *init)
     progress_init(&r->progress, PROGRESS_INTERVAL_MS);
     r->progress_ev = evtimer_new(env->base, run__on_progress_timer, r);
     r->end_retry_ev = evtimer_new(env->base, run__on_end_retry, r);
+    r->approval_ev = evtimer_new(env->base, run__on_approval_timer, r);
+    r->remembered = init->remembered ? init->remembered : json_object();
     return r;
 }
 
@@ -521,6 +530,8 @@ void run_free(run *r)
     event_free(r->retry_ev);
     event_free(r->kick_ev);
     event_free(r->end_retry_ev);
+    event_free(r->approval_ev);
+    json_decref(r->remembered);
     run__free_calls(r);
     run__clear_exec(r);
     progress_cleanup(&r->progress);

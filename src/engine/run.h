@@ -64,6 +64,10 @@ typedef struct run_init {
     const char *user_message_id; /* the stored user message, or NULL (continue) */
     const char *user_message;
     int64_t started_wall_ms;
+    /* The session's remembered decisions: model tool name ->
+     * {"approve": bool, "reason": string or null, "remember": "session"};
+     * reference stolen, may be NULL. */
+    json_t *remembered;
 } run_init;
 
 run *run_new(const run_env *env, const run_init *init);
@@ -93,6 +97,10 @@ void run_stop(run *r, stop_reason reason, const char *detail, run_object_cb cb, 
  */
 void run_abandon(run *r, const char *detail);
 
+/* Decides the approval the run waits for: returns 0 and calls cb once the
+ * decision is committed, or ENGINE_ERR_NOT_FOUND (cb not called) when the
+ * run is not waiting for approval d->approval_id. */
+int run_decide(run *r, const engine_decision *d, engine_approval_cb cb, void *ud);
 /* A mode change mid-run: new limits and guard thresholds at once. */
 void run_set_mode(run *r, const mode *m);
 

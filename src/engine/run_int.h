@@ -36,6 +36,7 @@
 #define RUN_END_RETRY_FIRST_MS 250
 #define RUN_END_RETRY_MAX_MS   2000
 #define RUN_SKIPPED_RESULT     "skipped: tool-call budget exhausted"
+#define RUN_APPROVAL_TIMEOUT_MS (900 * 1000) /* approvals.timeout_seconds by default */
 #define RUN_DEFAULT_SYSTEM_PROMPT                                                                  \
     "You are a helpful assistant. Use the tools when they help, and answer plainly when they "     \
     "do not."
@@ -45,6 +46,7 @@ typedef enum run_phase {
     PHASE_MODEL, /* a model call is in flight */
     PHASE_RETRY, /* waiting to repeat a failed model call */
     PHASE_TOOLS, /* executing the turn's tool calls */
+    PHASE_APPROVAL, /* a tool call of the turn waits for a person's decision */
     PHASE_DONE   /* run_stopped recorded; waiting for its commit */
 } run_phase;
 
@@ -95,8 +97,18 @@ struct run {
     char *exec_name;
     json_t *exec_args;
     int64_t exec_started_wall_ms, exec_started_mono_ms;
+    char *exec_args_error; /* why the arguments are unusable, or NULL */
     progress_pace progress;    /* paces the execution's tool_progress events */
     struct event *progress_ev; /* shows a held update when its interval ends */
+
+    /* The approval the current call waits for (PHASE_APPROVAL). */
+    char apr_id[ID_MAX];
+    char *apr_reason;
+    int64_t apr_requested_wall_ms, apr_expires_wall_ms, apr_wait_mono_ms;
+    struct event *approval_ev; /* the approval's time-out */
+    /* Decisions that reach beyond one call: model tool name -> {"approve",
+     * "reason", "remember"}; the session's come from the store. */
+    json_t *remembered;
 
     /* Timers: the hard deadline, the 80 % seconds warning, the retry wait,
      * and a kick that continues the machine from a fresh loop iteration. */
@@ -166,5 +178,25 @@ void run__on_progress_timer(evutil_socket_t fd, short what, void *arg);
 void run__next_tool(run *r);
 
 void run__finish(run *r, stop_reason reason, char *detail, bool wrapped_up);
+
+/* Arms the deadline and the 80 % warning for the current seconds limit;
+ * nothing while the run waits for a person. */
+void run__arm_timers(run *r);
+
+/* Runs the prepared call (run_tool.c): it is counted, recorded, shown and
+ * made. */
+void run__execute(run *r);
+/* Records the prepared call as denied by who, with the person's reason or
+ * NULL, without running it (run_tool.c). */
+void run__deny(run *r, const char *who, const char *reason);
+
+/* Approvals (run_approval.c). The prepared call is answered by a
+ * remembered decision mem, or asked with reason. */
+void run__remembered(run *r, const json_t *mem, const char *reason);
+void run__request_approval(run *r, const char *reason, const json_t *annotations);
+/* A stop while waiting: the approval is cancelled and the call dropped. */
+void run__cancel_approval(run *r);
+void run__on_approval_timer(evutil_socket_t fd, short what, void *arg);
+void run__approval_metrics_register(void);
 
 #endif

@@ -21,6 +21,7 @@ void run_metrics_register(void)
                                       "Model tokens, prompt and completion.", "kind");
     metrics_seed(run__tokens, "prompt");
     metrics_seed(run__tokens, "completion");
+    run__approval_metrics_register();
 }
 
 static void run_model__on_text(void *ud, const char *text, size_t len)

@@ -79,7 +79,8 @@ bool run__tool_finished(run *r, tool_status st, const char *raw, size_t raw_len,
      * must not find it still in flight. */
     guard_verdict v[GUARD_MAX_VERDICTS];
     size_t n = 0;
-    if (st != TOOL_CANCELLED)
+    /* A denial is no failure of the tool: the guardrails never see it. */
+    if (st != TOOL_CANCELLED && st != TOOL_DENIED)
         n = guard_on_tool_result(r->guard, r->exec_step, r->exec_name, r->exec_args, status,
                                  error && st != TOOL_OK ? error : text, v);
     free(text);
@@ -147,6 +148,8 @@ static void run_tool__skip_call(run *r, const llm_tool_call *c)
                           context_tool(c->id, RUN_SKIPPED_RESULT, strlen(RUN_SKIPPED_RESULT)));
 }
 
+static void run_tool__prepare_exec(run *r, const llm_tool_call *c);
+
 void run__next_tool(run *r)
 {
     if (r->phase != PHASE_TOOLS) return;
@@ -168,35 +171,78 @@ void run__next_tool(run *r)
         return;
     }
 
-    /* The execution starts: it is counted, recorded, and shown. */
+    run_tool__prepare_exec(r, c);
+    const tool_def *def = toolset_find(r->env.tools, c->name);
+    /* A call that cannot run anyway (an unknown tool, unusable arguments)
+     * is not asked about: it ends with its error at once. */
+    if (!def || r->exec_args_error) {
+        run__execute(r);
+        return;
+    }
+    char reason[APPROVAL_REASON_MAX];
+    approval_action act = approval_decide(r->env.opt->approval_rules, r->env.opt->approval_nrules,
+                                          r->mode.approval, r->mode.name, c->name, def->read_only,
+                                          reason, sizeof reason);
+    if (act == APPROVAL_ALLOW) {
+        run__execute(r);
+    } else if (act == APPROVAL_DENY) {
+        run__deny(r, reason, NULL);
+    } else {
+        const json_t *mem = json_object_get(r->remembered, c->name);
+        if (mem)
+            run__remembered(r, mem, reason);
+        else
+            run__request_approval(r, reason, def->annotations);
+    }
+}
+
+/* Fills the execution's fields for call c; nothing is counted or recorded
+ * yet. */
+static void run_tool__prepare_exec(run *r, const llm_tool_call *c)
+{
     json_error_t je;
     json_t *args = json_loads(*c->arguments ? c->arguments : "{}", JSON_DECODE_ANY, &je);
     bool args_ok = args && json_is_object(args);
     r->exec_args = args_ok ? args : json_object();
-    if (!args_ok) json_decref(args);
+    if (!args_ok) {
+        r->exec_args_error = xasprintf("invalid JSON arguments for %s: %s", c->name,
+                                       args ? "arguments must be a JSON object" : je.text);
+        json_decref(args);
+    }
     r->exec_name = xstrdup(c->name);
     const tool_def *def = toolset_find(r->env.tools, c->name);
     r->exec_server = xstrdup(def ? def->server : "unknown");
     r->exec_tool = xstrdup(def ? def->tool : c->name);
     r->exec_step = (int)r->budget.usage.steps;
+    id_new(r->exec_id, "exe", clock_wall_ms());
+}
+
+/* Records the execution's start: its row, tool_started, and the clocks its
+ * duration is measured from. */
+static void run_tool__record_start(run *r)
+{
     r->exec_started_wall_ms = clock_wall_ms();
     r->exec_started_mono_ms = clock_mono_ms();
-    id_new(r->exec_id, "exe", r->exec_started_wall_ms);
-    budget_on_tool_call(&r->budget);
-
     store_tool_exec t;
     run_tool__tool_row(r, &t, "running", NULL, 0, NULL);
     evt_origin o = run__origin(r);
     record_tool_started(
         r->env.rec, &t,
         evt_tool_started(&o, r->exec_id, r->exec_step, t.server, t.tool, r->exec_args));
+}
+
+void run__execute(run *r)
+{
+    const llm_tool_call *c = &r->calls[r->next_call - 1];
+    r->phase = PHASE_TOOLS;
+    budget_on_tool_call(&r->budget);
+    run_tool__record_start(r);
     char detail[160];
     snprintf(detail, sizeof detail, "running %s", c->name);
     run__status(r, STATUS_TOOL_RUNNING, detail);
 
-    if (!args_ok) {
-        char *msg = xasprintf("invalid JSON arguments for %s: %s", c->name,
-                              args ? "arguments must be a JSON object" : je.text);
+    if (r->exec_args_error) {
+        char *msg = xstrdup(r->exec_args_error);
         bool go_on = run__tool_finished(r, TOOL_ERROR, msg, strlen(msg), msg, c->id);
         free(msg);
         if (go_on) run__kick(r, run__next_tool);
@@ -205,4 +251,24 @@ void run__next_tool(run *r)
     r->tool_pending = true;
     tool_call *h = toolset_call(r->env.tools, c->name, r->exec_args, 0, &run_tool__tool_cb, r);
     if (r->tool_pending) r->tool = h;
+}
+
+/*
+ * A tool_started and a tool_finished with status denied and the error
+ * "denied by WHO" or "denied by WHO: REASON", and the model is told not to
+ * retry the call. A denied call uses no tool-call budget, since nothing
+ * ran.
+ */
+void run__deny(run *r, const char *who, const char *reason)
+{
+    const llm_tool_call *c = &r->calls[r->next_call - 1];
+    r->phase = PHASE_TOOLS;
+    run_tool__record_start(r);
+    char *error = reason && *reason ? xasprintf("denied by %s: %s", who, reason)
+                                    : xasprintf("denied by %s", who);
+    char *text = approval_denied_result(reason && *reason ? reason : error);
+    bool go_on = run__tool_finished(r, TOOL_DENIED, text, strlen(text), error, c->id);
+    free(text);
+    free(error);
+    if (go_on) run__kick(r, run__next_tool);
 }

@@ -23,6 +23,8 @@ const char *tool_status_name(tool_status s)
         return "timeout";
     case TOOL_CANCELLED:
         return "cancelled";
+    case TOOL_DENIED:
+        return "denied";
     }
     return "error";
 }
@@ -72,5 +74,6 @@ void tool__defs_cleanup(tool_def *defs, size_t n)
         free(defs[i].tool);
         free(defs[i].description);
         json_decref(defs[i].input_schema);
+        json_decref(defs[i].annotations);
     }
 }

@@ -15,8 +15,10 @@ struct event_base;
 
 #define TOOL_RESULT_MAX (1u << 20) /* the most result text kept (1 MiB) */
 
-typedef enum tool_status { TOOL_OK, TOOL_ERROR, TOOL_TIMEOUT, TOOL_CANCELLED } tool_status;
-/* "ok", "error", "timeout", "cancelled" */
+/* TOOL_DENIED is never a source's answer: the engine records it for a call
+ * the approval policy or a person refused (docs/runs.md, Approvals). */
+typedef enum tool_status { TOOL_OK, TOOL_ERROR, TOOL_TIMEOUT, TOOL_CANCELLED, TOOL_DENIED } tool_status;
+/* "ok", "error", "timeout", "cancelled", "denied" */
 const char *tool_status_name(tool_status s);
 
 typedef struct tool_def {
@@ -25,6 +27,8 @@ typedef struct tool_def {
     char *tool;   /* the tool's own name */
     char *description;
     json_t *input_schema; /* owned reference */
+    json_t *annotations;  /* the MCP tool's annotations (owned), or NULL */
+    bool read_only;       /* annotations say readOnlyHint: true, or a read-only built-in */
 } tool_def;
 
 typedef struct tool_result {

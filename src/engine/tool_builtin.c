@@ -216,6 +216,9 @@ static void tool_builtin__def(tool_def *d, const char *name, const char *descrip
     d->tool = xstrdup(name);
     d->description = xstrdup(description);
     d->input_schema = schema;
+    /* Every built-in tool so far only reads: calc computes and clock reads
+     * the time. */
+    d->read_only = true;
 }
 
 tool_source *tool_builtin_new(struct event_base *base)

@@ -51,6 +51,10 @@ void toolset_add_source(toolset *ts, tool_source *src);
  * before returning. */
 tool_source *tool_builtin_new(struct event_base *base);
 
+/* The source of the demo brain's tools pretend_delete (not read-only, touches
+ * nothing) and sleep (read-only, a timer on base that cancel stops). */
+tool_source *tool_demo_new(struct event_base *base);
+
 /*
  * The name the model sees for tool `tool` of MCP server `server`:
  * "<server>__<tool>", every character outside [A-Za-z0-9_-] replaced by '_'

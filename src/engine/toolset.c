@@ -23,6 +23,11 @@ toolset *toolset_new(struct event_base *base)
     return ts;
 }
 
+void toolset_add_demo_tools(toolset *ts)
+{
+    toolset_add_source(ts, tool_demo_new(ts->base));
+}
+
 void toolset_add_source(toolset *ts, tool_source *src)
 {
     ts->sources = xrealloc(ts->sources, (ts->nsources + 1) * sizeof *ts->sources);

@@ -16,6 +16,10 @@
 toolset *toolset_new(struct event_base *base);
 void toolset_free(toolset *ts);
 
+/* Adds the demo brain's tools, pretend_delete and sleep, after the built-in
+ * ones (docs/runs.md, Demo brain). */
+void toolset_add_demo_tools(toolset *ts);
+
 /* The tools, in a stable order. */
 size_t toolset_count(const toolset *ts);
 const tool_def *toolset_get(const toolset *ts, size_t i);

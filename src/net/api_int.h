@@ -65,6 +65,10 @@ void api__job_store_error(api__job *j, store *st, int rc, const char *what);
  * owner as for store_session_get. */
 int api__session_object(store *st, const char *id, const char *owner, json_t **out);
 
+/* Whether the job's session exists and belongs to its owner; otherwise
+ * fills the job with the 404 (or the store's error) and returns false. */
+bool api__session_exists(store *st, api__job *j);
+void api__register_approvals(http_server *s, api *a);
 /* Answers GET /api/sessions/{id} for id (used after writes too). */
 void api__reply_session(api *a, http_req *r, const char *id, int status);
 

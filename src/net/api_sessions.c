@@ -301,7 +301,7 @@ static void api__delete(http_req *r, void *ud)
 
 /* ---- a session's messages, tool executions and runs ---- */
 
-static bool api__session_exists(store *st, api__job *j)
+bool api__session_exists(store *st, api__job *j)
 {
     store_session ses = {0};
     int rc = store_session_get(st, j->id, j->owner, &ses);

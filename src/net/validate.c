@@ -10,7 +10,7 @@
 
 #define F(name, kind, req)                                                                         \
     {                                                                                              \
-        name, kind, req, 0                                                                         \
+        name, kind, req, 0, NULL                                                                   \
     }
 
 static const validate_field validate__session_fields[] = {
@@ -24,10 +24,19 @@ static const validate_field validate__run_fields[] = {
 static const validate_field validate__continue_fields[] = {
     F("mode", VALIDATE_MODE, false),
 };
+static const char *const validate__policies[] = {"never", "risky", "always", NULL};
+static const char *const validate__decisions[] = {"approve", "deny", NULL};
+static const char *const validate__remembers[] = {"once", "run", "session", NULL};
 static const validate_field validate__mode_fields[] = {
     F("limits", VALIDATE_OBJECT, false),
     F("guard", VALIDATE_OBJECT, false),
-    {"description", VALIDATE_STRING, false, 511},
+    {"description", VALIDATE_STRING, false, 511, NULL},
+    {"approval", VALIDATE_CHOICE, false, 0, validate__policies},
+};
+static const validate_field validate__decision_fields[] = {
+    {"decision", VALIDATE_CHOICE, true, 0, validate__decisions},
+    {"reason", VALIDATE_STRING, false, 1000, NULL},
+    {"remember", VALIDATE_CHOICE, false, 0, validate__remembers},
 };
 static const validate_field validate__brain_fields[] = {
     F("session_id", VALIDATE_ID, false),
@@ -35,7 +44,7 @@ static const validate_field validate__brain_fields[] = {
     F("mode", VALIDATE_MODE, false),
 };
 static const validate_field validate__login_fields[] = {
-    {"token", VALIDATE_STRING, true, 1024},
+    {"token", VALIDATE_STRING, true, 1024, NULL},
 };
 
 #define SCHEMA(fields)                                                                             \
@@ -50,6 +59,7 @@ const validate_schema validate_continue = SCHEMA(validate__continue_fields);
 const validate_schema validate_stop = {NULL, 0};
 const validate_schema validate_mode_put = SCHEMA(validate__mode_fields);
 const validate_schema validate_brain_stream = SCHEMA(validate__brain_fields);
+const validate_schema validate_decision = SCHEMA(validate__decision_fields);
 const validate_schema validate_login = SCHEMA(validate__login_fields);
 
 /* Writes "mode 'x' is not one of a, b, c" into err. */
@@ -126,6 +136,19 @@ static int validate__value(const validate_field *f, const json_t *v, const valid
             return -1;
         }
         return 0;
+    case VALIDATE_CHOICE: {
+        const char *s = json_string_value(v);
+        for (size_t i = 0; s && f->choices[i]; i++)
+            if (strcmp(f->choices[i], s) == 0) return 0;
+        buf b;
+        buf_init(&b, errlen > 0 ? errlen - 1 : 0);
+        buf_printf(&b, "%s must be one of", f->name);
+        for (size_t i = 0; f->choices[i]; i++)
+            buf_printf(&b, "%s %s", i ? "," : "", f->choices[i]);
+        snprintf(err, errlen, "%s", b.data ? b.data : "");
+        buf_cleanup(&b);
+        return -1;
+    }
     case VALIDATE_STRING:
         if (!json_is_string(v)) {
             snprintf(err, errlen, "%s must be a string", f->name);

@@ -25,7 +25,8 @@ typedef enum validate_kind {
     VALIDATE_MESSAGE, /* a non-empty string of at most ctx->message_bytes bytes */
     VALIDATE_MODE,    /* the name of a known mode */
     VALIDATE_OBJECT,  /* a JSON object (checked further by its owner) */
-    VALIDATE_ID       /* a non-empty string of at most 64 bytes */
+    VALIDATE_ID,      /* a non-empty string of at most 64 bytes */
+    VALIDATE_CHOICE   /* one of the strings of choices */
 } validate_kind;
 
 typedef struct validate_field {
@@ -33,6 +34,7 @@ typedef struct validate_field {
     validate_kind kind;
     bool required;
     size_t max_chars; /* VALIDATE_STRING: most characters; 0: no limit */
+    const char *const *choices; /* VALIDATE_CHOICE: the allowed strings, NULL-terminated */
 } validate_field;
 
 typedef struct validate_schema {
@@ -53,7 +55,9 @@ extern const validate_schema validate_session_patch;  /* {"title"?, "mode"?} */
 extern const validate_schema validate_run_start;      /* {"message", "mode"?} */
 extern const validate_schema validate_continue;       /* {"mode"?} */
 extern const validate_schema validate_stop;           /* {} */
-extern const validate_schema validate_mode_put;       /* {"limits"?, "guard"?, "description"?} */
+extern const validate_schema validate_mode_put; /* {"limits"?, "guard"?, "description"?, "approval"?} */
+/* {"decision": "approve|deny", "reason"?, "remember"?: "once|run|session"} */
+extern const validate_schema validate_decision;
 extern const validate_schema validate_brain_stream;   /* {"session_id"?, "message", "mode"?} */
 extern const validate_schema validate_login;          /* {"token"} */
 

@@ -62,6 +62,13 @@ json_t *objects_tool_exec(const store_tool_exec *t)
     return o;
 }
 
+json_t *objects_approval(const store_approval *a)
+{
+    json_t *o = json_object();
+    store__row_json(&store__approval_table, a, o);
+    return o;
+}
+
 json_t *objects_mode(const mode *m)
 {
     return mode_to_json(m);

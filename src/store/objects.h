@@ -25,7 +25,11 @@ json_t *objects_message(const store_message *m);
 /* {"id","session_id","run_id","step","server","tool","arguments","status",
  *  "result","error","started_at","finished_at","duration_ms"} */
 json_t *objects_tool_exec(const store_tool_exec *t);
-/* {"name","description","limits","guard"} */
+/* {"id","session_id","run_id","execution_id","step","server","tool",
+ *  "arguments","reason","status","decided_by","decision_reason","remember",
+ *  "requested_at","decided_at","expires_at"} */
+json_t *objects_approval(const store_approval *a);
+/* {"name","description","limits","guard","approval"} */
 json_t *objects_mode(const mode *m);
 
 #endif

@@ -256,6 +256,51 @@ void store_tool_exec_list_free(store_tool_exec *rows, size_t n);
 /* Makes dst a deep copy of src; free it with store_tool_exec_cleanup. */
 void store_tool_exec_copy(store_tool_exec *dst, const store_tool_exec *src);
 
+/* ---- approvals ---- */
+/* A tool call asked of a person (docs/runs.md, Approvals). status is
+ * pending until decided; decided_by, decision_reason and decided_ms are
+ * NULL (0) until then. */
+#define STORE_APPROVAL_COLUMNS(X)                                                                  \
+    X(id, TEXT, "id", "id", NULL)                                                                  \
+    X(session_id, TEXT, "session_id", "session_id", NULL)                                          \
+    X(run_id, TEXT, "run_id", "run_id", NULL)                                                      \
+    X(execution_id, TEXT, "execution_id", "execution_id", NULL)                                    \
+    X(step, INT, "step", "step", NULL)                                                             \
+    X(server, TEXT, "server", "server", NULL)                                                      \
+    X(tool, TEXT, "tool", "tool", NULL)                                                            \
+    X(arguments, JSON_OBJECT, "arguments", "arguments", "{}")                                      \
+    X(reason, TEXT, "reason", "reason", "")                                                        \
+    X(status, TEXT, "status", "status", "pending")                                                 \
+    X(decided_by, TEXT, "decided_by", "decided_by", NULL)                                          \
+    X(decision_reason, TEXT, "decision_reason", "decision_reason", NULL)                           \
+    X(remember, TEXT, "remember", "remember", "once")                                              \
+    X(requested_ms, TIME, "requested_at", "requested_at", NULL)                                    \
+    X(decided_ms, TIME_OPT, "decided_at", "decided_at", NULL)                                      \
+    X(expires_ms, TIME, "expires_at", "expires_at", NULL)
+
+typedef struct store_approval {
+    STORE_APPROVAL_COLUMNS(STORE__FIELD)
+} store_approval;
+void store_approval_cleanup(store_approval *a);
+
+int store_approval_insert(store *s, const store_approval *row);
+/* The approval id of session_id; another session's is STORE_NOT_FOUND. */
+int store_approval_get(store *s, const char *session_id, const char *id, store_approval *out);
+/* Oldest first; status NULL for every status. */
+int store_approval_list(store *s, const char *session_id, const char *status,
+                        store_approval **out, size_t *n);
+void store_approval_list_free(store_approval *rows, size_t n);
+/* Makes dst a deep copy of src; free it with store_approval_cleanup. */
+void store_approval_copy(store_approval *dst, const store_approval *src);
+/* Writes status, decided_by, decision_reason, remember and decided_ms only
+ * while the stored approval is pending: one of two deciders wins, the
+ * other gets STORE_CONFLICT (STORE_NOT_FOUND when there is no such row). */
+int store_approval_decide(store *s, const store_approval *row);
+/* Marks every pending approval of run_id cancelled by decided_by with
+ * reason. Returns the number marked. */
+int store_approval_cancel_run(store *s, const char *run_id, const char *decided_by,
+                              const char *reason, int64_t now_ms);
+
 /* ---- modes (chat_budgets) ---- */
 /* The modes, smallest first as seeded (quick, standard, deep, then others
  * by name). *out is a new array the caller frees with free(). */

@@ -2,6 +2,7 @@
  * store_mode: the chat_budgets table, where each mode's limits and guard
  * thresholds live, seeded with the built-in modes by the first migration.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +24,22 @@ static const char *store_mode__cost_text(store_num *n, double v)
     return n->text;
 }
 
-#define MODE_INSERT_SQL                                                                            \
+#define MODE_INSERT_COLS                                                                           \
     "INSERT INTO chat_budgets (mode, description, steps, seconds, tokens, tool_calls, retries, "   \
-    "cost_usd, loop_warn, loop_stop, fail_warn, fail_stop, stale_steps, updated_at) VALUES (?, "   \
-    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, chatplane_ts(?)) ON CONFLICT (mode) "
+    "cost_usd, loop_warn, loop_stop, fail_warn, fail_stop, stale_steps, updated_at"
+#define MODE_INSERT_SQL                                                                            \
+    MODE_INSERT_COLS ", approval) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, chatplane_ts(?), " \
+                     "?) ON CONFLICT (mode) "
+/* The seed runs right after the first migration, before the approval
+ * column exists; the presets take its default (risky). */
+#define MODE_SEED_SQL                                                                              \
+    MODE_INSERT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, chatplane_ts(?)) ON "      \
+                     "CONFLICT (mode) DO NOTHING"
 
-/* Writes mode m with sql (MODE_INSERT_SQL and its conflict action). */
-static int store_mode__mode_write(store *s, const char *sql, const mode *m, int64_t now_ms)
+/* Writes mode m with sql (MODE_INSERT_SQL and its conflict action, or
+ * MODE_SEED_SQL without the approval). */
+static int store_mode__mode_write(store *s, const char *sql, bool with_approval, const mode *m,
+                                  int64_t now_ms)
 {
     store_num n[12];
     const char *p[] = {m->name,
@@ -45,8 +55,9 @@ static int store_mode__mode_write(store *s, const char *sql, const mode *m, int6
                        store__num_i64(&n[8], m->guard.fail_warn),
                        store__num_i64(&n[9], m->guard.fail_stop),
                        store__num_i64(&n[10], m->guard.stale_steps),
-                       store__num_i64(&n[11], now_ms)};
-    int rc = store__exec(s, sql, 14, p);
+                       store__num_i64(&n[11], now_ms),
+                       approval_policy_name(m->approval)};
+    int rc = store__exec(s, sql, with_approval ? 15 : 14, p);
     return rc < 0 ? rc : 0;
 }
 
@@ -54,7 +65,7 @@ int store__mode_seed(store *s, int64_t now_ms)
 {
     const mode *presets = mode_presets();
     for (size_t i = 0; i < MODE_PRESET_COUNT; i++) {
-        int rc = store_mode__mode_write(s, MODE_INSERT_SQL "DO NOTHING", &presets[i], now_ms);
+        int rc = store_mode__mode_write(s, MODE_SEED_SQL, false, &presets[i], now_ms);
         if (rc < 0) return rc;
     }
     return 0;
@@ -62,7 +73,7 @@ int store__mode_seed(store *s, int64_t now_ms)
 
 #define MODE_COLS                                                                                  \
     "mode, description, steps, seconds, tokens, tool_calls, retries, cost_usd, loop_warn, "        \
-    "loop_stop, fail_warn, fail_stop, stale_steps"
+    "loop_stop, fail_warn, fail_stop, stale_steps, approval"
 
 static void store_mode__mode_read(const void *ctx, const db_result *r, size_t i, void *out)
 {
@@ -84,6 +95,10 @@ static void store_mode__mode_read(const void *ctx, const db_result *r, size_t i,
     m->guard.fail_warn = (int)db_result_int(r, i, 10, 0);
     m->guard.fail_stop = (int)db_result_int(r, i, 11, 0);
     m->guard.stale_steps = (int)db_result_int(r, i, 12, 0);
+    /* The column's check keeps other values out; the default is the
+     * fallback for a row read without it. */
+    if (approval_policy_parse(db_result_get(r, i, 13), &m->approval) != 0)
+        m->approval = APPROVAL_RISKY;
 }
 
 /* Built-in modes first, smallest first, as mode_presets orders them; then
@@ -119,14 +134,14 @@ int store_mode_get(store *s, const char *name, mode *out)
 
 int store_mode_put(store *s, const mode *m, int64_t now_ms)
 {
-    return store_mode__mode_write(s,
-                      MODE_INSERT_SQL
+    return store_mode__mode_write(s, MODE_INSERT_SQL
                       "DO UPDATE SET description = excluded.description, steps = "
                       "excluded.steps, seconds = excluded.seconds, tokens = "
                       "excluded.tokens, tool_calls = excluded.tool_calls, retries = "
                       "excluded.retries, cost_usd = excluded.cost_usd, loop_warn = "
                       "excluded.loop_warn, loop_stop = excluded.loop_stop, fail_warn = "
                       "excluded.fail_warn, fail_stop = excluded.fail_stop, stale_steps = "
-                      "excluded.stale_steps, updated_at = excluded.updated_at",
-                      m, now_ms);
+                      "excluded.stale_steps, approval = excluded.approval, updated_at = "
+                      "excluded.updated_at",
+                      true, m, now_ms);
 }

@@ -18,6 +18,7 @@
 #define STORE_PARTIAL_MAX        (64u * 1024 * 1024)
 #define STORE_INTERRUPTED_DETAIL "the server stopped while the run was going"
 #define STORE_CANCELLED_ERROR    "the server stopped while the tool was running"
+#define STORE_APPROVAL_INTERRUPTED "the server stopped while the run waited for this approval"
 
 /* A growable list of events to append together. */
 typedef struct event_list {
@@ -94,6 +95,28 @@ static int store_recover__cancel_tools(store *s, const store_run *run, int64_t n
     return rc;
 }
 
+/* Cancels the approvals the run was waiting for, each with its
+ * approval_decided event: nobody can answer them once the run is over. */
+static int store_recover__cancel_approvals(store *s, const store_run *run, int64_t now_ms, event_list *out)
+{
+    store_approval *rows = NULL;
+    size_t n = 0;
+    int rc = store_approval_list(s, run->session_id, "pending", &rows, &n);
+    evt_origin o = {run->session_id, run->id, now_ms};
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (strcmp(rows[i].run_id, run->id) != 0) continue;
+        store_recover__event_list_add(out, evt_approval_decided(&o, rows[i].id, "cancelled", "stop",
+                                                 STORE_APPROVAL_INTERRUPTED, rows[i].remember));
+    }
+    if (rc == 0) {
+        int marked = store_approval_cancel_run(s, run->id, "stop", STORE_APPROVAL_INTERRUPTED,
+                                               now_ms);
+        rc = marked < 0 ? marked : 0;
+    }
+    store_approval_list_free(rows, n);
+    return rc;
+}
+
 /* Saves the text of one assistant message that was still streaming as a
  * partial message, with its `message` event. */
 static int store_recover__save_partial(store *s, const store_run *run, const char *message_id, const char *text,
@@ -165,6 +188,7 @@ static void store_recover__usage_from_json(const json_t *u, budget_usage *out)
     out->tool_calls = json_integer_value(json_object_get(u, "tool_calls"));
     out->retries = json_integer_value(json_object_get(u, "retries"));
     out->cost_usd = json_number_value(json_object_get(u, "cost_usd"));
+    out->waiting_seconds = json_number_value(json_object_get(u, "waiting_seconds"));
 }
 
 /* Stops one interrupted run in its own transaction. Returns 1 when it was
@@ -176,7 +200,8 @@ static int store_recover__recover_run(store *s, const store_run *run, int64_t st
     if (rc < 0) return rc;
     int marked = store_recover__mark_interrupted(s, run, stale_before_ms, now_ms);
     rc = marked;
-    if (marked == 1) rc = store_recover__cancel_tools(s, run, now_ms, &evs);
+    if (marked == 1) rc = store_recover__cancel_approvals(s, run, now_ms, &evs);
+    if (marked == 1 && rc == 0) rc = store_recover__cancel_tools(s, run, now_ms, &evs);
     if (marked == 1 && rc == 0) rc = store_recover__save_partials(s, run, now_ms, &evs);
     if (marked == 1 && rc == 0) {
         budget_usage usage;

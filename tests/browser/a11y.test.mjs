@@ -1,6 +1,7 @@
 // Accessibility checked by axe-core in every state the page reaches in
 // these tests: the empty page, a chat with an answer, an expanded tool
-// card, a stopped run, the login overlay, the narrow layout (each tab) and
+// card, a stopped run, a run waiting for an approval and a denied call, the
+// login overlay, the narrow layout (each tab) and
 // the dark theme. Each check fails with the rules and elements axe names.
 import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,7 +27,8 @@ describe('accessibility (axe-core)', () => {
 
   before(async () => {
     browser = await launchBrowser();
-    stack = await startStack();
+    // Only clock is asked about, so the other states here run unasked.
+    stack = await startStack({ config: { approvals: { rules: [{ tool: 'clock', action: 'ask' }] } } });
   });
 
   after(async () => {
@@ -71,6 +73,30 @@ describe('accessibility (axe-core)', () => {
       // The Stop button turns disabled: the focus must not fall to the body.
       assert.equal(await page.evaluate(() => document.activeElement.id), 'message-input');
       await check(t, page, `${colorScheme} stopped run`);
+      p.assertClean();
+      await p.close();
+    });
+  }
+
+  for (const colorScheme of ['light', 'dark']) {
+    test(`a run waiting for an approval and a denied call pass axe (${colorScheme})`, async (t) => {
+      await stack.mock.script([
+        { tool_calls: [{ name: 'clock', arguments: { timezone: 'Asia/Tokyo' } }] },
+        { text: 'No time then.' },
+      ]);
+      const p = await openPage(browser, stack.url + '/', { colorScheme });
+      const { page } = p;
+      await newChat(page);
+      await send(page, 'what time is it?');
+      await page.locator(`${tid('approval-card')}[data-status="pending"]`).waitFor();
+      await page.locator(`${tid('status-indicator')}[data-status="waiting_for_approval"]`).waitFor();
+      await check(t, page, `${colorScheme} waiting for approval`);
+      await page.locator(tid('deny-reason')).fill('not needed');
+      await page.locator(tid('deny-button')).click();
+      await waitStopped(page, 'completed');
+      await page.locator(`${tid('tool-execution')}[data-status="denied"] .tool-head`).click();
+      await page.locator(tid('tool-details')).waitFor();
+      await check(t, page, `${colorScheme} denied call`);
       p.assertClean();
       await p.close();
     });

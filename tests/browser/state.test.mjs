@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { createSessionState, loadSnapshot, applyEvent, previewMode, meterLevel, liveUsage, JOIN_REPLAY } from '../../web/state.js';
+import { createSessionState, loadSnapshot, loadApprovals, pendingApproval, applyEvent, previewMode, meterLevel, liveUsage, JOIN_REPLAY } from '../../web/state.js';
 
 const LIMITS = { steps: 10, seconds: 120, tokens: 50000, tool_calls: 15, retries: 3, cost_usd: null };
 const ZERO = { steps: 0, seconds: 0, tokens: 0, tool_calls: 0, retries: 0, cost_usd: 0 };
@@ -192,4 +192,52 @@ test('the meters follow the events before the budget event: steps begun, tools s
   assert.equal(liveUsage(r).tokens, 520);
   previewMode(r, { name: 'deep', limits: LIMITS });
   assert.deepEqual(liveUsage(r), ZERO);
+});
+
+// An approval's events: requested, then decided; a remembered decision (no
+// request before it) changes nothing; a replay shows nothing twice.
+test('approval events keep one approval per id, pending until decided', () => {
+  const st = createSessionState('s1');
+  loadSnapshot(st, { session: session({ status: 'running', active_run_id: 'r1', last_seq: 2 }) });
+  const ev = (seq, type, fields) => ({ type, seq, session_id: 's1', run_id: 'r1', ts: '2026-11-24T10:00:00.000Z', ...fields });
+  const requested = ev(3, 'approval_requested', { approval_id: 'apr_1', execution_id: 'e1', step: 1, server: 'builtin', tool: 'calc', arguments: { expression: '1' }, reason: 'rule calc', annotations: null, expires_at: '2026-11-24T10:15:00.000Z' });
+  assert.deepEqual(applyEvent(st, requested), ['approvals']);
+  assert.equal(pendingApproval(st).id, 'apr_1');
+  assert.deepEqual(applyEvent(st, requested), [], 'a replay changes nothing');
+  assert.equal(st.approvals.length, 1);
+  applyEvent(st, ev(4, 'status', { status: 'waiting_for_approval', detail: 'calc' }));
+  assert.equal(st.status, 'waiting_for_approval');
+  assert.deepEqual(applyEvent(st, ev(5, 'approval_decided', { approval_id: 'apr_1', decision: 'denied', decided_by: 'alice', reason: 'not now', remember: 'run' })), ['approvals']);
+  assert.deepEqual(
+    { status: st.approvals[0].status, by: st.approvals[0].decided_by, why: st.approvals[0].decision_reason, remember: st.approvals[0].remember },
+    { status: 'denied', by: 'alice', why: 'not now', remember: 'run' });
+  assert.equal(pendingApproval(st), null);
+  assert.deepEqual(applyEvent(st, ev(6, 'approval_decided', { approval_id: 'apr_2', decision: 'approved', decided_by: 'remembered', reason: null, remember: 'run' })), []);
+  assert.equal(st.approvals.length, 1);
+});
+
+test('a run that stops while an approval waits leaves it cancelled, or expired on approval_timeout', () => {
+  for (const [reason, want] of [['user_stopped', 'cancelled'], ['approval_timeout', 'expired']]) {
+    const st = createSessionState('s1');
+    loadSnapshot(st, { session: session({ status: 'running', active_run_id: 'r1', last_seq: 0 }) });
+    loadApprovals(st, [{ id: 'apr_1', run_id: 'r1', execution_id: 'e1', step: 1, server: 'builtin', tool: 'calc', arguments: {}, reason: 'rule calc', status: 'pending', decided_by: null, decision_reason: null, remember: 'once', expires_at: null }]);
+    const areas = applyEvent(st, { type: 'run_stopped', seq: 9, run_id: 'r1', ts: '2026-11-24T10:00:00.000Z', reason, detail: '', recovery_suggestion: '', actions: [], wrapped_up: false, usage: ZERO });
+    assert.ok(areas.includes('approvals'));
+    assert.equal(st.approvals[0].status, want);
+  }
+});
+
+test('a snapshot of a running chat with a pending approval says the run waits for it', () => {
+  const st = createSessionState('s1');
+  loadSnapshot(st, { session: session({ status: 'running', active_run_id: 'r1', last_seq: 5 }) });
+  assert.equal(st.status, 'thinking');
+  const areas = loadApprovals(st, [{ id: 'apr_1', run_id: 'r1', execution_id: 'e1', step: 1, server: 'files', tool: 'delete', arguments: { path: 'a' }, reason: 'the tool is not marked read-only', status: 'pending', expires_at: null }]);
+  assert.deepEqual(areas, ['approvals', 'status']);
+  assert.equal(st.status, 'waiting_for_approval');
+  assert.equal(st.detail, 'delete');
+  // A chat with nothing pending keeps the snapshot's status.
+  const idle = createSessionState('s2');
+  loadSnapshot(idle, { session: session({ id: 's2', status: 'running', active_run_id: 'r1', last_seq: 5 }) });
+  assert.deepEqual(loadApprovals(idle, []), ['approvals']);
+  assert.equal(idle.status, 'thinking');
 });

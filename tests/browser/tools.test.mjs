@@ -16,7 +16,13 @@ describe('long tool calls', () => {
 
   before(async () => {
     browser = await launchBrowser();
-    stack = await startStack({ config: { mcpServers: { everything: { command: everything, args: ['stdio'] } } } });
+    // The timeline is under test here, not approvals: the tools run unasked.
+    stack = await startStack({
+      config: {
+        mcpServers: { everything: { command: everything, args: ['stdio'] } },
+        approvals: { rules: [{ tool: '*', action: 'allow' }] },
+      },
+    });
   });
 
   after(async () => {

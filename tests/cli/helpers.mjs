@@ -43,12 +43,14 @@ export const shq = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 // Runs a shell command line under a pseudo-terminal with util-linux
 // `script`; resolves to {code, output}: everything the terminal received,
 // stdout and stderr of the command together, as bytes written.
-export function runPty(commandLine, { env = {}, timeoutMs = 30000 } = {}) {
+export function runPty(commandLine, { env = {}, timeoutMs = 30000, input } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qfec', commandLine, '/dev/null'], {
       env: { PATH: process.env.PATH, SHELL: '/bin/sh', TERM: 'xterm', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    // Typed input: the terminal keeps it until the program reads it.
+    if (input !== undefined) child.stdin.write(input);
     let output = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.stdout.on('data', (d) => (output += d));

@@ -26,6 +26,24 @@ const calc = (expression) => ({ name: 'calc', arguments: { expression } });
 // A status line as drawn: "\r", the line, then clear to the end of the line.
 const STATUS = /\r[^\r\n]*steps \d+\/10 · tools \d+\/15 · tokens \d+\/50000\x1b\[K/;
 
+describe('approvals on a terminal', () => {
+  test('a call that needs approval is asked on the terminal; y approves it', async () => {
+    await mock.script([{ tool_calls: [calc('6*7')] }, { text: 'The answer is 42.' }]);
+    const cfg = workspace({ approvals: { rules: [{ tool: 'calc', action: 'ask' }] } });
+    try {
+      const env = { ...cfg.env, CHATPLANE_LLM_URL: mock.url, LANG: 'C.UTF-8' };
+      const r = await runPty(ask('what is 6*7?'), { env, input: 'y\n' });
+      assert.equal(r.code, 0, r.output);
+      assert.ok(r.output.includes('approve calc {"expression":"6*7"} ? [y]es/[n]o/[a]lways (rule calc) '), r.output);
+      assert.match(r.output, /The answer is 42\./);
+      const reqs = await mock.requests();
+      assert.equal(reqs[1].body.messages.find((m) => m.role === 'tool').content, '42');
+    } finally {
+      cfg.cleanup();
+    }
+  });
+});
+
 describe('the terminal view', () => {
   test('status line, tool line, and the end with its suggestion', async () => {
     await mock.script([{ tool_calls: [calc('6*7')] }, { text: 'The answer is 42.', delay_ms: 120 }]);

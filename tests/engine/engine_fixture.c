@@ -24,10 +24,18 @@
 
 #define EFIX_SYSTEM_PROMPT "You are the test model."
 
+/* The held tool is not read-only, so the default approval policy would
+ * ask before every call of it: the suites of other features allow it by a
+ * rule, as a configuration would. */
+static const approval_rule efix__allow_held[] = {{"hold", APPROVAL_ALLOW}};
+
 engine_options efix_default_options(void)
 {
-    engine_options o = {
-        .active_runs = 4, .context_tokens = 100000, .system_prompt = EFIX_SYSTEM_PROMPT};
+    engine_options o = {.active_runs = 4,
+                        .context_tokens = 100000,
+                        .system_prompt = EFIX_SYSTEM_PROMPT,
+                        .approval_rules = efix__allow_held,
+                        .approval_nrules = 1};
     return o;
 }
 
@@ -307,6 +315,11 @@ char *efix_signature(const efix *f, const char *run_id)
             buf_printf(&b, "error:%s", efix__str(ev, "code"));
         } else if (strcmp(type, "run_stopped") == 0) {
             buf_printf(&b, "run_stopped:%s", efix__str(ev, "reason"));
+        } else if (strcmp(type, "approval_requested") == 0) {
+            buf_printf(&b, "approval_requested:%s", efix__str(ev, "tool"));
+        } else if (strcmp(type, "approval_decided") == 0) {
+            buf_printf(&b, "approval_decided:%s:%s", efix__str(ev, "decision"),
+                       efix__str(ev, "decided_by"));
         } else {
             buf_append_str(&b, type);
         }

@@ -53,7 +53,8 @@ typedef struct efix {
 
 /* Options a test may change before efix_new; efix_default_options gives
  * the ones the suites use (4 active runs, a context of 100000 tokens, a
- * short system prompt, no price). */
+ * short system prompt, no price, and a rule that allows the held tool
+ * hold without asking). */
 engine_options efix_default_options(void);
 
 /* Sets everything up with the model playing steps[0..n). The loop has two
@@ -98,7 +99,8 @@ void efix_wait_tool(efix *f);
  * status:thinking token message:assistant budget run_stopped:completed":
  * message:<role>[+calls][:partial], status:<status>, tool_started:<tool>,
  * tool_finished:<tool>:<status>, guardrail:<check>:<action>,
- * error:<code>, run_stopped:<reason>, and the bare type otherwise.
+ * error:<code>, run_stopped:<reason>, approval_requested:<tool>,
+ * approval_decided:<decision>:<decided_by>, and the bare type otherwise.
  * Returns a new string. */
 char *efix_signature(const efix *f, const char *run_id);
 /* Asserts the run's signature. */

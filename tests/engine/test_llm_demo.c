@@ -342,9 +342,49 @@ static void test_wrap_up(void **state)
 static const char intro[] =
     "This is the demo brain of chatplane: no language model is connected, so it follows a few "
     "scripts. Ask it to compute something like 6*7 or for the time, or send \"demo loop\", "
-    "\"demo fail\" or \"demo long\" to watch the guardrails and budgets stop a run. To connect "
+    "\"demo fail\" or \"demo long\" to watch the guardrails and budgets stop a run, \"demo approve\" "
+    "to be asked before a tool call, or \"demo sleep\" for a call to stop half way. To connect "
     "a real model, set CHATPLANE_LLM_URL (or llm.base_url) to an OpenAI-compatible endpoint, "
     "e.g. http://127.0.0.1:11434/v1 for Ollama, and CHATPLANE_LLM_MODEL to the model's name.";
+
+/* "demo approve" and "demo sleep" call their tool once, then answer from its
+ * result; without the demo tools offered they get the introduction. */
+static void test_demo_approve_sleep(void **state)
+{
+    fixture *f = *state;
+    toolset_add_demo_tools(f->ts);
+    json_t *tools = toolset_openai_tools(f->ts);
+    capture c;
+    turn_with(f, "[{\"role\":\"user\",\"content\":\"Demo approve\"}]", tools, -1, &c);
+    expect_call(&c, "pretend_delete", "{\"path\":\"notes/old-draft.txt\"}");
+    const char *args[] = {"{\"path\":\"notes/old-draft.txt\"}"};
+    const char *ok[] = {"deleted notes/old-draft.txt (pretend)"};
+    char *conv = conversation("demo approve", "pretend_delete", 1, args, ok);
+    turn_with(f, conv, tools, -1, &c);
+    expect_text(&c, "Done: deleted notes/old-draft.txt (pretend). Nothing was really touched.");
+    free(conv);
+    const char *denied[] = {"The user denied this call: no."};
+    conv = conversation("demo approve", "pretend_delete", 1, args, denied);
+    turn_with(f, conv, tools, -1, &c);
+    expect_text(&c, "I did not delete it: The user denied this call: no.");
+    free(conv);
+
+    turn_with(f, "[{\"role\":\"user\",\"content\":\"demo sleep\"}]", tools, -1, &c);
+    expect_call(&c, "sleep", "{\"seconds\":5}");
+    const char *sargs[] = {"{\"seconds\":5}"};
+    const char *slept[] = {"slept 5 seconds"};
+    conv = conversation("demo sleep", "sleep", 1, sargs, slept);
+    turn_with(f, conv, tools, -1, &c);
+    expect_text(&c, "The sleep tool returned: slept 5 seconds");
+    free(conv);
+    json_decref(tools);
+
+    /* The fixture's tools are calc and clock only. */
+    turn(f, "[{\"role\":\"user\",\"content\":\"demo approve\"}]", &c);
+    expect_text(&c, intro);
+    turn(f, "[{\"role\":\"user\",\"content\":\"demo sleep\"}]", &c);
+    expect_text(&c, intro);
+}
 
 static void test_plain_text_streams(void **state)
 {
@@ -445,6 +485,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_demo_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_demo_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_demo_long, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_demo_approve_sleep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrap_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_text_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_tokens_cuts_text, setup, teardown),

@@ -382,6 +382,60 @@ static void test_second_source(void **state)
     json_decref(args);
 }
 
+/* The demo brain's tools: pretend_delete (not read-only) answers at once and
+ * touches nothing; sleep (read-only) waits on the loop's timer, checks its
+ * bounds, and a cancel stops it with no callback. */
+static void test_demo_tools(void **state)
+{
+    fixture *f = *state;
+    toolset_add_demo_tools(f->ts);
+    assert_int_equal(toolset_count(f->ts), 4);
+    const tool_def *del = toolset_find(f->ts, "pretend_delete"), *sl = toolset_find(f->ts, "sleep");
+    assert_ptr_equal(del, toolset_get(f->ts, 2));
+    assert_ptr_equal(sl, toolset_get(f->ts, 3));
+    assert_string_equal(del->server, "builtin");
+    assert_false(del->read_only);
+    assert_true(sl->read_only);
+    assert_true(toolset_find(f->ts, "calc")->read_only);
+
+    expect_ok(f, "pretend_delete", "{\"path\":\"a/b.txt\"}", "deleted a/b.txt (pretend)");
+    expect_error(f, "pretend_delete", "{}", "pretend_delete: missing string argument 'path'");
+    expect_error(f, "pretend_delete", "[1]", "pretend_delete: arguments must be a JSON object");
+    const char *bad = "sleep: argument 'seconds' must be a whole number from 1 to 30";
+    expect_error(f, "sleep", "{}", bad);
+    expect_error(f, "sleep", "{\"seconds\":0}", bad);
+    expect_error(f, "sleep", "{\"seconds\":31}", bad);
+    expect_error(f, "sleep", "{\"seconds\":1.5}", bad);
+    expect_error(f, "sleep", "{\"seconds\":\"2\"}", bad);
+
+    /* A one-second sleep: nothing inside the call, the result after the
+     * loop ran about a second. */
+    outcome o = {0};
+    json_t *args = json_pack("{s:i}", "seconds", 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    tool_call *c = toolset_call(f->ts, "sleep", args, 0, &callbacks, &o);
+    assert_non_null(c);
+    assert_int_equal(o.done, 0);
+    event_base_dispatch(f->base);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(o.done, 1);
+    assert_int_equal(o.status, TOOL_OK);
+    assert_string_equal(o.text, "slept 1 second");
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(secs >= 0.9 && secs < 3.0);
+
+    /* Cancelled: the timer is gone, the loop has nothing left to run and no
+     * callback comes. */
+    outcome o2 = {0};
+    c = toolset_call(f->ts, "sleep", args, 0, &callbacks, &o2);
+    assert_non_null(c);
+    tool_call_cancel(c);
+    event_base_dispatch(f->base);
+    assert_int_equal(o2.done, 0);
+    json_decref(args);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +448,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_tool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_source, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_demo_tools, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,6 +81,11 @@ const ROUTES = [
   { name: 'GET /api/sessions/{id}/events (SSE)', method: 'GET', path: (c) => `/api/sessions/${c.S}/events`, sse: true, owned: true, ok: 200 },
   { name: 'GET /api/sessions/{id}/events (SSE replay)', method: 'GET', path: (c) => `/api/sessions/${c.S}/events`, headers: { 'Last-Event-ID': '1' }, sse: true, owned: true, ok: 200 },
   { name: 'GET /api/runs/{id}', method: 'GET', path: (c) => `/api/runs/${c.R}`, owned: true, ok: 200 },
+  { name: 'GET /api/sessions/{id}/approvals', method: 'GET', path: (c) => `/api/sessions/${c.S}/approvals?status=pending`, owned: true, ok: 200 },
+  // No call of these sessions waits for approval: the right token gets as
+  // far as looking the approval up (tests/integration/approvals.test.mjs
+  // decides real ones).
+  { name: 'POST /api/sessions/{id}/approvals/{approval_id}', method: 'POST', path: (c) => `/api/sessions/${c.S}/approvals/apr_none`, body: { decision: 'approve' }, owned: true, ok: 404 },
   { name: 'POST /api/sessions/{id}/runs', method: 'POST', path: (c) => `/api/sessions/${c.runs}/runs`, body: { message: 'what is 1+2?' }, owned: true, ok: 202, then: (srv, c, t) => waitIdle(srv.url, c.runs, t) },
   { name: 'POST /api/sessions/{id}/runs (SSE)', method: 'POST', path: (c) => `/api/sessions/${c.stream}/runs`, body: { message: 'what is 2+2?' }, sse: true, runStream: true, owned: true, ok: 200 },
   { name: 'POST /api/sessions/{id}/continue', method: 'POST', path: (c) => `/api/sessions/${c.cont}/continue`, body: { mode: 'quick' }, owned: true, ok: 202, then: (srv, c, t) => waitIdle(srv.url, c.cont, t) },
@@ -129,10 +134,10 @@ describe('authorization of every route', () => {
     const names = new Set(ROUTES.map((r) => r.name.replace(/ \(.*\)$/, '')));
     assert.deepEqual([...names].sort(), [
       'DELETE /api/sessions/{id}', 'GET /api/info', 'GET /api/modes', 'GET /api/runs/{id}', 'GET /api/sessions',
-      'GET /api/sessions/{id}', 'GET /api/sessions/{id}/events', 'GET /api/sessions/{id}/messages',
+      'GET /api/sessions/{id}', 'GET /api/sessions/{id}/approvals', 'GET /api/sessions/{id}/events', 'GET /api/sessions/{id}/messages',
       'GET /api/sessions/{id}/runs', 'GET /api/sessions/{id}/tools', 'PATCH /api/sessions/{id}',
       'POST /api/brain/stream', 'POST /api/brain/unified/consult/stream', 'POST /api/logout', 'POST /api/sessions',
-      'POST /api/sessions/{id}/continue', 'POST /api/sessions/{id}/runs', 'POST /api/sessions/{id}/stop',
+      'POST /api/sessions/{id}/approvals/{approval_id}', 'POST /api/sessions/{id}/continue', 'POST /api/sessions/{id}/runs', 'POST /api/sessions/{id}/stop',
       'PUT /api/modes/{name}',
     ]);
   });

@@ -35,14 +35,14 @@ describe('routes', () => {
     srv.cleanup();
   });
 
-  test('GET /api/info names the demo brain, the built-in tools and no auth', async () => {
+  test("GET /api/info names the demo brain, the built-in tools, the demo brain's own too, and no auth", async () => {
     const r = await api(srv.url, 'GET', '/api/info');
     assert.equal(r.status, 200);
     assert.deepEqual(Object.keys(r.body), ['version', 'llm', 'tools', 'servers', 'auth']);
     assert.deepEqual(r.body.servers, [], 'no MCP server is configured');
     assert.match(r.body.version, /^\d+\.\d+\.\d+/);
     assert.deepEqual(r.body.llm, { provider: 'demo', model: 'demo' });
-    assert.deepEqual(r.body.tools.map((t) => [t.name, t.server]), [['calc', 'builtin'], ['clock', 'builtin']]);
+    assert.deepEqual(r.body.tools.map((t) => [t.name, t.server]), [['calc', 'builtin'], ['clock', 'builtin'], ['pretend_delete', 'builtin'], ['sleep', 'builtin']]);
     for (const t of r.body.tools) assert.deepEqual(Object.keys(t), ['name', 'server', 'description']);
     assert.equal(r.body.auth, false);
     for (const [k, v] of Object.entries(SECURITY)) assert.equal(r.headers.get(k), v, k);

@@ -70,7 +70,7 @@ async function waitGone(marker, ms = 3000) {
 async function run(message, makeServers, { markers = [], signalAfter, inspect, extraEnv = {} } = {}) {
   const ws = workspace();
   try {
-    const config = { mcpServers: await makeServers(ws.dir) };
+    const config = { mcpServers: await makeServers(ws.dir), approvals: { rules: [{ tool: '*', action: 'allow' }] } };
     const file = path.join(ws.dir, 'config.json');
     writeFileSync(file, JSON.stringify(config));
     const env = { ...ws.env, CHATPLANE_CONFIG: file, CHATPLANE_LLM_URL: mock.url, CHATPLANE_LLM_MODEL: 'mock-1', ...extraEnv };
@@ -84,6 +84,10 @@ async function run(message, makeServers, { markers = [], signalAfter, inspect, e
     ws.cleanup();
   }
 }
+
+// These tests are about tool servers, not approvals: every tool call is
+// allowed by a rule, as a configuration that trusts its servers would.
+const allowAll = { rules: [{ tool: '*', action: 'allow' }] };
 
 const toolCall = (name, args, id) => ({ tool_calls: [{ name, arguments: args, ...(id ? { id } : {}) }] });
 const finished = (r) => ofType(r.events, 'tool_finished');
@@ -324,7 +328,7 @@ describe('processes and configuration', () => {
     const ws = workspace();
     try {
       const file = path.join(ws.dir, 'config.json');
-      writeFileSync(file, JSON.stringify({ mcpServers: { everything: everything(marker) } }));
+      writeFileSync(file, JSON.stringify({ mcpServers: { everything: everything(marker) }, approvals: allowAll }));
       const child = spawn(binary, ['ask', '--json', 'go'], {
         env: { PATH: process.env.PATH, ...ws.env, CHATPLANE_CONFIG: file, CHATPLANE_LLM_URL: mock.url },
         stdio: ['ignore', 'pipe', 'ignore'],

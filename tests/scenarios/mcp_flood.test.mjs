@@ -28,6 +28,10 @@ beforeEach(async () => {
   await mock.reset();
 });
 
+// These tests are about floods from a tool server, not approvals: its
+// tool is allowed by a rule.
+const allowAll = { rules: [{ tool: '*', action: 'allow' }] };
+
 const fileSize = (f) => (existsSync(f) ? statSync(f).size : 0);
 
 test('a progress flood becomes a few paced tool_progress events ending with the last value', async () => {
@@ -35,7 +39,7 @@ test('a progress flood becomes a few paced tool_progress events ending with the 
   const ws = workspace();
   try {
     const file = path.join(ws.dir, 'config.json');
-    writeFileSync(file, JSON.stringify({ mcpServers: { f: flood } }));
+    writeFileSync(file, JSON.stringify({ mcpServers: { f: flood }, approvals: allowAll }));
     const r = await ask(['flood me'], {
       env: { ...ws.env, CHATPLANE_CONFIG: file, CHATPLANE_LLM_URL: mock.url, CHATPLANE_LLM_MODEL: 'mock-1' },
     });
@@ -70,7 +74,7 @@ test('a progress flood becomes a few paced tool_progress events ending with the 
 test('stderr and log notification floods leave a bounded log with the drops summed up', async () => {
   await mock.script([{ tool_calls: [{ name: 'f__echo', arguments: { message: 'x' } }] }, { text: 'ok' }]);
   const t0 = Date.now();
-  const srv = await startServer({ config: { llm: { base_url: mock.url, model: 'mock-1' }, mcpServers: { f: flood } } });
+  const srv = await startServer({ config: { llm: { base_url: mock.url, model: 'mock-1' }, mcpServers: { f: flood }, approvals: allowAll } });
   let lines;
   let seconds;
   try {

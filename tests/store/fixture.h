@@ -50,4 +50,42 @@ static void fixture_remove_dir(const char *dir)
     if (system(cmd) != 0) print_error("cannot remove %s\n", dir);
 }
 
+/* A suite's database: dir is the temporary directory of a SQLite run, ""
+ * on PostgreSQL. */
+typedef struct fixture {
+    char dir[PATH_MAX];
+    char url[PATH_MAX + 16];
+    store *s;
+} fixture;
+
+/* Opens and migrates a database of its own into f (prefix names the
+ * directory). Returns 0, or -1 after printing why. */
+__attribute__((unused)) static int fixture_start(fixture *f, const char *prefix)
+{
+    if (fixture_db_url(f->url, sizeof f->url, f->dir, prefix) != 0) return -1;
+    f->s = fixture_open(f->url);
+    char err[512] = "";
+    if (store_migrate(f->s, NULL, NULL, err, sizeof err) != 0) {
+        print_error("store_migrate: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Closes f's store and removes its directory. */
+__attribute__((unused)) static void fixture_stop(fixture *f)
+{
+    store_close(f->s);
+    fixture_remove_dir(f->dir);
+}
+
+/* Skips the test unless the suite runs on PostgreSQL. */
+__attribute__((unused)) static void fixture_skip_unless_postgres(const fixture *f)
+{
+    if (*f->dir != '\0') {
+        print_message("needs PostgreSQL; skipping\n");
+        skip();
+    }
+}
+
 #endif

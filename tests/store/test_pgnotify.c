@@ -26,41 +26,21 @@
 
 #include "fixture.h"
 
-typedef struct fx {
-    char dir[PATH_MAX]; /* the temporary directory of a SQLite run, else "" */
-    char url[PATH_MAX + 16];
-    store *s;
-} fx;
+typedef fixture fx;
 
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    if (fixture_db_url(f->url, sizeof f->url, f->dir, "chatplane-pgnotify") != 0) return -1;
-    f->s = fixture_open(f->url);
-    char err[512] = "";
-    if (store_migrate(f->s, NULL, NULL, err, sizeof err) != 0) {
-        print_error("store_migrate: %s\n", err);
-        return -1;
-    }
+    if (fixture_start(f, "chatplane-pgnotify") != 0) return -1;
     *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fx *f = *state;
-    store_close(f->s);
-    fixture_remove_dir(f->dir);
-    free(f);
+    fixture_stop(*state);
+    free(*state);
     return 0;
-}
-
-static void skip_unless_postgres(const fx *f)
-{
-    if (*f->dir != '\0') {
-        print_message("needs PostgreSQL; skipping\n");
-        skip();
-    }
 }
 
 /* What the handlers of a pgnotify heard. */
@@ -135,7 +115,7 @@ static bool heard_three(const heard *h, const pgnotify *n)
 static void test_pgnotify_hears_and_reconnects(void **state)
 {
     fx *f = *state;
-    skip_unless_postgres(f);
+    fixture_skip_unless_postgres(f);
     heard h = {.base = event_base_new()};
     pgnotify_handlers hs = {heard_events, heard_control, heard_up, &h};
     pgnotify *n = pgnotify_start(h.base, f->url, &hs);

@@ -33,6 +33,7 @@
 #include "lib/embed.h"
 #include "lib/id.h"
 #include "store/eventlog.h"
+#include "store/objects.h"
 #include "store/store.h"
 
 #include "fixture.h"
@@ -232,7 +233,8 @@ static int64_t count_rows(store *s, const char *sql, const char *param)
 static void test_migrations_apply_once(void **state)
 {
     fx *f = *state;
-    if (on_sqlite(f)) assert_string_equal(f->applied, "1:init 2:time_functions 3:recent_reads ");
+    if (on_sqlite(f))
+        assert_string_equal(f->applied, "1:init 2:time_functions 3:recent_reads 4:approvals ");
     char applied[256] = "";
     char err[512] = "";
     assert_int_equal(store_migrate(f->s, note_applied, applied, err, sizeof err), 0);
@@ -243,7 +245,7 @@ static void test_migrations_apply_once(void **state)
                              "schema_migrations ORDER BY version",
                              0, NULL, &r),
                      0);
-    assert_int_equal(db_result_rows(r), 3);
+    assert_int_equal(db_result_rows(r), 4);
     assert_string_equal(db_result_get(r, 0, 0), "1");
     assert_string_equal(db_result_get(r, 0, 1), "init");
     assert_true(db_result_int(r, 0, 2, 0) > 1600000000000);
@@ -252,8 +254,10 @@ static void test_migrations_apply_once(void **state)
     assert_true(db_result_int(r, 1, 2, 0) >= db_result_int(r, 0, 2, 0));
     assert_string_equal(db_result_get(r, 2, 0), "3");
     assert_string_equal(db_result_get(r, 2, 1), "recent_reads");
+    assert_string_equal(db_result_get(r, 3, 0), "4");
+    assert_string_equal(db_result_get(r, 3, 1), "approvals");
     db_result_free(r);
-    assert_int_equal(store_schema_latest(), 3);
+    assert_int_equal(store_schema_latest(), 4);
 }
 
 static void test_embedded_migrations_cover_both_dialects(void **state)
@@ -263,16 +267,19 @@ static void test_embedded_migrations_cover_both_dialects(void **state)
      * change, so that a version names one schema. */
     const char *want[] = {
         "migrations/postgres/0001_init.sql", "migrations/postgres/0002_time_functions.sql",
-        "migrations/postgres/0003_recent_reads.sql", "migrations/sqlite/0001_init.sql",
-        "migrations/sqlite/0002_time_functions.sql", "migrations/sqlite/0003_recent_reads.sql"};
+        "migrations/postgres/0003_recent_reads.sql", "migrations/postgres/0004_approvals.sql",
+        "migrations/sqlite/0001_init.sql", "migrations/sqlite/0002_time_functions.sql",
+        "migrations/sqlite/0003_recent_reads.sql", "migrations/sqlite/0004_approvals.sql"};
     const char *has[] = {"CREATE TABLE stream_events",
                          "LANGUAGE plpgsql",
                          "chat_messages_session_position",
+                         "CREATE TABLE approvals",
                          "CREATE TABLE stream_events",
                          "no change",
-                         "chat_messages_session_position"};
-    assert_int_equal(migrations_files_count, 6);
-    for (size_t i = 0; i < 6; i++) {
+                         "chat_messages_session_position",
+                         "CREATE TABLE approvals"};
+    assert_int_equal(migrations_files_count, 8);
+    for (size_t i = 0; i < 8; i++) {
         assert_string_equal(migrations_files[i].path, want[i]);
         assert_int_equal(strlen((const char *)migrations_files[i].data), migrations_files[i].len);
         assert_non_null(strstr((const char *)migrations_files[i].data, has[i]));
@@ -320,18 +327,19 @@ static void test_concurrent_migrations_apply_once(void **state)
     pthread_join(tb, NULL);
     assert_int_equal(a.rc, 0);
     assert_int_equal(b.rc, 0);
-    assert_int_equal(a.applied + b.applied, on_sqlite(f) ? 3 : 0);
+    assert_int_equal(a.applied + b.applied, on_sqlite(f) ? 4 : 0);
 }
 
-/* A database at version 1 is brought to version 2: on PostgreSQL the two
+/* A database at version 1 is brought to version 4: on PostgreSQL the two
  * time functions become PL/pgSQL and still convert exactly. */
 static void test_version_1_database_is_upgraded(void **state)
 {
     fx *f = *state;
     bool pg = !on_sqlite(f);
-    /* Back to version 1: the later rows removed, version 1's indexes put
-     * back and, on PostgreSQL, its SQL functions as 0001_init.sql made
-     * them. */
+    /* Back to version 1: the later rows removed, what version 4 added
+     * dropped, version 1's indexes put back and, on PostgreSQL, its SQL
+     * functions as 0001_init.sql made them. A tool execution must come
+     * through the upgrade (SQLite copies its table in version 4). */
     assert_true(db_exec(store_db(f->s), "DELETE FROM schema_migrations WHERE version >= 2", 0,
                         NULL, NULL) >= 0);
     assert_int_equal(
@@ -341,6 +349,23 @@ static void test_version_1_database_is_upgraded(void **state)
                        "CREATE INDEX chat_messages_session_created ON chat_messages (session_id, "
                        "created_at); DROP INDEX chat_messages_session_position"),
         0);
+    assert_int_equal(db_exec_script(store_db(f->s), "DROP TABLE approvals; ALTER TABLE "
+                                                    "chat_budgets DROP COLUMN approval"),
+                     0);
+    char *sid = make_session(f->s, "old", 1000);
+    char *old_id = uid("exe");
+    store_tool_exec old = {.id = old_id,
+                           .session_id = sid,
+                           .run_id = "run-old",
+                           .step = 1,
+                           .server = "builtin",
+                           .tool = "calc",
+                           .status = "ok",
+                           .result = "4",
+                           .started_ms = 2000,
+                           .finished_ms = 2001,
+                           .duration_ms = 1};
+    assert_int_equal(store_tool_exec_insert(f->s, &old), 0);
     if (pg) {
         assert_int_equal(
             db_exec_script(store_db(f->s),
@@ -355,7 +380,18 @@ static void test_version_1_database_is_upgraded(void **state)
     char applied[256] = "";
     char err[512] = "";
     assert_int_equal(store_migrate(f->s, note_applied, applied, err, sizeof err), 0);
-    assert_string_equal(applied, "2:time_functions 3:recent_reads ");
+    assert_string_equal(applied, "2:time_functions 3:recent_reads 4:approvals ");
+    store_tool_exec *rows;
+    size_t nrows;
+    assert_int_equal(store_tool_exec_list(f->s, sid, NULL, &rows, &nrows), 0);
+    assert_int_equal(nrows, 1);
+    assert_string_equal(rows[0].result, "4");
+    store_tool_exec_list_free(rows, nrows);
+    free(old_id);
+    free(sid);
+    mode std;
+    assert_int_equal(store_mode_get(f->s, "standard", &std), 0);
+    assert_int_equal(std.approval, APPROVAL_RISKY);
     db_result *r = NULL;
     if (pg) {
         assert_int_equal(db_exec(store_db(f->s),
@@ -392,14 +428,14 @@ static void test_version_1_database_is_upgraded(void **state)
         db_exec(store_db(f->s), "SELECT MAX(version) FROM schema_migrations", 0, NULL, &r), 0);
     version = (int)db_result_int(r, 0, 0, 0);
     db_result_free(r);
-    assert_int_equal(version, 3);
+    assert_int_equal(version, 4);
 }
 
 static void test_schema_too_new_is_refused(void **state)
 {
     fx *f = *state;
     const char *want = "database schema version 9999 is newer than this chatplane (knows up to "
-                       "3); upgrade chatplane";
+                       "4); upgrade chatplane";
     const char *ins = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, "
                       "'future', chatplane_ts(1))";
     char err[512] = "";
@@ -1128,6 +1164,163 @@ static void test_tool_executions(void **state)
     free(sid);
 }
 
+static store_approval approval_row(char *id, char *sid, const char *rid, int64_t at,
+                                   json_t *args)
+{
+    store_approval a = {.id = id,
+                        .session_id = sid,
+                        .run_id = (char *)rid,
+                        .execution_id = "exe-1",
+                        .step = 2,
+                        .server = "files",
+                        .tool = "delete",
+                        .arguments = args,
+                        .reason = "the tool is not marked read-only",
+                        .status = "pending",
+                        .remember = "once",
+                        .requested_ms = at,
+                        .expires_ms = at + 900000};
+    return a;
+}
+
+/* Approvals: stored and read back in the API's shape, listed oldest first
+ * by status, decided once (the second decider loses), and the pending
+ * ones of a run cancelled together. */
+static void test_approvals(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "approvals", 1000);
+    char *other = make_session(f->s, "approvals", 1000);
+    char *a1 = uid("apr"), *a2 = uid("apr"), *a3 = uid("apr");
+    json_t *args = json_pack("{s:s}", "path", "/tmp/x");
+    store_approval r1 = approval_row(a1, sid, "run-1", 2000, args);
+    store_approval r2 = approval_row(a2, sid, "run-1", 3000, args);
+    store_approval r3 = approval_row(a3, sid, "run-2", 4000, args);
+    assert_int_equal(store_approval_insert(f->s, &r1), 0);
+    assert_int_equal(store_approval_insert(f->s, &r2), 0);
+    assert_int_equal(store_approval_insert(f->s, &r3), 0);
+
+    store_approval got = {0};
+    assert_int_equal(store_approval_get(f->s, sid, a1, &got), 0);
+    json_t *o = objects_approval(&got);
+    char *text = json_dumps(o, JSON_COMPACT);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "{\"id\":\"%s\",\"session_id\":\"%s\",\"run_id\":\"run-1\",\"execution_id\":"
+             "\"exe-1\",\"step\":2,\"server\":\"files\",\"tool\":\"delete\",\"arguments\":"
+             "{\"path\":\"/tmp/x\"},\"reason\":\"the tool is not marked read-only\","
+             "\"status\":\"pending\",\"decided_by\":null,\"decision_reason\":null,"
+             "\"remember\":\"once\",\"requested_at\":\"1970-01-01T00:00:02.000Z\","
+             "\"decided_at\":null,\"expires_at\":\"1970-01-01T00:15:02.000Z\"}",
+             a1, sid);
+    assert_string_equal(text, want);
+    free(text);
+    json_decref(o);
+    store_approval_cleanup(&got);
+    /* Another session's approval is not found through this one. */
+    assert_int_equal(store_approval_get(f->s, other, a1, &got), STORE_NOT_FOUND);
+
+    r1.status = "approved";
+    r1.decided_by = "alice";
+    r1.decision_reason = "fine";
+    r1.remember = "run";
+    r1.decided_ms = 2500;
+    assert_int_equal(store_approval_decide(f->s, &r1), 0);
+    store_approval late = r1;
+    late.status = "denied";
+    late.decided_by = "bob";
+    assert_int_equal(store_approval_decide(f->s, &late), STORE_CONFLICT);
+    store_approval missing = approval_row("apr-missing", sid, "run-1", 1, args);
+    missing.status = "denied";
+    assert_int_equal(store_approval_decide(f->s, &missing), STORE_NOT_FOUND);
+    assert_int_equal(store_approval_get(f->s, sid, a1, &got), 0);
+    assert_string_equal(got.status, "approved");
+    assert_string_equal(got.decided_by, "alice");
+    assert_string_equal(got.decision_reason, "fine");
+    assert_string_equal(got.remember, "run");
+    assert_int_equal(got.decided_ms, 2500);
+    store_approval_cleanup(&got);
+
+    store_approval *rows;
+    size_t n;
+    assert_int_equal(store_approval_list(f->s, sid, "pending", &rows, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].id, a2);
+    assert_string_equal(rows[1].id, a3);
+    store_approval_list_free(rows, n);
+    assert_int_equal(store_approval_list(f->s, sid, NULL, &rows, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(rows[0].id, a1);
+    store_approval_list_free(rows, n);
+    assert_int_equal(store_approval_list(f->s, other, NULL, &rows, &n), 0);
+    assert_int_equal(n, 0);
+    store_approval_list_free(rows, n);
+
+    assert_int_equal(store_approval_cancel_run(f->s, "run-1", "stop", "stopped", 5000), 1);
+    assert_int_equal(store_approval_get(f->s, sid, a2, &got), 0);
+    assert_string_equal(got.status, "cancelled");
+    assert_string_equal(got.decided_by, "stop");
+    assert_string_equal(got.decision_reason, "stopped");
+    assert_int_equal(got.decided_ms, 5000);
+    store_approval_cleanup(&got);
+    assert_int_equal(store_approval_get(f->s, sid, a3, &got), 0);
+    assert_string_equal(got.status, "pending");
+    store_approval_cleanup(&got);
+
+    /* A session's approvals go with it. */
+    assert_int_equal(store_session_delete(f->s, sid), 0);
+    assert_int_equal(store_approval_list(f->s, sid, NULL, &rows, &n), 0);
+    assert_int_equal(n, 0);
+    store_approval_list_free(rows, n);
+    json_decref(args);
+    free(a1);
+    free(a2);
+    free(a3);
+    free(other);
+    free(sid);
+}
+
+/* Recovery cancels what an interrupted run was waiting for, with an
+ * approval_decided event before its run_stopped. */
+static void test_recovery_cancels_pending_approvals(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(store_begin(f->s), 0);
+    char *sid = make_session(f->s, "recover-approval", 1000);
+    char *rid = make_run(f->s, sid, 1000, 1100);
+    assert_int_equal(store_session_claim_run(f->s, sid, rid, 1000), 0);
+    char *aid = uid("apr");
+    json_t *args = json_object();
+    store_approval a = approval_row(aid, sid, rid, 1500, args);
+    assert_int_equal(store_approval_insert(f->s, &a), 0);
+    json_decref(args);
+    assert_int_equal(store_commit(f->s), 0);
+
+    assert_true(store_recover_interrupted(f->s, 2000, 1700000005000) >= 0);
+    store_approval got = {0};
+    assert_int_equal(store_approval_get(f->s, sid, aid, &got), 0);
+    assert_string_equal(got.status, "cancelled");
+    assert_string_equal(got.decided_by, "stop");
+    assert_string_equal(got.decision_reason,
+                        "the server stopped while the run waited for this approval");
+    store_approval_cleanup(&got);
+    replay r = {0};
+    assert_int_equal(store_event_after(f->s, sid, 0, 0, replay_cb, &r), 2);
+    assert_string_equal(r.types[0], "approval_decided");
+    char want[512];
+    snprintf(want, sizeof want,
+             "\"approval_id\":\"%s\",\"decision\":\"cancelled\",\"decided_by\":\"stop\","
+             "\"reason\":\"the server stopped while the run waited for this approval\","
+             "\"remember\":\"once\"}",
+             aid);
+    assert_non_null(strstr(r.json[0], want));
+    assert_string_equal(r.types[1], "run_stopped");
+    replay_free(&r);
+    free(aid);
+    free(rid);
+    free(sid);
+}
+
 static void test_session_delete_cascades(void **state)
 {
     fx *f = *state;
@@ -1172,6 +1365,7 @@ static void assert_mode_equal(const mode *a, const mode *b)
     assert_int_equal(a->guard.fail_warn, b->guard.fail_warn);
     assert_int_equal(a->guard.fail_stop, b->guard.fail_stop);
     assert_int_equal(a->guard.stale_steps, b->guard.stale_steps);
+    assert_int_equal(a->approval, b->approval);
 }
 
 static void test_modes_seeded_from_presets(void **state)
@@ -1201,6 +1395,7 @@ static void test_mode_edits_persist(void **state)
     m.limits.steps = MODE_UNLIMITED;
     m.limits.cost_usd = 0.25;
     m.guard.loop_stop = 9;
+    m.approval = APPROVAL_ALWAYS;
     snprintf(m.description, sizeof m.description, "Edited.");
     assert_int_equal(store_mode_put(f->s, &m, 2000), 0);
 
@@ -1599,7 +1794,7 @@ static void test_recovery_stops_interrupted_run(void **state)
              "stopped while the run was going. Continue to pick up where it left off.\","
              "\"actions\":[{\"kind\":\"continue\",\"label\":\"Continue\"}],\"wrapped_up\":false,"
              "\"usage\":{\"steps\":2,\"seconds\":1.5,\"tokens\":120,\"tool_calls\":1,"
-             "\"retries\":0,\"cost_usd\":0.0}}",
+             "\"retries\":0,\"cost_usd\":0.0,\"waiting_seconds\":0.0}}",
              sid, rid);
     assert_string_equal(r.json[2], want);
     replay_free(&r);
@@ -2093,6 +2288,8 @@ int main(void)
         T(test_message_list_recent_reads_only_the_newest),
         T(test_message_list_recent_counts_what_the_model_sees),
         T(test_tool_executions),
+        T(test_approvals),
+        T(test_recovery_cancels_pending_approvals),
         T(test_session_delete_cascades),
         T(test_modes_seeded_from_presets),
         T(test_mode_edits_persist),

@@ -33,46 +33,26 @@
 
 #include "fixture.h"
 
-typedef struct fx {
-    char dir[PATH_MAX]; /* the temporary directory of a SQLite run, else "" */
-    char url[PATH_MAX + 16];
-    store *s;
-} fx;
+typedef fixture fx;
 
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    if (fixture_db_url(f->url, sizeof f->url, f->dir, "chatplane-store-instances") != 0) return -1;
-    f->s = fixture_open(f->url);
-    char err[512] = "";
-    if (store_migrate(f->s, NULL, NULL, err, sizeof err) != 0) {
-        print_error("store_migrate: %s\n", err);
-        return -1;
-    }
+    if (fixture_start(f, "chatplane-store-instances") != 0) return -1;
     *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fx *f = *state;
-    store_close(f->s);
-    fixture_remove_dir(f->dir);
-    free(f);
+    fixture_stop(*state);
+    free(*state);
     return 0;
 }
 
 static bool on_postgres(const fx *f)
 {
     return *f->dir == '\0';
-}
-
-static void skip_unless_postgres(const fx *f)
-{
-    if (!on_postgres(f)) {
-        print_message("needs PostgreSQL; skipping\n");
-        skip();
-    }
 }
 
 static char *uid(const char *prefix)
@@ -258,7 +238,7 @@ static void collect(PGconn *c, const char *prefix, int ms, char *out, size_t out
 static void test_events_are_announced_on_commit_only(void **state)
 {
     fx *f = *state;
-    skip_unless_postgres(f);
+    fixture_skip_unless_postgres(f);
     PGconn *c = listen_on(f, STORE_EVENTS_CHANNEL);
     char *sid = make_session(f->s);
     char *rid = make_run(f->s, sid, 1000);
@@ -305,7 +285,7 @@ static bool has_word(const char *list, const char *word)
 static void test_every_session_of_a_batch_is_announced(void **state)
 {
     fx *f = *state;
-    skip_unless_postgres(f);
+    fixture_skip_unless_postgres(f);
     enum { SESSIONS = 70 };
     PGconn *c = listen_on(f, STORE_EVENTS_CHANNEL);
     char *sids[SESSIONS];
@@ -342,7 +322,7 @@ static void test_every_session_of_a_batch_is_announced(void **state)
 static void test_control_messages_are_sent(void **state)
 {
     fx *f = *state;
-    skip_unless_postgres(f);
+    fixture_skip_unless_postgres(f);
     PGconn *c = listen_on(f, STORE_CONTROL_CHANNEL);
     assert_int_equal(store_notify(f->s, STORE_CONTROL_CHANNEL, "{\"instance\":\"ins-x\"}"), 0);
     char got[256];
@@ -377,7 +357,7 @@ static void *recover_racer(void *arg)
 static void test_concurrent_recovery_stops_a_run_once(void **state)
 {
     fx *f = *state;
-    skip_unless_postgres(f);
+    fixture_skip_unless_postgres(f);
     for (int round = 0; round < 5; round++) {
         char *sid = make_session(f->s);
         char *rid = make_run(f->s, sid, 1000);
@@ -418,7 +398,7 @@ static void *append_racer(void *arg)
 static void test_concurrent_appends_keep_seqs_gapless(void **state)
 {
     fx *f = *state;
-    skip_unless_postgres(f);
+    fixture_skip_unless_postgres(f);
     char *sid = make_session(f->s);
     char *rid = make_run(f->s, sid, 1000);
     pthread_barrier_t go;

@@ -67,7 +67,8 @@ static void test_fresh_run_goes(void **state)
     assert_json(budget_to_json(&b),
                 "{\"limits\":{\"steps\":10,\"seconds\":120,\"tokens\":50000,\"tool_calls\":15,"
                 "\"retries\":3,\"cost_usd\":null},\"usage\":{\"steps\":0,\"seconds\":0.0,"
-                "\"tokens\":0,\"tool_calls\":0,\"retries\":0,\"cost_usd\":0.0},\"warnings\":[]}");
+                "\"tokens\":0,\"tool_calls\":0,\"retries\":0,\"cost_usd\":0.0,\"waiting_seconds\":0.0},"
+                "\"warnings\":[]}");
 }
 
 /* (a): the step about to start is number limits.steps. */
@@ -430,12 +431,13 @@ static void test_json(void **state)
     budget_tick(&b, T0 + 12345);
     assert_json(budget_usage_to_json(&b.usage),
                 "{\"steps\":1,\"seconds\":12.345,\"tokens\":1200,\"tool_calls\":1,"
-                "\"retries\":0,\"cost_usd\":0.006}");
+                "\"retries\":0,\"cost_usd\":0.006,\"waiting_seconds\":0.0}");
     for (int i = 0; i < 7; i++) budget_on_step(&b);
     assert_json(budget_to_json(&b),
                 "{\"limits\":{\"steps\":10,\"seconds\":120,\"tokens\":50000,\"tool_calls\":15,"
                 "\"retries\":3,\"cost_usd\":0.5},\"usage\":{\"steps\":8,\"seconds\":12.345,"
-                "\"tokens\":1200,\"tool_calls\":1,\"retries\":0,\"cost_usd\":0.006},"
+                "\"tokens\":1200,\"tool_calls\":1,\"retries\":0,\"cost_usd\":0.006,"
+                "\"waiting_seconds\":0.0},"
                 "\"warnings\":[\"steps\"]}");
     /* Seconds are reported to the millisecond. */
     budget_usage u = {.seconds = 2.0004999};

@@ -95,6 +95,63 @@ static void test_orphan_timeout(void **state)
     config_cleanup(&c);
 }
 
+/* Applies text and expects err (NULL: success). */
+static void apply_expect(config *c, const char *text, const char *want_err)
+{
+    char err[512] = "";
+    int rc = config_apply_json_text(c, text, strlen(text), "f.json", err, sizeof err);
+    if (!want_err) {
+        assert_int_equal(rc, 0);
+        return;
+    }
+    assert_int_equal(rc, -1);
+    assert_string_equal(err, want_err);
+}
+
+static void test_approvals(void **state)
+{
+    (void)state;
+    config c;
+    config_init(&c);
+    assert_int_equal(c.approval_timeout_s, 900);
+    assert_int_equal(c.approval_nrules, 0);
+    apply_expect(&c,
+                 "{\"approvals\":{\"rules\":[{\"tool\":\"files__read_*\",\"action\":\"allow\"},"
+                 "{\"tool\":\"shell__*\",\"action\":\"deny\"}],\"timeout_seconds\":5}}",
+                 NULL);
+    assert_int_equal(c.approval_timeout_s, 5);
+    assert_int_equal(c.approval_nrules, 2);
+    assert_string_equal(c.approval_rules[0].pattern, "files__read_*");
+    assert_int_equal(c.approval_rules[0].action, APPROVAL_ALLOW);
+    assert_string_equal(c.approval_rules[1].pattern, "shell__*");
+    assert_int_equal(c.approval_rules[1].action, APPROVAL_DENY);
+    /* Each bad rule is named by its index, and nothing of it is applied. */
+    apply_expect(&c, "{\"approvals\":{\"rules\":[{\"tool\":\"a\",\"action\":\"ask\"},"
+                     "{\"tool\":\"b\",\"action\":\"block\"}]}}",
+                 "f.json: config key 'approvals.rules[1]' needs \"action\": \"allow\", \"ask\" or "
+                 "\"deny\"");
+    apply_expect(&c, "{\"approvals\":{\"rules\":[{\"tool\":\"\",\"action\":\"ask\"}]}}",
+                 "f.json: config key 'approvals.rules[0]' needs \"tool\": a glob of 1 to 128 "
+                 "characters");
+    apply_expect(&c, "{\"approvals\":{\"rules\":[\"x\"]}}",
+                 "f.json: config key 'approvals.rules[0]' must be an object {\"tool\", \"action\"}");
+    apply_expect(&c,
+                 "{\"approvals\":{\"rules\":[{\"tool\":\"a\",\"action\":\"ask\",\"why\":1}]}}",
+                 "f.json: config key 'approvals.rules[0]' may have only \"tool\" and \"action\"");
+    apply_expect(&c, "{\"approvals\":{\"rules\":{}}}",
+                 "f.json: config key 'approvals.rules' must be an array of at most 256 rules");
+    apply_expect(&c, "{\"approvals\":{\"timeout_seconds\":0}}",
+                 "f.json: config key 'approvals.timeout_seconds' must be a whole number from 1 "
+                 "to 604800");
+    apply_expect(&c, "{\"approvals\":{\"rule\":[]}}",
+                 "f.json: unknown config key 'approvals.rule'");
+    assert_int_equal(c.approval_nrules, 2);
+    assert_int_equal(c.approval_timeout_s, 5);
+    apply_expect(&c, "{\"approvals\":{\"rules\":[]}}", NULL);
+    assert_int_equal(c.approval_nrules, 0);
+    config_cleanup(&c);
+}
+
 static void test_file_errors_name_the_problem(void **state)
 {
     (void)state;
@@ -234,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_file_keys),
         cmocka_unit_test(test_orphan_timeout),
+        cmocka_unit_test(test_approvals),
         cmocka_unit_test(test_file_errors_name_the_problem),
         cmocka_unit_test(test_env_and_fallback),
         cmocka_unit_test(test_flags),

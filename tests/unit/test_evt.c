@@ -74,7 +74,8 @@ static void test_type_names(void **state)
     (void)state;
     static const char *const names[EVT__COUNT] = {
         "message",       "run_started", "status",    "token", "tool_started", "tool_progress",
-        "tool_finished", "budget",      "guardrail", "error", "run_stopped"};
+        "tool_finished", "budget",      "guardrail", "error", "run_stopped",
+        "approval_requested", "approval_decided"};
     for (int i = 0; i < EVT__COUNT; i++) {
         assert_string_equal(evt_type_name((evt_type)i), names[i]);
         evt_type t = EVT__COUNT;
@@ -331,7 +332,8 @@ static void test_budget_event(void **state)
                    ENV("budget", 21) ",\"limits\":{\"steps\":3,\"seconds\":30,\"tokens\":8000,"
                                      "\"tool_calls\":3,\"retries\":1,\"cost_usd\":null},\"usage\":"
                                      "{\"steps\":1,\"seconds\":4.5,\"tokens\":1500,\"tool_calls\":"
-                                     "3,\"retries\":0,\"cost_usd\":0.0},\"warnings\":["
+                                     "3,\"retries\":0,\"cost_usd\":0.0,\"waiting_seconds\":"
+                                     "0.0},\"warnings\":["
                                      "\"tool_calls\"]}");
 }
 
@@ -383,6 +385,43 @@ static void test_error_events(void **state)
                                     "API key\",\"retryable\":false,\"message_id\":null}");
 }
 
+/* The approval events in their exact wire form (docs/events.md). */
+static void test_approval_events(void **state)
+{
+    (void)state;
+    json_t *args = parse_json("{\"path\":\"/tmp/x\"}");
+    json_t *ann = parse_json("{\"readOnlyHint\":false}");
+    assert_encodes(evt_approval_requested(&origin, "apr_1", "exe_1", 2, "files", "delete", args,
+                                          "the tool is not marked read-only", ann,
+                                          TS_MS + 900000),
+                   30,
+                   ENV("approval_requested", 30) ",\"approval_id\":\"apr_1\",\"execution_id\":"
+                                                 "\"exe_1\",\"step\":2,\"server\":\"files\","
+                                                 "\"tool\":\"delete\",\"arguments\":{\"path\":"
+                                                 "\"/tmp/x\"},\"reason\":\"the tool is not "
+                                                 "marked read-only\",\"annotations\":{"
+                                                 "\"readOnlyHint\":false},\"expires_at\":"
+                                                 "\"2026-11-24T10:15:00.123Z\"}");
+    assert_encodes(evt_approval_requested(&origin, "apr_2", "exe_2", 1, "builtin", "calc", NULL,
+                                          "rule calc", NULL, TS_MS),
+                   31,
+                   ENV("approval_requested", 31) ",\"approval_id\":\"apr_2\",\"execution_id\":"
+                                                 "\"exe_2\",\"step\":1,\"server\":\"builtin\","
+                                                 "\"tool\":\"calc\",\"arguments\":{},\"reason\":"
+                                                 "\"rule calc\",\"annotations\":null,"
+                                                 "\"expires_at\":\"2026-11-24T10:00:00.123Z\"}");
+    assert_encodes(evt_approval_decided(&origin, "apr_1", "denied", "alice", "not now", "run"), 32,
+                   ENV("approval_decided", 32) ",\"approval_id\":\"apr_1\",\"decision\":"
+                                               "\"denied\",\"decided_by\":\"alice\",\"reason\":"
+                                               "\"not now\",\"remember\":\"run\"}");
+    assert_encodes(evt_approval_decided(&origin, "apr_2", "expired", "timeout", NULL, "once"), 33,
+                   ENV("approval_decided", 33) ",\"approval_id\":\"apr_2\",\"decision\":"
+                                               "\"expired\",\"decided_by\":\"timeout\","
+                                               "\"reason\":null,\"remember\":\"once\"}");
+    json_decref(args);
+    json_decref(ann);
+}
+
 static void test_run_stopped_events(void **state)
 {
     (void)state;
@@ -404,7 +443,8 @@ static void test_run_stopped_events(void **state)
                                "\"label\":\"Continue\"},{\"kind\":\"switch_mode\",\"mode\":"
                                "\"deep\",\"label\":\"Switch to deep mode\"}],\"wrapped_up\":true,"
                                "\"usage\":{\"steps\":10,\"seconds\":61.235,\"tokens\":9000,"
-                               "\"tool_calls\":9,\"retries\":1,\"cost_usd\":0.0125}}");
+                               "\"tool_calls\":9,\"retries\":1,\"cost_usd\":0.0125,"
+                               "\"waiting_seconds\":0.0}}");
     json_decref(actions);
     budget_usage zero = {0};
     assert_encodes(evt_run_stopped(&origin, STOP_COMPLETED, NULL, NULL, NULL, false, &zero), 28,
@@ -412,7 +452,8 @@ static void test_run_stopped_events(void **state)
                                           "\"recovery_suggestion\":null,\"actions\":[],"
                                           "\"wrapped_up\":false,\"usage\":{\"steps\":0,"
                                           "\"seconds\":0.0,\"tokens\":0,\"tool_calls\":0,"
-                                          "\"retries\":0,\"cost_usd\":0.0}}");
+                                          "\"retries\":0,\"cost_usd\":0.0,"
+                                          "\"waiting_seconds\":0.0}}");
 }
 
 static void test_envelope_variants(void **state)
@@ -573,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_tool_events),
         cmocka_unit_test(test_result_cut_at_character_boundary),
         cmocka_unit_test(test_budget_event),
+        cmocka_unit_test(test_approval_events),
         cmocka_unit_test(test_guardrail_event),
         cmocka_unit_test(test_error_events),
         cmocka_unit_test(test_run_stopped_events),

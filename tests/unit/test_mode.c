@@ -73,7 +73,7 @@ static void test_mode_to_json(void **state)
                 "{\"name\":\"quick\",\"description\":\"Short answers: a few steps and tool "
                 "calls.\",\"limits\":{\"steps\":3,\"seconds\":30,\"tokens\":8000,\"tool_calls\":3,"
                 "\"retries\":1,\"cost_usd\":null},\"guard\":{\"loop_warn\":3,\"loop_stop\":4,"
-                "\"fail_warn\":2,\"fail_stop\":3,\"stale_steps\":4}}");
+                "\"fail_warn\":2,\"fail_stop\":3,\"stale_steps\":4},\"approval\":\"risky\"}");
     assert_string_equal(mode_preset("standard")->description,
                         "Everyday tasks: room for several tool calls.");
     assert_string_equal(mode_preset("deep")->description,

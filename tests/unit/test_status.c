@@ -14,7 +14,8 @@ static void test_names_round_trip(void **state)
 {
     (void)state;
     static const char *const names[STATUS__COUNT] = {"thinking", "responding", "tool_running",
-                                                     "retrying", "stopping"};
+                                                     "retrying", "stopping",
+                                                     "waiting_for_approval"};
     for (int i = 0; i < STATUS__COUNT; i++) {
         assert_string_equal(status_name((run_status)i), names[i]);
         run_status s = STATUS__COUNT;

@@ -25,7 +25,7 @@ static void assert_json(json_t *v, const char *expected)
 static const char *const names[STOP__COUNT] = {
     "completed",      "user_stopped", "max_steps",   "max_seconds",   "max_tokens",
     "max_tool_calls", "max_cost",     "max_retries", "loop_detected", "repeated_failures",
-    "no_progress",    "llm_error",    "interrupted",
+    "no_progress",    "llm_error",    "interrupted", "approval_timeout",
 };
 
 static void test_names_round_trip(void **state)
@@ -62,7 +62,7 @@ static void test_tone_of_every_reason(void **state)
     (void)state;
     static const char *const tones[STOP__COUNT] = {
         "good", "neutral", "warn", "warn", "warn", "warn",    "warn",
-        "bad",  "bad",     "bad",  "bad",  "bad",  "neutral",
+        "bad",  "bad",     "bad",  "bad",  "bad",  "neutral", "neutral",
     };
     for (int i = 0; i < STOP__COUNT; i++)
         assert_string_equal(stop_tone_name(stop_reason_tone((stop_reason)i)), tones[i]);
@@ -81,7 +81,7 @@ static void test_exit_of_every_reason(void **state)
         STOP_EXIT_COMPLETED, STOP_EXIT_USER,    STOP_EXIT_STOPPED, STOP_EXIT_STOPPED,
         STOP_EXIT_STOPPED,   STOP_EXIT_STOPPED, STOP_EXIT_STOPPED, STOP_EXIT_FAILED,
         STOP_EXIT_STOPPED,   STOP_EXIT_STOPPED, STOP_EXIT_STOPPED, STOP_EXIT_FAILED,
-        STOP_EXIT_FAILED,
+        STOP_EXIT_FAILED,    STOP_EXIT_STOPPED,
     };
     for (int i = 0; i < STOP__COUNT; i++)
         assert_int_equal(stop_reason_exit((stop_reason)i), exits[i]);
@@ -110,6 +110,8 @@ static void test_actions_of_every_reason(void **state)
                     "{\"kind\":\"continue\",\"label\":\"Continue\"}]");
     assert_json(stop_actions(STOP_LLM_ERROR, "standard"), "[]");
     assert_json(stop_actions(STOP_INTERRUPTED, "standard"),
+                "[{\"kind\":\"continue\",\"label\":\"Continue\"}]");
+    assert_json(stop_actions(STOP_APPROVAL_TIMEOUT, "standard"),
                 "[{\"kind\":\"continue\",\"label\":\"Continue\"}]");
 }
 

@@ -96,6 +96,27 @@ static void test_other_bodies(void **state)
     assert_string_equal(check(&validate_login, "{}"), "token is required");
 }
 
+/* A choice names its field and every allowed value; null counts as absent. */
+static void test_choices(void **state)
+{
+    (void)state;
+    assert_string_equal(check(&validate_decision, "{\"decision\":\"approve\"}"), "");
+    assert_string_equal(check(&validate_decision,
+                              "{\"decision\":\"deny\",\"reason\":\"no\",\"remember\":\"session\"}"),
+                        "");
+    assert_string_equal(check(&validate_decision, "{\"decision\":\"deny\",\"remember\":null}"), "");
+    assert_string_equal(check(&validate_decision, "{}"), "decision is required");
+    assert_string_equal(check(&validate_decision, "{\"decision\":\"Approve\"}"),
+                        "decision must be one of approve, deny");
+    assert_string_equal(check(&validate_decision, "{\"decision\":true}"),
+                        "decision must be one of approve, deny");
+    assert_string_equal(check(&validate_decision, "{\"decision\":\"deny\",\"remember\":\"always\"}"),
+                        "remember must be one of once, run, session");
+    assert_string_equal(check(&validate_mode_put, "{\"approval\":\"always\"}"), "");
+    assert_string_equal(check(&validate_mode_put, "{\"approval\":\"sometimes\"}"),
+                        "approval must be one of never, risky, always");
+}
+
 static void test_query_int(void **state)
 {
     (void)state;
@@ -123,6 +144,7 @@ int main(void)
         cmocka_unit_test(test_run_start),
         cmocka_unit_test(test_titles),
         cmocka_unit_test(test_other_bodies),
+        cmocka_unit_test(test_choices),
         cmocka_unit_test(test_query_int),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
