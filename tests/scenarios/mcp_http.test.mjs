@@ -45,13 +45,17 @@ async function run(message, mcpServers, { signalAfter, extraEnv = {} } = {}) {
   const ws = workspace();
   try {
     const file = path.join(ws.dir, 'config.json');
-    writeFileSync(file, JSON.stringify({ mcpServers }));
+    writeFileSync(file, JSON.stringify({ mcpServers, approvals: allowAll }));
     const env = { ...ws.env, CHATPLANE_CONFIG: file, CHATPLANE_LLM_URL: mock.url, CHATPLANE_LLM_MODEL: 'mock-1', ...extraEnv };
     return await ask([message], { env, signalAfter });
   } finally {
     ws.cleanup();
   }
 }
+
+// These tests are about the transport, not approvals: every tool call is
+// allowed by a rule, as a configuration that trusts its servers would.
+const allowAll = { rules: [{ tool: '*', action: 'allow' }] };
 
 const toolCall = (name, args, id) => ({ tool_calls: [{ name, arguments: args, ...(id ? { id } : {}) }] });
 const finished = (r) => ofType(r.events, 'tool_finished');
