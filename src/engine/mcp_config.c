@@ -165,8 +165,8 @@ static int mcp_config__remote(const char *name, const json_t *v, mcp_server_conf
     c->headers = xcalloc(nh + 1, sizeof *c->headers);
     if (x && (!json_is_object(x) || nh > MCP_CONFIG_HEADERS_MAX)) {
         snprintf(err, errlen,
-                 "config key 'mcpServers.%s.headers' must be an object of at most %d strings",
-                 name, MCP_CONFIG_HEADERS_MAX);
+                 "config key 'mcpServers.%s.headers' must be an object of at most %d strings", name,
+                 MCP_CONFIG_HEADERS_MAX);
         return -1;
     }
     size_t i = 0;
@@ -200,8 +200,7 @@ static int mcp_config__remote(const char *name, const json_t *v, mcp_server_conf
 
     x = json_object_get(v, "tls_verify");
     if (x && !json_is_boolean(x)) {
-        snprintf(err, errlen, "config key 'mcpServers.%s.tls_verify' must be true or false",
-                 name);
+        snprintf(err, errlen, "config key 'mcpServers.%s.tls_verify' must be true or false", name);
         return -1;
     }
     c->tls_verify = !x || json_is_true(x);
@@ -271,8 +270,8 @@ static int mcp_config__local(const char *name, const json_t *v, mcp_server_confi
 }
 
 /* The transport of server name from its "type" and whether it has a url. */
-static int mcp_config__type(const char *name, const json_t *v, bool remote,
-                            mcp_transport_kind *out, char *err, size_t errlen)
+static int mcp_config__type(const char *name, const json_t *v, bool remote, mcp_transport_kind *out,
+                            char *err, size_t errlen)
 {
     const json_t *x = json_object_get(v, "type");
     const char *t = json_string_value(x);
@@ -281,11 +280,8 @@ static int mcp_config__type(const char *name, const json_t *v, bool remote,
     if (!remote && t && strcmp(t, "stdio") == 0) return 0;
     if (remote && t && strcmp(t, "http") == 0) return 0;
     if (remote && t && strcmp(t, "sse") == 0) {
-        snprintf(err, errlen,
-                 "config key 'mcpServers.%s.type' is \"sse\", the older HTTP+SSE transport, "
-                 "which is not supported yet (use \"http\", Streamable HTTP)",
-                 name);
-        return -1;
+        *out = MCP_TRANSPORT_SSE;
+        return 0;
     }
     if (remote)
         snprintf(err, errlen,

@@ -32,9 +32,9 @@ typedef struct mcp_server_config {
     char **args; /* NULL-terminated */
     char **env;  /* "K=V", NULL-terminated */
     /* http, sse */
-    char *url;          /* ${NAME} expanded */
-    char **headers;     /* "Name: value", ${NAME} expanded, NULL-terminated; secrets */
-    bool tls_verify;    /* false only when configured so */
+    char *url;       /* ${NAME} expanded */
+    char **headers;  /* "Name: value", ${NAME} expanded, NULL-terminated; secrets */
+    bool tls_verify; /* false only when configured so */
     int64_t timeout_ms;
     bool disabled;
 } mcp_server_config;
@@ -44,10 +44,9 @@ typedef struct mcp_server_config {
  * "args": ["…"], "env": {"K": "V"}, "timeout_seconds": 60, "type":
  * "stdio", "disabled": false}}; a remote one: {"NAME": {"url":
  * "https://…", "headers": {"Authorization": "Bearer ${TOKEN}"}, "type":
- * "http", "tls_verify": true, "timeout_seconds": 60}}. Errors name the
- * key: "config key 'mcpServers.fs.command' must be a non-empty string".
- * NULL servers is an empty list.
- * Returns 0 with a new array in *out (free with mcp_config_free), or -1.
+ * "http" (or "sse", the older HTTP+SSE transport), "tls_verify": true, "timeout_seconds": 60}}.
+ * Errors name the key: "config key 'mcpServers.fs.command' must be a non-empty string". NULL
+ * servers is an empty list. Returns 0 with a new array in *out (free with mcp_config_free), or -1.
  */
 int mcp_config_parse(const json_t *servers, mcp_server_config **out, size_t *n, char *err,
                      size_t errlen);

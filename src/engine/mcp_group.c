@@ -86,7 +86,7 @@ int mcp_add_servers(toolset *ts, struct event_base *base, const json_t *servers,
     for (size_t i = 0; i < n; i++) {
         if (cfgs[i].disabled) continue;
         mcp_config_register_secrets(&cfgs[i]);
-        mcp_transport *t = cfgs[i].transport == MCP_TRANSPORT_HTTP
+        mcp_transport *t = cfgs[i].transport != MCP_TRANSPORT_STDIO
                                ? mcp_http_new(base, &cfgs[i])
                                : mcp_stdio_new(base, &cfgs[i], reaper);
         mcp_server *s = mcp__server_new(g, base, &cfgs[i], t);

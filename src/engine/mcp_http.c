@@ -1,6 +1,15 @@
 /*
- * mcp_http: Streamable HTTP for the MCP client. One libcurl multi handle
- * per server, driven by the event loop through the multi socket interface.
+ * mcp_http: the HTTP transports of the MCP client, Streamable HTTP and the
+ * older HTTP+SSE. One libcurl multi handle per server, driven by the event
+ * loop through the multi socket interface.
+ *
+ * Every transfer is a request (mcp_http__req) of one of four kinds: a
+ * POSTed message; the GET that resumes a POST's answer stream cut before
+ * its response (Last-Event-ID); the GET of the server's own event stream
+ * (Streamable HTTP's optional one, or the HTTP+SSE transport's one stream
+ * that every answer comes on); the DELETE of a session. A resume or a
+ * reopened event stream waits its delay with its transfer gone and its
+ * request kept.
  *
  * What libcurl hands over inside its callbacks (answer bytes, SSE events)
  * is only queued there, as items; the items are delivered to the server
@@ -11,6 +20,7 @@
 #include "engine/mcp_http.h"
 
 #include <curl/curl.h>
+#include <inttypes.h>
 #include <event2/event.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -20,13 +30,15 @@
 
 #include "core/sse.h"
 #include "engine/mcp.h"
+#include "engine/mcp_int.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/redact.h"
 #include "lib/xmalloc.h"
 
-#define MCP_HTTP_SESSION_MAX 256 /* bytes of an Mcp-Session-Id */
-#define MCP_HTTP_AUTH_MAX    512 /* bytes of a WWW-Authenticate value kept */
+#define MCP_HTTP_SESSION_MAX  256  /* bytes of an Mcp-Session-Id */
+#define MCP_HTTP_AUTH_MAX     512  /* bytes of a WWW-Authenticate value kept */
+#define MCP_HTTP_EVENT_ID_MAX 1024 /* bytes of a Last-Event-ID sent back */
 
 typedef struct mcp_http mcp_http;
 
@@ -54,21 +66,34 @@ typedef enum mcp_http__body {
     MCP_HTTP__ERROR,
 } mcp_http__body;
 
-/* One HTTP request: a POSTed message, or the DELETE of a session. */
+typedef enum mcp_http__kind {
+    MCP_HTTP__POST,   /* a message */
+    MCP_HTTP__RESUME, /* GET: the rest of a POST's answer stream */
+    MCP_HTTP__LISTEN, /* GET: the server's own event stream */
+    MCP_HTTP__DELETE, /* the end of a session; nothing is reported about it */
+} mcp_http__kind;
+
+/* One HTTP request (see the top of the file). */
 typedef struct mcp_http__req {
     mcp_http *t;
+    mcp_http__kind kind;
     CURL *easy;
     struct curl_slist *hdrs;
     char *msg;
     size_t len;
     int64_t id;       /* the message's request id; -1 for a notification or answer */
     bool is_init;     /* the message is initialize */
-    bool is_delete;   /* a DELETE: nothing is reported about it */
     bool had_session; /* the request carried a session id */
     bool added;       /* handed to libcurl */
+    bool delayed;     /* waiting for wait to fire before its next transfer */
     bool answered;    /* the response to id was seen */
     bool toobig;
-    size_t seen; /* bytes of the over-long message seen */
+    size_t seen;      /* bytes of the over-long message seen */
+    char *last_id;    /* the id of the last SSE event seen, for a resume; or NULL */
+    int64_t retry_ms; /* the server's last retry field; -1 when none */
+    int attempts;     /* transfers in a row that brought no event */
+    struct event *wait;
+    char *why; /* what made this request end its own transfer */
     mcp_http__body body;
     char ctype[64];
     char auth[MCP_HTTP_AUTH_MAX];
@@ -89,7 +114,10 @@ struct mcp_http {
     char *display; /* the url without user, password and query, for messages */
     char **headers;
     bool tls_verify;
+    bool legacy; /* the HTTP+SSE transport: POSTs go to the endpoint it names */
     int64_t timeout_ms;
+    char *endpoint;        /* HTTP+SSE: where messages are POSTed, once known */
+    mcp_http__req *listen; /* the server's event stream, if open */
 
     bool open;
     bool unauthorized;
@@ -186,17 +214,51 @@ static void mcp_http__drain(mcp_http *t)
 
 /* ---- requests ---- */
 
-static void mcp_http__req_free(mcp_http__req *r)
+/* Ends r's transfer and forgets what it read, keeping the request. */
+static void mcp_http__reset(mcp_http__req *r)
 {
     if (r->easy) {
         if (r->added) curl_multi_remove_handle(r->t->multi, r->easy);
         curl_easy_cleanup(r->easy);
+        r->easy = NULL;
     }
     curl_slist_free_all(r->hdrs);
+    r->hdrs = NULL;
     if (r->body == MCP_HTTP__SSE) sse_parser_cleanup(&r->sse);
     buf_cleanup(&r->in);
+    r->body = MCP_HTTP__UNDECIDED;
+    r->ctype[0] = r->auth[0] = '\0';
+    r->toobig = false;
+}
+
+static void mcp_http__req_free(mcp_http__req *r)
+{
+    mcp_http__reset(r);
+    if (r->wait) event_free(r->wait);
+    free(r->last_id);
+    free(r->why);
     free(r->msg);
     free(r);
+}
+
+/* A new request of t of kind for request id; not queued yet. */
+static mcp_http__req *mcp_http__req_new(mcp_http *t, mcp_http__kind kind, int64_t id)
+{
+    mcp_http__req *r = xcalloc(1, sizeof *r);
+    r->t = t;
+    r->kind = kind;
+    r->id = id;
+    r->retry_ms = -1;
+    return r;
+}
+
+/* Queues r after the others of t: the next settle hands it to libcurl. */
+static void mcp_http__enqueue(mcp_http *t, mcp_http__req *r)
+{
+    mcp_http__req **p = &t->reqs;
+    while (*p) p = &(*p)->next;
+    *p = r;
+    t->nwaiting++;
 }
 
 /* Unlinks r from t's list and frees it. */
@@ -211,13 +273,34 @@ static void mcp_http__req_drop(mcp_http *t, mcp_http__req *r)
         t->nactive--;
     else
         t->nwaiting--;
+    if (t->listen == r) t->listen = NULL;
     mcp_http__req_free(r);
 }
 
-/* One SSE event of an answer stream: a message, queued for the server. */
+/* The "endpoint" event of the HTTP+SSE transport: where to POST from now
+ * on. A second one replaces the first. Returns non-zero, with r->why set,
+ * when it cannot be used, which ends the event stream. */
+static int mcp_http__on_endpoint(mcp_http__req *r, const sse_event *ev)
+{
+    char err[256];
+    char *url = mcp_http_endpoint(r->t->url, ev->data, ev->data_len, err, sizeof err);
+    if (!url) {
+        r->why = xasprintf("sent an endpoint that cannot be used: %s", err);
+        return 1;
+    }
+    free(r->t->endpoint);
+    r->t->endpoint = url;
+    return 0;
+}
+
+/* One SSE event of an answer or event stream: a message, queued for the
+ * server; on the HTTP+SSE stream also the endpoint. */
 static int mcp_http__on_sse(void *ud, const sse_event *ev)
 {
     mcp_http__req *r = ud;
+    r->attempts = 0; /* the stream brought something: it is not failing */
+    if (r->t->legacy && r->kind == MCP_HTTP__LISTEN && strcmp(ev->event, "endpoint") == 0)
+        return mcp_http__on_endpoint(r, ev);
     if (ev->data_len == 0 || strcmp(ev->event, "message") != 0) return 0;
     json_t *v = json_loadb(ev->data, ev->data_len, 0, NULL);
     json_t *id = json_object_get(v, "id");
@@ -237,10 +320,12 @@ static void mcp_http__decide(mcp_http__req *r)
     if (status < 200 || status > 299) {
         r->body = MCP_HTTP__ERROR;
         buf_init(&r->in, MCP_HTTP_ERROR_BODY);
+    } else if (r->t->legacy && r->kind == MCP_HTTP__POST) {
+        r->body = MCP_HTTP__IGNORED; /* the answer comes on the event stream */
     } else if (strncasecmp(r->ctype, "text/event-stream", 17) == 0) {
         r->body = MCP_HTTP__SSE;
         sse_parser_init(&r->sse, MCP_LINE_MAX, mcp_http__on_sse, r);
-    } else if (strncasecmp(r->ctype, "application/json", 16) == 0) {
+    } else if (strncasecmp(r->ctype, "application/json", 16) == 0 && r->kind == MCP_HTTP__POST) {
         r->body = MCP_HTTP__JSON;
         buf_init(&r->in, MCP_LINE_MAX);
     } else {
@@ -264,10 +349,13 @@ static size_t mcp_http__on_write(char *ptr, size_t size, size_t nmemb, void *ud)
         if (buf_append(&r->in, ptr, n) == 0) return n;
         r->seen = r->in.len + n;
         break;
-    case MCP_HTTP__SSE:
-        if (sse_parser_feed(&r->sse, ptr, n) == 0) return n;
+    case MCP_HTTP__SSE: {
+        int rc = sse_parser_feed(&r->sse, ptr, n);
+        if (rc == 0) return n;
+        if (rc != SSE_ERR_TOOBIG) return 0; /* r->why says why */
         r->seen = MCP_LINE_MAX + 1;
         break;
+    }
     default:
         return n;
     }
@@ -303,7 +391,7 @@ static size_t mcp_http__on_header(char *line, size_t size, size_t nmemb, void *u
         mcp_http__copy(r->ctype, sizeof r->ctype, v, vlen);
     } else if (MCP_HTTP__IS("WWW-Authenticate")) {
         mcp_http__copy(r->auth, sizeof r->auth, v, vlen);
-    } else if (MCP_HTTP__IS("Mcp-Session-Id") && r->is_init && vlen > 0 &&
+    } else if (MCP_HTTP__IS("Mcp-Session-Id") && r->is_init && !r->t->legacy && vlen > 0 &&
                vlen < MCP_HTTP_SESSION_MAX) {
         long status = 0;
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -316,12 +404,31 @@ static size_t mcp_http__on_header(char *line, size_t size, size_t nmemb, void *u
     return n;
 }
 
-/* A new easy handle of t for r, with what every request shares. */
+/* Appends the header line "name: value" to r's list. */
+static void mcp_http__header(mcp_http__req *r, const char *name, const char *value)
+{
+    char *h = xasprintf("%s: %s", name, value);
+    r->hdrs = curl_slist_append(r->hdrs, h);
+    free(h);
+}
+
+/* The headers of a request by kind, after the configured ones: what a
+ * POST carries, and what a GET asks for. */
+static const char *const mcp_http__kind_headers[][4] = {
+    [MCP_HTTP__POST] = {"Content-Type: application/json",
+                        "Accept: application/json, text/event-stream", "Expect:", NULL},
+    [MCP_HTTP__RESUME] = {"Accept: text/event-stream", NULL},
+    [MCP_HTTP__LISTEN] = {"Accept: text/event-stream", NULL},
+    [MCP_HTTP__DELETE] = {NULL},
+};
+
+/* A new easy handle of t for r, ready for libcurl. */
 static void mcp_http__easy(mcp_http *t, mcp_http__req *r)
 {
     CURL *e = curl_easy_init();
     r->easy = e;
-    curl_easy_setopt(e, CURLOPT_URL, t->url);
+    bool post = r->kind == MCP_HTTP__POST;
+    curl_easy_setopt(e, CURLOPT_URL, post && t->legacy ? t->endpoint : t->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -333,15 +440,22 @@ static void mcp_http__easy(mcp_http *t, mcp_http__req *r)
     }
     for (char **h = t->headers; *h; h++) r->hdrs = curl_slist_append(r->hdrs, *h);
     if (t->session) {
-        char *h = xasprintf("Mcp-Session-Id: %s", t->session);
-        r->hdrs = curl_slist_append(r->hdrs, h);
-        free(h);
+        mcp_http__header(r, "Mcp-Session-Id", t->session);
         r->had_session = true;
     }
-    if (t->version && !r->is_init) {
-        char *h = xasprintf("MCP-Protocol-Version: %s", t->version);
-        r->hdrs = curl_slist_append(r->hdrs, h);
-        free(h);
+    r->had_session |= post && t->legacy; /* the endpoint names the session */
+    if (t->version && !r->is_init && !t->legacy)
+        mcp_http__header(r, "MCP-Protocol-Version", t->version);
+    for (const char *const *h = mcp_http__kind_headers[r->kind]; *h; h++)
+        r->hdrs = curl_slist_append(r->hdrs, *h);
+    if (r->last_id) mcp_http__header(r, "Last-Event-ID", r->last_id);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+    if (post) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->msg);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->len);
+    } else if (r->kind == MCP_HTTP__DELETE) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)MCP_HTTP_DELETE_MS);
     }
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, mcp_http__on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
@@ -352,15 +466,17 @@ static void mcp_http__easy(mcp_http *t, mcp_http__req *r)
 /* The DELETE that ends t's session; a request nothing waits for. */
 static mcp_http__req *mcp_http__delete_req(mcp_http *t)
 {
-    mcp_http__req *r = xcalloc(1, sizeof *r);
-    r->t = t;
-    r->id = -1;
-    r->is_delete = true;
+    mcp_http__req *r = mcp_http__req_new(t, MCP_HTTP__DELETE, -1);
     mcp_http__easy(t, r);
-    curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, "DELETE");
-    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)MCP_HTTP_DELETE_MS);
-    curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
     return r;
+}
+
+/* Whether r may be handed to libcurl now: not waiting for its delay, and
+ * for a POST of the HTTP+SSE transport, the endpoint known. */
+static bool mcp_http__ready(const mcp_http__req *r)
+{
+    return !r->added && !r->delayed &&
+           !(r->kind == MCP_HTTP__POST && r->t->legacy && !r->t->endpoint);
 }
 
 /* Hands waiting requests to libcurl while fewer than the cap are active.
@@ -368,26 +484,69 @@ static mcp_http__req *mcp_http__delete_req(mcp_http *t)
 static void mcp_http__settle(mcp_http *t)
 {
     for (mcp_http__req *r = t->reqs; r && t->nactive < MCP_HTTP_MAX_ACTIVE; r = r->next) {
-        if (r->added) continue;
+        if (!mcp_http__ready(r)) continue;
         mcp_http__easy(t, r);
-        r->hdrs = curl_slist_append(r->hdrs, "Content-Type: application/json");
-        r->hdrs = curl_slist_append(r->hdrs, "Accept: application/json, text/event-stream");
-        r->hdrs = curl_slist_append(r->hdrs, "Expect:");
-        curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
-        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->msg);
-        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, (long)r->len);
         if (curl_multi_add_handle(t->multi, r->easy) != CURLM_OK) {
             /* Left waiting: the next settle tries again. */
-            curl_easy_cleanup(r->easy);
-            r->easy = NULL;
-            curl_slist_free_all(r->hdrs);
-            r->hdrs = NULL;
+            mcp_http__reset(r);
             break;
         }
         r->added = true;
         t->nwaiting--;
         t->nactive++;
     }
+}
+
+/* The delay of a resume is over: the next settle sends it. */
+static void mcp_http__on_wait(evutil_socket_t fd, short what, void *arg)
+{
+    mcp_http__req *r = arg;
+    (void)fd;
+    (void)what;
+    r->delayed = false;
+    mcp_http__settle(r->t);
+    mcp_http__drain(r->t);
+}
+
+/* Whether r's stream, which ended before what it was for, may be tried
+ * again: it named an event to resume from (or is the server's own event
+ * stream, which may simply be opened again) and has not failed
+ * MCP_HTTP_RESUME_MAX times in a row. If so, its transfer is ended and its
+ * next one waits for the delay the server asked for. Inside check_done. */
+static bool mcp_http__again(mcp_http *t, mcp_http__req *r)
+{
+    if (r->body == MCP_HTTP__SSE) {
+        const char *id = r->sse.last_id.data;
+        size_t n = r->sse.last_id.len;
+        if (n > 0 && n <= MCP_HTTP_EVENT_ID_MAX) {
+            free(r->last_id);
+            r->last_id = xstrndup(id, n);
+        }
+        if (r->sse.retry_ms >= 0) r->retry_ms = r->sse.retry_ms;
+    }
+    if (!r->last_id && r->kind != MCP_HTTP__LISTEN) return false;
+    if (++r->attempts > MCP_HTTP_RESUME_MAX) return false;
+    mcp_http__reset(r);
+    r->added = false;
+    t->nactive--;
+    t->nwaiting++;
+    if (r->kind == MCP_HTTP__POST) r->kind = MCP_HTTP__RESUME;
+    if (!r->wait) r->wait = evtimer_new(t->evb, mcp_http__on_wait, r);
+    r->delayed = true;
+    mcp__timer(r->wait, mcp_http_retry_delay(r->retry_ms, r->attempts));
+    LOG(LOG_DEBUG, "mcp http stream resumed", "server=%s id=%" PRId64 " attempt=%d", t->base.name,
+        r->id, r->attempts);
+    return true;
+}
+
+/* Opens the server's event stream: at start for HTTP+SSE, after the
+ * handshake for Streamable HTTP. */
+static void mcp_http__listen(mcp_http *t)
+{
+    if (t->listen) return;
+    t->listen = mcp_http__req_new(t, MCP_HTTP__LISTEN, -1);
+    mcp_http__enqueue(t, t->listen);
+    event_active(t->kick, 0, 0);
 }
 
 /* ---- how a connection ends ---- */
@@ -425,15 +584,49 @@ static char *mcp_http__status_text(mcp_http__req *r, long status)
     return s;
 }
 
-/* A transfer has finished: what it means for the connection and its call. */
-static void mcp_http__finished(mcp_http *t, mcp_http__req *r, CURLcode code)
+/* What the end of the server's own event stream r means. Streamable HTTP:
+ * the stream is optional, so a refusal only ends the listening (404 and
+ * 405 say the server offers none) and an end opens it again after the
+ * delay; HTTP+SSE: every answer comes on it, so the connection is over.
+ * Returns whether r is kept. */
+static bool mcp_http__listen_ended(mcp_http *t, mcp_http__req *r, CURLcode code, long status)
+{
+    bool failed = status < 200 || status > 299;
+    char *why = r->why                        ? xstrdup(r->why)
+                : code != CURLE_OK && !status ? xasprintf("could not be reached at %s: %s",
+                                                          t->display, curl_easy_strerror(code))
+                : failed                      ? mcp_http__status_text(r, status)
+                         : xasprintf("closed its event stream at %s", t->display);
+    bool kept = false;
+    if (t->legacy)
+        mcp_http__end(t, why);
+    else if (!failed || !status)
+        kept = mcp_http__again(t, r);
+    if (!t->legacy && !kept) {
+        if (status == 404 || status == 405)
+            LOG(LOG_DEBUG, "mcp server offers no event stream", "server=%s", t->base.name);
+        else
+            LOG(LOG_WARN, "mcp server event stream given up", "server=%s error=\"%s\"",
+                t->base.name, why);
+    }
+    free(why);
+    return kept;
+}
+
+/* A transfer has finished: what it means for the connection and its call.
+ * Returns whether r is kept (for another transfer). */
+static bool mcp_http__finished(mcp_http *t, mcp_http__req *r, CURLcode code)
 {
     long status = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    bool ok = status >= 200 && status <= 299;
+    bool waits = r->id >= 0 && !r->answered && !t->legacy; /* for the response on this stream */
     char *why = NULL;
     if (r->toobig) {
         mcp_http__push(t, MCP_HTTP__TOOBIG, NULL, r->seen, r->id);
-        return;
+        if (r->kind == MCP_HTTP__LISTEN && t->legacy)
+            mcp_http__end(t, "sent a message over the cap on its event stream");
+        return false;
     }
     if (status == 401) {
         char *auth = redact_string(r->auth, strlen(r->auth), NULL);
@@ -442,20 +635,32 @@ static void mcp_http__finished(mcp_http *t, mcp_http__req *r, CURLcode code)
         free(auth);
         t->unauthorized = true;
         mcp_http__end(t, why);
-    } else if (status == 404 && r->had_session) {
+    } else if (r->kind == MCP_HTTP__LISTEN) {
+        return mcp_http__listen_ended(t, r, code, status);
+    } else if (status == 404 && r->had_session && r->kind == MCP_HTTP__POST) {
         t->rejected = r->id;
         mcp_http__end(t, "forgot its session (HTTP 404)");
-    } else if (code != CURLE_OK) {
-        why = xasprintf("could not be reached at %s: %s", t->display, curl_easy_strerror(code));
-    } else if (status < 200 || status > 299) {
-        why = mcp_http__status_text(r, status);
     } else if (r->body == MCP_HTTP__JSON && r->in.len > 0) {
         mcp_http__push(t, MCP_HTTP__FRAME, mcp_http__dup(r->in.data, r->in.len), r->in.len, -1);
-        return;
-    } else if (r->id >= 0 && !r->answered) {
+        return false;
+    } else if (waits && (ok || !status) && mcp_http__again(t, r)) {
+        return true;
+    } else if (code != CURLE_OK && !status) {
+        why = xasprintf("could not be reached at %s: %s", t->display, curl_easy_strerror(code));
+    } else if (!ok) {
+        why = mcp_http__status_text(r, status);
+    } else if (waits) {
         /* An SSE answer without the response, an empty JSON body, or a
          * body of another type: the call would wait for nothing. */
         why = xasprintf("ended its answer at %s before the response", t->display);
+    }
+    if (why && r->kind == MCP_HTTP__RESUME) {
+        char *resumed = r->attempts > MCP_HTTP_RESUME_MAX
+                            ? xasprintf("%s; %d attempts to resume it brought nothing", why,
+                                        MCP_HTTP_RESUME_MAX)
+                            : xasprintf("could not resume its answer: %s", why);
+        free(why);
+        why = resumed;
     }
     if (why && t->open) {
         if (r->is_init)
@@ -467,6 +672,7 @@ static void mcp_http__finished(mcp_http *t, mcp_http__req *r, CURLcode code)
                 why);
     }
     free(why);
+    return false;
 }
 
 /* Reports every finished transfer. Not inside libcurl. */
@@ -480,7 +686,7 @@ static void mcp_http__check_done(mcp_http *t)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
         mcp_http__req *r = (mcp_http__req *)priv;
         CURLcode code = m->data.result;
-        if (r->is_delete) {
+        if (r->kind == MCP_HTTP__DELETE) {
             for (mcp_http__req **p = &t->deleting; *p; p = &(*p)->next)
                 if (*p == r) {
                     *p = r->next;
@@ -489,7 +695,7 @@ static void mcp_http__check_done(mcp_http *t)
             mcp_http__req_free(r);
             continue;
         }
-        mcp_http__finished(t, r, code);
+        if (mcp_http__finished(t, r, code)) continue;
         /* The connection may have ended, taking r with it. */
         for (mcp_http__req *x = t->reqs; x; x = x->next)
             if (x == r) {
@@ -568,10 +774,7 @@ static int mcp_http__arm(CURLM *multi, long ms, void *ud)
     mcp_http *t = ud;
     (void)multi;
     evtimer_del(t->timer);
-    if (ms >= 0) {
-        struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-        evtimer_add(t->timer, &tv);
-    }
+    if (ms >= 0) mcp__timer(t->timer, ms);
     return 0;
 }
 
@@ -586,46 +789,54 @@ static int mcp_http__start(mcp_transport *tr, char *err, size_t errlen)
     t->unauthorized = false;
     t->rejected = -1;
     snprintf(t->base.peer, sizeof t->base.peer, "url=%s", t->display);
+    if (t->legacy) mcp_http__listen(t);
     return 0;
 }
 
-/* The request id and method of an outgoing message, and for a
- * notifications/cancelled the id it cancels (else -1). */
-static void mcp_http__inspect(const char *msg, size_t len, int64_t *id, bool *is_init,
-                              int64_t *cancels)
+/* What the transport needs to know of an outgoing message. */
+typedef struct mcp_http__outgoing {
+    int64_t id;       /* a request's id, else -1 */
+    bool is_init;     /* initialize */
+    bool initialized; /* notifications/initialized: the handshake is over */
+    int64_t cancels;  /* notifications/cancelled: the id it cancels, else -1 */
+} mcp_http__outgoing;
+
+static mcp_http__outgoing mcp_http__inspect(const char *msg, size_t len)
 {
     json_t *v = json_loadb(msg, len, 0, NULL);
     json_t *jid = json_object_get(v, "id");
     const char *method = json_string_value(json_object_get(v, "method"));
-    *id = method && json_is_integer(jid) ? json_integer_value(jid) : -1;
-    *is_init = method && strcmp(method, "initialize") == 0;
+    if (!method) method = "";
     json_t *rid = json_object_get(json_object_get(v, "params"), "requestId");
-    *cancels = method && strcmp(method, "notifications/cancelled") == 0 && json_is_integer(rid)
-                   ? json_integer_value(rid)
-                   : -1;
+    mcp_http__outgoing o = {
+        .id = *method && json_is_integer(jid) ? json_integer_value(jid) : -1,
+        .is_init = strcmp(method, "initialize") == 0,
+        .initialized = strcmp(method, "notifications/initialized") == 0,
+        .cancels = strcmp(method, "notifications/cancelled") == 0 && json_is_integer(rid)
+                       ? json_integer_value(rid)
+                       : -1,
+    };
     json_decref(v);
+    return o;
 }
 
 static int mcp_http__send(mcp_transport *tr, const char *msg, size_t len)
 {
     mcp_http *t = (mcp_http *)tr;
     if (!t->open || t->nwaiting >= MCP_HTTP_MAX_WAITING) return -1;
-    mcp_http__req *r = xcalloc(1, sizeof *r);
-    r->t = t;
+    mcp_http__outgoing o = mcp_http__inspect(msg, len);
+    mcp_http__req *r = mcp_http__req_new(t, MCP_HTTP__POST, o.id);
     r->msg = xstrndup(msg, len);
     r->len = len;
-    int64_t cancels;
-    mcp_http__inspect(msg, len, &r->id, &r->is_init, &cancels);
+    r->is_init = o.is_init;
     /* A cancelled request's answer is of no use: its transfer ends now. */
-    for (mcp_http__req *x = t->reqs; x && cancels >= 0; x = x->next)
-        if (x->id == cancels) {
+    for (mcp_http__req *x = t->reqs; x && o.cancels >= 0; x = x->next)
+        if (x->id == o.cancels) {
             mcp_http__req_drop(t, x);
             break;
         }
-    mcp_http__req **p = &t->reqs;
-    while (*p) p = &(*p)->next;
-    *p = r;
-    t->nwaiting++;
+    mcp_http__enqueue(t, r);
+    if (o.initialized && !t->legacy) mcp_http__listen(t);
     if (t->depth == 0)
         mcp_http__settle(t);
     else
@@ -653,6 +864,8 @@ static void mcp_http__close(mcp_transport *tr)
     t->session = NULL;
     free(t->version);
     t->version = NULL;
+    free(t->endpoint);
+    t->endpoint = NULL;
     t->open = false;
     t->gen++;
     t->base.peer[0] = '\0';
@@ -757,6 +970,7 @@ mcp_transport *mcp_http_new(struct event_base *base, const mcp_server_config *cf
     t->headers = xcalloc(nh + 1, sizeof *t->headers);
     for (size_t i = 0; i < nh; i++) t->headers[i] = xstrdup(cfg->headers[i]);
     t->tls_verify = cfg->tls_verify;
+    t->legacy = cfg->transport == MCP_TRANSPORT_SSE;
     t->timeout_ms = cfg->timeout_ms;
     t->items_tail = &t->items;
     t->rejected = -1;
@@ -785,4 +999,80 @@ int64_t mcp_http_take_rejected(mcp_transport *tr)
 bool mcp_http_unauthorized(const mcp_transport *t)
 {
     return t->ops == &mcp_http__ops && ((const mcp_http *)t)->unauthorized;
+}
+
+int64_t mcp_http_retry_delay(int64_t server_ms, int attempt)
+{
+    int64_t ms = server_ms;
+    if (ms < 0)
+        for (ms = MCP_HTTP_RETRY_DEFAULT_MS; attempt > 1 && ms < MCP_HTTP_RETRY_CAP_MS; attempt--)
+            ms *= 2;
+    return ms < MCP_HTTP_RETRY_MIN_MS   ? MCP_HTTP_RETRY_MIN_MS
+           : ms > MCP_HTTP_RETRY_CAP_MS ? MCP_HTTP_RETRY_CAP_MS
+                                        : ms;
+}
+
+/* Part what of the URL in u as a new string (flags: curl_url_get's); NULL
+ * when the URL has none. */
+static char *mcp_http__part(CURLU *u, CURLUPart what, unsigned flags)
+{
+    char *v = NULL;
+    if (curl_url_get(u, what, &v, flags) != CURLUE_OK) return NULL;
+    char *s = xstrdup(v);
+    curl_free(v);
+    return s;
+}
+
+char *mcp_http_endpoint(const char *base, const char *ref, size_t len, char *err, size_t errlen)
+{
+    if (len == 0) {
+        snprintf(err, errlen, "it is empty");
+        return NULL;
+    }
+    if (len > MCP_HTTP_ENDPOINT_MAX) {
+        snprintf(err, errlen, "it is longer than %d bytes", MCP_HTTP_ENDPOINT_MAX);
+        return NULL;
+    }
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)ref[i] <= ' ' || ref[i] == 0x7f) {
+            snprintf(err, errlen, "it has a space or a control character");
+            return NULL;
+        }
+    char *copy = xstrndup(ref, len), *url = NULL;
+    CURLU *b = curl_url(), *u = curl_url();
+    CURLUcode rc = curl_url_set(b, CURLUPART_URL, base, 0);
+    if (rc == CURLUE_OK) {
+        curl_url_set(u, CURLUPART_URL, base, 0);
+        rc = curl_url_set(u, CURLUPART_URL, copy, 0);
+    }
+    if (rc != CURLUE_OK) {
+        snprintf(err, errlen, "it is not a URL (%s)", curl_url_strerror(rc));
+        goto out;
+    }
+    /* Same origin: the same scheme, host and port as the event stream. */
+    const CURLUPart parts[] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT};
+    bool same = true;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        /* The port made explicit when the scheme implies it. */
+        char *x = mcp_http__part(b, parts[i], CURLU_DEFAULT_PORT);
+        char *y = mcp_http__part(u, parts[i], CURLU_DEFAULT_PORT);
+        same = same && x && y && strcasecmp(x, y) == 0;
+        free(x);
+        free(y);
+    }
+    char *full = mcp_http__part(u, CURLUPART_URL, 0);
+    if (!same) {
+        char *shown = mcp_http__display(full), *origin = mcp_http__display(base);
+        snprintf(err, errlen, "%s is not on the origin of the event stream %s", shown, origin);
+        free(shown);
+        free(origin);
+        free(full);
+        goto out;
+    }
+    url = full;
+out:
+    curl_url_cleanup(u);
+    curl_url_cleanup(b);
+    free(copy);
+    return url;
 }

@@ -139,10 +139,13 @@ static void test_remote_entry(void **state)
                            " \"headers\": {\"Authorization\": \"Bearer ${CP_TEST_TOKEN}\","
                            " \"X-Plain\": \"v\"}, \"timeout_seconds\": 3},"
                            " \"insecure\": {\"url\": \"https://h/mcp\", \"type\": \"http\","
-                           " \"tls_verify\": false}}",
+                           " \"tls_verify\": false},"
+                           " \"older\": {\"url\": \"http://h/sse\", \"type\": \"sse\"}}",
                            &c, &n, err, sizeof err),
                      0);
-    assert_int_equal(n, 2);
+    assert_int_equal(n, 3);
+    assert_int_equal(c[2].transport, MCP_TRANSPORT_SSE);
+    assert_string_equal(c[2].url, "http://h/sse");
     assert_int_equal(c[0].transport, MCP_TRANSPORT_HTTP);
     assert_string_equal(mcp_config_transport_name(c[0].transport), "http");
     /* A '$' without a brace is kept as it is. */
@@ -176,8 +179,10 @@ static void test_remote_errors(void **state)
     (void)state;
     unsetenv("CP_TEST_UNSET");
     setenv("CP_TEST_CRLF", "a\r\nX-Evil: 1", 1);
-    expect_error("{\"s\": {\"url\": \"\"}}", "config key 'mcpServers.s.url' must be a non-empty string");
-    expect_error("{\"s\": {\"url\": 5}}", "config key 'mcpServers.s.url' must be a non-empty string");
+    expect_error("{\"s\": {\"url\": \"\"}}",
+                 "config key 'mcpServers.s.url' must be a non-empty string");
+    expect_error("{\"s\": {\"url\": 5}}",
+                 "config key 'mcpServers.s.url' must be a non-empty string");
     expect_error("{\"s\": {\"url\": \"ftp://h/\"}}",
                  "config key 'mcpServers.s.url' must be an http:// or https:// URL");
     expect_error("{\"s\": {\"url\": \"http://h/${CP_TEST_UNSET}\"}}",
@@ -208,11 +213,9 @@ static void test_remote_errors(void **state)
                  "name chatplane lets a configuration set");
     expect_error("{\"s\": {\"url\": \"http://h/\", \"tls_verify\": \"no\"}}",
                  "config key 'mcpServers.s.tls_verify' must be true or false");
-    expect_error("{\"s\": {\"url\": \"http://h/\", \"type\": \"stdio\"}}",
-                 "config key 'mcpServers.s.type' must be \"http\" or \"sse\" for a server with a url");
-    expect_error("{\"s\": {\"url\": \"http://h/\", \"type\": \"sse\"}}",
-                 "config key 'mcpServers.s.type' is \"sse\", the older HTTP+SSE transport, which "
-                 "is not supported yet (use \"http\", Streamable HTTP)");
+    expect_error(
+        "{\"s\": {\"url\": \"http://h/\", \"type\": \"stdio\"}}",
+        "config key 'mcpServers.s.type' must be \"http\" or \"sse\" for a server with a url");
     expect_error("{\"s\": {\"url\": \"http://h/\", \"args\": []}}",
                  "unknown config key 'mcpServers.s.args' (only for a server with a command)");
     expect_error("{\"s\": {\"url\": \"http://h/\", \"timeout_seconds\": -1}}",
@@ -231,10 +234,8 @@ static void test_remote_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_entry),
-        cmocka_unit_test(test_absent_is_empty),
-        cmocka_unit_test(test_errors_name_the_key),
-        cmocka_unit_test(test_remote_entry),
+        cmocka_unit_test(test_full_entry),          cmocka_unit_test(test_absent_is_empty),
+        cmocka_unit_test(test_errors_name_the_key), cmocka_unit_test(test_remote_entry),
         cmocka_unit_test(test_remote_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

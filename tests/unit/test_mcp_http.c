@@ -209,6 +209,153 @@ static void test_headers_and_events(void **state)
     event_base_free(base);
 }
 
+/* The delay before a resume: the server's retry field within the bounds,
+ * else a doubling from the default. */
+static void test_retry_delay(void **state)
+{
+    (void)state;
+    const int64_t cases[][3] = {
+        {300, 1, 300},  {300, 5, 300},   {0, 1, 100},   {60000, 1, 10000},
+        {-1, 1, 1000},  {-1, 2, 2000},   {-1, 3, 4000}, {-1, 4, 8000},
+        {-1, 5, 10000}, {-1, 60, 10000}, {100, 1, 100}, {10000, 2, 10000},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_int_equal(mcp_http_retry_delay(cases[i][0], (int)cases[i][1]), cases[i][2]);
+}
+
+/* The endpoint event of the HTTP+SSE transport: relative and absolute
+ * URLs resolved against the event stream's, and only its origin taken. */
+static void test_endpoint(void **state)
+{
+    (void)state;
+    const char *base = "http://127.0.0.1:8080/mcp/sse?k=v";
+    const char *ok[][2] = {
+        {"/messages?sessionId=ab-12", "http://127.0.0.1:8080/messages?sessionId=ab-12"},
+        {"messages?x=1", "http://127.0.0.1:8080/mcp/messages?x=1"},
+        {"../m", "http://127.0.0.1:8080/m"},
+        {"http://127.0.0.1:8080/other", "http://127.0.0.1:8080/other"},
+        {"HTTP://127.0.0.1:8080/x", "http://127.0.0.1:8080/x"},
+        {"//127.0.0.1:8080/p", "http://127.0.0.1:8080/p"},
+        {"?sessionId=1", "http://127.0.0.1:8080/mcp/sse?sessionId=1"},
+    };
+    char err[256];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char *u = mcp_http_endpoint(base, ok[i][0], strlen(ok[i][0]), err, sizeof err);
+        assert_non_null(u);
+        assert_string_equal(u, ok[i][1]);
+        free(u);
+    }
+    /* The default port of the scheme is the same origin as none. */
+    char *u = mcp_http_endpoint("https://h/sse", "https://h:443/m", 15, err, sizeof err);
+    assert_non_null(u);
+    free(u);
+
+    const char *bad[][2] = {
+        {"http://evil.example/m", "http://evil.example/m is not on the origin of the event stream "
+                                  "http://127.0.0.1:8080/mcp/sse"},
+        {"http://127.0.0.1:8081/m",
+         "http://127.0.0.1:8081/m is not on the origin of the event stream "
+         "http://127.0.0.1:8080/mcp/sse"},
+        {"https://127.0.0.1:8080/m",
+         "https://127.0.0.1:8080/m is not on the origin of the event stream "
+         "http://127.0.0.1:8080/mcp/sse"},
+        {"//evil.example:8080/p",
+         "http://evil.example:8080/p is not on the origin of the event stream "
+         "http://127.0.0.1:8080/mcp/sse"},
+        {"", "it is empty"},
+        {"/a b", "it has a space or a control character"},
+        {"/a\x01", "it has a space or a control character"},
+        {"javascript:alert(1)", "it is not a URL (Unsupported URL scheme)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        assert_null(mcp_http_endpoint(base, bad[i][0], strlen(bad[i][0]), err, sizeof err));
+        assert_string_equal(err, bad[i][1]);
+    }
+    /* A NUL byte inside is a control character, not the end. */
+    assert_null(mcp_http_endpoint(base, "/m\0http://evil/", 15, err, sizeof err));
+    assert_string_equal(err, "it has a space or a control character");
+    char *longer = xmalloc(MCP_HTTP_ENDPOINT_MAX + 2);
+    memset(longer, 'a', MCP_HTTP_ENDPOINT_MAX + 1);
+    longer[MCP_HTTP_ENDPOINT_MAX + 1] = '\0';
+    assert_null(mcp_http_endpoint(base, longer, MCP_HTTP_ENDPOINT_MAX + 1, err, sizeof err));
+    assert_string_equal(err, "it is longer than 2048 bytes");
+    free(longer);
+}
+
+/* Whether a stream cut before its response is resumed: with the id of its
+ * last event, in the server's delay, as a GET, a bounded number of times
+ * in a row; an event seen starts the count again. */
+static void test_resume_decision(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    seen s = {0};
+    mcp_transport *t = new_transport(base, "http://127.0.0.1:1/mcp", &s);
+    mcp_http *h = (mcp_http *)t;
+    assert_int_equal(mcp_transport_start(t, NULL, 0), 0);
+
+    /* Without an event id there is nothing to resume from. */
+    mcp_http__req *r = mcp_http__req_new(h, MCP_HTTP__POST, 4);
+    mcp_http__enqueue(h, r);
+    r->added = true;
+    h->nwaiting--;
+    h->nactive++;
+    r->body = MCP_HTTP__SSE;
+    sse_parser_init(&r->sse, 1024, mcp_http__on_sse, r);
+    const char *part = "data: {\"method\":\"notifications/progress\"}\n\n";
+    assert_int_equal(sse_parser_feed(&r->sse, part, strlen(part)), 0);
+    assert_false(mcp_http__again(h, r));
+
+    const char *more = "id: ev-1\nretry: 250\ndata: {\"method\":\"n\"}\n\n";
+    assert_int_equal(sse_parser_feed(&r->sse, more, strlen(more)), 0);
+    r->attempts = 0;
+    assert_true(mcp_http__again(h, r));
+    assert_int_equal(r->kind, MCP_HTTP__RESUME);
+    assert_string_equal(r->last_id, "ev-1");
+    assert_int_equal(r->retry_ms, 250);
+    assert_true(r->delayed);
+    assert_false(r->added);
+    assert_int_equal(r->attempts, 1);
+    assert_int_equal(h->nactive, 0);
+    assert_int_equal(h->nwaiting, 1);
+    assert_false(mcp_http__ready(r));
+
+    /* The GET that resumes carries the id, asks for a stream, no body. */
+    mcp_http__easy(h, r);
+    char *all = NULL;
+    for (struct curl_slist *l = r->hdrs; l; l = l->next) {
+        char *next = xasprintf("%s%s|", all ? all : "", l->data);
+        free(all);
+        all = next;
+    }
+    assert_string_equal(all, "Authorization: Bearer t0k3n-unit-test|Accept: text/event-stream|"
+                             "Last-Event-ID: ev-1|");
+    free(all);
+    mcp_http__reset(r);
+
+    /* Up to MCP_HTTP_RESUME_MAX attempts in a row bring nothing. */
+    for (int i = 2; i <= MCP_HTTP_RESUME_MAX; i++) {
+        r->added = true;
+        h->nwaiting--;
+        h->nactive++;
+        assert_true(mcp_http__again(h, r));
+        assert_int_equal(r->attempts, i);
+    }
+    r->added = true;
+    h->nwaiting--;
+    h->nactive++;
+    assert_false(mcp_http__again(h, r));
+    /* An event seen on the stream starts the count again. */
+    sse_event ev = {.event = "message", .data = "{}", .data_len = 2};
+    mcp_http__on_sse(r, &ev);
+    assert_int_equal(r->attempts, 0);
+    assert_true(mcp_http__again(h, r));
+    mcp_transport_close(t);
+    mcp_transport_free(t);
+    event_base_free(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +364,9 @@ int main(void)
         cmocka_unit_test(test_caps_and_close),
         cmocka_unit_test(test_display_url),
         cmocka_unit_test(test_headers_and_events),
+        cmocka_unit_test(test_retry_delay),
+        cmocka_unit_test(test_endpoint),
+        cmocka_unit_test(test_resume_decision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
