@@ -32,7 +32,9 @@ async function startServer(args = []) {
   });
   const base = `http://127.0.0.1:${port}`;
   return {
+    base,
     url: `${base}/mcp`,
+    hook: (name) => fetch(`${base}/__${name}`, { method: 'POST' }),
     log: async () => (await fetch(`${base}/__log`)).json(),
     forget: () => fetch(`${base}/__forget`, { method: 'POST' }),
     forgetBeforeCall: () => fetch(`${base}/__forget-before-call`, { method: 'POST' }),
@@ -140,6 +142,161 @@ describe('Streamable HTTP', () => {
     const [fin] = finished(r);
     assert.equal(fin.status, 'error');
     assert.match(fin.error, /^JSON-RPC error -32000: the MCP server 'remote' ended its answer at http:\/\/127\.0\.0\.1:\d+\/mcp before the response$/);
+  });
+});
+
+// chatplane serve with mcpServers; resolves once fn(info body) is truthy,
+// to {s, info}; the caller stops s.
+async function serveUntil(mcpServers, fn) {
+  const s = await startChatplane({ config: { mcpServers } });
+  try {
+    const info = await until(async () => {
+      const r = await api(s.url, 'GET', '/api/info');
+      return fn(r.body) ? r : null;
+    });
+    return { s, info };
+  } catch (e) {
+    await s.stop();
+    s.cleanup();
+    throw e;
+  }
+}
+
+async function stopServe(s) {
+  await s.stop();
+  s.cleanup();
+}
+
+describe('resuming an answer stream', () => {
+  test('a stream the server closes early is resumed with the last event id, after its retry delay', async () => {
+    const srv = await startServer(['--resumable', '--retry', '450']);
+    try {
+      await mock.script([toolCall('remote__slow', { steps: 5, ms: 300, cutAt: 2 }), { text: 'Done.' }]);
+      const r = await run('count', { remote: { url: srv.url } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual([finished(r)[0].status, finished(r)[0].result], ['ok', 'counted 5']);
+      // Shown progress is paced, so the last steps may be merged; the
+      // first three are not.
+      const progress = ofType(r.events, 'tool_progress').map((p) => p.progress);
+      assert.deepEqual(progress.slice(0, 3), [1, 2, 3], progress.join(','));
+
+      const log = await srv.log();
+      const cut = log.find((l) => l.cut);
+      const resumes = log.filter((l) => l.http === 'GET' && l.lastEventId);
+      assert.equal(resumes.length, 1, JSON.stringify(log));
+      const [resume] = resumes;
+      // Step 3 was sent while no stream was open: it came with the replay.
+      assert.ok(log.find((l) => l.progress === 3).at < resume.at, JSON.stringify(log));
+      const sid = log.find((l) => l.method === 'tools/call').session;
+      // The id of an event of the call's own stream (not the GET stream's).
+      assert.match(resume.lastEventId, /^[0-9a-f-]{36}\|\d{8}$/);
+      assert.deepEqual([resume.path, resume.accept, resume.session, resume.version], ['/mcp', 'text/event-stream', sid, '2025-11-25']);
+      // The server's retry field (450 ms), not the default of a second.
+      const waited = resume.at - cut.cut;
+      assert.ok(waited >= 430 && waited < 950, `resumed after ${waited} ms`);
+    } finally {
+      srv.stop();
+    }
+  });
+
+  test('resumes that bring nothing are given up after 5 attempts, failing the call', async () => {
+    const srv = await startServer(['--resumable', '--retry', '100']);
+    try {
+      await srv.hook('empty-resume');
+      await mock.script([toolCall('remote__slow', { steps: 3, ms: 100, cutAt: 1 }), { text: 'Done.' }]);
+      const r = await run('count', { remote: { url: srv.url } });
+      assert.equal(r.code, 0, r.stderr);
+      const [fin] = finished(r);
+      assert.equal(fin.status, 'error');
+      assert.match(
+        fin.error,
+        /^JSON-RPC error -32000: the MCP server 'remote' ended its answer at http:\/\/127\.0\.0\.1:\d+\/mcp before the response; 5 attempts to resume it brought nothing$/,
+      );
+      const resumes = (await srv.log()).filter((l) => l.http === 'GET' && l.lastEventId);
+      assert.equal(resumes.length, 5);
+      assert.equal(new Set(resumes.map((l) => l.lastEventId)).size, 1, 'always from the same event');
+    } finally {
+      srv.stop();
+    }
+  });
+});
+
+describe('the GET stream', () => {
+  test('opened after the handshake; tools/list_changed on it lists the tools again', async () => {
+    const srv = await startServer();
+    const { s } = await serveUntil({ remote: { url: srv.url } }, (b) => b.servers[0].tools === 2);
+    try {
+      await srv.hook('add-tool');
+      await until(async () => (await api(s.url, 'GET', '/api/info')).body.servers[0].tools === 3);
+      const log = (await srv.log()).filter((l) => l.http);
+      const init = log.findIndex((l) => l.method === 'initialize');
+      const gets = log.filter((l) => l.http === 'GET');
+      assert.equal(gets.length, 1);
+      assert.ok(log.indexOf(gets[0]) > init);
+      const sid = log.find((l) => l.method === 'tools/list').session;
+      assert.deepEqual([gets[0].accept, gets[0].session, gets[0].version, gets[0].lastEventId], ['text/event-stream', sid, '2025-11-25', null]);
+      // The tools were listed again, on the same session.
+      const lists = log.filter((l) => l.method === 'tools/list');
+      assert.deepEqual(lists.map((l) => l.session), [sid, sid]);
+    } finally {
+      await stopServe(s);
+      srv.stop();
+    }
+  });
+
+  test('a server without one (405) works as before, and is not asked again', async () => {
+    const srv = await startServer(['--no-get']);
+    const { s } = await serveUntil({ remote: { url: srv.url } }, (b) => b.servers[0].status === 'ready');
+    try {
+      // Longer than the first delay of a reopening.
+      await new Promise((r) => setTimeout(r, 1300));
+      const gets = (await srv.log()).filter((l) => l.http === 'GET');
+      assert.equal(gets.length, 1);
+      assert.ok(!s.lines.some((l) => l.includes('event stream')), s.lines.join('\n'));
+      assert.equal((await api(s.url, 'GET', '/api/info')).body.servers[0].status, 'ready');
+    } finally {
+      await stopServe(s);
+      srv.stop();
+    }
+  });
+});
+
+describe('HTTP+SSE (type "sse")', () => {
+  let srv;
+  before(async () => {
+    srv = await startServer();
+  });
+  after(() => srv.stop());
+
+  test('messages are POSTed to the endpoint the stream names; answers and progress come on the stream', async () => {
+    await mock.script([toolCall('remote__slow', { steps: 2, ms: 100 }), { text: 'Done.' }]);
+    const before = (await srv.log()).length;
+    const r = await run('count', { remote: { url: `${srv.base}/sse`, type: 'sse' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(ofType(r.events, 'tool_progress').map((p) => [p.progress, p.total]), [[1, 2], [2, 2]]);
+    assert.deepEqual([finished(r)[0].status, finished(r)[0].result], ['ok', 'counted 2']);
+    const log = (await srv.log()).slice(before).filter((l) => l.http);
+    assert.deepEqual(log[0], { ...log[0], http: 'GET', path: '/sse', accept: 'text/event-stream' });
+    const posts = log.filter((l) => l.http === 'POST');
+    assert.deepEqual(posts.map((l) => l.method), ['initialize', 'notifications/initialized', 'tools/list', 'tools/call']);
+    for (const p of posts) assert.deepEqual([p.path, p.session, p.version], ['/messages', null, null]);
+    // No other GET, and no DELETE: the session ends with its stream.
+    assert.deepEqual(log.map((l) => l.http).filter((m) => m !== 'POST'), ['GET']);
+  });
+
+  test('/api/info shows the transport "sse"', async () => {
+    const { s, info } = await serveUntil({ old: { url: `${srv.base}/sse`, type: 'sse' } }, (b) => b.servers[0].status === 'ready');
+    await stopServe(s);
+    assert.deepEqual(info.body.servers, [{ name: 'old', status: 'ready', error: null, tools: 2, transport: 'sse' }]);
+  });
+
+  test('an endpoint on another origin is refused, naming both', async () => {
+    const { s, info } = await serveUntil({ bad: { url: `${srv.base}/bad-sse`, type: 'sse' } }, (b) => b.servers[0].status === 'failed');
+    await stopServe(s);
+    assert.equal(
+      info.body.servers[0].error,
+      `sent an endpoint that cannot be used: http://evil.example:9/messages is not on the origin of the event stream ${srv.base}/bad-sse during start-up`,
+    );
   });
 });
 
