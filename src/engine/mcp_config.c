@@ -25,12 +25,11 @@ static void mcp_config__strv_free(char **v)
 
 void mcp_config_cleanup(mcp_server_config *c)
 {
+    char **strvs[] = {c->args, c->env, c->headers};
+    for (size_t i = 0; i < sizeof strvs / sizeof strvs[0]; i++) mcp_config__strv_free(strvs[i]);
     free(c->name);
     free(c->command);
-    mcp_config__strv_free(c->args);
-    mcp_config__strv_free(c->env);
     free(c->url);
-    mcp_config__strv_free(c->headers);
     memset(c, 0, sizeof *c);
 }
 
@@ -163,15 +162,15 @@ static int mcp_config__remote(const char *name, const json_t *v, mcp_server_conf
     x = json_object_get(v, "headers");
     size_t nh = json_is_object(x) ? json_object_size(x) : 0;
     c->headers = xcalloc(nh + 1, sizeof *c->headers);
-    if (x && (!json_is_object(x) || nh > MCP_CONFIG_HEADERS_MAX)) {
-        snprintf(err, errlen,
-                 "config key 'mcpServers.%s.headers' must be an object of at most %d strings", name,
-                 MCP_CONFIG_HEADERS_MAX);
-        return -1;
-    }
     size_t i = 0;
     const char *h;
     const json_t *hv;
+    snprintf(key, sizeof key, "mcpServers.%s.headers", name);
+    if (x && (!json_is_object(x) || nh > MCP_CONFIG_HEADERS_MAX)) {
+        snprintf(err, errlen, "config key '%s' must be an object of at most %d strings", key,
+                 MCP_CONFIG_HEADERS_MAX);
+        return -1;
+    }
     json_object_foreach((json_t *)x, h, hv)
     {
         snprintf(key, sizeof key, "mcpServers.%s.headers.%s", name, h);

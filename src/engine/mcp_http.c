@@ -504,8 +504,7 @@ static void mcp_http__on_wait(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     r->delayed = false;
-    mcp_http__settle(r->t);
-    mcp_http__drain(r->t);
+    event_active(r->t->kick, 0, 0);
 }
 
 /* Whether r's stream, which ended before what it was for, may be tried
@@ -675,37 +674,47 @@ static bool mcp_http__finished(mcp_http *t, mcp_http__req *r, CURLcode code)
     return false;
 }
 
+/* One transfer of t has finished with code: reported, and its request
+ * dropped unless it is kept for another transfer. */
+static void mcp_http__done(mcp_http *t, CURL *easy, CURLcode code)
+{
+    char *priv = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+    mcp_http__req *r = (mcp_http__req *)priv;
+    mcp_http__req **p = r->kind == MCP_HTTP__DELETE ? &t->deleting : NULL;
+    if (p) {
+        while (*p && *p != r) p = &(*p)->next;
+        if (*p) *p = r->next;
+        mcp_http__req_free(r);
+        return;
+    }
+    if (mcp_http__finished(t, r, code)) return;
+    /* The connection may have ended, taking r with it. */
+    for (mcp_http__req *x = t->reqs; x; x = x->next)
+        if (x == r) {
+            mcp_http__req_drop(t, r);
+            break;
+        }
+}
+
 /* Reports every finished transfer. Not inside libcurl. */
 static void mcp_http__check_done(mcp_http *t)
 {
-    CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(t->multi, &left))) {
-        if (m->msg != CURLMSG_DONE) continue;
-        char *priv = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-        mcp_http__req *r = (mcp_http__req *)priv;
-        CURLcode code = m->data.result;
-        if (r->kind == MCP_HTTP__DELETE) {
-            for (mcp_http__req **p = &t->deleting; *p; p = &(*p)->next)
-                if (*p == r) {
-                    *p = r->next;
-                    break;
-                }
-            mcp_http__req_free(r);
-            continue;
-        }
-        if (mcp_http__finished(t, r, code)) continue;
-        /* The connection may have ended, taking r with it. */
-        for (mcp_http__req *x = t->reqs; x; x = x->next)
-            if (x == r) {
-                mcp_http__req_drop(t, r);
-                break;
-            }
-    }
+    for (CURLMsg *m; (m = curl_multi_info_read(t->multi, &left));)
+        if (m->msg == CURLMSG_DONE) mcp_http__done(t, m->easy_handle, m->data.result);
 }
 
 /* ---- the loop and libcurl ---- */
+
+/* What follows libcurl's work, or a kick: the finished transfers, the
+ * waiting requests, the items queued. Not inside libcurl. */
+static void mcp_http__pump(mcp_http *t)
+{
+    mcp_http__check_done(t);
+    mcp_http__settle(t);
+    mcp_http__drain(t);
+}
 
 static void mcp_http__run(mcp_http *t, curl_socket_t fd, int mask)
 {
@@ -713,9 +722,7 @@ static void mcp_http__run(mcp_http *t, curl_socket_t fd, int mask)
     t->depth++;
     curl_multi_socket_action(t->multi, fd, mask, &running);
     t->depth--;
-    mcp_http__check_done(t);
-    mcp_http__settle(t);
-    mcp_http__drain(t);
+    mcp_http__pump(t);
 }
 
 static void mcp_http__on_sock(evutil_socket_t fd, short what, void *arg)
@@ -736,8 +743,7 @@ static void mcp_http__on_kick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    mcp_http__settle(arg);
-    mcp_http__drain(arg);
+    mcp_http__pump(arg);
 }
 
 /* CURLMOPT_SOCKETFUNCTION: the event of a socket is kept in t->socks and
@@ -860,12 +866,12 @@ static void mcp_http__close(mcp_transport *tr)
             mcp_http__req_free(d);
         }
     }
-    free(t->session);
-    t->session = NULL;
-    free(t->version);
-    t->version = NULL;
-    free(t->endpoint);
-    t->endpoint = NULL;
+    /* What belonged to this connection only. */
+    char **owned[] = {&t->session, &t->version, &t->endpoint};
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
+        free(*owned[i]);
+        *owned[i] = NULL;
+    }
     t->open = false;
     t->gen++;
     t->base.peer[0] = '\0';
@@ -931,14 +937,12 @@ static void mcp_http__free(mcp_transport *tr)
     free(t);
 }
 
+/* The table read across, as one list of what this transport does. */
+// clang-format off
 static const mcp_transport_ops mcp_http__ops = {
-    .start = mcp_http__start,
-    .send = mcp_http__send,
-    .close = mcp_http__close,
-    .negotiated = mcp_http__negotiated,
-    .stop_all = mcp_http__stop_all,
-    .free = mcp_http__free,
-};
+    .start = mcp_http__start, .send = mcp_http__send, .close = mcp_http__close,
+    .negotiated = mcp_http__negotiated, .stop_all = mcp_http__stop_all, .free = mcp_http__free};
+// clang-format on
 
 /* scheme://host/path of url: no user, password, query or fragment. */
 static char *mcp_http__display(const char *url)
