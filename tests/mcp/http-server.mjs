@@ -15,6 +15,7 @@
 // Test hooks: POST /__forget drops every session (as a restarted server
 // would), POST /__forget-before-call does so when the next tools/call
 // arrives, POST /__empty-resume makes every later resume an empty stream,
+// POST /__refuse-resume answers every later resume 409,
 // POST /__add-tool adds a tool "late" to every session, GET /__log lists
 // what was seen. GET /bad-sse is an HTTP+SSE stream whose endpoint is on
 // another origin.
@@ -54,6 +55,7 @@ const servers = new Set(); // every McpServer connected
 const log = [];
 let forgetBeforeCall = false;
 let emptyResume = false;
+let refuseResume = false;
 
 function newServer() {
   const server = new McpServer({ name: 'http-test', version: '1.0.0' });
@@ -123,6 +125,9 @@ const http = createServer(async (req, res) => {
     '/__empty-resume': () => {
       emptyResume = true;
     },
+    '/__refuse-resume': () => {
+      refuseResume = true;
+    },
     '/__add-tool': () => {
       for (const server of servers)
         server.registerTool('late', { description: 'Added at run time' }, async () => ({ content: [{ type: 'text', text: 'late' }] }));
@@ -165,6 +170,10 @@ const http = createServer(async (req, res) => {
   }
   if (req.method === 'GET' && noGet) {
     res.writeHead(405, { allow: 'POST, DELETE' }).end();
+    return;
+  }
+  if (req.method === 'GET' && refuseResume && req.headers['last-event-id']) {
+    res.writeHead(409, { 'content-type': 'text/plain' }).end('stream busy');
     return;
   }
   if (req.method === 'GET' && emptyResume && req.headers['last-event-id']) {

@@ -221,6 +221,27 @@ describe('resuming an answer stream', () => {
   });
 });
 
+describe('a resume refused', () => {
+  test('fails the call at once, with the status and body', async () => {
+    const srv = await startServer(['--resumable', '--retry', '100']);
+    try {
+      await srv.hook('refuse-resume');
+      await mock.script([toolCall('remote__slow', { steps: 3, ms: 100, cutAt: 1 }), { text: 'Done.' }]);
+      const r = await run('count', { remote: { url: srv.url } });
+      assert.equal(r.code, 0, r.stderr);
+      const [fin] = finished(r);
+      assert.equal(fin.status, 'error');
+      assert.equal(
+        fin.error,
+        `JSON-RPC error -32000: the MCP server 'remote' could not resume its answer: answered HTTP 409 at ${srv.url}: stream busy`,
+      );
+      assert.equal((await srv.log()).filter((l) => l.http === 'GET' && l.lastEventId).length, 1);
+    } finally {
+      srv.stop();
+    }
+  });
+});
+
 describe('the GET stream', () => {
   test('opened after the handshake; tools/list_changed on it lists the tools again', async () => {
     const srv = await startServer();
@@ -288,6 +309,18 @@ describe('HTTP+SSE (type "sse")', () => {
     const { s, info } = await serveUntil({ old: { url: `${srv.base}/sse`, type: 'sse' } }, (b) => b.servers[0].status === 'ready');
     await stopServe(s);
     assert.deepEqual(info.body.servers, [{ name: 'old', status: 'ready', error: null, tools: 2, transport: 'sse' }]);
+  });
+
+  test('the end of the event stream ends the connection', async () => {
+    const { s } = await serveUntil({ old: { url: `${srv.base}/sse`, type: 'sse' } }, (b) => b.servers[0].status === 'ready');
+    try {
+      await srv.forget();
+      const line = `level=warn msg="mcp server ended" server=old how="closed its event stream at ${srv.base}/sse"`;
+      await until(() => s.lines.includes(line));
+      assert.equal((await api(s.url, 'GET', '/api/info')).body.servers[0].status, 'restarting');
+    } finally {
+      await stopServe(s);
+    }
   });
 
   test('an endpoint on another origin is refused, naming both', async () => {
