@@ -653,15 +653,16 @@ static bool mcp_http__finished(mcp_http *t, mcp_http__req *r, CURLcode code)
          * body of another type: the call would wait for nothing. */
         why = xasprintf("ended its answer at %s before the response", t->display);
     }
-    if (why && r->kind == MCP_HTTP__RESUME) {
-        char *resumed = r->attempts > MCP_HTTP_RESUME_MAX
-                            ? xasprintf("%s; %d attempts to resume it brought nothing", why,
-                                        MCP_HTTP_RESUME_MAX)
-                            : xasprintf("could not resume its answer: %s", why);
-        free(why);
-        why = resumed;
-    }
+    /* An ended connection took r with it. */
     if (why && t->open) {
+        if (r->kind == MCP_HTTP__RESUME) {
+            char *resumed = r->attempts > MCP_HTTP_RESUME_MAX
+                                ? xasprintf("%s; %d attempts to resume it brought nothing", why,
+                                            MCP_HTTP_RESUME_MAX)
+                                : xasprintf("could not resume its answer: %s", why);
+            free(why);
+            why = resumed;
+        }
         if (r->is_init)
             mcp_http__end(t, why);
         else if (r->id >= 0)
