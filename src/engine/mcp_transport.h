@@ -7,7 +7,7 @@
  * per line on its pipes) and Streamable HTTP (mcp_http.h: each message a
  * POST answered with JSON or an SSE stream, a session id from initialize).
  * The older HTTP+SSE transport (messages POSTed, answers on one SSE
- * stream) fits the same shape, connecting asynchronously.
+ * stream) is mcp_http.h too, connecting asynchronously.
  *
  * A transport belongs to one server for the server's whole life and is
  * reused across restarts: start opens a new connection (spawns a new
