@@ -283,6 +283,47 @@ static void test_endpoint(void **state)
     free(longer);
 }
 
+/* The endpoint event on the event stream of an HTTP+SSE server: taken, or
+ * refused with the reason that ends the stream; POSTs wait for it. */
+static void test_endpoint_event(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    char *headers[] = {NULL};
+    mcp_server_config cfg = {.name = "old",
+                             .transport = MCP_TRANSPORT_SSE,
+                             .url = "http://127.0.0.1:1/sse",
+                             .headers = headers,
+                             .tls_verify = true,
+                             .timeout_ms = 2000};
+    mcp_http *h = (mcp_http *)mcp_http_new(base, &cfg);
+    assert_true(h->legacy);
+    assert_int_equal(mcp_transport_start(&h->base, NULL, 0), 0);
+    /* The event stream is opened at start; a message waits for the endpoint. */
+    assert_non_null(h->listen);
+    assert_int_equal(mcp_transport_send(&h->base, "{\"id\":1,\"method\":\"initialize\"}", 31), 0);
+    mcp_http__req *post = h->reqs->next;
+    assert_false(mcp_http__ready(post));
+
+    sse_event ev = {.event = "endpoint", .data = "/messages?sessionId=s1", .data_len = 22};
+    assert_int_equal(mcp_http__on_sse(h->listen, &ev), 0);
+    assert_string_equal(h->endpoint, "http://127.0.0.1:1/messages?sessionId=s1");
+    assert_true(mcp_http__ready(post));
+    assert_null(h->items); /* not a message */
+
+    sse_event bad = {.event = "endpoint", .data = "http://127.0.0.2:1/m", .data_len = 20};
+    assert_int_not_equal(mcp_http__on_sse(h->listen, &bad), 0);
+    assert_string_equal(h->listen->why,
+                        "sent an endpoint that cannot be used: http://127.0.0.2:1/m is not on the "
+                        "origin of the event stream http://127.0.0.1:1/sse");
+    assert_string_equal(h->endpoint, "http://127.0.0.1:1/messages?sessionId=s1");
+    mcp_transport_close(&h->base);
+    assert_null(h->endpoint);
+    assert_null(h->listen);
+    mcp_transport_free(&h->base);
+    event_base_free(base);
+}
+
 /* Whether a stream cut before its response is resumed: with the id of its
  * last event, in the server's delay, as a GET, a bounded number of times
  * in a row; an event seen starts the count again. */
@@ -366,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_headers_and_events),
         cmocka_unit_test(test_retry_delay),
         cmocka_unit_test(test_endpoint),
+        cmocka_unit_test(test_endpoint_event),
         cmocka_unit_test(test_resume_decision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
