@@ -532,9 +532,11 @@ static bool mcp_http__again(mcp_http *t, mcp_http__req *r)
     if (r->kind == MCP_HTTP__POST) r->kind = MCP_HTTP__RESUME;
     if (!r->wait) r->wait = evtimer_new(t->evb, mcp_http__on_wait, r);
     r->delayed = true;
-    mcp__timer(r->wait, mcp_http_retry_delay(r->retry_ms, r->attempts));
-    LOG(LOG_DEBUG, "mcp http stream resumed", "server=%s id=%" PRId64 " attempt=%d", t->base.name,
-        r->id, r->attempts);
+    int64_t delay = mcp_http_retry_delay(r->retry_ms, r->attempts);
+    mcp__timer(r->wait, delay);
+    LOG(LOG_DEBUG, "mcp http stream to be opened again",
+        "server=%s id=%" PRId64 " attempt=%d delay_ms=%" PRId64, t->base.name, r->id, r->attempts,
+        delay);
     return true;
 }
 
