@@ -140,6 +140,7 @@ function runFromApi(r) {
     stop_tone: r.stop_tone ?? null,
     stop_detail: r.stop_detail,
     recovery_suggestion: r.recovery_suggestion,
+    diagnosis: r.diagnosis ?? null,
     actions: r.actions || [],
     wrapped_up: !!r.wrapped_up,
     limits: r.limits,
@@ -243,6 +244,7 @@ export function applyEvent(st, ev) {
         stop_tone: null,
         stop_detail: null,
         recovery_suggestion: null,
+        diagnosis: null,
         actions: [],
         wrapped_up: false,
         limits: ev.limits,
@@ -370,6 +372,7 @@ export function applyEvent(st, ev) {
         stop_tone: null, // the event has none: stopTone falls back to the reason
         stop_detail: ev.detail,
         recovery_suggestion: ev.recovery_suggestion,
+        diagnosis: ev.diagnosis ?? null,
         actions: ev.actions || [],
         wrapped_up: !!ev.wrapped_up,
         usage: ev.usage ?? st.run.usage,

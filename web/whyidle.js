@@ -1,5 +1,6 @@
-// Why the session is idle: the stop reason in words, the detail, what to do
-// about it, and the offered actions as buttons.
+// Why the session is idle: the stop reason in words, the detail, the
+// diagnosis (what is wrong, above what to do about it), and the offered
+// actions as buttons.
 
 import { h, clear } from './dom.js';
 import { icon } from './icons.js';
@@ -15,7 +16,7 @@ export function createWhyIdle({ root, body, onAction }) {
     render(st) {
       const run = st && st.run;
       const idle = !st || st.status === 'idle';
-      const key = idle && run && run.status === 'stopped' ? JSON.stringify([run.id, run.stop_reason, run.stop_detail, run.actions]) : idle ? 'none' : 'running';
+      const key = idle && run && run.status === 'stopped' ? JSON.stringify([run.id, run.stop_reason, run.stop_detail, run.diagnosis, run.actions]) : idle ? 'none' : 'running';
       if (key === shown) return;
       shown = key;
       clear(body);
@@ -30,13 +31,18 @@ export function createWhyIdle({ root, body, onAction }) {
         return;
       }
       const tone = stopTone(run);
+      const summary = (run.diagnosis && run.diagnosis.summary) || null;
       root.setAttribute('data-tone', tone);
       body.append(
         h('div', { class: 'why-head' },
           h('span', { class: 'why-icon' }, icon(TONE_ICONS[tone])),
           h('strong', { class: 'stop-reason', 'data-testid': 'stop-reason', 'data-reason': run.stop_reason }, REASON_TITLES[run.stop_reason] || run.stop_reason),
           run.wrapped_up ? h('span', { class: 'chip chip-small', title: 'The last step answered with what it had instead of being cut off' }, 'wrapped up') : null),
-        run.stop_detail ? h('p', { class: 'stop-detail' }, run.stop_detail) : null,
+        // A summary that already quotes the detail stands for both.
+        run.stop_detail && !(summary && summary.includes(run.stop_detail)) ? h('p', { class: 'stop-detail' }, run.stop_detail) : null,
+        summary
+          ? h('p', { class: 'diagnosis', 'data-testid': 'diagnosis', 'data-playbook': run.diagnosis.playbook }, summary)
+          : null,
         run.recovery_suggestion ? h('p', { class: 'recovery-suggestion muted', 'data-testid': 'recovery-suggestion' }, run.recovery_suggestion) : null,
       );
       if (run.actions && run.actions.length) {

@@ -344,6 +344,7 @@ int server_run(const config *cfg)
                          .tools = s.rt.tools,
                          .message_bytes = cfg->message_bytes,
                          .shared = s.rt.cluster != NULL,
+                         .store_commit = server__m.store_commit,
                          .healthy = server__healthy,
                          .session_deleted = server__session_deleted_here,
                          .ud = &s.rt};

@@ -29,57 +29,26 @@ static int approval__parse(const char *const *names, int n, const char *name, in
     return -1;
 }
 
-const char *approval_policy_name(approval_policy p)
-{
-    return approval__name(approval__policies, APPROVAL__POLICY_COUNT, (unsigned)p);
-}
+/* Each enum's name and parse are the same two functions over its own table
+ * of names, so one macro writes them (approval_policy_name and
+ * approval_policy_parse, and so on for action, status and remember). */
+#define APPROVAL__NAMED_ENUM(type, names, count)                                                   \
+    const char *type##_name(type v)                                                                \
+    {                                                                                              \
+        return approval__name(names, count, (unsigned)v);                                          \
+    }                                                                                              \
+    int type##_parse(const char *name, type *out)                                                  \
+    {                                                                                              \
+        int v;                                                                                     \
+        if (approval__parse(names, count, name, &v) != 0) return -1;                               \
+        *out = (type)v;                                                                            \
+        return 0;                                                                                  \
+    }
 
-const char *approval_action_name(approval_action a)
-{
-    return approval__name(approval__actions, APPROVAL__ACTION_COUNT, (unsigned)a);
-}
-
-const char *approval_status_name(approval_status s)
-{
-    return approval__name(approval__statuses, APPROVAL__STATUS_COUNT, (unsigned)s);
-}
-
-const char *approval_remember_name(approval_remember r)
-{
-    return approval__name(approval__remembers, APPROVAL__REMEMBER_COUNT, (unsigned)r);
-}
-
-int approval_policy_parse(const char *name, approval_policy *out)
-{
-    int v;
-    if (approval__parse(approval__policies, APPROVAL__POLICY_COUNT, name, &v) != 0) return -1;
-    *out = (approval_policy)v;
-    return 0;
-}
-
-int approval_action_parse(const char *name, approval_action *out)
-{
-    int v;
-    if (approval__parse(approval__actions, APPROVAL__ACTION_COUNT, name, &v) != 0) return -1;
-    *out = (approval_action)v;
-    return 0;
-}
-
-int approval_status_parse(const char *name, approval_status *out)
-{
-    int v;
-    if (approval__parse(approval__statuses, APPROVAL__STATUS_COUNT, name, &v) != 0) return -1;
-    *out = (approval_status)v;
-    return 0;
-}
-
-int approval_remember_parse(const char *name, approval_remember *out)
-{
-    int v;
-    if (approval__parse(approval__remembers, APPROVAL__REMEMBER_COUNT, name, &v) != 0) return -1;
-    *out = (approval_remember)v;
-    return 0;
-}
+APPROVAL__NAMED_ENUM(approval_policy, approval__policies, APPROVAL__POLICY_COUNT)
+APPROVAL__NAMED_ENUM(approval_action, approval__actions, APPROVAL__ACTION_COUNT)
+APPROVAL__NAMED_ENUM(approval_status, approval__statuses, APPROVAL__STATUS_COUNT)
+APPROVAL__NAMED_ENUM(approval_remember, approval__remembers, APPROVAL__REMEMBER_COUNT)
 
 /*
  * Iterative matching with one backtrack point: on a mismatch after a `*`,

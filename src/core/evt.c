@@ -311,14 +311,15 @@ evt *evt_error(const evt_origin *o, const char *code, const char *message, bool 
 }
 
 evt *evt_run_stopped(const evt_origin *o, stop_reason reason, const char *detail,
-                     const char *recovery_suggestion, const json_t *actions, bool wrapped_up,
-                     const budget_usage *usage)
+                     const char *recovery_suggestion, const json_t *actions,
+                     const json_t *diagnosis, bool wrapped_up, const budget_usage *usage)
 {
     json_t *f = json_object();
     json_object_set_new(f, "reason", json_string(stop_reason_name(reason)));
     json_object_set_new(f, "detail", evt__str_or_null(detail));
     json_object_set_new(f, "recovery_suggestion", evt__str_or_null(recovery_suggestion));
     json_object_set_new(f, "actions", evt__copy(actions, json_array()));
+    if (diagnosis) json_object_set_new(f, "diagnosis", json_deep_copy(diagnosis));
     json_object_set_new(f, "wrapped_up", json_boolean(wrapped_up));
     json_object_set_new(f, "usage", budget_usage_to_json(usage));
     return evt_new(EVT_RUN_STOPPED, o, f);

@@ -122,9 +122,10 @@ evt *evt_guardrail(const evt_origin *o, const guard_verdict *v);
 /* message_id may be NULL (encodes as null). */
 evt *evt_error(const evt_origin *o, const char *code, const char *message, bool retryable,
                    const char *message_id);
+/* diagnosis NULL (completed, user_stopped) leaves the member out. */
 evt *evt_run_stopped(const evt_origin *o, stop_reason reason, const char *detail,
-                         const char *recovery_suggestion, const json_t *actions, bool wrapped_up,
-                         const budget_usage *usage);
+                     const char *recovery_suggestion, const json_t *actions,
+                     const json_t *diagnosis, bool wrapped_up, const budget_usage *usage);
 /* annotations may be NULL (null); expires_ms is a wall-clock time. */
 evt *evt_approval_requested(const evt_origin *o, const char *approval_id,
                             const char *execution_id, int step, const char *server,

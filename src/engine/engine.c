@@ -6,6 +6,7 @@
 
 #include "store/objects.h"
 #include "core/context.h"
+#include "core/health.h"
 #include "engine/run.h"
 #include "lib/clock.h"
 #include "lib/id.h"
@@ -32,6 +33,10 @@ struct engine {
     bool closing;
     bool beating;              /* a heartbeat is in flight */
     struct engine_stop *waits; /* stop requests waiting for another instance */
+    /* What GET /api/health reports (docs/health.md): the model's calls of
+     * the last five minutes and the runs stopped in the last hour. */
+    health_window model_health;
+    health_stops stops;
 };
 
 /* ---- modes ---- */
@@ -162,6 +167,7 @@ size_t engine_active_count(const engine *e)
 static void engine__on_finished(void *ud, run *r, int status)
 {
     engine *e = ud;
+    health_stops_record(&e->stops, clock_wall_ms(), run_get_reason(r));
     /* An unrecorded run was reported when its last write was refused. */
     if (e->d.on_run_finished && !run_is_unrecorded(r))
         e->d.on_run_finished(e->d.ud, run_get_session_id(r), run_get_id(r), status);
@@ -546,6 +552,7 @@ static void engine__start_done(void *arg)
                    .opt = &e->d.opt,
                    .instance_id = e->d.instance_id,
                    .on_finished = engine__on_finished,
+                   .model_health = &e->model_health,
                    .on_unrecorded = engine__on_unrecorded,
                    .ud = e};
     run_init init = {
@@ -971,7 +978,19 @@ engine *engine_new(const engine_deps *deps)
     e->rec.on_fail = engine__write_failed;
     e->rec.ud = e;
     engine_load_modes(e, mode_presets(), MODE_PRESET_COUNT);
+    health_window_init(&e->model_health);
+    health_stops_init(&e->stops);
     return e;
+}
+
+const health_window *engine_model_health(const engine *e)
+{
+    return &e->model_health;
+}
+
+const health_stops *engine_stops(const engine *e)
+{
+    return &e->stops;
 }
 
 void engine_shutdown(engine *e)

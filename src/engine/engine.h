@@ -63,6 +63,14 @@ typedef struct engine_deps {
 } engine_deps;
 
 engine *engine_new(const engine_deps *deps);
+
+/* What the engine saw, for GET /api/health (docs/health.md): the model's
+ * calls of the last five minutes, and the runs stopped in the last hour.
+ * Loop thread only. */
+struct health_window;
+struct health_stops;
+const struct health_window *engine_model_health(const engine *e);
+const struct health_stops *engine_stops(const engine *e);
 /* Registers the engine's metrics on /metrics (the model's first-token time
  * and tokens). Call before threads start. */
 void engine_metrics_register(void);

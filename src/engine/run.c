@@ -124,6 +124,7 @@ static void run__row(const run *r, store_run *row)
         row->stop_detail = r->detail;
         row->recovery_suggestion = (char *)stop_recovery(r->reason, r->mode.name);
         row->actions = stop_actions(r->reason, r->mode.name);
+        row->diagnosis = r->diagnosis;
         row->wrapped_up = r->wrapped_up;
         row->ended_ms = r->ended_wall_ms;
     } else {
@@ -161,6 +162,7 @@ bool run__apply_verdicts(run *r, guard_verdict *v, size_t n)
             json_array_append_new(r->notes, json_string(v[i].nudge));
         } else if (v[i].action == GUARD_STOP && go_on) {
             go_on = false;
+            r->stop_evidence = json_incref(v[i].evidence);
             run__finish(r, v[i].reason, xstrdup(v[i].detail ? v[i].detail : ""), false);
         }
     }
@@ -197,7 +199,7 @@ static void run__write_end(run *r)
     run__row(r, &row);
     evt_origin o = {r->session_id, r->id, r->ended_wall_ms};
     evt *ev = evt_run_stopped(&o, r->reason, r->detail, row.recovery_suggestion, row.actions,
-                              r->wrapped_up, &r->budget.usage);
+                              r->diagnosis, r->wrapped_up, &r->budget.usage);
     r->end_writing = true;
     record_run(r->env.rec, &row, ev, run__committed, r);
     run__row_release(&row);
@@ -242,6 +244,8 @@ static void run__answer_waiters(run *r)
  * does, and the write is tried again with backoff until it commits, the
  * database answers that it cannot be written, or the server shuts down.
  */
+static void run__diagnose(run *r);
+
 static void run__end_refused(run *r, int status)
 {
     if (!r->unrecorded) {
@@ -250,6 +254,7 @@ static void run__end_refused(run *r, int status)
         free(r->detail);
         r->detail = xstrdup(RUN_WRITE_FAILED_DETAIL);
         r->wrapped_up = false;
+        run__diagnose(r);
         LOG(LOG_ERROR, "the end of a run could not be written; trying again until it is",
             "run_id=%s session_id=%s status=%d", r->id, r->session_id, status);
         run__answer_waiters(r);
@@ -309,6 +314,24 @@ static void run__abort_in_flight(run *r)
     event_del(r->kick_ev);
 }
 
+/* The stop's diagnosis from what the run saw (docs/runs.md, Diagnosis). */
+static void run__diagnose(run *r)
+{
+    diagnosis_facts f = {
+        .reason = r->reason,
+        .detail = r->detail,
+        .mode = r->mode.name,
+        .http_status = r->fail_status,
+        .error_code = r->fail_code,
+        .error_text = r->fail_text,
+        .attempts = (int)r->budget.usage.retries + 1,
+        .context_overflow = r->fail_code && strcmp(r->fail_code, "context_length_exceeded") == 0,
+        .guard_evidence = r->stop_evidence,
+    };
+    json_decref(r->diagnosis);
+    r->diagnosis = diagnosis_build(&f);
+}
+
 void run__finish(run *r, stop_reason reason, char *detail, bool wrapped_up)
 {
     if (r->phase == PHASE_DONE) {
@@ -322,6 +345,7 @@ void run__finish(run *r, stop_reason reason, char *detail, bool wrapped_up)
     r->detail = detail ? detail : xstrdup("");
     r->wrapped_up = wrapped_up;
     r->ended_wall_ms = clock_wall_ms();
+    run__diagnose(r);
     run__write_end(r);
     LOG(LOG_INFO, "run stopped", "run_id=%s session_id=%s reason=%s", r->id, r->session_id,
         stop_reason_name(reason));
@@ -347,6 +371,7 @@ void run_abandon(run *r, const char *detail)
     free(r->detail);
     r->detail = xstrdup(detail);
     r->ended_wall_ms = clock_wall_ms();
+    run__diagnose(r);
     LOG(LOG_WARN, "run abandoned: its end is recorded elsewhere", "run_id=%s session_id=%s", r->id,
         r->session_id);
     run__ended(r, STORE_CONFLICT);
@@ -544,6 +569,10 @@ void run_free(run *r)
     free(r->session_id);
     free(r->continues);
     free(r->detail);
+    json_decref(r->diagnosis);
+    json_decref(r->stop_evidence);
+    free(r->fail_code);
+    free(r->fail_text);
     free(r->user_message_id);
     free(r->user_message);
     free(r);
@@ -557,6 +586,11 @@ const char *run_get_id(const run *r)
 const char *run_get_session_id(const run *r)
 {
     return r->session_id;
+}
+
+stop_reason run_get_reason(const run *r)
+{
+    return r->reason;
 }
 
 bool run_is_finishing(const run *r)

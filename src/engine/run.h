@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/health.h"
 #include "core/mode.h"
 #include "core/stop.h"
 #include "engine/engine.h"
@@ -41,6 +42,9 @@ typedef struct run_env {
     toolset *tools;
     const engine_options *opt;
     const char *instance_id;
+    /* The model's five-minute health window, shared by every run of the
+     * engine (docs/health.md); NULL: not kept. */
+    health_window *model_health;
     /* Called on the loop once the run's run_stopped event is committed
      * (status 0) or failed to be (status < 0); the engine unregisters and
      * frees the run there. */
@@ -108,6 +112,8 @@ void run_set_mode(run *r, const mode *m);
 json_t *run_to_json(const run *r);
 const char *run_get_id(const run *r);
 const char *run_get_session_id(const run *r);
+/* The stop reason, once the run is finishing. */
+stop_reason run_get_reason(const run *r);
 bool run_is_finishing(const run *r);
 /* True once the database refused the run's last write (on_unrecorded). */
 bool run_is_unrecorded(const run *r);

@@ -17,6 +17,7 @@
 #include "store/objects.h"
 #include "core/budget.h"
 #include "core/context.h"
+#include "core/diagnosis.h"
 #include "core/evt.h"
 #include "core/guard.h"
 #include "core/progress.h"
@@ -83,6 +84,7 @@ struct run {
     buf text;
     bool responding;
     int64_t call_started_ns;
+    int64_t first_token_ns; /* when the call's first piece of text came, if responding */
     int64_t est_prompt_tokens;
 
     /* The tool calls of the current turn. */
@@ -115,9 +117,16 @@ struct run {
     struct event *deadline_ev, *warn_ev, *retry_ev, *kick_ev;
     void (*kick_fn)(run *r);
 
+    /* What the last failed model call said, and the evidence of the
+     * guardrail that stopped the run: the facts of the stop's diagnosis. */
+    int fail_status;
+    char *fail_code, *fail_text;
+    json_t *stop_evidence;
+
     /* The outcome, once decided. */
     stop_reason reason;
     char *detail;
+    json_t *diagnosis; /* NULL for completed and user_stopped */
     bool wrapped_up;
     run_waiter *waiters;
 

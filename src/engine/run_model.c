@@ -30,7 +30,8 @@ static void run_model__on_text(void *ud, const char *text, size_t len)
     if (r->phase != PHASE_MODEL || len == 0) return;
     if (!r->responding) {
         r->responding = true;
-        metrics_observe(run__first_token, (double)(clock_mono_ns() - r->call_started_ns) / 1e9);
+        r->first_token_ns = clock_mono_ns();
+        metrics_observe(run__first_token, (double)(r->first_token_ns - r->call_started_ns) / 1e9);
         run__status(r, STATUS_RESPONDING, NULL);
     }
     /* Past the cap the text is still streamed but no longer kept. */
@@ -73,6 +74,11 @@ static void run_model__model_failed(run *r, const llm_result *res)
      * in the error event and never becomes a stored message. An attempt
      * that streamed nothing is named by no event, so the error names none. */
     const char *failed_id = r->responding ? r->message_id : NULL;
+    r->fail_status = res->http_status;
+    free(r->fail_code);
+    r->fail_code = res->error_code ? xstrdup(res->error_code) : NULL;
+    free(r->fail_text);
+    r->fail_text = xstrdup(msg);
     if (!res->retryable) {
         run__emit(r, evt_error(&o, "llm_error", msg, false, failed_id));
         run__finish(r, STOP_LLM_ERROR, xstrdup(msg), false);
@@ -139,11 +145,22 @@ void run__turn_done(run *r)
     run__step(r);
 }
 
+/* The model's health (docs/health.md) hears of every call that ended by
+ * itself, whatever the run does next; an aborted call says nothing of it. */
+static void run_model__note_health(run *r, const llm_result *res)
+{
+    if (!r->env.model_health) return;
+    int64_t first_ms = r->responding ? (r->first_token_ns - r->call_started_ns) / 1000000 : -1;
+    health_window_record(r->env.model_health, clock_wall_ms(), res->ok, first_ms,
+                         res->ok ? NULL : res->error_message);
+}
+
 static void run_model__on_model_done(void *ud, const llm_result *res)
 {
     run *r = ud;
     r->call_pending = false;
     r->call = NULL;
+    run_model__note_health(r, res);
     if (r->phase != PHASE_MODEL) return;
     if (!res->ok) {
         run_model__model_failed(r, res);

@@ -35,6 +35,12 @@ void tool__done_error(const tool_callbacks *cb, void *ud, const char *msg)
     cb->on_done(ud, &r);
 }
 
+void tool__done_ok(const tool_callbacks *cb, void *ud, const char *text)
+{
+    tool_result r = {.status = TOOL_OK, .text = text, .text_len = strlen(text)};
+    cb->on_done(ud, &r);
+}
+
 /* Appends the characters of s, each outside [A-Za-z0-9_-] as one '_', for as
  * long as the buffer's cap allows. A character of several bytes becomes a
  * single '_', and so does each unit of bytes that is not UTF-8. */

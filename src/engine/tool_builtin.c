@@ -28,49 +28,28 @@
 #define BUILTIN__ZONE_NAME_MAX 128
 #define BUILTIN__ZONE_FILE_MAX (512 * 1024) /* real zone files are under 4 KiB */
 
-enum { BUILTIN__CALC, BUILTIN__CLOCK, BUILTIN__N };
-
-typedef struct builtin_source {
-    tool_source base;
-    tool_def defs[BUILTIN__N];
-} builtin_source;
-
-static size_t tool_builtin__count(const tool_source *s)
-{
-    (void)s;
-    return BUILTIN__N;
-}
-
-static const tool_def *tool_builtin__get(const tool_source *s, size_t i)
-{
-    const builtin_source *b = (const builtin_source *)s;
-    return i < BUILTIN__N ? &b->defs[i] : NULL;
-}
-
-static void tool_builtin__done_ok(const tool_callbacks *cb, void *ud, const char *text)
-{
-    tool_result r = {.status = TOOL_OK, .text = text, .text_len = strlen(text)};
-    cb->on_done(ud, &r);
-}
-
 /* calc {"expression": "…"}: the value as calc_format writes it, or the
  * evaluator's error message as both the text and the error. */
-static void tool_builtin__calc(const json_t *args, const tool_callbacks *cb, void *ud)
+static tool_call *tool_builtin__calc(tool_source *s, struct event_base *evb, const json_t *args,
+                                     const tool_callbacks *cb, void *ud)
 {
+    (void)s;
+    (void)evb;
     const char *expr = json_string_value(json_object_get(args, "expression"));
     if (!expr) {
         tool__done_error(cb, ud, "calc: missing string argument 'expression'");
-        return;
+        return NULL;
     }
     double v;
     char err[128];
     if (calc_eval(expr, &v, err, sizeof err) < 0) {
         tool__done_error(cb, ud, err);
-        return;
+        return NULL;
     }
     char text[CALC_FORMAT_LEN];
     calc_format(v, text);
-    tool_builtin__done_ok(cb, ud, text);
+    tool__done_ok(cb, ud, text);
+    return NULL;
 }
 
 /* A zone name that may be looked up under the zoneinfo directory: letters,
@@ -137,12 +116,15 @@ static void tool_builtin__format_time(int64_t t, int32_t offset, char *out, size
  * "UTC" reads its file like any zone but falls back to +00:00 when the zone
  * files are not installed.
  */
-static void tool_builtin__clock(const json_t *args, const tool_callbacks *cb, void *ud)
+static tool_call *tool_builtin__clock(tool_source *s, struct event_base *evb, const json_t *args,
+                                      const tool_callbacks *cb, void *ud)
 {
+    (void)s;
+    (void)evb;
     const json_t *tz = json_object_get(args, "timezone");
     if (tz && !json_is_null(tz) && !json_is_string(tz)) {
         tool__done_error(cb, ud, "clock: argument 'timezone' must be a string");
-        return;
+        return NULL;
     }
     const char *zone = tz && json_is_string(tz) ? json_string_value(tz) : "";
     int64_t now = clock_wall_ms() / 1000;
@@ -151,92 +133,45 @@ static void tool_builtin__clock(const json_t *args, const tool_callbacks *cb, vo
         zone = "UTC";
     } else {
         size_t len = 0;
-        unsigned char *data = tool_builtin__zone_name_ok(zone) ? tool_builtin__read_zone(zone, &len) : NULL;
+        unsigned char *data =
+            tool_builtin__zone_name_ok(zone) ? tool_builtin__read_zone(zone, &len) : NULL;
         int rc = data ? tzif_offset(data, len, now, &offset) : -1;
         free(data);
         if (rc < 0 && strcmp(zone, "UTC") != 0) {
             char *msg = xasprintf("unknown time zone '%s'", zone);
             tool__done_error(cb, ud, msg);
             free(msg);
-            return;
+            return NULL;
         }
         if (rc < 0) offset = 0;
     }
     char when[48];
     tool_builtin__format_time(now, offset, when, sizeof when);
     char *text = xasprintf("%s (%s)", when, zone);
-    tool_builtin__done_ok(cb, ud, text);
+    tool__done_ok(cb, ud, text);
     free(text);
-}
-
-static tool_call *tool_builtin__call(tool_source *s, size_t i, const json_t *arguments,
-                                int64_t timeout_ms, const tool_callbacks *cb, void *ud)
-{
-    (void)s;
-    (void)timeout_ms;
-    const char *name = i == BUILTIN__CALC ? "calc" : "clock";
-    if (arguments && !json_is_object(arguments)) {
-        char *msg = xasprintf("%s: arguments must be a JSON object", name);
-        tool__done_error(cb, ud, msg);
-        free(msg);
-        return NULL;
-    }
-    if (i == BUILTIN__CALC)
-        tool_builtin__calc(arguments, cb, ud);
-    else
-        tool_builtin__clock(arguments, cb, ud);
     return NULL;
 }
 
-/* Built-in calls never outlive toolset_call, so there is nothing to cancel. */
-static void tool_builtin__cancel(tool_call *c)
-{
-    (void)c;
-}
-
-static void tool_builtin__free(tool_source *s)
-{
-    builtin_source *b = (builtin_source *)s;
-    tool__defs_cleanup(b->defs, BUILTIN__N);
-    free(b);
-}
-
-static const tool_source_ops builtin__ops = {
-    .count = tool_builtin__count,
-    .get = tool_builtin__get,
-    .call = tool_builtin__call,
-    .cancel = tool_builtin__cancel,
-    .free = tool_builtin__free,
+/* Every built-in tool so far only reads: calc computes and clock reads the
+ * time. Both finish before returning, so the source needs no cancel. */
+static const tool_table_entry tool_builtin__tools[] = {
+    {"calc",
+     "Evaluates an arithmetic expression and returns its value. Supports + - * / % (remainder) "
+     "^ (power), parentheses, unary minus and decimal numbers such as 2.5 or 1e3.",
+     "{\"type\": \"object\", \"properties\": {\"expression\": {\"type\": \"string\", "
+     "\"description\": \"The expression, e.g. \\\"(2+3)^2 / 7\\\"\"}}, \"required\": "
+     "[\"expression\"]}",
+     true, tool_builtin__calc},
+    {"clock", "Returns the current date and time, in UTC or in the given IANA time zone.",
+     "{\"type\": \"object\", \"properties\": {\"timezone\": {\"type\": \"string\", "
+     "\"description\": \"An IANA time zone name such as \\\"Europe/Paris\\\"; UTC when "
+     "omitted\"}}}",
+     true, tool_builtin__clock},
 };
-
-static void tool_builtin__def(tool_def *d, const char *name, const char *description, json_t *schema)
-{
-    d->name = xstrdup(name);
-    d->server = xstrdup("builtin");
-    d->tool = xstrdup(name);
-    d->description = xstrdup(description);
-    d->input_schema = schema;
-    /* Every built-in tool so far only reads: calc computes and clock reads
-     * the time. */
-    d->read_only = true;
-}
 
 tool_source *tool_builtin_new(struct event_base *base)
 {
-    (void)base;
-    builtin_source *b = xcalloc(1, sizeof *b);
-    b->base.ops = &builtin__ops;
-    tool_builtin__def(&b->defs[BUILTIN__CALC], "calc",
-                 "Evaluates an arithmetic expression and returns its value. Supports + - * / "
-                 "% (remainder) ^ (power), parentheses, unary minus and decimal numbers such as "
-                 "2.5 or 1e3.",
-                 json_pack("{s:s, s:{s:{s:s, s:s}}, s:[s]}", "type", "object", "properties",
-                           "expression", "type", "string", "description",
-                           "The expression, e.g. \"(2+3)^2 / 7\"", "required", "expression"));
-    tool_builtin__def(&b->defs[BUILTIN__CLOCK], "clock",
-                 "Returns the current date and time, in UTC or in the given IANA time zone.",
-                 json_pack("{s:s, s:{s:{s:s, s:s}}}", "type", "object", "properties", "timezone",
-                           "type", "string", "description",
-                           "An IANA time zone name such as \"Europe/Paris\"; UTC when omitted"));
-    return &b->base;
+    return tool__table_new(tool_builtin__tools,
+                           sizeof tool_builtin__tools / sizeof tool_builtin__tools[0], base, NULL);
 }

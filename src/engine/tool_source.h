@@ -66,7 +66,27 @@ char *tool_model_name(const char *server, const char *tool);
 /* Ends a call at once with an error result whose text and error are msg. */
 void tool__done_error(const tool_callbacks *cb, void *ud, const char *msg);
 
+/* Ends a call at once with an ok result whose text is text. */
+void tool__done_ok(const tool_callbacks *cb, void *ud, const char *text);
+
 /* Frees what the n tool_defs of defs hold (not defs itself). */
 void tool__defs_cleanup(tool_def *defs, size_t n);
+
+/* One tool of a table source (tool_table.c). run is called with arguments
+ * that are an object or NULL, under the rules of tool_source_ops.call. */
+typedef struct tool_table_entry {
+    const char *name;
+    const char *description;
+    const char *schema; /* the input schema as JSON text */
+    bool read_only;
+    tool_call *(*run)(tool_source *s, struct event_base *evb, const json_t *args,
+                      const tool_callbacks *cb, void *ud);
+} tool_table_entry;
+
+/* A source of the n tools of entries (a static table that outlives it);
+ * cancel (NULL when every call finishes before returning) cancels the
+ * handles the run functions return. */
+tool_source *tool__table_new(const tool_table_entry *entries, size_t n, struct event_base *evb,
+                             void (*cancel)(tool_call *c));
 
 #endif

@@ -128,6 +128,27 @@ void metrics_observe(metrics_family *f, double v)
     pthread_mutex_unlock(&metrics__mu);
 }
 
+double metrics_histogram_quantile(metrics_family *f, double q)
+{
+    if (!f || f->kind != METRICS__HISTOGRAM) return -1;
+    pthread_mutex_lock(&metrics__mu);
+    double v = -1;
+    if (f->count > 0) {
+        double rank = q * (double)f->count;
+        uint64_t below = 0;
+        int i = 0;
+        while (i < f->nbounds && (double)(below + f->buckets[i]) < rank) below += f->buckets[i++];
+        if (i == f->nbounds) {
+            v = f->nbounds ? f->bounds[f->nbounds - 1] : 0;
+        } else {
+            double lo = i ? f->bounds[i - 1] : 0, hi = f->bounds[i];
+            v = lo + (hi - lo) * (rank - (double)below) / (double)f->buckets[i];
+        }
+    }
+    pthread_mutex_unlock(&metrics__mu);
+    return v;
+}
+
 /* Prints a number as Prometheus reads it: integers without a fraction. */
 static int metrics__num(buf *out, double v)
 {

@@ -47,6 +47,13 @@ void metrics_seed(metrics_family *f, const char *label_value);
 /* Records one observation in a histogram. */
 void metrics_observe(metrics_family *f, double v);
 
+/* An estimate of the q-quantile (0 < q <= 1) of a histogram's observations
+ * since start, made as Prometheus's histogram_quantile makes it: linear
+ * within the bucket the rank falls in (the first bucket starting at 0); a
+ * rank in the +Inf bucket gives the highest bound. -1 without observations
+ * (or for a family that is not a histogram). */
+double metrics_histogram_quantile(metrics_family *f, double q);
+
 /* Appends the text exposition of every family. Returns 0 or BUF_TOOBIG. */
 int metrics_render(buf *out);
 

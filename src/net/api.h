@@ -37,6 +37,8 @@ typedef struct api_deps {
     toolset *tools;
     int64_t message_bytes; /* limits.message_bytes */
     bool shared;           /* other instances share the database (PostgreSQL) */
+    /* The store's commit times (GET /api/health), or NULL. */
+    struct metrics_family *store_commit;
     /* False while the instance cannot serve (GET /healthz answers 503). */
     bool (*healthy)(void *ud);
     /* A session was deleted here (other instances are told). */

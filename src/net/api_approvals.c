@@ -12,22 +12,9 @@
 
 /* ---- GET /api/sessions/{id}/approvals?status= ---- */
 
-static void api__approvals_work(store *st, api__job *j)
-{
-    if (!api__session_exists(st, j)) return;
-    store_approval *rows = NULL;
-    size_t n = 0;
-    int rc = store_approval_list(st, j->id, j->arg, &rows, &n);
-    if (rc < 0) {
-        api__job_store_error(j, st, rc, "approvals");
-        return;
-    }
-    json_t *list = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(list, objects_approval(&rows[i]));
-    store_approval_list_free(rows, n);
-    j->body = json_object();
-    json_object_set_new(j->body, "approvals", list);
-}
+API__SESSION_LIST_WORK(api__approvals_work, store_approval, "approvals", "approvals",
+                       store_approval_list(st, j->id, j->arg, &rows, &n), objects_approval,
+                       store_approval_list_free)
 
 static void api__approvals(http_req *r, void *ud)
 {

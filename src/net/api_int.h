@@ -14,6 +14,7 @@
 void api__register_sessions(http_server *s, api *a);
 void api__register_runs(http_server *s, api *a);
 void api__register_misc(http_server *s, api *a);
+void api__register_health(http_server *s, api *a);
 void api__register_auth(http_server *s, api *a);
 
 /* The guard of every route (api_auth.c): see http_set_guard. */
@@ -68,6 +69,31 @@ int api__session_object(store *st, const char *id, const char *owner, json_t **o
 /* Whether the job's session exists and belongs to its owner; otherwise
  * fills the job with the 404 (or the store's error) and returns false. */
 bool api__session_exists(store *st, api__job *j);
+
+/*
+ * Defines the job function fn that answers {"<key>": [...]} with the rows of
+ * a session: when the session exists for the caller, LIST (an expression
+ * that fills `rows` of ROW_TYPE and `n`, e.g. store_run_list(st, j->id,
+ * &rows, &n)) is called and each row becomes TO_JSON(&row). WHAT names the
+ * rows in a store error. The four lists of a session differ only in these.
+ */
+#define API__SESSION_LIST_WORK(fn, ROW_TYPE, key, WHAT, LIST, TO_JSON, LIST_FREE)                  \
+    static void fn(store *st, api__job *j)                                                         \
+    {                                                                                              \
+        if (!api__session_exists(st, j)) return;                                                   \
+        ROW_TYPE *rows = NULL;                                                                     \
+        size_t n = 0;                                                                              \
+        int rc = (LIST);                                                                           \
+        if (rc < 0) {                                                                              \
+            api__job_store_error(j, st, rc, WHAT);                                                 \
+            return;                                                                                \
+        }                                                                                          \
+        json_t *list = json_array();                                                               \
+        for (size_t i = 0; i < n; i++) json_array_append_new(list, TO_JSON(&rows[i]));             \
+        LIST_FREE(rows, n);                                                                        \
+        j->body = json_object();                                                                   \
+        json_object_set_new(j->body, key, list);                                                   \
+    }
 void api__register_approvals(http_server *s, api *a);
 /* Answers GET /api/sessions/{id} for id (used after writes too). */
 void api__reply_session(api *a, http_req *r, const char *id, int status);

@@ -223,18 +223,10 @@ static int api__events_row(void *ud, int64_t seq, const char *type, const char *
 
 static void api__events_work(store *st, api__job *j)
 {
-    store_session ses = {0};
-    int rc = store_session_get(st, j->id, j->owner, &ses);
-    if (rc < 0) {
-        char what[128];
-        snprintf(what, sizeof what, "session %.80s", j->id);
-        api__job_store_error(j, st, rc, what);
-        return;
-    }
-    store_session_cleanup(&ses);
+    if (!api__session_exists(st, j)) return;
     if (!j->ud) return; /* SSE: the hub replays */
     api__events_out *e = j->ud;
-    rc = buf_append_str(&e->out, "{\"events\":[");
+    int rc = buf_append_str(&e->out, "{\"events\":[");
     /* store_event_after answers the number of events delivered. */
     if (rc == 0) rc = store_event_after(st, j->id, j->num, API__EVENTS_PAGE, api__events_row, e);
     if (rc >= 0) rc = buf_append_str(&e->out, "]}");

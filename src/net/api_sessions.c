@@ -315,56 +315,16 @@ bool api__session_exists(store *st, api__job *j)
     return true;
 }
 
-static void api__messages_work(store *st, api__job *j)
-{
-    if (!api__session_exists(st, j)) return;
-    store_message *rows = NULL;
-    size_t n = 0;
-    int rc = store_message_list(st, j->id, &rows, &n);
-    if (rc < 0) {
-        api__job_store_error(j, st, rc, "messages");
-        return;
-    }
-    json_t *list = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(list, objects_message(&rows[i]));
-    store_message_list_free(rows, n);
-    j->body = json_object();
-    json_object_set_new(j->body, "messages", list);
-}
+API__SESSION_LIST_WORK(api__messages_work, store_message, "messages", "messages",
+                       store_message_list(st, j->id, &rows, &n), objects_message,
+                       store_message_list_free)
 
-static void api__tools_work(store *st, api__job *j)
-{
-    if (!api__session_exists(st, j)) return;
-    store_tool_exec *rows = NULL;
-    size_t n = 0;
-    int rc = store_tool_exec_list(st, j->id, j->arg, &rows, &n);
-    if (rc < 0) {
-        api__job_store_error(j, st, rc, "tool executions");
-        return;
-    }
-    json_t *list = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(list, objects_tool_exec(&rows[i]));
-    store_tool_exec_list_free(rows, n);
-    j->body = json_object();
-    json_object_set_new(j->body, "tool_executions", list);
-}
+API__SESSION_LIST_WORK(api__tools_work, store_tool_exec, "tool_executions", "tool executions",
+                       store_tool_exec_list(st, j->id, j->arg, &rows, &n), objects_tool_exec,
+                       store_tool_exec_list_free)
 
-static void api__runs_work(store *st, api__job *j)
-{
-    if (!api__session_exists(st, j)) return;
-    store_run *rows = NULL;
-    size_t n = 0;
-    int rc = store_run_list(st, j->id, &rows, &n);
-    if (rc < 0) {
-        api__job_store_error(j, st, rc, "runs");
-        return;
-    }
-    json_t *list = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(list, objects_run(&rows[i]));
-    store_run_list_free(rows, n);
-    j->body = json_object();
-    json_object_set_new(j->body, "runs", list);
-}
+API__SESSION_LIST_WORK(api__runs_work, store_run, "runs", "runs",
+                       store_run_list(st, j->id, &rows, &n), objects_run, store_run_list_free)
 
 static void api__run_work(store *st, api__job *j)
 {

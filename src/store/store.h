@@ -145,6 +145,7 @@ int store_session_release_run(store *s, const char *session_id, const char *run_
     X(stop_detail, TEXT, "stop_detail", "stop_detail", NULL)                                       \
     X(recovery_suggestion, TEXT, "recovery_suggestion", "recovery_suggestion", NULL)               \
     X(actions, JSON_ARRAY, "actions", "actions", "[]")                                             \
+    X(diagnosis, JSON, "diagnosis", "diagnosis", NULL)                                             \
     X(wrapped_up, BOOL, "wrapped_up", "wrapped_up", NULL)                                          \
     X(limits, JSON_OBJECT, "limits", "limits", NULL)                                               \
     X(usage, JSON_OBJECT, "usage", "usage", NULL)                                                  \

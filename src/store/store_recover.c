@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/budget.h"
+#include "core/diagnosis.h"
 #include "core/stop.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -44,26 +45,38 @@ static void store_recover__event_list_cleanup(event_list *l)
  * for a stale_before_ms below INT64_MAX, still stale). Returns 1 when this
  * call stopped it, 0 when another instance got there first.
  */
+static json_t *store_recover__diagnosis(const store_run *run)
+{
+    diagnosis_facts f = {.reason = STOP_INTERRUPTED, .detail = STORE_INTERRUPTED_DETAIL,
+                         .mode = run->mode};
+    return diagnosis_build(&f);
+}
+
 static int store_recover__mark_interrupted(store *s, const store_run *run, int64_t stale_before_ms, int64_t now_ms)
 {
     json_t *actions = stop_actions(STOP_INTERRUPTED, run->mode);
     char *actions_text = store__json_text(actions);
+    json_t *diagnosis = store_recover__diagnosis(run);
+    char *diagnosis_text = store__json_text(diagnosis);
     store_num now, stale;
     const char *p[] = {STORE_INTERRUPTED_DETAIL,
                        stop_recovery(STOP_INTERRUPTED, run->mode),
                        actions_text,
+                       diagnosis_text,
                        store__num_i64(&now, now_ms),
                        run->id,
                        store__num_i64(&stale, stale_before_ms)};
 #define MARK_SQL                                                                                   \
     "UPDATE runs SET status = 'stopped', stop_reason = 'interrupted', stop_detail = ?, "           \
-    "recovery_suggestion = ?, actions = ?, ended_at = chatplane_ts(?) WHERE id = ? AND status = "  \
-    "'running'"
+    "recovery_suggestion = ?, actions = ?, diagnosis = ?, ended_at = chatplane_ts(?) WHERE id = ? "\
+    "AND status = 'running'"
     int rc = stale_before_ms == INT64_MAX
-                 ? store__exec(s, MARK_SQL, 5, p)
-                 : store__exec(s, MARK_SQL " AND " STORE__RUN_STALE_COND, 6, p);
+                 ? store__exec(s, MARK_SQL, 6, p)
+                 : store__exec(s, MARK_SQL " AND " STORE__RUN_STALE_COND, 7, p);
 #undef MARK_SQL
     free(actions_text);
+    free(diagnosis_text);
+    json_decref(diagnosis);
     json_decref(actions);
     return rc < 0 ? rc : rc > 0;
 }
@@ -207,11 +220,13 @@ static int store_recover__recover_run(store *s, const store_run *run, int64_t st
         budget_usage usage;
         store_recover__usage_from_json(run->usage, &usage);
         json_t *actions = stop_actions(STOP_INTERRUPTED, run->mode);
+        json_t *diagnosis = store_recover__diagnosis(run);
         evt_origin o = {run->session_id, run->id, now_ms};
         store_recover__event_list_add(&evs, evt_run_stopped(&o, STOP_INTERRUPTED, STORE_INTERRUPTED_DETAIL,
                                              stop_recovery(STOP_INTERRUPTED, run->mode), actions,
-                                             false, &usage));
+                                             diagnosis, false, &usage));
         json_decref(actions);
+        json_decref(diagnosis);
         rc = store_event_append(s, evs.evs, evs.n);
     }
     if (marked == 1 && rc == 0) rc = store_session_release_run(s, run->session_id, run->id, now_ms);

@@ -231,7 +231,7 @@ describe('the control plane', () => {
     await p.close();
   });
 
-  test('stop reasons show in words with the recovery suggestion and the offered actions', async () => {
+  test('stop reasons show in words with the diagnosis, the recovery suggestion and the offered actions', async () => {
     // The same call four times with the same outcome: the loop guardrail
     // warns on the third and stops on the fourth.
     const same = { tool_calls: [{ name: 'calc', arguments: { expression: '2+2' } }] };
@@ -246,7 +246,15 @@ describe('the control plane', () => {
     assert.equal(await panel.getAttribute('data-tone'), 'bad');
     assert.equal(run.stop_tone, 'bad');
     assert.equal(await panel.locator(tid('stop-reason')).textContent(), 'Stopped a loop');
-    assert.equal(await panel.locator('.stop-detail').textContent(), run.stop_detail);
+    // The diagnosis quotes the detail, so it stands for both, above the
+    // suggestion.
+    assert.equal(run.diagnosis.playbook, 'loop');
+    assert.equal(run.diagnosis.summary, `The model was repeating the same tool call: ${run.stop_detail}`);
+    assert.equal(await panel.locator('.stop-detail').count(), 0);
+    const diagnosis = panel.locator(tid('diagnosis'));
+    assert.equal(await diagnosis.getAttribute('data-playbook'), 'loop');
+    assert.equal(await diagnosis.textContent(), run.diagnosis.summary);
+    assert.deepEqual(await panel.locator(`${tid('diagnosis')}, ${tid('recovery-suggestion')}`).evaluateAll((els) => els.map((e) => e.getAttribute('data-testid'))), ['diagnosis', 'recovery-suggestion']);
     assert.equal(await panel.locator(tid('recovery-suggestion')).textContent(), run.recovery_suggestion);
     const buttons = panel.locator(tid('action-button'));
     assert.deepEqual(await buttons.evaluateAll((els) => els.map((e) => e.getAttribute('data-kind'))), run.actions.map((a) => a.kind));

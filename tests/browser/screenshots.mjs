@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 // Takes the README's pictures of the page: a few chats played against the
-// mock model, then the wide page (light) and the narrow page (dark).
+// mock model, then the wide page (light) and the narrow page (dark); and
+// the demo brain (as `make run` serves it) asking before `demo approve`'s
+// pretend deletion.
 //
 //   node tests/browser/screenshots.mjs [OUT_DIR]     (default: docs)
 //
-// Writes OUT_DIR/screenshot-wide.png and OUT_DIR/screenshot-narrow.png.
+// Writes OUT_DIR/screenshot-wide.png, OUT_DIR/screenshot-narrow.png and
+// OUT_DIR/screenshot-approval.png.
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 
 import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat } from './lib.mjs';
+import { startServer } from '../integration/lib/server.mjs';
 
 const out = path.resolve(process.argv[2] || 'docs');
 mkdirSync(out, { recursive: true });
@@ -74,7 +78,25 @@ try {
   await narrow.page.waitForTimeout(400);
   await narrow.page.screenshot({ path: path.join(out, 'screenshot-narrow.png') });
   await narrow.close();
-  console.log(`wrote ${path.join(out, 'screenshot-wide.png')} and ${path.join(out, 'screenshot-narrow.png')}`);
+
+  // The demo brain, without a model: `demo approve` waits at the card.
+  const demo = await startServer({});
+  try {
+    const d = await openPage(browser, demo.url + '/', { viewport: { width: 1440, height: 900 } });
+    await d.page.locator(tid('status-indicator')).waitFor();
+    await newChat(d.page);
+    await send(d.page, 'demo approve');
+    await d.page.locator(`${tid('approval-card')}[data-status="pending"]`).waitFor({ timeout: 10000 });
+    await d.page.locator(tid('message-input')).blur();
+    await d.page.mouse.move(0, 0);
+    await d.page.waitForTimeout(400);
+    await d.page.screenshot({ path: path.join(out, 'screenshot-approval.png') });
+    await d.close();
+  } finally {
+    await demo.stop();
+    demo.cleanup();
+  }
+  console.log(`wrote ${path.join(out, 'screenshot-wide.png')}, ${path.join(out, 'screenshot-narrow.png')} and ${path.join(out, 'screenshot-approval.png')}`);
 } finally {
   await browser.close();
   await stack.stop();

@@ -97,7 +97,8 @@ static void scripted__finish(scripted_call *c)
     } else {
         r.ok = false;
         r.retryable = st->end == SCRIPTED_RETRYABLE;
-        r.http_status = r.retryable ? 503 : 400;
+        r.http_status = st->http_status ? st->http_status : r.retryable ? 503 : 400;
+        r.error_code = (char *)st->error_code;
         r.error_message = (char *)(st->error ? st->error : "scripted failure");
         r.retry_after_ms = r.retryable ? st->retry_after_ms : -1;
     }

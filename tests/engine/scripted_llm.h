@@ -46,6 +46,8 @@ typedef struct scripted_step {
     bool usage; /* report the tokens below; otherwise both are -1 (not reported) */
     int64_t prompt_tokens, completion_tokens;
     const char *error;      /* the error message of a failure */
+    int http_status;        /* of a failure: 0 for 503 (retryable) or 400 (fatal) */
+    const char *error_code; /* of a failure: the provider's code, or NULL */
     int64_t retry_after_ms; /* of a retryable failure: 0 retries at once */
     bool hold;              /* wait after the pieces until scripted_llm_release */
 } scripted_step;

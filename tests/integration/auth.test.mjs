@@ -93,6 +93,7 @@ const ROUTES = [
   { name: 'POST /api/brain/stream', method: 'POST', path: () => '/api/brain/stream', body: (c) => ({ session_id: c.S, message: 'what is 3+3?' }), sse: true, runStream: true, owned: true, ok: 200 },
   { name: 'POST /api/brain/unified/consult/stream', method: 'POST', path: () => '/api/brain/unified/consult/stream', body: (c) => ({ session_id: c.S, message: 'what is 4+4?' }), sse: true, runStream: true, owned: true, ok: 200 },
   { name: 'GET /api/modes', method: 'GET', path: () => '/api/modes', ok: 200 },
+  { name: 'GET /api/health', method: 'GET', path: () => '/api/health', ok: 200 },
   { name: 'PUT /api/modes/{name}', method: 'PUT', path: () => '/api/modes/quick', body: { description: 'Quick answers.' }, admin: true, ok: 200 },
   { name: 'DELETE /api/sessions/{id}', method: 'DELETE', path: (c) => `/api/sessions/${c.del}`, owned: true, ok: 204 },
   { name: 'POST /api/logout', method: 'POST', path: () => '/api/logout', ok: 204 },
@@ -133,7 +134,7 @@ describe('authorization of every route', () => {
   test('the table covers every route of docs/api.md under /api/ but login', () => {
     const names = new Set(ROUTES.map((r) => r.name.replace(/ \(.*\)$/, '')));
     assert.deepEqual([...names].sort(), [
-      'DELETE /api/sessions/{id}', 'GET /api/info', 'GET /api/modes', 'GET /api/runs/{id}', 'GET /api/sessions',
+      'DELETE /api/sessions/{id}', 'GET /api/health', 'GET /api/info', 'GET /api/modes', 'GET /api/runs/{id}', 'GET /api/sessions',
       'GET /api/sessions/{id}', 'GET /api/sessions/{id}/approvals', 'GET /api/sessions/{id}/events', 'GET /api/sessions/{id}/messages',
       'GET /api/sessions/{id}/runs', 'GET /api/sessions/{id}/tools', 'PATCH /api/sessions/{id}',
       'POST /api/brain/stream', 'POST /api/brain/unified/consult/stream', 'POST /api/logout', 'POST /api/sessions',

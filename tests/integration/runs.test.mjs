@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { api, newSession, parseFrames, sse, startServer, until, waitIdle } from './lib/server.mjs';
 
 const RUN_KEYS = ['id', 'session_id', 'mode', 'status', 'stop_reason', 'stop_tone', 'stop_detail', 'recovery_suggestion',
-  'actions', 'wrapped_up', 'limits', 'usage', 'started_at', 'ended_at', 'continues'];
+  'actions', 'diagnosis', 'wrapped_up', 'limits', 'usage', 'started_at', 'ended_at', 'continues'];
 
 function assertError(r, status, code) {
   assert.equal(r.status, status, r.text);

@@ -432,22 +432,27 @@ static void test_run_stopped_events(void **state)
                       .retries = 1,
                       .cost_usd = 0.0125};
     json_t *actions = stop_actions(STOP_MAX_STEPS, "standard");
+    json_t *diag = json_pack("{s:s, s:s, s:{s:s}}", "playbook", "budget", "summary", "S",
+                             "evidence", "dimension", "steps");
     assert_encodes(
         evt_run_stopped(&origin, STOP_MAX_STEPS, "used 10 of 10 steps",
-                          stop_recovery(STOP_MAX_STEPS, "standard"), actions, true, &u),
+                          stop_recovery(STOP_MAX_STEPS, "standard"), actions, diag, true, &u),
         27,
         ENV("run_stopped", 27) ",\"reason\":\"max_steps\",\"detail\":\"used 10 of 10 steps\","
                                "\"recovery_suggestion\":\"The run used every step its mode "
                                "allows. Continue to give it more steps, or switch to deep mode "
                                "for a larger budget.\",\"actions\":[{\"kind\":\"continue\","
                                "\"label\":\"Continue\"},{\"kind\":\"switch_mode\",\"mode\":"
-                               "\"deep\",\"label\":\"Switch to deep mode\"}],\"wrapped_up\":true,"
+                               "\"deep\",\"label\":\"Switch to deep mode\"}],\"diagnosis\":"
+                               "{\"playbook\":\"budget\",\"summary\":\"S\",\"evidence\":"
+                               "{\"dimension\":\"steps\"}},\"wrapped_up\":true,"
                                "\"usage\":{\"steps\":10,\"seconds\":61.235,\"tokens\":9000,"
                                "\"tool_calls\":9,\"retries\":1,\"cost_usd\":0.0125,"
                                "\"waiting_seconds\":0.0}}");
     json_decref(actions);
+    json_decref(diag);
     budget_usage zero = {0};
-    assert_encodes(evt_run_stopped(&origin, STOP_COMPLETED, NULL, NULL, NULL, false, &zero), 28,
+    assert_encodes(evt_run_stopped(&origin, STOP_COMPLETED, NULL, NULL, NULL, NULL, false, &zero), 28,
                    ENV("run_stopped", 28) ",\"reason\":\"completed\",\"detail\":null,"
                                           "\"recovery_suggestion\":null,\"actions\":[],"
                                           "\"wrapped_up\":false,\"usage\":{\"steps\":0,"

@@ -84,6 +84,31 @@ static void test_histograms(void **state)
     free(t);
 }
 
+static void test_histogram_quantiles(void **state)
+{
+    (void)state;
+    static const double bounds[] = {0.001, 0.01, 0.1};
+    metrics_family *h = metrics_histogram_new("t_q_seconds", "Quantiles.", bounds, 3);
+    metrics_reset();
+    assert_true(metrics_histogram_quantile(h, 0.99) == -1);
+    assert_true(metrics_histogram_quantile(NULL, 0.5) == -1);
+    /* 100 observations: 50 below 1 ms, 40 up to 10 ms, 10 up to 100 ms. */
+    for (int i = 0; i < 50; i++) metrics_observe(h, 0.0005);
+    for (int i = 0; i < 40; i++) metrics_observe(h, 0.005);
+    for (int i = 0; i < 10; i++) metrics_observe(h, 0.05);
+    /* Rank 50 ends the first bucket; rank 70 is half way through the
+     * second; rank 99 is nine tenths into the third. */
+    assert_true(metrics_histogram_quantile(h, 0.5) == 0.001);
+    assert_float_equal(metrics_histogram_quantile(h, 0.7), 0.0055, 1e-12);
+    assert_float_equal(metrics_histogram_quantile(h, 0.99), 0.091, 1e-12);
+    /* A rank past the last bound gives the last bound. */
+    metrics_observe(h, 5);
+    metrics_observe(h, 5);
+    assert_true(metrics_histogram_quantile(h, 1.0) == 0.1);
+    metrics_family *c = metrics_counter_new("t_q_total", "Not a histogram.", NULL);
+    assert_true(metrics_histogram_quantile(c, 0.5) == -1);
+}
+
 static void test_label_table_is_capped(void **state)
 {
     (void)state;
@@ -147,6 +172,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counters_and_gauges),
         cmocka_unit_test(test_histograms),
+        cmocka_unit_test(test_histogram_quantiles),
         cmocka_unit_test(test_label_table_is_capped),
         cmocka_unit_test(test_same_name_same_family_and_null_is_inert),
         cmocka_unit_test(test_server_families),

@@ -36,17 +36,17 @@ static const char *const want[] = {
     "\"r1\",\"last_seq\":42,\"created_at\":\"2023-11-14T22:13:20.123Z\",\"updated_at\":\"2023-11-"
     "14T22:13:21.000Z\",\"last_run\":{\"id\":\"r1\",\"session_id\":\"s1\",\"mode\":\"deep\","
     "\"status\":\"stopped\",\"stop_reason\":\"done\",\"stop_tone\":null,\"stop_detail\":\"d\",\"recovery_suggestion\":"
-    "\"x\",\"actions\":[\"retry\"],\"wrapped_up\":true,\"limits\":{\"steps\":3},\"usage\":{\"cost_"
+    "\"x\",\"actions\":[\"retry\"],\"diagnosis\":null,\"wrapped_up\":true,\"limits\":{\"steps\":3},\"usage\":{\"cost_"
     "usd\":0.5},\"started_at\":\"2023-11-14T22:13:20.000Z\",\"ended_at\":\"2023-11-14T22:13:22."
     "000Z\",\"continues\":\"r0\"}}",
     /* empty run */
     "{\"id\":null,\"session_id\":null,\"mode\":null,\"status\":null,\"stop_reason\":null,\"stop_tone\":null,\"stop_"
-    "detail\":null,\"recovery_suggestion\":null,\"actions\":[],\"wrapped_up\":false,\"limits\":{},"
+    "detail\":null,\"recovery_suggestion\":null,\"actions\":[],\"diagnosis\":null,\"wrapped_up\":false,\"limits\":{},"
     "\"usage\":{},\"started_at\":null,\"ended_at\":null,\"continues\":null}",
     /* stopped run */
     "{\"id\":\"r1\",\"session_id\":\"s1\",\"mode\":\"deep\",\"status\":\"stopped\",\"stop_reason\":"
     "\"done\",\"stop_tone\":null,\"stop_detail\":\"d\",\"recovery_suggestion\":\"x\",\"actions\":[\"retry\"],"
-    "\"wrapped_up\":true,\"limits\":{\"steps\":3},\"usage\":{\"cost_usd\":0.5},\"started_at\":"
+    "\"diagnosis\":{\"playbook\":\"loop\"},\"wrapped_up\":true,\"limits\":{\"steps\":3},\"usage\":{\"cost_usd\":0.5},\"started_at\":"
     "\"2023-11-14T22:13:20.000Z\",\"ended_at\":\"2023-11-14T22:13:22.000Z\",\"continues\":\"r0\"}",
     /* empty message */
     "{\"id\":null,\"session_id\":null,\"run_id\":null,\"role\":null,\"content\":null,\"tool_"
@@ -123,6 +123,7 @@ static void test_run(void **state)
                    .stop_detail = "d",
                    .recovery_suggestion = "x",
                    .actions = json_pack("[s]", "retry"),
+                   .diagnosis = json_pack("{s:s}", "playbook", "loop"),
                    .wrapped_up = true,
                    .limits = json_pack("{s:i}", "steps", 3),
                    .usage = json_pack("{s:f}", "cost_usd", 0.5),
@@ -150,6 +151,7 @@ static void test_run(void **state)
         json_decref(o);
     }
     json_decref(r.actions);
+    json_decref(r.diagnosis);
     json_decref(r.limits);
     json_decref(r.usage);
 }
