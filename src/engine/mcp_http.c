@@ -719,27 +719,18 @@ static void mcp_http__pump(mcp_http *t)
     mcp_http__drain(t);
 }
 
-static void mcp_http__run(mcp_http *t, curl_socket_t fd, int mask)
-{
-    int running = 0;
-    t->depth++;
-    curl_multi_socket_action(t->multi, fd, mask, &running);
-    t->depth--;
-    mcp_http__pump(t);
-}
-
+/* A socket of libcurl's is ready, or its timer fired: an event without a
+ * descriptor passes -1, which is CURL_SOCKET_TIMEOUT. */
 static void mcp_http__on_sock(evutil_socket_t fd, short what, void *arg)
 {
-    mcp_http__run(arg, fd,
-                  ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
-                      ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0));
-}
-
-static void mcp_http__on_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    mcp_http__run(arg, CURL_SOCKET_TIMEOUT, 0);
+    mcp_http *t = arg;
+    int mask =
+        ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int running = 0;
+    t->depth++;
+    curl_multi_socket_action(t->multi, fd < 0 ? CURL_SOCKET_TIMEOUT : fd, mask, &running);
+    t->depth--;
+    mcp_http__pump(t);
 }
 
 static void mcp_http__on_kick(evutil_socket_t fd, short what, void *arg)
@@ -981,7 +972,7 @@ mcp_transport *mcp_http_new(struct event_base *base, const mcp_server_config *cf
     t->timeout_ms = cfg->timeout_ms;
     t->items_tail = &t->items;
     t->rejected = -1;
-    t->timer = evtimer_new(base, mcp_http__on_timer, t);
+    t->timer = evtimer_new(base, mcp_http__on_sock, t);
     t->kick = event_new(base, -1, 0, mcp_http__on_kick, t);
     t->multi = curl_multi_init();
     curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, mcp_http__watch);
