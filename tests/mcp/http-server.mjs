@@ -107,6 +107,11 @@ async function handleLegacy(req, res, body) {
     await newServer().connect(transport);
     return;
   }
+  if (forgetBeforeCall && body?.method === 'tools/call') {
+    // The session is forgotten, its stream left open.
+    forgetBeforeCall = false;
+    legacy.delete(url.searchParams.get('sessionId'));
+  }
   const transport = legacy.get(url.searchParams.get('sessionId'));
   if (!transport) {
     res.writeHead(404).end('no such session');

@@ -311,6 +311,21 @@ describe('HTTP+SSE (type "sse")', () => {
     assert.deepEqual(info.body.servers, [{ name: 'old', status: 'ready', error: null, tools: 2, transport: 'sse' }]);
   });
 
+  test('a POST refused for a forgotten session (404): a new stream, and the call sent once more', async () => {
+    await mock.script([toolCall('remote__echo', { message: 'again' }), { text: 'Done.' }]);
+    const before = (await srv.log()).length;
+    await srv.forgetBeforeCall();
+    const r = await run('echo', { remote: { url: `${srv.base}/sse`, type: 'sse' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(finished(r).map((f) => [f.status, f.result]), [['ok', 'Echo: again']]);
+    const log = (await srv.log()).slice(before).filter((l) => l.http);
+    const handshake = ['GET /sse', 'POST initialize', 'POST notifications/initialized', 'POST tools/list'];
+    assert.deepEqual(
+      log.map((l) => `${l.http} ${l.method ?? l.path}`),
+      [...handshake, 'POST tools/call', ...handshake, 'POST tools/call'],
+    );
+  });
+
   test('the end of the event stream ends the connection', async () => {
     const { s } = await serveUntil({ old: { url: `${srv.base}/sse`, type: 'sse' } }, (b) => b.servers[0].status === 'ready');
     try {
