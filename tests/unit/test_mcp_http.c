@@ -324,6 +324,39 @@ static void test_endpoint_event(void **state)
     event_base_free(base);
 }
 
+/* A message over the cap on the event stream of an HTTP+SSE server: its
+ * call cannot be told from the others, so the connection ends. */
+static void test_event_stream_toobig(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    char *headers[] = {NULL};
+    mcp_server_config cfg = {.name = "old",
+                             .transport = MCP_TRANSPORT_SSE,
+                             .url = "http://127.0.0.1:1/sse",
+                             .headers = headers,
+                             .tls_verify = true,
+                             .timeout_ms = 2000};
+    mcp_http *h = (mcp_http *)mcp_http_new(base, &cfg);
+    assert_int_equal(mcp_transport_start(&h->base, NULL, 0), 0);
+    mcp_http__req *r = h->listen;
+    mcp_http__easy(h, r); /* for its status, 0: it never ran */
+    r->toobig = true;
+    r->seen = MCP_LINE_MAX + 1;
+    assert_false(mcp_http__finished(h, r, CURLE_WRITE_ERROR));
+    assert_null(h->reqs);
+    assert_false(h->open);
+    mcp_http__item *it = h->items;
+    assert_int_equal(it->kind, MCP_HTTP__TOOBIG);
+    assert_int_equal(it->len, MCP_LINE_MAX + 1);
+    assert_int_equal(it->id, -1);
+    assert_int_equal(it->next->kind, MCP_HTTP__EOF);
+    assert_int_equal(it->next->next->kind, MCP_HTTP__CLOSED);
+    assert_string_equal(it->next->next->data, "sent a message over the cap on its event stream");
+    mcp_transport_free(&h->base);
+    event_base_free(base);
+}
+
 /* Whether a stream cut before its response is resumed: with the id of its
  * last event, in the server's delay, as a GET, a bounded number of times
  * in a row; an event seen starts the count again. */
@@ -408,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_retry_delay),
         cmocka_unit_test(test_endpoint),
         cmocka_unit_test(test_endpoint_event),
+        cmocka_unit_test(test_event_stream_toobig),
         cmocka_unit_test(test_resume_decision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
