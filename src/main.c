@@ -87,6 +87,18 @@ static const command commands[] = {
      "  chatplane events ses_0193a4f2c1b0e4d1f0a9c3b2 --after 40 --follow | jq -c 'select(.type == "
      "\"tool_finished\")'\n",
      cmd_events, flags_db},
+    {"export", "chatplane export SESSION [--format markdown|json]",
+     "print a session as Markdown or JSON",
+     "Prints the whole conversation of the session: its messages, the tool\n"
+     "calls with their arguments and results, and how each run stopped.\n\n"
+     "  --format markdown   a Markdown document (the default)\n"
+     "  --format json       {\"session\", \"messages\", \"runs\", \"tool_executions\"},\n"
+     "                      each list oldest first, as GET /api/sessions/{id}/export\n\n"
+     "Exit status: 0; 1 when the session does not exist or the database fails;\n"
+     "2 a usage error.\n\n"
+     "Examples:\n  chatplane export ses_0193a4f2c1b0e4d1f0a9c3b2 > chat.md\n"
+     "  chatplane export ses_0193a4f2c1b0e4d1f0a9c3b2 --format json | jq '.runs[].stop_reason'\n",
+     cmd_export, flags_db},
     {"sessions", "chatplane sessions", "list sessions, newest first",
      "Prints a table of the sessions, newest first: id, title, mode, status,\n"
      "the stop reason of the newest stopped run, and when the session last\n"

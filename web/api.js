@@ -47,6 +47,7 @@ export async function api(method, path, body) {
 const sid = (id) => encodeURIComponent(id);
 
 export const getInfo = () => api('GET', '/api/info');
+export const getHealth = () => api('GET', '/api/health');
 export const listModes = () => api('GET', '/api/modes');
 export const listSessions = () => api('GET', '/api/sessions?limit=50');
 export const createSession = (body) => api('POST', '/api/sessions', body);

@@ -21,6 +21,7 @@ import { createRunControls } from './controls.js';
 import { createBudgetDisplay } from './budget.js';
 import { createTimeline } from './timeline.js';
 import { createWhyIdle } from './whyidle.js';
+import { createHealth } from './health.js';
 
 const SESSION_POLL_MS = 5000;
 const ALL_AREAS = ['messages', 'timeline', 'status', 'budget', 'idle', 'session', 'sessions', 'approvals'];
@@ -172,6 +173,8 @@ const timeline = createTimeline({
 const approvalCards = createApprovalCards({ list: $('#approval-list'), onDecide: (a, body) => decideApproval(a, body) });
 
 const whyIdle = createWhyIdle({ root: $('#why-idle-panel'), body: $('#why-body'), onAction: (a) => action(a) });
+
+const health = createHealth({ button: $('#health-indicator'), panel: $('#health-panel'), body: $('#health-body'), fetchHealth: API.getHealth });
 
 // ---- drawing, batched per frame ----
 
@@ -372,6 +375,7 @@ function onEvent(st, ev) {
     announce(`Run stopped: ${REASON_TITLES[ev.reason] || ev.reason}. ${ev.detail || ''}`);
     noteModelOutcome(ev);
     refreshSessions();
+    health.refresh();
   } else if (ev.type === 'run_started') {
     refreshSessions();
   }
@@ -670,6 +674,7 @@ async function boot() {
     app.modes = modes.modes || [];
     if (!app.modes.some((m) => m.name === app.pendingMode) && app.modes.length) app.pendingMode = app.modes[0].name;
     drawModelBadge();
+    health.refresh();
     $('#logout').hidden = !info.auth;
     await refreshSessions();
   } catch (e) {

@@ -67,6 +67,7 @@ int cli_open_store(const char *name, const char *url, store **out);
 int cmd_migrate(int argc, char **argv);
 int cmd_ask(int argc, char **argv);
 int cmd_events(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_sessions(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_token(int argc, char **argv);

@@ -32,4 +32,9 @@ json_t *objects_approval(const store_approval *a);
 /* {"name","description","limits","guard","approval"} */
 json_t *objects_mode(const mode *m);
 
+/* The session id of owner (NULL: any) as one document, {"session",
+ * "messages", "runs", "tool_executions"}, each list oldest first. Returns 0
+ * and sets *out, or a store error (STORE_NOT_FOUND for another owner's). */
+int objects_export(store *st, const char *id, const char *owner, json_t **out);
+
 #endif

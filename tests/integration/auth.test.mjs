@@ -77,6 +77,7 @@ const ROUTES = [
   { name: 'GET /api/sessions/{id}/messages', method: 'GET', path: (c) => `/api/sessions/${c.S}/messages`, owned: true, ok: 200 },
   { name: 'GET /api/sessions/{id}/tools', method: 'GET', path: (c) => `/api/sessions/${c.S}/tools?run_id=${c.R}`, owned: true, ok: 200 },
   { name: 'GET /api/sessions/{id}/runs', method: 'GET', path: (c) => `/api/sessions/${c.S}/runs`, owned: true, ok: 200 },
+  { name: 'GET /api/sessions/{id}/export', method: 'GET', path: (c) => `/api/sessions/${c.S}/export?format=json`, owned: true, ok: 200 },
   { name: 'GET /api/sessions/{id}/events (JSON)', method: 'GET', path: (c) => `/api/sessions/${c.S}/events?after=0`, headers: { Accept: 'application/json' }, owned: true, ok: 200 },
   { name: 'GET /api/sessions/{id}/events (SSE)', method: 'GET', path: (c) => `/api/sessions/${c.S}/events`, sse: true, owned: true, ok: 200 },
   { name: 'GET /api/sessions/{id}/events (SSE replay)', method: 'GET', path: (c) => `/api/sessions/${c.S}/events`, headers: { 'Last-Event-ID': '1' }, sse: true, owned: true, ok: 200 },
@@ -135,7 +136,7 @@ describe('authorization of every route', () => {
     const names = new Set(ROUTES.map((r) => r.name.replace(/ \(.*\)$/, '')));
     assert.deepEqual([...names].sort(), [
       'DELETE /api/sessions/{id}', 'GET /api/health', 'GET /api/info', 'GET /api/modes', 'GET /api/runs/{id}', 'GET /api/sessions',
-      'GET /api/sessions/{id}', 'GET /api/sessions/{id}/approvals', 'GET /api/sessions/{id}/events', 'GET /api/sessions/{id}/messages',
+      'GET /api/sessions/{id}', 'GET /api/sessions/{id}/approvals', 'GET /api/sessions/{id}/events', 'GET /api/sessions/{id}/export', 'GET /api/sessions/{id}/messages',
       'GET /api/sessions/{id}/runs', 'GET /api/sessions/{id}/tools', 'PATCH /api/sessions/{id}',
       'POST /api/brain/stream', 'POST /api/brain/unified/consult/stream', 'POST /api/logout', 'POST /api/sessions',
       'POST /api/sessions/{id}/approvals/{approval_id}', 'POST /api/sessions/{id}/continue', 'POST /api/sessions/{id}/runs', 'POST /api/sessions/{id}/stop',

@@ -1,0 +1,68 @@
+// The server's health in the header: the dot's state follows GET
+// /api/health, and the panel it opens lists the model, the tool servers and
+// the store with their state and last error; Escape closes it.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, axeViolations } from './lib.mjs';
+
+describe('health indicator', () => {
+  let browser, stack;
+
+  before(async () => {
+    browser = await launchBrowser();
+    stack = await startStack({ config: { mcpServers: { files: { command: '/nonexistent/mcp-files', args: [] } } } });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  test('a failed tool server and a refused key show amber, and the panel says why', async () => {
+    const p = await openPage(browser, stack.url + '/');
+    const { page } = p;
+    const dot = page.locator(tid('health-indicator'));
+    // The tool server that cannot start degrades the server from the start.
+    await page.locator(`${tid('health-indicator')}[data-state="degraded"]`).waitFor();
+    assert.equal(await dot.locator('.health-label').textContent(), 'Degraded');
+    assert.equal(await dot.getAttribute('aria-expanded'), 'false');
+
+    await newChat(page);
+    await stack.mock.script([{ status: 401, body: { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' } } }]);
+    await send(page, 'hello');
+    await waitStopped(page, 'llm_error');
+    // The why-idle panel names the cause.
+    assert.equal(await page.locator(`${tid('diagnosis')}[data-playbook="model_auth"]`).textContent(), 'The model endpoint rejected the API key (HTTP 401)');
+
+    await dot.click();
+    const panel = page.locator(tid('health-panel'));
+    await panel.waitFor();
+    assert.equal(await dot.getAttribute('aria-expanded'), 'true');
+    const llm = panel.locator(`${tid('health-llm')}[data-state="down"]`);
+    await llm.waitFor();
+    assert.equal(await llm.getAttribute('data-name'), 'primary');
+    const lines = await llm.locator('.health-line').allTextContents();
+    assert.equal(lines[0], 'openai · mock-model');
+    assert.equal(lines[1], '1 request in 5 min, 1 failed');
+    assert.match(lines[2], /^Last error: HTTP 401 .*Incorrect API key provided$/);
+    const files = panel.locator(tid('health-mcp'));
+    assert.equal(await files.getAttribute('data-name'), 'files');
+    assert.equal(await files.getAttribute('data-state'), 'failed');
+    assert.match((await files.locator('.health-line').allTextContents())[1], /^Last error: .*(nonexistent|No such file)/);
+    assert.equal(await panel.locator(tid('health-store')).getAttribute('data-state'), 'ok');
+    assert.equal(await panel.locator(tid('health-runs')).textContent(), '0 runs active; stopped in the last hour: llm_error 1');
+    // Every provider is down: the server is down.
+    await page.locator(`${tid('health-indicator')}[data-state="down"]`).waitFor();
+    // The open panel passes axe.
+    await page.emulateMedia({ reducedMotion: 'reduce' });
+    const v = await axeViolations(page);
+    assert.deepEqual(v.map((x) => `${x.id}: ${x.targets.join(', ')}`), []);
+
+    await page.keyboard.press('Escape');
+    assert.equal(await panel.isHidden(), true);
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'health-indicator');
+    p.assertClean();
+    await p.close();
+  });
+});
