@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine/mcp.h"
+#include "engine/mcp_http.h"
 #include "engine/mcp_int.h"
 #include "engine/mcp_stdio.h"
 #include "lib/xmalloc.h"
@@ -84,7 +85,10 @@ int mcp_add_servers(toolset *ts, struct event_base *base, const json_t *servers,
     mcp_stdio_reaper *reaper = mcp_stdio_reaper_new(base);
     for (size_t i = 0; i < n; i++) {
         if (cfgs[i].disabled) continue;
-        mcp_transport *t = mcp_stdio_new(base, &cfgs[i], reaper);
+        mcp_config_register_secrets(&cfgs[i]);
+        mcp_transport *t = cfgs[i].transport != MCP_TRANSPORT_STDIO
+                               ? mcp_http_new(base, &cfgs[i])
+                               : mcp_stdio_new(base, &cfgs[i], reaper);
         mcp_server *s = mcp__server_new(g, base, &cfgs[i], t);
         toolset_add_source(ts, &s->base);
     }

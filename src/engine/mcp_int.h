@@ -76,6 +76,7 @@ struct mcp_call {
     void *ud;
     int64_t timeout_ms;
     struct event *timer;
+    bool resent; /* sent again after the server forgot its session */
     mcp_call *prev, *next;
 };
 

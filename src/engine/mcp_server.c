@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/timefmt.h"
+#include "engine/mcp_http.h"
 #include "engine/mcp_int.h"
 #include "lib/buf.h"
-#include "core/timefmt.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/utf8.h"
@@ -213,6 +214,14 @@ static void mcp_server__down(mcp_server *s, const char *what)
     }
     LOG(LOG_WARN, "mcp server ended", "server=%s how=\"%s\"", s->cfg.name, what);
     mcp_server__note_down(s, what);
+    /* A request the server refused for a forgotten session never ran: it
+     * waits for the next session, once. */
+    int64_t again = mcp_http_take_rejected(s->tr);
+    mcp_call *c = again > 0 ? mcp__call_find(s, again) : NULL;
+    if (c && !c->resent) {
+        c->resent = true;
+        c->id = 0;
+    }
     char *msg = xasprintf("the MCP server '%s' %s during the call", s->cfg.name, what);
     mcp__calls_fail(s, false, msg);
     free(msg);
@@ -627,12 +636,14 @@ static json_t *mcp_server__src_info(const tool_source *src)
 {
     const mcp_server *s = (const mcp_server *)src;
     const char *status = s->state == MCP__READY                        ? "ready"
+                         : s->error && mcp_http_unauthorized(s->tr)    ? "unauthorized"
                          : s->error                                    ? "failed"
                          : s->state == MCP__STARTING && !s->ever_ready ? "starting"
                                                                        : "restarting";
-    json_t *o =
-        json_pack("{s:s,s:s,s:o,s:I}", "name", s->cfg.name, "status", status, "error",
-                  s->error ? json_string(s->error) : json_null(), "tools", (json_int_t)s->ndefs);
+    json_t *o = json_pack("{s:s,s:s,s:o,s:I,s:s}", "name", s->cfg.name, "status", status, "error",
+                          s->error ? json_string(s->error) : json_null(), "tools",
+                          (json_int_t)s->ndefs, "transport",
+                          mcp_config_transport_name(s->cfg.transport));
     json_object_set_new(o, "restarts", json_integer(s->restarts));
     json_object_set_new(o, "last_error", s->last_error ? json_string(s->last_error) : json_null());
     char since[TIMEFMT_LEN];

@@ -3,11 +3,11 @@
  * messages. The server, call and group code (mcp_server.c, mcp_call.c,
  * mcp_group.c) speaks in whole messages through this interface and never
  * touches a pipe, a process or a socket; each way of reaching a server is
- * one implementation. Today there is one, stdio (mcp_stdio.h: a child
- * process, one message per line on its pipes). Streamable HTTP (each
- * message a POST answered with JSON or an SSE stream, a session id from
- * initialize) and the older HTTP+SSE transport (messages POSTed, answers
- * on one SSE stream) fit the same shape, connecting asynchronously.
+ * one implementation: stdio (mcp_stdio.h: a child process, one message
+ * per line on its pipes) and Streamable HTTP (mcp_http.h: each message a
+ * POST answered with JSON or an SSE stream, a session id from initialize).
+ * The older HTTP+SSE transport (messages POSTed, answers on one SSE
+ * stream) is mcp_http.h too, connecting asynchronously.
  *
  * A transport belongs to one server for the server's whole life and is
  * reused across restarts: start opens a new connection (spawns a new

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "engine/mcp_config.h"
+#include "lib/redact.h"
 
 static int parse(const char *json, mcp_server_config **out, size_t *n, char *err, size_t errlen)
 {
@@ -87,7 +88,8 @@ static void test_errors_name_the_key(void **state)
     expect_error("{\"\": {\"command\": \"x\"}}",
                  "config key 'mcpServers' has a server with an empty name");
     expect_error("{\"fs\": \"npx\"}", "config key 'mcpServers.fs' must be an object");
-    expect_error("{\"fs\": {}}", "config key 'mcpServers.fs.command' is missing");
+    expect_error("{\"fs\": {}}",
+                 "config key 'mcpServers.fs.command' is missing (or 'url', for a remote server)");
     expect_error("{\"fs\": {\"command\": [\"npx\"]}}",
                  "config key 'mcpServers.fs.command' must be a non-empty string");
     expect_error("{\"fs\": {\"command\": \"\"}}",
@@ -112,23 +114,129 @@ static void test_errors_name_the_key(void **state)
                  "config key 'mcpServers.fs.timeout_seconds' must be a number of seconds above "
                  "0 and at most 86400");
     expect_error("{\"fs\": {\"command\": \"x\", \"type\": \"sse\"}}",
-                 "config key 'mcpServers.fs.type' must be \"stdio\" (the only transport "
-                 "supported)");
+                 "config key 'mcpServers.fs.type' must be \"stdio\" for a server with a command");
     expect_error("{\"fs\": {\"command\": \"x\", \"disabled\": \"yes\"}}",
                  "config key 'mcpServers.fs.disabled' must be true or false");
     expect_error("{\"fs\": {\"command\": \"x\", \"url\": \"http://x\"}}",
-                 "unknown config key 'mcpServers.fs.url'");
+                 "config key 'mcpServers.fs' has both 'command' (a local server) and 'url' (a "
+                 "remote one)");
+    expect_error("{\"fs\": {\"command\": \"x\", \"headers\": {}}}",
+                 "unknown config key 'mcpServers.fs.headers' (only for a server with a url)");
     /* A later server's error frees the earlier ones (checked under ASan). */
     expect_error("{\"a\": {\"command\": \"x\", \"args\": [\"1\"]}, \"b\": {}}",
-                 "config key 'mcpServers.b.command' is missing");
+                 "config key 'mcpServers.b.command' is missing (or 'url', for a remote server)");
+}
+
+static void test_remote_entry(void **state)
+{
+    (void)state;
+    mcp_server_config *c;
+    size_t n;
+    char err[256] = "";
+    setenv("CP_TEST_TOKEN", "tok-S3CR3T-value-42", 1);
+    setenv("CP_TEST_HOST", "127.0.0.1:9", 1);
+    assert_int_equal(parse("{\"search\": {\"url\": \"http://${CP_TEST_HOST}/mcp?a=$b\","
+                           " \"headers\": {\"Authorization\": \"Bearer ${CP_TEST_TOKEN}\","
+                           " \"X-Plain\": \"v\"}, \"timeout_seconds\": 3},"
+                           " \"insecure\": {\"url\": \"https://h/mcp\", \"type\": \"http\","
+                           " \"tls_verify\": false},"
+                           " \"older\": {\"url\": \"http://h/sse\", \"type\": \"sse\"}}",
+                           &c, &n, err, sizeof err),
+                     0);
+    assert_int_equal(n, 3);
+    assert_int_equal(c[2].transport, MCP_TRANSPORT_SSE);
+    assert_string_equal(c[2].url, "http://h/sse");
+    assert_int_equal(c[0].transport, MCP_TRANSPORT_HTTP);
+    assert_string_equal(mcp_config_transport_name(c[0].transport), "http");
+    /* A '$' without a brace is kept as it is. */
+    assert_string_equal(c[0].url, "http://127.0.0.1:9/mcp?a=$b");
+    assert_string_equal(c[0].headers[0], "Authorization: Bearer tok-S3CR3T-value-42");
+    assert_string_equal(c[0].headers[1], "X-Plain: v");
+    assert_null(c[0].headers[2]);
+    assert_null(c[0].command);
+    assert_true(c[0].tls_verify);
+    assert_int_equal(c[0].timeout_ms, 3000);
+    assert_string_equal(c[1].url, "https://h/mcp");
+    assert_null(c[1].headers[0]);
+    assert_false(c[1].tls_verify);
+    assert_string_equal(mcp_config_transport_name(MCP_TRANSPORT_STDIO), "stdio");
+    assert_string_equal(mcp_config_transport_name(MCP_TRANSPORT_SSE), "sse");
+
+    /* The header values become secrets: the whole value and its token. */
+    redact_reset();
+    mcp_config_register_secrets(&c[0]);
+    const char *text = "denied: tok-S3CR3T-value-42 was refused";
+    char *r = redact_string(text, strlen(text), NULL);
+    /* The space before the token is part of the registered value too. */
+    assert_string_equal(r, "denied:" REDACT_MARK " was refused");
+    free(r);
+    redact_reset();
+    mcp_config_free(c, n);
+}
+
+static void test_remote_errors(void **state)
+{
+    (void)state;
+    unsetenv("CP_TEST_UNSET");
+    setenv("CP_TEST_CRLF", "a\r\nX-Evil: 1", 1);
+    expect_error("{\"s\": {\"url\": \"\"}}",
+                 "config key 'mcpServers.s.url' must be a non-empty string");
+    expect_error("{\"s\": {\"url\": 5}}",
+                 "config key 'mcpServers.s.url' must be a non-empty string");
+    expect_error("{\"s\": {\"url\": \"ftp://h/\"}}",
+                 "config key 'mcpServers.s.url' must be an http:// or https:// URL");
+    expect_error("{\"s\": {\"url\": \"http://h/${CP_TEST_UNSET}\"}}",
+                 "config key 'mcpServers.s.url' names the environment variable 'CP_TEST_UNSET', "
+                 "which is not set");
+    expect_error("{\"s\": {\"url\": \"http://h/${CP_TEST_UNSET\"}}",
+                 "config key 'mcpServers.s.url' has a '${' that is not a variable reference like "
+                 "${NAME}");
+    expect_error("{\"s\": {\"url\": \"http://h/${}\"}}",
+                 "config key 'mcpServers.s.url' has a '${' that is not a variable reference like "
+                 "${NAME}");
+    expect_error("{\"s\": {\"url\": \"http://h/ x\"}}",
+                 "config key 'mcpServers.s.url' must not contain spaces or line breaks");
+    expect_error("{\"s\": {\"url\": \"http://h/\", \"headers\": {\"A\": \"${CP_TEST_UNSET}\"}}}",
+                 "config key 'mcpServers.s.headers.A' names the environment variable "
+                 "'CP_TEST_UNSET', which is not set");
+    expect_error("{\"s\": {\"url\": \"http://h/\", \"headers\": {\"A\": \"${CP_TEST_CRLF}\"}}}",
+                 "config key 'mcpServers.s.headers.A' must not contain line breaks");
+    expect_error("{\"s\": {\"url\": \"http://h/\", \"headers\": {\"A\": 1}}}",
+                 "config key 'mcpServers.s.headers.A' must be a string");
+    expect_error("{\"s\": {\"url\": \"http://h/\", \"headers\": [\"A: 1\"]}}",
+                 "config key 'mcpServers.s.headers' must be an object of at most 32 strings");
+    expect_error("{\"s\": {\"url\": \"http://h/\", \"headers\": {\"Bad Name\": \"1\"}}}",
+                 "config key 'mcpServers.s.headers' has 'Bad Name', which is not a header name "
+                 "chatplane lets a configuration set");
+    expect_error("{\"s\": {\"url\": \"http://h/\", \"headers\": {\"mcp-session-id\": \"1\"}}}",
+                 "config key 'mcpServers.s.headers' has 'mcp-session-id', which is not a header "
+                 "name chatplane lets a configuration set");
+    expect_error("{\"s\": {\"url\": \"http://h/\", \"tls_verify\": \"no\"}}",
+                 "config key 'mcpServers.s.tls_verify' must be true or false");
+    expect_error(
+        "{\"s\": {\"url\": \"http://h/\", \"type\": \"stdio\"}}",
+        "config key 'mcpServers.s.type' must be \"http\" or \"sse\" for a server with a url");
+    expect_error("{\"s\": {\"url\": \"http://h/\", \"args\": []}}",
+                 "unknown config key 'mcpServers.s.args' (only for a server with a command)");
+    expect_error("{\"s\": {\"url\": \"http://h/\", \"timeout_seconds\": -1}}",
+                 "config key 'mcpServers.s.timeout_seconds' must be a number of seconds above "
+                 "0 and at most 86400");
+    /* An expansion past the cap is refused. */
+    char *big = malloc(MCP_CONFIG_VALUE_MAX + 1);
+    memset(big, 'x', MCP_CONFIG_VALUE_MAX);
+    big[MCP_CONFIG_VALUE_MAX] = '\0';
+    setenv("CP_TEST_BIG", big, 1);
+    free(big);
+    expect_error("{\"s\": {\"url\": \"http://h/${CP_TEST_BIG}\"}}",
+                 "config key 'mcpServers.s.url' is longer than 8192 bytes once expanded");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_entry),
-        cmocka_unit_test(test_absent_is_empty),
-        cmocka_unit_test(test_errors_name_the_key),
+        cmocka_unit_test(test_full_entry),          cmocka_unit_test(test_absent_is_empty),
+        cmocka_unit_test(test_errors_name_the_key), cmocka_unit_test(test_remote_entry),
+        cmocka_unit_test(test_remote_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

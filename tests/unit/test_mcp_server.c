@@ -323,7 +323,7 @@ static void test_handshake_lists_tools_in_pages(void **state)
     fake *p = &f->peers[0];
     mcp__server_start(f->srv[0]);
     assert_int_equal(p->starts, 1);
-    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"starting\",\"error\":null,\"tools\":0}");
+    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"starting\",\"error\":null,\"tools\":0,\"transport\":\"stdio\"}");
     peer(p, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"protocolVersion\":\"2025-03-26\"}}");
     assert_string_equal(p->version, "2025-03-26");
     assert_string_equal(p->sent[2],
@@ -353,7 +353,7 @@ static void test_handshake_lists_tools_in_pages(void **state)
     schema = json_dumps(bc->input_schema, JSON_COMPACT);
     assert_string_equal(schema, "{\"type\":\"object\",\"required\":[\"x\"]}");
     free(schema);
-    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"ready\",\"error\":null,\"tools\":2}");
+    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"ready\",\"error\":null,\"tools\":2,\"transport\":\"stdio\"}");
 }
 
 static void test_unknown_protocol_version_fails_start(void **state)
@@ -366,7 +366,7 @@ static void test_unknown_protocol_version_fails_start(void **state)
     assert_int_equal(p->nsent, 1); /* no initialized, no tools/list */
     assert_info(f, 0,
                 "{\"name\":\"fx\",\"status\":\"failed\",\"error\":\"it answered with protocol "
-                "version '1999-01-01', which chatplane does not speak\",\"tools\":0}");
+                "version '1999-01-01', which chatplane does not speak\",\"tools\":0,\"transport\":\"stdio\"}");
 }
 
 static void test_transport_start_failure_is_the_error(void **state)
@@ -380,7 +380,7 @@ static void test_transport_start_failure_is_the_error(void **state)
     assert_int_equal(p->closes, 0);
     assert_info(f, 0,
                 "{\"name\":\"fx\",\"status\":\"failed\",\"error\":\"command 'nope' not found in "
-                "PATH\",\"tools\":0}");
+                "PATH\",\"tools\":0,\"transport\":\"stdio\"}");
 }
 
 static void test_initialize_error_and_silence(void **state)
@@ -391,7 +391,7 @@ static void test_initialize_error_and_silence(void **state)
     peer(p, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32602,\"message\":\"no\"}}");
     assert_info(f, 0,
                 "{\"name\":\"fx\",\"status\":\"failed\",\"error\":\"initialize failed: JSON-RPC "
-                "error -32602: no\",\"tools\":0}");
+                "error -32602: no\",\"tools\":0,\"transport\":\"stdio\"}");
     assert_int_equal(p->closes, 1);
 
     /* A second server whose peer never answers tools/list. */
@@ -404,7 +404,7 @@ static void test_initialize_error_and_silence(void **state)
     assert_int_equal(q->closes, 1);
     assert_info(f, 1,
                 "{\"name\":\"quiet\",\"status\":\"failed\",\"error\":\"it did not answer "
-                "tools/list within 0.04 s\",\"tools\":0}");
+                "tools/list within 0.04 s\",\"tools\":0,\"transport\":\"stdio\"}");
 }
 
 /* ---- calls ---- */
@@ -502,7 +502,7 @@ static void test_timeout_cancels_then_pings(void **state)
     assert_int_equal(p->closes, 0);
     run_for(f, 150);
     assert_int_equal(p->closes, 1);
-    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2}");
+    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2,\"transport\":\"stdio\"}");
 }
 
 static void test_answered_ping_keeps_the_connection(void **state)
@@ -518,7 +518,7 @@ static void test_answered_ping_keeps_the_connection(void **state)
     peer(p, "{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{}}");
     run_for(f, 150);
     assert_int_equal(p->closes, 0);
-    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"ready\",\"error\":null,\"tools\":2}");
+    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"ready\",\"error\":null,\"tools\":2,\"transport\":\"stdio\"}");
 }
 
 static void test_oversized_answer_fails_its_call(void **state)
@@ -558,7 +558,7 @@ static void test_server_requests_are_answered(void **state)
     peer(p, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":"
             "\"info\",\"data\":\"hello\"}}");
     assert_int_equal(p->nsent, n);
-    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"ready\",\"error\":null,\"tools\":2}");
+    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"ready\",\"error\":null,\"tools\":2,\"transport\":\"stdio\"}");
 }
 
 /* A new list while a call is in flight: the call's tool_def stays valid
@@ -610,14 +610,14 @@ static void test_connection_end_fails_sent_calls_and_restarts_for_queued(void **
     assert_int_equal(a.status, TOOL_ERROR);
     assert_string_equal(a.error, "the MCP server 'fx' exited (status 1) during the call");
     assert_int_equal(b.done, 0);
-    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2}");
+    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2,\"transport\":\"stdio\"}");
     assert_health(f, 0, 0, "exited (status 1)", true);
     /* The backoff after one short life is half a second. */
     run_for(f, 300);
     assert_int_equal(p->starts, 1);
     run_for(f, 400);
     assert_int_equal(p->starts, 2);
-    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2}");
+    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2,\"transport\":\"stdio\"}");
     assert_health(f, 0, 1, "exited (status 1)", true);
     answer_handshake(p, 4);
     /* Working again: counted, no longer down, the last failure kept. */
@@ -651,7 +651,7 @@ static void test_failed_restart_fails_queued_calls(void **state)
                                  "PATH");
     assert_info(f, 0,
                 "{\"name\":\"fx\",\"status\":\"failed\",\"error\":\"command 'x' not found in "
-                "PATH\",\"tools\":2}");
+                "PATH\",\"tools\":2,\"transport\":\"stdio\"}");
     assert_health(f, 0, 1, "command 'x' not found in PATH", true);
 }
 
@@ -670,7 +670,7 @@ static void test_restart_on_request(void **state)
     assert_int_equal(o.status, TOOL_ERROR);
     assert_string_equal(o.error, "the MCP server 'fx' was restarted on request during the call");
     assert_int_equal(p->starts, 2);
-    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2}");
+    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2,\"transport\":\"stdio\"}");
     assert_health(f, 0, 1, NULL, false);
 }
 
