@@ -308,7 +308,7 @@ describe('HTTP+SSE (type "sse")', () => {
   test('/api/info shows the transport "sse"', async () => {
     const { s, info } = await serveUntil({ old: { url: `${srv.base}/sse`, type: 'sse' } }, (b) => b.servers[0].status === 'ready');
     await stopServe(s);
-    assert.deepEqual(info.body.servers, [{ name: 'old', status: 'ready', error: null, tools: 2, transport: 'sse' }]);
+    assert.deepEqual(info.body.servers, [{ name: 'old', status: 'ready', error: null, tools: 2, transport: 'sse', restarts: 0, last_error: null, down_since: null }]);
   });
 
   test('a POST refused for a forgotten session (404): a new stream, and the call sent once more', async () => {
@@ -400,16 +400,11 @@ describe('headers and authorization', () => {
         const r = await api(s.url, 'GET', '/api/info');
         return r.body.servers[0].status === 'unauthorized' ? r : null;
       });
-      assert.deepEqual(info.body.servers, [
-        {
-          name: 'remote',
-          status: 'unauthorized',
-          error:
-            'refused the request: HTTP 401 Unauthorized (WWW-Authenticate: Bearer realm="http-test", error="invalid_token") during start-up',
-          tools: 0,
-          transport: 'http',
-        },
-      ]);
+      const refused = 'refused the request: HTTP 401 Unauthorized (WWW-Authenticate: Bearer realm="http-test", error="invalid_token") during start-up';
+      const { down_since: since, ...server } = info.body.servers[0];
+      assert.equal(info.body.servers.length, 1);
+      assert.deepEqual(server, { name: 'remote', status: 'unauthorized', error: refused, tools: 0, transport: 'http', restarts: 0, last_error: refused });
+      assert.match(since, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       assert.ok(!info.text.includes('wrong-token'));
       // The log has the failure, with the challenge and without the header.
       assert.ok(s.lines.some((l) => l.includes('msg="mcp server failed to start" server=remote')), s.lines.join('\n'));
