@@ -16,6 +16,7 @@ void api__register_runs(http_server *s, api *a);
 void api__register_misc(http_server *s, api *a);
 void api__register_health(http_server *s, api *a);
 void api__register_export(http_server *s, api *a);
+void api__register_fork(http_server *s, api *a);
 void api__register_auth(http_server *s, api *a);
 
 /* The guard of every route (api_auth.c): see http_set_guard. */

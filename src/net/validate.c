@@ -43,6 +43,11 @@ static const validate_field validate__brain_fields[] = {
     F("message", VALIDATE_MESSAGE, true),
     F("mode", VALIDATE_MODE, false),
 };
+static const validate_field validate__fork_fields[] = {
+    F("message_id", VALIDATE_ID, false),
+    F("message", VALIDATE_MESSAGE, false),
+    F("title", VALIDATE_TITLE, false),
+};
 static const validate_field validate__login_fields[] = {
     {"token", VALIDATE_STRING, true, 1024, NULL},
 };
@@ -61,6 +66,7 @@ const validate_schema validate_mode_put = SCHEMA(validate__mode_fields);
 const validate_schema validate_brain_stream = SCHEMA(validate__brain_fields);
 const validate_schema validate_decision = SCHEMA(validate__decision_fields);
 const validate_schema validate_login = SCHEMA(validate__login_fields);
+const validate_schema validate_fork = SCHEMA(validate__fork_fields);
 
 /* Writes "mode 'x' is not one of a, b, c" into err. */
 static void validate__mode_error(const char *name, const validate_ctx *ctx, char *err,

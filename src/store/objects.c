@@ -25,6 +25,11 @@ json_t *objects_session(const store_session *s, const store_run *last_run)
     store__row_json(&store__session_table, s, o);
     /* A session keeps an empty title until its first message names it. */
     json_object_set_new(o, "title", json_string(s->title && *s->title ? s->title : "New chat"));
+    json_object_set_new(o, "forked_from",
+                        s->forked_from_session
+                            ? json_pack("{s:s, s:s?}", "session_id", s->forked_from_session,
+                                        "message_id", s->forked_from_message)
+                            : json_null());
     json_object_set_new(o, "last_run", last_run ? objects_run(last_run) : json_null());
     return o;
 }

@@ -106,7 +106,9 @@ int store_rollback(store *s);
     X(active_run_id, TEXT, "active_run_id", "active_run_id", NULL)                                 \
     X(last_seq, I64, "last_seq", "last_seq", NULL)                                                 \
     X(created_ms, TIME, "created_at", "created_at", NULL)                                          \
-    X(updated_ms, TIME, "updated_at", "updated_at", NULL) /* 0 on insert: created_ms */
+    X(updated_ms, TIME, "updated_at", "updated_at", NULL) /* 0 on insert: created_ms */        \
+    X(forked_from_session, TEXT, "forked_from_session_id", NULL, NULL)                             \
+    X(forked_from_message, TEXT, "forked_from_message_id", NULL, NULL)
 
 typedef struct store_session {
     STORE_SESSION_COLUMNS(STORE__FIELD)
@@ -127,6 +129,16 @@ void store_session_copy(store_session *dst, const store_session *src);
 int store_session_update(store *s, const store_session *row);
 /* Deletes the session and everything that belongs to it. */
 int store_session_delete(store *s, const char *id);
+/*
+ * Inserts row, a fork of the session row->forked_from_session, with a copy
+ * of each of that session's messages stored before the message
+ * row->forked_from_message (all of them when NULL): the same content,
+ * roles, tool calls and times under new ids, without a run, each with its
+ * `message` event in the new session's log. Runs in the caller's
+ * transaction. Returns the number of messages copied, STORE_NOT_FOUND when
+ * forked_from_message is not a user message of the source.
+ */
+int store_session_fork(store *s, const store_session *row);
 /* Marks run_id the session's active run (status running) only if none is
  * active: the database enforces one active run per session.
  * STORE_CONFLICT when another run is active. */

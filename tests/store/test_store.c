@@ -234,7 +234,7 @@ static void test_migrations_apply_once(void **state)
 {
     fx *f = *state;
     if (on_sqlite(f))
-        assert_string_equal(f->applied, "1:init 2:time_functions 3:recent_reads 4:approvals 5:diagnosis ");
+        assert_string_equal(f->applied, "1:init 2:time_functions 3:recent_reads 4:approvals 5:diagnosis 6:forks ");
     char applied[256] = "";
     char err[512] = "";
     assert_int_equal(store_migrate(f->s, note_applied, applied, err, sizeof err), 0);
@@ -245,7 +245,7 @@ static void test_migrations_apply_once(void **state)
                              "schema_migrations ORDER BY version",
                              0, NULL, &r),
                      0);
-    assert_int_equal(db_result_rows(r), 5);
+    assert_int_equal(db_result_rows(r), 6);
     assert_string_equal(db_result_get(r, 0, 0), "1");
     assert_string_equal(db_result_get(r, 0, 1), "init");
     assert_true(db_result_int(r, 0, 2, 0) > 1600000000000);
@@ -258,8 +258,10 @@ static void test_migrations_apply_once(void **state)
     assert_string_equal(db_result_get(r, 3, 1), "approvals");
     assert_string_equal(db_result_get(r, 4, 0), "5");
     assert_string_equal(db_result_get(r, 4, 1), "diagnosis");
+    assert_string_equal(db_result_get(r, 5, 0), "6");
+    assert_string_equal(db_result_get(r, 5, 1), "forks");
     db_result_free(r);
-    assert_int_equal(store_schema_latest(), 5);
+    assert_int_equal(store_schema_latest(), 6);
 }
 
 static void test_embedded_migrations_cover_both_dialects(void **state)
@@ -270,22 +272,24 @@ static void test_embedded_migrations_cover_both_dialects(void **state)
     const char *want[] = {
         "migrations/postgres/0001_init.sql", "migrations/postgres/0002_time_functions.sql",
         "migrations/postgres/0003_recent_reads.sql", "migrations/postgres/0004_approvals.sql",
-        "migrations/postgres/0005_diagnosis.sql",
+        "migrations/postgres/0005_diagnosis.sql", "migrations/postgres/0006_forks.sql",
         "migrations/sqlite/0001_init.sql", "migrations/sqlite/0002_time_functions.sql",
         "migrations/sqlite/0003_recent_reads.sql", "migrations/sqlite/0004_approvals.sql",
-        "migrations/sqlite/0005_diagnosis.sql"};
+        "migrations/sqlite/0005_diagnosis.sql", "migrations/sqlite/0006_forks.sql"};
     const char *has[] = {"CREATE TABLE stream_events",
                          "LANGUAGE plpgsql",
                          "chat_messages_session_position",
                          "CREATE TABLE approvals",
                          "ADD COLUMN diagnosis",
+                         "forked_from_session_id",
                          "CREATE TABLE stream_events",
                          "no change",
                          "chat_messages_session_position",
                          "CREATE TABLE approvals",
-                         "ADD COLUMN diagnosis"};
-    assert_int_equal(migrations_files_count, 10);
-    for (size_t i = 0; i < 10; i++) {
+                         "ADD COLUMN diagnosis",
+                         "forked_from_session_id"};
+    assert_int_equal(migrations_files_count, 12);
+    for (size_t i = 0; i < 12; i++) {
         assert_string_equal(migrations_files[i].path, want[i]);
         assert_int_equal(strlen((const char *)migrations_files[i].data), migrations_files[i].len);
         assert_non_null(strstr((const char *)migrations_files[i].data, has[i]));
@@ -333,16 +337,16 @@ static void test_concurrent_migrations_apply_once(void **state)
     pthread_join(tb, NULL);
     assert_int_equal(a.rc, 0);
     assert_int_equal(b.rc, 0);
-    assert_int_equal(a.applied + b.applied, on_sqlite(f) ? 5 : 0);
+    assert_int_equal(a.applied + b.applied, on_sqlite(f) ? 6 : 0);
 }
 
-/* A database at version 1 is brought to version 5: on PostgreSQL the two
+/* A database at version 1 is brought to version 6: on PostgreSQL the two
  * time functions become PL/pgSQL and still convert exactly. */
 static void test_version_1_database_is_upgraded(void **state)
 {
     fx *f = *state;
     bool pg = !on_sqlite(f);
-    /* Back to version 1: the later rows removed, what versions 4 and 5
+    /* Back to version 1: the later rows removed, what versions 4 to 6
      * added dropped, version 1's indexes put back and, on PostgreSQL, its SQL
      * functions as 0001_init.sql made them. A tool execution must come
      * through the upgrade (SQLite copies its table in version 4). */
@@ -357,9 +361,21 @@ static void test_version_1_database_is_upgraded(void **state)
         0);
     assert_int_equal(db_exec_script(store_db(f->s), "DROP TABLE approvals; ALTER TABLE "
                                                     "chat_budgets DROP COLUMN approval; ALTER "
-                                                    "TABLE runs DROP COLUMN diagnosis"),
+                                                    "TABLE runs DROP COLUMN diagnosis; ALTER TABLE "
+                                                    "chat_sessions DROP COLUMN "
+                                                    "forked_from_session_id; ALTER TABLE "
+                                                    "chat_sessions DROP COLUMN "
+                                                    "forked_from_message_id"),
                      0);
-    char *sid = make_session(f->s, "old", 1000);
+    /* A session row as version 1 has it (store_session_insert writes the
+     * columns of the newest version). */
+    char *sid = uid("ses");
+    const char *sp[] = {sid};
+    assert_true(db_exec(store_db(f->s),
+                        "INSERT INTO chat_sessions (id, owner, title, mode, created_at, "
+                        "updated_at) VALUES (?, 'old', 'New chat', 'standard', chatplane_ts(1000), "
+                        "chatplane_ts(1000))",
+                        1, sp, NULL) >= 0);
     char *old_id = uid("exe");
     store_tool_exec old = {.id = old_id,
                            .session_id = sid,
@@ -387,7 +403,7 @@ static void test_version_1_database_is_upgraded(void **state)
     char applied[256] = "";
     char err[512] = "";
     assert_int_equal(store_migrate(f->s, note_applied, applied, err, sizeof err), 0);
-    assert_string_equal(applied, "2:time_functions 3:recent_reads 4:approvals 5:diagnosis ");
+    assert_string_equal(applied, "2:time_functions 3:recent_reads 4:approvals 5:diagnosis 6:forks ");
     store_tool_exec *rows;
     size_t nrows;
     assert_int_equal(store_tool_exec_list(f->s, sid, NULL, &rows, &nrows), 0);
@@ -435,14 +451,14 @@ static void test_version_1_database_is_upgraded(void **state)
         db_exec(store_db(f->s), "SELECT MAX(version) FROM schema_migrations", 0, NULL, &r), 0);
     version = (int)db_result_int(r, 0, 0, 0);
     db_result_free(r);
-    assert_int_equal(version, 5);
+    assert_int_equal(version, 6);
 }
 
 static void test_schema_too_new_is_refused(void **state)
 {
     fx *f = *state;
     const char *want = "database schema version 9999 is newer than this chatplane (knows up to "
-                       "5); upgrade chatplane";
+                       "6); upgrade chatplane";
     const char *ins = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, "
                       "'future', chatplane_ts(1))";
     char err[512] = "";

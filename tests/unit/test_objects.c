@@ -30,11 +30,12 @@ static const char *const want[] = {
     /* empty session */
     "{\"id\":null,\"title\":\"New "
     "chat\",\"mode\":null,\"status\":null,\"active_run_id\":null,\"last_seq\":0,\"created_at\":"
-    "null,\"updated_at\":null,\"last_run\":null}",
+    "null,\"updated_at\":null,\"forked_from\":null,\"last_run\":null}",
     /* session with its last run */
     "{\"id\":\"s1\",\"title\":\"Hello\",\"mode\":\"quick\",\"status\":\"idle\",\"active_run_id\":"
     "\"r1\",\"last_seq\":42,\"created_at\":\"2023-11-14T22:13:20.123Z\",\"updated_at\":\"2023-11-"
-    "14T22:13:21.000Z\",\"last_run\":{\"id\":\"r1\",\"session_id\":\"s1\",\"mode\":\"deep\","
+    "14T22:13:21.000Z\",\"forked_from\":{\"session_id\":\"s0\",\"message_id\":\"m9\"},"
+    "\"last_run\":{\"id\":\"r1\",\"session_id\":\"s1\",\"mode\":\"deep\","
     "\"status\":\"stopped\",\"stop_reason\":\"done\",\"stop_tone\":null,\"stop_detail\":\"d\",\"recovery_suggestion\":"
     "\"x\",\"actions\":[\"retry\"],\"diagnosis\":null,\"wrapped_up\":true,\"limits\":{\"steps\":3},\"usage\":{\"cost_"
     "usd\":0.5},\"started_at\":\"2023-11-14T22:13:20.000Z\",\"ended_at\":\"2023-11-14T22:13:22."
@@ -82,7 +83,9 @@ static void test_session(void **state)
                        .active_run_id = "r1",
                        .last_seq = 42,
                        .created_ms = 1700000000123,
-                       .updated_ms = 1700000001000};
+                       .updated_ms = 1700000001000,
+                       .forked_from_session = "s0",
+                       .forked_from_message = "m9"};
     store_run r = {.id = "r1",
                    .session_id = "s1",
                    .mode = "deep",

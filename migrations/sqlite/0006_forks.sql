@@ -1,0 +1,7 @@
+-- chatplane schema, version 6, SQLite dialect: forks.
+--
+-- A session made by POST /api/sessions/{id}/fork names the session and the
+-- message it was forked before (docs/api.md, Fork); NULL for the others.
+
+ALTER TABLE chat_sessions ADD COLUMN forked_from_session_id TEXT;
+ALTER TABLE chat_sessions ADD COLUMN forked_from_message_id TEXT;
