@@ -90,7 +90,7 @@ const ROUTES = [
   { name: 'POST /api/sessions/{id}/approvals/{approval_id}', method: 'POST', path: (c) => `/api/sessions/${c.S}/approvals/apr_none`, body: { decision: 'approve' }, owned: true, ok: 404 },
   { name: 'POST /api/sessions/{id}/runs', method: 'POST', path: (c) => `/api/sessions/${c.runs}/runs`, body: { message: 'what is 1+2?' }, owned: true, ok: 202, then: (srv, c, t) => waitIdle(srv.url, c.runs, t) },
   { name: 'POST /api/sessions/{id}/runs (SSE)', method: 'POST', path: (c) => `/api/sessions/${c.stream}/runs`, body: { message: 'what is 2+2?' }, sse: true, runStream: true, owned: true, ok: 200 },
-  { name: 'POST /api/sessions/{id}/continue', 'POST /api/sessions/{id}/fork', method: 'POST', path: (c) => `/api/sessions/${c.cont}/continue`, body: { mode: 'quick' }, owned: true, ok: 202, then: (srv, c, t) => waitIdle(srv.url, c.cont, t) },
+  { name: 'POST /api/sessions/{id}/continue', method: 'POST', path: (c) => `/api/sessions/${c.cont}/continue`, body: { mode: 'quick' }, owned: true, ok: 202, then: (srv, c, t) => waitIdle(srv.url, c.cont, t) },
   { name: 'POST /api/sessions/{id}/stop', method: 'POST', path: (c) => `/api/sessions/${c.stop}/stop`, owned: true, ok: 202, then: (srv, c, t) => waitIdle(srv.url, c.stop, t) },
   { name: 'POST /api/brain/stream', method: 'POST', path: () => '/api/brain/stream', body: (c) => ({ session_id: c.S, message: 'what is 3+3?' }), sse: true, runStream: true, owned: true, ok: 200 },
   { name: 'POST /api/brain/unified/consult/stream', method: 'POST', path: () => '/api/brain/unified/consult/stream', body: (c) => ({ session_id: c.S, message: 'what is 4+4?' }), sse: true, runStream: true, owned: true, ok: 200 },
@@ -143,7 +143,7 @@ describe('authorization of every route', () => {
       'GET /api/sessions/{id}', 'GET /api/sessions/{id}/approvals', 'GET /api/sessions/{id}/events', 'GET /api/sessions/{id}/export', 'GET /api/sessions/{id}/messages',
       'GET /api/sessions/{id}/runs', 'GET /api/sessions/{id}/tools', 'PATCH /api/sessions/{id}',
       'POST /api/brain/stream', 'POST /api/brain/unified/consult/stream', 'POST /api/logout', 'POST /api/mcp/{name}/restart', 'POST /api/sessions',
-      'POST /api/sessions/{id}/approvals/{approval_id}', 'POST /api/sessions/{id}/continue', 'POST /api/sessions/{id}/runs', 'POST /api/sessions/{id}/stop',
+      'POST /api/sessions/{id}/approvals/{approval_id}', 'POST /api/sessions/{id}/continue', 'POST /api/sessions/{id}/fork', 'POST /api/sessions/{id}/runs', 'POST /api/sessions/{id}/stop',
       'PUT /api/modes/{name}',
     ]);
   });
