@@ -37,6 +37,7 @@ struct engine {
      * the last five minutes and the runs stopped in the last hour. */
     health_window model_health;
     health_stops stops;
+    llm_chain *own_chain; /* made around d.model when d.chain was NULL */
 };
 
 /* ---- modes ---- */
@@ -548,6 +549,7 @@ static void engine__start_done(void *arg)
     run_env env = {.base = e->d.base,
                    .rec = &e->rec,
                    .model = e->d.model,
+                   .chain = e->d.chain,
                    .tools = e->d.tools,
                    .opt = &e->d.opt,
                    .instance_id = e->d.instance_id,
@@ -980,6 +982,11 @@ engine *engine_new(const engine_deps *deps)
     engine_load_modes(e, mode_presets(), MODE_PRESET_COUNT);
     health_window_init(&e->model_health);
     health_stops_init(&e->stops);
+    if (!e->d.chain && e->d.model) {
+        e->own_chain = llm_chain_new(LLM_CHAIN_REST_MS_DEFAULT);
+        llm_chain_add(e->own_chain, "primary", e->d.model, false, NULL);
+        e->d.chain = e->own_chain;
+    }
     return e;
 }
 
@@ -1024,5 +1031,6 @@ void engine_free(engine *e)
         free(x);
     }
     free(e->modes);
+    llm_chain_free(e->own_chain);
     free(e);
 }

@@ -45,6 +45,9 @@ typedef struct engine_deps {
     eventlog *log;
     dbpool *pool;
     llm *model;
+    /* The providers a step may use, primary first (borrowed); NULL: model
+     * alone, named "primary". */
+    llm_chain *chain;
     toolset *tools;
     engine_options opt;
     const char *instance_id;

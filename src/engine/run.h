@@ -39,6 +39,7 @@ typedef struct run_env {
     struct event_base *base;
     recorder *rec;
     llm *model;
+    llm_chain *chain; /* the providers, primary first; NULL: model alone */
     toolset *tools;
     const engine_options *opt;
     const char *instance_id;
