@@ -350,10 +350,10 @@ void llm_anthropic_stream_finish(llm_anthropic_stream *s, llm_result *r)
 void llm_anthropic_stream_http_error(llm_result *r, int status, const char *url, const char *body,
                                      size_t len, int64_t retry_after_ms)
 {
+    /* The classification is the OpenAI client's: 429 (unless its type
+     * says insufficient_quota) and 5xx but 501 and 505, 529
+     * overloaded_error among them, are retryable. */
     llm_stream_http_error(r, status, url, body, len, retry_after_ms);
-    /* 529 is overloaded_error; 429 is always a rate limit here. */
-    r->retryable = status == 429 || (status >= 500 && status <= 599 && status != 501 &&
-                                     status != 505);
     if (r->error_code || !body || !len) return;
     json_t *root = json_loadb(body, len, 0, NULL);
     const char *type = llm_anthropic_stream__str(json_object_get(root, "error"), "type");

@@ -59,9 +59,9 @@ void llm_anthropic_stream_finish(llm_anthropic_stream *s, llm_result *r);
 /*
  * Overwrites r with the failure of a non-200 response, with the message of
  * {"type": "error", "error": {"type", "message"}} (or what
- * llm_stream_http_error reads) and error_code the error's type. 429 and
- * 5xx (529 overloaded_error included) are retryable; every other status is
- * not.
+ * llm_stream_http_error reads) and error_code the error's type. 429
+ * (unless insufficient_quota) and 5xx but 501 and 505 (529
+ * overloaded_error included) are retryable; every other status is not.
  */
 void llm_anthropic_stream_http_error(llm_result *r, int status, const char *url, const char *body,
                                      size_t len, int64_t retry_after_ms);

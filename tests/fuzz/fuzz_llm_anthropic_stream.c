@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     llm_anthropic_stream_http_error(&r, status, "http://127.0.0.1:1/v1/messages", in, len, -1);
     fuzz_check_message(r.error_message);
     if (r.ok || r.http_status != status) abort();
-    if (r.retryable != (status == 429 || (status >= 500 && status != 501 && status != 505)))
+    if (status != 429 && r.retryable != (status >= 500 && status != 501 && status != 505))
         abort();
     llm_result_cleanup(&r);
 
