@@ -133,7 +133,10 @@ describe('fallbacks', () => {
   test('a 401 before the first token moves the step to the fallback under a new message_id', async () => {
     await A.script([{ status: 401, body: { error: { message: 'Incorrect API key', type: 'invalid_request_error', code: 'invalid_api_key' } } }]);
     await B.script([{ text: 'From the fallback.' }]);
-    const r = await run('hello', { config: twoProviders({}, { anthropic_version: '2024-10-22' }) });
+    // The fallback's own price counts its tokens (11 in, 7 out by default).
+    const config = twoProviders({ price_per_mtok: { input: 1000, output: 1000 } },
+      { anthropic_version: '2024-10-22', price_per_mtok: { input: 2, output: 10 } });
+    const r = await run('hello', { config });
     assert.equal(r.code, 0, r.stderr);
     const err = ofType(r.events, 'error');
     assert.equal(err.length, 1);
@@ -158,6 +161,7 @@ describe('fallbacks', () => {
     assert.ok(ofType(r.events, 'token').every((t) => t.message_id === answer.message_id));
     const s = stopped(r.events);
     assert.deepEqual([s.reason, s.usage.steps, s.usage.retries], ['completed', 1, 0]);
+    assert.ok(Math.abs(s.usage.cost_usd - (11 * 2 + 7 * 10) / 1e6) < 1e-12, String(s.usage.cost_usd));
     const breq = (await B.requests())[0];
     assert.equal(breq.headers['x-api-key'], 'sk-ant-test-key');
     assert.equal(breq.headers['anthropic-version'], '2024-10-22');
