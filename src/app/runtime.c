@@ -181,8 +181,10 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
         if (opt->announce) {
             /* The URL's password never reaches a message. */
             char *shown = db_url_redact(primary->base_url);
-            LOG(LOG_INFO, "using a model", "name=%s kind=%s base_url=%s model=%s from=%s",
-                primary->name, primary->kind, shown, model_name,
+            LOG(LOG_INFO,
+                strcmp(primary->kind, "anthropic") == 0 ? "using an Anthropic model"
+                                                        : "using an OpenAI-compatible model",
+                "base_url=%s model=%s from=%s", shown, model_name,
                 cfg->llm_model && *cfg->llm_model ? "llm.model" : "endpoint");
             free(shown);
         }
