@@ -12,7 +12,7 @@
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
 
-#define CONFIG_LLM_VALUE_MAX 8192 /* an expanded key or header value */
+#define CONFIG_LLM_VALUE_MAX     8192 /* an expanded key or header value */
 #define CONFIG_LLM_ANTHROPIC_URL "https://api.anthropic.com/v1"
 
 void config_llm_free(config_provider *p, size_t n)
@@ -56,8 +56,8 @@ static char *config_llm__expand(const char *key, const char *s, config_getenv_fn
         snprintf(var, sizeof var, "%.*s", (int)(end - name), name);
         const char *v = get(var);
         if (!v) {
-            snprintf(err, errlen, "config key '%s' names ${%s}, which is not set in the environment",
-                     key, var);
+            snprintf(err, errlen,
+                     "config key '%s' names ${%s}, which is not set in the environment", key, var);
             buf_cleanup(&out);
             return NULL;
         }
@@ -85,8 +85,8 @@ static bool config_llm__good_name(const char *n)
 }
 
 /* Checks and expands a headers object into *out (a new object). */
-static int config_llm__headers(const char *key, const json_t *h, config_getenv_fn get,
-                               json_t **out, char *err, size_t errlen)
+static int config_llm__headers(const char *key, const json_t *h, config_getenv_fn get, json_t **out,
+                               char *err, size_t errlen)
 {
     *out = NULL;
     if (!h || json_is_null(h)) return 0;
@@ -153,11 +153,11 @@ static int config_llm__field(const json_t *f, const char *field, size_t i, const
 }
 
 /* Reads fallback i into p. */
-static int config_llm__fallback(const json_t *f, size_t i, config_getenv_fn get,
-                                config_provider *p, char *err, size_t errlen)
+static int config_llm__fallback(const json_t *f, size_t i, config_getenv_fn get, config_provider *p,
+                                char *err, size_t errlen)
 {
-    static const char *const fields[] = {"kind",    "base_url", "api_key",        "model",
-                                         "name",    "headers",  "price_per_mtok", "anthropic_version"};
+    static const char *const fields[] = {"kind", "base_url", "api_key",        "model",
+                                         "name", "headers",  "price_per_mtok", "anthropic_version"};
     char key[96];
     if (!json_is_object(f)) {
         snprintf(err, errlen,
@@ -171,16 +171,19 @@ static int config_llm__fallback(const json_t *f, size_t i, config_getenv_fn get,
     json_object_foreach((json_t *)f, k, v)
     {
         bool known = false;
-        for (size_t j = 0; j < sizeof fields / sizeof *fields; j++) known |= strcmp(k, fields[j]) == 0;
+        for (size_t j = 0; j < sizeof fields / sizeof *fields; j++)
+            known |= strcmp(k, fields[j]) == 0;
         if (!known) {
             snprintf(err, errlen, "unknown config key 'llm.fallbacks[%zu].%.64s'", i, k);
             return -1;
         }
     }
     const char *kind, *url, *key_text, *model, *name, *version;
-    if (config_llm__field(f, "kind", i, &kind, err, errlen) || config_llm__field(f, "base_url", i, &url, err, errlen) ||
+    if (config_llm__field(f, "kind", i, &kind, err, errlen) ||
+        config_llm__field(f, "base_url", i, &url, err, errlen) ||
         config_llm__field(f, "api_key", i, &key_text, err, errlen) ||
-        config_llm__field(f, "model", i, &model, err, errlen) || config_llm__field(f, "name", i, &name, err, errlen) ||
+        config_llm__field(f, "model", i, &model, err, errlen) ||
+        config_llm__field(f, "name", i, &name, err, errlen) ||
         config_llm__field(f, "anthropic_version", i, &version, err, errlen))
         return -1;
     snprintf(key, sizeof key, "llm.fallbacks[%zu].kind", i);
@@ -224,8 +227,8 @@ static int config_llm__fallback(const json_t *f, size_t i, config_getenv_fn get,
 }
 
 /* Fills the primary from llm.*. */
-static int config_llm__primary(const config *c, config_getenv_fn get, config_provider *p,
-                               char *err, size_t errlen)
+static int config_llm__primary(const config *c, config_getenv_fn get, config_provider *p, char *err,
+                               size_t errlen)
 {
     if (config_llm__kind("llm.kind", c->llm_kind, err, errlen) != 0) return -1;
     bool anthropic = strcmp(c->llm_kind, "anthropic") == 0;
@@ -242,8 +245,8 @@ static int config_llm__primary(const config *c, config_getenv_fn get, config_pro
     }
     p->model = c->llm_model && *c->llm_model ? xstrdup(c->llm_model) : NULL;
     p->anthropic_version = c->llm_anthropic_version ? xstrdup(c->llm_anthropic_version) : NULL;
-    if (c->llm_api_key && !(p->api_key = config_llm__expand("llm.api_key", c->llm_api_key, get,
-                                                            err, errlen)))
+    if (c->llm_api_key &&
+        !(p->api_key = config_llm__expand("llm.api_key", c->llm_api_key, get, err, errlen)))
         return -1;
     return config_llm__headers("llm.headers", c->llm_headers, get, &p->headers, err, errlen);
 }

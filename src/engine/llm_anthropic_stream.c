@@ -20,9 +20,9 @@
 
 /* One content block as it arrives. */
 typedef struct astream__block {
-    int64_t index;  /* the block's index on the wire */
-    bool tool;      /* a tool_use block; otherwise a text block */
-    bool streamed;  /* input fragments arrived */
+    int64_t index; /* the block's index on the wire */
+    bool tool;     /* a tool_use block; otherwise a text block */
+    bool streamed; /* input fragments arrived */
     buf id, name, args;
     char *start_input; /* the input of content_block_start, compact JSON, or NULL */
 } astream__block;
@@ -209,7 +209,8 @@ static int llm_anthropic_stream__block_delta(llm_anthropic_stream *s, const json
         return s->state;
     }
     if (strcmp(type, "input_json_delta") == 0) {
-        astream__block *b = llm_anthropic_stream__block(s, llm_anthropic_stream__count(ev, "index"));
+        astream__block *b =
+            llm_anthropic_stream__block(s, llm_anthropic_stream__count(ev, "index"));
         const json_t *p = json_object_get(d, "partial_json");
         if (!b || !json_is_string(p)) return s->state;
         b->streamed = true;
@@ -225,10 +226,9 @@ static int llm_anthropic_stream__error_event(llm_anthropic_stream *s, const json
     const json_t *err = json_object_get(ev, "error");
     const char *type = llm_anthropic_stream__str(err, "type");
     const char *msg = llm_anthropic_stream__str(err, "message");
-    bool retryable = type && (strcmp(type, "overloaded_error") == 0 ||
-                              strcmp(type, "api_error") == 0 ||
-                              strcmp(type, "rate_limit_error") == 0 ||
-                              strcmp(type, "timeout_error") == 0);
+    bool retryable =
+        type && (strcmp(type, "overloaded_error") == 0 || strcmp(type, "api_error") == 0 ||
+                 strcmp(type, "rate_limit_error") == 0 || strcmp(type, "timeout_error") == 0);
     buf m;
     buf_init(&m, LLM_STREAM_MAX_UPSTREAM_MSG + 64);
     buf_append_str(&m, "the model stream carried an error: ");
@@ -261,8 +261,8 @@ int llm_anthropic_stream_feed(llm_anthropic_stream *s, const char *data, size_t 
                                           "the model stream sent an event with a NUL character");
     if (!json_is_object(ev)) {
         json_decref(ev);
-        return llm_anthropic_stream__fail(s, true, NULL,
-                                          "the model stream sent an event that is not a JSON object");
+        return llm_anthropic_stream__fail(
+            s, true, NULL, "the model stream sent an event that is not a JSON object");
     }
     const char *type = llm_anthropic_stream__str(ev, "type");
     if (!type) {

@@ -19,9 +19,9 @@ typedef struct chain__provider {
     bool owned;
     bool has_price;
     budget_price price;
-    int fails;            /* failed steps in a row */
-    int64_t rest_until;   /* monotonic ms; resting while now < rest_until */
-    bool open_shown;      /* the circuit gauge shows 1 */
+    int fails;          /* failed steps in a row */
+    int64_t rest_until; /* monotonic ms; resting while now < rest_until */
+    bool open_shown;    /* the circuit gauge shows 1 */
 } chain__provider;
 
 struct llm_chain {
@@ -38,10 +38,9 @@ void llm_chain_metrics_register(void)
     chain__requests = metrics_counter_new("chatplane_llm_requests_total",
                                           "Model requests by provider and outcome (ok or error).",
                                           "provider,outcome");
-    chain__failures =
-        metrics_counter_new("chatplane_llm_provider_failures_total",
-                            "Steps a provider failed (the step moved on or the run stopped).",
-                            "provider");
+    chain__failures = metrics_counter_new(
+        "chatplane_llm_provider_failures_total",
+        "Steps a provider failed (the step moved on or the run stopped).", "provider");
     chain__open = metrics_gauge_labelled_new(
         "chatplane_llm_circuit_open", "1 while a provider rests after failing steps in a row.",
         "provider");

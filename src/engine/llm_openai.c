@@ -73,35 +73,35 @@ typedef struct openai__dialect {
 
 /* Wrappers that give each parser the dialect's untyped signatures (a call
  * through a cast function pointer would be undefined). */
-static void *openai__chat_new(llm_stream_text_cb cb, void *ud) { return llm_stream_new(cb, ud); }
-static void openai__chat_free(void *s) { llm_stream_free(s); }
-static int openai__chat_feed(void *s, const char *d, size_t n) { return llm_stream_feed(s, d, n); }
-static int openai__chat_state(const void *s) { return llm_stream_state(s); }
-static bool openai__chat_complete(const void *s) { return llm_stream_turn_complete(s); }
-static void openai__chat_finish(void *s, llm_result *r) { llm_stream_finish(s, r); }
+static void *llm_openai__chat_new(llm_stream_text_cb cb, void *ud) { return llm_stream_new(cb, ud); }
+static void llm_openai__chat_free(void *s) { llm_stream_free(s); }
+static int llm_openai__chat_feed(void *s, const char *d, size_t n) { return llm_stream_feed(s, d, n); }
+static int llm_openai__chat_state(const void *s) { return llm_stream_state(s); }
+static bool llm_openai__chat_complete(const void *s) { return llm_stream_turn_complete(s); }
+static void llm_openai__chat_finish(void *s, llm_result *r) { llm_stream_finish(s, r); }
 
-static void *openai__msg_new(llm_stream_text_cb cb, void *ud)
+static void *llm_openai__msg_new(llm_stream_text_cb cb, void *ud)
 {
     return llm_anthropic_stream_new(cb, ud);
 }
-static void openai__msg_free(void *s) { llm_anthropic_stream_free(s); }
-static int openai__msg_feed(void *s, const char *d, size_t n)
+static void llm_openai__msg_free(void *s) { llm_anthropic_stream_free(s); }
+static int llm_openai__msg_feed(void *s, const char *d, size_t n)
 {
     return llm_anthropic_stream_feed(s, d, n);
 }
-static int openai__msg_state(const void *s) { return llm_anthropic_stream_state(s); }
-static bool openai__msg_complete(const void *s) { return llm_anthropic_stream_turn_complete(s); }
-static void openai__msg_finish(void *s, llm_result *r) { llm_anthropic_stream_finish(s, r); }
+static int llm_openai__msg_state(const void *s) { return llm_anthropic_stream_state(s); }
+static bool llm_openai__msg_complete(const void *s) { return llm_anthropic_stream_turn_complete(s); }
+static void llm_openai__msg_finish(void *s, llm_result *r) { llm_anthropic_stream_finish(s, r); }
 
 static const openai__dialect openai__chat = {
     .provider = "openai",
     .path = "/chat/completions",
-    .stream_new = openai__chat_new,
-    .stream_free = openai__chat_free,
-    .feed = openai__chat_feed,
-    .state = openai__chat_state,
-    .turn_complete = openai__chat_complete,
-    .finish = openai__chat_finish,
+    .stream_new = llm_openai__chat_new,
+    .stream_free = llm_openai__chat_free,
+    .feed = llm_openai__chat_feed,
+    .state = llm_openai__chat_state,
+    .turn_complete = llm_openai__chat_complete,
+    .finish = llm_openai__chat_finish,
     .http_error = llm_stream_http_error,
     .body = llm_stream_request_body,
 };
@@ -109,12 +109,12 @@ static const openai__dialect openai__chat = {
 static const openai__dialect openai__messages = {
     .provider = "anthropic",
     .path = "/messages",
-    .stream_new = openai__msg_new,
-    .stream_free = openai__msg_free,
-    .feed = openai__msg_feed,
-    .state = openai__msg_state,
-    .turn_complete = openai__msg_complete,
-    .finish = openai__msg_finish,
+    .stream_new = llm_openai__msg_new,
+    .stream_free = llm_openai__msg_free,
+    .feed = llm_openai__msg_feed,
+    .state = llm_openai__msg_state,
+    .turn_complete = llm_openai__msg_complete,
+    .finish = llm_openai__msg_finish,
     .http_error = llm_anthropic_stream_http_error,
     .body = llm_anthropic_stream_request_body,
 };

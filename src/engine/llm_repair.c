@@ -36,8 +36,8 @@ static int64_t llm_repair__number(const char *p, const char **end)
 {
     int64_t v = 0;
     int digits = 0;
-    while (*p && (isdigit((unsigned char)*p) ||
-                  (*p == ',' && digits && isdigit((unsigned char)p[1])))) {
+    while (*p &&
+           (isdigit((unsigned char)*p) || (*p == ',' && digits && isdigit((unsigned char)p[1])))) {
         if (*p != ',') {
             if (v > INT64_MAX / 10 - 10) return -1;
             v = v * 10 + (*p - '0');
@@ -111,8 +111,8 @@ bool llm_repair_is_overflow(int http_status, const char *code, const char *messa
     bool yes = false;
     if (http_status == 401 || http_status == 403 || http_status == 429) goto out;
     if (code && strcmp(code, "context_length_exceeded") == 0) yes = true;
-    for (size_t i = 0; !yes && message && i < sizeof llm_repair__phrases / sizeof *llm_repair__phrases;
-         i++)
+    for (size_t i = 0;
+         !yes && message && i < sizeof llm_repair__phrases / sizeof *llm_repair__phrases; i++)
         if (llm_repair__find(message, llm_repair__phrases[i])) yes = true;
     if (yes && message) llm_repair__numbers(message, &o);
 out:

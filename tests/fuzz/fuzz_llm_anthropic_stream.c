@@ -37,8 +37,7 @@ static void fuzz_on_text(void *ud, const char *text, size_t len)
 static int fuzz_on_event(void *ud, const sse_event *ev)
 {
     fuzz_state *st = ud;
-    return llm_anthropic_stream_feed(st->stream, ev->data, ev->data_len) == LLM_STREAM_MORE ? 0
-                                                                                             : 1;
+    return llm_anthropic_stream_feed(st->stream, ev->data, ev->data_len) == LLM_STREAM_MORE ? 0 : 1;
 }
 
 /* A message must be non-empty valid UTF-8 with no control characters. */
@@ -99,14 +98,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     llm_anthropic_stream_http_error(&r, status, "http://127.0.0.1:1/v1/messages", in, len, -1);
     fuzz_check_message(r.error_message);
     if (r.ok || r.http_status != status) abort();
-    if (status != 429 && r.retryable != (status >= 500 && status != 501 && status != 505))
-        abort();
+    if (status != 429 && r.retryable != (status >= 500 && status != 501 && status != 505)) abort();
     llm_result_cleanup(&r);
 
     /* And as the messages of a request. */
     json_t *messages = json_loadb(in, len, 0, NULL);
     if (json_is_array(messages)) {
-        llm_request req = {.messages = messages, .tools = messages,
+        llm_request req = {.messages = messages,
+                           .tools = messages,
                            .max_completion_tokens = (int64_t)data[1] - 128};
         size_t blen;
         char *body = llm_anthropic_stream_request_body("m", &req, &blen);

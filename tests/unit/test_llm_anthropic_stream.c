@@ -45,14 +45,16 @@ static int teardown(void **state)
     "\"assistant\",\"content\":[],\"model\":\"claude\",\"stop_reason\":null,\"usage\":{"           \
     "\"input_tokens\":25,\"cache_creation_input_tokens\":3,\"cache_read_input_tokens\":2,"         \
     "\"output_tokens\":1}}}"
-#define TEXT_START "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}"
-#define PING       "{\"type\":\"ping\"}"
+#define TEXT_START                                                                                 \
+    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":" \
+    "\"\"}}"
+#define PING "{\"type\":\"ping\"}"
 #define TEXT(s)                                                                                    \
-    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" s \
-    "\"}}"
+    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":"   \
+    "\"" s "\"}}"
 #define STOP_BLOCK(i) "{\"type\":\"content_block_stop\",\"index\":" #i "}"
 #define DELTA(reason, out)                                                                         \
-    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"" reason                              \
+    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"" reason                             \
     "\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":" #out "}}"
 #define MSG_STOP "{\"type\":\"message_stop\"}"
 
@@ -76,8 +78,9 @@ static void run(const char *const *p, int last_state, llm_result *r)
 static void test_text_turn(void **state)
 {
     (void)state;
-    const char *p[] = {START, TEXT_START, PING, TEXT("Hel"), TEXT("lo \\u00e9"), STOP_BLOCK(0),
-                       DELTA("end_turn", 9), MSG_STOP, NULL};
+    const char *p[] = {
+        START,         TEXT_START,           PING,     TEXT("Hel"), TEXT("lo \\u00e9"),
+        STOP_BLOCK(0), DELTA("end_turn", 9), MSG_STOP, NULL};
     llm_result r;
     run(p, LLM_STREAM_DONE, &r);
     assert_true(r.ok);
@@ -95,10 +98,7 @@ static void test_tool_use_fragments(void **state)
 {
     (void)state;
     const char *p[] = {
-        START,
-        TEXT_START,
-        TEXT("Looking."),
-        STOP_BLOCK(0),
+        START, TEXT_START, TEXT("Looking."), STOP_BLOCK(0),
         "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\","
         "\"id\":\"toolu_A\",\"name\":\"calc\",\"input\":{}}}",
         "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
@@ -115,10 +115,7 @@ static void test_tool_use_fragments(void **state)
         /* And one with no input at all. */
         "{\"type\":\"content_block_start\",\"index\":3,\"content_block\":{\"type\":\"tool_use\","
         "\"id\":\"toolu_C\",\"name\":\"noargs\",\"input\":{}}}",
-        STOP_BLOCK(3),
-        DELTA("tool_use", 40),
-        MSG_STOP,
-        NULL};
+        STOP_BLOCK(3), DELTA("tool_use", 40), MSG_STOP, NULL};
     llm_result r;
     run(p, LLM_STREAM_DONE, &r);
     assert_true(r.ok);
@@ -215,7 +212,8 @@ static void test_incomplete_and_bad_streams(void **state)
     const char *c[] = {START, "{nope", NULL};
     run(c, LLM_STREAM_FAILED, &r);
     assert_true(r.retryable);
-    assert_string_equal(r.error_message, "the model stream sent an event that is not a JSON object");
+    assert_string_equal(r.error_message,
+                        "the model stream sent an event that is not a JSON object");
     llm_result_cleanup(&r);
     s = llm_anthropic_stream_new(NULL, NULL);
     assert_int_equal(llm_anthropic_stream_feed(s, "{\"a\0\"}", 6), LLM_STREAM_FAILED);
@@ -241,13 +239,14 @@ static void test_caps(void **state)
     llm_anthropic_stream *s = llm_anthropic_stream_new(NULL, NULL);
     llm_result r;
     char *big = xmalloc(LLM_STREAM_MAX_ARGS + 200);
-    assert_int_equal(llm_anthropic_stream_feed(
-                         s,
-                         "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":"
-                         "\"tool_use\",\"id\":\"t\",\"name\":\"n\",\"input\":{}}}",
-                         strlen("{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{"
-                                "\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"n\",\"input\":{}}}")),
-                     LLM_STREAM_MORE);
+    assert_int_equal(
+        llm_anthropic_stream_feed(
+            s,
+            "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":"
+            "\"tool_use\",\"id\":\"t\",\"name\":\"n\",\"input\":{}}}",
+            strlen("{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{"
+                   "\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"n\",\"input\":{}}}")),
+        LLM_STREAM_MORE);
     int n = snprintf(big, 200,
                      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
                      "\"input_json_delta\",\"partial_json\":\"");
@@ -329,11 +328,12 @@ static void test_request_body(void **state)
         "{\"role\":\"tool\",\"tool_call_id\":\"toolu_2\",\"content\":\"error\"},"
         "{\"role\":\"system\",\"content\":\"Wrap up.\"}]",
         0, NULL);
-    json_t *tools = json_loads("[{\"type\":\"function\",\"function\":{\"name\":\"calc\","
-                               "\"description\":\"Arithmetic.\",\"parameters\":{\"type\":\"object\","
-                               "\"properties\":{\"expression\":{\"type\":\"string\"}}}}},"
-                               "{\"type\":\"function\",\"function\":{\"name\":\"bare\"}}]",
-                               0, NULL);
+    json_t *tools =
+        json_loads("[{\"type\":\"function\",\"function\":{\"name\":\"calc\","
+                   "\"description\":\"Arithmetic.\",\"parameters\":{\"type\":\"object\","
+                   "\"properties\":{\"expression\":{\"type\":\"string\"}}}}},"
+                   "{\"type\":\"function\",\"function\":{\"name\":\"bare\"}}]",
+                   0, NULL);
     llm_request req = {.messages = messages, .tools = tools, .max_completion_tokens = 500};
     size_t len;
     char *body = llm_anthropic_stream_request_body("claude-x", &req, &len);

@@ -64,8 +64,8 @@ static void test_not_overflow(void **state)
     assert_false(llm_repair_is_overflow(400, "invalid_request_error", "unknown model", &o));
     assert_int_equal(o.prompt_tokens, -1);
     assert_int_equal(o.window, -1);
-    assert_false(llm_repair_is_overflow(401, "context_length_exceeded", "maximum context length",
-                                        NULL));
+    assert_false(
+        llm_repair_is_overflow(401, "context_length_exceeded", "maximum context length", NULL));
     assert_false(llm_repair_is_overflow(429, NULL, "prompt is too long", NULL));
     assert_false(llm_repair_is_overflow(503, NULL, NULL, NULL));
 }
@@ -119,13 +119,13 @@ static void test_condense_keeps_what_it_must(void **state)
 {
     (void)state;
     json_t *h = json_array();
-    json_array_append_new(h, msg("user", 100, NULL, NULL));          /* 0 first user: kept */
-    json_array_append_new(h, msg("assistant", 1000, NULL, NULL));    /* 1 */
-    json_array_append_new(h, msg("user", 1000, NULL, NULL));         /* 2 */
-    json_array_append_new(h, assistant_calls(1000, "c1"));            /* 3 with 4 */
+    json_array_append_new(h, msg("user", 100, NULL, NULL));            /* 0 first user: kept */
+    json_array_append_new(h, msg("assistant", 1000, NULL, NULL));      /* 1 */
+    json_array_append_new(h, msg("user", 1000, NULL, NULL));           /* 2 */
+    json_array_append_new(h, assistant_calls(1000, "c1"));             /* 3 with 4 */
     json_array_append_new(h, msg("tool", 1000, "tool_call_id", "c1")); /* 4 */
-    json_array_append_new(h, msg("user", 100, NULL, NULL));          /* 5 the run's: kept */
-    json_array_append_new(h, assistant_calls(1000, "c2"));            /* 6 with 7 */
+    json_array_append_new(h, msg("user", 100, NULL, NULL));            /* 5 the run's: kept */
+    json_array_append_new(h, assistant_calls(1000, "c2"));             /* 6 with 7 */
     json_array_append_new(h, msg("tool", 1000, "tool_call_id", "c2")); /* 7 */
     size_t keep = 5;
     llm_condense_result r;
