@@ -226,6 +226,10 @@ static void run_model__condense(run *r, const llm_overflow *ov, const char *msg)
 {
     char a[32], b[32];
     if (r->step_condensed >= LLM_REPAIR_MAX_CONDENSE) {
+        /* Whatever words the provider used, the stop's diagnosis is a
+         * context overflow. */
+        free(r->fail_code);
+        r->fail_code = xstrdup("context_length_exceeded");
         evt_origin o = run__origin(r);
         run__emit(r, evt_error(&o, "llm_error", msg, false, NULL));
         char window[64] = "";

@@ -388,6 +388,7 @@ describe('context overflow repair', () => {
     const s = stopped(r.events);
     assert.equal(s.reason, 'llm_error');
     assert.match(s.detail, /^the prompt still overflows the model's context after condensing it 2 times \(estimate [\d,]+ tokens; the model's window is 10 tokens\): what must stay .* does not fit; HTTP 400 from /);
+    assert.equal(s.diagnosis.playbook, 'context_overflow');
     assert.equal((await A.requests()).length, 3);
   });
 });

@@ -234,7 +234,8 @@ static void test_migrations_apply_once(void **state)
 {
     fx *f = *state;
     if (on_sqlite(f))
-        assert_string_equal(f->applied, "1:init 2:time_functions 3:recent_reads 4:approvals 5:diagnosis ");
+        assert_string_equal(f->applied, "1:init 2:time_functions 3:recent_reads 4:approvals "
+                                         "5:diagnosis 6:message_model ");
     char applied[256] = "";
     char err[512] = "";
     assert_int_equal(store_migrate(f->s, note_applied, applied, err, sizeof err), 0);
@@ -245,7 +246,7 @@ static void test_migrations_apply_once(void **state)
                              "schema_migrations ORDER BY version",
                              0, NULL, &r),
                      0);
-    assert_int_equal(db_result_rows(r), 5);
+    assert_int_equal(db_result_rows(r), 6);
     assert_string_equal(db_result_get(r, 0, 0), "1");
     assert_string_equal(db_result_get(r, 0, 1), "init");
     assert_true(db_result_int(r, 0, 2, 0) > 1600000000000);
@@ -258,8 +259,10 @@ static void test_migrations_apply_once(void **state)
     assert_string_equal(db_result_get(r, 3, 1), "approvals");
     assert_string_equal(db_result_get(r, 4, 0), "5");
     assert_string_equal(db_result_get(r, 4, 1), "diagnosis");
+    assert_string_equal(db_result_get(r, 5, 0), "6");
+    assert_string_equal(db_result_get(r, 5, 1), "message_model");
     db_result_free(r);
-    assert_int_equal(store_schema_latest(), 5);
+    assert_int_equal(store_schema_latest(), 6);
 }
 
 static void test_embedded_migrations_cover_both_dialects(void **state)
@@ -270,22 +273,24 @@ static void test_embedded_migrations_cover_both_dialects(void **state)
     const char *want[] = {
         "migrations/postgres/0001_init.sql", "migrations/postgres/0002_time_functions.sql",
         "migrations/postgres/0003_recent_reads.sql", "migrations/postgres/0004_approvals.sql",
-        "migrations/postgres/0005_diagnosis.sql",
+        "migrations/postgres/0005_diagnosis.sql", "migrations/postgres/0006_message_model.sql",
         "migrations/sqlite/0001_init.sql", "migrations/sqlite/0002_time_functions.sql",
         "migrations/sqlite/0003_recent_reads.sql", "migrations/sqlite/0004_approvals.sql",
-        "migrations/sqlite/0005_diagnosis.sql"};
+        "migrations/sqlite/0005_diagnosis.sql", "migrations/sqlite/0006_message_model.sql"};
     const char *has[] = {"CREATE TABLE stream_events",
                          "LANGUAGE plpgsql",
                          "chat_messages_session_position",
                          "CREATE TABLE approvals",
                          "ADD COLUMN diagnosis",
+                         "ADD COLUMN model",
                          "CREATE TABLE stream_events",
                          "no change",
                          "chat_messages_session_position",
                          "CREATE TABLE approvals",
-                         "ADD COLUMN diagnosis"};
-    assert_int_equal(migrations_files_count, 10);
-    for (size_t i = 0; i < 10; i++) {
+                         "ADD COLUMN diagnosis",
+                         "ADD COLUMN model"};
+    assert_int_equal(migrations_files_count, 12);
+    for (size_t i = 0; i < 12; i++) {
         assert_string_equal(migrations_files[i].path, want[i]);
         assert_int_equal(strlen((const char *)migrations_files[i].data), migrations_files[i].len);
         assert_non_null(strstr((const char *)migrations_files[i].data, has[i]));
@@ -333,7 +338,7 @@ static void test_concurrent_migrations_apply_once(void **state)
     pthread_join(tb, NULL);
     assert_int_equal(a.rc, 0);
     assert_int_equal(b.rc, 0);
-    assert_int_equal(a.applied + b.applied, on_sqlite(f) ? 5 : 0);
+    assert_int_equal(a.applied + b.applied, on_sqlite(f) ? 6 : 0);
 }
 
 /* A database at version 1 is brought to version 5: on PostgreSQL the two
@@ -342,7 +347,7 @@ static void test_version_1_database_is_upgraded(void **state)
 {
     fx *f = *state;
     bool pg = !on_sqlite(f);
-    /* Back to version 1: the later rows removed, what versions 4 and 5
+    /* Back to version 1: the later rows removed, what versions 4 to 6
      * added dropped, version 1's indexes put back and, on PostgreSQL, its SQL
      * functions as 0001_init.sql made them. A tool execution must come
      * through the upgrade (SQLite copies its table in version 4). */
@@ -357,7 +362,8 @@ static void test_version_1_database_is_upgraded(void **state)
         0);
     assert_int_equal(db_exec_script(store_db(f->s), "DROP TABLE approvals; ALTER TABLE "
                                                     "chat_budgets DROP COLUMN approval; ALTER "
-                                                    "TABLE runs DROP COLUMN diagnosis"),
+                                                    "TABLE runs DROP COLUMN diagnosis; "
+                                                    "ALTER TABLE chat_messages DROP COLUMN model"),
                      0);
     char *sid = make_session(f->s, "old", 1000);
     char *old_id = uid("exe");
@@ -387,7 +393,8 @@ static void test_version_1_database_is_upgraded(void **state)
     char applied[256] = "";
     char err[512] = "";
     assert_int_equal(store_migrate(f->s, note_applied, applied, err, sizeof err), 0);
-    assert_string_equal(applied, "2:time_functions 3:recent_reads 4:approvals 5:diagnosis ");
+    assert_string_equal(applied, "2:time_functions 3:recent_reads 4:approvals 5:diagnosis "
+                                 "6:message_model ");
     store_tool_exec *rows;
     size_t nrows;
     assert_int_equal(store_tool_exec_list(f->s, sid, NULL, &rows, &nrows), 0);
@@ -435,14 +442,14 @@ static void test_version_1_database_is_upgraded(void **state)
         db_exec(store_db(f->s), "SELECT MAX(version) FROM schema_migrations", 0, NULL, &r), 0);
     version = (int)db_result_int(r, 0, 0, 0);
     db_result_free(r);
-    assert_int_equal(version, 5);
+    assert_int_equal(version, 6);
 }
 
 static void test_schema_too_new_is_refused(void **state)
 {
     fx *f = *state;
     const char *want = "database schema version 9999 is newer than this chatplane (knows up to "
-                       "5); upgrade chatplane";
+                       "6); upgrade chatplane";
     const char *ins = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, "
                       "'future', chatplane_ts(1))";
     char err[512] = "";
@@ -1789,7 +1796,8 @@ static void test_recovery_stops_interrupted_run(void **state)
     snprintf(want, sizeof want,
              "{\"type\":\"message\",\"seq\":7,\"session_id\":\"%s\",\"run_id\":\"%s\","
              "\"ts\":\"2023-11-14T22:13:25.000Z\",\"message_id\":\"%s\",\"role\":\"assistant\","
-             "\"content\":\"Hello\",\"tool_calls\":null,\"tool_call_id\":null,\"partial\":true}",
+             "\"content\":\"Hello\",\"tool_calls\":null,\"tool_call_id\":null,\"partial\":true,"
+             "\"model\":null}",
              sid, rid, mid);
     assert_string_equal(r.types[0], "tool_finished");
     assert_non_null(strstr(r.json[0], "\"status\":\"cancelled\""));

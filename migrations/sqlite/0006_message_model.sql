@@ -1,4 +1,4 @@
--- chatplane schema, version 5, PostgreSQL dialect: the model of each message.
+-- chatplane schema, version 6, SQLite dialect: the model of each message.
 --
 -- chat_messages.model names the provider and model that wrote an assistant
 -- message, "name/model" (docs/storage.md); null for user and tool messages
