@@ -995,6 +995,11 @@ const health_window *engine_model_health(const engine *e)
     return &e->model_health;
 }
 
+llm_chain *engine_chain(const engine *e)
+{
+    return e->d.chain;
+}
+
 const health_stops *engine_stops(const engine *e)
 {
     return &e->stops;

@@ -73,6 +73,8 @@ engine *engine_new(const engine_deps *deps);
 struct health_window;
 struct health_stops;
 const struct health_window *engine_model_health(const engine *e);
+/* The model providers, primary first, with their health and circuits. */
+llm_chain *engine_chain(const engine *e);
 const struct health_stops *engine_stops(const engine *e);
 /* Registers the engine's metrics on /metrics (the model's first-token time
  * and tokens). Call before threads start. */

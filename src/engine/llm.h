@@ -133,8 +133,9 @@ llm *llm_demo_new(struct event_base *base, int64_t delay_ms);
  * server shares (docs/runs.md, Providers): a provider whose steps failed
  * LLM_CHAIN_FAILS_TO_OPEN times in a row rests (its circuit is open) for
  * the chain's rest time and is skipped meanwhile; the first step after the
- * rest tries it again, and one more failure sends it back to rest. Loop
- * thread only.
+ * rest tries it again, and one more failure sends it back to rest. A
+ * chain of one provider never rests it: there is nothing to switch to.
+ * Loop thread only.
  */
 #define LLM_CHAIN_FAILS_TO_OPEN 3
 #define LLM_CHAIN_REST_MS_DEFAULT 60000
@@ -173,5 +174,13 @@ bool llm_chain_step_failed(llm_chain *c, size_t i, int64_t now_ms);
 /* Registers the providers' figures on /metrics; until then nothing is
  * counted. Call before any thread starts. */
 void llm_chain_metrics_register(void);
+/* A call of provider i ended by itself (ok or not), for its health window
+ * (docs/health.md): now_ms is wall time, first_token_ms -1 when no text
+ * came, error the failure's message or NULL. */
+struct health_window;
+void llm_chain_record(llm_chain *c, size_t i, int64_t now_ms, bool ok, int64_t first_token_ms,
+                      const char *error);
+/* Provider i's health window of the last five minutes. */
+const struct health_window *llm_chain_health(const llm_chain *c, size_t i);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/health.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/xmalloc.h"
@@ -22,6 +23,7 @@ typedef struct chain__provider {
     int fails;          /* failed steps in a row */
     int64_t rest_until; /* monotonic ms; resting while now < rest_until */
     bool open_shown;    /* the circuit gauge shows 1 */
+    health_window health; /* its calls of the last five minutes */
 } chain__provider;
 
 struct llm_chain {
@@ -75,6 +77,7 @@ void llm_chain_add(llm_chain *c, const char *name, llm *model, bool owned,
     p->label = xasprintf("%s/%s", name, model->model ? model->model : "");
     p->model = model;
     p->owned = owned;
+    health_window_init(&p->health);
     if (price && price->set) {
         p->has_price = true;
         p->price = *price;
@@ -156,6 +159,9 @@ bool llm_chain_step_failed(llm_chain *c, size_t i, int64_t now_ms)
 {
     chain__provider *p = &c->p[i];
     metrics_add(chain__failures, p->name, 1);
+    /* A lone provider has nothing to be skipped for: resting it would only
+     * refuse runs that might have worked, so its circuit never opens. */
+    if (c->n < 2) return false;
     if (p->fails < LLM_CHAIN_FAILS_TO_OPEN) p->fails++;
     if (p->fails < LLM_CHAIN_FAILS_TO_OPEN) return false;
     p->rest_until = now_ms + c->rest_ms;
@@ -163,4 +169,15 @@ bool llm_chain_step_failed(llm_chain *c, size_t i, int64_t now_ms)
     LOG(LOG_WARN, "a model provider failed steps in a row and rests", "provider=%s rest_ms=%lld",
         p->name, (long long)c->rest_ms);
     return true;
+}
+
+void llm_chain_record(llm_chain *c, size_t i, int64_t now_ms, bool ok, int64_t first_token_ms,
+                      const char *error)
+{
+    health_window_record(&c->p[i].health, now_ms, ok, first_token_ms, error);
+}
+
+const health_window *llm_chain_health(const llm_chain *c, size_t i)
+{
+    return &c->p[i].health;
 }

@@ -369,6 +369,8 @@ static void run_model__note_health(run *r, const llm_result *res)
     int64_t first_ms = r->responding ? (r->first_token_ns - r->call_started_ns) / 1000000 : -1;
     health_window_record(r->env.model_health, clock_wall_ms(), res->ok, first_ms,
                          res->ok ? NULL : res->error_message);
+    llm_chain_record(r->env.chain, r->prov, clock_wall_ms(), res->ok, first_ms,
+                     res->ok ? NULL : res->error_message);
 }
 
 static void run_model__on_model_done(void *ud, const llm_result *res)

@@ -244,6 +244,9 @@ describe('fallbacks', () => {
       }
       assert.equal(await metric('chatplane_llm_circuit_open{provider="primary"}'), 1);
       assert.equal(await metric('chatplane_llm_provider_failures_total{provider="primary"}'), 3);
+      let health = (await api(srv.url, 'GET', '/api/health')).body;
+      assert.deepEqual(health.llm.map((p) => [p.name, p.circuit, p.state]), [['primary', 'open', 'down'], ['fallback-1', 'closed', 'ok']]);
+      assert.equal(health.status, 'degraded');
       assert.equal(await metric('chatplane_repairs_total{action="fallback_model",outcome="ok"}'), 3);
       // Resting: the primary is not asked at all.
       await A.script([{ text: 'primary is back' }]);
@@ -254,6 +257,8 @@ describe('fallbacks', () => {
       await sleep(2100);
       assert.deepEqual(await oneRun('after the rest'), ['primary/gpt-mock']);
       assert.equal(await metric('chatplane_llm_circuit_open{provider="primary"}'), 0);
+      health = (await api(srv.url, 'GET', '/api/health')).body;
+      assert.equal(health.llm[0].circuit, 'closed');
       assert.equal(await metric('chatplane_llm_requests_total{provider="primary",outcome="ok"}'), 1);
     } finally {
       await srv.stop();
@@ -261,9 +266,11 @@ describe('fallbacks', () => {
     }
   });
 
-  test('every provider resting stops the run at once with llm_error', async () => {
-    const config = { llm: { base_url: A.url, model: 'gpt-mock', circuit_rest_seconds: 60 } };
-    const srv = await startServer({ config });
+  test('every provider resting stops the run at once; /api/health shows the circuits', async () => {
+    const srv = await startServer({
+      config: twoProviders({ circuit_rest_seconds: 60 }),
+      env: { ANTHROPIC_TEST_KEY: 'sk-ant-test-key' },
+    });
     try {
       const runOnce = async () => {
         const id = (await newSession(srv.url)).id;
@@ -273,13 +280,40 @@ describe('fallbacks', () => {
       };
       for (let i = 0; i < 3; i++) {
         await A.script([{ status: 403 }]);
+        await B.script([{ status: 401 }]);
         assert.equal((await runOnce()).stop_reason, 'llm_error');
       }
       await A.reset();
+      await B.reset();
       const last = await runOnce();
       assert.equal(last.stop_reason, 'llm_error');
-      assert.equal(last.stop_detail, 'every model provider is resting after failing steps in a row: primary/gpt-mock: resting after failing steps in a row (circuit open)');
+      assert.equal(last.stop_detail, 'every model provider is resting after failing steps in a row: '
+        + 'primary/gpt-mock: resting after failing steps in a row (circuit open); '
+        + 'fallback-1/claude-mock: resting after failing steps in a row (circuit open)');
       assert.equal((await A.requests()).length, 0);
+      assert.equal((await B.requests()).length, 0);
+      const health = (await api(srv.url, 'GET', '/api/health')).body;
+      assert.equal(health.status, 'down');
+      assert.deepEqual(health.llm.map((p) => [p.name, p.kind, p.model, p.circuit, p.state, p.errors_5m]),
+        [['primary', 'openai', 'gpt-mock', 'open', 'down', 3], ['fallback-1', 'anthropic', 'claude-mock', 'open', 'down', 3]]);
+    } finally {
+      await srv.stop();
+      srv.cleanup();
+    }
+  });
+
+  test('a lone provider never rests: every run tries it', async () => {
+    const srv = await startServer({ config: { llm: { base_url: A.url, model: 'gpt-mock', circuit_rest_seconds: 60 } } });
+    try {
+      for (let i = 0; i < 4; i++) {
+        await A.script([{ status: 403 }]);
+        const id = (await newSession(srv.url)).id;
+        await api(srv.url, 'POST', `/api/sessions/${id}/runs`, { message: 'x' });
+        await waitIdle(srv.url, id);
+      }
+      assert.equal((await A.requests()).length, 4);
+      const health = (await api(srv.url, 'GET', '/api/health')).body;
+      assert.equal(health.llm[0].circuit, 'closed');
     } finally {
       await srv.stop();
       srv.cleanup();

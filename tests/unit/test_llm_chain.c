@@ -83,6 +83,14 @@ static void test_no_rest(void **state)
     assert_false(llm_chain_resting(c, 0, 7));
     llm_chain_free(c);
     llm_chain_free(NULL);
+
+    /* A lone provider never rests. */
+    c = llm_chain_new(1000);
+    llm_chain_add(c, "primary", &model_a, false, NULL);
+    for (int i = 0; i < 5; i++) assert_false(llm_chain_step_failed(c, 0, 7));
+    assert_false(llm_chain_resting(c, 0, 7));
+    assert_int_equal(llm_chain_next(c, 0, 7), 0);
+    llm_chain_free(c);
 }
 
 int main(void)
