@@ -13,6 +13,7 @@ typedef enum opt_type {
     OPT_BOOL,
     OPT_PRICE,
     OPT_OBJECT,
+    OPT_ARRAY,
     OPT_RULES /* approvals.rules: the field is approval_rules, the count follows it */
 } opt_type;
 
@@ -48,6 +49,18 @@ static const option options[] = {
      NULL, 0, 0, "API key sent as a bearer token"},
     {NULL, "CHATPLANE_LLM_MODEL", NULL, "llm.model", OPT_STRING, F(llm_model), NULL, 0, 0,
      "model name sent upstream"},
+    {NULL, NULL, NULL, "llm.kind", OPT_STRING, F(llm_kind), "openai", 0, 0,
+     "the API of llm.base_url: openai or anthropic"},
+    {NULL, NULL, NULL, "llm.name", OPT_STRING, F(llm_name), "primary", 0, 0,
+     "the primary provider's name in messages and metrics"},
+    {NULL, NULL, NULL, "llm.anthropic_version", OPT_STRING, F(llm_anthropic_version), NULL, 0, 0,
+     "anthropic-version header (default 2023-06-01)"},
+    {NULL, NULL, NULL, "llm.headers", OPT_OBJECT, F(llm_headers), NULL, 0, 0,
+     "extra request headers of the primary, ${NAME} expanded"},
+    {NULL, NULL, NULL, "llm.fallbacks", OPT_ARRAY, F(llm_fallbacks), NULL, 0, 0,
+     "further providers, tried in order when one fails"},
+    {NULL, NULL, NULL, "llm.circuit_rest_seconds", OPT_INT, F(llm_circuit_rest_s), "60", 0, 86400,
+     "seconds a provider rests after three failed steps in a row"},
     {NULL, NULL, NULL, "llm.system_prompt", OPT_STRING, F(llm_system_prompt), NULL, 0, 0,
      "system prompt"},
     {NULL, NULL, NULL, "llm.context_tokens", OPT_INT, F(llm_context_tokens), "32000", 256,
@@ -143,6 +156,7 @@ static int config__set_text(config *c, const option *o, const char *value, const
         return 0;
     case OPT_PRICE:
     case OPT_OBJECT:
+    case OPT_ARRAY:
     case OPT_RULES:
         break;
     }
@@ -166,7 +180,7 @@ void config_cleanup(config *c)
         if (options[i].type == OPT_STRING) {
             free(*(char **)field);
             *(char **)field = NULL;
-        } else if (options[i].type == OPT_OBJECT) {
+        } else if (options[i].type == OPT_OBJECT || options[i].type == OPT_ARRAY) {
             json_decref(*(json_t **)field);
             *(json_t **)field = NULL;
         }
@@ -174,6 +188,9 @@ void config_cleanup(config *c)
     free(c->approval_rules);
     c->approval_rules = NULL;
     c->approval_nrules = 0;
+    config_llm_free(c->providers, c->nproviders);
+    c->providers = NULL;
+    c->nproviders = 0;
 }
 
 /* Checks approvals.rules and, with apply, stores them: an array of at most
@@ -276,6 +293,16 @@ static int config__json_value(config *c, const option *o, const json_t *v, bool 
     case OPT_OBJECT:
         if (!json_is_object(v)) {
             snprintf(err, errlen, "config key '%s' must be an object", o->key);
+            return -1;
+        }
+        if (apply) {
+            json_decref(*(json_t **)field);
+            *(json_t **)field = json_deep_copy(v);
+        }
+        return 0;
+    case OPT_ARRAY:
+        if (!json_is_array(v)) {
+            snprintf(err, errlen, "config key '%s' must be an array", o->key);
             return -1;
         }
         if (apply) {
@@ -455,7 +482,9 @@ int config_load(config *c, const config *flags, config_getenv_fn get, char *err,
             *(bool *)dst = true;
         }
     }
-    return 0;
+    /* The providers are checked whole, with the environment their
+     * ${NAME}s name, so that a mistake stops the start. */
+    return config_llm_resolve(c, get, err, errlen);
 }
 
 void config_print_flags(FILE *f, const char *const *allowed)

@@ -27,6 +27,14 @@ typedef struct config {
     char *llm_base_url; /* NULL: the demo brain */
     char *llm_api_key;  /* never logged */
     char *llm_model;
+    char *llm_kind;              /* llm.kind: "openai" or "anthropic" */
+    char *llm_name;              /* llm.name: the primary's name */
+    char *llm_anthropic_version; /* NULL: 2023-06-01 */
+    json_t *llm_headers;         /* owned; llm.headers as written, or NULL */
+    json_t *llm_fallbacks;       /* owned; llm.fallbacks as written, or NULL */
+    int64_t llm_circuit_rest_s;  /* llm.circuit_rest_seconds */
+    struct config_provider *providers; /* owned; resolved by config_load, primary first */
+    size_t nproviders;
     char *llm_system_prompt;
     int64_t llm_context_tokens;
     budget_price price;  /* llm.price_per_mtok */
@@ -45,6 +53,35 @@ typedef struct config {
 
 /* Reads an environment variable; returns NULL when unset. */
 typedef const char *(*config_getenv_fn)(const char *name);
+
+/* Longest provider name (llm.name, a fallback's name). */
+#define CONFIG_PROVIDER_NAME_MAX 64
+/* Most providers: the primary and its fallbacks. */
+#define CONFIG_PROVIDERS_MAX 16
+
+/* One model provider as the runtime builds it (docs/config.md, Providers),
+ * with every ${NAME} expanded. */
+typedef struct config_provider {
+    char *name;
+    char *kind;     /* "openai" or "anthropic" */
+    char *base_url; /* NULL: the demo brain (the primary only) */
+    char *api_key;  /* NULL for none; never logged */
+    char *model;    /* NULL: the primary asks the endpoint (openai only) */
+    char *anthropic_version;
+    json_t *headers;    /* {"Name": "value"}, or NULL */
+    budget_price price; /* set: the provider's own price_per_mtok */
+} config_provider;
+
+/*
+ * Builds c->providers from llm.* and llm.fallbacks, with ${NAME} in
+ * api_key and header values replaced by the environment variable NAME.
+ * Errors name the key and the problem: an unknown kind, a fallback without
+ * base_url or model, an unknown field, a name used twice or not made of
+ * letters, digits, '.', '_' and '-', a header that cannot be sent, a
+ * variable that is not set. Returns 0 or -1 with err filled.
+ */
+int config_llm_resolve(config *c, config_getenv_fn get, char *err, size_t errlen);
+void config_llm_free(config_provider *p, size_t n);
 
 /* Sets every field to its built-in default. */
 void config_init(config *c);

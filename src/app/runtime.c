@@ -50,6 +50,25 @@ static void runtime__register_secrets(const config *cfg)
     if (cfg->llm_api_key) redact_register(cfg->llm_api_key);
     redact_register_url(cfg->llm_base_url);
     redact_register_url(cfg->db);
+    for (size_t i = 0; i < cfg->nproviders; i++) {
+        if (cfg->providers[i].api_key) redact_register(cfg->providers[i].api_key);
+        redact_register_url(cfg->providers[i].base_url);
+    }
+}
+
+/* The client of one configured provider (its model name already known). */
+static llm *runtime__provider(struct event_base *base, const config_provider *p,
+                              const char *model)
+{
+    llm_http_options o = {
+        .kind = strcmp(p->kind, "anthropic") == 0 ? LLM_KIND_ANTHROPIC : LLM_KIND_OPENAI,
+        .base_url = p->base_url,
+        .api_key = p->api_key,
+        .model = model,
+        .headers = p->headers,
+        .anthropic_version = p->anthropic_version,
+    };
+    return llm_http_new(base, &o);
 }
 
 /*
@@ -58,11 +77,13 @@ static void runtime__register_secrets(const config *cfg)
  * the first message, long after start-up, so start-up refuses instead,
  * naming the setting. Returns a new string or NULL with err set.
  */
-static char *runtime__model_name(const config *cfg, char *err, size_t errlen)
+static char *runtime__model_name(const config *cfg, const config_provider *primary, char *err,
+                                 size_t errlen)
 {
     if (cfg->llm_model && *cfg->llm_model) return xstrdup(cfg->llm_model);
     char why[LLM_STREAM_MODELS_ERR_MAX + 160]; /* the URL and the message */
-    char *model = llm_openai_only_model(cfg->llm_base_url, cfg->llm_api_key,
+    char *model = llm_openai_only_model(primary ? primary->base_url : cfg->llm_base_url,
+                                        primary ? primary->api_key : cfg->llm_api_key,
                                         RUNTIME_MODELS_TIMEOUT_MS, why, sizeof why);
     if (!model)
         snprintf(err, errlen,
@@ -115,8 +136,15 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
     rt->publish_ud = opt->publish_ud;
     id_new(rt->instance_id, "ins", clock_wall_ms());
     runtime__register_secrets(cfg);
+    /* config_load resolved the providers; a config made otherwise has the
+     * primary of llm.* alone. */
+    const config_provider *primary = cfg->nproviders ? &cfg->providers[0] : NULL;
     char *model_name = NULL;
-    if (cfg->llm_base_url && !(model_name = runtime__model_name(cfg, err, errlen))) return -1;
+    if (primary && primary->base_url && primary->model)
+        model_name = xstrdup(primary->model);
+    else if ((primary ? primary->base_url : cfg->llm_base_url) &&
+             !(model_name = runtime__model_name(cfg, primary, err, errlen)))
+        return -1;
 
     if (store_open(cfg->db, &rt->db, err, errlen) != 0) goto fail;
     /* Before migrating or recovering anything: a second process on the same
@@ -147,24 +175,41 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
     event_add(rt->log_ev, NULL);
     event_add(rt->pool_ev, NULL);
 
-    if (cfg->llm_base_url) {
-        rt->model = llm_openai_new(base, cfg->llm_base_url, cfg->llm_api_key, model_name);
+    rt->chain = llm_chain_new(cfg->llm_circuit_rest_s * 1000);
+    if (primary && primary->base_url) {
+        rt->model = runtime__provider(base, primary, model_name);
         if (opt->announce) {
             /* The URL's password never reaches a message. */
-            char *shown = db_url_redact(cfg->llm_base_url);
-            LOG(LOG_INFO, "using an OpenAI-compatible model", "base_url=%s model=%s from=%s", shown,
-                model_name, cfg->llm_model && *cfg->llm_model ? "llm.model" : "endpoint");
+            char *shown = db_url_redact(primary->base_url);
+            LOG(LOG_INFO,
+                strcmp(primary->kind, "anthropic") == 0 ? "using an Anthropic model"
+                                                        : "using an OpenAI-compatible model",
+                "base_url=%s model=%s from=%s", shown, model_name,
+                cfg->llm_model && *cfg->llm_model ? "llm.model" : "endpoint");
             free(shown);
         }
+    } else if (cfg->llm_base_url) {
+        rt->model = llm_openai_new(base, cfg->llm_base_url, cfg->llm_api_key, model_name);
     } else {
         rt->model = llm_demo_new(base, cfg->demo_delay_ms);
         if (opt->announce)
             LOG(LOG_INFO, "using the demo brain: no llm.base_url configured",
                 "hint=\"set CHATPLANE_LLM_URL to an OpenAI-compatible endpoint\"");
     }
+    llm_chain_add(rt->chain, primary ? primary->name : "primary", rt->model, true, NULL);
+    for (size_t i = 1; i < cfg->nproviders; i++) {
+        const config_provider *f = &cfg->providers[i];
+        llm_chain_add(rt->chain, f->name, runtime__provider(base, f, f->model), true, &f->price);
+        if (opt->announce) {
+            char *shown = db_url_redact(f->base_url);
+            LOG(LOG_INFO, "with a fallback model", "name=%s kind=%s base_url=%s model=%s", f->name,
+                f->kind, shown, f->model);
+            free(shown);
+        }
+    }
     rt->tools = toolset_new(base);
     /* The demo brain's own tools let it show an approval and a long call. */
-    if (!cfg->llm_base_url) toolset_add_demo_tools(rt->tools);
+    if (!(primary ? primary->base_url : cfg->llm_base_url)) toolset_add_demo_tools(rt->tools);
     /* The MCP servers start here; start-up waits (bounded) for their first
      * tool lists, so that the first model call already offers their tools. */
     if (mcp_add_servers(rt->tools, base, cfg->mcp_servers, MCP_START_WAIT_MS, err, errlen) != 0)
@@ -175,6 +220,7 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
                         .log = rt->log,
                         .pool = rt->pool,
                         .model = rt->model,
+                        .chain = rt->chain,
                         .tools = rt->tools,
                         .opt = {.active_runs = cfg->active_runs,
                                 .context_tokens = cfg->llm_context_tokens,
@@ -232,7 +278,8 @@ void runtime_stop(runtime *rt)
     rt->log_ev = rt->pool_ev = NULL;
     toolset_free(rt->tools);
     rt->tools = NULL;
-    llm_free(rt->model);
+    llm_chain_free(rt->chain);
+    rt->chain = NULL;
     rt->model = NULL;
     store_close(rt->db);
     rt->db = NULL;

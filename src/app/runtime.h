@@ -27,7 +27,8 @@ typedef struct runtime {
     db_claim *claim; /* this process's claim on a SQLite file (db_claim_take) */
     eventlog *log;
     dbpool *pool;
-    llm *model;
+    llm *model;       /* the primary provider, owned by chain */
+    llm_chain *chain; /* the providers, primary first */
     toolset *tools;
     engine *engine;
     cluster *cluster; /* PostgreSQL only: notifications, heartbeats, orphans */

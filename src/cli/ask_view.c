@@ -175,6 +175,10 @@ static void ask_view__plain_event(ask_view *v, const evt *ev)
         ask_view__plain_line(v, "guardrail: %s %s: %s", ask_view__str(f, "check"), ask_view__str(f, "action"),
                     ask_view__str(f, "detail"));
         break;
+    case EVT_REPAIR:
+        ask_view__plain_line(v, "repair: %s: %s", ask_view__str(f, "action"),
+                             ask_view__str(f, "detail"));
+        break;
     case EVT_ERROR:
         ask_view__plain_line(v, "error: %s%s", ask_view__str(f, "message"),
                     json_is_true(json_object_get(f, "retryable")) ? " (retrying)" : "");
@@ -496,6 +500,18 @@ static void ask_view__tty_guardrail(ask_view *v, const json_t *f)
     ask_view__tty_permanent(v, &l);
 }
 
+/* A repair the engine made (another provider, a condensed context): one
+ * permanent line, so the reader sees why the answer comes from elsewhere. */
+static void ask_view__tty_repair(ask_view *v, const json_t *f)
+{
+    vline l;
+    ask_view__vline_init(&l, v, 0);
+    ask_view__vline_put(&l, SGR_YELLOW, v->g->warn);
+    ask_view__vline_printf(&l, SGR_YELLOW, " repair %s: ", ask_view__str(f, "action"));
+    ask_view__vline_put(&l, NULL, ask_view__str(f, "detail"));
+    ask_view__tty_permanent(v, &l);
+}
+
 static void ask_view__tty_error(ask_view *v, const json_t *f)
 {
     bool retry = json_is_true(json_object_get(f, "retryable"));
@@ -606,6 +622,9 @@ static void ask_view__tty_event(ask_view *v, const evt *ev)
         break;
     case EVT_GUARDRAIL:
         ask_view__tty_guardrail(v, f);
+        break;
+    case EVT_REPAIR:
+        ask_view__tty_repair(v, f);
         break;
     case EVT_ERROR:
         ask_view__tty_error(v, f);

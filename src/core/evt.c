@@ -31,6 +31,7 @@ static const char *const evt__names[EVT__COUNT] = {
     [EVT_RUN_STOPPED] = "run_stopped",
     [EVT_APPROVAL_REQUESTED] = "approval_requested",
     [EVT_APPROVAL_DECIDED] = "approval_decided",
+    [EVT_REPAIR] = "repair",
 };
 
 const char *evt_type_name(evt_type t)
@@ -158,7 +159,26 @@ evt *evt_message(const evt_origin *o, const char *message_id, const char *role, 
     json_object_set_new(f, "tool_calls", evt__copy(tool_calls, json_null()));
     json_object_set_new(f, "tool_call_id", evt__str_or_null(tool_call_id));
     json_object_set_new(f, "partial", json_boolean(partial));
+    if (role && strcmp(role, "assistant") == 0) json_object_set_new(f, "model", json_null());
     return evt_new(EVT_MESSAGE, o, f);
+}
+
+void evt_message_set_model(evt *e, const char *model)
+{
+    if (e && e->type == EVT_MESSAGE && model && json_object_get(e->fields, "model"))
+        json_object_set_new(e->fields, "model", evt__str(model));
+}
+
+evt *evt_repair(const evt_origin *o, const char *playbook, const char *action, const char *detail,
+                const char *outcome, const json_t *evidence)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "playbook", evt__str(playbook));
+    json_object_set_new(f, "action", evt__str(action));
+    json_object_set_new(f, "detail", evt__str(detail));
+    json_object_set_new(f, "outcome", evt__str(outcome));
+    json_object_set_new(f, "evidence", evt__copy(evidence, json_object()));
+    return evt_new(EVT_REPAIR, o, f);
 }
 
 evt *evt_run_started(const evt_origin *o, const char *mode_name, const mode_limits *limits,

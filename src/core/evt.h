@@ -46,6 +46,7 @@ typedef enum evt_type {
     EVT_RUN_STOPPED,
     EVT_APPROVAL_REQUESTED,
     EVT_APPROVAL_DECIDED,
+    EVT_REPAIR,
     EVT__COUNT
 } evt_type;
 
@@ -99,6 +100,13 @@ void evt_unref(evt *e);
 evt *evt_message(const evt_origin *o, const char *message_id, const char *role,
                      const char *content, const json_t *tool_calls, const char *tool_call_id,
                      bool partial);
+/* Sets the model ("name/model") of an assistant message event, whose
+ * model is null until then; NULL leaves it null. */
+void evt_message_set_model(evt *e, const char *model);
+/* A repair the engine made by itself (docs/events.md, repair): outcome is
+ * "ok" or "failed"; evidence (may be NULL: {}) is copied. */
+evt *evt_repair(const evt_origin *o, const char *playbook, const char *action, const char *detail,
+                const char *outcome, const json_t *evidence);
 /* continues is the previous run's id for a continue, else NULL. */
 evt *evt_run_started(const evt_origin *o, const char *mode_name, const mode_limits *limits,
                          const char *continues);

@@ -33,10 +33,10 @@ struct engine {
     bool closing;
     bool beating;              /* a heartbeat is in flight */
     struct engine_stop *waits; /* stop requests waiting for another instance */
-    /* What GET /api/health reports (docs/health.md): the model's calls of
-     * the last five minutes and the runs stopped in the last hour. */
-    health_window model_health;
+    /* The runs stopped in the last hour, for GET /api/health
+     * (docs/health.md); the model providers keep their own windows. */
     health_stops stops;
+    llm_chain *own_chain; /* made around d.model when d.chain was NULL */
 };
 
 /* ---- modes ---- */
@@ -548,11 +548,11 @@ static void engine__start_done(void *arg)
     run_env env = {.base = e->d.base,
                    .rec = &e->rec,
                    .model = e->d.model,
+                   .chain = e->d.chain,
                    .tools = e->d.tools,
                    .opt = &e->d.opt,
                    .instance_id = e->d.instance_id,
                    .on_finished = engine__on_finished,
-                   .model_health = &e->model_health,
                    .on_unrecorded = engine__on_unrecorded,
                    .ud = e};
     run_init init = {
@@ -978,14 +978,19 @@ engine *engine_new(const engine_deps *deps)
     e->rec.on_fail = engine__write_failed;
     e->rec.ud = e;
     engine_load_modes(e, mode_presets(), MODE_PRESET_COUNT);
-    health_window_init(&e->model_health);
     health_stops_init(&e->stops);
+    if (!e->d.chain && e->d.model) {
+        e->own_chain = llm_chain_new(LLM_CHAIN_REST_MS_DEFAULT);
+        llm_chain_add(e->own_chain, "primary", e->d.model, false, NULL);
+        e->d.chain = e->own_chain;
+    }
     return e;
 }
 
-const health_window *engine_model_health(const engine *e)
+
+llm_chain *engine_chain(const engine *e)
 {
-    return &e->model_health;
+    return e->d.chain;
 }
 
 const health_stops *engine_stops(const engine *e)
@@ -1024,5 +1029,6 @@ void engine_free(engine *e)
         free(x);
     }
     free(e->modes);
+    llm_chain_free(e->own_chain);
     free(e);
 }

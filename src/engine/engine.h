@@ -45,6 +45,9 @@ typedef struct engine_deps {
     eventlog *log;
     dbpool *pool;
     llm *model;
+    /* The providers a step may use, primary first (borrowed); NULL: model
+     * alone, named "primary". */
+    llm_chain *chain;
     toolset *tools;
     engine_options opt;
     const char *instance_id;
@@ -64,12 +67,11 @@ typedef struct engine_deps {
 
 engine *engine_new(const engine_deps *deps);
 
-/* What the engine saw, for GET /api/health (docs/health.md): the model's
- * calls of the last five minutes, and the runs stopped in the last hour.
- * Loop thread only. */
-struct health_window;
+/* What the engine saw, for GET /api/health (docs/health.md), on the loop
+ * thread only: the model providers, primary first, with their health and
+ * circuits, and the runs stopped in the last hour. */
+llm_chain *engine_chain(const engine *e);
 struct health_stops;
-const struct health_window *engine_model_health(const engine *e);
 const struct health_stops *engine_stops(const engine *e);
 /* Registers the engine's metrics on /metrics (the model's first-token time
  * and tokens). Call before threads start. */

@@ -1,5 +1,9 @@
 /*
- * llm_openai: the OpenAI-compatible streaming client. Every call is a libcurl
+ * llm_openai: the streaming HTTP client of both provider kinds, the
+ * OpenAI-compatible Chat Completions API and Anthropic's Messages API. The
+ * two differ only in their dialect (openai__dialect): the path, the
+ * headers, the request body, the stream parser and the error body; the
+ * transport below is the same. Every call is a libcurl
  * easy handle on one multi handle driven by the libevent loop through the
  * multi socket interface: libcurl says which sockets to watch and when to
  * wake it (on_socket, on_timer), the loop tells libcurl what happened
@@ -33,6 +37,7 @@
 
 #include "core/sse.h"
 #include "engine/llm.h"
+#include "engine/llm_anthropic_stream.h"
 #include "engine/llm_stream.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
@@ -50,6 +55,70 @@
 
 typedef struct llm_openai llm_openai;
 
+/* What differs between the APIs: the stream parser behind a void pointer,
+ * the request body and the reading of an error response. */
+typedef struct openai__dialect {
+    const char *provider; /* llm.provider */
+    const char *path;     /* appended to the base URL */
+    void *(*stream_new)(llm_stream_text_cb on_text, void *ud);
+    void (*stream_free)(void *s);
+    int (*feed)(void *s, const char *data, size_t len);
+    int (*state)(const void *s);
+    bool (*turn_complete)(const void *s);
+    void (*finish)(void *s, llm_result *r);
+    void (*http_error)(llm_result *r, int status, const char *url, const char *body, size_t len,
+                       int64_t retry_after_ms);
+    char *(*body)(const char *model, const llm_request *req, size_t *len);
+} openai__dialect;
+
+/* Wrappers that give each parser the dialect's untyped signatures (a call
+ * through a cast function pointer would be undefined). */
+static void *llm_openai__chat_new(llm_stream_text_cb cb, void *ud) { return llm_stream_new(cb, ud); }
+static void llm_openai__chat_free(void *s) { llm_stream_free(s); }
+static int llm_openai__chat_feed(void *s, const char *d, size_t n) { return llm_stream_feed(s, d, n); }
+static int llm_openai__chat_state(const void *s) { return llm_stream_state(s); }
+static bool llm_openai__chat_complete(const void *s) { return llm_stream_turn_complete(s); }
+static void llm_openai__chat_finish(void *s, llm_result *r) { llm_stream_finish(s, r); }
+
+static void *llm_openai__msg_new(llm_stream_text_cb cb, void *ud)
+{
+    return llm_anthropic_stream_new(cb, ud);
+}
+static void llm_openai__msg_free(void *s) { llm_anthropic_stream_free(s); }
+static int llm_openai__msg_feed(void *s, const char *d, size_t n)
+{
+    return llm_anthropic_stream_feed(s, d, n);
+}
+static int llm_openai__msg_state(const void *s) { return llm_anthropic_stream_state(s); }
+static bool llm_openai__msg_complete(const void *s) { return llm_anthropic_stream_turn_complete(s); }
+static void llm_openai__msg_finish(void *s, llm_result *r) { llm_anthropic_stream_finish(s, r); }
+
+static const openai__dialect openai__chat = {
+    .provider = "openai",
+    .path = "/chat/completions",
+    .stream_new = llm_openai__chat_new,
+    .stream_free = llm_openai__chat_free,
+    .feed = llm_openai__chat_feed,
+    .state = llm_openai__chat_state,
+    .turn_complete = llm_openai__chat_complete,
+    .finish = llm_openai__chat_finish,
+    .http_error = llm_stream_http_error,
+    .body = llm_stream_request_body,
+};
+
+static const openai__dialect openai__messages = {
+    .provider = "anthropic",
+    .path = "/messages",
+    .stream_new = llm_openai__msg_new,
+    .stream_free = llm_openai__msg_free,
+    .feed = llm_openai__msg_feed,
+    .state = llm_openai__msg_state,
+    .turn_complete = llm_openai__msg_complete,
+    .finish = llm_openai__msg_finish,
+    .http_error = llm_anthropic_stream_http_error,
+    .body = llm_anthropic_stream_request_body,
+};
+
 /* A socket libcurl asked the loop to watch. */
 typedef struct openai__sock {
     llm_openai *owner;
@@ -64,7 +133,7 @@ struct llm_call {
     struct curl_slist *headers;
     char *body;
     sse_parser sse;
-    llm_stream *stream;
+    void *stream; /* the dialect's parser */
     buf errbody; /* the body of a non-200 response, truncated at its cap */
     long status; /* of the last status line, 0 before one came */
     char retry_after_ms[OPENAI_HEADER_VALUE_MAX];
@@ -87,7 +156,11 @@ struct llm_openai {
     struct event *timer;
     char *url;         /* <base_url>/chat/completions */
     char *display_url; /* the same without user:password@, for messages */
-    char *auth;        /* "Authorization: Bearer …", or NULL; never logged */
+    const openai__dialect *d;
+    /* The request headers of every call: the key ("Authorization: Bearer
+     * …" or "x-api-key: …"), anthropic-version and llm.headers; never
+     * logged. */
+    struct curl_slist *extra;
     char *model;
     int64_t stall_ms;
     int depth;           /* > 0 while inside curl_multi_socket_action */
@@ -132,7 +205,7 @@ static void llm_openai__destroy(llm_call *c)
     curl_slist_free_all(c->headers);
     free(c->body);
     sse_parser_cleanup(&c->sse);
-    llm_stream_free(c->stream);
+    c->owner->d->stream_free(c->stream);
     buf_cleanup(&c->errbody);
     free(c);
 }
@@ -159,7 +232,7 @@ static int llm_openai__on_sse(void *ud, const sse_event *ev)
 {
     llm_call *c = ud;
     if (c->aborted) return 1;
-    return llm_stream_feed(c->stream, ev->data, ev->data_len) == LLM_STREAM_MORE ? 0 : 1;
+    return c->owner->d->feed(c->stream, ev->data, ev->data_len) == LLM_STREAM_MORE ? 0 : 1;
 }
 
 /*
@@ -179,12 +252,12 @@ static size_t llm_openai__on_write(char *ptr, size_t size, size_t nmemb, void *u
         buf_append(&c->errbody, ptr, n < room ? n : room);
         return n;
     }
-    if (llm_stream_state(c->stream) == LLM_STREAM_DONE) return n;
+    if (c->owner->d->state(c->stream) == LLM_STREAM_DONE) return n;
     if (sse_parser_feed(&c->sse, ptr, n) == SSE_ERR_TOOBIG) {
         c->sse_toobig = true;
         return 0;
     }
-    if (c->aborted || llm_stream_state(c->stream) == LLM_STREAM_FAILED) return 0;
+    if (c->aborted || c->owner->d->state(c->stream) == LLM_STREAM_FAILED) return 0;
     return n;
 }
 
@@ -291,25 +364,26 @@ static void llm_openai__transport_failure(llm_call *c, CURLcode code, llm_result
  */
 static void llm_openai__outcome(llm_call *c, CURLcode code, llm_result *r)
 {
-    int state = llm_stream_state(c->stream);
+    const openai__dialect *d = c->owner->d;
+    int state = d->state(c->stream);
 
     if (c->sse_toobig) {
         llm_stream_fail(r, false, 200, NULL, "an event of the model stream from %s exceeded %d MiB",
                         c->owner->display_url, OPENAI_SSE_EVENT_MAX >> 20);
     } else if (c->status == 200 &&
-               (state != LLM_STREAM_MORE || llm_stream_turn_complete(c->stream))) {
-        llm_stream_finish(c->stream, r);
+               (state != LLM_STREAM_MORE || d->turn_complete(c->stream))) {
+        d->finish(c->stream, r);
         if (!r->ok) r->http_status = 200;
     } else if (c->status != 0 && c->status != 200) {
         int64_t wait =
             llm_stream_retry_after_ms(c->retry_after_ms[0] ? c->retry_after_ms : NULL,
                                       c->retry_after[0] ? c->retry_after : NULL, clock_wall_ms());
-        llm_stream_http_error(r, (int)c->status, c->owner->display_url, c->errbody.data,
-                              c->errbody.len, wait);
+        d->http_error(r, (int)c->status, c->owner->display_url, c->errbody.data, c->errbody.len,
+                      wait);
     } else if (code != CURLE_OK) {
         llm_openai__transport_failure(c, code, r);
     } else {
-        llm_stream_finish(c->stream, r);
+        d->finish(c->stream, r);
         if (!r->ok) r->http_status = (int)c->status;
     }
 }
@@ -383,9 +457,9 @@ static void llm_openai__on_stall(evutil_socket_t fd, short what, void *arg)
     (void)what;
 
     if (c->aborted || c->finishing) return;
-    if (llm_stream_turn_complete(c->stream) && c->status == 200) {
+    if (o->d->turn_complete(c->stream) && c->status == 200) {
         /* The answer is complete; only the end of the body is missing. */
-        llm_stream_finish(c->stream, &r);
+        o->d->finish(c->stream, &r);
     } else if (c->status) {
         llm_stream_fail(&r, true, 0, NULL, "the model stream from %s stalled: no data for %s",
                         o->display_url, llm_openai__duration(dur, o->stall_ms));
@@ -514,7 +588,8 @@ static void llm_openai__setup(llm_openai *o, llm_call *c, size_t body_len)
     c->headers = curl_slist_append(c->headers, "Content-Type: application/json");
     c->headers = curl_slist_append(c->headers, "Accept: text/event-stream");
     c->headers = curl_slist_append(c->headers, "Expect:");
-    if (o->auth) c->headers = curl_slist_append(c->headers, o->auth);
+    for (const struct curl_slist *h = o->extra; h; h = h->next)
+        c->headers = curl_slist_append(c->headers, h->data);
 
     curl_easy_setopt(e, CURLOPT_URL, o->url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -549,8 +624,8 @@ static llm_call *llm_openai__start(llm *p, const llm_request *req, const llm_cal
     c->owner = o;
     c->cb = *cb;
     c->ud = ud;
-    c->body = llm_stream_request_body(o->model, req, &body_len);
-    c->stream = llm_stream_new(llm_openai__on_text, c);
+    c->body = o->d->body(o->model, req, &body_len);
+    c->stream = o->d->stream_new(llm_openai__on_text, c);
     sse_parser_init(&c->sse, OPENAI_SSE_EVENT_MAX, llm_openai__on_sse, c);
     buf_init(&c->errbody, OPENAI_ERROR_BODY_MAX);
     c->easy = curl_easy_init();
@@ -593,7 +668,7 @@ static void llm_openai__free(llm *p)
     event_free(o->timer);
     free(o->url);
     free(o->display_url);
-    free(o->auth);
+    curl_slist_free_all(o->extra);
     free(o->model);
     free(o);
 }
@@ -629,26 +704,63 @@ static char *llm_openai__display_url(const char *url)
     return xasprintf("%.*s%s", (int)(host - url), url, at + 1);
 }
 
-llm *llm_openai_new(struct event_base *base, const char *base_url, const char *api_key,
-                    const char *model)
+/* The headers every call sends besides the fixed ones: the key in the
+ * dialect's form, anthropic-version, then llm.headers (whose values join
+ * the secret registry: gateways put keys there too). */
+static struct curl_slist *llm_openai__extra_headers(const llm_http_options *opt)
+{
+    struct curl_slist *h = NULL;
+    bool anthropic = opt->kind == LLM_KIND_ANTHROPIC;
+    const char *key = opt->api_key;
+    if (key && *key) {
+        char *line = anthropic ? xasprintf("x-api-key: %s", key)
+                               : xasprintf("Authorization: Bearer %s", key);
+        h = curl_slist_append(h, line);
+        free(line);
+    }
+    if (anthropic) {
+        char *line = xasprintf("anthropic-version: %s",
+                               opt->anthropic_version && *opt->anthropic_version
+                                   ? opt->anthropic_version
+                                   : LLM_ANTHROPIC_VERSION);
+        h = curl_slist_append(h, line);
+        free(line);
+    }
+    const char *name;
+    const json_t *v;
+    json_object_foreach((json_t *)opt->headers, name, v)
+    {
+        const char *value = json_string_value(v);
+        if (!value) continue;
+        redact_register(value);
+        char *line = xasprintf("%s: %s", name, value);
+        h = curl_slist_append(h, line);
+        free(line);
+    }
+    return h;
+}
+
+llm *llm_http_new(struct event_base *base, const llm_http_options *opt)
 {
     llm_openai__curl_init();
 
     llm_openai *o = xcalloc(1, sizeof *o);
+    const char *base_url = opt->base_url;
     size_t n = strlen(base_url);
     while (n > 0 && base_url[n - 1] == '/') n--;
 
+    o->d = opt->kind == LLM_KIND_ANTHROPIC ? &openai__messages : &openai__chat;
     o->base.ops = &openai_ops;
-    o->base.provider = "openai";
-    o->model = xstrdup(model ? model : "");
+    o->base.provider = o->d->provider;
+    o->model = xstrdup(opt->model ? opt->model : "");
     o->base.model = o->model;
     o->evbase = base;
-    o->url = xasprintf("%.*s/chat/completions", (int)n, base_url);
+    o->url = xasprintf("%.*s%s", (int)n, base_url, o->d->path);
     o->display_url = llm_openai__display_url(o->url);
-    o->auth = api_key && *api_key ? xasprintf("Authorization: Bearer %s", api_key) : NULL;
+    o->extra = llm_openai__extra_headers(opt);
     /* The key and the URL's password join the secret registry (the runtime
      * registers them too; a client made on its own must not leak either). */
-    if (api_key) redact_register(api_key);
+    if (opt->api_key) redact_register(opt->api_key);
     redact_register_url(base_url);
     o->stall_ms = OPENAI_STALL_MS_DEFAULT;
     o->timer = evtimer_new(base, llm_openai__on_timeout, o);
@@ -658,6 +770,14 @@ llm *llm_openai_new(struct event_base *base, const char *base_url, const char *a
     curl_multi_setopt(o->multi, CURLMOPT_TIMERFUNCTION, llm_openai__on_timer);
     curl_multi_setopt(o->multi, CURLMOPT_TIMERDATA, o);
     return &o->base;
+}
+
+llm *llm_openai_new(struct event_base *base, const char *base_url, const char *api_key,
+                    const char *model)
+{
+    llm_http_options opt = {
+        .kind = LLM_KIND_OPENAI, .base_url = base_url, .api_key = api_key, .model = model};
+    return llm_http_new(base, &opt);
 }
 
 void llm_openai_set_stall_timeout_ms(llm *p, int64_t ms)

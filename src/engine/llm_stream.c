@@ -140,7 +140,7 @@ static int llm_stream__fail(llm_stream *s, bool retryable, const char *code, con
  * and a log line as it is. Secrets are masked first, on the whole text: a
  * secret cut by the length limit would no longer match whole.
  */
-static void llm_stream__append_clean(buf *out, const char *raw, size_t raw_len, size_t max)
+void llm_stream_append_clean(buf *out, const char *raw, size_t raw_len, size_t max)
 {
     size_t len;
     char *text = redact_string(raw, raw_len, &len);
@@ -373,7 +373,7 @@ static bool llm_stream__in_stream_error(llm_stream *s, const json_t *chunk)
     }
     buf m;
     buf_init(&m, LLM_STREAM_MAX_UPSTREAM_MSG);
-    if (msg) llm_stream__append_clean(&m, msg, strlen(msg), LLM_STREAM_MAX_UPSTREAM_MSG);
+    if (msg) llm_stream_append_clean(&m, msg, strlen(msg), LLM_STREAM_MAX_UPSTREAM_MSG);
     llm_stream__fail(s, true, code, "the model stream carried an error: %s",
                  m.len ? m.data : "no message");
     buf_cleanup(&m);
@@ -429,7 +429,7 @@ int llm_stream_feed(llm_stream *s, const char *data, size_t len)
         /* jansson quotes the offending input, which may be any bytes. */
         buf why;
         buf_init(&why, sizeof jerr.text);
-        llm_stream__append_clean(&why, jerr.text, strlen(jerr.text), sizeof jerr.text);
+        llm_stream_append_clean(&why, jerr.text, strlen(jerr.text), sizeof jerr.text);
         llm_stream__fail(s, true, NULL,
                      "the model stream sent a chunk that is not JSON (%s at byte %d)",
                      why.data ? why.data : "", jerr.position);
@@ -594,9 +594,9 @@ static char *llm_stream__error_body(const char *body, size_t len, buf *out, bool
         if (!msg) msg = llm_stream__nonempty(root, "detail");
     }
     if (msg)
-        llm_stream__append_clean(out, msg, strlen(msg), LLM_STREAM_MAX_UPSTREAM_MSG);
+        llm_stream_append_clean(out, msg, strlen(msg), LLM_STREAM_MAX_UPSTREAM_MSG);
     else
-        llm_stream__append_clean(out, body, len, LLM_STREAM_MAX_RAW_BODY);
+        llm_stream_append_clean(out, body, len, LLM_STREAM_MAX_RAW_BODY);
     json_decref(root);
     return code;
 }
@@ -764,7 +764,7 @@ char *llm_stream_only_model(const char *body, size_t len, char *err, size_t errl
         if (n < 5) {
             buf name;
             buf_init(&name, LLM_STREAM_MAX_NAME);
-            llm_stream__append_clean(&name, id, strlen(id), LLM_STREAM_MODEL_NAME_SHOWN);
+            llm_stream_append_clean(&name, id, strlen(id), LLM_STREAM_MODEL_NAME_SHOWN);
             /* Five names of LLM_STREAM_MODEL_NAME_SHOWN bytes fit the cap. */
             int rc = buf_printf(&names, "%s%s", n ? ", " : "", name.data ? name.data : "");
             assert(rc == 0);

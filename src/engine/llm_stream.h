@@ -73,6 +73,15 @@ bool llm_stream_turn_complete(const llm_stream *s);
 void llm_stream_finish(llm_stream *s, llm_result *r);
 
 /*
+ * Appends at most max bytes of upstream text to out as one clean line:
+ * known secrets masked, control characters turned into single spaces, the
+ * ends trimmed, invalid UTF-8 bytes replaced by '?', no character cut in
+ * half. Shared with the Anthropic stream (llm_anthropic_stream.h).
+ */
+struct buf;
+void llm_stream_append_clean(struct buf *out, const char *raw, size_t raw_len, size_t max);
+
+/*
  * Overwrites r with a failure whose message is formatted like printf.
  * code may be NULL; retry_after_ms is set to -1.
  */

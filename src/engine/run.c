@@ -100,8 +100,13 @@ void run__record_message(run *r, const char *message_id, const char *role, const
         .partial = partial,
         .created_ms = o.ts_ms,
     };
-    record_message(r->env.rec, &m,
-                   evt_message(&o, message_id, role, content, tool_calls, tool_call_id, partial));
+    /* An assistant message names the provider of the call that wrote it. */
+    bool assistant = strcmp(role, "assistant") == 0;
+    const char *model = assistant ? run__model_label(r) : NULL;
+    m.model = (char *)model;
+    evt *ev = evt_message(&o, message_id, role, content, tool_calls, tool_call_id, partial);
+    evt_message_set_model(ev, model);
+    record_message(r->env.rec, &m, ev);
 }
 
 /* Fills a store_run that borrows the run's fields; limits/usage/actions
@@ -288,7 +293,7 @@ static void run__committed(void *ud, int status)
 static void run__abort_in_flight(run *r)
 {
     if (r->phase == PHASE_MODEL && r->call) {
-        llm_call_abort(r->env.model, r->call);
+        llm_call_abort(run__model(r), r->call);
         r->call = NULL;
         r->call_pending = false;
         /* The partial text of a stopped turn is kept, marked partial, and
@@ -354,7 +359,7 @@ void run__finish(run *r, stop_reason reason, char *detail, bool wrapped_up)
 void run_abandon(run *r, const char *detail)
 {
     if (r->phase == PHASE_DONE) return;
-    if (r->phase == PHASE_MODEL && r->call) llm_call_abort(r->env.model, r->call);
+    if (r->phase == PHASE_MODEL && r->call) llm_call_abort(run__model(r), r->call);
     r->call = NULL;
     r->call_pending = false;
     if (r->phase == PHASE_TOOLS && r->tool) tool_call_cancel(r->tool);
@@ -526,6 +531,13 @@ run *run_new(const run_env *env, const run_init *init)
     r->end_retry_ev = evtimer_new(env->base, run__on_end_retry, r);
     r->approval_ev = evtimer_new(env->base, run__on_approval_timer, r);
     r->remembered = init->remembered ? init->remembered : json_object();
+    if (!r->env.chain) {
+        /* A run made without the engine's chain uses its model alone. */
+        r->own_chain = llm_chain_new(LLM_CHAIN_REST_MS_DEFAULT);
+        llm_chain_add(r->own_chain, "primary", env->model, false, NULL);
+        r->env.chain = r->own_chain;
+    }
+    buf_init(&r->step_errors, RUN_STEP_ERRORS_MAX);
     return r;
 }
 
@@ -575,6 +587,8 @@ void run_free(run *r)
     free(r->fail_text);
     free(r->user_message_id);
     free(r->user_message);
+    buf_cleanup(&r->step_errors);
+    llm_chain_free(r->own_chain);
     free(r);
 }
 

@@ -39,12 +39,10 @@ typedef struct run_env {
     struct event_base *base;
     recorder *rec;
     llm *model;
+    llm_chain *chain; /* the providers, primary first; NULL: model alone */
     toolset *tools;
     const engine_options *opt;
     const char *instance_id;
-    /* The model's five-minute health window, shared by every run of the
-     * engine (docs/health.md); NULL: not kept. */
-    health_window *model_health;
     /* Called on the loop once the run's run_stopped event is committed
      * (status 0) or failed to be (status < 0); the engine unregisters and
      * frees the run there. */

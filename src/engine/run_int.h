@@ -37,6 +37,8 @@
 #define RUN_END_RETRY_FIRST_MS 250
 #define RUN_END_RETRY_MAX_MS   2000
 #define RUN_SKIPPED_RESULT     "skipped: tool-call budget exhausted"
+/* The most the failures of one step's providers take in a stop's detail. */
+#define RUN_STEP_ERRORS_MAX 4096
 #define RUN_APPROVAL_TIMEOUT_MS (900 * 1000) /* approvals.timeout_seconds by default */
 #define RUN_DEFAULT_SYSTEM_PROMPT                                                                  \
     "You are a helpful assistant. Use the tools when they help, and answer plainly when they "     \
@@ -76,6 +78,16 @@ struct run {
 
     bool wrap_up;
     budget_dim wrap_dim;
+
+    /* The provider of the current step (an index into env.chain), what
+     * each provider that failed this step said ("name/model: message",
+     * joined by "; "), the context condensations of this step, and the
+     * prompt estimate a condensation left the run to stay under (0: none). */
+    size_t prov;
+    buf step_errors;
+    int step_condensed;
+    int64_t learned_limit;
+    llm_chain *own_chain; /* made when env.chain was NULL */
 
     /* The model call of the current step. */
     llm_call *call;
@@ -142,6 +154,10 @@ struct run {
 };
 
 evt_origin run__origin(const run *r);
+
+/* The provider of the current step, and its "name/model" (run_model.c). */
+llm *run__model(const run *r);
+const char *run__model_label(const run *r);
 
 void run__emit(run *r, evt *ev);
 

@@ -1,14 +1,18 @@
 /*
  * run_model: one step's model call, from the context it sends to the turn it
- * hands on (text, tool calls, usage), with retries and their backoff.
+ * hands on (text, tool calls, usage), with retries and their backoff, the
+ * move to the next provider when one fails, and the condensation of a
+ * context that overflowed (docs/runs.md, Providers and Repairs).
  */
 #include "engine/run_int.h"
+
+#include "engine/llm_repair.h"
 
 /* ---- the model call ---- */
 
 /* The model's figures on /metrics; NULL (nothing counted) until
  * run_metrics_register. */
-static metrics_family *run__first_token, *run__tokens;
+static metrics_family *run__first_token, *run__tokens, *run__repairs;
 
 void run_metrics_register(void)
 {
@@ -21,7 +25,65 @@ void run_metrics_register(void)
                                       "Model tokens, prompt and completion.", "kind");
     metrics_seed(run__tokens, "prompt");
     metrics_seed(run__tokens, "completion");
+    run__repairs = metrics_counter_new("chatplane_repairs_total",
+                                       "Repairs the engine made by itself, by action and outcome.",
+                                       "action,outcome");
+    metrics_seed(run__repairs, "condense_context,ok");
+    metrics_seed(run__repairs, "condense_context,failed");
+    metrics_seed(run__repairs, "fallback_model,ok");
+    llm_chain_metrics_register();
     run__approval_metrics_register();
+}
+
+llm *run__model(const run *r)
+{
+    return llm_chain_model(r->env.chain, r->prov);
+}
+
+const char *run__model_label(const run *r)
+{
+    return llm_chain_label(r->env.chain, r->prov);
+}
+
+/* Announces a repair and counts it; evidence is stolen. */
+static void run_model__repair(run *r, const char *playbook, const char *action,
+                              const char *detail, bool ok, json_t *evidence)
+{
+    evt_origin o = run__origin(r);
+    const char *outcome = ok ? "ok" : "failed";
+    run__emit(r, evt_repair(&o, playbook, action, detail, outcome, evidence));
+    char *series = xasprintf("%s,%s", action, outcome);
+    metrics_add(run__repairs, series, 1);
+    free(series);
+    LOG(LOG_INFO, "the run repaired itself", "run_id=%s action=%s outcome=%s detail=\"%s\"", r->id,
+        action, outcome, detail);
+    json_decref(evidence);
+}
+
+/* Adds "name/model: what" to the failures of this step's providers. */
+static void run_model__note(run *r, size_t prov, const char *what)
+{
+    const char *label = llm_chain_label(r->env.chain, prov);
+    if (r->step_errors.len) buf_append_str(&r->step_errors, "; ");
+    /* A detail past its cap keeps what fitted: the first failures. */
+    size_t room = r->step_errors.cap - r->step_errors.len;
+    char *line = xasprintf("%s: %s", label, what);
+    size_t n = strlen(line);
+    buf_append(&r->step_errors, line, n < room ? n : room);
+    free(line);
+}
+
+/* The first provider at index from or later that is not resting, noting
+ * every resting one skipped; -1 when none is left. */
+static int run_model__pick(run *r, size_t from)
+{
+    llm_chain *c = r->env.chain;
+    int64_t now = clock_mono_ms();
+    for (size_t i = from; i < llm_chain_size(c); i++) {
+        if (!llm_chain_resting(c, i, now)) return (int)i;
+        run_model__note(r, i, "resting after failing steps in a row (circuit open)");
+    }
+    return -1;
 }
 
 static void run_model__on_text(void *ud, const char *text, size_t len)
@@ -65,7 +127,153 @@ void run__on_retry_timer(evutil_socket_t fd, short what, void *arg)
     if (r->phase == PHASE_RETRY) run_model__call_model(r);
 }
 
-/* A failed model call: retry it as the same step, or end the run. */
+/*
+ * Every provider failed this step: the run stops with the reason of the
+ * last failure. With one provider the detail is the failure itself (or
+ * the retry budget's wording); with several it names each provider's
+ * error.
+ */
+static void run_model__all_failed(run *r, const char *msg, stop_reason reason,
+                                  const char *failed_id)
+{
+    evt_origin o = run__origin(r);
+    bool single = llm_chain_size(r->env.chain) == 1;
+    run__emit(r, evt_error(&o, "llm_error", msg, false, failed_id));
+    char *detail;
+    if (reason == STOP_MAX_RETRIES) {
+        /* The count in the shared budget wording ("used 1 of 1 retry"). */
+        char *used = stop_budget_detail(STOP_MAX_RETRIES, &r->budget.limits, &r->budget.usage);
+        detail = single ? xasprintf("the model endpoint kept failing; %s (last: %s)", used, msg)
+                        : xasprintf("every model provider failed; %s (%s)", used,
+                                    r->step_errors.data ? r->step_errors.data : msg);
+        free(used);
+    } else {
+        detail = single ? xstrdup(msg)
+                        : xasprintf("every model provider failed: %s",
+                                    r->step_errors.data ? r->step_errors.data : msg);
+    }
+    run__finish(r, reason, detail, false);
+}
+
+/*
+ * The step's provider failed for good (a non-retryable error before the
+ * first token, or its retries are spent): its failed steps count towards
+ * its circuit, and the step moves to the next provider that is not
+ * resting, under a new message_id, or the run stops when none is left.
+ */
+static void run_model__fall_back(run *r, const llm_result *res, const char *msg,
+                                 stop_reason reason, const char *failed_id)
+{
+    llm_chain *c = r->env.chain;
+    size_t from = r->prov;
+    llm_chain_step_failed(c, from, clock_mono_ms());
+    run_model__note(r, from, msg);
+    int next = run_model__pick(r, from + 1);
+    if (next < 0) {
+        run_model__all_failed(r, msg, reason, failed_id);
+        return;
+    }
+    evt_origin o = run__origin(r);
+    /* The run goes on: for clients this error is one it survived. */
+    run__emit(r, evt_error(&o, "llm_error", msg, true, failed_id));
+    const char *from_label = llm_chain_label(c, from), *to_label = llm_chain_label(c, (size_t)next);
+    char why[64];
+    bool spent = reason == STOP_MAX_RETRIES;
+    if (res->http_status > 0 && res->http_status != 200)
+        snprintf(why, sizeof why, "%sHTTP %d", spent ? "retries spent, " : "", res->http_status);
+    else
+        snprintf(why, sizeof why, "%s", spent ? "retries spent" : "its answer was unusable");
+    char *detail = xasprintf("%s failed (%s): switching to %s", from_label, why, to_label);
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:b}", "from", from_label, "to", to_label, "reason",
+                           msg, "retries_spent", spent);
+    json_object_set_new(ev, "http_status",
+                        res->http_status ? json_integer(res->http_status) : json_null());
+    json_object_set_new(ev, "code", res->error_code ? json_string(res->error_code) : json_null());
+    run_model__repair(r, "model_unavailable", "fallback_model", detail, true, ev);
+    run__status(r, STATUS_RETRYING, detail);
+    free(detail);
+    r->prov = (size_t)next;
+    r->phase = PHASE_RETRY;
+    run__arm(r->retry_ev, 0);
+}
+
+static json_t *run_model__messages(run *r, bool with_tools, int64_t step, int64_t *est);
+
+/* The estimate of everything a call sends besides the history. */
+static int64_t run_model__overhead(run *r)
+{
+    json_t *saved = r->history;
+    size_t keep = r->keep_from;
+    int64_t est = 0;
+    r->history = json_array();
+    r->keep_from = 0;
+    json_decref(run_model__messages(r, !r->wrap_up, r->budget.usage.steps, &est));
+    json_decref(r->history);
+    r->history = saved;
+    r->keep_from = keep;
+    return est;
+}
+
+/*
+ * The provider said the prompt overflows its context: the oldest turns
+ * are dropped until the estimate is at most 70 % of the window the error
+ * states (or of the failed prompt's estimate), announced as a repair, and
+ * the step is called again; the run keeps the smaller size for its later
+ * steps. A third overflow in one step stops the run: condensing again
+ * would only loop.
+ */
+static void run_model__condense(run *r, const llm_overflow *ov, const char *msg)
+{
+    char a[32], b[32];
+    if (r->step_condensed >= LLM_REPAIR_MAX_CONDENSE) {
+        /* Whatever words the provider used, the stop's diagnosis is a
+         * context overflow. */
+        free(r->fail_code);
+        r->fail_code = xstrdup("context_length_exceeded");
+        evt_origin o = run__origin(r);
+        run__emit(r, evt_error(&o, "llm_error", msg, false, NULL));
+        char window[64] = "";
+        if (ov->window > 0)
+            snprintf(window, sizeof window, "; the model's window is %s tokens",
+                     llm_repair_thousands(b, ov->window));
+        run__finish(r, STOP_LLM_ERROR,
+                    xasprintf("the prompt still overflows the model's context after condensing it "
+                              "%d times (estimate %s tokens%s): what must stay (the system prompt, "
+                              "the first and the current user message, tool calls with their "
+                              "results) does not fit; %s",
+                              LLM_REPAIR_MAX_CONDENSE,
+                              llm_repair_thousands(a, r->est_prompt_tokens), window, msg),
+                    false);
+        return;
+    }
+    r->step_condensed++;
+    int64_t target = llm_repair_target(ov, r->est_prompt_tokens);
+    int64_t overhead = run_model__overhead(r);
+    llm_condense_result cr;
+    llm_repair_condense(r->history, &r->keep_from, overhead, target, &cr);
+    r->learned_limit = target;
+    char *detail = xasprintf("dropped %zu of %zu messages, %s → %s tokens",
+                             cr.messages_before - cr.messages_after, cr.messages_before,
+                             llm_repair_thousands(a, cr.tokens_before),
+                             llm_repair_thousands(b, cr.tokens_after));
+    json_t *ev = json_pack("{s:I, s:I, s:I, s:I, s:I, s:i, s:s, s:s}", "messages_before",
+                           (json_int_t)cr.messages_before, "messages_after",
+                           (json_int_t)cr.messages_after, "tokens_before",
+                           (json_int_t)cr.tokens_before, "tokens_after",
+                           (json_int_t)cr.tokens_after, "target_tokens", (json_int_t)target,
+                           "attempt", r->step_condensed, "provider", run__model_label(r),
+                           "reason", msg);
+    json_object_set_new(ev, "window_tokens", ov->window > 0 ? json_integer(ov->window) : json_null());
+    json_object_set_new(ev, "prompt_tokens",
+                        ov->prompt_tokens > 0 ? json_integer(ov->prompt_tokens) : json_null());
+    run_model__repair(r, "context_overflow", "condense_context", detail, cr.reached, ev);
+    free(detail);
+    r->phase = PHASE_RETRY;
+    run__arm(r->retry_ev, 0);
+}
+
+/* A failed model call: condense an overflowing context, retry the call as
+ * the same step, move to the next provider, or end the run. */
 static void run_model__model_failed(run *r, const llm_result *res)
 {
     evt_origin o = run__origin(r);
@@ -79,18 +287,26 @@ static void run_model__model_failed(run *r, const llm_result *res)
     r->fail_code = res->error_code ? xstrdup(res->error_code) : NULL;
     free(r->fail_text);
     r->fail_text = xstrdup(msg);
+    llm_overflow ov;
+    llm_chain_count_request(r->env.chain, r->prov, false);
+    if (!r->responding && llm_repair_is_overflow(res->http_status, res->error_code, msg, &ov)) {
+        run_model__condense(r, &ov, msg);
+        return;
+    }
     if (!res->retryable) {
+        if (!r->responding) {
+            run_model__fall_back(r, res, msg, STOP_LLM_ERROR, failed_id);
+            return;
+        }
+        /* After the first token the provider answered: the step is not
+         * moved, and the run ends as it always did. */
+        llm_chain_step_failed(r->env.chain, r->prov, clock_mono_ms());
         run__emit(r, evt_error(&o, "llm_error", msg, false, failed_id));
         run__finish(r, STOP_LLM_ERROR, xstrdup(msg), false);
         return;
     }
     if (!budget_take_retry(&r->budget)) {
-        run__emit(r, evt_error(&o, "llm_error", msg, false, failed_id));
-        /* The count in the shared budget wording ("used 1 of 1 retry"). */
-        char *used = stop_budget_detail(STOP_MAX_RETRIES, &r->budget.limits, &r->budget.usage);
-        run__finish(r, STOP_MAX_RETRIES,
-                    xasprintf("the model endpoint kept failing; %s (last: %s)", used, msg), false);
-        free(used);
+        run_model__fall_back(r, res, msg, STOP_MAX_RETRIES, failed_id);
         return;
     }
     run__emit(r, evt_error(&o, "llm_retryable", msg, true, failed_id));
@@ -149,10 +365,10 @@ void run__turn_done(run *r)
  * itself, whatever the run does next; an aborted call says nothing of it. */
 static void run_model__note_health(run *r, const llm_result *res)
 {
-    if (!r->env.model_health) return;
+    if (!r->env.chain) return;
     int64_t first_ms = r->responding ? (r->first_token_ns - r->call_started_ns) / 1000000 : -1;
-    health_window_record(r->env.model_health, clock_wall_ms(), res->ok, first_ms,
-                         res->ok ? NULL : res->error_message);
+    llm_chain_record(r->env.chain, r->prov, clock_wall_ms(), res->ok, first_ms,
+                     res->ok ? NULL : res->error_message);
 }
 
 static void run_model__on_model_done(void *ud, const llm_result *res)
@@ -166,6 +382,8 @@ static void run_model__on_model_done(void *ud, const llm_result *res)
         run_model__model_failed(r, res);
         return;
     }
+    llm_chain_count_request(r->env.chain, r->prov, true);
+    llm_chain_step_ok(r->env.chain, r->prov, clock_mono_ms());
     /* Tokens as reported, else estimated from the bytes. */
     int64_t prompt = res->prompt_tokens >= 0 ? res->prompt_tokens : r->est_prompt_tokens;
     int64_t completion = res->completion_tokens;
@@ -176,7 +394,12 @@ static void run_model__on_model_done(void *ud, const llm_result *res)
                      (res->calls[i].name ? strlen(res->calls[i].name) : 0);
         completion = tokens_estimate(bytes);
     }
+    /* Each provider's tokens cost its own price when it has one. */
+    const budget_price *own = llm_chain_price(r->env.chain, r->prov);
+    budget_price saved = r->budget.price;
+    if (own) r->budget.price = *own;
     budget_on_tokens(&r->budget, prompt, completion);
+    r->budget.price = saved;
     if (prompt > 0) metrics_add(run__tokens, "prompt", (double)prompt);
     if (completion > 0) metrics_add(run__tokens, "completion", (double)completion);
     /* The nudges reached the model: each is said once. */
@@ -238,7 +461,9 @@ static json_t *run_model__messages(run *r, bool with_tools, int64_t step, int64_
         .history = r->history,
         .keep_from = r->keep_from,
         .notes = notes,
-        .context_tokens = r->env.opt->context_tokens,
+        .context_tokens = r->learned_limit > 0 && r->learned_limit < r->env.opt->context_tokens
+                              ? r->learned_limit
+                              : r->env.opt->context_tokens,
         .reserved_tokens = with_tools ? context_estimate_tokens(r->tools) : 0,
     };
     json_t *m = context_build(&p, est);
@@ -265,7 +490,7 @@ static void run_model__call_model(run *r)
     run__status(r, STATUS_THINKING, NULL);
     r->call_started_ns = clock_mono_ns();
     r->call_pending = true;
-    llm_call *c = llm_call_start(r->env.model, &req, &run_model__llm_cb, r);
+    llm_call *c = llm_call_start(run__model(r), &req, &run_model__llm_cb, r);
     if (r->call_pending) r->call = c;
     json_decref(messages);
 }
@@ -288,6 +513,20 @@ void run__step(run *r)
         r->wrap_up = true;
         r->wrap_dim = d.dim;
     }
+    /* Each step starts from the primary; providers that rest are skipped. */
+    buf_reset(&r->step_errors);
+    r->step_condensed = 0;
+    int first = run_model__pick(r, 0);
+    if (first < 0) {
+        evt_origin o = run__origin(r);
+        char *detail =
+            xasprintf("every model provider is resting after failing steps in a row: %s",
+                      r->step_errors.data ? r->step_errors.data : "");
+        run__emit(r, evt_error(&o, "llm_error", detail, false, NULL));
+        run__finish(r, STOP_LLM_ERROR, detail, false);
+        return;
+    }
+    r->prov = (size_t)first;
     budget_on_step(&r->budget);
     run_model__call_model(r);
 }

@@ -76,6 +76,11 @@ metrics_family *metrics_gauge_new(const char *name, const char *help)
     return metrics__register(METRICS__GAUGE, name, help, NULL, NULL, 0);
 }
 
+metrics_family *metrics_gauge_labelled_new(const char *name, const char *help, const char *label)
+{
+    return metrics__register(METRICS__GAUGE, name, help, label, NULL, 0);
+}
+
 metrics_family *metrics_histogram_new(const char *name, const char *help, const double *bounds,
                                       int nbounds)
 {
@@ -160,7 +165,15 @@ static int metrics__render_series(buf *out, const metrics_family *f)
 {
     int rc = 0;
     for (int i = 0; i < f->n; i++) {
-        if (f->label)
+        const char *comma = f->label ? strchr(f->label, ',') : NULL;
+        if (comma) {
+            /* Two labels: the value holds both, split at its first comma. */
+            const char *v = f->values[i], *vc = strchr(v, ',');
+            rc |= buf_printf(out, "%s{%.*s=\"%.*s\",%s=\"%s\"} ", f->name,
+                             (int)(comma - f->label), f->label,
+                             (int)(vc ? (size_t)(vc - v) : strlen(v)), v, comma + 1,
+                             vc ? vc + 1 : "other");
+        } else if (f->label)
             rc |= buf_printf(out, "%s{%s=\"%s\"} ", f->name, f->label, f->values[i]);
         else
             rc |= buf_printf(out, "%s ", f->name);

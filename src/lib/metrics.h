@@ -29,10 +29,14 @@
 typedef struct metrics_family metrics_family;
 
 /* A counter; with label non-NULL, one series per label value. name and
- * help must be string literals (they are not copied). */
+ * help must be string literals (they are not copied). A label "a,b" names
+ * two labels: each value then holds both, joined by a comma ("x,y" renders
+ * {a="x",b="y"}), so the first may hold no comma. */
 metrics_family *metrics_counter_new(const char *name, const char *help, const char *label);
 /* A gauge without labels. */
 metrics_family *metrics_gauge_new(const char *name, const char *help);
+/* A gauge with one series per value of label. */
+metrics_family *metrics_gauge_labelled_new(const char *name, const char *help, const char *label);
 /* A histogram with nbounds (at most METRICS_BUCKETS_MAX) ascending upper
  * bounds, +Inf implied; bounds must outlive the process. */
 metrics_family *metrics_histogram_new(const char *name, const char *help, const double *bounds,

@@ -26,21 +26,22 @@ static json_t *api_health__time_or_null(int64_t ms)
     return json_string(t);
 }
 
-/* The model provider: its five-minute window. */
-static json_t *api_health__llm(api *a, int64_t now, health_state *state)
+/* Model provider i of the chain: its five-minute window and its circuit. */
+static json_t *api_health__llm(llm_chain *c, size_t i, int64_t now, health_state *state)
 {
-    const health_window *w = engine_model_health(a->d.engine);
+    const health_window *w = llm_chain_health(c, i);
+    const llm *m = llm_chain_model(c, i);
+    bool open = llm_chain_resting(c, i, clock_mono_ms());
     int64_t req, err;
     health_window_counts(w, now, &req, &err);
     int64_t p50 = health_window_first_token_p50(w, now);
-    *state = health_window_state(w, now, false);
+    *state = health_window_state(w, now, open);
     json_t *o = json_object();
-    json_object_set_new(o, "name", json_string("primary"));
-    json_object_set_new(o, "kind", json_string(a->d.model->provider));
-    json_object_set_new(o, "model", json_string(a->d.model->model ? a->d.model->model : ""));
+    json_object_set_new(o, "name", json_string(llm_chain_name(c, i)));
+    json_object_set_new(o, "kind", json_string(m->provider));
+    json_object_set_new(o, "model", json_string(m->model ? m->model : ""));
     json_object_set_new(o, "state", json_string(health_state_name(*state)));
-    /* One provider has no circuit to open: a run stops on its failures. */
-    json_object_set_new(o, "circuit", json_string("closed"));
+    json_object_set_new(o, "circuit", json_string(open ? "open" : "closed"));
     json_object_set_new(o, "last_error",
                         w->last_error_ms ? json_string(w->last_error) : json_null());
     json_object_set_new(o, "last_ok_at", api_health__time_or_null(w->last_ok_ms));
@@ -103,10 +104,13 @@ static void api_health__reply(api__job *j)
 {
     api *a = j->a;
     int64_t now = clock_wall_ms();
-    health_state llm_state;
+    llm_chain *chain = engine_chain(a->d.engine);
+    size_t n = chain ? llm_chain_size(chain) : 0;
+    health_state *llm_states = xcalloc(n ? n : 1, sizeof *llm_states);
     int not_ready = 0;
     json_t *providers = json_array();
-    json_array_append_new(providers, api_health__llm(a, now, &llm_state));
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(providers, api_health__llm(chain, i, now, &llm_states[i]));
     json_t *mcp = api_health__mcp(a, &not_ready);
     bool store_up = j->num != 0;
     json_t *st = json_object();
@@ -118,7 +122,8 @@ static void api_health__reply(api__job *j)
     json_t *o = json_object();
     json_object_set_new(
         o, "status",
-        json_string(health_state_name(health_overall(store_up, &llm_state, 1, not_ready))));
+        json_string(health_state_name(health_overall(store_up, llm_states, (int)n, not_ready))));
+    free(llm_states);
     json_object_set_new(o, "checked_at", api_health__time_or_null(now));
     json_object_set_new(o, "llm", providers);
     json_object_set_new(o, "mcp", mcp);

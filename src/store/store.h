@@ -206,6 +206,7 @@ int store_run_beat(store *s, const char *run_id, int64_t now_ms);
     X(tool_calls, JSON, "tool_calls", "tool_calls", NULL)                                          \
     X(tool_call_id, TEXT, "tool_call_id", "tool_call_id", NULL)                                    \
     X(partial, BOOL, "partial", "partial", NULL)                                                   \
+    X(model, TEXT, "model", "model", NULL) /* "name/model" on assistant messages */                \
     X(created_ms, TIME, "created_at", "created_at", NULL)
 
 typedef struct store_message {

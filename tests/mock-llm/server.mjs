@@ -11,9 +11,11 @@
 // Routes
 //   POST <anything>/chat/completions  the model; answers with the next
 //                                     scripted response, or the default one
+//   POST <anything>/messages          the same queue, answered in the form
+//                                     of Anthropic's Messages API (below)
 //   POST /__script    body: a JSON array of responses, appended to the queue
 //                     (each is served once, in order); answers {"queued": n}
-//   GET  /__requests  every /chat/completions request received, oldest first:
+//   GET  /__requests  every model request received (either API), oldest first:
 //                     [{"path", "headers": {lower-case name: value},
 //                       "raw": "<body text>", "body": <parsed body or null>}]
 //   POST /__reset     empties the queue and the request log, and lists the
@@ -70,6 +72,30 @@
 //
 // Normal chunks carry "usage": null (when usage was asked for) and unknown
 // fields (system_fingerprint, obfuscation, logprobs) as real servers do.
+//
+// Anthropic Messages mode (POST .../messages): every event is framed as
+// "event: <type>\ndata: <json>\n\n" in the order the API sends them:
+// message_start (with usage.input_tokens), then per content block
+// content_block_start, its deltas and content_block_stop, a ping after the
+// first block starts, message_delta (stop_reason, usage.output_tokens) and
+// message_stop. The same script fields apply, read this way:
+//   text            one text block, streamed as text_delta pieces of
+//                   piece_chars characters (default 4)
+//   tool_calls      one tool_use block per call ("id" default toolu_mock_…),
+//                   the input streamed as input_json_delta fragments of
+//                   split_tool_args characters (default: one fragment)
+//   chunks          strings sent as the data of an event "raw" as given,
+//                   {"__raw": "bytes"} written unframed, objects sent as an
+//                   event of their own "type"
+//   stop_reason     default "tool_use" with tool_calls, else "end_turn";
+//                   null sends no message_delta
+//   usage           {"input_tokens", "output_tokens"}, default 11 and 7
+//   error_in_stream an error object ({"type", "message"}) sent as an error
+//                   event; the stream then ends without message_stop
+//   no_done         true: no message_stop
+//   status/body     a non-200 answer; the default body is Anthropic's
+//                   {"type":"error","error":{"type","message":"mock error N"}}
+//                   with the type the API gives that status
 
 import http from 'node:http';
 
@@ -194,7 +220,70 @@ function plan(r, reqBody, id) {
   return events;
 }
 
-async function serveCompletion(req, res, raw) {
+// The error type Anthropic gives an HTTP status.
+function anthropicErrorType(status) {
+  return ({
+    400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error',
+    404: 'not_found_error', 413: 'request_too_large', 429: 'rate_limit_error',
+    500: 'api_error', 529: 'overloaded_error',
+  })[status] || 'api_error';
+}
+
+// Every event of a 200 Messages response as {event, data} or {raw}.
+function planMessages(r, reqBody, id) {
+  const model = (reqBody && reqBody.model) || 'mock';
+  const usage = Object.assign({ input_tokens: 11, output_tokens: 7 }, r.usage || {});
+  const ev = (type, obj) => ({ event: type, data: JSON.stringify({ type, ...obj }) });
+  const events = [ev('message_start', {
+    message: {
+      id, type: 'message', role: 'assistant', model, content: [],
+      stop_reason: null, stop_sequence: null,
+      usage: { input_tokens: usage.input_tokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 1 },
+    },
+  })];
+  let index = 0;
+  let pinged = false;
+  const ping = () => { if (!pinged) { pinged = true; events.push(ev('ping', {})); } };
+  if (typeof r.text === 'string') {
+    events.push(ev('content_block_start', { index, content_block: { type: 'text', text: '' } }));
+    ping();
+    for (const p of splitText(r.text, r.piece_chars || 4)) {
+      events.push(ev('content_block_delta', { index, delta: { type: 'text_delta', text: p } }));
+    }
+    events.push(ev('content_block_stop', { index }));
+    index++;
+  }
+  for (const c of r.chunks || []) {
+    if (typeof c === 'string') events.push({ event: 'raw', data: c });
+    else if (c && typeof c.__raw === 'string') events.push({ raw: c.__raw });
+    else events.push(ev(c.type, c));
+  }
+  for (const [i, c] of (r.tool_calls || []).entries()) {
+    const args = typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments ?? {});
+    events.push(ev('content_block_start', {
+      index, content_block: { type: 'tool_use', id: c.id ?? `toolu_mock_${served}_${i}`, name: c.name, input: {} },
+    }));
+    ping();
+    const frags = r.split_tool_args ? splitText(args, r.split_tool_args) : [args];
+    for (const f of frags) {
+      events.push(ev('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: f } }));
+    }
+    events.push(ev('content_block_stop', { index }));
+    index++;
+  }
+  if (r.error_in_stream) {
+    events.push(ev('error', { error: r.error_in_stream }));
+    return events;
+  }
+  const stop = 'stop_reason' in r ? r.stop_reason : (r.tool_calls ? 'tool_use' : 'end_turn');
+  if (stop !== null) {
+    events.push(ev('message_delta', { delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: usage.output_tokens } }));
+  }
+  if (!r.no_done) events.push(ev('message_stop', {}));
+  return events;
+}
+
+async function serveCompletion(req, res, raw, anthropic = false) {
   let body = null;
   try { body = JSON.parse(raw); } catch { body = null; }
   requests.push({ path: req.url, headers: req.headers, raw, body });
@@ -210,7 +299,9 @@ async function serveCompletion(req, res, raw) {
   if (status !== 200) {
     let errBody = r.body;
     if (errBody === undefined) {
-      errBody = { error: { message: `mock error ${status}`, type: 'mock_error', param: null, code: null } };
+      errBody = anthropic
+        ? { type: 'error', error: { type: anthropicErrorType(status), message: `mock error ${status}` } }
+        : { error: { message: `mock error ${status}`, type: 'mock_error', param: null, code: null } };
     }
     const text = typeof errBody === 'string' ? errBody : JSON.stringify(errBody);
     res.writeHead(status, {
@@ -230,7 +321,7 @@ async function serveCompletion(req, res, raw) {
   });
   res.flushHeaders();
 
-  const events = plan(r, body, `chatcmpl-mock-${served}`);
+  const events = anthropic ? planMessages(r, body, `msg_mock_${served}`) : plan(r, body, `chatcmpl-mock-${served}`);
   let written = 0;
   for (const ev of events) {
     if (gone) return;
@@ -243,7 +334,9 @@ async function serveCompletion(req, res, raw) {
     if (gone) return;
     // Waiting for each write to reach the socket makes a cut or a stall
     // happen after exactly the events before it were delivered.
-    await new Promise((resolve) => res.write(ev.raw !== undefined ? ev.raw : `data: ${ev.data}\n\n`, resolve));
+    const frame = ev.raw !== undefined ? ev.raw
+      : ev.event ? `event: ${ev.event}\ndata: ${ev.data}\n\n` : `data: ${ev.data}\n\n`;
+    await new Promise((resolve) => res.write(frame, resolve));
     written++;
   }
   if (r.cut_after !== undefined && written >= r.cut_after) {
@@ -288,6 +381,7 @@ async function handle(req, res) {
     });
   }
   if (req.method === 'POST' && path.endsWith('/chat/completions')) return serveCompletion(req, res, raw);
+  if (req.method === 'POST' && path.endsWith('/messages')) return serveCompletion(req, res, raw, true);
   return sendJson(res, 404, { error: { message: `no route ${req.method} ${path}`, type: 'not_found', param: null, code: null } });
 }
 

@@ -230,11 +230,39 @@ static int64_t count_rows(store *s, const char *sql, const char *param)
  * Migrations
  */
 
+/* Every migration of this build, in order: its name, and a text each of
+ * its two files holds (PostgreSQL, SQLite). A new migration is one line
+ * here, plus, in test_version_1_database_is_upgraded, the undoing of what
+ * it adds. */
+static const struct {
+    const char *name, *pg_has, *sqlite_has;
+} MIGRATIONS[] = {
+    {"init", "CREATE TABLE stream_events", "CREATE TABLE stream_events"},
+    {"time_functions", "LANGUAGE plpgsql", "no change"},
+    {"recent_reads", "chat_messages_session_position", "chat_messages_session_position"},
+    {"approvals", "CREATE TABLE approvals", "CREATE TABLE approvals"},
+    {"diagnosis", "ADD COLUMN diagnosis", "ADD COLUMN diagnosis"},
+    {"forks", "forked_from_session_id", "forked_from_session_id"},
+    {"message_model", "ADD COLUMN model", "ADD COLUMN model"},
+};
+#define NMIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
+
+/* "N:name " for the migrations from..NMIGRATIONS, as note_applied writes. */
+static void migrations_applied_text(int from, char *out, size_t len)
+{
+    out[0] = '\0';
+    for (int v = from; v <= NMIGRATIONS; v++) {
+        size_t n = strlen(out);
+        snprintf(out + n, len - n, "%d:%s ", v, MIGRATIONS[v - 1].name);
+    }
+}
+
 static void test_migrations_apply_once(void **state)
 {
     fx *f = *state;
-    if (on_sqlite(f))
-        assert_string_equal(f->applied, "1:init 2:time_functions 3:recent_reads 4:approvals 5:diagnosis 6:forks ");
+    char want[512];
+    migrations_applied_text(1, want, sizeof want);
+    if (on_sqlite(f)) assert_string_equal(f->applied, want);
     char applied[256] = "";
     char err[512] = "";
     assert_int_equal(store_migrate(f->s, note_applied, applied, err, sizeof err), 0);
@@ -245,54 +273,36 @@ static void test_migrations_apply_once(void **state)
                              "schema_migrations ORDER BY version",
                              0, NULL, &r),
                      0);
-    assert_int_equal(db_result_rows(r), 6);
-    assert_string_equal(db_result_get(r, 0, 0), "1");
-    assert_string_equal(db_result_get(r, 0, 1), "init");
-    assert_true(db_result_int(r, 0, 2, 0) > 1600000000000);
-    assert_string_equal(db_result_get(r, 1, 0), "2");
-    assert_string_equal(db_result_get(r, 1, 1), "time_functions");
-    assert_true(db_result_int(r, 1, 2, 0) >= db_result_int(r, 0, 2, 0));
-    assert_string_equal(db_result_get(r, 2, 0), "3");
-    assert_string_equal(db_result_get(r, 2, 1), "recent_reads");
-    assert_string_equal(db_result_get(r, 3, 0), "4");
-    assert_string_equal(db_result_get(r, 3, 1), "approvals");
-    assert_string_equal(db_result_get(r, 4, 0), "5");
-    assert_string_equal(db_result_get(r, 4, 1), "diagnosis");
-    assert_string_equal(db_result_get(r, 5, 0), "6");
-    assert_string_equal(db_result_get(r, 5, 1), "forks");
+    assert_int_equal(db_result_rows(r), NMIGRATIONS);
+    for (int i = 0; i < NMIGRATIONS; i++) {
+        assert_int_equal(db_result_int(r, i, 0, 0), i + 1);
+        assert_string_equal(db_result_get(r, i, 1), MIGRATIONS[i].name);
+        if (i == 0)
+            assert_true(db_result_int(r, 0, 2, 0) > 1600000000000);
+        else
+            assert_true(db_result_int(r, i, 2, 0) >= db_result_int(r, i - 1, 2, 0));
+    }
     db_result_free(r);
-    assert_int_equal(store_schema_latest(), 6);
+    assert_int_equal(store_schema_latest(), NMIGRATIONS);
 }
 
 static void test_embedded_migrations_cover_both_dialects(void **state)
 {
     (void)state;
     /* Each version exists for both dialects, even where one has nothing to
-     * change, so that a version names one schema. */
-    const char *want[] = {
-        "migrations/postgres/0001_init.sql", "migrations/postgres/0002_time_functions.sql",
-        "migrations/postgres/0003_recent_reads.sql", "migrations/postgres/0004_approvals.sql",
-        "migrations/postgres/0005_diagnosis.sql", "migrations/postgres/0006_forks.sql",
-        "migrations/sqlite/0001_init.sql", "migrations/sqlite/0002_time_functions.sql",
-        "migrations/sqlite/0003_recent_reads.sql", "migrations/sqlite/0004_approvals.sql",
-        "migrations/sqlite/0005_diagnosis.sql", "migrations/sqlite/0006_forks.sql"};
-    const char *has[] = {"CREATE TABLE stream_events",
-                         "LANGUAGE plpgsql",
-                         "chat_messages_session_position",
-                         "CREATE TABLE approvals",
-                         "ADD COLUMN diagnosis",
-                         "forked_from_session_id",
-                         "CREATE TABLE stream_events",
-                         "no change",
-                         "chat_messages_session_position",
-                         "CREATE TABLE approvals",
-                         "ADD COLUMN diagnosis",
-                         "forked_from_session_id"};
-    assert_int_equal(migrations_files_count, 12);
-    for (size_t i = 0; i < 12; i++) {
-        assert_string_equal(migrations_files[i].path, want[i]);
+     * change, so that a version names one schema. The embedded files come
+     * sorted by path: every PostgreSQL one, then every SQLite one. */
+    assert_int_equal(migrations_files_count, 2 * NMIGRATIONS);
+    for (int i = 0; i < 2 * NMIGRATIONS; i++) {
+        int v = i % NMIGRATIONS;
+        bool pg = i < NMIGRATIONS;
+        char want[128];
+        snprintf(want, sizeof want, "migrations/%s/%04d_%s.sql", pg ? "postgres" : "sqlite", v + 1,
+                 MIGRATIONS[v].name);
+        assert_string_equal(migrations_files[i].path, want);
         assert_int_equal(strlen((const char *)migrations_files[i].data), migrations_files[i].len);
-        assert_non_null(strstr((const char *)migrations_files[i].data, has[i]));
+        assert_non_null(strstr((const char *)migrations_files[i].data,
+                               pg ? MIGRATIONS[v].pg_has : MIGRATIONS[v].sqlite_has));
     }
 }
 
@@ -337,16 +347,16 @@ static void test_concurrent_migrations_apply_once(void **state)
     pthread_join(tb, NULL);
     assert_int_equal(a.rc, 0);
     assert_int_equal(b.rc, 0);
-    assert_int_equal(a.applied + b.applied, on_sqlite(f) ? 6 : 0);
+    assert_int_equal(a.applied + b.applied, on_sqlite(f) ? NMIGRATIONS : 0);
 }
 
-/* A database at version 1 is brought to version 6: on PostgreSQL the two
+/* A database at version 1 is brought to the newest version: on PostgreSQL the two
  * time functions become PL/pgSQL and still convert exactly. */
 static void test_version_1_database_is_upgraded(void **state)
 {
     fx *f = *state;
     bool pg = !on_sqlite(f);
-    /* Back to version 1: the later rows removed, what versions 4 to 6
+    /* Back to version 1: the later rows removed, what versions 4 and later
      * added dropped, version 1's indexes put back and, on PostgreSQL, its SQL
      * functions as 0001_init.sql made them. A tool execution must come
      * through the upgrade (SQLite copies its table in version 4). */
@@ -365,7 +375,8 @@ static void test_version_1_database_is_upgraded(void **state)
                                                     "chat_sessions DROP COLUMN "
                                                     "forked_from_session_id; ALTER TABLE "
                                                     "chat_sessions DROP COLUMN "
-                                                    "forked_from_message_id"),
+                                                    "forked_from_message_id; ALTER TABLE "
+                                                    "chat_messages DROP COLUMN model"),
                      0);
     /* A session row as version 1 has it (store_session_insert writes the
      * columns of the newest version). */
@@ -403,7 +414,9 @@ static void test_version_1_database_is_upgraded(void **state)
     char applied[256] = "";
     char err[512] = "";
     assert_int_equal(store_migrate(f->s, note_applied, applied, err, sizeof err), 0);
-    assert_string_equal(applied, "2:time_functions 3:recent_reads 4:approvals 5:diagnosis 6:forks ");
+    char want_applied[512];
+    migrations_applied_text(2, want_applied, sizeof want_applied);
+    assert_string_equal(applied, want_applied);
     store_tool_exec *rows;
     size_t nrows;
     assert_int_equal(store_tool_exec_list(f->s, sid, NULL, &rows, &nrows), 0);
@@ -451,14 +464,17 @@ static void test_version_1_database_is_upgraded(void **state)
         db_exec(store_db(f->s), "SELECT MAX(version) FROM schema_migrations", 0, NULL, &r), 0);
     version = (int)db_result_int(r, 0, 0, 0);
     db_result_free(r);
-    assert_int_equal(version, 6);
+    assert_int_equal(version, NMIGRATIONS);
 }
 
 static void test_schema_too_new_is_refused(void **state)
 {
     fx *f = *state;
-    const char *want = "database schema version 9999 is newer than this chatplane (knows up to "
-                       "6); upgrade chatplane";
+    char want[160];
+    snprintf(want, sizeof want,
+             "database schema version 9999 is newer than this chatplane (knows up to %d); upgrade "
+             "chatplane",
+             NMIGRATIONS);
     const char *ins = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, "
                       "'future', chatplane_ts(1))";
     char err[512] = "";
@@ -1805,7 +1821,8 @@ static void test_recovery_stops_interrupted_run(void **state)
     snprintf(want, sizeof want,
              "{\"type\":\"message\",\"seq\":7,\"session_id\":\"%s\",\"run_id\":\"%s\","
              "\"ts\":\"2023-11-14T22:13:25.000Z\",\"message_id\":\"%s\",\"role\":\"assistant\","
-             "\"content\":\"Hello\",\"tool_calls\":null,\"tool_call_id\":null,\"partial\":true}",
+             "\"content\":\"Hello\",\"tool_calls\":null,\"tool_call_id\":null,\"partial\":true,"
+             "\"model\":null}",
              sid, rid, mid);
     assert_string_equal(r.types[0], "tool_finished");
     assert_non_null(strstr(r.json[0], "\"status\":\"cancelled\""));

@@ -146,6 +146,10 @@ static void test_plain_lines(void **state)
     feed(&x, EVT_ERROR,
          "{\"code\":\"upstream\",\"message\":\"HTTP 503\\nbusy\",\"retryable\":true,"
          "\"message_id\":null}");
+    feed(&x, EVT_REPAIR,
+         "{\"playbook\":\"model_unavailable\",\"action\":\"fallback_model\",\"detail\":"
+         "\"primary/a failed (HTTP 401): switching to fallback-1/b\",\"outcome\":\"ok\","
+         "\"evidence\":{}}");
     feed_stopped(&x);
     ask_view_end(x.v);
     assert_string_equal(capture_text(&x.out), "Hello\n");
@@ -157,6 +161,7 @@ static void test_plain_lines(void **state)
         "budget: steps 1/10, tokens 238/50000, tool_calls 1/15, retries 0/3, seconds 0.0\n"
         "guardrail: loop warn: calc again\n"
         "error: HTTP 503 busy (retrying)\n"
+        "repair: fallback_model: primary/a failed (HTTP 401): switching to fallback-1/b\n"
         "stopped: completed: answered in 2 steps with 1 tool call\n"
         "suggestion: Send a new message to go on.\n");
     close_view(&x);

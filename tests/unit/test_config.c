@@ -285,6 +285,126 @@ static void test_precedence(void **state)
     config_cleanup(&c);
 }
 
+/* Applies text and resolves the providers with the fake environment;
+ * returns what config_llm_resolve returned. */
+static int resolve(config *c, const char *text, char *err, size_t errlen)
+{
+    config_init(c);
+    if (config_apply_json_text(c, text, strlen(text), "f.json", err, errlen) != 0) return -2;
+    return config_llm_resolve(c, get_fake, err, errlen);
+}
+
+static void test_providers(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"ANT_KEY", "sk-ant-1", "GW", "gw-2", NULL};
+    fake_env = env;
+    config c;
+    char err[384] = "";
+    assert_int_equal(
+        resolve(&c,
+                "{\"llm\":{\"base_url\":\"http://a/v1\",\"model\":\"gpt\",\"api_key\":\"k-${GW}\","
+                "\"headers\":{\"X-Gw\":\"${GW}\"},\"circuit_rest_seconds\":5,"
+                "\"fallbacks\":[{\"kind\":\"anthropic\",\"base_url\":\"http://b/v1\","
+                "\"api_key\":\"${ANT_KEY}\",\"model\":\"claude\",\"price_per_mtok\":"
+                "{\"input\":1,\"output\":5}},{\"base_url\":\"http://c/v1\",\"model\":\"local\","
+                "\"name\":\"box.2\",\"anthropic_version\":\"x\"}]}}",
+                err, sizeof err),
+        0);
+    assert_int_equal(c.nproviders, 3);
+    assert_int_equal(c.llm_circuit_rest_s, 5);
+    assert_string_equal(c.providers[0].name, "primary");
+    assert_string_equal(c.providers[0].kind, "openai");
+    assert_string_equal(c.providers[0].api_key, "k-gw-2");
+    assert_string_equal(json_string_value(json_object_get(c.providers[0].headers, "X-Gw")), "gw-2");
+    assert_false(c.providers[0].price.set);
+    assert_string_equal(c.providers[1].name, "fallback-1");
+    assert_string_equal(c.providers[1].kind, "anthropic");
+    assert_string_equal(c.providers[1].api_key, "sk-ant-1");
+    assert_string_equal(c.providers[1].model, "claude");
+    assert_true(c.providers[1].price.set);
+    assert_true(c.providers[1].price.output_per_mtok == 5.0);
+    assert_string_equal(c.providers[2].name, "box.2");
+    assert_string_equal(c.providers[2].kind, "openai");
+    assert_null(c.providers[2].api_key);
+    config_cleanup(&c);
+
+    /* An Anthropic primary: the default URL, llm.name. */
+    assert_int_equal(resolve(&c, "{\"llm\":{\"kind\":\"anthropic\",\"model\":\"claude\","
+                                 "\"name\":\"main\"}}",
+                             err, sizeof err),
+                     0);
+    assert_string_equal(c.providers[0].base_url, "https://api.anthropic.com/v1");
+    assert_string_equal(c.providers[0].name, "main");
+    config_cleanup(&c);
+
+    /* Defaults: the demo brain as the one provider. */
+    assert_int_equal(resolve(&c, "{}", err, sizeof err), 0);
+    assert_int_equal(c.nproviders, 1);
+    assert_null(c.providers[0].base_url);
+    assert_int_equal(c.llm_circuit_rest_s, 60);
+    config_cleanup(&c);
+    fake_env = NULL;
+}
+
+static void test_provider_errors(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"SET", "v", NULL};
+    fake_env = env;
+    static const struct {
+        const char *text, *err;
+    } cases[] = {
+        {"{\"llm\":{\"kind\":\"gemini\"}}", "config key 'llm.kind' must be \"openai\" or \"anthropic\""},
+        {"{\"llm\":{\"kind\":\"anthropic\"}}",
+         "config key 'llm.model' is required when llm.kind is \"anthropic\""},
+        {"{\"llm\":{\"fallbacks\":[{\"model\":\"m\"}]}}",
+         "config key 'llm.fallbacks[0].base_url' is required"},
+        {"{\"llm\":{\"fallbacks\":[{\"base_url\":\"http://b\"}]}}",
+         "config key 'llm.fallbacks[0].model' is required"},
+        {"{\"llm\":{\"fallbacks\":[{\"base_url\":\"http://b\",\"model\":\"m\",\"modle\":1}]}}",
+         "unknown config key 'llm.fallbacks[0].modle'"},
+        {"{\"llm\":{\"fallbacks\":[\"http://b\"]}}",
+         "config key 'llm.fallbacks[0]' must be an object {\"kind\", \"base_url\", \"api_key\", "
+         "\"model\", \"name\"}"},
+        {"{\"llm\":{\"fallbacks\":[{\"base_url\":\"http://b\",\"model\":\"m\",\"kind\":\"x\"}]}}",
+         "config key 'llm.fallbacks[0].kind' must be \"openai\" or \"anthropic\""},
+        {"{\"llm\":{\"fallbacks\":[{\"base_url\":\"b\",\"model\":\"m\",\"api_key\":\"${NOPE}\"}]}}",
+         "config key 'llm.fallbacks[0].api_key' names ${NOPE}, which is not set in the "
+         "environment"},
+        {"{\"llm\":{\"api_key\":\"${SET\"}}",
+         "config key 'llm.api_key' has a ${ without a variable name and }"},
+        {"{\"llm\":{\"headers\":{\"Bad Name\":\"v\"}}}",
+         "config key 'llm.headers.Bad Name' has a header name that cannot be sent"},
+        {"{\"llm\":{\"headers\":{\"X\":\"a\\nb\"}}}", "config key 'llm.headers.X' holds a line break"},
+        {"{\"llm\":{\"headers\":{\"X\":1}}}", "config key 'llm.headers.X' must be a string"},
+        {"{\"llm\":{\"fallbacks\":[{\"base_url\":\"b\",\"model\":\"m\",\"name\":\"primary\"}]}}",
+         "config key 'llm.fallbacks[].name': two providers are named 'primary'"},
+        {"{\"llm\":{\"name\":\"a b\"}}",
+         "config key 'llm.name': provider name 'a b' must be 1 to 64 letters, digits, '.', '_' "
+         "or '-'"},
+        {"{\"llm\":{\"fallbacks\":[{\"base_url\":\"b\",\"model\":\"m\",\"price_per_mtok\":{"
+         "\"input\":-1,\"output\":1}}]}}",
+         "config key 'llm.fallbacks[0].price_per_mtok' must be {\"input\": USD, \"output\": USD} "
+         "with non-negative numbers"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        config c;
+        char err[384] = "";
+        assert_int_equal(resolve(&c, cases[i].text, err, sizeof err), -1);
+        assert_string_equal(err, cases[i].err);
+        assert_int_equal(c.nproviders, 0);
+        config_cleanup(&c);
+    }
+    /* A fallbacks value that is not an array is refused by the file check. */
+    config c;
+    char err[384] = "";
+    assert_int_equal(resolve(&c, "{\"llm\":{\"fallbacks\":{}}}", err, sizeof err), -2);
+    assert_string_equal(err, "f.json: config key 'llm.fallbacks' must be an array");
+    config_cleanup(&c);
+    fake_env = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +416,8 @@ int main(void)
         cmocka_unit_test(test_env_and_fallback),
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_providers),
+        cmocka_unit_test(test_provider_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

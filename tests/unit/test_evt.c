@@ -75,7 +75,7 @@ static void test_type_names(void **state)
     static const char *const names[EVT__COUNT] = {
         "message",       "run_started", "status",    "token", "tool_started", "tool_progress",
         "tool_finished", "budget",      "guardrail", "error", "run_stopped",
-        "approval_requested", "approval_decided"};
+        "approval_requested", "approval_decided", "repair"};
     for (int i = 0; i < EVT__COUNT; i++) {
         assert_string_equal(evt_type_name((evt_type)i), names[i]);
         evt_type t = EVT__COUNT;
@@ -107,7 +107,7 @@ static void test_message_events(void **state)
                                      "\"\",\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\","
                                      "\"function\":{\"name\":\"calc\",\"arguments\":\"{\\\""
                                      "expression\\\":\\\"2+2\\\"}\"}}],\"tool_call_id\":null,"
-                                     "\"partial\":false}");
+                                     "\"partial\":false,\"model\":null}");
 
     assert_encodes(evt_message(&origin, "m3", "tool", "4", NULL, "c1", false), 3,
                    ENV("message", 3) ",\"message_id\":\"m3\",\"role\":\"tool\",\"content\":\"4\","
@@ -116,7 +116,40 @@ static void test_message_events(void **state)
     assert_encodes(evt_message(&origin, "m4", "assistant", "The answ", NULL, NULL, true), 4,
                    ENV("message", 4) ",\"message_id\":\"m4\",\"role\":\"assistant\",\"content\":"
                                      "\"The answ\",\"tool_calls\":null,\"tool_call_id\":null,"
-                                     "\"partial\":true}");
+                                     "\"partial\":true,\"model\":null}");
+
+    /* The model is set on assistant messages only. */
+    e = evt_message(&origin, "m5", "assistant", "Hi", NULL, NULL, false);
+    evt_message_set_model(e, "primary/gpt-4o-mini");
+    assert_encodes(e, 5,
+                   ENV("message", 5) ",\"message_id\":\"m5\",\"role\":\"assistant\",\"content\":"
+                                     "\"Hi\",\"tool_calls\":null,\"tool_call_id\":null,"
+                                     "\"partial\":false,\"model\":\"primary/gpt-4o-mini\"}");
+    e = evt_message(&origin, "m6", "tool", "4", NULL, "c1", false);
+    evt_message_set_model(e, "primary/gpt-4o-mini");
+    assert_encodes(e, 6,
+                   ENV("message", 6) ",\"message_id\":\"m6\",\"role\":\"tool\",\"content\":\"4\","
+                                     "\"tool_calls\":null,\"tool_call_id\":\"c1\","
+                                     "\"partial\":false}");
+}
+
+static void test_repair_events(void **state)
+{
+    (void)state;
+    json_t *ev = parse_json("{\"from\":\"primary/a\",\"to\":\"fallback-1/b\"}");
+    assert_encodes(evt_repair(&origin, "model_unavailable", "fallback_model",
+                              "primary/a failed (HTTP 401): switching to fallback-1/b", "ok", ev),
+                   7,
+                   ENV("repair", 7) ",\"playbook\":\"model_unavailable\",\"action\":"
+                                    "\"fallback_model\",\"detail\":\"primary/a failed (HTTP 401): "
+                                    "switching to fallback-1/b\",\"outcome\":\"ok\",\"evidence\":"
+                                    "{\"from\":\"primary/a\",\"to\":\"fallback-1/b\"}}");
+    json_decref(ev);
+    assert_encodes(evt_repair(&origin, "context_overflow", "condense_context", "d", "failed", NULL),
+                   8,
+                   ENV("repair", 8) ",\"playbook\":\"context_overflow\",\"action\":"
+                                    "\"condense_context\",\"detail\":\"d\",\"outcome\":"
+                                    "\"failed\",\"evidence\":{}}");
 }
 
 static void test_run_started_events(void **state)
@@ -612,6 +645,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_type_names),
         cmocka_unit_test(test_message_events),
+        cmocka_unit_test(test_repair_events),
         cmocka_unit_test(test_run_started_events),
         cmocka_unit_test(test_status_events),
         cmocka_unit_test(test_token_events),

@@ -61,6 +61,30 @@ static void test_counters_and_gauges(void **state)
     free(t);
 }
 
+static void test_two_labels_and_labelled_gauges(void **state)
+{
+    (void)state;
+    metrics_family *c = metrics_counter_new("t_two_total", "Two labels.", "action,outcome");
+    metrics_family *g = metrics_gauge_labelled_new("t_open", "Labelled gauge.", "provider");
+    metrics_reset();
+    metrics_seed(c, "condense_context,ok");
+    metrics_add(c, "fallback_model,ok", 2);
+    metrics_add(c, "lonely", 1); /* no second value: rendered as other */
+    metrics_seed(g, "primary");
+    metrics_add(g, "backup", 1);
+    metrics_add(g, "backup", -3);
+    metrics_add(g, "primary", 1);
+    char *t = render();
+    assert_has(t, "# TYPE t_two_total counter\n"
+                  "t_two_total{action=\"condense_context\",outcome=\"ok\"} 0\n"
+                  "t_two_total{action=\"fallback_model\",outcome=\"ok\"} 2\n"
+                  "t_two_total{action=\"lonely\",outcome=\"other\"} 1\n");
+    assert_has(t, "# TYPE t_open gauge\n"
+                  "t_open{provider=\"primary\"} 1\n"
+                  "t_open{provider=\"backup\"} 0\n");
+    free(t);
+}
+
 static void test_histograms(void **state)
 {
     (void)state;
@@ -171,6 +195,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counters_and_gauges),
+        cmocka_unit_test(test_two_labels_and_labelled_gauges),
         cmocka_unit_test(test_histograms),
         cmocka_unit_test(test_histogram_quantiles),
         cmocka_unit_test(test_label_table_is_capped),
