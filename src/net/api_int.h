@@ -96,6 +96,20 @@ bool api__session_exists(store *st, api__job *j);
         json_object_set_new(j->body, key, list);                                                   \
     }
 void api__register_approvals(http_server *s, api *a);
+void api__register_agui(http_server *s, api *a);
+void api__register_aisdk(http_server *s, api *a);
+
+/*
+ * The session a thread id of the agent protocols names (core/thread.h),
+ * made for the request's owner when it does not exist yet (with mode, or
+ * the default). then gets r, the session's id and its active run's id
+ * (NULL when idle), all borrowed for the call; or r NULL when r was
+ * already answered (503).
+ */
+typedef void (*api__thread_cb)(api *a, http_req *r, const char *session_id,
+                               const char *active_run_id, void *ud);
+void api__thread_session(api *a, http_req *r, const char *thread_id, const char *mode_name,
+                         api__thread_cb then, void *ud);
 /* Answers GET /api/sessions/{id} for id (used after writes too). */
 void api__reply_session(api *a, http_req *r, const char *id, int status);
 
