@@ -17,8 +17,11 @@
 typedef struct api__thread {
     api *a;
     http_req *r;
-    store_session row;       /* the session to make when it is missing */
-    char *active_run_id;     /* the session's active run, read on the writer */
+    store_session row;   /* the session to make when it is missing */
+    bool create;         /* make it; else a missing session is not found */
+    bool missing;        /* it was not found (create false) */
+    char *active_run_id; /* the session's active run, read on the writer */
+    json_t *decided;     /* the ids of its decided approvals, when asked for */
     api__thread_cb then;
     void *ud;
 } api__thread;
@@ -29,9 +32,22 @@ static int api__thread_apply(store *s, void *arg)
     api__thread *t = arg;
     store_session ses = {0};
     int rc = store_session_get(s, t->row.id, t->row.owner, &ses);
-    if (rc == STORE_NOT_FOUND) return store_session_insert(s, &t->row);
+    if (rc == STORE_NOT_FOUND && t->create) return store_session_insert(s, &t->row);
+    if (rc == STORE_NOT_FOUND) {
+        t->missing = true;
+        return 0;
+    }
     if (rc == 0 && ses.active_run_id) t->active_run_id = xstrdup(ses.active_run_id);
     store_session_cleanup(&ses);
+    if (rc == 0 && t->decided) {
+        store_approval *rows = NULL;
+        size_t n = 0;
+        rc = store_approval_list(s, t->row.id, NULL, &rows, &n);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            if (strcmp(rows[i].status, "pending") != 0)
+                json_array_append_new(t->decided, json_string(rows[i].id));
+        store_approval_list_free(rows, n);
+    }
     return rc;
 }
 
@@ -41,21 +57,23 @@ static void api__thread_done(void *arg, evt *ev, int status)
     api__thread *t = arg;
     if (status < 0 || t->a->stopping) {
         http_reply_error(t->r, 503, "unavailable", "the session could not be stored");
-        t->then(t->a, NULL, NULL, NULL, t->ud);
+        t->then(t->a, NULL, NULL, t->ud);
     } else {
-        t->then(t->a, t->r, t->row.id, t->active_run_id, t->ud);
+        api__thread_info info = {t->row.id, t->missing, t->active_run_id, t->decided};
+        t->then(t->a, t->r, &info, t->ud);
     }
     store_session_cleanup(&t->row);
     free(t->active_run_id);
+    json_decref(t->decided);
     free(t);
 }
 
 void api__thread_session(api *a, http_req *r, const char *thread_id, const char *mode_name,
-                         api__thread_cb then, void *ud)
+                         int flags, api__thread_cb then, void *ud)
 {
     if (a->stopping) {
         http_reply_error(r, 503, "unavailable", "the server is shutting down");
-        then(a, NULL, NULL, NULL, ud);
+        then(a, NULL, NULL, ud);
         return;
     }
     api__thread *t = xcalloc(1, sizeof *t);
@@ -63,6 +81,8 @@ void api__thread_session(api *a, http_req *r, const char *thread_id, const char 
     t->r = r;
     t->then = then;
     t->ud = ud;
+    t->create = !(flags & API__THREAD_EXISTING);
+    t->decided = flags & API__THREAD_DECIDED ? json_array() : NULL;
     char id[ID_MAX];
     const char *owner = http_req_owner(r);
     thread_session_id(owner, thread_id, id);
@@ -104,7 +124,7 @@ static hub_xlate api__agui_xlate(const agui_input *in, const char *resume_approv
 {
     api__agui_stream *st = xcalloc(1, sizeof *st);
     agui_xlate_init(&st->x, in->thread_id, in->run_id, resume_approval);
-    hub_xlate x = {"text/event-stream", api__agui_event, api__agui_free, st};
+    hub_xlate x = {"text/event-stream", NULL, NULL, api__agui_event, api__agui_free, st};
     return x;
 }
 
@@ -200,15 +220,14 @@ static void api__agui_decide_next(api__agui *g)
     api__agui_free_req(g);
 }
 
-static void api__agui_session(api *a, http_req *r, const char *session_id,
-                              const char *active_run_id, void *ud)
+static void api__agui_session(api *a, http_req *r, const api__thread_info *t, void *ud)
 {
-    (void)active_run_id;
     api__agui *g = ud;
     if (!r) {
         api__agui_free_req(g);
         return;
     }
+    const char *session_id = t->session_id;
     g->session_id = xstrdup(session_id);
     if (g->in.nresume > 0) {
         api__agui_decide_next(g);
@@ -253,7 +272,7 @@ static void api__agui_post(http_req *r, void *ud)
         api__agui_free_req(g);
         return;
     }
-    api__thread_session(a, r, g->in.thread_id, g->in.mode, api__agui_session, g);
+    api__thread_session(a, r, g->in.thread_id, g->in.mode, 0, api__agui_session, g);
 }
 
 void api__register_agui(http_server *s, api *a)

@@ -382,6 +382,8 @@ static void hub__start_stream(hub_sub *s)
 {
     s->streaming = true;
     metrics_add(hub__streams, NULL, 1);
+    if (s->has_xlate && s->xlate.header_name)
+        http_reply_header(s->r, s->xlate.header_name, s->xlate.header_value);
     http_stream_start(s->r, s->has_xlate ? s->xlate.content_type : "text/event-stream",
                       hub__on_close, s);
     s->last_write_ms = clock_mono_ms();

@@ -105,6 +105,8 @@ void hub_watch_start(hub_sub *s, const char *run_id);
  */
 typedef struct hub_xlate {
     const char *content_type; /* of the response; static */
+    const char *header_name;  /* one more response header, or NULL; static */
+    const char *header_value;
     int (*on_event)(void *ud, const char *json, size_t len, buf *out);
     void (*on_free)(void *ud);
     void *ud;
