@@ -250,7 +250,8 @@ describe('AI SDK with a failing model', () => {
     srv = await startServer({ config: { llm: { base_url: mock.url, model: 'mock-model' } } });
   });
   after(async () => {
-    await srv.stop();
+    const st = await srv.stop();
+    assert.equal(st.code, 0);
     srv.cleanup();
     await mock.stop();
   });
