@@ -97,6 +97,24 @@ void api__thread_session(api *a, http_req *r, const char *thread_id, const char 
     eventlog_submit(a->d.log, &op);
 }
 
+bool api__protocol_message_ok(api *a, http_req *r, const char *message)
+{
+    if (!message) return true;
+    const char *names[API__MODES_MAX];
+    validate_ctx ctx;
+    api__validate_ctx(a, &ctx, names);
+    if (!*message) {
+        http_reply_error(r, 400, "bad_request", "the new user message must not be empty");
+        return false;
+    }
+    if (strlen(message) > ctx.message_bytes) {
+        http_reply_error(r, 400, "bad_request", "the new user message must be at most %zu bytes",
+                         ctx.message_bytes);
+        return false;
+    }
+    return true;
+}
+
 /* ---- the translator on the hub ---- */
 
 typedef struct api__agui_stream {
@@ -263,6 +281,10 @@ static void api__agui_post(http_req *r, void *ud)
     if (!g->in.message && g->in.nresume == 0) {
         http_reply_error(r, 400, "bad_request",
                          "messages must end with a new user message when there is no resume");
+        api__agui_free_req(g);
+        return;
+    }
+    if (!api__protocol_message_ok(a, r, g->in.message)) {
         api__agui_free_req(g);
         return;
     }

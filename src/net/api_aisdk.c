@@ -152,6 +152,10 @@ static void api__chat_post(http_req *r, void *ud)
         api__chat_free(c);
         return;
     }
+    if (!api__protocol_message_ok(a, r, c->in.message)) {
+        api__chat_free(c);
+        return;
+    }
     if (c->in.mode && !engine_mode(a->d.engine, c->in.mode)) {
         http_reply_error(r, 400, "bad_request", "mode: unknown mode \"%.64s\"", c->in.mode);
         api__chat_free(c);

@@ -106,6 +106,10 @@ void api__register_aisdk(http_server *s, api *a);
  * what was found, borrowed for the call; or r NULL when r was already
  * answered (503).
  */
+/* Checks a protocol request's new user message (NULL: none) as the
+ * message of POST …/runs is checked; answers r with 400 when it fails. */
+bool api__protocol_message_ok(api *a, http_req *r, const char *message);
+
 #define API__THREAD_EXISTING 1 /* do not make a missing session */
 #define API__THREAD_DECIDED  2 /* list the session's decided approvals */
 typedef struct api__thread_info {

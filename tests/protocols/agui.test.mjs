@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { HttpAgent } from '@ag-ui/client';
 import { EventSchemas } from '@ag-ui/core/schemas';
 
-import { api, startServer, until } from '../integration/lib/server.mjs';
+import { api, runBinary, startServer } from '../integration/lib/server.mjs';
 import { startMock } from '../scenarios/lib.mjs';
 
 let counter = 0;
@@ -217,6 +217,13 @@ describe('AG-UI with the demo brain', () => {
     assert.equal(r.body.error.message, 'resume[0].payload.approved must be a boolean');
     r = await post({ threadId: 't1', runId: 'r', messages: [], resume: [{ interruptId: 'apr_x', status: 'resolved', payload: { approved: true } }] });
     assert.equal(r.status, 404);
+    assert.equal(r.body.error.message, 'no run of thread t1 waits for interrupt apr_x');
+    r = await post({ threadId: 't1', runId: 'r', messages: [{ id: 'u', role: 'user', content: '' }] });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error.message, 'the new user message must not be empty');
+    r = await post({ threadId: 't1', runId: 'r', messages: [{ id: 'u', role: 'user', content: 'x'.repeat(65537) }] });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error.message, 'the new user message must be at most 65536 bytes');
   });
 });
 
@@ -244,5 +251,42 @@ describe('AG-UI with a failing model', () => {
     const e = last(events);
     assert.equal(e.code, 'llm_error');
     assert.equal(e.message, 'the model stream sent a chunk with a NUL byte (at byte 44)');
+  });
+});
+
+describe('AG-UI with authentication', () => {
+  let srv;
+  const tok = {};
+  before(async () => {
+    srv = await startServer({});
+    await srv.stop();
+    for (const name of ['alice', 'bob']) {
+      const r = await runBinary(['token', 'create', name, '--db', `sqlite:${srv.dir}/chat.db`]);
+      assert.equal(r.code, 0, r.stderr);
+      tok[name] = r.stdout.trimEnd().split('\n').at(-1);
+    }
+    srv = await startServer({ dir: srv.dir });
+  });
+  after(async () => {
+    const st = await srv.stop();
+    assert.equal(st.code, 0);
+    srv.cleanup();
+  });
+
+  const agentOf = (name, threadId) => new HttpAgent({ url: `${srv.url}/api/ag-ui`, threadId, headers: { Authorization: `Bearer ${tok[name]}` } });
+
+  test('a thread id names a session of its owner only; no token is 401', async () => {
+    const threadId = uid('shared');
+    const a = await runAgent(srv.url, { agent: agentOf('alice', threadId), message: 'hello' });
+    const b = await runAgent(srv.url, { agent: agentOf('bob', threadId), message: 'hello' });
+    assert.equal(a.error, null);
+    assert.equal(b.error, null);
+    const sa = customs(a.events, 'chatplane.run_stopped')[0].session_id;
+    const sb = customs(b.events, 'chatplane.run_stopped')[0].session_id;
+    assert.notEqual(sa, sb);
+    const seen = await api(srv.url, 'GET', `/api/sessions/${sa}`, undefined, { Authorization: `Bearer ${tok.bob}` });
+    assert.equal(seen.status, 404);
+    const anon = await api(srv.url, 'POST', '/api/ag-ui', { threadId, runId: 'r', messages: [{ id: 'u', role: 'user', content: 'x' }] });
+    assert.equal(anon.status, 401);
   });
 });

@@ -237,8 +237,14 @@ describe('AI SDK with the demo brain', () => {
     assert.equal(r.body.error.message, 'trigger regenerate-message is not supported yet; send the message again with submit-message');
     r = await post({ id: 'c1', messages: [{ id: 'a', role: 'assistant', parts: [{ type: 'dynamic-tool', toolName: 'x', toolCallId: 'c', state: 'approval-responded', input: {}, approval: { id: 'apr_none', approved: true } }] }] });
     assert.equal(r.status, 404);
+    assert.equal(r.body.error.message, 'no run of chat c1 waits for approval apr_none');
+    r = await post({ id: 'c1', messages: [{ id: 'a', role: 'user', parts: [{ type: 'text', text: 'x'.repeat(65537) }] }] });
+    assert.equal(r.body.error.message, 'the new user message must be at most 65536 bytes');
+    r = await post({ id: 'c1', mode: 'huge', messages: [{ id: 'a', role: 'user', parts: [{ type: 'text', text: 'x' }] }] });
+    assert.equal(r.body.error.message, 'mode: unknown mode "huge"');
     r = await api(srv.url, 'GET', '/api/chat/a%20b/stream');
     assert.equal(r.status, 400);
+    assert.equal(r.body.error.message, 'the chat id must be 1 to 128 characters of [A-Za-z0-9._:-]');
   });
 });
 
