@@ -181,7 +181,13 @@ describe('AG-UI with the demo brain', () => {
     assert.equal(second.events.find((e) => e.type === 'TOOL_CALL_RESULT').toolCallId, call.toolCallId);
     const text = second.events.filter((e) => e.type === 'TEXT_MESSAGE_CONTENT').map((e) => e.delta).join('');
     assert.equal(text, 'Done: deleted notes/old-draft.txt (pretend). Nothing was really touched.');
+    assert.equal(second.agent.messages.at(-1).content, text);
     assert.deepEqual(last(second.events).outcome, { type: 'success' });
+    assert.deepEqual(second.agent.pendingInterrupts, []);
+    // The interrupt is answered: a second answer finds no run waiting.
+    const again = await api(srv.url, 'POST', '/api/ag-ui', { threadId: first.agent.threadId, runId: 'r', messages: [], resume: [{ interruptId: it.id, status: 'resolved', payload: { approved: true } }] });
+    assert.equal(again.status, 404);
+    assert.equal(again.body.error.message, `no run of thread ${first.agent.threadId} waits for interrupt ${it.id}`);
     // One chatplane run for both AG-UI runs.
     const stops = customs(second.events, 'chatplane.run_stopped');
     assert.equal(stops[0].run_id, customs(first.events, 'chatplane.status')[0].run_id);
