@@ -37,7 +37,8 @@ static char *agui__user_text(const json_t *content, size_t i, char *err, size_t 
     buf_init(&b, (size_t)1 << 26);
     size_t k;
     const json_t *part;
-    json_array_foreach(content, k, part) {
+    json_array_foreach(content, k, part)
+    {
         const char *type = json_string_value(json_object_get(part, "type"));
         const char *text = json_string_value(json_object_get(part, "text"));
         if (!type || strcmp(type, "text") != 0 || !text) {
@@ -73,7 +74,8 @@ static int agui__messages(const json_t *msgs, agui_input *out, char *err, size_t
     size_t i, last_user = (size_t)-1;
     bool answered = false;
     const json_t *m;
-    json_array_foreach(msgs, i, m) {
+    json_array_foreach(msgs, i, m)
+    {
         const char *role = json_string_value(json_object_get(m, "role"));
         if (!json_is_object(m) || !role) {
             agui__err(err, errlen, "messages[%zu] must be an object with a role", i);
@@ -105,7 +107,8 @@ static int agui__resume(const json_t *list, agui_input *out, char *err, size_t e
     }
     size_t i;
     const json_t *e;
-    json_array_foreach(list, i, e) {
+    json_array_foreach(list, i, e)
+    {
         const char *id = json_string_value(json_object_get(e, "interruptId"));
         const char *status = json_string_value(json_object_get(e, "status"));
         const json_t *payload = json_object_get(e, "payload");
@@ -296,13 +299,14 @@ static int agui__custom(const char *name, const json_t *ev, buf *out)
 
 /* The tool calls of an assistant message: each one started, its
  * arguments, ended; their ids wait for results. */
-static int agui__tool_calls(agui_xlate *x, const char *message_id, const json_t *calls,
-                            buf *out, bool emit)
+static int agui__tool_calls(agui_xlate *x, const char *message_id, const json_t *calls, buf *out,
+                            bool emit)
 {
     size_t i;
     const json_t *c;
     int rc = 0;
-    json_array_foreach(calls, i, c) {
+    json_array_foreach(calls, i, c)
+    {
         const char *id = json_string_value(json_object_get(c, "id"));
         const json_t *fn = json_object_get(c, "function");
         const char *name = json_string_value(json_object_get(fn, "name"));
@@ -336,7 +340,8 @@ static void agui__resolved(agui_xlate *x, const char *call_id)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(x->pending, i, v) {
+    json_array_foreach(x->pending, i, v)
+    {
         if (strcmp(json_string_value(v), call_id) == 0) {
             json_array_remove(x->pending, i);
             return;
@@ -397,22 +402,24 @@ static int agui__interrupt(agui_xlate *x, const json_t *ev, buf *out)
     json_t *it = json_object();
     json_object_set(it, "id", json_object_get(ev, "approval_id"));
     json_object_set_new(it, "reason", json_string("tool_approval"));
-    json_object_set_new(it, "message", json_sprintf("Allow the call of %s? (%s)", tool ? tool : "a tool",
-                                                    why ? why : "approval required"));
+    json_object_set_new(it, "message",
+                        json_sprintf("Allow the call of %s? (%s)", tool ? tool : "a tool",
+                                     why ? why : "approval required"));
     if (json_array_size(x->pending) > 0)
         json_object_set(it, "toolCallId", json_array_get(x->pending, 0));
     json_object_set_new(it, "responseSchema", agui__response_schema());
     const json_t *exp = json_object_get(ev, "expires_at");
     if (json_is_string(exp)) json_object_set(it, "expiresAt", (json_t *)exp);
-    json_object_set_new(it, "metadata",
-                        json_pack("{s:O?, s:O?, s:O?, s:O?}", "server", json_object_get(ev, "server"),
-                                  "tool", json_object_get(ev, "tool"), "arguments",
-                                  json_object_get(ev, "arguments"), "execution_id",
-                                  json_object_get(ev, "execution_id")));
+    json_object_set_new(
+        it, "metadata",
+        json_pack("{s:O?, s:O?, s:O?, s:O?}", "server", json_object_get(ev, "server"), "tool",
+                  json_object_get(ev, "tool"), "arguments", json_object_get(ev, "arguments"),
+                  "execution_id", json_object_get(ev, "execution_id")));
     json_t *e = agui__event("RUN_FINISHED");
     json_object_set_new(e, "threadId", json_string(x->thread_id));
     json_object_set_new(e, "runId", json_string(x->run_id));
-    json_object_set_new(e, "outcome", json_pack("{s:s, s:[o]}", "type", "interrupt", "interrupts", it));
+    json_object_set_new(e, "outcome",
+                        json_pack("{s:s, s:[o]}", "type", "interrupt", "interrupts", it));
     x->ended = true;
     rc = agui__emit(out, e);
     return rc ? rc : 1;
@@ -422,8 +429,7 @@ static int agui__interrupt(agui_xlate *x, const json_t *ev, buf *out)
  * "cancelled", or "success". */
 static const char *agui__outcome(const char *reason)
 {
-    static const char *const errors[] = {"llm_error", "max_retries", "interrupted",
-                                         "owner_budget"};
+    static const char *const errors[] = {"llm_error", "max_retries", "interrupted", "owner_budget"};
     for (size_t i = 0; i < sizeof errors / sizeof *errors; i++)
         if (strcmp(reason, errors[i]) == 0) return "error";
     if (strcmp(reason, "user_stopped") == 0 || strcmp(reason, "approval_timeout") == 0)

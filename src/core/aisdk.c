@@ -34,7 +34,8 @@ static char *aisdk__user_text(const json_t *parts, size_t i, char *err, size_t e
     buf_init(&b, (size_t)1 << 26);
     size_t k;
     const json_t *p;
-    json_array_foreach(parts, k, p) {
+    json_array_foreach(parts, k, p)
+    {
         const char *type = json_string_value(json_object_get(p, "type"));
         const char *text = json_string_value(json_object_get(p, "text"));
         if (!type || strcmp(type, "text") != 0 || !text) {
@@ -65,7 +66,8 @@ static int aisdk__approval(const json_t *parts, size_t i, aisdk_input *out, char
     const json_t *p;
     const json_t *found = NULL;
     size_t at = 0;
-    json_array_foreach(parts, k, p) {
+    json_array_foreach(parts, k, p)
+    {
         const char *state = json_string_value(json_object_get(p, "state"));
         if (state && strcmp(state, "approval-responded") == 0) {
             found = p;
@@ -114,8 +116,8 @@ int aisdk_input_read(const json_t *in, aisdk_input *out, char *err, size_t errle
     out->chat_id = xstrdup(id);
     const json_t *trigger = json_object_get(in, "trigger");
     const char *t = json_string_value(trigger);
-    if (trigger && !(t && (strcmp(t, "submit-message") == 0 ||
-                           strcmp(t, "regenerate-message") == 0))) {
+    if (trigger &&
+        !(t && (strcmp(t, "submit-message") == 0 || strcmp(t, "regenerate-message") == 0))) {
         aisdk__err(err, errlen, "trigger must be submit-message or regenerate-message");
         return -1;
     }
@@ -154,8 +156,9 @@ int aisdk_input_read(const json_t *in, aisdk_input *out, char *err, size_t errle
         }
         return aisdk__approval(parts, i, out, err, errlen);
     }
-    aisdk__err(err, errlen, "the last message must be a user message, or an assistant message "
-                            "with an answered approval");
+    aisdk__err(err, errlen,
+               "the last message must be a user message, or an assistant message "
+               "with an answered approval");
     return -1;
 }
 
@@ -294,7 +297,8 @@ static void aisdk__drop(json_t *list, const char *id)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         if (strcmp(json_string_value(v), id) == 0) {
             json_array_remove(list, i);
             return;
@@ -308,7 +312,8 @@ static int aisdk__tool_calls(aisdk_xlate *x, const json_t *calls, buf *out, bool
 {
     size_t i;
     const json_t *c;
-    json_array_foreach(calls, i, c) {
+    json_array_foreach(calls, i, c)
+    {
         const char *id = json_string_value(json_object_get(c, "id"));
         const json_t *fn = json_object_get(c, "function");
         const char *name = json_string_value(json_object_get(fn, "name"));
@@ -404,9 +409,10 @@ static int aisdk__approval_requested(aisdk_xlate *x, const json_t *ev, buf *out)
     /* The run waits for the person: the client answers with its next
      * request, and this stream ends. */
     rc = aisdk__close_step(x, out);
-    return rc ? rc : aisdk__end(x, json_pack("{s:s, s:s}", "type", "finish", "finishReason",
-                                             "tool-calls"),
-                                out);
+    return rc ? rc
+              : aisdk__end(x,
+                           json_pack("{s:s, s:s}", "type", "finish", "finishReason", "tool-calls"),
+                           out);
 }
 
 static int aisdk__approval_decided(aisdk_xlate *x, const json_t *ev, buf *out)
@@ -429,8 +435,7 @@ static int aisdk__stopped(aisdk_xlate *x, const json_t *ev, buf *out)
     const char *detail = json_string_value(json_object_get(ev, "detail"));
     if (!reason) reason = "";
     if (!detail || !*detail) detail = reason;
-    static const char *const errors[] = {"llm_error", "max_retries", "interrupted",
-                                         "owner_budget"};
+    static const char *const errors[] = {"llm_error", "max_retries", "interrupted", "owner_budget"};
     for (size_t i = 0; i < sizeof errors / sizeof *errors; i++)
         if (strcmp(reason, errors[i]) == 0)
             return aisdk__end(x, json_pack("{s:s, s:s}", "type", "error", "errorText", detail),
@@ -439,9 +444,9 @@ static int aisdk__stopped(aisdk_xlate *x, const json_t *ev, buf *out)
         return aisdk__end(x, json_pack("{s:s, s:s}", "type", "abort", "reason", detail), out);
     /* A budget stop cut the answer short; everything else ended it. */
     bool budget = strncmp(reason, "max_", 4) == 0;
-    return aisdk__end(x, json_pack("{s:s, s:s}", "type", "finish", "finishReason",
-                                   budget ? "length" : "stop"),
-                      out);
+    return aisdk__end(
+        x, json_pack("{s:s, s:s}", "type", "finish", "finishReason", budget ? "length" : "stop"),
+        out);
 }
 
 static int aisdk__status(aisdk_xlate *x, const json_t *ev, buf *out)

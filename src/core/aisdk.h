@@ -47,12 +47,12 @@ void aisdk_input_cleanup(aisdk_input *in);
 
 typedef struct aisdk_xlate {
     char *wait_approval; /* nothing goes out before this approval's decision */
-    json_t *decided; /* approvals decided before the stream began: no end at their requests */
+    json_t *decided;     /* approvals decided before the stream began: no end at their requests */
     bool started, ended;
     char *text_id; /* the open text part */
     bool step_open;
-    json_t *pending; /* tool call ids without a result yet, in order */
-    json_t *denied;  /* tool call ids whose call was denied */
+    json_t *pending;                /* tool call ids without a result yet, in order */
+    json_t *denied;                 /* tool call ids whose call was denied */
     char *tool_status, *tool_error; /* of the last tool_finished */
 } aisdk_xlate;
 

@@ -186,9 +186,8 @@ static void api__agui_decided(void *ud, int status, const json_t *approval)
     api__agui *g = ud;
     const agui_resume *res = &g->in.resume[g->decided];
     if (status == ENGINE_ERR_NOT_FOUND) {
-        http_reply_error(g->r, 404, "not_found",
-                         "no run of thread %s waits for interrupt %s", g->in.thread_id,
-                         res->interrupt_id);
+        http_reply_error(g->r, 404, "not_found", "no run of thread %s waits for interrupt %s",
+                         g->in.thread_id, res->interrupt_id);
         api__agui_free_req(g);
         return;
     }
@@ -223,7 +222,8 @@ static void api__agui_decide_next(api__agui *g)
         engine_decide_approval(g->a->d.engine, g->session_id, &d, api__agui_decided, g);
         return;
     }
-    const char *run_id = g->run_id ? g->run_id : engine_active_run_id(g->a->d.engine, g->session_id);
+    const char *run_id =
+        g->run_id ? g->run_id : engine_active_run_id(g->a->d.engine, g->session_id);
     if (!run_id) {
         http_reply_error(g->r, 409, "no_active_run", "thread %s has no active run to resume",
                          g->in.thread_id);

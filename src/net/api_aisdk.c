@@ -37,8 +37,12 @@ static hub_xlate api__aisdk_xlate(const char *wait_approval, const json_t *decid
     size_t i;
     const json_t *v;
     json_array_foreach(decided, i, v) aisdk_xlate_decided(st, json_string_value(v));
-    hub_xlate x = {"text/event-stream", "x-vercel-ai-ui-message-stream", "v1",
-                   api__aisdk_event, api__aisdk_free, st};
+    hub_xlate x = {"text/event-stream",
+                   "x-vercel-ai-ui-message-stream",
+                   "v1",
+                   api__aisdk_event,
+                   api__aisdk_free,
+                   st};
     return x;
 }
 
@@ -182,8 +186,9 @@ static void api__chat_resume(http_req *r, void *ud)
     api *a = ud;
     const char *id = http_req_param(r, "id");
     if (!thread_id_valid(id)) {
-        http_reply_error(r, 400, "bad_request", "the chat id must be 1 to %d characters of "
-                                                "[A-Za-z0-9._:-]",
+        http_reply_error(r, 400, "bad_request",
+                         "the chat id must be 1 to %d characters of "
+                         "[A-Za-z0-9._:-]",
                          THREAD_ID_MAX);
         return;
     }

@@ -716,8 +716,8 @@ hub_sub *hub_watch_as(hub *h, http_req *r, const char *session_id, const char *o
     return s;
 }
 
-int hub_follow(hub *h, http_req *r, const char *session_id, const char *owner,
-               const char *run_id, const hub_xlate *x)
+int hub_follow(hub *h, http_req *r, const char *session_id, const char *owner, const char *run_id,
+               const hub_xlate *x)
 {
     hub_sub *s = hub__sub_new(h, r, session_id, owner);
     if (!s) {

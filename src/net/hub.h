@@ -123,8 +123,8 @@ hub_sub *hub_watch_as(hub *h, http_req *r, const char *session_id, const char *o
  * checked the session as for hub_subscribe. Returns 0 (r and ud are the
  * hub's), or -1 over the stream limits (the caller answers r and keeps ud).
  */
-int hub_follow(hub *h, http_req *r, const char *session_id, const char *owner,
-               const char *run_id, const hub_xlate *x);
+int hub_follow(hub *h, http_req *r, const char *session_id, const char *owner, const char *run_id,
+               const hub_xlate *x);
 void hub_watch_cancel(hub_sub *s);
 
 /* The names of the owners holding at least one stream: a new array of

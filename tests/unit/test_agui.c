@@ -48,15 +48,16 @@ static void test_input_answered_and_resume(void **state)
     (void)state;
     agui_input in;
     char err[256];
-    assert_int_equal(parse("{\"threadId\":\"t\",\"runId\":\"r\",\"messages\":["
-                           "{\"id\":\"1\",\"role\":\"user\",\"content\":\"x\"},"
-                           "{\"id\":\"2\",\"role\":\"tool\",\"content\":\"y\",\"toolCallId\":\"c\"}],"
-                           "\"resume\":[{\"interruptId\":\"apr_1\",\"status\":\"resolved\","
-                           "\"payload\":{\"approved\":true}},{\"interruptId\":\"apr_2\","
-                           "\"status\":\"resolved\",\"payload\":{\"approved\":false,\"reason\":"
-                           "\"no\"}},{\"interruptId\":\"apr_3\",\"status\":\"cancelled\"}]}",
-                           &in, err),
-                     0);
+    assert_int_equal(
+        parse("{\"threadId\":\"t\",\"runId\":\"r\",\"messages\":["
+              "{\"id\":\"1\",\"role\":\"user\",\"content\":\"x\"},"
+              "{\"id\":\"2\",\"role\":\"tool\",\"content\":\"y\",\"toolCallId\":\"c\"}],"
+              "\"resume\":[{\"interruptId\":\"apr_1\",\"status\":\"resolved\","
+              "\"payload\":{\"approved\":true}},{\"interruptId\":\"apr_2\","
+              "\"status\":\"resolved\",\"payload\":{\"approved\":false,\"reason\":"
+              "\"no\"}},{\"interruptId\":\"apr_3\",\"status\":\"cancelled\"}]}",
+              &in, err),
+        0);
     assert_null(in.message);
     assert_null(in.mode);
     assert_int_equal(in.nresume, 3);
@@ -87,7 +88,8 @@ static void test_input_errors(void **state)
                  "threadId must be 1 to 128 characters of [A-Za-z0-9._:-]");
     expect_error("{\"threadId\":\"\",\"runId\":\"r\",\"messages\":[]}",
                  "threadId must be 1 to 128 characters of [A-Za-z0-9._:-]");
-    expect_error("{\"threadId\":\"t\",\"messages\":[]}", "runId must be a string of 1 to 256 bytes");
+    expect_error("{\"threadId\":\"t\",\"messages\":[]}",
+                 "runId must be a string of 1 to 256 bytes");
     expect_error("{\"threadId\":\"t\",\"runId\":\"r\"}", "messages must be a list");
     expect_error("{\"threadId\":\"t\",\"runId\":\"r\",\"messages\":[{\"id\":\"1\"}]}",
                  "messages[0] must be an object with a role");
@@ -160,7 +162,8 @@ static void test_plain_answer(void **state)
         "{\"type\":\"run_stopped\",\"reason\":\"completed\",\"detail\":\"done\"}]",
         "data: {\"type\":\"RUN_STARTED\",\"threadId\":\"th\",\"runId\":\"r1\"}\n\n"
         "data: {\"type\":\"STEP_STARTED\",\"stepName\":\"model call 1\"}\n\n"
-        "data: {\"type\":\"CUSTOM\",\"name\":\"chatplane.status\",\"value\":{\"type\":\"status\"," ENV
+        "data: "
+        "{\"type\":\"CUSTOM\",\"name\":\"chatplane.status\",\"value\":{\"type\":\"status\"," ENV
         ",\"status\":\"thinking\",\"detail\":null}}\n\n"
         "data: {\"type\":\"TEXT_MESSAGE_START\",\"messageId\":\"m1\",\"role\":\"assistant\"}\n\n"
         "data: {\"type\":\"TEXT_MESSAGE_CONTENT\",\"messageId\":\"m1\",\"delta\":\"Hel\"}\n\n"
@@ -171,7 +174,8 @@ static void test_plain_answer(void **state)
         "data: {\"type\":\"STEP_FINISHED\",\"stepName\":\"model call 1\"}\n\n"
         "data: {\"type\":\"CUSTOM\",\"name\":\"chatplane.run_stopped\",\"value\":{\"type\":"
         "\"run_stopped\",\"reason\":\"completed\",\"detail\":\"done\"}}\n\n"
-        "data: {\"type\":\"RUN_FINISHED\",\"threadId\":\"th\",\"runId\":\"r1\",\"outcome\":{\"type\":"
+        "data: "
+        "{\"type\":\"RUN_FINISHED\",\"threadId\":\"th\",\"runId\":\"r1\",\"outcome\":{\"type\":"
         "\"success\"}}\n\n",
         1);
     /* Nothing goes out after the end. */
@@ -188,7 +192,8 @@ static void test_compacted_message_and_tool_call(void **state)
     agui_xlate_init(&x, "th", "r1", NULL);
     expect_frames(
         &x,
-        "[{\"type\":\"message\",\"message_id\":\"m1\",\"role\":\"assistant\",\"content\":\"Let me\","
+        "[{\"type\":\"message\",\"message_id\":\"m1\",\"role\":\"assistant\",\"content\":\"Let "
+        "me\","
         "\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"calc\","
         "\"arguments\":\"{\\\"expression\\\":\\\"6*7\\\"}\"}}]},"
         "{\"type\":\"tool_started\",\"execution_id\":\"exe_1\"},"
@@ -236,7 +241,8 @@ static void test_interrupt_then_resume(void **state)
         "\"parentMessageId\":\"m1\"}\n\n"
         "data: {\"type\":\"TOOL_CALL_END\",\"toolCallId\":\"c1\"}\n\n"
         "data: {\"type\":\"STEP_FINISHED\",\"stepName\":\"model call 1\"}\n\n"
-        "data: {\"type\":\"RUN_FINISHED\",\"threadId\":\"th\",\"runId\":\"r1\",\"outcome\":{\"type\":"
+        "data: "
+        "{\"type\":\"RUN_FINISHED\",\"threadId\":\"th\",\"runId\":\"r1\",\"outcome\":{\"type\":"
         "\"interrupt\",\"interrupts\":[{\"id\":\"apr_1\",\"reason\":\"tool_approval\",\"message\":"
         "\"Allow the call of rm? (rule rm)\",\"toolCallId\":\"c1\",\"responseSchema\":{\"type\":"
         "\"object\",\"properties\":{\"approved\":{\"type\":\"boolean\"},\"reason\":{\"type\":"
@@ -263,7 +269,8 @@ static void test_interrupt_then_resume(void **state)
         "\"content\":\"denied\",\"role\":\"tool\"}\n\n"
         "data: {\"type\":\"CUSTOM\",\"name\":\"chatplane.run_stopped\",\"value\":{\"type\":"
         "\"run_stopped\",\"reason\":\"user_stopped\",\"detail\":\"stopped\"}}\n\n"
-        "data: {\"type\":\"RUN_FINISHED\",\"threadId\":\"th\",\"runId\":\"r2\",\"outcome\":{\"type\":"
+        "data: "
+        "{\"type\":\"RUN_FINISHED\",\"threadId\":\"th\",\"runId\":\"r2\",\"outcome\":{\"type\":"
         "\"cancelled\"}}\n\n",
         1);
     agui_xlate_cleanup(&x);
@@ -276,7 +283,8 @@ static void expect_end(const char *reason, const char *expected)
     agui_xlate_init(&x, "t", "r", NULL);
     x.started = true;
     char ev[256], out[1024];
-    snprintf(ev, sizeof ev, "[{\"type\":\"run_stopped\",\"reason\":\"%s\",\"detail\":\"d\"}]", reason);
+    snprintf(ev, sizeof ev, "[{\"type\":\"run_stopped\",\"reason\":\"%s\",\"detail\":\"d\"}]",
+             reason);
     snprintf(out, sizeof out,
              "data: {\"type\":\"CUSTOM\",\"name\":\"chatplane.run_stopped\",\"value\":{\"type\":"
              "\"run_stopped\",\"reason\":\"%s\",\"detail\":\"d\"}}\n\ndata: %s\n\n",
@@ -288,9 +296,9 @@ static void expect_end(const char *reason, const char *expected)
 static void test_stop_reasons(void **state)
 {
     (void)state;
-    static const char *const success[] = {"completed",      "max_steps",  "max_seconds",
-                                          "max_tokens",     "max_cost",   "max_tool_calls",
-                                          "loop_detected",  "no_progress", "repeated_failures"};
+    static const char *const success[] = {"completed",     "max_steps",   "max_seconds",
+                                          "max_tokens",    "max_cost",    "max_tool_calls",
+                                          "loop_detected", "no_progress", "repeated_failures"};
     for (size_t i = 0; i < sizeof success / sizeof *success; i++)
         expect_end(success[i], "{\"type\":\"RUN_FINISHED\",\"threadId\":\"t\",\"runId\":\"r\","
                                "\"outcome\":{\"type\":\"success\"}}");
@@ -298,8 +306,7 @@ static void test_stop_reasons(void **state)
                                "\"outcome\":{\"type\":\"cancelled\"}}");
     expect_end("approval_timeout", "{\"type\":\"RUN_FINISHED\",\"threadId\":\"t\",\"runId\":"
                                    "\"r\",\"outcome\":{\"type\":\"cancelled\"}}");
-    static const char *const errors[] = {"llm_error", "max_retries", "interrupted",
-                                         "owner_budget"};
+    static const char *const errors[] = {"llm_error", "max_retries", "interrupted", "owner_budget"};
     for (size_t i = 0; i < sizeof errors / sizeof *errors; i++) {
         char e[128];
         snprintf(e, sizeof e, "{\"type\":\"RUN_ERROR\",\"message\":\"d\",\"code\":\"%s\"}",

@@ -25,12 +25,13 @@ static void test_input_user_message(void **state)
     (void)state;
     aisdk_input in;
     char err[256];
-    assert_int_equal(parse("{\"id\":\"chat-1\",\"trigger\":\"submit-message\",\"messageId\":null,"
-                           "\"mode\":\"quick\",\"messages\":[{\"id\":\"a\",\"role\":\"assistant\","
-                           "\"parts\":[]},{\"id\":\"u\",\"role\":\"user\",\"parts\":[{\"type\":"
-                           "\"text\",\"text\":\"what is \"},{\"type\":\"text\",\"text\":\"6*7?\"}]}]}",
-                           &in, err),
-                     0);
+    assert_int_equal(
+        parse("{\"id\":\"chat-1\",\"trigger\":\"submit-message\",\"messageId\":null,"
+              "\"mode\":\"quick\",\"messages\":[{\"id\":\"a\",\"role\":\"assistant\","
+              "\"parts\":[]},{\"id\":\"u\",\"role\":\"user\",\"parts\":[{\"type\":"
+              "\"text\",\"text\":\"what is \"},{\"type\":\"text\",\"text\":\"6*7?\"}]}]}",
+              &in, err),
+        0);
     assert_string_equal(in.chat_id, "chat-1");
     assert_false(in.regenerate);
     assert_string_equal(in.message, "what is 6*7?");
@@ -44,23 +45,25 @@ static void test_input_approval_answer(void **state)
     (void)state;
     aisdk_input in;
     char err[256];
-    assert_int_equal(parse("{\"id\":\"c\",\"messages\":[{\"id\":\"u\",\"role\":\"user\",\"parts\":"
-                           "[]},{\"id\":\"run_1\",\"role\":\"assistant\",\"parts\":[{\"type\":"
-                           "\"step-start\"},{\"type\":\"dynamic-tool\",\"toolName\":\"rm\","
-                           "\"toolCallId\":\"c1\",\"state\":\"approval-responded\",\"input\":{},"
-                           "\"approval\":{\"id\":\"apr_1\",\"approved\":false,\"reason\":\"no\"}}]}]}",
-                           &in, err),
-                     0);
+    assert_int_equal(
+        parse("{\"id\":\"c\",\"messages\":[{\"id\":\"u\",\"role\":\"user\",\"parts\":"
+              "[]},{\"id\":\"run_1\",\"role\":\"assistant\",\"parts\":[{\"type\":"
+              "\"step-start\"},{\"type\":\"dynamic-tool\",\"toolName\":\"rm\","
+              "\"toolCallId\":\"c1\",\"state\":\"approval-responded\",\"input\":{},"
+              "\"approval\":{\"id\":\"apr_1\",\"approved\":false,\"reason\":\"no\"}}]}]}",
+              &in, err),
+        0);
     assert_null(in.message);
     assert_string_equal(in.approval_id, "apr_1");
     assert_false(in.approved);
     assert_string_equal(in.reason, "no");
     aisdk_input_cleanup(&in);
 
-    assert_int_equal(parse("{\"id\":\"c\",\"trigger\":\"regenerate-message\",\"messages\":[{\"id\":"
-                           "\"u\",\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"text\":\"x\"}]}]}",
-                           &in, err),
-                     0);
+    assert_int_equal(
+        parse("{\"id\":\"c\",\"trigger\":\"regenerate-message\",\"messages\":[{\"id\":"
+              "\"u\",\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"text\":\"x\"}]}]}",
+              &in, err),
+        0);
     assert_true(in.regenerate);
     assert_string_equal(in.message, "x");
     aisdk_input_cleanup(&in);
@@ -89,15 +92,17 @@ static void test_input_errors(void **state)
                  "messages[0] must be an object with a role");
     expect_error("{\"id\":\"c\",\"messages\":[{\"role\":\"user\",\"parts\":{}}]}",
                  "messages[0].parts must be a list");
-    expect_error("{\"id\":\"c\",\"messages\":[{\"role\":\"user\",\"parts\":[{\"type\":\"file\"}]}]}",
-                 "messages[0].parts[0]: only text parts are supported");
+    expect_error(
+        "{\"id\":\"c\",\"messages\":[{\"role\":\"user\",\"parts\":[{\"type\":\"file\"}]}]}",
+        "messages[0].parts[0]: only text parts are supported");
     expect_error("{\"id\":\"c\",\"messages\":[{\"role\":\"assistant\",\"parts\":[{\"type\":"
                  "\"text\",\"text\":\"x\"}]}]}",
                  "messages[0] is an assistant message without an answered approval: nothing to "
                  "run");
-    expect_error("{\"id\":\"c\",\"messages\":[{\"role\":\"assistant\",\"parts\":[{\"type\":"
-                 "\"dynamic-tool\",\"state\":\"approval-responded\",\"approval\":{\"id\":\"a\"}}]}]}",
-                 "messages[0].parts[0].approval must have an id and approved (a boolean)");
+    expect_error(
+        "{\"id\":\"c\",\"messages\":[{\"role\":\"assistant\",\"parts\":[{\"type\":"
+        "\"dynamic-tool\",\"state\":\"approval-responded\",\"approval\":{\"id\":\"a\"}}]}]}",
+        "messages[0].parts[0].approval must have an id and approved (a boolean)");
     expect_error("{\"id\":\"c\",\"messages\":[{\"role\":\"assistant\",\"parts\":[{\"type\":"
                  "\"dynamic-tool\",\"state\":\"approval-responded\",\"approval\":{\"id\":\"a\","
                  "\"approved\":true,\"reason\":1}}]}]}",
@@ -188,11 +193,11 @@ static void test_answer_with_tool_call(void **state)
     aisdk_xlate_cleanup(&x);
 }
 
-#define ASKED                                                                                     \
-    "{\"type\":\"status\",\"run_id\":\"run_1\",\"status\":\"thinking\"},"                         \
-    "{\"type\":\"message\",\"message_id\":\"m1\",\"role\":\"assistant\",\"content\":\"\","        \
-    "\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"rm\","         \
-    "\"arguments\":\"{}\"}}]},"                                                                   \
+#define ASKED                                                                                      \
+    "{\"type\":\"status\",\"run_id\":\"run_1\",\"status\":\"thinking\"},"                          \
+    "{\"type\":\"message\",\"message_id\":\"m1\",\"role\":\"assistant\",\"content\":\"\","         \
+    "\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"rm\","          \
+    "\"arguments\":\"{}\"}}]},"                                                                    \
     "{\"type\":\"approval_requested\",\"approval_id\":\"apr_1\",\"execution_id\":\"exe_1\"}"
 
 static void test_approval_request_and_denial(void **state)
@@ -265,7 +270,8 @@ static void expect_end(const char *reason, const char *last)
     aisdk_xlate_init(&x, NULL);
     x.started = true;
     char ev[256], out[1024];
-    snprintf(ev, sizeof ev, "[{\"type\":\"run_stopped\",\"reason\":\"%s\",\"detail\":\"d\"}]", reason);
+    snprintf(ev, sizeof ev, "[{\"type\":\"run_stopped\",\"reason\":\"%s\",\"detail\":\"d\"}]",
+             reason);
     snprintf(out, sizeof out,
              "data: {\"type\":\"data-chatplane-stop\",\"data\":{\"type\":\"run_stopped\","
              "\"reason\":\"%s\",\"detail\":\"d\"}}\n\ndata: %s\n\ndata: [DONE]\n\n",
@@ -281,14 +287,13 @@ static void test_stop_reasons(void **state)
                                        "repeated_failures"};
     for (size_t i = 0; i < sizeof stop / sizeof *stop; i++)
         expect_end(stop[i], "{\"type\":\"finish\",\"finishReason\":\"stop\"}");
-    static const char *const length[] = {"max_steps", "max_seconds", "max_tokens",
-                                         "max_tool_calls", "max_cost"};
+    static const char *const length[] = {"max_steps", "max_seconds", "max_tokens", "max_tool_calls",
+                                         "max_cost"};
     for (size_t i = 0; i < sizeof length / sizeof *length; i++)
         expect_end(length[i], "{\"type\":\"finish\",\"finishReason\":\"length\"}");
     expect_end("user_stopped", "{\"type\":\"abort\",\"reason\":\"d\"}");
     expect_end("approval_timeout", "{\"type\":\"abort\",\"reason\":\"d\"}");
-    static const char *const errors[] = {"llm_error", "max_retries", "interrupted",
-                                         "owner_budget"};
+    static const char *const errors[] = {"llm_error", "max_retries", "interrupted", "owner_budget"};
     for (size_t i = 0; i < sizeof errors / sizeof *errors; i++)
         expect_end(errors[i], "{\"type\":\"error\",\"errorText\":\"d\"}");
 }
