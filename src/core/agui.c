@@ -542,3 +542,13 @@ int agui_xlate_event(agui_xlate *x, const json_t *ev, buf *out)
     if (strcmp(type, "run_stopped") == 0) return agui__stopped(x, ev, out);
     return 0;
 }
+
+void agui_xlate_unrecorded(agui_xlate *x, buf *out)
+{
+    if (x->ended || agui__begin(x, out) != 0 || agui__close_all(x, out) != 0) return;
+    json_t *e = agui__event("RUN_ERROR");
+    json_object_set_new(e, "message", json_string(AGUI_UNRECORDED_MESSAGE));
+    json_object_set_new(e, "code", json_string("interrupted"));
+    x->ended = true;
+    agui__emit(out, e);
+}

@@ -531,3 +531,15 @@ int aisdk_xlate_event(aisdk_xlate *x, const json_t *ev, buf *out)
     if (strcmp(type, "run_stopped") == 0) return aisdk__stopped(x, ev, out);
     return 0;
 }
+
+void aisdk_xlate_unrecorded(aisdk_xlate *x, buf *out)
+{
+    if (x->ended) return;
+    if (!x->started) {
+        x->started = true;
+        if (aisdk__simple(out, "start") != 0) return;
+    }
+    if (aisdk__close_step(x, out) != 0) return;
+    aisdk__end(x, json_pack("{s:s, s:s}", "type", "error", "errorText", AISDK_UNRECORDED_MESSAGE),
+               out);
+}

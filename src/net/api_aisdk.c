@@ -24,6 +24,11 @@ static int api__aisdk_event(void *ud, const char *json, size_t len, buf *out)
     return rc != 0;
 }
 
+static void api__aisdk_unrecorded(void *ud, buf *out)
+{
+    aisdk_xlate_unrecorded(ud, out);
+}
+
 static void api__aisdk_free(void *ud)
 {
     aisdk_xlate_cleanup(ud);
@@ -37,12 +42,15 @@ static hub_xlate api__aisdk_xlate(const char *wait_approval, const json_t *decid
     size_t i;
     const json_t *v;
     json_array_foreach(decided, i, v) aisdk_xlate_decided(st, json_string_value(v));
-    hub_xlate x = {"text/event-stream",
-                   "x-vercel-ai-ui-message-stream",
-                   "v1",
-                   api__aisdk_event,
-                   api__aisdk_free,
-                   st};
+    hub_xlate x = {
+        .content_type = "text/event-stream",
+        .header_name = "x-vercel-ai-ui-message-stream",
+        .header_value = "v1",
+        .on_event = api__aisdk_event,
+        .on_unrecorded = api__aisdk_unrecorded,
+        .on_free = api__aisdk_free,
+        .ud = st,
+    };
     return x;
 }
 

@@ -609,7 +609,14 @@ static void hub__advance_pinned(hub_sub *s)
         if (s->bl_pos < s->bl_n && hub__pump(s) != 0) return;
         if (s->run_scoped) {
             /* What the run committed went out first. */
-            if (s->unrecorded) {
+            if (s->unrecorded && s->has_xlate) {
+                buf out;
+                buf_init(&out, HUB__FRAME_MAX);
+                s->xlate.on_unrecorded(s->xlate.ud, &out);
+                if (out.len > 0) http_stream_write(s->r, out.data, out.len);
+                buf_cleanup(&out);
+                hub__sub_end(s, 0);
+            } else if (s->unrecorded) {
                 http_stream_write(s->r, hub__unrecorded_note, sizeof hub__unrecorded_note - 1);
                 hub__sub_end(s, 0);
             }

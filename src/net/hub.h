@@ -108,6 +108,9 @@ typedef struct hub_xlate {
     const char *header_name;  /* one more response header, or NULL; static */
     const char *header_value;
     int (*on_event)(void *ud, const char *json, size_t len, buf *out);
+    /* The run ended without a stored run_stopped (hub_run_unrecorded):
+     * appends the stream's last bytes. */
+    void (*on_unrecorded)(void *ud, buf *out);
     void (*on_free)(void *ud);
     void *ud;
 } hub_xlate;

@@ -354,6 +354,41 @@ static void test_error_retry_guardrail(void **state)
     agui_xlate_cleanup(&x);
 }
 
+/* A run whose end the database refused: the open message and step end
+ * and the AG-UI run fails; nothing more after an end. */
+static void test_unrecorded(void **state)
+{
+    (void)state;
+    agui_xlate x;
+    agui_xlate_init(&x, "t", "r", NULL);
+    expect_frames(&x,
+                  "[{\"type\":\"status\",\"status\":\"thinking\"},{\"type\":\"token\","
+                  "\"message_id\":\"m1\",\"text\":\"a\"}]",
+                  "data: {\"type\":\"RUN_STARTED\",\"threadId\":\"t\",\"runId\":\"r\"}\n\n"
+                  "data: {\"type\":\"STEP_STARTED\",\"stepName\":\"model call 1\"}\n\n"
+                  "data: {\"type\":\"CUSTOM\",\"name\":\"chatplane.status\",\"value\":{"
+                  "\"type\":\"status\",\"status\":\"thinking\"}}\n\n"
+                  "data: {\"type\":\"TEXT_MESSAGE_START\",\"messageId\":\"m1\",\"role\":"
+                  "\"assistant\"}\n\n"
+                  "data: {\"type\":\"TEXT_MESSAGE_CONTENT\",\"messageId\":\"m1\",\"delta\":"
+                  "\"a\"}\n\n",
+                  0);
+    buf out;
+    buf_init(&out, 1 << 20);
+    agui_xlate_unrecorded(&x, &out);
+    buf_append_char(&out, '\0');
+    assert_string_equal(out.data,
+                        "data: {\"type\":\"TEXT_MESSAGE_END\",\"messageId\":\"m1\"}\n\n"
+                        "data: {\"type\":\"STEP_FINISHED\",\"stepName\":\"model call 1\"}\n\n"
+                        "data: {\"type\":\"RUN_ERROR\",\"message\":\"" AGUI_UNRECORDED_MESSAGE
+                        "\",\"code\":\"interrupted\"}\n\n");
+    buf_reset(&out);
+    agui_xlate_unrecorded(&x, &out);
+    assert_int_equal(out.len, 0);
+    buf_cleanup(&out);
+    agui_xlate_cleanup(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_interrupt_then_resume),
         cmocka_unit_test(test_stop_reasons),
         cmocka_unit_test(test_error_retry_guardrail),
+        cmocka_unit_test(test_unrecorded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -322,6 +322,28 @@ static void test_error_and_compacted(void **state)
     aisdk_xlate_cleanup(&x);
 }
 
+/* A run whose end the database refused ends the stream with an error,
+ * also when nothing went out yet. */
+static void test_unrecorded(void **state)
+{
+    (void)state;
+    aisdk_xlate x;
+    aisdk_xlate_init(&x, NULL);
+    buf out;
+    buf_init(&out, 1 << 20);
+    aisdk_xlate_unrecorded(&x, &out);
+    buf_append_char(&out, '\0');
+    assert_string_equal(out.data,
+                        "data: {\"type\":\"start\"}\n\n"
+                        "data: {\"type\":\"error\",\"errorText\":\"" AISDK_UNRECORDED_MESSAGE
+                        "\"}\n\ndata: [DONE]\n\n");
+    buf_reset(&out);
+    aisdk_xlate_unrecorded(&x, &out);
+    assert_int_equal(out.len, 0);
+    buf_cleanup(&out);
+    aisdk_xlate_cleanup(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_approval_request_and_denial),
         cmocka_unit_test(test_stop_reasons),
         cmocka_unit_test(test_error_and_compacted),
+        cmocka_unit_test(test_unrecorded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
