@@ -177,6 +177,57 @@ describe('AI SDK with the demo brain', () => {
     assert.equal(msg.parts.find((p) => p.type === 'data-chatplane-stop').data.run_id, runId);
   });
 
+  test('resuming a run that waits for an approval replays it to the request, and ends there', async () => {
+    const id = uid('chat');
+    const chat = new TestChat({ id, transport: new DefaultChatTransport({ api: `${srv.url}/api/chat` }) });
+    await chat.sendMessage({ text: 'demo approve' });
+    const asked = chat.messagesNow.at(-1);
+    const transport = new DefaultChatTransport({ api: `${srv.url}/api/chat` });
+    const stream = await transport.reconnectToStream({ chatId: id });
+    assert.ok(stream, 'a run is active');
+    const chunks = [];
+    let message;
+    const tee = stream.pipeThrough(new TransformStream({ transform(c, ctl) { chunks.push(c); ctl.enqueue(c); } }));
+    for await (const m of readUIMessageStream({ stream: tee })) message = m;
+    assert.equal(message.id, asked.id);
+    const k = kinds(chunks).filter((x) => !x.startsWith('data-chatplane'));
+    assert.deepEqual(k, ['start', 'start-step', 'tool-input-available', 'tool-approval-request', 'finish-step', 'finish']);
+    const part = message.parts.find((p) => p.type === 'dynamic-tool');
+    assert.equal(part.state, 'approval-requested');
+    assert.equal(part.approval.id, asked.parts.find((p) => p.type === 'dynamic-tool').approval.id);
+    // Answered, the run goes on; resuming afterwards shows the request decided and goes on to the end.
+    await chat.addToolApprovalResponse({ id: part.approval.id, approved: true });
+    await chat.sendMessage();
+    assert.match(textOf(chat.messagesNow.at(-1)), /^Done: deleted/);
+  });
+
+  test('a resume shows the approvals decided earlier in the run as answered, and ends at the one waiting', async () => {
+    // The deep mode asks for every call from now on (no other test here uses it).
+    const put = await api(srv.url, 'PUT', '/api/modes/deep', { approval: 'always' });
+    assert.equal(put.status, 200, put.text);
+    const id = uid('chat');
+    const transport = new DefaultChatTransport({ api: `${srv.url}/api/chat`, body: { mode: 'deep' } });
+    const chat = new TestChat({ id, transport });
+    await chat.sendMessage({ text: 'demo long' });
+    const first = chat.messagesNow.at(-1).parts.find((p) => p.type === 'dynamic-tool');
+    assert.equal(first.state, 'approval-requested');
+    await chat.addToolApprovalResponse({ id: first.approval.id, approved: true });
+    await chat.sendMessage();
+    const tools = chat.messagesNow.at(-1).parts.filter((p) => p.type === 'dynamic-tool');
+    assert.deepEqual(tools.map((p) => p.state), ['output-available', 'approval-requested']);
+
+    const stream = await transport.reconnectToStream({ chatId: id });
+    const chunks = [];
+    let message;
+    const tee = stream.pipeThrough(new TransformStream({ transform(c, ctl) { chunks.push(c); ctl.enqueue(c); } }));
+    for await (const m of readUIMessageStream({ stream: tee })) message = m;
+    assert.deepEqual(chunks.filter((c) => c.type === 'tool-approval-request').map((c) => c.approvalId),
+      [first.approval.id, tools[1].approval.id]);
+    assert.deepEqual(chunks.at(-1), { type: 'finish', finishReason: 'tool-calls' });
+    assert.deepEqual(message.parts.filter((p) => p.type === 'dynamic-tool').map((p) => p.state), ['output-available', 'approval-requested']);
+    await api(srv.url, 'POST', `/api/sessions/${chunks.find((c) => c.type === 'data-chatplane-status').data.session_id}/stop`, {});
+  });
+
   test('a denied approval is tool-output-denied and the answer says so', async () => {
     const chat = new TestChat({
       id: uid('chat'),
