@@ -53,10 +53,6 @@ static char *agui__user_text(const json_t *content, size_t i, char *err, size_t 
             return NULL;
         }
     }
-    if (buf_append_char(&b, '\0') != 0) {
-        buf_cleanup(&b);
-        return NULL;
-    }
     return buf_detach(&b, NULL);
 }
 
@@ -92,6 +88,39 @@ static int agui__messages(const json_t *msgs, agui_input *out, char *err, size_t
     out->message = agui__user_text(json_object_get(json_array_get(msgs, last_user), "content"),
                                    last_user, err, errlen);
     return out->message ? 0 : -1;
+}
+
+static int agui__context(const json_t *list, agui_input *out, char *err, size_t errlen)
+{
+    if (!list || json_is_null(list) || (json_is_array(list) && json_array_size(list) == 0))
+        return 0;
+    if (!json_is_array(list)) {
+        agui__err(err, errlen, "context must be a list");
+        return -1;
+    }
+    buf b;
+    buf_init(&b, AGUI_CONTEXT_MAX);
+    int rc = buf_append_str(&b, "The frontend gave this context:");
+    size_t i;
+    const json_t *item;
+    json_array_foreach(list, i, item)
+    {
+        const char *d = json_string_value(json_object_get(item, "description"));
+        const char *v = json_string_value(json_object_get(item, "value"));
+        if (!d || !v) {
+            agui__err(err, errlen, "context[%zu] must have a description and a value (strings)", i);
+            buf_cleanup(&b);
+            return -1;
+        }
+        if (rc == 0) rc = buf_printf(&b, "\n- %s: %s", d, v);
+    }
+    if (rc != 0) {
+        agui__err(err, errlen, "context holds more than %d bytes", AGUI_CONTEXT_MAX);
+        buf_cleanup(&b);
+        return -1;
+    }
+    out->context = buf_detach(&b, NULL);
+    return 0;
 }
 
 static int agui__resume(const json_t *list, agui_input *out, char *err, size_t errlen)
@@ -171,6 +200,7 @@ int agui_input_read(const json_t *in, agui_input *out, char *err, size_t errlen)
     }
     out->mode = json_is_string(mode) ? xstrdup(json_string_value(mode)) : NULL;
     if (agui__messages(json_object_get(in, "messages"), out, err, errlen) != 0) return -1;
+    if (agui__context(json_object_get(in, "context"), out, err, errlen) != 0) return -1;
     return agui__resume(json_object_get(in, "resume"), out, err, errlen);
 }
 
@@ -195,6 +225,7 @@ void agui_input_cleanup(agui_input *in)
     free(in->run_id);
     free(in->message);
     free(in->mode);
+    free(in->context);
     for (size_t i = 0; i < in->nresume; i++) {
         free(in->resume[i].interrupt_id);
         free(in->resume[i].reason);

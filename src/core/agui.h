@@ -25,6 +25,8 @@
 /* The most resume entries and messages one request may carry. */
 #define AGUI_RESUME_MAX   16
 #define AGUI_MESSAGES_MAX 10000
+/* The most bytes of context text the system note takes. */
+#define AGUI_CONTEXT_MAX 16384
 
 /* One answer to an interrupt: resolved with payload.approved true is an
  * approval; resolved with approved false, or cancelled, is a denial. */
@@ -41,6 +43,10 @@ typedef struct agui_input {
      * message) follows it in messages: the run's message; else NULL. */
     char *message;
     char *mode; /* forwardedProps.mode, or NULL */
+    /* The context items as text for the system note, "The frontend gave
+     * this context:" and a line "- description: value" each; NULL without
+     * items. */
+    char *context;
     agui_resume resume[AGUI_RESUME_MAX];
     size_t nresume;
 } agui_input;

@@ -50,10 +50,6 @@ static char *aisdk__user_text(const json_t *parts, size_t i, char *err, size_t e
             return NULL;
         }
     }
-    if (buf_append_char(&b, '\0') != 0) {
-        buf_cleanup(&b);
-        return NULL;
-    }
     return buf_detach(&b, NULL);
 }
 

@@ -166,7 +166,8 @@ static void api__agui_session(api *a, http_req *r, const api__thread_info *t, vo
         api__agui_free_req(g);
         return;
     }
-    engine_start_run(a->d.engine, session_id, g->in.message, g->in.mode, api__agui_started, g);
+    engine_start_run_noted(a->d.engine, session_id, g->in.message, g->in.mode, g->in.context,
+                           api__agui_started, g);
 }
 
 static void api__agui_post(http_req *r, void *ud)

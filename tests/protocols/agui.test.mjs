@@ -233,7 +233,7 @@ describe('AG-UI with the demo brain', () => {
   });
 });
 
-describe('AG-UI with a failing model', () => {
+describe('AG-UI with the mock model', () => {
   let srv;
   let mock;
   before(async () => {
@@ -245,6 +245,27 @@ describe('AG-UI with a failing model', () => {
     assert.equal(st.code, 0);
     srv.cleanup();
     await mock.stop();
+  });
+
+  test('context items reach the model in the system note, on every step of the run', async () => {
+    await mock.script([
+      { tool_calls: [{ name: 'calc', arguments: { expression: '1+1' } }] },
+      { text: 'Two.' },
+    ]);
+    const before = (await mock.requests()).length;
+    const { events, error } = await runAgent(srv.url, {
+      message: 'add one and one',
+      params: { context: [{ description: 'user time zone', value: 'Europe/Paris' }, { description: 'page', value: '/billing' }] },
+    });
+    assert.equal(error, null, error && error.stack);
+    assert.deepEqual(last(events).outcome, { type: 'success' });
+    const calls = (await mock.requests()).slice(before);
+    assert.equal(calls.length, 2);
+    for (const c of calls) {
+      const notes = c.body.messages.filter((m) => m.role === 'system' && m.content.includes('The frontend gave this context:'));
+      assert.equal(notes.length, 1, JSON.stringify(c.body.messages));
+      assert.match(notes[0].content, /^Budget: [^\n]*\.\n\nThe frontend gave this context:\n- user time zone: Europe\/Paris\n- page: \/billing$/);
+    }
   });
 
   test('an llm_error ends the text it began and answers RUN_ERROR with the stop reason as code', async () => {

@@ -37,6 +37,7 @@ static void test_input_full(void **state)
     assert_string_equal(in.run_id, "r1");
     assert_string_equal(in.mode, "deep");
     assert_string_equal(in.message, "a b");
+    assert_null(in.context);
     assert_int_equal(in.nresume, 0);
     agui_input_cleanup(&in);
 }
@@ -68,6 +69,41 @@ static void test_input_answered_and_resume(void **state)
     assert_string_equal(in.resume[1].reason, "no");
     assert_string_equal(in.resume[2].interrupt_id, "apr_3");
     assert_false(in.resume[2].approved);
+    agui_input_cleanup(&in);
+}
+
+static void test_input_context(void **state)
+{
+    (void)state;
+    agui_input in;
+    char err[256];
+    assert_int_equal(parse("{\"threadId\":\"t\",\"runId\":\"r\",\"messages\":[],\"context\":["
+                           "{\"description\":\"zone\",\"value\":\"Europe/Paris\"},"
+                           "{\"description\":\"page\",\"value\":\"/billing\"}]}",
+                           &in, err),
+                     0);
+    assert_string_equal(in.context, "The frontend gave this context:\n- zone: Europe/Paris\n"
+                                    "- page: /billing");
+    agui_input_cleanup(&in);
+    /* Over the cap by one byte. */
+    char big[AGUI_CONTEXT_MAX + 256];
+    int head = snprintf(big, sizeof big,
+                        "{\"threadId\":\"t\",\"runId\":\"r\",\"messages\":[],\"context\":["
+                        "{\"description\":\"d\",\"value\":\"");
+    /* "The frontend gave this context:" (31) + "\n- d: " (6) + the value. */
+    size_t fill = AGUI_CONTEXT_MAX - 37 + 1;
+    memset(big + head, 'x', fill);
+    snprintf(big + head + fill, sizeof big - (size_t)head - fill, "\"}]}");
+    assert_int_equal(parse(big, &in, err), -1);
+    assert_string_equal(err, "context holds more than 16384 bytes");
+    agui_input_cleanup(&in);
+    big[head + fill - 1] = '\"';
+    big[head + fill] = '}';
+    big[head + fill + 1] = ']';
+    big[head + fill + 2] = '}';
+    big[head + fill + 3] = '\0';
+    assert_int_equal(parse(big, &in, err), 0);
+    assert_int_equal(strlen(in.context), AGUI_CONTEXT_MAX);
     agui_input_cleanup(&in);
 }
 
@@ -104,6 +140,11 @@ static void test_input_errors(void **state)
     expect_error("{\"threadId\":\"t\",\"runId\":\"r\",\"messages\":[],\"forwardedProps\":"
                  "{\"mode\":1}}",
                  "forwardedProps.mode must be a string");
+    expect_error("{\"threadId\":\"t\",\"runId\":\"r\",\"messages\":[],\"context\":{}}",
+                 "context must be a list");
+    expect_error("{\"threadId\":\"t\",\"runId\":\"r\",\"messages\":[],\"context\":[{"
+                 "\"description\":\"d\"}]}",
+                 "context[0] must have a description and a value (strings)");
     expect_error("{\"threadId\":\"t\",\"runId\":\"r\",\"messages\":[],\"resume\":{}}",
                  "resume must be a list");
     expect_error("{\"threadId\":\"t\",\"runId\":\"r\",\"messages\":[],\"resume\":[{}]}",
@@ -394,6 +435,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_input_full),
         cmocka_unit_test(test_input_answered_and_resume),
+        cmocka_unit_test(test_input_context),
         cmocka_unit_test(test_input_errors),
         cmocka_unit_test(test_plain_answer),
         cmocka_unit_test(test_compacted_message_and_tool_call),

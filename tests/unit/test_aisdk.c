@@ -67,6 +67,15 @@ static void test_input_approval_answer(void **state)
     assert_true(in.regenerate);
     assert_string_equal(in.message, "x");
     aisdk_input_cleanup(&in);
+
+    /* A user message without text is an empty message (the route refuses
+     * it as such). */
+    assert_int_equal(parse("{\"id\":\"c\",\"messages\":[{\"id\":\"u\",\"role\":\"user\","
+                           "\"parts\":[]}]}",
+                           &in, err),
+                     0);
+    assert_string_equal(in.message, "");
+    aisdk_input_cleanup(&in);
 }
 
 static void expect_error(const char *text, const char *message)
