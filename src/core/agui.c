@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/thread.h"
+#include "core/agentproto.h"
 #include "lib/xmalloc.h"
 
 #define AGUI__RUN_ID_MAX 256
@@ -29,31 +29,13 @@ static void agui__err(char *err, size_t errlen, const char *fmt, ...)
 static char *agui__user_text(const json_t *content, size_t i, char *err, size_t errlen)
 {
     if (json_is_string(content)) return xstrdup(json_string_value(content));
+    char where[64];
+    snprintf(where, sizeof where, "messages[%zu].content", i);
     if (!json_is_array(content)) {
-        agui__err(err, errlen, "messages[%zu].content must be a string or a list of parts", i);
+        agui__err(err, errlen, "%s must be a string or a list of parts", where);
         return NULL;
     }
-    buf b;
-    buf_init(&b, (size_t)1 << 26);
-    size_t k;
-    const json_t *part;
-    json_array_foreach(content, k, part)
-    {
-        const char *type = json_string_value(json_object_get(part, "type"));
-        const char *text = json_string_value(json_object_get(part, "text"));
-        if (!type || strcmp(type, "text") != 0 || !text) {
-            agui__err(err, errlen, "messages[%zu].content[%zu]: only text parts are supported", i,
-                      k);
-            buf_cleanup(&b);
-            return NULL;
-        }
-        if (buf_append_str(&b, text) != 0) {
-            agui__err(err, errlen, "messages[%zu].content is too long", i);
-            buf_cleanup(&b);
-            return NULL;
-        }
-    }
-    return buf_detach(&b, NULL);
+    return agentproto_text(content, where, err, errlen);
 }
 
 /* Finds the run's message: the newest user message that nothing follows. */
@@ -176,9 +158,9 @@ int agui_input_read(const json_t *in, agui_input *out, char *err, size_t errlen)
         return -1;
     }
     const char *thread = json_string_value(json_object_get(in, "threadId"));
-    if (!thread_id_valid(thread)) {
+    if (!agentproto_thread_valid(thread)) {
         agui__err(err, errlen, "threadId must be 1 to %d characters of [A-Za-z0-9._:-]",
-                  THREAD_ID_MAX);
+                  AGENTPROTO_THREAD_MAX);
         return -1;
     }
     const char *run = json_string_value(json_object_get(in, "runId"));
@@ -207,13 +189,8 @@ int agui_input_read(const json_t *in, agui_input *out, char *err, size_t errlen)
 int agui_input_parse(const char *text, size_t len, agui_input *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    json_error_t je;
-    json_t *in = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!in) {
-        agui__err(err, errlen, "invalid JSON at line %d column %d: %s", je.line, je.column,
-                  je.text);
-        return -1;
-    }
+    json_t *in = agentproto_load(text, len, err, errlen);
+    if (!in) return -1;
     int rc = agui_input_read(in, out, err, errlen);
     json_decref(in);
     return rc;
@@ -255,19 +232,6 @@ void agui_xlate_cleanup(agui_xlate *x)
     memset(x, 0, sizeof *x);
 }
 
-/* Appends "data: <event>\n\n" and frees the event. */
-static int agui__emit(buf *out, json_t *ev)
-{
-    char *s = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    json_decref(ev);
-    if (!s) return BUF_TOOBIG;
-    int rc = buf_append_str(out, "data: ");
-    if (rc == 0) rc = buf_append_str(out, s);
-    if (rc == 0) rc = buf_append_str(out, "\n\n");
-    free(s);
-    return rc;
-}
-
 static json_t *agui__event(const char *type)
 {
     return json_pack("{s:s}", "type", type);
@@ -280,7 +244,7 @@ static int agui__close_text(agui_xlate *x, buf *out)
     json_object_set_new(e, "messageId", json_string(x->text_id));
     free(x->text_id);
     x->text_id = NULL;
-    return agui__emit(out, e);
+    return agentproto_emit(out, e);
 }
 
 static int agui__close_step(agui_xlate *x, buf *out)
@@ -289,7 +253,7 @@ static int agui__close_step(agui_xlate *x, buf *out)
     x->step_open = false;
     json_t *e = agui__event("STEP_FINISHED");
     json_object_set_new(e, "stepName", json_sprintf("model call %d", x->steps));
-    return agui__emit(out, e);
+    return agentproto_emit(out, e);
 }
 
 static int agui__close_all(agui_xlate *x, buf *out)
@@ -308,7 +272,7 @@ static int agui__open_text(agui_xlate *x, const char *message_id, buf *out)
     json_t *e = agui__event("TEXT_MESSAGE_START");
     json_object_set_new(e, "messageId", json_string(message_id));
     json_object_set_new(e, "role", json_string("assistant"));
-    return agui__emit(out, e);
+    return agentproto_emit(out, e);
 }
 
 static int agui__content(const char *message_id, const char *text, buf *out)
@@ -317,7 +281,7 @@ static int agui__content(const char *message_id, const char *text, buf *out)
     json_t *e = agui__event("TEXT_MESSAGE_CONTENT");
     json_object_set_new(e, "messageId", json_string(message_id));
     json_object_set_new(e, "delta", json_string(text));
-    return agui__emit(out, e);
+    return agentproto_emit(out, e);
 }
 
 static int agui__custom(const char *name, const json_t *ev, buf *out)
@@ -325,14 +289,14 @@ static int agui__custom(const char *name, const json_t *ev, buf *out)
     json_t *e = agui__event("CUSTOM");
     json_object_set_new(e, "name", json_string(name));
     json_object_set(e, "value", (json_t *)ev);
-    return agui__emit(out, e);
+    return agentproto_emit(out, e);
 }
 
 /* The tool calls of an assistant message: each one started, its
  * arguments, ended; their ids wait for results. */
-static int agui__tool_calls(agui_xlate *x, const char *message_id, const json_t *calls, buf *out,
-                            bool emit)
+static int agui__tool_calls(agui_xlate *x, const char *message_id, const json_t *calls, buf *out)
 {
+    agentproto_ids_add_calls(x->pending, calls);
     size_t i;
     const json_t *c;
     int rc = 0;
@@ -343,41 +307,25 @@ static int agui__tool_calls(agui_xlate *x, const char *message_id, const json_t 
         const char *name = json_string_value(json_object_get(fn, "name"));
         const char *args = json_string_value(json_object_get(fn, "arguments"));
         if (!id) continue;
-        json_array_append_new(x->pending, json_string(id));
-        if (!emit) continue;
         json_t *e = agui__event("TOOL_CALL_START");
         json_object_set_new(e, "toolCallId", json_string(id));
         json_object_set_new(e, "toolCallName", json_string(name ? name : ""));
         if (message_id) json_object_set_new(e, "parentMessageId", json_string(message_id));
-        rc = agui__emit(out, e);
+        rc = agentproto_emit(out, e);
         if (rc == 0 && args && *args) {
             e = agui__event("TOOL_CALL_ARGS");
             json_object_set_new(e, "toolCallId", json_string(id));
             json_object_set_new(e, "delta", json_string(args));
-            rc = agui__emit(out, e);
+            rc = agentproto_emit(out, e);
         }
         if (rc == 0) {
             e = agui__event("TOOL_CALL_END");
             json_object_set_new(e, "toolCallId", json_string(id));
-            rc = agui__emit(out, e);
+            rc = agentproto_emit(out, e);
         }
         if (rc != 0) return rc;
     }
     return 0;
-}
-
-/* Forgets a pending call once its result came. */
-static void agui__resolved(agui_xlate *x, const char *call_id)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(x->pending, i, v)
-    {
-        if (strcmp(json_string_value(v), call_id) == 0) {
-            json_array_remove(x->pending, i);
-            return;
-        }
-    }
 }
 
 static int agui__message(agui_xlate *x, const json_t *ev, buf *out)
@@ -397,13 +345,13 @@ static int agui__message(agui_xlate *x, const json_t *ev, buf *out)
             if (rc == 0) rc = agui__content(id, content, out);
             if (rc == 0) rc = agui__close_text(x, out);
         }
-        if (rc == 0) rc = agui__tool_calls(x, id, json_object_get(ev, "tool_calls"), out, true);
+        if (rc == 0) rc = agui__tool_calls(x, id, json_object_get(ev, "tool_calls"), out);
         return rc;
     }
     if (strcmp(role, "tool") == 0) {
         const char *call = json_string_value(json_object_get(ev, "tool_call_id"));
         if (!call) return 0;
-        agui__resolved(x, call);
+        agentproto_ids_drop(x->pending, call);
         rc = agui__close_text(x, out);
         if (rc != 0) return rc;
         json_t *e = agui__event("TOOL_CALL_RESULT");
@@ -411,7 +359,7 @@ static int agui__message(agui_xlate *x, const json_t *ev, buf *out)
         json_object_set_new(e, "toolCallId", json_string(call));
         json_object_set_new(e, "content", json_string(content ? content : ""));
         json_object_set_new(e, "role", json_string("tool"));
-        return agui__emit(out, e);
+        return agentproto_emit(out, e);
     }
     return 0;
 }
@@ -452,7 +400,7 @@ static int agui__interrupt(agui_xlate *x, const json_t *ev, buf *out)
     json_object_set_new(e, "outcome",
                         json_pack("{s:s, s:[o]}", "type", "interrupt", "interrupts", it));
     x->ended = true;
-    rc = agui__emit(out, e);
+    rc = agentproto_emit(out, e);
     return rc ? rc : 1;
 }
 
@@ -488,7 +436,7 @@ static int agui__stopped(agui_xlate *x, const json_t *ev, buf *out)
         json_object_set_new(e, "outcome", json_pack("{s:s}", "type", how));
     }
     x->ended = true;
-    rc = agui__emit(out, e);
+    rc = agentproto_emit(out, e);
     return rc ? rc : 1;
 }
 
@@ -505,7 +453,7 @@ static int agui__status(agui_xlate *x, const json_t *ev, buf *out)
         x->step_open = true;
         json_t *e = agui__event("STEP_STARTED");
         json_object_set_new(e, "stepName", json_sprintf("model call %d", x->steps));
-        rc = agui__emit(out, e);
+        rc = agentproto_emit(out, e);
     }
     return rc ? rc : agui__custom("chatplane.status", ev, out);
 }
@@ -517,7 +465,7 @@ static int agui__begin(agui_xlate *x, buf *out)
     json_t *e = agui__event("RUN_STARTED");
     json_object_set_new(e, "threadId", json_string(x->thread_id));
     json_object_set_new(e, "runId", json_string(x->run_id));
-    return agui__emit(out, e);
+    return agentproto_emit(out, e);
 }
 
 /* While a resumed stream waits for its approval's decision, only the
@@ -529,9 +477,9 @@ static bool agui__waiting(agui_xlate *x, const char *type, const json_t *ev)
         const char *role = json_string_value(json_object_get(ev, "role"));
         const char *call = json_string_value(json_object_get(ev, "tool_call_id"));
         if (role && strcmp(role, "assistant") == 0)
-            agui__tool_calls(x, NULL, json_object_get(ev, "tool_calls"), NULL, false);
+            agentproto_ids_add_calls(x->pending, json_object_get(ev, "tool_calls"));
         else if (call)
-            agui__resolved(x, call);
+            agentproto_ids_drop(x->pending, call);
         return true;
     }
     if (strcmp(type, "run_stopped") == 0) return false;
@@ -581,5 +529,5 @@ void agui_xlate_unrecorded(agui_xlate *x, buf *out)
     json_object_set_new(e, "message", json_string(AGUI_UNRECORDED_MESSAGE));
     json_object_set_new(e, "code", json_string("interrupted"));
     x->ended = true;
-    agui__emit(out, e);
+    agentproto_emit(out, e);
 }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/thread.h"
+#include "core/agentproto.h"
 #include "lib/xmalloc.h"
 
 static void aisdk__err(char *err, size_t errlen, const char *fmt, ...)
@@ -21,37 +21,6 @@ static void aisdk__err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* ---- the request body ---- */
-
-/* A user message's text: its text parts joined. A new string, or NULL
- * with err set. */
-static char *aisdk__user_text(const json_t *parts, size_t i, char *err, size_t errlen)
-{
-    if (!json_is_array(parts)) {
-        aisdk__err(err, errlen, "messages[%zu].parts must be a list", i);
-        return NULL;
-    }
-    buf b;
-    buf_init(&b, (size_t)1 << 26);
-    size_t k;
-    const json_t *p;
-    json_array_foreach(parts, k, p)
-    {
-        const char *type = json_string_value(json_object_get(p, "type"));
-        const char *text = json_string_value(json_object_get(p, "text"));
-        if (!type || strcmp(type, "text") != 0 || !text) {
-            aisdk__err(err, errlen, "messages[%zu].parts[%zu]: only text parts are supported", i,
-                       k);
-            buf_cleanup(&b);
-            return NULL;
-        }
-        if (buf_append_str(&b, text) != 0) {
-            aisdk__err(err, errlen, "messages[%zu] is too long", i);
-            buf_cleanup(&b);
-            return NULL;
-        }
-    }
-    return buf_detach(&b, NULL);
-}
 
 /* The answered approval of an assistant message's tool parts: the last
  * part in state approval-responded. */
@@ -105,8 +74,9 @@ int aisdk_input_read(const json_t *in, aisdk_input *out, char *err, size_t errle
         return -1;
     }
     const char *id = json_string_value(json_object_get(in, "id"));
-    if (!thread_id_valid(id)) {
-        aisdk__err(err, errlen, "id must be 1 to %d characters of [A-Za-z0-9._:-]", THREAD_ID_MAX);
+    if (!agentproto_thread_valid(id)) {
+        aisdk__err(err, errlen, "id must be 1 to %d characters of [A-Za-z0-9._:-]",
+                   AGENTPROTO_THREAD_MAX);
         return -1;
     }
     out->chat_id = xstrdup(id);
@@ -142,7 +112,9 @@ int aisdk_input_read(const json_t *in, aisdk_input *out, char *err, size_t errle
         return -1;
     }
     if (strcmp(role, "user") == 0) {
-        out->message = aisdk__user_text(parts, i, err, errlen);
+        char where[64];
+        snprintf(where, sizeof where, "messages[%zu].parts", i);
+        out->message = agentproto_text(parts, where, err, errlen);
         return out->message ? 0 : -1;
     }
     if (strcmp(role, "assistant") == 0 && !out->regenerate) {
@@ -161,13 +133,8 @@ int aisdk_input_read(const json_t *in, aisdk_input *out, char *err, size_t errle
 int aisdk_input_parse(const char *text, size_t len, aisdk_input *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    json_error_t je;
-    json_t *in = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!in) {
-        aisdk__err(err, errlen, "invalid JSON at line %d column %d: %s", je.line, je.column,
-                   je.text);
-        return -1;
-    }
+    json_t *in = agentproto_load(text, len, err, errlen);
+    if (!in) return -1;
     int rc = aisdk_input_read(in, out, err, errlen);
     json_decref(in);
     return rc;
@@ -211,19 +178,6 @@ void aisdk_xlate_cleanup(aisdk_xlate *x)
     memset(x, 0, sizeof *x);
 }
 
-/* Appends "data: <chunk>\n\n" and frees the chunk. */
-static int aisdk__emit(buf *out, json_t *c)
-{
-    char *s = json_dumps(c, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    json_decref(c);
-    if (!s) return BUF_TOOBIG;
-    int rc = buf_append_str(out, "data: ");
-    if (rc == 0) rc = buf_append_str(out, s);
-    if (rc == 0) rc = buf_append_str(out, "\n\n");
-    free(s);
-    return rc;
-}
-
 static json_t *aisdk__chunk(const char *type)
 {
     return json_pack("{s:s}", "type", type);
@@ -231,7 +185,7 @@ static json_t *aisdk__chunk(const char *type)
 
 static int aisdk__simple(buf *out, const char *type)
 {
-    return aisdk__emit(out, aisdk__chunk(type));
+    return agentproto_emit(out, aisdk__chunk(type));
 }
 
 /* A data part carrying the chatplane event. */
@@ -240,7 +194,7 @@ static int aisdk__data(buf *out, const char *name, const json_t *ev, bool transi
     json_t *c = aisdk__chunk(name);
     json_object_set(c, "data", (json_t *)ev);
     if (transient) json_object_set_new(c, "transient", json_true());
-    return aisdk__emit(out, c);
+    return agentproto_emit(out, c);
 }
 
 static int aisdk__close_text(aisdk_xlate *x, buf *out)
@@ -250,7 +204,7 @@ static int aisdk__close_text(aisdk_xlate *x, buf *out)
     json_object_set_new(c, "id", json_string(x->text_id));
     free(x->text_id);
     x->text_id = NULL;
-    return aisdk__emit(out, c);
+    return agentproto_emit(out, c);
 }
 
 static int aisdk__close_step(aisdk_xlate *x, buf *out)
@@ -269,7 +223,7 @@ static int aisdk__open_text(aisdk_xlate *x, const char *id, buf *out)
     x->text_id = xstrdup(id);
     json_t *c = aisdk__chunk("text-start");
     json_object_set_new(c, "id", json_string(id));
-    return aisdk__emit(out, c);
+    return agentproto_emit(out, c);
 }
 
 static int aisdk__delta(const char *id, const char *text, buf *out)
@@ -278,34 +232,14 @@ static int aisdk__delta(const char *id, const char *text, buf *out)
     json_t *c = aisdk__chunk("text-delta");
     json_object_set_new(c, "id", json_string(id));
     json_object_set_new(c, "delta", json_string(text));
-    return aisdk__emit(out, c);
-}
-
-static bool aisdk__has(const json_t *list, const char *id)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v) if (strcmp(json_string_value(v), id) == 0) return true;
-    return false;
-}
-
-static void aisdk__drop(json_t *list, const char *id)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v)
-    {
-        if (strcmp(json_string_value(v), id) == 0) {
-            json_array_remove(list, i);
-            return;
-        }
-    }
+    return agentproto_emit(out, c);
 }
 
 /* The tool calls of an assistant message become dynamic tool parts with
  * their input (the arguments as JSON, or the text when they are not). */
-static int aisdk__tool_calls(aisdk_xlate *x, const json_t *calls, buf *out, bool emit)
+static int aisdk__tool_calls(aisdk_xlate *x, const json_t *calls, buf *out)
 {
+    agentproto_ids_add_calls(x->pending, calls);
     size_t i;
     const json_t *c;
     json_array_foreach(calls, i, c)
@@ -315,8 +249,6 @@ static int aisdk__tool_calls(aisdk_xlate *x, const json_t *calls, buf *out, bool
         const char *name = json_string_value(json_object_get(fn, "name"));
         const char *args = json_string_value(json_object_get(fn, "arguments"));
         if (!id) continue;
-        json_array_append_new(x->pending, json_string(id));
-        if (!emit) continue;
         json_t *input = args && *args ? json_loads(args, JSON_DECODE_ANY, NULL) : json_object();
         if (!input) input = json_string(args);
         json_t *ch = aisdk__chunk("tool-input-available");
@@ -324,7 +256,7 @@ static int aisdk__tool_calls(aisdk_xlate *x, const json_t *calls, buf *out, bool
         json_object_set_new(ch, "toolName", json_string(name ? name : ""));
         json_object_set_new(ch, "input", input);
         json_object_set_new(ch, "dynamic", json_true());
-        int rc = aisdk__emit(out, ch);
+        int rc = agentproto_emit(out, ch);
         if (rc != 0) return rc;
     }
     return 0;
@@ -334,8 +266,8 @@ static int aisdk__tool_result(aisdk_xlate *x, const json_t *ev, buf *out)
 {
     const char *call = json_string_value(json_object_get(ev, "tool_call_id"));
     if (!call) return 0;
-    aisdk__drop(x->pending, call);
-    if (aisdk__has(x->denied, call)) return 0; /* tool-output-denied went out */
+    agentproto_ids_drop(x->pending, call);
+    if (agentproto_ids_has(x->denied, call)) return 0; /* tool-output-denied went out */
     const char *content = json_string_value(json_object_get(ev, "content"));
     bool ok = !x->tool_status || strcmp(x->tool_status, "ok") == 0;
     json_t *c;
@@ -353,7 +285,7 @@ static int aisdk__tool_result(aisdk_xlate *x, const json_t *ev, buf *out)
     free(x->tool_status);
     free(x->tool_error);
     x->tool_status = x->tool_error = NULL;
-    return aisdk__emit(out, c);
+    return agentproto_emit(out, c);
 }
 
 static int aisdk__message(aisdk_xlate *x, const json_t *ev, buf *out)
@@ -376,7 +308,7 @@ static int aisdk__message(aisdk_xlate *x, const json_t *ev, buf *out)
         if (rc == 0) rc = aisdk__delta(id, content, out);
         if (rc == 0) rc = aisdk__close_text(x, out);
     }
-    return rc ? rc : aisdk__tool_calls(x, json_object_get(ev, "tool_calls"), out, true);
+    return rc ? rc : aisdk__tool_calls(x, json_object_get(ev, "tool_calls"), out);
 }
 
 /* The stream's last chunks: finish, or what ends it otherwise, and
@@ -384,7 +316,7 @@ static int aisdk__message(aisdk_xlate *x, const json_t *ev, buf *out)
 static int aisdk__end(aisdk_xlate *x, json_t *last, buf *out)
 {
     x->ended = true;
-    int rc = aisdk__emit(out, last);
+    int rc = agentproto_emit(out, last);
     if (rc == 0) rc = buf_append_str(out, "data: [DONE]\n\n");
     return rc ? rc : 1;
 }
@@ -399,9 +331,9 @@ static int aisdk__approval_requested(aisdk_xlate *x, const json_t *ev, buf *out)
     json_object_set_new(c, "approvalId", json_string(id));
     json_t *call = json_array_get(x->pending, 0);
     json_object_set(c, "toolCallId", call ? call : json_object_get(ev, "execution_id"));
-    rc = aisdk__emit(out, c);
+    rc = agentproto_emit(out, c);
     if (rc != 0) return rc;
-    if (aisdk__has(x->decided, id)) return 0;
+    if (agentproto_ids_has(x->decided, id)) return 0;
     /* The run waits for the person: the client answers with its next
      * request, and this stream ends. */
     rc = aisdk__close_step(x, out);
@@ -419,7 +351,7 @@ static int aisdk__approval_decided(aisdk_xlate *x, const json_t *ev, buf *out)
     json_array_append(x->denied, call);
     json_t *c = aisdk__chunk("tool-output-denied");
     json_object_set(c, "toolCallId", call);
-    return aisdk__emit(out, c);
+    return agentproto_emit(out, c);
 }
 
 static int aisdk__stopped(aisdk_xlate *x, const json_t *ev, buf *out)
@@ -473,9 +405,9 @@ static bool aisdk__waiting(aisdk_xlate *x, const char *type, const json_t *ev)
         const char *role = json_string_value(json_object_get(ev, "role"));
         const char *call = json_string_value(json_object_get(ev, "tool_call_id"));
         if (role && strcmp(role, "assistant") == 0)
-            aisdk__tool_calls(x, json_object_get(ev, "tool_calls"), NULL, false);
+            agentproto_ids_add_calls(x->pending, json_object_get(ev, "tool_calls"));
         else if (call)
-            aisdk__drop(x->pending, call);
+            agentproto_ids_drop(x->pending, call);
     }
     return true;
 }
@@ -487,7 +419,7 @@ static int aisdk__begin(aisdk_xlate *x, const json_t *ev, buf *out)
     json_t *c = aisdk__chunk("start");
     const json_t *run = json_object_get(ev, "run_id");
     if (json_is_string(run)) json_object_set(c, "messageId", (json_t *)run);
-    return aisdk__emit(out, c);
+    return agentproto_emit(out, c);
 }
 
 int aisdk_xlate_event(aisdk_xlate *x, const json_t *ev, buf *out)

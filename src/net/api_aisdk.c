@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/aisdk.h"
-#include "core/thread.h"
+#include "core/agentproto.h"
 #include "lib/xmalloc.h"
 #include "net/api_int.h"
 
@@ -193,11 +193,11 @@ static void api__chat_resume(http_req *r, void *ud)
 {
     api *a = ud;
     const char *id = http_req_param(r, "id");
-    if (!thread_id_valid(id)) {
+    if (!agentproto_thread_valid(id)) {
         http_reply_error(r, 400, "bad_request",
                          "the chat id must be 1 to %d characters of "
                          "[A-Za-z0-9._:-]",
-                         THREAD_ID_MAX);
+                         AGENTPROTO_THREAD_MAX);
         return;
     }
     api__thread_session(a, r, id, NULL, API__THREAD_EXISTING | API__THREAD_DECIDED,

@@ -100,7 +100,7 @@ void api__register_agui(http_server *s, api *a);
 void api__register_aisdk(http_server *s, api *a);
 
 /*
- * The session a thread id of the agent protocols names (core/thread.h),
+ * The session a thread id of the agent protocols names (core/agentproto.h),
  * made for the request's owner when it does not exist yet (with mode_name,
  * or the default), unless flags hold API__THREAD_EXISTING. then gets r and
  * what was found, borrowed for the call; or r NULL when r was already

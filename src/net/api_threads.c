@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/thread.h"
+#include "core/agentproto.h"
 #include "lib/clock.h"
 #include "lib/xmalloc.h"
 #include "net/api_int.h"
@@ -81,7 +81,7 @@ void api__thread_session(api *a, http_req *r, const char *thread_id, const char 
     t->decided = flags & API__THREAD_DECIDED ? json_array() : NULL;
     char id[ID_MAX];
     const char *owner = http_req_owner(r);
-    thread_session_id(owner, thread_id, id);
+    agentproto_session_id(owner, thread_id, id);
     int64_t now = clock_wall_ms();
     t->row.id = xstrdup(id);
     t->row.owner = owner ? xstrdup(owner) : NULL;

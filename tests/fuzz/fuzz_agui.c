@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "core/agui.h"
-#include "core/thread.h"
+#include "core/agentproto.h"
 
 static void fuzz_check_frames(const buf *out)
 {
@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (agui_input_parse((const char *)data, size, &in, err, sizeof err) != 0) {
         if (!err[0]) abort();
     } else {
-        if (!thread_id_valid(in.thread_id) || !in.run_id || !*in.run_id) abort();
+        if (!agentproto_thread_valid(in.thread_id) || !in.run_id || !*in.run_id) abort();
         if (in.nresume > AGUI_RESUME_MAX) abort();
         for (size_t i = 0; i < in.nresume; i++)
             if (!in.resume[i].interrupt_id || !*in.resume[i].interrupt_id) abort();

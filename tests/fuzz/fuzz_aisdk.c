@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "core/aisdk.h"
-#include "core/thread.h"
+#include "core/agentproto.h"
 
 static void fuzz_check_frames(const buf *out)
 {
@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (aisdk_input_parse((const char *)data, size, &in, err, sizeof err) != 0) {
         if (!err[0]) abort();
     } else {
-        if (!thread_id_valid(in.chat_id)) abort();
+        if (!agentproto_thread_valid(in.chat_id)) abort();
         if (!in.message == !in.approval_id) abort();
         if (in.approval_id && !*in.approval_id) abort();
     }
