@@ -230,6 +230,10 @@ describe('AG-UI with the demo brain', () => {
     r = await post({ threadId: 't1', runId: 'r', messages: [{ id: 'u', role: 'user', content: 'x'.repeat(65537) }] });
     assert.equal(r.status, 400);
     assert.equal(r.body.error.message, 'the new user message must be at most 65536 bytes');
+    // HttpAgent reports such an answer as a failed run carrying the error.
+    const { error } = await runAgent(srv.url, { message: 'hi', params: { forwardedProps: { mode: 'nope' } } });
+    assert.equal(error.status, 400);
+    assert.deepEqual(error.payload, { error: { code: 'bad_request', message: 'forwardedProps.mode: unknown mode "nope"' } });
   });
 });
 
