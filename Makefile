@@ -134,6 +134,7 @@ test: deps-test
 	$(MAKE) scenarios
 	$(MAKE) integration
 	$(MAKE) integration-asan
+	$(MAKE) protocols
 	$(MAKE) fuzz-smoke
 	$(MAKE) browser
 	$(MAKE) cli-tests
@@ -221,6 +222,13 @@ integration-asan:
 	$(MAKE) O=build/asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" build/asan/chatplane
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  CHATPLANE_BIN=build/asan/chatplane scripts/run-node-tests integration-asan tests/integration/
+
+# The agent protocols (docs/protocols.md) judged by their real clients:
+# @ag-ui/client's HttpAgent with @ag-ui/core's schemas, and the `ai`
+# package's transport, stream reader and chat class. A few seconds.
+.PHONY: protocols
+protocols: all
+	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests protocols tests/protocols/
 
 # The page in a real browser: playwright-core driving Debian's chromium
 # against the real server and the mock model server. `make screenshots`

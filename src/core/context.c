@@ -107,8 +107,13 @@ json_t *context_build(const context_params *p, int64_t *est_tokens)
     json_t *out = json_array();
     if (p->system_prompt && *p->system_prompt)
         json_array_append_new(out, context__system(p->system_prompt));
-    if (p->budget_note) {
-        char *t = xasprintf("Budget: %s.", p->budget_note);
+    if (p->budget_note || p->client_note) {
+        /* One system note: the budget left, then what the frontend says
+         * about where the person is (docs/protocols.md, AG-UI). */
+        char *t = p->budget_note && p->client_note
+                      ? xasprintf("Budget: %s.\n\n%s", p->budget_note, p->client_note)
+                  : p->budget_note ? xasprintf("Budget: %s.", p->budget_note)
+                                   : xstrdup(p->client_note);
         json_array_append_new(out, context__system(t));
         free(t);
     }

@@ -28,6 +28,7 @@ extern const char *const CONTEXT_WRAP_UP_NOTE;
 typedef struct context_params {
     const char *system_prompt; /* NULL or "" for none */
     const char *budget_note;   /* NULL for none */
+    const char *client_note;   /* a frontend's context for the system note, or NULL */
     const json_t *history;     /* array of messages, oldest first (borrowed) */
     size_t keep_from;          /* history index never dropped from (the run's user message) */
     const json_t *notes;       /* array of strings, or NULL */

@@ -204,6 +204,7 @@ typedef struct engine_start {
     void *ud;
     /* in */
     char *session_id, *message, *mode_req;
+    char *client_note; /* run_init.client_note, or NULL */
     mode *modes;
     size_t nmodes;
     char run_id[ID_MAX], message_id[ID_MAX];
@@ -524,6 +525,7 @@ static void engine__start_free(engine_start *j)
     free(j->session_id);
     free(j->message);
     free(j->mode_req);
+    free(j->client_note);
     free(j->modes);
     free(j->instance_id);
     free(j->continues);
@@ -564,6 +566,7 @@ static void engine__start_done(void *arg)
         .keep_from = keep_from,
         .user_message_id = j->message ? j->message_id : NULL,
         .user_message = j->message,
+        .client_note = j->client_note,
         .started_wall_ms = j->now_ms,
         .remembered = engine__remembered_by_name(e->d.tools, j->remembered),
     };
@@ -590,6 +593,13 @@ static void engine__start_done(void *arg)
 void engine_start_run(engine *e, const char *session_id, const char *message, const char *mode_name,
                       engine_start_cb cb, void *ud)
 {
+    engine_start_run_noted(e, session_id, message, mode_name, NULL, cb, ud);
+}
+
+void engine_start_run_noted(engine *e, const char *session_id, const char *message,
+                            const char *mode_name, const char *client_note, engine_start_cb cb,
+                            void *ud)
+{
     if (e->closing) {
         cb(ud, ENGINE_ERR_UNAVAILABLE, NULL);
         return;
@@ -613,6 +623,7 @@ void engine_start_run(engine *e, const char *session_id, const char *message, co
     j->session_id = xstrdup(session_id);
     j->message = message ? xstrdup(message) : NULL;
     j->mode_req = mode_name ? xstrdup(mode_name) : NULL;
+    j->client_note = client_note ? xstrdup(client_note) : NULL;
     j->modes = xcalloc(e->nmodes ? e->nmodes : 1, sizeof *j->modes);
     memcpy(j->modes, e->modes, e->nmodes * sizeof *j->modes);
     j->nmodes = e->nmodes;

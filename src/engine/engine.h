@@ -120,6 +120,12 @@ typedef void (*engine_start_cb)(void *ud, int status, const json_t *run);
  */
 void engine_start_run(engine *e, const char *session_id, const char *message, const char *mode_name,
                       engine_start_cb cb, void *ud);
+/* The same with client_note (NULL for none): text a frontend sends along
+ * (docs/protocols.md, AG-UI context), added to the run's system note on
+ * every step. It lives with the run only: a continue does not carry it. */
+void engine_start_run_noted(engine *e, const char *session_id, const char *message,
+                            const char *mode_name, const char *client_note, engine_start_cb cb,
+                            void *ud);
 
 /*
  * Requests a stop of the session's active run. cb gets the run object

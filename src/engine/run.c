@@ -521,6 +521,7 @@ run *run_new(const run_env *env, const run_init *init)
     r->tools = toolset_openai_tools(env->tools);
     r->user_message_id = init->user_message_id ? xstrdup(init->user_message_id) : NULL;
     r->user_message = init->user_message ? xstrdup(init->user_message) : NULL;
+    r->client_note = init->client_note ? xstrdup(init->client_note) : NULL;
     buf_init(&r->text, RUN_TEXT_MAX);
     r->deadline_ev = evtimer_new(env->base, run__on_deadline, r);
     r->warn_ev = evtimer_new(env->base, run__on_warn, r);
@@ -589,6 +590,7 @@ void run_free(run *r)
     free(r->user_message);
     buf_cleanup(&r->step_errors);
     llm_chain_free(r->own_chain);
+    free(r->client_note);
     free(r);
 }
 

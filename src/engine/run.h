@@ -65,6 +65,9 @@ typedef struct run_init {
     size_t keep_from;            /* index of the run's user message in history */
     const char *user_message_id; /* the stored user message, or NULL (continue) */
     const char *user_message;
+    /* Text a frontend gave for the system note (docs/protocols.md, AG-UI
+     * context), added to it on every step; NULL for none. */
+    const char *client_note;
     int64_t started_wall_ms;
     /* The session's remembered decisions: model tool name ->
      * {"approve": bool, "reason": string or null, "remember": "session"};

@@ -70,6 +70,7 @@ struct run {
     run_phase phase;
     int64_t started_wall_ms, ended_wall_ms;
     char *user_message_id, *user_message;
+    char *client_note; /* run_init.client_note, or NULL */
 
     json_t *history; /* the conversation as the model sees it */
     size_t keep_from;

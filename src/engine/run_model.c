@@ -466,6 +466,7 @@ static json_t *run_model__messages(run *r, bool with_tools, int64_t step, int64_
                               : r->env.opt->context_tokens,
         .reserved_tokens = with_tools ? context_estimate_tokens(r->tools) : 0,
     };
+    p.client_note = r->client_note;
     json_t *m = context_build(&p, est);
     json_decref(notes);
     free(note);

@@ -97,6 +97,31 @@ bool api__session_exists(store *st, api__job *j);
         json_object_set_new(j->body, key, list);                                                   \
     }
 void api__register_approvals(http_server *s, api *a);
+void api__register_agui(http_server *s, api *a);
+void api__register_aisdk(http_server *s, api *a);
+
+/*
+ * The session a thread id of the agent protocols names (core/agentproto.h),
+ * made for the request's owner when it does not exist yet (with mode_name,
+ * or the default), unless flags hold API__THREAD_EXISTING. then gets r and
+ * what was found, borrowed for the call; or r NULL when r was already
+ * answered (503).
+ */
+/* Checks a protocol request's new user message (NULL: none) as the
+ * message of POST …/runs is checked; answers r with 400 when it fails. */
+bool api__protocol_message_ok(api *a, http_req *r, const char *message);
+
+#define API__THREAD_EXISTING 1 /* do not make a missing session */
+#define API__THREAD_DECIDED  2 /* list the session's decided approvals */
+typedef struct api__thread_info {
+    const char *session_id;
+    bool missing;              /* API__THREAD_EXISTING and it does not exist */
+    const char *active_run_id; /* NULL when idle */
+    const json_t *decided;     /* ids, with API__THREAD_DECIDED; else NULL */
+} api__thread_info;
+typedef void (*api__thread_cb)(api *a, http_req *r, const api__thread_info *t, void *ud);
+void api__thread_session(api *a, http_req *r, const char *thread_id, const char *mode_name,
+                         int flags, api__thread_cb then, void *ud);
 /* Answers GET /api/sessions/{id} for id (used after writes too). */
 void api__reply_session(api *a, http_req *r, const char *id, int status);
 

@@ -29,7 +29,9 @@ typedef struct hub_frame {
     int refs;
     int64_t seq;
     bool run_stopped;
-    char *run_id; /* NULL for frames replayed from the store */
+    char *run_id;    /* NULL for frames replayed from the store to a plain stream */
+    size_t json_off; /* where the event's JSON begins in data */
+    size_t json_len;
     size_t len;
     char data[];
 } hub_frame;
@@ -78,6 +80,9 @@ struct hub_sub {
     int64_t sent_seq;
     char *run_id; /* run-scoped: the run whose events go out */
     bool run_scoped;
+    char *follow_run; /* a followed run (hub_follow): only its events go out */
+    bool has_xlate;
+    hub_xlate xlate;
     bool streaming;  /* the response has started */
     bool querying;   /* a store query is in flight */
     bool dead;       /* ended; freed once no query is in flight and not pinned */
@@ -136,6 +141,9 @@ static hub_frame *hub__frame_new(int64_t seq, const char *type, const char *json
     f->run_stopped = strcmp(type, "run_stopped") == 0;
     f->run_id = run_id ? xstrdup(run_id) : NULL;
     f->len = b.len;
+    /* The frame ends with the JSON and a blank line. */
+    f->json_off = b.len - 2 - len;
+    f->json_len = len;
     memcpy(f->data, b.data, b.len + 1);
     buf_cleanup(&b);
     return f;
@@ -330,7 +338,9 @@ static void hub__sub_free(hub_sub *s)
     hub__backlog_clear(s);
     free(s->backlog);
     if (s->pump_timer) event_free(s->pump_timer);
+    if (s->has_xlate && s->xlate.on_free) s->xlate.on_free(s->xlate.ud);
     free(s->run_id);
+    free(s->follow_run);
     free(s);
 }
 
@@ -372,14 +382,46 @@ static void hub__start_stream(hub_sub *s)
 {
     s->streaming = true;
     metrics_add(hub__streams, NULL, 1);
-    http_stream_start(s->r, "text/event-stream", hub__on_close, s);
+    if (s->has_xlate && s->xlate.header_name)
+        http_reply_header(s->r, s->xlate.header_name, s->xlate.header_value);
+    http_stream_start(s->r, s->has_xlate ? s->xlate.content_type : "text/event-stream",
+                      hub__on_close, s);
     s->last_write_ms = clock_mono_ms();
+}
+
+/* Sends what a translating stream makes of one frame; the stream ends
+ * after its translator's last output, or after its run's run_stopped. */
+static void hub__write_xlate(hub_sub *s, hub_frame *f)
+{
+    if (f->seq > s->sent_seq) s->sent_seq = f->seq;
+    if (s->follow_run && (!f->run_id || strcmp(f->run_id, s->follow_run) != 0)) return;
+    buf out;
+    buf_init(&out, HUB__FRAME_MAX);
+    int rc = s->xlate.on_event(s->xlate.ud, f->data + f->json_off, f->json_len, &out);
+    size_t pending = http_stream_pending(s->r);
+    if (out.len > 0 && pending > 0 && pending + out.len > s->h->limit) {
+        LOG(LOG_WARN, "disconnecting a slow protocol stream", "session_id=%s request_id=%s",
+            s->hs->id, http_req_id(s->r));
+        buf_cleanup(&out);
+        hub__sub_end(s, 1);
+        return;
+    }
+    if (out.len > 0) {
+        http_stream_write(s->r, out.data, out.len);
+        s->last_write_ms = clock_mono_ms();
+    }
+    buf_cleanup(&out);
+    if (rc != 0 || ((s->run_scoped || s->follow_run) && f->run_stopped)) hub__sub_end(s, 0);
 }
 
 /* Sends one frame by reference, or cuts the subscriber off when its
  * connection already holds more than the limit of unsent bytes. */
 static void hub__write(hub_sub *s, hub_frame *f)
 {
+    if (s->has_xlate) {
+        hub__write_xlate(s, f);
+        return;
+    }
     size_t pending = http_stream_pending(s->r);
     if (pending > 0 && pending + f->len > s->h->limit) {
         LOG(LOG_WARN, "disconnecting a slow event stream subscriber",
@@ -461,7 +503,7 @@ static char *hub__run_id_of(const char *json, size_t len)
 static int hub__query_row(void *ud, int64_t seq, const char *type, const char *json, size_t len)
 {
     hub__query *q = ud;
-    char *run_id = q->sub ? NULL : hub__run_id_of(json, len);
+    char *run_id = q->sub && !q->sub->follow_run ? NULL : hub__run_id_of(json, len);
     hub_frame *f = hub__frame_new(seq, type, json, len, run_id);
     free(run_id);
     if (!f) return 0;
@@ -567,7 +609,14 @@ static void hub__advance_pinned(hub_sub *s)
         if (s->bl_pos < s->bl_n && hub__pump(s) != 0) return;
         if (s->run_scoped) {
             /* What the run committed went out first. */
-            if (s->unrecorded) {
+            if (s->unrecorded && s->has_xlate) {
+                buf out;
+                buf_init(&out, HUB__FRAME_MAX);
+                s->xlate.on_unrecorded(s->xlate.ud, &out);
+                if (out.len > 0) http_stream_write(s->r, out.data, out.len);
+                buf_cleanup(&out);
+                hub__sub_end(s, 0);
+            } else if (s->unrecorded) {
                 http_stream_write(s->r, hub__unrecorded_note, sizeof hub__unrecorded_note - 1);
                 hub__sub_end(s, 0);
             }
@@ -661,6 +710,35 @@ hub_sub *hub_watch(hub *h, http_req *r, const char *session_id, const char *owne
     s->state = HUB__WATCHING;
     s->run_scoped = true;
     return s;
+}
+
+hub_sub *hub_watch_as(hub *h, http_req *r, const char *session_id, const char *owner,
+                      const hub_xlate *x)
+{
+    hub_sub *s = hub_watch(h, r, session_id, owner);
+    if (s) {
+        s->has_xlate = true;
+        s->xlate = *x;
+    }
+    return s;
+}
+
+int hub_follow(hub *h, http_req *r, const char *session_id, const char *owner, const char *run_id,
+               const hub_xlate *x)
+{
+    hub_sub *s = hub__sub_new(h, r, session_id, owner);
+    if (!s) {
+        LOG(LOG_WARN, "refusing a run stream over the limit", "session_id=%s request_id=%s",
+            session_id, http_req_id(r));
+        return -1;
+    }
+    s->state = HUB__REPLAY;
+    s->follow_run = xstrdup(run_id);
+    s->has_xlate = true;
+    s->xlate = *x;
+    hub__start_stream(s);
+    hub__advance(s);
+    return 0;
 }
 
 void hub_watch_start(hub_sub *s, const char *run_id)

@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "core/evt.h"
+#include "lib/buf.h"
 #include "net/http.h"
 #include "store/dbpool.h"
 
@@ -94,6 +95,39 @@ int hub_subscribe(hub *h, http_req *r, const char *session_id, const char *owner
  */
 hub_sub *hub_watch(hub *h, http_req *r, const char *session_id, const char *owner);
 void hub_watch_start(hub_sub *s, const char *run_id);
+
+/*
+ * Translating streams (docs/protocols.md): the agent protocols send their
+ * own frames, made from the same committed events. on_event gets each
+ * event's JSON as stored, in seq order, and appends the bytes to send;
+ * it returns 0 to go on, non-zero to end the stream after them. on_free
+ * frees ud when the stream is gone (also when it never started).
+ */
+typedef struct hub_xlate {
+    const char *content_type; /* of the response; static */
+    const char *header_name;  /* one more response header, or NULL; static */
+    const char *header_value;
+    int (*on_event)(void *ud, const char *json, size_t len, buf *out);
+    /* The run ended without a stored run_stopped (hub_run_unrecorded):
+     * appends the stream's last bytes. */
+    void (*on_unrecorded)(void *ud, buf *out);
+    void (*on_free)(void *ud);
+    void *ud;
+} hub_xlate;
+
+/* hub_watch whose run's events go through x. On NULL, x->on_free was not
+ * called: ud is still the caller's. */
+hub_sub *hub_watch_as(hub *h, http_req *r, const char *session_id, const char *owner,
+                      const hub_xlate *x);
+/*
+ * Answers r with one run's events from the session's log, from the first
+ * (replayed) to the run's run_stopped (live), through x; a reconnect after
+ * a dropped connection sees the run from its start again. The caller
+ * checked the session as for hub_subscribe. Returns 0 (r and ud are the
+ * hub's), or -1 over the stream limits (the caller answers r and keeps ud).
+ */
+int hub_follow(hub *h, http_req *r, const char *session_id, const char *owner, const char *run_id,
+               const hub_xlate *x);
 void hub_watch_cancel(hub_sub *s);
 
 /* The names of the owners holding at least one stream: a new array of

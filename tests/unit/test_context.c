@@ -58,6 +58,30 @@ static void test_layout(void **state)
     json_decref(notes);
 }
 
+/* A frontend's context joins the budget in the one system note, and stands
+ * alone without a budget note. */
+static void test_client_note(void **state)
+{
+    (void)state;
+    json_t *h = json_array();
+    json_array_append_new(h, context_user("hi"));
+    context_params p = {.budget_note = "step 1 of 10",
+                        .client_note = "The frontend gave this context:\n- page: /billing",
+                        .history = h,
+                        .context_tokens = 1000};
+    int64_t est = 0;
+    json_t *m = context_build(&p, &est);
+    assert_json(m, "[{\"role\":\"system\",\"content\":\"Budget: step 1 of 10.\\n\\nThe frontend "
+                   "gave this context:\\n- page: /billing\"},{\"role\":\"user\",\"content\":\"hi\"}]");
+    json_decref(m);
+    p.budget_note = NULL;
+    m = context_build(&p, &est);
+    assert_json(m, "[{\"role\":\"system\",\"content\":\"The frontend gave this context:\\n- "
+                   "page: /billing\"},{\"role\":\"user\",\"content\":\"hi\"}]");
+    json_decref(m);
+    json_decref(h);
+}
+
 static void test_estimate(void **state)
 {
     (void)state;
@@ -185,6 +209,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_client_note),
         cmocka_unit_test(test_estimate),
         cmocka_unit_test(test_trim_keeps_current_user_and_groups),
         cmocka_unit_test(test_budget_note),

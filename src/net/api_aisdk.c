@@ -1,0 +1,211 @@
+/* The AI SDK routes (docs/protocols.md, AI SDK): POST /api/chat starts a
+ * run for a chat's new user message, or goes on with the run that waits
+ * for the approval the last assistant message answers; GET
+ * /api/chat/{id}/stream resumes the chat's active run from its start.
+ * Both answer the UI message stream made by core/aisdk through the hub. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/aisdk.h"
+#include "core/agentproto.h"
+#include "lib/xmalloc.h"
+#include "net/api_int.h"
+
+/* ---- the translator on the hub ---- */
+
+static int api__aisdk_event(void *ud, const char *json, size_t len, buf *out)
+{
+    aisdk_xlate *x = ud;
+    json_t *ev = json_loadb(json, len, 0, NULL);
+    if (!ev) return 0;
+    int rc = aisdk_xlate_event(x, ev, out);
+    json_decref(ev);
+    return rc != 0;
+}
+
+static void api__aisdk_unrecorded(void *ud, buf *out)
+{
+    aisdk_xlate_unrecorded(ud, out);
+}
+
+static void api__aisdk_free(void *ud)
+{
+    aisdk_xlate_cleanup(ud);
+    free(ud);
+}
+
+static hub_xlate api__aisdk_xlate(const char *wait_approval, const json_t *decided)
+{
+    aisdk_xlate *st = xcalloc(1, sizeof *st);
+    aisdk_xlate_init(st, wait_approval);
+    size_t i;
+    const json_t *v;
+    json_array_foreach(decided, i, v) aisdk_xlate_decided(st, json_string_value(v));
+    hub_xlate x = {
+        .content_type = "text/event-stream",
+        .header_name = "x-vercel-ai-ui-message-stream",
+        .header_value = "v1",
+        .on_event = api__aisdk_event,
+        .on_unrecorded = api__aisdk_unrecorded,
+        .on_free = api__aisdk_free,
+        .ud = st,
+    };
+    return x;
+}
+
+/* Streams run_id of the session through a new translator. */
+static void api__aisdk_follow(api *a, http_req *r, const char *session_id, const char *run_id,
+                              const char *wait_approval, const json_t *decided)
+{
+    hub_xlate x = api__aisdk_xlate(wait_approval, decided);
+    if (hub_follow(a->hub, r, session_id, http_req_owner(r), run_id, &x) != 0) {
+        x.on_free(x.ud);
+        api__too_many_subscribers(r);
+    }
+}
+
+/* ---- POST /api/chat ---- */
+
+typedef struct api__chat {
+    api *a;
+    http_req *r;
+    aisdk_input in;
+    char *session_id;
+    hub_sub *watch;
+} api__chat;
+
+static void api__chat_free(api__chat *c)
+{
+    aisdk_input_cleanup(&c->in);
+    free(c->session_id);
+    free(c);
+}
+
+static void api__chat_started(void *ud, int status, const json_t *run)
+{
+    api__chat *c = ud;
+    if (status < 0 || !run) {
+        hub_watch_cancel(c->watch);
+        api__engine_error(c->r, status < 0 ? status : ENGINE_ERR_UNAVAILABLE, c->session_id);
+    } else {
+        const char *run_id = json_string_value(json_object_get(run, "id"));
+        hub_watch_start(c->watch, run_id ? run_id : "");
+    }
+    api__chat_free(c);
+}
+
+static void api__chat_decided(void *ud, int status, const json_t *approval)
+{
+    api__chat *c = ud;
+    const char *run_id = json_string_value(json_object_get(approval, "run_id"));
+    if (status == ENGINE_ERR_NOT_FOUND) {
+        http_reply_error(c->r, 404, "not_found", "no run of chat %s waits for approval %s",
+                         c->in.chat_id, c->in.approval_id);
+    } else if (status < 0 || !run_id) {
+        api__engine_error(c->r, status < 0 ? status : ENGINE_ERR_UNAVAILABLE, c->session_id);
+    } else {
+        api__aisdk_follow(c->a, c->r, c->session_id, run_id, c->in.approval_id, NULL);
+    }
+    api__chat_free(c);
+}
+
+static void api__chat_session(api *a, http_req *r, const api__thread_info *t, void *ud)
+{
+    api__chat *c = ud;
+    if (!r) {
+        api__chat_free(c);
+        return;
+    }
+    c->session_id = xstrdup(t->session_id);
+    if (c->in.approval_id) {
+        const char *owner = http_req_owner(r);
+        engine_decision d = {
+            .approval_id = c->in.approval_id,
+            .approve = c->in.approved,
+            .reason = c->in.reason,
+            .remember = APPROVAL_ONCE,
+            .decided_by = owner ? owner : "local",
+        };
+        engine_decide_approval(a->d.engine, c->session_id, &d, api__chat_decided, c);
+        return;
+    }
+    hub_xlate x = api__aisdk_xlate(NULL, NULL);
+    c->watch = hub_watch_as(a->hub, r, c->session_id, http_req_owner(r), &x);
+    if (!c->watch) {
+        x.on_free(x.ud);
+        api__too_many_subscribers(r);
+        api__chat_free(c);
+        return;
+    }
+    engine_start_run(a->d.engine, c->session_id, c->in.message, c->in.mode, api__chat_started, c);
+}
+
+static void api__chat_post(http_req *r, void *ud)
+{
+    api *a = ud;
+    json_t *body = NULL;
+    if (http_req_json_body(r, &body) != 0) return;
+    api__chat *c = xcalloc(1, sizeof *c);
+    c->a = a;
+    c->r = r;
+    char err[256];
+    int rc = aisdk_input_read(body, &c->in, err, sizeof err);
+    json_decref(body);
+    if (rc != 0) {
+        http_reply_error(r, 400, "bad_request", "%s", err);
+        api__chat_free(c);
+        return;
+    }
+    if (c->in.regenerate) {
+        http_reply_error(r, 400, "bad_request",
+                         "trigger regenerate-message is not supported yet; send the message "
+                         "again with submit-message");
+        api__chat_free(c);
+        return;
+    }
+    if (!api__protocol_message_ok(a, r, c->in.message)) {
+        api__chat_free(c);
+        return;
+    }
+    if (c->in.mode && !engine_mode(a->d.engine, c->in.mode)) {
+        http_reply_error(r, 400, "bad_request", "mode: unknown mode \"%.64s\"", c->in.mode);
+        api__chat_free(c);
+        return;
+    }
+    api__thread_session(a, r, c->in.chat_id, c->in.mode, 0, api__chat_session, c);
+}
+
+/* ---- GET /api/chat/{id}/stream ---- */
+
+static void api__chat_resume_session(api *a, http_req *r, const api__thread_info *t, void *ud)
+{
+    (void)ud;
+    if (!r) return;
+    if (t->missing || !t->active_run_id) {
+        http_reply_no_content(r);
+        return;
+    }
+    api__aisdk_follow(a, r, t->session_id, t->active_run_id, NULL, t->decided);
+}
+
+static void api__chat_resume(http_req *r, void *ud)
+{
+    api *a = ud;
+    const char *id = http_req_param(r, "id");
+    if (!agentproto_thread_valid(id)) {
+        http_reply_error(r, 400, "bad_request",
+                         "the chat id must be 1 to %d characters of "
+                         "[A-Za-z0-9._:-]",
+                         AGENTPROTO_THREAD_MAX);
+        return;
+    }
+    api__thread_session(a, r, id, NULL, API__THREAD_EXISTING | API__THREAD_DECIDED,
+                        api__chat_resume_session, NULL);
+}
+
+void api__register_aisdk(http_server *s, api *a)
+{
+    http_route(s, "POST", "/api/chat", api__chat_post, a);
+    http_route(s, "GET", "/api/chat/{id}/stream", api__chat_resume, a);
+}

@@ -1,0 +1,112 @@
+/* What the agent protocol routes share (docs/protocols.md, Threads and
+ * sessions): the session a thread id names, made on first use, and the
+ * check of a request's new user message. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/agentproto.h"
+#include "lib/clock.h"
+#include "lib/xmalloc.h"
+#include "net/api_int.h"
+
+typedef struct api__thread {
+    api *a;
+    http_req *r;
+    store_session row;   /* the session to make when it is missing */
+    bool create;         /* make it; else a missing session is not found */
+    bool missing;        /* it was not found (create false) */
+    char *active_run_id; /* the session's active run, read on the writer */
+    json_t *decided;     /* the ids of its decided approvals, when asked for */
+    api__thread_cb then;
+    void *ud;
+} api__thread;
+
+/* On the writer: the thread's session, made when it does not exist yet. */
+static int api__thread_apply(store *s, void *arg)
+{
+    api__thread *t = arg;
+    store_session ses = {0};
+    int rc = store_session_get(s, t->row.id, t->row.owner, &ses);
+    if (rc == STORE_NOT_FOUND && t->create) return store_session_insert(s, &t->row);
+    if (rc == STORE_NOT_FOUND) {
+        t->missing = true;
+        return 0;
+    }
+    if (rc == 0 && ses.active_run_id) t->active_run_id = xstrdup(ses.active_run_id);
+    store_session_cleanup(&ses);
+    if (rc == 0 && t->decided) {
+        store_approval *rows = NULL;
+        size_t n = 0;
+        rc = store_approval_list(s, t->row.id, NULL, &rows, &n);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            if (strcmp(rows[i].status, "pending") != 0)
+                json_array_append_new(t->decided, json_string(rows[i].id));
+        store_approval_list_free(rows, n);
+    }
+    return rc;
+}
+
+static void api__thread_done(void *arg, evt *ev, int status)
+{
+    (void)ev;
+    api__thread *t = arg;
+    if (status < 0 || t->a->stopping) {
+        http_reply_error(t->r, 503, "unavailable", "the session could not be stored");
+        t->then(t->a, NULL, NULL, t->ud);
+    } else {
+        api__thread_info info = {t->row.id, t->missing, t->active_run_id, t->decided};
+        t->then(t->a, t->r, &info, t->ud);
+    }
+    store_session_cleanup(&t->row);
+    free(t->active_run_id);
+    json_decref(t->decided);
+    free(t);
+}
+
+void api__thread_session(api *a, http_req *r, const char *thread_id, const char *mode_name,
+                         int flags, api__thread_cb then, void *ud)
+{
+    if (a->stopping) {
+        http_reply_error(r, 503, "unavailable", "the server is shutting down");
+        then(a, NULL, NULL, ud);
+        return;
+    }
+    api__thread *t = xcalloc(1, sizeof *t);
+    t->a = a;
+    t->r = r;
+    t->then = then;
+    t->ud = ud;
+    t->create = !(flags & API__THREAD_EXISTING);
+    t->decided = flags & API__THREAD_DECIDED ? json_array() : NULL;
+    char id[ID_MAX];
+    const char *owner = http_req_owner(r);
+    agentproto_session_id(owner, thread_id, id);
+    int64_t now = clock_wall_ms();
+    t->row.id = xstrdup(id);
+    t->row.owner = owner ? xstrdup(owner) : NULL;
+    t->row.title = xstrdup("");
+    t->row.mode = xstrdup(mode_name ? mode_name : MODE_DEFAULT);
+    t->row.status = xstrdup("idle");
+    t->row.created_ms = t->row.updated_ms = now;
+    eventlog_op op = {api__thread_apply, api__thread_done, t, NULL};
+    eventlog_submit(a->d.log, &op);
+}
+
+bool api__protocol_message_ok(api *a, http_req *r, const char *message)
+{
+    if (!message) return true;
+    const char *names[API__MODES_MAX];
+    validate_ctx ctx;
+    api__validate_ctx(a, &ctx, names);
+    if (!*message) {
+        http_reply_error(r, 400, "bad_request", "the new user message must not be empty");
+        return false;
+    }
+    if (strlen(message) > ctx.message_bytes) {
+        http_reply_error(r, 400, "bad_request", "the new user message must be at most %zu bytes",
+                         ctx.message_bytes);
+        return false;
+    }
+    return true;
+}
