@@ -531,7 +531,12 @@ async function action(a) {
     return;
   }
   try {
-    if (a.kind === 'switch_mode' && a.mode) await API.continueRun(st.id, a.mode);
+    if (a.kind === 'restart_tool_server' && a.server) {
+      // The server starts again; the person continues once it is back.
+      await API.restartServer(a.server);
+      await health.refresh();
+      chatNotice(`Restarting ${a.server}. Continue once it is ready.`);
+    } else if (a.kind === 'switch_mode' && a.mode) await API.continueRun(st.id, a.mode);
     else await API.continueRun(st.id);
   } catch (e) {
     report(e);

@@ -41,8 +41,9 @@ static void mcp_call__finish(mcp_call *c, tool_status st, const char *text, size
 {
     tool_callbacks cb = c->cb;
     void *ud = c->ud;
+    bool lost = c->srv->calls_lost;
     mcp__call_free(c);
-    tool_result r = {.status = st, .text = text, .text_len = len, .error = error};
+    tool_result r = {.status = st, .text = text, .text_len = len, .error = error, .server_lost = lost};
     cb.on_done(ud, &r);
 }
 

@@ -120,6 +120,7 @@ struct mcp_server {
      * way the server failed, and since when it has been down (wall clock,
      * 0 while it works). */
     int starts, restarts;
+    bool calls_lost; /* the calls failing now failed because the connection ended */
     char *last_error;
     int64_t down_since_wall_ms;
     struct event *restart_ev;

@@ -223,7 +223,9 @@ static void mcp_server__down(mcp_server *s, const char *what)
         c->id = 0;
     }
     char *msg = xasprintf("the MCP server '%s' %s during the call", s->cfg.name, what);
+    s->calls_lost = true;
     mcp__calls_fail(s, false, msg);
+    s->calls_lost = false;
     free(msg);
     if (s->calls && s->state == MCP__DOWN) mcp__server_schedule_restart(s);
 }

@@ -77,6 +77,9 @@ void run__clear_exec(run *r)
     r->exec_server = r->exec_tool = NULL;
     free(r->exec_args_error);
     r->exec_args_error = NULL;
+    free(r->exec_lost);
+    r->exec_lost = NULL;
+    r->exec_retried = false;
     free(r->apr_reason);
     r->apr_reason = NULL;
     r->tool = NULL;
@@ -129,6 +132,7 @@ static void run__row(const run *r, store_run *row)
         row->stop_detail = r->detail;
         row->recovery_suggestion = (char *)stop_recovery(r->reason, r->mode.name);
         row->actions = stop_actions(r->reason, r->mode.name);
+        if (r->diagnosis_action) json_array_append(row->actions, r->diagnosis_action);
         row->diagnosis = r->diagnosis;
         row->wrapped_up = r->wrapped_up;
         row->ended_ms = r->ended_wall_ms;
@@ -319,6 +323,30 @@ static void run__abort_in_flight(run *r)
     event_del(r->kick_ev);
 }
 
+/* For repeated failures: the tool server of the last failing tool, when it
+ * is down now, with how it failed and since when (f borrows from servers). */
+static void run__diagnose_server(run *r, diagnosis_facts *f, json_t *servers)
+{
+    const char *tool = json_string_value(json_object_get(r->stop_evidence, "tool"));
+    const tool_def *def = tool ? toolset_find(r->env.tools, tool) : NULL;
+    size_t i;
+    json_t *s;
+    json_array_foreach(servers, i, s) {
+        const char *name = json_string_value(json_object_get(s, "name"));
+        const char *status = json_string_value(json_object_get(s, "status"));
+        if (!def || !name || strcmp(name, def->server) != 0 || !status ||
+            strcmp(status, "ready") == 0)
+            continue;
+        int64_t since = 0;
+        const char *at = json_string_value(json_object_get(s, "down_since"));
+        if (at && timefmt_parse(at, &since) != 0) since = 0;
+        f->server = name;
+        f->server_down_since_ms = since;
+        f->server_error = json_string_value(json_object_get(s, "last_error"));
+        return;
+    }
+}
+
 /* The stop's diagnosis from what the run saw (docs/runs.md, Diagnosis). */
 static void run__diagnose(run *r)
 {
@@ -333,8 +361,16 @@ static void run__diagnose(run *r)
         .context_overflow = r->fail_code && strcmp(r->fail_code, "context_length_exceeded") == 0,
         .guard_evidence = r->stop_evidence,
     };
+    json_t *servers = NULL;
+    if (r->reason == STOP_REPEATED_FAILURES && r->stop_evidence && r->env.tools) {
+        servers = toolset_servers_json(r->env.tools);
+        run__diagnose_server(r, &f, servers);
+    }
     json_decref(r->diagnosis);
     r->diagnosis = diagnosis_build(&f);
+    json_decref(r->diagnosis_action);
+    r->diagnosis_action = diagnosis_action(&f);
+    json_decref(servers);
 }
 
 void run__finish(run *r, stop_reason reason, char *detail, bool wrapped_up)
@@ -583,6 +619,7 @@ void run_free(run *r)
     free(r->continues);
     free(r->detail);
     json_decref(r->diagnosis);
+    json_decref(r->diagnosis_action);
     json_decref(r->stop_evidence);
     free(r->fail_code);
     free(r->fail_text);

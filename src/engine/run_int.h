@@ -18,6 +18,7 @@
 #include "core/budget.h"
 #include "core/context.h"
 #include "core/diagnosis.h"
+#include "core/timefmt.h"
 #include "core/evt.h"
 #include "core/guard.h"
 #include "core/progress.h"
@@ -113,6 +114,8 @@ struct run {
     json_t *exec_args;
     int64_t exec_started_wall_ms, exec_started_mono_ms;
     char *exec_args_error; /* why the arguments are unusable, or NULL */
+    bool exec_retried;     /* the call was repeated after its server crashed */
+    char *exec_lost;       /* the error of a call whose server crashed, until repaired */
     progress_pace progress;    /* paces the execution's tool_progress events */
     struct event *progress_ev; /* shows a held update when its interval ends */
 
@@ -139,7 +142,8 @@ struct run {
     /* The outcome, once decided. */
     stop_reason reason;
     char *detail;
-    json_t *diagnosis; /* NULL for completed and user_stopped */
+    json_t *diagnosis;        /* NULL for completed and user_stopped */
+    json_t *diagnosis_action; /* an action the diagnosis adds (restart a server), or NULL */
     bool wrapped_up;
     run_waiter *waiters;
 
@@ -184,6 +188,10 @@ void run__record_message(run *r, const char *message_id, const char *role, const
  * stop ends the run. Returns false when the run was stopped. */
 bool run__apply_verdicts(run *r, guard_verdict *v, size_t n);
 
+/* Announces a repair (a repair event, the chatplane_repairs_total count and
+ * a log line); evidence is stolen. */
+void run__repair(run *r, const char *playbook, const char *action, const char *detail, bool ok,
+                 json_t *evidence);
 bool run__guard_turn(run *r, const char *text, size_t ncalls);
 
 void run__on_retry_timer(evutil_socket_t fd, short what, void *arg);

@@ -31,6 +31,8 @@ void run_metrics_register(void)
     metrics_seed(run__repairs, "condense_context,ok");
     metrics_seed(run__repairs, "condense_context,failed");
     metrics_seed(run__repairs, "fallback_model,ok");
+    metrics_seed(run__repairs, "restart_tool_server,ok");
+    metrics_seed(run__repairs, "retry_tool_call,ok");
     llm_chain_metrics_register();
     run__approval_metrics_register();
 }
@@ -45,9 +47,8 @@ const char *run__model_label(const run *r)
     return llm_chain_label(r->env.chain, r->prov);
 }
 
-/* Announces a repair and counts it; evidence is stolen. */
-static void run_model__repair(run *r, const char *playbook, const char *action,
-                              const char *detail, bool ok, json_t *evidence)
+void run__repair(run *r, const char *playbook, const char *action, const char *detail, bool ok,
+                 json_t *evidence)
 {
     evt_origin o = run__origin(r);
     const char *outcome = ok ? "ok" : "failed";
@@ -189,7 +190,7 @@ static void run_model__fall_back(run *r, const llm_result *res, const char *msg,
     json_object_set_new(ev, "http_status",
                         res->http_status ? json_integer(res->http_status) : json_null());
     json_object_set_new(ev, "code", res->error_code ? json_string(res->error_code) : json_null());
-    run_model__repair(r, "model_unavailable", "fallback_model", detail, true, ev);
+    run__repair(r, "model_unavailable", "fallback_model", detail, true, ev);
     run__status(r, STATUS_RETRYING, detail);
     free(detail);
     r->prov = (size_t)next;
@@ -266,7 +267,7 @@ static void run_model__condense(run *r, const llm_overflow *ov, const char *msg)
     json_object_set_new(ev, "window_tokens", ov->window > 0 ? json_integer(ov->window) : json_null());
     json_object_set_new(ev, "prompt_tokens",
                         ov->prompt_tokens > 0 ? json_integer(ov->prompt_tokens) : json_null());
-    run_model__repair(r, "context_overflow", "condense_context", detail, cr.reached, ev);
+    run__repair(r, "context_overflow", "condense_context", detail, cr.reached, ev);
     free(detail);
     r->phase = PHASE_RETRY;
     run__arm(r->retry_ev, 0);

@@ -122,12 +122,21 @@ static void run_tool__on_tool_progress(void *ud, double value, double total, con
     run_tool__pace_progress(r);
 }
 
+static void run_tool__repair_crash(run *r);
+
 static void run_tool__on_tool_done(void *ud, const tool_result *res)
 {
     run *r = ud;
     r->tool_pending = false;
     r->tool = NULL;
     if (r->phase != PHASE_TOOLS) return;
+    /* A crashed server is repaired from a fresh loop turn, not from inside
+     * the tool source that is still taking its connection apart. */
+    if (res->server_lost && !r->exec_lost) {
+        r->exec_lost = xstrdup(res->error ? res->error : "the tool server ended during the call");
+        run__kick(r, run_tool__repair_crash);
+        return;
+    }
     const llm_tool_call *c = &r->calls[r->next_call - 1];
     if (run__tool_finished(r, res->status, res->text ? res->text : "", res->text_len, res->error,
                            c->id))
@@ -136,6 +145,50 @@ static void run_tool__on_tool_done(void *ud, const tool_result *res)
 
 static const tool_callbacks run_tool__tool_cb = {run_tool__on_tool_progress,
                                                  run_tool__on_tool_done};
+
+/*
+ * The tool server died during the call (docs/runs.md, Repairs): it is
+ * started again at once, and a call that only reads (readOnlyHint) or may
+ * be repeated (idempotentHint) is made once more on the new connection;
+ * any other call ends with the error, since running a destructive call
+ * twice is worse than telling the model it failed.
+ */
+static void run_tool__repair_crash(run *r)
+{
+    if (r->phase != PHASE_TOOLS) return;
+    const llm_tool_call *c = &r->calls[r->next_call - 1];
+    const tool_def *def = toolset_find(r->env.tools, c->name);
+    bool repeatable = def && (def->read_only ||
+                              json_is_true(json_object_get(def->annotations, "idempotentHint")));
+    json_t *info = toolset_restart_server(r->env.tools, r->exec_server);
+    json_decref(info);
+    char *detail = xasprintf("the tool server %s ended during %s (%s); started it again",
+                             r->exec_server, r->exec_name, r->exec_lost);
+    run__repair(r, "tool_server_crashed", "restart_tool_server", detail, info != NULL,
+                json_pack("{s:s, s:s, s:s}", "server", r->exec_server, "tool", r->exec_name,
+                          "error", r->exec_lost));
+    free(detail);
+    if (repeatable && !r->exec_retried && info) {
+        r->exec_retried = true;
+        detail = xasprintf("%s %s, so it was called again", r->exec_name,
+                           def->read_only ? "only reads" : "may be repeated");
+        run__repair(r, "tool_server_crashed", "retry_tool_call", detail, true,
+                    json_pack("{s:s, s:s, s:b}", "server", r->exec_server, "tool", r->exec_name,
+                              "read_only", def->read_only));
+        free(detail);
+        free(r->exec_lost);
+        r->exec_lost = NULL;
+        r->tool_pending = true;
+        tool_call *h =
+            toolset_call(r->env.tools, c->name, r->exec_args, 0, &run_tool__tool_cb, r);
+        if (r->tool_pending) r->tool = h;
+        return;
+    }
+    char *msg = xstrdup(r->exec_lost);
+    if (run__tool_finished(r, TOOL_ERROR, msg, strlen(msg), msg, c->id))
+        run__kick(r, run__next_tool);
+    free(msg);
+}
 
 /* Answers a tool call that does not run (budget exhausted) so that the
  * model still gets a result for every call it made. */

@@ -36,6 +36,10 @@ typedef struct tool_result {
     const char *text; /* result text ("" for none); for errors the error text */
     size_t text_len;
     const char *error; /* NULL unless status != TOOL_OK */
+    /* The tool server's connection ended during the call (it crashed or
+     * was killed): the call may be repeated once it is back (docs/runs.md,
+     * Repairs). */
+    bool server_lost;
 } tool_result;
 
 typedef struct tool_callbacks {

@@ -43,6 +43,10 @@
 //   list-changed            after the first tools/call, adds the tool `extra`
 //                           and sends notifications/tools/list_changed
 //   exit-at-start           writes to stderr and exits with status 3 at once
+//   crash-once              `echo` is read-only (readOnlyHint) and its first
+//                           call crashes as `crash` does, once per file
+//                           named by MISBEHAVING_STATE (created then), so
+//                           the server started again answers it
 //   fail-initialize         answers initialize with a JSON-RPC error
 //   old-protocol            answers initialize with protocol 2024-11-05
 //   bad-protocol            answers initialize with protocol 1999-01-01
@@ -52,7 +56,7 @@
 //                           100000), 100,000 notifications/message and
 //                           100,000 stderr lines of 500 bytes (50 MB), as
 //                           fast as the pipes take them, then answers
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 const mode = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : 'normal';
@@ -130,6 +134,10 @@ async function call(id, name, args) {
     extraTool = true;
     setTimeout(() => send({ method: 'notifications/tools/list_changed', jsonrpc: '2.0' }), 10);
   }
+  if (mode === 'crash-once' && name === 'echo' && process.env.MISBEHAVING_STATE && !existsSync(process.env.MISBEHAVING_STATE)) {
+    writeFileSync(process.env.MISBEHAVING_STATE, 'crashed\n');
+    return crash();
+  }
   switch (name) {
     case 'echo':
       return text(id, `Echo: ${args.message}`);
@@ -184,9 +192,10 @@ function onCall(msg) {
 }
 
 function listTools(msg) {
-  const tools = extraTool
+  let tools = extraTool
     ? [...TOOLS, { name: 'extra', description: 'Appeared later', inputSchema: { type: 'object', properties: {} } }]
     : TOOLS;
+  if (mode === 'crash-once') tools = tools.map((t) => (t.name === 'echo' ? { ...t, annotations: { readOnlyHint: true } } : t));
   if (mode !== 'paginate') return result(msg.id, { tools });
   const at = Number(msg.params?.cursor ?? 0);
   const page = { tools: tools.slice(at, at + 1) };

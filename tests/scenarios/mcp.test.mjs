@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, beforeEach, describe, test } from 'node:test';
@@ -265,6 +266,60 @@ describe('failures', () => {
     assert.equal(r.code, 0, r.stderr);
     const [fin] = finished(r);
     assert.deepEqual([fin.status, fin.error], ['error', "the MCP server 'c' exited (status 1) during the call"]);
+  });
+
+  test('a crash during a read-only call: the server is started again and the call repeated once', async () => {
+    const marker = newMarker();
+    const dir = mkdtempSync(path.join(tmpdir(), 'chatplane-crash-once-'));
+    try {
+      await mock.script([toolCall('c__echo', { message: 'twice' }), { text: 'It answered.' }]);
+      const r = await run('echo', () => ({ c: misbehaving('crash-once', marker, { env: { MISBEHAVING_STATE: path.join(dir, 'state') } }) }), { markers: [marker] });
+      assert.equal(r.code, 0, r.stderr);
+      const repairs = ofType(r.events, 'repair');
+      assert.deepEqual(repairs.map((e) => [e.playbook, e.action, e.outcome]), [
+        ['tool_server_crashed', 'restart_tool_server', 'ok'], ['tool_server_crashed', 'retry_tool_call', 'ok']]);
+      assert.equal(repairs[0].detail, "the tool server c ended during c__echo (the MCP server 'c' exited (status 1) during the call); started it again");
+      assert.deepEqual(repairs[0].evidence, { server: 'c', tool: 'c__echo', error: "the MCP server 'c' exited (status 1) during the call" });
+      assert.equal(repairs[1].detail, 'c__echo only reads, so it was called again');
+      // One execution, which succeeded on the new connection.
+      assert.equal(ofType(r.events, 'tool_started').length, 1);
+      assert.deepEqual(finished(r).map((f) => [f.status, f.result]), [['ok', 'Echo: twice']]);
+      const types = r.events.map((e) => e.type);
+      assert.ok(types.indexOf('repair') > types.indexOf('tool_started') && types.indexOf('repair') < types.indexOf('tool_finished'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a crash during a call that is not read-only: the server is started again, the call is not repeated', async () => {
+    const marker = newMarker();
+    await mock.script([toolCall('c__crash', {}), { text: 'It crashed.' }]);
+    const r = await run('crash', () => ({ c: misbehaving('normal', marker) }), { markers: [marker] });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(ofType(r.events, 'repair').map((e) => [e.action, e.outcome]), [['restart_tool_server', 'ok']]);
+    assert.deepEqual(finished(r).map((f) => [f.status, f.error]), [['error', "the MCP server 'c' exited (status 1) during the call"]]);
+  });
+
+  test('a server that crashed and cannot start again: repeated failures diagnosed as the server down, with a restart action', async () => {
+    const marker = newMarker();
+    const dir = mkdtempSync(path.join(tmpdir(), 'chatplane-down-'));
+    const flag = path.join(dir, 'started');
+    // The first process crashes on its call; every later start exits 3.
+    const script = `test -f '${flag}' && { echo 'cannot start again' >&2; exit 3; }; touch '${flag}'; exec '${process.execPath}' '${misbehavingScript}' crash-mid-call --marker ${marker}`;
+    try {
+      const call = toolCall('d__echo', { message: 'x' });
+      await mock.script([call, call, call, call, { text: 'unused' }]);
+      const r = await run('go', () => ({ d: { command: 'sh', args: ['-c', script] } }), { markers: [marker] });
+      assert.equal(r.code, 3, r.stderr);
+      const s = stopped(r.events);
+      assert.equal(s.reason, 'repeated_failures');
+      assert.equal(s.diagnosis.playbook, 'tool_server_down');
+      assert.match(s.diagnosis.summary, /^d has been down since \d{4}-\d\d-\d\d \d\d:\d\d UTC: exited \(status 3\) during start-up$/);
+      assert.deepEqual([s.diagnosis.evidence.server, s.diagnosis.evidence.error], ['d', 'exited (status 3) during start-up']);
+      assert.deepEqual(s.actions.at(-1), { kind: 'restart_tool_server', server: 'd', label: 'Restart d' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a crashed server is restarted for the next call', async () => {
