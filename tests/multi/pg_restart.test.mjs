@@ -1,6 +1,6 @@
 // PostgreSQL restarted under two instances while runs stream and
 // subscribers watch: the instances answer /healthz with 503 while they
-// cannot listen, reconnect by themselves, every run ends (completed, or
+// cannot listen and /api/health says the store is down, reconnect by themselves, every run ends (completed, or
 // interrupted with its reason), and every subscriber ends up with exactly
 // the stored events, none missing, none twice.
 import { after, before, test } from 'node:test';
@@ -43,14 +43,18 @@ test('PostgreSQL restarted under load: everything resumes without a lost or doub
   for (const s of sessions)
     for (const w of s.watchers) await w.until((evs) => evs.some((e) => e.event === 'token'));
 
-  // /healthz of both instances, watched while the database restarts.
+  // /healthz of both instances, and the store's state in /api/health,
+  // watched while the database restarts.
   const health = new Set();
+  const stores = new Set();
   let watching = true;
   const healthLoop = (async () => {
     while (watching) {
       for (const x of [a, b]) {
         try {
           health.add((await api(x.url, 'GET', '/healthz')).status);
+          const h = (await api(x.url, 'GET', '/api/health')).body;
+          stores.add(`${h.store.backend} ${h.store.state} ${h.status}`);
         } catch {
           health.add('error');
         }
@@ -64,6 +68,11 @@ test('PostgreSQL restarted under load: everything resumes without a lost or doub
   watching = false;
   await healthLoop;
   assert.ok(health.has(503), `healthz answered ${[...health]}`);
+  // While the database did not answer, the health said the store (and so
+  // the server) was down; once it is back, ok.
+  assert.ok(stores.has('postgres down down'), `the health said ${[...stores]}`);
+  const after = (await api(a.url, 'GET', '/api/health')).body;
+  assert.deepEqual([after.store.backend, after.store.state], ['postgres', 'ok']);
 
   for (const s of sessions)
     for (const w of s.watchers) await w.stopped(s.run, 30000);
