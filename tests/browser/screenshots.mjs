@@ -6,8 +6,9 @@
 //
 //   node tests/browser/screenshots.mjs [OUT_DIR]     (default: docs)
 //
-// Writes OUT_DIR/screenshot-wide.png, OUT_DIR/screenshot-narrow.png and
-// OUT_DIR/screenshot-approval.png.
+// Writes OUT_DIR/screenshot-wide.png, OUT_DIR/screenshot-narrow.png,
+// OUT_DIR/screenshot-approval.png and OUT_DIR/screenshot-health.png (the
+// health panel, with a tool server that cannot start).
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 
@@ -96,7 +97,28 @@ try {
     await demo.stop();
     demo.cleanup();
   }
-  console.log(`wrote ${path.join(out, 'screenshot-wide.png')}, ${path.join(out, 'screenshot-narrow.png')} and ${path.join(out, 'screenshot-approval.png')}`);
+  // The health panel: a tool server whose command is missing, a model
+  // that answered twice.
+  const sick = await startStack({ config: { mcpServers: { files: { command: '/opt/mcp/files-server', args: [] } } } });
+  try {
+    const hp = await openPage(browser, sick.url + '/', { viewport: { width: 1440, height: 900 } });
+    await hp.page.locator(tid('status-indicator')).waitFor();
+    await newChat(hp.page);
+    await sick.mock.script([{ text: 'Hello! What can I do for you?' }, { text: 'Sure, here it is.' }]);
+    await send(hp.page, 'hello');
+    await waitStopped(hp.page, 'completed');
+    await send(hp.page, 'and again');
+    await waitStopped(hp.page, 'completed');
+    await hp.page.locator(tid('health-indicator')).click();
+    await hp.page.locator(`${tid('health-mcp')}[data-name="files"] ${tid('restart-server')}`).waitFor();
+    await hp.page.mouse.move(0, 0);
+    await hp.page.waitForTimeout(400);
+    await hp.page.screenshot({ path: path.join(out, 'screenshot-health.png') });
+    await hp.close();
+  } finally {
+    await sick.stop();
+  }
+  console.log(`wrote the screenshots in ${out}`);
 } finally {
   await browser.close();
   await stack.stop();
