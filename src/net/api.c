@@ -148,6 +148,13 @@ void api__job_store_error(api__job *j, store *st, int rc, const char *what)
     }
 }
 
+void api__job_store_error_id(api__job *j, store *st, int rc, const char *kind, const char *id)
+{
+    char what[128];
+    snprintf(what, sizeof what, "%s %.80s", kind, id);
+    api__job_store_error(j, st, rc, what);
+}
+
 int api__session_object(store *st, const char *id, const char *owner, json_t **out)
 {
     store_session ses = {0};
@@ -172,11 +179,7 @@ int api__session_object(store *st, const char *id, const char *owner, json_t **o
 static void api__session_work(store *st, api__job *j)
 {
     int rc = api__session_object(st, j->id, j->owner, &j->body);
-    if (rc < 0) {
-        char what[128];
-        snprintf(what, sizeof what, "session %.80s", j->id);
-        api__job_store_error(j, st, rc, what);
-    }
+    if (rc < 0) api__job_store_error_id(j, st, rc, "session", j->id);
 }
 
 void api__reply_session(api *a, http_req *r, const char *id, int status)

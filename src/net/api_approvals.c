@@ -41,9 +41,7 @@ static void api__decided_work(store *st, api__job *j)
     store_approval a = {0};
     int rc = store_approval_get(st, j->id, j->arg, &a);
     if (rc < 0) {
-        char what[128];
-        snprintf(what, sizeof what, "approval %.80s", j->arg);
-        api__job_store_error(j, st, rc, what);
+        api__job_store_error_id(j, st, rc, "approval", j->arg);
         return;
     }
     if (strcmp(a.status, "pending") == 0) {

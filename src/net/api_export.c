@@ -15,9 +15,7 @@ static void api_export__work(store *st, api__job *j)
 {
     int rc = objects_export(st, j->id, j->owner, &j->body);
     if (rc < 0) {
-        char what[128];
-        snprintf(what, sizeof what, "session %.80s", j->id);
-        api__job_store_error(j, st, rc, what);
+        api__job_store_error_id(j, st, rc, "session", j->id);
         return;
     }
     j->status = 200;

@@ -108,9 +108,7 @@ static void api_fork__check_work(store *st, api__job *j)
     store_session src = {0};
     int rc = store_session_get(st, j->id, j->owner, &src);
     if (rc < 0) {
-        char what[128];
-        snprintf(what, sizeof what, "session %.80s", j->id);
-        api__job_store_error(j, st, rc, what);
+        api__job_store_error_id(j, st, rc, "session", j->id);
         return;
     }
     if (!f->row.title) f->row.title = xstrdup(src.title ? src.title : "");

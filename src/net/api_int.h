@@ -63,6 +63,8 @@ void api__job_submit(api__job *j);
 void api__job_free(api__job *j);
 /* Fills j with a store error: 404 for STORE_NOT_FOUND (naming what), else 503. */
 void api__job_store_error(api__job *j, store *st, int rc, const char *what);
+/* The same for the object kind called id ("no session ses_…"). */
+void api__job_store_error_id(api__job *j, store *st, int rc, const char *kind, const char *id);
 
 /* The session object with its newest run, or a negative store code;
  * owner as for store_session_get. */

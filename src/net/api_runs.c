@@ -138,14 +138,7 @@ static void api__brain_done(void *arg, evt *ev, int status)
  * guard: another owner's session is not found. */
 static void api__brain_owned_work(store *s, api__job *j)
 {
-    store_session ses = {0};
-    int rc = store_session_get(s, j->id, j->owner, &ses);
-    store_session_cleanup(&ses);
-    if (rc < 0) {
-        char what[128];
-        snprintf(what, sizeof what, "session %.80s", j->id);
-        api__job_store_error(j, s, rc, what);
-    }
+    api__session_exists(s, j);
 }
 
 static void api__brain_owned_then(api__job *j)

@@ -306,9 +306,7 @@ bool api__session_exists(store *st, api__job *j)
     store_session ses = {0};
     int rc = store_session_get(st, j->id, j->owner, &ses);
     if (rc < 0) {
-        char what[128];
-        snprintf(what, sizeof what, "session %.80s", j->id);
-        api__job_store_error(j, st, rc, what);
+        api__job_store_error_id(j, st, rc, "session", j->id);
         return false;
     }
     store_session_cleanup(&ses);
@@ -338,9 +336,7 @@ static void api__run_work(store *st, api__job *j)
         if (rc < 0) store_run_cleanup(&run);
     }
     if (rc < 0) {
-        char what[128];
-        snprintf(what, sizeof what, "run %.80s", j->id);
-        api__job_store_error(j, st, rc, what);
+        api__job_store_error_id(j, st, rc, "run", j->id);
         return;
     }
     j->body = objects_run(&run);
