@@ -32,6 +32,7 @@ static const char *const evt__names[EVT__COUNT] = {
     [EVT_APPROVAL_REQUESTED] = "approval_requested",
     [EVT_APPROVAL_DECIDED] = "approval_decided",
     [EVT_REPAIR] = "repair",
+    [EVT_SUPERSEDED] = "superseded",
 };
 
 const char *evt_type_name(evt_type t)
@@ -179,6 +180,13 @@ evt *evt_repair(const evt_origin *o, const char *playbook, const char *action, c
     json_object_set_new(f, "outcome", evt__str(outcome));
     json_object_set_new(f, "evidence", evt__copy(evidence, json_object()));
     return evt_new(EVT_REPAIR, o, f);
+}
+
+evt *evt_superseded(const evt_origin *o, const json_t *message_ids)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "message_ids", evt__copy(message_ids, json_array()));
+    return evt_new(EVT_SUPERSEDED, o, f);
 }
 
 evt *evt_run_started(const evt_origin *o, const char *mode_name, const mode_limits *limits,

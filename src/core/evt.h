@@ -47,6 +47,7 @@ typedef enum evt_type {
     EVT_APPROVAL_REQUESTED,
     EVT_APPROVAL_DECIDED,
     EVT_REPAIR,
+    EVT_SUPERSEDED,
     EVT__COUNT
 } evt_type;
 
@@ -107,6 +108,8 @@ void evt_message_set_model(evt *e, const char *model);
  * "ok" or "failed"; evidence (may be NULL: {}) is copied. */
 evt *evt_repair(const evt_origin *o, const char *playbook, const char *action, const char *detail,
                 const char *outcome, const json_t *evidence);
+/* message_ids: the ids a regenerate marked superseded, oldest first. */
+evt *evt_superseded(const evt_origin *o, const json_t *message_ids);
 /* continues is the previous run's id for a continue, else NULL. */
 evt *evt_run_started(const evt_origin *o, const char *mode_name, const mode_limits *limits,
                          const char *continues);

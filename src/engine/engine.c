@@ -205,6 +205,7 @@ typedef struct engine_start {
     /* in */
     char *session_id, *message, *mode_req;
     char *client_note; /* run_init.client_note, or NULL */
+    bool regenerate;   /* answer the last user message again */
     mode *modes;
     size_t nmodes;
     char run_id[ID_MAX], message_id[ID_MAX];
@@ -216,6 +217,8 @@ typedef struct engine_start {
     bool history_lost; /* the run started but its history could not be read */
     mode mode;
     char *continues;
+    char *regen_user_id; /* regenerate: the user message answered again */
+    json_t *superseded;  /* regenerate: the ids marked superseded */
     store_message *msgs;
     size_t nmsgs;
     json_t *remembered; /* the session's remembered decisions (run_init) */
@@ -252,7 +255,13 @@ static int engine__start_tx(store *s, engine_start *j)
     }
     j->mode = *m;
 
-    if (!j->message) {
+    if (j->regenerate) {
+        rc = store_message_supersede(s, j->session_id, &j->regen_user_id, &j->superseded);
+        if (rc < 0) {
+            store_session_cleanup(&ses);
+            return rc == STORE_NOT_FOUND ? ENGINE_ERR_NOTHING_TO_REGENERATE : ENGINE_ERR_UNAVAILABLE;
+        }
+    } else if (!j->message) {
         /* A continue carries on from the newest run, unless it completed. */
         store_run last = {0};
         rc = store_run_latest(s, j->session_id, &last);
@@ -529,6 +538,8 @@ static void engine__start_free(engine_start *j)
     free(j->modes);
     free(j->instance_id);
     free(j->continues);
+    free(j->regen_user_id);
+    json_decref(j->superseded);
     store_message_list_free(j->msgs, j->nmsgs);
     json_decref(j->remembered);
     free(j);
@@ -545,8 +556,8 @@ static void engine__start_done(void *arg)
         return;
     }
     size_t keep_from = 0;
-    json_t *history =
-        engine__history(j->msgs, j->nmsgs, j->message ? j->message_id : NULL, &keep_from);
+    json_t *history = engine__history(j->msgs, j->nmsgs,
+                                      j->message ? j->message_id : j->regen_user_id, &keep_from);
     run_env env = {.base = e->d.base,
                    .rec = &e->rec,
                    .model = e->d.model,
@@ -567,6 +578,7 @@ static void engine__start_done(void *arg)
         .user_message_id = j->message ? j->message_id : NULL,
         .user_message = j->message,
         .client_note = j->client_note,
+        .superseded = j->superseded,
         .started_wall_ms = j->now_ms,
         .remembered = engine__remembered_by_name(e->d.tools, j->remembered),
     };
@@ -596,9 +608,26 @@ void engine_start_run(engine *e, const char *session_id, const char *message, co
     engine_start_run_noted(e, session_id, message, mode_name, NULL, cb, ud);
 }
 
+static void engine__start(engine *e, const char *session_id, const char *message,
+                          const char *mode_name, const char *client_note, bool regenerate,
+                          engine_start_cb cb, void *ud);
+
 void engine_start_run_noted(engine *e, const char *session_id, const char *message,
                             const char *mode_name, const char *client_note, engine_start_cb cb,
                             void *ud)
+{
+    engine__start(e, session_id, message, mode_name, client_note, false, cb, ud);
+}
+
+void engine_regenerate_run(engine *e, const char *session_id, const char *mode_name,
+                           engine_start_cb cb, void *ud)
+{
+    engine__start(e, session_id, NULL, mode_name, NULL, true, cb, ud);
+}
+
+static void engine__start(engine *e, const char *session_id, const char *message,
+                          const char *mode_name, const char *client_note, bool regenerate,
+                          engine_start_cb cb, void *ud)
 {
     if (e->closing) {
         cb(ud, ENGINE_ERR_UNAVAILABLE, NULL);
@@ -624,6 +653,7 @@ void engine_start_run_noted(engine *e, const char *session_id, const char *messa
     j->message = message ? xstrdup(message) : NULL;
     j->mode_req = mode_name ? xstrdup(mode_name) : NULL;
     j->client_note = client_note ? xstrdup(client_note) : NULL;
+    j->regenerate = regenerate;
     j->modes = xcalloc(e->nmodes ? e->nmodes : 1, sizeof *j->modes);
     memcpy(j->modes, e->modes, e->nmodes * sizeof *j->modes);
     j->nmodes = e->nmodes;

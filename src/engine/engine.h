@@ -101,6 +101,7 @@ void engine_put_mode(engine *e, const mode *m);
 #define ENGINE_ERR_RUN_ACTIVE  ERR_RUN_ACTIVE  /* 409 run_active */
 #define ENGINE_ERR_NO_RUN      ERR_NO_RUN      /* 409 no_active_run */
 #define ENGINE_ERR_NOTHING     ERR_NOTHING     /* 409 nothing_to_continue */
+#define ENGINE_ERR_NOTHING_TO_REGENERATE ERR_NO_USER_MESSAGE /* 409 nothing_to_regenerate */
 #define ENGINE_ERR_TOO_MANY    ERR_TOO_MANY    /* 429 too_many_runs */
 #define ENGINE_ERR_UNAVAILABLE ERR_UNAVAILABLE /* 503: the database failed or shutting down */
 #define ENGINE_ERR_NOT_FOUND   ERR_NOT_FOUND   /* 404 */
@@ -126,6 +127,15 @@ void engine_start_run(engine *e, const char *session_id, const char *message, co
 void engine_start_run_noted(engine *e, const char *session_id, const char *message,
                             const char *mode_name, const char *client_note, engine_start_cb cb,
                             void *ud);
+/*
+ * Answers the session's last user message again, in place (docs/runs.md,
+ * Regenerate): the messages after it are marked superseded (a superseded
+ * event lists them, before run_started) and a new run answers it without
+ * them. ENGINE_ERR_NOTHING_TO_REGENERATE when the session has no user
+ * message. mode as for engine_start_run.
+ */
+void engine_regenerate_run(engine *e, const char *session_id, const char *mode_name,
+                           engine_start_cb cb, void *ud);
 
 /*
  * Requests a stop of the session's active run. cb gets the run object

@@ -558,6 +558,7 @@ run *run_new(const run_env *env, const run_init *init)
     r->user_message_id = init->user_message_id ? xstrdup(init->user_message_id) : NULL;
     r->user_message = init->user_message ? xstrdup(init->user_message) : NULL;
     r->client_note = init->client_note ? xstrdup(init->client_note) : NULL;
+    r->superseded = init->superseded ? json_deep_copy(init->superseded) : NULL;
     buf_init(&r->text, RUN_TEXT_MAX);
     r->deadline_ev = evtimer_new(env->base, run__on_deadline, r);
     r->warn_ev = evtimer_new(env->base, run__on_warn, r);
@@ -585,6 +586,7 @@ void run_begin(run *r)
         run__emit(r,
                   evt_message(&o, r->user_message_id, "user", r->user_message, NULL, NULL, false));
     }
+    if (r->superseded) run__emit(r, evt_superseded(&o, r->superseded));
     run__emit(r, evt_run_started(&o, r->mode.name, &r->budget.limits, r->continues));
     run__arm_timers(r);
     LOG(LOG_INFO, "run started", "run_id=%s session_id=%s mode=%s", r->id, r->session_id,
@@ -628,6 +630,7 @@ void run_free(run *r)
     buf_cleanup(&r->step_errors);
     llm_chain_free(r->own_chain);
     free(r->client_note);
+    json_decref(r->superseded);
     free(r);
 }
 

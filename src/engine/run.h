@@ -69,6 +69,9 @@ typedef struct run_init {
      * context), added to it on every step; NULL for none. */
     const char *client_note;
     int64_t started_wall_ms;
+    /* A regenerate: the ids of the messages it superseded, announced before
+     * run_started (borrowed); NULL otherwise. */
+    const json_t *superseded;
     /* The session's remembered decisions: model tool name ->
      * {"approve": bool, "reason": string or null, "remember": "session"};
      * reference stolen, may be NULL. */

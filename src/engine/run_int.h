@@ -127,6 +127,7 @@ struct run {
     /* Decisions that reach beyond one call: model tool name -> {"approve",
      * "reason", "remember"}; the session's come from the store. */
     json_t *remembered;
+    json_t *superseded; /* a regenerate's superseded message ids, until announced */
 
     /* Timers: the hard deadline, the 80 % seconds warning, the retry wait,
      * and a kick that continues the machine from a fresh loop iteration. */

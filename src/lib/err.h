@@ -28,7 +28,8 @@ enum {
     ERR_UNAVAILABLE = -15, /* the database failed, or the server is shutting down */
     ERR_BAD_MODE = -16,    /* not the name of a known mode */
     ERR_DB_CLAIMED = -17,  /* another process holds the database file's claim */
-    ERR__LAST = -17
+    ERR_NO_USER_MESSAGE = -18, /* nothing to regenerate: the session has no user message */
+    ERR__LAST = -18
 };
 
 /* The code's name ("toobig", "db_full", …), or "unknown" for anything else

@@ -138,7 +138,14 @@ static void api__chat_session(api *a, http_req *r, const api__thread_info *t, vo
         api__chat_free(c);
         return;
     }
-    engine_start_run(a->d.engine, c->session_id, c->in.message, c->in.mode, api__chat_started, c);
+    /* regenerate-message answers the chat's last user message again, in
+     * place (docs/protocols.md): the client dropped the answer it replaces,
+     * chatplane marks it superseded. */
+    if (c->in.regenerate)
+        engine_regenerate_run(a->d.engine, c->session_id, c->in.mode, api__chat_started, c);
+    else
+        engine_start_run(a->d.engine, c->session_id, c->in.message, c->in.mode, api__chat_started,
+                         c);
 }
 
 static void api__chat_post(http_req *r, void *ud)
@@ -154,13 +161,6 @@ static void api__chat_post(http_req *r, void *ud)
     json_decref(body);
     if (rc != 0) {
         http_reply_error(r, 400, "bad_request", "%s", err);
-        api__chat_free(c);
-        return;
-    }
-    if (c->in.regenerate) {
-        http_reply_error(r, 400, "bad_request",
-                         "trigger regenerate-message is not supported yet; send the message "
-                         "again with submit-message");
         api__chat_free(c);
         return;
     }

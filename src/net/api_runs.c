@@ -19,7 +19,8 @@ typedef struct api__start {
     hub_sub *watch; /* the run-scoped stream, or NULL for a 202 answer */
     char *session_id;
     char *message, *mode;
-    bool stream; /* stream whatever the Accept header says */
+    bool regenerate; /* answer the last user message again */
+    bool stream;     /* stream whatever the Accept header says */
 } api__start;
 
 static void api__start_free(api__start *st)
@@ -57,7 +58,10 @@ static void api__start_run(api__start *st)
             return;
         }
     }
-    engine_start_run(st->a->d.engine, st->session_id, st->message, st->mode, api__started, st);
+    if (st->regenerate)
+        engine_regenerate_run(st->a->d.engine, st->session_id, st->mode, api__started, st);
+    else
+        engine_start_run(st->a->d.engine, st->session_id, st->message, st->mode, api__started, st);
 }
 
 static api__start *api__start_new(api *a, http_req *r, const char *session_id, const json_t *body)
@@ -79,7 +83,17 @@ static void api__post_run(http_req *r, void *ud)
     api *a = ud;
     json_t *body = api__body(a, r, &validate_run_start);
     if (!body) return;
+    bool regenerate = json_is_true(json_object_get(body, "regenerate"));
+    bool message = validate_get_string(body, "message") != NULL;
+    if (regenerate == message) {
+        http_reply_error(r, 400, "bad_request",
+                         regenerate ? "give a message or regenerate, not both"
+                                    : "message must be a non-empty string");
+        json_decref(body);
+        return;
+    }
     api__start *st = api__start_new(a, r, http_req_param(r, "id"), body);
+    st->regenerate = regenerate;
     json_decref(body);
     api__start_run(st);
 }

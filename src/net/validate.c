@@ -17,9 +17,11 @@ static const validate_field validate__session_fields[] = {
     F("title", VALIDATE_TITLE, false),
     F("mode", VALIDATE_MODE, false),
 };
+/* message is required unless regenerate is given: api_runs checks that. */
 static const validate_field validate__run_fields[] = {
-    F("message", VALIDATE_MESSAGE, true),
+    F("message", VALIDATE_MESSAGE, false),
     F("mode", VALIDATE_MODE, false),
+    F("regenerate", VALIDATE_TRUE, false),
 };
 static const validate_field validate__continue_fields[] = {
     F("mode", VALIDATE_MODE, false),
@@ -139,6 +141,12 @@ static int validate__value(const validate_field *f, const json_t *v, const valid
     case VALIDATE_ID:
         if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 64) {
             snprintf(err, errlen, "%s must be a non-empty string of at most 64 bytes", f->name);
+            return -1;
+        }
+        return 0;
+    case VALIDATE_TRUE:
+        if (!json_is_true(v)) {
+            snprintf(err, errlen, "%s must be true", f->name);
             return -1;
         }
         return 0;

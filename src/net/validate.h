@@ -26,7 +26,8 @@ typedef enum validate_kind {
     VALIDATE_MODE,    /* the name of a known mode */
     VALIDATE_OBJECT,  /* a JSON object (checked further by its owner) */
     VALIDATE_ID,      /* a non-empty string of at most 64 bytes */
-    VALIDATE_CHOICE   /* one of the strings of choices */
+    VALIDATE_CHOICE,  /* one of the strings of choices */
+    VALIDATE_TRUE     /* true (a flag that is either given as true or left out) */
 } validate_kind;
 
 typedef struct validate_field {

@@ -207,6 +207,7 @@ int store_run_beat(store *s, const char *run_id, int64_t now_ms);
     X(tool_call_id, TEXT, "tool_call_id", "tool_call_id", NULL)                                    \
     X(partial, BOOL, "partial", "partial", NULL)                                                   \
     X(model, TEXT, "model", "model", NULL) /* "name/model" on assistant messages */                \
+    X(superseded, BOOL, "superseded", "superseded", NULL) /* a regenerated answer replaced it */   \
     X(created_ms, TIME, "created_at", "created_at", NULL)
 
 typedef struct store_message {
@@ -217,6 +218,14 @@ void store_message_cleanup(store_message *m);
 int store_message_insert(store *s, const store_message *row);
 /* Oldest first. */
 int store_message_list(store *s, const char *session_id, store_message **out, size_t *n);
+/*
+ * For a regenerate (docs/runs.md, Regenerate): marks superseded every
+ * message after the session's last user message that is not already, and
+ * sets *user_id to that user message's id (caller frees) and *ids to a new
+ * array of the ids marked, oldest first. STORE_NOT_FOUND when the session
+ * has no user message.
+ */
+int store_message_supersede(store *s, const char *session_id, char **user_id, json_t **ids);
 void store_message_list_free(store_message *rows, size_t n);
 /* Makes dst a deep copy of src; free it with store_message_cleanup. */
 void store_message_copy(store_message *dst, const store_message *src);
@@ -233,6 +242,8 @@ void store_message_copy(store_message *dst, const store_message *src);
  * of *n rows; free with store_message_list_free.
  */
 typedef int64_t (*store_message_cost_fn)(const store_message *m, void *ud);
+/* (store_message_list_recent leaves superseded messages out: no model
+ * context holds them.) */
 int store_message_list_recent(store *s, const char *session_id, int64_t min,
                               store_message_cost_fn cost, void *ud, store_message **out,
                               size_t *n);

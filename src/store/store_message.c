@@ -36,6 +36,36 @@ int store_message_list(store *s, const char *session_id, store_message **out, si
                        "WHERE session_id = ? ORDER BY created_at, position", 1, p, (void **)out, n);
 }
 
+int store_message_supersede(store *s, const char *session_id, char **user_id, json_t **ids)
+{
+    store_message *ms = NULL;
+    size_t n = 0;
+    int rc = store_message_list(s, session_id, &ms, &n);
+    if (rc < 0) return rc;
+    size_t last = n;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ms[i].role, "user") == 0 && !ms[i].superseded) last = i;
+    if (last == n) {
+        store_message_list_free(ms, n);
+        return store__not_found(s, "user message in session", session_id);
+    }
+    json_t *marked = json_array();
+    for (size_t i = last + 1; rc >= 0 && i < n; i++) {
+        if (ms[i].superseded) continue;
+        const char *p[] = {ms[i].id};
+        rc = store__exec(s, "UPDATE chat_messages SET superseded = TRUE WHERE id = ?", 1, p);
+        if (rc >= 0) json_array_append_new(marked, json_string(ms[i].id));
+    }
+    if (rc >= 0) {
+        *user_id = xstrdup(ms[last].id);
+        *ids = marked;
+    } else {
+        json_decref(marked);
+    }
+    store_message_list_free(ms, n);
+    return rc < 0 ? rc : 0;
+}
+
 /* The first page of a backward read, and the largest. */
 #define STORE_MESSAGE_PAGE_FIRST 32
 #define STORE_MESSAGE_PAGE_MAX   1024
@@ -91,13 +121,14 @@ static int store_message__page(store *s, const char *session_id, const char *bef
     if (!before_id) {
         p[1] = p[2];
         return store__rows(s, &store__message_table,
-                           "WHERE session_id = ? ORDER BY created_at DESC, position DESC LIMIT ?",
+                           "WHERE session_id = ? AND NOT superseded ORDER BY created_at DESC, "
+                           "position DESC LIMIT ?",
                            2, p, (void **)out, n);
     }
     return store__rows(s, &store__message_table,
-                       "WHERE session_id = ? AND (created_at, position) < (SELECT created_at, "
-                       "position FROM chat_messages WHERE id = ?) ORDER BY created_at DESC, "
-                       "position DESC LIMIT ?",
+                       "WHERE session_id = ? AND NOT superseded AND (created_at, position) < "
+                       "(SELECT created_at, position FROM chat_messages WHERE id = ?) ORDER BY "
+                       "created_at DESC, position DESC LIMIT ?",
                        3, p, (void **)out, n);
 }
 

@@ -270,6 +270,30 @@ describe('AI SDK with the demo brain', () => {
     assert.equal(await transport.reconnectToStream({ chatId: uid('never') }), null);
   });
 
+  test('regenerate: the chat answers its last user message again, and chatplane supersedes the answer it replaces', async () => {
+    let sessionId = null;
+    const chat = new TestChat({
+      id: uid('chat'),
+      transport: new DefaultChatTransport({ api: `${srv.url}/api/chat` }),
+      onData: (part) => {
+        if (part.type === 'data-chatplane-status') sessionId = part.data.session_id;
+      },
+    });
+    await chat.sendMessage({ text: 'what is 6*7?' });
+    const first = chat.messagesNow.at(-1);
+    assert.equal(first.role, 'assistant');
+    await chat.regenerate();
+    assert.equal(chat.status, 'ready');
+    assert.deepEqual(chat.messagesNow.map((m) => m.role), ['user', 'assistant']);
+    assert.notEqual(chat.messagesNow[1].id, first.id);
+    assert.match(textOf(chat.messagesNow[1]), /42/);
+    const stored = (await api(srv.url, 'GET', `/api/sessions/${sessionId}/messages`)).body.messages;
+    // The first answer (its tool call, result and text) stays, superseded.
+    assert.deepEqual(stored.map((m) => [m.role, m.superseded]), [
+      ['user', false], ['assistant', true], ['tool', true], ['assistant', true],
+      ['assistant', false], ['tool', false], ['assistant', false]]);
+  });
+
   test('bad bodies are 400 naming the problem', async () => {
     const post = (body) => api(srv.url, 'POST', '/api/chat', body);
     let r = await post({ id: 'a b', messages: [] });
@@ -283,9 +307,10 @@ describe('AI SDK with the demo brain', () => {
     assert.equal(r.body.error.message, 'messages[0] is an assistant message without an answered approval: nothing to run');
     r = await post({ id: 'c1', messages: [{ id: 'a', role: 'user', parts: [{ type: 'file', url: 'x' }] }] });
     assert.equal(r.body.error.message, 'messages[0].parts[0]: only text parts are supported');
-    r = await post({ id: 'c1', trigger: 'regenerate-message', messages: [{ id: 'a', role: 'user', parts: [{ type: 'text', text: 'x' }] }] });
-    assert.equal(r.status, 400);
-    assert.equal(r.body.error.message, 'trigger regenerate-message is not supported yet; send the message again with submit-message');
+    // A chat with nothing stored yet has nothing to answer again.
+    r = await post({ id: uid('empty'), trigger: 'regenerate-message', messages: [{ id: 'a', role: 'user', parts: [{ type: 'text', text: 'x' }] }] });
+    assert.equal(r.status, 409);
+    assert.equal(r.body.error.code, 'nothing_to_regenerate');
     r = await post({ id: 'c1', messages: [{ id: 'a', role: 'assistant', parts: [{ type: 'dynamic-tool', toolName: 'x', toolCallId: 'c', state: 'approval-responded', input: {}, approval: { id: 'apr_none', approved: true } }] }] });
     assert.equal(r.status, 404);
     assert.equal(r.body.error.message, 'no run of chat c1 waits for approval apr_none');

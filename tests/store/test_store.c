@@ -244,6 +244,7 @@ static const struct {
     {"diagnosis", "ADD COLUMN diagnosis", "ADD COLUMN diagnosis"},
     {"forks", "forked_from_session_id", "forked_from_session_id"},
     {"message_model", "ADD COLUMN model", "ADD COLUMN model"},
+    {"superseded", "ADD COLUMN superseded", "ADD COLUMN superseded"},
 };
 #define NMIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 
@@ -376,7 +377,8 @@ static void test_version_1_database_is_upgraded(void **state)
                                                     "forked_from_session_id; ALTER TABLE "
                                                     "chat_sessions DROP COLUMN "
                                                     "forked_from_message_id; ALTER TABLE "
-                                                    "chat_messages DROP COLUMN model"),
+                                                    "chat_messages DROP COLUMN model; ALTER TABLE "
+                                                    "chat_messages DROP COLUMN superseded"),
                      0);
     /* A session row as version 1 has it (store_session_insert writes the
      * columns of the newest version). */

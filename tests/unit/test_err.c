@@ -49,6 +49,7 @@ static void test_names(void **state)
     assert_string_equal(err_name(ENGINE_ERR_NO_RUN), "no_run");
     assert_string_equal(err_name(ENGINE_ERR_BAD_MODE), "bad_mode");
     assert_string_equal(err_name(DB_ERR_CLAIMED), "db_claimed");
+    assert_string_equal(err_name(ENGINE_ERR_NOTHING_TO_REGENERATE), "no_user_message");
     assert_string_equal(err_name(ERR__LAST - 1), "unknown");
     assert_string_equal(err_name(1), "unknown");
     for (int c = ERR__LAST; c <= 0; c++) assert_string_not_equal(err_name(c), "unknown");

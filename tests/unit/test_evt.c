@@ -75,7 +75,7 @@ static void test_type_names(void **state)
     static const char *const names[EVT__COUNT] = {
         "message",       "run_started", "status",    "token", "tool_started", "tool_progress",
         "tool_finished", "budget",      "guardrail", "error", "run_stopped",
-        "approval_requested", "approval_decided", "repair"};
+        "approval_requested", "approval_decided", "repair", "superseded"};
     for (int i = 0; i < EVT__COUNT; i++) {
         assert_string_equal(evt_type_name((evt_type)i), names[i]);
         evt_type t = EVT__COUNT;
@@ -150,6 +150,16 @@ static void test_repair_events(void **state)
                    ENV("repair", 8) ",\"playbook\":\"context_overflow\",\"action\":"
                                     "\"condense_context\",\"detail\":\"d\",\"outcome\":"
                                     "\"failed\",\"evidence\":{}}");
+}
+
+static void test_superseded_events(void **state)
+{
+    (void)state;
+    json_t *ids = parse_json("[\"msg_a\",\"msg_b\"]");
+    assert_encodes(evt_superseded(&origin, ids), 9,
+                   ENV("superseded", 9) ",\"message_ids\":[\"msg_a\",\"msg_b\"]}");
+    json_decref(ids);
+    assert_encodes(evt_superseded(&origin, NULL), 10, ENV("superseded", 10) ",\"message_ids\":[]}");
 }
 
 static void test_run_started_events(void **state)
@@ -646,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_type_names),
         cmocka_unit_test(test_message_events),
         cmocka_unit_test(test_repair_events),
+        cmocka_unit_test(test_superseded_events),
         cmocka_unit_test(test_run_started_events),
         cmocka_unit_test(test_status_events),
         cmocka_unit_test(test_token_events),

@@ -51,11 +51,11 @@ static const char *const want[] = {
     "\"2023-11-14T22:13:20.000Z\",\"ended_at\":\"2023-11-14T22:13:22.000Z\",\"continues\":\"r0\"}",
     /* empty message */
     "{\"id\":null,\"session_id\":null,\"run_id\":null,\"role\":null,\"content\":null,\"tool_"
-    "calls\":null,\"tool_call_id\":null,\"partial\":false,\"model\":null,\"created_at\":null}",
+    "calls\":null,\"tool_call_id\":null,\"partial\":false,\"model\":null,\"superseded\":false,\"created_at\":null}",
     /* tool-calling message */
     "{\"id\":\"m1\",\"session_id\":\"s1\",\"run_id\":\"r1\",\"role\":\"assistant\",\"content\":"
     "\"hi\",\"tool_calls\":[{\"id\":\"c1\"}],\"tool_call_id\":\"c1\",\"partial\":true,\"model\":null,"
-    "\"created_at\":\"2023-11-14T22:13:20.500Z\"}",
+    "\"superseded\":true,\"created_at\":\"2023-11-14T22:13:20.500Z\"}",
     /* empty tool execution */
     "{\"id\":null,\"session_id\":null,\"run_id\":null,\"step\":0,\"server\":null,\"tool\":null,"
     "\"arguments\":{},\"status\":null,\"result\":null,\"error\":null,\"started_at\":null,"
@@ -171,6 +171,7 @@ static void test_message(void **state)
                        .tool_call_id = "c1",
                        .tool_calls = json_pack("[{s:s}]", "id", "c1"),
                        .partial = true,
+                       .superseded = true,
                        .created_ms = 1700000000500};
     assert_json(objects_message(&empty), want[4]);
     assert_json(objects_message(&m), want[5]);

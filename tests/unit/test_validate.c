@@ -33,13 +33,19 @@ static void test_run_start(void **state)
     assert_string_equal(check(&validate_run_start, "{\"message\":\"hi\"}"), "");
     assert_string_equal(check(&validate_run_start, "{\"message\":\"hi\",\"mode\":\"deep\"}"), "");
     assert_string_equal(check(&validate_run_start, "{\"message\":\"hi\",\"mode\":null}"), "");
-    assert_string_equal(check(&validate_run_start, "{}"), "message must be a non-empty string");
+    /* Without a message the route decides (regenerate, or "message must be a
+     * non-empty string"): the schema lets it through. */
+    assert_string_equal(check(&validate_run_start, "{}"), "");
+    assert_string_equal(check(&validate_run_start, "{\"regenerate\":true}"), "");
+    assert_string_equal(check(&validate_run_start, "{\"regenerate\":false}"),
+                        "regenerate must be true");
+    assert_string_equal(check(&validate_run_start, "{\"regenerate\":\"yes\"}"),
+                        "regenerate must be true");
     assert_string_equal(check(&validate_run_start, "{\"message\":\"\"}"),
                         "message must be a non-empty string");
     assert_string_equal(check(&validate_run_start, "{\"message\":7}"),
                         "message must be a non-empty string");
-    assert_string_equal(check(&validate_run_start, "{\"message\":null}"),
-                        "message must be a non-empty string");
+    assert_string_equal(check(&validate_run_start, "{\"message\":null}"), "");
     assert_string_equal(check(&validate_run_start, "{\"message\":\"12345678901234567\"}"),
                         "message must be at most 16 bytes");
     assert_string_equal(check(&validate_run_start, "{\"message\":\"1234567890123456\"}"), "");
