@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/agentproto.h"
 #include "lib/buf.h"
 
 /* The most resume entries and messages one request may carry. */
@@ -63,13 +64,12 @@ int agui_input_read(const json_t *in, agui_input *out, char *err, size_t errlen)
 void agui_input_cleanup(agui_input *in);
 
 typedef struct agui_xlate {
+    /* The open text message and step, the tool calls waiting for results,
+     * and, resuming, the approval whose approval_decided nothing goes out
+     * before. */
+    agentproto_xlate b;
     char *thread_id, *run_id;
-    char *wait_approval; /* resuming: nothing goes out before its approval_decided */
-    bool started, ended;
-    char *text_id; /* the open text message, or NULL */
-    bool step_open;
     int steps;
-    json_t *pending; /* ids of the tool calls whose results have not come, in order */
 } agui_xlate;
 
 /* resume_approval: the approval whose decision a resumed stream starts

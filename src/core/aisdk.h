@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/agentproto.h"
 #include "lib/buf.h"
 
 #define AISDK_MESSAGES_MAX 10000
@@ -46,13 +47,11 @@ int aisdk_input_parse(const char *text, size_t len, aisdk_input *out, char *err,
 void aisdk_input_cleanup(aisdk_input *in);
 
 typedef struct aisdk_xlate {
-    char *wait_approval; /* nothing goes out before this approval's decision */
-    json_t *decided;     /* approvals decided before the stream began: no end at their requests */
-    bool started, ended;
-    char *text_id; /* the open text part */
-    bool step_open;
-    json_t *pending;                /* tool call ids without a result yet, in order */
-    json_t *denied;                 /* tool call ids whose call was denied */
+    /* The open text part and step, the tool calls without a result yet,
+     * and the approval whose decision nothing goes out before. */
+    agentproto_xlate b;
+    json_t *decided; /* approvals decided before the stream began: no end at their requests */
+    json_t *denied;  /* tool call ids whose call was denied */
     char *tool_status, *tool_error; /* of the last tool_finished */
 } aisdk_xlate;
 

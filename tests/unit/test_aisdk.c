@@ -277,7 +277,7 @@ static void expect_end(const char *reason, const char *last)
 {
     aisdk_xlate x;
     aisdk_xlate_init(&x, NULL);
-    x.started = true;
+    x.b.started = true;
     char ev[256], out[1024];
     snprintf(ev, sizeof ev, "[{\"type\":\"run_stopped\",\"reason\":\"%s\",\"detail\":\"d\"}]",
              reason);
@@ -314,7 +314,7 @@ static void test_error_and_compacted(void **state)
     (void)state;
     aisdk_xlate x;
     aisdk_xlate_init(&x, NULL);
-    x.started = true;
+    x.b.started = true;
     expect_chunks(
         &x,
         "[{\"type\":\"token\",\"message_id\":\"m1\",\"text\":\"pa\"},"
