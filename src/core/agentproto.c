@@ -89,10 +89,34 @@ int agentproto_emit(buf *out, json_t *v)
     return rc;
 }
 
+int agentproto_parse(const char *text, size_t len, agentproto_read_fn read, void *out, char *err,
+                     size_t errlen)
+{
+    json_t *in = agentproto_load(text, len, err, errlen);
+    if (!in) return -1;
+    int rc = read(in, out, err, errlen);
+    json_decref(in);
+    return rc;
+}
+
+int agentproto_list(const json_t *v, const char *where, size_t max, const char *items, char *err,
+                    size_t errlen)
+{
+    if (!json_is_array(v)) {
+        agentproto_err(err, errlen, "%s must be a list", where);
+        return -1;
+    }
+    if (json_array_size(v) > max) {
+        agentproto_err(err, errlen, "%s holds more than %zu %s", where, max, items);
+        return -1;
+    }
+    return 0;
+}
+
 char *agentproto_text(const json_t *parts, const char *where, char *err, size_t errlen)
 {
     if (!json_is_array(parts)) {
-        if (err && errlen) snprintf(err, errlen, "%s must be a list", where);
+        agentproto_err(err, errlen, "%s must be a list", where);
         return NULL;
     }
     buf b;
@@ -104,13 +128,12 @@ char *agentproto_text(const json_t *parts, const char *where, char *err, size_t 
         const char *type = json_string_value(json_object_get(p, "type"));
         const char *text = json_string_value(json_object_get(p, "text"));
         if (!type || strcmp(type, "text") != 0 || !text) {
-            if (err && errlen)
-                snprintf(err, errlen, "%s[%zu]: only text parts are supported", where, k);
+            agentproto_err(err, errlen, "%s[%zu]: only text parts are supported", where, k);
             buf_cleanup(&b);
             return NULL;
         }
         if (buf_append_str(&b, text) != 0) {
-            if (err && errlen) snprintf(err, errlen, "%s is too long", where);
+            agentproto_err(err, errlen, "%s is too long", where);
             buf_cleanup(&b);
             return NULL;
         }

@@ -64,6 +64,19 @@ void agentproto_session_id(const char *owner, const char *thread_id, char out[ID
  * with "invalid JSON at line L column C: …" in err. */
 json_t *agentproto_load(const char *text, size_t len, char *err, size_t errlen);
 
+/* A protocol's reader of a request body already parsed (borrowed) into
+ * out: 0, or -1 with err set. */
+typedef int (*agentproto_read_fn)(const json_t *in, void *out, char *err, size_t errlen);
+/* Parses text as agentproto_load does and reads it with read into out:
+ * read's answer, or -1 when the text is no JSON (read is not called). */
+int agentproto_parse(const char *text, size_t len, agentproto_read_fn read, void *out, char *err,
+                     size_t errlen);
+
+/* Checks that v is a list of at most max items: 0, or -1 with "WHERE must
+ * be a list" or "WHERE holds more than MAX ITEMS" in err. */
+int agentproto_list(const json_t *v, const char *where, size_t max, const char *items, char *err,
+                    size_t errlen);
+
 /* Appends "data: <v as compact JSON>\n\n" and releases v (a reference is
  * stolen). Returns 0 or BUF_TOOBIG. */
 int agentproto_emit(buf *out, json_t *v);
@@ -95,6 +108,12 @@ typedef enum agentproto_stop {
 agentproto_stop agentproto_stop_kind(const char *reason);
 
 /* ---- the translators' shared state ---- */
+
+/* The message of a run that stopped without its run_stopped being stored
+ * (the database refused the write). */
+#define AGENTPROTO_UNRECORDED_MESSAGE                                                              \
+    "the database refused a write, so the run stopped; its end is recorded and shown on the "      \
+    "session once the database takes writes again"
 
 /* The names one protocol gives the events of a text message. */
 typedef struct agentproto_dialect {

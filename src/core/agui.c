@@ -28,14 +28,8 @@ static char *agui__user_text(const json_t *content, size_t i, char *err, size_t 
 /* Finds the run's message: the newest user message that nothing follows. */
 static int agui__messages(const json_t *msgs, agui_input *out, char *err, size_t errlen)
 {
-    if (!json_is_array(msgs)) {
-        agentproto_err(err, errlen, "messages must be a list");
+    if (agentproto_list(msgs, "messages", AGUI_MESSAGES_MAX, "messages", err, errlen) != 0)
         return -1;
-    }
-    if (json_array_size(msgs) > AGUI_MESSAGES_MAX) {
-        agentproto_err(err, errlen, "messages holds more than %d messages", AGUI_MESSAGES_MAX);
-        return -1;
-    }
     size_t i, last_user = (size_t)-1;
     bool answered = false;
     const json_t *m;
@@ -96,14 +90,7 @@ static int agui__context(const json_t *list, agui_input *out, char *err, size_t 
 static int agui__resume(const json_t *list, agui_input *out, char *err, size_t errlen)
 {
     if (!list || json_is_null(list)) return 0;
-    if (!json_is_array(list)) {
-        agentproto_err(err, errlen, "resume must be a list");
-        return -1;
-    }
-    if (json_array_size(list) > AGUI_RESUME_MAX) {
-        agentproto_err(err, errlen, "resume holds more than %d entries", AGUI_RESUME_MAX);
-        return -1;
-    }
+    if (agentproto_list(list, "resume", AGUI_RESUME_MAX, "entries", err, errlen) != 0) return -1;
     size_t i;
     const json_t *e;
     json_array_foreach(list, i, e)
@@ -173,14 +160,15 @@ int agui_input_read(const json_t *in, agui_input *out, char *err, size_t errlen)
     return agui__resume(json_object_get(in, "resume"), out, err, errlen);
 }
 
+static int agui__read(const json_t *in, void *out, char *err, size_t errlen)
+{
+    return agui_input_read(in, out, err, errlen);
+}
+
 int agui_input_parse(const char *text, size_t len, agui_input *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    json_t *in = agentproto_load(text, len, err, errlen);
-    if (!in) return -1;
-    int rc = agui_input_read(in, out, err, errlen);
-    json_decref(in);
-    return rc;
+    return agentproto_parse(text, len, agui__read, out, err, errlen);
 }
 
 void agui_input_cleanup(agui_input *in)
@@ -427,7 +415,7 @@ void agui_xlate_unrecorded(agui_xlate *x, buf *out)
 {
     if (x->b.ended || agui__begin(x, out) != 0 || agui__close_all(x, out) != 0) return;
     json_t *e = agentproto_event("RUN_ERROR");
-    json_object_set_new(e, "message", json_string(AGUI_UNRECORDED_MESSAGE));
+    json_object_set_new(e, "message", json_string(AGENTPROTO_UNRECORDED_MESSAGE));
     json_object_set_new(e, "code", json_string("interrupted"));
     x->b.ended = true;
     agentproto_emit(out, e);

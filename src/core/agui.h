@@ -86,12 +86,6 @@ void agui_xlate_cleanup(agui_xlate *x);
  */
 int agui_xlate_event(agui_xlate *x, const json_t *ev, buf *out);
 
-/* The message of a run that stopped without its run_stopped being stored
- * (the database refused the write). */
-#define AGUI_UNRECORDED_MESSAGE                                                                    \
-    "the database refused a write, so the run stopped; its end is recorded and shown on the "      \
-    "session once the database takes writes again"
-
 /* The run stopped, but its run_stopped could not be stored: appends the
  * frames that end the stream as an error, unless it has ended. */
 void agui_xlate_unrecorded(agui_xlate *x, buf *out);

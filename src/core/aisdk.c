@@ -114,14 +114,15 @@ int aisdk_input_read(const json_t *in, aisdk_input *out, char *err, size_t errle
     return -1;
 }
 
+static int aisdk__read(const json_t *in, void *out, char *err, size_t errlen)
+{
+    return aisdk_input_read(in, out, err, errlen);
+}
+
 int aisdk_input_parse(const char *text, size_t len, aisdk_input *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    json_t *in = agentproto_load(text, len, err, errlen);
-    if (!in) return -1;
-    int rc = aisdk_input_read(in, out, err, errlen);
-    json_decref(in);
-    return rc;
+    return agentproto_parse(text, len, aisdk__read, out, err, errlen);
 }
 
 void aisdk_input_cleanup(aisdk_input *in)
@@ -377,6 +378,7 @@ void aisdk_xlate_unrecorded(aisdk_xlate *x, buf *out)
         if (aisdk__simple(out, "start") != 0) return;
     }
     if (aisdk__close_step(x, out) != 0) return;
-    aisdk__end(x, json_pack("{s:s, s:s}", "type", "error", "errorText", AISDK_UNRECORDED_MESSAGE),
+    aisdk__end(x,
+               json_pack("{s:s, s:s}", "type", "error", "errorText", AGENTPROTO_UNRECORDED_MESSAGE),
                out);
 }

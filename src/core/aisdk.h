@@ -69,12 +69,6 @@ void aisdk_xlate_cleanup(aisdk_xlate *x);
  */
 int aisdk_xlate_event(aisdk_xlate *x, const json_t *ev, buf *out);
 
-/* The message of a run that stopped without its run_stopped being stored
- * (the database refused the write). */
-#define AISDK_UNRECORDED_MESSAGE                                                                   \
-    "the database refused a write, so the run stopped; its end is recorded and shown on the "      \
-    "session once the database takes writes again"
-
 /* The run stopped, but its run_stopped could not be stored: appends the
  * frames that end the stream as an error, unless it has ended. */
 void aisdk_xlate_unrecorded(aisdk_xlate *x, buf *out);

@@ -124,6 +124,48 @@ static void test_err(void **state)
     agentproto_err(NULL, 8, "no");
 }
 
+/* Reads {"n": int} into an int; -1 "no n" without it. */
+static int read_n(const json_t *in, void *out, char *err, size_t errlen)
+{
+    json_t *n = json_object_get(in, "n");
+    if (!json_is_integer(n)) {
+        agentproto_err(err, errlen, "no n");
+        return -1;
+    }
+    *(int *)out = (int)json_integer_value(n);
+    return 0;
+}
+
+static void test_parse(void **state)
+{
+    (void)state;
+    char err[128] = "";
+    int n = 0;
+    assert_int_equal(agentproto_parse("{\"n\":7}", 7, read_n, &n, err, sizeof err), 0);
+    assert_int_equal(n, 7);
+    assert_int_equal(agentproto_parse("{\"m\":7}", 7, read_n, &n, err, sizeof err), -1);
+    assert_string_equal(err, "no n");
+    assert_int_equal(agentproto_parse("{\"n\":1,\"n\":2}", 13, read_n, &n, err, sizeof err), -1);
+    assert_string_equal(err, "invalid JSON at line 1 column 10: duplicate object key near '\"n\"'");
+    assert_int_equal(n, 7);
+}
+
+static void test_list(void **state)
+{
+    (void)state;
+    char err[128] = "";
+    json_t *v = json_loads("[1,2]", 0, NULL);
+    assert_int_equal(agentproto_list(v, "resume", 2, "entries", err, sizeof err), 0);
+    assert_int_equal(agentproto_list(v, "resume", 1, "entries", err, sizeof err), -1);
+    assert_string_equal(err, "resume holds more than 1 entries");
+    json_decref(v);
+    v = json_object();
+    assert_int_equal(agentproto_list(v, "messages", 5, "messages", err, sizeof err), -1);
+    assert_string_equal(err, "messages must be a list");
+    assert_int_equal(agentproto_list(NULL, "m", 5, "x", err, sizeof err), -1);
+    json_decref(v);
+}
+
 static void test_string_opt(void **state)
 {
     (void)state;
@@ -370,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_string_opt),   cmocka_unit_test(test_decision),
         cmocka_unit_test(test_stop_kind),    cmocka_unit_test(test_xlate_text),
         cmocka_unit_test(test_xlate_calls),  cmocka_unit_test(test_xlate_wait),
+        cmocka_unit_test(test_parse),        cmocka_unit_test(test_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

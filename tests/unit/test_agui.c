@@ -421,7 +421,7 @@ static void test_unrecorded(void **state)
     assert_string_equal(out.data,
                         "data: {\"type\":\"TEXT_MESSAGE_END\",\"messageId\":\"m1\"}\n\n"
                         "data: {\"type\":\"STEP_FINISHED\",\"stepName\":\"model call 1\"}\n\n"
-                        "data: {\"type\":\"RUN_ERROR\",\"message\":\"" AGUI_UNRECORDED_MESSAGE
+                        "data: {\"type\":\"RUN_ERROR\",\"message\":\"" AGENTPROTO_UNRECORDED_MESSAGE
                         "\",\"code\":\"interrupted\"}\n\n");
     buf_reset(&out);
     agui_xlate_unrecorded(&x, &out);

@@ -344,7 +344,7 @@ static void test_unrecorded(void **state)
     buf_append_char(&out, '\0');
     assert_string_equal(out.data,
                         "data: {\"type\":\"start\"}\n\n"
-                        "data: {\"type\":\"error\",\"errorText\":\"" AISDK_UNRECORDED_MESSAGE
+                        "data: {\"type\":\"error\",\"errorText\":\"" AGENTPROTO_UNRECORDED_MESSAGE
                         "\"}\n\ndata: [DONE]\n\n");
     buf_reset(&out);
     aisdk_xlate_unrecorded(&x, &out);
