@@ -124,6 +124,24 @@ typedef struct api__thread_info {
 typedef void (*api__thread_cb)(api *a, http_req *r, const api__thread_info *t, void *ud);
 void api__thread_session(api *a, http_req *r, const char *thread_id, const char *mode_name,
                          int flags, api__thread_cb then, void *ud);
+/*
+ * What the protocol routes do with a session once they have it. Each
+ * takes x (its translator on the hub) and frees it when the hub does not:
+ * - api__protocol_start watches the session through x, then starts a run
+ *   for message (mode_name and note may be NULL; copied), so the stream sees
+ *   the run from its first event; answers r with the engine's error when
+ *   the run does not start;
+ * - api__protocol_follow streams the run run_id of the session through x.
+ * Both answer 503 when the session has too many subscribers.
+ */
+void api__protocol_start(api *a, http_req *r, const char *session_id, const hub_xlate *x,
+                         const char *message, const char *mode_name, const char *note);
+void api__protocol_follow(api *a, http_req *r, const char *session_id, const char *run_id,
+                          const hub_xlate *x);
+/* Decides the approval approval_id of the session once, for the request's
+ * owner ("local" without authentication); cb as engine_decide_approval. */
+void api__protocol_decide(api *a, http_req *r, const char *session_id, const char *approval_id,
+                          bool approve, const char *reason, engine_approval_cb cb, void *ud);
 /* Answers GET /api/sessions/{id} for id (used after writes too). */
 void api__reply_session(api *a, http_req *r, const char *id, int status);
 

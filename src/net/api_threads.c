@@ -1,6 +1,7 @@
 /* What the agent protocol routes share (docs/protocols.md, Threads and
- * sessions): the session a thread id names, made on first use, and the
- * check of a request's new user message. */
+ * sessions): the session a thread id names, made on first use, the check
+ * of a request's new user message, and the run started, followed or
+ * decided through a protocol's translator. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,4 +110,65 @@ bool api__protocol_message_ok(api *a, http_req *r, const char *message)
         return false;
     }
     return true;
+}
+
+/* A run being started for a protocol stream: what its answer needs. */
+typedef struct api__protocol_run {
+    http_req *r;
+    hub_sub *watch;
+    char *session_id;
+} api__protocol_run;
+
+static void api__protocol_started(void *ud, int status, const json_t *run)
+{
+    api__protocol_run *p = ud;
+    if (status < 0 || !run) {
+        hub_watch_cancel(p->watch);
+        api__engine_error(p->r, status < 0 ? status : ENGINE_ERR_UNAVAILABLE, p->session_id);
+    } else {
+        const char *run_id = json_string_value(json_object_get(run, "id"));
+        hub_watch_start(p->watch, run_id ? run_id : "");
+    }
+    free(p->session_id);
+    free(p);
+}
+
+void api__protocol_start(api *a, http_req *r, const char *session_id, const hub_xlate *x,
+                         const char *message, const char *mode_name, const char *note)
+{
+    hub_sub *watch = hub_watch_as(a->hub, r, session_id, http_req_owner(r), x);
+    if (!watch) {
+        x->on_free(x->ud);
+        api__too_many_subscribers(r);
+        return;
+    }
+    api__protocol_run *p = xcalloc(1, sizeof *p);
+    p->r = r;
+    p->watch = watch;
+    p->session_id = xstrdup(session_id);
+    engine_start_run_noted(a->d.engine, session_id, message, mode_name, note, api__protocol_started,
+                           p);
+}
+
+void api__protocol_follow(api *a, http_req *r, const char *session_id, const char *run_id,
+                          const hub_xlate *x)
+{
+    if (hub_follow(a->hub, r, session_id, http_req_owner(r), run_id, x) != 0) {
+        x->on_free(x->ud);
+        api__too_many_subscribers(r);
+    }
+}
+
+void api__protocol_decide(api *a, http_req *r, const char *session_id, const char *approval_id,
+                          bool approve, const char *reason, engine_approval_cb cb, void *ud)
+{
+    const char *owner = http_req_owner(r);
+    engine_decision d = {
+        .approval_id = approval_id,
+        .approve = approve,
+        .reason = reason,
+        .remember = APPROVAL_ONCE,
+        .decided_by = owner ? owner : "local",
+    };
+    engine_decide_approval(a->d.engine, session_id, &d, cb, ud);
 }
