@@ -138,35 +138,30 @@ static void api__agui_session(api *a, http_req *r, const api__thread_info *t, vo
     api__agui_free_req(g);
 }
 
+static int api__agui_read(const json_t *in, void *out, char *err, size_t errlen)
+{
+    return agui_input_read(in, out, err, errlen);
+}
+
+/* Whether the RunAgentInput in g (read) asks for something: false after
+ * answering 400 when it does not. */
+static bool api__agui_ok(api__agui *g)
+{
+    if (!g->in.message && g->in.nresume == 0) {
+        http_reply_error(g->r, 400, "bad_request",
+                         "messages must end with a new user message when there is no resume");
+        return false;
+    }
+    return api__protocol_request_ok(g->a, g->r, g->in.message, g->in.mode, "forwardedProps.mode");
+}
+
 static void api__agui_post(http_req *r, void *ud)
 {
     api *a = ud;
-    json_t *body = NULL;
-    if (http_req_json_body(r, &body) != 0) return;
     api__agui *g = xcalloc(1, sizeof *g);
     g->a = a;
     g->r = r;
-    char err[256];
-    int rc = agui_input_read(body, &g->in, err, sizeof err);
-    json_decref(body);
-    if (rc != 0) {
-        http_reply_error(r, 400, "bad_request", "%s", err);
-        api__agui_free_req(g);
-        return;
-    }
-    if (!g->in.message && g->in.nresume == 0) {
-        http_reply_error(r, 400, "bad_request",
-                         "messages must end with a new user message when there is no resume");
-        api__agui_free_req(g);
-        return;
-    }
-    if (!api__protocol_message_ok(a, r, g->in.message)) {
-        api__agui_free_req(g);
-        return;
-    }
-    if (g->in.mode && !engine_mode(a->d.engine, g->in.mode)) {
-        http_reply_error(r, 400, "bad_request", "forwardedProps.mode: unknown mode \"%.64s\"",
-                         g->in.mode);
+    if (!api__protocol_read(r, api__agui_read, &g->in) || !api__agui_ok(g)) {
         api__agui_free_req(g);
         return;
     }

@@ -104,35 +104,31 @@ static void api__chat_session(api *a, http_req *r, const api__thread_info *t, vo
     api__chat_free(c);
 }
 
+static int api__chat_read(const json_t *in, void *out, char *err, size_t errlen)
+{
+    return aisdk_input_read(in, out, err, errlen);
+}
+
+/* Whether the body in c (read) asks for something chatplane does: false
+ * after answering 400 when it does not. */
+static bool api__chat_ok(api__chat *c)
+{
+    if (c->in.regenerate) {
+        http_reply_error(c->r, 400, "bad_request",
+                         "trigger regenerate-message is not supported yet; send the message "
+                         "again with submit-message");
+        return false;
+    }
+    return api__protocol_request_ok(c->a, c->r, c->in.message, c->in.mode, "mode");
+}
+
 static void api__chat_post(http_req *r, void *ud)
 {
     api *a = ud;
-    json_t *body = NULL;
-    if (http_req_json_body(r, &body) != 0) return;
     api__chat *c = xcalloc(1, sizeof *c);
     c->a = a;
     c->r = r;
-    char err[256];
-    int rc = aisdk_input_read(body, &c->in, err, sizeof err);
-    json_decref(body);
-    if (rc != 0) {
-        http_reply_error(r, 400, "bad_request", "%s", err);
-        api__chat_free(c);
-        return;
-    }
-    if (c->in.regenerate) {
-        http_reply_error(r, 400, "bad_request",
-                         "trigger regenerate-message is not supported yet; send the message "
-                         "again with submit-message");
-        api__chat_free(c);
-        return;
-    }
-    if (!api__protocol_message_ok(a, r, c->in.message)) {
-        api__chat_free(c);
-        return;
-    }
-    if (c->in.mode && !engine_mode(a->d.engine, c->in.mode)) {
-        http_reply_error(r, 400, "bad_request", "mode: unknown mode \"%.64s\"", c->in.mode);
+    if (!api__protocol_read(r, api__chat_read, &c->in) || !api__chat_ok(c)) {
         api__chat_free(c);
         return;
     }

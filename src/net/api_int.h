@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "core/agentproto.h"
 #include "net/api.h"
 #include "net/validate.h"
 #include "store/store.h"
@@ -109,9 +110,16 @@ void api__register_aisdk(http_server *s, api *a);
  * what was found, borrowed for the call; or r NULL when r was already
  * answered (503).
  */
+/* Reads r's JSON body with a protocol's reader into in: false when r is
+ * answered (the body is no JSON, or 400 with the reader's message; in may
+ * hold what the reader took and needs its cleanup either way). */
+bool api__protocol_read(http_req *r, agentproto_read_fn read, void *in);
 /* Checks a protocol request's new user message (NULL: none) as the
- * message of POST …/runs is checked; answers r with 400 when it fails. */
-bool api__protocol_message_ok(api *a, http_req *r, const char *message);
+ * message of POST …/runs is checked, then its mode_name (NULL: none),
+ * which the request carries at mode_field; answers r with 400 and returns false
+ * when one fails. */
+bool api__protocol_request_ok(api *a, http_req *r, const char *message, const char *mode_name,
+                              const char *mode_field);
 
 #define API__THREAD_EXISTING 1 /* do not make a missing session */
 #define API__THREAD_DECIDED  2 /* list the session's decided approvals */

@@ -94,7 +94,18 @@ void api__thread_session(api *a, http_req *r, const char *thread_id, const char 
     eventlog_submit(a->d.log, &op);
 }
 
-bool api__protocol_message_ok(api *a, http_req *r, const char *message)
+bool api__protocol_read(http_req *r, agentproto_read_fn read, void *in)
+{
+    json_t *body = NULL;
+    if (http_req_json_body(r, &body) != 0) return false;
+    char err[256];
+    int rc = read(body, in, err, sizeof err);
+    json_decref(body);
+    if (rc != 0) http_reply_error(r, 400, "bad_request", "%s", err);
+    return rc == 0;
+}
+
+static bool api__protocol_message_ok(api *a, http_req *r, const char *message)
 {
     if (!message) return true;
     const char *names[API__MODES_MAX];
@@ -107,6 +118,18 @@ bool api__protocol_message_ok(api *a, http_req *r, const char *message)
     if (strlen(message) > ctx.message_bytes) {
         http_reply_error(r, 400, "bad_request", "the new user message must be at most %zu bytes",
                          ctx.message_bytes);
+        return false;
+    }
+    return true;
+}
+
+bool api__protocol_request_ok(api *a, http_req *r, const char *message, const char *mode_name,
+                              const char *mode_field)
+{
+    if (!api__protocol_message_ok(a, r, message)) return false;
+    if (mode_name && !engine_mode(a->d.engine, mode_name)) {
+        http_reply_error(r, 400, "bad_request", "%s: unknown mode \"%.64s\"", mode_field,
+                         mode_name);
         return false;
     }
     return true;
