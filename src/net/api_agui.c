@@ -143,16 +143,12 @@ static int api__agui_read(const json_t *in, void *out, char *err, size_t errlen)
     return agui_input_read(in, out, err, errlen);
 }
 
-/* Whether the RunAgentInput in g (read) asks for something: false after
- * answering 400 when it does not. */
-static bool api__agui_ok(api__agui *g)
+/* Without a new user message, only answers to interrupts give the
+ * request something to do. */
+static const char *api__agui_refused(const agui_input *in)
 {
-    if (!g->in.message && g->in.nresume == 0) {
-        http_reply_error(g->r, 400, "bad_request",
-                         "messages must end with a new user message when there is no resume");
-        return false;
-    }
-    return api__protocol_request_ok(g->a, g->r, g->in.message, g->in.mode, "forwardedProps.mode");
+    if (in->message || in->nresume > 0) return NULL;
+    return "messages must end with a new user message when there is no resume";
 }
 
 static void api__agui_post(http_req *r, void *ud)
@@ -161,7 +157,9 @@ static void api__agui_post(http_req *r, void *ud)
     api__agui *g = xcalloc(1, sizeof *g);
     g->a = a;
     g->r = r;
-    if (!api__protocol_read(r, api__agui_read, &g->in) || !api__agui_ok(g)) {
+    if (!api__protocol_read(r, api__agui_read, &g->in) ||
+        !api__protocol_request_ok(a, r, api__agui_refused(&g->in), g->in.message, g->in.mode,
+                                  "forwardedProps.mode")) {
         api__agui_free_req(g);
         return;
     }

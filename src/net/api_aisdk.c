@@ -109,17 +109,12 @@ static int api__chat_read(const json_t *in, void *out, char *err, size_t errlen)
     return aisdk_input_read(in, out, err, errlen);
 }
 
-/* Whether the body in c (read) asks for something chatplane does: false
- * after answering 400 when it does not. */
-static bool api__chat_ok(api__chat *c)
+/* Regenerating an answer is not supported yet. */
+static const char *api__chat_refused(const aisdk_input *in)
 {
-    if (c->in.regenerate) {
-        http_reply_error(c->r, 400, "bad_request",
-                         "trigger regenerate-message is not supported yet; send the message "
-                         "again with submit-message");
-        return false;
-    }
-    return api__protocol_request_ok(c->a, c->r, c->in.message, c->in.mode, "mode");
+    if (!in->regenerate) return NULL;
+    return "trigger regenerate-message is not supported yet; send the message again with "
+           "submit-message";
 }
 
 static void api__chat_post(http_req *r, void *ud)
@@ -128,7 +123,9 @@ static void api__chat_post(http_req *r, void *ud)
     api__chat *c = xcalloc(1, sizeof *c);
     c->a = a;
     c->r = r;
-    if (!api__protocol_read(r, api__chat_read, &c->in) || !api__chat_ok(c)) {
+    if (!api__protocol_read(r, api__chat_read, &c->in) ||
+        !api__protocol_request_ok(a, r, api__chat_refused(&c->in), c->in.message, c->in.mode,
+                                  "mode")) {
         api__chat_free(c);
         return;
     }

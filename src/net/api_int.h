@@ -114,12 +114,13 @@ void api__register_aisdk(http_server *s, api *a);
  * answered (the body is no JSON, or 400 with the reader's message; in may
  * hold what the reader took and needs its cleanup either way). */
 bool api__protocol_read(http_req *r, agentproto_read_fn read, void *in);
-/* Checks a protocol request's new user message (NULL: none) as the
+/* Checks a protocol request: refused (the protocol's own reason to turn
+ * it down, or NULL), then its new user message (NULL: none) as the
  * message of POST …/runs is checked, then its mode_name (NULL: none),
- * which the request carries at mode_field; answers r with 400 and returns false
- * when one fails. */
-bool api__protocol_request_ok(api *a, http_req *r, const char *message, const char *mode_name,
-                              const char *mode_field);
+ * which the request carries at mode_field. Answers r with 400 and returns
+ * false when one fails. */
+bool api__protocol_request_ok(api *a, http_req *r, const char *refused, const char *message,
+                              const char *mode_name, const char *mode_field);
 
 #define API__THREAD_EXISTING 1 /* do not make a missing session */
 #define API__THREAD_DECIDED  2 /* list the session's decided approvals */

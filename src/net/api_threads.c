@@ -123,9 +123,13 @@ static bool api__protocol_message_ok(api *a, http_req *r, const char *message)
     return true;
 }
 
-bool api__protocol_request_ok(api *a, http_req *r, const char *message, const char *mode_name,
-                              const char *mode_field)
+bool api__protocol_request_ok(api *a, http_req *r, const char *refused, const char *message,
+                              const char *mode_name, const char *mode_field)
 {
+    if (refused) {
+        http_reply_error(r, 400, "bad_request", "%s", refused);
+        return false;
+    }
     if (!api__protocol_message_ok(a, r, message)) return false;
     if (mode_name && !engine_mode(a->d.engine, mode_name)) {
         http_reply_error(r, 400, "bad_request", "%s: unknown mode \"%.64s\"", mode_field,
