@@ -1,6 +1,5 @@
 #include "core/agui.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,18 +8,6 @@
 #include "lib/xmalloc.h"
 
 #define AGUI__RUN_ID_MAX 256
-
-static void agui__err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void agui__err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- RunAgentInput ---- */
 
@@ -32,7 +19,7 @@ static char *agui__user_text(const json_t *content, size_t i, char *err, size_t 
     char where[64];
     snprintf(where, sizeof where, "messages[%zu].content", i);
     if (!json_is_array(content)) {
-        agui__err(err, errlen, "%s must be a string or a list of parts", where);
+        agentproto_err(err, errlen, "%s must be a string or a list of parts", where);
         return NULL;
     }
     return agentproto_text(content, where, err, errlen);
@@ -41,14 +28,8 @@ static char *agui__user_text(const json_t *content, size_t i, char *err, size_t 
 /* Finds the run's message: the newest user message that nothing follows. */
 static int agui__messages(const json_t *msgs, agui_input *out, char *err, size_t errlen)
 {
-    if (!json_is_array(msgs)) {
-        agui__err(err, errlen, "messages must be a list");
+    if (agentproto_list(msgs, "messages", AGUI_MESSAGES_MAX, "messages", err, errlen) != 0)
         return -1;
-    }
-    if (json_array_size(msgs) > AGUI_MESSAGES_MAX) {
-        agui__err(err, errlen, "messages holds more than %d messages", AGUI_MESSAGES_MAX);
-        return -1;
-    }
     size_t i, last_user = (size_t)-1;
     bool answered = false;
     const json_t *m;
@@ -56,7 +37,7 @@ static int agui__messages(const json_t *msgs, agui_input *out, char *err, size_t
     {
         const char *role = json_string_value(json_object_get(m, "role"));
         if (!json_is_object(m) || !role) {
-            agui__err(err, errlen, "messages[%zu] must be an object with a role", i);
+            agentproto_err(err, errlen, "messages[%zu] must be an object with a role", i);
             return -1;
         }
         if (strcmp(role, "user") == 0) {
@@ -77,7 +58,7 @@ static int agui__context(const json_t *list, agui_input *out, char *err, size_t 
     if (!list || json_is_null(list) || (json_is_array(list) && json_array_size(list) == 0))
         return 0;
     if (!json_is_array(list)) {
-        agui__err(err, errlen, "context must be a list");
+        agentproto_err(err, errlen, "context must be a list");
         return -1;
     }
     buf b;
@@ -90,14 +71,15 @@ static int agui__context(const json_t *list, agui_input *out, char *err, size_t 
         const char *d = json_string_value(json_object_get(item, "description"));
         const char *v = json_string_value(json_object_get(item, "value"));
         if (!d || !v) {
-            agui__err(err, errlen, "context[%zu] must have a description and a value (strings)", i);
+            agentproto_err(err, errlen,
+                           "context[%zu] must have a description and a value (strings)", i);
             buf_cleanup(&b);
             return -1;
         }
         if (rc == 0) rc = buf_printf(&b, "\n- %s: %s", d, v);
     }
     if (rc != 0) {
-        agui__err(err, errlen, "context holds more than %d bytes", AGUI_CONTEXT_MAX);
+        agentproto_err(err, errlen, "context holds more than %d bytes", AGUI_CONTEXT_MAX);
         buf_cleanup(&b);
         return -1;
     }
@@ -108,14 +90,7 @@ static int agui__context(const json_t *list, agui_input *out, char *err, size_t 
 static int agui__resume(const json_t *list, agui_input *out, char *err, size_t errlen)
 {
     if (!list || json_is_null(list)) return 0;
-    if (!json_is_array(list)) {
-        agui__err(err, errlen, "resume must be a list");
-        return -1;
-    }
-    if (json_array_size(list) > AGUI_RESUME_MAX) {
-        agui__err(err, errlen, "resume holds more than %d entries", AGUI_RESUME_MAX);
-        return -1;
-    }
+    if (agentproto_list(list, "resume", AGUI_RESUME_MAX, "entries", err, errlen) != 0) return -1;
     size_t i;
     const json_t *e;
     json_array_foreach(list, i, e)
@@ -124,28 +99,29 @@ static int agui__resume(const json_t *list, agui_input *out, char *err, size_t e
         const char *status = json_string_value(json_object_get(e, "status"));
         const json_t *payload = json_object_get(e, "payload");
         if (!id || !*id) {
-            agui__err(err, errlen, "resume[%zu].interruptId must be a non-empty string", i);
+            agentproto_err(err, errlen, "resume[%zu].interruptId must be a non-empty string", i);
             return -1;
         }
         bool resolved = status && strcmp(status, "resolved") == 0;
         if (!resolved && !(status && strcmp(status, "cancelled") == 0)) {
-            agui__err(err, errlen, "resume[%zu].status must be resolved or cancelled", i);
+            agentproto_err(err, errlen, "resume[%zu].status must be resolved or cancelled", i);
             return -1;
         }
-        const json_t *approved = json_object_get(payload, "approved");
-        if (resolved && !json_is_boolean(approved)) {
-            agui__err(err, errlen, "resume[%zu].payload.approved must be a boolean", i);
+        bool approved;
+        char *reason;
+        int rc = agentproto_decision(payload, resolved, &approved, &reason);
+        if (rc == AGENTPROTO_BAD_APPROVED) {
+            agentproto_err(err, errlen, "resume[%zu].payload.approved must be a boolean", i);
             return -1;
         }
-        const json_t *reason = json_object_get(payload, "reason");
-        if (reason && !json_is_null(reason) && !json_is_string(reason)) {
-            agui__err(err, errlen, "resume[%zu].payload.reason must be a string", i);
+        if (rc == AGENTPROTO_BAD_REASON) {
+            agentproto_err(err, errlen, "resume[%zu].payload.reason must be a string", i);
             return -1;
         }
         agui_resume *r = &out->resume[out->nresume++];
         r->interrupt_id = xstrdup(id);
-        r->approved = resolved && json_is_true(approved);
-        r->reason = json_is_string(reason) ? xstrdup(json_string_value(reason)) : NULL;
+        r->approved = resolved && approved;
+        r->reason = reason;
     }
     return 0;
 }
@@ -154,46 +130,45 @@ int agui_input_read(const json_t *in, agui_input *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (!json_is_object(in)) {
-        agui__err(err, errlen, "the body must be a RunAgentInput object");
+        agentproto_err(err, errlen, "the body must be a RunAgentInput object");
         return -1;
     }
     const char *thread = json_string_value(json_object_get(in, "threadId"));
     if (!agentproto_thread_valid(thread)) {
-        agui__err(err, errlen, "threadId must be 1 to %d characters of [A-Za-z0-9._:-]",
-                  AGENTPROTO_THREAD_MAX);
+        agentproto_err(err, errlen, "threadId must be 1 to %d characters of [A-Za-z0-9._:-]",
+                       AGENTPROTO_THREAD_MAX);
         return -1;
     }
     const char *run = json_string_value(json_object_get(in, "runId"));
     if (!run || !*run || strlen(run) > AGUI__RUN_ID_MAX) {
-        agui__err(err, errlen, "runId must be a string of 1 to %d bytes", AGUI__RUN_ID_MAX);
+        agentproto_err(err, errlen, "runId must be a string of 1 to %d bytes", AGUI__RUN_ID_MAX);
         return -1;
     }
     out->thread_id = xstrdup(thread);
     out->run_id = xstrdup(run);
     const json_t *fp = json_object_get(in, "forwardedProps");
     if (fp && !json_is_null(fp) && !json_is_object(fp)) {
-        agui__err(err, errlen, "forwardedProps must be an object");
+        agentproto_err(err, errlen, "forwardedProps must be an object");
         return -1;
     }
-    const json_t *mode = json_object_get(fp, "mode");
-    if (mode && !json_is_null(mode) && !json_is_string(mode)) {
-        agui__err(err, errlen, "forwardedProps.mode must be a string");
+    if (agentproto_string_opt(json_object_get(fp, "mode"), &out->mode) != 0) {
+        agentproto_err(err, errlen, "forwardedProps.mode must be a string");
         return -1;
     }
-    out->mode = json_is_string(mode) ? xstrdup(json_string_value(mode)) : NULL;
     if (agui__messages(json_object_get(in, "messages"), out, err, errlen) != 0) return -1;
     if (agui__context(json_object_get(in, "context"), out, err, errlen) != 0) return -1;
     return agui__resume(json_object_get(in, "resume"), out, err, errlen);
 }
 
+static int agui__read(const json_t *in, void *out, char *err, size_t errlen)
+{
+    return agui_input_read(in, out, err, errlen);
+}
+
 int agui_input_parse(const char *text, size_t len, agui_input *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    json_t *in = agentproto_load(text, len, err, errlen);
-    if (!in) return -1;
-    int rc = agui_input_read(in, out, err, errlen);
-    json_decref(in);
-    return rc;
+    return agentproto_parse(text, len, agui__read, out, err, errlen);
 }
 
 void agui_input_cleanup(agui_input *in)
@@ -212,120 +187,77 @@ void agui_input_cleanup(agui_input *in)
 
 /* ---- events ---- */
 
+static const agentproto_dialect agui__dialect = {
+    .text_start = "TEXT_MESSAGE_START",
+    .text_delta = "TEXT_MESSAGE_CONTENT",
+    .text_end = "TEXT_MESSAGE_END",
+    .text_key = "messageId",
+    .start_role = "assistant",
+};
+
 void agui_xlate_init(agui_xlate *x, const char *thread_id, const char *run_id,
                      const char *resume_approval)
 {
     memset(x, 0, sizeof *x);
+    agentproto_xlate_init(&x->b, &agui__dialect, resume_approval);
     x->thread_id = xstrdup(thread_id);
     x->run_id = xstrdup(run_id);
-    x->wait_approval = resume_approval ? xstrdup(resume_approval) : NULL;
-    x->pending = json_array();
 }
 
 void agui_xlate_cleanup(agui_xlate *x)
 {
+    agentproto_xlate_cleanup(&x->b);
     free(x->thread_id);
     free(x->run_id);
-    free(x->wait_approval);
-    free(x->text_id);
-    json_decref(x->pending);
     memset(x, 0, sizeof *x);
-}
-
-static json_t *agui__event(const char *type)
-{
-    return json_pack("{s:s}", "type", type);
-}
-
-static int agui__close_text(agui_xlate *x, buf *out)
-{
-    if (!x->text_id) return 0;
-    json_t *e = agui__event("TEXT_MESSAGE_END");
-    json_object_set_new(e, "messageId", json_string(x->text_id));
-    free(x->text_id);
-    x->text_id = NULL;
-    return agentproto_emit(out, e);
 }
 
 static int agui__close_step(agui_xlate *x, buf *out)
 {
-    if (!x->step_open) return 0;
-    x->step_open = false;
-    json_t *e = agui__event("STEP_FINISHED");
+    if (!x->b.step_open) return 0;
+    x->b.step_open = false;
+    json_t *e = agentproto_event("STEP_FINISHED");
     json_object_set_new(e, "stepName", json_sprintf("model call %d", x->steps));
     return agentproto_emit(out, e);
 }
 
 static int agui__close_all(agui_xlate *x, buf *out)
 {
-    int rc = agui__close_text(x, out);
+    int rc = agentproto_text_close(&x->b, out);
     if (rc == 0) rc = agui__close_step(x, out);
     return rc;
 }
 
-static int agui__open_text(agui_xlate *x, const char *message_id, buf *out)
-{
-    if (x->text_id && strcmp(x->text_id, message_id) == 0) return 0;
-    int rc = agui__close_text(x, out);
-    if (rc != 0) return rc;
-    x->text_id = xstrdup(message_id);
-    json_t *e = agui__event("TEXT_MESSAGE_START");
-    json_object_set_new(e, "messageId", json_string(message_id));
-    json_object_set_new(e, "role", json_string("assistant"));
-    return agentproto_emit(out, e);
-}
-
-static int agui__content(const char *message_id, const char *text, buf *out)
-{
-    if (!text || !*text) return 0; /* AG-UI forbids an empty delta */
-    json_t *e = agui__event("TEXT_MESSAGE_CONTENT");
-    json_object_set_new(e, "messageId", json_string(message_id));
-    json_object_set_new(e, "delta", json_string(text));
-    return agentproto_emit(out, e);
-}
-
 static int agui__custom(const char *name, const json_t *ev, buf *out)
 {
-    json_t *e = agui__event("CUSTOM");
+    json_t *e = agentproto_event("CUSTOM");
     json_object_set_new(e, "name", json_string(name));
     json_object_set(e, "value", (json_t *)ev);
     return agentproto_emit(out, e);
 }
 
-/* The tool calls of an assistant message: each one started, its
- * arguments, ended; their ids wait for results. */
-static int agui__tool_calls(agui_xlate *x, const char *message_id, const json_t *calls, buf *out)
+/* One tool call of an assistant message (ud: its message id): started,
+ * its arguments, ended. */
+static int agui__tool_call(void *ud, const char *id, const char *name, const char *args, buf *out)
 {
-    agentproto_ids_add_calls(x->pending, calls);
-    size_t i;
-    const json_t *c;
-    int rc = 0;
-    json_array_foreach(calls, i, c)
-    {
-        const char *id = json_string_value(json_object_get(c, "id"));
-        const json_t *fn = json_object_get(c, "function");
-        const char *name = json_string_value(json_object_get(fn, "name"));
-        const char *args = json_string_value(json_object_get(fn, "arguments"));
-        if (!id) continue;
-        json_t *e = agui__event("TOOL_CALL_START");
+    const char *message_id = *(const char **)ud;
+    json_t *e = agentproto_event("TOOL_CALL_START");
+    json_object_set_new(e, "toolCallId", json_string(id));
+    json_object_set_new(e, "toolCallName", json_string(name ? name : ""));
+    if (message_id) json_object_set_new(e, "parentMessageId", json_string(message_id));
+    int rc = agentproto_emit(out, e);
+    if (rc == 0 && args && *args) {
+        e = agentproto_event("TOOL_CALL_ARGS");
         json_object_set_new(e, "toolCallId", json_string(id));
-        json_object_set_new(e, "toolCallName", json_string(name ? name : ""));
-        if (message_id) json_object_set_new(e, "parentMessageId", json_string(message_id));
+        json_object_set_new(e, "delta", json_string(args));
         rc = agentproto_emit(out, e);
-        if (rc == 0 && args && *args) {
-            e = agui__event("TOOL_CALL_ARGS");
-            json_object_set_new(e, "toolCallId", json_string(id));
-            json_object_set_new(e, "delta", json_string(args));
-            rc = agentproto_emit(out, e);
-        }
-        if (rc == 0) {
-            e = agui__event("TOOL_CALL_END");
-            json_object_set_new(e, "toolCallId", json_string(id));
-            rc = agentproto_emit(out, e);
-        }
-        if (rc != 0) return rc;
     }
-    return 0;
+    if (rc == 0) {
+        e = agentproto_event("TOOL_CALL_END");
+        json_object_set_new(e, "toolCallId", json_string(id));
+        rc = agentproto_emit(out, e);
+    }
+    return rc;
 }
 
 static int agui__message(agui_xlate *x, const json_t *ev, buf *out)
@@ -334,27 +266,19 @@ static int agui__message(agui_xlate *x, const json_t *ev, buf *out)
     const char *id = json_string_value(json_object_get(ev, "message_id"));
     const char *content = json_string_value(json_object_get(ev, "content"));
     if (!role || !id) return 0;
-    int rc = 0;
     if (strcmp(role, "assistant") == 0) {
-        if (x->text_id && strcmp(x->text_id, id) == 0) {
-            rc = agui__close_text(x, out);
-        } else if (content && *content) {
-            /* Its tokens were not seen: the run's token events were
-             * compacted away, so the whole text goes out at once. */
-            rc = agui__open_text(x, id, out);
-            if (rc == 0) rc = agui__content(id, content, out);
-            if (rc == 0) rc = agui__close_text(x, out);
-        }
-        if (rc == 0) rc = agui__tool_calls(x, id, json_object_get(ev, "tool_calls"), out);
-        return rc;
+        int rc = agentproto_xlate_text(&x->b, id, content, out);
+        return rc ? rc
+                  : agentproto_xlate_calls(&x->b, json_object_get(ev, "tool_calls"),
+                                           agui__tool_call, &id, out);
     }
     if (strcmp(role, "tool") == 0) {
         const char *call = json_string_value(json_object_get(ev, "tool_call_id"));
         if (!call) return 0;
-        agentproto_ids_drop(x->pending, call);
-        rc = agui__close_text(x, out);
+        agentproto_ids_drop(x->b.pending, call);
+        int rc = agentproto_text_close(&x->b, out);
         if (rc != 0) return rc;
-        json_t *e = agui__event("TOOL_CALL_RESULT");
+        json_t *e = agentproto_event("TOOL_CALL_RESULT");
         json_object_set_new(e, "messageId", json_string(id));
         json_object_set_new(e, "toolCallId", json_string(call));
         json_object_set_new(e, "content", json_string(content ? content : ""));
@@ -384,8 +308,8 @@ static int agui__interrupt(agui_xlate *x, const json_t *ev, buf *out)
     json_object_set_new(it, "message",
                         json_sprintf("Allow the call of %s? (%s)", tool ? tool : "a tool",
                                      why ? why : "approval required"));
-    if (json_array_size(x->pending) > 0)
-        json_object_set(it, "toolCallId", json_array_get(x->pending, 0));
+    if (json_array_size(x->b.pending) > 0)
+        json_object_set(it, "toolCallId", json_array_get(x->b.pending, 0));
     json_object_set_new(it, "responseSchema", agui__response_schema());
     const json_t *exp = json_object_get(ev, "expires_at");
     if (json_is_string(exp)) json_object_set(it, "expiresAt", (json_t *)exp);
@@ -394,26 +318,14 @@ static int agui__interrupt(agui_xlate *x, const json_t *ev, buf *out)
         json_pack("{s:O?, s:O?, s:O?, s:O?}", "server", json_object_get(ev, "server"), "tool",
                   json_object_get(ev, "tool"), "arguments", json_object_get(ev, "arguments"),
                   "execution_id", json_object_get(ev, "execution_id")));
-    json_t *e = agui__event("RUN_FINISHED");
+    json_t *e = agentproto_event("RUN_FINISHED");
     json_object_set_new(e, "threadId", json_string(x->thread_id));
     json_object_set_new(e, "runId", json_string(x->run_id));
     json_object_set_new(e, "outcome",
                         json_pack("{s:s, s:[o]}", "type", "interrupt", "interrupts", it));
-    x->ended = true;
+    x->b.ended = true;
     rc = agentproto_emit(out, e);
     return rc ? rc : 1;
-}
-
-/* How a run's stop reason ends the AG-UI run: "error" (RUN_ERROR),
- * "cancelled", or "success". */
-static const char *agui__outcome(const char *reason)
-{
-    static const char *const errors[] = {"llm_error", "max_retries", "interrupted", "owner_budget"};
-    for (size_t i = 0; i < sizeof errors / sizeof *errors; i++)
-        if (strcmp(reason, errors[i]) == 0) return "error";
-    if (strcmp(reason, "user_stopped") == 0 || strcmp(reason, "approval_timeout") == 0)
-        return "cancelled";
-    return "success";
 }
 
 static int agui__stopped(agui_xlate *x, const json_t *ev, buf *out)
@@ -422,20 +334,22 @@ static int agui__stopped(agui_xlate *x, const json_t *ev, buf *out)
     if (rc == 0) rc = agui__custom("chatplane.run_stopped", ev, out);
     if (rc != 0) return rc;
     const char *reason = json_string_value(json_object_get(ev, "reason"));
-    const char *how = agui__outcome(reason ? reason : "");
+    agentproto_stop how = agentproto_stop_kind(reason ? reason : "");
     json_t *e;
-    if (strcmp(how, "error") == 0) {
+    if (how == AGENTPROTO_STOP_ERROR) {
         const char *detail = json_string_value(json_object_get(ev, "detail"));
-        e = agui__event("RUN_ERROR");
+        e = agentproto_event("RUN_ERROR");
         json_object_set_new(e, "message", json_string(detail && *detail ? detail : reason));
         json_object_set_new(e, "code", json_string(reason));
     } else {
-        e = agui__event("RUN_FINISHED");
+        e = agentproto_event("RUN_FINISHED");
         json_object_set_new(e, "threadId", json_string(x->thread_id));
         json_object_set_new(e, "runId", json_string(x->run_id));
-        json_object_set_new(e, "outcome", json_pack("{s:s}", "type", how));
+        json_object_set_new(
+            e, "outcome",
+            json_pack("{s:s}", "type", how == AGENTPROTO_STOP_CANCELLED ? "cancelled" : "success"));
     }
-    x->ended = true;
+    x->b.ended = true;
     rc = agentproto_emit(out, e);
     return rc ? rc : 1;
 }
@@ -450,8 +364,8 @@ static int agui__status(agui_xlate *x, const json_t *ev, buf *out)
         rc = agui__close_all(x, out);
         if (rc != 0) return rc;
         x->steps++;
-        x->step_open = true;
-        json_t *e = agui__event("STEP_STARTED");
+        x->b.step_open = true;
+        json_t *e = agentproto_event("STEP_STARTED");
         json_object_set_new(e, "stepName", json_sprintf("model call %d", x->steps));
         rc = agentproto_emit(out, e);
     }
@@ -460,60 +374,35 @@ static int agui__status(agui_xlate *x, const json_t *ev, buf *out)
 
 static int agui__begin(agui_xlate *x, buf *out)
 {
-    if (x->started) return 0;
-    x->started = true;
-    json_t *e = agui__event("RUN_STARTED");
+    if (x->b.started) return 0;
+    x->b.started = true;
+    json_t *e = agentproto_event("RUN_STARTED");
     json_object_set_new(e, "threadId", json_string(x->thread_id));
     json_object_set_new(e, "runId", json_string(x->run_id));
     return agentproto_emit(out, e);
 }
 
 /* While a resumed stream waits for its approval's decision, only the
- * pending tool calls are followed. */
+ * pending tool calls are followed; the decision itself does not go out,
+ * and the steps count again from it. */
 static bool agui__waiting(agui_xlate *x, const char *type, const json_t *ev)
 {
-    if (!x->wait_approval) return false;
-    if (strcmp(type, "message") == 0) {
-        const char *role = json_string_value(json_object_get(ev, "role"));
-        const char *call = json_string_value(json_object_get(ev, "tool_call_id"));
-        if (role && strcmp(role, "assistant") == 0)
-            agentproto_ids_add_calls(x->pending, json_object_get(ev, "tool_calls"));
-        else if (call)
-            agentproto_ids_drop(x->pending, call);
-        return true;
-    }
-    if (strcmp(type, "run_stopped") == 0) return false;
-    const char *id = json_string_value(json_object_get(ev, "approval_id"));
-    if (strcmp(type, "approval_decided") == 0 && id && strcmp(id, x->wait_approval) == 0) {
-        free(x->wait_approval);
-        x->wait_approval = NULL;
-        x->steps = 0;
-    }
-    return true;
+    int w = agentproto_xlate_wait(&x->b, type, ev);
+    if (w == AGENTPROTO_DECIDED) x->steps = 0;
+    return w != AGENTPROTO_PASS;
 }
 
 int agui_xlate_event(agui_xlate *x, const json_t *ev, buf *out)
 {
-    if (x->ended) return 1;
+    if (x->b.ended) return 1;
     const char *type = json_string_value(json_object_get(ev, "type"));
     if (!type || agui__waiting(x, type, ev)) return 0;
     int rc = agui__begin(x, out);
     if (rc != 0) return rc;
     if (strcmp(type, "message") == 0) return agui__message(x, ev, out);
     if (strcmp(type, "status") == 0) return agui__status(x, ev, out);
-    if (strcmp(type, "token") == 0) {
-        const char *id = json_string_value(json_object_get(ev, "message_id"));
-        if (!id) return 0;
-        rc = agui__open_text(x, id, out);
-        return rc ? rc : agui__content(id, json_string_value(json_object_get(ev, "text")), out);
-    }
-    if (strcmp(type, "error") == 0) {
-        /* The failed attempt's text is discarded by chatplane; AG-UI cannot
-         * take it back, so its message just ends here. */
-        const char *id = json_string_value(json_object_get(ev, "message_id"));
-        if (id && x->text_id && strcmp(id, x->text_id) == 0) return agui__close_text(x, out);
-        return 0;
-    }
+    if (strcmp(type, "token") == 0) return agentproto_xlate_token(&x->b, ev, out);
+    if (strcmp(type, "error") == 0) return agentproto_xlate_error(&x->b, ev, out);
     if (strcmp(type, "budget") == 0) return agui__custom("chatplane.budget", ev, out);
     if (strcmp(type, "guardrail") == 0) return agui__custom("chatplane.guardrail", ev, out);
     if (strcmp(type, "repair") == 0) return agui__custom("chatplane.repair", ev, out);
@@ -524,10 +413,10 @@ int agui_xlate_event(agui_xlate *x, const json_t *ev, buf *out)
 
 void agui_xlate_unrecorded(agui_xlate *x, buf *out)
 {
-    if (x->ended || agui__begin(x, out) != 0 || agui__close_all(x, out) != 0) return;
-    json_t *e = agui__event("RUN_ERROR");
-    json_object_set_new(e, "message", json_string(AGUI_UNRECORDED_MESSAGE));
+    if (x->b.ended || agui__begin(x, out) != 0 || agui__close_all(x, out) != 0) return;
+    json_t *e = agentproto_event("RUN_ERROR");
+    json_object_set_new(e, "message", json_string(AGENTPROTO_UNRECORDED_MESSAGE));
     json_object_set_new(e, "code", json_string("interrupted"));
-    x->ended = true;
+    x->b.ended = true;
     agentproto_emit(out, e);
 }

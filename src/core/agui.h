@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/agentproto.h"
 #include "lib/buf.h"
 
 /* The most resume entries and messages one request may carry. */
@@ -63,13 +64,12 @@ int agui_input_read(const json_t *in, agui_input *out, char *err, size_t errlen)
 void agui_input_cleanup(agui_input *in);
 
 typedef struct agui_xlate {
+    /* The open text message and step, the tool calls waiting for results,
+     * and, resuming, the approval whose approval_decided nothing goes out
+     * before. */
+    agentproto_xlate b;
     char *thread_id, *run_id;
-    char *wait_approval; /* resuming: nothing goes out before its approval_decided */
-    bool started, ended;
-    char *text_id; /* the open text message, or NULL */
-    bool step_open;
     int steps;
-    json_t *pending; /* ids of the tool calls whose results have not come, in order */
 } agui_xlate;
 
 /* resume_approval: the approval whose decision a resumed stream starts
@@ -85,12 +85,6 @@ void agui_xlate_cleanup(agui_xlate *x);
  * or BUF_TOOBIG.
  */
 int agui_xlate_event(agui_xlate *x, const json_t *ev, buf *out);
-
-/* The message of a run that stopped without its run_stopped being stored
- * (the database refused the write). */
-#define AGUI_UNRECORDED_MESSAGE                                                                    \
-    "the database refused a write, so the run stopped; its end is recorded and shown on the "      \
-    "session once the database takes writes again"
 
 /* The run stopped, but its run_stopped could not be stored: appends the
  * frames that end the stream as an error, unless it has ended. */

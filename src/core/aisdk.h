@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/agentproto.h"
 #include "lib/buf.h"
 
 #define AISDK_MESSAGES_MAX 10000
@@ -46,13 +47,11 @@ int aisdk_input_parse(const char *text, size_t len, aisdk_input *out, char *err,
 void aisdk_input_cleanup(aisdk_input *in);
 
 typedef struct aisdk_xlate {
-    char *wait_approval; /* nothing goes out before this approval's decision */
-    json_t *decided;     /* approvals decided before the stream began: no end at their requests */
-    bool started, ended;
-    char *text_id; /* the open text part */
-    bool step_open;
-    json_t *pending;                /* tool call ids without a result yet, in order */
-    json_t *denied;                 /* tool call ids whose call was denied */
+    /* The open text part and step, the tool calls without a result yet,
+     * and the approval whose decision nothing goes out before. */
+    agentproto_xlate b;
+    json_t *decided; /* approvals decided before the stream began: no end at their requests */
+    json_t *denied;  /* tool call ids whose call was denied */
     char *tool_status, *tool_error; /* of the last tool_finished */
 } aisdk_xlate;
 
@@ -69,12 +68,6 @@ void aisdk_xlate_cleanup(aisdk_xlate *x);
  * on, 1 when the stream is over ("data: [DONE]" went out), or BUF_TOOBIG.
  */
 int aisdk_xlate_event(aisdk_xlate *x, const json_t *ev, buf *out);
-
-/* The message of a run that stopped without its run_stopped being stored
- * (the database refused the write). */
-#define AISDK_UNRECORDED_MESSAGE                                                                   \
-    "the database refused a write, so the run stopped; its end is recorded and shown on the "      \
-    "session once the database takes writes again"
 
 /* The run stopped, but its run_stopped could not be stored: appends the
  * frames that end the stream as an error, unless it has ended. */

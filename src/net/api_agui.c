@@ -60,7 +60,6 @@ typedef struct api__agui {
     http_req *r;
     agui_input in;
     char *session_id;
-    hub_sub *watch;
     size_t decided; /* resume entries decided so far */
     char *run_id;   /* the resumed run */
 } api__agui;
@@ -71,19 +70,6 @@ static void api__agui_free_req(api__agui *g)
     free(g->session_id);
     free(g->run_id);
     free(g);
-}
-
-static void api__agui_started(void *ud, int status, const json_t *run)
-{
-    api__agui *g = ud;
-    if (status < 0 || !run) {
-        hub_watch_cancel(g->watch);
-        api__engine_error(g->r, status < 0 ? status : ENGINE_ERR_UNAVAILABLE, g->session_id);
-    } else {
-        const char *run_id = json_string_value(json_object_get(run, "id"));
-        hub_watch_start(g->watch, run_id ? run_id : "");
-    }
-    api__agui_free_req(g);
 }
 
 static void api__agui_decide_next(api__agui *g);
@@ -118,15 +104,8 @@ static void api__agui_decide_next(api__agui *g)
 {
     if (g->decided < g->in.nresume) {
         const agui_resume *res = &g->in.resume[g->decided];
-        const char *owner = http_req_owner(g->r);
-        engine_decision d = {
-            .approval_id = res->interrupt_id,
-            .approve = res->approved,
-            .reason = res->reason,
-            .remember = APPROVAL_ONCE,
-            .decided_by = owner ? owner : "local",
-        };
-        engine_decide_approval(g->a->d.engine, g->session_id, &d, api__agui_decided, g);
+        api__protocol_decide(g->a, g->r, g->session_id, res->interrupt_id, res->approved,
+                             res->reason, api__agui_decided, g);
         return;
     }
     const char *run_id =
@@ -138,10 +117,7 @@ static void api__agui_decide_next(api__agui *g)
         return;
     }
     hub_xlate x = api__agui_xlate(&g->in, g->in.resume[g->in.nresume - 1].interrupt_id);
-    if (hub_follow(g->a->hub, g->r, g->session_id, http_req_owner(g->r), run_id, &x) != 0) {
-        x.on_free(x.ud);
-        api__too_many_subscribers(g->r);
-    }
+    api__protocol_follow(g->a, g->r, g->session_id, run_id, &x);
     api__agui_free_req(g);
 }
 
@@ -152,53 +128,38 @@ static void api__agui_session(api *a, http_req *r, const api__thread_info *t, vo
         api__agui_free_req(g);
         return;
     }
-    const char *session_id = t->session_id;
-    g->session_id = xstrdup(session_id);
     if (g->in.nresume > 0) {
+        g->session_id = xstrdup(t->session_id);
         api__agui_decide_next(g);
         return;
     }
     hub_xlate x = api__agui_xlate(&g->in, NULL);
-    g->watch = hub_watch_as(a->hub, r, session_id, http_req_owner(r), &x);
-    if (!g->watch) {
-        x.on_free(x.ud);
-        api__too_many_subscribers(r);
-        api__agui_free_req(g);
-        return;
-    }
-    engine_start_run_noted(a->d.engine, session_id, g->in.message, g->in.mode, g->in.context,
-                           api__agui_started, g);
+    api__protocol_start(a, r, t->session_id, &x, g->in.message, g->in.mode, g->in.context);
+    api__agui_free_req(g);
+}
+
+static int api__agui_read(const json_t *in, void *out, char *err, size_t errlen)
+{
+    return agui_input_read(in, out, err, errlen);
+}
+
+/* Without a new user message, only answers to interrupts give the
+ * request something to do. */
+static const char *api__agui_refused(const agui_input *in)
+{
+    if (in->message || in->nresume > 0) return NULL;
+    return "messages must end with a new user message when there is no resume";
 }
 
 static void api__agui_post(http_req *r, void *ud)
 {
     api *a = ud;
-    json_t *body = NULL;
-    if (http_req_json_body(r, &body) != 0) return;
     api__agui *g = xcalloc(1, sizeof *g);
     g->a = a;
     g->r = r;
-    char err[256];
-    int rc = agui_input_read(body, &g->in, err, sizeof err);
-    json_decref(body);
-    if (rc != 0) {
-        http_reply_error(r, 400, "bad_request", "%s", err);
-        api__agui_free_req(g);
-        return;
-    }
-    if (!g->in.message && g->in.nresume == 0) {
-        http_reply_error(r, 400, "bad_request",
-                         "messages must end with a new user message when there is no resume");
-        api__agui_free_req(g);
-        return;
-    }
-    if (!api__protocol_message_ok(a, r, g->in.message)) {
-        api__agui_free_req(g);
-        return;
-    }
-    if (g->in.mode && !engine_mode(a->d.engine, g->in.mode)) {
-        http_reply_error(r, 400, "bad_request", "forwardedProps.mode: unknown mode \"%.64s\"",
-                         g->in.mode);
+    if (!api__protocol_read(r, api__agui_read, &g->in) ||
+        !api__protocol_request_ok(a, r, api__agui_refused(&g->in), g->in.message, g->in.mode,
+                                  "forwardedProps.mode")) {
         api__agui_free_req(g);
         return;
     }

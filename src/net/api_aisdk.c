@@ -54,17 +54,6 @@ static hub_xlate api__aisdk_xlate(const char *wait_approval, const json_t *decid
     return x;
 }
 
-/* Streams run_id of the session through a new translator. */
-static void api__aisdk_follow(api *a, http_req *r, const char *session_id, const char *run_id,
-                              const char *wait_approval, const json_t *decided)
-{
-    hub_xlate x = api__aisdk_xlate(wait_approval, decided);
-    if (hub_follow(a->hub, r, session_id, http_req_owner(r), run_id, &x) != 0) {
-        x.on_free(x.ud);
-        api__too_many_subscribers(r);
-    }
-}
-
 /* ---- POST /api/chat ---- */
 
 typedef struct api__chat {
@@ -72,7 +61,6 @@ typedef struct api__chat {
     http_req *r;
     aisdk_input in;
     char *session_id;
-    hub_sub *watch;
 } api__chat;
 
 static void api__chat_free(api__chat *c)
@@ -80,19 +68,6 @@ static void api__chat_free(api__chat *c)
     aisdk_input_cleanup(&c->in);
     free(c->session_id);
     free(c);
-}
-
-static void api__chat_started(void *ud, int status, const json_t *run)
-{
-    api__chat *c = ud;
-    if (status < 0 || !run) {
-        hub_watch_cancel(c->watch);
-        api__engine_error(c->r, status < 0 ? status : ENGINE_ERR_UNAVAILABLE, c->session_id);
-    } else {
-        const char *run_id = json_string_value(json_object_get(run, "id"));
-        hub_watch_start(c->watch, run_id ? run_id : "");
-    }
-    api__chat_free(c);
 }
 
 static void api__chat_decided(void *ud, int status, const json_t *approval)
@@ -105,7 +80,8 @@ static void api__chat_decided(void *ud, int status, const json_t *approval)
     } else if (status < 0 || !run_id) {
         api__engine_error(c->r, status < 0 ? status : ENGINE_ERR_UNAVAILABLE, c->session_id);
     } else {
-        api__aisdk_follow(c->a, c->r, c->session_id, run_id, c->in.approval_id, NULL);
+        hub_xlate x = api__aisdk_xlate(c->in.approval_id, NULL);
+        api__protocol_follow(c->a, c->r, c->session_id, run_id, &x);
     }
     api__chat_free(c);
 }
@@ -117,59 +93,35 @@ static void api__chat_session(api *a, http_req *r, const api__thread_info *t, vo
         api__chat_free(c);
         return;
     }
-    c->session_id = xstrdup(t->session_id);
     if (c->in.approval_id) {
-        const char *owner = http_req_owner(r);
-        engine_decision d = {
-            .approval_id = c->in.approval_id,
-            .approve = c->in.approved,
-            .reason = c->in.reason,
-            .remember = APPROVAL_ONCE,
-            .decided_by = owner ? owner : "local",
-        };
-        engine_decide_approval(a->d.engine, c->session_id, &d, api__chat_decided, c);
+        c->session_id = xstrdup(t->session_id);
+        api__protocol_decide(a, r, c->session_id, c->in.approval_id, c->in.approved, c->in.reason,
+                             api__chat_decided, c);
         return;
     }
     hub_xlate x = api__aisdk_xlate(NULL, NULL);
-    c->watch = hub_watch_as(a->hub, r, c->session_id, http_req_owner(r), &x);
-    if (!c->watch) {
-        x.on_free(x.ud);
-        api__too_many_subscribers(r);
-        api__chat_free(c);
-        return;
-    }
     /* regenerate-message answers the chat's last user message again, in
      * place (docs/protocols.md): the client dropped the answer it replaces,
      * chatplane marks it superseded. */
-    if (c->in.regenerate)
-        engine_regenerate_run(a->d.engine, c->session_id, c->in.mode, api__chat_started, c);
-    else
-        engine_start_run(a->d.engine, c->session_id, c->in.message, c->in.mode, api__chat_started,
-                         c);
+    api__protocol_start(a, r, t->session_id, &x, c->in.regenerate ? NULL : c->in.message,
+                        c->in.mode, NULL);
+    api__chat_free(c);
+}
+
+static int api__chat_read(const json_t *in, void *out, char *err, size_t errlen)
+{
+    return aisdk_input_read(in, out, err, errlen);
 }
 
 static void api__chat_post(http_req *r, void *ud)
 {
     api *a = ud;
-    json_t *body = NULL;
-    if (http_req_json_body(r, &body) != 0) return;
     api__chat *c = xcalloc(1, sizeof *c);
     c->a = a;
     c->r = r;
-    char err[256];
-    int rc = aisdk_input_read(body, &c->in, err, sizeof err);
-    json_decref(body);
-    if (rc != 0) {
-        http_reply_error(r, 400, "bad_request", "%s", err);
-        api__chat_free(c);
-        return;
-    }
-    if (!api__protocol_message_ok(a, r, c->in.message)) {
-        api__chat_free(c);
-        return;
-    }
-    if (c->in.mode && !engine_mode(a->d.engine, c->in.mode)) {
-        http_reply_error(r, 400, "bad_request", "mode: unknown mode \"%.64s\"", c->in.mode);
+    if (!api__protocol_read(r, api__chat_read, &c->in) ||
+        !api__protocol_request_ok(a, r, NULL, c->in.message, c->in.mode,
+                                  "mode")) {
         api__chat_free(c);
         return;
     }
@@ -186,7 +138,8 @@ static void api__chat_resume_session(api *a, http_req *r, const api__thread_info
         http_reply_no_content(r);
         return;
     }
-    api__aisdk_follow(a, r, t->session_id, t->active_run_id, NULL, t->decided);
+    hub_xlate x = api__aisdk_xlate(NULL, t->decided);
+    api__protocol_follow(a, r, t->session_id, t->active_run_id, &x);
 }
 
 static void api__chat_resume(http_req *r, void *ud)

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "core/agentproto.h"
 #include "net/api.h"
 #include "net/validate.h"
 #include "store/store.h"
@@ -109,9 +110,17 @@ void api__register_aisdk(http_server *s, api *a);
  * what was found, borrowed for the call; or r NULL when r was already
  * answered (503).
  */
-/* Checks a protocol request's new user message (NULL: none) as the
- * message of POST …/runs is checked; answers r with 400 when it fails. */
-bool api__protocol_message_ok(api *a, http_req *r, const char *message);
+/* Reads r's JSON body with a protocol's reader into in: false when r is
+ * answered (the body is no JSON, or 400 with the reader's message; in may
+ * hold what the reader took and needs its cleanup either way). */
+bool api__protocol_read(http_req *r, agentproto_read_fn read, void *in);
+/* Checks a protocol request: refused (the protocol's own reason to turn
+ * it down, or NULL), then its new user message (NULL: none) as the
+ * message of POST …/runs is checked, then its mode_name (NULL: none),
+ * which the request carries at mode_field. Answers r with 400 and returns
+ * false when one fails. */
+bool api__protocol_request_ok(api *a, http_req *r, const char *refused, const char *message,
+                              const char *mode_name, const char *mode_field);
 
 #define API__THREAD_EXISTING 1 /* do not make a missing session */
 #define API__THREAD_DECIDED  2 /* list the session's decided approvals */
@@ -124,6 +133,25 @@ typedef struct api__thread_info {
 typedef void (*api__thread_cb)(api *a, http_req *r, const api__thread_info *t, void *ud);
 void api__thread_session(api *a, http_req *r, const char *thread_id, const char *mode_name,
                          int flags, api__thread_cb then, void *ud);
+/*
+ * What the protocol routes do with a session once they have it. Each
+ * takes x (its translator on the hub) and frees it when the hub does not:
+ * - api__protocol_start watches the session through x, then starts a run
+ *   for message (mode_name and note may be NULL; copied), or with message
+ *   NULL regenerates the session's last answer, so the stream sees
+ *   the run from its first event; answers r with the engine's error when
+ *   the run does not start;
+ * - api__protocol_follow streams the run run_id of the session through x.
+ * Both answer 503 when the session has too many subscribers.
+ */
+void api__protocol_start(api *a, http_req *r, const char *session_id, const hub_xlate *x,
+                         const char *message, const char *mode_name, const char *note);
+void api__protocol_follow(api *a, http_req *r, const char *session_id, const char *run_id,
+                          const hub_xlate *x);
+/* Decides the approval approval_id of the session once, for the request's
+ * owner ("local" without authentication); cb as engine_decide_approval. */
+void api__protocol_decide(api *a, http_req *r, const char *session_id, const char *approval_id,
+                          bool approve, const char *reason, engine_approval_cb cb, void *ud);
 /* Answers GET /api/sessions/{id} for id (used after writes too). */
 void api__reply_session(api *a, http_req *r, const char *id, int status);
 

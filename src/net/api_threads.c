@@ -1,6 +1,7 @@
 /* What the agent protocol routes share (docs/protocols.md, Threads and
- * sessions): the session a thread id names, made on first use, and the
- * check of a request's new user message. */
+ * sessions): the session a thread id names, made on first use, the check
+ * of a request's new user message, and the run started, followed or
+ * decided through a protocol's translator. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +94,18 @@ void api__thread_session(api *a, http_req *r, const char *thread_id, const char 
     eventlog_submit(a->d.log, &op);
 }
 
-bool api__protocol_message_ok(api *a, http_req *r, const char *message)
+bool api__protocol_read(http_req *r, agentproto_read_fn read, void *in)
+{
+    json_t *body = NULL;
+    if (http_req_json_body(r, &body) != 0) return false;
+    char err[256];
+    int rc = read(body, in, err, sizeof err);
+    json_decref(body);
+    if (rc != 0) http_reply_error(r, 400, "bad_request", "%s", err);
+    return rc == 0;
+}
+
+static bool api__protocol_message_ok(api *a, http_req *r, const char *message)
 {
     if (!message) return true;
     const char *names[API__MODES_MAX];
@@ -109,4 +121,84 @@ bool api__protocol_message_ok(api *a, http_req *r, const char *message)
         return false;
     }
     return true;
+}
+
+bool api__protocol_request_ok(api *a, http_req *r, const char *refused, const char *message,
+                              const char *mode_name, const char *mode_field)
+{
+    if (refused) {
+        http_reply_error(r, 400, "bad_request", "%s", refused);
+        return false;
+    }
+    if (!api__protocol_message_ok(a, r, message)) return false;
+    if (mode_name && !engine_mode(a->d.engine, mode_name)) {
+        http_reply_error(r, 400, "bad_request", "%s: unknown mode \"%.64s\"", mode_field,
+                         mode_name);
+        return false;
+    }
+    return true;
+}
+
+/* A run being started for a protocol stream: what its answer needs. */
+typedef struct api__protocol_run {
+    http_req *r;
+    hub_sub *watch;
+    char *session_id;
+} api__protocol_run;
+
+static void api__protocol_started(void *ud, int status, const json_t *run)
+{
+    api__protocol_run *p = ud;
+    if (status < 0 || !run) {
+        hub_watch_cancel(p->watch);
+        api__engine_error(p->r, status < 0 ? status : ENGINE_ERR_UNAVAILABLE, p->session_id);
+    } else {
+        const char *run_id = json_string_value(json_object_get(run, "id"));
+        hub_watch_start(p->watch, run_id ? run_id : "");
+    }
+    free(p->session_id);
+    free(p);
+}
+
+void api__protocol_start(api *a, http_req *r, const char *session_id, const hub_xlate *x,
+                         const char *message, const char *mode_name, const char *note)
+{
+    hub_sub *watch = hub_watch_as(a->hub, r, session_id, http_req_owner(r), x);
+    if (!watch) {
+        x->on_free(x->ud);
+        api__too_many_subscribers(r);
+        return;
+    }
+    api__protocol_run *p = xcalloc(1, sizeof *p);
+    p->r = r;
+    p->watch = watch;
+    p->session_id = xstrdup(session_id);
+    if (message)
+        engine_start_run_noted(a->d.engine, session_id, message, mode_name, note,
+                               api__protocol_started, p);
+    else
+        engine_regenerate_run(a->d.engine, session_id, mode_name, api__protocol_started, p);
+}
+
+void api__protocol_follow(api *a, http_req *r, const char *session_id, const char *run_id,
+                          const hub_xlate *x)
+{
+    if (hub_follow(a->hub, r, session_id, http_req_owner(r), run_id, x) != 0) {
+        x->on_free(x->ud);
+        api__too_many_subscribers(r);
+    }
+}
+
+void api__protocol_decide(api *a, http_req *r, const char *session_id, const char *approval_id,
+                          bool approve, const char *reason, engine_approval_cb cb, void *ud)
+{
+    const char *owner = http_req_owner(r);
+    engine_decision d = {
+        .approval_id = approval_id,
+        .approve = approve,
+        .reason = reason,
+        .remember = APPROVAL_ONCE,
+        .decided_by = owner ? owner : "local",
+    };
+    engine_decide_approval(a->d.engine, session_id, &d, cb, ud);
 }

@@ -253,7 +253,7 @@ static void test_compacted_message_and_tool_call(void **state)
         "data: {\"type\":\"TOOL_CALL_RESULT\",\"messageId\":\"m2\",\"toolCallId\":\"call_1\","
         "\"content\":\"42\",\"role\":\"tool\"}\n\n",
         0);
-    assert_int_equal(json_array_size(x.pending), 0);
+    assert_int_equal(json_array_size(x.b.pending), 0);
     agui_xlate_cleanup(&x);
 }
 
@@ -322,7 +322,7 @@ static void expect_end(const char *reason, const char *expected)
 {
     agui_xlate x;
     agui_xlate_init(&x, "t", "r", NULL);
-    x.started = true;
+    x.b.started = true;
     char ev[256], out[1024];
     snprintf(ev, sizeof ev, "[{\"type\":\"run_stopped\",\"reason\":\"%s\",\"detail\":\"d\"}]",
              reason);
@@ -363,7 +363,7 @@ static void test_error_retry_guardrail(void **state)
     (void)state;
     agui_xlate x;
     agui_xlate_init(&x, "t", "r", NULL);
-    x.started = true;
+    x.b.started = true;
     expect_frames(
         &x,
         "[{\"type\":\"status\",\"status\":\"thinking\"},"
@@ -421,7 +421,7 @@ static void test_unrecorded(void **state)
     assert_string_equal(out.data,
                         "data: {\"type\":\"TEXT_MESSAGE_END\",\"messageId\":\"m1\"}\n\n"
                         "data: {\"type\":\"STEP_FINISHED\",\"stepName\":\"model call 1\"}\n\n"
-                        "data: {\"type\":\"RUN_ERROR\",\"message\":\"" AGUI_UNRECORDED_MESSAGE
+                        "data: {\"type\":\"RUN_ERROR\",\"message\":\"" AGENTPROTO_UNRECORDED_MESSAGE
                         "\",\"code\":\"interrupted\"}\n\n");
     buf_reset(&out);
     agui_xlate_unrecorded(&x, &out);

@@ -277,7 +277,7 @@ static void expect_end(const char *reason, const char *last)
 {
     aisdk_xlate x;
     aisdk_xlate_init(&x, NULL);
-    x.started = true;
+    x.b.started = true;
     char ev[256], out[1024];
     snprintf(ev, sizeof ev, "[{\"type\":\"run_stopped\",\"reason\":\"%s\",\"detail\":\"d\"}]",
              reason);
@@ -314,7 +314,7 @@ static void test_error_and_compacted(void **state)
     (void)state;
     aisdk_xlate x;
     aisdk_xlate_init(&x, NULL);
-    x.started = true;
+    x.b.started = true;
     expect_chunks(
         &x,
         "[{\"type\":\"token\",\"message_id\":\"m1\",\"text\":\"pa\"},"
@@ -344,7 +344,7 @@ static void test_unrecorded(void **state)
     buf_append_char(&out, '\0');
     assert_string_equal(out.data,
                         "data: {\"type\":\"start\"}\n\n"
-                        "data: {\"type\":\"error\",\"errorText\":\"" AISDK_UNRECORDED_MESSAGE
+                        "data: {\"type\":\"error\",\"errorText\":\"" AGENTPROTO_UNRECORDED_MESSAGE
                         "\"}\n\ndata: [DONE]\n\n");
     buf_reset(&out);
     aisdk_xlate_unrecorded(&x, &out);
