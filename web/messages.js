@@ -10,6 +10,12 @@ import { REASON_TITLES, stopTone } from './format.js';
 // Where the streaming caret goes: at the end of the last line of text, not
 // on a line of its own below it.
 const TEXT_BLOCKS = new Set(['P', 'LI', 'H3', 'H4', 'H5', 'H6']);
+const REPAIR_LABELS = {
+  condense_context: 'Shortened the conversation:',
+  fallback_model: 'Switched model:',
+  restart_tool_server: 'Restarted a tool server:',
+  retry_tool_call: 'Called the tool again:',
+};
 const CONTAINERS = new Set(['UL', 'OL', 'BLOCKQUOTE', 'LI']);
 
 function caretHost(body) {
@@ -49,12 +55,18 @@ export function createMessageList({ scroll, list, empty, onSuggestion, onShowWhy
   }
 
   function visible(m) {
-    if (m.role === 'user') return true;
+    if (m.role === 'user' || m.role === 'repair') return true;
     if (m.role !== 'assistant') return false;
     return m.streaming || m.content !== '' || (m.tool_calls && m.tool_calls.length > 0);
   }
 
   function make(m) {
+    if (m.role === 'repair') {
+      // Something the engine did by itself to keep the run going.
+      const li = h('li', { class: 'repair-note', 'data-testid': 'repair-note', 'data-action': m.action, 'data-outcome': m.outcome },
+        icon('refresh'), h('span', null, h('strong', null, REPAIR_LABELS[m.action] || m.action), ' ', m.detail || ''));
+      return { li, body: null, content: '', streaming: false, partial: false, note: true };
+    }
     if (m.role === 'assistant' && !m.content && !m.streaming && m.tool_calls && m.tool_calls.length) {
       // A turn that only called tools: a quiet line, the timeline has the rest.
       const counts = new Map();

@@ -352,6 +352,10 @@ export function applyEvent(st, ev) {
         st.run.usage = ev.usage;
       }
       return touch(st, 'budget');
+    case 'repair':
+      // Shown between the messages where it happened (docs/page.md).
+      upsertMessage(st, { id: 'repair-' + ev.seq, run_id: ev.run_id, role: 'repair', playbook: ev.playbook, action: ev.action, detail: ev.detail, outcome: ev.outcome, content: '', tool_calls: null, partial: false, streaming: false });
+      return touch(st, 'messages');
     case 'guardrail':
       upsertItem(st, { kind: 'guardrail', id: 'guardrail-' + ev.seq, run_id: ev.run_id, check: ev.check, action: ev.action, detail: ev.detail, evidence: ev.evidence });
       return touch(st, 'timeline');

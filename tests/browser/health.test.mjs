@@ -4,6 +4,10 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
 import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, axeViolations } from './lib.mjs';
 
 describe('health indicator', () => {
@@ -74,5 +78,34 @@ describe('health indicator', () => {
     assert.equal(await page.evaluate(() => document.activeElement.id), 'health-indicator');
     p.assertClean();
     await p.close();
+  });
+
+  test('repairs show between the messages: a tool server that crashed is restarted and the read-only call made again', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'chatplane-repair-'));
+    const script = path.resolve(import.meta.dirname, '..', 'mcp', 'misbehaving-server.mjs');
+    const own = await startStack({ config: {
+      mcpServers: { m: { command: process.execPath, args: [script, 'crash-once'], env: { MISBEHAVING_STATE: path.join(dir, 'state') } } },
+      approvals: { rules: [{ tool: '*', action: 'allow' }] },
+    } });
+    try {
+      const p = await openPage(browser, own.url + '/');
+      const { page } = p;
+      await newChat(page);
+      await own.mock.script([{ tool_calls: [{ name: 'm__echo', arguments: { message: 'hi' } }] }, { text: 'It echoed.' }]);
+      await send(page, 'echo hi');
+      await waitStopped(page, 'completed');
+      const notes = page.locator(tid('repair-note'));
+      assert.deepEqual(await notes.evaluateAll((els) => els.map((e) => [e.getAttribute('data-action'), e.getAttribute('data-outcome')])),
+        [['restart_tool_server', 'ok'], ['retry_tool_call', 'ok']]);
+      assert.equal(await notes.nth(1).textContent(), 'Called the tool again: m__echo only reads, so it was called again');
+      // Between the user's message and the answer.
+      const order = await page.locator(`${tid('message-list')} > li`).evaluateAll((els) => els.map((e) => e.getAttribute('data-testid') + ':' + (e.getAttribute('data-role') || '')));
+      assert.deepEqual(order.filter((x) => x !== 'tool-call-note:'), ['message:user', 'repair-note:', 'repair-note:', 'message:assistant']);
+      p.assertClean();
+      await p.close();
+    } finally {
+      await own.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
