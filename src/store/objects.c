@@ -74,6 +74,13 @@ json_t *objects_approval(const store_approval *a)
     return o;
 }
 
+json_t *objects_input(const store_input *a)
+{
+    json_t *o = json_object();
+    store__row_json(&store__input_table, a, o);
+    return o;
+}
+
 json_t *objects_mode(const mode *m)
 {
     return mode_to_json(m);

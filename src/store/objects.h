@@ -29,6 +29,8 @@ json_t *objects_tool_exec(const store_tool_exec *t);
  *  "arguments","reason","status","decided_by","decision_reason","remember",
  *  "requested_at","decided_at","expires_at"} */
 json_t *objects_approval(const store_approval *a);
+/* The input object (docs/api.md, Inputs). */
+json_t *objects_input(const store_input *a);
 /* {"name","description","limits","guard","approval"} */
 json_t *objects_mode(const mode *m);
 

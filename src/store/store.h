@@ -326,6 +326,49 @@ int store_approval_decide(store *s, const store_approval *row);
 int store_approval_cancel_run(store *s, const char *run_id, const char *decided_by,
                               const char *reason, int64_t now_ms);
 
+/* ---- inputs ---- */
+/* A form a tool server asked a person to fill in (docs/runs.md,
+ * Questions). status is pending until answered, cancelled or expired;
+ * content (an accepted answer), answered_by and answered_ms are NULL (0)
+ * until then. answered_by is not part of the API object: the
+ * input_answered event carries it. */
+#define STORE_INPUT_COLUMNS(X)                                                                     \
+    X(id, TEXT, "id", "id", NULL)                                                                  \
+    X(session_id, TEXT, "session_id", "session_id", NULL)                                          \
+    X(run_id, TEXT, "run_id", "run_id", NULL)                                                      \
+    X(execution_id, TEXT, "execution_id", "execution_id", NULL)                                    \
+    X(server, TEXT, "server", "server", NULL)                                                      \
+    X(message, TEXT, "message", "message", "")                                                     \
+    X(schema, JSON_OBJECT, "schema", "schema", "{}")                                               \
+    X(status, TEXT, "status", "status", "pending")                                                 \
+    X(content, JSON, "content", "content", NULL)                                                   \
+    X(answered_by, TEXT, "answered_by", NULL, NULL)                                                \
+    X(requested_ms, TIME, "requested_at", "requested_at", NULL)                                    \
+    X(answered_ms, TIME_OPT, "answered_at", "answered_at", NULL)                                   \
+    X(expires_ms, TIME, "expires_at", "expires_at", NULL)
+
+typedef struct store_input {
+    STORE_INPUT_COLUMNS(STORE__FIELD)
+} store_input;
+void store_input_cleanup(store_input *a);
+
+int store_input_insert(store *s, const store_input *row);
+/* The input id of session_id; another session's is STORE_NOT_FOUND. */
+int store_input_get(store *s, const char *session_id, const char *id, store_input *out);
+/* Oldest first; status NULL for every status. */
+int store_input_list(store *s, const char *session_id, const char *status, store_input **out,
+                     size_t *n);
+void store_input_list_free(store_input *rows, size_t n);
+/* Makes dst a deep copy of src; free it with store_input_cleanup. */
+void store_input_copy(store_input *dst, const store_input *src);
+/* Writes status, content, answered_by and answered_ms only while the
+ * stored input is pending: one of two answers wins, the other gets
+ * STORE_CONFLICT (STORE_NOT_FOUND when there is no such row). */
+int store_input_answer(store *s, const store_input *row);
+/* Marks every pending input of run_id cancelled by answered_by. Returns the
+ * number marked. */
+int store_input_cancel_run(store *s, const char *run_id, const char *answered_by, int64_t now_ms);
+
 /* ---- modes (chat_budgets) ---- */
 /* The modes, smallest first as seeded (quick, standard, deep, then others
  * by name). *out is a new array the caller frees with free(). */

@@ -245,6 +245,7 @@ static const struct {
     {"forks", "forked_from_session_id", "forked_from_session_id"},
     {"message_model", "ADD COLUMN model", "ADD COLUMN model"},
     {"superseded", "ADD COLUMN superseded", "ADD COLUMN superseded"},
+    {"inputs", "CREATE TABLE inputs", "CREATE TABLE inputs"},
 };
 #define NMIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 
@@ -370,7 +371,7 @@ static void test_version_1_database_is_upgraded(void **state)
                        "CREATE INDEX chat_messages_session_created ON chat_messages (session_id, "
                        "created_at); DROP INDEX chat_messages_session_position"),
         0);
-    assert_int_equal(db_exec_script(store_db(f->s), "DROP TABLE approvals; ALTER TABLE "
+    assert_int_equal(db_exec_script(store_db(f->s), "DROP TABLE inputs; DROP TABLE approvals; ALTER TABLE "
                                                     "chat_budgets DROP COLUMN approval; ALTER "
                                                     "TABLE runs DROP COLUMN diagnosis; ALTER TABLE "
                                                     "chat_sessions DROP COLUMN "
@@ -1317,6 +1318,126 @@ static void test_approvals(void **state)
     free(a1);
     free(a2);
     free(a3);
+    free(other);
+    free(sid);
+}
+
+static store_input input_row(char *id, char *sid, const char *rid, int64_t at, json_t *schema)
+{
+    store_input a = {.id = id,
+                     .session_id = sid,
+                     .run_id = (char *)rid,
+                     .execution_id = "exe-1",
+                     .server = "everything",
+                     .message = "Your name?",
+                     .schema = schema,
+                     .status = "pending",
+                     .requested_ms = at,
+                     .expires_ms = at + 900000};
+    return a;
+}
+
+/* Inputs: stored and read back in the API's shape (answered_by kept but
+ * not shown), listed oldest first by status, answered once (the second
+ * answer loses), and the pending ones of a run cancelled together. */
+static void test_inputs(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "inputs", 1000);
+    char *other = make_session(f->s, "inputs", 1000);
+    char *i1 = uid("inp"), *i2 = uid("inp"), *i3 = uid("inp");
+    json_t *schema = json_pack("{s:s, s:{s:{s:s}}, s:[s]}", "type", "object", "properties", "name",
+                               "type", "string", "required", "name");
+    store_input r1 = input_row(i1, sid, "run-1", 2000, schema);
+    store_input r2 = input_row(i2, sid, "run-1", 3000, schema);
+    store_input r3 = input_row(i3, sid, "run-2", 4000, schema);
+    assert_int_equal(store_input_insert(f->s, &r1), 0);
+    assert_int_equal(store_input_insert(f->s, &r2), 0);
+    assert_int_equal(store_input_insert(f->s, &r3), 0);
+
+    store_input got = {0};
+    assert_int_equal(store_input_get(f->s, sid, i1, &got), 0);
+    json_t *o = objects_input(&got);
+    char *text = json_dumps(o, JSON_COMPACT);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "{\"id\":\"%s\",\"session_id\":\"%s\",\"run_id\":\"run-1\",\"execution_id\":"
+             "\"exe-1\",\"server\":\"everything\",\"message\":\"Your name?\",\"schema\":"
+             "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"}},"
+             "\"required\":[\"name\"]},\"status\":\"pending\",\"content\":null,"
+             "\"requested_at\":\"1970-01-01T00:00:02.000Z\",\"answered_at\":null,"
+             "\"expires_at\":\"1970-01-01T00:15:02.000Z\"}",
+             i1, sid);
+    assert_string_equal(text, want);
+    free(text);
+    json_decref(o);
+    store_input_cleanup(&got);
+    assert_int_equal(store_input_get(f->s, other, i1, &got), STORE_NOT_FOUND);
+
+    json_t *content = json_pack("{s:s}", "name", "Ada");
+    r1.status = "accepted";
+    r1.content = content;
+    r1.answered_by = "alice";
+    r1.answered_ms = 2500;
+    assert_int_equal(store_input_answer(f->s, &r1), 0);
+    store_input late = r1;
+    late.status = "declined";
+    late.content = NULL;
+    late.answered_by = "bob";
+    assert_int_equal(store_input_answer(f->s, &late), STORE_CONFLICT);
+    store_input missing = input_row("inp-missing", sid, "run-1", 1, schema);
+    missing.status = "declined";
+    assert_int_equal(store_input_answer(f->s, &missing), STORE_NOT_FOUND);
+    assert_int_equal(store_input_get(f->s, sid, i1, &got), 0);
+    assert_string_equal(got.status, "accepted");
+    assert_string_equal(got.answered_by, "alice");
+    assert_true(json_equal(got.content, content));
+    assert_int_equal(got.answered_ms, 2500);
+    o = objects_input(&got);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "content"), "name")),
+                        "Ada");
+    assert_string_equal(json_string_value(json_object_get(o, "answered_at")),
+                        "1970-01-01T00:00:02.500Z");
+    assert_null(json_object_get(o, "answered_by"));
+    json_decref(o);
+    store_input_cleanup(&got);
+
+    store_input *rows;
+    size_t n;
+    assert_int_equal(store_input_list(f->s, sid, "pending", &rows, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].id, i2);
+    assert_string_equal(rows[1].id, i3);
+    store_input_list_free(rows, n);
+    assert_int_equal(store_input_list(f->s, sid, NULL, &rows, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(rows[0].id, i1);
+    store_input_list_free(rows, n);
+    assert_int_equal(store_input_list(f->s, other, NULL, &rows, &n), 0);
+    assert_int_equal(n, 0);
+    store_input_list_free(rows, n);
+
+    assert_int_equal(store_input_cancel_run(f->s, "run-1", "stop", 5000), 1);
+    assert_int_equal(store_input_get(f->s, sid, i2, &got), 0);
+    assert_string_equal(got.status, "cancelled");
+    assert_string_equal(got.answered_by, "stop");
+    assert_null(got.content);
+    assert_int_equal(got.answered_ms, 5000);
+    store_input_cleanup(&got);
+    assert_int_equal(store_input_get(f->s, sid, i3, &got), 0);
+    assert_string_equal(got.status, "pending");
+    store_input_cleanup(&got);
+
+    /* A session's inputs go with it. */
+    assert_int_equal(store_session_delete(f->s, sid), 0);
+    assert_int_equal(store_input_list(f->s, sid, NULL, &rows, &n), 0);
+    assert_int_equal(n, 0);
+    store_input_list_free(rows, n);
+    json_decref(content);
+    json_decref(schema);
+    free(i1);
+    free(i2);
+    free(i3);
     free(other);
     free(sid);
 }
@@ -2334,6 +2455,7 @@ int main(void)
         T(test_message_list_recent_counts_what_the_model_sees),
         T(test_tool_executions),
         T(test_approvals),
+        T(test_inputs),
         T(test_recovery_cancels_pending_approvals),
         T(test_session_delete_cascades),
         T(test_modes_seeded_from_presets),
