@@ -33,6 +33,8 @@ static const char *const evt__names[EVT__COUNT] = {
     [EVT_APPROVAL_DECIDED] = "approval_decided",
     [EVT_REPAIR] = "repair",
     [EVT_SUPERSEDED] = "superseded",
+    [EVT_INPUT_REQUESTED] = "input_requested",
+    [EVT_INPUT_ANSWERED] = "input_answered",
 };
 
 const char *evt_type_name(evt_type t)
@@ -257,6 +259,33 @@ evt *evt_approval_decided(const evt_origin *o, const char *approval_id, const ch
     json_object_set_new(f, "reason", reason ? evt__str(reason) : json_null());
     json_object_set_new(f, "remember", evt__str(remember));
     return evt_new(EVT_APPROVAL_DECIDED, o, f);
+}
+
+evt *evt_input_requested(const evt_origin *o, const char *input_id, const char *execution_id,
+                         const char *server, const char *message, const json_t *schema,
+                         int64_t expires_ms)
+{
+    char ts[TIMEFMT_LEN];
+    timefmt_rfc3339(expires_ms, ts);
+    json_t *f = json_object();
+    json_object_set_new(f, "input_id", evt__str(input_id));
+    json_object_set_new(f, "execution_id", evt__str(execution_id));
+    json_object_set_new(f, "server", evt__str(server));
+    json_object_set_new(f, "message", evt__str(message));
+    json_object_set_new(f, "schema", evt__copy(schema, json_object()));
+    json_object_set_new(f, "expires_at", json_string(ts));
+    return evt_new(EVT_INPUT_REQUESTED, o, f);
+}
+
+evt *evt_input_answered(const evt_origin *o, const char *input_id, const char *action,
+                        const char *answered_by, const json_t *content)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "input_id", evt__str(input_id));
+    json_object_set_new(f, "action", evt__str(action));
+    json_object_set_new(f, "answered_by", evt__str(answered_by));
+    if (content) json_object_set_new(f, "content", evt__copy(content, json_object()));
+    return evt_new(EVT_INPUT_ANSWERED, o, f);
 }
 
 evt *evt_tool_progress(const evt_origin *o, const char *execution_id, double progress, double total,

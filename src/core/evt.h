@@ -48,6 +48,8 @@ typedef enum evt_type {
     EVT_APPROVAL_DECIDED,
     EVT_REPAIR,
     EVT_SUPERSEDED,
+    EVT_INPUT_REQUESTED,
+    EVT_INPUT_ANSWERED,
     EVT__COUNT
 } evt_type;
 
@@ -145,6 +147,15 @@ evt *evt_approval_requested(const evt_origin *o, const char *approval_id,
 /* reason may be NULL (null). */
 evt *evt_approval_decided(const evt_origin *o, const char *approval_id, const char *decision,
                           const char *decided_by, const char *reason, const char *remember);
+/* A tool server's question (docs/runs.md, Questions): the form's message
+ * and schema; expires_ms is a wall-clock time. */
+evt *evt_input_requested(const evt_origin *o, const char *input_id, const char *execution_id,
+                         const char *server, const char *message, const json_t *schema,
+                         int64_t expires_ms);
+/* action is "accept", "decline" or "cancel"; content (an accepted answer)
+ * is left out when NULL. */
+evt *evt_input_answered(const evt_origin *o, const char *input_id, const char *action,
+                        const char *answered_by, const json_t *content);
 
 /* Encodes the event (its seq must be set) into e->json, once; later calls
  * return at once. Returns 0, or -1 when seq is not set or the text would

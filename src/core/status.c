@@ -7,6 +7,7 @@ static const char *const status__names[STATUS__COUNT] = {
     [STATUS_THINKING] = "thinking",         [STATUS_RESPONDING] = "responding",
     [STATUS_TOOL_RUNNING] = "tool_running", [STATUS_RETRYING] = "retrying",
     [STATUS_STOPPING] = "stopping",         [STATUS_WAITING_FOR_APPROVAL] = "waiting_for_approval",
+    [STATUS_WAITING_FOR_INPUT] = "waiting_for_input",
 };
 
 const char *status_name(run_status s)

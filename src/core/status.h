@@ -12,6 +12,7 @@ typedef enum run_status {
     STATUS_RETRYING,     /* waiting to repeat a failed model call */
     STATUS_STOPPING,     /* a stop was requested */
     STATUS_WAITING_FOR_APPROVAL, /* a tool call waits for a person; detail names the tool */
+    STATUS_WAITING_FOR_INPUT,    /* a tool's server waits for a person's answer; detail names the tool */
     STATUS__COUNT
 } run_status;
 

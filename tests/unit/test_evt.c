@@ -75,7 +75,8 @@ static void test_type_names(void **state)
     static const char *const names[EVT__COUNT] = {
         "message",       "run_started", "status",    "token", "tool_started", "tool_progress",
         "tool_finished", "budget",      "guardrail", "error", "run_stopped",
-        "approval_requested", "approval_decided", "repair", "superseded"};
+        "approval_requested", "approval_decided", "repair", "superseded", "input_requested",
+        "input_answered"};
     for (int i = 0; i < EVT__COUNT; i++) {
         assert_string_equal(evt_type_name((evt_type)i), names[i]);
         evt_type t = EVT__COUNT;
@@ -465,6 +466,33 @@ static void test_approval_events(void **state)
     json_decref(ann);
 }
 
+/* The question events in their exact wire form (docs/events.md). */
+static void test_input_events(void **state)
+{
+    (void)state;
+    json_t *schema = parse_json("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":"
+                                "\"string\"}},\"required\":[\"name\"]}");
+    json_t *content = parse_json("{\"name\":\"Ada\"}");
+    assert_encodes(evt_input_requested(&origin, "inp_1", "exe_1", "everything", "Your name?",
+                                       schema, TS_MS + 900000),
+                   40,
+                   ENV("input_requested", 40) ",\"input_id\":\"inp_1\",\"execution_id\":"
+                                              "\"exe_1\",\"server\":\"everything\",\"message\":"
+                                              "\"Your name?\",\"schema\":{\"type\":\"object\","
+                                              "\"properties\":{\"name\":{\"type\":\"string\"}},"
+                                              "\"required\":[\"name\"]},\"expires_at\":"
+                                              "\"2026-11-24T10:15:00.123Z\"}");
+    assert_encodes(evt_input_answered(&origin, "inp_1", "accept", "alice", content), 41,
+                   ENV("input_answered", 41) ",\"input_id\":\"inp_1\",\"action\":\"accept\","
+                                             "\"answered_by\":\"alice\",\"content\":{\"name\":"
+                                             "\"Ada\"}}");
+    assert_encodes(evt_input_answered(&origin, "inp_2", "cancel", "timeout", NULL), 42,
+                   ENV("input_answered", 42) ",\"input_id\":\"inp_2\",\"action\":\"cancel\","
+                                             "\"answered_by\":\"timeout\"}");
+    json_decref(schema);
+    json_decref(content);
+}
+
 static void test_run_stopped_events(void **state)
 {
     (void)state;
@@ -665,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_result_cut_at_character_boundary),
         cmocka_unit_test(test_budget_event),
         cmocka_unit_test(test_approval_events),
+        cmocka_unit_test(test_input_events),
         cmocka_unit_test(test_guardrail_event),
         cmocka_unit_test(test_error_events),
         cmocka_unit_test(test_run_stopped_events),
