@@ -17,6 +17,7 @@
 #include "core/approval.h"
 #include "core/budget.h"
 #include "core/control.h"
+#include "core/elicit.h"
 #include "core/mode.h"
 #include "core/stop.h"
 #include "engine/llm.h"
@@ -167,6 +168,26 @@ typedef struct engine_decision {
 typedef void (*engine_approval_cb)(void *ud, int status, const json_t *approval);
 void engine_decide_approval(engine *e, const char *session_id, const engine_decision *d,
                             engine_approval_cb cb, void *ud);
+
+/*
+ * A person's answer to a question of the session (docs/runs.md,
+ * Questions). content was checked against the input's schema. Strings are
+ * borrowed for the call.
+ */
+typedef struct engine_answer {
+    const char *input_id;
+    elicit_action action;
+    const json_t *content;   /* accept only; NULL otherwise */
+    const char *answered_by; /* the owner's name, or "local" without authentication */
+} engine_answer;
+/* Called with status 0 and the answered input object (docs/api.md,
+ * Inputs; borrowed) once the answer is committed, or with a negative
+ * ENGINE_ERR_* and NULL: ENGINE_ERR_NOT_FOUND when no run of this instance
+ * waits for that input or another answer was stored first (the caller
+ * then reads the stored one). */
+typedef void (*engine_input_cb)(void *ud, int status, const json_t *input);
+void engine_answer_input(engine *e, const char *session_id, const engine_answer *a,
+                         engine_input_cb cb, void *ud);
 
 /* A mode change of a session: an active run's limits and guard thresholds
  * change at once (a `budget` event follows), also when another instance

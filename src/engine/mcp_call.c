@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/elicit.h"
 #include "engine/mcp_int.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
@@ -30,6 +32,7 @@ void mcp__call_free(mcp_call *c)
     mcp_server *s = c->srv;
     mcp_call__unlink_call(c);
     event_free(c->timer);
+    json_decref(c->elicit_id);
     free(c->tool);
     json_decref(c->args);
     free(c);
@@ -180,6 +183,7 @@ tool_call *mcp__call_start(tool_source *src, size_t i, const json_t *arguments, 
     c->next = s->calls;
     if (s->calls) s->calls->prev = c;
     s->calls = c;
+    c->deadline_ms = clock_mono_ms() + c->timeout_ms;
     mcp__timer(c->timer, c->timeout_ms);
 
     if (s->state == MCP__READY) {
@@ -193,6 +197,89 @@ tool_call *mcp__call_start(tool_source *src, size_t i, const json_t *arguments, 
 void mcp__call_cancel(tool_call *tc)
 {
     mcp_call *c = (mcp_call *)tc;
+    /* A question still open is answered first, so the server's tool sees
+     * it end before the call does. */
+    if (c->elicit_id) mcp__call_answer(tc, "cancel", NULL);
     mcp_call__cancelled_notice(c, "the run stopped");
     mcp__call_free(c);
+}
+
+/* ---- questions (elicitation/create) ---- */
+
+/* Answers the server's request id with {"action": action, "content"?}. */
+static void mcp_call__elicit_result(mcp_server *s, const json_t *id, const char *action,
+                                    const json_t *content)
+{
+    json_t *result = json_pack("{s:s}", "action", action);
+    if (content) json_object_set_new(result, "content", json_deep_copy(content));
+    size_t len;
+    char *msg = mcp_frame_result(id, result, &len);
+    mcp__server_send(s, msg, len);
+}
+
+/* The one call sent to s and not yet answered, or NULL when there is none
+ * or more than one: a question does not say which call it belongs to, so
+ * with several in flight nobody can tell whose it is. */
+static mcp_call *mcp_call__only_sent(mcp_server *s)
+{
+    mcp_call *found = NULL;
+    for (mcp_call *c = s->calls; c; c = c->next) {
+        if (c->id == 0) continue;
+        if (found) return NULL;
+        found = c;
+    }
+    return found;
+}
+
+void mcp__calls_on_elicit(mcp_server *s, const mcp_msg *m)
+{
+    const char *mode = json_string_value(json_object_get(m->params, "mode"));
+    if (mode && strcmp(mode, "form") != 0) {
+        /* A URL question would send the person to a page chatplane never
+         * shows: it is declined without asking (docs/mcp.md). */
+        LOG(LOG_INFO, "mcp question declined: only form mode is supported", "server=%s",
+            s->cfg.name);
+        mcp_call__elicit_result(s, m->id, "decline", NULL);
+        return;
+    }
+    const char *message = json_string_value(json_object_get(m->params, "message"));
+    const json_t *schema = json_object_get(m->params, "requestedSchema");
+    char err[ELICIT_ERR_MAX];
+    if (!message) snprintf(err, sizeof err, "message must be a string");
+    if (!message || elicit_schema_check(schema, err, sizeof err) != 0) {
+        char *q = mcp__quoted(err, strlen(err));
+        LOG(LOG_WARN, "mcp question refused", "server=%s error=%s", s->cfg.name, q);
+        free(q);
+        char *text = xasprintf("Invalid params: %s", err);
+        size_t len;
+        char *msg = mcp_frame_error(m->id, -32602, text, &len);
+        free(text);
+        mcp__server_send(s, msg, len);
+        return;
+    }
+    mcp_call *c = mcp_call__only_sent(s);
+    if (!c || c->elicit_id || !c->cb.on_input) {
+        LOG(LOG_INFO, "mcp question declined: no single call in flight to ask for",
+            "server=%s", s->cfg.name);
+        mcp_call__elicit_result(s, m->id, "decline", NULL);
+        return;
+    }
+    /* The person's time is not the tool's: its time-out stands still. */
+    c->elicit_id = json_incref(m->id);
+    c->remaining_ms = c->deadline_ms - clock_mono_ms();
+    if (c->remaining_ms < 0) c->remaining_ms = 0;
+    event_del(c->timer);
+    c->cb.on_input(c->ud, message, schema);
+}
+
+void mcp__call_answer(tool_call *tc, const char *action, const json_t *content)
+{
+    mcp_call *c = (mcp_call *)tc;
+    if (!c->elicit_id) return;
+    json_t *id = c->elicit_id;
+    c->elicit_id = NULL;
+    mcp_call__elicit_result(c->srv, id, action, content);
+    json_decref(id);
+    c->deadline_ms = clock_mono_ms() + c->remaining_ms;
+    mcp__timer(c->timer, c->remaining_ms);
 }

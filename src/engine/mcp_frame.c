@@ -422,6 +422,25 @@ char *mcp_frame_answer(const mcp_msg *request, size_t *len)
     return mcp_frame__line(msg, len);
 }
 
+char *mcp_frame_result(const json_t *id, json_t *result, size_t *len)
+{
+    json_t *msg = json_object();
+    json_object_set_new(msg, "jsonrpc", json_string("2.0"));
+    json_object_set(msg, "id", id ? (json_t *)id : json_null());
+    json_object_set_new(msg, "result", result ? result : json_object());
+    return mcp_frame__line(msg, len);
+}
+
+char *mcp_frame_error(const json_t *id, int64_t code, const char *message, size_t *len)
+{
+    json_t *msg = json_object();
+    json_object_set_new(msg, "jsonrpc", json_string("2.0"));
+    json_object_set(msg, "id", id ? (json_t *)id : json_null());
+    json_object_set_new(msg, "error", json_pack("{s:I,s:s}", "code", (json_int_t)code, "message",
+                                                message));
+    return mcp_frame__line(msg, len);
+}
+
 /* ---- tools ---- */
 
 /* Appends as much of s[0..n) as the cap allows, cut at a UTF-8 character

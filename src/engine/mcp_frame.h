@@ -120,6 +120,11 @@ char *mcp_frame_notification(const char *method, json_t *params, size_t *len);
  * other method error -32601 "Method not found: <method>". */
 char *mcp_frame_answer(const mcp_msg *request, size_t *len);
 
+/* The answer to a server's request id (borrowed): {"result": result}
+ * (stolen), or an error with code and message. */
+char *mcp_frame_result(const json_t *id, json_t *result, size_t *len);
+char *mcp_frame_error(const json_t *id, int64_t code, const char *message, size_t *len);
+
 /* ---- tools ---- */
 
 /*

@@ -75,8 +75,14 @@ struct mcp_call {
     tool_callbacks cb;
     void *ud;
     int64_t timeout_ms;
+    int64_t deadline_ms; /* monotonic: when the time-out fires */
     struct event *timer;
     bool resent; /* sent again after the server forgot its session */
+    /* The id of the server's elicitation/create request waiting for the
+     * person (owned), or NULL; while it waits, the time-out stands still
+     * with remaining_ms left. */
+    json_t *elicit_id;
+    int64_t remaining_ms;
     mcp_call *prev, *next;
 };
 
@@ -164,6 +170,9 @@ void mcp__server_start(mcp_server *s);
 int64_t mcp__server_request(mcp_server *s, const char *method, json_t *params);
 /* Sends a notification, if the transport takes it; params is stolen. */
 void mcp__server_notify(mcp_server *s, const char *method, json_t *params);
+/* Sends an encoded message (a response to the server's request), if the
+ * transport takes it; msg is freed. */
+void mcp__server_send(mcp_server *s, char *msg, size_t len);
 /* A call waits for a server that is down: start it after the backoff. */
 void mcp__server_schedule_restart(mcp_server *s);
 /* Asks a READY server whether it still answers (after a call timed out). */
@@ -189,6 +198,11 @@ void mcp__calls_send_queued(mcp_server *s);
 void mcp__calls_on_response(mcp_server *s, const mcp_msg *m);
 /* notifications/progress. */
 void mcp__calls_on_progress(mcp_server *s, const json_t *params);
+/* An elicitation/create request (m): asked of the person through the one
+ * sent call's on_input, or answered at once (docs/mcp.md, Questions). */
+void mcp__calls_on_elicit(mcp_server *s, const mcp_msg *m);
+/* The tool_source answer operation. */
+void mcp__call_answer(tool_call *tc, const char *action, const json_t *content);
 
 /* ---- the group (mcp_group.c) ---- */
 

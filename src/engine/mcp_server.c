@@ -117,6 +117,11 @@ int64_t mcp__server_request(mcp_server *s, const char *method, json_t *params)
     return mcp_server__send_msg(s, msg, len) == 0 ? id : -1;
 }
 
+void mcp__server_send(mcp_server *s, char *msg, size_t len)
+{
+    mcp_server__send_msg(s, msg, len);
+}
+
 void mcp__server_notify(mcp_server *s, const char *method, json_t *params)
 {
     size_t len;
@@ -540,6 +545,10 @@ static void mcp_server__on_frame(void *ud, const char *data, size_t len)
     }
     switch (m.kind) {
     case MCP_MSG_REQUEST: {
+        if (strcmp(m.method, "elicitation/create") == 0) {
+            mcp__calls_on_elicit(s, &m);
+            break;
+        }
         size_t n;
         char *answer = mcp_frame_answer(&m, &n);
         mcp_server__send_msg(s, answer, n);
@@ -610,8 +619,9 @@ void mcp__server_start(mcp_server *s)
     s->instance_ready = false;
     s->started_ms = clock_mono_ms();
     json_t *params =
-        json_pack("{s:s,s:{},s:{s:s,s:s}}", "protocolVersion", PROTOCOL, "capabilities",
-                  "clientInfo", "name", "chatplane", "version", CHATPLANE_VERSION);
+        /* Questions are asked in form mode only (docs/mcp.md, Questions). */
+        json_pack("{s:s,s:{s:{s:{}}},s:{s:s,s:s}}", "protocolVersion", PROTOCOL, "capabilities",
+                  "elicitation", "form", "clientInfo", "name", "chatplane", "version", CHATPLANE_VERSION);
     s->init_id = mcp__server_request(s, "initialize", params);
     if (s->init_id < 0) {
         s->init_id = 0;
@@ -707,6 +717,7 @@ static const tool_source_ops src_ops = {
     .get = mcp_server__src_get,
     .call = mcp__call_start,
     .cancel = mcp__call_cancel,
+    .answer = mcp__call_answer,
     .free = mcp_server__src_free,
     .info = mcp_server__src_info,
     .restart = mcp_server__src_restart,

@@ -119,7 +119,9 @@ static int record__approval_decide_apply(store *s, void *arg)
 static void record__approval_done(void *arg, evt *ev, int status)
 {
     record__approval_arg *a = arg;
-    record__failed(a->rec, ev, a->row.run_id, status);
+    /* A decision stored first by another instance wins; the run applies
+     * that one instead (run_approval.c). */
+    if (status != STORE_CONFLICT) record__failed(a->rec, ev, a->row.run_id, status);
     if (a->done) a->done(a->ud, status);
     store_approval_cleanup(&a->row);
     free(a);
@@ -139,6 +141,59 @@ void record_approval_decided(recorder *rec, const store_approval *x, evt *ev,
     a->done = done;
     a->ud = ud;
     eventlog_op op = {record__approval_decide_apply, record__approval_done, a, ev};
+    eventlog_submit(rec->log, &op);
+}
+
+/* ---- inputs ---- */
+
+typedef struct record__input_arg {
+    store_input row;
+    recorder *rec;
+    void (*done)(void *ud, int status);
+    void *ud;
+} record__input_arg;
+
+static record__input_arg *record__input_copy(recorder *rec, const store_input *x)
+{
+    record__input_arg *a = xcalloc(1, sizeof *a);
+    a->rec = rec;
+    store_input_copy(&a->row, x);
+    return a;
+}
+
+static int record__input_insert_apply(store *s, void *arg)
+{
+    return store_input_insert(s, &((record__input_arg *)arg)->row);
+}
+
+static int record__input_answer_apply(store *s, void *arg)
+{
+    return store_input_answer(s, &((record__input_arg *)arg)->row);
+}
+
+static void record__input_done(void *arg, evt *ev, int status)
+{
+    record__input_arg *a = arg;
+    if (status != STORE_CONFLICT) record__failed(a->rec, ev, a->row.run_id, status);
+    if (a->done) a->done(a->ud, status);
+    store_input_cleanup(&a->row);
+    free(a);
+}
+
+void record_input_requested(recorder *rec, const store_input *x, evt *ev)
+{
+    eventlog_op op = {record__input_insert_apply, record__input_done, record__input_copy(rec, x),
+                      ev};
+    eventlog_submit(rec->log, &op);
+}
+
+void record_input_answered(recorder *rec, const store_input *x, evt *ev,
+                           void (*done)(void *ud, int status), void *ud)
+{
+    record__input_arg *a = record__input_copy(rec, x);
+    a->done = done;
+    a->ud = ud;
+    eventlog_op op = {record__input_answer_apply, record__input_done, a, ev};
     eventlog_submit(rec->log, &op);
 }
 

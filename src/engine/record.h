@@ -25,8 +25,18 @@ void record_tool_started(recorder *rec, const store_tool_exec *t, evt *ev);
 void record_tool_finished(recorder *rec, const store_tool_exec *t, evt *ev);
 /* Inserts an approval row (record_approval_requested) or writes its
  * decision, only while it is pending (record_approval_decided); done (may be
- * NULL) runs on the loop after commit with the status. */
+ * NULL) runs on the loop after commit with the status. A decision that
+ * finds the approval decided already (STORE_CONFLICT) is no failure of the
+ * run: its event is dropped and done hears of it. */
 void record_approval_requested(recorder *rec, const store_approval *a, evt *ev);
+/* Inserts an input row (record_input_requested) or writes its answer, only
+ * while it is pending (record_input_answered). done (may be NULL) gets the
+ * write's status. An answer that finds the input already answered
+ * (STORE_CONFLICT: another instance wrote a person's answer first) is no
+ * failure of the run: its event is dropped and done hears of it. */
+void record_input_requested(recorder *rec, const store_input *a, evt *ev);
+void record_input_answered(recorder *rec, const store_input *a, evt *ev,
+                           void (*done)(void *ud, int status), void *ud);
 void record_approval_decided(recorder *rec, const store_approval *a, evt *ev,
                              void (*done)(void *ud, int status), void *ud);
 /* Writes the run row and, when the run has stopped, releases its session.

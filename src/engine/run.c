@@ -311,6 +311,7 @@ static void run__abort_in_flight(run *r)
     }
     if (r->phase == PHASE_APPROVAL) run__cancel_approval(r);
     if (r->phase == PHASE_TOOLS && r->exec_name) {
+        run__cancel_input(r, "stop");
         if (r->tool) tool_call_cancel(r->tool);
         r->tool = NULL;
         r->tool_pending = false;
@@ -406,6 +407,8 @@ void run_abandon(run *r, const char *detail)
     event_del(r->warn_ev);
     event_del(r->kick_ev);
     event_del(r->approval_ev);
+    event_del(r->input_ev);
+    r->inp_pending = false;
     budget_tick(&r->budget, clock_mono_ms());
     r->phase = PHASE_DONE;
     r->reason = STOP_INTERRUPTED;
@@ -511,7 +514,7 @@ void run__arm_timers(run *r)
     event_del(r->deadline_ev);
     event_del(r->warn_ev);
     /* The seconds budget stands still while the run waits for a person. */
-    if (r->phase == PHASE_APPROVAL) return;
+    if (r->phase == PHASE_APPROVAL || r->inp_pending) return;
     int64_t deadline = budget_deadline_ms(&r->budget);
     if (deadline == INT64_MAX) return;
     int64_t now = clock_mono_ms();
@@ -568,6 +571,7 @@ run *run_new(const run_env *env, const run_init *init)
     r->progress_ev = evtimer_new(env->base, run__on_progress_timer, r);
     r->end_retry_ev = evtimer_new(env->base, run__on_end_retry, r);
     r->approval_ev = evtimer_new(env->base, run__on_approval_timer, r);
+    r->input_ev = evtimer_new(env->base, run__on_input_timer, r);
     r->remembered = init->remembered ? init->remembered : json_object();
     if (!r->env.chain) {
         /* A run made without the engine's chain uses its model alone. */
@@ -607,6 +611,9 @@ void run_free(run *r)
     event_free(r->kick_ev);
     event_free(r->end_retry_ev);
     event_free(r->approval_ev);
+    event_free(r->input_ev);
+    free(r->inp_message);
+    json_decref(r->inp_schema);
     json_decref(r->remembered);
     run__free_calls(r);
     run__clear_exec(r);

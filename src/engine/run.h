@@ -53,6 +53,11 @@ typedef struct run_env {
      * the write is tried again; on_finished follows once it commits, the
      * database answers that it never can, or run_last_try's write is done. */
     void (*on_unrecorded)(void *ud, run *r, int status);
+    /* Called when the run's own write about its approval (input false) or
+     * question (input true) lost to a decision stored first by another
+     * instance: the engine reads the stored row and hands it to
+     * run_apply_approval or run_apply_input. */
+    void (*on_taken)(void *ud, run *r, bool input, const char *id);
     void *ud;
 } run_env;
 
@@ -109,6 +114,18 @@ void run_abandon(run *r, const char *detail);
  * decision is committed, or ENGINE_ERR_NOT_FOUND (cb not called) when the
  * run is not waiting for approval d->approval_id. */
 int run_decide(run *r, const engine_decision *d, engine_approval_cb cb, void *ud);
+/* Answers the question the run's tool call waits on: returns 0 and calls
+ * cb once the answer is committed, or ENGINE_ERR_NOT_FOUND (cb not called)
+ * when the run does not wait for input a->input_id. cb gets
+ * ENGINE_ERR_NOT_FOUND too when another answer was stored first. */
+int run_answer_input(run *r, const engine_answer *a, engine_input_cb cb, void *ud);
+/* Applies an answer that is already stored (written by another instance;
+ * docs/architecture.md, Several instances): the run announces it and
+ * hands it to the tool's server. Does nothing unless the run waits for
+ * that input and the row is no longer pending. */
+void run_apply_input(run *r, const store_input *row);
+/* The same for an approval decided elsewhere. */
+void run_apply_approval(run *r, const store_approval *row);
 /* A mode change mid-run: new limits and guard thresholds at once. */
 void run_set_mode(run *r, const mode *m);
 

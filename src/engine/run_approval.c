@@ -135,23 +135,41 @@ void run__cancel_approval(run *r)
     run__clear_exec(r);
 }
 
-void run__on_approval_timer(evutil_socket_t fd, short what, void *arg)
+/* Acts on a decision that is stored: the call runs, is denied, or (the
+ * approval expired) the run stops. A decision reaching beyond the call is
+ * remembered. */
+static void run_approval__act(run *r, const char *status, const char *decided_by,
+                              const char *reason, const char *remember)
 {
-    (void)fd;
-    (void)what;
-    run *r = arg;
-    if (r->phase != PHASE_APPROVAL) return;
     run_approval__end_wait(r);
-    run_approval__record(r, "expired", "timeout", NULL, "once", NULL, NULL);
-    char *detail = xasprintf("nobody answered the approval for %s within %lld s", r->exec_name,
-                             (long long)(run_approval__timeout_ms(r) / 1000));
-    /* The execution never started: nothing is left in flight. */
-    run__clear_exec(r);
-    run__finish(r, STOP_APPROVAL_TIMEOUT, detail, false);
+    approval_remember rem = APPROVAL_ONCE;
+    approval_remember_parse(remember, &rem);
+    bool approve = strcmp(status, "approved") == 0;
+    if (rem != APPROVAL_ONCE && (approve || strcmp(status, "denied") == 0)) {
+        json_object_set_new(r->remembered, r->exec_name,
+                            json_pack("{s:b, s:o, s:s}", "approve", approve, "reason",
+                                      reason ? json_string(reason) : json_null(), "remember",
+                                      remember));
+    }
+    if (approve) {
+        run__execute(r);
+    } else if (strcmp(status, "denied") == 0) {
+        run__deny(r, decided_by, reason);
+    } else {
+        char *detail = xasprintf("nobody answered the approval for %s within %lld s",
+                                 r->exec_name, (long long)(run_approval__timeout_ms(r) / 1000));
+        /* The execution never started: nothing is left in flight. */
+        run__clear_exec(r);
+        run__finish(r, STOP_APPROVAL_TIMEOUT, detail, false);
+    }
 }
 
-/* A decision's caller, answered once the decision is committed. */
+/* The run's own write of a decision (or of the expiry), waiting for its
+ * commit: only a stored decision is acted on. */
 typedef struct run_approval__decider {
+    run *r;
+    char id[ID_MAX];
+    char *status, *decided_by, *reason, *remember;
     engine_approval_cb cb;
     void *ud;
     json_t *approval;
@@ -160,38 +178,83 @@ typedef struct run_approval__decider {
 static void run_approval__decided(void *ud, int status)
 {
     run_approval__decider *d = ud;
-    if (status < 0)
-        d->cb(d->ud, ENGINE_ERR_UNAVAILABLE, NULL);
-    else
-        d->cb(d->ud, 0, d->approval);
+    run *r = d->r;
+    bool current = r->phase == PHASE_APPROVAL && r->apr_deciding && strcmp(r->apr_id, d->id) == 0;
+    if (current) r->apr_deciding = false;
+    if (status == 0 && current) run_approval__act(r, d->status, d->decided_by, d->reason,
+                                                  d->remember);
+    /* Another instance stored a decision first: that one counts. */
+    if (status == STORE_CONFLICT && current && r->env.on_taken)
+        r->env.on_taken(r->env.ud, r, false, d->id);
+    if (d->cb) {
+        if (status == 0)
+            d->cb(d->ud, 0, d->approval);
+        else
+            d->cb(d->ud, status == STORE_CONFLICT ? ENGINE_ERR_NOT_FOUND : ENGINE_ERR_UNAVAILABLE,
+                  NULL);
+    }
     json_decref(d->approval);
+    free(d->status);
+    free(d->decided_by);
+    free(d->reason);
+    free(d->remember);
     free(d);
+}
+
+/* Writes the decision and waits for its commit; the time-out no longer
+ * runs, but the wait goes on until the commit says who won. */
+static void run_approval__decide(run *r, const char *status, const char *decided_by,
+                                 const char *reason, const char *remember, engine_approval_cb cb,
+                                 void *ud)
+{
+    run_approval__decider *w = xcalloc(1, sizeof *w);
+    w->r = r;
+    snprintf(w->id, sizeof w->id, "%s", r->apr_id);
+    w->status = xstrdup(status);
+    w->decided_by = xstrdup(decided_by);
+    w->reason = reason ? xstrdup(reason) : NULL;
+    w->remember = xstrdup(remember);
+    w->cb = cb;
+    w->ud = ud;
+    if (cb) {
+        store_approval a;
+        run_approval__row(r, &a, status, decided_by, reason, remember, clock_wall_ms());
+        w->approval = objects_approval(&a);
+    }
+    r->apr_deciding = true;
+    event_del(r->approval_ev);
+    run_approval__record(r, status, decided_by, reason, remember, run_approval__decided, w);
+}
+
+void run__on_approval_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    run *r = arg;
+    if (r->phase != PHASE_APPROVAL || r->apr_deciding) return;
+    run_approval__decide(r, "expired", "timeout", NULL, "once", NULL, NULL);
 }
 
 int run_decide(run *r, const engine_decision *d, engine_approval_cb cb, void *ud)
 {
-    if (r->phase != PHASE_APPROVAL || strcmp(r->apr_id, d->approval_id) != 0)
+    if (r->phase != PHASE_APPROVAL || r->apr_deciding || strcmp(r->apr_id, d->approval_id) != 0)
         return ENGINE_ERR_NOT_FOUND;
-    run_approval__end_wait(r);
-    const char *status = d->approve ? "approved" : "denied";
-    const char *remember = approval_remember_name(d->remember);
-    const char *reason = d->reason && *d->reason ? d->reason : NULL;
-    if (d->remember != APPROVAL_ONCE) {
-        json_object_set_new(r->remembered, r->exec_name,
-                            json_pack("{s:b, s:o, s:s}", "approve", d->approve, "reason",
-                                      reason ? json_string(reason) : json_null(), "remember",
-                                      remember));
-    }
-    run_approval__decider *w = xcalloc(1, sizeof *w);
-    w->cb = cb;
-    w->ud = ud;
-    store_approval a;
-    run_approval__row(r, &a, status, d->decided_by, reason, remember, clock_wall_ms());
-    w->approval = objects_approval(&a);
-    run_approval__record(r, status, d->decided_by, reason, remember, run_approval__decided, w);
-    if (d->approve)
-        run__execute(r);
-    else
-        run__deny(r, d->decided_by, reason);
+    run_approval__decide(r, d->approve ? "approved" : "denied", d->decided_by,
+                         d->reason && *d->reason ? d->reason : NULL,
+                         approval_remember_name(d->remember), cb, ud);
     return 0;
+}
+
+void run_apply_approval(run *r, const store_approval *row)
+{
+    if (r->phase != PHASE_APPROVAL || r->apr_deciding || strcmp(r->apr_id, row->id) != 0 ||
+        strcmp(row->status, "pending") == 0)
+        return;
+    const char *by = row->decided_by ? row->decided_by : "unknown";
+    const char *remember = row->remember ? row->remember : "once";
+    evt_origin o = run__origin(r);
+    /* The row is written already: only the event is left to record. */
+    record_event(r->env.rec, evt_approval_decided(&o, row->id, row->status, by,
+                                                  row->decision_reason, remember));
+    run_approval__act(r, row->status, by, row->decision_reason, remember);
 }

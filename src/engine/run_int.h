@@ -124,10 +124,24 @@ struct run {
     char *apr_reason;
     int64_t apr_requested_wall_ms, apr_expires_wall_ms, apr_wait_mono_ms;
     struct event *approval_ev; /* the approval's time-out */
+    /* Its decision (or expiry) is being written: the run waits for the
+     * commit to learn whether it won over one stored by another instance. */
+    bool apr_deciding;
     /* Decisions that reach beyond one call: model tool name -> {"approve",
      * "reason", "remember"}; the session's come from the store. */
     json_t *remembered;
     json_t *superseded; /* a regenerate's superseded message ids, until announced */
+
+    /* The question the current call's server waits on (docs/runs.md,
+     * Questions): asked while inp_pending; inp_answering while its answer
+     * (or its expiry) is being written and the run waits for the commit to
+     * learn whether it won. */
+    bool inp_pending, inp_answering;
+    char inp_id[ID_MAX];
+    char *inp_message;  /* the question's text, for the input object */
+    json_t *inp_schema; /* its form */
+    int64_t inp_requested_wall_ms, inp_expires_wall_ms, inp_wait_mono_ms;
+    struct event *input_ev; /* the question's time-out */
 
     /* Timers: the hard deadline, the 80 % seconds warning, the retry wait,
      * and a kick that continues the machine from a fresh loop iteration. */
@@ -233,5 +247,12 @@ void run__request_approval(run *r, const char *reason, const json_t *annotations
 void run__cancel_approval(run *r);
 void run__on_approval_timer(evutil_socket_t fd, short what, void *arg);
 void run__approval_metrics_register(void);
+
+/* Questions (run_input.c). The tool_callbacks on_input of a call. */
+void run__on_tool_input(void *ud, const char *message, const json_t *schema);
+/* The question ends with its call: a stop cancels it (answered_by "stop"),
+ * a call that ended first cancels it (answered_by "tool"). */
+void run__cancel_input(run *r, const char *by);
+void run__on_input_timer(evutil_socket_t fd, short what, void *arg);
 
 #endif

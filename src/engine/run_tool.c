@@ -130,6 +130,8 @@ static void run_tool__on_tool_done(void *ud, const tool_result *res)
     r->tool_pending = false;
     r->tool = NULL;
     if (r->phase != PHASE_TOOLS) return;
+    /* The call ended while its server still waited for a person. */
+    run__cancel_input(r, "tool");
     /* A crashed server is repaired from a fresh loop turn, not from inside
      * the tool source that is still taking its connection apart. */
     if (res->server_lost && !r->exec_lost) {
@@ -144,7 +146,7 @@ static void run_tool__on_tool_done(void *ud, const tool_result *res)
 }
 
 static const tool_callbacks run_tool__tool_cb = {run_tool__on_tool_progress,
-                                                 run_tool__on_tool_done};
+                                                 run_tool__on_tool_done, run__on_tool_input};
 
 /*
  * The tool server died during the call (docs/runs.md, Repairs): it is

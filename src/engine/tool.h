@@ -45,6 +45,12 @@ typedef struct tool_result {
 typedef struct tool_callbacks {
     void (*on_progress)(void *ud, double progress, double total, const char *message);
     void (*on_done)(void *ud, const tool_result *r);
+    /* Optional: the tool's server asks a person to fill in a form (MCP
+     * elicitation, form mode; docs/runs.md, Questions) whose schema
+     * core/elicit accepted. The caller answers with tool_call_answer, at
+     * once or later; the call's own time-out stands still until then.
+     * Without it, every question is declined. Strings are borrowed. */
+    void (*on_input)(void *ud, const char *message, const json_t *schema);
 } tool_callbacks;
 
 typedef struct toolset toolset;

@@ -25,6 +25,8 @@ typedef struct tool_source_ops {
                        const tool_callbacks *cb, void *ud);
     /* Cancels a call in flight; no callback runs for it afterwards. */
     void (*cancel)(tool_call *c);
+    /* Optional: answers the question of a call in flight (on_input). */
+    void (*answer)(tool_call *c, const char *action, const json_t *content);
     void (*free)(tool_source *s);
     /* Optional: a new JSON object describing the source for GET /api/info
      * (an MCP server: {"name","status","error","tools"}); NULL: nothing. */

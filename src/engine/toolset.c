@@ -151,3 +151,8 @@ void tool_call_cancel(tool_call *c)
 {
     if (c) c->source->ops->cancel(c);
 }
+
+void tool_call_answer(tool_call *c, const char *action, const json_t *content)
+{
+    if (c && c->source->ops->answer) c->source->ops->answer(c, action, content);
+}

@@ -42,5 +42,10 @@ json_t *toolset_restart_server(toolset *ts, const char *name);
 tool_call *toolset_call(toolset *ts, const char *model_name, const json_t *arguments,
                         int64_t timeout_ms, const tool_callbacks *cb, void *ud);
 void tool_call_cancel(tool_call *c);
+/* Answers the question of a call in flight (on_input): action is
+ * "accept", "decline" or "cancel"; content (accept only, may be NULL) was
+ * checked against the question's schema. Nothing happens when the call has
+ * no question waiting. */
+void tool_call_answer(tool_call *c, const char *action, const json_t *content);
 
 #endif
