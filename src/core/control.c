@@ -10,6 +10,8 @@ static const char *const control__actions[] = {
     [CONTROL_MODE] = "mode",
     [CONTROL_PUT_MODE] = "put_mode",
     [CONTROL_SESSION_DELETED] = "session_deleted",
+    [CONTROL_APPROVAL_DECIDED] = "approval_decided",
+    [CONTROL_INPUT_ANSWERED] = "input_answered",
 };
 #define CONTROL__KINDS (sizeof control__actions / sizeof control__actions[0])
 
@@ -49,6 +51,13 @@ char *control_encode(const control_msg *m)
         ok = ok && control__set_str(o, "from", m->from) && control__set_str(o, "action", action) &&
              control__set_str(o, "session_id", m->session_id);
         break;
+    case CONTROL_APPROVAL_DECIDED:
+    case CONTROL_INPUT_ANSWERED:
+        ok = ok && control__set_str(o, "run_id", m->run_id) &&
+             control__set_str(o, "action", action) &&
+             control__set_str(o, m->kind == CONTROL_APPROVAL_DECIDED ? "approval_id" : "input_id",
+                              m->item_id);
+        break;
     }
     char *text = ok ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
@@ -79,7 +88,7 @@ static void control__unknown_action(const char *action, char *err, size_t errlen
     shown[n] = '\0';
     snprintf(err, errlen,
              "the control message's action '%s%s' is not one of stop, mode, "
-             "put_mode, session_deleted",
+             "put_mode, session_deleted, approval_decided, input_answered",
              shown, action[n] ? "…" : "");
 }
 
@@ -138,6 +147,15 @@ int control_decode(const char *text, size_t len, control_msg *out, char *err, si
             missing = "from";
         else if (!m.session_id)
             missing = "session_id";
+    } else if (strcmp(action, "approval_decided") == 0 || strcmp(action, "input_answered") == 0) {
+        bool apr = action[0] == 'a';
+        m.kind = apr ? CONTROL_APPROVAL_DECIDED : CONTROL_INPUT_ANSWERED;
+        m.run_id = control__str(o, "run_id");
+        m.item_id = control__str(o, apr ? "approval_id" : "input_id");
+        if (!m.run_id)
+            missing = "run_id";
+        else if (!m.item_id)
+            missing = apr ? "approval_id" : "input_id";
     } else {
         control__unknown_action(action, err, errlen);
         json_decref(o);

@@ -8,8 +8,13 @@
  *   mode             {"instance":OWNER,"run_id":R,"action":"mode","mode":NAME}
  *   put_mode         {"instance":"*","from":SENDER,"action":"put_mode","mode":{mode object}}
  *   session_deleted  {"instance":"*","from":SENDER,"action":"session_deleted","session_id":S}
+ *   approval_decided {"instance":OWNER,"run_id":R,"action":"approval_decided","approval_id":A}
+ *   input_answered   {"instance":OWNER,"run_id":R,"action":"input_answered","input_id":I}
  * Instances of different versions may share a database, so these bytes do
- * not change; a new kind of message gets a new action. The mode object is
+ * not change; a new kind of message gets a new action. The last two say
+ * that a person's decision on approval A (answer to input I) of run R is
+ * stored already; the owner reads it from the store and applies it, so the
+ * message never carries the decision itself. The mode object is
  * core/mode's JSON form ({"name","description","limits","guard"}).
  *
  * A text comes from another process, so decoding trusts nothing: any bytes
@@ -33,6 +38,8 @@ typedef enum control_kind {
     CONTROL_MODE,            /* switch run_id to mode mode_name */
     CONTROL_PUT_MODE,        /* from edited the mode `mode` */
     CONTROL_SESSION_DELETED, /* from deleted session_id */
+    CONTROL_APPROVAL_DECIDED, /* approval item_id of run_id was decided in the store */
+    CONTROL_INPUT_ANSWERED,   /* input item_id of run_id was answered in the store */
 } control_kind;
 
 /*
@@ -44,9 +51,10 @@ typedef struct control_msg {
     control_kind kind;
     const char *instance;   /* the addressee: an instance id, or CONTROL_EVERY */
     const char *from;       /* put_mode, session_deleted: the sender */
-    const char *run_id;     /* stop, mode */
+    const char *run_id;     /* stop, mode, approval_decided, input_answered */
     const char *mode_name;  /* mode; put_mode: the mode object's name */
     const char *session_id; /* session_deleted */
+    const char *item_id;    /* approval_decided: the approval; input_answered: the input */
     const json_t *mode;     /* put_mode: the mode object */
     json_t *doc;            /* decoded: the parsed text, which owns the above */
 } control_msg;

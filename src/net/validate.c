@@ -40,6 +40,11 @@ static const validate_field validate__decision_fields[] = {
     {"reason", VALIDATE_STRING, false, 1000, NULL},
     {"remember", VALIDATE_CHOICE, false, 0, validate__remembers},
 };
+static const char *const validate__actions[] = {"accept", "decline", "cancel", NULL};
+static const validate_field validate__answer_fields[] = {
+    {"action", VALIDATE_CHOICE, true, 0, validate__actions},
+    F("content", VALIDATE_OBJECT, false),
+};
 static const validate_field validate__brain_fields[] = {
     F("session_id", VALIDATE_ID, false),
     F("message", VALIDATE_MESSAGE, true),
@@ -67,6 +72,7 @@ const validate_schema validate_stop = {NULL, 0};
 const validate_schema validate_mode_put = SCHEMA(validate__mode_fields);
 const validate_schema validate_brain_stream = SCHEMA(validate__brain_fields);
 const validate_schema validate_decision = SCHEMA(validate__decision_fields);
+const validate_schema validate_answer = SCHEMA(validate__answer_fields);
 const validate_schema validate_login = SCHEMA(validate__login_fields);
 const validate_schema validate_fork = SCHEMA(validate__fork_fields);
 

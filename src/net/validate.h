@@ -60,6 +60,7 @@ extern const validate_schema validate_mode_put; /* {"limits"?, "guard"?, "descri
 /* {"decision": "approve|deny", "reason"?, "remember"?: "once|run|session"} */
 extern const validate_schema validate_decision;
 extern const validate_schema validate_fork; /* {"message_id"?, "message"?, "title"?} */
+extern const validate_schema validate_answer; /* {"action", "content"?} */
 extern const validate_schema validate_brain_stream;   /* {"session_id"?, "message", "mode"?} */
 extern const validate_schema validate_login;          /* {"token"} */
 

@@ -23,16 +23,23 @@ static void fuzz_check_fields(const control_msg *m)
     if (!m->instance || !m->doc) abort();
     switch (m->kind) {
     case CONTROL_STOP:
-        if (!m->run_id || m->mode_name || m->from || m->session_id || m->mode) abort();
+        if (!m->run_id || m->mode_name || m->from || m->session_id || m->mode || m->item_id) abort();
         break;
     case CONTROL_MODE:
-        if (!m->run_id || !m->mode_name || m->from || m->session_id || m->mode) abort();
+        if (!m->run_id || !m->mode_name || m->from || m->session_id || m->mode || m->item_id)
+            abort();
         break;
     case CONTROL_PUT_MODE:
         if (!m->from || !m->mode || !m->mode_name || m->run_id || m->session_id) abort();
         break;
     case CONTROL_SESSION_DELETED:
-        if (!m->from || !m->session_id || m->run_id || m->mode_name || m->mode) abort();
+        if (!m->from || !m->session_id || m->run_id || m->mode_name || m->mode || m->item_id)
+            abort();
+        break;
+    case CONTROL_APPROVAL_DECIDED:
+    case CONTROL_INPUT_ANSWERED:
+        if (!m->run_id || !m->item_id || m->from || m->session_id || m->mode_name || m->mode)
+            abort();
         break;
     default:
         abort();
@@ -67,6 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (back.kind != m.kind || !fuzz_same(back.instance, m.instance) ||
         !fuzz_same(back.from, m.from) || !fuzz_same(back.run_id, m.run_id) ||
         !fuzz_same(back.mode_name, m.mode_name) || !fuzz_same(back.session_id, m.session_id) ||
+        !fuzz_same(back.item_id, m.item_id) ||
         (m.mode && !json_equal(back.mode, m.mode)))
         abort();
     char *again = control_encode(&back);

@@ -66,6 +66,16 @@ static void test_encode_wire_format(void **state)
     /* The mode object is borrowed: the caller's reference is its only one. */
     assert_int_equal(mj->refcount, 1);
     json_decref(mj);
+    control_msg decided = {.kind = CONTROL_APPROVAL_DECIDED,
+                           .instance = "ins_a",
+                           .run_id = "run_1",
+                           .item_id = "apr_2"};
+    check_encode(&decided, "{\"instance\":\"ins_a\",\"run_id\":\"run_1\",\"action\":"
+                           "\"approval_decided\",\"approval_id\":\"apr_2\"}");
+    control_msg answered = {
+        .kind = CONTROL_INPUT_ANSWERED, .instance = "ins_a", .run_id = "run_1", .item_id = "inp_3"};
+    check_encode(&answered, "{\"instance\":\"ins_a\",\"run_id\":\"run_1\",\"action\":"
+                            "\"input_answered\",\"input_id\":\"inp_3\"}");
     /* Strings are escaped as JSON; non-ASCII stays as it is. */
     control_msg odd = {.kind = CONTROL_STOP, .instance = "a\"b\\c/é", .run_id = "r"};
     check_encode(&odd, "{\"instance\":\"a\\\"b\\\\c/é\",\"run_id\":\"r\",\"action\":\"stop\"}");
@@ -80,6 +90,10 @@ static void test_encode_refuses_what_cannot_be_sent(void **state)
     check_encode(&(control_msg){.kind = CONTROL_SESSION_DELETED, .instance = "*", .from = "i"},
                  NULL);
     check_encode(&(control_msg){.kind = CONTROL_PUT_MODE, .instance = "*", .from = "i"}, NULL);
+    check_encode(&(control_msg){.kind = CONTROL_APPROVAL_DECIDED, .instance = "i", .run_id = "r"},
+                 NULL);
+    check_encode(&(control_msg){.kind = CONTROL_INPUT_ANSWERED, .instance = "i", .item_id = "x"},
+                 NULL);
     json_t *nameless = json_pack("{s:s}", "description", "x");
     check_encode(
         &(control_msg){.kind = CONTROL_PUT_MODE, .instance = "*", .from = "i", .mode = nameless},
@@ -163,6 +177,21 @@ static void test_decode_each_kind(void **state)
     assert_string_equal(m.session_id, "ses_9");
     control_msg_cleanup(&m);
 
+    decode_ok("{\"instance\":\"ins_a\",\"run_id\":\"r\",\"action\":\"approval_decided\","
+              "\"approval_id\":\"apr_1\"}",
+              &m);
+    assert_int_equal(m.kind, CONTROL_APPROVAL_DECIDED);
+    assert_string_equal(m.run_id, "r");
+    assert_string_equal(m.item_id, "apr_1");
+    assert_null(m.session_id);
+    control_msg_cleanup(&m);
+    decode_ok("{\"instance\":\"ins_a\",\"run_id\":\"r\",\"action\":\"input_answered\","
+              "\"input_id\":\"inp_1\"}",
+              &m);
+    assert_int_equal(m.kind, CONTROL_INPUT_ANSWERED);
+    assert_string_equal(m.item_id, "inp_1");
+    control_msg_cleanup(&m);
+
     /* Cleaning up twice, a zeroed message and NULL are fine. */
     control_msg_cleanup(&m);
     control_msg_cleanup(NULL);
@@ -180,6 +209,8 @@ static void test_round_trips(void **state)
         {.kind = CONTROL_PUT_MODE, .instance = "*", .from = "ins_c", .mode = mj},
         {.kind = CONTROL_SESSION_DELETED, .instance = "*", .from = "ins_c", .session_id = "s"},
         {.kind = CONTROL_STOP, .instance = "\xe2\x82\xac \"\\\n", .run_id = ""},
+        {.kind = CONTROL_APPROVAL_DECIDED, .instance = "ins_a", .run_id = "r", .item_id = "a"},
+        {.kind = CONTROL_INPUT_ANSWERED, .instance = "ins_a", .run_id = "r", .item_id = "i"},
     };
     for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++) {
         char *text = control_encode(&msgs[i]);
@@ -199,6 +230,7 @@ static void test_round_trips(void **state)
         SAME(run_id);
         SAME(mode_name);
         SAME(session_id);
+        SAME(item_id);
 #undef SAME
         if (msgs[i].mode) assert_true(json_equal(m.mode, msgs[i].mode));
         char *again = control_encode(&m);
@@ -273,16 +305,23 @@ static void test_decode_rejects_bad_input(void **state)
               "the control message has no string \"from\"");
     check_bad("{\"action\":\"session_deleted\",\"instance\":\"*\",\"from\":\"f\"}",
               "the control message has no string \"session_id\"");
+    check_bad("{\"action\":\"approval_decided\",\"instance\":\"i\",\"approval_id\":\"a\"}",
+              "the control message has no string \"run_id\"");
+    check_bad("{\"action\":\"approval_decided\",\"instance\":\"i\",\"run_id\":\"r\","
+              "\"input_id\":\"a\"}",
+              "the control message has no string \"approval_id\"");
+    check_bad("{\"action\":\"input_answered\",\"instance\":\"i\",\"run_id\":\"r\"}",
+              "the control message has no string \"input_id\"");
     check_bad("{\"action\":\"restart\",\"instance\":\"*\"}",
               "the control message's action 'restart' is not one of stop, mode, put_mode, "
-              "session_deleted");
+              "session_deleted, approval_decided, input_answered");
     /* An action is shown safely and briefly. */
     check_bad("{\"action\":\"a\\\"b\\nc d\",\"instance\":\"*\"}",
               "the control message's action 'a?b?c?d' is not one of stop, mode, put_mode, "
-              "session_deleted");
+              "session_deleted, approval_decided, input_answered");
     check_bad("{\"action\":\"abcdefghijklmnopqrstuvwxyz0123456789\",\"instance\":\"*\"}",
               "the control message's action 'abcdefghijklmnopqrstuvwxyz012345…' is not one of "
-              "stop, mode, put_mode, session_deleted");
+              "stop, mode, put_mode, session_deleted, approval_decided, input_answered");
     /* A NUL inside a string, bytes that are not UTF-8, and a text cut short
      * (only len bytes are read). */
     const char *nul = "{\"action\":\"stop\",\"instance\":\"a\\u0000b\",\"run_id\":\"r\"}";
