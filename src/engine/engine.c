@@ -39,6 +39,8 @@ struct engine {
     llm_chain *own_chain; /* made around d.model when d.chain was NULL */
 };
 
+static void engine__on_taken(void *ud, run *r, bool input, const char *id);
+
 /* ---- modes ---- */
 
 const mode *engine_mode(engine *e, const char *name)
@@ -46,6 +48,16 @@ const mode *engine_mode(engine *e, const char *name)
     for (size_t i = 0; name && i < e->nmodes; i++)
         if (strcmp(e->modes[i].name, name) == 0) return &e->modes[i];
     return NULL;
+}
+
+const char *engine_instance_id(const engine *e)
+{
+    return e->d.instance_id;
+}
+
+bool engine_clustered(const engine *e)
+{
+    return e->d.cluster;
 }
 
 size_t engine_mode_count(const engine *e)
@@ -567,6 +579,7 @@ static void engine__start_done(void *arg)
                    .instance_id = e->d.instance_id,
                    .on_finished = engine__on_finished,
                    .on_unrecorded = engine__on_unrecorded,
+                   .on_taken = engine__on_taken,
                    .ud = e};
     run_init init = {
         .id = j->run_id,
@@ -865,13 +878,99 @@ void engine_stop_run(engine *e, const char *session_id, engine_start_cb cb, void
     engine__stop_local(r, engine__stop_reply, s);
 }
 
-/* ---- approvals ---- */
+/* ---- approvals and questions ---- */
 
 void engine_decide_approval(engine *e, const char *session_id, const engine_decision *d,
                             engine_approval_cb cb, void *ud)
 {
     run *r = engine__find(e, session_id);
     if (!r || run_decide(r, d, cb, ud) != 0) cb(ud, ENGINE_ERR_NOT_FOUND, NULL);
+}
+
+void engine_answer_input(engine *e, const char *session_id, const engine_answer *a,
+                         engine_input_cb cb, void *ud)
+{
+    run *r = engine__find(e, session_id);
+    if (!r || run_answer_input(r, a, cb, ud) != 0) cb(ud, ENGINE_ERR_NOT_FOUND, NULL);
+}
+
+static run *engine__find_id(const engine *e, const char *run_id);
+
+/* A decision stored already (by another instance, or before the run's own
+ * write), read on a pool thread and applied to the run on the loop. */
+typedef struct engine_fetch {
+    engine *e;
+    bool input;
+    char run_id[ID_MAX], session_id[ID_MAX], id[ID_MAX];
+    int rc;
+    store_approval apr;
+    store_input inp;
+} engine_fetch;
+
+static void engine__fetch_work(store *st, void *arg)
+{
+    engine_fetch *f = arg;
+    f->rc = f->input ? store_input_get(st, f->session_id, f->id, &f->inp)
+                     : store_approval_get(st, f->session_id, f->id, &f->apr);
+}
+
+static void engine__fetch_done(void *arg)
+{
+    engine_fetch *f = arg;
+    run *r = f->rc == 0 && !f->e->closing ? engine__find_id(f->e, f->run_id) : NULL;
+    if (r && f->input)
+        run_apply_input(r, &f->inp);
+    else if (r)
+        run_apply_approval(r, &f->apr);
+    if (f->rc < 0)
+        LOG(LOG_WARN, "cannot read a decision stored elsewhere", "run_id=%s id=%s status=%d",
+            f->run_id, f->id, f->rc);
+    store_approval_cleanup(&f->apr);
+    store_input_cleanup(&f->inp);
+    free(f);
+}
+
+static void engine__fetch(engine *e, const char *run_id, const char *session_id, bool input,
+                          const char *id)
+{
+    engine_fetch *f = xcalloc(1, sizeof *f);
+    f->e = e;
+    f->input = input;
+    snprintf(f->run_id, sizeof f->run_id, "%s", run_id);
+    snprintf(f->session_id, sizeof f->session_id, "%s", session_id);
+    snprintf(f->id, sizeof f->id, "%s", id);
+    dbpool_submit(e->d.pool, engine__fetch_work, engine__fetch_done, f);
+}
+
+static void engine__on_taken(void *ud, run *r, bool input, const char *id)
+{
+    engine__fetch(ud, run_get_id(r), run_get_session_id(r), input, id);
+}
+
+int engine_owner_elsewhere(store *st, const char *instance, const char *run_id, char **owner)
+{
+    store_run row = {0};
+    int rc = store_run_get(st, run_id, &row);
+    if (rc == STORE_NOT_FOUND) return 0;
+    if (rc < 0) return rc;
+    int elsewhere = strcmp(row.status, "running") == 0 && row.owner_instance &&
+                    strcmp(row.owner_instance, instance) != 0;
+    if (elsewhere) *owner = xstrdup(row.owner_instance);
+    store_run_cleanup(&row);
+    return elsewhere;
+}
+
+int engine_send_decided(store *st, const char *owner, const char *run_id, bool input,
+                        const char *id)
+{
+    control_msg msg = {.kind = input ? CONTROL_INPUT_ANSWERED : CONTROL_APPROVAL_DECIDED,
+                       .instance = owner,
+                       .run_id = run_id,
+                       .item_id = id};
+    char *text = control_encode(&msg);
+    int rc = !text || store_notify(st, STORE_CONTROL_CHANNEL, text) < 0 ? DB_ERR : 0;
+    free(text);
+    return rc;
 }
 
 /* ---- mode changes and control messages ---- */
@@ -928,11 +1027,18 @@ void engine_control(engine *e, const control_msg *m)
         if (strcmp(m->instance, CONTROL_EVERY) == 0) engine__mode_put_from(e, m);
         return;
     }
-    if (m->kind != CONTROL_STOP && m->kind != CONTROL_MODE) return;
+    if (m->kind != CONTROL_STOP && m->kind != CONTROL_MODE &&
+        m->kind != CONTROL_APPROVAL_DECIDED && m->kind != CONTROL_INPUT_ANSWERED)
+        return;
     if (strcmp(m->instance, e->d.instance_id) != 0) return;
     run *r = engine__find_id(e, m->run_id);
     if (!r || run_is_finishing(r)) return;
-    if (m->kind == CONTROL_STOP) {
+    if (m->kind == CONTROL_APPROVAL_DECIDED || m->kind == CONTROL_INPUT_ANSWERED) {
+        LOG(LOG_INFO, "a decision stored through another instance", "run_id=%s id=%s",
+            m->run_id, m->item_id);
+        engine__fetch(e, m->run_id, run_get_session_id(r), m->kind == CONTROL_INPUT_ANSWERED,
+                      m->item_id);
+    } else if (m->kind == CONTROL_STOP) {
         LOG(LOG_INFO, "stop requested through another instance", "run_id=%s", m->run_id);
         engine__stop_local(r, NULL, NULL);
     } else if (engine_mode(e, m->mode_name)) {

@@ -189,6 +189,23 @@ typedef void (*engine_input_cb)(void *ud, int status, const json_t *input);
 void engine_answer_input(engine *e, const char *session_id, const engine_answer *a,
                          engine_input_cb cb, void *ud);
 
+/*
+ * A decision made on an instance that does not own the run (docs/
+ * architecture.md, Several instances). On a pool thread, with that
+ * thread's store: engine_owner_elsewhere returns 1 and sets *owner (a new
+ * string) when run_id is running on another instance than `instance`, 0
+ * when it is not, or a negative store code. The caller then writes the
+ * decision with the store's conditional update, and when it won,
+ * engine_send_decided tells the owner (a control message), which reads the
+ * stored decision and applies it to the run. Returns 0 or DB_ERR.
+ */
+int engine_owner_elsewhere(store *st, const char *instance, const char *run_id, char **owner);
+int engine_send_decided(store *st, const char *owner, const char *run_id, bool input,
+                        const char *id);
+/* This instance's id, and whether other instances share its database. */
+const char *engine_instance_id(const engine *e);
+bool engine_clustered(const engine *e);
+
 /* A mode change of a session: an active run's limits and guard thresholds
  * change at once (a `budget` event follows), also when another instance
  * owns the run (deps.cluster). */

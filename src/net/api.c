@@ -12,6 +12,7 @@ void api_register(http_server *s, api *a)
     api__register_sessions(s, a);
     api__register_runs(s, a);
     api__register_approvals(s, a);
+    api__register_inputs(s, a);
     api__register_health(s, a);
     api__register_export(s, a);
     api__register_fork(s, a);

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "core/approval.h"
+#include "lib/clock.h"
+#include "lib/log.h"
 #include "lib/xmalloc.h"
 #include "net/api_int.h"
 #include "store/objects.h"
@@ -32,30 +34,98 @@ static void api__approvals(http_req *r, void *ud)
 
 /* ---- POST /api/sessions/{id}/approvals/{approval_id} ---- */
 
-/* The engine had no run waiting for the approval: the stored one says
- * why. Another owner's session, or an approval of another session, is not
- * found; a decided one is 409 already_decided with the approval. */
-static void api__decided_work(store *st, api__job *j)
+typedef struct api__decision {
+    api *a;
+    http_req *r;
+    char *session_id, *approval_id;
+    bool approve;
+    char *reason; /* NULL: none */
+    approval_remember remember;
+    char *decided_by;
+} api__decision;
+
+static void api__decision_free(api__decision *d)
 {
-    if (!api__session_exists(st, j)) return;
-    store_approval a = {0};
-    int rc = store_approval_get(st, j->id, j->arg, &a);
+    free(d->session_id);
+    free(d->approval_id);
+    free(d->reason);
+    free(d->decided_by);
+    free(d);
+}
+
+/* Reads the approval j->arg of the job's session into *a; not found (404)
+ * or decided already (409 already_decided with the approval) fill the job
+ * and return false. */
+static bool api__pending_approval(store *st, api__job *j, store_approval *a)
+{
+    if (!api__session_exists(st, j)) return false;
+    int rc = store_approval_get(st, j->id, j->arg, a);
     if (rc < 0) {
         api__job_store_error_id(j, st, rc, "approval", j->arg);
-        return;
+        return false;
     }
-    if (strcmp(a.status, "pending") == 0) {
-        /* Its run is not on this instance (or is ending right now). */
+    if (strcmp(a->status, "pending") != 0) {
+        j->status = 409;
+        j->code = "already_decided";
+        snprintf(j->msg, sizeof j->msg, "approval %.80s is already %s", j->arg, a->status);
+        j->body = objects_approval(a);
+        return false;
+    }
+    return true;
+}
+
+/* The engine had no run waiting for the approval: the stored one says
+ * why. Another owner's session, or an approval of another session, is not
+ * found; a decided one is 409 already_decided with the approval. A pending
+ * one whose run is running on another instance is decided here (the
+ * conditional update arbitrates between two deciders) and the owner is
+ * told, which applies the stored decision to the run (docs/runs.md,
+ * Several instances); any other pending one belongs to a run that is
+ * ending right now. */
+static void api__decided_work(store *st, api__job *j)
+{
+    api__decision *d = j->ud;
+    store_approval a = {0};
+    if (!api__pending_approval(st, j, &a)) goto out;
+    char *owner = NULL;
+    int rc = engine_clustered(d->a->d.engine)
+                 ? engine_owner_elsewhere(st, engine_instance_id(d->a->d.engine), a.run_id, &owner)
+                 : 0;
+    if (rc < 0) {
+        api__job_store_error(j, st, rc, "approval");
+        goto out;
+    }
+    if (rc == 0) {
         j->status = 503;
         j->code = "unavailable";
         snprintf(j->msg, sizeof j->msg,
                  "no run of this server waits for approval %.80s; try again shortly", j->arg);
+        goto out;
+    }
+    free(a.status);
+    a.status = xstrdup(d->approve ? "approved" : "denied");
+    free(a.decided_by);
+    a.decided_by = xstrdup(d->decided_by);
+    free(a.decision_reason);
+    a.decision_reason = d->reason ? xstrdup(d->reason) : NULL;
+    free(a.remember);
+    a.remember = xstrdup(approval_remember_name(d->remember));
+    a.decided_ms = clock_wall_ms();
+    rc = store_approval_decide(st, &a);
+    if (rc == STORE_CONFLICT) {
+        /* Someone else decided first: the stored decision is the reply. */
+        store_approval_cleanup(&a);
+        api__pending_approval(st, j, &a);
+    } else if (rc < 0) {
+        api__job_store_error(j, st, rc, "approval");
     } else {
-        j->status = 409;
-        j->code = "already_decided";
-        snprintf(j->msg, sizeof j->msg, "approval %.80s is already %s", j->arg, a.status);
+        if (engine_send_decided(st, owner, a.run_id, false, a.id) < 0)
+            LOG(LOG_WARN, "cannot tell the run's instance of a decision",
+                "approval_id=%s error=\"%s\"", a.id, store_errmsg(st));
         j->body = objects_approval(&a);
     }
+    free(owner);
+out:
     store_approval_cleanup(&a);
 }
 
@@ -67,15 +137,12 @@ static void api__decided_then(api__job *j)
         http_reply_json(j->r, j->status, out);
     } else if (j->code) {
         http_reply_error(j->r, j->status, j->code, "%s", j->msg);
+    } else {
+        http_reply_json(j->r, 200, json_incref(j->body));
     }
+    api__decision_free(j->ud);
     api__job_free(j);
 }
-
-typedef struct api__decision {
-    api *a;
-    http_req *r;
-    char *session_id, *approval_id;
-} api__decision;
 
 static void api__decision_answer(void *ud, int status, const json_t *approval)
 {
@@ -86,13 +153,15 @@ static void api__decision_answer(void *ud, int status, const json_t *approval)
         api__job *j = api__job_new(d->a, d->r, d->session_id, api__decided_work);
         j->arg = xstrdup(d->approval_id);
         j->then = api__decided_then;
+        j->ud = d;
+        /* A server shutting down answers the job at once and frees it. */
+        if (d->a->stopping) api__decision_free(d);
         api__job_submit(j);
+        return;
     } else {
         api__engine_error(d->r, status < 0 ? status : ENGINE_ERR_UNAVAILABLE, d->session_id);
     }
-    free(d->session_id);
-    free(d->approval_id);
-    free(d);
+    api__decision_free(d);
 }
 
 static void api__decide(http_req *r, void *ud)
@@ -108,12 +177,17 @@ static void api__decide(http_req *r, void *ud)
     d->r = r;
     d->session_id = xstrdup(http_req_param(r, "id"));
     d->approval_id = xstrdup(http_req_param(r, "approval_id"));
+    d->approve = strcmp(validate_get_string(body, "decision"), "approve") == 0;
+    const char *reason = validate_get_string(body, "reason");
+    d->reason = reason && *reason ? xstrdup(reason) : NULL;
+    d->remember = remember;
+    d->decided_by = xstrdup(owner ? owner : "local");
     engine_decision dec = {
         .approval_id = d->approval_id,
-        .approve = strcmp(validate_get_string(body, "decision"), "approve") == 0,
-        .reason = validate_get_string(body, "reason"),
+        .approve = d->approve,
+        .reason = d->reason,
         .remember = remember,
-        .decided_by = owner ? owner : "local",
+        .decided_by = d->decided_by,
     };
     engine_decide_approval(a->d.engine, d->session_id, &dec, api__decision_answer, d);
     json_decref(body);

@@ -130,6 +130,29 @@ static int store_recover__cancel_approvals(store *s, const store_run *run, int64
     return rc;
 }
 
+/* Cancels the questions the run's tool servers were waiting on, each with
+ * its input_answered event (action cancel, by "stop"): the call they
+ * belong to is cancelled with the run. */
+static int store_recover__cancel_inputs(store *s, const store_run *run, int64_t now_ms,
+                                        event_list *out)
+{
+    store_input *rows = NULL;
+    size_t n = 0;
+    int rc = store_input_list(s, run->session_id, "pending", &rows, &n);
+    evt_origin o = {run->session_id, run->id, now_ms};
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (strcmp(rows[i].run_id, run->id) != 0) continue;
+        store_recover__event_list_add(out,
+                                      evt_input_answered(&o, rows[i].id, "cancel", "stop", NULL));
+    }
+    if (rc == 0) {
+        int marked = store_input_cancel_run(s, run->id, "stop", now_ms);
+        rc = marked < 0 ? marked : 0;
+    }
+    store_input_list_free(rows, n);
+    return rc;
+}
+
 /* Saves the text of one assistant message that was still streaming as a
  * partial message, with its `message` event. */
 static int store_recover__save_partial(store *s, const store_run *run, const char *message_id, const char *text,
@@ -214,6 +237,7 @@ static int store_recover__recover_run(store *s, const store_run *run, int64_t st
     int marked = store_recover__mark_interrupted(s, run, stale_before_ms, now_ms);
     rc = marked;
     if (marked == 1) rc = store_recover__cancel_approvals(s, run, now_ms, &evs);
+    if (marked == 1 && rc == 0) rc = store_recover__cancel_inputs(s, run, now_ms, &evs);
     if (marked == 1 && rc == 0) rc = store_recover__cancel_tools(s, run, now_ms, &evs);
     if (marked == 1 && rc == 0) rc = store_recover__save_partials(s, run, now_ms, &evs);
     if (marked == 1 && rc == 0) {

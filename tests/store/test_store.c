@@ -1483,6 +1483,50 @@ static void test_recovery_cancels_pending_approvals(void **state)
     free(sid);
 }
 
+/* Recovery cancels the question an interrupted run's tool server was
+ * waiting on, with an input_answered event before its run_stopped; another
+ * run's question is left alone. */
+static void test_recovery_cancels_pending_inputs(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(store_begin(f->s), 0);
+    char *sid = make_session(f->s, "recover-input", 1000);
+    char *rid = make_run(f->s, sid, 1000, 1100);
+    assert_int_equal(store_session_claim_run(f->s, sid, rid, 1000), 0);
+    char *iid = uid("inp"), *other = uid("inp");
+    json_t *schema = json_pack("{s:s, s:{}}", "type", "object", "properties");
+    store_input a = input_row(iid, sid, rid, 1500, schema);
+    assert_int_equal(store_input_insert(f->s, &a), 0);
+    store_input b = input_row(other, sid, "run-elsewhere", 1600, schema);
+    assert_int_equal(store_input_insert(f->s, &b), 0);
+    json_decref(schema);
+    assert_int_equal(store_commit(f->s), 0);
+
+    assert_true(store_recover_interrupted(f->s, 2000, 1700000005000) >= 0);
+    store_input got = {0};
+    assert_int_equal(store_input_get(f->s, sid, iid, &got), 0);
+    assert_string_equal(got.status, "cancelled");
+    assert_string_equal(got.answered_by, "stop");
+    assert_int_equal(got.answered_ms, 1700000005000);
+    store_input_cleanup(&got);
+    assert_int_equal(store_input_get(f->s, sid, other, &got), 0);
+    assert_string_equal(got.status, "pending");
+    store_input_cleanup(&got);
+    replay r = {0};
+    assert_int_equal(store_event_after(f->s, sid, 0, 0, replay_cb, &r), 2);
+    assert_string_equal(r.types[0], "input_answered");
+    char want[256];
+    snprintf(want, sizeof want,
+             "\"input_id\":\"%s\",\"action\":\"cancel\",\"answered_by\":\"stop\"}", iid);
+    assert_non_null(strstr(r.json[0], want));
+    assert_string_equal(r.types[1], "run_stopped");
+    replay_free(&r);
+    free(iid);
+    free(other);
+    free(rid);
+    free(sid);
+}
+
 static void test_session_delete_cascades(void **state)
 {
     fx *f = *state;
@@ -2457,6 +2501,7 @@ int main(void)
         T(test_approvals),
         T(test_inputs),
         T(test_recovery_cancels_pending_approvals),
+        T(test_recovery_cancels_pending_inputs),
         T(test_session_delete_cascades),
         T(test_modes_seeded_from_presets),
         T(test_mode_edits_persist),
