@@ -315,6 +315,11 @@ char *efix_signature(const efix *f, const char *run_id)
             buf_printf(&b, "error:%s", efix__str(ev, "code"));
         } else if (strcmp(type, "run_stopped") == 0) {
             buf_printf(&b, "run_stopped:%s", efix__str(ev, "reason"));
+        } else if (strcmp(type, "input_requested") == 0) {
+            buf_printf(&b, "input_requested:%s", efix__str(ev, "server"));
+        } else if (strcmp(type, "input_answered") == 0) {
+            buf_printf(&b, "input_answered:%s:%s", efix__str(ev, "action"),
+                       efix__str(ev, "answered_by"));
         } else if (strcmp(type, "approval_requested") == 0) {
             buf_printf(&b, "approval_requested:%s", efix__str(ev, "tool"));
         } else if (strcmp(type, "approval_decided") == 0) {

@@ -100,7 +100,8 @@ void efix_wait_tool(efix *f);
  * message:<role>[+calls][:partial], status:<status>, tool_started:<tool>,
  * tool_finished:<tool>:<status>, guardrail:<check>:<action>,
  * error:<code>, run_stopped:<reason>, approval_requested:<tool>,
- * approval_decided:<decision>:<decided_by>, and the bare type otherwise.
+ * approval_decided:<decision>:<decided_by>, input_requested:<server>,
+ * input_answered:<action>:<answered_by>, and the bare type otherwise.
  * Returns a new string. */
 char *efix_signature(const efix *f, const char *run_id);
 /* Asserts the run's signature. */

@@ -4,6 +4,7 @@
  */
 #include "scripted_tool.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,9 @@ struct scripted_tool {
     tool_def def;
     held_call *calls; /* in flight, oldest first */
     size_t started, cancelled;
+    size_t answers;
+    char last_action[16];
+    char last_content[1024];
 };
 
 static size_t held__count(const tool_source *s)
@@ -72,6 +76,16 @@ static void held__cancel(tool_call *tc)
     free(c);
 }
 
+static void held__answer(tool_call *tc, const char *action, const json_t *content)
+{
+    scripted_tool *t = (scripted_tool *)tc->source;
+    t->answers++;
+    snprintf(t->last_action, sizeof t->last_action, "%s", action);
+    char *text = content ? json_dumps(content, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    snprintf(t->last_content, sizeof t->last_content, "%s", text ? text : "");
+    free(text);
+}
+
 static void held__free(tool_source *s)
 {
     scripted_tool *t = (scripted_tool *)s;
@@ -93,6 +107,7 @@ static const tool_source_ops held__ops = {
     .get = held__get,
     .call = held__call,
     .cancel = held__cancel,
+    .answer = held__answer,
     .free = held__free,
 };
 
@@ -150,4 +165,30 @@ int scripted_tool_progress(scripted_tool *t, double progress, double total, cons
     if (!c) return -1;
     c->cb.on_progress(c->ud, progress, total, message);
     return 0;
+}
+
+int scripted_tool_ask(scripted_tool *t, const char *message, const char *schema)
+{
+    held_call *c = t->calls;
+    if (!c) return -1;
+    json_t *s = json_loads(schema, 0, NULL);
+    if (!s) abort();
+    c->cb.on_input(c->ud, message, s);
+    json_decref(s);
+    return 0;
+}
+
+size_t scripted_tool_answers(const scripted_tool *t)
+{
+    return t->answers;
+}
+
+const char *scripted_tool_last_action(const scripted_tool *t)
+{
+    return t->last_action;
+}
+
+const char *scripted_tool_last_content(const scripted_tool *t)
+{
+    return t->last_content;
 }

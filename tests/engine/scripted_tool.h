@@ -29,5 +29,13 @@ int scripted_tool_finish(scripted_tool *t, tool_status status, const char *text)
 /* Reports progress of the oldest call in flight (total < 0: unknown;
  * message may be NULL). Returns 0, or -1 when none is in flight. */
 int scripted_tool_progress(scripted_tool *t, double progress, double total, const char *message);
+/* The oldest call in flight asks a question (on_input) with message and
+ * the schema's JSON text. Returns 0, or -1 when none is in flight. */
+int scripted_tool_ask(scripted_tool *t, const char *message, const char *schema);
+/* How many questions were answered (tool_call_answer), and the last
+ * answer: its action and content as compact JSON ("" for none). */
+size_t scripted_tool_answers(const scripted_tool *t);
+const char *scripted_tool_last_action(const scripted_tool *t);
+const char *scripted_tool_last_content(const scripted_tool *t);
 
 #endif

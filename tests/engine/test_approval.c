@@ -560,6 +560,84 @@ static void test_seconds_exclude_the_wait(void **state)
     assert_true(seconds < 2.0);
 }
 
+/* A decision stored first by another instance wins over this instance's
+ * own (which then finds nothing to decide), and a control message makes
+ * the owner read and apply it: the call runs once, announced once. */
+static void test_decision_stored_elsewhere_wins(void **state)
+{
+    static const scripted_step script[] = {
+        {.calls = {{"a", "hold", "{}"}}},
+        {.pieces = {"Done."}},
+    };
+    char sid[ID_MAX], rid[ID_MAX];
+    efix *f = begin(state, script, N(script), NULL, NULL, sid);
+    assert_int_equal(efix_start(f, sid, "go", NULL, rid), 0);
+    wait_asked(f, rid, 1);
+    eventlog_flush(f->log);
+    eventlog_drain(f->log);
+    const char *aid = str_of(efix_event(f, rid, "approval_requested", 0), "approval_id");
+    store_approval row = approval_row(f, sid, aid);
+    free(row.status);
+    row.status = strdup("approved");
+    row.decided_by = strdup("bob");
+    row.decision_reason = strdup("from B");
+    row.decided_ms = clock_wall_ms();
+    assert_int_equal(store_approval_decide(f->db, &row), 0);
+    store_approval_cleanup(&row);
+    /* A local denial now loses: the stored approval stands. */
+    int status = 0;
+    assert_null(decide(f, sid, rid, 0, false, NULL, APPROVAL_ONCE, &status));
+    assert_int_equal(status, ENGINE_ERR_NOT_FOUND);
+    efix_wait_tool(f);
+    /* The owner's control message for the same decision changes nothing
+     * more: the run no longer waits for it. */
+    control_msg m = {
+        .kind = CONTROL_APPROVAL_DECIDED, .instance = "ins_test", .run_id = rid, .item_id = aid};
+    engine_control(f->e, &m);
+    assert_int_equal(scripted_tool_finish(f->held, TOOL_OK, "done"), 0);
+    efix_wait_stopped(f, rid);
+    efix_assert_events(f, rid,
+                       "message:user run_started status:thinking message:assistant+calls budget "
+                       "approval_requested:hold status:waiting_for_approval "
+                       "approval_decided:approved:bob tool_started:hold status:tool_running "
+                       "tool_finished:hold:ok message:tool budget status:thinking "
+                       "status:responding token message:assistant budget run_stopped:completed");
+    assert_string_equal(str_of(efix_event(f, rid, "approval_decided", 0), "reason"), "from B");
+    assert_int_equal(scripted_tool_started(f->held), 1);
+    efix_assert_stored_events(f, sid);
+}
+
+/* The owner applies a decision another instance stored when the control
+ * message says so. */
+static void test_control_message_applies_a_stored_decision(void **state)
+{
+    static const scripted_step script[] = {
+        {.calls = {{"a", "hold", "{}"}}},
+        {.pieces = {"Fine."}},
+    };
+    char sid[ID_MAX], rid[ID_MAX];
+    efix *f = begin(state, script, N(script), NULL, NULL, sid);
+    assert_int_equal(efix_start(f, sid, "go", NULL, rid), 0);
+    wait_asked(f, rid, 1);
+    eventlog_flush(f->log);
+    eventlog_drain(f->log);
+    const char *aid = str_of(efix_event(f, rid, "approval_requested", 0), "approval_id");
+    store_approval row = approval_row(f, sid, aid);
+    free(row.status);
+    row.status = strdup("denied");
+    row.decided_by = strdup("bob");
+    row.decided_ms = clock_wall_ms();
+    assert_int_equal(store_approval_decide(f->db, &row), 0);
+    store_approval_cleanup(&row);
+    control_msg m = {
+        .kind = CONTROL_APPROVAL_DECIDED, .instance = "ins_test", .run_id = rid, .item_id = aid};
+    engine_control(f->e, &m);
+    efix_wait_stopped(f, rid);
+    assert_string_equal(str_of(efix_event(f, rid, "tool_finished", 0), "error"), "denied by bob");
+    assert_int_equal(scripted_tool_started(f->held), 0);
+    assert_int_equal(efix_count(f, rid, "approval_decided"), 1);
+}
+
 #define T(name) cmocka_unit_test_teardown(name, teardown)
 
 int main(void)
@@ -577,6 +655,8 @@ int main(void)
         T(test_stop_while_waiting),
         T(test_two_calls_asked_in_order),
         T(test_seconds_exclude_the_wait),
+        T(test_decision_stored_elsewhere_wins),
+        T(test_control_message_applies_a_stored_decision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
