@@ -222,7 +222,8 @@ static const char *last_sent(const fake *p)
 static char *expected_initialize(int64_t id)
 {
     return xasprintf("{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"initialize\",\"params\":{"
-                     "\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{"
+                     "\"protocolVersion\":\"2025-11-25\",\"capabilities\":{\"elicitation\":{\"form\":{}}},"
+                     "\"clientInfo\":{"
                      "\"name\":\"chatplane\",\"version\":\"%s\"}}}",
                      (long long)id, CHATPLANE_VERSION);
 }
@@ -561,6 +562,146 @@ static void test_server_requests_are_answered(void **state)
     assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"ready\",\"error\":null,\"tools\":2,\"transport\":\"stdio\"}");
 }
 
+/* ---- questions (elicitation/create) ---- */
+
+typedef struct asked {
+    int n;
+    char message[64];
+    char schema[256];
+} asked;
+
+static asked the_asked;
+
+static void on_input(void *ud, const char *message, const json_t *schema)
+{
+    (void)ud;
+    the_asked.n++;
+    snprintf(the_asked.message, sizeof the_asked.message, "%s", message);
+    char *text = json_dumps(schema, JSON_COMPACT);
+    snprintf(the_asked.schema, sizeof the_asked.schema, "%s", text);
+    free(text);
+}
+
+static const tool_callbacks asking = {.on_progress = on_progress, .on_done = on_done,
+                                      .on_input = on_input};
+
+#define ELICIT_FORM                                                                                \
+    "{\"jsonrpc\":\"2.0\",\"id\":\"q1\",\"method\":\"elicitation/create\",\"params\":{"           \
+    "\"message\":\"Name?\",\"requestedSchema\":{\"type\":\"object\",\"properties\":{\"name\":{"    \
+    "\"type\":\"string\"}}}}}"
+
+/* A form question during the one call in flight goes to its on_input; the
+ * call's time-out stands still while the person answers, and runs on for
+ * the time it had left once the answer is sent. */
+static void test_question_pauses_the_timeout(void **state)
+{
+    fixture *f = *state;
+    fake *p = &f->peers[0];
+    handshake(f, 0, 1);
+    memset(&the_asked, 0, sizeof the_asked);
+    outcome o = {0};
+    json_t *args = json_object();
+    tool_call *c = toolset_call(f->ts, "fx__slow", args, 150, &asking, &o);
+    json_decref(args);
+    assert_non_null(c);
+    run_for(f, 50);
+    peer(p, ELICIT_FORM);
+    assert_int_equal(the_asked.n, 1);
+    assert_string_equal(the_asked.message, "Name?");
+    assert_string_equal(the_asked.schema,
+                        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"}}}");
+    int sent = p->nsent;
+    /* Far past the call's 150 ms: nothing times out while the person thinks. */
+    run_for(f, 300);
+    assert_int_equal(o.done, 0);
+    assert_int_equal(p->nsent, sent);
+    json_t *content = json_pack("{s:s}", "name", "Ada");
+    tool_call_answer(c, "accept", content);
+    json_decref(content);
+    assert_string_equal(last_sent(p), "{\"jsonrpc\":\"2.0\",\"id\":\"q1\",\"result\":{\"action\":"
+                                      "\"accept\",\"content\":{\"name\":\"Ada\"}}}");
+    /* A second answer has nothing to answer. */
+    tool_call_answer(c, "decline", NULL);
+    assert_int_equal(p->nsent, sent + 1);
+    /* About 100 ms were left: the call times out after them, not at once. */
+    run_for(f, 40);
+    assert_int_equal(o.done, 0);
+    wait_done(f, &o, 1000);
+    assert_int_equal(o.status, TOOL_TIMEOUT);
+    assert_string_equal(o.error, "timed out after 0.15 s");
+}
+
+/* URL mode is declined at once, never shown; so is a form when no call
+ * (or more than one) is in flight, or the caller takes no questions; a
+ * form this version cannot show is refused with -32602. */
+static void test_questions_answered_without_asking(void **state)
+{
+    fixture *f = *state;
+    fake *p = &f->peers[0];
+    handshake(f, 0, 1);
+    memset(&the_asked, 0, sizeof the_asked);
+    peer(p, ELICIT_FORM);
+    assert_string_equal(last_sent(p),
+                        "{\"jsonrpc\":\"2.0\",\"id\":\"q1\",\"result\":{\"action\":\"decline\"}}");
+    outcome a = {0}, b = {0};
+    json_t *args = json_object();
+    tool_call *ca = toolset_call(f->ts, "fx__slow", args, 0, &asking, &a);
+    peer(p, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"elicitation/create\",\"params\":{"
+            "\"mode\":\"url\",\"message\":\"Log in\",\"url\":\"https://x.example/\","
+            "\"elicitationId\":\"e1\"}}");
+    assert_string_equal(last_sent(p),
+                        "{\"jsonrpc\":\"2.0\",\"id\":8,\"result\":{\"action\":\"decline\"}}");
+    peer(p, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"elicitation/create\",\"params\":{"
+            "\"message\":\"x\",\"requestedSchema\":{\"type\":\"object\",\"properties\":{\"a\":{"
+            "\"type\":\"object\"}}}}}");
+    assert_string_equal(last_sent(p),
+                        "{\"jsonrpc\":\"2.0\",\"id\":9,\"error\":{\"code\":-32602,\"message\":"
+                        "\"Invalid params: requestedSchema.properties.a: type must be one of "
+                        "string, number, integer, boolean, array\"}}");
+    peer(p, "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"elicitation/create\",\"params\":{"
+            "\"requestedSchema\":{\"type\":\"object\",\"properties\":{}}}}");
+    assert_string_equal(last_sent(p),
+                        "{\"jsonrpc\":\"2.0\",\"id\":10,\"error\":{\"code\":-32602,\"message\":"
+                        "\"Invalid params: message must be a string\"}}");
+    /* Two calls in flight: whose question it is cannot be told. */
+    tool_call *cb = toolset_call(f->ts, "fx__slow", args, 0, &callbacks, &b);
+    peer(p, ELICIT_FORM);
+    assert_string_equal(last_sent(p),
+                        "{\"jsonrpc\":\"2.0\",\"id\":\"q1\",\"result\":{\"action\":\"decline\"}}");
+    tool_call_cancel(ca);
+    /* The one left takes no questions. */
+    peer(p, ELICIT_FORM);
+    assert_string_equal(last_sent(p),
+                        "{\"jsonrpc\":\"2.0\",\"id\":\"q1\",\"result\":{\"action\":\"decline\"}}");
+    assert_int_equal(the_asked.n, 0);
+    tool_call_cancel(cb);
+    json_decref(args);
+}
+
+/* A call cancelled while its server waits for the person answers cancel
+ * first, then tells the server the call is abandoned. */
+static void test_cancel_while_asking_answers_cancel(void **state)
+{
+    fixture *f = *state;
+    fake *p = &f->peers[0];
+    handshake(f, 0, 1);
+    memset(&the_asked, 0, sizeof the_asked);
+    outcome o = {0};
+    json_t *args = json_object();
+    tool_call *c = toolset_call(f->ts, "fx__slow", args, 0, &asking, &o);
+    json_decref(args);
+    peer(p, ELICIT_FORM);
+    assert_int_equal(the_asked.n, 1);
+    int n = p->nsent;
+    tool_call_cancel(c);
+    assert_int_equal(p->nsent, n + 2);
+    assert_string_equal(p->sent[n],
+                        "{\"jsonrpc\":\"2.0\",\"id\":\"q1\",\"result\":{\"action\":\"cancel\"}}");
+    assert_string_equal(p->sent[n + 1],
+                        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                        "\"params\":{\"requestId\":3,\"reason\":\"the run stopped\"}}");
+}
+
 /* A new list while a call is in flight: the call's tool_def stays valid
  * until it ends (the sanitizer build checks the read in on_done's wake). */
 static void test_list_changed_relists_and_keeps_old_defs(void **state)
@@ -804,6 +945,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_answered_ping_keeps_the_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_answer_fails_its_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_requests_are_answered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_question_pauses_the_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_questions_answered_without_asking, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_while_asking_answers_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_changed_relists_and_keeps_old_defs, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
