@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "app/runtime.h"
+#include "cli/ask_form.h"
 #include "cli/ask_view.h"
 #include "cli/cli.h"
 #include "core/stop.h"
@@ -116,6 +117,37 @@ static void cmd_ask__approval(ask *a, const evt *ev)
     engine_decide_approval(a->rt.engine, a->session_id, &d, cmd_ask__decided, a);
 }
 
+static void cmd_ask__answered(void *ud, int status, const json_t *input)
+{
+    (void)ud;
+    (void)input;
+    if (status < 0) LOG(LOG_WARN, "a question could not be answered", "status=%d", status);
+}
+
+/* A tool's server asks a question: the person at the terminal fills in its
+ * form; without a terminal, or with --approve none, nobody can and it is
+ * declined (--approve all approves calls, it answers no question). */
+static void cmd_ask__input(ask *a, const evt *ev)
+{
+    const char *id = json_string_value(json_object_get(ev->fields, "input_id"));
+    if (!id) return;
+    engine_answer ans = {.input_id = id, .action = ELICIT_DECLINE, .answered_by = "local"};
+    json_t *content = NULL;
+    bool none = a->approve && strcmp(a->approve, "none") == 0;
+    if (!none && isatty(STDIN_FILENO) && isatty(STDERR_FILENO)) {
+        ask_view_end(a->view);
+        const char *message = json_string_value(json_object_get(ev->fields, "message"));
+        content = ask_form_prompt(stdin, stderr, message ? message : "",
+                                  json_object_get(ev->fields, "schema"));
+        if (content) {
+            ans.action = ELICIT_ACCEPT;
+            ans.content = content;
+        }
+    }
+    engine_answer_input(a->rt.engine, a->session_id, &ans, cmd_ask__answered, a);
+    json_decref(content);
+}
+
 static void cmd_ask__publish(void *ud, evt *ev)
 {
     ask *a = ud;
@@ -123,6 +155,7 @@ static void cmd_ask__publish(void *ud, evt *ev)
     if (!a->run_id || !ev->run_id || strcmp(ev->run_id, a->run_id) != 0) return;
     ask_view_event(a->view, ev);
     if (ev->type == EVT_APPROVAL_REQUESTED && a->interrupts == 0) cmd_ask__approval(a, ev);
+    if (ev->type == EVT_INPUT_REQUESTED && a->interrupts == 0) cmd_ask__input(a, ev);
     /* Whoever read the answer is gone (`ask … | head`): stop the run
      * cleanly, as Ctrl-C does, instead of leaving it running. */
     if (ferror(stdout) && a->interrupts == 0 && ev->type != EVT_RUN_STOPPED) {

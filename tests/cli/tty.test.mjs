@@ -44,6 +44,33 @@ describe('approvals on a terminal', () => {
   });
 });
 
+describe('questions on a terminal', () => {
+  test('a tool server\'s question is asked field by field; the answer reaches the tool', async () => {
+    const everything = path.resolve(import.meta.dirname, '..', '..', 'node_modules', '.bin', 'mcp-server-everything');
+    await mock.script([{ tool_calls: [{ name: 'everything__trigger-elicitation-request', arguments: {} }] }, { text: 'Noted.' }]);
+    const cfg = workspace({
+      mcpServers: { everything: { command: everything, args: ['stdio'] } },
+      approvals: { rules: [{ tool: '*', action: 'allow' }] },
+    });
+    try {
+      const env = { ...cfg.env, CHATPLANE_LLM_URL: mock.url, LANG: 'C.UTF-8' };
+      // Name, the terms, then defaults but for the integer: 13 fields.
+      const r = await runPty(ask('ask me'), { env, input: 'Ada\ny\n\n\n\n\n7\n\n\n\n\n\n\n' });
+      assert.equal(r.code, 0, r.output);
+      assert.ok(r.output.includes('Please provide inputs for the following fields:'), r.output);
+      assert.ok(r.output.includes('String: Your full, legal name (string, required): '), r.output);
+      assert.ok(r.output.includes('Integer: Your favorite integer'), r.output);
+      const tool = (await mock.requests())[1].body.messages.find((m) => m.role === 'tool').content;
+      assert.match(tool, /- Name: Ada/);
+      assert.match(tool, /- Agreed to terms: true/);
+      assert.match(tool, /- Favorite Integer: 7/);
+      assert.match(tool, /- Favorite Number: 3.14/);
+    } finally {
+      cfg.cleanup();
+    }
+  });
+});
+
 describe('the terminal view', () => {
   test('status line, tool line, and the end with its suggestion', async () => {
     await mock.script([{ tool_calls: [calc('6*7')] }, { text: 'The answer is 42.', delay_ms: 120 }]);
