@@ -62,6 +62,8 @@ export const stopRun = (id) => api('POST', `/api/sessions/${sid(id)}/stop`, {});
 export const continueRun = (id, mode) => api('POST', `/api/sessions/${sid(id)}/continue`, mode ? { mode } : {});
 export const getApprovals = (id, status) => api('GET', `/api/sessions/${sid(id)}/approvals${status ? `?status=${status}` : ''}`);
 export const decideApproval = (id, approvalId, body) => api('POST', `/api/sessions/${sid(id)}/approvals/${sid(approvalId)}`, body);
+export const getInputs = (id, status) => api('GET', `/api/sessions/${sid(id)}/inputs${status ? `?status=${status}` : ''}`);
+export const answerInput = (id, inputId, body) => api('POST', `/api/sessions/${sid(id)}/inputs/${sid(inputId)}`, body);
 export const login = (token) => api('POST', '/api/login', { token });
 export const logout = () => api('POST', '/api/logout');
 export const eventsUrl = (id, after) => `/api/sessions/${sid(id)}/events?after=${after}`;

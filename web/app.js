@@ -11,8 +11,9 @@ import * as API from './api.js';
 import { $, h } from './dom.js';
 import { icon } from './icons.js';
 import { SessionStream } from './stream.js';
-import { createSessionState, loadSnapshot, loadApprovals, applyEvent, previewMode, isRunning } from './state.js';
+import { createSessionState, loadSnapshot, loadApprovals, loadInputs, applyEvent, previewMode, isRunning } from './state.js';
 import { createApprovalCards } from './approvals.js';
+import { createInputCards } from './inputs.js';
 import { REASON_TITLES } from './format.js';
 import { createSessionList } from './sessions.js';
 import { createMessageList } from './messages.js';
@@ -24,7 +25,7 @@ import { createWhyIdle } from './whyidle.js';
 import { createHealth } from './health.js';
 
 const SESSION_POLL_MS = 5000;
-const ALL_AREAS = ['messages', 'timeline', 'status', 'budget', 'idle', 'session', 'sessions', 'approvals'];
+const ALL_AREAS = ['messages', 'timeline', 'status', 'budget', 'idle', 'session', 'sessions', 'approvals', 'inputs'];
 
 const app = {
   info: null,
@@ -172,6 +173,8 @@ const timeline = createTimeline({
 
 const approvalCards = createApprovalCards({ list: $('#approval-list'), onDecide: (a, body) => decideApproval(a, body) });
 
+const inputCards = createInputCards({ list: $('#input-list'), onAnswer: (x, body) => answerInput(x, body) });
+
 const whyIdle = createWhyIdle({ root: $('#why-idle-panel'), body: $('#why-body'), onAction: (a) => action(a) });
 
 const health = createHealth({ button: $('#health-indicator'), panel: $('#health-panel'), body: $('#health-body'), fetchHealth: API.getHealth, restartServer: API.restartServer });
@@ -217,6 +220,15 @@ function draw() {
       announce(`A tool call waits for your approval: ${fresh.getAttribute('data-tool')}`);
     }
   }
+  if (areas.has('inputs')) {
+    const fresh = inputCards.render(st);
+    if (fresh) {
+      setTab('chat');
+      fresh.scrollIntoView({ block: 'nearest' });
+      fresh.focus();
+      announce(`${fresh.getAttribute('data-server')} asks you a question`);
+    }
+  }
   if (areas.has('session') || areas.has('status')) drawHeader();
   if (areas.has('sessions') || areas.has('session')) sessionList.render(mergedSessions(), st ? st.id : null);
 }
@@ -237,7 +249,8 @@ function drawHeader() {
   if (s) chip.textContent = s.mode;
   const base = s && s.title && s.title !== 'New chat' ? `${s.title} · chatplane` : 'chatplane';
   // A run that waits for the person says so in the tab, seen from other tabs.
-  document.title = st && st.status === 'waiting_for_approval' ? `(Approval needed) ${base}` : base;
+  document.title = st && st.status === 'waiting_for_approval' ? `(Approval needed) ${base}`
+    : st && st.status === 'waiting_for_input' ? `(Input needed) ${base}` : base;
 }
 
 // The list as polled, with the open chat's live state laid over it.
@@ -303,12 +316,14 @@ function showNoSession() {
 async function openSession(id) {
   const token = ++app.opening;
   closeStream();
-  let session, messages, tools, runs, approvals;
+  let session, messages, tools, runs, approvals, inputs;
   try {
     session = await API.getSession(id);
     [messages, tools, runs] = await Promise.all([API.getMessages(id), API.getTools(id), API.getRuns(id)]);
     // Only a running chat can wait for a person.
-    if (session.status === 'running') approvals = await API.getApprovals(id, 'pending');
+    if (session.status === 'running') {
+      [approvals, inputs] = await Promise.all([API.getApprovals(id, 'pending'), API.getInputs(id, 'pending')]);
+    }
   } catch (e) {
     if (token !== app.opening) return;
     if (e.status === 404) {
@@ -325,6 +340,7 @@ async function openSession(id) {
   const st = createSessionState(id);
   loadSnapshot(st, { session, messages: messages.messages, tools: tools.tool_executions, runs: runs.runs });
   if (approvals) loadApprovals(st, approvals.approvals);
+  if (inputs) loadInputs(st, inputs.inputs);
   if (!st.run) previewMode(st, app.modes.find((m) => m.name === session.mode));
   app.current = st;
   schedule(ALL_AREAS);
@@ -466,6 +482,30 @@ async function decideApproval(a, body) {
     }
     report(e);
   }
+}
+
+// Sends a person's answer to a tool server's question. Resolves to the
+// reason a refused answer gives (shown under the form), else nothing. A 409
+// means it was answered elsewhere (another tab, another instance): the card
+// takes that answer.
+async function answerInput(x, body) {
+  const st = app.current;
+  try {
+    await API.answerInput(st.id, x.id, body);
+  } catch (e) {
+    if (e.status === 400) return e.message || 'The answer was refused.';
+    if (e.status === 409 && st === app.current) {
+      try {
+        const r = await API.getInputs(st.id);
+        schedule(loadInputs(st, r.inputs));
+      } catch {
+        // the input_answered event will still come
+      }
+      return undefined;
+    }
+    report(e);
+  }
+  return undefined;
 }
 
 async function stop() {

@@ -9,6 +9,7 @@ export const STATUS_LABELS = {
   retrying: 'Retrying',
   stopping: 'Stopping',
   waiting_for_approval: 'Waiting for you',
+  waiting_for_input: 'Waiting for you',
 };
 
 export const REASON_TITLES = {

@@ -57,5 +57,6 @@ export const STATUS_ICONS = {
   retrying: 'refresh',
   stopping: 'stop',
   waiting_for_approval: 'alert',
+  waiting_for_input: 'alert',
   denied: 'ban',
 };

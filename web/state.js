@@ -9,7 +9,7 @@
 
 export const DIMENSIONS = ['steps', 'seconds', 'tokens', 'tool_calls', 'retries', 'cost_usd'];
 
-export const RUNNING_STATUSES = new Set(['thinking', 'responding', 'tool_running', 'retrying', 'stopping', 'waiting_for_approval']);
+export const RUNNING_STATUSES = new Set(['thinking', 'responding', 'tool_running', 'retrying', 'stopping', 'waiting_for_approval', 'waiting_for_input']);
 
 // How many events before the snapshot's last_seq a session that is running
 // when opened replays, so that the text already streamed and the current
@@ -31,6 +31,10 @@ export function createSessionState(id) {
     // first, keyed by approval id: pending ones wait for the page's answer.
     approvals: [],
     approvalIndex: new Map(),
+    // Questions of tool servers (docs/runs.md, Questions), oldest first,
+    // keyed by input id: a pending one waits for the page's answer.
+    inputs: [],
+    inputIndex: new Map(),
     run: null,
     status: 'idle',
     detail: null,
@@ -40,7 +44,7 @@ export function createSessionState(id) {
     // the steps begun (a "thinking" status that is not a retry).
     live: { runId: null, steps: 0 },
     // Bumped on each change, per area, so panels redraw only what changed.
-    version: { messages: 0, timeline: 0, status: 0, budget: 0, idle: 0, session: 0, approvals: 0 },
+    version: { messages: 0, timeline: 0, status: 0, budget: 0, idle: 0, session: 0, approvals: 0, inputs: 0 },
   };
 }
 
@@ -125,6 +129,56 @@ export function loadApprovals(st, list = []) {
   return touch(st, 'approvals');
 }
 
+function upsertInput(st, x) {
+  const cur = st.inputIndex.get(x.id);
+  if (cur) {
+    Object.assign(cur, x);
+    return cur;
+  }
+  st.inputs.push(x);
+  st.inputIndex.set(x.id, x);
+  return x;
+}
+
+// Adds inputs as GET /api/sessions/{id}/inputs lists them, so a reload
+// while a tool's server waits shows the pending form again.
+export function loadInputs(st, list = []) {
+  for (const x of list) {
+    upsertInput(st, {
+      id: x.id,
+      run_id: x.run_id,
+      execution_id: x.execution_id,
+      server: x.server,
+      message: x.message,
+      schema: x.schema,
+      status: x.status,
+      content: x.content ?? null,
+      answered_by: null,
+      expires_at: x.expires_at ?? null,
+    });
+  }
+  const p = pendingInput(st);
+  if (p && st.status === 'thinking') {
+    st.status = 'waiting_for_input';
+    st.detail = p.server;
+    return touch(st, 'inputs', 'status');
+  }
+  return touch(st, 'inputs');
+}
+
+// The question a person has to answer now, if any.
+export function pendingInput(st) {
+  return (st && st.inputs.find((x) => x.status === 'pending')) || null;
+}
+
+// The status an input_answered event leaves: what the server was sent,
+// and for a cancel whether it was the time-out.
+function answeredStatus(ev) {
+  if (ev.action === 'accept') return 'accepted';
+  if (ev.action === 'decline') return 'declined';
+  return ev.answered_by === 'timeout' ? 'expired' : 'cancelled';
+}
+
 // The approval a person has to answer now, if any (calls are asked one at
 // a time).
 export function pendingApproval(st) {
@@ -201,7 +255,7 @@ export function loadSnapshot(st, { session, messages = [], tools = [], runs = []
   st.budget = st.run ? { limits: st.run.limits, usage: st.run.usage, warnings: [], preview: null } : null;
   const seq = session.last_seq || 0;
   st.lastSeq = running ? Math.max(0, seq - JOIN_REPLAY) : seq;
-  touch(st, 'messages', 'timeline', 'status', 'budget', 'idle', 'session', 'approvals');
+  touch(st, 'messages', 'timeline', 'status', 'budget', 'idle', 'session', 'approvals', 'inputs');
   return st;
 }
 
@@ -345,6 +399,26 @@ export function applyEvent(st, ev) {
       Object.assign(a, { status: ev.decision, decided_by: ev.decided_by ?? null, decision_reason: ev.reason ?? null, remember: ev.remember ?? 'once' });
       return touch(st, 'approvals');
     }
+    case 'input_requested':
+      upsertInput(st, {
+        id: ev.input_id,
+        run_id: ev.run_id,
+        execution_id: ev.execution_id,
+        server: ev.server,
+        message: ev.message,
+        schema: ev.schema,
+        status: 'pending',
+        content: null,
+        answered_by: null,
+        expires_at: ev.expires_at ?? null,
+      });
+      return touch(st, 'inputs');
+    case 'input_answered': {
+      const x = st.inputIndex.get(ev.input_id);
+      if (!x) return [];
+      Object.assign(x, { status: answeredStatus(ev), content: ev.content ?? null, answered_by: ev.answered_by ?? null });
+      return touch(st, 'inputs');
+    }
     case 'budget':
       st.budget = { limits: ev.limits, usage: ev.usage, warnings: ev.warnings || [], preview: null };
       if (st.run && st.run.id === ev.run_id) {
@@ -398,6 +472,13 @@ export function applyEvent(st, ev) {
         if (a.status === 'pending' && a.run_id === ev.run_id) {
           a.status = ev.reason === 'approval_timeout' ? 'expired' : 'cancelled';
           areas.push('approvals');
+        }
+      }
+      // A question still pending was cancelled with the run.
+      for (const x of st.inputs) {
+        if (x.status === 'pending' && x.run_id === ev.run_id) {
+          x.status = 'cancelled';
+          areas.push('inputs');
         }
       }
       // Executions still marked running were cancelled with the run.

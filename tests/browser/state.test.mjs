@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { createSessionState, loadSnapshot, loadApprovals, pendingApproval, applyEvent, previewMode, meterLevel, liveUsage, JOIN_REPLAY } from '../../web/state.js';
+import { createSessionState, loadSnapshot, loadApprovals, pendingApproval, loadInputs, pendingInput, applyEvent, previewMode, meterLevel, liveUsage, JOIN_REPLAY } from '../../web/state.js';
 
 const LIMITS = { steps: 10, seconds: 120, tokens: 50000, tool_calls: 15, retries: 3, cost_usd: null };
 const ZERO = { steps: 0, seconds: 0, tokens: 0, tool_calls: 0, retries: 0, cost_usd: 0 };
@@ -225,6 +225,41 @@ test('a run that stops while an approval waits leaves it cancelled, or expired o
     assert.ok(areas.includes('approvals'));
     assert.equal(st.approvals[0].status, want);
   }
+});
+
+// A question's events: requested, then answered, the status following
+// what the server was sent and who ended it; a replay shows nothing twice.
+test('input events keep one input per id, pending until answered', () => {
+  const schema = { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] };
+  for (const [action, by, want] of [['accept', 'alice', 'accepted'], ['decline', 'alice', 'declined'], ['cancel', 'timeout', 'expired'], ['cancel', 'stop', 'cancelled'], ['cancel', 'tool', 'cancelled']]) {
+    const st = createSessionState('s1');
+    loadSnapshot(st, { session: session({ status: 'running', active_run_id: 'r1', last_seq: 2 }) });
+    const ev = (seq, type, fields) => ({ type, seq, session_id: 's1', run_id: 'r1', ts: '2026-11-24T10:00:00.000Z', ...fields });
+    const requested = ev(3, 'input_requested', { input_id: 'inp_1', execution_id: 'e1', server: 'everything', message: 'Name?', schema, expires_at: '2026-11-24T10:15:00.000Z' });
+    assert.deepEqual(applyEvent(st, requested), ['inputs']);
+    assert.equal(pendingInput(st).id, 'inp_1');
+    assert.deepEqual(pendingInput(st).schema, schema);
+    assert.deepEqual(applyEvent(st, requested), [], 'a replay changes nothing');
+    applyEvent(st, ev(4, 'status', { status: 'waiting_for_input', detail: 'everything__ask' }));
+    assert.equal(st.status, 'waiting_for_input');
+    const content = action === 'accept' ? { name: 'Ada' } : undefined;
+    assert.deepEqual(applyEvent(st, ev(5, 'input_answered', { input_id: 'inp_1', action, answered_by: by, ...(content ? { content } : {}) })), ['inputs']);
+    assert.deepEqual({ status: st.inputs[0].status, by: st.inputs[0].answered_by, content: st.inputs[0].content },
+      { status: want, by, content: content ?? null });
+    assert.equal(pendingInput(st), null);
+    assert.deepEqual(applyEvent(st, ev(6, 'input_answered', { input_id: 'inp_9', action: 'decline', answered_by: 'x' })), []);
+  }
+});
+
+test('a run that stops while a question waits leaves it cancelled; a snapshot with one pending waits for it', () => {
+  const st = createSessionState('s1');
+  loadSnapshot(st, { session: session({ status: 'running', active_run_id: 'r1', last_seq: 0 }) });
+  assert.deepEqual(loadInputs(st, [{ id: 'inp_1', run_id: 'r1', execution_id: 'e1', server: 'everything', message: 'Name?', schema: {}, status: 'pending', content: null, expires_at: null }]), ['inputs', 'status']);
+  assert.equal(st.status, 'waiting_for_input');
+  assert.equal(st.detail, 'everything');
+  const areas = applyEvent(st, { type: 'run_stopped', seq: 9, run_id: 'r1', ts: '2026-11-24T10:00:00.000Z', reason: 'user_stopped', detail: '', recovery_suggestion: '', actions: [], wrapped_up: false, usage: ZERO });
+  assert.ok(areas.includes('inputs'));
+  assert.equal(st.inputs[0].status, 'cancelled');
 });
 
 test('a snapshot of a running chat with a pending approval says the run waits for it', () => {
