@@ -9,7 +9,7 @@ import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat } from './lib.mjs';
+import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, axeViolations } from './lib.mjs';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const everything = path.join(root, 'node_modules', '.bin', 'mcp-server-everything');
@@ -74,6 +74,7 @@ describe('questions of tool servers', () => {
     assert.equal(await pending.locator(tid('input-field-titledSingleSelectEnum')).inputValue(), 'hero-1');
     assert.equal(await pending.locator(`${tid('input-field-untitledMultipleSelectEnum')} input[type="checkbox"]`).count(), 5);
     assert.equal(await page.locator('label[for]', { hasText: 'String (required)' }).count(), 1);
+    assert.deepEqual(await axeViolations(page), [], 'the form passes axe');
 
     // A refused answer shows why, and the form stays.
     await pending.locator(tid('input-field-integer')).fill('500');
@@ -81,6 +82,7 @@ describe('questions of tool servers', () => {
     const error = pending.locator(tid('input-error'));
     await error.waitFor();
     assert.equal(await error.textContent(), 'content.integer must be at most 100');
+    assert.deepEqual(await axeViolations(page), [], 'the form with its error passes axe');
     // By keyboard: the card has the focus; Tab reaches the name first.
     await pending.focus();
     await page.keyboard.press('Tab');
