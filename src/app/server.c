@@ -86,7 +86,7 @@ int server_is_loopback(const char *host)
  * committed events and the eventlog's commits. */
 static struct {
     metrics_family *runs_active, *runs_started, *runs_stopped, *events, *tool_calls,
-        *tool_duration, *store_commit, *approvals;
+        *tool_duration, *store_commit, *approvals, *inputs;
 } server__m;
 
 /* Registers every family of /metrics, in the order they are shown
@@ -116,6 +116,12 @@ void server_metrics_register(void)
     server__m.approvals = metrics_counter_new("chatplane_approvals_total",
                                               "Approvals decided, by decision.", "decision");
     for (int i = 0; i < 4; i++) metrics_seed(server__m.approvals, decisions[i]);
+    server__m.inputs = metrics_counter_new("chatplane_inputs_total",
+                                           "Questions of tool servers ended, by what the server "
+                                           "was sent.",
+                                           "action");
+    for (int i = 0; i < ELICIT__ACTION_COUNT; i++)
+        metrics_seed(server__m.inputs, elicit_action_name((elicit_action)i));
     server__m.tool_duration = metrics_histogram_new(
         "chatplane_tool_duration_seconds", "How long tool executions took.", tool_bounds,
         (int)(sizeof tool_bounds / sizeof tool_bounds[0]));
@@ -148,6 +154,9 @@ static void server__publish(void *ud, evt *ev)
     } else if (ev->type == EVT_APPROVAL_DECIDED) {
         const char *decision = json_string_value(json_object_get(ev->fields, "decision"));
         metrics_add(server__m.approvals, decision, 1);
+    } else if (ev->type == EVT_INPUT_ANSWERED) {
+        const char *action = json_string_value(json_object_get(ev->fields, "action"));
+        metrics_add(server__m.inputs, action, 1);
     }
     if (s->hub) hub_publish(s->hub, ev);
 }

@@ -183,9 +183,13 @@ static void run_approval__decided(void *ud, int status)
     if (current) r->apr_deciding = false;
     if (status == 0 && current) run_approval__act(r, d->status, d->decided_by, d->reason,
                                                   d->remember);
-    /* Another instance stored a decision first: that one counts. */
-    if (status == STORE_CONFLICT && current && r->env.on_taken)
-        r->env.on_taken(r->env.ud, r, false, d->id);
+    /* Another instance stored a decision first: that one counts. Should
+     * reading it fail, the time-out fires again in a second and leads to
+     * another read (its own write cannot win over a stored decision). */
+    if (status == STORE_CONFLICT && current) {
+        run__arm(r->approval_ev, 1000);
+        if (r->env.on_taken) r->env.on_taken(r->env.ud, r, false, d->id);
+    }
     if (d->cb) {
         if (status == 0)
             d->cb(d->ud, 0, d->approval);

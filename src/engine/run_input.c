@@ -7,6 +7,26 @@
  */
 #include "engine/run_int.h"
 
+/* How long the waits were; NULL (nothing counted) until
+ * run__input_metrics_register. */
+static metrics_family *run_input__wait;
+
+void run__input_metrics_register(void)
+{
+    static const double waits[] = {1, 5, 15, 30, 60, 120, 300, 900};
+    run_input__wait = metrics_histogram_new(
+        "chatplane_input_wait_seconds",
+        "How long tool servers waited for a person's answer to their question.", waits,
+        (int)(sizeof waits / sizeof waits[0]));
+}
+
+/* When the run's own write lost to a decision stored first, the stored one
+ * is read and applied (on_taken). Should that read fail, the time-out
+ * fires again after this long and tries once more: its own conditional
+ * write cannot win over a stored answer, so it only leads to another
+ * read. */
+#define RUN_INPUT_TAKEN_RETRY_MS 1000
+
 static int64_t run_input__timeout_ms(const run *r)
 {
     int64_t t = r->env.opt->approval_timeout_ms;
@@ -72,7 +92,9 @@ void run__on_tool_input(void *ud, const char *message, const json_t *schema)
 static void run_input__end_wait(run *r)
 {
     event_del(r->input_ev);
-    budget_on_wait(&r->budget, clock_mono_ms() - r->inp_wait_mono_ms);
+    int64_t waited = clock_mono_ms() - r->inp_wait_mono_ms;
+    budget_on_wait(&r->budget, waited);
+    metrics_observe(run_input__wait, (double)waited / 1000.0);
     r->inp_pending = false;
     r->inp_answering = false;
     run__arm_timers(r);
@@ -130,6 +152,7 @@ static void run_input__written(void *ud, int status)
     if (status == STORE_CONFLICT && current) {
         /* Another instance stored an answer first: that one counts. */
         r->inp_answering = false;
+        run__arm(r->input_ev, RUN_INPUT_TAKEN_RETRY_MS);
         if (r->env.on_taken) r->env.on_taken(r->env.ud, r, true, w->id);
     }
     if (w->cb) {

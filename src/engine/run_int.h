@@ -254,5 +254,6 @@ void run__on_tool_input(void *ud, const char *message, const json_t *schema);
  * a call that ended first cancels it (answered_by "tool"). */
 void run__cancel_input(run *r, const char *by);
 void run__on_input_timer(evutil_socket_t fd, short what, void *arg);
+void run__input_metrics_register(void);
 
 #endif

@@ -35,6 +35,7 @@ void run_metrics_register(void)
     metrics_seed(run__repairs, "retry_tool_call,ok");
     llm_chain_metrics_register();
     run__approval_metrics_register();
+    run__input_metrics_register();
 }
 
 llm *run__model(const run *r)

@@ -211,6 +211,15 @@ describe('questions over HTTP', () => {
     assert.equal(late.status, 409);
     assert.equal(late.body.input.status, 'cancelled');
   });
+
+  test('the metrics count the questions by what the server was sent, and the waits', async () => {
+    const text = await (await fetch(`${srv.url}/metrics`, { headers: bearer(tok.alice) })).text();
+    // One accepted, one declined, one cancelled by the stop, above.
+    assert.match(text, /^chatplane_inputs_total\{action="accept"\} 1$/m);
+    assert.match(text, /^chatplane_inputs_total\{action="decline"\} 1$/m);
+    assert.match(text, /^chatplane_inputs_total\{action="cancel"\} 1$/m);
+    assert.match(text, /^chatplane_input_wait_seconds_count 3$/m);
+  });
 });
 
 describe('an unanswered question', () => {
