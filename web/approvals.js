@@ -4,7 +4,8 @@
 // answer. Once decided, the card says who decided and why, and its
 // controls are gone. Cards of the current run stay; older ones leave.
 
-import { h, clear } from './dom.js';
+import { createCardList } from './cardlist.js';
+import { h } from './dom.js';
 import { icon } from './icons.js';
 import { prettyJson } from './format.js';
 
@@ -20,9 +21,6 @@ function byWords(who) {
 }
 
 export function createApprovalCards({ list, onDecide }) {
-  const nodes = new Map(); // approval id -> {li, status}
-  let sessionId = null;
-
   function card(a) {
     const pending = a.status === 'pending';
     const headId = `approval-title-${a.id}`;
@@ -78,40 +76,7 @@ export function createApprovalCards({ list, onDecide }) {
     return li;
   }
 
-  return {
-    // Draws the cards; resolves to true when a new pending card appeared
-    // (the caller moves the focus to it).
-    render(st) {
-      if (!st || st.id !== sessionId) {
-        nodes.clear();
-        clear(list);
-        sessionId = st ? st.id : null;
-      }
-      const runId = st && st.run ? st.run.id : null;
-      const shown = st ? st.approvals.filter((a) => a.status === 'pending' || a.run_id === runId) : [];
-      const keep = new Set(shown.map((a) => a.id));
-      for (const [id, n] of nodes) {
-        if (!keep.has(id)) {
-          n.li.remove();
-          nodes.delete(id);
-        }
-      }
-      let fresh = null;
-      shown.forEach((a, k) => {
-        let n = nodes.get(a.id);
-        if (!n || n.status !== a.status) {
-          const hadFocus = n && n.li.contains(document.activeElement);
-          const li = card(a);
-          if (n) n.li.replaceWith(li);
-          if (a.status === 'pending' && !n) fresh = li;
-          n = { li, status: a.status };
-          nodes.set(a.id, n);
-          if (hadFocus) li.focus();
-        }
-        if (list.children[k] !== n.li) list.insertBefore(n.li, list.children[k] || null);
-      });
-      list.hidden = shown.length === 0;
-      return fresh;
-    },
-  };
+  // Draws the cards; returns the card that just appeared pending, else
+  // null (the caller moves the focus to it).
+  return { render: createCardList({ list, items: (st) => st.approvals, card }) };
 }

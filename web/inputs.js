@@ -7,7 +7,8 @@
 // nothing; a refused answer shows the server's reason under the form.
 // Once answered, the card says how and its form is gone.
 
-import { h, clear } from './dom.js';
+import { createCardList } from './cardlist.js';
+import { h } from './dom.js';
 import { icon } from './icons.js';
 
 const STATUS_WORDS = { accepted: 'Answered', declined: 'Declined', cancelled: 'Cancelled', expired: 'Expired unanswered', pending: 'Waiting for you' };
@@ -84,9 +85,6 @@ function field(inputId, name, f, required) {
 }
 
 export function createInputCards({ list, onAnswer }) {
-  const nodes = new Map(); // input id -> {li, status}
-  let sessionId = null;
-
   function card(x) {
     const pending = x.status === 'pending';
     const headId = `input-title-${x.id}`;
@@ -137,40 +135,7 @@ export function createInputCards({ list, onAnswer }) {
     return li;
   }
 
-  return {
-    // Draws the cards; returns the card of a question that just appeared
-    // (the caller moves the focus to it), else null.
-    render(st) {
-      if (!st || st.id !== sessionId) {
-        nodes.clear();
-        clear(list);
-        sessionId = st ? st.id : null;
-      }
-      const runId = st && st.run ? st.run.id : null;
-      const shown = st ? st.inputs.filter((x) => x.status === 'pending' || x.run_id === runId) : [];
-      const keep = new Set(shown.map((x) => x.id));
-      for (const [id, n] of nodes) {
-        if (!keep.has(id)) {
-          n.li.remove();
-          nodes.delete(id);
-        }
-      }
-      let fresh = null;
-      shown.forEach((x, k) => {
-        let n = nodes.get(x.id);
-        if (!n || n.status !== x.status) {
-          const hadFocus = n && n.li.contains(document.activeElement);
-          const li = card(x);
-          if (n) n.li.replaceWith(li);
-          if (x.status === 'pending' && !n) fresh = li;
-          n = { li, status: x.status };
-          nodes.set(x.id, n);
-          if (hadFocus) li.focus();
-        }
-        if (list.children[k] !== n.li) list.insertBefore(n.li, list.children[k] || null);
-      });
-      list.hidden = shown.length === 0;
-      return fresh;
-    },
-  };
+  // Draws the cards; returns the card that just appeared pending, else
+  // null (the caller moves the focus to it).
+  return { render: createCardList({ list, items: (st) => st.inputs, card }) };
 }

@@ -130,6 +130,18 @@ static void api__job_done(void *arg)
     api__job_free(j);
 }
 
+void api__reply_decided(api__job *j, const char *key)
+{
+    if (j->code && j->body) {
+        json_t *err = json_pack("{s:s, s:s}", "code", j->code, "message", j->msg);
+        http_reply_json(j->r, j->status, json_pack("{s:o, s:O}", "error", err, key, j->body));
+    } else if (j->code) {
+        http_reply_error(j->r, j->status, j->code, "%s", j->msg);
+    } else {
+        http_reply_json(j->r, 200, json_incref(j->body));
+    }
+}
+
 void api__job_submit(api__job *j)
 {
     if (j->a->stopping) {

@@ -131,15 +131,7 @@ out:
 
 static void api__decided_then(api__job *j)
 {
-    if (j->code && j->body) {
-        json_t *err = json_pack("{s:s, s:s}", "code", j->code, "message", j->msg);
-        json_t *out = json_pack("{s:o, s:O}", "error", err, "approval", j->body);
-        http_reply_json(j->r, j->status, out);
-    } else if (j->code) {
-        http_reply_error(j->r, j->status, j->code, "%s", j->msg);
-    } else {
-        http_reply_json(j->r, 200, json_incref(j->body));
-    }
+    api__reply_decided(j, "approval");
     api__decision_free(j->ud);
     api__job_free(j);
 }

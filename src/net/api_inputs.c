@@ -160,18 +160,10 @@ out:
     store_input_cleanup(&row);
 }
 
-/* The reply of a job that may carry the input with its error. */
+/* The reply of an answer that went through the pool. */
 static void api__answer_reply(api__job *j)
 {
-    if (j->code && j->body) {
-        json_t *err = json_pack("{s:s, s:s}", "code", j->code, "message", j->msg);
-        json_t *out = json_pack("{s:o, s:O}", "error", err, "input", j->body);
-        http_reply_json(j->r, j->status, out);
-    } else if (j->code) {
-        http_reply_error(j->r, j->status, j->code, "%s", j->msg);
-    } else {
-        http_reply_json(j->r, 200, json_incref(j->body));
-    }
+    api__reply_decided(j, "input");
     api__answer_free(j->ud);
     api__job_free(j);
 }

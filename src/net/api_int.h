@@ -62,6 +62,11 @@ struct api__job {
 api__job *api__job_new(api *a, http_req *r, const char *id, api__work_fn work);
 void api__job_submit(api__job *j);
 void api__job_free(api__job *j);
+/* Answers a job that decides something a person is asked (an approval, an
+ * input): 200 with j->body, an error, or an error whose body carries the
+ * object too under key ({"error": {…}, key: {…}}, as for 409
+ * already_decided). Frees nothing. */
+void api__reply_decided(api__job *j, const char *key);
 /* Fills j with a store error: 404 for STORE_NOT_FOUND (naming what), else 503. */
 void api__job_store_error(api__job *j, store *st, int rc, const char *what);
 /* The same for the object kind called id ("no session ses_…"). */
