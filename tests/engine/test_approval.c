@@ -560,6 +560,26 @@ static void test_seconds_exclude_the_wait(void **state)
     assert_true(seconds < 2.0);
 }
 
+/* Waits for the run's first approval and decides it in the store as
+ * another instance does, by bob; returns its id (borrowed from the event). */
+static const char *decide_in_store(efix *f, const char *sid, const char *rid, const char *status,
+                                   const char *reason)
+{
+    wait_asked(f, rid, 1);
+    eventlog_flush(f->log);
+    eventlog_drain(f->log);
+    const char *aid = str_of(efix_event(f, rid, "approval_requested", 0), "approval_id");
+    store_approval row = approval_row(f, sid, aid);
+    free(row.status);
+    row.status = strdup(status);
+    row.decided_by = strdup("bob");
+    row.decision_reason = reason ? strdup(reason) : NULL;
+    row.decided_ms = clock_wall_ms();
+    assert_int_equal(store_approval_decide(f->db, &row), 0);
+    store_approval_cleanup(&row);
+    return aid;
+}
+
 /* A decision stored first by another instance wins over this instance's
  * own (which then finds nothing to decide), and a control message makes
  * the owner read and apply it: the call runs once, announced once. */
@@ -572,18 +592,7 @@ static void test_decision_stored_elsewhere_wins(void **state)
     char sid[ID_MAX], rid[ID_MAX];
     efix *f = begin(state, script, N(script), NULL, NULL, sid);
     assert_int_equal(efix_start(f, sid, "go", NULL, rid), 0);
-    wait_asked(f, rid, 1);
-    eventlog_flush(f->log);
-    eventlog_drain(f->log);
-    const char *aid = str_of(efix_event(f, rid, "approval_requested", 0), "approval_id");
-    store_approval row = approval_row(f, sid, aid);
-    free(row.status);
-    row.status = strdup("approved");
-    row.decided_by = strdup("bob");
-    row.decision_reason = strdup("from B");
-    row.decided_ms = clock_wall_ms();
-    assert_int_equal(store_approval_decide(f->db, &row), 0);
-    store_approval_cleanup(&row);
+    const char *aid = decide_in_store(f, sid, rid, "approved", "from B");
     /* A local denial now loses: the stored approval stands. */
     int status = 0;
     assert_null(decide(f, sid, rid, 0, false, NULL, APPROVAL_ONCE, &status));
@@ -618,17 +627,7 @@ static void test_control_message_applies_a_stored_decision(void **state)
     char sid[ID_MAX], rid[ID_MAX];
     efix *f = begin(state, script, N(script), NULL, NULL, sid);
     assert_int_equal(efix_start(f, sid, "go", NULL, rid), 0);
-    wait_asked(f, rid, 1);
-    eventlog_flush(f->log);
-    eventlog_drain(f->log);
-    const char *aid = str_of(efix_event(f, rid, "approval_requested", 0), "approval_id");
-    store_approval row = approval_row(f, sid, aid);
-    free(row.status);
-    row.status = strdup("denied");
-    row.decided_by = strdup("bob");
-    row.decided_ms = clock_wall_ms();
-    assert_int_equal(store_approval_decide(f->db, &row), 0);
-    store_approval_cleanup(&row);
+    const char *aid = decide_in_store(f, sid, rid, "denied", NULL);
     control_msg m = {
         .kind = CONTROL_APPROVAL_DECIDED, .instance = "ins_test", .run_id = rid, .item_id = aid};
     engine_control(f->e, &m);

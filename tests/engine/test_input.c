@@ -330,6 +330,24 @@ static void test_seconds_exclude_the_wait(void **state)
     assert_true(json_real_value(json_object_get(usage, "seconds")) < 1.0);
 }
 
+/* Asks the question and answers it in the store as another instance does,
+ * by bob, with status and content (stolen, may be NULL); its id goes to
+ * iid. */
+static void answer_in_store(efix *f, const char *sid, const char *rid, const char *status,
+                            json_t *content, char iid[ID_MAX])
+{
+    json_t *req = ask(f, rid);
+    snprintf(iid, ID_MAX, "%s", str_of(req, "input_id"));
+    store_input row = input_row(f, sid, iid);
+    free(row.status);
+    row.status = strdup(status);
+    row.content = content;
+    row.answered_by = strdup("bob");
+    row.answered_ms = clock_wall_ms();
+    assert_int_equal(store_input_answer(f->db, &row), 0);
+    store_input_cleanup(&row);
+}
+
 /* Another instance stored an answer first (docs/architecture.md, Several
  * instances): this instance's own answer loses (not found, as the route
  * then reads the stored one), and the run hands the stored answer to the
@@ -338,17 +356,8 @@ static void test_answer_stored_elsewhere_wins(void **state)
 {
     char sid[ID_MAX], rid[ID_MAX];
     efix *f = begin(state, NULL, NULL, sid, rid);
-    json_t *req = ask(f, rid);
     char iid[ID_MAX];
-    snprintf(iid, sizeof iid, "%s", str_of(req, "input_id"));
-    store_input row = input_row(f, sid, iid);
-    free(row.status);
-    row.status = strdup("accepted");
-    row.content = json_pack("{s:s}", "name", "Bob");
-    row.answered_by = strdup("bob");
-    row.answered_ms = clock_wall_ms();
-    assert_int_equal(store_input_answer(f->db, &row), 0);
-    store_input_cleanup(&row);
+    answer_in_store(f, sid, rid, "accepted", json_pack("{s:s}", "name", "Bob"), iid);
 
     int status = 0;
     assert_null(answer(f, sid, iid, ELICIT_ACCEPT, "{\"name\":\"Ada\"}", &status));
@@ -362,7 +371,7 @@ static void test_answer_stored_elsewhere_wins(void **state)
     json_t *ans = efix_event(f, rid, "input_answered", 0);
     assert_string_equal(str_of(ans, "answered_by"), "bob");
     assert_string_equal(str_of(json_object_get(ans, "content"), "name"), "Bob");
-    row = input_row(f, sid, iid);
+    store_input row = input_row(f, sid, iid);
     assert_string_equal(row.answered_by, "bob");
     store_input_cleanup(&row);
     efix_assert_stored_events(f, sid);
@@ -375,16 +384,8 @@ static void test_control_message_applies_a_stored_answer(void **state)
 {
     char sid[ID_MAX], rid[ID_MAX];
     efix *f = begin(state, NULL, NULL, sid, rid);
-    json_t *req = ask(f, rid);
     char iid[ID_MAX];
-    snprintf(iid, sizeof iid, "%s", str_of(req, "input_id"));
-    store_input row = input_row(f, sid, iid);
-    free(row.status);
-    row.status = strdup("declined");
-    row.answered_by = strdup("bob");
-    row.answered_ms = clock_wall_ms();
-    assert_int_equal(store_input_answer(f->db, &row), 0);
-    store_input_cleanup(&row);
+    answer_in_store(f, sid, rid, "declined", NULL, iid);
 
     control_msg other = {.kind = CONTROL_INPUT_ANSWERED,
                          .instance = "ins_somebody_else",
