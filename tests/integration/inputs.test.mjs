@@ -35,13 +35,14 @@ function assertError(r, status, code, message) {
   if (message !== undefined) assert.equal(r.body.error.message, message);
 }
 
-// A server whose model calls the elicitation tool once, then says "Thanks.".
-async function serverWith(mock, dir, extra = {}) {
+// A server with the mock model and server-everything; extra goes into
+// approvals, server into the server's configuration.
+async function serverWith(mock, dir, extra = {}, server = {}) {
   return startServer({
     dir,
     config: {
       llm: { base_url: mock.url, model: 'mock-1' },
-      mcpServers: { everything: { command: everything, args: ['stdio'] } },
+      mcpServers: { everything: { command: everything, args: ['stdio'], ...server } },
       approvals: { rules: [{ tool: '*', action: 'allow' }], ...extra },
     },
   });
@@ -249,6 +250,36 @@ describe('an unanswered question', () => {
       assert.match(tools[0].result, /User cancelled the elicitation dialog/);
       const usage = ev.find((e) => e.type === 'run_stopped').usage;
       assert.ok(usage.waiting_seconds >= 0.9, JSON.stringify(usage));
+    } finally {
+      await srv.stop();
+      mock.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the call\'s own time-out stands still while the person answers', async () => {
+    const mock = await startMock();
+    const dir = mkdtempSync(path.join(tmpdir(), 'chatplane-inputs-pause-'));
+    const srv = await serverWith(mock, dir, {}, { timeout_seconds: 1 });
+    try {
+      await mock.script([{ tool_calls: [{ name: TOOL, arguments: {}, id: 'call_p' }] }, { text: 'Got it.' }]);
+      const s = await api(srv.url, 'POST', '/api/sessions', {});
+      await api(srv.url, 'POST', `/api/sessions/${s.body.id}/runs`, { message: 'ask me' });
+      const input = await until(async () => {
+        const r = await api(srv.url, 'GET', `/api/sessions/${s.body.id}/inputs?status=pending`);
+        return r.body.inputs && r.body.inputs.length === 1 ? r.body.inputs[0] : null;
+      }, 20000);
+      // Twice the call's time-out passes while the person thinks.
+      await new Promise((r) => setTimeout(r, 2000));
+      const ok = await api(srv.url, 'POST', `/api/sessions/${s.body.id}/inputs/${input.id}`, { action: 'accept', content: { name: 'Patient' } });
+      assert.equal(ok.status, 200, ok.text);
+      await until(async () => {
+        const r = await api(srv.url, 'GET', `/api/sessions/${s.body.id}`);
+        return r.body.status === 'idle' ? r.body : null;
+      }, 20000);
+      const tools = (await api(srv.url, 'GET', `/api/sessions/${s.body.id}/tools`)).body.tool_executions;
+      assert.equal(tools[0].status, 'ok', JSON.stringify(tools[0]));
+      assert.match(tools[0].result, /- Name: Patient/);
     } finally {
       await srv.stop();
       mock.stop();
