@@ -63,7 +63,8 @@ static json_t *ask_form__value(const json_t *f, const char *type, char *line)
 {
     if (strcmp(type, "boolean") == 0) {
         if (!strcmp(line, "y") || !strcmp(line, "yes") || !strcmp(line, "true")) return json_true();
-        if (!strcmp(line, "n") || !strcmp(line, "no") || !strcmp(line, "false")) return json_false();
+        if (!strcmp(line, "n") || !strcmp(line, "no") || !strcmp(line, "false"))
+            return json_false();
     } else if (strcmp(type, "integer") == 0 || strcmp(type, "number") == 0) {
         char *end;
         errno = 0;
@@ -131,7 +132,8 @@ static json_t *ask_form__once(FILE *in, FILE *out, const json_t *schema)
     const char *name;
     const json_t *f;
     char *line = xmalloc(ASK_FORM_LINE_MAX);
-    json_object_foreach((json_t *)json_object_get(schema, "properties"), name, f) {
+    json_object_foreach((json_t *)json_object_get(schema, "properties"), name, f)
+    {
         ask_form__show(out, name, f, ask_form__required(schema, name));
         if (!ask_form__line(in, line, ASK_FORM_LINE_MAX)) {
             fputc('\n', out);
@@ -144,8 +146,8 @@ static json_t *ask_form__once(FILE *in, FILE *out, const json_t *schema)
             if (dflt) json_object_set(content, name, (json_t *)dflt);
             continue;
         }
-        json_object_set_new(content, name,
-                            ask_form__value(f, json_string_value(json_object_get(f, "type")), line));
+        json_object_set_new(
+            content, name, ask_form__value(f, json_string_value(json_object_get(f, "type")), line));
     }
     free(line);
     return content;

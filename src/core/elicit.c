@@ -120,7 +120,7 @@ static int elicit__field_check(const char *name, const json_t *f, char *err, siz
 {
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
-        int k_ = snprintf(err, errlen, "requestedSchema.properties." ELICIT__FIELD ": ", name);     \
+        int k_ = snprintf(err, errlen, "requestedSchema.properties." ELICIT__FIELD ": ", name);    \
         if (k_ >= 0 && (size_t)k_ < errlen) snprintf(err + k_, errlen - (size_t)k_, __VA_ARGS__);  \
         return -1;                                                                                 \
     } while (0)
@@ -141,8 +141,9 @@ static int elicit__field_check(const char *name, const json_t *f, char *err, siz
             if (!known) FAIL("format must be one of email, uri, date, date-time");
         }
         elicit__choices(f, &bad);
-        if (bad) FAIL("enum or oneOf must list 1 to %d strings (or {\"const\": string})",
-                      ELICIT_CHOICES_MAX);
+        if (bad)
+            FAIL("enum or oneOf must list 1 to %d strings (or {\"const\": string})",
+                 ELICIT_CHOICES_MAX);
     } else if (strcmp(type, "number") == 0 || strcmp(type, "integer") == 0) {
         const json_t *mn = json_object_get(f, "minimum"), *mx = json_object_get(f, "maximum");
         if ((mn && !json_is_number(mn)) || (mx && !json_is_number(mx)))
@@ -184,7 +185,8 @@ int elicit_schema_check(const json_t *schema, char *err, size_t errlen)
     }
     const char *name;
     const json_t *f;
-    json_object_foreach((json_t *)props, name, f) {
+    json_object_foreach((json_t *)props, name, f)
+    {
         if (!elicit__name_ok(name)) {
             snprintf(err, errlen,
                      "requestedSchema.properties: a field name must be 1 to %d bytes of UTF-8 "
@@ -202,9 +204,9 @@ int elicit_schema_check(const json_t *schema, char *err, size_t errlen)
     for (size_t i = 0; i < json_array_size(req); i++) {
         const char *r = json_string_value(json_array_get(req, i));
         if (!r || !json_object_get(props, r)) {
-            snprintf(err, errlen,
-                     "requestedSchema.required[%zu] must name a field of requestedSchema.properties",
-                     i);
+            snprintf(
+                err, errlen,
+                "requestedSchema.required[%zu] must name a field of requestedSchema.properties", i);
             return -1;
         }
     }
@@ -425,7 +427,8 @@ int elicit_content_check(const json_t *schema, const json_t *content, char *err,
     }
     const char *name;
     const json_t *v;
-    json_object_foreach((json_t *)content, name, v) {
+    json_object_foreach((json_t *)content, name, v)
+    {
         const json_t *f = json_object_get(props, name);
         if (!f) {
             /* The key is the caller's and may be anything: shown only when

@@ -171,8 +171,8 @@ static void run_input__written(void *ud, int status)
 /* Writes the end of the question (status, by answered_by) and waits for
  * the commit before the server hears of it. */
 static void run_input__write_end(run *r, const char *status, const char *action,
-                                 const json_t *content, const char *answered_by,
-                                 engine_input_cb cb, void *ud)
+                                 const json_t *content, const char *answered_by, engine_input_cb cb,
+                                 void *ud)
 {
     run_input__write *w = xcalloc(1, sizeof *w);
     w->r = r;
@@ -225,8 +225,8 @@ void run_apply_input(run *r, const store_input *row)
     const json_t *content = strcmp(action, "accept") == 0 ? row->content : NULL;
     evt_origin o = run__origin(r);
     /* The row is written already: only the event is left to record. */
-    record_event(r->env.rec, evt_input_answered(&o, row->id, action,
-                                                row->answered_by ? row->answered_by : "unknown",
-                                                content));
+    record_event(r->env.rec,
+                 evt_input_answered(&o, row->id, action,
+                                    row->answered_by ? row->answered_by : "unknown", content));
     run_input__reply(r, action, content);
 }

@@ -134,9 +134,8 @@ static void api__answer_elsewhere_work(store *st, api__job *j)
         goto out;
     }
     json_decref(row.content);
-    row.content = x->action == ELICIT_ACCEPT
-                      ? (x->content ? json_incref(x->content) : json_object())
-                      : NULL;
+    row.content =
+        x->action == ELICIT_ACCEPT ? (x->content ? json_incref(x->content) : json_object()) : NULL;
     free(row.status);
     row.status = xstrdup(elicit_status_name(elicit_action_status(x->action)));
     free(row.answered_by);

@@ -19,8 +19,8 @@ int store_input_insert(store *s, const store_input *row)
 int store_input_get(store *s, const char *session_id, const char *id, store_input *out)
 {
     const char *p[] = {id, session_id};
-    return store__row(s, &store__input_table, "WHERE id = ? AND session_id = ?", 2, p, out,
-                      "input", id);
+    return store__row(s, &store__input_table, "WHERE id = ? AND session_id = ?", 2, p, out, "input",
+                      id);
 }
 
 int store_input_list(store *s, const char *session_id, const char *status, store_input **out,

@@ -24,7 +24,7 @@
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 #define FORM                                                                                       \
-    "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"age\":{\"type\":"   \
+    "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"age\":{\"type\":"       \
     "\"integer\"}},\"required\":[\"name\"]}"
 
 static const scripted_step script[] = {
@@ -223,8 +223,8 @@ static void test_decline_and_empty_accept(void **state)
     assert_int_equal(scripted_tool_ask(f->held, "Sure?", "{\"type\":\"object\",\"properties\":{}}"),
                      0);
     wait_count(f, rid, "input_requested", 2);
-    in = answer(f, sid, str_of(efix_event(f, rid, "input_requested", 1), "input_id"),
-                ELICIT_ACCEPT, NULL, &status);
+    in = answer(f, sid, str_of(efix_event(f, rid, "input_requested", 1), "input_id"), ELICIT_ACCEPT,
+                NULL, &status);
     assert_int_equal(status, 0);
     json_decref(in);
     wait_answers(f, 2);

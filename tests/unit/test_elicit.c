@@ -219,7 +219,8 @@ static void test_content_refused(void **state)
                         "content.age must be an integer");
     assert_string_equal(content_err("{\"name\":\"Al\",\"age\":\"3\"}"),
                         "content.age must be an integer");
-    assert_string_equal(content_err("{\"name\":\"Al\",\"age\":0}"), "content.age must be at least 1");
+    assert_string_equal(content_err("{\"name\":\"Al\",\"age\":0}"),
+                        "content.age must be at least 1");
     assert_string_equal(content_err("{\"name\":\"Al\",\"age\":101}"),
                         "content.age must be at most 100");
     assert_string_equal(content_err("{\"name\":\"Al\",\"ratio\":true}"),
@@ -277,9 +278,12 @@ static void test_small_buffer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),           cmocka_unit_test(test_schema_accepted),
-        cmocka_unit_test(test_schema_refused),  cmocka_unit_test(test_schema_field_cap),
-        cmocka_unit_test(test_content_accepted), cmocka_unit_test(test_content_refused),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_schema_accepted),
+        cmocka_unit_test(test_schema_refused),
+        cmocka_unit_test(test_schema_field_cap),
+        cmocka_unit_test(test_content_accepted),
+        cmocka_unit_test(test_content_refused),
         cmocka_unit_test(test_small_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
