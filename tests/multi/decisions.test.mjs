@@ -62,6 +62,12 @@ describe('decisions taken on another instance than the run\'s', () => {
     }, 20000);
   }
 
+  // A heard of a decision through the control channel, not by deciding
+  // itself: its log says so (read from its stderr, which may come a moment
+  // after the run's end).
+  const heardOf = (id) => until(() => a.lines.some((l) => l.includes('msg="a decision stored through another instance"')
+    && l.includes(`id=${id}`)), 5000);
+
   const events = async (sid) => (await api(a.url, 'GET', `/api/sessions/${sid}/events?after=0`, undefined,
     { Accept: 'application/json' })).body.events;
 
@@ -92,9 +98,7 @@ describe('decisions taken on another instance than the run\'s', () => {
     assert.equal(decided[0].decision, 'approved');
     assert.equal(decided[0].decided_by, 'local');
     assert.equal(decided[0].reason, 'via B');
-    // A heard of it through the control channel, not by deciding itself.
-    assert.ok(a.lines.some((l) => l.includes('msg="a decision stored through another instance"')
-      && l.includes(`id=${item.id}`)), a.lines.join('\n'));
+    await heardOf(item.id);
   });
 
   test('a decision on A first makes the second one, on B, 409 with the approval', async () => {
@@ -135,8 +139,7 @@ describe('decisions taken on another instance than the run\'s', () => {
     assert.equal(answered[0].action, 'accept');
     assert.equal(answered[0].answered_by, 'local');
     assert.deepEqual(answered[0].content, { name: 'Grace Hopper', integer: 3 });
-    assert.ok(a.lines.some((l) => l.includes('msg="a decision stored through another instance"')
-      && l.includes(`id=${item.id}`)), a.lines.join('\n'));
+    await heardOf(item.id);
   });
 
   test('an answer whose form does not fit is 400 on B too, and changes nothing', async () => {
