@@ -289,7 +289,12 @@ int cmd_token(int argc, char **argv)
                                    : "budget needs the budgets (cost_usd=20/day ...) or none");
             goto out;
         }
-        bool none = npos == 3 && strcmp(pos[2], "none") == 0;
+        bool none = false;
+        for (int i = 2; i < npos; i++) none |= strcmp(pos[i], "none") == 0;
+        if (none && npos > 3) {
+            rc = cli_fail("token", CLI_EXIT_USAGE, "none clears every budget and goes alone");
+            goto out;
+        }
         if (!none) rc = cmd_token__parse_budgets(pos + 2, npos - 2, &budgets);
         if (rc != CLI_EXIT_OK) goto out;
     } else {
