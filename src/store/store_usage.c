@@ -142,7 +142,15 @@ int store_usage_reserve(store *s, const char *owner, int64_t now_ms, int64_t est
 {
     memset(hold, 0, sizeof *hold);
     *plan = (owner_budget_plan){.max_completion_tokens = max_completion};
-    int rc = store_begin(s);
+    /* Most owners have no budgets: one read outside a transaction says so
+     * without taking SQLite's write lock. A budget set just after it
+     * counts from the next call. */
+    int rc = store_usage__budgets(s, owner, now_ms, hold->st, OWNER_BUDGET_MAX, &hold->n);
+    if (rc < 0 || hold->n == 0) {
+        hold->n = 0;
+        return rc < 0 ? rc : 0;
+    }
+    rc = store_begin(s);
     if (rc < 0) return rc;
     rc = store_usage__budgets(s, owner, now_ms, hold->st, OWNER_BUDGET_MAX, &hold->n);
     /* The rows are locked in the order of the list, by every caller, so
