@@ -268,8 +268,8 @@ describe('chatplane token', () => {
     try {
       const db = `sqlite:${path.join(dir, 'chat.db')}`;
       const cases = [
-        [['token'], 2, 'chatplane token: a subcommand is needed; use create NAME, list or revoke NAME\n'],
-        [['token', 'make', 'x'], 2, "chatplane token: unknown subcommand 'make'; use create NAME, list or revoke NAME\n"],
+        [['token'], 2, 'chatplane token: a subcommand is needed; use create NAME, list, revoke NAME or budget NAME BUDGET...\n'],
+        [['token', 'make', 'x'], 2, "chatplane token: unknown subcommand 'make'; use create NAME, list, revoke NAME or budget NAME BUDGET...\n"],
         [['token', 'create', '--db', db], 2, 'chatplane token: create needs a token NAME\n'],
         [['token', 'create', 'a', 'b', '--db', db], 2, 'chatplane token: create takes no more arguments\n'],
         [['token', 'create', 'a b', '--db', db], 2, "chatplane token: token name 'a b' must be 1 to 64 characters of letters, digits and . _ @ -\n"],
