@@ -290,7 +290,7 @@ describe('chatplane token', () => {
       assert.equal(gone.code, 1);
       assert.equal(gone.stderr, "chatplane token: no active token named 'nobody'\n");
       const list = await runBinary(['token', 'list', '--db', db]);
-      assert.match(list.stdout, /^NAME  ADMIN  CREATED                   REVOKED\nops   yes    \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z  -\n$/);
+      assert.match(list.stdout, /^NAME  ADMIN  CREATED                   REVOKED                   BUDGETS\nops   yes    \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z  - {25}-\n$/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
