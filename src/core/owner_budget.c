@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/timefmt.h"
 #include "lib/xmalloc.h"
 
 #define OWNER_BUDGET__MICRO 1000000LL
@@ -192,6 +193,24 @@ owner_budget_plan owner_budget_decide(const owner_budget_state *st, size_t n, in
     for (size_t i = 0; i < n; i++)
         p.reserve[i] = owner_budget_amount(st[i].spec.dim, est_prompt, completion, price);
     return p;
+}
+
+json_t *owner_budget_to_json(const owner_budget_state *st)
+{
+    owner_budget_dim d = st->spec.dim;
+    char resets[TIMEFMT_LEN];
+    timefmt_rfc3339(period_end_ms(st->spec.period, st->period_start_ms), resets);
+    json_t *o = json_object();
+    json_object_set_new(o, "dimension", json_string(owner_budget_dim_name(d)));
+    json_object_set_new(o, "period", json_string(period_name(st->spec.period)));
+    const int64_t v[3] = {st->spec.limit, st->used, st->reserved};
+    const char *const k[3] = {"limit", "used", "reserved"};
+    for (int i = 0; i < 3; i++)
+        json_object_set_new(o, k[i],
+                            d == OWNER_BUDGET_COST ? json_real(owner_budget_api_amount(d, v[i]))
+                                                   : json_integer((json_int_t)v[i]));
+    json_object_set_new(o, "resets_at", json_string(resets));
+    return o;
 }
 
 char *owner_budget_stop_detail(const char *owner, const owner_budget_state *st)

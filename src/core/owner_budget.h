@@ -11,6 +11,7 @@
 #ifndef CHATPLANE_OWNER_BUDGET_H
 #define CHATPLANE_OWNER_BUDGET_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -87,6 +88,11 @@ owner_budget_plan owner_budget_decide(const owner_budget_state *st, size_t n, in
  * micro-dollar (0 without a price). */
 int64_t owner_budget_amount(owner_budget_dim d, int64_t prompt, int64_t completion,
                             const budget_price *price);
+
+/* {"dimension", "period", "limit", "used", "reserved", "resets_at"}: a new
+ * object, as GET /api/usage shows a budget. Tokens are integers, cost_usd
+ * dollars; resets_at is RFC 3339 with milliseconds. */
+json_t *owner_budget_to_json(const owner_budget_state *st);
 
 /*
  * The detail of an owner_budget stop: "alice used $20.00 of $20.00 this

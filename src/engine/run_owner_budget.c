@@ -140,6 +140,11 @@ static void run_owner__reserve_done(void *arg)
     }
     run_owner__show(j->owner, &j->hold);
     if (j->plan.stop) {
+        /* The budget that was used up is the evidence of the diagnosis. */
+        json_t *ev = owner_budget_to_json(&j->hold.st[j->plan.over]);
+        json_object_set_new(ev, "owner", json_string(j->owner));
+        json_decref(r->stop_evidence);
+        r->stop_evidence = ev;
         run__finish(r, STOP_OWNER_BUDGET,
                     owner_budget_stop_detail(j->owner, &j->hold.st[j->plan.over]), false);
         run_owner__job_free(j);

@@ -4,32 +4,10 @@
 #include <string.h>
 
 #include "core/owner_budget.h"
-#include "core/timefmt.h"
 #include "lib/clock.h"
 #include "lib/xmalloc.h"
 #include "net/api_int.h"
 #include "net/auth.h"
-
-/* {"dimension", "period", "limit", "used", "reserved", "resets_at"}: a new
- * object. Tokens are integers, cost_usd dollars. */
-static json_t *api_usage__budget(const owner_budget_state *st)
-{
-    owner_budget_dim d = st->spec.dim;
-    char resets[TIMEFMT_LEN];
-    timefmt_rfc3339(period_end_ms(st->spec.period, st->period_start_ms), resets);
-    json_t *o = json_object();
-    json_object_set_new(o, "dimension", json_string(owner_budget_dim_name(d)));
-    json_object_set_new(o, "period", json_string(period_name(st->spec.period)));
-    const int64_t v[3] = {st->spec.limit, st->used, st->reserved};
-    const char *const k[3] = {"limit", "used", "reserved"};
-    for (int i = 0; i < 3; i++)
-        json_object_set_new(o, k[i],
-                            d == OWNER_BUDGET_COST
-                                ? json_real(owner_budget_api_amount(d, v[i]))
-                                : json_integer((json_int_t)v[i]));
-    json_object_set_new(o, "resets_at", json_string(resets));
-    return o;
-}
 
 /* {"owner", "budgets": [...]} of owner at now_ms, or NULL with the job
  * filled with the store's error. */
@@ -43,7 +21,7 @@ static json_t *api_usage__owner(store *st, api__job *j, const char *owner)
         return NULL;
     }
     json_t *list = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(list, api_usage__budget(&states[i]));
+    for (size_t i = 0; i < n; i++) json_array_append_new(list, owner_budget_to_json(&states[i]));
     return json_pack("{s:s, s:o}", "owner", owner, "budgets", list);
 }
 

@@ -168,6 +168,18 @@ static void test_over_budget_stops_before_the_call(void **state)
                         "Your budget for this period is used up. Wait until it resets, or ask an "
                         "administrator to raise it with chatplane token budget.");
     assert_int_equal(json_array_size(row.actions), 0);
+    /* The diagnosis names the budget, with its numbers. */
+    char *diag = json_dumps(row.diagnosis, JSON_COMPACT | JSON_SORT_KEYS);
+    char resets_ms[64], want_diag[512];
+    snprintf(resets_ms, sizeof resets_ms, "%.19s.000Z", resets);
+    snprintf(want_diag, sizeof want_diag,
+             "{\"evidence\":{\"dimension\":\"tokens\",\"limit\":10,\"owner\":\"alice\","
+             "\"period\":\"day\",\"reserved\":0,\"resets_at\":\"%s\",\"used\":0},"
+             "\"playbook\":\"owner_budget\",\"summary\":\"The owner's budget for the period is "
+             "used up: %s\"}",
+             resets_ms, want);
+    assert_string_equal(diag, want_diag);
+    free(diag);
     store_run_cleanup(&row);
     wait_usage(f, 0, 0);
 }

@@ -153,6 +153,11 @@ describe('owner budgets', () => {
     const b = await settled();
     assert.equal(run.stop_detail,
       `alice used ${b.used} of ${LIMIT} tokens this day; it resets at ${tomorrow().detail}`);
+    assert.deepEqual(run.diagnosis, {
+      playbook: 'owner_budget',
+      summary: `The owner's budget for the period is used up: ${run.stop_detail}`,
+      evidence: { dimension: 'tokens', period: 'day', limit: LIMIT, used: b.used, reserved: 0, resets_at: tomorrow().api, owner: 'alice' },
+    });
     const calls = (await mock.requests()).length;
     // A run that stops this way never reached the model.
     const again = await stoppedRun(alice, await startRun(alice));

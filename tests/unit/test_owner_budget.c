@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "core/civil.h"
+#include "core/evt.h"
 #include "core/owner_budget.h"
 
 #define DAY_MS 86400000LL
@@ -217,6 +218,31 @@ static void test_stop_detail(void **state)
     free(d);
 }
 
+/* A budget as GET /api/usage shows it (with the API's 15 digits): tokens
+ * as integers, cost in dollars, the reset with milliseconds. */
+static void test_to_json(void **state)
+{
+    (void)state;
+    owner_budget_state s = state_of("cost_usd=20/day", 3250000, 400000);
+    s.period_start_ms = civil_days_from(2026, 12, 3) * DAY_MS;
+    json_t *o = owner_budget_to_json(&s);
+    char *text = json_dumps(o, EVT_JSON_FLAGS);
+    assert_string_equal(text, "{\"dimension\":\"cost_usd\",\"period\":\"day\",\"limit\":20.0,"
+                              "\"used\":3.25,\"reserved\":0.4,\"resets_at\":"
+                              "\"2026-12-04T00:00:00.000Z\"}");
+    free(text);
+    json_decref(o);
+    s = state_of("tokens=2000000/month", 120500, 0);
+    s.period_start_ms = civil_days_from(2026, 12, 1) * DAY_MS;
+    o = owner_budget_to_json(&s);
+    text = json_dumps(o, EVT_JSON_FLAGS);
+    assert_string_equal(text, "{\"dimension\":\"tokens\",\"period\":\"month\",\"limit\":2000000,"
+                              "\"used\":120500,\"reserved\":0,\"resets_at\":"
+                              "\"2027-01-01T00:00:00.000Z\"}");
+    free(text);
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_decide_cost_and_several),
         cmocka_unit_test(test_amount),
         cmocka_unit_test(test_stop_detail),
+        cmocka_unit_test(test_to_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
