@@ -6,7 +6,9 @@
 -- owner_usage holds one row per owner, dimension, period and period start:
 -- a new period is a new row, so nothing has to reset usage at midnight.
 -- reserved is what model calls in flight may still use; it is settled
--- into used when each call ends.
+-- into used when each call ends. owner_holds names each call's part of
+-- reserved with its run, so that the holds of a run that is no longer
+-- running (its process died during a call) can be given back.
 
 CREATE TABLE owner_budgets (
     owner        TEXT NOT NULL,
@@ -25,3 +27,15 @@ CREATE TABLE owner_usage (
     reserved     INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0),
     PRIMARY KEY (owner, dimension, period, period_start)
 );
+
+CREATE TABLE owner_holds (
+    id           TEXT NOT NULL,
+    dimension    TEXT NOT NULL,
+    period       TEXT NOT NULL,
+    run_id       TEXT NOT NULL,
+    owner        TEXT NOT NULL,
+    period_start INTEGER NOT NULL,
+    amount       INTEGER NOT NULL CHECK (amount >= 0),
+    PRIMARY KEY (id, dimension, period)
+);
+CREATE INDEX owner_holds_run ON owner_holds (run_id);

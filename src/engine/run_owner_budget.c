@@ -30,6 +30,7 @@ typedef struct run_owner_job {
     run *r;
     dbpool *pool;
     char *owner;
+    char run_id[ID_MAX];
     int64_t now_ms, est_prompt, max_completion;
     budget_price price;
     json_t *messages;
@@ -99,8 +100,8 @@ static void run_owner__end(dbpool *pool, const char *owner, store_usage_hold *ho
 static void run_owner__reserve_work(store *s, void *arg)
 {
     run_owner_job *j = arg;
-    j->rc = store_usage_reserve(s, j->owner, j->now_ms, j->est_prompt, j->max_completion,
-                                &j->price, &j->plan, &j->hold);
+    j->rc = store_usage_reserve(s, j->owner, j->run_id, j->now_ms, j->est_prompt,
+                                j->max_completion, &j->price, &j->plan, &j->hold);
     if (j->rc < 0) snprintf(j->err, sizeof j->err, "%s", store_errmsg(s));
 }
 
@@ -173,6 +174,7 @@ void run__owner_reserve(run *r, json_t *messages, int64_t est_prompt, int64_t ma
     j->r = r;
     j->pool = r->env.pool;
     j->owner = xstrdup(r->owner);
+    snprintf(j->run_id, sizeof j->run_id, "%s", r->id);
     j->now_ms = clock_wall_ms();
     j->est_prompt = est_prompt;
     j->max_completion = max_completion;

@@ -136,7 +136,8 @@ static int store_usage__move(store *s, const char *owner, owner_budget_state *st
     return rc;
 }
 
-int store_usage_reserve(store *s, const char *owner, int64_t now_ms, int64_t est_prompt,
+int store_usage_reserve(store *s, const char *owner, const char *run_id, int64_t now_ms,
+                        int64_t est_prompt,
                         int64_t max_completion, const budget_price *price, owner_budget_plan *plan,
                         store_usage_hold *hold)
 {
@@ -165,14 +166,21 @@ int store_usage_reserve(store *s, const char *owner, int64_t now_ms, int64_t est
         store_rollback(s);
         return 0;
     }
+    id_new(hold->id, "hold", now_ms);
     for (size_t i = 0; i < hold->n; i++) {
         hold->amount[i] = plan->reserve[i];
         store_num n, a;
-        const char *p[5];
+        const char *p[7];
         p[0] = store__num_i64(&a, hold->amount[i]);
         store_usage__key(owner, &hold->st[i], &n, p + 1);
         rc = store__exec(s, "UPDATE owner_usage SET reserved = reserved + ? WHERE " STORE_USAGE__KEY,
                          5, p);
+        if (rc < 0) goto fail;
+        const char *h[] = {hold->id, p[2], p[3], run_id, owner, p[4], p[0]};
+        rc = store__exec(s,
+                         "INSERT INTO owner_holds (id, dimension, period, run_id, owner, "
+                         "period_start, amount) VALUES (?, ?, ?, ?, ?, chatplane_ts(?), ?)",
+                         7, h);
         if (rc < 0) goto fail;
     }
     rc = store_commit(s);
@@ -182,6 +190,59 @@ fail:
     store_rollback(s);
     hold->n = 0;
     return rc;
+}
+
+/* Deletes the owner_holds row of one budget of hold id; *held is its
+ * amount, or 0 when it was given back already (the DELETE of whoever came
+ * second finds nothing). */
+static int store_usage__unhold(store *s, const char *id, const owner_budget_state *st,
+                               int64_t *held)
+{
+    const char *p[] = {id, owner_budget_dim_name(st->spec.dim), period_name(st->spec.period)};
+    db_result *r = NULL;
+    int rc = store__query(s,
+                          "DELETE FROM owner_holds WHERE id = ? AND dimension = ? AND period = ? "
+                          "RETURNING amount",
+                          3, p, &r);
+    *held = rc == 0 && db_result_rows(r) == 1 ? db_result_int(r, 0, 0, 0) : 0;
+    db_result_free(r);
+    return rc;
+}
+
+int store_usage_release_stale(store *s)
+{
+    db_result *r = NULL;
+    int rc = store__query(s,
+                          "SELECT id, owner, dimension, period, chatplane_ms(period_start) FROM "
+                          "owner_holds WHERE run_id NOT IN (SELECT id FROM runs WHERE status = "
+                          "'running') ORDER BY owner, dimension, period",
+                          0, NULL, &r);
+    if (rc < 0 || db_result_rows(r) == 0) {
+        db_result_free(r);
+        return rc;
+    }
+    rc = store_begin(s);
+    int released = 0;
+    for (size_t i = 0; rc >= 0 && i < db_result_rows(r); i++) {
+        owner_budget_state st = {0};
+        if (owner_budget_dim_parse(db_result_get(r, i, 2), &st.spec.dim) != 0 ||
+            period_parse(db_result_get(r, i, 3), &st.spec.period) != 0)
+            continue;
+        st.period_start_ms = db_result_int(r, i, 4, 0);
+        int64_t held = 0;
+        rc = store_usage__unhold(s, db_result_get(r, i, 0), &st, &held);
+        if (rc >= 0 && held > 0) {
+            rc = store_usage__move(s, db_result_get(r, i, 1), &st, 0, held);
+            released++;
+        }
+    }
+    db_result_free(r);
+    if (rc >= 0) rc = store_commit(s);
+    if (rc < 0) {
+        store_rollback(s);
+        return rc;
+    }
+    return released;
 }
 
 /* Settles or releases a hold in one transaction. */
@@ -194,7 +255,9 @@ static int store_usage__end(store *s, const char *owner, store_usage_hold *hold,
     for (size_t i = 0; rc >= 0 && i < hold->n; i++) {
         int64_t used =
             settle ? owner_budget_amount(hold->st[i].spec.dim, prompt, completion, price) : 0;
-        rc = store_usage__move(s, owner, &hold->st[i], used, hold->amount[i]);
+        int64_t held = 0;
+        rc = store_usage__unhold(s, hold->id, &hold->st[i], &held);
+        if (rc >= 0) rc = store_usage__move(s, owner, &hold->st[i], used, held);
     }
     if (rc >= 0) rc = store_commit(s);
     if (rc < 0) {

@@ -200,6 +200,32 @@ describe('owner budgets', () => {
     assert.equal(r.status, 401);
   });
 
+  test('a server killed during a call gives the call\'s hold back when it starts again', async () => {
+    await mock.reset();
+    // A budget of its own, since the day's is used up.
+    const set = await runBinary(['token', 'budget', 'alice', 'tokens=100000/month', '--db', db()]);
+    assert.equal(set.code, 0, set.stderr);
+    // The call never answers: its hold stays while the server lives.
+    await mock.script([{ first_delay_ms: 60000, text: 'late' }]);
+    const id = await startRun(alice);
+    const held = await until(async () => {
+      const b = (await usage(alice)).body.budgets[0];
+      return b.reserved > 0 ? b : null;
+    }, 10000, 25);
+    assert.equal(held.reserved, 1500);
+    await srv.stop('SIGKILL');
+    srv = await startServer({
+      dir,
+      config: { llm: { base_url: mock.url, model: 'mock-model' }, modes: { standard: { tokens: 1500 } } },
+    });
+    const b = (await usage(alice)).body.budgets[0];
+    assert.deepEqual(b, { ...held, reserved: 0 });
+    assert.equal(b.used, 0);
+    const run = (await api(srv.url, 'GET', `/api/sessions/${id}`, undefined, bearer(alice))).body.last_run;
+    assert.equal(run.stop_reason, 'interrupted');
+    assert.ok(srv.lines.includes('level=info msg="Gave back the budget holds of stopped runs." holds=1'), srv.lines.join('\n'));
+  });
+
   test('a budget changed while the server runs counts from the next call', async () => {
     await mock.reset();
     await mock.script([ANSWER, ANSWER]);
@@ -210,8 +236,8 @@ describe('owner budgets', () => {
     assert.equal((await stoppedRun(bob, await startRun(bob))).stop_reason, 'completed');
     assert.deepEqual((await usage(alice)).body, { owner: 'alice', budgets: [] });
     // A cost budget without a price counts nothing, so it never stops a
-    // run before its limit; a tokens budget per week starts from what
-    // this week used, which is more than 10.
+    // run; a tokens budget of 10 a week (usage of its own, per dimension
+    // and period) has no room for a prompt.
     r = await runBinary(['token', 'budget', 'alice', 'tokens=10/week', 'cost_usd=5/month', '--db', db()]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'token \'alice\' has the budgets tokens=10/week cost_usd=5/month\n');

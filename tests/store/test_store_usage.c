@@ -1,8 +1,9 @@
 /*
  * Budgets per owner and period in the store (store/store_usage.c): budgets
  * set and replaced, a reservation settled or released, a stop that holds
- * nothing, periods that roll over by their start, and many connections
- * reserving for one owner at once never holding more than the limit.
+ * nothing, periods that roll over by their start, the holds of runs that
+ * stopped given back by recovery, and many connections reserving for one
+ * owner at once never holding more than the limit.
  *
  * CHATPLANE_TEST_DB_URL names the database as for the store suite; every
  * test uses owners of its own, so a shared database is fine.
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/civil.h"
+#include "core/mode.h"
 #include "core/owner_budget.h"
 #include "store/store.h"
 
@@ -129,7 +131,7 @@ static void test_reserve_settle_release(void **state)
     owner_budget_plan plan;
     store_usage_hold hold;
     assert_int_equal(
-        store_usage_reserve(f->s, owner, now_ms(), 100, 300, NULL, &plan, &hold), 0);
+        store_usage_reserve(f->s, owner, "run-a", now_ms(), 100, 300, NULL, &plan, &hold), 0);
     assert_false(plan.stop);
     assert_int_equal(plan.max_completion_tokens, 300);
     assert_int_equal(hold.n, 1);
@@ -144,7 +146,7 @@ static void test_reserve_settle_release(void **state)
     owner_budget_plan plan2;
     store_usage_hold hold2;
     assert_int_equal(
-        store_usage_reserve(f->s, owner, now_ms(), 100, -1, NULL, &plan2, &hold2), 0);
+        store_usage_reserve(f->s, owner, "run-a", now_ms(), 100, -1, NULL, &plan2, &hold2), 0);
     assert_false(plan2.stop);
     assert_int_equal(plan2.max_completion_tokens, 500);
     assert_int_equal(hold2.amount[0], 600);
@@ -172,11 +174,11 @@ static void test_over_budget_holds_nothing(void **state)
     assert_int_equal(store_owner_budget_set(f->s, owner, &b, 1), 0);
     owner_budget_plan plan;
     store_usage_hold hold;
-    assert_int_equal(store_usage_reserve(f->s, owner, now_ms(), 100, 400, NULL, &plan, &hold), 0);
+    assert_int_equal(store_usage_reserve(f->s, owner, "run-a", now_ms(), 100, 400, NULL, &plan, &hold), 0);
     assert_false(plan.stop);
     assert_int_equal(store_usage_settle(f->s, owner, &hold, 100, 380, NULL), 0);
     /* 20 left: a prompt of 20 leaves no completion token. */
-    assert_int_equal(store_usage_reserve(f->s, owner, now_ms(), 20, 400, NULL, &plan, &hold), 0);
+    assert_int_equal(store_usage_reserve(f->s, owner, "run-a", now_ms(), 20, 400, NULL, &plan, &hold), 0);
     assert_true(plan.stop);
     assert_int_equal(plan.over, 0);
     assert_int_equal(hold.st[0].used, 480);
@@ -192,7 +194,7 @@ static void test_over_budget_holds_nothing(void **state)
     /* An owner without budgets passes with the cap it asked for. */
     char none[64];
     owner_name(none, sizeof none, "none");
-    assert_int_equal(store_usage_reserve(f->s, none, now_ms(), 100, 77, NULL, &plan, &hold), 0);
+    assert_int_equal(store_usage_reserve(f->s, none, "run-a", now_ms(), 100, 77, NULL, &plan, &hold), 0);
     assert_false(plan.stop);
     assert_int_equal(plan.max_completion_tokens, 77);
     assert_int_equal(hold.n, 0);
@@ -212,7 +214,7 @@ static void test_period_rolls_over(void **state)
     int64_t late = civil_days_from(2026, 12, 3) * DAY_MS + DAY_MS - 1; /* 23:59:59.999 */
     owner_budget_plan plan;
     store_usage_hold hold;
-    assert_int_equal(store_usage_reserve(f->s, owner, late, 100, 2000, &price, &plan, &hold), 0);
+    assert_int_equal(store_usage_reserve(f->s, owner, "run-a", late, 100, 2000, &price, &plan, &hold), 0);
     assert_false(plan.stop);
     assert_int_equal(plan.max_completion_tokens, 900);
     assert_int_equal(hold.amount[0], 1000);
@@ -229,6 +231,61 @@ static void test_period_rolls_over(void **state)
     assert_int_equal(st.used, 0);
 }
 
+/* A running run of a new session of owner; returns its id (freed by the
+ * caller). */
+static char *running_run(store *s, const char *owner)
+{
+    static int counter;
+    char sid[ID_MAX], rid[ID_MAX];
+    id_new(sid, "ses", 1700000000000 + counter);
+    id_new(rid, "run", 1700000000000 + counter++);
+    store_session ses = {.id = sid, .owner = (char *)owner, .title = "t", .mode = "quick",
+                         .created_ms = 1000, .updated_ms = 1000};
+    assert_int_equal(store_session_insert(s, &ses), 0);
+    json_t *limits = mode_limits_to_json(&mode_preset("quick")->limits);
+    json_t *usage = json_object();
+    store_run row = {.id = rid, .session_id = sid, .mode = "quick", .status = "running",
+                     .limits = limits, .usage = usage, .started_ms = 1000, .heartbeat_ms = 1000};
+    assert_int_equal(store_run_insert(s, &row), 0);
+    json_decref(limits);
+    json_decref(usage);
+    return strdup(rid);
+}
+
+/* A process that died during a call leaves its hold; recovery gives back
+ * the holds of every run that is not running, and a settle that comes
+ * after that adds the use without taking the hold off a second time. */
+static void test_holds_of_stopped_runs_are_given_back(void **state)
+{
+    fx *f = *state;
+    char owner[64];
+    owner_name(owner, sizeof owner, "stale");
+    owner_budget_spec b = spec("tokens=1000/day");
+    assert_int_equal(store_owner_budget_set(f->s, owner, &b, 1), 0);
+    char *live = running_run(f->s, owner);
+    owner_budget_plan plan;
+    store_usage_hold gone, going;
+    assert_int_equal(store_usage_reserve(f->s, owner, "run-gone", now_ms(), 100, 200, NULL, &plan, &gone), 0);
+    assert_int_equal(store_usage_reserve(f->s, owner, live, now_ms(), 100, 300, NULL, &plan, &going), 0);
+    assert_int_equal(read_one(f->s, owner, now_ms()).reserved, 700);
+    /* Only the hold of the run that is not running goes back. */
+    assert_int_equal(store_usage_release_stale(f->s), 1);
+    owner_budget_state st = read_one(f->s, owner, now_ms());
+    assert_int_equal(st.used, 0);
+    assert_int_equal(st.reserved, 400);
+    assert_int_equal(store_usage_release_stale(f->s), 0);
+    /* The late settle of the hold given back counts its use only. */
+    assert_int_equal(store_usage_settle(f->s, owner, &gone, 100, 150, NULL), 0);
+    st = read_one(f->s, owner, now_ms());
+    assert_int_equal(st.used, 250);
+    assert_int_equal(st.reserved, 400);
+    assert_int_equal(store_usage_release(f->s, owner, &going), 0);
+    st = read_one(f->s, owner, now_ms());
+    assert_int_equal(st.used, 250);
+    assert_int_equal(st.reserved, 0);
+    free(live);
+}
+
 /* Many connections reserving for one owner at once. */
 typedef struct racer {
     const char *url, *owner;
@@ -243,7 +300,7 @@ static void *race(void *arg)
     for (;;) {
         owner_budget_plan plan;
         store_usage_hold hold;
-        int rc = store_usage_reserve(s, r->owner, now_ms(), 10, 90, NULL, &plan, &hold);
+        int rc = store_usage_reserve(s, r->owner, "run-race", now_ms(), 10, 90, NULL, &plan, &hold);
         if (rc != 0) {
             print_error("reserve: %s\n", store_errmsg(s));
             break;
@@ -304,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_reserve_settle_release),
         cmocka_unit_test(test_over_budget_holds_nothing),
         cmocka_unit_test(test_period_rolls_over),
+        cmocka_unit_test(test_holds_of_stopped_runs_are_given_back),
         cmocka_unit_test(test_concurrent_reservations_hold_the_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
