@@ -70,8 +70,17 @@ describe('owner budgets on two instances', () => {
 
   test('runs of one owner on both instances at once stay within its budget', async () => {
     const N = 16;
-    await mock.script(Array.from({ length: 2 * N }, () => ANSWER));
-    const started = await Promise.all(Array.from({ length: N }, (_, i) => startRun(i % 2 ? b : a)));
+    // One run on each instance first, whose calls answer slowly, so both
+    // instances hold part of the budget while the others start at once.
+    const SLOW = { ...ANSWER, first_delay_ms: 1000 };
+    await mock.script([SLOW, SLOW, ...Array.from({ length: 2 * N }, () => ANSWER)]);
+    const holding = async (amount) => until(async () => (await usage(a)).reserved >= amount, 10000, 10);
+    const first = [await startRun(a)];
+    await holding(1500);
+    first.push(await startRun(b));
+    await holding(3000);
+    const rest = await Promise.all(Array.from({ length: N - 2 }, (_, i) => startRun(i % 2 ? b : a)));
+    const started = [...first, ...rest];
     const runs = await Promise.all(started.map(stoppedRun));
     const now = new Date();
     const reset = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1))
@@ -94,7 +103,8 @@ describe('owner budgets on two instances', () => {
     });
     assert.ok(reasons.completed >= 2, JSON.stringify(reasons));
     assert.ok(reasons.owner_budget >= 1, JSON.stringify(reasons));
-    // Both instances ran calls against the one budget.
+    // Both instances ran calls against the one budget: at least the first
+    // two, which held their part while the rest started.
     assert.ok(byInstance.get(a) >= 1 && byInstance.get(b) >= 1, JSON.stringify([...byInstance.values()]));
     const onA = await until(async () => {
       const x = await usage(a);
