@@ -108,8 +108,10 @@ static const command commands[] = {
      "Examples:\n  chatplane sessions\n  chatplane sessions --db "
      "sqlite:/var/lib/chatplane/chat.db\n",
      cmd_sessions, flags_db},
-    {"token", "chatplane token create NAME [--admin] | list | revoke NAME",
-     "make, list and revoke API tokens",
+    {"token",
+     "chatplane token create NAME [--admin] [--budget B]... | list | revoke NAME | budget NAME "
+     "B...|none",
+     "make, list and revoke API tokens and set their budgets",
      "API tokens let clients in once authentication is on: as soon as one\n"
      "token exists, or when serve listens on a non-loopback address, every\n"
      "/api/ request needs `Authorization: Bearer TOKEN` or the cookie that\n"
@@ -120,12 +122,19 @@ static const command commands[] = {
      "                last line of stdout; only its SHA-256 is stored, so it\n"
      "                is shown this once. NAME: letters, digits and . _ @ -\n"
      "  --admin       with create: the token may also edit modes\n"
-     "  list          name, admin, created and revoked times of every token\n"
-     "  revoke NAME   the token stops working at once; its name stays taken\n\n"
+     "  --budget B    with create, repeatable: a budget of the token's owner\n"
+     "                per UTC period, DIMENSION=AMOUNT/PERIOD: tokens or\n"
+     "                cost_usd, per day, week (from Monday) or month\n"
+     "  list          name, admin, created and revoked times and budgets of\n"
+     "                every token\n"
+     "  revoke NAME   the token stops working at once; its name stays taken\n"
+     "  budget NAME B...  replaces the owner's budgets; `none` clears them\n\n"
      "Exit status: 0; 1 when the name is taken, no such active token exists\n"
      "or the database fails; 2 a usage error.\n\n"
      "Examples:\n  chatplane token create alice\n"
      "  chatplane token create ops --admin --db sqlite:/var/lib/chatplane/chat.db\n"
+     "  chatplane token create alice --budget cost_usd=20/day --budget tokens=2000000/month\n"
+     "  chatplane token budget alice cost_usd=50/week\n"
      "  chatplane token revoke alice\n",
      cmd_token, flags_db},
     {"--version", "chatplane --version", "print the version and exit",

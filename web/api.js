@@ -49,6 +49,7 @@ const sid = (id) => encodeURIComponent(id);
 export const getInfo = () => api('GET', '/api/info');
 export const getHealth = () => api('GET', '/api/health');
 export const restartServer = (name) => api('POST', `/api/mcp/${encodeURIComponent(name)}/restart`);
+export const getUsage = () => api('GET', '/api/usage');
 export const listModes = () => api('GET', '/api/modes');
 export const listSessions = () => api('GET', '/api/sessions?limit=50');
 export const createSession = (body) => api('POST', '/api/sessions', body);

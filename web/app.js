@@ -20,6 +20,7 @@ import { createMessageList } from './messages.js';
 import { createStatusIndicator } from './status.js';
 import { createRunControls } from './controls.js';
 import { createBudgetDisplay } from './budget.js';
+import { createUsageDisplay } from './usage.js';
 import { createTimeline } from './timeline.js';
 import { createWhyIdle } from './whyidle.js';
 import { createHealth } from './health.js';
@@ -156,6 +157,7 @@ const controls = createRunControls({
 });
 
 const budget = createBudgetDisplay({ meters: $('#meters'), sub: $('#budget-sub') });
+const usage = createUsageDisplay({ root: $('#usage-display'), meters: $('#usage-meters'), sub: $('#usage-sub') });
 
 const timeline = createTimeline({
   scroll: $('#timeline-scroll'),
@@ -392,6 +394,7 @@ function onEvent(st, ev) {
     noteModelOutcome(ev);
     refreshSessions();
     health.refresh();
+    refreshUsage();
   } else if (ev.type === 'run_started') {
     refreshSessions();
   }
@@ -660,6 +663,7 @@ function wireLogin() {
     }
     app.current = null;
     app.sessions = [];
+    usage.render(null);
     schedule(ALL_AREAS);
     showLogin();
   });
@@ -712,6 +716,21 @@ function drawModelBadge() {
       : `Model ${llm.model} (${llm.provider})`;
 }
 
+// The signed-in owner's budgets; only with authentication is there an
+// owner. A failed read leaves the card as it was: it is a view, and the
+// runs themselves say when a budget stops them.
+async function refreshUsage() {
+  if (!app.info || !app.info.auth) {
+    usage.render(null);
+    return;
+  }
+  try {
+    usage.render(await API.getUsage());
+  } catch {
+    /* the next refresh tries again */
+  }
+}
+
 async function boot() {
   try {
     const [info, modes] = await Promise.all([API.getInfo(), API.listModes()]);
@@ -721,7 +740,7 @@ async function boot() {
     drawModelBadge();
     health.refresh();
     $('#logout').hidden = !info.auth;
-    await refreshSessions();
+    await Promise.all([refreshSessions(), refreshUsage()]);
   } catch (e) {
     report(e);
     return;
@@ -729,7 +748,10 @@ async function boot() {
   if (!app.booted) {
     app.booted = true;
     setInterval(() => {
-      if (document.visibilityState === 'visible' && $('#login-backdrop').hidden) refreshSessions();
+      if (document.visibilityState === 'visible' && $('#login-backdrop').hidden) {
+        refreshSessions();
+        refreshUsage();
+      }
     }, SESSION_POLL_MS);
   }
   await openDefault();

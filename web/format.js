@@ -27,6 +27,7 @@ export const REASON_TITLES = {
   llm_error: 'The model refused the request',
   interrupted: 'Interrupted',
   approval_timeout: 'Nobody answered the approval',
+  owner_budget: 'Your budget is used up',
 };
 
 // The tone of a run's stop: how the page colours it. The server sends it
@@ -42,6 +43,7 @@ const REASON_TONES = {
   max_tokens: 'warn',
   max_tool_calls: 'warn',
   max_cost: 'warn',
+  owner_budget: 'warn',
 };
 
 export function stopTone(run) {

@@ -39,6 +39,8 @@ const char *diagnosis_playbook(const diagnosis_facts *f)
         return "interrupted";
     case STOP_APPROVAL_TIMEOUT:
         return "approval_timeout";
+    case STOP_OWNER_BUDGET:
+        return "owner_budget";
     default:
         return stop_reason_is_budget(f->reason) ? "budget" : "unknown";
     }
@@ -107,6 +109,7 @@ static const char *diagnosis__lead(const char *playbook)
         {"no_progress", "The run stopped making progress"},
         {"budget", "The run used up its budget"},
         {"approval_timeout", "Nobody answered an approval in time"},
+        {"owner_budget", "The owner's budget for the period is used up"},
         {"interrupted", "The server stopped or restarted while the run was working"},
     };
     for (size_t i = 0; i < sizeof leads / sizeof leads[0]; i++)

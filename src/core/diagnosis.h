@@ -29,7 +29,8 @@ typedef struct diagnosis_facts {
     bool context_overflow;  /* the provider said the prompt was too long */
 
     /* The guardrail's evidence for loop_detected, repeated_failures and
-     * no_progress (borrowed), or NULL. */
+     * no_progress, or for owner_budget the budget that was used up
+     * (owner_budget_to_json with "owner"), borrowed; or NULL. */
     const json_t *guard_evidence;
 
     /* A tool server that is down, when the failing calls went to it. */

@@ -37,6 +37,7 @@ static const struct {
     [STOP_LLM_ERROR] = {"llm_error", STOP_TONE_BAD, STOP_EXIT_FAILED},
     [STOP_INTERRUPTED] = {"interrupted", STOP_TONE_NEUTRAL, STOP_EXIT_FAILED},
     [STOP_APPROVAL_TIMEOUT] = {"approval_timeout", STOP_TONE_NEUTRAL, STOP_EXIT_STOPPED},
+    [STOP_OWNER_BUDGET] = {"owner_budget", STOP_TONE_WARN, STOP_EXIT_STOPPED},
 };
 
 static const char *const stop__tone_names[STOP__TONE_COUNT] = {
@@ -142,6 +143,8 @@ static const char *const stop__recovery[STOP__COUNT] = {
                          "it left off.",
     [STOP_APPROVAL_TIMEOUT] = "Nobody answered the approval request in time. Continue to ask "
                               "again, or change the approval rules so the call needs no answer.",
+    [STOP_OWNER_BUDGET] = "Your budget for this period is used up. Wait until it resets, or ask "
+                          "an administrator to raise it with chatplane token budget.",
 };
 
 /* Which variant of a budget suggestion fits a run of mode_name. */

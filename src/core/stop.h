@@ -27,6 +27,7 @@ typedef enum stop_reason {
     STOP_LLM_ERROR,
     STOP_INTERRUPTED,
     STOP_APPROVAL_TIMEOUT,
+    STOP_OWNER_BUDGET, /* the owner's budget for the period is used up */
     STOP__COUNT
 } stop_reason;
 

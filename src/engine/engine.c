@@ -234,6 +234,7 @@ typedef struct engine_start {
     store_message *msgs;
     size_t nmsgs;
     json_t *remembered; /* the session's remembered decisions (run_init) */
+    char *owner;        /* the session's owner, or NULL */
 } engine_start;
 
 static const mode *engine__pick(const engine_start *j, const char *name)
@@ -266,6 +267,7 @@ static int engine__start_tx(store *s, engine_start *j)
         return ENGINE_ERR_BAD_MODE;
     }
     j->mode = *m;
+    j->owner = ses.owner ? xstrdup(ses.owner) : NULL;
 
     if (j->regenerate) {
         rc = store_message_supersede(s, j->session_id, &j->regen_user_id, &j->superseded);
@@ -554,6 +556,7 @@ static void engine__start_free(engine_start *j)
     json_decref(j->superseded);
     store_message_list_free(j->msgs, j->nmsgs);
     json_decref(j->remembered);
+    free(j->owner);
     free(j);
 }
 
@@ -577,6 +580,7 @@ static void engine__start_done(void *arg)
                    .tools = e->d.tools,
                    .opt = &e->d.opt,
                    .instance_id = e->d.instance_id,
+                   .pool = e->d.pool,
                    .on_finished = engine__on_finished,
                    .on_unrecorded = engine__on_unrecorded,
                    .on_taken = engine__on_taken,
@@ -593,6 +597,7 @@ static void engine__start_done(void *arg)
         .client_note = j->client_note,
         .superseded = j->superseded,
         .started_wall_ms = j->now_ms,
+        .owner = j->owner,
         .remembered = engine__remembered_by_name(e->d.tools, j->remembered),
     };
     run *r = run_new(&env, &init);

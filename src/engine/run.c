@@ -305,6 +305,7 @@ static void run__abort_in_flight(run *r)
          * as bytes / 4, as for an answer that reports no usage). */
         if (r->text.len > 0) {
             budget_on_tokens(&r->budget, r->est_prompt_tokens, (int64_t)((r->text.len + 3) / 4));
+            run__owner_settle(r, r->est_prompt_tokens, (int64_t)((r->text.len + 3) / 4));
             run__record_message(r, r->message_id, "assistant", r->text.data, NULL, NULL, true);
             json_array_append_new(r->history, context_assistant(r->text.data, NULL));
         }
@@ -381,6 +382,9 @@ void run__finish(run *r, stop_reason reason, char *detail, bool wrapped_up)
         return;
     }
     run__abort_in_flight(r);
+    /* A call stopped before it streamed anything used nothing the owner
+     * pays for, as far as can be known. */
+    run__owner_release(r);
     budget_tick(&r->budget, clock_mono_ms());
     r->phase = PHASE_DONE;
     r->reason = reason;
@@ -580,6 +584,7 @@ run *run_new(const run_env *env, const run_init *init)
         r->env.chain = r->own_chain;
     }
     buf_init(&r->step_errors, RUN_STEP_ERRORS_MAX);
+    r->owner = init->owner ? xstrdup(init->owner) : NULL;
     return r;
 }
 
@@ -614,6 +619,7 @@ void run_free(run *r)
     event_free(r->input_ev);
     free(r->inp_message);
     json_decref(r->inp_schema);
+    run__owner_detach(r);
     json_decref(r->remembered);
     run__free_calls(r);
     run__clear_exec(r);

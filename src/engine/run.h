@@ -43,6 +43,9 @@ typedef struct run_env {
     toolset *tools;
     const engine_options *opt;
     const char *instance_id;
+    /* The read pool, where a model call reserves of its owner's budgets
+     * (run_owner_budget.c); NULL: owner budgets are not checked. */
+    dbpool *pool;
     /* Called on the loop once the run's run_stopped event is committed
      * (status 0) or failed to be (status < 0); the engine unregisters and
      * frees the run there. */
@@ -77,6 +80,9 @@ typedef struct run_init {
     /* A regenerate: the ids of the messages it superseded, announced before
      * run_started (borrowed); NULL otherwise. */
     const json_t *superseded;
+    /* The session's owner (a token name), whose budgets each model call
+     * reserves of; NULL without authentication: no owner budgets. */
+    const char *owner;
     /* The session's remembered decisions: model tool name ->
      * {"approve": bool, "reason": string or null, "remember": "session"};
      * reference stolen, may be NULL. */

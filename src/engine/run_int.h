@@ -154,6 +154,12 @@ struct run {
     char *fail_code, *fail_text;
     json_t *stop_evidence;
 
+    /* The owner's budgets (run_owner_budget.c): the owner, or NULL; the
+     * reservation being made, and the one the call in flight holds. */
+    char *owner;
+    struct run_owner_job *owner_job;
+    struct store_usage_hold *owner_hold;
+
     /* The outcome, once decided. */
     stop_reason reason;
     char *detail;
@@ -255,5 +261,23 @@ void run__on_tool_input(void *ud, const char *message, const json_t *schema);
 void run__cancel_input(run *r, const char *by);
 void run__on_input_timer(evutil_socket_t fd, short what, void *arg);
 void run__input_metrics_register(void);
+
+/* Owner budgets (run_owner_budget.c). Before a model call: reserves what
+ * the call may use of the owner's budgets, then calls go with the messages
+ * (reference handed over) and the completion cap, capped by what the owner
+ * has left; or stops the run with owner_budget. Without an owner go runs
+ * at once. */
+typedef void (*run_owner_go)(run *r, json_t *messages, int64_t max_completion_tokens);
+void run__owner_reserve(run *r, json_t *messages, int64_t est_prompt, int64_t max_completion,
+                        run_owner_go go);
+/* The call ended: what it used replaces what it held, at the run's
+ * budget price as it stands (the provider's own during the call). */
+void run__owner_settle(run *r, int64_t prompt_tokens, int64_t completion_tokens);
+/* The call failed or the run stops: what it held is given back. */
+void run__owner_release(run *r);
+/* The run is freed: a reservation still being made is released when it
+ * comes back. */
+void run__owner_detach(run *r);
+void run__owner_metrics_register(void);
 
 #endif

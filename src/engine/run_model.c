@@ -36,6 +36,7 @@ void run_metrics_register(void)
     llm_chain_metrics_register();
     run__approval_metrics_register();
     run__input_metrics_register();
+    run__owner_metrics_register();
 }
 
 llm *run__model(const run *r)
@@ -381,6 +382,7 @@ static void run_model__on_model_done(void *ud, const llm_result *res)
     run_model__note_health(r, res);
     if (r->phase != PHASE_MODEL) return;
     if (!res->ok) {
+        run__owner_release(r);
         run_model__model_failed(r, res);
         return;
     }
@@ -401,6 +403,7 @@ static void run_model__on_model_done(void *ud, const llm_result *res)
     budget_price saved = r->budget.price;
     if (own) r->budget.price = *own;
     budget_on_tokens(&r->budget, prompt, completion);
+    run__owner_settle(r, prompt, completion);
     r->budget.price = saved;
     if (prompt > 0) metrics_add(run__tokens, "prompt", (double)prompt);
     if (completion > 0) metrics_add(run__tokens, "completion", (double)completion);
@@ -475,27 +478,35 @@ static json_t *run_model__messages(run *r, bool with_tools, int64_t step, int64_
     return m;
 }
 
-static void run_model__call_model(run *r)
+/* Sends the call, once the owner's budgets allow it; takes messages. */
+static void run_model__send(run *r, json_t *messages, int64_t max_completion_tokens)
 {
-    int64_t est = 0;
     bool with_tools = !r->wrap_up && json_array_size(r->tools) > 0;
-    json_t *messages = run_model__messages(r, !r->wrap_up, r->budget.usage.steps, &est);
-    r->est_prompt_tokens = est;
     llm_request req = {
         .messages = messages,
         .tools = with_tools ? r->tools : NULL,
-        .max_completion_tokens = budget_max_completion_tokens(&r->budget, est),
+        .max_completion_tokens = max_completion_tokens,
     };
     id_new(r->message_id, "msg", clock_wall_ms());
     buf_reset(&r->text);
     r->responding = false;
-    r->phase = PHASE_MODEL;
     run__status(r, STATUS_THINKING, NULL);
     r->call_started_ns = clock_mono_ns();
     r->call_pending = true;
     llm_call *c = llm_call_start(run__model(r), &req, &run_model__llm_cb, r);
     if (r->call_pending) r->call = c;
     json_decref(messages);
+}
+
+static void run_model__call_model(run *r)
+{
+    int64_t est = 0;
+    json_t *messages = run_model__messages(r, !r->wrap_up, r->budget.usage.steps, &est);
+    r->est_prompt_tokens = est;
+    r->phase = PHASE_MODEL;
+    /* The owner's budgets may cap the call or stop the run first. */
+    run__owner_reserve(r, messages, est, budget_max_completion_tokens(&r->budget, est),
+                       run_model__send);
 }
 
 /* Starts the next step, or ends the run when the budget says so. */

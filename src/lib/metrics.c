@@ -1,6 +1,7 @@
 #include "lib/metrics.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,15 @@ void metrics_add(metrics_family *f, const char *label_value, double v)
     pthread_mutex_unlock(&metrics__mu);
 }
 
+void metrics_set(metrics_family *f, const char *label_value, double v)
+{
+    if (!f || f->kind != METRICS__GAUGE) return;
+    pthread_mutex_lock(&metrics__mu);
+    int i = metrics__series(f, label_value ? label_value : "unknown");
+    f->counts[i] = v < 0 ? 0 : v;
+    pthread_mutex_unlock(&metrics__mu);
+}
+
 void metrics_seed(metrics_family *f, const char *label_value)
 {
     if (!f || !f->label) return;
@@ -161,18 +171,33 @@ static int metrics__num(buf *out, double v)
     return buf_printf(out, "%.9g", v);
 }
 
+/* Writes the labels of a series: each name of f->label with the value at
+ * the same place in value, both lists split at commas. A label the value
+ * has no part for (a value without enough commas, the "other" series) is
+ * "other". */
+static int metrics__render_labels(buf *out, const char *names, const char *value)
+{
+    int rc = 0;
+    const char *n = names, *v = value;
+    for (bool first = true; *n; first = false) {
+        size_t nl = strcspn(n, ",");
+        size_t vl = v ? strcspn(v, ",") : 0;
+        rc |= buf_printf(out, "%s%.*s=\"%.*s\"", first ? "" : ",", (int)nl, n, v ? (int)vl : 5,
+                         v ? v : "other");
+        n += nl + (n[nl] == ',');
+        if (v) v = v[vl] == ',' ? v + vl + 1 : NULL;
+    }
+    return rc;
+}
+
 static int metrics__render_series(buf *out, const metrics_family *f)
 {
     int rc = 0;
     for (int i = 0; i < f->n; i++) {
-        const char *comma = f->label ? strchr(f->label, ',') : NULL;
-        if (comma) {
-            /* Two labels: the value holds both, split at its first comma. */
-            const char *v = f->values[i], *vc = strchr(v, ',');
-            rc |= buf_printf(out, "%s{%.*s=\"%.*s\",%s=\"%s\"} ", f->name,
-                             (int)(comma - f->label), f->label,
-                             (int)(vc ? (size_t)(vc - v) : strlen(v)), v, comma + 1,
-                             vc ? vc + 1 : "other");
+        if (f->label && strchr(f->label, ',')) {
+            rc |= buf_printf(out, "%s{", f->name);
+            rc |= metrics__render_labels(out, f->label, f->values[i]);
+            rc |= buf_append(out, "} ", 2);
         } else if (f->label)
             rc |= buf_printf(out, "%s{%s=\"%s\"} ", f->name, f->label, f->values[i]);
         else

@@ -35,7 +35,10 @@ typedef struct metrics_family metrics_family;
 metrics_family *metrics_counter_new(const char *name, const char *help, const char *label);
 /* A gauge without labels. */
 metrics_family *metrics_gauge_new(const char *name, const char *help);
-/* A gauge with one series per value of label. */
+/* A gauge with one series per value of label; as for a counter, label may
+ * name several labels joined by commas ("owner,dimension,period"), each
+ * series then being named by its values joined the same way
+ * ("alice,tokens,day"), so a value must hold no comma and no quote. */
 metrics_family *metrics_gauge_labelled_new(const char *name, const char *help, const char *label);
 /* A histogram with nbounds (at most METRICS_BUCKETS_MAX) ascending upper
  * bounds, +Inf implied; bounds must outlive the process. */
@@ -45,6 +48,8 @@ metrics_family *metrics_histogram_new(const char *name, const char *help, const 
 /* Adds v to a counter's or gauge's series. label_value is NULL for a family
  * without a label. A gauge may go down (v < 0) but not below zero. */
 void metrics_add(metrics_family *f, const char *label_value, double v);
+/* Sets a gauge's series to v (not below zero). */
+void metrics_set(metrics_family *f, const char *label_value, double v);
 /* Creates a labelled series at zero, so a scraper sees the values known in
  * advance before their first occurrence. Seeded series survive a reset. */
 void metrics_seed(metrics_family *f, const char *label_value);

@@ -19,6 +19,7 @@ void api_register(http_server *s, api *a)
     api__register_agui(s, a);
     api__register_aisdk(s, a);
     api__register_misc(s, a);
+    api__register_usage(s, a);
     api__register_auth(s, a);
     http_set_guard(s, api__guard, a);
 }

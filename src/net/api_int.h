@@ -159,6 +159,8 @@ void api__protocol_decide(api *a, http_req *r, const char *session_id, const cha
                           bool approve, const char *reason, engine_approval_cb cb, void *ud);
 
 void api__register_inputs(http_server *s, api *a);
+/* GET /api/usage (api_usage.c). */
+void api__register_usage(http_server *s, api *a);
 /* Answers GET /api/sessions/{id} for id (used after writes too). */
 void api__reply_session(api *a, http_req *r, const char *id, int status);
 

@@ -134,12 +134,23 @@ void dbpool_stop(dbpool *p)
     p->stopping = true;
     pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->nworkers; i++) {
-        pthread_join(p->workers[i].thread, NULL);
-        store_close(p->workers[i].st);
+    for (int i = 0; i < p->nworkers; i++) pthread_join(p->workers[i].thread, NULL);
+    /* Every submitted item ran; give the loop its done callbacks. A done
+     * callback may still submit work (a run's model call gives back what
+     * it held of its owner's budget), which runs here on the first
+     * thread's connection, until nothing more is submitted. */
+    for (;;) {
+        dbpool_drain(p);
+        pthread_mutex_lock(&p->mu);
+        dbpool_item *it = dbpool__queue_pop(&p->todo);
+        pthread_mutex_unlock(&p->mu);
+        if (!it) break;
+        if (p->nworkers > 0) it->work(p->workers[0].st, it->arg);
+        pthread_mutex_lock(&p->mu);
+        dbpool__queue_push(&p->done, it);
+        pthread_mutex_unlock(&p->mu);
     }
-    /* Every submitted item ran; give the loop its done callbacks. */
-    dbpool_drain(p);
+    for (int i = 0; i < p->nworkers; i++) store_close(p->workers[i].st);
     pthread_cond_destroy(&p->work);
     pthread_mutex_destroy(&p->mu);
     close(p->efd);

@@ -20,7 +20,8 @@ typedef void (*dbpool_work_fn)(store *s, void *arg);
 typedef void (*dbpool_done_fn)(void *arg);
 
 int dbpool_start(const char *url, int threads, dbpool **out, char *err, size_t errlen);
-/* Finishes queued work, stops the threads, runs remaining done callbacks. */
+/* Finishes queued work, stops the threads, runs remaining done callbacks
+ * and, on the calling thread, any work they submit meanwhile. */
 void dbpool_stop(dbpool *p);
 void dbpool_submit(dbpool *p, dbpool_work_fn work, dbpool_done_fn done, void *arg);
 int dbpool_fd(const dbpool *p);

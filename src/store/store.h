@@ -20,6 +20,8 @@
 
 #include "core/evt.h"
 #include "core/mode.h"
+#include "core/owner_budget.h"
+#include "lib/id.h"
 #include "store/db.h"
 
 /* Error codes besides the driver's DB_ERR_* (lib/err.h). */
@@ -424,6 +426,74 @@ int store_token_revoke(store *s, const char *name, int64_t now_ms);
 /* The number of unrevoked tokens. */
 int store_token_count(store *s);
 
+/* ---- budgets per owner and period (owner_budgets, owner_usage) ---- */
+/* One budget of an owner (docs/owner-budgets.md): dimension "tokens" or
+ * "cost_usd", period "day", "week" or "month", limit_amount in tokens or
+ * micro-dollars. The API shows it with its usage (store_usage_read). */
+#define STORE_OWNER_BUDGET_COLUMNS(X)                                                              \
+    X(owner, TEXT, "owner", NULL, NULL)                                                            \
+    X(dimension, TEXT, "dimension", NULL, NULL)                                                    \
+    X(period, TEXT, "period", NULL, NULL)                                                          \
+    X(limit_amount, I64, "limit_amount", NULL, NULL)
+
+typedef struct store_owner_budget {
+    STORE_OWNER_BUDGET_COLUMNS(STORE__FIELD)
+} store_owner_budget;
+void store_owner_budget_cleanup(store_owner_budget *b);
+
+/* The budgets of owner (NULL: of every owner), by owner, dimension and
+ * period. *out is a new array; free with store_owner_budget_list_free. */
+int store_owner_budget_list(store *s, const char *owner, store_owner_budget **out, size_t *n);
+void store_owner_budget_list_free(store_owner_budget *rows, size_t n);
+/* Makes dst a deep copy of src; free it with store_owner_budget_cleanup. */
+void store_owner_budget_copy(store_owner_budget *dst, const store_owner_budget *src);
+/* Replaces the budgets of owner with b[0..n) (n 0: none), in one
+ * transaction of its own. Usage already counted stays. */
+int store_owner_budget_set(store *s, const char *owner, const owner_budget_spec *b, size_t n);
+
+/* What a model call holds of its owner's budgets: the budgets as read when
+ * it was reserved (with the usage of their periods then) and the amount
+ * held of each. Settled or released against those periods, so a call that
+ * crosses midnight counts in the day it started. */
+typedef struct store_usage_hold {
+    char id[ID_MAX]; /* names the hold's rows in owner_holds */
+    size_t n;
+    owner_budget_state st[OWNER_BUDGET_MAX];
+    int64_t amount[OWNER_BUDGET_MAX];
+} store_usage_hold;
+
+/*
+ * Before a model call of run_id, in one transaction of its own: reads
+ * owner's budgets and the usage of their periods at now_ms, locking the
+ * usage rows (a row lock on PostgreSQL, the write lock on SQLite), decides
+ * with owner_budget_decide, and unless *plan says stop adds the
+ * reservation to each row and records it in owner_holds under run_id. So
+ * two calls, on any instances, never both pass on the same room. *hold
+ * says what to settle; hold->n is 0 when the owner has no budgets (plan
+ * then passes max_completion through).
+ */
+int store_usage_reserve(store *s, const char *owner, const char *run_id, int64_t now_ms,
+                        int64_t est_prompt,
+                        int64_t max_completion, const budget_price *price, owner_budget_plan *plan,
+                        store_usage_hold *hold);
+/* After the call: moves the hold into used as what the call used (its
+ * tokens, or their price at price), in one transaction. hold->st[i].used
+ * and .reserved become the rows' values after it. A hold given back
+ * meanwhile (store_usage_release_stale) adds the use without taking the
+ * hold off twice. */
+int store_usage_settle(store *s, const char *owner, store_usage_hold *hold, int64_t prompt,
+                       int64_t completion, const budget_price *price);
+/* The call failed or its run stopped: gives the hold back unused. */
+int store_usage_release(store *s, const char *owner, store_usage_hold *hold);
+/* Gives back every hold whose run is not running (its process died during
+ * the call, or its release never ran), in one transaction; part of
+ * store_recover_interrupted. Returns the number of hold rows given back. */
+int store_usage_release_stale(store *s);
+/* The budgets of owner with the usage of their periods at now_ms (0 for a
+ * period without a row), at most max of them into out; *n is how many. */
+int store_usage_read(store *s, const char *owner, int64_t now_ms, owner_budget_state *out,
+                     size_t max, size_t *n);
+
 /* ---- crash recovery ---- */
 /*
  * Stops with `interrupted` every run still marked running whose heartbeat is
@@ -432,7 +502,9 @@ int store_token_count(store *s);
  * event with partial: true holding the assistant text of the run's token
  * events that no stored message covers, saved as a partial message), marks
  * the run stopped and releases the session. Each run in its own
- * transaction. Returns the number of runs stopped.
+ * transaction. Then gives back the owner budget holds of every run that
+ * is not running (store_usage_release_stale). Returns the number of runs
+ * stopped.
  */
 int store_recover_interrupted(store *s, int64_t stale_before_ms, int64_t now_ms);
 

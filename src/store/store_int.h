@@ -137,6 +137,7 @@ extern const store_table store__tool_exec_table;
 extern const store_table store__token_table;
 extern const store_table store__approval_table;
 extern const store_table store__input_table;
+extern const store_table store__owner_budget_table;
 
 /* The most columns a row type has, with room for a statement's extra
  * parameters (a WHERE id = ?, a subquery's key). */

@@ -287,5 +287,15 @@ int store_recover_interrupted(store *s, int64_t stale_before_ms, int64_t now_ms)
         }
     }
     store_run_list_free(runs, n);
+    /* What the stopped runs (or runs whose process died after they
+     * stopped) held of their owners' budgets goes back. */
+    if (rc >= 0) {
+        int freed = store_usage_release_stale(s);
+        if (freed < 0)
+            LOG(LOG_WARN, "Cannot give back the budget holds of stopped runs.", "error=\"%s\"",
+                s->err);
+        else if (freed > 0)
+            LOG(LOG_INFO, "Gave back the budget holds of stopped runs.", "holds=%d", freed);
+    }
     return rc < 0 ? rc : stopped;
 }

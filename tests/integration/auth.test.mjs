@@ -99,6 +99,8 @@ const ROUTES = [
   // No tool server is configured here: the admin passes the check and
   // learns that there is none.
   { name: 'POST /api/mcp/{name}/restart', method: 'POST', path: () => '/api/mcp/files/restart', admin: true, ok: 404 },
+  { name: 'GET /api/usage', method: 'GET', path: () => '/api/usage', ok: 200 },
+  { name: 'GET /api/usage (another owner)', method: 'GET', path: () => '/api/usage?owner=ops', admin: true, ok: 200 },
   { name: 'PUT /api/modes/{name}', method: 'PUT', path: () => '/api/modes/quick', body: { description: 'Quick answers.' }, admin: true, ok: 200 },
   { name: 'DELETE /api/sessions/{id}', method: 'DELETE', path: (c) => `/api/sessions/${c.del}`, owned: true, ok: 204 },
   { name: 'POST /api/logout', method: 'POST', path: () => '/api/logout', ok: 204 },
@@ -141,7 +143,7 @@ describe('authorization of every route', () => {
     assert.deepEqual([...names].sort(), [
       'DELETE /api/sessions/{id}', 'GET /api/health', 'GET /api/info', 'GET /api/modes', 'GET /api/runs/{id}', 'GET /api/sessions',
       'GET /api/sessions/{id}', 'GET /api/sessions/{id}/approvals', 'GET /api/sessions/{id}/events', 'GET /api/sessions/{id}/export', 'GET /api/sessions/{id}/messages',
-      'GET /api/sessions/{id}/runs', 'GET /api/sessions/{id}/tools', 'PATCH /api/sessions/{id}',
+      'GET /api/sessions/{id}/runs', 'GET /api/sessions/{id}/tools', 'GET /api/usage', 'PATCH /api/sessions/{id}',
       'POST /api/brain/stream', 'POST /api/brain/unified/consult/stream', 'POST /api/logout', 'POST /api/mcp/{name}/restart', 'POST /api/sessions',
       'POST /api/sessions/{id}/approvals/{approval_id}', 'POST /api/sessions/{id}/continue', 'POST /api/sessions/{id}/fork', 'POST /api/sessions/{id}/runs', 'POST /api/sessions/{id}/stop',
       'PUT /api/modes/{name}',
@@ -268,8 +270,8 @@ describe('chatplane token', () => {
     try {
       const db = `sqlite:${path.join(dir, 'chat.db')}`;
       const cases = [
-        [['token'], 2, 'chatplane token: a subcommand is needed; use create NAME, list or revoke NAME\n'],
-        [['token', 'make', 'x'], 2, "chatplane token: unknown subcommand 'make'; use create NAME, list or revoke NAME\n"],
+        [['token'], 2, 'chatplane token: a subcommand is needed; use create NAME, list, revoke NAME or budget NAME BUDGET...\n'],
+        [['token', 'make', 'x'], 2, "chatplane token: unknown subcommand 'make'; use create NAME, list, revoke NAME or budget NAME BUDGET...\n"],
         [['token', 'create', '--db', db], 2, 'chatplane token: create needs a token NAME\n'],
         [['token', 'create', 'a', 'b', '--db', db], 2, 'chatplane token: create takes no more arguments\n'],
         [['token', 'create', 'a b', '--db', db], 2, "chatplane token: token name 'a b' must be 1 to 64 characters of letters, digits and . _ @ -\n"],
@@ -290,7 +292,7 @@ describe('chatplane token', () => {
       assert.equal(gone.code, 1);
       assert.equal(gone.stderr, "chatplane token: no active token named 'nobody'\n");
       const list = await runBinary(['token', 'list', '--db', db]);
-      assert.match(list.stdout, /^NAME  ADMIN  CREATED                   REVOKED\nops   yes    \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z  -\n$/);
+      assert.match(list.stdout, /^NAME  ADMIN  CREATED                   REVOKED                   BUDGETS\nops   yes    \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z  - {25}-\n$/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

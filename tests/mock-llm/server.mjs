@@ -61,6 +61,9 @@
 //   usage           the usage chunk ("choices": []) before [DONE]; default
 //                   {"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}
 //                   when the request asked for include_usage; null: none
+//   usage_within_max  true: the usage chunk reports at most the request's
+//                   max_completion_tokens as completion_tokens, as a real
+//                   model that stops at its limit does
 //   error_in_stream an object sent as data: {"error": <it>}; the stream then
 //                   ends without [DONE]
 //   no_done         true: end the body without data: [DONE]
@@ -214,7 +217,11 @@ function plan(r, reqBody, id) {
   }
   const finish = 'finish_reason' in r ? r.finish_reason : (r.tool_calls ? 'tool_calls' : 'stop');
   if (finish !== null) events.push({ data: delta({}, finish) });
-  const usage = 'usage' in r ? r.usage : (wantUsage ? DEFAULT_USAGE : null);
+  let usage = 'usage' in r ? r.usage : (wantUsage ? DEFAULT_USAGE : null);
+  const max = reqBody && reqBody.max_completion_tokens;
+  if (usage && r.usage_within_max && Number.isInteger(max) && usage.completion_tokens > max) {
+    usage = { ...usage, completion_tokens: max, total_tokens: usage.prompt_tokens + max };
+  }
   if (usage) events.push({ data: chunk([], { usage }) });
   if (!r.no_done) events.push({ data: '[DONE]' });
   return events;

@@ -78,13 +78,15 @@ round() {
   latest=$(cat "$work/out.$r.1" "$work/out.$r.2" |
     sed -n 's/^schema is at version \([0-9]*\)$/\1/p' | head -1)
 
-  # The table agrees: every version once, versions 1..latest.
+  # The table agrees: every version once, from 1 to latest. Versions are
+  # numbered as changes are planned, so the build may skip some: the count
+  # is what the processes applied, not latest.
   local rows
   rows=$(psql -X -At -v ON_ERROR_STOP=1 -d "$race_url" \
     -c 'SELECT count(*), count(DISTINCT version), min(version), max(version)
         FROM schema_migrations') || return 1
-  if [ -z "$latest" ] || [ "$rows" != "$latest|$latest|1|$latest" ] ||
-    [ "$applied" -ne "$latest" ]; then
+  if [ -z "$latest" ] || [ "$rows" != "$applied|$applied|1|$latest" ] ||
+    [ "$applied" -lt 1 ]; then
     echo "round $r: schema_migrations has count|distinct|min|max = $rows," \
       "processes applied $applied, latest is '${latest}'" >&2
     ok=0

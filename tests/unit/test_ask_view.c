@@ -335,7 +335,8 @@ static void test_tty_stop_colours(void **state)
         {"max_retries", "\033[31m■\033[0m \033[31mmax_retries\033[0m: d\n"},
         {"loop_detected", "\033[31m■\033[0m \033[31mloop_detected\033[0m: d\n"},
         {"llm_error", "\033[31m■\033[0m \033[31mllm_error\033[0m: d\n"},
-        {"owner_budget", "\033[31m■\033[0m \033[31mowner_budget\033[0m: d\n"},
+        {"owner_budget", "\033[33m■\033[0m \033[33mowner_budget\033[0m: d\n"},
+        {"future_reason", "\033[31m■\033[0m \033[31mfuture_reason\033[0m: d\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fixture x;

@@ -173,6 +173,19 @@ static void test_guardrails_and_the_rest(void **state)
     diagnosis_facts h = {.reason = STOP_APPROVAL_TIMEOUT};
     expect(&h, "{\"evidence\":{},\"playbook\":\"approval_timeout\",\"summary\":\"Nobody answered "
                "an approval in time\"}");
+    json_t *budget = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:s}", "owner", "alice",
+                               "dimension", "tokens", "period", "day", "limit", 2000, "used", 1990,
+                               "reserved", 0, "resets_at", "2026-12-04T00:00:00.000Z");
+    diagnosis_facts o = {.reason = STOP_OWNER_BUDGET,
+                         .detail = "alice used 1990 of 2000 tokens this day; it resets at "
+                                   "2026-12-04T00:00:00Z",
+                         .guard_evidence = budget};
+    expect(&o, "{\"evidence\":{\"dimension\":\"tokens\",\"limit\":2000,\"owner\":\"alice\","
+               "\"period\":\"day\",\"reserved\":0,\"resets_at\":\"2026-12-04T00:00:00.000Z\","
+               "\"used\":1990},\"playbook\":\"owner_budget\",\"summary\":\"The owner's budget "
+               "for the period is used up: alice used 1990 of 2000 tokens this day; it resets at "
+               "2026-12-04T00:00:00Z\"}");
+    json_decref(budget);
     diagnosis_facts i = {.reason = STOP_INTERRUPTED,
                          .detail = "the server stopped while the run was going"};
     expect(&i, "{\"evidence\":{\"detail\":\"the server stopped while the run was going\"},"

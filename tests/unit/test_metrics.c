@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,34 @@ static void test_two_labels_and_labelled_gauges(void **state)
                   "t_open{provider=\"primary\"} 1\n"
                   "t_open{provider=\"backup\"} 0\n");
     free(t);
+}
+
+/* A gauge of several labels is set, not added to, and names each label;
+ * the overflow series "other" fills every label. */
+static void test_gauge_of_several_labels(void **state)
+{
+    (void)state;
+    metrics_family *g = metrics_gauge_labelled_new("t_used", "Used.", "owner,dimension,period");
+    metrics_reset();
+    metrics_set(g, "alice,tokens,day", 120);
+    metrics_set(g, "alice,cost_usd,week", 0.25);
+    metrics_set(g, "alice,tokens,day", 300);
+    metrics_set(g, "bob,tokens,month", -4);
+    char *t = render();
+    assert_has(t, "# TYPE t_used gauge\n"
+                  "t_used{owner=\"alice\",dimension=\"tokens\",period=\"day\"} 300\n"
+                  "t_used{owner=\"alice\",dimension=\"cost_usd\",period=\"week\"} 0.25\n"
+                  "t_used{owner=\"bob\",dimension=\"tokens\",period=\"month\"} 0\n");
+    free(t);
+    for (int i = 0; i < METRICS_LABELS_MAX + 2; i++) {
+        char v[32];
+        snprintf(v, sizeof v, "o%d,tokens,day", i);
+        metrics_set(g, v, 1);
+    }
+    t = render();
+    assert_has(t, "t_used{owner=\"other\",dimension=\"other\",period=\"other\"} 1\n");
+    free(t);
+    metrics_reset();
 }
 
 static void test_histograms(void **state)
@@ -196,6 +225,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counters_and_gauges),
         cmocka_unit_test(test_two_labels_and_labelled_gauges),
+        cmocka_unit_test(test_gauge_of_several_labels),
         cmocka_unit_test(test_histograms),
         cmocka_unit_test(test_histogram_quantiles),
         cmocka_unit_test(test_label_table_is_capped),

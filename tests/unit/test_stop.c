@@ -26,6 +26,7 @@ static const char *const names[STOP__COUNT] = {
     "completed",      "user_stopped", "max_steps",   "max_seconds",   "max_tokens",
     "max_tool_calls", "max_cost",     "max_retries", "loop_detected", "repeated_failures",
     "no_progress",    "llm_error",    "interrupted", "approval_timeout",
+    "owner_budget",
 };
 
 static void test_names_round_trip(void **state)
@@ -62,7 +63,7 @@ static void test_tone_of_every_reason(void **state)
     (void)state;
     static const char *const tones[STOP__COUNT] = {
         "good", "neutral", "warn", "warn", "warn", "warn",    "warn",
-        "bad",  "bad",     "bad",  "bad",  "bad",  "neutral", "neutral",
+        "bad",  "bad",     "bad",  "bad",  "bad",  "neutral", "neutral", "warn",
     };
     for (int i = 0; i < STOP__COUNT; i++)
         assert_string_equal(stop_tone_name(stop_reason_tone((stop_reason)i)), tones[i]);
@@ -81,7 +82,7 @@ static void test_exit_of_every_reason(void **state)
         STOP_EXIT_COMPLETED, STOP_EXIT_USER,    STOP_EXIT_STOPPED, STOP_EXIT_STOPPED,
         STOP_EXIT_STOPPED,   STOP_EXIT_STOPPED, STOP_EXIT_STOPPED, STOP_EXIT_FAILED,
         STOP_EXIT_STOPPED,   STOP_EXIT_STOPPED, STOP_EXIT_STOPPED, STOP_EXIT_FAILED,
-        STOP_EXIT_FAILED,    STOP_EXIT_STOPPED,
+        STOP_EXIT_FAILED,    STOP_EXIT_STOPPED, STOP_EXIT_STOPPED,
     };
     for (int i = 0; i < STOP__COUNT; i++)
         assert_int_equal(stop_reason_exit((stop_reason)i), exits[i]);
@@ -113,6 +114,8 @@ static void test_actions_of_every_reason(void **state)
                 "[{\"kind\":\"continue\",\"label\":\"Continue\"}]");
     assert_json(stop_actions(STOP_APPROVAL_TIMEOUT, "standard"),
                 "[{\"kind\":\"continue\",\"label\":\"Continue\"}]");
+    /* An owner's budget does not grow by continuing: no action. */
+    assert_json(stop_actions(STOP_OWNER_BUDGET, "standard"), "[]");
 }
 
 static void test_switch_mode_goes_one_larger(void **state)
@@ -147,6 +150,9 @@ static void test_recovery_text(void **state)
     assert_string_equal(stop_recovery(STOP_MAX_RETRIES, "deep"),
                         "The model endpoint kept failing with temporary errors. Check that the "
                         "model server is up and not overloaded, then retry.");
+    assert_string_equal(stop_recovery(STOP_OWNER_BUDGET, "quick"),
+                        "Your budget for this period is used up. Wait until it resets, or ask an "
+                        "administrator to raise it with chatplane token budget.");
     /* Every reason has a suggestion, and only the budget ones depend on the
      * mode; none mentions a switch when there is no larger mode. */
     for (int r = 0; r < STOP__COUNT; r++) {
