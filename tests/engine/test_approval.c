@@ -71,11 +71,26 @@ static bool has_count(efix *f, const void *arg)
     return efix_count(f, w->run_id, w->type) >= w->n;
 }
 
-/* Runs the loop until the run has asked n approvals. */
+/* The number of status events of the run that say it waits for approval. */
+static bool has_waiting_status(efix *f, const void *arg)
+{
+    const want_count *w = arg;
+    size_t waiting = 0;
+    for (size_t i = 0; i < efix_count(f, w->run_id, "status"); i++) {
+        const json_t *st = efix_event(f, w->run_id, "status", i);
+        const char *s = json_string_value(json_object_get(st, "status"));
+        if (s && strcmp(s, "waiting_for_approval") == 0) waiting++;
+    }
+    return waiting >= w->n;
+}
+
+/* Runs the loop until the run has asked n approvals, and the status that
+ * follows each request has been published too. */
 static void wait_asked(efix *f, const char *rid, size_t n)
 {
     want_count w = {rid, "approval_requested", n};
     efix_loop_until(f, has_count, &w, 5000, "an approval request");
+    efix_loop_until(f, has_waiting_status, &w, 5000, "the waiting status");
 }
 
 typedef struct decided {
