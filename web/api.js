@@ -58,6 +58,7 @@ export const patchSession = (id, body) => api('PATCH', `/api/sessions/${sid(id)}
 export const getMessages = (id) => api('GET', `/api/sessions/${sid(id)}/messages`);
 export const getTools = (id) => api('GET', `/api/sessions/${sid(id)}/tools`);
 export const getRuns = (id) => api('GET', `/api/sessions/${sid(id)}/runs`);
+export const regenerateRun = (id) => api('POST', `/api/sessions/${sid(id)}/runs`, { regenerate: true });
 export const startRun = (id, message, mode) => api('POST', `/api/sessions/${sid(id)}/runs`, mode ? { message, mode } : { message });
 export const stopRun = (id) => api('POST', `/api/sessions/${sid(id)}/stop`, {});
 export const continueRun = (id, mode) => api('POST', `/api/sessions/${sid(id)}/continue`, mode ? { mode } : {});

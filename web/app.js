@@ -119,6 +119,14 @@ const messageList = createMessageList({
   scroll: $('#message-scroll'),
   list: $('#message-list'),
   empty: $('#empty-state'),
+  onRegenerate: async () => {
+    if (!app.current) return;
+    try {
+      await API.regenerateRun(app.current.id);
+    } catch (e) {
+      report(e);
+    }
+  },
   onSuggestion: (text) => {
     input.value = text;
     autosize();

@@ -29,9 +29,27 @@ function caretHost(body) {
   return at;
 }
 
-export function createMessageList({ scroll, list, empty, onSuggestion, onShowWhy }) {
+export function createMessageList({ scroll, list, empty, onSuggestion, onShowWhy, onRegenerate }) {
   const nodes = new Map(); // message id -> {li, body, content, streaming, partial}
   let sessionId = null;
+  let regen = null; // the Regenerate button, under the last answer while idle
+
+  // "Regenerate" under the last answer of an idle chat: the last user
+  // message is answered again and this answer kept as an earlier one.
+  function drawRegenerate(st, msgs) {
+    const last = msgs[msgs.length - 1];
+    const show = st && st.status === 'idle' && last && last.role === 'assistant' && !last.superseded && !last.streaming;
+    if (!show) {
+      if (regen) regen.remove();
+      return;
+    }
+    if (!regen) {
+      regen = h('li', { class: 'regenerate' },
+        h('button', { type: 'button', class: 'btn btn-ghost btn-small', 'data-testid': 'regenerate-button', onclick: () => onRegenerate() }, icon('refresh'), 'Regenerate'));
+    }
+    const n = nodes.get(last.id);
+    if (n && n.li.nextSibling !== regen) n.li.after(regen);
+  }
   let runNote = null; // {li, key}: where the last run ended, when it did not complete
 
   // A line under the conversation saying why the last run stopped, for
@@ -79,9 +97,15 @@ export function createMessageList({ scroll, list, empty, onSuggestion, onShowWhy
       return { li, body: null, content: '', streaming: false, partial: false, note: true };
     }
     const body = h('div', { class: 'bubble-body' });
+    if (m.superseded) {
+      // An answer a regenerate replaced: collapsed, still there to read.
+      const li = h('li', { class: `message message-${m.role} message-superseded`, 'data-testid': 'message', 'data-role': m.role, 'data-message-id': m.id, 'data-superseded': 'true' },
+        h('details', { class: 'bubble' }, h('summary', { class: 'muted' }, 'Earlier answer'), body));
+      return { li, body, content: null, streaming: null, partial: null, superseded: true };
+    }
     const li = h('li', { class: `message message-${m.role}`, 'data-testid': 'message', 'data-role': m.role, 'data-message-id': m.id },
       h('div', { class: 'bubble' }, body));
-    return { li, body, content: null, streaming: null, partial: null };
+    return { li, body, content: null, streaming: null, partial: null, superseded: false };
   }
 
   function fill(n, m) {
@@ -137,7 +161,7 @@ export function createMessageList({ scroll, list, empty, onSuggestion, onShowWhy
       }
       msgs.forEach((m, k) => {
         let n = nodes.get(m.id);
-        if (!n || (n.note && (m.content || m.streaming))) {
+        if (!n || (n.note && (m.content || m.streaming)) || (!n.note && n.superseded !== !!m.superseded)) {
           if (n) n.li.remove();
           n = make(m);
           nodes.set(m.id, n);
@@ -146,6 +170,7 @@ export function createMessageList({ scroll, list, empty, onSuggestion, onShowWhy
         if (list.children[k] !== n.li) list.insertBefore(n.li, list.children[k] || null);
       });
       drawRunNote(msgs.length ? st : null);
+      drawRegenerate(st, msgs);
       empty.hidden = msgs.length > 0;
       if (msgs.length === 0) renderEmpty(info);
       if (follow) scroll.scrollTop = scroll.scrollHeight;

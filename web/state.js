@@ -236,6 +236,7 @@ export function loadSnapshot(st, { session, messages = [], tools = [], runs = []
       content: m.content ?? '',
       tool_calls: m.tool_calls,
       partial: !!m.partial,
+      superseded: !!m.superseded,
       streaming: false,
     });
   }
@@ -426,6 +427,13 @@ export function applyEvent(st, ev) {
         st.run.usage = ev.usage;
       }
       return touch(st, 'budget');
+    case 'superseded':
+      // A regenerate replaced these: they stay, shown as an earlier answer.
+      for (const id of ev.message_ids || []) {
+        const m = st.messageIndex.get(id);
+        if (m) m.superseded = true;
+      }
+      return touch(st, 'messages');
     case 'repair':
       // Shown between the messages where it happened (docs/page.md).
       upsertMessage(st, { id: 'repair-' + ev.seq, run_id: ev.run_id, role: 'repair', playbook: ev.playbook, action: ev.action, detail: ev.detail, outcome: ev.outcome, content: '', tool_calls: null, partial: false, streaming: false });
