@@ -8,6 +8,7 @@
 import { h, clear, nearBottom } from './dom.js';
 import { icon, STATUS_ICONS } from './icons.js';
 import { formatDuration, prettyJson, argsSummary, CHECK_LABELS } from './format.js';
+import { copyButton } from './copy.js';
 
 const STATUS_WORDS = { running: 'running', ok: 'succeeded', error: 'failed', timeout: 'timed out', cancelled: 'cancelled', denied: 'denied' };
 
@@ -17,29 +18,6 @@ export function copyText(t) {
   if (t.result !== null && t.result !== undefined) parts.push('', 'result:', prettyJson(t.result));
   if (t.error) parts.push('', 'error:', t.error);
   return parts.join('\n');
-}
-
-async function writeClipboard(text) {
-  if (navigator.clipboard && window.isSecureContext) {
-    try {
-      await navigator.clipboard.writeText(text);
-      return true;
-    } catch {
-      // fall through to the selection copy
-    }
-  }
-  const ta = h('textarea', { class: 'clipboard-helper', readonly: true });
-  ta.value = text;
-  document.body.appendChild(ta);
-  ta.select();
-  let ok = false;
-  try {
-    ok = document.execCommand('copy');
-  } catch {
-    ok = false;
-  }
-  ta.remove();
-  return ok;
 }
 
 export function createTimeline({ scroll, list, empty, count, onShowApproval }) {
@@ -54,16 +32,7 @@ export function createTimeline({ scroll, list, empty, count, onShowApproval }) {
 
   function details(t) {
     const box = h('div', { class: 'tool-details', 'data-testid': 'tool-details', id: `details-${t.id}` });
-    const copy = h('button', { type: 'button', class: 'btn btn-ghost btn-small copy-button', 'data-testid': 'copy-button' }, icon('copy'), h('span', null, 'Copy'));
-    copy.addEventListener('click', async () => {
-      const ok = await writeClipboard(copyText(t));
-      copy.lastChild.textContent = ok ? 'Copied' : 'Copy failed';
-      copy.classList.toggle('copied', ok);
-      setTimeout(() => {
-        copy.lastChild.textContent = 'Copy';
-        copy.classList.remove('copied');
-      }, 1500);
-    });
+    const copy = copyButton({ text: () => copyText(t) });
     box.appendChild(section('Arguments', prettyJson(t.arguments ?? {}), copy));
     if (t.status === 'running') box.appendChild(h('p', { class: 'muted detail-wait' }, 'Waiting for the result…'));
     if (t.result !== null && t.result !== undefined && t.result !== '') {
