@@ -36,12 +36,16 @@ export async function api(method, path, body) {
   } catch {
     data = null;
   }
-  if (!res.ok) {
-    if (res.status === 401) unauthorized();
-    const e = data && data.error;
-    throw new ApiError(res.status, (e && e.code) || `http_${res.status}`, (e && e.message) || `The server answered ${res.status}.`);
-  }
+  if (!res.ok) throw failure(res, data);
   return data;
+}
+
+// The ApiError for an error answer whose body (parsed, or null) is data;
+// a 401 also shows the login form.
+function failure(res, data) {
+  if (res.status === 401) unauthorized();
+  const e = data && data.error;
+  return new ApiError(res.status, (e && e.code) || `http_${res.status}`, (e && e.message) || `The server answered ${res.status}.`);
 }
 
 const sid = (id) => encodeURIComponent(id);
@@ -69,3 +73,33 @@ export const answerInput = (id, inputId, body) => api('POST', `/api/sessions/${s
 export const login = (token) => api('POST', '/api/login', { token });
 export const logout = () => api('POST', '/api/logout');
 export const eventsUrl = (id, after) => `/api/sessions/${sid(id)}/events?after=${after}`;
+
+// Chats: fork (the page's "edit" of a sent message), delete, export.
+export const forkSession = (id, body) => api('POST', `/api/sessions/${sid(id)}/fork`, body);
+export const deleteSession = (id) => api('DELETE', `/api/sessions/${sid(id)}`);
+
+// A file the server sends as an attachment, read with the same credentials
+// as every other call (the session cookie), so it works when
+// authentication is on. Resolves to {blob, filename}; an error answer
+// becomes an ApiError like api()'s.
+export async function getFile(path, fallbackName) {
+  let res;
+  try {
+    res = await fetch(path, { credentials: 'same-origin' });
+  } catch {
+    throw new ApiError(0, 'network', 'The server cannot be reached.');
+  }
+  if (!res.ok) {
+    let data = null;
+    try {
+      data = await res.json();
+    } catch {
+      data = null;
+    }
+    throw failure(res, data);
+  }
+  const m = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '');
+  return { blob: await res.blob(), filename: m ? m[1] : fallbackName };
+}
+
+export const exportSession = (id, format) => getFile(`/api/sessions/${sid(id)}/export?format=${encodeURIComponent(format)}`, `${id}.${format === 'json' ? 'json' : 'md'}`);

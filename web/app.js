@@ -24,6 +24,7 @@ import { createUsageDisplay } from './usage.js';
 import { createTimeline } from './timeline.js';
 import { createWhyIdle } from './whyidle.js';
 import { createHealth } from './health.js';
+import { createChatManager } from './manage.js';
 
 const SESSION_POLL_MS = 5000;
 const ALL_AREAS = ['messages', 'timeline', 'status', 'budget', 'idle', 'session', 'sessions', 'approvals', 'inputs'];
@@ -119,6 +120,7 @@ const messageList = createMessageList({
   scroll: $('#message-scroll'),
   list: $('#message-list'),
   empty: $('#empty-state'),
+  onEdit: (m, text) => editMessage(m, text),
   onRegenerate: async () => {
     if (!app.current) return;
     try {
@@ -186,6 +188,15 @@ const approvalCards = createApprovalCards({ list: $('#approval-list'), onDecide:
 const inputCards = createInputCards({ list: $('#input-list'), onAnswer: (x, body) => answerInput(x, body) });
 
 const whyIdle = createWhyIdle({ root: $('#why-idle-panel'), body: $('#why-body'), onAction: (a) => action(a) });
+
+const manage = createChatManager({
+  current: () => (app.current ? app.current.session : null),
+  sessions: () => mergedSessions(),
+  onRenamed: (id, title) => renamed(id, title),
+  onDeleted: (id, here) => deleted(id, here),
+  report,
+  announce,
+});
 
 const health = createHealth({ button: $('#health-indicator'), panel: $('#health-panel'), body: $('#health-body'), fetchHealth: API.getHealth, restartServer: API.restartServer });
 
@@ -257,6 +268,7 @@ function drawHeader() {
   const chip = $('#chat-mode');
   chip.hidden = !s;
   if (s) chip.textContent = s.mode;
+  manage.render(s);
   const base = s && s.title && s.title !== 'New chat' ? `${s.title} · chatplane` : 'chatplane';
   // A run that waits for the person says so in the tab, seen from other tabs.
   document.title = st && st.status === 'waiting_for_approval' ? `(Approval needed) ${base}`
@@ -380,6 +392,68 @@ function sessionGone(id) {
   history.replaceState(null, '', location.pathname);
   if (app.sessions.length) navigate(app.sessions[0].id);
   else showNoSession();
+}
+
+// A chat got a new title, here or in another tab.
+function renamed(id, title) {
+  const listed = app.sessions.find((s) => s.id === id);
+  if (listed) listed.title = title;
+  const st = app.current;
+  if (st && st.id === id && st.session) st.session.title = title;
+  schedule(['session', 'sessions']);
+}
+
+// A chat was deleted: here (its Delete button), the page opens the chat
+// below it in the list (or above, or the empty state); in another tab,
+// the open chat says so and moves on, as when it is deleted elsewhere.
+function deleted(id, here) {
+  const list = mergedSessions();
+  const k = list.findIndex((s) => s.id === id);
+  app.sessions = app.sessions.filter((s) => s.id !== id);
+  if (!app.current || app.current.id !== id) {
+    schedule(['sessions']);
+    return;
+  }
+  if (!here) {
+    sessionGone(id);
+    return;
+  }
+  closeStream();
+  app.current = null;
+  chatNotice(null);
+  const next = k >= 0 ? list[k + 1] || list[k - 1] : app.sessions[0];
+  history.replaceState(null, '', location.pathname);
+  if (next && next.id !== id) navigate(next.id);
+  else showNoSession();
+}
+
+// Edit of a sent message: a fork before it with the new text, whose run
+// starts at once; the page opens the new chat. An error goes back to the
+// edit box, which shows it.
+async function editMessage(m, text) {
+  const st = app.current;
+  if (!st) return;
+  const s = await API.forkSession(st.id, { message_id: m.id, message: text });
+  delete s.run;
+  app.sessions.unshift(s);
+  chatNotice(null);
+  announce('Edited: the new chat is open');
+  navigate(s.id);
+}
+
+// A tab that comes back into view catches up with what other tabs or
+// devices did meanwhile: the list again, and whether the open chat still
+// exists (and its title).
+async function catchUp() {
+  refreshSessions();
+  const st = app.current;
+  if (!st) return;
+  try {
+    const s = await API.getSession(st.id);
+    if (st === app.current && st.session && s.title !== st.session.title) renamed(st.id, s.title);
+  } catch (e) {
+    if (e.status === 404) sessionGone(st.id);
+  }
 }
 
 function openDefault() {
@@ -802,6 +876,10 @@ function wire() {
     } catch (e) {
       report(e);
     }
+  });
+
+  document.addEventListener('visibilitychange', () => {
+    if (app.booted && document.visibilityState === 'visible' && $('#login-backdrop').hidden) catchUp();
   });
 
   window.addEventListener('hashchange', () => {

@@ -6,6 +6,8 @@ import { h, clear, nearBottom } from './dom.js';
 import { renderMarkdown } from './markdown.js';
 import { icon } from './icons.js';
 import { REASON_TITLES, stopTone } from './format.js';
+import { addCodeCopyButtons } from './copy.js';
+import { messageActions } from './edit.js';
 
 // Where the streaming caret goes: at the end of the last line of text, not
 // on a line of its own below it.
@@ -29,7 +31,7 @@ function caretHost(body) {
   return at;
 }
 
-export function createMessageList({ scroll, list, empty, onSuggestion, onShowWhy, onRegenerate }) {
+export function createMessageList({ scroll, list, empty, onSuggestion, onShowWhy, onRegenerate, onEdit }) {
   const nodes = new Map(); // message id -> {li, body, content, streaming, partial}
   let sessionId = null;
   let regen = null; // the Regenerate button, under the last answer while idle
@@ -103,9 +105,11 @@ export function createMessageList({ scroll, list, empty, onSuggestion, onShowWhy
         h('details', { class: 'bubble' }, h('summary', { class: 'muted' }, 'Earlier answer'), body));
       return { li, body, content: null, streaming: null, partial: null, superseded: true };
     }
-    const li = h('li', { class: `message message-${m.role}`, 'data-testid': 'message', 'data-role': m.role, 'data-message-id': m.id },
-      h('div', { class: 'bubble' }, body));
-    return { li, body, content: null, streaming: null, partial: null, superseded: false };
+    const bubble = h('div', { class: 'bubble' }, body);
+    const li = h('li', { class: `message message-${m.role}`, 'data-testid': 'message', 'data-role': m.role, 'data-message-id': m.id }, bubble);
+    const n = { li, body, content: null, streaming: null, partial: null, superseded: false };
+    li.appendChild(messageActions({ m, li, bubble, text: () => n.content, onEdit }));
+    return n;
   }
 
   function fill(n, m) {
@@ -116,6 +120,7 @@ export function createMessageList({ scroll, list, empty, onSuggestion, onShowWhy
       n.body.appendChild(h('p', { class: 'plain' }, m.content));
     } else {
       n.body.appendChild(renderMarkdown(m.content));
+      if (!m.streaming) addCodeCopyButtons(n.body);
       if (m.streaming) caretHost(n.body).appendChild(h('span', { class: 'caret', 'aria-hidden': 'true' }));
       if (m.partial) n.body.appendChild(h('p', { class: 'partial-note muted' }, 'Stopped before the answer was complete.'));
     }
