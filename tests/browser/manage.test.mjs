@@ -111,7 +111,7 @@ describe('managing chats', () => {
     assert.deepEqual(reqs.at(-1).body.messages.filter((m) => m.role !== 'system').map((m) => [m.role, m.content]),
       [['user', 'one'], ['assistant', 'A1'], ['user', 'TWO']]);
     const link = page.locator(tid('forked-from'));
-    assert.equal(await link.textContent(), 'Forked from one');
+    await link.filter({ hasText: /^Forked from one$/ }).waitFor();
     assert.equal(await link.getAttribute('href'), `#/sessions/${source}`);
     await checkAxe(t, page, 'forked chat');
     await page.emulateMedia({ colorScheme: 'dark' });
@@ -198,7 +198,7 @@ describe('managing chats', () => {
     await page.locator(`${tid('session-item')}[aria-current="page"][data-session-id="${oldest}"]`).waitFor({ state: 'attached' });
     assert.equal((await api(stack.url, 'GET', `/api/sessions/${middle}`)).status, 404);
     assert.equal(await page.locator(`${tid('session-item')}[data-session-id="${middle}"]`).count(), 0);
-    assert.equal(await page.locator('#chat-title').textContent(), 'oldest');
+    await page.locator('#chat-title').filter({ hasText: /^oldest$/ }).waitFor();
     p.assertClean();
     await p.close();
   });
@@ -239,8 +239,9 @@ describe('managing chats', () => {
     await input.fill('After');
     await input.press('Enter');
     await input.waitFor({ state: 'detached' });
-    assert.equal(await title.textContent(), 'After');
-    assert.equal(await item.locator('.session-title').textContent(), 'After');
+    // The header and the list are redrawn on the next frame.
+    await title.filter({ hasText: /^After$/ }).waitFor();
+    await item.locator('.session-title').filter({ hasText: /^After$/ }).waitFor();
     assert.equal((await api(stack.url, 'GET', `/api/sessions/${id}`)).body.title, 'After');
     assert.equal(await page.evaluate(() => document.activeElement.getAttribute('data-testid')), 'rename-session');
     // A refused PATCH is logged by the browser as a failed request.
@@ -271,7 +272,7 @@ describe('managing chats', () => {
     await one.page.locator(tid('rename-input')).press('Enter');
     await two.locator('#chat-title').filter({ hasText: 'Renamed here' }).waitFor({ timeout: 3000 });
     lap('renamed');
-    assert.equal(await two.locator(`${tid('session-item')}[data-session-id="${a}"] .session-title`).textContent(), 'Renamed here');
+    await two.locator(`${tid('session-item')}[data-session-id="${a}"] .session-title`).filter({ hasText: /^Renamed here$/ }).waitFor({ timeout: 3000 });
 
     await one.page.locator(tid('delete-session')).click();
     lap('asked');
