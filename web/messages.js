@@ -101,9 +101,11 @@ export function createMessageList({ scroll, list, empty, onSuggestion, onShowWhy
     const body = h('div', { class: 'bubble-body' });
     if (m.superseded) {
       // An answer a regenerate replaced: collapsed, still there to read.
-      const li = h('li', { class: `message message-${m.role} message-superseded`, 'data-testid': 'message', 'data-role': m.role, 'data-message-id': m.id, 'data-superseded': 'true' },
-        h('details', { class: 'bubble' }, h('summary', { class: 'muted' }, 'Earlier answer'), body));
-      return { li, body, content: null, streaming: null, partial: null, superseded: true };
+      const bubble = h('details', { class: 'bubble' }, h('summary', { class: 'muted' }, 'Earlier answer'), body);
+      const li = h('li', { class: `message message-${m.role} message-superseded`, 'data-testid': 'message', 'data-role': m.role, 'data-message-id': m.id, 'data-superseded': 'true' }, bubble);
+      const n = { li, body, content: null, streaming: null, partial: null, superseded: true };
+      li.appendChild(messageActions({ m, li, bubble, text: () => n.content, onEdit: null }));
+      return n;
     }
     const bubble = h('div', { class: 'bubble' }, body);
     const li = h('li', { class: `message message-${m.role}`, 'data-testid': 'message', 'data-role': m.role, 'data-message-id': m.id }, bubble);

@@ -297,7 +297,7 @@ describe('managing chats', () => {
 
   test('copy buttons copy a message and a code block exactly, by keyboard too', async (t) => {
     const answer = 'Run this:\n\n```js\nconst x = 1;\nconsole.log(x);\n```\n\nThen `x` is **1**.';
-    await stack.mock.script([{ text: answer }]);
+    await stack.mock.script([{ text: answer }, { text: 'Another answer.' }]);
     const p = await openPage(browser, stack.url + '/', { permissions: ['clipboard-read', 'clipboard-write'] });
     const { page } = p;
     await newChat(page);
@@ -332,6 +332,15 @@ describe('managing chats', () => {
     await checkAxe(t, page, 'message and code copy buttons');
     await page.emulateMedia({ colorScheme: 'dark' });
     await checkAxe(t, page, 'message and code copy buttons, dark');
+
+    // An answer a regenerate replaced still copies, collapsed as it is.
+    await page.locator(tid('regenerate-button')).click();
+    const earlier = page.locator(`${tid('message')}[data-superseded="true"]`);
+    await earlier.waitFor();
+    await waitStopped(page, 'completed');
+    await earlier.locator(tid('copy-message')).click();
+    await earlier.locator(`${tid('copy-message')}.copied`).waitFor();
+    assert.equal(await clip(), answer);
     p.assertClean();
     await p.close();
   });
