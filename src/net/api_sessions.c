@@ -6,6 +6,7 @@
 
 #include <event2/event.h>
 
+#include "core/search.h"
 #include "store/objects.h"
 #include "lib/clock.h"
 #include "lib/id.h"
@@ -92,7 +93,7 @@ static void api__list_work(store *st, api__job *j)
 {
     store_session *rows = NULL;
     size_t n = 0;
-    int rc = store_session_list(st, j->owner, (int)j->num, j->arg, &rows, &n);
+    int rc = store_session_search(st, j->owner, j->id, (int)j->num, j->arg, &rows, &n);
     if (rc < 0) {
         api__job_store_error(j, st, rc, "such session");
         return;
@@ -122,7 +123,15 @@ static void api__list(http_req *r, void *ud)
         http_reply_error(r, 400, "bad_request", "before must be a session id");
         return;
     }
-    api__job *j = api__job_new(a, r, NULL, api__list_work);
+    /* q: only the sessions whose title or messages hold this text; empty is
+     * the plain list (docs/api.md, Sessions). */
+    const char *q = http_req_query(r, "q");
+    if (q && search_text_check(q, err, sizeof err) != 0) {
+        http_reply_error(r, 400, "bad_request", "%s", err);
+        return;
+    }
+    /* The route has no id in its path, so the job's id carries the text. */
+    api__job *j = api__job_new(a, r, q && *q ? q : NULL, api__list_work);
     j->num = limit;
     j->arg = before ? xstrdup(before) : NULL;
     api__job_submit(j);

@@ -125,6 +125,15 @@ int store_session_get(store *s, const char *id, const char *owner, store_session
 int store_session_list(store *s, const char *owner, int limit, const char *before_id,
                        store_session **out, size_t *n);
 void store_session_list_free(store_session *rows, size_t n);
+/*
+ * As store_session_list, only the sessions whose title or any message
+ * contains text (core/search.h: a literal substring, A-Z folded; checked
+ * with search_text_check). text NULL or empty is store_session_list. Both
+ * backends answer alike; text of SEARCH_INDEXED_MIN characters or more is
+ * looked up in the search index of migration 11 (docs/storage.md, Search).
+ */
+int store_session_search(store *s, const char *owner, const char *text, int limit,
+                         const char *before_id, store_session **out, size_t *n);
 /* Makes dst a deep copy of src; free it with store_session_cleanup. */
 void store_session_copy(store_session *dst, const store_session *src);
 /* Writes title, mode and updated_ms. */

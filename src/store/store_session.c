@@ -3,11 +3,22 @@
  * the one active run of its session.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "core/search.h"
 #include "store/store.h"
 #include "store/store_int.h"
 
 #define STORE_SESSION_PAGE_DEFAULT 50
+
+/* The conditions every page of the list shares: the owner's sessions, older
+ * than the cursor (looked up among the owner's sessions only). Six
+ * parameters: owner, owner, before_id, before_id, owner, owner. */
+#define STORE_SESSION__PAGE_WHERE                                                                  \
+    "WHERE (CAST(? AS TEXT) IS NULL OR owner = ?) AND (CAST(? AS TEXT) IS NULL OR (created_at, "  \
+    "id) < (SELECT created_at, id FROM chat_sessions WHERE id = ? AND (CAST(? AS TEXT) IS NULL "   \
+    "OR owner = ?)))"
+#define STORE_SESSION__PAGE_ORDER " ORDER BY created_at DESC, id DESC LIMIT ?"
 
 #define STORE__ROW store_session
 STORE__DEFINE_ROW(store_session, session, "chat_sessions", STORE_SESSION_COLUMNS)
@@ -43,12 +54,64 @@ int store_session_list(store *s, const char *owner, int limit, const char *befor
                        owner,
                        owner,
                        store__num_i64(&lim, limit > 0 ? limit : STORE_SESSION_PAGE_DEFAULT)};
-    return store__rows(s, &store__session_table,
-                       "WHERE (CAST(? AS TEXT) IS NULL OR owner = ?) AND (CAST(? AS TEXT) IS NULL "
-                       "OR (created_at, id) < (SELECT created_at, id FROM chat_sessions WHERE id "
-                       "= ? AND (CAST(? AS TEXT) IS NULL OR owner = ?))) ORDER BY created_at "
-                       "DESC, id DESC LIMIT ?",
+    return store__rows(s, &store__session_table, STORE_SESSION__PAGE_WHERE STORE_SESSION__PAGE_ORDER,
                        7, p, (void **)out, n);
+}
+
+/*
+ * Which sessions match, by dialect and by whether the text is long enough
+ * for the index. Each is an SQL condition on a chat_sessions row and the
+ * parameters it takes, in order (T: the text as given, P: its LIKE pattern,
+ * F: its FTS5 phrase).
+ *
+ * SQLite folds with lower() (A-Z only, as SQLite is built without ICU),
+ * PostgreSQL with chatplane_fold() (migration 11), so both agree whatever
+ * the locale. The trigram index folds more than that (it folds Unicode
+ * case), which only makes it find more candidates: every candidate is
+ * checked against its row. Short text walks the owner's sessions newest
+ * first and stops at the page's end, which for short (and so common) text
+ * comes early.
+ */
+static const struct {
+    const char *sql, *params;
+} STORE_SESSION__MATCH[2][2] = {
+    /* [postgres?][indexed?] */
+    {{" AND (instr(lower(title), lower(?)) > 0 OR EXISTS (SELECT 1 FROM chat_messages m WHERE "
+      "m.session_id = chat_sessions.id AND instr(lower(m.content), lower(?)) > 0))",
+      "TT"},
+     {" AND id IN (SELECT d.session_id FROM chat_search f JOIN chat_search_docs d ON d.rowid = "
+      "f.rowid WHERE chat_search MATCH ? AND instr(lower(CASE WHEN d.message_id IS NULL THEN "
+      "(SELECT title FROM chat_sessions t WHERE t.id = d.session_id) ELSE (SELECT content FROM "
+      "chat_messages m WHERE m.id = d.message_id) END), lower(?)) > 0)",
+      "FT"}},
+    {{" AND (chatplane_fold(title) LIKE ? OR EXISTS (SELECT 1 FROM chat_messages m WHERE "
+      "m.session_id = chat_sessions.id AND chatplane_fold(m.content) LIKE ?))",
+      "PP"},
+     {" AND id IN (SELECT t.id FROM chat_sessions t WHERE chatplane_fold(t.title) LIKE ? UNION "
+      "ALL SELECT m.session_id FROM chat_messages m WHERE chatplane_fold(m.content) LIKE ?)",
+      "PP"}},
+};
+
+int store_session_search(store *s, const char *owner, const char *text, int limit,
+                         const char *before_id, store_session **out, size_t *n)
+{
+    if (!text || !*text) return store_session_list(s, owner, limit, before_id, out, n);
+    int pg = db_get_kind(s->d) != DB_SQLITE;
+    int indexed = search_text_chars(text) >= SEARCH_INDEXED_MIN;
+    const char *match = STORE_SESSION__MATCH[pg][indexed].sql;
+    const char *kinds = STORE_SESSION__MATCH[pg][indexed].params;
+    char *pattern = search_like_pattern(text), *phrase = search_fts_phrase(text);
+    store_num lim;
+    const char *p[9] = {owner, owner, before_id, before_id, owner, owner};
+    int np = 6;
+    for (const char *k = kinds; *k; k++) p[np++] = *k == 'T' ? text : *k == 'P' ? pattern : phrase;
+    p[np++] = store__num_i64(&lim, limit > 0 ? limit : STORE_SESSION_PAGE_DEFAULT);
+    char sql[1024];
+    snprintf(sql, sizeof sql, "%s%s%s", STORE_SESSION__PAGE_WHERE, match, STORE_SESSION__PAGE_ORDER);
+    int rc = store__rows(s, &store__session_table, sql, np, p, (void **)out, n);
+    free(pattern);
+    free(phrase);
+    return rc;
 }
 
 int store_session_update(store *s, const store_session *row)

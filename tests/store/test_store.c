@@ -247,6 +247,7 @@ static const struct {
     {"superseded", "ADD COLUMN superseded", "ADD COLUMN superseded"},
     {"inputs", "CREATE TABLE inputs", "CREATE TABLE inputs"},
     {"owner_budgets", "CREATE TABLE owner_usage", "CREATE TABLE owner_usage"},
+    {"search", "gin_trgm_ops", "tokenize = 'trigram'"},
 };
 #define NMIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 
@@ -384,7 +385,9 @@ static void test_version_1_database_is_upgraded(void **state)
                                                     "chat_sessions DROP COLUMN "
                                                     "forked_from_message_id; ALTER TABLE "
                                                     "chat_messages DROP COLUMN model; ALTER TABLE "
-                                                    "chat_messages DROP COLUMN superseded"),
+                                                    "chat_messages DROP COLUMN superseded; DROP "
+                                                    "TABLE owner_budgets; DROP TABLE owner_usage; "
+                                                    "DROP TABLE owner_holds"),
                      0);
     /* A session row as version 1 has it (store_session_insert writes the
      * columns of the newest version). */

@@ -1,0 +1,339 @@
+/*
+ * Finding sessions by text in the store (store_session_search, migration
+ * 11): titles and message text, ASCII case folded and nothing else, as a
+ * literal substring (LIKE's % and _ and FTS5's quotes are plain text),
+ * short text found without the index, paging like the plain list, another
+ * owner's sessions never found, deleted and renamed sessions forgotten, and
+ * messages stored before migration 11 found after it.
+ *
+ * CHATPLANE_TEST_DB_URL names the database as for the store suite; every
+ * test uses owners of its own, so a shared database is fine.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <unistd.h>
+
+#include "core/search.h"
+#include "lib/id.h"
+#include "store/db.h"
+#include "store/store.h"
+
+#include "fixture.h"
+
+typedef fixture fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    if (fixture_start(f, "chatplane-store-search") != 0) return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_stop(*state);
+    free(*state);
+    return 0;
+}
+
+static bool on_sqlite(const fx *f)
+{
+    return strncmp(f->url, "sqlite:", 7) == 0;
+}
+
+/* A name no other run of the suite on a shared database uses. */
+static char *unique(const char *prefix)
+{
+    static int counter;
+    char id[ID_MAX + 32];
+    char base[ID_MAX];
+    id_new(base, prefix, 1700000000000 + counter++);
+    snprintf(id, sizeof id, "%s-%d", base, (int)getpid());
+    return strdup(id);
+}
+
+static char *session(store *s, const char *owner, const char *title, int64_t created_ms)
+{
+    char *id = unique("ses");
+    store_session row = {.id = id,
+                         .owner = (char *)owner,
+                         .title = (char *)title,
+                         .mode = "standard",
+                         .created_ms = created_ms};
+    assert_int_equal(store_session_insert(s, &row), 0);
+    return id;
+}
+
+static void message(store *s, const char *session_id, const char *role, const char *content,
+                    int64_t created_ms)
+{
+    char *id = unique("msg");
+    store_message m = {.id = id,
+                       .session_id = (char *)session_id,
+                       .role = (char *)role,
+                       .content = (char *)content,
+                       .created_ms = created_ms};
+    assert_int_equal(store_message_insert(s, &m), 0);
+    free(id);
+}
+
+/* Searches owner's sessions for text and compares the ids found, newest
+ * first, with want (NULL-terminated). */
+static void expect_found(store *s, const char *owner, const char *text, int limit,
+                         const char *before, const char *const *want)
+{
+    store_session *rows = NULL;
+    size_t n = 0;
+    int rc = store_session_search(s, owner, text, limit, before, &rows, &n);
+    if (rc != 0) fail_msg("search \"%s\": %d %s", text, rc, store_errmsg(s));
+    size_t k = 0;
+    while (want[k]) k++;
+    if (n != k) {
+        for (size_t i = 0; i < n; i++) print_error("found %s (%s)\n", rows[i].id, rows[i].title);
+        fail_msg("search \"%s\": %zu sessions found, %zu expected", text, n, k);
+    }
+    for (size_t i = 0; i < n; i++) assert_string_equal(rows[i].id, want[i]);
+    store_session_list_free(rows, n);
+}
+
+#define FOUND(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define NONE       ((const char *const[]){NULL})
+
+/* Titles and message text of every role, long text through the index and
+ * short text without it, folded for A-Z only; another owner's matching
+ * sessions are never found. */
+static void test_finds_title_and_message_text(void **state)
+{
+    fx *f = *state;
+    char *me = unique("own"), *them = unique("own");
+    char *trip = session(f->s, me, "Trip to Lisbon", 1000);
+    char *zebra = session(f->s, me, "New chat", 2000);
+    message(f->s, zebra, "user", "Where is the nearest ZEBRA crossing?", 2001);
+    message(f->s, zebra, "assistant", "Two blocks north.", 2002);
+    char *tool = session(f->s, me, "New chat", 3000);
+    message(f->s, tool, "tool", "{\"result\": \"Quartz\"}", 3001);
+    char *ecole = session(f->s, me, "New chat", 4000);
+    message(f->s, ecole, "user", "L'École est fermée", 4001);
+    char *theirs = session(f->s, them, "Lisbon zebra quartz", 5000);
+    message(f->s, theirs, "user", "zebra crossing in Lisbon", 5001);
+
+    expect_found(f->s, me, "Lisbon", 0, NULL, FOUND(trip));
+    expect_found(f->s, me, "lISBOn", 0, NULL, FOUND(trip));
+    expect_found(f->s, me, "zebra cross", 0, NULL, FOUND(zebra));
+    expect_found(f->s, me, "NORTH.", 0, NULL, FOUND(zebra));
+    expect_found(f->s, me, "quartz", 0, NULL, FOUND(tool));
+    expect_found(f->s, me, "\"result\"", 0, NULL, FOUND(tool));
+    expect_found(f->s, me, "okapi", 0, NULL, NONE);
+    /* Short text: no trigram to look up, found all the same. */
+    expect_found(f->s, me, "zE", 0, NULL, FOUND(zebra));
+    expect_found(f->s, me, "Q", 0, NULL, FOUND(tool));
+    expect_found(f->s, me, "?", 0, NULL, FOUND(zebra));
+    /* Only A-Z fold: É is not é, whatever the index folds. */
+    expect_found(f->s, me, "École", 0, NULL, FOUND(ecole));
+    expect_found(f->s, me, "ÉCOLE EST", 0, NULL, FOUND(ecole));
+    expect_found(f->s, me, "école", 0, NULL, NONE);
+    expect_found(f->s, me, "FERMÉE", 0, NULL, NONE);
+    expect_found(f->s, me, "fermée", 0, NULL, FOUND(ecole));
+    expect_found(f->s, me, "é", 0, NULL, FOUND(ecole));
+    expect_found(f->s, me, "É", 0, NULL, FOUND(ecole));
+    /* Every title has a t ("New chat", "Trip to Lisbon"). */
+    expect_found(f->s, me, "T", 0, NULL, FOUND(ecole, tool, zebra, trip));
+    /* The other owner's session is there to be found by it alone. */
+    expect_found(f->s, them, "lisbon", 0, NULL, FOUND(theirs));
+    /* Empty text is the plain list. */
+    expect_found(f->s, me, "", 0, NULL, FOUND(ecole, tool, zebra, trip));
+    expect_found(f->s, me, NULL, 2, NULL, FOUND(ecole, tool));
+    free(trip);
+    free(zebra);
+    free(tool);
+    free(ecole);
+    free(theirs);
+    free(me);
+    free(them);
+}
+
+/* No character of the text means anything but itself: LIKE's % and _, its
+ * escape \, and FTS5's quotes and operators. */
+static void test_wildcards_are_literal(void **state)
+{
+    fx *f = *state;
+    char *me = unique("own");
+    char *pct = session(f->s, me, "New chat", 1000);
+    message(f->s, pct, "user", "I am 100% sure", 1001);
+    char *zeros = session(f->s, me, "New chat", 2000);
+    message(f->s, zeros, "user", "I am 1000 sure", 2001);
+    char *snake = session(f->s, me, "snake_case names", 3000);
+    char *snakex = session(f->s, me, "snakeXcase names", 4000);
+    char *slash = session(f->s, me, "New chat", 5000);
+    message(f->s, slash, "user", "C:\\temp\\x and \"quoted\" AND NOT OR *", 5001);
+
+    expect_found(f->s, me, "0% s", 0, NULL, FOUND(pct));
+    expect_found(f->s, me, "%", 0, NULL, FOUND(pct));
+    expect_found(f->s, me, "100%", 0, NULL, FOUND(pct));
+    expect_found(f->s, me, "e_c", 0, NULL, FOUND(snake));
+    expect_found(f->s, me, "_", 0, NULL, FOUND(snake));
+    expect_found(f->s, me, "e%c", 0, NULL, NONE);
+    expect_found(f->s, me, "\\temp\\", 0, NULL, FOUND(slash));
+    expect_found(f->s, me, "\\", 0, NULL, FOUND(slash));
+    expect_found(f->s, me, "\\t", 0, NULL, FOUND(slash));
+    expect_found(f->s, me, "\"quoted\"", 0, NULL, FOUND(slash));
+    expect_found(f->s, me, "\"", 0, NULL, FOUND(slash));
+    expect_found(f->s, me, "AND NOT", 0, NULL, FOUND(slash));
+    expect_found(f->s, me, "OR *", 0, NULL, FOUND(slash));
+    expect_found(f->s, me, "NEAR(", 0, NULL, NONE);
+    free(pct);
+    free(zeros);
+    free(snake);
+    free(snakex);
+    free(slash);
+    free(me);
+}
+
+/* Pages of matches, newest first, before= a match or a session that does
+ * not match; before= another owner's session or an unknown id is an empty
+ * page, as for the plain list. */
+static void test_pages_like_the_list(void **state)
+{
+    fx *f = *state;
+    char *me = unique("own"), *them = unique("own");
+    char *hits[5], *misses[5];
+    for (int i = 0; i < 5; i++) {
+        hits[i] = session(f->s, me, "New chat", 1000 + 20 * i);
+        message(f->s, hits[i], "user", "find the walrus", 1001 + 20 * i);
+        misses[i] = session(f->s, me, "New chat", 1010 + 20 * i);
+        message(f->s, misses[i], "user", "nothing to see", 1011 + 20 * i);
+    }
+    char *other = session(f->s, them, "walrus", 1050);
+    for (int round = 0; round < 2; round++) {
+        /* Long text through the index, then short text without it. */
+        const char *text = round ? "wA" : "WALRUS";
+        expect_found(f->s, me, text, 2, NULL, FOUND(hits[4], hits[3]));
+        expect_found(f->s, me, text, 2, hits[3], FOUND(hits[2], hits[1]));
+        expect_found(f->s, me, text, 2, hits[1], FOUND(hits[0]));
+        expect_found(f->s, me, text, 2, hits[0], NONE);
+        expect_found(f->s, me, text, 10, misses[2], FOUND(hits[2], hits[1], hits[0]));
+        expect_found(f->s, me, text, 10, other, NONE);
+        expect_found(f->s, me, text, 10, "ses_no_such_session", NONE);
+        expect_found(f->s, them, text, 10, hits[4], NONE);
+    }
+    for (int i = 0; i < 5; i++) {
+        free(hits[i]);
+        free(misses[i]);
+    }
+    free(other);
+    free(me);
+    free(them);
+}
+
+/* A deleted session and its messages are not found; a renamed one is found
+ * by its new title only; a message added later is found. */
+static void test_follows_deletes_and_renames(void **state)
+{
+    fx *f = *state;
+    char *me = unique("own");
+    char *gone = session(f->s, me, "Capybara facts", 1000);
+    message(f->s, gone, "user", "tell me about the axolotl", 1001);
+    char *kept = session(f->s, me, "Old name", 2000);
+    message(f->s, kept, "user", "the narwhal", 2001);
+    expect_found(f->s, me, "axolotl", 0, NULL, FOUND(gone));
+    expect_found(f->s, me, "capybara", 0, NULL, FOUND(gone));
+
+    assert_int_equal(store_session_delete(f->s, gone), 0);
+    expect_found(f->s, me, "axolotl", 0, NULL, NONE);
+    expect_found(f->s, me, "capybara", 0, NULL, NONE);
+    expect_found(f->s, me, "ax", 0, NULL, NONE);
+
+    store_session upd = {.id = kept, .title = "Sea unicorns", .mode = "standard",
+                         .updated_ms = 3000};
+    assert_int_equal(store_session_update(f->s, &upd), 0);
+    expect_found(f->s, me, "old name", 0, NULL, NONE);
+    expect_found(f->s, me, "unicorn", 0, NULL, FOUND(kept));
+    expect_found(f->s, me, "narwhal", 0, NULL, FOUND(kept));
+    message(f->s, kept, "assistant", "a pangolin too", 3001);
+    expect_found(f->s, me, "pangolin", 0, NULL, FOUND(kept));
+    if (on_sqlite(f)) {
+        /* The index holds the title and the two messages of the session
+         * left, and nothing of the deleted one. */
+        const char *p[] = {kept, gone};
+        db_result *r = NULL;
+        assert_int_equal(db_exec(store_db(f->s),
+                                 "SELECT (SELECT COUNT(*) FROM chat_search_docs WHERE session_id "
+                                 "= ?), (SELECT COUNT(*) FROM chat_search_docs WHERE session_id "
+                                 "= ?)",
+                                 2, p, &r),
+                         0);
+        assert_int_equal(db_result_int(r, 0, 0, -1), 3);
+        assert_int_equal(db_result_int(r, 0, 1, -1), 0);
+        db_result_free(r);
+    }
+    free(gone);
+    free(kept);
+    free(me);
+}
+
+/* Sessions and messages stored before migration 11 are found after it:
+ * the migration fills the index from them (on PostgreSQL, building an index
+ * reads the rows there). On PostgreSQL both trigram indexes exist after it. */
+static void test_migration_fills_the_index(void **state)
+{
+    fx *f = *state;
+    db *d = store_db(f->s);
+    const char *undo = on_sqlite(f)
+                           ? "DROP TRIGGER chat_search_session_insert; DROP TRIGGER "
+                             "chat_search_session_title; DROP TRIGGER chat_search_session_delete; "
+                             "DROP TRIGGER chat_search_message_insert; DROP TRIGGER "
+                             "chat_search_message_content; DROP TRIGGER "
+                             "chat_search_message_delete; DROP TABLE chat_search; DROP TABLE "
+                             "chat_search_docs"
+                           : "DROP INDEX chat_sessions_title_search; DROP INDEX "
+                             "chat_messages_content_search; DROP FUNCTION chatplane_fold(text)";
+    assert_int_equal(db_exec_script(d, undo), 0);
+    assert_true(db_exec(d, "DELETE FROM schema_migrations WHERE version = 11", 0, NULL, NULL) >= 0);
+    char *me = unique("own");
+    char *old = session(f->s, me, "Stored before the index", 1000);
+    message(f->s, old, "user", "an ocelot", 1001);
+    char err[512] = "";
+    assert_int_equal(store_migrate(f->s, NULL, NULL, err, sizeof err), 0);
+    expect_found(f->s, me, "ocelot", 0, NULL, FOUND(old));
+    expect_found(f->s, me, "before THE", 0, NULL, FOUND(old));
+    expect_found(f->s, me, "oc", 0, NULL, FOUND(old));
+    /* Writes after the migration are indexed as they happen. */
+    message(f->s, old, "assistant", "and a margay", 1002);
+    expect_found(f->s, me, "margay", 0, NULL, FOUND(old));
+    if (!on_sqlite(f)) {
+        db_result *r = NULL;
+        assert_int_equal(db_exec(d,
+                                 "SELECT indexname FROM pg_indexes WHERE indexname IN "
+                                 "('chat_sessions_title_search', 'chat_messages_content_search') "
+                                 "AND indexdef LIKE '%gin_trgm_ops%' ORDER BY indexname",
+                                 0, NULL, &r),
+                         0);
+        assert_int_equal(db_result_rows(r), 2);
+        assert_string_equal(db_result_get(r, 0, 0), "chat_messages_content_search");
+        assert_string_equal(db_result_get(r, 1, 0), "chat_sessions_title_search");
+        db_result_free(r);
+    }
+    free(old);
+    free(me);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_finds_title_and_message_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wildcards_are_literal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pages_like_the_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_follows_deletes_and_renames, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_fills_the_index, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
