@@ -56,6 +56,10 @@ export const restartServer = (name) => api('POST', `/api/mcp/${encodeURIComponen
 export const getUsage = () => api('GET', '/api/usage');
 export const listModes = () => api('GET', '/api/modes');
 export const listSessions = () => api('GET', '/api/sessions?limit=50');
+// A page of chats older than before (null: the newest), only those holding
+// the text q when q is not empty.
+export const pageSessions = (q, before, limit) => api('GET', `/api/sessions?limit=${limit}${
+  q ? `&q=${encodeURIComponent(q)}` : ''}${before ? `&before=${sid(before)}` : ''}`);
 export const createSession = (body) => api('POST', '/api/sessions', body);
 export const getSession = (id) => api('GET', `/api/sessions/${sid(id)}`);
 export const patchSession = (id, body) => api('PATCH', `/api/sessions/${sid(id)}`, body);

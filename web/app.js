@@ -110,6 +110,11 @@ function focusInput() {
 const sessionList = createSessionList({
   list: $('#session-list'),
   empty: $('#session-empty'),
+  search: $('#session-search'),
+  more: $('#load-more-sessions'),
+  onError: (e) => {
+    if (e.status !== 401 && e.status !== 0) report(e);
+  },
   onOpen: (id) => {
     chatNotice(null);
     navigate(id);
@@ -351,6 +356,7 @@ async function openSession(id) {
     if (e.status === 404) {
       chatNotice('That chat no longer exists.');
       app.sessions = app.sessions.filter((s) => s.id !== id);
+      sessionList.forget(id);
       history.replaceState(null, '', location.pathname);
       openDefault();
       return;
@@ -387,6 +393,7 @@ function sessionGone(id) {
   if (!app.current || app.current.id !== id) return;
   closeStream();
   app.sessions = app.sessions.filter((s) => s.id !== id);
+  sessionList.forget(id);
   app.current = null;
   chatNotice('This chat was deleted.');
   history.replaceState(null, '', location.pathname);
