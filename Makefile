@@ -39,7 +39,7 @@ UNIT_BINS := $(UNIT_SRC:%.c=$(O)/%)
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all run test scenarios integration integration-asan unit unit-asan store-tests store-tests-asan store-tests-postgres bench-store store-test-bins engine-tests engine-tests-asan engine-test-bins coverage format format-check install clean deps deps-test
+.PHONY: all run test scenarios integration integration-asan unit unit-asan store-tests store-tests-asan store-tests-postgres bench-store bench-search store-test-bins engine-tests engine-tests-asan engine-test-bins coverage format format-check install clean deps deps-test
 
 all: $(BIN)
 
@@ -178,6 +178,12 @@ $(O)/bench/%: bench/%.c $(LIB)
 
 bench-store: $(O)/bench/bench_store
 	@PG_TEST_DURABLE=1 scripts/pg-test-cluster run $(O)/bench/bench_store
+
+# `make bench-search`: finding sessions by text among 100,000 messages,
+# with and without the index, on SQLite and on a throwaway PostgreSQL
+# cluster (docs/benchmarks.md, Search). About a minute.
+bench-search: $(O)/bench/bench_search
+	@scripts/pg-test-cluster run $(O)/bench/bench_search
 
 # `make bench`: chatplane against a direct call to a mock model, side by
 # side, under load (bench/run-bench, docs/benchmarks.md); about 1.5 minutes,

@@ -3,19 +3,23 @@
 --
 -- chat_search is a full-text table with the trigram tokenizer: it answers
 -- "which documents contain this substring" for substrings of three
--- characters or more, folding case as it indexes. It is contentless (the
--- text stays only in chat_sessions and chat_messages), so the store checks
--- every candidate against the row itself. chat_search_docs says what each
--- of its rows is: a session's title (message_id NULL) or a message. Its
--- rowid is the full-text row's, an integer key of its own, so nothing
--- depends on the rowids of chat_messages, which VACUUM may renumber.
+-- characters or more. It holds each text as lower() gives it (A-Z
+-- lowered, nothing else, as SQLite is built without ICU) and compares
+-- case-sensitively, so a phrase of the searched text, lowered alike,
+-- matches exactly the documents whose lowered text contains it: the index
+-- folds case as the search does and needs no second check. It is
+-- contentless (the text stays only in chat_sessions and chat_messages).
+-- chat_search_docs says what each of its rows is: a session's title
+-- (message_id NULL) or a message. Its rowid is the full-text row's, an
+-- integer key of its own, so nothing depends on the rowids of
+-- chat_messages, which VACUUM may renumber.
 --
 -- Triggers keep both in step with every write; a cascaded delete of a
 -- session's messages fires the message trigger as well. A contentless
 -- table forgets a row only when given the text it indexed, which the
--- triggers pass as old.title and old.content.
+-- triggers pass as lower(old.title) and lower(old.content).
 
-CREATE VIRTUAL TABLE chat_search USING fts5(body, tokenize = 'trigram', content = '');
+CREATE VIRTUAL TABLE chat_search USING fts5(body, tokenize = 'trigram case_sensitive 1', content = '');
 
 CREATE TABLE chat_search_docs (
     rowid      INTEGER PRIMARY KEY,
@@ -27,40 +31,40 @@ CREATE UNIQUE INDEX chat_search_docs_message ON chat_search_docs (message_id);
 
 CREATE TRIGGER chat_search_session_insert AFTER INSERT ON chat_sessions BEGIN
     INSERT INTO chat_search_docs (session_id, message_id) VALUES (new.id, NULL);
-    INSERT INTO chat_search (rowid, body) VALUES (last_insert_rowid(), new.title);
+    INSERT INTO chat_search (rowid, body) VALUES (last_insert_rowid(), lower(new.title));
 END;
 
 CREATE TRIGGER chat_search_session_title AFTER UPDATE OF title ON chat_sessions BEGIN
     INSERT INTO chat_search (chat_search, rowid, body)
-        SELECT 'delete', rowid, old.title FROM chat_search_docs
+        SELECT 'delete', rowid, lower(old.title) FROM chat_search_docs
         WHERE session_id = old.id AND message_id IS NULL;
     INSERT INTO chat_search (rowid, body)
-        SELECT rowid, new.title FROM chat_search_docs
+        SELECT rowid, lower(new.title) FROM chat_search_docs
         WHERE session_id = old.id AND message_id IS NULL;
 END;
 
 CREATE TRIGGER chat_search_session_delete AFTER DELETE ON chat_sessions BEGIN
     INSERT INTO chat_search (chat_search, rowid, body)
-        SELECT 'delete', rowid, old.title FROM chat_search_docs
+        SELECT 'delete', rowid, lower(old.title) FROM chat_search_docs
         WHERE session_id = old.id AND message_id IS NULL;
     DELETE FROM chat_search_docs WHERE session_id = old.id AND message_id IS NULL;
 END;
 
 CREATE TRIGGER chat_search_message_insert AFTER INSERT ON chat_messages BEGIN
     INSERT INTO chat_search_docs (session_id, message_id) VALUES (new.session_id, new.id);
-    INSERT INTO chat_search (rowid, body) VALUES (last_insert_rowid(), new.content);
+    INSERT INTO chat_search (rowid, body) VALUES (last_insert_rowid(), lower(new.content));
 END;
 
 CREATE TRIGGER chat_search_message_content AFTER UPDATE OF content ON chat_messages BEGIN
     INSERT INTO chat_search (chat_search, rowid, body)
-        SELECT 'delete', rowid, old.content FROM chat_search_docs WHERE message_id = old.id;
+        SELECT 'delete', rowid, lower(old.content) FROM chat_search_docs WHERE message_id = old.id;
     INSERT INTO chat_search (rowid, body)
-        SELECT rowid, new.content FROM chat_search_docs WHERE message_id = old.id;
+        SELECT rowid, lower(new.content) FROM chat_search_docs WHERE message_id = old.id;
 END;
 
 CREATE TRIGGER chat_search_message_delete AFTER DELETE ON chat_messages BEGIN
     INSERT INTO chat_search (chat_search, rowid, body)
-        SELECT 'delete', rowid, old.content FROM chat_search_docs WHERE message_id = old.id;
+        SELECT 'delete', rowid, lower(old.content) FROM chat_search_docs WHERE message_id = old.id;
     DELETE FROM chat_search_docs WHERE message_id = old.id;
 END;
 
@@ -68,7 +72,7 @@ END;
 INSERT INTO chat_search_docs (session_id, message_id) SELECT id, NULL FROM chat_sessions;
 INSERT INTO chat_search_docs (session_id, message_id) SELECT session_id, id FROM chat_messages;
 INSERT INTO chat_search (rowid, body)
-    SELECT d.rowid, s.title FROM chat_search_docs d JOIN chat_sessions s ON s.id = d.session_id
+    SELECT d.rowid, lower(s.title) FROM chat_search_docs d JOIN chat_sessions s ON s.id = d.session_id
     WHERE d.message_id IS NULL;
 INSERT INTO chat_search (rowid, body)
-    SELECT d.rowid, m.content FROM chat_search_docs d JOIN chat_messages m ON m.id = d.message_id;
+    SELECT d.rowid, lower(m.content) FROM chat_search_docs d JOIN chat_messages m ON m.id = d.message_id;

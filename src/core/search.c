@@ -9,6 +9,12 @@
 #include "lib/utf8.h"
 #include "lib/xmalloc.h"
 
+/* The one fold of a search: A-Z lowered, every other byte kept. */
+static char search__fold(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
 int search_text_check(const char *q, char *err, size_t errlen)
 {
     size_t n = strlen(q);
@@ -37,7 +43,7 @@ char *search_like_pattern(const char *q)
     for (size_t i = 0; i < n; i++) {
         char c = q[i];
         if (c == '\\' || c == '%' || c == '_') *o++ = '\\';
-        *o++ = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+        *o++ = search__fold(c);
     }
     *o++ = '%';
     *o = '\0';
@@ -50,8 +56,9 @@ char *search_fts_phrase(const char *q)
     char *out = xmalloc(2 * n + 3), *o = out;
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
-        if (q[i] == '"') *o++ = '"';
-        *o++ = q[i];
+        char c = q[i];
+        if (c == '"') *o++ = '"';
+        *o++ = search__fold(c);
     }
     *o++ = '"';
     *o = '\0';

@@ -30,8 +30,8 @@ size_t search_text_chars(const char *q);
  * '_' escaped by a backslash, then '%'. Returns a new string; caller frees. */
 char *search_like_pattern(const char *q);
 
-/* An FTS5 query that is the one phrase q: q between double quotes with
- * each double quote in it doubled, so no character of q is a query
+/* An FTS5 query that is the one phrase q with A-Z lowered: between double
+ * quotes, each double quote in it doubled, so no character of q is a query
  * operator. Returns a new string; caller frees. */
 char *search_fts_phrase(const char *q);
 

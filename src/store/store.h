@@ -134,6 +134,11 @@ void store_session_list_free(store_session *rows, size_t n);
  */
 int store_session_search(store *s, const char *owner, const char *text, int limit,
                          const char *before_id, store_session **out, size_t *n);
+/* The same answer as store_session_search without asking the index: each
+ * of the owner's sessions is read, newest first, until the page is full
+ * (as for text too short for the index). For tests and benchmarks. */
+int store_session_search_scan(store *s, const char *owner, const char *text, int limit,
+                              const char *before_id, store_session **out, size_t *n);
 /* Makes dst a deep copy of src; free it with store_session_cleanup. */
 void store_session_copy(store_session *dst, const store_session *src);
 /* Writes title, mode and updated_ms. */

@@ -66,11 +66,11 @@ int store_session_list(store *s, const char *owner, int limit, const char *befor
  *
  * SQLite folds with lower() (A-Z only, as SQLite is built without ICU),
  * PostgreSQL with chatplane_fold() (migration 11), so both agree whatever
- * the locale. The trigram index folds more than that (it folds Unicode
- * case), which only makes it find more candidates: every candidate is
- * checked against its row. Short text walks the owner's sessions newest
- * first and stops at the page's end, which for short (and so common) text
- * comes early.
+ * the locale. SQLite's index holds every text lowered so and compares
+ * case-sensitively, so a match there is a match, with nothing to check
+ * again; PostgreSQL's trigram index finds candidates that LIKE checks.
+ * Short text walks the owner's sessions newest first and stops at the
+ * page's end, which for short (and so common) text comes early.
  */
 static const struct {
     const char *sql, *params;
@@ -80,10 +80,8 @@ static const struct {
       "m.session_id = chat_sessions.id AND instr(lower(m.content), lower(?)) > 0))",
       "TT"},
      {" AND id IN (SELECT d.session_id FROM chat_search f JOIN chat_search_docs d ON d.rowid = "
-      "f.rowid WHERE chat_search MATCH ? AND instr(lower(CASE WHEN d.message_id IS NULL THEN "
-      "(SELECT title FROM chat_sessions t WHERE t.id = d.session_id) ELSE (SELECT content FROM "
-      "chat_messages m WHERE m.id = d.message_id) END), lower(?)) > 0)",
-      "FT"}},
+      "f.rowid WHERE chat_search MATCH ?)",
+      "F"}},
     {{" AND (chatplane_fold(title) LIKE ? OR EXISTS (SELECT 1 FROM chat_messages m WHERE "
       "m.session_id = chat_sessions.id AND chatplane_fold(m.content) LIKE ?))",
       "PP"},
@@ -92,12 +90,12 @@ static const struct {
       "PP"}},
 };
 
-int store_session_search(store *s, const char *owner, const char *text, int limit,
-                         const char *before_id, store_session **out, size_t *n)
+static int store_session__search(store *s, const char *owner, const char *text, int limit,
+                                 const char *before_id, int indexed, store_session **out,
+                                 size_t *n)
 {
     if (!text || !*text) return store_session_list(s, owner, limit, before_id, out, n);
     int pg = db_get_kind(s->d) != DB_SQLITE;
-    int indexed = search_text_chars(text) >= SEARCH_INDEXED_MIN;
     const char *match = STORE_SESSION__MATCH[pg][indexed].sql;
     const char *kinds = STORE_SESSION__MATCH[pg][indexed].params;
     char *pattern = search_like_pattern(text), *phrase = search_fts_phrase(text);
@@ -112,6 +110,19 @@ int store_session_search(store *s, const char *owner, const char *text, int limi
     free(pattern);
     free(phrase);
     return rc;
+}
+
+int store_session_search(store *s, const char *owner, const char *text, int limit,
+                         const char *before_id, store_session **out, size_t *n)
+{
+    int indexed = text && search_text_chars(text) >= SEARCH_INDEXED_MIN;
+    return store_session__search(s, owner, text, limit, before_id, indexed, out, n);
+}
+
+int store_session_search_scan(store *s, const char *owner, const char *text, int limit,
+                              const char *before_id, store_session **out, size_t *n)
+{
+    return store_session__search(s, owner, text, limit, before_id, 0, out, n);
 }
 
 int store_session_update(store *s, const store_session *row)

@@ -247,7 +247,7 @@ static const struct {
     {"superseded", "ADD COLUMN superseded", "ADD COLUMN superseded"},
     {"inputs", "CREATE TABLE inputs", "CREATE TABLE inputs"},
     {"owner_budgets", "CREATE TABLE owner_usage", "CREATE TABLE owner_usage"},
-    {"search", "gin_trgm_ops", "tokenize = 'trigram'"},
+    {"search", "gin_trgm_ops", "tokenize = 'trigram case_sensitive 1'"},
 };
 #define NMIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 

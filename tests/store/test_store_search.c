@@ -103,6 +103,12 @@ static void expect_found(store *s, const char *owner, const char *text, int limi
     }
     for (size_t i = 0; i < n; i++) assert_string_equal(rows[i].id, want[i]);
     store_session_list_free(rows, n);
+    /* Reading every session instead of the index finds the same. */
+    rc = store_session_search_scan(s, owner, text, limit, before, &rows, &n);
+    if (rc != 0) fail_msg("scan \"%s\": %d %s", text, rc, store_errmsg(s));
+    assert_int_equal(n, k);
+    for (size_t i = 0; i < n; i++) assert_string_equal(rows[i].id, want[i]);
+    store_session_list_free(rows, n);
 }
 
 #define FOUND(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -123,6 +129,8 @@ static void test_finds_title_and_message_text(void **state)
     message(f->s, tool, "tool", "{\"result\": \"Quartz\"}", 3001);
     char *ecole = session(f->s, me, "New chat", 4000);
     message(f->s, ecole, "user", "L'École est fermée", 4001);
+    /* U+212A KELVIN SIGN, which Unicode folds to k. */
+    message(f->s, ecole, "assistant", "Use the \xE2\x84\xAA" "elvin scale", 4002);
     char *theirs = session(f->s, them, "Lisbon zebra quartz", 5000);
     message(f->s, theirs, "user", "zebra crossing in Lisbon", 5001);
 
@@ -145,6 +153,8 @@ static void test_finds_title_and_message_text(void **state)
     expect_found(f->s, me, "fermée", 0, NULL, FOUND(ecole));
     expect_found(f->s, me, "é", 0, NULL, FOUND(ecole));
     expect_found(f->s, me, "É", 0, NULL, FOUND(ecole));
+    expect_found(f->s, me, "kelvin", 0, NULL, NONE);
+    expect_found(f->s, me, "\xE2\x84\xAA" "ELVIN", 0, NULL, FOUND(ecole));
     /* Every title has a t ("New chat", "Trip to Lisbon"). */
     expect_found(f->s, me, "T", 0, NULL, FOUND(ecole, tool, zebra, trip));
     /* The other owner's session is there to be found by it alone. */

@@ -44,8 +44,9 @@ static void test_fts_phrase_quotes(void **state)
     (void)state;
     assert_phrase("", "\"\"");
     assert_phrase("zebra", "\"zebra\"");
+    assert_phrase("ZEBRA Über", "\"zebra Über\"");
     assert_phrase("say \"hi\"", "\"say \"\"hi\"\"\"");
-    assert_phrase("a OR b*", "\"a OR b*\"");
+    assert_phrase("a OR b*", "\"a or b*\"");
     assert_phrase("\"", "\"\"\"\"");
 }
 
