@@ -8,7 +8,7 @@
  * 8 to 30 words from a small vocabulary, so every trigram of a common word
  * is everywhere, with "heliotrope" in one message of every 100th session.
  * Then it times the first page (50) of four searches, each --repeat times
- * (default 5), and prints the median and the best:
+ * (default 3), and prints the median and the best:
  *   hit     "heliotrope" (10 sessions match)
  *   miss    "xylophone" (none match; every session must be ruled out)
  *   common  "budget report" (in a fifth of the messages)
@@ -18,6 +18,11 @@
  * PostgreSQL the same search after the two trigram indexes are dropped.
  *
  *   bench_search [--messages N] [--sessions N] [--repeat N] [--pg URL] [--no-sqlite]
+ *                [--fill-cost]
+ *
+ * --fill-cost first fills a database without the index too (SQLite: the
+ * triggers dropped; PostgreSQL: the two indexes), to show what keeping
+ * the index costs the writes.
  *
  * SQLite runs on a new file in $TMPDIR. PostgreSQL runs on --pg URL or
  * CHATPLANE_TEST_DB_URL (its sessions are deleted first); without one it
@@ -59,7 +64,7 @@ static const struct {
 #define NQUERIES (sizeof QUERIES / sizeof QUERIES[0])
 
 /* What is printed after the table: the time each fill took. */
-static char bench_notes[512];
+static char bench_notes[1024];
 
 static void bench_die(const char *what, const char *why)
 {
@@ -157,6 +162,41 @@ static void bench_header(void)
     printf("|------------|----------|---------|-----------|-----------|\n");
 }
 
+/* SQL that takes the index away, and puts PostgreSQL's back (a SQLite run
+ * without it has a file of its own, thrown away after). */
+static const char *const BENCH_DROP[2] = {
+    "DROP TRIGGER chat_search_session_insert; DROP TRIGGER chat_search_session_title; DROP "
+    "TRIGGER chat_search_session_delete; DROP TRIGGER chat_search_message_insert; DROP TRIGGER "
+    "chat_search_message_content; DROP TRIGGER chat_search_message_delete",
+    "DROP INDEX chat_sessions_title_search; DROP INDEX chat_messages_content_search",
+};
+static const char *const BENCH_PG_INDEXES =
+    "CREATE INDEX chat_sessions_title_search ON chat_sessions USING gin (chatplane_fold(title) "
+    "gin_trgm_ops); CREATE INDEX chat_messages_content_search ON chat_messages USING gin "
+    "(chatplane_fold(content) gin_trgm_ops)";
+
+/* --fill-cost: the fill's time without the index, to set against the
+ * time with it. */
+static void bench_fill_bare(const char *url, const char *backend, int sessions, int messages)
+{
+    char err[512];
+    store *s = NULL;
+    if (store_open(url, &s, err, sizeof err) != 0) bench_die("open", err);
+    if (store_migrate(s, NULL, NULL, err, sizeof err) != 0) bench_die("migrate", err);
+    bool pg = db_get_kind(store_db(s)) != DB_SQLITE;
+    if (pg && db_exec(store_db(s), "DELETE FROM chat_sessions", 0, NULL, NULL) < 0)
+        bench_die("empty", store_errmsg(s));
+    if (db_exec_script(store_db(s), BENCH_DROP[pg]) != 0) bench_die("drop", store_errmsg(s));
+    double fill = bench_fill(s, sessions, messages);
+    if (pg && (db_exec(store_db(s), "DELETE FROM chat_sessions", 0, NULL, NULL) < 0 ||
+               db_exec_script(store_db(s), BENCH_PG_INDEXES) != 0))
+        bench_die("restore", store_errmsg(s));
+    size_t used = strlen(bench_notes);
+    snprintf(bench_notes + used, sizeof bench_notes - used,
+             "%s: the same without the index stored in %.1f s\n", backend, fill);
+    store_close(s);
+}
+
 static void bench_backend(const char *url, const char *backend, int sessions, int messages,
                           int repeat)
 {
@@ -176,28 +216,21 @@ static void bench_backend(const char *url, const char *backend, int sessions, in
     for (size_t q = 0; q < NQUERIES; q++)
         bench_time(s, backend, q == 3 ? "(none)" : "trigram", store_session_search, (int)q, repeat,
                    sessions);
-    if (pg &&
-        db_exec_script(store_db(s), "DROP INDEX chat_sessions_title_search; DROP INDEX "
-                                    "chat_messages_content_search") != 0)
+    if (pg && db_exec_script(store_db(s), BENCH_DROP[1]) != 0)
         bench_die("drop index", store_errmsg(s));
     for (size_t q = 0; q + 1 < NQUERIES; q++)
         bench_time(s, backend, "none", pg ? store_session_search : store_session_search_scan,
                    (int)q, repeat, sessions);
-    if (pg) {
-        /* Put back what the benchmark took away from the shared database. */
-        db_exec_script(store_db(s),
-                       "CREATE INDEX chat_sessions_title_search ON chat_sessions USING gin "
-                       "(chatplane_fold(title) gin_trgm_ops); CREATE INDEX "
-                       "chat_messages_content_search ON chat_messages USING gin "
-                       "(chatplane_fold(content) gin_trgm_ops)");
-    }
+    /* Put back what the benchmark took away from the shared database. */
+    if (pg && db_exec_script(store_db(s), BENCH_PG_INDEXES) != 0)
+        bench_die("restore", store_errmsg(s));
     store_close(s);
 }
 
 int main(int argc, char **argv)
 {
-    int sessions = 1000, messages = 100000, repeat = 5;
-    bool sqlite = true;
+    int sessions = 1000, messages = 100000, repeat = 3;
+    bool sqlite = true, fill_cost = false;
     const char *pg = getenv("CHATPLANE_TEST_DB_URL");
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--messages") == 0 && i + 1 < argc)
@@ -210,12 +243,14 @@ int main(int argc, char **argv)
             pg = argv[++i];
         else if (strcmp(argv[i], "--no-sqlite") == 0)
             sqlite = false;
+        else if (strcmp(argv[i], "--fill-cost") == 0)
+            fill_cost = true;
         else
             sessions = 0, i = argc;
     }
     if (sessions < 100 || messages < sessions || repeat < 1 || repeat > REPEAT_MAX) {
         fprintf(stderr, "usage: bench_search [--messages N] [--sessions N>=100] [--repeat 1..%d] "
-                        "[--pg URL] [--no-sqlite]\n",
+                        "[--pg URL] [--no-sqlite] [--fill-cost]\n",
                 REPEAT_MAX);
         return 2;
     }
@@ -235,10 +270,16 @@ int main(int argc, char **argv)
         snprintf(dir, sizeof dir, "%s/chatplane-bench-search-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(dir)) bench_die("mkdtemp", dir);
         snprintf(url, sizeof url, "sqlite:%s/bench.db", dir);
+        if (fill_cost) {
+            snprintf(url, sizeof url, "sqlite:%s/bare.db", dir);
+            bench_fill_bare(url, "SQLite", sessions, messages);
+        }
+        snprintf(url, sizeof url, "sqlite:%s/bench.db", dir);
         bench_backend(url, "SQLite", sessions, messages, repeat);
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         if (system(cmd) != 0) fprintf(stderr, "bench_search: cannot remove %s\n", dir);
     }
+    if (pg && *pg && fill_cost) bench_fill_bare(pg, "PostgreSQL", sessions, messages);
     if (pg && *pg)
         bench_backend(pg, "PostgreSQL", sessions, messages, repeat);
     else

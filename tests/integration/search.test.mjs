@@ -57,6 +57,14 @@ describe('GET /api/sessions?q=', () => {
     assert.deepEqual(found.body.sessions[0], one.body);
   });
 
+  test('+ in the query string is a space, %2B a plus sign', async () => {
+    const plus = (await api(srv.url, 'POST', '/api/sessions', { title: 'one+two' })).body.id;
+    const space = (await api(srv.url, 'POST', '/api/sessions', { title: 'one two' })).body.id;
+    assert.deepEqual(ids(await api(srv.url, 'GET', '/api/sessions?q=one+two')), [space]);
+    assert.deepEqual(ids(await api(srv.url, 'GET', '/api/sessions?q=one%2Btwo')), [plus]);
+    for (const id of [plus, space]) assert.equal((await api(srv.url, 'DELETE', `/api/sessions/${id}`)).status, 204);
+  });
+
   test('% and _ in q are plain text', async () => {
     assert.deepEqual(ids(await api(srv.url, 'GET', q('0% s'))), [made.percent]);
     assert.deepEqual(ids(await api(srv.url, 'GET', q('%'))), [made.percent]);
