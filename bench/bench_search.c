@@ -102,17 +102,21 @@ static double bench_fill(store *s, int sessions, int messages)
     for (int i = 0; i < sessions; i++) {
         id_new(sid, "ses", ms);
         snprintf(title, sizeof title, "Session %d", i);
-        store_session row = {.id = sid, .owner = "bench", .title = title, .mode = "standard",
-                             .created_ms = ms++};
+        store_session row = {
+            .id = sid, .owner = "bench", .title = title, .mode = "standard", .created_ms = ms++};
         if (store_session_insert(s, &row) != 0) bench_die("session insert", store_errmsg(s));
         for (int m = 0; m < per; m++) {
             id_new(mid, "msg", ms);
             bench_text(text, sizeof text, (unsigned)(i * per + m), i % 100 == 7 && m == per / 2);
-            store_message msg = {.id = mid, .session_id = sid, .role = m % 2 ? "assistant" : "user",
-                                 .content = text, .created_ms = ms++};
+            store_message msg = {.id = mid,
+                                 .session_id = sid,
+                                 .role = m % 2 ? "assistant" : "user",
+                                 .content = text,
+                                 .created_ms = ms++};
             if (store_message_insert(s, &msg) != 0) bench_die("message insert", store_errmsg(s));
             if (++in_tx == BATCH) {
-                if (store_commit(s) != 0 || store_begin(s) != 0) bench_die("commit", store_errmsg(s));
+                if (store_commit(s) != 0 || store_begin(s) != 0)
+                    bench_die("commit", store_errmsg(s));
                 in_tx = 0;
             }
         }
@@ -214,7 +218,7 @@ static void bench_backend(const char *url, const char *backend, int sessions, in
              "%s: %d messages over %d sessions stored in %.1f s\n", backend, messages, sessions,
              fill);
     for (size_t q = 0; q < NQUERIES; q++)
-        bench_time(s, backend, q == 3 ? "(none)" : "trigram", store_session_search, (int)q, repeat,
+        bench_time(s, backend, q == 3 ? "(never)" : "trigram", store_session_search, (int)q, repeat,
                    sessions);
     if (pg && db_exec_script(store_db(s), BENCH_DROP[1]) != 0)
         bench_die("drop index", store_errmsg(s));
@@ -249,8 +253,9 @@ int main(int argc, char **argv)
             sessions = 0, i = argc;
     }
     if (sessions < 100 || messages < sessions || repeat < 1 || repeat > REPEAT_MAX) {
-        fprintf(stderr, "usage: bench_search [--messages N] [--sessions N>=100] [--repeat 1..%d] "
-                        "[--pg URL] [--no-sqlite] [--fill-cost]\n",
+        fprintf(stderr,
+                "usage: bench_search [--messages N] [--sessions N>=100] [--repeat 1..%d] "
+                "[--pg URL] [--no-sqlite] [--fill-cost]\n",
                 REPEAT_MAX);
         return 2;
     }
@@ -283,7 +288,8 @@ int main(int argc, char **argv)
     if (pg && *pg)
         bench_backend(pg, "PostgreSQL", sessions, messages, repeat);
     else
-        fprintf(stderr, "bench_search: no PostgreSQL URL (--pg or CHATPLANE_TEST_DB_URL); skipped\n");
+        fprintf(stderr,
+                "bench_search: no PostgreSQL URL (--pg or CHATPLANE_TEST_DB_URL); skipped\n");
     printf("\n%s", bench_notes);
     return 0;
 }

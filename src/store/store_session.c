@@ -15,7 +15,7 @@
  * than the cursor (looked up among the owner's sessions only). Six
  * parameters: owner, owner, before_id, before_id, owner, owner. */
 #define STORE_SESSION__PAGE_WHERE                                                                  \
-    "WHERE (CAST(? AS TEXT) IS NULL OR owner = ?) AND (CAST(? AS TEXT) IS NULL OR (created_at, "  \
+    "WHERE (CAST(? AS TEXT) IS NULL OR owner = ?) AND (CAST(? AS TEXT) IS NULL OR (created_at, "   \
     "id) < (SELECT created_at, id FROM chat_sessions WHERE id = ? AND (CAST(? AS TEXT) IS NULL "   \
     "OR owner = ?)))"
 #define STORE_SESSION__PAGE_ORDER " ORDER BY created_at DESC, id DESC LIMIT ?"
@@ -54,8 +54,8 @@ int store_session_list(store *s, const char *owner, int limit, const char *befor
                        owner,
                        owner,
                        store__num_i64(&lim, limit > 0 ? limit : STORE_SESSION_PAGE_DEFAULT)};
-    return store__rows(s, &store__session_table, STORE_SESSION__PAGE_WHERE STORE_SESSION__PAGE_ORDER,
-                       7, p, (void **)out, n);
+    return store__rows(s, &store__session_table,
+                       STORE_SESSION__PAGE_WHERE STORE_SESSION__PAGE_ORDER, 7, p, (void **)out, n);
 }
 
 /*
@@ -91,8 +91,7 @@ static const struct {
 };
 
 static int store_session__search(store *s, const char *owner, const char *text, int limit,
-                                 const char *before_id, int indexed, store_session **out,
-                                 size_t *n)
+                                 const char *before_id, int indexed, store_session **out, size_t *n)
 {
     if (!text || !*text) return store_session_list(s, owner, limit, before_id, out, n);
     int pg = db_get_kind(s->d) != DB_SQLITE;
@@ -105,7 +104,8 @@ static int store_session__search(store *s, const char *owner, const char *text, 
     for (const char *k = kinds; *k; k++) p[np++] = *k == 'T' ? text : *k == 'P' ? pattern : phrase;
     p[np++] = store__num_i64(&lim, limit > 0 ? limit : STORE_SESSION_PAGE_DEFAULT);
     char sql[1024];
-    snprintf(sql, sizeof sql, "%s%s%s", STORE_SESSION__PAGE_WHERE, match, STORE_SESSION__PAGE_ORDER);
+    snprintf(sql, sizeof sql, "%s%s%s", STORE_SESSION__PAGE_WHERE, match,
+             STORE_SESSION__PAGE_ORDER);
     int rc = store__rows(s, &store__session_table, sql, np, p, (void **)out, n);
     free(pattern);
     free(phrase);

@@ -130,7 +130,10 @@ static void test_finds_title_and_message_text(void **state)
     char *ecole = session(f->s, me, "New chat", 4000);
     message(f->s, ecole, "user", "L'École est fermée", 4001);
     /* U+212A KELVIN SIGN, which Unicode folds to k. */
-    message(f->s, ecole, "assistant", "Use the \xE2\x84\xAA" "elvin scale", 4002);
+    message(f->s, ecole, "assistant",
+            "Use the \xE2\x84\xAA"
+            "elvin scale",
+            4002);
     char *theirs = session(f->s, them, "Lisbon zebra quartz", 5000);
     message(f->s, theirs, "user", "zebra crossing in Lisbon", 5001);
 
@@ -154,7 +157,10 @@ static void test_finds_title_and_message_text(void **state)
     expect_found(f->s, me, "é", 0, NULL, FOUND(ecole));
     expect_found(f->s, me, "É", 0, NULL, FOUND(ecole));
     expect_found(f->s, me, "kelvin", 0, NULL, NONE);
-    expect_found(f->s, me, "\xE2\x84\xAA" "ELVIN", 0, NULL, FOUND(ecole));
+    expect_found(f->s, me,
+                 "\xE2\x84\xAA"
+                 "ELVIN",
+                 0, NULL, FOUND(ecole));
     /* Every title has a t ("New chat", "Trip to Lisbon"). */
     expect_found(f->s, me, "T", 0, NULL, FOUND(ecole, tool, zebra, trip));
     /* The other owner's session is there to be found by it alone. */
@@ -262,8 +268,8 @@ static void test_follows_deletes_and_renames(void **state)
     expect_found(f->s, me, "capybara", 0, NULL, NONE);
     expect_found(f->s, me, "ax", 0, NULL, NONE);
 
-    store_session upd = {.id = kept, .title = "Sea unicorns", .mode = "standard",
-                         .updated_ms = 3000};
+    store_session upd = {
+        .id = kept, .title = "Sea unicorns", .mode = "standard", .updated_ms = 3000};
     assert_int_equal(store_session_update(f->s, &upd), 0);
     expect_found(f->s, me, "old name", 0, NULL, NONE);
     expect_found(f->s, me, "unicorn", 0, NULL, FOUND(kept));
