@@ -179,17 +179,26 @@ static const char *const BENCH_PG_INDEXES =
     "gin_trgm_ops); CREATE INDEX chat_messages_content_search ON chat_messages USING gin "
     "(chatplane_fold(content) gin_trgm_ops)";
 
-/* --fill-cost: the fill's time without the index, to set against the
- * time with it. */
-static void bench_fill_bare(const char *url, const char *backend, int sessions, int messages)
+/* Opens and migrates url, with no session in it (a shared PostgreSQL
+ * database is emptied); *pg says which backend it is. */
+static store *bench_open(const char *url, bool *pg)
 {
     char err[512];
     store *s = NULL;
     if (store_open(url, &s, err, sizeof err) != 0) bench_die("open", err);
     if (store_migrate(s, NULL, NULL, err, sizeof err) != 0) bench_die("migrate", err);
-    bool pg = db_get_kind(store_db(s)) != DB_SQLITE;
-    if (pg && db_exec(store_db(s), "DELETE FROM chat_sessions", 0, NULL, NULL) < 0)
+    *pg = db_get_kind(store_db(s)) != DB_SQLITE;
+    if (*pg && db_exec(store_db(s), "DELETE FROM chat_sessions", 0, NULL, NULL) < 0)
         bench_die("empty", store_errmsg(s));
+    return s;
+}
+
+/* --fill-cost: the fill's time without the index, to set against the
+ * time with it. */
+static void bench_fill_bare(const char *url, const char *backend, int sessions, int messages)
+{
+    bool pg;
+    store *s = bench_open(url, &pg);
     if (db_exec_script(store_db(s), BENCH_DROP[pg]) != 0) bench_die("drop", store_errmsg(s));
     double fill = bench_fill(s, sessions, messages);
     if (pg && (db_exec(store_db(s), "DELETE FROM chat_sessions", 0, NULL, NULL) < 0 ||
@@ -204,13 +213,8 @@ static void bench_fill_bare(const char *url, const char *backend, int sessions, 
 static void bench_backend(const char *url, const char *backend, int sessions, int messages,
                           int repeat)
 {
-    char err[512];
-    store *s = NULL;
-    if (store_open(url, &s, err, sizeof err) != 0) bench_die("open", err);
-    if (store_migrate(s, NULL, NULL, err, sizeof err) != 0) bench_die("migrate", err);
-    bool pg = db_get_kind(store_db(s)) != DB_SQLITE;
-    if (pg && db_exec(store_db(s), "DELETE FROM chat_sessions", 0, NULL, NULL) < 0)
-        bench_die("empty", store_errmsg(s));
+    bool pg;
+    store *s = bench_open(url, &pg);
     double fill = bench_fill(s, sessions, messages);
     if (pg) db_exec(store_db(s), "VACUUM ANALYZE", 0, NULL, NULL);
     size_t used = strlen(bench_notes);
