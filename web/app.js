@@ -405,6 +405,7 @@ function sessionGone(id) {
 function renamed(id, title) {
   const listed = app.sessions.find((s) => s.id === id);
   if (listed) listed.title = title;
+  sessionList.retitle(id, title);
   const st = app.current;
   if (st && st.id === id && st.session) st.session.title = title;
   schedule(['session', 'sessions']);
@@ -417,6 +418,7 @@ function deleted(id, here) {
   const list = mergedSessions();
   const k = list.findIndex((s) => s.id === id);
   app.sessions = app.sessions.filter((s) => s.id !== id);
+  sessionList.forget(id);
   if (!app.current || app.current.id !== id) {
     schedule(['sessions']);
     return;

@@ -185,5 +185,12 @@ export function createSessionList({ list, empty, onOpen, search, more, onError =
       if (found) found = found.filter((s) => s.id !== id);
       draw();
     },
+    // A chat was renamed: the older pages and the search show the new title
+    // (the search keeps it until the text changes, whether it still matches
+    // or not, as a list one is reading should not jump).
+    retitle(id, title) {
+      for (const s of older.concat(found || [])) if (s.id === id) s.title = title;
+      draw();
+    },
   };
 }

@@ -1,7 +1,8 @@
 // Finding and paging chats on the page (docs/page.md, Chats): the list
 // shows 50 chats and "Load more" the rest, typing in the search box
-// filters the list through the API, a search pages the same way, and
-// clearing the box brings the list back.
+// filters the list through the API, a search pages the same way, clearing
+// the box brings the list back, and a found chat renamed or deleted is
+// shown so in the results.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -81,6 +82,32 @@ describe('session search and paging', () => {
     await until(async () => (await items.count()) === 61);
     assert.equal(await search.inputValue(), '');
     assert.ok(await page.locator('#session-empty').isHidden());
+    p.assertClean();
+    await p.close();
+  });
+
+  test('a found chat renamed shows its new title; deleted, it leaves the results', async () => {
+    const made = await api(stack.url, 'POST', '/api/sessions', { title: 'Okapi sightings' });
+    const id = made.body.id;
+    const p = await openPage(browser, stack.url + '/');
+    const { page } = p;
+    const items = page.locator(tid('session-item'));
+    await items.first().waitFor();
+    await page.locator(tid('session-search')).fill('okapi');
+    await until(async () => (await items.count()) === 1);
+    await items.first().click();
+    await until(async () => (await page.evaluate(() => location.hash)) === `#/sessions/${id}`);
+
+    await page.locator(tid('rename-session')).click();
+    await page.locator(tid('rename-input')).fill('Okapi sightings, 2026');
+    await page.locator(tid('rename-input')).press('Enter');
+    await until(async () => (await titles(page)).join() === 'Okapi sightings, 2026');
+
+    await page.locator(tid('delete-session')).click();
+    await page.locator(tid('confirm-delete')).click();
+    await until(async () => (await items.count()) === 0);
+    assert.equal(await page.locator('#session-empty').textContent(), 'No chats match “okapi”.');
+    assert.equal((await api(stack.url, 'GET', `/api/sessions/${id}`)).status, 404);
     p.assertClean();
     await p.close();
   });
