@@ -4,7 +4,8 @@
  * literal substring (LIKE's % and _ and FTS5's quotes are plain text),
  * short text found without the index, paging like the plain list, another
  * owner's sessions never found, deleted and renamed sessions forgotten, and
- * messages stored before migration 11 found after it.
+ * messages stored before migration 11 found after it; on PostgreSQL,
+ * migration 11 and search without pg_trgm.
  *
  * CHATPLANE_TEST_DB_URL names the database as for the store suite; every
  * test uses owners of its own, so a shared database is fine.
@@ -342,6 +343,79 @@ static void test_migration_fills_the_index(void **state)
     free(me);
 }
 
+/* Runs one statement or fails the test, naming it. */
+static void run_sql(store *s, const char *sql)
+{
+    if (db_exec(store_db(s), sql, 0, NULL, NULL) < 0) fail_msg("%s: %s", sql, store_errmsg(s));
+}
+
+/*
+ * A PostgreSQL database where pg_trgm may not be installed: migration 11
+ * still succeeds, without the two indexes, and search answers the same.
+ * The role that migrates may create tables but not extensions (no CREATE
+ * on the database), in a database of its own made for the test.
+ */
+static void test_postgres_without_pg_trgm(void **state)
+{
+    fx *f = *state;
+    if (on_sqlite(f)) {
+        print_message("needs PostgreSQL; skipping\n");
+        skip();
+    }
+    /* The test URL is postgres[ql]://USER@HOST:PORT/DB: the same server,
+     * another role and database. */
+    const char *at = strchr(f->url, '@'), *slash = at ? strchr(at, '/') : NULL;
+    assert_non_null(slash);
+    char name[64], url[sizeof f->url + 64], sql[512];
+    snprintf(name, sizeof name, "chatplane_notrgm_%d", (int)getpid());
+    snprintf(url, sizeof url, "postgresql://%s%.*s/%s", name, (int)(slash - at), at, name);
+    /* One statement at a time: CREATE DATABASE runs outside a transaction. */
+    snprintf(sql, sizeof sql, "CREATE ROLE %s LOGIN", name);
+    run_sql(f->s, sql);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    run_sql(f->s, sql);
+    snprintf(sql, sizeof sql, "REVOKE CREATE ON DATABASE %s FROM PUBLIC", name);
+    run_sql(f->s, sql);
+    /* Its schema public is the database owner's; the role may create in it. */
+    char admin[sizeof f->url + 64];
+    snprintf(admin, sizeof admin, "%.*s/%s", (int)(slash - f->url), f->url, name);
+    store *a = fixture_open(admin);
+    snprintf(sql, sizeof sql, "GRANT CREATE, USAGE ON SCHEMA public TO %s", name);
+    run_sql(a, sql);
+    store_close(a);
+
+    store *s = fixture_open(url);
+    char err[512] = "";
+    assert_int_equal(store_migrate(s, NULL, NULL, err, sizeof err), 0);
+    db_result *r = NULL;
+    assert_int_equal(db_exec(store_db(s),
+                             "SELECT (SELECT COUNT(*) FROM pg_extension WHERE extname = "
+                             "'pg_trgm'), (SELECT COUNT(*) FROM pg_indexes WHERE indexname LIKE "
+                             "'%_search'), (SELECT MAX(version) FROM schema_migrations)",
+                             0, NULL, &r),
+                     0);
+    assert_int_equal(db_result_int(r, 0, 0, -1), 0);
+    assert_int_equal(db_result_int(r, 0, 1, -1), 0);
+    assert_true(db_result_int(r, 0, 2, -1) >= 11);
+    db_result_free(r);
+    char *trip = session(s, "me", "Trip to Lisbon", 1000);
+    char *zebra = session(s, "me", "New chat", 2000);
+    message(s, zebra, "user", "the ZEBRA crossing, 100% sure", 2001);
+    expect_found(s, "me", "lisbon", 0, NULL, FOUND(trip));
+    expect_found(s, "me", "zebra CROSS", 0, NULL, FOUND(zebra));
+    expect_found(s, "me", "0% s", 0, NULL, FOUND(zebra));
+    expect_found(s, "me", "école", 0, NULL, NONE);
+    expect_found(s, "me", "t", 1, NULL, FOUND(zebra));
+    store_close(s);
+    free(trip);
+    free(zebra);
+
+    snprintf(sql, sizeof sql, "DROP DATABASE %s", name);
+    run_sql(f->s, sql);
+    snprintf(sql, sizeof sql, "DROP ROLE %s", name);
+    run_sql(f->s, sql);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +424,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pages_like_the_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_follows_deletes_and_renames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_fills_the_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_postgres_without_pg_trgm, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
