@@ -185,10 +185,11 @@ bench-store: $(O)/bench/bench_store
 bench-search: $(O)/bench/bench_search
 	@scripts/pg-test-cluster run $(O)/bench/bench_search
 
-# `make bench`: chatplane against a direct call to a mock model, side by
-# side, under load (bench/run-bench, docs/benchmarks.md); about 1.5 minutes,
-# the PostgreSQL rows on a throwaway cluster. `make bench-engine`: the
-# relay cost per token and the added time to first token alone.
+# `make bench`: chatplane against a direct call to a mock model and against
+# nginx relaying that call, side by side, under load, three rounds judged on
+# their medians (bench/run-bench, docs/benchmarks.md); about 10 minutes, the
+# PostgreSQL rows on a throwaway cluster. `make bench-engine`: the relay
+# cost per token and the added time to first token alone.
 # `bench-smoke`, part of make test: everything small, about 10 seconds.
 BENCH_BINS := $(O)/bench/loadgen $(O)/bench/mock_upstream $(O)/bench/fill_session \
               $(O)/bench/report
@@ -197,9 +198,11 @@ BENCH_BINS := $(O)/bench/loadgen $(O)/bench/mock_upstream $(O)/bench/fill_sessio
 bench-bins: $(BIN) $(BENCH_BINS)
 
 bench: bench-bins
+	@scripts/install-deps bench
 	@PG_TEST_DURABLE=1 scripts/pg-test-cluster run bench/run-bench full $(O)
 
 bench-engine: bench-bins
+	@scripts/install-deps bench
 	@bench/run-bench engine $(O)
 
 bench-smoke: bench-bins

@@ -11,7 +11,10 @@
  *                   same schedule: added time to first token and added gap
  *                   between tokens (through minus direct, per percentile),
  *                   streams with no loss and no stall, events per second,
- *                   chatplane's CPU per relayed token and per event, its RSS
+ *                   chatplane's CPU per relayed token and per event, its RSS;
+ *                   with --relay, the direct call once more through a plain
+ *                   reverse proxy (nginx, started by bench/run-bench) as
+ *                   the floor a relay that stores nothing reaches
  *   loadgen idle    thousands of subscribers on GET /api/sessions/{id}/events:
  *                   chatplane's RSS per open stream, then one run per session
  *                   that every subscriber must see to its end
@@ -24,9 +27,9 @@
  * every stream got all its events in order and no connection failed: the
  * smoke test relies on it.
  *
- * CPU comes from /proc/PID/stat (utime + stime of every thread, in clock
- * ticks), RSS from /proc/PID/status (VmRSS); the load generator's own CPU
- * from getrusage. A phase in which the mock model or the load generator
+ * CPU comes from the process's CPU clock (every thread, in nanoseconds),
+ * RSS from /proc/PID/status (VmRSS), the load generator's own CPU from
+ * getrusage. A phase in which the mock model or the load generator
  * used more than 85 % of a core is flagged: the figures then measure them,
  * not chatplane.
  */
@@ -111,9 +114,12 @@ typedef struct lg_phase {
 
 struct lg {
     struct event_base *base;
-    struct sockaddr_in server, mock;
+    struct sockaddr_in server, mock, relay;
+    const struct sockaddr_in *direct_to; /* the mock, or the relay in front of it */
     const char *server_host; /* HOST:PORT, sent as Host */
-    int server_pid, mock_pid;
+    int server_pid, mock_pid, relay_pid;
+    int measured_pid; /* whose CPU and RSS the phase records */
+    bool have_relay;
     const char *label, *json_path, *mode;
     /* runs */
     long concurrency, runs, tokens, ramp_ms;
@@ -181,24 +187,17 @@ static double lg_pct(const lg_vec *v, double q)
 
 /* ---- /proc ---- */
 
-/* utime + stime of every thread of pid, in seconds; -1 if unknown. */
+/* The CPU time of every thread of pid, in seconds; -1 if unknown. The
+ * process's CPU clock counts in nanoseconds, where /proc/PID/stat counts
+ * in clock ticks (10 ms): too coarse for a relay that spends a few
+ * milliseconds on a whole scenario. */
 static double lg_proc_cpu(int pid)
 {
     if (pid <= 0) return -1;
-    char path[64], text[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    const char *p = strrchr(text, ')');
-    if (!p) return -1;
-    unsigned long long ut = 0, st = 0;
-    /* After ") ": state is field 3; utime and stime are fields 14 and 15. */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    clockid_t id;
+    struct timespec ts;
+    if (clock_getcpuclockid(pid, &id) != 0 || clock_gettime(id, &ts) != 0) return -1;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* VmRSS of pid in KiB; -1 if unknown. */
@@ -452,7 +451,7 @@ static void lg_start_run(lg *g, size_t i)
                      "Content-Type: application/json\r\nAccept: text/event-stream\r\n"
                      "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
                      sizeof lg_model_body - 1, lg_model_body);
-        lg_open(g, LG_DIRECT, i, &g->mock, req, (size_t)n);
+        lg_open(g, LG_DIRECT, i, g->direct_to, req, (size_t)n);
     } else {
         static const char body[] = "{\"message\":\"bench\"}";
         n = snprintf(req, sizeof req,
@@ -544,7 +543,7 @@ static void lg_sample(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     lg *g = arg;
-    long rss = lg_proc_rss(g->server_pid);
+    long rss = lg_proc_rss(g->measured_pid);
     if (rss > g->ph->rss_peak_kib) g->ph->rss_peak_kib = rss;
 }
 
@@ -562,8 +561,8 @@ static void lg_on_deadline(evutil_socket_t fd, short what, void *arg)
 static void lg_measure(lg *g, lg_phase *ph, void (*start)(lg *g))
 {
     g->ph = ph;
-    ph->rss_before_kib = ph->rss_peak_kib = lg_proc_rss(g->server_pid);
-    double s0 = lg_proc_cpu(g->server_pid), m0 = lg_proc_cpu(g->mock_pid), l0 = lg_self_cpu();
+    ph->rss_before_kib = ph->rss_peak_kib = lg_proc_rss(g->measured_pid);
+    double s0 = lg_proc_cpu(g->measured_pid), m0 = lg_proc_cpu(g->mock_pid), l0 = lg_self_cpu();
     struct timeval every = {0, 100000};
     event_add(g->sampler, &every);
     struct timeval dl = {(time_t)g->timeout_s, 0};
@@ -572,7 +571,7 @@ static void lg_measure(lg *g, lg_phase *ph, void (*start)(lg *g))
     start(g);
     event_base_dispatch(g->base);
     ph->t_end = lg_now();
-    ph->server_cpu_s = lg_proc_cpu(g->server_pid) - s0;
+    ph->server_cpu_s = lg_proc_cpu(g->measured_pid) - s0;
     ph->mock_cpu_s = lg_proc_cpu(g->mock_pid) - m0;
     ph->self_cpu_s = lg_self_cpu() - l0;
     event_del(g->sampler);
@@ -716,14 +715,64 @@ static void lg_settle(lg *g, int ms)
     event_base_dispatch(g->base);
 }
 
+/* The added percentile q of a phase over the direct call, in ms. */
+static double lg_added(const lg_vec *through, const lg_vec *direct, double q)
+{
+    return lg_pct(through, q) - lg_pct(direct, q);
+}
+
+static json_t *lg_added_json(const lg_phase *ph, const lg_phase *direct)
+{
+    json_t *add = json_object();
+    json_t *t = json_object(), *gp = json_object();
+    json_object_set_new(t, "p50", json_real(lg_added(&ph->ttft, &direct->ttft, .5)));
+    json_object_set_new(t, "p99", json_real(lg_added(&ph->ttft, &direct->ttft, .99)));
+    json_object_set_new(t, "p999", json_real(lg_added(&ph->ttft, &direct->ttft, .999)));
+    json_object_set_new(gp, "p50", json_real(lg_added(&ph->gaps, &direct->gaps, .5)));
+    json_object_set_new(gp, "p99", json_real(lg_added(&ph->gaps, &direct->gaps, .99)));
+    json_object_set_new(gp, "p999", json_real(lg_added(&ph->gaps, &direct->gaps, .999)));
+    json_object_set_new(add, "ttft_ms", t);
+    json_object_set_new(add, "gap_ms", gp);
+    /* The share of the direct call's token rate that came through: the
+     * same tokens, so the inverse ratio of the phases' lengths. */
+    json_object_set_new(add, "rate_of_direct", json_real(lg_seconds(direct) / lg_seconds(ph)));
+    return add;
+}
+
+static void lg_print_added(const char *who, const lg_phase *ph, const lg_phase *direct)
+{
+    printf("  added %-7s ttft ms p50 %7.3f p99 %7.3f p99.9 %7.3f | gap ms p50 %6.3f p99 %6.3f "
+           "p99.9 %6.3f | %5.1f %% of the direct rate\n",
+           who, lg_added(&ph->ttft, &direct->ttft, .5), lg_added(&ph->ttft, &direct->ttft, .99),
+           lg_added(&ph->ttft, &direct->ttft, .999), lg_added(&ph->gaps, &direct->gaps, .5),
+           lg_added(&ph->gaps, &direct->gaps, .99), lg_added(&ph->gaps, &direct->gaps, .999),
+           100.0 * lg_seconds(direct) / lg_seconds(ph));
+}
+
+static double lg_cpu_per(const lg_phase *ph, uint64_t n)
+{
+    return n ? ph->server_cpu_s * 1e6 / (double)n : NAN;
+}
+
 static int lg_runs(lg *g)
 {
-    lg_phase direct = {.name = "direct"}, through = {.name = "through"};
+    lg_phase direct = {.name = "direct"}, relay = {.name = "relay"}, through = {.name = "through"};
     if (!g->no_direct) {
         g->kind = LG_DIRECT;
+        g->direct_to = &g->mock;
+        g->measured_pid = g->server_pid;
         lg_measure(g, &direct, lg_begin_runs);
         lg_settle(g, 200);
     }
+    if (g->have_relay) {
+        g->kind = LG_DIRECT;
+        g->direct_to = &g->relay;
+        g->measured_pid = g->relay_pid;
+        lg_measure(g, &relay, lg_begin_runs);
+        lg_settle(g, 200);
+        relay.rss_after_kib = lg_proc_rss(g->relay_pid);
+    }
+    g->measured_pid = g->server_pid;
     lg_create_sessions(g, (size_t)g->runs);
     lg_settle(g, 300);
     g->kind = LG_THROUGH;
@@ -732,8 +781,9 @@ static int lg_runs(lg *g)
     through.rss_after_kib = lg_proc_rss(g->server_pid);
 
     double secs = lg_seconds(&through);
-    double cpu_tok = through.tokens ? through.server_cpu_s * 1e6 / (double)through.tokens : NAN;
-    double cpu_ev = through.events ? through.server_cpu_s * 1e6 / (double)through.events : NAN;
+    double cpu_tok = lg_cpu_per(&through, through.tokens);
+    double cpu_ev = lg_cpu_per(&through, through.events);
+    double relay_tok = lg_cpu_per(&relay, relay.tokens);
     double rss_slope = (double)(through.rss_peak_kib - through.rss_before_kib) /
                        (double)(g->concurrency < g->runs ? g->concurrency : g->runs);
 
@@ -742,20 +792,17 @@ static int lg_runs(lg *g)
            g->label, g->runs, g->concurrency, g->tokens, (double)g->first_us / 1000,
            (double)g->gap_us / 1000);
     if (!g->no_direct) lg_print_phase(&direct);
+    if (g->have_relay) lg_print_phase(&relay);
     lg_print_phase(&through);
-    if (!g->no_direct)
-        printf("  added    ttft ms p50 %7.3f p99 %7.3f p99.9 %7.3f | gap ms p50 %6.3f p99 %6.3f "
-               "p99.9 %6.3f\n",
-               lg_pct(&through.ttft, .5) - lg_pct(&direct.ttft, .5),
-               lg_pct(&through.ttft, .99) - lg_pct(&direct.ttft, .99),
-               lg_pct(&through.ttft, .999) - lg_pct(&direct.ttft, .999),
-               lg_pct(&through.gaps, .5) - lg_pct(&direct.gaps, .5),
-               lg_pct(&through.gaps, .99) - lg_pct(&direct.gaps, .99),
-               lg_pct(&through.gaps, .999) - lg_pct(&direct.gaps, .999));
+    if (!g->no_direct && g->have_relay) lg_print_added("relay", &relay, &direct);
+    if (!g->no_direct) lg_print_added("through", &through, &direct);
     printf("  server   %.2f CPU-us per token, %.2f per event (%.2f s CPU in %.2f s) | RSS KiB idle "
            "%ld peak %ld after %ld (%.1f KiB per concurrent run)\n",
            cpu_tok, cpu_ev, through.server_cpu_s, secs, through.rss_before_kib,
            through.rss_peak_kib, through.rss_after_kib, rss_slope);
+    if (g->have_relay)
+        printf("  relay    %.2f CPU-us per token (%.2f s CPU) | chatplane uses %.2f times as much\n",
+               relay_tok, relay.server_cpu_s, cpu_tok / relay_tok);
 
     json_t *o = json_object();
     json_object_set_new(o, "scenario", json_string(g->label));
@@ -766,34 +813,26 @@ static int lg_runs(lg *g)
     json_object_set_new(o, "first_ms", json_real((double)g->first_us / 1000));
     json_object_set_new(o, "gap_ms", json_real((double)g->gap_us / 1000));
     if (!g->no_direct) json_object_set_new(o, "direct", lg_phase_json(&direct));
+    if (g->have_relay) json_object_set_new(o, "relay", lg_phase_json(&relay));
     json_object_set_new(o, "through", lg_phase_json(&through));
-    if (!g->no_direct) {
-        json_t *add = json_object();
-        json_t *t = json_object(), *gp = json_object();
-        json_object_set_new(t, "p50",
-                            json_real(lg_pct(&through.ttft, .5) - lg_pct(&direct.ttft, .5)));
-        json_object_set_new(t, "p99",
-                            json_real(lg_pct(&through.ttft, .99) - lg_pct(&direct.ttft, .99)));
-        json_object_set_new(t, "p999",
-                            json_real(lg_pct(&through.ttft, .999) - lg_pct(&direct.ttft, .999)));
-        json_object_set_new(gp, "p50",
-                            json_real(lg_pct(&through.gaps, .5) - lg_pct(&direct.gaps, .5)));
-        json_object_set_new(gp, "p99",
-                            json_real(lg_pct(&through.gaps, .99) - lg_pct(&direct.gaps, .99)));
-        json_object_set_new(gp, "p999",
-                            json_real(lg_pct(&through.gaps, .999) - lg_pct(&direct.gaps, .999)));
-        json_object_set_new(add, "ttft_ms", t);
-        json_object_set_new(add, "gap_ms", gp);
-        json_object_set_new(o, "added", add);
-    }
+    if (!g->no_direct) json_object_set_new(o, "added", lg_added_json(&through, &direct));
+    if (!g->no_direct && g->have_relay)
+        json_object_set_new(o, "relay_added", lg_added_json(&relay, &direct));
     json_object_set_new(o, "server_cpu_us_per_token", json_real(cpu_tok));
     json_object_set_new(o, "server_cpu_us_per_event", json_real(cpu_ev));
+    if (g->have_relay) {
+        json_object_set_new(o, "relay_cpu_us_per_token", json_real(relay_tok));
+        json_object_set_new(o, "cpu_per_token_vs_relay", json_real(cpu_tok / relay_tok));
+    }
     json_object_set_new(o, "rss_kib_per_concurrent_run", json_real(rss_slope));
-    bool ok = direct.failed == 0 && through.failed == 0 && through.streams == (size_t)g->runs &&
-              (g->no_direct || direct.streams == (size_t)g->runs);
+    bool ok = direct.failed == 0 && through.failed == 0 && relay.failed == 0 &&
+              through.streams == (size_t)g->runs &&
+              (g->no_direct || direct.streams == (size_t)g->runs) &&
+              (!g->have_relay || relay.streams == (size_t)g->runs);
     json_object_set_new(o, "ok", json_boolean(ok));
     lg_write_json(g, o);
     lg_phase_free(&direct);
+    lg_phase_free(&relay);
     lg_phase_free(&through);
     return ok ? 0 : 1;
 }
@@ -884,13 +923,15 @@ static int lg_idle(lg *g)
     size_t saw_end = 0;
     for (long i = 0; i < g->subscribers; i++) {
         lg_stream *s = g->streams[i];
+        if (!s) continue; /* never opened: the open phase failed and says so */
         delivered += s->events;
         if (s->end_seen) saw_end++;
         if (s->fail && !fan.first_fail) fan.first_fail = s->fail;
         if (s->fail) fan.failed++;
     }
     fan.events = delivered;
-    for (long i = 0; i < g->subscribers; i++) lg_stream_free(g->streams[i]);
+    for (long i = 0; i < g->subscribers; i++)
+        if (g->streams[i]) lg_stream_free(g->streams[i]);
     lg_settle(g, 1000);
     long rss_after = lg_proc_rss(g->server_pid);
 
@@ -1026,7 +1067,7 @@ static void lg_usage(void)
         "usage: loadgen runs --server HOST:PORT --mock HOST:PORT [--server-pid P] [--mock-pid P]\n"
         "                    [--concurrency C] [--runs K] [--tokens T] [--first-ms F] [--gap-us "
         "G]\n"
-        "                    [--ramp-ms R] [--no-direct]\n"
+        "                    [--ramp-ms R] [--no-direct] [--relay HOST:PORT --relay-pid P]\n"
         "       loadgen idle --server HOST:PORT --server-pid P [--subscribers S] [--sessions M]\n"
         "       loadgen replay --server HOST:PORT --session ID --events N [--repeat R]\n"
         "       common: [--label NAME] [--json FILE] [--timeout-s S]\n");
@@ -1083,6 +1124,11 @@ int main(int argc, char **argv)
             have_mock = true;
         } else if (strcmp(a, "--server-pid") == 0) {
             g.server_pid = (int)lg_num(argc, argv, &i);
+        } else if (strcmp(a, "--relay") == 0 && i + 1 < argc) {
+            lg_addr(argv[++i], &g.relay);
+            g.have_relay = true;
+        } else if (strcmp(a, "--relay-pid") == 0) {
+            g.relay_pid = (int)lg_num(argc, argv, &i);
         } else if (strcmp(a, "--mock-pid") == 0) {
             g.mock_pid = (int)lg_num(argc, argv, &i);
         } else if (strcmp(a, "--concurrency") == 0) {
@@ -1120,6 +1166,8 @@ int main(int argc, char **argv)
         }
     }
     if (!have_server) lg_usage();
+    g.measured_pid = g.server_pid;
+    g.direct_to = &g.mock;
     if (g.ramp_ms < 0) g.ramp_ms = g.concurrency > 1 ? g.concurrency : 0;
 
     signal(SIGPIPE, SIG_IGN);
