@@ -52,6 +52,7 @@
  * arguments (1 MiB, more once JSON-escaped) or a long text piece. */
 #define OPENAI_SSE_EVENT_MAX    (6 * 1024 * 1024)
 #define OPENAI_HEADER_VALUE_MAX 64
+#define OPENAI_RECV_BUFFER      4096
 
 typedef struct llm_openai llm_openai;
 
@@ -164,6 +165,10 @@ struct llm_openai {
     char *model;
     int64_t stall_ms;
     int depth;           /* > 0 while inside curl_multi_socket_action */
+    /* Calls started or aborted while depth > 0, for settle to add or free:
+     * without any, settle walks nothing, so a socket event costs the same
+     * with one call in flight as with a thousand. */
+    unsigned unsettled;
     llm_call *calls;     /* every call not yet freed */
     openai__sock *socks; /* every watched socket */
 };
@@ -474,6 +479,8 @@ static void llm_openai__on_stall(evutil_socket_t fd, short what, void *arg)
 static void llm_openai__settle(llm_openai *o)
 {
     llm_call *next;
+    if (o->unsettled == 0) return;
+    o->unsettled = 0;
     for (llm_call *c = o->calls; c; c = next) {
         next = c->next;
         if (c->aborted) llm_openai__destroy(c);
@@ -599,6 +606,9 @@ static void llm_openai__setup(llm_openai *o, llm_call *c, size_t body_len)
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "chatplane/" CHATPLANE_VERSION);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    /* A model stream comes in small pieces; libcurl's default 16 KiB
+     * receive buffer per call was most of a run's memory. */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, OPENAI_RECV_BUFFER);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->stall_ms);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, llm_openai__on_write);
@@ -635,7 +645,10 @@ static llm_call *llm_openai__start(llm *p, const llm_request *req, const llm_cal
     if (c->easy) {
         llm_openai__setup(o, c, body_len);
         llm_openai__arm_stall(c);
-        if (o->depth > 0) return c; /* added by openai__settle */
+        if (o->depth > 0) {
+            o->unsettled++; /* added by openai__settle */
+            return c;
+        }
         if (curl_multi_add_handle(o->multi, c->easy) == CURLM_OK) {
             c->added = true;
             return c;
@@ -653,7 +666,10 @@ static void llm_openai__abort(llm_call *c)
 {
     if (c->finishing || c->aborted) return;
     c->aborted = true;
-    if (c->owner->depth == 0) llm_openai__destroy(c);
+    if (c->owner->depth == 0)
+        llm_openai__destroy(c);
+    else
+        c->owner->unsettled++;
 }
 
 /* Frees the client and every call in flight, without callbacks. Not to be
