@@ -17,6 +17,8 @@ int64_t clock_wall_ms(void);
 /* Blocks the calling thread for ms milliseconds (a worker thread waiting
  * for a database to come back; never the loop thread). */
 void clock_sleep_ms(int64_t ms);
+/* The same in nanoseconds, for pacing a worker below a millisecond. */
+void clock_sleep_ns(int64_t ns);
 
 struct timespec;
 /* The wall-clock time ms from now as a timespec: the deadline

@@ -68,6 +68,7 @@ struct eventlog {
     void (*observer)(void *ud, double seconds);
     void *observer_ud;
     int64_t conn_lost_ms; /* when the connection was lost (monotonic), 0 while it is up */
+    int64_t last_commit_ns; /* when the writer last began a batch (monotonic) */
 };
 
 static void eventlog__queue_push(eventlog_queue *q, eventlog_item *it)
@@ -286,6 +287,17 @@ static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n
 {
     pthread_mutex_lock(&log->mu);
     while (!log->pending.head && !log->stopping) pthread_cond_wait(&log->work, &log->mu);
+    /* Paced: a batch closes no sooner than EVENTLOG_PACE_NS after the
+     * previous one began. The writer sleeps outside the lock and off the
+     * condition variable, so what the loop submits meanwhile neither waits
+     * nor wakes anybody; it joins this batch. A writer told to stop
+     * writes what is left at once. */
+    int64_t wait = log->last_commit_ns + EVENTLOG_PACE_NS - clock_mono_ns();
+    if (log->pending.head && !log->stopping && wait > 0) {
+        pthread_mutex_unlock(&log->mu);
+        clock_sleep_ns(wait);
+        pthread_mutex_lock(&log->mu);
+    }
     *n = eventlog__queue_take(&log->pending, batch, EVENTLOG_BATCH_MAX);
     pthread_mutex_unlock(&log->mu);
     return *n > 0;
@@ -327,6 +339,7 @@ static void *eventlog__writer_main(void *arg)
     size_t n;
     while (eventlog__next_batch(log, &batch, &n)) {
         uint64_t t0 = (uint64_t)clock_mono_ns();
+        log->last_commit_ns = (int64_t)t0;
         uint64_t commits = eventlog__write_batch(log, &batch, n);
         eventlog__finish_batch(log, &batch, n, commits, (uint64_t)clock_mono_ns() - t0);
     }
