@@ -42,8 +42,12 @@
 
 struct event_base;
 
-#define HUB_TAIL_EVENTS 512
-#define HUB_TAIL_BYTES  (1u << 20)
+/* The tail is kept for every session with a stream or a run (up to
+ * HUB__SESSIONS_MAX of them), so it stays small: enough for a client that
+ * lost its connection for a moment; one that was away longer reads from the
+ * store. docs/benchmarks.md has the memory figures. */
+#define HUB_TAIL_EVENTS 64
+#define HUB_TAIL_BYTES  (16u << 10)
 #define HUB_PAGE        1000
 #define HUB_PING_MS     15000
 #define HUB_RETRY_MS    2000
