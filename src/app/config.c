@@ -89,6 +89,8 @@ static const option options[] = {
      1000000, "most open event streams of one token"},
     {NULL, NULL, NULL, "limits.connections", OPT_INT, F(connections), "1024", 8, 1000000,
      "most open HTTP connections; lowered to the open file limit less 64"},
+    {NULL, NULL, NULL, "store.commit_interval_us", OPT_INT, F(commit_interval_us), "1000", 0,
+     100000, "least microseconds between the starts of two event-log commits (0: no pacing)"},
     {NULL, NULL, NULL, "cluster.orphan_timeout_seconds", OPT_INT, F(orphan_timeout_s), "30", 1,
      86400, "PostgreSQL: seconds without a heartbeat after which another instance stops a run"},
 };
@@ -332,7 +334,7 @@ static int config__walk(config *c, const json_t *obj, const char *prefix, bool a
         }
         bool section = !*prefix && (strcmp(k, "llm") == 0 || strcmp(k, "demo") == 0 ||
                                     strcmp(k, "limits") == 0 || strcmp(k, "cluster") == 0 ||
-                                    strcmp(k, "approvals") == 0);
+                                    strcmp(k, "approvals") == 0 || strcmp(k, "store") == 0);
         if (section && json_is_object(v)) {
             if (config__walk(c, v, k, apply, err, errlen) != 0) return -1;
             continue;

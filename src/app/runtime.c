@@ -167,6 +167,7 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
         if (n > 0) LOG(LOG_WARN, "runs interrupted by a crash were stopped", "count=%d", n);
     }
     if (eventlog_start(cfg->db, runtime__publish, rt, &rt->log, err, errlen) != 0) goto fail;
+    eventlog_set_pace(rt->log, cfg->commit_interval_us * 1000);
     if (dbpool_start(cfg->db, RUNTIME_POOL_THREADS, &rt->pool, err, errlen) != 0) goto fail;
     rt->log_ev =
         event_new(base, eventlog_fd(rt->log), EV_READ | EV_PERSIST, runtime__on_log_fd, rt->log);

@@ -69,6 +69,7 @@ struct eventlog {
     void *observer_ud;
     int64_t conn_lost_ms; /* when the connection was lost (monotonic), 0 while it is up */
     int64_t last_commit_ns; /* when the writer last began a batch (monotonic) */
+    int64_t pace_ns;        /* the least time between two batches' starts */
 };
 
 static void eventlog__queue_push(eventlog_queue *q, eventlog_item *it)
@@ -292,7 +293,7 @@ static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n
      * condition variable, so what the loop submits meanwhile neither waits
      * nor wakes anybody; it joins this batch. A writer told to stop
      * writes what is left at once. */
-    int64_t wait = log->last_commit_ns + EVENTLOG_PACE_NS - clock_mono_ns();
+    int64_t wait = log->last_commit_ns + log->pace_ns - clock_mono_ns();
     if (log->pending.head && !log->stopping && wait > 0) {
         pthread_mutex_unlock(&log->mu);
         clock_sleep_ns(wait);
@@ -368,6 +369,7 @@ int eventlog_start(const char *url, eventlog_publish_cb publish, void *ud, event
     log->efd = efd;
     log->publish = publish;
     log->ud = ud;
+    log->pace_ns = EVENTLOG_PACE_NS;
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->work, NULL);
     pthread_cond_init(&log->finished, NULL);
@@ -469,5 +471,12 @@ void eventlog_set_commit_observer(eventlog *log, void (*cb)(void *ud, double sec
     pthread_mutex_lock(&log->mu);
     log->observer = cb;
     log->observer_ud = ud;
+    pthread_mutex_unlock(&log->mu);
+}
+
+void eventlog_set_pace(eventlog *log, int64_t ns)
+{
+    pthread_mutex_lock(&log->mu);
+    log->pace_ns = ns > 0 ? ns : 0;
     pthread_mutex_unlock(&log->mu);
 }

@@ -9,10 +9,10 @@
  * queued (at most EVENTLOG_BATCH_MAX events) and commits it at once, so a
  * lone event is committed without waiting, and under load a batch closes
  * when the previous commit finishes. Commits are also paced: one starts at
- * most every EVENTLOG_PACE_NS, so that under load many events share a
+ * most every EVENTLOG_PACE_NS (eventlog_set_pace), so that under load many events share a
  * transaction (and one wake-up of each thread) instead of each paying its
  * own, while an event arriving after a quiet moment is committed at once.
- * The pacing adds at most EVENTLOG_PACE_NS to an event's way out.
+ * The pacing adds at most that interval to an event's way out.
  *
  * Threads: eventlog_submit/eventlog_append and eventlog_drain are called on
  * the loop thread; apply callbacks run on the writer thread with its own
@@ -27,8 +27,9 @@
 #include "store/store.h"
 
 #define EVENTLOG_BATCH_MAX 1000
-/* The least time between the starts of two commits (docs/benchmarks.md
- * has the figures behind it). */
+/* The least time between the starts of two commits unless set otherwise
+ * (store.commit_interval_us; docs/benchmarks.md has the figures behind
+ * it). */
 #define EVENTLOG_PACE_NS 1000000
 /* How many times a batch the database rolled back (DB_ERR_RETRY) is written. */
 #define EVENTLOG_RETRY_MAX 3
@@ -91,5 +92,8 @@ typedef struct eventlog_stats {
 void eventlog_get_stats(const eventlog *log, eventlog_stats *out);
 /* Called on the writer thread after every commit with its duration. */
 void eventlog_set_commit_observer(eventlog *log, void (*cb)(void *ud, double seconds), void *ud);
+/* Sets the least time between the starts of two commits; 0 commits each
+ * batch as soon as the writer is free. */
+void eventlog_set_pace(eventlog *log, int64_t ns);
 
 #endif

@@ -30,6 +30,7 @@
 #include "core/budget.h"
 #include "core/evt.h"
 #include "core/mode.h"
+#include "lib/clock.h"
 #include "lib/embed.h"
 #include "lib/id.h"
 #include "store/eventlog.h"
@@ -2158,6 +2159,40 @@ static void test_eventlog_commits_then_publishes_in_order(void **state)
     free(sid);
 }
 
+/*
+ * Paced at 500 ms: an event after a quiet moment is committed at once;
+ * events submitted within the interval wait for its end and share one
+ * transaction.
+ */
+static void test_eventlog_paces_commits(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "log", 1000);
+    trace t = {.reader = f->s};
+    eventlog *log = start_log(f, &t);
+    const int64_t pace = INT64_C(500) * 1000000;
+    eventlog_set_pace(log, pace);
+    int64_t t0 = clock_mono_ns();
+    eventlog_append(log, tok(sid, "r", "m", "a"));
+    eventlog_flush(log);
+    int64_t first = clock_mono_ns() - t0;
+    eventlog_stats st0, st1;
+    eventlog_get_stats(log, &st0);
+    for (int i = 0; i < 10; i++) eventlog_append(log, tok(sid, "r", "m", "b"));
+    eventlog_flush(log);
+    int64_t all = clock_mono_ns() - t0;
+    eventlog_get_stats(log, &st1);
+    assert_int_equal(st0.batches, 1);
+    assert_true(first < pace - INT64_C(100) * 1000000);
+    assert_int_equal(st1.batches, 2);
+    assert_int_equal(st1.events, 11);
+    assert_true(all >= pace);
+    assert_int_equal(t.n, 11);
+    assert_string_equal(t.lines[10], "publish 11 token");
+    eventlog_stop(log);
+    free(sid);
+}
+
 /* An op that fails alone fails alone: the others of its batch commit. */
 static void test_eventlog_failed_op_is_isolated(void **state)
 {
@@ -2523,6 +2558,7 @@ int main(void)
         T(test_recovery_stops_interrupted_run),
         T(test_recovery_of_every_running_run),
         T(test_eventlog_commits_then_publishes_in_order),
+        T(test_eventlog_paces_commits),
         T(test_eventlog_failed_op_is_isolated),
         T(test_eventlog_stop_commits_queue),
         T(test_eventlog_writes_again_after_lost_connection),

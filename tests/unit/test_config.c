@@ -95,6 +95,26 @@ static void test_orphan_timeout(void **state)
     config_cleanup(&c);
 }
 
+/* store.commit_interval_us: 1000 unless the file says otherwise; 0 turns
+ * pacing off; at most a tenth of a second. */
+static void test_commit_interval(void **state)
+{
+    (void)state;
+    config c;
+    config_init(&c);
+    assert_int_equal(c.commit_interval_us, 1000);
+    char err[256] = "";
+    const char *off = "{\"store\":{\"commit_interval_us\":0}}";
+    assert_int_equal(config_apply_json_text(&c, off, strlen(off), "f.json", err, sizeof err), 0);
+    assert_int_equal(c.commit_interval_us, 0);
+    const char *big = "{\"store\":{\"commit_interval_us\":100001}}";
+    assert_int_equal(config_apply_json_text(&c, big, strlen(big), "f.json", err, sizeof err), -1);
+    assert_string_equal(err, "f.json: config key 'store.commit_interval_us' must be a "
+                             "whole number from 0 to 100000");
+    assert_int_equal(c.commit_interval_us, 0);
+    config_cleanup(&c);
+}
+
 /* Applies text and expects err (NULL: success). */
 static void apply_expect(config *c, const char *text, const char *want_err)
 {
@@ -411,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_file_keys),
         cmocka_unit_test(test_orphan_timeout),
+        cmocka_unit_test(test_commit_interval),
         cmocka_unit_test(test_approvals),
         cmocka_unit_test(test_file_errors_name_the_problem),
         cmocka_unit_test(test_env_and_fallback),
