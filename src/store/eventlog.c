@@ -287,14 +287,18 @@ static void eventlog__wake_loop(eventlog *log)
 static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n)
 {
     pthread_mutex_lock(&log->mu);
+    /* Work that came in while the previous batch was written means the
+     * writer is busy: this batch is paced. Work the writer had to wait for
+     * is committed at once. */
+    bool busy = log->pending.head != NULL;
     while (!log->pending.head && !log->stopping) pthread_cond_wait(&log->work, &log->mu);
-    /* Paced: a batch closes no sooner than EVENTLOG_PACE_NS after the
-     * previous one began. The writer sleeps outside the lock and off the
-     * condition variable, so what the loop submits meanwhile neither waits
-     * nor wakes anybody; it joins this batch. A writer told to stop
-     * writes what is left at once. */
+    /* Paced: a batch closes no sooner than the pace after the previous one
+     * began. The writer sleeps outside the lock and off the condition
+     * variable, so what the loop submits meanwhile neither waits nor wakes
+     * anybody; it joins this batch. A writer told to stop writes what is
+     * left at once. */
     int64_t wait = log->last_commit_ns + log->pace_ns - clock_mono_ns();
-    if (log->pending.head && !log->stopping && wait > 0) {
+    if (busy && !log->stopping && wait > 0) {
         pthread_mutex_unlock(&log->mu);
         clock_sleep_ns(wait);
         pthread_mutex_lock(&log->mu);

@@ -8,11 +8,13 @@
  * Batching is group commit: when the writer is free it takes everything
  * queued (at most EVENTLOG_BATCH_MAX events) and commits it at once, so a
  * lone event is committed without waiting, and under load a batch closes
- * when the previous commit finishes. Commits are also paced: one starts at
- * most every EVENTLOG_PACE_NS (eventlog_set_pace), so that under load many events share a
- * transaction (and one wake-up of each thread) instead of each paying its
- * own, while an event arriving after a quiet moment is committed at once.
- * The pacing adds at most that interval to an event's way out.
+ * when the previous commit finishes. A busy writer is also paced: when
+ * work came in while it wrote a batch, the next one begins no sooner than
+ * EVENTLOG_PACE_NS (eventlog_set_pace) after the previous one began, so
+ * that under load many events share a transaction (and one wake-up of
+ * each thread) instead of each paying its own. Work the writer waited for
+ * is committed at once, so a quiet server adds nothing; a busy one adds at
+ * most that interval to an event's way out.
  *
  * Threads: eventlog_submit/eventlog_append and eventlog_drain are called on
  * the loop thread; apply callbacks run on the writer thread with its own

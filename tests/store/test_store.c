@@ -2159,10 +2159,30 @@ static void test_eventlog_commits_then_publishes_in_order(void **state)
     free(sid);
 }
 
+/* An apply that holds the writer in its transaction for a while, saying
+ * when it began: what is submitted meanwhile finds the writer busy. */
+typedef struct slow_apply {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool began;
+} slow_apply;
+
+static int apply_slowly(store *s, void *arg)
+{
+    (void)s;
+    slow_apply *sa = arg;
+    pthread_mutex_lock(&sa->mu);
+    sa->began = true;
+    pthread_cond_signal(&sa->cv);
+    pthread_mutex_unlock(&sa->mu);
+    clock_sleep_ms(100);
+    return 0;
+}
+
 /*
- * Paced at 500 ms: an event after a quiet moment is committed at once;
- * events submitted within the interval wait for its end and share one
- * transaction.
+ * Paced at 500 ms: events submitted while the writer is busy wait for the
+ * end of the interval and share one transaction; an event the writer
+ * waited for is committed at once, however recent the last commit.
  */
 static void test_eventlog_paces_commits(void **state)
 {
@@ -2172,23 +2192,31 @@ static void test_eventlog_paces_commits(void **state)
     eventlog *log = start_log(f, &t);
     const int64_t pace = INT64_C(500) * 1000000;
     eventlog_set_pace(log, pace);
+    slow_apply sa = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
     int64_t t0 = clock_mono_ns();
-    eventlog_append(log, tok(sid, "r", "m", "a"));
-    eventlog_flush(log);
-    int64_t first = clock_mono_ns() - t0;
-    eventlog_stats st0, st1;
-    eventlog_get_stats(log, &st0);
+    eventlog_op slow = {.apply = apply_slowly, .arg = &sa, .ev = tok(sid, "r", "m", "a")};
+    eventlog_submit(log, &slow);
+    pthread_mutex_lock(&sa.mu);
+    while (!sa.began) pthread_cond_wait(&sa.cv, &sa.mu);
+    pthread_mutex_unlock(&sa.mu);
     for (int i = 0; i < 10; i++) eventlog_append(log, tok(sid, "r", "m", "b"));
     eventlog_flush(log);
-    int64_t all = clock_mono_ns() - t0;
-    eventlog_get_stats(log, &st1);
-    assert_int_equal(st0.batches, 1);
-    assert_true(first < pace - INT64_C(100) * 1000000);
-    assert_int_equal(st1.batches, 2);
-    assert_int_equal(st1.events, 11);
-    assert_true(all >= pace);
-    assert_int_equal(t.n, 11);
-    assert_string_equal(t.lines[10], "publish 11 token");
+    int64_t busy = clock_mono_ns() - t0;
+    eventlog_stats st;
+    eventlog_get_stats(log, &st);
+    assert_int_equal(st.batches, 2);
+    assert_int_equal(st.events, 11);
+    assert_true(busy >= pace);
+
+    int64_t t1 = clock_mono_ns();
+    eventlog_append(log, tok(sid, "r", "m", "c"));
+    eventlog_flush(log);
+    int64_t quiet = clock_mono_ns() - t1;
+    eventlog_get_stats(log, &st);
+    assert_int_equal(st.batches, 3);
+    assert_true(quiet < pace - INT64_C(100) * 1000000);
+    assert_int_equal(t.n, 12);
+    assert_string_equal(t.lines[11], "publish 12 token");
     eventlog_stop(log);
     free(sid);
 }
