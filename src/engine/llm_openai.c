@@ -53,6 +53,9 @@
 #define OPENAI_SSE_EVENT_MAX    (6 * 1024 * 1024)
 #define OPENAI_HEADER_VALUE_MAX 64
 #define OPENAI_RECV_BUFFER      4096
+/* The most bytes of one call's answer taken in one turn of the loop
+ * before it yields (see llm_openai__on_write). */
+#define OPENAI_BURST_MAX        (16 * 1024)
 
 typedef struct llm_openai llm_openai;
 
@@ -140,6 +143,9 @@ struct llm_call {
     char retry_after_ms[OPENAI_HEADER_VALUE_MAX];
     char retry_after[OPENAI_HEADER_VALUE_MAX];
     struct event *stall; /* fires after stall_ms without a byte */
+    struct event *resume; /* unpauses the transfer after a yield */
+    size_t burst;         /* bytes taken in loop turn `turn` */
+    unsigned turn;
     bool sse_toobig;     /* an event went past OPENAI_SSE_EVENT_MAX */
     bool added;          /* the handle is on the multi handle */
     bool aborted;        /* no callback may run any more; freed when safe */
@@ -165,6 +171,7 @@ struct llm_openai {
     char *model;
     int64_t stall_ms;
     int depth;           /* > 0 while inside curl_multi_socket_action */
+    unsigned turn;       /* counts the calls into libcurl, for bursts */
     /* Calls started or aborted while depth > 0, for settle to add or free:
      * without any, settle walks nothing, so a socket event costs the same
      * with one call in flight as with a thousand. */
@@ -206,6 +213,7 @@ static void llm_openai__destroy(llm_call *c)
     if (c->added) curl_multi_remove_handle(o->multi, c->easy);
     llm_openai__unlink(&o->calls, c);
     if (c->stall) event_free(c->stall);
+    if (c->resume) event_free(c->resume);
     curl_easy_cleanup(c->easy);
     curl_slist_free_all(c->headers);
     free(c->body);
@@ -258,6 +266,22 @@ static size_t llm_openai__on_write(char *ptr, size_t size, size_t nmemb, void *u
         return n;
     }
     if (c->owner->d->state(c->stream) == LLM_STREAM_DONE) return n;
+    /* A model that sends faster than the loop relays would have libcurl
+     * read (and this parse) a long burst in one turn, every token of it
+     * queued before the first one's commit could be published. Past
+     * OPENAI_BURST_MAX bytes in a turn the call pauses, leaving this
+     * piece to libcurl, and resumes on the next turn of the loop, after
+     * the commits that came back meanwhile went out. */
+    if (c->turn != c->owner->turn) {
+        c->turn = c->owner->turn;
+        c->burst = 0;
+    }
+    if (c->burst >= OPENAI_BURST_MAX) {
+        static const struct timeval now = {0, 0};
+        evtimer_add(c->resume, &now);
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    c->burst += n;
     if (sse_parser_feed(&c->sse, ptr, n) == SSE_ERR_TOOBIG) {
         c->sse_toobig = true;
         return 0;
@@ -505,7 +529,26 @@ static void llm_openai__action(llm_openai *o, curl_socket_t fd, int ev_bitmask)
     int running = 0;
 
     o->depth++;
+    o->turn++;
     curl_multi_socket_action(o->multi, fd, ev_bitmask, &running);
+    o->depth--;
+    llm_openai__settle(o);
+    llm_openai__check_done(o);
+}
+
+/* The loop has turned since a call yielded: its transfer goes on, the
+ * piece it paused on first (libcurl hands it back inside curl_easy_pause). */
+static void llm_openai__on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    llm_call *c = arg;
+    llm_openai *o = c->owner;
+    (void)fd;
+    (void)what;
+
+    if (c->aborted || c->finishing) return;
+    o->depth++;
+    o->turn++;
+    curl_easy_pause(c->easy, CURLPAUSE_CONT);
     o->depth--;
     llm_openai__settle(o);
     llm_openai__check_done(o);
@@ -640,6 +683,7 @@ static llm_call *llm_openai__start(llm *p, const llm_request *req, const llm_cal
     buf_init(&c->errbody, OPENAI_ERROR_BODY_MAX);
     c->easy = curl_easy_init();
     c->stall = evtimer_new(o->evbase, llm_openai__on_stall, c);
+    c->resume = evtimer_new(o->evbase, llm_openai__on_resume, c);
     llm_openai__link(&o->calls, c);
 
     if (c->easy) {

@@ -303,7 +303,8 @@ static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n
         clock_sleep_ns(wait);
         pthread_mutex_lock(&log->mu);
     }
-    *n = eventlog__queue_take(&log->pending, batch, EVENTLOG_BATCH_MAX);
+    *n = eventlog__queue_take(&log->pending, batch,
+                              busy ? EVENTLOG_BATCH_MAX : EVENTLOG_QUIET_BATCH_MAX);
     pthread_mutex_unlock(&log->mu);
     return *n > 0;
 }
