@@ -35,6 +35,7 @@ static const char *const evt__names[EVT__COUNT] = {
     [EVT_SUPERSEDED] = "superseded",
     [EVT_INPUT_REQUESTED] = "input_requested",
     [EVT_INPUT_ANSWERED] = "input_answered",
+    [EVT_RUN_QUEUED] = "run_queued",
 };
 
 const char *evt_type_name(evt_type t)
@@ -189,6 +190,16 @@ evt *evt_superseded(const evt_origin *o, const json_t *message_ids)
     json_t *f = json_object();
     json_object_set_new(f, "message_ids", evt__copy(message_ids, json_array()));
     return evt_new(EVT_SUPERSEDED, o, f);
+}
+
+evt *evt_run_queued(const evt_origin *o, const char *message, const char *mode_name,
+                    bool interrupt)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "message", evt__str(message));
+    json_object_set_new(f, "mode", evt__str_or_null(mode_name));
+    json_object_set_new(f, "interrupt", json_boolean(interrupt));
+    return evt_new(EVT_RUN_QUEUED, o, f);
 }
 
 evt *evt_run_started(const evt_origin *o, const char *mode_name, const mode_limits *limits,

@@ -50,6 +50,7 @@ typedef enum evt_type {
     EVT_SUPERSEDED,
     EVT_INPUT_REQUESTED,
     EVT_INPUT_ANSWERED,
+    EVT_RUN_QUEUED,
     EVT__COUNT
 } evt_type;
 
@@ -112,6 +113,12 @@ evt *evt_repair(const evt_origin *o, const char *playbook, const char *action, c
                 const char *outcome, const json_t *evidence);
 /* message_ids: the ids a regenerate marked superseded, oldest first. */
 evt *evt_superseded(const evt_origin *o, const json_t *message_ids);
+/* A run sent while another works, waiting for it to stop (docs/events.md,
+ * run_queued): the message it will send and its mode (NULL: the session's
+ * mode when it starts, encoded as null); interrupt when the active run was
+ * asked to stop for it. */
+evt *evt_run_queued(const evt_origin *o, const char *message, const char *mode_name,
+                    bool interrupt);
 /* continues is the previous run's id for a continue, else NULL. */
 evt *evt_run_started(const evt_origin *o, const char *mode_name, const mode_limits *limits,
                          const char *continues);

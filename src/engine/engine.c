@@ -176,9 +176,13 @@ size_t engine_active_count(const engine *e)
     return e->active;
 }
 
+static void engine__start_queued(engine *e, const char *session_id);
+
 static void engine__on_finished(void *ud, run *r, int status)
 {
     engine *e = ud;
+    char session_id[ID_MAX];
+    snprintf(session_id, sizeof session_id, "%s", run_get_session_id(r));
     health_stops_record(&e->stops, clock_wall_ms(), run_get_reason(r));
     /* An unrecorded run was reported when its last write was refused. */
     if (e->d.on_run_finished && !run_is_unrecorded(r))
@@ -193,6 +197,10 @@ static void engine__on_finished(void *ud, run *r, int status)
         }
     }
     run_free(r);
+    /* A run sent while this one worked starts now (docs/runs.md, Queue
+     * and interrupt); the queue is in the store, so a run queued through
+     * another instance starts here too. */
+    if (!e->closing) engine__start_queued(e, session_id);
 }
 
 /* The database refused a run's last write: the run is over for its
@@ -207,6 +215,10 @@ static void engine__on_unrecorded(void *ud, run *r, int status)
 
 /* ---- starting a run ---- */
 
+/* A start of the queued run that found none to start (a positive status:
+ * not an error). */
+#define ENGINE__NOTHING_QUEUED 1
+
 /* The work of a start, done on a pool thread in one transaction: check the
  * session, claim it for the run, write the run row and the user message,
  * and read the history the model will see. */
@@ -218,6 +230,7 @@ typedef struct engine_start {
     char *session_id, *message, *mode_req;
     char *client_note; /* run_init.client_note, or NULL */
     bool regenerate;   /* answer the last user message again */
+    bool from_queue;   /* start the session's queued run, if it has one */
     mode *modes;
     size_t nmodes;
     char run_id[ID_MAX], message_id[ID_MAX];
@@ -260,6 +273,19 @@ static int engine__start_tx(store *s, engine_start *j)
     if (rc == STORE_NOT_FOUND) return ENGINE_ERR_NOT_FOUND;
     if (rc < 0) return ENGINE_ERR_UNAVAILABLE;
 
+    if (j->from_queue) {
+        /* The queued run takes its id, message and mode from the queue. A
+         * session whose queue is empty, or that another run holds, has
+         * nothing to start now: that run's end starts the queued one. */
+        if (!ses.queued_run_id || ses.active_run_id) {
+            store_session_cleanup(&ses);
+            return ENGINE__NOTHING_QUEUED;
+        }
+        snprintf(j->run_id, sizeof j->run_id, "%s", ses.queued_run_id);
+        j->message = xstrdup(ses.queued_message ? ses.queued_message : "");
+        if (ses.queued_mode) j->mode_req = xstrdup(ses.queued_mode);
+        if (store_queue_take(s, j->session_id, j->run_id) < 0) goto unavailable;
+    }
     const mode *m = engine__pick(j, j->mode_req ? j->mode_req : ses.mode);
     if (!m) m = engine__pick(j, MODE_DEFAULT);
     if (!m) {
@@ -626,25 +652,33 @@ void engine_start_run(engine *e, const char *session_id, const char *message, co
     engine_start_run_noted(e, session_id, message, mode_name, NULL, cb, ud);
 }
 
+/* What a start answers: a message, the last user message again, or the
+ * session's queued run. */
+typedef enum engine__how {
+    ENGINE__MESSAGE,
+    ENGINE__REGENERATE,
+    ENGINE__FROM_QUEUE,
+} engine__how;
+
 static void engine__start(engine *e, const char *session_id, const char *message,
-                          const char *mode_name, const char *client_note, bool regenerate,
+                          const char *mode_name, const char *client_note, engine__how how,
                           engine_start_cb cb, void *ud);
 
 void engine_start_run_noted(engine *e, const char *session_id, const char *message,
                             const char *mode_name, const char *client_note, engine_start_cb cb,
                             void *ud)
 {
-    engine__start(e, session_id, message, mode_name, client_note, false, cb, ud);
+    engine__start(e, session_id, message, mode_name, client_note, ENGINE__MESSAGE, cb, ud);
 }
 
 void engine_regenerate_run(engine *e, const char *session_id, const char *mode_name,
                            engine_start_cb cb, void *ud)
 {
-    engine__start(e, session_id, NULL, mode_name, NULL, true, cb, ud);
+    engine__start(e, session_id, NULL, mode_name, NULL, ENGINE__REGENERATE, cb, ud);
 }
 
 static void engine__start(engine *e, const char *session_id, const char *message,
-                          const char *mode_name, const char *client_note, bool regenerate,
+                          const char *mode_name, const char *client_note, engine__how how,
                           engine_start_cb cb, void *ud)
 {
     if (e->closing) {
@@ -671,7 +705,8 @@ static void engine__start(engine *e, const char *session_id, const char *message
     j->message = message ? xstrdup(message) : NULL;
     j->mode_req = mode_name ? xstrdup(mode_name) : NULL;
     j->client_note = client_note ? xstrdup(client_note) : NULL;
-    j->regenerate = regenerate;
+    j->regenerate = how == ENGINE__REGENERATE;
+    j->from_queue = how == ENGINE__FROM_QUEUE;
     j->modes = xcalloc(e->nmodes ? e->nmodes : 1, sizeof *j->modes);
     memcpy(j->modes, e->modes, e->nmodes * sizeof *j->modes);
     j->nmodes = e->nmodes;
@@ -682,6 +717,230 @@ static void engine__start(engine *e, const char *session_id, const char *message
     id_new(j->message_id, "msg", j->now_ms);
     e->starting++;
     dbpool_submit(e->d.pool, engine__start_work, engine__start_done, j);
+}
+
+/* ---- the queue (docs/runs.md, Queue and interrupt) ---- */
+
+static void engine__queued_started(void *ud, int status, const json_t *obj)
+{
+    (void)ud;
+    if (status < 0)
+        LOG(LOG_WARN, "a queued run could not start; it stays queued", "status=%d", status);
+    else if (status == 0)
+        LOG(LOG_INFO, "a queued run started", "run_id=%s",
+            json_string_value(json_object_get(obj, "id")));
+}
+
+static void engine__start_queued(engine *e, const char *session_id)
+{
+    engine__start(e, session_id, NULL, NULL, NULL, ENGINE__FROM_QUEUE, engine__queued_started,
+                  NULL);
+}
+
+/* How often a queue request looks at the session again when the active
+ * run stopped between its look and its write. */
+#define ENGINE__QUEUE_TRIES 3
+
+/* A run sent while another may be active (engine_submit_run). */
+typedef struct engine_queue {
+    engine *e;
+    engine_start_cb cb;
+    void *ud;
+    char *session_id, *message, *mode_req;
+    bool interrupt;
+    int tries;
+    char run_id[ID_MAX];
+    int64_t now_ms;
+    /* out of the look, on a pool thread */
+    int status;           /* 0: a run is active, 1: none is, else ENGINE_ERR_* */
+    char *session_mode;   /* the session's mode */
+    int put_rc;           /* what the queue write answered */
+} engine_queue;
+
+static void engine__queue_free(engine_queue *q)
+{
+    free(q->session_id);
+    free(q->message);
+    free(q->mode_req);
+    free(q->session_mode);
+    free(q);
+}
+
+static void engine__queue_look(engine_queue *q);
+
+static void engine__queue_look_work(store *st, void *arg)
+{
+    engine_queue *q = arg;
+    store_session ses = {0};
+    int rc = store_session_get(st, q->session_id, NULL, &ses);
+    if (rc < 0)
+        q->status = rc == STORE_NOT_FOUND ? ENGINE_ERR_NOT_FOUND : ENGINE_ERR_UNAVAILABLE;
+    else if (ses.queued_run_id)
+        q->status = ENGINE_ERR_QUEUE_FULL;
+    else
+        q->status = ses.active_run_id ? 0 : 1;
+    free(q->session_mode);
+    q->session_mode = rc == 0 && ses.mode ? xstrdup(ses.mode) : NULL;
+    store_session_cleanup(&ses);
+}
+
+/* The queue write, on the writer thread: it fails (and the request looks
+ * again) when the active run stopped or another run was queued since the
+ * look, so that no run is ever left queued behind a run that is over. */
+static int engine__queue_apply(store *st, void *arg)
+{
+    engine_queue *q = arg;
+    q->put_rc = store_queue_put(st, q->session_id, q->run_id, q->message, q->mode_req, q->now_ms);
+    return q->put_rc;
+}
+
+/* The queued run's object: what GET /api/runs/{id} answers for it. */
+static json_t *engine__queue_object(engine_queue *q)
+{
+    const mode *m = engine_mode(q->e, q->mode_req ? q->mode_req : q->session_mode);
+    if (!m) m = engine_mode(q->e, MODE_DEFAULT);
+    store_session ses = {.id = q->session_id,
+                         .mode = q->mode_req ? q->mode_req : q->session_mode,
+                         .queued_run_id = q->run_id,
+                         .queued_ms = q->now_ms};
+    store_run row = {0};
+    json_t *obj = NULL;
+    if (m && store_queue_row(NULL, &ses, &m->limits, &row) == 0) obj = objects_run(&row);
+    store_run_cleanup(&row);
+    return obj;
+}
+
+/* On a pool thread: tells the instance that runs the session's active run
+ * to stop it (an interrupt sent to another instance). */
+static int engine__notify_owner(store *st, const char *session_id, const char *instance,
+                                control_kind kind, const char *mode_name, store_run *out);
+
+typedef struct engine_interrupt {
+    char *session_id;
+    const char *instance_id; /* the engine's, which outlives the job */
+} engine_interrupt;
+
+static void engine__interrupt_work(store *st, void *arg)
+{
+    engine_interrupt *x = arg;
+    if (engine__notify_owner(st, x->session_id, x->instance_id, CONTROL_STOP, NULL, NULL) < 0)
+        LOG(LOG_WARN, "cannot pass an interrupt to the run's instance",
+            "session_id=%s error=\"%s\"", x->session_id, store_errmsg(st));
+}
+
+static void engine__interrupt_done(void *arg)
+{
+    engine_interrupt *x = arg;
+    free(x->session_id);
+    free(x);
+}
+
+static void engine__stop_local(run *r, run_object_cb cb, void *ud);
+
+/* Stops the session's active run for the run queued behind it: here, or
+ * through its own instance. Its end then starts the queued run. */
+static void engine__interrupt(engine *e, const char *session_id)
+{
+    run *r = engine__find(e, session_id);
+    if (r) {
+        if (!run_is_finishing(r)) engine__stop_local(r, NULL, NULL);
+        return;
+    }
+    if (!e->d.cluster || e->closing) return;
+    engine_interrupt *x = xcalloc(1, sizeof *x);
+    x->session_id = xstrdup(session_id);
+    x->instance_id = e->d.instance_id;
+    dbpool_submit(e->d.pool, engine__interrupt_work, engine__interrupt_done, x);
+}
+
+static void engine__queue_applied(void *arg, evt *ev, int status)
+{
+    (void)ev;
+    engine_queue *q = arg;
+    engine *e = q->e;
+    if (status < 0 && q->put_rc == STORE_CONFLICT && ++q->tries < ENGINE__QUEUE_TRIES &&
+        !e->closing) {
+        engine__queue_look(q);
+        return;
+    }
+    if (status < 0) {
+        q->cb(q->ud, ENGINE_ERR_UNAVAILABLE, NULL);
+        engine__queue_free(q);
+        return;
+    }
+    LOG(LOG_INFO, "a run was queued", "session_id=%s run_id=%s interrupt=%d", q->session_id,
+        q->run_id, q->interrupt);
+    json_t *obj = engine__queue_object(q);
+    q->cb(q->ud, obj ? 0 : ENGINE_ERR_BAD_MODE, obj);
+    json_decref(obj);
+    if (q->interrupt) engine__interrupt(e, q->session_id);
+    engine__queue_free(q);
+}
+
+/* A start that the look sent ahead (no run was active): when a run
+ * became active in between, the request looks again and queues. */
+static void engine__queue_started(void *ud, int status, const json_t *obj)
+{
+    engine_queue *q = ud;
+    if (status == ENGINE_ERR_RUN_ACTIVE && ++q->tries < ENGINE__QUEUE_TRIES && !q->e->closing) {
+        engine__queue_look(q);
+        return;
+    }
+    q->cb(q->ud, status, obj);
+    engine__queue_free(q);
+}
+
+static void engine__queue_looked(void *arg)
+{
+    engine_queue *q = arg;
+    engine *e = q->e;
+    if (q->status < 0 || e->closing) {
+        q->cb(q->ud, e->closing ? ENGINE_ERR_UNAVAILABLE : q->status, NULL);
+        engine__queue_free(q);
+        return;
+    }
+    if (q->status == 1) {
+        engine__start(e, q->session_id, q->message, q->mode_req, NULL, ENGINE__MESSAGE,
+                      engine__queue_started, q);
+        return;
+    }
+    q->now_ms = clock_wall_ms();
+    id_new(q->run_id, "run", q->now_ms);
+    evt_origin o = {q->session_id, q->run_id, q->now_ms};
+    eventlog_op op = {engine__queue_apply, engine__queue_applied, q,
+                      evt_run_queued(&o, q->message, q->mode_req, q->interrupt)};
+    eventlog_submit(e->d.log, &op);
+}
+
+static void engine__queue_look(engine_queue *q)
+{
+    dbpool_submit(q->e->d.pool, engine__queue_look_work, engine__queue_looked, q);
+}
+
+void engine_submit_run(engine *e, const char *session_id, const char *message,
+                       const char *mode_name, engine_if_active how, engine_start_cb cb, void *ud)
+{
+    if (how == ENGINE_IF_ACTIVE_REJECT) {
+        engine_start_run(e, session_id, message, mode_name, cb, ud);
+        return;
+    }
+    if (e->closing) {
+        cb(ud, ENGINE_ERR_UNAVAILABLE, NULL);
+        return;
+    }
+    if (mode_name && !engine_mode(e, mode_name)) {
+        cb(ud, ENGINE_ERR_BAD_MODE, NULL);
+        return;
+    }
+    engine_queue *q = xcalloc(1, sizeof *q);
+    q->e = e;
+    q->cb = cb;
+    q->ud = ud;
+    q->session_id = xstrdup(session_id);
+    q->message = xstrdup(message);
+    q->mode_req = mode_name ? xstrdup(mode_name) : NULL;
+    q->interrupt = how == ENGINE_IF_ACTIVE_INTERRUPT;
+    engine__queue_look(q);
 }
 
 /* ---- stopping ---- */
@@ -702,6 +961,9 @@ typedef struct engine_stop {
     bool remote;      /* the run is another instance's */
     bool reading;     /* a read of its row is in flight */
     store_run row;    /* the remote run as last read */
+    store_session queued; /* the session as read, when it had a queued run */
+    store_run dropped;    /* that queued run, dropped */
+    json_t *dropped_obj;  /* its object once the drop is written, else NULL */
     int64_t deadline; /* monotonic ms */
     struct event *timer;
     struct engine_stop *next; /* in e->waits */
@@ -713,6 +975,9 @@ static void engine__stop_free(engine_stop *s)
 {
     if (s->timer) event_free(s->timer);
     store_run_cleanup(&s->row);
+    store_session_cleanup(&s->queued);
+    store_run_cleanup(&s->dropped);
+    json_decref(s->dropped_obj);
     free(s->session_id);
     free(s);
 }
@@ -835,6 +1100,12 @@ static void engine__stop_checked(void *arg)
 {
     engine_stop *s = arg;
     engine *e = s->e;
+    if (!s->remote && s->status == ENGINE_ERR_NO_RUN && s->dropped_obj) {
+        /* Only a queued run was there to stop. */
+        s->cb(s->ud, 0, s->dropped_obj);
+        engine__stop_free(s);
+        return;
+    }
     if (!s->remote) {
         s->cb(s->ud, s->status, NULL);
         engine__stop_free(s);
@@ -868,6 +1139,73 @@ static void engine__stop_local(run *r, run_object_cb cb, void *ud)
     run_stop(r, STOP_USER_STOPPED, detail, cb, ud);
 }
 
+/* The stop itself, once the session's queued run is dropped. */
+static void engine__stop_go(engine_stop *s)
+{
+    run *r = engine__find(s->e, s->session_id);
+    if (!r) {
+        dbpool_submit(s->e->d.pool, engine__stop_check, engine__stop_checked, s);
+        return;
+    }
+    engine__stop_local(r, engine__stop_reply, s);
+}
+
+#define ENGINE__DROP_DETAIL "dropped from the queue by a stop request before it started"
+
+/* On a pool thread: the session's queued run, if it has one. */
+static void engine__drop_look(store *st, void *arg)
+{
+    engine_stop *s = arg;
+    store_session ses = {0};
+    if (store_session_get(st, s->session_id, NULL, &ses) == 0 && ses.queued_run_id)
+        store_session_copy(&s->queued, &ses);
+    store_session_cleanup(&ses);
+}
+
+/* The drop's write: it changes nothing (and fails) when the queued run
+ * started or was dropped since the look. */
+static int engine__drop_apply(store *st, void *arg)
+{
+    engine_stop *s = arg;
+    return store_queue_drop(st, &s->dropped);
+}
+
+static void engine__drop_done(void *arg, evt *ev, int status)
+{
+    (void)ev;
+    engine_stop *s = arg;
+    if (status == 0) {
+        LOG(LOG_INFO, "a queued run was dropped by a stop", "run_id=%s", s->dropped.id);
+        s->dropped_obj = objects_run(&s->dropped);
+    }
+    engine__stop_go(s);
+}
+
+/*
+ * A stop drops the session's queued run first, so that the end of the
+ * active run finds nothing to start: the drop and the run's end are
+ * written in this order. The dropped run gets a runs row (stopped,
+ * user_stopped) and its run_stopped event, before the active run's.
+ */
+static void engine__drop_looked(void *arg)
+{
+    engine_stop *s = arg;
+    engine *e = s->e;
+    const mode *m = s->queued.queued_run_id
+                        ? engine_mode(e, s->queued.queued_mode ? s->queued.queued_mode
+                                                               : s->queued.mode)
+                        : NULL;
+    if (!m && s->queued.queued_run_id) m = engine_mode(e, MODE_DEFAULT);
+    if (!m || e->closing || store_queue_row(NULL, &s->queued, &m->limits, &s->dropped) != 0) {
+        engine__stop_go(s);
+        return;
+    }
+    store_queue_row_dropped(&s->dropped, STOP_USER_STOPPED, ENGINE__DROP_DETAIL, clock_wall_ms());
+    eventlog_op op = {engine__drop_apply, engine__drop_done, s,
+                      store_queue_dropped_event(&s->dropped)};
+    eventlog_submit(e->d.log, &op);
+}
+
 void engine_stop_run(engine *e, const char *session_id, engine_start_cb cb, void *ud)
 {
     engine_stop *s = xcalloc(1, sizeof *s);
@@ -875,12 +1213,7 @@ void engine_stop_run(engine *e, const char *session_id, engine_start_cb cb, void
     s->cb = cb;
     s->ud = ud;
     s->session_id = xstrdup(session_id);
-    run *r = engine__find(e, session_id);
-    if (!r) {
-        dbpool_submit(e->d.pool, engine__stop_check, engine__stop_checked, s);
-        return;
-    }
-    engine__stop_local(r, engine__stop_reply, s);
+    dbpool_submit(e->d.pool, engine__drop_look, engine__drop_looked, s);
 }
 
 /* ---- approvals and questions ---- */

@@ -104,6 +104,7 @@ void engine_put_mode(engine *e, const mode *m);
 #define ENGINE_ERR_NOTHING     ERR_NOTHING     /* 409 nothing_to_continue */
 #define ENGINE_ERR_NOTHING_TO_REGENERATE ERR_NO_USER_MESSAGE /* 409 nothing_to_regenerate */
 #define ENGINE_ERR_TOO_MANY    ERR_TOO_MANY    /* 429 too_many_runs */
+#define ENGINE_ERR_QUEUE_FULL  ERR_QUEUE_FULL  /* 409 queue_full */
 #define ENGINE_ERR_UNAVAILABLE ERR_UNAVAILABLE /* 503: the database failed or shutting down */
 #define ENGINE_ERR_NOT_FOUND   ERR_NOT_FOUND   /* 404 */
 #define ENGINE_ERR_BAD_MODE    ERR_BAD_MODE    /* 400: unknown mode */
@@ -137,6 +138,24 @@ void engine_start_run_noted(engine *e, const char *session_id, const char *messa
  */
 void engine_regenerate_run(engine *e, const char *session_id, const char *mode_name,
                            engine_start_cb cb, void *ud);
+
+/*
+ * Starts a run for a user message in a session that may have an active
+ * run (docs/runs.md, Queue and interrupt): REJECT is engine_start_run;
+ * ENQUEUE queues the run behind the active one, whose end (whatever its
+ * reason, on whichever instance runs it) starts it: cb gets its object
+ * with status "queued", after its run_queued event is committed; with no
+ * active run it starts at once, as engine_start_run. INTERRUPT queues the
+ * same way and then stops the active run (user_stopped). ENGINE_ERR_
+ * QUEUE_FULL when the session has a queued run already.
+ */
+typedef enum engine_if_active {
+    ENGINE_IF_ACTIVE_REJECT,
+    ENGINE_IF_ACTIVE_ENQUEUE,
+    ENGINE_IF_ACTIVE_INTERRUPT,
+} engine_if_active;
+void engine_submit_run(engine *e, const char *session_id, const char *message,
+                       const char *mode_name, engine_if_active how, engine_start_cb cb, void *ud);
 
 /*
  * Requests a stop of the session's active run. cb gets the run object

@@ -29,7 +29,8 @@ enum {
     ERR_BAD_MODE = -16,    /* not the name of a known mode */
     ERR_DB_CLAIMED = -17,  /* another process holds the database file's claim */
     ERR_NO_USER_MESSAGE = -18, /* nothing to regenerate: the session has no user message */
-    ERR__LAST = -18
+    ERR_QUEUE_FULL = -19,  /* the session has a queued run already */
+    ERR__LAST = -19
 };
 
 /* The code's name ("toobig", "db_full", …), or "unknown" for anything else

@@ -67,6 +67,9 @@ void api__engine_error(http_req *r, int status, const char *session_id)
         http_reply_error(r, 409, "nothing_to_regenerate",
                          "session %s has no user message to answer again", session_id);
         break;
+    case ENGINE_ERR_QUEUE_FULL:
+        http_reply_error(r, 409, "queue_full", "session %s has a queued run already", session_id);
+        break;
     case ENGINE_ERR_TOO_MANY:
         http_reply_error(r, 429, "too_many_runs", "the server already runs its limit of runs");
         break;

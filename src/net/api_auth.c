@@ -101,7 +101,7 @@ static void api__guard_work(store *st, void *arg)
     char *sid = g->session_id ? xstrdup(g->session_id) : NULL;
     if (g->run_id) {
         store_run run = {0};
-        rc = store_run_get(st, g->run_id, &run);
+        rc = store_queue_run_get(st, g->run_id, &run);
         if (rc == 0) sid = xstrdup(run.session_id);
         store_run_cleanup(&run);
         if (rc < 0) {

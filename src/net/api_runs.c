@@ -20,6 +20,7 @@ typedef struct api__start {
     char *session_id;
     char *message, *mode;
     bool regenerate; /* answer the last user message again */
+    engine_if_active if_active; /* what to do when a run is active */
     bool stream;     /* stream whatever the Accept header says */
 } api__start;
 
@@ -61,7 +62,8 @@ static void api__start_run(api__start *st)
     if (st->regenerate)
         engine_regenerate_run(st->a->d.engine, st->session_id, st->mode, api__started, st);
     else
-        engine_start_run(st->a->d.engine, st->session_id, st->message, st->mode, api__started, st);
+        engine_submit_run(st->a->d.engine, st->session_id, st->message, st->mode, st->if_active,
+                          api__started, st);
 }
 
 static api__start *api__start_new(api *a, http_req *r, const char *session_id, const json_t *body)
@@ -92,8 +94,19 @@ static void api__post_run(http_req *r, void *ud)
         json_decref(body);
         return;
     }
+    /* A queued run carries a message (docs/runs.md, Queue and interrupt). */
+    const char *if_active = validate_get_string(body, "if_active");
+    if (regenerate && if_active && strcmp(if_active, "reject") != 0) {
+        http_reply_error(r, 400, "bad_request",
+                         "if_active must be reject with regenerate: only a message is queued");
+        json_decref(body);
+        return;
+    }
     api__start *st = api__start_new(a, r, http_req_param(r, "id"), body);
     st->regenerate = regenerate;
+    st->if_active = !if_active || strcmp(if_active, "reject") == 0 ? ENGINE_IF_ACTIVE_REJECT
+                    : strcmp(if_active, "enqueue") == 0           ? ENGINE_IF_ACTIVE_ENQUEUE
+                                                                  : ENGINE_IF_ACTIVE_INTERRUPT;
     json_decref(body);
     api__start_run(st);
 }

@@ -336,7 +336,8 @@ API__SESSION_LIST_WORK(api__runs_work, store_run, "runs", "runs",
 static void api__run_work(store *st, api__job *j)
 {
     store_run run = {0};
-    int rc = store_run_get(st, j->id, &run);
+    /* A queued run has no row yet: its session holds it. */
+    int rc = store_queue_run_get(st, j->id, &run);
     /* A run belongs to its session's owner; another owner sees no run. */
     if (rc == 0 && j->owner) {
         store_session ses = {0};

@@ -18,10 +18,12 @@ static const validate_field validate__session_fields[] = {
     F("mode", VALIDATE_MODE, false),
 };
 /* message is required unless regenerate is given: api_runs checks that. */
+static const char *const validate__if_active[] = {"reject", "interrupt", "enqueue", NULL};
 static const validate_field validate__run_fields[] = {
     F("message", VALIDATE_MESSAGE, false),
     F("mode", VALIDATE_MODE, false),
     F("regenerate", VALIDATE_TRUE, false),
+    {"if_active", VALIDATE_CHOICE, false, 0, validate__if_active},
 };
 static const validate_field validate__continue_fields[] = {
     F("mode", VALIDATE_MODE, false),

@@ -31,6 +31,8 @@ json_t *objects_session(const store_session *s, const store_run *last_run)
                                         "message_id", s->forked_from_message)
                             : json_null());
     json_object_set_new(o, "last_run", last_run ? objects_run(last_run) : json_null());
+    json_object_set_new(o, "queued_run_id",
+                        s->queued_run_id ? json_string(s->queued_run_id) : json_null());
     return o;
 }
 

@@ -110,7 +110,11 @@ int store_rollback(store *s);
     X(created_ms, TIME, "created_at", "created_at", NULL)                                          \
     X(updated_ms, TIME, "updated_at", "updated_at", NULL) /* 0 on insert: created_ms */        \
     X(forked_from_session, TEXT, "forked_from_session_id", NULL, NULL)                             \
-    X(forked_from_message, TEXT, "forked_from_message_id", NULL, NULL)
+    X(forked_from_message, TEXT, "forked_from_message_id", NULL, NULL)                             \
+    X(queued_run_id, TEXT, "queued_run_id", NULL, NULL)                                            \
+    X(queued_message, TEXT, "queued_message", NULL, NULL)                                          \
+    X(queued_mode, TEXT, "queued_mode", NULL, NULL)                                                \
+    X(queued_ms, TIME_OPT, "queued_at", NULL, NULL)
 
 typedef struct store_session {
     STORE_SESSION_COLUMNS(STORE__FIELD)
@@ -384,6 +388,47 @@ int store_input_answer(store *s, const store_input *row);
 /* Marks every pending input of run_id cancelled by answered_by. Returns the
  * number marked. */
 int store_input_cancel_run(store *s, const char *run_id, const char *answered_by, int64_t now_ms);
+
+/*
+ * ---- the queued run of a session (docs/runs.md, Queue and interrupt) ----
+ * A run sent with if_active enqueue or interrupt waits in the session's
+ * queued_* columns until the active run stops; it gets its runs row and
+ * its user message only when it starts (or its runs row when it is
+ * dropped), so the model never sees a message whose run has not started.
+ */
+/* Queues run_id with message (mode NULL: the session's mode when it
+ * starts) on the session, only while the session has an active run and
+ * no queued run: STORE_CONFLICT otherwise (store_errmsg says which),
+ * STORE_NOT_FOUND without the session. */
+int store_queue_put(store *s, const char *session_id, const char *run_id, const char *message,
+                    const char *mode, int64_t now_ms);
+/* Clears the session's queued run if it is run_id: 1 when it was, else 0. */
+int store_queue_take(store *s, const char *session_id, const char *run_id);
+/* The session whose queued run is run_id; STORE_NOT_FOUND when none. */
+int store_queue_find(store *s, const char *run_id, store_session *out);
+/* Fills *out (caller cleans up) with the session's queued run as a run
+ * row with status queued, started_ms the time it was queued and the
+ * limits of its mode (limits NULL: read from chat_budgets through s). */
+int store_queue_row(store *s, const store_session *ses, const mode_limits *limits,
+                    store_run *out);
+/* store_run_get, or else the queued run of that id as store_queue_row. */
+int store_queue_run_get(store *s, const char *run_id, store_run *out);
+/* Makes *row (from store_queue_row) the row of a queued run dropped for
+ * reason with detail at now_ms: status stopped, no actions. */
+void store_queue_row_dropped(store_run *row, stop_reason reason, const char *detail,
+                             int64_t now_ms);
+/* Writes the drop of row (store_queue_row_dropped) in the caller's
+ * transaction: clears the session's queue if it still holds row->id and
+ * inserts the run row. STORE_CONFLICT when the queue no longer holds it
+ * (the run started, or was dropped already). */
+int store_queue_drop(store *s, const store_run *row);
+/* The run_stopped event of a dropped queued run (a new reference). */
+evt *store_queue_dropped_event(const store_run *row);
+/* Drops, as interrupted, the queued runs of sessions with no active run
+ * whose session row did not change since stale_before_ms (INT64_MAX:
+ * all), each with its run_stopped event, in one transaction each. Used at
+ * start-up after store_recover_interrupted; returns the number dropped. */
+int store_queue_recover(store *s, int64_t stale_before_ms, int64_t now_ms);
 
 /* ---- modes (chat_budgets) ---- */
 /* The modes, smallest first as seeded (quick, standard, deep, then others

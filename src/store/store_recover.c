@@ -287,6 +287,16 @@ int store_recover_interrupted(store *s, int64_t stale_before_ms, int64_t now_ms)
         }
     }
     store_run_list_free(runs, n);
+    /* A queued run waited for a run that is over now: nobody asked for it
+     * to start after a restart, so it is dropped (docs/runs.md, Queue and
+     * interrupt). */
+    if (rc >= 0) {
+        int dropped = store_queue_recover(s, stale_before_ms, now_ms);
+        if (dropped < 0)
+            LOG(LOG_WARN, "Cannot drop the queued runs of stopped runs.", "error=\"%s\"", s->err);
+        else if (dropped > 0)
+            LOG(LOG_INFO, "Dropped the queued runs of stopped runs.", "runs=%d", dropped);
+    }
     /* What the stopped runs (or runs whose process died after they
      * stopped) held of their owners' budgets goes back. */
     if (rc >= 0) {

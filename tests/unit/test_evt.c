@@ -76,7 +76,7 @@ static void test_type_names(void **state)
         "message",       "run_started", "status",    "token", "tool_started", "tool_progress",
         "tool_finished", "budget",      "guardrail", "error", "run_stopped",
         "approval_requested", "approval_decided", "repair", "superseded", "input_requested",
-        "input_answered"};
+        "input_answered", "run_queued"};
     for (int i = 0; i < EVT__COUNT; i++) {
         assert_string_equal(evt_type_name((evt_type)i), names[i]);
         evt_type t = EVT__COUNT;
@@ -87,6 +87,17 @@ static void test_type_names(void **state)
     assert_int_equal(evt_type_parse("tokens", &t), -1);
     assert_int_equal(evt_type_parse(NULL, &t), -1);
     assert_int_equal(t, EVT_TOKEN);
+}
+
+static void test_run_queued_event(void **state)
+{
+    (void)state;
+    assert_encodes(evt_run_queued(&origin, "and then?", NULL, false), 1,
+                   ENV("run_queued", 1) ",\"message\":\"and then?\",\"mode\":null,"
+                                        "\"interrupt\":false}");
+    assert_encodes(evt_run_queued(&origin, "stop, do this", "deep", true), 2,
+                   ENV("run_queued", 2) ",\"message\":\"stop, do this\",\"mode\":\"deep\","
+                                        "\"interrupt\":true}");
 }
 
 static void test_message_events(void **state)
@@ -683,6 +694,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_type_names),
         cmocka_unit_test(test_message_events),
+        cmocka_unit_test(test_run_queued_event),
         cmocka_unit_test(test_repair_events),
         cmocka_unit_test(test_superseded_events),
         cmocka_unit_test(test_run_started_events),
