@@ -11,6 +11,7 @@ import * as API from './api.js';
 import { $, h } from './dom.js';
 import { icon } from './icons.js';
 import { SessionStream } from './stream.js';
+import { createQueue } from './queue.js';
 import { createSessionState, loadSnapshot, loadApprovals, loadInputs, applyEvent, previewMode, isRunning } from './state.js';
 import { createApprovalCards } from './approvals.js';
 import { createInputCards } from './inputs.js';
@@ -226,11 +227,25 @@ function schedule(areas) {
   frameTimer = setTimeout(go, 100);
 }
 
+const queue = createQueue({
+  composer,
+  before: composerHint,
+  input,
+  list: $('#message-list'),
+  isRunning,
+  onSent: () => {
+    autosize();
+    controls.update();
+  },
+  onError: (e) => report(e),
+});
+
 function draw() {
   const st = app.current;
   const areas = new Set(dirty);
   dirty.clear();
   if (areas.has('messages') || areas.has('idle')) messageList.render(st, app.info);
+  if (areas.has('messages') || areas.has('status') || areas.has('idle')) queue.draw(st);
   if (areas.has('timeline') || areas.has('approvals')) timeline.render(st);
   if (areas.has('status')) statusIndicator.render(st);
   if (areas.has('budget')) budget.render(st || pendingPreview());
@@ -373,6 +388,7 @@ async function openSession(id) {
   app.current = st;
   schedule(ALL_AREAS);
   messageList.scrollToEnd();
+  queue.load(st);
   app.stream = new SessionStream(id, st.lastSeq, {
     onEvent: (ev) => onEvent(st, ev),
     onState: (s) => setConnection(s),
@@ -478,6 +494,7 @@ function onEvent(st, ev) {
     sessionGone(st.id);
     return;
   }
+  if (queue.event(st, ev)) return;
   const areas = applyEvent(st, ev);
   if (!areas.length) return;
   if (ev.type === 'run_stopped') {

@@ -12,7 +12,7 @@ import { eventsUrl } from './api.js';
 // session_deleted is not sent today (a deleted chat's stream ends and its
 // reconnect is answered 404); it is listened for so that a server that says
 // so is understood at once.
-export const EVENT_TYPES = ['message', 'run_started', 'status', 'token', 'tool_started', 'tool_progress', 'tool_finished', 'budget', 'guardrail', 'error', 'run_stopped', 'session_deleted', 'approval_requested', 'approval_decided', 'repair', 'superseded', 'input_requested', 'input_answered'];
+export const EVENT_TYPES = ['message', 'run_started', 'status', 'token', 'tool_started', 'tool_progress', 'tool_finished', 'budget', 'guardrail', 'error', 'run_stopped', 'session_deleted', 'approval_requested', 'approval_decided', 'repair', 'superseded', 'input_requested', 'input_answered', 'run_queued'];
 
 export class SessionStream {
   // onEvent(ev) gets each new event; onState('connecting'|'open'|'reconnecting')

@@ -30,7 +30,7 @@ static const char *const want[] = {
     /* empty session */
     "{\"id\":null,\"title\":\"New "
     "chat\",\"mode\":null,\"status\":null,\"active_run_id\":null,\"last_seq\":0,\"created_at\":"
-    "null,\"updated_at\":null,\"forked_from\":null,\"last_run\":null}",
+    "null,\"updated_at\":null,\"forked_from\":null,\"last_run\":null,\"queued_run_id\":null}",
     /* session with its last run */
     "{\"id\":\"s1\",\"title\":\"Hello\",\"mode\":\"quick\",\"status\":\"idle\",\"active_run_id\":"
     "\"r1\",\"last_seq\":42,\"created_at\":\"2023-11-14T22:13:20.123Z\",\"updated_at\":\"2023-11-"
@@ -39,7 +39,7 @@ static const char *const want[] = {
     "\"status\":\"stopped\",\"stop_reason\":\"done\",\"stop_tone\":null,\"stop_detail\":\"d\",\"recovery_suggestion\":"
     "\"x\",\"actions\":[\"retry\"],\"diagnosis\":null,\"wrapped_up\":true,\"limits\":{\"steps\":3},\"usage\":{\"cost_"
     "usd\":0.5},\"started_at\":\"2023-11-14T22:13:20.000Z\",\"ended_at\":\"2023-11-14T22:13:22."
-    "000Z\",\"continues\":\"r0\"}}",
+    "000Z\",\"continues\":\"r0\"},\"queued_run_id\":\"r2\"}",
     /* empty run */
     "{\"id\":null,\"session_id\":null,\"mode\":null,\"status\":null,\"stop_reason\":null,\"stop_tone\":null,\"stop_"
     "detail\":null,\"recovery_suggestion\":null,\"actions\":[],\"diagnosis\":null,\"wrapped_up\":false,\"limits\":{},"
@@ -85,7 +85,10 @@ static void test_session(void **state)
                        .created_ms = 1700000000123,
                        .updated_ms = 1700000001000,
                        .forked_from_session = "s0",
-                       .forked_from_message = "m9"};
+                       .forked_from_message = "m9",
+                       .queued_run_id = "r2",
+                       .queued_message = "and then?",
+                       .queued_ms = 1700000001500};
     store_run r = {.id = "r1",
                    .session_id = "s1",
                    .mode = "deep",
