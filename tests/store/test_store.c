@@ -249,6 +249,7 @@ static const struct {
     {"inputs", "CREATE TABLE inputs", "CREATE TABLE inputs"},
     {"owner_budgets", "CREATE TABLE owner_usage", "CREATE TABLE owner_usage"},
     {"search", "gin_trgm_ops", "tokenize = 'trigram case_sensitive 1'"},
+    {"queue", "ADD COLUMN queued_run_id", "ADD COLUMN queued_run_id"},
 };
 #define NMIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 
@@ -2546,6 +2547,167 @@ static void test_readonly_database_fails_writes_keeps_reads(void **state)
     free(sid);
 }
 
+/* ------------------------------------------------------------------------
+ * The queued run of a session (store_queue.c)
+ */
+
+static void assert_no_queue(store *s, const char *sid)
+{
+    store_session got = {0};
+    assert_int_equal(store_session_get(s, sid, NULL, &got), 0);
+    assert_null(got.queued_run_id);
+    assert_null(got.queued_message);
+    assert_null(got.queued_mode);
+    assert_int_equal(got.queued_ms, 0);
+    store_session_cleanup(&got);
+}
+
+/* A run is queued only behind an active run and only one at a time; it is
+ * found by its id as a run with status queued; taking it or dropping it
+ * clears it, a drop writing its stopped run row. */
+static void test_queue_put_take_and_drop(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "queues", 1000);
+    char *qid = uid("run"), *other = uid("run");
+    /* No active run: nothing to queue behind. */
+    assert_int_equal(store_queue_put(f->s, sid, qid, "next", NULL, 2000), STORE_CONFLICT);
+    assert_string_equal(store_errmsg(f->s), "the session has no active run");
+    assert_int_equal(store_queue_put(f->s, "no-such-session", qid, "next", NULL, 2000),
+                     STORE_NOT_FOUND);
+    char *active = make_run(f->s, sid, 1500, 1500);
+    assert_int_equal(store_session_claim_run(f->s, sid, active, 1500), 0);
+    assert_int_equal(store_queue_put(f->s, sid, qid, "next", "deep", 2000), 0);
+    assert_int_equal(store_queue_put(f->s, sid, other, "again", NULL, 2001), STORE_CONFLICT);
+    assert_string_equal(store_errmsg(f->s), "the session has a queued run already");
+
+    store_session got = {0};
+    assert_int_equal(store_session_get(f->s, sid, NULL, &got), 0);
+    assert_string_equal(got.queued_run_id, qid);
+    assert_string_equal(got.queued_message, "next");
+    assert_string_equal(got.queued_mode, "deep");
+    assert_int_equal(got.queued_ms, 2000);
+    store_session_cleanup(&got);
+    assert_int_equal(store_queue_find(f->s, qid, &got), 0);
+    assert_string_equal(got.id, sid);
+    store_session_cleanup(&got);
+    assert_int_equal(store_queue_find(f->s, other, &got), STORE_NOT_FOUND);
+
+    /* As a run: queued, in its mode's limits (read from chat_budgets),
+     * zero usage, started when it was queued. */
+    store_run run = {0};
+    assert_int_equal(store_queue_run_get(f->s, qid, &run), 0);
+    assert_string_equal(run.status, "queued");
+    assert_string_equal(run.session_id, sid);
+    assert_string_equal(run.mode, "deep");
+    assert_int_equal(json_integer_value(json_object_get(run.limits, "steps")), 40);
+    assert_int_equal(json_integer_value(json_object_get(run.usage, "steps")), 0);
+    assert_int_equal(run.started_ms, 2000);
+    assert_int_equal(run.ended_ms, 0);
+    assert_null(run.stop_reason);
+    /* A run with a row is read as it is. */
+    store_run_cleanup(&run);
+    assert_int_equal(store_queue_run_get(f->s, active, &run), 0);
+    assert_string_equal(run.status, "running");
+    store_run_cleanup(&run);
+    assert_int_equal(store_queue_run_get(f->s, other, &run), STORE_NOT_FOUND);
+
+    /* Taking another id changes nothing; taking it clears the queue. */
+    assert_int_equal(store_queue_take(f->s, sid, other), 0);
+    assert_int_equal(store_queue_take(f->s, sid, qid), 1);
+    assert_no_queue(f->s, sid);
+    assert_int_equal(store_queue_take(f->s, sid, qid), 0);
+
+    /* A drop: the row as store_queue_row_dropped makes it. */
+    assert_int_equal(store_queue_put(f->s, sid, other, "later", NULL, 3000), 0);
+    assert_int_equal(store_session_get(f->s, sid, NULL, &got), 0);
+    assert_int_equal(store_queue_row(f->s, &got, NULL, &run), 0);
+    store_session_cleanup(&got);
+    assert_string_equal(run.mode, "standard");
+    store_queue_row_dropped(&run, STOP_USER_STOPPED, "dropped", 3500);
+    assert_int_equal(store_queue_drop(f->s, &run), 0);
+    assert_no_queue(f->s, sid);
+    /* A second drop of the same run finds it gone. */
+    assert_int_equal(store_queue_drop(f->s, &run), STORE_CONFLICT);
+    evt *ev = store_queue_dropped_event(&run);
+    assert_int_equal(ev->type, EVT_RUN_STOPPED);
+    assert_string_equal(ev->run_id, other);
+    assert_string_equal(json_string_value(json_object_get(ev->fields, "reason")), "user_stopped");
+    assert_string_equal(json_string_value(json_object_get(ev->fields, "detail")), "dropped");
+    assert_null(json_object_get(ev->fields, "diagnosis"));
+    evt_unref(ev);
+    store_run_cleanup(&run);
+    assert_int_equal(store_run_get(f->s, other, &run), 0);
+    assert_string_equal(run.status, "stopped");
+    assert_string_equal(run.stop_reason, "user_stopped");
+    assert_string_equal(run.stop_detail, "dropped");
+    assert_string_equal(run.recovery_suggestion,
+                        "The message was not sent: send it again if you still want it answered.");
+    assert_int_equal(json_array_size(run.actions), 0);
+    assert_null(run.diagnosis);
+    assert_null(run.owner_instance);
+    assert_int_equal(run.started_ms, 3000);
+    assert_int_equal(run.ended_ms, 3500);
+    store_run_cleanup(&run);
+    free(active);
+    free(qid);
+    free(other);
+    free(sid);
+}
+
+/* After a restart: the queued run of a session whose active run is over
+ * is dropped as interrupted, with its run_stopped event; a queue behind a
+ * live run, or in a session changed after stale_before_ms, stays. */
+static void test_queue_recover_drops_orphaned_queues(void **state)
+{
+    fx *f = *state;
+    char *old = make_session(f->s, "queue-recover", 1000);
+    char *live = make_session(f->s, "queue-recover", 1000);
+    char *fresh = make_session(f->s, "queue-recover", 1000);
+    char *ids[3], *runs[3];
+    char *sids[3] = {old, live, fresh};
+    for (int i = 0; i < 3; i++) {
+        runs[i] = make_run(f->s, sids[i], 1100, 1100);
+        ids[i] = uid("run");
+        assert_int_equal(store_session_claim_run(f->s, sids[i], runs[i], 1100), 0);
+        assert_int_equal(store_queue_put(f->s, sids[i], ids[i], "queued text", NULL, 1200), 0);
+    }
+    /* old's run ended long ago; fresh's ended after the stale time. */
+    assert_int_equal(store_session_release_run(f->s, old, runs[0], 1300), 0);
+    assert_int_equal(store_session_release_run(f->s, fresh, runs[2], 900000000), 0);
+    assert_int_equal(store_queue_recover(f->s, 5000000, 6000000), 1);
+
+    store_run run = {0};
+    assert_int_equal(store_run_get(f->s, ids[0], &run), 0);
+    assert_string_equal(run.status, "stopped");
+    assert_string_equal(run.stop_reason, "interrupted");
+    assert_string_equal(run.stop_detail, "the server stopped before the queued run could start");
+    assert_non_null(run.diagnosis);
+    assert_int_equal(run.ended_ms, 6000000);
+    store_run_cleanup(&run);
+    assert_no_queue(f->s, old);
+    store_session got = {0};
+    assert_int_equal(store_session_get(f->s, old, NULL, &got), 0);
+    assert_int_equal(got.last_seq, 1);
+    store_session_cleanup(&got);
+    assert_int_equal(store_session_get(f->s, live, NULL, &got), 0);
+    assert_string_equal(got.queued_run_id, ids[1]);
+    store_session_cleanup(&got);
+    assert_int_equal(store_session_get(f->s, fresh, NULL, &got), 0);
+    assert_string_equal(got.queued_run_id, ids[2]);
+    store_session_cleanup(&got);
+    assert_int_equal(store_run_get(f->s, ids[1], &run), STORE_NOT_FOUND);
+    /* Once nothing is left to drop, nothing more happens. */
+    assert_int_equal(store_queue_recover(f->s, 5000000, 6000001), 0);
+    for (int i = 0; i < 3; i++) {
+        free(ids[i]);
+        free(runs[i]);
+    }
+    free(old);
+    free(live);
+    free(fresh);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -2561,6 +2723,8 @@ int main(void)
         T(test_session_list_ties_by_id),
         T(test_session_list_cursor_of_another_owner),
         T(test_claim_run_conflict),
+        T(test_queue_put_take_and_drop),
+        T(test_queue_recover_drops_orphaned_queues),
         T(test_run_crud),
         T(test_row_defaults_and_round_trip),
         T(test_running_runs_and_heartbeat),
