@@ -724,7 +724,8 @@ static void engine__start(engine *e, const char *session_id, const char *message
 static void engine__queued_started(void *ud, int status, const json_t *obj)
 {
     (void)ud;
-    if (status < 0)
+    /* A session deleted with its run has no queue left to start. */
+    if (status < 0 && status != ENGINE_ERR_NOT_FOUND)
         LOG(LOG_WARN, "a queued run could not start; it stays queued", "status=%d", status);
     else if (status == 0)
         LOG(LOG_INFO, "a queued run started", "run_id=%s",
