@@ -36,6 +36,10 @@ export function createSessionState(id) {
     inputs: [],
     inputIndex: new Map(),
     run: null,
+    // The run waiting for the active one to stop (a run with status
+    // "queued", docs/runs.md, Queue and interrupt): {runId, text}, kept by
+    // queue.js from the run_queued event until its run's first event.
+    queued: null,
     status: 'idle',
     detail: null,
     runStartedAt: null,
