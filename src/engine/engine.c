@@ -33,6 +33,9 @@ struct engine {
     bool closing;
     bool beating;              /* a heartbeat is in flight */
     struct engine_stop *waits; /* stop requests waiting for another instance */
+    /* Sessions whose run here was stopped on request: its end drops the
+     * session's queued run instead of starting it. */
+    struct engine_drop *drops;
     /* The runs stopped in the last hour, for GET /api/health
      * (docs/health.md); the model providers keep their own windows. */
     health_stops stops;
@@ -177,6 +180,38 @@ size_t engine_active_count(const engine *e)
 }
 
 static void engine__start_queued(engine *e, const char *session_id);
+static void engine__drop_queue(engine *e, const char *session_id);
+
+/* One entry of e->drops. */
+typedef struct engine_drop {
+    char session_id[ID_MAX];
+    struct engine_drop *next;
+} engine_drop;
+
+/* Marks the session's queue to be dropped when its run here ends; once. */
+static void engine__drop_after(engine *e, const char *session_id)
+{
+    for (engine_drop *d = e->drops; d; d = d->next)
+        if (strcmp(d->session_id, session_id) == 0) return;
+    engine_drop *d = xcalloc(1, sizeof *d);
+    snprintf(d->session_id, sizeof d->session_id, "%s", session_id);
+    d->next = e->drops;
+    e->drops = d;
+}
+
+/* Whether the session's queue is to be dropped (the mark is taken). */
+static bool engine__take_drop(engine *e, const char *session_id)
+{
+    for (engine_drop **p = &e->drops; *p; p = &(*p)->next) {
+        if (strcmp((*p)->session_id, session_id) == 0) {
+            engine_drop *d = *p;
+            *p = d->next;
+            free(d);
+            return true;
+        }
+    }
+    return false;
+}
 
 static void engine__on_finished(void *ud, run *r, int status)
 {
@@ -198,9 +233,15 @@ static void engine__on_finished(void *ud, run *r, int status)
     }
     run_free(r);
     /* A run sent while this one worked starts now (docs/runs.md, Queue
-     * and interrupt); the queue is in the store, so a run queued through
-     * another instance starts here too. */
-    if (!e->closing) engine__start_queued(e, session_id);
+     * and interrupt), unless a stop request ended this one; the queue is in
+     * the store, so a run queued through another instance starts here
+     * too. */
+    bool drop = engine__take_drop(e, session_id);
+    if (e->closing) return;
+    if (drop)
+        engine__drop_queue(e, session_id);
+    else
+        engine__start_queued(e, session_id);
 }
 
 /* The database refused a run's last write: the run is over for its
@@ -1171,6 +1212,17 @@ static int engine__drop_apply(store *st, void *arg)
     return store_queue_drop(st, &s->dropped);
 }
 
+/* After a drop: the stop goes on, or, for a drop at a run's end (no cb),
+ * all is done. */
+static void engine__drop_next(engine_stop *s)
+{
+    if (!s->cb) {
+        engine__stop_free(s);
+        return;
+    }
+    engine__stop_go(s);
+}
+
 static void engine__drop_done(void *arg, evt *ev, int status)
 {
     (void)ev;
@@ -1179,14 +1231,16 @@ static void engine__drop_done(void *arg, evt *ev, int status)
         LOG(LOG_INFO, "a queued run was dropped by a stop", "run_id=%s", s->dropped.id);
         s->dropped_obj = objects_run(&s->dropped);
     }
-    engine__stop_go(s);
+    engine__drop_next(s);
 }
 
 /*
- * A stop drops the session's queued run first, so that the end of the
- * active run finds nothing to start: the drop and the run's end are
- * written in this order. The dropped run gets a runs row (stopped,
- * user_stopped) and its run_stopped event, before the active run's.
+ * A stop drops the session's queued run: the dropped run gets a runs row
+ * (stopped, user_stopped) and its run_stopped event. For a run of this
+ * instance, the stop reaches the run at once (a run that is finishing
+ * answers with its end) and the run's end drops the queue instead of
+ * starting it; otherwise the queue is dropped first, then the stop goes
+ * to the run's instance, whose end then finds nothing to start.
  */
 static void engine__drop_looked(void *arg)
 {
@@ -1198,7 +1252,7 @@ static void engine__drop_looked(void *arg)
                         : NULL;
     if (!m && s->queued.queued_run_id) m = engine_mode(e, MODE_DEFAULT);
     if (!m || e->closing || store_queue_row(NULL, &s->queued, &m->limits, &s->dropped) != 0) {
-        engine__stop_go(s);
+        engine__drop_next(s);
         return;
     }
     store_queue_row_dropped(&s->dropped, STOP_USER_STOPPED, ENGINE__DROP_DETAIL, clock_wall_ms());
@@ -1213,6 +1267,20 @@ void engine_stop_run(engine *e, const char *session_id, engine_start_cb cb, void
     s->e = e;
     s->cb = cb;
     s->ud = ud;
+    s->session_id = xstrdup(session_id);
+    run *r = engine__find(e, session_id);
+    if (r) {
+        engine__drop_after(e, session_id);
+        engine__stop_local(r, engine__stop_reply, s);
+        return;
+    }
+    dbpool_submit(e->d.pool, engine__drop_look, engine__drop_looked, s);
+}
+
+static void engine__drop_queue(engine *e, const char *session_id)
+{
+    engine_stop *s = xcalloc(1, sizeof *s);
+    s->e = e;
     s->session_id = xstrdup(session_id);
     dbpool_submit(e->d.pool, engine__drop_look, engine__drop_looked, s);
 }
@@ -1513,6 +1581,11 @@ void engine_free(engine *e)
         e->runs = x->next;
         run_free(x->r);
         free(x);
+    }
+    while (e->drops) {
+        engine_drop *d = e->drops;
+        e->drops = d->next;
+        free(d);
     }
     free(e->modes);
     llm_chain_free(e->own_chain);
