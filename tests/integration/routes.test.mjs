@@ -76,7 +76,8 @@ describe('routes', () => {
   test('sessions: create, get, list newest first with limit and before, patch, delete', async () => {
     const a = await newSession(srv.url, { title: 'first' });
     assert.deepEqual(Object.keys(a), ['id', 'title', 'mode', 'status', 'active_run_id', 'last_seq',
-      'created_at', 'updated_at', 'forked_from', 'last_run']);
+      'created_at', 'updated_at', 'forked_from', 'last_run', 'queued_run_id']);
+    assert.equal(a.queued_run_id, null);
     assert.equal(a.title, 'first');
     assert.equal(a.mode, 'standard');
     assert.equal(a.status, 'idle');
