@@ -5,7 +5,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, api, until } from './lib.mjs';
+import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, api, until, axeViolations } from './lib.mjs';
 
 // A slow answer: a piece every 150 ms, so the run works for seconds.
 const slow = { text: 'one two three four five six seven eight nine ten eleven twelve', piece_chars: 4, delay_ms: 150 };
@@ -51,6 +51,9 @@ describe('queue', () => {
     assert.equal(await page.locator(tid('message-input')).inputValue(), '');
     assert.equal(await pending.locator('.bubble').textContent(), 'and then?');
     assert.equal(await queueBtn.isDisabled(), true, 'one queued message at a time');
+    // The buttons and the pending message pass the accessibility checks.
+    const v = await axeViolations(page);
+    assert.deepEqual(v.map((x) => `${x.id} (${x.impact}): ${x.help}: ${x.targets.slice(0, 6).join(', ')}`), []);
     // Pending and last, while the first run still streams.
     const during = await shape(page);
     assert.deepEqual(during.at(-1), ['user', true, 'and then?']);
