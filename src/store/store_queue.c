@@ -33,9 +33,9 @@ int store_queue_put(store *s, const char *session_id, const char *run_id, const 
     store_session ses = {0};
     rc = store_session_get(s, session_id, NULL, &ses);
     if (rc == 0) {
-        snprintf(s->err, sizeof s->err, "%s", ses.queued_run_id
-                                                  ? "the session has a queued run already"
-                                                  : "the session has no active run");
+        snprintf(s->err, sizeof s->err, "%s",
+                 ses.queued_run_id ? "the session has a queued run already"
+                                   : "the session has no active run");
         rc = STORE_CONFLICT;
     }
     store_session_cleanup(&ses);
@@ -93,8 +93,7 @@ int store_queue_run_get(store *s, const char *run_id, store_run *out)
     return rc;
 }
 
-void store_queue_row_dropped(store_run *row, stop_reason reason, const char *detail,
-                             int64_t now_ms)
+void store_queue_row_dropped(store_run *row, stop_reason reason, const char *detail, int64_t now_ms)
 {
     free(row->status);
     row->status = xstrdup("stopped");
@@ -173,8 +172,8 @@ int store_queue_recover(store *s, int64_t stale_before_ms, int64_t now_ms)
     size_t n = 0;
     int rc = stale_before_ms == INT64_MAX
                  ? store__rows(s, &store__session_table,
-                               "WHERE queued_run_id IS NOT NULL AND active_run_id IS NULL", 0,
-                               NULL, (void **)&rows, &n)
+                               "WHERE queued_run_id IS NOT NULL AND active_run_id IS NULL", 0, NULL,
+                               (void **)&rows, &n)
                  : store__rows(s, &store__session_table,
                                "WHERE queued_run_id IS NOT NULL AND active_run_id IS NULL AND "
                                "updated_at < chatplane_ts(?)",

@@ -260,8 +260,9 @@ static void test_queue_full_and_a_stop_drops_the_queue(void **state)
     json_decref(ans.run);
     efix_wait_stopped(f, q);
     efix_assert_events(f, q, "run_queued run_stopped:user_stopped");
-    efix_assert_events(f, a, "message:user run_started status:thinking status:stopping "
-                             "run_stopped:user_stopped");
+    efix_assert_events(f, a,
+                       "message:user run_started status:thinking status:stopping "
+                       "run_stopped:user_stopped");
     assert_int_equal(position(f, q, "run_stopped"), position(f, a, "run_stopped") + 1);
     json_t *dropped = efix_event(f, q, "run_stopped", 0);
     assert_string_equal(str_of(dropped, "detail"),
@@ -323,8 +324,7 @@ static void enqueue_at_the_end(void *ud)
     racing *x = ud;
     if (x->sent) return;
     x->sent = true;
-    engine_submit_run(x->f->e, x->sid, "late", NULL, ENGINE_IF_ACTIVE_ENQUEUE, on_answer,
-                      &x->ans);
+    engine_submit_run(x->f->e, x->sid, "late", NULL, ENGINE_IF_ACTIVE_ENQUEUE, on_answer, &x->ans);
 }
 
 static bool two_finished(efix *f, const void *arg)
