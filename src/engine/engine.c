@@ -540,9 +540,24 @@ static json_t *engine__remembered_by_name(const toolset *tools, const json_t *ro
  * while the connection is lost is read again once it is back; a run whose
  * history still cannot be read starts and stops at once (history_lost).
  */
+/* Whether the session has a queued run, read outside a transaction: the
+ * end of every run asks, and most sessions have none. */
+static bool engine__has_queue(store *s, const char *session_id)
+{
+    store_session ses = {0};
+    int rc = store_session_get(s, session_id, NULL, &ses);
+    bool queued = rc != 0 || ses.queued_run_id; /* on failure, the start finds out */
+    store_session_cleanup(&ses);
+    return queued;
+}
+
 static void engine__start_work(store *s, void *arg)
 {
     engine_start *j = arg;
+    if (j->from_queue && !engine__has_queue(s, j->session_id)) {
+        j->status = ENGINE__NOTHING_QUEUED;
+        return;
+    }
     if (store_begin(s) < 0) {
         j->status = ENGINE_ERR_UNAVAILABLE;
         return;
