@@ -749,7 +749,9 @@ static void engine__start(engine *e, const char *session_id, const char *message
         cb(ud, ENGINE_ERR_RUN_ACTIVE, NULL);
         return;
     }
-    if (e->active + e->starting >= (size_t)e->d.opt.active_runs) {
+    /* A queued run takes the place of the run whose end starts it, so the
+     * limit of runs does not leave it waiting behind a run that is over. */
+    if (how != ENGINE__FROM_QUEUE && e->active + e->starting >= (size_t)e->d.opt.active_runs) {
         cb(ud, ENGINE_ERR_TOO_MANY, NULL);
         return;
     }
