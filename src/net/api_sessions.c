@@ -375,9 +375,31 @@ static void api__runs(http_req *r, void *ud)
     api__job_submit(api__job_new(ud, r, http_req_param(r, "id"), api__runs_work));
 }
 
+/* A queued run shows the limits the engine will start it with (the stored
+ * mode with the configuration's overrides), as the answer that queued it
+ * did; only the loop thread reads the engine's modes. */
+static void api__run_then(api__job *j)
+{
+    const char *status = json_string_value(json_object_get(j->body, "status"));
+    const mode *m = !j->code && status && strcmp(status, "queued") == 0
+                        ? engine_mode(j->a->d.engine,
+                                      json_string_value(json_object_get(j->body, "mode")))
+                        : NULL;
+    if (m) json_object_set_new(j->body, "limits", mode_limits_to_json(&m->limits));
+    if (j->code) {
+        http_reply_error(j->r, j->status, j->code, "%s", j->msg);
+    } else {
+        http_reply_json(j->r, j->status, j->body);
+        j->body = NULL;
+    }
+    api__job_free(j);
+}
+
 static void api__run(http_req *r, void *ud)
 {
-    api__job_submit(api__job_new(ud, r, http_req_param(r, "id"), api__run_work));
+    api__job *j = api__job_new(ud, r, http_req_param(r, "id"), api__run_work);
+    j->then = api__run_then;
+    api__job_submit(j);
 }
 
 void api__register_sessions(http_server *s, api *a)

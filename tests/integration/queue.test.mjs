@@ -224,6 +224,25 @@ test('bad if_active: 400 naming the field; a regenerate is never queued', async 
   assert.equal(r.status, 404);
 });
 
+test('a queued run shows the limits of its mode with the configuration\'s overrides, in the answer and in GET /api/runs', async () => {
+  await mock.reset();
+  const own = await startServer({ config: { llm: { base_url: mock.url, model: 'mock-model' }, modes: { deep: { steps: 7 } } } });
+  try {
+    const sid = (await newSession(own.url)).id;
+    await mock.script([{ ...slow, delay_ms: 300 }, { text: 'deep enough' }]);
+    await api(own.url, 'POST', `/api/sessions/${sid}/runs`, { message: 'first' });
+    const q = await api(own.url, 'POST', `/api/sessions/${sid}/runs`, { message: 'go deep', mode: 'deep', if_active: 'enqueue' });
+    assert.equal(q.status, 202, q.text);
+    assert.equal(q.body.mode, 'deep');
+    assert.equal(q.body.limits.steps, 7);
+    assert.deepEqual((await api(own.url, 'GET', `/api/runs/${q.body.id}`)).body, q.body);
+    await api(own.url, 'POST', `/api/sessions/${sid}/stop`, {});
+  } finally {
+    await own.stop();
+    own.cleanup();
+  }
+});
+
 test('a restart with a queued run drops it as interrupted, with its run_stopped event', async () => {
   await mock.reset();
   const own = await startServer({ config: { llm: { base_url: mock.url, model: 'mock-model' } } });
