@@ -391,6 +391,17 @@ static void test_version_1_database_is_upgraded(void **state)
                                                     "TABLE owner_budgets; DROP TABLE owner_usage; "
                                                     "DROP TABLE owner_holds"),
                      0);
+    /* Version 11's search index, in each dialect's form. */
+    assert_int_equal(
+        db_exec_script(store_db(f->s),
+                       pg ? "DROP INDEX IF EXISTS chat_sessions_title_search; DROP INDEX IF EXISTS "
+                            "chat_messages_content_search; DROP FUNCTION chatplane_fold(text)"
+                          : "DROP TRIGGER chat_search_session_insert; DROP TRIGGER "
+                            "chat_search_session_title; DROP TRIGGER chat_search_session_delete; "
+                            "DROP TRIGGER chat_search_message_insert; DROP TRIGGER "
+                            "chat_search_message_content; DROP TRIGGER chat_search_message_delete; "
+                            "DROP TABLE chat_search; DROP TABLE chat_search_docs"),
+        0);
     /* A session row as version 1 has it (store_session_insert writes the
      * columns of the newest version). */
     char *sid = uid("ses");
