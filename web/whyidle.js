@@ -33,7 +33,9 @@ export function createWhyIdle({ root, body, onAction }) {
       const tone = stopTone(run);
       const summary = (run.diagnosis && run.diagnosis.summary) || null;
       root.setAttribute('data-tone', tone);
-      body.append(
+      // The DOM's append writes a null as the text "null": the parts left
+      // out are dropped first.
+      body.append(...[
         h('div', { class: 'why-head' },
           h('span', { class: 'why-icon' }, icon(TONE_ICONS[tone])),
           h('strong', { class: 'stop-reason', 'data-testid': 'stop-reason', 'data-reason': run.stop_reason }, REASON_TITLES[run.stop_reason] || run.stop_reason),
@@ -44,7 +46,7 @@ export function createWhyIdle({ root, body, onAction }) {
           ? h('p', { class: 'diagnosis', 'data-testid': 'diagnosis', 'data-playbook': run.diagnosis.playbook }, summary)
           : null,
         run.recovery_suggestion ? h('p', { class: 'recovery-suggestion muted', 'data-testid': 'recovery-suggestion' }, run.recovery_suggestion) : null,
-      );
+      ].filter(Boolean));
       if (run.actions && run.actions.length) {
         body.appendChild(h('div', { class: 'actions' }, run.actions.map((a, k) =>
           h('button', { type: 'button', class: `btn ${k === 0 ? 'btn-primary' : 'btn-secondary'} btn-small`, 'data-testid': 'action-button', 'data-kind': a.kind, 'data-mode': a.mode || null, onclick: () => onAction(a) },
