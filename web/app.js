@@ -246,7 +246,8 @@ function draw() {
   dirty.clear();
   if (areas.has('messages') || areas.has('idle')) messageList.render(st, app.info);
   if (areas.has('messages') || areas.has('status') || areas.has('idle')) queue.draw(st);
-  if (areas.has('timeline') || areas.has('approvals')) timeline.render(st);
+  // The timeline's run headers show the status and what the run used.
+  if (areas.has('timeline') || areas.has('approvals') || areas.has('status') || areas.has('budget')) timeline.render(st);
   if (areas.has('status')) statusIndicator.render(st);
   if (areas.has('budget')) budget.render(st || pendingPreview());
   if (areas.has('idle')) whyIdle.render(st);

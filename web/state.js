@@ -35,6 +35,9 @@ export function createSessionState(id) {
     // keyed by input id: a pending one waits for the page's answer.
     inputs: [],
     inputIndex: new Map(),
+    // Every run of the chat, newest first (docs/api.md, Run); run is the
+    // newest, the same object as runs[0].
+    runs: [],
     run: null,
     // The run waiting for the active one to stop (a run with status
     // "queued", docs/runs.md, Queue and interrupt): {runId, text}, kept by
@@ -228,6 +231,16 @@ function toolFromApi(t) {
   };
 }
 
+// Makes run the chat's newest run: it replaces the entry of the same id
+// (a replayed run_started) or goes first.
+function putRun(st, run) {
+  const k = st.runs.findIndex((r) => r.id === run.id);
+  if (k >= 0) st.runs[k] = run;
+  else st.runs.unshift(run);
+  st.run = run;
+  return run;
+}
+
 // Fills st from the API: the session object, its messages (oldest first),
 // its tool executions (oldest first) and its runs (newest first).
 export function loadSnapshot(st, { session, messages = [], tools = [], runs = [] }) {
@@ -245,8 +258,9 @@ export function loadSnapshot(st, { session, messages = [], tools = [], runs = []
     });
   }
   for (const t of tools) upsertItem(st, toolFromApi(t));
-  const last = runs[0] || session.last_run || null;
-  st.run = last ? runFromApi(last) : null;
+  st.runs = runs.map(runFromApi);
+  st.run = st.runs[0] || null;
+  if (!st.run && session.last_run) putRun(st, runFromApi(session.last_run));
   const running = session.status === 'running' || (st.run && st.run.status === 'running');
   if (running) {
     st.status = 'thinking';
@@ -295,7 +309,7 @@ export function applyEvent(st, ev) {
       return touch(st, 'messages', 'budget');
     }
     case 'run_started': {
-      st.run = {
+      putRun(st, {
         id: ev.run_id,
         mode: ev.mode,
         status: 'running',
@@ -311,7 +325,7 @@ export function applyEvent(st, ev) {
         started_at: ev.ts,
         ended_at: null,
         continues: ev.continues ?? null,
-      };
+      });
       st.status = 'thinking';
       st.detail = null;
       st.runStartedAt = tsMs(ev.ts) ?? Date.now();
@@ -322,7 +336,7 @@ export function applyEvent(st, ev) {
         st.session.active_run_id = ev.run_id;
         st.session.mode = ev.mode;
       }
-      return touch(st, 'status', 'budget', 'idle', 'session');
+      return touch(st, 'status', 'budget', 'idle', 'session', 'timeline');
     }
     case 'status': {
       // Each step starts with "thinking"; a retry of the same step comes
@@ -452,9 +466,10 @@ export function applyEvent(st, ev) {
       return touch(st, ...areas);
     }
     case 'run_stopped': {
-      const areas = ['status', 'budget', 'idle', 'session'];
+      const areas = ['status', 'budget', 'idle', 'session', 'timeline'];
       if (!st.run || st.run.id !== ev.run_id) {
-        st.run = { id: ev.run_id, mode: st.session?.mode ?? null, limits: st.budget?.limits ?? null, started_at: null, continues: null };
+        const known = st.runs.find((r) => r.id === ev.run_id);
+        putRun(st, known || { id: ev.run_id, mode: st.session?.mode ?? null, limits: st.budget?.limits ?? null, started_at: null, continues: null });
       }
       Object.assign(st.run, {
         status: 'stopped',

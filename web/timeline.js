@@ -1,13 +1,19 @@
-// The tool timeline: each execution with its tool, server, status icon and
-// duration, oldest first, following along at the bottom. An execution
-// expands to its arguments and result (pretty-printed when JSON, always as
-// text) with a button that copies both. Guardrail warnings and upstream
-// errors appear in line, where they happened. A call waiting for the
-// person's approval shows last, with a button to its card.
+// The tool timeline, one group per run: the newest run first and open,
+// earlier runs closed under a header that says their mode, how they
+// stopped (or that the run goes on, or waits for the person) and what they
+// used. A run opens and closes with its header, a disclosure button; a new
+// run closes the one before it unless the person opened that one. Inside a
+// run, each execution with its tool, server, status icon and duration,
+// oldest first. An execution expands to its arguments and result
+// (pretty-printed when JSON, always as text) with a button that copies
+// both. Guardrail warnings and upstream errors appear in line, where they
+// happened. A call waiting for the person's approval shows last in its
+// run, with a button to its card.
 
-import { h, clear, nearBottom } from './dom.js';
+import { h, clear } from './dom.js';
 import { icon, STATUS_ICONS } from './icons.js';
-import { formatDuration, prettyJson, argsSummary, CHECK_LABELS } from './format.js';
+import { formatDuration, formatAmount, prettyJson, argsSummary, CHECK_LABELS, REASON_TITLES, stopTone } from './format.js';
+import { liveUsage, isRunning } from './state.js';
 import { copyButton } from './copy.js';
 
 const STATUS_WORDS = { running: 'running', ok: 'succeeded', error: 'failed', timeout: 'timed out', cancelled: 'cancelled', denied: 'denied' };
@@ -20,11 +26,61 @@ export function copyText(t) {
   return parts.join('\n');
 }
 
+const plural = (n, one, many) => `${formatAmount('steps', n)} ${n === 1 ? one : many}`;
+
+// What a run used, in words: "2 steps · 1,606 tokens · 3 tool calls ·
+// 1.2 s", and the cost when it spent something.
+export function runUsageText(u) {
+  if (!u) return '';
+  const parts = [plural(u.steps || 0, 'step', 'steps'), plural(u.tokens || 0, 'token', 'tokens'), plural(u.tool_calls || 0, 'tool call', 'tool calls'), formatAmount('seconds', u.seconds || 0)];
+  if (u.cost_usd > 0) parts.push(formatAmount('cost_usd', u.cost_usd));
+  return parts.join(' · ');
+}
+
+// Where a run is: [words, tone]. The chat's newest run, while it goes,
+// says whether it waits for the person; a stopped one says why it stopped.
+export function runStateText(st, run) {
+  const active = run === st.run && isRunning(st);
+  if (active || run.status === 'running') {
+    const status = active ? st.status : 'thinking';
+    if (status === 'waiting_for_approval') return ['Waiting for your approval', 'waiting'];
+    if (status === 'waiting_for_input') return ['Waiting for your answer', 'waiting'];
+    if (status === 'stopping') return ['Stopping', 'running'];
+    return ['Running', 'running'];
+  }
+  return [REASON_TITLES[run.stop_reason] || run.stop_reason || 'Stopped', stopTone(run)];
+}
+
+// The timeline's groups, newest run first: {id, run, number, items,
+// pending}. Runs come from st.runs; an execution of a run the page has not
+// heard of yet (its run_started still on the way) gets a group of its own
+// on top, and an item without a run goes to the newest group.
+export function groupTimeline(st) {
+  const groups = st.runs.map((run, k) => ({ id: run.id, run, number: st.runs.length - k, items: [], pending: [] }));
+  const byId = new Map(groups.map((g) => [g.id, g]));
+  const place = (x) => {
+    let g = x.run_id ? byId.get(x.run_id) : groups[0];
+    if (!g) {
+      const id = x.run_id || '';
+      g = { id, run: null, number: null, items: [], pending: [] };
+      byId.set(id, g);
+      groups.unshift(g);
+    }
+    return g;
+  };
+  for (const t of st.timeline) place(t).items.push(t);
+  for (const a of st.approvals) if (a.status === 'pending') place(a).pending.push(a);
+  return groups;
+}
+
 export function createTimeline({ scroll, list, empty, count, onShowApproval }) {
-  const nodes = new Map();
+  const nodes = new Map(); // item id -> {li, sig}
   const waiting = new Map(); // approval id -> li of a pending approval
+  const runNodes = new Map(); // run id -> {li, button, items, sig}
+  const opened = new Map(); // run id -> open or closed, as the person chose
   const expanded = new Set();
   let sessionId = null;
+  let last = null;
 
   function section(title, text, extra) {
     return h('div', { class: 'detail-section' }, h('div', { class: 'detail-title' }, title, extra || null), h('pre', { class: 'detail-pre' }, text));
@@ -80,8 +136,8 @@ export function createTimeline({ scroll, list, empty, count, onShowApproval }) {
       icon(n.retryable ? 'refresh' : 'x'), h('span', null, h('strong', null, n.retryable ? 'Model error, retrying' : 'Model error'), ' ', n.message || n.code || ''));
   }
 
-  // A call that waits for the person, last in the timeline until decided;
-  // its button leads to the card in the conversation.
+  // A call that waits for the person, last in its run until decided; its
+  // button leads to the card in the conversation.
   function approvalItem(a) {
     return h('li', { class: 'notice notice-warn approval-notice', 'data-testid': 'approval-notice', 'data-approval-id': a.id },
       icon('alert'),
@@ -102,47 +158,164 @@ export function createTimeline({ scroll, list, empty, count, onShowApproval }) {
     return li;
   }
 
+  // A run's group: its header (a disclosure button inside a heading) and
+  // the list of its executions, hidden while closed. The nodes stay, so
+  // the focus stays on the header when it changes.
+  function runNode(g) {
+    const itemsId = `run-items-${g.id}`;
+    const button = h('button', { type: 'button', class: 'run-toggle', 'data-testid': 'run-toggle', 'aria-expanded': 'false', 'aria-controls': itemsId });
+    const items = h('ol', { class: 'run-items', id: itemsId, hidden: true });
+    const li = h('li', { class: 'timeline-run', 'data-testid': 'timeline-run', 'data-run-id': g.id }, h('h3', { class: 'run-heading' }, button), items);
+    button.addEventListener('click', () => {
+      opened.set(g.id, button.getAttribute('aria-expanded') !== 'true');
+      if (last) draw(last, false);
+    });
+    return { li, button, items, sig: '' };
+  }
+
+  function drawHead(st, g, n, open) {
+    const run = g.run;
+    const title = g.number ? `Run ${g.number}` : 'Run';
+    const [state, tone] = run ? runStateText(st, run) : ['Running', 'running'];
+    const used = run ? runUsageText(run === st.run && isRunning(st) ? liveUsage(st) : run.usage) : '';
+    const sig = JSON.stringify([title, run && run.mode, state, tone, used, open]);
+    if (sig === n.sig) return;
+    n.sig = sig;
+    n.li.setAttribute('data-state', tone === 'running' || tone === 'waiting' ? tone : 'stopped');
+    if (run && run.stop_reason) n.li.setAttribute('data-reason', run.stop_reason);
+    else n.li.removeAttribute('data-reason');
+    n.li.classList.toggle('open', open);
+    n.button.setAttribute('aria-expanded', open ? 'true' : 'false');
+    n.button.replaceChildren(
+      icon('chevron', 'run-chevron'),
+      h('span', { class: 'run-line' },
+        h('span', { class: 'run-title' }, title),
+        run && run.mode ? h('span', { class: 'run-mode', 'data-testid': 'run-mode' }, run.mode) : null,
+        h('span', { class: 'run-state', 'data-testid': 'run-state', 'data-tone': tone }, state)),
+      used ? h('span', { class: 'run-usage muted', 'data-testid': 'run-usage' }, used) : null);
+    n.items.setAttribute('aria-label', `${title}: tool calls, oldest first`);
+  }
+
+  // Puts the group's executions (and a call waiting for approval) in its
+  // list, in order, drawing again those that changed.
+  function drawItems(g, n) {
+    const want = [];
+    for (const t of g.items) {
+      const c = nodes.get(t.id);
+      let li = c && c.li;
+      if (!c || (t.kind === 'tool' && c.sig !== signature(t))) {
+        const hadFocus = c && c.li.contains(document.activeElement);
+        li = redraw(t, hadFocus);
+      }
+      want.push(li);
+    }
+    for (const a of g.pending) {
+      let li = waiting.get(a.id);
+      if (!li) {
+        li = approvalItem(a);
+        waiting.set(a.id, li);
+      }
+      want.push(li);
+    }
+    if (!want.length) want.push(n.none || (n.none = h('li', { class: 'run-none muted' }, 'No tool calls.')));
+    want.forEach((li, k) => {
+      if (n.items.children[k] !== li) n.items.insertBefore(li, n.items.children[k] || null);
+    });
+    while (n.items.children.length > want.length) n.items.lastChild.remove();
+  }
+
+  function draw(st, follow) {
+    const groups = groupTimeline(st);
+    const keepApprovals = new Set(groups.flatMap((g) => g.pending.map((a) => a.id)));
+    for (const [id, li] of waiting) {
+      if (!keepApprovals.has(id)) {
+        li.remove();
+        waiting.delete(id);
+      }
+    }
+    const keepRuns = new Set(groups.map((g) => g.id));
+    for (const [id, n] of runNodes) {
+      if (!keepRuns.has(id)) {
+        n.li.remove();
+        runNodes.delete(id);
+      }
+    }
+    groups.forEach((g, k) => {
+      let n = runNodes.get(g.id);
+      if (!n) {
+        n = runNode(g);
+        runNodes.set(g.id, n);
+      }
+      const open = opened.has(g.id) ? opened.get(g.id) : k === 0;
+      drawHead(st, g, n, open);
+      if (open) drawItems(g, n);
+      else clear(n.items);
+      n.items.hidden = !open;
+      if (list.children[k] !== n.li) list.insertBefore(n.li, list.children[k] || null);
+    });
+    const tools = st.timeline.filter((t) => t.kind === 'tool').length;
+    const runs = groups.length;
+    count.textContent = [tools ? `${tools} call${tools === 1 ? '' : 's'}` : '', runs > 1 ? `${runs} runs` : ''].filter(Boolean).join(' · ');
+    empty.hidden = runs > 0;
+    if (follow) keepEnd();
+    else following = endInSight();
+  }
+
+  // The newest run's list when it is open: the calls arrive at its end.
+  function newestItems() {
+    const first = list.firstElementChild && runNodes.get(list.firstElementChild.getAttribute('data-run-id'));
+    return first && !first.items.hidden ? first.items : null;
+  }
+
+  // True when the end of the newest run's list is in sight (or there is
+  // nothing yet), so what comes next should stay in sight too.
+  function endInSight() {
+    const items = newestItems();
+    if (!items) return true;
+    return items.getBoundingClientRect().bottom <= scroll.getBoundingClientRect().bottom + 48;
+  }
+
+  // Scrolls the end of the newest run's list into sight.
+  function keepEnd() {
+    const items = newestItems();
+    if (!items) return;
+    const over = items.getBoundingClientRect().bottom - scroll.getBoundingClientRect().bottom;
+    if (over > 0) scroll.scrollTop += over;
+  }
+
+  // Following stops when the person scrolls away from the end and starts
+  // again when they scroll back. The other cards of the column change
+  // height after the timeline is drawn (the why-idle card shows when a run
+  // stops), so a change of the timeline's own height keeps the end in
+  // sight too.
+  let following = true;
+  scroll.addEventListener('scroll', () => (following = endInSight()), { passive: true });
+  if (typeof ResizeObserver === 'function') {
+    new ResizeObserver(() => {
+      if (following) keepEnd();
+    }).observe(scroll);
+  }
+
   return {
     render(st) {
       if (!st || st.id !== sessionId) {
         nodes.clear();
         waiting.clear();
+        runNodes.clear();
+        opened.clear();
         expanded.clear();
         clear(list);
+        scroll.scrollTop = 0;
+        following = true;
         sessionId = st ? st.id : null;
       }
-      const items = st ? st.timeline : [];
-      const follow = nearBottom(scroll);
-      items.forEach((t, k) => {
-        const n = nodes.get(t.id);
-        let li = n && n.li;
-        if (!n || (t.kind === 'tool' && n.sig !== signature(t))) {
-          const hadFocus = n && n.li.contains(document.activeElement);
-          li = redraw(t, hadFocus);
-        }
-        if (list.children[k] !== li) list.insertBefore(li, list.children[k] || null);
-      });
-      const pending = st ? st.approvals.filter((a) => a.status === 'pending') : [];
-      const keep = new Set(pending.map((a) => a.id));
-      for (const [id, li] of waiting) {
-        if (!keep.has(id)) {
-          li.remove();
-          waiting.delete(id);
-        }
+      last = st;
+      if (!st) {
+        count.textContent = '';
+        empty.hidden = false;
+        return;
       }
-      pending.forEach((a, k) => {
-        let li = waiting.get(a.id);
-        if (!li) {
-          li = approvalItem(a);
-          waiting.set(a.id, li);
-        }
-        const at = items.length + k;
-        if (list.children[at] !== li) list.insertBefore(li, list.children[at] || null);
-      });
-      const tools = items.filter((t) => t.kind === 'tool').length;
-      count.textContent = tools ? `${tools} call${tools === 1 ? '' : 's'}` : '';
-      empty.hidden = items.length + pending.length > 0;
-      if (follow) scroll.scrollTop = scroll.scrollHeight;
+      draw(st, following);
     },
   };
 }

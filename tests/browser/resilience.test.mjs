@@ -74,9 +74,15 @@ describe('a server restart', () => {
     assert.deepEqual(shown.filter((s) => s[0] === 'user').map((s) => s[1]), ['before the restart', 'during the restart', 'after the restart']);
     assert.equal(shown.filter((s) => s[1].startsWith('Nine.')).length, 1);
     assert.equal(shown.filter((s) => s[1].startsWith('Sixteen.')).length, 1);
+    // One timeline group per run, newest first; opened, each shows its
+    // executions once.
+    const runs = (await api(srv.url, 'GET', `/api/sessions/${id}/runs`)).body.runs;
+    assert.deepEqual(await page.locator(tid('timeline-run')).evaluateAll((els) => els.map((e) => e.getAttribute('data-run-id'))), runs.map((r) => r.id));
+    const closed = page.locator(`${tid('run-toggle')}[aria-expanded="false"]`);
+    while (await closed.count()) await closed.first().click();
     const ids = await page.locator(tid('tool-execution')).evaluateAll((els) => els.map((e) => e.getAttribute('data-execution-id')));
     const tools = (await api(srv.url, 'GET', `/api/sessions/${id}/tools`)).body.tool_executions;
-    assert.deepEqual(ids, tools.map((t) => t.id));
+    assert.deepEqual(ids, runs.flatMap((r) => tools.filter((t) => t.run_id === r.id).map((t) => t.id)));
     assert.equal(new Set(ids).size, 2);
     p.assertClean(DOWN);
     await p.close();
