@@ -286,14 +286,16 @@ export function createTimeline({ scroll, list, empty, count, onShowApproval }) {
   // Following stops when the person scrolls away from the end and starts
   // again when they scroll back. The other cards of the column change
   // height after the timeline is drawn (the why-idle card shows when a run
-  // stops), so a change of the timeline's own height keeps the end in
-  // sight too.
+  // stops), and the list's own height can change after it is drawn (a
+  // font arrives), so a change of either keeps the end in sight too.
   let following = true;
   scroll.addEventListener('scroll', () => (following = endInSight()), { passive: true });
   if (typeof ResizeObserver === 'function') {
-    new ResizeObserver(() => {
+    const resized = new ResizeObserver(() => {
       if (following) keepEnd();
-    }).observe(scroll);
+    });
+    resized.observe(scroll);
+    resized.observe(list);
   }
 
   return {
