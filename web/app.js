@@ -26,6 +26,7 @@ import { createTimeline } from './timeline.js';
 import { createWhyIdle } from './whyidle.js';
 import { createHealth } from './health.js';
 import { createChatManager } from './manage.js';
+import { createNotifier } from './notify.js';
 
 const SESSION_POLL_MS = 5000;
 const ALL_AREAS = ['messages', 'timeline', 'status', 'budget', 'idle', 'session', 'sessions', 'approvals', 'inputs'];
@@ -204,6 +205,8 @@ const manage = createChatManager({
   announce,
 });
 
+const notifier = createNotifier({ button: $('#notify-button'), link: $('#favicon') });
+
 const health = createHealth({ button: $('#health-indicator'), panel: $('#health-panel'), body: $('#health-body'), fetchHealth: API.getHealth, restartServer: API.restartServer });
 
 // ---- drawing, batched per frame ----
@@ -292,8 +295,8 @@ function drawHeader() {
   manage.render(s);
   const base = s && s.title && s.title !== 'New chat' ? `${s.title} · chatplane` : 'chatplane';
   // A run that waits for the person says so in the tab, seen from other tabs.
-  document.title = st && st.status === 'waiting_for_approval' ? `(Approval needed) ${base}`
-    : st && st.status === 'waiting_for_input' ? `(Input needed) ${base}` : base;
+  document.title = notifier.title(st && st.status === 'waiting_for_approval' ? `(Approval needed) ${base}`
+    : st && st.status === 'waiting_for_input' ? `(Input needed) ${base}` : base);
 }
 
 // The list as polled, with the open chat's live state laid over it.
@@ -387,6 +390,7 @@ async function openSession(id) {
   if (inputs) loadInputs(st, inputs.inputs);
   if (!st.run) previewMode(st, app.modes.find((m) => m.name === session.mode));
   app.current = st;
+  notifier.open(id, session.last_seq);
   schedule(ALL_AREAS);
   messageList.scrollToEnd();
   queue.load(st);
@@ -498,6 +502,7 @@ function onEvent(st, ev) {
   if (queue.event(st, ev)) return;
   const areas = applyEvent(st, ev);
   if (!areas.length) return;
+  notifier.event(st, ev);
   if (ev.type === 'run_stopped') {
     announce(`Run stopped: ${REASON_TITLES[ev.reason] || ev.reason}. ${ev.detail || ''}`);
     noteModelOutcome(ev);
