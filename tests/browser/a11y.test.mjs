@@ -1,6 +1,6 @@
 // Accessibility checked by axe-core in every state the page reaches in
 // these tests: the empty page, a chat with an answer, an expanded tool
-// card, a stopped run, a run waiting for an approval and a denied call, the
+// card, two runs in the timeline, a stopped run, a run waiting for an approval and a denied call, the
 // login overlay, the narrow layout (each tab) and
 // the dark theme. Each check fails with the rules and elements axe names.
 import { describe, test, before, after, beforeEach } from 'node:test';
@@ -56,6 +56,14 @@ describe('accessibility (axe-core)', () => {
       await page.locator(`${tid('tool-execution')} .tool-head`).first().click();
       await page.locator(tid('tool-details')).waitFor();
       await check(t, page, `${colorScheme} tool card`);
+
+      // A second run: two run headers in the timeline, the older opened.
+      await stack.mock.script([{ text: 'Again.' }]);
+      await send(page, 'again');
+      await page.locator(`${tid('timeline-run')}:first-child[data-state="stopped"] + ${tid('timeline-run')}`).waitFor();
+      await page.locator(`${tid('timeline-run')}:nth-child(2) ${tid('run-toggle')}`).click();
+      await page.locator(`${tid('timeline-run')}:nth-child(2) ${tid('tool-execution')}`).waitFor();
+      await check(t, page, `${colorScheme} two runs`);
       p.assertClean();
       await p.close();
     });
