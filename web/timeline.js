@@ -170,7 +170,7 @@ export function createTimeline({ scroll, list, empty, count, onShowApproval }) {
       opened.set(g.id, button.getAttribute('aria-expanded') !== 'true');
       if (last) draw(last, false);
     });
-    return { li, button, items, sig: '' };
+    return { li, button, items, sig: '', drawn: null };
   }
 
   function drawHead(st, g, n, open) {
@@ -240,6 +240,9 @@ export function createTimeline({ scroll, list, empty, count, onShowApproval }) {
         runNodes.delete(id);
       }
     }
+    // The headers follow every token (the usage); the calls only change
+    // with the timeline's or the approvals' version.
+    const version = `${st.version.timeline}/${st.version.approvals}`;
     groups.forEach((g, k) => {
       let n = runNodes.get(g.id);
       if (!n) {
@@ -248,8 +251,9 @@ export function createTimeline({ scroll, list, empty, count, onShowApproval }) {
       }
       const open = opened.has(g.id) ? opened.get(g.id) : k === 0;
       drawHead(st, g, n, open);
-      if (open) drawItems(g, n);
-      else clear(n.items);
+      if (open && n.drawn !== version) drawItems(g, n);
+      else if (!open) clear(n.items);
+      n.drawn = open ? version : null;
       n.items.hidden = !open;
       if (list.children[k] !== n.li) list.insertBefore(n.li, list.children[k] || null);
     });
