@@ -217,7 +217,11 @@ export function createTimeline({ scroll, list, empty, count, onShowApproval }) {
       }
       want.push(li);
     }
-    if (!want.length) want.push(n.none || (n.none = h('li', { class: 'run-none muted' }, 'No tool calls.')));
+    if (!want.length) {
+      n.none = n.none || h('li', { class: 'run-none muted' });
+      n.none.textContent = g.run && g.run.status !== 'running' ? 'No tool calls.' : 'No tool calls yet.';
+      want.push(n.none);
+    }
     want.forEach((li, k) => {
       if (n.items.children[k] !== li) n.items.insertBefore(li, n.items.children[k] || null);
     });
@@ -252,7 +256,12 @@ export function createTimeline({ scroll, list, empty, count, onShowApproval }) {
       const open = opened.has(g.id) ? opened.get(g.id) : k === 0;
       drawHead(st, g, n, open);
       if (open && n.drawn !== version) drawItems(g, n);
-      else if (!open) clear(n.items);
+      else if (!open) {
+        // Closed while the focus was on one of its calls (a new run
+        // started): the focus goes to the run's header, not to the page.
+        if (n.items.contains(document.activeElement)) n.button.focus();
+        clear(n.items);
+      }
       n.drawn = open ? version : null;
       n.items.hidden = !open;
       if (list.children[k] !== n.li) list.insertBefore(n.li, list.children[k] || null);

@@ -137,8 +137,13 @@ describe('the timeline grouped by run', () => {
       { tool_calls: [{ name: 'calc', arguments: { expression: '2+2' } }] },
       { text: 'Four, said slowly. '.repeat(12), piece_chars: 4, delay_ms: 40 },
     ]);
-    await send(page, 'and 2+2?');
+    // The focus is on the newest run's call when the next run starts
+    // (from elsewhere): that run closes and the focus goes to its header.
+    await page.locator(`${tid('timeline-run')}[data-run-id="${second.id}"] .tool-head`).click();
+    assert.equal((await api(stack.url, 'POST', `/api/sessions/${id}/runs`, { message: 'and 2+2?' })).status, 202);
     await page.locator(`${tid('timeline-run')}:first-child[data-state="running"]`).waitFor({ timeout: 10000 });
+    await page.waitForFunction((run) => document.activeElement.closest('[data-testid="timeline-run"]')?.getAttribute('data-run-id') === run, second.id);
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('data-testid')), 'run-toggle');
     const third = (await runsOf(stack.url, id))[0];
     let now = await groups(page);
     assert.deepEqual(now.map((g) => [g.id, g.title, g.expanded]), [[third.id, 'Run 3', 'true'], [second.id, 'Run 2', 'false'], [first.id, 'Run 1', 'true']]);
