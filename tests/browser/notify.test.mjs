@@ -9,8 +9,10 @@ import assert from 'node:assert/strict';
 
 import { launchBrowser, startStack, tid, send, waitStopped, newChat, api } from './lib.mjs';
 
-// Runs in the page before its scripts: a Notification that records.
-function fakeNotifications({ permission, answer }) {
+// Runs in the page before its scripts: a Notification that records, and
+// the tab hidden from the start when asked.
+function fakeNotifications({ permission, answer, hidden }) {
+  if (hidden) Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
   window.__notes = [];
   window.__asked = 0;
   class FakeNotification {
@@ -30,9 +32,9 @@ function fakeNotifications({ permission, answer }) {
   window.Notification = FakeNotification;
 }
 
-async function open(browser, url, permission, answer = permission) {
+async function open(browser, url, permission, answer = permission, hidden = false) {
   const context = await browser.newContext({ viewport: { width: 1360, height: 860 } });
-  await context.addInitScript(fakeNotifications, { permission, answer });
+  await context.addInitScript(fakeNotifications, { permission, answer, hidden });
   const page = await context.newPage();
   const errors = [];
   page.on('console', (m) => {
@@ -177,6 +179,32 @@ describe('notifications', () => {
     await waitStopped(page, 'completed');
     await page.waitForFunction(() => window.__notes.length === 1);
     assert.equal((await notes(page))[0].title, '✓ Done — hello there');
+    assert.deepEqual(errors, []);
+    await close();
+  });
+
+  test('a chat opened in a hidden tab while it waits: the replayed request is no news, the run\'s end is', async () => {
+    const { body: chat } = await api(stack.url, 'POST', '/api/sessions', {});
+    await stack.mock.script([{ tool_calls: [{ name: 'calc', arguments: { expression: '6*7' } }] }, { text: 'It is 42.' }]);
+    assert.equal((await api(stack.url, 'POST', `/api/sessions/${chat.id}/runs`, { message: 'compute 6*7' })).status, 202);
+    let pending = [];
+    for (let i = 0; i < 100 && !pending.length; i++) {
+      pending = (await api(stack.url, 'GET', `/api/sessions/${chat.id}/approvals?status=pending`)).body.approvals;
+      if (!pending.length) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(pending.length, 1);
+
+    const { page, errors, close } = await open(browser, `${stack.url}/#/sessions/${chat.id}`, 'granted', 'granted', true);
+    await page.locator(`${tid('approval-card')}[data-status="pending"]`).waitFor({ timeout: 10000 });
+    await page.waitForFunction(() => document.title.startsWith('(Approval needed)'));
+    assert.deepEqual(await notes(page), []);
+    assert.equal(await favicon(page), 'favicon.svg');
+
+    assert.equal((await api(stack.url, 'POST', `/api/sessions/${chat.id}/approvals/${pending[0].id}`, { decision: 'approve' })).status, 200);
+    await waitStopped(page, 'completed');
+    await page.waitForFunction(() => document.title.startsWith('✓'));
+    assert.equal(await page.title(), '✓ Done — compute 6*7');
+    assert.deepEqual((await notes(page)).map((n) => n.title), ['✓ Done — compute 6*7']);
     assert.deepEqual(errors, []);
     await close();
   });
