@@ -137,16 +137,18 @@ describe('notifications', () => {
     const { page, errors, close } = await open(browser, stack.url + '/', 'granted');
     await namedChat(page, stack);
     await setHidden(page, true);
-    const same = { tool_calls: [{ name: 'clock', arguments: { timezone: 'UTC' } }] };
-    await stack.mock.script([same, same, same, same]);
+    // A call that fails the same way each time (clock's answer changes
+    // with the second, so a repeat of a good one is not always a loop).
+    const bad = { tool_calls: [{ name: 'clock', arguments: { timezone: 'Nowhere/Else' } }] };
+    await stack.mock.script([bad, bad, bad, bad]);
     await send(page, 'keep asking the time');
-    await waitStopped(page, 'loop_detected');
+    await waitStopped(page, 'repeated_failures');
     await page.waitForFunction(() => document.title.startsWith('■'));
     assert.equal(await page.title(), '■ Stopped — hello there');
     assert.equal(await favicon(page), 'favicon-stopped.svg');
     const [note] = await notes(page);
     assert.equal(note.title, '■ Stopped — hello there');
-    assert.match(note.body, /^Stopped a loop: /);
+    assert.match(note.body, /^Tools kept failing: /);
     await setHidden(page, false);
     assert.equal(await favicon(page), 'favicon.svg');
     assert.deepEqual(errors, []);
