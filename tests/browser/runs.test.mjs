@@ -172,15 +172,19 @@ describe('the timeline grouped by run', () => {
     const seen = await page.evaluate(() => {
       const sc = document.querySelector('#timeline-scroll');
       const box = sc.getBoundingClientRect();
+      // The run's header sticks at the top, over the calls scrolled under it.
+      const top = Math.max(box.top, document.querySelector('.run-heading').getBoundingClientRect().bottom);
       const rows = [...document.querySelectorAll('[data-testid="tool-execution"]')]
         .filter((e) => {
           const r = e.getBoundingClientRect();
-          return r.top >= box.top - 1 && r.bottom <= box.bottom + 1;
+          return r.top >= top - 1 && r.bottom <= box.bottom + 1;
         });
       const col = document.querySelector('#panel-control');
-      return { rows: rows.length, scrolls: sc.scrollHeight > sc.clientHeight, column: col.scrollHeight - col.clientHeight, last: rows.at(-1)?.getAttribute('data-execution-id') };
+      const head = document.querySelector('.run-heading').getBoundingClientRect();
+      return { header: head.top >= box.top - 1 && head.bottom <= box.bottom, rows: rows.length, scrolls: sc.scrollHeight > sc.clientHeight, column: col.scrollHeight - col.clientHeight, last: rows.at(-1)?.getAttribute('data-execution-id') };
     });
     assert.ok(seen.rows >= 8, `${seen.rows} calls in sight`);
+    assert.ok(seen.header, 'the run header in sight above them');
     assert.equal(seen.scrolls, true);
     assert.ok(seen.column <= 1, `the column overflows by ${seen.column} px`);
     // Following the run, the timeline ends at its last call.
