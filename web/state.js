@@ -259,7 +259,9 @@ export function loadSnapshot(st, { session, messages = [], tools = [], runs = []
   }
   for (const t of tools) upsertItem(st, toolFromApi(t));
   st.runs = runs.map(runFromApi);
-  st.run = st.runs[0] || null;
+  // A queued run (docs/runs.md, Queue and interrupt) is newer than the one
+  // working, but the chat's run is the one working until the queued starts.
+  st.run = st.runs.find((r) => r.status !== 'queued') || null;
   if (!st.run && session.last_run) putRun(st, runFromApi(session.last_run));
   const running = session.status === 'running' || (st.run && st.run.status === 'running');
   if (running) {

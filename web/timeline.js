@@ -52,11 +52,14 @@ export function runStateText(st, run) {
 }
 
 // The timeline's groups, newest run first: {id, run, number, items,
-// pending}. Runs come from st.runs; an execution of a run the page has not
-// heard of yet (its run_started still on the way) gets a group of its own
-// on top, and an item without a run goes to the newest group.
+// pending}. Runs come from st.runs, but a queued run has no group until it
+// starts (the conversation shows its message waiting); an execution of a
+// run the page has not heard of yet (its run_started still on the way)
+// gets a group of its own on top, and an item without a run goes to the
+// newest group.
 export function groupTimeline(st) {
-  const groups = st.runs.map((run, k) => ({ id: run.id, run, number: st.runs.length - k, items: [], pending: [] }));
+  const runs = st.runs.filter((r) => r.status !== 'queued');
+  const groups = runs.map((run, k) => ({ id: run.id, run, number: runs.length - k, items: [], pending: [] }));
   const byId = new Map(groups.map((g) => [g.id, g]));
   const place = (x) => {
     let g = x.run_id ? byId.get(x.run_id) : groups[0];

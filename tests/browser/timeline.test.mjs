@@ -68,3 +68,19 @@ test('a replayed run_started replaces its run, and a call of a run not heard of 
   const groups = groupTimeline(st);
   assert.deepEqual(groups.map((g) => [g.id, g.number, g.run && g.run.id, g.pending.length]), [['r3', null, null, 1], ['r2', 2, 'r2', 0], ['r1', 1, 'r1', 0]]);
 });
+
+test('a queued run has no group until it starts, and the run working stays the chat\'s run', () => {
+  const st = loadSnapshot(createSessionState('s1'), {
+    session: session({ status: 'running', active_run_id: 'r1', queued_run_id: 'r2' }),
+    tools: [tool('e1', 'r1')],
+    runs: [run('r2', { status: 'queued', stop_reason: null, stop_tone: null }), run('r1', { status: 'running', stop_reason: null, stop_tone: null })],
+  });
+  assert.equal(st.run.id, 'r1');
+  assert.deepEqual(groupTimeline(st).map((g) => [g.id, g.number, g.items.length]), [['r1', 1, 1]]);
+  assert.deepEqual(runStateText(st, st.run), ['Running', 'running']);
+  seq = 0;
+  applyEvent(st, ev('run_stopped', 'r1', { reason: 'completed', detail: 'answered', actions: [], usage: USAGE }));
+  applyEvent(st, ev('run_started', 'r2', { mode: 'standard', limits: LIMITS }));
+  assert.deepEqual(st.runs.map((r) => [r.id, r.status]), [['r2', 'running'], ['r1', 'stopped']]);
+  assert.deepEqual(groupTimeline(st).map((g) => [g.id, g.number]), [['r2', 2], ['r1', 1]]);
+});
