@@ -247,6 +247,8 @@ static json_t *summarize(const char *name, json_t *const *rounds, size_t n)
     for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
         const target *t = &targets[i];
         if (strcmp(name + (pg ? 3 : 0), t->scenario) != 0) continue;
+        /* nginx relays the SQLite rows only: the floor is the same. */
+        if (pg && t->kind == T_VS && strstr(t->path2, "relay")) continue;
         double v = NAN, limit = NAN;
         bool met = judge(t, rounds, n, &v, &limit);
         const char *verdict = isnan(v) || isnan(limit) ? "not measured" : met ? "met" : "MISSED";
