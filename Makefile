@@ -187,7 +187,7 @@ bench-search: $(O)/bench/bench_search
 
 # `make bench`: chatplane against a direct call to a mock model and against
 # nginx relaying that call, side by side, under load, three rounds judged on
-# their medians (bench/run-bench, docs/benchmarks.md); about 10 minutes, the
+# their medians (bench/run-bench, docs/benchmarks.md); about 5 minutes, the
 # PostgreSQL rows on a throwaway cluster. `make bench-engine`: the relay
 # cost per token and the added time to first token alone.
 # `bench-smoke`, part of make test: everything small, about 10 seconds.
