@@ -7,8 +7,9 @@
 //   node tests/browser/screenshots.mjs [OUT_DIR]     (default: docs)
 //
 // Writes OUT_DIR/screenshot-wide.png, OUT_DIR/screenshot-narrow.png,
-// OUT_DIR/screenshot-approval.png and OUT_DIR/screenshot-health.png (the
-// health panel, with a tool server that cannot start).
+// OUT_DIR/screenshot-approval.png, OUT_DIR/screenshot-queue.png (a message
+// queued while a run works) and OUT_DIR/screenshot-health.png (the health
+// panel, with a tool server that cannot start).
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 
@@ -92,6 +93,20 @@ try {
     await d.page.mouse.move(0, 0);
     await d.page.waitForTimeout(400);
     await d.page.screenshot({ path: path.join(out, 'screenshot-approval.png') });
+
+    // A message queued while `demo sleep` works: Queue and Stop and send
+    // under the composer, the queued message pending at the end.
+    await newChat(d.page);
+    await send(d.page, 'demo sleep');
+    await d.page.locator(`${tid('tool-execution')}[data-status="running"]`).waitFor({ timeout: 10000 });
+    await d.page.locator(tid('message-input')).fill('Then list what you did, in one line');
+    await d.page.locator(tid('queue-button')).waitFor();
+    await d.page.locator(tid('queue-button')).click();
+    await d.page.locator(`${tid('message')}[data-pending="true"]`).waitFor({ timeout: 10000 });
+    await d.page.locator(tid('message-input')).fill('Or stop here and tell me the time');
+    await d.page.mouse.move(0, 0);
+    await d.page.waitForTimeout(300);
+    await d.page.screenshot({ path: path.join(out, 'screenshot-queue.png') });
     await d.close();
   } finally {
     await demo.stop();
