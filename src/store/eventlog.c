@@ -70,6 +70,7 @@ struct eventlog {
     int64_t conn_lost_ms; /* when the connection was lost (monotonic), 0 while it is up */
     int64_t last_commit_ns; /* when the writer last began a batch (monotonic) */
     int64_t pace_ns;        /* the least time between two batches' starts */
+    bool busy;              /* work came in while the last batch was written */
 };
 
 static void eventlog__queue_push(eventlog_queue *q, eventlog_item *it)
@@ -290,7 +291,7 @@ static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n
     /* Work that came in while the previous batch was written means the
      * writer is busy: this batch is paced. Work the writer had to wait for
      * is committed at once. */
-    bool busy = log->pending.head != NULL;
+    bool busy = log->busy;
     while (!log->pending.head && !log->stopping) pthread_cond_wait(&log->work, &log->mu);
     /* Paced: a batch closes no sooner than the pace after the previous one
      * began. The writer sleeps outside the lock and off the condition
@@ -322,6 +323,9 @@ static void eventlog__finish_batch(eventlog *log, eventlog_queue *batch, size_t 
      * this one with them: one write to the eventfd (and one wake-up) per
      * drain, not per batch. */
     bool wake = log->done.head == NULL;
+    /* Decided here, as the batch is handed back: what is submitted from
+     * now on came after it was written. */
+    log->busy = log->pending.head != NULL;
     eventlog__queue_splice(&log->done, batch);
     log->finished_ops += n;
     log->stats.batches += commits;
