@@ -1,7 +1,7 @@
 /*
  * dbpool: a few threads with their own store connections (see dbpool.h).
  *
- * One mutex guards two FIFO queues: `todo` holds submitted work not yet
+ * One mutex guards two FIFO queues: `pending` holds submitted work not yet
  * taken by a thread, `done` holds finished work waiting for dbpool_drain on
  * the loop thread, which an eventfd wakes. Work runs in parallel across the
  * threads, so done callbacks arrive in the order work finishes, not the
@@ -41,7 +41,7 @@ typedef struct dbpool_worker {
 struct dbpool {
     pthread_mutex_t mu;
     pthread_cond_t work;
-    dbpool_queue todo, done;
+    dbpool_queue pending, done;
     bool stopping;
     int efd;
     int nworkers;
@@ -82,8 +82,8 @@ static void *dbpool__worker_main(void *arg)
     dbpool *p = w->pool;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->todo.head && !p->stopping) pthread_cond_wait(&p->work, &p->mu);
-        dbpool_item *it = dbpool__queue_pop(&p->todo);
+        while (!p->pending.head && !p->stopping) pthread_cond_wait(&p->work, &p->mu);
+        dbpool_item *it = dbpool__queue_pop(&p->pending);
         if (!it) break; /* stopping with nothing left to do */
         pthread_mutex_unlock(&p->mu);
         it->work(w->st, it->arg);
@@ -142,7 +142,7 @@ void dbpool_stop(dbpool *p)
     for (;;) {
         dbpool_drain(p);
         pthread_mutex_lock(&p->mu);
-        dbpool_item *it = dbpool__queue_pop(&p->todo);
+        dbpool_item *it = dbpool__queue_pop(&p->pending);
         pthread_mutex_unlock(&p->mu);
         if (!it) break;
         if (p->nworkers > 0) it->work(p->workers[0].st, it->arg);
@@ -164,7 +164,7 @@ void dbpool_submit(dbpool *p, dbpool_work_fn work, dbpool_done_fn done, void *ar
     it->done = done;
     it->arg = arg;
     pthread_mutex_lock(&p->mu);
-    dbpool__queue_push(&p->todo, it);
+    dbpool__queue_push(&p->pending, it);
     pthread_cond_signal(&p->work);
     pthread_mutex_unlock(&p->mu);
 }
