@@ -14,20 +14,36 @@
 -- integer key of its own, so nothing depends on the rowids of
 -- chat_messages, which VACUUM may renumber.
 --
+-- Titles are indexed as they are written. A message is indexed a moment
+-- later, off the event log: it gets its chat_search_docs row at once,
+-- with indexed = 0, and the server copies such messages into chat_search
+-- from a connection of its own, one short transaction each
+-- (store_session_index_pending). One answer of a few hundred words is
+-- about a thousand trigrams, and indexing it in the event log's
+-- transaction that stores it made every stream wait for the index
+-- (docs/benchmarks.md). For the same reason the index's segments are not
+-- merged inside those writes (automerge 0) but in small steps after them.
+-- Search reads the messages not indexed yet directly, so nothing is
+-- missed in between.
+--
 -- Triggers keep both in step with every write; a cascaded delete of a
 -- session's messages fires the message trigger as well. A contentless
 -- table forgets a row only when given the text it indexed, which the
--- triggers pass as lower(old.title) and lower(old.content).
+-- triggers pass as lower(old.title) and lower(old.content), and only for
+-- rows it holds (indexed = 1).
 
 CREATE VIRTUAL TABLE chat_search USING fts5(body, tokenize = 'trigram case_sensitive 1', content = '');
+INSERT INTO chat_search (chat_search, rank) VALUES ('automerge', 0);
 
 CREATE TABLE chat_search_docs (
     rowid      INTEGER PRIMARY KEY,
     session_id TEXT NOT NULL,
-    message_id TEXT
+    message_id TEXT,
+    indexed    INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX chat_search_docs_session ON chat_search_docs (session_id, message_id);
 CREATE UNIQUE INDEX chat_search_docs_message ON chat_search_docs (message_id);
+CREATE INDEX chat_search_docs_pending ON chat_search_docs (session_id) WHERE indexed = 0;
 
 CREATE TRIGGER chat_search_session_insert AFTER INSERT ON chat_sessions BEGIN
     INSERT INTO chat_search_docs (session_id, message_id) VALUES (new.id, NULL);
@@ -51,20 +67,22 @@ CREATE TRIGGER chat_search_session_delete AFTER DELETE ON chat_sessions BEGIN
 END;
 
 CREATE TRIGGER chat_search_message_insert AFTER INSERT ON chat_messages BEGIN
-    INSERT INTO chat_search_docs (session_id, message_id) VALUES (new.session_id, new.id);
-    INSERT INTO chat_search (rowid, body) VALUES (last_insert_rowid(), lower(new.content));
+    INSERT INTO chat_search_docs (session_id, message_id, indexed) VALUES (new.session_id, new.id, 0);
 END;
 
 CREATE TRIGGER chat_search_message_content AFTER UPDATE OF content ON chat_messages BEGIN
     INSERT INTO chat_search (chat_search, rowid, body)
-        SELECT 'delete', rowid, lower(old.content) FROM chat_search_docs WHERE message_id = old.id;
+        SELECT 'delete', rowid, lower(old.content) FROM chat_search_docs
+        WHERE message_id = old.id AND indexed = 1;
     INSERT INTO chat_search (rowid, body)
-        SELECT rowid, lower(new.content) FROM chat_search_docs WHERE message_id = old.id;
+        SELECT rowid, lower(new.content) FROM chat_search_docs
+        WHERE message_id = old.id AND indexed = 1;
 END;
 
 CREATE TRIGGER chat_search_message_delete AFTER DELETE ON chat_messages BEGIN
     INSERT INTO chat_search (chat_search, rowid, body)
-        SELECT 'delete', rowid, lower(old.content) FROM chat_search_docs WHERE message_id = old.id;
+        SELECT 'delete', rowid, lower(old.content) FROM chat_search_docs
+        WHERE message_id = old.id AND indexed = 1;
     DELETE FROM chat_search_docs WHERE message_id = old.id;
 END;
 

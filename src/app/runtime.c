@@ -126,6 +126,45 @@ static int runtime__load_modes(runtime *rt, char *err, size_t errlen)
     return 0;
 }
 
+/* How often messages waiting for SQLite's search index are looked for,
+ * and how many one job of a pool thread copies (one short transaction
+ * each) before it lets the others go; a full job is followed by another
+ * (docs/storage.md, Search). */
+#define RUNTIME_INDEX_MS    200
+#define RUNTIME_INDEX_BATCH 32
+
+static void runtime__index_submit(runtime *rt);
+
+static void runtime__index_work(store *s, void *arg)
+{
+    runtime *rt = arg;
+    rt->indexed = store_session_index_pending(s, RUNTIME_INDEX_BATCH);
+    if (rt->indexed < 0)
+        LOG(LOG_WARN, "cannot index messages for search; trying again shortly",
+            "error=\"%s\"", store_errmsg(s));
+}
+
+static void runtime__index_done(void *arg)
+{
+    runtime *rt = arg;
+    rt->indexing = false;
+    if (rt->index_ev && rt->indexed == RUNTIME_INDEX_BATCH) runtime__index_submit(rt);
+}
+
+static void runtime__index_submit(runtime *rt)
+{
+    if (rt->indexing || !rt->pool) return;
+    rt->indexing = true;
+    dbpool_submit(rt->pool, runtime__index_work, runtime__index_done, rt);
+}
+
+static void runtime__on_index_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    runtime__index_submit(arg);
+}
+
 int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
                   const runtime_options *opt, char *err, size_t errlen)
 {
@@ -175,6 +214,11 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
         event_new(base, dbpool_fd(rt->pool), EV_READ | EV_PERSIST, runtime__on_pool_fd, rt->pool);
     event_add(rt->log_ev, NULL);
     event_add(rt->pool_ev, NULL);
+    if (db_get_kind(store_db(rt->db)) == DB_SQLITE) {
+        rt->index_ev = event_new(base, -1, EV_PERSIST, runtime__on_index_timer, rt);
+        struct timeval every = {RUNTIME_INDEX_MS / 1000, (RUNTIME_INDEX_MS % 1000) * 1000};
+        event_add(rt->index_ev, &every);
+    }
 
     rt->chain = llm_chain_new(cfg->llm_circuit_rest_s * 1000);
     if (primary && primary->base_url) {
@@ -258,6 +302,9 @@ fail:
 
 void runtime_stop(runtime *rt)
 {
+    /* Messages not indexed yet are indexed by the next start's timer. */
+    if (rt->index_ev) event_free(rt->index_ev);
+    rt->index_ev = NULL;
     if (rt->engine) engine_shutdown(rt->engine);
     /* Its heartbeat callbacks still reach the engine, which is freed below. */
     cluster_stop(rt->cluster);

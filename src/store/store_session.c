@@ -68,7 +68,9 @@ int store_session_list(store *s, const char *owner, int limit, const char *befor
  * PostgreSQL with chatplane_fold() (migration 11), so both agree whatever
  * the locale. SQLite's index holds every text lowered so and compares
  * case-sensitively, so a match there is a match, with nothing to check
- * again; PostgreSQL's trigram index finds candidates that LIKE checks.
+ * again; the messages stored since the last store_session_index_pending
+ * (at most about a second's worth) are read directly. PostgreSQL's trigram
+ * index finds candidates that LIKE checks.
  * Short text walks the owner's sessions newest first and stops at the
  * page's end, which for short (and so common) text comes early.
  */
@@ -79,9 +81,11 @@ static const struct {
     {{" AND (instr(lower(title), lower(?)) > 0 OR EXISTS (SELECT 1 FROM chat_messages m WHERE "
       "m.session_id = chat_sessions.id AND instr(lower(m.content), lower(?)) > 0))",
       "TT"},
-     {" AND id IN (SELECT d.session_id FROM chat_search f JOIN chat_search_docs d ON d.rowid = "
-      "f.rowid WHERE chat_search MATCH ?)",
-      "F"}},
+     {" AND (id IN (SELECT d.session_id FROM chat_search f JOIN chat_search_docs d ON d.rowid = "
+      "f.rowid WHERE chat_search MATCH ?) OR id IN (SELECT d.session_id FROM chat_search_docs d "
+      "JOIN chat_messages m ON m.id = d.message_id WHERE d.indexed = 0 AND "
+      "instr(lower(m.content), lower(?)) > 0))",
+      "FT"}},
     {{" AND (chatplane_fold(title) LIKE ? OR EXISTS (SELECT 1 FROM chat_messages m WHERE "
       "m.session_id = chat_sessions.id AND chatplane_fold(m.content) LIKE ?))",
       "PP"},
@@ -89,6 +93,9 @@ static const struct {
       "ALL SELECT m.session_id FROM chat_messages m WHERE chatplane_fold(m.content) LIKE ?)",
       "PP"}},
 };
+
+/* Pages of the index merged after each batch of messages indexed. */
+#define STORE_SESSION__MERGE_PAGES "64"
 
 static int store_session__search(store *s, const char *owner, const char *text, int limit,
                                  const char *before_id, int indexed, store_session **out, size_t *n)
@@ -103,7 +110,7 @@ static int store_session__search(store *s, const char *owner, const char *text, 
     int np = 6;
     for (const char *k = kinds; *k; k++) p[np++] = *k == 'T' ? text : *k == 'P' ? pattern : phrase;
     p[np++] = store__num_i64(&lim, limit > 0 ? limit : STORE_SESSION_PAGE_DEFAULT);
-    char sql[1024];
+    char sql[2048];
     snprintf(sql, sizeof sql, "%s%s%s", STORE_SESSION__PAGE_WHERE, match,
              STORE_SESSION__PAGE_ORDER);
     int rc = store__rows(s, &store__session_table, sql, np, p, (void **)out, n);
@@ -123,6 +130,55 @@ int store_session_search_scan(store *s, const char *owner, const char *text, int
                               const char *before_id, store_session **out, size_t *n)
 {
     return store_session__search(s, owner, text, limit, before_id, 0, out, n);
+}
+
+/* Copies one waiting message into the index and marks it, in one
+ * transaction; a message deleted or indexed meanwhile is left alone. */
+static int store_session__index_one(store *s, const char *rowid)
+{
+    const char *p[] = {rowid};
+    int rc = store_begin(s);
+    if (rc < 0) return rc;
+    rc = store__exec(s,
+                     "INSERT INTO chat_search (rowid, body) SELECT d.rowid, lower(m.content) FROM "
+                     "chat_search_docs d JOIN chat_messages m ON m.id = d.message_id "
+                     "WHERE d.rowid = ? AND d.indexed = 0",
+                     1, p);
+    if (rc >= 0)
+        rc = store__exec(s, "UPDATE chat_search_docs SET indexed = 1 WHERE rowid = ?", 1, p);
+    if (rc < 0) {
+        store_rollback(s);
+        return rc;
+    }
+    return store_commit(s);
+}
+
+int store_session_index_pending(store *s, int max)
+{
+    if (db_get_kind(s->d) != DB_SQLITE) return 0;
+    store_num lim;
+    const char *p[] = {store__num_i64(&lim, max)};
+    db_result *r = NULL;
+    int rc = store__query(s,
+                          "SELECT rowid FROM chat_search_docs WHERE indexed = 0 ORDER BY rowid "
+                          "LIMIT ?",
+                          1, p, &r);
+    if (rc < 0) return rc;
+    int n = 0;
+    for (size_t i = 0; rc >= 0 && i < db_result_rows(r); i++) {
+        rc = store_session__index_one(s, db_result_get(r, i, 0));
+        if (rc >= 0) n++;
+    }
+    db_result_free(r);
+    if (rc < 0) return rc;
+    /* A bounded step of merging, in a transaction of its own, so that no
+     * write waits for a long merge. */
+    if (n > 0)
+        rc = store__exec(s,
+                         "INSERT INTO chat_search (chat_search, rank) VALUES ('merge', "
+                         STORE_SESSION__MERGE_PAGES ")",
+                         0, NULL);
+    return rc < 0 ? rc : n;
 }
 
 int store_session_update(store *s, const store_session *row)

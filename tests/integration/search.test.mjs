@@ -149,3 +149,25 @@ describe('GET /api/sessions?q= with owners', () => {
     }
   });
 });
+
+// Messages are indexed a moment after they are stored (every 200 ms, off
+// the event log): found before, and found the same once indexed.
+describe('GET /api/sessions?q= while the index catches up', () => {
+  let srv;
+  before(async () => { srv = await startServer(); });
+  after(async () => {
+    assert.equal((await srv.stop()).code, 0);
+    srv.cleanup();
+  });
+
+  test('a message is found before and after the index takes it', async () => {
+    const id = (await api(srv.url, 'POST', '/api/sessions', {})).body.id;
+    const run = await api(srv.url, 'POST', `/api/sessions/${id}/runs`, { message: 'What do capybaras eat?' });
+    assert.equal(run.status, 202, run.text);
+    assert.deepEqual(ids(await api(srv.url, 'GET', q('CAPYBARAS eat'))), [id]);
+    await waitIdle(srv.url, id);
+    await new Promise((r) => setTimeout(r, 700));
+    assert.deepEqual(ids(await api(srv.url, 'GET', q('capybaras eat'))), [id]);
+    assert.deepEqual(ids(await api(srv.url, 'GET', q('do capybaras'))), [id]);
+  });
+});

@@ -87,10 +87,32 @@ static void message(store *s, const char *session_id, const char *role, const ch
     free(id);
 }
 
+/* Copies the messages not indexed yet into the index, as the server does
+ * a moment after they are stored; returns how many. */
+static int index_pending(store *s)
+{
+    int n = store_session_index_pending(s, 1000);
+    if (n < 0) fail_msg("index_pending: %d %s", n, store_errmsg(s));
+    return n;
+}
+
+static void expect_found_now(store *s, const char *owner, const char *text, int limit,
+                             const char *before, const char *const *want);
+
 /* Searches owner's sessions for text and compares the ids found, newest
- * first, with want (NULL-terminated). */
+ * first, with want (NULL-terminated): with the newest messages not indexed
+ * yet (read directly), then once they are (on SQLite). */
 static void expect_found(store *s, const char *owner, const char *text, int limit,
                          const char *before, const char *const *want)
+{
+    expect_found_now(s, owner, text, limit, before, want);
+    if (db_get_kind(store_db(s)) != DB_SQLITE) return;
+    index_pending(s);
+    expect_found_now(s, owner, text, limit, before, want);
+}
+
+static void expect_found_now(store *s, const char *owner, const char *text, int limit,
+                             const char *before, const char *const *want)
 {
     store_session *rows = NULL;
     size_t n = 0;
@@ -297,6 +319,58 @@ static void test_follows_deletes_and_renames(void **state)
     free(me);
 }
 
+/*
+ * SQLite indexes a message a moment after storing it: a new message waits
+ * (indexed = 0), is found all the same, and a call copies the waiting
+ * messages into the index, oldest first, each exactly once and at most as
+ * many as asked. A message deleted or changed before it is copied leaves
+ * nothing behind, and the full-text index stays consistent throughout.
+ */
+static void test_sqlite_indexes_messages_in_batches(void **state)
+{
+    fx *f = *state;
+    if (!on_sqlite(f)) skip();
+    char *me = unique("own");
+    char *a = session(f->s, me, "New chat", 1000);
+    index_pending(f->s);
+    message(f->s, a, "user", "the first wombat", 1001);
+    message(f->s, a, "assistant", "a second wombat", 1002);
+    message(f->s, a, "user", "a quokka, briefly", 1003);
+    expect_found_now(f->s, me, "wombat", 0, NULL, FOUND(a));
+    /* The last one goes before its batch: the trigger must not ask the
+     * index to forget text it never held. */
+    assert_int_equal(db_exec(store_db(f->s),
+                             "DELETE FROM chat_messages WHERE content = 'a quokka, briefly'", 0,
+                             NULL, NULL),
+                     1);
+    expect_found_now(f->s, me, "quokka", 0, NULL, NONE);
+    assert_int_equal(store_session_index_pending(f->s, 1), 1);
+    expect_found_now(f->s, me, "wombat", 0, NULL, FOUND(a));
+    assert_int_equal(index_pending(f->s), 1);
+    assert_int_equal(index_pending(f->s), 0);
+    expect_found_now(f->s, me, "wombat", 0, NULL, FOUND(a));
+    expect_found_now(f->s, me, "quokka", 0, NULL, NONE);
+    /* Changed after its batch: the index forgets the old text. */
+    assert_int_equal(db_exec(store_db(f->s),
+                             "UPDATE chat_messages SET content = 'a second koala' WHERE content = "
+                             "'a second wombat'",
+                             0, NULL, NULL),
+                     1);
+    expect_found_now(f->s, me, "koala", 0, NULL, FOUND(a));
+    assert_int_equal(db_exec(store_db(f->s),
+                             "INSERT INTO chat_search (chat_search, rank) VALUES "
+                             "('integrity-check', 0)",
+                             0, NULL, NULL) >= 0, 1);
+    assert_int_equal(store_session_delete(f->s, a), 0);
+    expect_found_now(f->s, me, "wombat", 0, NULL, NONE);
+    assert_int_equal(db_exec(store_db(f->s),
+                             "INSERT INTO chat_search (chat_search, rank) VALUES "
+                             "('integrity-check', 0)",
+                             0, NULL, NULL) >= 0, 1);
+    free(a);
+    free(me);
+}
+
 /* Sessions and messages stored before migration 11 are found after it:
  * the migration fills the index from them (on PostgreSQL, building an index
  * reads the rows there). On PostgreSQL both trigram indexes exist after it. */
@@ -423,6 +497,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wildcards_are_literal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pages_like_the_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_follows_deletes_and_renames, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_indexes_messages_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_fills_the_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_postgres_without_pg_trgm, setup, teardown),
     };
