@@ -14,6 +14,14 @@
  * DB_SQLITE_CKPT_HARD pages or more runs a PASSIVE checkpoint itself, as
  * SQLite would have.
  *
+ * Once past the soft length every commit wakes the checkpointer, and under
+ * a steady stream of commits its checkpoints never catch up with the WAL's
+ * end, so it would run back to back: over a thousand checkpoints in six
+ * seconds of a hundred streams, each copying the same hot pages again and
+ * syncing the file twice. A checkpointer therefore begins a checkpoint no
+ * sooner than DB_SQLITE_CKPT_PAUSE_MS after its previous one began; a
+ * wake-up during the pause is kept for its end.
+ *
  * The registry of checkpointers, their flags and the tuning for tests are
  * guarded by one mutex; commits take it only past the soft length.
  */
@@ -22,7 +30,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "lib/clock.h"
 #include "lib/xmalloc.h"
 #include "store/db_sqlite_ckpt.h"
 
@@ -40,7 +50,9 @@ static struct {
     db_sqlite_ckpt *list;
     unsigned soft, hard;
     bool paused;
-} ck = {PTHREAD_MUTEX_INITIALIZER, NULL, DB_SQLITE_CKPT_SOFT, DB_SQLITE_CKPT_HARD, false};
+    int64_t pause_ns;
+} ck = {PTHREAD_MUTEX_INITIALIZER, NULL, DB_SQLITE_CKPT_SOFT, DB_SQLITE_CKPT_HARD, false,
+        DB_SQLITE_CKPT_PAUSE_MS * 1000000LL};
 
 static atomic_ulong background_checkpoints, fallback_checkpoints;
 
@@ -66,10 +78,18 @@ static void *db_sqlite_ckpt__checkpointer_main(void *arg)
 {
     db_sqlite_ckpt *c = arg;
     sqlite3 *conn = NULL;
+    int64_t last = 0; /* when the previous checkpoint began; 0 before the first */
     pthread_mutex_lock(&ck.mu);
     for (;;) {
         while (!c->stop && (!c->pending || ck.paused)) pthread_cond_wait(&c->cv, &ck.mu);
         if (c->stop) break;
+        int64_t due = last ? last + ck.pause_ns : 0, now = clock_mono_ns();
+        if (now < due) {
+            struct timespec until = {due / 1000000000, due % 1000000000};
+            pthread_cond_timedwait(&c->cv, &ck.mu, &until);
+            continue;
+        }
+        last = now;
         c->pending = false;
         pthread_mutex_unlock(&ck.mu);
         if (!conn && db_sqlite_ckpt__open_conn(c->path, &conn) != SQLITE_OK) {
@@ -120,7 +140,12 @@ db_sqlite_ckpt *db__sqlite_ckpt_attach(sqlite3 *conn)
     if (!c) {
         c = xcalloc(1, sizeof *c);
         c->path = xstrdup(path);
-        pthread_cond_init(&c->cv, NULL);
+        /* Timed waits count on the monotonic clock, like clock_mono_ns. */
+        pthread_condattr_t attr;
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&c->cv, &attr);
+        pthread_condattr_destroy(&attr);
         c->next = ck.list;
         ck.list = c;
     }
@@ -163,6 +188,14 @@ void db__sqlite_ckpt_tune(unsigned soft, unsigned hard, bool paused)
     ck.soft = soft ? soft : DB_SQLITE_CKPT_SOFT;
     ck.hard = hard ? hard : DB_SQLITE_CKPT_HARD;
     ck.paused = paused;
+    for (db_sqlite_ckpt *c = ck.list; c; c = c->next) pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&ck.mu);
+}
+
+void db__sqlite_ckpt_tune_pause(int ms)
+{
+    pthread_mutex_lock(&ck.mu);
+    ck.pause_ns = (ms < 0 ? DB_SQLITE_CKPT_PAUSE_MS : ms) * 1000000LL;
     for (db_sqlite_ckpt *c = ck.list; c; c = c->next) pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&ck.mu);
 }

@@ -13,6 +13,11 @@
 #define DB_SQLITE_CKPT_SOFT 1000
 /* The WAL length at which the committing connection checkpoints itself. */
 #define DB_SQLITE_CKPT_HARD 16000
+/* The least time between the starts of two checkpoints of one
+ * checkpointer: a page that every commit rewrites is copied back once per
+ * pause rather than once per commit, and the file is synced as often
+ * (docs/benchmarks.md has the figures). */
+#define DB_SQLITE_CKPT_PAUSE_MS 50
 
 typedef struct db_sqlite_ckpt db_sqlite_ckpt;
 
@@ -34,6 +39,9 @@ void db__sqlite_ckpt_detach(db_sqlite_ckpt *c);
  * connection's own checkpoint can bound the WAL.
  */
 void db__sqlite_ckpt_tune(unsigned soft, unsigned hard, bool paused);
+/* For tests: sets the pause between two checkpoints (negative keeps the
+ * default). */
+void db__sqlite_ckpt_tune_pause(int ms);
 
 /* For tests: the checkpoints run so far by checkpointers and by
  * committing connections past the hard length. */

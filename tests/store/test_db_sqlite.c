@@ -246,6 +246,43 @@ static void test_checkpointer_bounds_wal(void **state)
 }
 
 /*
+ * A checkpointer begins a checkpoint no sooner than the pause after its
+ * previous one began: commits that wake it for 600 ms with a pause of
+ * 150 ms get at most five checkpoints (at 0, 150, 300, 450 and 600 ms),
+ * and at least one. Without the pause the same commits get more.
+ */
+static long checkpoints_while_committing(const fx *f, int pause_ms)
+{
+    unsigned long bg0, fb0, bg1, fb1;
+    db__sqlite_ckpt_tune(1, 100000, false);
+    db__sqlite_ckpt_tune_pause(pause_ms);
+    db__sqlite_ckpt_counts(&bg0, &fb0);
+    db *d = open_db(f->url);
+    int64_t t0 = now_ns();
+    while (now_ns() - t0 < 600 * 1000000LL) {
+        assert_int_equal(db_begin(d), 0);
+        assert_int_equal(db_exec(d, "INSERT INTO t VALUES (randomblob(3000))", 0, NULL, NULL), 1);
+        assert_int_equal(db_commit(d), 0);
+        usleep(1000);
+    }
+    db__sqlite_ckpt_counts(&bg1, &fb1);
+    db_close(d);
+    db__sqlite_ckpt_tune(0, 0, false);
+    db__sqlite_ckpt_tune_pause(-1);
+    assert_int_equal(fb1, fb0);
+    return (long)(bg1 - bg0);
+}
+
+static void test_checkpoints_are_paced(void **state)
+{
+    fx *f = *state;
+    long paced = checkpoints_while_committing(f, 150);
+    assert_true(paced >= 1);
+    assert_true(paced <= 5);
+    assert_true(checkpoints_while_committing(f, 0) > 5);
+}
+
+/*
  * With the checkpointer held back, the committing connection checkpoints
  * once the WAL reaches 200 pages, and the WAL never grows past that bound
  * by more than one commit's pages.
@@ -398,6 +435,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rollback_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpointer_bounds_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fallback_when_checkpointer_held, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_are_paced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_is_one_database_for_the_process, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_claim_is_exclusive, setup, teardown),
