@@ -31,7 +31,7 @@
 #define EVENTLOG_BATCH_MAX 1000
 /* The most a batch takes when the writer was idle: the first events of a
  * burst are committed (and published) without waiting for a long batch. */
-#define EVENTLOG_QUIET_BATCH_MAX 64
+#define EVENTLOG_QUIET_BATCH_MAX 16
 /* The least time between the starts of two commits unless set otherwise
  * (store.commit_interval_us; docs/benchmarks.md has the figures behind
  * it). */
