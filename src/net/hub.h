@@ -43,11 +43,13 @@
 struct event_base;
 
 /* The tail is kept for every session with a stream or a run (up to
- * HUB__SESSIONS_MAX of them), so it stays small: enough for a client that
- * lost its connection for a moment; one that was away longer reads from the
- * store. docs/benchmarks.md has the memory figures. */
-#define HUB_TAIL_EVENTS 64
-#define HUB_TAIL_BYTES  (16u << 10)
+ * HUB__SESSIONS_MAX of them), so it stays small: enough for the events
+ * published between a client's read of a session and its subscription, or
+ * a connection lost for a moment; a client away longer (a reconnect waits
+ * the two seconds of HUB_RETRY_MS) reads from the store, about a million
+ * events a second. docs/benchmarks.md has the memory figures (fix 16). */
+#define HUB_TAIL_EVENTS 16
+#define HUB_TAIL_BYTES  (4u << 10)
 #define HUB_PAGE        1000
 #define HUB_PING_MS     15000
 #define HUB_RETRY_MS    2000
