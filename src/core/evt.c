@@ -114,6 +114,8 @@ static json_t *evt__number(double v)
     return json_real(v);
 }
 
+static int evt__append_string(buf *out, const char *s, size_t len);
+
 /* ------------------------------------------------------------------------
  * Life cycle
  */
@@ -145,6 +147,7 @@ void evt_unref(evt *e)
     free(e->session_id);
     free(e->run_id);
     json_decref(e->fields);
+    free(e->body);
     free(e->json);
     free(e);
 }
@@ -220,12 +223,39 @@ evt *evt_status(const evt_origin *o, run_status status, const char *detail)
     return evt_new(EVT_STATUS, o, f);
 }
 
+/* Appends s[0..len) as a JSON string, ill-formed UTF-8 replaced as
+ * evt__string replaces it. */
+static int evt__append_text(buf *out, const char *s, size_t len)
+{
+    if (utf8_valid_prefix(s, len) == len) return evt__append_string(out, s, len);
+    json_t *j = evt__string(s, len);
+    int rc = evt__append_string(out, json_string_value(j), json_string_length(j));
+    json_decref(j);
+    return rc;
+}
+
+/* The one event made for every piece of streamed text: its fields are
+ * encoded at once, with no jansson tree (see evt.body). */
 evt *evt_token(const evt_origin *o, const char *message_id, const char *text, size_t len)
 {
-    json_t *f = json_object();
-    json_object_set_new(f, "message_id", evt__str(message_id));
-    json_object_set_new(f, "text", text ? evt__string(text, len) : json_string(""));
-    return evt_new(EVT_TOKEN, o, f);
+    if (!message_id) message_id = "";
+    if (!text) len = 0;
+    buf b;
+    buf_init(&b, EVENT_JSON_MAX);
+    int rc = buf_reserve(&b, 32 + strlen(message_id) + len + len / 8);
+    rc |= buf_append_str(&b, "\"message_id\":");
+    rc |= evt__append_text(&b, message_id, strlen(message_id));
+    rc |= buf_append_str(&b, ",\"text\":");
+    rc |= evt__append_text(&b, text ? text : "", len);
+    assert(rc == 0); /* a model's piece is far below the cap */
+    evt *e = xcalloc(1, sizeof *e);
+    atomic_init(&e->refs, 1);
+    e->type = EVT_TOKEN;
+    e->ts_ms = o->ts_ms;
+    e->session_id = xstrdup(o->session_id ? o->session_id : "");
+    e->run_id = o->run_id ? xstrdup(o->run_id) : NULL;
+    e->body = buf_detach(&b, &e->body_len);
+    return e;
 }
 
 evt *evt_tool_started(const evt_origin *o, const char *execution_id, int step, const char *server,
@@ -495,6 +525,10 @@ int evt_encode(evt *e)
     rc |= buf_append(&out, ts, strlen(ts));
     rc |= buf_append_char(&out, '"');
 
+    if (e->body) {
+        rc |= buf_append_char(&out, ',');
+        rc |= buf_append(&out, e->body, e->body_len);
+    }
     const char *key;
     json_t *v;
     json_object_foreach(e->fields, key, v)

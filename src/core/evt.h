@@ -70,7 +70,13 @@ typedef struct evt {
     int64_t ts_ms;    /* Unix time in milliseconds */
     char *session_id; /* owned */
     char *run_id;     /* owned; NULL encodes as null */
-    json_t *fields;   /* owned: the type's own fields, in documented order */
+    json_t *fields;   /* owned: the type's own fields, in documented order; NULL when body is set */
+    /* owned: the fields already encoded (the JSON members without braces),
+     * which token events carry instead of a jansson tree: one is made for
+     * every piece a model streams, and building and freeing the tree cost
+     * more than the rest of the event (docs/benchmarks.md, fix 17) */
+    char *body;
+    size_t body_len;
     char *json;       /* owned: the encoded event once evt_encode ran */
     size_t json_len;
 } evt;
