@@ -150,11 +150,13 @@ static void ask_view__plain_event(ask_view *v, const evt *ev)
     const json_t *f = ev->fields;
     switch (ev->type) {
     case EVT_TOKEN: {
-        const char *t = ask_view__str(f, "text");
+        json_t *tf = evt_fields(ev);
+        const char *t = ask_view__str(tf, "text");
         size_t n = strlen(t);
         fwrite(t, 1, n, v->o.out);
         fflush(v->o.out);
         if (n) v->at_line_start = t[n - 1] == '\n';
+        json_decref(tf);
         break;
     }
     case EVT_STATUS:
@@ -598,9 +600,12 @@ static void ask_view__tty_event(ask_view *v, const evt *ev)
         ask_view__tty_set_status(v, f);
         ask_view__tty_draw(v);
         break;
-    case EVT_TOKEN:
-        ask_view__tty_text(v, ask_view__str(f, "text"));
+    case EVT_TOKEN: {
+        json_t *tf = evt_fields(ev);
+        ask_view__tty_text(v, ask_view__str(tf, "text"));
+        json_decref(tf);
         break;
+    }
     case EVT_MESSAGE:
         /* The assistant's message is complete: its line ends, and the
          * status line may come back below it. */

@@ -132,6 +132,19 @@ evt *evt_new(evt_type type, const evt_origin *o, json_t *fields)
     return e;
 }
 
+json_t *evt_fields(const evt *e)
+{
+    if (!e->body) return json_incref(e->fields);
+    buf b;
+    buf_init(&b, EVENT_JSON_MAX);
+    int rc = buf_append_char(&b, '{');
+    rc |= buf_append(&b, e->body, e->body_len);
+    rc |= buf_append_char(&b, '}');
+    json_t *f = rc == 0 ? json_loadb(b.data, b.len, JSON_ALLOW_NUL, NULL) : NULL;
+    buf_cleanup(&b);
+    return f ? f : json_object();
+}
+
 evt *evt_ref(evt *e)
 {
     atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);

@@ -95,6 +95,10 @@ int evt_type_parse(const char *name, evt_type *out);
 
 /* Builds an event of any type from its fields (a reference is stolen). */
 evt *evt_new(evt_type type, const evt_origin *o, json_t *fields);
+/* The event's own fields as a new reference, whichever way it carries them
+ * (a token event made here carries them encoded, see evt.body); for code
+ * off the hot path that reads a field. */
+json_t *evt_fields(const evt *e);
 evt *evt_ref(evt *e);
 void evt_unref(evt *e);
 

@@ -227,6 +227,28 @@ static void test_token_events(void **state)
                    ENV("token", 12) ",\"message_id\":\"m1\",\"text\":\"\"}");
 }
 
+/* evt_fields gives a token event's fields, which it carries encoded, as
+ * any other event's: a new object each time, NUL bytes kept. */
+static void test_fields_of_a_token_event(void **state)
+{
+    (void)state;
+    evt *e = evt_token(&origin, "m1", "a\0\"b", 4);
+    assert_null(e->fields);
+    json_t *f = evt_fields(e);
+    assert_string_equal(json_string_value(json_object_get(f, "message_id")), "m1");
+    assert_int_equal(json_string_length(json_object_get(f, "text")), 4);
+    assert_memory_equal(json_string_value(json_object_get(f, "text")), "a\0\"b", 4);
+    assert_int_equal(json_object_size(f), 2);
+    json_decref(f);
+    evt_unref(e);
+
+    evt *st = evt_status(&origin, STATUS_THINKING, NULL);
+    json_t *g = evt_fields(st);
+    assert_ptr_equal(g, st->fields);
+    json_decref(g);
+    evt_unref(st);
+}
+
 /* Returns the text field of a token event of s[0..len), read back from
  * the event's encoding; the caller frees. */
 static char *token_text(const char *s, size_t len)
@@ -729,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_encode_needs_seq_and_runs_once),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_keeps_fields_in_order),
+        cmocka_unit_test(test_fields_of_a_token_event),
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_refcount_across_threads),
     };
