@@ -3,10 +3,10 @@
 // card, two runs in the timeline, a stopped run, a run waiting for an approval and a denied call, the
 // login overlay, the narrow layout (each tab) and
 // the dark theme. Each check fails with the rules and elements axe names.
-import { describe, test, before, after, beforeEach } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, axeViolations, api } from './lib.mjs';
+import { useStack, openPage, tid, send, waitStopped, newChat, axeViolations, api } from './lib.mjs';
 
 // Asserts no violation; the figures also go to the test's diagnostics so a
 // run shows how many there were per state.
@@ -25,18 +25,8 @@ const LONG_TEXT = 'This answer takes its time. '.repeat(40);
 describe('accessibility (axe-core)', () => {
   let browser, stack;
 
-  before(async () => {
-    browser = await launchBrowser();
-    // Only clock is asked about, so the other states here run unasked.
-    stack = await startStack({ config: { approvals: { rules: [{ tool: 'clock', action: 'ask' }] } } });
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
-
-  beforeEach(() => stack.mock.reset());
+  // Only clock is asked about, so the other states here run unasked.
+  useStack((b, s) => { browser = b; stack = s; }, { config: { approvals: { rules: [{ tool: 'clock', action: 'ask' }] } } });
 
   for (const colorScheme of ['light', 'dark']) {
     test(`the empty page, a chat with an answer and an expanded tool card pass axe (${colorScheme})`, async (t) => {

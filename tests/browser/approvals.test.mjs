@@ -5,27 +5,17 @@
 // (the timeline shows the denial, the run goes on), remembers an approval
 // for the run (a second call is not asked), works by keyboard alone, and
 // comes back after a reload.
-import { describe, test, before, after, beforeEach } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, api } from './lib.mjs';
+import { useStack, openPage, tid, send, waitStopped, newChat, api } from './lib.mjs';
 
 const card = (status) => `${tid('approval-card')}[data-status="${status}"]`;
 
 describe('tool approvals', () => {
   let browser, stack;
 
-  before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack({ config: { approvals: { rules: [{ tool: 'calc', action: 'ask' }] } } });
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
-
-  beforeEach(() => stack.mock.reset());
+  useStack((b, s) => { browser = b; stack = s; }, { config: { approvals: { rules: [{ tool: 'calc', action: 'ask' }] } } });
 
   test('the card shows the call with the focus on it; approving runs the call and completes the run', async () => {
     await stack.mock.script([

@@ -1,11 +1,11 @@
 // The conversation column in a real browser: the empty page, text that
 // streams in before the run ends, the status indicator following the run,
 // the keyboard, Markdown, and model or tool output that must stay text.
-import { describe, test, before, after, beforeEach } from 'node:test';
+import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startServer } from '../integration/lib/server.mjs';
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, openSessionId, recordStatuses, newChat, api, until } from './lib.mjs';
+import { useStack, launchBrowser, openPage, tid, send, waitStopped, openSessionId, recordStatuses, newChat, api, until } from './lib.mjs';
 
 const SECURITY = {
   'content-security-policy': "default-src 'self'",
@@ -17,17 +17,7 @@ const SECURITY = {
 describe('the conversation', () => {
   let browser, stack;
 
-  before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
-
-  beforeEach(() => stack.mock.reset());
+  useStack((b, s) => { browser = b; stack = s; });
 
   test('a first visit shows the empty state, the model and the security headers, with no console error', async () => {
     const p = await openPage(browser, stack.url + '/');

@@ -2,10 +2,10 @@
 // copy), the budget meters against the run's own numbers, Run and Stop,
 // mode switches before and during a run, and stop reasons with their
 // recovery suggestions and actions.
-import { describe, test, before, after, beforeEach } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, api } from './lib.mjs';
+import { useStack, openPage, tid, send, waitStopped, newChat, api } from './lib.mjs';
 
 const LONG_TEXT = 'This answer takes its time. '.repeat(40);
 
@@ -37,17 +37,7 @@ async function selectMode(page, mode) {
 describe('the control plane', () => {
   let browser, stack;
 
-  before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
-
-  beforeEach(() => stack.mock.reset());
+  useStack((b, s) => { browser = b; stack = s; });
 
   test('the tool timeline lists executions, expands and collapses them, and copies them', async () => {
     await stack.mock.script([

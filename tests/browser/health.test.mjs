@@ -1,27 +1,19 @@
 // The server's health in the header: the dot's state follows GET
 // /api/health, and the panel it opens lists the model, the tool servers and
 // the store with their state and last error; Escape closes it.
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, axeViolations } from './lib.mjs';
+import { useStack, startStack, openPage, tid, send, waitStopped, newChat, axeViolations } from './lib.mjs';
 
 describe('health indicator', () => {
   let browser, stack;
 
-  before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack({ config: { mcpServers: { files: { command: '/nonexistent/mcp-files', args: [] } } } });
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
+  useStack((b, s) => { browser = b; stack = s; }, { config: { mcpServers: { files: { command: '/nonexistent/mcp-files', args: [] } } } }, { reset: false });
 
   test('a failed tool server and a refused key show amber, and the panel says why', async () => {
     const p = await openPage(browser, stack.url + '/');

@@ -5,11 +5,11 @@
 // the run waits for the person. Filling it in (by keyboard alone) sends
 // the answer the tool then reports; a refused answer shows the reason;
 // Decline sends none; a reload shows the pending form again.
-import { describe, test, before, after, beforeEach } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, axeViolations } from './lib.mjs';
+import { useStack, openPage, tid, send, waitStopped, newChat, axeViolations } from './lib.mjs';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const everything = path.join(root, 'node_modules', '.bin', 'mcp-server-everything');
@@ -22,22 +22,12 @@ const ASK = [
 describe('questions of tool servers', () => {
   let browser, stack;
 
-  before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack({
-      config: {
-        mcpServers: { everything: { command: everything, args: ['stdio'] } },
-        approvals: { rules: [{ tool: '*', action: 'allow' }] },
-      },
-    });
+  useStack((b, s) => { browser = b; stack = s; }, {
+    config: {
+      mcpServers: { everything: { command: everything, args: ['stdio'] } },
+      approvals: { rules: [{ tool: '*', action: 'allow' }] },
+    },
   });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
-
-  beforeEach(() => stack.mock.reset());
 
   // The tool's result as the timeline stores it.
   const toolResult = async (page) => {

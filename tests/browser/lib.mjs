@@ -3,6 +3,7 @@
 // driven by playwright-core. `npx playwright install` cannot run here, so
 // the browser is the system's.
 import { chromium } from 'playwright-core';
+import { before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -41,6 +42,25 @@ export async function startStack(opts = {}) {
       if (!opts.mock) mock.stop();
     },
   };
+}
+
+// The set-up the browser suites share, registered in the describe that
+// calls it: a browser and a stack (startStack(opts)) started before the
+// suite and both closed after it, and the mock model's script and requests
+// reset before each test unless reset is false. set(browser, stack) hands
+// them to the suite once they run.
+export function useStack(set, opts = {}, { reset = true } = {}) {
+  let browser, stack;
+  before(async () => {
+    browser = await launchBrowser();
+    stack = await startStack(opts);
+    set(browser, stack);
+  });
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+  if (reset) beforeEach(() => stack.mock.reset());
 }
 
 // A new context and page. Console errors and uncaught exceptions are

@@ -4,13 +4,13 @@
 // first; rename in place with the server's errors; other tabs follow a
 // rename and a delete; the copy buttons of messages and code blocks; axe
 // on every new control.
-import { describe, test, before, after, beforeEach } from 'node:test';
+import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, axeViolations, api, openSessionId } from './lib.mjs';
+import { useStack, launchBrowser, openPage, tid, send, waitStopped, newChat, axeViolations, api, openSessionId } from './lib.mjs';
 import { startMock } from '../scenarios/lib.mjs';
 import { runBinary, startServer } from '../integration/lib/server.mjs';
 
@@ -52,17 +52,7 @@ async function download(page, which) {
 describe('managing chats', () => {
   let browser, stack;
 
-  before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
-
-  beforeEach(() => stack.mock.reset());
+  useStack((b, s) => { browser = b; stack = s; });
 
   test('edit forks before the message, opens the fork, which links back; the source is unchanged', async (t) => {
     const p = await openPage(browser, stack.url + '/');

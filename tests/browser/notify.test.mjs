@@ -4,10 +4,10 @@
 // allowed them. The tab is hidden by overriding document.visibilityState
 // (a headless page is always visible), and window.Notification is replaced
 // before the page loads by one that records what it is asked.
-import { describe, test, before, after, beforeEach } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, startStack, tid, send, waitStopped, newChat, api } from './lib.mjs';
+import { useStack, tid, send, waitStopped, newChat, api } from './lib.mjs';
 
 // Runs in the page before its scripts: a Notification that records, and
 // the tab hidden from the start when asked.
@@ -70,17 +70,7 @@ async function namedChat(page, stack) {
 describe('notifications', () => {
   let browser, stack;
 
-  before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack({ config: { approvals: { rules: [{ tool: 'calc', action: 'ask' }] } } });
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
-
-  beforeEach(() => stack.mock.reset());
+  useStack((b, s) => { browser = b; stack = s; }, { config: { approvals: { rules: [{ tool: 'calc', action: 'ask' }] } } });
 
   test('a run that ends in a hidden tab: the title, the icon and a notification say so until the tab is seen', async () => {
     const { page, errors, close } = await open(browser, stack.url + '/', 'granted');

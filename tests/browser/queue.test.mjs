@@ -2,10 +2,10 @@
 // offers both next to its Stop button. A queued message waits at the end of
 // the message list, marked pending, until its run starts and answers it;
 // Stop and send stops the run (its partial answer kept) and sends at once.
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, api, until, axeViolations } from './lib.mjs';
+import { useStack, openPage, tid, send, waitStopped, newChat, api, until, axeViolations } from './lib.mjs';
 
 // A slow answer: a piece every 150 ms, so the run works for seconds.
 const slow = { text: 'one two three four five six seven eight nine ten eleven twelve', piece_chars: 4, delay_ms: 150 };
@@ -15,15 +15,7 @@ const shape = (page) => page.locator(tid('message')).evaluateAll((els) => els.ma
 describe('queue', () => {
   let browser, stack;
 
-  before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
+  useStack((b, s) => { browser = b; stack = s; }, {}, { reset: false });
 
   test('Queue: the buttons show while a run works; the queued message is pending, then answered', async () => {
     await stack.mock.reset();

@@ -1,23 +1,15 @@
 // Regenerate on the page: the button under the last answer of an idle chat
 // answers the last user message again; the replaced answer stays, collapsed
 // as "Earlier answer", also after a reload.
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat } from './lib.mjs';
+import { useStack, openPage, tid, send, waitStopped, newChat } from './lib.mjs';
 
 describe('regenerate', () => {
   let browser, stack;
 
-  before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
+  useStack((b, s) => { browser = b; stack = s; }, {}, { reset: false });
 
   test('the last answer is replaced in place and kept as an earlier answer', async () => {
     const p = await openPage(browser, stack.url + '/');

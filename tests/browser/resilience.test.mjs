@@ -1,7 +1,7 @@
 // The page when things around it change: the server restarts under it, the
 // screen is narrow, the theme is dark, the API wants a login; and what a
 // keyboard or screen reader user gets.
-import { describe, test, before, after, beforeEach } from 'node:test';
+import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import path from 'node:path';
@@ -11,7 +11,7 @@ import { startMock } from '../scenarios/lib.mjs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, api } from './lib.mjs';
+import { useStack, launchBrowser, openPage, tid, send, waitStopped, newChat, api } from './lib.mjs';
 
 // What the browser logs while the server is away.
 const DOWN = /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_INCOMPLETE_CHUNKED_ENCODING|ERR_CONNECTION_RESET|503/;
@@ -92,17 +92,7 @@ describe('a server restart', () => {
 describe('layout, theme, keyboard and login', () => {
   let browser, stack;
 
-  before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
-
-  beforeEach(() => stack.mock.reset());
+  useStack((b, s) => { browser = b; stack = s; });
 
   test('on a narrow screen the three columns become tabs', async () => {
     const p = await openPage(browser, stack.url + '/', { viewport: { width: 390, height: 844 } });

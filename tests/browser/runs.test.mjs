@@ -3,10 +3,10 @@
 // ones closed until opened; a run that starts moves the groups live; a call
 // waiting for approval shows in its own run's group; a reload groups the
 // same; and at 1360×860 the timeline has room for about eight calls.
-import { describe, test, before, after, beforeEach } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, api } from './lib.mjs';
+import { useStack, openPage, tid, send, waitStopped, newChat, api } from './lib.mjs';
 
 const grouping = new Intl.NumberFormat('en-US');
 
@@ -44,17 +44,7 @@ async function runsOf(base, id) {
 describe('the timeline grouped by run', () => {
   let browser, stack;
 
-  before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
-
-  beforeEach(() => stack.mock.reset());
+  useStack((b, s) => { browser = b; stack = s; });
 
   // Two runs: a loop the guardrail stops (standard mode), then a quick
   // answer with one call (quick mode).
@@ -197,15 +187,7 @@ describe('the timeline grouped by run', () => {
 describe('approvals in the grouped timeline', () => {
   let browser, stack;
 
-  before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack({ config: { approvals: { rules: [{ tool: 'calc', action: 'ask' }] } } });
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
+  useStack((b, s) => { browser = b; stack = s; }, { config: { approvals: { rules: [{ tool: 'calc', action: 'ask' }] } } }, { reset: false });
 
   test('a call waiting for approval shows in its own run, which says it waits; after a reload too', async () => {
     const p = await openPage(browser, stack.url + '/');

@@ -3,18 +3,18 @@
 // filters the list through the API, a search pages the same way, clearing
 // the box brings the list back, and a found chat renamed or deleted is
 // shown so in the results.
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, openPage, startStack, tid, api, until } from './lib.mjs';
+import { useStack, openPage, tid, api, until } from './lib.mjs';
 
 describe('session search and paging', () => {
   let browser, stack;
   const ids = {};
 
+  useStack((b, s) => { browser = b; stack = s; }, {}, { reset: false });
+
   before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack();
     for (let i = 0; i < 60; i++) {
       const r = await api(stack.url, 'POST', '/api/sessions', { title: `Chat number ${i}` });
       assert.equal(r.status, 201, r.text);
@@ -22,11 +22,6 @@ describe('session search and paging', () => {
     }
     const z = await api(stack.url, 'POST', '/api/sessions', { title: 'Zebra notes' });
     ids.zebra = z.body.id;
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
   });
 
   const titles = (page) => page.locator(`${tid('session-item')} .session-title`).allTextContents();

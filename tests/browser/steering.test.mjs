@@ -2,10 +2,10 @@
 // in the composer (a narrow screen too), what the composer says during a
 // run, the meters between budget events, the word for going on, and the
 // spend when prices are configured.
-import { describe, test, before, after, beforeEach } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, openSessionId, api } from './lib.mjs';
+import { useStack, openPage, tid, send, waitStopped, newChat, openSessionId, api } from './lib.mjs';
 
 const LONG_TEXT = 'This answer takes its time. '.repeat(40);
 
@@ -20,17 +20,7 @@ function overlaps(a, b) {
 describe('steering a run', () => {
   let browser, stack;
 
-  before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
-
-  beforeEach(() => stack.mock.reset());
+  useStack((b, s) => { browser = b; stack = s; });
 
   test('a chat deleted elsewhere leaves the list, another opens, and a notice says so', async () => {
     const p = await openPage(browser, stack.url + '/');
@@ -188,15 +178,7 @@ describe('steering a run', () => {
 describe('spend with prices configured', () => {
   let browser, stack;
 
-  before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack({ config: { llm: { price_per_mtok: { input: 3, output: 15 } } } });
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
+  useStack((b, s) => { browser = b; stack = s; }, { config: { llm: { price_per_mtok: { input: 3, output: 15 } } } }, { reset: false });
 
   test('the cost meter shows the spend without a cost limit', async () => {
     await stack.mock.script([{ text: 'Priced.', usage: { prompt_tokens: 1000, completion_tokens: 1000, total_tokens: 2000 } }]);

@@ -1,11 +1,11 @@
 // Long tool calls in a real browser: an MCP tool (server-everything's
 // trigger-long-running-operation) reporting progress, shown while it runs,
 // and one stopped half way, shown cancelled.
-import { describe, test, before, after, beforeEach } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 
-import { launchBrowser, startStack, openPage, tid, send, waitStopped, newChat, recordStatuses } from './lib.mjs';
+import { useStack, openPage, tid, send, waitStopped, newChat, recordStatuses } from './lib.mjs';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const everything = path.join(root, 'node_modules', '.bin', 'mcp-server-everything');
@@ -14,23 +14,13 @@ const LONG = 'everything__trigger-long-running-operation';
 describe('long tool calls', () => {
   let browser, stack;
 
-  before(async () => {
-    browser = await launchBrowser();
     // The timeline is under test here, not approvals: the tools run unasked.
-    stack = await startStack({
+  useStack((b, s) => { browser = b; stack = s; }, {
       config: {
         mcpServers: { everything: { command: everything, args: ['stdio'] } },
         approvals: { rules: [{ tool: '*', action: 'allow' }] },
       },
     });
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
-
-  beforeEach(() => stack.mock.reset());
 
   test('a long call shows its progress while it runs, then its result', async () => {
     await stack.mock.script([
