@@ -277,7 +277,8 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
                         .instance_id = rt->instance_id,
                         .on_run_finished = opt->on_run_finished,
                         .ud = opt->publish_ud,
-                        .cluster = shared};
+                        .cluster = shared,
+                        .start_in_log = !shared};
     rt->engine = engine_new(&deps);
     if (runtime__load_modes(rt, err, errlen) != 0) goto fail;
     if (shared) {

@@ -551,29 +551,11 @@ static bool engine__has_queue(store *s, const char *session_id)
     return queued;
 }
 
-static void engine__start_work(store *s, void *arg)
+/* Reads what a started run needs: its history and the session's
+ * remembered decisions. */
+static void engine__start_read(store *s, engine_start *j)
 {
-    engine_start *j = arg;
-    if (j->from_queue && !engine__has_queue(s, j->session_id)) {
-        j->status = ENGINE__NOTHING_QUEUED;
-        return;
-    }
-    if (store_begin(s) < 0) {
-        j->status = ENGINE_ERR_UNAVAILABLE;
-        return;
-    }
-    j->status = engine__start_tx(s, j);
-    int rc = j->status == 0 ? store_commit(s) : 0;
-    if (j->status != 0 || rc < 0) {
-        store_rollback(s);
-        bool committed = rc == DB_ERR_CONN && engine__start_committed(s, j->run_id) == 1;
-        if (!committed) {
-            if (j->status == 0) j->status = ENGINE_ERR_UNAVAILABLE;
-            return;
-        }
-        LOG(LOG_WARN, "a run start committed although its answer was lost", "run_id=%s",
-            j->run_id);
-    }
+    int rc;
     /* Only the newest messages that trimming to context_tokens can keep
      * (docs/runs.md, Trimming): once the messages read are estimated at
      * context_tokens, with the run's own message besides, an older one
@@ -600,6 +582,89 @@ static void engine__start_work(store *s, void *arg)
     if (!j->history_lost && engine__remembered(s, j->session_id, j->remembered) < 0)
         LOG(LOG_WARN, "cannot read the session's remembered approvals; they are asked again",
             "run_id=%s", j->run_id);
+}
+
+static void engine__start_work(store *s, void *arg)
+{
+    engine_start *j = arg;
+    if (j->from_queue && !engine__has_queue(s, j->session_id)) {
+        j->status = ENGINE__NOTHING_QUEUED;
+        return;
+    }
+    if (store_begin(s) < 0) {
+        j->status = ENGINE_ERR_UNAVAILABLE;
+        return;
+    }
+    j->status = engine__start_tx(s, j);
+    int rc = j->status == 0 ? store_commit(s) : 0;
+    if (j->status != 0 || rc < 0) {
+        store_rollback(s);
+        bool committed = rc == DB_ERR_CONN && engine__start_committed(s, j->run_id) == 1;
+        if (!committed) {
+            if (j->status == 0) j->status = ENGINE_ERR_UNAVAILABLE;
+            return;
+        }
+        LOG(LOG_WARN, "a run start committed although its answer was lost", "run_id=%s",
+            j->run_id);
+    }
+    engine__start_read(s, j);
+}
+
+/* Drops what an earlier try of a start set, before it is written again. */
+static void engine__start_reset(engine_start *j)
+{
+    j->status = 0;
+    j->history_lost = false;
+    if (j->from_queue) {
+        free(j->message);
+        free(j->mode_req);
+        j->message = j->mode_req = NULL;
+    }
+    free(j->owner);
+    free(j->continues);
+    free(j->regen_user_id);
+    j->owner = j->continues = j->regen_user_id = NULL;
+    json_decref(j->superseded);
+    json_decref(j->remembered);
+    j->superseded = j->remembered = NULL;
+    store_message_list_free(j->msgs, j->nmsgs);
+    j->msgs = NULL;
+    j->nmsgs = 0;
+}
+
+/*
+ * The start as an operation of the event log (engine_deps.start_in_log):
+ * the writer runs it inside a batch, so it shares that batch's commit and
+ * never waits for the write lock. A start that is refused (no such
+ * session, a run active, nothing queued) undoes its own writes through a
+ * savepoint and leaves the batch's other operations alone; only a failure
+ * of the database fails the batch. The batch may be written again, so an
+ * earlier try's results are dropped first.
+ */
+static int engine__start_apply(store *s, void *arg)
+{
+    engine_start *j = arg;
+    engine__start_reset(j);
+    if (store_savepoint(s) < 0) return -1;
+    if (j->from_queue && !engine__has_queue(s, j->session_id))
+        j->status = ENGINE__NOTHING_QUEUED;
+    else
+        j->status = engine__start_tx(s, j);
+    if (j->status != 0) return store_savepoint_undo(s) < 0 ? -1 : 0;
+    if (store_savepoint_release(s) < 0) return -1;
+    engine__start_read(s, j);
+    return 0;
+}
+
+static void engine__start_done(void *arg);
+
+/* On the loop once the batch that held the start committed (or failed). */
+static void engine__start_logged(void *arg, evt *ev, int status)
+{
+    (void)ev;
+    engine_start *j = arg;
+    if (status < 0) j->status = ENGINE_ERR_UNAVAILABLE;
+    engine__start_done(j);
 }
 
 /* The session's stored messages as the model sees them. Sets *keep_from to
@@ -774,6 +839,11 @@ static void engine__start(engine *e, const char *session_id, const char *message
     id_new(j->run_id, "run", j->now_ms);
     id_new(j->message_id, "msg", j->now_ms);
     e->starting++;
+    if (e->d.start_in_log) {
+        eventlog_op op = {.apply = engine__start_apply, .done = engine__start_logged, .arg = j};
+        eventlog_submit(e->d.log, &op);
+        return;
+    }
     dbpool_submit(e->d.pool, engine__start_work, engine__start_done, j);
 }
 

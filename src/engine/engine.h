@@ -64,6 +64,11 @@ typedef struct engine_deps {
      * change for a run that another instance owns is sent to it as a
      * control message (engine_control on its side). */
     bool cluster;
+    /* A run's start is written by the event log's writer inside one of its
+     * batches instead of by a pool thread in a transaction of its own
+     * (SQLite, where the two would otherwise take turns at the one write
+     * lock; docs/benchmarks.md, fix 18). */
+    bool start_in_log;
 } engine_deps;
 
 engine *engine_new(const engine_deps *deps);

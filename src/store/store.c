@@ -198,3 +198,22 @@ int store_rollback(store *s)
     int rc = db_rollback(s->d);
     return rc < 0 ? store__fail(s, rc) : 0;
 }
+
+int store_savepoint(store *s)
+{
+    int rc = db_exec(s->d, "SAVEPOINT chatplane_op", 0, NULL, NULL);
+    return rc < 0 ? store__fail(s, rc) : 0;
+}
+
+int store_savepoint_undo(store *s)
+{
+    int rc = db_exec(s->d, "ROLLBACK TO SAVEPOINT chatplane_op", 0, NULL, NULL);
+    if (rc >= 0) rc = db_exec(s->d, "RELEASE SAVEPOINT chatplane_op", 0, NULL, NULL);
+    return rc < 0 ? store__fail(s, rc) : 0;
+}
+
+int store_savepoint_release(store *s)
+{
+    int rc = db_exec(s->d, "RELEASE SAVEPOINT chatplane_op", 0, NULL, NULL);
+    return rc < 0 ? store__fail(s, rc) : 0;
+}

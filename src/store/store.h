@@ -64,6 +64,12 @@ int store_notify(store *s, const char *channel, const char *payload);
 int store_begin(store *s);
 int store_commit(store *s);
 int store_rollback(store *s);
+/* A savepoint inside the open transaction, so that one operation of a
+ * batch can undo its own writes and leave the others': _undo rolls back to
+ * it and _release keeps what was written since; both end it. */
+int store_savepoint(store *s);
+int store_savepoint_undo(store *s);
+int store_savepoint_release(store *s);
 
 /*
  * The rows. Each row type is one list of its columns, and that list is the

@@ -109,7 +109,9 @@ efix *efix_new(const scripted_step *steps, size_t n, const engine_options *opt)
                         .opt = opt ? *opt : efix_default_options(),
                         .instance_id = "ins_test",
                         .on_run_finished = efix__on_finished,
-                        .ud = f};
+                        .ud = f,
+                        /* As the server runs on SQLite. */
+                        .start_in_log = true};
     f->e = engine_new(&deps);
     return f;
 }

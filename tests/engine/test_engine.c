@@ -167,6 +167,53 @@ static void test_refusals(void **state)
     assert_int_equal(efix_stop(f, a), ENGINE_ERR_NO_RUN);
 }
 
+typedef struct two_starts {
+    int done, status[2];
+    char run_id[2][ID_MAX];
+} two_starts;
+
+static void two_starts__cb(void *ud, int status, const json_t *run)
+{
+    two_starts *t = ud;
+    t->status[t->done] = status;
+    if (status == 0)
+        snprintf(t->run_id[t->done], ID_MAX, "%s", json_string_value(json_object_get(run, "id")));
+    t->done++;
+}
+
+static bool two_starts__both(efix *f, const void *arg)
+{
+    (void)f;
+    return ((const two_starts *)arg)->done == 2;
+}
+
+/*
+ * Two starts of one session asked at once are written in one batch of the
+ * event log: the first claims the session, the second is refused without
+ * failing the batch, nothing of it is stored, and the first run completes.
+ */
+static void test_two_starts_in_one_batch(void **state)
+{
+    static const scripted_step script[] = {{.pieces = {"one"}}};
+    efix *f = begin(state, script, N(script), NULL);
+    char a[ID_MAX];
+    efix_session(f, "standard", a);
+    two_starts t = {0};
+    engine_start_run(f->e, a, "first", NULL, two_starts__cb, &t);
+    engine_start_run(f->e, a, "second", NULL, two_starts__cb, &t);
+    efix_loop_until(f, two_starts__both, &t, 5000, "both starts answered");
+    assert_int_equal(t.status[0], 0);
+    assert_int_equal(t.status[1], ENGINE_ERR_RUN_ACTIVE);
+    efix_wait_stopped(f, t.run_id[0]);
+    store_message *ms;
+    size_t n;
+    efix_messages(f, a, &ms, &n);
+    assert_int_equal(n, 2);
+    assert_string_equal(ms[0].content, "first");
+    assert_string_equal(ms[1].content, "one");
+    store_message_list_free(ms, n);
+}
+
 static void test_shutdown_interrupts_every_run(void **state)
 {
     static const scripted_step script[] = {{.end = SCRIPTED_STALL}, {.end = SCRIPTED_STALL}};
@@ -452,6 +499,7 @@ int main(void)
         T(test_start_claims_the_session_and_names_it),
         T(test_start_with_a_mode_changes_the_session),
         T(test_refusals),
+        T(test_two_starts_in_one_batch),
         T(test_shutdown_interrupts_every_run),
         T(test_a_start_in_flight_at_shutdown_is_interrupted),
         T(test_put_mode_reaches_running_runs),
