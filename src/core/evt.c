@@ -120,7 +120,8 @@ static int evt__append_string(buf *out, const char *s, size_t len);
  * Life cycle
  */
 
-evt *evt_new(evt_type type, const evt_origin *o, json_t *fields)
+/* An event with its envelope and no fields yet. */
+static evt *evt__alloc(evt_type type, const evt_origin *o)
 {
     evt *e = xcalloc(1, sizeof *e);
     atomic_init(&e->refs, 1);
@@ -128,6 +129,12 @@ evt *evt_new(evt_type type, const evt_origin *o, json_t *fields)
     e->ts_ms = o->ts_ms;
     e->session_id = xstrdup(o->session_id ? o->session_id : "");
     e->run_id = o->run_id ? xstrdup(o->run_id) : NULL;
+    return e;
+}
+
+evt *evt_new(evt_type type, const evt_origin *o, json_t *fields)
+{
+    evt *e = evt__alloc(type, o);
     e->fields = fields ? fields : json_object();
     return e;
 }
@@ -261,12 +268,7 @@ evt *evt_token(const evt_origin *o, const char *message_id, const char *text, si
     rc |= buf_append_str(&b, ",\"text\":");
     rc |= evt__append_text(&b, text ? text : "", len);
     assert(rc == 0); /* a model's piece is far below the cap */
-    evt *e = xcalloc(1, sizeof *e);
-    atomic_init(&e->refs, 1);
-    e->type = EVT_TOKEN;
-    e->ts_ms = o->ts_ms;
-    e->session_id = xstrdup(o->session_id ? o->session_id : "");
-    e->run_id = o->run_id ? xstrdup(o->run_id) : NULL;
+    evt *e = evt__alloc(EVT_TOKEN, o);
     e->body = buf_detach(&b, &e->body_len);
     return e;
 }

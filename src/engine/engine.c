@@ -692,18 +692,13 @@ static json_t *engine__history(const store_message *msgs, size_t n, const char *
 
 static void engine__start_free(engine_start *j)
 {
+    engine__start_reset(j);
     free(j->session_id);
     free(j->message);
     free(j->mode_req);
     free(j->client_note);
     free(j->modes);
     free(j->instance_id);
-    free(j->continues);
-    free(j->regen_user_id);
-    json_decref(j->superseded);
-    store_message_list_free(j->msgs, j->nmsgs);
-    json_decref(j->remembered);
-    free(j->owner);
     free(j);
 }
 
