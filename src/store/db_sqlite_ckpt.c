@@ -118,8 +118,12 @@ static int db_sqlite_ckpt__on_wal_commit(void *arg, sqlite3 *conn, const char *s
     unsigned soft = ck.soft, hard = ck.hard;
     if ((unsigned)pages >= soft) {
         if (!c->started) c->started = pthread_create(&c->thread, NULL, db_sqlite_ckpt__checkpointer_main, c) == 0;
+        /* Signalled once per checkpoint: a checkpointer that already knows
+         * of work is either checkpointing or pausing until it may, and
+         * waking it for every commit meanwhile costs each commit a thread
+         * switch. */
+        if (!c->pending) pthread_cond_signal(&c->cv);
         c->pending = true;
-        pthread_cond_signal(&c->cv);
     }
     pthread_mutex_unlock(&ck.mu);
     if ((unsigned)pages >= hard &&

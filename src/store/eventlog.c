@@ -71,6 +71,7 @@ struct eventlog {
     int64_t last_commit_ns; /* when the writer last began a batch (monotonic) */
     int64_t pace_ns;        /* the least time between two batches' starts */
     bool busy;              /* work came in while the last batch was written */
+    bool writer_idle;       /* the writer waits on work and has not been signalled */
 };
 
 static void eventlog__queue_push(eventlog_queue *q, eventlog_item *it)
@@ -292,7 +293,11 @@ static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n
      * writer is busy: this batch is paced. Work the writer had to wait for
      * is committed at once. */
     bool busy = log->busy;
-    while (!log->pending.head && !log->stopping) pthread_cond_wait(&log->work, &log->mu);
+    while (!log->pending.head && !log->stopping) {
+        log->writer_idle = true;
+        pthread_cond_wait(&log->work, &log->mu);
+    }
+    log->writer_idle = false;
     /* Paced: a batch closes no sooner than the pace after the previous one
      * began. The writer sleeps outside the lock and off the condition
      * variable, so what the loop submits meanwhile neither waits nor wakes
@@ -421,8 +426,12 @@ void eventlog_submit(eventlog *log, const eventlog_op *op)
     pthread_mutex_lock(&log->mu);
     eventlog__queue_push(&log->pending, it);
     log->submitted++;
-    pthread_cond_signal(&log->work);
+    bool wake = log->writer_idle;
+    log->writer_idle = false;
     pthread_mutex_unlock(&log->mu);
+    /* Signalled outside the lock, and only when the writer waits for work:
+     * a writer woken under the lock would wake only to wait for it. */
+    if (wake) pthread_cond_signal(&log->work);
 }
 
 void eventlog_append(eventlog *log, evt *ev)
