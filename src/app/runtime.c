@@ -11,6 +11,7 @@
 #include "lib/log.h"
 #include "lib/redact.h"
 #include "lib/xmalloc.h"
+#include "store/store_journal.h"
 
 #define RUNTIME_POOL_THREADS 2
 /* How long start-up waits for the model endpoint's list of models. */
@@ -193,6 +194,12 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
         goto fail;
     bool shared = db_get_kind(store_db(rt->db)) == DB_POSTGRES;
     int64_t orphan_ms = cfg->orphan_timeout_s * 1000;
+    /* Token events a crash left in the journal join the log first, so the
+     * recovery of a run below sees all of its text. */
+    if (store_journal_recover(rt->db, cfg->db) < 0) {
+        snprintf(err, errlen, "cannot recover the token journal: %s", store_errmsg(rt->db));
+        goto fail;
+    }
     if (opt->recover) {
         /* On SQLite only one server uses the file, so every run still marked
          * running was left by a crash; PostgreSQL instances share the

@@ -34,11 +34,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
+#include "store/store_journal.h"
 
 typedef struct eventlog_item {
     eventlog_op op;
@@ -129,14 +131,29 @@ static int eventlog__commit_ops(store *st, eventlog_item *first, size_t n, bool 
     *at_commit = false;
     evt **evs = xmalloc(n * sizeof *evs);
     size_t nev = 0;
-    int rc = store_begin(st);
+    /* A batch of token events only goes to the token journal when it
+     * takes them (store_journal.h): no transaction. */
     eventlog_item *it = first;
+    while (nev < n && !it->op.apply && it->op.ev && it->op.ev->type == EVT_TOKEN) {
+        evs[nev++] = it->op.ev;
+        it = it->next;
+    }
+    int rc = nev == n ? store_journal_append(st, evs, nev) : 0;
+    if (rc != 0) {
+        free(evs);
+        return rc < 0 ? rc : 0;
+    }
+    nev = 0;
+    rc = store_begin(st);
+    it = first;
     for (size_t i = 0; rc == 0 && i < n; i++, it = it->next) {
         if (it->op.apply) {
             rc = store_event_append(st, evs, nev);
             nev = 0;
+            store_journal_op(st, true);
             /* Only a negative return fails; an apply may return a count. */
             int applied = rc == 0 ? it->op.apply(st, it->op.arg) : 0;
+            store_journal_op(st, false);
             if (applied < 0) rc = applied;
         }
         if (rc == 0 && it->op.ev) evs[nev++] = it->op.ev;
@@ -147,8 +164,26 @@ static int eventlog__commit_ops(store *st, eventlog_item *first, size_t n, bool 
         *at_commit = rc < 0;
     }
     if (rc < 0) store_rollback(st);
+    store_journal_end(st, rc == 0);
     free(evs);
     return rc;
+}
+
+/* Stores what the token journal holds in a transaction of its own: when
+ * the writer has been idle for STORE_JOURNAL_IDLE_MS, and when it stops. */
+static void eventlog__flush_journal(eventlog *log)
+{
+    if (store_journal_pending(log->st) == 0) return;
+    int rc = store_begin(log->st);
+    if (rc == 0) rc = store_journal_flush(log->st);
+    if (rc == 0) rc = store_commit(log->st);
+    if (rc < 0) {
+        store_rollback(log->st);
+        LOG(LOG_WARN, "Cannot store the token journal's events yet; the next batch tries again.",
+            "events=%zu code=%d error=\"%s\"", store_journal_pending(log->st), rc,
+            store_errmsg(log->st));
+    }
+    store_journal_end(log->st, rc == 0);
 }
 
 /* True for failures of the database as a whole rather than of one
@@ -285,9 +320,20 @@ static void eventlog__wake_loop(eventlog *log)
     while (write(log->efd, &one, sizeof one) < 0 && errno == EINTR) continue;
 }
 
-/* Waits for work; returns false when stopping with nothing left to write. */
-static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n)
+/* Waits for work; returns false when stopping with nothing left to write.
+ * *idle is set (and *n is 0) when the token journal has waited
+ * STORE_JOURNAL_IDLE_MS with no work coming. */
+static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n, bool *idle)
 {
+    *idle = false;
+    bool journal = store_journal_pending(log->st) > 0;
+    struct timespec until;
+    if (journal) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)STORE_JOURNAL_IDLE_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+    }
     pthread_mutex_lock(&log->mu);
     /* Work that came in while the previous batch was written means the
      * writer is busy: this batch is paced. Work the writer had to wait for
@@ -295,7 +341,16 @@ static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n
     bool busy = log->busy;
     while (!log->pending.head && !log->stopping) {
         log->writer_idle = true;
-        pthread_cond_wait(&log->work, &log->mu);
+        if (!journal) {
+            pthread_cond_wait(&log->work, &log->mu);
+        } else if (pthread_cond_timedwait(&log->work, &log->mu, &until) == ETIMEDOUT &&
+                   !log->pending.head && !log->stopping) {
+            log->writer_idle = false;
+            pthread_mutex_unlock(&log->mu);
+            *n = 0;
+            *idle = true;
+            return true;
+        }
     }
     log->writer_idle = false;
     /* Paced: a batch closes no sooner than the pace after the previous one
@@ -352,12 +407,19 @@ static void *eventlog__writer_main(void *arg)
     eventlog *log = arg;
     eventlog_queue batch;
     size_t n;
-    while (eventlog__next_batch(log, &batch, &n)) {
+    bool idle;
+    while (eventlog__next_batch(log, &batch, &n, &idle)) {
+        if (idle) {
+            eventlog__flush_journal(log);
+            continue;
+        }
         uint64_t t0 = (uint64_t)clock_mono_ns();
         log->last_commit_ns = (int64_t)t0;
         uint64_t commits = eventlog__write_batch(log, &batch, n);
         eventlog__finish_batch(log, &batch, n, commits, (uint64_t)clock_mono_ns() - t0);
     }
+    /* A stopped server leaves nothing in the journal. */
+    eventlog__flush_journal(log);
     return NULL;
 }
 
@@ -372,6 +434,12 @@ int eventlog_start(const char *url, eventlog_publish_cb publish, void *ud, event
     store *st = NULL;
     int rc = store_open(url, &st, err, errlen);
     if (rc < 0) return rc;
+    rc = store_journal_attach(st, url);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s", store_errmsg(st));
+        store_close(st);
+        return rc;
+    }
     int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (efd < 0) {
         snprintf(err, errlen, "cannot create the event log's eventfd: %s", strerror(errno));
@@ -468,8 +536,17 @@ void eventlog_drain(eventlog *log)
     }
 }
 
+/* The operation of eventlog_flush: stores what the token journal holds. */
+static int eventlog__store_journal(store *s, void *arg)
+{
+    (void)arg;
+    return store_journal_flush(s);
+}
+
 void eventlog_flush(eventlog *log)
 {
+    eventlog_op op = {.apply = eventlog__store_journal};
+    eventlog_submit(log, &op);
     pthread_mutex_lock(&log->mu);
     uint64_t target = log->submitted;
     while (log->finished_ops < target) pthread_cond_wait(&log->finished, &log->mu);

@@ -85,7 +85,8 @@ void eventlog_append(eventlog *log, evt *ev);
 int eventlog_fd(const eventlog *log);
 /* Runs done and publish callbacks of committed batches. */
 void eventlog_drain(eventlog *log);
-/* Blocks until everything submitted so far is committed and drained. */
+/* Blocks until everything submitted so far is committed to the tables
+ * (the token journal's events too) and drained. */
 void eventlog_flush(eventlog *log);
 
 /* Figures for /metrics and benchmarks: committed transactions, committed

@@ -27,6 +27,7 @@
 #include "core/evt.h"
 #include "lib/xmalloc.h"
 #include "store/store_int.h"
+#include "store/store_journal.h"
 
 /* ------------------------------------------------------------------------
  * Helpers: errors, parameters, columns
@@ -149,6 +150,7 @@ int store_open(const char *url, store **out, char *err, size_t errlen)
 void store_close(store *s)
 {
     if (!s) return;
+    store_journal_free(s);
     db_close(s->d);
     free(s);
 }

@@ -460,6 +460,11 @@ int store_mode_put(store *s, const mode *m, int64_t now_ms);
  * considered meaningless.
  */
 int store_event_append(store *s, evt *const *evs, size_t n);
+/* Stores events that already carry their seqs (the token journal's,
+ * docs/storage.md), inside the caller's transaction: each session's events
+ * must follow its last_seq in order without a gap, which they raise; else
+ * DB_ERR with a message naming the first that does not. */
+int store_event_put(store *s, evt *const *evs, size_t n);
 /* Calls cb for every event of the session with seq > after, in seq order,
  * at most limit of them (limit <= 0: no limit). cb returns non-zero to stop.
  * json is the stored encoded event. */

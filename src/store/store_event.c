@@ -13,6 +13,7 @@
 #include "lib/xmalloc.h"
 #include "store/store.h"
 #include "store/store_int.h"
+#include "store/store_journal.h"
 
 /* Rows per multi-row INSERT of events: a power of two, so a batch is cut
  * into at most a handful of distinct statements that the drivers cache. */
@@ -128,8 +129,12 @@ static int store_event__reserve_seqs(store *s, seq_group *g, size_t k)
  * in chunks of a power of two sessions, largest first, so few distinct
  * statements are prepared. Any earlier encoding is dropped, since it
  * carried the seq of a batch that was rolled back.
+ *
+ * With given set the events already carry their seqs (the token journal's,
+ * store_journal.c): the blocks are reserved alike and must be exactly
+ * those seqs, which are kept.
  */
-static int store_event__assign_seqs(store *s, evt *const *evs, size_t n)
+static int store_event__assign_seqs(store *s, evt *const *evs, size_t n, bool given)
 {
     event_slot *slots = xmalloc(n * sizeof *slots);
     for (size_t i = 0; i < n; i++) slots[i] = (event_slot){evs[i], i};
@@ -150,14 +155,26 @@ static int store_event__assign_seqs(store *s, evt *const *evs, size_t n)
         done += k;
     }
     for (size_t g = 0; rc == 0 && g < ng; g++) {
-        for (size_t k = 0; k < groups[g].count; k++) {
+        for (size_t k = 0; rc == 0 && k < groups[g].count; k++) {
             evt *e = evs[slots[groups[g].first + k].index];
+            int64_t seq = groups[g].last - (int64_t)(groups[g].count - k) + 1;
+            if (given) {
+                if (e->seq != seq) {
+                    snprintf(s->err, sizeof s->err,
+                             "event %" PRId64 " of session %s does not follow the stored ones "
+                             "(the next seq is %" PRId64 ")",
+                             e->seq, e->session_id, seq);
+                    rc = DB_ERR;
+                }
+                continue;
+            }
             free(e->json);
             e->json = NULL;
             e->json_len = 0;
-            e->seq = groups[g].last - (int64_t)(groups[g].count - k) + 1;
+            e->seq = seq;
         }
     }
+    for (size_t g = 0; rc == 0 && g < ng; g++) store_journal_learn(s, groups[g].session_id, groups[g].last);
     free(groups);
     free(slots);
     return rc;
@@ -202,10 +219,14 @@ static int store_event__encode_events(store *s, evt *const *evs, size_t n)
     return 0;
 }
 
-int store_event_append(store *s, evt *const *evs, size_t n)
+/* Appends evs as store_event_append does, or with given set puts them
+ * under the seqs they carry (store_event_put). */
+static int store_event__store(store *s, evt *const *evs, size_t n, bool given)
 {
     if (n == 0) return 0;
-    int rc = store_event__assign_seqs(s, evs, n);
+    /* What the token journal holds for these sessions goes first. */
+    int rc = given ? 0 : store_journal_settle(s, evs, n);
+    if (rc == 0) rc = store_event__assign_seqs(s, evs, n, given);
     if (rc == 0) rc = store_event__encode_events(s, evs, n);
     /* Chunks of a power of two rows, largest first: 600 events go in as
      * 256 + 256 + 64 + 16 + 8, so few distinct statements are prepared. */
@@ -216,6 +237,16 @@ int store_event_append(store *s, evt *const *evs, size_t n)
         done += k;
     }
     return rc;
+}
+
+int store_event_append(store *s, evt *const *evs, size_t n)
+{
+    return store_event__store(s, evs, n, false);
+}
+
+int store_event_put(store *s, evt *const *evs, size_t n)
+{
+    return store_event__store(s, evs, n, true);
 }
 
 /* Calls cb for rows of a replay page; returns the rows delivered, and sets

@@ -17,9 +17,12 @@
 
 #define STORE_ERRMSG_MAX 512
 
+typedef struct store_journal store_journal;
+
 struct store {
     db *d;
     char err[STORE_ERRMSG_MAX];
+    store_journal *journal; /* the event log's connection on a SQLite file (store_journal.h) */
 };
 
 /* ---- errors and statements (store.c) ---- */

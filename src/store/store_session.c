@@ -8,6 +8,7 @@
 #include "core/search.h"
 #include "store/store.h"
 #include "store/store_int.h"
+#include "store/store_journal.h"
 
 #define STORE_SESSION_PAGE_DEFAULT 50
 
@@ -195,6 +196,7 @@ int store_session_update(store *s, const store_session *row)
 
 int store_session_delete(store *s, const char *id)
 {
+    store_journal_forget(s, id);
     const char *p[] = {id};
     int rc = store__exec(s, "DELETE FROM chat_sessions WHERE id = ?", 1, p);
     return store__changed_one(s, rc, "session", id);

@@ -1,9 +1,10 @@
 /*
  * kill_writer: the two halves of the crash test (tests/store/test_eventlog_kill.sh).
  *
- *   kill_writer write URL        creates a session and a running run, then
- *                                streams token events through an eventlog
- *                                until killed; the first line of stdout is
+ *   kill_writer write URL [N]    creates a session and a running run, then
+ *                                streams token events through an eventlog,
+ *                                N waiting at a time (512), until killed;
+ *                                the first line of stdout is
  *                                "SESSION RUN", then one line per committed
  *                                seq, printed from the publish callback
  *   kill_writer check URL FILE   reads what `write` printed before it was
@@ -28,11 +29,13 @@
 #include "lib/id.h"
 #include "store/eventlog.h"
 #include "store/store.h"
+#include "store/store_journal.h"
 
 /* Runs are stopped by the check with a heartbeat cut-off just above this,
  * so that on a shared PostgreSQL database it leaves other runs alone. */
 #define KW_HEARTBEAT_MS 5000
-/* The most appends waiting for their commit at any time. */
+/* The most appends waiting for their commit at any time, unless given:
+ * with 1, each batch is one token event, which the token journal takes. */
 #define KW_IN_FLIGHT 512
 /* A writer nobody kills stops by itself after this long. */
 #define KW_MAX_SECONDS 120
@@ -102,7 +105,7 @@ static void kw_publish(void *ud, evt *ev)
     fflush(stdout);
 }
 
-static int kw_write(const char *url)
+static int kw_write(const char *url, uint64_t in_flight)
 {
     char sid[ID_MAX], rid[ID_MAX], mid[ID_MAX], err[512];
     id_new(sid, "ses", kw_now_ms());
@@ -122,7 +125,7 @@ static int kw_write(const char *url)
     while (kw_now_ms() < deadline) {
         eventlog_stats st;
         eventlog_get_stats(log, &st);
-        while (sent - st.events - st.failures < KW_IN_FLIGHT) {
+        while (sent - st.events - st.failures < in_flight) {
             char text[32];
             int len = snprintf(text, sizeof text, "t%" PRIu64 " ", sent++);
             evt_origin o = {sid, rid, kw_now_ms()};
@@ -209,6 +212,13 @@ static int kw_check(const char *url, const char *path)
     if (kw_read_output(path, sid, rid, &printed, &max) != 0) return 1;
     if (printed < 1) return kw_fail("the writer published nothing before it was killed");
     store *s = kw_open(url);
+    /* As the server does at start: the token journal's events first. */
+    int journaled = store_journal_recover(s, url);
+    if (journaled < 0) {
+        int failed = kw_fail("token journal: %s", store_errmsg(s));
+        store_close(s);
+        return failed;
+    }
     kw_stored k = {0};
     buf_init(&k.text, 64u * 1024 * 1024);
     int rc = store_event_after(s, sid, 0, 0, kw_collect, &k) < 0;
@@ -220,8 +230,9 @@ static int kw_check(const char *url, const char *path)
     if (!rc) rc = kw_check_recovery(s, url, sid, rid, text);
     if (!rc)
         printf("kill test: %" PRId64 " published of %" PRId64 " committed events survived "
-               "SIGKILL; the run was stopped as interrupted\n",
-               printed, k.count);
+               "SIGKILL (%d of them from the token journal); the run was stopped as "
+               "interrupted\n",
+               printed, k.count, journaled);
     free(text);
     store_close(s);
     return rc;
@@ -229,8 +240,12 @@ static int kw_check(const char *url, const char *path)
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "write") == 0) return kw_write(argv[2]);
+    if ((argc == 3 || argc == 4) && strcmp(argv[1], "write") == 0) {
+        uint64_t in_flight = argc == 4 ? strtoull(argv[3], NULL, 10) : KW_IN_FLIGHT;
+        if (in_flight < 1) return kw_fail("IN_FLIGHT must be a positive number");
+        return kw_write(argv[2], in_flight);
+    }
     if (argc == 4 && strcmp(argv[1], "check") == 0) return kw_check(argv[2], argv[3]);
-    fprintf(stderr, "usage: kill_writer write URL | kill_writer check URL FILE\n");
+    fprintf(stderr, "usage: kill_writer write URL [IN_FLIGHT] | kill_writer check URL FILE\n");
     return 2;
 }

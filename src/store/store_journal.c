@@ -1,0 +1,584 @@
+/*
+ * store_journal: token events kept in a file beside the SQLite database
+ * until the event log's next transaction stores them (store_journal.h,
+ * docs/storage.md).
+ */
+#include "store/store_journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+#include "store/store_int.h"
+
+#define STORE_JOURNAL__BUCKETS 1024
+/* The most a journal file read at start-up may hold: far more than the
+ * limits let it grow to (STORE_JOURNAL_BYTES for each session). */
+#define STORE_JOURNAL__FILE_MAX (256u << 20)
+
+/* A session the journal knows: its last seq and the events it holds. */
+typedef struct journal_session {
+    char *id;
+    int64_t last;
+    evt *held[STORE_JOURNAL_EVENTS];
+    size_t nheld, held_bytes;
+    bool stored; /* the open transaction stores its events */
+    /* A batch being appended: its events and bytes for this session. */
+    size_t adding, adding_bytes;
+    struct journal_session *next;
+} journal_session;
+
+/* A last seq learned in the open transaction. */
+typedef struct journal_learned {
+    char *id;
+    int64_t last;
+} journal_learned;
+
+struct store_journal {
+    int fd;
+    char *path;
+    journal_session *buckets[STORE_JOURNAL__BUCKETS];
+    size_t nsessions, nheld;
+    journal_learned *learned;
+    size_t nlearned, cap_learned;
+    bool forget;    /* the open transaction dropped a session's events */
+    bool in_op;     /* that operation is running */
+    size_t file_bytes; /* written since the file was last emptied */
+};
+
+char *store_journal_path(const char *url)
+{
+    if (!url || strncmp(url, "sqlite:", 7) != 0) return NULL;
+    const char *path = url + 7;
+    if (!*path || strcmp(path, ":memory:") == 0) return NULL;
+    size_t n = strlen(path);
+    char *out = xmalloc(n + sizeof "-tokens");
+    memcpy(out, path, n);
+    memcpy(out + n, "-tokens", sizeof "-tokens");
+    return out;
+}
+
+/* ------------------------------------------------------------------------
+ * Recovery
+ */
+
+static void store_journal__free_evts(evt **evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) evt_unref(evs[i]);
+    free(evs);
+}
+
+/* Reads the file into *data; 0 with *len 0 when there is none. */
+static int store_journal__read_file(store *s, const char *path, char **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return 0;
+        snprintf(s->err, sizeof s->err, "cannot open the token journal %s: %s", path, strerror(errno));
+        return DB_ERR;
+    }
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0 || (size_t)st.st_size > STORE_JOURNAL__FILE_MAX) {
+        snprintf(s->err, sizeof s->err, "cannot read the token journal %s: %s", path,
+                 errno ? strerror(errno) : "larger than 256 MiB");
+        rc = DB_ERR;
+    }
+    size_t size = rc == 0 ? (size_t)st.st_size : 0;
+    char *text = xmalloc(size + 1);
+    size_t got = 0;
+    while (rc == 0 && got < size) {
+        ssize_t k = read(fd, text + got, size - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        got += (size_t)k;
+    }
+    close(fd);
+    if (rc < 0) {
+        free(text);
+        return rc;
+    }
+    *data = text;
+    *len = got;
+    return 0;
+}
+
+/* The events of the file's complete lines; a line that does not parse (a
+ * write cut short by the crash) ends the read. */
+static evt **store_journal__parse(const char *path, char *data, size_t len, size_t *n)
+{
+    evt **evs = NULL;
+    size_t cap = 0;
+    *n = 0;
+    for (size_t at = 0; at < len;) {
+        char *nl = memchr(data + at, '\n', len - at);
+        if (!nl) break;
+        char err[128];
+        evt *e = evt_parse(data + at, (size_t)(nl - (data + at)), err, sizeof err);
+        if (!e) {
+            LOG(LOG_WARN, "The token journal ends in a line that does not parse; the rest is ignored.",
+                "path=%s offset=%zu error=\"%s\"", path, at, err);
+            break;
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            evs = xrealloc(evs, cap * sizeof *evs);
+        }
+        evs[(*n)++] = e;
+        at = (size_t)(nl - data) + 1;
+    }
+    return evs;
+}
+
+/* Keeps the events past their session's stored last seq; drops the rest. */
+static int store_journal__unstored(store *s, evt **evs, size_t *n)
+{
+    size_t kept = 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < *n; i++) {
+        const char *p[] = {evs[i]->session_id};
+        db_result *r = NULL;
+        rc = store__query(s, "SELECT last_seq FROM chat_sessions WHERE id = ?", 1, p, &r);
+        bool keep = rc == 0 && db_result_rows(r) == 1 && evs[i]->seq > db_result_int(r, 0, 0, 0);
+        db_result_free(r);
+        if (keep)
+            evs[kept++] = evs[i];
+        else
+            evt_unref(evs[i]);
+    }
+    for (size_t i = kept; rc < 0 && i < *n; i++) evt_unref(evs[i]);
+    *n = kept;
+    return rc;
+}
+
+static int store_journal__empty(store *s, const char *path)
+{
+    if (truncate(path, 0) == 0 || errno == ENOENT) return 0;
+    snprintf(s->err, sizeof s->err, "cannot empty the token journal %s: %s", path, strerror(errno));
+    return DB_ERR;
+}
+
+int store_journal_recover(store *s, const char *url)
+{
+    char *path = store_journal_path(url);
+    if (!path) return 0;
+    char *data = NULL;
+    size_t len = 0, n = 0;
+    int rc = store_journal__read_file(s, path, &data, &len);
+    evt **evs = rc == 0 ? store_journal__parse(path, data, len, &n) : NULL;
+    free(data);
+    if (rc == 0 && n > 0) {
+        rc = store_begin(s);
+        if (rc == 0) rc = store_journal__unstored(s, evs, &n);
+        if (rc == 0) rc = store_event_put(s, evs, n);
+        if (rc == 0) rc = store_commit(s);
+        if (rc < 0) store_rollback(s);
+    }
+    if (rc == 0) rc = store_journal__empty(s, path);
+    if (rc == 0 && n > 0)
+        LOG(LOG_WARN, "Token events the journal held at a crash were stored.", "path=%s events=%zu",
+            path, n);
+    store_journal__free_evts(evs, n);
+    free(path);
+    return rc < 0 ? rc : (int)n;
+}
+
+int store_journal_attach(store *s, const char *url)
+{
+    char *path = store_journal_path(url);
+    if (!path) return 0;
+    int rc = store_journal_recover(s, url);
+    int fd = rc < 0 ? -1 : open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (rc >= 0 && fd < 0) {
+        snprintf(s->err, sizeof s->err, "cannot open the token journal %s: %s", path, strerror(errno));
+        rc = DB_ERR;
+    }
+    if (rc < 0) {
+        free(path);
+        return rc;
+    }
+    store_journal *j = xcalloc(1, sizeof *j);
+    j->fd = fd;
+    j->path = path;
+    s->journal = j;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Sessions
+ */
+
+static size_t store_journal__hash(const char *id)
+{
+    size_t h = 5381;
+    for (const unsigned char *c = (const unsigned char *)id; *c; c++) h = h * 33 + *c;
+    return h % STORE_JOURNAL__BUCKETS;
+}
+
+static journal_session *store_journal__find(store_journal *j, const char *id)
+{
+    for (journal_session *x = j->buckets[store_journal__hash(id)]; x; x = x->next)
+        if (strcmp(x->id, id) == 0) return x;
+    return NULL;
+}
+
+static void store_journal__drop_held(store_journal *j, journal_session *x)
+{
+    for (size_t i = 0; i < x->nheld; i++) evt_unref(x->held[i]);
+    j->nheld -= x->nheld;
+    x->nheld = x->held_bytes = 0;
+}
+
+/* Forgets every session, or those holding nothing with idle_only. */
+static void store_journal__forget(store_journal *j, bool idle_only)
+{
+    for (size_t b = 0; b < STORE_JOURNAL__BUCKETS; b++) {
+        journal_session **pp = &j->buckets[b];
+        while (*pp) {
+            journal_session *x = *pp;
+            if (idle_only && x->nheld > 0) {
+                pp = &x->next;
+                continue;
+            }
+            store_journal__drop_held(j, x);
+            *pp = x->next;
+            free(x->id);
+            free(x);
+            j->nsessions--;
+        }
+    }
+}
+
+/* Forgets one session and what it holds (the transaction stored that, or
+ * deleted the session). */
+static void store_journal__drop_session(store_journal *j, const char *id)
+{
+    journal_session **pp = &j->buckets[store_journal__hash(id)];
+    while (*pp && strcmp((*pp)->id, id) != 0) pp = &(*pp)->next;
+    journal_session *x = *pp;
+    if (!x) return;
+    store_journal__drop_held(j, x);
+    *pp = x->next;
+    free(x->id);
+    free(x);
+    j->nsessions--;
+}
+
+static void store_journal__set_last(store_journal *j, const char *id, int64_t last)
+{
+    journal_session *x = store_journal__find(j, id);
+    if (!x) {
+        if (j->nsessions >= STORE_JOURNAL_SESSIONS) store_journal__forget(j, true);
+        if (j->nsessions >= STORE_JOURNAL_SESSIONS) return;
+        size_t b = store_journal__hash(id);
+        x = xcalloc(1, sizeof *x);
+        x->id = xstrdup(id);
+        x->next = j->buckets[b];
+        j->buckets[b] = x;
+        j->nsessions++;
+    }
+    x->last = last;
+}
+
+/* ------------------------------------------------------------------------
+ * Appending
+ */
+
+/* Undoes the counts of a batch that is not appended. */
+static void store_journal__unadd(store_journal *j, evt *const *evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        journal_session *x = store_journal__find(j, evs[i]->session_id);
+        if (x) x->adding = x->adding_bytes = 0;
+    }
+}
+
+/* Gives each event its seq and encoding, counting it against its session's
+ * limits; false when one is not for the journal. */
+static bool store_journal__number(store_journal *j, evt *const *evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        evt *e = evs[i];
+        journal_session *x = e->type == EVT_TOKEN ? store_journal__find(j, e->session_id) : NULL;
+        if (!x || x->nheld + x->adding >= STORE_JOURNAL_EVENTS) return false;
+        free(e->json);
+        e->json = NULL;
+        e->json_len = 0;
+        e->seq = x->last + (int64_t)x->adding + 1;
+        if (evt_encode(e) < 0) return false;
+        x->adding++;
+        x->adding_bytes += e->json_len;
+        if (x->held_bytes + x->adding_bytes > STORE_JOURNAL_BYTES) return false;
+    }
+    return true;
+}
+
+/* Writes all of data, or fails. */
+static int store_journal__write(store *s, const char *data, size_t len)
+{
+    store_journal *j = s->journal;
+    while (len > 0) {
+        ssize_t k = write(j->fd, data, len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            snprintf(s->err, sizeof s->err, "cannot write the token journal %s: %s", j->path,
+                     k < 0 ? strerror(errno) : "nothing written");
+            return DB_ERR;
+        }
+        data += k;
+        len -= (size_t)k;
+    }
+    return 0;
+}
+
+int store_journal_append(store *s, evt *const *evs, size_t n)
+{
+    store_journal *j = s->journal;
+    /* A long batch shares its commit among many events already, and many
+     * sessions filling the journal at once would empty it all at once. */
+    if (!j || n == 0 || n > STORE_JOURNAL_EVENTS) return 0;
+    if (!store_journal__number(j, evs, n)) {
+        store_journal__unadd(j, evs, n);
+        return 0;
+    }
+    /* Each event is at most STORE_JOURNAL_BYTES (numbered checked it),
+     * and its line one byte more. */
+    buf out;
+    buf_init(&out, ((size_t)STORE_JOURNAL_BYTES + 1) * n);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = buf_append(&out, evs[i]->json, evs[i]->json_len);
+        if (rc == 0) rc = buf_append(&out, "\n", 1);
+    }
+    if (rc < 0)
+        snprintf(s->err, sizeof s->err, "cannot write the token journal %s: a batch past its limit",
+                 j->path);
+    else
+        rc = store_journal__write(s, out.data, out.len);
+    if (rc == 0) j->file_bytes += out.len;
+    buf_cleanup(&out);
+    store_journal__unadd(j, evs, n);
+    if (rc < 0) return DB_ERR;
+    for (size_t i = 0; i < n; i++) {
+        journal_session *x = store_journal__find(j, evs[i]->session_id);
+        /* A copy: the loop thread frees the event once it is published,
+         * and memory freed by another thread than the one that made it
+         * stays in that thread's caches. */
+        x->held[x->nheld++] = evt_copy_encoded(evs[i]);
+        x->held_bytes += evs[i]->json_len;
+        x->last = evs[i]->seq;
+        j->nheld++;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------------------
+ * Transactions
+ */
+
+/* Drops what the open transaction learned after the first keep. */
+static void store_journal__unlearn(store_journal *j, size_t keep)
+{
+    for (size_t i = keep; i < j->nlearned; i++) free(j->learned[i].id);
+    j->nlearned = keep;
+}
+
+static void store_journal__clear_learned(store_journal *j)
+{
+    store_journal__unlearn(j, 0);
+}
+
+/* Stores a session's events in a savepoint; those of a session that is
+ * gone, or that do not follow its stored seq, are dropped with an error in
+ * the log rather than failing every transaction after them. */
+static int store_journal__flush_one(store *s, journal_session *x)
+{
+    store_journal *j = s->journal;
+    size_t learned = j->nlearned;
+    int rc = store_savepoint(s);
+    if (rc < 0) return rc;
+    rc = store_event_put(s, x->held, x->nheld);
+    if (rc == 0) {
+        x->stored = true;
+        return store_savepoint_release(s);
+    }
+    LOG(LOG_ERROR, "Token events of the journal cannot be stored and are dropped.",
+        "session_id=%s events=%zu first_seq=%" PRId64 " error=\"%s\"", x->id, x->nheld,
+        x->held[0]->seq, store_errmsg(s));
+    store_journal__unlearn(j, learned);
+    store_journal__drop_held(j, x);
+    /* Its last seq is the stored one again: learned anew from its next
+     * transaction. */
+    j->forget = true;
+    return store_savepoint_undo(s);
+}
+
+/* The held events of the sessions the open transaction does not store
+ * yet; *n of them. */
+static evt **store_journal__unstored_held(store_journal *j, size_t *n)
+{
+    evt **evs = xmalloc((j->nheld ? j->nheld : 1) * sizeof *evs);
+    *n = 0;
+    for (size_t b = 0; b < STORE_JOURNAL__BUCKETS; b++)
+        for (journal_session *x = j->buckets[b]; x; x = x->next)
+            for (size_t i = 0; !x->stored && i < x->nheld; i++) evs[(*n)++] = x->held[i];
+    return evs;
+}
+
+static void store_journal__mark_stored(store_journal *j)
+{
+    for (size_t b = 0; b < STORE_JOURNAL__BUCKETS; b++)
+        for (journal_session *x = j->buckets[b]; x; x = x->next)
+            if (x->nheld > 0) x->stored = true;
+}
+
+static int store_journal__flush_all(store *s);
+
+int store_journal_flush(store *s)
+{
+    store_journal *j = s->journal;
+    if (!j || j->nheld == 0) return 0;
+    /* Run as an operation (eventlog_flush), it still learns its sessions:
+     * what it stores is what the journal already knew. */
+    bool in_op = j->in_op;
+    j->in_op = false;
+    int rc = store_journal__flush_all(s);
+    j->in_op = in_op;
+    return rc;
+}
+
+static int store_journal__flush_all(store *s)
+{
+    store_journal *j = s->journal;
+    size_t n;
+    evt **evs = store_journal__unstored_held(j, &n);
+    size_t learned = j->nlearned;
+    int rc = n ? store_savepoint(s) : 0;
+    if (rc == 0 && n) rc = store_event_put(s, evs, n);
+    free(evs);
+    if (rc == 0) {
+        if (n) rc = store_savepoint_release(s);
+        if (rc == 0) store_journal__mark_stored(j);
+    } else if (rc != DB_ERR_BUSY && rc != DB_ERR_FULL && rc != DB_ERR_CONN &&
+               store_savepoint_undo(s) == 0) {
+        store_journal__unlearn(j, learned);
+        /* One session's events failed them all: each goes on its own. */
+        rc = 0;
+        for (size_t b = 0; rc == 0 && b < STORE_JOURNAL__BUCKETS; b++)
+            for (journal_session *x = j->buckets[b]; rc == 0 && x; x = x->next)
+                if (x->nheld > 0 && !x->stored) rc = store_journal__flush_one(s, x);
+    }
+    return rc;
+}
+
+int store_journal_settle(store *s, evt *const *evs, size_t n)
+{
+    store_journal *j = s->journal;
+    if (!j || j->nheld == 0) return 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        journal_session *x = store_journal__find(j, evs[i]->session_id);
+        if (!x || x->nheld == 0 || x->stored) continue;
+        rc = store_event_put(s, x->held, x->nheld);
+        if (rc == 0) x->stored = true;
+    }
+    return rc;
+}
+
+void store_journal_op(store *s, bool running)
+{
+    store_journal *j = s->journal;
+    if (j) j->in_op = running;
+}
+
+void store_journal_forget(store *s, const char *session_id)
+{
+    store_journal *j = s->journal;
+    if (!j) return;
+    if (j->nlearned == j->cap_learned) {
+        j->cap_learned = j->cap_learned ? j->cap_learned * 2 : 64;
+        j->learned = xrealloc(j->learned, j->cap_learned * sizeof *j->learned);
+    }
+    j->learned[j->nlearned++] = (journal_learned){xstrdup(session_id), -1};
+}
+
+void store_journal_learn(store *s, const char *session_id, int64_t last_seq)
+{
+    store_journal *j = s->journal;
+    if (!j) return;
+    /* What an operation appends may be undone with its savepoint: its
+     * sessions are forgotten instead. */
+    if (j->in_op) {
+        store_journal_forget(s, session_id);
+        return;
+    }
+    if (j->nlearned == j->cap_learned) {
+        j->cap_learned = j->cap_learned ? j->cap_learned * 2 : 64;
+        j->learned = xrealloc(j->learned, j->cap_learned * sizeof *j->learned);
+    }
+    j->learned[j->nlearned++] = (journal_learned){xstrdup(session_id), last_seq};
+}
+
+void store_journal_end(store *s, bool committed)
+{
+    store_journal *j = s->journal;
+    if (!j) return;
+    for (size_t b = 0; b < STORE_JOURNAL__BUCKETS; b++)
+        for (journal_session *x = j->buckets[b]; x; x = x->next) {
+            if (x->stored && committed) store_journal__drop_held(j, x);
+            x->stored = false;
+        }
+    if (committed) {
+        /* The file is the only copy of what is still held. Once nothing
+         * is, it is emptied, but only when it has grown past a size, not
+         * at every commit: a truncation costs the file system a journal
+         * transaction of its own, and lines already stored are told apart
+         * by their seqs at start-up. Emptied under O_APPEND, the next write
+         * starts it again from the beginning. */
+        if (j->nheld == 0 && j->file_bytes >= STORE_JOURNAL_FILE_MAX) {
+            if (ftruncate(j->fd, 0) == 0)
+                j->file_bytes = 0;
+            else
+                LOG(LOG_WARN, "Cannot empty the token journal; it is emptied at the next start.",
+                    "path=%s error=\"%s\"", j->path, strerror(errno));
+        }
+        /* Sessions whose events are still only in the file are kept. */
+        if (j->forget) store_journal__forget(j, true);
+        for (size_t i = 0; i < j->nlearned; i++) {
+            if (j->learned[i].last >= 0)
+                store_journal__set_last(j, j->learned[i].id, j->learned[i].last);
+            else
+                store_journal__drop_session(j, j->learned[i].id);
+        }
+    }
+    store_journal__clear_learned(j);
+    j->forget = j->in_op = false;
+}
+
+size_t store_journal_pending(const store *s)
+{
+    return s->journal ? s->journal->nheld : 0;
+}
+
+void store_journal_free(store *s)
+{
+    store_journal *j = s->journal;
+    if (!j) return;
+    store_journal__forget(j, false);
+    store_journal__clear_learned(j);
+    free(j->learned);
+    close(j->fd);
+    free(j->path);
+    free(j);
+    s->journal = NULL;
+}

@@ -1,0 +1,102 @@
+/*
+ * store_journal: the token journal of a SQLite file (docs/storage.md, The
+ * token journal).
+ *
+ * A batch of the event log made of token events only is not written as a
+ * transaction: its events take their seqs from the journal's memory of
+ * each session's last seq and are appended, encoded, one per line, to the
+ * file PATH-tokens beside the database with one write(2), after which the
+ * event log publishes them. A session's events reach stream_events in the
+ * first transaction that reserves seqs for it (store_journal_settle), or
+ * when the writer has been idle for a moment, stops, or is flushed
+ * (store_journal_flush); the file is emptied once nothing in it waits. A write(2) that returned survives a crash of the
+ * process as a commit under synchronous=NORMAL does, so a client still
+ * never sees an event that a crash can lose; at start-up
+ * store_journal_recover moves what the file holds into the tables.
+ *
+ * A session's journal holds at most STORE_JOURNAL_EVENTS events and
+ * STORE_JOURNAL_BYTES bytes of them: fewer than the hub's tail keeps
+ * (net/hub.h), so a stream that reconnects finds every event that is not
+ * in the tables yet in the tail, and a reader of the tables misses at most
+ * those newest few. A batch that would pass either goes to a transaction,
+ * as does a batch of more than STORE_JOURNAL_EVENTS events, whose commit
+ * many events share already.
+ * The journal knows a session's last seq only from a transaction it saw
+ * commit, and forgets a session that an operation of a batch appended
+ * events to or deleted: such a session's next token goes to a transaction
+ * again. Nothing else changes a session's last_seq (store_event.c).
+ *
+ * Only the event log's writer uses it, on its own connection. PostgreSQL
+ * and sqlite::memory: have none: every function is then a no-op.
+ */
+#ifndef CHATPLANE_STORE_JOURNAL_H
+#define CHATPLANE_STORE_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/evt.h"
+#include "store/store.h"
+
+#define STORE_JOURNAL_EVENTS 8
+#define STORE_JOURNAL_BYTES  2048
+/* Sessions whose last seq the journal keeps; past it, those with nothing
+ * in the journal are forgotten. */
+#define STORE_JOURNAL_SESSIONS 4096
+/* The file is emptied when nothing in it waits for the tables and it has
+ * grown to this size. */
+#define STORE_JOURNAL_FILE_MAX (1u << 20)
+/* How long the writer lets events stay in the journal when nothing else
+ * comes (eventlog.c). */
+#define STORE_JOURNAL_IDLE_MS 100
+
+/* The journal's file for a database URL: a new string, or NULL when the
+ * URL is not a SQLite file. */
+char *store_journal_path(const char *url);
+
+/* Moves the events the journal file of url holds into the tables (those
+ * past their session's last_seq), in one transaction on s, then empties
+ * the file. Returns the events moved, 0 when there is no file, or a store
+ * error. */
+int store_journal_recover(store *s, const char *url);
+
+/* Gives s (the event log's connection) the journal of url, after
+ * recovering what the file holds. 0 without a journal for url. */
+int store_journal_attach(store *s, const char *url);
+
+/*
+ * Appends evs (all token events, no transaction open) to the journal.
+ * Returns 1 when they were written (each has its seq and json), 0 when the
+ * journal declines them (a session it does not know, or past its limits:
+ * write them in a transaction instead), or a store error.
+ */
+int store_journal_append(store *s, evt *const *evs, size_t n);
+
+/* Inside a transaction: stores every event the journal holds
+ * (store_event_put). store_journal_end then tells it the outcome. */
+int store_journal_flush(store *s);
+/* Inside a transaction, before seqs are reserved for evs (store_event.c):
+ * stores what the journal holds for their sessions, so that their new
+ * seqs follow it. */
+int store_journal_settle(store *s, evt *const *evs, size_t n);
+/* Inside a transaction, around an operation other than appending events
+ * (running true before it, false after): the sessions it appends events to
+ * are forgotten once the transaction commits, since the operation's
+ * savepoint may undo them. */
+void store_journal_op(store *s, bool running);
+/* Inside a transaction: the session is forgotten once it commits (it is
+ * being deleted). */
+void store_journal_forget(store *s, const char *session_id);
+/* Called by store_event_append for every session whose seqs it reserved:
+ * the session's last seq once the transaction commits. */
+void store_journal_learn(store *s, const char *session_id, int64_t last_seq);
+/* The transaction ended: committed (the flushed events leave the journal,
+ * the file is emptied) or rolled back (the journal is as before it). */
+void store_journal_end(store *s, bool committed);
+
+/* Events the journal holds. */
+size_t store_journal_pending(const store *s);
+/* Frees the journal (store_close calls it). */
+void store_journal_free(store *s);
+
+#endif
