@@ -51,7 +51,7 @@ struct store_journal {
     size_t nlearned, cap_learned;
     bool forget;    /* the open transaction dropped a session's events */
     bool in_op;     /* that operation is running */
-    size_t file_bytes; /* written since the file was last emptied */
+    off_t at; /* where the next line is written */
 };
 
 char *store_journal_path(const char *url)
@@ -113,9 +113,10 @@ static int store_journal__read_file(store *s, const char *path, char **data, siz
     return 0;
 }
 
-/* The events of the file's complete lines; a line that does not parse (a
- * write cut short by the crash) ends the read. */
-static evt **store_journal__parse(const char *path, char *data, size_t len, size_t *n)
+/* The events of the file's lines up to the first that does not parse:
+ * zeros past the last line written, what is left of a longer line of an
+ * earlier round, or a write cut short by the crash. */
+static evt **store_journal__parse(char *data, size_t len, size_t *n)
 {
     evt **evs = NULL;
     size_t cap = 0;
@@ -123,13 +124,8 @@ static evt **store_journal__parse(const char *path, char *data, size_t len, size
     for (size_t at = 0; at < len;) {
         char *nl = memchr(data + at, '\n', len - at);
         if (!nl) break;
-        char err[128];
-        evt *e = evt_parse(data + at, (size_t)(nl - (data + at)), err, sizeof err);
-        if (!e) {
-            LOG(LOG_WARN, "The token journal ends in a line that does not parse; the rest is ignored.",
-                "path=%s offset=%zu error=\"%s\"", path, at, err);
-            break;
-        }
+        evt *e = evt_parse(data + at, (size_t)(nl - (data + at)), NULL, 0);
+        if (!e) break;
         if (*n == cap) {
             cap = cap ? cap * 2 : 64;
             evs = xrealloc(evs, cap * sizeof *evs);
@@ -175,7 +171,7 @@ int store_journal_recover(store *s, const char *url)
     char *data = NULL;
     size_t len = 0, n = 0;
     int rc = store_journal__read_file(s, path, &data, &len);
-    evt **evs = rc == 0 ? store_journal__parse(path, data, len, &n) : NULL;
+    evt **evs = rc == 0 ? store_journal__parse(data, len, &n) : NULL;
     free(data);
     if (rc == 0 && n > 0) {
         rc = store_begin(s);
@@ -193,14 +189,37 @@ int store_journal_recover(store *s, const char *url)
     return rc < 0 ? rc : (int)n;
 }
 
+/*
+ * Writes STORE_JOURNAL_FILE_MAX zero bytes into the empty file. The journal
+ * then writes over them from the start, and again each time nothing it
+ * holds waits for the tables: writing over blocks the file has changes no
+ * size and allocates nothing, where appending made every write a change of
+ * the file system's own metadata, which waits behind its journal commits
+ * while other files are written out (docs/benchmarks.md, fix 20). A zero
+ * byte ends the read at start-up, as does a line left from an earlier
+ * round (stored already, told apart by its seq).
+ */
+static int store_journal__fill(int fd)
+{
+    static const char zeros[64 * 1024];
+    for (off_t at = 0; at < (off_t)STORE_JOURNAL_FILE_MAX; at += (off_t)sizeof zeros)
+        if (pwrite(fd, zeros, sizeof zeros, at) != (ssize_t)sizeof zeros) return -1;
+    return 0;
+}
+
 int store_journal_attach(store *s, const char *url)
 {
     char *path = store_journal_path(url);
     if (!path) return 0;
     int rc = store_journal_recover(s, url);
-    int fd = rc < 0 ? -1 : open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int fd = rc < 0 ? -1 : open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (rc >= 0 && fd < 0) {
         snprintf(s->err, sizeof s->err, "cannot open the token journal %s: %s", path, strerror(errno));
+        rc = DB_ERR;
+    }
+    if (rc >= 0 && store_journal__fill(fd) != 0) {
+        snprintf(s->err, sizeof s->err, "cannot write the token journal %s: %s", path, strerror(errno));
+        close(fd);
         rc = DB_ERR;
     }
     if (rc < 0) {
@@ -328,7 +347,7 @@ static int store_journal__write(store *s, const char *data, size_t len)
 {
     store_journal *j = s->journal;
     while (len > 0) {
-        ssize_t k = write(j->fd, data, len);
+        ssize_t k = pwrite(j->fd, data, len, j->at);
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) {
             snprintf(s->err, sizeof s->err, "cannot write the token journal %s: %s", j->path,
@@ -337,6 +356,7 @@ static int store_journal__write(store *s, const char *data, size_t len)
         }
         data += k;
         len -= (size_t)k;
+        j->at += k;
     }
     return 0;
 }
@@ -346,7 +366,7 @@ int store_journal_append(store *s, evt *const *evs, size_t n)
     store_journal *j = s->journal;
     /* A long batch shares its commit among many events already, and many
      * sessions filling the journal at once would empty it all at once. */
-    if (!j || n == 0 || n > STORE_JOURNAL_EVENTS) return 0;
+    if (!j || n == 0 || n > STORE_JOURNAL_EVENTS || j->at >= (off_t)STORE_JOURNAL_FILE_MAX) return 0;
     if (!store_journal__number(j, evs, n)) {
         store_journal__unadd(j, evs, n);
         return 0;
@@ -365,7 +385,6 @@ int store_journal_append(store *s, evt *const *evs, size_t n)
                  j->path);
     else
         rc = store_journal__write(s, out.data, out.len);
-    if (rc == 0) j->file_bytes += out.len;
     buf_cleanup(&out);
     store_journal__unadd(j, evs, n);
     if (rc < 0) return DB_ERR;
@@ -485,6 +504,8 @@ int store_journal_settle(store *s, evt *const *evs, size_t n)
 {
     store_journal *j = s->journal;
     if (!j || j->nheld == 0) return 0;
+    /* A full file: everything goes, so that it starts over. */
+    if (j->at >= (off_t)STORE_JOURNAL_FILE_MAX) return store_journal_flush(s);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         journal_session *x = store_journal__find(j, evs[i]->session_id);
@@ -540,18 +561,8 @@ void store_journal_end(store *s, bool committed)
         }
     if (committed) {
         /* The file is the only copy of what is still held. Once nothing
-         * is, it is emptied, but only when it has grown past a size, not
-         * at every commit: a truncation costs the file system a journal
-         * transaction of its own, and lines already stored are told apart
-         * by their seqs at start-up. Emptied under O_APPEND, the next write
-         * starts it again from the beginning. */
-        if (j->nheld == 0 && j->file_bytes >= STORE_JOURNAL_FILE_MAX) {
-            if (ftruncate(j->fd, 0) == 0)
-                j->file_bytes = 0;
-            else
-                LOG(LOG_WARN, "Cannot empty the token journal; it is emptied at the next start.",
-                    "path=%s error=\"%s\"", j->path, strerror(errno));
-        }
+         * is, the next line is written over the first. */
+        if (j->nheld == 0) j->at = 0;
         /* Sessions whose events are still only in the file are kept. */
         if (j->forget) store_journal__forget(j, true);
         for (size_t i = 0; i < j->nlearned; i++) {

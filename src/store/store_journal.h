@@ -43,8 +43,9 @@
 /* Sessions whose last seq the journal keeps; past it, those with nothing
  * in the journal are forgotten. */
 #define STORE_JOURNAL_SESSIONS 4096
-/* The file is emptied when nothing in it waits for the tables and it has
- * grown to this size. */
+/* The file's size: written over from the start each time nothing in it
+ * waits for the tables; once full, the next transaction stores everything
+ * it holds. */
 #define STORE_JOURNAL_FILE_MAX (1u << 20)
 /* How long the writer lets events stay in the journal when nothing else
  * comes (eventlog.c). */
