@@ -74,6 +74,7 @@ struct eventlog {
     int64_t pace_ns;        /* the least time between two batches' starts */
     bool busy;              /* work came in while the last batch was written */
     bool writer_idle;       /* the writer waits on work and has not been signalled */
+    bool writer_timed;      /* it waits at most STORE_JOURNAL_IDLE_MS (the journal holds events) */
 };
 
 static void eventlog__queue_push(eventlog_queue *q, eventlog_item *it)
@@ -326,25 +327,32 @@ static void eventlog__wake_loop(eventlog *log)
 static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n, bool *idle)
 {
     *idle = false;
-    bool journal = store_journal_pending(log->st) > 0;
-    struct timespec until;
-    if (journal) {
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)STORE_JOURNAL_IDLE_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-    }
     pthread_mutex_lock(&log->mu);
     /* Work that came in while the previous batch was written means the
      * writer is busy: this batch is paced. Work the writer had to wait for
      * is committed at once. */
     bool busy = log->busy;
+    bool deadline = false;
+    struct timespec until;
     while (!log->pending.head && !log->stopping) {
+        /* Read under the lock: the loop may add to the journal while the
+         * writer waits (eventlog__submit_inline). */
+        bool timed = store_journal_pending(log->st) > 0;
         log->writer_idle = true;
-        if (!journal) {
+        log->writer_timed = timed;
+        if (!timed) {
             pthread_cond_wait(&log->work, &log->mu);
-        } else if (pthread_cond_timedwait(&log->work, &log->mu, &until) == ETIMEDOUT &&
-                   !log->pending.head && !log->stopping) {
+            continue;
+        }
+        if (!deadline) {
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += (long)STORE_JOURNAL_IDLE_MS * 1000000L;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+            deadline = true;
+        }
+        if (pthread_cond_timedwait(&log->work, &log->mu, &until) == ETIMEDOUT &&
+            !log->pending.head && !log->stopping) {
             log->writer_idle = false;
             pthread_mutex_unlock(&log->mu);
             *n = 0;
@@ -487,8 +495,44 @@ void eventlog_stop(eventlog *log)
     free(log);
 }
 
+/*
+ * A lone token event, submitted while the writer waits with nothing queued
+ * and nothing unpublished, is written to the token journal by the loop
+ * itself and published at once: the writer, blocked on the lock the loop
+ * holds meanwhile, does not touch its connection, and nothing submitted
+ * before is waiting to be published. One token then costs no wake-up of
+ * the writer and none of the loop (docs/benchmarks.md, fix 21). False when
+ * the event must go through the writer.
+ */
+static bool eventlog__submit_inline(eventlog *log, const eventlog_op *op)
+{
+    if (op->apply || !op->ev || op->ev->type != EVT_TOKEN) return false;
+    evt *ev = op->ev;
+    pthread_mutex_lock(&log->mu);
+    bool idle = log->writer_idle && !log->pending.head && !log->done.head && !log->stopping;
+    int rc = idle ? store_journal_append(log->st, &ev, 1) : 0;
+    /* A writer waiting without a time limit must learn that the journal
+     * holds events now, so that it stores them after a pause. */
+    bool wake = rc == 1 && !log->writer_timed;
+    if (rc == 1) {
+        log->submitted++;
+        log->finished_ops++;
+        log->stats.batches++;
+        log->stats.events++;
+        if (wake) log->writer_idle = false;
+    }
+    pthread_mutex_unlock(&log->mu);
+    if (rc != 1) return false;
+    if (wake) pthread_cond_signal(&log->work);
+    if (op->done) op->done(op->arg, ev, 0);
+    if (log->publish) log->publish(log->ud, ev);
+    evt_unref(ev);
+    return true;
+}
+
 void eventlog_submit(eventlog *log, const eventlog_op *op)
 {
+    if (eventlog__submit_inline(log, op)) return;
     eventlog_item *it = xcalloc(1, sizeof *it);
     it->op = *op;
     pthread_mutex_lock(&log->mu);

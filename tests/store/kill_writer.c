@@ -131,8 +131,10 @@ static int kw_write(const char *url, uint64_t in_flight)
             evt_origin o = {sid, rid, kw_now_ms()};
             eventlog_append(log, evt_token(&o, mid, text, (size_t)len));
         }
+        /* A lone token the loop wrote itself was published already and
+         * wakes nothing: wait briefly, so one at a time stays quick. */
         struct pollfd pfd = {.fd = eventlog_fd(log), .events = POLLIN};
-        if (poll(&pfd, 1, 100) > 0) eventlog_drain(log);
+        if (poll(&pfd, 1, 1) > 0) eventlog_drain(log);
     }
     eventlog_stop(log);
     return kw_fail("nobody killed the writer within %d seconds", KW_MAX_SECONDS);
