@@ -157,6 +157,44 @@ static int store_journal__unstored(store *s, evt **evs, size_t *n)
     return rc;
 }
 
+static bool store_journal__db_down(int rc)
+{
+    return rc == DB_ERR_BUSY || rc == DB_ERR_FULL || rc == DB_ERR_CONN;
+}
+
+/* Stores the recovered events; *stored counts them. When they do not go in
+ * together, each goes on its own, and one that does not follow its
+ * session's stored ones (which the journal never writes) is dropped with
+ * an error in the log rather than keeping the server from starting. */
+static int store_journal__store_recovered(store *s, evt **evs, size_t n, size_t *stored)
+{
+    *stored = 0;
+    int rc = store_savepoint(s);
+    if (rc == 0) rc = store_event_put(s, evs, n);
+    if (rc == 0) {
+        *stored = n;
+        return store_savepoint_release(s);
+    }
+    if (store_journal__db_down(rc) || store_savepoint_undo(s) != 0) return rc;
+    for (size_t i = 0; i < n; i++) {
+        rc = store_savepoint(s);
+        if (rc == 0) rc = store_event_put(s, &evs[i], 1);
+        if (rc == 0) {
+            rc = store_savepoint_release(s);
+            if (rc < 0) return rc;
+            (*stored)++;
+            continue;
+        }
+        if (store_journal__db_down(rc)) return rc;
+        LOG(LOG_ERROR, "A token event of the journal cannot be stored and is dropped.",
+            "session_id=%s seq=%" PRId64 " error=\"%s\"", evs[i]->session_id, evs[i]->seq,
+            store_errmsg(s));
+        rc = store_savepoint_undo(s);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
 static int store_journal__empty(store *s, const char *path)
 {
     if (truncate(path, 0) == 0 || errno == ENOENT) return 0;
@@ -169,24 +207,24 @@ int store_journal_recover(store *s, const char *url)
     char *path = store_journal_path(url);
     if (!path) return 0;
     char *data = NULL;
-    size_t len = 0, n = 0;
+    size_t len = 0, n = 0, stored = 0;
     int rc = store_journal__read_file(s, path, &data, &len);
     evt **evs = rc == 0 ? store_journal__parse(data, len, &n) : NULL;
     free(data);
     if (rc == 0 && n > 0) {
         rc = store_begin(s);
         if (rc == 0) rc = store_journal__unstored(s, evs, &n);
-        if (rc == 0) rc = store_event_put(s, evs, n);
+        if (rc == 0) rc = store_journal__store_recovered(s, evs, n, &stored);
         if (rc == 0) rc = store_commit(s);
         if (rc < 0) store_rollback(s);
     }
     if (rc == 0) rc = store_journal__empty(s, path);
-    if (rc == 0 && n > 0)
+    if (rc == 0 && stored > 0)
         LOG(LOG_WARN, "Token events the journal held at a crash were stored.", "path=%s events=%zu",
-            path, n);
+            path, stored);
     store_journal__free_evts(evs, n);
     free(path);
-    return rc < 0 ? rc : (int)n;
+    return rc < 0 ? rc : (int)stored;
 }
 
 /*
