@@ -2287,6 +2287,15 @@ static off_t file_size(const char *path)
     return stat(path, &st) == 0 ? st.st_size : -1;
 }
 
+/* The token journal's file of the fixture's database; skips the test on
+ * a database that has none (PostgreSQL). */
+static char *journal_path_or_skip(const fx *f)
+{
+    char *path = store_journal_path(f->url);
+    if (!path) skip();
+    return path;
+}
+
 /*
  * On a SQLite file, a lone token event of a session the writer knows goes
  * to the token journal: published at once, in the tables only with the
@@ -2297,11 +2306,7 @@ static off_t file_size(const char *path)
 static void test_token_journal_holds_lone_tokens(void **state)
 {
     fx *f = *state;
-    char *path = store_journal_path(f->url);
-    if (!path) {
-        free(path);
-        skip();
-    }
+    char *path = journal_path_or_skip(f);
     char *sid = make_session(f->s, "log", 1000);
     trace t = {.reader = f->s, .journal = path};
     eventlog *log = start_log(f, &t);
@@ -2369,11 +2374,7 @@ static void journal_line(FILE *fp, const char *sid, int64_t seq, const char *tex
 static void test_token_journal_recovered_at_start(void **state)
 {
     fx *f = *state;
-    char *path = store_journal_path(f->url);
-    if (!path) {
-        free(path);
-        skip();
-    }
+    char *path = journal_path_or_skip(f);
     char *sid = make_session(f->s, "log", 1000);
     evt *first = tok(sid, "r", "m", "stored");
     assert_int_equal(append_all(f->s, &first, 1), 0);
