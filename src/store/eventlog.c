@@ -75,6 +75,7 @@ struct eventlog {
     bool busy;              /* work came in while the last batch was written */
     bool writer_idle;       /* the writer waits on work and has not been signalled */
     bool writer_timed;      /* it waits at most STORE_JOURNAL_IDLE_MS (the journal holds events) */
+    bool draining;          /* the loop's thread only: eventlog_drain is handing out a batch */
 };
 
 static void eventlog__queue_push(eventlog_queue *q, eventlog_item *it)
@@ -132,10 +133,10 @@ static int eventlog__commit_ops(store *st, eventlog_item *first, size_t n, bool 
     *at_commit = false;
     evt **evs = xmalloc(n * sizeof *evs);
     size_t nev = 0;
-    /* A batch of token events only goes to the token journal when it
-     * takes them (store_journal.h): no transaction. */
+    /* A batch of token and status events only goes to the token journal
+     * when it takes them (store_journal.h): no transaction. */
     eventlog_item *it = first;
-    while (nev < n && !it->op.apply && it->op.ev && it->op.ev->type == EVT_TOKEN) {
+    while (nev < n && !it->op.apply && it->op.ev && store_journal_takes(it->op.ev)) {
         evs[nev++] = it->op.ev;
         it = it->next;
     }
@@ -496,17 +497,19 @@ void eventlog_stop(eventlog *log)
 }
 
 /*
- * A lone token event, submitted while the writer waits with nothing queued
- * and nothing unpublished, is written to the token journal by the loop
- * itself and published at once: the writer, blocked on the lock the loop
- * holds meanwhile, does not touch its connection, and nothing submitted
- * before is waiting to be published. One token then costs no wake-up of
+ * A lone token or status event, submitted while the writer waits with
+ * nothing queued and nothing unpublished, is written to the token journal
+ * by the loop itself and published at once: the writer, blocked on the
+ * lock the loop holds meanwhile, does not touch its connection, and
+ * nothing submitted before is waiting to be published. Not while
+ * eventlog_drain hands out a batch: an event submitted from a done
+ * callback would be published before the event of that callback. One token then costs no wake-up of
  * the writer and none of the loop (docs/benchmarks.md, fix 21). False when
  * the event must go through the writer.
  */
 static bool eventlog__submit_inline(eventlog *log, const eventlog_op *op)
 {
-    if (op->apply || !op->ev || op->ev->type != EVT_TOKEN) return false;
+    if (op->apply || !op->ev || !store_journal_takes(op->ev) || log->draining) return false;
     evt *ev = op->ev;
     pthread_mutex_lock(&log->mu);
     bool idle = log->writer_idle && !log->pending.head && !log->done.head && !log->stopping;
@@ -570,6 +573,8 @@ void eventlog_drain(eventlog *log)
     eventlog_item *it = log->done.head;
     log->done.head = log->done.tail = NULL;
     pthread_mutex_unlock(&log->mu);
+    bool outer = log->draining; /* eventlog_flush may drain from a callback */
+    log->draining = true;
     while (it) {
         eventlog_item *next = it->next;
         if (it->op.done) it->op.done(it->op.arg, it->op.ev, it->status);
@@ -578,6 +583,7 @@ void eventlog_drain(eventlog *log)
         free(it);
         it = next;
     }
+    log->draining = outer;
 }
 
 /* The operation of eventlog_flush: stores what the token journal holds. */

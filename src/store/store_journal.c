@@ -366,7 +366,7 @@ static bool store_journal__number(store_journal *j, evt *const *evs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         evt *e = evs[i];
-        journal_session *x = e->type == EVT_TOKEN ? store_journal__find(j, e->session_id) : NULL;
+        journal_session *x = store_journal_takes(e) ? store_journal__find(j, e->session_id) : NULL;
         if (!x || x->nheld + x->adding >= STORE_JOURNAL_EVENTS) return false;
         free(e->json);
         e->json = NULL;
@@ -397,6 +397,11 @@ static int store_journal__write(store *s, const char *data, size_t len)
         j->at += k;
     }
     return 0;
+}
+
+bool store_journal_takes(const evt *e)
+{
+    return e->type == EVT_TOKEN || e->type == EVT_STATUS;
 }
 
 int store_journal_append(store *s, evt *const *evs, size_t n)

@@ -2,7 +2,7 @@
  * store_journal: the token journal of a SQLite file (docs/storage.md, The
  * token journal).
  *
- * A batch of the event log made of token events only is not written as a
+ * A batch of the event log made of token and status events only is not written as a
  * transaction: its events take their seqs from the journal's memory of
  * each session's last seq and are appended, encoded, one per line, to the
  * file PATH-tokens beside the database with one write(2), after which the
@@ -65,8 +65,15 @@ int store_journal_recover(store *s, const char *url);
  * recovering what the file holds. 0 without a journal for url. */
 int store_journal_attach(store *s, const char *url);
 
+/* True for the events the journal takes: tokens, and the status events
+ * between them (the first token of an answer follows its "responding"
+ * status). Others, whose refusal must stop a run at once, go to a
+ * transaction. */
+bool store_journal_takes(const evt *e);
+
 /*
- * Appends evs (all token events, no transaction open) to the journal.
+ * Appends evs (token and status events, no transaction open) to the
+ * journal.
  * Returns 1 when they were written (each has its seq and json), 0 when the
  * journal declines them (a session it does not know, or past its limits:
  * write them in a transaction instead), or a store error.

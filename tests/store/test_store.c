@@ -2264,14 +2264,21 @@ static void test_eventlog_paces_commits(void **state)
 }
 
 /* Appends one token event and waits until it is published. */
-static void append_published(eventlog *log, trace *t, const char *sid, const char *text)
+/* Submits op and waits until the trace has `lines` lines more. */
+static void submit_traced(eventlog *log, trace *t, const eventlog_op *op, size_t lines)
 {
     size_t before = t->n;
-    eventlog_append(log, tok(sid, "r", "m", text));
+    eventlog_submit(log, op);
     struct pollfd pfd = {.fd = eventlog_fd(log), .events = POLLIN};
-    for (int i = 0; i < 500 && t->n == before; i++)
+    for (int i = 0; i < 500 && t->n < before + lines; i++)
         if (poll(&pfd, 1, 10) > 0) eventlog_drain(log);
-    assert_int_equal(t->n, before + 1);
+    assert_int_equal(t->n, before + lines);
+}
+
+static void append_published(eventlog *log, trace *t, const char *sid, const char *text)
+{
+    eventlog_op op = {.ev = tok(sid, "r", "m", text)};
+    submit_traced(log, t, &op, 1);
 }
 
 static int64_t stored_count(store *s, const char *sid)
@@ -2353,6 +2360,67 @@ static void test_token_journal_holds_lone_tokens(void **state)
     assert_int_equal(stored_count(f->s, sid), 12);
     eventlog_stop(log);
     assert_int_equal(stored_count(f->s, sid), 13);
+    free(sid);
+    free(path);
+}
+
+/* An operation's done callback that appends a token, as a run does when
+ * the write it waited for is done. */
+typedef struct then_token {
+    trace *t;
+    eventlog *log;
+    const char *sid;
+} then_token;
+
+static void done_then_token(void *arg, evt *ev, int status)
+{
+    then_token *x = arg;
+    on_done(x->t, ev, status);
+    clock_sleep_ms(20); /* the writer waits again, with nothing queued */
+    eventlog_append(x->log, tok(x->sid, "r", "m", "after"));
+}
+
+/*
+ * The journal takes the status events between tokens too (the first
+ * token of an answer follows its "responding" status): the two are
+ * published at once and reach the tables with the next transaction. An
+ * event appended from a done callback, while the writer waits, is still
+ * published after the event of that callback.
+ */
+static void test_token_journal_takes_status_events(void **state)
+{
+    fx *f = *state;
+    char *path = journal_path_or_skip(f);
+    char *sid = make_session(f->s, "log", 1000);
+    trace t = {.reader = f->s, .journal = path};
+    eventlog *log = start_log(f, &t);
+    eventlog_set_pace(log, 0);
+    append_published(log, &t, sid, "a"); /* a transaction: the journal learns the session */
+
+    evt_origin o = origin(sid, "r", 1000);
+    eventlog_op status = {.ev = evt_status(&o, STATUS_RESPONDING, NULL)};
+    submit_traced(log, &t, &status, 1);
+    append_published(log, &t, sid, "b");
+    assert_string_equal(t.lines[1], "publish 2 status");
+    assert_string_equal(t.lines[2], "publish 3 token");
+    assert_int_equal(stored_count(f->s, sid), 1);
+    assert_int_equal(t.in_tables, 1);
+    assert_int_equal(t.failed_visible, 0);
+
+    /* An operation stores the two first; the token its callback appends
+     * comes after its event. */
+    clock_sleep_ms(20);
+    then_token x = {&t, log, sid};
+    eventlog_op op = {.apply = apply_nothing, .done = done_then_token, .arg = &x,
+                      .ev = tok(sid, "r", "m", "c")};
+    submit_traced(log, &t, &op, 3);
+    assert_string_equal(t.lines[3], "done 4 0");
+    assert_string_equal(t.lines[4], "publish 4 token");
+    assert_string_equal(t.lines[5], "publish 5 token");
+    assert_int_equal(stored_count(f->s, sid), 4);
+    eventlog_stop(log);
+    assert_int_equal(stored_count(f->s, sid), 5);
+    assert_int_equal(t.failed_visible, 0);
     free(sid);
     free(path);
 }
@@ -2936,6 +3004,7 @@ int main(void)
         T(test_eventlog_commits_then_publishes_in_order),
         T(test_eventlog_paces_commits),
         T(test_token_journal_holds_lone_tokens),
+        T(test_token_journal_takes_status_events),
         T(test_token_journal_recovered_at_start),
         T(test_eventlog_failed_op_is_isolated),
         T(test_eventlog_stop_commits_queue),
