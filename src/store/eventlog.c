@@ -133,8 +133,9 @@ static int eventlog__commit_ops(store *st, eventlog_item *first, size_t n, bool 
     *at_commit = false;
     evt **evs = xmalloc(n * sizeof *evs);
     size_t nev = 0;
-    /* A batch of token and status events only goes to the token journal
-     * when it takes them (store_journal.h): no transaction. */
+    /* A batch of token events (and "responding" statuses) only goes to
+     * the token journal when it takes them (store_journal.h): no
+     * transaction. */
     eventlog_item *it = first;
     while (nev < n && !it->op.apply && it->op.ev && store_journal_takes(it->op.ev)) {
         evs[nev++] = it->op.ev;
@@ -497,7 +498,7 @@ void eventlog_stop(eventlog *log)
 }
 
 /*
- * A lone token or status event, submitted while the writer waits with
+ * A lone token (or "responding" status), submitted while the writer waits with
  * nothing queued and nothing unpublished, is written to the token journal
  * by the loop itself and published at once: the writer, blocked on the
  * lock the loop holds meanwhile, does not touch its connection, and

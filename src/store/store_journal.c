@@ -401,7 +401,10 @@ static int store_journal__write(store *s, const char *data, size_t len)
 
 bool store_journal_takes(const evt *e)
 {
-    return e->type == EVT_TOKEN || e->type == EVT_STATUS;
+    if (e->type == EVT_TOKEN) return true;
+    if (e->type != EVT_STATUS || !e->fields) return false;
+    const char *status = json_string_value(json_object_get(e->fields, "status"));
+    return status && strcmp(status, status_name(STATUS_RESPONDING)) == 0;
 }
 
 int store_journal_append(store *s, evt *const *evs, size_t n)

@@ -2,7 +2,8 @@
  * store_journal: the token journal of a SQLite file (docs/storage.md, The
  * token journal).
  *
- * A batch of the event log made of token and status events only is not written as a
+ * A batch of the event log made of token events (and "responding"
+ * statuses) only is not written as a
  * transaction: its events take their seqs from the journal's memory of
  * each session's last seq and are appended, encoded, one per line, to the
  * file PATH-tokens beside the database with one write(2), after which the
@@ -65,10 +66,10 @@ int store_journal_recover(store *s, const char *url);
  * recovering what the file holds. 0 without a journal for url. */
 int store_journal_attach(store *s, const char *url);
 
-/* True for the events the journal takes: tokens, and the status events
- * between them (the first token of an answer follows its "responding"
- * status). Others, whose refusal must stop a run at once, go to a
- * transaction. */
+/* True for the events the journal takes: tokens, and the "responding"
+ * status that comes right before an answer's first token. Others go to a
+ * transaction: readers of the tables see a run wait for a person at once,
+ * and a refused write stops its run at once. */
 bool store_journal_takes(const evt *e);
 
 /*

@@ -2381,9 +2381,9 @@ static void done_then_token(void *arg, evt *ev, int status)
 }
 
 /*
- * The journal takes the status events between tokens too (the first
- * token of an answer follows its "responding" status): the two are
- * published at once and reach the tables with the next transaction. An
+ * The journal takes the "responding" status too (an answer's first token
+ * follows it): the two are published at once and reach the tables with
+ * the next transaction; another status goes to a transaction. An
  * event appended from a done callback, while the writer waits, is still
  * published after the event of that callback.
  */
@@ -2407,19 +2407,26 @@ static void test_token_journal_takes_status_events(void **state)
     assert_int_equal(t.in_tables, 1);
     assert_int_equal(t.failed_visible, 0);
 
-    /* An operation stores the two first; the token its callback appends
-     * comes after its event. */
+    /* A run waiting for a person is in the tables at once, after the two
+     * held events. */
+    eventlog_op waiting = {.ev = evt_status(&o, STATUS_WAITING_FOR_APPROVAL, "shell")};
+    submit_traced(log, &t, &waiting, 1);
+    assert_string_equal(t.lines[3], "publish 4 status");
+    assert_int_equal(stored_count(f->s, sid), 4);
+
+    /* The token an operation's callback appends comes after the
+     * operation's event. */
     clock_sleep_ms(20);
     then_token x = {&t, log, sid};
     eventlog_op op = {.apply = apply_nothing, .done = done_then_token, .arg = &x,
                       .ev = tok(sid, "r", "m", "c")};
     submit_traced(log, &t, &op, 3);
-    assert_string_equal(t.lines[3], "done 4 0");
-    assert_string_equal(t.lines[4], "publish 4 token");
+    assert_string_equal(t.lines[4], "done 5 0");
     assert_string_equal(t.lines[5], "publish 5 token");
-    assert_int_equal(stored_count(f->s, sid), 4);
-    eventlog_stop(log);
+    assert_string_equal(t.lines[6], "publish 6 token");
     assert_int_equal(stored_count(f->s, sid), 5);
+    eventlog_stop(log);
+    assert_int_equal(stored_count(f->s, sid), 6);
     assert_int_equal(t.failed_visible, 0);
     free(sid);
     free(path);
