@@ -255,6 +255,17 @@ static void hub__tail_clear(hub_session *hs)
     hs->tail_bytes = 0;
 }
 
+/* Drops the tail of a session nobody watches once its run has stopped
+ * (its newest frame is the run's run_stopped): a stream opened later reads
+ * the store, which holds all of it, since a run's end leaves nothing in
+ * the token journal. Tails of finished runs were most of the memory of
+ * sessions nobody watches (docs/benchmarks.md, fix 23). */
+static void hub__tail_drop_finished(hub_session *hs)
+{
+    if (hs->nsubs == 0 && hs->tail_n > 0 && hub__tail_at(hs, hs->tail_n - 1)->run_stopped)
+        hub__tail_clear(hs);
+}
+
 /* Keeps a local frame that came past a gap, in seq order (reference
  * taken); a seq already held is not kept twice. */
 static void hub__hold(hub_session *hs, hub_frame *f)
@@ -360,6 +371,7 @@ static void hub__sub_end(hub_sub *s, int how)
     s->prev = s->next = NULL;
     s->hs->nsubs--;
     h->nsubs--;
+    hub__tail_drop_finished(s->hs);
     if (s->owner) hub__owner_drop(h, s->owner);
     s->owner = NULL;
     if (s->streaming) metrics_add(hub__streams, NULL, -1);
@@ -782,6 +794,7 @@ static void hub__deliver(hub *h, hub_session *hs, hub_frame *f)
             hub__write(s, f);
         }
     }
+    hub__tail_drop_finished(hs);
 }
 
 /* Delivers the held frames that the session has reached, dropping those

@@ -59,6 +59,12 @@
 
 #define SQ_STMT_MAX        64
 #define SQ_BUSY_TIMEOUT_MS 5000
+/* Each connection's page cache, in KiB (SQLite's default is 2,000). The
+ * operating system caches the file anyway, so a page missed here costs a
+ * pread(2); the default filled up within a minute of streaming and was a
+ * fifth of the memory at 100 runs, with no difference in CPU per token
+ * (docs/benchmarks.md, fix 23). */
+#define SQ_CACHE_KIB "512"
 
 typedef struct sq_stmt {
     char *sql; /* the cache key; owned */
@@ -415,8 +421,8 @@ static int db_sqlite__configure(sq_db *q)
     /* Statement journals (the undo copy a multi-row insert keeps inside a
      * transaction) stay in memory: on disk they wrote more than the WAL
      * itself at 100 sessions (docs/benchmarks.md, Storage). */
-    rc = db_sqlite__exec_script(&q->base,
-                     "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY");
+    rc = db_sqlite__exec_script(&q->base, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+                                          "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-" SQ_CACHE_KIB);
     return rc < 0 ? rc : 0;
 }
 
