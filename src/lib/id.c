@@ -1,6 +1,7 @@
 #include "lib/id.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
@@ -20,10 +21,42 @@ void id_random_bytes(void *buf, size_t n)
     }
 }
 
-void id_new(char out[ID_MAX], const char *prefix, int64_t unix_ms)
+#define ID__RANDOM_MAX 0xffffffffffffULL /* 48 bits */
+
+/* The time and random part of the last id made, so that the next one in
+ * the same millisecond sorts after it. */
+static pthread_mutex_t id__mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t id__last_ms, id__last_random;
+
+/* 47 random bits: the top one stays clear, so that the ids that follow in
+ * the same millisecond (each one more) do not run out. */
+static uint64_t id__random47(void)
 {
     unsigned char r[6];
     id_random_bytes(r, sizeof r);
-    snprintf(out, ID_MAX, "%.8s_%012llx%02x%02x%02x%02x%02x%02x", prefix,
-             (unsigned long long)unix_ms & 0xffffffffffffULL, r[0], r[1], r[2], r[3], r[4], r[5]);
+    uint64_t v = 0;
+    for (size_t i = 0; i < sizeof r; i++) v = v << 8 | r[i];
+    return v >> 1;
+}
+
+void id_new(char out[ID_MAX], const char *prefix, int64_t unix_ms)
+{
+    uint64_t ms = (uint64_t)unix_ms & ID__RANDOM_MAX, random = id__random47();
+    pthread_mutex_lock(&id__mu);
+    /* Two ids of one millisecond (or of a clock set back) would otherwise
+     * sort by chance, and lists ordered by time then id would show things
+     * made one after the other in either order. */
+    if (ms <= id__last_ms) {
+        ms = id__last_ms;
+        random = id__last_random + 1;
+        if (random > ID__RANDOM_MAX) {
+            ms++;
+            random = id__random47();
+        }
+    }
+    id__last_ms = ms;
+    id__last_random = random;
+    pthread_mutex_unlock(&id__mu);
+    snprintf(out, ID_MAX, "%.8s_%012llx%012llx", prefix, (unsigned long long)ms,
+             (unsigned long long)random);
 }

@@ -1,0 +1,62 @@
+/* Unit tests for lib/id: the format, and ids of one process sort in the
+ * order they were made, also within one millisecond and when the clock is
+ * set back. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "lib/id.h"
+
+static void test_format_is_prefix_time_and_random(void **state)
+{
+    (void)state;
+    char id[ID_MAX];
+    id_new(id, "ses", 0x0193a4f2c1b0LL);
+    assert_int_equal(strlen(id), strlen("ses_") + 24);
+    assert_memory_equal(id, "ses_0193a4f2c1b0", 16);
+    for (size_t i = 4; id[i]; i++) assert_non_null(strchr("0123456789abcdef", id[i]));
+}
+
+static void test_ids_of_one_millisecond_sort_in_order(void **state)
+{
+    (void)state;
+    const int64_t ms = 0x019400000000LL;
+    char prev[ID_MAX], next[ID_MAX];
+    id_new(prev, "ses", ms);
+    for (int i = 0; i < 1000; i++) {
+        id_new(next, "ses", ms);
+        assert_true(strcmp(prev, next) < 0);
+        assert_memory_equal(next, "ses_019400000000", 16);
+        memcpy(prev, next, ID_MAX);
+    }
+    /* The last random part plus one: the two differ only at the end. */
+    id_new(next, "ses", ms);
+    assert_memory_equal(prev, next, 26);
+}
+
+static void test_a_clock_set_back_still_sorts_after(void **state)
+{
+    (void)state;
+    char later[ID_MAX], earlier[ID_MAX], after[ID_MAX];
+    id_new(later, "run", 0x019500000000LL);
+    id_new(earlier, "run", 0x019400000000LL);
+    assert_true(strcmp(later, earlier) < 0);
+    assert_memory_equal(earlier, "run_019500000000", 16);
+    id_new(after, "run", 0x019500000001LL);
+    assert_memory_equal(after, "run_019500000001", 16);
+    assert_true(strcmp(earlier, after) < 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_format_is_prefix_time_and_random),
+        cmocka_unit_test(test_ids_of_one_millisecond_sort_in_order),
+        cmocka_unit_test(test_a_clock_set_back_still_sorts_after),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
