@@ -2303,6 +2303,25 @@ static char *journal_path_or_skip(const fx *f)
     return path;
 }
 
+/* A log of the fixture's SQLite file with its token journal, the
+ * session it writes to and the trace of what it publishes; skips the
+ * test on a database that has no journal. */
+typedef struct journal_fx {
+    char *path;
+    char *sid;
+    trace t;
+    eventlog *log;
+} journal_fx;
+
+static void journal_start(fx *f, journal_fx *j)
+{
+    j->path = journal_path_or_skip(f);
+    j->sid = make_session(f->s, "log", 1000);
+    j->t = (trace){.reader = f->s, .journal = j->path};
+    j->log = start_log(f, &j->t);
+    eventlog_set_pace(j->log, 0);
+}
+
 /*
  * On a SQLite file, a lone token event of a session the writer knows goes
  * to the token journal: published at once, in the tables only with the
@@ -2313,55 +2332,52 @@ static char *journal_path_or_skip(const fx *f)
 static void test_token_journal_holds_lone_tokens(void **state)
 {
     fx *f = *state;
-    char *path = journal_path_or_skip(f);
-    char *sid = make_session(f->s, "log", 1000);
-    trace t = {.reader = f->s, .journal = path};
-    eventlog *log = start_log(f, &t);
-    eventlog_set_pace(log, 0);
+    journal_fx j;
+    journal_start(f, &j);
 
     /* The first: a transaction, which teaches the journal the session. */
-    append_published(log, &t, sid, "a");
-    assert_int_equal(stored_count(f->s, sid), 1);
+    append_published(j.log, &j.t, j.sid, "a");
+    assert_int_equal(stored_count(f->s, j.sid), 1);
     /* The next eight: in the journal, not in the tables. */
     const char *texts[] = {"b", "c", "d", "e", "f", "g", "h", "i"};
-    for (size_t i = 0; i < 8; i++) append_published(log, &t, sid, texts[i]);
-    assert_int_equal(stored_count(f->s, sid), 1);
-    assert_int_equal(t.in_tables, 1);
-    assert_true(file_size(path) > 0);
+    for (size_t i = 0; i < 8; i++) append_published(j.log, &j.t, j.sid, texts[i]);
+    assert_int_equal(stored_count(f->s, j.sid), 1);
+    assert_int_equal(j.t.in_tables, 1);
+    assert_true(file_size(j.path) > 0);
     /* A ninth would pass STORE_JOURNAL_EVENTS: its transaction stores the
      * eight first. */
-    append_published(log, &t, sid, "j");
-    assert_int_equal(stored_count(f->s, sid), 10);
+    append_published(j.log, &j.t, j.sid, "j");
+    assert_int_equal(stored_count(f->s, j.sid), 10);
     /* Two more held, then a flush puts them in the tables. */
-    append_published(log, &t, sid, "k");
-    append_published(log, &t, sid, "l");
-    assert_int_equal(stored_count(f->s, sid), 10);
-    eventlog_flush(log);
-    assert_int_equal(stored_count(f->s, sid), 12);
-    assert_int_equal(t.failed_visible, 0);
+    append_published(j.log, &j.t, j.sid, "k");
+    append_published(j.log, &j.t, j.sid, "l");
+    assert_int_equal(stored_count(f->s, j.sid), 10);
+    eventlog_flush(j.log);
+    assert_int_equal(stored_count(f->s, j.sid), 12);
+    assert_int_equal(j.t.failed_visible, 0);
     for (size_t i = 0; i < 12; i++) {
         char want[32];
         snprintf(want, sizeof want, "publish %zu token", i + 1);
-        assert_string_equal(t.lines[i], want);
+        assert_string_equal(j.t.lines[i], want);
     }
 
     /* With the writer waiting and nothing unpublished, a lone token is
      * written by the caller's thread and published before the call
      * returns: the fd stays quiet. */
     clock_sleep_ms(20);
-    size_t before = t.n;
-    eventlog_append(log, tok(sid, "r", "m", "m"));
-    assert_int_equal(t.n, before + 1);
-    assert_string_equal(t.lines[before], "publish 13 token");
-    struct pollfd pfd = {.fd = eventlog_fd(log), .events = POLLIN};
+    size_t before = j.t.n;
+    eventlog_append(j.log, tok(j.sid, "r", "m", "m"));
+    assert_int_equal(j.t.n, before + 1);
+    assert_string_equal(j.t.lines[before], "publish 13 token");
+    struct pollfd pfd = {.fd = eventlog_fd(j.log), .events = POLLIN};
     assert_int_equal(poll(&pfd, 1, 0), 0);
 
     /* Stopping leaves nothing held. */
-    assert_int_equal(stored_count(f->s, sid), 12);
-    eventlog_stop(log);
-    assert_int_equal(stored_count(f->s, sid), 13);
-    free(sid);
-    free(path);
+    assert_int_equal(stored_count(f->s, j.sid), 12);
+    eventlog_stop(j.log);
+    assert_int_equal(stored_count(f->s, j.sid), 13);
+    free(j.sid);
+    free(j.path);
 }
 
 /* An operation's done callback that appends a token, as a run does when
@@ -2390,46 +2406,43 @@ static void done_then_token(void *arg, evt *ev, int status)
 static void test_token_journal_takes_status_events(void **state)
 {
     fx *f = *state;
-    char *path = journal_path_or_skip(f);
-    char *sid = make_session(f->s, "log", 1000);
-    trace t = {.reader = f->s, .journal = path};
-    eventlog *log = start_log(f, &t);
-    eventlog_set_pace(log, 0);
-    append_published(log, &t, sid, "a"); /* a transaction: the journal learns the session */
+    journal_fx j;
+    journal_start(f, &j);
+    append_published(j.log, &j.t, j.sid, "a"); /* a transaction: the journal learns the session */
 
-    evt_origin o = origin(sid, "r", 1000);
+    evt_origin o = origin(j.sid, "r", 1000);
     eventlog_op status = {.ev = evt_status(&o, STATUS_RESPONDING, NULL)};
-    submit_traced(log, &t, &status, 1);
-    append_published(log, &t, sid, "b");
-    assert_string_equal(t.lines[1], "publish 2 status");
-    assert_string_equal(t.lines[2], "publish 3 token");
-    assert_int_equal(stored_count(f->s, sid), 1);
-    assert_int_equal(t.in_tables, 1);
-    assert_int_equal(t.failed_visible, 0);
+    submit_traced(j.log, &j.t, &status, 1);
+    append_published(j.log, &j.t, j.sid, "b");
+    assert_string_equal(j.t.lines[1], "publish 2 status");
+    assert_string_equal(j.t.lines[2], "publish 3 token");
+    assert_int_equal(stored_count(f->s, j.sid), 1);
+    assert_int_equal(j.t.in_tables, 1);
+    assert_int_equal(j.t.failed_visible, 0);
 
     /* A run waiting for a person is in the tables at once, after the two
      * held events. */
     eventlog_op waiting = {.ev = evt_status(&o, STATUS_WAITING_FOR_APPROVAL, "shell")};
-    submit_traced(log, &t, &waiting, 1);
-    assert_string_equal(t.lines[3], "publish 4 status");
-    assert_int_equal(stored_count(f->s, sid), 4);
+    submit_traced(j.log, &j.t, &waiting, 1);
+    assert_string_equal(j.t.lines[3], "publish 4 status");
+    assert_int_equal(stored_count(f->s, j.sid), 4);
 
     /* The token an operation's callback appends comes after the
      * operation's event. */
     clock_sleep_ms(20);
-    then_token x = {&t, log, sid};
+    then_token x = {&j.t, j.log, j.sid};
     eventlog_op op = {.apply = apply_nothing, .done = done_then_token, .arg = &x,
-                      .ev = tok(sid, "r", "m", "c")};
-    submit_traced(log, &t, &op, 3);
-    assert_string_equal(t.lines[4], "done 5 0");
-    assert_string_equal(t.lines[5], "publish 5 token");
-    assert_string_equal(t.lines[6], "publish 6 token");
-    assert_int_equal(stored_count(f->s, sid), 5);
-    eventlog_stop(log);
-    assert_int_equal(stored_count(f->s, sid), 6);
-    assert_int_equal(t.failed_visible, 0);
-    free(sid);
-    free(path);
+                      .ev = tok(j.sid, "r", "m", "c")};
+    submit_traced(j.log, &j.t, &op, 3);
+    assert_string_equal(j.t.lines[4], "done 5 0");
+    assert_string_equal(j.t.lines[5], "publish 5 token");
+    assert_string_equal(j.t.lines[6], "publish 6 token");
+    assert_int_equal(stored_count(f->s, j.sid), 5);
+    eventlog_stop(j.log);
+    assert_int_equal(stored_count(f->s, j.sid), 6);
+    assert_int_equal(j.t.failed_visible, 0);
+    free(j.sid);
+    free(j.path);
 }
 
 /* Writes a token event of the session with the given seq as a journal
