@@ -836,7 +836,8 @@ static void engine__start(engine *e, const char *session_id, const char *message
     e->starting++;
     if (e->d.start_in_log) {
         eventlog_op op = {.apply = engine__start_apply, .done = engine__start_logged, .arg = j};
-        eventlog_submit(e->d.log, &op);
+        /* Urgent: the run's first token waits on it. */
+        eventlog_submit_urgent(e->d.log, &op);
         return;
     }
     dbpool_submit(e->d.pool, engine__start_work, engine__start_done, j);

@@ -254,3 +254,9 @@ void record_event(recorder *rec, evt *ev)
     eventlog_op op = {NULL, record__event_done, rec, ev};
     eventlog_submit(rec->log, &op);
 }
+
+void record_event_urgent(recorder *rec, evt *ev)
+{
+    eventlog_op op = {NULL, record__event_done, rec, ev};
+    eventlog_submit_urgent(rec->log, &op);
+}

@@ -20,6 +20,9 @@ typedef struct recorder {
 } recorder;
 
 void record_event(recorder *rec, evt *ev);
+/* Records an event somebody waits on (an answer's first token): its batch
+ * is not paced (eventlog_op.urgent). */
+void record_event_urgent(recorder *rec, evt *ev);
 void record_message(recorder *rec, const store_message *m, evt *ev);
 void record_tool_started(recorder *rec, const store_tool_exec *t, evt *ev);
 void record_tool_finished(recorder *rec, const store_tool_exec *t, evt *ev);

@@ -93,7 +93,8 @@ static void run_model__on_text(void *ud, const char *text, size_t len)
 {
     run *r = ud;
     if (r->phase != PHASE_MODEL || len == 0) return;
-    if (!r->responding) {
+    bool first = !r->responding;
+    if (first) {
         r->responding = true;
         r->first_token_ns = clock_mono_ns();
         metrics_observe(run__first_token, (double)(r->first_token_ns - r->call_started_ns) / 1e9);
@@ -102,7 +103,12 @@ static void run_model__on_text(void *ud, const char *text, size_t len)
     /* Past the cap the text is still streamed but no longer kept. */
     buf_append(&r->text, text, len);
     evt_origin o = run__origin(r);
-    run__emit(r, evt_token(&o, r->message_id, text, len));
+    evt *ev = evt_token(&o, r->message_id, text, len);
+    /* The answer's first token is urgent: its wait is the person's. */
+    if (first)
+        record_event_urgent(r->env.rec, ev);
+    else
+        run__emit(r, ev);
 }
 
 /* The backoff before retry number n (1-based): 0.5 s * 2^(n-1), capped at

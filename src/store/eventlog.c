@@ -75,6 +75,8 @@ struct eventlog {
     bool busy;              /* work came in while the last batch was written */
     bool writer_idle;       /* the writer waits on work and has not been signalled */
     bool writer_timed;      /* it waits at most STORE_JOURNAL_IDLE_MS (the journal holds events) */
+    bool pacing;            /* the writer waits out the pace before taking a batch */
+    bool urgent;            /* an urgent operation is pending */
     bool draining;          /* the loop's thread only: eventlog_drain is handing out a batch */
 };
 
@@ -364,18 +366,26 @@ static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n
     }
     log->writer_idle = false;
     /* Paced: a batch closes no sooner than the pace after the previous one
-     * began. The writer sleeps outside the lock and off the condition
-     * variable, so what the loop submits meanwhile neither waits nor wakes
-     * anybody; it joins this batch. A writer told to stop writes what is
-     * left at once. */
+     * began. What the loop submits meanwhile wakes nobody and joins this
+     * batch, except an urgent operation, which ends the wait: somebody
+     * waits on it to begin. A writer told to stop writes what is left at
+     * once. */
     int64_t wait = log->last_commit_ns + log->pace_ns - clock_mono_ns();
-    if (busy && !log->stopping && wait > 0) {
-        pthread_mutex_unlock(&log->mu);
-        clock_sleep_ns(wait);
-        pthread_mutex_lock(&log->mu);
+    if (busy && wait > 0) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)wait;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        log->pacing = true;
+        while (!log->urgent && !log->stopping &&
+               pthread_cond_timedwait(&log->work, &log->mu, &until) != ETIMEDOUT)
+            continue;
+        log->pacing = false;
     }
     *n = eventlog__queue_take(&log->pending, batch,
                               busy ? EVENTLOG_BATCH_MAX : EVENTLOG_QUIET_BATCH_MAX);
+    /* An urgent operation past the batch's limit waits for the next. */
+    if (!log->pending.head) log->urgent = false;
     pthread_mutex_unlock(&log->mu);
     return *n > 0;
 }
@@ -534,7 +544,7 @@ static bool eventlog__submit_inline(eventlog *log, const eventlog_op *op)
     return true;
 }
 
-void eventlog_submit(eventlog *log, const eventlog_op *op)
+static void eventlog__submit(eventlog *log, const eventlog_op *op, bool urgent)
 {
     if (eventlog__submit_inline(log, op)) return;
     eventlog_item *it = xcalloc(1, sizeof *it);
@@ -542,12 +552,24 @@ void eventlog_submit(eventlog *log, const eventlog_op *op)
     pthread_mutex_lock(&log->mu);
     eventlog__queue_push(&log->pending, it);
     log->submitted++;
-    bool wake = log->writer_idle;
+    bool wake = log->writer_idle || (urgent && log->pacing && !log->urgent);
     log->writer_idle = false;
+    if (urgent) log->urgent = true;
     pthread_mutex_unlock(&log->mu);
-    /* Signalled outside the lock, and only when the writer waits for work:
-     * a writer woken under the lock would wake only to wait for it. */
+    /* Signalled outside the lock, and only when the writer waits for work
+     * (or an urgent operation ends its pace): a writer woken under the
+     * lock would wake only to wait for it. */
     if (wake) pthread_cond_signal(&log->work);
+}
+
+void eventlog_submit(eventlog *log, const eventlog_op *op)
+{
+    eventlog__submit(log, op, false);
+}
+
+void eventlog_submit_urgent(eventlog *log, const eventlog_op *op)
+{
+    eventlog__submit(log, op, true);
 }
 
 void eventlog_append(eventlog *log, evt *ev)

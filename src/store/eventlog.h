@@ -78,6 +78,9 @@ int eventlog_start(const char *url, eventlog_publish_cb publish, void *ud, event
 void eventlog_stop(eventlog *log);
 
 void eventlog_submit(eventlog *log, const eventlog_op *op);
+/* Submits an op somebody waits on to begin (a run's start, an answer's
+ * first token): a writer waiting out the pace takes its batch at once. */
+void eventlog_submit_urgent(eventlog *log, const eventlog_op *op);
 /* Shorthand for an op that only appends ev (reference taken). */
 void eventlog_append(eventlog *log, evt *ev);
 

@@ -546,19 +546,34 @@ static int store_journal__flush_all(store *s)
     return rc;
 }
 
+/* Stores what the journal holds for x, unless the open transaction does
+ * already. */
+static int store_journal__settle_one(store *s, journal_session *x)
+{
+    if (!x || x->nheld == 0 || x->stored) return 0;
+    int rc = store_event_put(s, x->held, x->nheld);
+    if (rc == 0) x->stored = true;
+    return rc;
+}
+
 int store_journal_settle(store *s, evt *const *evs, size_t n)
 {
     store_journal *j = s->journal;
     if (!j || j->nheld == 0) return 0;
-    /* A full file: everything goes, so that it starts over. */
-    if (j->at >= (off_t)STORE_JOURNAL_FILE_MAX) return store_journal_flush(s);
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        journal_session *x = store_journal__find(j, evs[i]->session_id);
-        if (!x || x->nheld == 0 || x->stored) continue;
-        rc = store_event_put(s, x->held, x->nheld);
-        if (rc == 0) x->stored = true;
-    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = store_journal__settle_one(s, store_journal__find(j, evs[i]->session_id));
+    /* A full file takes nothing more and starts over once nothing in it
+     * waits: each transaction meanwhile stores the events of a few more
+     * sessions, so that it empties over a few commits rather than in one
+     * long one that every stream would wait for. */
+    size_t more = j->at >= (off_t)STORE_JOURNAL_FILE_MAX ? STORE_JOURNAL_FULL_SESSIONS : 0;
+    for (size_t b = 0; rc == 0 && more > 0 && b < STORE_JOURNAL__BUCKETS; b++)
+        for (journal_session *x = j->buckets[b]; rc == 0 && more > 0 && x; x = x->next) {
+            if (x->nheld == 0 || x->stored) continue;
+            rc = store_journal__settle_one(s, x);
+            more--;
+        }
     return rc;
 }
 

@@ -45,9 +45,11 @@
  * in the journal are forgotten. */
 #define STORE_JOURNAL_SESSIONS 4096
 /* The file's size: written over from the start each time nothing in it
- * waits for the tables; once full, the next transaction stores everything
- * it holds. */
+ * waits for the tables. Once full it takes nothing more, and each
+ * transaction stores what it holds for STORE_JOURNAL_FULL_SESSIONS more
+ * sessions until nothing in it waits. */
 #define STORE_JOURNAL_FILE_MAX (1u << 20)
+#define STORE_JOURNAL_FULL_SESSIONS 64
 /* How long the writer lets events stay in the journal when nothing else
  * comes (eventlog.c). */
 #define STORE_JOURNAL_IDLE_MS 100

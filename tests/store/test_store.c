@@ -2263,16 +2263,59 @@ static void test_eventlog_paces_commits(void **state)
     free(sid);
 }
 
-/* Appends one token event and waits until it is published. */
+/* Drains the log until the trace has `lines` lines, for at most 5 s. */
+static void drain_until(eventlog *log, trace *t, size_t lines)
+{
+    struct pollfd pfd = {.fd = eventlog_fd(log), .events = POLLIN};
+    for (int i = 0; i < 500 && t->n < lines; i++)
+        if (poll(&pfd, 1, 10) > 0) eventlog_drain(log);
+    assert_int_equal(t->n, lines);
+}
+
+/*
+ * An urgent operation ends the pace: a writer waiting out its interval
+ * takes the batch at once, with what was submitted before it.
+ */
+static void test_eventlog_urgent_ends_the_pace(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "log", 1000);
+    trace t = {.reader = f->s};
+    eventlog *log = start_log(f, &t);
+    const int64_t pace = INT64_C(2000) * 1000000;
+    eventlog_set_pace(log, pace);
+    slow_apply sa = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    int64_t t0 = clock_mono_ns();
+    eventlog_op slow = {.apply = apply_slowly, .arg = &sa, .ev = tok(sid, "r", "m", "a")};
+    eventlog_submit(log, &slow);
+    pthread_mutex_lock(&sa.mu);
+    while (!sa.began) pthread_cond_wait(&sa.cv, &sa.mu);
+    pthread_mutex_unlock(&sa.mu);
+    /* Submitted while the writer is busy: the next batch is paced, and the
+     * writer waits out the pace once the slow batch is written. */
+    eventlog_append(log, tok(sid, "r", "m", "b"));
+    clock_sleep_ms(300);
+    eventlog_op urgent = {.ev = tok(sid, "r", "m", "c")};
+    eventlog_submit_urgent(log, &urgent);
+    drain_until(log, &t, 3);
+    int64_t took = clock_mono_ns() - t0;
+    assert_string_equal(t.lines[0], "publish 1 token");
+    assert_string_equal(t.lines[1], "publish 2 token");
+    assert_string_equal(t.lines[2], "publish 3 token");
+    assert_true(took < pace / 2);
+    eventlog_stats st;
+    eventlog_get_stats(log, &st);
+    assert_int_equal(st.batches, 2);
+    eventlog_stop(log);
+    free(sid);
+}
+
 /* Submits op and waits until the trace has `lines` lines more. */
 static void submit_traced(eventlog *log, trace *t, const eventlog_op *op, size_t lines)
 {
     size_t before = t->n;
     eventlog_submit(log, op);
-    struct pollfd pfd = {.fd = eventlog_fd(log), .events = POLLIN};
-    for (int i = 0; i < 500 && t->n < before + lines; i++)
-        if (poll(&pfd, 1, 10) > 0) eventlog_drain(log);
-    assert_int_equal(t->n, before + lines);
+    drain_until(log, t, before + lines);
 }
 
 static void append_published(eventlog *log, trace *t, const char *sid, const char *text)
@@ -2378,6 +2421,93 @@ static void test_token_journal_holds_lone_tokens(void **state)
     assert_int_equal(stored_count(f->s, j.sid), 13);
     free(j.sid);
     free(j.path);
+}
+
+/* A transaction that appends ev (reference dropped) and tells the journal
+ * of s how it ended, as the event log's writer does. */
+static int journal_txn(store *s, evt *ev)
+{
+    int rc = store_begin(s);
+    if (rc == 0) rc = store_event_append(s, &ev, 1);
+    if (rc == 0) {
+        rc = store_commit(s);
+    } else {
+        store_rollback(s);
+    }
+    store_journal_end(s, rc == 0);
+    evt_unref(ev);
+    return rc;
+}
+
+/*
+ * A full journal file takes nothing more. Each transaction then stores
+ * what the journal holds for its own sessions and for
+ * STORE_JOURNAL_FULL_SESSIONS more, so the file empties over a few
+ * commits rather than in one long one; once nothing in it waits, it starts
+ * over.
+ */
+static void test_token_journal_full_file_empties_over_commits(void **state)
+{
+    fx *f = *state;
+    char *path = journal_path_or_skip(f);
+    store *s = NULL;
+    char err[256];
+    assert_int_equal(store_open(f->url, &s, err, sizeof err), 0);
+    assert_int_equal(store_journal_attach(s, f->url), 0);
+    enum { MAX_SESSIONS = 2000 };
+    char **sids = calloc(MAX_SESSIONS, sizeof *sids);
+    assert_non_null(sids);
+    size_t held_sessions = 0;
+    for (;;) {
+        assert_true(held_sessions < MAX_SESSIONS);
+        char *sid = sids[held_sessions] = make_session(f->s, "log", 1000);
+        /* A transaction teaches the journal the session. */
+        assert_int_equal(journal_txn(s, tok(sid, "r", "m", "a")), 0);
+        evt *evs[STORE_JOURNAL_EVENTS];
+        for (size_t i = 0; i < STORE_JOURNAL_EVENTS; i++) evs[i] = tok(sid, "r", "m", "held");
+        int taken = store_journal_append(s, evs, STORE_JOURNAL_EVENTS);
+        unref_all(evs, STORE_JOURNAL_EVENTS);
+        assert_true(taken >= 0);
+        if (!taken) break;
+        held_sessions++;
+    }
+    /* The transaction that taught it the last session found the file
+     * full: it stored what STORE_JOURNAL_FULL_SESSIONS sessions held, and
+     * the journal declined the last session's tokens. */
+    assert_true(file_size(path) >= (off_t)STORE_JOURNAL_FILE_MAX);
+    assert_true(held_sessions > 2 * STORE_JOURNAL_FULL_SESSIONS);
+    size_t left = held_sessions - STORE_JOURNAL_FULL_SESSIONS;
+    assert_int_equal(store_journal_pending(s), left * STORE_JOURNAL_EVENTS);
+    char *last = sids[held_sessions];
+    assert_int_equal(stored_count(f->s, last), 1);
+
+    /* Each transaction stores what STORE_JOURNAL_FULL_SESSIONS more
+     * sessions hold, while the journal still declines tokens. */
+    size_t commits = 0;
+    while (store_journal_pending(s) > 0) {
+        evt *e = tok(last, "r", "m", "c");
+        assert_int_equal(store_journal_append(s, &e, 1), 0);
+        evt_unref(e);
+        assert_int_equal(journal_txn(s, tok(last, "r", "m", "c")), 0);
+        left = left > STORE_JOURNAL_FULL_SESSIONS ? left - STORE_JOURNAL_FULL_SESSIONS : 0;
+        assert_int_equal(store_journal_pending(s), left * STORE_JOURNAL_EVENTS);
+        commits++;
+    }
+    size_t expect = held_sessions - STORE_JOURNAL_FULL_SESSIONS;
+    assert_int_equal(commits, (expect + STORE_JOURNAL_FULL_SESSIONS - 1) / STORE_JOURNAL_FULL_SESSIONS);
+    for (size_t i = 0; i < held_sessions; i++)
+        assert_int_equal(stored_count(f->s, sids[i]), 1 + STORE_JOURNAL_EVENTS);
+    assert_int_equal(stored_count(f->s, last), 1 + (int64_t)commits);
+
+    /* Emptied, the file starts over and takes a token again. */
+    evt *again = tok(sids[1], "r", "m", "d");
+    assert_int_equal(store_journal_append(s, &again, 1), 1);
+    evt_unref(again);
+    assert_int_equal(store_journal_pending(s), 1);
+    store_close(s);
+    for (size_t i = 0; i <= held_sessions; i++) free(sids[i]);
+    free(sids);
+    free(path);
 }
 
 /* An operation's done callback that appends a token, as a run does when
@@ -3023,8 +3153,10 @@ int main(void)
         T(test_recovery_of_every_running_run),
         T(test_eventlog_commits_then_publishes_in_order),
         T(test_eventlog_paces_commits),
+        T(test_eventlog_urgent_ends_the_pace),
         T(test_token_journal_holds_lone_tokens),
         T(test_token_journal_takes_status_events),
+        T(test_token_journal_full_file_empties_over_commits),
         T(test_token_journal_recovered_at_start),
         T(test_eventlog_failed_op_is_isolated),
         T(test_eventlog_stop_commits_queue),
