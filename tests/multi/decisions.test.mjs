@@ -63,8 +63,10 @@ describe('decisions taken on another instance than the run\'s', () => {
   }
 
   // A heard of a decision through the control channel, not by deciding
-  // itself: its log says so (read from its stderr, which may come a moment
-  // after the run's end).
+  // itself: its log says so (read from its stderr). Awaited before A is
+  // sent a decision of its own, whose 409 would make A read the stored one
+  // itself; a notification that comes after the run is finishing is not
+  // logged.
   const heardOf = (id) => until(() => a.lines.some((l) => l.includes('msg="a decision stored through another instance"')
     && l.includes(`id=${id}`)), 5000);
 
@@ -83,6 +85,10 @@ describe('decisions taken on another instance than the run\'s', () => {
     assert.equal(ok.body.decided_by, 'local');
     assert.equal(ok.body.decision_reason, 'via B');
     assert.ok(ok.body.decided_at);
+    // A hears of it through the control channel before a second decision
+    // is sent to A: that one's 409 makes A read the stored decision itself,
+    // and a run already finishing then ignores the late notification.
+    await heardOf(item.id);
     const again = await api(a.url, 'POST', `/api/sessions/${sid}/approvals/${item.id}`, { decision: 'deny' });
     assert.equal(again.status, 409, again.text);
     assert.equal(again.body.error.code, 'already_decided');
@@ -98,7 +104,6 @@ describe('decisions taken on another instance than the run\'s', () => {
     assert.equal(decided[0].decision, 'approved');
     assert.equal(decided[0].decided_by, 'local');
     assert.equal(decided[0].reason, 'via B');
-    await heardOf(item.id);
   });
 
   test('a decision on A first makes the second one, on B, 409 with the approval', async () => {
@@ -125,6 +130,7 @@ describe('decisions taken on another instance than the run\'s', () => {
     assert.deepEqual(ok.body.content, { name: 'Grace Hopper', integer: 3 });
     const bad = await api(b.url, 'POST', `/api/sessions/${sid}/inputs/${item.id}`, { action: 'accept', content: {} });
     assert.equal(bad.status, 409, bad.text);
+    await heardOf(item.id); // before A is sent an answer itself, as above
     const again = await api(a.url, 'POST', `/api/sessions/${sid}/inputs/${item.id}`, { action: 'decline' });
     assert.equal(again.status, 409, again.text);
     assert.equal(again.body.error.code, 'already_decided');
@@ -139,7 +145,6 @@ describe('decisions taken on another instance than the run\'s', () => {
     assert.equal(answered[0].action, 'accept');
     assert.equal(answered[0].answered_by, 'local');
     assert.deepEqual(answered[0].content, { name: 'Grace Hopper', integer: 3 });
-    await heardOf(item.id);
   });
 
   test('an answer whose form does not fit is 400 on B too, and changes nothing', async () => {
