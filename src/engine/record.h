@@ -21,7 +21,7 @@ typedef struct recorder {
 
 void record_event(recorder *rec, evt *ev);
 /* Records an event somebody waits on (an answer's first token): its batch
- * is not paced (eventlog_op.urgent). */
+ * is not paced (eventlog_submit_urgent). */
 void record_event_urgent(recorder *rec, evt *ev);
 void record_message(recorder *rec, const store_message *m, evt *ev);
 void record_tool_started(recorder *rec, const store_tool_exec *t, evt *ev);

@@ -463,6 +463,13 @@ static void store_journal__clear_learned(store_journal *j)
     store_journal__unlearn(j, 0);
 }
 
+/* True for failures of the database as a whole rather than of one
+ * session's events: the transaction fails, and the journal keeps them. */
+static bool store_journal__global_failure(int rc)
+{
+    return rc == DB_ERR_BUSY || rc == DB_ERR_FULL || rc == DB_ERR_CONN;
+}
+
 /* Stores a session's events in a savepoint; those of a session that is
  * gone, or that do not follow its stored seq, are dropped with an error in
  * the log rather than failing every transaction after them. */
@@ -476,6 +483,10 @@ static int store_journal__flush_one(store *s, journal_session *x)
     if (rc == 0) {
         x->stored = true;
         return store_savepoint_release(s);
+    }
+    if (store_journal__global_failure(rc)) {
+        store_savepoint_undo(s);
+        return rc;
     }
     LOG(LOG_ERROR, "Token events of the journal cannot be stored and are dropped.",
         "session_id=%s events=%zu first_seq=%" PRId64 " error=\"%s\"", x->id, x->nheld,
@@ -534,8 +545,7 @@ static int store_journal__flush_all(store *s)
     if (rc == 0) {
         if (n) rc = store_savepoint_release(s);
         if (rc == 0) store_journal__mark_stored(j);
-    } else if (rc != DB_ERR_BUSY && rc != DB_ERR_FULL && rc != DB_ERR_CONN &&
-               store_savepoint_undo(s) == 0) {
+    } else if (!store_journal__global_failure(rc) && store_savepoint_undo(s) == 0) {
         store_journal__unlearn(j, learned);
         /* One session's events failed them all: each goes on its own. */
         rc = 0;
@@ -566,12 +576,14 @@ int store_journal_settle(store *s, evt *const *evs, size_t n)
     /* A full file takes nothing more and starts over once nothing in it
      * waits: each transaction meanwhile stores the events of a few more
      * sessions, so that it empties over a few commits rather than in one
-     * long one that every stream would wait for. */
+     * long one that every stream would wait for. Each goes in a savepoint
+     * of its own: a session whose events cannot be stored must not fail
+     * the batch's operations, which have nothing to do with it. */
     size_t more = j->at >= (off_t)STORE_JOURNAL_FILE_MAX ? STORE_JOURNAL_FULL_SESSIONS : 0;
     for (size_t b = 0; rc == 0 && more > 0 && b < STORE_JOURNAL__BUCKETS; b++)
         for (journal_session *x = j->buckets[b]; rc == 0 && more > 0 && x; x = x->next) {
             if (x->nheld == 0 || x->stored) continue;
-            rc = store_journal__settle_one(s, x);
+            rc = store_journal__flush_one(s, x);
             more--;
         }
     return rc;
