@@ -2220,6 +2220,23 @@ static int apply_slowly(store *s, void *arg)
 }
 
 /*
+ * Starts a log paced at `pace` ns whose writer is in the middle of a slow
+ * transaction (one token, "a"): what the caller submits next finds it busy.
+ */
+static eventlog *start_busy_paced_log(fx *f, trace *t, slow_apply *sa, const char *sid,
+                                      int64_t pace)
+{
+    eventlog *log = start_log(f, t);
+    eventlog_set_pace(log, pace);
+    eventlog_op slow = {.apply = apply_slowly, .arg = sa, .ev = tok(sid, "r", "m", "a")};
+    eventlog_submit(log, &slow);
+    pthread_mutex_lock(&sa->mu);
+    while (!sa->began) pthread_cond_wait(&sa->cv, &sa->mu);
+    pthread_mutex_unlock(&sa->mu);
+    return log;
+}
+
+/*
  * Paced at 500 ms: events submitted while the writer is busy wait for the
  * end of the interval and share one transaction; an event the writer
  * waited for is committed at once, however recent the last commit.
@@ -2229,16 +2246,10 @@ static void test_eventlog_paces_commits(void **state)
     fx *f = *state;
     char *sid = make_session(f->s, "log", 1000);
     trace t = {.reader = f->s};
-    eventlog *log = start_log(f, &t);
     const int64_t pace = INT64_C(500) * 1000000;
-    eventlog_set_pace(log, pace);
     slow_apply sa = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
     int64_t t0 = clock_mono_ns();
-    eventlog_op slow = {.apply = apply_slowly, .arg = &sa, .ev = tok(sid, "r", "m", "a")};
-    eventlog_submit(log, &slow);
-    pthread_mutex_lock(&sa.mu);
-    while (!sa.began) pthread_cond_wait(&sa.cv, &sa.mu);
-    pthread_mutex_unlock(&sa.mu);
+    eventlog *log = start_busy_paced_log(f, &t, &sa, sid, pace);
     for (int i = 0; i < 10; i++) eventlog_append(log, tok(sid, "r", "m", "b"));
     eventlog_flush(log);
     int64_t busy = clock_mono_ns() - t0;
@@ -2281,16 +2292,10 @@ static void test_eventlog_urgent_ends_the_pace(void **state)
     fx *f = *state;
     char *sid = make_session(f->s, "log", 1000);
     trace t = {.reader = f->s};
-    eventlog *log = start_log(f, &t);
     const int64_t pace = INT64_C(2000) * 1000000;
-    eventlog_set_pace(log, pace);
     slow_apply sa = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
     int64_t t0 = clock_mono_ns();
-    eventlog_op slow = {.apply = apply_slowly, .arg = &sa, .ev = tok(sid, "r", "m", "a")};
-    eventlog_submit(log, &slow);
-    pthread_mutex_lock(&sa.mu);
-    while (!sa.began) pthread_cond_wait(&sa.cv, &sa.mu);
-    pthread_mutex_unlock(&sa.mu);
+    eventlog *log = start_busy_paced_log(f, &t, &sa, sid, pace);
     /* Submitted while the writer is busy: the next batch is paced, and the
      * writer waits out the pace once the slow batch is written. */
     eventlog_append(log, tok(sid, "r", "m", "b"));
