@@ -231,13 +231,16 @@ static void engine__on_finished(void *ud, run *r, int status)
             break;
         }
     }
+    bool queued = run_queue_waits(r);
     run_free(r);
     /* A run sent while this one worked starts now (docs/runs.md, Queue
      * and interrupt), unless a stop request ended this one; the queue is in
      * the store, so a run queued through another instance starts here
-     * too. */
+     * too. The run's last write read the queue as it released the
+     * session: when it was empty, there is nothing to start or drop, and
+     * no transaction is spent finding that out. */
     bool drop = engine__take_drop(e, session_id);
-    if (e->closing) return;
+    if (e->closing || !queued) return;
     if (drop)
         engine__drop_queue(e, session_id);
     else

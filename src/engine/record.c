@@ -202,17 +202,20 @@ void record_input_answered(recorder *rec, const store_input *x, evt *ev,
 typedef struct record__run_arg {
     store_run row;
     recorder *rec;
-    void (*done)(void *ud, int status);
+    void (*done)(void *ud, int status, bool queued);
     void *ud;
+    bool queued; /* set on the writer thread by the release */
 } record__run_arg;
 
 static int record__run_apply(store *s, void *arg)
 {
     record__run_arg *a = arg;
+    a->queued = true;
     int rc = store_run_update(s, &a->row);
     if (rc < 0) return rc;
     if (a->row.status && strcmp(a->row.status, "stopped") == 0) {
-        rc = store_session_release_run(s, a->row.session_id, a->row.id, clock_wall_ms());
+        rc = store_session_release_run(s, a->row.session_id, a->row.id, clock_wall_ms(),
+                                       &a->queued);
         if (rc < 0 && rc != STORE_NOT_FOUND) return rc;
     }
     return 0;
@@ -225,15 +228,15 @@ static void record__run_done(void *arg, evt *ev, int status)
 {
     record__run_arg *a = arg;
     if (a->done)
-        a->done(a->ud, status);
+        a->done(a->ud, status, status < 0 || a->queued);
     else
         record__failed(a->rec, ev, a->row.id, status);
     store_run_cleanup(&a->row);
     free(a);
 }
 
-void record_run(recorder *rec, const store_run *r, evt *ev, void (*done)(void *ud, int status),
-                void *ud)
+void record_run(recorder *rec, const store_run *r, evt *ev,
+                void (*done)(void *ud, int status, bool queued), void *ud)
 {
     record__run_arg *a = xcalloc(1, sizeof *a);
     a->rec = rec;

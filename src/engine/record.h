@@ -43,8 +43,11 @@ void record_input_answered(recorder *rec, const store_input *a, evt *ev,
 void record_approval_decided(recorder *rec, const store_approval *a, evt *ev,
                              void (*done)(void *ud, int status), void *ud);
 /* Writes the run row and, when the run has stopped, releases its session.
- * done (may be NULL) runs on the loop after commit with the status. */
-void record_run(recorder *rec, const store_run *r, evt *ev, void (*done)(void *ud, int status),
-                void *ud);
+ * done (may be NULL) runs on the loop after commit with the status and,
+ * for a release, whether a run waits in the session's queue
+ * (store_session_release_run; true when the write failed or released
+ * nothing, so the queue is looked at as before). */
+void record_run(recorder *rec, const store_run *r, evt *ev,
+                void (*done)(void *ud, int status, bool queued), void *ud);
 
 #endif

@@ -197,7 +197,7 @@ static void run__ended(run *r, int status)
     r->env.on_finished(r->env.ud, r, status);
 }
 
-static void run__committed(void *ud, int status);
+static void run__committed(void *ud, int status, bool queued);
 
 /* Queues the run's last write: the stopped row, the session's release and
  * run_stopped, stamped with the time the run ended (a later try says when
@@ -276,10 +276,11 @@ static void run__end_refused(run *r, int status)
     run__arm(r->end_retry_ev, wait);
 }
 
-static void run__committed(void *ud, int status)
+static void run__committed(void *ud, int status, bool queued)
 {
     run *r = ud;
     r->end_writing = false;
+    r->queue_waits = queued;
     if (status < 0 && run__end_retryable(status) && !r->end_last_try) {
         run__end_refused(r, status);
         return;
@@ -462,6 +463,11 @@ bool run_is_unrecorded(const run *r)
     return r->unrecorded;
 }
 
+bool run_queue_waits(const run *r)
+{
+    return r->queue_waits;
+}
+
 /* ---- timers ----
  *
  * The seconds timers are due at times of the run's own clock, but libevent
@@ -551,6 +557,7 @@ run *run_new(const run_env *env, const run_init *init)
 {
     run *r = xcalloc(1, sizeof *r);
     r->env = *env;
+    r->queue_waits = true;
     snprintf(r->id, sizeof r->id, "%s", init->id);
     r->session_id = xstrdup(init->session_id);
     r->continues = init->continues ? xstrdup(init->continues) : NULL;

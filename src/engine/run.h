@@ -144,6 +144,10 @@ stop_reason run_get_reason(const run *r);
 bool run_is_finishing(const run *r);
 /* True once the database refused the run's last write (on_unrecorded). */
 bool run_is_unrecorded(const run *r);
+/* For on_finished: false when the run's last write released its session
+ * and saw no run waiting in the session's queue, so there is none to
+ * start; true otherwise (one is queued, or the write did not say). */
+bool run_queue_waits(const run *r);
 /* Shutting down: an unrecorded run's last write is tried once more now,
  * and not again; on_finished follows when it is done, whatever it gave.
  * Does nothing for another run. */

@@ -175,6 +175,9 @@ struct run {
     bool end_writing; /* a write of the end is queued */
     bool unrecorded;
     bool end_last_try; /* shutting down: the write queued is the last one */
+    /* What the end's write read of the session's queue: false only when it
+     * released the session and no run was queued (run_queue_waits). */
+    bool queue_waits;
     int end_tries;
     struct event *end_retry_ev;
 };

@@ -175,8 +175,13 @@ int store_session_fork(store *s, const store_session *row);
  * active: the database enforces one active run per session.
  * STORE_CONFLICT when another run is active. */
 int store_session_claim_run(store *s, const char *session_id, const char *run_id, int64_t now_ms);
-/* Clears the active run (status idle) if it is run_id. */
-int store_session_release_run(store *s, const char *session_id, const char *run_id, int64_t now_ms);
+/* Clears the active run (status idle) if it is run_id. With queued set,
+ * *queued says whether a run waits in the session's queue, read in the
+ * same statement (so no queue write can come between); it is true as
+ * well when run_id was not the active run, which leaves the queue to be
+ * looked at. */
+int store_session_release_run(store *s, const char *session_id, const char *run_id, int64_t now_ms,
+                              bool *queued);
 
 /* ---- runs ---- */
 /* The stop fields are NULL while the run is running. */

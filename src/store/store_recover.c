@@ -253,7 +253,7 @@ static int store_recover__recover_run(store *s, const store_run *run, int64_t st
         json_decref(diagnosis);
         rc = store_event_append(s, evs.evs, evs.n);
     }
-    if (marked == 1 && rc == 0) rc = store_session_release_run(s, run->session_id, run->id, now_ms);
+    if (marked == 1 && rc == 0) rc = store_session_release_run(s, run->session_id, run->id, now_ms, NULL);
     store_recover__event_list_cleanup(&evs);
     if (rc < 0 || marked != 1) {
         db_rollback(s->d);

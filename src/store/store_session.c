@@ -233,13 +233,19 @@ int store_session_claim_run(store *s, const char *session_id, const char *run_id
     return STORE_CONFLICT;
 }
 
-int store_session_release_run(store *s, const char *session_id, const char *run_id, int64_t now_ms)
+int store_session_release_run(store *s, const char *session_id, const char *run_id, int64_t now_ms,
+                              bool *queued)
 {
     store_num u;
     const char *p[] = {store__num_i64(&u, now_ms), session_id, run_id};
-    int rc = store__exec(s,
-                         "UPDATE chat_sessions SET active_run_id = NULL, status = 'idle', "
-                         "updated_at = chatplane_ts(?) WHERE id = ? AND active_run_id = ?",
-                         3, p);
-    return rc < 0 ? rc : 0;
+    db_result *r = NULL;
+    int rc = store__query(s,
+                          "UPDATE chat_sessions SET active_run_id = NULL, status = 'idle', "
+                          "updated_at = chatplane_ts(?) WHERE id = ? AND active_run_id = ? "
+                          "RETURNING CASE WHEN queued_run_id IS NULL THEN 0 ELSE 1 END",
+                          3, p, &r);
+    if (rc < 0) return rc;
+    if (queued) *queued = db_result_rows(r) == 0 || db_result_int(r, 0, 0, 1) != 0;
+    db_result_free(r);
+    return 0;
 }

@@ -683,13 +683,18 @@ static void test_claim_run_conflict(void **state)
     assert_string_equal(store_errmsg(f->s), want);
     assert_int_equal(store_session_claim_run(f->s, sid, "run-a", 2002), 0);
 
-    /* Releasing a run that is not the active one changes nothing. */
-    assert_int_equal(store_session_release_run(f->s, sid, "run-b", 2003), 0);
+    /* Releasing a run that is not the active one changes nothing, and
+     * leaves the queue to be looked at. */
+    bool queued = false;
+    assert_int_equal(store_session_release_run(f->s, sid, "run-b", 2003, &queued), 0);
+    assert_true(queued);
     assert_int_equal(store_session_get(f->s, sid, NULL, &got), 0);
     assert_string_equal(got.active_run_id, "run-a");
     store_session_cleanup(&got);
 
-    assert_int_equal(store_session_release_run(f->s, sid, "run-a", 2004), 0);
+    /* The release says the queue is empty. */
+    assert_int_equal(store_session_release_run(f->s, sid, "run-a", 2004, &queued), 0);
+    assert_false(queued);
     assert_int_equal(store_session_get(f->s, sid, NULL, &got), 0);
     assert_string_equal(got.status, "idle");
     assert_null(got.active_run_id);
@@ -2983,6 +2988,31 @@ static void assert_no_queue(store *s, const char *sid)
 /* A run is queued only behind an active run and only one at a time; it is
  * found by its id as a run with status queued; taking it or dropping it
  * clears it, a drop writing its stopped run row. */
+/* A run's release reads the queue it leaves behind, and keeps it. */
+static void test_queue_seen_by_the_release(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "queues", 1000);
+    char *qid = uid("run");
+    char *active = make_run(f->s, sid, 1500, 1500);
+    assert_int_equal(store_session_claim_run(f->s, sid, active, 1500), 0);
+    assert_int_equal(store_queue_put(f->s, sid, qid, "next", NULL, 2000), 0);
+    bool queued = false;
+    assert_int_equal(store_session_release_run(f->s, sid, active, 2500, &queued), 0);
+    assert_true(queued);
+    store_session got = {0};
+    assert_int_equal(store_session_get(f->s, sid, NULL, &got), 0);
+    assert_null(got.active_run_id);
+    assert_string_equal(got.queued_run_id, qid);
+    store_session_cleanup(&got);
+    /* The database is shared with later tests on PostgreSQL, and an
+     * orphaned queue would be theirs to recover. */
+    assert_int_equal(store_queue_take(f->s, sid, qid), 1);
+    free(active);
+    free(qid);
+    free(sid);
+}
+
 static void test_queue_put_take_and_drop(void **state)
 {
     fx *f = *state;
@@ -3091,8 +3121,8 @@ static void test_queue_recover_drops_orphaned_queues(void **state)
         assert_int_equal(store_queue_put(f->s, sids[i], ids[i], "queued text", NULL, 1200), 0);
     }
     /* old's run ended long ago; fresh's ended after the stale time. */
-    assert_int_equal(store_session_release_run(f->s, old, runs[0], 1300), 0);
-    assert_int_equal(store_session_release_run(f->s, fresh, runs[2], 900000000), 0);
+    assert_int_equal(store_session_release_run(f->s, old, runs[0], 1300, NULL), 0);
+    assert_int_equal(store_session_release_run(f->s, fresh, runs[2], 900000000, NULL), 0);
     assert_int_equal(store_queue_recover(f->s, 5000000, 6000000), 1);
 
     store_run run = {0};
@@ -3141,6 +3171,7 @@ int main(void)
         T(test_session_list_ties_by_id),
         T(test_session_list_cursor_of_another_owner),
         T(test_claim_run_conflict),
+        T(test_queue_seen_by_the_release),
         T(test_queue_put_take_and_drop),
         T(test_queue_recover_drops_orphaned_queues),
         T(test_run_crud),
