@@ -301,9 +301,68 @@ static int eventlog__write_ops(eventlog *log, eventlog_item *first, size_t n)
     return rc;
 }
 
+/*
+ * A batch of token events (and "responding" statuses) only: the token
+ * journal takes the events of the sessions with room for all of theirs,
+ * however many sessions the batch holds, and those items leave the batch
+ * for *taken with their status set. What is left (sessions whose journal
+ * is full, or that it does not know) goes to a transaction, which stores
+ * those sessions' journaled events too: each transaction then writes
+ * several events of a session where it used to write one (docs/storage.md,
+ * The token journal). Returns the items left, or a store error.
+ */
+static uint64_t eventlog__write_rest(eventlog *log, eventlog_queue *batch, size_t n);
+
+static long eventlog__journal_part(eventlog *log, eventlog_queue *batch, size_t n,
+                                   eventlog_queue *taken)
+{
+    taken->head = taken->tail = NULL;
+    if (n < 2) return (long)n;
+    for (eventlog_item *it = batch->head; it; it = it->next)
+        if (it->op.apply || !it->op.ev || !store_journal_takes(it->op.ev)) return (long)n;
+    evt **evs = xmalloc(n * sizeof *evs);
+    bool *in = xmalloc(n * sizeof *in);
+    size_t i = 0;
+    for (eventlog_item *it = batch->head; it; it = it->next) evs[i++] = it->op.ev;
+    int k = store_journal_append_part(log->st, evs, n, in);
+    free(evs);
+    if (k <= 0) {
+        free(in);
+        return k < 0 ? k : (long)n;
+    }
+    eventlog_queue rest = {NULL, NULL};
+    i = 0;
+    for (eventlog_item *it = batch->head, *next; it; it = next, i++) {
+        next = it->next;
+        if (in[i]) it->status = 0;
+        eventlog__queue_push(in[i] ? taken : &rest, it);
+    }
+    free(in);
+    *batch = rest;
+    return (long)n - k;
+}
+
 /* Writes a batch and sets every item's status; returns the transactions
  * committed. */
 static uint64_t eventlog__write_batch(eventlog *log, eventlog_queue *batch, size_t n)
+{
+    eventlog_queue taken;
+    long left = eventlog__journal_part(log, batch, n, &taken);
+    if (left < 0) {
+        for (eventlog_item *it = batch->head; it; it = it->next) it->status = (int)left;
+        LOG(LOG_WARN, "Event log batch failed.", "ops=%zu code=%ld error=\"%s\"", n, left,
+            store_errmsg(log->st));
+        return 0;
+    }
+    uint64_t commits = left > 0 ? eventlog__write_rest(log, batch, (size_t)left) : 1;
+    eventlog__queue_splice(&taken, batch);
+    *batch = taken;
+    return commits;
+}
+
+/* Writes the items of batch in one transaction (or the token journal) and
+ * sets every item's status; returns the transactions committed. */
+static uint64_t eventlog__write_rest(eventlog *log, eventlog_queue *batch, size_t n)
 {
     int rc = eventlog__write_ops(log, batch->head, n);
     for (eventlog_item *it = batch->head; it; it = it->next) it->status = rc;

@@ -31,8 +31,10 @@ typedef struct journal_session {
     evt *held[STORE_JOURNAL_EVENTS];
     size_t nheld, held_bytes;
     bool stored; /* the open transaction stores its events */
-    /* A batch being appended: its events and bytes for this session. */
+    /* A batch being appended: its events and bytes for this session, and
+     * whether they pass its limits (store_journal_append_part). */
     size_t adding, adding_bytes;
+    bool refused;
     struct journal_session *next;
 } journal_session;
 
@@ -362,20 +364,14 @@ static void store_journal__unadd(store_journal *j, evt *const *evs, size_t n)
 
 /* Gives each event its seq and encoding, counting it against its session's
  * limits; false when one is not for the journal. */
+static bool store_journal__number_one(journal_session *x, evt *e);
+
 static bool store_journal__number(store_journal *j, evt *const *evs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        evt *e = evs[i];
-        journal_session *x = store_journal_takes(e) ? store_journal__find(j, e->session_id) : NULL;
-        if (!x || x->nheld + x->adding >= STORE_JOURNAL_EVENTS) return false;
-        free(e->json);
-        e->json = NULL;
-        e->json_len = 0;
-        e->seq = x->last + (int64_t)x->adding + 1;
-        if (evt_encode(e) < 0) return false;
-        x->adding++;
-        x->adding_bytes += e->json_len;
-        if (x->held_bytes + x->adding_bytes > STORE_JOURNAL_BYTES) return false;
+        journal_session *x =
+            store_journal_takes(evs[i]) ? store_journal__find(j, evs[i]->session_id) : NULL;
+        if (!x || !store_journal__number_one(x, evs[i])) return false;
     }
     return true;
 }
@@ -445,6 +441,82 @@ int store_journal_append(store *s, evt *const *evs, size_t n)
         j->nheld++;
     }
     return 1;
+}
+
+/* Encodes e as the next event of x in the batch being appended; false
+ * when x has no room left for it. */
+static bool store_journal__number_one(journal_session *x, evt *e)
+{
+    if (x->nheld + x->adding >= STORE_JOURNAL_EVENTS) return false;
+    free(e->json);
+    e->json = NULL;
+    e->json_len = 0;
+    e->seq = x->last + (int64_t)x->adding + 1;
+    if (evt_encode(e) < 0) return false;
+    x->adding++;
+    x->adding_bytes += e->json_len;
+    return x->held_bytes + x->adding_bytes <= STORE_JOURNAL_BYTES;
+}
+
+int store_journal_append_part(store *s, evt *const *evs, size_t n, bool *taken)
+{
+    store_journal *j = s->journal;
+    for (size_t i = 0; i < n; i++) taken[i] = false;
+    if (!j || n == 0 || j->at >= (off_t)STORE_JOURNAL_FILE_MAX) return 0;
+    /* Numbered in order; a session that runs out of room is refused with
+     * every event of it in the batch, so that its events stay in order. */
+    for (size_t i = 0; i < n; i++) {
+        journal_session *x =
+            store_journal_takes(evs[i]) ? store_journal__find(j, evs[i]->session_id) : NULL;
+        if (!x || x->refused) continue;
+        if (!store_journal__number_one(x, evs[i])) x->refused = true;
+        taken[i] = true;
+    }
+    size_t k = 0, bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!taken[i]) continue;
+        if (store_journal__find(j, evs[i]->session_id)->refused) {
+            taken[i] = false;
+            continue;
+        }
+        k++;
+        bytes += evs[i]->json_len + 1;
+    }
+    int rc = 0;
+    if (k > 0) {
+        buf out;
+        buf_init(&out, bytes);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            if (!taken[i]) continue;
+            rc = buf_append(&out, evs[i]->json, evs[i]->json_len);
+            if (rc == 0) rc = buf_append(&out, "\n", 1);
+        }
+        if (rc < 0)
+            snprintf(s->err, sizeof s->err,
+                     "cannot write the token journal %s: a batch past its limit", j->path);
+        else
+            rc = store_journal__write(s, out.data, out.len);
+        buf_cleanup(&out);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!taken[i]) continue;
+        journal_session *x = store_journal__find(j, evs[i]->session_id);
+        x->held[x->nheld++] = evt_copy_encoded(evs[i]);
+        x->held_bytes += evs[i]->json_len;
+        x->last = evs[i]->seq;
+        j->nheld++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        journal_session *x = store_journal__find(j, evs[i]->session_id);
+        if (!x) continue;
+        x->adding = x->adding_bytes = 0;
+        x->refused = false;
+    }
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++) taken[i] = false;
+        return DB_ERR;
+    }
+    return (int)k;
 }
 
 /* ------------------------------------------------------------------------
@@ -556,23 +628,27 @@ static int store_journal__flush_all(store *s)
     return rc;
 }
 
-/* Stores what the journal holds for x, unless the open transaction does
- * already. */
-static int store_journal__settle_one(store *s, journal_session *x)
-{
-    if (!x || x->nheld == 0 || x->stored) return 0;
-    int rc = store_event_put(s, x->held, x->nheld);
-    if (rc == 0) x->stored = true;
-    return rc;
-}
-
 int store_journal_settle(store *s, evt *const *evs, size_t n)
 {
     store_journal *j = s->journal;
     if (!j || j->nheld == 0) return 0;
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = store_journal__settle_one(s, store_journal__find(j, evs[i]->session_id));
+    /* The held events of every session of evs go in with one put: one
+     * reservation of seqs and a few multi-row inserts for them all. */
+    evt **held = xmalloc((j->nheld ? j->nheld : 1) * sizeof *held);
+    journal_session **xs = xmalloc(n * sizeof *xs);
+    size_t nh = 0, nx = 0;
+    for (size_t i = 0; i < n; i++) {
+        journal_session *x = store_journal__find(j, evs[i]->session_id);
+        if (!x || x->nheld == 0 || x->stored) continue;
+        x->stored = true; /* also marks it seen, for the sessions that repeat in evs */
+        xs[nx++] = x;
+        for (size_t k = 0; k < x->nheld; k++) held[nh++] = x->held[k];
+    }
+    int rc = nh ? store_event_put(s, held, nh) : 0;
+    if (rc != 0)
+        for (size_t i = 0; i < nx; i++) xs[i]->stored = false;
+    free(held);
+    free(xs);
     /* A full file takes nothing more and starts over once nothing in it
      * waits: each transaction meanwhile stores the events of a few more
      * sessions, so that it empties over a few commits rather than in one

@@ -19,9 +19,11 @@
  * STORE_JOURNAL_BYTES bytes of them: fewer than the hub's tail keeps
  * (net/hub.h), so a stream that reconnects finds every event that is not
  * in the tables yet in the tail, and a reader of the tables misses at most
- * those newest few. A batch that would pass either goes to a transaction,
- * as does a batch of more than STORE_JOURNAL_EVENTS events, whose commit
- * many events share already.
+ * those newest few. store_journal_append takes a small batch whole or
+ * not at all (one that would pass either limit, or has more than
+ * STORE_JOURNAL_EVENTS events, goes to a transaction);
+ * store_journal_append_part takes a batch of many sessions session by
+ * session.
  * The journal knows a session's last seq only from a transaction it saw
  * commit, and forgets a session that an operation of a batch appended
  * events to or deleted: such a session's next token goes to a transaction
@@ -82,6 +84,13 @@ bool store_journal_takes(const evt *e);
  * write them in a transaction instead), or a store error.
  */
 int store_journal_append(store *s, evt *const *evs, size_t n);
+/*
+ * Appends the events of evs whose sessions have room for all of theirs in
+ * evs (any number of sessions and events) and leaves the others for a
+ * transaction: taken[i] says which were written. Returns how many were
+ * written, or a store error (then none were).
+ */
+int store_journal_append_part(store *s, evt *const *evs, size_t n, bool *taken);
 
 /* Inside a transaction: stores every event the journal holds
  * (store_event_put). store_journal_end then tells it the outcome. */

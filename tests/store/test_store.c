@@ -2548,6 +2548,54 @@ static void done_then_token(void *arg, evt *ev, int status)
 }
 
 /*
+ * A batch of tokens of several sessions: the journal takes those of the
+ * sessions with room, and the others go to a transaction, which stores
+ * what the journal held for them first. The journaled ones are published
+ * first, each session's events in order.
+ */
+static void test_token_journal_takes_part_of_a_batch(void **state)
+{
+    fx *f = *state;
+    journal_fx j;
+    journal_start(f, &j);
+    char *b = make_session(f->s, "log", 1000);
+    /* Both sessions known to the journal; the first one's journal full. */
+    append_published(j.log, &j.t, j.sid, "a1");
+    append_published(j.log, &j.t, b, "b1");
+    for (int i = 0; i < 8; i++) append_published(j.log, &j.t, j.sid, "a");
+    assert_int_equal(stored_count(f->s, j.sid), 1);
+    int in_tables = j.t.in_tables;
+
+    /* Four tokens queued behind a slow operation: one batch. */
+    slow_apply sa = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    eventlog_op slow = {.apply = apply_slowly, .arg = &sa};
+    eventlog_submit(j.log, &slow);
+    pthread_mutex_lock(&sa.mu);
+    while (!sa.began) pthread_cond_wait(&sa.cv, &sa.mu);
+    pthread_mutex_unlock(&sa.mu);
+    size_t before = j.t.n;
+    eventlog_append(j.log, tok(j.sid, "r", "m", "a10"));
+    eventlog_append(j.log, tok(b, "r", "m", "b2"));
+    eventlog_append(j.log, tok(b, "r", "m", "b3"));
+    eventlog_append(j.log, tok(j.sid, "r", "m", "a11"));
+    drain_until(j.log, &j.t, before + 4);
+    assert_string_equal(j.t.lines[before], "publish 2 token");
+    assert_string_equal(j.t.lines[before + 1], "publish 3 token");
+    assert_string_equal(j.t.lines[before + 2], "publish 10 token");
+    assert_string_equal(j.t.lines[before + 3], "publish 11 token");
+    assert_int_equal(j.t.in_tables, in_tables + 2);
+    assert_int_equal(j.t.failed_visible, 0);
+    assert_int_equal(stored_count(f->s, j.sid), 11);
+    assert_int_equal(stored_count(f->s, b), 1);
+    eventlog_flush(j.log);
+    assert_int_equal(stored_count(f->s, b), 3);
+    eventlog_stop(j.log);
+    free(b);
+    free(j.sid);
+    free(j.path);
+}
+
+/*
  * The journal takes the "responding" status too (an answer's first token
  * follows it): the two are published at once and reach the tables with
  * the next transaction; another status goes to a transaction. An
@@ -3203,6 +3251,7 @@ int main(void)
         T(test_eventlog_urgent_ends_the_pace),
         T(test_token_journal_holds_lone_tokens),
         T(test_token_journal_takes_status_events),
+        T(test_token_journal_takes_part_of_a_batch),
         T(test_token_journal_full_file_empties_over_commits),
         T(test_token_journal_recovered_at_start),
         T(test_eventlog_failed_op_is_isolated),
