@@ -29,7 +29,7 @@ typedef struct hub_frame {
     int refs;
     int64_t seq;
     bool run_stopped;
-    char *run_id;    /* NULL for frames replayed from the store to a plain stream */
+    char *run_id;    /* in data, after the frame; NULL for frames replayed from the store to a plain stream */
     size_t json_off; /* where the event's JSON begins in data */
     size_t json_len;
     size_t len;
@@ -131,30 +131,31 @@ static hub_frame *hub__frame_new(int64_t seq, const char *type, const char *json
 {
     buf b;
     buf_init(&b, HUB__FRAME_MAX);
-    if (sse_frame(&b, seq, type, json, len) != 0) {
+    /* Room for the frame's lines around the JSON at once: one allocation
+     * per published event rather than one per doubling. */
+    if (buf_reserve(&b, len + strlen(type) + 64) != 0 || sse_frame(&b, seq, type, json, len) != 0) {
         buf_cleanup(&b);
         return NULL;
     }
-    hub_frame *f = xmalloc(sizeof *f + b.len + 1);
+    /* The run's id is kept after the frame, in the same block. */
+    size_t idlen = run_id ? strlen(run_id) + 1 : 0;
+    hub_frame *f = xmalloc(sizeof *f + b.len + 1 + idlen);
     f->refs = 1;
     f->seq = seq;
     f->run_stopped = strcmp(type, "run_stopped") == 0;
-    f->run_id = run_id ? xstrdup(run_id) : NULL;
     f->len = b.len;
     /* The frame ends with the JSON and a blank line. */
     f->json_off = b.len - 2 - len;
     f->json_len = len;
     memcpy(f->data, b.data, b.len + 1);
+    f->run_id = run_id ? memcpy(f->data + b.len + 1, run_id, idlen) : NULL;
     buf_cleanup(&b);
     return f;
 }
 
 static void hub__frame_unref(hub_frame *f)
 {
-    if (f && --f->refs == 0) {
-        free(f->run_id);
-        free(f);
-    }
+    if (f && --f->refs == 0) free(f);
 }
 
 /* The release callback of a frame handed to a connection by reference. */
