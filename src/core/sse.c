@@ -23,16 +23,16 @@
  */
 int sse_frame(buf *out, int64_t id, const char *type, const char *data, size_t data_len)
 {
-    char idtxt[24];
-    int idlen = snprintf(idtxt, sizeof idtxt, "%" PRId64, id);
+    char idtxt[BUF_I64_LEN];
+    size_t idlen = buf_i64_text(idtxt, id);
     size_t typelen = strlen(type);
-    size_t fixed = SSE__LIT_LEN("id: \nevent: \ndata: \n\n") + (size_t)idlen + typelen;
+    size_t fixed = SSE__LIT_LEN("id: \nevent: \ndata: \n\n") + idlen + typelen;
     size_t room = out->cap - out->len;
 
     if (fixed > room || data_len > room - fixed) return BUF_TOOBIG;
     /* The room was checked above, so none of these can fail. */
     int rc = buf_append_str(out, "id: ");
-    rc |= buf_append(out, idtxt, (size_t)idlen);
+    rc |= buf_append(out, idtxt, idlen);
     rc |= buf_append_str(out, "\nevent: ");
     rc |= buf_append(out, type, typelen);
     rc |= buf_append_str(out, "\ndata: ");
