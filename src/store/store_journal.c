@@ -403,22 +403,24 @@ bool store_journal_takes(const evt *e)
     return status && strcmp(status, status_name(STATUS_RESPONDING)) == 0;
 }
 
-int store_journal_append(store *s, evt *const *evs, size_t n)
+/*
+ * Writes the lines of the events of evs that taken marks (every one when
+ * taken is NULL) with one write(2), then holds them: each becomes the
+ * next held event of its session, xs[i] (found by id when xs is NULL).
+ * Their seqs and encodings are given already.
+ */
+static int store_journal__write_held(store *s, evt *const *evs, size_t n,
+                                     journal_session *const *xs, const bool *taken)
 {
     store_journal *j = s->journal;
-    /* A long batch shares its commit among many events already, and many
-     * sessions filling the journal at once would empty it all at once. */
-    if (!j || n == 0 || n > STORE_JOURNAL_EVENTS || j->at >= (off_t)STORE_JOURNAL_FILE_MAX) return 0;
-    if (!store_journal__number(j, evs, n)) {
-        store_journal__unadd(j, evs, n);
-        return 0;
-    }
-    /* Each event is at most STORE_JOURNAL_BYTES (numbered checked it),
-     * and its line one byte more. */
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!taken || taken[i]) bytes += evs[i]->json_len + 1;
     buf out;
-    buf_init(&out, ((size_t)STORE_JOURNAL_BYTES + 1) * n);
+    buf_init(&out, bytes);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (taken && !taken[i]) continue;
         rc = buf_append(&out, evs[i]->json, evs[i]->json_len);
         if (rc == 0) rc = buf_append(&out, "\n", 1);
     }
@@ -428,10 +430,10 @@ int store_journal_append(store *s, evt *const *evs, size_t n)
     else
         rc = store_journal__write(s, out.data, out.len);
     buf_cleanup(&out);
-    store_journal__unadd(j, evs, n);
     if (rc < 0) return DB_ERR;
     for (size_t i = 0; i < n; i++) {
-        journal_session *x = store_journal__find(j, evs[i]->session_id);
+        if (taken && !taken[i]) continue;
+        journal_session *x = xs ? xs[i] : store_journal__find(j, evs[i]->session_id);
         /* A copy: the loop thread frees the event once it is published,
          * and memory freed by another thread than the one that made it
          * stays in that thread's caches. */
@@ -440,7 +442,20 @@ int store_journal_append(store *s, evt *const *evs, size_t n)
         x->last = evs[i]->seq;
         j->nheld++;
     }
-    return 1;
+    return 0;
+}
+
+int store_journal_append(store *s, evt *const *evs, size_t n)
+{
+    store_journal *j = s->journal;
+    /* A long batch shares its commit among many events already, and many
+     * sessions filling the journal at once would empty it all at once. */
+    if (!j || n == 0 || n > STORE_JOURNAL_EVENTS || j->at >= (off_t)STORE_JOURNAL_FILE_MAX) return 0;
+    bool numbered = store_journal__number(j, evs, n);
+    store_journal__unadd(j, evs, n);
+    if (!numbered) return 0;
+    int rc = store_journal__write_held(s, evs, n, NULL, NULL);
+    return rc < 0 ? rc : 1;
 }
 
 /* Encodes e as the next event of x in the batch being appended; false
@@ -463,60 +478,33 @@ int store_journal_append_part(store *s, evt *const *evs, size_t n, bool *taken)
     store_journal *j = s->journal;
     for (size_t i = 0; i < n; i++) taken[i] = false;
     if (!j || n == 0 || j->at >= (off_t)STORE_JOURNAL_FILE_MAX) return 0;
+    /* Each event's session, looked up once. */
+    journal_session **xs = xmalloc(n * sizeof *xs);
+    for (size_t i = 0; i < n; i++)
+        xs[i] = store_journal_takes(evs[i]) ? store_journal__find(j, evs[i]->session_id) : NULL;
     /* Numbered in order; a session that runs out of room is refused with
      * every event of it in the batch, so that its events stay in order. */
     for (size_t i = 0; i < n; i++) {
-        journal_session *x =
-            store_journal_takes(evs[i]) ? store_journal__find(j, evs[i]->session_id) : NULL;
-        if (!x || x->refused) continue;
-        if (!store_journal__number_one(x, evs[i])) x->refused = true;
-        taken[i] = true;
+        if (!xs[i] || xs[i]->refused) continue;
+        if (!store_journal__number_one(xs[i], evs[i])) xs[i]->refused = true;
     }
-    size_t k = 0, bytes = 0;
+    int k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!taken[i]) continue;
-        if (store_journal__find(j, evs[i]->session_id)->refused) {
-            taken[i] = false;
-            continue;
-        }
-        k++;
-        bytes += evs[i]->json_len + 1;
+        taken[i] = xs[i] && !xs[i]->refused;
+        if (taken[i]) k++;
     }
-    int rc = 0;
-    if (k > 0) {
-        buf out;
-        buf_init(&out, bytes);
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            if (!taken[i]) continue;
-            rc = buf_append(&out, evs[i]->json, evs[i]->json_len);
-            if (rc == 0) rc = buf_append(&out, "\n", 1);
-        }
-        if (rc < 0)
-            snprintf(s->err, sizeof s->err,
-                     "cannot write the token journal %s: a batch past its limit", j->path);
-        else
-            rc = store_journal__write(s, out.data, out.len);
-        buf_cleanup(&out);
-    }
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (!taken[i]) continue;
-        journal_session *x = store_journal__find(j, evs[i]->session_id);
-        x->held[x->nheld++] = evt_copy_encoded(evs[i]);
-        x->held_bytes += evs[i]->json_len;
-        x->last = evs[i]->seq;
-        j->nheld++;
-    }
+    int rc = k > 0 ? store_journal__write_held(s, evs, n, xs, taken) : 0;
     for (size_t i = 0; i < n; i++) {
-        journal_session *x = store_journal__find(j, evs[i]->session_id);
-        if (!x) continue;
-        x->adding = x->adding_bytes = 0;
-        x->refused = false;
+        if (!xs[i]) continue;
+        xs[i]->adding = xs[i]->adding_bytes = 0;
+        xs[i]->refused = false;
     }
+    free(xs);
     if (rc < 0) {
         for (size_t i = 0; i < n; i++) taken[i] = false;
-        return DB_ERR;
+        return rc;
     }
-    return (int)k;
+    return k;
 }
 
 /* ------------------------------------------------------------------------
