@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,6 +48,13 @@ typedef struct journal_learned {
 struct store_journal {
     int fd;
     char *path;
+    /* The file, mapped shared: a line is copied into it rather than
+     * written with a system call per batch (docs/benchmarks.md, fix 29).
+     * The copy is in the operating system's cache of the file at once, so
+     * it survives a crash of the process as a returned write(2) does. The
+     * file is filled to its size before it is mapped, so no copy lands
+     * past its end or needs a block allocated. */
+    char *map;
     journal_session *buckets[STORE_JOURNAL__BUCKETS];
     size_t nsessions, nheld;
     journal_learned *learned;
@@ -54,6 +62,7 @@ struct store_journal {
     bool forget;    /* the open transaction dropped a session's events */
     bool in_op;     /* that operation is running */
     off_t at; /* where the next line is written */
+    bool full; /* a batch did not fit: nothing more until nothing waits */
 };
 
 char *store_journal_path(const char *url)
@@ -252,7 +261,7 @@ int store_journal_attach(store *s, const char *url)
     char *path = store_journal_path(url);
     if (!path) return 0;
     int rc = store_journal_recover(s, url);
-    int fd = rc < 0 ? -1 : open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    int fd = rc < 0 ? -1 : open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (rc >= 0 && fd < 0) {
         snprintf(s->err, sizeof s->err, "cannot open the token journal %s: %s", path, strerror(errno));
         rc = DB_ERR;
@@ -262,11 +271,23 @@ int store_journal_attach(store *s, const char *url)
         close(fd);
         rc = DB_ERR;
     }
+    void *map = MAP_FAILED;
+    if (rc >= 0) {
+        map = mmap(NULL, STORE_JOURNAL_FILE_MAX, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                   fd, 0);
+        if (map == MAP_FAILED) {
+            snprintf(s->err, sizeof s->err, "cannot map the token journal %s: %s", path,
+                     strerror(errno));
+            close(fd);
+            rc = DB_ERR;
+        }
+    }
     if (rc < 0) {
         free(path);
         return rc;
     }
     store_journal *j = xcalloc(1, sizeof *j);
+    j->map = map;
     j->fd = fd;
     j->path = path;
     s->journal = j;
@@ -376,25 +397,6 @@ static bool store_journal__number(store_journal *j, evt *const *evs, size_t n)
     return true;
 }
 
-/* Writes all of data, or fails. */
-static int store_journal__write(store *s, const char *data, size_t len)
-{
-    store_journal *j = s->journal;
-    while (len > 0) {
-        ssize_t k = pwrite(j->fd, data, len, j->at);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) {
-            snprintf(s->err, sizeof s->err, "cannot write the token journal %s: %s", j->path,
-                     k < 0 ? strerror(errno) : "nothing written");
-            return DB_ERR;
-        }
-        data += k;
-        len -= (size_t)k;
-        j->at += k;
-    }
-    return 0;
-}
-
 bool store_journal_takes(const evt *e)
 {
     if (e->type == EVT_TOKEN) return true;
@@ -404,10 +406,12 @@ bool store_journal_takes(const evt *e)
 }
 
 /*
- * Writes the lines of the events of evs that taken marks (every one when
- * taken is NULL) with one write(2), then holds them: each becomes the
- * next held event of its session, xs[i] (found by id when xs is NULL).
- * Their seqs and encodings are given already.
+ * Copies the lines of the events of evs that taken marks (every one when
+ * taken is NULL) into the file, then holds them: each becomes the next
+ * held event of its session, xs[i] (found by id when xs is NULL). Their
+ * seqs and encodings are given already. Returns 1, and takes none, when
+ * they do not fit in what is left of the file: it is full until nothing
+ * in it waits.
  */
 static int store_journal__write_held(store *s, evt *const *evs, size_t n,
                                      journal_session *const *xs, const bool *taken)
@@ -416,21 +420,18 @@ static int store_journal__write_held(store *s, evt *const *evs, size_t n,
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
         if (!taken || taken[i]) bytes += evs[i]->json_len + 1;
-    buf out;
-    buf_init(&out, bytes);
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (taken && !taken[i]) continue;
-        rc = buf_append(&out, evs[i]->json, evs[i]->json_len);
-        if (rc == 0) rc = buf_append(&out, "\n", 1);
+    if (bytes > STORE_JOURNAL_FILE_MAX - (size_t)j->at) {
+        j->full = true;
+        return 1;
     }
-    if (rc < 0)
-        snprintf(s->err, sizeof s->err, "cannot write the token journal %s: a batch past its limit",
-                 j->path);
-    else
-        rc = store_journal__write(s, out.data, out.len);
-    buf_cleanup(&out);
-    if (rc < 0) return DB_ERR;
+    char *to = j->map + j->at;
+    for (size_t i = 0; i < n; i++) {
+        if (taken && !taken[i]) continue;
+        memcpy(to, evs[i]->json, evs[i]->json_len);
+        to[evs[i]->json_len] = '\n';
+        to += evs[i]->json_len + 1;
+    }
+    j->at += (off_t)bytes;
     for (size_t i = 0; i < n; i++) {
         if (taken && !taken[i]) continue;
         journal_session *x = xs ? xs[i] : store_journal__find(j, evs[i]->session_id);
@@ -450,12 +451,12 @@ int store_journal_append(store *s, evt *const *evs, size_t n)
     store_journal *j = s->journal;
     /* A long batch shares its commit among many events already, and many
      * sessions filling the journal at once would empty it all at once. */
-    if (!j || n == 0 || n > STORE_JOURNAL_EVENTS || j->at >= (off_t)STORE_JOURNAL_FILE_MAX) return 0;
+    if (!j || n == 0 || n > STORE_JOURNAL_EVENTS || j->full) return 0;
     bool numbered = store_journal__number(j, evs, n);
     store_journal__unadd(j, evs, n);
     if (!numbered) return 0;
     int rc = store_journal__write_held(s, evs, n, NULL, NULL);
-    return rc < 0 ? rc : 1;
+    return rc < 0 ? rc : rc == 0;
 }
 
 /* Encodes e as the next event of x in the batch being appended; false
@@ -477,7 +478,7 @@ int store_journal_append_part(store *s, evt *const *evs, size_t n, bool *taken)
 {
     store_journal *j = s->journal;
     for (size_t i = 0; i < n; i++) taken[i] = false;
-    if (!j || n == 0 || j->at >= (off_t)STORE_JOURNAL_FILE_MAX) return 0;
+    if (!j || n == 0 || j->full) return 0;
     /* Each event's session, looked up once. */
     journal_session **xs = xmalloc(n * sizeof *xs);
     for (size_t i = 0; i < n; i++)
@@ -500,9 +501,9 @@ int store_journal_append_part(store *s, evt *const *evs, size_t n, bool *taken)
         xs[i]->refused = false;
     }
     free(xs);
-    if (rc < 0) {
+    if (rc != 0) {
         for (size_t i = 0; i < n; i++) taken[i] = false;
-        return rc;
+        return rc < 0 ? rc : 0;
     }
     return k;
 }
@@ -643,7 +644,7 @@ int store_journal_settle(store *s, evt *const *evs, size_t n)
      * long one that every stream would wait for. Each goes in a savepoint
      * of its own: a session whose events cannot be stored must not fail
      * the batch's operations, which have nothing to do with it. */
-    size_t more = j->at >= (off_t)STORE_JOURNAL_FILE_MAX ? STORE_JOURNAL_FULL_SESSIONS : 0;
+    size_t more = j->full ? STORE_JOURNAL_FULL_SESSIONS : 0;
     for (size_t b = 0; rc == 0 && more > 0 && b < STORE_JOURNAL__BUCKETS; b++)
         for (journal_session *x = j->buckets[b]; rc == 0 && more > 0 && x; x = x->next) {
             if (x->nheld == 0 || x->stored) continue;
@@ -699,7 +700,10 @@ void store_journal_end(store *s, bool committed)
     if (committed) {
         /* The file is the only copy of what is still held. Once nothing
          * is, the next line is written over the first. */
-        if (j->nheld == 0) j->at = 0;
+        if (j->nheld == 0) {
+            j->at = 0;
+            j->full = false;
+        }
         /* Sessions whose events are still only in the file are kept. */
         if (j->forget) store_journal__forget(j, true);
         for (size_t i = 0; i < j->nlearned; i++) {
@@ -725,6 +729,7 @@ void store_journal_free(store *s)
     store_journal__forget(j, false);
     store_journal__clear_learned(j);
     free(j->learned);
+    munmap(j->map, STORE_JOURNAL_FILE_MAX);
     close(j->fd);
     free(j->path);
     free(j);

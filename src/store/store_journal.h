@@ -6,12 +6,14 @@
  * statuses) only is not written as a
  * transaction: its events take their seqs from the journal's memory of
  * each session's last seq and are appended, encoded, one per line, to the
- * file PATH-tokens beside the database with one write(2), after which the
- * event log publishes them. A session's events reach stream_events in the
+ * file PATH-tokens beside the database, after which the event log
+ * publishes them. The file is mapped into memory (shared), so an append is
+ * a copy into the file's pages in the operating system's cache. A session's events reach stream_events in the
  * first transaction that reserves seqs for it (store_journal_settle), or
  * when the writer has been idle for a moment, stops, or is flushed
- * (store_journal_flush); the file is emptied once nothing in it waits. A write(2) that returned survives a crash of the
- * process as a commit under synchronous=NORMAL does, so a client still
+ * (store_journal_flush); the file is emptied once nothing in it waits. An
+ * appended line survives a crash of the process as a commit under
+ * synchronous=NORMAL does, so a client still
  * never sees an event that a crash can lose; at start-up
  * store_journal_recover moves what the file holds into the tables.
  *
@@ -47,9 +49,9 @@
  * in the journal are forgotten. */
 #define STORE_JOURNAL_SESSIONS 4096
 /* The file's size: written over from the start each time nothing in it
- * waits for the tables. Once full it takes nothing more, and each
- * transaction stores what it holds for STORE_JOURNAL_FULL_SESSIONS more
- * sessions until nothing in it waits. */
+ * waits for the tables. Once a batch does not fit it takes nothing more,
+ * and each transaction stores what it holds for
+ * STORE_JOURNAL_FULL_SESSIONS more sessions until nothing in it waits. */
 #define STORE_JOURNAL_FILE_MAX (1u << 20)
 #define STORE_JOURNAL_FULL_SESSIONS 64
 /* How long the writer lets events stay in the journal when nothing else

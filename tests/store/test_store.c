@@ -2481,13 +2481,16 @@ static void test_token_journal_full_file_empties_over_commits(void **state)
         if (!taken) break;
         held_sessions++;
     }
-    /* The transaction that taught it the last session found the file
-     * full: it stored what STORE_JOURNAL_FULL_SESSIONS sessions held, and
-     * the journal declined the last session's tokens. */
-    assert_true(file_size(path) >= (off_t)STORE_JOURNAL_FILE_MAX);
+    /* The last session's tokens did not fit in what was left of the file:
+     * the journal declined them whole, wrote nothing past its end, and
+     * is full. */
+    assert_int_equal(file_size(path), (off_t)STORE_JOURNAL_FILE_MAX);
     assert_true(held_sessions > 2 * STORE_JOURNAL_FULL_SESSIONS);
-    size_t left = held_sessions - STORE_JOURNAL_FULL_SESSIONS;
+    size_t left = held_sessions;
     assert_int_equal(store_journal_pending(s), left * STORE_JOURNAL_EVENTS);
+    evt *lone = tok(sids[0], "r", "m", "x");
+    assert_int_equal(store_journal_append(s, &lone, 1), 0);
+    evt_unref(lone);
     char *last = sids[held_sessions];
     assert_int_equal(stored_count(f->s, last), 1);
 
@@ -2512,8 +2515,8 @@ static void test_token_journal_full_file_empties_over_commits(void **state)
         assert_int_equal(store_journal_pending(s), left * STORE_JOURNAL_EVENTS);
         commits++;
     }
-    size_t expect = held_sessions - STORE_JOURNAL_FULL_SESSIONS;
-    assert_int_equal(commits, (expect + STORE_JOURNAL_FULL_SESSIONS - 1) / STORE_JOURNAL_FULL_SESSIONS);
+    assert_int_equal(commits,
+                     (held_sessions + STORE_JOURNAL_FULL_SESSIONS - 1) / STORE_JOURNAL_FULL_SESSIONS);
     for (size_t i = 0; i < held_sessions; i++)
         assert_int_equal(stored_count(f->s, sids[i]), sids[i] == gone ? 0 : 1 + STORE_JOURNAL_EVENTS);
     assert_int_equal(stored_count(f->s, last), 1 + (int64_t)commits);
