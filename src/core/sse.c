@@ -21,24 +21,46 @@
  * that does not fit leaves out untouched: a half-written frame on a
  * subscriber's buffer would corrupt the stream for every later event.
  */
-int sse_frame(buf *out, int64_t id, const char *type, const char *data, size_t data_len)
+size_t sse_frame_size(int64_t id, const char *type, size_t data_len)
+{
+    char idtxt[BUF_I64_LEN];
+    return SSE__LIT_LEN("id: \nevent: \ndata: \n\n") + buf_i64_text(idtxt, id) + strlen(type) +
+           data_len;
+}
+
+/* Copies len bytes to out and returns the position after them. */
+static char *sse__put(char *out, const char *s, size_t len)
+{
+    memcpy(out, s, len);
+    return out + len;
+}
+
+size_t sse_frame_write(char *out, int64_t id, const char *type, const char *data, size_t data_len)
 {
     char idtxt[BUF_I64_LEN];
     size_t idlen = buf_i64_text(idtxt, id);
-    size_t typelen = strlen(type);
-    size_t fixed = SSE__LIT_LEN("id: \nevent: \ndata: \n\n") + idlen + typelen;
+    char *p = sse__put(out, "id: ", SSE__LIT_LEN("id: "));
+    p = sse__put(p, idtxt, idlen);
+    p = sse__put(p, "\nevent: ", SSE__LIT_LEN("\nevent: "));
+    p = sse__put(p, type, strlen(type));
+    p = sse__put(p, "\ndata: ", SSE__LIT_LEN("\ndata: "));
+    p = sse__put(p, data, data_len);
+    p = sse__put(p, "\n\n", 2);
+    *p = '\0';
+    return (size_t)(p - out);
+}
+
+int sse_frame(buf *out, int64_t id, const char *type, const char *data, size_t data_len)
+{
+    size_t fixed = sse_frame_size(id, type, 0);
     size_t room = out->cap - out->len;
 
     if (fixed > room || data_len > room - fixed) return BUF_TOOBIG;
-    /* The room was checked above, so none of these can fail. */
-    int rc = buf_append_str(out, "id: ");
-    rc |= buf_append(out, idtxt, idlen);
-    rc |= buf_append_str(out, "\nevent: ");
-    rc |= buf_append(out, type, typelen);
-    rc |= buf_append_str(out, "\ndata: ");
-    rc |= buf_append(out, data, data_len);
-    rc |= buf_append_str(out, "\n\n");
+    /* The room was checked above, so the reservation cannot fail. */
+    int rc = buf_reserve(out, fixed + data_len);
     assert(rc == 0);
+    (void)rc;
+    out->len += sse_frame_write(out->data + out->len, id, type, data, data_len);
     return 0;
 }
 

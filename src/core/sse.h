@@ -18,6 +18,12 @@
  * BUF_TOOBIG.
  */
 int sse_frame(buf *out, int64_t id, const char *type, const char *data, size_t data_len);
+/* The length of the frame sse_frame appends. */
+size_t sse_frame_size(int64_t id, const char *type, size_t data_len);
+/* Writes that frame to out, which has room for its sse_frame_size bytes
+ * and a NUL after them; returns its length. For a frame kept in a block of
+ * its own, written in place rather than copied from a buf. */
+size_t sse_frame_write(char *out, int64_t id, const char *type, const char *data, size_t data_len);
 /* Appends "retry: <ms>\n\n". */
 int sse_frame_retry(buf *out, int64_t retry_ms);
 /* Appends ": <text>\n" and a blank line (": ping\n\n" for text "ping"). */

@@ -129,27 +129,20 @@ static void hub__fetch(hub *h, hub_session *hs);
 static hub_frame *hub__frame_new(int64_t seq, const char *type, const char *json, size_t len,
                                  const char *run_id)
 {
-    buf b;
-    buf_init(&b, HUB__FRAME_MAX);
-    /* Room for the frame's lines around the JSON at once: one allocation
-     * per published event rather than one per doubling. */
-    if (buf_reserve(&b, len + strlen(type) + 64) != 0 || sse_frame(&b, seq, type, json, len) != 0) {
-        buf_cleanup(&b);
-        return NULL;
-    }
-    /* The run's id is kept after the frame, in the same block. */
+    size_t flen = sse_frame_size(seq, type, len);
+    if (flen > HUB__FRAME_MAX) return NULL;
+    /* One allocation per published event: the frame is written in place,
+     * and the run's id is kept after it, in the same block. */
     size_t idlen = run_id ? strlen(run_id) + 1 : 0;
-    hub_frame *f = xmalloc(sizeof *f + b.len + 1 + idlen);
+    hub_frame *f = xmalloc(sizeof *f + flen + 1 + idlen);
     f->refs = 1;
     f->seq = seq;
     f->run_stopped = strcmp(type, "run_stopped") == 0;
-    f->len = b.len;
+    f->len = sse_frame_write(f->data, seq, type, json, len);
     /* The frame ends with the JSON and a blank line. */
-    f->json_off = b.len - 2 - len;
+    f->json_off = f->len - 2 - len;
     f->json_len = len;
-    memcpy(f->data, b.data, b.len + 1);
-    f->run_id = run_id ? memcpy(f->data + b.len + 1, run_id, idlen) : NULL;
-    buf_cleanup(&b);
+    f->run_id = run_id ? memcpy(f->data + f->len + 1, run_id, idlen) : NULL;
     return f;
 }
 

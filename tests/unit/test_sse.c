@@ -95,6 +95,32 @@ static void test_frame_bytes(void **state)
     buf_cleanup(&b);
 }
 
+/* The frame written in place is the one sse_frame appends, and its size
+ * is known beforehand. */
+static void test_frame_write_in_place(void **state)
+{
+    (void)state;
+    const int64_t ids[] = {0, 7, -1, 123456789, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        buf b;
+        buf_init(&b, 256);
+        assert_int_equal(sse_frame(&b, ids[i], "token", "{\"text\":\"hi\"}x", 15), 0);
+        size_t size = sse_frame_size(ids[i], "token", 15);
+        assert_int_equal(size, b.len);
+        char out[128];
+        memset(out, 'z', sizeof out);
+        assert_int_equal(sse_frame_write(out, ids[i], "token", "{\"text\":\"hi\"}x", 15), size);
+        assert_int_equal(out[size], '\0');
+        assert_int_equal(out[size + 1], 'z');
+        assert_memory_equal(out, b.data, size);
+        buf_cleanup(&b);
+    }
+    char out[64];
+    assert_int_equal(sse_frame_write(out, 42, "status", "{}", 2), 31);
+    assert_string_equal(out, "id: 42\nevent: status\ndata: {}\n\n");
+    assert_int_equal(sse_frame_size(42, "status", 2), 31);
+}
+
 static void test_frame_retry_and_comment(void **state)
 {
     (void)state;
@@ -469,6 +495,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frame_bytes),
+        cmocka_unit_test(test_frame_write_in_place),
         cmocka_unit_test(test_frame_retry_and_comment),
         cmocka_unit_test(test_frame_toobig),
         cmocka_unit_test(test_line_endings),
