@@ -13,11 +13,15 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/xmalloc.h"
+#include "store/store_journal.h"
 
 #define HUB__BUCKETS       1024
 #define HUB__SESSIONS_MAX  1024 /* sessions kept without subscribers, for their tails */
 #define HUB__PUMP_RETRY_MS 20
 #define HUB__FRAME_MAX     (96u << 20)
+/* A tail's ring: HUB_TAIL_EVENTS frames, or every frame whose event the
+ * token journal may still hold, and the one being pushed. */
+#define HUB__TAIL_SLOTS (STORE_JOURNAL_EVENTS_MAX + HUB_TAIL_EVENTS)
 
 /*
  * One encoded SSE frame, shared by reference: by the session's tail, by
@@ -28,6 +32,7 @@
 typedef struct hub_frame {
     int refs;
     int64_t seq;
+    int64_t unstored_from; /* evt.unstored_from of a published event, else 0 */
     bool run_stopped;
     char *run_id;    /* in data, after the frame; NULL for frames replayed from the store to a plain stream */
     size_t json_off; /* where the event's JSON begins in data */
@@ -46,7 +51,7 @@ typedef struct hub_frame {
  */
 typedef struct hub_session {
     char *id;
-    hub_frame *tail[HUB_TAIL_EVENTS]; /* a ring, oldest at tail_head */
+    hub_frame *tail[HUB__TAIL_SLOTS]; /* a ring, oldest at tail_head */
     size_t tail_head, tail_n, tail_bytes;
     hub_sub *subs; /* doubly linked */
     size_t nsubs;
@@ -137,6 +142,7 @@ static hub_frame *hub__frame_new(int64_t seq, const char *type, const char *json
     hub_frame *f = xmalloc(sizeof *f + flen + 1 + idlen);
     f->refs = 1;
     f->seq = seq;
+    f->unstored_from = 0;
     f->run_stopped = strcmp(type, "run_stopped") == 0;
     f->len = sse_frame_write(f->data, seq, type, json, len);
     /* The frame ends with the JSON and a blank line. */
@@ -181,7 +187,7 @@ static void hub__session_free(hub *h, hub_session *hs)
     while (*pp != hs) pp = &(*pp)->next;
     *pp = hs->next;
     for (size_t i = 0; i < hs->tail_n; i++)
-        hub__frame_unref(hs->tail[(hs->tail_head + i) % HUB_TAIL_EVENTS]);
+        hub__frame_unref(hs->tail[(hs->tail_head + i) % HUB__TAIL_SLOTS]);
     for (size_t i = 0; i < hs->held_n; i++) hub__frame_unref(hs->held[i]);
     free(hs->held);
     free(hs->id);
@@ -218,23 +224,35 @@ static hub_session *hub__get(hub *h, const char *id)
 
 static hub_frame *hub__tail_at(const hub_session *hs, size_t i)
 {
-    return hs->tail[(hs->tail_head + i) % HUB_TAIL_EVENTS];
+    return hs->tail[(hs->tail_head + i) % HUB__TAIL_SLOTS];
+}
+
+/* True when the tail must keep old: f says its event may not be in the
+ * tables yet (the token journal holds it). */
+static bool hub__tail_keeps(const hub_frame *old, const hub_frame *f)
+{
+    return f->unstored_from > 0 && old->seq >= f->unstored_from;
 }
 
 /* Appends a frame to the tail (taking a reference), dropping the oldest
- * ones beyond the tail's limits. */
+ * ones beyond the tail's limits, except those whose events the tables may
+ * not hold yet: a reconnect finds those nowhere else. The token journal
+ * holds at most STORE_JOURNAL_EVENTS_MAX events of a session, so they fit
+ * in the ring. */
 static void hub__tail_push(hub_session *hs, hub_frame *f)
 {
     while (hs->tail_n > 0 &&
-           (hs->tail_n == HUB_TAIL_EVENTS || hs->tail_bytes + f->len > HUB_TAIL_BYTES)) {
+           (hs->tail_n == HUB__TAIL_SLOTS ||
+            ((hs->tail_n >= HUB_TAIL_EVENTS || hs->tail_bytes + f->len > HUB_TAIL_BYTES) &&
+             !hub__tail_keeps(hs->tail[hs->tail_head], f)))) {
         hub_frame *old = hs->tail[hs->tail_head];
         hs->tail_bytes -= old->len;
         hub__frame_unref(old);
-        hs->tail_head = (hs->tail_head + 1) % HUB_TAIL_EVENTS;
+        hs->tail_head = (hs->tail_head + 1) % HUB__TAIL_SLOTS;
         hs->tail_n--;
     }
     f->refs++;
-    hs->tail[(hs->tail_head + hs->tail_n) % HUB_TAIL_EVENTS] = f;
+    hs->tail[(hs->tail_head + hs->tail_n) % HUB__TAIL_SLOTS] = f;
     hs->tail_n++;
     hs->tail_bytes += f->len;
 }
@@ -243,7 +261,7 @@ static void hub__tail_clear(hub_session *hs)
 {
     while (hs->tail_n > 0) {
         hub__frame_unref(hs->tail[hs->tail_head]);
-        hs->tail_head = (hs->tail_head + 1) % HUB_TAIL_EVENTS;
+        hs->tail_head = (hs->tail_head + 1) % HUB__TAIL_SLOTS;
         hs->tail_n--;
     }
     hs->tail_bytes = 0;
@@ -813,6 +831,7 @@ void hub_publish(hub *h, const evt *ev)
     if (hs->known && ev->seq <= hs->seq) return;
     hub_frame *f =
         hub__frame_new(ev->seq, evt_type_name(ev->type), ev->json, ev->json_len, ev->run_id);
+    if (f) f->unstored_from = ev->unstored_from;
     if (!f) {
         LOG(LOG_ERROR, "an event is too large to stream", "session_id=%s seq=%lld", ev->session_id,
             (long long)ev->seq);

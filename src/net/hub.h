@@ -6,7 +6,10 @@
  * into a reference-counted frame that every subscriber's connection sends
  * by reference, never copied per subscriber. Each session keeps an
  * in-memory tail of its recent frames (at most HUB_TAIL_EVENTS events and
- * HUB_TAIL_BYTES bytes) that serves most reconnects without a query.
+ * HUB_TAIL_BYTES bytes) that serves most reconnects without a query, and
+ * beyond those limits every frame whose event the token journal may still
+ * hold (evt.unstored_from): the tables do not have it yet, so a replay
+ * finds it only there.
  *
  * A subscriber is registered before its replay starts: it replays from the
  * tail, or from the store through the dbpool in pages of 1000, and then

@@ -22,15 +22,15 @@
 
 #define STORE_JOURNAL__BUCKETS 1024
 /* The most a journal file read at start-up may hold: far more than the
- * limits let it grow to (STORE_JOURNAL_BYTES for each session). */
+ * limits let it grow to (STORE_JOURNAL_BYTES_MAX for each session). */
 #define STORE_JOURNAL__FILE_MAX (256u << 20)
 
 /* A session the journal knows: its last seq and the events it holds. */
 typedef struct journal_session {
     char *id;
     int64_t last;
-    evt *held[STORE_JOURNAL_EVENTS];
-    size_t nheld, held_bytes;
+    evt **held; /* grown as needed, up to STORE_JOURNAL_EVENTS_MAX */
+    size_t nheld, held_bytes, cap_held;
     bool stored; /* the open transaction stores its events */
     /* A batch being appended: its events and bytes for this session, and
      * whether they pass its limits (store_journal_append_part). */
@@ -57,6 +57,7 @@ struct store_journal {
     char *map;
     journal_session *buckets[STORE_JOURNAL__BUCKETS];
     size_t nsessions, nheld;
+    size_t adding; /* events of the batch being numbered, all sessions */
     journal_learned *learned;
     size_t nlearned, cap_learned;
     bool forget;    /* the open transaction dropped a session's events */
@@ -332,6 +333,7 @@ static void store_journal__forget(store_journal *j, bool idle_only)
             }
             store_journal__drop_held(j, x);
             *pp = x->next;
+            free(x->held);
             free(x->id);
             free(x);
             j->nsessions--;
@@ -349,6 +351,7 @@ static void store_journal__drop_session(store_journal *j, const char *id)
     if (!x) return;
     store_journal__drop_held(j, x);
     *pp = x->next;
+    free(x->held);
     free(x->id);
     free(x);
     j->nsessions--;
@@ -377,6 +380,7 @@ static void store_journal__set_last(store_journal *j, const char *id, int64_t la
 /* Undoes the counts of a batch that is not appended. */
 static void store_journal__unadd(store_journal *j, evt *const *evs, size_t n)
 {
+    j->adding = 0;
     for (size_t i = 0; i < n; i++) {
         journal_session *x = store_journal__find(j, evs[i]->session_id);
         if (x) x->adding = x->adding_bytes = 0;
@@ -385,14 +389,14 @@ static void store_journal__unadd(store_journal *j, evt *const *evs, size_t n)
 
 /* Gives each event its seq and encoding, counting it against its session's
  * limits; false when one is not for the journal. */
-static bool store_journal__number_one(journal_session *x, evt *e);
+static bool store_journal__number_one(store_journal *j, journal_session *x, evt *e);
 
 static bool store_journal__number(store_journal *j, evt *const *evs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         journal_session *x =
             store_journal_takes(evs[i]) ? store_journal__find(j, evs[i]->session_id) : NULL;
-        if (!x || !store_journal__number_one(x, evs[i])) return false;
+        if (!x || !store_journal__number_one(j, x, evs[i])) return false;
     }
     return true;
 }
@@ -435,10 +439,15 @@ static int store_journal__write_held(store *s, evt *const *evs, size_t n,
     for (size_t i = 0; i < n; i++) {
         if (taken && !taken[i]) continue;
         journal_session *x = xs ? xs[i] : store_journal__find(j, evs[i]->session_id);
+        if (x->nheld == x->cap_held) {
+            x->cap_held = x->cap_held ? x->cap_held * 2 : STORE_JOURNAL_EVENTS;
+            x->held = xrealloc(x->held, x->cap_held * sizeof *x->held);
+        }
         /* A copy: the loop thread frees the event once it is published,
          * and memory freed by another thread than the one that made it
          * stays in that thread's caches. */
         x->held[x->nheld++] = evt_copy_encoded(evs[i]);
+        evs[i]->unstored_from = x->held[0]->seq;
         x->held_bytes += evs[i]->json_len;
         x->last = evs[i]->seq;
         j->nheld++;
@@ -451,7 +460,7 @@ int store_journal_append(store *s, evt *const *evs, size_t n)
     store_journal *j = s->journal;
     /* A long batch shares its commit among many events already, and many
      * sessions filling the journal at once would empty it all at once. */
-    if (!j || n == 0 || n > STORE_JOURNAL_EVENTS || j->full) return 0;
+    if (!j || n == 0 || n > STORE_JOURNAL_EVENTS_MAX || j->full) return 0;
     bool numbered = store_journal__number(j, evs, n);
     store_journal__unadd(j, evs, n);
     if (!numbered) return 0;
@@ -460,10 +469,12 @@ int store_journal_append(store *s, evt *const *evs, size_t n)
 }
 
 /* Encodes e as the next event of x in the batch being appended; false
- * when x has no room left for it. */
-static bool store_journal__number_one(journal_session *x, evt *e)
+ * when x has no room left for it: past STORE_JOURNAL_EVENTS and
+ * STORE_JOURNAL_BYTES, a session has room while the journal holds fewer
+ * than STORE_JOURNAL_SHARED events in all, up to the _MAX limits. */
+static bool store_journal__number_one(store_journal *j, journal_session *x, evt *e)
 {
-    if (x->nheld + x->adding >= STORE_JOURNAL_EVENTS) return false;
+    if (x->nheld + x->adding >= STORE_JOURNAL_EVENTS_MAX) return false;
     free(e->json);
     e->json = NULL;
     e->json_len = 0;
@@ -471,7 +482,10 @@ static bool store_journal__number_one(journal_session *x, evt *e)
     if (evt_encode(e) < 0) return false;
     x->adding++;
     x->adding_bytes += e->json_len;
-    return x->held_bytes + x->adding_bytes <= STORE_JOURNAL_BYTES;
+    j->adding++;
+    size_t events = x->nheld + x->adding, bytes = x->held_bytes + x->adding_bytes;
+    if (events <= STORE_JOURNAL_EVENTS && bytes <= STORE_JOURNAL_BYTES) return true;
+    return bytes <= STORE_JOURNAL_BYTES_MAX && j->nheld + j->adding <= STORE_JOURNAL_SHARED;
 }
 
 int store_journal_append_part(store *s, evt *const *evs, size_t n, bool *taken)
@@ -487,7 +501,7 @@ int store_journal_append_part(store *s, evt *const *evs, size_t n, bool *taken)
      * every event of it in the batch, so that its events stay in order. */
     for (size_t i = 0; i < n; i++) {
         if (!xs[i] || xs[i]->refused) continue;
-        if (!store_journal__number_one(xs[i], evs[i])) xs[i]->refused = true;
+        if (!store_journal__number_one(j, xs[i], evs[i])) xs[i]->refused = true;
     }
     int k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -495,6 +509,7 @@ int store_journal_append_part(store *s, evt *const *evs, size_t n, bool *taken)
         if (taken[i]) k++;
     }
     int rc = k > 0 ? store_journal__write_held(s, evs, n, xs, taken) : 0;
+    j->adding = 0;
     for (size_t i = 0; i < n; i++) {
         if (!xs[i]) continue;
         xs[i]->adding = xs[i]->adding_bytes = 0;

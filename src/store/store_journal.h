@@ -18,12 +18,17 @@
  * store_journal_recover moves what the file holds into the tables.
  *
  * A session's journal holds at most STORE_JOURNAL_EVENTS events and
- * STORE_JOURNAL_BYTES bytes of them: fewer than the hub's tail keeps
+ * STORE_JOURNAL_BYTES bytes of them, or up to STORE_JOURNAL_EVENTS_MAX and
+ * STORE_JOURNAL_BYTES_MAX while the journal holds fewer than
+ * STORE_JOURNAL_SHARED events in all (a run streaming alone then stores
+ * its tokens in one transaction per 64 rather than per 8). Each appended
+ * event carries the seq of its session's first held one (evt.unstored_from),
+ * and the hub keeps the frames from there on in the session's tail
  * (net/hub.h), so a stream that reconnects finds every event that is not
- * in the tables yet in the tail, and a reader of the tables misses at most
+ * in the tables yet in the tail; a reader of the tables misses at most
  * those newest few. store_journal_append takes a small batch whole or
- * not at all (one that would pass either limit, or has more than
- * STORE_JOURNAL_EVENTS events, goes to a transaction);
+ * not at all (one that would pass the limits, or has more than
+ * STORE_JOURNAL_EVENTS_MAX events, goes to a transaction);
  * store_journal_append_part takes a batch of many sessions session by
  * session.
  * The journal knows a session's last seq only from a transaction it saw
@@ -45,6 +50,9 @@
 
 #define STORE_JOURNAL_EVENTS 8
 #define STORE_JOURNAL_BYTES  2048
+#define STORE_JOURNAL_EVENTS_MAX 64
+#define STORE_JOURNAL_BYTES_MAX  (16u << 10)
+#define STORE_JOURNAL_SHARED     256
 /* Sessions whose last seq the journal keeps; past it, those with nothing
  * in the journal are forgotten. */
 #define STORE_JOURNAL_SESSIONS 4096

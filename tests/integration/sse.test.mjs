@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { EventSource } from 'eventsource';
 
+import { startMock } from '../scenarios/lib.mjs';
 import { api, newSession, parseFrames, raw, sse, startServer, until, waitIdle } from './lib/server.mjs';
 
 const FRAME = /id: (\d+)\nevent: ([a-z_]+)\ndata: ([^\n]*)\n\n/gy;
@@ -50,6 +51,55 @@ function collect(es, out, types = ['message', 'run_started', 'status', 'token', 
       out.push({ id: Number(e.lastEventId), type: t, seq: d.seq });
     });
   }
+}
+
+// A fetch for EventSource whose first response breaks off after `bytes`
+// bytes, as a dropped network connection would (the EventSource then
+// reconnects by itself); each request's Last-Event-ID and time go to
+// `requests`.
+function dropOnce(requests, bytes = 1500) {
+  let cut = false;
+  return async (input, init) => {
+    requests.push({ lastEventId: init.headers['Last-Event-ID'] ?? null, at: Date.now() });
+    const res = await fetch(input, init);
+    if (cut) return res;
+    cut = true;
+    const reader = res.body.getReader();
+    let seen = 0;
+    const body = new ReadableStream({
+      async pull(controller) {
+        const { value, done } = await reader.read();
+        if (done) return controller.close();
+        if (seen + value.length >= bytes) {
+          controller.enqueue(value.subarray(0, bytes - seen));
+          await reader.cancel();
+          controller.error(new Error('connection dropped'));
+          return;
+        }
+        seen += value.length;
+        controller.enqueue(value);
+      },
+    });
+    return new Response(body, { status: res.status, headers: res.headers });
+  };
+}
+
+// Starts a run in a new session of the server at url while an EventSource
+// follows the session's stream through dropOnce, and waits for the run's
+// end to reach it. Resolves to {requests, events, done, runStarted}.
+async function runWithDroppedStream(url, message) {
+  const s = await newSession(url);
+  const requests = [];
+  const events = [];
+  const es = new EventSource(`${url}/api/sessions/${s.id}/events`, { fetch: dropOnce(requests) });
+  collect(es, events);
+  await new Promise((resolve) => es.addEventListener('open', resolve, { once: true }));
+  const runStarted = Date.now();
+  await api(url, 'POST', `/api/sessions/${s.id}/runs`, { message });
+  const done = await waitIdle(url, s.id, 60000);
+  await until(() => events.some((e) => e.type === 'run_stopped'), 10000);
+  es.close();
+  return { requests, events, done, runStarted };
 }
 
 function assertConsecutive(events, from, to) {
@@ -113,48 +163,42 @@ describe('event stream', () => {
       await srv.stop();
       srv.cleanup();
     });
-    const s = await newSession(srv.url);
-    const requests = [];
-    let cut = false;
-    // The first response breaks off after 1500 bytes, as a dropped network
-    // connection would; the EventSource reconnects by itself.
-    const fetchWithDrop = async (input, init) => {
-      requests.push({ lastEventId: init.headers['Last-Event-ID'] ?? null, at: Date.now() });
-      const res = await fetch(input, init);
-      if (cut) return res;
-      cut = true;
-      const reader = res.body.getReader();
-      let seen = 0;
-      const body = new ReadableStream({
-        async pull(controller) {
-          const { value, done } = await reader.read();
-          if (done) return controller.close();
-          if (seen + value.length >= 1500) {
-            controller.enqueue(value.subarray(0, 1500 - seen));
-            await reader.cancel();
-            controller.error(new Error('connection dropped'));
-            return;
-          }
-          seen += value.length;
-          controller.enqueue(value);
-        },
-      });
-      return new Response(body, { status: res.status, headers: res.headers });
-    };
-    const events = [];
-    const es = new EventSource(`${srv.url}/api/sessions/${s.id}/events`, { fetch: fetchWithDrop });
-    collect(es, events);
-    await new Promise((resolve) => es.addEventListener('open', resolve, { once: true }));
-    const runStarted = Date.now();
-    await api(srv.url, 'POST', `/api/sessions/${s.id}/runs`, { message: 'demo long' });
-    const done = await waitIdle(srv.url, s.id, 60000);
-    await until(() => events.some((e) => e.type === 'run_stopped'), 10000);
-    es.close();
+    const { requests, events, done, runStarted } = await runWithDroppedStream(srv.url, 'demo long');
     assert.equal(requests.length, 2);
     assert.equal(requests[0].lastEventId, null);
     assert.ok(Number(requests[1].lastEventId) > 0);
     const endedAt = Date.parse(done.last_run.ended_at);
     assert.ok(requests[1].at < endedAt, `reconnected ${requests[1].at - runStarted} ms after the start, run ended ${endedAt - runStarted} ms after`);
+    assertConsecutive(events, 1, done.last_seq);
+  });
+
+  test('a reconnect during a fast answer gets every event, the newest from the tail', async (t) => {
+    // One run streaming alone keeps up to 64 tokens in the token journal
+    // before they reach the tables (docs/storage.md); tokens 20 ms apart
+    // never leave the writer idle long enough to store them sooner. The
+    // reconnect, two seconds after the drop, misses about a hundred
+    // events, more than the live stream's usual tail of 16: the replay
+    // reads the tables, then the tail, which keeps every frame the
+    // tables may not hold yet, and the stream has no gap and no
+    // duplicate. (A tail that dropped them would still pass: the replay
+    // then reads the tables again and again until a transaction stores
+    // them, up to 64 tokens later.)
+    const mock = await startMock();
+    const fast = await startServer({ config: { llm: { base_url: mock.url, model: 'mock-model' } } });
+    t.after(async () => {
+      await fast.stop();
+      fast.cleanup();
+      mock.stop();
+    });
+    await mock.script([{ text: 'x'.repeat(250), piece_chars: 1, delay_ms: 20 }]);
+    const { requests, events, done, runStarted } = await runWithDroppedStream(fast.url, 'go');
+    assert.equal(requests.length, 2);
+    // The drop came within the first events; the reconnect two seconds
+    // later, about a hundred tokens on, and well before the answer's end.
+    const resumedAfter = Number(requests[1].lastEventId);
+    assert.ok(resumedAfter > 0 && resumedAfter < 20, `resumed after ${resumedAfter}`);
+    assert.ok(requests[1].at - runStarted >= 1900, `reconnected after ${requests[1].at - runStarted} ms`);
+    assert.ok(Date.parse(done.last_run.ended_at) - requests[1].at > 1000, 'the answer was still streaming');
     assertConsecutive(events, 1, done.last_seq);
   });
 

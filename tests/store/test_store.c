@@ -2075,8 +2075,9 @@ static void test_recovery_of_every_running_run(void **state)
 
 typedef struct trace {
     store *reader; /* a second connection: what others can see */
-    char lines[64][96];
+    char lines[128][96];
     size_t n;
+    int64_t unstored_from; /* the last published event's */
     int failed_visible; /* published events neither readable elsewhere nor in the journal */
     int in_tables;      /* published events readable elsewhere at once */
     const char *journal; /* the token journal's file, or NULL */
@@ -2087,7 +2088,7 @@ static void trace_line(trace *t, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    if (t->n < 64) vsnprintf(t->lines[t->n++], sizeof t->lines[0], fmt, ap);
+    if (t->n < 128) vsnprintf(t->lines[t->n++], sizeof t->lines[0], fmt, ap);
     va_end(ap);
 }
 
@@ -2123,6 +2124,7 @@ static void on_publish(void *ud, evt *ev)
      * moves into them (tested below). */
     if (!found && !in_journal(t->journal, ev)) t->failed_visible++;
     if (found) t->in_tables++;
+    t->unstored_from = ev->unstored_from;
     trace_line(t, "publish %" PRId64 " %s", ev->seq, evt_type_name(ev->type));
 }
 
@@ -2391,24 +2393,31 @@ static void test_token_journal_holds_lone_tokens(void **state)
     /* The first: a transaction, which teaches the journal the session. */
     append_published(j.log, &j.t, j.sid, "a");
     assert_int_equal(stored_count(f->s, j.sid), 1);
-    /* The next eight: in the journal, not in the tables. */
-    const char *texts[] = {"b", "c", "d", "e", "f", "g", "h", "i"};
-    for (size_t i = 0; i < 8; i++) append_published(j.log, &j.t, j.sid, texts[i]);
+    assert_int_equal(j.t.unstored_from, 0);
+    /* The next 64: in the journal, not in the tables (the session streams
+     * alone, so past the first 8 it has the shared room). Each says that
+     * the tables hold its session's events up to seq 1. */
+    for (size_t i = 0; i < STORE_JOURNAL_EVENTS_MAX; i++) {
+        append_published(j.log, &j.t, j.sid, "b");
+        assert_int_equal(j.t.unstored_from, 2);
+    }
     assert_int_equal(stored_count(f->s, j.sid), 1);
     assert_int_equal(j.t.in_tables, 1);
     assert_true(file_size(j.path) > 0);
-    /* A ninth would pass STORE_JOURNAL_EVENTS: its transaction stores the
-     * eight first. */
-    append_published(j.log, &j.t, j.sid, "j");
-    assert_int_equal(stored_count(f->s, j.sid), 10);
+    /* The next would pass STORE_JOURNAL_EVENTS_MAX: its transaction stores
+     * the 64 first. */
+    append_published(j.log, &j.t, j.sid, "c");
+    assert_int_equal(stored_count(f->s, j.sid), 66);
+    assert_int_equal(j.t.unstored_from, 0);
     /* Two more held, then a flush puts them in the tables. */
-    append_published(j.log, &j.t, j.sid, "k");
-    append_published(j.log, &j.t, j.sid, "l");
-    assert_int_equal(stored_count(f->s, j.sid), 10);
+    append_published(j.log, &j.t, j.sid, "d");
+    append_published(j.log, &j.t, j.sid, "e");
+    assert_int_equal(j.t.unstored_from, 67);
+    assert_int_equal(stored_count(f->s, j.sid), 66);
     eventlog_flush(j.log);
-    assert_int_equal(stored_count(f->s, j.sid), 12);
+    assert_int_equal(stored_count(f->s, j.sid), 68);
     assert_int_equal(j.t.failed_visible, 0);
-    for (size_t i = 0; i < 12; i++) {
+    for (size_t i = 0; i < 68; i++) {
         char want[32];
         snprintf(want, sizeof want, "publish %zu token", i + 1);
         assert_string_equal(j.t.lines[i], want);
@@ -2421,16 +2430,27 @@ static void test_token_journal_holds_lone_tokens(void **state)
     size_t before = j.t.n;
     eventlog_append(j.log, tok(j.sid, "r", "m", "m"));
     assert_int_equal(j.t.n, before + 1);
-    assert_string_equal(j.t.lines[before], "publish 13 token");
+    assert_string_equal(j.t.lines[before], "publish 69 token");
     struct pollfd pfd = {.fd = eventlog_fd(j.log), .events = POLLIN};
     assert_int_equal(poll(&pfd, 1, 0), 0);
 
     /* Stopping leaves nothing held. */
-    assert_int_equal(stored_count(f->s, j.sid), 12);
+    assert_int_equal(stored_count(f->s, j.sid), 68);
     eventlog_stop(j.log);
-    assert_int_equal(stored_count(f->s, j.sid), 13);
+    assert_int_equal(stored_count(f->s, j.sid), 69);
     free(j.sid);
     free(j.path);
+}
+
+/* A second connection to the fixture's database with the token journal
+ * attached, as the event log's writer has. */
+static store *open_with_journal(const fx *f)
+{
+    store *s = NULL;
+    char err[256];
+    assert_int_equal(store_open(f->url, &s, err, sizeof err), 0);
+    assert_int_equal(store_journal_attach(s, f->url), 0);
+    return s;
 }
 
 /* A transaction that appends ev (reference dropped) and tells the journal
@@ -2460,10 +2480,7 @@ static void test_token_journal_full_file_empties_over_commits(void **state)
 {
     fx *f = *state;
     char *path = journal_path_or_skip(f);
-    store *s = NULL;
-    char err[256];
-    assert_int_equal(store_open(f->url, &s, err, sizeof err), 0);
-    assert_int_equal(store_journal_attach(s, f->url), 0);
+    store *s = open_with_journal(f);
     enum { MAX_SESSIONS = 2000 };
     char **sids = calloc(MAX_SESSIONS, sizeof *sids);
     assert_non_null(sids);
@@ -2534,6 +2551,57 @@ static void test_token_journal_full_file_empties_over_commits(void **state)
     free(path);
 }
 
+/*
+ * Past STORE_JOURNAL_EVENTS a session has room only while the journal
+ * holds at most STORE_JOURNAL_SHARED events in all: a run streaming alone
+ * keeps up to 64, many at once about 8 each.
+ */
+static void test_token_journal_shares_room_past_eight(void **state)
+{
+    fx *f = *state;
+    char *path = journal_path_or_skip(f);
+    store *s = open_with_journal(f);
+    enum { N = STORE_JOURNAL_SHARED / STORE_JOURNAL_EVENTS };
+    char *sids[N];
+    for (size_t i = 0; i < N; i++) {
+        sids[i] = make_session(f->s, "log", 1000);
+        assert_int_equal(journal_txn(s, tok(sids[i], "r", "m", "a")), 0);
+    }
+    /* The first session takes nine at once, the journal being empty; each
+     * says its session's events from seq 2 on are not in the tables. */
+    evt *evs[STORE_JOURNAL_EVENTS + 1];
+    for (size_t i = 0; i <= STORE_JOURNAL_EVENTS; i++) evs[i] = tok(sids[0], "r", "m", "x");
+    assert_int_equal(store_journal_append(s, evs, STORE_JOURNAL_EVENTS + 1), 1);
+    assert_int_equal(evs[0]->unstored_from, 2);
+    assert_int_equal(evs[STORE_JOURNAL_EVENTS]->unstored_from, 2);
+    unref_all(evs, STORE_JOURNAL_EVENTS + 1);
+    /* Every other session takes its 8. */
+    for (size_t k = 1; k < N; k++) {
+        for (size_t i = 0; i < STORE_JOURNAL_EVENTS; i++) evs[i] = tok(sids[k], "r", "m", "x");
+        assert_int_equal(store_journal_append(s, evs, STORE_JOURNAL_EVENTS), 1);
+        unref_all(evs, STORE_JOURNAL_EVENTS);
+    }
+    assert_int_equal(store_journal_pending(s), STORE_JOURNAL_SHARED + 1);
+    /* The shared room is used up: no session takes a ninth. */
+    for (size_t k = 0; k < 2; k++) {
+        evt *e = tok(sids[k], "r", "m", "y");
+        assert_int_equal(store_journal_append(s, &e, 1), 0);
+        evt_unref(e);
+    }
+    /* A transaction of the first session stores its nine; then there is
+     * room again. */
+    assert_int_equal(journal_txn(s, tok(sids[0], "r", "m", "z")), 0);
+    assert_int_equal(stored_count(f->s, sids[0]), 1 + STORE_JOURNAL_EVENTS + 1 + 1);
+    assert_int_equal(store_journal_pending(s), STORE_JOURNAL_SHARED - STORE_JOURNAL_EVENTS);
+    evt *e = tok(sids[1], "r", "m", "y");
+    assert_int_equal(store_journal_append(s, &e, 1), 1);
+    assert_int_equal(e->unstored_from, 2);
+    evt_unref(e);
+    store_close(s);
+    for (size_t i = 0; i < N; i++) free(sids[i]);
+    free(path);
+}
+
 /* An operation's done callback that appends a token, as a run does when
  * the write it waited for is done. */
 typedef struct then_token {
@@ -2562,10 +2630,11 @@ static void test_token_journal_takes_part_of_a_batch(void **state)
     journal_fx j;
     journal_start(f, &j);
     char *b = make_session(f->s, "log", 1000);
-    /* Both sessions known to the journal; the first one's journal full. */
+    /* Both sessions known to the journal; the first one's journal full
+     * (it streamed alone: STORE_JOURNAL_EVENTS_MAX). */
     append_published(j.log, &j.t, j.sid, "a1");
     append_published(j.log, &j.t, b, "b1");
-    for (int i = 0; i < 8; i++) append_published(j.log, &j.t, j.sid, "a");
+    for (int i = 0; i < STORE_JOURNAL_EVENTS_MAX; i++) append_published(j.log, &j.t, j.sid, "a");
     assert_int_equal(stored_count(f->s, j.sid), 1);
     int in_tables = j.t.in_tables;
 
@@ -2584,11 +2653,14 @@ static void test_token_journal_takes_part_of_a_batch(void **state)
     drain_until(j.log, &j.t, before + 4);
     assert_string_equal(j.t.lines[before], "publish 2 token");
     assert_string_equal(j.t.lines[before + 1], "publish 3 token");
-    assert_string_equal(j.t.lines[before + 2], "publish 10 token");
-    assert_string_equal(j.t.lines[before + 3], "publish 11 token");
+    char want[32];
+    snprintf(want, sizeof want, "publish %d token", STORE_JOURNAL_EVENTS_MAX + 2);
+    assert_string_equal(j.t.lines[before + 2], want);
+    snprintf(want, sizeof want, "publish %d token", STORE_JOURNAL_EVENTS_MAX + 3);
+    assert_string_equal(j.t.lines[before + 3], want);
     assert_int_equal(j.t.in_tables, in_tables + 2);
     assert_int_equal(j.t.failed_visible, 0);
-    assert_int_equal(stored_count(f->s, j.sid), 11);
+    assert_int_equal(stored_count(f->s, j.sid), STORE_JOURNAL_EVENTS_MAX + 3);
     assert_int_equal(stored_count(f->s, b), 1);
     eventlog_flush(j.log);
     assert_int_equal(stored_count(f->s, b), 3);
@@ -2916,8 +2988,9 @@ static void test_full_disk_fails_run_keeps_reads(void **state)
     eventlog_flush(log);
     assert_int_equal(t.n, 2);
 
-    /* A batch too large for the pages left: all or nothing. */
-    static char big[8000];
+    /* A batch too large for the pages left: all or nothing (each token
+     * larger than the token journal takes, so all go to a transaction). */
+    static char big[STORE_JOURNAL_BYTES_MAX + 4000];
     memset(big, 'x', sizeof big - 1);
     for (int i = 0; i < 50; i++) {
         eventlog_op op = {.done = on_done, .arg = &t, .ev = tok(sid, "r", "m", big)};
@@ -3253,6 +3326,7 @@ int main(void)
         T(test_eventlog_paces_commits),
         T(test_eventlog_urgent_ends_the_pace),
         T(test_token_journal_holds_lone_tokens),
+        T(test_token_journal_shares_room_past_eight),
         T(test_token_journal_takes_status_events),
         T(test_token_journal_takes_part_of_a_batch),
         T(test_token_journal_full_file_empties_over_commits),
