@@ -68,8 +68,8 @@ typedef struct evt {
     evt_type type;
     int64_t seq;      /* 0 until the store assigns it */
     int64_t ts_ms;    /* Unix time in milliseconds */
-    char *session_id; /* owned */
-    char *run_id;     /* owned; NULL encodes as null */
+    char *session_id; /* in the event's own block (evt_unref frees it) */
+    char *run_id;     /* the same; NULL encodes as null */
     json_t *fields;   /* owned: the type's own fields, in documented order; NULL when body is set */
     /* owned: the fields already encoded (the JSON members without braces),
      * which token events carry instead of a jansson tree: one is made for
