@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 #include "store/store_int.h"
@@ -470,8 +469,8 @@ int store_journal_append(store *s, evt *const *evs, size_t n)
 
 /* Encodes e as the next event of x in the batch being appended; false
  * when x has no room left for it: past STORE_JOURNAL_EVENTS and
- * STORE_JOURNAL_BYTES, a session has room while the journal holds fewer
- * than STORE_JOURNAL_SHARED events in all, up to the _MAX limits. */
+ * STORE_JOURNAL_BYTES, a session has room, up to the _MAX limits, while
+ * the journal would hold at most STORE_JOURNAL_SHARED events in all. */
 static bool store_journal__number_one(store_journal *j, journal_session *x, evt *e)
 {
     if (x->nheld + x->adding >= STORE_JOURNAL_EVENTS_MAX) return false;

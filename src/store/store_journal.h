@@ -19,7 +19,7 @@
  *
  * A session's journal holds at most STORE_JOURNAL_EVENTS events and
  * STORE_JOURNAL_BYTES bytes of them, or up to STORE_JOURNAL_EVENTS_MAX and
- * STORE_JOURNAL_BYTES_MAX while the journal holds fewer than
+ * STORE_JOURNAL_BYTES_MAX while the journal would hold at most
  * STORE_JOURNAL_SHARED events in all (a run streaming alone then stores
  * its tokens in one transaction per 64 rather than per 8). Each appended
  * event carries the seq of its session's first held one (evt.unstored_from),
