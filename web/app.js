@@ -316,6 +316,13 @@ function mergedSessions() {
 
 // ---- sessions ----
 
+// Puts a chat the page just made at the top of the list. A poll of the
+// list answered while the page waited for the chat may hold it already:
+// it must not show twice.
+function listFirst(s) {
+  app.sessions = [s, ...app.sessions.filter((x) => x.id !== s.id)];
+}
+
 async function refreshSessions() {
   try {
     const r = await API.listSessions();
@@ -465,7 +472,7 @@ async function editMessage(m, text) {
   if (!st) return;
   const s = await API.forkSession(st.id, { message_id: m.id, message: text });
   delete s.run;
-  app.sessions.unshift(s);
+  listFirst(s);
   chatNotice(null);
   announce('Edited: the new chat is open');
   navigate(s.id);
@@ -537,7 +544,7 @@ function setConnection(state) {
 async function ensureSession() {
   if (app.current) return app.current.id;
   const s = await API.createSession({ mode: app.pendingMode });
-  app.sessions.unshift(s);
+  listFirst(s);
   history.replaceState(null, '', `#/sessions/${encodeURIComponent(s.id)}`);
   await openSession(s.id);
   return s.id;
@@ -902,7 +909,7 @@ function wire() {
     try {
       // A new chat starts in the server's default mode.
       const s = await API.createSession({});
-      app.sessions.unshift(s);
+      listFirst(s);
       navigate(s.id);
       focusInput();
     } catch (e) {

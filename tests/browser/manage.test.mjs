@@ -2,8 +2,9 @@
 // message forks the chat and opens the fork, which links back; export
 // downloads Markdown and JSON, also with authentication on; delete asks
 // first; rename in place with the server's errors; other tabs follow a
-// rename and a delete; the copy buttons of messages and code blocks; axe
-// on every new control.
+// rename and a delete; the copy buttons of messages and code blocks; a new
+// chat listed once whatever a poll of the list does meanwhile; axe on
+// every new control.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -236,6 +237,31 @@ describe('managing chats', () => {
     assert.equal(await page.evaluate(() => document.activeElement.getAttribute('data-testid')), 'rename-session');
     // A refused PATCH is logged by the browser as a failed request.
     p.assertClean(/status of 400 \(Bad Request\)/);
+    await p.close();
+  });
+
+  test('a new chat is listed once, also when a poll of the list answers while it is being made', async () => {
+    const p = await openPage(browser, stack.url + '/');
+    const { page } = p;
+    // A finished run, so that the page polls and catches up.
+    await newChat(page);
+    await stack.mock.script([{ text: 'hi' }]);
+    await send(page, 'hello');
+    await waitStopped(page, 'completed');
+    // The server makes the next chat, then the page polls the list (which
+    // holds it now) and shows it, and only then hears back from its own
+    // request.
+    await page.route((url) => url.pathname === '/api/sessions', async (route) => {
+      if (route.request().method() !== 'POST') return route.continue();
+      const res = await route.fetch();
+      const { id } = await res.json();
+      await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+      await page.locator(`${tid('session-item')}[data-session-id="${id}"]`).waitFor({ state: 'attached' });
+      await route.fulfill({ response: res });
+    });
+    const id = await newChat(page);
+    assert.equal(await page.locator(`${tid('session-item')}[data-session-id="${id}"]`).count(), 1);
+    p.assertClean();
     await p.close();
   });
 
