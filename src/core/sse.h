@@ -20,6 +20,10 @@
 int sse_frame(buf *out, int64_t id, const char *type, const char *data, size_t data_len);
 /* The length of the frame sse_frame appends. */
 size_t sse_frame_size(int64_t id, const char *type, size_t data_len);
+/* The most bytes a frame has besides its type and its data (the longest id
+ * is INT64_MIN's): room enough for any frame, without formatting its id
+ * twice to size it first. */
+#define SSE_FRAME_OVERHEAD_MAX (sizeof "id: \nevent: \ndata: \n\n" - 1 + BUF_I64_LEN - 1)
 /* Writes that frame to out, which has room for its sse_frame_size bytes
  * and a NUL after them; returns its length. For a frame kept in a block of
  * its own, written in place rather than copied from a buf. */

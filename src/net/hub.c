@@ -134,12 +134,12 @@ static void hub__fetch(hub *h, hub_session *hs);
 static hub_frame *hub__frame_new(int64_t seq, const char *type, const char *json, size_t len,
                                  const char *run_id)
 {
-    size_t flen = sse_frame_size(seq, type, len);
-    if (flen > HUB__FRAME_MAX) return NULL;
+    size_t room = SSE_FRAME_OVERHEAD_MAX + strlen(type) + len;
+    if (room > HUB__FRAME_MAX) return NULL;
     /* One allocation per published event: the frame is written in place,
      * and the run's id is kept after it, in the same block. */
     size_t idlen = run_id ? strlen(run_id) + 1 : 0;
-    hub_frame *f = xmalloc(sizeof *f + flen + 1 + idlen);
+    hub_frame *f = xmalloc(sizeof *f + room + 1 + idlen);
     f->refs = 1;
     f->seq = seq;
     f->unstored_from = 0;
@@ -831,13 +831,13 @@ void hub_publish(hub *h, const evt *ev)
     if (hs->known && ev->seq <= hs->seq) return;
     hub_frame *f =
         hub__frame_new(ev->seq, evt_type_name(ev->type), ev->json, ev->json_len, ev->run_id);
-    if (f) f->unstored_from = ev->unstored_from;
     if (!f) {
         LOG(LOG_ERROR, "an event is too large to stream", "session_id=%s seq=%lld", ev->session_id,
             (long long)ev->seq);
         if (hs->known && ev->seq == hs->seq + 1) hs->seq = ev->seq;
         return;
     }
+    f->unstored_from = ev->unstored_from;
     if (hs->known && ev->seq > hs->seq + 1) {
         /* Another instance committed the events in between. Subscribers
          * wait for them; a session nobody watches restarts its tail. */

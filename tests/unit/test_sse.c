@@ -119,6 +119,8 @@ static void test_frame_write_in_place(void **state)
     assert_int_equal(sse_frame_write(out, 42, "status", "{}", 2), 31);
     assert_string_equal(out, "id: 42\nevent: status\ndata: {}\n\n");
     assert_int_equal(sse_frame_size(42, "status", 2), 31);
+    /* The bound of any frame is the size of the one with the longest id. */
+    assert_int_equal(sse_frame_size(INT64_MIN, "status", 2), SSE_FRAME_OVERHEAD_MAX + 6 + 2);
 }
 
 static void test_frame_retry_and_comment(void **state)
