@@ -38,6 +38,7 @@
 #include "core/sse.h"
 #include "engine/llm.h"
 #include "engine/llm_anthropic_stream.h"
+#include "engine/llm_plain.h"
 #include "engine/llm_stream.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
@@ -133,7 +134,8 @@ typedef struct openai__sock {
 
 struct llm_call {
     llm_openai *owner;
-    CURL *easy;
+    CURL *easy;         /* NULL for a call on the plain transport */
+    llm_plain_call *pc; /* the plain transport's call, until it ends */
     struct curl_slist *headers;
     char *body;
     sse_parser sse;
@@ -178,6 +180,11 @@ struct llm_openai {
     unsigned unsettled;
     llm_call *calls;     /* every call not yet freed */
     openai__sock *socks; /* every watched socket */
+    /* Plain HTTP to an address (llm_plain.h), when the URL allows it: the
+     * request head up to its Content-Length, the same for every call. */
+    llm_plain *plain;
+    char *plain_head;
+    size_t plain_head_len;
 };
 
 static const llm_ops openai_ops;
@@ -211,6 +218,7 @@ static void llm_openai__destroy(llm_call *c)
     llm_openai *o = c->owner;
 
     if (c->added) curl_multi_remove_handle(o->multi, c->easy);
+    if (c->pc) llm_plain_cancel(c->pc);
     llm_openai__unlink(&o->calls, c);
     if (c->stall) event_free(c->stall);
     if (c->resume) event_free(c->resume);
@@ -253,6 +261,23 @@ static int llm_openai__on_sse(void *ud, const sse_event *ev)
  * transfer (CURLE_WRITE_ERROR), which is how an aborted call, an oversized
  * event and a failed stream stop reading at once.
  */
+/* Takes n bytes of the body of either transport's call; false ends the
+ * transfer. */
+static bool llm_openai__body(llm_call *c, const char *ptr, size_t n)
+{
+    if (c->status != 200) {
+        size_t room = c->errbody.cap - c->errbody.len;
+        buf_append(&c->errbody, ptr, n < room ? n : room);
+        return true;
+    }
+    if (c->owner->d->state(c->stream) == LLM_STREAM_DONE) return true;
+    if (sse_parser_feed(&c->sse, ptr, n) == SSE_ERR_TOOBIG) {
+        c->sse_toobig = true;
+        return false;
+    }
+    return !c->aborted && c->owner->d->state(c->stream) != LLM_STREAM_FAILED;
+}
+
 static size_t llm_openai__on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     llm_call *c = ud;
@@ -260,12 +285,8 @@ static size_t llm_openai__on_write(char *ptr, size_t size, size_t nmemb, void *u
 
     if (c->aborted) return 0;
     llm_openai__arm_stall(c);
-    if (c->status != 200) {
-        size_t room = c->errbody.cap - c->errbody.len;
-        buf_append(&c->errbody, ptr, n < room ? n : room);
-        return n;
-    }
-    if (c->owner->d->state(c->stream) == LLM_STREAM_DONE) return n;
+    if (c->status != 200 || c->owner->d->state(c->stream) == LLM_STREAM_DONE)
+        return llm_openai__body(c, ptr, n) ? n : 0;
     /* A model that sends faster than the loop relays would have libcurl
      * read (and this parse) a long burst in one turn, every token of it
      * queued before the first one's commit could be published. Past
@@ -282,12 +303,7 @@ static size_t llm_openai__on_write(char *ptr, size_t size, size_t nmemb, void *u
         return CURL_WRITEFUNC_PAUSE;
     }
     c->burst += n;
-    if (sse_parser_feed(&c->sse, ptr, n) == SSE_ERR_TOOBIG) {
-        c->sse_toobig = true;
-        return 0;
-    }
-    if (c->aborted || c->owner->d->state(c->stream) == LLM_STREAM_FAILED) return 0;
-    return n;
+    return llm_openai__body(c, ptr, n) ? n : 0;
 }
 
 /* Copies a header's value, trimmed, when the line is "name: value". */
@@ -339,6 +355,7 @@ static size_t llm_openai__on_header(char *line, size_t size, size_t nmemb, void 
  * libcurl's message otherwise. */
 static const char *llm_openai__why(llm_call *c, CURLcode code)
 {
+    if (!c->easy) return c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
     long oserr = 0;
     curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &oserr);
     if (code == CURLE_COULDNT_CONNECT && oserr == ECONNREFUSED) return "connection refused";
@@ -554,6 +571,119 @@ static void llm_openai__on_resume(evutil_socket_t fd, short what, void *arg)
     llm_openai__check_done(o);
 }
 
+/* ---- the plain transport (llm_plain.h) ---- */
+
+/* Around the plain transport's callbacks, as around libcurl's: a call that
+ * a callback aborts is freed once the transport has returned. */
+static void llm_openai__plain_enter(void *ud)
+{
+    llm_openai *o = ud;
+    o->depth++;
+    o->turn++;
+}
+
+static void llm_openai__plain_leave(void *ud)
+{
+    llm_openai *o = ud;
+    o->depth--;
+    llm_openai__settle(o);
+}
+
+static void llm_openai__plain_status(void *ud, int status)
+{
+    llm_call *c = ud;
+    llm_openai__arm_stall(c);
+    c->status = status;
+}
+
+static void llm_openai__plain_header(void *ud, const char *name, size_t nl, const char *value,
+                                     size_t vl)
+{
+    llm_call *c = ud;
+    char *out = NULL;
+    if (nl == 14 && strncasecmp(name, "retry-after-ms", nl) == 0)
+        out = c->retry_after_ms;
+    else if (nl == 11 && strncasecmp(name, "retry-after", nl) == 0)
+        out = c->retry_after;
+    if (!out) return;
+    if (vl >= OPENAI_HEADER_VALUE_MAX) vl = OPENAI_HEADER_VALUE_MAX - 1;
+    memcpy(out, value, vl);
+    out[vl] = '\0';
+}
+
+static bool llm_openai__plain_body(void *ud, const char *data, size_t len)
+{
+    llm_call *c = ud;
+    if (c->aborted) return false;
+    llm_openai__arm_stall(c);
+    return llm_openai__body(c, data, len);
+}
+
+/* The plain call ended: the outcome is decided as for libcurl's, from the
+ * libcurl code that names the same failure. */
+static void llm_openai__plain_end(void *ud, int code, const char *why)
+{
+    llm_call *c = ud;
+    c->pc = NULL;
+    if (c->aborted || c->finishing) return;
+    CURLcode cc = code == LLM_PLAIN_OK        ? CURLE_OK
+                  : code == LLM_PLAIN_CONNECT ? CURLE_COULDNT_CONNECT
+                  : code == LLM_PLAIN_BROKEN  ? CURLE_RECV_ERROR
+                  : code == LLM_PLAIN_BAD     ? CURLE_WEIRD_SERVER_REPLY
+                                              : CURLE_WRITE_ERROR;
+    snprintf(c->errbuf, sizeof c->errbuf, "%s", why ? why : "");
+    llm_result r;
+    llm_openai__outcome(c, cc, &r);
+    llm_openai__finish(c, &r);
+}
+
+static const llm_plain_cb openai__plain_cb = {
+    .on_status = llm_openai__plain_status,
+    .on_header = llm_openai__plain_header,
+    .on_body = llm_openai__plain_body,
+    .on_end = llm_openai__plain_end,
+    .enter = llm_openai__plain_enter,
+    .leave = llm_openai__plain_leave,
+};
+
+/* Sends a call's request on the plain transport: the fixed head, its
+ * length, the body. The transport writes it from the loop, so this is
+ * safe from inside any callback. */
+static void llm_openai__plain_post(llm_openai *o, llm_call *c, size_t body_len)
+{
+    char len[48];
+    int ln = snprintf(len, sizeof len, "Content-Length: %zu\r\n\r\n", body_len);
+    size_t n = o->plain_head_len + (size_t)ln + body_len;
+    char *req = xmalloc(n);
+    memcpy(req, o->plain_head, o->plain_head_len);
+    memcpy(req + o->plain_head_len, len, (size_t)ln);
+    memcpy(req + o->plain_head_len + (size_t)ln, c->body, body_len);
+    free(c->body);
+    c->body = NULL;
+    c->pc = llm_plain_post(o->plain, req, n, &openai__plain_cb, c, o);
+}
+
+/* The head of every plain request up to its Content-Length, or NULL when
+ * a header cannot go on the wire as it is (libcurl then sends them). */
+static char *llm_openai__plain_head(const llm_openai *o, const char *path, size_t *len)
+{
+    buf b;
+    buf_init(&b, 1 << 20);
+    buf_printf(&b,
+               "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: chatplane/" CHATPLANE_VERSION
+               "\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n",
+               path, llm_plain_host(o->plain));
+    for (const struct curl_slist *h = o->extra; h; h = h->next) {
+        if (strpbrk(h->data, "\r\n") || !strchr(h->data, ':')) {
+            buf_cleanup(&b);
+            return NULL;
+        }
+        buf_append_str(&b, h->data);
+        buf_append_str(&b, "\r\n");
+    }
+    return buf_detach(&b, len);
+}
+
 /* ---- libevent <-> libcurl ---- */
 
 static void llm_openai__on_event(evutil_socket_t fd, short what, void *arg)
@@ -681,10 +811,15 @@ static llm_call *llm_openai__start(llm *p, const llm_request *req, const llm_cal
     c->stream = o->d->stream_new(llm_openai__on_text, c);
     sse_parser_init(&c->sse, OPENAI_SSE_EVENT_MAX, llm_openai__on_sse, c);
     buf_init(&c->errbody, OPENAI_ERROR_BODY_MAX);
-    c->easy = curl_easy_init();
     c->stall = evtimer_new(o->evbase, llm_openai__on_stall, c);
-    c->resume = evtimer_new(o->evbase, llm_openai__on_resume, c);
     llm_openai__link(&o->calls, c);
+    if (o->plain) {
+        llm_openai__arm_stall(c);
+        llm_openai__plain_post(o, c, body_len);
+        return c;
+    }
+    c->easy = curl_easy_init();
+    c->resume = evtimer_new(o->evbase, llm_openai__on_resume, c);
 
     if (c->easy) {
         llm_openai__setup(o, c, body_len);
@@ -723,6 +858,8 @@ static void llm_openai__free(llm *p)
     llm_openai *o = (llm_openai *)p;
 
     while (o->calls) llm_openai__destroy(o->calls);
+    llm_plain_free(o->plain);
+    free(o->plain_head);
     curl_multi_cleanup(o->multi);
     while (o->socks) llm_openai__sock_free(o, o->socks);
     event_free(o->timer);
@@ -824,6 +961,16 @@ llm *llm_http_new(struct event_base *base, const llm_http_options *opt)
     redact_register_url(base_url);
     o->stall_ms = OPENAI_STALL_MS_DEFAULT;
     o->timer = evtimer_new(base, llm_openai__on_timeout, o);
+    char *path = NULL;
+    o->plain = llm_plain_new(base, o->url, &path);
+    if (o->plain) {
+        o->plain_head = llm_openai__plain_head(o, path, &o->plain_head_len);
+        if (!o->plain_head) {
+            llm_plain_free(o->plain);
+            o->plain = NULL;
+        }
+    }
+    free(path);
     o->multi = curl_multi_init();
     curl_multi_setopt(o->multi, CURLMOPT_SOCKETFUNCTION, llm_openai__on_socket);
     curl_multi_setopt(o->multi, CURLMOPT_SOCKETDATA, o);

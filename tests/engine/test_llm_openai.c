@@ -568,6 +568,65 @@ static void test_cut_connection(void **state)
     assert_string_equal(pieces_of(g), "one |two |");
 }
 
+/* The port each model request came from, oldest first (n of them). */
+static void request_ports(int *ports, size_t n)
+{
+    json_t *reqs = mock_call("/__requests", NULL);
+    assert_int_equal(json_array_size(reqs), n);
+    for (size_t i = 0; i < n; i++)
+        ports[i] = (int)json_integer_value(json_object_get(json_array_get(reqs, i), "port"));
+    json_decref(reqs);
+}
+
+/* Calls one after another go over one connection. */
+static void test_connection_kept_for_the_next_call(void **state)
+{
+    (void)state;
+    mock_script("[{\"text\":\"one\"},{\"text\":\"two\"},{\"status\":429,"
+                "\"headers\":{\"Retry-After\":\"1\"}},{\"text\":\"four\"}]");
+    const char *want[] = {"one", "two", NULL, "four"};
+    for (int i = 0; i < 4; i++) {
+        start(&calls[i], &req_plain);
+        assert_false(run_loop(5000));
+        assert_int_equal(calls[i].ndone, 1);
+        assert_int_equal(calls[i].ok, want[i] != NULL);
+        if (want[i]) assert_string_equal(calls[i].text, want[i]);
+    }
+    assert_int_equal(calls[2].status, 429);
+    assert_int_equal(calls[2].retry_after_ms, 1000);
+    int ports[4];
+    request_ports(ports, 4);
+    /* An error answer with its length leaves the connection usable too. */
+    for (int i = 1; i < 4; i++) assert_int_equal(ports[i], ports[0]);
+}
+
+/* A kept connection that the server closed meanwhile is replaced by a new
+ * one, and the call does not notice. */
+static void test_connection_closed_while_idle_is_replaced(void **state)
+{
+    (void)state;
+    mock_script("[{\"text\":\"one\"},{\"text\":\"two\"},{\"text\":\"three\"}]");
+    start(&calls[0], &req_plain);
+    assert_false(run_loop(5000));
+    /* The loop does not run between the close and the next call, so the
+     * client finds out only when it uses the connection. */
+    json_decref(mock_call("/__drop_idle", "{}"));
+    start(&calls[1], &req_plain);
+    assert_false(run_loop(5000));
+    start(&calls[2], &req_plain);
+    assert_false(run_loop(5000));
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(calls[i].ndone, 1);
+        assert_true(calls[i].ok);
+    }
+    assert_string_equal(calls[1].text, "two");
+    assert_string_equal(calls[2].text, "three");
+    int ports[3];
+    request_ports(ports, 3);
+    assert_int_not_equal(ports[1], ports[0]);
+    assert_int_equal(ports[2], ports[1]);
+}
+
 static void test_stalled_stream(void **state)
 {
     (void)state;
@@ -787,6 +846,8 @@ int main(void)
         T(test_start_inside_callbacks),
         T(test_twenty_concurrent),
         T(test_free_with_calls_in_flight),
+        T(test_connection_kept_for_the_next_call),
+        T(test_connection_closed_while_idle_is_replaced),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

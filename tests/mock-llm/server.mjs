@@ -17,7 +17,9 @@
 //                     (each is served once, in order); answers {"queued": n}
 //   GET  /__requests  every model request received (either API), oldest first:
 //                     [{"path", "headers": {lower-case name: value},
-//                       "raw": "<body text>", "body": <parsed body or null>}]
+//                       "raw": "<body text>", "body": <parsed body or null>,
+//                       "port": the client's port (one per connection)}]
+//   POST /__drop_idle closes every connection that waits for a request
 //   POST /__reset     empties the queue and the request log, and lists the
 //                     default models again
 //   GET  <anything>/models  the model list, {"object": "list", "data":
@@ -293,7 +295,7 @@ function planMessages(r, reqBody, id) {
 async function serveCompletion(req, res, raw, anthropic = false) {
   let body = null;
   try { body = JSON.parse(raw); } catch { body = null; }
-  requests.push({ path: req.url, headers: req.headers, raw, body });
+  requests.push({ path: req.url, headers: req.headers, raw, body, port: req.socket.remotePort });
   const r = queue.length ? queue.shift() : DEFAULT_RESPONSE;
   served++;
 
@@ -370,6 +372,10 @@ async function handle(req, res) {
     requests = [];
     models = DEFAULT_MODELS;
     return sendJson(res, 200, { reset: true });
+  }
+  if (req.method === 'POST' && path === '/__drop_idle') {
+    server.closeIdleConnections();
+    return sendJson(res, 200, { dropped: true });
   }
   if (req.method === 'POST' && path === '/__models') {
     try { models = JSON.parse(raw); } catch { return sendJson(res, 400, { error: 'not JSON' }); }
