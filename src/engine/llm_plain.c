@@ -46,6 +46,7 @@ struct llm_plain_call {
     llm_plain_cb cb;
     void *ud, *owner_ud;
     int addr;       /* the address being tried */
+    int first_err;  /* why the first address refused, reported if none takes it */
     bool reused;    /* the connection was idle before this call */
     bool retried;   /* a new connection replaced an idle one that had closed */
     int busy;       /* > 0 while a callback of this call runs */
@@ -313,6 +314,7 @@ static const char *plain__errno_text(int err)
  * the end. */
 static void plain__connect_failed(llm_plain_call *c, int err)
 {
+    if (c->addr == 0) c->first_err = err;
     if (c->addr + 1 < c->owner->naddrs) {
         plain__conn_close(c->conn);
         c->addr++;
@@ -320,7 +322,9 @@ static void plain__connect_failed(llm_plain_call *c, int err)
         c->conn->call = c;
         return;
     }
-    plain__fail(c, LLM_PLAIN_CONNECT, plain__errno_text(err));
+    /* localhost's first address is the one a model usually listens on;
+     * its reason says more than that of ::1 on a machine without IPv6. */
+    plain__fail(c, LLM_PLAIN_CONNECT, plain__errno_text(c->first_err));
 }
 
 static bool plain__on_body(void *ud, const char *data, size_t len)

@@ -659,6 +659,41 @@ static void test_connection_refused(void **state)
     llm_free(dead);
 }
 
+/* localhost is the machine's own address: a model listening on
+ * 127.0.0.1 answers, and a port nobody listens on is refused on both of
+ * its addresses with the first one's reason. */
+static void test_localhost(void **state)
+{
+    (void)state;
+    mock_script("[{\"text\":\"hi local\"}]");
+    char url[96];
+    snprintf(url, sizeof url, "http://localhost:%d/v1", mock_port);
+    llm *local = llm_openai_new(base, url, NULL, "m");
+    pending++;
+    calls[0].call = llm_call_start(local, &req_plain, &cbs, &calls[0]);
+    assert_false(run_loop(5000));
+    assert_true(calls[0].ok);
+    assert_string_equal(calls[0].text, "hi local");
+    json_t *reqs = mock_call("/__requests", NULL);
+    json_t *h = json_object_get(json_array_get(reqs, 0), "headers");
+    char host[32];
+    snprintf(host, sizeof host, "localhost:%d", mock_port);
+    assert_string_equal(json_string_value(json_object_get(h, "host")), host);
+    json_decref(reqs);
+    llm_free(local);
+
+    llm *dead = llm_openai_new(base, "http://localhost:1/v1", NULL, "m");
+    pending++;
+    calls[1].call = llm_call_start(dead, &req_plain, &cbs, &calls[1]);
+    assert_false(run_loop(5000));
+    assert_false(calls[1].ok);
+    assert_true(calls[1].retryable);
+    assert_string_equal(calls[1].message, "could not connect to "
+                                          "http://localhost:1/v1/chat/completions: "
+                                          "connection refused");
+    llm_free(dead);
+}
+
 /* The URL in messages never carries a password. */
 static void test_userinfo_hidden(void **state)
 {
@@ -840,6 +875,7 @@ int main(void)
         T(test_cut_connection),
         T(test_stalled_stream),
         T(test_connection_refused),
+        T(test_localhost),
         T(test_userinfo_hidden),
         T(test_abort_inside_callback),
         T(test_abort_mid_stream),
