@@ -3,7 +3,9 @@
  * OpenAI-compatible Chat Completions API and Anthropic's Messages API. The
  * two differ only in their dialect (openai__dialect): the path, the
  * headers, the request body, the stream parser and the error body; the
- * transport below is the same. Every call is a libcurl
+ * transport below is the same. A URL of plain http:// to an address goes
+ * over llm_plain (its own HTTP/1.1 client on the loop, docs/runs.md, The
+ * model connection); every other call is a libcurl
  * easy handle on one multi handle driven by the libevent loop through the
  * multi socket interface: libcurl says which sockets to watch and when to
  * wake it (on_socket, on_timer), the loop tells libcurl what happened
@@ -256,11 +258,6 @@ static int llm_openai__on_sse(void *ud, const sse_event *ev)
     return c->owner->d->feed(c->stream, ev->data, ev->data_len) == LLM_STREAM_MORE ? 0 : 1;
 }
 
-/*
- * libcurl's write callback. Returning less than it was given ends the
- * transfer (CURLE_WRITE_ERROR), which is how an aborted call, an oversized
- * event and a failed stream stop reading at once.
- */
 /* Takes n bytes of the body of either transport's call; false ends the
  * transfer. */
 static bool llm_openai__body(llm_call *c, const char *ptr, size_t n)
@@ -278,6 +275,11 @@ static bool llm_openai__body(llm_call *c, const char *ptr, size_t n)
     return !c->aborted && c->owner->d->state(c->stream) != LLM_STREAM_FAILED;
 }
 
+/*
+ * libcurl's write callback. Returning less than it was given ends the
+ * transfer (CURLE_WRITE_ERROR), which is how an aborted call, an oversized
+ * event and a failed stream stop reading at once.
+ */
 static size_t llm_openai__on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     llm_call *c = ud;
@@ -528,7 +530,8 @@ static void llm_openai__settle(llm_openai *o)
     }
     for (llm_call *c = o->calls; c; c = next) {
         next = c->next;
-        if (c->added || c->finishing) continue;
+        /* A plain transport's call (no easy handle) was sent when it began. */
+        if (c->added || c->finishing || !c->easy) continue;
         if (curl_multi_add_handle(o->multi, c->easy) == CURLM_OK) {
             c->added = true;
             continue;

@@ -726,6 +726,26 @@ static void test_abort_inside_callback(void **state)
     assert_string_equal(pieces_of(&calls[0]), "a fa|");
 }
 
+/* A call aborted from inside a callback leaves the others in flight alone:
+ * they stream on to their end. */
+static void test_abort_inside_callback_spares_the_others(void **state)
+{
+    (void)state;
+    mock_script("[{\"text\":\"stopped early on\",\"delay_ms\":20},"
+                "{\"text\":\"the other one goes on\",\"delay_ms\":20}]");
+    calls[0].abort_on_text = true;
+    start(&calls[0], &req_plain);
+    start(&calls[1], &req_plain);
+    assert_false(run_loop(5000));
+    assert_int_equal(calls[0].ndone, 0);
+    assert_int_equal(calls[1].ndone, 1);
+    assert_true(calls[1].ok);
+    /* Which script each got depends on which request the mock read first. */
+    assert_true(strcmp(calls[1].text, "the other one goes on") == 0 ||
+                strcmp(calls[1].text, "stopped early on") == 0);
+    assert_int_equal(calls[1].npieces, (int)(strlen(calls[1].text) + 3) / 4);
+}
+
 static void on_abort_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -878,6 +898,7 @@ int main(void)
         T(test_localhost),
         T(test_userinfo_hidden),
         T(test_abort_inside_callback),
+        T(test_abort_inside_callback_spares_the_others),
         T(test_abort_mid_stream),
         T(test_start_inside_callbacks),
         T(test_twenty_concurrent),
