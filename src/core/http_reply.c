@@ -59,19 +59,43 @@ static bool http_reply__is_token(const char *s, size_t n)
     return true;
 }
 
-/* True when the comma-separated list s holds the token want. */
-static bool http_reply__list_has(const char *s, size_t n, const char *want)
+/* The next item of the comma-separated list s[*at..n), trimmed: false at
+ * the end of the list. Empty items are skipped. */
+static bool http_reply__list_next(const char *s, size_t n, size_t *at, const char **item,
+                                  size_t *len)
 {
-    size_t wl = strlen(want);
-    size_t i = 0;
-    while (i < n) {
+    size_t i = *at;
+    for (;;) {
         while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == ',')) i++;
+        if (i >= n) {
+            *at = i;
+            return false;
+        }
         size_t start = i;
         while (i < n && s[i] != ',') i++;
         size_t end = i;
         while (end > start && (s[end - 1] == ' ' || s[end - 1] == '\t')) end--;
-        if (end - start == wl && strncasecmp(s + start, want, wl) == 0) return true;
+        if (end > start) {
+            *at = i;
+            *item = s + start;
+            *len = end - start;
+            return true;
+        }
     }
+}
+
+static bool http_reply__is(const char *item, size_t len, const char *want)
+{
+    return len == strlen(want) && strncasecmp(item, want, len) == 0;
+}
+
+/* True when the comma-separated list s holds the token want. */
+static bool http_reply__list_has(const char *s, size_t n, const char *want)
+{
+    size_t at = 0, len;
+    const char *item;
+    while (http_reply__list_next(s, n, &at, &item, &len))
+        if (http_reply__is(item, len, want)) return true;
     return false;
 }
 
@@ -111,7 +135,7 @@ static int http_reply__header(http_reply *r, const char *s, size_t n)
     while (end > v && (end[-1] == ' ' || end[-1] == '\t')) end--;
     size_t vl = (size_t)(end - v);
 
-    if (nl == 14 && strncasecmp(s, "content-length", 14) == 0) {
+    if (http_reply__is(s, nl, "content-length")) {
         uint64_t len = 0;
         if (vl == 0) return http_reply__bad(r, "the response's Content-Length is not a number");
         for (size_t i = 0; i < vl; i++) {
@@ -123,24 +147,18 @@ static int http_reply__header(http_reply *r, const char *s, size_t n)
             return http_reply__bad(r, "the response has two different Content-Lengths");
         r->has_length = true;
         r->length = len;
-    } else if (nl == 17 && strncasecmp(s, "transfer-encoding", 17) == 0) {
+    } else if (http_reply__is(s, nl, "transfer-encoding")) {
         /* Nothing asked for a compressed body: chunked is the only coding
          * this reader takes (identity means none). */
-        size_t i = 0;
-        while (i < vl) {
-            while (i < vl && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
-            size_t start = i;
-            while (i < vl && v[i] != ',') i++;
-            size_t e = i;
-            while (e > start && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
-            if (e == start) continue;
-            if (e - start == 7 && strncasecmp(v + start, "chunked", 7) == 0) {
+        size_t at = 0, len;
+        const char *item;
+        while (http_reply__list_next(v, vl, &at, &item, &len)) {
+            if (http_reply__is(item, len, "chunked"))
                 r->chunked = true;
-            } else if (!(e - start == 8 && strncasecmp(v + start, "identity", 8) == 0)) {
+            else if (!http_reply__is(item, len, "identity"))
                 return http_reply__bad(r, "the response uses a transfer coding other than chunked");
-            }
         }
-    } else if (nl == 10 && strncasecmp(s, "connection", 10) == 0) {
+    } else if (http_reply__is(s, nl, "connection")) {
         if (http_reply__list_has(v, vl, "close"))
             r->keep_alive = false;
         else if (http_reply__list_has(v, vl, "keep-alive"))

@@ -179,11 +179,6 @@ const char *llm_plain_host(const llm_plain *p)
     return p->host;
 }
 
-size_t llm_plain_idle(const llm_plain *p)
-{
-    return p->nidle;
-}
-
 /* ---- connections ---- */
 
 static void plain__idle_unlink(llm_plain *p, plain__conn *k)

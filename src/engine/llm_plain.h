@@ -77,7 +77,4 @@ llm_plain_call *llm_plain_post(llm_plain *p, char *req, size_t req_len, const ll
 /* Ends a call at once: its connection is closed, no callback runs. */
 void llm_plain_cancel(llm_plain_call *c);
 
-/* Idle connections, for tests. */
-size_t llm_plain_idle(const llm_plain *p);
-
 #endif

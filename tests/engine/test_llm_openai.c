@@ -253,6 +253,15 @@ static got *one_call(const llm_request *req, int ms)
     return &calls[0];
 }
 
+/* Starts one call of the plain request on client m as g and waits for it. */
+static void call_on(llm *m, got *g)
+{
+    pending++;
+    g->call = llm_call_start(m, &req_plain, &cbs, g);
+    assert_non_null(g->call);
+    assert_false(run_loop(5000));
+}
+
 /* ---- tests ---- */
 
 static void test_plain_text(void **state)
@@ -646,10 +655,7 @@ static void test_connection_refused(void **state)
 {
     (void)state;
     llm *dead = llm_openai_new(base, "http://127.0.0.1:1/v1/", NULL, "m");
-    pending++;
-    calls[0].call = llm_call_start(dead, &req_plain, &cbs, &calls[0]);
-    assert_non_null(calls[0].call);
-    assert_false(run_loop(5000));
+    call_on(dead, &calls[0]);
     assert_false(calls[0].ok);
     assert_true(calls[0].retryable);
     assert_int_equal(calls[0].status, 0);
@@ -669,9 +675,7 @@ static void test_localhost(void **state)
     char url[96];
     snprintf(url, sizeof url, "http://localhost:%d/v1", mock_port);
     llm *local = llm_openai_new(base, url, NULL, "m");
-    pending++;
-    calls[0].call = llm_call_start(local, &req_plain, &cbs, &calls[0]);
-    assert_false(run_loop(5000));
+    call_on(local, &calls[0]);
     assert_true(calls[0].ok);
     assert_string_equal(calls[0].text, "hi local");
     json_t *reqs = mock_call("/__requests", NULL);
@@ -683,9 +687,7 @@ static void test_localhost(void **state)
     llm_free(local);
 
     llm *dead = llm_openai_new(base, "http://localhost:1/v1", NULL, "m");
-    pending++;
-    calls[1].call = llm_call_start(dead, &req_plain, &cbs, &calls[1]);
-    assert_false(run_loop(5000));
+    call_on(dead, &calls[1]);
     assert_false(calls[1].ok);
     assert_true(calls[1].retryable);
     assert_string_equal(calls[1].message, "could not connect to "
@@ -702,9 +704,7 @@ static void test_userinfo_hidden(void **state)
     char url[160];
     snprintf(url, sizeof url, "http://user:pw@127.0.0.1:%d/v1", mock_port);
     llm *p = llm_openai_new(base, url, NULL, "m");
-    pending++;
-    calls[0].call = llm_call_start(p, &req_plain, &cbs, &calls[0]);
-    assert_false(run_loop(5000));
+    call_on(p, &calls[0]);
     char want[256];
     snprintf(want, sizeof want, "HTTP 404 from %s: mock error 404", endpoint);
     assert_string_equal(calls[0].message, want);
