@@ -15,7 +15,9 @@
  * processes still meet SQLite's lock and its busy timeout.
  *
  * Checkpoints run on a thread of their own, not inside the commit that
- * makes the WAL long (store/db_sqlite_ckpt.c).
+ * makes the WAL long (store/db_sqlite_ckpt.c), and a file's connections
+ * write a transaction's WAL frames with one system call instead of two per
+ * frame (store/db_sqlite_vfs.c).
  *
  * ":memory:" is one database for the whole process, not one per
  * connection: the writer, the read pool and the start-up connection of a
@@ -56,6 +58,7 @@
 #include "lib/xmalloc.h"
 #include "store/db_driver.h"
 #include "store/db_sqlite_ckpt.h"
+#include "store/db_sqlite_vfs.h"
 
 #define SQ_STMT_MAX        64
 #define SQ_BUSY_TIMEOUT_MS 5000
@@ -464,7 +467,10 @@ int db_sqlite_open(const char *path, const char *url_shown, db **out, char *err,
         name = memname;
         flags |= SQLITE_OPEN_URI;
     }
-    if (sqlite3_open_v2(name, &conn, flags, NULL) != SQLITE_OK) {
+    /* A file goes through the layer that writes a transaction's WAL
+     * frames with one system call (store/db_sqlite_vfs.c). */
+    const char *vfs = name == path ? db_sqlite_vfs_name() : NULL;
+    if (sqlite3_open_v2(name, &conn, flags, vfs) != SQLITE_OK) {
         char why[DB_ERRMSG_MAX];
         db_sqlite__open_reason(path, conn, why, sizeof why);
         snprintf(err, errlen, "cannot open database %s: %s", url_shown, why);

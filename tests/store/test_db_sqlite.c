@@ -7,7 +7,9 @@
  * stays bounded, falling back to the committing connection when that
  * thread is held back. Each test uses a fresh file in a temporary
  * directory. Also sqlite::memory:, one database for the whole process,
- * and the claim a process takes on a database file.
+ * and the claim a process takes on a database file, and the file layer
+ * that writes each transaction's WAL frames with one system call
+ * (store/db_sqlite_vfs.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +30,9 @@
 
 #include "store/db.h"
 #include "store/db_sqlite_ckpt.h"
+#include "store/db_sqlite_vfs.h"
+
+#include <sqlite3.h>
 
 /* Long enough that SQLite's own backoff (sleeps of 1, 2, 5, 10, 15, 20,
  * 25, 25, 25, 50 ms) would take the lock 48 ms after it was released. */
@@ -427,6 +432,105 @@ static void test_claim_is_exclusive(void **state)
                              "file or directory");
 }
 
+/* Inserts n rows of 3,000 random bytes (a page each) in one transaction. */
+static void commit_pages(db *d, int n)
+{
+    assert_int_equal(db_begin(d), 0);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(db_exec(d, "INSERT INTO t VALUES (randomblob(3000))", 0, NULL, NULL), 1);
+    assert_int_equal(db_commit(d), 0);
+}
+
+/*
+ * A transaction's frames (a header and a page each, two writes SQLite asks
+ * for) reach the WAL with one system call, and a transaction longer than
+ * the layer holds back with one call per 16 frames. The checkpointer is
+ * held back so that the WAL only grows.
+ */
+static void test_wal_frames_written_together(void **state)
+{
+    fx *f = *state;
+    db__sqlite_ckpt_tune(1000000, 1000000, true);
+    db *d = open_db(f->url);
+    commit_pages(d, 1);
+    size_t calls0, writes0, calls1, writes1;
+    long frames0 = wal_frames(f);
+    db_sqlite_vfs_counts(&calls0, &writes0);
+    commit_pages(d, 5);
+    db_sqlite_vfs_counts(&calls1, &writes1);
+    long frames = wal_frames(f) - frames0;
+    assert_true(frames >= 5);
+    assert_true(frames <= 16);
+    assert_int_equal(writes1 - writes0, 2 * (size_t)frames);
+    assert_int_equal(calls1 - calls0, 1);
+
+    frames0 = wal_frames(f);
+    commit_pages(d, 60);
+    db_sqlite_vfs_counts(&calls0, &writes0);
+    frames = wal_frames(f) - frames0;
+    assert_true(frames >= 60);
+    assert_int_equal(writes0 - writes1, 2 * (size_t)frames);
+    assert_int_equal(calls0 - calls1, (size_t)(frames + 15) / 16);
+    db_close(d);
+    db__sqlite_ckpt_tune(0, 0, false);
+}
+
+/* Rows of t and PRAGMA integrity_check, read through SQLite's default
+ * layer on a connection of its own: its own descriptor, nothing of this
+ * process's connections but the file. */
+static void read_plainly(const fx *f, long *rows, char *check, size_t checklen)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/t.db", f->dir);
+    sqlite3 *c = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &c, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(c, "SELECT count(*) FROM t", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    *rows = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(c, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(check, checklen, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(c);
+}
+
+/*
+ * A commit is in the file when it returns: another connection, on SQLite's
+ * default layer, reads every row at once while the writing connection is
+ * still open. With a page cache of 5 pages, SQLite writes a transaction's
+ * pages to the WAL before its commit and reads them back: a transaction
+ * rolled back after that leaves nothing, and one committed after it leaves
+ * its rows and an intact database.
+ */
+static void test_wal_commit_visible_at_once(void **state)
+{
+    fx *f = *state;
+    db *d = open_db(f->url);
+    assert_int_equal(db_exec(d, "PRAGMA cache_size = 5", 0, NULL, NULL), 0);
+    long rows = -1;
+    char check[64];
+    commit_pages(d, 3);
+    read_plainly(f, &rows, check, sizeof check);
+    assert_int_equal(rows, 3);
+    assert_string_equal(check, "ok");
+
+    assert_int_equal(db_begin(d), 0);
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(db_exec(d, "INSERT INTO t VALUES (randomblob(3000))", 0, NULL, NULL), 1);
+    assert_int_equal(db_rollback(d), 0);
+    commit_pages(d, 200);
+    db_result *r = NULL;
+    assert_int_equal(db_exec(d, "SELECT count(*) FROM t", 0, NULL, &r), 0);
+    assert_string_equal(db_result_get(r, 0, 0), "203");
+    db_result_free(r);
+    read_plainly(f, &rows, check, sizeof check);
+    assert_int_equal(rows, 203);
+    assert_string_equal(check, "ok");
+    db_close(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -439,6 +543,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memory_is_one_database_for_the_process, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_claim_is_exclusive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_frames_written_together, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_commit_visible_at_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
