@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -52,6 +53,9 @@ struct llm_plain_call {
     int busy;       /* > 0 while a callback of this call runs */
     bool cancelled; /* cancelled from inside a callback: freed once it returns */
     bool ended;     /* on_end ran */
+    bool got_body;  /* the parser handed over body bytes */
+    bool paused;    /* the first piece of the body was read */
+    struct event *pause_ev;
     llm_plain_call *prev, *next;
 };
 
@@ -252,6 +256,7 @@ static void plain__call_free(llm_plain_call *c)
     else
         p->calls = c->next;
     if (c->next) c->next->prev = c->prev;
+    if (c->pause_ev) event_free(c->pause_ev);
     if (c->conn) plain__conn_close(c->conn);
     http_reply_cleanup(&c->reply);
     free(c->req);
@@ -325,6 +330,7 @@ static void plain__connect_failed(llm_plain_call *c, int err)
 static bool plain__on_body(void *ud, const char *data, size_t len)
 {
     llm_plain_call *c = ud;
+    c->got_body = true;
     return c->cb.on_body(c->ud, data, len) && !c->cancelled;
 }
 
@@ -361,6 +367,28 @@ static bool plain__send(llm_plain_call *c)
     return true;
 }
 
+static void plain__on_pause_end(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    llm_plain_call *c = arg;
+    if (c->conn) plain__watch(c->conn, EV_READ);
+}
+
+/* Leaves the connection unread for LLM_PLAIN_FIRST_PAUSE_US after the
+ * first piece of a body that came as a burst: the rest waits in the
+ * socket while the first token is stored. A call ended meanwhile frees
+ * the timer with itself. */
+static void plain__pause(llm_plain_call *c)
+{
+    if (!c->conn || !c->conn->ev) return;
+    c->pause_ev = evtimer_new(c->owner->base, plain__on_pause_end, c);
+    if (!c->pause_ev) return;
+    struct timeval tv = {0, LLM_PLAIN_FIRST_PAUSE_US};
+    event_del(c->conn->ev);
+    evtimer_add(c->pause_ev, &tv);
+}
+
 /* Reads one piece (at most LLM_PLAIN_READ_MAX bytes) and parses it. */
 static void plain__read(llm_plain_call *c)
 {
@@ -393,6 +421,12 @@ static void plain__read(llm_plain_call *c)
     if (c->cancelled) return;
     switch (rc) {
     case HTTP_REPLY_MORE:
+        /* More bytes waiting behind the first piece: a burst. */
+        if (c->got_body && !c->paused) {
+            c->paused = true;
+            int avail = 0;
+            if (c->conn && ioctl(c->conn->fd, FIONREAD, &avail) == 0 && avail > 0) plain__pause(c);
+        }
         return;
     case HTTP_REPLY_DONE:
         plain__end(c, LLM_PLAIN_OK, NULL, c->reply.keep_alive && used == (size_t)n);

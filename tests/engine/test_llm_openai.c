@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -17,6 +18,7 @@
 #include <jansson.h>
 
 #include "engine/llm.h"
+#include "engine/llm_plain.h"
 #include "engine/llm_stream.h"
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
@@ -44,6 +46,7 @@ typedef struct got {
     int64_t prompt_tokens, completion_tokens, retry_after_ms;
     size_t ncalls;
     char *ids[8], *names[8], *args[8];
+    int64_t last_piece_ns, widest_gap_ns; /* between two pieces in a row */
     /* Behaviour asked of the callbacks. */
     llm_call *call;
     bool abort_on_text; /* abort the call from inside on_text */
@@ -105,6 +108,12 @@ static void on_text(void *ud, const char *text, size_t len)
 {
     got *g = ud;
     assert_int_equal(g->ndone, 0);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    if (g->npieces > 0 && now - g->last_piece_ns > g->widest_gap_ns)
+        g->widest_gap_ns = now - g->last_piece_ns;
+    g->last_piece_ns = now;
     g->npieces++;
     buf_append(&g->pieces, text, len);
     buf_append_char(&g->pieces, '|');
@@ -861,6 +870,44 @@ static void test_free_with_calls_in_flight(void **state)
     assert_int_equal(calls[1].ndone, 0);
 }
 
+/*
+ * An answer that comes as a burst (the mock writes it with one write):
+ * the pieces of the first read are handed over, then the connection is
+ * left unread for LLM_PLAIN_FIRST_PAUSE_US, then the rest comes, whole and
+ * in order. libcurl (CHATPLANE_LLM_TRANSPORT=curl) does not pause.
+ */
+static void test_burst_pauses_after_first_piece(void **state)
+{
+    (void)state;
+    enum { N = 1500 };
+    buf frames, want;
+    buf_init(&frames, (size_t)1 << 20);
+    buf_init(&want, (size_t)1 << 20);
+    for (int i = 0; i < N; i++) {
+        char piece[16];
+        snprintf(piece, sizeof piece, "w%d ", i);
+        buf_printf(&frames,
+                   "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+                   "\"delta\":{\"content\":\"%s\"},\"finish_reason\":null}]}\n\n",
+                   piece);
+        buf_printf(&want, "%s|", piece);
+    }
+    json_t *raw = json_pack("[{s:[{s:s}]}]", "chunks", "__raw", frames.data);
+    char *text = json_dumps(raw, 0);
+    mock_script(text);
+    free(text);
+    json_decref(raw);
+    got *g = one_call(&req_plain, 5000);
+    assert_true(g->ok);
+    assert_int_equal(g->npieces, N);
+    assert_string_equal(pieces_of(g), want.data);
+    const char *transport = getenv("CHATPLANE_LLM_TRANSPORT");
+    if (!transport || strcmp(transport, "curl") != 0)
+        assert_true(g->widest_gap_ns >= (int64_t)LLM_PLAIN_FIRST_PAUSE_US * 1000);
+    buf_cleanup(&frames);
+    buf_cleanup(&want);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -903,6 +950,7 @@ int main(void)
         T(test_start_inside_callbacks),
         T(test_twenty_concurrent),
         T(test_free_with_calls_in_flight),
+        T(test_burst_pauses_after_first_piece),
         T(test_connection_kept_for_the_next_call),
         T(test_connection_closed_while_idle_is_replaced),
     };
