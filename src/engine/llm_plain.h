@@ -40,10 +40,10 @@ typedef struct llm_plain_call llm_plain_call;
  * relayed piece by piece between the other calls' events and commits. */
 #define LLM_PLAIN_READ_MAX (16 * 1024)
 /* When more bytes wait behind the first piece of an answer's body (a
- * burst), the connection is left unread this long (µs):
- * on two cores the loop parsing the rest of the burst competed with the
- * event log's writer storing the first token, which the person waits for
- * (docs/runs.md, The model connection). */
+ * burst), the connection is left unread this long (µs): on two cores the
+ * loop parsing the rest of the burst competed with the event log's writer
+ * storing the first token, which the person waits for (docs/runs.md, The
+ * model connection). */
 #define LLM_PLAIN_FIRST_PAUSE_US 1000
 
 typedef struct llm_plain_cb {

@@ -179,8 +179,8 @@ static int db_sqlite_vfs__file_control(sqlite3_file *file, int op, void *arg)
     int rc = db_sqlite_vfs__flush(f);
     if (rc != SQLITE_OK) return rc;
     rc = f->real->pMethods->xFileControl(f->real, op, arg);
-    /* The layer's name is prefixed to the default one's, as SQLite's own
-     * shims do, so that PRAGMA vfs_list-style reports stay true. */
+    /* SQLITE_FCNTL_VFSNAME names every layer, outermost first, as
+     * SQLite's own shims do: "chatplane/unix". */
     if (op == SQLITE_FCNTL_VFSNAME && rc == SQLITE_OK && arg) {
         char *inner = *(char **)arg;
         char *name = sqlite3_mprintf(inner ? VFS_NAME "/%s" : VFS_NAME, inner);
