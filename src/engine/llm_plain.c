@@ -46,15 +46,15 @@ struct llm_plain_call {
     http_reply reply;
     llm_plain_cb cb;
     void *ud, *owner_ud;
-    int addr;       /* the address being tried */
-    int first_err;  /* why the first address refused, reported if none takes it */
-    bool reused;    /* the connection was idle before this call */
-    bool retried;   /* a new connection replaced an idle one that had closed */
-    int busy;       /* > 0 while a callback of this call runs */
-    bool cancelled; /* cancelled from inside a callback: freed once it returns */
-    bool ended;     /* on_end ran */
-    bool got_body;  /* the parser handed over body bytes */
-    bool paused;    /* the first piece of the body was read */
+    int addr;        /* the address being tried */
+    int first_err;   /* why the first address refused, reported if none takes it */
+    bool reused;     /* the connection was idle before this call */
+    bool retried;    /* a new connection replaced an idle one that had closed */
+    int busy;        /* > 0 while a callback of this call runs */
+    bool cancelled;  /* cancelled from inside a callback: freed once it returns */
+    bool ended;      /* on_end ran */
+    bool got_body;   /* the parser handed over body bytes */
+    bool read_first; /* the first piece of the body was read */
     struct event *pause_ev;
     llm_plain_call *prev, *next;
 };
@@ -422,8 +422,8 @@ static void plain__read(llm_plain_call *c)
     switch (rc) {
     case HTTP_REPLY_MORE:
         /* More bytes waiting behind the first piece: a burst. */
-        if (c->got_body && !c->paused) {
-            c->paused = true;
+        if (c->got_body && !c->read_first) {
+            c->read_first = true;
             int avail = 0;
             if (c->conn && ioctl(c->conn->fd, FIONREAD, &avail) == 0 && avail > 0) plain__pause(c);
         }

@@ -432,13 +432,19 @@ static void test_claim_is_exclusive(void **state)
                              "file or directory");
 }
 
-/* Inserts n rows of 3,000 random bytes (a page each) in one transaction. */
-static void commit_pages(db *d, int n)
+/* Inserts n rows of 3,000 random bytes (a page each) in one transaction,
+ * then commits it or rolls it back. */
+static void write_pages(db *d, int n, bool commit)
 {
     assert_int_equal(db_begin(d), 0);
     for (int i = 0; i < n; i++)
         assert_int_equal(db_exec(d, "INSERT INTO t VALUES (randomblob(3000))", 0, NULL, NULL), 1);
-    assert_int_equal(db_commit(d), 0);
+    assert_int_equal(commit ? db_commit(d) : db_rollback(d), 0);
+}
+
+static void commit_pages(db *d, int n)
+{
+    write_pages(d, n, true);
 }
 
 /*
@@ -516,10 +522,7 @@ static void test_wal_commit_visible_at_once(void **state)
     assert_int_equal(rows, 3);
     assert_string_equal(check, "ok");
 
-    assert_int_equal(db_begin(d), 0);
-    for (int i = 0; i < 200; i++)
-        assert_int_equal(db_exec(d, "INSERT INTO t VALUES (randomblob(3000))", 0, NULL, NULL), 1);
-    assert_int_equal(db_rollback(d), 0);
+    write_pages(d, 200, false);
     commit_pages(d, 200);
     db_result *r = NULL;
     assert_int_equal(db_exec(d, "SELECT count(*) FROM t", 0, NULL, &r), 0);
