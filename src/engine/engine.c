@@ -838,7 +838,10 @@ static void engine__start(engine *e, const char *session_id, const char *message
     id_new(j->message_id, "msg", j->now_ms);
     e->starting++;
     if (e->d.start_in_log) {
-        eventlog_op op = {.apply = engine__start_apply, .done = engine__start_logged, .arg = j};
+        eventlog_op op = {.apply = engine__start_apply,
+                          .done = engine__start_logged,
+                          .arg = j,
+                          .session_id = j->session_id};
         /* Urgent: the run's first token waits on it. */
         eventlog_submit_urgent(e->d.log, &op);
         return;
@@ -1036,7 +1039,7 @@ static void engine__queue_looked(void *arg)
     id_new(q->run_id, "run", q->now_ms);
     evt_origin o = {q->session_id, q->run_id, q->now_ms};
     eventlog_op op = {engine__queue_apply, engine__queue_applied, q,
-                      evt_run_queued(&o, q->message, q->mode_req, q->interrupt)};
+                      evt_run_queued(&o, q->message, q->mode_req, q->interrupt), NULL};
     eventlog_submit(e->d.log, &op);
 }
 
@@ -1343,7 +1346,7 @@ static void engine__drop_looked(void *arg)
     }
     store_queue_row_dropped(&s->dropped, STOP_USER_STOPPED, ENGINE__DROP_DETAIL, clock_wall_ms());
     eventlog_op op = {engine__drop_apply, engine__drop_done, s,
-                      store_queue_dropped_event(&s->dropped)};
+                      store_queue_dropped_event(&s->dropped), NULL};
     eventlog_submit(e->d.log, &op);
 }
 

@@ -45,6 +45,7 @@
 typedef struct eventlog_item {
     eventlog_op op;
     int status;
+    bool journaled; /* the token journal took it (eventlog__journal_part) */
     struct eventlog_item *next;
 } eventlog_item;
 
@@ -302,42 +303,88 @@ static int eventlog__write_ops(eventlog *log, eventlog_item *first, size_t n)
 }
 
 /*
- * A batch of token events (and "responding" statuses) only: the token
- * journal takes the events of the sessions with room for all of theirs,
- * however many sessions the batch holds, and those items leave the batch
- * for *taken with their status set. What is left (sessions whose journal
- * is full, or that it does not know) goes to a transaction, which stores
- * those sessions' journaled events too: each transaction then writes
- * several events of a session where it used to write one (docs/storage.md,
- * The token journal). Returns the items left, or a store error.
+ * The token journal takes the token events (and "responding" statuses) of
+ * a batch whose sessions have room for all of theirs, however many
+ * sessions the batch holds, and those items leave the batch for *taken
+ * with their status set. A session that another operation of the batch
+ * writes to (an event of another type, or an apply that names it) keeps
+ * its tokens in the transaction, where they keep their order with that
+ * write; an apply that names no session keeps every token there. So a
+ * batch that stores a few runs' answers and starts others does not also
+ * insert the tokens that every other streaming run sent meanwhile
+ * (docs/benchmarks.md, fix 36). What is left (those sessions, and
+ * sessions whose journal is full or that it does not know) goes to a
+ * transaction, which stores those sessions' journaled events too
+ * (docs/storage.md, The token journal). Returns the items left, or a
+ * store error.
  */
 static uint64_t eventlog__write_rest(eventlog *log, eventlog_queue *batch, size_t n);
+
+static int eventlog__cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* True for an item the token journal may take. */
+static bool eventlog__is_token(const eventlog_item *it)
+{
+    return !it->op.apply && it->op.ev && store_journal_takes(it->op.ev);
+}
+
+/*
+ * Fills written with the sessions the items other than tokens write to
+ * (sorted, for bsearch) and returns how many, or -1 when an apply may
+ * write to any session.
+ */
+static long eventlog__written_sessions(const eventlog_queue *batch, const char **written)
+{
+    size_t k = 0;
+    for (const eventlog_item *it = batch->head; it; it = it->next) {
+        if (eventlog__is_token(it)) continue;
+        if (it->op.apply && !it->op.session_id) return -1;
+        if (it->op.apply) written[k++] = it->op.session_id;
+        if (it->op.ev) written[k++] = it->op.ev->session_id;
+    }
+    qsort(written, k, sizeof *written, eventlog__cmp_str);
+    return (long)k;
+}
 
 static long eventlog__journal_part(eventlog *log, eventlog_queue *batch, size_t n,
                                    eventlog_queue *taken)
 {
     taken->head = taken->tail = NULL;
     if (n < 2) return (long)n;
-    for (eventlog_item *it = batch->head; it; it = it->next)
-        if (it->op.apply || !it->op.ev || !store_journal_takes(it->op.ev)) return (long)n;
+    const char **written = xmalloc(2 * n * sizeof *written);
+    long nw = eventlog__written_sessions(batch, written);
     evt **evs = xmalloc(n * sizeof *evs);
-    bool *in = xmalloc(n * sizeof *in);
-    size_t i = 0;
-    for (eventlog_item *it = batch->head; it; it = it->next) evs[i++] = it->op.ev;
-    int k = store_journal_append_part(log->st, evs, n, in);
+    eventlog_item **items = xmalloc(n * sizeof *items);
+    size_t m = 0;
+    for (eventlog_item *it = batch->head; nw >= 0 && it; it = it->next) {
+        if (!eventlog__is_token(it)) continue;
+        const char *sid = it->op.ev->session_id;
+        if (nw > 0 && bsearch(&sid, written, (size_t)nw, sizeof *written, eventlog__cmp_str))
+            continue;
+        items[m] = it;
+        evs[m++] = it->op.ev;
+    }
+    free(written);
+    bool *in = xmalloc((m ? m : 1) * sizeof *in);
+    int k = m > 0 ? store_journal_append_part(log->st, evs, m, in) : 0;
     free(evs);
     if (k <= 0) {
+        free(items);
         free(in);
         return k < 0 ? k : (long)n;
     }
-    eventlog_queue rest = {NULL, NULL};
-    i = 0;
-    for (eventlog_item *it = batch->head, *next; it; it = next, i++) {
-        next = it->next;
-        if (in[i]) it->status = 0;
-        eventlog__queue_push(in[i] ? taken : &rest, it);
-    }
+    for (size_t i = 0; i < m; i++) items[i]->journaled = in[i];
+    free(items);
     free(in);
+    eventlog_queue rest = {NULL, NULL};
+    for (eventlog_item *it = batch->head, *next; it; it = next) {
+        next = it->next;
+        if (it->journaled) it->status = 0;
+        eventlog__queue_push(it->journaled ? taken : &rest, it);
+    }
     *batch = rest;
     return (long)n - k;
 }

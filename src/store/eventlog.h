@@ -58,12 +58,18 @@ typedef struct eventlog eventlog;
  * ev (may be NULL) is appended after apply. done (may be NULL) runs on the
  * loop thread with status 0 when committed, negative when the batch failed
  * (ev->seq is then meaningless). The eventlog takes the op's reference to ev.
+ * session_id (may be NULL) names the one session an apply reads or writes,
+ * when it touches no other: the token journal may then take the tokens of
+ * other sessions that share its batch (docs/storage.md, The token
+ * journal). An apply without it may touch any session, and its batch's
+ * tokens all go to the transaction. It must stay valid until done runs.
  */
 typedef struct eventlog_op {
     int (*apply)(store *s, void *arg);
     void (*done)(void *arg, evt *ev, int status);
     void *arg;
     evt *ev;
+    const char *session_id;
 } eventlog_op;
 
 /* Called on the loop thread, in commit order, for every committed evt

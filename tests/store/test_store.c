@@ -2447,6 +2447,57 @@ static void test_token_journal_holds_lone_tokens(void **state)
     free(j.path);
 }
 
+/*
+ * A batch that also writes to another session: the token journal takes
+ * the tokens of the sessions that nothing else in the batch writes to,
+ * and the published order of each session stays its seq order. Tokens of
+ * the session an apply names, and every token of a batch with an apply
+ * that names none, go to the transaction.
+ */
+static void test_token_journal_takes_tokens_beside_other_writes(void **state)
+{
+    fx *f = *state;
+    journal_fx j;
+    journal_start(f, &j);
+    char *other = make_session(f->s, "log", 1000);
+    /* A transaction each teaches the journal both sessions. */
+    append_published(j.log, &j.t, j.sid, "a");
+    append_published(j.log, &j.t, other, "a");
+    const char *want[2][4] = {
+        {"publish 2 token", "publish 3 token", "publish 2 token", "publish 3 token"},
+        {"publish 4 token", "publish 4 token", "publish 5 token", "publish 5 token"},
+    };
+    const int64_t stored[2][2] = {{1, 3}, {5, 5}};
+    for (int named = 1; named >= 0; named--) {
+        /* One batch: the writer is busy while all four are submitted. */
+        slow_apply sa = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+        eventlog_op slow = {.apply = apply_slowly, .arg = &sa, .session_id = other};
+        eventlog_submit(j.log, &slow);
+        pthread_mutex_lock(&sa.mu);
+        while (!sa.began) pthread_cond_wait(&sa.cv, &sa.mu);
+        pthread_mutex_unlock(&sa.mu);
+        size_t before = j.t.n;
+        eventlog_append(j.log, tok(j.sid, "r", "m", "b"));
+        eventlog_op write = {.apply = apply_nothing,
+                             .ev = tok(other, "r", "m", "c"),
+                             .session_id = named ? other : NULL};
+        eventlog_submit(j.log, &write);
+        eventlog_append(j.log, tok(j.sid, "r", "m", "d"));
+        eventlog_append(j.log, tok(other, "r", "m", "e"));
+        drain_until(j.log, &j.t, before + 4);
+        int k = named ? 0 : 1;
+        for (size_t i = 0; i < 4; i++) assert_string_equal(j.t.lines[before + i], want[k][i]);
+        assert_int_equal(stored_count(f->s, j.sid), stored[k][0]);
+        assert_int_equal(stored_count(f->s, other), stored[k][1]);
+    }
+    assert_int_equal(j.t.failed_visible, 0);
+    eventlog_stop(j.log);
+    assert_int_equal(stored_count(f->s, j.sid), 5);
+    free(other);
+    free(j.sid);
+    free(j.path);
+}
+
 /* A second connection to the fixture's database with the token journal
  * attached, as the event log's writer has. */
 static store *open_with_journal(const fx *f)
@@ -3331,6 +3382,7 @@ int main(void)
         T(test_eventlog_paces_commits),
         T(test_eventlog_urgent_ends_the_pace),
         T(test_token_journal_holds_lone_tokens),
+        T(test_token_journal_takes_tokens_beside_other_writes),
         T(test_token_journal_shares_room_past_eight),
         T(test_token_journal_takes_status_events),
         T(test_token_journal_takes_part_of_a_batch),
