@@ -3,12 +3,15 @@
  * session's events are numbered by seq, gapless, reserved by raising
  * chat_sessions.last_seq in the transaction that inserts them; a finished
  * run's token events are compacted away once its messages are stored.
+ * The token journal's events go in as token rows: one row for each run of
+ * them (docs/storage.md, Token rows), which every read expands.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/evtpack.h"
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
 #include "store/store.h"
@@ -23,6 +26,10 @@
 #define STORE_SEQ_CHUNK 64
 /* Events fetched per query when replaying without a limit. */
 #define STORE_REPLAY_PAGE 1000
+/* The most events one token row holds, and the most bytes: past the
+ * events' own cap (evt_encode's 64 MiB each), so never reached. */
+#define STORE_EVENT_ROW_EVENTS 64
+#define STORE_EVENT_ROW_BYTES  ((size_t)1 << 40)
 
 typedef struct event_slot {
     const evt *ev;
@@ -219,6 +226,86 @@ static int store_event__encode_events(store *s, evt *const *evs, size_t n)
     return 0;
 }
 
+/* Inserts evs[0..n) with multi-row INSERTs of a power of two rows each,
+ * largest first: 600 events go in as 256 + 256 + 64 + 16 + 8, so few
+ * distinct statements are prepared. */
+static int store_event__insert_chunked(store *s, evt *const *evs, size_t n)
+{
+    int rc = 0;
+    for (size_t done = 0; rc == 0 && done < n;) {
+        size_t k = STORE_EVENT_CHUNK;
+        while (k > n - done) k /= 2;
+        rc = store_event__insert_events(s, evs + done, k);
+        done += k;
+    }
+    return rc;
+}
+
+/* Inserts evs[0..k), events of one session and run, as one token row
+ * under the last one's seq. */
+static int store_event__insert_token_row(store *s, evt *const *evs, size_t k)
+{
+    buf body;
+    buf_init(&body, STORE_EVENT_ROW_BYTES);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < k; i++)
+        rc = evtpack_append(&body, evs[i]->seq, evt_type_name(evs[i]->type), evs[i]->json,
+                            evs[i]->json_len);
+    const evt *e = evs[k - 1];
+    store_num a, b;
+    const char *p[] = {e->session_id, store__num_i64(&a, e->seq), e->run_id, STORE_TOKEN_ROW,
+                       body.data, store__num_i64(&b, e->ts_ms)};
+    if (rc == 0)
+        rc = store__exec(s,
+                         "INSERT INTO stream_events (session_id, seq, run_id, type, payload, "
+                         "created_at) VALUES (?, ?, ?, ?, ?, chatplane_ts(?))",
+                         6, p);
+    buf_cleanup(&body);
+    return rc < 0 ? rc : 0;
+}
+
+static bool store_event__same(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The end of the run of events from evs[i] that one token row may hold:
+ * the token journal's events, of one session and run. */
+static size_t store_event__token_run(evt *const *evs, size_t n, size_t i)
+{
+    size_t j = i;
+    while (j < n && j - i < STORE_EVENT_ROW_EVENTS && store_journal_takes(evs[j]) &&
+           strcmp(evs[j]->session_id, evs[i]->session_id) == 0 &&
+           store_event__same(evs[j]->run_id, evs[i]->run_id))
+        j++;
+    return j;
+}
+
+/*
+ * Inserts events the token journal held (store_event_put on the journal's
+ * connection): each run of two
+ * or more of them goes in as one token row, so that storing a session's
+ * journaled tokens costs one row rather than one per token
+ * (docs/benchmarks.md, fix 37); the others as rows of their own.
+ */
+static int store_event__insert_put(store *s, evt *const *evs, size_t n)
+{
+    int rc = 0;
+    size_t plain = 0;
+    for (size_t i = 0; rc == 0 && i < n;) {
+        size_t j = store_event__token_run(evs, n, i);
+        if (j - i < 2) {
+            i++;
+            continue;
+        }
+        rc = store_event__insert_chunked(s, evs + plain, i - plain);
+        if (rc == 0) rc = store_event__insert_token_row(s, evs + i, j - i);
+        i = plain = j;
+    }
+    if (rc == 0) rc = store_event__insert_chunked(s, evs + plain, n - plain);
+    return rc;
+}
+
 /* Appends evs as store_event_append does, or with given set puts them
  * under the seqs they carry (store_event_put). */
 static int store_event__store(store *s, evt *const *evs, size_t n, bool given)
@@ -228,14 +315,11 @@ static int store_event__store(store *s, evt *const *evs, size_t n, bool given)
     int rc = given ? 0 : store_journal_settle(s, evs, n);
     if (rc == 0) rc = store_event__assign_seqs(s, evs, n, given);
     if (rc == 0) rc = store_event__encode_events(s, evs, n);
-    /* Chunks of a power of two rows, largest first: 600 events go in as
-     * 256 + 256 + 64 + 16 + 8, so few distinct statements are prepared. */
-    for (size_t done = 0; rc == 0 && done < n;) {
-        size_t k = STORE_EVENT_CHUNK;
-        while (k > n - done) k /= 2;
-        rc = store_event__insert_events(s, evs + done, k);
-        done += k;
-    }
+    /* Token rows only from the token journal's connection: the event log's
+     * writer on a SQLite file. */
+    if (rc == 0)
+        rc = given && s->journal ? store_event__insert_put(s, evs, n)
+                                 : store_event__insert_chunked(s, evs, n);
     return rc;
 }
 
@@ -249,20 +333,41 @@ int store_event_put(store *s, evt *const *evs, size_t n)
     return store_event__store(s, evs, n, true);
 }
 
-/* Calls cb for rows of a replay page; returns the rows delivered, and sets
- * *stop when cb asked to stop. */
-static size_t store_event__deliver(const db_result *r, store_event_cb cb, void *ud, int64_t *last, bool *stop)
+/*
+ * Calls cb for the events of a replay page past *last, at most max of
+ * them (0: no limit), a token row's one by one; returns how many, sets
+ * *last to the last one's seq, and sets *stop when cb asked to stop or
+ * max was reached.
+ */
+static size_t store_event__deliver(const db_result *r, store_event_cb cb, void *ud, int64_t *last,
+                                   size_t max, bool *stop)
 {
-    size_t rows = db_result_rows(r);
-    for (size_t i = 0; i < rows; i++) {
-        const char *json = db_result_get(r, i, 2);
-        *last = db_result_int(r, i, 0, 0);
-        if (cb(ud, *last, db_result_get(r, i, 1), json, strlen(json))) {
-            *stop = true;
-            return i + 1;
+    size_t rows = db_result_rows(r), got = 0;
+    for (size_t i = 0; i < rows && !*stop; i++) {
+        const char *payload = db_result_get(r, i, 2);
+        if (strcmp(db_result_get(r, i, 1), STORE_TOKEN_ROW) != 0) {
+            *last = db_result_int(r, i, 0, 0);
+            int halt = cb(ud, *last, db_result_get(r, i, 1), payload, strlen(payload));
+            *stop = halt != 0 || ++got == max;
+            got += halt != 0;
+            continue;
+        }
+        const char *at = payload, *end = payload + strlen(payload);
+        evtpack_item it;
+        while (!*stop && evtpack_next(&at, end, &it)) {
+            if (it.seq <= *last) continue; /* delivered from this row before */
+            *last = it.seq;
+            /* The callback gets a NUL-terminated text, as from a row. */
+            char *json = xmalloc(it.json_len + 1);
+            memcpy(json, it.json, it.json_len);
+            json[it.json_len] = '\0';
+            int halt = cb(ud, it.seq, it.type, json, it.json_len);
+            free(json);
+            *stop = halt != 0 || ++got == max;
+            got += halt != 0;
         }
     }
-    return rows;
+    return got;
 }
 
 /*
@@ -287,7 +392,8 @@ int store_event_after(store *s, const char *session_id, int64_t after, int limit
                               "AND seq > ? ORDER BY seq LIMIT ?",
                               3, p, &r);
         if (rc < 0) return rc;
-        size_t got = store_event__deliver(r, cb, ud, &after, &stop);
+        size_t got = store_event__deliver(r, cb, ud, &after, limit > 0 ? (size_t)limit - total : 0,
+                                          &stop);
         size_t rows = db_result_rows(r);
         db_result_free(r);
         total += got;
@@ -328,6 +434,55 @@ static int store_event__delete_tokens(store *s, const char *session_id, const ch
                        4, p);
 }
 
+/* Puts one event of a token row back in a row of its own. */
+static int store_event__unpack_one(store *s, const char *session_id, const char *run_id,
+                                   const evtpack_item *it, const char *created_ms)
+{
+    store_num a;
+    char *json = xmalloc(it->json_len + 1);
+    memcpy(json, it->json, it->json_len);
+    json[it->json_len] = '\0';
+    const char *p[] = {session_id, store__num_i64(&a, it->seq), run_id, it->type, json, created_ms};
+    int rc = store__exec(s,
+                         "INSERT INTO stream_events (session_id, seq, run_id, type, payload, "
+                         "created_at) VALUES (?, ?, ?, ?, ?, chatplane_ts(CAST(? AS BIGINT)))",
+                         6, p);
+    free(json);
+    return rc < 0 ? rc : 0;
+}
+
+/* Turns the run's token rows back into a row per event, so that its
+ * tokens can be deleted a range at a time; all or nothing. */
+static int store_event__unpack_token_rows(store *s, const char *session_id, const char *run_id)
+{
+    const char *p[] = {session_id, run_id};
+    db_result *r = NULL;
+    int rc = store__query(s,
+                          "SELECT seq, payload, chatplane_ms(created_at) FROM stream_events WHERE "
+                          "session_id = ? AND run_id = ? AND type = '" STORE_TOKEN_ROW "'",
+                          2, p, &r);
+    size_t rows = rc == 0 ? db_result_rows(r) : 0;
+    if (rows > 0) rc = store_savepoint(s);
+    for (size_t i = 0; rc == 0 && i < rows; i++) {
+        const char *payload = db_result_get(r, i, 1);
+        const char *dp[] = {session_id, db_result_get(r, i, 0)};
+        rc = store__exec(s, "DELETE FROM stream_events WHERE session_id = ? AND seq = ?", 2, dp);
+        rc = rc < 0 ? rc : 0;
+        const char *at = payload, *end = payload + strlen(payload);
+        evtpack_item it;
+        while (rc == 0 && evtpack_next(&at, end, &it))
+            rc = store_event__unpack_one(s, session_id, run_id, &it, db_result_get(r, i, 2));
+    }
+    if (rows > 0) {
+        if (rc == 0)
+            rc = store_savepoint_release(s);
+        else
+            store_savepoint_undo(s);
+    }
+    db_result_free(r);
+    return rc;
+}
+
 /*
  * Deletes the token events whose message has a stored `message` event, as
  * ranges of seqs: a range closes at a token that must stay (the text of an
@@ -339,6 +494,7 @@ int store_event_compact(store *s, const char *run_id)
     bool stopped = false;
     store_run_log l = {0};
     int rc = store_event__run_owner(s, run_id, &session_id, &stopped);
+    if (rc == 0 && stopped) rc = store_event__unpack_token_rows(s, session_id, run_id);
     if (rc == 0 && stopped) rc = store__run_log_read(s, session_id, run_id, &l);
     int deleted = 0;
     int64_t lo = 0, hi = 0;

@@ -209,6 +209,10 @@ int store__mode_seed(store *s, int64_t now_ms);
 
 /* A run's assistant text in its log: the token, message and error events
  * that compaction and recovery both read (store_runlog.c). */
+/* The type of a row of stream_events that holds a run of the token
+ * journal's events (store_event.c, docs/storage.md, Token rows). */
+#define STORE_TOKEN_ROW "tokens"
+
 typedef struct store_log_item {
     int64_t seq;
     evt_type type;

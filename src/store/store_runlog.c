@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/evtpack.h"
 #include "lib/xmalloc.h"
 #include "store/store.h"
 #include "store/store_int.h"
@@ -28,15 +29,19 @@ static char *store_runlog__json_str_field(const json_t *obj, const char *key)
     return v ? xstrdup(v) : NULL;
 }
 
-static void store_runlog__log_item_read(const void *ctx, const db_result *r, size_t i, void *out)
+/* Adds the event seq of the given type and encoding to l's items. */
+static void store_runlog__add(store_run_log *l, size_t *cap, int64_t seq, const char *type,
+                              const char *json, size_t len)
 {
-    (void)ctx;
-    store_log_item *it = out;
-    const char *type = db_result_get(r, i, 1);
-    const char *payload = db_result_get(r, i, 2);
-    it->seq = db_result_int(r, i, 0, 0);
+    if (l->n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        l->items = xrealloc(l->items, *cap * sizeof *l->items);
+    }
+    store_log_item *it = &l->items[l->n++];
+    memset(it, 0, sizeof *it);
+    it->seq = seq;
     if (!type || evt_type_parse(type, &it->type) < 0) it->type = EVT__COUNT;
-    json_t *obj = payload ? json_loads(payload, 0, NULL) : NULL;
+    json_t *obj = json ? json_loadb(json, len, 0, NULL) : NULL;
     it->message_id = store_runlog__json_str_field(obj, "message_id");
     if (it->type == EVT_TOKEN) it->text = store_runlog__json_str_field(obj, "text");
     json_decref(obj);
@@ -58,10 +63,28 @@ bool store__name_in(const char *const *names, size_t n, const char *name)
 int store__run_log_read(store *s, const char *session_id, const char *run_id, store_run_log *l)
 {
     const char *p[] = {session_id, run_id};
-    int rc = store__select(s,
-                           "SELECT seq, type, payload FROM stream_events WHERE session_id = ? AND "
-                           "run_id = ? AND type IN ('token', 'message', 'error') ORDER BY seq",
-                           2, p, sizeof *l->items, store_runlog__log_item_read, NULL, (void **)&l->items, &l->n);
+    db_result *r = NULL;
+    int rc = store__query(s,
+                          "SELECT seq, type, payload FROM stream_events WHERE session_id = ? AND "
+                          "run_id = ? AND type IN ('token', 'message', 'error', '" STORE_TOKEN_ROW
+                          "') ORDER BY seq",
+                          2, p, &r);
+    size_t cap = 0;
+    for (size_t i = 0; rc == 0 && i < db_result_rows(r); i++) {
+        const char *type = db_result_get(r, i, 1), *payload = db_result_get(r, i, 2);
+        if (!payload || strcmp(type, STORE_TOKEN_ROW) != 0) {
+            store_runlog__add(l, &cap, db_result_int(r, i, 0, 0), type, payload,
+                              payload ? strlen(payload) : 0);
+            continue;
+        }
+        /* A token row: its token events, in order. */
+        const char *at = payload, *end = payload + strlen(payload);
+        evtpack_item it;
+        while (evtpack_next(&at, end, &it))
+            if (strcmp(it.type, evt_type_name(EVT_TOKEN)) == 0)
+                store_runlog__add(l, &cap, it.seq, it.type, it.json, it.json_len);
+    }
+    db_result_free(r);
     for (size_t i = 0; rc == 0 && i < l->n; i++) {
         const store_log_item *it = &l->items[i];
         if (it->type == EVT_MESSAGE && it->message_id)

@@ -2069,6 +2069,85 @@ static void test_recovery_of_every_running_run(void **state)
     free(sid);
 }
 
+static char *journal_path_or_skip(const fx *f);
+static store *open_with_journal(const fx *f);
+
+/*
+ * Events the token journal's connection puts with their seqs go in as one
+ * token row for each run of token and "responding" events of one run;
+ * every read gives them back one by one: a replay from inside the row,
+ * with a limit or a stop inside it, and compaction, which reads the run's
+ * log as crash recovery does.
+ */
+static void test_token_rows_read_as_events(void **state)
+{
+    fx *f = *state;
+    char *path = journal_path_or_skip(f);
+    store *w = open_with_journal(f);
+    char *sid = make_session(f->s, "rows", 1000);
+    char *rid = make_run(f->s, sid, 2000, 0);
+    evt_origin o = origin(sid, rid, 3000);
+    evt *evs[] = {
+        evt_status(&o, STATUS_RESPONDING, NULL),
+        tok(sid, rid, "m1", "Hel"),
+        tok(sid, rid, "m1", "lo"),
+        evt_message(&o, "m1", "assistant", "Hello", NULL, NULL, false),
+        tok(sid, rid, "m2", "dropped attempt"),
+        evt_error(&o, "upstream", "HTTP 502", true, "m2"),
+        tok(sid, rid, "m3", "Wor"),
+        tok(sid, rid, "m3", "ld"),
+        evt_message(&o, "m3", "assistant", "World", NULL, NULL, false),
+    };
+    enum { N = sizeof evs / sizeof evs[0] };
+    for (size_t i = 0; i < N; i++) evs[i]->seq = (int64_t)i + 1;
+    assert_int_equal(store_begin(w), 0);
+    assert_int_equal(store_event_put(w, evs, N), 0);
+    assert_int_equal(store_commit(w), 0);
+    store_close(w);
+    const char *json[N];
+    for (size_t i = 0; i < N; i++) json[i] = evs[i]->json;
+    /* Rows: 1-3, 4, 5, 6, 7-8, 9. */
+    assert_int_equal(
+        count_rows(f->s, "SELECT COUNT(*) FROM stream_events WHERE session_id = ?", sid), 6);
+    const char *types[N] = {"status", "token", "token",   "message", "token",
+                            "error",  "token", "token",   "message"};
+    replay r = replay_all(f->s, sid);
+    assert_int_equal(r.n, N);
+    for (size_t i = 0; i < N; i++) {
+        assert_int_equal(r.seqs[i], (int64_t)i + 1);
+        assert_string_equal(r.types[i], types[i]);
+        assert_string_equal(r.json[i], json[i]);
+    }
+    replay_free(&r);
+    /* From inside a row, and a limit that ends inside another. */
+    assert_int_equal(store_event_after(f->s, sid, 2, 5, replay_cb, &r), 5);
+    assert_int_equal(r.n, 5);
+    for (size_t i = 0; i < 5; i++) assert_int_equal(r.seqs[i], (int64_t)i + 3);
+    replay_free(&r);
+    /* A callback that stops inside a row. */
+    r.stop_at = 1;
+    assert_int_equal(store_event_after(f->s, sid, 0, 0, replay_cb, &r), 1);
+    assert_int_equal(r.seqs[0], 1);
+    replay_free(&r);
+
+    /* Compaction drops the stored messages' tokens out of the rows and
+     * keeps the status, the discarded attempt and the messages. */
+    stop_run(f->s, rid);
+    assert_int_equal(store_event_compact(f->s, rid), 4);
+    r = replay_all(f->s, sid);
+    const int64_t kept[] = {1, 4, 5, 6, 9};
+    assert_int_equal(r.n, 5);
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(r.seqs[i], kept[i]);
+        assert_string_equal(r.json[i], json[kept[i] - 1]);
+    }
+    replay_free(&r);
+    unref_all(evs, N);
+    free(rid);
+    free(sid);
+    free(path);
+}
+
 /* ------------------------------------------------------------------------
  * The event log (writer thread)
  */
@@ -3376,6 +3455,7 @@ int main(void)
         T(test_event_append_to_missing_session_fails_whole_batch),
         T(test_event_after_with_limit),
         T(test_compaction_keeps_message_events),
+        T(test_token_rows_read_as_events),
         T(test_recovery_stops_interrupted_run),
         T(test_recovery_of_every_running_run),
         T(test_eventlog_commits_then_publishes_in_order),
