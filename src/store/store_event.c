@@ -253,8 +253,8 @@ static int store_event__insert_token_row(store *s, evt *const *evs, size_t k)
                             evs[i]->json_len);
     const evt *e = evs[k - 1];
     store_num a, b;
-    const char *p[] = {e->session_id, store__num_i64(&a, e->seq), e->run_id, STORE_TOKEN_ROW,
-                       body.data, store__num_i64(&b, e->ts_ms)};
+    const char *p[] = {e->session_id, store__num_i64(&a, e->seq),  e->run_id, STORE_TOKEN_ROW,
+                       body.data,     store__num_i64(&b, e->ts_ms)};
     if (rc == 0)
         rc = store__exec(s,
                          "INSERT INTO stream_events (session_id, seq, run_id, type, payload, "
@@ -392,8 +392,8 @@ int store_event_after(store *s, const char *session_id, int64_t after, int limit
                               "AND seq > ? ORDER BY seq LIMIT ?",
                               3, p, &r);
         if (rc < 0) return rc;
-        size_t got = store_event__deliver(r, cb, ud, &after, limit > 0 ? (size_t)limit - total : 0,
-                                          &stop);
+        size_t got =
+            store_event__deliver(r, cb, ud, &after, limit > 0 ? (size_t)limit - total : 0, &stop);
         size_t rows = db_result_rows(r);
         db_result_free(r);
         total += got;

@@ -66,18 +66,18 @@ static void test_what_is_not_a_line_stops_the_read(void **state)
     assert_int_equal(lines_read("1\ttoken\t{}\n2\ttoken\t{}\n"), 2);
     /* Each of these stops the read at the second line. */
     const char *bad[] = {
-        "1\ttoken\t{}\n0\ttoken\t{}\n",                    /* seq 0 */
-        "1\ttoken\t{}\n-2\ttoken\t{}\n",                   /* a sign */
-        "1\ttoken\t{}\n02\ttoken\t{}\n",                   /* a leading zero */
-        "1\ttoken\t{}\n1234567890123456789\ttoken\t{}\n",   /* 19 digits */
-        "1\ttoken\t{}\n2token\t{}\n",                      /* no tab */
-        "1\ttoken\t{}\n2\t\t{}\n",                         /* no type */
-        "1\ttoken\t{}\n2\tToken\t{}\n",                    /* not a type name */
+        "1\ttoken\t{}\n0\ttoken\t{}\n",                            /* seq 0 */
+        "1\ttoken\t{}\n-2\ttoken\t{}\n",                           /* a sign */
+        "1\ttoken\t{}\n02\ttoken\t{}\n",                           /* a leading zero */
+        "1\ttoken\t{}\n1234567890123456789\ttoken\t{}\n",          /* 19 digits */
+        "1\ttoken\t{}\n2token\t{}\n",                              /* no tab */
+        "1\ttoken\t{}\n2\t\t{}\n",                                 /* no type */
+        "1\ttoken\t{}\n2\tToken\t{}\n",                            /* not a type name */
         "1\ttoken\t{}\n2\tabcdefghijklmnopqrstuvwxyzabcdef\t{}\n", /* 32 letters */
-        "1\ttoken\t{}\n2\ttoken\t{}",                      /* no newline */
-        "1\ttoken\t{}\n2\ttoken\t\n",                      /* no JSON */
-        "1\ttoken\t{}\n2\ttoken\t[1]\n",                   /* not an object */
-        "1\ttoken\t{}\n2\ttoken\t{} \n",                   /* past the object */
+        "1\ttoken\t{}\n2\ttoken\t{}",                              /* no newline */
+        "1\ttoken\t{}\n2\ttoken\t\n",                              /* no JSON */
+        "1\ttoken\t{}\n2\ttoken\t[1]\n",                           /* not an object */
+        "1\ttoken\t{}\n2\ttoken\t{} \n",                           /* past the object */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_int_equal(lines_read(bad[i]), 1);
     /* 31 letters are a type name still. */
