@@ -283,10 +283,10 @@ static size_t store_event__token_run(evt *const *evs, size_t n, size_t i)
 
 /*
  * Inserts events the token journal held (store_event_put on the journal's
- * connection): each run of two
- * or more of them goes in as one token row, so that storing a session's
- * journaled tokens costs one row rather than one per token
- * (docs/benchmarks.md, fix 37); the others as rows of their own.
+ * connection): each run of two or more of them goes in as one token row,
+ * so that storing a session's journaled tokens costs one row rather than
+ * one per token (docs/benchmarks.md, fix 37); the others as rows of their
+ * own.
  */
 static int store_event__insert_put(store *s, evt *const *evs, size_t n)
 {
@@ -366,6 +366,9 @@ static size_t store_event__deliver(const db_result *r, store_event_cb cb, void *
             *stop = halt != 0 || ++got == max;
             got += halt != 0;
         }
+        /* Read to its end (or to a line that does not read as one): the
+         * next page starts after the row, never at it again. */
+        if (!*stop) *last = db_result_int(r, i, 0, 0);
     }
     return got;
 }

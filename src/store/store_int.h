@@ -207,12 +207,12 @@ int store__mode_seed(store *s, int64_t now_ms);
  * could not even convert to a timestamp. */
 #define STORE__RUN_STALE_COND "COALESCE(heartbeat_at, started_at) < chatplane_ts(?)"
 
-/* A run's assistant text in its log: the token, message and error events
- * that compaction and recovery both read (store_runlog.c). */
 /* The type of a row of stream_events that holds a run of the token
  * journal's events (store_event.c, docs/storage.md, Token rows). */
 #define STORE_TOKEN_ROW "tokens"
 
+/* A run's assistant text in its log: the token, message and error events
+ * that compaction and recovery both read (store_runlog.c). */
 typedef struct store_log_item {
     int64_t seq;
     evt_type type;
