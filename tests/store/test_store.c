@@ -2143,6 +2143,33 @@ static void test_token_rows_read_as_events(void **state)
     }
     replay_free(&r);
     unref_all(evs, N);
+
+    /* A token row that ends early (a line that does not read as one, as
+     * only a hand-made change could leave): what it holds before that is
+     * read, and the replay moves on past it, also when the page asked for
+     * one row. */
+    char *sid2 = make_session(f->s, "rows", 1000);
+    const char *rows_sql[] = {
+        "INSERT INTO stream_events (session_id, seq, run_id, type, payload, created_at) "
+        "VALUES (?, 2, NULL, 'tokens', '1\t' || 'token\t{\"t\":1}' || char(10) || "
+        "'broken' || char(10), 0)",
+        "INSERT INTO stream_events (session_id, seq, run_id, type, payload, created_at) "
+        "VALUES (?, 3, NULL, 'token', '{\"t\":3}', 0)",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        const char *p[] = {sid2};
+        assert_true(db_exec(store_db(f->s), rows_sql[i], 1, p, NULL) >= 0);
+    }
+    r = replay_all(f->s, sid2);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.seqs[0], 1);
+    assert_string_equal(r.json[0], "{\"t\":1}");
+    assert_int_equal(r.seqs[1], 3);
+    replay_free(&r);
+    assert_int_equal(store_event_after(f->s, sid2, 1, 1, replay_cb, &r), 1);
+    assert_int_equal(r.seqs[0], 3);
+    replay_free(&r);
+    free(sid2);
     free(rid);
     free(sid);
     free(path);
