@@ -31,6 +31,16 @@
 #define STORE_EVENT_ROW_EVENTS 64
 #define STORE_EVENT_ROW_BYTES  ((size_t)1 << 40)
 
+/* The rows of the next statement of a batch cut into statements of a
+ * power of two rows, largest first (at most max): 600 rows go as 256 +
+ * 256 + 64 + 16 + 8, so that few distinct statements are prepared. */
+static size_t store_event__chunk(size_t left, size_t max)
+{
+    size_t k = max;
+    while (k > left) k /= 2;
+    return k;
+}
+
 typedef struct event_slot {
     const evt *ev;
     size_t index; /* position in the caller's array */
@@ -156,8 +166,7 @@ static int store_event__assign_seqs(store *s, evt *const *evs, size_t n, bool gi
     }
     int rc = 0;
     for (size_t done = 0; rc == 0 && done < ng;) {
-        size_t k = STORE_SEQ_CHUNK;
-        while (k > ng - done) k /= 2;
+        size_t k = store_event__chunk(ng - done, STORE_SEQ_CHUNK);
         rc = store_event__reserve_seqs(s, groups + done, k);
         done += k;
     }
@@ -226,15 +235,12 @@ static int store_event__encode_events(store *s, evt *const *evs, size_t n)
     return 0;
 }
 
-/* Inserts evs[0..n) with multi-row INSERTs of a power of two rows each,
- * largest first: 600 events go in as 256 + 256 + 64 + 16 + 8, so few
- * distinct statements are prepared. */
+/* Inserts evs[0..n) with multi-row INSERTs (store_event__chunk). */
 static int store_event__insert_chunked(store *s, evt *const *evs, size_t n)
 {
     int rc = 0;
     for (size_t done = 0; rc == 0 && done < n;) {
-        size_t k = STORE_EVENT_CHUNK;
-        while (k > n - done) k /= 2;
+        size_t k = store_event__chunk(n - done, STORE_EVENT_CHUNK);
         rc = store_event__insert_events(s, evs + done, k);
         done += k;
     }
@@ -343,13 +349,17 @@ static size_t store_event__deliver(const db_result *r, store_event_cb cb, void *
                                    size_t max, bool *stop)
 {
     size_t rows = db_result_rows(r), got = 0;
+    /* A token row's events are handed on NUL-terminated, as a row's text
+     * is: each copied here in turn. */
+    buf one;
+    buf_init(&one, STORE_EVENT_ROW_BYTES);
     for (size_t i = 0; i < rows && !*stop; i++) {
         const char *payload = db_result_get(r, i, 2);
         if (strcmp(db_result_get(r, i, 1), STORE_TOKEN_ROW) != 0) {
             *last = db_result_int(r, i, 0, 0);
             int halt = cb(ud, *last, db_result_get(r, i, 1), payload, strlen(payload));
-            *stop = halt != 0 || ++got == max;
-            got += halt != 0;
+            got++;
+            *stop = halt != 0 || got == max;
             continue;
         }
         const char *at = payload, *end = payload + strlen(payload);
@@ -357,19 +367,17 @@ static size_t store_event__deliver(const db_result *r, store_event_cb cb, void *
         while (!*stop && evtpack_next(&at, end, &it)) {
             if (it.seq <= *last) continue; /* delivered from this row before */
             *last = it.seq;
-            /* The callback gets a NUL-terminated text, as from a row. */
-            char *json = xmalloc(it.json_len + 1);
-            memcpy(json, it.json, it.json_len);
-            json[it.json_len] = '\0';
-            int halt = cb(ud, it.seq, it.type, json, it.json_len);
-            free(json);
-            *stop = halt != 0 || ++got == max;
-            got += halt != 0;
+            buf_reset(&one);
+            buf_append(&one, it.json, it.json_len);
+            int halt = cb(ud, it.seq, it.type, one.data, it.json_len);
+            got++;
+            *stop = halt != 0 || got == max;
         }
         /* Read to its end (or to a line that does not read as one): the
          * next page starts after the row, never at it again. */
         if (!*stop) *last = db_result_int(r, i, 0, 0);
     }
+    buf_cleanup(&one);
     return got;
 }
 

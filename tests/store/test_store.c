@@ -2332,6 +2332,16 @@ static int apply_slowly(store *s, void *arg)
     return 0;
 }
 
+/* Submits op (an apply_slowly of sa) and waits until the writer is in
+ * it: what is submitted next finds the writer busy. */
+static void hold_writer(eventlog *log, slow_apply *sa, const eventlog_op *op)
+{
+    eventlog_submit(log, op);
+    pthread_mutex_lock(&sa->mu);
+    while (!sa->began) pthread_cond_wait(&sa->cv, &sa->mu);
+    pthread_mutex_unlock(&sa->mu);
+}
+
 /*
  * Starts a log paced at `pace` ns whose writer is in the middle of a slow
  * transaction (one token, "a"): what the caller submits next finds it busy.
@@ -2342,10 +2352,7 @@ static eventlog *start_busy_paced_log(fx *f, trace *t, slow_apply *sa, const cha
     eventlog *log = start_log(f, t);
     eventlog_set_pace(log, pace);
     eventlog_op slow = {.apply = apply_slowly, .arg = sa, .ev = tok(sid, "r", "m", "a")};
-    eventlog_submit(log, &slow);
-    pthread_mutex_lock(&sa->mu);
-    while (!sa->began) pthread_cond_wait(&sa->cv, &sa->mu);
-    pthread_mutex_unlock(&sa->mu);
+    hold_writer(log, sa, &slow);
     return log;
 }
 
@@ -2578,10 +2585,7 @@ static void test_token_journal_takes_tokens_beside_other_writes(void **state)
         /* One batch: the writer is busy while all four are submitted. */
         slow_apply sa = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
         eventlog_op slow = {.apply = apply_slowly, .arg = &sa, .session_id = other};
-        eventlog_submit(j.log, &slow);
-        pthread_mutex_lock(&sa.mu);
-        while (!sa.began) pthread_cond_wait(&sa.cv, &sa.mu);
-        pthread_mutex_unlock(&sa.mu);
+        hold_writer(j.log, &sa, &slow);
         size_t before = j.t.n;
         eventlog_append(j.log, tok(j.sid, "r", "m", "b"));
         eventlog_op write = {.apply = apply_nothing,
@@ -2803,10 +2807,7 @@ static void test_token_journal_takes_part_of_a_batch(void **state)
     /* Four tokens queued behind a slow operation: one batch. */
     slow_apply sa = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
     eventlog_op slow = {.apply = apply_slowly, .arg = &sa};
-    eventlog_submit(j.log, &slow);
-    pthread_mutex_lock(&sa.mu);
-    while (!sa.began) pthread_cond_wait(&sa.cv, &sa.mu);
-    pthread_mutex_unlock(&sa.mu);
+    hold_writer(j.log, &sa, &slow);
     size_t before = j.t.n;
     eventlog_append(j.log, tok(j.sid, "r", "m", "a10"));
     eventlog_append(j.log, tok(b, "r", "m", "b2"));
