@@ -42,10 +42,27 @@
 #include "lib/xmalloc.h"
 #include "store/store_journal.h"
 
+/*
+ * A session with operations submitted that the loop has not handed out
+ * yet, and how many: the loop appends a token of a session to the journal
+ * itself only while it has none, so that the session's events are still
+ * published in order (eventlog__submit_inline).
+ */
+typedef struct eventlog_owed {
+    struct eventlog_owed *next;
+    size_t n;
+    size_t bucket;
+    char id[];
+} eventlog_owed;
+
+#define EVENTLOG__OWED_BUCKETS 1024
+
 typedef struct eventlog_item {
     eventlog_op op;
     int status;
-    bool journaled; /* the token journal took it (eventlog__journal_part) */
+    bool journaled;         /* the token journal took it (eventlog__journal_part) */
+    bool unscoped;          /* an apply that names no session: it may write to any */
+    eventlog_owed *owed[2]; /* the sessions it writes to, counted in eventlog.owed */
     struct eventlog_item *next;
 } eventlog_item;
 
@@ -79,6 +96,8 @@ struct eventlog {
     bool pacing;            /* the writer waits out the pace before taking a batch */
     bool urgent;            /* an urgent operation is pending */
     bool draining;          /* the loop's thread only: eventlog_drain is handing out a batch */
+    eventlog_owed *owed[EVENTLOG__OWED_BUCKETS]; /* sessions with operations not handed out */
+    size_t unscoped; /* operations not handed out that name no session */
 };
 
 static void eventlog__queue_push(eventlog_queue *q, eventlog_item *it)
@@ -103,6 +122,71 @@ static void eventlog__queue_splice(eventlog_queue *dst, eventlog_queue *src)
     }
     dst->tail = src->tail;
     src->head = src->tail = NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Operations not handed out yet, by session (under log->mu)
+ */
+
+static size_t eventlog__hash(const char *id)
+{
+    size_t h = 5381;
+    for (const unsigned char *c = (const unsigned char *)id; *c; c++) h = h * 33 + *c;
+    return h % EVENTLOG__OWED_BUCKETS;
+}
+
+static eventlog_owed *eventlog__owed(const eventlog *log, const char *id)
+{
+    for (eventlog_owed *o = log->owed[eventlog__hash(id)]; o; o = o->next)
+        if (strcmp(o->id, id) == 0) return o;
+    return NULL;
+}
+
+static eventlog_owed *eventlog__owe(eventlog *log, const char *id)
+{
+    eventlog_owed *o = eventlog__owed(log, id);
+    if (!o) {
+        size_t len = strlen(id);
+        o = xmalloc(sizeof *o + len + 1);
+        memcpy(o->id, id, len + 1);
+        o->n = 0;
+        o->bucket = eventlog__hash(id);
+        o->next = log->owed[o->bucket];
+        log->owed[o->bucket] = o;
+    }
+    o->n++;
+    return o;
+}
+
+static void eventlog__repay(eventlog *log, eventlog_owed *o)
+{
+    if (--o->n > 0) return;
+    eventlog_owed **pp = &log->owed[o->bucket];
+    while (*pp != o) pp = &(*pp)->next;
+    *pp = o->next;
+    free(o);
+}
+
+/* Counts a submitted item against the sessions it writes to. */
+static void eventlog__hold(eventlog *log, eventlog_item *it)
+{
+    const char *named = it->op.session_id;
+    const char *of_ev = it->op.ev ? it->op.ev->session_id : NULL;
+    if (it->op.apply && !named) {
+        it->unscoped = true;
+        log->unscoped++;
+        return;
+    }
+    if (named) it->owed[0] = eventlog__owe(log, named);
+    if (of_ev && (!named || strcmp(named, of_ev) != 0)) it->owed[1] = eventlog__owe(log, of_ev);
+}
+
+/* The item was handed out. */
+static void eventlog__release(eventlog *log, eventlog_item *it)
+{
+    if (it->unscoped) log->unscoped--;
+    for (int i = 0; i < 2; i++)
+        if (it->owed[i]) eventlog__repay(log, it->owed[i]);
 }
 
 /* Takes at most max items from the front of q into batch; returns how many. */
@@ -606,6 +690,12 @@ void eventlog_stop(eventlog *log)
     pthread_join(log->thread, NULL);
     eventlog_drain(log);
     store_close(log->st);
+    for (size_t b = 0; b < EVENTLOG__OWED_BUCKETS; b++)
+        while (log->owed[b]) {
+            eventlog_owed *o = log->owed[b];
+            log->owed[b] = o->next;
+            free(o);
+        }
     close(log->efd);
     pthread_cond_destroy(&log->finished);
     pthread_cond_destroy(&log->work);
@@ -614,26 +704,40 @@ void eventlog_stop(eventlog *log)
 }
 
 /*
- * A lone token (or "responding" status), submitted while the writer waits with
- * nothing queued and nothing unpublished, is written to the token journal
- * by the loop itself and published at once: the writer, blocked on the
- * lock the loop holds meanwhile, does not touch its connection, and
- * nothing submitted before is waiting to be published. Not while
+ * A token (or "responding" status) of a session with nothing submitted
+ * that the loop has not handed out yet is written to the token journal by
+ * the loop itself and published at once, whether the writer waits or
+ * writes a batch of other sessions' operations: the session's earlier
+ * events are all published, and the journal's lock keeps the writer's use
+ * of it apart (store_journal_try_append, which declines while the writer
+ * holds the journal, and for a session whose held events the writer's
+ * transaction stores). While the writer is busy, a burst goes to it: the
+ * loop takes a session's token only EVENTLOG_LOOP_PACE_NS after the last
+ * it took, except the answer's first (urgent) and the status before it.
+ * An operation that names no session may write to any: while one is not
+ * handed out, every token goes through the writer. Not while
  * eventlog_drain hands out a batch: an event submitted from a done
- * callback would be published before the event of that callback. One token then costs no wake-up of
- * the writer and none of the loop (docs/benchmarks.md, fix 21). False when
- * the event must go through the writer.
+ * callback would be published before the event of that callback. A token
+ * then costs no wake-up of the writer and none of the loop, and waits for
+ * no batch of other sessions (docs/benchmarks.md, fixes 21 and 38). False
+ * when the event must go through the writer.
  */
-static bool eventlog__submit_inline(eventlog *log, const eventlog_op *op)
+static bool eventlog__submit_inline(eventlog *log, const eventlog_op *op, bool urgent)
 {
     if (op->apply || !op->ev || !store_journal_takes(op->ev) || log->draining) return false;
     evt *ev = op->ev;
     pthread_mutex_lock(&log->mu);
-    bool idle = log->writer_idle && !log->pending.head && !log->done.head && !log->stopping;
-    int rc = idle ? store_journal_append(log->st, &ev, 1) : 0;
+    bool clear = !log->stopping && log->unscoped == 0 && !eventlog__owed(log, ev->session_id);
+    /* A session's burst (a model sending faster than the writer commits)
+     * goes to the writer, whose one append takes all it queued, except its
+     * first token and the status before it: their wait is the person's. */
+    int64_t paced_ns =
+        log->writer_idle || urgent || ev->type == EVT_STATUS ? 0 : EVENTLOG_LOOP_PACE_NS;
+    int rc = clear ? store_journal_try_append(log->st, ev, paced_ns) : 0;
     /* A writer waiting without a time limit must learn that the journal
-     * holds events now, so that it stores them after a pause. */
-    bool wake = rc == 1 && !log->writer_timed;
+     * holds events now, so that it stores them after a pause. A busy one
+     * looks at the journal before it waits again. */
+    bool wake = rc == 1 && log->writer_idle && !log->writer_timed;
     if (rc == 1) {
         log->submitted++;
         log->finished_ops++;
@@ -652,10 +756,11 @@ static bool eventlog__submit_inline(eventlog *log, const eventlog_op *op)
 
 static void eventlog__submit(eventlog *log, const eventlog_op *op, bool urgent)
 {
-    if (eventlog__submit_inline(log, op)) return;
+    if (eventlog__submit_inline(log, op, urgent)) return;
     eventlog_item *it = xcalloc(1, sizeof *it);
     it->op = *op;
     pthread_mutex_lock(&log->mu);
+    eventlog__hold(log, it);
     eventlog__queue_push(&log->pending, it);
     log->submitted++;
     bool wake = log->writer_idle || (urgent && log->pacing && !log->urgent);
@@ -704,15 +809,22 @@ void eventlog_drain(eventlog *log)
     pthread_mutex_unlock(&log->mu);
     bool outer = log->draining; /* eventlog_flush may drain from a callback */
     log->draining = true;
+    for (eventlog_item *x = it; x; x = x->next) {
+        if (x->op.done) x->op.done(x->op.arg, x->op.ev, x->status);
+        if (x->status == 0 && x->op.ev && log->publish) log->publish(log->ud, x->op.ev);
+    }
+    log->draining = outer;
+    /* Counted off once all are published: a token of one of their sessions
+     * submitted meanwhile went through the writer, behind them. */
+    pthread_mutex_lock(&log->mu);
+    for (eventlog_item *x = it; x; x = x->next) eventlog__release(log, x);
+    pthread_mutex_unlock(&log->mu);
     while (it) {
         eventlog_item *next = it->next;
-        if (it->op.done) it->op.done(it->op.arg, it->op.ev, it->status);
-        if (it->status == 0 && it->op.ev && log->publish) log->publish(log->ud, it->op.ev);
         if (it->op.ev) evt_unref(it->op.ev);
         free(it);
         it = next;
     }
-    log->draining = outer;
 }
 
 /* The operation of eventlog_flush: stores what the token journal holds. */

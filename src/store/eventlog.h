@@ -36,6 +36,11 @@
  * (store.commit_interval_us; docs/benchmarks.md has the figures behind
  * it). */
 #define EVENTLOG_PACE_NS 1000000
+/* While the writer is busy, the loop journals a session's token itself
+ * only if it journaled none of that session's for this long: a faster
+ * stream's tokens share the writer's appends (docs/storage.md, The token
+ * journal). */
+#define EVENTLOG_LOOP_PACE_NS 1000000
 /* How many times a batch the database rolled back (DB_ERR_RETRY) is written. */
 #define EVENTLOG_RETRY_MAX 3
 /* A batch whose connection was lost is written again once it is back,

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 #include "store/store_int.h"
@@ -30,7 +32,8 @@ typedef struct journal_session {
     int64_t last;
     evt **held; /* grown as needed, up to STORE_JOURNAL_EVENTS_MAX */
     size_t nheld, held_bytes, cap_held;
-    bool stored; /* the open transaction stores its events */
+    bool stored;     /* the open transaction stores its events */
+    int64_t loop_ns; /* when the loop last appended one (monotonic) */
     /* A batch being appended: its events and bytes for this session, and
      * whether they pass its limits (store_journal_append_part). */
     size_t adding, adding_bytes;
@@ -45,6 +48,11 @@ typedef struct journal_learned {
 } journal_learned;
 
 struct store_journal {
+    /* Held by the writer around each call, and by the loop's thread while
+     * it appends a token itself (store_journal_try_append). Recursive:
+     * storing a session's events learns its last seq through
+     * store_journal_learn. */
+    pthread_mutex_t mu;
     int fd;
     char *path;
     /* The file, mapped shared: a line is copied into it rather than
@@ -287,6 +295,11 @@ int store_journal_attach(store *s, const char *url)
         return rc;
     }
     store_journal *j = xcalloc(1, sizeof *j);
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&j->mu, &attr);
+    pthread_mutexattr_destroy(&attr);
     j->map = map;
     j->fd = fd;
     j->path = path;
@@ -454,7 +467,7 @@ static int store_journal__write_held(store *s, evt *const *evs, size_t n,
     return 0;
 }
 
-int store_journal_append(store *s, evt *const *evs, size_t n)
+static int store_journal__append(store *s, evt *const *evs, size_t n)
 {
     store_journal *j = s->journal;
     /* A long batch shares its commit among many events already, and many
@@ -487,7 +500,7 @@ static bool store_journal__number_one(store_journal *j, journal_session *x, evt 
     return bytes <= STORE_JOURNAL_BYTES_MAX && j->nheld + j->adding <= STORE_JOURNAL_SHARED;
 }
 
-int store_journal_append_part(store *s, evt *const *evs, size_t n, bool *taken)
+static int store_journal__append_part(store *s, evt *const *evs, size_t n, bool *taken)
 {
     store_journal *j = s->journal;
     for (size_t i = 0; i < n; i++) taken[i] = false;
@@ -569,7 +582,8 @@ static int store_journal__flush_one(store *s, journal_session *x)
     store_journal__unlearn(j, learned);
     store_journal__drop_held(j, x);
     /* Its last seq is the stored one again: learned anew from its next
-     * transaction. */
+     * transaction. Until this one ends, the loop leaves it alone. */
+    x->stored = true;
     j->forget = true;
     return store_savepoint_undo(s);
 }
@@ -595,7 +609,7 @@ static void store_journal__mark_stored(store_journal *j)
 
 static int store_journal__flush_all(store *s);
 
-int store_journal_flush(store *s)
+static int store_journal__flush(store *s)
 {
     store_journal *j = s->journal;
     if (!j || j->nheld == 0) return 0;
@@ -631,7 +645,7 @@ static int store_journal__flush_all(store *s)
     return rc;
 }
 
-int store_journal_settle(store *s, evt *const *evs, size_t n)
+static int store_journal__settle(store *s, evt *const *evs, size_t n)
 {
     store_journal *j = s->journal;
     if (!j || j->nheld == 0) return 0;
@@ -668,13 +682,12 @@ int store_journal_settle(store *s, evt *const *evs, size_t n)
     return rc;
 }
 
-void store_journal_op(store *s, bool running)
+static void store_journal__op(store *s, bool running)
 {
-    store_journal *j = s->journal;
-    if (j) j->in_op = running;
+    s->journal->in_op = running;
 }
 
-void store_journal_forget(store *s, const char *session_id)
+static void store_journal__forget_one(store *s, const char *session_id)
 {
     store_journal *j = s->journal;
     if (!j) return;
@@ -685,14 +698,14 @@ void store_journal_forget(store *s, const char *session_id)
     j->learned[j->nlearned++] = (journal_learned){xstrdup(session_id), -1};
 }
 
-void store_journal_learn(store *s, const char *session_id, int64_t last_seq)
+static void store_journal__learn(store *s, const char *session_id, int64_t last_seq)
 {
     store_journal *j = s->journal;
     if (!j) return;
     /* What an operation appends may be undone with its savepoint: its
      * sessions are forgotten instead. */
     if (j->in_op) {
-        store_journal_forget(s, session_id);
+        store_journal__forget_one(s, session_id);
         return;
     }
     if (j->nlearned == j->cap_learned) {
@@ -702,7 +715,7 @@ void store_journal_learn(store *s, const char *session_id, int64_t last_seq)
     j->learned[j->nlearned++] = (journal_learned){xstrdup(session_id), last_seq};
 }
 
-void store_journal_end(store *s, bool committed)
+static void store_journal__end(store *s, bool committed)
 {
     store_journal *j = s->journal;
     if (!j) return;
@@ -731,10 +744,6 @@ void store_journal_end(store *s, bool committed)
     j->forget = j->in_op = false;
 }
 
-size_t store_journal_pending(const store *s)
-{
-    return s->journal ? s->journal->nheld : 0;
-}
 
 void store_journal_free(store *s)
 {
@@ -744,8 +753,114 @@ void store_journal_free(store *s)
     store_journal__clear_learned(j);
     free(j->learned);
     munmap(j->map, STORE_JOURNAL_FILE_MAX);
+    pthread_mutex_destroy(&j->mu);
     close(j->fd);
     free(j->path);
     free(j);
     s->journal = NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Locking: the writer's calls, and the loop's own appends
+ */
+
+int store_journal_append(store *s, evt *const *evs, size_t n)
+{
+    store_journal *j = s->journal;
+    if (!j) return 0;
+    pthread_mutex_lock(&j->mu);
+    int rc = store_journal__append(s, evs, n);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+int store_journal_try_append(store *s, evt *e, int64_t paced_ns)
+{
+    store_journal *j = s->journal;
+    if (!j || pthread_mutex_trylock(&j->mu) != 0) return 0;
+    /* A session whose held events the open transaction stores is left to
+     * the writer: its last seq is learned again when that commits. */
+    journal_session *x = store_journal__find(j, e->session_id);
+    int64_t now = paced_ns > 0 ? clock_mono_ns() : 0;
+    bool paced = paced_ns == 0 || !x || now - x->loop_ns >= paced_ns;
+    int rc = x && !x->stored && paced ? store_journal__append(s, &e, 1) : 0;
+    if (rc == 1) x->loop_ns = now ? now : clock_mono_ns();
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+int store_journal_append_part(store *s, evt *const *evs, size_t n, bool *taken)
+{
+    store_journal *j = s->journal;
+    if (!j) return store_journal__append_part(s, evs, n, taken);
+    pthread_mutex_lock(&j->mu);
+    int rc = store_journal__append_part(s, evs, n, taken);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+int store_journal_flush(store *s)
+{
+    store_journal *j = s->journal;
+    if (!j) return 0;
+    pthread_mutex_lock(&j->mu);
+    int rc = store_journal__flush(s);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+int store_journal_settle(store *s, evt *const *evs, size_t n)
+{
+    store_journal *j = s->journal;
+    if (!j) return 0;
+    pthread_mutex_lock(&j->mu);
+    int rc = store_journal__settle(s, evs, n);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+void store_journal_op(store *s, bool running)
+{
+    store_journal *j = s->journal;
+    if (!j) return;
+    pthread_mutex_lock(&j->mu);
+    store_journal__op(s, running);
+    pthread_mutex_unlock(&j->mu);
+}
+
+void store_journal_forget(store *s, const char *session_id)
+{
+    store_journal *j = s->journal;
+    if (!j) return;
+    pthread_mutex_lock(&j->mu);
+    store_journal__forget_one(s, session_id);
+    pthread_mutex_unlock(&j->mu);
+}
+
+void store_journal_learn(store *s, const char *session_id, int64_t last_seq)
+{
+    store_journal *j = s->journal;
+    if (!j) return;
+    pthread_mutex_lock(&j->mu);
+    store_journal__learn(s, session_id, last_seq);
+    pthread_mutex_unlock(&j->mu);
+}
+
+void store_journal_end(store *s, bool committed)
+{
+    store_journal *j = s->journal;
+    if (!j) return;
+    pthread_mutex_lock(&j->mu);
+    store_journal__end(s, committed);
+    pthread_mutex_unlock(&j->mu);
+}
+
+size_t store_journal_pending(const store *s)
+{
+    store_journal *j = s->journal;
+    if (!j) return 0;
+    pthread_mutex_lock(&j->mu);
+    size_t n = j->nheld;
+    pthread_mutex_unlock(&j->mu);
+    return n;
 }

@@ -36,8 +36,11 @@
  * events to or deleted: such a session's next token goes to a transaction
  * again. Nothing else changes a session's last_seq (store_event.c).
  *
- * Only the event log's writer uses it, on its own connection. PostgreSQL
- * and sqlite::memory: have none: every function is then a no-op.
+ * The event log's writer uses it, on its own connection, and the loop's
+ * thread appends a token to it itself (store_journal_try_append) when the
+ * token's session has nothing queued for the writer: a lock guards the
+ * journal's memory and file. PostgreSQL and sqlite::memory: have none:
+ * every function is then a no-op.
  */
 #ifndef CHATPLANE_STORE_JOURNAL_H
 #define CHATPLANE_STORE_JOURNAL_H
@@ -94,6 +97,14 @@ bool store_journal_takes(const evt *e);
  * write them in a transaction instead), or a store error.
  */
 int store_journal_append(store *s, evt *const *evs, size_t n);
+/*
+ * The loop's own append of one token event e (the caller knows that
+ * nothing of e's session waits for the writer): like store_journal_append,
+ * but 0 at once when the writer holds the journal, for a session whose
+ * held events the writer's open transaction is storing, and, when
+ * paced_ns > 0, for a session the loop appended to less than paced_ns ago.
+ */
+int store_journal_try_append(store *s, evt *e, int64_t paced_ns);
 /*
  * Appends the events of evs whose sessions have room for all of theirs in
  * evs (any number of sessions and events) and leaves the others for a

@@ -2582,9 +2582,11 @@ static void test_token_journal_takes_tokens_beside_other_writes(void **state)
     };
     const int64_t stored[2][2] = {{1, 3}, {5, 5}};
     for (int named = 1; named >= 0; named--) {
-        /* One batch: the writer is busy while all four are submitted. */
+        /* One batch: the writer is busy while all four are submitted, with
+         * an apply that names no session, so that the loop leaves every
+         * token to the writer (see the next test). */
         slow_apply sa = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
-        eventlog_op slow = {.apply = apply_slowly, .arg = &sa, .session_id = other};
+        eventlog_op slow = {.apply = apply_slowly, .arg = &sa};
         hold_writer(j.log, &sa, &slow);
         size_t before = j.t.n;
         eventlog_append(j.log, tok(j.sid, "r", "m", "b"));
@@ -2603,6 +2605,73 @@ static void test_token_journal_takes_tokens_beside_other_writes(void **state)
     assert_int_equal(j.t.failed_visible, 0);
     eventlog_stop(j.log);
     assert_int_equal(stored_count(f->s, j.sid), 5);
+    free(other);
+    free(j.sid);
+    free(j.path);
+}
+
+/*
+ * While the writer writes a batch, a token of a session with nothing
+ * waiting for the writer is journaled by the caller's thread and published
+ * before the call returns, unless the caller journaled one of that
+ * session's less than EVENTLOG_LOOP_PACE_NS before (an urgent one, the
+ * answer's first token, is journaled however soon). A token of a session
+ * that has an operation in the writer's hands waits for it, and while an
+ * operation that names no session is not handed out every token does.
+ */
+static void test_token_journal_taken_by_the_loop_while_the_writer_writes(void **state)
+{
+    fx *f = *state;
+    journal_fx j;
+    journal_start(f, &j);
+    char *other = make_session(f->s, "log", 1000);
+    append_published(j.log, &j.t, j.sid, "a");
+    append_published(j.log, &j.t, other, "a");
+    struct pollfd pfd = {.fd = eventlog_fd(j.log), .events = POLLIN};
+
+    slow_apply sa = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    eventlog_op slow = {.apply = apply_slowly, .arg = &sa, .session_id = other};
+    hold_writer(j.log, &sa, &slow);
+    size_t before = j.t.n;
+    int64_t t0 = clock_mono_ns();
+    eventlog_append(j.log, tok(j.sid, "r", "m", "b"));
+    assert_int_equal(j.t.n, before + 1);
+    assert_string_equal(j.t.lines[before], "publish 2 token");
+    assert_int_equal(j.t.unstored_from, 2);
+    eventlog_op urgent = {.ev = tok(j.sid, "r", "m", "c")};
+    eventlog_submit_urgent(j.log, &urgent);
+    assert_int_equal(j.t.n, before + 2);
+    assert_string_equal(j.t.lines[before + 1], "publish 3 token");
+    eventlog_append(j.log, tok(j.sid, "r", "m", "d"));
+    /* Soon after the last: it waits for the writer (a machine too slow to
+     * tell within the pace may have journaled it). */
+    if (clock_mono_ns() - t0 < EVENTLOG_LOOP_PACE_NS) assert_int_equal(j.t.n, before + 2);
+    size_t held_back = j.t.n;
+    /* The writer is still in its slow apply: nothing came back yet. */
+    assert_int_equal(poll(&pfd, 1, 0), 0);
+    eventlog_append(j.log, tok(other, "r", "m", "e"));
+    eventlog_op any = {.apply = apply_nothing};
+    eventlog_submit(j.log, &any);
+    eventlog_append(j.log, tok(j.sid, "r", "m", "f"));
+    assert_int_equal(j.t.n, held_back);
+    assert_int_equal(poll(&pfd, 1, 0), 0);
+    drain_until(j.log, &j.t, before + 5);
+    assert_string_equal(j.t.lines[before + 2], "publish 4 token");
+    assert_string_equal(j.t.lines[before + 3], "publish 2 token");
+    assert_string_equal(j.t.lines[before + 4], "publish 5 token");
+    /* The batch with the operation that names no session stored its
+     * tokens in its transaction, after those the caller journaled. */
+    assert_int_equal(stored_count(f->s, j.sid), 5);
+    assert_int_equal(stored_count(f->s, other), 2);
+
+    /* Everything handed out: the caller journals again. */
+    eventlog_append(j.log, tok(j.sid, "r", "m", "g"));
+    assert_int_equal(j.t.n, before + 6);
+    assert_string_equal(j.t.lines[before + 5], "publish 6 token");
+    assert_int_equal(stored_count(f->s, j.sid), 5);
+    assert_int_equal(j.t.failed_visible, 0);
+    eventlog_stop(j.log);
+    assert_int_equal(stored_count(f->s, j.sid), 6);
     free(other);
     free(j.sid);
     free(j.path);
@@ -2633,6 +2702,63 @@ static int journal_txn(store *s, evt *ev)
     store_journal_end(s, rc == 0);
     evt_unref(ev);
     return rc;
+}
+
+/*
+ * The loop's own append declines a session whose held events the open
+ * transaction stores (its last seq is learned again when that ends) and
+ * takes other sessions' tokens meanwhile; asked to pace, it declines a
+ * session it appended to a moment ago.
+ */
+static void test_token_journal_loop_append_leaves_stored_sessions(void **state)
+{
+    fx *f = *state;
+    char *path = journal_path_or_skip(f);
+    store *s = open_with_journal(f);
+    char *a = make_session(f->s, "log", 1000);
+    char *b = make_session(f->s, "log", 1000);
+    assert_int_equal(journal_txn(s, tok(a, "r", "m", "a")), 0);
+    assert_int_equal(journal_txn(s, tok(b, "r", "m", "a")), 0);
+    evt *held = tok(a, "r", "m", "held");
+    assert_int_equal(store_journal_try_append(s, held, 0), 1);
+    assert_int_equal(held->seq, 2);
+    evt_unref(held);
+
+    assert_int_equal(store_begin(s), 0);
+    evt_origin o = origin(a, "r", 1000);
+    evt *thinking = evt_status(&o, STATUS_THINKING, NULL);
+    assert_int_equal(store_event_append(s, &thinking, 1), 0);
+    assert_int_equal(thinking->seq, 3);
+    evt_unref(thinking);
+    evt *late = tok(a, "r", "m", "late");
+    assert_int_equal(store_journal_try_append(s, late, 0), 0);
+    evt_unref(late);
+    evt *beside = tok(b, "r", "m", "beside");
+    assert_int_equal(store_journal_try_append(s, beside, 0), 1);
+    assert_int_equal(beside->seq, 2);
+    evt_unref(beside);
+    assert_int_equal(store_commit(s), 0);
+    store_journal_end(s, true);
+
+    assert_int_equal(stored_count(f->s, a), 3);
+    assert_int_equal(stored_count(f->s, b), 1);
+    assert_int_equal(store_journal_pending(s), 1);
+    evt *next = tok(a, "r", "m", "next");
+    assert_int_equal(store_journal_try_append(s, next, 0), 1);
+    assert_int_equal(next->seq, 4);
+    evt_unref(next);
+    /* Paced: a session the loop appended to a moment ago is declined. */
+    evt *fast = tok(a, "r", "m", "fast");
+    assert_int_equal(store_journal_try_append(s, fast, INT64_C(1000000000)), 0);
+    assert_int_equal(store_journal_pending(s), 2);
+    assert_int_equal(store_journal_try_append(s, fast, 0), 1);
+    assert_int_equal(fast->seq, 5);
+    evt_unref(fast);
+    assert_int_equal(store_journal_pending(s), 3);
+    store_close(s);
+    free(a);
+    free(b);
+    free(path);
 }
 
 /*
@@ -3491,6 +3617,8 @@ int main(void)
         T(test_eventlog_urgent_ends_the_pace),
         T(test_token_journal_holds_lone_tokens),
         T(test_token_journal_takes_tokens_beside_other_writes),
+        T(test_token_journal_taken_by_the_loop_while_the_writer_writes),
+        T(test_token_journal_loop_append_leaves_stored_sessions),
         T(test_token_journal_shares_room_past_eight),
         T(test_token_journal_takes_status_events),
         T(test_token_journal_takes_part_of_a_batch),
