@@ -59,7 +59,8 @@ static int store_event__event_slot_cmp(const void *a, const void *b)
 typedef struct seq_group {
     const char *session_id;
     size_t first, count;
-    int64_t last; /* last_seq after the reservation */
+    int64_t last;  /* last_seq after the reservation */
+    int64_t given; /* the seq its first event carries already, or 0 */
     bool found;
 } seq_group;
 
@@ -69,9 +70,61 @@ static int store_event__seq_group_cmp(const void *key, const void *elem)
 }
 
 /*
+ * Reserves each session's block of seqs on SQLite with statements of one
+ * row each: last_seq read then raised (the writer is the only one, inside
+ * its transaction), or for events that carry their seqs one checked
+ * UPDATE. The one statement of store_event__reserve_seqs, an UPDATE … FROM
+ * (VALUES …) RETURNING, builds two temporary tables in SQLite (the VALUES
+ * and the rows returned) every time it runs: a quarter of the writer's
+ * time at 100 runs (docs/benchmarks.md, fix 39).
+ */
+static int store_event__reserve_seqs_sqlite(store *s, seq_group *g, size_t k)
+{
+    int rc = 0;
+    for (size_t i = 0; i < k; i++) {
+        /* Events that carry their seqs (the token journal's) must follow
+         * the stored ones: one statement checks that and raises last_seq,
+         * and only a session that fails it is read, for the error. */
+        if (g[i].given > 0) {
+            store_num last, was;
+            int64_t to = g[i].given - 1 + (int64_t)g[i].count;
+            const char *p[] = {store__num_i64(&last, to), g[i].session_id,
+                               store__num_i64(&was, g[i].given - 1)};
+            int changed = store__exec(s,
+                                      "UPDATE chat_sessions SET last_seq = CAST(? AS BIGINT) "
+                                      "WHERE id = ? AND last_seq = CAST(? AS BIGINT)",
+                                      3, p);
+            if (changed < 0) return changed;
+            if (changed == 1) {
+                g[i].last = to;
+                g[i].found = true;
+                continue;
+            }
+        }
+        const char *id[] = {g[i].session_id};
+        db_result *r = NULL;
+        rc = store__query(s, "SELECT last_seq FROM chat_sessions WHERE id = ?", 1, id, &r);
+        if (rc == 0 && db_result_rows(r) == 0) rc = store__not_found(s, "session", g[i].session_id);
+        if (rc == 0) {
+            g[i].last = db_result_int(r, 0, 0, 0) + (int64_t)g[i].count;
+            g[i].found = true;
+        }
+        db_result_free(r);
+        if (rc != 0) return rc;
+        store_num last;
+        const char *p[] = {store__num_i64(&last, g[i].last), g[i].session_id};
+        int changed = store__exec(
+            s, "UPDATE chat_sessions SET last_seq = CAST(? AS BIGINT) WHERE id = ?", 2, p);
+        if (changed < 0) return changed;
+    }
+    return 0;
+}
+
+/*
  * Raises last_seq of the k sessions g[0..k) (sorted by id) by their event
  * counts with one UPDATE … FROM (VALUES …) … RETURNING and sets each
- * group's last. A session that is not in the result does not exist.
+ * group's last (on SQLite, store_event__reserve_seqs_sqlite instead). A
+ * session that is not in the result does not exist.
  *
  * On PostgreSQL the same statement announces each new last_seq to the
  * other instances (NOTIFY on STORE_EVENTS_CHANNEL, "session_id:last_seq");
@@ -107,6 +160,7 @@ static int store_event__seq_group_cmp(const void *key, const void *elem)
  */
 static int store_event__reserve_seqs(store *s, seq_group *g, size_t k)
 {
+    if (db_get_kind(s->d) == DB_SQLITE) return store_event__reserve_seqs_sqlite(s, g, k);
     buf sql;
     buf_init(&sql, 256 + k * 32);
     buf_append_str(&sql, "UPDATE chat_sessions SET last_seq = last_seq + v.column2 FROM (VALUES ");
@@ -161,7 +215,8 @@ static int store_event__assign_seqs(store *s, evt *const *evs, size_t n, bool gi
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         while (j < n && strcmp(slots[j].ev->session_id, slots[i].ev->session_id) == 0) j++;
-        groups[ng++] = (seq_group){slots[i].ev->session_id, i, j - i, 0, false};
+        groups[ng++] =
+            (seq_group){slots[i].ev->session_id, i, j - i, 0, given ? slots[i].ev->seq : 0, false};
         i = j;
     }
     int rc = 0;
