@@ -1882,13 +1882,17 @@ static void stop_run(store *s, const char *rid)
     store_run_cleanup(&run);
 }
 
-static void test_compaction_keeps_message_events(void **state)
+/*
+ * A run's events around two answers and an attempt that failed between
+ * them, written to out: two tokens and the message of m1, a token and an
+ * error of m2, two tokens and the message of m3.
+ */
+enum { ANSWER_EVENTS = 8 };
+
+static void answer_events(const char *sid, const char *rid, evt **out)
 {
-    fx *f = *state;
-    char *sid = make_session(f->s, "compact", 1000);
-    char *rid = make_run(f->s, sid, 2000, 0);
     evt_origin o = origin(sid, rid, 3000);
-    evt *evs[] = {
+    evt *evs[ANSWER_EVENTS] = {
         tok(sid, rid, "m1", "Hel"),
         tok(sid, rid, "m1", "lo"),
         evt_message(&o, "m1", "assistant", "Hello", NULL, NULL, false),
@@ -1898,6 +1902,16 @@ static void test_compaction_keeps_message_events(void **state)
         tok(sid, rid, "m3", "ld"),
         evt_message(&o, "m3", "assistant", "World", NULL, NULL, false),
     };
+    memcpy(out, evs, sizeof evs);
+}
+
+static void test_compaction_keeps_message_events(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "compact", 1000);
+    char *rid = make_run(f->s, sid, 2000, 0);
+    evt *evs[ANSWER_EVENTS];
+    answer_events(sid, rid, evs);
     size_t n = sizeof evs / sizeof evs[0];
     assert_int_equal(append_all(f->s, evs, n), 0);
     unref_all(evs, n);
@@ -2087,17 +2101,9 @@ static void test_token_rows_read_as_events(void **state)
     char *sid = make_session(f->s, "rows", 1000);
     char *rid = make_run(f->s, sid, 2000, 0);
     evt_origin o = origin(sid, rid, 3000);
-    evt *evs[] = {
-        evt_status(&o, STATUS_RESPONDING, NULL),
-        tok(sid, rid, "m1", "Hel"),
-        tok(sid, rid, "m1", "lo"),
-        evt_message(&o, "m1", "assistant", "Hello", NULL, NULL, false),
-        tok(sid, rid, "m2", "dropped attempt"),
-        evt_error(&o, "upstream", "HTTP 502", true, "m2"),
-        tok(sid, rid, "m3", "Wor"),
-        tok(sid, rid, "m3", "ld"),
-        evt_message(&o, "m3", "assistant", "World", NULL, NULL, false),
-    };
+    evt *evs[1 + ANSWER_EVENTS];
+    evs[0] = evt_status(&o, STATUS_RESPONDING, NULL);
+    answer_events(sid, rid, evs + 1);
     enum { N = sizeof evs / sizeof evs[0] };
     for (size_t i = 0; i < N; i++) evs[i]->seq = (int64_t)i + 1;
     assert_int_equal(store_begin(w), 0);
