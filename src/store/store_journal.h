@@ -20,8 +20,9 @@
  * A session's journal holds at most STORE_JOURNAL_EVENTS events and
  * STORE_JOURNAL_BYTES bytes of them, or up to STORE_JOURNAL_EVENTS_MAX and
  * STORE_JOURNAL_BYTES_MAX while the journal would hold at most
- * STORE_JOURNAL_SHARED events in all (a run streaming alone then stores
- * its tokens in one transaction per 64 rather than per 8). Each appended
+ * STORE_JOURNAL_SHARED events in all (a hundred runs streaming at once
+ * then store their tokens in one transaction per 64 rather than per 8;
+ * docs/benchmarks.md, fix 40). Each appended
  * event carries the seq of its session's first held one (evt.unstored_from),
  * and the hub keeps the frames from there on in the session's tail
  * (net/hub.h), so a stream that reconnects finds every event that is not
@@ -55,15 +56,19 @@
 #define STORE_JOURNAL_BYTES  2048
 #define STORE_JOURNAL_EVENTS_MAX 64
 #define STORE_JOURNAL_BYTES_MAX  (16u << 10)
-#define STORE_JOURNAL_SHARED     256
+/* Events the whole journal holds before each session is back to the first
+ * limits: about 2 MiB of lines, and as much again in the hub's tails. */
+#define STORE_JOURNAL_SHARED     8192
 /* Sessions whose last seq the journal keeps; past it, those with nothing
  * in the journal are forgotten. */
 #define STORE_JOURNAL_SESSIONS 4096
 /* The file's size: written over from the start each time nothing in it
- * waits for the tables. Once a batch does not fit it takes nothing more,
+ * waits for the tables (twice what the shared room holds, so that a
+ * hundred runs fill it every second or two rather than several times a
+ * second). Once a batch does not fit it takes nothing more,
  * and each transaction stores what it holds for
  * STORE_JOURNAL_FULL_SESSIONS more sessions until nothing in it waits. */
-#define STORE_JOURNAL_FILE_MAX (1u << 20)
+#define STORE_JOURNAL_FILE_MAX (4u << 20)
 #define STORE_JOURNAL_FULL_SESSIONS 64
 /* How long the writer lets events stay in the journal when nothing else
  * comes (eventlog.c). */

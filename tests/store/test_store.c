@@ -2779,9 +2779,15 @@ static void test_token_journal_full_file_empties_over_commits(void **state)
     fx *f = *state;
     char *path = journal_path_or_skip(f);
     store *s = open_with_journal(f);
-    enum { MAX_SESSIONS = 2000 };
+    enum { MAX_SESSIONS = 3000 };
     char **sids = calloc(MAX_SESSIONS, sizeof *sids);
     assert_non_null(sids);
+    /* Tokens of about 230 bytes each: eight fill a session's first room
+     * (STORE_JOURNAL_BYTES), so fewer sessions than the journal keeps
+     * (STORE_JOURNAL_SESSIONS) fill the file. */
+    char text[101];
+    memset(text, 'h', 100);
+    text[100] = '\0';
     size_t held_sessions = 0;
     for (;;) {
         assert_true(held_sessions < MAX_SESSIONS);
@@ -2789,8 +2795,11 @@ static void test_token_journal_full_file_empties_over_commits(void **state)
         /* A transaction teaches the journal the session. */
         assert_int_equal(journal_txn(s, tok(sid, "r", "m", "a")), 0);
         evt *evs[STORE_JOURNAL_EVENTS];
-        for (size_t i = 0; i < STORE_JOURNAL_EVENTS; i++) evs[i] = tok(sid, "r", "m", "held");
+        for (size_t i = 0; i < STORE_JOURNAL_EVENTS; i++) evs[i] = tok(sid, "r", "m", text);
         int taken = store_journal_append(s, evs, STORE_JOURNAL_EVENTS);
+        /* Numbered and encoded either way: they fit the session's first
+         * room, so only the file can decline them. */
+        assert_true(STORE_JOURNAL_EVENTS * evs[0]->json_len <= STORE_JOURNAL_BYTES);
         unref_all(evs, STORE_JOURNAL_EVENTS);
         assert_true(taken >= 0);
         if (!taken) break;
