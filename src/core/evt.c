@@ -137,17 +137,6 @@ static evt *evt__alloc(evt_type type, const evt_origin *o)
     return e;
 }
 
-evt *evt_copy_encoded(const evt *e)
-{
-    evt_origin o = {e->session_id, e->run_id, e->ts_ms};
-    evt *c = evt__alloc(e->type, &o);
-    c->seq = e->seq;
-    c->json = xmalloc(e->json_len + 1);
-    memcpy(c->json, e->json, e->json_len + 1);
-    c->json_len = e->json_len;
-    return c;
-}
-
 evt *evt_new(evt_type type, const evt_origin *o, json_t *fields)
 {
     evt *e = evt__alloc(type, o);

@@ -184,10 +184,6 @@ evt *evt_input_answered(const evt_origin *o, const char *input_id, const char *a
  * pass 64 MiB. Encode an event before sharing it: two threads must not
  * encode the same event at once. */
 int evt_encode(evt *e);
-/* A copy of an encoded event with its envelope and json only (no fields),
- * for a thread that keeps it after the others let go: made by that
- * thread, it is also freed from that thread's memory. */
-evt *evt_copy_encoded(const evt *e);
 
 /*
  * Parses one encoded event (as evt_encode writes it) back into a new evt

@@ -26,10 +26,13 @@
 #define STORE_SEQ_CHUNK 64
 /* Events fetched per query when replaying without a limit. */
 #define STORE_REPLAY_PAGE 1000
-/* The most events one token row holds, and the most bytes: past the
- * events' own cap (evt_encode's 64 MiB each), so never reached. */
+/* The most events one token row holds (the token journal holds at most as
+ * many for a session, STORE_JOURNAL_EVENTS_MAX), and the most bytes: past
+ * the events' own cap (evt_encode's 64 MiB each), so never reached. */
 #define STORE_EVENT_ROW_EVENTS 64
 #define STORE_EVENT_ROW_BYTES  ((size_t)1 << 40)
+_Static_assert(STORE_JOURNAL_EVENTS_MAX <= STORE_EVENT_ROW_EVENTS,
+               "a session's journaled events fit one token row");
 
 /* The rows of the next statement of a batch cut into statements of a
  * power of two rows, largest first (at most max): 600 rows go as 256 +
@@ -302,69 +305,58 @@ static int store_event__insert_chunked(store *s, evt *const *evs, size_t n)
     return rc;
 }
 
-/* Inserts evs[0..k), events of one session and run, as one token row
- * under the last one's seq. */
-static int store_event__insert_token_row(store *s, evt *const *evs, size_t k)
+int store_event_put_lines(store *s, const char *session_id, const char *run_id,
+                          int64_t first_seq, int64_t ts_ms, const store_line *lines, size_t n)
 {
+    if (n == 0) return 0;
+    if (n > STORE_EVENT_ROW_EVENTS) {
+        snprintf(s->err, sizeof s->err, "%zu journaled events of session %s are more than a row holds",
+                 n, session_id);
+        return DB_ERR;
+    }
+    seq_group g = {session_id, 0, n, 0, first_seq, false};
+    int rc = store_event__reserve_seqs(s, &g, 1);
+    if (rc != 0) return rc;
+    int64_t last = first_seq - 1 + (int64_t)n;
+    if (g.last != last) {
+        snprintf(s->err, sizeof s->err,
+                 "event %" PRId64 " of session %s does not follow the stored ones "
+                 "(the next seq is %" PRId64 ")",
+                 first_seq, session_id, g.last - (int64_t)n + 1);
+        return DB_ERR;
+    }
+    store_journal_learn(s, session_id, last);
+    /* A lone event is a row of its own, as any other event is; more are
+     * one token row. Either way the text goes in as one NUL-terminated
+     * string, which the file's lines are not. */
     buf body;
     buf_init(&body, STORE_EVENT_ROW_BYTES);
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < k; i++)
-        rc = evtpack_append(&body, evs[i]->seq, evt_type_name(evs[i]->type), evs[i]->json,
-                            evs[i]->json_len);
-    const evt *e = evs[k - 1];
+    if (n == 1) {
+        rc = buf_append(&body, lines[0].json, lines[0].len);
+    } else {
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            rc = evtpack_append(&body, first_seq + (int64_t)i, evt_type_name(lines[i].type),
+                                lines[i].json, lines[i].len);
+    }
     store_num a, b;
-    const char *p[] = {e->session_id, store__num_i64(&a, e->seq),  e->run_id, STORE_TOKEN_ROW,
-                       body.data,     store__num_i64(&b, e->ts_ms)};
+    const char *p[] = {session_id,
+                       store__num_i64(&a, last),
+                       run_id,
+                       n == 1 ? evt_type_name(lines[0].type) : STORE_TOKEN_ROW,
+                       body.data,
+                       store__num_i64(&b, ts_ms)};
     if (rc == 0)
         rc = store__exec(s,
                          "INSERT INTO stream_events (session_id, seq, run_id, type, payload, "
                          "created_at) VALUES (?, ?, ?, ?, ?, chatplane_ts(?))",
                          6, p);
+    else {
+        snprintf(s->err, sizeof s->err, "cannot build the row of session %s's journaled events",
+                 session_id);
+        rc = DB_ERR;
+    }
     buf_cleanup(&body);
     return rc < 0 ? rc : 0;
-}
-
-static bool store_event__same(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
-/* The end of the run of events from evs[i] that one token row may hold:
- * the token journal's events, of one session and run. */
-static size_t store_event__token_run(evt *const *evs, size_t n, size_t i)
-{
-    size_t j = i;
-    while (j < n && j - i < STORE_EVENT_ROW_EVENTS && store_journal_takes(evs[j]) &&
-           strcmp(evs[j]->session_id, evs[i]->session_id) == 0 &&
-           store_event__same(evs[j]->run_id, evs[i]->run_id))
-        j++;
-    return j;
-}
-
-/*
- * Inserts events the token journal held (store_event_put on the journal's
- * connection): each run of two or more of them goes in as one token row,
- * so that storing a session's journaled tokens costs one row rather than
- * one per token (docs/benchmarks.md, fix 37); the others as rows of their
- * own.
- */
-static int store_event__insert_put(store *s, evt *const *evs, size_t n)
-{
-    int rc = 0;
-    size_t plain = 0;
-    for (size_t i = 0; rc == 0 && i < n;) {
-        size_t j = store_event__token_run(evs, n, i);
-        if (j - i < 2) {
-            i++;
-            continue;
-        }
-        rc = store_event__insert_chunked(s, evs + plain, i - plain);
-        if (rc == 0) rc = store_event__insert_token_row(s, evs + i, j - i);
-        i = plain = j;
-    }
-    if (rc == 0) rc = store_event__insert_chunked(s, evs + plain, n - plain);
-    return rc;
 }
 
 /* Appends evs as store_event_append does, or with given set puts them
@@ -376,11 +368,7 @@ static int store_event__store(store *s, evt *const *evs, size_t n, bool given)
     int rc = given ? 0 : store_journal_settle(s, evs, n);
     if (rc == 0) rc = store_event__assign_seqs(s, evs, n, given);
     if (rc == 0) rc = store_event__encode_events(s, evs, n);
-    /* Token rows only from the token journal's connection: the event log's
-     * writer on a SQLite file. */
-    if (rc == 0)
-        rc = given && s->journal ? store_event__insert_put(s, evs, n)
-                                 : store_event__insert_chunked(s, evs, n);
+    if (rc == 0) rc = store_event__insert_chunked(s, evs, n);
     return rc;
 }
 

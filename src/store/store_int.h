@@ -211,6 +211,24 @@ int store__mode_seed(store *s, int64_t now_ms);
  * journal's events (store_event.c, docs/storage.md, Token rows). */
 #define STORE_TOKEN_ROW "tokens"
 
+/* An event the token journal holds, as it holds it: the event's JSON as
+ * streamed (a line of the journal's file, without its newline) and its
+ * type. */
+typedef struct store_line {
+    const char *json;
+    uint32_t len;
+    evt_type type;
+} store_line;
+
+/* Stores n events the token journal held, of one session and one run, the
+ * first under first_seq and each next one under the next seq: checks that
+ * they follow the session's stored events, raises its last_seq, and
+ * inserts them as one token row (a lone event as a row of its own), ts_ms
+ * being the last one's time. Only on the journal's connection
+ * (store_event.c, docs/storage.md, Token rows). */
+int store_event_put_lines(store *s, const char *session_id, const char *run_id,
+                          int64_t first_seq, int64_t ts_ms, const store_line *lines, size_t n);
+
 /* A run's assistant text in its log: the token, message and error events
  * that compaction and recovery both read (store_runlog.c). */
 typedef struct store_log_item {

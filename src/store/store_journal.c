@@ -29,14 +29,21 @@
 /* A session the journal knows: its last seq and the events it holds. */
 typedef struct journal_session {
     char *id;
-    int64_t last;
-    evt **held; /* grown as needed, up to STORE_JOURNAL_EVENTS_MAX */
+    int64_t last; /* the last seq given, the held events' included */
+    /* The held events, the first under seq last - nheld + 1: their lines
+     * in the mapped file, which is written over only once nothing is held
+     * (docs/benchmarks.md, fix 41). Grown as needed, up to
+     * STORE_JOURNAL_EVENTS_MAX. */
+    store_line *held;
     size_t nheld, held_bytes, cap_held;
+    char *run_id;  /* of every held event (NULL: a null run id) */
+    int64_t ts_ms; /* the last held event's time */
     bool stored;     /* the open transaction stores its events */
     int64_t loop_ns; /* when the loop last appended one (monotonic) */
     /* A batch being appended: its events and bytes for this session, and
      * whether they pass its limits (store_journal_append_part). */
     size_t adding, adding_bytes;
+    const char *adding_run; /* borrowed from the batch's first event of it */
     bool refused;
     struct journal_session *next;
 } journal_session;
@@ -325,11 +332,29 @@ static journal_session *store_journal__find(store_journal *j, const char *id)
     return NULL;
 }
 
+static bool store_journal__same_run(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 static void store_journal__drop_held(store_journal *j, journal_session *x)
 {
-    for (size_t i = 0; i < x->nheld; i++) evt_unref(x->held[i]);
     j->nheld -= x->nheld;
     x->nheld = x->held_bytes = 0;
+}
+
+static void store_journal__free_session(journal_session *x)
+{
+    free(x->held);
+    free(x->run_id);
+    free(x->id);
+    free(x);
+}
+
+/* The seq of a session's first held event. */
+static int64_t store_journal__first(const journal_session *x)
+{
+    return x->last - (int64_t)x->nheld + 1;
 }
 
 /* Forgets every session, or those holding nothing with idle_only. */
@@ -345,9 +370,7 @@ static void store_journal__forget(store_journal *j, bool idle_only)
             }
             store_journal__drop_held(j, x);
             *pp = x->next;
-            free(x->held);
-            free(x->id);
-            free(x);
+            store_journal__free_session(x);
             j->nsessions--;
         }
     }
@@ -363,9 +386,7 @@ static void store_journal__drop_session(store_journal *j, const char *id)
     if (!x) return;
     store_journal__drop_held(j, x);
     *pp = x->next;
-    free(x->held);
-    free(x->id);
-    free(x);
+    store_journal__free_session(x);
     j->nsessions--;
 }
 
@@ -395,7 +416,10 @@ static void store_journal__unadd(store_journal *j, evt *const *evs, size_t n)
     j->adding = 0;
     for (size_t i = 0; i < n; i++) {
         journal_session *x = store_journal__find(j, evs[i]->session_id);
-        if (x) x->adding = x->adding_bytes = 0;
+        if (x) {
+            x->adding = x->adding_bytes = 0;
+            x->adding_run = NULL;
+        }
     }
 }
 
@@ -424,10 +448,10 @@ bool store_journal_takes(const evt *e)
 /*
  * Copies the lines of the events of evs that taken marks (every one when
  * taken is NULL) into the file, then holds them: each becomes the next
- * held event of its session, xs[i] (found by id when xs is NULL). Their
- * seqs and encodings are given already. Returns 1, and takes none, when
- * they do not fit in what is left of the file: it is full until nothing
- * in it waits.
+ * held event of its session, xs[i] (found by id when xs is NULL), kept as
+ * its line in the file. Their seqs and encodings are given already.
+ * Returns 1, and takes none, when they do not fit in what is left of the
+ * file: it is full until nothing in it waits.
  */
 static int store_journal__write_held(store *s, evt *const *evs, size_t n,
                                      journal_session *const *xs, const bool *taken)
@@ -443,27 +467,27 @@ static int store_journal__write_held(store *s, evt *const *evs, size_t n,
     char *to = j->map + j->at;
     for (size_t i = 0; i < n; i++) {
         if (taken && !taken[i]) continue;
-        memcpy(to, evs[i]->json, evs[i]->json_len);
-        to[evs[i]->json_len] = '\n';
-        to += evs[i]->json_len + 1;
-    }
-    j->at += (off_t)bytes;
-    for (size_t i = 0; i < n; i++) {
-        if (taken && !taken[i]) continue;
-        journal_session *x = xs ? xs[i] : store_journal__find(j, evs[i]->session_id);
+        const evt *e = evs[i];
+        memcpy(to, e->json, e->json_len);
+        to[e->json_len] = '\n';
+        journal_session *x = xs ? xs[i] : store_journal__find(j, e->session_id);
         if (x->nheld == x->cap_held) {
             x->cap_held = x->cap_held ? x->cap_held * 2 : STORE_JOURNAL_EVENTS;
             x->held = xrealloc(x->held, x->cap_held * sizeof *x->held);
         }
-        /* A copy: the loop thread frees the event once it is published,
-         * and memory freed by another thread than the one that made it
-         * stays in that thread's caches. */
-        x->held[x->nheld++] = evt_copy_encoded(evs[i]);
-        evs[i]->unstored_from = x->held[0]->seq;
-        x->held_bytes += evs[i]->json_len;
-        x->last = evs[i]->seq;
+        if (x->nheld == 0 && !store_journal__same_run(x->run_id, e->run_id)) {
+            free(x->run_id);
+            x->run_id = e->run_id ? xstrdup(e->run_id) : NULL;
+        }
+        x->held[x->nheld++] = (store_line){to, (uint32_t)e->json_len, e->type};
+        x->held_bytes += e->json_len;
+        x->last = e->seq;
+        x->ts_ms = e->ts_ms;
+        evs[i]->unstored_from = store_journal__first(x);
         j->nheld++;
+        to += e->json_len + 1;
     }
+    j->at += (off_t)bytes;
     return 0;
 }
 
@@ -487,6 +511,12 @@ static int store_journal__append(store *s, evt *const *evs, size_t n)
 static bool store_journal__number_one(store_journal *j, journal_session *x, evt *e)
 {
     if (x->nheld + x->adding >= STORE_JOURNAL_EVENTS_MAX) return false;
+    /* A session's held events are of one run: they are stored as one row
+     * of it. Another run's event goes to a transaction, which stores them
+     * first. */
+    const char *run = x->nheld ? x->run_id : x->adding ? x->adding_run : e->run_id;
+    if (!store_journal__same_run(run, e->run_id)) return false;
+    if (x->adding == 0) x->adding_run = e->run_id;
     free(e->json);
     e->json = NULL;
     e->json_len = 0;
@@ -525,6 +555,7 @@ static int store_journal__append_part(store *s, evt *const *evs, size_t n, bool 
     for (size_t i = 0; i < n; i++) {
         if (!xs[i]) continue;
         xs[i]->adding = xs[i]->adding_bytes = 0;
+        xs[i]->adding_run = NULL;
         xs[i]->refused = false;
     }
     free(xs);
@@ -558,6 +589,13 @@ static bool store_journal__global_failure(int rc)
     return rc == DB_ERR_BUSY || rc == DB_ERR_FULL || rc == DB_ERR_CONN;
 }
 
+/* Stores what a session holds: one row, after checking its seqs. */
+static int store_journal__put(store *s, const journal_session *x)
+{
+    return store_event_put_lines(s, x->id, x->run_id, store_journal__first(x), x->ts_ms, x->held,
+                                 x->nheld);
+}
+
 /* Stores a session's events in a savepoint; those of a session that is
  * gone, or that do not follow its stored seq, are dropped with an error in
  * the log rather than failing every transaction after them. */
@@ -567,7 +605,7 @@ static int store_journal__flush_one(store *s, journal_session *x)
     size_t learned = j->nlearned;
     int rc = store_savepoint(s);
     if (rc < 0) return rc;
-    rc = store_event_put(s, x->held, x->nheld);
+    rc = store_journal__put(s, x);
     if (rc == 0) {
         x->stored = true;
         return store_savepoint_release(s);
@@ -578,7 +616,7 @@ static int store_journal__flush_one(store *s, journal_session *x)
     }
     LOG(LOG_ERROR, "Token events of the journal cannot be stored and are dropped.",
         "session_id=%s events=%zu first_seq=%" PRId64 " error=\"%s\"", x->id, x->nheld,
-        x->held[0]->seq, store_errmsg(s));
+        store_journal__first(x), store_errmsg(s));
     store_journal__unlearn(j, learned);
     store_journal__drop_held(j, x);
     /* Its last seq is the stored one again: learned anew from its next
@@ -588,16 +626,24 @@ static int store_journal__flush_one(store *s, journal_session *x)
     return store_savepoint_undo(s);
 }
 
-/* The held events of the sessions the open transaction does not store
- * yet; *n of them. */
-static evt **store_journal__unstored_held(store_journal *j, size_t *n)
+/* Stores what every session holds that the open transaction does not
+ * store yet; sets *any when there was some. */
+static int store_journal__put_unstored(store *s, bool *any)
 {
-    evt **evs = xmalloc((j->nheld ? j->nheld : 1) * sizeof *evs);
-    *n = 0;
+    store_journal *j = s->journal;
+    *any = false;
     for (size_t b = 0; b < STORE_JOURNAL__BUCKETS; b++)
-        for (journal_session *x = j->buckets[b]; x; x = x->next)
-            for (size_t i = 0; !x->stored && i < x->nheld; i++) evs[(*n)++] = x->held[i];
-    return evs;
+        for (journal_session *x = j->buckets[b]; x; x = x->next) {
+            if (x->stored || x->nheld == 0) continue;
+            if (!*any) {
+                int rc = store_savepoint(s);
+                if (rc < 0) return rc;
+                *any = true;
+            }
+            int rc = store_journal__put(s, x);
+            if (rc != 0) return rc;
+        }
+    return 0;
 }
 
 static void store_journal__mark_stored(store_journal *j)
@@ -625,16 +671,13 @@ static int store_journal__flush(store *s)
 static int store_journal__flush_all(store *s)
 {
     store_journal *j = s->journal;
-    size_t n;
-    evt **evs = store_journal__unstored_held(j, &n);
     size_t learned = j->nlearned;
-    int rc = n ? store_savepoint(s) : 0;
-    if (rc == 0 && n) rc = store_event_put(s, evs, n);
-    free(evs);
+    bool any;
+    int rc = store_journal__put_unstored(s, &any);
     if (rc == 0) {
-        if (n) rc = store_savepoint_release(s);
+        if (any) rc = store_savepoint_release(s);
         if (rc == 0) store_journal__mark_stored(j);
-    } else if (!store_journal__global_failure(rc) && store_savepoint_undo(s) == 0) {
+    } else if (any && !store_journal__global_failure(rc) && store_savepoint_undo(s) == 0) {
         store_journal__unlearn(j, learned);
         /* One session's events failed them all: each goes on its own. */
         rc = 0;
@@ -649,22 +692,20 @@ static int store_journal__settle(store *s, evt *const *evs, size_t n)
 {
     store_journal *j = s->journal;
     if (!j || j->nheld == 0) return 0;
-    /* The held events of every session of evs go in with one put: one
-     * reservation of seqs and a few multi-row inserts for them all. */
-    evt **held = xmalloc((j->nheld ? j->nheld : 1) * sizeof *held);
+    /* What each session of evs holds goes in as one row, after one
+     * statement that checks and raises its last_seq. */
     journal_session **xs = xmalloc(n * sizeof *xs);
-    size_t nh = 0, nx = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t nx = 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         journal_session *x = store_journal__find(j, evs[i]->session_id);
         if (!x || x->nheld == 0 || x->stored) continue;
         x->stored = true; /* also marks it seen, for the sessions that repeat in evs */
         xs[nx++] = x;
-        for (size_t k = 0; k < x->nheld; k++) held[nh++] = x->held[k];
+        rc = store_journal__put(s, x);
     }
-    int rc = nh ? store_event_put(s, held, nh) : 0;
     if (rc != 0)
         for (size_t i = 0; i < nx; i++) xs[i]->stored = false;
-    free(held);
     free(xs);
     /* A full file takes nothing more and starts over once nothing in it
      * waits: each transaction meanwhile stores the events of a few more

@@ -2085,13 +2085,14 @@ static void test_recovery_of_every_running_run(void **state)
 
 static char *journal_path_or_skip(const fx *f);
 static store *open_with_journal(const fx *f);
+static int journal_txn(store *s, evt *ev);
 
 /*
- * Events the token journal's connection puts with their seqs go in as one
- * token row for each run of token and "responding" events of one run;
- * every read gives them back one by one: a replay from inside the row,
- * with a limit or a stop inside it, and compaction, which reads the run's
- * log as crash recovery does.
+ * The events the token journal held for a session go in as one token row
+ * when a transaction of that session stores them (a lone one as a row of
+ * its own); every read gives them back one by one: a replay from inside
+ * the row, with a limit or a stop inside it, and compaction, which reads
+ * the run's log as crash recovery does.
  */
 static void test_token_rows_read_as_events(void **state)
 {
@@ -2101,22 +2102,39 @@ static void test_token_rows_read_as_events(void **state)
     char *sid = make_session(f->s, "rows", 1000);
     char *rid = make_run(f->s, sid, 2000, 0);
     evt_origin o = origin(sid, rid, 3000);
-    evt *evs[1 + ANSWER_EVENTS];
-    evs[0] = evt_status(&o, STATUS_RESPONDING, NULL);
-    answer_events(sid, rid, evs + 1);
-    enum { N = sizeof evs / sizeof evs[0] };
-    for (size_t i = 0; i < N; i++) evs[i]->seq = (int64_t)i + 1;
-    assert_int_equal(store_begin(w), 0);
-    assert_int_equal(store_event_put(w, evs, N), 0);
-    assert_int_equal(store_commit(w), 0);
+    evt *answer[ANSWER_EVENTS];
+    answer_events(sid, rid, answer);
+    enum { N = 2 + ANSWER_EVENTS };
+    /* A transaction teaches the journal the session (seq 1); then each of
+     * the answer's tokens is journaled and each other event is a
+     * transaction, which stores what the journal held first. */
+    evt *evs[N] = {evt_status(&o, STATUS_THINKING, NULL), evt_status(&o, STATUS_RESPONDING, NULL)};
+    memcpy(evs + 2, answer, sizeof answer);
+    assert_int_equal(journal_txn(w, evt_ref(evs[0])), 0);
+    for (size_t i = 1; i < N;) {
+        size_t k = i;
+        while (k < N && store_journal_takes(evs[k])) k++;
+        if (k > i) assert_int_equal(store_journal_append(w, evs + i, k - i), 1);
+        if (k < N) assert_int_equal(journal_txn(w, evt_ref(evs[k])), 0);
+        i = k + 1;
+    }
+    assert_int_equal(store_journal_pending(w), 0);
     store_close(w);
     const char *json[N];
-    for (size_t i = 0; i < N; i++) json[i] = evs[i]->json;
-    /* Rows: 1-3, 4, 5, 6, 7-8, 9. */
+    for (size_t i = 0; i < N; i++) {
+        assert_int_equal(evs[i]->seq, (int64_t)i + 1);
+        json[i] = evs[i]->json;
+    }
+    /* Rows: 1, 2-4, 5, 6 (a lone token), 7, 8-9, 10. */
     assert_int_equal(
-        count_rows(f->s, "SELECT COUNT(*) FROM stream_events WHERE session_id = ?", sid), 6);
-    const char *types[N] = {"status", "token", "token",   "message", "token",
-                            "error",  "token", "token",   "message"};
+        count_rows(f->s, "SELECT COUNT(*) FROM stream_events WHERE session_id = ?", sid), 7);
+    assert_int_equal(count_rows(f->s,
+                                "SELECT COUNT(*) FROM stream_events WHERE session_id = ? AND "
+                                "type = 'tokens'",
+                                sid),
+                     2);
+    const char *types[N] = {"status", "status", "token", "token",   "message",
+                            "token",  "error",  "token", "token",   "message"};
     replay r = replay_all(f->s, sid);
     assert_int_equal(r.n, N);
     for (size_t i = 0; i < N; i++) {
@@ -2132,18 +2150,18 @@ static void test_token_rows_read_as_events(void **state)
     replay_free(&r);
     /* A callback that stops inside a row. */
     r.stop_at = 1;
-    assert_int_equal(store_event_after(f->s, sid, 0, 0, replay_cb, &r), 1);
-    assert_int_equal(r.seqs[0], 1);
+    assert_int_equal(store_event_after(f->s, sid, 2, 0, replay_cb, &r), 1);
+    assert_int_equal(r.seqs[0], 3);
     replay_free(&r);
 
     /* Compaction drops the stored messages' tokens out of the rows and
-     * keeps the status, the discarded attempt and the messages. */
+     * keeps the statuses, the discarded attempt and the messages. */
     stop_run(f->s, rid);
     assert_int_equal(store_event_compact(f->s, rid), 4);
     r = replay_all(f->s, sid);
-    const int64_t kept[] = {1, 4, 5, 6, 9};
-    assert_int_equal(r.n, 5);
-    for (size_t i = 0; i < 5; i++) {
+    const int64_t kept[] = {1, 2, 5, 6, 7, 10};
+    assert_int_equal(r.n, 6);
+    for (size_t i = 0; i < 6; i++) {
         assert_int_equal(r.seqs[i], kept[i]);
         assert_string_equal(r.json[i], json[kept[i] - 1]);
     }

@@ -249,31 +249,6 @@ static void test_fields_of_a_token_event(void **state)
     evt_unref(st);
 }
 
-/* A copy for a thread that keeps it: the envelope and the encoding, no
- * fields, and nothing shared with the original. */
-static void test_copy_of_an_encoded_event(void **state)
-{
-    (void)state;
-    evt *e = evt_token(&origin, "m1", "hi", 2);
-    e->seq = 7;
-    assert_int_equal(evt_encode(e), 0);
-    evt *c = evt_copy_encoded(e);
-    assert_int_equal(c->type, EVT_TOKEN);
-    assert_int_equal(c->seq, 7);
-    assert_int_equal(c->ts_ms, e->ts_ms);
-    assert_string_equal(c->session_id, e->session_id);
-    assert_string_equal(c->run_id, e->run_id);
-    assert_int_equal(c->json_len, e->json_len);
-    assert_string_equal(c->json, e->json);
-    assert_ptr_not_equal(c->json, e->json);
-    assert_null(c->fields);
-    assert_null(c->body);
-    evt_unref(e);
-    assert_int_equal(evt_encode(c), 0);
-    assert_non_null(strstr(c->json, "\"text\":\"hi\""));
-    evt_unref(c);
-}
-
 /* Returns the text field of a token event of s[0..len), read back from
  * the event's encoding; the caller frees. */
 static char *token_text(const char *s, size_t len)
@@ -777,7 +752,6 @@ int main(void)
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_keeps_fields_in_order),
         cmocka_unit_test(test_fields_of_a_token_event),
-        cmocka_unit_test(test_copy_of_an_encoded_event),
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_refcount_across_threads),
     };
