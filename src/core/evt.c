@@ -218,8 +218,7 @@ evt *evt_superseded(const evt_origin *o, const json_t *message_ids)
     return evt_new(EVT_SUPERSEDED, o, f);
 }
 
-evt *evt_run_queued(const evt_origin *o, const char *message, const char *mode_name,
-                    bool interrupt)
+evt *evt_run_queued(const evt_origin *o, const char *message, const char *mode_name, bool interrupt)
 {
     json_t *f = json_object();
     json_object_set_new(f, "message", evt__str(message));
@@ -288,10 +287,9 @@ evt *evt_tool_started(const evt_origin *o, const char *execution_id, int step, c
     return evt_new(EVT_TOOL_STARTED, o, f);
 }
 
-evt *evt_approval_requested(const evt_origin *o, const char *approval_id,
-                            const char *execution_id, int step, const char *server,
-                            const char *tool, const json_t *arguments, const char *reason,
-                            const json_t *annotations, int64_t expires_ms)
+evt *evt_approval_requested(const evt_origin *o, const char *approval_id, const char *execution_id,
+                            int step, const char *server, const char *tool, const json_t *arguments,
+                            const char *reason, const json_t *annotations, int64_t expires_ms)
 {
     char ts[TIMEFMT_LEN];
     timefmt_rfc3339(expires_ms, ts);

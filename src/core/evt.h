@@ -77,7 +77,7 @@ typedef struct evt {
      * more than the rest of the event (docs/benchmarks.md, fix 17) */
     char *body;
     size_t body_len;
-    char *json;       /* owned: the encoded event once evt_encode ran */
+    char *json; /* owned: the encoded event once evt_encode ran */
     size_t json_len;
     /* 0, or the seq of its session's first event that was not in the
      * tables yet when this one was published (the token journal held it,
@@ -116,9 +116,8 @@ void evt_unref(evt *e);
 
 /* role is "user", "assistant" or "tool"; tool_calls (assistant) and
  * tool_call_id (tool) may be NULL and then encode as null. */
-evt *evt_message(const evt_origin *o, const char *message_id, const char *role,
-                     const char *content, const json_t *tool_calls, const char *tool_call_id,
-                     bool partial);
+evt *evt_message(const evt_origin *o, const char *message_id, const char *role, const char *content,
+                 const json_t *tool_calls, const char *tool_call_id, bool partial);
 /* Sets the model ("name/model") of an assistant message event, whose
  * model is null until then; NULL leaves it null. */
 void evt_message_set_model(evt *e, const char *model);
@@ -136,36 +135,35 @@ evt *evt_run_queued(const evt_origin *o, const char *message, const char *mode_n
                     bool interrupt);
 /* continues is the previous run's id for a continue, else NULL. */
 evt *evt_run_started(const evt_origin *o, const char *mode_name, const mode_limits *limits,
-                         const char *continues);
+                     const char *continues);
 /* detail may be NULL (encodes as null). */
 evt *evt_status(const evt_origin *o, run_status status, const char *detail);
 evt *evt_token(const evt_origin *o, const char *message_id, const char *text, size_t len);
-evt *evt_tool_started(const evt_origin *o, const char *execution_id, int step,
-                          const char *server, const char *tool, const json_t *arguments);
+evt *evt_tool_started(const evt_origin *o, const char *execution_id, int step, const char *server,
+                      const char *tool, const json_t *arguments);
 /* total < 0 and message NULL encode as null; a progress or total that
  * holds a whole number encodes as an integer. */
-evt *evt_tool_progress(const evt_origin *o, const char *execution_id, double progress,
-                           double total, const char *message);
+evt *evt_tool_progress(const evt_origin *o, const char *execution_id, double progress, double total,
+                       const char *message);
 /* status is "ok", "error", "timeout" or "cancelled"; result is cut to
  * EVT_RESULT_MAX bytes (truncated: true then); error may be NULL. */
-evt *evt_tool_finished(const evt_origin *o, const char *execution_id, int step,
-                           const char *server, const char *tool, const char *status,
-                           const char *result, const char *error, int64_t duration_ms);
+evt *evt_tool_finished(const evt_origin *o, const char *execution_id, int step, const char *server,
+                       const char *tool, const char *status, const char *result, const char *error,
+                       int64_t duration_ms);
 /* limits, usage and the dimensions currently past 80 % as warnings. */
 evt *evt_budget(const evt_origin *o, const budget *b);
 evt *evt_guardrail(const evt_origin *o, const guard_verdict *v);
 /* message_id may be NULL (encodes as null). */
 evt *evt_error(const evt_origin *o, const char *code, const char *message, bool retryable,
-                   const char *message_id);
+               const char *message_id);
 /* diagnosis NULL (completed, user_stopped) leaves the member out. */
 evt *evt_run_stopped(const evt_origin *o, stop_reason reason, const char *detail,
                      const char *recovery_suggestion, const json_t *actions,
                      const json_t *diagnosis, bool wrapped_up, const budget_usage *usage);
 /* annotations may be NULL (null); expires_ms is a wall-clock time. */
-evt *evt_approval_requested(const evt_origin *o, const char *approval_id,
-                            const char *execution_id, int step, const char *server,
-                            const char *tool, const json_t *arguments, const char *reason,
-                            const json_t *annotations, int64_t expires_ms);
+evt *evt_approval_requested(const evt_origin *o, const char *approval_id, const char *execution_id,
+                            int step, const char *server, const char *tool, const json_t *arguments,
+                            const char *reason, const json_t *annotations, int64_t expires_ms);
 /* reason may be NULL (null). */
 evt *evt_approval_decided(const evt_origin *o, const char *approval_id, const char *decision,
                           const char *decided_by, const char *reason, const char *remember);

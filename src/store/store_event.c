@@ -248,7 +248,8 @@ static int store_event__assign_seqs(store *s, evt *const *evs, size_t n, bool gi
             e->seq = seq;
         }
     }
-    for (size_t g = 0; rc == 0 && g < ng; g++) store_journal_learn(s, groups[g].session_id, groups[g].last);
+    for (size_t g = 0; rc == 0 && g < ng; g++)
+        store_journal_learn(s, groups[g].session_id, groups[g].last);
     free(groups);
     free(slots);
     return rc;
@@ -305,13 +306,13 @@ static int store_event__insert_chunked(store *s, evt *const *evs, size_t n)
     return rc;
 }
 
-int store_event_put_lines(store *s, const char *session_id, const char *run_id,
-                          int64_t first_seq, int64_t ts_ms, const store_line *lines, size_t n)
+int store_event_put_lines(store *s, const char *session_id, const char *run_id, int64_t first_seq,
+                          int64_t ts_ms, const store_line *lines, size_t n)
 {
     if (n == 0) return 0;
     if (n > STORE_EVENT_ROW_EVENTS) {
-        snprintf(s->err, sizeof s->err, "%zu journaled events of session %s are more than a row holds",
-                 n, session_id);
+        snprintf(s->err, sizeof s->err,
+                 "%zu journaled events of session %s are more than a row holds", n, session_id);
         return DB_ERR;
     }
     seq_group g = {session_id, 0, n, 0, first_seq, false};
@@ -339,12 +340,9 @@ int store_event_put_lines(store *s, const char *session_id, const char *run_id,
                                 lines[i].json, lines[i].len);
     }
     store_num a, b;
-    const char *p[] = {session_id,
-                       store__num_i64(&a, last),
-                       run_id,
-                       n == 1 ? evt_type_name(lines[0].type) : STORE_TOKEN_ROW,
-                       body.data,
-                       store__num_i64(&b, ts_ms)};
+    const char *p[] = {session_id, store__num_i64(&a, last),
+                       run_id,     n == 1 ? evt_type_name(lines[0].type) : STORE_TOKEN_ROW,
+                       body.data,  store__num_i64(&b, ts_ms)};
     if (rc == 0)
         rc = store__exec(s,
                          "INSERT INTO stream_events (session_id, seq, run_id, type, payload, "
@@ -477,8 +475,8 @@ static int store_event__run_owner(store *s, const char *run_id, char **session_i
     return rc;
 }
 
-static int store_event__delete_tokens(store *s, const char *session_id, const char *run_id, int64_t lo,
-                         int64_t hi)
+static int store_event__delete_tokens(store *s, const char *session_id, const char *run_id,
+                                      int64_t lo, int64_t hi)
 {
     store_num a, b;
     const char *p[] = {session_id, run_id, store__num_i64(&a, lo), store__num_i64(&b, hi)};

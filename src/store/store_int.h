@@ -226,8 +226,8 @@ typedef struct store_line {
  * inserts them as one token row (a lone event as a row of its own), ts_ms
  * being the last one's time. Only on the journal's connection
  * (store_event.c, docs/storage.md, Token rows). */
-int store_event_put_lines(store *s, const char *session_id, const char *run_id,
-                          int64_t first_seq, int64_t ts_ms, const store_line *lines, size_t n);
+int store_event_put_lines(store *s, const char *session_id, const char *run_id, int64_t first_seq,
+                          int64_t ts_ms, const store_line *lines, size_t n);
 
 /* A run's assistant text in its log: the token, message and error events
  * that compaction and recovery both read (store_runlog.c). */

@@ -36,8 +36,8 @@ typedef struct journal_session {
      * STORE_JOURNAL_EVENTS_MAX. */
     store_line *held;
     size_t nheld, held_bytes, cap_held;
-    char *run_id;  /* of every held event (NULL: a null run id) */
-    int64_t ts_ms; /* the last held event's time */
+    char *run_id;    /* of every held event (NULL: a null run id) */
+    int64_t ts_ms;   /* the last held event's time */
     bool stored;     /* the open transaction stores its events */
     int64_t loop_ns; /* when the loop last appended one (monotonic) */
     /* A batch being appended: its events and bytes for this session, and
@@ -74,10 +74,10 @@ struct store_journal {
     size_t adding; /* events of the batch being numbered, all sessions */
     journal_learned *learned;
     size_t nlearned, cap_learned;
-    bool forget;    /* the open transaction dropped a session's events */
-    bool in_op;     /* that operation is running */
-    off_t at; /* where the next line is written */
-    bool full; /* a batch did not fit: nothing more until nothing waits */
+    bool forget; /* the open transaction dropped a session's events */
+    bool in_op;  /* that operation is running */
+    off_t at;    /* where the next line is written */
+    bool full;   /* a batch did not fit: nothing more until nothing waits */
 };
 
 char *store_journal_path(const char *url)
@@ -110,7 +110,8 @@ static int store_journal__read_file(store *s, const char *path, char **data, siz
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) return 0;
-        snprintf(s->err, sizeof s->err, "cannot open the token journal %s: %s", path, strerror(errno));
+        snprintf(s->err, sizeof s->err, "cannot open the token journal %s: %s", path,
+                 strerror(errno));
         return DB_ERR;
     }
     struct stat st;
@@ -278,11 +279,13 @@ int store_journal_attach(store *s, const char *url)
     int rc = store_journal_recover(s, url);
     int fd = rc < 0 ? -1 : open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (rc >= 0 && fd < 0) {
-        snprintf(s->err, sizeof s->err, "cannot open the token journal %s: %s", path, strerror(errno));
+        snprintf(s->err, sizeof s->err, "cannot open the token journal %s: %s", path,
+                 strerror(errno));
         rc = DB_ERR;
     }
     if (rc >= 0 && store_journal__fill(fd) != 0) {
-        snprintf(s->err, sizeof s->err, "cannot write the token journal %s: %s", path, strerror(errno));
+        snprintf(s->err, sizeof s->err, "cannot write the token journal %s: %s", path,
+                 strerror(errno));
         close(fd);
         rc = DB_ERR;
     }
@@ -784,7 +787,6 @@ static void store_journal__end(store *s, bool committed)
     store_journal__clear_learned(j);
     j->forget = j->in_op = false;
 }
-
 
 void store_journal_free(store *s)
 {

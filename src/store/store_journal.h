@@ -8,14 +8,12 @@
  * each session's last seq and are appended, encoded, one per line, to the
  * file PATH-tokens beside the database, after which the event log
  * publishes them. The file is mapped into memory (shared), so an append is
- * a copy into the file's pages in the operating system's cache. A session's events reach stream_events in the
- * first transaction that reserves seqs for it (store_journal_settle), or
- * when the writer has been idle for a moment, stops, or is flushed
- * (store_journal_flush); the file is emptied once nothing in it waits. An
- * appended line survives a crash of the process as a commit under
- * synchronous=NORMAL does, so a client still
- * never sees an event that a crash can lose; at start-up
- * store_journal_recover moves what the file holds into the tables.
+ * a copy into the file's pages in the operating system's cache. A session's events reach
+ * stream_events in the first transaction that reserves seqs for it (store_journal_settle), or when
+ * the writer has been idle for a moment, stops, or is flushed (store_journal_flush); the file is
+ * emptied once nothing in it waits. An appended line survives a crash of the process as a commit
+ * under synchronous=NORMAL does, so a client still never sees an event that a crash can lose; at
+ * start-up store_journal_recover moves what the file holds into the tables.
  *
  * A session's journal holds at most STORE_JOURNAL_EVENTS events and
  * STORE_JOURNAL_BYTES bytes of them, or up to STORE_JOURNAL_EVENTS_MAX and
@@ -52,13 +50,13 @@
 #include "core/evt.h"
 #include "store/store.h"
 
-#define STORE_JOURNAL_EVENTS 8
-#define STORE_JOURNAL_BYTES  2048
+#define STORE_JOURNAL_EVENTS     8
+#define STORE_JOURNAL_BYTES      2048
 #define STORE_JOURNAL_EVENTS_MAX 64
 #define STORE_JOURNAL_BYTES_MAX  (16u << 10)
 /* Events the whole journal holds before each session is back to the first
  * limits: about 2 MiB of lines, and as much again in the hub's tails. */
-#define STORE_JOURNAL_SHARED     8192
+#define STORE_JOURNAL_SHARED 8192
 /* Sessions whose last seq the journal keeps; past it, those with nothing
  * in the journal are forgotten. */
 #define STORE_JOURNAL_SESSIONS 4096
@@ -68,7 +66,7 @@
  * second). Once a batch does not fit it takes nothing more,
  * and each transaction stores what it holds for
  * STORE_JOURNAL_FULL_SESSIONS more sessions until nothing in it waits. */
-#define STORE_JOURNAL_FILE_MAX (4u << 20)
+#define STORE_JOURNAL_FILE_MAX      (4u << 20)
 #define STORE_JOURNAL_FULL_SESSIONS 64
 /* How long the writer lets events stay in the journal when nothing else
  * comes (eventlog.c). */

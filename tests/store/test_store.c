@@ -380,17 +380,18 @@ static void test_version_1_database_is_upgraded(void **state)
                        "CREATE INDEX chat_messages_session_created ON chat_messages (session_id, "
                        "created_at); DROP INDEX chat_messages_session_position"),
         0);
-    assert_int_equal(db_exec_script(store_db(f->s), "DROP TABLE inputs; DROP TABLE approvals; ALTER TABLE "
-                                                    "chat_budgets DROP COLUMN approval; ALTER "
-                                                    "TABLE runs DROP COLUMN diagnosis; ALTER TABLE "
-                                                    "chat_sessions DROP COLUMN "
-                                                    "forked_from_session_id; ALTER TABLE "
-                                                    "chat_sessions DROP COLUMN "
-                                                    "forked_from_message_id; ALTER TABLE "
-                                                    "chat_messages DROP COLUMN model; ALTER TABLE "
-                                                    "chat_messages DROP COLUMN superseded; DROP "
-                                                    "TABLE owner_budgets; DROP TABLE owner_usage; "
-                                                    "DROP TABLE owner_holds"),
+    assert_int_equal(db_exec_script(store_db(f->s),
+                                    "DROP TABLE inputs; DROP TABLE approvals; ALTER TABLE "
+                                    "chat_budgets DROP COLUMN approval; ALTER "
+                                    "TABLE runs DROP COLUMN diagnosis; ALTER TABLE "
+                                    "chat_sessions DROP COLUMN "
+                                    "forked_from_session_id; ALTER TABLE "
+                                    "chat_sessions DROP COLUMN "
+                                    "forked_from_message_id; ALTER TABLE "
+                                    "chat_messages DROP COLUMN model; ALTER TABLE "
+                                    "chat_messages DROP COLUMN superseded; DROP "
+                                    "TABLE owner_budgets; DROP TABLE owner_usage; "
+                                    "DROP TABLE owner_holds"),
                      0);
     /* Version 11's search index, in each dialect's form. */
     assert_int_equal(
@@ -1087,7 +1088,8 @@ static void test_message_list_recent_reads_only_the_newest(void **state)
     assert_tail(got, n, ids, nids, nids - 8);
     store_message_list_free(got, n);
     /* Past the first pages (32, then 64 rows): 150 turns of 400 bytes. */
-    assert_int_equal(store_message_list_recent(f->s, sid, 150 * 400 + 1020, NULL, NULL, &got, &n), 0);
+    assert_int_equal(store_message_list_recent(f->s, sid, 150 * 400 + 1020, NULL, NULL, &got, &n),
+                     0);
     assert_tail(got, n, ids, nids, nids - 302);
     store_message_list_free(got, n);
     /* More than the session holds: all of it, as store_message_list. */
@@ -1233,8 +1235,7 @@ static void test_tool_executions(void **state)
     free(sid);
 }
 
-static store_approval approval_row(char *id, char *sid, const char *rid, int64_t at,
-                                   json_t *args)
+static store_approval approval_row(char *id, char *sid, const char *rid, int64_t at, json_t *args)
 {
     store_approval a = {.id = id,
                         .session_id = sid,
@@ -2133,8 +2134,8 @@ static void test_token_rows_read_as_events(void **state)
                                 "type = 'tokens'",
                                 sid),
                      2);
-    const char *types[N] = {"status", "status", "token", "token",   "message",
-                            "token",  "error",  "token", "token",   "message"};
+    const char *types[N] = {"status", "status", "token", "token", "message",
+                            "token",  "error",  "token", "token", "message"};
     replay r = replay_all(f->s, sid);
     assert_int_equal(r.n, N);
     for (size_t i = 0; i < N; i++) {
@@ -2208,9 +2209,9 @@ typedef struct trace {
     char lines[128][96];
     size_t n;
     int64_t unstored_from; /* the last published event's */
-    int failed_visible; /* published events neither readable elsewhere nor in the journal */
-    int in_tables;      /* published events readable elsewhere at once */
-    const char *journal; /* the token journal's file, or NULL */
+    int failed_visible;    /* published events neither readable elsewhere nor in the journal */
+    int in_tables;         /* published events readable elsewhere at once */
+    const char *journal;   /* the token journal's file, or NULL */
 } trace;
 
 static void trace_line(trace *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -2857,10 +2858,11 @@ static void test_token_journal_full_file_empties_over_commits(void **state)
         assert_int_equal(store_journal_pending(s), left * STORE_JOURNAL_EVENTS);
         commits++;
     }
-    assert_int_equal(commits,
-                     (held_sessions + STORE_JOURNAL_FULL_SESSIONS - 1) / STORE_JOURNAL_FULL_SESSIONS);
+    assert_int_equal(commits, (held_sessions + STORE_JOURNAL_FULL_SESSIONS - 1) /
+                                  STORE_JOURNAL_FULL_SESSIONS);
     for (size_t i = 0; i < held_sessions; i++)
-        assert_int_equal(stored_count(f->s, sids[i]), sids[i] == gone ? 0 : 1 + STORE_JOURNAL_EVENTS);
+        assert_int_equal(stored_count(f->s, sids[i]),
+                         sids[i] == gone ? 0 : 1 + STORE_JOURNAL_EVENTS);
     assert_int_equal(stored_count(f->s, last), 1 + (int64_t)commits);
 
     /* Emptied, the file starts over and takes a token again (of the
@@ -3027,7 +3029,9 @@ static void test_token_journal_takes_status_events(void **state)
      * operation's event. */
     clock_sleep_ms(20);
     then_token x = {&j.t, j.log, j.sid};
-    eventlog_op op = {.apply = apply_nothing, .done = done_then_token, .arg = &x,
+    eventlog_op op = {.apply = apply_nothing,
+                      .done = done_then_token,
+                      .arg = &x,
                       .ev = tok(j.sid, "r", "m", "c")};
     submit_traced(j.log, &j.t, &op, 3);
     assert_string_equal(j.t.lines[4], "done 5 0");
@@ -3109,7 +3113,7 @@ static void test_eventlog_failed_op_is_isolated(void **state)
     };
     for (size_t i = 0; i < 5; i++) eventlog_submit(log, &ops[i]);
     eventlog_flush(log);
-    const char *want[] = {"done 1 0",    "publish 1 token", "done 0 -42",
+    const char *want[] = {"done 1 0",  "publish 1 token", "done 0 -42",
                           "done 0 -8", "publish 2 token", "done 0 0"};
     assert_int_equal(t.n, 6);
     for (size_t i = 0; i < 6; i++) assert_string_equal(t.lines[i], want[i]);

@@ -84,10 +84,10 @@ static void test_type_names(void **state)
 {
     (void)state;
     static const char *const names[EVT__COUNT] = {
-        "message",       "run_started", "status",    "token", "tool_started", "tool_progress",
-        "tool_finished", "budget",      "guardrail", "error", "run_stopped",
-        "approval_requested", "approval_decided", "repair", "superseded", "input_requested",
-        "input_answered", "run_queued"};
+        "message",         "run_started",        "status",           "token",     "tool_started",
+        "tool_progress",   "tool_finished",      "budget",           "guardrail", "error",
+        "run_stopped",     "approval_requested", "approval_decided", "repair",    "superseded",
+        "input_requested", "input_answered",     "run_queued"};
     for (int i = 0; i < EVT__COUNT; i++) {
         assert_string_equal(evt_type_name((evt_type)i), names[i]);
         evt_type t = EVT__COUNT;
@@ -322,14 +322,13 @@ static void test_tool_events(void **state)
                    ENV("tool_progress", 29) ",\"execution_id\":\"x2\",\"progress\":null,"
                                             "\"total\":null,\"message\":\"\"}");
 
-    assert_encodes(evt_tool_finished(&origin, "x1", 2, "builtin", "calc", "ok", "4", NULL, 12),
-                   18,
+    assert_encodes(evt_tool_finished(&origin, "x1", 2, "builtin", "calc", "ok", "4", NULL, 12), 18,
                    ENV("tool_finished", 18) ",\"execution_id\":\"x1\",\"step\":2,\"server\":"
                                             "\"builtin\",\"tool\":\"calc\",\"status\":\"ok\","
                                             "\"result\":\"4\",\"truncated\":false,\"error\":null,"
                                             "\"duration_ms\":12}");
     assert_encodes(evt_tool_finished(&origin, "x3", 4, "builtin", "calc", "error",
-                                       "division by zero", "division by zero", 3),
+                                     "division by zero", "division by zero", 3),
                    19,
                    ENV("tool_finished", 19) ",\"execution_id\":\"x3\",\"step\":4,\"server\":"
                                             "\"builtin\",\"tool\":\"calc\",\"status\":\"error\","
@@ -467,13 +466,12 @@ static void test_error_events(void **state)
 {
     (void)state;
     assert_encodes(evt_error(&origin, "upstream_unavailable",
-                               "HTTP 503 from http://127.0.0.1:9/v1/chat/completions", true, "m7"),
+                             "HTTP 503 from http://127.0.0.1:9/v1/chat/completions", true, "m7"),
                    25,
                    ENV("error", 25) ",\"code\":\"upstream_unavailable\",\"message\":\"HTTP 503 "
                                     "from http://127.0.0.1:9/v1/chat/completions\",\"retryable\":"
                                     "true,\"message_id\":\"m7\"}");
-    assert_encodes(evt_error(&origin, "llm_error", "HTTP 401: Incorrect API key", false, NULL),
-                   26,
+    assert_encodes(evt_error(&origin, "llm_error", "HTTP 401: Incorrect API key", false, NULL), 26,
                    ENV("error", 26) ",\"code\":\"llm_error\",\"message\":\"HTTP 401: Incorrect "
                                     "API key\",\"retryable\":false,\"message_id\":null}");
 }
@@ -485,8 +483,7 @@ static void test_approval_events(void **state)
     json_t *args = parse_json("{\"path\":\"/tmp/x\"}");
     json_t *ann = parse_json("{\"readOnlyHint\":false}");
     assert_encodes(evt_approval_requested(&origin, "apr_1", "exe_1", 2, "files", "delete", args,
-                                          "the tool is not marked read-only", ann,
-                                          TS_MS + 900000),
+                                          "the tool is not marked read-only", ann, TS_MS + 900000),
                    30,
                    ENV("approval_requested", 30) ",\"approval_id\":\"apr_1\",\"execution_id\":"
                                                  "\"exe_1\",\"step\":2,\"server\":\"files\","
@@ -556,7 +553,7 @@ static void test_run_stopped_events(void **state)
                              "evidence", "dimension", "steps");
     assert_encodes(
         evt_run_stopped(&origin, STOP_MAX_STEPS, "used 10 of 10 steps",
-                          stop_recovery(STOP_MAX_STEPS, "standard"), actions, diag, true, &u),
+                        stop_recovery(STOP_MAX_STEPS, "standard"), actions, diag, true, &u),
         27,
         ENV("run_stopped", 27) ",\"reason\":\"max_steps\",\"detail\":\"used 10 of 10 steps\","
                                "\"recovery_suggestion\":\"The run used every step its mode "
@@ -572,7 +569,8 @@ static void test_run_stopped_events(void **state)
     json_decref(actions);
     json_decref(diag);
     budget_usage zero = {0};
-    assert_encodes(evt_run_stopped(&origin, STOP_COMPLETED, NULL, NULL, NULL, NULL, false, &zero), 28,
+    assert_encodes(evt_run_stopped(&origin, STOP_COMPLETED, NULL, NULL, NULL, NULL, false, &zero),
+                   28,
                    ENV("run_stopped", 28) ",\"reason\":\"completed\",\"detail\":null,"
                                           "\"recovery_suggestion\":null,\"actions\":[],"
                                           "\"wrapped_up\":false,\"usage\":{\"steps\":0,"
