@@ -465,8 +465,8 @@ int store_mode_put(store *s, const mode *m, int64_t now_ms);
  * considered meaningless.
  */
 int store_event_append(store *s, evt *const *evs, size_t n);
-/* Stores events that already carry their seqs (the token journal's,
- * docs/storage.md), inside the caller's transaction: each session's events
+/* Stores events that already carry their seqs (those the token journal's
+ * file held at a crash, docs/storage.md), inside the caller's transaction: each session's events
  * must follow its last_seq in order without a gap, which they raise; else
  * DB_ERR with a message naming the first that does not. */
 int store_event_put(store *s, evt *const *evs, size_t n);

@@ -343,15 +343,15 @@ int store_event_put_lines(store *s, const char *session_id, const char *run_id, 
     const char *p[] = {session_id, store__num_i64(&a, last),
                        run_id,     n == 1 ? evt_type_name(lines[0].type) : STORE_TOKEN_ROW,
                        body.data,  store__num_i64(&b, ts_ms)};
-    if (rc == 0)
+    if (rc != 0) {
+        snprintf(s->err, sizeof s->err, "cannot build the row of session %s's journaled events",
+                 session_id);
+        rc = DB_ERR;
+    } else {
         rc = store__exec(s,
                          "INSERT INTO stream_events (session_id, seq, run_id, type, payload, "
                          "created_at) VALUES (?, ?, ?, ?, ?, chatplane_ts(?))",
                          6, p);
-    else {
-        snprintf(s->err, sizeof s->err, "cannot build the row of session %s's journaled events",
-                 session_id);
-        rc = DB_ERR;
     }
     buf_cleanup(&body);
     return rc < 0 ? rc : 0;

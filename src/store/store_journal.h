@@ -117,7 +117,7 @@ int store_journal_try_append(store *s, evt *e, int64_t paced_ns);
 int store_journal_append_part(store *s, evt *const *evs, size_t n, bool *taken);
 
 /* Inside a transaction: stores every event the journal holds
- * (store_event_put). store_journal_end then tells it the outcome. */
+ * (store_event_put_lines). store_journal_end then tells it the outcome. */
 int store_journal_flush(store *s);
 /* Inside a transaction, before seqs are reserved for evs (store_event.c):
  * stores what the journal holds for their sessions, so that their new

@@ -2879,6 +2879,51 @@ static void test_token_journal_full_file_empties_over_commits(void **state)
 }
 
 /*
+ * A session's held events are of one run, since they go in as one row of
+ * it: a token of another run is not journaled, alone or in a batch, and
+ * the transaction it goes to stores the held ones first.
+ */
+static void test_token_journal_holds_one_run_per_session(void **state)
+{
+    fx *f = *state;
+    char *path = journal_path_or_skip(f);
+    store *s = open_with_journal(f);
+    char *sid = make_session(f->s, "log", 1000);
+    assert_int_equal(journal_txn(s, tok(sid, "r1", "m", "a")), 0);
+    evt *evs[2] = {tok(sid, "r1", "m", "b"), tok(sid, "r1", "m", "c")};
+    assert_int_equal(store_journal_append(s, evs, 2), 1);
+    unref_all(evs, 2);
+    evt *other = tok(sid, "r2", "m", "d");
+    assert_int_equal(store_journal_append(s, &other, 1), 0);
+    evt_unref(other);
+    evt *mixed[2] = {tok(sid, "r1", "m", "e"), tok(sid, "r2", "m", "f")};
+    bool taken[2] = {true, true};
+    assert_int_equal(store_journal_append_part(s, mixed, 2, taken), 0);
+    assert_false(taken[0]);
+    assert_false(taken[1]);
+    unref_all(mixed, 2);
+    assert_int_equal(store_journal_pending(s), 2);
+    assert_int_equal(journal_txn(s, tok(sid, "r2", "m", "g")), 0);
+    assert_int_equal(store_journal_pending(s), 0);
+    assert_int_equal(count_rows(f->s,
+                                "SELECT COUNT(*) FROM stream_events WHERE session_id = ? AND "
+                                "type = 'tokens' AND run_id = 'r1' AND seq = 3",
+                                sid),
+                     1);
+    assert_int_equal(stored_count(f->s, sid), 4);
+    /* The next run's tokens are journaled from then on. */
+    evt *next = tok(sid, "r2", "m", "h");
+    assert_int_equal(store_journal_append(s, &next, 1), 1);
+    assert_int_equal(next->seq, 5);
+    assert_int_equal(next->unstored_from, 5);
+    evt_unref(next);
+    assert_int_equal(store_journal_pending(s), 1);
+    store_close(s);
+    free(sid);
+    free(path);
+}
+
+/*
  * Past STORE_JOURNAL_EVENTS a session has room only while the journal
  * holds at most STORE_JOURNAL_SHARED events in all: a run streaming alone
  * keeps up to 64, many at once about 8 each.
@@ -3656,6 +3701,7 @@ int main(void)
         T(test_token_journal_takes_tokens_beside_other_writes),
         T(test_token_journal_taken_by_the_loop_while_the_writer_writes),
         T(test_token_journal_loop_append_leaves_stored_sessions),
+        T(test_token_journal_holds_one_run_per_session),
         T(test_token_journal_shares_room_past_eight),
         T(test_token_journal_takes_status_events),
         T(test_token_journal_takes_part_of_a_batch),
