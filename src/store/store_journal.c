@@ -78,6 +78,11 @@ struct store_journal {
     bool in_op;  /* that operation is running */
     off_t at;    /* where the next line is written */
     bool full;   /* a batch did not fit: nothing more until nothing waits */
+    /* The last transaction did not commit (the disk full, the database
+     * read-only): nothing more until one does, so that a run whose writes
+     * the database refuses learns it at its next token, not once its
+     * session's room is used up (docs/storage.md). */
+    bool failed;
 };
 
 char *store_journal_path(const char *url)
@@ -499,7 +504,7 @@ static int store_journal__append(store *s, evt *const *evs, size_t n)
     store_journal *j = s->journal;
     /* A long batch shares its commit among many events already, and many
      * sessions filling the journal at once would empty it all at once. */
-    if (!j || n == 0 || n > STORE_JOURNAL_EVENTS_MAX || j->full) return 0;
+    if (!j || n == 0 || n > STORE_JOURNAL_EVENTS_MAX || j->full || j->failed) return 0;
     bool numbered = store_journal__number(j, evs, n);
     store_journal__unadd(j, evs, n);
     if (!numbered) return 0;
@@ -537,7 +542,7 @@ static int store_journal__append_part(store *s, evt *const *evs, size_t n, bool 
 {
     store_journal *j = s->journal;
     for (size_t i = 0; i < n; i++) taken[i] = false;
-    if (!j || n == 0 || j->full) return 0;
+    if (!j || n == 0 || j->full || j->failed) return 0;
     /* Each event's session, looked up once. */
     journal_session **xs = xmalloc(n * sizeof *xs);
     for (size_t i = 0; i < n; i++)
@@ -786,6 +791,7 @@ static void store_journal__end(store *s, bool committed)
     }
     store_journal__clear_learned(j);
     j->forget = j->in_op = false;
+    j->failed = !committed;
 }
 
 void store_journal_free(store *s)

@@ -2924,6 +2924,49 @@ static void test_token_journal_holds_one_run_per_session(void **state)
 }
 
 /*
+ * After a transaction that did not commit (the disk full, the database
+ * read-only) the journal takes nothing, so that each token goes to a
+ * transaction, which fails as long as the database refuses writes; it
+ * takes tokens again once a transaction commits.
+ */
+static void test_token_journal_takes_nothing_after_a_failed_transaction(void **state)
+{
+    fx *f = *state;
+    char *path = journal_path_or_skip(f);
+    store *s = open_with_journal(f);
+    char *sid = make_session(f->s, "log", 1000);
+    assert_int_equal(journal_txn(s, tok(sid, "r", "m", "a")), 0);
+    evt *e = tok(sid, "r", "m", "b");
+    assert_int_equal(store_journal_append(s, &e, 1), 1);
+    evt_unref(e);
+    /* A transaction that fails: an event of a session that is not there. */
+    assert_true(journal_txn(s, tok("ses_missing", "r", "m", "x")) < 0);
+    e = tok(sid, "r", "m", "c");
+    assert_int_equal(store_journal_append(s, &e, 1), 0);
+    evt_unref(e);
+    evt *batch[1] = {tok(sid, "r", "m", "c")};
+    bool taken[1] = {true};
+    assert_int_equal(store_journal_append_part(s, batch, 1, taken), 0);
+    assert_false(taken[0]);
+    unref_all(batch, 1);
+    e = tok(sid, "r", "m", "c");
+    assert_int_equal(store_journal_try_append(s, e, 0), 0);
+    evt_unref(e);
+    assert_int_equal(store_journal_pending(s), 1);
+    /* One that commits stores what the journal held first; then it takes
+     * tokens again. */
+    assert_int_equal(journal_txn(s, tok(sid, "r", "m", "c")), 0);
+    assert_int_equal(stored_count(f->s, sid), 3);
+    e = tok(sid, "r", "m", "d");
+    assert_int_equal(store_journal_append(s, &e, 1), 1);
+    assert_int_equal(e->seq, 4);
+    evt_unref(e);
+    store_close(s);
+    free(sid);
+    free(path);
+}
+
+/*
  * Past STORE_JOURNAL_EVENTS a session has room only while the journal
  * holds at most STORE_JOURNAL_SHARED events in all: a run streaming alone
  * keeps up to 64, many at once about 8 each.
@@ -3702,6 +3745,7 @@ int main(void)
         T(test_token_journal_taken_by_the_loop_while_the_writer_writes),
         T(test_token_journal_loop_append_leaves_stored_sessions),
         T(test_token_journal_holds_one_run_per_session),
+        T(test_token_journal_takes_nothing_after_a_failed_transaction),
         T(test_token_journal_shares_room_past_eight),
         T(test_token_journal_takes_status_events),
         T(test_token_journal_takes_part_of_a_batch),
