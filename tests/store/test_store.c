@@ -2713,6 +2713,16 @@ static store *open_with_journal(const fx *f)
     return s;
 }
 
+/* Appends one token of session sid and run rid to the journal of s;
+ * returns what store_journal_append does. */
+static int journal_one(store *s, const char *sid, const char *rid, const char *text)
+{
+    evt *e = tok(sid, rid, "m", text);
+    int rc = store_journal_append(s, &e, 1);
+    evt_unref(e);
+    return rc;
+}
+
 /* A transaction that appends ev (reference dropped) and tells the journal
  * of s how it ended, as the event log's writer does. */
 static int journal_txn(store *s, evt *ev)
@@ -2831,9 +2841,7 @@ static void test_token_journal_full_file_empties_over_commits(void **state)
     assert_true(held_sessions > 2 * STORE_JOURNAL_FULL_SESSIONS);
     size_t left = held_sessions;
     assert_int_equal(store_journal_pending(s), left * STORE_JOURNAL_EVENTS);
-    evt *lone = tok(sids[0], "r", "m", "x");
-    assert_int_equal(store_journal_append(s, &lone, 1), 0);
-    evt_unref(lone);
+    assert_int_equal(journal_one(s, sids[0], "r", "x"), 0);
     char *last = sids[held_sessions];
     assert_int_equal(stored_count(f->s, last), 1);
 
@@ -2850,9 +2858,7 @@ static void test_token_journal_full_file_empties_over_commits(void **state)
      * sessions hold, while the journal still declines tokens. */
     size_t commits = 0;
     while (store_journal_pending(s) > 0) {
-        evt *e = tok(last, "r", "m", "c");
-        assert_int_equal(store_journal_append(s, &e, 1), 0);
-        evt_unref(e);
+        assert_int_equal(journal_one(s, last, "r", "c"), 0);
         assert_int_equal(journal_txn(s, tok(last, "r", "m", "c")), 0);
         left = left > STORE_JOURNAL_FULL_SESSIONS ? left - STORE_JOURNAL_FULL_SESSIONS : 0;
         assert_int_equal(store_journal_pending(s), left * STORE_JOURNAL_EVENTS);
@@ -2868,9 +2874,7 @@ static void test_token_journal_full_file_empties_over_commits(void **state)
     /* Emptied, the file starts over and takes a token again (of the
      * session the last transaction taught it: dropping the events of the
      * deleted one made it forget the sessions holding nothing). */
-    evt *again = tok(last, "r", "m", "d");
-    assert_int_equal(store_journal_append(s, &again, 1), 1);
-    evt_unref(again);
+    assert_int_equal(journal_one(s, last, "r", "d"), 1);
     assert_int_equal(store_journal_pending(s), 1);
     store_close(s);
     for (size_t i = 0; i <= held_sessions; i++) free(sids[i]);
@@ -2893,9 +2897,7 @@ static void test_token_journal_holds_one_run_per_session(void **state)
     evt *evs[2] = {tok(sid, "r1", "m", "b"), tok(sid, "r1", "m", "c")};
     assert_int_equal(store_journal_append(s, evs, 2), 1);
     unref_all(evs, 2);
-    evt *other = tok(sid, "r2", "m", "d");
-    assert_int_equal(store_journal_append(s, &other, 1), 0);
-    evt_unref(other);
+    assert_int_equal(journal_one(s, sid, "r2", "d"), 0);
     evt *mixed[2] = {tok(sid, "r1", "m", "e"), tok(sid, "r2", "m", "f")};
     bool taken[2] = {true, true};
     assert_int_equal(store_journal_append_part(s, mixed, 2, taken), 0);
@@ -2936,20 +2938,16 @@ static void test_token_journal_takes_nothing_after_a_failed_transaction(void **s
     store *s = open_with_journal(f);
     char *sid = make_session(f->s, "log", 1000);
     assert_int_equal(journal_txn(s, tok(sid, "r", "m", "a")), 0);
-    evt *e = tok(sid, "r", "m", "b");
-    assert_int_equal(store_journal_append(s, &e, 1), 1);
-    evt_unref(e);
+    assert_int_equal(journal_one(s, sid, "r", "b"), 1);
     /* A transaction that fails: an event of a session that is not there. */
     assert_true(journal_txn(s, tok("ses_missing", "r", "m", "x")) < 0);
-    e = tok(sid, "r", "m", "c");
-    assert_int_equal(store_journal_append(s, &e, 1), 0);
-    evt_unref(e);
+    assert_int_equal(journal_one(s, sid, "r", "c"), 0);
     evt *batch[1] = {tok(sid, "r", "m", "c")};
     bool taken[1] = {true};
     assert_int_equal(store_journal_append_part(s, batch, 1, taken), 0);
     assert_false(taken[0]);
     unref_all(batch, 1);
-    e = tok(sid, "r", "m", "c");
+    evt *e = tok(sid, "r", "m", "c");
     assert_int_equal(store_journal_try_append(s, e, 0), 0);
     evt_unref(e);
     assert_int_equal(store_journal_pending(s), 1);
@@ -2999,9 +2997,7 @@ static void test_token_journal_shares_room_past_eight(void **state)
     assert_int_equal(store_journal_pending(s), STORE_JOURNAL_SHARED + 1);
     /* The shared room is used up: no session takes a ninth. */
     for (size_t k = 0; k < 2; k++) {
-        evt *e = tok(sids[k], "r", "m", "y");
-        assert_int_equal(store_journal_append(s, &e, 1), 0);
-        evt_unref(e);
+        assert_int_equal(journal_one(s, sids[k], "r", "y"), 0);
     }
     /* A transaction of the first session stores its nine; then there is
      * room again. */
