@@ -60,3 +60,11 @@ void id_new(char out[ID_MAX], const char *prefix, int64_t unix_ms)
     snprintf(out, ID_MAX, "%.8s_%012llx%012llx", prefix, (unsigned long long)ms,
              (unsigned long long)random);
 }
+
+uint64_t id_hash(const char *id)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a's offset basis */
+    for (const unsigned char *c = (const unsigned char *)id; *c; c++)
+        h = (h ^ *c) * 1099511628211ull;
+    return h;
+}

@@ -10,6 +10,7 @@
 #include "core/sse.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
+#include "lib/id.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/xmalloc.h"
@@ -34,7 +35,8 @@ typedef struct hub_frame {
     int64_t seq;
     int64_t unstored_from; /* evt.unstored_from of a published event, else 0 */
     bool run_stopped;
-    char *run_id;    /* in data, after the frame; NULL for frames replayed from the store to a plain stream */
+    char *run_id;    /* in data, after the frame; NULL for frames replayed from the store to a plain
+                        stream */
     size_t json_off; /* where the event's JSON begins in data */
     size_t json_len;
     size_t len;
@@ -169,9 +171,7 @@ static void hub__frame_release(const void *data, size_t len, void *arg)
 
 static size_t hub__hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return (size_t)(h % HUB__BUCKETS);
+    return (size_t)(id_hash(s) % HUB__BUCKETS);
 }
 
 static hub_session *hub__find(hub *h, const char *id)

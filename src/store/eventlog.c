@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "lib/clock.h"
+#include "lib/id.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 #include "store/store_journal.h"
@@ -87,7 +88,7 @@ struct eventlog {
     eventlog_stats stats;
     void (*observer)(void *ud, double seconds);
     void *observer_ud;
-    int64_t conn_lost_ms; /* when the connection was lost (monotonic), 0 while it is up */
+    int64_t conn_lost_ms;   /* when the connection was lost (monotonic), 0 while it is up */
     int64_t last_commit_ns; /* when the writer last began a batch (monotonic) */
     int64_t pace_ns;        /* the least time between two batches' starts */
     bool busy;              /* work came in while the last batch was written */
@@ -130,9 +131,7 @@ static void eventlog__queue_splice(eventlog_queue *dst, eventlog_queue *src)
 
 static size_t eventlog__hash(const char *id)
 {
-    size_t h = 5381;
-    for (const unsigned char *c = (const unsigned char *)id; *c; c++) h = h * 33 + *c;
-    return h % EVENTLOG__OWED_BUCKETS;
+    return (size_t)(id_hash(id) % EVENTLOG__OWED_BUCKETS);
 }
 
 static eventlog_owed *eventlog__owed(const eventlog *log, const char *id)
@@ -289,7 +288,8 @@ typedef struct event_probe {
     bool same;
 } event_probe;
 
-static int eventlog__probe_event(void *ud, int64_t seq, const char *type, const char *json, size_t len)
+static int eventlog__probe_event(void *ud, int64_t seq, const char *type, const char *json,
+                                 size_t len)
 {
     (void)type;
     event_probe *p = ud;
@@ -331,7 +331,8 @@ static size_t eventlog__count_events(const eventlog_item *it, size_t n, int stat
  * that lost it, so that a database that stays away fails later batches at
  * their first try instead of stalling each one.
  */
-static int eventlog__write_reconnected(eventlog *log, eventlog_item *first, size_t n, bool at_commit)
+static int eventlog__write_reconnected(eventlog *log, eventlog_item *first, size_t n,
+                                       bool at_commit)
 {
     if (log->conn_lost_ms == 0) log->conn_lost_ms = clock_mono_ms();
     LOG(LOG_WARN, "Event log batch lost its database connection; writing it again once it is back.",
@@ -342,7 +343,8 @@ static int eventlog__write_reconnected(eventlog *log, eventlog_item *first, size
     while ((rc == DB_ERR_CONN || rc == DB_ERR_RETRY) &&
            clock_mono_ms() - log->conn_lost_ms < EVENTLOG_RECONNECT_MAX_MS) {
         clock_sleep_ms(pause);
-        pause = pause * 2 < EVENTLOG_RECONNECT_PAUSE_MAX_MS ? pause * 2 : EVENTLOG_RECONNECT_PAUSE_MAX_MS;
+        pause = pause * 2 < EVENTLOG_RECONNECT_PAUSE_MAX_MS ? pause * 2
+                                                            : EVENTLOG_RECONNECT_PAUSE_MAX_MS;
         tries++;
         if (at_commit) {
             int found = eventlog__batch_committed(log->st, first, n);
@@ -362,8 +364,8 @@ static int eventlog__write_reconnected(eventlog *log, eventlog_item *first, size
     }
     if (rc != DB_ERR_CONN) log->conn_lost_ms = 0;
     if (rc == 0)
-        LOG(LOG_INFO, "Event log batch written after the connection came back.",
-            "ops=%zu tries=%d", n, tries);
+        LOG(LOG_INFO, "Event log batch written after the connection came back.", "ops=%zu tries=%d",
+            n, tries);
     return rc;
 }
 
@@ -582,7 +584,7 @@ static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n
 
 /* Hands a written batch to the loop thread and records its figures. */
 static void eventlog__finish_batch(eventlog *log, eventlog_queue *batch, size_t n, uint64_t commits,
-                         uint64_t ns)
+                                   uint64_t ns)
 {
     size_t ok_events = eventlog__count_events(batch->head, n, 0);
     size_t failed_ops = 0;

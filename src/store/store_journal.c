@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "lib/clock.h"
+#include "lib/id.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 #include "store/store_int.h"
@@ -328,9 +329,7 @@ int store_journal_attach(store *s, const char *url)
 
 static size_t store_journal__hash(const char *id)
 {
-    size_t h = 5381;
-    for (const unsigned char *c = (const unsigned char *)id; *c; c++) h = h * 33 + *c;
-    return h % STORE_JOURNAL__BUCKETS;
+    return (size_t)(id_hash(id) % STORE_JOURNAL__BUCKETS);
 }
 
 static journal_session *store_journal__find(store_journal *j, const char *id)

@@ -51,12 +51,22 @@ static void test_a_clock_set_back_still_sorts_after(void **state)
     assert_true(strcmp(earlier, after) < 0);
 }
 
+/* id_hash is 64-bit FNV-1a: the published test vectors. */
+static void test_hash_is_fnv1a(void **state)
+{
+    (void)state;
+    assert_true(id_hash("") == UINT64_C(0xcbf29ce484222325));
+    assert_true(id_hash("a") == UINT64_C(0xaf63dc4c8601ec8c));
+    assert_true(id_hash("foobar") == UINT64_C(0x85944171f73967e8));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_is_prefix_time_and_random),
         cmocka_unit_test(test_ids_of_one_millisecond_sort_in_order),
         cmocka_unit_test(test_a_clock_set_back_still_sorts_after),
+        cmocka_unit_test(test_hash_is_fnv1a),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
