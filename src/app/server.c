@@ -341,7 +341,7 @@ int server_run(const config *cfg)
     }
     s.rt_started = true;
     eventlog_set_commit_observer(s.rt.log, server__commit_observed, NULL);
-    s.hub = hub_new(s.base, s.rt.pool, (size_t)cfg->subscriber_buffer_bytes);
+    s.hub = hub_new(s.base, s.rt.pool, s.rt.log, (size_t)cfg->subscriber_buffer_bytes);
     hub_set_limits(s.hub, (size_t)cfg->subscribers_per_session, (size_t)cfg->subscribers_per_token);
     http_options ho = {(size_t)cfg->body_bytes, SERVER__TIMEOUT_S, server__connection_cap(cfg)};
     s.http = http_server_new(s.base, &ho);

@@ -79,11 +79,6 @@ typedef struct evt {
     size_t body_len;
     char *json; /* owned: the encoded event once evt_encode ran */
     size_t json_len;
-    /* 0, or the seq of its session's first event that was not in the
-     * tables yet when this one was published (the token journal held it,
-     * docs/storage.md): the live stream keeps the frames from there on, so
-     * that a reconnect finds them. */
-    int64_t unstored_from;
 } evt;
 
 /* Where and when an event happens; strings are borrowed. */

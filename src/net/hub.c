@@ -14,15 +14,11 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/xmalloc.h"
-#include "store/store_journal.h"
 
 #define HUB__BUCKETS       1024
 #define HUB__SESSIONS_MAX  1024 /* sessions kept without subscribers, for their tails */
 #define HUB__PUMP_RETRY_MS 20
 #define HUB__FRAME_MAX     (96u << 20)
-/* A tail's ring: HUB_TAIL_EVENTS frames, or every frame whose event the
- * token journal may still hold, and the one being pushed. */
-#define HUB__TAIL_SLOTS (STORE_JOURNAL_EVENTS_MAX + HUB_TAIL_EVENTS)
 
 /*
  * One encoded SSE frame, shared by reference: by the session's tail, by
@@ -33,7 +29,6 @@
 typedef struct hub_frame {
     int refs;
     int64_t seq;
-    int64_t unstored_from; /* evt.unstored_from of a published event, else 0 */
     bool run_stopped;
     char *run_id;    /* in data, after the frame; NULL for frames replayed from the store to a plain
                         stream */
@@ -53,7 +48,7 @@ typedef struct hub_frame {
  */
 typedef struct hub_session {
     char *id;
-    hub_frame *tail[HUB__TAIL_SLOTS]; /* a ring, oldest at tail_head */
+    hub_frame *tail[HUB_TAIL_EVENTS]; /* a ring, oldest at tail_head */
     size_t tail_head, tail_n, tail_bytes;
     hub_sub *subs; /* doubly linked */
     size_t nsubs;
@@ -107,6 +102,7 @@ struct hub_sub {
 struct hub {
     struct event_base *base;
     dbpool *pool;
+    eventlog *log; /* its token journal holds what the tables may not yet */
     size_t limit;
     size_t per_session, per_owner; /* 0: no limit */
     hub_owner *owners;             /* those holding a stream */
@@ -144,7 +140,6 @@ static hub_frame *hub__frame_new(int64_t seq, const char *type, const char *json
     hub_frame *f = xmalloc(sizeof *f + room + 1 + idlen);
     f->refs = 1;
     f->seq = seq;
-    f->unstored_from = 0;
     f->run_stopped = strcmp(type, "run_stopped") == 0;
     f->len = sse_frame_write(f->data, seq, type, json, len);
     /* The frame ends with the JSON and a blank line. */
@@ -187,7 +182,7 @@ static void hub__session_free(hub *h, hub_session *hs)
     while (*pp != hs) pp = &(*pp)->next;
     *pp = hs->next;
     for (size_t i = 0; i < hs->tail_n; i++)
-        hub__frame_unref(hs->tail[(hs->tail_head + i) % HUB__TAIL_SLOTS]);
+        hub__frame_unref(hs->tail[(hs->tail_head + i) % HUB_TAIL_EVENTS]);
     for (size_t i = 0; i < hs->held_n; i++) hub__frame_unref(hs->held[i]);
     free(hs->held);
     free(hs->id);
@@ -224,35 +219,25 @@ static hub_session *hub__get(hub *h, const char *id)
 
 static hub_frame *hub__tail_at(const hub_session *hs, size_t i)
 {
-    return hs->tail[(hs->tail_head + i) % HUB__TAIL_SLOTS];
-}
-
-/* True when the tail must keep old: f says its event may not be in the
- * tables yet (the token journal holds it). */
-static bool hub__tail_keeps(const hub_frame *old, const hub_frame *f)
-{
-    return f->unstored_from > 0 && old->seq >= f->unstored_from;
+    return hs->tail[(hs->tail_head + i) % HUB_TAIL_EVENTS];
 }
 
 /* Appends a frame to the tail (taking a reference), dropping the oldest
- * ones beyond the tail's limits, except those whose events the tables may
- * not hold yet: a reconnect finds those nowhere else. The token journal
- * holds at most STORE_JOURNAL_EVENTS_MAX events of a session, so they fit
- * in the ring. */
+ * ones beyond the tail's limits. The events that the tables do not hold
+ * yet are in the token journal, where a replay reads them (docs/benchmarks.md,
+ * fix 42). */
 static void hub__tail_push(hub_session *hs, hub_frame *f)
 {
     while (hs->tail_n > 0 &&
-           (hs->tail_n == HUB__TAIL_SLOTS ||
-            ((hs->tail_n >= HUB_TAIL_EVENTS || hs->tail_bytes + f->len > HUB_TAIL_BYTES) &&
-             !hub__tail_keeps(hs->tail[hs->tail_head], f)))) {
+           (hs->tail_n >= HUB_TAIL_EVENTS || hs->tail_bytes + f->len > HUB_TAIL_BYTES)) {
         hub_frame *old = hs->tail[hs->tail_head];
         hs->tail_bytes -= old->len;
         hub__frame_unref(old);
-        hs->tail_head = (hs->tail_head + 1) % HUB__TAIL_SLOTS;
+        hs->tail_head = (hs->tail_head + 1) % HUB_TAIL_EVENTS;
         hs->tail_n--;
     }
     f->refs++;
-    hs->tail[(hs->tail_head + hs->tail_n) % HUB__TAIL_SLOTS] = f;
+    hs->tail[(hs->tail_head + hs->tail_n) % HUB_TAIL_EVENTS] = f;
     hs->tail_n++;
     hs->tail_bytes += f->len;
 }
@@ -261,7 +246,7 @@ static void hub__tail_clear(hub_session *hs)
 {
     while (hs->tail_n > 0) {
         hub__frame_unref(hs->tail[hs->tail_head]);
-        hs->tail_head = (hs->tail_head + 1) % HUB__TAIL_SLOTS;
+        hs->tail_head = (hs->tail_head + 1) % HUB_TAIL_EVENTS;
         hs->tail_n--;
     }
     hs->tail_bytes = 0;
@@ -621,6 +606,29 @@ static const char hub__unrecorded_note[] =
     "sent on the session's stream once the database takes writes again\n\n";
 
 /*
+ * Queues for a replaying subscriber whose store read reached the end of
+ * the tables the events that follow from the token journal: up to the
+ * last one the session delivered (later ones come live), or all it holds
+ * when the session has delivered nothing here yet (its tail was dropped),
+ * which then goes live past them. True when it queued some: the journal
+ * held the very next one. Otherwise they were stored meanwhile, and the
+ * store is read again.
+ */
+static bool hub__journal_replay(hub_sub *s)
+{
+    hub_session *hs = s->hs;
+    if (!s->h->log || (hs->known && s->sent_seq >= hs->seq)) return false;
+    hub__query q = {.h = s->h, .sub = s};
+    eventlog_held_after(s->h->log, hs->id, s->sent_seq, hub__query_row, &q);
+    bool next = q.n > 0 && q.frames[0]->seq == s->sent_seq + 1;
+    for (size_t i = 0; next && i < q.n && (!hs->known || q.frames[i]->seq <= hs->seq); i++)
+        hub__backlog_push(s, q.frames[i]);
+    for (size_t i = 0; i < q.n; i++) hub__frame_unref(q.frames[i]);
+    free(q.frames);
+    return next;
+}
+
+/*
  * Moves a replaying subscriber forward: sends its backlog, then either
  * reads the next page from the store or serves the frames the tail holds
  * past what was sent, and goes live once nothing is left. Live frames
@@ -662,6 +670,7 @@ static void hub__advance_pinned(hub_sub *s)
             }
             continue;
         }
+        if (s->db_checked && hub__journal_replay(s)) continue;
         /* With nothing in the tail, the store read must have reached the
          * last frame the session delivered. */
         if (hs->tail_n == 0 && s->db_checked && (!hs->known || s->sent_seq >= hs->seq)) {
@@ -837,7 +846,6 @@ void hub_publish(hub *h, const evt *ev)
         if (hs->known && ev->seq == hs->seq + 1) hs->seq = ev->seq;
         return;
     }
-    f->unstored_from = ev->unstored_from;
     if (hs->known && ev->seq > hs->seq + 1) {
         /* Another instance committed the events in between. Subscribers
          * wait for them; a session nobody watches restarts its tail. */
@@ -1081,11 +1089,12 @@ static void hub__ping_cb(evutil_socket_t fd, short what, void *arg)
         }
 }
 
-hub *hub_new(struct event_base *base, dbpool *pool, size_t subscriber_buffer_bytes)
+hub *hub_new(struct event_base *base, dbpool *pool, eventlog *log, size_t subscriber_buffer_bytes)
 {
     hub *h = xcalloc(1, sizeof *h);
     h->base = base;
     h->pool = pool;
+    h->log = log;
     h->limit = subscriber_buffer_bytes;
     h->ping_timer = event_new(base, -1, EV_PERSIST, hub__ping_cb, h);
     struct timeval tv = {1, 0};

@@ -6,10 +6,11 @@
  * into a reference-counted frame that every subscriber's connection sends
  * by reference, never copied per subscriber. Each session keeps an
  * in-memory tail of its recent frames (at most HUB_TAIL_EVENTS events and
- * HUB_TAIL_BYTES bytes) that serves most reconnects without a query, and
- * beyond those limits every frame whose event the token journal may still
- * hold (evt.unstored_from): the tables do not have it yet, so a replay
- * finds it only there.
+ * HUB_TAIL_BYTES bytes) that serves most reconnects without a query. A
+ * replay that reached the end of what the tables hold and still falls
+ * short of the tail reads the rest from the token journal
+ * (eventlog_held_after), which holds the events the tables do not have
+ * yet.
  *
  * A subscriber is registered before its replay starts: it replays from the
  * tail, or from the store through the dbpool in pages of 1000, and then
@@ -42,6 +43,7 @@
 #include "lib/buf.h"
 #include "net/http.h"
 #include "store/dbpool.h"
+#include "store/eventlog.h"
 
 struct event_base;
 
@@ -63,7 +65,9 @@ struct event_base;
 typedef struct hub hub;
 typedef struct hub_sub hub_sub;
 
-hub *hub_new(struct event_base *base, dbpool *pool, size_t subscriber_buffer_bytes);
+/* log, when not NULL, is the event log whose token journal a replay reads
+ * (PostgreSQL has none). */
+hub *hub_new(struct event_base *base, dbpool *pool, eventlog *log, size_t subscriber_buffer_bytes);
 /* Registers the open-stream gauge on /metrics. Call before threads start. */
 void hub_metrics_register(void);
 /* The most streams one session and one owner may hold (0: no limit, the

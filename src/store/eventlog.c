@@ -791,6 +791,12 @@ void eventlog_append(eventlog *log, evt *ev)
     eventlog_submit(log, &op);
 }
 
+int eventlog_held_after(eventlog *log, const char *session_id, int64_t after, store_event_cb cb,
+                        void *ud)
+{
+    return store_journal_held_after(log->st, session_id, after, cb, ud);
+}
+
 int eventlog_fd(const eventlog *log)
 {
     return log->efd;

@@ -95,6 +95,12 @@ void eventlog_submit_urgent(eventlog *log, const eventlog_op *op);
 /* Shorthand for an op that only appends ev (reference taken). */
 void eventlog_append(eventlog *log, evt *ev);
 
+/* Calls cb for each event of the session that the token journal holds
+ * with a seq above after, in seq order (store_journal_held_after): the
+ * published events that the tables may not hold yet. Returns how many. */
+int eventlog_held_after(eventlog *log, const char *session_id, int64_t after, store_event_cb cb,
+                        void *ud);
+
 /* The fd that becomes readable when committed work waits for drain. */
 int eventlog_fd(const eventlog *log);
 /* Runs done and publish callbacks of committed batches. */

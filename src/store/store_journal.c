@@ -490,7 +490,6 @@ static int store_journal__write_held(store *s, evt *const *evs, size_t n,
         x->held_bytes += e->json_len;
         x->last = e->seq;
         x->ts_ms = e->ts_ms;
-        evs[i]->unstored_from = store_journal__first(x);
         j->nheld++;
         to += e->json_len + 1;
     }
@@ -909,6 +908,28 @@ size_t store_journal_pending(const store *s)
     if (!j) return 0;
     pthread_mutex_lock(&j->mu);
     size_t n = j->nheld;
+    pthread_mutex_unlock(&j->mu);
+    return n;
+}
+
+/* The lines stay where they are while the lock is held: the file is written
+ * over only once nothing is held, and held events leave only at a commit's
+ * end, under the lock. */
+int store_journal_held_after(store *s, const char *session_id, int64_t after, store_event_cb cb,
+                             void *ud)
+{
+    store_journal *j = s->journal;
+    if (!j) return 0;
+    int n = 0;
+    pthread_mutex_lock(&j->mu);
+    journal_session *x = store_journal__find(j, session_id);
+    int64_t seq = x ? store_journal__first(x) : 0;
+    for (size_t i = 0; x && i < x->nheld; i++, seq++) {
+        if (seq <= after) continue;
+        const store_line *l = &x->held[i];
+        n++;
+        if (cb(ud, seq, evt_type_name(l->type), l->json, l->len) != 0) break;
+    }
     pthread_mutex_unlock(&j->mu);
     return n;
 }

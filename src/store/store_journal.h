@@ -140,6 +140,13 @@ void store_journal_end(store *s, bool committed);
 
 /* Events the journal holds. */
 size_t store_journal_pending(const store *s);
+/* Calls cb, as store_event_after does, for each event the journal holds
+ * for session_id with a seq above after, in seq order: events the tables
+ * may not hold yet. Any thread; cb runs under the journal's lock and
+ * returns non-zero to stop. Returns how many cb was given (0 without a
+ * journal). */
+int store_journal_held_after(store *s, const char *session_id, int64_t after, store_event_cb cb,
+                             void *ud);
 /* Frees the journal (store_close calls it). */
 void store_journal_free(store *s);
 

@@ -173,16 +173,11 @@ describe('event stream', () => {
   });
 
   test('a reconnect during a fast answer gets every event, the newest from the tail', async (t) => {
-    // One run streaming alone keeps up to 64 tokens in the token journal
-    // before they reach the tables (docs/storage.md); tokens 20 ms apart
-    // never leave the writer idle long enough to store them sooner. The
-    // reconnect, two seconds after the drop, misses about a hundred
-    // events, more than the live stream's usual tail of 16: the replay
-    // reads the tables, then the tail, which keeps every frame the
-    // tables may not hold yet, and the stream has no gap and no
-    // duplicate. (A tail that dropped them would still pass: the replay
-    // then reads the tables again and again until a transaction stores
-    // them, up to 64 tokens later.)
+    // The reconnect, two seconds after the drop, misses about a hundred
+    // events, more than the live stream's tail of 16: the replay reads the
+    // tables, then what the token journal holds that they do not have yet
+    // (docs/storage.md), then the tail, and the stream has no gap and no
+    // duplicate.
     const mock = await startMock();
     const fast = await startServer({ config: { llm: { base_url: mock.url, model: 'mock-model' } } });
     t.after(async () => {

@@ -2208,7 +2208,8 @@ typedef struct trace {
     store *reader; /* a second connection: what others can see */
     char lines[128][96];
     size_t n;
-    int64_t unstored_from; /* the last published event's */
+    eventlog *log;         /* set once started: whose journal first_held reads */
+    int64_t first_held;    /* when the last event was published: its session's first held seq */
     int failed_visible;    /* published events neither readable elsewhere nor in the journal */
     int in_tables;         /* published events readable elsewhere at once */
     const char *journal;   /* the token journal's file, or NULL */
@@ -2246,6 +2247,44 @@ static bool in_journal(const char *path, const evt *ev)
     return found;
 }
 
+/* True when the len bytes at p contain the string w. */
+static bool holds_text(const char *p, size_t len, const char *w)
+{
+    size_t n = strlen(w);
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp(p + i, w, n) == 0) return true;
+    return false;
+}
+
+/* What store_journal_held_after gave: how many, the first and last seq. */
+typedef struct held {
+    int n;
+    int64_t first, last;
+    bool tokens; /* each a token whose line is a token event's JSON */
+} held;
+
+static int held_cb(void *ud, int64_t seq, const char *type, const char *json, size_t len)
+{
+    held *h = ud;
+    if (h->n++ == 0) h->first = seq;
+    else if (seq != h->last + 1) h->tokens = false;
+    h->last = seq;
+    char want[64];
+    snprintf(want, sizeof want, "\"seq\":%" PRId64 ",", seq);
+    if (strcmp(type, "token") != 0 || len < 2 || json[0] != '{' || json[len - 1] != '}' ||
+        !holds_text(json, len, want))
+        h->tokens = false;
+    return 0;
+}
+
+static held held_of(store *s, const char *sid, int64_t after)
+{
+    held h = {.tokens = true};
+    int n = store_journal_held_after(s, sid, after, held_cb, &h);
+    assert_int_equal(n, h.n);
+    return h;
+}
+
 static void on_publish(void *ud, evt *ev)
 {
     trace *t = ud;
@@ -2255,7 +2294,9 @@ static void on_publish(void *ud, evt *ev)
      * moves into them (tested below). */
     if (!found && !in_journal(t->journal, ev)) t->failed_visible++;
     if (found) t->in_tables++;
-    t->unstored_from = ev->unstored_from;
+    held h = {.tokens = true};
+    if (t->log) eventlog_held_after(t->log, ev->session_id, 0, held_cb, &h);
+    t->first_held = h.n ? h.first : 0;
     trace_line(t, "publish %" PRId64 " %s", ev->seq, evt_type_name(ev->type));
 }
 
@@ -2517,6 +2558,7 @@ static void journal_start(fx *f, journal_fx *j)
     j->sid = make_session(f->s, "log", 1000);
     j->t = (trace){.reader = f->s, .journal = j->path};
     j->log = start_log(f, &j->t);
+    j->t.log = j->log;
     eventlog_set_pace(j->log, 0);
 }
 
@@ -2536,29 +2578,44 @@ static void test_token_journal_holds_lone_tokens(void **state)
     /* The first: a transaction, which teaches the journal the session. */
     append_published(j.log, &j.t, j.sid, "a");
     assert_int_equal(stored_count(f->s, j.sid), 1);
-    assert_int_equal(j.t.unstored_from, 0);
+    assert_int_equal(j.t.first_held, 0);
     /* The next 64: in the journal, not in the tables (the session streams
-     * alone, so past the first 8 it has the shared room). Each says that
-     * the tables hold its session's events up to seq 1. */
+     * alone, so past the first 8 it has the shared room). When each is
+     * published, the journal holds its session's events from seq 2 on. */
     for (size_t i = 0; i < STORE_JOURNAL_EVENTS_MAX; i++) {
         append_published(j.log, &j.t, j.sid, "b");
-        assert_int_equal(j.t.unstored_from, 2);
+        assert_int_equal(j.t.first_held, 2);
     }
     assert_int_equal(stored_count(f->s, j.sid), 1);
+    /* A replay reads them there, each line the event's JSON, from any seq
+     * on; another session has none. */
+    held h = {.tokens = true};
+    assert_int_equal(eventlog_held_after(j.log, j.sid, 0, held_cb, &h), STORE_JOURNAL_EVENTS_MAX);
+    assert_true(h.tokens);
+    assert_int_equal(h.first, 2);
+    assert_int_equal(h.last, 1 + STORE_JOURNAL_EVENTS_MAX);
+    h = (held){.tokens = true};
+    assert_int_equal(eventlog_held_after(j.log, j.sid, 40, held_cb, &h), STORE_JOURNAL_EVENTS_MAX - 39);
+    assert_true(h.tokens);
+    assert_int_equal(h.first, 41);
+    assert_int_equal(eventlog_held_after(j.log, j.sid, 1 + STORE_JOURNAL_EVENTS_MAX, held_cb, &h), 0);
+    assert_int_equal(eventlog_held_after(j.log, "ses_none", 0, held_cb, &h), 0);
     assert_int_equal(j.t.in_tables, 1);
     assert_true(file_size(j.path) > 0);
     /* The next would pass STORE_JOURNAL_EVENTS_MAX: its transaction stores
      * the 64 first. */
     append_published(j.log, &j.t, j.sid, "c");
     assert_int_equal(stored_count(f->s, j.sid), 66);
-    assert_int_equal(j.t.unstored_from, 0);
+    assert_int_equal(j.t.first_held, 0);
     /* Two more held, then a flush puts them in the tables. */
     append_published(j.log, &j.t, j.sid, "d");
     append_published(j.log, &j.t, j.sid, "e");
-    assert_int_equal(j.t.unstored_from, 67);
+    assert_int_equal(j.t.first_held, 67);
     assert_int_equal(stored_count(f->s, j.sid), 66);
     eventlog_flush(j.log);
     assert_int_equal(stored_count(f->s, j.sid), 68);
+    /* Stored, they are no longer the journal's to give. */
+    assert_int_equal(eventlog_held_after(j.log, j.sid, 0, held_cb, &h), 0);
     assert_int_equal(j.t.failed_visible, 0);
     for (size_t i = 0; i < 68; i++) {
         char want[32];
@@ -2662,7 +2719,7 @@ static void test_token_journal_taken_by_the_loop_while_the_writer_writes(void **
     eventlog_append(j.log, tok(j.sid, "r", "m", "b"));
     assert_int_equal(j.t.n, before + 1);
     assert_string_equal(j.t.lines[before], "publish 2 token");
-    assert_int_equal(j.t.unstored_from, 2);
+    assert_int_equal(j.t.first_held, 2);
     eventlog_op urgent = {.ev = tok(j.sid, "r", "m", "c")};
     eventlog_submit_urgent(j.log, &urgent);
     assert_int_equal(j.t.n, before + 2);
@@ -2754,10 +2811,10 @@ static void test_token_journal_loop_append_leaves_stored_sessions(void **state)
     char *b = make_session(f->s, "log", 1000);
     assert_int_equal(journal_txn(s, tok(a, "r", "m", "a")), 0);
     assert_int_equal(journal_txn(s, tok(b, "r", "m", "a")), 0);
-    evt *held = tok(a, "r", "m", "held");
-    assert_int_equal(store_journal_try_append(s, held, 0), 1);
-    assert_int_equal(held->seq, 2);
-    evt_unref(held);
+    evt *kept = tok(a, "r", "m", "held");
+    assert_int_equal(store_journal_try_append(s, kept, 0), 1);
+    assert_int_equal(kept->seq, 2);
+    evt_unref(kept);
 
     assert_int_equal(store_begin(s), 0);
     evt_origin o = origin(a, "r", 1000);
@@ -2917,7 +2974,10 @@ static void test_token_journal_holds_one_run_per_session(void **state)
     evt *next = tok(sid, "r2", "m", "h");
     assert_int_equal(store_journal_append(s, &next, 1), 1);
     assert_int_equal(next->seq, 5);
-    assert_int_equal(next->unstored_from, 5);
+    held h = held_of(s, sid, 0);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.first, 5);
+    assert_true(h.tokens);
     evt_unref(next);
     assert_int_equal(store_journal_pending(s), 1);
     store_close(s);
@@ -2980,13 +3040,16 @@ static void test_token_journal_shares_room_past_eight(void **state)
         sids[i] = make_session(f->s, "log", 1000);
         assert_int_equal(journal_txn(s, tok(sids[i], "r", "m", "a")), 0);
     }
-    /* The first session takes nine at once, the journal being empty; each
-     * says its session's events from seq 2 on are not in the tables. */
+    /* The first session takes nine at once, the journal being empty: it
+     * holds its session's events from seq 2 on. */
     evt *evs[STORE_JOURNAL_EVENTS + 1];
     for (size_t i = 0; i <= STORE_JOURNAL_EVENTS; i++) evs[i] = tok(sids[0], "r", "m", "x");
     assert_int_equal(store_journal_append(s, evs, STORE_JOURNAL_EVENTS + 1), 1);
-    assert_int_equal(evs[0]->unstored_from, 2);
-    assert_int_equal(evs[STORE_JOURNAL_EVENTS]->unstored_from, 2);
+    held h = held_of(s, sids[0], 0);
+    assert_int_equal(h.n, STORE_JOURNAL_EVENTS + 1);
+    assert_int_equal(h.first, 2);
+    assert_int_equal(h.last, STORE_JOURNAL_EVENTS + 2);
+    assert_true(h.tokens);
     unref_all(evs, STORE_JOURNAL_EVENTS + 1);
     /* Every other session takes its 8. */
     for (size_t k = 1; k < N; k++) {
@@ -3006,7 +3069,9 @@ static void test_token_journal_shares_room_past_eight(void **state)
     assert_int_equal(store_journal_pending(s), STORE_JOURNAL_SHARED - STORE_JOURNAL_EVENTS);
     evt *e = tok(sids[1], "r", "m", "y");
     assert_int_equal(store_journal_append(s, &e, 1), 1);
-    assert_int_equal(e->unstored_from, 2);
+    h = held_of(s, sids[1], 0);
+    assert_int_equal(h.n, STORE_JOURNAL_EVENTS + 1);
+    assert_int_equal(h.first, 2);
     evt_unref(e);
     store_close(s);
     for (size_t i = 0; i < N; i++) free(sids[i]);
