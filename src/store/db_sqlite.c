@@ -66,8 +66,10 @@
  * operating system caches the file anyway, so a page missed here costs a
  * pread(2); the default filled up within a minute of streaming and was a
  * fifth of the memory at 100 runs, with no difference in CPU per token
- * (docs/benchmarks.md, fix 23). */
-#define SQ_CACHE_KIB "512"
+ * (docs/benchmarks.md, fix 23). The event log's writer keeps more
+ * (store_set_page_cache): every batch touches a page per session, where
+ * the other connections read or write far less (fix 43). */
+#define SQ_CACHE_KIB "128"
 
 typedef struct sq_stmt {
     char *sql; /* the cache key; owned */

@@ -646,7 +646,8 @@ int eventlog_start(const char *url, eventlog_publish_cb publish, void *ud, event
     store *st = NULL;
     int rc = store_open(url, &st, err, errlen);
     if (rc < 0) return rc;
-    rc = store_journal_attach(st, url);
+    rc = store_set_page_cache(st, EVENTLOG_PAGE_CACHE_KIB);
+    if (rc == 0) rc = store_journal_attach(st, url);
     if (rc < 0) {
         snprintf(err, errlen, "%s", store_errmsg(st));
         store_close(st);

@@ -29,6 +29,9 @@
 #include "store/store.h"
 
 #define EVENTLOG_BATCH_MAX 1000
+/* The writer's page cache, in KiB: four times what other connections keep
+ * (docs/benchmarks.md, fix 43). */
+#define EVENTLOG_PAGE_CACHE_KIB 512
 /* The most a batch takes when the writer was idle: the first events of a
  * burst are committed (and published) without waiting for a long batch. */
 #define EVENTLOG_QUIET_BATCH_MAX 16

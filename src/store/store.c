@@ -160,6 +160,15 @@ db *store_db(store *s)
     return s->d;
 }
 
+int store_set_page_cache(store *s, int kib)
+{
+    if (db_get_kind(s->d) != DB_SQLITE) return 0;
+    char sql[48];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d", kib);
+    int rc = db_exec_script(s->d, sql);
+    return rc < 0 ? store__fail(s, rc) : 0;
+}
+
 const char *store_errmsg(const store *s)
 {
     return s->err;

@@ -41,6 +41,9 @@ typedef struct store store;
 int store_open(const char *url, store **out, char *err, size_t errlen);
 void store_close(store *s);
 db *store_db(store *s);
+/* Sets this connection's page cache to kib KiB (SQLite; a no-op on
+ * PostgreSQL). */
+int store_set_page_cache(store *s, int kib);
 const char *store_errmsg(const store *s);
 
 /*

@@ -2542,6 +2542,34 @@ static char *journal_path_or_skip(const fx *f)
     return path;
 }
 
+/* This connection's page cache in KiB, as SQLite reports it. */
+static long page_cache_kib(store *s)
+{
+    db_result *r = NULL;
+    assert_int_equal(db_exec(store_db(s), "PRAGMA cache_size", 0, NULL, &r), 0);
+    long kib = -strtol(db_result_get(r, 0, 0), NULL, 10);
+    db_result_free(r);
+    return kib;
+}
+
+/* A connection keeps 128 KiB of pages, the event log's writer 512
+ * (docs/benchmarks.md, fix 43); on PostgreSQL the call does nothing. */
+static void test_page_cache_sizes(void **state)
+{
+    fx *f = *state;
+    store *s = NULL;
+    char err[256];
+    assert_int_equal(store_open(f->url, &s, err, sizeof err), 0);
+    if (db_get_kind(store_db(s)) == DB_SQLITE) {
+        assert_int_equal(page_cache_kib(s), 128);
+        assert_int_equal(store_set_page_cache(s, EVENTLOG_PAGE_CACHE_KIB), 0);
+        assert_int_equal(page_cache_kib(s), 512);
+    } else {
+        assert_int_equal(store_set_page_cache(s, EVENTLOG_PAGE_CACHE_KIB), 0);
+    }
+    store_close(s);
+}
+
 /* A log of the fixture's SQLite file with its token journal, the
  * session it writes to and the trace of what it publishes; skips the
  * test on a database that has no journal. */
@@ -3796,6 +3824,7 @@ int main(void)
         T(test_event_after_with_limit),
         T(test_compaction_keeps_message_events),
         T(test_token_rows_read_as_events),
+        T(test_page_cache_sizes),
         T(test_recovery_stops_interrupted_run),
         T(test_recovery_of_every_running_run),
         T(test_eventlog_commits_then_publishes_in_order),
