@@ -52,9 +52,10 @@ struct event_base;
  * published between a client's read of a session and its subscription, or
  * a connection lost for a moment; a client away longer (a reconnect waits
  * the two seconds of HUB_RETRY_MS) reads from the store, about a million
- * events a second. docs/benchmarks.md has the memory figures (fix 16). */
-#define HUB_TAIL_EVENTS 16
-#define HUB_TAIL_BYTES  (4u << 10)
+ * events a second. docs/benchmarks.md has the memory figures (fixes 16
+ * and 44). */
+#define HUB_TAIL_EVENTS 8
+#define HUB_TAIL_BYTES  (2u << 10)
 #define HUB_PAGE        1000
 #define HUB_PING_MS     15000
 #define HUB_RETRY_MS    2000

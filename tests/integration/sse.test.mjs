@@ -174,7 +174,7 @@ describe('event stream', () => {
 
   test('a reconnect during a fast answer gets every event, the newest from the tail', async (t) => {
     // The reconnect, two seconds after the drop, misses about a hundred
-    // events, more than the live stream's tail of 16: the replay reads the
+    // events, more than the live stream's tail of 8: the replay reads the
     // tables, then what the token journal holds that they do not have yet
     // (docs/storage.md), then the tail, and the stream has no gap and no
     // duplicate.
