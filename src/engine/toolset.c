@@ -13,6 +13,7 @@ struct toolset {
     struct event_base *base;
     tool_source **sources;
     size_t nsources;
+    json_t *openai; /* the last list toolset_openai_tools built, shared */
 };
 
 toolset *toolset_new(struct event_base *base)
@@ -39,6 +40,7 @@ void toolset_free(toolset *ts)
     if (!ts) return;
     for (size_t i = 0; i < ts->nsources; i++) ts->sources[i]->ops->free(ts->sources[i]);
     free(ts->sources);
+    json_decref(ts->openai);
     free(ts);
 }
 
@@ -87,8 +89,33 @@ const tool_def *toolset_find(const toolset *ts, const char *model_name)
 }
 
 /* A hidden duplicate name is left out, as toolset_find would never reach it. */
-json_t *toolset_openai_tools(const toolset *ts)
+/* True when list names exactly the tools the toolset offers now, each
+ * with the same description and the very same schema object: list holds a
+ * reference to each schema, so a schema freed by its source cannot have
+ * left its address to a new one. */
+static bool toolset__openai_current(const toolset *ts, const json_t *list)
 {
+    size_t k = 0, n = toolset_count(ts);
+    for (size_t i = 0; i < n; i++) {
+        const tool_def *d = toolset_get(ts, i);
+        if (toolset_find(ts, d->name) != d) continue;
+        const json_t *fn = json_object_get(json_array_get(list, k++), "function");
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        const char *desc = json_string_value(json_object_get(fn, "description"));
+        if (!name || strcmp(name, d->name) != 0 ||
+            (desc != d->description && (!desc || !d->description || strcmp(desc, d->description))) ||
+            json_object_get(fn, "parameters") != d->input_schema)
+            return false;
+    }
+    return k == json_array_size(list);
+}
+
+/* Every run asks for the list as it starts, and it changes only when a
+ * tool server's tools do: one list is shared by the runs until then
+ * (docs/benchmarks.md, fix 44). */
+json_t *toolset_openai_tools(toolset *ts)
+{
+    if (ts->openai && toolset__openai_current(ts, ts->openai)) return json_incref(ts->openai);
     json_t *tools = json_array();
     size_t n = toolset_count(ts);
     for (size_t i = 0; i < n; i++) {
@@ -103,6 +130,8 @@ json_t *toolset_openai_tools(const toolset *ts)
         json_object_set_new(tool, "function", fn);
         json_array_append_new(tools, tool);
     }
+    json_decref(ts->openai);
+    ts->openai = json_incref(tools);
     return tools;
 }
 

@@ -24,9 +24,11 @@ void toolset_add_demo_tools(toolset *ts);
 size_t toolset_count(const toolset *ts);
 const tool_def *toolset_get(const toolset *ts, size_t i);
 const tool_def *toolset_find(const toolset *ts, const char *model_name);
-/* Returns a new JSON array of the tools in OpenAI form
- * [{"type":"function","function":{"name","description","parameters"}}]. */
-json_t *toolset_openai_tools(const toolset *ts);
+/* Returns a reference to a JSON array of the tools in OpenAI form
+ * [{"type":"function","function":{"name","description","parameters"}}],
+ * shared with other callers until the tools change: read it, never
+ * modify it, and json_decref it when done. */
+json_t *toolset_openai_tools(toolset *ts);
 /* Returns a new JSON array with one object per MCP server, in configuration
  * order: [{"name","status":"ready|starting|failed|restarting","error","tools"}]
  * ("error" is null unless the last start failed; "tools" counts its tools). */

@@ -339,6 +339,52 @@ static fake_source *add_fake(fixture *f)
     return src;
 }
 
+/* Runs share one list of tools until a source's tools change: a new
+ * source, a new description or a new schema object each give a new list,
+ * which is shared in turn. */
+static void test_openai_tools_shared_until_they_change(void **state)
+{
+    fixture *f = *state;
+    json_t *first = toolset_openai_tools(f->ts);
+    json_t *again = toolset_openai_tools(f->ts);
+    assert_ptr_equal(first, again);
+    json_decref(again);
+
+    fake_source *src = add_fake(f);
+    json_t *more = toolset_openai_tools(f->ts);
+    assert_ptr_not_equal(more, first);
+    assert_int_equal(json_array_size(first), 2);
+    assert_int_equal(json_array_size(more), 3);
+    json_t *same = toolset_openai_tools(f->ts);
+    assert_ptr_equal(same, more);
+    json_decref(same);
+
+    free(src->defs[0].description);
+    src->defs[0].description = xstrdup("a changed tool");
+    json_t *described = toolset_openai_tools(f->ts);
+    assert_ptr_not_equal(described, more);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_array_get(described, 2), "function"),
+                            "description")),
+                        "a changed tool");
+
+    json_decref(src->defs[0].input_schema);
+    src->defs[0].input_schema = json_pack("{s:s}", "type", "object");
+    json_t *schema = toolset_openai_tools(f->ts);
+    assert_ptr_not_equal(schema, described);
+    assert_ptr_equal(json_object_get(json_object_get(json_array_get(schema, 2), "function"),
+                                     "parameters"),
+                     src->defs[0].input_schema);
+    /* The lists handed out before stay as they were. */
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_array_get(more, 2), "function"), "description")),
+                        "a fake tool");
+    json_decref(first);
+    json_decref(more);
+    json_decref(described);
+    json_decref(schema);
+}
+
 static void test_second_source(void **state)
 {
     fixture *f = *state;
@@ -441,6 +487,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_defs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_openai_tools_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_openai_tools_shared_until_they_change, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_calc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_utc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_zones, setup, teardown),
