@@ -344,10 +344,17 @@ static bool store_journal__same_run(const char *a, const char *b)
     return a == b || (a && b && strcmp(a, b) == 0);
 }
 
+/* A session that held more than its first room gives the rest back: the
+ * journal knows thousands of sessions, most of them between runs
+ * (docs/benchmarks.md, fix 44). */
 static void store_journal__drop_held(store_journal *j, journal_session *x)
 {
     j->nheld -= x->nheld;
     x->nheld = x->held_bytes = 0;
+    if (x->cap_held > STORE_JOURNAL_EVENTS) {
+        x->cap_held = STORE_JOURNAL_EVENTS;
+        x->held = xrealloc(x->held, x->cap_held * sizeof *x->held);
+    }
 }
 
 static void store_journal__free_session(journal_session *x)
