@@ -7,9 +7,9 @@
 int cmd_serve(int argc, char **argv)
 {
     /* The server's threads share two malloc arenas rather than one each,
-     * so that memory one thread frees serves the others: about 3 KiB less
-     * per active run at 100 runs, for no CPU the rounds could tell apart
-     * (docs/benchmarks.md, fix 44). */
+     * so that the free space of an arena serves several threads: about 3
+     * KiB less per active run at 100 runs, for no CPU the rounds could
+     * tell apart (docs/architecture.md, docs/benchmarks.md fix 44). */
     mallopt(M_ARENA_MAX, 2);
     static const char *const allowed[] = {"listen",           "db", "config", "web-root",
                                           "insecure-no-auth", NULL};

@@ -88,7 +88,6 @@ const tool_def *toolset_find(const toolset *ts, const char *model_name)
     return src->ops->get(src, i);
 }
 
-/* A hidden duplicate name is left out, as toolset_find would never reach it. */
 /* True when list names exactly the tools the toolset offers now, each
  * with the same description and the very same schema object: list holds a
  * reference to each schema, so a schema freed by its source cannot have
@@ -103,14 +102,16 @@ static bool toolset__openai_current(const toolset *ts, const json_t *list)
         const char *name = json_string_value(json_object_get(fn, "name"));
         const char *desc = json_string_value(json_object_get(fn, "description"));
         if (!name || strcmp(name, d->name) != 0 ||
-            (desc != d->description && (!desc || !d->description || strcmp(desc, d->description))) ||
+            (desc != d->description &&
+             (!desc || !d->description || strcmp(desc, d->description))) ||
             json_object_get(fn, "parameters") != d->input_schema)
             return false;
     }
     return k == json_array_size(list);
 }
 
-/* Every run asks for the list as it starts, and it changes only when a
+/* A hidden duplicate name is left out, as toolset_find would never reach
+ * it. Every run asks for the list as it starts, and it changes only when a
  * tool server's tools do: one list is shared by the runs until then
  * (docs/benchmarks.md, fix 44). */
 json_t *toolset_openai_tools(toolset *ts)

@@ -363,18 +363,18 @@ static void test_openai_tools_shared_until_they_change(void **state)
     src->defs[0].description = xstrdup("a changed tool");
     json_t *described = toolset_openai_tools(f->ts);
     assert_ptr_not_equal(described, more);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_array_get(described, 2), "function"),
-                            "description")),
-                        "a changed tool");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(json_array_get(described, 2), "function"),
+                                          "description")),
+        "a changed tool");
 
     json_decref(src->defs[0].input_schema);
     src->defs[0].input_schema = json_pack("{s:s}", "type", "object");
     json_t *schema = toolset_openai_tools(f->ts);
     assert_ptr_not_equal(schema, described);
-    assert_ptr_equal(json_object_get(json_object_get(json_array_get(schema, 2), "function"),
-                                     "parameters"),
-                     src->defs[0].input_schema);
+    assert_ptr_equal(
+        json_object_get(json_object_get(json_array_get(schema, 2), "function"), "parameters"),
+        src->defs[0].input_schema);
     /* The lists handed out before stay as they were. */
     assert_string_equal(json_string_value(json_object_get(
                             json_object_get(json_array_get(more, 2), "function"), "description")),

@@ -2208,11 +2208,11 @@ typedef struct trace {
     store *reader; /* a second connection: what others can see */
     char lines[128][96];
     size_t n;
-    eventlog *log;         /* set once started: whose journal first_held reads */
-    int64_t first_held;    /* when the last event was published: its session's first held seq */
-    int failed_visible;    /* published events neither readable elsewhere nor in the journal */
-    int in_tables;         /* published events readable elsewhere at once */
-    const char *journal;   /* the token journal's file, or NULL */
+    eventlog *log;       /* set once started: whose journal first_held reads */
+    int64_t first_held;  /* when the last event was published: its session's first held seq */
+    int failed_visible;  /* published events neither readable elsewhere nor in the journal */
+    int in_tables;       /* published events readable elsewhere at once */
+    const char *journal; /* the token journal's file, or NULL */
 } trace;
 
 static void trace_line(trace *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -2266,8 +2266,10 @@ typedef struct held {
 static int held_cb(void *ud, int64_t seq, const char *type, const char *json, size_t len)
 {
     held *h = ud;
-    if (h->n++ == 0) h->first = seq;
-    else if (seq != h->last + 1) h->tokens = false;
+    if (h->n++ == 0)
+        h->first = seq;
+    else if (seq != h->last + 1)
+        h->tokens = false;
     h->last = seq;
     char want[64];
     snprintf(want, sizeof want, "\"seq\":%" PRId64 ",", seq);
@@ -2623,10 +2625,12 @@ static void test_token_journal_holds_lone_tokens(void **state)
     assert_int_equal(h.first, 2);
     assert_int_equal(h.last, 1 + STORE_JOURNAL_EVENTS_MAX);
     h = (held){.tokens = true};
-    assert_int_equal(eventlog_held_after(j.log, j.sid, 40, held_cb, &h), STORE_JOURNAL_EVENTS_MAX - 39);
+    assert_int_equal(eventlog_held_after(j.log, j.sid, 40, held_cb, &h),
+                     STORE_JOURNAL_EVENTS_MAX - 39);
     assert_true(h.tokens);
     assert_int_equal(h.first, 41);
-    assert_int_equal(eventlog_held_after(j.log, j.sid, 1 + STORE_JOURNAL_EVENTS_MAX, held_cb, &h), 0);
+    assert_int_equal(eventlog_held_after(j.log, j.sid, 1 + STORE_JOURNAL_EVENTS_MAX, held_cb, &h),
+                     0);
     assert_int_equal(eventlog_held_after(j.log, "ses_none", 0, held_cb, &h), 0);
     assert_int_equal(j.t.in_tables, 1);
     assert_true(file_size(j.path) > 0);
