@@ -20,14 +20,13 @@
  * STORE_JOURNAL_BYTES_MAX while the journal would hold at most
  * STORE_JOURNAL_SHARED events in all (a hundred runs streaming at once
  * then store their tokens in one transaction per 64 rather than per 8;
- * docs/benchmarks.md, fix 40). Each appended
- * event carries the seq of its session's first held one (evt.unstored_from),
- * and the hub keeps the frames from there on in the session's tail
- * (net/hub.h), so a stream that reconnects finds every event that is not
- * in the tables yet in the tail; a reader of the tables misses at most
- * those newest few. store_journal_append takes a small batch whole or
- * not at all (one that would pass the limits, or has more than
- * STORE_JOURNAL_EVENTS_MAX events, goes to a transaction);
+ * docs/benchmarks.md, fix 40). A stream that reconnects reads the tables,
+ * then the events the journal holds (store_journal_held_after, which the
+ * hub calls through eventlog_held_after), so it finds every event; a
+ * reader of the tables alone misses at most those newest few.
+ * store_journal_append takes a small batch whole or not at all (one that
+ * would pass the limits, or has more than STORE_JOURNAL_EVENTS_MAX events,
+ * goes to a transaction);
  * store_journal_append_part takes a batch of many sessions session by
  * session.
  * The journal knows a session's last seq only from a transaction it saw
