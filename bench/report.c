@@ -231,6 +231,7 @@ static json_t *summarize(const char *name, json_t *const *rounds, size_t n)
         {"streams stalled, nginx", "relay.stalled"},
         {"streams stalled, chatplane", "through.stalled"},
         {"share of the direct rate", "added.rate_of_direct"},
+        {"share of the direct rate, nginx", "relay_added.rate_of_direct"},
         {"CPU-us per token, chatplane", "server_cpu_us_per_token"},
         {"CPU-us per token, nginx", "relay_cpu_us_per_token"},
         {"KiB per active run", "rss_kib_per_concurrent_run"},
