@@ -17,10 +17,13 @@
  * ends, the outcome is decided in one place (openai__outcome) and handed to
  * on_done. Retries, backoff and budgets belong to the engine.
  *
- * A stalled stream is caught by a loop timer per call, re-armed by every
- * byte that arrives: libcurl's own low-speed check averages over several
- * seconds and counts whole seconds, this one says exactly "no byte for
- * stall_ms".
+ * A stalled stream is caught by a loop timer per call that every byte
+ * that arrives pushes back: libcurl's own low-speed check averages over
+ * several seconds and counts whole seconds, this one says exactly "no
+ * byte for stall_ms". A byte only notes the time; the timer, armed once,
+ * re-arms itself for what is left when it fires early, so a chunk costs a
+ * clock read instead of moving a timer in the loop's heap
+ * (docs/benchmarks.md, fix 45).
  *
  * Re-entrancy: libcurl forbids removing or adding handles from inside its
  * own callbacks. While the client is inside curl_multi_socket_action
@@ -147,6 +150,8 @@ struct llm_call {
     char retry_after_ms[OPENAI_HEADER_VALUE_MAX];
     char retry_after[OPENAI_HEADER_VALUE_MAX];
     struct event *stall; /* fires after stall_ms without a byte */
+    int64_t last_byte_ms; /* when the last byte came (monotonic) */
+    bool stall_armed;     /* the stall timer is pending */
     struct event *resume; /* unpauses the transfer after a yield */
     size_t burst;         /* bytes taken in loop turn `turn` */
     unsigned turn;
@@ -233,12 +238,19 @@ static void llm_openai__destroy(llm_call *c)
     free(c);
 }
 
-/* (Re)starts the stall timer of a call. */
-static void llm_openai__arm_stall(llm_call *c)
+/* Starts the stall timer of a call for ms. */
+static void llm_openai__stall_in(llm_call *c, int64_t ms)
 {
-    int64_t ms = c->owner->stall_ms;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     evtimer_add(c->stall, &tv);
+    c->stall_armed = true;
+}
+
+/* A byte came (or the call began): the call stalls stall_ms from now. */
+static void llm_openai__arm_stall(llm_call *c)
+{
+    c->last_byte_ms = clock_mono_ms();
+    if (!c->stall_armed) llm_openai__stall_in(c, c->owner->stall_ms);
 }
 
 /* Hands a text piece from llm_stream to the caller unless the call was
@@ -504,7 +516,14 @@ static void llm_openai__on_stall(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
 
+    c->stall_armed = false;
     if (c->aborted || c->finishing) return;
+    /* Bytes came since the timer was armed: it waits out the rest. */
+    int64_t idle = clock_mono_ms() - c->last_byte_ms;
+    if (idle < o->stall_ms) {
+        llm_openai__stall_in(c, o->stall_ms - idle);
+        return;
+    }
     if (o->d->turn_complete(c->stream) && c->status == 200) {
         /* The answer is complete; only the end of the body is missing. */
         o->d->finish(c->stream, &r);

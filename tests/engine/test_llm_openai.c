@@ -21,6 +21,7 @@
 #include "engine/llm_plain.h"
 #include "engine/llm_stream.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/xmalloc.h"
 
 #define MAX_CALLS 32
@@ -660,6 +661,40 @@ static void test_stalled_stream(void **state)
     assert_string_equal(pieces_of(g), "slow|");
 }
 
+/* Bytes that keep coming, each within the stall time, never stall a call
+ * that lasts longer than it: the timer waits out the time since the last
+ * byte, however often it has to look again. */
+static void test_slow_stream_within_the_stall_time(void **state)
+{
+    (void)state;
+    llm_openai_set_stall_timeout_ms(model, 300);
+    mock_script("[{\"text\":\"twenty characters...\",\"piece_chars\":4,\"delay_ms\":120}]");
+    int64_t t0 = clock_mono_ns();
+    got *g = one_call(&req_plain, 6000);
+    assert_true(g->ok);
+    assert_string_equal(pieces_of(g), "twen|ty c|hara|cter|s...|");
+    /* The role, five pieces, the finish and [DONE] at least: eight events
+     * 120 ms apart, over twice the stall time in all. */
+    assert_true(clock_mono_ns() - t0 >= 700 * 1000000LL);
+}
+
+/* A stall is counted from the last byte, not from when the call began or
+ * the timer was armed: the stall time passes in full after it. */
+static void test_stall_counts_from_the_last_byte(void **state)
+{
+    (void)state;
+    llm_openai_set_stall_timeout_ms(model, 400);
+    mock_script("[{\"text\":\"abcdefgh\",\"piece_chars\":2,\"delay_ms\":100,\"stall_after\":4}]");
+    got *g = one_call(&req_plain, 6000);
+    assert_false(g->ok);
+    assert_true(g->retryable);
+    assert_string_equal(pieces_of(g), "ab|cd|ef|");
+    /* Timed from the last byte, the stall comes 400 ms after the last
+     * piece, give or take the loop's turn and the clock's millisecond;
+     * timed from the start it would come 100 ms after it. */
+    assert_true(clock_mono_ns() - g->last_piece_ns >= 380 * 1000000LL);
+}
+
 static void test_connection_refused(void **state)
 {
     (void)state;
@@ -941,6 +976,8 @@ int main(void)
         T(test_no_done),
         T(test_cut_connection),
         T(test_stalled_stream),
+        T(test_slow_stream_within_the_stall_time),
+        T(test_stall_counts_from_the_last_byte),
         T(test_connection_refused),
         T(test_localhost),
         T(test_userinfo_hidden),
