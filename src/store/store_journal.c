@@ -930,12 +930,13 @@ int store_journal_held_after(store *s, const char *session_id, int64_t after, st
     int n = 0;
     pthread_mutex_lock(&j->mu);
     journal_session *x = store_journal__find(j, session_id);
-    int64_t seq = x ? store_journal__first(x) : 0;
-    for (size_t i = 0; x && i < x->nheld; i++, seq++) {
-        if (seq <= after) continue;
+    /* The held lines carry consecutive seqs from the first one's on. */
+    int64_t first = x ? store_journal__first(x) : 0;
+    size_t from = x && after >= first ? (size_t)(after - first + 1) : 0;
+    for (size_t i = from; x && i < x->nheld; i++) {
         const store_line *l = &x->held[i];
         n++;
-        if (cb(ud, seq, evt_type_name(l->type), l->json, l->len) != 0) break;
+        if (cb(ud, first + (int64_t)i, evt_type_name(l->type), l->json, l->len) != 0) break;
     }
     pthread_mutex_unlock(&j->mu);
     return n;
