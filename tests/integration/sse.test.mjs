@@ -177,7 +177,9 @@ describe('event stream', () => {
     // events, more than the live stream's tail of 8: the replay reads the
     // tables, then what the token journal holds that they do not have yet
     // (docs/storage.md), then the tail, and the stream has no gap and no
-    // duplicate.
+    // duplicate. (Without the journal's read it would still pass, later:
+    // the replay would read the tables again until a transaction or the
+    // writer's idle moment stores those events.)
     const mock = await startMock();
     const fast = await startServer({ config: { llm: { base_url: mock.url, model: 'mock-model' } } });
     t.after(async () => {
