@@ -91,6 +91,8 @@ static const option options[] = {
      "most open HTTP connections; lowered to the open file limit less 64"},
     {NULL, NULL, NULL, "store.commit_interval_us", OPT_INT, F(commit_interval_us), "1000", 0,
      100000, "least microseconds between the starts of two event-log commits (0: no pacing)"},
+    {NULL, NULL, NULL, "store.journal_idle_ms", OPT_INT, F(journal_idle_ms), "100", 1, 60000,
+     "milliseconds the event-log writer idles before it stores the token journal"},
     {NULL, NULL, NULL, "cluster.orphan_timeout_seconds", OPT_INT, F(orphan_timeout_s), "30", 1,
      86400, "PostgreSQL: seconds without a heartbeat after which another instance stops a run"},
 };

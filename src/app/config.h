@@ -48,6 +48,7 @@ typedef struct config {
     int64_t connections; /* limits.connections: most open HTTP connections */
     int64_t subscribers_per_session, subscribers_per_token; /* open event streams at most */
     int64_t commit_interval_us; /* store.commit_interval_us: least time between commits */
+    int64_t journal_idle_ms;    /* store.journal_idle_ms: idle time before the journal is stored */
     int64_t orphan_timeout_s; /* PostgreSQL: a run not beaten this long is stopped */
     bool insecure_no_auth;
 } config;

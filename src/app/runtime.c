@@ -214,6 +214,7 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
     }
     if (eventlog_start(cfg->db, runtime__publish, rt, &rt->log, err, errlen) != 0) goto fail;
     eventlog_set_pace(rt->log, cfg->commit_interval_us * 1000);
+    eventlog_set_journal_idle(rt->log, cfg->journal_idle_ms);
     if (dbpool_start(cfg->db, RUNTIME_POOL_THREADS, &rt->pool, err, errlen) != 0) goto fail;
     rt->log_ev =
         event_new(base, eventlog_fd(rt->log), EV_READ | EV_PERSIST, runtime__on_log_fd, rt->log);

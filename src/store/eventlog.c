@@ -91,9 +91,10 @@ struct eventlog {
     int64_t conn_lost_ms;   /* when the connection was lost (monotonic), 0 while it is up */
     int64_t last_commit_ns; /* when the writer last began a batch (monotonic) */
     int64_t pace_ns;        /* the least time between two batches' starts */
+    int64_t journal_idle_ms; /* how long the writer idles before it stores the journal */
     bool busy;              /* work came in while the last batch was written */
     bool writer_idle;       /* the writer waits on work and has not been signalled */
-    bool writer_timed;      /* it waits at most STORE_JOURNAL_IDLE_MS (the journal holds events) */
+    bool writer_timed;      /* it waits at most journal_idle_ms (the journal holds events) */
     bool pacing;            /* the writer waits out the pace before taking a batch */
     bool urgent;            /* an urgent operation is pending */
     bool draining;          /* the loop's thread only: eventlog_drain is handing out a batch */
@@ -259,7 +260,7 @@ static int eventlog__commit_ops(store *st, eventlog_item *first, size_t n, bool 
 }
 
 /* Stores what the token journal holds in a transaction of its own: when
- * the writer has been idle for STORE_JOURNAL_IDLE_MS, and when it stops. */
+ * the writer has been idle for journal_idle_ms, and when it stops. */
 static void eventlog__flush_journal(eventlog *log)
 {
     if (store_journal_pending(log->st) == 0) return;
@@ -519,7 +520,7 @@ static void eventlog__wake_loop(eventlog *log)
 
 /* Waits for work; returns false when stopping with nothing left to write.
  * *idle is set (and *n is 0) when the token journal has waited
- * STORE_JOURNAL_IDLE_MS with no work coming. */
+ * journal_idle_ms with no work coming. */
 static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n, bool *idle)
 {
     *idle = false;
@@ -541,10 +542,7 @@ static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n
             continue;
         }
         if (!deadline) {
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += (long)STORE_JOURNAL_IDLE_MS * 1000000L;
-            until.tv_sec += until.tv_nsec / 1000000000L;
-            until.tv_nsec %= 1000000000L;
+            clock_deadline(&until, log->journal_idle_ms);
             deadline = true;
         }
         if (pthread_cond_timedwait(&log->work, &log->mu, &until) == ETIMEDOUT &&
@@ -665,6 +663,7 @@ int eventlog_start(const char *url, eventlog_publish_cb publish, void *ud, event
     log->publish = publish;
     log->ud = ud;
     log->pace_ns = EVENTLOG_PACE_NS;
+    log->journal_idle_ms = STORE_JOURNAL_IDLE_MS;
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->work, NULL);
     pthread_cond_init(&log->finished, NULL);
@@ -873,5 +872,12 @@ void eventlog_set_pace(eventlog *log, int64_t ns)
 {
     pthread_mutex_lock(&log->mu);
     log->pace_ns = ns > 0 ? ns : 0;
+    pthread_mutex_unlock(&log->mu);
+}
+
+void eventlog_set_journal_idle(eventlog *log, int64_t ms)
+{
+    pthread_mutex_lock(&log->mu);
+    log->journal_idle_ms = ms > 0 ? ms : 1;
     pthread_mutex_unlock(&log->mu);
 }

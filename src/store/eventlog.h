@@ -124,5 +124,9 @@ void eventlog_set_commit_observer(eventlog *log, void (*cb)(void *ud, double sec
 /* Sets the least time between the starts of two commits; 0 commits each
  * batch as soon as the writer is free. */
 void eventlog_set_pace(eventlog *log, int64_t ns);
+/* Sets how long the writer waits with nothing to do before it stores what
+ * the token journal holds (STORE_JOURNAL_IDLE_MS unless set; at least 1).
+ * A wait already begun keeps its deadline. */
+void eventlog_set_journal_idle(eventlog *log, int64_t ms);
 
 #endif

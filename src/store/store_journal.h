@@ -68,7 +68,7 @@
 #define STORE_JOURNAL_FILE_MAX      (4u << 20)
 #define STORE_JOURNAL_FULL_SESSIONS 64
 /* How long the writer lets events stay in the journal when nothing else
- * comes (eventlog.c). */
+ * comes, unless store.journal_idle_ms says otherwise (eventlog.c). */
 #define STORE_JOURNAL_IDLE_MS 100
 
 /* The journal's file for a database URL: a new string, or NULL when the

@@ -102,6 +102,21 @@ async function runWithDroppedStream(url, message) {
   return { requests, events, done, runStarted };
 }
 
+// Follows an event stream with a raw request until its run_stopped: the
+// frames received so far are in .frames (a frame cut by the chunking is
+// left for the next read), and .done resolves when the stream ends.
+function follow(port, p) {
+  const st = { frames: [] };
+  st.done = sse(port, p, {
+    done: (text) => {
+      st.frames = parseFrames(text.slice(0, text.lastIndexOf('\n\n') + 2));
+      return st.frames.some((f) => f.event === 'run_stopped');
+    },
+    timeoutMs: 30000,
+  });
+  return st;
+}
+
 function assertConsecutive(events, from, to) {
   assert.deepEqual(events.map((e) => e.id), Array.from({ length: to - from + 1 }, (_, i) => from + i));
   for (const e of events) assert.equal(e.id, e.seq);
@@ -179,7 +194,8 @@ describe('event stream', () => {
     // (docs/storage.md), then the tail, and the stream has no gap and no
     // duplicate. (Without the journal's read it would still pass, later:
     // the replay would read the tables again until a transaction or the
-    // writer's idle moment stores those events.)
+    // writer's idle moment stores those events. The next test is the one
+    // that tells the two apart.)
     const mock = await startMock();
     const fast = await startServer({ config: { llm: { base_url: mock.url, model: 'mock-model' } } });
     t.after(async () => {
@@ -197,6 +213,45 @@ describe('event stream', () => {
     assert.ok(requests[1].at - runStarted >= 1900, `reconnected after ${requests[1].at - runStarted} ms`);
     assert.ok(Date.parse(done.last_run.ended_at) - requests[1].at > 1000, 'the answer was still streaming');
     assertConsecutive(events, 1, done.last_seq);
+  });
+
+  test('a reconnect gets the events the token journal holds at once', async (t) => {
+    // With store.journal_idle_ms at a minute, the answer's tokens stay in
+    // the token journal until the run's end stores them. A stream that
+    // resumes mid-answer further back than the tail's 8 events reads the
+    // tables, then the journal, then the tail (docs/storage.md). Without
+    // the journal's read it would get nothing past the stored events until
+    // the run's end: 20 tokens, 600 ms, after the moment it is checked.
+    const mock = await startMock();
+    const held = await startServer({
+      config: { llm: { base_url: mock.url, model: 'mock-model' }, store: { journal_idle_ms: 60000 } },
+    });
+    t.after(async () => {
+      await held.stop();
+      held.cleanup();
+      mock.stop();
+    });
+    await mock.script([{ text: 'x'.repeat(40), piece_chars: 1, delay_ms: 30 }]);
+    const s = await newSession(held.url);
+    const watch = follow(held.port, `/api/sessions/${s.id}/events`);
+    await until(async () => (await api(held.url, 'GET', '/metrics')).text.includes('chatplane_sse_subscribers 1'));
+    await api(held.url, 'POST', `/api/sessions/${s.id}/runs`, { message: 'go' });
+    const tokens = (st) => st.frames.filter((f) => f.event === 'token');
+    await until(() => tokens(watch).length >= 20, 10000, 5);
+    const first = tokens(watch)[0].id;
+    const seen = watch.frames.at(-1).id;
+    assert.ok(seen - first > 8, `only ${seen - first} events past the first token`);
+    const resumed = follow(held.port, `/api/sessions/${s.id}/events?after=${first}`);
+    await until(() => resumed.frames.some((f) => f.id >= seen), 10000, 5);
+    const live = tokens(watch).length;
+    assert.ok(live <= 35, `the resumed stream caught up only when the first had ${live} of 40 tokens`);
+    assert.ok(!watch.frames.some((f) => f.event === 'run_stopped'), 'caught up only after the run');
+    await Promise.all([watch.done, resumed.done]);
+    const done = await waitIdle(held.url, s.id);
+    assert.equal(tokens(watch).length, 40);
+    assert.equal(done.last_run.stop_reason, 'completed');
+    assertConsecutive(watch.frames.map((f) => ({ id: f.id, seq: f.data.seq })), 1, done.last_seq);
+    assertConsecutive(resumed.frames.map((f) => ({ id: f.id, seq: f.data.seq })), first + 1, done.last_seq);
   });
 
   test('EventSource picking up after a run with Last-Event-ID gets exactly the rest', async () => {

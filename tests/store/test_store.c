@@ -2604,6 +2604,9 @@ static void test_token_journal_holds_lone_tokens(void **state)
     fx *f = *state;
     journal_fx j;
     journal_start(f, &j);
+    /* No idle moment stores the journal behind the test's back, however
+     * slow the machine. */
+    eventlog_set_journal_idle(j.log, 60000);
 
     /* The first: a transaction, which teaches the journal the session. */
     append_published(j.log, &j.t, j.sid, "a");
@@ -2670,6 +2673,34 @@ static void test_token_journal_holds_lone_tokens(void **state)
     assert_int_equal(stored_count(f->s, j.sid), 68);
     eventlog_stop(j.log);
     assert_int_equal(stored_count(f->s, j.sid), 69);
+    free(j.sid);
+    free(j.path);
+}
+
+/*
+ * What the journal holds goes to the tables once the writer has been idle
+ * for the journal's idle time (store.journal_idle_ms), and not before.
+ */
+static void test_token_journal_stored_after_idle(void **state)
+{
+    fx *f = *state;
+    journal_fx j;
+    journal_start(f, &j);
+    eventlog_set_journal_idle(j.log, 400);
+    append_published(j.log, &j.t, j.sid, "a");
+    /* The writer's wait for the idle time begins once this one is
+     * journaled, so not before t0. */
+    int64_t t0 = clock_mono_ms();
+    append_published(j.log, &j.t, j.sid, "b");
+    assert_int_equal(j.t.first_held, 2);
+    clock_sleep_ms(200);
+    assert_int_equal(stored_count(f->s, j.sid), 1);
+    while (stored_count(f->s, j.sid) < 2 && clock_mono_ms() - t0 < 10000) clock_sleep_ms(10);
+    assert_int_equal(stored_count(f->s, j.sid), 2);
+    int64_t waited = clock_mono_ms() - t0;
+    assert_true(waited >= 400);
+    eventlog_stop(j.log);
+    assert_int_equal(j.t.failed_visible, 0);
     free(j.sid);
     free(j.path);
 }
@@ -3835,6 +3866,7 @@ int main(void)
         T(test_eventlog_paces_commits),
         T(test_eventlog_urgent_ends_the_pace),
         T(test_token_journal_holds_lone_tokens),
+        T(test_token_journal_stored_after_idle),
         T(test_token_journal_takes_tokens_beside_other_writes),
         T(test_token_journal_taken_by_the_loop_while_the_writer_writes),
         T(test_token_journal_loop_append_leaves_stored_sessions),

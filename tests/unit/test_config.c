@@ -115,6 +115,26 @@ static void test_commit_interval(void **state)
     config_cleanup(&c);
 }
 
+/* store.journal_idle_ms: 100 unless the file says otherwise; from a
+ * millisecond to a minute, and a value out of range changes nothing. */
+static void test_journal_idle(void **state)
+{
+    (void)state;
+    config c;
+    config_init(&c);
+    assert_int_equal(c.journal_idle_ms, 100);
+    char err[256] = "";
+    const char *slow = "{\"store\":{\"journal_idle_ms\":60000}}";
+    assert_int_equal(config_apply_json_text(&c, slow, strlen(slow), "f.json", err, sizeof err), 0);
+    assert_int_equal(c.journal_idle_ms, 60000);
+    const char *zero = "{\"store\":{\"journal_idle_ms\":0}}";
+    assert_int_equal(config_apply_json_text(&c, zero, strlen(zero), "f.json", err, sizeof err), -1);
+    assert_string_equal(err, "f.json: config key 'store.journal_idle_ms' must be a "
+                             "whole number from 1 to 60000");
+    assert_int_equal(c.journal_idle_ms, 60000);
+    config_cleanup(&c);
+}
+
 /* Applies text and expects err (NULL: success). */
 static void apply_expect(config *c, const char *text, const char *want_err)
 {
@@ -432,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_file_keys),
         cmocka_unit_test(test_orphan_timeout),
         cmocka_unit_test(test_commit_interval),
+        cmocka_unit_test(test_journal_idle),
         cmocka_unit_test(test_approvals),
         cmocka_unit_test(test_file_errors_name_the_problem),
         cmocka_unit_test(test_env_and_fallback),
