@@ -3,8 +3,10 @@
  * session's events are numbered by seq, gapless, reserved by raising
  * chat_sessions.last_seq in the transaction that inserts them; a finished
  * run's token events are compacted away once its messages are stored.
- * The token journal's events go in as token rows: one row for each run of
- * them (docs/storage.md, Token rows), which every read expands.
+ * The token journal's events, and on SQLite each run of a session's
+ * tokens that one transaction stores, go in as token rows: one row for
+ * each run of them (docs/storage.md, Token rows), which every read
+ * expands.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -199,7 +201,8 @@ static int store_event__reserve_seqs(store *s, seq_group *g, size_t k)
 
 /*
  * Gives every event its seq: each session in the batch reserves a block of
- * seqs, handed out in the caller's order. The sessions go in sorted by id,
+ * seqs, handed out in the caller's order. *out is set to the events
+ * ordered by session, and within a session by seq (the caller frees it). The sessions go in sorted by id,
  * in chunks of a power of two sessions, largest first, so few distinct
  * statements are prepared. Any earlier encoding is dropped, since it
  * carried the seq of a batch that was rolled back.
@@ -208,7 +211,8 @@ static int store_event__reserve_seqs(store *s, seq_group *g, size_t k)
  * store_journal.c): the blocks are reserved alike and must be exactly
  * those seqs, which are kept.
  */
-static int store_event__assign_seqs(store *s, evt *const *evs, size_t n, bool given)
+static int store_event__assign_seqs(store *s, evt *const *evs, size_t n, bool given,
+                                   event_slot **out)
 {
     event_slot *slots = xmalloc(n * sizeof *slots);
     for (size_t i = 0; i < n; i++) slots[i] = (event_slot){evs[i], i};
@@ -251,7 +255,7 @@ static int store_event__assign_seqs(store *s, evt *const *evs, size_t n, bool gi
     for (size_t g = 0; rc == 0 && g < ng; g++)
         store_journal_learn(s, groups[g].session_id, groups[g].last);
     free(groups);
-    free(slots);
+    *out = slots;
     return rc;
 }
 
@@ -306,6 +310,42 @@ static int store_event__insert_chunked(store *s, evt *const *evs, size_t n)
     return rc;
 }
 
+/* Inserts n events of one session and one run, with consecutive seqs from
+ * first_seq: a lone one as a row of its own, as any other event is, more
+ * as one token row. Either way the text goes in as one NUL-terminated
+ * string, which the journal file's lines are not. */
+static int store_event__insert_lines(store *s, const char *session_id, const char *run_id,
+                                     int64_t first_seq, int64_t ts_ms, const store_line *lines,
+                                     size_t n)
+{
+    int rc = 0;
+    int64_t last = first_seq - 1 + (int64_t)n;
+    buf body;
+    buf_init(&body, STORE_EVENT_ROW_BYTES);
+    if (n == 1) {
+        rc = buf_append(&body, lines[0].json, lines[0].len);
+    } else {
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            rc = evtpack_append(&body, first_seq + (int64_t)i, evt_type_name(lines[i].type),
+                                lines[i].json, lines[i].len);
+    }
+    store_num a, b;
+    const char *p[] = {session_id, store__num_i64(&a, last),
+                       run_id,     n == 1 ? evt_type_name(lines[0].type) : STORE_TOKEN_ROW,
+                       body.data,  store__num_i64(&b, ts_ms)};
+    if (rc != 0) {
+        snprintf(s->err, sizeof s->err, "cannot build the token row of session %s", session_id);
+        rc = DB_ERR;
+    } else {
+        rc = store__exec(s,
+                         "INSERT INTO stream_events (session_id, seq, run_id, type, payload, "
+                         "created_at) VALUES (?, ?, ?, ?, ?, chatplane_ts(?))",
+                         6, p);
+    }
+    buf_cleanup(&body);
+    return rc < 0 ? rc : 0;
+}
+
 int store_event_put_lines(store *s, const char *session_id, const char *run_id, int64_t first_seq,
                           int64_t ts_ms, const store_line *lines, size_t n)
 {
@@ -327,34 +367,59 @@ int store_event_put_lines(store *s, const char *session_id, const char *run_id, 
         return DB_ERR;
     }
     store_journal_learn(s, session_id, last);
-    /* A lone event is a row of its own, as any other event is; more are
-     * one token row. Either way the text goes in as one NUL-terminated
-     * string, which the file's lines are not. */
-    buf body;
-    buf_init(&body, STORE_EVENT_ROW_BYTES);
-    if (n == 1) {
-        rc = buf_append(&body, lines[0].json, lines[0].len);
-    } else {
-        for (size_t i = 0; rc == 0 && i < n; i++)
-            rc = evtpack_append(&body, first_seq + (int64_t)i, evt_type_name(lines[i].type),
-                                lines[i].json, lines[i].len);
+    return store_event__insert_lines(s, session_id, run_id, first_seq, ts_ms, lines, n);
+}
+
+static bool store_event__same_run(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * Inserts evs (numbered and encoded; slots: them ordered by session and
+ * seq) with each run of two or more consecutive events of one session and
+ * one run that the token journal would take (tokens, and the `responding`
+ * status) as one token row, up to STORE_EVENT_ROW_EVENTS events a row, and
+ * every other event as a row of its own. A burst that the writer takes
+ * whole (a model at full speed) so costs a row per 64 tokens rather than
+ * one each (docs/benchmarks.md, fix 46).
+ */
+static int store_event__insert_packed(store *s, evt *const *evs, const event_slot *slots,
+                                      size_t n)
+{
+    evt **alone = xmalloc(n * sizeof *alone);
+    store_line *lines = xmalloc(STORE_EVENT_ROW_EVENTS * sizeof *lines);
+    size_t nalone = 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n;) {
+        const evt *a = slots[i].ev;
+        size_t j = i + 1;
+        if (store_journal_takes(a)) {
+            while (j < n && j - i < STORE_EVENT_ROW_EVENTS) {
+                const evt *b = slots[j].ev;
+                if (b->seq != slots[j - 1].ev->seq + 1 ||
+                    strcmp(b->session_id, a->session_id) != 0 ||
+                    !store_event__same_run(b->run_id, a->run_id) || !store_journal_takes(b))
+                    break;
+                j++;
+            }
+        }
+        if (j - i < 2) {
+            alone[nalone++] = evs[slots[i].index];
+            i++;
+            continue;
+        }
+        for (size_t k = i; k < j; k++)
+            lines[k - i] =
+                (store_line){slots[k].ev->json, (uint32_t)slots[k].ev->json_len, slots[k].ev->type};
+        rc = store_event__insert_lines(s, a->session_id, a->run_id, a->seq, slots[j - 1].ev->ts_ms,
+                                       lines, j - i);
+        i = j;
     }
-    store_num a, b;
-    const char *p[] = {session_id, store__num_i64(&a, last),
-                       run_id,     n == 1 ? evt_type_name(lines[0].type) : STORE_TOKEN_ROW,
-                       body.data,  store__num_i64(&b, ts_ms)};
-    if (rc != 0) {
-        snprintf(s->err, sizeof s->err, "cannot build the row of session %s's journaled events",
-                 session_id);
-        rc = DB_ERR;
-    } else {
-        rc = store__exec(s,
-                         "INSERT INTO stream_events (session_id, seq, run_id, type, payload, "
-                         "created_at) VALUES (?, ?, ?, ?, ?, chatplane_ts(?))",
-                         6, p);
-    }
-    buf_cleanup(&body);
-    return rc < 0 ? rc : 0;
+    if (rc == 0) rc = store_event__insert_chunked(s, alone, nalone);
+    free(lines);
+    free(alone);
+    return rc;
 }
 
 /* Appends evs as store_event_append does, or with given set puts them
@@ -364,9 +429,14 @@ static int store_event__store(store *s, evt *const *evs, size_t n, bool given)
     if (n == 0) return 0;
     /* What the token journal holds for these sessions goes first. */
     int rc = given ? 0 : store_journal_settle(s, evs, n);
-    if (rc == 0) rc = store_event__assign_seqs(s, evs, n, given);
+    event_slot *slots = NULL;
+    if (rc == 0) rc = store_event__assign_seqs(s, evs, n, given, &slots);
     if (rc == 0) rc = store_event__encode_events(s, evs, n);
-    if (rc == 0) rc = store_event__insert_chunked(s, evs, n);
+    /* Only SQLite writes token rows (docs/storage.md, Token rows). */
+    if (rc == 0)
+        rc = db_get_kind(s->d) == DB_SQLITE ? store_event__insert_packed(s, evs, slots, n)
+                                             : store_event__insert_chunked(s, evs, n);
+    free(slots);
     return rc;
 }
 

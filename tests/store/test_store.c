@@ -2089,6 +2089,88 @@ static store *open_with_journal(const fx *f);
 static int journal_txn(store *s, evt *ev);
 
 /*
+ * On SQLite a transaction stores each run of two or more consecutive
+ * events of one session and one run that the journal would take (tokens,
+ * the `responding` status) as one token row of at most 64, whoever
+ * appends them; other events, a lone token, and another run's or
+ * session's events are rows of their own. PostgreSQL writes a row each.
+ */
+static void test_token_rows_from_a_transaction(void **state)
+{
+    fx *f = *state;
+    bool sqlite = db_get_kind(store_db(f->s)) == DB_SQLITE;
+    char *sid = make_session(f->s, "rows", 1000);
+    char *other = make_session(f->s, "rows", 1000);
+    char *rid = make_run(f->s, sid, 2000, 0);
+    char *rid2 = make_run(f->s, sid, 2500, 0);
+    evt_origin o = origin(sid, rid, 3000);
+    enum { N = 80, OTHER = 2 };
+    evt *evs[N + OTHER];
+    size_t n = 0;
+    evs[n++] = evt_status(&o, STATUS_THINKING, NULL);
+    evs[n++] = evt_status(&o, STATUS_RESPONDING, NULL);
+    evs[n++] = tok(sid, rid, "m1", "a");
+    evs[n++] = tok(other, "r9", "m9", "x"); /* another session's, in between */
+    evs[n++] = tok(sid, rid, "m1", "b");
+    evs[n++] = tok(sid, rid, "m1", "c");
+    evs[n++] = evt_message(&o, "m1", "assistant", "abc", NULL, NULL, false);
+    evs[n++] = tok(sid, rid, "m2", "d");
+    evs[n++] = evt_error(&o, "upstream", "HTTP 502", true, "m2");
+    evs[n++] = tok(other, "r9", "m9", "y");
+    while (n < N + OTHER - 2) evs[n++] = tok(sid, rid, "m3", "e"); /* 70 */
+    evs[n++] = tok(sid, rid2, "m4", "f");
+    evs[n++] = tok(sid, rid2, "m4", "g");
+    const char *json[N + OTHER];
+    for (size_t i = 0; i < n; i++) evt_ref(evs[i]);
+    assert_int_equal(append_all(f->s, evs, n), 0);
+    for (size_t i = 0; i < n; i++) json[i] = evs[i]->json;
+
+    /* Rows of the session: 1 | 2-5 | 6 | 7 (a lone token) | 8 | 9-72 |
+     * 73-78 | 79-80 (the next run's); of the other: 1-2. */
+    const char *rows = "SELECT COUNT(*) FROM stream_events WHERE session_id = ?";
+    const char *packed = "SELECT COUNT(*) FROM stream_events WHERE session_id = ? AND type = "
+                         "'tokens'";
+    assert_int_equal(count_rows(f->s, rows, sid), sqlite ? 8 : N);
+    assert_int_equal(count_rows(f->s, packed, sid), sqlite ? 4 : 0);
+    assert_int_equal(count_rows(f->s, rows, other), sqlite ? 1 : OTHER);
+    if (sqlite) {
+        const char *last_seqs = "SELECT COUNT(*) FROM stream_events WHERE session_id = ? AND type "
+                                "= 'tokens' AND seq IN (5, 72, 78, 80)";
+        assert_int_equal(count_rows(f->s, last_seqs, sid), 4);
+        char next_run[256];
+        snprintf(next_run, sizeof next_run,
+                 "SELECT COUNT(*) FROM stream_events WHERE session_id = ? AND seq = 80 AND "
+                 "run_id = '%s'",
+                 rid2);
+        assert_int_equal(count_rows(f->s, next_run, sid), 1);
+    }
+    /* Read back one by one, each as it was streamed. */
+    replay r = replay_all(f->s, sid);
+    assert_int_equal(r.n, N);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(evs[i]->session_id, sid) != 0) continue;
+        assert_int_equal(r.seqs[k], (int64_t)k + 1);
+        assert_int_equal(evs[i]->seq, (int64_t)k + 1);
+        assert_string_equal(r.types[k], evt_type_name(evs[i]->type));
+        assert_string_equal(r.json[k], json[i]);
+        k++;
+    }
+    assert_int_equal(k, N);
+    replay_free(&r);
+    r = replay_all(f->s, other);
+    assert_int_equal(r.n, OTHER);
+    assert_string_equal(r.json[0], json[3]);
+    assert_string_equal(r.json[1], json[9]);
+    replay_free(&r);
+    unref_all(evs, n);
+    free(rid2);
+    free(rid);
+    free(other);
+    free(sid);
+}
+
+/*
  * The events the token journal held for a session go in as one token row
  * when a transaction of that session stores them (a lone one as a row of
  * its own); every read gives them back one by one: a replay from inside
@@ -3859,6 +3941,7 @@ int main(void)
         T(test_event_after_with_limit),
         T(test_compaction_keeps_message_events),
         T(test_token_rows_read_as_events),
+        T(test_token_rows_from_a_transaction),
         T(test_page_cache_sizes),
         T(test_recovery_stops_interrupted_run),
         T(test_recovery_of_every_running_run),
