@@ -119,10 +119,12 @@ run: deps
 	$(BIN) serve --listen 127.0.0.1:8080 --db sqlite:chatplane.db
 
 # `make test` installs what is missing, then runs every suite: unit tests
-# plain and under the sanitizers.
+# plain and under the sanitizers. The layers and the code's format are
+# checked first.
 test: deps-test
 	@rm -f build/results.txt
 	@scripts/check-layers
+	$(MAKE) format-check
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) unit-asan

@@ -116,7 +116,7 @@ struct lg {
     struct event_base *base;
     struct sockaddr_in server, mock, relay;
     const struct sockaddr_in *direct_to; /* the mock, or the relay in front of it */
-    const char *server_host; /* HOST:PORT, sent as Host */
+    const char *server_host;             /* HOST:PORT, sent as Host */
     int server_pid, mock_pid, relay_pid;
     int measured_pid; /* whose CPU and RSS the phase records */
     bool have_relay;
@@ -801,8 +801,9 @@ static int lg_runs(lg *g)
            cpu_tok, cpu_ev, through.server_cpu_s, secs, through.rss_before_kib,
            through.rss_peak_kib, through.rss_after_kib, rss_slope);
     if (g->have_relay)
-        printf("  relay    %.2f CPU-us per token (%.2f s CPU) | chatplane uses %.2f times as much\n",
-               relay_tok, relay.server_cpu_s, cpu_tok / relay_tok);
+        printf(
+            "  relay    %.2f CPU-us per token (%.2f s CPU) | chatplane uses %.2f times as much\n",
+            relay_tok, relay.server_cpu_s, cpu_tok / relay_tok);
 
     json_t *o = json_object();
     json_object_set_new(o, "scenario", json_string(g->label));

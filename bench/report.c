@@ -46,22 +46,34 @@ typedef struct target {
 } target;
 
 static const target targets[] = {
-    {"relay-full-speed", "CPU-us per relayed token", T_MEDIAN, "server_cpu_us_per_token", NULL, true, 5},
-    {"relay-full-speed", "added first token p50 (ms)", T_MEDIAN, "added.ttft_ms.p50", NULL, true, 5},
-    {"first-token-1-run", "added first token p50 (ms)", T_MEDIAN, "added.ttft_ms.p50", NULL, true, 1},
-    {"first-token-1-run", "CPU per token vs nginx", T_VS, "server_cpu_us_per_token", "relay_cpu_us_per_token", true, 2},
+    {"relay-full-speed", "CPU-us per relayed token", T_MEDIAN, "server_cpu_us_per_token", NULL,
+     true, 5},
+    {"relay-full-speed", "added first token p50 (ms)", T_MEDIAN, "added.ttft_ms.p50", NULL, true,
+     5},
+    {"first-token-1-run", "added first token p50 (ms)", T_MEDIAN, "added.ttft_ms.p50", NULL, true,
+     1},
+    {"first-token-1-run", "CPU per token vs nginx", T_VS, "server_cpu_us_per_token",
+     "relay_cpu_us_per_token", true, 2},
     {"100-runs-100tps", "added first token p50 (ms)", T_MEDIAN, "added.ttft_ms.p50", NULL, true, 2},
     {"100-runs-100tps", "added first token p99 (ms)", T_MEDIAN, "added.ttft_ms.p99", NULL, true, 5},
     {"100-runs-100tps", "added gap p99 (ms)", T_MEDIAN, "added.gap_ms.p99", NULL, true, 1},
-    {"100-runs-100tps", "CPU per token vs nginx", T_VS, "server_cpu_us_per_token", "relay_cpu_us_per_token", true, 2},
-    {"100-runs-100tps", "rounds with stalls direct had not", T_ROUNDS, "through.stalled", "direct.stalled", true, 0},
-    {"100-runs-100tps", "KiB per active run", T_MEDIAN, "rss_kib_per_concurrent_run", NULL, true, 32},
-    {"1000-runs-50tps", "CPU per token vs nginx", T_VS, "server_cpu_us_per_token", "relay_cpu_us_per_token", true, 2},
-    {"1000-runs-50tps", "streams stalled vs nginx", T_VS, "through.stalled", "relay.stalled", true, 1},
-    {"1000-runs-50tps", "share of the direct rate", T_MEDIAN, "added.rate_of_direct", NULL, false, 0.99},
+    {"100-runs-100tps", "CPU per token vs nginx", T_VS, "server_cpu_us_per_token",
+     "relay_cpu_us_per_token", true, 2},
+    {"100-runs-100tps", "rounds with stalls direct had not", T_ROUNDS, "through.stalled",
+     "direct.stalled", true, 0},
+    {"100-runs-100tps", "KiB per active run", T_MEDIAN, "rss_kib_per_concurrent_run", NULL, true,
+     32},
+    {"1000-runs-50tps", "CPU per token vs nginx", T_VS, "server_cpu_us_per_token",
+     "relay_cpu_us_per_token", true, 2},
+    {"1000-runs-50tps", "streams stalled vs nginx", T_VS, "through.stalled", "relay.stalled", true,
+     1},
+    {"1000-runs-50tps", "share of the direct rate", T_MEDIAN, "added.rate_of_direct", NULL, false,
+     0.99},
     {"1000-runs-50tps", "streams failed", T_MEDIAN, "through.failed", NULL, true, 0},
-    {"10000-idle-subscribers", "KiB per open stream", T_MEDIAN, "rss_kib_per_stream", NULL, true, 4},
-    {"replay-100k", "events/s replayed (median)", T_MEDIAN, "events_per_s_median", NULL, false, 200000},
+    {"10000-idle-subscribers", "KiB per open stream", T_MEDIAN, "rss_kib_per_stream", NULL, true,
+     4},
+    {"replay-100k", "events/s replayed (median)", T_MEDIAN, "events_per_s_median", NULL, false,
+     200000},
 };
 
 static void die(const char *what, const char *why)
@@ -253,8 +265,8 @@ static json_t *summarize(const char *name, json_t *const *rounds, size_t n)
         double v = NAN, limit = NAN;
         bool met = judge(t, rounds, n, &v, &limit);
         const char *verdict = isnan(v) || isnan(limit) ? "not measured" : met ? "met" : "MISSED";
-        printf("    goal: %-34s %10.3f  %s %-10.3f %s\n", t->what, v, t->at_most ? "<=" : ">=",
-               limit, verdict);
+        printf("    goal: %-34s %10.3f  %s %-10.3f %s\n", t->what, v,
+               t->at_most ? "<=" : ">=", limit, verdict);
         json_t *o = json_object();
         json_object_set_new(o, "what", json_string(t->what));
         json_object_set_new(o, "value", json_real(v));

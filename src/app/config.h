@@ -27,12 +27,12 @@ typedef struct config {
     char *llm_base_url; /* NULL: the demo brain */
     char *llm_api_key;  /* never logged */
     char *llm_model;
-    char *llm_kind;              /* llm.kind: "openai" or "anthropic" */
-    char *llm_name;              /* llm.name: the primary's name */
-    char *llm_anthropic_version; /* NULL: 2023-06-01 */
-    json_t *llm_headers;         /* owned; llm.headers as written, or NULL */
-    json_t *llm_fallbacks;       /* owned; llm.fallbacks as written, or NULL */
-    int64_t llm_circuit_rest_s;  /* llm.circuit_rest_seconds */
+    char *llm_kind;                    /* llm.kind: "openai" or "anthropic" */
+    char *llm_name;                    /* llm.name: the primary's name */
+    char *llm_anthropic_version;       /* NULL: 2023-06-01 */
+    json_t *llm_headers;               /* owned; llm.headers as written, or NULL */
+    json_t *llm_fallbacks;             /* owned; llm.fallbacks as written, or NULL */
+    int64_t llm_circuit_rest_s;        /* llm.circuit_rest_seconds */
     struct config_provider *providers; /* owned; resolved by config_load, primary first */
     size_t nproviders;
     char *llm_system_prompt;
@@ -49,7 +49,7 @@ typedef struct config {
     int64_t subscribers_per_session, subscribers_per_token; /* open event streams at most */
     int64_t commit_interval_us; /* store.commit_interval_us: least time between commits */
     int64_t journal_idle_ms;    /* store.journal_idle_ms: idle time before the journal is stored */
-    int64_t orphan_timeout_s; /* PostgreSQL: a run not beaten this long is stopped */
+    int64_t orphan_timeout_s;   /* PostgreSQL: a run not beaten this long is stopped */
     bool insecure_no_auth;
 } config;
 

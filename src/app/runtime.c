@@ -58,8 +58,7 @@ static void runtime__register_secrets(const config *cfg)
 }
 
 /* The client of one configured provider (its model name already known). */
-static llm *runtime__provider(struct event_base *base, const config_provider *p,
-                              const char *model)
+static llm *runtime__provider(struct event_base *base, const config_provider *p, const char *model)
 {
     llm_http_options o = {
         .kind = strcmp(p->kind, "anthropic") == 0 ? LLM_KIND_ANTHROPIC : LLM_KIND_OPENAI,
@@ -141,8 +140,8 @@ static void runtime__index_work(store *s, void *arg)
     runtime *rt = arg;
     rt->indexed = store_session_index_pending(s, RUNTIME_INDEX_BATCH);
     if (rt->indexed < 0)
-        LOG(LOG_WARN, "cannot index messages for search; trying again shortly",
-            "error=\"%s\"", store_errmsg(s));
+        LOG(LOG_WARN, "cannot index messages for search; trying again shortly", "error=\"%s\"",
+            store_errmsg(s));
 }
 
 static void runtime__index_done(void *arg)

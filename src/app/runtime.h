@@ -23,7 +23,7 @@ struct event;
 typedef struct runtime {
     const config *cfg;
     struct event_base *base;
-    store *db; /* the loop thread's own connection, for start-up work */
+    store *db;       /* the loop thread's own connection, for start-up work */
     db_claim *claim; /* this process's claim on a SQLite file (db_claim_take) */
     eventlog *log;
     dbpool *pool;
@@ -34,9 +34,9 @@ typedef struct runtime {
     cluster *cluster; /* PostgreSQL only: notifications, heartbeats, orphans */
     char instance_id[ID_MAX];
     struct event *log_ev, *pool_ev;
-    struct event *index_ev; /* SQLite: copies new messages into the search index */
-    bool indexing;          /* a job of the search index is with the pool */
-    int indexed;            /* what the last one copied, or a negative code */
+    struct event *index_ev;      /* SQLite: copies new messages into the search index */
+    bool indexing;               /* a job of the search index is with the pool */
+    int indexed;                 /* what the last one copied, or a negative code */
     eventlog_publish_cb publish; /* where committed events go (the hub, ask's view) */
     void *publish_ud;
 } runtime;

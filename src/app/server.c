@@ -85,8 +85,8 @@ int server_is_loopback(const char *host)
 /* The families of /metrics that the server observes itself, from the
  * committed events and the eventlog's commits. */
 static struct {
-    metrics_family *runs_active, *runs_started, *runs_stopped, *events, *tool_calls,
-        *tool_duration, *store_commit, *approvals, *inputs;
+    metrics_family *runs_active, *runs_started, *runs_stopped, *events, *tool_calls, *tool_duration,
+        *store_commit, *approvals, *inputs;
 } server__m;
 
 /* Registers every family of /metrics, in the order they are shown
@@ -100,14 +100,14 @@ void server_metrics_register(void)
     static const char *const tool_statuses[] = {"ok", "error", "timeout", "cancelled", "denied"};
     static const char *const decisions[] = {"approved", "denied", "expired", "cancelled"};
     server__m.runs_active = metrics_gauge_new("chatplane_runs_active", "Runs going on now.");
-    server__m.runs_started = metrics_counter_new("chatplane_runs_started_total", "Runs started.",
-                                                 NULL);
+    server__m.runs_started =
+        metrics_counter_new("chatplane_runs_started_total", "Runs started.", NULL);
     server__m.runs_stopped = metrics_counter_new("chatplane_runs_stopped_total",
                                                  "Runs stopped, by stop reason.", "reason");
     for (int r = 0; r < STOP__COUNT; r++)
         metrics_seed(server__m.runs_stopped, stop_reason_name((stop_reason)r));
-    server__m.events = metrics_counter_new("chatplane_events_total", "Events committed, by type.",
-                                           "type");
+    server__m.events =
+        metrics_counter_new("chatplane_events_total", "Events committed, by type.", "type");
     for (int t = 0; t < EVT__COUNT; t++) metrics_seed(server__m.events, evt_type_name((evt_type)t));
     hub_metrics_register();
     server__m.tool_calls = metrics_counter_new("chatplane_tool_calls_total",
@@ -122,9 +122,9 @@ void server_metrics_register(void)
                                            "action");
     for (int i = 0; i < ELICIT__ACTION_COUNT; i++)
         metrics_seed(server__m.inputs, elicit_action_name((elicit_action)i));
-    server__m.tool_duration = metrics_histogram_new(
-        "chatplane_tool_duration_seconds", "How long tool executions took.", tool_bounds,
-        (int)(sizeof tool_bounds / sizeof tool_bounds[0]));
+    server__m.tool_duration =
+        metrics_histogram_new("chatplane_tool_duration_seconds", "How long tool executions took.",
+                              tool_bounds, (int)(sizeof tool_bounds / sizeof tool_bounds[0]));
     engine_metrics_register();
     server__m.store_commit = metrics_histogram_new(
         "chatplane_store_commit_seconds", "How long one event log batch took to commit.",

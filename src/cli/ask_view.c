@@ -110,7 +110,8 @@ static void ask_view__end_text_line(ask_view *v)
 
 /* One line on err. Text from models and tools may hold control
  * characters; they become spaces, so a line stays one plain line. */
-static void ask_view__plain_line(ask_view *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ask_view__plain_line(ask_view *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void ask_view__plain_line(ask_view *v, const char *fmt, ...)
 {
     ask_view__end_text_line(v);
@@ -161,21 +162,23 @@ static void ask_view__plain_event(ask_view *v, const evt *ev)
     }
     case EVT_STATUS:
         if (json_is_string(json_object_get(f, "detail")))
-            ask_view__plain_line(v, "status: %s (%s)", ask_view__str(f, "status"), ask_view__str(f, "detail"));
+            ask_view__plain_line(v, "status: %s (%s)", ask_view__str(f, "status"),
+                                 ask_view__str(f, "detail"));
         else
             ask_view__plain_line(v, "status: %s", ask_view__str(f, "status"));
         break;
     case EVT_TOOL_FINISHED:
-        ask_view__plain_line(v, "tool: %s %s %lldms%s%s", ask_view__str(f, "tool"), ask_view__str(f, "status"),
-                    ask_view__int(f, "duration_ms"),
-                    json_is_string(json_object_get(f, "error")) ? ": " : "", ask_view__str(f, "error"));
+        ask_view__plain_line(v, "tool: %s %s %lldms%s%s", ask_view__str(f, "tool"),
+                             ask_view__str(f, "status"), ask_view__int(f, "duration_ms"),
+                             json_is_string(json_object_get(f, "error")) ? ": " : "",
+                             ask_view__str(f, "error"));
         break;
     case EVT_BUDGET:
         ask_view__plain_budget(v, f);
         break;
     case EVT_GUARDRAIL:
-        ask_view__plain_line(v, "guardrail: %s %s: %s", ask_view__str(f, "check"), ask_view__str(f, "action"),
-                    ask_view__str(f, "detail"));
+        ask_view__plain_line(v, "guardrail: %s %s: %s", ask_view__str(f, "check"),
+                             ask_view__str(f, "action"), ask_view__str(f, "detail"));
         break;
     case EVT_REPAIR:
         ask_view__plain_line(v, "repair: %s: %s", ask_view__str(f, "action"),
@@ -183,11 +186,12 @@ static void ask_view__plain_event(ask_view *v, const evt *ev)
         break;
     case EVT_ERROR:
         ask_view__plain_line(v, "error: %s%s", ask_view__str(f, "message"),
-                    json_is_true(json_object_get(f, "retryable")) ? " (retrying)" : "");
+                             json_is_true(json_object_get(f, "retryable")) ? " (retrying)" : "");
         break;
     case EVT_RUN_STOPPED:
-        ask_view__plain_line(v, "stopped: %s: %s%s", ask_view__str(f, "reason"), ask_view__str(f, "detail"),
-                    json_is_true(json_object_get(f, "wrapped_up")) ? " (wrapped up)" : "");
+        ask_view__plain_line(v, "stopped: %s: %s%s", ask_view__str(f, "reason"),
+                             ask_view__str(f, "detail"),
+                             json_is_true(json_object_get(f, "wrapped_up")) ? " (wrapped up)" : "");
         if (*ask_view__str(f, "recovery_suggestion"))
             ask_view__plain_line(v, "suggestion: %s", ask_view__str(f, "recovery_suggestion"));
         break;
@@ -458,14 +462,15 @@ static void ask_view__tty_tool_finished(ask_view *v, const json_t *f)
     vline l;
     ask_view__vline_init(&l, v, (size_t)ask_view__tty_width(v) - 1);
     ask_view__vline_put(&l,
-              ok          ? SGR_GREEN
-              : cancelled ? SGR_YELLOW
-                          : SGR_RED,
-              ok          ? v->g->ok
-              : cancelled ? v->g->cancel
-                          : v->g->fail);
+                        ok          ? SGR_GREEN
+                        : cancelled ? SGR_YELLOW
+                                    : SGR_RED,
+                        ok          ? v->g->ok
+                        : cancelled ? v->g->cancel
+                                    : v->g->fail);
     ask_view__vline_put(&l, NULL, " ");
-    if (*server && strcmp(server, "builtin") != 0) ask_view__vline_printf(&l, SGR_BOLD, "%s/", server);
+    if (*server && strcmp(server, "builtin") != 0)
+        ask_view__vline_printf(&l, SGR_BOLD, "%s/", server);
     ask_view__vline_put(&l, SGR_BOLD, ask_view__str(f, "tool"));
     ask_view__vline_printf(&l, NULL, " %s ", status);
     long long ms = ask_view__int(f, "duration_ms");
@@ -497,7 +502,8 @@ static void ask_view__tty_guardrail(ask_view *v, const json_t *f)
     vline l;
     ask_view__vline_init(&l, v, 0);
     ask_view__vline_put(&l, sgr, v->g->warn);
-    ask_view__vline_printf(&l, sgr, " guardrail %s %s: ", ask_view__str(f, "check"), ask_view__str(f, "action"));
+    ask_view__vline_printf(&l, sgr, " guardrail %s %s: ", ask_view__str(f, "check"),
+                           ask_view__str(f, "action"));
     ask_view__vline_put(&l, NULL, ask_view__str(f, "detail"));
     ask_view__tty_permanent(v, &l);
 }
@@ -558,7 +564,8 @@ static void ask_view__tty_stopped(ask_view *v, const evt *ev)
     ask_view__vline_put(&l, sgr, reason);
     ask_view__vline_put(&l, NULL, ": ");
     ask_view__vline_put(&l, NULL, ask_view__str(f, "detail"));
-    if (json_is_true(json_object_get(f, "wrapped_up"))) ask_view__vline_put(&l, NULL, " (wrapped up)");
+    if (json_is_true(json_object_get(f, "wrapped_up")))
+        ask_view__vline_put(&l, NULL, " (wrapped up)");
     ask_view__tty_permanent(v, &l);
 
     ask_view__vline_init(&l, v, 0);
@@ -583,7 +590,7 @@ static void ask_view__tty_stopped(ask_view *v, const evt *ev)
         ask_view__str(a, "mode");
     ask_view__vline_init(&l, v, 0);
     ask_view__vline_printf(&l, SGR_DIM, "  chatplane ask --session %s%s%s MESSAGE", ev->session_id,
-                 to_mode ? " --mode " : "", to_mode ? to_mode : "");
+                           to_mode ? " --mode " : "", to_mode ? to_mode : "");
     ask_view__tty_permanent(v, &l);
 }
 

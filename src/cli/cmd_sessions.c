@@ -183,7 +183,7 @@ static void cmd_sessions__print(const sessions_table *t)
         int rc = 0;
         for (int c = 0; c < COL__COUNT; c++)
             rc |= cmd_sessions__put(&line, i == 0 ? col_head[c] : t->rows[i - 1].cell[c], w[c],
-                                c == COL__COUNT - 1, ell);
+                                    c == COL__COUNT - 1, ell);
         rc |= buf_append_char(&line, '\n');
         assert(rc == 0);
         fwrite(line.data, 1, line.len, stdout);

@@ -120,7 +120,8 @@ static void cmd_token__print_budgets(const char *owner, const store_owner_budget
     bool any = false;
     for (size_t i = 0; i < n; i++) {
         owner_budget_spec b;
-        if (strcmp(rows[i].owner, owner) != 0 || owner_budget_dim_parse(rows[i].dimension, &b.dim) ||
+        if (strcmp(rows[i].owner, owner) != 0 ||
+            owner_budget_dim_parse(rows[i].dimension, &b.dim) ||
             period_parse(rows[i].period, &b.period))
             continue;
         b.limit = rows[i].limit_amount;
@@ -161,8 +162,8 @@ static int cmd_token__list(const config *cfg)
         char created[TIMEFMT_LEN], revoked[TIMEFMT_LEN] = "-";
         timefmt_rfc3339(rows[i].created_ms, created);
         if (rows[i].revoked_ms) timefmt_rfc3339(rows[i].revoked_ms, revoked);
-        printf("%-*s  %-5s  %-24s  %-24s  ", w, rows[i].name, rows[i].admin ? "yes" : "no",
-               created, revoked);
+        printf("%-*s  %-5s  %-24s  %-24s  ", w, rows[i].name, rows[i].admin ? "yes" : "no", created,
+               revoked);
         cmd_token__print_budgets(rows[i].name, budgets, nbudgets);
     }
     if (fflush(stdout) == EOF) rc = cli_fail("token", CLI_EXIT_FAIL, "cannot write");
@@ -300,9 +301,9 @@ int cmd_token(int argc, char **argv)
     } else {
         int want = strcmp(sub, "list") == 0 ? 1 : 2;
         if (npos != want) {
-            rc = cli_fail("token", CLI_EXIT_USAGE,
-                          npos < want ? "%s needs a token NAME" : "%s takes no more arguments",
-                          sub);
+            rc =
+                cli_fail("token", CLI_EXIT_USAGE,
+                         npos < want ? "%s needs a token NAME" : "%s takes no more arguments", sub);
             goto out;
         }
     }

@@ -9,8 +9,7 @@ static const char *const approval__policies[APPROVAL__POLICY_COUNT] = {"never", 
 static const char *const approval__actions[APPROVAL__ACTION_COUNT] = {"allow", "ask", "deny"};
 static const char *const approval__statuses[APPROVAL__STATUS_COUNT] = {
     "pending", "approved", "denied", "expired", "cancelled"};
-static const char *const approval__remembers[APPROVAL__REMEMBER_COUNT] = {"once", "run",
-                                                                          "session"};
+static const char *const approval__remembers[APPROVAL__REMEMBER_COUNT] = {"once", "run", "session"};
 
 static const char *approval__name(const char *const *names, unsigned n, unsigned i)
 {

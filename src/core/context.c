@@ -77,8 +77,7 @@ char *context_budget_note(const budget *b, int64_t step, int64_t now_ms)
     }
     if (l->tool_calls != MODE_UNLIMITED) {
         int64_t n = l->tool_calls - b->usage.tool_calls;
-        rc |= buf_printf(&out, ", %lld tool call%s", (long long)(n > 0 ? n : 0),
-                         n == 1 ? "" : "s");
+        rc |= buf_printf(&out, ", %lld tool call%s", (long long)(n > 0 ? n : 0), n == 1 ? "" : "s");
         left = true;
     }
     if (left) rc |= buf_append_str(&out, " left");

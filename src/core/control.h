@@ -34,10 +34,10 @@
 #define CONTROL_EVERY "*"
 
 typedef enum control_kind {
-    CONTROL_STOP,            /* stop run_id (on its owner, instance) */
-    CONTROL_MODE,            /* switch run_id to mode mode_name */
-    CONTROL_PUT_MODE,        /* from edited the mode `mode` */
-    CONTROL_SESSION_DELETED, /* from deleted session_id */
+    CONTROL_STOP,             /* stop run_id (on its owner, instance) */
+    CONTROL_MODE,             /* switch run_id to mode mode_name */
+    CONTROL_PUT_MODE,         /* from edited the mode `mode` */
+    CONTROL_SESSION_DELETED,  /* from deleted session_id */
     CONTROL_APPROVAL_DECIDED, /* approval item_id of run_id was decided in the store */
     CONTROL_INPUT_ANSWERED,   /* input item_id of run_id was answered in the store */
 } control_kind;

@@ -13,8 +13,8 @@
 
 #include "core/approval.h"
 
-#define MODE_UNLIMITED (-1)
-#define MODE_NAME_MAX 32
+#define MODE_UNLIMITED       (-1)
+#define MODE_NAME_MAX        32
 #define MODE_DESCRIPTION_MAX 512
 
 typedef struct mode_limits {

@@ -65,8 +65,8 @@ int owner_budget_parse(const char *text, owner_budget_spec *out, char *err, size
 {
     const char *eq = strchr(text, '='), *slash = strrchr(text, '/');
     if (!eq || !slash || slash < eq) {
-        snprintf(err, errlen, "budget '%.60s' must read DIMENSION=AMOUNT/PERIOD, as in cost_usd=20/day",
-                 text);
+        snprintf(err, errlen,
+                 "budget '%.60s' must read DIMENSION=AMOUNT/PERIOD, as in cost_usd=20/day", text);
         return -1;
     }
     char dim[16];

@@ -65,10 +65,10 @@ typedef struct owner_budget_state {
 
 /* What the engine decides before a model call. */
 typedef struct owner_budget_plan {
-    bool stop;                              /* over budget: the call is not made */
-    size_t over;                            /* which state stopped it */
-    int64_t max_completion_tokens;          /* the cap, <= the one asked for */
-    int64_t reserve[OWNER_BUDGET_MAX];      /* the amount to hold, per state */
+    bool stop;                         /* over budget: the call is not made */
+    size_t over;                       /* which state stopped it */
+    int64_t max_completion_tokens;     /* the cap, <= the one asked for */
+    int64_t reserve[OWNER_BUDGET_MAX]; /* the amount to hold, per state */
 } owner_budget_plan;
 
 /*

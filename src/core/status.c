@@ -4,9 +4,12 @@
 #include <string.h>
 
 static const char *const status__names[STATUS__COUNT] = {
-    [STATUS_THINKING] = "thinking",         [STATUS_RESPONDING] = "responding",
-    [STATUS_TOOL_RUNNING] = "tool_running", [STATUS_RETRYING] = "retrying",
-    [STATUS_STOPPING] = "stopping",         [STATUS_WAITING_FOR_APPROVAL] = "waiting_for_approval",
+    [STATUS_THINKING] = "thinking",
+    [STATUS_RESPONDING] = "responding",
+    [STATUS_TOOL_RUNNING] = "tool_running",
+    [STATUS_RETRYING] = "retrying",
+    [STATUS_STOPPING] = "stopping",
+    [STATUS_WAITING_FOR_APPROVAL] = "waiting_for_approval",
     [STATUS_WAITING_FOR_INPUT] = "waiting_for_input",
 };
 

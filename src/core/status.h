@@ -6,13 +6,14 @@
 #define CHATPLANE_STATUS_H
 
 typedef enum run_status {
-    STATUS_THINKING,     /* model called, nothing received yet */
-    STATUS_RESPONDING,   /* text arriving */
-    STATUS_TOOL_RUNNING, /* a tool is executing; detail names it */
-    STATUS_RETRYING,     /* waiting to repeat a failed model call */
-    STATUS_STOPPING,     /* a stop was requested */
+    STATUS_THINKING,             /* model called, nothing received yet */
+    STATUS_RESPONDING,           /* text arriving */
+    STATUS_TOOL_RUNNING,         /* a tool is executing; detail names it */
+    STATUS_RETRYING,             /* waiting to repeat a failed model call */
+    STATUS_STOPPING,             /* a stop was requested */
     STATUS_WAITING_FOR_APPROVAL, /* a tool call waits for a person; detail names the tool */
-    STATUS_WAITING_FOR_INPUT,    /* a tool's server waits for a person's answer; detail names the tool */
+    STATUS_WAITING_FOR_INPUT, /* a tool's server waits for a person's answer; detail names the tool
+                               */
     STATUS__COUNT
 } run_status;
 

@@ -240,7 +240,8 @@ static bool textchunk__object(tc *s)
     if (more) return true; /* empty */
     char key[TC_KEY_MAX];
     do {
-        if (!textchunk__key(s, key) || !textchunk__value(s) || !textchunk__next(s, '}', &more)) return false;
+        if (!textchunk__key(s, key) || !textchunk__value(s) || !textchunk__next(s, '}', &more))
+            return false;
     } while (more);
     s->depth--;
     return true;
@@ -305,7 +306,8 @@ static bool textchunk__delta(tc *s, buf *text)
             seen_content = true;
             textchunk__ws(s);
             tc_sink k = {.b = text};
-            if (!(s->p < s->end && *s->p == '"' ? textchunk__string(s, &k) : textchunk__null(s))) return false;
+            if (!(s->p < s->end && *s->p == '"' ? textchunk__string(s, &k) : textchunk__null(s)))
+                return false;
         } else if (strcmp(key, "tool_calls") == 0) {
             if (seen_tools || !textchunk__null(s)) return false;
             seen_tools = true;

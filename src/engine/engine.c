@@ -343,7 +343,8 @@ static int engine__start_tx(store *s, engine_start *j)
         rc = store_message_supersede(s, j->session_id, &j->regen_user_id, &j->superseded);
         if (rc < 0) {
             store_session_cleanup(&ses);
-            return rc == STORE_NOT_FOUND ? ENGINE_ERR_NOTHING_TO_REGENERATE : ENGINE_ERR_UNAVAILABLE;
+            return rc == STORE_NOT_FOUND ? ENGINE_ERR_NOTHING_TO_REGENERATE
+                                         : ENGINE_ERR_UNAVAILABLE;
         }
     } else if (!j->message) {
         /* A continue carries on from the newest run, unless it completed. */
@@ -468,7 +469,7 @@ static bool engine__wait_for_database(int64_t started_ms, int64_t *pause_ms)
     if (clock_mono_ms() + *pause_ms - started_ms > EVENTLOG_RECONNECT_MAX_MS) return false;
     clock_sleep_ms(*pause_ms);
     *pause_ms = *pause_ms * 2 < EVENTLOG_RECONNECT_PAUSE_MAX_MS ? *pause_ms * 2
-                                                                 : EVENTLOG_RECONNECT_PAUSE_MAX_MS;
+                                                                : EVENTLOG_RECONNECT_PAUSE_MAX_MS;
     return true;
 }
 
@@ -500,11 +501,10 @@ static int engine__remembered(store *s, const char *session_id, json_t *out)
         bool approved = strcmp(a->status, "approved") == 0;
         if (strcmp(a->remember, "session") != 0 || (!approved && strcmp(a->status, "denied") != 0))
             continue;
-        json_array_append_new(out, json_pack("{s:s, s:s, s:b, s:o}", "server", a->server, "tool",
-                                             a->tool, "approve", approved, "reason",
-                                             a->decision_reason
-                                                 ? json_string(a->decision_reason)
-                                                 : json_null()));
+        json_array_append_new(
+            out, json_pack("{s:s, s:s, s:b, s:o}", "server", a->server, "tool", a->tool, "approve",
+                           approved, "reason",
+                           a->decision_reason ? json_string(a->decision_reason) : json_null()));
     }
     store_approval_list_free(rows, n);
     return rc;
@@ -607,8 +607,7 @@ static void engine__start_work(store *s, void *arg)
             if (j->status == 0) j->status = ENGINE_ERR_UNAVAILABLE;
             return;
         }
-        LOG(LOG_WARN, "a run start committed although its answer was lost", "run_id=%s",
-            j->run_id);
+        LOG(LOG_WARN, "a run start committed although its answer was lost", "run_id=%s", j->run_id);
     }
     engine__start_read(s, j);
 }
@@ -883,9 +882,9 @@ typedef struct engine_queue {
     char run_id[ID_MAX];
     int64_t now_ms;
     /* out of the look, on a pool thread */
-    int status;           /* 0: a run is active, 1: none is, else ENGINE_ERR_* */
-    char *session_mode;   /* the session's mode */
-    int put_rc;           /* what the queue write answered */
+    int status;         /* 0: a run is active, 1: none is, else ENGINE_ERR_* */
+    char *session_mode; /* the session's mode */
+    int put_rc;         /* what the queue write answered */
 } engine_queue;
 
 static void engine__queue_free(engine_queue *q)
@@ -1089,13 +1088,13 @@ typedef struct engine_stop {
     void *ud;
     char *session_id;
     int status;
-    bool remote;      /* the run is another instance's */
-    bool reading;     /* a read of its row is in flight */
-    store_run row;    /* the remote run as last read */
+    bool remote;          /* the run is another instance's */
+    bool reading;         /* a read of its row is in flight */
+    store_run row;        /* the remote run as last read */
     store_session queued; /* the session as read, when it had a queued run */
     store_run dropped;    /* that queued run, dropped */
     json_t *dropped_obj;  /* its object once the drop is written, else NULL */
-    int64_t deadline; /* monotonic ms */
+    int64_t deadline;     /* monotonic ms */
     struct event *timer;
     struct engine_stop *next; /* in e->waits */
 } engine_stop;
@@ -1335,10 +1334,10 @@ static void engine__drop_looked(void *arg)
 {
     engine_stop *s = arg;
     engine *e = s->e;
-    const mode *m = s->queued.queued_run_id
-                        ? engine_mode(e, s->queued.queued_mode ? s->queued.queued_mode
-                                                               : s->queued.mode)
-                        : NULL;
+    const mode *m =
+        s->queued.queued_run_id
+            ? engine_mode(e, s->queued.queued_mode ? s->queued.queued_mode : s->queued.mode)
+            : NULL;
     if (!m && s->queued.queued_run_id) m = engine_mode(e, MODE_DEFAULT);
     if (!m || e->closing || store_queue_row(NULL, &s->queued, &m->limits, &s->dropped) != 0) {
         engine__drop_next(s);
@@ -1523,15 +1522,15 @@ void engine_control(engine *e, const control_msg *m)
         if (strcmp(m->instance, CONTROL_EVERY) == 0) engine__mode_put_from(e, m);
         return;
     }
-    if (m->kind != CONTROL_STOP && m->kind != CONTROL_MODE &&
-        m->kind != CONTROL_APPROVAL_DECIDED && m->kind != CONTROL_INPUT_ANSWERED)
+    if (m->kind != CONTROL_STOP && m->kind != CONTROL_MODE && m->kind != CONTROL_APPROVAL_DECIDED &&
+        m->kind != CONTROL_INPUT_ANSWERED)
         return;
     if (strcmp(m->instance, e->d.instance_id) != 0) return;
     run *r = engine__find_id(e, m->run_id);
     if (!r || run_is_finishing(r)) return;
     if (m->kind == CONTROL_APPROVAL_DECIDED || m->kind == CONTROL_INPUT_ANSWERED) {
-        LOG(LOG_INFO, "a decision stored through another instance", "run_id=%s id=%s",
-            m->run_id, m->item_id);
+        LOG(LOG_INFO, "a decision stored through another instance", "run_id=%s id=%s", m->run_id,
+            m->item_id);
         engine__fetch(e, m->run_id, run_get_session_id(r), m->kind == CONTROL_INPUT_ANSWERED,
                       m->item_id);
     } else if (m->kind == CONTROL_STOP) {
@@ -1629,7 +1628,6 @@ engine *engine_new(const engine_deps *deps)
     }
     return e;
 }
-
 
 llm_chain *engine_chain(const engine *e)
 {

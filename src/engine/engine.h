@@ -32,10 +32,10 @@ typedef struct engine engine;
 
 /* The settings a run follows (docs/config.md); strings borrowed. */
 typedef struct engine_options {
-    int64_t active_runs;       /* limits.active_runs: most runs at once */
-    int64_t context_tokens;    /* llm.context_tokens: the model context's size */
-    const char *system_prompt; /* llm.system_prompt, or NULL for the built-in one */
-    budget_price price;        /* llm.price_per_mtok */
+    int64_t active_runs;                 /* limits.active_runs: most runs at once */
+    int64_t context_tokens;              /* llm.context_tokens: the model context's size */
+    const char *system_prompt;           /* llm.system_prompt, or NULL for the built-in one */
+    budget_price price;                  /* llm.price_per_mtok */
     const approval_rule *approval_rules; /* approvals.rules, in order */
     size_t approval_nrules;
     int64_t approval_timeout_ms; /* approvals.timeout_seconds; <= 0: 900 s */
@@ -104,15 +104,15 @@ int engine_load_modes(engine *e, const mode *modes, size_t n);
 void engine_put_mode(engine *e, const mode *m);
 
 /* Error codes of the calls below, all negative. */
-#define ENGINE_ERR_RUN_ACTIVE  ERR_RUN_ACTIVE  /* 409 run_active */
-#define ENGINE_ERR_NO_RUN      ERR_NO_RUN      /* 409 no_active_run */
-#define ENGINE_ERR_NOTHING     ERR_NOTHING     /* 409 nothing_to_continue */
+#define ENGINE_ERR_RUN_ACTIVE            ERR_RUN_ACTIVE      /* 409 run_active */
+#define ENGINE_ERR_NO_RUN                ERR_NO_RUN          /* 409 no_active_run */
+#define ENGINE_ERR_NOTHING               ERR_NOTHING         /* 409 nothing_to_continue */
 #define ENGINE_ERR_NOTHING_TO_REGENERATE ERR_NO_USER_MESSAGE /* 409 nothing_to_regenerate */
-#define ENGINE_ERR_TOO_MANY    ERR_TOO_MANY    /* 429 too_many_runs */
-#define ENGINE_ERR_QUEUE_FULL  ERR_QUEUE_FULL  /* 409 queue_full */
-#define ENGINE_ERR_UNAVAILABLE ERR_UNAVAILABLE /* 503: the database failed or shutting down */
-#define ENGINE_ERR_NOT_FOUND   ERR_NOT_FOUND   /* 404 */
-#define ENGINE_ERR_BAD_MODE    ERR_BAD_MODE    /* 400: unknown mode */
+#define ENGINE_ERR_TOO_MANY              ERR_TOO_MANY        /* 429 too_many_runs */
+#define ENGINE_ERR_QUEUE_FULL            ERR_QUEUE_FULL      /* 409 queue_full */
+#define ENGINE_ERR_UNAVAILABLE           ERR_UNAVAILABLE /* 503: the database failed or shutting down */
+#define ENGINE_ERR_NOT_FOUND             ERR_NOT_FOUND /* 404 */
+#define ENGINE_ERR_BAD_MODE              ERR_BAD_MODE  /* 400: unknown mode */
 
 /*
  * Called once the run row and its first events are committed (status 0,

@@ -137,7 +137,7 @@ llm *llm_demo_new(struct event_base *base, int64_t delay_ms);
  * chain of one provider never rests it: there is nothing to switch to.
  * Loop thread only.
  */
-#define LLM_CHAIN_FAILS_TO_OPEN 3
+#define LLM_CHAIN_FAILS_TO_OPEN   3
 #define LLM_CHAIN_REST_MS_DEFAULT 60000
 /* Longest provider name. */
 #define LLM_CHAIN_NAME_MAX 64

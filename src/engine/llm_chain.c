@@ -20,9 +20,9 @@ typedef struct chain__provider {
     bool owned;
     bool has_price;
     budget_price price;
-    int fails;          /* failed steps in a row */
-    int64_t rest_until; /* monotonic ms; resting while now < rest_until */
-    bool open_shown;    /* the circuit gauge shows 1 */
+    int fails;            /* failed steps in a row */
+    int64_t rest_until;   /* monotonic ms; resting while now < rest_until */
+    bool open_shown;      /* the circuit gauge shows 1 */
     health_window health; /* its calls of the last five minutes */
 } chain__provider;
 

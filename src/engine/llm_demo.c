@@ -107,7 +107,8 @@ static const char *llm_demo__role(const json_t *m)
 
 /* Finds the assistant tool call with this id, searching back from message
  * `before`, and sets its function name and arguments text. */
-static void llm_demo__find_call(const json_t *messages, size_t before, const char *id, demo__view *v)
+static void llm_demo__find_call(const json_t *messages, size_t before, const char *id,
+                                demo__view *v)
 {
     for (size_t i = before; id && i-- > 0;) {
         const json_t *calls = json_object_get(json_array_get(messages, i), "tool_calls");
@@ -135,9 +136,10 @@ static void llm_demo__read(const json_t *messages, demo__view *v)
             break;
         }
     }
-    v->user = user < n
-                  ? llm_demo__content_text(json_object_get(json_array_get(messages, user), "content"))
-                  : xstrdup("");
+    v->user =
+        user < n
+            ? llm_demo__content_text(json_object_get(json_array_get(messages, user), "content"))
+            : xstrdup("");
     for (size_t i = user < n ? user + 1 : n; i < n; i++) {
         const json_t *m = json_array_get(messages, i);
         if (strcmp(llm_demo__role(m), "tool") != 0) continue;
@@ -319,7 +321,8 @@ static void llm_demo__wrap_up(const demo__view *v, buf *out)
 static const char demo__intro[] =
     "This is the demo brain of chatplane: no language model is connected, so it follows a few "
     "scripts. Ask it to compute something like 6*7 or for the time, or send \"demo loop\", "
-    "\"demo fail\" or \"demo long\" to watch the guardrails and budgets stop a run, \"demo approve\" "
+    "\"demo fail\" or \"demo long\" to watch the guardrails and budgets stop a run, \"demo "
+    "approve\" "
     "to be asked before a tool call, or \"demo sleep\" for a call to stop half way. To connect "
     "a real model, set CHATPLANE_LLM_URL (or llm.base_url) to an OpenAI-compatible endpoint, "
     "e.g. http://127.0.0.1:11434/v1 for Ollama, and CHATPLANE_LLM_MODEL to the model's name.";
@@ -367,14 +370,16 @@ static void llm_demo__decide(demo *p, demo_call *c, const llm_request *req, buf 
     } else if (v.result) {
         llm_demo__answer_result(&v, out);
     } else if (llm_demo__offers(req->tools, "pretend_delete") && strstr(lower, "demo approve")) {
-        llm_demo__add_call(p, c, "pretend_delete", json_pack("{s:s}", "path", "notes/old-draft.txt"));
+        llm_demo__add_call(p, c, "pretend_delete",
+                           json_pack("{s:s}", "path", "notes/old-draft.txt"));
     } else if (llm_demo__offers(req->tools, "sleep") && strstr(lower, "demo sleep")) {
         llm_demo__add_call(p, c, "sleep", json_pack("{s:i}", "seconds", 5));
     } else if (calc && calc_find_expression(v.user, expr, sizeof expr) == 0) {
         llm_demo__add_call(p, c, "calc", json_pack("{s:s}", "expression", expr));
     } else if (llm_demo__offers(req->tools, "clock") && llm_demo__asks_time(lower)) {
         char *zone = llm_demo__zone_in(v.user, lower);
-        llm_demo__add_call(p, c, "clock", zone ? json_pack("{s:s}", "timezone", zone) : json_object());
+        llm_demo__add_call(p, c, "clock",
+                           zone ? json_pack("{s:s}", "timezone", zone) : json_object());
         free(zone);
     } else {
         buf_append_str(out, demo__intro);
@@ -477,7 +482,8 @@ static void llm_demo__limit(demo_call *c, int64_t max_tokens)
     c->finish_reason = "length";
 }
 
-static llm_call *llm_demo__start(llm *base, const llm_request *req, const llm_callbacks *cb, void *ud)
+static llm_call *llm_demo__start(llm *base, const llm_request *req, const llm_callbacks *cb,
+                                 void *ud)
 {
     demo *p = (demo *)base;
     demo_call *c = xcalloc(1, sizeof *c);

@@ -61,7 +61,7 @@
 #define OPENAI_RECV_BUFFER      4096
 /* The most bytes of one call's answer taken in one turn of the loop
  * before it yields (see llm_openai__on_write). */
-#define OPENAI_BURST_MAX        (16 * 1024)
+#define OPENAI_BURST_MAX (16 * 1024)
 
 typedef struct llm_openai llm_openai;
 
@@ -83,25 +83,55 @@ typedef struct openai__dialect {
 
 /* Wrappers that give each parser the dialect's untyped signatures (a call
  * through a cast function pointer would be undefined). */
-static void *llm_openai__chat_new(llm_stream_text_cb cb, void *ud) { return llm_stream_new(cb, ud); }
-static void llm_openai__chat_free(void *s) { llm_stream_free(s); }
-static int llm_openai__chat_feed(void *s, const char *d, size_t n) { return llm_stream_feed(s, d, n); }
-static int llm_openai__chat_state(const void *s) { return llm_stream_state(s); }
-static bool llm_openai__chat_complete(const void *s) { return llm_stream_turn_complete(s); }
-static void llm_openai__chat_finish(void *s, llm_result *r) { llm_stream_finish(s, r); }
+static void *llm_openai__chat_new(llm_stream_text_cb cb, void *ud)
+{
+    return llm_stream_new(cb, ud);
+}
+static void llm_openai__chat_free(void *s)
+{
+    llm_stream_free(s);
+}
+static int llm_openai__chat_feed(void *s, const char *d, size_t n)
+{
+    return llm_stream_feed(s, d, n);
+}
+static int llm_openai__chat_state(const void *s)
+{
+    return llm_stream_state(s);
+}
+static bool llm_openai__chat_complete(const void *s)
+{
+    return llm_stream_turn_complete(s);
+}
+static void llm_openai__chat_finish(void *s, llm_result *r)
+{
+    llm_stream_finish(s, r);
+}
 
 static void *llm_openai__msg_new(llm_stream_text_cb cb, void *ud)
 {
     return llm_anthropic_stream_new(cb, ud);
 }
-static void llm_openai__msg_free(void *s) { llm_anthropic_stream_free(s); }
+static void llm_openai__msg_free(void *s)
+{
+    llm_anthropic_stream_free(s);
+}
 static int llm_openai__msg_feed(void *s, const char *d, size_t n)
 {
     return llm_anthropic_stream_feed(s, d, n);
 }
-static int llm_openai__msg_state(const void *s) { return llm_anthropic_stream_state(s); }
-static bool llm_openai__msg_complete(const void *s) { return llm_anthropic_stream_turn_complete(s); }
-static void llm_openai__msg_finish(void *s, llm_result *r) { llm_anthropic_stream_finish(s, r); }
+static int llm_openai__msg_state(const void *s)
+{
+    return llm_anthropic_stream_state(s);
+}
+static bool llm_openai__msg_complete(const void *s)
+{
+    return llm_anthropic_stream_turn_complete(s);
+}
+static void llm_openai__msg_finish(void *s, llm_result *r)
+{
+    llm_anthropic_stream_finish(s, r);
+}
 
 static const openai__dialect openai__chat = {
     .provider = "openai",
@@ -145,20 +175,20 @@ struct llm_call {
     char *body;
     sse_parser sse;
     void *stream; /* the dialect's parser */
-    buf errbody; /* the body of a non-200 response, truncated at its cap */
-    long status; /* of the last status line, 0 before one came */
+    buf errbody;  /* the body of a non-200 response, truncated at its cap */
+    long status;  /* of the last status line, 0 before one came */
     char retry_after_ms[OPENAI_HEADER_VALUE_MAX];
     char retry_after[OPENAI_HEADER_VALUE_MAX];
-    struct event *stall; /* fires after stall_ms without a byte */
+    struct event *stall;  /* fires after stall_ms without a byte */
     int64_t last_byte_ms; /* when the last byte came (monotonic) */
     bool stall_armed;     /* the stall timer is pending */
     struct event *resume; /* unpauses the transfer after a yield */
     size_t burst;         /* bytes taken in loop turn `turn` */
     unsigned turn;
-    bool sse_toobig;     /* an event went past OPENAI_SSE_EVENT_MAX */
-    bool added;          /* the handle is on the multi handle */
-    bool aborted;        /* no callback may run any more; freed when safe */
-    bool finishing;      /* on_done is running */
+    bool sse_toobig; /* an event went past OPENAI_SSE_EVENT_MAX */
+    bool added;      /* the handle is on the multi handle */
+    bool aborted;    /* no callback may run any more; freed when safe */
+    bool finishing;  /* on_done is running */
     llm_callbacks cb;
     void *ud;
     char errbuf[CURL_ERROR_SIZE];
@@ -179,8 +209,8 @@ struct llm_openai {
     struct curl_slist *extra;
     char *model;
     int64_t stall_ms;
-    int depth;           /* > 0 while inside curl_multi_socket_action */
-    unsigned turn;       /* counts the calls into libcurl, for bursts */
+    int depth;     /* > 0 while inside curl_multi_socket_action */
+    unsigned turn; /* counts the calls into libcurl, for bursts */
     /* Calls started or aborted while depth > 0, for settle to add or free:
      * without any, settle walks nothing, so a socket event costs the same
      * with one call in flight as with a thousand. */
@@ -322,7 +352,7 @@ static size_t llm_openai__on_write(char *ptr, size_t size, size_t nmemb, void *u
 
 /* Copies a header's value, trimmed, when the line is "name: value". */
 static bool llm_openai__header_value(const char *line, size_t len, const char *name, char *out,
-                                 size_t outsz)
+                                     size_t outsz)
 {
     size_t nl = strlen(name);
     if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0) return false;
@@ -360,7 +390,7 @@ static size_t llm_openai__on_header(char *line, size_t size, size_t nmemb, void 
         return n;
     }
     if (!llm_openai__header_value(line, n, "retry-after-ms", c->retry_after_ms,
-                              sizeof c->retry_after_ms))
+                                  sizeof c->retry_after_ms))
         llm_openai__header_value(line, n, "retry-after", c->retry_after, sizeof c->retry_after);
     return n;
 }
@@ -430,8 +460,7 @@ static void llm_openai__outcome(llm_call *c, CURLcode code, llm_result *r)
     if (c->sse_toobig) {
         llm_stream_fail(r, false, 200, NULL, "an event of the model stream from %s exceeded %d MiB",
                         c->owner->display_url, OPENAI_SSE_EVENT_MAX >> 20);
-    } else if (c->status == 200 &&
-               (state != LLM_STREAM_MORE || d->turn_complete(c->stream))) {
+    } else if (c->status == 200 && (state != LLM_STREAM_MORE || d->turn_complete(c->stream))) {
         d->finish(c->stream, r);
         if (!r->ok) r->http_status = 200;
     } else if (c->status != 0 && c->status != 200) {
@@ -820,7 +849,8 @@ static void llm_openai__setup(llm_openai *o, llm_call *c, size_t body_len)
  * on the next turn of the loop. Returns NULL after calling on_done only
  * when libcurl cannot make or take the handle.
  */
-static llm_call *llm_openai__start(llm *p, const llm_request *req, const llm_callbacks *cb, void *ud)
+static llm_call *llm_openai__start(llm *p, const llm_request *req, const llm_callbacks *cb,
+                                   void *ud)
 {
     llm_openai *o = (llm_openai *)p;
     llm_call *c = xcalloc(1, sizeof *c);
@@ -938,10 +968,10 @@ static struct curl_slist *llm_openai__extra_headers(const llm_http_options *opt)
         free(line);
     }
     if (anthropic) {
-        char *line = xasprintf("anthropic-version: %s",
-                               opt->anthropic_version && *opt->anthropic_version
-                                   ? opt->anthropic_version
-                                   : LLM_ANTHROPIC_VERSION);
+        char *line =
+            xasprintf("anthropic-version: %s", opt->anthropic_version && *opt->anthropic_version
+                                                   ? opt->anthropic_version
+                                                   : LLM_ANTHROPIC_VERSION);
         h = curl_slist_append(h, line);
         free(line);
     }

@@ -230,7 +230,7 @@ static stream__call *llm_stream__new_call(llm_stream *s, int64_t index, bool sta
  * continues the last call.
  */
 static stream__call *llm_stream__find_call(llm_stream *s, int64_t index, const char *id,
-                                       const char *name)
+                                           const char *name)
 {
     stream__call *last = s->ncalls ? &s->calls[s->ncalls - 1] : NULL;
 
@@ -279,10 +279,10 @@ static int llm_stream__tool_delta(llm_stream *s, const json_t *tc)
 
     if (id && c->id.len == 0 && buf_append(&c->id, id, strlen(id)) != 0)
         return llm_stream__fail(s, false, NULL, "the id of tool call %zu exceeded %d bytes", pos,
-                            LLM_STREAM_MAX_NAME);
+                                LLM_STREAM_MAX_NAME);
     if (name && c->name.len == 0 && buf_append(&c->name, name, strlen(name)) != 0)
         return llm_stream__fail(s, false, NULL, "the name of tool call %zu exceeded %d bytes", pos,
-                            LLM_STREAM_MAX_NAME);
+                                LLM_STREAM_MAX_NAME);
 
     int rc = 0;
     if (json_is_string(jargs)) {
@@ -294,8 +294,9 @@ static int llm_stream__tool_delta(llm_stream *s, const json_t *tc)
         free(dump);
     }
     if (rc != 0)
-        return llm_stream__fail(s, false, NULL, "the arguments of tool call %zu (%s) exceeded 1 MiB",
-                            pos, c->name.len ? c->name.data : "unnamed");
+        return llm_stream__fail(s, false, NULL,
+                                "the arguments of tool call %zu (%s) exceeded 1 MiB", pos,
+                                c->name.len ? c->name.data : "unnamed");
     return s->state;
 }
 
@@ -375,7 +376,7 @@ static bool llm_stream__in_stream_error(llm_stream *s, const json_t *chunk)
     buf_init(&m, LLM_STREAM_MAX_UPSTREAM_MSG);
     if (msg) llm_stream_append_clean(&m, msg, strlen(msg), LLM_STREAM_MAX_UPSTREAM_MSG);
     llm_stream__fail(s, true, code, "the model stream carried an error: %s",
-                 m.len ? m.data : "no message");
+                     m.len ? m.data : "no message");
     buf_cleanup(&m);
     return true;
 }
@@ -406,14 +407,15 @@ int llm_stream_feed(llm_stream *s, const char *data, size_t len)
     const char *nul = memchr(data, '\0', len);
     if (nul)
         return llm_stream__fail(s, false, NULL,
-                            "the model stream sent a chunk with a NUL byte (at byte %zu)",
-                            (size_t)(nul - data));
+                                "the model stream sent a chunk with a NUL byte (at byte %zu)",
+                                (size_t)(nul - data));
 
     /* The plain text chunk, nearly every chunk of a reply, is read without
      * building a tree (core/textchunk); everything else in full below. */
     size_t before = s->text.len;
     int fast = textchunk_read(data, len, &s->text);
-    if (fast == BUF_TOOBIG) return llm_stream__fail(s, false, NULL, "the model's text exceeded 4 MiB");
+    if (fast == BUF_TOOBIG)
+        return llm_stream__fail(s, false, NULL, "the model's text exceeded 4 MiB");
     if (fast == 1) {
         if (s->text.len > before && s->on_text)
             s->on_text(s->ud, s->text.data + before, s->text.len - before);
@@ -424,21 +426,22 @@ int llm_stream_feed(llm_stream *s, const char *data, size_t len)
     json_t *chunk = json_loadb(data, len, 0, &jerr);
     if (!chunk && json_error_code(&jerr) == json_error_null_character)
         return llm_stream__fail(s, false, NULL,
-                            "the model stream sent a chunk with a NUL character (\\u0000)");
+                                "the model stream sent a chunk with a NUL character (\\u0000)");
     if (!chunk) {
         /* jansson quotes the offending input, which may be any bytes. */
         buf why;
         buf_init(&why, sizeof jerr.text);
         llm_stream_append_clean(&why, jerr.text, strlen(jerr.text), sizeof jerr.text);
         llm_stream__fail(s, true, NULL,
-                     "the model stream sent a chunk that is not JSON (%s at byte %d)",
-                     why.data ? why.data : "", jerr.position);
+                         "the model stream sent a chunk that is not JSON (%s at byte %d)",
+                         why.data ? why.data : "", jerr.position);
         buf_cleanup(&why);
         return s->state;
     }
     if (!json_is_object(chunk)) {
         json_decref(chunk);
-        return llm_stream__fail(s, true, NULL, "the model stream sent a chunk that is not an object");
+        return llm_stream__fail(s, true, NULL,
+                                "the model stream sent a chunk that is not an object");
     }
     if (llm_stream__in_stream_error(s, chunk)) {
         json_decref(chunk);
@@ -502,7 +505,8 @@ static int llm_stream__take_calls(llm_stream *s, llm_result *r)
 {
     for (size_t i = 0; i < s->ncalls; i++) {
         if (s->calls[i].name.len == 0) {
-            llm_stream__fail(s, false, NULL, "the model sent tool call %zu without a function name", i);
+            llm_stream__fail(s, false, NULL, "the model sent tool call %zu without a function name",
+                             i);
             return -1;
         }
     }

@@ -40,13 +40,15 @@ void mcp__call_free(mcp_call *c)
 }
 
 /* Ends a call with a result: the call is freed first, then on_done runs. */
-static void mcp_call__finish(mcp_call *c, tool_status st, const char *text, size_t len, const char *error)
+static void mcp_call__finish(mcp_call *c, tool_status st, const char *text, size_t len,
+                             const char *error)
 {
     tool_callbacks cb = c->cb;
     void *ud = c->ud;
     bool lost = c->srv->calls_lost;
     mcp__call_free(c);
-    tool_result r = {.status = st, .text = text, .text_len = len, .error = error, .server_lost = lost};
+    tool_result r = {
+        .status = st, .text = text, .text_len = len, .error = error, .server_lost = lost};
     cb.on_done(ud, &r);
 }
 
@@ -259,8 +261,8 @@ void mcp__calls_on_elicit(mcp_server *s, const mcp_msg *m)
     }
     mcp_call *c = mcp_call__only_sent(s);
     if (!c || c->elicit_id || !c->cb.on_input) {
-        LOG(LOG_INFO, "mcp question declined: no single call in flight to ask for",
-            "server=%s", s->cfg.name);
+        LOG(LOG_INFO, "mcp question declined: no single call in flight to ask for", "server=%s",
+            s->cfg.name);
         mcp_call__elicit_result(s, m->id, "decline", NULL);
         return;
     }

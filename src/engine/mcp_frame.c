@@ -258,7 +258,8 @@ static int64_t mcp_frame__sniff_tail(const char *s, size_t n)
         if (j > 0 && mcp_frame__digit(s[j - 1])) {
             size_t end = j;
             while (j > 0 && mcp_frame__digit(s[j - 1]) && end - j < 18) j--;
-            if (j == 0 || mcp_frame__digit(s[j - 1]) || s[j - 1] == '-' || s[j - 1] == '.') return -1;
+            if (j == 0 || mcp_frame__digit(s[j - 1]) || s[j - 1] == '-' || s[j - 1] == '.')
+                return -1;
             size_t digits = j;
             j = mcp_frame__skip_ws_back(s, j);
             if (!mcp_frame__ends_with(s, &j, ":")) return -1;
@@ -436,8 +437,8 @@ char *mcp_frame_error(const json_t *id, int64_t code, const char *message, size_
     json_t *msg = json_object();
     json_object_set_new(msg, "jsonrpc", json_string("2.0"));
     json_object_set(msg, "id", id ? (json_t *)id : json_null());
-    json_object_set_new(msg, "error", json_pack("{s:I,s:s}", "code", (json_int_t)code, "message",
-                                                message));
+    json_object_set_new(msg, "error",
+                        json_pack("{s:I,s:s}", "code", (json_int_t)code, "message", message));
     return mcp_frame__line(msg, len);
 }
 

@@ -125,7 +125,7 @@ static void mcp_proc__close_fd(int *fd)
  * the child's ends of stdin, stdout, stderr and the exec-status pipe.
  */
 static void mcp_proc__child(const char *file, char *const argv[], char *const envp[], int fds[4],
-                        pid_t parent, long max_fd)
+                            pid_t parent, long max_fd)
 {
     /* Its own process group, so that stopping it reaches whatever it starts,
      * and a Ctrl-C at chatplane's terminal does not reach it directly. */
@@ -216,7 +216,8 @@ int mcp_proc_spawn(const char *file, char *const argv[], char *const envp[], mcp
         snprintf(err, errlen, "cannot run '%s': %s", file, strerror(child_errno));
         goto fail;
     }
-    if (mcp_proc__nonblock(in[1]) != 0 || mcp_proc__nonblock(out[0]) != 0 || mcp_proc__nonblock(errp[0]) != 0) {
+    if (mcp_proc__nonblock(in[1]) != 0 || mcp_proc__nonblock(out[0]) != 0 ||
+        mcp_proc__nonblock(errp[0]) != 0) {
         snprintf(err, errlen, "cannot set up the pipes: %s", strerror(errno));
         mcp_proc_kill(pid);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {

@@ -621,7 +621,8 @@ void mcp__server_start(mcp_server *s)
     json_t *params =
         /* Questions are asked in form mode only (docs/mcp.md, Questions). */
         json_pack("{s:s,s:{s:{s:{}}},s:{s:s,s:s}}", "protocolVersion", PROTOCOL, "capabilities",
-                  "elicitation", "form", "clientInfo", "name", "chatplane", "version", CHATPLANE_VERSION);
+                  "elicitation", "form", "clientInfo", "name", "chatplane", "version",
+                  CHATPLANE_VERSION);
     s->init_id = mcp__server_request(s, "initialize", params);
     if (s->init_id < 0) {
         s->init_id = 0;
@@ -652,10 +653,10 @@ static json_t *mcp_server__src_info(const tool_source *src)
                          : s->error                                    ? "failed"
                          : s->state == MCP__STARTING && !s->ever_ready ? "starting"
                                                                        : "restarting";
-    json_t *o = json_pack("{s:s,s:s,s:o,s:I,s:s}", "name", s->cfg.name, "status", status, "error",
-                          s->error ? json_string(s->error) : json_null(), "tools",
-                          (json_int_t)s->ndefs, "transport",
-                          mcp_config_transport_name(s->cfg.transport));
+    json_t *o =
+        json_pack("{s:s,s:s,s:o,s:I,s:s}", "name", s->cfg.name, "status", status, "error",
+                  s->error ? json_string(s->error) : json_null(), "tools", (json_int_t)s->ndefs,
+                  "transport", mcp_config_transport_name(s->cfg.transport));
     json_object_set_new(o, "restarts", json_integer(s->restarts));
     json_object_set_new(o, "last_error", s->last_error ? json_string(s->last_error) : json_null());
     char since[TIMEFMT_LEN];

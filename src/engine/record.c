@@ -216,8 +216,8 @@ static int record__run_apply(store *s, void *arg)
     int rc = store_run_update(s, &a->row);
     if (rc < 0) return rc;
     if (a->row.status && strcmp(a->row.status, "stopped") == 0) {
-        rc = store_session_release_run(s, a->row.session_id, a->row.id, clock_wall_ms(),
-                                       &a->queued);
+        rc =
+            store_session_release_run(s, a->row.session_id, a->row.id, clock_wall_ms(), &a->queued);
         if (rc < 0 && rc != STORE_NOT_FOUND) return rc;
     }
     return 0;

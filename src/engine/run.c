@@ -334,7 +334,8 @@ static void run__diagnose_server(run *r, diagnosis_facts *f, json_t *servers)
     const tool_def *def = tool ? toolset_find(r->env.tools, tool) : NULL;
     size_t i;
     json_t *s;
-    json_array_foreach(servers, i, s) {
+    json_array_foreach(servers, i, s)
+    {
         const char *name = json_string_value(json_object_get(s, "name"));
         const char *status = json_string_value(json_object_get(s, "status"));
         if (!def || !name || strcmp(name, def->server) != 0 || !status ||

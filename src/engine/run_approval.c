@@ -87,11 +87,10 @@ void run__request_approval(run *r, const char *reason, const json_t *annotations
     store_approval a;
     run_approval__row(r, &a, "pending", NULL, NULL, "once", 0);
     evt_origin o = run__origin(r);
-    record_approval_requested(
-        r->env.rec, &a,
-        evt_approval_requested(&o, r->apr_id, r->exec_id, r->exec_step, r->exec_server,
-                               r->exec_tool, r->exec_args, reason, annotations,
-                               r->apr_expires_wall_ms));
+    record_approval_requested(r->env.rec, &a,
+                              evt_approval_requested(&o, r->apr_id, r->exec_id, r->exec_step,
+                                                     r->exec_server, r->exec_tool, r->exec_args,
+                                                     reason, annotations, r->apr_expires_wall_ms));
     run__status(r, STATUS_WAITING_FOR_APPROVAL, r->exec_name);
     r->phase = PHASE_APPROVAL;
     budget_tick(&r->budget, clock_mono_ms());
@@ -156,8 +155,8 @@ static void run_approval__act(run *r, const char *status, const char *decided_by
     } else if (strcmp(status, "denied") == 0) {
         run__deny(r, decided_by, reason);
     } else {
-        char *detail = xasprintf("nobody answered the approval for %s within %lld s",
-                                 r->exec_name, (long long)(run_approval__timeout_ms(r) / 1000));
+        char *detail = xasprintf("nobody answered the approval for %s within %lld s", r->exec_name,
+                                 (long long)(run_approval__timeout_ms(r) / 1000));
         /* The execution never started: nothing is left in flight. */
         run__clear_exec(r);
         run__finish(r, STOP_APPROVAL_TIMEOUT, detail, false);
@@ -181,8 +180,8 @@ static void run_approval__decided(void *ud, int status)
     run *r = d->r;
     bool current = r->phase == PHASE_APPROVAL && r->apr_deciding && strcmp(r->apr_id, d->id) == 0;
     if (current) r->apr_deciding = false;
-    if (status == 0 && current) run_approval__act(r, d->status, d->decided_by, d->reason,
-                                                  d->remember);
+    if (status == 0 && current)
+        run_approval__act(r, d->status, d->decided_by, d->reason, d->remember);
     /* Another instance stored a decision first: that one counts. Should
      * reading it fail, the time-out fires again in a second and leads to
      * another read (its own write cannot win over a stored decision). */

@@ -39,7 +39,7 @@
 #define RUN_END_RETRY_MAX_MS   2000
 #define RUN_SKIPPED_RESULT     "skipped: tool-call budget exhausted"
 /* The most the failures of one step's providers take in a stop's detail. */
-#define RUN_STEP_ERRORS_MAX 4096
+#define RUN_STEP_ERRORS_MAX     4096
 #define RUN_APPROVAL_TIMEOUT_MS (900 * 1000) /* approvals.timeout_seconds by default */
 #define RUN_DEFAULT_SYSTEM_PROMPT                                                                  \
     "You are a helpful assistant. Use the tools when they help, and answer plainly when they "     \
@@ -47,11 +47,11 @@
 
 typedef enum run_phase {
     PHASE_NEW,
-    PHASE_MODEL, /* a model call is in flight */
-    PHASE_RETRY, /* waiting to repeat a failed model call */
-    PHASE_TOOLS, /* executing the turn's tool calls */
+    PHASE_MODEL,    /* a model call is in flight */
+    PHASE_RETRY,    /* waiting to repeat a failed model call */
+    PHASE_TOOLS,    /* executing the turn's tool calls */
     PHASE_APPROVAL, /* a tool call of the turn waits for a person's decision */
-    PHASE_DONE   /* run_stopped recorded; waiting for its commit */
+    PHASE_DONE      /* run_stopped recorded; waiting for its commit */
 } run_phase;
 
 /* Someone waiting for the run to be stopped and committed. */
@@ -113,9 +113,9 @@ struct run {
     char *exec_name;
     json_t *exec_args;
     int64_t exec_started_wall_ms, exec_started_mono_ms;
-    char *exec_args_error; /* why the arguments are unusable, or NULL */
-    bool exec_retried;     /* the call was repeated after its server crashed */
-    char *exec_lost;       /* the error of a call whose server crashed, until repaired */
+    char *exec_args_error;     /* why the arguments are unusable, or NULL */
+    bool exec_retried;         /* the call was repeated after its server crashed */
+    char *exec_lost;           /* the error of a call whose server crashed, until repaired */
     progress_pace progress;    /* paces the execution's tool_progress events */
     struct event *progress_ev; /* shows a held update when its interval ends */
 

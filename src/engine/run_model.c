@@ -170,8 +170,8 @@ static void run_model__all_failed(run *r, const char *msg, stop_reason reason,
  * its circuit, and the step moves to the next provider that is not
  * resting, under a new message_id, or the run stops when none is left.
  */
-static void run_model__fall_back(run *r, const llm_result *res, const char *msg,
-                                 stop_reason reason, const char *failed_id)
+static void run_model__fall_back(run *r, const llm_result *res, const char *msg, stop_reason reason,
+                                 const char *failed_id)
 {
     llm_chain *c = r->env.chain;
     size_t from = r->prov;
@@ -265,14 +265,14 @@ static void run_model__condense(run *r, const llm_overflow *ov, const char *msg)
                              cr.messages_before - cr.messages_after, cr.messages_before,
                              llm_repair_thousands(a, cr.tokens_before),
                              llm_repair_thousands(b, cr.tokens_after));
-    json_t *ev = json_pack("{s:I, s:I, s:I, s:I, s:I, s:i, s:s, s:s}", "messages_before",
-                           (json_int_t)cr.messages_before, "messages_after",
-                           (json_int_t)cr.messages_after, "tokens_before",
-                           (json_int_t)cr.tokens_before, "tokens_after",
-                           (json_int_t)cr.tokens_after, "target_tokens", (json_int_t)target,
-                           "attempt", r->step_condensed, "provider", run__model_label(r),
-                           "reason", msg);
-    json_object_set_new(ev, "window_tokens", ov->window > 0 ? json_integer(ov->window) : json_null());
+    json_t *ev =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:i, s:s, s:s}", "messages_before",
+                  (json_int_t)cr.messages_before, "messages_after", (json_int_t)cr.messages_after,
+                  "tokens_before", (json_int_t)cr.tokens_before, "tokens_after",
+                  (json_int_t)cr.tokens_after, "target_tokens", (json_int_t)target, "attempt",
+                  r->step_condensed, "provider", run__model_label(r), "reason", msg);
+    json_object_set_new(ev, "window_tokens",
+                        ov->window > 0 ? json_integer(ov->window) : json_null());
     json_object_set_new(ev, "prompt_tokens",
                         ov->prompt_tokens > 0 ? json_integer(ov->prompt_tokens) : json_null());
     run__repair(r, "context_overflow", "condense_context", detail, cr.reached, ev);
@@ -539,9 +539,8 @@ void run__step(run *r)
     int first = run_model__pick(r, 0);
     if (first < 0) {
         evt_origin o = run__origin(r);
-        char *detail =
-            xasprintf("every model provider is resting after failing steps in a row: %s",
-                      r->step_errors.data ? r->step_errors.data : "");
+        char *detail = xasprintf("every model provider is resting after failing steps in a row: %s",
+                                 r->step_errors.data ? r->step_errors.data : "");
         run__emit(r, evt_error(&o, "llm_error", detail, false, NULL));
         run__finish(r, STOP_LLM_ERROR, detail, false);
         return;

@@ -66,9 +66,9 @@ static void run_owner__show(const char *owner, const store_usage_hold *hold)
 static void run_owner__end_work(store *s, void *arg)
 {
     run_owner_end *e = arg;
-    e->rc = e->settle ? store_usage_settle(s, e->owner, &e->hold, e->prompt, e->completion,
-                                           &e->price)
-                      : store_usage_release(s, e->owner, &e->hold);
+    e->rc = e->settle
+                ? store_usage_settle(s, e->owner, &e->hold, e->prompt, e->completion, &e->price)
+                : store_usage_release(s, e->owner, &e->hold);
     if (e->rc < 0)
         LOG(LOG_ERROR, "an owner's budget could not be settled; its hold stays counted",
             "owner=%s error=\"%s\"", e->owner, store_errmsg(s));
@@ -100,8 +100,8 @@ static void run_owner__end(dbpool *pool, const char *owner, store_usage_hold *ho
 static void run_owner__reserve_work(store *s, void *arg)
 {
     run_owner_job *j = arg;
-    j->rc = store_usage_reserve(s, j->owner, j->run_id, j->now_ms, j->est_prompt,
-                                j->max_completion, &j->price, &j->plan, &j->hold);
+    j->rc = store_usage_reserve(s, j->owner, j->run_id, j->now_ms, j->est_prompt, j->max_completion,
+                                &j->price, &j->plan, &j->hold);
     if (j->rc < 0) snprintf(j->err, sizeof j->err, "%s", store_errmsg(s));
 }
 
@@ -130,8 +130,8 @@ static void run_owner__reserve_done(void *arg)
         return;
     }
     if (j->rc < 0) {
-        LOG(LOG_ERROR, "an owner's budget could not be read; the run stops", "run_id=%s error=\"%s\"",
-            r->id, j->err);
+        LOG(LOG_ERROR, "an owner's budget could not be read; the run stops",
+            "run_id=%s error=\"%s\"", r->id, j->err);
         run__finish(r, STOP_INTERRUPTED,
                     xasprintf("the budget of %s could not be checked, so the run stopped: %s",
                               j->owner, j->err),

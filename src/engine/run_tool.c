@@ -145,8 +145,8 @@ static void run_tool__on_tool_done(void *ud, const tool_result *res)
         run__kick(r, run__next_tool);
 }
 
-static const tool_callbacks run_tool__tool_cb = {run_tool__on_tool_progress,
-                                                 run_tool__on_tool_done, run__on_tool_input};
+static const tool_callbacks run_tool__tool_cb = {run_tool__on_tool_progress, run_tool__on_tool_done,
+                                                 run__on_tool_input};
 
 /*
  * The tool server died during the call (docs/runs.md, Repairs): it is
@@ -181,8 +181,7 @@ static void run_tool__repair_crash(run *r)
         free(r->exec_lost);
         r->exec_lost = NULL;
         r->tool_pending = true;
-        tool_call *h =
-            toolset_call(r->env.tools, c->name, r->exec_args, 0, &run_tool__tool_cb, r);
+        tool_call *h = toolset_call(r->env.tools, c->name, r->exec_args, 0, &run_tool__tool_cb, r);
         if (r->tool_pending) r->tool = h;
         return;
     }
@@ -235,9 +234,9 @@ void run__next_tool(run *r)
         return;
     }
     char reason[APPROVAL_REASON_MAX];
-    approval_action act = approval_decide(r->env.opt->approval_rules, r->env.opt->approval_nrules,
-                                          r->mode.approval, r->mode.name, c->name, def->read_only,
-                                          reason, sizeof reason);
+    approval_action act =
+        approval_decide(r->env.opt->approval_rules, r->env.opt->approval_nrules, r->mode.approval,
+                        r->mode.name, c->name, def->read_only, reason, sizeof reason);
     if (act == APPROVAL_ALLOW) {
         run__execute(r);
     } else if (act == APPROVAL_DENY) {

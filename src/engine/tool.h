@@ -17,7 +17,13 @@ struct event_base;
 
 /* TOOL_DENIED is never a source's answer: the engine records it for a call
  * the approval policy or a person refused (docs/runs.md, Approvals). */
-typedef enum tool_status { TOOL_OK, TOOL_ERROR, TOOL_TIMEOUT, TOOL_CANCELLED, TOOL_DENIED } tool_status;
+typedef enum tool_status {
+    TOOL_OK,
+    TOOL_ERROR,
+    TOOL_TIMEOUT,
+    TOOL_CANCELLED,
+    TOOL_DENIED
+} tool_status;
 /* "ok", "error", "timeout", "cancelled", "denied" */
 const char *tool_status_name(tool_status s);
 

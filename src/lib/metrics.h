@@ -23,7 +23,7 @@
 
 #include "lib/buf.h"
 
-#define METRICS_LABELS_MAX 64
+#define METRICS_LABELS_MAX  64
 #define METRICS_BUCKETS_MAX 16
 
 typedef struct metrics_family metrics_family;

@@ -120,8 +120,7 @@ static void api__chat_post(http_req *r, void *ud)
     c->a = a;
     c->r = r;
     if (!api__protocol_read(r, api__chat_read, &c->in) ||
-        !api__protocol_request_ok(a, r, NULL, c->in.message, c->in.mode,
-                                  "mode")) {
+        !api__protocol_request_ok(a, r, NULL, c->in.message, c->in.mode, "mode")) {
         api__chat_free(c);
         return;
     }

@@ -19,9 +19,9 @@ typedef struct api__start {
     hub_sub *watch; /* the run-scoped stream, or NULL for a 202 answer */
     char *session_id;
     char *message, *mode;
-    bool regenerate; /* answer the last user message again */
+    bool regenerate;            /* answer the last user message again */
     engine_if_active if_active; /* what to do when a run is active */
-    bool stream;     /* stream whatever the Accept header says */
+    bool stream;                /* stream whatever the Accept header says */
 } api__start;
 
 static void api__start_free(api__start *st)
@@ -105,8 +105,8 @@ static void api__post_run(http_req *r, void *ud)
     api__start *st = api__start_new(a, r, http_req_param(r, "id"), body);
     st->regenerate = regenerate;
     st->if_active = !if_active || strcmp(if_active, "reject") == 0 ? ENGINE_IF_ACTIVE_REJECT
-                    : strcmp(if_active, "enqueue") == 0           ? ENGINE_IF_ACTIVE_ENQUEUE
-                                                                  : ENGINE_IF_ACTIVE_INTERRUPT;
+                    : strcmp(if_active, "enqueue") == 0            ? ENGINE_IF_ACTIVE_ENQUEUE
+                                                                   : ENGINE_IF_ACTIVE_INTERRUPT;
     json_decref(body);
     api__start_run(st);
 }

@@ -381,10 +381,10 @@ static void api__runs(http_req *r, void *ud)
 static void api__run_then(api__job *j)
 {
     const char *status = json_string_value(json_object_get(j->body, "status"));
-    const mode *m = !j->code && status && strcmp(status, "queued") == 0
-                        ? engine_mode(j->a->d.engine,
-                                      json_string_value(json_object_get(j->body, "mode")))
-                        : NULL;
+    const mode *m =
+        !j->code && status && strcmp(status, "queued") == 0
+            ? engine_mode(j->a->d.engine, json_string_value(json_object_get(j->body, "mode")))
+            : NULL;
     if (m) json_object_set_new(j->body, "limits", mode_limits_to_json(&m->limits));
     if (j->code) {
         http_reply_error(j->r, j->status, j->code, "%s", j->msg);

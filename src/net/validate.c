@@ -165,8 +165,7 @@ static int validate__value(const validate_field *f, const json_t *v, const valid
         buf b;
         buf_init(&b, errlen > 0 ? errlen - 1 : 0);
         buf_printf(&b, "%s must be one of", f->name);
-        for (size_t i = 0; f->choices[i]; i++)
-            buf_printf(&b, "%s %s", i ? "," : "", f->choices[i]);
+        for (size_t i = 0; f->choices[i]; i++) buf_printf(&b, "%s %s", i ? "," : "", f->choices[i]);
         snprintf(err, errlen, "%s", b.data ? b.data : "");
         buf_cleanup(&b);
         return -1;

@@ -34,7 +34,7 @@ typedef struct validate_field {
     const char *name;
     validate_kind kind;
     bool required;
-    size_t max_chars; /* VALIDATE_STRING: most characters; 0: no limit */
+    size_t max_chars;           /* VALIDATE_STRING: most characters; 0: no limit */
     const char *const *choices; /* VALIDATE_CHOICE: the allowed strings, NULL-terminated */
 } validate_field;
 
@@ -56,13 +56,14 @@ extern const validate_schema validate_session_patch;  /* {"title"?, "mode"?} */
 extern const validate_schema validate_run_start;      /* {"message", "mode"?} */
 extern const validate_schema validate_continue;       /* {"mode"?} */
 extern const validate_schema validate_stop;           /* {} */
-extern const validate_schema validate_mode_put; /* {"limits"?, "guard"?, "description"?, "approval"?} */
+extern const validate_schema
+    validate_mode_put; /* {"limits"?, "guard"?, "description"?, "approval"?} */
 /* {"decision": "approve|deny", "reason"?, "remember"?: "once|run|session"} */
 extern const validate_schema validate_decision;
-extern const validate_schema validate_fork; /* {"message_id"?, "message"?, "title"?} */
-extern const validate_schema validate_answer; /* {"action", "content"?} */
-extern const validate_schema validate_brain_stream;   /* {"session_id"?, "message", "mode"?} */
-extern const validate_schema validate_login;          /* {"token"} */
+extern const validate_schema validate_fork;         /* {"message_id"?, "message"?, "title"?} */
+extern const validate_schema validate_answer;       /* {"action", "content"?} */
+extern const validate_schema validate_brain_stream; /* {"session_id"?, "message", "mode"?} */
+extern const validate_schema validate_login;        /* {"token"} */
 
 /*
  * Checks body (a parsed JSON value, borrowed) against schema. Returns 0, or

@@ -440,7 +440,8 @@ static int db_pg__prepare(pg_db *p, const char *sql, pg_stmt **out)
     return 0;
 }
 
-static int db_pg__exec_sql(db *d, const char *sql, int n, const char *const *params, db_result **res)
+static int db_pg__exec_sql(db *d, const char *sql, int n, const char *const *params,
+                           db_result **res)
 {
     pg_db *p = (pg_db *)d;
     if (res) *res = NULL;

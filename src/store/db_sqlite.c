@@ -302,7 +302,8 @@ static bool db_sqlite__rollback_done(sq_db *q, const char *sql)
     return strcmp(sql, "ROLLBACK") == 0 && sqlite3_get_autocommit(q->conn);
 }
 
-static int db_sqlite__exec_sql(db *d, const char *sql, int n, const char *const *params, db_result **res)
+static int db_sqlite__exec_sql(db *d, const char *sql, int n, const char *const *params,
+                               db_result **res)
 {
     sq_db *q = (sq_db *)d;
     if (db_sqlite__rollback_done(q, sql)) {
@@ -384,9 +385,11 @@ static void db_sqlite__fn_time(sqlite3_context *ctx, int argc, sqlite3_value **a
 static int db_sqlite__register_functions(sqlite3 *conn)
 {
     const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
-    int rc = sqlite3_create_function(conn, "chatplane_ts", 1, flags, NULL, db_sqlite__fn_time, NULL, NULL);
+    int rc = sqlite3_create_function(conn, "chatplane_ts", 1, flags, NULL, db_sqlite__fn_time, NULL,
+                                     NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_create_function(conn, "chatplane_ms", 1, flags, NULL, db_sqlite__fn_time, NULL, NULL);
+        rc = sqlite3_create_function(conn, "chatplane_ms", 1, flags, NULL, db_sqlite__fn_time, NULL,
+                                     NULL);
     return rc;
 }
 
@@ -426,8 +429,9 @@ static int db_sqlite__configure(sq_db *q)
     /* Statement journals (the undo copy a multi-row insert keeps inside a
      * transaction) stay in memory: on disk they wrote more than the WAL
      * itself at 100 sessions (docs/benchmarks.md, Storage). */
-    rc = db_sqlite__exec_script(&q->base, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
-                                          "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-" SQ_CACHE_KIB);
+    rc = db_sqlite__exec_script(&q->base,
+                                "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+                                "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-" SQ_CACHE_KIB);
     return rc < 0 ? rc : 0;
 }
 
@@ -529,8 +533,8 @@ int db_sqlite_claim(const char *path, const char *url_shown, db_claim **out, cha
     int rc = DB_ERR;
     int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot use database %s: cannot open its lock file %s: %s",
-                 url_shown, lock, strerror(errno));
+        snprintf(err, errlen, "cannot use database %s: cannot open its lock file %s: %s", url_shown,
+                 lock, strerror(errno));
         goto out;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {

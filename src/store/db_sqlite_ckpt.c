@@ -51,8 +51,8 @@ static struct {
     unsigned soft, hard;
     bool paused;
     int64_t pause_ns;
-} ck = {PTHREAD_MUTEX_INITIALIZER, NULL, DB_SQLITE_CKPT_SOFT, DB_SQLITE_CKPT_HARD, false,
-        DB_SQLITE_CKPT_PAUSE_MS * 1000000LL};
+} ck = {PTHREAD_MUTEX_INITIALIZER, NULL,  DB_SQLITE_CKPT_SOFT,
+        DB_SQLITE_CKPT_HARD,       false, DB_SQLITE_CKPT_PAUSE_MS * 1000000LL};
 
 static atomic_ulong background_checkpoints, fallback_checkpoints;
 
@@ -117,7 +117,9 @@ static int db_sqlite_ckpt__on_wal_commit(void *arg, sqlite3 *conn, const char *s
     pthread_mutex_lock(&ck.mu);
     unsigned soft = ck.soft, hard = ck.hard;
     if ((unsigned)pages >= soft) {
-        if (!c->started) c->started = pthread_create(&c->thread, NULL, db_sqlite_ckpt__checkpointer_main, c) == 0;
+        if (!c->started)
+            c->started =
+                pthread_create(&c->thread, NULL, db_sqlite_ckpt__checkpointer_main, c) == 0;
         /* Signalled once per checkpoint: a checkpointer that already knows
          * of work is either checkpointing or pausing until it may, and
          * waking it for every commit meanwhile costs each commit a thread

@@ -88,16 +88,16 @@ struct eventlog {
     eventlog_stats stats;
     void (*observer)(void *ud, double seconds);
     void *observer_ud;
-    int64_t conn_lost_ms;   /* when the connection was lost (monotonic), 0 while it is up */
-    int64_t last_commit_ns; /* when the writer last began a batch (monotonic) */
-    int64_t pace_ns;        /* the least time between two batches' starts */
+    int64_t conn_lost_ms;    /* when the connection was lost (monotonic), 0 while it is up */
+    int64_t last_commit_ns;  /* when the writer last began a batch (monotonic) */
+    int64_t pace_ns;         /* the least time between two batches' starts */
     int64_t journal_idle_ms; /* how long the writer idles before it stores the journal */
-    bool busy;              /* work came in while the last batch was written */
-    bool writer_idle;       /* the writer waits on work and has not been signalled */
-    bool writer_timed;      /* it waits at most journal_idle_ms (the journal holds events) */
-    bool pacing;            /* the writer waits out the pace before taking a batch */
-    bool urgent;            /* an urgent operation is pending */
-    bool draining;          /* the loop's thread only: eventlog_drain is handing out a batch */
+    bool busy;               /* work came in while the last batch was written */
+    bool writer_idle;        /* the writer waits on work and has not been signalled */
+    bool writer_timed;       /* it waits at most journal_idle_ms (the journal holds events) */
+    bool pacing;             /* the writer waits out the pace before taking a batch */
+    bool urgent;             /* an urgent operation is pending */
+    bool draining;           /* the loop's thread only: eventlog_drain is handing out a batch */
     eventlog_owed *owed[EVENTLOG__OWED_BUCKETS]; /* sessions with operations not handed out */
     size_t unscoped; /* operations not handed out that name no session */
 };

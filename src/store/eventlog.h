@@ -50,8 +50,8 @@
  * trying every EVENTLOG_RECONNECT_PAUSE_MS doubling to
  * EVENTLOG_RECONNECT_PAUSE_MAX_MS, until the connection has been lost
  * this long; its operations fail after that. */
-#define EVENTLOG_RECONNECT_MAX_MS      30000
-#define EVENTLOG_RECONNECT_PAUSE_MS    50
+#define EVENTLOG_RECONNECT_MAX_MS       30000
+#define EVENTLOG_RECONNECT_PAUSE_MS     50
 #define EVENTLOG_RECONNECT_PAUSE_MAX_MS 1000
 
 typedef struct eventlog eventlog;

@@ -45,7 +45,8 @@ json_t *objects_run(const store_run *r)
     json_t *o = json_object();
     const char *key;
     json_t *v;
-    json_object_foreach(cols, key, v) {
+    json_object_foreach(cols, key, v)
+    {
         json_object_set(o, key, v);
         if (strcmp(key, "stop_reason") == 0)
             json_object_set_new(o, "stop_tone", objects__stop_tone(r->stop_reason));

@@ -117,7 +117,7 @@ int store_savepoint_release(store *s);
     X(active_run_id, TEXT, "active_run_id", "active_run_id", NULL)                                 \
     X(last_seq, I64, "last_seq", "last_seq", NULL)                                                 \
     X(created_ms, TIME, "created_at", "created_at", NULL)                                          \
-    X(updated_ms, TIME, "updated_at", "updated_at", NULL) /* 0 on insert: created_ms */        \
+    X(updated_ms, TIME, "updated_at", "updated_at", NULL) /* 0 on insert: created_ms */            \
     X(forked_from_session, TEXT, "forked_from_session_id", NULL, NULL)                             \
     X(forked_from_message, TEXT, "forked_from_message_id", NULL, NULL)                             \
     X(queued_run_id, TEXT, "queued_run_id", NULL, NULL)                                            \
@@ -246,7 +246,7 @@ int store_run_beat(store *s, const char *run_id, int64_t now_ms);
     X(tool_calls, JSON, "tool_calls", "tool_calls", NULL)                                          \
     X(tool_call_id, TEXT, "tool_call_id", "tool_call_id", NULL)                                    \
     X(partial, BOOL, "partial", "partial", NULL)                                                   \
-    X(model, TEXT, "model", "model", NULL) /* "name/model" on assistant messages */                \
+    X(model, TEXT, "model", "model", NULL)                /* "name/model" on assistant messages */ \
     X(superseded, BOOL, "superseded", "superseded", NULL) /* a regenerated answer replaced it */   \
     X(created_ms, TIME, "created_at", "created_at", NULL)
 
@@ -285,8 +285,7 @@ typedef int64_t (*store_message_cost_fn)(const store_message *m, void *ud);
 /* (store_message_list_recent leaves superseded messages out: no model
  * context holds them.) */
 int store_message_list_recent(store *s, const char *session_id, int64_t min,
-                              store_message_cost_fn cost, void *ud, store_message **out,
-                              size_t *n);
+                              store_message_cost_fn cost, void *ud, store_message **out, size_t *n);
 
 /* ---- tool executions ---- */
 /* finished_ms and duration_ms are 0 while the tool runs; duration_ms is
@@ -352,8 +351,8 @@ int store_approval_insert(store *s, const store_approval *row);
 /* The approval id of session_id; another session's is STORE_NOT_FOUND. */
 int store_approval_get(store *s, const char *session_id, const char *id, store_approval *out);
 /* Oldest first; status NULL for every status. */
-int store_approval_list(store *s, const char *session_id, const char *status,
-                        store_approval **out, size_t *n);
+int store_approval_list(store *s, const char *session_id, const char *status, store_approval **out,
+                        size_t *n);
 void store_approval_list_free(store_approval *rows, size_t n);
 /* Makes dst a deep copy of src; free it with store_approval_cleanup. */
 void store_approval_copy(store_approval *dst, const store_approval *src);
@@ -429,8 +428,7 @@ int store_queue_find(store *s, const char *run_id, store_session *out);
 /* Fills *out (caller cleans up) with the session's queued run as a run
  * row with status queued, started_ms the time it was queued and the
  * limits of its mode (limits NULL: read from chat_budgets through s). */
-int store_queue_row(store *s, const store_session *ses, const mode_limits *limits,
-                    store_run *out);
+int store_queue_row(store *s, const store_session *ses, const mode_limits *limits, store_run *out);
 /* store_run_get, or else the queued run of that id as store_queue_row. */
 int store_queue_run_get(store *s, const char *run_id, store_run *out);
 /* Makes *row (from store_queue_row) the row of a queued run dropped for
@@ -557,9 +555,8 @@ typedef struct store_usage_hold {
  * then passes max_completion through).
  */
 int store_usage_reserve(store *s, const char *owner, const char *run_id, int64_t now_ms,
-                        int64_t est_prompt,
-                        int64_t max_completion, const budget_price *price, owner_budget_plan *plan,
-                        store_usage_hold *hold);
+                        int64_t est_prompt, int64_t max_completion, const budget_price *price,
+                        owner_budget_plan *plan, store_usage_hold *hold);
 /* After the call: moves the hold into used as what the call used (its
  * tokens, or their price at price), in one transaction. hold->st[i].used
  * and .reserved become the rows' values after it. A hold given back

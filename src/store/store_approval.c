@@ -23,8 +23,8 @@ int store_approval_get(store *s, const char *session_id, const char *id, store_a
                       "approval", id);
 }
 
-int store_approval_list(store *s, const char *session_id, const char *status,
-                        store_approval **out, size_t *n)
+int store_approval_list(store *s, const char *session_id, const char *status, store_approval **out,
+                        size_t *n)
 {
     const char *p[] = {session_id, status, status};
     return store__rows(s, &store__approval_table,

@@ -202,17 +202,17 @@ static int store_event__reserve_seqs(store *s, seq_group *g, size_t k)
 /*
  * Gives every event its seq: each session in the batch reserves a block of
  * seqs, handed out in the caller's order. *out is set to the events
- * ordered by session, and within a session by seq (the caller frees it). The sessions go in sorted by id,
- * in chunks of a power of two sessions, largest first, so few distinct
- * statements are prepared. Any earlier encoding is dropped, since it
- * carried the seq of a batch that was rolled back.
+ * ordered by session, and within a session by seq (the caller frees it). The sessions go in sorted
+ * by id, in chunks of a power of two sessions, largest first, so few distinct statements are
+ * prepared. Any earlier encoding is dropped, since it carried the seq of a batch that was rolled
+ * back.
  *
  * With given set the events already carry their seqs (the token journal's,
  * store_journal.c): the blocks are reserved alike and must be exactly
  * those seqs, which are kept.
  */
 static int store_event__assign_seqs(store *s, evt *const *evs, size_t n, bool given,
-                                   event_slot **out)
+                                    event_slot **out)
 {
     event_slot *slots = xmalloc(n * sizeof *slots);
     for (size_t i = 0; i < n; i++) slots[i] = (event_slot){evs[i], i};
@@ -384,8 +384,7 @@ static bool store_event__same_run(const char *a, const char *b)
  * whole (a model at full speed) so costs a row per 64 tokens rather than
  * one each (docs/benchmarks.md, fix 46).
  */
-static int store_event__insert_packed(store *s, evt *const *evs, const event_slot *slots,
-                                      size_t n)
+static int store_event__insert_packed(store *s, evt *const *evs, const event_slot *slots, size_t n)
 {
     evt **alone = xmalloc(n * sizeof *alone);
     store_line *lines = xmalloc(STORE_EVENT_ROW_EVENTS * sizeof *lines);
@@ -435,7 +434,7 @@ static int store_event__store(store *s, evt *const *evs, size_t n, bool given)
     /* Only SQLite writes token rows (docs/storage.md, Token rows). */
     if (rc == 0)
         rc = db_get_kind(s->d) == DB_SQLITE ? store_event__insert_packed(s, evs, slots, n)
-                                             : store_event__insert_chunked(s, evs, n);
+                                            : store_event__insert_chunked(s, evs, n);
     free(slots);
     return rc;
 }

@@ -114,7 +114,7 @@ static bool store_message__answers(const store_message *m, const store_message *
 /* One page of the session's messages, newest first, older than the
  * message before_id (NULL: the newest). */
 static int store_message__page(store *s, const char *session_id, const char *before_id, int limit,
-                         store_message **out, size_t *n)
+                               store_message **out, size_t *n)
 {
     store_num lim;
     const char *p[] = {session_id, before_id, store__num_i64(&lim, limit)};
@@ -140,8 +140,7 @@ static int store_message__page(store *s, const char *session_id, const char *bef
  * is not a tool result, once the count reaches min.
  */
 int store_message_list_recent(store *s, const char *session_id, int64_t min,
-                              store_message_cost_fn cost, void *ud, store_message **out,
-                              size_t *n)
+                              store_message_cost_fn cost, void *ud, store_message **out, size_t *n)
 {
     if (!cost) cost = store_message__bytes;
     store_message *all = NULL;

@@ -30,7 +30,8 @@ static const char *store_migrate__dialect_name(db_kind k)
  * Parses an embedded path "migrations/<dialect>/NNNN_name.sql". Returns 0
  * when it belongs to dialect (NULL: any) and fills m.
  */
-static int store_migrate__migration_parse(const embed_file *f, const char *dialect, store_migration *m)
+static int store_migrate__migration_parse(const embed_file *f, const char *dialect,
+                                          store_migration *m)
 {
     const char *base = strrchr(f->path, '/');
     if (!base || strncmp(f->path, "migrations/", 11) != 0) return -1;
@@ -55,7 +56,8 @@ int store_schema_latest(void)
     int latest = 0;
     store_migration m;
     for (size_t i = 0; i < migrations_files_count; i++)
-        if (store_migrate__migration_parse(&migrations_files[i], NULL, &m) == 0 && m.version > latest)
+        if (store_migrate__migration_parse(&migrations_files[i], NULL, &m) == 0 &&
+            m.version > latest)
             latest = m.version;
     return latest;
 }

@@ -28,12 +28,13 @@ static const char *store_mode__cost_text(store_num *n, double v)
     "INSERT INTO chat_budgets (mode, description, steps, seconds, tokens, tool_calls, retries, "   \
     "cost_usd, loop_warn, loop_stop, fail_warn, fail_stop, stale_steps, updated_at"
 #define MODE_INSERT_SQL                                                                            \
-    MODE_INSERT_COLS ", approval) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, chatplane_ts(?), " \
-                     "?) ON CONFLICT (mode) "
+    MODE_INSERT_COLS                                                                               \
+        ", approval) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, chatplane_ts(?), "             \
+        "?) ON CONFLICT (mode) "
 /* The seed runs right after the first migration, before the approval
  * column exists; the presets take its default (risky). */
 #define MODE_SEED_SQL                                                                              \
-    MODE_INSERT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, chatplane_ts(?)) ON "      \
+    MODE_INSERT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, chatplane_ts(?)) ON "       \
                      "CONFLICT (mode) DO NOTHING"
 
 /* Writes mode m with sql (MODE_INSERT_SQL and its conflict action, or
@@ -134,14 +135,15 @@ int store_mode_get(store *s, const char *name, mode *out)
 
 int store_mode_put(store *s, const mode *m, int64_t now_ms)
 {
-    return store_mode__mode_write(s, MODE_INSERT_SQL
-                      "DO UPDATE SET description = excluded.description, steps = "
-                      "excluded.steps, seconds = excluded.seconds, tokens = "
-                      "excluded.tokens, tool_calls = excluded.tool_calls, retries = "
-                      "excluded.retries, cost_usd = excluded.cost_usd, loop_warn = "
-                      "excluded.loop_warn, loop_stop = excluded.loop_stop, fail_warn = "
-                      "excluded.fail_warn, fail_stop = excluded.fail_stop, stale_steps = "
-                      "excluded.stale_steps, approval = excluded.approval, updated_at = "
-                      "excluded.updated_at",
-                      true, m, now_ms);
+    return store_mode__mode_write(
+        s,
+        MODE_INSERT_SQL "DO UPDATE SET description = excluded.description, steps = "
+                        "excluded.steps, seconds = excluded.seconds, tokens = "
+                        "excluded.tokens, tool_calls = excluded.tool_calls, retries = "
+                        "excluded.retries, cost_usd = excluded.cost_usd, loop_warn = "
+                        "excluded.loop_warn, loop_stop = excluded.loop_stop, fail_warn = "
+                        "excluded.fail_warn, fail_stop = excluded.fail_stop, stale_steps = "
+                        "excluded.stale_steps, approval = excluded.approval, updated_at = "
+                        "excluded.updated_at",
+        true, m, now_ms);
 }

@@ -16,9 +16,9 @@
 #include "store/store_int.h"
 
 /* The most assistant text recovery joins into one partial message. */
-#define STORE_PARTIAL_MAX        (64u * 1024 * 1024)
-#define STORE_INTERRUPTED_DETAIL "the server stopped while the run was going"
-#define STORE_CANCELLED_ERROR    "the server stopped while the tool was running"
+#define STORE_PARTIAL_MAX          (64u * 1024 * 1024)
+#define STORE_INTERRUPTED_DETAIL   "the server stopped while the run was going"
+#define STORE_CANCELLED_ERROR      "the server stopped while the tool was running"
 #define STORE_APPROVAL_INTERRUPTED "the server stopped while the run waited for this approval"
 
 /* A growable list of events to append together. */
@@ -47,12 +47,13 @@ static void store_recover__event_list_cleanup(event_list *l)
  */
 static json_t *store_recover__diagnosis(const store_run *run)
 {
-    diagnosis_facts f = {.reason = STOP_INTERRUPTED, .detail = STORE_INTERRUPTED_DETAIL,
-                         .mode = run->mode};
+    diagnosis_facts f = {
+        .reason = STOP_INTERRUPTED, .detail = STORE_INTERRUPTED_DETAIL, .mode = run->mode};
     return diagnosis_build(&f);
 }
 
-static int store_recover__mark_interrupted(store *s, const store_run *run, int64_t stale_before_ms, int64_t now_ms)
+static int store_recover__mark_interrupted(store *s, const store_run *run, int64_t stale_before_ms,
+                                           int64_t now_ms)
 {
     json_t *actions = stop_actions(STOP_INTERRUPTED, run->mode);
     char *actions_text = store__json_text(actions);
@@ -68,7 +69,8 @@ static int store_recover__mark_interrupted(store *s, const store_run *run, int64
                        store__num_i64(&stale, stale_before_ms)};
 #define MARK_SQL                                                                                   \
     "UPDATE runs SET status = 'stopped', stop_reason = 'interrupted', stop_detail = ?, "           \
-    "recovery_suggestion = ?, actions = ?, diagnosis = ?, ended_at = chatplane_ts(?) WHERE id = ? "\
+    "recovery_suggestion = ?, actions = ?, diagnosis = ?, ended_at = chatplane_ts(?) WHERE id = "  \
+    "? "                                                                                           \
     "AND status = 'running'"
     int rc = stale_before_ms == INT64_MAX
                  ? store__exec(s, MARK_SQL, 6, p)
@@ -83,7 +85,8 @@ static int store_recover__mark_interrupted(store *s, const store_run *run, int64
 
 /* Records the run's unfinished tool executions as cancelled, each with its
  * tool_finished event. */
-static int store_recover__cancel_tools(store *s, const store_run *run, int64_t now_ms, event_list *out)
+static int store_recover__cancel_tools(store *s, const store_run *run, int64_t now_ms,
+                                       event_list *out)
 {
     store_tool_exec *tools = NULL;
     size_t n = 0;
@@ -100,9 +103,9 @@ static int store_recover__cancel_tools(store *s, const store_run *run, int64_t n
         t->duration_ms = now_ms - t->started_ms;
         rc = store_tool_exec_finish(s, t);
         if (rc == 0)
-            store_recover__event_list_add(out,
-                           evt_tool_finished(&o, t->id, t->step, t->server, t->tool, t->status,
-                                             t->result ? t->result : "", t->error, t->duration_ms));
+            store_recover__event_list_add(
+                out, evt_tool_finished(&o, t->id, t->step, t->server, t->tool, t->status,
+                                       t->result ? t->result : "", t->error, t->duration_ms));
     }
     store_tool_exec_list_free(tools, n);
     return rc;
@@ -110,7 +113,8 @@ static int store_recover__cancel_tools(store *s, const store_run *run, int64_t n
 
 /* Cancels the approvals the run was waiting for, each with its
  * approval_decided event: nobody can answer them once the run is over. */
-static int store_recover__cancel_approvals(store *s, const store_run *run, int64_t now_ms, event_list *out)
+static int store_recover__cancel_approvals(store *s, const store_run *run, int64_t now_ms,
+                                           event_list *out)
 {
     store_approval *rows = NULL;
     size_t n = 0;
@@ -119,11 +123,12 @@ static int store_recover__cancel_approvals(store *s, const store_run *run, int64
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (strcmp(rows[i].run_id, run->id) != 0) continue;
         store_recover__event_list_add(out, evt_approval_decided(&o, rows[i].id, "cancelled", "stop",
-                                                 STORE_APPROVAL_INTERRUPTED, rows[i].remember));
+                                                                STORE_APPROVAL_INTERRUPTED,
+                                                                rows[i].remember));
     }
     if (rc == 0) {
-        int marked = store_approval_cancel_run(s, run->id, "stop", STORE_APPROVAL_INTERRUPTED,
-                                               now_ms);
+        int marked =
+            store_approval_cancel_run(s, run->id, "stop", STORE_APPROVAL_INTERRUPTED, now_ms);
         rc = marked < 0 ? marked : 0;
     }
     store_approval_list_free(rows, n);
@@ -155,8 +160,8 @@ static int store_recover__cancel_inputs(store *s, const store_run *run, int64_t 
 
 /* Saves the text of one assistant message that was still streaming as a
  * partial message, with its `message` event. */
-static int store_recover__save_partial(store *s, const store_run *run, const char *message_id, const char *text,
-                        int64_t now_ms, event_list *out)
+static int store_recover__save_partial(store *s, const store_run *run, const char *message_id,
+                                       const char *text, int64_t now_ms, event_list *out)
 {
     store_message m = {.id = (char *)message_id,
                        .session_id = run->session_id,
@@ -168,7 +173,8 @@ static int store_recover__save_partial(store *s, const store_run *run, const cha
     int rc = store_message_insert(s, &m);
     if (rc < 0) return rc;
     evt_origin o = {run->session_id, run->id, now_ms};
-    store_recover__event_list_add(out, evt_message(&o, message_id, "assistant", text, NULL, NULL, true));
+    store_recover__event_list_add(out,
+                                  evt_message(&o, message_id, "assistant", text, NULL, NULL, true));
     return 0;
 }
 
@@ -187,7 +193,8 @@ static bool store_recover__message_stored(store *s, const char *run_id, const ch
  * that no stored message covers and no error discarded, one partial
  * message per message_id, in the order their first tokens came.
  */
-static int store_recover__save_partials(store *s, const store_run *run, int64_t now_ms, event_list *out)
+static int store_recover__save_partials(store *s, const store_run *run, int64_t now_ms,
+                                        event_list *out)
 {
     store_run_log l = {0};
     const char **seen = NULL;
@@ -198,7 +205,8 @@ static int store_recover__save_partials(store *s, const store_run *run, int64_t 
         if (l.items[i].type != EVT_TOKEN || !id || store__name_in(seen, nseen, id)) continue;
         store__name_add(&seen, &nseen, id);
         if (store__name_in(l.stored, l.nstored, id) ||
-            store__name_in(l.discarded, l.ndiscarded, id) || store_recover__message_stored(s, run->id, id))
+            store__name_in(l.discarded, l.ndiscarded, id) ||
+            store_recover__message_stored(s, run->id, id))
             continue;
         buf text;
         buf_init(&text, STORE_PARTIAL_MAX);
@@ -229,7 +237,8 @@ static void store_recover__usage_from_json(const json_t *u, budget_usage *out)
 
 /* Stops one interrupted run in its own transaction. Returns 1 when it was
  * stopped here, 0 when it no longer needed it. */
-static int store_recover__recover_run(store *s, const store_run *run, int64_t stale_before_ms, int64_t now_ms)
+static int store_recover__recover_run(store *s, const store_run *run, int64_t stale_before_ms,
+                                      int64_t now_ms)
 {
     event_list evs = {0};
     int rc = store_begin(s);
@@ -246,14 +255,16 @@ static int store_recover__recover_run(store *s, const store_run *run, int64_t st
         json_t *actions = stop_actions(STOP_INTERRUPTED, run->mode);
         json_t *diagnosis = store_recover__diagnosis(run);
         evt_origin o = {run->session_id, run->id, now_ms};
-        store_recover__event_list_add(&evs, evt_run_stopped(&o, STOP_INTERRUPTED, STORE_INTERRUPTED_DETAIL,
-                                             stop_recovery(STOP_INTERRUPTED, run->mode), actions,
-                                             diagnosis, false, &usage));
+        store_recover__event_list_add(
+            &evs, evt_run_stopped(&o, STOP_INTERRUPTED, STORE_INTERRUPTED_DETAIL,
+                                  stop_recovery(STOP_INTERRUPTED, run->mode), actions, diagnosis,
+                                  false, &usage));
         json_decref(actions);
         json_decref(diagnosis);
         rc = store_event_append(s, evs.evs, evs.n);
     }
-    if (marked == 1 && rc == 0) rc = store_session_release_run(s, run->session_id, run->id, now_ms, NULL);
+    if (marked == 1 && rc == 0)
+        rc = store_session_release_run(s, run->session_id, run->id, now_ms, NULL);
     store_recover__event_list_cleanup(&evs);
     if (rc < 0 || marked != 1) {
         db_rollback(s->d);

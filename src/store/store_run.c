@@ -18,8 +18,9 @@ int store_run_insert(store *s, const store_run *row)
 
 /* The columns a run's owner writes as it goes and when it stops. */
 static const int run_update_cols[] = {
-    COL_mode,    COL_status,     COL_stop_reason, COL_stop_detail, COL_recovery_suggestion,
-    COL_actions, COL_diagnosis, COL_wrapped_up, COL_limits,      COL_usage,       COL_ended_ms};
+    COL_mode,    COL_status,    COL_stop_reason, COL_stop_detail, COL_recovery_suggestion,
+    COL_actions, COL_diagnosis, COL_wrapped_up,  COL_limits,      COL_usage,
+    COL_ended_ms};
 
 int store_run_update(store *s, const store_run *row)
 {

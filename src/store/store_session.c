@@ -179,8 +179,8 @@ int store_session_index_pending(store *s, int max)
      * write waits for a long merge. */
     if (n > 0)
         rc = store__exec(s,
-                         "INSERT INTO chat_search (chat_search, rank) VALUES ('merge', "
-                         STORE_SESSION__MERGE_PAGES ")",
+                         "INSERT INTO chat_search (chat_search, rank) VALUES "
+                         "('merge', " STORE_SESSION__MERGE_PAGES ")",
                          0, NULL);
     return rc < 0 ? rc : n;
 }

@@ -220,7 +220,8 @@ int store__insert(store *s, const store_table *t, const store_params *p, const c
     bad |= buf_printf(&sql, "%s) VALUES (", extra_cols ? extra_cols : "");
     for (size_t i = 0; i < t->ncols; i++) {
         if (i) bad |= buf_append_str(&sql, ", ");
-        bad |= buf_append_str(&sql, store_table__is_time(t->cols[i].kind) ? "chatplane_ts(?)" : "?");
+        bad |=
+            buf_append_str(&sql, store_table__is_time(t->cols[i].kind) ? "chatplane_ts(?)" : "?");
     }
     bad |= buf_printf(&sql, "%s)", extra_values ? extra_values : "");
     store_table__sql_fits(bad);

@@ -13,7 +13,8 @@
 #define STORE__ROW store_owner_budget
 STORE__DEFINE_ROW(store_owner_budget, owner_budget, "owner_budgets", STORE_OWNER_BUDGET_COLUMNS)
 
-#define STORE_USAGE__KEY "owner = ? AND dimension = ? AND period = ? AND period_start = chatplane_ts(?)"
+#define STORE_USAGE__KEY                                                                           \
+    "owner = ? AND dimension = ? AND period = ? AND period_start = chatplane_ts(?)"
 
 int store_owner_budget_list(store *s, const char *owner, store_owner_budget **out, size_t *n)
 {
@@ -47,8 +48,7 @@ int store_owner_budget_set(store *s, const char *owner, const owner_budget_spec 
 
 /* Fills a state's spec from a budget row. Returns 0, or -1 for a row the
  * table's checks should have kept out. */
-static int store_usage__spec(const store_owner_budget *row, owner_budget_state *st,
-                             int64_t now_ms)
+static int store_usage__spec(const store_owner_budget *row, owner_budget_state *st, int64_t now_ms)
 {
     memset(st, 0, sizeof *st);
     if (owner_budget_dim_parse(row->dimension, &st->spec.dim) != 0 ||
@@ -137,9 +137,8 @@ static int store_usage__move(store *s, const char *owner, owner_budget_state *st
 }
 
 int store_usage_reserve(store *s, const char *owner, const char *run_id, int64_t now_ms,
-                        int64_t est_prompt,
-                        int64_t max_completion, const budget_price *price, owner_budget_plan *plan,
-                        store_usage_hold *hold)
+                        int64_t est_prompt, int64_t max_completion, const budget_price *price,
+                        owner_budget_plan *plan, store_usage_hold *hold)
 {
     memset(hold, 0, sizeof *hold);
     *plan = (owner_budget_plan){.max_completion_tokens = max_completion};
@@ -173,8 +172,8 @@ int store_usage_reserve(store *s, const char *owner, const char *run_id, int64_t
         const char *p[7];
         p[0] = store__num_i64(&a, hold->amount[i]);
         store_usage__key(owner, &hold->st[i], &n, p + 1);
-        rc = store__exec(s, "UPDATE owner_usage SET reserved = reserved + ? WHERE " STORE_USAGE__KEY,
-                         5, p);
+        rc = store__exec(
+            s, "UPDATE owner_usage SET reserved = reserved + ? WHERE " STORE_USAGE__KEY, 5, p);
         if (rc < 0) goto fail;
         const char *h[] = {hold->id, p[2], p[3], run_id, owner, p[4], p[0]};
         rc = store__exec(s,
@@ -287,8 +286,8 @@ int store_usage_read(store *s, const char *owner, int64_t now_ms, owner_budget_s
         const char *p[4];
         store_usage__key(owner, &out[i], &num, p);
         db_result *r = NULL;
-        rc = store__query(s, "SELECT used, reserved FROM owner_usage WHERE " STORE_USAGE__KEY, 4,
-                          p, &r);
+        rc = store__query(s, "SELECT used, reserved FROM owner_usage WHERE " STORE_USAGE__KEY, 4, p,
+                          &r);
         if (rc == 0 && db_result_rows(r) == 1) {
             out[i].used = db_result_int(r, 0, 0, 0);
             out[i].reserved = db_result_int(r, 0, 1, 0);

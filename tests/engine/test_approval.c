@@ -327,8 +327,7 @@ static void test_rule_asks_read_only(void **state)
     efix *f = begin(state, script, N(script), NULL, &o, sid);
     assert_int_equal(efix_start(f, sid, "go", NULL, rid), 0);
     wait_asked(f, rid, 1);
-    assert_string_equal(str_of(efix_event(f, rid, "approval_requested", 0), "reason"),
-                        "rule calc");
+    assert_string_equal(str_of(efix_event(f, rid, "approval_requested", 0), "reason"), "rule calc");
     json_decref(decide(f, sid, rid, 0, true, NULL, APPROVAL_ONCE, NULL));
     efix_wait_stopped(f, rid);
     assert_string_equal(str_of(efix_event(f, rid, "tool_finished", 0), "result"), "2");
@@ -532,14 +531,13 @@ static void test_two_calls_asked_in_order(void **state)
     json_decref(decide(f, sid, rid, 0, false, NULL, APPROVAL_ONCE, NULL));
     wait_asked(f, rid, 2);
     json_t *second = efix_event(f, rid, "approval_requested", 1);
-    assert_int_equal(
-        json_integer_value(json_object_get(json_object_get(second, "arguments"), "n")), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(second, "arguments"), "n")),
+                     2);
     json_decref(decide(f, sid, rid, 1, true, NULL, APPROVAL_ONCE, NULL));
     efix_wait_tool(f);
     assert_int_equal(scripted_tool_finish(f->held, TOOL_OK, "two"), 0);
     efix_wait_stopped(f, rid);
-    assert_string_equal(str_of(efix_event(f, rid, "tool_finished", 0), "error"),
-                        "denied by alice");
+    assert_string_equal(str_of(efix_event(f, rid, "tool_finished", 0), "error"), "denied by alice");
     assert_string_equal(str_of(efix_event(f, rid, "tool_finished", 1), "status"), "ok");
 }
 

@@ -472,7 +472,6 @@ static void test_put_mode_touches_only_runs_of_that_mode(void **state)
                      mode_preset("standard")->limits.steps);
 }
 
-
 /* Every refused write of a run stops it (docs/architecture.md); the row
  * write of a mid-run mode change (record_run) does not report its failure,
  * so the run goes on unrecorded. */

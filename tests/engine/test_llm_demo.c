@@ -342,7 +342,8 @@ static void test_wrap_up(void **state)
 static const char intro[] =
     "This is the demo brain of chatplane: no language model is connected, so it follows a few "
     "scripts. Ask it to compute something like 6*7 or for the time, or send \"demo loop\", "
-    "\"demo fail\" or \"demo long\" to watch the guardrails and budgets stop a run, \"demo approve\" "
+    "\"demo fail\" or \"demo long\" to watch the guardrails and budgets stop a run, \"demo "
+    "approve\" "
     "to be asked before a tool call, or \"demo sleep\" for a call to stop half way. To connect "
     "a real model, set CHATPLANE_LLM_URL (or llm.base_url) to an OpenAI-compatible endpoint, "
     "e.g. http://127.0.0.1:11434/v1 for Ollama, and CHATPLANE_LLM_MODEL to the model's name.";

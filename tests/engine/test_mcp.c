@@ -155,7 +155,8 @@ static char *servers_json(fixture *f)
     json_t *s = toolset_servers_json(f->ts);
     size_t i;
     json_t *o;
-    json_array_foreach(s, i, o) {
+    json_array_foreach(s, i, o)
+    {
         json_object_del(o, "restarts");
         json_object_del(o, "last_error");
         json_object_del(o, "down_since");
@@ -185,8 +186,8 @@ static void test_lists_every_page_with_model_names(void **state)
     assert_string_equal(d->description, "Echoes the message");
     assert_string_equal(json_string_value(json_object_get(d->input_schema, "type")), "object");
     assert_string_equal(toolset_get(f->ts, 10)->name, "mis_behaving__fail");
-    expect_servers(f,
-                   "[{\"name\":\"mis.behaving\",\"status\":\"ready\",\"error\":null,\"tools\":9,\"transport\":\"stdio\"}]");
+    expect_servers(f, "[{\"name\":\"mis.behaving\",\"status\":\"ready\",\"error\":null,\"tools\":9,"
+                      "\"transport\":\"stdio\"}]");
     outcome o = call_wait(f, "mis_behaving__echo", "{\"message\":\"paged\"}", 5000);
     assert_int_equal(o.status, TOOL_OK);
     assert_string_equal(o.text, "Echo: paged");
@@ -248,7 +249,8 @@ static void test_crash_mid_call_then_restart(void **state)
     assert_int_equal(o.status, TOOL_ERROR);
     assert_string_equal(o.text, "the MCP server 'c' exited (status 1) during the call");
     assert_string_equal(o.error, o.text);
-    expect_servers(f, "[{\"name\":\"c\",\"status\":\"restarting\",\"error\":null,\"tools\":9,\"transport\":\"stdio\"}]");
+    expect_servers(f, "[{\"name\":\"c\",\"status\":\"restarting\",\"error\":null,\"tools\":9,"
+                      "\"transport\":\"stdio\"}]");
     /* The tools stay offered; the next call starts a new process. */
     outcome p2 = call_wait(f, "c__pid", NULL, 10000);
     assert_int_equal(p2.status, TOOL_OK);
@@ -256,7 +258,8 @@ static void test_crash_mid_call_then_restart(void **state)
      * definition it was made with stayed valid until it ended. */
     assert_string_equal(p2.tool, "c/pid");
     assert_string_not_equal(p1.text, p2.text);
-    expect_servers(f, "[{\"name\":\"c\",\"status\":\"ready\",\"error\":null,\"tools\":9,\"transport\":\"stdio\"}]");
+    expect_servers(f, "[{\"name\":\"c\",\"status\":\"ready\",\"error\":null,\"tools\":9,"
+                      "\"transport\":\"stdio\"}]");
     /* The health counts the restart and keeps how the server failed. */
     json_t *s = toolset_servers_json(f->ts);
     json_t *c = json_array_get(s, 0);
@@ -292,7 +295,8 @@ static void test_timeout_then_hung_server_is_replaced(void **state)
     assert_true(took >= 950 && took < 2000);
     /* The ping that follows goes unanswered too: the server is stopped. */
     sleep_loop(f, 1300);
-    expect_servers(f, "[{\"name\":\"h\",\"status\":\"restarting\",\"error\":null,\"tools\":9,\"transport\":\"stdio\"}]");
+    expect_servers(f, "[{\"name\":\"h\",\"status\":\"restarting\",\"error\":null,\"tools\":9,"
+                      "\"transport\":\"stdio\"}]");
     outcome p2 = call_wait(f, "h__pid", NULL, 5000);
     assert_int_equal(p2.status, TOOL_OK);
     assert_string_not_equal(p1.text, p2.text);
@@ -307,7 +311,8 @@ static void test_timeout_of_a_live_server_keeps_it(void **state)
     assert_string_equal(o.error, "timed out after 0.5 s");
     sleep_loop(f, 700);
     /* It still answers pings, so it is not restarted. */
-    expect_servers(f, "[{\"name\":\"n\",\"status\":\"ready\",\"error\":null,\"tools\":9,\"transport\":\"stdio\"}]");
+    expect_servers(f, "[{\"name\":\"n\",\"status\":\"ready\",\"error\":null,\"tools\":9,"
+                      "\"transport\":\"stdio\"}]");
 }
 
 static void test_cancel_runs_no_callback(void **state)
@@ -357,9 +362,13 @@ static void test_garbage_and_early_notifications(void **state)
            " \"early\": {\"command\": \"node\", \"args\": [\"" SERVER
            "\", \"notifications-before-initialize\"]},"
            " \"old\": {\"command\": \"node\", \"args\": [\"" SERVER "\", \"old-protocol\"]}}");
-    expect_servers(f, "[{\"name\":\"g\",\"status\":\"ready\",\"error\":null,\"tools\":9,\"transport\":\"stdio\"},"
-                      "{\"name\":\"early\",\"status\":\"ready\",\"error\":null,\"tools\":9,\"transport\":\"stdio\"},"
-                      "{\"name\":\"old\",\"status\":\"ready\",\"error\":null,\"tools\":9,\"transport\":\"stdio\"}]");
+    expect_servers(
+        f,
+        "[{\"name\":\"g\",\"status\":\"ready\",\"error\":null,\"tools\":9,\"transport\":\"stdio\"},"
+        "{\"name\":\"early\",\"status\":\"ready\",\"error\":null,\"tools\":9,\"transport\":"
+        "\"stdio\"},"
+        "{\"name\":\"old\",\"status\":\"ready\",\"error\":null,\"tools\":9,\"transport\":\"stdio\"}"
+        "]");
     assert_string_equal(call_wait(f, "g__echo", "{\"message\":\"1\"}", 5000).text, "Echo: 1");
     assert_string_equal(call_wait(f, "early__echo", "{\"message\":\"2\"}", 5000).text, "Echo: 2");
     assert_string_equal(call_wait(f, "old__echo", "{\"message\":\"3\"}", 5000).text, "Echo: 3");
@@ -374,15 +383,18 @@ static void test_start_failures_are_reported_others_work(void **state)
            " \"future\": {\"command\": \"node\", \"args\": [\"" SERVER "\", \"bad-protocol\"]},"
            " \"ok\": {\"command\": \"node\", \"args\": [\"" SERVER "\"]}}");
     expect_servers(
-        f, "[{\"name\":\"gone\",\"status\":\"failed\",\"error\":\"command "
-           "'no-such-command-for-chatplane' not found in PATH\",\"tools\":0,\"transport\":\"stdio\"},"
-           "{\"name\":\"exits\",\"status\":\"failed\",\"error\":\"exited (status 3) during "
-           "start-up\",\"tools\":0,\"transport\":\"stdio\"},"
-           "{\"name\":\"refuses\",\"status\":\"failed\",\"error\":\"initialize failed: JSON-RPC "
-           "error -32603: initialization exploded\",\"tools\":0,\"transport\":\"stdio\"},"
-           "{\"name\":\"future\",\"status\":\"failed\",\"error\":\"it answered with protocol "
-           "version '1999-01-01', which chatplane does not speak\",\"tools\":0,\"transport\":\"stdio\"},"
-           "{\"name\":\"ok\",\"status\":\"ready\",\"error\":null,\"tools\":9,\"transport\":\"stdio\"}]");
+        f,
+        "[{\"name\":\"gone\",\"status\":\"failed\",\"error\":\"command "
+        "'no-such-command-for-chatplane' not found in PATH\",\"tools\":0,\"transport\":\"stdio\"},"
+        "{\"name\":\"exits\",\"status\":\"failed\",\"error\":\"exited (status 3) during "
+        "start-up\",\"tools\":0,\"transport\":\"stdio\"},"
+        "{\"name\":\"refuses\",\"status\":\"failed\",\"error\":\"initialize failed: JSON-RPC "
+        "error -32603: initialization exploded\",\"tools\":0,\"transport\":\"stdio\"},"
+        "{\"name\":\"future\",\"status\":\"failed\",\"error\":\"it answered with protocol "
+        "version '1999-01-01', which chatplane does not "
+        "speak\",\"tools\":0,\"transport\":\"stdio\"},"
+        "{\"name\":\"ok\",\"status\":\"ready\",\"error\":null,\"tools\":9,\"transport\":\"stdio\"}"
+        "]");
     assert_int_equal(toolset_count(f->ts), 2 + 9);
     assert_string_equal(call_wait(f, "ok__echo", "{\"message\":\"fine\"}", 5000).text,
                         "Echo: fine");

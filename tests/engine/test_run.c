@@ -367,8 +367,9 @@ static void test_retries_run_out(void **state)
                         "still overloaded)");
     json_t *diag = json_object_get(stopped, "diagnosis");
     assert_string_equal(str_of(diag, "playbook"), "model_down");
-    assert_string_equal(str_of(diag, "summary"), "The model endpoint kept failing (HTTP 503) until "
-                                                 "the retries were spent: HTTP 503: still overloaded");
+    assert_string_equal(str_of(diag, "summary"),
+                        "The model endpoint kept failing (HTTP 503) until "
+                        "the retries were spent: HTTP 503: still overloaded");
     assert_int_equal(int_of(json_object_get(diag, "evidence"), "attempts"), 2);
     assert_int_equal(int_of(usage_of(stopped), "retries"), 1);
     json_t *err = efix_event(f, rid, "error", 1);
@@ -401,7 +402,9 @@ static void test_retries_run_out_detail_in_plural(void **state)
 static void test_fatal_error_stops_with_llm_error(void **state)
 {
     static const scripted_step script[] = {
-        {.end = SCRIPTED_FATAL, .error = "HTTP 401: invalid api key", .http_status = 401,
+        {.end = SCRIPTED_FATAL,
+         .error = "HTTP 401: invalid api key",
+         .http_status = 401,
          .error_code = "invalid_api_key"},
     };
     char sid[ID_MAX], rid[ID_MAX];
@@ -416,10 +419,11 @@ static void test_fatal_error_stops_with_llm_error(void **state)
     assert_string_equal(str_of(stopped, "detail"), "HTTP 401: invalid api key");
     /* The diagnosis names the cause, in the event and in the run. */
     char *diag = json_dumps(json_object_get(stopped, "diagnosis"), JSON_COMPACT);
-    assert_string_equal(diag, "{\"playbook\":\"model_auth\",\"summary\":\"The model endpoint "
-                              "rejected the API key (HTTP 401)\",\"evidence\":{\"http_status\":401,"
-                              "\"error_code\":\"invalid_api_key\",\"error\":\"HTTP 401: invalid api "
-                              "key\",\"attempts\":1}}");
+    assert_string_equal(diag,
+                        "{\"playbook\":\"model_auth\",\"summary\":\"The model endpoint "
+                        "rejected the API key (HTTP 401)\",\"evidence\":{\"http_status\":401,"
+                        "\"error_code\":\"invalid_api_key\",\"error\":\"HTTP 401: invalid api "
+                        "key\",\"attempts\":1}}");
     free(diag);
     store_run run;
     assert_int_equal(store_run_get(f->db, rid, &run), 0);

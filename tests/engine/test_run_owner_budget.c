@@ -97,8 +97,11 @@ static const char *stop_detail(efix *f, const char *rid)
  * holds that much while it goes, and counts what it used once done. */
 static void test_call_capped_held_and_settled(void **state)
 {
-    scripted_step steps[] = {
-        {.pieces = {"hi"}, .usage = true, .prompt_tokens = 100, .completion_tokens = 50, .hold = true}};
+    scripted_step steps[] = {{.pieces = {"hi"},
+                              .usage = true,
+                              .prompt_tokens = 100,
+                              .completion_tokens = 50,
+                              .hold = true}};
     char sid[ID_MAX], rid[ID_MAX];
     efix *f = begin(state, steps, N(steps), "alice", "tokens=1000/day", sid);
     assert_int_equal(efix_start(f, sid, "hello", NULL, rid), 0);

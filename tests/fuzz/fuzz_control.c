@@ -23,7 +23,8 @@ static void fuzz_check_fields(const control_msg *m)
     if (!m->instance || !m->doc) abort();
     switch (m->kind) {
     case CONTROL_STOP:
-        if (!m->run_id || m->mode_name || m->from || m->session_id || m->mode || m->item_id) abort();
+        if (!m->run_id || m->mode_name || m->from || m->session_id || m->mode || m->item_id)
+            abort();
         break;
     case CONTROL_MODE:
         if (!m->run_id || !m->mode_name || m->from || m->session_id || m->mode || m->item_id)
@@ -74,8 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (back.kind != m.kind || !fuzz_same(back.instance, m.instance) ||
         !fuzz_same(back.from, m.from) || !fuzz_same(back.run_id, m.run_id) ||
         !fuzz_same(back.mode_name, m.mode_name) || !fuzz_same(back.session_id, m.session_id) ||
-        !fuzz_same(back.item_id, m.item_id) ||
-        (m.mode && !json_equal(back.mode, m.mode)))
+        !fuzz_same(back.item_id, m.item_id) || (m.mode && !json_equal(back.mode, m.mode)))
         abort();
     char *again = control_encode(&back);
     if (!again || strcmp(again, text) != 0) abort();

@@ -32,8 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!err[0]) abort();
         return 0;
     }
-    if (b.limit <= 0 || b.limit > OWNER_BUDGET_LIMIT_MAX || (unsigned)b.dim >= OWNER_BUDGET__DIM_COUNT ||
-        (unsigned)b.period >= PERIOD__COUNT)
+    if (b.limit <= 0 || b.limit > OWNER_BUDGET_LIMIT_MAX ||
+        (unsigned)b.dim >= OWNER_BUDGET__DIM_COUNT || (unsigned)b.period >= PERIOD__COUNT)
         abort();
     char out[80], again[80];
     owner_budget_format_spec(&b, out, sizeof out);

@@ -427,14 +427,10 @@ static void test_concurrent_appends_keep_seqs_gapless(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_a_stopped_run_is_not_stopped_again),
-        T(test_beat_one_run),
-        T(test_notify_outside_postgres_does_nothing),
-        T(test_events_are_announced_on_commit_only),
-        T(test_every_session_of_a_batch_is_announced),
-        T(test_control_messages_are_sent),
-        T(test_concurrent_recovery_stops_a_run_once),
-        T(test_concurrent_appends_keep_seqs_gapless),
+        T(test_a_stopped_run_is_not_stopped_again),    T(test_beat_one_run),
+        T(test_notify_outside_postgres_does_nothing),  T(test_events_are_announced_on_commit_only),
+        T(test_every_session_of_a_batch_is_announced), T(test_control_messages_are_sent),
+        T(test_concurrent_recovery_stops_a_run_once),  T(test_concurrent_appends_keep_seqs_gapless),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

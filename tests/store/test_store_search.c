@@ -360,13 +360,15 @@ static void test_sqlite_indexes_messages_in_batches(void **state)
     assert_int_equal(db_exec(store_db(f->s),
                              "INSERT INTO chat_search (chat_search, rank) VALUES "
                              "('integrity-check', 0)",
-                             0, NULL, NULL) >= 0, 1);
+                             0, NULL, NULL) >= 0,
+                     1);
     assert_int_equal(store_session_delete(f->s, a), 0);
     expect_found_now(f->s, me, "wombat", 0, NULL, NONE);
     assert_int_equal(db_exec(store_db(f->s),
                              "INSERT INTO chat_search (chat_search, rank) VALUES "
                              "('integrity-check', 0)",
-                             0, NULL, NULL) >= 0, 1);
+                             0, NULL, NULL) >= 0,
+                     1);
     free(a);
     free(me);
 }

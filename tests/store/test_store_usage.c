@@ -174,11 +174,13 @@ static void test_over_budget_holds_nothing(void **state)
     assert_int_equal(store_owner_budget_set(f->s, owner, &b, 1), 0);
     owner_budget_plan plan;
     store_usage_hold hold;
-    assert_int_equal(store_usage_reserve(f->s, owner, "run-a", now_ms(), 100, 400, NULL, &plan, &hold), 0);
+    assert_int_equal(
+        store_usage_reserve(f->s, owner, "run-a", now_ms(), 100, 400, NULL, &plan, &hold), 0);
     assert_false(plan.stop);
     assert_int_equal(store_usage_settle(f->s, owner, &hold, 100, 380, NULL), 0);
     /* 20 left: a prompt of 20 leaves no completion token. */
-    assert_int_equal(store_usage_reserve(f->s, owner, "run-a", now_ms(), 20, 400, NULL, &plan, &hold), 0);
+    assert_int_equal(
+        store_usage_reserve(f->s, owner, "run-a", now_ms(), 20, 400, NULL, &plan, &hold), 0);
     assert_true(plan.stop);
     assert_int_equal(plan.over, 0);
     assert_int_equal(hold.st[0].used, 480);
@@ -194,7 +196,8 @@ static void test_over_budget_holds_nothing(void **state)
     /* An owner without budgets passes with the cap it asked for. */
     char none[64];
     owner_name(none, sizeof none, "none");
-    assert_int_equal(store_usage_reserve(f->s, none, "run-a", now_ms(), 100, 77, NULL, &plan, &hold), 0);
+    assert_int_equal(
+        store_usage_reserve(f->s, none, "run-a", now_ms(), 100, 77, NULL, &plan, &hold), 0);
     assert_false(plan.stop);
     assert_int_equal(plan.max_completion_tokens, 77);
     assert_int_equal(hold.n, 0);
@@ -214,7 +217,8 @@ static void test_period_rolls_over(void **state)
     int64_t late = civil_days_from(2026, 12, 3) * DAY_MS + DAY_MS - 1; /* 23:59:59.999 */
     owner_budget_plan plan;
     store_usage_hold hold;
-    assert_int_equal(store_usage_reserve(f->s, owner, "run-a", late, 100, 2000, &price, &plan, &hold), 0);
+    assert_int_equal(
+        store_usage_reserve(f->s, owner, "run-a", late, 100, 2000, &price, &plan, &hold), 0);
     assert_false(plan.stop);
     assert_int_equal(plan.max_completion_tokens, 900);
     assert_int_equal(hold.amount[0], 1000);
@@ -239,13 +243,23 @@ static char *running_run(store *s, const char *owner)
     char sid[ID_MAX], rid[ID_MAX];
     id_new(sid, "ses", 1700000000000 + counter);
     id_new(rid, "run", 1700000000000 + counter++);
-    store_session ses = {.id = sid, .owner = (char *)owner, .title = "t", .mode = "quick",
-                         .created_ms = 1000, .updated_ms = 1000};
+    store_session ses = {.id = sid,
+                         .owner = (char *)owner,
+                         .title = "t",
+                         .mode = "quick",
+                         .created_ms = 1000,
+                         .updated_ms = 1000};
     assert_int_equal(store_session_insert(s, &ses), 0);
     json_t *limits = mode_limits_to_json(&mode_preset("quick")->limits);
     json_t *usage = json_object();
-    store_run row = {.id = rid, .session_id = sid, .mode = "quick", .status = "running",
-                     .limits = limits, .usage = usage, .started_ms = 1000, .heartbeat_ms = 1000};
+    store_run row = {.id = rid,
+                     .session_id = sid,
+                     .mode = "quick",
+                     .status = "running",
+                     .limits = limits,
+                     .usage = usage,
+                     .started_ms = 1000,
+                     .heartbeat_ms = 1000};
     assert_int_equal(store_run_insert(s, &row), 0);
     json_decref(limits);
     json_decref(usage);
@@ -265,8 +279,10 @@ static void test_holds_of_stopped_runs_are_given_back(void **state)
     char *live = running_run(f->s, owner);
     owner_budget_plan plan;
     store_usage_hold gone, going;
-    assert_int_equal(store_usage_reserve(f->s, owner, "run-gone", now_ms(), 100, 200, NULL, &plan, &gone), 0);
-    assert_int_equal(store_usage_reserve(f->s, owner, live, now_ms(), 100, 300, NULL, &plan, &going), 0);
+    assert_int_equal(
+        store_usage_reserve(f->s, owner, "run-gone", now_ms(), 100, 200, NULL, &plan, &gone), 0);
+    assert_int_equal(
+        store_usage_reserve(f->s, owner, live, now_ms(), 100, 300, NULL, &plan, &going), 0);
     assert_int_equal(read_one(f->s, owner, now_ms()).reserved, 700);
     /* Only the hold of the run that is not running goes back. */
     assert_int_equal(store_usage_release_stale(f->s), 1);

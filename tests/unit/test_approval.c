@@ -120,9 +120,9 @@ static void test_policies(void **state)
     assert_string_equal(reason, "");
     assert_int_equal(decide(APPROVAL_ALWAYS, "calc", true, reason), APPROVAL_ASK);
     assert_string_equal(reason, "mode deep asks for every call");
-    assert_int_equal(approval_decide(NULL, 0, APPROVAL_RISKY, "standard", "x", false, reason,
-                                     sizeof reason),
-                     APPROVAL_ASK);
+    assert_int_equal(
+        approval_decide(NULL, 0, APPROVAL_RISKY, "standard", "x", false, reason, sizeof reason),
+        APPROVAL_ASK);
 }
 
 static void test_denied_result(void **state)

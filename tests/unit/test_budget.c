@@ -64,11 +64,12 @@ static void test_fresh_run_goes(void **state)
     init_preset(&b, "standard");
     assert_decision(budget_check_step(&b, T0, 500), BUDGET_GO, 0);
     assert_decision(budget_check_tool(&b, T0), BUDGET_GO, 0);
-    assert_json(budget_to_json(&b),
-                "{\"limits\":{\"steps\":10,\"seconds\":120,\"tokens\":50000,\"tool_calls\":15,"
-                "\"retries\":3,\"cost_usd\":null},\"usage\":{\"steps\":0,\"seconds\":0.0,"
-                "\"tokens\":0,\"tool_calls\":0,\"retries\":0,\"cost_usd\":0.0,\"waiting_seconds\":0.0},"
-                "\"warnings\":[]}");
+    assert_json(
+        budget_to_json(&b),
+        "{\"limits\":{\"steps\":10,\"seconds\":120,\"tokens\":50000,\"tool_calls\":15,"
+        "\"retries\":3,\"cost_usd\":null},\"usage\":{\"steps\":0,\"seconds\":0.0,"
+        "\"tokens\":0,\"tool_calls\":0,\"retries\":0,\"cost_usd\":0.0,\"waiting_seconds\":0.0},"
+        "\"warnings\":[]}");
 }
 
 /* (a): the step about to start is number limits.steps. */

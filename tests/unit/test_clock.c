@@ -28,7 +28,8 @@ static void test_deadline_is_ms_from_now_and_normalised(void **state)
         clock_gettime(CLOCK_REALTIME, &now);
         clock_deadline(&dl, ms);
         assert_true(dl.tv_nsec >= 0 && dl.tv_nsec < 1000000000L);
-        int64_t diff = ((int64_t)dl.tv_sec - now.tv_sec) * 1000 + (dl.tv_nsec - now.tv_nsec) / 1000000;
+        int64_t diff =
+            ((int64_t)dl.tv_sec - now.tv_sec) * 1000 + (dl.tv_nsec - now.tv_nsec) / 1000000;
         /* The two readings are a few microseconds apart at most. */
         assert_true(diff >= ms && diff <= ms + 5);
     }

@@ -166,17 +166,18 @@ static void test_approvals(void **state)
     assert_string_equal(c.approval_rules[1].pattern, "shell__*");
     assert_int_equal(c.approval_rules[1].action, APPROVAL_DENY);
     /* Each bad rule is named by its index, and nothing of it is applied. */
-    apply_expect(&c, "{\"approvals\":{\"rules\":[{\"tool\":\"a\",\"action\":\"ask\"},"
-                     "{\"tool\":\"b\",\"action\":\"block\"}]}}",
+    apply_expect(&c,
+                 "{\"approvals\":{\"rules\":[{\"tool\":\"a\",\"action\":\"ask\"},"
+                 "{\"tool\":\"b\",\"action\":\"block\"}]}}",
                  "f.json: config key 'approvals.rules[1]' needs \"action\": \"allow\", \"ask\" or "
                  "\"deny\"");
     apply_expect(&c, "{\"approvals\":{\"rules\":[{\"tool\":\"\",\"action\":\"ask\"}]}}",
                  "f.json: config key 'approvals.rules[0]' needs \"tool\": a glob of 1 to 128 "
                  "characters");
-    apply_expect(&c, "{\"approvals\":{\"rules\":[\"x\"]}}",
-                 "f.json: config key 'approvals.rules[0]' must be an object {\"tool\", \"action\"}");
-    apply_expect(&c,
-                 "{\"approvals\":{\"rules\":[{\"tool\":\"a\",\"action\":\"ask\",\"why\":1}]}}",
+    apply_expect(
+        &c, "{\"approvals\":{\"rules\":[\"x\"]}}",
+        "f.json: config key 'approvals.rules[0]' must be an object {\"tool\", \"action\"}");
+    apply_expect(&c, "{\"approvals\":{\"rules\":[{\"tool\":\"a\",\"action\":\"ask\",\"why\":1}]}}",
                  "f.json: config key 'approvals.rules[0]' may have only \"tool\" and \"action\"");
     apply_expect(&c, "{\"approvals\":{\"rules\":{}}}",
                  "f.json: config key 'approvals.rules' must be an array of at most 256 rules");
@@ -370,8 +371,9 @@ static void test_providers(void **state)
     config_cleanup(&c);
 
     /* An Anthropic primary: the default URL, llm.name. */
-    assert_int_equal(resolve(&c, "{\"llm\":{\"kind\":\"anthropic\",\"model\":\"claude\","
-                                 "\"name\":\"main\"}}",
+    assert_int_equal(resolve(&c,
+                             "{\"llm\":{\"kind\":\"anthropic\",\"model\":\"claude\","
+                             "\"name\":\"main\"}}",
                              err, sizeof err),
                      0);
     assert_string_equal(c.providers[0].base_url, "https://api.anthropic.com/v1");
@@ -395,7 +397,8 @@ static void test_provider_errors(void **state)
     static const struct {
         const char *text, *err;
     } cases[] = {
-        {"{\"llm\":{\"kind\":\"gemini\"}}", "config key 'llm.kind' must be \"openai\" or \"anthropic\""},
+        {"{\"llm\":{\"kind\":\"gemini\"}}",
+         "config key 'llm.kind' must be \"openai\" or \"anthropic\""},
         {"{\"llm\":{\"kind\":\"anthropic\"}}",
          "config key 'llm.model' is required when llm.kind is \"anthropic\""},
         {"{\"llm\":{\"fallbacks\":[{\"model\":\"m\"}]}}",
@@ -416,7 +419,8 @@ static void test_provider_errors(void **state)
          "config key 'llm.api_key' has a ${ without a variable name and }"},
         {"{\"llm\":{\"headers\":{\"Bad Name\":\"v\"}}}",
          "config key 'llm.headers.Bad Name' has a header name that cannot be sent"},
-        {"{\"llm\":{\"headers\":{\"X\":\"a\\nb\"}}}", "config key 'llm.headers.X' holds a line break"},
+        {"{\"llm\":{\"headers\":{\"X\":\"a\\nb\"}}}",
+         "config key 'llm.headers.X' holds a line break"},
         {"{\"llm\":{\"headers\":{\"X\":1}}}", "config key 'llm.headers.X' must be a string"},
         {"{\"llm\":{\"fallbacks\":[{\"base_url\":\"b\",\"model\":\"m\",\"name\":\"primary\"}]}}",
          "config key 'llm.fallbacks[].name': two providers are named 'primary'"},

@@ -71,8 +71,9 @@ static void test_client_note(void **state)
                         .context_tokens = 1000};
     int64_t est = 0;
     json_t *m = context_build(&p, &est);
-    assert_json(m, "[{\"role\":\"system\",\"content\":\"Budget: step 1 of 10.\\n\\nThe frontend "
-                   "gave this context:\\n- page: /billing\"},{\"role\":\"user\",\"content\":\"hi\"}]");
+    assert_json(m,
+                "[{\"role\":\"system\",\"content\":\"Budget: step 1 of 10.\\n\\nThe frontend "
+                "gave this context:\\n- page: /billing\"},{\"role\":\"user\",\"content\":\"hi\"}]");
     json_decref(m);
     p.budget_note = NULL;
     m = context_build(&p, &est);

@@ -38,7 +38,7 @@ static const mode test_mode = {
 #define MODE_TEXT                                                                                  \
     "{\"name\":\"quick\",\"description\":\"Short \\\"answers\\\"\",\"limits\":{\"steps\":3,"       \
     "\"seconds\":60,\"tokens\":null,\"tool_calls\":5,\"retries\":2,\"cost_usd\":0.25},\"guard\":{" \
-    "\"loop_warn\":2,\"loop_stop\":3,\"fail_warn\":2,\"fail_stop\":4,\"stale_steps\":3},"     \
+    "\"loop_warn\":2,\"loop_stop\":3,\"fail_warn\":2,\"fail_stop\":4,\"stale_steps\":3},"          \
     "\"approval\":\"never\"}"
 
 static void test_encode_wire_format(void **state)

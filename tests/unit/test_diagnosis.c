@@ -173,9 +173,9 @@ static void test_guardrails_and_the_rest(void **state)
     diagnosis_facts h = {.reason = STOP_APPROVAL_TIMEOUT};
     expect(&h, "{\"evidence\":{},\"playbook\":\"approval_timeout\",\"summary\":\"Nobody answered "
                "an approval in time\"}");
-    json_t *budget = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:s}", "owner", "alice",
-                               "dimension", "tokens", "period", "day", "limit", 2000, "used", 1990,
-                               "reserved", 0, "resets_at", "2026-12-04T00:00:00.000Z");
+    json_t *budget = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:s}", "owner", "alice", "dimension",
+                               "tokens", "period", "day", "limit", 2000, "used", 1990, "reserved",
+                               0, "resets_at", "2026-12-04T00:00:00.000Z");
     diagnosis_facts o = {.reason = STOP_OWNER_BUDGET,
                          .detail = "alice used 1990 of 2000 tokens this day; it resets at "
                                    "2026-12-04T00:00:00Z",

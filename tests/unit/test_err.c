@@ -19,14 +19,22 @@
 static void test_codes_are_distinct(void **state)
 {
     (void)state;
-    const int codes[] = {BUF_TOOBIG,           DB_ERR,
-                         DB_ERR_CONFLICT,      DB_ERR_BUSY,
-                         DB_ERR_CONN,          DB_ERR_FULL,
-                         DB_ERR_RETRY,         STORE_NOT_FOUND,
-                         STORE_CONFLICT,       STORE_TOO_NEW,
-                         ENGINE_ERR_RUN_ACTIVE, ENGINE_ERR_NO_RUN,
-                         ENGINE_ERR_NOTHING,   ENGINE_ERR_TOO_MANY,
-                         ENGINE_ERR_UNAVAILABLE, ENGINE_ERR_BAD_MODE,
+    const int codes[] = {BUF_TOOBIG,
+                         DB_ERR,
+                         DB_ERR_CONFLICT,
+                         DB_ERR_BUSY,
+                         DB_ERR_CONN,
+                         DB_ERR_FULL,
+                         DB_ERR_RETRY,
+                         STORE_NOT_FOUND,
+                         STORE_CONFLICT,
+                         STORE_TOO_NEW,
+                         ENGINE_ERR_RUN_ACTIVE,
+                         ENGINE_ERR_NO_RUN,
+                         ENGINE_ERR_NOTHING,
+                         ENGINE_ERR_TOO_MANY,
+                         ENGINE_ERR_UNAVAILABLE,
+                         ENGINE_ERR_BAD_MODE,
                          DB_ERR_CLAIMED};
     size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {

@@ -221,11 +221,12 @@ static const char *last_sent(const fake *p)
 
 static char *expected_initialize(int64_t id)
 {
-    return xasprintf("{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"initialize\",\"params\":{"
-                     "\"protocolVersion\":\"2025-11-25\",\"capabilities\":{\"elicitation\":{\"form\":{}}},"
-                     "\"clientInfo\":{"
-                     "\"name\":\"chatplane\",\"version\":\"%s\"}}}",
-                     (long long)id, CHATPLANE_VERSION);
+    return xasprintf(
+        "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"initialize\",\"params\":{"
+        "\"protocolVersion\":\"2025-11-25\",\"capabilities\":{\"elicitation\":{\"form\":{}}},"
+        "\"clientInfo\":{"
+        "\"name\":\"chatplane\",\"version\":\"%s\"}}}",
+        (long long)id, CHATPLANE_VERSION);
 }
 
 /* Plays a peer that has just been sent initialize with id first_id: it
@@ -324,7 +325,9 @@ static void test_handshake_lists_tools_in_pages(void **state)
     fake *p = &f->peers[0];
     mcp__server_start(f->srv[0]);
     assert_int_equal(p->starts, 1);
-    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"starting\",\"error\":null,\"tools\":0,\"transport\":\"stdio\"}");
+    assert_info(f, 0,
+                "{\"name\":\"fx\",\"status\":\"starting\",\"error\":null,\"tools\":0,\"transport\":"
+                "\"stdio\"}");
     peer(p, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"protocolVersion\":\"2025-03-26\"}}");
     assert_string_equal(p->version, "2025-03-26");
     assert_string_equal(p->sent[2],
@@ -354,7 +357,9 @@ static void test_handshake_lists_tools_in_pages(void **state)
     schema = json_dumps(bc->input_schema, JSON_COMPACT);
     assert_string_equal(schema, "{\"type\":\"object\",\"required\":[\"x\"]}");
     free(schema);
-    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"ready\",\"error\":null,\"tools\":2,\"transport\":\"stdio\"}");
+    assert_info(f, 0,
+                "{\"name\":\"fx\",\"status\":\"ready\",\"error\":null,\"tools\":2,\"transport\":"
+                "\"stdio\"}");
 }
 
 static void test_unknown_protocol_version_fails_start(void **state)
@@ -367,7 +372,8 @@ static void test_unknown_protocol_version_fails_start(void **state)
     assert_int_equal(p->nsent, 1); /* no initialized, no tools/list */
     assert_info(f, 0,
                 "{\"name\":\"fx\",\"status\":\"failed\",\"error\":\"it answered with protocol "
-                "version '1999-01-01', which chatplane does not speak\",\"tools\":0,\"transport\":\"stdio\"}");
+                "version '1999-01-01', which chatplane does not "
+                "speak\",\"tools\":0,\"transport\":\"stdio\"}");
 }
 
 static void test_transport_start_failure_is_the_error(void **state)
@@ -503,7 +509,9 @@ static void test_timeout_cancels_then_pings(void **state)
     assert_int_equal(p->closes, 0);
     run_for(f, 150);
     assert_int_equal(p->closes, 1);
-    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2,\"transport\":\"stdio\"}");
+    assert_info(f, 0,
+                "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2,"
+                "\"transport\":\"stdio\"}");
 }
 
 static void test_answered_ping_keeps_the_connection(void **state)
@@ -519,7 +527,9 @@ static void test_answered_ping_keeps_the_connection(void **state)
     peer(p, "{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{}}");
     run_for(f, 150);
     assert_int_equal(p->closes, 0);
-    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"ready\",\"error\":null,\"tools\":2,\"transport\":\"stdio\"}");
+    assert_info(f, 0,
+                "{\"name\":\"fx\",\"status\":\"ready\",\"error\":null,\"tools\":2,\"transport\":"
+                "\"stdio\"}");
 }
 
 static void test_oversized_answer_fails_its_call(void **state)
@@ -559,7 +569,9 @@ static void test_server_requests_are_answered(void **state)
     peer(p, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":"
             "\"info\",\"data\":\"hello\"}}");
     assert_int_equal(p->nsent, n);
-    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"ready\",\"error\":null,\"tools\":2,\"transport\":\"stdio\"}");
+    assert_info(f, 0,
+                "{\"name\":\"fx\",\"status\":\"ready\",\"error\":null,\"tools\":2,\"transport\":"
+                "\"stdio\"}");
 }
 
 /* ---- questions (elicitation/create) ---- */
@@ -582,11 +594,11 @@ static void on_input(void *ud, const char *message, const json_t *schema)
     free(text);
 }
 
-static const tool_callbacks asking = {.on_progress = on_progress, .on_done = on_done,
-                                      .on_input = on_input};
+static const tool_callbacks asking = {
+    .on_progress = on_progress, .on_done = on_done, .on_input = on_input};
 
 #define ELICIT_FORM                                                                                \
-    "{\"jsonrpc\":\"2.0\",\"id\":\"q1\",\"method\":\"elicitation/create\",\"params\":{"           \
+    "{\"jsonrpc\":\"2.0\",\"id\":\"q1\",\"method\":\"elicitation/create\",\"params\":{"            \
     "\"message\":\"Name?\",\"requestedSchema\":{\"type\":\"object\",\"properties\":{\"name\":{"    \
     "\"type\":\"string\"}}}}}"
 
@@ -751,14 +763,18 @@ static void test_connection_end_fails_sent_calls_and_restarts_for_queued(void **
     assert_int_equal(a.status, TOOL_ERROR);
     assert_string_equal(a.error, "the MCP server 'fx' exited (status 1) during the call");
     assert_int_equal(b.done, 0);
-    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2,\"transport\":\"stdio\"}");
+    assert_info(f, 0,
+                "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2,"
+                "\"transport\":\"stdio\"}");
     assert_health(f, 0, 0, "exited (status 1)", true);
     /* The backoff after one short life is half a second. */
     run_for(f, 300);
     assert_int_equal(p->starts, 1);
     run_for(f, 400);
     assert_int_equal(p->starts, 2);
-    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2,\"transport\":\"stdio\"}");
+    assert_info(f, 0,
+                "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2,"
+                "\"transport\":\"stdio\"}");
     assert_health(f, 0, 1, "exited (status 1)", true);
     answer_handshake(p, 4);
     /* Working again: counted, no longer down, the last failure kept. */
@@ -811,7 +827,9 @@ static void test_restart_on_request(void **state)
     assert_int_equal(o.status, TOOL_ERROR);
     assert_string_equal(o.error, "the MCP server 'fx' was restarted on request during the call");
     assert_int_equal(p->starts, 2);
-    assert_info(f, 0, "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2,\"transport\":\"stdio\"}");
+    assert_info(f, 0,
+                "{\"name\":\"fx\",\"status\":\"restarting\",\"error\":null,\"tools\":2,"
+                "\"transport\":\"stdio\"}");
     assert_health(f, 0, 1, NULL, false);
 }
 

@@ -36,25 +36,33 @@ static const char *const want[] = {
     "\"r1\",\"last_seq\":42,\"created_at\":\"2023-11-14T22:13:20.123Z\",\"updated_at\":\"2023-11-"
     "14T22:13:21.000Z\",\"forked_from\":{\"session_id\":\"s0\",\"message_id\":\"m9\"},"
     "\"last_run\":{\"id\":\"r1\",\"session_id\":\"s1\",\"mode\":\"deep\","
-    "\"status\":\"stopped\",\"stop_reason\":\"done\",\"stop_tone\":null,\"stop_detail\":\"d\",\"recovery_suggestion\":"
-    "\"x\",\"actions\":[\"retry\"],\"diagnosis\":null,\"wrapped_up\":true,\"limits\":{\"steps\":3},\"usage\":{\"cost_"
+    "\"status\":\"stopped\",\"stop_reason\":\"done\",\"stop_tone\":null,\"stop_detail\":\"d\","
+    "\"recovery_suggestion\":"
+    "\"x\",\"actions\":[\"retry\"],\"diagnosis\":null,\"wrapped_up\":true,\"limits\":{\"steps\":3},"
+    "\"usage\":{\"cost_"
     "usd\":0.5},\"started_at\":\"2023-11-14T22:13:20.000Z\",\"ended_at\":\"2023-11-14T22:13:22."
     "000Z\",\"continues\":\"r0\"},\"queued_run_id\":\"r2\"}",
     /* empty run */
-    "{\"id\":null,\"session_id\":null,\"mode\":null,\"status\":null,\"stop_reason\":null,\"stop_tone\":null,\"stop_"
-    "detail\":null,\"recovery_suggestion\":null,\"actions\":[],\"diagnosis\":null,\"wrapped_up\":false,\"limits\":{},"
+    "{\"id\":null,\"session_id\":null,\"mode\":null,\"status\":null,\"stop_reason\":null,\"stop_"
+    "tone\":null,\"stop_"
+    "detail\":null,\"recovery_suggestion\":null,\"actions\":[],\"diagnosis\":null,\"wrapped_up\":"
+    "false,\"limits\":{},"
     "\"usage\":{},\"started_at\":null,\"ended_at\":null,\"continues\":null}",
     /* stopped run */
     "{\"id\":\"r1\",\"session_id\":\"s1\",\"mode\":\"deep\",\"status\":\"stopped\",\"stop_reason\":"
-    "\"done\",\"stop_tone\":null,\"stop_detail\":\"d\",\"recovery_suggestion\":\"x\",\"actions\":[\"retry\"],"
-    "\"diagnosis\":{\"playbook\":\"loop\"},\"wrapped_up\":true,\"limits\":{\"steps\":3},\"usage\":{\"cost_usd\":0.5},\"started_at\":"
+    "\"done\",\"stop_tone\":null,\"stop_detail\":\"d\",\"recovery_suggestion\":\"x\",\"actions\":["
+    "\"retry\"],"
+    "\"diagnosis\":{\"playbook\":\"loop\"},\"wrapped_up\":true,\"limits\":{\"steps\":3},\"usage\":{"
+    "\"cost_usd\":0.5},\"started_at\":"
     "\"2023-11-14T22:13:20.000Z\",\"ended_at\":\"2023-11-14T22:13:22.000Z\",\"continues\":\"r0\"}",
     /* empty message */
     "{\"id\":null,\"session_id\":null,\"run_id\":null,\"role\":null,\"content\":null,\"tool_"
-    "calls\":null,\"tool_call_id\":null,\"partial\":false,\"model\":null,\"superseded\":false,\"created_at\":null}",
+    "calls\":null,\"tool_call_id\":null,\"partial\":false,\"model\":null,\"superseded\":false,"
+    "\"created_at\":null}",
     /* tool-calling message */
     "{\"id\":\"m1\",\"session_id\":\"s1\",\"run_id\":\"r1\",\"role\":\"assistant\",\"content\":"
-    "\"hi\",\"tool_calls\":[{\"id\":\"c1\"}],\"tool_call_id\":\"c1\",\"partial\":true,\"model\":null,"
+    "\"hi\",\"tool_calls\":[{\"id\":\"c1\"}],\"tool_call_id\":\"c1\",\"partial\":true,\"model\":"
+    "null,"
     "\"superseded\":true,\"created_at\":\"2023-11-14T22:13:20.500Z\"}",
     /* empty tool execution */
     "{\"id\":null,\"session_id\":null,\"run_id\":null,\"step\":0,\"server\":null,\"tool\":null,"

@@ -246,12 +246,9 @@ static void test_to_json(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_format),
-        cmocka_unit_test(test_decide_tokens),
-        cmocka_unit_test(test_decide_cost_and_several),
-        cmocka_unit_test(test_amount),
-        cmocka_unit_test(test_stop_detail),
+        cmocka_unit_test(test_parse),         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_decide_tokens), cmocka_unit_test(test_decide_cost_and_several),
+        cmocka_unit_test(test_amount),        cmocka_unit_test(test_stop_detail),
         cmocka_unit_test(test_to_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

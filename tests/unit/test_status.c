@@ -13,9 +13,9 @@
 static void test_names_round_trip(void **state)
 {
     (void)state;
-    static const char *const names[STATUS__COUNT] = {"thinking", "responding", "tool_running",
-                                                     "retrying", "stopping",
-                                                     "waiting_for_approval", "waiting_for_input"};
+    static const char *const names[STATUS__COUNT] = {
+        "thinking", "responding",           "tool_running",     "retrying",
+        "stopping", "waiting_for_approval", "waiting_for_input"};
     for (int i = 0; i < STATUS__COUNT; i++) {
         assert_string_equal(status_name((run_status)i), names[i]);
         run_status s = STATUS__COUNT;

@@ -23,10 +23,9 @@ static void assert_json(json_t *v, const char *expected)
 }
 
 static const char *const names[STOP__COUNT] = {
-    "completed",      "user_stopped", "max_steps",   "max_seconds",   "max_tokens",
-    "max_tool_calls", "max_cost",     "max_retries", "loop_detected", "repeated_failures",
-    "no_progress",    "llm_error",    "interrupted", "approval_timeout",
-    "owner_budget",
+    "completed",      "user_stopped", "max_steps",   "max_seconds",      "max_tokens",
+    "max_tool_calls", "max_cost",     "max_retries", "loop_detected",    "repeated_failures",
+    "no_progress",    "llm_error",    "interrupted", "approval_timeout", "owner_budget",
 };
 
 static void test_names_round_trip(void **state)
@@ -62,8 +61,8 @@ static void test_tone_of_every_reason(void **state)
 {
     (void)state;
     static const char *const tones[STOP__COUNT] = {
-        "good", "neutral", "warn", "warn", "warn", "warn",    "warn",
-        "bad",  "bad",     "bad",  "bad",  "bad",  "neutral", "neutral", "warn",
+        "good", "neutral", "warn", "warn", "warn",    "warn",    "warn", "bad",
+        "bad",  "bad",     "bad",  "bad",  "neutral", "neutral", "warn",
     };
     for (int i = 0; i < STOP__COUNT; i++)
         assert_string_equal(stop_tone_name(stop_reason_tone((stop_reason)i)), tones[i]);

@@ -48,26 +48,27 @@ static void test_a_session_as_markdown(void **state)
     json_t *e = json_loads(EXPORT, 0, NULL);
     assert_non_null(e);
     char *md = transcript_markdown(e);
-    assert_string_equal(md, "# Sums\n\n"
-                            "Session `ses_1`, mode quick, started 2026-12-03 10:02 UTC.\n\n"
-                            "## User · 2026-12-03 10:02 UTC\n\n"
-                            "what is 6*7?\n\n"
-                            "## Assistant · 2026-12-03 10:02 UTC\n\n"
-                            "**Tool call** `calc` (`call_1`)\n\n"
-                            "```json\n{\"expression\":\"6*7\"}\n```\n\n"
-                            "**Tool result** (`call_1`)\n\n"
-                            "```\n42\n```\n\n"
-                            "## Assistant · 2026-12-03 10:02 UTC\n\n"
-                            "It is **42**.\n\n"
-                            "*Run run_1 (quick mode) stopped: completed — answered in 2 steps with 1 "
-                            "tool call*\n\n"
-                            "| tool | server | status | ms |\n|---|---|---|---|\n"
-                            "| calc | builtin | ok | 3 |\n\n"
-                            "## User · 2026-12-03 10:03 UTC\n\n"
-                            "and in code?\n\n"
-                            "## Assistant · 2026-12-03 10:03 UTC (cut short)\n\n"
-                            "```\nx = 6*7\n```\n\n"
-                            "*Run run_2 (quick mode) stopped: user_stopped*\n\n");
+    assert_string_equal(md,
+                        "# Sums\n\n"
+                        "Session `ses_1`, mode quick, started 2026-12-03 10:02 UTC.\n\n"
+                        "## User · 2026-12-03 10:02 UTC\n\n"
+                        "what is 6*7?\n\n"
+                        "## Assistant · 2026-12-03 10:02 UTC\n\n"
+                        "**Tool call** `calc` (`call_1`)\n\n"
+                        "```json\n{\"expression\":\"6*7\"}\n```\n\n"
+                        "**Tool result** (`call_1`)\n\n"
+                        "```\n42\n```\n\n"
+                        "## Assistant · 2026-12-03 10:02 UTC\n\n"
+                        "It is **42**.\n\n"
+                        "*Run run_1 (quick mode) stopped: completed — answered in 2 steps with 1 "
+                        "tool call*\n\n"
+                        "| tool | server | status | ms |\n|---|---|---|---|\n"
+                        "| calc | builtin | ok | 3 |\n\n"
+                        "## User · 2026-12-03 10:03 UTC\n\n"
+                        "and in code?\n\n"
+                        "## Assistant · 2026-12-03 10:03 UTC (cut short)\n\n"
+                        "```\nx = 6*7\n```\n\n"
+                        "*Run run_2 (quick mode) stopped: user_stopped*\n\n");
     free(md);
     json_decref(e);
 }

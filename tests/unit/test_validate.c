@@ -116,8 +116,9 @@ static void test_choices(void **state)
                         "decision must be one of approve, deny");
     assert_string_equal(check(&validate_decision, "{\"decision\":true}"),
                         "decision must be one of approve, deny");
-    assert_string_equal(check(&validate_decision, "{\"decision\":\"deny\",\"remember\":\"always\"}"),
-                        "remember must be one of once, run, session");
+    assert_string_equal(
+        check(&validate_decision, "{\"decision\":\"deny\",\"remember\":\"always\"}"),
+        "remember must be one of once, run, session");
     assert_string_equal(check(&validate_mode_put, "{\"approval\":\"always\"}"), "");
     assert_string_equal(check(&validate_mode_put, "{\"approval\":\"sometimes\"}"),
                         "approval must be one of never, risky, always");
@@ -147,10 +148,8 @@ static void test_query_int(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_start),
-        cmocka_unit_test(test_titles),
-        cmocka_unit_test(test_other_bodies),
-        cmocka_unit_test(test_choices),
+        cmocka_unit_test(test_run_start),    cmocka_unit_test(test_titles),
+        cmocka_unit_test(test_other_bodies), cmocka_unit_test(test_choices),
         cmocka_unit_test(test_query_int),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
