@@ -29,8 +29,8 @@ static const char *store_mode__cost_text(store_num *n, double v)
     "cost_usd, loop_warn, loop_stop, fail_warn, fail_stop, stale_steps, updated_at"
 #define MODE_INSERT_SQL                                                                            \
     MODE_INSERT_COLS                                                                               \
-        ", approval) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, chatplane_ts(?), "             \
-        "?) ON CONFLICT (mode) "
+    ", approval) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, chatplane_ts(?), "                 \
+    "?) ON CONFLICT (mode) "
 /* The seed runs right after the first migration, before the approval
  * column exists; the presets take its default (risky). */
 #define MODE_SEED_SQL                                                                              \
