@@ -379,7 +379,8 @@ static bool store_event__same_run(const char *a, const char *b)
  * Inserts evs (numbered and encoded; slots: them ordered by session and
  * seq) with each run of two or more consecutive events of one session and
  * one run that the token journal would take (tokens, and the `responding`
- * status) as one token row, up to STORE_EVENT_ROW_EVENTS events a row, and
+ * status) as one token row, up to STORE_EVENT_ROW_EVENTS events and
+ * STORE_JOURNAL_BYTES_MAX bytes of them a row (as the journal's rows), and
  * every other event as a row of its own. A burst that the writer takes
  * whole (a model at full speed) so costs a row per 64 tokens rather than
  * one each (docs/benchmarks.md, fix 46).
@@ -392,14 +393,16 @@ static int store_event__insert_packed(store *s, evt *const *evs, const event_slo
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n;) {
         const evt *a = slots[i].ev;
-        size_t j = i + 1;
+        size_t j = i + 1, bytes = a->json_len;
         if (store_journal_takes(a)) {
             while (j < n && j - i < STORE_EVENT_ROW_EVENTS) {
                 const evt *b = slots[j].ev;
                 if (b->seq != slots[j - 1].ev->seq + 1 ||
                     strcmp(b->session_id, a->session_id) != 0 ||
-                    !store_event__same_run(b->run_id, a->run_id) || !store_journal_takes(b))
+                    !store_event__same_run(b->run_id, a->run_id) || !store_journal_takes(b) ||
+                    bytes + b->json_len > STORE_JOURNAL_BYTES_MAX)
                     break;
+                bytes += b->json_len;
                 j++;
             }
         }

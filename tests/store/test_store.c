@@ -33,6 +33,7 @@
 #include "lib/clock.h"
 #include "lib/embed.h"
 #include "lib/id.h"
+#include "lib/xmalloc.h"
 #include "store/eventlog.h"
 #include "store/objects.h"
 #include "store/store.h"
@@ -2164,6 +2165,28 @@ static void test_token_rows_from_a_transaction(void **state)
     assert_string_equal(r.json[1], json[9]);
     replay_free(&r);
     unref_all(evs, n);
+
+    /* A row holds at most STORE_JOURNAL_BYTES_MAX bytes of events, as the
+     * journal's do: two tokens of 7,000 characters share one, the third
+     * is a row of its own. */
+    char *big_sid = make_session(f->s, "rows", 1000);
+    char *big = xmalloc(7001);
+    memset(big, 'z', 7000);
+    big[7000] = '\0';
+    evt *bigs[3] = {tok(big_sid, rid, "m5", big), tok(big_sid, rid, "m5", big),
+                    tok(big_sid, rid, "m5", big)};
+    assert_int_equal(append_all(f->s, bigs, 3), 0);
+    assert_int_equal(count_rows(f->s, rows, big_sid), sqlite ? 2 : 3);
+    assert_int_equal(count_rows(f->s, packed, big_sid), sqlite ? 1 : 0);
+    r = replay_all(f->s, big_sid);
+    assert_int_equal(r.n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(r.seqs[i], (int64_t)i + 1);
+        assert_non_null(strstr(r.json[i], big));
+    }
+    replay_free(&r);
+    free(big);
+    free(big_sid);
     free(rid2);
     free(rid);
     free(other);
