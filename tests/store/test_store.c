@@ -159,7 +159,7 @@ static evt *tok(const char *sid, const char *rid, const char *mid, const char *t
     return evt_token(&o, mid, text, strlen(text));
 }
 
-/* Appends evs in one transaction and drops the caller's references. */
+/* Appends evs in one transaction; the caller keeps its references. */
 static int append_all(store *s, evt **evs, size_t n)
 {
     int rc = store_begin(s);
@@ -2122,7 +2122,6 @@ static void test_token_rows_from_a_transaction(void **state)
     evs[n++] = tok(sid, rid2, "m4", "f");
     evs[n++] = tok(sid, rid2, "m4", "g");
     const char *json[N + OTHER];
-    for (size_t i = 0; i < n; i++) evt_ref(evs[i]);
     assert_int_equal(append_all(f->s, evs, n), 0);
     for (size_t i = 0; i < n; i++) json[i] = evs[i]->json;
 
@@ -2185,6 +2184,7 @@ static void test_token_rows_from_a_transaction(void **state)
         assert_non_null(strstr(r.json[i], big));
     }
     replay_free(&r);
+    unref_all(bigs, 3);
     free(big);
     free(big_sid);
     free(rid2);
