@@ -494,34 +494,64 @@ static size_t store_event__deliver(const db_result *r, store_event_cb cb, void *
     return got;
 }
 
+/* The seq of the first row of the session past after, or 0 when none. */
+static int store_event__next_row(store *s, const char *session_id, int64_t after, int64_t *next)
+{
+    store_num a;
+    const char *p[] = {session_id, store__num_i64(&a, after)};
+    db_result *r = NULL;
+    int rc = store__query(
+        s, "SELECT seq FROM stream_events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT 1", 2,
+        p, &r);
+    if (rc == 0) *next = db_result_rows(r) ? db_result_int(r, 0, 0, 0) : 0;
+    db_result_free(r);
+    return rc;
+}
+
 /*
  * Replays in pages, so a long session is never held in memory at once.
  * Returns the number of events delivered.
+ *
+ * A page asks for the rows up to the seq that its events can reach: seqs
+ * have no gaps but those compaction leaves, and a row holds at most
+ * STORE_EVENT_ROW_EVENTS events, the last under its own seq, so the rows
+ * that hold the next `want` events end below after + want +
+ * STORE_EVENT_ROW_EVENTS. Without that bound a page of token rows would
+ * read up to 64 times the events it gives (docs/benchmarks.md, fix 46). A
+ * page that gives fewer than it asked for has reached the end of the log
+ * or a gap; one more look tells which, and a gap widens the next page.
  */
 int store_event_after(store *s, const char *session_id, int64_t after, int limit, store_event_cb cb,
                       void *ud)
 {
     size_t total = 0;
     bool stop = false;
+    int64_t reach = 0; /* past a gap: the least bound of the next page */
     while (!stop) {
         size_t want = STORE_REPLAY_PAGE;
         if (limit > 0 && (size_t)limit - total < want) want = (size_t)limit - total;
         if (want == 0) break;
-        store_num a, l;
-        const char *p[] = {session_id, store__num_i64(&a, after),
+        int64_t upto = after + (int64_t)want + STORE_EVENT_ROW_EVENTS - 1;
+        if (upto < reach) upto = reach;
+        store_num a, u, l;
+        const char *p[] = {session_id, store__num_i64(&a, after), store__num_i64(&u, upto),
                            store__num_i64(&l, (int64_t)want)};
         db_result *r = NULL;
         int rc = store__query(s,
                               "SELECT seq, type, payload FROM stream_events WHERE session_id = ? "
-                              "AND seq > ? ORDER BY seq LIMIT ?",
-                              3, p, &r);
+                              "AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                              4, p, &r);
         if (rc < 0) return rc;
         size_t got =
             store_event__deliver(r, cb, ud, &after, limit > 0 ? (size_t)limit - total : 0, &stop);
-        size_t rows = db_result_rows(r);
         db_result_free(r);
         total += got;
-        if (rows < want) break;
+        if (stop || got >= want) continue;
+        int64_t next = 0;
+        rc = store_event__next_row(s, session_id, after, &next);
+        if (rc < 0) return rc;
+        if (next == 0) break;
+        reach = next + (int64_t)want + STORE_EVENT_ROW_EVENTS - 1;
     }
     return (int)total;
 }

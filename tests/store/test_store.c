@@ -2089,6 +2089,66 @@ static char *journal_path_or_skip(const fx *f);
 static store *open_with_journal(const fx *f);
 static int journal_txn(store *s, evt *ev);
 
+/* Appends 200 tokens to sid in one transaction, all of one run (token
+ * rows on SQLite: 1-64, 65-128, 129-192, 193-200) or of two runs in turn
+ * (a row each), then deletes the rows from seq lo to hi. */
+static void two_hundred_with_a_gap(store *s, const char *sid, bool one_run, int lo, int hi)
+{
+    evt *evs[200];
+    for (size_t i = 0; i < 200; i++) evs[i] = tok(sid, one_run || i % 2 ? "ra" : "rb", "m", "t");
+    assert_int_equal(append_all(s, evs, 200), 0);
+    unref_all(evs, 200);
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "DELETE FROM stream_events WHERE session_id = ? AND seq BETWEEN %d AND %d", lo, hi);
+    const char *p[] = {sid};
+    assert_true(db_exec(store_db(s), sql, 1, p, NULL) > 0);
+}
+
+/*
+ * A replay reads a page of rows up to the seq its events can reach (seqs
+ * have no gaps but compaction's); past a gap wider than that (here by
+ * deleting rows by hand) it finds the next row and goes on, with or
+ * without a limit, over rows of one event and token rows alike.
+ */
+static void test_replay_crosses_gaps(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "gaps", 1000);
+    two_hundred_with_a_gap(f->s, sid, false, 3, 150);
+    replay r = replay_all(f->s, sid);
+    assert_int_equal(r.n, 52);
+    assert_int_equal(r.seqs[0], 1);
+    assert_int_equal(r.seqs[1], 2);
+    for (size_t i = 2; i < 52; i++) assert_int_equal(r.seqs[i], (int64_t)i + 149);
+    replay_free(&r);
+    assert_int_equal(store_event_after(f->s, sid, 0, 3, replay_cb, &r), 3);
+    assert_int_equal(r.seqs[2], 151);
+    replay_free(&r);
+    assert_int_equal(store_event_after(f->s, sid, 2, 1, replay_cb, &r), 1);
+    assert_int_equal(r.seqs[0], 151);
+    replay_free(&r);
+    assert_int_equal(store_event_after(f->s, sid, 200, 0, replay_cb, &r), 0);
+
+    /* Token rows on SQLite (a row each on PostgreSQL): the second row
+     * gone, the replay goes from 64 to 129, and from inside the third. */
+    char *rows = make_session(f->s, "gaps", 1000);
+    two_hundred_with_a_gap(f->s, rows, true, 65, 128);
+    r = replay_all(f->s, rows);
+    assert_int_equal(r.n, 136);
+    for (size_t i = 0; i < 136; i++) assert_int_equal(r.seqs[i], (int64_t)i + (i < 64 ? 1 : 65));
+    replay_free(&r);
+    assert_int_equal(store_event_after(f->s, rows, 64, 5, replay_cb, &r), 5);
+    assert_int_equal(r.seqs[0], 129);
+    assert_int_equal(r.seqs[4], 133);
+    replay_free(&r);
+    assert_int_equal(store_event_after(f->s, rows, 130, 2, replay_cb, &r), 2);
+    assert_int_equal(r.seqs[0], 131);
+    replay_free(&r);
+    free(rows);
+    free(sid);
+}
+
 /*
  * On SQLite a transaction stores each run of two or more consecutive
  * events of one session and one run that the journal would take (tokens,
@@ -3965,6 +4025,7 @@ int main(void)
         T(test_compaction_keeps_message_events),
         T(test_token_rows_read_as_events),
         T(test_token_rows_from_a_transaction),
+        T(test_replay_crosses_gaps),
         T(test_page_cache_sizes),
         T(test_recovery_stops_interrupted_run),
         T(test_recovery_of_every_running_run),
