@@ -202,10 +202,11 @@ static int store_event__reserve_seqs(store *s, seq_group *g, size_t k)
 /*
  * Gives every event its seq: each session in the batch reserves a block of
  * seqs, handed out in the caller's order. *out is set to the events
- * ordered by session, and within a session by seq (the caller frees it). The sessions go in sorted
- * by id, in chunks of a power of two sessions, largest first, so few distinct statements are
- * prepared. Any earlier encoding is dropped, since it carried the seq of a batch that was rolled
- * back.
+ * ordered by session, and within a session by seq (the caller frees it).
+ * The sessions go in sorted by id, in chunks of a power of two sessions,
+ * largest first, so few distinct statements are prepared. Any earlier
+ * encoding is dropped, since it carried the seq of a batch that was
+ * rolled back.
  *
  * With given set the events already carry their seqs (the token journal's,
  * store_journal.c): the blocks are reserved alike and must be exactly
