@@ -371,11 +371,6 @@ int store_event_put_lines(store *s, const char *session_id, const char *run_id, 
     return store_event__insert_lines(s, session_id, run_id, first_seq, ts_ms, lines, n);
 }
 
-static bool store_event__same_run(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
 /*
  * Inserts evs (numbered and encoded; slots: them ordered by session and
  * seq) with each run of two or more consecutive events of one session and
@@ -400,7 +395,7 @@ static int store_event__insert_packed(store *s, evt *const *evs, const event_slo
                 const evt *b = slots[j].ev;
                 if (b->seq != slots[j - 1].ev->seq + 1 ||
                     strcmp(b->session_id, a->session_id) != 0 ||
-                    !store_event__same_run(b->run_id, a->run_id) || !store_journal_takes(b) ||
+                    !store__same_name(b->run_id, a->run_id) || !store_journal_takes(b) ||
                     bytes + b->json_len > STORE_JOURNAL_BYTES_MAX)
                     break;
                 bytes += b->json_len;
@@ -556,6 +551,7 @@ int store_event_after(store *s, const char *session_id, int64_t after, int limit
     }
     return (int)total;
 }
+
 /* True for a token event whose message has a stored `message` event. */
 static bool store_event__run_log_token_stored(const store_run_log *l, const store_log_item *it)
 {

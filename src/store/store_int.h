@@ -253,5 +253,8 @@ void store__run_log_cleanup(store_run_log *l);
 /* A growable list of borrowed names. */
 void store__name_add(const char ***names, size_t *n, const char *name);
 bool store__name_in(const char *const *names, size_t n, const char *name);
+/* True when a and b are the same name, or both NULL (a run id that may be
+ * missing). */
+bool store__same_name(const char *a, const char *b);
 
 #endif

@@ -339,11 +339,6 @@ static journal_session *store_journal__find(store_journal *j, const char *id)
     return NULL;
 }
 
-static bool store_journal__same_run(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
 /* A session that held more than its first room gives the rest back: the
  * journal knows thousands of sessions, most of them between runs
  * (docs/benchmarks.md, fix 44). */
@@ -489,7 +484,7 @@ static int store_journal__write_held(store *s, evt *const *evs, size_t n,
             x->cap_held = x->cap_held ? x->cap_held * 2 : STORE_JOURNAL_EVENTS;
             x->held = xrealloc(x->held, x->cap_held * sizeof *x->held);
         }
-        if (x->nheld == 0 && !store_journal__same_run(x->run_id, e->run_id)) {
+        if (x->nheld == 0 && !store__same_name(x->run_id, e->run_id)) {
             free(x->run_id);
             x->run_id = e->run_id ? xstrdup(e->run_id) : NULL;
         }
@@ -528,7 +523,7 @@ static bool store_journal__number_one(store_journal *j, journal_session *x, evt 
      * of it. Another run's event goes to a transaction, which stores them
      * first. */
     const char *run = x->nheld ? x->run_id : x->adding ? x->adding_run : e->run_id;
-    if (!store_journal__same_run(run, e->run_id)) return false;
+    if (!store__same_name(run, e->run_id)) return false;
     if (x->adding == 0) x->adding_run = e->run_id;
     free(e->json);
     e->json = NULL;

@@ -53,6 +53,11 @@ void store__name_add(const char ***names, size_t *n, const char *name)
     (*names)[(*n)++] = name;
 }
 
+bool store__same_name(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 bool store__name_in(const char *const *names, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)

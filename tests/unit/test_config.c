@@ -95,6 +95,19 @@ static void test_orphan_timeout(void **state)
     config_cleanup(&c);
 }
 
+/* Applies text and expects err (NULL: success). */
+static void apply_expect(config *c, const char *text, const char *want_err)
+{
+    char err[512] = "";
+    int rc = config_apply_json_text(c, text, strlen(text), "f.json", err, sizeof err);
+    if (!want_err) {
+        assert_int_equal(rc, 0);
+        return;
+    }
+    assert_int_equal(rc, -1);
+    assert_string_equal(err, want_err);
+}
+
 /* store.commit_interval_us: 1000 unless the file says otherwise; 0 turns
  * pacing off; at most a tenth of a second. */
 static void test_commit_interval(void **state)
@@ -103,14 +116,11 @@ static void test_commit_interval(void **state)
     config c;
     config_init(&c);
     assert_int_equal(c.commit_interval_us, 1000);
-    char err[256] = "";
-    const char *off = "{\"store\":{\"commit_interval_us\":0}}";
-    assert_int_equal(config_apply_json_text(&c, off, strlen(off), "f.json", err, sizeof err), 0);
+    apply_expect(&c, "{\"store\":{\"commit_interval_us\":0}}", NULL);
     assert_int_equal(c.commit_interval_us, 0);
-    const char *big = "{\"store\":{\"commit_interval_us\":100001}}";
-    assert_int_equal(config_apply_json_text(&c, big, strlen(big), "f.json", err, sizeof err), -1);
-    assert_string_equal(err, "f.json: config key 'store.commit_interval_us' must be a "
-                             "whole number from 0 to 100000");
+    apply_expect(&c, "{\"store\":{\"commit_interval_us\":100001}}",
+                 "f.json: config key 'store.commit_interval_us' must be a whole number from 0 to "
+                 "100000");
     assert_int_equal(c.commit_interval_us, 0);
     config_cleanup(&c);
 }
@@ -123,29 +133,13 @@ static void test_journal_idle(void **state)
     config c;
     config_init(&c);
     assert_int_equal(c.journal_idle_ms, 100);
-    char err[256] = "";
-    const char *slow = "{\"store\":{\"journal_idle_ms\":60000}}";
-    assert_int_equal(config_apply_json_text(&c, slow, strlen(slow), "f.json", err, sizeof err), 0);
+    apply_expect(&c, "{\"store\":{\"journal_idle_ms\":60000}}", NULL);
     assert_int_equal(c.journal_idle_ms, 60000);
-    const char *zero = "{\"store\":{\"journal_idle_ms\":0}}";
-    assert_int_equal(config_apply_json_text(&c, zero, strlen(zero), "f.json", err, sizeof err), -1);
-    assert_string_equal(err, "f.json: config key 'store.journal_idle_ms' must be a "
-                             "whole number from 1 to 60000");
+    apply_expect(&c, "{\"store\":{\"journal_idle_ms\":0}}",
+                 "f.json: config key 'store.journal_idle_ms' must be a whole number from 1 to "
+                 "60000");
     assert_int_equal(c.journal_idle_ms, 60000);
     config_cleanup(&c);
-}
-
-/* Applies text and expects err (NULL: success). */
-static void apply_expect(config *c, const char *text, const char *want_err)
-{
-    char err[512] = "";
-    int rc = config_apply_json_text(c, text, strlen(text), "f.json", err, sizeof err);
-    if (!want_err) {
-        assert_int_equal(rc, 0);
-        return;
-    }
-    assert_int_equal(rc, -1);
-    assert_string_equal(err, want_err);
 }
 
 static void test_approvals(void **state)
