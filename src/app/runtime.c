@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/search.h"
 #include "engine/llm_stream.h"
 #include "engine/mcp.h"
 #include "lib/clock.h"
@@ -144,11 +145,22 @@ static void runtime__index_work(store *s, void *arg)
             store_errmsg(s));
 }
 
+/* True when a job of the search index may start now: not while runs are
+ * starting, unless messages have waited too long (search_index_may_run). */
+static bool runtime__index_may_run(const runtime *rt)
+{
+    int64_t started = rt->engine ? engine_last_start_ms(rt->engine) : 0;
+    return search_index_may_run(clock_mono_ms(), started, rt->index_caught_up_ms);
+}
+
 static void runtime__index_done(void *arg)
 {
     runtime *rt = arg;
     rt->indexing = false;
-    if (rt->index_ev && rt->indexed == RUNTIME_INDEX_BATCH) runtime__index_submit(rt);
+    if (rt->indexed >= 0 && rt->indexed < RUNTIME_INDEX_BATCH)
+        rt->index_caught_up_ms = clock_mono_ms();
+    if (rt->index_ev && rt->indexed == RUNTIME_INDEX_BATCH && runtime__index_may_run(rt))
+        runtime__index_submit(rt);
 }
 
 static void runtime__index_submit(runtime *rt)
@@ -162,7 +174,7 @@ static void runtime__on_index_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    runtime__index_submit(arg);
+    if (runtime__index_may_run(arg)) runtime__index_submit(arg);
 }
 
 int runtime_start(runtime *rt, const config *cfg, struct event_base *base,

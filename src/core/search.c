@@ -1,6 +1,6 @@
 /*
  * search: checking a session search's text and quoting it for the
- * stores' queries (core/search.h).
+ * stores' queries, and pacing the index's jobs (core/search.h).
  */
 #include <stdio.h>
 #include <string.h>
@@ -63,4 +63,10 @@ char *search_fts_phrase(const char *q)
     *o++ = '"';
     *o = '\0';
     return out;
+}
+
+bool search_index_may_run(int64_t now_ms, int64_t last_start_ms, int64_t caught_up_ms)
+{
+    return now_ms - last_start_ms >= SEARCH_INDEX_QUIET_MS ||
+           now_ms - caught_up_ms >= SEARCH_INDEX_LATEST_MS;
 }

@@ -150,8 +150,9 @@ describe('GET /api/sessions?q= with owners', () => {
   });
 });
 
-// Messages are indexed a moment after they are stored (every 200 ms, off
-// the event log): found before, and found the same once indexed.
+// Messages are indexed a moment after they are stored (every 200 ms once
+// no run has started for 100 ms, off the event log): found before, and
+// found the same once indexed.
 describe('GET /api/sessions?q= while the index catches up', () => {
   let srv;
   before(async () => { srv = await startServer(); });
