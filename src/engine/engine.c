@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/db.h"
 #include "store/objects.h"
 #include "core/context.h"
 #include "core/health.h"
@@ -824,6 +825,7 @@ static void engine__start(engine *e, const char *session_id, const char *message
         return;
     }
     e->last_start_ms = clock_mono_ms();
+    db_hold_background();
     engine_start *j = xcalloc(1, sizeof *j);
     j->e = e;
     j->cb = cb;

@@ -14,6 +14,7 @@
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
 #include "store/db_driver.h"
+#include "store/db_sqlite_ckpt.h"
 
 /* The URL forms db_open knows, named in its errors. sqlite::memory: is one
  * database shared by every connection of the process, gone when its last
@@ -122,6 +123,11 @@ int db_rollback(db *d)
 {
     int rc = db_exec(d, "ROLLBACK", 0, NULL, NULL);
     return rc < 0 ? rc : 0;
+}
+
+void db_hold_background(void)
+{
+    db__sqlite_ckpt_hold();
 }
 
 int db_lock_migrations(db *d)

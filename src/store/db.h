@@ -64,6 +64,14 @@ int db_begin(db *d);
 int db_commit(db *d);
 int db_rollback(db *d);
 
+/*
+ * Says that a person is waiting on work that is starting now (a run's
+ * start): the drivers' background work, SQLite's WAL checkpoints, holds
+ * back for a moment so as not to take a core from it (docs/storage.md,
+ * Checkpoints). Cheap enough to call at every start; any thread.
+ */
+void db_hold_background(void);
+
 /* Takes and releases the migration lock: a PostgreSQL advisory lock held by
  * this connection (waits for another holder); a no-op on SQLite, where the
  * migration transaction itself is exclusive. */

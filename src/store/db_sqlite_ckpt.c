@@ -22,6 +22,13 @@
  * sooner than DB_SQLITE_CKPT_PAUSE_MS after its previous one began; a
  * wake-up during the pause is kept for its end.
  *
+ * A checkpoint copies a thousand pages or more and syncs the file twice,
+ * milliseconds of a core, and commits cross the soft length when a burst
+ * of runs ends, which is when the next burst starts. While runs start
+ * (db__sqlite_ckpt_hold) checkpoints therefore wait until none has
+ * started for DB_SQLITE_CKPT_QUIET_MS, at most DB_SQLITE_CKPT_LATEST_MS
+ * after the commit that asked; the hard length bounds the WAL meanwhile.
+ *
  * The registry of checkpointers, their flags and the tuning for tests are
  * guarded by one mutex; commits take it only past the soft length.
  */
@@ -43,6 +50,7 @@ struct db_sqlite_ckpt {
     pthread_cond_t cv;
     pthread_t thread;
     bool started, pending, stop;
+    int64_t asked_ns; /* when pending was last set (clock_mono_ns) */
 };
 
 static struct {
@@ -55,6 +63,25 @@ static struct {
         DB_SQLITE_CKPT_HARD,       false, DB_SQLITE_CKPT_PAUSE_MS * 1000000LL};
 
 static atomic_ulong background_checkpoints, fallback_checkpoints;
+/* When db__sqlite_ckpt_hold was last called (clock_mono_ns), 0 for never. */
+static atomic_llong last_hold_ns;
+
+void db__sqlite_ckpt_hold(void)
+{
+    atomic_store(&last_hold_ns, clock_mono_ns());
+}
+
+int64_t db__sqlite_ckpt_due(int64_t last_ns, int64_t pause_ns, int64_t hold_ns, int64_t asked_ns)
+{
+    int64_t due = last_ns ? last_ns + pause_ns : 0;
+    if (hold_ns) {
+        int64_t quiet = hold_ns + DB_SQLITE_CKPT_QUIET_MS * 1000000LL;
+        int64_t latest = asked_ns + DB_SQLITE_CKPT_LATEST_MS * 1000000LL;
+        int64_t held = quiet < latest ? quiet : latest;
+        if (held > due) due = held;
+    }
+    return due;
+}
 
 /*
  * Opens the checkpointer's connection. A new connection has not read the
@@ -83,7 +110,9 @@ static void *db_sqlite_ckpt__checkpointer_main(void *arg)
     for (;;) {
         while (!c->stop && (!c->pending || ck.paused)) pthread_cond_wait(&c->cv, &ck.mu);
         if (c->stop) break;
-        int64_t due = last ? last + ck.pause_ns : 0, now = clock_mono_ns();
+        int64_t due =
+            db__sqlite_ckpt_due(last, ck.pause_ns, atomic_load(&last_hold_ns), c->asked_ns);
+        int64_t now = clock_mono_ns();
         if (now < due) {
             struct timespec until = {due / 1000000000, due % 1000000000};
             pthread_cond_timedwait(&c->cv, &ck.mu, &until);
@@ -124,7 +153,10 @@ static int db_sqlite_ckpt__on_wal_commit(void *arg, sqlite3 *conn, const char *s
          * of work is either checkpointing or pausing until it may, and
          * waking it for every commit meanwhile costs each commit a thread
          * switch. */
-        if (!c->pending) pthread_cond_signal(&c->cv);
+        if (!c->pending) {
+            pthread_cond_signal(&c->cv);
+            c->asked_ns = clock_mono_ns();
+        }
         c->pending = true;
     }
     pthread_mutex_unlock(&ck.mu);

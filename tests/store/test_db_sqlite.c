@@ -287,6 +287,77 @@ static void test_checkpoints_are_paced(void **state)
     assert_true(checkpoints_while_committing(f, 0) > 5);
 }
 
+/* The time a checkpoint may begin, from the pause and a run's start. */
+static void test_checkpoint_due(void **state)
+{
+    (void)state;
+    const int64_t ms = 1000000;
+    /* No checkpoint yet and no start: at once. */
+    assert_int_equal(db__sqlite_ckpt_due(0, 50 * ms, 0, 7 * ms), 0);
+    /* The pause after the previous checkpoint. */
+    assert_int_equal(db__sqlite_ckpt_due(1000 * ms, 50 * ms, 0, 1010 * ms), 1050 * ms);
+    /* A start at 1,020 ms holds it until 1,120 ms, past the pause. */
+    assert_int_equal(db__sqlite_ckpt_due(1000 * ms, 50 * ms, 1020 * ms, 1010 * ms), 1120 * ms);
+    /* A start long ago leaves the pause. */
+    assert_int_equal(db__sqlite_ckpt_due(1000 * ms, 50 * ms, 500 * ms, 1010 * ms), 1050 * ms);
+    /* Starts that go on hold it no later than a second after it was asked. */
+    assert_int_equal(db__sqlite_ckpt_due(1000 * ms, 50 * ms, 2000 * ms, 1010 * ms), 2010 * ms);
+}
+
+/* Commits one row, which wakes the checkpointer (woken at 1 page), and
+ * returns how long, in ms, until it has run a checkpoint, while
+ * db_hold_background is called every hold_every_ms (0: only once, before
+ * the commit). *longest_gap_ms is the longest time between two calls. */
+static long ms_until_checkpoint(db *d, int hold_every_ms, long *longest_gap_ms)
+{
+    unsigned long bg0, fb0, bg, fb;
+    db__sqlite_ckpt_counts(&bg0, &fb0);
+    int64_t t0 = now_ns(), held = t0;
+    db_hold_background();
+    *longest_gap_ms = 0;
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec(d, "INSERT INTO t VALUES (randomblob(3000))", 0, NULL, NULL), 1);
+    assert_int_equal(db_commit(d), 0);
+    for (;;) {
+        db__sqlite_ckpt_counts(&bg, &fb);
+        int64_t now = now_ns();
+        if (bg > bg0) return (long)((now - t0) / 1000000);
+        assert_true(now - t0 < 10 * 1000000000LL);
+        if (hold_every_ms && now - held >= hold_every_ms * 1000000LL) {
+            long gap = (long)((now - held) / 1000000);
+            if (gap > *longest_gap_ms) *longest_gap_ms = gap;
+            db_hold_background();
+            held = now;
+        }
+        usleep(2000);
+    }
+}
+
+/*
+ * After a run's start a checkpoint waits until no start has come for
+ * 100 ms; starts every 20 ms hold it back for a second after the commit
+ * that asked for it, and no longer. (Were this thread kept off its core
+ * for 100 ms between two starts, the checkpoint could begin in the pause,
+ * so that case is not judged.)
+ */
+static void test_checkpoints_hold_back_after_a_start(void **state)
+{
+    fx *f = *state;
+    long gap_once, gap_steady;
+    db__sqlite_ckpt_tune(1, 100000, false);
+    db *d = open_db(f->url);
+    long once = ms_until_checkpoint(d, 0, &gap_once);
+    /* The next one is past the previous one's pause (50 ms) as well. */
+    usleep(60000);
+    long steady = ms_until_checkpoint(d, 20, &gap_steady);
+    db_close(d);
+    db__sqlite_ckpt_tune(0, 0, false);
+    assert_true(once >= DB_SQLITE_CKPT_QUIET_MS);
+    assert_true(once < DB_SQLITE_CKPT_LATEST_MS);
+    assert_true(steady >= DB_SQLITE_CKPT_LATEST_MS || gap_steady >= DB_SQLITE_CKPT_QUIET_MS);
+    assert_true(steady < 3 * DB_SQLITE_CKPT_LATEST_MS);
+}
+
 /*
  * With the checkpointer held back, the committing connection checkpoints
  * once the WAL reaches 200 pages, and the WAL never grows past that bound
@@ -543,6 +614,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checkpointer_bounds_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fallback_when_checkpointer_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_are_paced, setup, teardown),
+        cmocka_unit_test(test_checkpoint_due),
+        cmocka_unit_test_setup_teardown(test_checkpoints_hold_back_after_a_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_is_one_database_for_the_process, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_claim_is_exclusive, setup, teardown),
