@@ -10,6 +10,7 @@
 #include "engine/mcp.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/redact.h"
 #include "lib/xmalloc.h"
 #include "store/store_journal.h"
@@ -136,6 +137,9 @@ static int runtime__load_modes(runtime *rt, char *err, size_t errlen)
 
 static void runtime__index_submit(runtime *rt);
 
+/* Messages copied into the index (docs/api.md, Metrics). */
+static metrics_family *runtime__indexed;
+
 static void runtime__index_work(store *s, void *arg)
 {
     runtime *rt = arg;
@@ -157,6 +161,7 @@ static void runtime__index_done(void *arg)
 {
     runtime *rt = arg;
     rt->indexing = false;
+    if (rt->indexed > 0) metrics_add(runtime__indexed, NULL, rt->indexed);
     if (rt->indexed >= 0 && rt->indexed < RUNTIME_INDEX_BATCH)
         rt->index_caught_up_ms = clock_mono_ms();
     if (rt->index_ev && rt->indexed == RUNTIME_INDEX_BATCH && runtime__index_may_run(rt))
@@ -234,7 +239,12 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
     event_add(rt->log_ev, NULL);
     event_add(rt->pool_ev, NULL);
     if (db_get_kind(store_db(rt->db)) == DB_SQLITE) {
+        runtime__indexed = metrics_counter_new("chatplane_search_indexed_total",
+                                               "Messages copied into the search index.", NULL);
         rt->index_ev = event_new(base, -1, EV_PERSIST, runtime__on_index_timer, rt);
+        /* Messages a previous server left waiting count as waiting from
+         * now: the first starts are held back from as well. */
+        rt->index_caught_up_ms = clock_mono_ms();
         struct timeval every = {RUNTIME_INDEX_MS / 1000, (RUNTIME_INDEX_MS % 1000) * 1000};
         event_add(rt->index_ev, &every);
     }
