@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/holdback.h"
 #include "core/search.h"
 #include "engine/llm_stream.h"
 #include "engine/mcp.h"
@@ -149,12 +150,11 @@ static void runtime__index_work(store *s, void *arg)
             store_errmsg(s));
 }
 
-/* True when a job of the search index may start now: not while runs are
- * starting, unless messages have waited too long (search_index_may_run). */
+/* True when a job of the search index may start now: it holds back while
+ * runs are starting, waiting since it last caught up (core/holdback.h). */
 static bool runtime__index_may_run(const runtime *rt)
 {
-    int64_t started = rt->engine ? engine_last_start_ms(rt->engine) : 0;
-    return search_index_may_run(clock_mono_ms(), started, rt->index_caught_up_ms);
+    return clock_mono_ns() >= holdback_until(db_background_held_ns(), rt->index_caught_up_ns);
 }
 
 static void runtime__index_done(void *arg)
@@ -163,7 +163,7 @@ static void runtime__index_done(void *arg)
     rt->indexing = false;
     if (rt->indexed > 0) metrics_add(runtime__indexed, NULL, rt->indexed);
     if (rt->indexed >= 0 && rt->indexed < RUNTIME_INDEX_BATCH)
-        rt->index_caught_up_ms = clock_mono_ms();
+        rt->index_caught_up_ns = clock_mono_ns();
     if (rt->index_ev && rt->indexed == RUNTIME_INDEX_BATCH && runtime__index_may_run(rt))
         runtime__index_submit(rt);
 }
@@ -244,7 +244,7 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
         rt->index_ev = event_new(base, -1, EV_PERSIST, runtime__on_index_timer, rt);
         /* Messages a previous server left waiting count as waiting from
          * now: the first starts are held back from as well. */
-        rt->index_caught_up_ms = clock_mono_ms();
+        rt->index_caught_up_ns = clock_mono_ns();
         struct timeval every = {RUNTIME_INDEX_MS / 1000, (RUNTIME_INDEX_MS % 1000) * 1000};
         event_add(rt->index_ev, &every);
     }

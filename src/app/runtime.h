@@ -37,7 +37,7 @@ typedef struct runtime {
     struct event *index_ev;      /* SQLite: copies new messages into the search index */
     bool indexing;               /* a job of the search index is with the pool */
     int indexed;                 /* what the last one copied, or a negative code */
-    int64_t index_caught_up_ms;  /* when a job last left nothing waiting */
+    int64_t index_caught_up_ns;  /* when a job last left nothing waiting */
     eventlog_publish_cb publish; /* where committed events go (the hub, ask's view) */
     void *publish_ud;
 } runtime;

@@ -64,9 +64,3 @@ char *search_fts_phrase(const char *q)
     *o = '\0';
     return out;
 }
-
-bool search_index_may_run(int64_t now_ms, int64_t last_start_ms, int64_t caught_up_ms)
-{
-    return now_ms - last_start_ms >= SEARCH_INDEX_QUIET_MS ||
-           now_ms - caught_up_ms >= SEARCH_INDEX_LATEST_MS;
-}

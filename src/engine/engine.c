@@ -29,8 +29,7 @@ struct engine {
     size_t nmodes;
     engine_entry *runs;
     size_t active;
-    size_t starting;       /* start jobs in flight */
-    int64_t last_start_ms; /* clock_mono_ms of the latest start asked for */
+    size_t starting; /* start jobs in flight */
     recorder rec;
     bool closing;
     bool beating;              /* a heartbeat is in flight */
@@ -179,11 +178,6 @@ const char *engine_active_run_id(const engine *e, const char *session_id)
 size_t engine_active_count(const engine *e)
 {
     return e->active;
-}
-
-int64_t engine_last_start_ms(const engine *e)
-{
-    return e->last_start_ms;
 }
 
 static void engine__start_queued(engine *e, const char *session_id);
@@ -824,7 +818,6 @@ static void engine__start(engine *e, const char *session_id, const char *message
         cb(ud, ENGINE_ERR_TOO_MANY, NULL);
         return;
     }
-    e->last_start_ms = clock_mono_ms();
     db_hold_background();
     engine_start *j = xcalloc(1, sizeof *j);
     j->e = e;

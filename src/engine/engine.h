@@ -256,9 +256,4 @@ void engine_heartbeat(engine *e, dbpool *pool);
 const char *engine_active_run_id(const engine *e, const char *session_id);
 size_t engine_active_count(const engine *e);
 
-/* When the latest run start was asked for (clock_mono_ms), or 0 if none
- * was. Background work that can wait, such as the search index, holds
- * back while runs are starting (docs/storage.md, Search). */
-int64_t engine_last_start_ms(const engine *e);
-
 #endif

@@ -6,15 +6,16 @@
 #include "store/db.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/xmalloc.h"
 #include "store/db_driver.h"
-#include "store/db_sqlite_ckpt.h"
 
 /* The URL forms db_open knows, named in its errors. sqlite::memory: is one
  * database shared by every connection of the process, gone when its last
@@ -125,9 +126,19 @@ int db_rollback(db *d)
     return rc < 0 ? rc : 0;
 }
 
+/* When db_hold_background was last called (clock_mono_ns), 0 for never:
+ * one process-wide time, since every database's background work gives way
+ * to a start. */
+static atomic_llong db__held_ns;
+
 void db_hold_background(void)
 {
-    db__sqlite_ckpt_hold();
+    atomic_store(&db__held_ns, clock_mono_ns());
+}
+
+int64_t db_background_held_ns(void)
+{
+    return atomic_load(&db__held_ns);
 }
 
 int db_lock_migrations(db *d)

@@ -66,11 +66,16 @@ int db_rollback(db *d);
 
 /*
  * Says that a person is waiting on work that is starting now (a run's
- * start): the drivers' background work, SQLite's WAL checkpoints, holds
- * back for a moment so as not to take a core from it (docs/storage.md,
- * Checkpoints). Cheap enough to call at every start; any thread.
+ * start): background work that can wait, SQLite's WAL checkpoints and the
+ * search index's jobs, holds back for a moment so as not to take a core
+ * from it (core/holdback.h; docs/storage.md, Holding back while runs
+ * start). Cheap enough to call at every start; any thread.
  */
 void db_hold_background(void);
+
+/* When db_hold_background was last called, in clock_mono_ns time, or 0 if
+ * it never was; any thread. */
+int64_t db_background_held_ns(void);
 
 /* Takes and releases the migration lock: a PostgreSQL advisory lock held by
  * this connection (waits for another holder); a no-op on SQLite, where the

@@ -25,9 +25,9 @@
  * A checkpoint copies a thousand pages or more and syncs the file twice,
  * milliseconds of a core, and commits cross the soft length when a burst
  * of runs ends, which is when the next burst starts. While runs start
- * (db__sqlite_ckpt_hold) checkpoints therefore wait until none has
- * started for DB_SQLITE_CKPT_QUIET_MS, at most DB_SQLITE_CKPT_LATEST_MS
- * after the commit that asked; the hard length bounds the WAL meanwhile.
+ * (db_hold_background) checkpoints therefore hold back by the rule of
+ * core/holdback.h, from the commit that asked for one; the hard length
+ * bounds the WAL meanwhile.
  *
  * The registry of checkpointers, their flags and the tuning for tests are
  * guarded by one mutex; commits take it only past the soft length.
@@ -39,8 +39,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/holdback.h"
 #include "lib/clock.h"
 #include "lib/xmalloc.h"
+#include "store/db.h"
 #include "store/db_sqlite_ckpt.h"
 
 struct db_sqlite_ckpt {
@@ -63,24 +65,12 @@ static struct {
         DB_SQLITE_CKPT_HARD,       false, DB_SQLITE_CKPT_PAUSE_MS * 1000000LL};
 
 static atomic_ulong background_checkpoints, fallback_checkpoints;
-/* When db__sqlite_ckpt_hold was last called (clock_mono_ns), 0 for never. */
-static atomic_llong last_hold_ns;
-
-void db__sqlite_ckpt_hold(void)
-{
-    atomic_store(&last_hold_ns, clock_mono_ns());
-}
 
 int64_t db__sqlite_ckpt_due(int64_t last_ns, int64_t pause_ns, int64_t hold_ns, int64_t asked_ns)
 {
     int64_t due = last_ns ? last_ns + pause_ns : 0;
-    if (hold_ns) {
-        int64_t quiet = hold_ns + DB_SQLITE_CKPT_QUIET_MS * 1000000LL;
-        int64_t latest = asked_ns + DB_SQLITE_CKPT_LATEST_MS * 1000000LL;
-        int64_t held = quiet < latest ? quiet : latest;
-        if (held > due) due = held;
-    }
-    return due;
+    int64_t held = holdback_until(hold_ns, asked_ns);
+    return held > due ? held : due;
 }
 
 /*
@@ -110,8 +100,7 @@ static void *db_sqlite_ckpt__checkpointer_main(void *arg)
     for (;;) {
         while (!c->stop && (!c->pending || ck.paused)) pthread_cond_wait(&c->cv, &ck.mu);
         if (c->stop) break;
-        int64_t due =
-            db__sqlite_ckpt_due(last, ck.pause_ns, atomic_load(&last_hold_ns), c->asked_ns);
+        int64_t due = db__sqlite_ckpt_due(last, ck.pause_ns, db_background_held_ns(), c->asked_ns);
         int64_t now = clock_mono_ns();
         if (now < due) {
             struct timespec until = {due / 1000000000, due % 1000000000};

@@ -19,12 +19,6 @@
  * pause rather than once per commit, and the file is synced as often
  * (docs/benchmarks.md has the figures). */
 #define DB_SQLITE_CKPT_PAUSE_MS 50
-/* After db__sqlite_ckpt_hold, checkpoints wait until it has not been
- * called for DB_SQLITE_CKPT_QUIET_MS, but a checkpoint waits no longer
- * than DB_SQLITE_CKPT_LATEST_MS after the commit that asked for it
- * (docs/benchmarks.md, fix 48). */
-#define DB_SQLITE_CKPT_QUIET_MS  100
-#define DB_SQLITE_CKPT_LATEST_MS 1000
 
 typedef struct db_sqlite_ckpt db_sqlite_ckpt;
 
@@ -40,16 +34,12 @@ db_sqlite_ckpt *db__sqlite_ckpt_attach(sqlite3 *conn);
  * its checkpointer. NULL is ignored. */
 void db__sqlite_ckpt_detach(db_sqlite_ckpt *c);
 
-/* Holds the process's checkpointers back for a moment: a run is starting
- * (db_hold_background). */
-void db__sqlite_ckpt_hold(void);
-
 /*
  * When a checkpointer may begin its next checkpoint, in clock_mono_ns
  * time: the pause after the previous one began (last_ns, 0 before the
- * first), and a hold's quiet time after it (hold_ns, 0 for none), the
- * hold capped at the latest time after the first commit that asked for
- * the checkpoint (asked_ns). Pure, for tests.
+ * first), and no sooner than core/holdback.h lets it after the latest run
+ * start (hold_ns, 0 for none), waiting since the first commit that asked
+ * for the checkpoint (asked_ns). Pure, for tests.
  */
 int64_t db__sqlite_ckpt_due(int64_t last_ns, int64_t pause_ns, int64_t hold_ns, int64_t asked_ns);
 

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/holdback.h"
 #include "store/db.h"
 #include "store/db_sqlite_ckpt.h"
 #include "store/db_sqlite_vfs.h"
@@ -352,10 +353,10 @@ static void test_checkpoints_hold_back_after_a_start(void **state)
     long steady = ms_until_checkpoint(d, 20, &gap_steady);
     db_close(d);
     db__sqlite_ckpt_tune(0, 0, false);
-    assert_true(once >= DB_SQLITE_CKPT_QUIET_MS);
-    assert_true(once < DB_SQLITE_CKPT_LATEST_MS);
-    assert_true(steady >= DB_SQLITE_CKPT_LATEST_MS || gap_steady >= DB_SQLITE_CKPT_QUIET_MS);
-    assert_true(steady < 3 * DB_SQLITE_CKPT_LATEST_MS);
+    assert_true(once >= HOLDBACK_QUIET_MS);
+    assert_true(once < HOLDBACK_LATEST_MS);
+    assert_true(steady >= HOLDBACK_LATEST_MS || gap_steady >= HOLDBACK_QUIET_MS);
+    assert_true(steady < 3 * HOLDBACK_LATEST_MS);
 }
 
 /*

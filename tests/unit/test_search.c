@@ -79,22 +79,6 @@ static void test_text_chars(void **state)
     assert_int_equal(search_text_chars("€€"), 2);
 }
 
-static void test_index_may_run(void **state)
-{
-    (void)state;
-    /* Caught up at 10,000; runs started at 10,050. */
-    assert_false(search_index_may_run(10100, 10050, 10000));
-    assert_false(search_index_may_run(10149, 10050, 10000));
-    assert_true(search_index_may_run(10150, 10050, 10000));
-    /* Starts every 50 ms hold it back until a second after it caught up. */
-    assert_false(search_index_may_run(10999, 10990, 10000));
-    assert_true(search_index_may_run(11000, 10990, 10000));
-    /* A server that never started a run, or never indexed. */
-    assert_true(search_index_may_run(100, 0, 50));
-    assert_true(search_index_may_run(1000, 950, 0));
-    assert_false(search_index_may_run(999, 950, 0));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -102,7 +86,6 @@ int main(void)
         cmocka_unit_test(test_fts_phrase_quotes),
         cmocka_unit_test(test_text_check),
         cmocka_unit_test(test_text_chars),
-        cmocka_unit_test(test_index_may_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
