@@ -8,7 +8,7 @@
  * least recently used one is finalized when the cache is full.
  *
  * Write transactions of one process queue on a lock of the process (see
- * write_lock_acquire) before SQLite's own: SQLite makes a writer that finds the
+ * store/db_sqlite_lock.c) before SQLite's own: SQLite makes a writer that finds the
  * database locked sleep and retry with growing pauses (1, 2, 5, 10 … 100
  * ms), so a run starting on a pool thread while the event log's writer
  * commits batch after batch waited tens of milliseconds or more. Other
@@ -58,6 +58,7 @@
 #include "lib/xmalloc.h"
 #include "store/db_driver.h"
 #include "store/db_sqlite_ckpt.h"
+#include "store/db_sqlite_lock.h"
 #include "store/db_sqlite_vfs.h"
 
 #define SQ_STMT_MAX        64
@@ -89,72 +90,13 @@ typedef struct sq_db {
     db_sqlite_ckpt *ckpt; /* its file's checkpointer; NULL in memory or off WAL */
 } sq_db;
 
-/*
- * The process's write lock. A release while threads wait hands the lock to
- * one of them (handoff): the releasing thread, typically the event log's
- * writer about to start its next batch, queues behind them instead of
- * taking the lock straight back.
- */
-static struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool held, handoff;
-    unsigned waiting;
-} write_lock = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, 0};
-
-/* A thread that holds the lock through one connection and begins on
- * another does not wait for itself: SQLite decides, as before. */
-static _Thread_local bool write_lock_mine;
-
-/*
- * Takes the write lock, waiting at most the busy timeout. Returns false
- * when it was not taken (this thread holds it already, or the wait timed
- * out); BEGIN IMMEDIATE then meets SQLite's lock as it would without this
- * one, so nothing can wait forever here.
- */
-static bool db_sqlite__write_lock_acquire(void)
-{
-    if (write_lock_mine) return false;
-    struct timespec dl;
-    clock_deadline(&dl, SQ_BUSY_TIMEOUT_MS);
-    bool queued = false, got = false, late = false;
-    pthread_mutex_lock(&write_lock.mu);
-    for (;;) {
-        if (!write_lock.held && (!write_lock.handoff || queued)) {
-            write_lock.held = got = true;
-            write_lock.handoff = false;
-            break;
-        }
-        if (late) break;
-        if (!queued) {
-            queued = true;
-            write_lock.waiting++;
-        }
-        late = pthread_cond_timedwait(&write_lock.cv, &write_lock.mu, &dl) == ETIMEDOUT;
-    }
-    if (queued && --write_lock.waiting == 0 && !write_lock.held) write_lock.handoff = false;
-    pthread_mutex_unlock(&write_lock.mu);
-    write_lock_mine = got;
-    return got;
-}
-
-static void db_sqlite__write_lock_release(void)
-{
-    pthread_mutex_lock(&write_lock.mu);
-    write_lock.held = false;
-    write_lock.handoff = write_lock.waiting > 0;
-    pthread_cond_broadcast(&write_lock.cv);
-    pthread_mutex_unlock(&write_lock.mu);
-    write_lock_mine = false;
-}
-
 /* Releases the write lock once the connection's transaction has ended,
  * however it ended (COMMIT, ROLLBACK, or SQLite rolling back by itself). */
 static void db_sqlite__write_lock_settle(sq_db *q)
 {
     if (q->wl_held && sqlite3_get_autocommit(q->conn)) {
         q->wl_held = false;
-        db_sqlite__write_lock_release();
+        db__sqlite_write_unlock();
     }
 }
 
@@ -312,7 +254,7 @@ static int db_sqlite__exec_sql(db *d, const char *sql, int n, const char *const 
         return 0;
     }
     if (!q->wl_held && strncmp(sql, "BEGIN IMMEDIATE", 15) == 0 && sqlite3_get_autocommit(q->conn))
-        q->wl_held = db_sqlite__write_lock_acquire();
+        q->wl_held = db__sqlite_write_lock(SQ_BUSY_TIMEOUT_MS);
     sqlite3_stmt *st = NULL;
     int rc = db_sqlite__prepare(q, sql, &st);
     if (rc == 0) rc = db_sqlite__bind_params(q, st, n, params);
@@ -358,7 +300,7 @@ static void db_sqlite__close_db(db *d)
     for (size_t i = 0; i < q->ncache; i++) db_sqlite__stmt_drop(&q->cache[i]);
     sqlite3_close_v2(q->conn);
     db__sqlite_ckpt_detach(q->ckpt);
-    if (q->wl_held) db_sqlite__write_lock_release();
+    if (q->wl_held) db__sqlite_write_unlock();
     free(q->url_shown);
     free(q);
 }

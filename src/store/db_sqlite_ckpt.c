@@ -26,8 +26,11 @@
  * milliseconds of a core, and commits cross the soft length when a burst
  * of runs ends, which is when the next burst starts. While runs start
  * (db_hold_background) checkpoints therefore hold back by the rule of
- * core/holdback.h, from the commit that asked for one; the hard length
- * bounds the WAL meanwhile.
+ * core/holdback.h, from the commit that asked for one, but only while the
+ * WAL is shorter than half the hard length: a burst of a thousand starts
+ * writes that much within a second, and a WAL let run to the hard
+ * length makes a commit checkpoint itself, 60 ms or more during which
+ * every writer of the process waits.
  *
  * The registry of checkpointers, their flags and the tuning for tests are
  * guarded by one mutex; commits take it only past the soft length.
@@ -44,6 +47,7 @@
 #include "lib/xmalloc.h"
 #include "store/db.h"
 #include "store/db_sqlite_ckpt.h"
+#include "store/db_sqlite_lock.h"
 
 struct db_sqlite_ckpt {
     struct db_sqlite_ckpt *next;
@@ -53,6 +57,8 @@ struct db_sqlite_ckpt {
     pthread_t thread;
     bool started, pending, stop;
     int64_t asked_ns; /* when pending was last set (clock_mono_ns) */
+    unsigned pages;   /* the WAL's length at the latest commit past the soft one */
+    bool long_told;   /* the checkpointer was woken for a long WAL while held */
 };
 
 static struct {
@@ -66,9 +72,11 @@ static struct {
 
 static atomic_ulong background_checkpoints, fallback_checkpoints;
 
-int64_t db__sqlite_ckpt_due(int64_t last_ns, int64_t pause_ns, int64_t hold_ns, int64_t asked_ns)
+int64_t db__sqlite_ckpt_due(int64_t last_ns, int64_t pause_ns, int64_t hold_ns, int64_t asked_ns,
+                            unsigned pages, unsigned hard)
 {
     int64_t due = last_ns ? last_ns + pause_ns : 0;
+    if (pages >= hard / 2) return due;
     int64_t held = holdback_until(hold_ns, asked_ns);
     return held > due ? held : due;
 }
@@ -86,6 +94,28 @@ static int db_sqlite_ckpt__open_conn(const char *path, sqlite3 **conn)
 }
 
 /*
+ * One checkpoint of the checkpointer. A passive checkpoint copies what it
+ * can while commits go on, but under a steady stream of commits it never
+ * copies the WAL's last frames before the next commit lands, and the WAL
+ * starts over from its beginning only after a checkpoint that copied it
+ * all: the WAL grows on to the hard length, where a commit checkpoints
+ * itself while every writer waits, 60 ms or more at a thousand runs. So
+ * once the WAL is long (restart), a second passive checkpoint runs under
+ * the process's write lock: it copies only what came in during the first,
+ * no commit lands meanwhile, and the next commit starts the WAL over.
+ * Returns true when the checkpoint ran.
+ */
+static bool db_sqlite_ckpt__run(sqlite3 *conn, bool restart)
+{
+    int rc = sqlite3_wal_checkpoint_v2(conn, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc != SQLITE_OK || !restart) return rc == SQLITE_OK;
+    if (!db__sqlite_write_lock(DB_SQLITE_CKPT_LOCK_WAIT_MS)) return true;
+    (void)sqlite3_wal_checkpoint_v2(conn, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    db__sqlite_write_unlock();
+    return true;
+}
+
+/*
  * The checkpointer's thread: waits for a wake-up, checkpoints, and closes
  * its connection when told to stop. Its connection is opened at the first
  * checkpoint; if that fails it tries again at the next wake-up, and the
@@ -100,7 +130,8 @@ static void *db_sqlite_ckpt__checkpointer_main(void *arg)
     for (;;) {
         while (!c->stop && (!c->pending || ck.paused)) pthread_cond_wait(&c->cv, &ck.mu);
         if (c->stop) break;
-        int64_t due = db__sqlite_ckpt_due(last, ck.pause_ns, db_background_held_ns(), c->asked_ns);
+        int64_t due = db__sqlite_ckpt_due(last, ck.pause_ns, db_background_held_ns(), c->asked_ns,
+                                          c->pages, ck.hard);
         int64_t now = clock_mono_ns();
         if (now < due) {
             struct timespec until = {due / 1000000000, due % 1000000000};
@@ -109,13 +140,14 @@ static void *db_sqlite_ckpt__checkpointer_main(void *arg)
         }
         last = now;
         c->pending = false;
+        c->long_told = false;
+        bool restart = c->pages >= ck.hard / 2;
         pthread_mutex_unlock(&ck.mu);
         if (!conn && db_sqlite_ckpt__open_conn(c->path, &conn) != SQLITE_OK) {
             sqlite3_close_v2(conn);
             conn = NULL;
         }
-        if (conn && sqlite3_wal_checkpoint_v2(conn, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
-                        SQLITE_OK)
+        if (conn && db_sqlite_ckpt__run(conn, restart))
             atomic_fetch_add(&background_checkpoints, 1);
         pthread_mutex_lock(&ck.mu);
     }
@@ -145,9 +177,14 @@ static int db_sqlite_ckpt__on_wal_commit(void *arg, sqlite3 *conn, const char *s
         if (!c->pending) {
             pthread_cond_signal(&c->cv);
             c->asked_ns = clock_mono_ns();
+        } else if (!c->long_told && (unsigned)pages >= hard / 2) {
+            /* It may be waiting out a hold that this length ends. */
+            pthread_cond_signal(&c->cv);
+            c->long_told = true;
         }
         c->pending = true;
     }
+    c->pages = (unsigned)pages;
     pthread_mutex_unlock(&ck.mu);
     if ((unsigned)pages >= hard &&
         sqlite3_wal_checkpoint_v2(conn, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)

@@ -19,6 +19,9 @@
  * pause rather than once per commit, and the file is synced as often
  * (docs/benchmarks.md has the figures). */
 #define DB_SQLITE_CKPT_PAUSE_MS 50
+/* How long the checkpointer waits for the process's write lock to finish a
+ * long WAL's checkpoint; past it, the hard length still bounds the WAL. */
+#define DB_SQLITE_CKPT_LOCK_WAIT_MS 1000
 
 typedef struct db_sqlite_ckpt db_sqlite_ckpt;
 
@@ -39,9 +42,14 @@ void db__sqlite_ckpt_detach(db_sqlite_ckpt *c);
  * time: the pause after the previous one began (last_ns, 0 before the
  * first), and no sooner than core/holdback.h lets it after the latest run
  * start (hold_ns, 0 for none), waiting since the first commit that asked
- * for the checkpoint (asked_ns). Pure, for tests.
+ * for the checkpoint (asked_ns). Once the WAL holds pages of at least a
+ * half the hard length (hard), nothing holds it back: a WAL that
+ * reached the hard length would make a commit checkpoint itself while
+ * every writer of the process waits (docs/storage.md, Checkpoints). Pure,
+ * for tests.
  */
-int64_t db__sqlite_ckpt_due(int64_t last_ns, int64_t pause_ns, int64_t hold_ns, int64_t asked_ns);
+int64_t db__sqlite_ckpt_due(int64_t last_ns, int64_t pause_ns, int64_t hold_ns, int64_t asked_ns,
+                            unsigned pages, unsigned hard);
 
 /*
  * For tests: sets the two lengths (0 keeps the default) and holds every

@@ -252,6 +252,39 @@ static void test_checkpointer_bounds_wal(void **state)
 }
 
 /*
+ * Under commits with hardly a pause between them a passive checkpoint never
+ * copies the WAL's end before the next commit lands, so the WAL would grow
+ * to the hard length and the committing connection would checkpoint
+ * itself. Once the WAL is half that long the checkpointer finishes
+ * its checkpoint under the process's write lock instead, and the WAL
+ * starts over: no fallback, and the WAL stays under the hard length.
+ */
+static void test_a_long_wal_starts_over_under_steady_commits(void **state)
+{
+    fx *f = *state;
+    unsigned long bg0, fb0, bg1, fb1;
+    db__sqlite_ckpt_tune(100, 4000, false);
+    db__sqlite_ckpt_counts(&bg0, &fb0);
+    db *d = open_db(f->url);
+    long longest = 0;
+    for (int i = 0; i < 8000; i++) {
+        assert_int_equal(db_begin(d), 0);
+        assert_int_equal(db_exec(d, "INSERT INTO t VALUES (randomblob(3000))", 0, NULL, NULL), 1);
+        assert_int_equal(db_commit(d), 0);
+        long frames = wal_frames(f);
+        if (frames > longest) longest = frames;
+        usleep(200);
+    }
+    db_close(d);
+    db__sqlite_ckpt_counts(&bg1, &fb1);
+    db__sqlite_ckpt_tune(0, 0, false);
+    assert_true(bg1 > bg0);
+    assert_int_equal(fb1, fb0);
+    assert_true(longest >= 2000);
+    assert_true(longest < 4000);
+}
+
+/*
  * A checkpointer begins a checkpoint no sooner than the pause after its
  * previous one began: commits that wake it for 600 ms with a pause of
  * 150 ms get at most five checkpoints (at 0, 150, 300, 450 and 600 ms),
@@ -294,15 +327,25 @@ static void test_checkpoint_due(void **state)
     (void)state;
     const int64_t ms = 1000000;
     /* No checkpoint yet and no start: at once. */
-    assert_int_equal(db__sqlite_ckpt_due(0, 50 * ms, 0, 7 * ms), 0);
+    assert_int_equal(db__sqlite_ckpt_due(0, 50 * ms, 0, 7 * ms, 1000, 16000), 0);
     /* The pause after the previous checkpoint. */
-    assert_int_equal(db__sqlite_ckpt_due(1000 * ms, 50 * ms, 0, 1010 * ms), 1050 * ms);
+    assert_int_equal(db__sqlite_ckpt_due(1000 * ms, 50 * ms, 0, 1010 * ms, 1000, 16000), 1050 * ms);
     /* A start at 1,020 ms holds it until 1,120 ms, past the pause. */
-    assert_int_equal(db__sqlite_ckpt_due(1000 * ms, 50 * ms, 1020 * ms, 1010 * ms), 1120 * ms);
+    assert_int_equal(db__sqlite_ckpt_due(1000 * ms, 50 * ms, 1020 * ms, 1010 * ms, 1000, 16000),
+                     1120 * ms);
     /* A start long ago leaves the pause. */
-    assert_int_equal(db__sqlite_ckpt_due(1000 * ms, 50 * ms, 500 * ms, 1010 * ms), 1050 * ms);
+    assert_int_equal(db__sqlite_ckpt_due(1000 * ms, 50 * ms, 500 * ms, 1010 * ms, 1000, 16000),
+                     1050 * ms);
     /* Starts that go on hold it no later than a second after it was asked. */
-    assert_int_equal(db__sqlite_ckpt_due(1000 * ms, 50 * ms, 2000 * ms, 1010 * ms), 2010 * ms);
+    assert_int_equal(db__sqlite_ckpt_due(1000 * ms, 50 * ms, 2000 * ms, 1010 * ms, 1000, 16000),
+                     2010 * ms);
+    /* A WAL at half the hard length is not held back: the pause
+     * only. Just below it, it is. */
+    assert_int_equal(db__sqlite_ckpt_due(1000 * ms, 50 * ms, 1020 * ms, 1010 * ms, 8000, 16000),
+                     1050 * ms);
+    assert_int_equal(db__sqlite_ckpt_due(1000 * ms, 50 * ms, 1020 * ms, 1010 * ms, 7999, 16000),
+                     1120 * ms);
+    assert_int_equal(db__sqlite_ckpt_due(0, 50 * ms, 1020 * ms, 1010 * ms, 8000, 16000), 0);
 }
 
 /* Commits one row, which wakes the checkpointer (woken at 1 page), and
@@ -357,6 +400,52 @@ static void test_checkpoints_hold_back_after_a_start(void **state)
     assert_true(once < HOLDBACK_LATEST_MS);
     assert_true(steady >= HOLDBACK_LATEST_MS || gap_steady >= HOLDBACK_QUIET_MS);
     assert_true(steady < 3 * HOLDBACK_LATEST_MS);
+}
+
+/*
+ * A WAL at half the hard length is checkpointed while starts go
+ * on: the checkpointer, waiting out a start's hold for a short WAL, is
+ * woken by the commit that makes it long and begins at once, rather than
+ * letting the WAL run on to the hard length.
+ */
+static void test_a_long_wal_is_not_held_back(void **state)
+{
+    fx *f = *state;
+    unsigned long bg0, fb0, bg, fb;
+    db__sqlite_ckpt_tune(1, 400, false);
+    db *d = open_db(f->url);
+    usleep(60000); /* past the pause after any earlier checkpoint */
+    db__sqlite_ckpt_counts(&bg0, &fb0);
+    db_hold_background();
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec(d, "INSERT INTO t VALUES (randomblob(10))", 0, NULL, NULL), 1);
+    assert_int_equal(db_commit(d), 0);
+    usleep(1000);
+    db__sqlite_ckpt_counts(&bg, &fb);
+    assert_int_equal(bg, bg0); /* held */
+    int64_t t0 = now_ns(), held = t0;
+    assert_int_equal(db_begin(d), 0);
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(db_exec(d, "INSERT INTO t VALUES (randomblob(3000))", 0, NULL, NULL), 1);
+    assert_int_equal(db_commit(d), 0);
+    for (;;) {
+        db__sqlite_ckpt_counts(&bg, &fb);
+        int64_t now = now_ns();
+        if (bg > bg0) break;
+        assert_true(now - t0 < 10 * 1000000000LL);
+        if (now - held >= 20 * 1000000LL) {
+            db_hold_background();
+            held = now;
+        }
+        usleep(1000);
+    }
+    long waited = (long)((now_ns() - t0) / 1000000);
+    db_close(d);
+    db__sqlite_ckpt_tune(0, 0, false);
+    assert_int_equal(fb, fb0);
+    /* Not woken, it would have begun at the end of the first hold, about
+     * HOLDBACK_QUIET_MS after it. */
+    assert_true(waited < HOLDBACK_QUIET_MS / 2);
 }
 
 /*
@@ -614,8 +703,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rollback_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpointer_bounds_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fallback_when_checkpointer_held, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_long_wal_starts_over_under_steady_commits, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_are_paced, setup, teardown),
         cmocka_unit_test(test_checkpoint_due),
+        cmocka_unit_test_setup_teardown(test_a_long_wal_is_not_held_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_hold_back_after_a_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_is_one_database_for_the_process, setup,
                                         teardown),
