@@ -139,7 +139,7 @@ static int runtime__load_modes(runtime *rt, char *err, size_t errlen)
 static void runtime__index_submit(runtime *rt);
 
 /* Messages copied into the index (docs/api.md, Metrics). */
-static metrics_family *runtime__indexed;
+static metrics_family *runtime__indexed, *runtime__checkpoints;
 
 static void runtime__index_work(store *s, void *arg)
 {
@@ -175,10 +175,24 @@ static void runtime__index_submit(runtime *rt)
     dbpool_submit(rt->pool, runtime__index_work, runtime__index_done, rt);
 }
 
+/* Brings chatplane_sqlite_checkpoints_total up to the store's counts. */
+static void runtime__count_checkpoints(runtime *rt)
+{
+    unsigned long bg, fb;
+    db_checkpoint_counts(&bg, &fb);
+    if (bg > rt->ckpt_background)
+        metrics_add(runtime__checkpoints, "background", (double)(bg - rt->ckpt_background));
+    if (fb > rt->ckpt_fallback)
+        metrics_add(runtime__checkpoints, "fallback", (double)(fb - rt->ckpt_fallback));
+    rt->ckpt_background = bg;
+    rt->ckpt_fallback = fb;
+}
+
 static void runtime__on_index_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
+    runtime__count_checkpoints(arg);
     if (runtime__index_may_run(arg)) runtime__index_submit(arg);
 }
 
@@ -241,6 +255,12 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
     if (db_get_kind(store_db(rt->db)) == DB_SQLITE) {
         runtime__indexed = metrics_counter_new("chatplane_search_indexed_total",
                                                "Messages copied into the search index.", NULL);
+        runtime__checkpoints = metrics_counter_new(
+            "chatplane_sqlite_checkpoints_total",
+            "SQLite WAL checkpoints, by the checkpointer or by a commit at the WAL's hard length.",
+            "kind");
+        metrics_seed(runtime__checkpoints, "background");
+        metrics_seed(runtime__checkpoints, "fallback");
         rt->index_ev = event_new(base, -1, EV_PERSIST, runtime__on_index_timer, rt);
         /* Messages a previous server left waiting count as waiting from
          * now: the first starts are held back from as well. */

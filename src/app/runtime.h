@@ -34,10 +34,11 @@ typedef struct runtime {
     cluster *cluster; /* PostgreSQL only: notifications, heartbeats, orphans */
     char instance_id[ID_MAX];
     struct event *log_ev, *pool_ev;
-    struct event *index_ev;      /* SQLite: copies new messages into the search index */
-    bool indexing;               /* a job of the search index is with the pool */
-    int indexed;                 /* what the last one copied, or a negative code */
-    int64_t index_caught_up_ns;  /* when a job last left nothing waiting */
+    struct event *index_ev;     /* SQLite: copies new messages into the search index */
+    bool indexing;              /* a job of the search index is with the pool */
+    int indexed;                /* what the last one copied, or a negative code */
+    int64_t index_caught_up_ns; /* when a job last left nothing waiting */
+    unsigned long ckpt_background, ckpt_fallback; /* checkpoints counted in the metric */
     eventlog_publish_cb publish; /* where committed events go (the hub, ask's view) */
     void *publish_ud;
 } runtime;

@@ -16,6 +16,7 @@
 #include "lib/clock.h"
 #include "lib/xmalloc.h"
 #include "store/db_driver.h"
+#include "store/db_sqlite_ckpt.h"
 
 /* The URL forms db_open knows, named in its errors. sqlite::memory: is one
  * database shared by every connection of the process, gone when its last
@@ -139,6 +140,11 @@ void db_hold_background(void)
 int64_t db_background_held_ns(void)
 {
     return atomic_load(&db__held_ns);
+}
+
+void db_checkpoint_counts(unsigned long *background, unsigned long *fallback)
+{
+    db__sqlite_ckpt_counts(background, fallback);
 }
 
 int db_lock_migrations(db *d)

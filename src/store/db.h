@@ -77,6 +77,12 @@ void db_hold_background(void);
  * it never was; any thread. */
 int64_t db_background_held_ns(void);
 
+/* The SQLite WAL checkpoints this process has run since it started: by the
+ * checkpointer threads (background), and by commits that found the WAL at
+ * its hard length while every writer waited (fallback; docs/storage.md,
+ * Checkpoints). Both 0 on PostgreSQL; any thread. */
+void db_checkpoint_counts(unsigned long *background, unsigned long *fallback);
+
 /* Takes and releases the migration lock: a PostgreSQL advisory lock held by
  * this connection (waits for another holder); a no-op on SQLite, where the
  * migration transaction itself is exclusive. */

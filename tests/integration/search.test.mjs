@@ -219,5 +219,10 @@ describe('the search index while runs keep starting', () => {
     await until(async () => (await indexed()) - base >= stored, 5000);
     await sleep(400);
     assert.equal((await indexed()) - base, stored);
+    // No commit had to checkpoint the WAL itself (docs/storage.md,
+    // Checkpoints); both kinds are always shown.
+    const text = (await api(srv.url, 'GET', '/metrics')).text;
+    assert.match(text, /^chatplane_sqlite_checkpoints_total\{kind="background"\} \d+$/m);
+    assert.match(text, /^chatplane_sqlite_checkpoints_total\{kind="fallback"\} 0$/m);
   });
 });
