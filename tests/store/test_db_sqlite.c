@@ -204,13 +204,13 @@ static long wal_frames(const fx *f)
 }
 
 /*
- * Commits n rows of 3,000 random bytes, one per transaction, and returns
- * the longest WAL seen after a commit. It pauses 50 ms every 100 commits:
- * a checkpoint that runs while commits go on cannot copy what they add, and
- * SQLite reuses the WAL from its start only once a checkpoint has copied
- * all of it.
+ * Commits n rows of 3,000 random bytes, one per transaction, pausing
+ * pause_us after every `every` commits, and returns the longest WAL seen
+ * after a commit. A checkpoint that runs while commits go on cannot copy
+ * what they add, so the pauses decide whether a passive checkpoint ever
+ * copies all of the WAL, after which SQLite reuses it from its start.
  */
-static long write_rows(db *d, const fx *f, int n)
+static long write_rows(db *d, const fx *f, int n, int every, useconds_t pause_us)
 {
     long longest = 0;
     for (int i = 0; i < n; i++) {
@@ -219,15 +219,16 @@ static long write_rows(db *d, const fx *f, int n)
         assert_int_equal(db_commit(d), 0);
         long frames = wal_frames(f);
         if (frames > longest) longest = frames;
-        if (i % 100 == 99) usleep(50000);
+        if (i % every == every - 1) usleep(pause_us);
     }
     return longest;
 }
 
 /*
  * With the checkpointer woken at 100 pages and no fallback before 100,000,
- * 3,000 commits that write over 3,000 pages leave a WAL far shorter than
- * that: the checkpointer ran and the WAL's frames were reused.
+ * 3,000 commits that write over 3,000 pages, pausing 50 ms every 100 of
+ * them, leave a WAL far shorter than that: the checkpointer ran and the
+ * WAL's frames were reused.
  */
 static void test_checkpointer_bounds_wal(void **state)
 {
@@ -236,7 +237,7 @@ static void test_checkpointer_bounds_wal(void **state)
     db__sqlite_ckpt_tune(100, 100000, false);
     db__sqlite_ckpt_counts(&bg0, &fb0);
     db *d = open_db(f->url);
-    long longest = write_rows(d, f, 3000);
+    long longest = write_rows(d, f, 3000, 100, 50000);
     db_result *r = NULL;
     assert_int_equal(db_exec(d, "PRAGMA page_count", 0, NULL, &r), 0);
     long pages = atol(db_result_get(r, 0, 0));
@@ -266,15 +267,7 @@ static void test_a_long_wal_starts_over_under_steady_commits(void **state)
     db__sqlite_ckpt_tune(100, 4000, false);
     db__sqlite_ckpt_counts(&bg0, &fb0);
     db *d = open_db(f->url);
-    long longest = 0;
-    for (int i = 0; i < 8000; i++) {
-        assert_int_equal(db_begin(d), 0);
-        assert_int_equal(db_exec(d, "INSERT INTO t VALUES (randomblob(3000))", 0, NULL, NULL), 1);
-        assert_int_equal(db_commit(d), 0);
-        long frames = wal_frames(f);
-        if (frames > longest) longest = frames;
-        usleep(200);
-    }
+    long longest = write_rows(d, f, 8000, 1, 200);
     db_close(d);
     db__sqlite_ckpt_counts(&bg1, &fb1);
     db__sqlite_ckpt_tune(0, 0, false);
@@ -460,7 +453,7 @@ static void test_fallback_when_checkpointer_held(void **state)
     db__sqlite_ckpt_tune(50, 200, true);
     db__sqlite_ckpt_counts(&bg0, &fb0);
     db *d = open_db(f->url);
-    long longest = write_rows(d, f, 1000);
+    long longest = write_rows(d, f, 1000, 100, 50000);
     db__sqlite_ckpt_counts(&bg1, &fb1);
     db_close(d);
     db__sqlite_ckpt_tune(0, 0, false);
