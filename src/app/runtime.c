@@ -11,6 +11,7 @@
 #include "engine/mcp.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/loopprio.h"
 #include "lib/metrics.h"
 #include "lib/redact.h"
 #include "lib/xmalloc.h"
@@ -250,6 +251,8 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
         event_new(base, eventlog_fd(rt->log), EV_READ | EV_PERSIST, runtime__on_log_fd, rt->log);
     rt->pool_ev =
         event_new(base, dbpool_fd(rt->pool), EV_READ | EV_PERSIST, runtime__on_pool_fd, rt->pool);
+    /* The finished batches hand runs' starts back (lib/loopprio.h). */
+    (void)event_priority_set(rt->log_ev, LOOPPRIO_START);
     event_add(rt->log_ev, NULL);
     event_add(rt->pool_ev, NULL);
     if (db_get_kind(store_db(rt->db)) == DB_SQLITE) {

@@ -15,6 +15,7 @@
 #include "app/runtime.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/loopprio.h"
 #include "lib/metrics.h"
 #include "net/api.h"
 #include "net/http.h"
@@ -316,6 +317,8 @@ int server_run(const config *cfg)
     memset(&s, 0, sizeof s);
     s.cfg = cfg;
     s.base = event_base_new();
+    /* Before any event is made: libevent gives each the middle priority. */
+    if (s.base) event_base_priority_init(s.base, LOOPPRIO_LEVELS);
     char err[512];
     int rc = 1;
     struct event *sigterm = NULL, *sigint = NULL;

@@ -20,6 +20,7 @@
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/id.h"
+#include "lib/loopprio.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
@@ -372,6 +373,8 @@ int cmd_ask(int argc, char **argv)
      * writes its one message there. */
     log_min_level = json ? LOG_OFF : LOG_WARN;
     a.base = event_base_new();
+    /* The server's priorities, so the run goes as it would there. */
+    if (a.base) event_base_priority_init(a.base, LOOPPRIO_LEVELS);
     char err[512];
     runtime_options opt = {
         .publish = cmd_ask__publish, .publish_ud = &a, .on_run_finished = cmd_ask__finished};

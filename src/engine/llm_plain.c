@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/http_reply.h"
+#include "lib/loopprio.h"
 #include "lib/xmalloc.h"
 
 #define PLAIN_ADDRS_MAX 2
@@ -71,6 +72,7 @@ struct llm_plain {
 };
 
 static void plain__on_event(evutil_socket_t fd, short what, void *arg);
+static void plain__begin(llm_plain_call *c);
 
 /* ---- URLs ---- */
 
@@ -203,7 +205,18 @@ static void plain__conn_close(plain__conn *k)
     free(k);
 }
 
-/* Points the connection's event at what it waits for now. */
+/* The loop priority of a connection's event: a call waiting for its first
+ * piece of body is a run's start, one past it a stream at work, an idle
+ * connection neither (lib/loopprio.h). */
+static int plain__priority(const plain__conn *k)
+{
+    if (!k->call) return LOOPPRIO_DEFAULT;
+    return k->call->got_body ? LOOPPRIO_STREAM : LOOPPRIO_START;
+}
+
+/* Points the connection's event at what it waits for now. On a loop with
+ * fewer priorities (a test's) a priority it lacks is refused and the event
+ * keeps the default. */
 static void plain__watch(plain__conn *k, short what)
 {
     if (k->ev) event_del(k->ev);
@@ -211,38 +224,43 @@ static void plain__watch(plain__conn *k, short what)
         k->ev = event_new(k->owner->base, k->fd, what | EV_PERSIST, plain__on_event, k);
     else
         event_assign(k->ev, k->owner->base, k->fd, what | EV_PERSIST, plain__on_event, k);
+    (void)event_priority_set(k->ev, plain__priority(k));
     event_add(k->ev, NULL);
 }
 
-/* A new connection to address i; a connect that fails at once is
- * reported from the loop, like one that fails later. */
+/* Reports a connection's failure from the loop: its event becomes a timer
+ * that fires at once, so no callback runs inside the function that made
+ * the call. */
+static void plain__fail_later(plain__conn *k, int err)
+{
+    if (k->ev) event_free(k->ev);
+    if (k->fd >= 0) close(k->fd);
+    k->fd = -1;
+    k->err = err;
+    k->ev = event_new(k->owner->base, -1, 0, plain__on_event, k);
+    static const struct timeval now = {0, 0};
+    event_add(k->ev, &now);
+}
+
+/* A new connection to address i, opening; plain__begin sends on it. */
 static plain__conn *plain__connect(llm_plain *p, int i)
 {
     plain__conn *k = xcalloc(1, sizeof *k);
     k->owner = p;
+    k->fd = -1;
     const struct sockaddr *sa = (const struct sockaddr *)&p->addrs[i];
-    k->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (k->fd < 0) {
-        k->err = errno;
-    } else {
-        int one = 1;
-        setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (connect(k->fd, sa, p->addr_lens[i]) == 0) {
-            k->connected = true;
-        } else if (errno != EINPROGRESS) {
-            k->err = errno;
-        }
-    }
-    if (k->err) {
-        if (k->fd >= 0) close(k->fd);
-        k->fd = -1;
-        /* A timer that fires at once: the failure goes out from the loop. */
-        k->ev = event_new(p->base, -1, 0, plain__on_event, k);
-        static const struct timeval now = {0, 0};
-        event_add(k->ev, &now);
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        plain__fail_later(k, errno);
         return k;
     }
-    plain__watch(k, EV_WRITE);
+    k->fd = fd;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, sa, p->addr_lens[i]) == 0)
+        k->connected = true;
+    else if (errno != EINPROGRESS)
+        plain__fail_later(k, errno);
     return k;
 }
 
@@ -297,6 +315,7 @@ static bool plain__retry(llm_plain_call *c)
     c->addr = 0;
     c->conn = plain__connect(c->owner, 0);
     c->conn->call = c;
+    plain__begin(c);
     return true;
 }
 
@@ -320,6 +339,7 @@ static void plain__connect_failed(llm_plain_call *c, int err)
         c->addr++;
         c->conn = plain__connect(c->owner, c->addr);
         c->conn->call = c;
+        plain__begin(c);
         return;
     }
     /* localhost's first address is the one a model usually listens on;
@@ -365,6 +385,34 @@ static bool plain__send(llm_plain_call *c)
     }
     plain__watch(k, EV_READ);
     return true;
+}
+
+/*
+ * Starts the call on its connection: the request goes out at once when the
+ * socket takes it, else once the socket is writable. Sending now rather
+ * than from the loop's next turn matters under load, when a turn lasts
+ * tens of milliseconds and the model starts its answer only once the
+ * request has arrived (docs/benchmarks.md, fix 50). A connection whose
+ * opening failed has its timer already; a send that fails on a connection
+ * still opening took the connect's error, which goes to the loop with it.
+ * Any other failure meets the loop's own send again.
+ */
+static void plain__begin(llm_plain_call *c)
+{
+    plain__conn *k = c->conn;
+    if (k->err) return;
+    ssize_t n = send(k->fd, c->req + c->sent, c->req_len - c->sent, MSG_NOSIGNAL);
+    if (n > 0) {
+        k->connected = true;
+        c->sent += (size_t)n;
+        plain__watch(k, c->sent == c->req_len ? EV_READ : EV_WRITE);
+        return;
+    }
+    if (n < 0 && !k->connected && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        plain__fail_later(k, errno);
+        return;
+    }
+    plain__watch(k, EV_WRITE);
 }
 
 static void plain__on_pause_end(evutil_socket_t fd, short what, void *arg)
@@ -419,6 +467,11 @@ static void plain__read(llm_plain_call *c)
     int rc = http_reply_feed(&c->reply, piece, (size_t)n, &used);
     c->busy--;
     if (c->cancelled) return;
+    /* The first piece of the body came: from now on the call is a stream
+     * at work. Its event is not active while its own callback runs, so the
+     * priority can change without taking it off the loop. */
+    if (c->got_body && c->conn && c->conn->ev && event_get_priority(c->conn->ev) == LOOPPRIO_START)
+        (void)event_priority_set(c->conn->ev, LOOPPRIO_STREAM);
     switch (rc) {
     case HTTP_REPLY_MORE:
         /* More bytes waiting behind the first piece: a burst. */
@@ -498,12 +551,12 @@ llm_plain_call *llm_plain_post(llm_plain *p, char *req, size_t req_len, const ll
     if (k) {
         plain__idle_unlink(p, k);
         c->reused = true;
-        plain__watch(k, EV_WRITE);
     } else {
         k = plain__connect(p, 0);
     }
     k->call = c;
     c->conn = k;
+    plain__begin(c);
     return c;
 }
 

@@ -74,9 +74,12 @@ void llm_plain_free(llm_plain *p);
 
 /*
  * Sends req (the whole request: head and body; taken over, freed once
- * sent) on an idle connection or a new one. A connection that was idle and
+ * the answer starts) on an idle connection or a new one, at once when the
+ * socket takes it, else from the loop. A connection that was idle and
  * closes before any byte of the answer is replaced by a new one once.
- * cb and ud stay with the call; owner_ud goes to enter and leave.
+ * cb and ud stay with the call; owner_ud goes to enter and leave. Until
+ * the first piece of the answer's body, the call's reads have the loop's
+ * first priority, after it the streams' (lib/loopprio.h).
  */
 llm_plain_call *llm_plain_post(llm_plain *p, char *req, size_t req_len, const llm_plain_cb *cb,
                                void *ud, void *owner_ud);

@@ -1,5 +1,7 @@
 #include "engine/run_int.h"
 
+#include "lib/loopprio.h"
+
 /* ---- small helpers ---- */
 
 evt_origin run__origin(const run *r)
@@ -579,6 +581,9 @@ run *run_new(const run_env *env, const run_init *init)
     r->warn_ev = evtimer_new(env->base, run__on_warn, r);
     r->retry_ev = evtimer_new(env->base, run__on_retry_timer, r);
     r->kick_ev = event_new(env->base, -1, 0, run__on_kick, r);
+    /* A run's next step goes before the streams' relaying (lib/loopprio.h);
+     * on a loop of one priority (a test's) this changes nothing. */
+    (void)event_priority_set(r->kick_ev, LOOPPRIO_START);
     progress_init(&r->progress, PROGRESS_INTERVAL_MS);
     r->progress_ev = evtimer_new(env->base, run__on_progress_timer, r);
     r->end_retry_ev = evtimer_new(env->base, run__on_end_retry, r);

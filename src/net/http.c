@@ -25,6 +25,7 @@
 #include "lib/clock.h"
 #include "lib/id.h"
 #include "lib/log.h"
+#include "lib/loopprio.h"
 #include "lib/metrics.h"
 #include "lib/xmalloc.h"
 #include "net/framing.h"
@@ -506,6 +507,7 @@ http_server *http_server_new(struct event_base *base, const http_options *o)
     http__conns_init(s);
     evhttp_set_gencb(s->http, http__gencb, s);
     s->flush_ev = event_new(base, -1, 0, http__flush_cb, s);
+    (void)event_priority_set(s->flush_ev, LOOPPRIO_STREAM); /* lib/loopprio.h */
     return s;
 }
 

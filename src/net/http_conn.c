@@ -20,6 +20,7 @@
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/loopprio.h"
 #include "lib/xmalloc.h"
 #include "net/framing.h"
 #include "net/http_int.h"
@@ -330,6 +331,10 @@ static struct bufferevent *http_conn__bevcb(struct event_base *base, void *arg)
     http_server *s = arg;
     struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) return NULL;
+    /* A request is read before the streams at work are relayed: it may be
+     * a run's start (lib/loopprio.h). A stream's writes go through
+     * http_stream's flush, at the streams' priority. */
+    (void)bufferevent_priority_set(bev, LOOPPRIO_START);
     evbuffer_add_cb(bufferevent_get_output(bev), http__rewrite_cb, s);
     http__conn *c = xcalloc(1, sizeof *c);
     c->srv = s;

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
+#include "lib/loopprio.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -85,9 +86,10 @@ efix *efix_new(const scripted_step *steps, size_t n, const engine_options *opt)
     if (store_migrate(f->db, NULL, NULL, err, sizeof err) != 0) fail_msg("migrate: %s", err);
     f->events = json_array();
     f->base = event_base_new();
-    /* Two priorities, everything of the engine at the default (1): a test
-     * can run a callback of its own first in a loop iteration (0). */
-    if (event_base_priority_init(f->base, 2) != 0) fail_msg("event_base_priority_init failed");
+    /* The server's priorities, so that runs and calls are ordered as there
+     * (lib/loopprio.h). */
+    if (event_base_priority_init(f->base, LOOPPRIO_LEVELS) != 0)
+        fail_msg("event_base_priority_init failed");
     if (eventlog_start(f->url, efix__publish, f, &f->log, err, sizeof err) != 0)
         fail_msg("eventlog_start: %s", err);
     if (dbpool_start(f->url, 2, &f->pool, err, sizeof err) != 0) fail_msg("dbpool_start: %s", err);
