@@ -33,7 +33,7 @@
  * every writer of the process waits.
  *
  * The registry of checkpointers, their flags and the tuning for tests are
- * guarded by one mutex; commits take it only past the soft length.
+ * guarded by one mutex, which every commit takes briefly.
  */
 #include <pthread.h>
 #include <stdatomic.h>

@@ -224,6 +224,38 @@ static long write_rows(db *d, const fx *f, int n, int every, useconds_t pause_us
     return longest;
 }
 
+/* What one write_rows did to the WAL. */
+typedef struct wal_trial {
+    long longest;             /* the longest WAL seen, in frames */
+    long pages;               /* the database's pages at the end */
+    unsigned long background; /* checkpoints by the checkpointer meanwhile */
+    unsigned long fallback;   /* checkpoints by commits at the hard length */
+} wal_trial;
+
+/* Runs write_rows on a new connection with the checkpointer woken at soft
+ * pages, the fallback at hard and the checkpointer held back when paused,
+ * then puts the defaults back. */
+static wal_trial wal_trial_run(const fx *f, unsigned soft, unsigned hard, bool paused, int n,
+                               int every, useconds_t pause_us)
+{
+    wal_trial t = {0};
+    unsigned long bg0, fb0, bg1, fb1;
+    db__sqlite_ckpt_tune(soft, hard, paused);
+    db__sqlite_ckpt_counts(&bg0, &fb0);
+    db *d = open_db(f->url);
+    t.longest = write_rows(d, f, n, every, pause_us);
+    db__sqlite_ckpt_counts(&bg1, &fb1);
+    db_result *r = NULL;
+    assert_int_equal(db_exec(d, "PRAGMA page_count", 0, NULL, &r), 0);
+    t.pages = atol(db_result_get(r, 0, 0));
+    db_result_free(r);
+    db_close(d);
+    db__sqlite_ckpt_tune(0, 0, false);
+    t.background = bg1 - bg0;
+    t.fallback = fb1 - fb0;
+    return t;
+}
+
 /*
  * With the checkpointer woken at 100 pages and no fallback before 100,000,
  * 3,000 commits that write over 3,000 pages, pausing 50 ms every 100 of
@@ -233,23 +265,12 @@ static long write_rows(db *d, const fx *f, int n, int every, useconds_t pause_us
 static void test_checkpointer_bounds_wal(void **state)
 {
     fx *f = *state;
-    unsigned long bg0, fb0, bg1, fb1;
-    db__sqlite_ckpt_tune(100, 100000, false);
-    db__sqlite_ckpt_counts(&bg0, &fb0);
-    db *d = open_db(f->url);
-    long longest = write_rows(d, f, 3000, 100, 50000);
-    db_result *r = NULL;
-    assert_int_equal(db_exec(d, "PRAGMA page_count", 0, NULL, &r), 0);
-    long pages = atol(db_result_get(r, 0, 0));
-    db_result_free(r);
-    db_close(d);
-    db__sqlite_ckpt_counts(&bg1, &fb1);
-    db__sqlite_ckpt_tune(0, 0, false);
-    assert_true(pages > 3000);
-    assert_true(bg1 > bg0);
-    assert_int_equal(fb1, fb0);
-    assert_true(longest > 100);
-    assert_true(longest < pages / 2);
+    wal_trial t = wal_trial_run(f, 100, 100000, false, 3000, 100, 50000);
+    assert_true(t.pages > 3000);
+    assert_true(t.background > 0);
+    assert_int_equal(t.fallback, 0);
+    assert_true(t.longest > 100);
+    assert_true(t.longest < t.pages / 2);
 }
 
 /*
@@ -263,18 +284,11 @@ static void test_checkpointer_bounds_wal(void **state)
 static void test_a_long_wal_starts_over_under_steady_commits(void **state)
 {
     fx *f = *state;
-    unsigned long bg0, fb0, bg1, fb1;
-    db__sqlite_ckpt_tune(100, 4000, false);
-    db__sqlite_ckpt_counts(&bg0, &fb0);
-    db *d = open_db(f->url);
-    long longest = write_rows(d, f, 8000, 1, 200);
-    db_close(d);
-    db__sqlite_ckpt_counts(&bg1, &fb1);
-    db__sqlite_ckpt_tune(0, 0, false);
-    assert_true(bg1 > bg0);
-    assert_int_equal(fb1, fb0);
-    assert_true(longest >= 2000);
-    assert_true(longest < 4000);
+    wal_trial t = wal_trial_run(f, 100, 4000, false, 8000, 1, 200);
+    assert_true(t.background > 0);
+    assert_int_equal(t.fallback, 0);
+    assert_true(t.longest >= 2000);
+    assert_true(t.longest < 4000);
 }
 
 /*
@@ -449,18 +463,11 @@ static void test_a_long_wal_is_not_held_back(void **state)
 static void test_fallback_when_checkpointer_held(void **state)
 {
     fx *f = *state;
-    unsigned long bg0, fb0, bg1, fb1;
-    db__sqlite_ckpt_tune(50, 200, true);
-    db__sqlite_ckpt_counts(&bg0, &fb0);
-    db *d = open_db(f->url);
-    long longest = write_rows(d, f, 1000, 100, 50000);
-    db__sqlite_ckpt_counts(&bg1, &fb1);
-    db_close(d);
-    db__sqlite_ckpt_tune(0, 0, false);
-    assert_int_equal(bg1, bg0);
-    assert_true(fb1 > fb0);
-    assert_true(longest >= 200);
-    assert_true(longest <= 210);
+    wal_trial t = wal_trial_run(f, 50, 200, true, 1000, 100, 50000);
+    assert_int_equal(t.background, 0);
+    assert_true(t.fallback > 0);
+    assert_true(t.longest >= 200);
+    assert_true(t.longest <= 210);
 }
 
 /* The text of a small file, or "" when it cannot be read. */
