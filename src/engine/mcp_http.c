@@ -32,6 +32,7 @@
 #include "engine/mcp.h"
 #include "engine/mcp_int.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/redact.h"
 #include "lib/xmalloc.h"
@@ -878,25 +879,96 @@ static void mcp_http__negotiated(mcp_transport *tr, const char *version)
     t->version = xstrdup(version);
 }
 
-/* DELETEs the open sessions of ts together, waiting MCP_HTTP_DELETE_MS at
- * most, then closes them. */
+/* Whether libcurl has written all of r's message: the server has it, and
+ * only the answer, which a notice does not need, is left. */
+static bool mcp_http__sent(const mcp_http__req *r)
+{
+    curl_off_t up = 0;
+    return r->added && curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &up) == CURLE_OK &&
+           up >= (curl_off_t)r->len;
+}
+
+/* Moves the notices t has not sent yet (a stop's notifications/cancelled,
+ * an answer to the server) from t to m, on new transfers, and links them
+ * on *out. Returns how many. */
+static size_t mcp_http__take_notices(mcp_http *t, CURLM *m, mcp_http__req **out)
+{
+    size_t n = 0;
+    for (mcp_http__req **p = &t->reqs; *p;) {
+        mcp_http__req *r = *p;
+        bool notice = r->kind == MCP_HTTP__POST && r->id < 0 && !mcp_http__sent(r) &&
+                      !(t->legacy && !t->endpoint);
+        if (!notice) {
+            p = &r->next;
+            continue;
+        }
+        *p = r->next;
+        if (r->added)
+            t->nactive--;
+        else
+            t->nwaiting--;
+        mcp_http__reset(r);
+        r->added = false;
+        mcp_http__easy(t, r);
+        curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)MCP_HTTP_DELETE_MS);
+        if (curl_multi_add_handle(m, r->easy) != CURLM_OK) {
+            mcp_http__req_free(r);
+            continue;
+        }
+        r->next = *out;
+        *out = r;
+        n++;
+    }
+    return n;
+}
+
+/* Runs m's transfers until none is left or deadline (clock_mono_ms) has
+ * passed. */
+static void mcp_http__run_until(CURLM *m, int64_t deadline)
+{
+    int running = 1;
+    while (running > 0) {
+        curl_multi_perform(m, &running);
+        int64_t left = deadline - clock_mono_ms();
+        if (running == 0 || left <= 0) break;
+        curl_multi_poll(m, NULL, 0, left < 50 ? (int)left : 50, NULL);
+    }
+}
+
+/* Ends the open sessions of ts together, in MCP_HTTP_DELETE_MS at most:
+ * first the notices not sent yet go out, since the DELETE that follows
+ * ends the session they belong to; then the DELETEs; then each connection
+ * is closed. */
 static void mcp_http__stop_all(mcp_transport **ts, size_t n)
 {
+    int64_t deadline = clock_mono_ms() + MCP_HTTP_DELETE_MS;
     CURLM *m = curl_multi_init();
+    mcp_http__req *notices = NULL;
+    size_t nnotices = 0;
+    for (size_t i = 0; i < n; i++) {
+        mcp_http *t = (mcp_http *)ts[i];
+        if (t->open) nnotices += mcp_http__take_notices(t, m, &notices);
+    }
+    if (nnotices > 0) mcp_http__run_until(m, deadline);
+    while (notices) {
+        mcp_http__req *r = notices;
+        notices = r->next;
+        curl_multi_remove_handle(m, r->easy);
+        mcp_http__req_free(r);
+    }
+
     mcp_http__req **dels = xcalloc(n + 1, sizeof *dels);
+    size_t ndels = 0;
     for (size_t i = 0; i < n; i++) {
         mcp_http *t = (mcp_http *)ts[i];
         if (!t->open || !t->session) continue;
         dels[i] = mcp_http__delete_req(t);
         curl_multi_add_handle(m, dels[i]->easy);
+        ndels++;
         free(t->session);
         t->session = NULL;
     }
-    int running = 1;
-    for (int waited = 0; running > 0 && waited < MCP_HTTP_DELETE_MS; waited += 50) {
-        curl_multi_perform(m, &running);
-        if (running > 0) curl_multi_poll(m, NULL, 0, 50, NULL);
-    }
+    if (ndels > 0) mcp_http__run_until(m, deadline);
     for (size_t i = 0; i < n; i++) {
         if (dels[i]) {
             curl_multi_remove_handle(m, dels[i]->easy);

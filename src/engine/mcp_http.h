@@ -37,7 +37,7 @@ struct event_base;
 #define MCP_HTTP_MAX_ACTIVE  8    /* requests in flight at once per server */
 #define MCP_HTTP_MAX_WAITING 256  /* messages waiting for a free slot */
 #define MCP_HTTP_ERROR_BODY  2048 /* bytes of an error answer kept for its message */
-#define MCP_HTTP_DELETE_MS   1000 /* shutdown: the bounded wait for the DELETEs */
+#define MCP_HTTP_DELETE_MS   1000 /* shutdown: the bounded wait for last notices and DELETEs */
 
 /* Resuming a stream that ended early (docs/mcp.md, Resuming): the delay
  * the server's retry field asks for, else MCP_HTTP_RETRY_DEFAULT_MS

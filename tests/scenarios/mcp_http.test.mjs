@@ -109,9 +109,13 @@ describe('Streamable HTTP', () => {
     const [fin] = finished(r);
     assert.deepEqual([fin.status, fin.error], ['cancelled', 'cancelled: the run stopped']);
     assert.equal(stopped(r.events).reason, 'user_stopped');
-    // The POST left before ask exited; the test server may log it a moment
-    // after.
-    await until(async () => (await srv.log()).some((l) => l.method === 'notifications/cancelled'), 3000);
+    // ask sends the notice before it ends the session, and has its answer
+    // before it exits: both are on the server's log already, in that order.
+    const log = (await srv.log()).filter((l) => l.http);
+    const cancel = log.findIndex((l) => l.method === 'notifications/cancelled');
+    assert.ok(cancel >= 0, 'no notifications/cancelled');
+    const end = log.findIndex((l, i) => i > cancel && l.http === 'DELETE' && l.session === log[cancel].session);
+    assert.ok(end > cancel, 'the session was not ended after the notice');
   });
 
   test('a server that forgot the session (404): initialize again and send the call once more', async () => {
