@@ -380,9 +380,8 @@ static void run_model__note_health(run *r, const llm_result *res)
                      res->ok ? NULL : res->error_message);
 }
 
-static void run_model__on_model_done(void *ud, const llm_result *res)
+static void run_model__model_done(run *r, const llm_result *res)
 {
-    run *r = ud;
     r->call_pending = false;
     r->call = NULL;
     run_model__note_health(r, res);
@@ -454,6 +453,17 @@ static void run_model__on_model_done(void *ud, const llm_result *res)
     r->turn_text = xstrdup(text);
     r->phase = PHASE_TOOLS;
     run__kick(r, run__next_tool);
+}
+
+/* The answer, its budget and, when they end the run, its stopped row reach
+ * an idle writer together, as one transaction. */
+static void run_model__on_model_done(void *ud, const llm_result *res)
+{
+    run *r = ud;
+    eventlog *log = r->env.rec->log;
+    eventlog_hold(log);
+    run_model__model_done(r, res);
+    eventlog_release(log);
 }
 
 static const llm_callbacks run_model__llm_cb = {run_model__on_text, run_model__on_model_done};

@@ -98,6 +98,8 @@ struct eventlog {
     bool pacing;             /* the writer waits out the pace before taking a batch */
     bool urgent;             /* an urgent operation is pending */
     bool draining;           /* the loop's thread only: eventlog_drain is handing out a batch */
+    int held;                /* the loop's thread only: eventlog_hold's depth */
+    bool wake_owed;          /* the loop's thread only: a wake-up a hold put off */
     eventlog_owed *owed[EVENTLOG__OWED_BUCKETS]; /* sessions with operations not handed out */
     size_t unscoped; /* operations not handed out that name no session */
 };
@@ -705,6 +707,28 @@ void eventlog_stop(eventlog *log)
     free(log);
 }
 
+/* Wakes the writer, waiting for work, for what was submitted; inside a
+ * hold, at its release instead. */
+static void eventlog__wake_writer(eventlog *log)
+{
+    if (log->held > 0)
+        log->wake_owed = true;
+    else
+        pthread_cond_signal(&log->work);
+}
+
+void eventlog_hold(eventlog *log)
+{
+    log->held++;
+}
+
+void eventlog_release(eventlog *log)
+{
+    if (--log->held > 0 || !log->wake_owed) return;
+    log->wake_owed = false;
+    pthread_cond_signal(&log->work);
+}
+
 /*
  * A token (or "responding" status) of a session with nothing submitted
  * that the loop has not handed out yet is written to the token journal by
@@ -749,7 +773,7 @@ static bool eventlog__submit_inline(eventlog *log, const eventlog_op *op, bool u
     }
     pthread_mutex_unlock(&log->mu);
     if (rc != 1) return false;
-    if (wake) pthread_cond_signal(&log->work);
+    if (wake) eventlog__wake_writer(log);
     if (op->done) op->done(op->arg, ev, 0);
     if (log->publish) log->publish(log->ud, ev);
     evt_unref(ev);
@@ -772,7 +796,7 @@ static void eventlog__submit(eventlog *log, const eventlog_op *op, bool urgent)
     /* Signalled outside the lock, and only when the writer waits for work
      * (or an urgent operation ends its pace): a writer woken under the
      * lock would wake only to wait for it. */
-    if (wake) pthread_cond_signal(&log->work);
+    if (wake) eventlog__wake_writer(log);
 }
 
 void eventlog_submit(eventlog *log, const eventlog_op *op)
@@ -846,6 +870,12 @@ void eventlog_flush(eventlog *log)
 {
     eventlog_op op = {.apply = eventlog__store_journal};
     eventlog_submit(log, &op);
+    /* Called inside a hold, the flush would otherwise wait for a writer
+     * that nobody woke. */
+    if (log->wake_owed) {
+        log->wake_owed = false;
+        pthread_cond_signal(&log->work);
+    }
     pthread_mutex_lock(&log->mu);
     uint64_t target = log->submitted;
     while (log->finished_ops < target) pthread_cond_wait(&log->finished, &log->mu);

@@ -97,6 +97,12 @@ void eventlog_submit(eventlog *log, const eventlog_op *op);
 void eventlog_submit_urgent(eventlog *log, const eventlog_op *op);
 /* Shorthand for an op that only appends ev (reference taken). */
 void eventlog_append(eventlog *log, evt *ev);
+/* Between a hold and its release, submissions wake an idle writer once, at
+ * the release, so operations that belong together (a run's end: its
+ * answer, its budget and its stopped row) go into one transaction instead
+ * of the first alone. Loop thread only; holds nest. */
+void eventlog_hold(eventlog *log);
+void eventlog_release(eventlog *log);
 
 /* Calls cb for each event of the session that the token journal holds
  * with a seq above after, in seq order (store_journal_held_after): the

@@ -2590,6 +2590,7 @@ static eventlog *start_busy_paced_log(fx *f, trace *t, slow_apply *sa, const cha
 }
 
 static void drain_until(eventlog *log, trace *t, size_t lines);
+static void submit_traced(eventlog *log, trace *t, const eventlog_op *op, size_t lines);
 
 /*
  * Paced at 500 ms: events submitted while the writer is busy wait for the
@@ -2669,6 +2670,54 @@ static void test_eventlog_urgent_ends_the_pace(void **state)
     eventlog_stats st;
     eventlog_get_stats(log, &st);
     assert_int_equal(st.batches, 2);
+    eventlog_stop(log);
+    free(sid);
+}
+
+/*
+ * Submissions inside a hold wake the idle writer once, at the release, and
+ * share its transaction; a flush inside a hold still returns, with all of
+ * it written.
+ */
+static void test_eventlog_hold_wakes_the_writer_once(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "log", 1000);
+    trace t = {.reader = f->s};
+    eventlog *log = start_log(f, &t);
+    /* A first batch, then time for the writer to wait for work again: a
+     * writer not waiting yet takes what it finds without being woken. */
+    eventlog_op first = {.apply = apply_nothing, .ev = tok(sid, "r", "m", "w")};
+    submit_traced(log, &t, &first, 1);
+    clock_sleep_ms(100);
+    eventlog_hold(log);
+    eventlog_hold(log); /* holds nest */
+    for (int i = 0; i < 3; i++) {
+        eventlog_op op = {.apply = apply_nothing, .ev = tok(sid, "r", "m", "x")};
+        eventlog_submit(log, &op);
+    }
+    eventlog_release(log);
+    clock_sleep_ms(100);
+    eventlog_stats st;
+    eventlog_get_stats(log, &st);
+    assert_int_equal(st.batches, 1);
+    struct pollfd pfd = {.fd = eventlog_fd(log), .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 0), 0);
+
+    eventlog_release(log);
+    drain_until(log, &t, 4);
+    eventlog_get_stats(log, &st);
+    assert_int_equal(st.batches, 2);
+    assert_int_equal(st.events, 4);
+    assert_string_equal(t.lines[3], "publish 4 token");
+
+    eventlog_hold(log);
+    eventlog_op more = {.apply = apply_nothing, .ev = tok(sid, "r", "m", "y")};
+    eventlog_submit(log, &more);
+    eventlog_flush(log);
+    assert_int_equal(t.n, 5);
+    assert_string_equal(t.lines[4], "publish 5 token");
+    eventlog_release(log);
     eventlog_stop(log);
     free(sid);
 }
@@ -4032,6 +4081,7 @@ int main(void)
         T(test_eventlog_commits_then_publishes_in_order),
         T(test_eventlog_paces_commits),
         T(test_eventlog_urgent_ends_the_pace),
+        T(test_eventlog_hold_wakes_the_writer_once),
         T(test_token_journal_holds_lone_tokens),
         T(test_token_journal_stored_after_idle),
         T(test_token_journal_takes_tokens_beside_other_writes),
