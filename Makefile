@@ -39,6 +39,10 @@ UNIT_BINS := $(UNIT_SRC:%.c=$(O)/%)
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
+# `make test` builds each variant on every CPU; its suites still run one
+# after the other.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 .PHONY: all run test scenarios integration integration-asan unit unit-asan store-tests store-tests-asan store-tests-postgres bench-store bench-search store-test-bins engine-tests engine-tests-asan engine-test-bins coverage format format-check install clean deps deps-test
 
 all: $(BIN)
@@ -125,23 +129,23 @@ test: deps-test
 	@rm -f build/results.txt
 	@scripts/check-layers
 	$(MAKE) format-check
-	$(MAKE) all
-	$(MAKE) unit
-	$(MAKE) unit-asan
-	$(MAKE) store-tests
-	$(MAKE) store-tests-asan
-	$(MAKE) store-tests-postgres
-	$(MAKE) engine-tests
-	$(MAKE) engine-tests-asan
-	$(MAKE) scenarios
-	$(MAKE) integration
-	$(MAKE) integration-asan
-	$(MAKE) protocols
-	$(MAKE) fuzz-smoke
-	$(MAKE) browser
-	$(MAKE) cli-tests
-	$(MAKE) multi-tests
-	$(MAKE) bench-smoke
+	$(MAKE) -j$(JOBS) all
+	$(MAKE) -j$(JOBS) unit
+	$(MAKE) -j$(JOBS) unit-asan
+	$(MAKE) -j$(JOBS) store-tests
+	$(MAKE) -j$(JOBS) store-tests-asan
+	$(MAKE) -j$(JOBS) store-tests-postgres
+	$(MAKE) -j$(JOBS) engine-tests
+	$(MAKE) -j$(JOBS) engine-tests-asan
+	$(MAKE) -j$(JOBS) scenarios
+	$(MAKE) -j$(JOBS) integration
+	$(MAKE) -j$(JOBS) integration-asan
+	$(MAKE) -j$(JOBS) protocols
+	$(MAKE) -j$(JOBS) fuzz-smoke
+	$(MAKE) -j$(JOBS) browser
+	$(MAKE) -j$(JOBS) cli-tests
+	$(MAKE) -j$(JOBS) multi-tests
+	$(MAKE) -j$(JOBS) bench-smoke
 	@scripts/summary
 
 # No folder of src/ includes one above it (docs/architecture.md, Layers).
