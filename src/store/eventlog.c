@@ -722,11 +722,17 @@ void eventlog_hold(eventlog *log)
     log->held++;
 }
 
-void eventlog_release(eventlog *log)
+/* Gives the writer the wake-up a hold put off, if any. */
+static void eventlog__pay_wake(eventlog *log)
 {
-    if (--log->held > 0 || !log->wake_owed) return;
+    if (!log->wake_owed) return;
     log->wake_owed = false;
     pthread_cond_signal(&log->work);
+}
+
+void eventlog_release(eventlog *log)
+{
+    if (--log->held == 0) eventlog__pay_wake(log);
 }
 
 /*
@@ -872,10 +878,7 @@ void eventlog_flush(eventlog *log)
     eventlog_submit(log, &op);
     /* Called inside a hold, the flush would otherwise wait for a writer
      * that nobody woke. */
-    if (log->wake_owed) {
-        log->wake_owed = false;
-        pthread_cond_signal(&log->work);
-    }
+    eventlog__pay_wake(log);
     pthread_mutex_lock(&log->mu);
     uint64_t target = log->submitted;
     while (log->finished_ops < target) pthread_cond_wait(&log->finished, &log->mu);
