@@ -130,16 +130,16 @@ static int runtime__load_modes(runtime *rt, char *err, size_t errlen)
     return 0;
 }
 
-/* How often messages waiting for SQLite's search index are looked for,
- * and how many one job of a pool thread copies (one short transaction
- * each) before it lets the others go; a full job is followed by another
- * (docs/storage.md, Search). */
+/* How often titles and messages waiting for SQLite's search index are
+ * looked for, and how many one job of a pool thread copies (in short
+ * transactions) before it lets the others go; a full job is followed by
+ * another (docs/storage.md, Search). */
 #define RUNTIME_INDEX_MS    200
 #define RUNTIME_INDEX_BATCH 32
 
 static void runtime__index_submit(runtime *rt);
 
-/* Messages copied into the index (docs/api.md, Metrics). */
+/* Titles and messages copied into the index (docs/api.md, Metrics). */
 static metrics_family *runtime__indexed, *runtime__checkpoints;
 
 static void runtime__index_work(store *s, void *arg)
@@ -147,8 +147,8 @@ static void runtime__index_work(store *s, void *arg)
     runtime *rt = arg;
     rt->indexed = store_session_index_pending(s, RUNTIME_INDEX_BATCH);
     if (rt->indexed < 0)
-        LOG(LOG_WARN, "cannot index messages for search; trying again shortly", "error=\"%s\"",
-            store_errmsg(s));
+        LOG(LOG_WARN, "cannot index titles and messages for search; trying again shortly",
+            "error=\"%s\"", store_errmsg(s));
 }
 
 /* True when a job of the search index may start now: it holds back while
@@ -256,8 +256,9 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
     event_add(rt->log_ev, NULL);
     event_add(rt->pool_ev, NULL);
     if (db_get_kind(store_db(rt->db)) == DB_SQLITE) {
-        runtime__indexed = metrics_counter_new("chatplane_search_indexed_total",
-                                               "Messages copied into the search index.", NULL);
+        runtime__indexed =
+            metrics_counter_new("chatplane_search_indexed_total",
+                                "Titles and messages copied into the search index.", NULL);
         runtime__checkpoints = metrics_counter_new(
             "chatplane_sqlite_checkpoints_total",
             "SQLite WAL checkpoints, by the checkpointer or by a commit at the WAL's hard length.",

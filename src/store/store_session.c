@@ -69,8 +69,9 @@ int store_session_list(store *s, const char *owner, int limit, const char *befor
  * PostgreSQL with chatplane_fold() (migration 11), so both agree whatever
  * the locale. SQLite's index holds every text lowered so and compares
  * case-sensitively, so a match there is a match, with nothing to check
- * again; the messages stored since the last store_session_index_pending
- * (at most about a second's worth) are read directly. PostgreSQL's trigram
+ * again; the titles and messages stored since the last
+ * store_session_index_pending (at most about a second's worth) are read
+ * directly. PostgreSQL's trigram
  * index finds candidates that LIKE checks.
  * Short text walks the owner's sessions newest first and stops at the
  * page's end, which for short (and so common) text comes early.
@@ -85,8 +86,10 @@ static const struct {
      {" AND (id IN (SELECT d.session_id FROM chat_search f JOIN chat_search_docs d ON d.rowid = "
       "f.rowid WHERE chat_search MATCH ?) OR id IN (SELECT d.session_id FROM chat_search_docs d "
       "JOIN chat_messages m ON m.id = d.message_id WHERE d.indexed = 0 AND "
-      "instr(lower(m.content), lower(?)) > 0))",
-      "FT"}},
+      "instr(lower(m.content), lower(?)) > 0) OR id IN (SELECT d.session_id FROM "
+      "chat_search_docs d JOIN chat_sessions t ON t.id = d.session_id WHERE d.indexed = 0 AND "
+      "d.message_id IS NULL AND instr(lower(t.title), lower(?)) > 0))",
+      "FTT"}},
     {{" AND (chatplane_fold(title) LIKE ? OR EXISTS (SELECT 1 FROM chat_messages m WHERE "
       "m.session_id = chat_sessions.id AND chatplane_fold(m.content) LIKE ?))",
       "PP"},
@@ -110,7 +113,7 @@ static int store_session__search(store *s, const char *owner, const char *text, 
     const char *kinds = STORE_SESSION__MATCH[pg][indexed].params;
     char *pattern = search_like_pattern(text), *phrase = search_fts_phrase(text);
     store_num lim;
-    const char *p[9] = {owner, owner, before_id, before_id, owner, owner};
+    const char *p[10] = {owner, owner, before_id, before_id, owner, owner};
     int np = 6;
     for (const char *k = kinds; *k; k++) p[np++] = *k == 'T' ? text : *k == 'P' ? pattern : phrase;
     p[np++] = store__num_i64(&lim, limit > 0 ? limit : STORE_SESSION_PAGE_DEFAULT);
@@ -136,20 +139,38 @@ int store_session_search_scan(store *s, const char *owner, const char *text, int
     return store_session__search(s, owner, text, limit, before_id, 0, out, n);
 }
 
-/* Copies one waiting message into the index and marks it, in one
- * transaction; a message deleted or indexed meanwhile is left alone. */
-static int store_session__index_one(store *s, const char *rowid)
+/* Characters of text indexed in one transaction at most, unless a single
+ * title or message is longer: it then goes alone. A transaction holds the
+ * database's one writer while the trigram tokenizer reads its text, so
+ * this bounds how long the event log may wait for it; small texts (titles,
+ * short answers) share a transaction, and the index gets one segment for
+ * them instead of one each (docs/storage.md, Search). */
+#define STORE_SESSION__INDEX_CHARS 8192
+
+/*
+ * Copies the waiting titles and messages whose rows are from first to last
+ * into the index and marks them, in one transaction and one statement:
+ * FTS5 writes what a statement gave it as a segment of its own when the
+ * next statement begins. Rows deleted or indexed meanwhile are left alone.
+ */
+static int store_session__index_range(store *s, const char *first, const char *last)
 {
-    const char *p[] = {rowid};
+    const char *p[] = {first, last};
     int rc = store_begin(s);
     if (rc < 0) return rc;
     rc = store__exec(s,
-                     "INSERT INTO chat_search (rowid, body) SELECT d.rowid, lower(m.content) FROM "
-                     "chat_search_docs d JOIN chat_messages m ON m.id = d.message_id "
-                     "WHERE d.rowid = ? AND d.indexed = 0",
-                     1, p);
+                     "INSERT INTO chat_search (rowid, body) SELECT d.rowid, "
+                     "lower(COALESCE(m.content, t.title)) FROM chat_search_docs d LEFT JOIN "
+                     "chat_messages m ON m.id = d.message_id LEFT JOIN chat_sessions t ON "
+                     "d.message_id IS NULL AND t.id = d.session_id WHERE d.indexed = 0 AND "
+                     "d.rowid BETWEEN ? AND ? AND (m.id IS NOT NULL OR t.id IS NOT NULL) "
+                     "ORDER BY d.rowid",
+                     2, p);
     if (rc >= 0)
-        rc = store__exec(s, "UPDATE chat_search_docs SET indexed = 1 WHERE rowid = ?", 1, p);
+        rc = store__exec(s,
+                         "UPDATE chat_search_docs SET indexed = 1 WHERE indexed = 0 AND rowid "
+                         "BETWEEN ? AND ?",
+                         2, p);
     if (rc < 0) {
         store_rollback(s);
         return rc;
@@ -164,15 +185,23 @@ int store_session_index_pending(store *s, int max)
     const char *p[] = {store__num_i64(&lim, max)};
     db_result *r = NULL;
     int rc = store__query(s,
-                          "SELECT rowid FROM chat_search_docs WHERE indexed = 0 ORDER BY rowid "
-                          "LIMIT ?",
+                          "SELECT d.rowid, length(COALESCE(m.content, t.title, '')) FROM "
+                          "chat_search_docs d LEFT JOIN chat_messages m ON m.id = d.message_id "
+                          "LEFT JOIN chat_sessions t ON d.message_id IS NULL AND t.id = "
+                          "d.session_id WHERE d.indexed = 0 ORDER BY d.rowid LIMIT ?",
                           1, p, &r);
     if (rc < 0) return rc;
-    int n = 0;
-    for (size_t i = 0; rc >= 0 && i < db_result_rows(r); i++) {
-        rc = store_session__index_one(s, db_result_get(r, i, 0));
-        if (rc >= 0) n++;
+    /* Rows in order, up to STORE_SESSION__INDEX_CHARS of text a
+     * transaction (at least one row). */
+    size_t i = 0, rows = db_result_rows(r);
+    while (rc >= 0 && i < rows) {
+        size_t from = i;
+        int64_t chars = db_result_int(r, i++, 1, 0);
+        while (i < rows && chars + db_result_int(r, i, 1, 0) <= STORE_SESSION__INDEX_CHARS)
+            chars += db_result_int(r, i++, 1, 0);
+        rc = store_session__index_range(s, db_result_get(r, from, 0), db_result_get(r, i - 1, 0));
     }
+    int n = (int)i;
     db_result_free(r);
     if (rc < 0) return rc;
     /* A bounded step of merging, in a transaction of its own, so that no

@@ -176,7 +176,9 @@ describe('GET /api/sessions?q= while the index catches up', () => {
 // The index's jobs hold back while runs are starting, but no longer than
 // about a second after the index last caught up (docs/storage.md, Search):
 // under starts every few tens of milliseconds messages are still indexed,
-// and once the starts stop every stored message is, exactly once.
+// and once the starts stop every stored message is, exactly once, and so
+// is every session's title (set by its first run; an empty title is not
+// indexed).
 describe('the search index while runs keep starting', () => {
   let srv;
   before(async () => { srv = await startServer(); });
@@ -188,7 +190,7 @@ describe('the search index while runs keep starting', () => {
   const indexed = async () =>
     Number(/^chatplane_search_indexed_total (\S+)$/m.exec((await api(srv.url, 'GET', '/metrics')).text)[1]);
 
-  test('messages are indexed during the starts and all of them after', async () => {
+  test('messages are indexed during the starts and all of them and the titles after', async () => {
     const base = await indexed();
     const made = [];
     let seenAt = null;
@@ -216,9 +218,10 @@ describe('the search index while runs keep starting', () => {
       stored += (await api(srv.url, 'GET', `/api/sessions/${id}/messages`)).body.messages.length;
     }
     assert.ok(stored >= 2 * made.length, `${stored} messages for ${made.length} runs`);
-    await until(async () => (await indexed()) - base >= stored, 5000);
+    const texts = stored + made.length;
+    await until(async () => (await indexed()) - base >= texts, 5000);
     await sleep(400);
-    assert.equal((await indexed()) - base, stored);
+    assert.equal((await indexed()) - base, texts);
     // No commit had to checkpoint the WAL itself (docs/storage.md,
     // Checkpoints); both kinds are always shown.
     const text = (await api(srv.url, 'GET', '/metrics')).text;

@@ -87,8 +87,8 @@ static void message(store *s, const char *session_id, const char *role, const ch
     free(id);
 }
 
-/* Copies the messages not indexed yet into the index, as the server does
- * a moment after they are stored; returns how many. */
+/* Copies the titles and messages not indexed yet into the index, as the
+ * server does a moment after they are stored; returns how many. */
 static int index_pending(store *s)
 {
     int n = store_session_index_pending(s, 1000);
@@ -98,6 +98,12 @@ static int index_pending(store *s)
 
 static void expect_found_now(store *s, const char *owner, const char *text, int limit,
                              const char *before, const char *const *want);
+
+/* Runs one statement or fails the test, naming it. */
+static void run_sql(store *s, const char *sql)
+{
+    if (db_exec(store_db(s), sql, 0, NULL, NULL) < 0) fail_msg("%s: %s", sql, store_errmsg(s));
+}
 
 /* Searches owner's sessions for text and compares the ids found, newest
  * first, with want (NULL-terminated): with the newest messages not indexed
@@ -373,6 +379,91 @@ static void test_sqlite_indexes_messages_in_batches(void **state)
     free(me);
 }
 
+/* One number of the database, or fails the test naming the query. */
+static int64_t sql_int(store *s, const char *sql, int n, const char *const *p)
+{
+    db_result *r = NULL;
+    if (db_exec(store_db(s), sql, n, p, &r) < 0) fail_msg("%s: %s", sql, store_errmsg(s));
+    int64_t v = db_result_int(r, 0, 0, -1);
+    db_result_free(r);
+    return v;
+}
+
+/* Rows of the full-text index that hold a phrase. */
+static int64_t fts_rows(store *s, const char *phrase)
+{
+    const char *p[] = {phrase};
+    return sql_int(s, "SELECT COUNT(*) FROM chat_search WHERE chat_search MATCH ?", 1, p);
+}
+
+/* Whether the session's title waits for the index. */
+static int64_t title_waits(store *s, const char *session_id)
+{
+    const char *p[] = {session_id};
+    return sql_int(s,
+                   "SELECT indexed = 0 FROM chat_search_docs WHERE session_id = ? AND message_id "
+                   "IS NULL",
+                   1, p);
+}
+
+/*
+ * SQLite indexes a title a moment after it is written, as it does a
+ * message (migration 13): the write that sets it (a run's start) leaves
+ * the index alone, the title is found meanwhile, and indexing copies it
+ * with the messages. A rename takes the old title out of the index at
+ * once; a write that leaves the title as it was does not touch it. Small
+ * texts share one transaction: one new segment of the index for three of
+ * them.
+ */
+static void test_sqlite_indexes_titles_later(void **state)
+{
+    fx *f = *state;
+    if (!on_sqlite(f)) skip();
+    /* No merging of segments behind the test's back. */
+    run_sql(f->s, "INSERT INTO chat_search (chat_search, rank) VALUES ('usermerge', 16)");
+    char *me = unique("own");
+    char *a = session(f->s, me, "Giraffe notes", 1000);
+    assert_int_equal(title_waits(f->s, a), 1);
+    assert_int_equal(fts_rows(f->s, "giraffe"), 0);
+    expect_found_now(f->s, me, "giraffe", 0, NULL, FOUND(a));
+    assert_int_equal(index_pending(f->s), 1);
+    assert_int_equal(title_waits(f->s, a), 0);
+    assert_int_equal(fts_rows(f->s, "giraffe"), 1);
+    expect_found_now(f->s, me, "giraffe", 0, NULL, FOUND(a));
+
+    store_session same = {.id = a, .title = "Giraffe notes", .mode = "quick", .updated_ms = 2000};
+    assert_int_equal(store_session_update(f->s, &same), 0);
+    assert_int_equal(title_waits(f->s, a), 0);
+    assert_int_equal(fts_rows(f->s, "giraffe"), 1);
+
+    store_session renamed = {.id = a, .title = "Okapi notes", .mode = "quick", .updated_ms = 3000};
+    assert_int_equal(store_session_update(f->s, &renamed), 0);
+    assert_int_equal(title_waits(f->s, a), 1);
+    assert_int_equal(fts_rows(f->s, "giraffe"), 0);
+    expect_found_now(f->s, me, "giraffe", 0, NULL, NONE);
+    expect_found_now(f->s, me, "okapi", 0, NULL, FOUND(a));
+
+    message(f->s, a, "user", "what does an okapi eat", 3001);
+    message(f->s, a, "assistant", "leaves, mostly", 3002);
+    const char *segs = "SELECT COUNT(DISTINCT segid) FROM chat_search_idx";
+    int64_t before = sql_int(f->s, segs, 0, NULL);
+    assert_int_equal(index_pending(f->s), 3);
+    assert_int_equal(sql_int(f->s, segs, 0, NULL), before + 1);
+    assert_int_equal(fts_rows(f->s, "okapi"), 2);
+    expect_found_now(f->s, me, "okapi", 0, NULL, FOUND(a));
+    expect_found_now(f->s, me, "leaves", 0, NULL, FOUND(a));
+
+    /* Deleted while its title waits: nothing is left behind. */
+    char *b = session(f->s, me, "Tapir notes", 4000);
+    assert_int_equal(store_session_delete(f->s, b), 0);
+    assert_int_equal(index_pending(f->s), 0);
+    expect_found_now(f->s, me, "tapir", 0, NULL, NONE);
+    run_sql(f->s, "INSERT INTO chat_search (chat_search, rank) VALUES ('integrity-check', 0)");
+    free(a);
+    free(b);
+    free(me);
+}
+
 /* Sessions and messages stored before migration 11 are found after it:
  * the migration fills the index from them (on PostgreSQL, building an index
  * reads the rows there). On PostgreSQL both trigram indexes exist after it. */
@@ -417,12 +508,6 @@ static void test_migration_fills_the_index(void **state)
     }
     free(old);
     free(me);
-}
-
-/* Runs one statement or fails the test, naming it. */
-static void run_sql(store *s, const char *sql)
-{
-    if (db_exec(store_db(s), sql, 0, NULL, NULL) < 0) fail_msg("%s: %s", sql, store_errmsg(s));
 }
 
 /*
@@ -500,6 +585,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pages_like_the_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_follows_deletes_and_renames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_indexes_messages_in_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_indexes_titles_later, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_fills_the_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_postgres_without_pg_trgm, setup, teardown),
     };
