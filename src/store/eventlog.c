@@ -97,6 +97,7 @@ struct eventlog {
     bool writer_timed;       /* it waits at most journal_idle_ms (the journal holds events) */
     bool pacing;             /* the writer waits out the pace before taking a batch */
     bool urgent;             /* an urgent operation is pending */
+    bool wake_unsent;        /* a batch's wake-up of the loop is being written */
     bool draining;           /* the loop's thread only: eventlog_drain is handing out a batch */
     int held;                /* the loop's thread only: eventlog_hold's depth */
     bool wake_owed;          /* the loop's thread only: a wake-up a hold put off */
@@ -606,11 +607,21 @@ static void eventlog__finish_batch(eventlog *log, eventlog_queue *batch, size_t 
     log->stats.commit_ns_total += ns;
     void (*observer)(void *, double) = log->observer;
     void *observer_ud = log->observer_ud;
-    /* Woken under the lock: a flush that drains this batch then also
-     * consumes its wake-up, and leaves the fd quiet. */
-    if (wake) eventlog__wake_loop(log);
+    log->wake_unsent = wake;
     pthread_cond_broadcast(&log->finished);
     pthread_mutex_unlock(&log->mu);
+    /* The loop is woken once the lock is free: woken under it, the loop
+     * ran at once on this core, found the lock held and waited for it, two
+     * more switches per batch (docs/benchmarks.md, fix 53). A flush waits
+     * for the wake-up to be written, so that it consumes it and leaves the
+     * fd quiet. */
+    if (wake) {
+        eventlog__wake_loop(log);
+        pthread_mutex_lock(&log->mu);
+        log->wake_unsent = false;
+        pthread_cond_broadcast(&log->finished);
+        pthread_mutex_unlock(&log->mu);
+    }
     if (observer && commits) observer(observer_ud, (double)ns / 1e9);
 }
 
@@ -884,7 +895,8 @@ void eventlog_flush(eventlog *log)
     eventlog__pay_wake(log);
     pthread_mutex_lock(&log->mu);
     uint64_t target = log->submitted;
-    while (log->finished_ops < target) pthread_cond_wait(&log->finished, &log->mu);
+    while (log->finished_ops < target || log->wake_unsent)
+        pthread_cond_wait(&log->finished, &log->mu);
     pthread_mutex_unlock(&log->mu);
     eventlog_drain(log);
 }
