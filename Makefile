@@ -139,10 +139,9 @@ test: deps-test
 	$(MAKE) -j$(JOBS) engine-tests-asan
 	$(MAKE) -j$(JOBS) scenarios
 	$(MAKE) -j$(JOBS) integration
-	$(MAKE) -j$(JOBS) integration-asan
 	$(MAKE) -j$(JOBS) protocols
 	$(MAKE) -j$(JOBS) fuzz-smoke
-	$(MAKE) -j$(JOBS) browser
+	$(MAKE) -j2 --output-sync=target integration-asan browser
 	$(MAKE) -j$(JOBS) cli-tests
 	$(MAKE) -j$(JOBS) multi-tests
 	$(MAKE) -j$(JOBS) bench-smoke
