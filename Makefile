@@ -137,8 +137,7 @@ test: deps-test
 	$(MAKE) -j$(JOBS) store-tests-postgres
 	$(MAKE) -j$(JOBS) engine-tests
 	$(MAKE) -j$(JOBS) engine-tests-asan
-	$(MAKE) -j$(JOBS) scenarios
-	$(MAKE) -j$(JOBS) integration
+	$(MAKE) -j2 --output-sync=target scenarios integration
 	$(MAKE) -j$(JOBS) protocols
 	$(MAKE) -j$(JOBS) fuzz-smoke
 	$(MAKE) -j2 --output-sync=target integration-asan browser

@@ -71,8 +71,7 @@ int store_session_list(store *s, const char *owner, int limit, const char *befor
  * case-sensitively, so a match there is a match, with nothing to check
  * again; the titles and messages stored since the last
  * store_session_index_pending (at most about a second's worth) are read
- * directly. PostgreSQL's trigram
- * index finds candidates that LIKE checks.
+ * directly. PostgreSQL's trigram index finds candidates that LIKE checks.
  * Short text walks the owner's sessions newest first and stops at the
  * page's end, which for short (and so common) text comes early.
  */
