@@ -137,10 +137,12 @@ test: deps-test
 	$(MAKE) -j$(JOBS) store-tests-postgres
 	$(MAKE) -j$(JOBS) engine-tests
 	$(MAKE) -j$(JOBS) engine-tests-asan
-	$(MAKE) -j2 --output-sync=target scenarios integration
+	$(MAKE) -j$(JOBS) scenarios
+	$(MAKE) -j$(JOBS) integration
+	$(MAKE) -j$(JOBS) integration-asan
 	$(MAKE) -j$(JOBS) protocols
 	$(MAKE) -j$(JOBS) fuzz-smoke
-	$(MAKE) -j2 --output-sync=target integration-asan browser
+	$(MAKE) -j$(JOBS) browser
 	$(MAKE) -j$(JOBS) cli-tests
 	$(MAKE) -j$(JOBS) multi-tests
 	$(MAKE) -j$(JOBS) bench-smoke
