@@ -790,12 +790,9 @@ static bool eventlog__submit_inline(eventlog *log, const eventlog_op *op, bool u
     }
     pthread_mutex_unlock(&log->mu);
     if (rc != 1) return false;
+    if (wake) eventlog__wake_writer(log);
     if (op->done) op->done(op->arg, ev, 0);
     if (log->publish) log->publish(log->ud, ev);
-    /* Woken once the event is on its way to the client: a writer woken on
-     * the loop's core would otherwise run first, and the token would wait
-     * for it (docs/benchmarks.md, fix 52). */
-    if (wake) eventlog__wake_writer(log);
     evt_unref(ev);
     return true;
 }
