@@ -121,13 +121,40 @@ export function raw(port, method, p, { headers = {}, body } = {}) {
   });
 }
 
+// How many whole responses text holds: interim 1xx heads are skipped, a
+// response to HEAD ends with its head, any other needs a Content-Length
+// and that many bytes of body. Counting stops at the first response whose
+// end cannot be told before the connection closes (a chunked body, say).
+function wholeResponses(text, head) {
+  let n = 0;
+  let pos = 0;
+  for (;;) {
+    const at = text.indexOf('\r\n\r\n', pos);
+    if (at < 0) return n;
+    const top = text.slice(pos, at);
+    const status = /^HTTP\/1\.[01] (\d{3}) /.exec(top);
+    if (!status) return n;
+    pos = at + 4;
+    if (status[1][0] === '1') continue;
+    if (!head) {
+      const len = /\r\ncontent-length: *(\d+)/i.exec(top);
+      if (!len) return n;
+      pos += Number(len[1]);
+      if (pos > text.length) return n;
+    }
+    n++;
+  }
+}
+
 // Sends raw request bytes on a fresh connection and reads while it
 // writes; resolves to {status, head, body, text, ms} once the server ends
-// the connection. A server that answers before the whole request is sent
-// and then closes may make the write fail with EPIPE or ECONNRESET; that
-// is the end of the exchange once a status line was read, and an error
-// before it.
-export function rawExchange(port, bytes, { timeoutMs = 10000 } = {}) {
+// the connection, or as soon as `responses` whole responses were read
+// from a connection the server keeps open. A server that answers before
+// the whole request is sent and then closes may make the write fail with
+// EPIPE or ECONNRESET; that is the end of the exchange once a status line
+// was read, and an error before it.
+export function rawExchange(port, bytes, { timeoutMs = 10000, responses = 1 } = {}) {
+  const isHead = bytes.subarray(0, 5).toString('latin1') === 'HEAD ';
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
     const sock = net.connect(port, '127.0.0.1');
@@ -147,7 +174,10 @@ export function rawExchange(port, bytes, { timeoutMs = 10000 } = {}) {
       resolve({ status: Number(m[1]), head, body, text, ms: Date.now() - t0 });
     };
     const timer = setTimeout(() => finish(new Error('no answer in time')), timeoutMs);
-    sock.on('data', (c) => chunks.push(c));
+    sock.on('data', (c) => {
+      chunks.push(c);
+      if (wholeResponses(Buffer.concat(chunks).toString('latin1'), isHead) >= responses) finish();
+    });
     sock.on('end', () => finish());
     sock.on('close', () => finish());
     sock.on('error', finish);
