@@ -142,6 +142,16 @@ int64_t db_background_held_ns(void)
     return atomic_load(&db__held_ns);
 }
 
+bool db_write_try(db *d)
+{
+    return d->kind == DB_SQLITE && db_sqlite_write_try(d);
+}
+
+void db_write_drop(db *d)
+{
+    if (d->kind == DB_SQLITE) db_sqlite_write_drop(d);
+}
+
 void db_checkpoint_counts(unsigned long *background, unsigned long *fallback)
 {
     db__sqlite_ckpt_counts(background, fallback);

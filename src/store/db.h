@@ -13,6 +13,7 @@
 #ifndef CHATPLANE_DB_H
 #define CHATPLANE_DB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,6 +64,16 @@ int db_exec_script(db *d, const char *sql);
 int db_begin(db *d);
 int db_commit(db *d);
 int db_rollback(db *d);
+
+/*
+ * SQLite: takes the process's write lock for the connection's next
+ * transaction, only if nobody holds it, without waiting, so that a thread
+ * that must not wait (the loop) can tell before it begins. True when the
+ * connection holds it; always false on PostgreSQL. db_write_drop releases
+ * it if no transaction is open (a COMMIT or ROLLBACK released it already).
+ */
+bool db_write_try(db *d);
+void db_write_drop(db *d);
 
 /*
  * Says that a person is waiting on work that is starting now (a run's

@@ -53,5 +53,8 @@ int db_pg_open(const char *conninfo, const char *url_shown, db **out, char *err,
 int db_sqlite_claim(const char *path, const char *url_shown, db_claim **out, char *err,
                     size_t errlen);
 void db_sqlite_claim_release(db_claim *c);
+/* The SQLite side of db_write_try and db_write_drop. */
+bool db_sqlite_write_try(db *d);
+void db_sqlite_write_drop(db *d);
 
 #endif

@@ -100,6 +100,18 @@ static void db_sqlite__write_lock_settle(sq_db *q)
     }
 }
 
+bool db_sqlite_write_try(db *d)
+{
+    sq_db *q = (sq_db *)d;
+    if (!q->wl_held && sqlite3_get_autocommit(q->conn)) q->wl_held = db__sqlite_write_trylock();
+    return q->wl_held;
+}
+
+void db_sqlite_write_drop(db *d)
+{
+    db_sqlite__write_lock_settle((sq_db *)d);
+}
+
 /* Maps an extended SQLite result code to a DB_ERR_* code. */
 static int db_sqlite__map_code(int rc)
 {

@@ -48,6 +48,17 @@ bool db__sqlite_write_lock(int timeout_ms)
     return got;
 }
 
+bool db__sqlite_write_trylock(void)
+{
+    if (write_lock_mine) return false;
+    pthread_mutex_lock(&write_lock.mu);
+    bool got = !write_lock.held && !write_lock.handoff;
+    if (got) write_lock.held = true;
+    pthread_mutex_unlock(&write_lock.mu);
+    write_lock_mine = got;
+    return got;
+}
+
 void db__sqlite_write_unlock(void)
 {
     pthread_mutex_lock(&write_lock.mu);

@@ -20,6 +20,10 @@
  */
 bool db__sqlite_write_lock(int timeout_ms);
 
+/* Takes the write lock only if it is free and no waiting thread is owed
+ * it; never waits. */
+bool db__sqlite_write_trylock(void);
+
 /* Releases the lock this thread took; a waiting thread goes next. */
 void db__sqlite_write_unlock(void);
 

@@ -98,9 +98,18 @@ struct eventlog {
     bool pacing;             /* the writer waits out the pace before taking a batch */
     bool urgent;             /* an urgent operation is pending */
     bool wake_unsent;        /* a batch's wake-up of the loop is being written */
-    bool draining;           /* the loop's thread only: eventlog_drain is handing out a batch */
-    int held;                /* the loop's thread only: eventlog_hold's depth */
-    bool wake_owed;          /* the loop's thread only: a wake-up a hold put off */
+    /* Writing on the loop (eventlog_set_here): the loop's owner is asked
+     * (here_kick) to call eventlog_write_here; here_busy while the loop
+     * writes with the writer's connection, which the writer then leaves
+     * alone (writer_waits_here: it waits for the loop to finish). */
+    bool (*here_kick)(void *ud);
+    void *here_ud;
+    bool here_kicked;
+    bool here_busy;
+    bool writer_waits_here;
+    bool draining;  /* the loop's thread only: eventlog_drain is handing out a batch */
+    int held;       /* the loop's thread only: eventlog_hold's depth */
+    bool wake_owed; /* the loop's thread only: a wake-up a hold put off */
     eventlog_owed *owed[EVENTLOG__OWED_BUCKETS]; /* sessions with operations not handed out */
     size_t unscoped; /* operations not handed out that name no session */
 };
@@ -534,7 +543,13 @@ static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n
     bool busy = log->busy;
     bool deadline = false;
     struct timespec until;
-    while (!log->pending.head && !log->stopping) {
+    while ((!log->pending.head || log->here_busy) && !log->stopping) {
+        if (log->here_busy) {
+            /* The loop writes with this thread's connection. */
+            log->writer_waits_here = true;
+            pthread_cond_wait(&log->work, &log->mu);
+            continue;
+        }
         /* Read under the lock: the loop may add to the journal while the
          * writer waits (eventlog__submit_inline). */
         bool timed = store_journal_pending(log->st) > 0;
@@ -549,7 +564,7 @@ static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n
             deadline = true;
         }
         if (pthread_cond_timedwait(&log->work, &log->mu, &until) == ETIMEDOUT &&
-            !log->pending.head && !log->stopping) {
+            !log->pending.head && !log->stopping && !log->here_busy) {
             log->writer_idle = false;
             pthread_mutex_unlock(&log->mu);
             *n = 0;
@@ -583,14 +598,36 @@ static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n
     return *n > 0;
 }
 
+/* A written batch's figures, counted before the lock is taken. */
+typedef struct eventlog_tally {
+    size_t n, ok_events, failed_ops;
+    uint64_t commits, ns;
+} eventlog_tally;
+
+static eventlog_tally eventlog__tally(const eventlog_queue *batch, size_t n, uint64_t commits,
+                                      uint64_t ns)
+{
+    eventlog_tally t = {n, eventlog__count_events(batch->head, n, 0), 0, commits, ns};
+    for (const eventlog_item *it = batch->head; it; it = it->next)
+        if (it->status != 0) t.failed_ops++;
+    return t;
+}
+
+/* Records a written batch's figures (under log->mu). */
+static void eventlog__count_batch(eventlog *log, const eventlog_tally *t)
+{
+    log->finished_ops += t->n;
+    log->stats.batches += t->commits;
+    log->stats.events += t->ok_events;
+    log->stats.failures += t->failed_ops;
+    log->stats.commit_ns_total += t->ns;
+}
+
 /* Hands a written batch to the loop thread and records its figures. */
 static void eventlog__finish_batch(eventlog *log, eventlog_queue *batch, size_t n, uint64_t commits,
                                    uint64_t ns)
 {
-    size_t ok_events = eventlog__count_events(batch->head, n, 0);
-    size_t failed_ops = 0;
-    for (eventlog_item *it = batch->head; it; it = it->next)
-        if (it->status != 0) failed_ops++;
+    eventlog_tally tally = eventlog__tally(batch, n, commits, ns);
     pthread_mutex_lock(&log->mu);
     /* A loop that has batches waiting has been woken already and takes
      * this one with them: one write to the eventfd (and one wake-up) per
@@ -599,12 +636,8 @@ static void eventlog__finish_batch(eventlog *log, eventlog_queue *batch, size_t 
     /* Decided here, as the batch is handed back: what is submitted from
      * now on came after it was written. */
     log->busy = log->pending.head != NULL;
+    eventlog__count_batch(log, &tally);
     eventlog__queue_splice(&log->done, batch);
-    log->finished_ops += n;
-    log->stats.batches += commits;
-    log->stats.events += ok_events;
-    log->stats.failures += failed_ops;
-    log->stats.commit_ns_total += ns;
     void (*observer)(void *, double) = log->observer;
     void *observer_ud = log->observer_ud;
     log->wake_unsent = wake;
@@ -797,6 +830,18 @@ static bool eventlog__submit_inline(eventlog *log, const eventlog_op *op, bool u
     return true;
 }
 
+/* The loop's owner declined to write (it is busy): the writer is woken
+ * for the work after all, as it would have been. */
+static void eventlog__decline_here(eventlog *log)
+{
+    pthread_mutex_lock(&log->mu);
+    log->here_kicked = false;
+    bool wake = log->writer_idle && log->pending.head;
+    if (wake) log->writer_idle = false;
+    pthread_mutex_unlock(&log->mu);
+    if (wake) eventlog__wake_writer(log);
+}
+
 static void eventlog__submit(eventlog *log, const eventlog_op *op, bool urgent)
 {
     if (eventlog__submit_inline(log, op, urgent)) return;
@@ -806,14 +851,116 @@ static void eventlog__submit(eventlog *log, const eventlog_op *op, bool urgent)
     eventlog__hold(log, it);
     eventlog__queue_push(&log->pending, it);
     log->submitted++;
-    bool wake = log->writer_idle || (urgent && log->pacing && !log->urgent);
-    log->writer_idle = false;
+    /* Work an idle writer would be woken for is written by the loop, when
+     * its owner lets it (eventlog_set_here): the writer sleeps on. */
+    bool here = log->here_kick && log->writer_idle;
+    bool kick = here && !log->here_kicked;
+    if (kick) log->here_kicked = true;
+    bool wake = !here && (log->writer_idle || (urgent && log->pacing && !log->urgent));
+    if (!here) log->writer_idle = false;
     if (urgent) log->urgent = true;
     pthread_mutex_unlock(&log->mu);
+    if (kick && !log->here_kick(log->here_ud)) eventlog__decline_here(log);
     /* Signalled outside the lock, and only when the writer waits for work
      * (or an urgent operation ends its pace): a writer woken under the
      * lock would wake only to wait for it. */
     if (wake) eventlog__wake_writer(log);
+}
+
+void eventlog_set_here(eventlog *log, bool (*kick)(void *ud), void *ud)
+{
+    pthread_mutex_lock(&log->mu);
+    log->here_kick = kick;
+    log->here_ud = ud;
+    log->here_kicked = false;
+    pthread_mutex_unlock(&log->mu);
+}
+
+/* Wakes a writer left asleep with work pending (eventlog_set_here), so that
+ * somebody who waits on the writer is not left waiting. */
+static void eventlog__wake_idle_writer(eventlog *log)
+{
+    pthread_mutex_lock(&log->mu);
+    bool wake = log->writer_idle && log->pending.head;
+    if (wake) log->writer_idle = false;
+    pthread_mutex_unlock(&log->mu);
+    if (wake) pthread_cond_signal(&log->work);
+}
+
+/* Runs the done and publish callbacks of handed-out items, in order, then
+ * counts them off and frees them. */
+static void eventlog__hand_out(eventlog *log, eventlog_item *it)
+{
+    bool outer = log->draining; /* eventlog_flush may drain from a callback */
+    log->draining = true;
+    for (eventlog_item *x = it; x; x = x->next) {
+        if (x->op.done) x->op.done(x->op.arg, x->op.ev, x->status);
+        if (x->status == 0 && x->op.ev && log->publish) log->publish(log->ud, x->op.ev);
+    }
+    log->draining = outer;
+    /* Counted off once all are published: a token of one of their sessions
+     * submitted meanwhile went through the writer, behind them. */
+    pthread_mutex_lock(&log->mu);
+    for (eventlog_item *x = it; x; x = x->next) eventlog__release(log, x);
+    pthread_mutex_unlock(&log->mu);
+    while (it) {
+        eventlog_item *next = it->next;
+        if (it->op.ev) evt_unref(it->op.ev);
+        free(it);
+        it = next;
+    }
+}
+
+void eventlog_write_here(eventlog *log)
+{
+    pthread_mutex_lock(&log->mu);
+    log->here_kicked = false;
+    bool undrained = log->done.head || log->wake_unsent;
+    bool mine = log->writer_idle && log->pending.head && !log->stopping;
+    pthread_mutex_unlock(&log->mu);
+    if (!mine) return;
+    /* What the writer committed before goes out first. */
+    if (undrained) eventlog_drain(log);
+    eventlog_queue batch;
+    size_t n = 0;
+    pthread_mutex_lock(&log->mu);
+    mine = log->writer_idle && log->pending.head && !log->stopping && !log->done.head &&
+           !log->wake_unsent;
+    /* The loop never waits for the process's write lock: while a search
+     * index job or a checkpoint holds it, the writer waits instead. */
+    if (mine && !db_write_try(store_db(log->st))) mine = false;
+    if (mine) {
+        n = eventlog__queue_take(&log->pending, &batch, EVENTLOG_QUIET_BATCH_MAX);
+        if (!log->pending.head) log->urgent = false;
+        log->here_busy = true;
+    }
+    bool wake = !mine && log->writer_idle && log->pending.head;
+    if (wake) log->writer_idle = false;
+    pthread_mutex_unlock(&log->mu);
+    if (wake) pthread_cond_signal(&log->work);
+    if (!mine) return;
+    uint64_t t0 = (uint64_t)clock_mono_ns();
+    log->last_commit_ns = (int64_t)t0;
+    uint64_t commits = eventlog__write_batch(log, &batch, n);
+    /* A batch the token journal took whole began no transaction. */
+    db_write_drop(store_db(log->st));
+    uint64_t ns = (uint64_t)clock_mono_ns() - t0;
+    eventlog_tally tally = eventlog__tally(&batch, n, commits, ns);
+    pthread_mutex_lock(&log->mu);
+    log->here_busy = false;
+    eventlog__count_batch(log, &tally);
+    bool waits = log->writer_waits_here;
+    log->writer_waits_here = false;
+    bool more = log->pending.head && log->writer_idle && !log->here_kicked;
+    if (more) log->here_kicked = true;
+    void (*observer)(void *, double) = log->observer;
+    void *observer_ud = log->observer_ud;
+    pthread_cond_broadcast(&log->finished);
+    pthread_mutex_unlock(&log->mu);
+    if (waits) pthread_cond_signal(&log->work);
+    if (observer && commits) observer(observer_ud, (double)ns / 1e9);
+    eventlog__hand_out(log, batch.head);
+    if (more && !log->here_kick(log->here_ud)) eventlog__decline_here(log);
 }
 
 void eventlog_submit(eventlog *log, const eventlog_op *op)
@@ -856,24 +1003,7 @@ void eventlog_drain(eventlog *log)
     eventlog_item *it = log->done.head;
     log->done.head = log->done.tail = NULL;
     pthread_mutex_unlock(&log->mu);
-    bool outer = log->draining; /* eventlog_flush may drain from a callback */
-    log->draining = true;
-    for (eventlog_item *x = it; x; x = x->next) {
-        if (x->op.done) x->op.done(x->op.arg, x->op.ev, x->status);
-        if (x->status == 0 && x->op.ev && log->publish) log->publish(log->ud, x->op.ev);
-    }
-    log->draining = outer;
-    /* Counted off once all are published: a token of one of their sessions
-     * submitted meanwhile went through the writer, behind them. */
-    pthread_mutex_lock(&log->mu);
-    for (eventlog_item *x = it; x; x = x->next) eventlog__release(log, x);
-    pthread_mutex_unlock(&log->mu);
-    while (it) {
-        eventlog_item *next = it->next;
-        if (it->op.ev) evt_unref(it->op.ev);
-        free(it);
-        it = next;
-    }
+    eventlog__hand_out(log, it);
 }
 
 /* The operation of eventlog_flush: stores what the token journal holds. */
@@ -888,8 +1018,10 @@ void eventlog_flush(eventlog *log)
     eventlog_op op = {.apply = eventlog__store_journal};
     eventlog_submit(log, &op);
     /* Called inside a hold, the flush would otherwise wait for a writer
-     * that nobody woke. */
+     * that nobody woke; and work left for the loop to write is the
+     * writer's now, since the loop waits here. */
     eventlog__pay_wake(log);
+    eventlog__wake_idle_writer(log);
     pthread_mutex_lock(&log->mu);
     uint64_t target = log->submitted;
     while (log->finished_ops < target || log->wake_unsent)

@@ -18,9 +18,10 @@
  *
  * Threads: eventlog_submit/eventlog_append and eventlog_drain are called on
  * the loop thread; apply callbacks run on the writer thread with its own
- * store connection; done callbacks run on the loop thread inside
- * eventlog_drain, in submission order. eventlog_fd becomes readable when
- * there is something to drain.
+ * store connection, or on the loop thread with that same connection while
+ * the writer waits (eventlog_write_here); done callbacks run on the loop
+ * thread inside eventlog_drain or eventlog_write_here, in submission
+ * order. eventlog_fd becomes readable when there is something to drain.
  */
 #ifndef CHATPLANE_EVENTLOG_H
 #define CHATPLANE_EVENTLOG_H
@@ -97,6 +98,20 @@ void eventlog_submit(eventlog *log, const eventlog_op *op);
 void eventlog_submit_urgent(eventlog *log, const eventlog_op *op);
 /* Shorthand for an op that only appends ev (reference taken). */
 void eventlog_append(eventlog *log, evt *ev);
+/*
+ * Lets the loop write what an idle writer would be woken for (SQLite,
+ * docs/storage.md, Writing on the loop): a submission that finds the
+ * writer waiting leaves it asleep and calls kick(ud) once, and the loop's
+ * owner then calls eventlog_write_here from a callback of its own, where
+ * nothing of the caller's is on the stack. A kick that returns false
+ * declines (the loop is busy): the writer is woken as without it. NULL
+ * turns it off.
+ */
+void eventlog_set_here(eventlog *log, bool (*kick)(void *ud), void *ud);
+/* Writes a batch of what is pending on the loop thread, with the writer's
+ * connection, while the writer still waits; otherwise leaves it to the
+ * writer (and wakes it). Runs the batch's done and publish callbacks. */
+void eventlog_write_here(eventlog *log);
 /* Between a hold and its release, submissions wake an idle writer once, at
  * the release, so operations that belong together (a run's end: its
  * answer, its budget and its stopped row) go into one transaction instead

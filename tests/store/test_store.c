@@ -2727,6 +2727,109 @@ static void test_eventlog_hold_wakes_the_writer_once(void **state)
     free(sid);
 }
 
+static bool count_kick(void *ud)
+{
+    (*(int *)ud)++;
+    return true;
+}
+
+static bool decline_kick(void *ud)
+{
+    (*(int *)ud)++;
+    return false;
+}
+
+/*
+ * Writing on the loop (eventlog_set_here): work that finds the writer idle
+ * leaves it asleep and asks the loop, once, to write it; eventlog_write_here
+ * then commits it in one transaction on the calling thread and publishes it
+ * in order, and the eventfd stays quiet. While the process's write lock is
+ * taken (here by this thread's own transaction) the writer gets the work
+ * instead, and so does a flush, and so it does when the kick declines.
+ * PostgreSQL always leaves it to the writer.
+ */
+static void test_eventlog_writes_on_the_loop_while_the_writer_idles(void **state)
+{
+    fx *f = *state;
+    bool sqlite = db_get_kind(store_db(f->s)) == DB_SQLITE;
+    char *sid = make_session(f->s, "log", 1000);
+    trace t = {.reader = f->s};
+    eventlog *log = start_log(f, &t);
+    eventlog_op first = {.apply = apply_nothing, .ev = tok(sid, "r", "m", "w")};
+    submit_traced(log, &t, &first, 1);
+    clock_sleep_ms(100); /* the writer waits for work again */
+    int kicks = 0;
+    eventlog_set_here(log, count_kick, &kicks);
+    for (int i = 0; i < 3; i++) {
+        eventlog_op op = {
+            .apply = apply_nothing, .done = on_done, .arg = &t, .ev = tok(sid, "r", "m", "x")};
+        eventlog_submit(log, &op);
+    }
+    assert_int_equal(kicks, 1);
+    clock_sleep_ms(100);
+    eventlog_stats st;
+    eventlog_get_stats(log, &st);
+    assert_int_equal(st.batches, 1);
+    assert_int_equal(t.n, 1);
+    struct pollfd pfd = {.fd = eventlog_fd(log), .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 0), 0);
+
+    eventlog_write_here(log);
+    if (sqlite) {
+        const char *want[] = {"done 2 0",        "publish 2 token", "done 3 0",
+                              "publish 3 token", "done 4 0",        "publish 4 token"};
+        assert_int_equal(t.n, 7);
+        for (size_t i = 0; i < 6; i++) assert_string_equal(t.lines[1 + i], want[i]);
+        assert_int_equal(poll(&pfd, 1, 0), 0);
+    } else {
+        drain_until(log, &t, 7);
+        assert_string_equal(t.lines[6], "publish 4 token");
+    }
+    eventlog_get_stats(log, &st);
+    assert_int_equal(st.batches, 2);
+    assert_int_equal(st.events, 4);
+    assert_int_equal(t.failed_visible, 0);
+
+    /* The write lock taken: the writer waits for it and writes the op. */
+    kicks = 0;
+    if (sqlite) assert_int_equal(store_begin(f->s), 0);
+    eventlog_op locked = {.apply = apply_nothing, .ev = tok(sid, "r", "m", "y")};
+    eventlog_submit(log, &locked);
+    assert_int_equal(kicks, 1);
+    eventlog_write_here(log);
+    assert_int_equal(t.n, 7);
+    if (sqlite) assert_int_equal(store_commit(f->s), 0);
+    drain_until(log, &t, 8);
+    assert_string_equal(t.lines[7], "publish 5 token");
+
+    /* A flush writes what the loop was asked to, and leaves it nothing. */
+    clock_sleep_ms(100);
+    kicks = 0;
+    eventlog_op flushed = {.apply = apply_nothing, .ev = tok(sid, "r", "m", "z")};
+    eventlog_submit(log, &flushed);
+    assert_int_equal(kicks, 1);
+    eventlog_flush(log);
+    assert_int_equal(t.n, 9);
+    assert_string_equal(t.lines[8], "publish 6 token");
+    eventlog_write_here(log);
+    assert_int_equal(t.n, 9);
+
+    /* Declined: the writer is woken at once. */
+    clock_sleep_ms(100);
+    kicks = 0;
+    eventlog_set_here(log, decline_kick, &kicks);
+    eventlog_op declined = {.apply = apply_nothing, .ev = tok(sid, "r", "m", "v")};
+    eventlog_submit(log, &declined);
+    assert_int_equal(kicks, 1);
+    drain_until(log, &t, 10);
+    assert_string_equal(t.lines[9], "publish 7 token");
+    eventlog_get_stats(log, &st);
+    assert_int_equal(st.events, 7);
+    assert_int_equal(t.failed_visible, 0);
+    eventlog_stop(log);
+    free(sid);
+}
+
 /* Submits op and waits until the trace has `lines` lines more. */
 static void submit_traced(eventlog *log, trace *t, const eventlog_op *op, size_t lines)
 {
@@ -4087,6 +4190,7 @@ int main(void)
         T(test_eventlog_paces_commits),
         T(test_eventlog_urgent_ends_the_pace),
         T(test_eventlog_hold_wakes_the_writer_once),
+        T(test_eventlog_writes_on_the_loop_while_the_writer_idles),
         T(test_token_journal_holds_lone_tokens),
         T(test_token_journal_stored_after_idle),
         T(test_token_journal_takes_tokens_beside_other_writes),
