@@ -14,13 +14,13 @@ async function subscribers(url) {
 
 describe('slow subscribers', () => {
   test('a stalled subscriber is cut off, another keeps up, and a reconnect loses nothing', { timeout: 120000 }, async (t) => {
-    const srv = await startServer({ config: { limits: { subscriber_buffer_bytes: 65536 } } });
+    const srv = await startServer({ config: { limits: { subscriber_buffer_bytes: 1048576, message_bytes: 600000 } } });
     t.after(async () => {
       await srv.stop();
       srv.cleanup();
     });
     const s = await newSession(srv.url);
-    const big = 'x'.repeat(60000);
+    const big = 'x'.repeat(500000);
 
     // The stalled one: its response is paused at once, so the server's
     // output for it only grows.
@@ -42,7 +42,7 @@ describe('slow subscribers', () => {
     await until(async () => stalledRes && (await subscribers(srv.url)) === 2);
 
     // The kernel takes a few MB into the stalled socket's buffers before
-    // the server's own output starts to grow (about 35 runs of 60 KB on
+    // the server's own output starts to grow (a few runs of 500 KB on
     // loopback), so the cap only bounds a server that never cuts it off.
     let lastSeq = 0;
     let endedAt = 0;
