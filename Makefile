@@ -39,9 +39,15 @@ UNIT_BINS := $(UNIT_SRC:%.c=$(O)/%)
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-# `make test` builds each variant on every CPU; its suites still run one
-# after the other.
+# `make test` builds each variant on every CPU; its suites run one after
+# the other.
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
+# The Node suites that mostly wait (time-outs, pings, restarts, the mock
+# model's pacing) run this many test files at once; each file starts its
+# own servers on free ports. The browser suite runs one file at a time:
+# chromium alone fills two cores.
+WAITING_FILES ?= 4
 
 .PHONY: all run test scenarios integration integration-asan unit unit-asan store-tests store-tests-asan store-tests-postgres bench-store bench-search store-test-bins engine-tests engine-tests-asan engine-test-bins coverage format format-check install clean deps deps-test
 
@@ -224,26 +230,26 @@ engine-tests-asan:
 
 # The engine end to end: `chatplane ask --json` against the mock model.
 scenarios: all
-	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests scenarios tests/scenarios/
+	@CHATPLANE_BIN=$(BIN) TEST_FILES_AT_ONCE=$(WAITING_FILES) scripts/run-node-tests scenarios tests/scenarios/
 
 # The HTTP suite: the real `chatplane serve` on a free loopback port, talked
 # to with fetch, raw requests and a real EventSource (tests/integration/).
 integration: all
-	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests integration tests/integration/
+	@CHATPLANE_BIN=$(BIN) TEST_FILES_AT_ONCE=$(WAITING_FILES) scripts/run-node-tests integration tests/integration/
 
 # The same suite against a sanitizer build of the server, leak checks on: a
 # server that leaks exits non-zero and fails the shutdown tests.
 integration-asan:
 	$(MAKE) O=build/asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" build/asan/chatplane
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  CHATPLANE_BIN=build/asan/chatplane scripts/run-node-tests integration-asan tests/integration/
+	  CHATPLANE_BIN=build/asan/chatplane TEST_FILES_AT_ONCE=$(WAITING_FILES) scripts/run-node-tests integration-asan tests/integration/
 
 # The agent protocols (docs/protocols.md) judged by their real clients:
 # @ag-ui/client's HttpAgent with @ag-ui/core's schemas, and the `ai`
 # package's transport, stream reader and chat class. A few seconds.
 .PHONY: protocols
 protocols: all
-	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests protocols tests/protocols/
+	@CHATPLANE_BIN=$(BIN) TEST_FILES_AT_ONCE=$(WAITING_FILES) scripts/run-node-tests protocols tests/protocols/
 
 # The page in a real browser: playwright-core driving Debian's chromium
 # against the real server and the mock model server. `make screenshots`
@@ -261,14 +267,14 @@ screenshots: all
 # an instance killed mid-run, PostgreSQL restarted under load. About 40 s.
 .PHONY: multi-tests
 multi-tests: all
-	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests multi tests/multi/
+	@CHATPLANE_BIN=$(BIN) TEST_FILES_AT_ONCE=$(WAITING_FILES) scripts/run-node-tests multi tests/multi/
 
 # The command line: ask, events and sessions run as a user runs them, plain,
 # as JSON and under a pseudo-terminal (util-linux script), against the mock
 # model server.
 .PHONY: cli-tests
 cli-tests: all
-	@CHATPLANE_BIN=$(BIN) scripts/run-node-tests cli tests/cli/
+	@CHATPLANE_BIN=$(BIN) TEST_FILES_AT_ONCE=$(WAITING_FILES) scripts/run-node-tests cli tests/cli/
 
 # Fuzzing: each tests/fuzz/fuzz_*.c is a libFuzzer target, built by clang
 # against the library compiled with the fuzzer's coverage and the

@@ -260,7 +260,9 @@ describe('an unanswered question', () => {
   test('the call\'s own time-out stands still while the person answers', async () => {
     const mock = await startMock();
     const dir = mkdtempSync(path.join(tmpdir(), 'chatplane-inputs-pause-'));
-    const srv = await serverWith(mock, dir, {}, { timeout_seconds: 1 });
+    // Three seconds, not one: the tool server must still ask its question
+    // within the time-out on a loaded machine, before the pause stops it.
+    const srv = await serverWith(mock, dir, {}, { timeout_seconds: 3 });
     try {
       await mock.script([{ tool_calls: [{ name: TOOL, arguments: {}, id: 'call_p' }] }, { text: 'Got it.' }]);
       const s = await api(srv.url, 'POST', '/api/sessions', {});
@@ -270,7 +272,7 @@ describe('an unanswered question', () => {
         return r.body.inputs && r.body.inputs.length === 1 ? r.body.inputs[0] : null;
       }, 20000);
       // Twice the call's time-out passes while the person thinks.
-      await new Promise((r) => setTimeout(r, 2000));
+      await new Promise((r) => setTimeout(r, 6000));
       const ok = await api(srv.url, 'POST', `/api/sessions/${s.body.id}/inputs/${input.id}`, { action: 'accept', content: { name: 'Patient' } });
       assert.equal(ok.status, 200, ok.text);
       await until(async () => {
