@@ -830,16 +830,25 @@ static bool eventlog__submit_inline(eventlog *log, const eventlog_op *op, bool u
     return true;
 }
 
+/* Whether a writer left asleep with work pending (eventlog_set_here) is to
+ * be woken now, marking it busy if so: when the loop's owner declines the
+ * work (declined, which also ends the kick), or before somebody waits on
+ * the writer. The caller signals it, outside the lock. */
+static bool eventlog__rouse_idle_writer(eventlog *log, bool declined)
+{
+    pthread_mutex_lock(&log->mu);
+    if (declined) log->here_kicked = false;
+    bool wake = log->writer_idle && log->pending.head;
+    if (wake) log->writer_idle = false;
+    pthread_mutex_unlock(&log->mu);
+    return wake;
+}
+
 /* The loop's owner declined to write (it is busy): the writer is woken
  * for the work after all, as it would have been. */
 static void eventlog__decline_here(eventlog *log)
 {
-    pthread_mutex_lock(&log->mu);
-    log->here_kicked = false;
-    bool wake = log->writer_idle && log->pending.head;
-    if (wake) log->writer_idle = false;
-    pthread_mutex_unlock(&log->mu);
-    if (wake) eventlog__wake_writer(log);
+    if (eventlog__rouse_idle_writer(log, true)) eventlog__wake_writer(log);
 }
 
 static void eventlog__submit(eventlog *log, const eventlog_op *op, bool urgent)
@@ -874,17 +883,6 @@ void eventlog_set_here(eventlog *log, bool (*kick)(void *ud), void *ud)
     log->here_ud = ud;
     log->here_kicked = false;
     pthread_mutex_unlock(&log->mu);
-}
-
-/* Wakes a writer left asleep with work pending (eventlog_set_here), so that
- * somebody who waits on the writer is not left waiting. */
-static void eventlog__wake_idle_writer(eventlog *log)
-{
-    pthread_mutex_lock(&log->mu);
-    bool wake = log->writer_idle && log->pending.head;
-    if (wake) log->writer_idle = false;
-    pthread_mutex_unlock(&log->mu);
-    if (wake) pthread_cond_signal(&log->work);
 }
 
 /* Runs the done and publish callbacks of handed-out items, in order, then
@@ -1021,7 +1019,7 @@ void eventlog_flush(eventlog *log)
      * that nobody woke; and work left for the loop to write is the
      * writer's now, since the loop waits here. */
     eventlog__pay_wake(log);
-    eventlog__wake_idle_writer(log);
+    if (eventlog__rouse_idle_writer(log, false)) pthread_cond_signal(&log->work);
     pthread_mutex_lock(&log->mu);
     uint64_t target = log->submitted;
     while (log->finished_ops < target || log->wake_unsent)
