@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 void id_random_bytes(void *buf, size_t n)
@@ -28,21 +29,35 @@ void id_random_bytes(void *buf, size_t n)
 static pthread_mutex_t id__mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t id__last_ms, id__last_random;
 
+/* Random bytes for ids, read from the OS 256 at a time: a run makes
+ * several ids, and one system call each cost more than the rest of making
+ * them. Taken under id__mu. */
+#define ID__POOL_BYTES 256
+static unsigned char id__pool[ID__POOL_BYTES];
+static size_t id__pool_used = ID__POOL_BYTES;
+
 /* 47 random bits: the top one stays clear, so that the ids that follow in
- * the same millisecond (each one more) do not run out. */
+ * the same millisecond (each one more) do not run out. id__mu is held. */
 static uint64_t id__random47(void)
 {
-    unsigned char r[6];
-    id_random_bytes(r, sizeof r);
+    if (id__pool_used + 6 > ID__POOL_BYTES) {
+        id_random_bytes(id__pool, sizeof id__pool);
+        id__pool_used = 0;
+    }
+    const unsigned char *r = id__pool + id__pool_used;
     uint64_t v = 0;
-    for (size_t i = 0; i < sizeof r; i++) v = v << 8 | r[i];
+    for (size_t i = 0; i < 6; i++) v = v << 8 | r[i];
+    /* Used bytes are cleared, so no id's random part stays in memory. */
+    memset(id__pool + id__pool_used, 0, 6);
+    id__pool_used += 6;
     return v >> 1;
 }
 
 void id_new(char out[ID_MAX], const char *prefix, int64_t unix_ms)
 {
-    uint64_t ms = (uint64_t)unix_ms & ID__RANDOM_MAX, random = id__random47();
+    uint64_t ms = (uint64_t)unix_ms & ID__RANDOM_MAX;
     pthread_mutex_lock(&id__mu);
+    uint64_t random = id__random47();
     /* Two ids of one millisecond (or of a clock set back) would otherwise
      * sort by chance, and lists ordered by time then id would show things
      * made one after the other in either order. */

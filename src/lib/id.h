@@ -1,10 +1,11 @@
 /*
  * id: opaque identifiers such as "ses_0193a4f2c1b0e4d1f0a9c3b2". After the
  * prefix come 12 hex digits of the Unix time in milliseconds and 12 hex
- * digits (48 bits) from the OS random source, so ids sort by creation time
- * and do not collide in practice. Within one process each id sorts after
- * the one made before it: one made in the same millisecond (or with a
- * clock set back) takes the previous one's time and random part plus one.
+ * digits (48 bits) from the OS random source (read 256 bytes at a time),
+ * so ids sort by creation time and do not collide in practice. Within one
+ * process each id sorts after the one made before it: one made in the same
+ * millisecond (or with a clock set back) takes the previous one's time and
+ * random part plus one.
  */
 #ifndef CHATPLANE_ID_H
 #define CHATPLANE_ID_H

@@ -1,6 +1,6 @@
-/* Unit tests for lib/id: the format, and ids of one process sort in the
- * order they were made, also within one millisecond and when the clock is
- * set back. */
+/* Unit tests for lib/id: the format, ids of one process sort in the order
+ * they were made, also within one millisecond and when the clock is set
+ * back, and each later millisecond takes fresh random bits. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -54,6 +54,23 @@ static void test_a_clock_set_back_still_sorts_after(void **state)
     assert_true(strcmp(earlier, after) < 0);
 }
 
+/* Ids of later milliseconds each take fresh random bits: 200 of them
+ * (several refills of the pool of random bytes) have 200 different random
+ * parts, each of 47 bits. */
+static void test_random_parts_are_fresh_across_refills(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    uint64_t seen[N];
+    char id[ID_MAX];
+    for (int i = 0; i < N; i++) {
+        id_new(id, "msg", 0x019600000000LL + 2 * i);
+        seen[i] = strtoull(id + 16, NULL, 16);
+        assert_true(seen[i] < (UINT64_C(1) << 47));
+        for (int j = 0; j < i; j++) assert_true(seen[j] != seen[i]);
+    }
+}
+
 /* id_hash is 64-bit FNV-1a: the published test vectors. */
 static void test_hash_is_fnv1a(void **state)
 {
@@ -69,6 +86,7 @@ int main(void)
         cmocka_unit_test(test_format_is_prefix_time_and_random),
         cmocka_unit_test(test_ids_of_one_millisecond_sort_in_order),
         cmocka_unit_test(test_a_clock_set_back_still_sorts_after),
+        cmocka_unit_test(test_random_parts_are_fresh_across_refills),
         cmocka_unit_test(test_hash_is_fnv1a),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
