@@ -282,9 +282,12 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
         /* A commit to SQLite takes a fraction of a millisecond: while the
          * writer idles, the loop writes it itself rather than pay two
          * wake-ups of the other thread (docs/storage.md, Writing on the
-         * loop). On PostgreSQL a commit is a round trip. */
+         * loop). On PostgreSQL a commit is a round trip. Of the default
+         * priority: a run's first step, of the start's, sends its model
+         * request first, and the events that run_begin and the step made
+         * meanwhile share one commit while the model works. */
         rt->here_ev = event_new(base, -1, 0, runtime__on_log_here, rt->log);
-        (void)event_priority_set(rt->here_ev, LOOPPRIO_START);
+        (void)event_priority_set(rt->here_ev, LOOPPRIO_DEFAULT);
         eventlog_set_here(rt->log, runtime__kick_log_here, rt);
         runtime__indexed =
             metrics_counter_new("chatplane_search_indexed_total",

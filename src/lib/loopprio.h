@@ -22,7 +22,7 @@
  * piece. */
 #define LOOPPRIO_START 0
 /* libevent's default with three levels: timers, the listener, the read
- * pool's answers and the rest. */
+ * pool's answers, the event log's writes on the loop and the rest. */
 #define LOOPPRIO_DEFAULT 1
 /* The streams at work: a model call's pieces after its first, and the
  * writes of the streams' frames to their clients. */
