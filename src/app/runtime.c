@@ -39,6 +39,21 @@ static void runtime__on_log_here(evutil_socket_t fd, short what, void *arg)
     eventlog_write_here(arg);
 }
 
+/* The token journal's pause, timed on the loop (eventlog_set_journal_timer). */
+static void runtime__on_journal_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    eventlog_journal_timer_fired(arg);
+}
+
+static void runtime__arm_journal_timer(void *ud, int64_t ms)
+{
+    runtime *rt = ud;
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(rt->journal_ev, &tv);
+}
+
 /* One run at a time: the loop writes, since its commit holds up no other
  * stream and costs less than the wake-ups it saves; with more, the writer's
  * core takes the commits off the loop's (docs/storage.md, Writing on the
@@ -289,6 +304,10 @@ int runtime_start(runtime *rt, const config *cfg, struct event_base *base,
         rt->here_ev = event_new(base, -1, 0, runtime__on_log_here, rt->log);
         (void)event_priority_set(rt->here_ev, LOOPPRIO_DEFAULT);
         eventlog_set_here(rt->log, runtime__kick_log_here, rt);
+        /* The journal's pause too: a timer of the loop rather than a
+         * wake-up of the writer at each answer's first token. */
+        rt->journal_ev = evtimer_new(base, runtime__on_journal_timer, rt->log);
+        eventlog_set_journal_timer(rt->log, runtime__arm_journal_timer, rt);
         runtime__indexed =
             metrics_counter_new("chatplane_search_indexed_total",
                                 "Titles and messages copied into the search index.", NULL);
@@ -407,11 +426,14 @@ void runtime_stop(runtime *rt)
     if (rt->log) {
         /* What the loop was to write goes to the writer, which stops. */
         eventlog_set_here(rt->log, NULL, NULL);
+        eventlog_set_journal_timer(rt->log, NULL, NULL);
         eventlog_stop(rt->log);
         rt->log = NULL;
     }
     if (rt->here_ev) event_free(rt->here_ev);
     rt->here_ev = NULL;
+    if (rt->journal_ev) event_free(rt->journal_ev);
+    rt->journal_ev = NULL;
     if (rt->log_ev) event_free(rt->log_ev);
     if (rt->pool_ev) event_free(rt->pool_ev);
     rt->log_ev = rt->pool_ev = NULL;

@@ -35,6 +35,7 @@ typedef struct runtime {
     char instance_id[ID_MAX];
     struct event *log_ev, *pool_ev;
     struct event *here_ev;      /* the event log's work written on the loop (SQLite) */
+    struct event *journal_ev;   /* the token journal's pause, timed on the loop (SQLite) */
     struct event *index_ev;     /* SQLite: copies new messages into the search index */
     bool indexing;              /* a job of the search index is with the pool */
     int indexed;                /* what the last one copied, or a negative code */

@@ -107,6 +107,11 @@ struct eventlog {
     bool here_kicked;
     bool here_busy;
     bool writer_waits_here;
+    /* The loop's timer for the token journal (eventlog_set_journal_timer):
+     * while it is set, a token journaled while the writer waits untimed
+     * arms it (and marks the writer timed) instead of waking the writer. */
+    void (*journal_arm)(void *ud, int64_t ms);
+    void *journal_ud;
     bool draining;  /* the loop's thread only: eventlog_drain is handing out a batch */
     int held;       /* the loop's thread only: eventlog_hold's depth */
     bool wake_owed; /* the loop's thread only: a wake-up a hold put off */
@@ -811,19 +816,24 @@ static bool eventlog__submit_inline(eventlog *log, const eventlog_op *op, bool u
         log->writer_idle || urgent || ev->type == EVT_STATUS ? 0 : EVENTLOG_LOOP_PACE_NS;
     int rc = clear ? store_journal_try_append(log->st, ev, paced_ns) : 0;
     /* A writer waiting without a time limit must learn that the journal
-     * holds events now, so that it stores them after a pause. A busy one
+     * holds events now, so that it stores them after a pause; or the
+     * loop's timer pauses for it, and the writer sleeps on. A busy one
      * looks at the journal before it waits again. */
-    bool wake = rc == 1 && log->writer_idle && !log->writer_timed;
+    bool untimed = rc == 1 && log->writer_idle && !log->writer_timed;
+    bool arm = untimed && log->journal_arm;
+    bool wake = untimed && !arm;
     if (rc == 1) {
         log->submitted++;
         log->finished_ops++;
         log->stats.batches++;
         log->stats.events++;
         if (wake) log->writer_idle = false;
+        if (arm) log->writer_timed = true;
     }
     pthread_mutex_unlock(&log->mu);
     if (rc != 1) return false;
     if (wake) eventlog__wake_writer(log);
+    if (arm) log->journal_arm(log->journal_ud, log->journal_idle_ms);
     if (op->done) op->done(op->arg, ev, 0);
     if (log->publish) log->publish(log->ud, ev);
     evt_unref(ev);
@@ -883,6 +893,66 @@ void eventlog_set_here(eventlog *log, bool (*kick)(void *ud), void *ud)
     log->here_ud = ud;
     log->here_kicked = false;
     pthread_mutex_unlock(&log->mu);
+}
+
+void eventlog_set_journal_timer(eventlog *log, void (*arm)(void *ud, int64_t ms), void *ud)
+{
+    pthread_mutex_lock(&log->mu);
+    log->journal_arm = arm;
+    log->journal_ud = ud;
+    /* Without the loop's timer an idle writer times the journal itself
+     * again: woken now if the loop was timing it. */
+    bool wake = !arm && log->writer_idle && log->writer_timed;
+    if (wake) log->writer_idle = false;
+    pthread_mutex_unlock(&log->mu);
+    if (wake) pthread_cond_signal(&log->work);
+}
+
+void eventlog_journal_timer_fired(eventlog *log)
+{
+    pthread_mutex_lock(&log->mu);
+    /* A writer at work (or stopping) looks at the journal before it waits
+     * again, and times it itself; so does one woken when the timer was
+     * turned off. */
+    if (!log->writer_idle || log->stopping || !log->journal_arm) {
+        pthread_mutex_unlock(&log->mu);
+        return;
+    }
+    if (store_journal_pending(log->st) == 0) {
+        /* A batch stored it: the next token journaled arms the timer. */
+        log->writer_timed = false;
+        pthread_mutex_unlock(&log->mu);
+        return;
+    }
+    /* Work the loop is yet to write, or a commit since the timer was
+     * armed, restarts the pause, as they restart the writer's. */
+    int64_t idle_ns = log->journal_idle_ms * 1000000;
+    int64_t left_ns = log->pending.head ? idle_ns : log->last_commit_ns + idle_ns - clock_mono_ns();
+    bool mine = left_ns <= 0 && db_write_try(store_db(log->st));
+    bool wake = left_ns <= 0 && !mine;
+    if (mine) log->here_busy = true;
+    if (wake) log->writer_idle = false;
+    pthread_mutex_unlock(&log->mu);
+    if (left_ns > 0) {
+        log->journal_arm(log->journal_ud, (left_ns + 999999) / 1000000);
+        return;
+    }
+    /* While a search job or a checkpoint holds the write lock, the writer
+     * waits for it and stores the journal instead. */
+    if (wake) {
+        pthread_cond_signal(&log->work);
+        return;
+    }
+    log->last_commit_ns = clock_mono_ns();
+    eventlog__flush_journal(log);
+    db_write_drop(store_db(log->st));
+    pthread_mutex_lock(&log->mu);
+    log->here_busy = false;
+    log->writer_timed = false;
+    bool waits = log->writer_waits_here;
+    log->writer_waits_here = false;
+    pthread_mutex_unlock(&log->mu);
+    if (waits) pthread_cond_signal(&log->work);
 }
 
 /* Runs the done and publish callbacks of handed-out items, in order, then

@@ -108,6 +108,21 @@ void eventlog_append(eventlog *log, evt *ev);
  * turns it off.
  */
 void eventlog_set_here(eventlog *log, bool (*kick)(void *ud), void *ud);
+/*
+ * Lets the loop time the token journal (SQLite, docs/storage.md, Writing
+ * on the loop): a token journaled while the writer waits with no time
+ * limit leaves it asleep and calls arm(ud, ms) on the loop thread, once
+ * until the journal is stored; the loop's owner then calls
+ * eventlog_journal_timer_fired ms later. NULL turns it off (and an idle
+ * writer times the journal itself again).
+ */
+void eventlog_set_journal_timer(eventlog *log, void (*arm)(void *ud, int64_t ms), void *ud);
+/* Stores what the token journal holds on the loop thread, with the
+ * writer's connection, once neither the writer nor the loop committed for
+ * the journal's idle time (eventlog_set_journal_idle); earlier, arms the
+ * timer again for the rest. While the process's write lock is taken the
+ * writer is woken for it instead. */
+void eventlog_journal_timer_fired(eventlog *log);
 /* Writes a batch of what is pending on the loop thread, with the writer's
  * connection, while the writer still waits; otherwise leaves it to the
  * writer (and wakes it). Runs the batch's done and publish callbacks. */

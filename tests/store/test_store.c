@@ -3027,6 +3027,73 @@ static void test_token_journal_stored_after_idle(void **state)
     free(j.path);
 }
 
+/* What eventlog_set_journal_timer's arm was asked: how often, and the
+ * last pause. */
+typedef struct arms {
+    int n;
+    int64_t ms;
+} arms;
+
+static void record_arm(void *ud, int64_t ms)
+{
+    arms *a = ud;
+    a->n++;
+    a->ms = ms;
+}
+
+/*
+ * The journal's pause timed on the loop (eventlog_set_journal_timer): a
+ * token journaled while the writer idles arms the loop's timer once and
+ * leaves the writer asleep, so nothing stores the journal until the timer
+ * fires; then eventlog_journal_timer_fired stores it on the calling thread
+ * once no commit came for the idle time, and before that arms the timer
+ * again for the rest. Turned off, the idle writer times the journal
+ * itself again.
+ */
+static void test_token_journal_timed_on_the_loop(void **state)
+{
+    fx *f = *state;
+    journal_fx j;
+    journal_start(f, &j);
+    eventlog_set_journal_idle(j.log, 300);
+    append_published(j.log, &j.t, j.sid, "a");
+    clock_sleep_ms(100); /* the writer waits for work, untimed */
+    arms a = {0};
+    eventlog_set_journal_timer(j.log, record_arm, &a);
+    append_published(j.log, &j.t, j.sid, "b");
+    append_published(j.log, &j.t, j.sid, "c");
+    assert_int_equal(j.t.first_held, 2);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(a.ms, 300);
+    /* Past the idle time the writer has not stored it: it was not woken. */
+    clock_sleep_ms(450);
+    assert_int_equal(stored_count(f->s, j.sid), 1);
+
+    eventlog_journal_timer_fired(j.log);
+    assert_int_equal(stored_count(f->s, j.sid), 3);
+    assert_int_equal(a.n, 1);
+
+    /* The next token arms it again; fired at once after that commit, the
+     * timer is armed for the rest of the pause and stores nothing. */
+    append_published(j.log, &j.t, j.sid, "d");
+    assert_int_equal(a.n, 2);
+    eventlog_journal_timer_fired(j.log);
+    assert_int_equal(a.n, 3);
+    assert_true(a.ms > 0 && a.ms <= 300);
+    assert_int_equal(stored_count(f->s, j.sid), 3);
+
+    /* Turned off, the idle writer takes the pause over and stores it. */
+    eventlog_set_journal_timer(j.log, NULL, NULL);
+    int64_t t0 = clock_mono_ms();
+    while (stored_count(f->s, j.sid) < 4 && clock_mono_ms() - t0 < 10000) clock_sleep_ms(10);
+    assert_int_equal(stored_count(f->s, j.sid), 4);
+    assert_int_equal(a.n, 3);
+    eventlog_stop(j.log);
+    assert_int_equal(j.t.failed_visible, 0);
+    free(j.sid);
+    free(j.path);
+}
+
 /*
  * A batch that also writes to another session: the token journal takes
  * the tokens of the sessions that nothing else in the batch writes to,
@@ -4193,6 +4260,7 @@ int main(void)
         T(test_eventlog_writes_on_the_loop_while_the_writer_idles),
         T(test_token_journal_holds_lone_tokens),
         T(test_token_journal_stored_after_idle),
+        T(test_token_journal_timed_on_the_loop),
         T(test_token_journal_takes_tokens_beside_other_writes),
         T(test_token_journal_taken_by_the_loop_while_the_writer_writes),
         T(test_token_journal_loop_append_leaves_stored_sessions),
