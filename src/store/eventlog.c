@@ -112,9 +112,10 @@ struct eventlog {
      * arms it (and marks the writer timed) instead of waking the writer. */
     void (*journal_arm)(void *ud, int64_t ms);
     void *journal_ud;
-    bool draining;  /* the loop's thread only: eventlog_drain is handing out a batch */
-    int held;       /* the loop's thread only: eventlog_hold's depth */
-    bool wake_owed; /* the loop's thread only: a wake-up a hold put off */
+    bool journal_due; /* the loop's timer found the pause over: store it now */
+    bool draining;    /* the loop's thread only: eventlog_drain is handing out a batch */
+    int held;         /* the loop's thread only: eventlog_hold's depth */
+    bool wake_owed;   /* the loop's thread only: a wake-up a hold put off */
     eventlog_owed *owed[EVENTLOG__OWED_BUCKETS]; /* sessions with operations not handed out */
     size_t unscoped; /* operations not handed out that name no session */
 };
@@ -555,6 +556,14 @@ static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n
             pthread_cond_wait(&log->work, &log->mu);
             continue;
         }
+        if (log->journal_due) {
+            log->journal_due = false;
+            log->writer_idle = false;
+            pthread_mutex_unlock(&log->mu);
+            *n = 0;
+            *idle = true;
+            return true;
+        }
         /* Read under the lock: the loop may add to the journal while the
          * writer waits (eventlog__submit_inline). */
         bool timed = store_journal_pending(log->st) > 0;
@@ -597,6 +606,8 @@ static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n
     }
     *n = eventlog__queue_take(&log->pending, batch,
                               busy ? EVENTLOG_BATCH_MAX : EVENTLOG_QUIET_BATCH_MAX);
+    /* A commit restarts the journal's pause. */
+    log->journal_due = false;
     /* An urgent operation past the batch's limit waits for the next. */
     if (!log->pending.head) log->urgent = false;
     pthread_mutex_unlock(&log->mu);
@@ -671,6 +682,8 @@ static void *eventlog__writer_main(void *arg)
     bool idle;
     while (eventlog__next_batch(log, &batch, &n, &idle)) {
         if (idle) {
+            /* A commit too: the journal's next pause counts from it. */
+            log->last_commit_ns = clock_mono_ns();
             eventlog__flush_journal(log);
             continue;
         }
@@ -928,31 +941,18 @@ void eventlog_journal_timer_fired(eventlog *log)
      * armed, restarts the pause, as they restart the writer's. */
     int64_t idle_ns = log->journal_idle_ms * 1000000;
     int64_t left_ns = log->pending.head ? idle_ns : log->last_commit_ns + idle_ns - clock_mono_ns();
-    bool mine = left_ns <= 0 && db_write_try(store_db(log->st));
-    bool wake = left_ns <= 0 && !mine;
-    if (mine) log->here_busy = true;
-    if (wake) log->writer_idle = false;
+    /* The pause is over: the writer stores the journal at once. It does,
+     * rather than the loop: the rows a quiet server's journal holds would
+     * otherwise grow the loop's heap, a few KiB per run at 100 runs. */
+    if (left_ns <= 0) {
+        log->journal_due = true;
+        log->writer_idle = false;
+    }
     pthread_mutex_unlock(&log->mu);
-    if (left_ns > 0) {
+    if (left_ns > 0)
         log->journal_arm(log->journal_ud, (left_ns + 999999) / 1000000);
-        return;
-    }
-    /* While a search job or a checkpoint holds the write lock, the writer
-     * waits for it and stores the journal instead. */
-    if (wake) {
+    else
         pthread_cond_signal(&log->work);
-        return;
-    }
-    log->last_commit_ns = clock_mono_ns();
-    eventlog__flush_journal(log);
-    db_write_drop(store_db(log->st));
-    pthread_mutex_lock(&log->mu);
-    log->here_busy = false;
-    log->writer_timed = false;
-    bool waits = log->writer_waits_here;
-    log->writer_waits_here = false;
-    pthread_mutex_unlock(&log->mu);
-    if (waits) pthread_cond_signal(&log->work);
 }
 
 /* Runs the done and publish callbacks of handed-out items, in order, then

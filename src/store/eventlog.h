@@ -117,11 +117,10 @@ void eventlog_set_here(eventlog *log, bool (*kick)(void *ud), void *ud);
  * writer times the journal itself again).
  */
 void eventlog_set_journal_timer(eventlog *log, void (*arm)(void *ud, int64_t ms), void *ud);
-/* Stores what the token journal holds on the loop thread, with the
- * writer's connection, once neither the writer nor the loop committed for
- * the journal's idle time (eventlog_set_journal_idle); earlier, arms the
- * timer again for the rest. While the process's write lock is taken the
- * writer is woken for it instead. */
+/* Called on the loop thread when the timer fires: once neither the writer
+ * nor the loop committed for the journal's idle time
+ * (eventlog_set_journal_idle), wakes the writer to store what the journal
+ * holds at once; earlier, arms the timer again for the rest. */
 void eventlog_journal_timer_fired(eventlog *log);
 /* Writes a batch of what is pending on the loop thread, with the writer's
  * connection, while the writer still waits; otherwise leaves it to the

@@ -3045,7 +3045,7 @@ static void record_arm(void *ud, int64_t ms)
  * The journal's pause timed on the loop (eventlog_set_journal_timer): a
  * token journaled while the writer idles arms the loop's timer once and
  * leaves the writer asleep, so nothing stores the journal until the timer
- * fires; then eventlog_journal_timer_fired stores it on the calling thread
+ * fires; then eventlog_journal_timer_fired wakes the writer to store it
  * once no commit came for the idle time, and before that arms the timer
  * again for the rest. Turned off, the idle writer times the journal
  * itself again.
@@ -3069,12 +3069,17 @@ static void test_token_journal_timed_on_the_loop(void **state)
     clock_sleep_ms(450);
     assert_int_equal(stored_count(f->s, j.sid), 1);
 
+    int64_t fired = clock_mono_ms();
     eventlog_journal_timer_fired(j.log);
-    assert_int_equal(stored_count(f->s, j.sid), 3);
     assert_int_equal(a.n, 1);
+    while (stored_count(f->s, j.sid) < 3 && clock_mono_ms() - fired < 10000) clock_sleep_ms(5);
+    assert_int_equal(stored_count(f->s, j.sid), 3);
+    /* At once, not after a pause of the writer's own. */
+    assert_true(clock_mono_ms() - fired < 250);
 
     /* The next token arms it again; fired at once after that commit, the
      * timer is armed for the rest of the pause and stores nothing. */
+    clock_sleep_ms(100); /* the writer waits for work again, untimed */
     append_published(j.log, &j.t, j.sid, "d");
     assert_int_equal(a.n, 2);
     eventlog_journal_timer_fired(j.log);
