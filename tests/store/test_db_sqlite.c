@@ -260,7 +260,10 @@ static wal_trial wal_trial_run(const fx *f, unsigned soft, unsigned hard, bool p
  * With the checkpointer woken at 100 pages and no fallback before 100,000,
  * 3,000 commits that write over 3,000 pages, pausing 50 ms every 100 of
  * them, leave a WAL far shorter than that: the checkpointer ran and the
- * WAL's frames were reused.
+ * WAL's frames were reused. On an idle machine the longest WAL is 600 to
+ * 1,200 frames; the bound of two thirds leaves room for a loaded one, on
+ * which a checkpoint may miss a pause or two before the WAL starts over
+ * (without the checkpointer it would hold every one of the 3,000 frames).
  */
 static void test_checkpointer_bounds_wal(void **state)
 {
@@ -270,7 +273,7 @@ static void test_checkpointer_bounds_wal(void **state)
     assert_true(t.background > 0);
     assert_int_equal(t.fallback, 0);
     assert_true(t.longest > 100);
-    assert_true(t.longest < t.pages / 2);
+    assert_true(t.longest < t.pages * 2 / 3);
 }
 
 /*
