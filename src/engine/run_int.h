@@ -75,8 +75,9 @@ struct run {
 
     json_t *history; /* the conversation as the model sees it */
     size_t keep_from;
-    json_t *notes; /* nudges for the next model call */
-    json_t *tools; /* the tool list offered, cached */
+    json_t *notes;       /* nudges for the next model call */
+    json_t *tools;       /* the tool list offered, cached */
+    int64_t tool_tokens; /* the estimate of tools, which stay the same all run */
 
     bool wrap_up;
     budget_dim wrap_dim;

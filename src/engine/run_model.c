@@ -126,14 +126,14 @@ static int64_t run_model__backoff_ms(int64_t n, int64_t retry_after_ms)
     return base / 2 + jitter;
 }
 
-static void run_model__call_model(run *r);
+static void run_model__call_model(run *r, json_t *messages, int64_t est);
 
 void run__on_retry_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     run *r = arg;
-    if (r->phase == PHASE_RETRY) run_model__call_model(r);
+    if (r->phase == PHASE_RETRY) run_model__call_model(r, NULL, 0);
 }
 
 /*
@@ -485,7 +485,7 @@ static json_t *run_model__messages(run *r, bool with_tools, int64_t step, int64_
         .context_tokens = r->learned_limit > 0 && r->learned_limit < r->env.opt->context_tokens
                               ? r->learned_limit
                               : r->env.opt->context_tokens,
-        .reserved_tokens = with_tools ? context_estimate_tokens(r->tools) : 0,
+        .reserved_tokens = with_tools ? r->tool_tokens : 0,
     };
     p.client_note = r->client_note;
     json_t *m = context_build(&p, est);
@@ -514,10 +514,11 @@ static void run_model__send(run *r, json_t *messages, int64_t max_completion_tok
     json_decref(messages);
 }
 
-static void run_model__call_model(run *r)
+/* Calls the model with messages built for this step, or builds them when
+ * messages is NULL; takes messages. */
+static void run_model__call_model(run *r, json_t *messages, int64_t est)
 {
-    int64_t est = 0;
-    json_t *messages = run_model__messages(r, !r->wrap_up, r->budget.usage.steps, &est);
+    if (!messages) messages = run_model__messages(r, !r->wrap_up, r->budget.usage.steps, &est);
     r->est_prompt_tokens = est;
     r->phase = PHASE_MODEL;
     /* The owner's budgets may cap the call or stop the run first. */
@@ -530,10 +531,12 @@ void run__step(run *r)
 {
     if (r->phase == PHASE_DONE) return;
     int64_t now = clock_mono_ms(), est = 0;
+    /* The messages of the next step, built to check the budget, are the
+     * ones sent unless the step wraps up, which sends no tools. */
     json_t *probe = run_model__messages(r, true, r->budget.usage.steps + 1, &est);
-    json_decref(probe);
     budget_decision d = budget_check_step(&r->budget, now, est);
     if (d.verdict == BUDGET_STOP) {
+        json_decref(probe);
         stop_reason reason = budget_dim_reason(d.dim);
         run__finish(r, reason, stop_budget_detail(reason, &r->budget.limits, &r->budget.usage),
                     false);
@@ -543,6 +546,10 @@ void run__step(run *r)
         r->wrap_up = true;
         r->wrap_dim = d.dim;
     }
+    if (r->wrap_up) {
+        json_decref(probe);
+        probe = NULL;
+    }
     /* Each step starts from the primary; providers that rest are skipped. */
     buf_reset(&r->step_errors);
     r->step_condensed = 0;
@@ -551,11 +558,12 @@ void run__step(run *r)
         evt_origin o = run__origin(r);
         char *detail = xasprintf("every model provider is resting after failing steps in a row: %s",
                                  r->step_errors.data ? r->step_errors.data : "");
+        json_decref(probe);
         run__emit(r, evt_error(&o, "llm_error", detail, false, NULL));
         run__finish(r, STOP_LLM_ERROR, detail, false);
         return;
     }
     r->prov = (size_t)first;
     budget_on_step(&r->budget);
-    run_model__call_model(r);
+    run_model__call_model(r, probe, est);
 }
