@@ -413,8 +413,24 @@ static void db_sqlite__open_reason(const char *path, sqlite3 *conn, char *out, s
  * in-memory database for ":memory:". On failure err names url_shown and
  * the reason.
  */
+/*
+ * SQLite counts its memory by default, which takes one mutex of the whole
+ * process for every allocation and free of every connection: hundreds per
+ * run on the loop, the pool and the checkpointer alike. chatplane never
+ * reads those counts, so they are turned off, once, before SQLite starts
+ * (docs/storage.md, SQLite settings). Where SQLite has started already,
+ * sqlite3_config refuses and the counting stays on: slower, still correct.
+ */
+static pthread_once_t db_sqlite__config_once = PTHREAD_ONCE_INIT;
+
+static void db_sqlite__set_memstatus(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int db_sqlite_open(const char *path, const char *url_shown, db **out, char *err, size_t errlen)
 {
+    pthread_once(&db_sqlite__config_once, db_sqlite__set_memstatus);
     *out = NULL;
     sqlite3 *conn = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
