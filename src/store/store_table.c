@@ -8,6 +8,7 @@
  * functions each dialect defines (see the migration files); booleans are
  * bound as "1"/"0" and JSON as its compact text.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,22 @@ static void store_table__sql_fits(int rc)
     if (rc != 0) abort();
 }
 
+/*
+ * Appends the strings up to the NULL that ends the list. Statements are
+ * put together from names with this rather than buf_printf: they are
+ * built for every statement a run makes, and formatting cost more than
+ * the rest of the building (docs/benchmarks.md, fix 58).
+ */
+static int store_table__put(buf *sql, ...)
+{
+    int rc = 0;
+    va_list ap;
+    va_start(ap, sql);
+    for (const char *s; (s = va_arg(ap, const char *)) != NULL;) rc |= buf_append_str(sql, s);
+    va_end(ap);
+    return rc;
+}
+
 /* "SELECT <columns> FROM <table> <rest>" into sql. */
 static void store_table__select_sql(buf *sql, const store_table *t, const char *rest)
 {
@@ -177,11 +194,11 @@ static void store_table__select_sql(buf *sql, const store_table *t, const char *
         const store_col *c = &t->cols[i];
         if (i) rc |= buf_append_str(sql, ", ");
         if (store_table__is_time(c->kind))
-            rc |= buf_printf(sql, "chatplane_ms(%s)", c->column);
+            rc |= store_table__put(sql, "chatplane_ms(", c->column, ")", NULL);
         else
             rc |= buf_append_str(sql, c->column);
     }
-    rc |= buf_printf(sql, " FROM %s %s", t->name, rest);
+    rc |= store_table__put(sql, " FROM ", t->name, " ", rest, NULL);
     store_table__sql_fits(rc);
 }
 
@@ -212,18 +229,18 @@ int store__insert(store *s, const store_table *t, const store_params *p, const c
 {
     buf sql;
     buf_init(&sql, STORE_TABLE_SQL_MAX);
-    int bad = buf_printf(&sql, "INSERT INTO %s (", t->name);
+    int bad = store_table__put(&sql, "INSERT INTO ", t->name, " (", NULL);
     for (size_t i = 0; i < t->ncols; i++) {
         if (i) bad |= buf_append_str(&sql, ", ");
         bad |= buf_append_str(&sql, t->cols[i].column);
     }
-    bad |= buf_printf(&sql, "%s) VALUES (", extra_cols ? extra_cols : "");
+    bad |= store_table__put(&sql, extra_cols ? extra_cols : "", ") VALUES (", NULL);
     for (size_t i = 0; i < t->ncols; i++) {
         if (i) bad |= buf_append_str(&sql, ", ");
         bad |=
             buf_append_str(&sql, store_table__is_time(t->cols[i].kind) ? "chatplane_ts(?)" : "?");
     }
-    bad |= buf_printf(&sql, "%s)", extra_values ? extra_values : "");
+    bad |= store_table__put(&sql, extra_values ? extra_values : "", ")", NULL);
     store_table__sql_fits(bad);
     int rc = store__exec(s, sql.data, p->n, p->v);
     buf_cleanup(&sql);
@@ -247,14 +264,14 @@ int store__update(store *s, const store_table *t, const void *row, const int *se
     store__params_init(&p);
     buf sql;
     buf_init(&sql, STORE_TABLE_SQL_MAX);
-    int bad = buf_printf(&sql, "UPDATE %s SET ", t->name);
+    int bad = store_table__put(&sql, "UPDATE ", t->name, " SET ", NULL);
     for (size_t i = 0; i < nset; i++) {
         const store_col *c = &t->cols[set[i]];
-        bad |= buf_printf(&sql, "%s%s = %s", i ? ", " : "", c->column,
-                          store_table__is_time(c->kind) ? "chatplane_ts(?)" : "?");
+        bad |= store_table__put(&sql, i ? ", " : "", c->column, " = ",
+                                store_table__is_time(c->kind) ? "chatplane_ts(?)" : "?", NULL);
         store__params_col(&p, t, (size_t)set[i], row);
     }
-    bad |= buf_printf(&sql, " %s", where);
+    bad |= store_table__put(&sql, " ", where, NULL);
     store_table__sql_fits(bad);
     for (int i = 0; i < nw; i++) store__params_add(&p, wp[i]);
     int rc = store__exec(s, sql.data, p.n, p.v);
