@@ -236,6 +236,7 @@ static bool run__end_retryable(int status)
 /* Answers every stop request waiting for the run with the run as it ends. */
 static void run__answer_waiters(run *r)
 {
+    if (!r->waiters) return;
     json_t *obj = run_to_json(r);
     for (run_waiter *w = r->waiters, *next; w; w = next) {
         next = w->next;
