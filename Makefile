@@ -202,11 +202,13 @@ bench-search: $(O)/bench/bench_search
 # their medians (bench/run-bench, docs/benchmarks.md); about 5 minutes, the
 # PostgreSQL rows on a throwaway cluster. `make bench-engine`: the relay
 # cost per token and the added time to first token alone.
+# `make bench-count`: the event loop's instructions per run, one run at a
+# time, under callgrind (bench/count-instructions), about a minute.
 # `bench-smoke`, part of make test: everything small, about 10 seconds.
 BENCH_BINS := $(O)/bench/loadgen $(O)/bench/mock_upstream $(O)/bench/fill_session \
               $(O)/bench/report
 
-.PHONY: bench bench-engine bench-smoke bench-bins
+.PHONY: bench bench-engine bench-count bench-smoke bench-bins
 bench-bins: $(BIN) $(BENCH_BINS)
 
 bench: bench-bins
@@ -216,6 +218,10 @@ bench: bench-bins
 bench-engine: bench-bins
 	@scripts/install-deps bench
 	@bench/run-bench engine $(O)
+
+bench-count: bench-bins
+	@scripts/install-deps bench
+	@bench/count-instructions $(O)
 
 bench-smoke: bench-bins
 	@bench/run-bench smoke $(O)
