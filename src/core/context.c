@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jsonw.h"
 #include "core/tokens.h"
 #include "lib/buf.h"
 #include "lib/utf8.h"
@@ -16,7 +17,7 @@ const char *const CONTEXT_WRAP_UP_NOTE =
 
 int64_t context_estimate_tokens(const json_t *v)
 {
-    return tokens_estimate(json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY));
+    return tokens_estimate(jsonw_length(v, JSON_COMPACT | JSON_ENCODE_ANY));
 }
 
 static json_t *context__system(const char *text)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jsonw.h"
 #include "core/timefmt.h"
 #include "lib/buf.h"
 #include "lib/utf8.h"
@@ -113,8 +114,6 @@ static json_t *evt__number(double v)
     if (v == floor(v) && fabs(v) < 9007199254740992.0) return json_integer((json_int_t)v);
     return json_real(v);
 }
-
-static int evt__append_string(buf *out, const char *s, size_t len);
 
 /* ------------------------------------------------------------------------
  * Life cycle
@@ -249,9 +248,9 @@ evt *evt_status(const evt_origin *o, run_status status, const char *detail)
  * evt__string replaces it. */
 static int evt__append_text(buf *out, const char *s, size_t len)
 {
-    if (utf8_valid_prefix(s, len) == len) return evt__append_string(out, s, len);
+    if (utf8_valid_prefix(s, len) == len) return jsonw_string(out, s, len);
     json_t *j = evt__string(s, len);
-    int rc = evt__append_string(out, json_string_value(j), json_string_length(j));
+    int rc = jsonw_string(out, json_string_value(j), json_string_length(j));
     json_decref(j);
     return rc;
 }
@@ -443,71 +442,10 @@ evt *evt_run_stopped(const evt_origin *o, stop_reason reason, const char *detail
  * Encoding
  */
 
-/*
- * Appends s[0..len) as a JSON string, escaped as jansson escapes with
- * EVT_JSON_FLAGS: '"', '\\' and control characters only, the common ones
- * by letter and the rest as \u00XX. s must be valid UTF-8, which every
- * string of an event is. Writing strings directly keeps the hot path (token
- * events, a few bytes each) free of a jansson dump per string.
- */
-static int evt__append_string(buf *out, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    int rc = buf_append_char(out, '"');
-    size_t run = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        rc |= buf_append(out, s + run, i - run);
-        run = i + 1;
-        char esc[7] = {'\\', 0};
-        size_t n = 2;
-        switch (c) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 0xF];
-            n = 6;
-        }
-        rc |= buf_append(out, esc, n);
-    }
-    rc |= buf_append(out, s + run, len - run);
-    rc |= buf_append_char(out, '"');
-    return rc;
-}
-
-static int evt__dump_cb(const char *data, size_t size, void *arg)
-{
-    return buf_append(arg, data, size);
-}
-
-/* Appends a field value: strings by hand, everything else through jansson. */
+/* Appends a field value as jansson writes it (core/jsonw.h). */
 static int evt__append_value(buf *out, const json_t *v)
 {
-    if (json_is_string(v))
-        return evt__append_string(out, json_string_value(v), json_string_length(v));
-    return json_dump_callback(v, evt__dump_cb, out, EVT_JSON_FLAGS | JSON_ENCODE_ANY);
+    return jsonw_value(out, v, EVT_JSON_FLAGS | JSON_ENCODE_ANY);
 }
 
 /*
@@ -531,10 +469,10 @@ int evt_encode(evt *e)
     rc |= buf_append_str(&out, "\",\"seq\":");
     rc |= buf_append_i64(&out, e->seq);
     rc |= buf_append_str(&out, ",\"session_id\":");
-    rc |= evt__append_string(&out, e->session_id, strlen(e->session_id));
+    rc |= jsonw_string(&out, e->session_id, strlen(e->session_id));
     rc |= buf_append_str(&out, ",\"run_id\":");
     if (e->run_id)
-        rc |= evt__append_string(&out, e->run_id, strlen(e->run_id));
+        rc |= jsonw_string(&out, e->run_id, strlen(e->run_id));
     else
         rc |= buf_append_str(&out, "null");
     rc |= buf_append_str(&out, ",\"ts\":\"");
@@ -550,7 +488,7 @@ int evt_encode(evt *e)
     json_object_foreach(e->fields, key, v)
     {
         rc |= buf_append_char(&out, ',');
-        rc |= evt__append_string(&out, key, strlen(key));
+        rc |= jsonw_string(&out, key, strlen(key));
         rc |= buf_append_char(&out, ':');
         rc |= evt__append_value(&out, v);
     }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/civil.h"
+#include "core/jsonw.h"
 #include "core/textchunk.h"
 #include "lib/buf.h"
 #include "lib/redact.h"
@@ -817,7 +818,7 @@ char *llm_stream_request_body(const char *model, const llm_request *req, size_t 
     if (req->max_completion_tokens >= 0)
         json_object_set_new(o, "max_completion_tokens",
                             json_integer((json_int_t)req->max_completion_tokens));
-    char *body = json_dumps(o, JSON_COMPACT);
+    char *body = jsonw_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!body) body = xstrdup("{}"); /* only when a value cannot be encoded */
     *len = strlen(body);

@@ -21,6 +21,7 @@
 #include <event2/util.h>
 
 #include "core/evt.h"
+#include "core/jsonw.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/id.h"
@@ -218,7 +219,7 @@ void http_reply_json_text(http_req *r, int status, const char *text, size_t len)
 
 void http_reply_json(http_req *r, int status, json_t *body)
 {
-    char *text = json_dumps(body, EVT_JSON_FLAGS);
+    char *text = jsonw_dumps(body, EVT_JSON_FLAGS);
     json_decref(body);
     http_reply_json_text(r, status, text, strlen(text));
     free(text);
@@ -471,7 +472,12 @@ static void http__gencb(struct evhttp_request *ev, void *arg)
     } else {
         unsigned char rnd[8];
         id_random_bytes(rnd, sizeof rnd);
-        for (int i = 0; i < 8; i++) snprintf(r->id + 2 * i, 3, "%02x", rnd[i]);
+        static const char hex[] = "0123456789abcdef";
+        for (int i = 0; i < 8; i++) {
+            r->id[2 * i] = hex[rnd[i] >> 4];
+            r->id[2 * i + 1] = hex[rnd[i] & 15];
+        }
+        r->id[16] = '\0';
     }
     r->head = strcmp(r->method, "HEAD") == 0;
     r->conn = http__conn_find(s, r->evcon);

@@ -19,12 +19,13 @@
  */
 #include "store/store.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/evt.h"
+#include "core/jsonw.h"
+#include "lib/buf.h"
 #include "lib/xmalloc.h"
 #include "store/store_int.h"
 #include "store/store_journal.h"
@@ -70,9 +71,12 @@ int store__changed_one(store *s, int rc, const char *what, const char *id)
     return rc > 0 ? 0 : store__not_found(s, what, id);
 }
 
+/* Without snprintf: a run binds about thirty numbers, and formatting them
+ * cost ten times the conversion (docs/benchmarks.md, fix 58). */
 const char *store__num_i64(store_num *n, int64_t v)
 {
-    snprintf(n->text, sizeof n->text, "%" PRId64, v);
+    _Static_assert(sizeof n->text >= BUF_I64_LEN, "store_num holds any int64_t");
+    buf_i64_text(n->text, v);
     return n->text;
 }
 
@@ -88,7 +92,7 @@ const char *store__bool_text(bool b)
 
 char *store__json_text(const json_t *v)
 {
-    return v ? json_dumps(v, EVT_JSON_FLAGS | JSON_ENCODE_ANY) : NULL;
+    return v ? jsonw_dumps(v, EVT_JSON_FLAGS | JSON_ENCODE_ANY) : NULL;
 }
 
 char *store__col_str(const db_result *r, size_t row, size_t col)
