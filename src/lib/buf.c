@@ -87,6 +87,13 @@ int buf_append_str(buf *b, const char *s)
 
 int buf_append_char(buf *b, char c)
 {
+    /* The room for one more byte and the NUL is there nearly always: JSON
+     * is written a punctuation mark at a time through here. */
+    if (b->len + 2 <= b->alloc && b->len < b->cap) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return 0;
+    }
     return buf_append(b, &c, 1);
 }
 
