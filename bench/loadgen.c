@@ -125,6 +125,7 @@ struct lg {
     long concurrency, runs, tokens, ramp_ms;
     int64_t gap_us, first_us;
     bool no_direct;
+    long pairs, pair_runs; /* --pairs N --pair-runs K: CPU of nginx and chatplane in turns */
     char **session_ids;
     size_t nsessions;
     /* idle */
@@ -754,6 +755,105 @@ static double lg_cpu_per(const lg_phase *ph, uint64_t n)
     return n ? ph->server_cpu_s * 1e6 / (double)n : NAN;
 }
 
+static double at_num(const json_t *o, const char *key)
+{
+    return json_number_value(json_object_get(o, key));
+}
+
+/* The CPU per token of one block of k runs, one at a time, through the
+ * relay (nginx) or through chatplane, each of the latter on a session made
+ * for it; -1 when a run failed. */
+static double lg_pair_block(lg *g, bool via_relay, long k)
+{
+    lg_phase ph = {.name = via_relay ? "relay" : "through"};
+    long runs = g->runs;
+    g->runs = k;
+    if (via_relay) {
+        g->kind = LG_DIRECT;
+        g->direct_to = &g->relay;
+        g->measured_pid = g->relay_pid;
+    } else {
+        for (size_t i = 0; i < g->nsessions; i++) free(g->session_ids[i]);
+        free(g->session_ids);
+        g->measured_pid = g->server_pid;
+        lg_create_sessions(g, (size_t)k);
+        lg_settle(g, 300);
+        g->kind = LG_THROUGH;
+    }
+    lg_measure(g, &ph, lg_begin_runs);
+    lg_settle(g, 200);
+    g->runs = runs;
+    bool ok = !g->timed_out && ph.failed == 0 && ph.streams == (size_t)k && ph.tokens > 0;
+    double per = ok ? ph.server_cpu_s * 1e6 / (double)ph.tokens : -1;
+    lg_phase_free(&ph);
+    return per;
+}
+
+static int lg_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * The CPU per token of nginx and of chatplane measured in turns: pairs
+ * blocks of pair_runs runs each, one at a time, nginx first in even pairs
+ * and chatplane first in odd ones. This machine's CPU time per unit of
+ * work moves by a factor of two or more over seconds to minutes (other
+ * guests of its host); measured minutes apart, in phases of their own, the
+ * two figures can each land in a slow stretch or a fast one, while a pair
+ * of blocks a second apart shares it. Returns the JSON figures, or NULL
+ * when a run failed.
+ */
+static json_t *lg_pairs(lg *g)
+{
+    size_t n = (size_t)g->pairs;
+    double *ratio = xcalloc(n, sizeof *ratio);
+    double relay_sum = 0, through_sum = 0, relay_min = 0, through_min = 0;
+    json_t *rb = json_array(), *tb = json_array();
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++) {
+        double r, t;
+        if (i % 2 == 0) {
+            r = lg_pair_block(g, true, g->pair_runs);
+            t = lg_pair_block(g, false, g->pair_runs);
+        } else {
+            t = lg_pair_block(g, false, g->pair_runs);
+            r = lg_pair_block(g, true, g->pair_runs);
+        }
+        ok = r > 0 && t > 0;
+        ratio[i] = ok ? t / r : 0;
+        relay_sum += r;
+        through_sum += t;
+        if (i == 0 || r < relay_min) relay_min = r;
+        if (i == 0 || t < through_min) through_min = t;
+        json_array_append_new(rb, json_real(r));
+        json_array_append_new(tb, json_real(t));
+    }
+    json_t *o = NULL;
+    if (ok) {
+        qsort(ratio, n, sizeof *ratio, lg_cmp_double);
+        double med = n % 2 ? ratio[n / 2] : (ratio[n / 2 - 1] + ratio[n / 2]) / 2;
+        o = json_object();
+        json_object_set_new(o, "pairs", json_integer(g->pairs));
+        json_object_set_new(o, "runs_per_block", json_integer(g->pair_runs));
+        json_object_set_new(o, "ratio", json_real(med));
+        json_object_set_new(o, "ratio_min", json_real(ratio[0]));
+        json_object_set_new(o, "ratio_max", json_real(ratio[n - 1]));
+        json_object_set_new(o, "ratio_quietest", json_real(through_min / relay_min));
+        json_object_set_new(o, "server_cpu_us_per_token", json_real(through_sum / (double)n));
+        json_object_set_new(o, "relay_cpu_us_per_token", json_real(relay_sum / (double)n));
+        json_object_set_new(o, "server_cpu_us_per_token_min", json_real(through_min));
+        json_object_set_new(o, "relay_cpu_us_per_token_min", json_real(relay_min));
+        json_object_set_new(o, "server_blocks", json_incref(tb));
+        json_object_set_new(o, "relay_blocks", json_incref(rb));
+    }
+    json_decref(rb);
+    json_decref(tb);
+    free(ratio);
+    return o;
+}
+
 static int lg_runs(lg *g)
 {
     lg_phase direct = {.name = "direct"}, relay = {.name = "relay"}, through = {.name = "through"};
@@ -779,6 +879,14 @@ static int lg_runs(lg *g)
     lg_measure(g, &through, lg_begin_runs);
     lg_settle(g, 1000);
     through.rss_after_kib = lg_proc_rss(g->server_pid);
+    /* Before anything is printed, so that the turns' figures follow the
+     * phases'. */
+    bool pairs_ok = true;
+    json_t *paired = NULL;
+    if (g->pairs > 0 && g->have_relay) {
+        paired = lg_pairs(g);
+        pairs_ok = paired != NULL;
+    }
 
     double secs = lg_seconds(&through);
     double cpu_tok = lg_cpu_per(&through, through.tokens);
@@ -804,6 +912,16 @@ static int lg_runs(lg *g)
         printf(
             "  relay    %.2f CPU-us per token (%.2f s CPU) | chatplane uses %.2f times as much\n",
             relay_tok, relay.server_cpu_s, cpu_tok / relay_tok);
+    if (paired)
+        printf("  in turns %ld pairs of %ld runs, nginx and chatplane: chatplane uses %.2f times "
+               "as much CPU per token (median of the pairs, %.2f .. %.2f), %.2f in the quietest "
+               "blocks (%.2f and %.2f CPU-us per token)\n",
+               g->pairs, g->pair_runs, at_num(paired, "ratio"), at_num(paired, "ratio_min"),
+               at_num(paired, "ratio_max"), at_num(paired, "ratio_quietest"),
+               at_num(paired, "server_cpu_us_per_token_min"),
+               at_num(paired, "relay_cpu_us_per_token_min"));
+    else if (!pairs_ok)
+        printf("  in turns: a run failed, so there is no figure\n");
 
     json_t *o = json_object();
     json_object_set_new(o, "scenario", json_string(g->label));
@@ -821,6 +939,7 @@ static int lg_runs(lg *g)
         json_object_set_new(o, "relay_added", lg_added_json(&relay, &direct));
     json_object_set_new(o, "server_cpu_us_per_token", json_real(cpu_tok));
     json_object_set_new(o, "server_cpu_us_per_event", json_real(cpu_ev));
+    if (paired) json_object_set_new(o, "paired", paired);
     if (g->have_relay) {
         json_object_set_new(o, "relay_cpu_us_per_token", json_real(relay_tok));
         json_object_set_new(o, "cpu_per_token_vs_relay", json_real(cpu_tok / relay_tok));
@@ -829,7 +948,7 @@ static int lg_runs(lg *g)
     bool ok = direct.failed == 0 && through.failed == 0 && relay.failed == 0 &&
               through.streams == (size_t)g->runs &&
               (g->no_direct || direct.streams == (size_t)g->runs) &&
-              (!g->have_relay || relay.streams == (size_t)g->runs);
+              (!g->have_relay || relay.streams == (size_t)g->runs) && pairs_ok;
     json_object_set_new(o, "ok", json_boolean(ok));
     lg_write_json(g, o);
     lg_phase_free(&direct);
@@ -1069,6 +1188,7 @@ static void lg_usage(void)
         "                    [--concurrency C] [--runs K] [--tokens T] [--first-ms F] [--gap-us "
         "G]\n"
         "                    [--ramp-ms R] [--no-direct] [--relay HOST:PORT --relay-pid P]\n"
+        "                    [--pairs N [--pair-runs K]]\n"
         "       loadgen idle --server HOST:PORT --server-pid P [--subscribers S] [--sessions M]\n"
         "       loadgen replay --server HOST:PORT --session ID --events N [--repeat R]\n"
         "       common: [--label NAME] [--json FILE] [--timeout-s S]\n");
@@ -1108,6 +1228,7 @@ int main(int argc, char **argv)
             .gap_us = 10000,
             .first_us = 20000,
             .ramp_ms = -1,
+            .pair_runs = 10,
             .subscribers = 10000,
             .nsessions = 100,
             .replay_events = 100000,
@@ -1146,6 +1267,11 @@ int main(int argc, char **argv)
             g.ramp_ms = lg_num(argc, argv, &i);
         } else if (strcmp(a, "--no-direct") == 0) {
             g.no_direct = true;
+        } else if (strcmp(a, "--pairs") == 0) {
+            g.pairs = lg_num(argc, argv, &i);
+            if (g.pairs > 1000) lg_usage();
+        } else if (strcmp(a, "--pair-runs") == 0) {
+            g.pair_runs = lg_num(argc, argv, &i);
         } else if (strcmp(a, "--subscribers") == 0) {
             g.subscribers = lg_num(argc, argv, &i);
         } else if (strcmp(a, "--sessions") == 0) {
