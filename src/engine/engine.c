@@ -293,6 +293,11 @@ typedef struct engine_start {
     size_t nmsgs;
     json_t *remembered; /* the session's remembered decisions (run_init) */
     char *owner;        /* the session's owner, or NULL */
+    /* A start in the event log: the run's first events (its user message,
+     * the superseded ids, run_started), stored by the start's own
+     * transaction (engine__start_emitted) rather than by the next one. */
+    evt *first[3];
+    size_t nfirst;
 } engine_start;
 
 static const mode *engine__pick(const engine_start *j, const char *name)
@@ -633,6 +638,8 @@ static void engine__start_reset(engine_start *j)
     store_message_list_free(j->msgs, j->nmsgs);
     j->msgs = NULL;
     j->nmsgs = 0;
+    for (size_t i = 0; i < j->nfirst; i++) evt_unref(j->first[i]);
+    j->nfirst = 0;
 }
 
 /*
@@ -656,7 +663,23 @@ static int engine__start_apply(store *s, void *arg)
     if (j->status != 0) return store_savepoint_undo(s) < 0 ? -1 : 0;
     if (store_savepoint_release(s) < 0) return -1;
     engine__start_read(s, j);
+    /* The events run_begin would emit, made here so that this transaction
+     * stores them: the next one then has only the run's "thinking" status,
+     * which the token journal takes (docs/benchmarks.md, fix 59). */
+    evt_origin o = {j->session_id, j->run_id, clock_wall_ms()};
+    if (j->message)
+        j->first[j->nfirst++] =
+            evt_message(&o, j->message_id, "user", j->message, NULL, NULL, false);
+    if (j->superseded) j->first[j->nfirst++] = evt_superseded(&o, j->superseded);
+    j->first[j->nfirst++] = evt_run_started(&o, j->mode.name, &j->mode.limits, j->continues);
     return 0;
+}
+
+static size_t engine__start_emitted(void *arg, evt *const **evs)
+{
+    engine_start *j = arg;
+    *evs = j->first;
+    return j->nfirst;
 }
 
 static void engine__start_done(void *arg);
@@ -744,6 +767,7 @@ static void engine__start_done(void *arg)
         .started_wall_ms = j->now_ms,
         .owner = j->owner,
         .remembered = engine__remembered_by_name(e->d.tools, j->remembered),
+        .begun = j->nfirst > 0,
     };
     run *r = run_new(&env, &init);
     engine_entry *x = xcalloc(1, sizeof *x);
@@ -842,7 +866,8 @@ static void engine__start(engine *e, const char *session_id, const char *message
         eventlog_op op = {.apply = engine__start_apply,
                           .done = engine__start_logged,
                           .arg = j,
-                          .session_id = j->session_id};
+                          .session_id = j->session_id,
+                          .emitted = engine__start_emitted};
         /* Urgent: the run's first token waits on it. */
         eventlog_submit_urgent(e->d.log, &op);
         return;
@@ -1039,8 +1064,12 @@ static void engine__queue_looked(void *arg)
     q->now_ms = clock_wall_ms();
     id_new(q->run_id, "run", q->now_ms);
     evt_origin o = {q->session_id, q->run_id, q->now_ms};
-    eventlog_op op = {engine__queue_apply, engine__queue_applied, q,
-                      evt_run_queued(&o, q->message, q->mode_req, q->interrupt), NULL};
+    eventlog_op op = {engine__queue_apply,
+                      engine__queue_applied,
+                      q,
+                      evt_run_queued(&o, q->message, q->mode_req, q->interrupt),
+                      NULL,
+                      NULL};
     eventlog_submit(e->d.log, &op);
 }
 
@@ -1346,8 +1375,12 @@ static void engine__drop_looked(void *arg)
         return;
     }
     store_queue_row_dropped(&s->dropped, STOP_USER_STOPPED, ENGINE__DROP_DETAIL, clock_wall_ms());
-    eventlog_op op = {engine__drop_apply, engine__drop_done, s,
-                      store_queue_dropped_event(&s->dropped), NULL};
+    eventlog_op op = {engine__drop_apply,
+                      engine__drop_done,
+                      s,
+                      store_queue_dropped_event(&s->dropped),
+                      NULL,
+                      NULL};
     eventlog_submit(e->d.log, &op);
 }
 

@@ -40,7 +40,7 @@ void record_message(recorder *rec, const store_message *m, evt *ev)
     record__message_arg *a = xcalloc(1, sizeof *a);
     a->rec = rec;
     store_message_copy(&a->row, m);
-    eventlog_op op = {record__message_apply, record__message_done, a, ev, a->row.session_id};
+    eventlog_op op = {record__message_apply, record__message_done, a, ev, a->row.session_id, NULL};
     eventlog_submit(rec->log, &op);
 }
 
@@ -80,14 +80,14 @@ static void record__tool_done(void *arg, evt *ev, int status)
 void record_tool_started(recorder *rec, const store_tool_exec *t, evt *ev)
 {
     record__tool_arg *a = record__tool_copy(rec, t);
-    eventlog_op op = {record__tool_insert_apply, record__tool_done, a, ev, a->row.session_id};
+    eventlog_op op = {record__tool_insert_apply, record__tool_done, a, ev, a->row.session_id, NULL};
     eventlog_submit(rec->log, &op);
 }
 
 void record_tool_finished(recorder *rec, const store_tool_exec *t, evt *ev)
 {
     record__tool_arg *a = record__tool_copy(rec, t);
-    eventlog_op op = {record__tool_finish_apply, record__tool_done, a, ev, a->row.session_id};
+    eventlog_op op = {record__tool_finish_apply, record__tool_done, a, ev, a->row.session_id, NULL};
     eventlog_submit(rec->log, &op);
 }
 
@@ -131,8 +131,12 @@ static void record__approval_done(void *arg, evt *ev, int status)
 
 void record_approval_requested(recorder *rec, const store_approval *x, evt *ev)
 {
-    eventlog_op op = {record__approval_insert_apply, record__approval_done,
-                      record__approval_copy(rec, x), ev, NULL};
+    eventlog_op op = {record__approval_insert_apply,
+                      record__approval_done,
+                      record__approval_copy(rec, x),
+                      ev,
+                      NULL,
+                      NULL};
     eventlog_submit(rec->log, &op);
 }
 
@@ -142,7 +146,7 @@ void record_approval_decided(recorder *rec, const store_approval *x, evt *ev,
     record__approval_arg *a = record__approval_copy(rec, x);
     a->done = done;
     a->ud = ud;
-    eventlog_op op = {record__approval_decide_apply, record__approval_done, a, ev, NULL};
+    eventlog_op op = {record__approval_decide_apply, record__approval_done, a, ev, NULL, NULL};
     eventlog_submit(rec->log, &op);
 }
 
@@ -184,8 +188,8 @@ static void record__input_done(void *arg, evt *ev, int status)
 
 void record_input_requested(recorder *rec, const store_input *x, evt *ev)
 {
-    eventlog_op op = {record__input_insert_apply, record__input_done, record__input_copy(rec, x),
-                      ev, NULL};
+    eventlog_op op = {
+        record__input_insert_apply, record__input_done, record__input_copy(rec, x), ev, NULL, NULL};
     eventlog_submit(rec->log, &op);
 }
 
@@ -195,7 +199,7 @@ void record_input_answered(recorder *rec, const store_input *x, evt *ev,
     record__input_arg *a = record__input_copy(rec, x);
     a->done = done;
     a->ud = ud;
-    eventlog_op op = {record__input_answer_apply, record__input_done, a, ev, NULL};
+    eventlog_op op = {record__input_answer_apply, record__input_done, a, ev, NULL, NULL};
     eventlog_submit(rec->log, &op);
 }
 
@@ -245,7 +249,7 @@ void record_run(recorder *rec, const store_run *r, evt *ev,
     store_run_copy(&a->row, r);
     a->done = done;
     a->ud = ud;
-    eventlog_op op = {record__run_apply, record__run_done, a, ev, a->row.session_id};
+    eventlog_op op = {record__run_apply, record__run_done, a, ev, a->row.session_id, NULL};
     eventlog_submit(rec->log, &op);
 }
 
@@ -256,12 +260,12 @@ static void record__event_done(void *arg, evt *ev, int status)
 
 void record_event(recorder *rec, evt *ev)
 {
-    eventlog_op op = {NULL, record__event_done, rec, ev, NULL};
+    eventlog_op op = {NULL, record__event_done, rec, ev, NULL, NULL};
     eventlog_submit(rec->log, &op);
 }
 
 void record_event_urgent(recorder *rec, evt *ev)
 {
-    eventlog_op op = {NULL, record__event_done, rec, ev, NULL};
+    eventlog_op op = {NULL, record__event_done, rec, ev, NULL, NULL};
     eventlog_submit_urgent(rec->log, &op);
 }

@@ -578,6 +578,7 @@ run *run_new(const run_env *env, const run_init *init)
     r->user_message = init->user_message ? xstrdup(init->user_message) : NULL;
     r->client_note = init->client_note ? xstrdup(init->client_note) : NULL;
     r->superseded = init->superseded ? json_deep_copy(init->superseded) : NULL;
+    r->begun = init->begun;
     buf_init(&r->text, RUN_TEXT_MAX);
     r->deadline_ev = evtimer_new(env->base, run__on_deadline, r);
     r->warn_ev = evtimer_new(env->base, run__on_warn, r);
@@ -606,12 +607,12 @@ run *run_new(const run_env *env, const run_init *init)
 void run_begin(run *r)
 {
     evt_origin o = run__origin(r);
-    if (r->user_message_id) {
+    if (r->user_message_id && !r->begun) {
         run__emit(r,
                   evt_message(&o, r->user_message_id, "user", r->user_message, NULL, NULL, false));
     }
-    if (r->superseded) run__emit(r, evt_superseded(&o, r->superseded));
-    run__emit(r, evt_run_started(&o, r->mode.name, &r->budget.limits, r->continues));
+    if (r->superseded && !r->begun) run__emit(r, evt_superseded(&o, r->superseded));
+    if (!r->begun) run__emit(r, evt_run_started(&o, r->mode.name, &r->budget.limits, r->continues));
     run__arm_timers(r);
     LOG(LOG_INFO, "run started", "run_id=%s session_id=%s mode=%s", r->id, r->session_id,
         r->mode.name);

@@ -87,6 +87,10 @@ typedef struct run_init {
      * {"approve": bool, "reason": string or null, "remember": "session"};
      * reference stolen, may be NULL. */
     json_t *remembered;
+    /* The start stored and published the run's first events (its user
+     * message, the superseded ids, run_started): run_begin does not emit
+     * them again. */
+    bool begun;
 } run_init;
 
 run *run_new(const run_env *env, const run_init *init);

@@ -132,6 +132,7 @@ struct run {
      * "reason", "remember"}; the session's come from the store. */
     json_t *remembered;
     json_t *superseded; /* a regenerate's superseded message ids, until announced */
+    bool begun;         /* run_init.begun: its first events are out already */
 
     /* The question the current call's server waits on (docs/runs.md,
      * Questions): asked while inp_pending; inp_answering while its answer

@@ -141,7 +141,7 @@ static void api_fork__checked(api__job *j)
         http_reply_error(j->r, j->status, j->code, "%s", j->msg);
         api_fork__free(f);
     } else {
-        eventlog_op op = {api_fork__apply, api_fork__written, f, NULL, NULL};
+        eventlog_op op = {api_fork__apply, api_fork__written, f, NULL, NULL, NULL};
         eventlog_submit(f->a->d.log, &op);
     }
     api__job_free(j);

@@ -127,7 +127,7 @@ static void api__mode_put_route(http_req *r, void *ud)
     /* The schema let only a known policy through. */
     approval_policy_parse(validate_get_string(body, "approval"), &p->m.approval);
     json_decref(body);
-    eventlog_op op = {api__mode_apply, api__mode_done, p, NULL, NULL};
+    eventlog_op op = {api__mode_apply, api__mode_done, p, NULL, NULL, NULL};
     eventlog_submit(a->d.log, &op);
 }
 

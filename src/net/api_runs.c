@@ -221,7 +221,7 @@ static void api__brain_stream(http_req *r, void *ud)
     b->row.mode = xstrdup(st->mode ? st->mode : MODE_DEFAULT);
     b->row.status = xstrdup("idle");
     b->row.created_ms = b->row.updated_ms = now;
-    eventlog_op op = {api__brain_apply, api__brain_done, b, NULL, NULL};
+    eventlog_op op = {api__brain_apply, api__brain_done, b, NULL, NULL, NULL};
     eventlog_submit(a->d.log, &op);
 }
 

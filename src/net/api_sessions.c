@@ -83,7 +83,7 @@ static void api__create(http_req *r, void *ud)
     w->row.status = xstrdup("idle");
     w->row.created_ms = w->row.updated_ms = now;
     json_decref(body);
-    eventlog_op op = {api__create_apply, api__create_done, w, NULL, w->row.id};
+    eventlog_op op = {api__create_apply, api__create_done, w, NULL, w->row.id, NULL};
     eventlog_submit(a->d.log, &op);
 }
 
@@ -220,7 +220,7 @@ static void api__patch(http_req *r, void *ud)
     p->w.title = title ? xstrdup(title) : NULL;
     p->w.mode = mode_name ? xstrdup(mode_name) : NULL;
     json_decref(body);
-    eventlog_op op = {api__patch_apply_real, api__patch_done, p, NULL, NULL};
+    eventlog_op op = {api__patch_apply_real, api__patch_done, p, NULL, NULL, NULL};
     eventlog_submit(a->d.log, &op);
 }
 
@@ -256,7 +256,7 @@ static void api__delete_done(void *arg, evt *ev, int status)
 
 static void api__delete_write(api__write *w)
 {
-    eventlog_op op = {api__delete_apply, api__delete_done, w, NULL, NULL};
+    eventlog_op op = {api__delete_apply, api__delete_done, w, NULL, NULL, NULL};
     eventlog_submit(w->a->d.log, &op);
 }
 

@@ -90,7 +90,7 @@ void api__thread_session(api *a, http_req *r, const char *thread_id, const char 
     t->row.mode = xstrdup(mode_name ? mode_name : MODE_DEFAULT);
     t->row.status = xstrdup("idle");
     t->row.created_ms = t->row.updated_ms = now;
-    eventlog_op op = {api__thread_apply, api__thread_done, t, NULL, NULL};
+    eventlog_op op = {api__thread_apply, api__thread_done, t, NULL, NULL, NULL};
     eventlog_submit(a->d.log, &op);
 }
 

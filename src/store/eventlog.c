@@ -64,6 +64,8 @@ typedef struct eventlog_item {
     bool journaled;         /* the token journal took it (eventlog__journal_part) */
     bool unscoped;          /* an apply that names no session: it may write to any */
     eventlog_owed *owed[2]; /* the sessions it writes to, counted in eventlog.owed */
+    evt **emitted;          /* the events its apply made (op.emitted), referenced */
+    size_t nemitted;
     struct eventlog_item *next;
 } eventlog_item;
 
@@ -233,6 +235,27 @@ static size_t eventlog__queue_take(eventlog_queue *q, eventlog_queue *batch, siz
  * append. Returns 0 when committed, else a negative code (rolled back,
  * except that a connection lost at COMMIT, *at_commit, may have committed).
  */
+/* Drops the events an earlier try of it.apply made. */
+static void eventlog__drop_emitted(eventlog_item *it)
+{
+    for (size_t i = 0; i < it->nemitted; i++) evt_unref(it->emitted[i]);
+    free(it->emitted);
+    it->emitted = NULL;
+    it->nemitted = 0;
+}
+
+/* Takes the events it.apply made and stores them; 0 or a store error. */
+static int eventlog__store_emitted(store *st, eventlog_item *it)
+{
+    evt *const *evs = NULL;
+    size_t k = it->op.emitted(it->op.arg, &evs);
+    if (k == 0) return 0;
+    it->emitted = xmalloc(k * sizeof *it->emitted);
+    for (size_t i = 0; i < k; i++) it->emitted[i] = evt_ref(evs[i]);
+    it->nemitted = k;
+    return store_event_append(st, it->emitted, k);
+}
+
 static int eventlog__commit_ops(store *st, eventlog_item *first, size_t n, bool *at_commit)
 {
     *at_commit = false;
@@ -263,6 +286,8 @@ static int eventlog__commit_ops(store *st, eventlog_item *first, size_t n, bool 
             int applied = rc == 0 ? it->op.apply(st, it->op.arg) : 0;
             store_journal_op(st, false);
             if (applied < 0) rc = applied;
+            eventlog__drop_emitted(it);
+            if (rc == 0 && it->op.emitted) rc = eventlog__store_emitted(st, it);
         }
         if (rc == 0 && it->op.ev) evs[nev++] = it->op.ev;
     }
@@ -337,7 +362,7 @@ static size_t eventlog__count_events(const eventlog_item *it, size_t n, int stat
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++, it = it->next)
-        if (it->op.ev && it->status == status) k++;
+        if (it->status == status) k += (it->op.ev != NULL) + it->nemitted;
     return k;
 }
 
@@ -963,6 +988,8 @@ static void eventlog__hand_out(eventlog *log, eventlog_item *it)
     log->draining = true;
     for (eventlog_item *x = it; x; x = x->next) {
         if (x->op.done) x->op.done(x->op.arg, x->op.ev, x->status);
+        for (size_t i = 0; x->status == 0 && log->publish && i < x->nemitted; i++)
+            log->publish(log->ud, x->emitted[i]);
         if (x->status == 0 && x->op.ev && log->publish) log->publish(log->ud, x->op.ev);
     }
     log->draining = outer;
@@ -974,6 +1001,7 @@ static void eventlog__hand_out(eventlog *log, eventlog_item *it)
     while (it) {
         eventlog_item *next = it->next;
         if (it->op.ev) evt_unref(it->op.ev);
+        eventlog__drop_emitted(it);
         free(it);
         it = next;
     }

@@ -72,6 +72,12 @@ typedef struct eventlog eventlog;
  * other sessions that share its batch (docs/storage.md, The token
  * journal). An apply without it may touch any session, and its batch's
  * tokens all go to the transaction. It must stay valid until done runs.
+ * emitted (may be NULL) is asked, right after an apply that succeeded,
+ * for events the apply made: *evs set to n of them, still owned by arg.
+ * They are stored in the same transaction, before ev, and published after
+ * done, in their order (a run's start stores its first events in its own
+ * transaction: docs/storage.md, Writing on the loop). The log takes
+ * references of its own.
  */
 typedef struct eventlog_op {
     int (*apply)(store *s, void *arg);
@@ -79,6 +85,7 @@ typedef struct eventlog_op {
     void *arg;
     evt *ev;
     const char *session_id;
+    size_t (*emitted)(void *arg, evt *const **evs);
 } eventlog_op;
 
 /* Called on the loop thread, in commit order, for every committed evt

@@ -451,7 +451,8 @@ bool store_journal_takes(const evt *e)
     if (e->type == EVT_TOKEN) return true;
     if (e->type != EVT_STATUS || !e->fields) return false;
     const char *status = json_string_value(json_object_get(e->fields, "status"));
-    return status && strcmp(status, status_name(STATUS_RESPONDING)) == 0;
+    return status && (strcmp(status, status_name(STATUS_RESPONDING)) == 0 ||
+                      strcmp(status, status_name(STATUS_THINKING)) == 0);
 }
 
 /*

@@ -85,8 +85,10 @@ int store_journal_recover(store *s, const char *url);
  * recovering what the file holds. 0 without a journal for url. */
 int store_journal_attach(store *s, const char *url);
 
-/* True for the events the journal takes: tokens, and the "responding"
- * status that comes right before an answer's first token. Others go to a
+/* True for the events the journal takes: tokens, the "responding" status
+ * that comes right before an answer's first token and the "thinking"
+ * status that begins a step (which followed the run's start in a
+ * transaction of its own: docs/benchmarks.md, fix 59). Others go to a
  * transaction: readers of the tables see a run wait for a person at once,
  * and a refused write stops its run at once. */
 bool store_journal_takes(const evt *e);

@@ -2157,7 +2157,7 @@ static void test_replay_crosses_gaps(void **state)
 /*
  * On SQLite a transaction stores each run of two or more consecutive
  * events of one session and one run that the journal would take (tokens,
- * the `responding` status) as one token row of at most 64, whoever
+ * the `thinking` and `responding` statuses) as one token row of at most 64, whoever
  * appends them; other events, a lone token, and another run's or
  * session's events are rows of their own. PostgreSQL writes a row each.
  */
@@ -2190,12 +2190,13 @@ static void test_token_rows_from_a_transaction(void **state)
     assert_int_equal(append_all(f->s, evs, n), 0);
     for (size_t i = 0; i < n; i++) json[i] = evs[i]->json;
 
-    /* Rows of the session: 1 | 2-5 | 6 | 7 (a lone token) | 8 | 9-72 |
-     * 73-78 | 79-80 (the next run's); of the other: 1-2. */
+    /* Rows of the session: 1-5 (both statuses, the first tokens) | 6 | 7
+     * (a lone token) | 8 | 9-72 | 73-78 | 79-80 (the next run's); of the
+     * other: 1-2. */
     const char *rows = "SELECT COUNT(*) FROM stream_events WHERE session_id = ?";
     const char *packed = "SELECT COUNT(*) FROM stream_events WHERE session_id = ? AND type = "
                          "'tokens'";
-    assert_int_equal(count_rows(f->s, rows, sid), sqlite ? 8 : N);
+    assert_int_equal(count_rows(f->s, rows, sid), sqlite ? 7 : N);
     assert_int_equal(count_rows(f->s, packed, sid), sqlite ? 4 : 0);
     assert_int_equal(count_rows(f->s, rows, other), sqlite ? 1 : OTHER);
     if (sqlite) {
@@ -2547,6 +2548,90 @@ static void test_eventlog_commits_then_publishes_in_order(void **state)
     assert_int_equal(st.failures, 0);
     assert_true(st.batches >= 2 && st.batches <= 7);
     eventlog_stop(log);
+    free(sid);
+}
+
+/* An apply that makes events of its own (eventlog_op.emitted, as a run's
+ * start does): fail makes the apply fail instead. */
+typedef struct emitting {
+    const char *sid;
+    trace *t;
+    bool fail;
+    evt *evs[2];
+    size_t n;
+} emitting;
+
+static int apply_emitting(store *s, void *arg)
+{
+    (void)s;
+    emitting *e = arg;
+    for (size_t i = 0; i < e->n; i++) evt_unref(e->evs[i]);
+    e->n = 0;
+    if (e->fail) return -42;
+    evt_origin o = origin(e->sid, "r", 1000);
+    e->evs[e->n++] = evt_message(&o, "m1", "user", "hi", NULL, NULL, false);
+    e->evs[e->n++] = evt_status(&o, STATUS_TOOL_RUNNING, "lookup");
+    return 0;
+}
+
+static size_t emitted_of(void *arg, evt *const **evs)
+{
+    emitting *e = arg;
+    *evs = e->evs;
+    return e->n;
+}
+
+static void emitting_done(void *arg, evt *ev, int status)
+{
+    (void)ev;
+    emitting *e = arg;
+    trace_line(e->t, "done %s", status == 0 ? "ok" : "failed");
+}
+
+/* The events an apply makes are stored by its transaction, before the
+ * op's own event, and published after its done, in their order; those of
+ * an apply that failed are neither. */
+static void test_eventlog_stores_what_an_apply_emits(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "emit", 1000);
+    trace t = {.reader = f->s};
+    eventlog *log = start_log(f, &t);
+    emitting e = {.sid = sid, .t = &t};
+    evt_origin o = origin(sid, "r", 1000);
+    eventlog_stats st0;
+    eventlog_get_stats(log, &st0);
+    eventlog_op op = {.apply = apply_emitting,
+                      .done = emitting_done,
+                      .arg = &e,
+                      .ev = evt_status(&o, STATUS_RETRYING, NULL),
+                      .session_id = sid,
+                      .emitted = emitted_of};
+    eventlog_submit(log, &op);
+    eventlog_flush(log);
+    const char *want[] = {"done ok", "publish 1 message", "publish 2 status", "publish 3 status"};
+    assert_int_equal(t.n, 4);
+    for (size_t i = 0; i < 4; i++) assert_string_equal(t.lines[i], want[i]);
+    assert_int_equal(t.failed_visible, 0);
+    assert_int_equal(t.in_tables, 3);
+    assert_int_equal(e.evs[0]->seq, 1);
+    assert_int_equal(e.evs[1]->seq, 2);
+    eventlog_stats st;
+    eventlog_get_stats(log, &st);
+    assert_int_equal(st.batches - st0.batches, 1); /* one transaction stored all three */
+    assert_int_equal(st.events - st0.events, 3);
+
+    /* The same op again, now failing. */
+    e.fail = true;
+    op.ev = evt_status(&o, STATUS_RETRYING, NULL);
+    eventlog_submit(log, &op);
+    eventlog_flush(log);
+    assert_int_equal(t.n, 5);
+    assert_string_equal(t.lines[4], "done failed");
+    assert_int_equal(
+        count_rows(f->s, "SELECT COUNT(*) FROM stream_events WHERE session_id = ?", sid), 3);
+    eventlog_stop(log);
+    for (size_t i = 0; i < e.n; i++) evt_unref(e.evs[i]);
     free(sid);
 }
 
@@ -4259,6 +4344,7 @@ int main(void)
         T(test_recovery_stops_interrupted_run),
         T(test_recovery_of_every_running_run),
         T(test_eventlog_commits_then_publishes_in_order),
+        T(test_eventlog_stores_what_an_apply_emits),
         T(test_eventlog_paces_commits),
         T(test_eventlog_urgent_ends_the_pace),
         T(test_eventlog_hold_wakes_the_writer_once),
