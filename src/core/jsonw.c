@@ -3,6 +3,7 @@
  */
 #include "core/jsonw.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -120,8 +121,24 @@ static int jsonw__value(buf *out, const json_t *v, size_t flags, int depth)
     case JSON_INTEGER:
         rc |= buf_append_i64(out, (int64_t)json_integer_value(v));
         break;
-    case JSON_REAL:
+    case JSON_REAL: {
+        /* jansson writes a real with "%.Pg" (P the flags' precision, 17
+         * without one) and adds ".0" when that has no '.' or 'e': a whole
+         * number of fewer than P digits is its digits and ".0", written
+         * here, since a run's JSON holds several (a cost of 0.0). Other
+         * reals and -0.0 go to jansson. */
+        static const double below[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+        int precision = (int)((flags >> 11) & 0x1F);
+        double limit = precision == 0 || precision > 15 ? 1e15 + 1 : below[precision];
+        double d = json_real_value(v);
+        if (fabs(d) < limit && d == (double)(int64_t)d && !(d == 0 && signbit(d))) {
+            rc |= buf_append_i64(out, (int64_t)d);
+            rc |= buf_append(out, ".0", 2);
+            break;
+        }
         return jsonw__by_jansson(out, v, flags);
+    }
     case JSON_TRUE:
         rc |= buf_append(out, "true", 4);
         break;

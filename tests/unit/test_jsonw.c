@@ -20,6 +20,9 @@ static const size_t flag_sets[] = {
     EVT_JSON_FLAGS | JSON_ENCODE_ANY,
     JSON_INDENT(2) | JSON_ENCODE_ANY,
     JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY,
+    JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(1),
+    JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(2),
+    JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(16),
 };
 
 /* jsonw_dumps and jsonw_length agree with jansson for v under every flag
@@ -60,6 +63,19 @@ static void test_scalars(void **state)
         json_real(1e300),
         json_real(0.1),
         json_real(123456789.123456789),
+        json_real(3.0),
+        json_real(-42.0),
+        json_real(-0.0),
+        json_real(1e15),
+        json_real(-1e15),
+        json_real(999999999999999.0),
+        json_real(1e16),
+        json_real(4503599627370497.0),
+        json_real(5.0),
+        json_real(10.0),
+        json_real(99.0),
+        json_real(100.0),
+        json_real(100000000000000.0),
         json_string(""),
         json_string("plain"),
     };
@@ -113,6 +129,10 @@ static json_t *random_value(unsigned *seed, int depth)
     case 0:
         return json_integer((json_int_t)rand_r(seed) * (rand_r(seed) % 2 ? -1 : 1));
     case 1:
+        /* Half of them whole numbers, which jsonw writes itself. */
+        if (rand_r(seed) % 2)
+            return json_real((double)(rand_r(seed) % 2000000 - 1000000) *
+                             (double)(rand_r(seed) % 1000000000 + 1));
         return json_real((double)rand_r(seed) / ((double)rand_r(seed) + 1.0));
     case 2: {
         char s[24];
