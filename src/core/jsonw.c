@@ -18,12 +18,32 @@
  * cannot write; chatplane's values are a few levels deep. */
 #define JSONW__DEPTH 512
 
+/* True when one of the 8 bytes of w is below 0x20, '"' or '\\' (or,
+ * rarely, when a byte above such a one borrows: the caller then looks at
+ * each byte). Bytes from 0x80 are never flagged. */
+static bool jsonw__special8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+    uint64_t below = (w - ones * 0x20) & ~w;
+    uint64_t is_quote = (quote - ones) & ~quote, is_backslash = (backslash - ones) & ~backslash;
+    return ((below | is_quote | is_backslash) & highs) != 0;
+}
+
 int jsonw_string(buf *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
     int rc = buf_append_char(out, '"');
     size_t run = 0;
     for (size_t i = 0; i < len; i++) {
+        /* Eight plain bytes at a time: most text needs no escape. */
+        while (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (jsonw__special8(w)) break;
+            i += 8;
+        }
+        if (i >= len) break;
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         rc |= buf_append(out, s + run, i - run);

@@ -106,6 +106,37 @@ static void test_every_byte_that_needs_escaping(void **state)
     json_decref(v);
 }
 
+/* jsonw looks at eight bytes at a time: every byte that needs escaping,
+ * at every place of a longer text, and text beyond ASCII around it. */
+static void test_escapes_at_every_offset(void **state)
+{
+    (void)state;
+    const char specials[] = {'"', '\\', '\n', 0x01, 0x1f, 0x7f, '/'};
+    char s[48];
+    for (size_t k = 0; k < sizeof specials; k++) {
+        for (size_t at = 0; at < 40; at++) {
+            for (size_t len = at + 1; len <= 41; len += 5) {
+                for (size_t i = 0; i < len; i++) s[i] = (char)('a' + i % 26);
+                s[at] = specials[k];
+                json_t *v = json_stringn(s, len);
+                assert_non_null(v);
+                assert_same(v);
+                json_decref(v);
+            }
+        }
+        /* After a character beyond ASCII: "\xc3\xa9" is é. */
+        memcpy(s,
+               "abc\xc3\xa9"
+               "defghij",
+               12);
+        s[10] = specials[k];
+        json_t *v = json_stringn(s, 12);
+        assert_non_null(v);
+        assert_same(v);
+        json_decref(v);
+    }
+}
+
 static void test_containers_keep_their_order(void **state)
 {
     (void)state;
@@ -215,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_every_byte_that_needs_escaping),
         cmocka_unit_test(test_containers_keep_their_order),
         cmocka_unit_test(test_random_values),
+        cmocka_unit_test(test_escapes_at_every_offset),
         cmocka_unit_test(test_refused_as_jansson_refuses),
         cmocka_unit_test(test_a_full_buffer_fails),
     };
