@@ -8,7 +8,9 @@
  * functions each dialect defines (see the migration files); booleans are
  * bound as "1"/"0" and JSON as its compact text.
  */
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +188,98 @@ static int store_table__put(buf *sql, ...)
     return rc;
 }
 
+/*
+ * The statements built from a table's columns, kept per thread: the same
+ * table, kind and clauses always give the same text, and building it was
+ * tens of appends (and a few allocations) for every insert, update and
+ * read a run makes (docs/benchmarks.md, fix 59). A thread keeps the last
+ * STORE_TABLE_MEMO texts it built (a server uses about twenty), compared
+ * by their clauses' contents, which callers may build; its exit frees
+ * them.
+ */
+#define STORE_TABLE_MEMO 32
+
+typedef struct store_table__text {
+    const store_table *t;
+    char kind;   /* 'i' insert, 's' select, 'u' update */
+    char *a, *b; /* the clauses it was built with, copied; NULL for none */
+    char *sql;
+} store_table__text;
+
+typedef struct store_table__texts {
+    store_table__text e[STORE_TABLE_MEMO];
+    size_t n, next;
+    bool registered;
+} store_table__texts;
+
+static __thread store_table__texts store_table__kept;
+static pthread_key_t store_table__key;
+static pthread_once_t store_table__once = PTHREAD_ONCE_INIT;
+
+static void store_table__text_free(store_table__text *x)
+{
+    free(x->a);
+    free(x->b);
+    free(x->sql);
+    memset(x, 0, sizeof *x);
+}
+
+static void store_table__texts_free(void *arg)
+{
+    store_table__texts *k = arg;
+    for (size_t i = 0; i < k->n; i++) store_table__text_free(&k->e[i]);
+    k->n = k->next = 0;
+}
+
+static void store_table__make_key(void)
+{
+    (void)pthread_key_create(&store_table__key, store_table__texts_free);
+}
+
+static bool store_table__same(const char *x, const char *y)
+{
+    return x == y || (x && y && strcmp(x, y) == 0);
+}
+
+/* The kept text of this statement, or NULL. */
+static const char *store_table__kept_text(const store_table *t, char kind, const char *a,
+                                          const char *b)
+{
+    store_table__texts *k = &store_table__kept;
+    for (size_t i = 0; i < k->n; i++) {
+        const store_table__text *x = &k->e[i];
+        if (x->t == t && x->kind == kind && store_table__same(x->a, a) &&
+            store_table__same(x->b, b))
+            return x->sql;
+    }
+    return NULL;
+}
+
+/* Keeps sql (taken) as the text of this statement; returns it. */
+static const char *store_table__keep_text(const store_table *t, char kind, const char *a,
+                                          const char *b, char *sql)
+{
+    store_table__texts *k = &store_table__kept;
+    if (!k->registered) {
+        pthread_once(&store_table__once, store_table__make_key);
+        k->registered = pthread_setspecific(store_table__key, k) == 0;
+    }
+    store_table__text *x;
+    if (k->n < STORE_TABLE_MEMO) {
+        x = &k->e[k->n++];
+    } else {
+        x = &k->e[k->next];
+        k->next = (k->next + 1) % STORE_TABLE_MEMO;
+        store_table__text_free(x);
+    }
+    x->t = t;
+    x->kind = kind;
+    x->a = a ? xstrdup(a) : NULL;
+    x->b = b ? xstrdup(b) : NULL;
+    x->sql = sql;
+    return sql;
+}
+
 /* "SELECT <columns> FROM <table> <rest>" into sql. */
 static void store_table__select_sql(buf *sql, const store_table *t, const char *rest)
 {
@@ -202,48 +296,54 @@ static void store_table__select_sql(buf *sql, const store_table *t, const char *
     store_table__sql_fits(rc);
 }
 
-int store__rows(store *s, const store_table *t, const char *rest, int np, const char *const *p,
-                void **out, size_t *n)
+/* The text of "SELECT <columns> FROM <table> <rest>", kept. */
+static const char *store_table__select_text(const store_table *t, const char *rest)
 {
+    const char *kept = store_table__kept_text(t, 's', rest, NULL);
+    if (kept) return kept;
     buf sql;
     buf_init(&sql, STORE_TABLE_SQL_MAX);
     store_table__select_sql(&sql, t, rest);
-    int rc = store__select(s, sql.data, np, p, t->size, store__row_read, t, out, n);
-    buf_cleanup(&sql);
-    return rc;
+    return store_table__keep_text(t, 's', rest, NULL, buf_detach(&sql, NULL));
+}
+
+int store__rows(store *s, const store_table *t, const char *rest, int np, const char *const *p,
+                void **out, size_t *n)
+{
+    return store__select(s, store_table__select_text(t, rest), np, p, t->size, store__row_read, t,
+                         out, n);
 }
 
 int store__row(store *s, const store_table *t, const char *rest, int np, const char *const *p,
                void *out, const char *what, const char *id)
 {
-    buf sql;
-    buf_init(&sql, STORE_TABLE_SQL_MAX);
-    store_table__select_sql(&sql, t, rest);
-    int rc = store__select_one(s, sql.data, np, p, t->size, store__row_read, t, out, what, id);
-    buf_cleanup(&sql);
-    return rc;
+    return store__select_one(s, store_table__select_text(t, rest), np, p, t->size, store__row_read,
+                             t, out, what, id);
 }
 
 int store__insert(store *s, const store_table *t, const store_params *p, const char *extra_cols,
                   const char *extra_values)
 {
-    buf sql;
-    buf_init(&sql, STORE_TABLE_SQL_MAX);
-    int bad = store_table__put(&sql, "INSERT INTO ", t->name, " (", NULL);
-    for (size_t i = 0; i < t->ncols; i++) {
-        if (i) bad |= buf_append_str(&sql, ", ");
-        bad |= buf_append_str(&sql, t->cols[i].column);
+    const char *text = store_table__kept_text(t, 'i', extra_cols, extra_values);
+    if (!text) {
+        buf sql;
+        buf_init(&sql, STORE_TABLE_SQL_MAX);
+        int bad = store_table__put(&sql, "INSERT INTO ", t->name, " (", NULL);
+        for (size_t i = 0; i < t->ncols; i++) {
+            if (i) bad |= buf_append_str(&sql, ", ");
+            bad |= buf_append_str(&sql, t->cols[i].column);
+        }
+        bad |= store_table__put(&sql, extra_cols ? extra_cols : "", ") VALUES (", NULL);
+        for (size_t i = 0; i < t->ncols; i++) {
+            if (i) bad |= buf_append_str(&sql, ", ");
+            bad |= buf_append_str(&sql,
+                                  store_table__is_time(t->cols[i].kind) ? "chatplane_ts(?)" : "?");
+        }
+        bad |= store_table__put(&sql, extra_values ? extra_values : "", ")", NULL);
+        store_table__sql_fits(bad);
+        text = store_table__keep_text(t, 'i', extra_cols, extra_values, buf_detach(&sql, NULL));
     }
-    bad |= store_table__put(&sql, extra_cols ? extra_cols : "", ") VALUES (", NULL);
-    for (size_t i = 0; i < t->ncols; i++) {
-        if (i) bad |= buf_append_str(&sql, ", ");
-        bad |=
-            buf_append_str(&sql, store_table__is_time(t->cols[i].kind) ? "chatplane_ts(?)" : "?");
-    }
-    bad |= store_table__put(&sql, extra_values ? extra_values : "", ")", NULL);
-    store_table__sql_fits(bad);
-    int rc = store__exec(s, sql.data, p->n, p->v);
-    buf_cleanup(&sql);
+    int rc = store__exec(s, text, p->n, p->v);
     return rc < 0 ? rc : 0;
 }
 
@@ -262,19 +362,32 @@ int store__update(store *s, const store_table *t, const void *row, const int *se
 {
     store_params p;
     store__params_init(&p);
+    /* The columns set, one byte each (a table has far fewer than 255),
+     * name the statement with where. */
+    char cols[256];
+    size_t ncols = 0;
+    for (size_t i = 0; i < nset && i < sizeof cols - 1; i++) cols[ncols++] = (char)(set[i] + 1);
+    cols[ncols] = '\0';
+    const char *text = nset < sizeof cols ? store_table__kept_text(t, 'u', where, cols) : NULL;
     buf sql;
     buf_init(&sql, STORE_TABLE_SQL_MAX);
-    int bad = store_table__put(&sql, "UPDATE ", t->name, " SET ", NULL);
+    int bad = text ? 0 : store_table__put(&sql, "UPDATE ", t->name, " SET ", NULL);
     for (size_t i = 0; i < nset; i++) {
         const store_col *c = &t->cols[set[i]];
-        bad |= store_table__put(&sql, i ? ", " : "", c->column, " = ",
-                                store_table__is_time(c->kind) ? "chatplane_ts(?)" : "?", NULL);
+        if (!text)
+            bad |= store_table__put(&sql, i ? ", " : "", c->column, " = ",
+                                    store_table__is_time(c->kind) ? "chatplane_ts(?)" : "?", NULL);
         store__params_col(&p, t, (size_t)set[i], row);
     }
-    bad |= store_table__put(&sql, " ", where, NULL);
-    store_table__sql_fits(bad);
+    if (!text) {
+        bad |= store_table__put(&sql, " ", where, NULL);
+        store_table__sql_fits(bad);
+        text = nset < sizeof cols
+                   ? store_table__keep_text(t, 'u', where, cols, buf_detach(&sql, NULL))
+                   : sql.data;
+    }
     for (int i = 0; i < nw; i++) store__params_add(&p, wp[i]);
-    int rc = store__exec(s, sql.data, p.n, p.v);
+    int rc = store__exec(s, text, p.n, p.v);
     buf_cleanup(&sql);
     store__params_cleanup(&p);
     return rc;
