@@ -10,6 +10,7 @@
 #include "core/textchunk.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/utf8.h"
@@ -22,6 +23,7 @@ typedef struct tc {
     const unsigned char *p, *end;
     int depth;
     int rc; /* BUF_TOOBIG once the text overflowed its cap */
+    textchunk_end *out;
 } tc;
 
 /* Where a string's decoded bytes go: the text buffer, a small array for a
@@ -320,7 +322,64 @@ static bool textchunk__delta(tc *s, buf *text)
     return true;
 }
 
-/* One choice: index 0 (or none), a delta object, finish_reason null. */
+/* finish_reason: null, or a string shorter than TEXTCHUNK_FINISH_MAX,
+ * which is the finish reason unless empty. */
+static bool textchunk__finish(tc *s)
+{
+    textchunk__ws(s);
+    if (s->p < s->end && *s->p != '"') return textchunk__null(s);
+    char fr[TEXTCHUNK_FINISH_MAX];
+    tc_sink k = {.fix = fr, .fixcap = sizeof fr};
+    if (!textchunk__string(s, &k) || k.fixlen >= sizeof fr) return false;
+    memcpy(s->out->finish_reason, fr, k.fixlen);
+    s->out->finish_reason[k.fixlen] = '\0';
+    return true;
+}
+
+/* A count of usage: a whole number of at least 0 is taken; any other
+ * value is read and left, as the full parse leaves it. */
+static bool textchunk__count(tc *s, long long *count)
+{
+    textchunk__ws(s);
+    if (s->p >= s->end) return false;
+    if (*s->p != '-' && (*s->p < '0' || *s->p > '9')) return textchunk__value(s);
+    char tok[TC_MAX_NUMBER + 1];
+    if (!textchunk__number(s, tok)) return false;
+    /* jansson reads "-0" as the integer 0, and "2.0" as a real. */
+    long long v = strchr(tok, '.') ? -1 : strtoll(tok, NULL, 10);
+    if (v >= 0) *count = v;
+    return true;
+}
+
+/* usage: null, or an object whose prompt_tokens and completion_tokens are
+ * taken; its other members are read and left. */
+static bool textchunk__usage(tc *s)
+{
+    textchunk__ws(s);
+    if (s->p < s->end && *s->p != '{') return textchunk__null(s);
+    bool more;
+    if (!textchunk__open(s, '{', '}', &more)) return false;
+    if (more) return true;
+    bool seen_prompt = false, seen_completion = false;
+    char key[TC_KEY_MAX];
+    do {
+        if (!textchunk__key(s, key)) return false;
+        if (strcmp(key, "prompt_tokens") == 0) {
+            if (seen_prompt || !textchunk__count(s, &s->out->prompt_tokens)) return false;
+            seen_prompt = true;
+        } else if (strcmp(key, "completion_tokens") == 0) {
+            if (seen_completion || !textchunk__count(s, &s->out->completion_tokens)) return false;
+            seen_completion = true;
+        } else if (!textchunk__value(s)) {
+            return false;
+        }
+        if (!textchunk__next(s, '}', &more)) return false;
+    } while (more);
+    s->depth--;
+    return true;
+}
+
+/* One choice: index 0 (or none), a delta object, a finish_reason. */
 static bool textchunk__choice(tc *s, buf *text)
 {
     bool more;
@@ -339,7 +398,7 @@ static bool textchunk__choice(tc *s, buf *text)
             if (seen_delta || !textchunk__delta(s, text)) return false;
             seen_delta = true;
         } else if (strcmp(key, "finish_reason") == 0) {
-            if (seen_finish || !textchunk__null(s)) return false;
+            if (seen_finish || !textchunk__finish(s)) return false;
             seen_finish = true;
         } else if (strcmp(key, "message") == 0) {
             return false;
@@ -364,7 +423,8 @@ static bool textchunk__choices(tc *s, buf *text)
 }
 
 /* The top-level object. "error" declines, as does "object": "error" (the
- * two forms of an error inside a stream) and a usage that is not null. */
+ * two forms of an error inside a stream) and a usage that is neither null
+ * nor an object. */
 static bool textchunk__chunk(tc *s, buf *text)
 {
     bool more;
@@ -378,7 +438,7 @@ static bool textchunk__chunk(tc *s, buf *text)
                 if (seen_choices || !textchunk__choices(s, text)) return false;
                 seen_choices = true;
             } else if (strcmp(key, "usage") == 0) {
-                if (seen_usage || !textchunk__null(s)) return false;
+                if (seen_usage || !textchunk__usage(s)) return false;
                 seen_usage = true;
             } else if (strcmp(key, "error") == 0) {
                 return false;
@@ -405,11 +465,15 @@ static bool textchunk__chunk(tc *s, buf *text)
     return s->p == s->end;
 }
 
-int textchunk_read(const char *data, size_t len, buf *text)
+int textchunk_read(const char *data, size_t len, buf *text, textchunk_end *end)
 {
-    tc s = {(const unsigned char *)data, (const unsigned char *)data + len, 0, 0};
+    end->finish_reason[0] = '\0';
+    end->prompt_tokens = end->completion_tokens = -1;
+    tc s = {(const unsigned char *)data, (const unsigned char *)data + len, 0, 0, end};
     size_t mark = text->len;
     if (textchunk__chunk(&s, text)) return 1;
+    end->finish_reason[0] = '\0';
+    end->prompt_tokens = end->completion_tokens = -1;
     /* Declined after some text was appended: take it back. */
     if (text->data) {
         text->len = mark;

@@ -8,12 +8,14 @@
  * and building a jansson tree for it (a dozen allocations, then freeing
  * them) was the largest single cost of relaying a token. This scanner
  * checks the whole text against the JSON grammar and extracts the content
- * in one pass, with no allocation beyond the output buffer. It accepts only
- * that plain shape: anything that could mean more (tool calls, a finish
- * reason, usage, an error, several choices, a duplicate key, a number or
- * string jansson might judge differently) makes it decline, and the caller
- * parses the chunk in full. So for every chunk it accepts, the full parse
- * would have found valid JSON and the same text and nothing else.
+ * in one pass, with no allocation beyond the output buffer. It also reads
+ * the two chunks that end an answer: a finish reason (a string, or null)
+ * and a usage object (its prompt_tokens and completion_tokens). Anything
+ * that could mean more (tool calls, an error, several choices, a
+ * duplicate key, a number or string jansson might judge differently)
+ * makes it decline, and the caller parses the chunk in full. So for every
+ * chunk it accepts, the full parse would have found valid JSON, the same
+ * text, finish reason and counts, and nothing else.
  */
 #ifndef CHATPLANE_CORE_TEXTCHUNK_H
 #define CHATPLANE_CORE_TEXTCHUNK_H
@@ -22,12 +24,25 @@
 
 #include "lib/buf.h"
 
+/* Longest finish reason read here ("content_filter" is 14 bytes). */
+#define TEXTCHUNK_FINISH_MAX 32
+
+/* What a chunk says besides its text. */
+typedef struct textchunk_end {
+    /* choice 0's finish_reason: "" when null, absent or empty */
+    char finish_reason[TEXTCHUNK_FINISH_MAX];
+    /* usage.prompt_tokens and completion_tokens: -1 when absent, or not
+     * a whole number of at least 0 (the full parse ignores those) */
+    long long prompt_tokens, completion_tokens;
+} textchunk_end;
+
 /*
- * Reads data[0..len). Returns 1 when it is a plain text chunk: the decoded
- * content (UTF-8, possibly empty) was appended to text. Returns 0 when the
- * chunk must be parsed in full; text is then unchanged. Returns BUF_TOOBIG
- * when the content does not fit the cap of text (text unchanged).
+ * Reads data[0..len). Returns 1 when it is a plain chunk: the decoded
+ * content (UTF-8, possibly empty) was appended to text and *end set.
+ * Returns 0 when the chunk must be parsed in full; text is then unchanged.
+ * Returns BUF_TOOBIG when the content does not fit the cap of text (text
+ * unchanged).
  */
-int textchunk_read(const char *data, size_t len, buf *text);
+int textchunk_read(const char *data, size_t len, buf *text, textchunk_end *end);
 
 #endif

@@ -414,12 +414,22 @@ int llm_stream_feed(llm_stream *s, const char *data, size_t len)
     /* The plain text chunk, nearly every chunk of a reply, is read without
      * building a tree (core/textchunk); everything else in full below. */
     size_t before = s->text.len;
-    int fast = textchunk_read(data, len, &s->text);
+    textchunk_end end;
+    int fast = textchunk_read(data, len, &s->text, &end);
     if (fast == BUF_TOOBIG)
         return llm_stream__fail(s, false, NULL, "the model's text exceeded 4 MiB");
     if (fast == 1) {
         if (s->text.len > before && s->on_text)
             s->on_text(s->ud, s->text.data + before, s->text.len - before);
+        /* As llm_stream__choice and llm_stream__usage take them. */
+        if (end.finish_reason[0]) {
+            free(s->finish_reason);
+            s->finish_reason = xstrdup(end.finish_reason);
+        }
+        if (s->state == LLM_STREAM_MORE) {
+            if (end.prompt_tokens >= 0) s->prompt_tokens = end.prompt_tokens;
+            if (end.completion_tokens >= 0) s->completion_tokens = end.completion_tokens;
+        }
         return s->state;
     }
 

@@ -3,8 +3,9 @@
  *
  * Whenever the scanner reads a chunk itself, the full parse the stream
  * reader would otherwise do must agree: the bytes are JSON, the top level
- * is an object, it carries no error, usage, tool call or finish reason,
- * and the text of choice 0 is exactly what the scanner decoded. When the
+ * is an object, it carries no error or tool call, the text of choice 0 is
+ * exactly what the scanner decoded, and so are the finish reason and the
+ * token counts of the usage as the stream reader takes them. When the
  * scanner declines, its output must be untouched.
  *
  *   make O=build/fuzz fuzz-bins && build/fuzz/tests/fuzz/fuzz_textchunk
@@ -17,16 +18,29 @@
 
 #include "core/textchunk.h"
 
-/* The text the stream reader's full parse takes from a chunk, appended to
- * out; aborts when the chunk carries anything the scanner must not have
- * accepted. */
-static void fuzz_full_parse(json_t *chunk, buf *out)
+/* A count as the stream reader takes it: -1 unless a whole number >= 0. */
+static long long fuzz_count(const json_t *usage, const char *key)
 {
+    const json_t *v = json_object_get(usage, key);
+    return json_is_integer(v) && json_integer_value(v) >= 0 ? (long long)json_integer_value(v) : -1;
+}
+
+/* The text the stream reader's full parse takes from a chunk, appended to
+ * out, and its finish reason and counts into end; aborts when the chunk
+ * carries anything the scanner must not have accepted. */
+static void fuzz_full_parse(json_t *chunk, buf *out, textchunk_end *end)
+{
+    end->finish_reason[0] = '\0';
+    end->prompt_tokens = end->completion_tokens = -1;
     if (!json_is_object(chunk)) abort();
     if (json_object_get(chunk, "error")) abort();
     const json_t *obj = json_object_get(chunk, "object");
     if (json_is_string(obj) && strcmp(json_string_value(obj), "error") == 0) abort();
-    if (json_is_object(json_object_get(chunk, "usage"))) abort();
+    const json_t *usage = json_object_get(chunk, "usage");
+    if (json_is_object(usage)) {
+        end->prompt_tokens = fuzz_count(usage, "prompt_tokens");
+        end->completion_tokens = fuzz_count(usage, "completion_tokens");
+    }
     const json_t *choices = json_object_get(chunk, "choices");
     size_t i;
     const json_t *choice;
@@ -36,7 +50,10 @@ static void fuzz_full_parse(json_t *chunk, buf *out)
         const json_t *ci = json_object_get(choice, "index");
         if (ci && !(json_is_integer(ci) && json_integer_value(ci) == 0)) continue;
         const json_t *fr = json_object_get(choice, "finish_reason");
-        if (json_is_string(fr) && json_string_length(fr) > 0) abort();
+        if (json_is_string(fr) && json_string_length(fr) > 0) {
+            if (json_string_length(fr) >= sizeof end->finish_reason) abort();
+            memcpy(end->finish_reason, json_string_value(fr), json_string_length(fr) + 1);
+        }
         const json_t *delta = json_object_get(choice, "delta");
         if (!json_is_object(delta)) delta = json_object_get(choice, "message");
         if (!json_is_object(delta)) continue;
@@ -52,7 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf fast;
     buf_init(&fast, 1 << 20);
     buf_append_str(&fast, "x");
-    int rc = textchunk_read((const char *)data, size, &fast);
+    textchunk_end end;
+    int rc = textchunk_read((const char *)data, size, &fast, &end);
     if (rc == 0) {
         if (fast.len != 1 || strcmp(fast.data, "x") != 0) abort();
     } else if (rc == 1) {
@@ -61,8 +79,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         buf full;
         buf_init(&full, 1 << 20);
         buf_append_str(&full, "x");
-        fuzz_full_parse(chunk, &full);
+        textchunk_end want;
+        fuzz_full_parse(chunk, &full, &want);
         if (full.len != fast.len || memcmp(full.data, fast.data, fast.len) != 0) abort();
+        if (strcmp(want.finish_reason, end.finish_reason) != 0) abort();
+        if (want.prompt_tokens != end.prompt_tokens) abort();
+        if (want.completion_tokens != end.completion_tokens) abort();
         buf_cleanup(&full);
         json_decref(chunk);
     } else {

@@ -13,11 +13,13 @@
 
 /* Runs the scanner on a NUL-terminated chunk with text already holding
  * "ab"; returns its result and leaves the text in out. */
+static textchunk_end last_end;
+
 static int scan(const char *chunk, buf *out)
 {
     buf_init(out, 1 << 20);
     buf_append_str(out, "ab");
-    return textchunk_read(chunk, strlen(chunk), out);
+    return textchunk_read(chunk, strlen(chunk), out, &last_end);
 }
 
 /* Asserts that chunk is read, appending exactly want. */
@@ -103,10 +105,8 @@ static void test_more_than_text_declines(void **state)
 {
     (void)state;
     assert_declines("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}");
-    assert_declines("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}");
-    assert_declines(
-        "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":\"\"}]}");
-    assert_declines("{\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}");
+    assert_declines("{\"choices\":[],\"usage\":5}");
+    assert_declines("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":1}]}");
     assert_declines("{\"error\":{\"message\":\"boom\"}}");
     assert_declines("{\"error\":null}");
     assert_declines("{\"object\":\"error\",\"message\":\"boom\"}");
@@ -121,6 +121,53 @@ static void test_more_than_text_declines(void **state)
     assert_declines("{\"choices\":[{\"delta\":{\"content\":5}}]}");
 }
 
+/* The chunks that end an answer: the finish reason and the token counts
+ * are read as the full parse takes them. */
+static void test_finish_and_usage(void **state)
+{
+    (void)state;
+    assert_reads("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}", "");
+    assert_string_equal(last_end.finish_reason, "stop");
+    assert_int_equal(last_end.prompt_tokens, -1);
+    assert_int_equal(last_end.completion_tokens, -1);
+    assert_reads("{\"choices\":[{\"delta\":{\"content\":\"x\"},\"finish_reason\":\"\"}]}", "x");
+    assert_string_equal(last_end.finish_reason, "");
+    assert_reads("{\"choices\":[{\"delta\":{},\"finish_reason\":\"content_\\u0066ilter\"}]}", "");
+    assert_string_equal(last_end.finish_reason, "content_filter");
+    assert_reads("{\"choices\":[{\"delta\":{\"content\":\"y\"},\"finish_reason\":null}]}", "y");
+    assert_string_equal(last_end.finish_reason, "");
+    /* One byte short of the room, and one over it. */
+    assert_reads("{\"choices\":[{\"finish_reason\":\"0123456789012345678901234567890\"}]}", "");
+    assert_string_equal(last_end.finish_reason, "0123456789012345678901234567890");
+    assert_declines("{\"choices\":[{\"finish_reason\":\"01234567890123456789012345678901\"}]}");
+
+    assert_reads("{\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,"
+                 "\"completion_tokens\":34,\"total_tokens\":46,\"prompt_tokens_details\":"
+                 "{\"cached_tokens\":0}}}",
+                 "");
+    assert_int_equal(last_end.prompt_tokens, 12);
+    assert_int_equal(last_end.completion_tokens, 34);
+    assert_string_equal(last_end.finish_reason, "");
+    /* What is not a whole number of at least 0 is left, as jansson's
+     * reading leaves it; "-0" is the integer 0 to it. */
+    assert_reads("{\"usage\":{\"prompt_tokens\":-3,\"completion_tokens\":2.0}}", "");
+    assert_int_equal(last_end.prompt_tokens, -1);
+    assert_int_equal(last_end.completion_tokens, -1);
+    assert_reads("{\"usage\":{\"prompt_tokens\":-0,\"completion_tokens\":\"7\"}}", "");
+    assert_int_equal(last_end.prompt_tokens, 0);
+    assert_int_equal(last_end.completion_tokens, -1);
+    assert_reads("{\"usage\":{\"prompt_tokens\":null,\"completion_tokens\":{}}}", "");
+    assert_int_equal(last_end.prompt_tokens, -1);
+    assert_int_equal(last_end.completion_tokens, -1);
+    assert_reads("{\"usage\":{}}", "");
+    assert_reads("{\"usage\":null}", "");
+    /* Declined late: nothing is left of what was read. */
+    assert_declines("{\"choices\":[{\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1},"
+                    "\"error\":1}");
+    assert_string_equal(last_end.finish_reason, "");
+    assert_int_equal(last_end.prompt_tokens, -1);
+}
+
 static void test_duplicates_decline(void **state)
 {
     (void)state;
@@ -130,14 +177,17 @@ static void test_duplicates_decline(void **state)
     assert_declines("{\"choices\":[{\"delta\":{\"content\":\"a\"},\"delta\":{}}]}");
     assert_declines("{\"choices\":[{\"index\":0,\"index\":0,\"delta\":{\"content\":\"a\"}}]}");
     assert_declines("{\"usage\":null,\"usage\":null}");
+    assert_declines("{\"usage\":{\"prompt_tokens\":1,\"prompt_tokens\":2}}");
+    assert_declines("{\"usage\":{\"completion_tokens\":1,\"completion_tokens\":2}}");
+    assert_declines("{\"choices\":[{\"finish_reason\":null,\"finish_reason\":\"stop\"}]}");
     assert_declines("{\"object\":\"x\",\"object\":\"error\"}");
 }
 
 static void test_text_taken_back_when_declined_late(void **state)
 {
     (void)state;
-    /* The text is decoded before the usage that turns the chunk down. */
-    assert_declines("{\"choices\":[{\"delta\":{\"content\":\"long text here\"}}],\"usage\":{}}");
+    /* The text is decoded before the error that turns the chunk down. */
+    assert_declines("{\"choices\":[{\"delta\":{\"content\":\"long text here\"}}],\"error\":{}}");
     assert_declines("{\"choices\":[{\"delta\":{\"content\":\"x\"}}]} trailing");
 }
 
@@ -214,7 +264,7 @@ static void test_embedded_nul_declines(void **state)
     const char chunk[] = "{\"choices\":[{\"delta\":{\"content\":\"a\0b\"}}]}";
     buf t;
     buf_init(&t, 64);
-    assert_int_equal(textchunk_read(chunk, sizeof chunk - 1, &t), 0);
+    assert_int_equal(textchunk_read(chunk, sizeof chunk - 1, &t, &last_end), 0);
     assert_int_equal(t.len, 0);
     buf_cleanup(&t);
 }
@@ -226,11 +276,11 @@ static void test_cap_overflow(void **state)
     buf_init(&t, 8);
     buf_append_str(&t, "12345");
     const char *c = "{\"choices\":[{\"delta\":{\"content\":\"6789\"}}]}";
-    assert_int_equal(textchunk_read(c, strlen(c), &t), BUF_TOOBIG);
+    assert_int_equal(textchunk_read(c, strlen(c), &t, &last_end), BUF_TOOBIG);
     assert_int_equal(t.len, 5);
     assert_string_equal(t.data, "12345");
     const char *d = "{\"choices\":[{\"delta\":{\"content\":\"678\"}}]}";
-    assert_int_equal(textchunk_read(d, strlen(d), &t), 1);
+    assert_int_equal(textchunk_read(d, strlen(d), &t, &last_end), 1);
     assert_string_equal(t.data, "12345678");
     buf_cleanup(&t);
 }
@@ -244,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_other_values_skipped),
         cmocka_unit_test(test_more_than_text_declines),
         cmocka_unit_test(test_duplicates_decline),
+        cmocka_unit_test(test_finish_and_usage),
         cmocka_unit_test(test_text_taken_back_when_declined_late),
         cmocka_unit_test(test_invalid_json_declines),
         cmocka_unit_test(test_numbers_jansson_may_refuse_decline),
