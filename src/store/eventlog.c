@@ -276,11 +276,15 @@ static int eventlog__commit_ops(store *st, eventlog_item *first, size_t n, bool 
     }
     nev = 0;
     rc = store_begin(st);
+    store_event_seq_memo(st, true);
     it = first;
     for (size_t i = 0; rc == 0 && i < n; i++, it = it->next) {
         if (it->op.apply) {
             rc = store_event_append(st, evs, nev);
             nev = 0;
+            /* An apply that names no session may write to any (a fork, a
+             * deletion): the last_seq remembered may no longer hold. */
+            if (!it->op.session_id) store_event_seq_memo(st, true);
             store_journal_op(st, true);
             /* Only a negative return fails; an apply may return a count. */
             int applied = rc == 0 ? it->op.apply(st, it->op.arg) : 0;
@@ -297,6 +301,7 @@ static int eventlog__commit_ops(store *st, eventlog_item *first, size_t n, bool 
         *at_commit = rc < 0;
     }
     if (rc < 0) store_rollback(st);
+    store_event_seq_memo(st, false);
     store_journal_end(st, rc == 0);
     free(evs);
     return rc;

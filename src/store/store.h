@@ -466,6 +466,16 @@ int store_mode_put(store *s, const mode *m, int64_t now_ms);
  * considered meaningless.
  */
 int store_event_append(store *s, evt *const *evs, size_t n);
+/*
+ * On SQLite, within one transaction that the caller opened: remembers the
+ * last_seq that the transaction gave the last session it appended to, so
+ * that the next events of that session skip reading it (a run's end
+ * appends three times to its session). Turned on after BEGIN and off at
+ * the transaction's end; turning it on or off forgets what it knew, which
+ * the caller also does before a write that may change a session's
+ * last_seq or delete a session (one that names no session).
+ */
+void store_event_seq_memo(store *s, bool on);
 /* Stores events that already carry their seqs (those the token journal's
  * file held at a crash, docs/storage.md), inside the caller's transaction: each session's events
  * must follow its last_seq in order without a gap, which they raise; else

@@ -83,10 +83,39 @@ static int store_event__seq_group_cmp(const void *key, const void *elem)
  * and the rows returned) every time it runs: a quarter of the writer's
  * time at 100 runs (docs/benchmarks.md, fix 39).
  */
+void store_event_seq_memo(store *s, bool on)
+{
+    s->seq_memo = on;
+    s->seq_known = false;
+}
+
+/* Remembers last as the session's last_seq in this transaction. */
+static void store_event__seq_remember(store *s, const char *session_id, int64_t last)
+{
+    size_t n = strlen(session_id);
+    s->seq_known = s->seq_memo && n < sizeof s->seq_session;
+    if (!s->seq_known) return;
+    memcpy(s->seq_session, session_id, n + 1);
+    s->seq_last = last;
+}
+
 static int store_event__reserve_seqs_sqlite(store *s, seq_group *g, size_t k)
 {
     int rc = 0;
     for (size_t i = 0; i < k; i++) {
+        /* The session this transaction appended to last: its last_seq is
+         * known (store_event_seq_memo). */
+        if (g[i].given <= 0 && s->seq_known && strcmp(s->seq_session, g[i].session_id) == 0) {
+            g[i].last = s->seq_last + (int64_t)g[i].count;
+            g[i].found = true;
+            store_num last;
+            const char *p[] = {store__num_i64(&last, g[i].last), g[i].session_id};
+            int changed = store__exec(
+                s, "UPDATE chat_sessions SET last_seq = CAST(? AS BIGINT) WHERE id = ?", 2, p);
+            if (changed < 0) return changed;
+            s->seq_last = g[i].last;
+            continue;
+        }
         /* Events that carry their seqs (the token journal's) must follow
          * the stored ones: one statement checks that and raises last_seq,
          * and only a session that fails it is read, for the error. */
@@ -103,6 +132,7 @@ static int store_event__reserve_seqs_sqlite(store *s, seq_group *g, size_t k)
             if (changed == 1) {
                 g[i].last = to;
                 g[i].found = true;
+                store_event__seq_remember(s, g[i].session_id, to);
                 continue;
             }
         }
@@ -121,6 +151,7 @@ static int store_event__reserve_seqs_sqlite(store *s, seq_group *g, size_t k)
         int changed = store__exec(
             s, "UPDATE chat_sessions SET last_seq = CAST(? AS BIGINT) WHERE id = ?", 2, p);
         if (changed < 0) return changed;
+        store_event__seq_remember(s, g[i].session_id, g[i].last);
     }
     return 0;
 }

@@ -23,6 +23,10 @@ struct store {
     db *d;
     char err[STORE_ERRMSG_MAX];
     store_journal *journal; /* the event log's connection on a SQLite file (store_journal.h) */
+    /* store_event_seq_memo: the last_seq this transaction gave a session */
+    bool seq_memo, seq_known;
+    char seq_session[64];
+    int64_t seq_last;
 };
 
 /* ---- errors and statements (store.c) ---- */

@@ -2635,6 +2635,51 @@ static void test_eventlog_stores_what_an_apply_emits(void **state)
     free(sid);
 }
 
+/* Raises a session's last_seq by 5 behind the event log's back, as only
+ * an operation that names no session may. */
+static int apply_bump(store *s, void *arg)
+{
+    const char *p[] = {arg};
+    int rc = db_exec(store_db(s), "UPDATE chat_sessions SET last_seq = last_seq + 5 WHERE id = ?",
+                     1, p, NULL);
+    return rc < 0 ? -1 : 0;
+}
+
+/* One transaction appending to a session several times knows its
+ * last_seq after the first (store_event_seq_memo), until an operation that
+ * names no session may have changed it. */
+static void test_eventlog_seqs_within_a_transaction(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "memo", 1000);
+    trace t = {.reader = f->s};
+    eventlog *log = start_log(f, &t);
+    evt_origin o = origin(sid, "r", 1000);
+    eventlog_hold(log);
+    for (int i = 0; i < 2; i++) {
+        eventlog_op op = {.apply = apply_nothing,
+                          .ev = evt_status(&o, STATUS_TOOL_RUNNING, "x"),
+                          .session_id = sid};
+        eventlog_submit(log, &op);
+    }
+    eventlog_op bump = {.apply = apply_bump, .arg = sid};
+    eventlog_submit(log, &bump);
+    eventlog_op after = {
+        .apply = apply_nothing, .ev = evt_status(&o, STATUS_TOOL_RUNNING, "y"), .session_id = sid};
+    eventlog_submit(log, &after);
+    eventlog_release(log);
+    eventlog_flush(log);
+    const char *want[] = {"publish 1 status", "publish 2 status", "publish 8 status"};
+    assert_int_equal(t.n, 3);
+    for (size_t i = 0; i < 3; i++) assert_string_equal(t.lines[i], want[i]);
+    eventlog_stats st;
+    eventlog_get_stats(log, &st);
+    assert_int_equal(st.failures, 0);
+    eventlog_stop(log);
+    assert_int_equal(count_rows(f->s, "SELECT last_seq FROM chat_sessions WHERE id = ?", sid), 8);
+    free(sid);
+}
+
 /* An apply that holds the writer in its transaction for a while, saying
  * when it began: what is submitted meanwhile finds the writer busy. */
 typedef struct slow_apply {
@@ -4345,6 +4390,7 @@ int main(void)
         T(test_recovery_of_every_running_run),
         T(test_eventlog_commits_then_publishes_in_order),
         T(test_eventlog_stores_what_an_apply_emits),
+        T(test_eventlog_seqs_within_a_transaction),
         T(test_eventlog_paces_commits),
         T(test_eventlog_urgent_ends_the_pace),
         T(test_eventlog_hold_wakes_the_writer_once),
