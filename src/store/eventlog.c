@@ -228,13 +228,6 @@ static size_t eventlog__queue_take(eventlog_queue *q, eventlog_queue *batch, siz
  * The writer thread
  */
 
-/*
- * Writes the n items from first in one transaction: each apply runs after
- * every event queued before it is appended, so an operation sees the
- * writes of those before it; runs of plain events go in as one multi-row
- * append. Returns 0 when committed, else a negative code (rolled back,
- * except that a connection lost at COMMIT, *at_commit, may have committed).
- */
 /* Drops the events an earlier try of it.apply made. */
 static void eventlog__drop_emitted(eventlog_item *it)
 {
@@ -256,6 +249,14 @@ static int eventlog__store_emitted(store *st, eventlog_item *it)
     return store_event_append(st, it->emitted, k);
 }
 
+/*
+ * Writes the n items from first in one transaction: each apply runs after
+ * every event queued before it is appended, so an operation sees the
+ * writes of those before it; runs of plain events go in as one multi-row
+ * append; the events an apply makes (op.emitted) go in right after it.
+ * Returns 0 when committed, else a negative code (rolled back,
+ * except that a connection lost at COMMIT, *at_commit, may have committed).
+ */
 static int eventlog__commit_ops(store *st, eventlog_item *first, size_t n, bool *at_commit)
 {
     *at_commit = false;

@@ -74,15 +74,6 @@ static int store_event__seq_group_cmp(const void *key, const void *elem)
     return strcmp(key, ((const seq_group *)elem)->session_id);
 }
 
-/*
- * Reserves each session's block of seqs on SQLite with statements of one
- * row each: last_seq read then raised (the writer is the only one, inside
- * its transaction), or for events that carry their seqs one checked
- * UPDATE. The one statement of store_event__reserve_seqs, an UPDATE … FROM
- * (VALUES …) RETURNING, builds two temporary tables in SQLite (the VALUES
- * and the rows returned) every time it runs: a quarter of the writer's
- * time at 100 runs (docs/benchmarks.md, fix 39).
- */
 void store_event_seq_memo(store *s, bool on)
 {
     s->seq_memo = on;
@@ -99,6 +90,16 @@ static void store_event__seq_remember(store *s, const char *session_id, int64_t 
     s->seq_last = last;
 }
 
+/*
+ * Reserves each session's block of seqs on SQLite with statements of one
+ * row each: last_seq read then raised (the writer is the only one, inside
+ * its transaction), or for events that carry their seqs one checked
+ * UPDATE. The one statement of store_event__reserve_seqs, an UPDATE … FROM
+ * (VALUES …) RETURNING, builds two temporary tables in SQLite (the VALUES
+ * and the rows returned) every time it runs: a quarter of the writer's
+ * time at 100 runs (docs/benchmarks.md, fix 39). A session whose last_seq
+ * this transaction set is not read again (store_event_seq_memo).
+ */
 static int store_event__reserve_seqs_sqlite(store *s, seq_group *g, size_t k)
 {
     int rc = 0;
@@ -106,15 +107,19 @@ static int store_event__reserve_seqs_sqlite(store *s, seq_group *g, size_t k)
         /* The session this transaction appended to last: its last_seq is
          * known (store_event_seq_memo). */
         if (g[i].given <= 0 && s->seq_known && strcmp(s->seq_session, g[i].session_id) == 0) {
-            g[i].last = s->seq_last + (int64_t)g[i].count;
-            g[i].found = true;
             store_num last;
-            const char *p[] = {store__num_i64(&last, g[i].last), g[i].session_id};
+            int64_t to = s->seq_last + (int64_t)g[i].count;
+            const char *p[] = {store__num_i64(&last, to), g[i].session_id};
             int changed = store__exec(
                 s, "UPDATE chat_sessions SET last_seq = CAST(? AS BIGINT) WHERE id = ?", 2, p);
             if (changed < 0) return changed;
-            s->seq_last = g[i].last;
-            continue;
+            if (changed == 1) {
+                g[i].last = s->seq_last = to;
+                g[i].found = true;
+                continue;
+            }
+            /* Gone: the read below says so. */
+            s->seq_known = false;
         }
         /* Events that carry their seqs (the token journal's) must follow
          * the stored ones: one statement checks that and raises last_seq,
