@@ -235,18 +235,40 @@ static bool textchunk__open(tc *s, unsigned char open, unsigned char close, bool
     return true;
 }
 
-static bool textchunk__object(tc *s)
+/* Reads the members of known key number i, with ctx the caller's. */
+typedef bool (*tc_member_fn)(tc *s, int i, void *ctx);
+
+/* Walks an object: the value of each key in keys (NULL-terminated, at
+ * most 32) goes to fn, and a key seen twice declines, since the full
+ * parser keeps the last and the scanner would have kept the first; every
+ * other value is validated and left. */
+static bool textchunk__members(tc *s, const char *const *keys, tc_member_fn fn, void *ctx)
 {
     bool more;
     if (!textchunk__open(s, '{', '}', &more)) return false;
     if (more) return true; /* empty */
+    unsigned long seen = 0;
     char key[TC_KEY_MAX];
     do {
-        if (!textchunk__key(s, key) || !textchunk__value(s) || !textchunk__next(s, '}', &more))
+        if (!textchunk__key(s, key)) return false;
+        int i = 0;
+        while (keys[i] && strcmp(keys[i], key) != 0) i++;
+        if (keys[i]) {
+            if ((seen & (1UL << i)) || !fn(s, i, ctx)) return false;
+            seen |= 1UL << i;
+        } else if (!textchunk__value(s)) {
             return false;
+        }
+        if (!textchunk__next(s, '}', &more)) return false;
     } while (more);
     s->depth--;
     return true;
+}
+
+static bool textchunk__object(tc *s)
+{
+    static const char *const none[] = {NULL};
+    return textchunk__members(s, none, NULL, NULL);
 }
 
 static bool textchunk__array(tc *s)
@@ -294,32 +316,18 @@ static bool textchunk__null(tc *s)
 
 /* delta: "content" (a string, or null) is the text; "tool_calls" may only
  * be null; anything else is ignored as the full parser ignores it. */
+static bool textchunk__delta_member(tc *s, int i, void *text)
+{
+    if (i == 1) return textchunk__null(s); /* tool_calls */
+    textchunk__ws(s);
+    tc_sink k = {.b = text};
+    return s->p < s->end && *s->p == '"' ? textchunk__string(s, &k) : textchunk__null(s);
+}
+
 static bool textchunk__delta(tc *s, buf *text)
 {
-    bool more;
-    if (!textchunk__open(s, '{', '}', &more)) return false;
-    if (more) return true;
-    bool seen_content = false, seen_tools = false;
-    char key[TC_KEY_MAX];
-    do {
-        if (!textchunk__key(s, key)) return false;
-        if (strcmp(key, "content") == 0) {
-            if (seen_content) return false;
-            seen_content = true;
-            textchunk__ws(s);
-            tc_sink k = {.b = text};
-            if (!(s->p < s->end && *s->p == '"' ? textchunk__string(s, &k) : textchunk__null(s)))
-                return false;
-        } else if (strcmp(key, "tool_calls") == 0) {
-            if (seen_tools || !textchunk__null(s)) return false;
-            seen_tools = true;
-        } else if (!textchunk__value(s)) {
-            return false;
-        }
-        if (!textchunk__next(s, '}', &more)) return false;
-    } while (more);
-    s->depth--;
-    return true;
+    static const char *const keys[] = {"content", "tool_calls", NULL};
+    return textchunk__members(s, keys, textchunk__delta_member, text);
 }
 
 /* finish_reason: null, or a string shorter than TEXTCHUNK_FINISH_MAX,
@@ -353,62 +361,42 @@ static bool textchunk__count(tc *s, long long *count)
 
 /* usage: null, or an object whose prompt_tokens and completion_tokens are
  * taken; its other members are read and left. */
-static bool textchunk__usage(tc *s)
+static bool textchunk__usage_member(tc *s, int i, void *ctx)
 {
-    textchunk__ws(s);
-    if (s->p < s->end && *s->p != '{') return textchunk__null(s);
-    bool more;
-    if (!textchunk__open(s, '{', '}', &more)) return false;
-    if (more) return true;
-    bool seen_prompt = false, seen_completion = false;
-    char key[TC_KEY_MAX];
-    do {
-        if (!textchunk__key(s, key)) return false;
-        if (strcmp(key, "prompt_tokens") == 0) {
-            if (seen_prompt || !textchunk__count(s, &s->out->prompt_tokens)) return false;
-            seen_prompt = true;
-        } else if (strcmp(key, "completion_tokens") == 0) {
-            if (seen_completion || !textchunk__count(s, &s->out->completion_tokens)) return false;
-            seen_completion = true;
-        } else if (!textchunk__value(s)) {
-            return false;
-        }
-        if (!textchunk__next(s, '}', &more)) return false;
-    } while (more);
-    s->depth--;
-    return true;
+    (void)ctx;
+    return textchunk__count(s, i == 0 ? &s->out->prompt_tokens : &s->out->completion_tokens);
 }
 
-/* One choice: index 0 (or none), a delta object, a finish_reason. */
+static bool textchunk__usage(tc *s)
+{
+    static const char *const keys[] = {"prompt_tokens", "completion_tokens", NULL};
+    textchunk__ws(s);
+    if (s->p < s->end && *s->p != '{') return textchunk__null(s);
+    return textchunk__members(s, keys, textchunk__usage_member, NULL);
+}
+
+/* One choice: index 0 (or none), a delta object, a finish_reason; a
+ * "message" (the non-streamed form) declines. */
+static bool textchunk__choice_member(tc *s, int i, void *text)
+{
+    char tok[TC_MAX_NUMBER + 1];
+    switch (i) {
+    case 0: /* index */
+        textchunk__ws(s);
+        return textchunk__number(s, tok) && strcmp(tok, "0") == 0;
+    case 1:
+        return textchunk__delta(s, text);
+    case 2:
+        return textchunk__finish(s);
+    default: /* message */
+        return false;
+    }
+}
+
 static bool textchunk__choice(tc *s, buf *text)
 {
-    bool more;
-    if (!textchunk__open(s, '{', '}', &more)) return false;
-    if (more) return true;
-    bool seen_index = false, seen_delta = false, seen_finish = false;
-    char key[TC_KEY_MAX];
-    do {
-        if (!textchunk__key(s, key)) return false;
-        if (strcmp(key, "index") == 0) {
-            char tok[TC_MAX_NUMBER + 1];
-            textchunk__ws(s);
-            if (seen_index || !textchunk__number(s, tok) || strcmp(tok, "0") != 0) return false;
-            seen_index = true;
-        } else if (strcmp(key, "delta") == 0) {
-            if (seen_delta || !textchunk__delta(s, text)) return false;
-            seen_delta = true;
-        } else if (strcmp(key, "finish_reason") == 0) {
-            if (seen_finish || !textchunk__finish(s)) return false;
-            seen_finish = true;
-        } else if (strcmp(key, "message") == 0) {
-            return false;
-        } else if (!textchunk__value(s)) {
-            return false;
-        }
-        if (!textchunk__next(s, '}', &more)) return false;
-    } while (more);
-    s->depth--;
-    return true;
+    static const char *const keys[] = {"index", "delta", "finish_reason", "message", NULL};
+    return textchunk__members(s, keys, textchunk__choice_member, text);
 }
 
 /* choices: empty, or exactly one choice. */
@@ -425,42 +413,29 @@ static bool textchunk__choices(tc *s, buf *text)
 /* The top-level object. "error" declines, as does "object": "error" (the
  * two forms of an error inside a stream) and a usage that is neither null
  * nor an object. */
+static bool textchunk__chunk_member(tc *s, int i, void *text)
+{
+    switch (i) {
+    case 0:
+        return textchunk__choices(s, text);
+    case 1:
+        return textchunk__usage(s);
+    case 2: { /* object */
+        textchunk__ws(s);
+        if (s->p >= s->end || *s->p != '"') return textchunk__value(s);
+        char obj[TC_KEY_MAX];
+        tc_sink k = {.fix = obj, .fixcap = sizeof obj};
+        return textchunk__string(s, &k) && !(k.fixlen == 5 && memcmp(obj, "error", 5) == 0);
+    }
+    default: /* error */
+        return false;
+    }
+}
+
 static bool textchunk__chunk(tc *s, buf *text)
 {
-    bool more;
-    if (!textchunk__open(s, '{', '}', &more)) return false;
-    if (!more) {
-        bool seen_choices = false, seen_usage = false, seen_object = false;
-        char key[TC_KEY_MAX];
-        do {
-            if (!textchunk__key(s, key)) return false;
-            if (strcmp(key, "choices") == 0) {
-                if (seen_choices || !textchunk__choices(s, text)) return false;
-                seen_choices = true;
-            } else if (strcmp(key, "usage") == 0) {
-                if (seen_usage || !textchunk__usage(s)) return false;
-                seen_usage = true;
-            } else if (strcmp(key, "error") == 0) {
-                return false;
-            } else if (strcmp(key, "object") == 0) {
-                if (seen_object) return false;
-                seen_object = true;
-                textchunk__ws(s);
-                char obj[TC_KEY_MAX];
-                tc_sink k = {.fix = obj, .fixcap = sizeof obj};
-                if (s->p < s->end && *s->p == '"') {
-                    if (!textchunk__string(s, &k)) return false;
-                    if (k.fixlen == 5 && memcmp(obj, "error", 5) == 0) return false;
-                } else if (!textchunk__value(s)) {
-                    return false;
-                }
-            } else if (!textchunk__value(s)) {
-                return false;
-            }
-            if (!textchunk__next(s, '}', &more)) return false;
-        } while (more);
-        s->depth--;
-    }
+    static const char *const keys[] = {"choices", "usage", "object", "error", NULL};
+    if (!textchunk__members(s, keys, textchunk__chunk_member, text)) return false;
     textchunk__ws(s);
     return s->p == s->end;
 }
