@@ -22,8 +22,9 @@ void id_new(char out[ID_MAX], const char *prefix, int64_t unix_ms);
  * which only happens on a broken system. */
 void id_random_bytes(void *buf, size_t n);
 
-/* A hash of an id (any string; 64-bit FNV-1a) for the tables that find a
- * session by its id: the event log's, the token journal's, the hub's. */
+/* A hash of an id (any string) for the tables that find a session by its
+ * id: the event log's, the token journal's, the hub's. Kept in memory
+ * only, so it may change from one version to the next. */
 uint64_t id_hash(const char *id);
 
 #endif

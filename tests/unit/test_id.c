@@ -71,13 +71,50 @@ static void test_random_parts_are_fresh_across_refills(void **state)
     }
 }
 
-/* id_hash is 64-bit FNV-1a: the published test vectors. */
-static void test_hash_is_fnv1a(void **state)
+/* id_hash tells apart ids that differ in any one byte, at any place, and
+ * also by length alone. */
+static void test_hash_sees_every_byte(void **state)
 {
     (void)state;
-    assert_true(id_hash("") == UINT64_C(0xcbf29ce484222325));
-    assert_true(id_hash("a") == UINT64_C(0xaf63dc4c8601ec8c));
-    assert_true(id_hash("foobar") == UINT64_C(0x85944171f73967e8));
+    char id[ID_MAX];
+    id_new(id, "ses", 1767225600000);
+    size_t n = strlen(id);
+    uint64_t base = id_hash(id);
+    assert_true(id_hash(id) == base);
+    for (size_t i = 0; i < n; i++) {
+        char saved = id[i];
+        for (int d = 1; d < 256; d += 37) {
+            id[i] = (char)((unsigned char)saved ^ d);
+            if (id[i] == '\0') continue;
+            assert_true(id_hash(id) != base);
+        }
+        id[i] = saved;
+    }
+    for (size_t k = 0; k < n; k++) {
+        char cut[ID_MAX];
+        memcpy(cut, id, k);
+        cut[k] = '\0';
+        assert_true(id_hash(cut) != base);
+    }
+    assert_true(id_hash("") != id_hash("0"));
+}
+
+/* Ids made one after another, which share their time and differ at the
+ * end, spread over a table's buckets: none gets three times its share. */
+static void test_hash_spreads_ids_over_buckets(void **state)
+{
+    (void)state;
+    enum { IDS = 16384, BUCKETS = 1024 };
+    int count[BUCKETS] = {0};
+    for (int i = 0; i < IDS; i++) {
+        char id[ID_MAX];
+        id_new(id, "ses", 1767225600000);
+        count[id_hash(id) % BUCKETS]++;
+    }
+    for (int b = 0; b < BUCKETS; b++) {
+        assert_true(count[b] > 0);
+        assert_true(count[b] < 3 * IDS / BUCKETS);
+    }
 }
 
 int main(void)
@@ -87,7 +124,8 @@ int main(void)
         cmocka_unit_test(test_ids_of_one_millisecond_sort_in_order),
         cmocka_unit_test(test_a_clock_set_back_still_sorts_after),
         cmocka_unit_test(test_random_parts_are_fresh_across_refills),
-        cmocka_unit_test(test_hash_is_fnv1a),
+        cmocka_unit_test(test_hash_sees_every_byte),
+        cmocka_unit_test(test_hash_spreads_ids_over_buckets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
