@@ -22,8 +22,8 @@ static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
 static const char *const flags_db[] = {"db", "config", NULL};
-static const char *const flags_serve[] = {"listen",           "db", "config", "web-root",
-                                          "insecure-no-auth", NULL};
+static const char *const flags_serve[] = {"listen",           "db",        "config", "web-root",
+                                          "insecure-no-auth", "log-level", NULL};
 
 static const command commands[] = {
     {"help", "chatplane help [COMMAND]", "show help for chatplane or one command",
@@ -42,7 +42,9 @@ static const command commands[] = {
      "stop active runs as `interrupted` and exit 0. Without llm.base_url it\n"
      "answers with the built-in demo brain. It refuses a non-loopback listen\n"
      "address while no API token exists (see `chatplane help token`) unless\n"
-     "given --insecure-no-auth.\n\n"
+     "given --insecure-no-auth. It logs to stderr, a line per request and\n"
+     "per run at level info; --log-level warn keeps the warnings and errors\n"
+     "(and the line that says where it listens).\n\n"
      "Example:\n  chatplane serve --listen 127.0.0.1:8080 --db sqlite:chatplane.db\n",
      cmd_serve, flags_serve},
     {"ask", "chatplane ask [--mode M] [--session ID] [--json] MESSAGE",

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lib/buf.h"
+#include "lib/log.h"
 #include "lib/xmalloc.h"
 
 typedef enum opt_type {
@@ -93,6 +94,8 @@ static const option options[] = {
      100000, "least microseconds between the starts of two event-log commits (0: no pacing)"},
     {NULL, NULL, NULL, "store.journal_idle_ms", OPT_INT, F(journal_idle_ms), "100", 1, 60000,
      "milliseconds the event-log writer idles before it stores the token journal"},
+    {"log-level", "CHATPLANE_LOG_LEVEL", NULL, "log.level", OPT_STRING, F(log_level), "info", 0, 0,
+     "least level of the lines written to stderr: debug, info, warn or error"},
     {NULL, NULL, NULL, "cluster.orphan_timeout_seconds", OPT_INT, F(orphan_timeout_s), "30", 1,
      86400, "PostgreSQL: seconds without a heartbeat after which another instance stops a run"},
 };
@@ -318,7 +321,8 @@ static int config__json_value(config *c, const option *o, const json_t *v, bool 
     return -1;
 }
 
-/* Walks the file's object: sections (llm, demo, limits, cluster) one level deep,
+/* Walks the file's object: sections (llm, demo, limits, cluster, approvals,
+ * store, log) one level deep,
  * every leaf matched against the option table by its dotted key. */
 static int config__walk(config *c, const json_t *obj, const char *prefix, bool apply, char *err,
                         size_t errlen)
@@ -336,7 +340,8 @@ static int config__walk(config *c, const json_t *obj, const char *prefix, bool a
         }
         bool section = !*prefix && (strcmp(k, "llm") == 0 || strcmp(k, "demo") == 0 ||
                                     strcmp(k, "limits") == 0 || strcmp(k, "cluster") == 0 ||
-                                    strcmp(k, "approvals") == 0 || strcmp(k, "store") == 0);
+                                    strcmp(k, "approvals") == 0 || strcmp(k, "store") == 0 ||
+                                    strcmp(k, "log") == 0);
         if (section && json_is_object(v)) {
             if (config__walk(c, v, k, apply, err, errlen) != 0) return -1;
             continue;
@@ -485,6 +490,12 @@ int config_load(config *c, const config *flags, config_getenv_fn get, char *err,
         } else if (o->type == OPT_BOOL && *(bool *)src) {
             *(bool *)dst = true;
         }
+    }
+    log_level level;
+    if (log_level_parse(c->log_level, &level) != 0) {
+        snprintf(err, errlen, "log.level must be debug, info, warn or error, not '%s'",
+                 c->log_level);
+        return -1;
     }
     /* The providers are checked whole, with the environment their
      * ${NAME}s name, so that a mistake stops the start. */

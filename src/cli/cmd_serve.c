@@ -1,6 +1,7 @@
 /* chatplane serve: the HTTP server. */
 #include "app/server.h"
 #include "cli/cli.h"
+#include "lib/log.h"
 
 #include <malloc.h>
 
@@ -11,11 +12,13 @@ int cmd_serve(int argc, char **argv)
      * KiB less per active run at 100 runs, for no CPU the rounds could
      * tell apart (docs/architecture.md, docs/benchmarks.md fix 44). */
     mallopt(M_ARENA_MAX, 2);
-    static const char *const allowed[] = {"listen",           "db", "config", "web-root",
-                                          "insecure-no-auth", NULL};
+    static const char *const allowed[] = {"listen",           "db",        "config", "web-root",
+                                          "insecure-no-auth", "log-level", NULL};
     config cfg;
     int rc = cli_load_config_only("serve", allowed, argc - 1, argv + 1, &cfg);
     if (rc != CLI_EXIT_OK) goto out;
+    /* config_load checked the name. */
+    log_level_parse(cfg.log_level, &log_min_level);
     rc = server_run(&cfg) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 out:
     config_cleanup(&cfg);

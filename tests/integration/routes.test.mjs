@@ -73,6 +73,26 @@ describe('routes', () => {
     assert.match(line, /^level=info msg="request" method=GET path=\/api\/sessions status=200 duration_ms=\d+\.\d request_id=log-check-1$/);
   });
 
+  test('--log-level warn keeps only the listening line of a quiet server; a bad level stops the start', async () => {
+    const quiet = await startServer({ args: ['--log-level', 'warn'] });
+    try {
+      const r = await api(quiet.url, 'GET', '/api/sessions', undefined, { 'X-Request-Id': 'quiet-1' });
+      assert.equal(r.status, 200);
+      // A request the server answered after the first was logged, if at all.
+      await api(quiet.url, 'GET', '/api/info');
+      assert.deepEqual(quiet.lines.filter((l) => !l.startsWith('level=warn')),
+        [`level=info msg="listening" url=http://127.0.0.1:${quiet.port}`]);
+      assert.equal(quiet.lines.filter((l) => l.includes('msg="request"')).length, 0);
+    } finally {
+      await quiet.stop();
+      quiet.cleanup();
+    }
+    const bad = await runBinary(['serve', '--listen', '127.0.0.1:0', '--db', 'sqlite::memory:'],
+      { CHATPLANE_LOG_LEVEL: 'loud' });
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stderr, "chatplane serve: log.level must be debug, info, warn or error, not 'loud'\n");
+  });
+
   test('sessions: create, get, list newest first with limit and before, patch, delete', async () => {
     const a = await newSession(srv.url, { title: 'first' });
     assert.deepEqual(Object.keys(a), ['id', 'title', 'mode', 'status', 'active_run_id', 'last_seq',

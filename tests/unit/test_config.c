@@ -320,6 +320,48 @@ static void test_precedence(void **state)
     config_cleanup(&c);
 }
 
+/* log.level: info by default; the file, the environment or --log-level
+ * set it, and config_load refuses a name that is not a level. */
+static void test_log_level(void **state)
+{
+    (void)state;
+    config flags, c;
+    memset(&flags, 0, sizeof flags);
+    char err[256];
+    config_init(&c);
+    assert_string_equal(c.log_level, "info");
+    apply_expect(&c, "{\"log\":{\"level\":\"warn\"}}", NULL);
+    assert_string_equal(c.log_level, "warn");
+    config_cleanup(&c);
+
+    const char *env[] = {"CHATPLANE_LOG_LEVEL", "error", NULL};
+    fake_env = env;
+    config_init(&c);
+    assert_int_equal(config_load(&c, &flags, get_fake, err, sizeof err), 0);
+    assert_string_equal(c.log_level, "error");
+    config_cleanup(&c);
+
+    const char *allowed[] = {"log-level", NULL};
+    char *argv[] = {"--log-level", "debug"};
+    char *rest[2];
+    int nrest;
+    assert_int_equal(config_parse_flags(&flags, allowed, 2, argv, rest, &nrest, err, sizeof err),
+                     0);
+    config_init(&c);
+    assert_int_equal(config_load(&c, &flags, get_fake, err, sizeof err), 0);
+    assert_string_equal(c.log_level, "debug"); /* the flag beats the environment */
+    config_cleanup(&c);
+    config_cleanup(&flags);
+
+    memset(&flags, 0, sizeof flags);
+    const char *bad[] = {"CHATPLANE_LOG_LEVEL", "loud", NULL};
+    fake_env = bad;
+    config_init(&c);
+    assert_int_equal(config_load(&c, &flags, get_fake, err, sizeof err), -1);
+    assert_string_equal(err, "log.level must be debug, info, warn or error, not 'loud'");
+    config_cleanup(&c);
+}
+
 /* Applies text and resolves the providers with the fake environment;
  * returns what config_llm_resolve returned. */
 static int resolve(config *c, const char *text, char *err, size_t errlen)
@@ -456,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_env_and_fallback),
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_log_level),
         cmocka_unit_test(test_providers),
         cmocka_unit_test(test_provider_errors),
     };
