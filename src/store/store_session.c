@@ -83,7 +83,8 @@ static const struct {
       "m.session_id = chat_sessions.id AND instr(lower(m.content), lower(?)) > 0))",
       "TT"},
      {" AND (id IN (SELECT d.session_id FROM chat_search f JOIN chat_search_docs d ON d.rowid = "
-      "f.rowid WHERE chat_search MATCH ?) OR id IN (SELECT d.session_id FROM chat_search_docs d "
+      "f.rowid WHERE chat_search MATCH ? AND d.indexed = 1) OR id IN (SELECT d.session_id FROM "
+      "chat_search_docs d "
       "JOIN chat_messages m ON m.id = d.message_id WHERE d.indexed = 0 AND "
       "instr(lower(m.content), lower(?)) > 0) OR id IN (SELECT d.session_id FROM "
       "chat_search_docs d JOIN chat_sessions t ON t.id = d.session_id WHERE d.indexed = 0 AND "
@@ -146,30 +147,48 @@ int store_session_search_scan(store *s, const char *owner, const char *text, int
  * them instead of one each (docs/storage.md, Search). */
 #define STORE_SESSION__INDEX_CHARS 8192
 
+/* The rows of renamed titles that the index still holds (indexed = 2, the
+ * text it holds in forget: migration 14), as rows of the 'delete' command
+ * of the full-text table. */
+#define STORE_SESSION__FORGET                                                                      \
+    "SELECT 'delete', rowid, forget FROM chat_search_docs WHERE indexed = 2"
+
 /*
  * Copies the waiting titles and messages whose rows are from first to last
  * into the index and marks them, in one transaction and one statement:
  * FTS5 writes what a statement gave it as a segment of its own when the
- * next statement begins. Rows deleted or indexed meanwhile are left alone.
+ * next statement begins. With forget, the same statement takes the
+ * renamed titles out, and their rows go; with first NULL it does only
+ * that. Rows deleted or indexed meanwhile are left alone.
  */
-static int store_session__index_range(store *s, const char *first, const char *last)
+static int store_session__index_range(store *s, const char *first, const char *last, bool forget)
 {
     const char *p[] = {first, last};
     int rc = store_begin(s);
     if (rc < 0) return rc;
-    rc = store__exec(s,
-                     "INSERT INTO chat_search (rowid, body) SELECT d.rowid, "
-                     "lower(COALESCE(m.content, t.title)) FROM chat_search_docs d LEFT JOIN "
-                     "chat_messages m ON m.id = d.message_id LEFT JOIN chat_sessions t ON "
-                     "d.message_id IS NULL AND t.id = d.session_id WHERE d.indexed = 0 AND "
-                     "d.rowid BETWEEN ? AND ? AND (m.id IS NOT NULL OR t.id IS NOT NULL) "
-                     "ORDER BY d.rowid",
-                     2, p);
-    if (rc >= 0)
-        rc = store__exec(s,
-                         "UPDATE chat_search_docs SET indexed = 1 WHERE indexed = 0 AND rowid "
-                         "BETWEEN ? AND ?",
-                         2, p);
+    if (!first) {
+        rc = store__exec(
+            s, "INSERT INTO chat_search (chat_search, rowid, body) " STORE_SESSION__FORGET, 0,
+            NULL);
+    } else {
+        char sql[1024];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO chat_search (chat_search, rowid, body) %s SELECT NULL, d.rowid, "
+                 "lower(COALESCE(m.content, t.title)) FROM chat_search_docs d LEFT JOIN "
+                 "chat_messages m ON m.id = d.message_id LEFT JOIN chat_sessions t ON "
+                 "d.message_id IS NULL AND t.id = d.session_id WHERE d.indexed = 0 AND "
+                 "d.rowid BETWEEN ? AND ? AND (m.id IS NOT NULL OR t.id IS NOT NULL) "
+                 "ORDER BY 2",
+                 forget ? STORE_SESSION__FORGET " UNION ALL" : "");
+        rc = store__exec(s, sql, 2, p);
+        if (rc >= 0)
+            rc = store__exec(s,
+                             "UPDATE chat_search_docs SET indexed = 1 WHERE indexed = 0 AND "
+                             "rowid BETWEEN ? AND ?",
+                             2, p);
+    }
+    if (rc >= 0 && forget)
+        rc = store__exec(s, "DELETE FROM chat_search_docs WHERE indexed = 2", 0, NULL);
     if (rc < 0) {
         store_rollback(s);
         return rc;
@@ -183,29 +202,39 @@ int store_session_index_pending(store *s, int max)
     store_num lim;
     const char *p[] = {store__num_i64(&lim, max)};
     db_result *r = NULL;
-    int rc = store__query(s,
-                          "SELECT d.rowid, length(COALESCE(m.content, t.title, '')) FROM "
-                          "chat_search_docs d LEFT JOIN chat_messages m ON m.id = d.message_id "
-                          "LEFT JOIN chat_sessions t ON d.message_id IS NULL AND t.id = "
-                          "d.session_id WHERE d.indexed = 0 ORDER BY d.rowid LIMIT ?",
-                          1, p, &r);
+    int rc =
+        store__query(s, "SELECT 1 FROM chat_search_docs WHERE indexed = 2 LIMIT 1", 0, NULL, &r);
+    if (rc < 0) return rc;
+    bool forget = db_result_rows(r) > 0, forgot = forget;
+    db_result_free(r);
+    r = NULL;
+    rc = store__query(s,
+                      "SELECT d.rowid, length(COALESCE(m.content, t.title, '')) FROM "
+                      "chat_search_docs d LEFT JOIN chat_messages m ON m.id = d.message_id "
+                      "LEFT JOIN chat_sessions t ON d.message_id IS NULL AND t.id = "
+                      "d.session_id WHERE d.indexed = 0 ORDER BY d.rowid LIMIT ?",
+                      1, p, &r);
     if (rc < 0) return rc;
     /* Rows in order, up to STORE_SESSION__INDEX_CHARS of text a
-     * transaction (at least one row). */
+     * transaction (at least one row); the renamed titles go out in the
+     * first, or in one of their own when nothing waits. */
     size_t i = 0, rows = db_result_rows(r);
+    if (rows == 0 && forget) rc = store_session__index_range(s, NULL, NULL, true);
     while (rc >= 0 && i < rows) {
         size_t from = i;
         int64_t chars = db_result_int(r, i++, 1, 0);
         while (i < rows && chars + db_result_int(r, i, 1, 0) <= STORE_SESSION__INDEX_CHARS)
             chars += db_result_int(r, i++, 1, 0);
-        rc = store_session__index_range(s, db_result_get(r, from, 0), db_result_get(r, i - 1, 0));
+        rc = store_session__index_range(s, db_result_get(r, from, 0), db_result_get(r, i - 1, 0),
+                                        forget);
+        forget = false;
     }
     int n = (int)i;
     db_result_free(r);
     if (rc < 0) return rc;
     /* A bounded step of merging, in a transaction of its own, so that no
      * write waits for a long merge. */
-    if (n > 0)
+    if (n > 0 || forgot)
         rc = store__exec(s,
                          "INSERT INTO chat_search (chat_search, rank) VALUES "
                          "('merge', " STORE_SESSION__MERGE_PAGES ")",

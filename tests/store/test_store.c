@@ -253,6 +253,7 @@ static const struct {
     {"search", "gin_trgm_ops", "tokenize = 'trigram case_sensitive 1'"},
     {"queue", "ADD COLUMN queued_run_id", "ADD COLUMN queued_run_id"},
     {"search_titles_later", "no change", "WHEN old.title IS NOT new.title"},
+    {"search_forget_later", "no change", "ADD COLUMN forget"},
 };
 #define NMIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 

@@ -401,8 +401,18 @@ static int64_t title_waits(store *s, const char *session_id)
 {
     const char *p[] = {session_id};
     return sql_int(s,
-                   "SELECT indexed = 0 FROM chat_search_docs WHERE session_id = ? AND message_id "
-                   "IS NULL",
+                   "SELECT COUNT(*) FROM chat_search_docs WHERE session_id = ? AND message_id "
+                   "IS NULL AND indexed = 0",
+                   1, p);
+}
+
+/* How many of the session's old titles wait to leave the index. */
+static int64_t titles_to_forget(store *s, const char *session_id)
+{
+    const char *p[] = {session_id};
+    return sql_int(s,
+                   "SELECT COUNT(*) FROM chat_search_docs WHERE session_id = ? AND message_id "
+                   "IS NULL AND indexed = 2",
                    1, p);
 }
 
@@ -410,10 +420,11 @@ static int64_t title_waits(store *s, const char *session_id)
  * SQLite indexes a title a moment after it is written, as it does a
  * message (migration 13): the write that sets it (a run's start) leaves
  * the index alone, the title is found meanwhile, and indexing copies it
- * with the messages. A rename takes the old title out of the index at
- * once; a write that leaves the title as it was does not touch it. Small
- * texts share one transaction: one new segment of the index for three of
- * them.
+ * with the messages. A rename leaves the index alone too (migration 14):
+ * the old title is no longer found at once, and indexing takes it out in
+ * the statement that puts the waiting texts in. A write that leaves the
+ * title as it was touches nothing. Small texts share one transaction: one
+ * new segment of the index for three of them and the old title.
  */
 static void test_sqlite_indexes_titles_later(void **state)
 {
@@ -439,7 +450,8 @@ static void test_sqlite_indexes_titles_later(void **state)
     store_session renamed = {.id = a, .title = "Okapi notes", .mode = "quick", .updated_ms = 3000};
     assert_int_equal(store_session_update(f->s, &renamed), 0);
     assert_int_equal(title_waits(f->s, a), 1);
-    assert_int_equal(fts_rows(f->s, "giraffe"), 0);
+    assert_int_equal(titles_to_forget(f->s, a), 1);
+    assert_int_equal(fts_rows(f->s, "giraffe"), 1);
     expect_found_now(f->s, me, "giraffe", 0, NULL, NONE);
     expect_found_now(f->s, me, "okapi", 0, NULL, FOUND(a));
 
@@ -449,18 +461,49 @@ static void test_sqlite_indexes_titles_later(void **state)
     int64_t before = sql_int(f->s, segs, 0, NULL);
     assert_int_equal(index_pending(f->s), 3);
     assert_int_equal(sql_int(f->s, segs, 0, NULL), before + 1);
+    assert_int_equal(titles_to_forget(f->s, a), 0);
+    assert_int_equal(fts_rows(f->s, "giraffe"), 0);
     assert_int_equal(fts_rows(f->s, "okapi"), 2);
+    expect_found_now(f->s, me, "giraffe", 0, NULL, NONE);
     expect_found_now(f->s, me, "okapi", 0, NULL, FOUND(a));
     expect_found_now(f->s, me, "leaves", 0, NULL, FOUND(a));
+
+    /* Renamed to nothing: no text waits, and the old title still leaves,
+     * in a transaction of its own. */
+    store_session cleared = {.id = a, .title = "", .mode = "quick", .updated_ms = 3500};
+    assert_int_equal(store_session_update(f->s, &cleared), 0);
+    assert_int_equal(title_waits(f->s, a), 0);
+    assert_int_equal(titles_to_forget(f->s, a), 1);
+    expect_found_now(f->s, me, "okapi", 0, NULL, FOUND(a)); /* its messages */
+    expect_found_now(f->s, me, "notes", 0, NULL, NONE);
+    assert_int_equal(index_pending(f->s), 0);
+    assert_int_equal(titles_to_forget(f->s, a), 0);
+    assert_int_equal(fts_rows(f->s, "okapi notes"), 0);
+    assert_int_equal(fts_rows(f->s, "okapi"), 1);
 
     /* Deleted while its title waits: nothing is left behind. */
     char *b = session(f->s, me, "Tapir notes", 4000);
     assert_int_equal(store_session_delete(f->s, b), 0);
     assert_int_equal(index_pending(f->s), 0);
     expect_found_now(f->s, me, "tapir", 0, NULL, NONE);
+
+    /* Deleted while its old title waits to leave the index: the delete
+     * takes it out with the text it was indexed with. */
+    char *c = session(f->s, me, "Capybara notes", 5000);
+    assert_int_equal(index_pending(f->s), 1);
+    store_session moved = {.id = c, .title = "Coati notes", .mode = "quick", .updated_ms = 5001};
+    assert_int_equal(store_session_update(f->s, &moved), 0);
+    assert_int_equal(fts_rows(f->s, "capybara"), 1);
+    assert_int_equal(store_session_delete(f->s, c), 0);
+    assert_int_equal(fts_rows(f->s, "capybara"), 0);
+    assert_int_equal(titles_to_forget(f->s, c), 0);
+    assert_int_equal(index_pending(f->s), 0);
+    expect_found_now(f->s, me, "capybara", 0, NULL, NONE);
+    expect_found_now(f->s, me, "coati", 0, NULL, NONE);
     run_sql(f->s, "INSERT INTO chat_search (chat_search, rank) VALUES ('integrity-check', 0)");
     free(a);
     free(b);
+    free(c);
     free(me);
 }
 
