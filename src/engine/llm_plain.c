@@ -219,6 +219,16 @@ static int plain__priority(const plain__conn *k)
  * keeps the default. */
 static void plain__watch(plain__conn *k, short what)
 {
+    /* Already waiting for just that. A delete and an add would cost an
+     * epoll_ctl even so: libevent's change list makes an add after a
+     * delete a change of the descriptor's events, also when they stay the
+     * same (two a run, at the call's start and end: docs/benchmarks.md,
+     * fix 60). */
+    if (k->ev && event_get_events(k->ev) == (what | EV_PERSIST) &&
+        event_pending(k->ev, what, NULL) == what) {
+        (void)event_priority_set(k->ev, plain__priority(k));
+        return;
+    }
     if (k->ev) event_del(k->ev);
     if (!k->ev)
         k->ev = event_new(k->owner->base, k->fd, what | EV_PERSIST, plain__on_event, k);

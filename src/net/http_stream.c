@@ -45,6 +45,23 @@ static void http_stream__release_close(http_req *r)
         evhttp_connection_set_closecb(r->evcon, NULL, NULL);
 }
 
+/*
+ * Writes what evhttp left in the connection's output (the response's head,
+ * or the last chunk) at once. evhttp hands it to the bufferevent, whose
+ * write event then costs two epoll_ctl calls and a turn of the loop before
+ * the bytes leave (docs/benchmarks.md, fix 60); written here, the event is
+ * disabled again in the same turn, which libevent's change list turns
+ * into no call at all. Whatever the socket does not take stays with the
+ * bufferevent, as before, and so does a failure, which it meets again.
+ */
+static void http_stream__write_now(struct bufferevent *bev)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    if (evbuffer_get_length(out) == 0) return;
+    (void)evbuffer_write(out, bufferevent_getfd(bev));
+    if (evbuffer_get_length(out) == 0) bufferevent_disable(bev, EV_WRITE);
+}
+
 void http_stream_start(http_req *r, const char *content_type, http_close_cb on_close, void *ud)
 {
     r->status = 200;
@@ -82,6 +99,7 @@ void http_stream_start(http_req *r, const char *content_type, http_close_cb on_c
     struct timeval wtv = {HTTP_STREAM__WRITE_TIMEOUT_S, 0};
     bufferevent_set_timeouts(bev, NULL, &wtv);
     evhttp_connection_set_closecb(r->evcon, http_stream__closed, r);
+    http_stream__write_now(bev);
 }
 
 /*
@@ -209,13 +227,33 @@ size_t http_stream_pending(const http_req *r)
 
 void http_stream_end(http_req *r)
 {
-    http_stream__push(r);
     if (!r->peer_gone) {
         http_stream__release_close(r);
+        struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
+        struct evbuffer *out = bufferevent_get_output(bev);
+        /* A chunked answer's end is its last chunk, which evhttp adds to
+         * the output with a callback for when it is written (it ends the
+         * request and closes the connection). With nothing else queued,
+         * the frames not yet sent go before it and all leave in one write
+         * here; the callback then runs from the loop as the write event
+         * would have run it. */
+        bool direct = r->chunked && evbuffer_get_length(out) == 0;
+        if (direct) {
+            http__undirty(r);
+            evbuffer_add_buffer(out, r->scratch);
+        } else {
+            http_stream__push(r);
+        }
         evhttp_send_reply_end(r->ev);
-    } else if (r->ev_owned) {
+        if (direct) {
+            http_stream__write_now(bev);
+            if (evbuffer_get_length(out) == 0)
+                bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+        }
+    } else {
+        http_stream__push(r);
         /* Detached: this frees the request. */
-        evhttp_send_reply_end(r->ev);
+        if (r->ev_owned) evhttp_send_reply_end(r->ev);
     }
     http__log(r);
     http__req_free(r);
