@@ -36,21 +36,42 @@ static uint64_t id__last_ms, id__last_random;
 static unsigned char id__pool[ID__POOL_BYTES];
 static size_t id__pool_used = ID__POOL_BYTES;
 
+/* Copies n (at most ID__POOL_BYTES) bytes of the pool to out, refilling
+ * it first when fewer are left. Used bytes are cleared, so no id's random
+ * part stays in memory. id__mu is held. */
+static void id__pool_take(unsigned char *out, size_t n)
+{
+    if (id__pool_used + n > ID__POOL_BYTES) {
+        id_random_bytes(id__pool, sizeof id__pool);
+        id__pool_used = 0;
+    }
+    memcpy(out, id__pool + id__pool_used, n);
+    memset(id__pool + id__pool_used, 0, n);
+    id__pool_used += n;
+}
+
 /* 47 random bits: the top one stays clear, so that the ids that follow in
  * the same millisecond (each one more) do not run out. id__mu is held. */
 static uint64_t id__random47(void)
 {
-    if (id__pool_used + 6 > ID__POOL_BYTES) {
-        id_random_bytes(id__pool, sizeof id__pool);
-        id__pool_used = 0;
-    }
-    const unsigned char *r = id__pool + id__pool_used;
+    unsigned char r[6];
+    id__pool_take(r, sizeof r);
     uint64_t v = 0;
     for (size_t i = 0; i < 6; i++) v = v << 8 | r[i];
-    /* Used bytes are cleared, so no id's random part stays in memory. */
-    memset(id__pool + id__pool_used, 0, 6);
-    id__pool_used += 6;
     return v >> 1;
+}
+
+void id_random_pooled(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    pthread_mutex_lock(&id__mu);
+    while (n > 0) {
+        size_t k = n < ID__POOL_BYTES ? n : ID__POOL_BYTES;
+        id__pool_take(p, k);
+        p += k;
+        n -= k;
+    }
+    pthread_mutex_unlock(&id__mu);
 }
 
 void id_new(char out[ID_MAX], const char *prefix, int64_t unix_ms)

@@ -22,6 +22,11 @@ void id_new(char out[ID_MAX], const char *prefix, int64_t unix_ms);
  * which only happens on a broken system. */
 void id_random_bytes(void *buf, size_t n);
 
+/* The same bytes, taken from the pool ids are made from (read from the OS
+ * 256 at a time): for values made often, such as request ids, where a
+ * system call each would cost more than the rest of the work. */
+void id_random_pooled(void *buf, size_t n);
+
 /* A hash of an id (any string) for the tables that find a session by its
  * id: the event log's, the token journal's, the hub's. Kept in memory
  * only, so it may change from one version to the next. */

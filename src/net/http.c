@@ -471,7 +471,7 @@ static void http__gencb(struct evhttp_request *ev, void *arg)
         snprintf(r->id, sizeof r->id, "%s", rid);
     } else {
         unsigned char rnd[8];
-        id_random_bytes(rnd, sizeof rnd);
+        id_random_pooled(rnd, sizeof rnd);
         static const char hex[] = "0123456789abcdef";
         for (int i = 0; i < 8; i++) {
             r->id[2 * i] = hex[rnd[i] >> 4];

@@ -71,6 +71,29 @@ static void test_random_parts_are_fresh_across_refills(void **state)
     }
 }
 
+/* Pooled random bytes are never handed out twice, also between ids made
+ * from the same pool, and a request larger than the pool is filled. */
+static void test_pooled_bytes_are_fresh(void **state)
+{
+    (void)state;
+    enum { N = 100 };
+    uint64_t seen[N];
+    char id[ID_MAX];
+    for (int i = 0; i < N; i++) {
+        id_random_pooled(&seen[i], sizeof seen[i]);
+        id_new(id, "req", 0x019700000000LL + i);
+        for (int j = 0; j < i; j++) assert_true(seen[j] != seen[i]);
+    }
+    unsigned char big[1000];
+    memset(big, 0, sizeof big);
+    id_random_pooled(big, sizeof big);
+    /* Eight-byte pieces from every part of it differ: no part was left
+     * unfilled (zero) or copied twice. */
+    for (size_t a = 0; a + 8 <= sizeof big; a += 8)
+        for (size_t b = a + 8; b + 8 <= sizeof big; b += 8)
+            assert_true(memcmp(big + a, big + b, 8));
+}
+
 /* id_hash tells apart ids that differ in any one byte, at any place, and
  * also by length alone. */
 static void test_hash_sees_every_byte(void **state)
@@ -124,6 +147,7 @@ int main(void)
         cmocka_unit_test(test_ids_of_one_millisecond_sort_in_order),
         cmocka_unit_test(test_a_clock_set_back_still_sorts_after),
         cmocka_unit_test(test_random_parts_are_fresh_across_refills),
+        cmocka_unit_test(test_pooled_bytes_are_fresh),
         cmocka_unit_test(test_hash_sees_every_byte),
         cmocka_unit_test(test_hash_spreads_ids_over_buckets),
     };
