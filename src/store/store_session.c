@@ -149,9 +149,13 @@ int store_session_search_scan(store *s, const char *owner, const char *text, int
 
 /* The rows of renamed titles that the index still holds (indexed = 2, the
  * text it holds in forget: migration 14), as rows of the 'delete' command
- * of the full-text table. */
+ * of the full-text table. Named, the index of such rows is used even when
+ * the statement orders by rowid (as FTS5 takes rows best): SQLite would
+ * otherwise read the whole table in rowid order, holding the database's
+ * one writer for it. */
 #define STORE_SESSION__FORGET                                                                      \
-    "SELECT 'delete', rowid, forget FROM chat_search_docs WHERE indexed = 2"
+    "SELECT 'delete', rowid, forget FROM chat_search_docs INDEXED BY chat_search_docs_forget "     \
+    "WHERE indexed = 2"
 
 /*
  * Copies the waiting titles and messages whose rows are from first to last
@@ -167,9 +171,10 @@ static int store_session__index_range(store *s, const char *first, const char *l
     int rc = store_begin(s);
     if (rc < 0) return rc;
     if (!first) {
-        rc = store__exec(
-            s, "INSERT INTO chat_search (chat_search, rowid, body) " STORE_SESSION__FORGET, 0,
-            NULL);
+        rc = store__exec(s,
+                         "INSERT INTO chat_search (chat_search, rowid, body) " STORE_SESSION__FORGET
+                         " ORDER BY 2",
+                         0, NULL);
     } else {
         char sql[1024];
         snprintf(sql, sizeof sql,
