@@ -157,6 +157,15 @@ int store_session_search_scan(store *s, const char *owner, const char *text, int
     "SELECT 'delete', rowid, forget FROM chat_search_docs INDEXED BY chat_search_docs_forget "     \
     "WHERE indexed = 2"
 
+/* The waiting titles and messages whose rows are from the first parameter
+ * to the second, as rows for the full-text table. */
+#define STORE_SESSION__WAITING                                                                     \
+    "SELECT NULL, d.rowid, lower(COALESCE(m.content, t.title)) FROM chat_search_docs d LEFT JOIN " \
+    "chat_messages m ON m.id = d.message_id LEFT JOIN chat_sessions t ON d.message_id IS NULL "    \
+    "AND t.id = d.session_id WHERE d.indexed = 0 AND d.rowid BETWEEN ? AND ? AND (m.id IS NOT "    \
+    "NULL OR t.id IS NOT NULL)"
+#define STORE_SESSION__INSERT "INSERT INTO chat_search (chat_search, rowid, body) "
+
 /*
  * Copies the waiting titles and messages whose rows are from first to last
  * into the index and marks them, in one transaction and one statement:
@@ -171,21 +180,13 @@ static int store_session__index_range(store *s, const char *first, const char *l
     int rc = store_begin(s);
     if (rc < 0) return rc;
     if (!first) {
-        rc = store__exec(s,
-                         "INSERT INTO chat_search (chat_search, rowid, body) " STORE_SESSION__FORGET
-                         " ORDER BY 2",
-                         0, NULL);
+        rc = store__exec(s, STORE_SESSION__INSERT STORE_SESSION__FORGET " ORDER BY 2", 0, NULL);
     } else {
-        char sql[1024];
-        snprintf(sql, sizeof sql,
-                 "INSERT INTO chat_search (chat_search, rowid, body) %s SELECT NULL, d.rowid, "
-                 "lower(COALESCE(m.content, t.title)) FROM chat_search_docs d LEFT JOIN "
-                 "chat_messages m ON m.id = d.message_id LEFT JOIN chat_sessions t ON "
-                 "d.message_id IS NULL AND t.id = d.session_id WHERE d.indexed = 0 AND "
-                 "d.rowid BETWEEN ? AND ? AND (m.id IS NOT NULL OR t.id IS NOT NULL) "
-                 "ORDER BY 2",
-                 forget ? STORE_SESSION__FORGET " UNION ALL" : "");
-        rc = store__exec(s, sql, 2, p);
+        rc = store__exec(s,
+                         forget ? STORE_SESSION__INSERT STORE_SESSION__FORGET
+                             " UNION ALL " STORE_SESSION__WAITING " ORDER BY 2"
+                                : STORE_SESSION__INSERT STORE_SESSION__WAITING " ORDER BY 2",
+                         2, p);
         if (rc >= 0)
             rc = store__exec(s,
                              "UPDATE chat_search_docs SET indexed = 1 WHERE indexed = 0 AND "
