@@ -178,6 +178,7 @@ void config_init(config *c)
     for (size_t i = 0; i < OPTION_COUNT; i++)
         if (options[i].def)
             config__set_text(c, &options[i], options[i].def, "default", err, sizeof err);
+    c->log_min = LOG_INFO; /* log.level's default, as config_load would parse it */
 }
 
 void config_cleanup(config *c)
@@ -491,8 +492,7 @@ int config_load(config *c, const config *flags, config_getenv_fn get, char *err,
             *(bool *)dst = true;
         }
     }
-    log_level level;
-    if (log_level_parse(c->log_level, &level) != 0) {
+    if (log_level_parse(c->log_level, &c->log_min) != 0) {
         snprintf(err, errlen, "log.level must be debug, info, warn or error, not '%s'",
                  c->log_level);
         return -1;

@@ -18,6 +18,7 @@
 
 #include "core/approval.h"
 #include "core/budget.h"
+#include "lib/log.h"
 
 typedef struct config {
     char *listen; /* HOST:PORT */
@@ -50,7 +51,8 @@ typedef struct config {
     int64_t commit_interval_us; /* store.commit_interval_us: least time between commits */
     int64_t journal_idle_ms;    /* store.journal_idle_ms: idle time before the journal is stored */
     int64_t orphan_timeout_s;   /* PostgreSQL: a run not beaten this long is stopped */
-    char *log_level;            /* log.level: debug, info, warn or error (checked by config_load) */
+    char *log_level;            /* log.level: debug, info, warn or error */
+    log_level log_min;          /* log_level as config_load parsed it */
     bool insecure_no_auth;
 } config;
 

@@ -17,8 +17,7 @@ int cmd_serve(int argc, char **argv)
     config cfg;
     int rc = cli_load_config_only("serve", allowed, argc - 1, argv + 1, &cfg);
     if (rc != CLI_EXIT_OK) goto out;
-    /* config_load checked the name. */
-    log_level_parse(cfg.log_level, &log_min_level);
+    log_min_level = cfg.log_min;
     rc = server_run(&cfg) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 out:
     config_cleanup(&cfg);

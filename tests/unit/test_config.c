@@ -330,6 +330,7 @@ static void test_log_level(void **state)
     char err[256];
     config_init(&c);
     assert_string_equal(c.log_level, "info");
+    assert_int_equal(c.log_min, LOG_INFO);
     apply_expect(&c, "{\"log\":{\"level\":\"warn\"}}", NULL);
     assert_string_equal(c.log_level, "warn");
     config_cleanup(&c);
@@ -339,6 +340,7 @@ static void test_log_level(void **state)
     config_init(&c);
     assert_int_equal(config_load(&c, &flags, get_fake, err, sizeof err), 0);
     assert_string_equal(c.log_level, "error");
+    assert_int_equal(c.log_min, LOG_ERROR);
     config_cleanup(&c);
 
     const char *allowed[] = {"log-level", NULL};
@@ -350,6 +352,7 @@ static void test_log_level(void **state)
     config_init(&c);
     assert_int_equal(config_load(&c, &flags, get_fake, err, sizeof err), 0);
     assert_string_equal(c.log_level, "debug"); /* the flag beats the environment */
+    assert_int_equal(c.log_min, LOG_DEBUG);
     config_cleanup(&c);
     config_cleanup(&flags);
 
