@@ -296,7 +296,7 @@ typedef struct engine_start {
     /* A start in the event log: the run's first events (its user message,
      * the superseded ids, run_started), stored by the start's own
      * transaction (engine__start_emitted) rather than by the next one. */
-    evt *first[3];
+    evt *first[RUN_FIRST_EVENTS_MAX];
     size_t nfirst;
 } engine_start;
 
@@ -667,11 +667,8 @@ static int engine__start_apply(store *s, void *arg)
      * stores them: the next one then has only the run's "thinking" status,
      * which the token journal takes (docs/benchmarks.md, fix 59). */
     evt_origin o = {j->session_id, j->run_id, clock_wall_ms()};
-    if (j->message)
-        j->first[j->nfirst++] =
-            evt_message(&o, j->message_id, "user", j->message, NULL, NULL, false);
-    if (j->superseded) j->first[j->nfirst++] = evt_superseded(&o, j->superseded);
-    j->first[j->nfirst++] = evt_run_started(&o, j->mode.name, &j->mode.limits, j->continues);
+    j->nfirst = run_first_events(&o, j->message ? j->message_id : NULL, j->message, j->superseded,
+                                 j->mode.name, &j->mode.limits, j->continues, j->first);
     return 0;
 }
 

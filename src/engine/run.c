@@ -604,15 +604,26 @@ run *run_new(const run_env *env, const run_init *init)
     return r;
 }
 
+size_t run_first_events(const evt_origin *o, const char *message_id, const char *message,
+                        const json_t *superseded, const char *mode_name, const mode_limits *limits,
+                        const char *continues, evt *out[RUN_FIRST_EVENTS_MAX])
+{
+    size_t n = 0;
+    if (message_id) out[n++] = evt_message(o, message_id, "user", message, NULL, NULL, false);
+    if (superseded) out[n++] = evt_superseded(o, superseded);
+    out[n++] = evt_run_started(o, mode_name, limits, continues);
+    return n;
+}
+
 void run_begin(run *r)
 {
-    evt_origin o = run__origin(r);
-    if (r->user_message_id && !r->begun) {
-        run__emit(r,
-                  evt_message(&o, r->user_message_id, "user", r->user_message, NULL, NULL, false));
+    if (!r->begun) {
+        evt_origin o = run__origin(r);
+        evt *first[RUN_FIRST_EVENTS_MAX];
+        size_t n = run_first_events(&o, r->user_message_id, r->user_message, r->superseded,
+                                    r->mode.name, &r->budget.limits, r->continues, first);
+        for (size_t i = 0; i < n; i++) run__emit(r, first[i]);
     }
-    if (r->superseded && !r->begun) run__emit(r, evt_superseded(&o, r->superseded));
-    if (!r->begun) run__emit(r, evt_run_started(&o, r->mode.name, &r->budget.limits, r->continues));
     run__arm_timers(r);
     LOG(LOG_INFO, "run started", "run_id=%s session_id=%s mode=%s", r->id, r->session_id,
         r->mode.name);

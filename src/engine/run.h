@@ -100,7 +100,17 @@ run *run_new(const run_env *env, const run_init *init);
 void run_metrics_register(void);
 void run_free(run *r);
 
-/* Records the user message and run_started events and starts step 1. */
+/* The events that open a run, in order: its user message (when
+ * message_id is set), the superseded ids (when set), run_started
+ * (continues: the previous run's id, or NULL). Writes
+ * them to out (RUN_FIRST_EVENTS_MAX) and returns how many. */
+#define RUN_FIRST_EVENTS_MAX 3
+size_t run_first_events(const evt_origin *o, const char *message_id, const char *message,
+                        const json_t *superseded, const char *mode_name, const mode_limits *limits,
+                        const char *continues, evt *out[RUN_FIRST_EVENTS_MAX]);
+
+/* Records the run's first events (run_first_events), unless the start did
+ * (run_init.begun), and starts step 1. */
 void run_begin(run *r);
 
 /* Callback with the run object (docs/api.md, Run), borrowed. */
