@@ -23,6 +23,8 @@
 #include "store/store_int.h"
 
 #define STORE_JOURNAL__BUCKETS 1024
+/* Where the file's second half begins (store_journal.h). */
+#define STORE_JOURNAL__HALF ((off_t)STORE_JOURNAL_HALF)
 /* The most a journal file read at start-up may hold: far more than the
  * limits let it grow to (STORE_JOURNAL_BYTES_MAX for each session). */
 #define STORE_JOURNAL__FILE_MAX (256u << 20)
@@ -37,9 +39,13 @@ typedef struct journal_session {
      * STORE_JOURNAL_EVENTS_MAX. */
     store_line *held;
     size_t nheld, held_bytes, cap_held;
-    char *run_id;    /* of every held event (NULL: a null run id) */
-    int64_t ts_ms;   /* the last held event's time */
-    bool stored;     /* the open transaction stores its events */
+    char *run_id;  /* of every held event (NULL: a null run id) */
+    int64_t ts_ms; /* the last held event's time */
+    bool stored;   /* the open transaction stores its events, and only it appends to it */
+    /* The open transaction is a flush that stores the first `storing` held
+     * events; the loop may append more behind them meanwhile, which stay
+     * held when it commits. */
+    size_t storing;
     int64_t loop_ns; /* when the loop last appended one (monotonic) */
     /* A batch being appended: its events and bytes for this session, and
      * whether they pass its limits (store_journal_append_part). */
@@ -77,8 +83,14 @@ struct store_journal {
     size_t nlearned, cap_learned;
     bool forget; /* the open transaction dropped a session's events */
     bool in_op;  /* that operation is running */
-    off_t at;    /* where the next line is written */
-    bool full;   /* a batch did not fit: nothing more until nothing waits */
+    /* The file is used as two halves: lines go into one until it is
+     * full, then into the other once nothing held lives there, so that a
+     * journal that always holds something (a hundred runs streaming) still
+     * starts over (docs/storage.md, The token journal). */
+    off_t at;       /* where the next line is written */
+    off_t end;      /* the end of the half being written */
+    size_t live[2]; /* held events whose lines are in each half */
+    bool full;      /* a batch fitted neither half: nothing more until nothing waits */
     /* The last transaction did not commit (the disk full, the database
      * read-only): nothing more until one does, so that a run whose writes
      * the database refuses learns it at its next token, not once its
@@ -146,27 +158,67 @@ static int store_journal__read_file(store *s, const char *path, char **data, siz
     return 0;
 }
 
-/* The events of the file's lines up to the first that does not parse:
- * zeros past the last line written, what is left of a longer line of an
- * earlier round, or a write cut short by the crash. */
-static evt **store_journal__parse(char *data, size_t len, size_t *n)
+/* Adds to evs the events of the file's lines from offset `at` up to the
+ * first that does not parse: zeros past the last line written, what is
+ * left of a longer line of an earlier round, or a write cut short by the
+ * crash. */
+static evt **store_journal__parse(char *data, size_t len, size_t at, evt **evs, size_t *n,
+                                  size_t *cap)
 {
-    evt **evs = NULL;
-    size_t cap = 0;
-    *n = 0;
-    for (size_t at = 0; at < len;) {
+    for (; at < len;) {
         char *nl = memchr(data + at, '\n', len - at);
         if (!nl) break;
         evt *e = evt_parse(data + at, (size_t)(nl - (data + at)), NULL, 0);
         if (!e) break;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 64;
-            evs = xrealloc(evs, cap * sizeof *evs);
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 64;
+            evs = xrealloc(evs, *cap * sizeof *evs);
         }
         evs[(*n)++] = e;
         at = (size_t)(nl - data) + 1;
     }
     return evs;
+}
+
+/* Orders events by seq, then session, then place in the file. */
+typedef struct journal_found {
+    evt *e;
+    size_t at;
+} journal_found;
+
+static int store_journal__cmp_found(const void *a, const void *b)
+{
+    const journal_found *x = a, *y = b;
+    if (x->e->seq != y->e->seq) return x->e->seq < y->e->seq ? -1 : 1;
+    int c = strcmp(x->e->session_id, y->e->session_id);
+    if (c) return c;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/*
+ * Puts the events of both halves in the order they were written, which is
+ * seq order within each session (a session's events may sit in either
+ * half), and drops a line read twice: a file written before the halves
+ * were used may hold a line across the middle, which the first half's
+ * read takes and the second's reads again.
+ */
+static void store_journal__order(evt **evs, size_t *n)
+{
+    if (*n < 2) return;
+    journal_found *f = xmalloc(*n * sizeof *f);
+    for (size_t i = 0; i < *n; i++) f[i] = (journal_found){evs[i], i};
+    qsort(f, *n, sizeof *f, store_journal__cmp_found);
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (kept > 0 && evs[kept - 1]->seq == f[i].e->seq &&
+            strcmp(evs[kept - 1]->session_id, f[i].e->session_id) == 0) {
+            evt_unref(f[i].e);
+            continue;
+        }
+        evs[kept++] = f[i].e;
+    }
+    free(f);
+    *n = kept;
 }
 
 /* Keeps the events past their session's stored last seq; drops the rest. */
@@ -242,7 +294,13 @@ int store_journal_recover(store *s, const char *url)
     char *data = NULL;
     size_t len = 0, n = 0, stored = 0;
     int rc = store_journal__read_file(s, path, &data, &len);
-    evt **evs = rc == 0 ? store_journal__parse(data, len, &n) : NULL;
+    evt **evs = NULL;
+    size_t cap = 0;
+    if (rc == 0) {
+        evs = store_journal__parse(data, len, 0, evs, &n, &cap);
+        evs = store_journal__parse(data, len, (size_t)STORE_JOURNAL__HALF, evs, &n, &cap);
+        store_journal__order(evs, &n);
+    }
     free(data);
     if (rc == 0 && n > 0) {
         rc = store_begin(s);
@@ -317,6 +375,7 @@ int store_journal_attach(store *s, const char *url)
     pthread_mutex_init(&j->mu, &attr);
     pthread_mutexattr_destroy(&attr);
     j->map = map;
+    j->end = STORE_JOURNAL__HALF;
     j->fd = fd;
     j->path = path;
     s->journal = j;
@@ -339,13 +398,31 @@ static journal_session *store_journal__find(store_journal *j, const char *id)
     return NULL;
 }
 
+/* The half of the file a held line is in. */
+static size_t store_journal__half(const store_journal *j, const store_line *l)
+{
+    return l->json - j->map >= STORE_JOURNAL__HALF;
+}
+
+/* Lets go of a session's first k held events (stored, or dropped). */
+static void store_journal__release(store_journal *j, journal_session *x, size_t k)
+{
+    if (k == 0) return;
+    for (size_t i = 0; i < k; i++) {
+        j->live[store_journal__half(j, &x->held[i])]--;
+        x->held_bytes -= x->held[i].len;
+    }
+    memmove(x->held, x->held + k, (x->nheld - k) * sizeof *x->held);
+    x->nheld -= k;
+    j->nheld -= k;
+}
+
 /* A session that held more than its first room gives the rest back: the
  * journal knows thousands of sessions, most of them between runs
  * (docs/benchmarks.md, fix 44). */
 static void store_journal__drop_held(store_journal *j, journal_session *x)
 {
-    j->nheld -= x->nheld;
-    x->nheld = x->held_bytes = 0;
+    store_journal__release(j, x, x->nheld);
     if (x->cap_held > STORE_JOURNAL_EVENTS) {
         x->cap_held = STORE_JOURNAL_EVENTS;
         x->held = xrealloc(x->held, x->cap_held * sizeof *x->held);
@@ -402,6 +479,9 @@ static void store_journal__drop_session(store_journal *j, const char *id)
 static void store_journal__set_last(store_journal *j, const char *id, int64_t last)
 {
     journal_session *x = store_journal__find(j, id);
+    /* Events the loop appended while a flush stored those before them:
+     * the session's last seq is theirs. */
+    if (x && x->nheld > 0 && store_journal__first(x) == last + 1) return;
     if (!x) {
         if (j->nsessions >= STORE_JOURNAL_SESSIONS) store_journal__forget(j, true);
         if (j->nsessions >= STORE_JOURNAL_SESSIONS) return;
@@ -470,9 +550,15 @@ static int store_journal__write_held(store *s, evt *const *evs, size_t n,
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
         if (!taken || taken[i]) bytes += evs[i]->json_len + 1;
-    if (bytes > STORE_JOURNAL_FILE_MAX - (size_t)j->at) {
-        j->full = true;
-        return 1;
+    if (bytes > (size_t)(j->end - j->at)) {
+        /* The other half, once nothing held lives there. */
+        size_t other = j->end == STORE_JOURNAL__HALF;
+        if (j->live[other] > 0 || bytes > (size_t)STORE_JOURNAL__HALF) {
+            j->full = true;
+            return 1;
+        }
+        j->at = (off_t)other * STORE_JOURNAL__HALF;
+        j->end = j->at + STORE_JOURNAL__HALF;
     }
     char *to = j->map + j->at;
     for (size_t i = 0; i < n; i++) {
@@ -489,7 +575,9 @@ static int store_journal__write_held(store *s, evt *const *evs, size_t n,
             free(x->run_id);
             x->run_id = e->run_id ? xstrdup(e->run_id) : NULL;
         }
-        x->held[x->nheld++] = (store_line){to, (uint32_t)e->json_len, e->type};
+        x->held[x->nheld] = (store_line){to, (uint32_t)e->json_len, e->type};
+        j->live[store_journal__half(j, &x->held[x->nheld])]++;
+        x->nheld++;
         x->held_bytes += e->json_len;
         x->last = e->seq;
         x->ts_ms = e->ts_ms;
@@ -598,11 +686,18 @@ static bool store_journal__global_failure(int rc)
     return rc == DB_ERR_BUSY || rc == DB_ERR_FULL || rc == DB_ERR_CONN;
 }
 
-/* Stores what a session holds: one row, after checking its seqs. */
+/* Stores what a session holds from its k-th held event on: one row, after
+ * checking its seqs. */
+static int store_journal__put_from(store *s, const journal_session *x, size_t k)
+{
+    if (k == x->nheld) return 0;
+    return store_event_put_lines(s, x->id, x->run_id, store_journal__first(x) + (int64_t)k,
+                                 x->ts_ms, x->held + k, x->nheld - k);
+}
+
 static int store_journal__put(store *s, const journal_session *x)
 {
-    return store_event_put_lines(s, x->id, x->run_id, store_journal__first(x), x->ts_ms, x->held,
-                                 x->nheld);
+    return store_journal__put_from(s, x, 0);
 }
 
 /* Stores a session's events in a savepoint; those of a session that is
@@ -635,65 +730,94 @@ static int store_journal__flush_one(store *s, journal_session *x)
     return store_savepoint_undo(s);
 }
 
-/* Stores what every session holds that the open transaction does not
- * store yet; sets *any when there was some. */
-static int store_journal__put_unstored(store *s, bool *any)
+/*
+ * A flush stores what every session holds, and the loop may go on
+ * appending to these sessions meanwhile, since nothing else in the
+ * transaction takes seqs of theirs: a token that comes during a flush is
+ * journaled and published at once rather than held back until the flush
+ * commits (docs/benchmarks.md, fix 61). So the flush takes what it stores
+ * under the lock (each session marked `storing` that many events) and
+ * writes it without the lock; the held lines stay where they are until
+ * the commit lets go of them.
+ */
+typedef struct journal_part {
+    journal_session *x;
+    int64_t first, ts_ms;
+    store_line *lines;
+    size_t n;
+} journal_part;
+
+/* Under the lock: what each session holds that the open transaction does
+ * not store yet. */
+static journal_part *store_journal__take_parts(store_journal *j, size_t *n)
 {
-    store_journal *j = s->journal;
-    *any = false;
+    journal_part *parts = NULL;
+    size_t cap = 0;
+    *n = 0;
     for (size_t b = 0; b < STORE_JOURNAL__BUCKETS; b++)
         for (journal_session *x = j->buckets[b]; x; x = x->next) {
-            if (x->stored || x->nheld == 0) continue;
-            if (!*any) {
-                int rc = store_savepoint(s);
-                if (rc < 0) return rc;
-                *any = true;
+            if (x->stored || x->storing || x->nheld == 0) continue;
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 64;
+                parts = xrealloc(parts, cap * sizeof *parts);
             }
-            int rc = store_journal__put(s, x);
-            if (rc != 0) return rc;
+            store_line *lines = xmalloc(x->nheld * sizeof *lines);
+            memcpy(lines, x->held, x->nheld * sizeof *lines);
+            parts[(*n)++] = (journal_part){x, store_journal__first(x), x->ts_ms, lines, x->nheld};
+            x->storing = x->nheld;
         }
-    return 0;
+    return parts;
 }
 
-static void store_journal__mark_stored(store_journal *j)
+/* A session's id and run id do not change while it holds events. */
+static int store_journal__put_part(store *s, const journal_part *p)
 {
-    for (size_t b = 0; b < STORE_JOURNAL__BUCKETS; b++)
-        for (journal_session *x = j->buckets[b]; x; x = x->next)
-            if (x->nheld > 0) x->stored = true;
+    return store_event_put_lines(s, p->x->id, p->x->run_id, p->first, p->ts_ms, p->lines, p->n);
 }
 
-static int store_journal__flush_all(store *s);
-
-static int store_journal__flush(store *s)
-{
-    store_journal *j = s->journal;
-    if (!j || j->nheld == 0) return 0;
-    /* Run as an operation (eventlog_flush), it still learns its sessions:
-     * what it stores is what the journal already knew. */
-    bool in_op = j->in_op;
-    j->in_op = false;
-    int rc = store_journal__flush_all(s);
-    j->in_op = in_op;
-    return rc;
-}
-
-static int store_journal__flush_all(store *s)
+/* One part in a savepoint of its own: the events of a session that is
+ * gone, or that do not follow its stored seq, are dropped with an error in
+ * the log rather than failing the others. */
+static int store_journal__flush_part(store *s, const journal_part *p)
 {
     store_journal *j = s->journal;
     size_t learned = j->nlearned;
-    bool any;
-    int rc = store_journal__put_unstored(s, &any);
-    if (rc == 0) {
-        if (any) rc = store_savepoint_release(s);
-        if (rc == 0) store_journal__mark_stored(j);
-    } else if (any && !store_journal__global_failure(rc) && store_savepoint_undo(s) == 0) {
-        store_journal__unlearn(j, learned);
-        /* One session's events failed them all: each goes on its own. */
-        rc = 0;
-        for (size_t b = 0; rc == 0 && b < STORE_JOURNAL__BUCKETS; b++)
-            for (journal_session *x = j->buckets[b]; rc == 0 && x; x = x->next)
-                if (x->nheld > 0 && !x->stored) rc = store_journal__flush_one(s, x);
+    int rc = store_savepoint(s);
+    if (rc < 0) return rc;
+    rc = store_journal__put_part(s, p);
+    if (rc == 0) return store_savepoint_release(s);
+    if (store_journal__global_failure(rc)) {
+        store_savepoint_undo(s);
+        return rc;
     }
+    LOG(LOG_ERROR, "Token events of the journal cannot be stored and are dropped.",
+        "session_id=%s events=%zu first_seq=%" PRId64 " error=\"%s\"", p->x->id, p->n, p->first,
+        store_errmsg(s));
+    pthread_mutex_lock(&j->mu);
+    store_journal__unlearn(j, learned);
+    store_journal__drop_held(j, p->x);
+    /* As store_journal__flush_one does: left alone until this ends. */
+    p->x->storing = 0;
+    p->x->stored = true;
+    j->forget = true;
+    pthread_mutex_unlock(&j->mu);
+    return store_savepoint_undo(s);
+}
+
+static int store_journal__put_parts(store *s, const journal_part *parts, size_t n, size_t learned)
+{
+    store_journal *j = s->journal;
+    int rc = store_savepoint(s);
+    if (rc < 0) return rc;
+    for (size_t i = 0; rc == 0 && i < n; i++) rc = store_journal__put_part(s, &parts[i]);
+    if (rc == 0) return store_savepoint_release(s);
+    if (store_journal__global_failure(rc) || store_savepoint_undo(s) != 0) return rc;
+    pthread_mutex_lock(&j->mu);
+    store_journal__unlearn(j, learned);
+    pthread_mutex_unlock(&j->mu);
+    /* One session's events failed them all: each goes on its own. */
+    rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) rc = store_journal__flush_part(s, &parts[i]);
     return rc;
 }
 
@@ -711,7 +835,8 @@ static int store_journal__settle(store *s, evt *const *evs, size_t n)
         if (!x || x->nheld == 0 || x->stored) continue;
         x->stored = true; /* also marks it seen, for the sessions that repeat in evs */
         xs[nx++] = x;
-        rc = store_journal__put(s, x);
+        /* A flush earlier in the transaction stored the first events. */
+        rc = store_journal__put_from(s, x, x->storing);
     }
     if (rc != 0)
         for (size_t i = 0; i < nx; i++) xs[i]->stored = false;
@@ -725,7 +850,7 @@ static int store_journal__settle(store *s, evt *const *evs, size_t n)
     size_t more = j->full ? STORE_JOURNAL_FULL_SESSIONS : 0;
     for (size_t b = 0; rc == 0 && more > 0 && b < STORE_JOURNAL__BUCKETS; b++)
         for (journal_session *x = j->buckets[b]; rc == 0 && more > 0 && x; x = x->next) {
-            if (x->nheld == 0 || x->stored) continue;
+            if (x->nheld == 0 || x->stored || x->storing) continue;
             rc = store_journal__flush_one(s, x);
             more--;
         }
@@ -771,15 +896,23 @@ static void store_journal__end(store *s, bool committed)
     if (!j) return;
     for (size_t b = 0; b < STORE_JOURNAL__BUCKETS; b++)
         for (journal_session *x = j->buckets[b]; x; x = x->next) {
-            if (x->stored && committed) store_journal__drop_held(j, x);
+            if (committed && x->stored)
+                store_journal__drop_held(j, x);
+            else if (committed && x->storing)
+                store_journal__release(j, x, x->storing);
             x->stored = false;
+            x->storing = 0;
         }
     if (committed) {
         /* The file is the only copy of what is still held. Once nothing
-         * is, the next line is written over the first. */
+         * is, the next line is written over the first; once nothing held
+         * lives in the half being written, over that half's first. */
         if (j->nheld == 0) {
             j->at = 0;
+            j->end = STORE_JOURNAL__HALF;
             j->full = false;
+        } else if (j->live[j->end > STORE_JOURNAL__HALF] == 0) {
+            j->at = j->end - STORE_JOURNAL__HALF;
         }
         /* Sessions whose events are still only in the file are kept. */
         if (j->forget) store_journal__forget(j, true);
@@ -854,8 +987,22 @@ int store_journal_flush(store *s)
     store_journal *j = s->journal;
     if (!j) return 0;
     pthread_mutex_lock(&j->mu);
-    int rc = store_journal__flush(s);
+    size_t n = 0;
+    journal_part *parts = j->nheld > 0 ? store_journal__take_parts(j, &n) : NULL;
+    /* Run as an operation (eventlog_flush), it still learns its sessions:
+     * what it stores is what the journal already knew. */
+    bool in_op = j->in_op;
+    j->in_op = false;
+    size_t learned = j->nlearned;
     pthread_mutex_unlock(&j->mu);
+    int rc = n > 0 ? store_journal__put_parts(s, parts, n, learned) : 0;
+    pthread_mutex_lock(&j->mu);
+    j->in_op = in_op;
+    /* Not stored after all: the commit must not let go of them. */
+    for (size_t i = 0; rc != 0 && i < n; i++) parts[i].x->storing = 0;
+    pthread_mutex_unlock(&j->mu);
+    for (size_t i = 0; i < n; i++) free(parts[i].lines);
+    free(parts);
     return rc;
 }
 

@@ -65,7 +65,12 @@
  * second). Once a batch does not fit it takes nothing more,
  * and each transaction stores what it holds for
  * STORE_JOURNAL_FULL_SESSIONS more sessions until nothing in it waits. */
-#define STORE_JOURNAL_FILE_MAX      (4u << 20)
+#define STORE_JOURNAL_FILE_MAX (4u << 20)
+/* The file is written as two halves: once the one being written is full,
+ * lines go to the other as soon as nothing held lives there, so a journal
+ * that always holds a few events (streams that never pause together)
+ * still starts over. At start-up both halves are read. */
+#define STORE_JOURNAL_HALF          (STORE_JOURNAL_FILE_MAX / 2)
 #define STORE_JOURNAL_FULL_SESSIONS 64
 /* How long the writer lets events stay in the journal when nothing else
  * comes, unless store.journal_idle_ms says otherwise (eventlog.c). */

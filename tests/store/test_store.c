@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -3441,6 +3442,176 @@ static void test_token_journal_loop_append_leaves_stored_sessions(void **state)
     free(path);
 }
 
+/* A transaction that stores what the journal of s holds, as the event
+ * log's writer does when it has been idle; between the flush and the
+ * commit, the loop appends `during` (when not NULL), which must be taken.
+ * Returns what the commit returned. */
+static int journal_flush_txn(store *s, evt *during, bool commit)
+{
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_journal_flush(s), 0);
+    if (during) assert_int_equal(store_journal_try_append(s, during, 0), 1);
+    int rc = commit ? store_commit(s) : store_rollback(s);
+    store_journal_end(s, commit && rc == 0);
+    return rc;
+}
+
+/*
+ * While a flush stores what the journal holds, the loop goes on appending
+ * to the same sessions: nothing else in that transaction takes their
+ * seqs. The new events stay held when it commits, after the stored ones;
+ * a rolled-back flush keeps everything.
+ */
+static void test_token_journal_loop_appends_during_a_flush(void **state)
+{
+    fx *f = *state;
+    char *path = journal_path_or_skip(f);
+    store *s = open_with_journal(f);
+    char *a = make_session(f->s, "log", 1000);
+    assert_int_equal(journal_txn(s, tok(a, "r", "m", "a")), 0);
+    assert_int_equal(journal_one(s, a, "r", "b"), 1);
+    assert_int_equal(journal_one(s, a, "r", "c"), 1);
+
+    evt *during = tok(a, "r", "m", "d");
+    assert_int_equal(journal_flush_txn(s, during, true), 0);
+    assert_int_equal(during->seq, 4);
+    evt_unref(during);
+    assert_int_equal(stored_count(f->s, a), 3);
+    assert_int_equal(store_journal_pending(s), 1);
+    held h = held_of(s, a, 0);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.first, 4);
+    /* The session's last seq is the held event's, not the flush's. */
+    assert_int_equal(journal_one(s, a, "r", "e"), 1);
+    assert_int_equal(held_of(s, a, 0).last, 5);
+
+    /* Rolled back: the flushed events and the one appended meanwhile are
+     * all still held, in order, and the next commit stores them. */
+    during = tok(a, "r", "m", "f");
+    assert_int_equal(journal_flush_txn(s, during, false), 0);
+    assert_int_equal(during->seq, 6);
+    evt_unref(during);
+    assert_int_equal(store_journal_pending(s), 3);
+    assert_int_equal(stored_count(f->s, a), 3);
+    assert_int_equal(journal_flush_txn(s, NULL, true), 0);
+    assert_int_equal(store_journal_pending(s), 0);
+    assert_int_equal(stored_count(f->s, a), 6);
+    /* A transaction of the session's own goes on from there. */
+    assert_int_equal(journal_txn(s, tok(a, "r", "m", "g")), 0);
+    assert_int_equal(stored_count(f->s, a), 7);
+    store_close(s);
+    free(a);
+    free(path);
+}
+
+/*
+ * A journal that is never empty at a commit, because the loop appends
+ * during every flush, still never fills: once the half it writes is full
+ * it starts over in the other, where everything was stored. After more
+ * than twice the file's size went through it, every token was taken, and
+ * a crash (closing without storing) loses nothing: start-up reads both
+ * halves, in seq order, skipping what was stored.
+ */
+static void test_token_journal_starts_over_in_the_other_half(void **state)
+{
+    fx *f = *state;
+    char *path = journal_path_or_skip(f);
+    store *s = open_with_journal(f);
+    char *a = make_session(f->s, "log", 1000);
+    assert_int_equal(journal_txn(s, tok(a, "r", "m", "a")), 0);
+    /* 1,400-byte tokens: a session's room holds eleven. */
+    char text[1401];
+    memset(text, 'h', 1400);
+    text[1400] = '\0';
+    int64_t total = 1;
+    size_t written = 0;
+    while (written < 2 * STORE_JOURNAL_FILE_MAX + STORE_JOURNAL_HALF) {
+        for (int i = 0; i < 6; i++) {
+            evt *e = tok(a, "r", "m", text);
+            assert_int_equal(store_journal_try_append(s, e, 0), 1);
+            written += e->json_len + 1;
+            evt_unref(e);
+            total++;
+        }
+        evt *during = tok(a, "r", "m", text);
+        assert_int_equal(journal_flush_txn(s, during, true), 0);
+        written += during->json_len + 1;
+        evt_unref(during);
+        total++;
+        assert_int_equal(store_journal_pending(s), 1);
+    }
+    assert_int_equal(stored_count(f->s, a), total - 1);
+    /* A few more held, then a crash. */
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(journal_one(s, a, "r", "late"), 1);
+        total++;
+    }
+    store_close(s);
+    assert_int_equal(store_journal_recover(f->s, f->url), 5);
+    assert_int_equal(stored_count(f->s, a), total);
+    store_session row;
+    assert_int_equal(store_session_get(f->s, a, NULL, &row), 0);
+    assert_int_equal(row.last_seq, total);
+    store_session_cleanup(&row);
+    free(a);
+    free(path);
+}
+
+/* Writes the line of a token event at offset `at` of the journal file;
+ * returns its length. */
+static off_t journal_line_at(int fd, off_t at, const char *sid, int64_t seq, const char *text)
+{
+    evt *e = tok(sid, "r", "m", text);
+    e->seq = seq;
+    assert_int_equal(evt_encode(e), 0);
+    char *line = malloc(e->json_len + 1);
+    assert_non_null(line);
+    memcpy(line, e->json, e->json_len);
+    line[e->json_len] = '\n';
+    off_t len = (off_t)e->json_len + 1;
+    assert_int_equal(pwrite(fd, line, (size_t)len, at), (ssize_t)len);
+    free(line);
+    evt_unref(e);
+    return len;
+}
+
+/*
+ * Start-up reads both halves: a session whose older events sit in the
+ * second half and newer ones in the first (the journal went back to the
+ * first half) gets them in seq order, what was stored already is skipped,
+ * and a line found twice is stored once (a file written before the halves
+ * may hold a line across the middle, which both halves' reads find).
+ */
+static void test_token_journal_recovers_both_halves_in_order(void **state)
+{
+    fx *f = *state;
+    char *path = journal_path_or_skip(f);
+    char *sid = make_session(f->s, "log", 1000);
+    evt *first = tok(sid, "r", "m", "stored");
+    assert_int_equal(append_all(f->s, &first, 1), 0);
+    evt_unref(first);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, STORE_JOURNAL_FILE_MAX), 0);
+    off_t at = STORE_JOURNAL_HALF;
+    at += journal_line_at(fd, at, sid, 1, "stored");
+    at += journal_line_at(fd, at, sid, 2, "two");
+    journal_line_at(fd, at, sid, 3, "three");
+    off_t front = journal_line_at(fd, 0, sid, 4, "four");
+    journal_line_at(fd, front, sid, 3, "three");
+    close(fd);
+
+    assert_int_equal(store_journal_recover(f->s, f->url), 3);
+    assert_int_equal(stored_count(f->s, sid), 4);
+    store_session row;
+    assert_int_equal(store_session_get(f->s, sid, NULL, &row), 0);
+    assert_int_equal(row.last_seq, 4);
+    store_session_cleanup(&row);
+    assert_int_equal(file_size(path), 0);
+    free(sid);
+    free(path);
+}
+
 /*
  * A full journal file takes nothing more. Each transaction then stores
  * what the journal holds for its own sessions and for
@@ -4408,6 +4579,9 @@ int main(void)
         T(test_token_journal_takes_status_events),
         T(test_token_journal_takes_part_of_a_batch),
         T(test_token_journal_full_file_empties_over_commits),
+        T(test_token_journal_loop_appends_during_a_flush),
+        T(test_token_journal_starts_over_in_the_other_half),
+        T(test_token_journal_recovers_both_halves_in_order),
         T(test_token_journal_recovered_at_start),
         T(test_eventlog_failed_op_is_isolated),
         T(test_eventlog_stop_commits_queue),
