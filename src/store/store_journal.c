@@ -34,8 +34,8 @@ typedef struct journal_session {
     char *id;
     int64_t last; /* the last seq given, the held events' included */
     /* The held events, the first under seq last - nheld + 1: their lines
-     * in the mapped file, which is written over only once nothing is held
-     * (docs/benchmarks.md, fix 41). Grown as needed, up to
+     * in the mapped file, whose half is written over only once nothing
+     * held lives in it (docs/benchmarks.md, fixes 41 and 61). Grown as needed, up to
      * STORE_JOURNAL_EVENTS_MAX. */
     store_line *held;
     size_t nheld, held_bytes, cap_held;
@@ -321,7 +321,8 @@ int store_journal_recover(store *s, const char *url)
 /*
  * Writes STORE_JOURNAL_FILE_MAX zero bytes into the empty file. The journal
  * then writes over them from the start, and again each time nothing it
- * holds waits for the tables: writing over blocks the file has changes no
+ * holds waits for the tables (or over a half in which nothing held lives
+ * any more, store_journal.h): writing over blocks the file has changes no
  * size and allocates nothing, where appending made every write a change of
  * the file system's own metadata, which waits behind its journal commits
  * while other files are written out (docs/benchmarks.md, fix 20). A zero
@@ -1062,9 +1063,9 @@ size_t store_journal_pending(const store *s)
     return n;
 }
 
-/* The lines stay where they are while the lock is held: the file is written
- * over only once nothing is held, and held events leave only at a commit's
- * end, under the lock. */
+/* The lines stay where they are while the lock is held: a half of the file
+ * is written over only once nothing held lives in it, and held events
+ * leave only at a commit's end, under the lock. */
 int store_journal_held_after(store *s, const char *session_id, int64_t after, store_event_cb cb,
                              void *ud)
 {

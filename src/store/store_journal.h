@@ -11,9 +11,10 @@
  * a copy into the file's pages in the operating system's cache. A session's events reach
  * stream_events in the first transaction that reserves seqs for it (store_journal_settle), or when
  * the writer has been idle for a moment, stops, or is flushed (store_journal_flush); the file is
- * emptied once nothing in it waits. An appended line survives a crash of the process as a commit
- * under synchronous=NORMAL does, so a client still never sees an event that a crash can lose; at
- * start-up store_journal_recover moves what the file holds into the tables.
+ * written over from the start once nothing in it waits, and each of its
+ * halves once nothing held lives there (STORE_JOURNAL_HALF). An appended line survives a crash of
+ * the process as a commit under synchronous=NORMAL does, so a client still never sees an event that
+ * a crash can lose; at start-up store_journal_recover moves what the file holds into the tables.
  *
  * A session's journal holds at most STORE_JOURNAL_EVENTS events and
  * STORE_JOURNAL_BYTES bytes of them, or up to STORE_JOURNAL_EVENTS_MAX and
@@ -110,7 +111,8 @@ int store_journal_append(store *s, evt *const *evs, size_t n);
  * The loop's own append of one token event e (the caller knows that
  * nothing of e's session waits for the writer): like store_journal_append,
  * but 0 at once when the writer holds the journal, for a session whose
- * held events the writer's open transaction is storing, and, when
+ * held events the writer's open transaction is storing along with other
+ * writes of the session (not a flush's: store_journal_flush), and, when
  * paced_ns > 0, for a session the loop appended to less than paced_ns ago.
  */
 int store_journal_try_append(store *s, evt *e, int64_t paced_ns);
