@@ -23,7 +23,8 @@
  *
  * A stall is a gap between two tokens of one stream over twice the pacing
  * interval. The figures go to stdout as a table and, with --json FILE, as
- * one JSON object per line appended to FILE. The exit status is 0 only when
+ * one JSON object per line appended to FILE; with --stall-log FILE, each
+ * stall as a line of FILE (lg_log_stall). The exit status is 0 only when
  * every stream got all its events in order and no connection failed: the
  * smoke test relies on it.
  *
@@ -91,6 +92,7 @@ typedef struct lg_stream {
     buf body;        /* LG_JSON */
     int64_t t0, now; /* start; time of the read being parsed */
     int64_t t_tok;   /* last token */
+    int64_t t_first; /* first token */
     int64_t seq;     /* last event id */
     long tokens;     /* token events */
     uint64_t events; /* every event */
@@ -121,6 +123,7 @@ struct lg {
     int measured_pid; /* whose CPU and RSS the phase records */
     bool have_relay;
     const char *label, *json_path, *mode;
+    FILE *stall_log; /* --stall-log: a line per stall */
     /* runs */
     long concurrency, runs, tokens, ramp_ms;
     int64_t gap_us, first_us;
@@ -251,6 +254,23 @@ static long lg_token_index(const char *p)
     return end && *end == '"' ? i : -1;
 }
 
+/*
+ * One line of --stall-log: the phase, the stream, the token's index, when
+ * it came (CLOCK_MONOTONIC seconds, the clock of `perf ... -k
+ * CLOCK_MONOTONIC`), the gap in ms, and how late it and the token before it
+ * came against the stream's first token and the pacing (ms). A tick of many
+ * streams late together, each on time before, is a pause of the whole path;
+ * a stream that drifts is not (docs/benchmarks.md, fix 61).
+ */
+static void lg_log_stall(const lg *g, const lg_stream *s, long index, int64_t gap)
+{
+    int64_t pace = g->gap_us * 1000;
+    double late = (double)(s->now - s->t_first - index * pace) / 1e6;
+    double before = (double)(s->t_tok - s->t_first - (index - 1) * pace) / 1e6;
+    fprintf(g->stall_log, "%s %p %ld %.6f %.3f %.3f %.3f\n", g->ph->name, (const void *)s, index,
+            (double)s->now / 1e9, (double)gap / 1e6, late, before);
+}
+
 /* A token arrived: checks its place and records the time. */
 static void lg_token(lg_stream *s, long index)
 {
@@ -258,10 +278,14 @@ static void lg_token(lg_stream *s, long index)
     if (index != s->tokens) lg_fail(s, "a token was lost or out of order");
     if (s->tokens == 0) {
         lg_vec_push(&g->ph->ttft, (s->now - s->t0) / 1000);
+        s->t_first = s->now;
     } else {
         int64_t gap = s->now - s->t_tok;
         lg_vec_push(&g->ph->gaps, gap / 1000);
-        if (g->gap_us > 0 && gap > 2 * g->gap_us * 1000) s->stalled = true;
+        if (g->gap_us > 0 && gap > 2 * g->gap_us * 1000) {
+            s->stalled = true;
+            if (g->stall_log) lg_log_stall(g, s, index, gap);
+        }
     }
     s->t_tok = s->now;
     s->tokens++;
@@ -1191,7 +1215,7 @@ static void lg_usage(void)
         "                    [--pairs N [--pair-runs K]]\n"
         "       loadgen idle --server HOST:PORT --server-pid P [--subscribers S] [--sessions M]\n"
         "       loadgen replay --server HOST:PORT --session ID --events N [--repeat R]\n"
-        "       common: [--label NAME] [--json FILE] [--timeout-s S]\n");
+        "       common: [--label NAME] [--json FILE] [--stall-log FILE] [--timeout-s S]\n");
     exit(2);
 }
 
@@ -1286,6 +1310,9 @@ int main(int argc, char **argv)
             g.label = argv[++i];
         } else if (strcmp(a, "--json") == 0 && i + 1 < argc) {
             g.json_path = argv[++i];
+        } else if (strcmp(a, "--stall-log") == 0 && i + 1 < argc) {
+            g.stall_log = fopen(argv[++i], "a");
+            if (!g.stall_log) lg_die(argv[i], strerror(errno));
         } else if (strcmp(a, "--timeout-s") == 0) {
             g.timeout_s = lg_num(argc, argv, &i);
         } else {
@@ -1330,6 +1357,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < g.nsessions && g.session_ids; i++) free(g.session_ids[i]);
     free(g.session_ids);
     free(g.streams);
+    if (g.stall_log) fclose(g.stall_log);
     event_free(g.launcher);
     event_free(g.sampler);
     event_free(g.deadline);
