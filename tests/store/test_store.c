@@ -3385,6 +3385,31 @@ static int journal_txn(store *s, evt *ev)
     return rc;
 }
 
+/* A second connection with the token journal attached, and a session
+ * that a first token of run rid taught it (seq 1), as most journal tests
+ * begin. */
+typedef struct journal_conn {
+    char *path;
+    store *s;
+    char *sid;
+} journal_conn;
+
+static journal_conn journal_conn_open(const fx *f, const char *rid)
+{
+    journal_conn c = {.path = journal_path_or_skip(f)};
+    c.s = open_with_journal(f);
+    c.sid = make_session(f->s, "log", 1000);
+    assert_int_equal(journal_txn(c.s, tok(c.sid, rid, "m", "a")), 0);
+    return c;
+}
+
+static void journal_conn_close(journal_conn *c)
+{
+    store_close(c->s);
+    free(c->sid);
+    free(c->path);
+}
+
 /*
  * The loop's own append declines a session whose held events the open
  * transaction stores (its last seq is learned again when that ends) and
@@ -3465,10 +3490,9 @@ static int journal_flush_txn(store *s, evt *during, bool commit)
 static void test_token_journal_loop_appends_during_a_flush(void **state)
 {
     fx *f = *state;
-    char *path = journal_path_or_skip(f);
-    store *s = open_with_journal(f);
-    char *a = make_session(f->s, "log", 1000);
-    assert_int_equal(journal_txn(s, tok(a, "r", "m", "a")), 0);
+    journal_conn c = journal_conn_open(f, "r");
+    store *s = c.s;
+    const char *a = c.sid;
     assert_int_equal(journal_one(s, a, "r", "b"), 1);
     assert_int_equal(journal_one(s, a, "r", "c"), 1);
 
@@ -3499,9 +3523,7 @@ static void test_token_journal_loop_appends_during_a_flush(void **state)
     /* A transaction of the session's own goes on from there. */
     assert_int_equal(journal_txn(s, tok(a, "r", "m", "g")), 0);
     assert_int_equal(stored_count(f->s, a), 7);
-    store_close(s);
-    free(a);
-    free(path);
+    journal_conn_close(&c);
 }
 
 /*
@@ -3706,10 +3728,9 @@ static void test_token_journal_full_file_empties_over_commits(void **state)
 static void test_token_journal_holds_one_run_per_session(void **state)
 {
     fx *f = *state;
-    char *path = journal_path_or_skip(f);
-    store *s = open_with_journal(f);
-    char *sid = make_session(f->s, "log", 1000);
-    assert_int_equal(journal_txn(s, tok(sid, "r1", "m", "a")), 0);
+    journal_conn c = journal_conn_open(f, "r1");
+    store *s = c.s;
+    const char *sid = c.sid;
     evt *evs[2] = {tok(sid, "r1", "m", "b"), tok(sid, "r1", "m", "c")};
     assert_int_equal(store_journal_append(s, evs, 2), 1);
     unref_all(evs, 2);
@@ -3739,9 +3760,7 @@ static void test_token_journal_holds_one_run_per_session(void **state)
     assert_true(h.tokens);
     evt_unref(next);
     assert_int_equal(store_journal_pending(s), 1);
-    store_close(s);
-    free(sid);
-    free(path);
+    journal_conn_close(&c);
 }
 
 /*
@@ -3753,10 +3772,9 @@ static void test_token_journal_holds_one_run_per_session(void **state)
 static void test_token_journal_takes_nothing_after_a_failed_transaction(void **state)
 {
     fx *f = *state;
-    char *path = journal_path_or_skip(f);
-    store *s = open_with_journal(f);
-    char *sid = make_session(f->s, "log", 1000);
-    assert_int_equal(journal_txn(s, tok(sid, "r", "m", "a")), 0);
+    journal_conn c = journal_conn_open(f, "r");
+    store *s = c.s;
+    const char *sid = c.sid;
     assert_int_equal(journal_one(s, sid, "r", "b"), 1);
     /* A transaction that fails: an event of a session that is not there. */
     assert_true(journal_txn(s, tok("ses_missing", "r", "m", "x")) < 0);
@@ -3778,9 +3796,7 @@ static void test_token_journal_takes_nothing_after_a_failed_transaction(void **s
     assert_int_equal(store_journal_append(s, &e, 1), 1);
     assert_int_equal(e->seq, 4);
     evt_unref(e);
-    store_close(s);
-    free(sid);
-    free(path);
+    journal_conn_close(&c);
 }
 
 /*
