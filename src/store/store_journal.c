@@ -696,41 +696,6 @@ static int store_journal__put_from(store *s, const journal_session *x, size_t k)
                                  x->ts_ms, x->held + k, x->nheld - k);
 }
 
-static int store_journal__put(store *s, const journal_session *x)
-{
-    return store_journal__put_from(s, x, 0);
-}
-
-/* Stores a session's events in a savepoint; those of a session that is
- * gone, or that do not follow its stored seq, are dropped with an error in
- * the log rather than failing every transaction after them. */
-static int store_journal__flush_one(store *s, journal_session *x)
-{
-    store_journal *j = s->journal;
-    size_t learned = j->nlearned;
-    int rc = store_savepoint(s);
-    if (rc < 0) return rc;
-    rc = store_journal__put(s, x);
-    if (rc == 0) {
-        x->stored = true;
-        return store_savepoint_release(s);
-    }
-    if (store_journal__global_failure(rc)) {
-        store_savepoint_undo(s);
-        return rc;
-    }
-    LOG(LOG_ERROR, "Token events of the journal cannot be stored and are dropped.",
-        "session_id=%s events=%zu first_seq=%" PRId64 " error=\"%s\"", x->id, x->nheld,
-        store_journal__first(x), store_errmsg(s));
-    store_journal__unlearn(j, learned);
-    store_journal__drop_held(j, x);
-    /* Its last seq is the stored one again: learned anew from its next
-     * transaction. Until this one ends, the loop leaves it alone. */
-    x->stored = true;
-    j->forget = true;
-    return store_savepoint_undo(s);
-}
-
 /*
  * A flush stores what every session holds, and the loop may go on
  * appending to these sessions meanwhile, since nothing else in the
@@ -797,12 +762,25 @@ static int store_journal__flush_part(store *s, const journal_part *p)
     pthread_mutex_lock(&j->mu);
     store_journal__unlearn(j, learned);
     store_journal__drop_held(j, p->x);
-    /* As store_journal__flush_one does: left alone until this ends. */
+    /* Its last seq is the stored one again: learned anew from its next
+     * transaction. Until this one ends, the loop leaves it alone. */
     p->x->storing = 0;
     p->x->stored = true;
     j->forget = true;
     pthread_mutex_unlock(&j->mu);
     return store_savepoint_undo(s);
+}
+
+/* Stores a session's events in a savepoint; those of a session that is
+ * gone, or that do not follow its stored seq, are dropped with an error in
+ * the log rather than failing every transaction after them. Either way the
+ * loop leaves the session alone until the transaction ends. */
+static int store_journal__flush_one(store *s, journal_session *x)
+{
+    journal_part p = {x, store_journal__first(x), x->ts_ms, x->held, x->nheld};
+    int rc = store_journal__flush_part(s, &p);
+    if (rc == 0) x->stored = true;
+    return rc;
 }
 
 static int store_journal__put_parts(store *s, const journal_part *parts, size_t n, size_t learned)
