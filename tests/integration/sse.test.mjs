@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { EventSource } from 'eventsource';
 
 import { startMock } from '../scenarios/lib.mjs';
-import { api, newSession, parseFrames, raw, sse, startServer, until, waitIdle } from './lib/server.mjs';
+import { api, newSession, parseFrames, raw, rawExchange, sse, startServer, until, waitIdle } from './lib/server.mjs';
 
 const FRAME = /id: (\d+)\nevent: ([a-z_]+)\ndata: ([^\n]*)\n\n/gy;
 
@@ -252,6 +252,53 @@ describe('event stream', () => {
     assert.equal(done.last_run.stop_reason, 'completed');
     assertConsecutive(watch.frames.map((f) => ({ id: f.id, seq: f.data.seq })), 1, done.last_seq);
     assertConsecutive(resumed.frames.map((f) => ({ id: f.id, seq: f.data.seq })), first + 1, done.last_seq);
+  });
+
+  test('frames of every size keep their order and framing, chunked and over HTTP/1.0', async (t) => {
+    // A burst of small tokens around one of 1.5 KiB and one over 4 KiB
+    // (which the server sends by reference rather than copying it), then
+    // the answer's message: every frame comes whole and in order. Node's
+    // parser judges the chunked coding; HTTP/1.0 gets the frames unchunked,
+    // up to the close that ends the run's stream.
+    const mock = await startMock();
+    const burst = await startServer({ config: { llm: { base_url: mock.url, model: 'mock-model' } } });
+    t.after(async () => {
+      await burst.stop();
+      burst.cleanup();
+      mock.stop();
+    });
+    const pieces = ['a', 'b', 'c'.repeat(1500), 'd', 'e', 'f'.repeat(5000), 'g', 'h'.repeat(900), 'i'];
+    const script = { chunks: [{ role: 'assistant', content: '' }, ...pieces.map((content) => ({ content }))] };
+    await mock.script([script, script]);
+    const post = JSON.stringify({ message: 'go' });
+    const stored = async (id) => {
+      const res = await raw(burst.port, 'GET', `/api/sessions/${id}/events`, { headers: { Accept: 'application/json' } });
+      return JSON.parse(res.body.toString()).events;
+    };
+    const check = (text, events) => {
+      const frames = strictFrames(text, '');
+      assert.deepEqual(frames.map((f) => f[0]), events.map((e) => e.seq));
+      assert.deepEqual(frames.map((f) => JSON.parse(f[2])), events);
+      const tokens = frames.filter((f) => f[1] === 'token').map((f) => JSON.parse(f[2]).text);
+      assert.deepEqual(tokens, pieces);
+    };
+
+    const s1 = await newSession(burst.url);
+    const chunked = await sse(burst.port, `/api/sessions/${s1.id}/runs`, {
+      method: 'POST', body: post, headers: { 'Content-Type': 'application/json' },
+    });
+    assert.equal(chunked.status, 200);
+    assert.equal(chunked.ended, true);
+    assert.equal(chunked.headers['transfer-encoding'], 'chunked');
+    check(chunked.text.replace(/^retry: 2000\n\n/, ''), await stored(s1.id));
+
+    const s2 = await newSession(burst.url);
+    const old = await rawExchange(burst.port, Buffer.from(
+      `POST /api/sessions/${s2.id}/runs HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${post.length}\r\n\r\n${post}`));
+    assert.equal(old.status, 200, old.text.slice(0, 400));
+    assert.doesNotMatch(old.head, /transfer-encoding/i);
+    check(old.body.replace(/^retry: 2000\n\n/, ''), await stored(s2.id));
   });
 
   test('EventSource picking up after a run with Last-Event-ID gets exactly the rest', async () => {
