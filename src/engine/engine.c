@@ -16,11 +16,19 @@
 #include "lib/xmalloc.h"
 
 #define ENGINE_TITLE_CHARS 60
+#define ENGINE__BUCKETS    1024 /* of the registry's two tables, a power of two */
 
-/* One entry of the registry of active runs. */
+/*
+ * One entry of the registry of active runs: in the list every walk over
+ * the runs follows, and in two hash tables, by session and by run id, so
+ * that a start, a stop, a decision and a run's end find their run without
+ * a walk over all the others (a thousand runs at once made each start
+ * compare every active run's session: docs/benchmarks.md, fix 62).
+ */
 typedef struct engine_entry {
     run *r;
-    struct engine_entry *next;
+    struct engine_entry *next, *prev;
+    struct engine_entry *by_session, *by_id; /* the next in the same bucket */
 } engine_entry;
 
 struct engine {
@@ -28,6 +36,7 @@ struct engine {
     mode *modes;
     size_t nmodes;
     engine_entry *runs;
+    engine_entry *sessions[ENGINE__BUCKETS], *ids[ENGINE__BUCKETS];
     size_t active;
     size_t starting; /* start jobs in flight */
     recorder rec;
@@ -162,9 +171,52 @@ static void engine__mode_put_from(engine *e, const control_msg *c)
 
 /* ---- registry ---- */
 
+/* ---- the registry of active runs ---- */
+
+static size_t engine__bucket(const char *id)
+{
+    return (size_t)(id_hash(id) & (ENGINE__BUCKETS - 1));
+}
+
+static void engine__register(engine *e, run *r)
+{
+    engine_entry *x = xcalloc(1, sizeof *x);
+    x->r = r;
+    x->next = e->runs;
+    if (e->runs) e->runs->prev = x;
+    e->runs = x;
+    size_t bs = engine__bucket(run_get_session_id(r)), bi = engine__bucket(run_get_id(r));
+    x->by_session = e->sessions[bs];
+    e->sessions[bs] = x;
+    x->by_id = e->ids[bi];
+    e->ids[bi] = x;
+    e->active++;
+}
+
+/* Takes r's entry out of the list and both tables; false when r has none. */
+static bool engine__unregister(engine *e, const run *r)
+{
+    engine_entry **ps = &e->sessions[engine__bucket(run_get_session_id(r))];
+    while (*ps && (*ps)->r != r) ps = &(*ps)->by_session;
+    engine_entry *x = *ps;
+    if (!x) return false;
+    *ps = x->by_session;
+    engine_entry **pi = &e->ids[engine__bucket(run_get_id(r))];
+    while (*pi != x) pi = &(*pi)->by_id;
+    *pi = x->by_id;
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        e->runs = x->next;
+    if (x->next) x->next->prev = x->prev;
+    free(x);
+    e->active--;
+    return true;
+}
+
 static run *engine__find(const engine *e, const char *session_id)
 {
-    for (engine_entry *x = e->runs; x; x = x->next)
+    for (engine_entry *x = e->sessions[engine__bucket(session_id)]; x; x = x->by_session)
         if (strcmp(run_get_session_id(x->r), session_id) == 0) return x->r;
     return NULL;
 }
@@ -223,15 +275,7 @@ static void engine__on_finished(void *ud, run *r, int status)
     /* An unrecorded run was reported when its last write was refused. */
     if (e->d.on_run_finished && !run_is_unrecorded(r))
         e->d.on_run_finished(e->d.ud, run_get_session_id(r), run_get_id(r), status);
-    for (engine_entry **p = &e->runs; *p; p = &(*p)->next) {
-        if ((*p)->r == r) {
-            engine_entry *x = *p;
-            *p = x->next;
-            free(x);
-            e->active--;
-            break;
-        }
-    }
+    (void)engine__unregister(e, r);
     bool queued = run_queue_waits(r);
     run_free(r);
     /* A run sent while this one worked starts now (docs/runs.md, Queue
@@ -767,11 +811,7 @@ static void engine__start_done(void *arg)
         .begun = j->nfirst > 0,
     };
     run *r = run_new(&env, &init);
-    engine_entry *x = xcalloc(1, sizeof *x);
-    x->r = r;
-    x->next = e->runs;
-    e->runs = x;
-    e->active++;
+    engine__register(e, r);
     run_begin(r);
     json_t *obj = run_to_json(r);
     j->cb(j->ud, 0, obj);
@@ -1543,7 +1583,7 @@ void engine_session_mode_changed(engine *e, const char *session_id, const char *
 
 static run *engine__find_id(const engine *e, const char *run_id)
 {
-    for (engine_entry *x = e->runs; x; x = x->next)
+    for (engine_entry *x = e->ids[engine__bucket(run_id)]; x; x = x->by_id)
         if (strcmp(run_get_id(x->r), run_id) == 0) return x->r;
     return NULL;
 }
@@ -1696,10 +1736,9 @@ void engine_free(engine *e)
     /* The runs' last events commit, and their done callbacks free them. */
     eventlog_flush(e->d.log);
     while (e->runs) {
-        engine_entry *x = e->runs;
-        e->runs = x->next;
-        run_free(x->r);
-        free(x);
+        run *r = e->runs->r;
+        (void)engine__unregister(e, r);
+        run_free(r);
     }
     while (e->drops) {
         engine_drop *d = e->drops;

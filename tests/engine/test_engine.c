@@ -493,6 +493,59 @@ static void test_a_refused_run_row_write_stops_the_run(void **state)
     efix_loop_until(f, finished_once, NULL, 2000, "the run to give up");
 }
 
+/* More runs than the registry of active runs has buckets (1,024), so that
+ * some share one: each session finds its own run, a stop by run id reaches
+ * that run alone, and the registry is empty once every run has ended, in
+ * an order unlike the starts'. */
+#define MANY_RUNS 1100
+
+static bool finished_n(efix *f, const void *arg)
+{
+    return f->finished >= *(const size_t *)arg;
+}
+
+static void test_the_registry_finds_each_of_many_runs(void **state)
+{
+    static scripted_step script[MANY_RUNS];
+    for (size_t i = 0; i < MANY_RUNS; i++) script[i] = (scripted_step){.end = SCRIPTED_STALL};
+    engine_options opt = efix_default_options();
+    opt.active_runs = MANY_RUNS;
+    efix *f = begin(state, script, MANY_RUNS, &opt);
+    char(*sid)[ID_MAX] = calloc(MANY_RUNS, ID_MAX);
+    char(*rid)[ID_MAX] = calloc(MANY_RUNS, ID_MAX);
+    assert_non_null(sid);
+    assert_non_null(rid);
+    for (size_t i = 0; i < MANY_RUNS; i++) {
+        efix_session(f, "standard", sid[i]);
+        assert_int_equal(efix_start(f, sid[i], "go", NULL, rid[i]), 0);
+    }
+    assert_int_equal(engine_active_count(f->e), MANY_RUNS);
+    for (size_t i = 0; i < MANY_RUNS; i++)
+        assert_string_equal(engine_active_run_id(f->e, sid[i]), rid[i]);
+    /* The even ones first, then the odd ones from the last backwards. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < MANY_RUNS; k++) {
+            size_t i = pass == 0 ? k : MANY_RUNS - 1 - k;
+            if ((i % 2 == 0) != (pass == 0)) continue;
+            control_msg stop = {.kind = CONTROL_STOP, .instance = "ins_test", .run_id = rid[i]};
+            engine_control(f->e, &stop);
+        }
+        size_t ended = pass == 0 ? (MANY_RUNS + 1) / 2 : MANY_RUNS;
+        efix_loop_until(f, finished_n, &ended, 60000, "the stopped runs to end");
+        assert_int_equal(f->finished, ended);
+        assert_int_equal(engine_active_count(f->e), MANY_RUNS - ended);
+        for (size_t i = 0; i < MANY_RUNS; i++) {
+            if (pass == 0 && i % 2 == 1)
+                assert_string_equal(engine_active_run_id(f->e, sid[i]), rid[i]);
+            else
+                assert_null(engine_active_run_id(f->e, sid[i]));
+        }
+    }
+    assert_int_equal(scripted_llm_in_flight(f->model), 0);
+    free(sid);
+    free(rid);
+}
+
 #define T(name) cmocka_unit_test_teardown(name, teardown)
 
 int main(void)
@@ -511,6 +564,7 @@ int main(void)
         T(test_a_refused_write_stops_the_run),
         T(test_put_mode_touches_only_runs_of_that_mode),
         T(test_a_refused_run_row_write_stops_the_run),
+        T(test_the_registry_finds_each_of_many_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
