@@ -46,8 +46,8 @@ static void http_stream__release_close(http_req *r)
 }
 
 /*
- * Writes what evhttp left in the connection's output (the response's head,
- * or the last chunk) at once. evhttp hands it to the bufferevent, whose
+ * Writes what evhttp left in the connection's output (a stream's last
+ * chunk) at once. evhttp hands it to the bufferevent, whose
  * write event then costs two epoll_ctl calls and a turn of the loop before
  * the bytes leave (docs/benchmarks.md, fix 60); written here, the event is
  * disabled again in the same turn, which libevent's change list turns
@@ -61,6 +61,8 @@ static void http_stream__write_now(struct bufferevent *bev)
     (void)evbuffer_write(out, bufferevent_getfd(bev));
     if (evbuffer_get_length(out) == 0) bufferevent_disable(bev, EV_WRITE);
 }
+
+static void http_stream__mark_dirty(http_req *r);
 
 void http_stream_start(http_req *r, const char *content_type, http_close_cb on_close, void *ud)
 {
@@ -99,7 +101,14 @@ void http_stream_start(http_req *r, const char *content_type, http_close_cb on_c
     struct timeval wtv = {HTTP_STREAM__WRITE_TIMEOUT_S, 0};
     bufferevent_set_timeouts(bev, NULL, &wtv);
     evhttp_connection_set_closecb(r->evcon, http_stream__closed, r);
-    http_stream__write_now(bev);
+    /* The head leaves with the stream's first frames, in the flush after
+     * the loop's due callbacks (below): a run's first step, of the start
+     * priority, sends its model request before it, and head and frames
+     * share one writev (docs/benchmarks.md, fix 62). The write event
+     * evhttp asked for is disabled in the same turn, which libevent's
+     * change list turns into no system call at all. */
+    bufferevent_disable(bev, EV_WRITE);
+    http_stream__mark_dirty(r);
 }
 
 /*
@@ -141,26 +150,31 @@ static void http_stream__mark_dirty(http_req *r)
     r->is_dirty = true;
 }
 
-/* Moves the stream's framed bytes towards its socket (see above). */
+/* Moves the stream's framed bytes towards its socket (see above). What
+ * the connection's output holds while its write event is off (the head
+ * http_stream_start left there) goes first, in the same writev. */
 static void http_stream__push(http_req *r)
 {
     http__undirty(r);
-    if (evbuffer_get_length(r->scratch) == 0) return;
     if (r->peer_gone) {
         evbuffer_drain(r->scratch, evbuffer_get_length(r->scratch));
         return;
     }
     struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
     struct evbuffer *out = bufferevent_get_output(bev);
-    if (evbuffer_get_length(out) == 0) {
+    bool writing = bufferevent_get_enabled(bev) & EV_WRITE;
+    if (!writing && evbuffer_get_length(out) > 0) evbuffer_add_buffer(out, r->scratch);
+    struct evbuffer *now = evbuffer_get_length(out) > 0 ? out : r->scratch;
+    if (evbuffer_get_length(now) == 0) return;
+    if (!writing) {
         /* A failure other than EAGAIN leaves the bytes in place; the
          * bufferevent meets the same error on its own write and reports
          * the closed connection through evhttp as usual. */
-        (void)evbuffer_write(r->scratch, bufferevent_getfd(bev));
-        if (evbuffer_get_length(r->scratch) == 0) return;
+        (void)evbuffer_write(now, bufferevent_getfd(bev));
+        if (evbuffer_get_length(now) == 0) return;
     }
     evbuffer_add_buffer(out, r->scratch);
-    if (!(bufferevent_get_enabled(bev) & EV_WRITE)) bufferevent_enable(bev, EV_WRITE);
+    if (!writing) bufferevent_enable(bev, EV_WRITE);
 }
 
 void http__flush_cb(evutil_socket_t fd, short what, void *arg)
