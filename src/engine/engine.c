@@ -169,8 +169,6 @@ static void engine__mode_put_from(engine *e, const control_msg *c)
     engine__replace_mode(e, &m);
 }
 
-/* ---- registry ---- */
-
 /* ---- the registry of active runs ---- */
 
 static size_t engine__bucket(const char *id)
