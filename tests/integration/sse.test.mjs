@@ -122,6 +122,19 @@ function assertConsecutive(events, from, to) {
   for (const e of events) assert.equal(e.id, e.seq);
 }
 
+// The mock model and a server that calls it, both ended after test t;
+// config adds keys beside the model's. Resolves to {mock, srv}.
+async function serverWithMock(t, config = {}) {
+  const mock = await startMock();
+  const srv = await startServer({ config: { llm: { base_url: mock.url, model: 'mock-model' }, ...config } });
+  t.after(async () => {
+    await srv.stop();
+    srv.cleanup();
+    mock.stop();
+  });
+  return { mock, srv };
+}
+
 describe('event stream', () => {
   let srv;
   before(async () => {
@@ -196,13 +209,7 @@ describe('event stream', () => {
     // the replay would read the tables again until a transaction or the
     // writer's idle moment stores those events. The next test is the one
     // that tells the two apart.)
-    const mock = await startMock();
-    const fast = await startServer({ config: { llm: { base_url: mock.url, model: 'mock-model' } } });
-    t.after(async () => {
-      await fast.stop();
-      fast.cleanup();
-      mock.stop();
-    });
+    const { mock, srv: fast } = await serverWithMock(t);
     await mock.script([{ text: 'x'.repeat(250), piece_chars: 1, delay_ms: 20 }]);
     const { requests, events, done, runStarted } = await runWithDroppedStream(fast.url, 'go');
     assert.equal(requests.length, 2);
@@ -222,15 +229,7 @@ describe('event stream', () => {
     // tables, then the journal, then the tail (docs/storage.md). Without
     // the journal's read it would get nothing past the stored events until
     // the run's end: 20 tokens, 600 ms, after the moment it is checked.
-    const mock = await startMock();
-    const held = await startServer({
-      config: { llm: { base_url: mock.url, model: 'mock-model' }, store: { journal_idle_ms: 60000 } },
-    });
-    t.after(async () => {
-      await held.stop();
-      held.cleanup();
-      mock.stop();
-    });
+    const { mock, srv: held } = await serverWithMock(t, { store: { journal_idle_ms: 60000 } });
     await mock.script([{ text: 'x'.repeat(40), piece_chars: 1, delay_ms: 30 }]);
     const s = await newSession(held.url);
     const watch = follow(held.port, `/api/sessions/${s.id}/events`);
@@ -260,13 +259,7 @@ describe('event stream', () => {
     // the answer's message: every frame comes whole and in order. Node's
     // parser judges the chunked coding; HTTP/1.0 gets the frames unchunked,
     // up to the close that ends the run's stream.
-    const mock = await startMock();
-    const burst = await startServer({ config: { llm: { base_url: mock.url, model: 'mock-model' } } });
-    t.after(async () => {
-      await burst.stop();
-      burst.cleanup();
-      mock.stop();
-    });
+    const { mock, srv: burst } = await serverWithMock(t);
     const pieces = ['a', 'b', 'c'.repeat(1500), 'd', 'e', 'f'.repeat(5000), 'g', 'h'.repeat(900), 'i'];
     const script = { chunks: [{ role: 'assistant', content: '' }, ...pieces.map((content) => ({ content }))] };
     await mock.script([script, script]);

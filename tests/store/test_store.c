@@ -2989,6 +2989,29 @@ static off_t file_size(const char *path)
     return stat(path, &st) == 0 ? st.st_size : -1;
 }
 
+/* A new session with one token stored in the table (seq 1, "stored"),
+ * for the journal's start-up tests. */
+static char *session_with_one_stored(fx *f)
+{
+    char *sid = make_session(f->s, "log", 1000);
+    evt *first = tok(sid, "r", "m", "stored");
+    assert_int_equal(append_all(f->s, &first, 1), 0);
+    evt_unref(first);
+    return sid;
+}
+
+/* Start-up moves `moved` events of the journal into the table, which then
+ * holds sid's events 1 to last, and sid's last_seq is last. */
+static void assert_recovered(fx *f, const char *sid, int moved, int64_t last)
+{
+    assert_int_equal(store_journal_recover(f->s, f->url), moved);
+    assert_int_equal(stored_count(f->s, sid), last);
+    store_session row;
+    assert_int_equal(store_session_get(f->s, sid, NULL, &row), 0);
+    assert_int_equal(row.last_seq, last);
+    store_session_cleanup(&row);
+}
+
 /* The token journal's file of the fixture's database; skips the test on
  * a database that has none (PostgreSQL). */
 static char *journal_path_or_skip(const fx *f)
@@ -3569,12 +3592,7 @@ static void test_token_journal_starts_over_in_the_other_half(void **state)
         total++;
     }
     store_close(s);
-    assert_int_equal(store_journal_recover(f->s, f->url), 5);
-    assert_int_equal(stored_count(f->s, a), total);
-    store_session row;
-    assert_int_equal(store_session_get(f->s, a, NULL, &row), 0);
-    assert_int_equal(row.last_seq, total);
-    store_session_cleanup(&row);
+    assert_recovered(f, a, 5, total);
     free(a);
     free(path);
 }
@@ -3608,10 +3626,7 @@ static void test_token_journal_recovers_both_halves_in_order(void **state)
 {
     fx *f = *state;
     char *path = journal_path_or_skip(f);
-    char *sid = make_session(f->s, "log", 1000);
-    evt *first = tok(sid, "r", "m", "stored");
-    assert_int_equal(append_all(f->s, &first, 1), 0);
-    evt_unref(first);
+    char *sid = session_with_one_stored(f);
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
     assert_true(fd >= 0);
     assert_int_equal(ftruncate(fd, STORE_JOURNAL_FILE_MAX), 0);
@@ -3623,12 +3638,7 @@ static void test_token_journal_recovers_both_halves_in_order(void **state)
     journal_line_at(fd, front, sid, 3, "three");
     close(fd);
 
-    assert_int_equal(store_journal_recover(f->s, f->url), 3);
-    assert_int_equal(stored_count(f->s, sid), 4);
-    store_session row;
-    assert_int_equal(store_session_get(f->s, sid, NULL, &row), 0);
-    assert_int_equal(row.last_seq, 4);
-    store_session_cleanup(&row);
+    assert_recovered(f, sid, 3, 4);
     assert_int_equal(file_size(path), 0);
     free(sid);
     free(path);
@@ -3987,10 +3997,7 @@ static void test_token_journal_recovered_at_start(void **state)
 {
     fx *f = *state;
     char *path = journal_path_or_skip(f);
-    char *sid = make_session(f->s, "log", 1000);
-    evt *first = tok(sid, "r", "m", "stored");
-    assert_int_equal(append_all(f->s, &first, 1), 0);
-    evt_unref(first);
+    char *sid = session_with_one_stored(f);
     FILE *fp = fopen(path, "w");
     assert_non_null(fp);
     journal_line(fp, sid, 1, "stored");
@@ -4002,12 +4009,7 @@ static void test_token_journal_recovered_at_start(void **state)
     fputs("{\"type\":\"token\",\"seq\":6,\"sess", fp);
     fclose(fp);
 
-    assert_int_equal(store_journal_recover(f->s, f->url), 2);
-    assert_int_equal(stored_count(f->s, sid), 3);
-    store_session row;
-    assert_int_equal(store_session_get(f->s, sid, NULL, &row), 0);
-    assert_int_equal(row.last_seq, 3);
-    store_session_cleanup(&row);
+    assert_recovered(f, sid, 2, 3);
     assert_int_equal(file_size(path), 0);
     /* Nothing left: a second start moves nothing. */
     assert_int_equal(store_journal_recover(f->s, f->url), 0);
