@@ -62,6 +62,7 @@ typedef struct eventlog_item {
     eventlog_op op;
     int status;
     bool journaled;         /* the token journal took it (eventlog__journal_part) */
+    bool urgent;            /* submitted with eventlog_submit_urgent */
     bool unscoped;          /* an apply that names no session: it may write to any */
     eventlog_owed *owed[2]; /* the sessions it writes to, counted in eventlog.owed */
     evt **emitted;          /* the events its apply made (op.emitted), referenced */
@@ -221,6 +222,54 @@ static size_t eventlog__queue_take(eventlog_queue *q, eventlog_queue *batch, siz
         n++;
     }
     if (!q->head) q->tail = NULL;
+    return n;
+}
+
+/* Whether an urgent item may be written before the items queued ahead of
+ * it: when it names its sessions and nothing else not handed out yet
+ * writes to them (under log->mu). */
+static bool eventlog__may_jump(const eventlog *log, const eventlog_item *it)
+{
+    if (it->unscoped || log->unscoped > 0) return false;
+    for (int i = 0; i < 2; i++)
+        if (it->owed[i] && it->owed[i]->n > 1) return false;
+    return it->owed[0] || it->owed[1];
+}
+
+/*
+ * When more than max items are pending, takes into batch the urgent ones
+ * that may go ahead of the rest (eventlog__may_jump), at most max, and
+ * returns how many; 0 means the queue is taken in order. A run's start or
+ * an answer's first token queued behind a thousand other sessions' events
+ * then commits in a small transaction of its own instead of after all of
+ * them: events of different sessions have no order between them, and
+ * each session's own keep theirs (docs/architecture.md, One loop, two
+ * kinds of database threads).
+ * Clears log->urgent unless an urgent item had to stay (under log->mu).
+ */
+static size_t eventlog__take_urgent(eventlog *log, eventlog_queue *batch, size_t max)
+{
+    size_t queued = 0;
+    for (const eventlog_item *it = log->pending.head; it && queued <= max; it = it->next) queued++;
+    if (queued <= max) return 0;
+    size_t n = 0;
+    bool stays = false;
+    batch->head = batch->tail = NULL;
+    eventlog_item **pp = &log->pending.head, *prev = NULL;
+    while (*pp) {
+        eventlog_item *it = *pp;
+        if (!it->urgent || n == max || !eventlog__may_jump(log, it)) {
+            stays = stays || it->urgent;
+            prev = it;
+            pp = &it->next;
+            continue;
+        }
+        *pp = it->next;
+        if (log->pending.tail == it) log->pending.tail = prev;
+        eventlog__queue_push(batch, it);
+        n++;
+    }
+    log->urgent = stays;
     return n;
 }
 
@@ -635,12 +684,15 @@ static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n
             continue;
         log->pacing = false;
     }
-    *n = eventlog__queue_take(&log->pending, batch,
-                              busy ? EVENTLOG_BATCH_MAX : EVENTLOG_QUIET_BATCH_MAX);
+    *n = log->urgent ? eventlog__take_urgent(log, batch, EVENTLOG_QUIET_BATCH_MAX) : 0;
+    if (*n == 0) {
+        *n = eventlog__queue_take(&log->pending, batch,
+                                  busy ? EVENTLOG_BATCH_MAX : EVENTLOG_QUIET_BATCH_MAX);
+        /* An urgent operation past the batch's limit waits for the next. */
+        if (!log->pending.head) log->urgent = false;
+    }
     /* A commit restarts the journal's pause. */
     log->journal_due = false;
-    /* An urgent operation past the batch's limit waits for the next. */
-    if (!log->pending.head) log->urgent = false;
     pthread_mutex_unlock(&log->mu);
     return *n > 0;
 }
@@ -910,6 +962,7 @@ static void eventlog__submit(eventlog *log, const eventlog_op *op, bool urgent)
     if (eventlog__submit_inline(log, op, urgent)) return;
     eventlog_item *it = xcalloc(1, sizeof *it);
     it->op = *op;
+    it->urgent = urgent;
     pthread_mutex_lock(&log->mu);
     eventlog__hold(log, it);
     eventlog__queue_push(&log->pending, it);

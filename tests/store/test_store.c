@@ -2812,6 +2812,99 @@ static void test_eventlog_urgent_ends_the_pace(void **state)
 }
 
 /*
+ * Starts a log whose writer is in the middle of a slow transaction (one
+ * token of session a) and queues behind it twenty more of a's tokens and
+ * then `urgent` with eventlog_submit_urgent. Returns the log, the trace
+ * drained to 22 lines.
+ */
+static eventlog *queue_behind_slow(fx *f, trace *t, const char *a, eventlog_op *urgent,
+                                   const eventlog_op *first)
+{
+    slow_apply sa = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    eventlog *log = start_log(f, t);
+    eventlog_set_pace(log, 0);
+    eventlog_op slow = {
+        .apply = apply_slowly, .arg = &sa, .session_id = a, .ev = tok(a, "r", "m", "a")};
+    hold_writer(log, &sa, &slow);
+    if (first) eventlog_submit(log, first);
+    for (int i = 0; i < 20; i++) eventlog_append(log, tok(a, "r", "m", "b"));
+    eventlog_submit_urgent(log, urgent);
+    drain_until(log, t, first ? 23 : 22);
+    return log;
+}
+
+/*
+ * An urgent operation queued behind more than EVENTLOG_QUIET_BATCH_MAX
+ * operations of other sessions is written ahead of them, in a transaction
+ * of its own, and published first; they follow in order.
+ */
+static void test_eventlog_urgent_goes_ahead_of_other_sessions(void **state)
+{
+    fx *f = *state;
+    char *a = make_session(f->s, "log", 1000);
+    char *b = make_session(f->s, "log", 1000);
+    /* No journal on PostgreSQL: every event is then in the tables. */
+    char *path = store_journal_path(f->url);
+    trace t = {.reader = f->s, .journal = path};
+    eventlog_op urgent = {.apply = apply_nothing, .session_id = b, .ev = tok(b, "r", "m", "u")};
+    eventlog *log = queue_behind_slow(f, &t, a, &urgent, NULL);
+    assert_string_equal(t.lines[0], "publish 1 token"); /* a's, the slow one */
+    assert_string_equal(t.lines[1], "publish 1 token"); /* b's, ahead */
+    for (int i = 2; i < 22; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "publish %d token", i);
+        assert_string_equal(t.lines[i], want);
+    }
+    assert_int_equal(t.failed_visible, 0);
+    eventlog_stats st;
+    eventlog_get_stats(log, &st);
+    assert_int_equal(st.batches, 3);
+    eventlog_stop(log);
+    free(path);
+    free(a);
+    free(b);
+}
+
+/*
+ * An urgent operation stays in its place when something queued ahead of
+ * it writes to its session, or may write to any session (an operation
+ * that names none): its session's events keep their order.
+ */
+static void test_eventlog_urgent_keeps_its_sessions_order(void **state)
+{
+    fx *f = *state;
+    char *a = make_session(f->s, "log", 1000);
+    char *b = make_session(f->s, "log", 1000);
+
+    trace t = {.reader = f->s};
+    eventlog_op mine = {.apply = apply_nothing, .session_id = a, .ev = tok(a, "r", "m", "u")};
+    eventlog *log = queue_behind_slow(f, &t, a, &mine, NULL);
+    for (int i = 0; i < 22; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "publish %d token", i + 1);
+        assert_string_equal(t.lines[i], want);
+    }
+    eventlog_stats st;
+    eventlog_get_stats(log, &st);
+    assert_int_equal(st.batches, 2);
+    eventlog_stop(log);
+
+    trace u = {.reader = f->s};
+    eventlog_op any = {.apply = apply_nothing, .ev = tok(a, "r", "m", "x")};
+    eventlog_op other = {.apply = apply_nothing, .session_id = b, .ev = tok(b, "r", "m", "u")};
+    log = queue_behind_slow(f, &u, a, &other, &any);
+    /* a's slow token (seq 23), the operation naming no session (24), a's
+     * twenty (25 to 44), then b's. */
+    assert_string_equal(u.lines[0], "publish 23 token");
+    assert_string_equal(u.lines[1], "publish 24 token");
+    assert_string_equal(u.lines[21], "publish 44 token");
+    assert_string_equal(u.lines[22], "publish 1 token");
+    eventlog_stop(log);
+    free(a);
+    free(b);
+}
+
+/*
  * Submissions inside a hold wake the idle writer once, at the release, and
  * share its transaction; a flush inside a hold still returns, with all of
  * it written.
@@ -4583,6 +4676,8 @@ int main(void)
         T(test_eventlog_seqs_within_a_transaction),
         T(test_eventlog_paces_commits),
         T(test_eventlog_urgent_ends_the_pace),
+        T(test_eventlog_urgent_goes_ahead_of_other_sessions),
+        T(test_eventlog_urgent_keeps_its_sessions_order),
         T(test_eventlog_hold_wakes_the_writer_once),
         T(test_eventlog_writes_on_the_loop_while_the_writer_idles),
         T(test_token_journal_holds_lone_tokens),
