@@ -311,27 +311,6 @@ static int server__listen(server *s, char *err, size_t errlen)
     return 0;
 }
 
-/*
- * The loop applies the changes a turn makes to the sockets it watches at
- * once, just before it waits (libevent's epoll changelist): a connection
- * that is accepted, read, answered and watched for its next request, or a
- * model connection handed from one state to the next, changes its watch
- * two or three times in a turn, and each change was an epoll_ctl call, 14
- * per run one run at a time where 8 remain (docs/benchmarks.md, fix 54).
- * libevent warns against it for descriptors that share an open file
- * (dup()), which the server does not watch (docs/architecture.md, The
- * loop's priorities).
- */
-static struct event_base *server__base_new(void)
-{
-    struct event_config *c = event_config_new();
-    if (!c) return NULL;
-    (void)event_config_set_flag(c, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-    struct event_base *base = event_base_new_with_config(c);
-    event_config_free(c);
-    return base;
-}
-
 int server_run(const config *cfg)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -340,9 +319,7 @@ int server_run(const config *cfg)
     server s;
     memset(&s, 0, sizeof s);
     s.cfg = cfg;
-    s.base = server__base_new();
-    /* Before any event is made: libevent gives each the middle priority. */
-    if (s.base) event_base_priority_init(s.base, LOOPPRIO_LEVELS);
+    s.base = loopprio_base_new();
     char err[512];
     int rc = 1;
     struct event *sigterm = NULL, *sigint = NULL;

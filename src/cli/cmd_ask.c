@@ -372,9 +372,8 @@ int cmd_ask(int argc, char **argv)
      * only: no log line at all, and only a failure that ends ask early
      * writes its one message there. */
     log_min_level = json ? LOG_OFF : LOG_WARN;
-    a.base = event_base_new();
-    /* The server's priorities, so the run goes as it would there. */
-    if (a.base) event_base_priority_init(a.base, LOOPPRIO_LEVELS);
+    /* The server's loop, so the run goes as it would there. */
+    a.base = loopprio_base_new();
     char err[512];
     runtime_options opt = {
         .publish = cmd_ask__publish, .publish_ud = &a, .on_run_finished = cmd_ask__finished};

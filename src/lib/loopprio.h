@@ -27,5 +27,26 @@
 /* The streams at work: a model call's pieces after its first, and the
  * writes of the streams' frames to their clients. */
 #define LOOPPRIO_STREAM 2
+/*
+ * The most callbacks of the default and stream priorities the loop runs
+ * before it asks the kernel again what is ready. libevent otherwise runs
+ * every ready callback of a priority before it waits again, so a
+ * descriptor that became ready meanwhile (the event log's eventfd handing
+ * a run's start back, a client's request) waited for the whole pass over
+ * a thousand streams: 20 to 50 ms under load (docs/benchmarks.md, fix 63).
+ */
+#define LOOPPRIO_PASS 32
+
+struct event_base;
+
+/*
+ * A new base for the server's loop (NULL when libevent cannot make one):
+ * LOOPPRIO_LEVELS priorities, at most LOOPPRIO_PASS callbacks of the
+ * default and stream priorities between two looks at what is ready, and
+ * the changes a turn makes to what it watches applied together, just
+ * before it waits (libevent's epoll changelist; docs/architecture.md, The
+ * loop's priorities).
+ */
+struct event_base *loopprio_base_new(void);
 
 #endif

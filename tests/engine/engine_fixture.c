@@ -85,11 +85,10 @@ efix *efix_new(const scripted_step *steps, size_t n, const engine_options *opt)
     if (store_open(f->url, &f->db, err, sizeof err) != 0) fail_msg("store_open: %s", err);
     if (store_migrate(f->db, NULL, NULL, err, sizeof err) != 0) fail_msg("migrate: %s", err);
     f->events = json_array();
-    f->base = event_base_new();
-    /* The server's priorities, so that runs and calls are ordered as there
+    /* The server's loop, so that runs and calls are ordered as there
      * (lib/loopprio.h). */
-    if (event_base_priority_init(f->base, LOOPPRIO_LEVELS) != 0)
-        fail_msg("event_base_priority_init failed");
+    f->base = loopprio_base_new();
+    if (!f->base) fail_msg("loopprio_base_new failed");
     if (eventlog_start(f->url, efix__publish, f, &f->log, err, sizeof err) != 0)
         fail_msg("eventlog_start: %s", err);
     if (dbpool_start(f->url, 2, &f->pool, err, sizeof err) != 0) fail_msg("dbpool_start: %s", err);

@@ -179,9 +179,9 @@ static int setup(void **state)
 {
     (void)state;
     json_decref(mock_call("/__reset", "{}"));
-    base = event_base_new();
-    /* The server's priorities, so that calls are ordered as there. */
-    assert_int_equal(event_base_priority_init(base, LOOPPRIO_LEVELS), 0);
+    /* The server's loop, so that calls are ordered as there. */
+    base = loopprio_base_new();
+    assert_non_null(base);
     model = llm_openai_new(base, llm_url, API_KEY, "mock-model");
     memset(calls, 0, sizeof calls);
     for (int i = 0; i < MAX_CALLS; i++) buf_init(&calls[i].pieces, (size_t)1 << 20);

@@ -70,8 +70,8 @@ static const llm_plain_cb cbs = {.on_body = on_body, .on_end = on_end};
 static int setup(void **state)
 {
     fixture *f = xcalloc(1, sizeof *f);
-    f->base = event_base_new();
-    assert_int_equal(event_base_priority_init(f->base, LOOPPRIO_LEVELS), 0);
+    f->base = loopprio_base_new();
+    assert_non_null(f->base);
     f->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(bind(f->listen_fd, (struct sockaddr *)&sa, sizeof sa), 0);
