@@ -159,7 +159,7 @@ static int mock_send(mock_conn *c, const char *p, size_t len)
     return 0;
 }
 
-static void mock_go_on(mock_conn *c);
+static void mock_arm(mock_conn *c, int64_t wait_us);
 
 /* Writes what the socket takes of c->out; once all has left, closes a
  * connection that is to close, or sends the next burst of an unpaced
@@ -186,9 +186,11 @@ static void mock_write_out(mock_conn *c)
         mock_free(c);
         return;
     }
+    /* An unpaced answer's next burst goes at the next turn of the loop, as
+     * one burst a turn went from evhttp. */
     if (c->unpaced_next) {
         c->unpaced_next = false;
-        mock_go_on(c);
+        mock_arm(c, 0);
     }
 }
 
