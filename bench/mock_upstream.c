@@ -65,6 +65,9 @@
 #define MOCK_OUT_MAX  (64u << 20)
 #define MOCK_HEADERS  64
 #define MOCK_READ_MAX 65536
+/* The loop's priorities: reads, timers and accepts, then the flush. */
+#define MOCK_PRIO_WORK  0
+#define MOCK_PRIO_FLUSH 1
 
 typedef struct mock_opts {
     int port;
@@ -526,6 +529,9 @@ static void mock_on_accept(evutil_socket_t lfd, short what, void *arg)
         c->rd = event_new(base, fd, EV_READ | EV_PERSIST, mock_on_read, c);
         c->wr = event_new(base, fd, EV_WRITE | EV_PERSIST, mock_on_write, c);
         c->timer = evtimer_new(base, mock_on_timer, c);
+        event_priority_set(c->rd, MOCK_PRIO_WORK);
+        event_priority_set(c->wr, MOCK_PRIO_WORK);
+        event_priority_set(c->timer, MOCK_PRIO_WORK);
         event_add(c->rd, NULL);
     }
 }
@@ -575,11 +581,12 @@ int main(int argc, char **argv)
     event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
     struct event_base *base = event_base_new_with_config(cfg);
     event_config_free(cfg);
-    /* Two priorities: the flush after everything else of a turn. */
+    /* Two priorities: the flush after everything else of a turn (libevent
+     * gives a new event the lower of two, so each is set). */
     event_base_priority_init(base, 2);
     mock_server srv = {.o = o, .base = base};
     srv.flush = event_new(base, -1, 0, mock_on_flush, &srv);
-    event_priority_set(srv.flush, 1);
+    event_priority_set(srv.flush, MOCK_PRIO_FLUSH);
     /* A thousand streams starting together need a long backlog. */
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -596,6 +603,7 @@ int main(int argc, char **argv)
     printf("listening %d\n", ntohs(sa.sin_port));
     fflush(stdout);
     struct event *accept_ev = event_new(base, fd, EV_READ | EV_PERSIST, mock_on_accept, &srv);
+    event_priority_set(accept_ev, MOCK_PRIO_WORK);
     event_add(accept_ev, NULL);
     event_base_dispatch(base);
     event_free(accept_ev);
