@@ -2811,6 +2811,18 @@ static void test_eventlog_urgent_ends_the_pace(void **state)
     free(sid);
 }
 
+/* The trace's lines from `line` on say that n tokens were published, with
+ * the seqs from `seq` on. */
+static void assert_tokens_published(const trace *t, size_t line, int64_t seq, size_t n)
+{
+    assert_true(line + n <= t->n);
+    for (size_t i = 0; i < n; i++) {
+        char want[48];
+        snprintf(want, sizeof want, "publish %" PRId64 " token", seq + (int64_t)i);
+        assert_string_equal(t->lines[line + i], want);
+    }
+}
+
 /*
  * Starts a log whose writer is in the middle of a slow transaction (one
  * token of session a) and queues behind it twenty more of a's tokens and
@@ -2850,11 +2862,7 @@ static void test_eventlog_urgent_goes_ahead_of_other_sessions(void **state)
     eventlog *log = queue_behind_slow(f, &t, a, &urgent, NULL);
     assert_string_equal(t.lines[0], "publish 1 token"); /* a's, the slow one */
     assert_string_equal(t.lines[1], "publish 1 token"); /* b's, ahead */
-    for (int i = 2; i < 22; i++) {
-        char want[32];
-        snprintf(want, sizeof want, "publish %d token", i);
-        assert_string_equal(t.lines[i], want);
-    }
+    assert_tokens_published(&t, 2, 2, 20);
     assert_int_equal(t.failed_visible, 0);
     eventlog_stats st;
     eventlog_get_stats(log, &st);
@@ -2879,11 +2887,7 @@ static void test_eventlog_urgent_keeps_its_sessions_order(void **state)
     trace t = {.reader = f->s};
     eventlog_op mine = {.apply = apply_nothing, .session_id = a, .ev = tok(a, "r", "m", "u")};
     eventlog *log = queue_behind_slow(f, &t, a, &mine, NULL);
-    for (int i = 0; i < 22; i++) {
-        char want[32];
-        snprintf(want, sizeof want, "publish %d token", i + 1);
-        assert_string_equal(t.lines[i], want);
-    }
+    assert_tokens_published(&t, 0, 1, 22);
     eventlog_stats st;
     eventlog_get_stats(log, &st);
     assert_int_equal(st.batches, 2);
@@ -2895,10 +2899,8 @@ static void test_eventlog_urgent_keeps_its_sessions_order(void **state)
     log = queue_behind_slow(f, &u, a, &other, &any);
     /* a's slow token (seq 23), the operation naming no session (24), a's
      * twenty (25 to 44), then b's. */
-    assert_string_equal(u.lines[0], "publish 23 token");
-    assert_string_equal(u.lines[1], "publish 24 token");
-    assert_string_equal(u.lines[21], "publish 44 token");
-    assert_string_equal(u.lines[22], "publish 1 token");
+    assert_tokens_published(&u, 0, 23, 22);
+    assert_tokens_published(&u, 22, 1, 1);
     eventlog_stop(log);
     free(a);
     free(b);
@@ -4002,13 +4004,8 @@ static void test_token_journal_takes_part_of_a_batch(void **state)
     eventlog_append(j.log, tok(b, "r", "m", "b3"));
     eventlog_append(j.log, tok(j.sid, "r", "m", "a11"));
     drain_until(j.log, &j.t, before + 4);
-    assert_string_equal(j.t.lines[before], "publish 2 token");
-    assert_string_equal(j.t.lines[before + 1], "publish 3 token");
-    char want[32];
-    snprintf(want, sizeof want, "publish %d token", STORE_JOURNAL_EVENTS_MAX + 2);
-    assert_string_equal(j.t.lines[before + 2], want);
-    snprintf(want, sizeof want, "publish %d token", STORE_JOURNAL_EVENTS_MAX + 3);
-    assert_string_equal(j.t.lines[before + 3], want);
+    assert_tokens_published(&j.t, before, 2, 2);
+    assert_tokens_published(&j.t, before + 2, STORE_JOURNAL_EVENTS_MAX + 2, 2);
     assert_int_equal(j.t.in_tables, in_tables + 2);
     assert_int_equal(j.t.failed_visible, 0);
     assert_int_equal(stored_count(f->s, j.sid), STORE_JOURNAL_EVENTS_MAX + 3);
