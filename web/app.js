@@ -853,6 +853,7 @@ async function refreshUsage() {
 }
 
 async function boot() {
+  const opened = app.opening;
   try {
     const [info, modes] = await Promise.all([API.getInfo(), API.listModes()]);
     app.info = info;
@@ -875,7 +876,11 @@ async function boot() {
       }
     }, SESSION_POLL_MS);
   }
-  await openDefault();
+  // A person who opened a chat while the page was loading (New chat, a
+  // chat in the list) keeps it: opening the address again would fetch it
+  // twice, and a chat deleted meanwhile would be told as missing, not as
+  // deleted, and the next message would go to another chat.
+  if (app.opening === opened) await openDefault();
   schedule(ALL_AREAS);
 }
 

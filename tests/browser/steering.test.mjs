@@ -71,6 +71,40 @@ describe('steering a run', () => {
     await p.close();
   });
 
+  test('a chat opened while the page is still loading stays open and is not fetched again', async () => {
+    // The page's first list of chats is held back until the new chat has
+    // been deleted, so the page finishes loading after both.
+    await api(stack.url, 'POST', '/api/sessions', {});
+    const context = await browser.newContext({ viewport: { width: 1360, height: 860 } });
+    const page = await context.newPage();
+    let release;
+    const held = new Promise((resolve) => { release = resolve; });
+    await page.route('**/api/sessions?limit=50', async (route) => {
+      await held;
+      await route.continue();
+    });
+    const fetched = [];
+    page.on('request', (r) => {
+      const path = new URL(r.url()).pathname;
+      if (r.method() === 'GET' && /^\/api\/sessions\/[^/]+$/.test(path)) fetched.push(path);
+    });
+    await page.goto(stack.url + '/');
+    const id = await newChat(page);
+    await page.route('**/events?**', (route) => route.abort());
+    assert.equal((await api(stack.url, 'DELETE', `/api/sessions/${id}`)).status, 204);
+    const listed = page.waitForResponse((r) => new URL(r.url()).search === '?limit=50');
+    release();
+    await page.unroute('**/api/sessions?limit=50');
+    await listed;
+    await send(page, 'still there?');
+    const notice = page.locator(tid('chat-notice'));
+    await notice.waitFor();
+    assert.equal(await notice.textContent(), 'This chat was deleted.');
+    assert.equal(await page.locator(tid('message-input')).inputValue(), 'still there?');
+    assert.deepEqual(fetched.filter((p) => p === `/api/sessions/${id}`), [`/api/sessions/${id}`]);
+    await context.close();
+  });
+
   test('on a narrow screen the Chat tab has Stop, sending during a run is explained in the composer, and Escape stops', async () => {
     await stack.mock.script([{ text: LONG_TEXT, piece_chars: 5, delay_ms: 50 }]);
     const chat = (await api(stack.url, 'POST', '/api/sessions', {})).body;
