@@ -219,21 +219,25 @@ static int plain__priority(const plain__conn *k)
  * keeps the default. */
 static void plain__watch(plain__conn *k, short what)
 {
+    /* Reads are edge-triggered: the kernel reports the socket once per
+     * arrival, not again at every look while it stays readable, and
+     * plain__read asks for another turn itself when a read may have left
+     * bytes behind (docs/architecture.md, One loop, two kinds of database threads). */
+    short flags = what | EV_PERSIST | (what == EV_READ ? EV_ET : 0);
     /* Already waiting for just that. A delete and an add would cost an
      * epoll_ctl even so: libevent's change list makes an add after a
      * delete a change of the descriptor's events, also when they stay the
      * same (two a run, at the call's start and end: docs/benchmarks.md,
      * fix 60). */
-    if (k->ev && event_get_events(k->ev) == (what | EV_PERSIST) &&
-        event_pending(k->ev, what, NULL) == what) {
+    if (k->ev && event_get_events(k->ev) == flags && event_pending(k->ev, what, NULL) == what) {
         (void)event_priority_set(k->ev, plain__priority(k));
         return;
     }
     if (k->ev) event_del(k->ev);
     if (!k->ev)
-        k->ev = event_new(k->owner->base, k->fd, what | EV_PERSIST, plain__on_event, k);
+        k->ev = event_new(k->owner->base, k->fd, flags, plain__on_event, k);
     else
-        event_assign(k->ev, k->owner->base, k->fd, what | EV_PERSIST, plain__on_event, k);
+        event_assign(k->ev, k->owner->base, k->fd, flags, plain__on_event, k);
     (void)event_priority_set(k->ev, plain__priority(k));
     event_add(k->ev, NULL);
 }
@@ -433,6 +437,14 @@ static void plain__on_pause_end(evutil_socket_t fd, short what, void *arg)
     if (c->conn) plain__watch(c->conn, EV_READ);
 }
 
+/* Has the connection's callback run again at the loop's next look, for
+ * bytes a read left in the socket: an edge-triggered watch does not
+ * report them again. */
+static void plain__again(plain__conn *k)
+{
+    if (k && k->ev) event_active(k->ev, EV_READ, 0);
+}
+
 /* Leaves the connection unread for LLM_PLAIN_FIRST_PAUSE_US after the
  * first piece of a body that came as a burst: the rest waits in the
  * socket while the first token is stored. A call ended meanwhile frees
@@ -453,7 +465,11 @@ static void plain__read(llm_plain_call *c)
     char piece[LLM_PLAIN_READ_MAX];
     ssize_t n = recv(c->conn->fd, piece, sizeof piece, 0);
     if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        if (errno == EINTR) {
+            plain__again(c->conn);
+            return;
+        }
         int err = errno;
         if (plain__retry(c)) return;
         plain__fail(c, LLM_PLAIN_BROKEN, plain__errno_text(err));
@@ -488,11 +504,23 @@ static void plain__read(llm_plain_call *c)
         if (c->got_body && !c->read_first) {
             c->read_first = true;
             int avail = 0;
-            if (c->conn && ioctl(c->conn->fd, FIONREAD, &avail) == 0 && avail > 0) plain__pause(c);
+            if (c->conn && ioctl(c->conn->fd, FIONREAD, &avail) == 0 && avail > 0) {
+                plain__pause(c);
+                return;
+            }
         }
+        /* A full read may have left bytes in the socket, which the edge
+         * that was reported covers: the next piece is read at the next
+         * turn, as a level-triggered watch would have. A short read
+         * emptied the socket (TCP copies all it holds, up to the size
+         * asked). */
+        if (n == (ssize_t)sizeof piece) plain__again(c->conn);
         return;
     case HTTP_REPLY_DONE:
-        plain__end(c, LLM_PLAIN_OK, NULL, c->reply.keep_alive && used == (size_t)n);
+        /* After a full read the socket may hold more than the answer,
+         * which no edge will report on an idle connection: it is not kept. */
+        plain__end(c, LLM_PLAIN_OK, NULL,
+                   c->reply.keep_alive && used == (size_t)n && n < (ssize_t)sizeof piece);
         return;
     case HTTP_REPLY_STOPPED:
         plain__fail(c, LLM_PLAIN_STOPPED, "stopped");
