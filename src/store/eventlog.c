@@ -100,6 +100,7 @@ struct eventlog {
     bool writer_timed;       /* it waits at most journal_idle_ms (the journal holds events) */
     bool pacing;             /* the writer waits out the pace before taking a batch */
     bool urgent;             /* an urgent operation is pending */
+    bool jumped;             /* the last batch was urgent operations taken ahead of the rest */
     bool wake_unsent;        /* a batch's wake-up of the loop is being written */
     /* Writing on the loop (eventlog_set_here): the loop's owner is asked
      * (here_kick) to call eventlog_write_here; here_busy while the loop
@@ -684,7 +685,14 @@ static bool eventlog__next_batch(eventlog *log, eventlog_queue *batch, size_t *n
             continue;
         log->pacing = false;
     }
-    *n = log->urgent ? eventlog__take_urgent(log, batch, EVENTLOG_QUIET_BATCH_MAX) : 0;
+    /* Urgent operations go ahead of the rest at most once in a row: under
+     * a steady flow of them (a thousand starts a second, each with its
+     * first token), the rest would otherwise wait as long as the flow
+     * lasts, and with it every token of their sessions, which follows
+     * them to the writer (docs/benchmarks.md, fix 64). */
+    *n = log->urgent && !log->jumped ? eventlog__take_urgent(log, batch, EVENTLOG_QUIET_BATCH_MAX)
+                                     : 0;
+    log->jumped = *n > 0;
     if (*n == 0) {
         *n = eventlog__queue_take(&log->pending, batch,
                                   busy ? EVENTLOG_BATCH_MAX : EVENTLOG_QUIET_BATCH_MAX);

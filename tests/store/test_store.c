@@ -2874,6 +2874,52 @@ static void test_eventlog_urgent_goes_ahead_of_other_sessions(void **state)
 }
 
 /*
+ * Urgent operations go ahead of the rest once, not again and again: one
+ * submitted while the writer writes an urgent batch taken ahead of twenty
+ * queued tokens waits for those tokens' transaction, in its place behind
+ * them. A steady flow of starts would otherwise hold the tokens back as
+ * long as it lasts.
+ */
+static void test_eventlog_urgent_goes_ahead_once_in_a_row(void **state)
+{
+    fx *f = *state;
+    char *a = make_session(f->s, "log", 1000);
+    char *b = make_session(f->s, "log", 1000);
+    char *c = make_session(f->s, "log", 1000);
+    trace t = {.reader = f->s};
+    slow_apply sa = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    slow_apply sb = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    eventlog *log = start_log(f, &t);
+    eventlog_set_pace(log, 0);
+    eventlog_op slow = {
+        .apply = apply_slowly, .arg = &sa, .session_id = a, .ev = tok(a, "r", "m", "a")};
+    hold_writer(log, &sa, &slow);
+    for (int i = 0; i < 20; i++) eventlog_append(log, tok(a, "r", "m", "b"));
+    /* b's urgent operation goes ahead of a's twenty; c's comes while the
+     * writer is in it. */
+    eventlog_op ub = {
+        .apply = apply_slowly, .arg = &sb, .session_id = b, .ev = tok(b, "r", "m", "u")};
+    eventlog_submit_urgent(log, &ub);
+    pthread_mutex_lock(&sb.mu);
+    while (!sb.began) pthread_cond_wait(&sb.cv, &sb.mu);
+    pthread_mutex_unlock(&sb.mu);
+    eventlog_op uc = {.apply = apply_nothing, .session_id = c, .ev = tok(c, "r", "m", "u")};
+    eventlog_submit_urgent(log, &uc);
+    drain_until(log, &t, 23);
+    assert_string_equal(t.lines[0], "publish 1 token");  /* a's, the slow one */
+    assert_string_equal(t.lines[1], "publish 1 token");  /* b's, ahead */
+    assert_tokens_published(&t, 2, 2, 20);               /* a's twenty */
+    assert_string_equal(t.lines[22], "publish 1 token"); /* c's, in its place */
+    eventlog_stats st;
+    eventlog_get_stats(log, &st);
+    assert_int_equal(st.batches, 3);
+    eventlog_stop(log);
+    free(a);
+    free(b);
+    free(c);
+}
+
+/*
  * An urgent operation stays in its place when something queued ahead of
  * it writes to its session, or may write to any session (an operation
  * that names none): its session's events keep their order.
@@ -4674,6 +4720,7 @@ int main(void)
         T(test_eventlog_paces_commits),
         T(test_eventlog_urgent_ends_the_pace),
         T(test_eventlog_urgent_goes_ahead_of_other_sessions),
+        T(test_eventlog_urgent_goes_ahead_once_in_a_row),
         T(test_eventlog_urgent_keeps_its_sessions_order),
         T(test_eventlog_hold_wakes_the_writer_once),
         T(test_eventlog_writes_on_the_loop_while_the_writer_idles),
