@@ -2702,14 +2702,20 @@ static int apply_slowly(store *s, void *arg)
     return 0;
 }
 
+/* Waits until the writer is in sa's apply_slowly. */
+static void wait_began(slow_apply *sa)
+{
+    pthread_mutex_lock(&sa->mu);
+    while (!sa->began) pthread_cond_wait(&sa->cv, &sa->mu);
+    pthread_mutex_unlock(&sa->mu);
+}
+
 /* Submits op (an apply_slowly of sa) and waits until the writer is in
  * it: what is submitted next finds the writer busy. */
 static void hold_writer(eventlog *log, slow_apply *sa, const eventlog_op *op)
 {
     eventlog_submit(log, op);
-    pthread_mutex_lock(&sa->mu);
-    while (!sa->began) pthread_cond_wait(&sa->cv, &sa->mu);
-    pthread_mutex_unlock(&sa->mu);
+    wait_began(sa);
 }
 
 /*
@@ -2824,22 +2830,32 @@ static void assert_tokens_published(const trace *t, size_t line, int64_t seq, si
 }
 
 /*
- * Starts a log whose writer is in the middle of a slow transaction (one
- * token of session a) and queues behind it twenty more of a's tokens and
- * then `urgent` with eventlog_submit_urgent. Returns the log, the trace
- * drained to 22 lines.
+ * Starts an unpaced log whose writer is in the middle of a slow
+ * transaction (one token of session a, an apply_slowly of sa) and queues
+ * behind it `first`, when given, and twenty more of a's tokens.
+ */
+static eventlog *start_behind_slow(fx *f, trace *t, const char *a, slow_apply *sa,
+                                   const eventlog_op *first)
+{
+    eventlog *log = start_log(f, t);
+    eventlog_set_pace(log, 0);
+    eventlog_op slow = {
+        .apply = apply_slowly, .arg = sa, .session_id = a, .ev = tok(a, "r", "m", "a")};
+    hold_writer(log, sa, &slow);
+    if (first) eventlog_submit(log, first);
+    for (int i = 0; i < 20; i++) eventlog_append(log, tok(a, "r", "m", "b"));
+    return log;
+}
+
+/*
+ * start_behind_slow, then `urgent` queued with eventlog_submit_urgent.
+ * Returns the log, the trace drained to 22 lines (23 with first).
  */
 static eventlog *queue_behind_slow(fx *f, trace *t, const char *a, eventlog_op *urgent,
                                    const eventlog_op *first)
 {
     slow_apply sa = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
-    eventlog *log = start_log(f, t);
-    eventlog_set_pace(log, 0);
-    eventlog_op slow = {
-        .apply = apply_slowly, .arg = &sa, .session_id = a, .ev = tok(a, "r", "m", "a")};
-    hold_writer(log, &sa, &slow);
-    if (first) eventlog_submit(log, first);
-    for (int i = 0; i < 20; i++) eventlog_append(log, tok(a, "r", "m", "b"));
+    eventlog *log = start_behind_slow(f, t, a, &sa, first);
     eventlog_submit_urgent(log, urgent);
     drain_until(log, t, first ? 23 : 22);
     return log;
@@ -2889,20 +2905,13 @@ static void test_eventlog_urgent_goes_ahead_once_in_a_row(void **state)
     trace t = {.reader = f->s};
     slow_apply sa = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
     slow_apply sb = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
-    eventlog *log = start_log(f, &t);
-    eventlog_set_pace(log, 0);
-    eventlog_op slow = {
-        .apply = apply_slowly, .arg = &sa, .session_id = a, .ev = tok(a, "r", "m", "a")};
-    hold_writer(log, &sa, &slow);
-    for (int i = 0; i < 20; i++) eventlog_append(log, tok(a, "r", "m", "b"));
+    eventlog *log = start_behind_slow(f, &t, a, &sa, NULL);
     /* b's urgent operation goes ahead of a's twenty; c's comes while the
      * writer is in it. */
     eventlog_op ub = {
         .apply = apply_slowly, .arg = &sb, .session_id = b, .ev = tok(b, "r", "m", "u")};
     eventlog_submit_urgent(log, &ub);
-    pthread_mutex_lock(&sb.mu);
-    while (!sb.began) pthread_cond_wait(&sb.cv, &sb.mu);
-    pthread_mutex_unlock(&sb.mu);
+    wait_began(&sb);
     eventlog_op uc = {.apply = apply_nothing, .session_id = c, .ev = tok(c, "r", "m", "u")};
     eventlog_submit_urgent(log, &uc);
     drain_until(log, &t, 23);
