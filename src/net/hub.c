@@ -47,7 +47,10 @@ typedef struct hub_frame {
  * starts such a read too.
  */
 typedef struct hub_session {
-    char *id;
+    struct hub_session *next; /* bucket chain */
+    /* id_hash of the id, compared before the id itself (docs/benchmarks.md,
+     * fix 65). */
+    uint64_t hash;
     hub_frame *tail[HUB_TAIL_EVENTS]; /* a ring, oldest at tail_head */
     size_t tail_head, tail_n, tail_bytes;
     hub_sub *subs; /* doubly linked */
@@ -61,7 +64,7 @@ typedef struct hub_session {
     hub_frame **held; /* local frames past a gap, ascending */
     size_t held_n, held_cap;
     struct hub__query *fetch; /* the catch-up read in flight */
-    struct hub_session *next; /* bucket chain */
+    char id[];                /* the session's id, in the record itself */
 } hub_session;
 
 /* The streams one owner holds, for the per-owner limit. */
@@ -164,28 +167,27 @@ static void hub__frame_release(const void *data, size_t len, void *arg)
 
 /* ---- sessions ---- */
 
-static size_t hub__hash(const char *s)
+static hub_session *hub__find_hashed(hub *h, const char *id, uint64_t hash)
 {
-    return (size_t)(id_hash(s) % HUB__BUCKETS);
+    for (hub_session *hs = h->buckets[hash % HUB__BUCKETS]; hs; hs = hs->next)
+        if (hs->hash == hash && strcmp(hs->id, id) == 0) return hs;
+    return NULL;
 }
 
 static hub_session *hub__find(hub *h, const char *id)
 {
-    for (hub_session *hs = h->buckets[hub__hash(id)]; hs; hs = hs->next)
-        if (strcmp(hs->id, id) == 0) return hs;
-    return NULL;
+    return hub__find_hashed(h, id, id_hash(id));
 }
 
 static void hub__session_free(hub *h, hub_session *hs)
 {
-    hub_session **pp = &h->buckets[hub__hash(hs->id)];
+    hub_session **pp = &h->buckets[hs->hash % HUB__BUCKETS];
     while (*pp != hs) pp = &(*pp)->next;
     *pp = hs->next;
     for (size_t i = 0; i < hs->tail_n; i++)
         hub__frame_unref(hs->tail[(hs->tail_head + i) % HUB_TAIL_EVENTS]);
     for (size_t i = 0; i < hs->held_n; i++) hub__frame_unref(hs->held[i]);
     free(hs->held);
-    free(hs->id);
     free(hs);
     h->nsessions--;
 }
@@ -203,12 +205,14 @@ static void hub__evict(hub *h)
 
 static hub_session *hub__get(hub *h, const char *id)
 {
-    hub_session *hs = hub__find(h, id);
+    uint64_t hash = id_hash(id);
+    hub_session *hs = hub__find_hashed(h, id, hash);
     if (!hs) {
         if (h->nsessions >= HUB__SESSIONS_MAX) hub__evict(h);
-        hs = xcalloc(1, sizeof *hs);
-        hs->id = xstrdup(id);
-        size_t b = hub__hash(id);
+        size_t b = hash % HUB__BUCKETS, n = strlen(id) + 1;
+        hs = xcalloc(1, sizeof *hs + n);
+        memcpy(hs->id, id, n);
+        hs->hash = hash;
         hs->next = h->buckets[b];
         h->buckets[b] = hs;
         h->nsessions++;

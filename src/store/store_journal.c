@@ -31,7 +31,11 @@
 
 /* A session the journal knows: its last seq and the events it holds. */
 typedef struct journal_session {
-    char *id;
+    struct journal_session *next;
+    /* id_hash of the id, compared before the id itself: a token's lookup
+     * then reads one other session's record at most, not its id too
+     * (docs/benchmarks.md, fix 65). */
+    uint64_t hash;
     int64_t last; /* the last seq given, the held events' included */
     /* The held events, the first under seq last - nheld + 1: their lines
      * in the mapped file, whose half is written over only once nothing
@@ -52,7 +56,7 @@ typedef struct journal_session {
     size_t adding, adding_bytes;
     const char *adding_run; /* borrowed from the batch's first event of it */
     bool refused;
-    struct journal_session *next;
+    char id[]; /* the session's id, in the record itself */
 } journal_session;
 
 /* A last seq learned in the open transaction. */
@@ -387,16 +391,16 @@ int store_journal_attach(store *s, const char *url)
  * Sessions
  */
 
-static size_t store_journal__hash(const char *id)
+static journal_session *store_journal__find_hashed(store_journal *j, const char *id, uint64_t h)
 {
-    return (size_t)(id_hash(id) % STORE_JOURNAL__BUCKETS);
+    for (journal_session *x = j->buckets[h % STORE_JOURNAL__BUCKETS]; x; x = x->next)
+        if (x->hash == h && strcmp(x->id, id) == 0) return x;
+    return NULL;
 }
 
 static journal_session *store_journal__find(store_journal *j, const char *id)
 {
-    for (journal_session *x = j->buckets[store_journal__hash(id)]; x; x = x->next)
-        if (strcmp(x->id, id) == 0) return x;
-    return NULL;
+    return store_journal__find_hashed(j, id, id_hash(id));
 }
 
 /* The half of the file a held line is in. */
@@ -434,7 +438,6 @@ static void store_journal__free_session(journal_session *x)
 {
     free(x->held);
     free(x->run_id);
-    free(x->id);
     free(x);
 }
 
@@ -467,8 +470,9 @@ static void store_journal__forget(store_journal *j, bool idle_only)
  * deleted the session). */
 static void store_journal__drop_session(store_journal *j, const char *id)
 {
-    journal_session **pp = &j->buckets[store_journal__hash(id)];
-    while (*pp && strcmp((*pp)->id, id) != 0) pp = &(*pp)->next;
+    uint64_t h = id_hash(id);
+    journal_session **pp = &j->buckets[h % STORE_JOURNAL__BUCKETS];
+    while (*pp && ((*pp)->hash != h || strcmp((*pp)->id, id) != 0)) pp = &(*pp)->next;
     journal_session *x = *pp;
     if (!x) return;
     store_journal__drop_held(j, x);
@@ -479,16 +483,18 @@ static void store_journal__drop_session(store_journal *j, const char *id)
 
 static void store_journal__set_last(store_journal *j, const char *id, int64_t last)
 {
-    journal_session *x = store_journal__find(j, id);
+    uint64_t h = id_hash(id);
+    journal_session *x = store_journal__find_hashed(j, id, h);
     /* Events the loop appended while a flush stored those before them:
      * the session's last seq is theirs. */
     if (x && x->nheld > 0 && store_journal__first(x) == last + 1) return;
     if (!x) {
         if (j->nsessions >= STORE_JOURNAL_SESSIONS) store_journal__forget(j, true);
         if (j->nsessions >= STORE_JOURNAL_SESSIONS) return;
-        size_t b = store_journal__hash(id);
-        x = xcalloc(1, sizeof *x);
-        x->id = xstrdup(id);
+        size_t b = h % STORE_JOURNAL__BUCKETS, n = strlen(id) + 1;
+        x = xcalloc(1, sizeof *x + n);
+        memcpy(x->id, id, n);
+        x->hash = h;
         x->next = j->buckets[b];
         j->buckets[b] = x;
         j->nsessions++;
