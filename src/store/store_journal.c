@@ -46,6 +46,7 @@ typedef struct journal_session {
     char *run_id;  /* of every held event (NULL: a null run id) */
     int64_t ts_ms; /* the last held event's time */
     bool stored;   /* the open transaction stores its events, and only it appends to it */
+    bool marked;   /* in the journal's list of sessions the open transaction marked */
     /* The open transaction is a flush that stores the first `storing` held
      * events; the loop may append more behind them meanwhile, which stay
      * held when it commits. */
@@ -85,6 +86,13 @@ struct store_journal {
     size_t adding; /* events of the batch being numbered, all sessions */
     journal_learned *learned;
     size_t nlearned, cap_learned;
+    /* The sessions the open transaction marked `stored` or `storing`: its
+     * end clears those alone rather than walking every session the
+     * journal knows, thousands of them, at each commit (docs/benchmarks.md,
+     * fix 66). A session leaves the journal only at a transaction's end,
+     * after this list is cleared. */
+    journal_session **marked;
+    size_t nmarked, cap_marked;
     bool forget; /* the open transaction dropped a session's events */
     bool in_op;  /* that operation is running */
     /* The file is used as two halves: lines go into one until it is
@@ -401,6 +409,18 @@ static journal_session *store_journal__find_hashed(store_journal *j, const char 
 static journal_session *store_journal__find(store_journal *j, const char *id)
 {
     return store_journal__find_hashed(j, id, id_hash(id));
+}
+
+/* Notes that the open transaction marked x (`stored` or `storing`). */
+static void store_journal__mark(store_journal *j, journal_session *x)
+{
+    if (x->marked) return;
+    if (j->nmarked == j->cap_marked) {
+        j->cap_marked = j->cap_marked ? j->cap_marked * 2 : 64;
+        j->marked = xrealloc(j->marked, j->cap_marked * sizeof *j->marked);
+    }
+    j->marked[j->nmarked++] = x;
+    x->marked = true;
 }
 
 /* The half of the file a held line is in. */
@@ -737,6 +757,7 @@ static journal_part *store_journal__take_parts(store_journal *j, size_t *n)
             memcpy(lines, x->held, x->nheld * sizeof *lines);
             parts[(*n)++] = (journal_part){x, store_journal__first(x), x->ts_ms, lines, x->nheld};
             x->storing = x->nheld;
+            store_journal__mark(j, x);
         }
     return parts;
 }
@@ -772,6 +793,7 @@ static int store_journal__flush_part(store *s, const journal_part *p)
      * transaction. Until this one ends, the loop leaves it alone. */
     p->x->storing = 0;
     p->x->stored = true;
+    store_journal__mark(j, p->x);
     j->forget = true;
     pthread_mutex_unlock(&j->mu);
     return store_savepoint_undo(s);
@@ -785,7 +807,10 @@ static int store_journal__flush_one(store *s, journal_session *x)
 {
     journal_part p = {x, store_journal__first(x), x->ts_ms, x->held, x->nheld};
     int rc = store_journal__flush_part(s, &p);
-    if (rc == 0) x->stored = true;
+    if (rc == 0) {
+        x->stored = true;
+        store_journal__mark(s->journal, x);
+    }
     return rc;
 }
 
@@ -819,6 +844,7 @@ static int store_journal__settle(store *s, evt *const *evs, size_t n)
         journal_session *x = store_journal__find(j, evs[i]->session_id);
         if (!x || x->nheld == 0 || x->stored) continue;
         x->stored = true; /* also marks it seen, for the sessions that repeat in evs */
+        store_journal__mark(j, x);
         xs[nx++] = x;
         /* A flush earlier in the transaction stored the first events. */
         rc = store_journal__put_from(s, x, x->storing);
@@ -879,15 +905,17 @@ static void store_journal__end(store *s, bool committed)
 {
     store_journal *j = s->journal;
     if (!j) return;
-    for (size_t b = 0; b < STORE_JOURNAL__BUCKETS; b++)
-        for (journal_session *x = j->buckets[b]; x; x = x->next) {
-            if (committed && x->stored)
-                store_journal__drop_held(j, x);
-            else if (committed && x->storing)
-                store_journal__release(j, x, x->storing);
-            x->stored = false;
-            x->storing = 0;
-        }
+    for (size_t i = 0; i < j->nmarked; i++) {
+        journal_session *x = j->marked[i];
+        if (committed && x->stored)
+            store_journal__drop_held(j, x);
+        else if (committed && x->storing)
+            store_journal__release(j, x, x->storing);
+        x->stored = false;
+        x->storing = 0;
+        x->marked = false;
+    }
+    j->nmarked = 0;
     if (committed) {
         /* The file is the only copy of what is still held. Once nothing
          * is, the next line is written over the first; once nothing held
@@ -920,6 +948,7 @@ void store_journal_free(store *s)
     store_journal__forget(j, false);
     store_journal__clear_learned(j);
     free(j->learned);
+    free(j->marked);
     munmap(j->map, STORE_JOURNAL_FILE_MAX);
     pthread_mutex_destroy(&j->mu);
     close(j->fd);
