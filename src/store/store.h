@@ -152,11 +152,13 @@ int store_session_search(store *s, const char *owner, const char *text, int limi
  * (as for text too short for the index). For tests and benchmarks. */
 int store_session_search_scan(store *s, const char *owner, const char *text, int limit,
                               const char *before_id, store_session **out, size_t *n);
-/* SQLite: copies at most max of the titles and messages not indexed yet
- * into the full-text index, oldest first, in short transactions of a few
- * thousand characters each, then merges a little of the index
- * (docs/storage.md, Search). Call outside a transaction. Returns how many,
- * or a negative code. PostgreSQL indexes as it writes: 0. */
+/* SQLite: takes at most max of the titles and messages waiting for the
+ * full-text index, oldest first, and copies them into it in short
+ * transactions of a few thousand characters each, then merges a little of
+ * the index (docs/storage.md, Search). Call outside a transaction. Returns
+ * how many of those taken had text to index (a message or session deleted
+ * meanwhile is dropped uncounted), or a negative code. PostgreSQL indexes
+ * as it writes: 0. */
 int store_session_index_pending(store *s, int max);
 /* Makes dst a deep copy of src; free it with store_session_cleanup. */
 void store_session_copy(store_session *dst, const store_session *src);

@@ -69,10 +69,11 @@ int store_session_list(store *s, const char *owner, int limit, const char *befor
  * PostgreSQL with chatplane_fold() (migration 11), so both agree whatever
  * the locale. SQLite's index holds every text lowered so and compares
  * case-sensitively, so a match there is a match, with nothing to check
- * again; the titles and messages stored since the last
- * store_session_index_pending (at most about a second's worth) are read
- * directly. PostgreSQL's trigram index finds candidates that LIKE checks.
- * Short text walks the owner's sessions newest first and stops at the
+ * again; the titles and messages that wait for it (stored since the last
+ * store_session_index_pending, at most about a second's worth: the
+ * messages after chat_search_mark, the titles in chat_search_pending,
+ * migration 15) are read directly, a title as it is now. PostgreSQL's trigram index finds
+ * candidates that LIKE checks. Short text walks the owner's sessions newest first and stops at the
  * page's end, which for short (and so common) text comes early.
  */
 static const struct {
@@ -83,12 +84,10 @@ static const struct {
       "m.session_id = chat_sessions.id AND instr(lower(m.content), lower(?)) > 0))",
       "TT"},
      {" AND (id IN (SELECT d.session_id FROM chat_search f JOIN chat_search_docs d ON d.rowid = "
-      "f.rowid WHERE chat_search MATCH ? AND d.indexed = 1) OR id IN (SELECT d.session_id FROM "
-      "chat_search_docs d "
-      "JOIN chat_messages m ON m.id = d.message_id WHERE d.indexed = 0 AND "
-      "instr(lower(m.content), lower(?)) > 0) OR id IN (SELECT d.session_id FROM "
-      "chat_search_docs d JOIN chat_sessions t ON t.id = d.session_id WHERE d.indexed = 0 AND "
-      "d.message_id IS NULL AND instr(lower(t.title), lower(?)) > 0))",
+      "f.rowid WHERE chat_search MATCH ? AND d.indexed = 1) OR id IN (SELECT m.session_id FROM "
+      "chat_messages m WHERE m.rowid > (SELECT messages_upto FROM chat_search_mark) AND "
+      "instr(lower(m.content), lower(?)) > 0) OR id IN (SELECT t.id FROM chat_search_pending p "
+      "JOIN chat_sessions t ON t.id = p.session_id WHERE instr(lower(t.title), lower(?)) > 0))",
       "FTT"}},
     {{" AND (chatplane_fold(title) LIKE ? OR EXISTS (SELECT 1 FROM chat_messages m WHERE "
       "m.session_id = chat_sessions.id AND chatplane_fold(m.content) LIKE ?))",
@@ -157,41 +156,84 @@ int store_session_search_scan(store *s, const char *owner, const char *text, int
     "SELECT 'delete', rowid, forget FROM chat_search_docs INDEXED BY chat_search_docs_forget "     \
     "WHERE indexed = 2"
 
-/* The waiting titles and messages whose rows are from the first parameter
- * to the second, as rows for the full-text table. */
+/* The titles waiting in chat_search_pending whose rows are from the first
+ * parameter to the second, as rows for chat_search_docs, once each and
+ * oldest first: a title waits once for every rename and is indexed as it
+ * is now, unless it is empty, its session is gone or it was indexed since
+ * the rename. */
+#define STORE_SESSION__TAKE_TITLES                                                                 \
+    "INSERT INTO chat_search_docs (session_id, message_id, indexed) SELECT p.session_id, NULL, 1 " \
+    "FROM chat_search_pending p JOIN chat_sessions t ON t.id = p.session_id WHERE p.rowid "        \
+    "BETWEEN ? AND ? AND t.title <> '' AND NOT EXISTS (SELECT 1 FROM chat_search_docs d WHERE "    \
+    "d.session_id = p.session_id AND d.message_id IS NULL AND d.indexed = 1) GROUP BY "            \
+    "p.session_id ORDER BY min(p.rowid)"
+
+/* The messages whose rowids are from the first parameter to the second,
+ * as rows for chat_search_docs, oldest first; those indexed already (after
+ * a delete brought the mark back, or after migration 15) are left out. */
+#define STORE_SESSION__TAKE_MESSAGES                                                               \
+    "INSERT INTO chat_search_docs (session_id, message_id, indexed) SELECT m.session_id, m.id, 1 " \
+    "FROM chat_messages m WHERE m.rowid BETWEEN ? AND ? AND NOT EXISTS (SELECT 1 FROM "            \
+    "chat_search_docs d WHERE d.message_id = m.id) ORDER BY m.rowid"
+
+/* The rows of chat_search_docs after the first parameter (those the
+ * statements above made), as rows for the full-text table. */
 #define STORE_SESSION__WAITING                                                                     \
     "SELECT NULL, d.rowid, lower(COALESCE(m.content, t.title)) FROM chat_search_docs d LEFT JOIN " \
     "chat_messages m ON m.id = d.message_id LEFT JOIN chat_sessions t ON d.message_id IS NULL "    \
-    "AND t.id = d.session_id WHERE d.indexed = 0 AND d.rowid BETWEEN ? AND ? AND (m.id IS NOT "    \
-    "NULL OR t.id IS NOT NULL)"
+    "AND t.id = d.session_id WHERE d.rowid > ?"
 #define STORE_SESSION__INSERT "INSERT INTO chat_search (chat_search, rowid, body) "
 
+/* What one transaction of the index takes: the rows of chat_search_pending
+ * and the rowids of chat_messages from first to last, each NULL for none. */
+typedef struct {
+    const char *titles[2], *messages[2];
+} store_session__take;
+
 /*
- * Copies the waiting titles and messages whose rows are from first to last
- * into the index and marks them, in one transaction and one statement:
- * FTS5 writes what a statement gave it as a segment of its own when the
- * next statement begins. With forget, the same statement takes the
- * renamed titles out, and their rows go; with first NULL it does only
- * that. Rows deleted or indexed meanwhile are left alone.
+ * Copies what take names into the index, in one transaction: each title
+ * and message gets its chat_search_docs row, whose rowid is its row in the
+ * index, then one statement gives the index all their texts (FTS5 writes
+ * what a statement gave it as a segment of its own when the next
+ * statement begins), the titles' pending rows go and the mark moves past
+ * the messages (never past the newest message, which a delete may have
+ * made older meanwhile). With forget, the same statement takes the
+ * renamed titles out, and their rows go; with nothing to take it does
+ * only that.
  */
-static int store_session__index_range(store *s, const char *first, const char *last, bool forget)
+static int store_session__index_range(store *s, const store_session__take *take, bool forget)
 {
-    const char *p[] = {first, last};
     int rc = store_begin(s);
     if (rc < 0) return rc;
-    if (!first) {
+    if (!take->titles[0] && !take->messages[0]) {
         rc = store__exec(s, STORE_SESSION__INSERT STORE_SESSION__FORGET " ORDER BY 2", 0, NULL);
     } else {
-        rc = store__exec(s,
-                         forget ? STORE_SESSION__INSERT STORE_SESSION__FORGET
-                             " UNION ALL " STORE_SESSION__WAITING " ORDER BY 2"
-                                : STORE_SESSION__INSERT STORE_SESSION__WAITING " ORDER BY 2",
-                         2, p);
+        db_result *r = NULL;
+        rc = store__query(s, "SELECT COALESCE(MAX(rowid), 0) FROM chat_search_docs", 0, NULL, &r);
+        char after[24] = "0";
+        if (rc >= 0) snprintf(after, sizeof after, "%lld", (long long)db_result_int(r, 0, 0, 0));
+        db_result_free(r);
+        const char *made[] = {after};
+        if (rc >= 0 && take->titles[0])
+            rc = store__exec(s, STORE_SESSION__TAKE_TITLES, 2, take->titles);
+        if (rc >= 0 && take->messages[0])
+            rc = store__exec(s, STORE_SESSION__TAKE_MESSAGES, 2, take->messages);
         if (rc >= 0)
             rc = store__exec(s,
-                             "UPDATE chat_search_docs SET indexed = 1 WHERE indexed = 0 AND "
-                             "rowid BETWEEN ? AND ?",
-                             2, p);
+                             forget ? STORE_SESSION__INSERT STORE_SESSION__FORGET
+                                 " UNION ALL " STORE_SESSION__WAITING " ORDER BY 2"
+                                    : STORE_SESSION__INSERT STORE_SESSION__WAITING " ORDER BY 2",
+                             1, made);
+        if (rc >= 0 && take->titles[0])
+            rc = store__exec(s, "DELETE FROM chat_search_pending WHERE rowid BETWEEN ? AND ?", 2,
+                             take->titles);
+        if (rc >= 0 && take->messages[0])
+            rc = store__exec(
+                s,
+                "UPDATE chat_search_mark SET messages_upto = MIN(CAST(? AS INTEGER), (SELECT "
+                "COALESCE(MAX(rowid), 0) FROM chat_messages)) WHERE "
+                "messages_upto < ?",
+                2, (const char *[]){take->messages[1], take->messages[1]});
     }
     if (rc >= 0 && forget)
         rc = store__exec(s, "DELETE FROM chat_search_docs WHERE indexed = 2", 0, NULL);
@@ -214,28 +256,40 @@ int store_session_index_pending(store *s, int max)
     bool forget = db_result_rows(r) > 0, forgot = forget;
     db_result_free(r);
     r = NULL;
+    /* What waits, titles first, then messages, oldest first: its kind (0
+     * for a title), its row, the length of its text and whether it has
+     * text to index (a title not emptied and whose session is there; a
+     * message not indexed already). */
     rc = store__query(s,
-                      "SELECT d.rowid, length(COALESCE(m.content, t.title, '')) FROM "
-                      "chat_search_docs d LEFT JOIN chat_messages m ON m.id = d.message_id "
-                      "LEFT JOIN chat_sessions t ON d.message_id IS NULL AND t.id = "
-                      "d.session_id WHERE d.indexed = 0 ORDER BY d.rowid LIMIT ?",
+                      "SELECT * FROM (SELECT 0, p.rowid, length(COALESCE(t.title, '')), "
+                      "COALESCE(t.title <> '', 0) FROM chat_search_pending p LEFT JOIN "
+                      "chat_sessions t ON t.id = p.session_id ORDER BY p.rowid LIMIT ?1) UNION ALL "
+                      "SELECT * FROM (SELECT 1, m.rowid, length(m.content), NOT EXISTS (SELECT 1 "
+                      "FROM chat_search_docs d WHERE d.message_id = m.id) FROM chat_messages m "
+                      "WHERE m.rowid > (SELECT messages_upto FROM chat_search_mark) ORDER BY "
+                      "m.rowid LIMIT ?1) ORDER BY 1, 2 LIMIT ?1",
                       1, p, &r);
     if (rc < 0) return rc;
-    /* Rows in order, up to STORE_SESSION__INDEX_CHARS of text a
-     * transaction (at least one row); the renamed titles go out in the
-     * first, or in one of their own when nothing waits. */
+    /* Up to STORE_SESSION__INDEX_CHARS of text a transaction (at least one
+     * title or message); the renamed titles go out in the first, or in one
+     * of their own when nothing waits. What has no text to index goes with
+     * the rest and is not counted. */
     size_t i = 0, rows = db_result_rows(r);
-    if (rows == 0 && forget) rc = store_session__index_range(s, NULL, NULL, true);
+    int n = 0;
+    if (rows == 0 && forget) rc = store_session__index_range(s, &(store_session__take){0}, true);
     while (rc >= 0 && i < rows) {
-        size_t from = i;
-        int64_t chars = db_result_int(r, i++, 1, 0);
-        while (i < rows && chars + db_result_int(r, i, 1, 0) <= STORE_SESSION__INDEX_CHARS)
-            chars += db_result_int(r, i++, 1, 0);
-        rc = store_session__index_range(s, db_result_get(r, from, 0), db_result_get(r, i - 1, 0),
-                                        forget);
+        store_session__take take = {0};
+        int64_t chars = 0;
+        do {
+            const char **range = db_result_int(r, i, 0, 0) ? take.messages : take.titles;
+            if (!range[0]) range[0] = db_result_get(r, i, 1);
+            range[1] = db_result_get(r, i, 1);
+            n += db_result_int(r, i, 3, 0) != 0;
+            chars += db_result_int(r, i++, 2, 0);
+        } while (i < rows && chars + db_result_int(r, i, 2, 0) <= STORE_SESSION__INDEX_CHARS);
+        rc = store_session__index_range(s, &take, forget);
         forget = false;
     }
-    int n = (int)i;
     db_result_free(r);
     if (rc < 0) return rc;
     /* A bounded step of merging, in a transaction of its own, so that no

@@ -255,6 +255,7 @@ static const struct {
     {"queue", "ADD COLUMN queued_run_id", "ADD COLUMN queued_run_id"},
     {"search_titles_later", "no change", "WHEN old.title IS NOT new.title"},
     {"search_forget_later", "no change", "ADD COLUMN forget"},
+    {"search_pending", "no change", "CREATE TABLE chat_search_pending"},
 };
 #define NMIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 
@@ -408,9 +409,10 @@ static void test_version_1_database_is_upgraded(void **state)
                             "chat_messages_content_search; DROP FUNCTION chatplane_fold(text)"
                           : "DROP TRIGGER chat_search_session_insert; DROP TRIGGER "
                             "chat_search_session_title; DROP TRIGGER chat_search_session_delete; "
-                            "DROP TRIGGER chat_search_message_insert; DROP TRIGGER "
-                            "chat_search_message_content; DROP TRIGGER chat_search_message_delete; "
-                            "DROP TABLE chat_search; DROP TABLE chat_search_docs"),
+                            "DROP TRIGGER chat_search_message_content; DROP TRIGGER "
+                            "chat_search_message_delete; DROP TABLE chat_search; DROP TABLE "
+                            "chat_search_docs; DROP TABLE chat_search_pending; DROP TABLE "
+                            "chat_search_mark"),
         0);
     /* A session row as version 1 has it (store_session_insert writes the
      * columns of the newest version). */

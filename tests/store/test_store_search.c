@@ -400,10 +400,7 @@ static int64_t fts_rows(store *s, const char *phrase)
 static int64_t title_waits(store *s, const char *session_id)
 {
     const char *p[] = {session_id};
-    return sql_int(s,
-                   "SELECT COUNT(*) FROM chat_search_docs WHERE session_id = ? AND message_id "
-                   "IS NULL AND indexed = 0",
-                   1, p);
+    return sql_int(s, "SELECT COUNT(*) FROM chat_search_pending WHERE session_id = ?", 1, p);
 }
 
 /* How many of the session's old titles wait to leave the index. */
@@ -507,6 +504,109 @@ static void test_sqlite_indexes_titles_later(void **state)
     free(me);
 }
 
+/*
+ * A message stored after the newest one was deleted gets its rowid again
+ * (SQLite gives a new row one more than the largest). The mark of the
+ * messages indexed comes back with the delete (migration 15), so the new
+ * message waits, is found meanwhile, and is indexed; the old text is gone
+ * from the index.
+ */
+static void test_sqlite_indexes_a_message_that_reuses_a_rowid(void **state)
+{
+    fx *f = *state;
+    if (!on_sqlite(f)) skip();
+    char *me = unique("own");
+    char *a = session(f->s, me, "New chat", 1000);
+    message(f->s, a, "user", "a lemur", 1001);
+    message(f->s, a, "assistant", "a tarsier", 1002);
+    assert_int_equal(index_pending(f->s), 3);
+    int64_t newest = sql_int(f->s, "SELECT MAX(rowid) FROM chat_messages", 0, NULL);
+    run_sql(f->s, "DELETE FROM chat_messages WHERE content = 'a tarsier'");
+    message(f->s, a, "assistant", "a slow loris", 1003);
+    assert_int_equal(sql_int(f->s, "SELECT MAX(rowid) FROM chat_messages", 0, NULL), newest);
+    expect_found_now(f->s, me, "slow loris", 0, NULL, FOUND(a));
+    expect_found_now(f->s, me, "tarsier", 0, NULL, NONE);
+    assert_int_equal(index_pending(f->s), 1);
+    assert_int_equal(index_pending(f->s), 0);
+    assert_int_equal(fts_rows(f->s, "slow loris"), 1);
+    assert_int_equal(fts_rows(f->s, "tarsier"), 0);
+    assert_int_equal(fts_rows(f->s, "lemur"), 1);
+    expect_found_now(f->s, me, "slow loris", 0, NULL, FOUND(a));
+    /* A delete that is not of the newest leaves the mark where it is:
+     * nothing is indexed twice. */
+    run_sql(f->s, "DELETE FROM chat_messages WHERE content = 'a lemur'");
+    assert_int_equal(index_pending(f->s), 0);
+    assert_int_equal(fts_rows(f->s, "slow loris"), 1);
+    run_sql(f->s, "INSERT INTO chat_search (chat_search, rank) VALUES ('integrity-check', 0)");
+    free(a);
+    free(me);
+}
+
+/*
+ * What waited for the index in a database of version 14 (rows of
+ * chat_search_docs with indexed = 0) waits after migration 15 in its new
+ * places: found meanwhile, indexed once, and the writes after the
+ * migration are indexed too.
+ */
+static void test_sqlite_migration_15_keeps_what_waits(void **state)
+{
+    fx *f = *state;
+    if (!on_sqlite(f)) skip();
+    char *me = unique("own");
+    char *done = session(f->s, me, "Indexed before", 1000);
+    message(f->s, done, "user", "an aardvark", 1001);
+    index_pending(f->s);
+    /* Back to version 14's triggers and index. */
+    assert_int_equal(
+        db_exec_script(
+            store_db(f->s),
+            "DROP TABLE chat_search_pending; DROP TABLE chat_search_mark; DROP TRIGGER "
+            "chat_search_session_insert; DROP TRIGGER chat_search_session_title; DROP TRIGGER "
+            "chat_search_message_delete; CREATE INDEX chat_search_docs_pending ON "
+            "chat_search_docs (session_id) WHERE indexed = 0; CREATE TRIGGER "
+            "chat_search_session_insert AFTER INSERT ON chat_sessions BEGIN INSERT INTO "
+            "chat_search_docs (session_id, message_id, indexed) SELECT new.id, NULL, 0 WHERE "
+            "new.title <> ''; END; CREATE TRIGGER chat_search_session_title AFTER UPDATE OF title "
+            "ON chat_sessions WHEN old.title IS NOT new.title BEGIN UPDATE chat_search_docs SET "
+            "indexed = 2, forget = lower(old.title) WHERE session_id = old.id AND message_id IS "
+            "NULL AND indexed = 1; DELETE FROM chat_search_docs WHERE session_id = old.id AND "
+            "message_id IS NULL AND indexed = 0; INSERT INTO chat_search_docs (session_id, "
+            "message_id, indexed) SELECT old.id, NULL, 0 WHERE new.title <> ''; END; CREATE "
+            "TRIGGER chat_search_message_insert AFTER INSERT ON chat_messages BEGIN INSERT INTO "
+            "chat_search_docs (session_id, message_id, indexed) VALUES (new.session_id, new.id, "
+            "0); END; CREATE TRIGGER chat_search_message_delete AFTER DELETE ON chat_messages "
+            "BEGIN INSERT INTO chat_search (chat_search, rowid, body) SELECT 'delete', rowid, "
+            "lower(old.content) FROM chat_search_docs WHERE message_id = old.id AND indexed = 1; "
+            "DELETE FROM chat_search_docs WHERE message_id = old.id; END; DELETE FROM "
+            "schema_migrations WHERE version = 15"),
+        0);
+    char *waits = session(f->s, me, "Waiting title", 2000);
+    message(f->s, waits, "user", "a pangolin waits", 2001);
+    message(f->s, done, "assistant", "a numbat waits", 2002);
+    assert_int_equal(
+        sql_int(f->s, "SELECT COUNT(*) FROM chat_search_docs WHERE indexed = 0", 0, NULL), 3);
+    char err[512] = "";
+    assert_int_equal(store_migrate(f->s, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(
+        sql_int(f->s, "SELECT COUNT(*) FROM chat_search_docs WHERE indexed = 0", 0, NULL), 0);
+    expect_found_now(f->s, me, "pangolin", 0, NULL, FOUND(waits));
+    expect_found_now(f->s, me, "waiting title", 0, NULL, FOUND(waits));
+    expect_found_now(f->s, me, "numbat", 0, NULL, FOUND(done));
+    expect_found_now(f->s, me, "aardvark", 0, NULL, FOUND(done));
+    assert_int_equal(index_pending(f->s), 3);
+    assert_int_equal(index_pending(f->s), 0);
+    assert_int_equal(fts_rows(f->s, "aardvark"), 1);
+    assert_int_equal(fts_rows(f->s, "pangolin"), 1);
+    assert_int_equal(fts_rows(f->s, "waiting title"), 1);
+    message(f->s, waits, "assistant", "and a quoll", 2003);
+    expect_found(f->s, me, "quoll", 0, NULL, FOUND(waits));
+    assert_int_equal(fts_rows(f->s, "quoll"), 1);
+    run_sql(f->s, "INSERT INTO chat_search (chat_search, rank) VALUES ('integrity-check', 0)");
+    free(done);
+    free(waits);
+    free(me);
+}
+
 /* Sessions and messages stored before migration 11 are found after it:
  * the migration fills the index from them (on PostgreSQL, building an index
  * reads the rows there). On PostgreSQL both trigram indexes exist after it. */
@@ -517,14 +617,16 @@ static void test_migration_fills_the_index(void **state)
     const char *undo = on_sqlite(f)
                            ? "DROP TRIGGER chat_search_session_insert; DROP TRIGGER "
                              "chat_search_session_title; DROP TRIGGER chat_search_session_delete; "
-                             "DROP TRIGGER chat_search_message_insert; DROP TRIGGER "
-                             "chat_search_message_content; DROP TRIGGER "
+                             "DROP TRIGGER chat_search_message_content; DROP TRIGGER "
                              "chat_search_message_delete; DROP TABLE chat_search; DROP TABLE "
-                             "chat_search_docs"
+                             "chat_search_docs; DROP TABLE chat_search_pending; DROP TABLE "
+                             "chat_search_mark"
                            : "DROP INDEX chat_sessions_title_search; DROP INDEX "
                              "chat_messages_content_search; DROP FUNCTION chatplane_fold(text)";
     assert_int_equal(db_exec_script(d, undo), 0);
-    assert_true(db_exec(d, "DELETE FROM schema_migrations WHERE version = 11", 0, NULL, NULL) >= 0);
+    /* The later versions that change SQLite's index go again after it. */
+    assert_true(db_exec(d, "DELETE FROM schema_migrations WHERE version IN (11, 13, 14, 15)", 0,
+                        NULL, NULL) >= 0);
     char *me = unique("own");
     char *old = session(f->s, me, "Stored before the index", 1000);
     message(f->s, old, "user", "an ocelot", 1001);
@@ -629,6 +731,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_follows_deletes_and_renames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_indexes_messages_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_indexes_titles_later, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_indexes_a_message_that_reuses_a_rowid, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_migration_15_keeps_what_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_fills_the_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_postgres_without_pg_trgm, setup, teardown),
     };
