@@ -411,28 +411,18 @@ static int engine__start_tx(store *s, engine_start *j)
         }
     }
 
-    rc = store_session_claim_run(s, j->session_id, j->run_id, j->now_ms);
+    /* The mode the run uses and a title from the first message, written
+     * with the claim. */
+    const char *new_mode =
+        strcmp(ses.mode ? ses.mode : "", j->mode.name) != 0 ? j->mode.name : NULL;
+    char *title = j->message && (!ses.title || !*ses.title) ? engine__title(j->message) : NULL;
+    rc = store_session_claim_run_as(s, j->session_id, j->run_id, j->now_ms, title, new_mode);
+    free(title);
     if (rc == STORE_CONFLICT) {
         store_session_cleanup(&ses);
         return ENGINE_ERR_RUN_ACTIVE;
     }
     if (rc < 0) goto unavailable;
-
-    bool changed = false;
-    if (strcmp(ses.mode ? ses.mode : "", j->mode.name) != 0) {
-        free(ses.mode);
-        ses.mode = xstrdup(j->mode.name);
-        changed = true;
-    }
-    if (j->message && (!ses.title || !*ses.title)) {
-        free(ses.title);
-        ses.title = engine__title(j->message);
-        changed = true;
-    }
-    if (changed) {
-        ses.updated_ms = j->now_ms;
-        if (store_session_update(s, &ses) < 0) goto unavailable;
-    }
 
     budget_usage zero = {0};
     store_run row = {

@@ -336,13 +336,31 @@ static int store_session__session_exists(store *s, const char *id)
  */
 int store_session_claim_run(store *s, const char *session_id, const char *run_id, int64_t now_ms)
 {
+    return store_session_claim_run_as(s, session_id, run_id, now_ms, NULL, NULL);
+}
+
+int store_session_claim_run_as(store *s, const char *session_id, const char *run_id, int64_t now_ms,
+                               const char *title, const char *mode)
+{
     store_num u;
     const char *p[] = {run_id, store__num_i64(&u, now_ms), session_id, run_id};
-    int rc = store__exec(s,
+    int rc;
+    if (!title && !mode) {
+        rc = store__exec(s,
                          "UPDATE chat_sessions SET active_run_id = ?, status = 'running', "
                          "updated_at = chatplane_ts(?) WHERE id = ? AND (active_run_id IS NULL "
                          "OR active_run_id = ?)",
                          4, p);
+    } else {
+        /* One write of the row where a claim and a rename took two. */
+        const char *q[] = {run_id, p[1], title, mode, session_id, run_id};
+        rc = store__exec(s,
+                         "UPDATE chat_sessions SET active_run_id = ?, status = 'running', "
+                         "updated_at = chatplane_ts(?), title = COALESCE(?, title), mode = "
+                         "COALESCE(?, mode) WHERE id = ? AND (active_run_id IS NULL OR "
+                         "active_run_id = ?)",
+                         6, q);
+    }
     if (rc != 0) return rc < 0 ? rc : 0;
     rc = store_session__session_exists(s, session_id);
     if (rc < 0) return rc;

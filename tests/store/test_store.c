@@ -715,6 +715,45 @@ static void test_claim_run_conflict(void **state)
     free(sid);
 }
 
+/* A claim that also names the session and sets its mode writes both with
+ * the claim, and a claim refused writes neither. */
+static void test_claim_run_sets_title_and_mode(void **state)
+{
+    fx *f = *state;
+    char *sid = make_session(f->s, "claims", 1000);
+    store_session got;
+    assert_int_equal(store_session_get(f->s, sid, NULL, &got), 0);
+    char *mode_before = xstrdup(got.mode);
+    store_session_cleanup(&got);
+    assert_int_equal(store_session_claim_run_as(f->s, sid, "run-a", 2000, "Otters", NULL), 0);
+    assert_int_equal(store_session_get(f->s, sid, NULL, &got), 0);
+    assert_string_equal(got.title, "Otters");
+    assert_string_equal(got.mode, mode_before);
+    assert_string_equal(got.active_run_id, "run-a");
+    assert_string_equal(got.status, "running");
+    assert_int_equal(got.updated_ms, 2000);
+    store_session_cleanup(&got);
+
+    assert_int_equal(store_session_claim_run_as(f->s, sid, "run-b", 2001, "Seals", "deep"),
+                     STORE_CONFLICT);
+    assert_int_equal(store_session_get(f->s, sid, NULL, &got), 0);
+    assert_string_equal(got.title, "Otters");
+    assert_string_equal(got.mode, mode_before);
+    store_session_cleanup(&got);
+
+    assert_int_equal(store_session_release_run(f->s, sid, "run-a", 2002, NULL), 0);
+    assert_int_equal(store_session_claim_run_as(f->s, sid, "run-b", 2003, NULL, "deep"), 0);
+    assert_int_equal(store_session_get(f->s, sid, NULL, &got), 0);
+    assert_string_equal(got.title, "Otters");
+    assert_string_equal(got.mode, "deep");
+    assert_string_equal(got.active_run_id, "run-b");
+    store_session_cleanup(&got);
+    assert_int_equal(store_session_claim_run_as(f->s, "no-such-session", "run-c", 1, "X", "deep"),
+                     STORE_NOT_FOUND);
+    free(mode_before);
+    free(sid);
+}
+
 /* ------------------------------------------------------------------------
  * Runs, messages, tool executions
  */
@@ -4694,6 +4733,7 @@ int main(void)
         T(test_session_list_ties_by_id),
         T(test_session_list_cursor_of_another_owner),
         T(test_claim_run_conflict),
+        T(test_claim_run_sets_title_and_mode),
         T(test_queue_seen_by_the_release),
         T(test_queue_put_take_and_drop),
         T(test_queue_recover_drops_orphaned_queues),
