@@ -183,7 +183,7 @@ int store_session_claim_run(store *s, const char *session_id, const char *run_id
 /* The same, setting the session's title and mode where not NULL in the
  * same write (a run's start that names the session or changes its mode). */
 int store_session_claim_run_as(store *s, const char *session_id, const char *run_id, int64_t now_ms,
-                               const char *title, const char *mode);
+                               const char *title, const char *new_mode);
 /* Clears the active run (status idle) if it is run_id. With queued set,
  * *queued says whether a run waits in the session's queue, read in the
  * same statement (so no queue write can come between); it is true as

@@ -340,12 +340,12 @@ int store_session_claim_run(store *s, const char *session_id, const char *run_id
 }
 
 int store_session_claim_run_as(store *s, const char *session_id, const char *run_id, int64_t now_ms,
-                               const char *title, const char *mode)
+                               const char *title, const char *new_mode)
 {
     store_num u;
     const char *p[] = {run_id, store__num_i64(&u, now_ms), session_id, run_id};
     int rc;
-    if (!title && !mode) {
+    if (!title && !new_mode) {
         rc = store__exec(s,
                          "UPDATE chat_sessions SET active_run_id = ?, status = 'running', "
                          "updated_at = chatplane_ts(?) WHERE id = ? AND (active_run_id IS NULL "
@@ -353,7 +353,7 @@ int store_session_claim_run_as(store *s, const char *session_id, const char *run
                          4, p);
     } else {
         /* One write of the row where a claim and a rename took two. */
-        const char *q[] = {run_id, p[1], title, mode, session_id, run_id};
+        const char *q[] = {run_id, p[1], title, new_mode, session_id, run_id};
         rc = store__exec(s,
                          "UPDATE chat_sessions SET active_run_id = ?, status = 'running', "
                          "updated_at = chatplane_ts(?), title = COALESCE(?, title), mode = "
