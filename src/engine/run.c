@@ -572,8 +572,7 @@ run *run_new(const run_env *env, const run_init *init)
     r->history = init->history;
     r->keep_from = init->keep_from;
     r->notes = json_array();
-    r->tools = toolset_openai_tools(env->tools);
-    r->tool_tokens = context_estimate_tokens(r->tools);
+    r->tools = toolset_openai_tools_counted(env->tools, &r->tool_tokens);
     r->user_message_id = init->user_message_id ? xstrdup(init->user_message_id) : NULL;
     r->user_message = init->user_message ? xstrdup(init->user_message) : NULL;
     r->client_note = init->client_note ? xstrdup(init->client_note) : NULL;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/context.h"
 #include "engine/tool_source.h"
 #include "lib/xmalloc.h"
 
@@ -13,7 +14,8 @@ struct toolset {
     struct event_base *base;
     tool_source **sources;
     size_t nsources;
-    json_t *openai; /* the last list toolset_openai_tools built, shared */
+    json_t *openai;        /* the last list toolset_openai_tools built, shared */
+    int64_t openai_tokens; /* its context_estimate_tokens */
 };
 
 toolset *toolset_new(struct event_base *base)
@@ -133,6 +135,14 @@ json_t *toolset_openai_tools(toolset *ts)
     }
     json_decref(ts->openai);
     ts->openai = json_incref(tools);
+    ts->openai_tokens = context_estimate_tokens(tools);
+    return tools;
+}
+
+json_t *toolset_openai_tools_counted(toolset *ts, int64_t *tokens)
+{
+    json_t *tools = toolset_openai_tools(ts);
+    *tokens = ts->openai_tokens;
     return tools;
 }
 

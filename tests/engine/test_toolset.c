@@ -13,6 +13,7 @@
 #include <event2/event.h>
 #include <regex.h>
 
+#include "core/context.h"
 #include "engine/tool_source.h"
 #include "lib/xmalloc.h"
 
@@ -385,6 +386,29 @@ static void test_openai_tools_shared_until_they_change(void **state)
     json_decref(schema);
 }
 
+/* The tokens a list takes are counted with it, and follow it when the
+ * tools change. */
+static void test_openai_tools_counted_with_the_list(void **state)
+{
+    fixture *f = *state;
+    int64_t tokens = -1, again = -1;
+    json_t *first = toolset_openai_tools_counted(f->ts, &tokens);
+    assert_int_equal(tokens, context_estimate_tokens(first));
+    assert_true(tokens > 0);
+    json_t *same = toolset_openai_tools_counted(f->ts, &again);
+    assert_ptr_equal(same, first);
+    assert_int_equal(again, tokens);
+    fake_source *src = add_fake(f);
+    (void)src;
+    json_t *more = toolset_openai_tools_counted(f->ts, &again);
+    assert_ptr_not_equal(more, first);
+    assert_int_equal(again, context_estimate_tokens(more));
+    assert_true(again > tokens);
+    json_decref(first);
+    json_decref(same);
+    json_decref(more);
+}
+
 static void test_second_source(void **state)
 {
     fixture *f = *state;
@@ -489,6 +513,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_openai_tools_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_openai_tools_shared_until_they_change, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_openai_tools_counted_with_the_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_calc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_utc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_zones, setup, teardown),
