@@ -51,10 +51,14 @@ static bool textchunk__emit(tc *s, tc_sink *k, const void *d, size_t n)
     return true;
 }
 
+/* The scans below walk a local pointer and store it once: a store through
+ * s->p in the loop would make the compiler reload it after every byte,
+ * since a byte read may alias it. */
 static void textchunk__ws(tc *s)
 {
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-        s->p++;
+    const unsigned char *p = s->p, *end = s->end;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    s->p = p;
 }
 
 /* Consumes c (after white space) or fails. */
@@ -125,7 +129,12 @@ static bool textchunk__string(tc *s, tc_sink *k)
     s->p++;
     const unsigned char *run = s->p;
     while (s->p < s->end) {
-        unsigned char c = *s->p;
+        /* The plain ASCII bytes at once. */
+        const unsigned char *p = s->p, *end = s->end;
+        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
+        s->p = p;
+        if (p == end) break;
+        unsigned char c = *p;
         if (c == '"') {
             bool ok = textchunk__emit(s, k, run, (size_t)(s->p - run));
             s->p++;
@@ -138,10 +147,7 @@ static bool textchunk__string(tc *s, tc_sink *k)
             s->p += n;
             continue;
         }
-        if (c != '\\') {
-            s->p++;
-            continue;
-        }
+        /* A backslash. */
         if (!textchunk__emit(s, k, run, (size_t)(s->p - run))) return false;
         if (s->end - s->p < 2) return false;
         static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
@@ -252,7 +258,7 @@ static bool textchunk__members(tc *s, const char *const *keys, tc_member_fn fn, 
     do {
         if (!textchunk__key(s, key)) return false;
         int i = 0;
-        while (keys[i] && strcmp(keys[i], key) != 0) i++;
+        while (keys[i] && (keys[i][0] != key[0] || strcmp(keys[i], key) != 0)) i++;
         if (keys[i]) {
             if ((seen & (1UL << i)) || !fn(s, i, ctx)) return false;
             seen |= 1UL << i;
