@@ -72,9 +72,10 @@ int store_session_list(store *s, const char *owner, int limit, const char *befor
  * again; the titles and messages that wait for it (stored since the last
  * store_session_index_pending, at most about a second's worth: the
  * messages after chat_search_mark, the titles in chat_search_pending,
- * migration 15) are read directly, a title as it is now. PostgreSQL's trigram index finds
- * candidates that LIKE checks. Short text walks the owner's sessions newest first and stops at the
- * page's end, which for short (and so common) text comes early.
+ * migration 15) are read directly, a title as it is now. PostgreSQL's
+ * trigram index finds candidates that LIKE checks. Short text walks the
+ * owner's sessions newest first and stops at the page's end, which for
+ * short (and so common) text comes early.
  */
 static const struct {
     const char *sql, *params;
