@@ -43,7 +43,6 @@ DROP INDEX chat_search_docs_pending;
 DROP TRIGGER chat_search_session_insert;
 DROP TRIGGER chat_search_session_title;
 DROP TRIGGER chat_search_message_insert;
-DROP TRIGGER chat_search_message_delete;
 
 CREATE TRIGGER chat_search_session_insert AFTER INSERT ON chat_sessions BEGIN
     INSERT INTO chat_search_pending (session_id) SELECT new.id WHERE new.title <> '';
@@ -56,11 +55,9 @@ WHEN old.title IS NOT new.title BEGIN
     INSERT INTO chat_search_pending (session_id) SELECT old.id WHERE new.title <> '';
 END;
 
-CREATE TRIGGER chat_search_message_delete AFTER DELETE ON chat_messages BEGIN
-    INSERT INTO chat_search (chat_search, rowid, body)
-        SELECT 'delete', rowid, lower(old.content) FROM chat_search_docs
-        WHERE message_id = old.id AND indexed = 1;
-    DELETE FROM chat_search_docs WHERE message_id = old.id;
+-- A delete of the newest message brings the mark back, beside the
+-- trigger of migration 11 that takes a deleted message out of the index.
+CREATE TRIGGER chat_search_mark_delete AFTER DELETE ON chat_messages BEGIN
     UPDATE chat_search_mark SET messages_upto = (SELECT COALESCE(MAX(rowid), 0) FROM chat_messages)
         WHERE messages_upto > (SELECT COALESCE(MAX(rowid), 0) FROM chat_messages);
 END;

@@ -412,7 +412,7 @@ static void test_version_1_database_is_upgraded(void **state)
                             "DROP TRIGGER chat_search_message_content; DROP TRIGGER "
                             "chat_search_message_delete; DROP TABLE chat_search; DROP TABLE "
                             "chat_search_docs; DROP TABLE chat_search_pending; DROP TABLE "
-                            "chat_search_mark"),
+                            "chat_search_mark; DROP TRIGGER chat_search_mark_delete"),
         0);
     /* A session row as version 1 has it (store_session_insert writes the
      * columns of the newest version). */
