@@ -399,11 +399,18 @@ int store_journal_attach(store *s, const char *url)
  * Sessions
  */
 
+/* Where the session id (of hash h) is linked in its bucket's chain, or the
+ * chain's end when the journal does not know it. */
+static journal_session **store_journal__slot(store_journal *j, const char *id, uint64_t h)
+{
+    journal_session **pp = &j->buckets[h % STORE_JOURNAL__BUCKETS];
+    while (*pp && ((*pp)->hash != h || strcmp((*pp)->id, id) != 0)) pp = &(*pp)->next;
+    return pp;
+}
+
 static journal_session *store_journal__find_hashed(store_journal *j, const char *id, uint64_t h)
 {
-    for (journal_session *x = j->buckets[h % STORE_JOURNAL__BUCKETS]; x; x = x->next)
-        if (x->hash == h && strcmp(x->id, id) == 0) return x;
-    return NULL;
+    return *store_journal__slot(j, id, h);
 }
 
 static journal_session *store_journal__find(store_journal *j, const char *id)
@@ -490,9 +497,7 @@ static void store_journal__forget(store_journal *j, bool idle_only)
  * deleted the session). */
 static void store_journal__drop_session(store_journal *j, const char *id)
 {
-    uint64_t h = id_hash(id);
-    journal_session **pp = &j->buckets[h % STORE_JOURNAL__BUCKETS];
-    while (*pp && ((*pp)->hash != h || strcmp((*pp)->id, id) != 0)) pp = &(*pp)->next;
+    journal_session **pp = store_journal__slot(j, id, id_hash(id));
     journal_session *x = *pp;
     if (!x) return;
     store_journal__drop_held(j, x);
