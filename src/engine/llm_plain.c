@@ -222,8 +222,10 @@ static void plain__watch(plain__conn *k, short what)
     /* Reads are edge-triggered: the kernel reports the socket once per
      * arrival, not again at every look while it stays readable, and
      * plain__read asks for another turn itself when a read may have left
-     * bytes behind (docs/architecture.md, One loop, two kinds of database threads). */
-    short flags = what | EV_PERSIST | (what == EV_READ ? EV_ET : 0);
+     * bytes behind (docs/architecture.md, One loop, two kinds of database
+     * threads). EV_CLOSED has the report say when the peer's close is
+     * among what arrived, which a short read leaves behind the bytes. */
+    short flags = what | EV_PERSIST | (what == EV_READ ? EV_ET | EV_CLOSED : 0);
     /* Already waiting for just that. A delete and an add would cost an
      * epoll_ctl even so: libevent's change list makes an add after a
      * delete a change of the descriptor's events, also when they stay the
@@ -459,8 +461,9 @@ static void plain__pause(llm_plain_call *c)
     evtimer_add(c->pause_ev, &tv);
 }
 
-/* Reads one piece (at most LLM_PLAIN_READ_MAX bytes) and parses it. */
-static void plain__read(llm_plain_call *c)
+/* Reads one piece (at most LLM_PLAIN_READ_MAX bytes) and parses it; what
+ * is what the loop reported for the connection. */
+static void plain__read(llm_plain_call *c, short what)
 {
     char piece[LLM_PLAIN_READ_MAX];
     ssize_t n = recv(c->conn->fd, piece, sizeof piece, 0);
@@ -512,9 +515,10 @@ static void plain__read(llm_plain_call *c)
         /* A full read may have left bytes in the socket, which the edge
          * that was reported covers: the next piece is read at the next
          * turn, as a level-triggered watch would have. A short read
-         * emptied the socket (TCP copies all it holds, up to the size
-         * asked). */
-        if (n == (ssize_t)sizeof piece) plain__again(c->conn);
+         * emptied the socket of bytes (TCP copies all it holds, up to the
+         * size asked), but not of a close that came with them: no edge
+         * will report that one again, so the next turn reads it. */
+        if (n == (ssize_t)sizeof piece || (what & EV_CLOSED)) plain__again(c->conn);
         return;
     case HTTP_REPLY_DONE:
         /* After a full read the socket may hold more than the answer,
@@ -560,8 +564,8 @@ static void plain__on_event(evutil_socket_t fd, short what, void *arg)
         }
     } else if (c->sent < c->req_len && c->req) {
         plain__send(c);
-    } else if (what & EV_READ) {
-        plain__read(c);
+    } else if (what & (EV_READ | EV_CLOSED)) {
+        plain__read(c, what);
     }
     void (*leave)(void *) = c->cb.leave;
     if (c->ended || c->cancelled) plain__call_free(c);

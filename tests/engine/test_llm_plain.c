@@ -46,6 +46,7 @@ static size_t norder;
 typedef struct call_state {
     char letter;
     int ended;
+    int code; /* the last end's LLM_PLAIN_ code */
 } call_state;
 
 static bool on_body(void *ud, const char *data, size_t len)
@@ -59,10 +60,10 @@ static bool on_body(void *ud, const char *data, size_t len)
 
 static void on_end(void *ud, int code, const char *why)
 {
-    (void)code;
     (void)why;
     call_state *cs = ud;
     cs->ended++;
+    cs->code = code;
 }
 
 static const llm_plain_cb cbs = {.on_body = on_body, .on_end = on_end};
@@ -114,6 +115,22 @@ static int accept_model(fixture *f)
     return fd;
 }
 
+/* Reads the request off the model's side, as a model does before it
+ * answers: a close with bytes unread would be a reset, not a close. */
+static void take_request(int fd)
+{
+    char got[256];
+    size_t have = 0;
+    while (have < sizeof request - 1) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        assert_int_equal(poll(&p, 1, 2000), 1);
+        ssize_t n = recv(fd, got + have, sizeof got - have, 0);
+        assert_true(n > 0);
+        have += (size_t)n;
+    }
+    assert_int_equal(have, sizeof request - 1);
+}
+
 static void send_all(int fd, const char *s)
 {
     size_t len = strlen(s);
@@ -133,7 +150,7 @@ static void turn(fixture *f)
 static void test_request_leaves_before_the_loop_turns(void **state)
 {
     fixture *f = *state;
-    call_state a = {'a', 0};
+    call_state a = {'a', 0, -1};
     post(f, &a);
     int m = accept_model(f);
     char got[256];
@@ -148,7 +165,7 @@ static void test_request_leaves_before_the_loop_turns(void **state)
 static void test_first_piece_goes_before_streams(void **state)
 {
     fixture *f = *state;
-    call_state a = {'a', 0}, b = {'b', 0};
+    call_state a = {'a', 0, -1}, b = {'b', 0, -1};
     post(f, &a);
     int ma = accept_model(f);
     send_all(ma, head);
@@ -184,12 +201,53 @@ static void test_refused_is_reported_from_the_loop(void **state)
     /* A port nobody listens on: the fixture's, once closed. */
     close(f->listen_fd);
     f->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    call_state a = {'a', 0};
+    call_state a = {'a', 0, -1};
     post(f, &a);
     assert_int_equal(a.ended, 0);
     for (int i = 0; i < 50 && a.ended == 0; i++) turn(f);
     assert_int_equal(a.ended, 1);
     assert_int_equal(norder, 0);
+}
+
+/* A close that lands with the last piece, before the loop looks, is seen:
+ * the edge that reported the piece also covered the close, and no other
+ * edge comes for it. */
+static void test_close_behind_the_last_piece_is_seen(void **state)
+{
+    fixture *f = *state;
+    call_state a = {'a', 0, -1};
+    post(f, &a);
+    int m = accept_model(f);
+    take_request(m);
+    send_all(m, head);
+    send_all(m, "5\r\nfirst\r\n");
+    for (int i = 0; i < 50 && norder == 0; i++) turn(f);
+    assert_int_equal(norder, 1);
+
+    send_all(m, "4\r\nnext\r\n");
+    close(m);
+    for (int i = 0; i < 50 && a.ended == 0; i++) turn(f);
+    assert_int_equal(a.ended, 1);
+    assert_int_equal(a.code, LLM_PLAIN_BROKEN);
+    assert_string_equal(order, "aa");
+}
+
+/* A reply without a length ends at the close, also when the whole of it
+ * and the close are there at the loop's first look. */
+static void test_reply_that_ends_at_the_close(void **state)
+{
+    fixture *f = *state;
+    call_state a = {'a', 0, -1};
+    post(f, &a);
+    int m = accept_model(f);
+    take_request(m);
+    send_all(m, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                "Connection: close\r\n\r\ndata: [DONE]\n\n");
+    close(m);
+    for (int i = 0; i < 50 && a.ended == 0; i++) turn(f);
+    assert_int_equal(a.ended, 1);
+    assert_int_equal(a.code, LLM_PLAIN_OK);
+    assert_string_equal(order, "a");
 }
 
 int main(void)
@@ -198,6 +256,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_request_leaves_before_the_loop_turns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_piece_goes_before_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_is_reported_from_the_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_behind_the_last_piece_is_seen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reply_that_ends_at_the_close, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
