@@ -318,6 +318,7 @@ typedef struct engine_start {
     char *client_note; /* run_init.client_note, or NULL */
     bool regenerate;   /* answer the last user message again */
     bool from_queue;   /* start the session's queued run, if it has one */
+    bool brief;        /* cb gets the run's id alone (engine.h) */
     mode *modes;
     size_t nmodes;
     char run_id[ID_MAX], message_id[ID_MAX];
@@ -801,7 +802,7 @@ static void engine__start_done(void *arg)
     run *r = run_new(&env, &init);
     engine__register(e, r);
     run_begin(r);
-    json_t *obj = run_to_json(r);
+    json_t *obj = j->brief ? json_pack("{s:s}", "id", run_get_id(r)) : run_to_json(r);
     j->cb(j->ud, 0, obj);
     json_decref(obj);
     /* A run that started while the server was closing ends at once, and so
@@ -817,7 +818,7 @@ static void engine__start_done(void *arg)
 void engine_start_run(engine *e, const char *session_id, const char *message, const char *mode_name,
                       engine_start_cb cb, void *ud)
 {
-    engine_start_run_noted(e, session_id, message, mode_name, NULL, cb, ud);
+    engine_start_run_noted(e, session_id, message, mode_name, NULL, false, cb, ud);
 }
 
 /* What a start answers: a message, the last user message again, or the
@@ -830,24 +831,24 @@ typedef enum engine__how {
 
 static void engine__start(engine *e, const char *session_id, const char *message,
                           const char *mode_name, const char *client_note, engine__how how,
-                          engine_start_cb cb, void *ud);
+                          bool brief, engine_start_cb cb, void *ud);
 
 void engine_start_run_noted(engine *e, const char *session_id, const char *message,
-                            const char *mode_name, const char *client_note, engine_start_cb cb,
-                            void *ud)
+                            const char *mode_name, const char *client_note, bool brief,
+                            engine_start_cb cb, void *ud)
 {
-    engine__start(e, session_id, message, mode_name, client_note, ENGINE__MESSAGE, cb, ud);
+    engine__start(e, session_id, message, mode_name, client_note, ENGINE__MESSAGE, brief, cb, ud);
 }
 
-void engine_regenerate_run(engine *e, const char *session_id, const char *mode_name,
+void engine_regenerate_run(engine *e, const char *session_id, const char *mode_name, bool brief,
                            engine_start_cb cb, void *ud)
 {
-    engine__start(e, session_id, NULL, mode_name, NULL, ENGINE__REGENERATE, cb, ud);
+    engine__start(e, session_id, NULL, mode_name, NULL, ENGINE__REGENERATE, brief, cb, ud);
 }
 
 static void engine__start(engine *e, const char *session_id, const char *message,
                           const char *mode_name, const char *client_note, engine__how how,
-                          engine_start_cb cb, void *ud)
+                          bool brief, engine_start_cb cb, void *ud)
 {
     if (e->closing) {
         cb(ud, ENGINE_ERR_UNAVAILABLE, NULL);
@@ -878,6 +879,7 @@ static void engine__start(engine *e, const char *session_id, const char *message
     j->client_note = client_note ? xstrdup(client_note) : NULL;
     j->regenerate = how == ENGINE__REGENERATE;
     j->from_queue = how == ENGINE__FROM_QUEUE;
+    j->brief = brief;
     j->modes = xcalloc(e->nmodes ? e->nmodes : 1, sizeof *j->modes);
     memcpy(j->modes, e->modes, e->nmodes * sizeof *j->modes);
     j->nmodes = e->nmodes;
@@ -915,8 +917,8 @@ static void engine__queued_started(void *ud, int status, const json_t *obj)
 
 static void engine__start_queued(engine *e, const char *session_id)
 {
-    engine__start(e, session_id, NULL, NULL, NULL, ENGINE__FROM_QUEUE, engine__queued_started,
-                  NULL);
+    engine__start(e, session_id, NULL, NULL, NULL, ENGINE__FROM_QUEUE, false,
+                  engine__queued_started, NULL);
 }
 
 /* How often a queue request looks at the session again when the active
@@ -930,6 +932,7 @@ typedef struct engine_queue {
     void *ud;
     char *session_id, *message, *mode_req;
     bool interrupt;
+    bool brief; /* a run started at once: as engine_submit_run's brief */
     int tries;
     char run_id[ID_MAX];
     int64_t now_ms;
@@ -1082,7 +1085,7 @@ static void engine__queue_looked(void *arg)
         return;
     }
     if (q->status == 1) {
-        engine__start(e, q->session_id, q->message, q->mode_req, NULL, ENGINE__MESSAGE,
+        engine__start(e, q->session_id, q->message, q->mode_req, NULL, ENGINE__MESSAGE, q->brief,
                       engine__queue_started, q);
         return;
     }
@@ -1104,10 +1107,11 @@ static void engine__queue_look(engine_queue *q)
 }
 
 void engine_submit_run(engine *e, const char *session_id, const char *message,
-                       const char *mode_name, engine_if_active how, engine_start_cb cb, void *ud)
+                       const char *mode_name, engine_if_active how, bool brief, engine_start_cb cb,
+                       void *ud)
 {
     if (how == ENGINE_IF_ACTIVE_REJECT) {
-        engine_start_run(e, session_id, message, mode_name, cb, ud);
+        engine_start_run_noted(e, session_id, message, mode_name, NULL, brief, cb, ud);
         return;
     }
     if (e->closing) {
@@ -1126,6 +1130,7 @@ void engine_submit_run(engine *e, const char *session_id, const char *message,
     q->message = xstrdup(message);
     q->mode_req = mode_name ? xstrdup(mode_name) : NULL;
     q->interrupt = how == ENGINE_IF_ACTIVE_INTERRUPT;
+    q->brief = brief;
     engine__queue_look(q);
 }
 

@@ -122,6 +122,14 @@ void engine_put_mode(engine *e, const mode *m);
 typedef void (*engine_start_cb)(void *ud, int status, const json_t *run);
 
 /*
+ * brief, where a start takes it: a run that starts is given to cb as an
+ * object with its "id" alone. A caller that watches the run's events
+ * needs nothing else, and the whole object took about 33,000
+ * instructions of the loop per run (docs/benchmarks.md, fix 72). A queued
+ * run's object is whole either way.
+ */
+
+/*
  * Starts a run in session_id for a user message (message non-NULL) or as a
  * continue of the session's last run (message NULL). mode NULL keeps the
  * session's mode; otherwise the session's mode changes to it.
@@ -132,8 +140,8 @@ void engine_start_run(engine *e, const char *session_id, const char *message, co
  * (docs/protocols.md, AG-UI context), added to the run's system note on
  * every step. It lives with the run only: a continue does not carry it. */
 void engine_start_run_noted(engine *e, const char *session_id, const char *message,
-                            const char *mode_name, const char *client_note, engine_start_cb cb,
-                            void *ud);
+                            const char *mode_name, const char *client_note, bool brief,
+                            engine_start_cb cb, void *ud);
 /*
  * Answers the session's last user message again, in place (docs/runs.md,
  * Regenerate): the messages after it are marked superseded (a superseded
@@ -141,7 +149,7 @@ void engine_start_run_noted(engine *e, const char *session_id, const char *messa
  * them. ENGINE_ERR_NOTHING_TO_REGENERATE when the session has no user
  * message. mode as for engine_start_run.
  */
-void engine_regenerate_run(engine *e, const char *session_id, const char *mode_name,
+void engine_regenerate_run(engine *e, const char *session_id, const char *mode_name, bool brief,
                            engine_start_cb cb, void *ud);
 
 /*
@@ -160,7 +168,8 @@ typedef enum engine_if_active {
     ENGINE_IF_ACTIVE_INTERRUPT,
 } engine_if_active;
 void engine_submit_run(engine *e, const char *session_id, const char *message,
-                       const char *mode_name, engine_if_active how, engine_start_cb cb, void *ud);
+                       const char *mode_name, engine_if_active how, bool brief, engine_start_cb cb,
+                       void *ud);
 
 /*
  * Requests a stop of the session's active run. cb gets the run object

@@ -59,11 +59,13 @@ static void api__start_run(api__start *st)
             return;
         }
     }
+    /* A stream needs the run's id alone (engine.h, brief). */
+    bool brief = st->watch != NULL;
     if (st->regenerate)
-        engine_regenerate_run(st->a->d.engine, st->session_id, st->mode, api__started, st);
+        engine_regenerate_run(st->a->d.engine, st->session_id, st->mode, brief, api__started, st);
     else
         engine_submit_run(st->a->d.engine, st->session_id, st->message, st->mode, st->if_active,
-                          api__started, st);
+                          brief, api__started, st);
 }
 
 static api__start *api__start_new(api *a, http_req *r, const char *session_id, const json_t *body)

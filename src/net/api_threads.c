@@ -174,10 +174,10 @@ void api__protocol_start(api *a, http_req *r, const char *session_id, const hub_
     p->watch = watch;
     p->session_id = xstrdup(session_id);
     if (message)
-        engine_start_run_noted(a->d.engine, session_id, message, mode_name, note,
+        engine_start_run_noted(a->d.engine, session_id, message, mode_name, note, true,
                                api__protocol_started, p);
     else
-        engine_regenerate_run(a->d.engine, session_id, mode_name, api__protocol_started, p);
+        engine_regenerate_run(a->d.engine, session_id, mode_name, true, api__protocol_started, p);
 }
 
 void api__protocol_follow(api *a, http_req *r, const char *session_id, const char *run_id,

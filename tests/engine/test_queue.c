@@ -71,7 +71,7 @@ static int submit(efix *f, const char *sid, const char *message, engine_if_activ
                   char run_id[ID_MAX], answer *a)
 {
     *a = (answer){0};
-    engine_submit_run(f->e, sid, message, NULL, how, on_answer, a);
+    engine_submit_run(f->e, sid, message, NULL, how, false, on_answer, a);
     efix_loop_until(f, answered, a, 5000, "the submit to be answered");
     if (a->run && run_id) snprintf(run_id, ID_MAX, "%s", str_of(a->run, "id"));
     return a->status;
@@ -309,6 +309,42 @@ static void test_enqueue_without_an_active_run_starts_it(void **state)
     json_decref(ans.run);
 }
 
+/* A brief start answers with the run's id alone, whether the run starts
+ * at once (reject, or enqueue without an active run); a queued run's
+ * object is whole. */
+static void test_brief_start_answers_the_id(void **state)
+{
+    static const scripted_step script[] = {
+        {.pieces = {"One."}}, {.pieces = {"Two."}}, {.pieces = {"Three."}}};
+    efix *f = begin(state, script, N(script));
+    char sid[ID_MAX];
+    efix_session(f, "standard", sid);
+    engine_if_active hows[] = {ENGINE_IF_ACTIVE_REJECT, ENGINE_IF_ACTIVE_ENQUEUE};
+    for (size_t i = 0; i < 2; i++) {
+        answer ans = {0};
+        engine_submit_run(f->e, sid, "go", NULL, hows[i], true, on_answer, &ans);
+        efix_loop_until(f, answered, &ans, 5000, "the submit to be answered");
+        assert_int_equal(ans.status, 0);
+        assert_int_equal(json_object_size(ans.run), 1);
+        const char *id = str_of(ans.run, "id");
+        assert_non_null(id);
+        assert_int_equal(strncmp(id, "run_", 4), 0);
+        efix_wait_stopped(f, id);
+        efix_assert_events(f, id,
+                           "message:user run_started status:thinking status:responding token "
+                           "message:assistant budget run_stopped:completed");
+        json_decref(ans.run);
+    }
+    /* Not brief: the whole object, as before. */
+    char r[ID_MAX];
+    answer ans;
+    assert_int_equal(submit(f, sid, "go", ENGINE_IF_ACTIVE_REJECT, r, &ans), 0);
+    assert_string_equal(str_of(ans.run, "status"), "running");
+    assert_string_equal(str_of(ans.run, "session_id"), sid);
+    json_decref(ans.run);
+    efix_wait_stopped(f, r);
+}
+
 /* The active run ends while a queue request is on its way (asked for in
  * the loop callback where the model call ends): whichever sees the other
  * first, the queued run is not left behind, and it runs once. */
@@ -324,7 +360,8 @@ static void enqueue_at_the_end(void *ud)
     racing *x = ud;
     if (x->sent) return;
     x->sent = true;
-    engine_submit_run(x->f->e, x->sid, "late", NULL, ENGINE_IF_ACTIVE_ENQUEUE, on_answer, &x->ans);
+    engine_submit_run(x->f->e, x->sid, "late", NULL, ENGINE_IF_ACTIVE_ENQUEUE, false, on_answer,
+                      &x->ans);
 }
 
 static bool two_finished(efix *f, const void *arg)
@@ -366,6 +403,7 @@ int main(void)
         T(test_queue_full_and_a_stop_drops_the_queue),
         T(test_enqueue_without_an_active_run_starts_it),
         T(test_a_run_ending_during_the_request_leaves_nothing_queued),
+        T(test_brief_start_answers_the_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
