@@ -26,6 +26,7 @@ struct event_base;
 typedef struct llm_request {
     const json_t *messages; /* array of chat messages in OpenAI form (borrowed) */
     const json_t *tools;    /* array of {"type":"function","function":{…}}, or NULL: no tools */
+    const char *tools_text; /* tools as compact JSON text, or NULL: written from tools */
     int64_t max_completion_tokens; /* -1: do not send the field */
 } llm_request;
 

@@ -572,7 +572,7 @@ run *run_new(const run_env *env, const run_init *init)
     r->history = init->history;
     r->keep_from = init->keep_from;
     r->notes = json_array();
-    r->tools = toolset_openai_tools_counted(env->tools, &r->tool_tokens);
+    r->tools = toolset_openai_tools_counted(env->tools, &r->tool_tokens, &r->tools_text);
     r->user_message_id = init->user_message_id ? xstrdup(init->user_message_id) : NULL;
     r->user_message = init->user_message ? xstrdup(init->user_message) : NULL;
     r->client_note = init->client_note ? xstrdup(init->client_note) : NULL;
@@ -655,6 +655,7 @@ void run_free(run *r)
     json_decref(r->history);
     json_decref(r->notes);
     json_decref(r->tools);
+    json_decref(r->tools_text);
     buf_cleanup(&r->text);
     free(r->session_id);
     free(r->continues);

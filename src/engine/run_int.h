@@ -77,6 +77,7 @@ struct run {
     size_t keep_from;
     json_t *notes;       /* nudges for the next model call */
     json_t *tools;       /* the tool list offered, cached */
+    json_t *tools_text;  /* its compact JSON text, a JSON string, cached */
     int64_t tool_tokens; /* the estimate of tools, which stay the same all run */
 
     bool wrap_up;

@@ -501,6 +501,7 @@ static void run_model__send(run *r, json_t *messages, int64_t max_completion_tok
     llm_request req = {
         .messages = messages,
         .tools = with_tools ? r->tools : NULL,
+        .tools_text = with_tools ? json_string_value(r->tools_text) : NULL,
         .max_completion_tokens = max_completion_tokens,
     };
     id_new(r->message_id, "msg", clock_wall_ms());

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/context.h"
+#include "core/jsonw.h"
 #include "engine/tool_source.h"
 #include "lib/xmalloc.h"
 
@@ -16,6 +17,7 @@ struct toolset {
     size_t nsources;
     json_t *openai;        /* the last list toolset_openai_tools built, shared */
     int64_t openai_tokens; /* its context_estimate_tokens */
+    json_t *openai_text;   /* its compact JSON text, as a JSON string, shared; NULL until asked */
 };
 
 toolset *toolset_new(struct event_base *base)
@@ -43,6 +45,7 @@ void toolset_free(toolset *ts)
     for (size_t i = 0; i < ts->nsources; i++) ts->sources[i]->ops->free(ts->sources[i]);
     free(ts->sources);
     json_decref(ts->openai);
+    json_decref(ts->openai_text);
     free(ts);
 }
 
@@ -136,13 +139,21 @@ json_t *toolset_openai_tools(toolset *ts)
     json_decref(ts->openai);
     ts->openai = json_incref(tools);
     ts->openai_tokens = context_estimate_tokens(tools);
+    json_decref(ts->openai_text);
+    ts->openai_text = NULL;
     return tools;
 }
 
-json_t *toolset_openai_tools_counted(toolset *ts, int64_t *tokens)
+json_t *toolset_openai_tools_counted(toolset *ts, int64_t *tokens, json_t **text)
 {
     json_t *tools = toolset_openai_tools(ts);
     *tokens = ts->openai_tokens;
+    if (!ts->openai_text) {
+        char *t = jsonw_dumps(tools, JSON_COMPACT);
+        ts->openai_text = t ? json_string_nocheck(t) : json_null();
+        free(t);
+    }
+    *text = json_incref(ts->openai_text);
     return tools;
 }
 

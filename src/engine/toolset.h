@@ -30,8 +30,11 @@ const tool_def *toolset_find(const toolset *ts, const char *model_name);
  * modify it, and json_decref it when done. */
 json_t *toolset_openai_tools(toolset *ts);
 /* The same, with the tokens the list takes in a request
- * (context_estimate_tokens), counted once per list rather than per run. */
-json_t *toolset_openai_tools_counted(toolset *ts, int64_t *tokens);
+ * (context_estimate_tokens), counted once per list rather than per run,
+ * and in *text a reference to its compact JSON text (a JSON string),
+ * written once per list: a request puts it in as it is rather than
+ * writing the list again (docs/benchmarks.md, fix 72). */
+json_t *toolset_openai_tools_counted(toolset *ts, int64_t *tokens, json_t **text);
 /* Returns a new JSON array with one object per MCP server, in configuration
  * order: [{"name","status":"ready|starting|failed|restarting","error","tools"}]
  * ("error" is null unless the last start failed; "tools" counts its tools). */

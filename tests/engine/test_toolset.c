@@ -14,6 +14,7 @@
 #include <regex.h>
 
 #include "core/context.h"
+#include "core/jsonw.h"
 #include "engine/tool_source.h"
 #include "lib/xmalloc.h"
 
@@ -386,27 +387,41 @@ static void test_openai_tools_shared_until_they_change(void **state)
     json_decref(schema);
 }
 
-/* The tokens a list takes are counted with it, and follow it when the
- * tools change. */
+/* The tokens a list takes, and its text, are made with it, and follow it
+ * when the tools change. */
 static void test_openai_tools_counted_with_the_list(void **state)
 {
     fixture *f = *state;
     int64_t tokens = -1, again = -1;
-    json_t *first = toolset_openai_tools_counted(f->ts, &tokens);
+    json_t *text = NULL, *same_text = NULL, *more_text = NULL;
+    json_t *first = toolset_openai_tools_counted(f->ts, &tokens, &text);
     assert_int_equal(tokens, context_estimate_tokens(first));
     assert_true(tokens > 0);
-    json_t *same = toolset_openai_tools_counted(f->ts, &again);
+    char *want = jsonw_dumps(first, JSON_COMPACT);
+    assert_string_equal(json_string_value(text), want);
+    free(want);
+    json_t *same = toolset_openai_tools_counted(f->ts, &again, &same_text);
     assert_ptr_equal(same, first);
+    assert_ptr_equal(same_text, text);
     assert_int_equal(again, tokens);
     fake_source *src = add_fake(f);
     (void)src;
-    json_t *more = toolset_openai_tools_counted(f->ts, &again);
+    json_t *more = toolset_openai_tools_counted(f->ts, &again, &more_text);
     assert_ptr_not_equal(more, first);
     assert_int_equal(again, context_estimate_tokens(more));
     assert_true(again > tokens);
+    want = jsonw_dumps(more, JSON_COMPACT);
+    assert_string_equal(json_string_value(more_text), want);
+    assert_true(strstr(want, "fake__") != NULL);
+    free(want);
+    /* The old list's text lives on with the runs that hold it. */
+    assert_true(strstr(json_string_value(text), "fake__") == NULL);
     json_decref(first);
     json_decref(same);
     json_decref(more);
+    json_decref(text);
+    json_decref(same_text);
+    json_decref(more_text);
 }
 
 static void test_second_source(void **state)

@@ -1003,13 +1003,33 @@ static void test_request_body(void **state)
     assert_string_equal(body, want);
     assert_int_equal(len, strlen(want));
     free(body);
+    /* The tools given as text too: the same bytes, the text as given.
+     * Without a token limit the text still sits between the halves. */
+    req.tools_text = "[{\"type\":\"function\",\"function\":{\"name\":\"calc\","
+                     "\"description\":\"Arithmetic\",\"parameters\":{\"type\":\"object\"}}}]";
+    body = llm_stream_request_body("gpt-4o-mini", &req, &len);
+    assert_string_equal(body, want);
+    assert_int_equal(len, strlen(want));
+    free(body);
+    req.tools_text = "[1]";
+    req.max_completion_tokens = -1;
+    body = llm_stream_request_body("m", &req, &len);
+    assert_string_equal(body, "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":"
+                              "\"Be brief.\"},{\"role\":\"user\",\"content\":\"2+2?\"}],"
+                              "\"tools\":[1],\"tool_choice\":\"auto\",\"stream\":true,"
+                              "\"stream_options\":{\"include_usage\":true}}");
+    assert_int_equal(len, strlen(body));
+    free(body);
+    req.tools_text = NULL;
     /* The borrowed arrays keep one reference each: the caller's. */
     assert_int_equal(messages->refcount, 1);
     assert_int_equal(tools->refcount, 1);
 
     /* No tools (NULL or empty), no token limit. */
     json_t *empty = json_array();
-    llm_request bare = {.messages = messages, .tools = empty, .max_completion_tokens = -1};
+    /* A text without tools to offer is not sent either. */
+    llm_request bare = {
+        .messages = messages, .tools = empty, .tools_text = "[]", .max_completion_tokens = -1};
     body = llm_stream_request_body("m", &bare, &len);
     assert_string_equal(body, "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":"
                               "\"Be brief.\"},{\"role\":\"user\",\"content\":\"2+2?\"}],"
