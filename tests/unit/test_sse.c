@@ -185,6 +185,10 @@ static void test_line_endings(void **state)
     EXPECT("data: a\rdata: b\r\r", "[message||a\nb]\n");
     /* Mixed endings; CR CR is two line endings, the second a blank line. */
     EXPECT("data: a\r\rdata: b\n\r\ndata: c\r\n\n", "[message||a]\n[message||b]\n[message||c]\n");
+    /* LF-ended lines before and after CRs in one feed: the CR found for
+     * the first line is the end of a later one. */
+    EXPECT("data: a\n\ndata: b\n\ndata: c\r\rdata: d\n\ndata: e\r\n\r\n",
+           "[message||a]\n[message||b]\n[message||c]\n[message||d]\n[message||e]\n");
 }
 
 static void test_cr_split_across_feeds(void **state)
