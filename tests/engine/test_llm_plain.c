@@ -144,6 +144,22 @@ static void turn(fixture *f)
     event_base_loop(f->base, EVLOOP_NONBLOCK);
 }
 
+/* Posts call a and returns the model's side of its connection, with the
+ * request read off it. */
+static int open_call(fixture *f, call_state *a)
+{
+    post(f, a);
+    int m = accept_model(f);
+    take_request(m);
+    return m;
+}
+
+/* Turns the loop until call a has ended, at most 50 times. */
+static void wait_ended(fixture *f, const call_state *a)
+{
+    for (int i = 0; i < 50 && a->ended == 0; i++) turn(f);
+}
+
 /* The request is on the model's side before the loop has turned once:
  * under load a turn of the loop lasts tens of milliseconds, and the
  * model's answer starts only when its request arrives. */
@@ -204,7 +220,7 @@ static void test_refused_is_reported_from_the_loop(void **state)
     call_state a = {'a', 0, -1};
     post(f, &a);
     assert_int_equal(a.ended, 0);
-    for (int i = 0; i < 50 && a.ended == 0; i++) turn(f);
+    wait_ended(f, &a);
     assert_int_equal(a.ended, 1);
     assert_int_equal(norder, 0);
 }
@@ -216,9 +232,7 @@ static void test_close_behind_the_last_piece_is_seen(void **state)
 {
     fixture *f = *state;
     call_state a = {'a', 0, -1};
-    post(f, &a);
-    int m = accept_model(f);
-    take_request(m);
+    int m = open_call(f, &a);
     send_all(m, head);
     send_all(m, "5\r\nfirst\r\n");
     for (int i = 0; i < 50 && norder == 0; i++) turn(f);
@@ -226,7 +240,7 @@ static void test_close_behind_the_last_piece_is_seen(void **state)
 
     send_all(m, "4\r\nnext\r\n");
     close(m);
-    for (int i = 0; i < 50 && a.ended == 0; i++) turn(f);
+    wait_ended(f, &a);
     assert_int_equal(a.ended, 1);
     assert_int_equal(a.code, LLM_PLAIN_BROKEN);
     assert_string_equal(order, "aa");
@@ -238,13 +252,11 @@ static void test_reply_that_ends_at_the_close(void **state)
 {
     fixture *f = *state;
     call_state a = {'a', 0, -1};
-    post(f, &a);
-    int m = accept_model(f);
-    take_request(m);
+    int m = open_call(f, &a);
     send_all(m, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                 "Connection: close\r\n\r\ndata: [DONE]\n\n");
     close(m);
-    for (int i = 0; i < 50 && a.ended == 0; i++) turn(f);
+    wait_ended(f, &a);
     assert_int_equal(a.ended, 1);
     assert_int_equal(a.code, LLM_PLAIN_OK);
     assert_string_equal(order, "a");
