@@ -24,6 +24,9 @@ typedef struct tc {
     int depth;
     int rc; /* BUF_TOOBIG once the text overflowed its cap */
     textchunk_end *out;
+    /* Where delta.content's string began (its opening quote) and ended
+     * (past its closing quote); NULL when it was null or absent. */
+    const unsigned char *text_at, *text_end;
 } tc;
 
 /* Where a string's decoded bytes go: the text buffer, a small array for a
@@ -326,8 +329,12 @@ static bool textchunk__delta_member(tc *s, int i, void *text)
 {
     if (i == 1) return textchunk__null(s); /* tool_calls */
     textchunk__ws(s);
+    if (s->p >= s->end || *s->p != '"') return textchunk__null(s);
     tc_sink k = {.b = text};
-    return s->p < s->end && *s->p == '"' ? textchunk__string(s, &k) : textchunk__null(s);
+    s->text_at = s->p;
+    if (!textchunk__string(s, &k)) return false;
+    s->text_end = s->p;
+    return true;
 }
 
 static bool textchunk__delta(tc *s, buf *text)
@@ -446,19 +453,67 @@ static bool textchunk__chunk(tc *s, buf *text)
     return s->p == s->end;
 }
 
-int textchunk_read(const char *data, size_t len, buf *text, textchunk_end *end)
+/* Takes back what a declined read appended to text. */
+static void textchunk__undo(buf *text, size_t mark)
 {
-    end->finish_reason[0] = '\0';
-    end->prompt_tokens = end->completion_tokens = -1;
-    tc s = {(const unsigned char *)data, (const unsigned char *)data + len, 0, 0, end};
-    size_t mark = text->len;
-    if (textchunk__chunk(&s, text)) return 1;
-    end->finish_reason[0] = '\0';
-    end->prompt_tokens = end->completion_tokens = -1;
-    /* Declined after some text was appended: take it back. */
     if (text->data) {
         text->len = mark;
         text->data[mark] = '\0';
     }
+}
+
+/* The full read; with memo, keeps the chunk's shape when it has one. */
+static int textchunk__read(const char *data, size_t len, buf *text, textchunk_end *end,
+                           textchunk_memo *memo)
+{
+    end->finish_reason[0] = '\0';
+    end->prompt_tokens = end->completion_tokens = -1;
+    const unsigned char *p = (const unsigned char *)data;
+    tc s = {.p = p, .end = p + len, .out = end};
+    size_t mark = text->len;
+    if (textchunk__chunk(&s, text)) {
+        if (memo && s.text_at) {
+            size_t head = (size_t)(s.text_at - p), tail = (size_t)(p + len - s.text_end);
+            if (head > 0 && head <= sizeof memo->head && tail <= sizeof memo->tail) {
+                memcpy(memo->head, data, head);
+                memcpy(memo->tail, s.text_end, tail);
+                memo->head_len = (unsigned short)head;
+                memo->tail_len = (unsigned short)tail;
+                memo->end = *end;
+            }
+        }
+        return 1;
+    }
+    end->finish_reason[0] = '\0';
+    end->prompt_tokens = end->completion_tokens = -1;
+    textchunk__undo(text, mark);
     return s.rc == BUF_TOOBIG ? BUF_TOOBIG : 0;
+}
+
+int textchunk_read(const char *data, size_t len, buf *text, textchunk_end *end)
+{
+    return textchunk__read(data, len, text, end, NULL);
+}
+
+int textchunk_read_memo(const char *data, size_t len, buf *text, textchunk_end *end,
+                        textchunk_memo *memo)
+{
+    size_t head = memo->head_len, tail = memo->tail_len;
+    /* The text is a string of at least its two quotes. */
+    if (head > 0 && len >= head + tail + 2 && memcmp(data, memo->head, head) == 0 &&
+        memcmp(data + len - tail, memo->tail, tail) == 0) {
+        const unsigned char *p = (const unsigned char *)data;
+        tc s = {.p = p + head, .end = p + len - tail, .out = end};
+        tc_sink k = {.b = text};
+        size_t mark = text->len;
+        /* The string must end exactly where the kept tail begins. Anything
+         * else (a string that stops short, or runs on, or overflows the
+         * text's cap) is left to the full read, which decides. */
+        if (textchunk__string(&s, &k) && s.p == s.end) {
+            *end = memo->end;
+            return 1;
+        }
+        textchunk__undo(text, mark);
+    }
+    return textchunk__read(data, len, text, end, memo);
 }

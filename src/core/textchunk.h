@@ -45,4 +45,33 @@ typedef struct textchunk_end {
  */
 int textchunk_read(const char *data, size_t len, buf *text, textchunk_end *end);
 
+/*
+ * The shape of a stream's last plain chunk around its text: the bytes
+ * before the opening quote of delta.content, the bytes after its closing
+ * quote, and what the chunk said besides its text. A model repeats them in
+ * every chunk of an answer (the same id, created and model; the same
+ * finish_reason null), so a chunk that matches both byte for byte differs
+ * from one already read in full only by its text: the JSON before the text
+ * leaves the scanner in the same state, and after it, reading the same
+ * bytes, it reaches the same end. Only the text is scanned then.
+ */
+#define TEXTCHUNK_MEMO_HEAD 320
+#define TEXTCHUNK_MEMO_TAIL 96
+typedef struct textchunk_memo {
+    unsigned short head_len, tail_len; /* head_len 0: nothing kept yet */
+    textchunk_end end;
+    char head[TEXTCHUNK_MEMO_HEAD];
+    char tail[TEXTCHUNK_MEMO_TAIL];
+} textchunk_memo;
+
+/*
+ * textchunk_read with memo (zeroed before the stream's first chunk): a
+ * chunk shaped as the one memo keeps has its text scanned alone; any other
+ * is read in full, and when it is a plain chunk with a content string whose
+ * surroundings fit memo, memo keeps them instead. The result is always
+ * textchunk_read's for the same chunk.
+ */
+int textchunk_read_memo(const char *data, size_t len, buf *text, textchunk_end *end,
+                        textchunk_memo *memo);
+
 #endif

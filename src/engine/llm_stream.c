@@ -56,6 +56,9 @@ struct llm_stream {
     bool fail_retryable;
     char *fail_code;
     char *fail_message;
+    /* The shape of the answer's plain chunks, so that each after the first
+     * has only its text scanned (core/textchunk). */
+    textchunk_memo memo;
 };
 
 llm_stream *llm_stream_new(llm_stream_text_cb on_text, void *ud)
@@ -415,7 +418,7 @@ int llm_stream_feed(llm_stream *s, const char *data, size_t len)
      * building a tree (core/textchunk); everything else in full below. */
     size_t before = s->text.len;
     textchunk_end end;
-    int fast = textchunk_read(data, len, &s->text, &end);
+    int fast = textchunk_read_memo(data, len, &s->text, &end, &s->memo);
     if (fast == BUF_TOOBIG)
         return llm_stream__fail(s, false, NULL, "the model's text exceeded 4 MiB");
     if (fast == 1) {

@@ -8,6 +8,11 @@
  * token counts of the usage as the stream reader takes them. When the
  * scanner declines, its output must be untouched.
  *
+ * The input is also cut at its first newline into two chunks read one after
+ * the other through one textchunk_memo, with the second's head and tail
+ * made the first's when the first has a text: each read must give exactly
+ * what textchunk_read gives for the same chunk.
+ *
  *   make O=build/fuzz fuzz-bins && build/fuzz/tests/fuzz/fuzz_textchunk
  */
 #include <stdint.h>
@@ -64,8 +69,54 @@ static void fuzz_full_parse(json_t *chunk, buf *out, textchunk_end *end)
     }
 }
 
+/* Reads chunk through memo and alone; aborts when the two differ. */
+static void fuzz_same(const char *chunk, size_t len, textchunk_memo *memo)
+{
+    buf a, b;
+    buf_init(&a, 64);
+    buf_init(&b, 64);
+    buf_append_str(&a, "x");
+    buf_append_str(&b, "x");
+    textchunk_end ea, eb;
+    int ra = textchunk_read_memo(chunk, len, &a, &ea, memo);
+    int rb = textchunk_read(chunk, len, &b, &eb);
+    if (ra != rb || a.len != b.len || memcmp(a.data, b.data, a.len + 1) != 0) abort();
+    if (ra == 1 &&
+        (strcmp(ea.finish_reason, eb.finish_reason) != 0 || ea.prompt_tokens != eb.prompt_tokens ||
+         ea.completion_tokens != eb.completion_tokens))
+        abort();
+    buf_cleanup(&a);
+    buf_cleanup(&b);
+}
+
+/* The memo's differential check (see the top of the file). */
+static void fuzz_memo(const uint8_t *data, size_t size)
+{
+    const uint8_t *nl = memchr(data, '\n', size);
+    if (!nl) return;
+    textchunk_memo memo = {0};
+    size_t n1 = (size_t)(nl - data);
+    fuzz_same((const char *)data, n1, &memo);
+    const char *rest = (const char *)nl + 1;
+    size_t n2 = size - n1 - 1;
+    fuzz_same(rest, n2, &memo);
+    if (memo.head_len == 0) return;
+    /* The second chunk, quoted, between the kept head and tail. */
+    size_t len = memo.head_len + n2 + 2 + memo.tail_len;
+    char *c = malloc(len);
+    if (!c) return;
+    memcpy(c, memo.head, memo.head_len);
+    c[memo.head_len] = '"';
+    memcpy(c + memo.head_len + 1, rest, n2);
+    c[memo.head_len + 1 + n2] = '"';
+    memcpy(c + memo.head_len + n2 + 2, memo.tail, memo.tail_len);
+    fuzz_same(c, len, &memo);
+    free(c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    fuzz_memo(data, size);
     buf fast;
     buf_init(&fast, 1 << 20);
     buf_append_str(&fast, "x");

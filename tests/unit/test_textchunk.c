@@ -285,6 +285,94 @@ static void test_cap_overflow(void **state)
     buf_cleanup(&t);
 }
 
+/* A chunk of the mock's shape with content c (already JSON-escaped). */
+#define MEMO_HEAD                                                                                  \
+    "{\"id\":\"chatcmpl-7\",\"object\":\"chat.completion.chunk\",\"created\":1,"                   \
+    "\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":"
+#define MEMO_TAIL     "},\"finish_reason\":null}]}"
+#define MEMO_CHUNK(c) MEMO_HEAD "\"" c "\"" MEMO_TAIL
+
+/* Reads chunk through memo into t; returns the result. */
+static int memo_read(const char *chunk, buf *t, textchunk_memo *memo)
+{
+    return textchunk_read_memo(chunk, strlen(chunk), t, &last_end, memo);
+}
+
+static void test_memo_keeps_the_shape_around_the_text(void **state)
+{
+    (void)state;
+    textchunk_memo memo = {0};
+    buf t;
+    buf_init(&t, 1 << 20);
+    assert_int_equal(memo_read(MEMO_CHUNK("Hi"), &t, &memo), 1);
+    assert_int_equal(memo.head_len, strlen(MEMO_HEAD));
+    assert_memory_equal(memo.head, MEMO_HEAD, strlen(MEMO_HEAD));
+    assert_int_equal(memo.tail_len, strlen(MEMO_TAIL));
+    assert_memory_equal(memo.tail, MEMO_TAIL, strlen(MEMO_TAIL));
+    /* The next chunk of that shape takes what the chunk says besides its
+     * text from memo: marked here, to see that its text alone was read. */
+    memo.end.prompt_tokens = 99;
+    assert_int_equal(memo_read(MEMO_CHUNK(" there\\n\\u00e9\\\""), &t, &memo), 1);
+    assert_string_equal(t.data, "Hi there\n\xc3\xa9\"");
+    assert_int_equal(last_end.prompt_tokens, 99);
+    assert_int_equal(memo_read(MEMO_CHUNK(""), &t, &memo), 1);
+    assert_int_equal(last_end.prompt_tokens, 99);
+    assert_string_equal(t.data, "Hi there\n\xc3\xa9\"");
+    buf_cleanup(&t);
+}
+
+static void test_memo_reads_other_shapes_in_full(void **state)
+{
+    (void)state;
+    textchunk_memo memo = {0};
+    buf t;
+    buf_init(&t, 1 << 20);
+    assert_int_equal(memo_read(MEMO_CHUNK("a"), &t, &memo), 1);
+    memo.end.prompt_tokens = 99;
+    /* A text that stops short of the kept tail: the rest is read in full
+     * (here a member the full read ignores), and its shape kept instead. */
+    const char *extra = MEMO_HEAD "\"b\",\"x\":1" MEMO_TAIL;
+    assert_int_equal(memo_read(extra, &t, &memo), 1);
+    assert_int_equal(last_end.prompt_tokens, -1);
+    assert_int_equal(memo.tail_len, strlen(",\"x\":1" MEMO_TAIL));
+    /* A text that runs into the tail with invalid JSON after it. */
+    memo.end.prompt_tokens = 99;
+    const char *bad = MEMO_HEAD "\"c\"}" MEMO_TAIL;
+    assert_int_equal(memo_read(bad, &t, &memo), 0);
+    /* Another head (a created time that moved), then the end of the
+     * answer, which has no text and leaves the kept shape alone. */
+    const char *moved = "{\"created\":2,\"choices\":[{\"delta\":{\"content\":\"d\"}}]}";
+    assert_int_equal(memo_read(moved, &t, &memo), 1);
+    assert_int_equal(last_end.prompt_tokens, -1);
+    assert_int_equal(memo.head_len, strlen("{\"created\":2,\"choices\":[{\"delta\":{\"content\":"));
+    const char *fin = "{\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}],"
+                      "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}";
+    assert_int_equal(memo_read(fin, &t, &memo), 1);
+    assert_string_equal(last_end.finish_reason, "stop");
+    assert_int_equal(last_end.completion_tokens, 4);
+    assert_int_equal(memo.head_len, strlen("{\"created\":2,\"choices\":[{\"delta\":{\"content\":"));
+    assert_string_equal(t.data, "abd");
+    /* A raw control byte in the text declines, through the memo as in full. */
+    const char *ctl = "{\"created\":2,\"choices\":[{\"delta\":{\"content\":\"e\tf\"}}]}";
+    assert_int_equal(memo_read(ctl, &t, &memo), 0);
+    assert_string_equal(t.data, "abd");
+    buf_cleanup(&t);
+}
+
+static void test_memo_cap_overflow(void **state)
+{
+    (void)state;
+    textchunk_memo memo = {0};
+    buf t;
+    buf_init(&t, 8);
+    assert_int_equal(memo_read(MEMO_CHUNK("12345"), &t, &memo), 1);
+    assert_int_equal(memo_read(MEMO_CHUNK("6789"), &t, &memo), BUF_TOOBIG);
+    assert_string_equal(t.data, "12345");
+    assert_int_equal(memo_read(MEMO_CHUNK("678"), &t, &memo), 1);
+    assert_string_equal(t.data, "12345678");
+    buf_cleanup(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +389,9 @@ int main(void)
         cmocka_unit_test(test_deep_nesting_declines),
         cmocka_unit_test(test_embedded_nul_declines),
         cmocka_unit_test(test_cap_overflow),
+        cmocka_unit_test(test_memo_keeps_the_shape_around_the_text),
+        cmocka_unit_test(test_memo_reads_other_shapes_in_full),
+        cmocka_unit_test(test_memo_cap_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
