@@ -51,6 +51,7 @@ struct http_server {
      * by flush_ev once the current callbacks of the loop have run. */
     struct event *flush_ev;
     http_req *dirty;
+    size_t ndirty; /* streams on the dirty list */
     /* Connections: created by evhttp (pending until their evhttp
      * connection is known), counted until they close. */
     http__conn *conns, *pending;
