@@ -3373,6 +3373,79 @@ static void test_token_journal_stored_after_idle(void **state)
     free(j.path);
 }
 
+static void count_published(void *ud, evt *ev)
+{
+    (void)ev;
+    (*(size_t *)ud)++;
+}
+
+/* Submits ev's op and waits until *published reaches want. */
+static void submit_counted(eventlog *log, evt *ev, const size_t *published, size_t want)
+{
+    eventlog_op op = {.ev = ev};
+    eventlog_submit(log, &op);
+    struct pollfd pfd = {.fd = eventlog_fd(log), .events = POLLIN};
+    for (int i = 0; i < 1000 && *published < want; i++)
+        if (poll(&pfd, 1, 10) > 0) eventlog_drain(log);
+    assert_int_equal(*published, want);
+}
+
+/*
+ * A batch of the writer that leaves the journal past half its shared room
+ * is followed by a transaction that stores it all, so that each session
+ * has room for its next tokens again (docs/benchmarks.md, fix 76); a batch
+ * that leaves it at half or less stores only its own sessions' events.
+ */
+static void test_token_journal_stored_past_half_its_room(void **state)
+{
+    fx *f = *state;
+    char *path = journal_path_or_skip(f);
+    enum { N = 65, EACH = 63 };
+    _Static_assert(N * EACH < STORE_JOURNAL_SHARED / 2, "below the mark");
+    _Static_assert(N * EACH + 2 > STORE_JOURNAL_SHARED / 2, "past the mark");
+    size_t published = 0, want = 0;
+    eventlog *log = NULL;
+    char err[512] = "";
+    if (eventlog_start(f->url, count_published, &published, &log, err, sizeof err) != 0)
+        fail_msg("eventlog_start: %s", err);
+    eventlog_set_pace(log, 0);
+    eventlog_set_journal_idle(log, 60000);
+    char *sids[N + 1];
+    for (size_t k = 0; k < N; k++) {
+        sids[k] = make_session(f->s, "log", 1000);
+        /* The first goes to a transaction, which teaches the journal the
+         * session; the rest are held. */
+        submit_counted(log, tok(sids[k], "r", "m", "a"), &published, ++want);
+        for (size_t i = 0; i < EACH; i++)
+            submit_counted(log, tok(sids[k], "r", "m", "b"), &published, ++want);
+    }
+    /* The last session's first batch left 64 * 63 held: nothing more. */
+    for (size_t k = 0; k < N; k++) assert_int_equal(stored_count(f->s, sids[k]), 1);
+    /* Two more held pass the mark; no batch has run since (the writer
+     * waits for work by now, so the caller's thread journals them). */
+    clock_sleep_ms(100);
+    for (size_t k = 0; k < 2; k++) {
+        submit_counted(log, tok(sids[k], "r", "m", "c"), &published, ++want);
+        assert_int_equal(stored_count(f->s, sids[k]), 1);
+        held h = {0};
+        assert_int_equal(eventlog_held_after(log, sids[k], 0, held_cb, &h), EACH + 1);
+    }
+    /* The next batch, of another session, is followed by the store. */
+    sids[N] = make_session(f->s, "log", 1000);
+    submit_counted(log, tok(sids[N], "r", "m", "a"), &published, ++want);
+    int64_t t0 = clock_mono_ms();
+    while (stored_count(f->s, sids[N - 1]) < 1 + EACH && clock_mono_ms() - t0 < 10000)
+        clock_sleep_ms(10);
+    for (size_t k = 0; k < N; k++) {
+        assert_int_equal(stored_count(f->s, sids[k]), 1 + EACH + (k < 2));
+        held h = {0};
+        assert_int_equal(eventlog_held_after(log, sids[k], 0, held_cb, &h), 0);
+    }
+    eventlog_stop(log);
+    for (size_t k = 0; k <= N; k++) free(sids[k]);
+    free(path);
+}
+
 /* What eventlog_set_journal_timer's arm was asked: how often, and the
  * last pause. */
 typedef struct arms {
@@ -4777,6 +4850,7 @@ int main(void)
         T(test_eventlog_writes_on_the_loop_while_the_writer_idles),
         T(test_token_journal_holds_lone_tokens),
         T(test_token_journal_stored_after_idle),
+        T(test_token_journal_stored_past_half_its_room),
         T(test_token_journal_timed_on_the_loop),
         T(test_token_journal_takes_tokens_beside_other_writes),
         T(test_token_journal_taken_by_the_loop_while_the_writer_writes),
