@@ -360,7 +360,7 @@ static int eventlog__commit_ops(store *st, eventlog_item *first, size_t n, bool 
 
 /* Stores what the token journal holds in a transaction of its own: when
  * the writer has been idle for journal_idle_ms, after a batch that leaves
- * it past half its shared room, and when it stops. */
+ * it holding more than EVENTLOG_JOURNAL_STORE_AT, and when it stops. */
 static void eventlog__flush_journal(eventlog *log)
 {
     if (store_journal_pending(log->st) == 0) return;
@@ -783,13 +783,14 @@ static void *eventlog__writer_main(void *arg)
         log->last_commit_ns = (int64_t)t0;
         uint64_t commits = eventlog__write_batch(log, &batch, n);
         eventlog__finish_batch(log, &batch, n, commits, (uint64_t)clock_mono_ns() - t0);
-        /* Past half the journal's shared room, each session has room for
-         * only a few more tokens, and the token that finds none waits for
+        /* With many sessions streaming, the journal's shared room leaves
+         * each only a few tokens, and the token that finds none waits for
          * a batch of this thread, whatever else is in it: at 1,000 runs
          * about every ninth token, and a long batch stalled every stream
-         * with one due (docs/benchmarks.md, fix 76). So it is stored now,
-         * in a transaction of its own, while the loop goes on appending. */
-        if (store_journal_pending(log->st) > STORE_JOURNAL_SHARED / 2) {
+         * with one due (docs/benchmarks.md, fix 76). So once it holds a
+         * quarter of that room it is stored, in a transaction of its own,
+         * while the loop goes on appending. */
+        if (store_journal_pending(log->st) > EVENTLOG_JOURNAL_STORE_AT) {
             log->last_commit_ns = clock_mono_ns();
             eventlog__flush_journal(log);
         }

@@ -40,6 +40,10 @@
  * (store.commit_interval_us; docs/benchmarks.md has the figures behind
  * it). */
 #define EVENTLOG_PACE_NS 1000000
+/* Events the token journal holds past which a batch of the writer is
+ * followed by a transaction that stores them all (STORE_JOURNAL_SHARED
+ * is 8,192; docs/benchmarks.md, fix 76). */
+#define EVENTLOG_JOURNAL_STORE_AT 2048
 /* While the writer is busy, the loop journals a session's token itself
  * only if it journaled none of that session's for this long: a faster
  * stream's tokens share the writer's appends (docs/storage.md, The token

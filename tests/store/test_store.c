@@ -3391,18 +3391,23 @@ static void submit_counted(eventlog *log, evt *ev, const size_t *published, size
 }
 
 /*
- * A batch of the writer that leaves the journal past half its shared room
- * is followed by a transaction that stores it all, so that each session
- * has room for its next tokens again (docs/benchmarks.md, fix 76); a batch
- * that leaves it at half or less stores only its own sessions' events.
+ * A batch of the writer that leaves the journal holding more than
+ * EVENTLOG_JOURNAL_STORE_AT events is followed by a transaction that
+ * stores them all, so that each session has room for its next tokens again
+ * (docs/benchmarks.md, fix 76); a batch that leaves fewer stores only its
+ * own sessions' events.
  */
-static void test_token_journal_stored_past_half_its_room(void **state)
+static void test_token_journal_stored_past_the_mark(void **state)
 {
     fx *f = *state;
     char *path = journal_path_or_skip(f);
-    enum { N = 65, EACH = 63 };
-    _Static_assert(N * EACH < STORE_JOURNAL_SHARED / 2, "below the mark");
-    _Static_assert(N * EACH + 2 > STORE_JOURNAL_SHARED / 2, "past the mark");
+    /* N sessions hold EACH, then MORE of them one more. */
+    enum {
+        EACH = 62,
+        N = EVENTLOG_JOURNAL_STORE_AT / EACH,
+        MORE = EVENTLOG_JOURNAL_STORE_AT - N * EACH + 1
+    };
+    _Static_assert(MORE <= N && EACH < STORE_JOURNAL_EVENTS_MAX, "room for one more each");
     size_t published = 0, want = 0;
     eventlog *log = NULL;
     char err[512] = "";
@@ -3419,12 +3424,13 @@ static void test_token_journal_stored_past_half_its_room(void **state)
         for (size_t i = 0; i < EACH; i++)
             submit_counted(log, tok(sids[k], "r", "m", "b"), &published, ++want);
     }
-    /* The last session's first batch left 64 * 63 held: nothing more. */
+    /* The last session's first batch left (N - 1) * EACH held: nothing
+     * more is stored. */
     for (size_t k = 0; k < N; k++) assert_int_equal(stored_count(f->s, sids[k]), 1);
-    /* Two more held pass the mark; no batch has run since (the writer
-     * waits for work by now, so the caller's thread journals them). */
+    /* MORE held pass the mark; no batch has run since (the writer waits
+     * for work by now, so the caller's thread journals them). */
     clock_sleep_ms(100);
-    for (size_t k = 0; k < 2; k++) {
+    for (size_t k = 0; k < MORE; k++) {
         submit_counted(log, tok(sids[k], "r", "m", "c"), &published, ++want);
         assert_int_equal(stored_count(f->s, sids[k]), 1);
         held h = {0};
@@ -3437,7 +3443,7 @@ static void test_token_journal_stored_past_half_its_room(void **state)
     while (stored_count(f->s, sids[N - 1]) < 1 + EACH && clock_mono_ms() - t0 < 10000)
         clock_sleep_ms(10);
     for (size_t k = 0; k < N; k++) {
-        assert_int_equal(stored_count(f->s, sids[k]), 1 + EACH + (k < 2));
+        assert_int_equal(stored_count(f->s, sids[k]), 1 + EACH + (k < MORE));
         held h = {0};
         assert_int_equal(eventlog_held_after(log, sids[k], 0, held_cb, &h), 0);
     }
@@ -4850,7 +4856,7 @@ int main(void)
         T(test_eventlog_writes_on_the_loop_while_the_writer_idles),
         T(test_token_journal_holds_lone_tokens),
         T(test_token_journal_stored_after_idle),
-        T(test_token_journal_stored_past_half_its_room),
+        T(test_token_journal_stored_past_the_mark),
         T(test_token_journal_timed_on_the_loop),
         T(test_token_journal_takes_tokens_beside_other_writes),
         T(test_token_journal_taken_by_the_loop_while_the_writer_writes),
