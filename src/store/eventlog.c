@@ -117,9 +117,12 @@ struct eventlog {
     void (*journal_arm)(void *ud, int64_t ms);
     void *journal_ud;
     bool journal_due; /* the loop's timer found the pause over: store it now */
-    bool draining;    /* the loop's thread only: eventlog_drain is handing out a batch */
-    int held;         /* the loop's thread only: eventlog_hold's depth */
-    bool wake_owed;   /* the loop's thread only: a wake-up a hold put off */
+    /* The store that follows a batch (EVENTLOG_JOURNAL_STORE_AT) failed:
+     * not tried again until a batch commits. Writer thread only. */
+    bool journal_store_failed;
+    bool draining;  /* the loop's thread only: eventlog_drain is handing out a batch */
+    int held;       /* the loop's thread only: eventlog_hold's depth */
+    bool wake_owed; /* the loop's thread only: a wake-up a hold put off */
     eventlog_owed *owed[EVENTLOG__OWED_BUCKETS]; /* sessions with operations not handed out */
     size_t unscoped; /* operations not handed out that name no session */
 };
@@ -360,10 +363,11 @@ static int eventlog__commit_ops(store *st, eventlog_item *first, size_t n, bool 
 
 /* Stores what the token journal holds in a transaction of its own: when
  * the writer has been idle for journal_idle_ms, after a batch that leaves
- * it holding more than EVENTLOG_JOURNAL_STORE_AT, and when it stops. */
-static void eventlog__flush_journal(eventlog *log)
+ * it holding more than EVENTLOG_JOURNAL_STORE_AT, and when it stops.
+ * Returns 0, or the store's error (the events stay in the journal). */
+static int eventlog__flush_journal(eventlog *log)
 {
-    if (store_journal_pending(log->st) == 0) return;
+    if (store_journal_pending(log->st) == 0) return 0;
     int rc = store_begin(log->st);
     if (rc == 0) rc = store_journal_flush(log->st);
     if (rc == 0) rc = store_commit(log->st);
@@ -374,6 +378,7 @@ static void eventlog__flush_journal(eventlog *log)
             store_errmsg(log->st));
     }
     store_journal_end(log->st, rc == 0);
+    return rc;
 }
 
 /* True for failures of the database as a whole rather than of one
@@ -789,10 +794,14 @@ static void *eventlog__writer_main(void *arg)
          * about every ninth token, and a long batch stalled every stream
          * with one due (docs/benchmarks.md, fix 76). So once it holds a
          * quarter of that room it is stored, in a transaction of its own,
-         * while the loop goes on appending. */
-        if (store_journal_pending(log->st) > EVENTLOG_JOURNAL_STORE_AT) {
+         * while the loop goes on appending. A store that failed is not
+         * tried again until a batch commits: a full disk would fail it
+         * after every batch, with a warning each time. */
+        if (commits > 0) log->journal_store_failed = false;
+        if (!log->journal_store_failed &&
+            store_journal_pending(log->st) > EVENTLOG_JOURNAL_STORE_AT) {
             log->last_commit_ns = clock_mono_ns();
-            eventlog__flush_journal(log);
+            log->journal_store_failed = eventlog__flush_journal(log) < 0;
         }
     }
     /* A stopped server leaves nothing in the journal. */
