@@ -102,6 +102,13 @@ int db_exec(db *d, const char *sql, int n, const char *const *params, db_result 
     return d->ops->exec(d, sql, n, params, res);
 }
 
+int db_exec_later(db *d, const char *sql, int n, const char *const *params)
+{
+    if (d->ops->exec_later) return d->ops->exec_later(d, sql, n, params);
+    int rc = d->ops->exec(d, sql, n, params, NULL);
+    return rc < 0 ? rc : 0;
+}
+
 int db_exec_script(db *d, const char *sql)
 {
     return d->ops->exec_script(d, sql);
@@ -111,8 +118,11 @@ int db_exec_script(db *d, const char *sql)
  * the busy timeout instead of failing when the first one tries to write. */
 int db_begin(db *d)
 {
-    int rc = db_exec(d, d->kind == DB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN", 0, NULL, NULL);
-    return rc < 0 ? rc : 0;
+    if (d->kind == DB_SQLITE) {
+        int rc = db_exec(d, "BEGIN IMMEDIATE", 0, NULL, NULL);
+        return rc < 0 ? rc : 0;
+    }
+    return db_exec_later(d, "BEGIN", 0, NULL);
 }
 
 int db_commit(db *d)

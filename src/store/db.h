@@ -57,10 +57,26 @@ const char *db_errmsg(const db *d);
  */
 int db_exec(db *d, const char *sql, int n, const char *const *params, db_result **res);
 
+/*
+ * Runs a statement whose rows and count nobody reads, inside a transaction
+ * or as its BEGIN. On PostgreSQL a statement the connection has prepared
+ * before is sent at once but its answer is read with the next db_exec,
+ * db_commit or db_rollback of the connection, so that several statements
+ * share one round trip (pipeline mode, docs/storage.md, Round trips on
+ * PostgreSQL). Its failure is then that call's: a failed statement aborts
+ * the transaction, so the calls after it fail with its error until the
+ * caller rolls back. Only for statements whose failure the caller treats
+ * as the transaction's (not a conflict it tells apart). Elsewhere, and on
+ * SQLite, it is db_exec without a result. Returns 0 or a negative code.
+ */
+int db_exec_later(db *d, const char *sql, int n, const char *const *params);
+
 /* Runs a script of statements separated by semicolons, no parameters
  * (used by migrations). Returns 0 or a negative code. */
 int db_exec_script(db *d, const char *sql);
 
+/* db_begin is sent later on PostgreSQL (db_exec_later): a failure to begin
+ * is then the next statement's. */
 int db_begin(db *d);
 int db_commit(db *d);
 int db_rollback(db *d);

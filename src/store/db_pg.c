@@ -9,6 +9,13 @@
  * given to this driver cannot use PostgreSQL's jsonb operators ?, ?| and ?&
  * (jsonb_exists() and friends do the same).
  *
+ * db_exec_later sends a statement the connection has prepared in pipeline
+ * mode and leaves its answer unread; the next statement joins the pipeline
+ * and a sync point, and its caller reads every answer in one round trip
+ * (docs/storage.md, Round trips on PostgreSQL). The first of them that
+ * failed is what that caller gets; a ROLLBACK runs after the sync point,
+ * whatever the statements before it answered.
+ *
  * A lost connection is reported as DB_ERR_CONN; the next call tries to
  * reconnect once. The prepared statements died with the old server session,
  * so the cache is dropped. A transaction in progress died too: until the
@@ -36,6 +43,9 @@
 #define PG_BUCKETS  128
 /* The protocol's limit on parameters per statement. */
 #define PG_PARAMS_MAX 65535
+/* Statements sent ahead (db_exec_later) whose answers are still unread:
+ * past this many, the next one is read with its own. */
+#define PG_OWED_MAX 64
 
 typedef struct pg_stmt {
     char *sql; /* the original text, the cache key; owned */
@@ -57,6 +67,10 @@ typedef struct pg_db {
     uint64_t next_name;
     bool in_txn;   /* a transaction was open after the last statement */
     bool txn_lost; /* the connection died inside a transaction */
+    /* In pipeline mode with owed statements sent whose answers are still
+     * unread (db_exec_later). */
+    bool piped;
+    int owed;
 } pg_db;
 
 /* FNV-1a (the core's), 64 bits: the cache hash and the migration lock key. */
@@ -308,6 +322,15 @@ static int db_pg__session_setup(PGconn *conn, char *err, size_t errlen)
     return ok ? 0 : DB_ERR_CONN;
 }
 
+/* Leaves pipeline mode without reading what is owed: the connection is
+ * lost, and with it every answer. */
+static void db_pg__pipe_forget(pg_db *p)
+{
+    if (PQpipelineStatus(p->conn) != PQ_PIPELINE_OFF) PQexitPipelineMode(p->conn);
+    p->piped = false;
+    p->owed = 0;
+}
+
 /*
  * Makes the connection usable for sql: reconnects once if it is bad, and
  * guards a transaction that died with the old connection. Returns 0 to go
@@ -324,11 +347,13 @@ static int db_pg__ready(pg_db *p, const char *sql)
         db_pg__starts_with(sql, "ROLLBACK")) {
         p->txn_lost = false;
         p->in_txn = false;
+        db_pg__pipe_forget(p);
         return 1;
     }
     if (PQstatus(p->conn) != CONNECTION_OK) {
         if (p->in_txn) p->txn_lost = true;
         p->in_txn = false;
+        db_pg__pipe_forget(p);
         db_pg__cache_drop(p);
         PQreset(p->conn);
         char why[DB_ERRMSG_MAX - 64];
@@ -393,6 +418,83 @@ static int db_pg__finish(pg_db *p, PGresult *r, db_result **res)
     return changed;
 }
 
+/*
+ * Ends pipeline mode: sends a sync point and reads the answers of the owed
+ * statements and then, when target is non-NULL, that of the one sent after
+ * them, which is left in *target (NULL when it never came). Returns 0, or
+ * the code of the first owed statement that failed (the statements after
+ * it were skipped, and the transaction is aborted) or of a lost
+ * connection.
+ */
+static int db_pg__pipe_sync(pg_db *p, PGresult **target)
+{
+    if (target) *target = NULL;
+    int rc = 0, seen = 0, nulls = 0;
+    if (!PQpipelineSync(p->conn)) {
+        rc = db_pg__fail(p, NULL);
+        db_pg__pipe_forget(p);
+        return rc;
+    }
+    /* Each statement's answer ends with a NULL; two in a row mean that
+     * nothing more is coming (the connection is lost). */
+    for (;;) {
+        PGresult *r = PQgetResult(p->conn);
+        if (!r) {
+            if (++nulls > 1) break;
+            continue;
+        }
+        nulls = 0;
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (seen < p->owed) {
+            if (rc == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
+                st != PGRES_PIPELINE_ABORTED)
+                rc = db_pg__fail(p, r);
+            PQclear(r);
+        } else if (target && !*target) {
+            *target = r;
+        } else {
+            PQclear(r);
+        }
+        seen++;
+    }
+    if (PQstatus(p->conn) != CONNECTION_OK || nulls > 1) {
+        if (target && *target) {
+            PQclear(*target);
+            *target = NULL;
+        }
+        if (rc != DB_ERR_CONN) rc = db_pg__fail(p, NULL);
+        db_pg__pipe_forget(p);
+        return rc;
+    }
+    PQexitPipelineMode(p->conn);
+    p->piped = false;
+    p->owed = 0;
+    p->in_txn = PQtransactionStatus(p->conn) != PQTRANS_IDLE;
+    return rc;
+}
+
+/* Runs the prepared st after the owed statements, in their round trip. */
+static int db_pg__pipe_exec(pg_db *p, const pg_stmt *st, int n, const char *const *params,
+                            db_result **res)
+{
+    if (!PQsendQueryPrepared(p->conn, st->name, n, params, NULL, NULL, 0)) {
+        int rc = db_pg__pipe_sync(p, NULL);
+        return rc < 0 ? rc : db_pg__fail(p, NULL);
+    }
+    PGresult *r;
+    int rc = db_pg__pipe_sync(p, &r);
+    if (rc < 0) {
+        PQclear(r);
+        return rc;
+    }
+    if (!r) return db_pg__fail(p, NULL);
+    return db_pg__finish(p, r, res);
+}
+
 /* Finds sql in the cache or prepares it, evicting the oldest statement when
  * the cache is full. Sets *out to NULL (and returns 0) when the statement
  * should run unprepared: the cache is full inside a failed transaction. */
@@ -453,6 +555,19 @@ static int db_pg__exec_sql(db *d, const char *sql, int n, const char *const *par
     }
 
     pg_stmt *st;
+    if (p->piped) {
+        /* A ROLLBACK undoes whatever the owed statements did or failed to
+         * do; anything else that is prepared travels with them. */
+        if (db_pg__starts_with(sql, "ROLLBACK")) {
+            (void)db_pg__pipe_sync(p, NULL);
+            if (PQstatus(p->conn) != CONNECTION_OK) return db_pg__exec_sql(d, sql, n, params, res);
+        } else {
+            st = db_pg__cache_find(p, sql, db_pg__sql_hash(sql));
+            if (st && st->nparams == n) return db_pg__pipe_exec(p, st, n, params, res);
+            rc = db_pg__pipe_sync(p, NULL);
+            if (rc < 0) return rc;
+        }
+    }
     rc = db_pg__prepare(p, sql, &st);
     if (rc < 0) return rc;
     PGresult *r;
@@ -478,6 +593,35 @@ static int db_pg__exec_sql(db *d, const char *sql, int n, const char *const *par
     return db_pg__finish(p, r, res);
 }
 
+/*
+ * Sends a prepared statement in pipeline mode, its answer owed, when a
+ * transaction is open or sql begins one; otherwise (not prepared yet, the
+ * connection in trouble, PG_OWED_MAX owed) runs it at once.
+ */
+static int db_pg__exec_later(db *d, const char *sql, int n, const char *const *params)
+{
+    pg_db *p = (pg_db *)d;
+    bool begin = db_pg__starts_with(sql, "BEGIN");
+    pg_stmt *st = db_pg__cache_find(p, sql, db_pg__sql_hash(sql));
+    bool later = st && st->nparams == n && (p->in_txn || begin) && !p->txn_lost &&
+                 p->owed < PG_OWED_MAX && PQstatus(p->conn) == CONNECTION_OK;
+    if (later && !p->piped) {
+        later = PQenterPipelineMode(p->conn) == 1;
+        p->piped = later;
+    }
+    if (!later) {
+        int rc = db_pg__exec_sql(d, sql, n, params, NULL);
+        return rc < 0 ? rc : 0;
+    }
+    if (!PQsendQueryPrepared(p->conn, st->name, n, params, NULL, NULL, 0)) {
+        int rc = db_pg__pipe_sync(p, NULL);
+        return rc < 0 ? rc : db_pg__fail(p, NULL);
+    }
+    p->owed++;
+    if (begin) p->in_txn = true;
+    return 0;
+}
+
 /* Runs a script of several statements in one simple-protocol round trip. */
 static int db_pg__exec_script(db *d, const char *sql)
 {
@@ -485,6 +629,7 @@ static int db_pg__exec_script(db *d, const char *sql)
     int rc = db_pg__ready(p, sql);
     if (rc < 0) return rc;
     if (rc == 1) return 0;
+    if (p->piped && (rc = db_pg__pipe_sync(p, NULL)) < 0) return rc;
     rc = db_pg__finish(p, PQexec(p->conn, sql), NULL);
     return rc < 0 ? rc : 0;
 }
@@ -521,6 +666,7 @@ static void db_pg__close_db(db *d)
 
 static const db_ops driver_ops = {
     .exec = db_pg__exec_sql,
+    .exec_later = db_pg__exec_later,
     .exec_script = db_pg__exec_script,
     .lock_migrations = db_pg__lock_migrations,
     .unlock_migrations = db_pg__unlock_migrations,

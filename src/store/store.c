@@ -52,6 +52,12 @@ int store__exec(store *s, const char *sql, int n, const char *const *p)
     return rc < 0 ? store__fail(s, rc) : rc;
 }
 
+int store__exec_later(store *s, const char *sql, int n, const char *const *p)
+{
+    int rc = db_exec_later(s->d, sql, n, p);
+    return rc < 0 ? store__fail(s, rc) : 0;
+}
+
 int store__exec_at(store *s, const char *sql, int64_t at_ms, const char *id)
 {
     store_num t;

@@ -218,6 +218,8 @@ typedef struct store_run {
 } store_run;
 void store_run_cleanup(store_run *r);
 
+/* Inside a transaction on PostgreSQL, a failure of the insert may be
+ * reported by the transaction's next statement instead (db_exec_later). */
 int store_run_insert(store *s, const store_run *row);
 /* Writes mode, status, stop fields, actions, wrapped_up, limits, usage, ended_ms,
  * only while the stored run is still running: a run that stopped already
@@ -261,6 +263,7 @@ typedef struct store_message {
 } store_message;
 void store_message_cleanup(store_message *m);
 
+/* As store_run_insert, a failure may be the next statement's. */
 int store_message_insert(store *s, const store_message *row);
 /* Oldest first. */
 int store_message_list(store *s, const char *session_id, store_message **out, size_t *n);

@@ -316,7 +316,8 @@ static int store_event__insert_events(store *s, evt *const *evs, size_t k)
         p[i * 6 + 4] = e->json;
         p[i * 6 + 5] = store__num_i64(&nums[i * 2 + 1], e->ts_ms);
     }
-    int rc = store__exec(s, sql.data, (int)(k * 6), p);
+    /* Nothing reads its answer: on PostgreSQL it travels with the commit. */
+    int rc = store__exec_later(s, sql.data, (int)(k * 6), p);
     free(nums);
     free(p);
     buf_cleanup(&sql);

@@ -38,6 +38,9 @@ int store__fail(store *s, int rc);
 int store__not_found(store *s, const char *what, const char *id);
 /* Runs a statement; returns the rows changed or a store error. */
 int store__exec(store *s, const char *sql, int n, const char *const *p);
+/* store__exec through db_exec_later: inside a transaction, for a statement
+ * whose failure is the transaction's; returns 0 or a negative code. */
+int store__exec_later(store *s, const char *sql, int n, const char *const *p);
 /* Runs a statement whose two parameters are a time (chatplane_ts(?)) and
  * an id, in that order: marking one row at a moment. */
 int store__exec_at(store *s, const char *sql, int64_t at_ms, const char *id);
@@ -190,8 +193,14 @@ int store__row(store *s, const store_table *t, const char *rest, int np, const c
  * whose parameters follow in p; both may be NULL. */
 int store__insert(store *s, const store_table *t, const store_params *p, const char *extra_cols,
                   const char *extra_values);
+/* store__insert through store__exec_later: for a row with a new id, inside
+ * a transaction, whose failure is the transaction's. */
+int store__insert_later(store *s, const store_table *t, const store_params *p,
+                        const char *extra_cols, const char *extra_values);
 /* Inserts row with every column of its list. */
 int store__insert_row(store *s, const store_table *t, const void *row);
+/* store__insert_row through store__insert_later. */
+int store__insert_row_later(store *s, const store_table *t, const void *row);
 /* Writes the columns set[0..nset) of row, "UPDATE <table> SET c = ?, ...
  * <where>", with the where clause's parameters wp[0..nw). Returns the rows
  * changed or a store error. */

@@ -16,15 +16,17 @@ STORE__DEFINE_ROW(store_message, message, "chat_messages", STORE_MESSAGE_COLUMNS
 
 /* position numbers the session's messages in the order they are stored,
  * which is their order whenever created_at ties. */
+/* As store_run_insert: a new id, sent with the next statement. */
 int store_message_insert(store *s, const store_message *row)
 {
     store_params p;
     store__params_init(&p);
     store__params_row(&p, &store__message_table, row);
     store__params_add(&p, row->session_id);
-    int rc = store__insert(s, &store__message_table, &p, ", position",
-                           ", (SELECT COALESCE(MAX(position), 0) + 1 FROM chat_messages WHERE "
-                           "session_id = ?)");
+    int rc =
+        store__insert_later(s, &store__message_table, &p, ", position",
+                            ", (SELECT COALESCE(MAX(position), 0) + 1 FROM chat_messages WHERE "
+                            "session_id = ?)");
     store__params_cleanup(&p);
     return rc;
 }

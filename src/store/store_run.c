@@ -11,9 +11,11 @@
 STORE__DEFINE_ROW(store_run, run, "runs", STORE_RUN_COLUMNS)
 enum { STORE_RUN_COLUMNS(STORE__INDEX) };
 
+/* A run's id is new, so nothing but the database can fail its insert: on
+ * PostgreSQL it travels with the next statement (db_exec_later). */
 int store_run_insert(store *s, const store_run *row)
 {
-    return store__insert_row(s, &store__run_table, row);
+    return store__insert_row_later(s, &store__run_table, row);
 }
 
 /* The columns a run's owner writes as it goes and when it stops. */

@@ -321,8 +321,8 @@ int store__row(store *s, const store_table *t, const char *rest, int np, const c
                              t, out, what, id);
 }
 
-int store__insert(store *s, const store_table *t, const store_params *p, const char *extra_cols,
-                  const char *extra_values)
+static int store_table__insert(store *s, const store_table *t, const store_params *p,
+                               const char *extra_cols, const char *extra_values, bool later)
 {
     const char *text = store_table__kept_text(t, 'i', extra_cols, extra_values);
     if (!text) {
@@ -343,18 +343,40 @@ int store__insert(store *s, const store_table *t, const store_params *p, const c
         store_table__sql_fits(bad);
         text = store_table__keep_text(t, 'i', extra_cols, extra_values, buf_detach(&sql, NULL));
     }
-    int rc = store__exec(s, text, p->n, p->v);
+    int rc = later ? store__exec_later(s, text, p->n, p->v) : store__exec(s, text, p->n, p->v);
     return rc < 0 ? rc : 0;
 }
 
-int store__insert_row(store *s, const store_table *t, const void *row)
+int store__insert(store *s, const store_table *t, const store_params *p, const char *extra_cols,
+                  const char *extra_values)
+{
+    return store_table__insert(s, t, p, extra_cols, extra_values, false);
+}
+
+int store__insert_later(store *s, const store_table *t, const store_params *p,
+                        const char *extra_cols, const char *extra_values)
+{
+    return store_table__insert(s, t, p, extra_cols, extra_values, true);
+}
+
+static int store_table__insert_row(store *s, const store_table *t, const void *row, bool later)
 {
     store_params p;
     store__params_init(&p);
     store__params_row(&p, t, row);
-    int rc = store__insert(s, t, &p, NULL, NULL);
+    int rc = store_table__insert(s, t, &p, NULL, NULL, later);
     store__params_cleanup(&p);
     return rc;
+}
+
+int store__insert_row(store *s, const store_table *t, const void *row)
+{
+    return store_table__insert_row(s, t, row, false);
+}
+
+int store__insert_row_later(store *s, const store_table *t, const void *row)
+{
+    return store_table__insert_row(s, t, row, true);
 }
 
 int store__update(store *s, const store_table *t, const void *row, const int *set, size_t nset,

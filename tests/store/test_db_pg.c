@@ -289,6 +289,91 @@ static void test_transactions(void **state)
     db_close(d);
 }
 
+static void count_is(db *d, const char *want)
+{
+    assert_query1(d, "SELECT count(*) FROM t_later", 0, NULL, want);
+}
+
+/* db_exec_later: a prepared statement inside a transaction is answered
+ * with the next call, which reports its failure; a ROLLBACK (whole or to a
+ * savepoint) undoes it; outside a transaction, or not prepared yet, it
+ * runs at once. */
+static void test_later_statements(void **state)
+{
+    (void)state;
+    db *d = connect_or_skip();
+    db *other = connect_or_skip();
+    assert_int_equal(db_exec_script(other, "DROP TABLE IF EXISTS t_later;"
+                                           "CREATE TABLE t_later (id int PRIMARY KEY)"),
+                     0);
+    const char *ins = "INSERT INTO t_later VALUES (?::int)";
+    const char *one[] = {"1"}, *two[] = {"2"}, *three[] = {"3"}, *four[] = {"4"};
+
+    /* Not prepared yet: its failure is its own, at once. */
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec_later(d, "INSERT INTO t_nowhere VALUES (1)", 0, NULL), DB_ERR);
+    assert_int_equal(db_rollback(d), 0);
+
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec_later(d, ins, 1, one), 0);
+    assert_int_equal(db_commit(d), 0);
+    /* Both prepared now: sent ahead, answered with the read after them. */
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec_later(d, ins, 1, two), 0);
+    count_is(d, "2");
+    assert_int_equal(db_commit(d), 0);
+    count_is(other, "2");
+
+    /* A failure is the commit's; the statements after it are skipped. */
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec_later(d, ins, 1, three), 0);
+    assert_int_equal(db_exec_later(d, ins, 1, one), 0);
+    assert_int_equal(db_exec_later(d, ins, 1, four), 0);
+    assert_int_equal(db_commit(d), DB_ERR_CONFLICT);
+    assert_non_null(strstr(db_errmsg(d), "23505"));
+    assert_int_equal(db_rollback(d), 0);
+    count_is(d, "2");
+    count_is(other, "2");
+
+    /* A read after a failure reports it and does not run. */
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec_later(d, ins, 1, two), 0);
+    db_result *r = NULL;
+    assert_int_equal(db_exec(d, "SELECT count(*) FROM t_later", 0, NULL, &r), DB_ERR_CONFLICT);
+    assert_null(r);
+    assert_int_equal(db_rollback(d), 0);
+
+    /* Undone to a savepoint, the transaction goes on. */
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec(d, "SAVEPOINT t_sp", 0, NULL, NULL), 0);
+    assert_int_equal(db_exec_later(d, ins, 1, one), 0);
+    assert_int_equal(db_exec(d, "ROLLBACK TO SAVEPOINT t_sp", 0, NULL, NULL), 0);
+    assert_int_equal(db_exec_later(d, ins, 1, three), 0);
+    assert_int_equal(db_commit(d), 0);
+    count_is(other, "3");
+
+    /* More than are owed at most (64): all of them stored. */
+    char ids[200][12];
+    assert_int_equal(db_begin(d), 0);
+    for (int i = 0; i < 200; i++) {
+        snprintf(ids[i], sizeof ids[i], "%d", 100 + i);
+        const char *p[] = {ids[i]};
+        assert_int_equal(db_exec_later(d, ins, 1, p), 0);
+    }
+    assert_int_equal(db_commit(d), 0);
+    count_is(other, "203");
+
+    /* Outside a transaction it runs at once, its failure its own. */
+    assert_int_equal(db_exec_later(d, ins, 1, four), 0);
+    count_is(other, "204");
+    assert_int_equal(db_exec_later(d, ins, 1, four), DB_ERR_CONFLICT);
+    count_is(d, "204");
+
+    assert_int_equal(db_exec_script(d, "DROP TABLE t_later"), 0);
+    db_close(other);
+    db_close(d);
+}
+
 /* More distinct statements than the cache holds: the oldest are
  * deallocated, and every statement still answers correctly. */
 static void test_statement_cache_is_capped(void **state)
@@ -369,6 +454,16 @@ static void test_transaction_lost_with_connection(void **state)
     assert_int_equal(db_commit(d), DB_ERR_CONN);
     assert_int_equal(db_rollback(d), 0);
     assert_query1(d, "SELECT count(*) FROM t_lost", 0, NULL, "0");
+
+    /* Lost with statements sent ahead (db_exec_later): the commit fails,
+     * the rollback succeeds, and nothing was stored. */
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec_later(d, "INSERT INTO t_lost VALUES (?)", 1, p), 0);
+    terminate(killer, backend_pid(d));
+    assert_int_equal(db_exec_later(d, "INSERT INTO t_lost VALUES (?)", 1, p), 0);
+    assert_int_equal(db_commit(d), DB_ERR_CONN);
+    assert_int_equal(db_rollback(d), 0);
+    assert_query1(d, "SELECT count(*) FROM t_lost", 0, NULL, "0");
     assert_int_equal(db_exec_script(d, "DROP TABLE t_lost"), 0);
     db_close(killer);
     db_close(d);
@@ -428,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_lock_not_available_is_busy),
         cmocka_unit_test(test_deadlock_is_retry),
         cmocka_unit_test(test_transactions),
+        cmocka_unit_test(test_later_statements),
         cmocka_unit_test(test_statement_cache_is_capped),
         cmocka_unit_test(test_reconnects_after_connection_loss),
         cmocka_unit_test(test_transaction_lost_with_connection),
