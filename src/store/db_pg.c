@@ -563,7 +563,17 @@ static int db_pg__exec_sql(db *d, const char *sql, int n, const char *const *par
             if (PQstatus(p->conn) != CONNECTION_OK) return db_pg__exec_sql(d, sql, n, params, res);
         } else {
             st = db_pg__cache_find(p, sql, db_pg__sql_hash(sql));
-            if (st && st->nparams == n) return db_pg__pipe_exec(p, st, n, params, res);
+            if (st && st->nparams == n) {
+                rc = db_pg__pipe_exec(p, st, n, params, res);
+                /* A COMMIT that a failure before it skipped ends the
+                 * transaction all the same, as a COMMIT that fails does. */
+                if (rc < 0 && db_pg__starts_with(sql, "COMMIT") &&
+                    PQtransactionStatus(p->conn) == PQTRANS_INERROR) {
+                    PQclear(PQexec(p->conn, "ROLLBACK"));
+                    p->in_txn = PQtransactionStatus(p->conn) != PQTRANS_IDLE;
+                }
+                return rc;
+            }
             rc = db_pg__pipe_sync(p, NULL);
             if (rc < 0) return rc;
         }
