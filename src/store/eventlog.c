@@ -338,7 +338,7 @@ static int eventlog__commit_ops(store *st, eventlog_item *first, size_t n, bool 
             nev = 0;
             /* An apply that names no session may write to any (a fork, a
              * deletion): the last_seq remembered may no longer hold. */
-            if (!it->op.session_id) store_event_seq_memo(st, true);
+            if (!it->op.session_id) store_event_seq_forget(st);
             store_journal_op(st, true);
             /* Only a negative return fails; an apply may return a count. */
             int applied = rc == 0 ? it->op.apply(st, it->op.arg) : 0;
@@ -822,6 +822,9 @@ int eventlog_start(const char *url, eventlog_publish_cb publish, void *ud, event
     if (rc < 0) return rc;
     rc = store_set_page_cache(st, EVENTLOG_PAGE_CACHE_KIB);
     if (rc == 0) rc = store_journal_attach(st, url);
+    /* A batch whose remembered last_seq is out of date fails as
+     * DB_ERR_RETRY, and is written again (eventlog__write_batch). */
+    store_event_seq_cache(st);
     if (rc < 0) {
         snprintf(err, errlen, "%s", store_errmsg(st));
         store_close(st);

@@ -28,6 +28,7 @@
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
 #include "store/store_int.h"
+#include "store/seqcache.h"
 #include "store/store_journal.h"
 
 /* ------------------------------------------------------------------------
@@ -161,6 +162,7 @@ void store_close(store *s)
 {
     if (!s) return;
     store_journal_free(s);
+    seqcache_free(s->seqs);
     db_close(s->d);
     free(s);
 }
@@ -211,11 +213,19 @@ int store_begin(store *s)
 int store_commit(store *s)
 {
     int rc = db_commit(s->d);
+    if (s->seqs) {
+        /* A commit whose answer was lost may or may not have happened. */
+        if (rc == 0)
+            seqcache_commit(s->seqs);
+        else
+            seqcache_clear(s->seqs);
+    }
     return rc < 0 ? store__fail(s, rc) : 0;
 }
 
 int store_rollback(store *s)
 {
+    if (s->seqs) seqcache_clear(s->seqs);
     int rc = db_rollback(s->d);
     return rc < 0 ? store__fail(s, rc) : 0;
 }
@@ -228,6 +238,7 @@ int store_savepoint(store *s)
 
 int store_savepoint_undo(store *s)
 {
+    if (s->seqs) seqcache_clear(s->seqs);
     int rc = db_exec(s->d, "ROLLBACK TO SAVEPOINT chatplane_op", 0, NULL, NULL);
     if (rc >= 0) rc = db_exec(s->d, "RELEASE SAVEPOINT chatplane_op", 0, NULL, NULL);
     return rc < 0 ? store__fail(s, rc) : 0;

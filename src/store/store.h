@@ -485,6 +485,21 @@ int store_event_append(store *s, evt *const *evs, size_t n);
  * last_seq or delete a session (one that names no session).
  */
 void store_event_seq_memo(store *s, bool on);
+/* Forgets every last_seq the connection knows: the memo's, and the cache's
+ * of store_event_seq_cache. Before a write that may change any session's
+ * last_seq or delete a session. */
+void store_event_seq_forget(store *s);
+/*
+ * On PostgreSQL, makes the connection remember the last_seq of every
+ * session it appends to across its transactions (docs/storage.md, Round
+ * trips on PostgreSQL): the next append to those sessions raises last_seq
+ * without reading it, and fails its transaction with DB_ERR_RETRY if
+ * another connection moved one of them on meanwhile (the cache is then
+ * forgotten, and the same transaction written again reads them). For the
+ * event log's connection, which writes such a batch again. No effect on
+ * SQLite.
+ */
+void store_event_seq_cache(store *s);
 /* Stores events that already carry their seqs (those the token journal's
  * file held at a crash, docs/storage.md), inside the caller's transaction: each session's events
  * must follow its last_seq in order without a gap, which they raise; else

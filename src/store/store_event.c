@@ -16,6 +16,7 @@
 #include "core/evtpack.h"
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
+#include "store/seqcache.h"
 #include "store/store.h"
 #include "store/store_int.h"
 #include "store/store_journal.h"
@@ -78,6 +79,17 @@ void store_event_seq_memo(store *s, bool on)
 {
     s->seq_memo = on;
     s->seq_known = false;
+}
+
+void store_event_seq_forget(store *s)
+{
+    s->seq_known = false;
+    if (s->seqs) seqcache_clear(s->seqs);
+}
+
+void store_event_seq_cache(store *s)
+{
+    if (db_get_kind(s->d) == DB_POSTGRES && !s->seqs) s->seqs = seqcache_new();
 }
 
 /* Remembers last as the session's last_seq in this transaction. */
@@ -199,9 +211,60 @@ static int store_event__reserve_seqs_sqlite(store *s, seq_group *g, size_t k)
  * once, which is rare enough for the retry to be the cheaper cure. SQLite has one writer per
  * database and no row locks.
  */
+/*
+ * PostgreSQL, when this connection knows every session's last_seq
+ * (seqcache.h): raises them without reading, with a statement sent ahead
+ * of the events' insert (db_exec_later), in which a session whose last_seq
+ * is not the one known fails the transaction through chatplane_seq_moved
+ * (a serialization failure, so the event log writes the batch again, and
+ * the rollback has emptied the cache). A session deleted meanwhile matches
+ * no row, and the insert of its events fails on their foreign key. Returns
+ * 1 when done, 0 when a session is unknown, or a negative code.
+ */
+static int store_event__reserve_known(store *s, seq_group *g, size_t k)
+{
+    int64_t *known = xmalloc(k * sizeof *known);
+    size_t i = 0;
+    while (i < k && seqcache_get(s->seqs, g[i].session_id, &known[i])) i++;
+    if (i < k) {
+        free(known);
+        return 0;
+    }
+    buf sql;
+    buf_init(&sql, 512 + k * 64);
+    buf_append_str(&sql, "UPDATE chat_sessions SET last_seq = CASE WHEN chat_sessions.last_seq = "
+                         "v.column2 THEN v.column3 ELSE chatplane_seq_moved(chat_sessions.id) END "
+                         "FROM (VALUES ");
+    const char **p = xmalloc(k * 3 * sizeof *p);
+    store_num *nums = xmalloc(k * 2 * sizeof *nums);
+    for (i = 0; i < k; i++) {
+        buf_append_str(&sql, i ? ", (?, CAST(? AS BIGINT), CAST(? AS BIGINT))"
+                               : "(?, CAST(? AS BIGINT), CAST(? AS BIGINT))");
+        g[i].last = known[i] + (int64_t)g[i].count;
+        p[i * 3] = g[i].session_id;
+        p[i * 3 + 1] = store__num_i64(&nums[i * 2], known[i]);
+        p[i * 3 + 2] = store__num_i64(&nums[i * 2 + 1], g[i].last);
+    }
+    buf_append_str(
+        &sql, ") AS v WHERE chat_sessions.id = v.column1 RETURNING pg_notify('" STORE_EVENTS_CHANNEL
+              "', chat_sessions.id || ':' || chat_sessions.last_seq)");
+    int rc = store__exec_later(s, sql.data, (int)(k * 3), p);
+    for (i = 0; rc == 0 && i < k; i++) {
+        g[i].found = true;
+        seqcache_set(s->seqs, g[i].session_id, g[i].last);
+    }
+    free(nums);
+    free(p);
+    free(known);
+    buf_cleanup(&sql);
+    return rc < 0 ? rc : 1;
+}
+
 static int store_event__reserve_seqs(store *s, seq_group *g, size_t k)
 {
     if (db_get_kind(s->d) == DB_SQLITE) return store_event__reserve_seqs_sqlite(s, g, k);
+    int known = s->seqs ? store_event__reserve_known(s, g, k) : 0;
+    if (known != 0) return known < 0 ? known : 0;
     buf sql;
     buf_init(&sql, 256 + k * 32);
     buf_append_str(&sql, "UPDATE chat_sessions SET last_seq = last_seq + v.column2 FROM (VALUES ");
@@ -214,9 +277,8 @@ static int store_event__reserve_seqs(store *s, seq_group *g, size_t k)
     }
     buf_append_str(&sql, ") AS v WHERE chat_sessions.id = v.column1 RETURNING chat_sessions.id, "
                          "chat_sessions.last_seq");
-    if (db_get_kind(s->d) == DB_POSTGRES)
-        buf_append_str(&sql, ", pg_notify('" STORE_EVENTS_CHANNEL
-                             "', chat_sessions.id || ':' || chat_sessions.last_seq)");
+    buf_append_str(&sql, ", pg_notify('" STORE_EVENTS_CHANNEL
+                         "', chat_sessions.id || ':' || chat_sessions.last_seq)");
     db_result *r = NULL;
     int rc = store__query(s, sql.data, (int)(k * 2), p, &r);
     for (size_t i = 0; rc == 0 && i < db_result_rows(r); i++) {
@@ -224,6 +286,7 @@ static int store_event__reserve_seqs(store *s, seq_group *g, size_t k)
         if (x) {
             x->last = db_result_int(r, i, 1, 0);
             x->found = true;
+            if (s->seqs) seqcache_set(s->seqs, x->session_id, x->last);
         }
     }
     for (size_t i = 0; rc == 0 && i < k; i++)

@@ -18,6 +18,7 @@
 #define STORE_ERRMSG_MAX 512
 
 typedef struct store_journal store_journal;
+typedef struct seqcache seqcache;
 
 struct store {
     db *d;
@@ -27,6 +28,9 @@ struct store {
     bool seq_memo, seq_known;
     char seq_session[64];
     int64_t seq_last;
+    /* PostgreSQL: the last_seq of the sessions this connection appended
+     * to (seqcache.h), made at the first append. */
+    seqcache *seqs;
 };
 
 /* ---- errors and statements (store.c) ---- */

@@ -256,6 +256,7 @@ static const struct {
     {"search_titles_later", "no change", "WHEN old.title IS NOT new.title"},
     {"search_forget_later", "no change", "ADD COLUMN forget"},
     {"search_pending", "no change", "CREATE TABLE chat_search_pending"},
+    {"seq_moved", "FUNCTION chatplane_seq_moved", "no change"},
 };
 #define NMIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 
@@ -1813,6 +1814,58 @@ static void test_event_seq_gapless_across_batches_and_sessions(void **state)
     assert_int_equal(store_session_get(f->s, a, NULL, &got), 0);
     assert_int_equal(got.last_seq, 403);
     store_session_cleanup(&got);
+    free(a);
+    free(b);
+}
+
+/* store_event_seq_cache on PostgreSQL: a connection that remembers last_seq
+ * raises it unread; when another connection appended meanwhile, the commit
+ * fails as DB_ERR_RETRY (a reading append would have gone through, so the
+ * remembered path is the one taken), nothing of it is stored, and the same
+ * transaction run again reads last_seq and gives the next seqs. A rollback
+ * forgets, so the failed try does not poison the next. */
+static void test_event_seq_cache_moved_on(void **state)
+{
+    fx *f = *state;
+    skip_unless_postgres(f);
+    store *w = fixture_open(f->url);
+    store_event_seq_cache(w);
+    char *a = make_session(f->s, "cache", 1000), *b = make_session(f->s, "cache", 1000);
+    evt *one[2] = {tok(a, "r", "m", "a1"), tok(b, "r", "m", "b1")};
+    assert_int_equal(append_all(w, one, 2), 0);
+    /* Remembered: the next batch raises both unread, and is right. */
+    evt *two[3] = {tok(a, "r", "m", "a2"), tok(b, "r", "m", "b2"), tok(a, "r", "m", "a3")};
+    assert_int_equal(append_all(w, two, 3), 0);
+    assert_int_equal(two[0]->seq, 2);
+    assert_int_equal(two[1]->seq, 2);
+    assert_int_equal(two[2]->seq, 3);
+
+    /* Another connection moves b on. */
+    evt *other[1] = {tok(b, "r", "m", "elsewhere")};
+    assert_int_equal(append_all(f->s, other, 1), 0);
+    assert_int_equal(other[0]->seq, 3);
+
+    evt *three[2] = {tok(a, "r", "m", "a4"), tok(b, "r", "m", "b4")};
+    assert_int_equal(append_all(w, three, 2), DB_ERR_RETRY);
+    assert_non_null(strstr(store_errmsg(w), "moved on"));
+    assert_int_equal(append_all(w, three, 2), 0);
+    assert_int_equal(three[0]->seq, 4);
+    assert_int_equal(three[1]->seq, 4);
+
+    replay ra = replay_all(f->s, a), rb = replay_all(f->s, b);
+    assert_int_equal(ra.n, 4);
+    assert_int_equal(rb.n, 4);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(ra.seqs[i], (int64_t)i + 1);
+        assert_int_equal(rb.seqs[i], (int64_t)i + 1);
+    }
+    replay_free(&ra);
+    replay_free(&rb);
+    unref_all(one, 2);
+    unref_all(two, 3);
+    unref_all(other, 1);
+    unref_all(three, 2);
+    store_close(w);
     free(a);
     free(b);
 }
@@ -4834,6 +4887,7 @@ int main(void)
         T(test_preset_edit_survives_migrate),
         T(test_tokens),
         T(test_event_seq_gapless_across_batches_and_sessions),
+        T(test_event_seq_cache_moved_on),
         T(test_event_seq_across_many_sessions),
         T(test_event_append_to_missing_session_fails_whole_batch),
         T(test_event_after_with_limit),
