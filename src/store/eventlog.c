@@ -822,14 +822,14 @@ int eventlog_start(const char *url, eventlog_publish_cb publish, void *ud, event
     if (rc < 0) return rc;
     rc = store_set_page_cache(st, EVENTLOG_PAGE_CACHE_KIB);
     if (rc == 0) rc = store_journal_attach(st, url);
-    /* A batch whose remembered last_seq is out of date fails as
-     * DB_ERR_RETRY, and is written again (eventlog__write_batch). */
-    store_event_seq_cache(st);
     if (rc < 0) {
         snprintf(err, errlen, "%s", store_errmsg(st));
         store_close(st);
         return rc;
     }
+    /* A batch whose remembered last_seq is out of date fails as
+     * DB_ERR_RETRY, and is written again (eventlog__write_ops). */
+    store_event_seq_cache(st);
     int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (efd < 0) {
         snprintf(err, errlen, "cannot create the event log's eventfd: %s", strerror(errno));

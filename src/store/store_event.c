@@ -174,44 +174,6 @@ static int store_event__reserve_seqs_sqlite(store *s, seq_group *g, size_t k)
 }
 
 /*
- * Raises last_seq of the k sessions g[0..k) (sorted by id) by their event
- * counts with one UPDATE … FROM (VALUES …) … RETURNING and sets each
- * group's last (on SQLite, store_event__reserve_seqs_sqlite instead). A
- * session that is not in the result does not exist.
- *
- * On PostgreSQL the same statement announces each new last_seq to the
- * other instances (NOTIFY on STORE_EVENTS_CHANNEL, "session_id:last_seq");
- * the server delivers a notification only when its transaction commits, so
- * no instance hears of events it cannot read yet. The row lock this UPDATE
- * takes on each session also makes the transactions that append to one
- * session commit in seq order, so a reader never sees a later seq without
- * the earlier ones.
- *
- * The order in which one statement locks its rows is the order its plan
- * yields them: the VALUES order (sorted by id) under a nested loop over the
- * primary key, the table's physical order under a hash join over a scan of
- * the table, which PostgreSQL 15 chose here for tables of up to a thousand
- * sessions. So two transactions that both update the same two sessions can
- * deadlock, and sorting the list alone does not prevent it. They seldom
- * can: only the event log's writer updates several sessions in one
- * transaction (one writer per instance, one transaction at a time; a run
- * start and the recovery of a run touch one session each), and an instance
- * appends events only to sessions whose runs it owns, with one active run
- * per session. Two writers share two sessions only while a run is taken
- * over (a paused instance commits events of runs another one already
- * interrupted, docs/architecture.md), or through a batch's own operations
- * (a session renamed, deleted or released), which lock their sessions in
- * the order they were queued and never followed the ids' order. There
- * PostgreSQL breaks the deadlock after deadlock_timeout by failing one of
- * the two transactions (DB_ERR_RETRY), and the event log writes that batch
- * again (eventlog.c), which then finds the other writer's rows released.
- * Locking the rows in order first (SELECT … ORDER BY id FOR UPDATE) would
- * avoid the deadlock itself at the cost of a second pass over the rows in
- * every batch; a deadlock needs two writers on the same two sessions at
- * once, which is rare enough for the retry to be the cheaper cure. SQLite has one writer per
- * database and no row locks.
- */
-/*
  * PostgreSQL, when this connection knows every session's last_seq
  * (seqcache.h): raises them without reading, with a statement sent ahead
  * of the events' insert (db_exec_later), in which a session whose last_seq
@@ -260,6 +222,45 @@ static int store_event__reserve_known(store *s, seq_group *g, size_t k)
     return rc < 0 ? rc : 1;
 }
 
+/*
+ * Raises last_seq of the k sessions g[0..k) (sorted by id) by their event
+ * counts with one UPDATE … FROM (VALUES …) … RETURNING and sets each
+ * group's last (on SQLite, store_event__reserve_seqs_sqlite instead; on a
+ * connection that knows every one of them, store_event__reserve_known). A
+ * session that is not in the result does not exist.
+ *
+ * On PostgreSQL the same statement announces each new last_seq to the
+ * other instances (NOTIFY on STORE_EVENTS_CHANNEL, "session_id:last_seq");
+ * the server delivers a notification only when its transaction commits, so
+ * no instance hears of events it cannot read yet. The row lock this UPDATE
+ * takes on each session also makes the transactions that append to one
+ * session commit in seq order, so a reader never sees a later seq without
+ * the earlier ones.
+ *
+ * The order in which one statement locks its rows is the order its plan
+ * yields them: the VALUES order (sorted by id) under a nested loop over the
+ * primary key, the table's physical order under a hash join over a scan of
+ * the table, which PostgreSQL 15 chose here for tables of up to a thousand
+ * sessions. So two transactions that both update the same two sessions can
+ * deadlock, and sorting the list alone does not prevent it. They seldom
+ * can: only the event log's writer updates several sessions in one
+ * transaction (one writer per instance, one transaction at a time; a run
+ * start and the recovery of a run touch one session each), and an instance
+ * appends events only to sessions whose runs it owns, with one active run
+ * per session. Two writers share two sessions only while a run is taken
+ * over (a paused instance commits events of runs another one already
+ * interrupted, docs/architecture.md), or through a batch's own operations
+ * (a session renamed, deleted or released), which lock their sessions in
+ * the order they were queued and never followed the ids' order. There
+ * PostgreSQL breaks the deadlock after deadlock_timeout by failing one of
+ * the two transactions (DB_ERR_RETRY), and the event log writes that batch
+ * again (eventlog.c), which then finds the other writer's rows released.
+ * Locking the rows in order first (SELECT … ORDER BY id FOR UPDATE) would
+ * avoid the deadlock itself at the cost of a second pass over the rows in
+ * every batch; a deadlock needs two writers on the same two sessions at
+ * once, which is rare enough for the retry to be the cheaper cure. SQLite has one writer per
+ * database and no row locks.
+ */
 static int store_event__reserve_seqs(store *s, seq_group *g, size_t k)
 {
     if (db_get_kind(s->d) == DB_SQLITE) return store_event__reserve_seqs_sqlite(s, g, k);
