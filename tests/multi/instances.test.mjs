@@ -73,6 +73,13 @@ describe('several instances on one PostgreSQL', () => {
     assertSameAsStore(onC, stored, 'C');
     const ends = stored.filter((e) => e.type === 'run_stopped').map((e) => [e.run_id, e.reason]);
     assert.deepEqual(ends, runs.map((id) => [id, 'completed']));
+    // A's event log remembered where its first run left the session; B's
+    // run moved it on, so A's first write of its second run was refused and
+    // written again (docs/storage.md, Round trips on PostgreSQL), and the
+    // store above has every event once, in order.
+    const again = a.lines.filter((l) => l.includes('writing it again') && l.includes('moved on'));
+    assert.ok(again.length >= 1, a.lines.join('\n'));
+    assert.ok(again.every((l) => l.includes(ses.id)), again.join('\n'));
   });
 
   test('a late subscriber on another instance replays the store, then follows live', async () => {
