@@ -3505,6 +3505,113 @@ static void test_token_journal_stored_past_the_mark(void **state)
     free(path);
 }
 
+static int apply_fill_disk(store *s, void *arg);
+static int apply_free_disk(store *s, void *arg);
+
+/* Submits op and waits for its done callback, which sets *flag to the
+ * status plus 100 (so that 0 means not yet). */
+static void on_done_flag(void *arg, evt *ev, int status)
+{
+    (void)ev;
+    *(int *)arg = status + 100;
+}
+
+static int submit_and_wait(eventlog *log, eventlog_op op)
+{
+    int flag = 0;
+    op.done = on_done_flag;
+    op.arg = &flag;
+    eventlog_submit(log, &op);
+    struct pollfd pfd = {.fd = eventlog_fd(log), .events = POLLIN};
+    for (int i = 0; i < 1000 && flag == 0; i++)
+        if (poll(&pfd, 1, 10) > 0) eventlog_drain(log);
+    assert_int_not_equal(flag, 0);
+    return flag - 100;
+}
+
+static int count_lines_with(const char *path, const char *needle)
+{
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, fp))
+        if (strstr(line, needle)) n++;
+    fclose(fp);
+    return n;
+}
+
+/*
+ * Past the mark, with the disk full: the store of the journal after the
+ * batch that filled it fails and is not tried again after each batch that
+ * fails (one warning, not one per batch); the batch that commits once
+ * there is room again is followed by the store, which keeps every event.
+ */
+static void test_token_journal_store_waits_for_a_commit(void **state)
+{
+    fx *f = *state;
+    char *path = journal_path_or_skip(f);
+    enum {
+        EACH = 62,
+        N = EVENTLOG_JOURNAL_STORE_AT / EACH,
+        MORE = EVENTLOG_JOURNAL_STORE_AT - N * EACH + 1
+    };
+    size_t published = 0, want = 0;
+    eventlog *log = NULL;
+    char err[512] = "";
+    if (eventlog_start(f->url, count_published, &published, &log, err, sizeof err) != 0)
+        fail_msg("eventlog_start: %s", err);
+    eventlog_set_pace(log, 0);
+    eventlog_set_journal_idle(log, 60000);
+    char *sids[N];
+    for (size_t k = 0; k < N; k++) {
+        sids[k] = make_session(f->s, "log", 1000);
+        submit_counted(log, tok(sids[k], "r", "m", "a"), &published, ++want);
+        for (size_t i = 0; i < EACH; i++)
+            submit_counted(log, tok(sids[k], "r", "m", "b"), &published, ++want);
+    }
+    clock_sleep_ms(100);
+    for (size_t k = 0; k < MORE; k++)
+        submit_counted(log, tok(sids[k], "r", "m", "c"), &published, ++want);
+    char *other = make_session(f->s, "log", 1000);
+
+    char logfile[] = "/tmp/chatplane-test-log-XXXXXX";
+    int fd = mkstemp(logfile);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+
+    eventlog_op fill = {.apply = apply_fill_disk};
+    assert_int_equal(submit_and_wait(log, fill), 0);
+    static char big[STORE_JOURNAL_BYTES_MAX + 4000];
+    memset(big, 'x', sizeof big - 1);
+    for (int i = 0; i < 3; i++) {
+        eventlog_op op = {.ev = tok(other, "r", "m", big)};
+        assert_int_equal(submit_and_wait(log, op), DB_ERR_FULL);
+    }
+    for (size_t k = 0; k < N; k++) assert_int_equal(stored_count(f->s, sids[k]), 1);
+    eventlog_op room = {.apply = apply_free_disk};
+    assert_int_equal(submit_and_wait(log, room), 0);
+    int64_t t0 = clock_mono_ms();
+    while (stored_count(f->s, sids[N - 1]) < 1 + EACH && clock_mono_ms() - t0 < 10000)
+        clock_sleep_ms(10);
+
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    int warned = count_lines_with(logfile, "Cannot store the token journal");
+    unlink(logfile);
+    assert_int_equal(warned, 1);
+    for (size_t k = 0; k < N; k++)
+        assert_int_equal(stored_count(f->s, sids[k]), 1 + EACH + (k < MORE));
+    eventlog_stop(log);
+    for (size_t k = 0; k < N; k++) free(sids[k]);
+    free(other);
+    free(path);
+}
+
 /* What eventlog_set_journal_timer's arm was asked: how often, and the
  * last pause. */
 typedef struct arms {
@@ -4911,6 +5018,7 @@ int main(void)
         T(test_token_journal_holds_lone_tokens),
         T(test_token_journal_stored_after_idle),
         T(test_token_journal_stored_past_the_mark),
+        T(test_token_journal_store_waits_for_a_commit),
         T(test_token_journal_timed_on_the_loop),
         T(test_token_journal_takes_tokens_beside_other_writes),
         T(test_token_journal_taken_by_the_loop_while_the_writer_writes),
