@@ -3450,58 +3450,73 @@ static void submit_counted(eventlog *log, evt *ev, const size_t *published, size
  * (docs/benchmarks.md, fix 76); a batch that leaves fewer stores only its
  * own sessions' events.
  */
+/* N sessions hold EACH tokens in the token journal, then MORE of them one
+ * more: one event past EVENTLOG_JOURNAL_STORE_AT, with no batch of the
+ * writer since (journal_past_mark). */
+enum {
+    MARK_EACH = 62,
+    MARK_N = EVENTLOG_JOURNAL_STORE_AT / MARK_EACH,
+    MARK_MORE = EVENTLOG_JOURNAL_STORE_AT - MARK_N * MARK_EACH + 1
+};
+_Static_assert(MARK_MORE <= MARK_N && MARK_EACH < STORE_JOURNAL_EVENTS_MAX,
+               "room for one more each");
+
+typedef struct past_mark {
+    eventlog *log;
+    size_t published, want;
+    char *sids[MARK_N + 1]; /* the last one for the caller */
+} past_mark;
+
+/* Starts an event log without pace or idle store and fills its journal
+ * past the mark as the enum above says. */
+static void journal_past_mark(fx *f, past_mark *m)
+{
+    char err[512] = "";
+    if (eventlog_start(f->url, count_published, &m->published, &m->log, err, sizeof err) != 0)
+        fail_msg("eventlog_start: %s", err);
+    eventlog_set_pace(m->log, 0);
+    eventlog_set_journal_idle(m->log, 60000);
+    for (size_t k = 0; k < MARK_N; k++) {
+        m->sids[k] = make_session(f->s, "log", 1000);
+        /* The first goes to a transaction, which teaches the journal the
+         * session; the rest are held. */
+        submit_counted(m->log, tok(m->sids[k], "r", "m", "a"), &m->published, ++m->want);
+        for (size_t i = 0; i < MARK_EACH; i++)
+            submit_counted(m->log, tok(m->sids[k], "r", "m", "b"), &m->published, ++m->want);
+    }
+    /* The last session's first batch left (N - 1) * EACH held: nothing
+     * more is stored. */
+    for (size_t k = 0; k < MARK_N; k++) assert_int_equal(stored_count(f->s, m->sids[k]), 1);
+    /* MORE held pass the mark; no batch has run since (the writer waits
+     * for work by now, so the caller's thread journals them). */
+    clock_sleep_ms(100);
+    for (size_t k = 0; k < MARK_MORE; k++) {
+        submit_counted(m->log, tok(m->sids[k], "r", "m", "c"), &m->published, ++m->want);
+        assert_int_equal(stored_count(f->s, m->sids[k]), 1);
+        held h = {0};
+        assert_int_equal(eventlog_held_after(m->log, m->sids[k], 0, held_cb, &h), MARK_EACH + 1);
+    }
+}
+
 static void test_token_journal_stored_past_the_mark(void **state)
 {
     fx *f = *state;
     char *path = journal_path_or_skip(f);
-    /* N sessions hold EACH, then MORE of them one more. */
-    enum {
-        EACH = 62,
-        N = EVENTLOG_JOURNAL_STORE_AT / EACH,
-        MORE = EVENTLOG_JOURNAL_STORE_AT - N * EACH + 1
-    };
-    _Static_assert(MORE <= N && EACH < STORE_JOURNAL_EVENTS_MAX, "room for one more each");
-    size_t published = 0, want = 0;
-    eventlog *log = NULL;
-    char err[512] = "";
-    if (eventlog_start(f->url, count_published, &published, &log, err, sizeof err) != 0)
-        fail_msg("eventlog_start: %s", err);
-    eventlog_set_pace(log, 0);
-    eventlog_set_journal_idle(log, 60000);
-    char *sids[N + 1];
-    for (size_t k = 0; k < N; k++) {
-        sids[k] = make_session(f->s, "log", 1000);
-        /* The first goes to a transaction, which teaches the journal the
-         * session; the rest are held. */
-        submit_counted(log, tok(sids[k], "r", "m", "a"), &published, ++want);
-        for (size_t i = 0; i < EACH; i++)
-            submit_counted(log, tok(sids[k], "r", "m", "b"), &published, ++want);
-    }
-    /* The last session's first batch left (N - 1) * EACH held: nothing
-     * more is stored. */
-    for (size_t k = 0; k < N; k++) assert_int_equal(stored_count(f->s, sids[k]), 1);
-    /* MORE held pass the mark; no batch has run since (the writer waits
-     * for work by now, so the caller's thread journals them). */
-    clock_sleep_ms(100);
-    for (size_t k = 0; k < MORE; k++) {
-        submit_counted(log, tok(sids[k], "r", "m", "c"), &published, ++want);
-        assert_int_equal(stored_count(f->s, sids[k]), 1);
-        held h = {0};
-        assert_int_equal(eventlog_held_after(log, sids[k], 0, held_cb, &h), EACH + 1);
-    }
+    past_mark m = {0};
+    journal_past_mark(f, &m);
     /* The next batch, of another session, is followed by the store. */
-    sids[N] = make_session(f->s, "log", 1000);
-    submit_counted(log, tok(sids[N], "r", "m", "a"), &published, ++want);
+    m.sids[MARK_N] = make_session(f->s, "log", 1000);
+    submit_counted(m.log, tok(m.sids[MARK_N], "r", "m", "a"), &m.published, ++m.want);
     int64_t t0 = clock_mono_ms();
-    while (stored_count(f->s, sids[N - 1]) < 1 + EACH && clock_mono_ms() - t0 < 10000)
+    while (stored_count(f->s, m.sids[MARK_N - 1]) < 1 + MARK_EACH && clock_mono_ms() - t0 < 10000)
         clock_sleep_ms(10);
-    for (size_t k = 0; k < N; k++) {
-        assert_int_equal(stored_count(f->s, sids[k]), 1 + EACH + (k < MORE));
+    for (size_t k = 0; k < MARK_N; k++) {
+        assert_int_equal(stored_count(f->s, m.sids[k]), 1 + MARK_EACH + (k < MARK_MORE));
         held h = {0};
-        assert_int_equal(eventlog_held_after(log, sids[k], 0, held_cb, &h), 0);
+        assert_int_equal(eventlog_held_after(m.log, m.sids[k], 0, held_cb, &h), 0);
     }
-    eventlog_stop(log);
-    for (size_t k = 0; k <= N; k++) free(sids[k]);
+    eventlog_stop(m.log);
+    for (size_t k = 0; k <= MARK_N; k++) free(m.sids[k]);
     free(path);
 }
 
@@ -3529,15 +3544,14 @@ static int submit_and_wait(eventlog *log, eventlog_op op)
     return flag - 100;
 }
 
-static int count_lines_with(const char *path, const char *needle)
+/* Lines of fp, read from its start, that hold needle. */
+static int count_lines_with(FILE *fp, const char *needle)
 {
-    FILE *fp = fopen(path, "r");
-    assert_non_null(fp);
+    rewind(fp);
     char line[4096];
     int n = 0;
     while (fgets(line, sizeof line, fp))
         if (strstr(line, needle)) n++;
-    fclose(fp);
     return n;
 }
 
@@ -3551,64 +3565,42 @@ static void test_token_journal_store_waits_for_a_commit(void **state)
 {
     fx *f = *state;
     char *path = journal_path_or_skip(f);
-    enum {
-        EACH = 62,
-        N = EVENTLOG_JOURNAL_STORE_AT / EACH,
-        MORE = EVENTLOG_JOURNAL_STORE_AT - N * EACH + 1
-    };
-    size_t published = 0, want = 0;
-    eventlog *log = NULL;
-    char err[512] = "";
-    if (eventlog_start(f->url, count_published, &published, &log, err, sizeof err) != 0)
-        fail_msg("eventlog_start: %s", err);
-    eventlog_set_pace(log, 0);
-    eventlog_set_journal_idle(log, 60000);
-    char *sids[N];
-    for (size_t k = 0; k < N; k++) {
-        sids[k] = make_session(f->s, "log", 1000);
-        submit_counted(log, tok(sids[k], "r", "m", "a"), &published, ++want);
-        for (size_t i = 0; i < EACH; i++)
-            submit_counted(log, tok(sids[k], "r", "m", "b"), &published, ++want);
-    }
-    clock_sleep_ms(100);
-    for (size_t k = 0; k < MORE; k++)
-        submit_counted(log, tok(sids[k], "r", "m", "c"), &published, ++want);
-    char *other = make_session(f->s, "log", 1000);
+    past_mark m = {0};
+    journal_past_mark(f, &m);
+    m.sids[MARK_N] = make_session(f->s, "log", 1000);
 
-    char logfile[] = "/tmp/chatplane-test-log-XXXXXX";
-    int fd = mkstemp(logfile);
-    assert_true(fd >= 0);
+    /* The log's lines go to a file meanwhile, to be counted. */
+    FILE *logged = tmpfile();
+    assert_non_null(logged);
     fflush(stderr);
     int saved = dup(2);
-    dup2(fd, 2);
+    dup2(fileno(logged), 2);
 
     eventlog_op fill = {.apply = apply_fill_disk};
-    assert_int_equal(submit_and_wait(log, fill), 0);
+    assert_int_equal(submit_and_wait(m.log, fill), 0);
     static char big[STORE_JOURNAL_BYTES_MAX + 4000];
     memset(big, 'x', sizeof big - 1);
     for (int i = 0; i < 3; i++) {
-        eventlog_op op = {.ev = tok(other, "r", "m", big)};
-        assert_int_equal(submit_and_wait(log, op), DB_ERR_FULL);
+        eventlog_op op = {.ev = tok(m.sids[MARK_N], "r", "m", big)};
+        assert_int_equal(submit_and_wait(m.log, op), DB_ERR_FULL);
     }
-    for (size_t k = 0; k < N; k++) assert_int_equal(stored_count(f->s, sids[k]), 1);
+    for (size_t k = 0; k < MARK_N; k++) assert_int_equal(stored_count(f->s, m.sids[k]), 1);
     eventlog_op room = {.apply = apply_free_disk};
-    assert_int_equal(submit_and_wait(log, room), 0);
+    assert_int_equal(submit_and_wait(m.log, room), 0);
     int64_t t0 = clock_mono_ms();
-    while (stored_count(f->s, sids[N - 1]) < 1 + EACH && clock_mono_ms() - t0 < 10000)
+    while (stored_count(f->s, m.sids[MARK_N - 1]) < 1 + MARK_EACH && clock_mono_ms() - t0 < 10000)
         clock_sleep_ms(10);
 
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
-    close(fd);
-    int warned = count_lines_with(logfile, "Cannot store the token journal");
-    unlink(logfile);
+    int warned = count_lines_with(logged, "Cannot store the token journal");
+    fclose(logged);
     assert_int_equal(warned, 1);
-    for (size_t k = 0; k < N; k++)
-        assert_int_equal(stored_count(f->s, sids[k]), 1 + EACH + (k < MORE));
-    eventlog_stop(log);
-    for (size_t k = 0; k < N; k++) free(sids[k]);
-    free(other);
+    for (size_t k = 0; k < MARK_N; k++)
+        assert_int_equal(stored_count(f->s, m.sids[k]), 1 + MARK_EACH + (k < MARK_MORE));
+    eventlog_stop(m.log);
+    for (size_t k = 0; k <= MARK_N; k++) free(m.sids[k]);
     free(path);
 }
 
