@@ -67,10 +67,11 @@ typedef struct journal_learned {
 } journal_learned;
 
 struct store_journal {
-    /* Held by the writer around each call, and by the loop's thread while
-     * it appends a token itself (store_journal_try_append). Recursive:
-     * storing a session's events learns its last seq through
-     * store_journal_learn. */
+    /* Held by the writer around each call, but never while a statement
+     * runs (a statement that stores a session's events learns its last
+     * seq under it: store_journal_learn), and by the loop's thread while
+     * it appends a token itself (store_journal_try_append), which waits
+     * for it. */
     pthread_mutex_t mu;
     int fd;
     char *path;
@@ -382,11 +383,7 @@ int store_journal_attach(store *s, const char *url)
         return rc;
     }
     store_journal *j = xcalloc(1, sizeof *j);
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init(&j->mu, &attr);
-    pthread_mutexattr_destroy(&attr);
+    pthread_mutex_init(&j->mu, NULL);
     j->map = map;
     j->end = STORE_JOURNAL__HALF;
     j->fd = fd;
@@ -804,21 +801,6 @@ static int store_journal__flush_part(store *s, const journal_part *p)
     return store_savepoint_undo(s);
 }
 
-/* Stores a session's events in a savepoint; those of a session that is
- * gone, or that do not follow its stored seq, are dropped with an error in
- * the log rather than failing every transaction after them. Either way the
- * loop leaves the session alone until the transaction ends. */
-static int store_journal__flush_one(store *s, journal_session *x)
-{
-    journal_part p = {x, store_journal__first(x), x->ts_ms, x->held, x->nheld};
-    int rc = store_journal__flush_part(s, &p);
-    if (rc == 0) {
-        x->stored = true;
-        store_journal__mark(s->journal, x);
-    }
-    return rc;
-}
-
 static int store_journal__put_parts(store *s, const journal_part *parts, size_t n, size_t learned)
 {
     store_journal *j = s->journal;
@@ -836,40 +818,82 @@ static int store_journal__put_parts(store *s, const journal_part *parts, size_t 
     return rc;
 }
 
-static int store_journal__settle(store *s, evt *const *evs, size_t n)
+/*
+ * Under the lock: marks the sessions whose held events store_journal_settle
+ * stores, in xs (room for n + STORE_JOURNAL_FULL_SESSIONS), and returns
+ * how many of them are evs' own (*nx is all of them). Each is marked
+ * `stored` here, so the loop leaves it alone from now on, and its held
+ * events stay as they are while they are written without the lock.
+ */
+static size_t store_journal__settle_take(store_journal *j, evt *const *evs, size_t n,
+                                         journal_session **xs, size_t *nx)
 {
-    store_journal *j = s->journal;
-    if (!j || j->nheld == 0) return 0;
-    /* What each session of evs holds goes in as one row, after one
-     * statement that checks and raises its last_seq. */
-    journal_session **xs = xmalloc(n * sizeof *xs);
-    size_t nx = 0;
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    *nx = 0;
+    if (j->nheld == 0) return 0;
+    for (size_t i = 0; i < n; i++) {
         journal_session *x = store_journal__find(j, evs[i]->session_id);
         if (!x || x->nheld == 0 || x->stored) continue;
         x->stored = true; /* also marks it seen, for the sessions that repeat in evs */
         store_journal__mark(j, x);
-        xs[nx++] = x;
-        /* A flush earlier in the transaction stored the first events. */
-        rc = store_journal__put_from(s, x, x->storing);
+        xs[(*nx)++] = x;
     }
-    if (rc != 0)
-        for (size_t i = 0; i < nx; i++) xs[i]->stored = false;
-    free(xs);
+    size_t own = *nx;
     /* A full file takes nothing more and starts over once nothing in it
      * waits: each transaction meanwhile stores the events of a few more
      * sessions, so that it empties over a few commits rather than in one
-     * long one that every stream would wait for. Each goes in a savepoint
-     * of its own: a session whose events cannot be stored must not fail
-     * the batch's operations, which have nothing to do with it. */
+     * long one that every stream would wait for. */
     size_t more = j->full ? STORE_JOURNAL_FULL_SESSIONS : 0;
-    for (size_t b = 0; rc == 0 && more > 0 && b < STORE_JOURNAL__BUCKETS; b++)
-        for (journal_session *x = j->buckets[b]; rc == 0 && more > 0 && x; x = x->next) {
+    for (size_t b = 0; more > 0 && b < STORE_JOURNAL__BUCKETS; b++)
+        for (journal_session *x = j->buckets[b]; more > 0 && x; x = x->next) {
             if (x->nheld == 0 || x->stored || x->storing) continue;
-            rc = store_journal__flush_one(s, x);
+            x->stored = true;
+            store_journal__mark(j, x);
+            xs[(*nx)++] = x;
             more--;
         }
+    return own;
+}
+
+int store_journal_settle(store *s, evt *const *evs, size_t n)
+{
+    store_journal *j = s->journal;
+    if (!j) return 0;
+    journal_session **xs = xmalloc((n + STORE_JOURNAL_FULL_SESSIONS) * sizeof *xs);
+    size_t nx;
+    pthread_mutex_lock(&j->mu);
+    size_t own = store_journal__settle_take(j, evs, n, xs, &nx);
+    pthread_mutex_unlock(&j->mu);
+    /* The statements run without the lock: the loop goes on appending
+     * tokens of every other session meanwhile, where it used to find the
+     * lock taken and hand its token to the writer, which published it
+     * only after this batch and the next (docs/benchmarks.md, fix 80).
+     * What each session of evs holds goes in as one row, after one
+     * statement that checks and raises its last_seq; a flush earlier in
+     * the transaction stored its first `storing` events. */
+    int rc = 0;
+    size_t done = 0;
+    for (; rc == 0 && done < own; done++)
+        rc = store_journal__put_from(s, xs[done], xs[done]->storing);
+    /* The others each go in a savepoint of their own: a session whose
+     * events cannot be stored must not fail the batch's operations, which
+     * have nothing to do with it; its events are dropped. */
+    if (rc == 0)
+        for (; rc == 0 && done < nx; done++) {
+            journal_session *x = xs[done];
+            journal_part p = {x, store_journal__first(x), x->ts_ms, x->held, x->nheld};
+            rc = store_journal__flush_part(s, &p);
+        }
+    /* Not stored after all: the commit must not let go of them. evs' own
+     * sessions fail together; of the others, those before the failing one
+     * are stored, and one whose events were dropped is left alone until
+     * the transaction ends. */
+    if (rc != 0) {
+        pthread_mutex_lock(&j->mu);
+        for (size_t i = done <= own ? 0 : done - 1; i < nx; i++)
+            if (xs[i]->nheld > 0) xs[i]->stored = false;
+        pthread_mutex_unlock(&j->mu);
+    }
+    free(xs);
     return rc;
 }
 
@@ -979,7 +1003,13 @@ int store_journal_append(store *s, evt *const *evs, size_t n)
 int store_journal_try_append(store *s, evt *e, int64_t paced_ns)
 {
     store_journal *j = s->journal;
-    if (!j || pthread_mutex_trylock(&j->mu) != 0) return 0;
+    if (!j) return 0;
+    /* Waited for, not tried: nobody holds the lock while a statement runs
+     * (store_journal_settle and store_journal_flush store without it), so
+     * the wait is a copy of some lines at most. A token that found it
+     * taken used to go to the writer and wait for the transaction that
+     * took it, 10 to 25 ms at a thousand runs (docs/benchmarks.md, fix 80). */
+    pthread_mutex_lock(&j->mu);
     /* A session whose held events the open transaction stores is left to
      * the writer: its last seq is learned again when that commits. */
     journal_session *x = store_journal__find(j, e->session_id);
@@ -1022,16 +1052,6 @@ int store_journal_flush(store *s)
     pthread_mutex_unlock(&j->mu);
     for (size_t i = 0; i < n; i++) free(parts[i].lines);
     free(parts);
-    return rc;
-}
-
-int store_journal_settle(store *s, evt *const *evs, size_t n)
-{
-    store_journal *j = s->journal;
-    if (!j) return 0;
-    pthread_mutex_lock(&j->mu);
-    int rc = store_journal__settle(s, evs, n);
-    pthread_mutex_unlock(&j->mu);
     return rc;
 }
 

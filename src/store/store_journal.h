@@ -110,9 +110,9 @@ int store_journal_append(store *s, evt *const *evs, size_t n);
 /*
  * The loop's own append of one token event e (the caller knows that
  * nothing of e's session waits for the writer): like store_journal_append,
- * but 0 at once when the writer holds the journal, for a session whose
- * held events the writer's open transaction is storing along with other
- * writes of the session (not a flush's: store_journal_flush), and, when
+ * but 0 for a session whose held events the writer's open transaction is
+ * storing along with other writes of the session (not a flush's:
+ * store_journal_flush), and, when
  * paced_ns > 0, for a session the loop appended to less than paced_ns ago.
  */
 int store_journal_try_append(store *s, evt *e, int64_t paced_ns);

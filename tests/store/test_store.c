@@ -24,7 +24,9 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -3912,6 +3914,99 @@ static void test_token_journal_loop_append_leaves_stored_sessions(void **state)
     free(path);
 }
 
+/* The loop's side of the test below: appends a token of session sid every
+ * 2 ms until told to stop (or LOOP_APPENDS_MAX times), counting what
+ * store_journal_try_append answered. */
+enum { LOOP_APPENDS_MAX = 50 };
+typedef struct loop_appends {
+    store *s;
+    const char *sid;
+    atomic_bool stop, started;
+    int taken, declined;
+} loop_appends;
+
+static void *loop_appends_main(void *arg)
+{
+    loop_appends *l = arg;
+    for (int i = 0; i < LOOP_APPENDS_MAX && !atomic_load(&l->stop); i++) {
+        evt *e = tok(l->sid, "r", "m", "beside");
+        if (store_journal_try_append(l->s, e, 0) == 1)
+            l->taken++;
+        else
+            l->declined++;
+        evt_unref(e);
+        atomic_store(&l->started, true);
+        struct timespec pause = {0, 2000000};
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
+/*
+ * While the writer's transaction stores a session's held events together
+ * with another write of that session (store_journal_settle), the loop's
+ * thread goes on appending other sessions' tokens: the statements run
+ * without the journal's lock. A trigger makes the held row's insert take
+ * a while (a join of 3,000 rows with themselves); a token that found the
+ * lock taken during it used to be declined, and go to the writer.
+ */
+static void test_token_journal_loop_appends_while_a_session_settles(void **state)
+{
+    fx *f = *state;
+    char *path = journal_path_or_skip(f);
+    store *s = open_with_journal(f);
+    char *a = make_session(f->s, "log", 1000);
+    char *b = make_session(f->s, "log", 1000);
+    assert_int_equal(journal_txn(s, tok(a, "r", "m", "a")), 0);
+    assert_int_equal(journal_txn(s, tok(b, "r", "m", "a")), 0);
+    assert_int_equal(journal_one(s, a, "r", "held"), 1);
+    assert_int_equal(db_exec_script(store_db(s),
+                                    "CREATE TEMP TABLE slow (x);"
+                                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+                                    "FROM n WHERE i < 3000) INSERT INTO slow SELECT i FROM n;"
+                                    "CREATE TEMP TRIGGER slow_held AFTER INSERT ON stream_events "
+                                    "WHEN NEW.type <> 'status' BEGIN "
+                                    "SELECT count(*) FROM temp.slow s1, temp.slow s2; END;"),
+                     0);
+
+    loop_appends l = {.s = s, .sid = b};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, loop_appends_main, &l), 0);
+    while (!atomic_load(&l.started)) {
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+    int64_t t0 = clock_mono_ns();
+    assert_int_equal(store_begin(s), 0);
+    evt_origin o = origin(a, "r", 1000);
+    evt *thinking = evt_status(&o, STATUS_THINKING, NULL);
+    assert_int_equal(store_event_append(s, &thinking, 1), 0);
+    assert_int_equal(thinking->seq, 3);
+    evt_unref(thinking);
+    int64_t settled_ms = (clock_mono_ns() - t0) / 1000000;
+    assert_int_equal(store_commit(s), 0);
+    store_journal_end(s, true);
+    atomic_store(&l.stop, true);
+    assert_int_equal(pthread_join(t, NULL), 0);
+
+    /* The held row took long enough for several of the loop's appends to
+     * come while it was written, and not one of them was declined. */
+    assert_true(settled_ms >= 20);
+    assert_true(l.taken >= 5);
+    assert_int_equal(l.declined, 0);
+    assert_int_equal(stored_count(f->s, a), 3);
+    assert_int_equal(stored_count(f->s, b), 1);
+    held h = held_of(s, b, 0);
+    assert_int_equal(h.n, l.taken);
+    assert_int_equal(h.first, 2);
+    assert_int_equal(h.last, 1 + l.taken);
+    assert_int_equal(store_journal_pending(s), (size_t)l.taken);
+    store_close(s);
+    free(a);
+    free(b);
+    free(path);
+}
+
 /* A transaction that stores what the journal of s holds, as the event
  * log's writer does when it has been idle; between the flush and the
  * commit, the loop appends `during` (when not NULL), which must be taken.
@@ -5015,6 +5110,7 @@ int main(void)
         T(test_token_journal_takes_tokens_beside_other_writes),
         T(test_token_journal_taken_by_the_loop_while_the_writer_writes),
         T(test_token_journal_loop_append_leaves_stored_sessions),
+        T(test_token_journal_loop_appends_while_a_session_settles),
         T(test_token_journal_holds_one_run_per_session),
         T(test_token_journal_takes_nothing_after_a_failed_transaction),
         T(test_token_journal_shares_room_past_eight),
