@@ -883,13 +883,13 @@ int store_journal_settle(store *s, evt *const *evs, size_t n)
             journal_part p = {x, store_journal__first(x), x->ts_ms, x->held, x->nheld};
             rc = store_journal__flush_part(s, &p);
         }
-    /* Not stored after all: the commit must not let go of them. evs' own
-     * sessions fail together; of the others, those before the failing one
-     * are stored, and one whose events were dropped is left alone until
-     * the transaction ends. */
+    /* Not stored after all: whoever called this undoes what it wrote, so
+     * the commit must not let go of any of them. A session whose events
+     * were dropped (it holds none now) is left alone until the
+     * transaction ends. */
     if (rc != 0) {
         pthread_mutex_lock(&j->mu);
-        for (size_t i = done <= own ? 0 : done - 1; i < nx; i++)
+        for (size_t i = 0; i < nx; i++)
             if (xs[i]->nheld > 0) xs[i]->stored = false;
         pthread_mutex_unlock(&j->mu);
     }
