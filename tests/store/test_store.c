@@ -3861,6 +3861,33 @@ static void journal_conn_close(journal_conn *c)
     free(c->path);
 }
 
+/* A store with the token journal and two sessions it knows (one token of
+ * each stored), as the loop-append tests below start. */
+typedef struct journal_two {
+    char *path;
+    store *s;
+    char *a, *b;
+} journal_two;
+
+static journal_two journal_two_open(const fx *f)
+{
+    journal_two t = {.path = journal_path_or_skip(f)};
+    t.s = open_with_journal(f);
+    t.a = make_session(f->s, "log", 1000);
+    t.b = make_session(f->s, "log", 1000);
+    assert_int_equal(journal_txn(t.s, tok(t.a, "r", "m", "a")), 0);
+    assert_int_equal(journal_txn(t.s, tok(t.b, "r", "m", "a")), 0);
+    return t;
+}
+
+static void journal_two_close(journal_two *t)
+{
+    store_close(t->s);
+    free(t->a);
+    free(t->b);
+    free(t->path);
+}
+
 /*
  * The loop's own append declines a session whose held events the open
  * transaction stores (its last seq is learned again when that ends) and
@@ -3870,12 +3897,9 @@ static void journal_conn_close(journal_conn *c)
 static void test_token_journal_loop_append_leaves_stored_sessions(void **state)
 {
     fx *f = *state;
-    char *path = journal_path_or_skip(f);
-    store *s = open_with_journal(f);
-    char *a = make_session(f->s, "log", 1000);
-    char *b = make_session(f->s, "log", 1000);
-    assert_int_equal(journal_txn(s, tok(a, "r", "m", "a")), 0);
-    assert_int_equal(journal_txn(s, tok(b, "r", "m", "a")), 0);
+    journal_two two = journal_two_open(f);
+    store *s = two.s;
+    const char *a = two.a, *b = two.b;
     evt *kept = tok(a, "r", "m", "held");
     assert_int_equal(store_journal_try_append(s, kept, 0), 1);
     assert_int_equal(kept->seq, 2);
@@ -3912,10 +3936,7 @@ static void test_token_journal_loop_append_leaves_stored_sessions(void **state)
     assert_int_equal(fast->seq, 5);
     evt_unref(fast);
     assert_int_equal(store_journal_pending(s), 3);
-    store_close(s);
-    free(a);
-    free(b);
-    free(path);
+    journal_two_close(&two);
 }
 
 /* The loop's side of the test below: appends a token of session sid every
@@ -3957,12 +3978,9 @@ static void *loop_appends_main(void *arg)
 static void test_token_journal_loop_appends_while_a_session_settles(void **state)
 {
     fx *f = *state;
-    char *path = journal_path_or_skip(f);
-    store *s = open_with_journal(f);
-    char *a = make_session(f->s, "log", 1000);
-    char *b = make_session(f->s, "log", 1000);
-    assert_int_equal(journal_txn(s, tok(a, "r", "m", "a")), 0);
-    assert_int_equal(journal_txn(s, tok(b, "r", "m", "a")), 0);
+    journal_two two = journal_two_open(f);
+    store *s = two.s;
+    const char *a = two.a, *b = two.b;
     assert_int_equal(journal_one(s, a, "r", "held"), 1);
     assert_int_equal(db_exec_script(store_db(s),
                                     "CREATE TEMP TABLE slow (x);"
@@ -4005,10 +4023,7 @@ static void test_token_journal_loop_appends_while_a_session_settles(void **state
     assert_int_equal(h.first, 2);
     assert_int_equal(h.last, 1 + l.taken);
     assert_int_equal(store_journal_pending(s), (size_t)l.taken);
-    store_close(s);
-    free(a);
-    free(b);
-    free(path);
+    journal_two_close(&two);
 }
 
 /* A transaction that stores what the journal of s holds, as the event
