@@ -15,18 +15,40 @@
 STORE__DEFINE_ROW(store_message, message, "chat_messages", STORE_MESSAGE_COLUMNS)
 
 /* position numbers the session's messages in the order they are stored,
- * which is their order whenever created_at ties. */
-/* As store_run_insert: a new id, sent with the next statement. */
+ * which is their order whenever created_at ties. As store_run_insert: a
+ * new id, sent with the next statement. Called inside a transaction (as
+ * every write of a message is, with its event), which on SQLite keeps
+ * the position read and the insert together. */
 int store_message_insert(store *s, const store_message *row)
 {
     store_params p;
     store__params_init(&p);
     store__params_row(&p, &store__message_table, row);
-    store__params_add(&p, row->session_id);
-    int rc =
-        store__insert_later(s, &store__message_table, &p, ", position",
-                            ", (SELECT COALESCE(MAX(position), 0) + 1 FROM chat_messages WHERE "
-                            "session_id = ?)");
+    int rc;
+    if (db_get_kind(s->d) == DB_SQLITE) {
+        /* SQLite copies a row whose VALUES read the table it goes into
+         * to a temporary table first, with a page cache of its own: the
+         * insert took three times as long as the run's other inserts
+         * (docs/benchmarks.md, fix 82). The position is read first. */
+        const char *id[] = {row->session_id};
+        db_result *r = NULL;
+        rc = store__query(s,
+                          "SELECT COALESCE(MAX(position), 0) + 1 FROM chat_messages WHERE "
+                          "session_id = ?",
+                          1, id, &r);
+        store_num next;
+        if (rc >= 0) {
+            store__params_add(&p, store__num_i64(&next, db_result_int(r, 0, 0, 1)));
+            rc = store__insert_later(s, &store__message_table, &p, ", position",
+                                     ", CAST(? AS INTEGER)");
+        }
+        db_result_free(r);
+    } else {
+        store__params_add(&p, row->session_id);
+        rc = store__insert_later(s, &store__message_table, &p, ", position",
+                                 ", (SELECT COALESCE(MAX(position), 0) + 1 FROM chat_messages "
+                                 "WHERE session_id = ?)");
+    }
     store__params_cleanup(&p);
     return rc;
 }

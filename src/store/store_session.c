@@ -375,6 +375,26 @@ int store_session_release_run(store *s, const char *session_id, const char *run_
     store_num u;
     const char *p[] = {store__num_i64(&u, now_ms), session_id, run_id};
     db_result *r = NULL;
+    if (db_get_kind(s->d) == DB_SQLITE) {
+        /* SQLite keeps the rows of a RETURNING clause in a temporary
+         * table with a page cache of its own, more work than reading the
+         * row again in the same transaction (docs/benchmarks.md, fix 82). */
+        int changed = store__exec(s,
+                                  "UPDATE chat_sessions SET active_run_id = NULL, status = 'idle', "
+                                  "updated_at = chatplane_ts(?) WHERE id = ? AND active_run_id = ?",
+                                  3, p);
+        if (changed < 0) return changed;
+        if (!queued) return 0;
+        *queued = true;
+        if (changed == 0) return 0;
+        const char *id[] = {session_id};
+        int rc = store__query(s, "SELECT queued_run_id IS NOT NULL FROM chat_sessions WHERE id = ?",
+                              1, id, &r);
+        if (rc < 0) return rc;
+        *queued = db_result_rows(r) == 0 || db_result_int(r, 0, 0, 1) != 0;
+        db_result_free(r);
+        return 0;
+    }
     int rc = store__query(s,
                           "UPDATE chat_sessions SET active_run_id = NULL, status = 'idle', "
                           "updated_at = chatplane_ts(?) WHERE id = ? AND active_run_id = ? "
