@@ -59,18 +59,7 @@
 #include "store/db_driver.h"
 #include "store/db_sqlite_ckpt.h"
 #include "store/db_sqlite_lock.h"
-#include "store/db_sqlite_mem.h"
 #include "store/db_sqlite_vfs.h"
-
-/* clang names AddressSanitizer with __has_feature, gcc with a macro. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define DB_SQLITE__ASAN 1
-#endif
-#endif
-#ifndef DB_SQLITE__ASAN
-#define DB_SQLITE__ASAN 0
-#endif
 
 #define SQ_STMT_MAX        64
 #define SQ_BUSY_TIMEOUT_MS 5000
@@ -453,11 +442,6 @@ static pthread_once_t db_sqlite__config_once = PTHREAD_ONCE_INIT;
 static void db_sqlite__set_memstatus(void)
 {
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    /* A sanitizer build keeps SQLite on malloc, so that it sees every
-     * block SQLite frees. */
-#if !defined(__SANITIZE_ADDRESS__) && !DB_SQLITE__ASAN
-    (void)db_sqlite_mem_install();
-#endif
 }
 
 int db_sqlite_open(const char *path, const char *url_shown, db **out, char *err, size_t errlen)
