@@ -3888,6 +3888,19 @@ static void journal_two_close(journal_two *t)
     free(t->path);
 }
 
+/* Begins a transaction that appends a status to session a, which settles
+ * a's held token first: the status gets seq 3, after the stored token
+ * and the held one. */
+static void journal_two_begin_status(store *s, const char *a)
+{
+    assert_int_equal(store_begin(s), 0);
+    evt_origin o = origin(a, "r", 1000);
+    evt *thinking = evt_status(&o, STATUS_THINKING, NULL);
+    assert_int_equal(store_event_append(s, &thinking, 1), 0);
+    assert_int_equal(thinking->seq, 3);
+    evt_unref(thinking);
+}
+
 /*
  * The loop's own append declines a session whose held events the open
  * transaction stores (its last seq is learned again when that ends) and
@@ -3905,12 +3918,7 @@ static void test_token_journal_loop_append_leaves_stored_sessions(void **state)
     assert_int_equal(kept->seq, 2);
     evt_unref(kept);
 
-    assert_int_equal(store_begin(s), 0);
-    evt_origin o = origin(a, "r", 1000);
-    evt *thinking = evt_status(&o, STATUS_THINKING, NULL);
-    assert_int_equal(store_event_append(s, &thinking, 1), 0);
-    assert_int_equal(thinking->seq, 3);
-    evt_unref(thinking);
+    journal_two_begin_status(s, a);
     evt *late = tok(a, "r", "m", "late");
     assert_int_equal(store_journal_try_append(s, late, 0), 0);
     evt_unref(late);
@@ -3999,12 +4007,7 @@ static void test_token_journal_loop_appends_while_a_session_settles(void **state
         nanosleep(&pause, NULL);
     }
     int64_t t0 = clock_mono_ns();
-    assert_int_equal(store_begin(s), 0);
-    evt_origin o = origin(a, "r", 1000);
-    evt *thinking = evt_status(&o, STATUS_THINKING, NULL);
-    assert_int_equal(store_event_append(s, &thinking, 1), 0);
-    assert_int_equal(thinking->seq, 3);
-    evt_unref(thinking);
+    journal_two_begin_status(s, a);
     int64_t settled_ms = (clock_mono_ns() - t0) / 1000000;
     assert_int_equal(store_commit(s), 0);
     store_journal_end(s, true);
