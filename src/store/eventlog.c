@@ -920,9 +920,10 @@ void eventlog_release(eventlog *log)
  * events are all published, and the journal's lock keeps the writer's use
  * of it apart (store_journal_try_append waits for that lock, which is
  * held only for copies in memory, and declines a session whose held
- * events the writer's transaction stores). While the writer is busy, a burst goes to it: the
- * loop takes a session's token only EVENTLOG_LOOP_PACE_NS after the last
- * it took, except the answer's first (urgent) and the status before it.
+ * events the writer's transaction stores). While the writer is busy, a
+ * burst goes to it: the loop takes a session's token only
+ * EVENTLOG_LOOP_PACE_NS after the last it took, except the answer's first
+ * (urgent) and the status before it.
  * An operation that names no session may write to any: while one is not
  * handed out, every token goes through the writer. Not while
  * eventlog_drain hands out a batch: an event submitted from a done

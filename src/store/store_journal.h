@@ -112,8 +112,9 @@ int store_journal_append(store *s, evt *const *evs, size_t n);
  * nothing of e's session waits for the writer): like store_journal_append,
  * but 0 for a session whose held events the writer's open transaction is
  * storing along with other writes of the session (not a flush's:
- * store_journal_flush), and, when
- * paced_ns > 0, for a session the loop appended to less than paced_ns ago.
+ * store_journal_flush), and, when paced_ns > 0, for a session the loop
+ * appended to less than paced_ns ago. It waits for the journal's lock,
+ * which nobody holds while a statement runs.
  */
 int store_journal_try_append(store *s, evt *e, int64_t paced_ns);
 /*
