@@ -574,14 +574,6 @@ static json_t *engine__remembered_by_name(const toolset *tools, const json_t *ro
     return out;
 }
 
-/*
- * A start is one transaction; once it committed, the run exists for the
- * database and must reach the engine, whatever fails next, or its session
- * would stay claimed by a run that never logs a run_started. So a COMMIT
- * whose answer was lost is checked, and a history that cannot be read
- * while the connection is lost is read again once it is back; a run whose
- * history still cannot be read starts and stops at once (history_lost).
- */
 /* Whether the session has a queued run, read outside a transaction: the
  * end of every run asks, and most sessions have none. */
 static bool engine__has_queue(store *s, const char *session_id)
@@ -593,24 +585,35 @@ static bool engine__has_queue(store *s, const char *session_id)
     return queued;
 }
 
-/* Reads what a started run needs: its history and the session's
- * remembered decisions. */
-static void engine__start_read(store *s, engine_start *j)
+/* Only the newest messages that trimming to context_tokens can keep
+ * (docs/runs.md, Trimming): once the messages read are estimated at
+ * context_tokens, with the run's own message besides, an older one could
+ * only be dropped again. */
+static int64_t engine__history_min(const engine_start *j)
 {
-    int rc;
-    /* Only the newest messages that trimming to context_tokens can keep
-     * (docs/runs.md, Trimming): once the messages read are estimated at
-     * context_tokens, with the run's own message besides, an older one
-     * could only be dropped again. */
     int64_t min = j->context_tokens;
     if (j->message) {
         json_t *own = context_user(j->message);
         min += context_estimate_tokens(own);
         json_decref(own);
     }
+    return min;
+}
+
+/* One read of the run's history into j->msgs: 0 or a negative code. */
+static int engine__history_read(store *s, engine_start *j)
+{
+    return store_message_list_recent(s, j->session_id, engine__history_min(j),
+                                     engine__message_tokens, NULL, &j->msgs, &j->nmsgs);
+}
+
+/* Reads what a started run needs: its history, unless have_history, and
+ * the session's remembered decisions. */
+static void engine__start_read(store *s, engine_start *j, bool have_history)
+{
+    int rc = 0;
     int64_t started = clock_mono_ms(), pause = EVENTLOG_RECONNECT_PAUSE_MS;
-    while ((rc = store_message_list_recent(s, j->session_id, min, engine__message_tokens, NULL,
-                                           &j->msgs, &j->nmsgs)) == DB_ERR_CONN &&
+    while (!have_history && (rc = engine__history_read(s, j)) == DB_ERR_CONN &&
            engine__wait_for_database(started, &pause))
         continue;
     if (rc < 0) {
@@ -626,6 +629,18 @@ static void engine__start_read(store *s, engine_start *j)
             "run_id=%s", j->run_id);
 }
 
+/*
+ * The start on a thread of the pool. A start is one transaction; once it
+ * committed, the run exists for the database and must reach the engine,
+ * whatever fails next, or its session would stay claimed by a run that
+ * never logs a run_started. Its COMMIT travels with the first read of the
+ * history: on PostgreSQL both go in one round trip (docs/storage.md,
+ * Round trips on PostgreSQL). When that call fails, the failure may be the
+ * COMMIT's or the read's (or the answer was lost), so the run's row says
+ * whether the start committed; a history that cannot be read while the
+ * connection is lost is read again once it is back, and a run whose
+ * history still cannot be read starts and stops at once (history_lost).
+ */
 static void engine__start_work(store *s, void *arg)
 {
     engine_start *j = arg;
@@ -638,17 +653,23 @@ static void engine__start_work(store *s, void *arg)
         return;
     }
     j->status = engine__start_tx(s, j);
-    int rc = j->status == 0 ? store_commit(s) : 0;
-    if (j->status != 0 || rc < 0) {
+    if (j->status != 0) {
         store_rollback(s);
-        bool committed = rc == DB_ERR_CONN && engine__start_committed(s, j->run_id) == 1;
-        if (!committed) {
-            if (j->status == 0) j->status = ENGINE_ERR_UNAVAILABLE;
+        return;
+    }
+    int rc = store_commit_later(s);
+    if (rc == 0) rc = engine__history_read(s, j);
+    if (rc < 0) {
+        store_rollback(s);
+        if (engine__start_committed(s, j->run_id) != 1) {
+            j->status = ENGINE_ERR_UNAVAILABLE;
             return;
         }
-        LOG(LOG_WARN, "a run start committed although its answer was lost", "run_id=%s", j->run_id);
+        if (rc == DB_ERR_CONN)
+            LOG(LOG_WARN, "a run start committed although its answer was lost", "run_id=%s",
+                j->run_id);
     }
-    engine__start_read(s, j);
+    engine__start_read(s, j, rc == 0);
 }
 
 /* Drops what an earlier try of a start set, before it is written again. */
@@ -695,7 +716,7 @@ static int engine__start_apply(store *s, void *arg)
         j->status = engine__start_tx(s, j);
     if (j->status != 0) return store_savepoint_undo(s) < 0 ? -1 : 0;
     if (store_savepoint_release(s) < 0) return -1;
-    engine__start_read(s, j);
+    engine__start_read(s, j, false);
     /* The events run_begin would emit, made here so that this transaction
      * stores them: the next one then has only the run's "thinking" status,
      * which the token journal takes (docs/benchmarks.md, fix 59). */

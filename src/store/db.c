@@ -131,6 +131,12 @@ int db_commit(db *d)
     return rc < 0 ? rc : 0;
 }
 
+int db_commit_later(db *d)
+{
+    if (d->kind == DB_SQLITE) return db_commit(d);
+    return db_exec_later(d, "COMMIT", 0, NULL);
+}
+
 int db_rollback(db *d)
 {
     int rc = db_exec(d, "ROLLBACK", 0, NULL, NULL);

@@ -79,6 +79,12 @@ int db_exec_script(db *d, const char *sql);
  * is then the next statement's. */
 int db_begin(db *d);
 int db_commit(db *d);
+/* A COMMIT sent later (db_exec_later): on PostgreSQL its answer is read
+ * with the next statement, which then runs after the transaction, in the
+ * same round trip. A failure of either is that statement's, so whether the
+ * transaction committed is unknown until something committed by it is
+ * read again. On SQLite, db_commit. */
+int db_commit_later(db *d);
 int db_rollback(db *d);
 
 /*

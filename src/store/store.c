@@ -223,6 +223,13 @@ int store_commit(store *s)
     return rc < 0 ? store__fail(s, rc) : 0;
 }
 
+int store_commit_later(store *s)
+{
+    if (s->seqs) return store_commit(s);
+    int rc = db_commit_later(s->d);
+    return rc < 0 ? store__fail(s, rc) : 0;
+}
+
 int store_rollback(store *s)
 {
     if (s->seqs) seqcache_clear(s->seqs);

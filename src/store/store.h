@@ -66,6 +66,10 @@ int store_notify(store *s, const char *channel, const char *payload);
 
 int store_begin(store *s);
 int store_commit(store *s);
+/* db_commit_later: the COMMIT travels with the next statement on
+ * PostgreSQL, whose failure may then be the COMMIT's. Not for the event
+ * log's connection, whose remembered seqs need the COMMIT's own answer. */
+int store_commit_later(store *s);
 int store_rollback(store *s);
 /* A savepoint inside the open transaction, so that one operation of a
  * batch can undo its own writes and leave the others': _undo rolls back to

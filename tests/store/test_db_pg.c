@@ -374,6 +374,80 @@ static void test_later_statements(void **state)
     db_close(d);
 }
 
+/* db_commit_later: the COMMIT is answered with the next statement, which
+ * runs after the transaction; a failure before the COMMIT, or of the
+ * COMMIT itself, is that statement's, and nothing was stored. */
+static void test_commit_later(void **state)
+{
+    (void)state;
+    db *d = connect_or_skip();
+    db *other = connect_or_skip();
+    assert_int_equal(
+        db_exec_script(other, "DROP TABLE IF EXISTS t_cl;"
+                              "CREATE TABLE t_cl (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)"),
+        0);
+    const char *ins = "INSERT INTO t_cl VALUES (?::int)";
+    const char *cnt = "SELECT count(*) FROM t_cl";
+    const char *one[] = {"1"}, *two[] = {"2"}, *three[] = {"3"};
+
+    /* The first COMMIT is not prepared yet: it runs at once. */
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec(d, ins, 1, one, NULL), 1);
+    assert_int_equal(db_commit_later(d), 0);
+    assert_query1(other, cnt, 0, NULL, "1");
+    assert_query1(d, cnt, 0, NULL, "1");
+
+    /* Prepared: the read after it answers for both, outside the
+     * transaction, and sees what it stored. */
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec_later(d, ins, 1, two), 0);
+    assert_int_equal(db_commit_later(d), 0);
+    assert_query1(d, cnt, 0, NULL, "2");
+    assert_query1(other, cnt, 0, NULL, "2");
+    /* No transaction is left open: a rollback undoes nothing. */
+    assert_int_equal(db_rollback(d), 0);
+    assert_query1(other, cnt, 0, NULL, "2");
+
+    /* A COMMIT that fails itself (the deferred unique check): the read
+     * after it reports the failure and does not run; nothing is stored,
+     * and the connection goes on. */
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec_later(d, ins, 1, three), 0);
+    assert_int_equal(db_exec_later(d, ins, 1, one), 0);
+    assert_int_equal(db_commit_later(d), 0);
+    db_result *r = NULL;
+    assert_int_equal(db_exec(d, cnt, 0, NULL, &r), DB_ERR_CONFLICT);
+    assert_null(r);
+    assert_non_null(strstr(db_errmsg(d), "23505"));
+    assert_int_equal(db_rollback(d), 0);
+    assert_query1(d, cnt, 0, NULL, "2");
+    assert_query1(other, cnt, 0, NULL, "2");
+
+    /* A statement before the COMMIT that fails (a type the column cannot
+     * take): the COMMIT is skipped, the read reports the failure, and the
+     * rollback ends the transaction. */
+    const char *bad[] = {"x"};
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec_later(d, ins, 1, three), 0);
+    assert_int_equal(db_exec_later(d, ins, 1, bad), 0);
+    assert_int_equal(db_commit_later(d), 0);
+    assert_true(db_exec(d, cnt, 0, NULL, &r) < 0);
+    assert_null(r);
+    assert_int_equal(db_rollback(d), 0);
+    assert_query1(d, cnt, 0, NULL, "2");
+    assert_query1(other, cnt, 0, NULL, "2");
+
+    /* And the next transaction commits as usual. */
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec_later(d, ins, 1, three), 0);
+    assert_int_equal(db_commit(d), 0);
+    assert_query1(other, cnt, 0, NULL, "3");
+
+    assert_int_equal(db_exec_script(d, "DROP TABLE t_cl"), 0);
+    db_close(other);
+    db_close(d);
+}
+
 /* More distinct statements than the cache holds: the oldest are
  * deallocated, and every statement still answers correctly. */
 static void test_statement_cache_is_capped(void **state)
@@ -524,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_deadlock_is_retry),
         cmocka_unit_test(test_transactions),
         cmocka_unit_test(test_later_statements),
+        cmocka_unit_test(test_commit_later),
         cmocka_unit_test(test_statement_cache_is_capped),
         cmocka_unit_test(test_reconnects_after_connection_loss),
         cmocka_unit_test(test_transaction_lost_with_connection),

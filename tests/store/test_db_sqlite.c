@@ -133,6 +133,26 @@ static void finish_holder(holder *h, pthread_t th)
     assert_int_equal(h->rc_end, 0);
 }
 
+/* db_commit_later on SQLite is db_commit: the row is stored when it
+ * returns, before any other statement of the connection. */
+static void test_commit_later_commits_at_once(void **state)
+{
+    fx *f = *state;
+    db *d = open_db(f->url), *other = open_db(f->url);
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec(d, "INSERT INTO t VALUES (7)", 0, NULL, NULL), 1);
+    assert_int_equal(db_commit_later(d), 0);
+    db_result *r = NULL;
+    assert_int_equal(db_exec(other, "SELECT count(*) FROM t WHERE v = 7", 0, NULL, &r), 0);
+    assert_string_equal(db_result_get(r, 0, 0), "1");
+    db_result_free(r);
+    /* No transaction is left open: a new one begins. */
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_rollback(d), 0);
+    db_close(other);
+    db_close(d);
+}
+
 /* A second writer waits for the first and gets the database within
  * LATE_MAX_MS of its commit, where SQLite's backoff would take 48 ms. */
 static void test_waiter_goes_next_at_commit(void **state)
@@ -701,6 +721,7 @@ static void test_wal_commit_visible_at_once(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_commit_later_commits_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiter_goes_next_at_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_inside_transaction_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_releases, setup, teardown),
