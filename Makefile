@@ -189,7 +189,7 @@ $(O)/bench/%: bench/%.c $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 bench-store: $(O)/bench/bench_store
-	@PG_TEST_DURABLE=1 scripts/pg-test-cluster run $(O)/bench/bench_store
+	@PG_TEST_DURABLE=1 PG_TEST_WARM_WAL=1 scripts/pg-test-cluster run $(O)/bench/bench_store
 
 # `make bench-search`: finding sessions by text among 100,000 messages,
 # with and without the index, on SQLite and on a throwaway PostgreSQL
@@ -213,7 +213,7 @@ bench-bins: $(BIN) $(BENCH_BINS)
 
 bench: bench-bins
 	@scripts/install-deps bench
-	@PG_TEST_DURABLE=1 scripts/pg-test-cluster run bench/run-bench full $(O)
+	@PG_TEST_DURABLE=1 PG_TEST_WARM_WAL=1 scripts/pg-test-cluster run bench/run-bench full $(O)
 
 bench-engine: bench-bins
 	@scripts/install-deps bench
