@@ -374,6 +374,29 @@ static void test_later_statements(void **state)
     db_close(d);
 }
 
+/* Sends 3 and then second ahead, and the COMMIT later, in t_cl (which
+ * holds 1 and 2) when second must fail the transaction: the read after
+ * the COMMIT reports the failure (its SQLSTATE state) and does not run,
+ * the rollback ends the transaction, nothing is stored, and the
+ * connection goes on. Returns the read's code. */
+static int commit_later_fails(db *d, db *other, const char *const *second, const char *state)
+{
+    const char *ins = "INSERT INTO t_cl VALUES (?::int)", *three[] = {"3"};
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec_later(d, ins, 1, three), 0);
+    assert_int_equal(db_exec_later(d, ins, 1, second), 0);
+    assert_int_equal(db_commit_later(d), 0);
+    db_result *r = NULL;
+    int rc = db_exec(d, "SELECT count(*) FROM t_cl", 0, NULL, &r);
+    assert_true(rc < 0);
+    assert_null(r);
+    assert_non_null(strstr(db_errmsg(d), state));
+    assert_int_equal(db_rollback(d), 0);
+    assert_query1(d, "SELECT count(*) FROM t_cl", 0, NULL, "2");
+    assert_query1(other, "SELECT count(*) FROM t_cl", 0, NULL, "2");
+    return rc;
+}
+
 /* db_commit_later: the COMMIT is answered with the next statement, which
  * runs after the transaction; a failure before the COMMIT, or of the
  * COMMIT itself, is that statement's, and nothing was stored. */
@@ -408,34 +431,12 @@ static void test_commit_later(void **state)
     assert_int_equal(db_rollback(d), 0);
     assert_query1(other, cnt, 0, NULL, "2");
 
-    /* A COMMIT that fails itself (the deferred unique check): the read
-     * after it reports the failure and does not run; nothing is stored,
-     * and the connection goes on. */
-    assert_int_equal(db_begin(d), 0);
-    assert_int_equal(db_exec_later(d, ins, 1, three), 0);
-    assert_int_equal(db_exec_later(d, ins, 1, one), 0);
-    assert_int_equal(db_commit_later(d), 0);
-    db_result *r = NULL;
-    assert_int_equal(db_exec(d, cnt, 0, NULL, &r), DB_ERR_CONFLICT);
-    assert_null(r);
-    assert_non_null(strstr(db_errmsg(d), "23505"));
-    assert_int_equal(db_rollback(d), 0);
-    assert_query1(d, cnt, 0, NULL, "2");
-    assert_query1(other, cnt, 0, NULL, "2");
-
+    /* A COMMIT that fails itself (the deferred unique check). */
+    assert_int_equal(commit_later_fails(d, other, one, "23505"), DB_ERR_CONFLICT);
     /* A statement before the COMMIT that fails (a type the column cannot
-     * take): the COMMIT is skipped, the read reports the failure, and the
-     * rollback ends the transaction. */
+     * take): the COMMIT is skipped. */
     const char *bad[] = {"x"};
-    assert_int_equal(db_begin(d), 0);
-    assert_int_equal(db_exec_later(d, ins, 1, three), 0);
-    assert_int_equal(db_exec_later(d, ins, 1, bad), 0);
-    assert_int_equal(db_commit_later(d), 0);
-    assert_true(db_exec(d, cnt, 0, NULL, &r) < 0);
-    assert_null(r);
-    assert_int_equal(db_rollback(d), 0);
-    assert_query1(d, cnt, 0, NULL, "2");
-    assert_query1(other, cnt, 0, NULL, "2");
+    assert_true(commit_later_fails(d, other, bad, "22P02") < 0);
 
     /* And the next transaction commits as usual. */
     assert_int_equal(db_begin(d), 0);
