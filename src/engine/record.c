@@ -210,19 +210,21 @@ typedef struct record__run_arg {
     recorder *rec;
     void (*done)(void *ud, int status, bool queued);
     void *ud;
-    bool queued; /* set on the writer thread by the release */
+    int64_t queued; /* set on the writer thread by the release (its answer) */
 } record__run_arg;
 
 static int record__run_apply(store *s, void *arg)
 {
     record__run_arg *a = arg;
-    a->queued = true;
+    a->queued = 1;
     int rc = store_run_update(s, &a->row);
     if (rc < 0) return rc;
     if (a->row.status && strcmp(a->row.status, "stopped") == 0) {
-        rc =
-            store_session_release_run(s, a->row.session_id, a->row.id, clock_wall_ms(), &a->queued);
-        if (rc < 0 && rc != STORE_NOT_FOUND) return rc;
+        /* On PostgreSQL both go ahead of the commit, which reads their
+         * answers (docs/storage.md, Round trips on PostgreSQL). */
+        rc = store_session_release_run_later(s, a->row.session_id, a->row.id, clock_wall_ms(),
+                                             &a->queued);
+        if (rc < 0) return rc;
     }
     return 0;
 }
@@ -234,7 +236,7 @@ static void record__run_done(void *arg, evt *ev, int status)
 {
     record__run_arg *a = arg;
     if (a->done)
-        a->done(a->ud, status, status < 0 || a->queued);
+        a->done(a->ud, status, status < 0 || a->queued != 0);
     else
         record__failed(a->rec, ev, a->row.id, status);
     store_run_cleanup(&a->row);

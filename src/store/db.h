@@ -25,13 +25,18 @@ typedef enum db_kind { DB_SQLITE, DB_POSTGRES } db_kind;
  * primary key constraint failed; locked or a serialization failure, retry
  * later; the connection is lost (PostgreSQL); the disk is full or the file
  * read-only; rolled back as a deadlock victim or a serialization failure,
- * so the same transaction may succeed if run again at once. */
-#define DB_ERR          ERR_DB
-#define DB_ERR_CONFLICT ERR_DB_CONFLICT
-#define DB_ERR_BUSY     ERR_DB_BUSY
-#define DB_ERR_CONN     ERR_DB_CONN
-#define DB_ERR_FULL     ERR_DB_FULL
-#define DB_ERR_RETRY    ERR_DB_RETRY
+ * so the same transaction may succeed if run again at once. The last two
+ * come from checks of chatplane's own schema functions on PostgreSQL
+ * (SQLSTATE CP404 and CP409, docs/storage.md): the row a statement sent
+ * ahead expected is missing, or its state forbids the change. */
+#define DB_ERR           ERR_DB
+#define DB_ERR_CONFLICT  ERR_DB_CONFLICT
+#define DB_ERR_BUSY      ERR_DB_BUSY
+#define DB_ERR_CONN      ERR_DB_CONN
+#define DB_ERR_FULL      ERR_DB_FULL
+#define DB_ERR_RETRY     ERR_DB_RETRY
+#define DB_ERR_NOT_FOUND ERR_NOT_FOUND
+#define DB_ERR_STATE     ERR_CONFLICT
 
 typedef struct db db;
 typedef struct db_result db_result;
@@ -70,6 +75,14 @@ int db_exec(db *d, const char *sql, int n, const char *const *params, db_result 
  * SQLite, it is db_exec without a result. Returns 0 or a negative code.
  */
 int db_exec_later(db *d, const char *sql, int n, const char *const *params);
+/*
+ * db_exec_later for a statement that answers at most one row whose first
+ * column is an integer: *out takes that integer when the answer is read,
+ * and keeps its value when no row (or NULL) comes or the statement fails.
+ * On PostgreSQL that is the connection's next db_exec, db_commit or
+ * db_rollback, so out must stay valid until then; elsewhere at once.
+ */
+int db_exec_later_int(db *d, const char *sql, int n, const char *const *params, int64_t *out);
 
 /* Runs a script of statements separated by semicolons, no parameters
  * (used by migrations). Returns 0 or a negative code. */

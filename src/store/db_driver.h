@@ -12,8 +12,9 @@
 
 typedef struct db_ops {
     int (*exec)(db *d, const char *sql, int n, const char *const *params, db_result **res);
-    /* db_exec_later; NULL runs the statement at once, as db_exec. */
-    int (*exec_later)(db *d, const char *sql, int n, const char *const *params);
+    /* db_exec_later, and db_exec_later_int when out is not NULL; NULL runs
+     * the statement at once, as db_exec. */
+    int (*exec_later)(db *d, const char *sql, int n, const char *const *params, int64_t *out);
     int (*exec_script)(db *d, const char *sql);
     int (*lock_migrations)(db *d);
     int (*unlock_migrations)(db *d);

@@ -14,7 +14,9 @@
  * and a sync point, and its caller reads every answer in one round trip
  * (docs/storage.md, Round trips on PostgreSQL). The first of them that
  * failed is what that caller gets; a ROLLBACK runs after the sync point,
- * whatever the statements before it answered.
+ * whatever the statements before it answered. A statement sent ahead by
+ * db_exec_later_int names where its one integer goes when its answer is
+ * read.
  *
  * A lost connection is reported as DB_ERR_CONN; the next call tries to
  * reconnect once. The prepared statements died with the old server session,
@@ -71,6 +73,9 @@ typedef struct pg_db {
      * unread (db_exec_later). */
     bool piped;
     int owed;
+    /* Where the answer of each owed statement goes (db_exec_later_int),
+     * NULL for a statement whose answer nobody reads. */
+    int64_t *owed_out[PG_OWED_MAX];
 } pg_db;
 
 /* FNV-1a (the core's), 64 bits: the cache hash and the migration lock key. */
@@ -283,13 +288,17 @@ static int db_pg__fail(pg_db *p, const PGresult *r)
         code = DB_ERR_BUSY;
     } else if (strcmp(state, "53100") == 0 || strcmp(state, "25006") == 0) {
         code = DB_ERR_FULL;
+    } else if (strcmp(state, "CP404") == 0) {
+        code = DB_ERR_NOT_FOUND;
+    } else if (strcmp(state, "CP409") == 0) {
+        code = DB_ERR_STATE;
     }
 
     if (code == DB_ERR_CONN) {
         /* in_txn still describes the state before this statement. */
         if (p->in_txn) p->txn_lost = true;
         db__set_error(&p->base, "connection to %s lost: %s", p->url_shown, msg);
-    } else if (*state) {
+    } else if (*state && strncmp(state, "CP", 2) != 0) {
         p->in_txn = PQtransactionStatus(p->conn) != PQTRANS_IDLE;
         db__set_error(&p->base, "%s (SQLSTATE %s)", msg, state);
     } else {
@@ -418,6 +427,14 @@ static int db_pg__finish(pg_db *p, PGresult *r, db_result **res)
     return changed;
 }
 
+/* The first column of r's first row, when it has one that is not NULL,
+ * into *out (db_exec_later_int). */
+static void db_pg__int_answer(const PGresult *r, int64_t *out)
+{
+    if (PQntuples(r) > 0 && PQnfields(r) > 0 && !PQgetisnull(r, 0, 0))
+        *out = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+}
+
 /*
  * Ends pipeline mode: sends a sync point and reads the answers of the owed
  * statements and then, when target is non-NULL, that of the one sent after
@@ -453,6 +470,7 @@ static int db_pg__pipe_sync(pg_db *p, PGresult **target)
             if (rc == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
                 st != PGRES_PIPELINE_ABORTED)
                 rc = db_pg__fail(p, r);
+            if (st == PGRES_TUPLES_OK && p->owed_out[seen]) db_pg__int_answer(r, p->owed_out[seen]);
             PQclear(r);
         } else if (target && !*target) {
             *target = r;
@@ -604,11 +622,12 @@ static int db_pg__exec_sql(db *d, const char *sql, int n, const char *const *par
 }
 
 /*
- * Sends a prepared statement in pipeline mode, its answer owed, when a
- * transaction is open or sql begins one; otherwise (not prepared yet, the
- * connection in trouble, PG_OWED_MAX owed) runs it at once.
+ * Sends a prepared statement in pipeline mode, its answer owed (into *out
+ * when out is not NULL), when a transaction is open or sql begins one;
+ * otherwise (not prepared yet, the connection in trouble, PG_OWED_MAX
+ * owed) runs it at once.
  */
-static int db_pg__exec_later(db *d, const char *sql, int n, const char *const *params)
+static int db_pg__exec_later(db *d, const char *sql, int n, const char *const *params, int64_t *out)
 {
     pg_db *p = (pg_db *)d;
     bool begin = db_pg__starts_with(sql, "BEGIN");
@@ -620,14 +639,18 @@ static int db_pg__exec_later(db *d, const char *sql, int n, const char *const *p
         p->piped = later;
     }
     if (!later) {
-        int rc = db_pg__exec_sql(d, sql, n, params, NULL);
+        db_result *r = NULL;
+        int rc = db_pg__exec_sql(d, sql, n, params, out ? &r : NULL);
+        if (rc >= 0 && r && db_result_rows(r) > 0 && db_result_cols(r) > 0)
+            *out = db_result_int(r, 0, 0, *out);
+        db_result_free(r);
         return rc < 0 ? rc : 0;
     }
     if (!PQsendQueryPrepared(p->conn, st->name, n, params, NULL, NULL, 0)) {
         int rc = db_pg__pipe_sync(p, NULL);
         return rc < 0 ? rc : db_pg__fail(p, NULL);
     }
-    p->owed++;
+    p->owed_out[p->owed++] = out;
     if (begin) p->in_txn = true;
     return 0;
 }

@@ -195,6 +195,12 @@ int store_session_claim_run_as(store *s, const char *session_id, const char *run
  * looked at. */
 int store_session_release_run(store *s, const char *session_id, const char *run_id, int64_t now_ms,
                               bool *queued);
+/* The same inside a transaction, with *queued (1 or 0) set when the
+ * answer is read: on PostgreSQL the release is sent ahead and its answer
+ * comes with the transaction's next statement (db_exec_later_int), so
+ * queued must stay valid until then; a failure may be that statement's. */
+int store_session_release_run_later(store *s, const char *session_id, const char *run_id,
+                                    int64_t now_ms, int64_t *queued);
 
 /* ---- runs ---- */
 /* The stop fields are NULL while the run is running. */
@@ -228,7 +234,10 @@ int store_run_insert(store *s, const store_run *row);
 /* Writes mode, status, stop fields, actions, wrapped_up, limits, usage, ended_ms,
  * only while the stored run is still running: a run that stopped already
  * (another instance may have stopped it as interrupted) is STORE_CONFLICT,
- * so a run is never stopped twice. */
+ * so a run is never stopped twice; a missing run is STORE_NOT_FOUND. Inside
+ * a transaction on PostgreSQL the update is sent ahead (db_exec_later):
+ * either code may come from the transaction's next statement instead, and
+ * the transaction has then failed. */
 int store_run_update(store *s, const store_run *row);
 int store_run_get(store *s, const char *id, store_run *out);
 /* Newest first. */

@@ -210,6 +210,19 @@ int store__insert_row_later(store *s, const store_table *t, const void *row);
  * changed or a store error. */
 int store__update(store *s, const store_table *t, const void *row, const int *set, size_t nset,
                   const char *where, int nw, const char *const *wp);
+/*
+ * store__update sent ahead (store__exec_later) as "WITH changed AS (UPDATE
+ * … <where> RETURNING 1) SELECT <check> WHERE NOT EXISTS (SELECT 1 FROM
+ * changed)": check is a call of a schema function that fails the
+ * transaction when no row changed, with the error the caller would have
+ * reported (PostgreSQL only; docs/storage.md, Round trips on PostgreSQL).
+ * wp holds the where clause's parameters and then the check's. One check
+ * per table and where clause: the text is kept under those two. Returns 0
+ * or a store error.
+ */
+int store__update_checked(store *s, const store_table *t, const void *row, const int *set,
+                          size_t nset, const char *where, int nw, const char *const *wp,
+                          const char *check);
 /* Adds the members of the API object for row to o, in the list's order. */
 void store__row_json(const store_table *t, const void *row, json_t *o);
 

@@ -26,6 +26,15 @@ static const int run_update_cols[] = {
 
 int store_run_update(store *s, const store_run *row)
 {
+    if (db_get_kind(s->d) == DB_POSTGRES) {
+        /* Sent ahead: a row that did not change fails the transaction
+         * through chatplane_run_unchanged, with the codes below. */
+        const char *p[] = {row->id, row->id};
+        return store__update_checked(s, &store__run_table, row, run_update_cols,
+                                     sizeof run_update_cols / sizeof run_update_cols[0],
+                                     "WHERE id = ? AND status = 'running'", 2, p,
+                                     "chatplane_run_unchanged(CAST(? AS TEXT))");
+    }
     const char *p[] = {row->id};
     int rc = store__update(s, &store__run_table, row, run_update_cols,
                            sizeof run_update_cols / sizeof run_update_cols[0],

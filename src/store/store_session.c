@@ -369,6 +369,13 @@ int store_session_claim_run_as(store *s, const char *session_id, const char *run
     return STORE_CONFLICT;
 }
 
+/* PostgreSQL's release, which reads the queued run's flag in the same
+ * statement. */
+#define STORE_SESSION_RELEASE_PG                                                                   \
+    "UPDATE chat_sessions SET active_run_id = NULL, status = 'idle', updated_at = "                \
+    "chatplane_ts(?) WHERE id = ? AND active_run_id = ? RETURNING CASE WHEN queued_run_id IS "     \
+    "NULL THEN 0 ELSE 1 END"
+
 int store_session_release_run(store *s, const char *session_id, const char *run_id, int64_t now_ms,
                               bool *queued)
 {
@@ -395,13 +402,27 @@ int store_session_release_run(store *s, const char *session_id, const char *run_
         db_result_free(r);
         return 0;
     }
-    int rc = store__query(s,
-                          "UPDATE chat_sessions SET active_run_id = NULL, status = 'idle', "
-                          "updated_at = chatplane_ts(?) WHERE id = ? AND active_run_id = ? "
-                          "RETURNING CASE WHEN queued_run_id IS NULL THEN 0 ELSE 1 END",
-                          3, p, &r);
+    int rc = store__query(s, STORE_SESSION_RELEASE_PG, 3, p, &r);
     if (rc < 0) return rc;
     if (queued) *queued = db_result_rows(r) == 0 || db_result_int(r, 0, 0, 1) != 0;
     db_result_free(r);
     return 0;
+}
+
+int store_session_release_run_later(store *s, const char *session_id, const char *run_id,
+                                    int64_t now_ms, int64_t *queued)
+{
+    if (db_get_kind(s->d) == DB_SQLITE) {
+        bool q;
+        int rc = store_session_release_run(s, session_id, run_id, now_ms, &q);
+        *queued = q;
+        return rc;
+    }
+    /* No row (run_id was not the active run) leaves the 1 that says to
+     * look at the queue. */
+    *queued = 1;
+    store_num u;
+    const char *p[] = {store__num_i64(&u, now_ms), session_id, run_id};
+    int rc = db_exec_later_int(s->d, STORE_SESSION_RELEASE_PG, 3, p, queued);
+    return rc < 0 ? store__fail(s, rc) : 0;
 }

@@ -379,8 +379,9 @@ int store__insert_row_later(store *s, const store_table *t, const void *row)
     return store_table__insert_row(s, t, row, true);
 }
 
-int store__update(store *s, const store_table *t, const void *row, const int *set, size_t nset,
-                  const char *where, int nw, const char *const *wp)
+static int store_table__update(store *s, const store_table *t, const void *row, const int *set,
+                               size_t nset, const char *where, int nw, const char *const *wp,
+                               const char *check)
 {
     store_params p;
     store__params_init(&p);
@@ -390,10 +391,13 @@ int store__update(store *s, const store_table *t, const void *row, const int *se
     size_t ncols = 0;
     for (size_t i = 0; i < nset && i < sizeof cols - 1; i++) cols[ncols++] = (char)(set[i] + 1);
     cols[ncols] = '\0';
-    const char *text = nset < sizeof cols ? store_table__kept_text(t, 'u', where, cols) : NULL;
+    char kind = check ? 'c' : 'u';
+    const char *text = nset < sizeof cols ? store_table__kept_text(t, kind, where, cols) : NULL;
     buf sql;
     buf_init(&sql, STORE_TABLE_SQL_MAX);
-    int bad = text ? 0 : store_table__put(&sql, "UPDATE ", t->name, " SET ", NULL);
+    int bad = text ? 0
+                   : store_table__put(&sql, check ? "WITH changed AS (UPDATE " : "UPDATE ", t->name,
+                                      " SET ", NULL);
     for (size_t i = 0; i < nset; i++) {
         const store_col *c = &t->cols[set[i]];
         if (!text)
@@ -403,16 +407,32 @@ int store__update(store *s, const store_table *t, const void *row, const int *se
     }
     if (!text) {
         bad |= store_table__put(&sql, " ", where, NULL);
+        if (check)
+            bad |= store_table__put(&sql, " RETURNING 1) SELECT ", check,
+                                    " WHERE NOT EXISTS (SELECT 1 FROM changed)", NULL);
         store_table__sql_fits(bad);
         text = nset < sizeof cols
-                   ? store_table__keep_text(t, 'u', where, cols, buf_detach(&sql, NULL))
+                   ? store_table__keep_text(t, kind, where, cols, buf_detach(&sql, NULL))
                    : sql.data;
     }
     for (int i = 0; i < nw; i++) store__params_add(&p, wp[i]);
-    int rc = store__exec(s, text, p.n, p.v);
+    int rc = check ? store__exec_later(s, text, p.n, p.v) : store__exec(s, text, p.n, p.v);
     buf_cleanup(&sql);
     store__params_cleanup(&p);
     return rc;
+}
+
+int store__update(store *s, const store_table *t, const void *row, const int *set, size_t nset,
+                  const char *where, int nw, const char *const *wp)
+{
+    return store_table__update(s, t, row, set, nset, where, nw, wp, NULL);
+}
+
+int store__update_checked(store *s, const store_table *t, const void *row, const int *set,
+                          size_t nset, const char *where, int nw, const char *const *wp,
+                          const char *check)
+{
+    return store_table__update(s, t, row, set, nset, where, nw, wp, check);
 }
 
 /* A time as an RFC 3339 string, or null for 0 (not set). */

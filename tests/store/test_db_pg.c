@@ -200,6 +200,18 @@ static void test_error_codes(void **state)
 
     assert_int_equal(db_exec_script(d, "SELECT 1; SELECT nosuchcolumn"), DB_ERR);
     assert_string_equal(db_errmsg(d), "column \"nosuchcolumn\" does not exist (SQLSTATE 42703)");
+
+    /* The checks of chatplane's own functions: their message as raised. */
+    assert_int_equal(
+        db_exec_script(d, "DO $$ BEGIN RAISE EXCEPTION 'run r1 not found' USING ERRCODE = "
+                          "'CP404'; END $$"),
+        DB_ERR_NOT_FOUND);
+    assert_string_equal(db_errmsg(d), "run r1 not found");
+    assert_int_equal(
+        db_exec_script(d, "DO $$ BEGIN RAISE EXCEPTION 'run r1 has already stopped' USING "
+                          "ERRCODE = 'CP409'; END $$"),
+        DB_ERR_STATE);
+    assert_string_equal(db_errmsg(d), "run r1 has already stopped");
     db_close(d);
 }
 
@@ -451,6 +463,55 @@ static void test_commit_later(void **state)
 
 /* More distinct statements than the cache holds: the oldest are
  * deallocated, and every statement still answers correctly. */
+/* A statement sent ahead with its integer answer: the answer arrives with
+ * the next statement's round trip; no row keeps the value; outside a
+ * transaction, or not prepared yet, it runs at once. */
+static void test_later_int(void **state)
+{
+    (void)state;
+    db *d = connect_or_skip();
+    assert_int_equal(db_exec_script(d, "DROP TABLE IF EXISTS t_li; CREATE TABLE t_li (id int, q "
+                                       "int); INSERT INTO t_li VALUES (1, 7), (2, NULL)"),
+                     0);
+    const char *upd = "UPDATE t_li SET id = id WHERE id = ?::int RETURNING q";
+    const char *one[] = {"1"}, *two[] = {"2"}, *nine[] = {"9"};
+    int64_t a = -1, b = -1, c = -1;
+
+    /* Not prepared yet: at once, even in a transaction. */
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec_later_int(d, upd, 1, one, &a), 0);
+    assert_int_equal(a, 7);
+    assert_int_equal(db_commit(d), 0);
+
+    /* Prepared: the three answers come with the COMMIT. */
+    a = -1;
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec_later_int(d, upd, 1, one, &a), 0);
+    assert_int_equal(db_exec_later_int(d, upd, 1, two, &b), 0);
+    assert_int_equal(db_exec_later_int(d, upd, 1, nine, &c), 0);
+    assert_int_equal(a, -1);
+    assert_int_equal(db_commit(d), 0);
+    assert_int_equal(a, 7);
+    assert_int_equal(b, -1); /* NULL */
+    assert_int_equal(c, -1); /* no row */
+
+    /* A statement after one that failed is skipped: its value stays. */
+    a = -1;
+    const char *bad[] = {"x"};
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec_later_int(d, upd, 1, bad, &b), 0);
+    assert_int_equal(db_exec_later_int(d, upd, 1, one, &a), 0);
+    assert_int_equal(db_commit(d), DB_ERR);
+    assert_int_equal(a, -1);
+    assert_int_equal(db_rollback(d), 0);
+
+    /* Outside a transaction: at once. */
+    assert_int_equal(db_exec_later_int(d, upd, 1, one, &a), 0);
+    assert_int_equal(a, 7);
+    assert_int_equal(db_exec_script(d, "DROP TABLE t_li"), 0);
+    db_close(d);
+}
+
 static void test_statement_cache_is_capped(void **state)
 {
     (void)state;
@@ -600,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_transactions),
         cmocka_unit_test(test_later_statements),
         cmocka_unit_test(test_commit_later),
+        cmocka_unit_test(test_later_int),
         cmocka_unit_test(test_statement_cache_is_capped),
         cmocka_unit_test(test_reconnects_after_connection_loss),
         cmocka_unit_test(test_transaction_lost_with_connection),

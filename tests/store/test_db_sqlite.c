@@ -153,6 +153,31 @@ static void test_commit_later_commits_at_once(void **state)
     db_close(d);
 }
 
+/* SQLite has no round trips to save: the answer is there at once, and no
+ * row (or NULL) keeps the value. */
+static void test_later_int_answers_at_once(void **state)
+{
+    fx *f = *state;
+    db *d = open_db(f->url);
+    assert_int_equal(db_exec(d, "INSERT INTO t VALUES (7)", 0, NULL, NULL), 1);
+    const char *seven[] = {"7"}, *eight[] = {"8"};
+    int64_t v = -1;
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(
+        db_exec_later_int(d, "UPDATE t SET v = v WHERE v = ? RETURNING v * 2", 1, seven, &v), 0);
+    assert_int_equal(v, 14);
+    v = -1;
+    assert_int_equal(
+        db_exec_later_int(d, "UPDATE t SET v = v WHERE v = ? RETURNING v * 2", 1, eight, &v), 0);
+    assert_int_equal(v, -1);
+    assert_int_equal(db_exec_later_int(d, "SELECT NULL", 0, NULL, &v), 0);
+    assert_int_equal(v, -1);
+    assert_int_equal(db_exec_later_int(d, "SELEC 1", 0, NULL, &v), DB_ERR);
+    assert_int_equal(v, -1);
+    assert_int_equal(db_rollback(d), 0);
+    db_close(d);
+}
+
 /* A second writer waits for the first and gets the database within
  * LATE_MAX_MS of its commit, where SQLite's backoff would take 48 ms. */
 static void test_waiter_goes_next_at_commit(void **state)
@@ -722,6 +747,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_commit_later_commits_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_later_int_answers_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiter_goes_next_at_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_inside_transaction_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_releases, setup, teardown),

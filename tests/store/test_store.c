@@ -259,6 +259,7 @@ static const struct {
     {"search_forget_later", "no change", "ADD COLUMN forget"},
     {"search_pending", "no change", "CREATE TABLE chat_search_pending"},
     {"seq_moved", "FUNCTION chatplane_seq_moved", "no change"},
+    {"run_unchanged", "FUNCTION chatplane_run_unchanged", "no change"},
 };
 #define NMIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 

@@ -140,32 +140,94 @@ static int count_cb(void *ud, int64_t seq, const char *type, const char *json, s
  * Both dialects
  */
 
+/* The row of run rid, read back and stopped as completed. */
+static void stopped_row(store *s, const char *rid, store_run *row)
+{
+    assert_int_equal(store_run_get(s, rid, row), 0);
+    free(row->status);
+    row->status = strdup("stopped");
+    row->stop_reason = strdup("completed");
+    row->ended_ms = 2000;
+}
+
+/* A second stop of rid was refused with rc: the message names the run,
+ * and the stored stop is the first one. Frees row. */
+static void assert_stopped_once(store *s, const char *rid, store_run *row, int rc)
+{
+    assert_int_equal(rc, STORE_CONFLICT);
+    char want[128];
+    snprintf(want, sizeof want, "run %s has already stopped", rid);
+    assert_string_equal(store_errmsg(s), want);
+    store_run_cleanup(row);
+    assert_int_equal(store_run_get(s, rid, row), 0);
+    assert_string_equal(row->stop_reason, "completed");
+    store_run_cleanup(row);
+}
+
 static void test_a_stopped_run_is_not_stopped_again(void **state)
 {
     fx *f = *state;
     char *sid = make_session(f->s);
     char *rid = make_run(f->s, sid, 1000);
     store_run row;
-    assert_int_equal(store_run_get(f->s, rid, &row), 0);
-    free(row.status);
-    row.status = strdup("stopped");
-    row.stop_reason = strdup("completed");
-    row.ended_ms = 2000;
+    stopped_row(f->s, rid, &row);
     assert_int_equal(store_run_update(f->s, &row), 0);
     free(row.stop_reason);
     row.stop_reason = strdup("user_stopped");
-    assert_int_equal(store_run_update(f->s, &row), STORE_CONFLICT);
-    char want[128];
-    snprintf(want, sizeof want, "run %s has already stopped", rid);
-    assert_string_equal(store_errmsg(f->s), want);
-    store_run_cleanup(&row);
-    assert_int_equal(store_run_get(f->s, rid, &row), 0);
-    assert_string_equal(row.stop_reason, "completed");
-    store_run_cleanup(&row);
+    assert_stopped_once(f->s, rid, &row, store_run_update(f->s, &row));
     store_run missing = {.id = "run-none", .status = "stopped"};
     assert_int_equal(store_run_update(f->s, &missing), STORE_NOT_FOUND);
     free(rid);
     free(sid);
+}
+
+/* A run's end as the event log writes it: the run's row and the
+ * session's release in one transaction. */
+static int end_run(store *s, const store_run *row, int64_t *queued)
+{
+    int rc = store_begin(s);
+    if (rc == 0) rc = store_run_update(s, row);
+    if (rc == 0) rc = store_session_release_run_later(s, row->session_id, row->id, 3000, queued);
+    if (rc == 0) rc = store_commit(s);
+    if (rc < 0) store_rollback(s);
+    return rc;
+}
+
+/* On PostgreSQL the two go ahead and the COMMIT reads their answers: the
+ * release's flag arrives by then, and a run stopped already (or missing)
+ * fails the transaction with the code and message it has alone. Twice:
+ * the first time the statements are not prepared and run at once. */
+static void test_a_runs_end_answers_with_its_commit(void **state)
+{
+    fx *f = *state;
+    for (int i = 0; i < 2; i++) {
+        char *sid = make_session(f->s);
+        char *rid = make_run(f->s, sid, 1000);
+        char *qid = uid("run");
+        if (i == 1) assert_int_equal(store_queue_put(f->s, sid, qid, "next", NULL, 1500), 0);
+        store_run row;
+        stopped_row(f->s, rid, &row);
+        int64_t queued = -1;
+        assert_int_equal(end_run(f->s, &row, &queued), 0);
+        assert_int_equal(queued, i == 1);
+        store_session ses;
+        assert_int_equal(store_session_get(f->s, sid, NULL, &ses), 0);
+        assert_string_equal(ses.status, "idle");
+        assert_null(ses.active_run_id);
+        store_session_cleanup(&ses);
+
+        /* Again, as if another instance had stopped it first. */
+        free(row.stop_reason);
+        row.stop_reason = strdup("user_stopped");
+        assert_stopped_once(f->s, rid, &row, end_run(f->s, &row, &queued));
+
+        store_run missing = {.id = "run-none", .session_id = sid, .status = "stopped"};
+        assert_int_equal(end_run(f->s, &missing, &queued), STORE_NOT_FOUND);
+        assert_string_equal(store_errmsg(f->s), "run run-none not found");
+        free(qid);
+        free(rid);
+        free(sid);
+    }
 }
 
 static void test_beat_one_run(void **state)
@@ -427,10 +489,15 @@ static void test_concurrent_appends_keep_seqs_gapless(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_a_stopped_run_is_not_stopped_again),    T(test_beat_one_run),
-        T(test_notify_outside_postgres_does_nothing),  T(test_events_are_announced_on_commit_only),
-        T(test_every_session_of_a_batch_is_announced), T(test_control_messages_are_sent),
-        T(test_concurrent_recovery_stops_a_run_once),  T(test_concurrent_appends_keep_seqs_gapless),
+        T(test_a_stopped_run_is_not_stopped_again),
+        T(test_a_runs_end_answers_with_its_commit),
+        T(test_beat_one_run),
+        T(test_notify_outside_postgres_does_nothing),
+        T(test_events_are_announced_on_commit_only),
+        T(test_every_session_of_a_batch_is_announced),
+        T(test_control_messages_are_sent),
+        T(test_concurrent_recovery_stops_a_run_once),
+        T(test_concurrent_appends_keep_seqs_gapless),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
