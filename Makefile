@@ -49,7 +49,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 # chromium alone fills two cores.
 WAITING_FILES ?= 4
 
-.PHONY: all run test scenarios integration integration-asan unit unit-asan store-tests store-tests-asan store-tests-postgres bench-store bench-search store-test-bins engine-tests engine-tests-asan engine-test-bins coverage format format-check install clean deps deps-test
+.PHONY: FORCE all run test scenarios integration integration-asan unit unit-asan store-tests store-tests-asan store-tests-postgres bench-store bench-search store-test-bins engine-tests engine-tests-asan engine-test-bins coverage format format-check install clean deps deps-test
 
 all: $(BIN)
 
@@ -67,12 +67,25 @@ $(O)/tools/embed: tools/embed.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
-$(O)/gen/migrations.c: $(MIGRATIONS) $(O)/tools/embed
+# Each table's list of files, rewritten only when it changes: a file
+# deleted from migrations/ or web/ rebuilds the table as an added or
+# changed one does (its mtime alone cannot tell).
+$(O)/gen/migrations.list: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(MIGRATIONS)' | cmp -s - $@ || echo '$(MIGRATIONS)' > $@
+
+$(O)/gen/web.list: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(WEB_FILES)' | cmp -s - $@ || echo '$(WEB_FILES)' > $@
+
+FORCE:
+
+$(O)/gen/migrations.c: $(MIGRATIONS) $(O)/gen/migrations.list $(O)/tools/embed
 	@mkdir -p $(dir $@)
 	$(O)/tools/embed migrations_files $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
 
 # The page (web/): net/page.c serves it when no --web-root is given.
-$(O)/gen/web.c: $(WEB_FILES) $(O)/tools/embed
+$(O)/gen/web.c: $(WEB_FILES) $(O)/gen/web.list $(O)/tools/embed
 	@mkdir -p $(dir $@)
 	$(O)/tools/embed web_files $(WEB_FILES) > $@.tmp && mv $@.tmp $@
 
