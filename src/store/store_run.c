@@ -28,7 +28,8 @@ int store_run_update(store *s, const store_run *row)
 {
     if (db_get_kind(s->d) == DB_POSTGRES) {
         /* Sent ahead: a row that did not change fails the transaction
-         * through chatplane_run_unchanged, with the codes below. */
+         * through chatplane_run_unchanged (migration 17), with the code
+         * and message the count read back gives below. */
         const char *p[] = {row->id, row->id};
         return store__update_checked(s, &store__run_table, row, run_update_cols,
                                      sizeof run_update_cols / sizeof run_update_cols[0],

@@ -413,7 +413,7 @@ int store_session_release_run_later(store *s, const char *session_id, const char
                                     int64_t now_ms, int64_t *queued)
 {
     if (db_get_kind(s->d) == DB_SQLITE) {
-        bool q;
+        bool q = true;
         int rc = store_session_release_run(s, session_id, run_id, now_ms, &q);
         *queued = q;
         return rc;
