@@ -529,12 +529,15 @@ static int engine__start_committed(store *s, const char *run_id)
 }
 
 /* Reads the decisions a person made for the rest of the session into
- * the array out, oldest first: {"server", "tool", "approve", "reason"}. */
-static int engine__remembered(store *s, const char *session_id, json_t *out)
+ * the array out, oldest first: {"server", "tool", "approve", "reason"},
+ * from the session's approvals read ahead into ahead when it is not NULL
+ * (freed here), else read now. */
+static int engine__remembered(store *s, const char *session_id, db_result *ahead, json_t *out)
 {
     store_approval *rows = NULL;
     size_t n = 0;
-    int rc = store_approval_list(s, session_id, NULL, &rows, &n);
+    int rc = ahead ? store_approval_list_take(s, ahead, &rows, &n)
+                   : store_approval_list(s, session_id, NULL, &rows, &n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const store_approval *a = &rows[i];
         bool approved = strcmp(a->status, "approved") == 0;
@@ -608,8 +611,9 @@ static int engine__history_read(store *s, engine_start *j)
 }
 
 /* Reads what a started run needs: its history, unless have_history, and
- * the session's remembered decisions. */
-static void engine__start_read(store *s, engine_start *j, bool have_history)
+ * the session's remembered decisions, from approvals when they were read
+ * ahead (freed here). */
+static void engine__start_read(store *s, engine_start *j, bool have_history, db_result *approvals)
 {
     int rc = 0;
     int64_t started = clock_mono_ms(), pause = EVENTLOG_RECONNECT_PAUSE_MS;
@@ -624,9 +628,12 @@ static void engine__start_read(store *s, engine_start *j, bool have_history)
     /* A session's remembered decisions that cannot be read are asked
      * again: safe, if less convenient. */
     j->remembered = json_array();
-    if (!j->history_lost && engine__remembered(s, j->session_id, j->remembered) < 0)
+    if (j->history_lost) {
+        db_result_free(approvals);
+    } else if (engine__remembered(s, j->session_id, approvals, j->remembered) < 0) {
         LOG(LOG_WARN, "cannot read the session's remembered approvals; they are asked again",
             "run_id=%s", j->run_id);
+    }
 }
 
 /*
@@ -657,9 +664,15 @@ static void engine__start_work(store *s, void *arg)
         store_rollback(s);
         return;
     }
+    /* The session's approvals go ahead too, after the COMMIT: the
+     * history's first read answers for all three. */
+    db_result *approvals = NULL;
     int rc = store_commit_later(s);
+    if (rc == 0) rc = store_approval_list_later(s, j->session_id, &approvals);
     if (rc == 0) rc = engine__history_read(s, j);
     if (rc < 0) {
+        db_result_free(approvals);
+        approvals = NULL;
         store_rollback(s);
         if (engine__start_committed(s, j->run_id) != 1) {
             j->status = ENGINE_ERR_UNAVAILABLE;
@@ -669,7 +682,7 @@ static void engine__start_work(store *s, void *arg)
             LOG(LOG_WARN, "a run start committed although its answer was lost", "run_id=%s",
                 j->run_id);
     }
-    engine__start_read(s, j, rc == 0);
+    engine__start_read(s, j, rc == 0, approvals);
 }
 
 /* Drops what an earlier try of a start set, before it is written again. */
@@ -716,7 +729,7 @@ static int engine__start_apply(store *s, void *arg)
         j->status = engine__start_tx(s, j);
     if (j->status != 0) return store_savepoint_undo(s) < 0 ? -1 : 0;
     if (store_savepoint_release(s) < 0) return -1;
-    engine__start_read(s, j, false);
+    engine__start_read(s, j, false, NULL);
     /* The events run_begin would emit, made here so that this transaction
      * stores them: the next one then has only the run's "thinking" status,
      * which the token journal takes (docs/benchmarks.md, fix 59). */

@@ -104,19 +104,31 @@ int db_exec(db *d, const char *sql, int n, const char *const *params, db_result 
 
 int db_exec_later(db *d, const char *sql, int n, const char *const *params)
 {
-    if (d->ops->exec_later) return d->ops->exec_later(d, sql, n, params, NULL);
+    if (d->ops->exec_later) return d->ops->exec_later(d, sql, n, params, NULL, NULL);
     int rc = d->ops->exec(d, sql, n, params, NULL);
     return rc < 0 ? rc : 0;
 }
 
 int db_exec_later_int(db *d, const char *sql, int n, const char *const *params, int64_t *out)
 {
-    if (d->ops->exec_later) return d->ops->exec_later(d, sql, n, params, out);
+    if (d->ops->exec_later) return d->ops->exec_later(d, sql, n, params, out, NULL);
     db_result *r = NULL;
     int rc = d->ops->exec(d, sql, n, params, &r);
     if (rc >= 0 && db_result_rows(r) > 0 && db_result_cols(r) > 0)
         *out = db_result_int(r, 0, 0, *out);
     db_result_free(r);
+    return rc < 0 ? rc : 0;
+}
+
+int db_exec_later_rows(db *d, const char *sql, int n, const char *const *params, db_result **rows)
+{
+    *rows = NULL;
+    if (d->ops->exec_later) return d->ops->exec_later(d, sql, n, params, NULL, rows);
+    int rc = d->ops->exec(d, sql, n, params, rows);
+    if (rc < 0) {
+        db_result_free(*rows);
+        *rows = NULL;
+    }
     return rc < 0 ? rc : 0;
 }
 

@@ -83,6 +83,14 @@ int db_exec_later(db *d, const char *sql, int n, const char *const *params);
  * db_rollback, so out must stay valid until then; elsewhere at once.
  */
 int db_exec_later_int(db *d, const char *sql, int n, const char *const *params, int64_t *out);
+/*
+ * db_exec_later for a statement whose rows the caller reads afterwards:
+ * *rows is set to a new result (db_result_free) when the answer is read,
+ * and stays NULL when the statement failed or was skipped. On PostgreSQL
+ * that is the connection's next db_exec, db_commit or db_rollback, so
+ * rows must stay valid until then; elsewhere at once.
+ */
+int db_exec_later_rows(db *d, const char *sql, int n, const char *const *params, db_result **rows);
 
 /* Runs a script of statements separated by semicolons, no parameters
  * (used by migrations). Returns 0 or a negative code. */

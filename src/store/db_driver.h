@@ -12,9 +12,11 @@
 
 typedef struct db_ops {
     int (*exec)(db *d, const char *sql, int n, const char *const *params, db_result **res);
-    /* db_exec_later, and db_exec_later_int when out is not NULL; NULL runs
-     * the statement at once, as db_exec. */
-    int (*exec_later)(db *d, const char *sql, int n, const char *const *params, int64_t *out);
+    /* db_exec_later, db_exec_later_int when out is not NULL and
+     * db_exec_later_rows when rows is not NULL; NULL runs the statement at
+     * once, as db_exec. */
+    int (*exec_later)(db *d, const char *sql, int n, const char *const *params, int64_t *out,
+                      db_result **rows);
     int (*exec_script)(db *d, const char *sql);
     int (*lock_migrations)(db *d);
     int (*unlock_migrations)(db *d);

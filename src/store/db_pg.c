@@ -15,8 +15,8 @@
  * (docs/storage.md, Round trips on PostgreSQL). The first of them that
  * failed is what that caller gets; a ROLLBACK runs after the sync point,
  * whatever the statements before it answered. A statement sent ahead by
- * db_exec_later_int names where its one integer goes when its answer is
- * read.
+ * db_exec_later_int or db_exec_later_rows names where its integer or its
+ * rows go when its answer is read.
  *
  * A lost connection is reported as DB_ERR_CONN; the next call tries to
  * reconnect once. The prepared statements died with the old server session,
@@ -73,9 +73,11 @@ typedef struct pg_db {
      * unread (db_exec_later). */
     bool piped;
     int owed;
-    /* Where the answer of each owed statement goes (db_exec_later_int),
-     * NULL for a statement whose answer nobody reads. */
+    /* Where the answer of each owed statement goes: its integer
+     * (db_exec_later_int) or its rows (db_exec_later_rows); both NULL for
+     * a statement whose answer nobody reads. */
     int64_t *owed_out[PG_OWED_MAX];
+    db_result **owed_rows[PG_OWED_MAX];
 } pg_db;
 
 /* FNV-1a (the core's), 64 bits: the cache hash and the migration lock key. */
@@ -390,6 +392,24 @@ static int db_pg__ready(pg_db *p, const char *sql)
     return 0;
 }
 
+/* The rows of r, copied into a new db_result. */
+static db_result *db_pg__rows(const PGresult *r)
+{
+    size_t rows = (size_t)PQntuples(r), cols = (size_t)PQnfields(r);
+    db_result *out = db__result_new(rows, cols);
+    for (size_t i = 0; i < rows; i++) {
+        for (size_t j = 0; j < cols; j++) {
+            if (PQgetisnull(r, (int)i, (int)j)) {
+                db__result_set(out, i, j, NULL, 0);
+            } else {
+                db__result_set(out, i, j, PQgetvalue(r, (int)i, (int)j),
+                               (size_t)PQgetlength(r, (int)i, (int)j));
+            }
+        }
+    }
+    return out;
+}
+
 /*
  * Turns a finished result into the db_exec answer: the number of rows
  * changed (0 for a SELECT, whose command tag counts rows read), with the
@@ -405,19 +425,7 @@ static int db_pg__finish(pg_db *p, PGresult *r, db_result **res)
     }
     p->in_txn = PQtransactionStatus(p->conn) != PQTRANS_IDLE;
     if (res && st == PGRES_TUPLES_OK) {
-        size_t rows = (size_t)PQntuples(r), cols = (size_t)PQnfields(r);
-        db_result *out = db__result_new(rows, cols);
-        for (size_t i = 0; i < rows; i++) {
-            for (size_t j = 0; j < cols; j++) {
-                if (PQgetisnull(r, (int)i, (int)j)) {
-                    db__result_set(out, i, j, NULL, 0);
-                } else {
-                    db__result_set(out, i, j, PQgetvalue(r, (int)i, (int)j),
-                                   (size_t)PQgetlength(r, (int)i, (int)j));
-                }
-            }
-        }
-        *res = out;
+        *res = db_pg__rows(r);
     } else if (res) {
         *res = db__result_new(0, 0);
     }
@@ -471,6 +479,7 @@ static int db_pg__pipe_sync(pg_db *p, PGresult **target)
                 st != PGRES_PIPELINE_ABORTED)
                 rc = db_pg__fail(p, r);
             if (st == PGRES_TUPLES_OK && p->owed_out[seen]) db_pg__int_answer(r, p->owed_out[seen]);
+            if (st == PGRES_TUPLES_OK && p->owed_rows[seen]) *p->owed_rows[seen] = db_pg__rows(r);
             PQclear(r);
         } else if (target && !*target) {
             *target = r;
@@ -623,11 +632,12 @@ static int db_pg__exec_sql(db *d, const char *sql, int n, const char *const *par
 
 /*
  * Sends a prepared statement in pipeline mode, its answer owed (into *out
- * when out is not NULL), when a transaction is open or sql begins one;
+ * or *rows when not NULL), when a transaction is open or sql begins one;
  * otherwise (not prepared yet, the connection in trouble, PG_OWED_MAX
  * owed) runs it at once.
  */
-static int db_pg__exec_later(db *d, const char *sql, int n, const char *const *params, int64_t *out)
+static int db_pg__exec_later(db *d, const char *sql, int n, const char *const *params, int64_t *out,
+                             db_result **rows)
 {
     pg_db *p = (pg_db *)d;
     bool begin = db_pg__starts_with(sql, "BEGIN");
@@ -640,9 +650,13 @@ static int db_pg__exec_later(db *d, const char *sql, int n, const char *const *p
     }
     if (!later) {
         db_result *r = NULL;
-        int rc = db_pg__exec_sql(d, sql, n, params, out ? &r : NULL);
-        if (rc >= 0 && r && db_result_rows(r) > 0 && db_result_cols(r) > 0)
+        int rc = db_pg__exec_sql(d, sql, n, params, out || rows ? &r : NULL);
+        if (rc >= 0 && out && db_result_rows(r) > 0 && db_result_cols(r) > 0)
             *out = db_result_int(r, 0, 0, *out);
+        if (rc >= 0 && rows) {
+            *rows = r;
+            r = NULL;
+        }
         db_result_free(r);
         return rc < 0 ? rc : 0;
     }
@@ -650,7 +664,8 @@ static int db_pg__exec_later(db *d, const char *sql, int n, const char *const *p
         int rc = db_pg__pipe_sync(p, NULL);
         return rc < 0 ? rc : db_pg__fail(p, NULL);
     }
-    p->owed_out[p->owed++] = out;
+    p->owed_out[p->owed] = out;
+    p->owed_rows[p->owed++] = rows;
     if (begin) p->in_txn = true;
     return 0;
 }

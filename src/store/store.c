@@ -116,13 +116,19 @@ int store__select(store *s, const char *sql, int np, const char *const *p, size_
     db_result *r = NULL;
     int rc = store__query(s, sql, np, p, &r);
     if (rc < 0) return rc;
+    store__select_read(r, size, read, ctx, out, n);
+    return 0;
+}
+
+void store__select_read(db_result *r, size_t size, store_reader read, const void *ctx, void **out,
+                        size_t *n)
+{
     size_t rows = db_result_rows(r);
     char *arr = xcalloc(rows ? rows : 1, size);
     for (size_t i = 0; i < rows; i++) read(ctx, r, i, arr + i * size);
     db_result_free(r);
     *out = arr;
     *n = rows;
-    return 0;
 }
 
 int store__select_one(store *s, const char *sql, int np, const char *const *p, size_t size,

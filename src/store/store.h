@@ -375,6 +375,12 @@ int store_approval_get(store *s, const char *session_id, const char *id, store_a
 /* Oldest first; status NULL for every status. */
 int store_approval_list(store *s, const char *session_id, const char *status, store_approval **out,
                         size_t *n);
+/* store_approval_list of every status in two steps: the query sent ahead
+ * (db_exec_later_rows: on PostgreSQL its rows come with the connection's
+ * next statement, into *slot, which must stay valid until then), then
+ * _take reads them (a negative code when they never came). */
+int store_approval_list_later(store *s, const char *session_id, db_result **slot);
+int store_approval_list_take(store *s, db_result *slot, store_approval **out, size_t *n);
 void store_approval_list_free(store_approval *rows, size_t n);
 /* Makes dst a deep copy of src; free it with store_approval_cleanup. */
 void store_approval_copy(store_approval *dst, const store_approval *src);

@@ -23,14 +23,25 @@ int store_approval_get(store *s, const char *session_id, const char *id, store_a
                       "approval", id);
 }
 
+#define STORE_APPROVAL_LIST_WHERE                                                                  \
+    "WHERE session_id = ? AND (CAST(? AS TEXT) IS NULL OR status = ?) ORDER BY requested_at, id"
+
 int store_approval_list(store *s, const char *session_id, const char *status, store_approval **out,
                         size_t *n)
 {
     const char *p[] = {session_id, status, status};
-    return store__rows(s, &store__approval_table,
-                       "WHERE session_id = ? AND (CAST(? AS TEXT) IS NULL OR status = ?) ORDER "
-                       "BY requested_at, id",
-                       3, p, (void **)out, n);
+    return store__rows(s, &store__approval_table, STORE_APPROVAL_LIST_WHERE, 3, p, (void **)out, n);
+}
+
+int store_approval_list_later(store *s, const char *session_id, db_result **slot)
+{
+    const char *p[] = {session_id, NULL, NULL};
+    return store__rows_later(s, &store__approval_table, STORE_APPROVAL_LIST_WHERE, 3, p, slot);
+}
+
+int store_approval_list_take(store *s, db_result *slot, store_approval **out, size_t *n)
+{
+    return store__rows_take(s, &store__approval_table, slot, (void **)out, n);
 }
 
 int store_approval_decide(store *s, const store_approval *row)

@@ -62,6 +62,10 @@ typedef void (*store_reader)(const void *ctx, const db_result *r, size_t row, vo
  * of size bytes (*out, *n; an empty result gives an allocated empty array). */
 int store__select(store *s, const char *sql, int np, const char *const *p, size_t size,
                   store_reader read, const void *ctx, void **out, size_t *n);
+/* The reading half of store__select: every row of r into a new array;
+ * frees r. */
+void store__select_read(db_result *r, size_t size, store_reader read, const void *ctx, void **out,
+                        size_t *n);
 /* Like store__select for one row: reads it into out (size bytes, zeroed
  * first), or returns STORE_NOT_FOUND naming what and id. */
 int store__select_one(store *s, const char *sql, int np, const char *const *p, size_t size,
@@ -189,6 +193,12 @@ void store__rows_free(const store_table *t, void *rows, size_t n);
  * with its parameters p) into a new array; see store__select. */
 int store__rows(store *s, const store_table *t, const char *rest, int np, const char *const *p,
                 void **out, size_t *n);
+/* store__rows in two steps: the query sent ahead (db_exec_later_rows),
+ * *slot holding its rows once they are read; then store__rows_take reads
+ * them into a new array and frees them (a NULL slot: a negative code). */
+int store__rows_later(store *s, const store_table *t, const char *rest, int np,
+                      const char *const *p, db_result **slot);
+int store__rows_take(store *s, const store_table *t, db_result *slot, void **out, size_t *n);
 /* Selects one row into out, or STORE_NOT_FOUND naming what and id. */
 int store__row(store *s, const store_table *t, const char *rest, int np, const char *const *p,
                void *out, const char *what, const char *id);

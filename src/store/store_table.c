@@ -314,6 +314,25 @@ int store__rows(store *s, const store_table *t, const char *rest, int np, const 
                          out, n);
 }
 
+int store__rows_later(store *s, const store_table *t, const char *rest, int np,
+                      const char *const *p, db_result **slot)
+{
+    int rc = db_exec_later_rows(s->d, store_table__select_text(t, rest), np, p, slot);
+    return rc < 0 ? store__fail(s, rc) : 0;
+}
+
+int store__rows_take(store *s, const store_table *t, db_result *slot, void **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!slot) {
+        snprintf(s->err, sizeof s->err, "the rows of %s read ahead did not come", t->name);
+        return DB_ERR;
+    }
+    store__select_read(slot, t->size, store__row_read, t, out, n);
+    return 0;
+}
+
 int store__row(store *s, const store_table *t, const char *rest, int np, const char *const *p,
                void *out, const char *what, const char *id)
 {

@@ -106,6 +106,32 @@ describe('decisions taken on another instance than the run\'s', () => {
     assert.equal(decided[0].reason, 'via B');
   });
 
+  // The next run's start reads the session's remembered decisions with its
+  // history, after its COMMIT, in one round trip (docs/storage.md, Round
+  // trips on PostgreSQL).
+  test('a denial remembered for the session on B is applied unasked by the next run A starts', async () => {
+    const { sid, item } = await waiting('approvals',
+      [{ tool_calls: [{ name: 'calc', arguments: { expression: '3*3' }, id: 'c5' }] }, { text: 'No.' }]);
+    const no = await api(b.url, 'POST', `/api/sessions/${sid}/approvals/${item.id}`,
+      { decision: 'deny', reason: 'never here', remember: 'session' });
+    assert.equal(no.status, 200, no.text);
+    assert.equal(no.body.remember, 'session');
+    await idle(sid);
+    await mock.script([{ tool_calls: [{ name: 'calc', arguments: { expression: '4*4' }, id: 'c6' }] }, { text: 'Fine.' }]);
+    const r = await api(a.url, 'POST', `/api/sessions/${sid}/runs`, { message: 'again' });
+    assert.equal(r.status, 202, r.text);
+    const done = await until(async () => {
+      const x = await api(a.url, 'GET', `/api/sessions/${sid}`);
+      return x.body.status === 'idle' && x.body.last_run && x.body.last_run.id === r.body.id ? x.body : null;
+    }, 20000);
+    assert.equal(done.last_run.stop_reason, 'completed');
+    const list = (await api(b.url, 'GET', `/api/sessions/${sid}/approvals`)).body.approvals;
+    assert.deepEqual(list.map((x) => [x.status, x.decided_by, x.decision_reason]),
+      [['denied', 'local', 'never here'], ['denied', 'remembered', 'never here']]);
+    const tools = (await api(a.url, 'GET', `/api/sessions/${sid}/tools`)).body.tool_executions;
+    assert.deepEqual(tools.map((t) => t.status), ['denied', 'denied']);
+  });
+
   test('a decision on A first makes the second one, on B, 409 with the approval', async () => {
     const { sid, item } = await waiting('approvals',
       [{ tool_calls: [{ name: 'calc', arguments: { expression: '1+1' }, id: 'c2' }] }, { text: 'Two.' }]);

@@ -512,6 +512,63 @@ static void test_later_int(void **state)
     db_close(d);
 }
 
+/* A query sent ahead with its rows: they arrive with the next statement's
+ * round trip, after a COMMIT sent ahead too; a failure before it leaves
+ * them NULL; outside a transaction, or not prepared yet, at once. */
+static void test_later_rows(void **state)
+{
+    (void)state;
+    db *d = connect_or_skip();
+    assert_int_equal(db_exec_script(d, "DROP TABLE IF EXISTS t_lr; CREATE TABLE t_lr (id int, v "
+                                       "text); INSERT INTO t_lr VALUES (1, 'a'), (2, NULL)"),
+                     0);
+    const char *sel = "SELECT id, v FROM t_lr WHERE id >= ?::int ORDER BY id";
+    const char *one[] = {"1"}, *two[] = {"2"}, *bad[] = {"x"};
+    db_result *r = NULL;
+
+    /* Not prepared yet: at once. */
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec_later_rows(d, sel, 1, one, &r), 0);
+    assert_non_null(r);
+    assert_int_equal(db_result_rows(r), 2);
+    db_result_free(r);
+    assert_int_equal(db_commit(d), 0);
+
+    /* Prepared, after a COMMIT sent ahead: both answer with the next read. */
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(
+        db_exec_later(d, "INSERT INTO t_lr VALUES (?::int, 'c')", 1, (const char *const[]){"3"}),
+        0);
+    assert_int_equal(db_commit_later(d), 0);
+    assert_int_equal(db_exec_later_rows(d, sel, 1, two, &r), 0);
+    assert_null(r);
+    assert_query1(d, "SELECT count(*) FROM t_lr", 0, NULL, "3");
+    assert_non_null(r);
+    assert_int_equal(db_result_rows(r), 2);
+    assert_int_equal(db_result_cols(r), 2);
+    assert_string_equal(db_result_get(r, 0, 0), "2");
+    assert_null(db_result_get(r, 0, 1));
+    assert_string_equal(db_result_get(r, 1, 1), "c");
+    db_result_free(r);
+
+    /* Skipped after a failure: NULL. */
+    assert_int_equal(db_begin(d), 0);
+    assert_int_equal(db_exec_later_rows(d, sel, 1, bad, &r), 0);
+    db_result *after = NULL;
+    assert_int_equal(db_exec_later_rows(d, sel, 1, one, &after), 0);
+    assert_int_equal(db_commit(d), DB_ERR);
+    assert_null(r);
+    assert_null(after);
+    assert_int_equal(db_rollback(d), 0);
+
+    /* Outside a transaction: at once. */
+    assert_int_equal(db_exec_later_rows(d, sel, 1, one, &r), 0);
+    assert_int_equal(db_result_rows(r), 3);
+    db_result_free(r);
+    assert_int_equal(db_exec_script(d, "DROP TABLE t_lr"), 0);
+    db_close(d);
+}
+
 static void test_statement_cache_is_capped(void **state)
 {
     (void)state;
@@ -662,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_later_statements),
         cmocka_unit_test(test_commit_later),
         cmocka_unit_test(test_later_int),
+        cmocka_unit_test(test_later_rows),
         cmocka_unit_test(test_statement_cache_is_capped),
         cmocka_unit_test(test_reconnects_after_connection_loss),
         cmocka_unit_test(test_transaction_lost_with_connection),

@@ -155,7 +155,7 @@ static void test_commit_later_commits_at_once(void **state)
 
 /* SQLite has no round trips to save: the answer is there at once, and no
  * row (or NULL) keeps the value. */
-static void test_later_int_answers_at_once(void **state)
+static void test_later_answers_at_once(void **state)
 {
     fx *f = *state;
     db *d = open_db(f->url);
@@ -174,6 +174,13 @@ static void test_later_int_answers_at_once(void **state)
     assert_int_equal(v, -1);
     assert_int_equal(db_exec_later_int(d, "SELEC 1", 0, NULL, &v), DB_ERR);
     assert_int_equal(v, -1);
+    db_result *r = NULL;
+    assert_int_equal(db_exec_later_rows(d, "SELECT v, v + 1 FROM t", 0, NULL, &r), 0);
+    assert_int_equal(db_result_rows(r), 1);
+    assert_string_equal(db_result_get(r, 0, 1), "8");
+    db_result_free(r);
+    assert_int_equal(db_exec_later_rows(d, "SELEC 1", 0, NULL, &r), DB_ERR);
+    assert_null(r);
     assert_int_equal(db_rollback(d), 0);
     db_close(d);
 }
@@ -747,7 +754,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_commit_later_commits_at_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_later_int_answers_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_later_answers_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiter_goes_next_at_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_inside_transaction_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_releases, setup, teardown),

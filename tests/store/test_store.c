@@ -1379,6 +1379,26 @@ static void test_approvals(void **state)
     assert_int_equal(n, 0);
     store_approval_list_free(rows, n);
 
+    /* In two steps, as a run's start reads them after its COMMIT: the
+     * same rows once the next statement has read them. */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_commit_later(f->s), 0);
+    db_result *ahead = NULL;
+    assert_int_equal(store_approval_list_later(f->s, sid, &ahead), 0);
+    assert_int_equal(store_approval_get(f->s, sid, a1, &got), 0);
+    store_approval_cleanup(&got);
+    assert_int_equal(store_approval_list_take(f->s, ahead, &rows, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(rows[0].id, a1);
+    assert_string_equal(rows[0].status, "approved");
+    assert_string_equal(rows[2].id, a3);
+    store_approval_list_free(rows, n);
+    /* Rows that never came (a failure before them). */
+    assert_int_equal(store_approval_list_take(f->s, NULL, &rows, &n), DB_ERR);
+    assert_string_equal(store_errmsg(f->s), "the rows of approvals read ahead did not come");
+    assert_null(rows);
+    assert_int_equal(n, 0);
+
     assert_int_equal(store_approval_cancel_run(f->s, "run-1", "stop", "stopped", 5000), 1);
     assert_int_equal(store_approval_get(f->s, sid, a2, &got), 0);
     assert_string_equal(got.status, "cancelled");
