@@ -102,34 +102,39 @@ int db_exec(db *d, const char *sql, int n, const char *const *params, db_result 
     return d->ops->exec(d, sql, n, params, res);
 }
 
-int db_exec_later(db *d, const char *sql, int n, const char *const *params)
+/* The db_exec_later family: sent ahead when the driver can, else run at
+ * once, its integer into *out and its rows into *rows where asked. */
+static int db__later(db *d, const char *sql, int n, const char *const *params, int64_t *out,
+                     db_result **rows)
 {
-    if (d->ops->exec_later) return d->ops->exec_later(d, sql, n, params, NULL, NULL);
-    int rc = d->ops->exec(d, sql, n, params, NULL);
-    return rc < 0 ? rc : 0;
-}
-
-int db_exec_later_int(db *d, const char *sql, int n, const char *const *params, int64_t *out)
-{
-    if (d->ops->exec_later) return d->ops->exec_later(d, sql, n, params, out, NULL);
+    if (rows) *rows = NULL;
+    int rc = d->ops->exec_later ? d->ops->exec_later(d, sql, n, params, out, rows) : 1;
+    if (rc != 1) return rc;
     db_result *r = NULL;
-    int rc = d->ops->exec(d, sql, n, params, &r);
-    if (rc >= 0 && db_result_rows(r) > 0 && db_result_cols(r) > 0)
+    rc = d->ops->exec(d, sql, n, params, out || rows ? &r : NULL);
+    if (rc >= 0 && out && db_result_rows(r) > 0 && db_result_cols(r) > 0)
         *out = db_result_int(r, 0, 0, *out);
+    if (rc >= 0 && rows) {
+        *rows = r;
+        r = NULL;
+    }
     db_result_free(r);
     return rc < 0 ? rc : 0;
 }
 
+int db_exec_later(db *d, const char *sql, int n, const char *const *params)
+{
+    return db__later(d, sql, n, params, NULL, NULL);
+}
+
+int db_exec_later_int(db *d, const char *sql, int n, const char *const *params, int64_t *out)
+{
+    return db__later(d, sql, n, params, out, NULL);
+}
+
 int db_exec_later_rows(db *d, const char *sql, int n, const char *const *params, db_result **rows)
 {
-    *rows = NULL;
-    if (d->ops->exec_later) return d->ops->exec_later(d, sql, n, params, NULL, rows);
-    int rc = d->ops->exec(d, sql, n, params, rows);
-    if (rc < 0) {
-        db_result_free(*rows);
-        *rows = NULL;
-    }
-    return rc < 0 ? rc : 0;
+    return db__later(d, sql, n, params, NULL, rows);
 }
 
 int db_exec_script(db *d, const char *sql)

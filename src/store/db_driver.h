@@ -13,8 +13,9 @@
 typedef struct db_ops {
     int (*exec)(db *d, const char *sql, int n, const char *const *params, db_result **res);
     /* db_exec_later, db_exec_later_int when out is not NULL and
-     * db_exec_later_rows when rows is not NULL; NULL runs the statement at
-     * once, as db_exec. */
+     * db_exec_later_rows when rows is not NULL: 0 or a negative code once
+     * sent ahead, 1 when the statement is to run at once (db.c runs it
+     * through exec); NULL always runs it at once. */
     int (*exec_later)(db *d, const char *sql, int n, const char *const *params, int64_t *out,
                       db_result **rows);
     int (*exec_script)(db *d, const char *sql);

@@ -634,7 +634,7 @@ static int db_pg__exec_sql(db *d, const char *sql, int n, const char *const *par
  * Sends a prepared statement in pipeline mode, its answer owed (into *out
  * or *rows when not NULL), when a transaction is open or sql begins one;
  * otherwise (not prepared yet, the connection in trouble, PG_OWED_MAX
- * owed) runs it at once.
+ * owed) returns 1, and db.c runs it at once.
  */
 static int db_pg__exec_later(db *d, const char *sql, int n, const char *const *params, int64_t *out,
                              db_result **rows)
@@ -648,18 +648,7 @@ static int db_pg__exec_later(db *d, const char *sql, int n, const char *const *p
         later = PQenterPipelineMode(p->conn) == 1;
         p->piped = later;
     }
-    if (!later) {
-        db_result *r = NULL;
-        int rc = db_pg__exec_sql(d, sql, n, params, out || rows ? &r : NULL);
-        if (rc >= 0 && out && db_result_rows(r) > 0 && db_result_cols(r) > 0)
-            *out = db_result_int(r, 0, 0, *out);
-        if (rc >= 0 && rows) {
-            *rows = r;
-            r = NULL;
-        }
-        db_result_free(r);
-        return rc < 0 ? rc : 0;
-    }
+    if (!later) return 1;
     if (!PQsendQueryPrepared(p->conn, st->name, n, params, NULL, NULL, 0)) {
         int rc = db_pg__pipe_sync(p, NULL);
         return rc < 0 ? rc : db_pg__fail(p, NULL);
