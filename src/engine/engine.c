@@ -640,10 +640,11 @@ static void engine__start_read(store *s, engine_start *j, bool have_history, db_
  * The start on a thread of the pool. A start is one transaction; once it
  * committed, the run exists for the database and must reach the engine,
  * whatever fails next, or its session would stay claimed by a run that
- * never logs a run_started. Its COMMIT travels with the first read of the
- * history: on PostgreSQL both go in one round trip (docs/storage.md,
- * Round trips on PostgreSQL). When that call fails, the failure may be the
- * COMMIT's or the read's (or the answer was lost), so the run's row says
+ * never logs a run_started. Its COMMIT and the read of the session's
+ * approvals travel with the first read of the history: on PostgreSQL all
+ * three go in one round trip (docs/storage.md, Round trips on
+ * PostgreSQL). When that call fails, the failure may be the COMMIT's or a
+ * read's (or the answer was lost), so the run's row says
  * whether the start committed; a history that cannot be read while the
  * connection is lost is read again once it is back, and a run whose
  * history still cannot be read starts and stops at once (history_lost).
