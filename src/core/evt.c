@@ -9,6 +9,7 @@
 #include "core/jsonw.h"
 #include "core/timefmt.h"
 #include "lib/buf.h"
+#include "lib/id.h"
 #include "lib/utf8.h"
 #include "lib/xmalloc.h"
 
@@ -132,6 +133,7 @@ static evt *evt__alloc(evt_type type, const evt_origin *o)
     e->ts_ms = o->ts_ms;
     char *ids = (char *)(e + 1);
     e->session_id = memcpy(ids, sid, slen);
+    e->session_hash = id_hash(e->session_id);
     e->run_id = o->run_id ? memcpy(ids + slen, o->run_id, rlen) : NULL;
     return e;
 }

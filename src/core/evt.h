@@ -70,7 +70,11 @@ typedef struct evt {
     int64_t ts_ms;    /* Unix time in milliseconds */
     char *session_id; /* in the event's own block (evt_unref frees it) */
     char *run_id;     /* the same; NULL encodes as null */
-    json_t *fields;   /* owned: the type's own fields, in documented order; NULL when body is set */
+    /* id_hash(session_id), worked out once: the token journal, the event
+     * log and the hub each find the event's session by it (fix 87 in
+     * docs/benchmarks.md) */
+    uint64_t session_hash;
+    json_t *fields; /* owned: the type's own fields, in documented order; NULL when body is set */
     /* owned: the fields already encoded (the JSON members without braces),
      * which token events carry instead of a jansson tree: one is made for
      * every piece a model streams, and building and freeing the tree cost

@@ -33,8 +33,22 @@ static void timefmt__put(char *out, int64_t v, int width)
  */
 void timefmt_rfc3339(int64_t unix_ms, char out[TIMEFMT_LEN])
 {
+    /* The last second written by this thread, whose text a time within it
+     * reuses: every event is stamped, and those a thread makes come many to
+     * a second (docs/benchmarks.md, fix 87). */
+    static _Thread_local int64_t last_sec = INT64_MIN;
+    static _Thread_local char last[TIMEFMT_LEN];
+
     if (unix_ms < TIMEFMT__MIN_MS) unix_ms = TIMEFMT__MIN_MS;
     if (unix_ms > TIMEFMT__MAX_MS) unix_ms = TIMEFMT__MAX_MS;
+    int64_t ms = unix_ms % 1000;
+    if (ms < 0) ms += 1000;
+    int64_t sec = (unix_ms - ms) / 1000;
+    if (sec == last_sec) {
+        memcpy(out, last, TIMEFMT_LEN);
+        timefmt__put(out + 20, ms, 3);
+        return;
+    }
 
     /* Floor division, so that times before 1970 fall on the earlier day. */
     int64_t days = unix_ms / TIMEFMT__MS_PER_DAY;
@@ -55,6 +69,8 @@ void timefmt_rfc3339(int64_t unix_ms, char out[TIMEFMT_LEN])
     timefmt__put(out + 14, rem / 60000 % 60, 2);
     timefmt__put(out + 17, rem / 1000 % 60, 2);
     timefmt__put(out + 20, rem % 1000, 3);
+    memcpy(last, out, TIMEFMT_LEN);
+    last_sec = sec;
 }
 
 /* Reads exactly n decimal digits; returns the value, or -1 when any of the n

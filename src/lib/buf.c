@@ -71,30 +71,14 @@ int buf_append_i64(buf *b, int64_t v)
     return buf_append(b, t, n);
 }
 
-int buf_append(buf *b, const void *data, size_t len)
+/* An append that must grow the buffer first, or refuse past the cap. */
+int buf__append_grow(buf *b, const void *data, size_t len)
 {
     if (buf__reserve(b, len) != 0) return BUF_TOOBIG;
     if (len) memcpy(b->data + b->len, data, len);
     b->len += len;
     b->data[b->len] = '\0';
     return 0;
-}
-
-int buf_append_str(buf *b, const char *s)
-{
-    return buf_append(b, s, strlen(s));
-}
-
-int buf_append_char(buf *b, char c)
-{
-    /* The room for one more byte and the NUL is there nearly always: JSON
-     * is written a punctuation mark at a time through here. */
-    if (b->len + 2 <= b->alloc && b->len < b->cap) {
-        b->data[b->len++] = c;
-        b->data[b->len] = '\0';
-        return 0;
-    }
-    return buf_append(b, &c, 1);
 }
 
 int buf_vprintf(buf *b, const char *fmt, va_list ap)

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "lib/err.h"
 
@@ -34,10 +35,39 @@ void buf_cleanup(buf *b);
 /* Empties the buffer, keeping its allocation. */
 void buf_reset(buf *b);
 
-/* Each returns 0, or BUF_TOOBIG when the result would exceed the cap. */
-int buf_append(buf *b, const void *data, size_t len);
-int buf_append_str(buf *b, const char *s);
-int buf_append_char(buf *b, char c);
+/* The appends' way when the buffer must grow (or refuse): not called
+ * directly. */
+int buf__append_grow(buf *b, const void *data, size_t len);
+
+/*
+ * Each returns 0, or BUF_TOOBIG when the result would exceed the cap.
+ * They are inline because every event and frame is written a few bytes at
+ * a time: with room already there, an append is a copy, without a call
+ * (docs/benchmarks.md, fix 87).
+ */
+static inline int buf_append(buf *b, const void *data, size_t len)
+{
+    /* Room for len bytes and the NUL, within the cap (len <= cap holds
+     * always, and alloc > len once anything was allocated). */
+    if (b->alloc - b->len > len && len <= b->cap - b->len) {
+        if (len) memcpy(b->data + b->len, data, len);
+        b->len += len;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return buf__append_grow(b, data, len);
+}
+
+/* With a string literal, the compiler counts its length. */
+static inline int buf_append_str(buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+static inline int buf_append_char(buf *b, char c)
+{
+    return buf_append(b, &c, 1);
+}
 int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 

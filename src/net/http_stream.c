@@ -197,6 +197,24 @@ void http__flush_cb(evutil_socket_t fd, short what, void *arg)
     while (s->dirty) http_stream__push(s->dirty);
 }
 
+/* Copies a chunk (its size line, data and CRLF) into out as one piece of
+ * room: one call of the buffer instead of three for every small frame
+ * (docs/benchmarks.md, fix 87). False when out cannot give the room, and
+ * nothing was written. */
+static bool http_stream__copy_chunk(struct evbuffer *out, const char *head, size_t hlen,
+                                    const void *data, size_t len)
+{
+    struct evbuffer_iovec v;
+    size_t n = hlen + len + 2;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)n, &v, 1) != 1 || v.iov_len < n) return false;
+    char *p = v.iov_base;
+    memcpy(p, head, hlen);
+    if (len) memcpy(p + hlen, data, len);
+    memcpy(p + hlen + len, "\r\n", 2);
+    v.iov_len = n;
+    return evbuffer_commit_space(out, &v, 1) == 0;
+}
+
 /* Frames data into the stream's buffer: by reference when release is set
  * and the frame is large, else as a copy (a small copy costs less than a
  * reference's bookkeeping). */
@@ -208,6 +226,7 @@ static int http_stream__frame(http_req *r, const void *data, size_t len,
         if (release) release(data, len, arg);
         return 0;
     }
+    bool copy = !release || len <= HTTP_STREAM__COPY_MAX;
     if (r->chunked) {
         /* The chunk's size in hex, written by hand: a printf per frame
          * showed in profiles of many streams. */
@@ -220,15 +239,20 @@ static int http_stream__frame(http_req *r, const void *data, size_t len,
             head[--at] = "0123456789abcdef"[v & 15];
             v >>= 4;
         } while (v);
+        if (copy && http_stream__copy_chunk(r->scratch, head + at, sizeof head - at, data, len)) {
+            if (release) release(data, len, arg);
+            goto written;
+        }
         evbuffer_add(r->scratch, head + at, sizeof head - at);
     }
-    if (release && len > HTTP_STREAM__COPY_MAX) {
+    if (!copy) {
         evbuffer_add_reference(r->scratch, data, len, release, arg);
     } else {
         evbuffer_add(r->scratch, data, len);
         if (release) release(data, len, arg);
     }
     if (r->chunked) evbuffer_add(r->scratch, "\r\n", 2);
+written:
     http_stream__mark_dirty(r);
     if (r->srv->ndirty >= HTTP_STREAM__FLUSH_AT) http__flush_cb(-1, 0, r->srv);
     return 0;

@@ -203,9 +203,9 @@ static void hub__evict(hub *h)
     if (victim) hub__session_free(h, victim);
 }
 
-static hub_session *hub__get(hub *h, const char *id)
+/* The session whose id hashes to hash (id_hash), made if need be. */
+static hub_session *hub__get_hashed(hub *h, const char *id, uint64_t hash)
 {
-    uint64_t hash = id_hash(id);
     hub_session *hs = hub__find_hashed(h, id, hash);
     if (!hs) {
         if (h->nsessions >= HUB__SESSIONS_MAX) hub__evict(h);
@@ -219,6 +219,11 @@ static hub_session *hub__get(hub *h, const char *id)
     }
     hs->used = ++h->clock;
     return hs;
+}
+
+static hub_session *hub__get(hub *h, const char *id)
+{
+    return hub__get_hashed(h, id, id_hash(id));
 }
 
 static hub_frame *hub__tail_at(const hub_session *hs, size_t i)
@@ -839,7 +844,7 @@ static void hub__deliver_held(hub *h, hub_session *hs)
 void hub_publish(hub *h, const evt *ev)
 {
     if (!ev->json) return;
-    hub_session *hs = hub__get(h, ev->session_id);
+    hub_session *hs = hub__get_hashed(h, ev->session_id, ev->session_hash);
     /* Read from the store already, after a notification. */
     if (hs->known && ev->seq <= hs->seq) return;
     hub_frame *f =

@@ -160,11 +160,17 @@ static size_t eventlog__hash(const char *id)
     return (size_t)(id_hash(id) % EVENTLOG__OWED_BUCKETS);
 }
 
-static eventlog_owed *eventlog__owed(const eventlog *log, const char *id)
+/* The operations owed for a session whose id hashes to hash (id_hash). */
+static eventlog_owed *eventlog__owed_hashed(const eventlog *log, const char *id, uint64_t hash)
 {
-    for (eventlog_owed *o = log->owed[eventlog__hash(id)]; o; o = o->next)
+    for (eventlog_owed *o = log->owed[hash % EVENTLOG__OWED_BUCKETS]; o; o = o->next)
         if (strcmp(o->id, id) == 0) return o;
     return NULL;
+}
+
+static eventlog_owed *eventlog__owed(const eventlog *log, const char *id)
+{
+    return eventlog__owed_hashed(log, id, id_hash(id));
 }
 
 static eventlog_owed *eventlog__owe(eventlog *log, const char *id)
@@ -937,7 +943,8 @@ static bool eventlog__submit_inline(eventlog *log, const eventlog_op *op, bool u
     if (op->apply || !op->ev || !store_journal_takes(op->ev) || log->draining) return false;
     evt *ev = op->ev;
     pthread_mutex_lock(&log->mu);
-    bool clear = !log->stopping && log->unscoped == 0 && !eventlog__owed(log, ev->session_id);
+    bool clear = !log->stopping && log->unscoped == 0 &&
+                 !eventlog__owed_hashed(log, ev->session_id, ev->session_hash);
     /* A session's burst (a model sending faster than the writer commits)
      * goes to the writer, whose one append takes all it queued, except its
      * first token and the status before it: their wait is the person's. */

@@ -415,6 +415,12 @@ static journal_session *store_journal__find(store_journal *j, const char *id)
     return store_journal__find_hashed(j, id, id_hash(id));
 }
 
+/* The session of an event, by the hash the event carries. */
+static journal_session *store_journal__find_of(store_journal *j, const evt *e)
+{
+    return store_journal__find_hashed(j, e->session_id, e->session_hash);
+}
+
 /* Notes that the open transaction marked x (`stored` or `storing`). */
 static void store_journal__mark(store_journal *j, journal_session *x)
 {
@@ -533,7 +539,7 @@ static void store_journal__unadd(store_journal *j, evt *const *evs, size_t n)
 {
     j->adding = 0;
     for (size_t i = 0; i < n; i++) {
-        journal_session *x = store_journal__find(j, evs[i]->session_id);
+        journal_session *x = store_journal__find_of(j, evs[i]);
         if (x) {
             x->adding = x->adding_bytes = 0;
             x->adding_run = NULL;
@@ -548,8 +554,7 @@ static bool store_journal__number_one(store_journal *j, journal_session *x, evt 
 static bool store_journal__number(store_journal *j, evt *const *evs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        journal_session *x =
-            store_journal_takes(evs[i]) ? store_journal__find(j, evs[i]->session_id) : NULL;
+        journal_session *x = store_journal_takes(evs[i]) ? store_journal__find_of(j, evs[i]) : NULL;
         if (!x || !store_journal__number_one(j, x, evs[i])) return false;
     }
     return true;
@@ -595,7 +600,7 @@ static int store_journal__write_held(store *s, evt *const *evs, size_t n,
         const evt *e = evs[i];
         memcpy(to, e->json, e->json_len);
         to[e->json_len] = '\n';
-        journal_session *x = xs ? xs[i] : store_journal__find(j, e->session_id);
+        journal_session *x = xs ? xs[i] : store_journal__find_of(j, e);
         if (x->nheld == x->cap_held) {
             x->cap_held = x->cap_held ? x->cap_held * 2 : STORE_JOURNAL_EVENTS;
             x->held = xrealloc(x->held, x->cap_held * sizeof *x->held);
@@ -664,7 +669,7 @@ static int store_journal__append_part(store *s, evt *const *evs, size_t n, bool 
     /* Each event's session, looked up once. */
     journal_session **xs = xmalloc(n * sizeof *xs);
     for (size_t i = 0; i < n; i++)
-        xs[i] = store_journal_takes(evs[i]) ? store_journal__find(j, evs[i]->session_id) : NULL;
+        xs[i] = store_journal_takes(evs[i]) ? store_journal__find_of(j, evs[i]) : NULL;
     /* Numbered in order; a session that runs out of room is refused with
      * every event of it in the batch, so that its events stay in order. */
     for (size_t i = 0; i < n; i++) {
@@ -831,7 +836,7 @@ static size_t store_journal__settle_take(store_journal *j, evt *const *evs, size
     *nx = 0;
     if (j->nheld == 0) return 0;
     for (size_t i = 0; i < n; i++) {
-        journal_session *x = store_journal__find(j, evs[i]->session_id);
+        journal_session *x = store_journal__find_of(j, evs[i]);
         if (!x || x->nheld == 0 || x->stored) continue;
         x->stored = true; /* also marks it seen, for the sessions that repeat in evs */
         store_journal__mark(j, x);
@@ -1013,7 +1018,7 @@ int store_journal_try_append(store *s, evt *e, int64_t paced_ns)
     pthread_mutex_lock(&j->mu);
     /* A session whose held events the open transaction stores is left to
      * the writer: its last seq is learned again when that commits. */
-    journal_session *x = store_journal__find(j, e->session_id);
+    journal_session *x = store_journal__find_of(j, e);
     int64_t now = paced_ns > 0 ? clock_mono_ns() : 0;
     bool paced = paced_ns == 0 || !x || now - x->loop_ns >= paced_ns;
     int rc = x && !x->stored && paced ? store_journal__append(s, &e, 1) : 0;

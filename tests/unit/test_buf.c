@@ -37,6 +37,37 @@ static void test_cap_is_exact(void **state)
     buf_cleanup(&b);
 }
 
+/* With its room allocated up to the cap, appends take the way without a
+ * call, and still stop exactly at the cap. */
+static void test_room_then_cap(void **state)
+{
+    (void)state;
+    buf b;
+    buf_init(&b, 8);
+    assert_int_equal(buf_reserve(&b, 8), 0);
+    assert_int_equal(b.alloc, 9);
+    assert_int_equal(buf_append(&b, "1234567", 7), 0);
+    assert_int_equal(buf_append_char(&b, '8'), 0);
+    assert_int_equal(buf_append(&b, "", 0), 0);
+    assert_int_equal(buf_append_char(&b, '9'), BUF_TOOBIG);
+    assert_int_equal(buf_append_str(&b, "9"), BUF_TOOBIG);
+    assert_int_equal(b.len, 8);
+    assert_string_equal(b.data, "12345678");
+    /* Emptied, the same room takes a whole cap again. */
+    buf_reset(&b);
+    assert_int_equal(buf_append_str(&b, "abcdefgh"), 0);
+    assert_int_equal(buf_append(&b, "i", 1), BUF_TOOBIG);
+    assert_string_equal(b.data, "abcdefgh");
+    assert_int_equal(b.alloc, 9);
+    buf_cleanup(&b);
+    /* An empty append to a buffer never written allocates its string. */
+    buf_init(&b, 8);
+    assert_int_equal(buf_append(&b, NULL, 0), 0);
+    assert_non_null(b.data);
+    assert_string_equal(b.data, "");
+    buf_cleanup(&b);
+}
+
 static void test_consume_and_reset(void **state)
 {
     (void)state;
@@ -120,9 +151,10 @@ static void test_reserve(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_append_and_nul),    cmocka_unit_test(test_cap_is_exact),
-        cmocka_unit_test(test_consume_and_reset), cmocka_unit_test(test_detach),
-        cmocka_unit_test(test_i64_text),          cmocka_unit_test(test_reserve),
+        cmocka_unit_test(test_append_and_nul), cmocka_unit_test(test_cap_is_exact),
+        cmocka_unit_test(test_room_then_cap),  cmocka_unit_test(test_consume_and_reset),
+        cmocka_unit_test(test_detach),         cmocka_unit_test(test_i64_text),
+        cmocka_unit_test(test_reserve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "core/evt.h"
+#include "lib/id.h"
 #include "lib/xmalloc.h"
 
 /* 2026-11-24T10:00:00.123Z */
@@ -225,6 +226,21 @@ static void test_token_events(void **state)
                    ENV("token", 11) ",\"message_id\":\"m1\",\"text\":\"a\\u0000b\"}");
     assert_encodes(evt_token(&origin, "m1", "", 0), 12,
                    ENV("token", 12) ",\"message_id\":\"m1\",\"text\":\"\"}");
+}
+
+/* Every event carries its session's hash, the one its lookups by session
+ * use; an event without a session hashes the empty id. */
+static void test_session_hash(void **state)
+{
+    (void)state;
+    evt *e = evt_token(&origin, "m1", "x", 1);
+    assert_true(e->session_hash == id_hash(e->session_id));
+    evt_unref(e);
+    evt_origin none = {NULL, NULL, 0};
+    e = evt_status(&none, STATUS_THINKING, NULL);
+    assert_string_equal(e->session_id, "");
+    assert_true(e->session_hash == id_hash(""));
+    evt_unref(e);
 }
 
 /* evt_fields gives a token event's fields, which it carries encoded, as
@@ -736,6 +752,7 @@ int main(void)
         cmocka_unit_test(test_run_started_events),
         cmocka_unit_test(test_status_events),
         cmocka_unit_test(test_token_events),
+        cmocka_unit_test(test_session_hash),
         cmocka_unit_test(test_invalid_utf8_is_replaced),
         cmocka_unit_test(test_tool_events),
         cmocka_unit_test(test_result_cut_at_character_boundary),

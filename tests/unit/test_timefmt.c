@@ -44,6 +44,37 @@ static void test_format_known(void **state)
     }
 }
 
+/* Times of one second reuse its text; each still gets its own
+ * milliseconds, and the next second, or an earlier one, its own text. */
+static void test_format_within_a_second(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t ms;
+        const char *text;
+    } seq[] = {
+        {1795514400123, "2026-11-24T10:00:00.123Z"},
+        {1795514400999, "2026-11-24T10:00:00.999Z"},
+        {1795514400000, "2026-11-24T10:00:00.000Z"},
+        {1795514401000, "2026-11-24T10:00:01.000Z"},
+        {1795514400500, "2026-11-24T10:00:00.500Z"},
+        {-1, "1969-12-31T23:59:59.999Z"},
+        {-999, "1969-12-31T23:59:59.001Z"},
+        {-1000, "1969-12-31T23:59:59.000Z"},
+        {-1001, "1969-12-31T23:59:58.999Z"},
+        {0, "1970-01-01T00:00:00.000Z"},
+        {999, "1970-01-01T00:00:00.999Z"},
+        {INT64_MAX, "9999-12-31T23:59:59.999Z"},
+        {253402300799000, "9999-12-31T23:59:59.000Z"},
+    };
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+        char out[TIMEFMT_LEN];
+        memset(out, 'x', sizeof out);
+        timefmt_rfc3339(seq[i].ms, out);
+        assert_string_equal(out, seq[i].text);
+    }
+}
+
 static void test_parse_known(void **state)
 {
     (void)state;
@@ -161,9 +192,10 @@ static void test_parse_rejects(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_format_known),         cmocka_unit_test(test_parse_known),
-        cmocka_unit_test(test_format_clamps),        cmocka_unit_test(test_parse_without_ms),
-        cmocka_unit_test(test_round_trip_every_day), cmocka_unit_test(test_parse_rejects),
+        cmocka_unit_test(test_format_known),           cmocka_unit_test(test_parse_known),
+        cmocka_unit_test(test_format_clamps),          cmocka_unit_test(test_parse_without_ms),
+        cmocka_unit_test(test_round_trip_every_day),   cmocka_unit_test(test_parse_rejects),
+        cmocka_unit_test(test_format_within_a_second),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
