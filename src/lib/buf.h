@@ -47,8 +47,8 @@ int buf__append_grow(buf *b, const void *data, size_t len);
  */
 static inline int buf_append(buf *b, const void *data, size_t len)
 {
-    /* Room for len bytes and the NUL, within the cap (len <= cap holds
-     * always, and alloc > len once anything was allocated). */
+    /* Room for len more bytes and the NUL, within the cap: b->len <= b->cap
+     * always holds, and b->alloc > b->len once anything is allocated. */
     if (b->alloc - b->len > len && len <= b->cap - b->len) {
         if (len) memcpy(b->data + b->len, data, len);
         b->len += len;
@@ -68,6 +68,7 @@ static inline int buf_append_char(buf *b, char c)
 {
     return buf_append(b, &c, 1);
 }
+
 int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
