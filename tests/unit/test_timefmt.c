@@ -10,12 +10,15 @@
 
 #include "core/timefmt.h"
 
-/* Pairs checked in both directions; the values were computed independently
- * (Python's datetime in UTC). */
-static const struct {
+/* A time and its text. */
+typedef struct {
     int64_t ms;
     const char *text;
-} known[] = {
+} timefmt_case;
+
+/* Pairs checked in both directions; the values were computed independently
+ * (Python's datetime in UTC). */
+static const timefmt_case known[] = {
     {0, "1970-01-01T00:00:00.000Z"},
     {1795514400123, "2026-11-24T10:00:00.123Z"},
     {1709210096789, "2024-02-29T12:34:56.789Z"},
@@ -49,10 +52,7 @@ static void test_format_known(void **state)
 static void test_format_within_a_second(void **state)
 {
     (void)state;
-    static const struct {
-        int64_t ms;
-        const char *text;
-    } seq[] = {
+    static const timefmt_case seq[] = {
         {1795514400123, "2026-11-24T10:00:00.123Z"},
         {1795514400999, "2026-11-24T10:00:00.999Z"},
         {1795514400000, "2026-11-24T10:00:00.000Z"},
