@@ -746,8 +746,23 @@ typedef struct journal_part {
     size_t n;
 } journal_part;
 
+/* Orders parts by their session's id, which is the order of the event
+ * table's key and, ids sorting by creation time, nearly that of the
+ * sessions' rows (qsort's comparison). */
+static int store_journal__part_cmp(const void *a, const void *b)
+{
+    return strcmp(((const journal_part *)a)->x->id, ((const journal_part *)b)->x->id);
+}
+
 /* Under the lock: what each session holds that the open transaction does
- * not store yet. */
+ * not store yet, in the order of the sessions' ids. A store in the hash
+ * table's order visited the pages of the event table's key and of the
+ * sessions' rows at random: at a thousand sessions more of them than the
+ * writer's page cache holds, so SQLite wrote pages out to the WAL in the
+ * middle of the transaction, changed them again, and at the commit read
+ * back every frame after the first one changed to write its checksum
+ * anew. In the key's order each page is done with before it leaves the
+ * cache (docs/benchmarks.md, fix 88). */
 static journal_part *store_journal__take_parts(store_journal *j, size_t *n)
 {
     journal_part *parts = NULL;
@@ -766,6 +781,7 @@ static journal_part *store_journal__take_parts(store_journal *j, size_t *n)
             x->storing = x->nheld;
             store_journal__mark(j, x);
         }
+    if (*n > 1) qsort(parts, *n, sizeof *parts, store_journal__part_cmp);
     return parts;
 }
 
