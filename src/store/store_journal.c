@@ -761,8 +761,9 @@ static int store_journal__part_cmp(const void *a, const void *b)
  * writer's page cache holds, so SQLite wrote pages out to the WAL in the
  * middle of the transaction, changed them again, and at the commit read
  * back every frame after the first one changed to write its checksum
- * anew. In the key's order each page is done with before it leaves the
- * cache (docs/benchmarks.md, fix 88). */
+ * anew. In the key's order most pages are done with before they leave the
+ * cache, and the writer reads and writes about a third as many
+ * (docs/benchmarks.md, fix 88). */
 static journal_part *store_journal__take_parts(store_journal *j, size_t *n)
 {
     journal_part *parts = NULL;
