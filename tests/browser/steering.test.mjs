@@ -55,9 +55,11 @@ describe('steering a run', () => {
   test('sending into a chat deleted elsewhere shows the notice, not a raw error, and keeps the text', async () => {
     const p = await openPage(browser, stack.url + '/');
     const { page } = p;
-    const id = await newChat(page);
-    // The stream is cut off, so only the send can find out.
+    // The chat's stream is cut off from its start, so only the send can
+    // find out: cut off after the chat opened, a stream that had connected
+    // already saw the deletion itself.
     await page.route('**/events?**', (route) => route.abort());
+    const id = await newChat(page);
     assert.equal((await api(stack.url, 'DELETE', `/api/sessions/${id}`)).status, 204);
     await send(page, 'are you there?');
     const notice = page.locator(tid('chat-notice'));
@@ -88,9 +90,9 @@ describe('steering a run', () => {
       const path = new URL(r.url()).pathname;
       if (r.method() === 'GET' && /^\/api\/sessions\/[^/]+$/.test(path)) fetched.push(path);
     });
+    await page.route('**/events?**', (route) => route.abort());
     await page.goto(stack.url + '/');
     const id = await newChat(page);
-    await page.route('**/events?**', (route) => route.abort());
     assert.equal((await api(stack.url, 'DELETE', `/api/sessions/${id}`)).status, 204);
     const listed = page.waitForResponse((r) => new URL(r.url()).search === '?limit=50');
     release();
