@@ -155,11 +155,6 @@ static void eventlog__queue_splice(eventlog_queue *dst, eventlog_queue *src)
  * Operations not handed out yet, by session (under log->mu)
  */
 
-static size_t eventlog__hash(const char *id)
-{
-    return (size_t)(id_hash(id) % EVENTLOG__OWED_BUCKETS);
-}
-
 /* The operations owed for a session whose id hashes to hash (id_hash). */
 static eventlog_owed *eventlog__owed_hashed(const eventlog *log, const char *id, uint64_t hash)
 {
@@ -168,20 +163,17 @@ static eventlog_owed *eventlog__owed_hashed(const eventlog *log, const char *id,
     return NULL;
 }
 
-static eventlog_owed *eventlog__owed(const eventlog *log, const char *id)
+/* Counts one more operation owed for the session id, whose hash is given:
+ * an event's is worked out once, when it is made (evt.session_hash). */
+static eventlog_owed *eventlog__owe(eventlog *log, const char *id, uint64_t hash)
 {
-    return eventlog__owed_hashed(log, id, id_hash(id));
-}
-
-static eventlog_owed *eventlog__owe(eventlog *log, const char *id)
-{
-    eventlog_owed *o = eventlog__owed(log, id);
+    eventlog_owed *o = eventlog__owed_hashed(log, id, hash);
     if (!o) {
         size_t len = strlen(id);
         o = xmalloc(sizeof *o + len + 1);
         memcpy(o->id, id, len + 1);
         o->n = 0;
-        o->bucket = eventlog__hash(id);
+        o->bucket = (size_t)(hash % EVENTLOG__OWED_BUCKETS);
         o->next = log->owed[o->bucket];
         log->owed[o->bucket] = o;
     }
@@ -208,8 +200,9 @@ static void eventlog__hold(eventlog *log, eventlog_item *it)
         log->unscoped++;
         return;
     }
-    if (named) it->owed[0] = eventlog__owe(log, named);
-    if (of_ev && (!named || strcmp(named, of_ev) != 0)) it->owed[1] = eventlog__owe(log, of_ev);
+    if (named) it->owed[0] = eventlog__owe(log, named, id_hash(named));
+    if (of_ev && (!named || strcmp(named, of_ev) != 0))
+        it->owed[1] = eventlog__owe(log, of_ev, it->op.ev->session_hash);
 }
 
 /* The item was handed out. */
